@@ -1,0 +1,331 @@
+"""Typed run configuration: dataclasses with help text, YAML presets, validation.
+
+Every option is a dataclass field whose ``metadata["help"]`` says what it does.
+Presets live in ``configs/*.yaml`` (``ci``, ``cpu``, ``gpu``, ``large``) and are
+loaded by :func:`load_config`; ``--set section.field=value`` overrides are
+applied by :func:`apply_overrides`. All checks happen in :meth:`RunConfig.validate`
+and raise :class:`ConfigError` with the dotted field name and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+Partition = Literal["iid", "dirichlet", "by_family"]
+Clusterer = Literal["agglomerative", "dbscan", "hdbscan", "kmeans"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+Device = Literal["auto", "cpu", "cuda", "mps"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, mistyped or impossible."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    """Dataclass field with help text (mutable defaults are copied)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelConfig:
+    name: str = _f("smollm2-135m", "Registry name (smollm2-135m, gemma3-270m, tiny-random), hub id or local path.")
+    dtype: DType = _f("auto", "Weights dtype; auto = bfloat16 on a bf16-capable GPU, float32 otherwise.")
+    device: Device = _f("auto", "Where the model runs; auto = cuda if available, else cpu.")
+    trust_remote_code: bool = _f(False, "Allow code from the model repository to run. Off unless you trust it.")
+
+
+@dataclass
+class LoraConfig:
+    r: int = _f(16, "LoRA rank.")
+    alpha: int = _f(32, "LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = _f(0.05, "Dropout on the LoRA input.")
+    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj", "o_proj"], "Module names that get adapters.")
+
+
+@dataclass
+class TrainConfig:
+    lr: float = _f(1e-3, "AdamW learning rate for the adapter.")
+    epochs: int = _f(3, "Epochs over the private data in the first (local) round.")
+    round_epochs: int = _f(1, "Epochs over private data + pseudo-labels in each consensus round.")
+    batch_size: int = _f(8, "Examples per optimizer step.")
+    max_length: int = _f(128, "Token limit of prompt + answer; longer examples are truncated from the left.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = _f(24, "Answer length limit in tokens.")
+    do_sample: bool = _f(False, "Sample instead of greedy decoding.")
+    temperature: float = _f(0.7, "Sampling temperature (only with do_sample).")
+    top_p: float = _f(0.9, "Nucleus sampling mass (only with do_sample).")
+    batch_size: int = _f(32, "Sequences per generate() call, mixed across clients' adapters.")
+
+
+@dataclass
+class DataConfig:
+    path: str = _f("data/tasks", "Folder of the task suite (train/public/public_references/test JSONL).")
+    families: list[str] = _f([], "Task families to use; empty = all.")
+    partition: Partition = _f("dirichlet", "How the private training pool is split across clients.")
+    dirichlet_alpha: float = _f(0.5, "Dirichlet concentration (small = skewed), partition=dirichlet only.")
+    max_train_per_client: int = _f(64, "Cap on each client's private examples (0 = no cap).")
+    n_public: int = _f(48, "Public unlabelled prompts answered per round (0 = all).")
+    n_test_per_family: int = _f(8, "Held-out test examples per family (0 = all).")
+
+
+@dataclass
+class ConsensusConfig:
+    embedder: str = _f("all-MiniLM-L6-v2", "Sentence embedder: the packaged all-MiniLM-L6-v2, a sentence-transformers id or a path.")
+    clusterer: Clusterer = _f("agglomerative", "Per-prompt clustering algorithm.")
+    distance_threshold: float = _f(0.15, "Cosine distance threshold (agglomerative).")
+    linkage: Literal["average", "complete", "single"] = _f("average", "Agglomerative linkage.")
+    eps: float = _f(0.15, "Neighbourhood radius in cosine distance (dbscan).")
+    min_samples: int = _f(2, "Core-point neighbourhood size (dbscan).")
+    min_cluster_size: int = _f(2, "Smallest cluster (hdbscan).")
+    k_max: int = _f(4, "Largest k tried (kmeans, k chosen by silhouette).")
+    min_silhouette: float = _f(0.2, "Below this best silhouette, kmeans keeps one cluster.")
+    min_agreement: float = _f(0.5, "Drop prompts whose agreement (dominant-cluster share) is below this.")
+
+    def clusterer_params(self) -> dict[str, Any]:
+        """Parameters of the selected clusterer, by its constructor names."""
+        return {
+            "agglomerative": {"distance_threshold": self.distance_threshold, "linkage": self.linkage},
+            "dbscan": {"eps": self.eps, "min_samples": self.min_samples},
+            "hdbscan": {"min_cluster_size": self.min_cluster_size},
+            "kmeans": {"k_max": self.k_max, "min_silhouette": self.min_silhouette},
+        }[self.clusterer]
+
+
+@dataclass
+class FederationConfig:
+    n_clients: int = _f(4, "Number of clients.")
+    rounds: int = _f(2, "Consensus rounds after the local round.")
+    client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
+    max_answer_chars: int = _f(2000, "Server rejects answers longer than this.")
+
+
+@dataclass
+class EvalConfig:
+    embedding_similarity: bool = _f(True, "Also score answers by embedder cosine similarity to the reference.")
+    every_round: bool = _f(True, "Evaluate after every round (else only base, local and last).")
+
+
+@dataclass
+class RunConfig:
+    name: str = _f("run", "Run name; the run folder is <output_dir>/<name>-<timestamp>.")
+    seed: int = _f(0, "Seed for partitioning, initialisation, dropout, sampling.")
+    output_dir: str = _f("runs", "Where run folders are written.")
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> RunConfig:
+        """Reject impossible values with the field name and the fix; return self."""
+        checks: list[tuple[bool, str, str]] = [
+            (self.seed >= 0, "seed", "must be >= 0 (numpy generators reject negative seeds)"),
+            (self.federation.n_clients >= 1, "federation.n_clients", "must be >= 1"),
+            (self.federation.rounds >= 0, "federation.rounds", "must be >= 0 (0 = local training only)"),
+            (self.federation.max_answer_chars >= 1, "federation.max_answer_chars", "must be >= 1"),
+            (self.lora.r >= 1, "lora.r", "LoRA rank must be >= 1"),
+            (self.lora.alpha > 0, "lora.alpha", "must be > 0"),
+            (0.0 <= self.lora.dropout < 1.0, "lora.dropout", "must be in [0, 1)"),
+            (len(self.lora.target_modules) > 0, "lora.target_modules", "name at least one module, e.g. [q_proj, v_proj]"),
+            (self.train.lr > 0, "train.lr", "must be > 0"),
+            (self.train.epochs >= 0, "train.epochs", "must be >= 0"),
+            (self.train.round_epochs >= 0, "train.round_epochs", "must be >= 0"),
+            (self.train.batch_size >= 1, "train.batch_size", "must be >= 1"),
+            (self.train.max_length >= 16, "train.max_length", "must be >= 16 tokens"),
+            (self.train.max_grad_norm >= 0, "train.max_grad_norm", "must be >= 0 (0 disables clipping)"),
+            (self.generation.max_new_tokens >= 1, "generation.max_new_tokens", "must be >= 1"),
+            (self.generation.batch_size >= 1, "generation.batch_size", "must be >= 1"),
+            (self.generation.temperature > 0, "generation.temperature", "must be > 0"),
+            (0 < self.generation.top_p <= 1, "generation.top_p", "must be in (0, 1]"),
+            (self.data.dirichlet_alpha > 0, "data.dirichlet_alpha", "must be > 0"),
+            (self.data.max_train_per_client >= 0, "data.max_train_per_client", "must be >= 0 (0 = no cap)"),
+            (self.data.n_public >= 0, "data.n_public", "must be >= 0 (0 = all)"),
+            (self.data.n_test_per_family >= 0, "data.n_test_per_family", "must be >= 0 (0 = all)"),
+            (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
+            (0 < self.consensus.distance_threshold <= 2, "consensus.distance_threshold", "cosine distance lies in (0, 2]"),
+            (0 < self.consensus.eps <= 2, "consensus.eps", "cosine distance lies in (0, 2]"),
+            (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
+            (self.consensus.min_cluster_size >= 2, "consensus.min_cluster_size", "must be >= 2"),
+            (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
+        ]
+        for ok, name, fix in checks:
+            if not ok:
+                raise ConfigError(f"{name} = {_get(self, name)!r}: {fix}.")
+        n_models = len(self.federation.client_models)
+        if n_models and n_models != self.federation.n_clients:
+            raise ConfigError(
+                f"federation.client_models has {n_models} entries but federation.n_clients = "
+                f"{self.federation.n_clients}: give one model per client, or an empty list to use model.name for all."
+            )
+        return self
+
+    def model_of_client(self, i: int) -> str:
+        """Model name of client ``i`` (mixed architectures or the common one)."""
+        return self.federation.client_models[i] if self.federation.client_models else self.model.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# -- building from dicts -------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it (ints accepted as floats)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where} = {value!r}: choose one of {list(choices)}.")
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} = {value!r}: expected {_type_name(tp)}.")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} = {value!r}: expected a list, e.g. [a, b].")
+        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}.")
+        return _from_dict(tp, value, where)
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{where} = {value!r}: expected null.")
+        return None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 reads "1e-4" (no dot) as a string; accept what float() accepts.
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"{where} = {value!r}: expected {_type_name(tp)}, got {type(value).__name__}.")
+    return value
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}."
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from a nested dict (unknown keys are errors)."""
+    return _from_dict(RunConfig, data or {}).validate()
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """Resolve a preset name (``cpu``) or a YAML path to an existing file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    presets = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    raise ConfigError(f"no config file {str(name_or_path)!r}; give a YAML path or one of the presets {presets}.")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``section.field=value`` (value read as YAML: ``1e-4``, ``[q_proj]``, ``true``)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form section.field=value, e.g. train.lr=1e-4.")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of the nested dict with each ``a.b=value`` override set."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in (data or {}).items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: {part!r} is a value, not a section.")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(name_or_path: str | Path = "cpu", overrides: list[str] | None = None) -> RunConfig:
+    """Load a preset or YAML file, apply ``--set`` overrides, validate.
+
+    Examples
+    --------
+    >>> cfg = load_config("ci", ["federation.rounds=1"])
+    >>> cfg.federation.rounds
+    1
+    """
+    path = preset_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}).") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}.")
+    try:
+        return config_from_dict(apply_overrides(data, overrides or []))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def describe(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """Every option as (dotted name, default, help), for docs and ``--help``."""
+    rows = []
+    default = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(default, f.name)
+        if dataclasses.is_dataclass(value):
+            rows += describe(type(value), f"{prefix}{f.name}.")
+        else:
+            rows.append((f"{prefix}{f.name}", repr(value), f.metadata.get("help", "")))
+    return rows

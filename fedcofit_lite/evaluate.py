@@ -1,0 +1,77 @@
+"""Scoring answers against references: exact match, ROUGE-L, embedding similarity.
+
+Used on the held-out test set (per task family) and to measure how often the
+server's pseudo-labels are right (against references the server never sees).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rouge_score import rouge_scorer
+
+_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def normalize(text: str) -> str:
+    """Lower-case, strip, collapse whitespace, drop wrapping quotes and a trailing period."""
+    text = re.sub(r"\s+", " ", text.strip().lower())
+    text = text.strip("\"'`")
+    return text.rstrip(".").strip()
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize(prediction) == normalize(reference))
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure (longest common subsequence of tokens), in [0, 1]."""
+    return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
+
+
+def score_answers(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    families: Sequence[str],
+    embed_fn: Callable[[list[str]], np.ndarray] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Mean metrics per family and over all (key ``"all"``).
+
+    Returns
+    -------
+    dict
+        ``{family: {"exact_match": .., "rouge_l": .., "embedding_sim": .., "n": ..}}``;
+        ``embedding_sim`` only when ``embed_fn`` is given.
+    """
+    if not (len(predictions) == len(references) == len(families)):
+        raise ValueError(
+            f"score_answers: {len(predictions)} predictions, {len(references)} references, "
+            f"{len(families)} families; they must align one to one."
+        )
+    per_item: dict[str, list[float]] = {
+        "exact_match": [exact_match(p, r) for p, r in zip(predictions, references)],
+        "rouge_l": [rouge_l(p, r) for p, r in zip(predictions, references)],
+    }
+    if embed_fn is not None and predictions:
+        a, b = embed_fn(list(predictions)), embed_fn(list(references))  # unit rows, (n, d) each
+        per_item["embedding_sim"] = np.sum(a * b, axis=1).tolist()
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, fam in enumerate(families):
+        groups[fam].append(i)
+    groups["all"] = list(range(len(families)))
+    return {
+        fam: {m: float(np.mean([v[i] for i in idx])) if idx else 0.0 for m, v in per_item.items()} | {"n": len(idx)}
+        for fam, idx in sorted(groups.items())
+    }
+
+
+def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Average per-client score tables (same families and metrics) into one."""
+    out: dict[str, dict[str, float]] = {}
+    for fam in scores[0]:
+        out[fam] = {m: float(np.mean([s[fam][m] for s in scores])) for m in scores[0][fam] if m != "n"}
+        out[fam]["n"] = scores[0][fam]["n"]
+    return out

@@ -1,0 +1,297 @@
+"""The in-process federated loop: wires clients, the wire and the server together.
+
+A run has these stages, each evaluated on the held-out test set:
+
+``base``
+    the frozen base model(s), no training;
+``local``
+    round 0: every client fine-tunes its adapter on its private data;
+``round_R`` (R = 1..rounds)
+    1. clients answer the public prompts (batched across clients);
+    2. answers go up the wire as :class:`AnswersMessage` s;
+    3. the server clusters them per prompt and sends the consensus down as a
+       :class:`PseudoLabelsMessage`;
+    4. clients train on private data + pseudo-labels.
+
+Only this module knows that everything runs in one process; the client,
+server and messages would run unchanged across machines.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import transformers
+
+from .client import Client
+from .cluster import make_clusterer
+from .collect import GenerationRequest
+from .config import RunConfig
+from .consensus import SemanticConsensus
+from .data import DEFAULT_DATA_DIR, TaskSuite, cap_per_client, load_task_suite, partition
+from .embed import embed_texts
+from .evaluate import exact_match, mean_over_clients, score_answers
+from .messages import Wire
+from .models import load_embedder
+from .pool import ModelPool
+from .runlog import RunLog, format_table, summary_rows
+from .server import ConsensusServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_federation` returns; everything is also in ``run_dir``."""
+
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    table: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_data_path(path: str) -> Path:
+    """A relative ``data.path`` is tried from the working directory, then from the repository."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    repo_relative = DEFAULT_DATA_DIR.parent.parent / p
+    return repo_relative if repo_relative.exists() else p
+
+
+def build_suite(cfg: RunConfig) -> TaskSuite:
+    return load_task_suite(
+        resolve_data_path(cfg.data.path),
+        families=cfg.data.families or None,
+        n_public=cfg.data.n_public or None,
+        n_test_per_family=cfg.data.n_test_per_family or None,
+        seed=cfg.seed,
+    )
+
+
+def build_clients(cfg: RunConfig, suite: TaskSuite) -> list[Client]:
+    """Partition the private pool and make one :class:`Client` per part."""
+    n = cfg.federation.n_clients
+    parts = partition(suite.train, cfg.data.partition, n, alpha=cfg.data.dirichlet_alpha, seed=cfg.seed)
+    if cfg.data.max_train_per_client:
+        parts = cap_per_client(parts, cfg.data.max_train_per_client, seed=cfg.seed)
+    return [Client(f"client{i}", cfg.model_of_client(i), list(part)) for i, part in enumerate(parts)]
+
+
+def client_seed(seed: int, round_index: int, client_index: int) -> int:
+    """Independent, reproducible seed per (run, round, client)."""
+    return seed * 1_000_003 + round_index * 1_009 + client_index
+
+
+class Federation:
+    """One run's state: clients, model pool, server, wire and run folder.
+
+    Build it with a config, then call :meth:`run` (or the stages one by one, as
+    the notebooks do).
+    """
+
+    def __init__(self, cfg: RunConfig, runlog: RunLog | None = None, progress: bool = True) -> None:
+        self.cfg = cfg.validate()
+        self.progress = progress
+        transformers.set_seed(cfg.seed)
+        self.runlog = runlog or RunLog.create(cfg)
+        self.runlog.write_config(cfg)
+        self.suite = build_suite(cfg)
+        self.clients = build_clients(cfg, self.suite)
+        self.runlog.write_json("partition.json", self._partition_record())
+        self.public = {e.id: e for e in self.suite.public}
+        self.pool = ModelPool({c.client_id: c.model_name for c in self.clients}, cfg.model, cfg.lora, seed=cfg.seed)
+        self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+        self.wire = Wire()
+        consensus = SemanticConsensus(
+            clusterer=make_clusterer(cfg.consensus.clusterer, **cfg.consensus.clusterer_params()),
+            min_agreement=cfg.consensus.min_agreement,
+        )
+        self.server = ConsensusServer(list(self.public), self.embed, consensus, cfg.federation.max_answer_chars)
+        self.metrics: list[dict[str, Any]] = []
+
+    # -- pieces -----------------------------------------------------------
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return embed_texts(self.embedder, texts, progress=self.progress)
+
+    def _partition_record(self) -> dict[str, Any]:
+        return {
+            c.client_id: {
+                "model": c.model_name,
+                "n_examples": len(c.private),
+                "families": dict(sorted(Counter(e.family for e in c.private).items())),
+                "example_ids": [e.id for e in c.private],
+            }
+            for c in self.clients
+        }
+
+    def evaluate(self, stage: str, use_base: bool = False) -> tuple[dict, dict]:
+        """Answer the test set with every client's model (or the base); return (mean, per-client) scores."""
+        test = self.suite.test
+        requests: list[GenerationRequest] = []
+        for c in self.clients:
+            for e in test:
+                if use_base:
+                    requests.append(self.pool.base_request(c.model_name, e.instruction, e.context))
+                else:
+                    requests.append(GenerationRequest(c.client_id, e.instruction, e.context))
+        if use_base:  # clients of one architecture share the base: answer once per architecture
+            unique = {r: None for r in requests}
+            answers_unique = dict(zip(unique, self.pool.generate(list(unique), self.cfg.generation, desc=f"eval {stage}")))
+            answers = [answers_unique[r] for r in requests]
+        else:
+            answers = self.pool.generate(requests, self.cfg.generation, desc=f"eval {stage}")
+        embed_fn = self.embed if self.cfg.eval.embedding_similarity else None
+        per_client, records = {}, []
+        for k, c in enumerate(self.clients):
+            preds = answers[k * len(test) : (k + 1) * len(test)]
+            per_client[c.client_id] = score_answers(preds, [e.response for e in test], [e.family for e in test], embed_fn)
+            records += [
+                {"client": c.client_id, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
+                for e, p in zip(test, preds)
+            ]
+        self.runlog.write_jsonl(f"predictions/{stage}.jsonl", records)
+        return mean_over_clients(list(per_client.values())), per_client
+
+    def train_clients(self, round_index: int, epochs: int) -> dict[str, float]:
+        """Each client trains its adapter on private data + pseudo-labels; returns mean loss per client."""
+        losses = {}
+        for i, c in enumerate(self.clients):
+            steps = self.pool.train(c.client_id, c.training_records(), self.cfg.train, epochs, client_seed(self.cfg.seed, round_index, i))
+            losses[c.client_id] = float(np.mean(steps[-max(1, len(steps) // max(epochs, 1)) :])) if steps else float("nan")
+        return losses
+
+    def collect_answers(self, round_index: int) -> list:
+        """Every client answers every public prompt (one batched pass); returns the messages sent up."""
+        prompt_ids = list(self.public)
+        requests = [
+            GenerationRequest(c.client_id, self.public[p].instruction, self.public[p].context)
+            for c in self.clients
+            for p in prompt_ids
+        ]
+        answers = self.pool.generate(requests, self.cfg.generation, seed=self.cfg.seed + round_index, desc=f"answer r{round_index}")
+        n = len(prompt_ids)
+        sent = [c.answers_message(round_index, prompt_ids, answers[k * n : (k + 1) * n]) for k, c in enumerate(self.clients)]
+        self.runlog.write_jsonl(
+            f"answers/round_{round_index}.jsonl",
+            [
+                {"round": round_index, "client": m.client_id, "prompt_id": p, "answer": a}
+                for m in sent
+                for p, a in zip(m.prompt_ids, m.answers)
+            ],
+        )
+        return [self.wire.send(m, "up") for m in sent]
+
+    def consensus_round(self, round_index: int) -> dict[str, Any]:
+        """Steps 1-4 of a consensus round; returns this round's metrics (without test scores)."""
+        timer = _Timer()
+        with timer("generate"):
+            received = self.collect_answers(round_index)
+        with timer("server"):
+            pseudo, report = self.server.aggregate(round_index, received)
+        refs = self.suite.public_references  # held by the evaluator only
+        records = report.records()
+        for rec in records:
+            rec["correct"] = exact_match(rec["consensus"], refs[rec["prompt_id"]])
+        self.runlog.write_jsonl(f"pseudo_labels/round_{round_index}.jsonl", records)
+        for c in self.clients:
+            c.receive(self.wire.send(pseudo, "down"), self.public)
+        with timer("train"):
+            losses = self.train_clients(round_index, self.cfg.train.round_epochs)
+        kept = [r for r in records if r["kept"]]
+        client_acc = {
+            m.client_id: float(np.mean([exact_match(a, refs[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
+        }
+        return {
+            "pseudo_label_accuracy": float(np.mean([r["correct"] for r in kept])) if kept else None,
+            "consensus_accuracy_all_prompts": float(np.mean([r["correct"] for r in records])),
+            "client_answer_accuracy": client_acc,
+            "agreement_mean": float(np.mean(report.agreement)),
+            "kept": len(kept),
+            "n_prompts": len(records),
+            "rejected_clients": report.rejected,
+            "train_loss": losses,
+            "seconds": timer.seconds,
+        }
+
+    def record(self, stage: str, round_index: int, row: dict[str, Any], use_base: bool = False) -> dict[str, Any]:
+        """Evaluate, add bytes of this round, write the metrics row."""
+        timer = _Timer(row.pop("seconds", {}))
+        if self.cfg.eval.every_round or stage in ("base", "local") or round_index == self.cfg.federation.rounds:
+            with timer("eval"):
+                mean, per_client = self.evaluate(stage, use_base=use_base)
+        else:
+            mean, per_client = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
+        wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
+        full = {
+            "stage": stage,
+            "round": round_index,
+            "test": mean,
+            "test_per_client": {c: s["all"] for c, s in per_client.items()},
+            "bytes_up": wire_bytes["up"],
+            "bytes_down": wire_bytes["down"],
+            **row,
+            "seconds": timer.seconds,
+        }
+        self.metrics.append(full)
+        self.runlog.append_metrics(full)
+        log.info("%s: test exact match %.3f", stage, mean["all"]["exact_match"])
+        return full
+
+    # -- the whole protocol -----------------------------------------------
+
+    def run(self) -> RunResult:
+        cfg = self.cfg
+        self.record("base", -1, {}, use_base=True)
+        timer = _Timer()
+        with timer("train"):
+            losses = self.train_clients(0, cfg.train.epochs)
+        self.record("local", 0, {"train_loss": losses, "seconds": timer.seconds})
+        for r in range(1, cfg.federation.rounds + 1):
+            log.info("consensus round %d/%d", r, cfg.federation.rounds)
+            self.record(f"round_{r}", r, self.consensus_round(r))
+        return self.finish()
+
+    def finish(self) -> RunResult:
+        rows = summary_rows(self.metrics)
+        table = format_table(rows)
+        self.runlog.write_json("summary.json", {"rows": rows, "bytes_total": self.wire.totals()})
+        (self.runlog.dir / "summary.txt").write_text(table + "\n")
+        return RunResult(self.runlog.dir, self.metrics, table)
+
+
+def run_federation(cfg: RunConfig, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:
+    """Run the semantic-consensus protocol end to end and write the run folder.
+
+    Examples
+    --------
+    >>> from fedcofit_lite.config import load_config
+    >>> result = run_federation(load_config("ci"))  # doctest: +SKIP
+    >>> print(result.table)  # doctest: +SKIP
+    """
+    runlog = RunLog(run_dir) if run_dir is not None else None
+    return Federation(cfg, runlog=runlog, progress=progress).run()
+
+
+class _Timer:
+    """Accumulates wall seconds per phase: ``with timer("train"): ...``."""
+
+    def __init__(self, seconds: dict[str, float] | None = None) -> None:
+        self.seconds: dict[str, float] = dict(seconds or {})
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start

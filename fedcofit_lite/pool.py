@@ -1,0 +1,115 @@
+"""The clients' models: one frozen base per architecture, one LoRA adapter per client.
+
+``ModelPool`` is the simulation's compute backend. Clients of the same
+architecture share one base model in memory (peft multi-adapter), so ten
+clients cost ten adapters, not ten models; their generation requests are
+batched together across clients (peft mixed-adapter batches).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import peft
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .collect import BASE_ADAPTER, GenerationRequest, generate_answers
+from .config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
+from .finetune import TrainRecord, attach_adapters, count_adapter_parameters, train_adapter
+from .models import load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backbone:
+    """One architecture: its shared base (wrapped by peft) and tokenizer."""
+
+    name: str
+    model: peft.PeftModel
+    tokenizer: PreTrainedTokenizerBase
+    adapters: list[str]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+class ModelPool:
+    """Load each architecture once and give every client an adapter on it.
+
+    Parameters
+    ----------
+    client_models : mapping of str to str
+        Client id -> model name (registry name, path or hub id).
+    model_cfg, lora_cfg : ModelConfig, LoraConfig
+        Device/dtype and adapter shape, common to all clients.
+    seed : int
+        Seed of adapter initialisation (and of tiny-random weights).
+    """
+
+    def __init__(self, client_models: Mapping[str, str], model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int = 0):
+        self.client_models = dict(client_models)
+        self.backbones: dict[str, Backbone] = {}
+        for name in dict.fromkeys(self.client_models.values()):  # first-seen order
+            clients = [c for c, m in self.client_models.items() if m == name]
+            model, tokenizer = load_model(
+                name, device=model_cfg.device, dtype=model_cfg.dtype, trust_remote_code=model_cfg.trust_remote_code, seed=seed
+            )
+            for p in model.parameters():
+                p.requires_grad_(False)  # the base stays frozen; only adapters learn
+            peft_model = attach_adapters(model, clients, lora_cfg, seed=seed)
+            peft_model.eval()
+            self.backbones[name] = Backbone(name, peft_model, tokenizer, clients)
+            log.info("model %s: %d clients as adapters on one base", name, len(clients))
+
+    def backbone_of(self, client_id: str) -> Backbone:
+        return self.backbones[self.client_models[client_id]]
+
+    def train(self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int) -> list[float]:
+        """Train ``client_id``'s adapter; returns per-step losses."""
+        bb = self.backbone_of(client_id)
+        return train_adapter(bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}")
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
+    ) -> list[str]:
+        """Answer requests of any clients (adapter = client id, or BASE_ADAPTER with ``base_model``).
+
+        Requests are grouped by architecture; within one, clients are mixed in
+        the same batches.
+        """
+        answers: list[str] = [""] * len(requests)
+        for name, bb in self.backbones.items():
+            idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]
+            if not idx:
+                continue
+            batch = [_for_peft(requests[i]) for i in idx]
+            out = generate_answers(bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}")
+            for i, text in zip(idx, out):
+                answers[i] = text
+        return answers
+
+    def _arch_of(self, request: GenerationRequest) -> str:
+        if request.adapter.startswith(BASE_ADAPTER):
+            # "__base__" alone means the first architecture; "__base__@name" names one
+            _, _, name = request.adapter.partition("@")
+            return name or next(iter(self.backbones))
+        return self.client_models[request.adapter]
+
+    def base_request(self, name: str, instruction: str, context: str = "") -> GenerationRequest:
+        """A request answered by the frozen base of architecture ``name``."""
+        return GenerationRequest(f"{BASE_ADAPTER}@{name}", instruction, context)
+
+    def adapter_parameters(self, client_id: str) -> int:
+        return count_adapter_parameters(self.backbone_of(client_id).model, client_id)
+
+
+def _for_peft(request: GenerationRequest) -> GenerationRequest:
+    """peft knows the base as plain ``__base__``; drop our ``@architecture`` suffix."""
+    if request.adapter.startswith(BASE_ADAPTER):
+        return replace(request, adapter=BASE_ADAPTER)
+    return request

@@ -1,0 +1,113 @@
+"""The run folder, written as the run goes so an interrupted run loses nothing finished.
+
+Layout::
+
+    <output_dir>/<name>-<YYYYmmdd-HHMMSS>/
+        config.yaml              resolved configuration
+        partition.json           client -> example ids and family counts
+        metrics.jsonl            one row per stage (base, local, round_1, ...)
+        answers/round_R.jsonl    every client's answer to every public prompt
+        pseudo_labels/round_R.jsonl  the server's decision per prompt
+        predictions/STAGE.jsonl  test-set answers per client
+        summary.json, summary.txt    the final table
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+
+
+class RunLog:
+    """Append-only writer of one run folder."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, cfg: RunConfig) -> RunLog:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
+        suffix = 1
+        while path.exists():  # two runs in the same second
+            path = Path(cfg.output_dir) / f"{cfg.name}-{stamp}-{suffix}"
+            suffix += 1
+        return cls(path)
+
+    def write_config(self, cfg: RunConfig) -> None:
+        (self.dir / "config.yaml").write_text(cfg.to_yaml())
+
+    def write_json(self, name: str, obj: Any) -> None:
+        (self.dir / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+    def write_jsonl(self, name: str, records: Iterable[dict[str, Any]]) -> None:
+        path = self.dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
+    # (header, key in summary row, format)
+    ("stage", "stage", "{}"),
+    ("test EM", "exact_match", "{:.3f}"),
+    ("ROUGE-L", "rouge_l", "{:.3f}"),
+    ("emb sim", "embedding_sim", "{:.3f}"),
+    ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
+    ("agree", "agreement_mean", "{:.2f}"),
+    ("kept", "kept", "{}"),
+    ("bytes up", "bytes_up", "{:,}"),
+    ("bytes down", "bytes_down", "{:,}"),
+    ("time s", "seconds_total", "{:.0f}"),
+]
+
+
+def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flatten metrics rows into the summary table's rows (test scores over all families)."""
+    rows = []
+    for m in metrics:
+        overall = m["test"]["all"]
+        rows.append(
+            {
+                "stage": m["stage"],
+                "exact_match": overall["exact_match"],
+                "rouge_l": overall["rouge_l"],
+                "embedding_sim": overall.get("embedding_sim"),
+                "pseudo_label_accuracy": m.get("pseudo_label_accuracy"),
+                "agreement_mean": m.get("agreement_mean"),
+                "kept": f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None,
+                "bytes_up": m.get("bytes_up", 0),
+                "bytes_down": m.get("bytes_down", 0),
+                "seconds_total": sum(m.get("seconds", {}).values()),
+            }
+        )
+    return rows
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]] = SUMMARY_COLUMNS) -> str:
+    """A plain fixed-width text table; missing values print as '-'."""
+    cells = [[h for h, _, _ in columns]]
+    for row in rows:
+        cells.append([fmt.format(row[k]) if row.get(k) is not None else "-" for _, k, fmt in columns])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

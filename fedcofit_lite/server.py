@@ -1,0 +1,160 @@
+"""Server side of the protocol: validate answers, embed, find consensus, emit pseudo-labels.
+
+The server never sees a model or a reference answer. It is given the public
+prompt ids, an ``embed_fn`` (texts -> unit vectors) and a consensus estimator,
+so a real deployment can run it as is behind any transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .consensus import SemanticConsensus
+from .messages import AnswersMessage, PseudoLabelsMessage
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class RoundReport:
+    """What the server decided in one round, one entry per public prompt answered."""
+
+    round: int
+    prompt_ids: list[str]
+    consensus: list[str]
+    agreement: list[float]
+    cohesion: list[float]
+    n_clusters: list[int]
+    n_answers: list[int]
+    kept: list[bool]
+    clients: list[str]
+    rejected: dict[str, str] = field(default_factory=dict)  # client id -> why
+
+    def records(self) -> list[dict]:
+        """One JSON-ready dict per prompt, for ``pseudo_labels/round_R.jsonl``."""
+        return [
+            {
+                "round": self.round,
+                "prompt_id": p,
+                "consensus": c,
+                "agreement": a,
+                "cohesion": h,
+                "n_clusters": k,
+                "n_answers": n,
+                "kept": kept,
+            }
+            for p, c, a, h, k, n, kept in zip(
+                self.prompt_ids, self.consensus, self.agreement, self.cohesion, self.n_clusters, self.n_answers, self.kept
+            )
+        ]
+
+
+class ConsensusServer:
+    """Aggregates a round's :class:`AnswersMessage` s into a :class:`PseudoLabelsMessage`.
+
+    Parameters
+    ----------
+    prompt_ids : sequence of str
+        The public prompts of the federation (known to all clients).
+    embed_fn : callable
+        ``list[str] -> ndarray (n, d)``; the sentence embedder.
+    consensus : SemanticConsensus
+        Unfitted estimator (clusterer + agreement filter); cloned each round.
+    max_answer_chars : int
+        Answers longer than this are rejected (a client cannot flood the server).
+    """
+
+    def __init__(
+        self,
+        prompt_ids: Sequence[str],
+        embed_fn: EmbedFn,
+        consensus: SemanticConsensus,
+        max_answer_chars: int = 2000,
+    ) -> None:
+        self.prompt_ids = list(prompt_ids)
+        self.embed_fn = embed_fn
+        self.consensus = consensus
+        self.max_answer_chars = max_answer_chars
+        self._known = set(self.prompt_ids)
+
+    def check(self, msg: AnswersMessage, round_index: int) -> str | None:
+        """Why ``msg`` must be rejected, or None when it is acceptable."""
+        if msg.round != round_index:
+            return f"message is for round {msg.round}, server is in round {round_index}"
+        unknown = [p for p in msg.prompt_ids if p not in self._known]
+        if unknown:
+            return f"unknown prompt ids {unknown[:3]}{'...' if len(unknown) > 3 else ''}"
+        if len(set(msg.prompt_ids)) != len(msg.prompt_ids):
+            return "duplicate prompt ids"
+        too_long = [p for p, a in zip(msg.prompt_ids, msg.answers) if len(a) > self.max_answer_chars]
+        if too_long:
+            return f"{len(too_long)} answers longer than max_answer_chars={self.max_answer_chars}"
+        return None
+
+    def aggregate(self, round_index: int, messages: Sequence[AnswersMessage]) -> tuple[PseudoLabelsMessage, RoundReport]:
+        """Find each prompt's consensus among the accepted messages.
+
+        Steps: 1. validate every message, set aside the bad ones;
+        2. embed all accepted answers in one batch; 3. cluster per prompt and
+        pick the dominant cluster's medoid; 4. keep prompts whose agreement
+        passes the filter.
+        """
+        # 1. validate
+        accepted, rejected = [], {}
+        for msg in messages:
+            why = self.check(msg, round_index)
+            if why is None:
+                accepted.append(msg)
+            else:
+                rejected[msg.client_id] = why
+                log.warning("round %d: rejected answers of client %s: %s", round_index, msg.client_id, why)
+        if not accepted:
+            raise RuntimeError(f"round {round_index}: no acceptable answers ({rejected}); cannot form a consensus.")
+        # 2. embed, in prompt order so groups are contiguous
+        by_prompt: dict[str, list[str]] = {p: [] for p in self.prompt_ids}
+        for msg in accepted:
+            for p, answer in zip(msg.prompt_ids, msg.answers):
+                by_prompt[p].append(answer)
+        texts = [a for p in self.prompt_ids for a in by_prompt[p]]
+        groups = np.array([p for p in self.prompt_ids for _ in by_prompt[p]], dtype=object)
+        vectors = self.embed_fn(texts)  # (n_answers, d)
+        # 3-4. cluster per prompt, medoid of the dominant cluster, agreement filter
+        est = self._fresh_estimator().fit(vectors, groups)
+        consensus = [texts[i] for i in est.consensus_index_]
+        n_answers = [len(by_prompt[g]) for g in est.groups_]
+        report = RoundReport(
+            round=round_index,
+            prompt_ids=[str(g) for g in est.groups_],
+            consensus=consensus,
+            agreement=[float(a) for a in est.agreement_],
+            cohesion=[float(c) for c in est.cohesion_],
+            n_clusters=[int(k) for k in est.n_clusters_],
+            n_answers=n_answers,
+            kept=[bool(k) for k in est.keep_],
+            clients=[m.client_id for m in accepted],
+            rejected=rejected,
+        )
+        keep = est.keep_
+        message = PseudoLabelsMessage(
+            round=round_index,
+            prompt_ids=[p for p, k in zip(report.prompt_ids, keep) if k],
+            answers=[c for c, k in zip(consensus, keep) if k],
+            agreement=[round_float(a) for a, k in zip(report.agreement, keep) if k],
+        )
+        return message, report
+
+    def _fresh_estimator(self) -> SemanticConsensus:
+        from sklearn.base import clone
+
+        return clone(self.consensus)
+
+
+def round_float(x: float, digits: int = 4) -> float:
+    """Agreement scores travel with 4 decimals: enough to rank, fewer bytes."""
+    return float(round(x, digits))

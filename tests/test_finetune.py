@@ -1,0 +1,74 @@
+"""LoRA training and mixed-adapter generation on the tiny-random model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fedcofit_lite.collect import BASE_ADAPTER, GenerationRequest, generate_answers
+from fedcofit_lite.config import GenerationConfig, LoraConfig, TrainConfig
+from fedcofit_lite.finetune import IGNORE_INDEX, TrainRecord, attach_adapters, tokenize_records, train_adapter
+from fedcofit_lite.models import load_model
+
+RECORDS = [TrainRecord(f"Rewrite the date 2021-0{m}-1{m} as DD/MM/YYYY.", "", f"1{m}/0{m}/2021") for m in range(1, 5)]
+
+
+@pytest.fixture
+def two_clients():
+    """A fresh tiny model with adapters 'a' and 'b' (get_peft_model mutates the base)."""
+    model, tok = load_model("tiny-random", device="cpu", seed=0)
+    return attach_adapters(model, ["alice", "bob"], LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])), tok
+
+
+def test_loss_is_on_answer_tokens_only(tiny):
+    _, tok = tiny
+    (ids, labels), = tokenize_records(tok, RECORDS[:1], max_length=128)
+    answer = tok("11/01/2021" + tok.eos_token, add_special_tokens=False)["input_ids"]
+    assert labels[-len(answer):] == answer == ids[-len(answer):]
+    assert all(label == IGNORE_INDEX for label in labels[: -len(answer)])
+
+
+def test_truncation_keeps_the_answer(tiny):
+    _, tok = tiny
+    (ids, labels), = tokenize_records(tok, RECORDS[:1], max_length=16)
+    assert len(ids) == 16 and labels[-1] == ids[-1] != IGNORE_INDEX
+
+
+def test_training_moves_only_its_adapter_and_lowers_the_loss(two_clients):
+    model, tok = two_clients
+    snapshot = {n: p.detach().clone() for n, p in model.named_parameters()}
+    cfg = TrainConfig(lr=3e-2, batch_size=4, max_length=96)
+    losses = train_adapter(model, "alice", tok, RECORDS, cfg, epochs=20, seed=0)
+    assert len(losses) == 20
+    # the same 4 examples every step: a learning adapter must drive the loss down
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 1.0
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, snapshot[n])}
+    assert changed and all(".alice." in n for n in changed), sorted(changed)[:5]
+    assert any("lora_B.alice" in n for n in changed)  # B starts at zero; it must have learnt
+
+
+def test_training_is_deterministic_per_seed():
+    runs = []
+    for _ in range(2):
+        model, tok = load_model("tiny-random", device="cpu", seed=0)
+        model = attach_adapters(model, ["alice"], LoraConfig(r=4, alpha=8, dropout=0.1, target_modules=["q_proj"]))
+        runs.append(train_adapter(model, "alice", tok, RECORDS, TrainConfig(lr=1e-3, batch_size=2), epochs=2, seed=7))
+    assert runs[0] == runs[1]
+
+
+def test_mixed_adapter_batch_equals_one_prompt_at_a_time(two_clients):
+    model, tok = two_clients
+    train_adapter(model, "alice", tok, RECORDS, TrainConfig(lr=5e-3, batch_size=4), epochs=10, seed=0)
+    cfg = GenerationConfig(max_new_tokens=6, batch_size=8)
+    requests = [GenerationRequest(adapter, r.instruction) for r in RECORDS[:3] for adapter in ("alice", "bob", BASE_ADAPTER)]
+    batched = generate_answers(model, tok, requests, cfg)
+    single = [generate_answers(model, tok, [r], GenerationConfig(max_new_tokens=6, batch_size=1))[0] for r in requests]
+    assert batched == single
+    # alice was trained, bob and the base were not: bob answers like the base
+    assert batched[1::3] == batched[2::3]
+
+
+def test_missing_target_module_lists_the_real_ones():
+    model, _ = load_model("tiny-random", device="cpu")
+    with pytest.raises(ValueError, match=r"\['query'\] do not exist.*q_proj"):
+        attach_adapters(model, ["alice"], LoraConfig(target_modules=["query"]))
