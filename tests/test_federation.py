@@ -1,0 +1,98 @@
+"""The whole protocol on the ``ci`` preset (tiny-random model), checked from its run folder."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import pytest
+
+from fedcofit_lite.cli import main
+from fedcofit_lite.config import load_config
+from fedcofit_lite.data import load_task_suite
+from fedcofit_lite.evaluate import exact_match
+from fedcofit_lite.federation import resolve_data_path, run_federation
+from fedcofit_lite.messages import AnswersMessage, PseudoLabelsMessage, encode
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    cfg = load_config("ci")
+    return cfg, run_federation(cfg, run_dir=tmp_path_factory.mktemp("ci") / "run", progress=False)
+
+
+def test_run_folder_has_every_artifact(ci_run):
+    cfg, result = ci_run
+    d = result.run_dir
+    for name in ["config.yaml", "partition.json", "metrics.jsonl", "summary.json", "summary.txt"]:
+        assert (d / name).is_file(), name
+    for r in range(1, cfg.federation.rounds + 1):
+        assert (d / f"answers/round_{r}.jsonl").is_file()
+        assert (d / f"pseudo_labels/round_{r}.jsonl").is_file()
+    assert [m["stage"] for m in read_jsonl(d / "metrics.jsonl")] == ["base", "local", "round_1", "round_2"]
+    assert load_config(d / "config.yaml") == cfg  # the resolved config reloads to the same run
+
+
+def test_every_client_answers_every_public_prompt(ci_run):
+    cfg, result = ci_run
+    rows = read_jsonl(result.run_dir / "answers/round_1.jsonl")
+    clients = {r["client"] for r in rows}
+    prompts = {r["prompt_id"] for r in rows}
+    assert len(clients) == cfg.federation.n_clients
+    assert len(prompts) == cfg.data.n_public
+    assert len(rows) == len(clients) * len(prompts)
+
+
+def test_bytes_in_metrics_equal_the_messages_rebuilt_from_the_run_folder(ci_run):
+    cfg, result = ci_run
+    d = result.run_dir
+    metrics = {m["round"]: m for m in read_jsonl(d / "metrics.jsonl")}
+    for r in range(1, cfg.federation.rounds + 1):
+        by_client = defaultdict(lambda: ([], []))
+        for row in read_jsonl(d / f"answers/round_{r}.jsonl"):
+            by_client[row["client"]][0].append(row["prompt_id"])
+            by_client[row["client"]][1].append(row["answer"])
+        up = sum(len(encode(AnswersMessage(r, c, ids, ans))) for c, (ids, ans) in by_client.items())
+        kept = [p for p in read_jsonl(d / f"pseudo_labels/round_{r}.jsonl") if p["kept"]]
+        down_msg = PseudoLabelsMessage(
+            r, [p["prompt_id"] for p in kept], [p["consensus"] for p in kept], [round(p["agreement"], 4) for p in kept]
+        )
+        assert metrics[r]["bytes_up"] == up
+        assert metrics[r]["bytes_down"] == cfg.federation.n_clients * len(encode(down_msg))
+    assert metrics[-1]["bytes_up"] == metrics[0]["bytes_up"] == 0  # base and local send nothing
+
+
+def test_pseudo_label_accuracy_is_measured_against_hidden_references(ci_run):
+    cfg, result = ci_run
+    refs = load_task_suite(resolve_data_path(cfg.data.path)).public_references
+    rows = read_jsonl(result.run_dir / "pseudo_labels/round_1.jsonl")
+    kept = [r for r in rows if r["kept"]]
+    expected = sum(exact_match(r["consensus"], refs[r["prompt_id"]]) for r in kept) / len(kept)
+    assert result.metrics[2]["pseudo_label_accuracy"] == pytest.approx(expected)
+    assert all(0 <= r["agreement"] <= 1 for r in rows)
+
+
+def test_summary_table_shows_each_stage_and_bytes(ci_run):
+    _, result = ci_run
+    lines = result.table.splitlines()
+    assert "test EM" in lines[0] and "bytes up" in lines[0]
+    assert [line.split()[0] for line in lines[2:]] == ["base", "local", "round_1", "round_2"]
+
+
+def test_same_seed_same_run_through_the_cli(ci_run, tmp_path, capsys):
+    cfg, first = ci_run
+    assert main(["run", "--config", "ci", "--run-dir", str(tmp_path / "again"), "--quiet"]) == 0
+    assert "round_2" in capsys.readouterr().out
+    for name in ["answers/round_2.jsonl", "pseudo_labels/round_2.jsonl", "predictions/round_2.jsonl"]:
+        assert (tmp_path / "again" / name).read_text() == (first.run_dir / name).read_text(), name
+    again = read_jsonl(tmp_path / "again" / "metrics.jsonl")
+    assert [m["test"] for m in again] == [m["test"] for m in first.metrics]
+
+
+def test_cli_rejects_a_bad_config_with_the_field_name(capsys):
+    assert main(["run", "--config", "ci", "--set", "federation.n_clients=0"]) == 2
+    assert "federation.n_clients" in capsys.readouterr().err
