@@ -48,6 +48,8 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,12 @@ def bench_config(args: argparse.Namespace) -> RunConfig:
 # -- one implementation, in its own process ----------------------------------------
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far, all threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def current_rss_kib() -> int:
     """Resident set size now (VmRSS), KiB."""
     with open("/proc/self/status") as f:
@@ -148,9 +156,59 @@ class GenerationCounter:
         model.generate = generate  # instance attribute: shadows the class method for this object only
 
 
+class PhaseClock:
+    """Wall and CPU seconds per phase: ``with clock("train"): ...``.
+
+    CPU / wall is how many cores the phase kept busy; well below
+    ``torch.get_num_threads()`` means the process waited (for other
+    processes on the machine, or for memory).
+    """
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        try:
+            yield
+        finally:
+            self.wall[phase] = self.wall.get(phase, 0.0) + time.perf_counter() - wall
+            self.cpu[phase] = self.cpu.get(phase, 0.0) + cpu_seconds() - cpu
+
+
+def load_clients(impl: str, cfg: RunConfig, clients: list[Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(pool or None, client id -> peft model, client id -> tokenizer) for ``impl``."""
+    from fedcofit_lite.finetune import attach_adapters
+    from fedcofit_lite.models import load_model
+    from fedcofit_lite.pool import ModelPool
+
+    ids = [c.client_id for c in clients]
+    if impl == "pooled":  # one base per architecture, every client an adapter on it
+        pool = ModelPool({c.client_id: c.model_name for c in clients}, cfg.model, cfg.lora, seed=cfg.seed)
+        return pool, {cid: pool.backbone_of(cid).model for cid in ids}, {cid: pool.backbone_of(cid).tokenizer for cid in ids}
+    model_of, tok_of = {}, {}
+    for i, c in enumerate(clients):  # naive: a full model copy per client
+        model, tok = load_model(
+            c.model_name, device=cfg.model.device, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code, seed=cfg.seed
+        )
+        for p in model.parameters():
+            p.requires_grad_(False)  # as ModelPool does: the base stays frozen
+        # attach_adapters seeds the k-th adapter of its list with seed * 100_003 + k; to start
+        # client i from exactly the pool's weights, attach ids[:i+1] and keep only ids[i].
+        peft_model = attach_adapters(model, ids[: i + 1], cfg.lora, seed=cfg.seed)
+        with warnings.catch_warnings():  # "adapter X was active which is now deleted": intended
+            warnings.simplefilter("ignore", UserWarning)
+            for other in ids[:i]:
+                peft_model.delete_adapter(other)
+        peft_model.eval()
+        model_of[c.client_id], tok_of[c.client_id] = peft_model, tok
+    return None, model_of, tok_of
+
+
 def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]:
     """Run one consensus round with ``impl``; return its figures (seconds, tokens, RSS)."""
-    import numpy as np
     import torch
     import transformers
 
@@ -159,15 +217,14 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
     from fedcofit_lite.consensus import SemanticConsensus
     from fedcofit_lite.embed import embed_texts
     from fedcofit_lite.federation import build_clients, build_suite, client_seed
-    from fedcofit_lite.finetune import adapter_state, attach_adapters, tokenize_records, train_adapter
+    from fedcofit_lite.finetune import adapter_state, tokenize_records, train_adapter
     from fedcofit_lite.messages import Wire
-    from fedcofit_lite.models import load_embedder, load_model
-    from fedcofit_lite.pool import ModelPool
+    from fedcofit_lite.models import load_embedder
     from fedcofit_lite.server import ConsensusServer
 
     rss_baseline = current_rss_kib()
     transformers.set_seed(cfg.seed)
-    seconds: dict[str, float] = {}
+    clock = PhaseClock()
 
     # 0. data: the same suite, partition and cap as a federation run
     suite = build_suite(cfg)
@@ -179,46 +236,26 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
     epochs = cfg.train.round_epochs
 
     # 1. load: the models (one pool, or one copy per client), then the embedder
-    start = time.perf_counter()
-    if impl == "pooled":
-        pool = ModelPool({c.client_id: c.model_name for c in clients}, cfg.model, cfg.lora, seed=cfg.seed)
-        model_of = {cid: pool.backbone_of(cid).model for cid in ids}
-        tok_of = {cid: pool.backbone_of(cid).tokenizer for cid in ids}
-    else:
-        model_of, tok_of = {}, {}
-        for i, c in enumerate(clients):
-            model, tok = load_model(
-                c.model_name, device=cfg.model.device, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code, seed=cfg.seed
-            )
-            for p in model.parameters():
-                p.requires_grad_(False)
-            # attach_adapters seeds adapter k of its list with seed*100_003 + k; to start
-            # client i from exactly the pool's weights, attach ids[:i+1] and keep only ids[i].
-            peft_model = attach_adapters(model, ids[: i + 1], cfg.lora, seed=cfg.seed)
-            with warnings.catch_warnings():  # "adapter X was active which is now deleted": intended
-                warnings.simplefilter("ignore", UserWarning)
-                for other in ids[:i]:
-                    peft_model.delete_adapter(other)
-            peft_model.eval()
-            model_of[c.client_id], tok_of[c.client_id] = peft_model, tok
-    seconds["load_models"] = time.perf_counter() - start
+    with clock("load_models"):
+        pool, model_of, tok_of = load_clients(impl, cfg, clients)
     rss_after_models = current_rss_kib()
-    start = time.perf_counter()
-    embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
-    seconds["load_embedder"] = time.perf_counter() - start
+    with clock("load_embedder"):
+        embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
     init_checksum = {cid: float(sum(t.double().abs().sum() for t in adapter_state(model_of[cid], cid).values())) for cid in ids}
 
     # 2. train: same records, epochs, seeds and train_adapter on both sides
     train_tokens = train_steps = 0
     losses: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    for i, c in enumerate(clients):
-        cid, seed = c.client_id, client_seed(cfg.seed, ROUND, i)
-        if impl == "pooled":
-            losses[cid] = pool.train(cid, records[cid], cfg.train, epochs, seed)
-        else:
-            losses[cid] = train_adapter(model_of[cid], cid, tok_of[cid], records[cid], cfg.train, epochs, seed)
-    seconds["train"] = time.perf_counter() - start
+    train_s_of: dict[str, float] = {}
+    with clock("train"):
+        for i, c in enumerate(clients):
+            cid, seed = c.client_id, client_seed(cfg.seed, ROUND, i)
+            start = time.perf_counter()
+            if pool is not None:
+                losses[cid] = pool.train(cid, records[cid], cfg.train, epochs, seed)
+            else:
+                losses[cid] = train_adapter(model_of[cid], cid, tok_of[cid], records[cid], cfg.train, epochs, seed)
+            train_s_of[cid] = time.perf_counter() - start
     for c in clients:  # what train_adapter fed the model: non-pad tokens of every record, once per epoch
         data = tokenize_records(tok_of[c.client_id], records[c.client_id], cfg.train.max_length)
         train_tokens += epochs * sum(len(ids_) for ids_, _ in data)
@@ -230,20 +267,19 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
     for model in {id(m): m for m in model_of.values()}.values():
         counter.instrument(model)
     gen_seed = cfg.seed + ROUND
-    start = time.perf_counter()
-    if impl == "pooled":
-        requests = [GenerationRequest(cid, e.instruction, e.context) for cid in ids for e in public]
-        flat = pool.generate(requests, cfg.generation, seed=gen_seed, desc="answer")
-        answers = {cid: flat[k * len(public) : (k + 1) * len(public)] for k, cid in enumerate(ids)}
-    else:
-        one_at_a_time = dataclasses.replace(cfg.generation, batch_size=1)
-        answers = {
-            cid: generate_answers(
-                model_of[cid], tok_of[cid], [GenerationRequest(cid, e.instruction, e.context) for e in public], one_at_a_time, gen_seed
-            )
-            for cid in ids
-        }
-    seconds["generate"] = time.perf_counter() - start
+    with clock("generate"):
+        if pool is not None:
+            requests = [GenerationRequest(cid, e.instruction, e.context) for cid in ids for e in public]
+            flat = pool.generate(requests, cfg.generation, seed=gen_seed, desc="answer")
+            answers = {cid: flat[k * len(public) : (k + 1) * len(public)] for k, cid in enumerate(ids)}
+        else:
+            one_at_a_time = dataclasses.replace(cfg.generation, batch_size=1)
+            answers = {
+                cid: generate_answers(
+                    model_of[cid], tok_of[cid], [GenerationRequest(cid, e.instruction, e.context) for e in public], one_at_a_time, gen_seed
+                )
+                for cid in ids
+            }
 
     # 4. server: wire, embed, cluster, filter (as Federation.consensus_round does)
     wire = Wire()
@@ -251,21 +287,23 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
         clusterer=make_clusterer(cfg.consensus.clusterer, **cfg.consensus.clusterer_params()), min_agreement=cfg.consensus.min_agreement
     )
     server = ConsensusServer(prompt_ids, lambda texts: embed_texts(embedder, texts, progress=False), consensus, cfg.federation.max_answer_chars)
-    start = time.perf_counter()
-    received = [wire.send(c.answers_message(ROUND, prompt_ids, answers[c.client_id]), "up") for c in clients]
-    pseudo, report = server.aggregate(ROUND, received)
-    wire.send(pseudo, "down")
-    seconds["server"] = time.perf_counter() - start
+    with clock("server"):
+        received = [wire.send(c.answers_message(ROUND, prompt_ids, answers[c.client_id]), "up") for c in clients]
+        pseudo, report = server.aggregate(ROUND, received)
+        wire.send(pseudo, "down")
 
     if dump_dir is not None:  # trained adapters, for the parent's equality check
         dump_dir.mkdir(parents=True, exist_ok=True)
         for cid in ids:
             torch.save(adapter_state(model_of[cid], cid), dump_dir / f"{impl}-{cid}.pt")
 
+    seconds = clock.wall
     load_s = seconds["load_models"] + seconds["load_embedder"]
     return {
         "impl": impl,
         "seconds": seconds,
+        "cpu_seconds": clock.cpu,
+        "cores_busy": {k: clock.cpu[k] / w if w else float("nan") for k, w in seconds.items()},
         "load_s": load_s,
         "train_s": seconds["train"],
         "generate_s": seconds["generate"],
@@ -281,6 +319,7 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # ru_maxrss is KiB on Linux
         "rss_baseline_mib": rss_baseline / 1024,
         "rss_after_models_mib": rss_after_models / 1024,
+        "train_s_per_client": train_s_of,
         "records_per_client": {cid: len(records[cid]) for cid in ids},
         "final_loss": {cid: (losses[cid][-1] if losses[cid] else None) for cid in ids},
         "adapter_init_checksum": init_checksum,
@@ -376,7 +415,13 @@ def format_report(cfg: RunConfig, args: argparse.Namespace, results: dict[str, d
         f"naive {n['rss_baseline_mib']:.0f} / {n['rss_after_models_mib']:.0f}",
         f"same adapters at start: {checks['adapter_init_identical']}; trained adapters max |diff|: "
         f"{checks['trained_adapter_max_abs_diff']:.3g}; identical answers: {checks['identical_answers']}/{checks['answers']}",
-        f"torch threads: {p['torch_threads']}; load average at the end: pooled {p['loadavg_end'][0]:.2f}, naive {n['loadavg_end'][0]:.2f}",
+        "cores busy (CPU s / wall s; near the torch thread count = not starved by other processes):",
+        *(
+            f"  {x['impl']:<7}" + ", ".join(f"{k} {v:.2f}" for k, v in x["cores_busy"].items())
+            for x in (p, n)
+        ),
+        f"torch threads: {p['torch_threads']}; 1-min load average at the end: pooled {p['loadavg_end'][0]:.2f}, "
+        f"naive {n['loadavg_end'][0]:.2f}",
     ]
     return "\n".join(lines)
 
