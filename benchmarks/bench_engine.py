@@ -7,7 +7,8 @@ adapter initialisation, phase by phase:
 ``load``
     pooled: one :class:`~fedcofit_lite.pool.ModelPool` (one frozen base per
     architecture, every client a LoRA adapter on it); naive: ``load_model``
-    once per client, each copy with its own single adapter. Both also load
+    once per client, each copy with its own single adapter, initialised to
+    the same weights as that client's adapter in the pool. Both also load
     the sentence embedder (same cost on both sides).
 ``train``
     every client trains its adapter on its private records for
@@ -27,11 +28,13 @@ adapter initialisation, phase by phase:
 Each implementation runs in its own subprocess (this script re-invoked with
 ``--impl pooled|naive``) so that its peak RSS (``ru_maxrss``) is its own.
 The parent prints one table with the ratio naive / pooled of every figure
-and checks that both produced the same adapters and answers.
+(medians over ``--repeat`` runs, order alternated) and checks that both
+produced the same adapters and answers. See ``benchmarks/README.md``.
 
 Example::
 
-    python benchmarks/bench_engine.py --config cpu --out bench.json
+    python benchmarks/bench_engine.py --config ci                 # seconds
+    python benchmarks/bench_engine.py --config cpu --out bench.json  # about 3 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--train-records", type=int, default=16, help="data.max_train_per_client: cap on each client's private records [16]"
     )
+    p.add_argument("--repeat", type=int, default=1, help="run the pair this many times (order alternated), report medians [1]")
     p.add_argument("--out", type=Path, help="write all figures as JSON here")
     p.add_argument("--progress", action="store_true", help="show the package's tqdm bars in the subprocesses")
     # internal: run one implementation in this process and write its figures to --result
@@ -113,6 +118,13 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process so far, all threads."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests, machine-wide, so far (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()  # cpu user nice system idle iowait irq softirq steal ...
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
 def current_rss_kib() -> int:
@@ -222,7 +234,7 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
     from fedcofit_lite.models import load_embedder
     from fedcofit_lite.server import ConsensusServer
 
-    rss_baseline = current_rss_kib()
+    rss_baseline, steal_start = current_rss_kib(), steal_seconds()
     transformers.set_seed(cfg.seed)
     clock = PhaseClock()
 
@@ -327,6 +339,7 @@ def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]
         "pseudo_labels_kept": sum(report.kept),
         "wire_bytes": wire.totals(),
         "torch_threads": torch.get_num_threads(),
+        "steal_s": steal_seconds() - steal_start,
         "loadavg_end": os.getloadavg(),
     }
 
@@ -377,18 +390,44 @@ def compare_runs(results: dict[str, dict[str, Any]], tmp: Path) -> dict[str, Any
     }
 
 
+def median_of(values: list[Any]) -> Any:
+    """Element-wise median of same-shaped results (numbers); anything else is taken from the first."""
+    first = values[0]
+    if isinstance(first, dict):
+        return {k: median_of([v[k] for v in values]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool) and any(v != first for v in values):
+        return statistics.median(values)  # each figure is the median of its own per-repeat values
+    return first
+
+
+def merge_checks(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One verdict over all repeats: every check must hold in every repeat."""
+    return {
+        "adapter_init_identical": all(c["adapter_init_identical"] for c in checks),
+        "trained_adapter_max_abs_diff": max(c["trained_adapter_max_abs_diff"] for c in checks),
+        "identical_answers": sum(c["identical_answers"] for c in checks),
+        "answers": sum(c["answers"] for c in checks),
+        "same_train_tokens": all(c["same_train_tokens"] for c in checks),
+        "same_train_steps": all(c["same_train_steps"] for c in checks),
+    }
+
+
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     """naive / pooled for every figure."""
     return {k: results["naive"][k] / results["pooled"][k] if results["pooled"][k] else float("nan") for k in FIGURES}
 
 
-def format_report(cfg: RunConfig, args: argparse.Namespace, results: dict[str, dict[str, Any]], checks: dict[str, Any]) -> str:
+def format_report(
+    cfg: RunConfig, args: argparse.Namespace, runs: list[dict[str, dict[str, Any]]], checks: dict[str, Any]
+) -> str:
+    results = {impl: median_of([run[impl] for run in runs]) for impl in IMPLS}
     p, n = results["pooled"], results["naive"]
     r = ratios(results)
+    n_prompts = len(next(iter(p["answers"].values())))
     lines = [
         "",
-        f"One consensus round, preset {args.config!r} ({cfg.model.name}), {args.clients} clients, "
-        f"{len(next(iter(p['answers'].values())))} public prompts",
+        f"One consensus round, preset {args.config!r} ({cfg.model.name}), {args.clients} clients, {n_prompts} public prompts"
+        + (f"; median of {len(runs)} repeats (order alternated)" if len(runs) > 1 else ""),
         f"  train: {p['train_steps']} steps in all (train.round_epochs={cfg.train.round_epochs}, "
         f"batch {cfg.train.batch_size}, <= {args.train_records} private records per client: {p['records_per_client']})",
         f"  generate: max_new_tokens={cfg.generation.max_new_tokens}, do_sample={cfg.generation.do_sample}; "
@@ -406,6 +445,12 @@ def format_report(cfg: RunConfig, args: argparse.Namespace, results: dict[str, d
         "naive/pooled > 1 on s and MiB, < 1 on tok/s, means the pooled engine is better;",
         "'pooled advantage' is that factor oriented so that > 1 always favours pooled.",
         "",
+    ]
+    if len(runs) > 1:
+        for key in ("train_s", "generate_s", "total_s"):
+            per = "; ".join(f"{impl} " + " ".join(f"{run[impl][key]:.1f}" for run in runs) for impl in IMPLS)
+            lines.append(f"{key} per repeat: {per}")
+    lines += [
         f"train tokens (non-pad, all clients): pooled {p['train_tokens']}, naive {n['train_tokens']}",
         f"generated tokens (up to and incl. EOS): pooled {p['generated_tokens']} in {p['generate_calls']} generate() calls "
         f"({p['generated_slots']} positions incl. post-EOS padding), naive {n['generated_tokens']} in {n['generate_calls']} calls",
@@ -416,12 +461,11 @@ def format_report(cfg: RunConfig, args: argparse.Namespace, results: dict[str, d
         f"same adapters at start: {checks['adapter_init_identical']}; trained adapters max |diff|: "
         f"{checks['trained_adapter_max_abs_diff']:.3g}; identical answers: {checks['identical_answers']}/{checks['answers']}",
         "cores busy (CPU s / wall s; near the torch thread count = not starved by other processes):",
-        *(
-            f"  {x['impl']:<7}" + ", ".join(f"{k} {v:.2f}" for k, v in x["cores_busy"].items())
-            for x in (p, n)
-        ),
-        f"torch threads: {p['torch_threads']}; 1-min load average at the end: pooled {p['loadavg_end'][0]:.2f}, "
-        f"naive {n['loadavg_end'][0]:.2f}",
+        *(f"  {impl:<7}" + ", ".join(f"{k} {v:.2f}" for k, v in results[impl]["cores_busy"].items()) for impl in IMPLS),
+        f"torch threads: {p['torch_threads']}; CPU steal during the runs (s): "
+        + ", ".join(f"{impl} {max(run[impl]['steal_s'] for run in runs):.1f}" for impl in IMPLS)
+        + "; max 1-min load average at the end: "
+        + ", ".join(f"{impl} {max(run[impl]['loadavg_end'][0] for run in runs):.2f}" for impl in IMPLS),
     ]
     return "\n".join(lines)
 
@@ -438,7 +482,6 @@ def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
         **versions,
@@ -452,21 +495,32 @@ def main(argv: list[str] | None = None) -> int:
         result = run_impl(args.impl, cfg, args.dump_dir)
         args.result.write_text(json.dumps(result))
         return 0
+    if args.repeat < 1:
+        raise SystemExit(f"--repeat = {args.repeat}: must be >= 1.")
     env = environment()
-    with tempfile.TemporaryDirectory(prefix="bench_engine-") as tmp:
-        results = {impl: spawn(impl, args, Path(tmp)) for impl in IMPLS}
-        checks = compare_runs(results, Path(tmp))
-    print(format_report(cfg, args, results, checks))
+    runs, checks = [], []
+    for rep in range(args.repeat):
+        order = IMPLS if rep % 2 == 0 else IMPLS[::-1]  # alternate who runs first (page cache, thermal drift)
+        with tempfile.TemporaryDirectory(prefix="bench_engine-") as tmp:
+            run = {impl: spawn(impl, args, Path(tmp)) for impl in order}
+            checks.append(compare_runs(run, Path(tmp)))
+        runs.append({impl: run[impl] for impl in IMPLS})
+    verdict = merge_checks(checks)
+    print(format_report(cfg, args, runs, verdict))
     if args.out:
+        medians = {impl: median_of([run[impl] for run in runs]) for impl in IMPLS}
+        strip = lambda res: {k: v for k, v in res.items() if k != "answers"}  # noqa: E731
         payload = {
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "command": " ".join(["python", *sys.argv]),
             "config": args.config,
             "overrides": bench_overrides(args),
+            "repeats": args.repeat,
             "resolved_config": cfg.to_dict(),
             "environment": env,
-            "results": {k: {kk: vv for kk, vv in v.items() if kk != "answers"} for k, v in results.items()},
-            "ratios_naive_over_pooled": ratios(results),
-            "checks": checks,
+            "median": {impl: strip(res) for impl, res in medians.items()},
+            "ratios_naive_over_pooled": ratios(medians),
+            "checks": verdict,
+            "runs": [{impl: strip(res) for impl, res in run.items()} for run in runs],
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=2))
