@@ -51,8 +51,8 @@ def attach_adapters(
 ) -> peft.PeftModel:
     """Wrap a frozen base model with one fresh LoRA adapter per name.
 
-    Each adapter is initialised under its own seed, so a client's start does
-    not depend on how many clients came before it.
+    Adapter ``i`` is initialised under seed ``seed * 100_003 + i``: the same
+    names in the same order give the same starting weights on every run.
     """
     lora = peft_lora_config(cfg)
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
