@@ -1,0 +1,119 @@
+"""Plots of the analytic communication model (:mod:`fedcofit_lite.costmodel`).
+
+Every function returns a plotly ``go.Figure`` and never shows it, so notebooks,
+widgets and the report can compose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields, replace
+
+import plotly.graph_objects as go
+
+from fedcofit_lite.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
+
+__all__ = ["fig_bytes_vs_model_size", "fig_ratio_sweep", "SWEEPABLE"]
+
+LABELS = {
+    "full_fedavg": "full-parameter FedAvg",
+    "lora_fedavg": "LoRA FedAvg",
+    "consensus": "semantic consensus",
+    "full_over_consensus": "full FedAvg / consensus",
+    "lora_over_consensus": "LoRA FedAvg / consensus",
+}
+# Numeric Protocol fields a ratio sweep may vary.
+SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
+
+
+def _describe(protocol: Protocol) -> str:
+    return (
+        f"r={protocol.rank} on {'+'.join(protocol.target_modules)}, {protocol.bytes_per_param:g} B/param; "
+        f"{protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x {protocol.bytes_per_token:g} B"
+    )
+
+
+def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -> go.Figure:
+    """Bytes per round against model size, one line per protocol (log-log).
+
+    Parameters
+    ----------
+    archs : sequence of Architecture
+        Plotted in order of parameter count.
+    protocol : Protocol
+
+    Returns
+    -------
+    go.Figure
+        Three traces (full FedAvg, LoRA FedAvg, consensus); hovering a point
+        shows the model name and its bytes in decimal units.
+    """
+    archs = sorted(archs, key=lambda a: a.n_parameters())
+    x = [a.n_parameters() for a in archs]
+    per_arch = [round_bytes(a, protocol) for a in archs]
+    fig = go.Figure()
+    for key in PROTOCOLS:
+        y = [b[key] for b in per_arch]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines+markers",
+                name=LABELS[key],
+                customdata=[[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)],
+                hovertemplate="%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>"
+                + LABELS[key]
+                + "</extra>",
+            )
+        )
+    fig.update_xaxes(type="log", title="parameters")
+    fig.update_yaxes(type="log", title="bytes per round")
+    fig.update_layout(title=f"Bytes per round ({_describe(protocol)})", hovermode="closest")
+    return fig
+
+
+def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: Sequence[float]) -> go.Figure:
+    """How the FedAvg/consensus byte ratios move as one Protocol field varies.
+
+    Parameters
+    ----------
+    arch : Architecture
+    protocol : Protocol
+        The other fields stay as they are here; a dotted vertical line marks
+        this protocol's own value of ``param``.
+    param : str
+        A numeric Protocol field, e.g. ``"rank"``, ``"n_prompts"``,
+        ``"answer_tokens"`` (see :data:`SWEEPABLE`).
+    values : sequence of number
+        Values of ``param`` to plot; each must be valid for the field.
+
+    Returns
+    -------
+    go.Figure
+        Two traces, ``lora_over_consensus`` and ``full_over_consensus``, on a
+        log y axis (the x axis is log too when the values are positive and
+        span a factor of 10 or more).
+    """
+    if param not in SWEEPABLE:
+        raise ValueError(f"param={param!r} cannot be swept: use one of {', '.join(SWEEPABLE)}")
+    values = list(values)
+    if not values:
+        raise ValueError("values is empty: give at least one value of the swept field")
+    rows = [ratios(arch, replace(protocol, **{param: v})) for v in values]
+    fig = go.Figure()
+    for key in ("lora_over_consensus", "full_over_consensus"):
+        fig.add_trace(
+            go.Scatter(
+                x=values,
+                y=[r[key] for r in rows],
+                mode="lines+markers",
+                name=LABELS[key],
+                hovertemplate=f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>",
+            )
+        )
+    log_x = min(values) > 0 and max(values) / min(values) >= 10
+    fig.update_xaxes(type="log" if log_x else "linear", title=param)
+    fig.update_yaxes(type="log", title="bytes ratio (x more than consensus)")
+    fig.add_vline(x=getattr(protocol, param), line_dash="dot", line_color="grey")
+    fig.update_layout(title=f"{arch.name}: byte ratios vs {param} ({_describe(protocol)})")
+    return fig
