@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import ConfigError, describe, load_config
+from .config import METHODS, ConfigError, describe, load_config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,7 +20,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one option, e.g. --set federation.rounds=3 (repeatable)")
     run.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-<time>")
+    run.add_argument("--method", default=None, choices=list(METHODS),
+                     help="what clients exchange (default: federation.method of the config, normally consensus)")
     run.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+
+    cmp = sub.add_parser("compare", help="run several methods on one partition and seed; write a table and figures")
+    cmp.add_argument("--config", default="cpu", help="preset name or YAML path [cpu]")
+    cmp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    cmp.add_argument("--methods", default=None,
+                     help=f"comma-separated, from {','.join(METHODS)} (default: compare.methods of the config)")
+    cmp.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-compare-<time>")
+    cmp.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
+    cmp.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
     show = sub.add_parser("config", help="print the resolved configuration of a preset")
     show.add_argument("--config", default="cpu")
@@ -49,9 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"  # our bars and the libraries' tqdm bars alike
-    from .federation import run_federation  # heavy imports only when running
+    # heavy imports only when running
+    from .fedavg import IncompatibleAdaptersError
 
-    result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet)
+    try:
+        if args.command == "compare":
+            from .compare import run_comparison
+
+            methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+            unknown = [m for m in methods or [] if m not in METHODS]
+            if unknown:
+                print(f"config error: --methods {unknown}: choose from {list(METHODS)}.", file=sys.stderr)
+                return 2
+            comp = run_comparison(cfg, methods, run_dir=args.run_dir, progress=not quiet, figures=not args.no_figures)
+            print(f"\nrun folder: {comp.run_dir}\n")
+            print(comp.table)
+            for path in comp.figures:
+                print(f"figure: {path}")
+            return 0
+        from .federation import run_federation
+
+        result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet, method=args.method)
+    except IncompatibleAdaptersError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"\nrun folder: {result.run_dir}\n")
     print(result.table)
     return 0

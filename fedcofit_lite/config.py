@@ -24,6 +24,8 @@ Partition = Literal["iid", "dirichlet", "by_family"]
 Clusterer = Literal["agglomerative", "dbscan", "hdbscan", "kmeans"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
+Method = Literal["consensus", "fedavg", "fedprox", "local", "centralized"]
+METHODS: tuple[str, ...] = typing.get_args(Method)
 
 
 class ConfigError(ValueError):
@@ -62,6 +64,7 @@ class TrainConfig:
     max_length: int = _f(128, "Token limit of prompt + answer; longer examples are truncated from the left.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
+    prox_mu: float = _f(0.01, "FedProx proximal weight mu (method fedprox only).")
 
 
 @dataclass
@@ -109,10 +112,16 @@ class ConsensusConfig:
 
 @dataclass
 class FederationConfig:
+    method: Method = _f("consensus", "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), local (nothing), centralized (one model on the pooled data).")
     n_clients: int = _f(4, "Number of clients.")
-    rounds: int = _f(2, "Consensus rounds after the local round.")
+    rounds: int = _f(2, "Communication rounds after the local round.")
     client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
     max_answer_chars: int = _f(2000, "Server rejects answers longer than this.")
+
+
+@dataclass
+class CompareConfig:
+    methods: list[Method] = _f(["consensus", "fedavg", "local", "centralized"], "Methods run by the compare command, on one partition and seed.")
 
 
 @dataclass
@@ -134,6 +143,7 @@ class RunConfig:
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
     def validate(self) -> RunConfig:
         """Reject impossible values with the field name and the fix; return self."""
@@ -152,6 +162,10 @@ class RunConfig:
             (self.train.batch_size >= 1, "train.batch_size", "must be >= 1"),
             (self.train.max_length >= 16, "train.max_length", "must be >= 16 tokens"),
             (self.train.max_grad_norm >= 0, "train.max_grad_norm", "must be >= 0 (0 disables clipping)"),
+            (self.train.prox_mu >= 0, "train.prox_mu", "must be >= 0"),
+            (self.federation.method != "fedprox" or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
+            (len(self.compare.methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
+            (len(set(self.compare.methods)) == len(self.compare.methods), "compare.methods", "each method may appear once"),
             (self.generation.max_new_tokens >= 1, "generation.max_new_tokens", "must be >= 1"),
             (self.generation.batch_size >= 1, "generation.batch_size", "must be >= 1"),
             (self.generation.temperature > 0, "generation.temperature", "must be > 0"),

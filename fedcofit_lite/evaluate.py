@@ -75,3 +75,11 @@ def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str
         out[fam] = {m: float(np.mean([s[fam][m] for s in scores])) for m in scores[0][fam] if m != "n"}
         out[fam]["n"] = scores[0][fam]["n"]
     return out
+
+
+def last_epoch_loss(step_losses: Sequence[float], epochs: int) -> float:
+    """Mean training loss over the last epoch's steps (nan when nothing was trained)."""
+    if not step_losses:
+        return float("nan")
+    per_epoch = max(1, len(step_losses) // max(epochs, 1))
+    return float(np.mean(step_losses[-per_epoch:]))

@@ -1,4 +1,4 @@
-"""The in-process federated loop: wires clients, the wire and the server together.
+"""The in-process federated loop: wires clients, the wire and the servers together.
 
 A run has these stages, each evaluated on the held-out test set:
 
@@ -7,14 +7,20 @@ A run has these stages, each evaluated on the held-out test set:
 ``local``
     round 0: every client fine-tunes its adapter on its private data;
 ``round_R`` (R = 1..rounds)
+    the method's exchange, then training. For semantic consensus
+    (``federation.method = consensus``, the default):
+
     1. clients answer the public prompts (batched across clients);
     2. answers go up the wire as :class:`AnswersMessage` s;
     3. the server clusters them per prompt and sends the consensus down as a
        :class:`PseudoLabelsMessage`;
     4. clients train on private data + pseudo-labels.
 
+    The baselines (FedAvg/FedProx over LoRA, local, centralized) are in
+    :mod:`fedcofit_lite.methods`.
+
 Only this module knows that everything runs in one process; the client,
-server and messages would run unchanged across machines.
+servers and messages would run unchanged across machines.
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ from .config import RunConfig
 from .consensus import SemanticConsensus
 from .data import DEFAULT_DATA_DIR, TaskSuite, cap_per_client, load_task_suite, partition
 from .embed import embed_texts
-from .evaluate import exact_match, mean_over_clients, score_answers
+from .evaluate import exact_match, last_epoch_loss, mean_over_clients, score_answers
 from .messages import Wire
+from .methods import Method, make_method
 from .models import load_embedder
 from .pool import ModelPool
 from .runlog import RunLog, format_table, summary_rows
@@ -92,10 +99,11 @@ def client_seed(seed: int, round_index: int, client_index: int) -> int:
 
 
 class Federation:
-    """One run's state: clients, model pool, server, wire and run folder.
+    """One run's state: clients, model pool, servers, wire and run folder.
 
     Build it with a config, then call :meth:`run` (or the stages one by one, as
-    the notebooks do).
+    the notebooks do). The compare command reuses one federation (one model
+    load) for several methods through :meth:`start_method`.
     """
 
     def __init__(self, cfg: RunConfig, runlog: RunLog | None = None, progress: bool = True) -> None:
@@ -111,17 +119,29 @@ class Federation:
         self.pool = ModelPool({c.client_id: c.model_name for c in self.clients}, cfg.model, cfg.lora, seed=cfg.seed)
         self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.wire = Wire()
+        self.server = self._consensus_server()
+        self.metrics: list[dict[str, Any]] = []
+        self.method_name = cfg.federation.method
+
+    # -- pieces -----------------------------------------------------------
+
+    def _consensus_server(self) -> ConsensusServer:
+        cfg = self.cfg
         consensus = SemanticConsensus(
             clusterer=make_clusterer(cfg.consensus.clusterer, **cfg.consensus.clusterer_params()),
             min_agreement=cfg.consensus.min_agreement,
         )
-        self.server = ConsensusServer(list(self.public), self.embed, consensus, cfg.federation.max_answer_chars)
-        self.metrics: list[dict[str, Any]] = []
-
-    # -- pieces -----------------------------------------------------------
+        return ConsensusServer(list(self.public), self.embed, consensus, cfg.federation.max_answer_chars)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return embed_texts(self.embedder, texts, progress=self.progress)
+
+    def seed_of(self, round_index: int, client_index: int) -> int:
+        return client_seed(self.cfg.seed, round_index, client_index)
+
+    @staticmethod
+    def timer() -> _Timer:
+        return _Timer()
 
     def _partition_record(self) -> dict[str, Any]:
         return {
@@ -134,16 +154,17 @@ class Federation:
             for c in self.clients
         }
 
-    def evaluate(self, stage: str, use_base: bool = False) -> tuple[dict, dict]:
-        """Answer the test set with every client's model (or the base); return (mean, per-client) scores."""
+    def evaluate(self, stage: str, use_base: bool = False, adapters: list[str] | None = None) -> tuple[dict, dict]:
+        """Answer the test set with each adapter (default: every client's) or the base; return (mean, per-adapter) scores."""
         test = self.suite.test
+        adapters = adapters or [c.client_id for c in self.clients]
         requests: list[GenerationRequest] = []
-        for c in self.clients:
+        for a in adapters:
             for e in test:
                 if use_base:
-                    requests.append(self.pool.base_request(c.model_name, e.instruction, e.context))
+                    requests.append(self.pool.base_request(self.pool.client_models[a], e.instruction, e.context))
                 else:
-                    requests.append(GenerationRequest(c.client_id, e.instruction, e.context))
+                    requests.append(GenerationRequest(a, e.instruction, e.context))
         if use_base:  # clients of one architecture share the base: answer once per architecture
             unique = {r: None for r in requests}
             answers_unique = dict(zip(unique, self.pool.generate(list(unique), self.cfg.generation, desc=f"eval {stage}")))
@@ -151,23 +172,23 @@ class Federation:
         else:
             answers = self.pool.generate(requests, self.cfg.generation, desc=f"eval {stage}")
         embed_fn = self.embed if self.cfg.eval.embedding_similarity else None
-        per_client, records = {}, []
-        for k, c in enumerate(self.clients):
+        per_adapter, records = {}, []
+        for k, a in enumerate(adapters):
             preds = answers[k * len(test) : (k + 1) * len(test)]
-            per_client[c.client_id] = score_answers(preds, [e.response for e in test], [e.family for e in test], embed_fn)
+            per_adapter[a] = score_answers(preds, [e.response for e in test], [e.family for e in test], embed_fn)
             records += [
-                {"client": c.client_id, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
+                {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
                 for e, p in zip(test, preds)
             ]
         self.runlog.write_jsonl(f"predictions/{stage}.jsonl", records)
-        return mean_over_clients(list(per_client.values())), per_client
+        return mean_over_clients(list(per_adapter.values())), per_adapter
 
-    def train_clients(self, round_index: int, epochs: int) -> dict[str, float]:
-        """Each client trains its adapter on private data + pseudo-labels; returns mean loss per client."""
+    def train_clients(self, round_index: int, epochs: int, prox_mu: float = 0.0) -> dict[str, float]:
+        """Each client trains its adapter on private data + pseudo-labels; returns last-epoch mean loss per client."""
         losses = {}
         for i, c in enumerate(self.clients):
-            steps = self.pool.train(c.client_id, c.training_records(), self.cfg.train, epochs, client_seed(self.cfg.seed, round_index, i))
-            losses[c.client_id] = float(np.mean(steps[-max(1, len(steps) // max(epochs, 1)) :])) if steps else float("nan")
+            steps = self.pool.train(c.client_id, c.training_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu)
+            losses[c.client_id] = last_epoch_loss(steps, epochs)
         return losses
 
     def collect_answers(self, round_index: int) -> list:
@@ -223,20 +244,24 @@ class Federation:
             "seconds": timer.seconds,
         }
 
-    def record(self, stage: str, round_index: int, row: dict[str, Any], use_base: bool = False) -> dict[str, Any]:
+    def record(
+        self, stage: str, round_index: int, row: dict[str, Any], use_base: bool = False, adapters: list[str] | None = None
+    ) -> dict[str, Any]:
         """Evaluate, add bytes of this round, write the metrics row."""
         timer = _Timer(row.pop("seconds", {}))
         if self.cfg.eval.every_round or stage in ("base", "local") or round_index == self.cfg.federation.rounds:
             with timer("eval"):
-                mean, per_client = self.evaluate(stage, use_base=use_base)
+                mean, per_adapter = self.evaluate(stage, use_base=use_base, adapters=adapters)
+            per_adapter = {c: s["all"] for c, s in per_adapter.items()}
         else:
-            mean, per_client = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
+            mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
         wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
         full = {
             "stage": stage,
             "round": round_index,
+            "method": self.method_name,
             "test": mean,
-            "test_per_client": {c: s["all"] for c, s in per_client.items()},
+            "test_per_client": per_adapter,
             "bytes_up": wire_bytes["up"],
             "bytes_down": wire_bytes["down"],
             **row,
@@ -244,22 +269,64 @@ class Federation:
         }
         self.metrics.append(full)
         self.runlog.append_metrics(full)
-        log.info("%s: test exact match %.3f", stage, mean["all"]["exact_match"])
+        log.info("%s %s: test exact match %.3f", full["method"], stage, mean["all"]["exact_match"])
         return full
 
     # -- the whole protocol -----------------------------------------------
 
-    def run(self) -> RunResult:
-        cfg = self.cfg
-        self.record("base", -1, {}, use_base=True)
+    def run_base(self) -> dict[str, Any]:
+        """Score the untrained base model(s) (stage ``base``)."""
+        return self.record("base", -1, {}, use_base=True)
+
+    def run_local_stage(self, method: Method) -> dict[str, Any]:
+        """Round 0 of ``method`` (stage ``local``)."""
         timer = _Timer()
         with timer("train"):
-            losses = self.train_clients(0, cfg.train.epochs)
-        self.record("local", 0, {"train_loss": losses, "seconds": timer.seconds})
-        for r in range(1, cfg.federation.rounds + 1):
-            log.info("consensus round %d/%d", r, cfg.federation.rounds)
-            self.record(f"round_{r}", r, self.consensus_round(r))
+            row = method.local_stage(self)
+        return self.record("local", 0, {**row, "seconds": timer.seconds}, adapters=method.evaluated(self))
+
+    def run_rounds(self, method: Method) -> None:
+        """Rounds 1..R of ``method`` (stages ``round_R``)."""
+        for r in range(1, self.cfg.federation.rounds + 1):
+            log.info("%s round %d/%d", method.name, r, self.cfg.federation.rounds)
+            self.record(f"round_{r}", r, method.round(self, r), adapters=method.evaluated(self))
+
+    def run(self, method: str | Method | None = None) -> RunResult:
+        """Run one method end to end (default ``federation.method``): base, local stage, rounds."""
+        method = self._method(method)
+        self.method_name = method.name
+        method.prepare(self)  # refuse early (e.g. FedAvg across architectures), before any training
+        self.run_base()
+        self.run_local_stage(method)
+        self.run_rounds(method)
         return self.finish()
+
+    def _method(self, method: str | Method | None) -> Method:
+        if isinstance(method, Method):
+            return method
+        return make_method(method or self.cfg.federation.method, prox_mu=self.cfg.train.prox_mu)
+
+    def start_method(self, method: Method, runlog: RunLog, adapters: dict[str, dict] | None, shared: list[dict]) -> None:
+        """Reset the per-method state for a comparison: fresh wire and servers, restored adapters, own folder.
+
+        ``adapters`` (client id -> tensors) restores every client's adapter, e.g.
+        to the shared local stage; ``shared`` are metrics rows (base, local)
+        copied into this method's metrics.
+        """
+        self.method_name = method.name
+        self.wire = Wire()
+        self.server = self._consensus_server()
+        self.runlog = runlog
+        self.runlog.write_config(self.cfg)
+        for c in self.clients:
+            c.pseudo_labels = []
+            if adapters is not None:
+                self.pool.set_tensors(c.client_id, adapters[c.client_id])
+        self.metrics = []
+        for row in shared:
+            row = {**row, "method": method.name}
+            self.metrics.append(row)
+            self.runlog.append_metrics(row)
 
     def finish(self) -> RunResult:
         rows = summary_rows(self.metrics)
@@ -269,8 +336,10 @@ class Federation:
         return RunResult(self.runlog.dir, self.metrics, table)
 
 
-def run_federation(cfg: RunConfig, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:
-    """Run the semantic-consensus protocol end to end and write the run folder.
+def run_federation(
+    cfg: RunConfig, run_dir: str | Path | None = None, progress: bool = True, method: str | None = None
+) -> RunResult:
+    """Run one method (default ``cfg.federation.method``) end to end and write the run folder.
 
     Examples
     --------
@@ -279,7 +348,7 @@ def run_federation(cfg: RunConfig, run_dir: str | Path | None = None, progress: 
     >>> print(result.table)  # doctest: +SKIP
     """
     runlog = RunLog(run_dir) if run_dir is not None else None
-    return Federation(cfg, runlog=runlog, progress=progress).run()
+    return Federation(cfg, runlog=runlog, progress=progress).run(method)
 
 
 class _Timer:

@@ -112,12 +112,18 @@ def train_adapter(
     epochs: int,
     seed: int,
     desc: str | None = None,
+    prox_mu: float = 0.0,
 ) -> list[float]:
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
     Only ``adapter``'s LoRA parameters receive gradients; the base and the
     other clients' adapters are untouched. A fresh AdamW is made per call
     (clients keep adapters between rounds, not optimizer state).
+
+    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2``
+    over the adapter's parameters, where ``w_start`` is the adapter at the
+    start of the call (the global adapter the client just received). The
+    returned losses are the task loss alone, comparable across methods.
     """
     if epochs == 0 or not records:
         return []
@@ -125,6 +131,7 @@ def train_adapter(
     model.set_adapter(adapter)  # makes exactly this adapter trainable
     params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
     data = tokenize_records(tokenizer, records, cfg.max_length)
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
@@ -139,8 +146,9 @@ def train_adapter(
                 batch = collate([data[i] for i in order[start : start + cfg.batch_size]], tokenizer.pad_token_id)
                 batch = {k: v.to(device) for k, v in batch.items()}
                 loss = model(**batch).loss
+                objective = loss + prox_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(params, anchor)) if anchor else loss
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 if cfg.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()

@@ -10,16 +10,34 @@ Two message types carry the whole protocol:
 
 Both are encoded as canonical UTF-8 JSON (sorted keys, no spaces, non-ASCII
 kept as UTF-8): no pickle, so a message from an untrusted client is data and
-never code. :class:`Wire` is the only place messages are encoded, and it counts
-the bytes of every message per direction per round as it does so.
+never code.
+
+The parameter-aggregation baselines (FedAvg, FedProx over LoRA adapters) send
+tensors instead:
+
+* :class:`AdapterMessage` (client -> server): a client's LoRA tensors and its
+  example count (the FedAvg weight);
+* :class:`GlobalAdapterMessage` (server -> client): the averaged tensors.
+
+These are encoded as safetensors (a JSON header + raw little-endian arrays;
+the scalar fields ride in the header's ``__metadata__``), again no pickle.
+Their byte count is the tensors' bytes plus the header (tensor names, dtypes,
+shapes, offsets): under 1% for real adapters, see :func:`safetensors_overhead`.
+
+:class:`Wire` is the only place messages are encoded, and it counts the bytes
+of every message per direction per round as it does so.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Union
+
+import numpy as np
+import safetensors.numpy
 
 Direction = Literal["up", "down"]  # up = client -> server, down = server -> client
 
@@ -64,18 +82,108 @@ class PseudoLabelsMessage:
             )
 
 
-Message = Union[AnswersMessage, PseudoLabelsMessage]
+Tensors = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterMessage:
+    """A client's LoRA adapter tensors after local training (client -> server)."""
+
+    kind: ClassVar[str] = "adapter"
+    round: int
+    client_id: str
+    n_examples: int  # FedAvg weight: how many private examples the client trained on
+    tensors: Tensors
+
+    def __post_init__(self) -> None:
+        _check_tensors(self.kind, self.tensors)
+        if self.n_examples < 0:
+            raise MessageError(f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}.")
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalAdapterMessage:
+    """The server's averaged adapter tensors (server -> client)."""
+
+    kind: ClassVar[str] = "global_adapter"
+    round: int
+    tensors: Tensors
+
+    def __post_init__(self) -> None:
+        _check_tensors(self.kind, self.tensors)
+
+
+Message = Union[AnswersMessage, PseudoLabelsMessage, AdapterMessage, GlobalAdapterMessage]
 MESSAGE_TYPES: dict[str, type] = {cls.kind: cls for cls in (AnswersMessage, PseudoLabelsMessage)}
+TENSOR_MESSAGE_TYPES: dict[str, type] = {cls.kind: cls for cls in (AdapterMessage, GlobalAdapterMessage)}
+
+
+def _check_tensors(kind: str, tensors: Any) -> None:
+    if not isinstance(tensors, dict) or not tensors:
+        raise MessageError(f"{kind} message: 'tensors' must be a non-empty dict of name -> numpy array.")
+    bad = [k for k, v in tensors.items() if not isinstance(k, str) or not isinstance(v, np.ndarray)]
+    if bad:
+        raise MessageError(f"{kind} message: tensors {bad[:3]} are not numpy arrays keyed by str.")
 
 
 def encode(msg: Message) -> bytes:
-    """Canonical JSON bytes of a message (the same bytes for the same message, everywhere)."""
+    """Bytes of a message: canonical JSON, or safetensors for tensor messages (same bytes everywhere)."""
+    if isinstance(msg, (AdapterMessage, GlobalAdapterMessage)):
+        meta = {"type": msg.kind, **{f.name: str(getattr(msg, f.name)) for f in fields(msg) if f.name != "tensors"}}
+        # safetensors wants C-contiguous arrays; sorted names keep the bytes canonical
+        tensors = {k: np.ascontiguousarray(msg.tensors[k]) for k in sorted(msg.tensors)}
+        return safetensors.numpy.save(tensors, metadata=meta)
     payload = {"type": msg.kind, **asdict(msg)}
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def safetensors_overhead(data: bytes) -> int:
+    """Bytes of a safetensors message that are not tensor data (length prefix + JSON header)."""
+    (header_len,) = struct.unpack("<Q", data[:8])
+    return 8 + header_len
+
+
+def _is_safetensors(data: bytes) -> bool:
+    """safetensors = 8-byte little-endian header length, then a JSON header at byte 8.
+
+    Our JSON messages never have '{' at byte 8 (their first key is a plain word).
+    """
+    if len(data) < 10 or data[8:9] != b"{":
+        return False
+    (header_len,) = struct.unpack("<Q", data[:8])
+    return 8 + header_len <= len(data)
+
+
+def _decode_tensor_message(data: bytes) -> Message:
+    try:
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
+        tensors = safetensors.numpy.load(data)
+    except Exception as err:  # noqa: BLE001 - any parse failure is a malformed message
+        raise MessageError(f"message is neither JSON nor valid safetensors: {err}") from None
+    meta = dict(header.get("__metadata__") or {})
+    cls = TENSOR_MESSAGE_TYPES.get(meta.pop("type", None))
+    if cls is None:
+        raise MessageError(f"tensor message '__metadata__.type' must be one of {sorted(TENSOR_MESSAGE_TYPES)}.")
+    expected = {f.name for f in fields(cls)} - {"tensors"}
+    if set(meta) != expected:
+        raise MessageError(f"{cls.kind} message: metadata fields {sorted(meta)}, expected {sorted(expected)}.")
+    kwargs: dict[str, Any] = {}
+    for name, value in meta.items():
+        if name == "client_id":
+            kwargs[name] = value
+            continue
+        try:
+            kwargs[name] = int(value)
+        except ValueError:
+            raise MessageError(f"{cls.kind} message: field {name!r} must be an integer, got {value!r}.") from None
+    return cls(tensors=tensors, **kwargs)
+
+
 def decode(data: bytes) -> Message:
     """Parse and type-check a message; raise :class:`MessageError` naming the problem."""
+    if _is_safetensors(data):
+        return _decode_tensor_message(data)
     try:
         payload = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -12,13 +12,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import peft
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from .collect import BASE_ADAPTER, GenerationRequest, generate_answers
 from .config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
-from .finetune import TrainRecord, attach_adapters, count_adapter_parameters, train_adapter
+from .finetune import TrainRecord, adapter_state, attach_adapters, count_adapter_parameters, peft_lora_config, train_adapter
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class ModelPool:
 
     def __init__(self, client_models: Mapping[str, str], model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int = 0):
         self.client_models = dict(client_models)
+        self.lora_cfg = lora_cfg
+        self.seed = seed
         self.backbones: dict[str, Backbone] = {}
         for name in dict.fromkeys(self.client_models.values()):  # first-seen order
             clients = [c for c, m in self.client_models.items() if m == name]
@@ -69,10 +72,40 @@ class ModelPool:
     def backbone_of(self, client_id: str) -> Backbone:
         return self.backbones[self.client_models[client_id]]
 
-    def train(self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int) -> list[float]:
+    def train(
+        self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, prox_mu: float = 0.0
+    ) -> list[float]:
         """Train ``client_id``'s adapter; returns per-step losses."""
         bb = self.backbone_of(client_id)
-        return train_adapter(bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}")
+        return train_adapter(
+            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}", prox_mu=prox_mu
+        )
+
+    def add_adapter(self, adapter_id: str, model_name: str) -> None:
+        """A fresh adapter on ``model_name``'s base (e.g. the centralized baseline's model)."""
+        bb = self.backbones[model_name]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 100_003 + len(self.client_models))
+            bb.model.add_adapter(adapter_id, peft_lora_config(self.lora_cfg))
+        self.client_models[adapter_id] = model_name
+        bb.adapters.append(adapter_id)
+
+    def get_tensors(self, client_id: str) -> dict[str, np.ndarray]:
+        """The adapter's LoRA tensors as float32 numpy arrays (what FedAvg sends)."""
+        state = adapter_state(self.backbone_of(client_id).model, client_id)
+        return {k: v.detach().to("cpu", torch.float32).numpy().copy() for k, v in state.items()}
+
+    def set_tensors(self, client_id: str, tensors: Mapping[str, np.ndarray]) -> None:
+        """Load tensors (as given by :meth:`get_tensors`, e.g. the FedAvg average) into the adapter."""
+        bb = self.backbone_of(client_id)
+        expected = adapter_state(bb.model, client_id)
+        if set(expected) != set(tensors):
+            raise ValueError(f"adapter {client_id}: tensor names do not match its LoRA modules ({len(tensors)} given, {len(expected)} expected).")
+        state = {k: torch.from_numpy(np.asarray(tensors[k])).to(expected[k].device, expected[k].dtype) for k in expected}
+        result = peft.set_peft_model_state_dict(bb.model, state, adapter_name=client_id)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise ValueError(f"adapter {client_id}: unexpected keys when loading tensors, e.g. {unexpected[:2]}.")
 
     def generate(
         self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"

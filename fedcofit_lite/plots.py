@@ -1,0 +1,191 @@
+"""Figures of runs and comparisons. Every function returns a plotly ``go.Figure`` and never shows it.
+
+The cost-model figures live in :mod:`fedcofit_lite.costplots`; this module
+plots what runs measured (``metrics.jsonl`` rows, grouped by method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
+
+METHOD_STYLE: dict[str, dict[str, Any]] = {
+    "consensus": {"color": "#1f77b4", "label": "semantic consensus"},
+    "fedavg": {"color": "#d62728", "label": "FedAvg-LoRA"},
+    "fedprox": {"color": "#ff7f0e", "label": "FedProx-LoRA"},
+    "local": {"color": "#7f7f7f", "label": "local only"},
+    "centralized": {"color": "#2ca02c", "label": "centralized (pooled data)"},
+}
+METRIC_LABEL = {"exact_match": "test exact match", "rouge_l": "test ROUGE-L", "embedding_sim": "test embedding similarity"}
+
+
+def _style(method: str) -> dict[str, Any]:
+    return METHOD_STYLE.get(method, {"color": None, "label": method})
+
+
+def _trained(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in rows if r["round"] >= 0]  # drop the untrained base
+
+
+def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figure:
+    """Test score after each round (0 = local stage), one line per method; the base as a dotted line."""
+    fig = go.Figure()
+    base = None
+    for method, rows in metrics.items():
+        base = next((r["test"]["all"][metric] for r in rows if r["round"] < 0), base)
+        trained = _trained(rows)
+        st = _style(method)
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in trained],
+                y=[r["test"]["all"][metric] for r in trained],
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"]},
+                hovertemplate="%{y:.3f} after round %{x}<extra>" + st["label"] + "</extra>",
+            )
+        )
+    if base is not None:
+        fig.add_hline(y=base, line_dash="dot", annotation_text="base model", annotation_position="bottom right")
+    fig.update_layout(
+        title=f"{METRIC_LABEL.get(metric, metric)} per round",
+        xaxis={"title": "round (0 = local fine-tuning only)", "dtick": 1},
+        yaxis={"title": METRIC_LABEL.get(metric, metric)},
+        template="plotly_white",
+    )
+    return fig
+
+
+def cumulative_bytes(rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Bytes up + down summed over rounds, after each trained stage."""
+    total, out = 0, []
+    for r in _trained(rows):
+        total += r.get("bytes_up", 0) + r.get("bytes_down", 0)
+        out.append(total)
+    return out
+
+
+def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
+    """Cumulative bytes on the wire per method (log scale); methods that send nothing are listed in the title."""
+    fig = go.Figure()
+    silent = []
+    for method, rows in metrics.items():
+        cum = cumulative_bytes(rows)
+        if not cum or cum[-1] == 0:
+            silent.append(_style(method)["label"])
+            continue
+        trained = _trained(rows)
+        st = _style(method)
+        points = [(r["round"], b) for r, b in zip(trained, cum) if b > 0]  # log axis: zeros cannot be drawn
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"]},
+                hovertemplate="%{y:,} bytes after round %{x}<extra>" + st["label"] + "</extra>",
+            )
+        )
+    note = f" ({', '.join(silent)}: 0 bytes)" if silent else ""
+    fig.update_layout(
+        title="cumulative bytes exchanged, up + down" + note,
+        xaxis={"title": "round", "dtick": 1},
+        yaxis={"title": "bytes (log)", "type": "log"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figure:
+    """Score against cumulative bytes (log x): the trade-off. Silent methods are horizontal reference lines."""
+    fig = go.Figure()
+    for method, rows in metrics.items():
+        cum, trained, st = cumulative_bytes(rows), _trained(rows), _style(method)
+        if not cum or cum[-1] == 0:
+            fig.add_hline(
+                y=trained[-1]["test"]["all"][metric],
+                line_dash="dash",
+                line_color=st["color"],
+                annotation_text=f"{st['label']} (0 bytes)",
+                annotation_position="top left",
+            )
+            continue
+        pts = [(b, r) for b, r in zip(cum, trained) if b > 0]
+        fig.add_trace(
+            go.Scatter(
+                x=[b for b, _ in pts],
+                y=[r["test"]["all"][metric] for _, r in pts],
+                text=[r["stage"] for _, r in pts],
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"]},
+                hovertemplate="%{text}: %{y:.3f} at %{x:,} bytes<extra>" + st["label"] + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"{METRIC_LABEL.get(metric, metric)} against bytes exchanged",
+        xaxis={"title": "cumulative bytes, up + down (log)", "type": "log"},
+        yaxis={"title": METRIC_LABEL.get(metric, metric)},
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_wall_time(metrics: Metrics) -> go.Figure:
+    """Wall seconds per method, stacked by phase (train, generate, server, exchange, eval)."""
+    phases: dict[str, dict[str, float]] = {}
+    for method, rows in metrics.items():
+        for r in _trained(rows):
+            for phase, s in r.get("seconds", {}).items():
+                phases.setdefault(phase, {}).setdefault(method, 0.0)
+                phases[phase][method] += s
+    methods = list(metrics)
+    labels = [_style(m)["label"] for m in methods]
+    fig = go.Figure([go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()])
+    fig.update_layout(
+        barmode="stack",
+        title="wall time per method (local stage + rounds, evaluation included)",
+        yaxis={"title": "seconds"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
+    """The figures the compare command writes, by file stem."""
+    return {
+        "score_by_round": fig_score_by_round(metrics),
+        "cumulative_bytes": fig_cumulative_bytes(metrics),
+        "score_vs_bytes": fig_score_vs_bytes(metrics),
+        "wall_time": fig_wall_time(metrics),
+    }
+
+
+def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: bool = False) -> list[Path]:
+    """Write each figure as HTML (plotly.js once, beside them: works offline); PNG too if asked and possible.
+
+    PNG needs kaleido and a Chrome/Chromium binary; when either is missing
+    the PNG is skipped with a warning, the HTML is always written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, fig in figures.items():
+        path = folder / f"{stem}.html"
+        fig.write_html(path, include_plotlyjs="directory", full_html=True)
+        paths.append(path)
+        if png:
+            try:
+                fig.write_image(folder / f"{stem}.png", width=900, height=500, scale=1)
+                paths.append(folder / f"{stem}.png")
+            except Exception as err:  # noqa: BLE001 - kaleido raises several types when Chrome is missing
+                import logging
+
+                logging.getLogger(__name__).warning("PNG of %s skipped (%s); the HTML is written", stem, str(err).splitlines()[0])
+    return paths
