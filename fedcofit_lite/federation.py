@@ -117,6 +117,7 @@ class Federation:
         self.runlog.write_json("partition.json", self._partition_record())
         self.public = {e.id: e for e in self.suite.public}
         self.pool = ModelPool({c.client_id: c.model_name for c in self.clients}, cfg.model, cfg.lora, seed=cfg.seed)
+        self.runlog.write_json("models.json", self.pool.architectures())
         self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.wire = Wire()
         self.server = self._consensus_server()

