@@ -8,15 +8,44 @@ The modules follow the protocol, one stage each::
     models      model registry: embedded GGUF models, tiny-random, hub ids
     finetune    client-side LoRA fine-tuning (answer tokens only)
     collect     batched (mixed-adapter) generation on public prompts
+    pool        one base per architecture, one adapter per client
     embed       sentence embedder
     cluster     per-prompt clusterers (scikit-learn estimators)
     consensus   consensus answer, agreement score, pseudo-label filter
-    messages    typed wire messages, JSON serialization, byte counting
+    messages    typed wire messages (JSON / safetensors), byte counting
     client      client side of the protocol
-    server      server side of the protocol
-    federation  the in-process loop that drives clients and server
+    server      server side of semantic consensus
+    fedavg      server side of FedAvg/FedProx over LoRA adapters (the baseline)
+    methods     consensus, fedavg, fedprox, local, centralized
+    federation  the in-process loop that drives clients and servers
+    compare     several methods on one partition, seed and budget
+    costmodel   analytic bytes per round (no torch)
+    accounting  measured bytes vs the analytic model
     evaluate    exact match, ROUGE-L, embedding similarity
     runlog      run folder: config, metrics, answers, summary
+    explorer    one round up close: embeddings, clusters, threshold sweeps, widget
+    plots, costplots   plotly figures (returned, never shown)
+    workshop    notebook helpers: preset selection, reusable runs
+
+Notebooks import the package as ``import fedcofit_lite as flt``; submodules
+load on first use (``flt.costmodel``), so importing the package is cheap and
+pulls in no torch until a model module is touched.
 """
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_SUBMODULES = {
+    "accounting", "analysis", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
+    "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool",
+    "runlog", "server", "tasks", "widgets", "workshop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import submodules lazily: ``flt.costmodel`` works without importing torch."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one option, e.g. --set federation.rounds=3 (repeatable)")
     run.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-<time>")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR",
+                     help="continue an interrupted run from its folder (its config.yaml is used; --config/--set are ignored)")
     run.add_argument("--method", default=None, choices=list(METHODS),
                      help="what clients exchange (default: federation.method of the config, normally consensus)")
     run.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["TQDM_DISABLE"] = "1"  # our bars and the libraries' tqdm bars alike
     # heavy imports only when running
     from .fedavg import IncompatibleAdaptersError
+    from .federation import RoundFailedError, resume_federation, run_federation
 
     try:
         if args.command == "compare":
@@ -78,12 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in comp.figures:
                 print(f"figure: {path}")
             return 0
-        from .federation import run_federation
-
-        result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet, method=args.method)
+        if args.resume:
+            result = resume_federation(args.resume, progress=not quiet)
+        else:
+            result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet, method=args.method)
     except IncompatibleAdaptersError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (RoundFailedError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     print(f"\nrun folder: {result.run_dir}\n")
     print(result.table)
     return 0

@@ -117,6 +117,8 @@ class FederationConfig:
     rounds: int = _f(2, "Communication rounds after the local round.")
     client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
     max_answer_chars: int = _f(2000, "Server rejects answers longer than this.")
+    min_clients: int = _f(1, "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).")
+    dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
 
 
 @dataclass
@@ -152,6 +154,8 @@ class RunConfig:
             (self.federation.n_clients >= 1, "federation.n_clients", "must be >= 1"),
             (self.federation.rounds >= 0, "federation.rounds", "must be >= 0 (0 = local training only)"),
             (self.federation.max_answer_chars >= 1, "federation.max_answer_chars", "must be >= 1"),
+            (1 <= self.federation.min_clients <= self.federation.n_clients, "federation.min_clients", f"must be in [1, federation.n_clients = {self.federation.n_clients}]"),
+            (0.0 <= self.federation.dropout < 1.0, "federation.dropout", "must be in [0, 1)"),
             (self.lora.r >= 1, "lora.r", "LoRA rank must be >= 1"),
             (self.lora.alpha > 0, "lora.alpha", "must be > 0"),
             (0.0 <= self.lora.dropout < 1.0, "lora.dropout", "must be in [0, 1)"),

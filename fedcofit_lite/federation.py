@@ -25,6 +25,8 @@ servers and messages would run unchanged across machines.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from collections import Counter
@@ -45,6 +47,7 @@ from .consensus import SemanticConsensus
 from .data import DEFAULT_DATA_DIR, TaskSuite, cap_per_client, load_task_suite, partition
 from .embed import embed_texts
 from .evaluate import exact_match, last_epoch_loss, mean_over_clients, score_answers
+from .finetune import TrainRecord
 from .messages import Wire
 from .methods import Method, make_method
 from .models import load_embedder
@@ -53,6 +56,10 @@ from .runlog import RunLog, format_table, summary_rows
 from .server import ConsensusServer
 
 log = logging.getLogger(__name__)
+
+
+class RoundFailedError(RuntimeError):
+    """Too few clients took part in a round; the run folder keeps every finished round (resume later)."""
 
 
 @dataclass
@@ -184,25 +191,50 @@ class Federation:
         self.runlog.write_jsonl(f"predictions/{stage}.jsonl", records)
         return mean_over_clients(list(per_adapter.values())), per_adapter
 
-    def train_clients(self, round_index: int, epochs: int, prox_mu: float = 0.0) -> dict[str, float]:
-        """Each client trains its adapter on private data + pseudo-labels; returns last-epoch mean loss per client."""
+    def train_clients(
+        self, round_index: int, epochs: int, prox_mu: float = 0.0, clients: list[Client] | None = None
+    ) -> dict[str, float]:
+        """Each client (default: all) trains its adapter on private data + pseudo-labels; returns last-epoch mean loss per client."""
         losses = {}
+        active = {c.client_id for c in (clients if clients is not None else self.clients)}
         for i, c in enumerate(self.clients):
+            if c.client_id not in active:
+                continue
             steps = self.pool.train(c.client_id, c.training_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu)
             losses[c.client_id] = last_epoch_loss(steps, epochs)
         return losses
 
-    def collect_answers(self, round_index: int) -> list:
-        """Every client answers every public prompt (one batched pass); returns the messages sent up."""
+    def active_clients(self, round_index: int) -> tuple[list[Client], dict[str, str]]:
+        """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
+        p = self.cfg.federation.dropout
+        if p <= 0:
+            return list(self.clients), {}
+        rng = np.random.default_rng([self.cfg.seed, round_index, 0xD50])  # same drops for the same seed and round
+        drop = rng.random(len(self.clients)) < p
+        return [c for c, d in zip(self.clients, drop) if not d], {c.client_id: "dropped out (simulated fault)" for c, d in zip(self.clients, drop) if d}
+
+    def require_clients(self, round_index: int, accepted: list[str], left_out: dict[str, str]) -> None:
+        """Fail the round cleanly when fewer than ``federation.min_clients`` took part."""
+        need = self.cfg.federation.min_clients
+        if len(accepted) < need:
+            raise RoundFailedError(
+                f"round {round_index}: only {len(accepted)} client(s) took part ({accepted}); federation.min_clients = {need}. "
+                f"Left out: {left_out}. Every earlier round is saved in {self.runlog.dir}; fix the cause and continue with "
+                f"`python -m fedcofit_lite run --resume {self.runlog.dir}`."
+            )
+
+    def collect_answers(self, round_index: int, clients: list[Client] | None = None) -> list:
+        """Every (active) client answers every public prompt (one batched pass); returns the messages sent up."""
+        clients = self.clients if clients is None else clients
         prompt_ids = list(self.public)
         requests = [
             GenerationRequest(c.client_id, self.public[p].instruction, self.public[p].context)
-            for c in self.clients
+            for c in clients
             for p in prompt_ids
         ]
         answers = self.pool.generate(requests, self.cfg.generation, seed=self.cfg.seed + round_index, desc=f"answer r{round_index}")
         n = len(prompt_ids)
-        sent = [c.answers_message(round_index, prompt_ids, answers[k * n : (k + 1) * n]) for k, c in enumerate(self.clients)]
+        sent = [c.answers_message(round_index, prompt_ids, answers[k * n : (k + 1) * n]) for k, c in enumerate(clients)]
         self.runlog.write_jsonl(
             f"answers/round_{round_index}.jsonl",
             [
@@ -216,19 +248,22 @@ class Federation:
     def consensus_round(self, round_index: int) -> dict[str, Any]:
         """Steps 1-4 of a consensus round; returns this round's metrics (without test scores)."""
         timer = _Timer()
+        active, dropped = self.active_clients(round_index)
         with timer("generate"):
-            received = self.collect_answers(round_index)
+            received = self.collect_answers(round_index, active) if active else []
         with timer("server"):
+            accepted = [m for m in received if self.server.check(m, round_index) is None]
+            self.require_clients(round_index, [m.client_id for m in accepted], dropped)
             pseudo, report = self.server.aggregate(round_index, received)
         refs = self.suite.public_references  # held by the evaluator only
         records = report.records()
         for rec in records:
             rec["correct"] = exact_match(rec["consensus"], refs[rec["prompt_id"]])
         self.runlog.write_jsonl(f"pseudo_labels/round_{round_index}.jsonl", records)
-        for c in self.clients:
+        for c in active:
             c.receive(self.wire.send(pseudo, "down"), self.public)
         with timer("train"):
-            losses = self.train_clients(round_index, self.cfg.train.round_epochs)
+            losses = self.train_clients(round_index, self.cfg.train.round_epochs, clients=active)
         kept = [r for r in records if r["kept"]]
         client_acc = {
             m.client_id: float(np.mean([exact_match(a, refs[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
@@ -241,6 +276,7 @@ class Federation:
             "kept": len(kept),
             "n_prompts": len(records),
             "rejected_clients": report.rejected,
+            "dropped_clients": dropped,
             "train_loss": losses,
             "seconds": timer.seconds,
         }
@@ -286,20 +322,100 @@ class Federation:
             row = method.local_stage(self)
         return self.record("local", 0, {**row, "seconds": timer.seconds}, adapters=method.evaluated(self))
 
-    def run_rounds(self, method: Method) -> None:
-        """Rounds 1..R of ``method`` (stages ``round_R``)."""
-        for r in range(1, self.cfg.federation.rounds + 1):
+    def run_rounds(self, method: Method, start: int = 1, checkpoint: bool = False) -> None:
+        """Rounds ``start``..R of ``method`` (stages ``round_R``), with a checkpoint after each if asked."""
+        for r in range(start, self.cfg.federation.rounds + 1):
             log.info("%s round %d/%d", method.name, r, self.cfg.federation.rounds)
             self.record(f"round_{r}", r, method.round(self, r), adapters=method.evaluated(self))
+            if checkpoint:
+                self.save_checkpoint(r)
+
+    # -- checkpoints: resume an interrupted run -------------------------------
+
+    def save_checkpoint(self, round_index: int) -> None:
+        """Write what round ``round_index`` left behind (adapters, pseudo-labels, byte counts), atomically.
+
+        Adapters are safetensors and the state is JSON: nothing in a run
+        folder is ever unpickled. Only the latest checkpoint is kept.
+        """
+        import shutil
+
+        import safetensors.numpy
+
+        final = self.runlog.dir / "checkpoint"
+        tmp = self.runlog.dir / ".checkpoint.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "adapters").mkdir(parents=True)
+        for adapter_id in self.pool.client_models:
+            safetensors.numpy.save_file(self.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors"))
+        state = {
+            "round": round_index,
+            "method": self.method_name,
+            "pseudo_labels": {c.client_id: [dataclasses.asdict(r) for r in c.pseudo_labels] for c in self.clients},
+            "bytes_by_round": {str(k): v for k, v in self.wire.bytes_by_round.items()},
+            "messages_by_round": {str(k): v for k, v in self.wire.messages_by_round.items()},
+        }
+        (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
+        old = self.runlog.dir / ".checkpoint.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)  # a crash leaves either the old or the new checkpoint, never half of one
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_checkpoint(self) -> int:
+        """Restore the latest checkpoint of this run folder; return its round (-1 when there is none)."""
+        import safetensors.numpy
+
+        folder = self.runlog.dir / "checkpoint"
+        if not (folder / "state.json").exists():
+            return -1
+        state = json.loads((folder / "state.json").read_text())
+        for path in sorted((folder / "adapters").glob("*.safetensors")):
+            if path.stem in self.pool.client_models:
+                self.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
+        for c in self.clients:
+            c.pseudo_labels = [TrainRecord(**r) for r in state["pseudo_labels"].get(c.client_id, [])]
+        for k, v in state["bytes_by_round"].items():
+            self.wire.bytes_by_round[int(k)] = dict(v)
+        for k, v in state["messages_by_round"].items():
+            self.wire.messages_by_round[int(k)] = dict(v)
+        return int(state["round"])
 
     def run(self, method: str | Method | None = None) -> RunResult:
-        """Run one method end to end (default ``federation.method``): base, local stage, rounds."""
+        """Run one method end to end (default ``federation.method``): base, local stage, rounds.
+
+        A checkpoint after the local stage and after every round lets
+        :meth:`resume` continue an interrupted run.
+        """
         method = self._method(method)
         self.method_name = method.name
         method.prepare(self)  # refuse early (e.g. FedAvg across architectures), before any training
         self.run_base()
         self.run_local_stage(method)
-        self.run_rounds(method)
+        self.save_checkpoint(0)
+        self.run_rounds(method, checkpoint=True)
+        return self.finish()
+
+    def resume(self) -> RunResult:
+        """Continue this run folder from its last checkpoint; ends as the uninterrupted run would.
+
+        Metrics rows after the checkpoint (a round that was evaluated but not
+        yet checkpointed) are dropped and that round is run again.
+        """
+        method = self._method(None)
+        self.method_name = method.name
+        method.prepare(self)
+        done = self.load_checkpoint()
+        if done < 0:  # interrupted before the local stage finished: start over
+            log.info("no checkpoint in %s: running from the start", self.runlog.dir)
+            (self.runlog.dir / "metrics.jsonl").unlink(missing_ok=True)
+            return self.run(method)
+        rows = [m for m in self.runlog.read_metrics() if m["round"] <= done]
+        self.runlog.rewrite_metrics(rows)
+        self.metrics = rows
+        log.info("resuming %s after round %d", self.runlog.dir, done)
+        self.run_rounds(method, start=done + 1, checkpoint=True)
         return self.finish()
 
     def _method(self, method: str | Method | None) -> Method:
@@ -335,6 +451,17 @@ class Federation:
         self.runlog.write_json("summary.json", {"rows": rows, "bytes_total": self.wire.totals()})
         (self.runlog.dir / "summary.txt").write_text(table + "\n")
         return RunResult(self.runlog.dir, self.metrics, table)
+
+
+def resume_federation(run_dir: str | Path, progress: bool = True) -> RunResult:
+    """Continue an interrupted run from its folder (config, partition and checkpoint are read from it)."""
+    from .config import load_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise FileNotFoundError(f"{run_dir} has no config.yaml: not a run folder written by `run`.")
+    cfg = load_config(run_dir / "config.yaml")
+    return Federation(cfg, runlog=RunLog(run_dir), progress=progress).resume()
 
 
 def run_federation(

@@ -94,17 +94,26 @@ class FedAvg(Method):
 
     def round(self, fed: Federation, r: int) -> dict[str, Any]:
         timer = fed.timer()
+        active, dropped = fed.active_clients(r)
         with timer("exchange"):
             received = [
                 fed.wire.send(AdapterMessage(r, c.client_id, len(c.private), fed.pool.get_tensors(c.client_id)), "up")
-                for c in fed.clients
+                for c in active
             ]
+            accepted = [m.client_id for m in received if self.server.check(m, r, self.server.reference) is None]
+            fed.require_clients(r, accepted, dropped)
             update, report = self.server.aggregate(r, received)
-            for c in fed.clients:
+            for c in active:
                 fed.pool.set_tensors(c.client_id, fed.wire.send(update, "down").tensors)
         with timer("train"):
-            losses = fed.train_clients(r, fed.cfg.train.round_epochs, prox_mu=self.prox_mu)
-        return {"train_loss": losses, "rejected_clients": report.rejected, "fedavg_weights": report.weights, "seconds": timer.seconds}
+            losses = fed.train_clients(r, fed.cfg.train.round_epochs, prox_mu=self.prox_mu, clients=active)
+        return {
+            "train_loss": losses,
+            "rejected_clients": report.rejected,
+            "dropped_clients": dropped,
+            "fedavg_weights": report.weights,
+            "seconds": timer.seconds,
+        }
 
 
 class Centralized(Method):

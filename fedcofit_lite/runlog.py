@@ -10,6 +10,7 @@ Layout::
         pseudo_labels/round_R.jsonl  the server's decision per prompt
         predictions/STAGE.jsonl  test-set answers per client
         summary.json, summary.txt    the final table
+        checkpoint/              latest finished round: adapters (safetensors) + state.json (resume)
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ class RunLog:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
+
+    def rewrite_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl with ``rows`` (resume drops rows after the last checkpoint)."""
+        tmp = self.dir / "metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        tmp.replace(self.dir / "metrics.jsonl")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.dir / "metrics.jsonl"

@@ -1,0 +1,309 @@
+"""Looking inside one round of consensus: embeddings, clusters, and how the threshold changes them.
+
+Server-side analysis of a finished round, from the run folder alone (no
+model is loaded): the answers every client sent, their sentence embeddings,
+2-D/3-D projections, per-prompt clusters and the pseudo-label accuracy the
+clustering would reach for a range of thresholds. The hidden references are
+read here only to *score* consensus, as a teacher would; the server never
+sees them.
+
+Backs notebooks 04 (embedding visualisation) and 05 (per-prompt clustering).
+Figure functions return plotly figures; :func:`cluster_explorer` returns an
+ipywidgets box whose controls recompute everything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .cluster import make_clusterer
+from .config import load_config
+from .consensus import SemanticConsensus
+from .evaluate import exact_match
+
+# The one knob per algorithm that the explorer's slider moves, with its range.
+KNOB: dict[str, tuple[str, float, float, float]] = {
+    # algorithm: (parameter, min, max, step)
+    "agglomerative": ("distance_threshold", 0.01, 0.6, 0.01),
+    "dbscan": ("eps", 0.01, 0.6, 0.01),
+    "hdbscan": ("min_cluster_size", 2, 6, 1),
+    "kmeans": ("min_silhouette", -0.2, 0.9, 0.05),
+}
+
+
+@dataclass
+class RoundAnswers:
+    """Every answer of one round, one entry per (client, prompt), with what the teacher knows.
+
+    ``X`` rows follow the same order once :meth:`embed` has run.
+    """
+
+    round: int
+    clients: list[str]
+    prompt_ids: list[str]
+    texts: list[str]
+    references: list[str]  # hidden reference of each answer's prompt (never sent to the server)
+    prompts: dict[str, str]  # prompt id -> instruction (+ context) text
+    X: np.ndarray | None = None  # (n_answers, d) unit-norm sentence embeddings
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(n_answers,) bool: the answer matches its reference (normalised exact match)."""
+        return np.array([exact_match(t, r) == 1.0 for t, r in zip(self.texts, self.references)])
+
+    @property
+    def families(self) -> list[str]:
+        return [p.split("-public-")[0] for p in self.prompt_ids]
+
+    def embed(self, embed_fn) -> RoundAnswers:
+        """Fill ``X`` with ``embed_fn(texts)`` (e.g. ``lambda t: flt.embed.embed_texts(embedder, t)``)."""
+        self.X = np.asarray(embed_fn(self.texts))
+        return self
+
+    def rows_of(self, prompt_id: str) -> np.ndarray:
+        return np.array([i for i, p in enumerate(self.prompt_ids) if p == prompt_id])
+
+
+def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
+    """Read ``answers/round_R.jsonl`` of a run folder, with the prompts and hidden references of its task suite."""
+    from .federation import build_suite
+
+    run = Path(run_dir)
+    path = run / "answers" / f"round_{round_index}.jsonl"
+    if not path.exists():
+        rounds = sorted(p.stem for p in (run / "answers").glob("round_*.jsonl")) if (run / "answers").exists() else []
+        raise FileNotFoundError(f"{path} does not exist; this run folder has {rounds or 'no answer files'} (is it a consensus run?).")
+    cfg = load_config(run / "config.yaml")
+    suite = build_suite(cfg)
+    prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
+    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return RoundAnswers(
+        round=round_index,
+        clients=[r["client"] for r in records],
+        prompt_ids=[r["prompt_id"] for r in records],
+        texts=[r["answer"] for r in records],
+        references=[suite.public_references[r["prompt_id"]] for r in records],
+        prompts={p: prompts[p] for p in dict.fromkeys(r["prompt_id"] for r in records)},
+    )
+
+
+def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.0, **params: Any) -> SemanticConsensus:
+    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit."""
+    if ra.X is None:
+        raise ValueError("embed the answers first: ra.embed(embed_fn).")
+    clusterer = make_clusterer(algorithm, **params)
+    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement).fit(ra.X, np.array(ra.prompt_ids, dtype=object))
+
+
+def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
+    """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts."""
+    correct = np.array([exact_match(ra.texts[i], ra.references[i]) for i in est.consensus_index_])
+    kept = est.keep_
+    return {
+        "kept": int(kept.sum()),
+        "n_prompts": int(len(kept)),
+        "pseudo_label_accuracy": float(correct[kept].mean()) if kept.any() else float("nan"),
+        "correct_kept": int(correct[kept].sum()),
+        "consensus_accuracy_all": float(correct.mean()),
+        "agreement_mean": float(est.agreement_.mean()),
+    }
+
+
+def threshold_sweep(
+    ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None, min_agreement: float = 0.5, **fixed: Any
+) -> list[dict[str, float]]:
+    """:func:`consensus_quality` for each value of the algorithm's knob (``KNOB``), other parameters ``fixed``."""
+    name, low, high, step = KNOB[algorithm]
+    if values is None:
+        values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
+    rows = []
+    for v in values:
+        v = int(v) if name == "min_cluster_size" else float(v)
+        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
+        rows.append({name: v, **consensus_quality(ra, est)})
+    return rows
+
+
+# -- projections and figures ---------------------------------------------------
+
+
+def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
+    """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods)."""
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=n_components, random_state=seed).fit_transform(X)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, max(2.0, (len(X) - 1) / 3)))  # t-SNE needs perplexity < n
+        return TSNE(n_components=n_components, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(X)
+    raise ValueError(f"projection {method!r}: choose 'pca' or 'tsne'.")
+
+
+ColorBy = Literal["client", "prompt", "family", "cluster", "correct"]
+
+
+def fig_embedding(
+    ra: RoundAnswers, coords: np.ndarray, color_by: ColorBy = "client", est: SemanticConsensus | None = None, title: str | None = None
+) -> go.Figure:
+    """Scatter of every answer in the projected embedding space; hover shows client, prompt and text.
+
+    ``color_by="cluster"`` needs ``est`` (labels are per prompt, so a colour
+    is (prompt, cluster); here: in the dominant cluster or not).
+    """
+    if color_by == "cluster" and est is None:
+        raise ValueError("color_by='cluster' needs est=fit_consensus(ra, ...).")
+    keys = {
+        "client": ra.clients,
+        "prompt": ra.prompt_ids,
+        "family": ra.families,
+        "correct": ["correct" if c else "wrong" for c in ra.correct],
+        "cluster": ["dominant cluster" if d else "other cluster" for d in (est.in_dominant_ if est is not None else [])],
+    }[color_by]
+    hover = [f"{c} | {p}<br>{t[:80]}" for c, p, t in zip(ra.clients, ra.prompt_ids, ra.texts)]
+    fig = go.Figure()
+    for key in dict.fromkeys(keys):
+        idx = [i for i, k in enumerate(keys) if k == key]
+        common = {"name": str(key), "mode": "markers", "text": [hover[i] for i in idx], "hovertemplate": "%{text}<extra></extra>"}
+        if coords.shape[1] >= 3:
+            fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common))
+        else:
+            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker={"size": 8, "opacity": 0.8}, **common))
+    fig.update_layout(
+        title=title or f"answers of round {ra.round}, coloured by {color_by}",
+        template="plotly_white",
+        showlegend=len(set(keys)) <= 20,  # a legend of 48 prompts is noise
+        legend={"title": color_by},
+    )
+    return fig
+
+
+def fig_prompt_similarity(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> go.Figure:
+    """Cosine similarity between the answers to one prompt, labelled by client, cluster and consensus."""
+    rows = ra.rows_of(prompt_id)
+    X = ra.X[rows]
+    sim = X @ X.T
+    cons = int(est.consensus_for(prompt_id).index)
+    labels = [
+        f"{ra.clients[i]} [c{est.labels_[i]}]{' *' if i == cons else ''}: {ra.texts[i][:30]}" for i in rows
+    ]
+    fig = go.Figure(go.Heatmap(z=sim, x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues", hovertemplate="%{z:.3f}<extra></extra>"))
+    fig.update_layout(title=f"{prompt_id}: cosine similarity of the answers (* = consensus, [cK] = cluster)", template="plotly_white", height=420)
+    return fig
+
+
+def fig_threshold_sweep(rows: Sequence[dict[str, float]], current: float | None = None) -> go.Figure:
+    """Pseudo-label accuracy and coverage (share of prompts kept) against the knob's value."""
+    name = next(k for k in rows[0] if k in {v[0] for v in KNOB.values()})
+    x = [r[name] for r in rows]
+    fig = go.Figure(
+        [
+            go.Scatter(x=x, y=[r["pseudo_label_accuracy"] for r in rows], name="pseudo-label accuracy (kept)", mode="lines+markers"),
+            go.Scatter(x=x, y=[r["kept"] / r["n_prompts"] for r in rows], name="share of prompts kept", mode="lines+markers"),
+            go.Scatter(x=x, y=[r["consensus_accuracy_all"] for r in rows], name="consensus accuracy (all prompts)", mode="lines", line={"dash": "dot"}),
+        ]
+    )
+    if current is not None:
+        fig.add_vline(x=current, line_dash="dash", line_color="grey")
+    fig.update_layout(title=f"consensus quality against {name}", xaxis={"title": name}, yaxis={"title": "share", "range": [0, 1.02]}, template="plotly_white")
+    return fig
+
+
+def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> list[dict[str, Any]]:
+    """One row per answer of a prompt: client, text, cluster, in dominant cluster, consensus, correct."""
+    cons = int(est.consensus_for(prompt_id).index)
+    correct = ra.correct
+    return [
+        {
+            "client": ra.clients[i],
+            "answer": ra.texts[i],
+            "cluster": int(est.labels_[i]),
+            "dominant": bool(est.in_dominant_[i]),
+            "consensus": bool(i == cons),
+            "correct": bool(correct[i]),
+        }
+        for i in ra.rows_of(prompt_id)
+    ]
+
+
+# -- the interactive explorer ---------------------------------------------------
+
+
+def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> Any:
+    """An ipywidgets box: pick a prompt, an algorithm and its knob; see clusters, consensus, agreement, accuracy.
+
+    Every change refits the consensus on all prompts, so the summary line and
+    the sweep's marker show how pseudo-label accuracy over the whole round
+    moves with the knob.
+    """
+    import ipywidgets as w
+    from IPython.display import HTML, display
+
+    prompts = list(ra.prompts)
+    prompt = w.Dropdown(options=prompts, value=prompts[0], description="prompt")
+    algo = w.Dropdown(options=list(KNOB), value=algorithm, description="algorithm")
+    knob = w.FloatSlider(description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f")
+    agree = w.FloatSlider(value=min_agreement, min=0.0, max=1.0, step=0.05, description="min_agreement", continuous_update=False)
+    out = w.Output()
+
+    def set_knob_range(name: str) -> None:
+        param, low, high, step = KNOB[name]
+        knob.description, knob.min, knob.max, knob.step = param, low, high, step
+        knob.value = {"agglomerative": 0.15, "dbscan": 0.15, "hdbscan": 2, "kmeans": 0.2}[name]
+
+    def refresh(*_: Any) -> None:
+        param = KNOB[algo.value][0]
+        value = int(knob.value) if param == "min_cluster_size" else float(knob.value)
+        est = fit_consensus(ra, algo.value, agree.value, **{param: value})
+        q = consensus_quality(ra, est)
+        pc = est.consensus_for(prompt.value)
+        out.clear_output(wait=True)
+        with out:
+            display(HTML(f"<b>{prompt.value}</b>: {ra.prompts[prompt.value]}<br>reference (hidden from the server): <code>{ra.references[ra.rows_of(prompt.value)[0]]}</code>"))
+            display(HTML(_html_table(prompt_table(ra, prompt.value, est))))
+            display(HTML(
+                f"agreement {pc.agreement:.2f} ({'kept' if pc.kept else 'dropped'}), {pc.n_clusters} clusters. "
+                f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
+                f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
+            ))
+            display(fig_prompt_similarity(ra, prompt.value, est))
+            display(fig_threshold_sweep(threshold_sweep(ra, algo.value, min_agreement=agree.value), current=value))
+
+    def on_algo(change: dict) -> None:
+        knob.unobserve(refresh, "value")
+        set_knob_range(change["new"])
+        knob.observe(refresh, "value")
+        refresh()
+
+    set_knob_range(algorithm)
+    algo.observe(on_algo, "value")
+    for control in (prompt, knob, agree):
+        control.observe(refresh, "value")
+    refresh()
+    box = w.VBox([w.HBox([prompt, algo]), w.HBox([knob, agree]), out])
+    box.refresh = refresh  # for scripted use and tests
+    box.controls = {"prompt": prompt, "algorithm": algo, "knob": knob, "min_agreement": agree}
+    box.output = out
+    return box
+
+
+def _html_table(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return "<i>no answers</i>"
+    head = "".join(f"<th>{k}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _esc(v: Any) -> str:
+    import html
+
+    return html.escape(str(v))

@@ -1,0 +1,69 @@
+"""Helpers the notebooks share: which preset to run, and a run folder to reuse.
+
+Every notebook starts with::
+
+    import fedcofit_lite as flt
+    cfg = flt.workshop.notebook_config()          # FEDCOFIT_PRESET, default "cpu"
+
+CI sets ``FEDCOFIT_PRESET=ci`` so the whole series executes in minutes on the
+tiny random model; a workshop leaves it unset and gets the ``cpu`` preset
+(the embedded SmolLM2). Notebooks that analyse a finished round (embeddings,
+clustering) call :func:`ensure_run`, which reuses the run folder an earlier
+notebook wrote for the same preset and only runs the federation if there is
+none, so a student does not pay for the same training twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .config import RunConfig, load_config
+
+log = logging.getLogger(__name__)
+
+PRESET_ENV = "FEDCOFIT_PRESET"
+DEFAULT_PRESET = "cpu"
+# the mixed-architecture notebook's preset for each main preset
+MIXED_OF = {"ci": "ci-mixed", "cpu": "mixed", "gpu": "mixed", "large": "mixed"}
+WORKSHOP_DIR = Path("runs") / "workshop"
+
+
+def preset_name(kind: str = "main") -> str:
+    """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin."""
+    name = os.environ.get(PRESET_ENV, DEFAULT_PRESET).strip() or DEFAULT_PRESET
+    return MIXED_OF.get(name, name) if kind == "mixed" else name
+
+
+def notebook_config(kind: str = "main", overrides: list[str] | None = None) -> RunConfig:
+    """The notebook's configuration: the selected preset plus ``overrides`` (``["federation.rounds=1"]``)."""
+    return load_config(preset_name(kind), overrides)
+
+
+def run_dir_for(cfg: RunConfig, tag: str = "quickstart") -> Path:
+    """Where the workshop keeps the run of ``cfg`` (one folder per preset name and tag)."""
+    return WORKSHOP_DIR / f"{cfg.name}-{tag}"
+
+
+def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
+    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written)."""
+    if not (run_dir / "summary.json").exists() or not (run_dir / "config.yaml").exists():
+        return False
+    return (run_dir / "config.yaml").read_text() == cfg.to_yaml()
+
+
+def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True) -> Path:
+    """A finished consensus run of ``cfg``: reused when present with the same config, else run now."""
+    run_dir = run_dir_for(cfg, tag)
+    if is_complete(run_dir, cfg):
+        log.info("reusing %s", run_dir)
+        return run_dir
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)  # stale or interrupted: its config differs or it never finished
+    from .federation import run_federation
+
+    run_federation(cfg, run_dir=run_dir, progress=progress)
+    return run_dir

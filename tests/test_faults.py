@@ -1,0 +1,89 @@
+"""Dropouts, the minimum-clients rule, checkpoints and resume (issue #5, part 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fedcofit_lite.config import ConfigError, load_config
+from fedcofit_lite.federation import RoundFailedError, resume_federation, run_federation
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_dropped_clients_are_left_out_and_recorded(tmp_path):
+    cfg = load_config("ci", ["federation.dropout=0.5", "federation.rounds=2"])
+    result = run_federation(cfg, run_dir=tmp_path / "run", progress=False)
+    rounds = [m for m in result.metrics if m["round"] >= 1]
+    dropped = [set(m["dropped_clients"]) for m in rounds]
+    assert any(dropped), "with dropout 0.5 and seed 0 some client drops out"  # deterministic for the seed
+    for r, (m, gone) in enumerate(zip(rounds, dropped), start=1):
+        answered = {a["client"] for a in read_jsonl(result.run_dir / f"answers/round_{r}.jsonl")}
+        assert answered == {"client0", "client1", "client2"} - gone
+        assert set(m["train_loss"]) == answered  # a dropped client does not train that round either
+        assert all("simulated" in why for why in m["dropped_clients"].values())
+    # the same seed drops the same clients
+    again = run_federation(cfg, run_dir=tmp_path / "again", progress=False)
+    assert [m.get("dropped_clients") for m in again.metrics] == [m.get("dropped_clients") for m in result.metrics]
+
+
+def test_too_few_clients_fail_the_round_cleanly(tmp_path):
+    cfg = load_config("ci", ["federation.dropout=0.9", "federation.min_clients=3"])
+    with pytest.raises(RoundFailedError, match=r"min_clients = 3.*--resume"):
+        run_federation(cfg, run_dir=tmp_path / "run", progress=False)
+    d = tmp_path / "run"
+    assert [m["stage"] for m in read_jsonl(d / "metrics.jsonl")] == ["base", "local"]  # nothing finished is lost
+    assert json.loads((d / "checkpoint/state.json").read_text())["round"] == 0
+
+
+def test_min_clients_is_validated():
+    with pytest.raises(ConfigError, match="federation.min_clients"):
+        load_config("ci", ["federation.min_clients=4"])  # ci has 3 clients
+    with pytest.raises(ConfigError, match="federation.dropout"):
+        load_config("ci", ["federation.dropout=1.0"])
+
+
+def _comparable(metrics):
+    return [(m["stage"], m["test"], m["bytes_up"], m["bytes_down"], m.get("pseudo_label_accuracy")) for m in metrics]
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path):
+    overrides = ["federation.rounds=4"]
+    whole = run_federation(load_config("ci", overrides), run_dir=tmp_path / "whole", progress=False)
+
+    d = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", "ci", "--quiet", "--run-dir", str(d)]
+    for o in overrides:
+        cmd += ["--set", o]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = d / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["round"] >= 1:
+            proc.send_signal(signal.SIGKILL)  # no clean-up runs: as if the machine went away
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed; make it longer"
+    done_before = json.loads(state.read_text())["round"]
+    assert 1 <= done_before < 4 and not (d / "summary.json").exists()
+
+    resumed = resume_federation(d, progress=False)
+    assert _comparable(resumed.metrics) == _comparable(whole.metrics)
+    for r in range(1, 5):
+        assert (d / f"answers/round_{r}.jsonl").read_text() == (whole.run_dir / f"answers/round_{r}.jsonl").read_text()
+    assert json.loads((d / "summary.json").read_text())["bytes_total"] == json.loads((whole.run_dir / "summary.json").read_text())["bytes_total"]
+
+
+def test_resume_of_a_folder_without_config_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        resume_federation(tmp_path)
