@@ -6,14 +6,15 @@ widgets and the report can compose them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
+from typing import Any
 
 import plotly.graph_objects as go
 
 from fedcofit_lite.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
 
-__all__ = ["fig_bytes_vs_model_size", "fig_ratio_sweep", "SWEEPABLE"]
+__all__ = ["fig_bytes_vs_model_size", "fig_measured_vs_analytic", "fig_ratio_sweep", "SWEEPABLE"]
 
 LABELS = {
     "full_fedavg": "full-parameter FedAvg",
@@ -22,6 +23,9 @@ LABELS = {
     "full_over_consensus": "full FedAvg / consensus",
     "lora_over_consensus": "LoRA FedAvg / consensus",
 }
+# Method names as written in run folders (metrics rows, accounting rows).
+METHOD_LABELS = {"consensus": "semantic consensus", "fedavg": "LoRA FedAvg", "fedprox": "LoRA FedProx"}
+_COLORS = ("#1f77b4", "#9ecae1", "#d62728", "#ff9896", "#ff7f0e", "#ffbb78")  # up/down pairs: dark, light
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
 
@@ -116,4 +120,59 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
     fig.update_yaxes(type="log", title="bytes ratio (x more than consensus)")
     fig.add_vline(x=getattr(protocol, param), line_dash="dot", line_color="grey")
     fig.update_layout(title=f"{arch.name}: byte ratios vs {param} ({_describe(protocol)})")
+    return fig
+
+
+def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Bytes counted on the wire (points) next to the analytic model (dashed lines), per round.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        What :func:`fedcofit_lite.accounting.measured_vs_analytic` returns
+        (keys ``method``, ``round``, ``direction``, ``measured``,
+        ``analytic``, ``relative``), possibly for several run folders
+        concatenated.
+
+    Returns
+    -------
+    go.Figure
+        One colour per (method, direction); the y axis is log so FedAvg and
+        consensus fit on one plot. Hovering a point shows the relative
+        overhead of the wire format (JSON framing, safetensors header).
+    """
+    if not rows:
+        raise ValueError("rows is empty: pass measured_vs_analytic(run_dir) of a consensus or FedAvg run folder")
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["direction"]), []).append(r)
+    fig = go.Figure()
+    for k, ((method, direction), rs) in enumerate(groups.items()):
+        rs = sorted(rs, key=lambda r: r["round"])
+        color = _COLORS[k % len(_COLORS)]
+        name = f"{METHOD_LABELS.get(method, method)}, {direction}"
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in rs],
+                y=[r["analytic"] for r in rs],
+                mode="lines",
+                line={"color": color, "dash": "dash"},
+                name=f"{name}: analytic",
+                hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in rs],
+                y=[r["measured"] for r in rs],
+                mode="markers",
+                marker={"color": color, "size": 10},
+                name=f"{name}: measured",
+                customdata=[[f"{r['relative']:+.2%}"] for r in rs],
+                hovertemplate="round %{x}: %{y:,} bytes (%{customdata[0]} vs analytic)<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(type="log", title="bytes per round, all clients")
+    fig.update_layout(title="Measured bytes on the wire vs the analytic model", hovermode="closest")
     return fig

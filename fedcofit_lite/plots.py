@@ -189,3 +189,39 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
 
                 logging.getLogger(__name__).warning("PNG of %s skipped (%s); the HTML is written", stem, str(err).splitlines()[0])
     return paths
+
+
+def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smooth: int = 1) -> go.Figure:
+    """Training loss per optimizer step, one line per adapter.
+
+    Parameters
+    ----------
+    losses : sequence of float, or mapping of str to sequence of float
+        What :meth:`fedcofit_lite.pool.ModelPool.train` returns (the loss of
+        every step), or several such lists by name (e.g. client id).
+    smooth : int, default 1
+        Width of a trailing moving average drawn over each line (1: none).
+
+    Returns
+    -------
+    go.Figure
+        Steps on the x axis (starting at 1), loss on the y axis.
+    """
+    if smooth < 1:
+        raise ValueError(f"smooth={smooth} must be >= 1 (1 draws the raw losses)")
+    curves = {"loss": list(losses)} if not isinstance(losses, Mapping) else {k: list(v) for k, v in losses.items()}
+    fig = go.Figure()
+    for name, ys in curves.items():
+        steps = list(range(1, len(ys) + 1))
+        fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=name, opacity=0.5 if smooth > 1 else 1.0))
+        if smooth > 1:
+            avg = [sum(ys[max(0, i - smooth + 1) : i + 1]) / (i + 1 - max(0, i - smooth + 1)) for i in range(len(ys))]
+            fig.add_trace(go.Scatter(x=steps, y=avg, mode="lines", name=f"{name} (mean of {smooth})"))
+    fig.update_layout(
+        title="training loss per step (answer tokens only)",
+        xaxis={"title": "optimizer step"},
+        yaxis={"title": "cross-entropy loss"},
+        template="plotly_white",
+        showlegend=len(fig.data) > 1,
+    )
+    return fig
