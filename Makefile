@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/cpu.yaml
 
-.PHONY: setup run test test-fast bench lab clean
+.PHONY: setup run test test-fast notebooks notebooks-checked figures bench lab clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,17 @@ test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow" tests $(PYTEST_ARGS)
+
+notebooks: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest notebooks $(PYTEST_ARGS)
+
+# Store the outputs of `# NBVAL_CHECK_OUTPUT` cells (run after editing such a cell); all else stays clean.
+notebooks-checked: setup
+	FEDCOFIT_PRESET=ci $(PY) notebooks/fill_checked_outputs.py notebooks/*.ipynb
+
+figures: setup
+	$(PY) -m fedcofit_lite figures $(RUN) --out figures --png
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py $(ARGS)

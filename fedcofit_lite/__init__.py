@@ -25,6 +25,9 @@ The modules follow the protocol, one stage each::
     runlog      run folder: config, metrics, answers, summary
     explorer    one round up close: embeddings, clusters, threshold sweeps, widget
     plots, costplots   plotly figures (returned, never shown)
+    adversary   simulated bad clients (answers and parameter faults)
+    robustness  sweep of the bad-client fraction
+    report      regenerate figures/ from a run folder
     workshop    notebook helpers: preset selection, reusable runs
 
 Notebooks import the package as ``import fedcofit_lite as flt``; submodules
@@ -38,9 +41,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "accounting", "analysis", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
-    "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool",
-    "runlog", "server", "tasks", "widgets", "workshop",
+    "accounting", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
+    "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool", "report",
+    "robustness", "runlog", "server", "tasks", "widgets", "workshop", "adversary",
 }
 
 

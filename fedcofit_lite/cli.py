@@ -40,11 +40,72 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("options", help="list every option with its default and help text")
+
+    rob = sub.add_parser("robustness", help="sweep the fraction of bad clients: consensus (per clustering algorithm) vs FedAvg")
+    rob.add_argument("--config", default="cpu")
+    rob.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    rob.add_argument("--behaviour", default="colluder", help="random_text, constant, echo or colluder [colluder]")
+    rob.add_argument("--fractions", default="0,0.25,0.5,0.75", help="fractions of bad clients [0,0.25,0.5,0.75]")
+    rob.add_argument("--methods", default="consensus,fedavg")
+    rob.add_argument("--run-dir", default=None)
+    rob.add_argument("--server-only", default=None, metavar="RUN_DIR",
+                     help="no training: corrupt the recorded round-1 answers of an honest consensus run and refit (seconds)")
+    rob.add_argument("--quiet", action="store_true")
+
+    figs = sub.add_parser("figures", help="regenerate figures (HTML, and PNG with --png where Chrome/Chromium exists) from a run folder")
+    figs.add_argument("run_dir", help="a folder written by `run` or `compare`")
+    figs.add_argument("--out", default="figures", help="output folder [figures]")
+    figs.add_argument("--png", action="store_true", help="also write PNG (needs kaleido and a Chrome/Chromium binary)")
+
+    cost = sub.add_parser("cost", help="analytic bytes per round: full FedAvg, LoRA FedAvg, consensus (no model needed)")
+    cost.add_argument("--models", default="all", help="comma-separated names from the shipped configs, or config.json paths [all]")
+    cost.add_argument("--rank", type=int, default=32)
+    cost.add_argument("--targets", default="q_proj,v_proj", help="LoRA target modules [q_proj,v_proj]")
+    cost.add_argument("--bytes-per-param", type=float, default=4.0)
+    cost.add_argument("--prompts", type=int, default=1000)
+    cost.add_argument("--answer-tokens", type=float, default=201.0)
+    cost.add_argument("--bytes-per-token", type=float, default=4.0)
     return parser
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from . import costmodel as cm
+
+    try:
+        archs = list(cm.ARCHITECTURES.values()) if args.models == "all" else [cm.get_architecture(m.strip()) for m in args.models.split(",")]
+        protocol = cm.Protocol(
+            rank=args.rank, target_modules=tuple(t.strip() for t in args.targets.split(",")), bytes_per_param=args.bytes_per_param,
+            n_prompts=args.prompts, answer_tokens=args.answer_tokens, bytes_per_token=args.bytes_per_token,
+        )
+    except (ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"bytes per client per direction per round: LoRA r={protocol.rank} on {'+'.join(protocol.target_modules)}, "
+          f"{protocol.bytes_per_param:g} B/param; consensus {protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x "
+          f"{protocol.bytes_per_token:g} B\n")
+    print(f"{'model':16s} {'params':>10s} {'full FedAvg':>12s} {'LoRA FedAvg':>12s} {'consensus':>10s} {'LoRA/cons':>10s} {'full/cons':>12s}")
+    for row in sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"]):
+        print(f"{row['name']:16s} {row['n_parameters'] / 1e9:9.2f}B {cm.format_bytes(row['full_fedavg']):>12s} "
+              f"{cm.format_bytes(row['lora_fedavg']):>12s} {cm.format_bytes(row['consensus']):>10s} "
+              f"{row['lora_over_consensus']:10,.1f} {row['full_over_consensus']:12,.0f}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "cost":
+        return _cost(args)
+    if args.command == "figures":
+        from .report import write_run_figures
+
+        try:
+            paths = write_run_figures(args.run_dir, args.out, png=args.png)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for path in paths:
+            print(f"figure: {path}")
+        return 0
     if args.command == "options":
         for name, default, help_text in describe():
             print(f"{name:34s} {default:38s} {help_text}")
@@ -81,6 +142,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in comp.figures:
                 print(f"figure: {path}")
             return 0
+        if args.command == "robustness":
+            from .robustness import robustness_sweep
+
+            fractions = [float(f) for f in args.fractions.split(",")]
+            methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+            if args.server_only:
+                from .robustness import server_only_sweep
+
+                print(server_only_sweep(args.server_only, args.behaviour, fractions)[1])
+                return 0
+            _, table = robustness_sweep(cfg, args.behaviour, fractions, methods, run_dir=args.run_dir, progress=not quiet)
+            print(table)
+            return 0
         if args.resume:
             result = resume_federation(args.resume, progress=not quiet)
         else:
@@ -88,7 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IncompatibleAdaptersError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (RoundFailedError, FileNotFoundError) as err:
+    except ValueError as err:  # e.g. an unknown behaviour
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (RoundFailedError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
     print(f"\nrun folder: {result.run_dir}\n")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import RunConfig, load_config
 from .federation import Federation
 from .methods import Method, make_method
 from .runlog import RunLog, format_table
@@ -117,6 +117,8 @@ def run_comparison(
     """
     names = list(methods or cfg.compare.methods)
     cfg = replace(cfg, compare=replace(cfg.compare, methods=names)).validate()
+    if run_dir is not None and (Path(run_dir) / "metrics.jsonl").exists():
+        raise FileExistsError(f"{run_dir} already holds a comparison; load it with load_comparison() or choose a new run_dir.")
     runlog = RunLog(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare"))
     fed = Federation(cfg, runlog=runlog, progress=progress)
     root = fed.runlog
@@ -166,7 +168,10 @@ def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Per-method metrics of a finished (or interrupted) comparison folder."""
     root = Path(run_dir)
     out = {}
-    for sub in sorted(p for p in root.iterdir() if (p / "metrics.jsonl").exists()):
+    # the order the comparison ran them in (its config), then any other method folder
+    order = load_config(root / "config.yaml").compare.methods if (root / "config.yaml").exists() else []
+    subs = sorted((p for p in root.iterdir() if (p / "metrics.jsonl").exists()), key=lambda p: (p.name not in order, order.index(p.name) if p.name in order else 0, p.name))
+    for sub in subs:
         out[sub.name] = RunLog(sub).read_metrics()
     if not out:
         raise FileNotFoundError(f"{root} holds no method folders with metrics.jsonl; is it a compare run folder?")

@@ -118,6 +118,7 @@ class FederationConfig:
     client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
     max_answer_chars: int = _f(2000, "Server rejects answers longer than this.")
     min_clients: int = _f(1, "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).")
+    behaviours: list[str] = _f([], "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.")
     dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
 
 
@@ -188,6 +189,17 @@ class RunConfig:
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{name} = {_get(self, name)!r}: {fix}.")
+        from .adversary import ANSWER_BEHAVIOURS
+
+        unknown = [b for b in self.federation.behaviours if b not in ANSWER_BEHAVIOURS]
+        if unknown:
+            raise ConfigError(f"federation.behaviours has unknown {unknown}: choose from {list(ANSWER_BEHAVIOURS)}.")
+        n_beh = len(self.federation.behaviours)
+        if n_beh and n_beh != self.federation.n_clients:
+            raise ConfigError(
+                f"federation.behaviours has {n_beh} entries but federation.n_clients = {self.federation.n_clients}: "
+                f"give one behaviour per client, or an empty list for all honest."
+            )
         n_models = len(self.federation.client_models)
         if n_models and n_models != self.federation.n_clients:
             raise ConfigError(
@@ -195,6 +207,10 @@ class RunConfig:
                 f"{self.federation.n_clients}: give one model per client, or an empty list to use model.name for all."
             )
         return self
+
+    def behaviour_of_client(self, i: int) -> str:
+        """Simulated behaviour of client ``i`` (``honest`` unless ``federation.behaviours`` says otherwise)."""
+        return self.federation.behaviours[i] if self.federation.behaviours else "honest"
 
     def model_of_client(self, i: int) -> str:
         """Model name of client ``i`` (mixed architectures or the common one)."""

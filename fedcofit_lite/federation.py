@@ -40,6 +40,7 @@ import numpy as np
 import transformers
 
 from .client import Client
+from .adversary import apply_behaviours
 from .cluster import make_clusterer
 from .collect import GenerationRequest
 from .config import RunConfig
@@ -130,6 +131,7 @@ class Federation:
         self.server = self._consensus_server()
         self.metrics: list[dict[str, Any]] = []
         self.method_name = cfg.federation.method
+        self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(self.clients)}
 
     # -- pieces -----------------------------------------------------------
 
@@ -234,7 +236,11 @@ class Federation:
         ]
         answers = self.pool.generate(requests, self.cfg.generation, seed=self.cfg.seed + round_index, desc=f"answer r{round_index}")
         n = len(prompt_ids)
-        sent = [c.answers_message(round_index, prompt_ids, answers[k * n : (k + 1) * n]) for k, c in enumerate(clients)]
+        honest = {c.client_id: answers[k * n : (k + 1) * n] for k, c in enumerate(clients)}
+        if self.cfg.federation.behaviours:  # simulated bad clients replace their answers before sending
+            instructions = {p: self.public[p].instruction for p in prompt_ids}
+            honest = apply_behaviours(self.behaviours, honest, prompt_ids, instructions, self.cfg.seed, round_index)
+        sent = [c.answers_message(round_index, prompt_ids, honest[c.client_id]) for c in clients]
         self.runlog.write_jsonl(
             f"answers/round_{round_index}.jsonl",
             [
@@ -390,6 +396,11 @@ class Federation:
         """
         method = self._method(method)
         self.method_name = method.name
+        if self.runlog.read_metrics():
+            raise FileExistsError(
+                f"{self.runlog.dir} already holds results (metrics.jsonl); continue it with "
+                f"`run --resume {self.runlog.dir}` or choose a new --run-dir."
+            )
         method.prepare(self)  # refuse early (e.g. FedAvg across architectures), before any training
         self.run_base()
         self.run_local_stage(method)

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .adversary import PARAMETER_OF, corrupt_tensors
 from .evaluate import last_epoch_loss
 from .fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shapes_of
 from .finetune import TrainRecord
 from .messages import AdapterMessage
 
 if TYPE_CHECKING:
+    from .client import Client
     from .federation import Federation
 
 CENTRAL = "central"  # adapter id of the centralized baseline's model
@@ -86,6 +88,13 @@ class FedAvg(Method):
         self.name = "fedprox" if prox_mu > 0 else "fedavg"
         self.server = FedAvgServer()
 
+    def _upload(self, fed: Federation, client: Client, r: int) -> AdapterMessage:
+        """The client's adapter message; a simulated bad client sends its parameter fault instead."""
+        tensors = fed.pool.get_tensors(client.client_id)
+        fault = PARAMETER_OF[fed.behaviours.get(client.client_id, "honest")]
+        tensors = corrupt_tensors(fault, tensors, fed.cfg.seed, r, client.client_id)
+        return AdapterMessage(r, client.client_id, len(client.private), tensors)
+
     def prepare(self, fed: Federation) -> None:
         shapes = {c.client_id: shapes_of(fed.pool.get_tensors(c.client_id)) for c in fed.clients}
         why = incompatibility(shapes, {c.client_id: c.model_name for c in fed.clients})
@@ -96,10 +105,7 @@ class FedAvg(Method):
         timer = fed.timer()
         active, dropped = fed.active_clients(r)
         with timer("exchange"):
-            received = [
-                fed.wire.send(AdapterMessage(r, c.client_id, len(c.private), fed.pool.get_tensors(c.client_id)), "up")
-                for c in active
-            ]
+            received = [fed.wire.send(self._upload(fed, c, r), "up") for c in active]
             accepted = [m.client_id for m in received if self.server.check(m, r, self.server.reference) is None]
             fed.require_clients(r, accepted, dropped)
             update, report = self.server.aggregate(r, received)

@@ -67,3 +67,34 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True) -
 
     run_federation(cfg, run_dir=run_dir, progress=progress)
     return run_dir
+
+
+def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True) -> Path:
+    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete, else run now.
+
+    Complete means: the same resolved config, every method folder has its
+    summary, and ``comparison.txt`` is written. Anything else (an interrupted
+    or outdated folder) is removed and run again.
+    """
+    from dataclasses import replace
+
+    names = list(methods or cfg.compare.methods)
+    resolved = replace(cfg, compare=replace(cfg.compare, methods=names))
+    run_dir = run_dir_for(cfg, tag)
+    done = (
+        (run_dir / "comparison.txt").exists()
+        and (run_dir / "config.yaml").exists()
+        and (run_dir / "config.yaml").read_text() == resolved.to_yaml()
+        and all((run_dir / m / "summary.json").exists() for m in names)
+    )
+    if done:
+        log.info("reusing %s", run_dir)
+        return run_dir
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    from .compare import run_comparison
+
+    run_comparison(cfg, names, run_dir=run_dir, progress=progress)
+    return run_dir

@@ -112,3 +112,23 @@ def test_cli_compare_and_fedavg_refusal(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "FedAvg averages adapter tensors element-wise" in err and "consensus" in err
     assert main(["compare", "--config", "ci", "--methods", "consensus,bogus", "--quiet"]) == 2
+
+
+def test_cli_cost_prints_the_paper_setting_and_rejects_bad_numbers(capsys):
+    assert main(["cost", "--models", "llama-3.1-405b"]) == 0
+    out = capsys.readouterr().out
+    assert "llama-3.1-405b" in out and "809.2 MB" in out and "804.0 KB" in out and "1,006.5" in out
+    assert main(["cost", "--rank", "0"]) == 2
+    assert "Protocol.rank" in capsys.readouterr().err
+    assert main(["cost", "--models", "gpt-17"]) == 2
+    assert "llama-3.1-8b" in capsys.readouterr().err  # the error lists what exists
+
+
+def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["figures", str(comparison.run_dir), "--out", str(out)]) == 0
+    names = {p.name for p in out.glob("*.html")}
+    assert {"compare_score_by_round.html", "compare_score_vs_bytes.html", "round1_embedding_correct.html",
+            "round1_threshold_sweep.html", "bytes_measured_vs_analytic.html", "cost_bytes_vs_model_size.html"} <= names
+    assert (out / "plotly.min.js").exists()  # one copy of plotly.js for all pages: offline and small
+    assert main(["figures", str(tmp_path / "nowhere")]) == 2
