@@ -65,6 +65,9 @@ class TrainConfig:
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).")
     prox_mu: float = _f(0.01, "FedProx proximal weight mu (method fedprox only).")
+    dp_noise_multiplier: float = _f(0.0, "DP-SGD noise multiplier sigma; 0 = no differential privacy.")
+    dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
+    dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
 
 
 @dataclass
@@ -168,6 +171,9 @@ class RunConfig:
             (self.train.max_length >= 16, "train.max_length", "must be >= 16 tokens"),
             (self.train.max_grad_norm >= 0, "train.max_grad_norm", "must be >= 0 (0 disables clipping)"),
             (self.train.prox_mu >= 0, "train.prox_mu", "must be >= 0"),
+            (self.train.dp_noise_multiplier >= 0, "train.dp_noise_multiplier", "must be >= 0 (0 disables DP-SGD)"),
+            (self.train.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
+            (0 < self.train.dp_delta < 1, "train.dp_delta", "must be in (0, 1), typically 1e-5"),
             (self.federation.method != "fedprox" or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
             (len(self.compare.methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
             (len(set(self.compare.methods)) == len(self.compare.methods), "compare.methods", "each method may appear once"),

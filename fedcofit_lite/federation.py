@@ -132,6 +132,7 @@ class Federation:
         self.metrics: list[dict[str, Any]] = []
         self.method_name = cfg.federation.method
         self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(self.clients)}
+        self.accountants: dict[str, Any] = {}  # adapter id -> privacy accountant (DP-SGD only)
 
     # -- pieces -----------------------------------------------------------
 
@@ -145,6 +146,22 @@ class Federation:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return embed_texts(self.embedder, texts, progress=self.progress)
+
+    def accountant_of(self, adapter_id: str) -> Any:
+        """The adapter's privacy accountant when DP-SGD is on (one per client, across rounds), else None."""
+        if self.cfg.train.dp_noise_multiplier <= 0:
+            return None
+        if adapter_id not in self.accountants:
+            from .privacy import new_accountant
+
+            self.accountants[adapter_id] = new_accountant()
+        return self.accountants[adapter_id]
+
+    def privacy_spent(self) -> dict[str, float]:
+        """(epsilon at train.dp_delta) per adapter so far; empty without DP."""
+        from .privacy import epsilon
+
+        return {a: epsilon(acc, self.cfg.train.dp_delta) for a, acc in self.accountants.items()}
 
     def seed_of(self, round_index: int, client_index: int) -> int:
         return client_seed(self.cfg.seed, round_index, client_index)
@@ -202,7 +219,10 @@ class Federation:
         for i, c in enumerate(self.clients):
             if c.client_id not in active:
                 continue
-            steps = self.pool.train(c.client_id, c.training_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu)
+            steps = self.pool.train(
+                c.client_id, c.training_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu,
+                accountant=self.accountant_of(c.client_id),
+            )
             losses[c.client_id] = last_epoch_loss(steps, epochs)
         return losses
 
@@ -307,6 +327,7 @@ class Federation:
             "test_per_client": per_adapter,
             "bytes_up": wire_bytes["up"],
             "bytes_down": wire_bytes["down"],
+            **({"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}),
             **row,
             "seconds": timer.seconds,
         }
@@ -360,6 +381,7 @@ class Federation:
             "pseudo_labels": {c.client_id: [dataclasses.asdict(r) for r in c.pseudo_labels] for c in self.clients},
             "bytes_by_round": {str(k): v for k, v in self.wire.bytes_by_round.items()},
             "messages_by_round": {str(k): v for k, v in self.wire.messages_by_round.items()},
+            "accountants": {a: [list(h) for h in acc.history] for a, acc in self.accountants.items()},
         }
         (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
         old = self.runlog.dir / ".checkpoint.old"
@@ -386,6 +408,8 @@ class Federation:
             self.wire.bytes_by_round[int(k)] = dict(v)
         for k, v in state["messages_by_round"].items():
             self.wire.messages_by_round[int(k)] = dict(v)
+        for a, history in state.get("accountants", {}).items():
+            self.accountant_of(a).history = [tuple(h) for h in history]
         return int(state["round"])
 
     def run(self, method: str | Method | None = None) -> RunResult:

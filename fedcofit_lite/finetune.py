@@ -113,6 +113,7 @@ def train_adapter(
     seed: int,
     desc: str | None = None,
     prox_mu: float = 0.0,
+    accountant=None,
 ) -> list[float]:
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
@@ -124,6 +125,10 @@ def train_adapter(
     over the adapter's parameters, where ``w_start`` is the adapter at the
     start of the call (the global adapter the client just received). The
     returned losses are the task loss alone, comparable across methods.
+
+    ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
+    (:func:`fedcofit_lite.privacy.train_adapter_dp`); ``accountant`` then
+    records the privacy spent.
     """
     if epochs == 0 or not records:
         return []
@@ -133,6 +138,14 @@ def train_adapter(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
     data = tokenize_records(tokenizer, records, cfg.max_length)
+    if cfg.dp_noise_multiplier > 0:
+        if accountant is None:
+            raise ValueError("DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds).")
+        if prox_mu > 0:
+            raise ValueError("train.dp_noise_multiplier with FedProx is not supported: use method fedavg or consensus with DP.")
+        from .privacy import train_adapter_dp
+
+        return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     losses: list[float] = []

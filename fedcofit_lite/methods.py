@@ -137,7 +137,9 @@ class Centralized(Method):
 
     def _train(self, fed: Federation, r: int, epochs: int) -> dict[str, float]:
         pooled = [TrainRecord(e.instruction, e.context, e.response) for c in fed.clients for e in c.private]
-        steps = fed.pool.train(CENTRAL, pooled, fed.cfg.train, epochs, seed=fed.seed_of(r, len(fed.clients)))
+        steps = fed.pool.train(
+            CENTRAL, pooled, fed.cfg.train, epochs, seed=fed.seed_of(r, len(fed.clients)), accountant=fed.accountant_of(CENTRAL)
+        )
         return {CENTRAL: last_epoch_loss(steps, epochs)}
 
     def local_stage(self, fed: Federation) -> dict[str, Any]:

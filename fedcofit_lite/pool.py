@@ -78,12 +78,20 @@ class ModelPool:
         return self.backbones[self.client_models[client_id]]
 
     def train(
-        self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, prox_mu: float = 0.0
+        self,
+        client_id: str,
+        records: Sequence[TrainRecord],
+        cfg: TrainConfig,
+        epochs: int,
+        seed: int,
+        prox_mu: float = 0.0,
+        accountant=None,
     ) -> list[float]:
-        """Train ``client_id``'s adapter; returns per-step losses."""
+        """Train ``client_id``'s adapter (DP-SGD when ``cfg.dp_noise_multiplier > 0``); returns per-step losses."""
         bb = self.backbone_of(client_id)
         return train_adapter(
-            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}", prox_mu=prox_mu
+            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}", prox_mu=prox_mu,
+            accountant=accountant,
         )
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:

@@ -54,11 +54,16 @@ def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
 
 
 def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True) -> Path:
-    """A finished consensus run of ``cfg``: reused when present with the same config, else run now."""
+    """A finished consensus run of ``cfg``: reused when present with the same config, else run now.
+
+    The consensus folder of a finished comparison of the same config
+    (:func:`ensure_comparison`, notebook 06) counts as such a run.
+    """
     run_dir = run_dir_for(cfg, tag)
-    if is_complete(run_dir, cfg):
-        log.info("reusing %s", run_dir)
-        return run_dir
+    for candidate in (run_dir, run_dir_for(cfg, "compare") / "consensus"):
+        if is_complete(candidate, cfg):
+            log.info("reusing %s", candidate)
+            return candidate
     if run_dir.exists():
         import shutil
 

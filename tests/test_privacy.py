@@ -1,0 +1,96 @@
+"""DP-SGD on LoRA adapters: exact per-example gradients, an accountant that moves the right way (issue #5, part 4)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fedcofit_lite.config import ConfigError, load_config
+from fedcofit_lite.federation import run_federation
+from fedcofit_lite.finetune import TrainRecord, attach_adapters, collate, tokenize_records
+from fedcofit_lite.privacy import epsilon, new_accountant, per_example_loss
+
+
+def test_opacus_per_example_gradients_equal_one_backward_per_example():
+    from opacus import GradSampleModule
+
+    from fedcofit_lite.models import load_model
+
+    model, tok = load_model("tiny-random", device="cpu", seed=0)
+    cfg = load_config("ci")
+    peft_model = attach_adapters(model, ["c0"], cfg.lora, seed=0)
+    for n, p in peft_model.named_parameters():
+        p.requires_grad_("lora_" in n)
+    with torch.no_grad():  # B starts at zero; make the adapter non-trivial so every gradient is
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1)
+    peft_model.train()
+    for m in peft_model.modules():  # no dropout: the two computations must see the same network
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    records = [TrainRecord("Say hi", "", "hi"), TrainRecord("Add 2 and 3", "", "5"), TrainRecord("Capital of France?", "", "Paris")]
+    batch = collate(tokenize_records(tok, records, 64), tok.pad_token_id)
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+
+    expected = []
+    for i in range(3):
+        peft_model.zero_grad()
+        logits = peft_model(input_ids=batch["input_ids"][i : i + 1], attention_mask=batch["attention_mask"][i : i + 1]).logits
+        per_example_loss(logits, batch["labels"][i : i + 1]).mean().backward()
+        expected.append([p.grad.clone() for p in params])
+
+    gsm = GradSampleModule(peft_model, batch_first=True, loss_reduction="mean", strict=False)
+    peft_model.zero_grad()
+    logits = gsm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    per_example_loss(logits, batch["labels"]).mean().backward()
+    for k, p in enumerate(params):
+        for i in range(3):
+            torch.testing.assert_close(p.grad_sample[i], expected[i][k], rtol=1e-4, atol=1e-6)
+    gsm._close()
+
+
+def test_accountant_epsilon_falls_with_noise_and_grows_with_steps():
+    eps = {}
+    for sigma in (0.7, 1.0, 2.0):
+        acc = new_accountant()
+        for _ in range(20):
+            acc.step(noise_multiplier=sigma, sample_rate=0.2)
+        eps[sigma] = epsilon(acc, 1e-5)
+    assert eps[0.7] > eps[1.0] > eps[2.0] > 0
+    assert epsilon(new_accountant(), 1e-5) == 0.0
+
+
+@pytest.fixture(scope="module")
+def dp_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dp")
+    return {
+        sigma: run_federation(load_config("ci", [f"train.dp_noise_multiplier={sigma}", "federation.rounds=2"]), run_dir=root / str(sigma), progress=False)
+        for sigma in (0.8, 2.0)
+    }
+
+
+def test_dp_run_reports_epsilon_per_client_after_every_round(dp_runs):
+    for sigma, result in dp_runs.items():
+        rows = [m for m in result.metrics if m["round"] >= 0]
+        assert all(set(m["dp_epsilon"]) == {"client0", "client1", "client2"} for m in rows)
+        assert all(m["dp_delta"] == 1e-5 for m in rows)
+        per_round = [m["dp_epsilon"]["client0"] for m in rows]
+        assert per_round == sorted(per_round) and per_round[0] > 0  # privacy spent only grows
+    more_noise, less_noise = dp_runs[2.0].metrics[-1]["dp_epsilon"], dp_runs[0.8].metrics[-1]["dp_epsilon"]
+    assert all(more_noise[c] < less_noise[c] for c in more_noise)
+
+
+def test_dp_accountants_survive_a_checkpoint(dp_runs):
+    state = json.loads((dp_runs[0.8].run_dir / "checkpoint/state.json").read_text())
+    assert set(state["accountants"]) == {"client0", "client1", "client2"}
+    assert all(len(h) >= 1 for h in state["accountants"].values())
+
+
+def test_dp_options_are_validated():
+    with pytest.raises(ConfigError, match="train.dp_noise_multiplier"):
+        load_config("ci", ["train.dp_noise_multiplier=-1"])
+    with pytest.raises(ConfigError, match="train.dp_delta"):
+        load_config("ci", ["train.dp_delta=0"])
