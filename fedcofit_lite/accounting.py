@@ -90,10 +90,11 @@ def _fedavg_rows(models_json: Path, cfg: dict[str, Any], metrics: list[dict[str,
     arch = costmodel.Architecture.from_hf_config(hf_config, name=name)
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
+        taking_part = cfg["federation"]["n_clients"] - len(m.get("dropped_clients") or {})  # dropped clients send nothing
         for direction in ("up", "down"):
             p = costmodel.Protocol(
                 rank=cfg["lora"]["r"], target_modules=tuple(cfg["lora"]["target_modules"]), bytes_per_param=4,
-                n_clients=cfg["federation"]["n_clients"], directions=(direction,),
+                n_clients=max(1, taking_part), directions=(direction,),
             )
             rows.append(_row(method, m["round"], direction, m[f"bytes_{direction}"], costmodel.round_bytes(arch, p)["lora_fedavg"]))
     return rows

@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="override one option, e.g. --set federation.rounds=3 (repeatable)")
     run.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-<time>")
     run.add_argument("--resume", default=None, metavar="RUN_DIR",
-                     help="continue an interrupted run from its folder (its config.yaml is used; --config/--set are ignored)")
+                     help="continue an interrupted run from its folder (its config.yaml is used, with --set overrides applied; --config and --method are ignored)")
     run.add_argument("--method", default=None, choices=list(METHODS),
                      help="what clients exchange (default: federation.method of the config, normally consensus)")
     run.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
@@ -145,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "robustness":
             from .robustness import robustness_sweep
 
-            fractions = [float(f) for f in args.fractions.split(",")]
+            try:
+                fractions = [float(f) for f in args.fractions.split(",")]
+            except ValueError:
+                print(f"config error: --fractions {args.fractions!r}: give comma-separated numbers, e.g. 0,0.25,0.5.", file=sys.stderr)
+                return 2
             methods = [m.strip() for m in args.methods.split(",") if m.strip()]
             if args.server_only:
                 from .robustness import server_only_sweep
@@ -156,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(table)
             return 0
         if args.resume:
-            result = resume_federation(args.resume, progress=not quiet)
+            result = resume_federation(args.resume, progress=not quiet, overrides=args.overrides)
         else:
             result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet, method=args.method)
     except IncompatibleAdaptersError as err:
@@ -165,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:  # e.g. an unknown behaviour
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (RoundFailedError, FileNotFoundError, FileExistsError) as err:
+    except (RoundFailedError, FileNotFoundError, FileExistsError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
     print(f"\nrun folder: {result.run_dir}\n")

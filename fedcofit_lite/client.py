@@ -37,10 +37,13 @@ class Client:
     private: list[Example]
     pseudo_labels: list[TrainRecord] = field(default_factory=list)
 
+    def private_records(self) -> list[TrainRecord]:
+        """The private examples as training records."""
+        return [TrainRecord(e.instruction, e.context, e.response) for e in self.private]
+
     def training_records(self) -> list[TrainRecord]:
         """Private examples plus the current pseudo-labels."""
-        own = [TrainRecord(e.instruction, e.context, e.response) for e in self.private]
-        return own + list(self.pseudo_labels)
+        return self.private_records() + list(self.pseudo_labels)
 
     def answers_message(self, round: int, prompt_ids: Sequence[str], answers: Sequence[str]) -> AnswersMessage:
         return AnswersMessage(round=round, client_id=self.client_id, prompt_ids=list(prompt_ids), answers=list(answers))

@@ -129,19 +129,22 @@ def run_comparison(
     # 1. shared stages: base, then the local stage of every method that starts from it
     fed.method_name = "shared"
     shared = [fed.run_base()]
-    snapshot = None
+    snapshot, privacy = None, None
     sharing = [m for m in plan if m.shares_local_stage]
     if sharing:
         shared.append(fed.run_local_stage(sharing[0]))
         snapshot = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
+        privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}  # DP spent by the shared stage
 
     # 2. each method from the same starting point, its own wire and folder
     metrics: dict[str, list[dict[str, Any]]] = {}
     for method in plan:
         log.info("compare: method %s", method.name)
         start_rows = shared if method.shares_local_stage else shared[:1]
-        fed.start_method(method, RunLog(root.dir / method.name), snapshot if method.shares_local_stage else None, start_rows)
+        shares = method.shares_local_stage
+        fed.start_method(method, RunLog(root.dir / method.name), snapshot if shares else None, start_rows, privacy if shares else None)
         if not method.shares_local_stage:
+            method.prepare(fed)  # e.g. reset the centralized adapter to its initial weights
             fed.run_local_stage(method)
         fed.run_rounds(method)
         fed.finish()

@@ -133,6 +133,7 @@ class Federation:
         self.method_name = cfg.federation.method
         self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(self.clients)}
         self.accountants: dict[str, Any] = {}  # adapter id -> privacy accountant (DP-SGD only)
+        self.resumable = True
 
     # -- pieces -----------------------------------------------------------
 
@@ -211,16 +212,21 @@ class Federation:
         return mean_over_clients(list(per_adapter.values())), per_adapter
 
     def train_clients(
-        self, round_index: int, epochs: int, prox_mu: float = 0.0, clients: list[Client] | None = None
+        self,
+        round_index: int,
+        epochs: int,
+        prox_mu: float = 0.0,
+        clients: list[Client] | None = None,
+        pseudo_labels: bool = False,
     ) -> dict[str, float]:
-        """Each client (default: all) trains its adapter on private data + pseudo-labels; returns last-epoch mean loss per client."""
+        """Each client (default: all) trains on its private data (+ its pseudo-labels if asked); returns last-epoch mean loss per client."""
         losses = {}
         active = {c.client_id for c in (clients if clients is not None else self.clients)}
         for i, c in enumerate(self.clients):
             if c.client_id not in active:
                 continue
             steps = self.pool.train(
-                c.client_id, c.training_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu,
+                c.client_id, c.training_records() if pseudo_labels else c.private_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu,
                 accountant=self.accountant_of(c.client_id),
             )
             losses[c.client_id] = last_epoch_loss(steps, epochs)
@@ -239,10 +245,15 @@ class Federation:
         """Fail the round cleanly when fewer than ``federation.min_clients`` took part."""
         need = self.cfg.federation.min_clients
         if len(accepted) < need:
+            how = (
+                f"Every earlier round is saved in {self.runlog.dir}; fix the cause (or lower federation.min_clients / "
+                f"federation.dropout with --set) and continue with `python -m fedcofit_lite run --resume {self.runlog.dir}`."
+                if self.resumable
+                else "This comparison cannot be resumed: fix the cause and run it again into a new --run-dir."
+            )
             raise RoundFailedError(
-                f"round {round_index}: only {len(accepted)} client(s) took part ({accepted}); federation.min_clients = {need}. "
-                f"Left out: {left_out}. Every earlier round is saved in {self.runlog.dir}; fix the cause and continue with "
-                f"`python -m fedcofit_lite run --resume {self.runlog.dir}`."
+                f"round {round_index}: only {len(accepted)} client(s) took part ({accepted}); "
+                f"federation.min_clients = {need}. Left out: {left_out}. {how}"
             )
 
     def collect_answers(self, round_index: int, clients: list[Client] | None = None) -> list:
@@ -278,8 +289,8 @@ class Federation:
         with timer("generate"):
             received = self.collect_answers(round_index, active) if active else []
         with timer("server"):
-            accepted = [m for m in received if self.server.check(m, round_index) is None]
-            self.require_clients(round_index, [m.client_id for m in accepted], dropped)
+            accepted = [m.client_id for m in received if self.server.check(m, round_index) is None]
+            self.require_clients(round_index, accepted, {**dropped, **{m.client_id: "rejected" for m in received if m.client_id not in accepted}})
             pseudo, report = self.server.aggregate(round_index, received)
         refs = self.suite.public_references  # held by the evaluator only
         records = report.records()
@@ -289,7 +300,7 @@ class Federation:
         for c in active:
             c.receive(self.wire.send(pseudo, "down"), self.public)
         with timer("train"):
-            losses = self.train_clients(round_index, self.cfg.train.round_epochs, clients=active)
+            losses = self.train_clients(round_index, self.cfg.train.round_epochs, clients=active, pseudo_labels=True)
         kept = [r for r in records if r["kept"]]
         client_acc = {
             m.client_id: float(np.mean([exact_match(a, refs[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
@@ -399,6 +410,11 @@ class Federation:
         if not (folder / "state.json").exists():
             return -1
         state = json.loads((folder / "state.json").read_text())
+        if state.get("method", self.method_name) != self.method_name:
+            raise ValueError(
+                f"{folder} is a checkpoint of method {state['method']!r} but the run's config says "
+                f"{self.method_name!r}: set federation.method={state['method']} in {self.runlog.dir / 'config.yaml'}."
+            )
         for path in sorted((folder / "adapters").glob("*.safetensors")):
             if path.stem in self.pool.client_models:
                 self.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
@@ -420,6 +436,9 @@ class Federation:
         """
         method = self._method(method)
         self.method_name = method.name
+        if method.name != self.cfg.federation.method:  # the folder's config must say what ran, for --resume
+            self.cfg = dataclasses.replace(self.cfg, federation=dataclasses.replace(self.cfg.federation, method=method.name))
+            self.runlog.write_config(self.cfg)
         if self.runlog.read_metrics():
             raise FileExistsError(
                 f"{self.runlog.dir} already holds results (metrics.jsonl); continue it with "
@@ -458,14 +477,26 @@ class Federation:
             return method
         return make_method(method or self.cfg.federation.method, prox_mu=self.cfg.train.prox_mu)
 
-    def start_method(self, method: Method, runlog: RunLog, adapters: dict[str, dict] | None, shared: list[dict]) -> None:
-        """Reset the per-method state for a comparison: fresh wire and servers, restored adapters, own folder.
+    def start_method(
+        self,
+        method: Method,
+        runlog: RunLog,
+        adapters: dict[str, dict] | None,
+        shared: list[dict],
+        privacy: dict[str, list] | None = None,
+    ) -> None:
+        """Reset the per-method state for a comparison: wire, servers, pseudo-labels, adapters, accountants, folder.
 
         ``adapters`` (client id -> tensors) restores every client's adapter, e.g.
-        to the shared local stage; ``shared`` are metrics rows (base, local)
-        copied into this method's metrics.
+        to the shared local stage; ``privacy`` (adapter id -> accountant
+        history) restores the DP accountants to the same point (None: empty);
+        ``shared`` are metrics rows (base, local) copied into this method's metrics.
         """
         self.method_name = method.name
+        self.resumable = False  # a comparison is rerun, not resumed
+        self.accountants = {}
+        for a, history in (privacy or {}).items():
+            self.accountant_of(a).history = [tuple(h) for h in history]
         self.wire = Wire()
         self.server = self._consensus_server()
         self.runlog = runlog
@@ -488,14 +519,19 @@ class Federation:
         return RunResult(self.runlog.dir, self.metrics, table)
 
 
-def resume_federation(run_dir: str | Path, progress: bool = True) -> RunResult:
-    """Continue an interrupted run from its folder (config, partition and checkpoint are read from it)."""
+def resume_federation(run_dir: str | Path, progress: bool = True, overrides: list[str] | None = None) -> RunResult:
+    """Continue an interrupted run from its folder (config, partition and checkpoint are read from it).
+
+    ``overrides`` (``["federation.min_clients=2"]``) change the saved config,
+    e.g. to get past a round that failed for lack of clients; the folder's
+    config.yaml is rewritten with them.
+    """
     from .config import load_config
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} has no config.yaml: not a run folder written by `run`.")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", overrides)
     return Federation(cfg, runlog=RunLog(run_dir), progress=progress).resume()
 
 

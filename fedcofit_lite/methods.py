@@ -83,9 +83,9 @@ class Local(Method):
 class FedAvg(Method):
     """FedAvg over LoRA adapters; ``prox_mu > 0`` makes it FedProx."""
 
-    def __init__(self, prox_mu: float = 0.0) -> None:
+    def __init__(self, prox_mu: float = 0.0, name: str | None = None) -> None:
         self.prox_mu = prox_mu
-        self.name = "fedprox" if prox_mu > 0 else "fedavg"
+        self.name = name or ("fedprox" if prox_mu > 0 else "fedavg")
         self.server = FedAvgServer()
 
     def _upload(self, fed: Federation, client: Client, r: int) -> AdapterMessage:
@@ -106,9 +106,12 @@ class FedAvg(Method):
         active, dropped = fed.active_clients(r)
         with timer("exchange"):
             received = [fed.wire.send(self._upload(fed, c, r), "up") for c in active]
-            accepted = [m.client_id for m in received if self.server.check(m, r, self.server.reference) is None]
-            fed.require_clients(r, accepted, dropped)
-            update, report = self.server.aggregate(r, received)
+            try:
+                update, report = self.server.aggregate(r, received)
+            except RuntimeError:  # every adapter rejected
+                fed.require_clients(r, [], dropped)
+                raise
+            fed.require_clients(r, report.clients, {**dropped, **report.rejected})
             for c in active:
                 fed.pool.set_tensors(c.client_id, fed.wire.send(update, "down").tensors)
         with timer("train"):
@@ -129,8 +132,12 @@ class Centralized(Method):
     shares_local_stage = False
 
     def prepare(self, fed: Federation) -> None:
+        """Add the pooled-data adapter once; later calls reset it to its initial weights."""
         if CENTRAL not in fed.pool.client_models:
             fed.pool.add_adapter(CENTRAL, fed.clients[0].model_name)
+            self.initial = fed.pool.get_tensors(CENTRAL)
+        elif getattr(self, "initial", None) is not None:
+            fed.pool.set_tensors(CENTRAL, self.initial)
 
     def evaluated(self, fed: Federation) -> list[str]:
         return [CENTRAL]
@@ -159,9 +166,12 @@ def make_method(name: str, prox_mu: float = 0.0) -> Method:
     if name == "fedavg":
         return FedAvg()
     if name == "fedprox":
-        return FedAvg(prox_mu=prox_mu)
+        return FedAvg(prox_mu=prox_mu, name="fedprox")
     if name == "local":
         return Local()
     if name == "centralized":
         return Centralized()
-    raise ValueError(f"unknown method {name!r}; choose one of consensus, fedavg, fedprox, local, centralized.")
+    raise ValueError(
+        f"unknown method {name!r} (federation.method, compare.methods or --method): "
+        f"choose one of consensus, fedavg, fedprox, local, centralized."
+    )

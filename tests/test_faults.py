@@ -87,3 +87,18 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
 def test_resume_of_a_folder_without_config_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         resume_federation(tmp_path)
+
+
+def test_resume_continues_the_method_that_ran(tmp_path):
+    from fedcofit_lite.cli import main
+
+    d = tmp_path / "fedavg"
+    assert main(["run", "--config", "ci", "--method", "fedavg", "--quiet", "--run-dir", str(d), "--set", "federation.rounds=1"]) == 0
+    assert load_config(d / "config.yaml").federation.method == "fedavg"  # so --resume knows what to continue
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_federation(load_config("ci"), run_dir=d, progress=False)  # a folder with results is never appended to
+
+
+def test_fedprox_needs_a_proximal_weight_wherever_it_is_named():
+    with pytest.raises(ConfigError, match="train.prox_mu"):
+        load_config("ci", ["train.prox_mu=0", "compare.methods=[fedavg, fedprox]"])

@@ -94,3 +94,15 @@ def test_dp_options_are_validated():
         load_config("ci", ["train.dp_noise_multiplier=-1"])
     with pytest.raises(ConfigError, match="train.dp_delta"):
         load_config("ci", ["train.dp_delta=0"])
+
+
+def test_dp_accounting_is_per_method_in_a_comparison(tmp_path):
+    from fedcofit_lite.compare import run_comparison
+
+    cfg = load_config("ci", ["train.dp_noise_multiplier=1.0", "federation.rounds=1"])
+    comp = run_comparison(cfg, ["fedavg", "local", "centralized"], run_dir=tmp_path / "c", progress=False, figures=False)
+    fedavg, local, central = (comp.metrics[m][-1]["dp_epsilon"] for m in ("fedavg", "local", "centralized"))
+    assert fedavg == local  # same steps on the same private data from the same shared start, no leak between methods
+    assert set(central) == {"central"}  # the pooled model has its own accountant, nothing carried over
+    with pytest.raises(ConfigError, match="DP-SGD with fedprox"):
+        load_config("ci", ["train.dp_noise_multiplier=1.0", "compare.methods=[consensus, fedprox]"])
