@@ -125,31 +125,8 @@ def run_comparison(
     plan: list[Method] = [make_method(n, prox_mu=cfg.train.prox_mu) for n in names]
     for method in plan:
         method.prepare(fed)  # refusals (FedAvg across architectures) happen here, before any training
-
-    # 1. shared stages: base, then the local stage of every method that starts from it
-    fed.method_name = "shared"
-    shared = [fed.run_base()]
-    snapshot, privacy = None, None
-    sharing = [m for m in plan if m.shares_local_stage]
-    if sharing:
-        shared.append(fed.run_local_stage(sharing[0]))
-        snapshot = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
-        privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}  # DP spent by the shared stage
-
-    # 2. each method from the same starting point, its own wire and folder
-    metrics: dict[str, list[dict[str, Any]]] = {}
-    for method in plan:
-        log.info("compare: method %s", method.name)
-        start_rows = shared if method.shares_local_stage else shared[:1]
-        shares = method.shares_local_stage
-        fed.start_method(method, RunLog(root.dir / method.name), snapshot if shares else None, start_rows, privacy if shares else None)
-        if not method.shares_local_stage:
-            method.prepare(fed)  # e.g. reset the centralized adapter to its initial weights
-            fed.run_local_stage(method)
-        fed.run_rounds(method)
-        fed.finish()
-        metrics[method.name] = list(fed.metrics)
-        _write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
+    start = run_shared_stages(fed, plan)
+    metrics = run_methods(fed, plan, start, root)
     rows, table = _write_tables(root, metrics)
     paths: list[Path] = []
     if figures:
@@ -157,6 +134,46 @@ def run_comparison(
 
         paths = write_figures(comparison_figures(metrics), root.dir / "figures")
     return Comparison(root.dir, metrics, rows, table, paths)
+
+
+@dataclass
+class SharedStart:
+    """Where every method of a comparison starts: the shared metrics rows and the clients' adapters after the local stage."""
+
+    rows: list[dict[str, Any]]  # base (and local, when a method shares the local stage)
+    adapters: dict[str, dict] | None  # client id -> adapter tensors after the local stage
+    privacy: dict[str, list] | None  # adapter id -> DP accountant history spent by the local stage
+
+
+def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
+    """Score the base, then run the local stage once for every method that starts from it."""
+    fed.method_name = "shared"
+    rows = [fed.run_base()]
+    sharing = [m for m in plan if m.shares_local_stage]
+    if not sharing:
+        return SharedStart(rows, None, None)
+    rows.append(fed.run_local_stage(sharing[0]))
+    adapters = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
+    privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}
+    return SharedStart(rows, adapters, privacy)
+
+
+def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: RunLog) -> dict[str, list[dict[str, Any]]]:
+    """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for method in plan:
+        log.info("compare: method %s", method.name)
+        if method.shares_local_stage:
+            fed.start_method(method, RunLog(root.dir / method.name), start.adapters, start.rows, start.privacy)
+        else:
+            fed.start_method(method, RunLog(root.dir / method.name), None, start.rows[:1])
+            method.prepare(fed)  # e.g. reset the centralized adapter to its initial weights
+            fed.run_local_stage(method)
+        fed.run_rounds(method)
+        fed.finish()
+        metrics[method.name] = list(fed.metrics)
+        _write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
+    return metrics
 
 
 def _write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:

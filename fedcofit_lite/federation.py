@@ -477,6 +477,12 @@ class Federation:
             return method
         return make_method(method or self.cfg.federation.method, prox_mu=self.cfg.train.prox_mu)
 
+    def set_behaviours(self, behaviours: list[str]) -> None:
+        """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""
+        fed_cfg = dataclasses.replace(self.cfg.federation, behaviours=list(behaviours))
+        self.cfg = dataclasses.replace(self.cfg, federation=fed_cfg).validate()
+        self.behaviours = {c.client_id: self.cfg.behaviour_of_client(i) for i, c in enumerate(self.clients)}
+
     def start_method(
         self,
         method: Method,

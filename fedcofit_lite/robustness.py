@@ -3,8 +3,9 @@
 For each fraction, the first clients keep their honest behaviour and the last
 ``round(fraction * n_clients)`` clients turn bad (one behaviour from
 :mod:`fedcofit_lite.adversary`). Each setting runs the chosen methods on the
-same partition and seed (:func:`~fedcofit_lite.compare.run_comparison`);
-FedAvg's bad clients send the analogous parameter fault. Then, on the round-1
+same partition and seed, from one shared local stage (bad clients train
+honestly and only send something else, so that stage does not depend on the
+fraction); FedAvg's bad clients send the analogous parameter fault. Then, on the round-1
 answers the server actually received, every clustering algorithm is refitted
 to show the pseudo-label accuracy it would have reached, against the hidden
 references: the server-side view of where consensus breaks.
@@ -54,27 +55,38 @@ def robustness_sweep(
 ) -> tuple[list[dict[str, Any]], str]:
     """Run the sweep; return one row per fraction and the printed table (also in ``run_dir``)."""
     from .adversary import ANSWER_BEHAVIOURS
-    from .compare import run_comparison
+    from .compare import _write_tables, run_methods, run_shared_stages
     from .embed import embed_texts
-    from .models import load_embedder
+    from .federation import Federation
+    from .methods import make_method
 
     if behaviour not in ANSWER_BEHAVIOURS or behaviour == "honest":
         raise ValueError(f"behaviour {behaviour!r}: choose one of {[b for b in ANSWER_BEHAVIOURS if b != 'honest']}.")
     if cfg.federation.rounds < 1:
         raise ValueError("federation.rounds must be >= 1: the sweep reads round 1's answers.")
+    cfg = replace(cfg, federation=replace(cfg.federation, behaviours=[]), compare=replace(cfg.compare, methods=list(methods))).validate()
     root = RunLog(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-robustness-{behaviour}"))
-    embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+    fed = Federation(cfg, runlog=root, progress=progress)
+    plan = [make_method(m, prox_mu=cfg.train.prox_mu) for m in methods]
+    for method in plan:
+        method.prepare(fed)
+    # Bad clients train honestly and only send something else, so the base and
+    # local stages are the same for every fraction: run them once.
+    start = run_shared_stages(fed, plan)
     n = cfg.federation.n_clients
     rows: list[dict[str, Any]] = []
     for n_bad in dict.fromkeys(round(f * n) for f in fractions):  # 0.5 and 0.75 of 3 clients are both 2
-        sub = replace(cfg, federation=replace(cfg.federation, behaviours=behaviours_for(n, n_bad, behaviour))).validate()
         log.info("robustness: %d of %d clients %s", n_bad, n, behaviour)
-        comp = run_comparison(sub, list(methods), run_dir=root.dir / f"bad_{n_bad}_of_{n}", progress=progress, figures=False)
+        fed.set_behaviours(behaviours_for(n, n_bad, behaviour))
+        sub = RunLog(root.dir / f"bad_{n_bad}_of_{n}")
+        sub.write_config(fed.cfg)
+        metrics = run_methods(fed, plan, start, sub)
+        summary, _ = _write_tables(sub, metrics)
         row: dict[str, Any] = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{n}", "fraction": n_bad / n}
-        for r in comp.rows:
+        for r in summary:
             row[f"{r['method']}_final_em"] = r["final_em"]
-        if "consensus" in comp.metrics:
-            view = server_view(comp.run_dir / "consensus", cfg, algorithms, lambda t: embed_texts(embedder, t, progress=False))
+        if "consensus" in metrics:
+            view = server_view(sub.dir / "consensus", cfg, algorithms, lambda t: embed_texts(fed.embedder, t, progress=False))
             for algo, q in view.items():
                 row[f"pl_acc_{algo}"] = q["pseudo_label_accuracy"]
                 row[f"kept_{algo}"] = q["kept"]

@@ -95,3 +95,24 @@ def test_full_sweep_on_ci_runs_every_fraction(tmp_path):
     sent = [json.loads(x) for x in (tmp_path / "rob/bad_2_of_3/consensus/answers/round_1.jsonl").read_text().splitlines()]
     assert {a["answer"] for a in sent if a["client"] in ("client1", "client2")} == {"I don't know."}
     assert (tmp_path / "rob/robustness.txt").exists()
+
+
+def test_sweep_shares_the_local_stage_without_changing_results(tmp_path):
+    """A fraction run after another, from the shared local stage, equals a comparison of its own with those clients."""
+    from fedcofit_lite.compare import load_comparison, run_comparison
+    from fedcofit_lite.robustness import robustness_sweep
+
+    cfg = load_config("ci", ["federation.rounds=1"])
+    robustness_sweep(cfg, "colluder", (0.0, 0.67), ["consensus", "fedavg"], algorithms=("agglomerative",), run_dir=tmp_path / "rob", progress=False)
+    bad = load_config("ci", ["federation.rounds=1", "federation.behaviours=[honest,colluder,colluder]"])
+    alone = run_comparison(bad, ["consensus", "fedavg"], run_dir=tmp_path / "alone", progress=False, figures=False)
+    swept = load_comparison(tmp_path / "rob/bad_2_of_3")
+
+    def strip(rows):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    for method in ("consensus", "fedavg"):
+        assert strip(swept[method]) == strip(alone.metrics[method])
+    assert not (tmp_path / "rob/bad_0_of_3/local").exists()  # the local stage ran once, in the sweep's root
+    shared = [json.loads(x)["stage"] for x in (tmp_path / "rob/metrics.jsonl").read_text().splitlines()]
+    assert shared == ["base", "local"]

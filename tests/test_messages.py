@@ -47,29 +47,21 @@ def test_wire_counts_per_round_and_direction():
     assert wire.totals() == {"up": len(encode(up)), "down": 2 * len(encode(down))}
 
 
+def _answers(**fields) -> bytes:
+    return json.dumps({"type": "answers", "round": 1, "client_id": "c", **fields}).encode()
+
+
 @pytest.mark.parametrize(
-    "payload, match",
+    "payload, match",  # every message names the field at fault
     [
         (b"\xff\xfe", "not UTF-8 JSON"),
-        (b"[1, 2]", "type"),
-        (json.dumps({"type": "nope"}).encode(), "type"),
-        (json.dumps({"type": "answers", "round": 1, "client_id": "c"}).encode(), "missing fields"),
-        (
-            json.dumps({"type": "answers", "round": 1, "client_id": "c", "prompt_ids": ["p"], "answers": [7]}).encode(),
-            "answers",
-        ),
-        (
-            json.dumps({"type": "answers", "round": "1", "client_id": "c", "prompt_ids": [], "answers": []}).encode(),
-            "round",
-        ),
-        (
-            json.dumps({"type": "answers", "round": 1, "client_id": "c", "prompt_ids": ["p", "q"], "answers": ["a"]}).encode(),
-            "one answer per prompt id",
-        ),
-        (
-            json.dumps({"type": "answers", "round": 1, "client_id": "c", "prompt_ids": [], "answers": [], "x": 1}).encode(),
-            "unknown fields",
-        ),
+        (b"[1, 2]", r"'type' must be one of"),
+        (json.dumps({"type": "nope"}).encode(), r"'type' must be one of \['answers', 'pseudo_labels'\]"),
+        (_answers(), r"missing fields \['answers', 'prompt_ids'\]"),
+        (_answers(prompt_ids=["p"], answers=[7]), r"field 'answers' must be list\[str\]"),
+        (_answers(round="1", prompt_ids=[], answers=[]), "field 'round' must be int, got str"),
+        (_answers(prompt_ids=["p", "q"], answers=["a"]), "2 prompt_ids but 1 answers; send one answer per prompt id"),
+        (_answers(prompt_ids=[], answers=[], x=1), r"unknown fields \['x'\]"),
     ],
 )
 def test_decode_rejects_malformed(payload, match):
