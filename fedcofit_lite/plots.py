@@ -178,7 +178,8 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
     paths = []
     for stem, fig in figures.items():
         path = folder / f"{stem}.html"
-        fig.write_html(path, include_plotlyjs="directory", full_html=True)
+        # div_id fixed to the file name: the same figure gives the same bytes (plotly would draw a random uuid)
+        fig.write_html(path, include_plotlyjs="directory", full_html=True, div_id=stem)
         paths.append(path)
         if png:
             try:

@@ -131,4 +131,7 @@ def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tm
     assert {"compare_score_by_round.html", "compare_score_vs_bytes.html", "round1_embedding_correct.html",
             "round1_threshold_sweep.html", "bytes_measured_vs_analytic.html", "cost_bytes_vs_model_size.html"} <= names
     assert (out / "plotly.min.js").exists()  # one copy of plotly.js for all pages: offline and small
+    first = {p.name: p.read_bytes() for p in out.glob("*.html")}
+    assert main(["figures", str(comparison.run_dir), "--out", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in out.glob("*.html")} == first  # same run, same bytes: figures diff cleanly
     assert main(["figures", str(tmp_path / "nowhere")]) == 2
