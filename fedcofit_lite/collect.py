@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from .config import GenerationConfig
 from .models import format_prompt
+from .progress import bar as progress_bar
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in mixed batches
 
@@ -55,7 +55,7 @@ def generate_answers(
     sampling = {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p} if cfg.do_sample else {"do_sample": False}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
         torch.manual_seed(seed)
-        for start in tqdm(range(0, len(order), cfg.batch_size), desc=desc, leave=False, unit="batch"):
+        for start in progress_bar(range(0, len(order), cfg.batch_size), desc=desc, leave=False, unit="batch"):
             rows = order[start : start + cfg.batch_size]
             batch = _left_pad([encoded[i] for i in rows], tokenizer.pad_token_id, device)
             extra = {"adapter_names": [requests[i].adapter for i in rows]} if mixed else {}

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .progress import bars_disabled
+
 
 def embed_texts(embedder: Any, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """L2-normalised embeddings, shape (len(texts), dim), float32.
@@ -23,6 +25,6 @@ def embed_texts(embedder: Any, texts: Sequence[str], batch_size: int = 64, progr
         batch_size=batch_size,
         normalize_embeddings=True,
         convert_to_numpy=True,
-        show_progress_bar=progress and len(texts) > batch_size,
+        show_progress_bar=progress and not bars_disabled() and len(texts) > batch_size,
     )
     return vectors.astype(np.float32, copy=False)

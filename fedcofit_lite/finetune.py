@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import peft
 import torch
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from .config import LoraConfig, TrainConfig
 from .models import end_of_answer, format_prompt
+from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def train_adapter(
     model.train()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # LoRA dropout
-        bar = tqdm(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
+        bar = progress_bar(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
         for _ in range(epochs):
             order = torch.randperm(len(data), generator=gen).tolist()
             for start in range(0, len(order), cfg.batch_size):

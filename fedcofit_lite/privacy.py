@@ -36,9 +36,9 @@ import warnings
 from collections.abc import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from .config import TrainConfig
+from .progress import bar as progress_bar
 
 IGNORE_INDEX = -100
 
@@ -106,7 +106,7 @@ def train_adapter_dp(
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            for _ in tqdm(range(steps), desc=desc or f"DP train {adapter}", leave=False, unit="step"):
+            for _ in progress_bar(range(steps), desc=desc or f"DP train {adapter}", leave=False, unit="step"):
                 chosen = torch.nonzero(torch.rand(n, generator=gen) < q).flatten().tolist()
                 optimizer.zero_grad(set_to_none=True)
                 if chosen:
