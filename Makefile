@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/cpu.yaml
 
-.PHONY: setup run test test-fast notebooks notebooks-checked figures bench lab clean
+.PHONY: setup run test test-fast notebooks notebooks-checked figures bench lab lab-check clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: setup
 lab: setup
 	$(PY) -m pip install --quiet -e ".[lab]"
 	$(VENV)/bin/jupyter lab notebooks/
+
+# Run a notebook in a real JupyterLab in headless Chromium and move the explorer's widgets (needs a Chromium).
+lab-check: setup
+	$(PY) -m pip install --quiet -e ".[lab,browser]"
+	$(PY) benchmarks/lab_widgets.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -248,10 +248,12 @@ def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agr
     from IPython.display import HTML, display
 
     prompts = list(ra.prompts)
-    prompt = w.Dropdown(options=prompts, value=prompts[0], description="prompt")
-    algo = w.Dropdown(options=list(KNOB), value=algorithm, description="algorithm")
-    knob = w.FloatSlider(description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f")
-    agree = w.FloatSlider(value=min_agreement, min=0.0, max=1.0, step=0.05, description="min_agreement", continuous_update=False)
+    wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
+    prompt = w.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide)
+    algo = w.Dropdown(options=list(KNOB), value=algorithm, description="algorithm", style=wide)
+    knob = w.FloatSlider(description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f", style=wide)
+    agree = w.FloatSlider(value=min_agreement, min=0.0, max=1.0, step=0.05, description="min_agreement",
+                          continuous_update=False, style=wide)
     out = w.Output()
 
     def set_knob_range(name: str) -> None:

@@ -14,12 +14,18 @@ from pathlib import Path
 os.environ.setdefault("FEDCOFIT_PRESET", "ci")  # notebooks read it through flt.workshop.notebook_config()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an uncached hub id fails at once instead of retrying for a minute
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-# Silences plain tqdm bars; in a kernel tqdm.auto draws widget bars, which ignore it (and --nbval-lax ignores them).
+# Silences the package's bars (flt.progress.bar honours it in kernels too): thousands of widget
+# updates in one long cell overflow the kernel's iopub buffer and nbval then fails the cell.
 os.environ.setdefault("TQDM_DISABLE", "1")
+# nbval's default cell timeout (2000 s) is plenty on `ci`, but on `cpu` one cell of notebook 06
+# trains the whole comparison (about 30 min on 2 cores, more on a slower laptop).
+CPU_CELL_TIMEOUT_S = 4 * 3600
 
 
 def pytest_configure(config):
-    """Make a relative ``--nbval-sanitize-with`` path work from any directory (pyproject gives it from the root)."""
+    """Resolve ``--nbval-sanitize-with`` from the root; give real-model presets a longer cell timeout."""
+    if os.environ["FEDCOFIT_PRESET"] != "ci" and str(getattr(config.option, "nbval_cell_timeout", "")) == "2000":
+        config.option.nbval_cell_timeout = CPU_CELL_TIMEOUT_S  # only when the caller kept nbval's default
     path = getattr(config.option, "nbval_sanitize_with", None)
     if path and not Path(path).is_absolute() and not Path(path).exists():
         config.option.nbval_sanitize_with = str(config.rootpath / path)

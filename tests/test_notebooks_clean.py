@@ -79,3 +79,29 @@ def test_follows_the_series_conventions(path):
     assert "exercise" in last.lower(), f"{path.name}: end with an Exercises cell"
     assert not re.search(r"^\s*(import|from)\s+fedcofit_lite\.", code, re.M), f"{path.name}: use flt.<module>, not a submodule import"
     assert ".show()" not in code, f"{path.name}: leave a figure as a cell's last expression instead of .show()"
+
+
+def _notebook_conftest():
+    """notebooks/conftest.py as a module (it is nbval's, not ours; imported here by path)."""
+    import importlib.util
+
+    path = NOTEBOOKS[0].parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location("notebooks_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("preset", "given", "expected"),
+    [("ci", 2000, 2000), ("cpu", 2000, 4 * 3600), ("cpu", "600", "600"), ("gpu", 2000, 4 * 3600)],
+)
+def test_real_model_presets_get_a_longer_cell_timeout(monkeypatch, preset, given, expected):
+    """On `cpu` one cell trains a 30-min comparison: nbval's default 2000 s is raised, an explicit value kept."""
+    from types import SimpleNamespace
+
+    conftest = _notebook_conftest()
+    monkeypatch.setenv("FEDCOFIT_PRESET", preset)
+    config = SimpleNamespace(option=SimpleNamespace(nbval_cell_timeout=given, nbval_sanitize_with=None))
+    conftest.pytest_configure(config)
+    assert config.option.nbval_cell_timeout == expected

@@ -1,0 +1,341 @@
+"""Open a notebook in a real JupyterLab, in a real (headless) Chromium, and check that its widgets respond.
+
+What it does, step by step:
+
+1. copy ``notebooks/*.ipynb`` to a scratch folder (JupyterLab autosaves, and the
+   committed notebooks must stay without outputs) and link ``runs/`` into it, so
+   the workshop's finished runs are reused exactly as in a lab session;
+2. start ``jupyter lab`` on that folder with ``$FEDCOFIT_PRESET`` set;
+3. open the notebook in Chromium, "Run All Cells", wait for the kernel to go
+   idle, and fail on any error output;
+4. count the plotly figures the page drew (at least one per plotly output of
+   the cells) and the ipywidgets it shows;
+5. drive the widgets with mouse and dropdowns: in the cluster explorer
+   (notebook 05) drag the ``min_agreement`` slider and pick another prompt; in
+   the cost explorer (07) pick another model and drag the LoRA-rank slider.
+   Each time, wait for the widget's text to change and report how long the
+   redraw took;
+6. save (the scratch copy) and shut the kernel down, then the next notebook.
+
+It prints those figures as JSON (``--out`` also writes them, after each
+notebook) and exits non-zero when a step of any notebook failed. It needs a
+Chromium or Chrome (``--chromium``, default: the first of chromium,
+chromium-browser, google-chrome on PATH) and the ``lab`` and ``browser``
+extras (``make lab-check`` installs them). Not part of ``make test``: a clean
+CI machine has no browser.
+
+    make lab-check                                    # notebook 05, cpu preset
+    make lab-check ARGS="--notebook all --out lab.json"
+    .venv/bin/python benchmarks/lab_widgets.py --preset ci --notebook 07_communication_costs.ipynb --screenshots /tmp/shots
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+# JavaScript run in the page; `app` is JupyterLab's application object
+# (exposed by --LabApp.expose_app_in_browser).
+JS_NOTEBOOK_READY = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!(w && w.content && w.content.widgets && k && k.status === 'idle');
+}"""
+JS_RUN_STATE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  const errors = [];
+  let plotly = 0;
+  cells.forEach((c, i) => {
+    const outs = c.model.outputs.toJSON();
+    outs.filter(o => o.output_type === 'error').forEach(o => errors.push(`cell ${i + 1}: ${o.ename}: ${o.evalue}`));
+    plotly += outs.filter(o => o.data && o.data['application/vnd.plotly.v1+json']).length;
+  });
+  return {
+    idle: w.sessionContext.session.kernel.status === 'idle',
+    executed: cells.filter(c => c.model.executionCount !== null).length,
+    n_code: cells.length,
+    errors: errors,
+    plotly_outputs: plotly,  // figures in cell outputs (those inside widgets are not counted here)
+  };
+}"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--notebook", action="append", default=None,
+                   help="notebook in notebooks/ to open and run (repeatable; 'all' = every one, in order; default 05)")
+    p.add_argument("--preset", default="cpu", help="$FEDCOFIT_PRESET for the kernel (cpu, ci, ...)")
+    p.add_argument("--chromium", default=None, help="Chromium/Chrome executable (default: found on PATH)")
+    p.add_argument("--timeout", type=float, default=4 * 3600.0, help="seconds allowed for Run All Cells of one notebook")
+    p.add_argument("--screenshots", type=Path, default=None, help="folder for before/after PNG screenshots")
+    p.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    return p.parse_args(argv)
+
+
+def find_chromium(given: str | None) -> str:
+    """The browser executable, or a clear error saying how to provide one."""
+    candidates = [given] if given else ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+    for name in candidates:
+        path = shutil.which(name) or (name if name and Path(name).is_file() else None)
+        if path:
+            return path
+    sys.exit(
+        f"lab_widgets: no Chromium/Chrome found (tried {candidates}). Install one (e.g. `apt install chromium`) "
+        "or pass --chromium /path/to/chrome."
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scratch_copy(workdir: Path) -> None:
+    """The notebooks in ``workdir``, with ``runs/`` linked to the workshop's runs (reused, never copied)."""
+    for nb in NOTEBOOKS.glob("*.ipynb"):
+        shutil.copy(nb, workdir / nb.name)
+    (NOTEBOOKS / "runs").mkdir(exist_ok=True)
+    (workdir / "runs").symlink_to(NOTEBOOKS / "runs", target_is_directory=True)
+
+
+def start_lab(workdir: Path, port: int, token: str, preset: str, log_path: Path) -> subprocess.Popen:
+    """``jupyter lab`` on ``workdir``; returns once its REST API answers."""
+    env = {**os.environ, "FEDCOFIT_PRESET": preset}
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={workdir}", f"--IdentityProvider.token={token}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI runners often run as root; jupyter refuses that by default
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api/status?token={token}"
+    for _ in range(120):
+        if proc.poll() is not None:
+            tail = "\n".join(log_path.read_text().splitlines()[-10:])
+            sys.exit(f"lab_widgets: jupyter lab exited with {proc.returncode}; its log ends with:\n{tail}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    sys.exit(f"lab_widgets: jupyter lab did not answer within 60 s; its log ends with:\n{log_path.read_text()[-2000:]}")
+
+
+def run_all(page, timeout: float) -> dict:
+    """Run All Cells and wait for the kernel to finish; returns the final run state and its duration."""
+    page.wait_for_function(JS_NOTEBOOK_READY, timeout=120_000)
+    t0 = time.perf_counter()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    time.sleep(1.0)  # let the first cell get queued before polling for idle
+    deadline = t0 + timeout
+    while True:
+        state = page.evaluate(JS_RUN_STATE)
+        if state["errors"] or (state["idle"] and state["executed"] == state["n_code"]):
+            break
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"Run All Cells did not finish in {timeout:.0f} s ({state['executed']}/{state['n_code']} cells ran)")
+        time.sleep(0.5)
+    state["seconds"] = time.perf_counter() - t0
+    return state
+
+
+def summary_text(page) -> str:
+    """The cluster explorer's summary line ("agreement ... All prompts: k/n kept, ...")."""
+    return page.locator(".widget-output", has_text="All prompts:").last.locator("text=/All prompts:/").last.inner_text()
+
+
+def cost_table_text(page) -> str:
+    """The cost explorer's table of bytes per round."""
+    return page.locator(".widget-html", has_text="bytes per round").last.inner_text()
+
+
+def wait_for_change(read, before: str, timeout: float = 120.0) -> tuple[str, float]:
+    """Block until ``read()`` differs from ``before``; the settled new text and the seconds to the first change."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            now = read()
+        except Exception:  # the output area is cleared while it redraws
+            now = before
+        if now != before:
+            seconds = time.perf_counter() - t0
+            return settled(read, now), seconds
+        time.sleep(0.05)
+    raise TimeoutError(f"the widget did not redraw within {timeout:.0f} s; it still shows {before!r}")
+
+
+def settled(read, text: str, quiet: float = 1.0) -> str:
+    """What ``read()`` shows once it stopped changing for ``quiet`` s (a drag redraws at every stop it passes)."""
+    last_change = time.perf_counter()
+    while time.perf_counter() - last_change < quiet:
+        time.sleep(0.1)
+        try:
+            now = read()
+        except Exception:
+            continue
+        if now != text:
+            text, last_change = now, time.perf_counter()
+    return text
+
+
+def pick_option(page, label: str) -> str:
+    """Choose the last option other than the current one in the ipywidgets dropdown described ``label``."""
+    select = page.locator(".widget-dropdown", has=page.locator(".widget-label", has_text=label)).last.locator("select")
+    select.scroll_into_view_if_needed()
+    current = select.evaluate("s => s.options[s.selectedIndex].text")
+    choice = [o for o in select.locator("option").all_inner_texts() if o != current][-1]
+    select.select_option(label=choice)
+    return choice
+
+
+def drag_slider(page, label: str, fraction: float) -> None:
+    """Drag the handle of the ipywidgets slider described ``label`` to ``fraction`` of its track, with the mouse."""
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=label)).last
+    slider.scroll_into_view_if_needed()
+    track = slider.locator(".noUi-target, .slider-container").first.bounding_box()
+    handle = slider.locator(".noUi-handle").first.bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + fraction * track["width"], handle["y"] + handle["height"] / 2, steps=10)
+    page.mouse.up()
+
+
+def check_cluster_explorer(page, shots: Path | None) -> dict:
+    """Notebook 05: move the explorer's controls like a student would; each move must redraw the summary."""
+    figures: dict = {}
+    before = summary_text(page)
+    if shots:
+        page.locator(".widget-output", has_text="All prompts:").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "05_explorer_before.png"))
+    t0 = time.perf_counter()
+    drag_slider(page, "min_agreement", 0.95)
+    after, seconds = wait_for_change(lambda: summary_text(page), before)
+    figures["min_agreement slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
+    header = lambda: page.locator(".widget-output b").last.inner_text()  # noqa: E731  (the prompt id, in bold)
+    before = header()
+    pick_option(page, "prompt")
+    after, seconds = wait_for_change(header, before)
+    figures["prompt dropdown"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
+    if shots:
+        page.locator(".widget-output", has_text="All prompts:").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "05_explorer_after.png"))
+    return figures
+
+
+def check_cost_explorer(page, shots: Path | None) -> dict:
+    """Notebook 07: another model in the dropdown, then the rank slider; each must redraw the table."""
+    figures: dict = {}
+    read = lambda: cost_table_text(page)  # noqa: E731
+    before = read()
+    pick_option(page, "model")
+    after, seconds = wait_for_change(read, before)
+    figures["model dropdown"] = {"before": before.splitlines()[0], "after": after.splitlines()[0], "redraw_s": round(seconds, 2)}
+    before = after
+    drag_slider(page, "LoRA rank", 0.95)
+    after, seconds = wait_for_change(read, before)
+    lora = lambda text: next(line for line in text.splitlines() if line.startswith("LoRA FedAvg"))  # noqa: E731
+    figures["LoRA rank slider"] = {"before": lora(before), "after": lora(after), "redraw_s": round(seconds, 2)}
+    if shots:
+        page.locator(".widget-html", has_text="bytes per round").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "07_cost_explorer_after.png"))
+    return figures
+
+
+INTERACTIONS = {"05_": check_cluster_explorer, "07_": check_cost_explorer}
+JS_SAVE_AND_SHUTDOWN = """async () => {
+  const w = window.jupyterapp.shell.currentWidget;
+  await w.context.save();               // the scratch copy, so leaving the page asks nothing
+  await w.sessionContext.shutdown();    // one kernel at a time, as a student closing the tab
+}"""
+
+
+def run_notebook(page, base: str, token: str, name: str, timeout: float, shots: Path | None) -> dict:
+    """Open ``name``, run all cells, count what rendered, drive its widgets; the figures of that."""
+    report: dict = {}
+    t0 = time.perf_counter()
+    page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
+    page.wait_for_function(JS_NOTEBOOK_READY, timeout=120_000)
+    report["open_s"] = round(time.perf_counter() - t0, 2)
+    state = run_all(page, timeout)
+    report["run_all_s"] = round(state["seconds"], 1)
+    report["cells"] = f"{state['executed']}/{state['n_code']}"
+    report["plotly_outputs"] = state["plotly_outputs"]
+    if state["errors"]:
+        raise RuntimeError(f"{name}: error output: " + "; ".join(state["errors"]))
+    page.wait_for_timeout(2000)  # let the last outputs render
+    report["plotly_figures"] = page.locator(".js-plotly-plot").count()
+    report["widgets"] = page.locator(".widget-hslider, .widget-dropdown, .widget-checkbox").count()  # controls shown
+    for prefix, check in INTERACTIONS.items():
+        if name.startswith(prefix):
+            report["interaction"] = check(page, shots)
+    page.evaluate(JS_SAVE_AND_SHUTDOWN)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sys.exit("lab_widgets: playwright is missing; `make lab-check` installs it (pip install -e '.[lab,browser]').")
+    chromium = find_chromium(args.chromium)
+    names = args.notebook or ["05_per_prompt_clustering.ipynb"]
+    if "all" in names:
+        names = sorted(nb.name for nb in NOTEBOOKS.glob("*.ipynb"))
+    missing = [n for n in names if not (NOTEBOOKS / n).exists()]
+    if missing:
+        sys.exit(f"lab_widgets: no notebook {missing} in {NOTEBOOKS}; choose from {sorted(nb.name for nb in NOTEBOOKS.glob('*.ipynb'))}")
+    if args.screenshots:
+        args.screenshots.mkdir(parents=True, exist_ok=True)
+    port, token = free_port(), secrets.token_hex(16)
+    report: dict = {"preset": args.preset, "browser": chromium, "notebooks": {}}
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="lab_widgets_") as tmp:
+        workdir = Path(tmp)
+        scratch_copy(workdir)
+        lab = start_lab(workdir, port, token, args.preset, workdir / "lab.log")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, headless=True)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                for name in names:
+                    print(f"lab_widgets: {name} ...", file=sys.stderr, flush=True)
+                    try:
+                        nb = run_notebook(page, f"http://127.0.0.1:{port}", token, name, args.timeout, args.screenshots)
+                        if nb["plotly_figures"] < nb["plotly_outputs"]:
+                            raise RuntimeError(f"{name}: {nb['plotly_outputs']} plotly outputs but {nb['plotly_figures']} drawn "
+                                               "(is the jupyterlab-plotly extension installed?)")
+                    except Exception as err:  # report it and go on with the next notebook
+                        nb, failed = {"error": f"{type(err).__name__}: {err}"}, True
+                        if args.screenshots:
+                            page.screenshot(path=str(args.screenshots / f"{Path(name).stem}_failure.png"))
+                    report["notebooks"][name] = nb
+                    if args.out:  # written as it goes: a later failure loses nothing
+                        args.out.write_text(json.dumps(report, indent=2))
+                browser.close()
+        finally:
+            lab.terminate()
+            lab.wait(timeout=30)
+    print(json.dumps(report, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
