@@ -13,6 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from fedcofit_lite.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
+from fedcofit_lite.plots import METHOD_STYLE
 
 __all__ = ["fig_bytes_vs_model_size", "fig_measured_vs_analytic", "fig_ratio_sweep", "SWEEPABLE"]
 
@@ -23,11 +24,21 @@ LABELS = {
     "full_over_consensus": "full FedAvg / consensus",
     "lora_over_consensus": "LoRA FedAvg / consensus",
 }
-# Method names as written in run folders (metrics rows, accounting rows).
-METHOD_LABELS = {"consensus": "semantic consensus", "fedavg": "LoRA FedAvg", "fedprox": "LoRA FedProx"}
-_COLORS = ("#1f77b4", "#9ecae1", "#d62728", "#ff9896", "#ff7f0e", "#ffbb78")  # up/down pairs: dark, light
+_FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")  # methods plots.METHOD_STYLE does not know
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
+
+
+def _lighter(color: str, amount: float = 0.55) -> str:
+    """``color`` (#rrggbb) mixed with ``amount`` of white."""
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
+
+
+def _method_color(method: str, direction: str, k: int) -> str:
+    """The method's colour in every run figure (plots.METHOD_STYLE): as is for up, lighter for down."""
+    base = METHOD_STYLE.get(method, {}).get("color") or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
+    return base if direction == "up" else _lighter(base)
 
 
 def _describe(protocol: Protocol) -> str:
@@ -137,7 +148,8 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     Returns
     -------
     go.Figure
-        One colour per (method, direction); the y axis is log so FedAvg and
+        Each method in its colour of the run figures (:data:`fedcofit_lite.plots.METHOD_STYLE`),
+        lighter for the down direction; the y axis is log so FedAvg and
         consensus fit on one plot. Hovering a point shows the relative
         overhead of the wire format (JSON framing, safetensors header).
     """
@@ -149,8 +161,8 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig = go.Figure()
     for k, ((method, direction), rs) in enumerate(groups.items()):
         rs = sorted(rs, key=lambda r: r["round"])
-        color = _COLORS[k % len(_COLORS)]
-        name = f"{METHOD_LABELS.get(method, method)}, {direction}"
+        color = _method_color(method, direction, k)
+        name = f"{METHOD_STYLE.get(method, {}).get('label', method)}, {direction}"
         fig.add_trace(
             go.Scatter(
                 x=[r["round"] for r in rs],

@@ -260,3 +260,21 @@ def test_costmodel_imports_no_ml_library():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_measured_vs_analytic_colours_match_the_run_figures_whatever_the_row_order():
+    from fedcofit_lite.costplots import fig_measured_vs_analytic
+    from fedcofit_lite.plots import METHOD_STYLE
+
+    def row(method, direction, rnd):
+        return {"method": method, "round": rnd, "direction": direction, "measured": 110, "analytic": 100, "relative": 0.1}
+
+    rows = [row("fedavg", "down", 1), row("fedavg", "up", 1), row("consensus", "down", 1), row("consensus", "up", 1), row("odd", "up", 1)]
+    fig = fig_measured_vs_analytic(rows)
+    colour = {t.name: (t.line.color if t.mode == "lines" else t.marker.color) for t in fig.data}
+    assert colour["FedAvg-LoRA, up: measured"] == colour["FedAvg-LoRA, up: analytic"] == METHOD_STYLE["fedavg"]["color"]
+    assert colour["semantic consensus, up: measured"] == METHOD_STYLE["consensus"]["color"]
+    down = colour["semantic consensus, down: measured"]
+    assert down not in {c for n, c in colour.items() if "down" not in n}  # distinguishable from every up trace
+    assert int(down[1:3], 16) > int(METHOD_STYLE["consensus"]["color"][1:3], 16)  # lighter (mixed with white)
+    assert colour["odd, up: measured"] not in {s["color"] for s in METHOD_STYLE.values()}
