@@ -224,7 +224,6 @@ def check_cluster_explorer(page, shots: Path | None) -> dict:
     if shots:
         page.locator(".widget-output", has_text="All prompts:").last.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "05_explorer_before.png"))
-    t0 = time.perf_counter()
     drag_slider(page, "min_agreement", 0.95)
     after, seconds = wait_for_change(lambda: summary_text(page), before)
     figures["min_agreement slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
@@ -237,64 +238,126 @@ def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> li
 # -- the interactive explorer ---------------------------------------------------
 
 
-def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> Any:
-    """An ipywidgets box: pick a prompt, an algorithm and its knob; see clusters, consensus, agreement, accuracy.
+# The knob's starting value when the explorer switches to an algorithm (the cpu preset's settings).
+KNOB_START: dict[str, float] = {"agglomerative": 0.15, "dbscan": 0.15, "hdbscan": 2, "kmeans": 0.2}
 
-    Every change refits the consensus on all prompts, so the summary line and
-    the sweep's marker show how pseudo-label accuracy over the whole round
-    moves with the knob.
+
+class ClusterExplorer(W.VBox):
+    """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy.
+
+    Every change of a control refits the consensus on *all* prompts of the
+    round, so the summary line and the sweep's marker show how pseudo-label
+    accuracy over the whole round moves with the knob. What the last redraw
+    computed stays readable: ``estimator`` (the fitted
+    :class:`~fedcofit_lite.consensus.SemanticConsensus`), ``quality``
+    (:func:`consensus_quality` of it) and ``n_draws`` (redraws so far), so a
+    notebook cell or a test can drive the controls and check the result
+    without a browser. It is an ipywidgets ``VBox``: a notebook shows it when it
+    is the last expression of a cell.
     """
-    import ipywidgets as w
-    from IPython.display import HTML, display
 
-    prompts = list(ra.prompts)
-    wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
-    prompt = w.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide)
-    algo = w.Dropdown(options=list(KNOB), value=algorithm, description="algorithm", style=wide)
-    knob = w.FloatSlider(description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f", style=wide)
-    agree = w.FloatSlider(value=min_agreement, min=0.0, max=1.0, step=0.05, description="min_agreement",
-                          continuous_update=False, style=wide)
-    out = w.Output()
+    def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> None:
+        if algorithm not in KNOB:
+            raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(KNOB)}.")
+        if ra.X is None:
+            raise ValueError("embed the answers first: ra.embed(embed_fn).")
+        self.ra = ra
+        prompts = list(ra.prompts)
+        wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
+        self.controls = {
+            "prompt": W.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide),
+            "algorithm": W.Dropdown(options=list(KNOB), value=algorithm, description="algorithm", style=wide),
+            "knob": W.FloatSlider(description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f", style=wide),
+            "min_agreement": W.FloatSlider(value=min_agreement, min=0.0, max=1.0, step=0.05, description="min_agreement",
+                                           continuous_update=False, style=wide),
+        }
+        self.output = W.Output()
+        self.n_draws = 0
+        self._sweeps: dict[tuple[str, float], list[dict[str, float]]] = {}  # (algorithm, min_agreement) -> sweep
+        c = self.controls
+        self._set_knob_range(algorithm)
+        c["algorithm"].observe(self._on_algorithm, "value")
+        for name in ("prompt", "knob", "min_agreement"):
+            c[name].observe(self.refresh, "value")
+        super().__init__([W.HBox([c["prompt"], c["algorithm"]]), W.HBox([c["knob"], c["min_agreement"]]), self.output])
+        self.refresh()
 
-    def set_knob_range(name: str) -> None:
-        param, low, high, step = KNOB[name]
-        knob.description, knob.min, knob.max, knob.step = param, low, high, step
-        knob.value = {"agglomerative": 0.15, "dbscan": 0.15, "hdbscan": 2, "kmeans": 0.2}[name]
+    def params(self) -> dict[str, float | int]:
+        """The clusterer's parameters the controls describe, e.g. ``{"distance_threshold": 0.15}``."""
+        param = KNOB[self.controls["algorithm"].value][0]
+        value = self.controls["knob"].value
+        return {param: int(value) if param == "min_cluster_size" else float(value)}
 
-    def refresh(*_: Any) -> None:
-        param = KNOB[algo.value][0]
-        value = int(knob.value) if param == "min_cluster_size" else float(knob.value)
-        est = fit_consensus(ra, algo.value, agree.value, **{param: value})
-        q = consensus_quality(ra, est)
-        pc = est.consensus_for(prompt.value)
-        out.clear_output(wait=True)
-        with out:
-            display(HTML(f"<b>{prompt.value}</b>: {ra.prompts[prompt.value]}<br>reference (hidden from the server): <code>{ra.references[ra.rows_of(prompt.value)[0]]}</code>"))
-            display(HTML(_html_table(prompt_table(ra, prompt.value, est))))
+    def refresh(self, *_: Any) -> None:
+        """Refit the consensus with the controls' values and redraw the output area."""
+        from IPython.display import HTML, display
+
+        ra, c = self.ra, self.controls
+        algorithm, agree, prompt_id = c["algorithm"].value, c["min_agreement"].value, c["prompt"].value
+        self.estimator = fit_consensus(ra, algorithm, agree, **self.params())
+        self.quality = q = consensus_quality(ra, self.estimator)
+        pc = self.estimator.consensus_for(prompt_id)
+        key = (algorithm, round(agree, 6))
+        if key not in self._sweeps:  # the sweep depends on neither the prompt nor the knob's value
+            self._sweeps[key] = threshold_sweep(ra, algorithm, min_agreement=agree)
+        self.output.clear_output(wait=True)
+        with self.output:
+            display(HTML(f"<b>{prompt_id}</b>: {_esc(ra.prompts[prompt_id])}<br>reference (hidden from the server): "
+                         f"<code>{_esc(ra.references[ra.rows_of(prompt_id)[0]])}</code>"))
+            display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
             display(HTML(
                 f"agreement {pc.agreement:.2f} ({'kept' if pc.kept else 'dropped'}), {pc.n_clusters} clusters. "
                 f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
                 f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
             ))
-            display(fig_prompt_similarity(ra, prompt.value, est))
-            display(fig_threshold_sweep(threshold_sweep(ra, algo.value, min_agreement=agree.value), current=value))
+            display(fig_prompt_similarity(ra, prompt_id, self.estimator))
+            display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
+        self.n_draws += 1
 
-    def on_algo(change: dict) -> None:
-        knob.unobserve(refresh, "value")
-        set_knob_range(change["new"])
-        knob.observe(refresh, "value")
-        refresh()
+    def _set_knob_range(self, algorithm: str) -> None:
+        param, low, high, step = KNOB[algorithm]
+        knob = self.controls["knob"]
+        knob.description, knob.step = param, step
+        # ipywidgets rejects min > max at every assignment: widen towards the new range first.
+        if low > knob.max:
+            knob.max, knob.min = high, low
+        else:
+            knob.min, knob.max = low, high
+        knob.value = KNOB_START[algorithm]
 
-    set_knob_range(algorithm)
-    algo.observe(on_algo, "value")
-    for control in (prompt, knob, agree):
-        control.observe(refresh, "value")
-    refresh()
-    box = w.VBox([w.HBox([prompt, algo]), w.HBox([knob, agree]), out])
-    box.refresh = refresh  # for scripted use and tests
-    box.controls = {"prompt": prompt, "algorithm": algo, "knob": knob, "min_agreement": agree}
-    box.output = out
-    return box
+    def _on_algorithm(self, change: dict) -> None:
+        knob = self.controls["knob"]
+        knob.unobserve(self.refresh, "value")  # one redraw for the new algorithm, not one per range change
+        self._set_knob_range(change["new"])
+        knob.observe(self.refresh, "value")
+        self.refresh()
+
+
+def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> ClusterExplorer:
+    """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
+
+    Parameters
+    ----------
+    ra : RoundAnswers
+        One round's answers, embedded (:meth:`RoundAnswers.embed`).
+    algorithm : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
+        The clusterer selected first; its knob (``KNOB``) starts at ``KNOB_START``.
+    min_agreement : float
+        The agreement filter's starting value.
+
+    Returns
+    -------
+    ClusterExplorer
+        Leave it as the last expression of a cell to show it; its
+        ``controls`` can be set from code.
+
+    Examples
+    --------
+    >>> ex = cluster_explorer(ra, "agglomerative", 0.75)  # doctest: +SKIP
+    >>> ex.controls["knob"].value = 0.3  # doctest: +SKIP
+    >>> ex.quality["kept"], ex.n_draws  # doctest: +SKIP
+    """
+    return ClusterExplorer(ra, algorithm, min_agreement)
 
 
 def _html_table(rows: Sequence[dict[str, Any]]) -> str:

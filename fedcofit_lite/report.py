@@ -53,12 +53,17 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         ra = explorer.load_round(folder, 1)
         embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
         ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
-        est = explorer.fit_consensus(ra, cfg.consensus.clusterer, cfg.consensus.min_agreement, **cfg.consensus.clusterer_params())
+        algorithm, params = cfg.consensus.clusterer, cfg.consensus.clusterer_params()
+        est = explorer.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, **params)
         coords = explorer.project(ra.X, "pca", 2, seed=cfg.seed)
-        figs["round1_embedding_correct"] = explorer.fig_embedding(ra, coords, "correct", title="round 1 answers (PCA of MiniLM embeddings), by correctness")
-        figs["round1_embedding_family"] = explorer.fig_embedding(ra, coords, "family", title="round 1 answers (PCA of MiniLM embeddings), by task family")
-        sweep = explorer.threshold_sweep(ra, "agglomerative", min_agreement=cfg.consensus.min_agreement)
-        figs["round1_threshold_sweep"] = explorer.fig_threshold_sweep(sweep, current=cfg.consensus.distance_threshold)
+        title = "round 1 answers (PCA of MiniLM embeddings), by "
+        figs["round1_embedding_correct"] = explorer.fig_embedding(ra, coords, "correct", title=title + "correctness")
+        figs["round1_embedding_family"] = explorer.fig_embedding(ra, coords, "family", title=title + "task family")
+        figs["round1_embedding_cluster"] = explorer.fig_embedding(ra, coords, "cluster", est=est, title=title + f"{algorithm} cluster")
+        knob = explorer.KNOB[algorithm][0]  # sweep the run's own clusterer over its knob, the other parameters as run
+        fixed = {k: v for k, v in params.items() if k != knob}
+        sweep = explorer.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
+        figs["round1_threshold_sweep"] = explorer.fig_threshold_sweep(sweep, current=params[knob])
     # 3. bytes on the wire against the analytic model
     rows = []
     for sub in [run, *(p for p in run.iterdir() if p.is_dir())]:

@@ -128,7 +128,7 @@ def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tm
     out = tmp_path / "figs"
     assert main(["figures", str(comparison.run_dir), "--out", str(out)]) == 0
     names = {p.name for p in out.glob("*.html")}
-    assert {"compare_score_by_round.html", "compare_score_vs_bytes.html", "round1_embedding_correct.html",
+    assert {"compare_score_by_round.html", "compare_score_vs_bytes.html", "round1_embedding_correct.html", "round1_embedding_cluster.html",
             "round1_threshold_sweep.html", "bytes_measured_vs_analytic.html", "cost_bytes_vs_model_size.html"} <= names
     assert (out / "plotly.min.js").exists()  # one copy of plotly.js for all pages: offline and small
     first = {p.name: p.read_bytes() for p in out.glob("*.html")}

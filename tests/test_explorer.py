@@ -1,0 +1,150 @@
+"""The round explorer and the notebook widgets, on hand-made answers whose consensus is known.
+
+Two prompts, four clients, 2-D unit embeddings placed by angle (cosine
+distance between angles a and b is ``1 - cos(a - b)``):
+
+- ``p1``: three answers at 0, 0.1 and 0.2 rad ("42", right) and one at 1.5 rad.
+  At distance threshold 0.15 the three merge (agreement 0.75, kept, right);
+  at 0.01 only the first two merge (0.005 apart; the third is 0.0125 from
+  them on average), agreement 0.5, dropped by ``min_agreement=0.75``.
+- ``p2``: all four within 0.12 rad, all "17" while the reference is "5":
+  kept at any threshold, and wrong (the confident-wrong case).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+import fedcofit_lite as flt
+from fedcofit_lite.explorer import ClusterExplorer, RoundAnswers, cluster_explorer, consensus_quality, fit_consensus
+
+
+def _unit(angles: list[float]) -> np.ndarray:
+    a = np.asarray(angles)
+    return np.stack([np.cos(a), np.sin(a)], axis=1)
+
+
+@pytest.fixture
+def ra() -> RoundAnswers:
+    clients = ["client0", "client1", "client2", "client3"] * 2
+    prompt_ids = ["fam_a-public-0001"] * 4 + ["fam_b-public-0002"] * 4
+    texts = ["42", "42", "42", "seven"] + ["17"] * 4
+    references = ["42"] * 4 + ["5"] * 4
+    X = np.vstack([_unit([0.0, 0.1, 0.2, 1.5]), _unit([2.0, 2.05, 2.1, 2.12])])
+    prompts = {"fam_a-public-0001": "What is six times seven?", "fam_b-public-0002": "What is two plus <b>three</b>?"}
+    return RoundAnswers(round=1, clients=clients, prompt_ids=prompt_ids, texts=texts, references=references, prompts=prompts, X=X)
+
+
+def test_consensus_quality_counts_kept_and_correct(ra):
+    loose = consensus_quality(ra, fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.15))
+    assert loose["kept"] == 2 and loose["n_prompts"] == 2
+    assert loose["correct_kept"] == 1 and loose["pseudo_label_accuracy"] == 0.5
+    assert loose["consensus_accuracy_all"] == 0.5
+    tight = consensus_quality(ra, fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.01))
+    assert tight["kept"] == 1 and tight["pseudo_label_accuracy"] == 0.0  # only the confident-wrong prompt survives
+
+
+def test_threshold_sweep_matches_single_fits(ra):
+    rows = flt.explorer.threshold_sweep(ra, "agglomerative", values=[0.01, 0.15], min_agreement=0.75)
+    assert [r["distance_threshold"] for r in rows] == [0.01, 0.15]
+    assert [r["kept"] for r in rows] == [1, 2]
+    fig = flt.explorer.fig_threshold_sweep(rows, current=0.15)
+    assert list(fig.data[1].y) == [0.5, 1.0]  # share of prompts kept
+
+
+def test_fit_consensus_needs_embeddings(ra):
+    ra.X = None
+    with pytest.raises(ValueError, match="embed the answers first"):
+        fit_consensus(ra)
+
+
+def test_cluster_explorer_recomputes_when_controls_move(ra):
+    ex = cluster_explorer(ra, "agglomerative", min_agreement=0.75)
+    assert isinstance(ex, ClusterExplorer) and ex.n_draws == 1
+    assert ex.params() == {"distance_threshold": 0.15}
+    assert ex.quality["kept"] == 2
+
+    ex.controls["knob"].value = 0.01  # the threshold slider: p1 splits and is dropped
+    assert ex.n_draws == 2 and ex.quality["kept"] == 1
+    assert ex.estimator.consensus_for("fam_a-public-0001").kept is False
+
+    ex.controls["min_agreement"].value = 0.5  # p1's two-of-four cluster passes again
+    assert ex.n_draws == 3 and ex.quality["kept"] == 2
+
+    ex.controls["algorithm"].value = "dbscan"  # one redraw, with the new algorithm's knob
+    assert ex.n_draws == 4
+    assert ex.controls["knob"].description == "eps" and ex.params() == {"eps": 0.15}
+
+    ex.controls["algorithm"].value = "hdbscan"  # a knob range above the previous one (2..6 after 0.01..0.6)
+    assert ex.params() == {"min_cluster_size": 2}
+    ex.controls["algorithm"].value = "agglomerative"  # and back below it
+    assert ex.params() == {"distance_threshold": 0.15} and ex.controls["knob"].max == 0.6
+
+    quality = dict(ex.quality)
+    ex.controls["prompt"].value = "fam_b-public-0002"  # another prompt: same fit over the round, redrawn
+    assert ex.n_draws == 7 and ex.quality == quality
+
+
+def test_cluster_explorer_rejects_bad_input(ra):
+    with pytest.raises(ValueError, match="choose one of agglomerative"):
+        cluster_explorer(ra, "spectral")
+    ra.X = None
+    with pytest.raises(ValueError, match="embed the answers first"):
+        cluster_explorer(ra)
+
+
+def test_fig_embedding_groups_and_3d(ra):
+    coords = flt.explorer.project(ra.X, "pca", 2, seed=0)
+    assert coords.shape == (8, 2)
+    by_client = flt.explorer.fig_embedding(ra, coords, color_by="client")
+    assert [t.name for t in by_client.data] == ["client0", "client1", "client2", "client3"]
+    by_prompt = flt.explorer.fig_embedding(ra, coords, color_by="prompt")
+    assert [len(t.x) for t in by_prompt.data] == [4, 4]
+    by_correct = flt.explorer.fig_embedding(ra, coords, color_by="correct")
+    assert {t.name: len(t.x) for t in by_correct.data} == {"correct": 3, "wrong": 5}
+    with pytest.raises(ValueError, match="needs est="):
+        flt.explorer.fig_embedding(ra, coords, color_by="cluster")
+    est = fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.15)
+    by_cluster = flt.explorer.fig_embedding(ra, coords, color_by="cluster", est=est)
+    assert {t.name: len(t.x) for t in by_cluster.data} == {"dominant cluster": 7, "other cluster": 1}
+    coords3 = flt.explorer.project(ra.X, "pca", 2, seed=0)
+    assert isinstance(flt.explorer.fig_embedding(ra, np.hstack([coords3, coords3[:, :1]])).data[0], go.Scatter3d)
+
+
+def test_tsne_projection_is_seeded(ra):
+    a = flt.explorer.project(ra.X, "tsne", 2, seed=3)
+    b = flt.explorer.project(ra.X, "tsne", 2, seed=3)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="choose 'pca' or 'tsne'"):
+        flt.explorer.project(ra.X, "umap")
+
+
+def test_load_round_names_what_the_folder_has(tmp_path):
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "round_1.jsonl").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"round_2.jsonl does not exist; this run folder has \['round_1'\]"):
+        flt.explorer.load_round(tmp_path, 2)
+
+
+def test_cost_explorer_follows_its_controls():
+    ex = flt.widgets.cost_explorer()
+    assert ex.model.value == "llama-3.1-405b" and ex.protocol().rank == 32
+    before = ex.summary.value
+    ratio_32 = flt.costmodel.ratios(ex.arch, ex.protocol())["lora_over_consensus"]
+    ex.rank.value = 64  # LoRA bytes double, consensus bytes stay: the ratio doubles
+    assert ex.summary.value != before
+    assert flt.costmodel.ratios(ex.arch, ex.protocol())["lora_over_consensus"] == pytest.approx(2 * ratio_32)
+    ex.model.value = "smollm2-135m"
+    assert "smollm2-135m" in ex.summary.value
+    ex.both_directions.value = True
+    assert ex.protocol().directions == ("up", "down")
+    assert list(ex.figure.data[0].x) == list(ex.rank.options)
+
+
+def test_cost_explorer_rejects_unknown_model():
+    with pytest.raises(ValueError, match="is not among archs: use one of"):
+        flt.widgets.cost_explorer(model="gpt-5")
+    with pytest.raises(ValueError, match="archs is empty"):
+        flt.widgets.cost_explorer(archs={})
