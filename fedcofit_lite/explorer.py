@@ -25,7 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .cluster import make_clusterer
-from .config import load_config
+from .config import ConsensusConfig, load_config
 from .consensus import SemanticConsensus
 from .evaluate import exact_match
 
@@ -126,7 +126,7 @@ def threshold_sweep(
         values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
     rows = []
     for v in values:
-        v = int(v) if name == "min_cluster_size" else float(v)
+        v = _knob_value(name, v)
         est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
         rows.append({name: v, **consensus_quality(ra, est)})
     return rows
@@ -238,10 +238,6 @@ def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> li
 # -- the interactive explorer ---------------------------------------------------
 
 
-# The knob's starting value when the explorer switches to an algorithm (the cpu preset's settings).
-KNOB_START: dict[str, float] = {"agglomerative": 0.15, "dbscan": 0.15, "hdbscan": 2, "kmeans": 0.2}
-
-
 class ClusterExplorer(W.VBox):
     """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy.
 
@@ -285,8 +281,7 @@ class ClusterExplorer(W.VBox):
     def params(self) -> dict[str, float | int]:
         """The clusterer's parameters the controls describe, e.g. ``{"distance_threshold": 0.15}``."""
         param = KNOB[self.controls["algorithm"].value][0]
-        value = self.controls["knob"].value
-        return {param: int(value) if param == "min_cluster_size" else float(value)}
+        return {param: _knob_value(param, self.controls["knob"].value)}
 
     def refresh(self, *_: Any) -> None:
         """Refit the consensus with the controls' values and redraw the output area."""
@@ -323,7 +318,7 @@ class ClusterExplorer(W.VBox):
             knob.max, knob.min = high, low
         else:
             knob.min, knob.max = low, high
-        knob.value = KNOB_START[algorithm]
+        knob.value = ConsensusConfig(clusterer=algorithm).clusterer_params()[param]  # the config's default
 
     def _on_algorithm(self, change: dict) -> None:
         knob = self.controls["knob"]
@@ -341,7 +336,8 @@ def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agr
     ra : RoundAnswers
         One round's answers, embedded (:meth:`RoundAnswers.embed`).
     algorithm : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
-        The clusterer selected first; its knob (``KNOB``) starts at ``KNOB_START``.
+        The clusterer selected first; its knob (``KNOB``) starts at the
+        default of :class:`~fedcofit_lite.config.ConsensusConfig`.
     min_agreement : float
         The agreement filter's starting value.
 
@@ -358,6 +354,11 @@ def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agr
     >>> ex.quality["kept"], ex.n_draws  # doctest: +SKIP
     """
     return ClusterExplorer(ra, algorithm, min_agreement)
+
+
+def _knob_value(param: str, value: float) -> float | int:
+    """A slider's value as the clusterer takes it (``min_cluster_size`` is a count)."""
+    return int(value) if param == "min_cluster_size" else float(value)
 
 
 def _html_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -3,11 +3,11 @@
 Two prompts, four clients, 2-D unit embeddings placed by angle (cosine
 distance between angles a and b is ``1 - cos(a - b)``):
 
-- ``p1``: three answers at 0, 0.1 and 0.2 rad ("42", right) and one at 1.5 rad.
+- ``p1`` (``fam_a-public-0001``): three answers at 0, 0.1 and 0.2 rad ("42", right) and one at 1.5 rad.
   At distance threshold 0.15 the three merge (agreement 0.75, kept, right);
   at 0.01 only the first two merge (0.005 apart; the third is 0.0125 from
   them on average), agreement 0.5, dropped by ``min_agreement=0.75``.
-- ``p2``: all four within 0.12 rad, all "17" while the reference is "5":
+- ``p2`` (``fam_b-public-0002``): all four within 0.12 rad, all "17" while the reference is "5":
   kept at any threshold, and wrong (the confident-wrong case).
 """
 
