@@ -1,48 +1,48 @@
 #!/usr/bin/env python
-"""Benchmark one consensus round: the pooled engine against a naive one-model-per-client engine.
+"""Benchmark one consensus round of a preset: the engine against the engine before the speed work.
 
-Both implementations do the same work on the same data, partition, seeds and
-adapter initialisation, phase by phase:
+Every figure is a ratio measured in one run. Two engines run the same round
+of the same preset, each in a fresh subprocess (so its peak RSS is its own):
 
-``load``
-    pooled: one :class:`~fedcofit_lite.pool.ModelPool` (one frozen base per
-    architecture, every client a LoRA adapter on it); naive: ``load_model``
-    once per client, each copy with its own single adapter, initialised to
-    the same weights as that client's adapter in the pool. Both also load
-    the sentence embedder (same cost on both sides).
-``train``
-    every client trains its adapter on its private records for
-    ``train.round_epochs`` epochs with the package's ``train_adapter``
-    (pooled through ``ModelPool.train``). Steps per client =
-    ceil(records / train.batch_size) x round_epochs, identical on both sides.
-``generate``
-    every client answers every public prompt, greedy or as configured.
-    pooled: ``ModelPool.generate`` (clients mixed in the same batches of
-    ``generation.batch_size``); naive: ``generate_answers`` per client with
-    ``batch_size=1`` (one prompt at a time).
-``server``
-    answers go through the wire (JSON encode/decode), are embedded and
-    aggregated by :class:`~fedcofit_lite.server.ConsensusServer` with the
-    preset's clusterer and agreement filter.
+``new``
+    the package as configured (``model.dtype=auto``: bf16 where the CPU or GPU
+    has it; eager attention on CPU; batches grouped by length; the output head
+    only at answer positions; the KV-cache decoder that drops finished rows);
+``old``
+    the same preset with :data:`fedcofit_lite.config.LEGACY_ENGINE` set: float32,
+    SDPA attention, random batches, logits at every position, transformers'
+    ``generate()`` (the engine before issue #11).
 
-Each implementation runs in its own subprocess (this script re-invoked with
-``--impl pooled|naive``) so that its peak RSS (``ru_maxrss``) is its own.
-The parent prints one table with the ratio naive / pooled of every figure
-(medians over ``--repeat`` runs, order alternated) and checks that both
-produced the same adapters and answers. See ``benchmarks/README.md``.
+Each subprocess builds a :class:`~fedcofit_lite.federation.Federation` of the
+preset (same seed, partition, adapters) and runs:
+
+``warm-up`` (not part of the round)
+    one epoch of local training on private data, so that the adapters answer
+    like trained ones (short answers that end) rather than like the base;
+``round``
+    ``Federation.consensus_round(1)`` (generate -> server -> train on private
+    data + pseudo-labels) and the evaluation of every client on the test set:
+    the four phases of a round in ``metrics.jsonl``.
+
+The new engine also answers the public prompts a second time with the other
+``generation.adapter_batches`` setting (mixed-adapter batches against
+per-adapter batches), and runs with 1 and 8 clients for peak RSS.
+
+The parent measures the machine's matmul peak (fp32 and bf16) in the same run
+and prints achieved training FLOP/s as a share of the peak of the dtype each
+engine computes in. Training FLOPs count useful work only (non-pad tokens, the
+output head at answer positions), with the formula in ``benchmarks/README.md``.
 
 Example::
 
-    python benchmarks/bench_engine.py --config ci                 # seconds
-    python benchmarks/bench_engine.py --config cpu --out bench.json  # about 3 minutes on 2 cores
+    python benchmarks/bench_engine.py --config ci                  # under a minute, overheads only
+    python benchmarks/bench_engine.py --config cpu --out bench.json  # about 8 minutes on 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import os
 import platform
 import resource
@@ -51,130 +51,66 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from fedcofit_lite.config import RunConfig, load_config
+from fedcofit_lite.config import LEGACY_ENGINE, RunConfig, load_config
 
-IMPLS = ("pooled", "naive")
-ROUND = 1  # the benchmarked round's index (seeds, wire messages)
+ENGINES = ("new", "old")
+ROUND = 1
 
-# name -> (unit, direction): direction +1 = higher is better, -1 = lower is better
+# figure -> (unit, direction): +1 higher is better, -1 lower is better
 FIGURES: dict[str, tuple[str, int]] = {
-    "load_s": ("s", -1),
-    "train_s": ("s", -1),
+    "train_tokens_per_s": ("tok/s", +1),
+    "train_share_of_peak": ("", +1),
+    "generated_tokens_per_s": ("tok/s", +1),
+    "eval_answers_per_s": ("ans/s", +1),
     "generate_s": ("s", -1),
     "server_s": ("s", -1),
-    "total_s": ("s", -1),
-    "train_tokens_per_s": ("tok/s", +1),
-    "generated_tokens_per_s": ("tok/s", +1),
+    "train_s": ("s", -1),
+    "eval_s": ("s", -1),
+    "round_s": ("s", -1),
+    "warmup_train_s": ("s", -1),
     "peak_rss_mib": ("MiB", -1),
 }
-
-
-# -- configuration ---------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="cpu", help="preset name (ci, cpu, gpu, large) or YAML path [cpu]")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable, e.g. train.lr=1e-4")
-    p.add_argument("--clients", type=int, default=4, help="federation.n_clients [4]")
-    p.add_argument("--prompts", type=int, default=16, help="data.n_public: public prompts answered by every client [16]")
-    p.add_argument(
-        "--train-records", type=int, default=16, help="data.max_train_per_client: cap on each client's private records [16]"
-    )
-    p.add_argument("--repeat", type=int, default=1, help="run the pair this many times (order alternated), report medians [1]")
-    p.add_argument("--out", type=Path, help="write all figures as JSON here")
-    p.add_argument("--progress", action="store_true", help="show the package's tqdm bars in the subprocesses")
-    # internal: run one implementation in this process and write its figures to --result
-    p.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both engines, repeatable")
+    p.add_argument("--repeat", type=int, default=1, help="run both engines this many times (order alternated), report medians [1]")
+    p.add_argument("--rss-clients", default="1,8", help="extra client counts run with the new engine for peak RSS [1,8]; '' for none")
+    p.add_argument("--no-old", action="store_true", help="skip the old engine (no ratios; quick look at the new one)")
+    p.add_argument("--out", type=Path, help="write every figure as JSON here")
+    p.add_argument("--progress", action="store_true", help="show the package's progress bars in the subprocesses")
+    # internal: one engine in this process
+    p.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
+    p.add_argument("--clients", type=int, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--dump-dir", type=Path, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
-def bench_overrides(args: argparse.Namespace) -> list[str]:
-    """``--set`` overrides, then the size flags (which win over ``--set``)."""
-    return [
-        *args.set,
-        f"federation.n_clients={args.clients}",
-        f"data.n_public={args.prompts}",
-        f"data.max_train_per_client={args.train_records}",
-    ]
+def engine_config(args: argparse.Namespace, engine: str, clients: int | None = None) -> RunConfig:
+    overrides = [*args.set, *(LEGACY_ENGINE if engine == "old" else ())]
+    if clients:
+        overrides.append(f"federation.n_clients={clients}")
+    return load_config(args.config, overrides)
 
 
-def bench_config(args: argparse.Namespace) -> RunConfig:
-    return load_config(args.config, bench_overrides(args))
-
-
-# -- one implementation, in its own process ----------------------------------------
+# -- measurements -------------------------------------------------------------------
 
 
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far, all threads."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
 
 
-def steal_seconds() -> float:
-    """CPU time the hypervisor gave to other guests, machine-wide, so far (from /proc/stat)."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()  # cpu user nice system idle iowait irq softirq steal ...
-    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
-
-
-def current_rss_kib() -> int:
-    """Resident set size now (VmRSS), KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class GenerationCounter:
-    """Wraps ``model.generate`` to count exactly the tokens it generates.
-
-    ``real`` counts, per row, the new tokens up to and including the first
-    EOS (or all ``max_new_tokens`` when there is none): what a client really
-    produced. ``slots`` counts every new position of every row, including the
-    padding that rows which stopped early carry while their batch goes on.
-    """
-
-    def __init__(self) -> None:
-        self.real = 0
-        self.slots = 0
-        self.calls = 0
-
-    def instrument(self, model: Any) -> None:
-        inner = model.generate
-
-        def generate(*args: Any, **kwargs: Any) -> Any:
-            out = inner(*args, **kwargs)
-            new = out[:, kwargs["input_ids"].shape[1] :]  # (B, new)
-            eos = kwargs.get("eos_token_id")
-            eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
-            for row in new.tolist():
-                stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
-                self.real += len(row) if stop is None else stop + 1
-            self.slots += new.numel()
-            self.calls += 1
-            return out
-
-        model.generate = generate  # instance attribute: shadows the class method for this object only
-
-
 class PhaseClock:
-    """Wall and CPU seconds per phase: ``with clock("train"): ...``.
-
-    CPU / wall is how many cores the phase kept busy; well below
-    ``torch.get_num_threads()`` means the process waited (for other
-    processes on the machine, or for memory).
-    """
+    """Wall and CPU seconds per phase; CPU / wall near the torch thread count means nothing competed for the cores."""
 
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
@@ -190,283 +126,227 @@ class PhaseClock:
             self.cpu[phase] = self.cpu.get(phase, 0.0) + cpu_seconds() - cpu
 
 
-def load_clients(impl: str, cfg: RunConfig, clients: list[Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """(pool or None, client id -> peft model, client id -> tokenizer) for ``impl``."""
-    from fedcofit_lite.finetune import attach_adapters
-    from fedcofit_lite.models import load_model
-    from fedcofit_lite.pool import ModelPool
-
-    ids = [c.client_id for c in clients]
-    if impl == "pooled":  # one base per architecture, every client an adapter on it
-        pool = ModelPool({c.client_id: c.model_name for c in clients}, cfg.model, cfg.lora, seed=cfg.seed)
-        return pool, {cid: pool.backbone_of(cid).model for cid in ids}, {cid: pool.backbone_of(cid).tokenizer for cid in ids}
-    model_of, tok_of = {}, {}
-    for i, c in enumerate(clients):  # naive: a full model copy per client
-        model, tok = load_model(
-            c.model_name, device=cfg.model.device, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code, seed=cfg.seed
-        )
-        for p in model.parameters():
-            p.requires_grad_(False)  # as ModelPool does: the base stays frozen
-        # attach_adapters seeds the k-th adapter of its list with seed * 100_003 + k; to start
-        # client i from exactly the pool's weights, attach ids[:i+1] and keep only ids[i].
-        peft_model = attach_adapters(model, ids[: i + 1], cfg.lora, seed=cfg.seed)
-        with warnings.catch_warnings():  # "adapter X was active which is now deleted": intended
-            warnings.simplefilter("ignore", UserWarning)
-            for other in ids[:i]:
-                peft_model.delete_adapter(other)
-        peft_model.eval()
-        model_of[c.client_id], tok_of[c.client_id] = peft_model, tok
-    return None, model_of, tok_of
-
-
-def run_impl(impl: str, cfg: RunConfig, dump_dir: Path | None) -> dict[str, Any]:
-    """Run one consensus round with ``impl``; return its figures (seconds, tokens, RSS)."""
+def matmul_peak(dtype_name: str, seconds: float = 1.0) -> float:
+    """Best GFLOP/s of plain square-ish matmuls in ``dtype_name`` on this machine (torch's threads)."""
     import torch
-    import transformers
 
-    from fedcofit_lite.cluster import make_clusterer
-    from fedcofit_lite.collect import GenerationRequest, generate_answers
-    from fedcofit_lite.consensus import SemanticConsensus
-    from fedcofit_lite.embed import embed_texts
-    from fedcofit_lite.federation import build_clients, build_suite, client_seed
-    from fedcofit_lite.finetune import adapter_state, tokenize_records, train_adapter
-    from fedcofit_lite.messages import Wire
-    from fedcofit_lite.models import load_embedder
-    from fedcofit_lite.server import ConsensusServer
+    dtype = getattr(torch, dtype_name)
+    best = 0.0
+    for m, k, n in ((512, 576, 576), (1024, 1024, 1024), (2048, 2048, 2048)):
+        a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+        a @ b  # warm-up
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 3:
+            a @ b
+            reps += 1
+        best = max(best, 2 * m * k * n * reps / (time.perf_counter() - start) / 1e9)
+    return best
 
-    rss_baseline, steal_start = current_rss_kib(), steal_seconds()
-    transformers.set_seed(cfg.seed)
-    clock = PhaseClock()
 
-    # 0. data: the same suite, partition and cap as a federation run
-    suite = build_suite(cfg)
-    clients = build_clients(cfg, suite)
-    ids = [c.client_id for c in clients]
-    records = {c.client_id: c.training_records() for c in clients}  # private records only (no pseudo-labels yet)
-    public = suite.public
-    prompt_ids = [e.id for e in public]
-    epochs = cfg.train.round_epochs
+def model_shape(pool: Any) -> dict[str, int]:
+    """What the FLOPs formula needs: frozen linear weights in the decoder, LoRA weights, widths, layers, vocabulary."""
+    import torch
 
-    # 1. load: the models (one pool, or one copy per client), then the embedder
-    with clock("load_models"):
-        pool, model_of, tok_of = load_clients(impl, cfg, clients)
-    rss_after_models = current_rss_kib()
-    with clock("load_embedder"):
-        embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
-    init_checksum = {cid: float(sum(t.double().abs().sum() for t in adapter_state(model_of[cid], cid).values())) for cid in ids}
-
-    # 2. train: same records, epochs, seeds and train_adapter on both sides
-    train_tokens = train_steps = 0
-    losses: dict[str, list[float]] = {}
-    train_s_of: dict[str, float] = {}
-    with clock("train"):
-        for i, c in enumerate(clients):
-            cid, seed = c.client_id, client_seed(cfg.seed, ROUND, i)
-            start = time.perf_counter()
-            if pool is not None:
-                losses[cid] = pool.train(cid, records[cid], cfg.train, epochs, seed)
-            else:
-                losses[cid] = train_adapter(model_of[cid], cid, tok_of[cid], records[cid], cfg.train, epochs, seed)
-            train_s_of[cid] = time.perf_counter() - start
-    for c in clients:  # what train_adapter fed the model: non-pad tokens of every record, once per epoch
-        data = tokenize_records(tok_of[c.client_id], records[c.client_id], cfg.train.max_length)
-        train_tokens += epochs * sum(len(ids_) for ids_, _ in data)
-        train_steps += len(losses[c.client_id])
-        assert len(losses[c.client_id]) == epochs * math.ceil(len(data) / cfg.train.batch_size)
-
-    # 3. generate: every client answers every public prompt
-    counter = GenerationCounter()
-    for model in {id(m): m for m in model_of.values()}.values():
-        counter.instrument(model)
-    gen_seed = cfg.seed + ROUND
-    with clock("generate"):
-        if pool is not None:
-            requests = [GenerationRequest(cid, e.instruction, e.context) for cid in ids for e in public]
-            flat = pool.generate(requests, cfg.generation, seed=gen_seed, desc="answer")
-            answers = {cid: flat[k * len(public) : (k + 1) * len(public)] for k, cid in enumerate(ids)}
-        else:
-            one_at_a_time = dataclasses.replace(cfg.generation, batch_size=1)
-            answers = {
-                cid: generate_answers(
-                    model_of[cid], tok_of[cid], [GenerationRequest(cid, e.instruction, e.context) for e in public], one_at_a_time, gen_seed
-                )
-                for cid in ids
-            }
-
-    # 4. server: wire, embed, cluster, filter (as Federation.consensus_round does)
-    wire = Wire()
-    consensus = SemanticConsensus(
-        clusterer=make_clusterer(cfg.consensus.clusterer, **cfg.consensus.clusterer_params()), min_agreement=cfg.consensus.min_agreement
+    bb = next(iter(pool.backbones.values()))
+    base = bb.model.get_base_model()
+    head = base.get_output_embeddings()
+    frozen = sum(
+        m.weight.numel()
+        for n, m in base.get_decoder().named_modules()
+        if isinstance(m, torch.nn.Linear) and "lora_" not in n and m.weight.dim() == 2
     )
-    server = ConsensusServer(prompt_ids, lambda texts: embed_texts(embedder, texts, progress=False), consensus, cfg.federation.max_answer_chars)
-    with clock("server"):
-        received = [wire.send(c.answers_message(ROUND, prompt_ids, answers[c.client_id]), "up") for c in clients]
-        pseudo, report = server.aggregate(ROUND, received)
-        wire.send(pseudo, "down")
-
-    if dump_dir is not None:  # trained adapters, for the parent's equality check
-        dump_dir.mkdir(parents=True, exist_ok=True)
-        for cid in ids:
-            torch.save(adapter_state(model_of[cid], cid), dump_dir / f"{impl}-{cid}.pt")
-
-    seconds = clock.wall
-    load_s = seconds["load_models"] + seconds["load_embedder"]
+    lora = sum(p.numel() for n, p in bb.model.named_parameters() if f".{bb.adapters[0]}." in n)
+    cfg = base.config
+    heads, head_dim = cfg.num_attention_heads, getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     return {
-        "impl": impl,
-        "seconds": seconds,
-        "cpu_seconds": clock.cpu,
-        "cores_busy": {k: clock.cpu[k] / w if w else float("nan") for k, w in seconds.items()},
-        "load_s": load_s,
-        "train_s": seconds["train"],
-        "generate_s": seconds["generate"],
-        "server_s": seconds["server"],
-        "total_s": load_s + seconds["train"] + seconds["generate"] + seconds["server"],
-        "train_tokens": train_tokens,
-        "train_steps": train_steps,
-        "train_tokens_per_s": train_tokens / seconds["train"] if seconds["train"] else float("nan"),
-        "generated_tokens": counter.real,
-        "generated_slots": counter.slots,
-        "generate_calls": counter.calls,
-        "generated_tokens_per_s": counter.real / seconds["generate"],
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # ru_maxrss is KiB on Linux
-        "rss_baseline_mib": rss_baseline / 1024,
-        "rss_after_models_mib": rss_after_models / 1024,
-        "train_s_per_client": train_s_of,
-        "records_per_client": {cid: len(records[cid]) for cid in ids},
-        "final_loss": {cid: (losses[cid][-1] if losses[cid] else None) for cid in ids},
-        "adapter_init_checksum": init_checksum,
-        "answers": answers,
-        "pseudo_labels_kept": sum(report.kept),
-        "wire_bytes": wire.totals(),
-        "torch_threads": torch.get_num_threads(),
-        "steal_s": steal_seconds() - steal_start,
-        "loadavg_end": os.getloadavg(),
+        "frozen_linear": frozen,
+        "lora": lora,
+        "hidden": head.weight.shape[1],
+        "vocab": head.weight.shape[0],
+        "layers": cfg.num_hidden_layers,
+        "attn_width": heads * head_dim,
     }
 
 
-# -- the parent: spawn, compare, print ----------------------------------------------
+def train_flops(stats: dict[str, int], shape: dict[str, int]) -> float:
+    """Useful training FLOPs (see benchmarks/README.md): frozen base, LoRA, attention, output head at answer positions."""
+    per_token = 4 * shape["frozen_linear"] + 6 * shape["lora"]
+    attention = 12 * shape["layers"] * shape["attn_width"] * stats["sum_len_sq"]
+    head = 4 * shape["hidden"] * shape["vocab"] * stats["answer_tokens"]
+    return per_token * stats["tokens"] + attention + head
 
 
-def spawn(impl: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """Re-invoke this script with ``--impl`` in a fresh process; return its figures."""
-    result = tmp / f"{impl}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--config", str(args.config), "--impl", impl, "--result", str(result)]
-    cmd += ["--dump-dir", str(tmp / "adapters"), "--clients", str(args.clients), "--prompts", str(args.prompts)]
-    cmd += ["--train-records", str(args.train_records)]
+def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> dict[str, Any]:
+    """One round of ``cfg`` in this process; returns its figures."""
+    import torch
+
+    from fedcofit_lite.federation import Federation
+    from fedcofit_lite.finetune import TrainStats
+    from fedcofit_lite.collect import GenerationStats
+    from fedcofit_lite.precision import compute_dtype_of
+    from fedcofit_lite.runlog import RunLog
+
+    clock = PhaseClock()
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        with clock("load"):
+            fed = Federation(cfg, runlog=RunLog(Path(tmp) / "run"), progress=False)
+        pool = fed.pool
+        with clock("warmup_train"):
+            fed.train_clients(0, 1)
+        warm = asdict(pool.train_stats)
+        pool.train_stats, pool.generation_stats = TrainStats(), GenerationStats()
+        row = fed.consensus_round(ROUND)  # generate, server, train; timed inside
+        gen_stats = asdict(pool.generation_stats)
+        train_stats = asdict(pool.train_stats)
+        pool.generation_stats = GenerationStats()
+        with clock("eval"):
+            fed.evaluate("round_1")
+        eval_stats = asdict(pool.generation_stats)
+        variant = {}
+        if with_generation_variant:  # the same answers with the other adapter batching
+            import dataclasses
+
+            other = "per_adapter" if cfg.generation.adapter_batches == "mixed" else "mixed"
+            times, answers = {}, {}  # the trained adapters answer the public prompts both ways, back to back
+            for batching in (cfg.generation.adapter_batches, other):
+                fed.cfg = dataclasses.replace(fed.cfg, generation=dataclasses.replace(fed.cfg.generation, adapter_batches=batching))
+                start = time.perf_counter()
+                msgs = fed.collect_answers(ROUND + 1)
+                times[batching] = time.perf_counter() - start
+                answers[batching] = [a for m in msgs for a in m.answers]
+            variant = {
+                "batching": list(times),
+                "generate_s": times,
+                "same_answers": sum(x == y for x, y in zip(*answers.values())),
+                "answers": len(next(iter(answers.values()))),
+            }
+        shape = model_shape(pool)
+        dtype = str(compute_dtype_of(next(iter(pool.backbones.values())).model)).replace("torch.", "")
+    s = row["seconds"]
+    n_answers = len(fed.suite.test) * len(fed.clients)
+    return {
+        "engine": engine,
+        "clients": len(fed.clients),
+        "compute_dtype": dtype,
+        "attention": next(iter(pool.backbones.values())).model.get_base_model().config._attn_implementation,
+        "seconds": {**clock.wall, **{k: v for k, v in s.items()}},
+        "cores_busy": {k: clock.cpu[k] / w for k, w in clock.wall.items() if w},
+        "generate_s": s["generate"],
+        "server_s": s["server"],
+        "train_s": s["train"],
+        "eval_s": clock.wall["eval"],
+        "round_s": s["generate"] + s["server"] + s["train"] + clock.wall["eval"],
+        "warmup_train_s": clock.wall["warmup_train"],
+        "warmup_train_stats": warm,
+        "train_stats": train_stats,
+        "generation_stats": gen_stats,
+        "eval_generation_stats": eval_stats,
+        "shape": shape,
+        "train_flops": train_flops(train_stats, shape),
+        "train_tokens_per_s": train_stats["tokens"] / s["train"],
+        "generated_tokens_per_s": gen_stats["generated_tokens"] / s["generate"],
+        "eval_answers_per_s": n_answers / clock.wall["eval"],
+        "generate_answers_per_s": len(fed.public) * len(fed.clients) / s["generate"],
+        "kept": row["kept"],
+        "pseudo_label_accuracy": row["pseudo_label_accuracy"],
+        "adapter_batching": variant,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+# -- the parent ------------------------------------------------------------------------
+
+
+def spawn(args: argparse.Namespace, engine: str, clients: int | None, tmp: Path) -> dict[str, Any]:
+    result = tmp / f"{engine}-{clients}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--config", str(args.config), "--engine", engine, "--result", str(result)]
     for s in args.set:
         cmd += ["--set", s]
+    if clients:
+        cmd += ["--clients", str(clients)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     if not args.progress:
         env["TQDM_DISABLE"] = "1"
-    print(f"[bench] running {impl} in a subprocess ...", file=sys.stderr, flush=True)
+    label = f"{engine} engine" + (f", {clients} clients" if clients else "")
+    print(f"[bench] {label} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
-    print(f"[bench] {impl} done in {time.perf_counter() - start:.1f} s wall (including imports)", file=sys.stderr, flush=True)
+    print(f"[bench] {label}: {time.perf_counter() - start:.0f} s wall with imports", file=sys.stderr, flush=True)
     return json.loads(result.read_text())
 
 
-def compare_runs(results: dict[str, dict[str, Any]], tmp: Path) -> dict[str, Any]:
-    """Did both implementations start from, and end with, the same adapters and answers?"""
-    import torch
-
-    pooled, naive = results["pooled"], results["naive"]
-    ids = list(pooled["answers"])
-    max_diff = 0.0
-    for cid in ids:
-        a = torch.load(tmp / "adapters" / f"pooled-{cid}.pt")
-        b = torch.load(tmp / "adapters" / f"naive-{cid}.pt")
-        assert a.keys() == b.keys(), f"{cid}: adapter keys differ"
-        max_diff = max(max_diff, max(float((a[k] - b[k]).abs().max()) for k in a))
-    same = sum(x == y for cid in ids for x, y in zip(pooled["answers"][cid], naive["answers"][cid]))
-    total = sum(len(pooled["answers"][cid]) for cid in ids)
-    init_same = all(math.isclose(pooled["adapter_init_checksum"][c], naive["adapter_init_checksum"][c], rel_tol=1e-9) for c in ids)
-    return {
-        "adapter_init_identical": init_same,
-        "trained_adapter_max_abs_diff": max_diff,
-        "identical_answers": same,
-        "answers": total,
-        "same_train_tokens": pooled["train_tokens"] == naive["train_tokens"],
-        "same_train_steps": pooled["train_steps"] == naive["train_steps"],
-    }
-
-
 def median_of(values: list[Any]) -> Any:
-    """Element-wise median of same-shaped results (numbers); anything else is taken from the first."""
     first = values[0]
     if isinstance(first, dict):
         return {k: median_of([v[k] for v in values]) for k in first}
-    if isinstance(first, (int, float)) and not isinstance(first, bool) and any(v != first for v in values):
-        return statistics.median(values)  # each figure is the median of its own per-repeat values
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(values)
     return first
 
 
-def merge_checks(checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One verdict over all repeats: every check must hold in every repeat."""
-    return {
-        "adapter_init_identical": all(c["adapter_init_identical"] for c in checks),
-        "trained_adapter_max_abs_diff": max(c["trained_adapter_max_abs_diff"] for c in checks),
-        "identical_answers": sum(c["identical_answers"] for c in checks),
-        "answers": sum(c["answers"] for c in checks),
-        "same_train_tokens": all(c["same_train_tokens"] for c in checks),
-        "same_train_steps": all(c["same_train_steps"] for c in checks),
-    }
+def add_peak_share(res: dict[str, Any], peaks: dict[str, float]) -> None:
+    peak = peaks.get(res["compute_dtype"], peaks["float32"])
+    res["train_gflops_per_s"] = res["train_flops"] / res["train_s"] / 1e9
+    res["train_share_of_peak"] = res["train_gflops_per_s"] / peak
 
 
-def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """naive / pooled for every figure."""
-    return {k: results["naive"][k] / results["pooled"][k] if results["pooled"][k] else float("nan") for k in FIGURES}
-
-
-def format_report(
-    cfg: RunConfig, args: argparse.Namespace, runs: list[dict[str, dict[str, Any]]], checks: dict[str, Any]
-) -> str:
-    results = {impl: median_of([run[impl] for run in runs]) for impl in IMPLS}
-    p, n = results["pooled"], results["naive"]
-    r = ratios(results)
-    n_prompts = len(next(iter(p["answers"].values())))
+def format_report(cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict], peaks: dict[str, float], rss: dict[int, float]) -> str:
+    new, old = med["new"], med.get("old")
+    t, g = new["train_stats"], new["generation_stats"]
     lines = [
         "",
-        f"One consensus round, preset {args.config!r} ({cfg.model.name}), {args.clients} clients, {n_prompts} public prompts"
-        + (f"; median of {len(runs)} repeats (order alternated)" if len(runs) > 1 else ""),
-        f"  train: {p['train_steps']} steps in all (train.round_epochs={cfg.train.round_epochs}, "
-        f"batch {cfg.train.batch_size}, <= {args.train_records} private records per client: {p['records_per_client']})",
-        f"  generate: max_new_tokens={cfg.generation.max_new_tokens}, do_sample={cfg.generation.do_sample}; "
-        f"pooled batch {cfg.generation.batch_size} mixed across clients, naive batch 1 per client",
-        f"  server: {cfg.consensus.embedder} + {cfg.consensus.clusterer}, min_agreement={cfg.consensus.min_agreement}",
+        f"One consensus round, preset {args.config!r} ({cfg.model.name}), {new['clients']} clients, "
+        f"{cfg.data.n_public} public prompts, {len(cfg.data.families) or 'all'} families"
+        + (f"; median of {args.repeat} repeats (order alternated)" if args.repeat > 1 else ""),
+        f"matmul peak on this machine (same run): fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s",
+        f"engines: new = {new['compute_dtype']}, {new['attention']} attention, decoder {cfg.generation.decoder}, "
+        f"adapter batches {cfg.generation.adapter_batches}"
+        + (f"; old = {old['compute_dtype']}, {old['attention']} attention, transformers generate()" if old else ""),
         "",
-        f"{'figure':<32}{'pooled':>10}{'naive':>10}{'naive/pooled':>14}  pooled advantage",
-        "-" * 84,
+        f"{'figure':<30}{'new':>11}" + (f"{'old':>11}{'new/old':>10}{'  better':>9}" if old else ""),
+        "-" * (71 if old else 41),
     ]
     for key, (unit, direction) in FIGURES.items():
-        adv = r[key] if direction < 0 else 1 / r[key]
-        lines.append(f"{key + ' (' + unit + ')':<32}{p[key]:>10.2f}{n[key]:>10.2f}{r[key]:>14.2f}  {adv:.2f}x")
-    lines += [
-        "-" * 84,
-        "naive/pooled > 1 on s and MiB, < 1 on tok/s, means the pooled engine is better;",
-        "'pooled advantage' is that factor oriented so that > 1 always favours pooled.",
-        "",
-    ]
-    if len(runs) > 1:
-        for key in ("train_s", "generate_s", "total_s"):
-            per = "; ".join(f"{impl} " + " ".join(f"{run[impl][key]:.1f}" for run in runs) for impl in IMPLS)
-            lines.append(f"{key} per repeat: {per}")
-    lines += [
-        f"train tokens (non-pad, all clients): pooled {p['train_tokens']}, naive {n['train_tokens']}",
-        f"generated tokens (up to and incl. EOS): pooled {p['generated_tokens']} in {p['generate_calls']} generate() calls "
-        f"({p['generated_slots']} positions incl. post-EOS padding), naive {n['generated_tokens']} in {n['generate_calls']} calls",
-        f"load split (models + embedder): pooled {p['seconds']['load_models']:.2f} + {p['seconds']['load_embedder']:.2f} s, "
-        f"naive {n['seconds']['load_models']:.2f} + {n['seconds']['load_embedder']:.2f} s",
-        f"RSS after imports / after loading models (MiB): pooled {p['rss_baseline_mib']:.0f} / {p['rss_after_models_mib']:.0f}, "
-        f"naive {n['rss_baseline_mib']:.0f} / {n['rss_after_models_mib']:.0f}",
-        f"same adapters at start: {checks['adapter_init_identical']}; trained adapters max |diff|: "
-        f"{checks['trained_adapter_max_abs_diff']:.3g}; identical answers: {checks['identical_answers']}/{checks['answers']}",
-        "cores busy (CPU s / wall s; near the torch thread count = not starved by other processes):",
-        *(f"  {impl:<7}" + ", ".join(f"{k} {v:.2f}" for k, v in results[impl]["cores_busy"].items()) for impl in IMPLS),
-        f"torch threads: {p['torch_threads']}; CPU steal during the runs (s): "
-        + ", ".join(f"{impl} {max(run[impl]['steal_s'] for run in runs):.1f}" for impl in IMPLS)
-        + "; max 1-min load average at the end: "
-        + ", ".join(f"{impl} {max(run[impl]['loadavg_end'][0] for run in runs):.2f}" for impl in IMPLS),
-    ]
+        label = key + (f" ({unit})" if unit else "")
+        line = f"{label:<30}{new[key]:>11.3g}" if key == "train_share_of_peak" else f"{label:<30}{new[key]:>11.2f}"
+        if old:
+            ratio = new[key] / old[key] if old[key] else float("nan")
+            gain = ratio if direction > 0 else 1 / ratio
+            line += (f"{old[key]:>11.3g}" if key == "train_share_of_peak" else f"{old[key]:>11.2f}") + f"{ratio:>10.2f}{gain:>8.2f}x"
+        lines.append(line)
+    lines.append("-" * (71 if old else 41))
+    lines.append("'better' orients new/old so that > 1 favours the new engine.")
+    lines.append("")
+    for name, res in med.items():
+        t, g, e = res["train_stats"], res["generation_stats"], res["eval_generation_stats"]
+        lines += [
+            f"{name}: train {t['steps']} steps, {t['tokens']} tokens ({t['answer_tokens']} answer), padding "
+            f"{1 - t['tokens'] / t['positions']:.1%} of {t['positions']} positions; "
+            f"{res['train_flops'] / 1e12:.2f} TFLOP useful -> {res['train_gflops_per_s']:.0f} GFLOP/s",
+            f"{name}: generate {g['generated_tokens']} new tokens in {g['batches']} batches, {g['decode_positions']} decode "
+            f"positions ({g['decode_positions'] - g['generated_tokens']} spent on rows that had ended), "
+            f"{g['prompt_tokens']} prompt tokens ({1 - g['prompt_tokens'] / g['prompt_positions']:.1%} padding); "
+            f"eval {e['generated_tokens']} new tokens, {e['decode_positions']} positions",
+            f"{name}: round 1 kept {res['kept']} pseudo-labels at accuracy "
+            + (f"{res['pseudo_label_accuracy']:.2f}" if res["pseudo_label_accuracy"] is not None else "-")
+            + "; cores busy " + ", ".join(f"{k} {v:.2f}" for k, v in res["cores_busy"].items()),
+        ]
+    v = new["adapter_batching"]
+    if v:
+        (a, b), ts = v["batching"], v["generate_s"]
+        lines.append(
+            f"adapter batching (new engine, trained adapters, the same prompts): {a} {ts[a]:.2f} s, {b} {ts[b]:.2f} s; "
+            f"identical answers {v['same_answers']}/{v['answers']}"
+        )
+    if rss:
+        base = rss[min(rss)]
+        lines.append(
+            "peak RSS of the new engine by clients: "
+            + ", ".join(f"{n}: {mib:.0f} MiB ({mib / base:.2f}x)" for n, mib in sorted(rss.items()))
+        )
+    lines.append(f"torch threads {new['torch_threads']}; FLOPs per training token: 4 x frozen linear + 6 x LoRA weights, "
+                 f"+ 12 x layers x attention width x length^2 per record, + 4 x hidden x vocab per answer token")
     return "\n".join(lines)
 
 
@@ -479,48 +359,48 @@ def environment() -> dict[str, Any]:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "loadavg_start": os.getloadavg(),
-        **versions,
-    }
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(), **versions}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    cfg = bench_config(args)
-    if args.impl:  # child
-        result = run_impl(args.impl, cfg, args.dump_dir)
+    if args.engine:  # child
+        cfg = engine_config(args, args.engine, args.clients)
+        result = run_engine(args.engine, cfg, with_generation_variant=args.engine == "new" and not args.clients)
         args.result.write_text(json.dumps(result))
         return 0
     if args.repeat < 1:
         raise SystemExit(f"--repeat = {args.repeat}: must be >= 1.")
-    env = environment()
-    runs, checks = [], []
-    for rep in range(args.repeat):
-        order = IMPLS if rep % 2 == 0 else IMPLS[::-1]  # alternate who runs first (page cache, thermal drift)
-        with tempfile.TemporaryDirectory(prefix="bench_engine-") as tmp:
-            run = {impl: spawn(impl, args, Path(tmp)) for impl in order}
-            checks.append(compare_runs(run, Path(tmp)))
-        runs.append({impl: run[impl] for impl in IMPLS})
-    verdict = merge_checks(checks)
-    print(format_report(cfg, args, runs, verdict))
+    cfg = engine_config(args, "new")
+    import torch
+
+    peaks = {"float32": matmul_peak("float32"), "bfloat16": matmul_peak("bfloat16")}
+    engines = ("new",) if args.no_old else ENGINES
+    runs: list[dict[str, dict]] = []
+    with tempfile.TemporaryDirectory(prefix="bench_engine-") as tmp:
+        for rep in range(args.repeat):
+            order = engines if rep % 2 == 0 else engines[::-1]
+            run = {e: spawn(args, e, None, Path(tmp)) for e in order}
+            runs.append({e: run[e] for e in engines})
+        rss_counts = [int(c) for c in args.rss_clients.split(",") if c.strip()]
+        extra = {n: spawn(args, "new", n, Path(tmp)) for n in rss_counts if n != cfg.federation.n_clients}
+    med = {e: median_of([r[e] for r in runs]) for e in engines}
+    for res in [*med.values(), *(r[e] for r in runs for e in engines)]:
+        add_peak_share(res, peaks)
+    rss = {cfg.federation.n_clients: med["new"]["peak_rss_mib"], **{n: r["peak_rss_mib"] for n, r in extra.items()}}
+    print(format_report(cfg, args, med, peaks, rss))
     if args.out:
-        medians = {impl: median_of([run[impl] for run in runs]) for impl in IMPLS}
-        strip = lambda res: {k: v for k, v in res.items() if k != "answers"}  # noqa: E731
         payload = {
             "command": " ".join(["python", *sys.argv]),
             "config": args.config,
-            "overrides": bench_overrides(args),
-            "repeats": args.repeat,
-            "resolved_config": cfg.to_dict(),
-            "environment": env,
-            "median": {impl: strip(res) for impl, res in medians.items()},
-            "ratios_naive_over_pooled": ratios(medians),
-            "checks": verdict,
-            "runs": [{impl: strip(res) for impl, res in run.items()} for run in runs],
+            "overrides": args.set,
+            "legacy_engine": list(LEGACY_ENGINE),
+            "environment": {**environment(), "torch_threads": torch.get_num_threads()},
+            "matmul_peak_gflops": peaks,
+            "median": med,
+            "runs": runs,
+            "rss_by_clients": rss,
+            "extra_client_runs": extra,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=2))

@@ -23,9 +23,26 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 Partition = Literal["iid", "dirichlet", "by_family"]
 Clusterer = Literal["agglomerative", "dbscan", "hdbscan", "kmeans"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
+Attention = Literal["auto", "eager", "sdpa"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Method = Literal["consensus", "fedavg", "fedprox", "local", "centralized"]
 METHODS: tuple[str, ...] = typing.get_args(Method)
+
+
+# The engine as it was before the speed work (issue #11): float32, SDPA attention,
+# random batches, logits at every position, transformers' generate(). Benchmarks
+# run it beside the default engine so every speed figure is a ratio measured in
+# one run: `--set` these (or `benchmarks/bench_engine.py`, which does).
+LEGACY_ENGINE: tuple[str, ...] = (
+    "model.dtype=float32",
+    "model.attention=sdpa",
+    "train.group_by_length=false",
+    "train.answer_logits_only=false",
+    "train.share_prefix=false",
+    "generation.decoder=generate",
+    "generation.share_prefix=false",
+    "generation.adapter_batches=mixed",
+)
 
 
 class ConfigError(ValueError):
@@ -42,8 +59,9 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 @dataclass
 class ModelConfig:
     name: str = _f("smollm2-135m", "Registry name (smollm2-135m, gemma3-270m, tiny-random), hub id or local path.")
-    dtype: DType = _f("auto", "Weights dtype; auto = bfloat16 on a bf16-capable GPU, float32 otherwise.")
+    dtype: DType = _f("auto", "Compute dtype of the frozen base (its weights are stored in it; LoRA weights and optimizer state stay float32); auto = bfloat16 where the hardware has it natively (a bf16 GPU, a CPU with AVX-512 BF16 or AMX), float32 otherwise.")
     device: Device = _f("auto", "Where the model runs; auto = cuda if available, else cpu.")
+    attention: Attention = _f("auto", "Attention kernel: auto = eager on CPU (faster for these short sequences), sdpa on GPU.")
     trust_remote_code: bool = _f(False, "Allow code from the model repository to run. Off unless you trust it.")
 
 
@@ -68,6 +86,9 @@ class TrainConfig:
     dp_noise_multiplier: float = _f(0.0, "DP-SGD noise multiplier sigma; 0 = no differential privacy.")
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
+    group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
+    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
+    answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
 
 
 @dataclass
@@ -76,7 +97,10 @@ class GenerationConfig:
     do_sample: bool = _f(False, "Sample instead of greedy decoding.")
     temperature: float = _f(0.7, "Sampling temperature (only with do_sample).")
     top_p: float = _f(0.9, "Nucleus sampling mass (only with do_sample).")
-    batch_size: int = _f(32, "Sequences per generate() call, mixed across clients' adapters.")
+    batch_size: int = _f(32, "Sequences per batch (prompts grouped by length).")
+    decoder: Literal["fast", "generate"] = _f("fast", "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.")
+    share_prefix: bool = _f(True, "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
+    adapter_batches: Literal["mixed", "per_adapter"] = _f("mixed", "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.")
 
 
 @dataclass

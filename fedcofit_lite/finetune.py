@@ -4,6 +4,21 @@ Every client of an architecture is a named peft adapter on the SAME base
 model (``peft`` multi-adapter), so memory grows by one adapter per client,
 not by one model copy. :func:`train_adapter` activates one adapter, trains
 only its parameters, and computes the loss on answer tokens only.
+
+Where the time goes, and what this module does about it (figures in
+``benchmarks/README.md``):
+
+* the forward runs in the base's compute dtype (:mod:`fedcofit_lite.precision`:
+  bf16 where the hardware has it), the adapter and AdamW stay float32;
+* batches are grouped by length (``train.group_by_length``), so little of a
+  batch is padding;
+* the prompt prefix every record shares (the chat template's system turn, a
+  third of a SmolLM2 record) runs once per batch, not once per row
+  (``train.share_prefix``);
+* the output head (vocabulary x hidden, the largest matmul of a small model)
+  runs only at the positions that predict an answer token
+  (``train.answer_logits_only``): the prompt's logits would be thrown away by
+  the loss anyway, so the loss is exactly the same.
 """
 
 from __future__ import annotations
@@ -15,15 +30,36 @@ from dataclasses import dataclass
 
 import peft
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedTokenizerBase
 
 from .config import LoraConfig, TrainConfig
-from .models import end_of_answer, format_prompt
+from .models import cache_argument, end_of_answer, format_prompt
+from .precision import autocast
 from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips
+
+
+@dataclass
+class TrainStats:
+    """What training fed the model; :func:`train_adapter` adds to it when one is passed."""
+
+    steps: int = 0
+    tokens: int = 0  # non-pad tokens (prompt + answer)
+    positions: int = 0  # batch x width summed over steps: tokens + padding
+    answer_tokens: int = 0  # tokens the loss is computed on
+    sum_len_sq: int = 0  # sum of squared record lengths (attention FLOPs)
+
+    def add(self, other: TrainStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of the computed positions that were padding."""
+        return 1 - self.tokens / self.positions if self.positions else 0.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +139,80 @@ def collate(batch: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[s
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
+def batch_order(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator, group_by_length: bool, window: int = 4
+) -> list[list[int]]:
+    """One epoch's batches of record indices.
+
+    Without grouping: a random permutation cut into batches. With grouping:
+    the permutation is cut into windows of ``window`` batches, each window is
+    sorted by length and cut into batches, and the batches are shuffled; so a
+    batch holds records of similar length (little padding) while each window
+    is still a random draw (a batch does not become one task family, as it
+    would if the whole epoch were sorted).
+    """
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if not group_by_length:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    span = batch_size * window
+    batches = []
+    for w in range(0, len(order), span):
+        chunk = sorted(order[w : w + span], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
+
+
+def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens at the start that every row of a right-padded batch shares, and that carry no label.
+
+    A shared prefix is the chat template's system turn; one token before each
+    row's first answer token is kept out of it (its hidden state predicts that
+    answer token).
+    """
+    ids, labels = batch["input_ids"], batch["labels"]
+    same = (ids == ids[:1]).all(dim=0)  # (T,)
+    prefix = int(same.long().cumprod(0).sum())
+    first_label = (labels != IGNORE_INDEX).long().argmax(dim=1)  # (B,) position of each row's first answer token
+    return max(0, min(prefix, int(first_label.min()) - 1))
+
+
+def answer_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], share_prefix: bool = True) -> torch.Tensor:
+    """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
+
+    1. With ``share_prefix``, the P tokens every row starts with (the chat
+       template's system turn) run through the decoder once, as a batch of
+       one, and their KV cache is repeated for the B rows; gradients flow
+       back through the repeat. The rest of each row runs on top of it.
+    2. The output head runs only at the N positions whose next token is an
+       answer token: (N, hidden) -> (N, vocab) instead of (B, T, vocab).
+
+    Equal, up to float rounding, to the model's own loss over the full logits
+    (``model(**batch).loss``); the tests check it. (With LoRA dropout, the
+    shared prefix draws one dropout mask instead of B.)
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder()
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    shared = shared_prefix_length(batch) if share_prefix else 0
+    if shared > 0:
+        cache = DynamicCache(config=base.config)
+        kv = {cache_argument(decoder): cache, "use_cache": True}
+        decoder(input_ids=ids[:1, :shared], **kv)  # (1, P): the shared prefix, once
+        cache.batch_repeat_interleave(ids.shape[0])  # (B, heads, P, head_dim) per layer
+        positions = torch.arange(shared, ids.shape[1], device=ids.device).expand(ids.shape[0], -1)  # (B, T - P)
+        hidden = decoder(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, **kv).last_hidden_state
+    else:
+        hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
+    targets = labels[:, shared + 1 :]  # the hidden state at position t predicts token t+1
+    wanted = targets != IGNORE_INDEX  # (B, T - P - 1)
+    logits = base.get_output_embeddings()(hidden[:, :-1][wanted])  # (N, vocab)
+    softcap = getattr(base.config, "final_logit_softcapping", None)
+    if softcap:  # e.g. Gemma 2: the model's forward caps its logits, so must we
+        logits = torch.tanh(logits / softcap) * softcap
+    return torch.nn.functional.cross_entropy(logits.float(), targets[wanted])
+
+
 def train_adapter(
     model: peft.PeftModel,
     adapter: str,
@@ -114,6 +224,7 @@ def train_adapter(
     desc: str | None = None,
     prox_mu: float = 0.0,
     accountant=None,
+    stats: TrainStats | None = None,
 ) -> list[float]:
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
@@ -128,7 +239,7 @@ def train_adapter(
 
     ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
     (:func:`fedcofit_lite.privacy.train_adapter_dp`); ``accountant`` then
-    records the privacy spent.
+    records the privacy spent. ``stats`` adds up what was computed.
     """
     if epochs == 0 or not records:
         return []
@@ -148,17 +259,24 @@ def train_adapter(
         return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    lengths = [len(ids) for ids, _ in data]
     losses: list[float] = []
     model.train()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # LoRA dropout
         bar = progress_bar(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
         for _ in range(epochs):
-            order = torch.randperm(len(data), generator=gen).tolist()
-            for start in range(0, len(order), cfg.batch_size):
-                batch = collate([data[i] for i in order[start : start + cfg.batch_size]], tokenizer.pad_token_id)
+            for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length):
+                batch = collate([data[i] for i in rows], tokenizer.pad_token_id)
+                if stats is not None:
+                    stats.steps += 1
+                    stats.tokens += int(batch["attention_mask"].sum())
+                    stats.positions += batch["attention_mask"].numel()
+                    stats.answer_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
+                    stats.sum_len_sq += sum(lengths[i] ** 2 for i in rows)
                 batch = {k: v.to(device) for k, v in batch.items()}
-                loss = model(**batch).loss
+                with autocast(model):
+                    loss = answer_loss(model, batch, cfg.share_prefix) if cfg.answer_logits_only else model(**batch).loss
                 objective = loss + prox_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(params, anchor)) if anchor else loss
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()

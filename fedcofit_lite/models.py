@@ -17,6 +17,7 @@ anything else to sentence-transformers.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import os
 import shutil
@@ -27,6 +28,8 @@ from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from .precision import resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +101,21 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    if dtype == "auto":
-        # bf16 halves memory and is exact enough for LoRA on GPUs that support it;
-        # on CPU fp32 is both faster and safer.
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return getattr(torch, dtype)
+    """Weight dtype of the frozen base for ``model.dtype`` (see :mod:`fedcofit_lite.precision`)."""
+    return resolve_dtype(dtype, device)
+
+
+def pick_attention(attention: str, device: torch.device) -> str:
+    """Attention kernel for ``model.attention``: auto = eager on CPU, sdpa on GPUs.
+
+    On 2 CPU cores with the short sequences of this package (prompt + answer
+    under 128 tokens), eager attention trained 1.2-1.4x faster than PyTorch's
+    SDPA (whose CPU flash-attention backward is slow at this size) and
+    generated as fast; ``benchmarks/README.md`` has the figures.
+    """
+    if attention == "auto":
+        return "sdpa" if device.type == "cuda" else "eager"
+    return attention
 
 
 def _convert_gguf(name: str, target: Path) -> None:
@@ -176,6 +187,7 @@ def load_model(
     dtype: str = "auto",
     trust_remote_code: bool = False,
     seed: int = 0,
+    attention: str = "auto",
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer by registry name, local path or hub id.
 
@@ -184,7 +196,11 @@ def load_model(
     name : str
         ``smollm2-135m``, ``gemma3-270m``, ``tiny-random`` (or ``tiny-random-b``), a local folder, or a hub id.
     device, dtype : str
-        ``auto`` picks CUDA + bf16 when available, CPU + fp32 otherwise.
+        ``auto`` picks CUDA when available, and bfloat16 weights where the
+        hardware computes bf16 natively (a bf16 GPU, or a CPU with AVX-512
+        BF16 / AMX), float32 otherwise (:mod:`fedcofit_lite.precision`).
+    attention : str
+        ``auto`` (eager on CPU, sdpa on GPU), ``eager`` or ``sdpa``.
     trust_remote_code : bool
         Passed to ``from_pretrained``; off by default.
     seed : int
@@ -213,10 +229,25 @@ def load_model(
             )
     except OSError as err:
         raise ModelNotFoundError(_not_found_message(name, err)) from err
+    model.set_attn_implementation(pick_attention(attention, dev))
+    # transformers slices the last positions of the hidden states before the output
+    # head (logits_to_keep); on CPU a non-contiguous 3-D bf16 input sends that
+    # matmul down a batched path that copies the whole (vocab x hidden) weight
+    # once per row. A contiguous input takes the plain matmul.
+    model.get_output_embeddings().register_forward_pre_hook(_contiguous_input)
     tokenizer.padding_side = "left"  # decoder-only batched generation needs left padding
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.to(dev).eval(), tokenizer
+
+
+def cache_argument(module: torch.nn.Module) -> str:
+    """The forward argument that takes a KV cache: ``cache`` in newer transformers, ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(type(module).forward).parameters else "past_key_values"
+
+
+def _contiguous_input(module: torch.nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:])
 
 
 def _not_found_message(name: str, err: Exception) -> str:

@@ -18,9 +18,9 @@ import peft
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .collect import BASE_ADAPTER, GenerationRequest, generate_answers
+from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_answers
 from .config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
-from .finetune import TrainRecord, adapter_state, attach_adapters, count_adapter_parameters, peft_lora_config, train_adapter
+from .finetune import TrainRecord, TrainStats, adapter_state, attach_adapters, count_adapter_parameters, peft_lora_config, train_adapter
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,17 @@ class ModelPool:
         self.lora_cfg = lora_cfg
         self.seed = seed
         self.backbones: dict[str, Backbone] = {}
+        self.train_stats = TrainStats()  # everything trained so far (benchmarks read it)
+        self.generation_stats = GenerationStats()  # everything generated so far
         for name in dict.fromkeys(self.client_models.values()):  # first-seen order
             clients = [c for c, m in self.client_models.items() if m == name]
             model, tokenizer = load_model(
-                name, device=model_cfg.device, dtype=model_cfg.dtype, trust_remote_code=model_cfg.trust_remote_code, seed=seed
+                name,
+                device=model_cfg.device,
+                dtype=model_cfg.dtype,
+                trust_remote_code=model_cfg.trust_remote_code,
+                seed=seed,
+                attention=model_cfg.attention,
             )
             for p in model.parameters():
                 p.requires_grad_(False)  # the base stays frozen; only adapters learn
@@ -91,7 +98,7 @@ class ModelPool:
         bb = self.backbone_of(client_id)
         return train_adapter(
             bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}", prox_mu=prox_mu,
-            accountant=accountant,
+            accountant=accountant, stats=self.train_stats,
         )
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:
@@ -121,12 +128,17 @@ class ModelPool:
             raise ValueError(f"adapter {client_id}: unexpected keys when loading tensors, e.g. {unexpected[:2]}.")
 
     def generate(
-        self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
+        self,
+        requests: Sequence[GenerationRequest],
+        cfg: GenerationConfig,
+        seed: int = 0,
+        desc: str = "generate",
     ) -> list[str]:
         """Answer requests of any clients (adapter = client id, or BASE_ADAPTER with ``base_model``).
 
-        Requests are grouped by architecture; within one, clients are mixed in
-        the same batches.
+        Requests are grouped by architecture; within one, clients share
+        batches (``generation.adapter_batches``). What it cost is added to
+        ``self.generation_stats``.
         """
         answers: list[str] = [""] * len(requests)
         for name, bb in self.backbones.items():
@@ -134,7 +146,7 @@ class ModelPool:
             if not idx:
                 continue
             batch = [_for_peft(requests[i]) for i in idx]
-            out = generate_answers(bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}")
+            out = generate_answers(bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}", stats=self.generation_stats)
             for i, text in zip(idx, out):
                 answers[i] = text
         return answers
