@@ -1,0 +1,211 @@
+"""The fast engine (issue #11) computes what the plain path computes: loss, gradients, answers.
+
+Every test runs the tiny-random model in float32, where the fast paths must
+agree with the plain ones to float rounding; bf16 is checked for what it
+promises (fp32 adapters and optimizer state, autocast on).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fedcofit_lite.batched_lora import RowAdapters
+from fedcofit_lite.collect import (
+    BASE_ADAPTER,
+    GenerationRequest,
+    GenerationStats,
+    _generate,
+    common_prefix_length,
+    decode,
+    generate_answers,
+)
+from fedcofit_lite.config import LEGACY_ENGINE, GenerationConfig, LoraConfig, TrainConfig, load_config
+from fedcofit_lite.finetune import (
+    IGNORE_INDEX,
+    TrainRecord,
+    TrainStats,
+    answer_loss,
+    attach_adapters,
+    batch_order,
+    collate,
+    shared_prefix_length,
+    tokenize_records,
+    train_adapter,
+)
+from fedcofit_lite.models import format_prompt, load_model
+from fedcofit_lite.precision import compute_dtype_of, cpu_has_native_bf16, resolve_dtype
+
+RECORDS = [
+    TrainRecord("Rewrite the date 2021-03-14 as DD/MM/YYYY.", "", "14/03/2021"),
+    TrainRecord("Add 17 and 25.", "", "42"),
+    TrainRecord("Uppercase this word.", "banana", "BANANA"),
+    TrainRecord("What is the capital of France? Answer in one word.", "", "Paris"),
+    TrainRecord("Spell 'cat' backwards.", "", "tac"),
+    TrainRecord("Give the next number: 2, 4, 6.", "", "8"),
+]
+LORA = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+def fp32_clients(names=("alice", "bob", "carol"), perturb: float = 0.2):
+    """A float32 tiny model with adapters whose B is non-zero (so every adapter answers differently)."""
+    model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    peft_model = attach_adapters(model, list(names), LORA, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=gen) * perturb)
+    return peft_model.eval(), tok
+
+
+def batch_of(tok, records=RECORDS):
+    return collate(tokenize_records(tok, records, 128), tok.pad_token_id)
+
+
+# -- training ----------------------------------------------------------------------
+
+
+def test_answer_loss_equals_the_models_own_loss_and_gradients():
+    model, tok = fp32_clients(["alice"])
+    model.set_adapter("alice")
+    batch = batch_of(tok)
+    assert shared_prefix_length(batch) > 10  # the chat template's system turn
+    params = [p for n, p in model.named_parameters() if p.requires_grad]
+    grads = {}
+    for name, fn in {
+        "model": lambda: model(**batch).loss,
+        "answer": lambda: answer_loss(model, batch, share_prefix=False),
+        "answer+prefix": lambda: answer_loss(model, batch, share_prefix=True),
+    }.items():
+        model.zero_grad()
+        loss = fn()
+        loss.backward()
+        grads[name] = (loss.detach(), torch.cat([p.grad.flatten() for p in params]))
+    for name in ("answer", "answer+prefix"):
+        torch.testing.assert_close(grads[name][0], grads["model"][0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grads[name][1], grads["model"][1], rtol=1e-4, atol=1e-7)
+
+
+def test_shared_prefix_stops_before_the_first_answer_token():
+    _, tok = load_model("tiny-random", device="cpu", seed=0)
+    # two records whose prompts are identical up to the answer: the prefix must leave one prompt token
+    same = [TrainRecord("Say a fruit.", "", "apple"), TrainRecord("Say a fruit.", "", "pear")]
+    batch = batch_of(tok, same)
+    first_answer = int((batch["labels"][0] != IGNORE_INDEX).long().argmax())
+    assert shared_prefix_length(batch) == first_answer - 1
+
+
+def test_batches_grouped_by_length_cover_every_record_once_and_pad_less():
+    lengths = [int(x) for x in torch.randint(20, 90, (64,), generator=torch.Generator().manual_seed(0))]
+    plain = batch_order(lengths, 8, torch.Generator().manual_seed(3), group_by_length=False)
+    grouped = batch_order(lengths, 8, torch.Generator().manual_seed(3), group_by_length=True)
+    for order in (plain, grouped):
+        assert sorted(i for b in order for i in b) == list(range(64))
+
+    def padding(order):
+        return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in order)
+
+    assert padding(grouped) < padding(plain) / 2
+    assert grouped == batch_order(lengths, 8, torch.Generator().manual_seed(3), group_by_length=True)  # seeded
+
+
+def test_fast_and_legacy_training_reach_the_same_adapter_in_float32():
+    ends = []
+    for cfg in (TrainConfig(lr=1e-2, batch_size=3, group_by_length=False), TrainConfig(lr=1e-2, batch_size=3, group_by_length=False, answer_logits_only=False, share_prefix=False)):
+        model, tok = fp32_clients(["alice"])
+        stats = TrainStats()
+        train_adapter(model, "alice", tok, RECORDS, cfg, epochs=2, seed=0, stats=stats)
+        ends.append(torch.cat([p.detach().flatten() for n, p in model.named_parameters() if "lora_" in n]))
+        assert stats.steps == 4 and stats.tokens < stats.positions
+    torch.testing.assert_close(ends[0], ends[1], rtol=1e-4, atol=1e-6)
+
+
+# -- generation ----------------------------------------------------------------------
+
+
+REQUESTS = [GenerationRequest(a, r.instruction, r.context) for r in RECORDS for a in ("alice", "bob", "carol", BASE_ADAPTER)]
+
+
+@pytest.mark.parametrize(
+    "fast",
+    [
+        GenerationConfig(max_new_tokens=10, batch_size=7),
+        GenerationConfig(max_new_tokens=10, batch_size=24, share_prefix=False),
+        GenerationConfig(max_new_tokens=10, batch_size=5, adapter_batches="per_adapter"),
+    ],
+    ids=["shared-prefix", "no-prefix", "per-adapter"],
+)
+def test_fast_decoder_gives_the_answers_of_transformers_generate(fast):
+    model, tok = fp32_clients()
+    reference = generate_answers(model, tok, REQUESTS, GenerationConfig(max_new_tokens=10, batch_size=1, decoder="generate"))
+    assert len(set(reference)) > 4  # the adapters really answer differently
+    assert generate_answers(model, tok, REQUESTS, fast) == reference
+
+
+def test_finished_rows_stop_costing_decode_steps():
+    model, tok = fp32_clients()
+    prompts = [tok(format_prompt(tok, r.instruction), add_special_tokens=False)["input_ids"] for r in RECORDS]
+    names = ["alice", "bob", "carol", "alice", "bob", "carol"]
+    cfg = GenerationConfig(max_new_tokens=12)
+    with torch.inference_mode():
+        free = decode(model, prompts, names, cfg, [tok.eos_token_id], tok.pad_token_id)
+    # a token that rows reach at different steps serves as the end token: rows end at different times
+    first_seen = {}
+    for row in free:
+        for step, t in enumerate(row):
+            first_seen.setdefault(t, set()).add(step)
+    stop = next(t for t, steps in first_seen.items() if len(steps) > 1)
+    fast, slow = GenerationStats(), GenerationStats()
+    with torch.inference_mode():
+        a = decode(model, prompts, names, cfg, [stop], tok.pad_token_id, fast)
+        b = _generate(model, prompts, names, cfg, tok.pad_token_id, [stop], slow)
+    assert a == b
+    assert any(len(r) < cfg.max_new_tokens for r in a) and any(len(r) == cfg.max_new_tokens for r in a)
+    assert fast.generated_tokens == fast.decode_positions == sum(len(r) for r in a)
+    assert slow.decode_positions > slow.generated_tokens == fast.generated_tokens
+
+
+def test_stacked_adapters_equal_pefts_mixed_batch():
+    model, tok = fp32_clients()
+    ids = torch.randint(5, 500, (4, 9), generator=torch.Generator().manual_seed(0))
+    names = ["alice", "bob", BASE_ADAPTER, "carol"]
+    with torch.no_grad():
+        reference = model(input_ids=ids, adapter_names=names).logits
+        assert RowAdapters.supported(model, names)
+        with RowAdapters(model, names) as rows:
+            rows.select(names)
+            stacked = model(input_ids=ids).logits
+        after = model(input_ids=ids, adapter_names=names).logits  # the layers are restored on exit
+    torch.testing.assert_close(stacked, reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(after, reference)
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4, 5], [1, 2]]) == 2
+    assert common_prefix_length([[7], [8]]) == 0
+
+
+# -- precision ----------------------------------------------------------------------------
+
+
+def test_auto_dtype_follows_the_hardware_and_keeps_lora_and_adam_in_float32():
+    expected = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert resolve_dtype("auto", torch.device("cpu")) == expected
+    assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
+    model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="bfloat16")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    peft_model = attach_adapters(model, ["alice"], LORA, seed=0)
+    assert compute_dtype_of(peft_model) == torch.bfloat16
+    assert {p.dtype for n, p in peft_model.named_parameters() if "lora_" in n} == {torch.float32}
+    losses = train_adapter(peft_model, "alice", tok, RECORDS, TrainConfig(lr=1e-2, batch_size=3), epochs=3, seed=0)
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+    assert {p.dtype for n, p in peft_model.named_parameters() if "lora_" in n} == {torch.float32}
+
+
+def test_legacy_engine_overrides_are_valid_config():
+    cfg = load_config("ci", list(LEGACY_ENGINE))
+    assert cfg.model.dtype == "float32" and cfg.generation.decoder == "generate" and not cfg.train.share_prefix
