@@ -88,15 +88,16 @@ def _fedavg_rows(models_json: Path, cfg: dict[str, Any], metrics: list[dict[str,
     if others:
         raise ValueError(f"{models_json}: FedAvg with several architectures {list(models)} cannot have run.")
     arch = costmodel.Architecture.from_hf_config(hf_config, name=name)
+    rank, targets = cfg["lora"]["r"], tuple(cfg["lora"]["target_modules"])
+    params = costmodel.lora_parameters(arch, rank, targets, factors="B" if method == "ffa" else "AB")
+    n_clients = cfg["federation"]["n_clients"]
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
-        taking_part = cfg["federation"]["n_clients"] - len(m.get("dropped_clients") or {})  # dropped clients send nothing
+        taking_part = n_clients - len(m.get("dropped_clients") or {})  # dropped clients send nothing
         for direction in ("up", "down"):
-            p = costmodel.Protocol(
-                rank=cfg["lora"]["r"], target_modules=tuple(cfg["lora"]["target_modules"]), bytes_per_param=4,
-                n_clients=max(1, taking_part), directions=(direction,),
-            )
-            rows.append(_row(method, m["round"], direction, m[f"bytes_{direction}"], costmodel.round_bytes(arch, p)["lora_fedavg"]))
+            messages = taking_part + (n_clients if direction == "down" and m["round"] == 1 else 0)  # + the start's broadcast
+            analytic = messages * (params * 4 + costmodel.Protocol().overhead_per_message)
+            rows.append(_row(method, m["round"], direction, m[f"bytes_{direction}"], analytic))
     return rows
 
 
@@ -116,7 +117,9 @@ def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
     """Per round and direction: bytes counted on the wire vs the analytic model for the run's settings.
 
     Works on a ``run`` folder or one method folder of a ``compare`` folder
-    (consensus, fedavg or fedprox; local and centralized send nothing).
+    (consensus, fedavg, fedprox or ffa; local and centralized send nothing).
+    Round 1 of a parameter method also carries the broadcast of the clients'
+    shared starting adapter.
     ``overhead`` is measured minus analytic: JSON escaping for consensus,
     safetensors headers for FedAvg.
     """
@@ -127,7 +130,7 @@ def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
     method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
     if method == "consensus":
         return _consensus_rows(run, cfg, metrics)
-    if method in ("fedavg", "fedprox"):
+    if method in ("fedavg", "fedprox", "ffa"):
         # a compare folder keeps models.json at its top, beside the method folders
         models_json = run / "models.json" if (run / "models.json").exists() else run.parent / "models.json"
         return _fedavg_rows(models_json, cfg, metrics, method)

@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--methods", default=None,
                      help=f"comma-separated, from {','.join(METHODS)} (default: compare.methods of the config)")
     cmp.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-compare-<time>")
+    cmp.add_argument("--seeds", default=None, metavar="S,S,...",
+                     help="run the comparison once per seed (partition, adapter start, sampling) into RUN_DIR/seed_S/ "
+                          "and report means with 95%% paired bootstrap intervals, e.g. 0,1,2")
+    cmp.add_argument("--summarize", default=None, metavar="RUN_DIR",
+                     help="print the multi-seed table of an existing comparison folder (no training)")
     cmp.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
     cmp.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
@@ -129,13 +134,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "compare":
-            from .compare import run_comparison
+            from .compare import run_comparison, run_seeds, seed_table, summarize_seeds
 
             methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
             unknown = [m for m in methods or [] if m not in METHODS]
             if unknown:
                 print(f"config error: --methods {unknown}: choose from {list(METHODS)}.", file=sys.stderr)
                 return 2
+            if args.summarize:
+                print(seed_table(summarize_seeds(args.summarize))[1])
+                return 0
+            if args.seeds is not None:
+                try:
+                    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+                except ValueError:
+                    print(f"config error: --seeds {args.seeds!r}: give comma-separated integers, e.g. 0,1,2.", file=sys.stderr)
+                    return 2
+                summary, table = run_seeds(cfg, seeds, methods, run_dir=args.run_dir, progress=not quiet, figures=not args.no_figures)
+                print(f"\nrun folder: {summary.root}\n")
+                print(table)
+                return 0
             comp = run_comparison(cfg, methods, run_dir=args.run_dir, progress=not quiet, figures=not args.no_figures)
             print(f"\nrun folder: {comp.run_dir}\n")
             print(comp.table)

@@ -15,12 +15,16 @@ own adapter on the pooled data. Layout of the run folder::
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import RunConfig, load_config
+from .evaluate import exact_match, rouge_l
 from .federation import Federation
 from .methods import Method, make_method
 from .runlog import RunLog, format_table
@@ -31,6 +35,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("method", "method", "{}"),
     ("local EM", "local_em", "{:.3f}"),
     ("final EM", "final_em", "{:.3f}"),
+    ("global EM", "final_global_em", "{:.3f}"),
     ("final ROUGE-L", "final_rouge_l", "{:.3f}"),
     ("bytes up", "bytes_up", "{:,}"),
     ("bytes down", "bytes_down", "{:,}"),
@@ -67,6 +72,7 @@ def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
                 "local_em": local["test"]["all"]["exact_match"] if local else None,
                 "final_em": final["test"]["all"]["exact_match"],
                 "final_rouge_l": final["test"]["all"]["rouge_l"],
+                "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
                 "final_stage": final["stage"],
                 "bytes_up": up,
                 "bytes_down": down,
@@ -116,7 +122,9 @@ def run_comparison(
         adapters cannot be averaged (mixed architectures).
     """
     names = list(methods or cfg.compare.methods)
-    cfg = replace(cfg, compare=replace(cfg.compare, methods=names)).validate()
+    cfg = replace(
+        cfg, compare=replace(cfg.compare, methods=names), data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
+    ).validate()
     if run_dir is not None and (Path(run_dir) / "metrics.jsonl").exists():
         raise FileExistsError(f"{run_dir} already holds a comparison; load it with load_comparison() or choose a new run_dir.")
     runlog = RunLog(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare"))
@@ -143,19 +151,21 @@ class SharedStart:
     rows: list[dict[str, Any]]  # base (and local, when a method shares the local stage)
     adapters: dict[str, dict] | None  # client id -> adapter tensors after the local stage
     privacy: dict[str, list] | None  # adapter id -> DP accountant history spent by the local stage
+    initial: dict[str, dict]  # client id -> adapter tensors before any training (the shared start)
 
 
 def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
     """Score the base, then run the local stage once for every method that starts from it."""
     fed.method_name = "shared"
     rows = [fed.run_base()]
+    initial = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
     sharing = [m for m in plan if m.shares_local_stage]
     if not sharing:
-        return SharedStart(rows, None, None)
+        return SharedStart(rows, None, None, initial)
     rows.append(fed.run_local_stage(sharing[0]))
     adapters = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
     privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}
-    return SharedStart(rows, adapters, privacy)
+    return SharedStart(rows, adapters, privacy, initial)
 
 
 def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: RunLog) -> dict[str, list[dict[str, Any]]]:
@@ -165,8 +175,9 @@ def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: R
         log.info("compare: method %s", method.name)
         if method.shares_local_stage:
             fed.start_method(method, RunLog(root.dir / method.name), start.adapters, start.rows, start.privacy)
+            method.prepare(fed)  # e.g. reset the server's global adapter to the shared start
         else:
-            fed.start_method(method, RunLog(root.dir / method.name), None, start.rows[:1])
+            fed.start_method(method, RunLog(root.dir / method.name), start.initial, start.rows[:1])
             method.prepare(fed)  # e.g. reset the centralized adapter to its initial weights
             fed.run_local_stage(method)
         fed.run_rounds(method)
@@ -196,3 +207,202 @@ def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
     if not out:
         raise FileNotFoundError(f"{root} holds no method folders with metrics.jsonl; is it a compare run folder?")
     return out
+
+
+# -- several seeds: paired intervals ------------------------------------------------------
+
+
+METRICS = ("exact_match", "rouge_l")
+
+
+@dataclass
+class SeedSummary:
+    """What :func:`summarize_seeds` finds in a comparison folder of one or several seeds."""
+
+    root: Path
+    seeds: list[str]  # seed folder names
+    entries: list[str]  # "consensus", "fedavg", "fedavg (global)", ...
+    stages: list[str]  # local, round_1, ..., round_R
+    scores: dict[str, dict[str, dict[str, list]]]  # metric -> stage -> entry -> per seed, item scores (np arrays)
+    families: dict[str, list[list[str]]]  # seed -> item families (aligned with the item arrays), keyed by seed index
+    bytes_total: dict[str, float]  # entry -> mean over seeds of bytes up + down
+    steps: dict[str, float]  # entry -> optimizer steps per model (client mean), local stage + rounds, mean over seeds
+
+    def final_stage(self) -> str:
+        return self.stages[-1]
+
+
+def seed_folders(root: str | Path) -> list[Path]:
+    """``seed_*`` folders of a multi-seed comparison, or the folder itself when it is a single comparison."""
+    root = Path(root)
+    found = sorted((p for p in root.glob("seed_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+    return found or [root]
+
+
+def _predictions(seed_dir: Path, method: str, stage: str, tag: str = "") -> list[dict[str, Any]] | None:
+    """A method's predictions of one stage; shared stages live at the top of the seed folder."""
+    for path in (seed_dir / method / "predictions" / f"{stage}{tag}.jsonl", seed_dir / "predictions" / f"{stage}{tag}.jsonl"):
+        if path.exists():
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return None
+
+
+def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
+    """Test item id -> score averaged over the models that answered it."""
+    score = exact_match if metric == "exact_match" else rouge_l
+    per_item: dict[str, list[float]] = {}
+    for r in rows:
+        per_item.setdefault(r["id"], []).append(score(r["prediction"], r["reference"]))
+    return {i: float(np.mean(v)) for i, v in per_item.items()}
+
+
+def summarize_seeds(root: str | Path) -> SeedSummary:
+    """Read every seed's predictions and metrics of a comparison folder into paired item scores."""
+    folders = seed_folders(root)
+    per_seed_metrics = [load_comparison(f) for f in folders]
+    methods = list(per_seed_metrics[0])
+    stages = [s for s in dict.fromkeys(m["stage"] for m in per_seed_metrics[0][methods[0]]) if s != "base"]
+    entries: list[str] = []
+    scores: dict[str, dict[str, dict[str, list]]] = {m: {s: {} for s in stages} for m in METRICS}
+    families: dict[str, list[list[str]]] = {}
+    for k, folder in enumerate(folders):
+        ids = None
+        for method in methods:
+            for tag, entry in (("", method), ("_global", f"{method} (global)")):
+                for stage in stages:
+                    rows = _predictions(folder, method, stage, tag)
+                    if rows is None:
+                        continue
+                    if entry not in entries:
+                        entries.append(entry)
+                    if ids is None:
+                        ids = sorted({r["id"] for r in rows})
+                        fam = {r["id"]: r["family"] for r in rows}
+                        families[str(k)] = [fam[i] for i in ids]
+                    for metric in METRICS:
+                        item = _item_scores(rows, metric)
+                        scores[metric][stage].setdefault(entry, []).append(np.array([item[i] for i in ids]))
+    bytes_total, steps = {}, {}
+    for entry in entries:
+        method = entry.split(" ")[0]
+        rows = [ms[method] for ms in per_seed_metrics]
+        bytes_total[entry] = float(np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows]))
+        steps[entry] = float(
+            np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])
+        )
+    return SeedSummary(Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps)
+
+
+def seed_table(summary: SeedSummary, n_boot: int = 2000) -> tuple[list[dict[str, Any]], str]:
+    """The multi-seed table: per entry, final score with interval, gap closed, bytes, steps; then paired differences."""
+    from . import stats
+
+    final = summary.final_stage()
+    em, rouge = summary.scores["exact_match"][final], summary.scores["rouge_l"][final]
+    complete = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
+    em = {e: em[e] for e in complete}
+    rouge = {e: rouge[e] for e in complete}
+    em_ci, rouge_ci = stats.score_intervals(em, n_boot), stats.score_intervals(rouge, n_boot)
+    local_em = summary.scores["exact_match"].get("local", {})
+    has_gap = "local" in em and "centralized" in em
+    rows = []
+    for e in complete:
+        row = {
+            "method": e,
+            "em": em_ci[e],
+            "rouge_l": rouge_ci[e],
+            "gap": stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None,
+            "bytes": summary.bytes_total.get(e, 0.0),
+            "steps": summary.steps.get(e, 0.0),
+        }
+        if e in local_em and e != "centralized":
+            row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
+        rows.append(row)
+    n_items = [len(a) for a in next(iter(em.values()))]
+    head = (
+        f"{len(summary.seeds)} seed(s) x {n_items[0]} test items x clients; stage {final}; "
+        f"mean with 95% paired bootstrap interval over test items ({n_boot} draws)"
+    )
+    cols = f"{'method':<22}{'exact match':>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}"
+    lines = [head, "", cols, "-" * len(cols)]
+    for r in rows:
+        gap = r["gap"].format("{:.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
+        lines.append(
+            f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}{r['steps']:>12.0f}"
+        )
+    lines += ["", "paired differences in exact match (row - column), 95% interval; * = zero outside the interval", ""]
+    ref = [m for m in ("consensus", "local", "fedavg") if m in em]
+    lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in ref))
+    for e in complete:
+        cells = []
+        for r in ref:
+            if r == e:
+                cells.append(f"{'':>26}")
+                continue
+            d = stats.difference(em, e, r, n_boot)
+            cells.append(f"{d.format('{:+.3f}') + (' *' if d.excludes(0.0) else '  '):>26}")
+        lines.append(f"{e:<22}" + "".join(cells))
+    if has_gap:
+        lines += ["", "share of the local -> centralized gap closed, per task family (exact match)", ""]
+        fams = sorted(set(summary.families["0"]))
+        lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in fams))
+        for e in complete:
+            if e in ("local", "centralized"):
+                continue
+            cells = []
+            for f in fams:
+                sub = {
+                    m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])] for m in (e, "local", "centralized")
+                }
+                g = stats.gap_closed(sub, e, n_boot=n_boot)
+                cells.append(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}")
+            lines.append(f"{e:<22}" + "".join(cells))
+        lines.append("(* = the interval of the share excludes 0)")
+    return rows, "\n".join(lines)
+
+
+def stage_intervals(summary: SeedSummary, metric: str = "exact_match", n_boot: int = 2000) -> dict[str, dict[str, Any]]:
+    """Entry -> stage -> Interval, for the per-round figure."""
+    from . import stats
+
+    out: dict[str, dict[str, Any]] = {}
+    for stage in summary.stages:
+        per = {e: v for e, v in summary.scores[metric][stage].items() if len(v) == len(summary.seeds)}
+        if not per:
+            continue
+        for e, ci in stats.score_intervals(per, n_boot).items():
+            out.setdefault(e, {})[stage] = ci
+    return out
+
+
+def run_seeds(
+    cfg: RunConfig,
+    seeds: list[int],
+    methods: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    figures: bool = True,
+) -> tuple[SeedSummary, str]:
+    """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/``, then the paired multi-seed table.
+
+    Each seed moves the partition, the shared adapter start and the sampling;
+    the test split is ``compare.n_test_per_family`` items per family.
+    """
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed, e.g. 0,1,2.")
+    root = Path(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare")).dir
+    root.mkdir(parents=True, exist_ok=True)
+    for s in seeds:
+        folder = root / f"seed_{s}"
+        if (folder / "comparison.json").exists():
+            log.info("compare: seed %d already in %s, kept", s, folder)
+            continue
+        run_comparison(replace(cfg, seed=s), methods, run_dir=folder, progress=progress, figures=False)
+    summary = summarize_seeds(root)
+    _, table = seed_table(summary)
+    (root / "comparison_seeds.txt").write_text(table + "\n")
+    if figures:
+        from .plots import seed_figures, write_figures
+
+        write_figures(seed_figures(summary), root / "figures")
+    return summary, table

@@ -25,7 +25,7 @@ Clusterer = Literal["agglomerative", "dbscan", "hdbscan", "kmeans"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 Attention = Literal["auto", "eager", "sdpa"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
-Method = Literal["consensus", "fedavg", "fedprox", "local", "centralized"]
+Method = Literal["consensus", "fedavg", "fedprox", "ffa", "local", "centralized"]
 METHODS: tuple[str, ...] = typing.get_args(Method)
 
 
@@ -139,7 +139,7 @@ class ConsensusConfig:
 
 @dataclass
 class FederationConfig:
-    method: Method = _f("consensus", "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), local (nothing), centralized (one model on the pooled data).")
+    method: Method = _f("consensus", "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), ffa (FFA-LoRA: only the B factors, A frozen at the shared start), local (nothing), centralized (one model on the pooled data).")
     n_clients: int = _f(4, "Number of clients.")
     rounds: int = _f(2, "Communication rounds after the local round.")
     client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
@@ -151,7 +151,8 @@ class FederationConfig:
 
 @dataclass
 class CompareConfig:
-    methods: list[Method] = _f(["consensus", "fedavg", "local", "centralized"], "Methods run by the compare command, on one partition and seed.")
+    methods: list[Method] = _f(["consensus", "fedavg", "ffa", "local", "centralized"], "Methods run by the compare command, on one partition and seed.")
+    n_test_per_family: int = _f(0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there).")
 
 
 @dataclass
@@ -212,6 +213,7 @@ class RunConfig:
             (self.data.max_train_per_client >= 0, "data.max_train_per_client", "must be >= 0 (0 = no cap)"),
             (self.data.n_public >= 0, "data.n_public", "must be >= 0 (0 = all)"),
             (self.data.n_test_per_family >= 0, "data.n_test_per_family", "must be >= 0 (0 = all)"),
+            (self.compare.n_test_per_family >= 0, "compare.n_test_per_family", "must be >= 0 (0 = all)"),
             (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
             (0 < self.consensus.distance_threshold <= 2, "consensus.distance_threshold", "cosine distance lies in (0, 2]"),
             (0 < self.consensus.eps <= 2, "consensus.eps", "cosine distance lies in (0, 2]"),

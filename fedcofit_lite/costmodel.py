@@ -267,7 +267,7 @@ def get_architecture(name_or_path: str | Path) -> Architecture:
     )
 
 
-def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str]) -> int:
+def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str], factors: str = "AB") -> int:
     """Number of LoRA parameters: ``rank * (d_in + d_out)`` per module per layer.
 
     Parameters
@@ -277,6 +277,9 @@ def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str]
         LoRA rank r (A is r x d_in, B is d_out x r).
     target_modules : sequence of str
         Names from :data:`MODULE_NAMES`, e.g. ``("q_proj", "v_proj")``.
+    factors : {"AB", "B"}
+        ``"B"`` counts only the B factors, ``rank * d_out``: what FFA-LoRA sends
+        (A stays frozen at the shared start).
 
     Raises
     ------
@@ -286,7 +289,11 @@ def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str]
     """
     _positive_int(rank, "rank")
     modules = _check_modules(target_modules, "target_modules")
+    if factors not in ("AB", "B"):
+        raise ValueError(f"factors must be 'AB' (both LoRA factors) or 'B' (FFA-LoRA), got {factors!r}")
     shapes = arch.module_shapes()
+    if factors == "B":
+        return arch.num_layers * sum(rank * shapes[m][1] for m in modules)
     return arch.num_layers * sum(rank * (shapes[m][0] + shapes[m][1]) for m in modules)
 
 

@@ -16,15 +16,28 @@ from rouge_score import rouge_scorer
 _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
-def normalize(text: str) -> str:
-    """Lower-case, strip, collapse whitespace, drop wrapping quotes and a trailing period."""
-    text = re.sub(r"\s+", " ", text.strip().lower())
+def normalize(text: str, keep_case: bool = False) -> str:
+    """Strip, collapse whitespace, drop wrapping quotes and a trailing period; lower-case unless ``keep_case``."""
+    text = re.sub(r"\s+", " ", text.strip())
+    text = text if keep_case else text.lower()
     text = text.strip("\"'`")
     return text.rstrip(".").strip()
 
 
+def case_matters(reference: str) -> bool:
+    """True when the reference is written in capitals (two or more letters, none lower-case).
+
+    Then the case is what the task asked for (``word_transform``'s uppercase
+    operation: ``VELVET``, not ``velvet``) and exact match compares it.
+    """
+    letters = [c for c in reference if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
 def exact_match(prediction: str, reference: str) -> float:
-    return float(normalize(prediction) == normalize(reference))
+    """1.0 when the normalised strings are equal (case compared only where :func:`case_matters`)."""
+    keep = case_matters(reference)
+    return float(normalize(prediction, keep) == normalize(reference, keep))
 
 
 def rouge_l(prediction: str, reference: str) -> float:

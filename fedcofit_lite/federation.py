@@ -133,6 +133,7 @@ class Federation:
         self.method_name = cfg.federation.method
         self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(self.clients)}
         self.accountants: dict[str, Any] = {}  # adapter id -> privacy accountant (DP-SGD only)
+        self.global_start: dict[str, np.ndarray] | None = None  # the shared adapter start (parameter methods)
         self.resumable = True
 
     # -- pieces -----------------------------------------------------------
@@ -182,8 +183,13 @@ class Federation:
             for c in self.clients
         }
 
-    def evaluate(self, stage: str, use_base: bool = False, adapters: list[str] | None = None) -> tuple[dict, dict]:
-        """Answer the test set with each adapter (default: every client's) or the base; return (mean, per-adapter) scores."""
+    def evaluate(
+        self, stage: str, use_base: bool = False, adapters: list[str] | None = None, tag: str = ""
+    ) -> tuple[dict, dict]:
+        """Answer the test set with each adapter (default: every client's) or the base; return (mean, per-adapter) scores.
+
+        The answers go to ``predictions/<stage><tag>.jsonl`` (``tag="_global"``: the server's global model).
+        """
         test = self.suite.test
         adapters = adapters or [c.client_id for c in self.clients]
         requests: list[GenerationRequest] = []
@@ -208,7 +214,7 @@ class Federation:
                 {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
                 for e, p in zip(test, preds)
             ]
-        self.runlog.write_jsonl(f"predictions/{stage}.jsonl", records)
+        self.runlog.write_jsonl(f"predictions/{stage}{tag}.jsonl", records)
         return mean_over_clients(list(per_adapter.values())), per_adapter
 
     def train_clients(
@@ -218,19 +224,25 @@ class Federation:
         prox_mu: float = 0.0,
         clients: list[Client] | None = None,
         pseudo_labels: bool = False,
-    ) -> dict[str, float]:
-        """Each client (default: all) trains on its private data (+ its pseudo-labels if asked); returns last-epoch mean loss per client."""
-        losses = {}
+        freeze_a: bool = False,
+    ) -> dict[str, Any]:
+        """Each client (default: all) trains on its private data (+ its pseudo-labels if asked).
+
+        Returns the metrics of the training: ``train_loss`` (last-epoch mean
+        loss) and ``train_steps`` (optimizer steps), per client.
+        """
+        losses, steps = {}, {}
         active = {c.client_id for c in (clients if clients is not None else self.clients)}
         for i, c in enumerate(self.clients):
             if c.client_id not in active:
                 continue
-            steps = self.pool.train(
+            step_losses = self.pool.train(
                 c.client_id, c.training_records() if pseudo_labels else c.private_records(), self.cfg.train, epochs, self.seed_of(round_index, i), prox_mu,
-                accountant=self.accountant_of(c.client_id),
+                accountant=self.accountant_of(c.client_id), freeze_a=freeze_a,
             )
-            losses[c.client_id] = last_epoch_loss(steps, epochs)
-        return losses
+            losses[c.client_id] = last_epoch_loss(step_losses, epochs)
+            steps[c.client_id] = len(step_losses)
+        return {"train_loss": losses, "train_steps": steps}
 
     def active_clients(self, round_index: int) -> tuple[list[Client], dict[str, str]]:
         """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
@@ -300,7 +312,7 @@ class Federation:
         for c in active:
             c.receive(self.wire.send(pseudo, "down"), self.public)
         with timer("train"):
-            losses = self.train_clients(round_index, self.cfg.train.round_epochs, clients=active, pseudo_labels=True)
+            trained = self.train_clients(round_index, self.cfg.train.round_epochs, clients=active, pseudo_labels=True)
         kept = [r for r in records if r["kept"]]
         client_acc = {
             m.client_id: float(np.mean([exact_match(a, refs[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
@@ -314,18 +326,27 @@ class Federation:
             "n_prompts": len(records),
             "rejected_clients": report.rejected,
             "dropped_clients": dropped,
-            "train_loss": losses,
+            **trained,
             "seconds": timer.seconds,
         }
 
     def record(
-        self, stage: str, round_index: int, row: dict[str, Any], use_base: bool = False, adapters: list[str] | None = None
+        self,
+        stage: str,
+        round_index: int,
+        row: dict[str, Any],
+        use_base: bool = False,
+        adapters: list[str] | None = None,
+        global_adapter: str | None = None,
     ) -> dict[str, Any]:
-        """Evaluate, add bytes of this round, write the metrics row."""
+        """Evaluate (the clients' models, and the server's global model when there is one), add bytes, write the row."""
         timer = _Timer(row.pop("seconds", {}))
+        global_scores = {}
         if self.cfg.eval.every_round or stage in ("base", "local") or round_index == self.cfg.federation.rounds:
             with timer("eval"):
                 mean, per_adapter = self.evaluate(stage, use_base=use_base, adapters=adapters)
+                if global_adapter is not None:
+                    global_scores["test_global"] = self.evaluate(stage, adapters=[global_adapter], tag="_global")[0]
             per_adapter = {c: s["all"] for c, s in per_adapter.items()}
         else:
             mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
@@ -336,6 +357,7 @@ class Federation:
             "method": self.method_name,
             "test": mean,
             "test_per_client": per_adapter,
+            **global_scores,
             "bytes_up": wire_bytes["up"],
             "bytes_down": wire_bytes["down"],
             **({"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}),
@@ -364,7 +386,8 @@ class Federation:
         """Rounds ``start``..R of ``method`` (stages ``round_R``), with a checkpoint after each if asked."""
         for r in range(start, self.cfg.federation.rounds + 1):
             log.info("%s round %d/%d", method.name, r, self.cfg.federation.rounds)
-            self.record(f"round_{r}", r, method.round(self, r), adapters=method.evaluated(self))
+            row = method.round(self, r)
+            self.record(f"round_{r}", r, row, adapters=method.evaluated(self), global_adapter=method.global_adapter(self))
             if checkpoint:
                 self.save_checkpoint(r)
 

@@ -85,10 +85,13 @@ def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
 def attach_adapters(
     model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
 ) -> peft.PeftModel:
-    """Wrap a frozen base model with one fresh LoRA adapter per name.
+    """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
 
-    Adapter ``i`` is initialised under seed ``seed * 100_003 + i``: the same
-    names in the same order give the same starting weights on every run.
+    Every adapter is initialised under seed ``seed * 100_003``: the shared
+    start of federated LoRA (the server's initial global adapter), so that
+    averaging adapters averages their updates (averaging the A and B factors
+    of independently drawn starts mostly cancels them) and every method of a
+    comparison starts from one point.
     """
     lora = peft_lora_config(cfg)
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
@@ -99,9 +102,9 @@ def attach_adapters(
             f"its linear layers are {linear}."
         )
     peft_model = None
-    for i, name in enumerate(adapter_names):
+    for name in adapter_names:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed * 100_003 + i)
+            torch.manual_seed(seed * 100_003)
             if peft_model is None:
                 peft_model = peft.get_peft_model(model, lora, adapter_name=name)
             else:
@@ -225,6 +228,7 @@ def train_adapter(
     prox_mu: float = 0.0,
     accountant=None,
     stats: TrainStats | None = None,
+    freeze_a: bool = False,
 ) -> list[float]:
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
@@ -240,11 +244,19 @@ def train_adapter(
     ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
     (:func:`fedcofit_lite.privacy.train_adapter_dp`); ``accountant`` then
     records the privacy spent. ``stats`` adds up what was computed.
+
+    ``freeze_a`` trains only the B factors and leaves every A at its value
+    (FFA-LoRA: with A frozen at the clients' shared start, averaging B
+    averages the update exactly).
     """
     if epochs == 0 or not records:
         return []
     device = next(model.parameters()).device
     model.set_adapter(adapter)  # makes exactly this adapter trainable
+    if freeze_a:
+        for n, p in model.named_parameters():
+            if f"lora_A.{adapter}." in n:
+                p.requires_grad_(False)
     params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []

@@ -18,6 +18,7 @@ METHOD_STYLE: dict[str, dict[str, Any]] = {
     "consensus": {"color": "#1f77b4", "label": "semantic consensus"},
     "fedavg": {"color": "#d62728", "label": "FedAvg-LoRA"},
     "fedprox": {"color": "#ff7f0e", "label": "FedProx-LoRA"},
+    "ffa": {"color": "#9467bd", "label": "FFA-LoRA"},
     "local": {"color": "#7f7f7f", "label": "local only"},
     "centralized": {"color": "#2ca02c", "label": "centralized (pooled data)"},
 }
@@ -25,7 +26,13 @@ METRIC_LABEL = {"exact_match": "test exact match", "rouge_l": "test ROUGE-L", "e
 
 
 def _style(method: str) -> dict[str, Any]:
-    return METHOD_STYLE.get(method, {"color": None, "label": method})
+    """Colour and label of a method; ``"fedavg (global)"`` is the global model of FedAvg, in its colour, dashed."""
+    name, _, rest = method.partition(" ")
+    style = dict(METHOD_STYLE.get(name, {"color": None, "label": name}))
+    if rest:
+        style["label"] = f"{style['label']} {rest}"
+        style["dash"] = "dash"
+    return style
 
 
 def _trained(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -164,6 +171,78 @@ def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
         "cumulative_bytes": fig_cumulative_bytes(metrics),
         "score_vs_bytes": fig_score_vs_bytes(metrics),
         "wall_time": fig_wall_time(metrics),
+    }
+
+
+def fig_score_by_round_ci(intervals: Mapping[str, Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
+    """Score per stage with 95% error bars (several seeds), one line per method; ``intervals`` from ``compare.stage_intervals``."""
+    fig = go.Figure()
+    for entry, per_stage in intervals.items():
+        st = _style(entry)
+        stages = list(per_stage)
+        ci = [per_stage[s] for s in stages]
+        fig.add_trace(
+            go.Scatter(
+                x=stages,
+                y=[c.mean for c in ci],
+                error_y={"type": "data", "symmetric": False, "array": [c.hi - c.mean for c in ci], "arrayminus": [c.mean - c.lo for c in ci]},
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"], "dash": st.get("dash", "solid")},
+                hovertemplate="%{x}: %{y:.3f}<extra>" + st["label"] + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"{METRIC_LABEL.get(metric, metric)} per stage, mean over seeds with 95% intervals",
+        xaxis={"title": "stage"},
+        yaxis={"title": METRIC_LABEL.get(metric, metric)},
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test exact match") -> go.Figure:
+    """Final score against total bytes, one point per method with its 95% interval: the accuracy / traffic frontier.
+
+    Methods that send nothing (local, centralized) sit at the left edge, labelled.
+    """
+    fig = go.Figure()
+    sent = [r["bytes"] for r in rows if r["bytes"] > 0]
+    floor = min(sent) / 10 if sent else 1.0
+    for r in rows:
+        st, ci = _style(r["method"]), r["em"]
+        x = r["bytes"] if r["bytes"] > 0 else floor
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[ci.mean],
+                error_y={"type": "data", "symmetric": False, "array": [ci.hi - ci.mean], "arrayminus": [ci.mean - ci.lo]},
+                mode="markers+text",
+                text=[st["label"] + ("" if r["bytes"] > 0 else " (no bytes)")],
+                textposition="middle right",
+                marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
+                name=st["label"],
+                hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)",
+        xaxis={"title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)", "type": "log"},
+        yaxis={"title": metric_label},
+        showlegend=False,
+        template="plotly_white",
+    )
+    return fig
+
+
+def seed_figures(summary: Any) -> dict[str, go.Figure]:
+    """The figures of a multi-seed comparison (``compare --seeds``), by file stem."""
+    from .compare import seed_table, stage_intervals
+
+    rows, _ = seed_table(summary)
+    return {
+        "seeds_score_by_round": fig_score_by_round_ci(stage_intervals(summary)),
+        "seeds_score_vs_bytes": fig_frontier(rows),
     }
 
 

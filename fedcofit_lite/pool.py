@@ -93,19 +93,20 @@ class ModelPool:
         seed: int,
         prox_mu: float = 0.0,
         accountant=None,
+        freeze_a: bool = False,
     ) -> list[float]:
-        """Train ``client_id``'s adapter (DP-SGD when ``cfg.dp_noise_multiplier > 0``); returns per-step losses."""
+        """Train ``client_id``'s adapter (DP-SGD when ``cfg.dp_noise_multiplier > 0``; only B with ``freeze_a``); returns per-step losses."""
         bb = self.backbone_of(client_id)
         return train_adapter(
             bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=f"train {client_id}", prox_mu=prox_mu,
-            accountant=accountant, stats=self.train_stats,
+            accountant=accountant, stats=self.train_stats, freeze_a=freeze_a,
         )
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:
-        """A fresh adapter on ``model_name``'s base (e.g. the centralized baseline's model)."""
+        """A fresh adapter on ``model_name``'s base, at the clients' shared start (e.g. the centralized baseline's model)."""
         bb = self.backbones[model_name]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 100_003 + len(self.client_models))
+            torch.manual_seed(self.seed * 100_003)
             bb.model.add_adapter(adapter_id, peft_lora_config(self.lora_cfg))
         self.client_models[adapter_id] = model_name
         bb.adapters.append(adapter_id)
@@ -115,13 +116,19 @@ class ModelPool:
         state = adapter_state(self.backbone_of(client_id).model, client_id)
         return {k: v.detach().to("cpu", torch.float32).numpy().copy() for k, v in state.items()}
 
-    def set_tensors(self, client_id: str, tensors: Mapping[str, np.ndarray]) -> None:
-        """Load tensors (as given by :meth:`get_tensors`, e.g. the FedAvg average) into the adapter."""
+    def set_tensors(self, client_id: str, tensors: Mapping[str, np.ndarray], partial: bool = False) -> None:
+        """Load tensors (as given by :meth:`get_tensors`, e.g. the FedAvg average) into the adapter.
+
+        ``partial`` loads a subset (FFA-LoRA's B factors) and keeps the rest.
+        """
         bb = self.backbone_of(client_id)
         expected = adapter_state(bb.model, client_id)
-        if set(expected) != set(tensors):
+        unknown = set(tensors) - set(expected)
+        if unknown or (not partial and set(expected) != set(tensors)):
             raise ValueError(f"adapter {client_id}: tensor names do not match its LoRA modules ({len(tensors)} given, {len(expected)} expected).")
-        state = {k: torch.from_numpy(np.asarray(tensors[k])).to(expected[k].device, expected[k].dtype) for k in expected}
+        state = {
+            k: torch.from_numpy(np.asarray(tensors[k])).to(v.device, v.dtype) if k in tensors else v for k, v in expected.items()
+        }
         result = peft.set_peft_model_state_dict(bb.model, state, adapter_name=client_id)
         unexpected = getattr(result, "unexpected_keys", [])
         if unexpected:

@@ -30,9 +30,13 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     from .config import load_config
 
     run = Path(run_dir)
+    figs: dict[str, go.Figure] = {}
+    seeds = sorted(run.glob("seed_*/config.yaml"))
+    if seeds:  # a multi-seed comparison: its interval figures, then seed 0's folder for the rest
+        figs.update(plots.seed_figures(compare.summarize_seeds(run)))
+        run = seeds[0].parent
     if not (run / "config.yaml").exists():
         raise FileNotFoundError(f"{run} has no config.yaml: give a folder written by `run` or `compare`.")
-    figs: dict[str, go.Figure] = {}
     # 1. methods side by side (a compare folder), or the one run's curve
     try:
         metrics = compare.load_comparison(run)

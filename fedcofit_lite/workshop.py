@@ -84,7 +84,9 @@ def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str
     from dataclasses import replace
 
     names = list(methods or cfg.compare.methods)
-    resolved = replace(cfg, compare=replace(cfg.compare, methods=names))
+    resolved = replace(
+        cfg, compare=replace(cfg.compare, methods=names), data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
+    )
     run_dir = run_dir_for(cfg, tag)
     done = (
         (run_dir / "comparison.txt").exists()
@@ -102,4 +104,39 @@ def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str
     from .compare import run_comparison
 
     run_comparison(cfg, names, run_dir=run_dir, progress=progress)
+    return run_dir
+
+
+def ensure_seed_comparison(
+    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, tag: str = "seeds", progress: bool = True
+) -> Path:
+    """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): seeds already done are kept, missing ones run.
+
+    A seed folder whose config differs from ``cfg`` at that seed is removed and run again.
+    """
+    from dataclasses import replace
+
+    from .compare import run_seeds
+
+    names = list(methods or cfg.compare.methods)
+    run_dir = run_dir_for(cfg, tag)
+    for s in seeds:
+        folder = run_dir / f"seed_{s}"
+        resolved = replace(
+            cfg,
+            seed=s,
+            compare=replace(cfg.compare, methods=names),
+            data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
+        )
+        current = (folder / "config.yaml").exists() and (folder / "config.yaml").read_text() == resolved.to_yaml()
+        if folder.exists() and not (current and (folder / "comparison.json").exists()):
+            import shutil
+
+            shutil.rmtree(folder)
+    stale = [p for p in run_dir.glob("seed_*") if int(p.name.split("_")[1]) not in seeds]
+    for p in stale:
+        import shutil
+
+        shutil.rmtree(p)
+    run_seeds(cfg, seeds, names, run_dir=run_dir, progress=progress)
     return run_dir

@@ -22,7 +22,7 @@ def comparison(tmp_path_factory):
 
 def test_every_method_has_rows_table_and_figures(comparison):
     cfg = load_config("ci")
-    assert list(comparison.metrics) == cfg.compare.methods == ["consensus", "fedavg", "local", "centralized"]
+    assert list(comparison.metrics) == cfg.compare.methods == ["consensus", "fedavg", "ffa", "local", "centralized"]
     for method, rows in comparison.metrics.items():
         assert [r["stage"] for r in rows] == ["base", "local", "round_1", "round_2"], method
         assert all(r["method"] == method for r in rows)
@@ -37,8 +37,9 @@ def test_every_method_has_rows_table_and_figures(comparison):
 
 
 def test_methods_start_from_the_same_local_stage(comparison):
-    local_rows = [rows[1] for m, rows in comparison.metrics.items() if m != "centralized"]
+    local_rows = [rows[1] for m, rows in comparison.metrics.items() if m not in ("centralized", "ffa")]
     assert all(r["test"] == local_rows[0]["test"] for r in local_rows)
+    assert comparison.metrics["ffa"][1]["train_steps"] == local_rows[0]["train_steps"]  # its own local stage, same budget
     central = comparison.metrics["centralized"]
     assert list(central[1]["test_per_client"]) == ["central"]  # its own model, trained on the pooled data
 
@@ -88,8 +89,64 @@ def test_measured_fedavg_bytes_are_analytic_plus_safetensors_headers(comparison)
     n = cfg.federation.n_clients
     for r in rows:
         header = up_header if r["direction"] == "up" else down_header
+        messages = 2 * n if (r["round"], r["direction"]) == (1, "down") else n  # round 1 also broadcasts the shared start
         # client ids and example counts of one digit/two digits keep the header length fixed here
-        assert r["overhead"] == pytest.approx(n * header, abs=n * 2), r
+        assert r["overhead"] == pytest.approx(messages * header, abs=messages * 2), r
+
+
+def test_ffa_sends_only_b_keeps_a_at_the_shared_start_and_its_global_model_is_scored(comparison):
+    import safetensors.numpy
+
+    rows = {r["method"]: r for r in comparison.rows}
+    assert 0.3 < rows["ffa"]["bytes_total"] / rows["fedavg"]["bytes_total"] < 0.7  # B only: about half
+    assert measured_vs_analytic(comparison.run_dir / "ffa")[0]["relative"] < 0.05
+    for method in ("fedavg", "ffa"):
+        for row in comparison.metrics[method][2:]:
+            assert row["test_global"]["all"]["n"] > 0  # the server's model, scored beside the clients'
+        preds = (comparison.run_dir / method / "predictions" / "round_2_global.jsonl").read_text().splitlines()
+        assert {json.loads(x)["client"] for x in preds} == {"global"}
+
+
+def test_every_client_starts_from_one_adapter_and_ffa_never_moves_a(tmp_path):
+    import numpy as np
+    import safetensors.numpy
+
+    from fedcofit_lite.pool import ModelPool
+
+    cfg = load_config("ci")
+    pool = ModelPool({f"client{i}": "tiny-random" for i in range(3)}, cfg.model, cfg.lora, seed=5)
+    start = [pool.get_tensors(f"client{i}") for i in range(3)]
+    for t in start[1:]:
+        assert all(np.array_equal(t[k], start[0][k]) for k in t)
+    assert any(np.abs(v).sum() > 0 for k, v in start[0].items() if "lora_A" in k)  # A is random, B is zero
+    run = run_federation(load_config("ci", ["federation.method=ffa"]), run_dir=tmp_path / "ffa", progress=False)
+    final = {p.stem: safetensors.numpy.load_file(str(p)) for p in (run.run_dir / "checkpoint" / "adapters").glob("*.safetensors")}
+    clients = [final[f"client{i}"] for i in range(3)]
+    a_keys = [k for k in clients[0] if "lora_A" in k]
+    b_keys = [k for k in clients[0] if "lora_B" in k]
+    for t in (*clients, final["global"]):
+        assert all(np.array_equal(t[k], start[0][k]) for k in a_keys)  # A never left the shared start...
+    assert any(not np.array_equal(clients[0][k], start[0][k]) for k in b_keys)  # ...while B learnt
+    # with one A, averaging B averages the update B @ A exactly
+    k_a, k_b = a_keys[0], a_keys[0].replace("lora_A", "lora_B")
+    w = np.full(3, 1 / 3)
+    avg_update = sum(wi * c[k_b] @ c[k_a] for wi, c in zip(w, clients))
+    np.testing.assert_allclose(sum(wi * c[k_b] for wi, c in zip(w, clients)) @ clients[0][k_a], avg_update, rtol=1e-5, atol=1e-7)
+
+
+def test_several_seeds_give_a_paired_table_with_intervals(tmp_path, capsys):
+    folder = tmp_path / "seeds"
+    args = ["compare", "--config", "ci", "--seeds", "0,1", "--methods", "consensus,fedavg,local,centralized", "--quiet"]
+    assert main([*args, "--run-dir", str(folder)]) == 0
+    assert sorted(p.name for p in folder.glob("seed_*")) == ["seed_0", "seed_1"]
+    table = (folder / "comparison_seeds.txt").read_text()
+    for name in ("consensus", "fedavg", "fedavg (global)", "local", "centralized", "gap closed", "paired differences"):
+        assert name in table, name
+    assert "2 seed(s) x 14 test items" in table  # compare.n_test_per_family = 2 in ci: 7 families x 2
+    assert {p.name for p in (folder / "figures").glob("*.html")} == {"seeds_score_by_round.html", "seeds_score_vs_bytes.html"}
+    capsys.readouterr()
+    assert main(["compare", "--config", "ci", "--summarize", str(folder)]) == 0  # the table again, from the folder alone
+    assert capsys.readouterr().out.strip() == table.strip()
 
 
 def test_mixed_architectures_run_consensus_and_fedavg_refuses(tmp_path):

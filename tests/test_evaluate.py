@@ -17,6 +17,15 @@ from fedcofit_lite.evaluate import exact_match, mean_over_clients, normalize, ro
         ("The capital is Paris.", "Paris", 0.0),
         ("3500 m", "3500 m", 1.0),
         ("3500", "3500 m", 0.0),
+        # a reference in capitals asks for capitals (word_transform's uppercase operation)
+        ("VELVET", "VELVET", 1.0),
+        ("velvet", "VELVET", 0.0),
+        ("Velvet", "VELVET", 0.0),
+        (" 'VELVET'. ", "VELVET", 1.0),
+        ("Paris", "PARIS", 0.0),
+        ("vel", "vel", 1.0),
+        ("VEL", "vel", 1.0),  # a lower-case reference still ignores case
+        ("a", "A", 1.0),  # a single letter is not a request for capitals
     ],
 )
 def test_exact_match_normalises(pred, ref, hit):
