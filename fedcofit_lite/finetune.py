@@ -299,6 +299,8 @@ def train_adapter(
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.close()
+    for p in params:  # the gradients are spent: do not keep one adapter-sized buffer per client alive
+        p.grad = None
     model.eval()
     return losses
 
