@@ -21,7 +21,7 @@ from fedcofit_lite.evaluate import exact_match, mean_over_clients, normalize, ro
         ("VELVET", "VELVET", 1.0),
         ("velvet", "VELVET", 0.0),
         ("Velvet", "VELVET", 0.0),
-        (" 'VELVET'. ", "VELVET", 1.0),
+        (" VELVET. ", "VELVET", 1.0),
         ("Paris", "PARIS", 0.0),
         ("vel", "vel", 1.0),
         ("VEL", "vel", 1.0),  # a lower-case reference still ignores case
