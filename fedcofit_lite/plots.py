@@ -225,9 +225,17 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
                 hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
             )
         )
+    import math
+
+    xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
+    span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 1.3]  # room on the right for the labels
     fig.update_layout(
         title=f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)",
-        xaxis={"title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)", "type": "log"},
+        xaxis={
+            "title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)",
+            "type": "log",
+            "range": span,
+        },
         yaxis={"title": metric_label},
         showlegend=False,
         template="plotly_white",
