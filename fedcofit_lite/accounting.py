@@ -53,7 +53,7 @@ def _mean_bytes(texts: Sequence[str]) -> float:
     return sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts))
 
 
-def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus") -> list[dict[str, Any]]:
     arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
@@ -65,11 +65,16 @@ def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]
         per_msg, per_answer = json_framing_answers(clients[0], r, prompts)
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
+        if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
+            per_msg += sum(
+                len(',"confidence":') + len(json.dumps([a["confidence"] for a in answers if a["client"] == c], separators=(",", ":")))
+                for c in clients
+            ) / len(clients)
         up = costmodel.Protocol(
             n_prompts=len(prompts), answer_tokens=max(_mean_bytes([a["answer"] for a in answers]), 1e-9), bytes_per_token=1,
             overhead_per_answer=per_answer, overhead_per_message=per_msg, n_clients=len(clients), directions=("up",),
         )
-        rows.append(_row("consensus", r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
+        rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
         kept = [x for x in labels if x["kept"]]
         if kept:
             agreement = [round(float(x["agreement"]), 4) for x in kept]
@@ -78,7 +83,7 @@ def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]
                 up, n_prompts=len(kept), answer_tokens=max(_mean_bytes([x["consensus"] for x in kept]), 1e-9),
                 overhead_per_answer=per_label, overhead_per_message=per_msg_d, directions=("down",),
             )
-            rows.append(_row("consensus", r, "down", m["bytes_down"], costmodel.round_bytes(arch, down)["consensus"]))
+            rows.append(_row(method, r, "down", m["bytes_down"], costmodel.round_bytes(arch, down)["consensus"]))
     return rows
 
 
@@ -128,8 +133,8 @@ def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
     metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
     methods = {m.get("method") for m in metrics if m["round"] >= 1}
     method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
-    if method == "consensus":
-        return _consensus_rows(run, cfg, metrics)
+    if method.startswith("consensus"):
+        return _consensus_rows(run, cfg, metrics, method)
     if method in ("fedavg", "fedprox", "ffa"):
         # a compare folder keeps models.json at its top, beside the method folders
         models_json = run / "models.json" if (run / "models.json").exists() else run.parent / "models.json"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from .config import METHODS, ConfigError, describe, load_config
+from .config import METHODS, ConfigError, describe, load_config, method_known
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--seeds", default=None, metavar="S,S,...",
                      help="run the comparison once per seed (partition, adapter start, sampling) into RUN_DIR/seed_S/ "
                           "and report means with 95%% paired bootstrap intervals, e.g. 0,1,2")
+    cmp.add_argument("--extend", action="store_true",
+                     help="with --seeds and an existing --run-dir: add the methods its seeds lack (the rest is kept)")
     cmp.add_argument("--summarize", default=None, metavar="RUN_DIR",
                      help="print the multi-seed table of an existing comparison folder (no training)")
     cmp.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
@@ -56,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     rob.add_argument("--server-only", default=None, metavar="RUN_DIR",
                      help="no training: corrupt the recorded round-1 answers of an honest consensus run and refit (seconds)")
     rob.add_argument("--quiet", action="store_true")
+
+    rep = sub.add_parser("replay", help="refit consensus rules on a run's saved answers (no language model) and score them")
+    rep.add_argument("run_dir", help="a consensus run folder, or a compare folder's consensus/ (or consensus@RULE/) folder")
+    rep.add_argument("--rule", dest="rules", action="append", default=None,
+                     help="rule to refit, repeatable (default: every rule): medoid, vote, hybrid, confidence, reliability")
+    rep.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="round to replay, repeatable (default: all)")
+    rep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="change the run's consensus settings for the replay, e.g. consensus.min_agreement=0.5")
+    rep.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
 
     figs = sub.add_parser("figures", help="regenerate figures (HTML, and PNG with --png where Chrome/Chromium exists) from a run folder")
     figs.add_argument("run_dir", help="a folder written by `run` or `compare`")
@@ -111,6 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in paths:
             print(f"figure: {path}")
         return 0
+    if args.command == "replay":
+        from .replay import format_replay, replay
+
+        try:
+            rows = replay(args.run_dir, args.rules, args.rounds, args.overrides)
+        except (FileNotFoundError, ValueError, ConfigError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(json.dumps(rows, indent=1) if args.json else format_replay(rows))
+        return 0
     if args.command == "options":
         for name, default, help_text in describe():
             print(f"{name:34s} {default:38s} {help_text}")
@@ -137,9 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .compare import run_comparison, run_seeds, seed_table, summarize_seeds
 
             methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-            unknown = [m for m in methods or [] if m not in METHODS]
+            unknown = [m for m in methods or [] if not method_known(m)]
             if unknown:
-                print(f"config error: --methods {unknown}: choose from {list(METHODS)}.", file=sys.stderr)
+                print(f"config error: --methods {unknown}: choose from {list(METHODS)}, or consensus@RULE.", file=sys.stderr)
                 return 2
             if args.summarize:
                 print(seed_table(summarize_seeds(args.summarize))[1])
@@ -150,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except ValueError:
                     print(f"config error: --seeds {args.seeds!r}: give comma-separated integers, e.g. 0,1,2.", file=sys.stderr)
                     return 2
-                summary, table = run_seeds(cfg, seeds, methods, run_dir=args.run_dir, progress=not quiet, figures=not args.no_figures)
+                summary, table = run_seeds(
+                    cfg, seeds, methods, run_dir=args.run_dir, progress=not quiet, figures=not args.no_figures, extend=args.extend
+                )
                 print(f"\nrun folder: {summary.root}\n")
                 print(table)
                 return 0

@@ -26,6 +26,7 @@ and give the same greedy answers (a test checks it).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,24 @@ def generate_answers(
     desc: str = "generate",
     stats: GenerationStats | None = None,
 ) -> list[str]:
-    """Answer every request; returns the decoded new text per request, in order.
+    """Answer every request; returns the decoded new text per request, in order (see :func:`generate_with_confidence`)."""
+    return generate_with_confidence(model, tokenizer, requests, cfg, seed, desc, stats)[0]
+
+
+def generate_with_confidence(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: Sequence[GenerationRequest],
+    cfg: GenerationConfig,
+    seed: int = 0,
+    desc: str = "generate",
+    stats: GenerationStats | None = None,
+) -> tuple[list[str], list[float]]:
+    """Answer every request; returns the decoded new text per request and the model's confidence in it.
+
+    The confidence of an answer is ``exp`` of the mean log-probability the
+    model gave to the tokens it generated (end token included): what a client
+    knows about its own answer at no extra cost, in (0, 1].
 
     Requests are grouped into batches (by prompt length, and by adapter when
     ``cfg.adapter_batches == "per_adapter"``) so each batch carries little
@@ -82,13 +100,14 @@ def generate_answers(
     ``do_sample`` the result depends on ``seed`` and on the batch composition.
     """
     if not requests:
-        return []
+        return [], []
     device = next(model.parameters()).device
     prompts = [format_prompt(tokenizer, r.instruction, r.context) for r in requests]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     mixed = hasattr(model, "peft_config")
     eos_ids = [tokenizer.eos_token_id]
     answers: list[str] = [""] * len(requests)
+    confidence: list[float] = [0.0] * len(requests)
     adapters = [r.adapter for r in requests]
     stacked = cfg.decoder == "fast" and mixed and RowAdapters.supported(model, adapters)
     with (
@@ -102,14 +121,15 @@ def generate_answers(
             prompts_ids = [encoded[i] for i in rows]
             names = [requests[i].adapter for i in rows] if mixed else None
             if cfg.decoder == "fast":
-                new_tokens = decode(model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing)
+                new_tokens, logprobs = decode(model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing)
             else:
-                new_tokens = _generate(model, prompts_ids, names, cfg, tokenizer.pad_token_id, eos_ids, stats)
+                new_tokens, logprobs = _generate(model, prompts_ids, names, cfg, tokenizer.pad_token_id, eos_ids, stats)
             if stats is not None:
                 stats.batches += 1
-            for i, text in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+            for i, text, lp in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs):
                 answers[i] = text.strip()
-    return answers
+                confidence[i] = math.exp(lp)
+    return answers, confidence
 
 
 def batches_of(requests: Sequence[GenerationRequest], encoded: Sequence[list[int]], cfg: GenerationConfig) -> list[list[int]]:
@@ -145,7 +165,7 @@ def decode(
     pad_id: int,
     stats: GenerationStats | None = None,
     routing: RowAdapters | None = None,
-) -> list[list[int]]:
+) -> tuple[list[list[int]], list[float]]:
     """KV-cache decoding of one batch of prompts; a row leaves the batch at its end token.
 
     1. Prefill. With ``cfg.share_prefix`` the token prefix that every prompt
@@ -160,7 +180,7 @@ def decode(
     (:class:`~fedcofit_lite.batched_lora.RowAdapters`, entered by the caller)
     when one is given, else to peft's mixed-adapter forward. Returns, per row,
     its new tokens up to and including the end token (or ``cfg.max_new_tokens``
-    tokens when it never ends).
+    tokens when it never ends), and the mean log-probability of those tokens.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(model.parameters()).device
@@ -196,10 +216,13 @@ def decode(
     last = positions[:, -1:]  # (b, 1)
     eos = torch.tensor(list(eos_ids), device=device)
     new: list[list[int]] = [[] for _ in prompts]
+    logprob = [0.0] * len(prompts)
     for step in range(cfg.max_new_tokens):
         token = _next_token(logits, cfg)  # (b,)
-        for row, t in zip(alive.tolist(), token.tolist()):
+        chosen = torch.log_softmax(logits.float(), dim=-1).gather(-1, token[:, None]).squeeze(-1)  # (b,)
+        for row, t, lp in zip(alive.tolist(), token.tolist(), chosen.tolist()):
             new[row].append(t)
+            logprob[row] += lp
         if stats is not None:
             stats.decode_positions += len(token)
             stats.generated_tokens += len(token)
@@ -217,7 +240,7 @@ def decode(
         mask = torch.cat([mask, mask.new_ones((len(token), 1))], dim=1)
         last = last + 1
         logits = forward(names, input_ids=token[:, None], attention_mask=mask, position_ids=last)
-    return new
+    return new, [lp / max(1, len(t)) for lp, t in zip(logprob, new)]
 
 
 def _next_token(logits: torch.Tensor, cfg: GenerationConfig) -> torch.Tensor:
@@ -240,25 +263,31 @@ def _generate(
     pad_id: int,
     eos_ids: Sequence[int],
     stats: GenerationStats | None,
-) -> list[list[int]]:
-    """transformers' generate() on one batch; new tokens per row up to and including the end token."""
+) -> tuple[list[list[int]], list[float]]:
+    """transformers' generate() on one batch; new tokens per row up to and including the end token, and their mean log-probability."""
     batch = _left_pad(prompts, pad_id, next(model.parameters()).device)
     sampling = {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p} if cfg.do_sample else {"do_sample": False}
     extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
     out = model.generate(
-        **batch, **extra, **sampling, max_new_tokens=cfg.max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_ids[0], top_k=None
+        **batch, **extra, **sampling, max_new_tokens=cfg.max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_ids[0], top_k=None,
+        output_logits=True, return_dict_in_generate=True,
     )
-    rows = out[:, batch["input_ids"].shape[1] :].tolist()  # (B, new), padded after each row's end
-    new = []
-    for row in rows:
+    generated = out.sequences[:, batch["input_ids"].shape[1] :]  # (B, new), padded after each row's end
+    chosen = torch.stack(  # (B, new): log-probability of each generated token, one step at a time
+        [torch.log_softmax(s.float(), dim=-1).gather(-1, generated[:, k, None]).squeeze(-1) for k, s in enumerate(out.logits)], dim=1
+    ).tolist()
+    rows = generated.tolist()
+    new, logprobs = [], []
+    for row, lps in zip(rows, chosen):
         stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
         new.append(row if stop is None else row[: stop + 1])
+        logprobs.append(sum(lps[: len(new[-1])]) / max(1, len(new[-1])))
     if stats is not None:
         stats.generated_tokens += sum(len(r) for r in new)
         stats.decode_positions += sum(len(r) for r in rows)
         stats.prompt_tokens += int(batch["attention_mask"].sum())
         stats.prompt_positions += batch["attention_mask"].numel()
-    return new
+    return new, logprobs
 
 
 def _left_pad(seqs: Sequence[list[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:

@@ -102,6 +102,7 @@ def run_comparison(
     run_dir: str | Path | None = None,
     progress: bool = True,
     figures: bool = True,
+    extend: bool = False,
 ) -> Comparison:
     """Run several methods on the same partition, seed and budget; write the table and figures.
 
@@ -114,6 +115,11 @@ def run_comparison(
         Method names, e.g. ``["consensus", "fedavg", "local", "centralized"]``.
     run_dir : path, optional
         Folder to write; default ``<output_dir>/<name>-compare-<time>``.
+    extend : bool
+        Add methods to a finished comparison in ``run_dir``: the methods it
+        holds are kept, the shared stages run again (same seed, same result;
+        checked) and only the missing methods run. Their folders record their
+        own config (e.g. another ``client`` policy).
 
     Raises
     ------
@@ -125,8 +131,15 @@ def run_comparison(
     cfg = replace(
         cfg, compare=replace(cfg.compare, methods=names), data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
     ).validate()
+    earlier: dict[str, list[dict[str, Any]]] = {}
     if run_dir is not None and (Path(run_dir) / "metrics.jsonl").exists():
-        raise FileExistsError(f"{run_dir} already holds a comparison; load it with load_comparison() or choose a new run_dir.")
+        if not extend:
+            raise FileExistsError(f"{run_dir} already holds a comparison; load it with load_comparison(), extend it, or choose a new run_dir.")
+        earlier = load_comparison(run_dir)
+        earlier_shared = RunLog(run_dir).read_metrics()
+        names = [n for n in names if n not in earlier]
+        (Path(run_dir) / "metrics.jsonl").rename(Path(run_dir) / "metrics.before.jsonl")
+        root_config = (Path(run_dir) / "config.yaml").read_text()
     runlog = RunLog(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare"))
     fed = Federation(cfg, runlog=runlog, progress=progress)
     root = fed.runlog
@@ -134,7 +147,17 @@ def run_comparison(
     for method in plan:
         method.prepare(fed)  # refusals (FedAvg across architectures) happen here, before any training
     start = run_shared_stages(fed, plan)
-    metrics = run_methods(fed, plan, start, root)
+    if earlier:  # the shared stages must have come out as before, or the methods would not start alike
+        (root.dir / "config.yaml").write_text(root_config)
+        before = {r["stage"]: r["test"] for r in earlier_shared}
+        for row in start.rows:
+            if row["stage"] in before and row["test"] != before[row["stage"]]:
+                raise RuntimeError(
+                    f"extending {root.dir}: the {row['stage']} stage scored {row['test']['all']} now and "
+                    f"{before[row['stage']]['all']} before; the methods would not share a start. Run a new comparison."
+                )
+        (root.dir / "metrics.before.jsonl").unlink()
+    metrics = {**earlier, **run_methods(fed, plan, start, root)}
     rows, table = _write_tables(root, metrics)
     paths: list[Path] = []
     if figures:
@@ -382,11 +405,14 @@ def run_seeds(
     run_dir: str | Path | None = None,
     progress: bool = True,
     figures: bool = True,
+    extend: bool = False,
 ) -> tuple[SeedSummary, str]:
     """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/``, then the paired multi-seed table.
 
     Each seed moves the partition, the shared adapter start and the sampling;
-    the test split is ``compare.n_test_per_family`` items per family.
+    the test split is ``compare.n_test_per_family`` items per family. A seed
+    already finished is kept; with ``extend`` the methods it lacks are added
+    to it (see :func:`run_comparison`).
     """
     if not seeds:
         raise ValueError("--seeds needs at least one seed, e.g. 0,1,2.")
@@ -395,9 +421,11 @@ def run_seeds(
     for s in seeds:
         folder = root / f"seed_{s}"
         if (folder / "comparison.json").exists():
-            log.info("compare: seed %d already in %s, kept", s, folder)
-            continue
-        run_comparison(replace(cfg, seed=s), methods, run_dir=folder, progress=progress, figures=False)
+            missing = [m for m in (methods or cfg.compare.methods) if not (folder / m / "summary.json").exists()]
+            if not (extend and missing):
+                log.info("compare: seed %d already in %s, kept", s, folder)
+                continue
+        run_comparison(replace(cfg, seed=s), methods, run_dir=folder, progress=progress, figures=False, extend=extend)
     summary = summarize_seeds(root)
     _, table = seed_table(summary)
     (root / "comparison_seeds.txt").write_text(table + "\n")

@@ -22,6 +22,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 Partition = Literal["iid", "dirichlet", "by_family"]
 Clusterer = Literal["agglomerative", "dbscan", "hdbscan", "kmeans"]
+Rule = Literal["medoid", "vote", "hybrid", "confidence", "reliability"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 Attention = Literal["auto", "eager", "sdpa"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -43,6 +44,12 @@ LEGACY_ENGINE: tuple[str, ...] = (
     "generation.share_prefix=false",
     "generation.adapter_batches=mixed",
 )
+
+
+def method_known(name: str) -> bool:
+    """A method name of ``compare.methods``: one of METHODS, or consensus@RULE."""
+    base, _, rule = name.partition("@")
+    return base in METHODS and (not rule or (base == "consensus" and rule in typing.get_args(Rule)))
 
 
 class ConfigError(ValueError):
@@ -126,6 +133,10 @@ class ConsensusConfig:
     k_max: int = _f(4, "Largest k tried (kmeans, k chosen by silhouette).")
     min_silhouette: float = _f(0.2, "Below this best silhouette, kmeans keeps one cluster.")
     min_agreement: float = _f(0.5, "Drop prompts whose agreement (dominant-cluster share) is below this.")
+    rule: Rule = _f("medoid", "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone).")
+    min_cohesion: float = _f(0.0, "A group of answers whose mean pairwise cosine is below this is split into single answers (no large group of unrelated answers wins); 0 = off.")
+    min_confidence: float = _f(0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident.")
+    reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
 
     def clusterer_params(self) -> dict[str, Any]:
         """Parameters of the selected clusterer, by its constructor names."""
@@ -135,6 +146,14 @@ class ConsensusConfig:
             "hdbscan": {"min_cluster_size": self.min_cluster_size},
             "kmeans": {"k_max": self.k_max, "min_silhouette": self.min_silhouette},
         }[self.clusterer]
+
+
+@dataclass
+class ClientConfig:
+    accumulate: bool = _f(False, "Keep pseudo-labels across rounds (the newest per prompt) instead of replacing them every round.")
+    weight_by_score: bool = _f(False, "Weight each pseudo-label's loss by the agreement score the server sent with it.")
+    skip_own: bool = _f(False, "Skip pseudo-labels equal to the client's own answer (they teach it nothing new).")
+    pseudo_repeats: int = _f(1, "Times each pseudo-label appears per epoch: the mix of public and private records per step.")
 
 
 @dataclass
@@ -151,7 +170,7 @@ class FederationConfig:
 
 @dataclass
 class CompareConfig:
-    methods: list[Method] = _f(["consensus", "fedavg", "ffa", "local", "centralized"], "Methods run by the compare command, on one partition and seed.")
+    methods: list[str] = _f(["consensus", "fedavg", "ffa", "local", "centralized"], "Methods run by the compare command, on one partition and seed; consensus@RULE runs consensus under another rule (e.g. consensus@vote).")
     n_test_per_family: int = _f(0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there).")
 
 
@@ -172,6 +191,7 @@ class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     data: DataConfig = field(default_factory=DataConfig)
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
@@ -204,6 +224,8 @@ class RunConfig:
             (self.train.dp_noise_multiplier == 0 or ("fedprox" not in self.compare.methods + [self.federation.method]),
              "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
             (len(self.compare.methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
+            (all(method_known(m) for m in self.compare.methods), "compare.methods",
+             f"choose from {list(METHODS)}, or consensus@RULE with RULE one of {list(typing.get_args(Rule))}"),
             (len(set(self.compare.methods)) == len(self.compare.methods), "compare.methods", "each method may appear once"),
             (self.generation.max_new_tokens >= 1, "generation.max_new_tokens", "must be >= 1"),
             (self.generation.batch_size >= 1, "generation.batch_size", "must be >= 1"),
@@ -220,6 +242,9 @@ class RunConfig:
             (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
             (self.consensus.min_cluster_size >= 2, "consensus.min_cluster_size", "must be >= 2"),
             (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
+            (-1 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a cosine similarity in [-1, 1] (0 = off)"),
+            (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
+            (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
         ]
         for ok, name, fix in checks:
             if not ok:

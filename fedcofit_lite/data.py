@@ -45,6 +45,8 @@ __all__ = [
     "partition_by_family",
     "partition_dirichlet",
     "partition_iid",
+    "build_suite",
+    "resolve_data_path",
     "write_jsonl",
 ]
 
@@ -845,3 +847,23 @@ def load_instruction_dataset(
             raise DataFormatError(f"{origin}, {where}: {e}") from None
     logger.info("loaded %d examples from %s", len(examples), origin)
     return examples
+
+
+def resolve_data_path(path: str) -> Path:
+    """A relative ``data.path`` is tried from the working directory, then from the repository."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    repo_relative = DEFAULT_DATA_DIR.parent.parent / p
+    return repo_relative if repo_relative.exists() else p
+
+
+def build_suite(cfg: Any) -> TaskSuite:
+    """The task suite a run configuration (``RunConfig``) selects: its path, families, public and test sizes, seed."""
+    return load_task_suite(
+        resolve_data_path(cfg.data.path),
+        families=cfg.data.families or None,
+        n_public=cfg.data.n_public or None,
+        n_test_per_family=cfg.data.n_test_per_family or None,
+        seed=cfg.seed,
+    )

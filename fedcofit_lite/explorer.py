@@ -28,6 +28,7 @@ from .cluster import make_clusterer
 from .config import ConsensusConfig, load_config
 from .consensus import SemanticConsensus
 from .evaluate import exact_match
+from .replay import RoundAnswers, load_round  # noqa: F401 (one round's answers: defined with replay, used here)
 
 # The one knob per algorithm that the explorer's slider moves, with its range.
 KNOB: dict[str, tuple[str, float, float, float]] = {
@@ -37,62 +38,6 @@ KNOB: dict[str, tuple[str, float, float, float]] = {
     "hdbscan": ("min_cluster_size", 2, 6, 1),
     "kmeans": ("min_silhouette", -0.2, 0.9, 0.05),
 }
-
-
-@dataclass
-class RoundAnswers:
-    """Every answer of one round, one entry per (client, prompt), with what the teacher knows.
-
-    ``X`` rows follow the same order once :meth:`embed` has run.
-    """
-
-    round: int
-    clients: list[str]
-    prompt_ids: list[str]
-    texts: list[str]
-    references: list[str]  # hidden reference of each answer's prompt (never sent to the server)
-    prompts: dict[str, str]  # prompt id -> instruction (+ context) text
-    X: np.ndarray | None = None  # (n_answers, d) unit-norm sentence embeddings
-
-    @property
-    def correct(self) -> np.ndarray:
-        """(n_answers,) bool: the answer matches its reference (normalised exact match)."""
-        return np.array([exact_match(t, r) == 1.0 for t, r in zip(self.texts, self.references)])
-
-    @property
-    def families(self) -> list[str]:
-        return [p.split("-public-")[0] for p in self.prompt_ids]
-
-    def embed(self, embed_fn) -> RoundAnswers:
-        """Fill ``X`` with ``embed_fn(texts)`` (e.g. ``lambda t: flt.embed.embed_texts(embedder, t)``)."""
-        self.X = np.asarray(embed_fn(self.texts))
-        return self
-
-    def rows_of(self, prompt_id: str) -> np.ndarray:
-        return np.array([i for i, p in enumerate(self.prompt_ids) if p == prompt_id])
-
-
-def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
-    """Read ``answers/round_R.jsonl`` of a run folder, with the prompts and hidden references of its task suite."""
-    from .federation import build_suite
-
-    run = Path(run_dir)
-    path = run / "answers" / f"round_{round_index}.jsonl"
-    if not path.exists():
-        rounds = sorted(p.stem for p in (run / "answers").glob("round_*.jsonl")) if (run / "answers").exists() else []
-        raise FileNotFoundError(f"{path} does not exist; this run folder has {rounds or 'no answer files'} (is it a consensus run?).")
-    cfg = load_config(run / "config.yaml")
-    suite = build_suite(cfg)
-    prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
-    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return RoundAnswers(
-        round=round_index,
-        clients=[r["client"] for r in records],
-        prompt_ids=[r["prompt_id"] for r in records],
-        texts=[r["answer"] for r in records],
-        references=[suite.public_references[r["prompt_id"]] for r in records],
-        prompts={p: prompts[p] for p in dict.fromkeys(r["prompt_id"] for r in records)},
-    )
 
 
 def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.0, **params: Any) -> SemanticConsensus:

@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 import transformers
 
-from .client import Client
+from .client import Client, round_confidence
 from .adversary import apply_behaviours
 from .cluster import make_clusterer
 from .collect import GenerationRequest
 from .config import RunConfig
-from .consensus import SemanticConsensus
-from .data import DEFAULT_DATA_DIR, TaskSuite, cap_per_client, load_task_suite, partition
+from .consensus import make_rule
+from .data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
 from .embed import embed_texts
 from .evaluate import exact_match, last_epoch_loss, mean_over_clients, score_answers
 from .finetune import TrainRecord
@@ -73,32 +73,13 @@ class RunResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_data_path(path: str) -> Path:
-    """A relative ``data.path`` is tried from the working directory, then from the repository."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    repo_relative = DEFAULT_DATA_DIR.parent.parent / p
-    return repo_relative if repo_relative.exists() else p
-
-
-def build_suite(cfg: RunConfig) -> TaskSuite:
-    return load_task_suite(
-        resolve_data_path(cfg.data.path),
-        families=cfg.data.families or None,
-        n_public=cfg.data.n_public or None,
-        n_test_per_family=cfg.data.n_test_per_family or None,
-        seed=cfg.seed,
-    )
-
-
 def build_clients(cfg: RunConfig, suite: TaskSuite) -> list[Client]:
     """Partition the private pool and make one :class:`Client` per part."""
     n = cfg.federation.n_clients
     parts = partition(suite.train, cfg.data.partition, n, alpha=cfg.data.dirichlet_alpha, seed=cfg.seed)
     if cfg.data.max_train_per_client:
         parts = cap_per_client(parts, cfg.data.max_train_per_client, seed=cfg.seed)
-    return [Client(f"client{i}", cfg.model_of_client(i), list(part)) for i, part in enumerate(parts)]
+    return [Client(f"client{i}", cfg.model_of_client(i), list(part), policy=cfg.client) for i, part in enumerate(parts)]
 
 
 def client_seed(seed: int, round_index: int, client_index: int) -> int:
@@ -138,13 +119,20 @@ class Federation:
 
     # -- pieces -----------------------------------------------------------
 
-    def _consensus_server(self) -> ConsensusServer:
-        cfg = self.cfg
-        consensus = SemanticConsensus(
-            clusterer=make_clusterer(cfg.consensus.clusterer, **cfg.consensus.clusterer_params()),
-            min_agreement=cfg.consensus.min_agreement,
+    def _consensus_server(self, rule: str | None = None) -> ConsensusServer:
+        """The consensus server under ``rule`` (default ``consensus.rule``) with the run's clusterer and filters."""
+        c = self.cfg.consensus
+        rule = rule or c.rule
+        consensus = make_rule(
+            rule,
+            clusterer=make_clusterer(c.clusterer, **c.clusterer_params()),
+            min_agreement=c.min_agreement,
+            min_cohesion=c.min_cohesion,
+            min_confidence=c.min_confidence if rule == "confidence" else 0.0,
+            reliability_by=c.reliability_by,
         )
-        return ConsensusServer(list(self.public), self.embed, consensus, cfg.federation.max_answer_chars)
+        families = {e.id: e.family for e in self.suite.public}
+        return ConsensusServer(list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return embed_texts(self.embedder, texts, progress=self.progress)
@@ -277,19 +265,29 @@ class Federation:
             for c in clients
             for p in prompt_ids
         ]
-        answers = self.pool.generate(requests, self.cfg.generation, seed=self.cfg.seed + round_index, desc=f"answer r{round_index}")
+        answers, confidence = self.pool.answer(
+            requests, self.cfg.generation, seed=self.cfg.seed + round_index, desc=f"answer r{round_index}"
+        )
         n = len(prompt_ids)
         honest = {c.client_id: answers[k * n : (k + 1) * n] for k, c in enumerate(clients)}
+        conf = {c.client_id: confidence[k * n : (k + 1) * n] for k, c in enumerate(clients)}
         if self.cfg.federation.behaviours:  # simulated bad clients replace their answers before sending
             instructions = {p: self.public[p].instruction for p in prompt_ids}
             honest = apply_behaviours(self.behaviours, honest, prompt_ids, instructions, self.cfg.seed, round_index)
-        sent = [c.answers_message(round_index, prompt_ids, honest[c.client_id]) for c in clients]
-        self.runlog.write_jsonl(
+            for cid, how in self.behaviours.items():
+                if how != "honest" and cid in conf:  # a bad client claims full confidence
+                    conf[cid] = [1.0] * n
+        send_confidence = self.server.needs_confidence
+        sent = [
+            c.answers_message(round_index, prompt_ids, honest[c.client_id], conf[c.client_id] if send_confidence else None)
+            for c in clients
+        ]
+        self.runlog.write_jsonl(  # the simulation's record: confidences kept even when not sent, for replay
             f"answers/round_{round_index}.jsonl",
             [
-                {"round": round_index, "client": m.client_id, "prompt_id": p, "answer": a}
+                {"round": round_index, "client": m.client_id, "prompt_id": p, "answer": a, "confidence": round_confidence(k)}
                 for m in sent
-                for p, a in zip(m.prompt_ids, m.answers)
+                for p, a, k in zip(m.prompt_ids, m.answers, conf[m.client_id])
             ],
         )
         return [self.wire.send(m, "up") for m in sent]
@@ -304,6 +302,14 @@ class Federation:
             accepted = [m.client_id for m in received if self.server.check(m, round_index) is None]
             self.require_clients(round_index, accepted, {**dropped, **{m.client_id: "rejected" for m in received if m.client_id not in accepted}})
             pseudo, report = self.server.aggregate(round_index, received)
+        if report.vectors is not None:  # the server's embeddings, so replay needs no model
+            (self.runlog.dir / "embeddings").mkdir(exist_ok=True)
+            np.savez_compressed(
+                self.runlog.dir / "embeddings" / f"round_{round_index}.npz",
+                vectors=report.vectors.astype(np.float16),
+                clients=np.array(report.row_clients),
+                prompt_ids=np.array(report.row_prompts),
+            )
         refs = self.suite.public_references  # held by the evaluator only
         records = report.records()
         for rec in records:
@@ -326,6 +332,8 @@ class Federation:
             "n_prompts": len(records),
             "rejected_clients": report.rejected,
             "dropped_clients": dropped,
+            "rule": self.server.rule,
+            "confidence_sent": self.server.needs_confidence,
             **trained,
             "seconds": timer.seconds,
         }
@@ -412,7 +420,7 @@ class Federation:
         state = {
             "round": round_index,
             "method": self.method_name,
-            "pseudo_labels": {c.client_id: [dataclasses.asdict(r) for r in c.pseudo_labels] for c in self.clients},
+            "pseudo_labels": {c.client_id: {p: dataclasses.asdict(r) for p, r in c._labels.items()} for c in self.clients},
             "bytes_by_round": {str(k): v for k, v in self.wire.bytes_by_round.items()},
             "messages_by_round": {str(k): v for k, v in self.wire.messages_by_round.items()},
             "accountants": {a: [list(h) for h in acc.history] for a, acc in self.accountants.items()},
@@ -442,7 +450,11 @@ class Federation:
             if path.stem in self.pool.client_models:
                 self.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
         for c in self.clients:
-            c.pseudo_labels = [TrainRecord(**r) for r in state["pseudo_labels"].get(c.client_id, [])]
+            saved = state["pseudo_labels"].get(c.client_id, [])
+            if isinstance(saved, dict):  # prompt id -> label
+                c.restore_labels([TrainRecord(**r) for r in saved.values()], list(saved))
+            else:  # checkpoints written before labels were keyed by prompt
+                c.restore_labels([TrainRecord(**r) for r in saved])
         for k, v in state["bytes_by_round"].items():
             self.wire.bytes_by_round[int(k)] = dict(v)
         for k, v in state["messages_by_round"].items():
@@ -531,7 +543,7 @@ class Federation:
         self.runlog = runlog
         self.runlog.write_config(self.cfg)
         for c in self.clients:
-            c.pseudo_labels = []
+            c.restore_labels([])
             if adapters is not None:
                 self.pool.set_tensors(c.client_id, adapters[c.client_id])
         self.metrics = []

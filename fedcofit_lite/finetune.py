@@ -64,11 +64,12 @@ class TrainStats:
 
 @dataclass(frozen=True)
 class TrainRecord:
-    """One supervised example: the model sees the prompt, learns the answer."""
+    """One supervised example: the model sees the prompt, learns the answer (its loss scaled by ``weight``)."""
 
     instruction: str
     context: str
     response: str
+    weight: float = 1.0  # e.g. a pseudo-label's agreement score (client.weight_by_score)
 
 
 def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
@@ -180,7 +181,9 @@ def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
     return max(0, min(prefix, int(first_label.min()) - 1))
 
 
-def answer_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], share_prefix: bool = True) -> torch.Tensor:
+def answer_loss(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], share_prefix: bool = True, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
 
     1. With ``share_prefix``, the P tokens every row starts with (the chat
@@ -192,7 +195,8 @@ def answer_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], share_pr
 
     Equal, up to float rounding, to the model's own loss over the full logits
     (``model(**batch).loss``); the tests check it. (With LoRA dropout, the
-    shared prefix draws one dropout mask instead of B.)
+    shared prefix draws one dropout mask instead of B.) ``weights`` (B,)
+    weigh each row's answer tokens: the weighted mean over tokens.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = base.get_decoder()
@@ -213,7 +217,11 @@ def answer_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], share_pr
     softcap = getattr(base.config, "final_logit_softcapping", None)
     if softcap:  # e.g. Gemma 2: the model's forward caps its logits, so must we
         logits = torch.tanh(logits / softcap) * softcap
-    return torch.nn.functional.cross_entropy(logits.float(), targets[wanted])
+    if weights is None:
+        return torch.nn.functional.cross_entropy(logits.float(), targets[wanted])
+    per_token = torch.nn.functional.cross_entropy(logits.float(), targets[wanted], reduction="none")  # (N,)
+    w = weights.to(per_token.device)[wanted.nonzero()[:, 0]]  # (N,): each token weighs as its row
+    return (per_token * w).sum() / w.sum().clamp(min=1e-12)
 
 
 def train_adapter(
@@ -272,6 +280,8 @@ def train_adapter(
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     lengths = [len(ids) for ids, _ in data]
+    record_weights = torch.tensor([r.weight for r in records], dtype=torch.float32)
+    weighted = bool((record_weights != 1.0).any())
     losses: list[float] = []
     model.train()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -288,7 +298,10 @@ def train_adapter(
                     stats.sum_len_sq += sum(lengths[i] ** 2 for i in rows)
                 batch = {k: v.to(device) for k, v in batch.items()}
                 with autocast(model):
-                    loss = answer_loss(model, batch, cfg.share_prefix) if cfg.answer_logits_only else model(**batch).loss
+                    if cfg.answer_logits_only:
+                        loss = answer_loss(model, batch, cfg.share_prefix, record_weights[rows] if weighted else None)
+                    else:  # the model's own loss (legacy engine): unweighted
+                        loss = model(**batch).loss
                 objective = loss + prox_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(params, anchor)) if anchor else loss
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()

@@ -4,7 +4,8 @@ Two message types carry the whole protocol:
 
 * :class:`AnswersMessage` (client -> server): a client's answers to the public
   prompts of a round. Prompts are public and known to everyone beforehand,
-  so only their ids travel, never their text.
+  so only their ids travel, never their text. Under the ``confidence`` rule
+  each answer also carries the client's confidence in it (3 decimals).
 * :class:`PseudoLabelsMessage` (server -> client): the consensus answers kept
   after the agreement filter, with their agreement scores.
 
@@ -55,6 +56,7 @@ class AnswersMessage:
     client_id: str
     prompt_ids: list[str]
     answers: list[str]
+    confidence: list[float] | None = None  # per answer, in [0, 1]; only when the server's rule uses it
 
     def __post_init__(self) -> None:
         if len(self.prompt_ids) != len(self.answers):
@@ -62,6 +64,14 @@ class AnswersMessage:
                 f"answers message from {self.client_id!r}: {len(self.prompt_ids)} prompt_ids but "
                 f"{len(self.answers)} answers; send one answer per prompt id."
             )
+        if self.confidence is not None:
+            if len(self.confidence) != len(self.answers):
+                raise MessageError(
+                    f"answers message from {self.client_id!r}: {len(self.confidence)} confidences for "
+                    f"{len(self.answers)} answers; send one per answer."
+                )
+            if not all(0.0 <= c <= 1.0 for c in self.confidence):
+                raise MessageError(f"answers message from {self.client_id!r}: confidences must lie in [0, 1].")
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ def encode(msg: Message) -> bytes:
         meta = {"message": json.dumps(fields_, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
         tensors = {k: np.ascontiguousarray(msg.tensors[k]) for k in sorted(msg.tensors)}  # C order for safetensors
         return safetensors.numpy.save(tensors, metadata=meta)
-    payload = {"type": msg.kind, **asdict(msg)}
+    payload = {"type": msg.kind, **{k: v for k, v in asdict(msg).items() if v is not None}}  # an unset optional field is absent
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -190,7 +200,8 @@ def decode(data: bytes) -> Message:
         raise MessageError(f"message 'type' must be one of {sorted(MESSAGE_TYPES)}.")
     cls = MESSAGE_TYPES[payload.pop("type")]
     expected = {f.name: f.type for f in fields(cls)}
-    missing, unknown = set(expected) - set(payload), set(payload) - set(expected)
+    optional = {f.name for f in fields(cls) if str(f.type).endswith("| None")}
+    missing, unknown = set(expected) - set(payload) - optional, set(payload) - set(expected)
     if missing or unknown:
         raise MessageError(f"{cls.kind} message: missing fields {sorted(missing)}, unknown fields {sorted(unknown)}.")
     for name, value in payload.items():
@@ -207,7 +218,8 @@ _FIELD_CHECKS: dict[str, tuple[type, type | None]] = {
 
 
 def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
-    outer, inner = _FIELD_CHECKS[str(annotation)]
+    annotation = str(annotation).removesuffix(" | None")
+    outer, inner = _FIELD_CHECKS[annotation]
     ok = isinstance(value, outer) and not isinstance(value, bool)
     if ok and inner is not None:
         ok = all(isinstance(v, inner) and not isinstance(v, bool) for v in value)

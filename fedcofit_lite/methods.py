@@ -77,7 +77,15 @@ class Method:
 
 
 class Consensus(Method):
-    name = "consensus"
+    """Semantic consensus under ``consensus.rule``, or under ``rule`` (method name ``consensus@RULE``)."""
+
+    def __init__(self, rule: str | None = None) -> None:
+        self.rule = rule
+        self.name = f"consensus@{rule}" if rule else "consensus"
+
+    def prepare(self, fed: Federation) -> None:
+        if self.rule:  # this method's own rule; the federation's server follows the config otherwise
+            fed.server = fed._consensus_server(self.rule)
 
     def round(self, fed: Federation, r: int) -> dict[str, Any]:
         return fed.consensus_round(r)
@@ -204,6 +212,13 @@ def make_method(name: str, prox_mu: float = 0.0) -> Method:
     """A method by its config name (``federation.method`` / ``compare.methods``)."""
     if name == "consensus":
         return Consensus()
+    if name.startswith("consensus@"):
+        from .consensus import RULES
+
+        rule = name.partition("@")[2]
+        if rule not in RULES:
+            raise ValueError(f"unknown consensus rule {rule!r} in method {name!r}: choose from {list(RULES)}.")
+        return Consensus(rule)
     if name == "fedavg":
         return FedAvg()
     if name == "fedprox":
@@ -216,5 +231,5 @@ def make_method(name: str, prox_mu: float = 0.0) -> Method:
         return Centralized()
     raise ValueError(
         f"unknown method {name!r} (federation.method, compare.methods or --method): "
-        f"choose one of consensus, fedavg, fedprox, ffa, local, centralized."
+        f"choose one of consensus, fedavg, fedprox, ffa, local, centralized, or consensus@RULE."
     )

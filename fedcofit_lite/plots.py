@@ -25,10 +25,17 @@ METHOD_STYLE: dict[str, dict[str, Any]] = {
 METRIC_LABEL = {"exact_match": "test exact match", "rouge_l": "test ROUGE-L", "embedding_sim": "test embedding similarity"}
 
 
+RULE_COLOR = {"medoid": "#1f77b4", "vote": "#17becf", "hybrid": "#8c564b", "confidence": "#e377c2", "reliability": "#bcbd22"}
+
+
 def _style(method: str) -> dict[str, Any]:
-    """Colour and label of a method; ``"fedavg (global)"`` is the global model of FedAvg, in its colour, dashed."""
+    """Colour and label of a method; ``"fedavg (global)"`` is the global model of FedAvg, in its colour, dashed;
+    ``consensus@vote`` is consensus under another rule, in that rule's colour."""
     name, _, rest = method.partition(" ")
+    base, _, rule = name.partition("@")
     style = dict(METHOD_STYLE.get(name, {"color": None, "label": name}))
+    if rule:
+        style = {"color": RULE_COLOR.get(rule), "label": f"consensus ({rule})"}
     if rest:
         style["label"] = f"{style['label']} {rest}"
         style["dash"] = "dash"

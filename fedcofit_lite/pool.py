@@ -18,7 +18,7 @@ import peft
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_answers
+from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_with_confidence
 from .config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
 from .finetune import TrainRecord, TrainStats, adapter_state, attach_adapters, count_adapter_parameters, peft_lora_config, train_adapter
 from .models import load_model
@@ -147,16 +147,25 @@ class ModelPool:
         batches (``generation.adapter_batches``). What it cost is added to
         ``self.generation_stats``.
         """
+        return self.answer(requests, cfg, seed, desc)[0]
+
+    def answer(
+        self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
+    ) -> tuple[list[str], list[float]]:
+        """Like :meth:`generate`, and each answer's confidence (exp of its mean token log-probability)."""
         answers: list[str] = [""] * len(requests)
+        confidence: list[float] = [0.0] * len(requests)
         for name, bb in self.backbones.items():
             idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]
             if not idx:
                 continue
             batch = [_for_peft(requests[i]) for i in idx]
-            out = generate_answers(bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}", stats=self.generation_stats)
-            for i, text in zip(idx, out):
-                answers[i] = text
-        return answers
+            texts, conf = generate_with_confidence(
+                bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}", stats=self.generation_stats
+            )
+            for i, text, c in zip(idx, texts, conf):
+                answers[i], confidence[i] = text, c
+        return answers, confidence
 
     def _arch_of(self, request: GenerationRequest) -> str:
         if request.adapter.startswith(BASE_ADAPTER):

@@ -8,7 +8,7 @@ so a real deployment can run it as is behind any transport.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +34,10 @@ class RoundReport:
     n_answers: list[int]
     kept: list[bool]
     clients: list[str]
+    empty: list[bool] = field(default_factory=list)  # the consensus was an empty answer (never sent)
+    vectors: np.ndarray | None = None  # (n_answers, d) the embeddings the rule saw, rows as row_clients/row_prompts
+    row_clients: list[str] = field(default_factory=list)
+    row_prompts: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # client id -> why
 
     def records(self) -> list[dict]:
@@ -48,9 +52,11 @@ class RoundReport:
                 "n_clusters": k,
                 "n_answers": n,
                 "kept": kept,
+                "empty": empty,
             }
-            for p, c, a, h, k, n, kept in zip(
-                self.prompt_ids, self.consensus, self.agreement, self.cohesion, self.n_clusters, self.n_answers, self.kept
+            for p, c, a, h, k, n, kept, empty in zip(
+                self.prompt_ids, self.consensus, self.agreement, self.cohesion, self.n_clusters, self.n_answers, self.kept,
+                self.empty or [False] * len(self.prompt_ids),
             )
         ]
 
@@ -65,9 +71,15 @@ class ConsensusServer:
     embed_fn : callable
         ``list[str] -> ndarray (n, d)``; the sentence embedder.
     consensus : SemanticConsensus
-        Unfitted estimator (clusterer + agreement filter); cloned each round.
+        Unfitted estimator (a rule of :data:`~fedcofit_lite.consensus.RULES`
+        with its clusterer and filters); cloned each round.
     max_answer_chars : int
         Answers longer than this are rejected (a client cannot flood the server).
+    families : mapping of str to str, optional
+        Task family of each public prompt (public, like the prompts); used by
+        the reliability rule with ``reliability_by="family"``.
+    rule : str
+        Name of the rule ``consensus`` implements, recorded in the metrics.
     """
 
     def __init__(
@@ -76,12 +88,21 @@ class ConsensusServer:
         embed_fn: EmbedFn,
         consensus: SemanticConsensus,
         max_answer_chars: int = 2000,
+        families: Mapping[str, str] | None = None,
+        rule: str = "custom",
     ) -> None:
         self.prompt_ids = list(prompt_ids)
         self.embed_fn = embed_fn
         self.consensus = consensus
         self.max_answer_chars = max_answer_chars
+        self.families = dict(families or {})
+        self.rule = rule  # the rule's name in consensus.RULES, for the record
         self._known = set(self.prompt_ids)
+
+    @property
+    def needs_confidence(self) -> bool:
+        """True when the rule weighs or filters answers by the clients' confidence."""
+        return self.consensus.weighting == "confidence" or self.consensus.min_confidence > 0
 
     def check(self, msg: AnswersMessage, round_index: int) -> str | None:
         """Why ``msg`` must be rejected, or None when it is acceptable."""
@@ -95,6 +116,8 @@ class ConsensusServer:
         too_long = [p for p, a in zip(msg.prompt_ids, msg.answers) if len(a) > self.max_answer_chars]
         if too_long:
             return f"{len(too_long)} answers longer than max_answer_chars={self.max_answer_chars}"
+        if self.needs_confidence and msg.confidence is None:
+            return "the consensus rule weighs answers by confidence, but the message carries none"
         return None
 
     def aggregate(self, round_index: int, messages: Sequence[AnswersMessage]) -> tuple[PseudoLabelsMessage, RoundReport]:
@@ -117,17 +140,29 @@ class ConsensusServer:
         if not accepted:
             raise RuntimeError(f"round {round_index}: no acceptable answers ({rejected}); cannot form a consensus.")
         # 2. embed, in prompt order so groups are contiguous
-        by_prompt: dict[str, list[str]] = {p: [] for p in self.prompt_ids}
+        by_prompt: dict[str, list[tuple[str, str, float | None]]] = {p: [] for p in self.prompt_ids}
         for msg in accepted:
-            for p, answer in zip(msg.prompt_ids, msg.answers):
-                by_prompt[p].append(answer)
-        texts = [a for p in self.prompt_ids for a in by_prompt[p]]
-        groups = np.array([p for p in self.prompt_ids for _ in by_prompt[p]], dtype=object)
+            conf = msg.confidence if msg.confidence is not None else [None] * len(msg.answers)
+            for p, answer, c in zip(msg.prompt_ids, msg.answers, conf):
+                by_prompt[p].append((answer, msg.client_id, c))
+        rows = [(p, *entry) for p in self.prompt_ids for entry in by_prompt[p]]
+        texts = [r[1] for r in rows]
+        groups = np.array([r[0] for r in rows], dtype=object)
         vectors = self.embed_fn(texts)  # (n_answers, d)
-        # 3-4. cluster per prompt, medoid of the dominant cluster, agreement filter
-        est = self._fresh_estimator().fit(vectors, groups)
+        # 3-4. group per prompt under the rule, consensus of the dominant group, filters
+        est = self._fresh_estimator().fit(
+            vectors,
+            groups,
+            texts=texts,
+            clients=[r[2] for r in rows],
+            confidence=[r[3] for r in rows] if self.needs_confidence else None,
+            families=[self.families.get(r[0], "") for r in rows],
+        )
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
+        empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
+        if any(empty) and any(k and e for k, e in zip(est.keep_, empty)):
+            log.info("round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty))
         report = RoundReport(
             round=round_index,
             prompt_ids=[str(g) for g in est.groups_],
@@ -136,11 +171,15 @@ class ConsensusServer:
             cohesion=[float(c) for c in est.cohesion_],
             n_clusters=[int(k) for k in est.n_clusters_],
             n_answers=n_answers,
-            kept=[bool(k) for k in est.keep_],
+            kept=[bool(k) and not e for k, e in zip(est.keep_, empty)],
+            empty=[bool(e) for e in empty],
+            vectors=np.asarray(vectors),
+            row_clients=[r[2] for r in rows],
+            row_prompts=[r[0] for r in rows],
             clients=[m.client_id for m in accepted],
             rejected=rejected,
         )
-        keep = est.keep_
+        keep = report.kept
         message = PseudoLabelsMessage(
             round=round_index,
             prompt_ids=[p for p, k in zip(report.prompt_ids, keep) if k],

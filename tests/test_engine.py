@@ -151,7 +151,7 @@ def test_finished_rows_stop_costing_decode_steps():
     names = ["alice", "bob", "carol", "alice", "bob", "carol"]
     cfg = GenerationConfig(max_new_tokens=12)
     with torch.inference_mode():
-        free = decode(model, prompts, names, cfg, [tok.eos_token_id], tok.pad_token_id)
+        free, _ = decode(model, prompts, names, cfg, [tok.eos_token_id], tok.pad_token_id)
     # a token that rows reach at different steps serves as the end token: rows end at different times
     first_seen = {}
     for row in free:
@@ -160,9 +160,11 @@ def test_finished_rows_stop_costing_decode_steps():
     stop = next(t for t, steps in first_seen.items() if len(steps) > 1)
     fast, slow = GenerationStats(), GenerationStats()
     with torch.inference_mode():
-        a = decode(model, prompts, names, cfg, [stop], tok.pad_token_id, fast)
-        b = _generate(model, prompts, names, cfg, tok.pad_token_id, [stop], slow)
+        a, conf_a = decode(model, prompts, names, cfg, [stop], tok.pad_token_id, fast)
+        b, conf_b = _generate(model, prompts, names, cfg, tok.pad_token_id, [stop], slow)
     assert a == b
+    assert conf_a == pytest.approx(conf_b, abs=1e-5)  # the same mean log-probability both ways
+    assert all(c <= 0 for c in conf_a)
     assert any(len(r) < cfg.max_new_tokens for r in a) and any(len(r) == cfg.max_new_tokens for r in a)
     assert fast.generated_tokens == fast.decode_positions == sum(len(r) for r in a)
     assert slow.decode_positions > slow.generated_tokens == fast.generated_tokens

@@ -1,0 +1,254 @@
+"""Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
+
+A consensus run writes every answer the clients sent (``answers/round_R.jsonl``,
+with each answer's confidence) and the server's sentence embeddings of them
+(``embeddings/round_R.npz``). Replay reads those, fits any rule of
+:data:`~fedcofit_lite.consensus.RULES` on them as the server would, and scores
+what the rule would have sent against the public prompts' hidden references,
+which it reads to score, never to decide:
+
+``kept``
+    prompts whose pseudo-label passed the rule's filters;
+``precision``
+    share of the kept labels that are right (the evaluation's exact match);
+``new correct / client``
+    kept labels that are right *and* differ from the client's own answer: what a
+    client can learn, averaged over clients;
+``harmful / client``
+    kept labels that are wrong where the client's own answer was right;
+``coverage``
+    kept labels per task family, over the family's public prompts.
+
+A run written before embeddings were saved is embedded again with the run's
+embedder (the only model replay may load). This module imports numpy and the
+package's analysis code only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import load_config
+from .consensus import RULES, SemanticConsensus, make_rule, normalize_answer
+from .data import build_suite
+from .evaluate import exact_match
+
+
+@dataclass
+class RoundAnswers:
+    """Every answer of one round, one entry per (client, prompt), with what the teacher knows.
+
+    ``X`` rows follow the same order once embedded (:func:`load_round` fills it
+    from the run folder when the server saved its embeddings).
+    """
+
+    round: int
+    clients: list[str]
+    prompt_ids: list[str]
+    texts: list[str]
+    references: list[str]  # hidden reference of each answer's prompt (never sent to the server)
+    prompts: dict[str, str]  # prompt id -> instruction (+ context) text
+    families_of: dict[str, str] = field(default_factory=dict)  # prompt id -> task family
+    confidence: list[float] | None = None  # each answer's confidence, when the run saved it
+    X: np.ndarray | None = None  # (n_answers, d) unit-norm sentence embeddings
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(n_answers,) bool: the answer matches its reference (normalised exact match)."""
+        return np.array([exact_match(t, r) == 1.0 for t, r in zip(self.texts, self.references)])
+
+    @property
+    def families(self) -> list[str]:
+        return [self.families_of.get(p, p.split("-public-")[0]) for p in self.prompt_ids]
+
+    def embed(self, embed_fn: Callable[[list[str]], np.ndarray]) -> RoundAnswers:
+        """Fill ``X`` with ``embed_fn(texts)`` (e.g. ``lambda t: flt.embed.embed_texts(embedder, t)``)."""
+        self.X = np.asarray(embed_fn(self.texts))
+        return self
+
+    def rows_of(self, prompt_id: str) -> np.ndarray:
+        return np.array([i for i, p in enumerate(self.prompt_ids) if p == prompt_id])
+
+
+def rounds_of(run_dir: str | Path) -> list[int]:
+    """The rounds whose answers a run folder holds."""
+    folder = Path(run_dir) / "answers"
+    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("round_*.jsonl")) if folder.exists() else []
+
+
+def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
+    """Read ``answers/round_R.jsonl`` of a run folder, with the prompts and hidden references of its task suite.
+
+    The server's embeddings (``embeddings/round_R.npz``) fill ``X`` when the run saved them.
+    """
+    run = Path(run_dir)
+    path = run / "answers" / f"round_{round_index}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; this run folder has rounds {rounds_of(run) or 'none'} (is it a consensus run?)."
+        )
+    cfg = load_config(run / "config.yaml")
+    suite = build_suite(cfg)
+    prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
+    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    ra = RoundAnswers(
+        round=round_index,
+        clients=[r["client"] for r in records],
+        prompt_ids=[r["prompt_id"] for r in records],
+        texts=[r["answer"] for r in records],
+        references=[suite.public_references[r["prompt_id"]] for r in records],
+        prompts={p: prompts[p] for p in dict.fromkeys(r["prompt_id"] for r in records)},
+        families_of={e.id: e.family for e in suite.public},
+        confidence=[float(r["confidence"]) for r in records] if all("confidence" in r for r in records) else None,
+    )
+    saved = run / "embeddings" / f"round_{round_index}.npz"
+    if saved.exists():
+        with np.load(saved, allow_pickle=False) as z:
+            row_of = {(c, p): i for i, (c, p) in enumerate(zip(z["clients"].tolist(), z["prompt_ids"].tolist()))}
+            vectors = z["vectors"].astype(np.float64)
+        order = [row_of.get((c, p)) for c, p in zip(ra.clients, ra.prompt_ids)]
+        if all(i is not None for i in order):  # a rejected client's answers were never embedded
+            ra.X = vectors[order]
+    return ra
+
+
+def ensure_embedded(ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:
+    """Embed the answers with ``embedder`` when the run folder did not hold the server's embeddings."""
+    if ra.X is None:
+        from .embed import embed_texts
+        from .models import load_embedder
+
+        model = load_embedder(embedder, device=device)
+        ra.embed(lambda texts: embed_texts(model, texts, progress=False))
+    return ra
+
+
+def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensus:
+    """Fit a consensus estimator on a round's answers, with everything a server would know."""
+    if ra.X is None:
+        raise ValueError("embed the answers first (ensure_embedded or RoundAnswers.embed).")
+    needs_confidence = estimator.weighting == "confidence" or estimator.min_confidence > 0
+    if needs_confidence and ra.confidence is None:
+        raise ValueError(
+            "this run saved no answer confidences (runs before the confidence rule existed): "
+            "the confidence rule cannot be replayed on it; run it again to record them."
+        )
+    return estimator.fit(
+        ra.X,
+        np.array(ra.prompt_ids, dtype=object),
+        texts=ra.texts,
+        clients=ra.clients,
+        confidence=ra.confidence if needs_confidence else None,
+        families=ra.families,
+    )
+
+
+def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
+    """What the fitted rule would send, scored against the hidden references (see the module docstring)."""
+    correct_answer = ra.correct  # (n,)
+    keys = [normalize_answer(t) for t in ra.texts]
+    clients = list(dict.fromkeys(ra.clients))
+    row = {(c, p): i for i, (c, p) in enumerate(zip(ra.clients, ra.prompt_ids))}
+    kept, right, new_correct, harmful = 0, 0, defaultdict(int), defaultdict(int)
+    fam_kept, fam_total = defaultdict(int), defaultdict(int)
+    for p, idx, keep in zip(est.groups_, est.consensus_index_, est.keep_):
+        family = ra.families_of.get(p, str(p).split("-public-")[0])
+        fam_total[family] += 1
+        label_ok = exact_match(ra.texts[idx], ra.references[idx]) == 1.0
+        empty = not ra.texts[idx].strip()
+        if not keep or empty:
+            continue
+        kept += 1
+        right += label_ok
+        fam_kept[family] += 1
+        for c in clients:
+            own = row.get((c, p))
+            if own is None:
+                continue
+            if label_ok and keys[own] != keys[idx]:
+                new_correct[c] += 1
+            if not label_ok and correct_answer[own]:
+                harmful[c] += 1
+    n_clients = max(1, len(clients))
+    return {
+        "kept": kept,
+        "n_prompts": len(est.groups_),
+        "precision": right / kept if kept else float("nan"),
+        "new_correct_per_client": sum(new_correct.values()) / n_clients,
+        "harmful_per_client": sum(harmful.values()) / n_clients,
+        "new_correct": {c: new_correct[c] for c in clients},
+        "harmful": {c: harmful[c] for c in clients},
+        "coverage": {f: fam_kept[f] / fam_total[f] for f in sorted(fam_total)},
+    }
+
+
+def rule_estimator(cfg: Any, rule: str) -> SemanticConsensus:
+    """The estimator of ``rule`` with the run's clusterer and filter settings (``consensus.*`` of its config)."""
+    from .cluster import make_clusterer
+
+    c = cfg.consensus
+    return make_rule(
+        rule,
+        clusterer=make_clusterer(c.clusterer, **c.clusterer_params()),
+        min_agreement=c.min_agreement,
+        min_cohesion=c.min_cohesion,
+        min_confidence=c.min_confidence if rule == "confidence" else 0.0,
+        reliability_by=c.reliability_by,
+    )
+
+
+def replay(
+    run_dir: str | Path, rules: Sequence[str] | None = None, rounds: Sequence[int] | None = None, overrides: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
+
+    ``overrides`` (``["consensus.min_agreement=0.5"]``) change the run's
+    consensus settings for the replay only.
+    """
+    run = Path(run_dir)
+    if not (run / "config.yaml").exists():
+        raise FileNotFoundError(f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/).")
+    cfg = load_config(run / "config.yaml", list(overrides))
+    rules = list(rules or RULES)
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise ValueError(f"unknown rule(s) {unknown}; choose from {list(RULES)}.")
+    out = []
+    for r in rounds or rounds_of(run):
+        ra = ensure_embedded(load_round(run, r), cfg.consensus.embedder)
+        for rule in rules:
+            if rule == "confidence" and ra.confidence is None:
+                out.append({"rule": rule, "round": r, "skipped": "no confidences saved in this run"})
+                continue
+            est = fit_rule(ra, rule_estimator(cfg, rule))
+            out.append({"rule": rule, "round": r, **label_quality(ra, est)})
+    return out
+
+
+def format_replay(rows: Sequence[dict[str, Any]]) -> str:
+    """The replay table, then label coverage per family."""
+    head = f"{'rule':<13}{'round':>6}{'kept':>9}{'precision':>11}{'new correct/client':>20}{'harmful/client':>16}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['rule']:<13}{r['round']:>6}   skipped: {r['skipped']}")
+            continue
+        lines.append(
+            f"{r['rule']:<13}{r['round']:>6}{str(r['kept']) + '/' + str(r['n_prompts']):>9}{r['precision']:>11.2f}"
+            f"{r['new_correct_per_client']:>20.2f}{r['harmful_per_client']:>16.2f}"
+        )
+    scored = [r for r in rows if "coverage" in r]
+    if scored:
+        families = list(scored[0]["coverage"])
+        lines += ["", "coverage: kept labels / public prompts, per family", ""]
+        lines.append(f"{'rule':<13}{'round':>6}" + "".join(f"{f[:12]:>14}" for f in families))
+        for r in scored:
+            lines.append(f"{r['rule']:<13}{r['round']:>6}" + "".join(f"{r['coverage'][f]:>14.2f}" for f in families))
+    return "\n".join(lines)
