@@ -242,7 +242,7 @@ class RunConfig:
             (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
             (self.consensus.min_cluster_size >= 2, "consensus.min_cluster_size", "must be >= 2"),
             (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
-            (-1 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a cosine similarity in [-1, 1] (0 = off)"),
+            (0 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a mean cosine similarity in [0, 1] (0 = off)"),
             (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
             (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
         ]

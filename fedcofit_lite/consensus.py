@@ -490,8 +490,8 @@ class SemanticConsensus(BaseEstimator):
             raise ValueError(f"grouping must be one of {GROUPINGS}, got {self.grouping!r}.")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}.")
-        if not (isinstance(self.min_cohesion, (int, float)) and -1.0 <= self.min_cohesion <= 1.0):
-            raise ValueError(f"min_cohesion is a cosine similarity in [-1, 1], got {self.min_cohesion!r}.")
+        if not (isinstance(self.min_cohesion, (int, float)) and 0.0 <= self.min_cohesion <= 1.0):
+            raise ValueError(f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}.")
         if not (isinstance(self.min_confidence, (int, float)) and 0.0 <= self.min_confidence <= 1.0):
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}.")
         if self.reliability_by not in ("client", "family"):
@@ -553,7 +553,7 @@ def _groups_of(labels: NDArray[np.int64]) -> list[NDArray[np.int64]]:
 
 def _split_incohesive(groups: list[NDArray[np.int64]], S: NDArray[np.float64], min_cohesion: float) -> list[NDArray[np.int64]]:
     """Break every group of 2+ whose cohesion is below ``min_cohesion`` into singletons."""
-    if min_cohesion <= -1.0:
+    if min_cohesion <= 0.0:  # 0 = off
         return groups
     out = []
     for g in groups:

@@ -124,7 +124,7 @@ def test_tsne_projection_is_seeded(ra):
 def test_load_round_names_what_the_folder_has(tmp_path):
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "round_1.jsonl").write_text("")
-    with pytest.raises(FileNotFoundError, match=r"round_2.jsonl does not exist; this run folder has \['round_1'\]"):
+    with pytest.raises(FileNotFoundError, match=r"round_2.jsonl does not exist; this run folder has rounds \[1\]"):
         flt.explorer.load_round(tmp_path, 2)
 
 

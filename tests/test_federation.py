@@ -71,8 +71,14 @@ def test_pseudo_label_accuracy_is_measured_against_hidden_references(ci_run):
     refs = load_task_suite(resolve_data_path(cfg.data.path)).public_references
     rows = read_jsonl(result.run_dir / "pseudo_labels/round_1.jsonl")
     kept = [r for r in rows if r["kept"]]
-    expected = sum(exact_match(r["consensus"], refs[r["prompt_id"]]) for r in kept) / len(kept)
-    assert result.metrics[2]["pseudo_label_accuracy"] == pytest.approx(expected)
+    every = sum(exact_match(r["consensus"], refs[r["prompt_id"]]) for r in rows) / len(rows)
+    assert result.metrics[2]["consensus_accuracy_all_prompts"] == pytest.approx(every)
+    if kept:
+        expected = sum(exact_match(r["consensus"], refs[r["prompt_id"]]) for r in kept) / len(kept)
+        assert result.metrics[2]["pseudo_label_accuracy"] == pytest.approx(expected)
+    else:  # the tiny random model answers '' everywhere: an empty consensus is never a pseudo-label
+        assert result.metrics[2]["pseudo_label_accuracy"] is None
+        assert all(r["empty"] for r in rows if not r["consensus"].strip())
     assert all(0 <= r["agreement"] <= 1 for r in rows)
 
 

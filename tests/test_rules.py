@@ -82,7 +82,7 @@ def test_vote_counts_strings_and_hybrid_merges_paraphrases():
     # what embeddings cannot tell apart, exact grouping keeps apart
     dates = make_rule("vote").fit([unit(0), unit(0.5), unit(0.2)], ["q"] * 3, texts=["12/06/1963", "06/12/1963", "12/06/1963"])
     assert dates.n_clusters_[0] == 2 and dates.agreement_[0] == pytest.approx(2 / 3)
-    assert normalize_answer(" 'Paris'. ") == normalize_answer("paris") and normalize_answer("VELVET") != normalize_answer("velvet")
+    assert normalize_answer(" Paris. ") == normalize_answer("'paris'") and normalize_answer("VELVET") != normalize_answer("velvet")
 
 
 def test_reliability_learns_who_to_trust_from_the_answers_alone():
@@ -133,13 +133,13 @@ PUBLIC = {p: Example(p, "fam", f"question {p}", "", "") for p in ("p1", "p2", "p
 def test_clients_accumulate_skip_their_own_answers_and_weigh_labels():
     c = Client("c0", "tiny-random", [], policy=ClientConfig(accumulate=True, skip_own=True, weight_by_score=True, pseudo_repeats=2))
     c.answers_message(1, ["p1", "p2", "p3"], ["A", "b", "x"])
-    c.receive(PseudoLabelsMessage(1, ["p1", "p2"], ["a", "B"], [0.75, 1.0]), PUBLIC)
-    assert [r.response for r in c.pseudo_labels] == ["B"]  # 'a' is its own answer 'A' coming back
+    c.receive(PseudoLabelsMessage(1, ["p1", "p2"], ["a", "Bee"], [0.75, 1.0]), PUBLIC)
+    assert [r.response for r in c.pseudo_labels] == ["Bee"]  # 'a' is its own answer 'A' coming back
     assert c.pseudo_labels[0].weight == 1.0
     c.answers_message(2, ["p1", "p2", "p3"], ["a", "b", "x"])
     c.receive(PseudoLabelsMessage(2, ["p1", "p3"], ["c", "y"], [0.5, 0.75]), PUBLIC)
     assert {r.instruction: (r.response, r.weight) for r in c.pseudo_labels} == {
-        "question p2": ("B", 1.0),  # kept from round 1
+        "question p2": ("Bee", 1.0),  # kept from round 1
         "question p1": ("c", 0.5),
         "question p3": ("y", 0.75),
     }
