@@ -308,7 +308,7 @@ def summarize_seeds(root: str | Path) -> SeedSummary:
     bytes_total, steps = {}, {}
     for entry in entries:
         method = entry.split(" ")[0]
-        rows = [ms[method] for ms in per_seed_metrics]
+        rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
         bytes_total[entry] = float(np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows]))
         steps[entry] = float(
             np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
 METHOD_STYLE: dict[str, dict[str, Any]] = {
-    "consensus": {"color": "#1f77b4", "label": "semantic consensus"},
+    "consensus": {"color": "#1f77b4", "label": "semantic consensus (medoid)"},
     "fedavg": {"color": "#d62728", "label": "FedAvg-LoRA"},
     "fedprox": {"color": "#ff7f0e", "label": "FedProx-LoRA"},
     "ffa": {"color": "#9467bd", "label": "FFA-LoRA"},
@@ -224,18 +224,16 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
                 x=[x],
                 y=[ci.mean],
                 error_y={"type": "data", "symmetric": False, "array": [ci.hi - ci.mean], "arrayminus": [ci.mean - ci.lo]},
-                mode="markers+text",
-                text=[st["label"] + ("" if r["bytes"] > 0 else " (no bytes)")],
-                textposition="middle right",
+                mode="markers",
                 marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
-                name=st["label"],
+                name=st["label"] + ("" if r["bytes"] > 0 else " (no bytes)"),
                 hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
             )
         )
     import math
 
     xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
-    span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 1.3]  # room on the right for the labels
+    span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 0.3]
     fig.update_layout(
         title=f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)",
         xaxis={
@@ -244,7 +242,6 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
             "range": span,
         },
         yaxis={"title": metric_label},
-        showlegend=False,
         template="plotly_white",
     )
     return fig
