@@ -24,7 +24,7 @@ LABELS = {
     "full_over_consensus": "full FedAvg / consensus",
     "lora_over_consensus": "LoRA FedAvg / consensus",
 }
-_FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")  # methods plots.METHOD_STYLE does not know
+_FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods plots.METHOD_STYLE does not know
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
 
