@@ -5,8 +5,8 @@ Runs ``python -m fedcofit_lite run`` of a preset once per (seed, dtype), one
 after another, and compares the test exact match of the final stage. The
 difference bf16 - fp32 is paired: the same seed gives both runs the same
 partition, adapter start and test items, so each (seed, client, test item)
-cell is scored under both dtypes. The interval is a percentile bootstrap over
-those cells (resampled within each seed, 2,000 draws).
+cell is scored under both dtypes. The interval is :mod:`fedcofit_lite.stats`'
+paired bootstrap over those cells (resampled within each seed, 2,000 draws).
 
 Example::
 
@@ -24,21 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
+from fedcofit_lite import stats
 from fedcofit_lite.evaluate import exact_match
 
 DTYPES = ("bfloat16", "float32")
 
 
 def run(config: str, seed: int, dtype: str, folder: Path, extra: list[str]) -> float:
-    """One run into ``folder``; returns its wall seconds (skipped when the folder already holds a summary)."""
+    """One run into ``folder``; returns its wall seconds (a finished folder is kept and its recorded time read back)."""
     if (folder / "summary.txt").exists():
-        return float("nan")
+        saved = folder / "wall_seconds.txt"
+        return float(saved.read_text()) if saved.exists() else float("nan")
     cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", config, "--run-dir", str(folder)]
     cmd += ["--set", f"seed={seed}", "--set", f"model.dtype={dtype}", *[a for s in extra for a in ("--set", s)]]
     print("[precision]", " ".join(cmd[1:]), file=sys.stderr, flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    (folder / "wall_seconds.txt").write_text(f"{wall:.1f}\n")
+    return wall
 
 
 def cell_scores(folder: Path) -> dict[tuple[str, str], float]:
@@ -64,25 +68,21 @@ def main(argv: list[str] | None = None) -> int:
             folder = args.out / f"{dtype}-seed{seed}"
             wall[dtype].append(run(args.config, seed, dtype, folder, args.set))
             cells[dtype][seed] = cell_scores(folder)
-    rng = np.random.default_rng(0)
     lines = [f"{'seed':<6}{'bf16 EM':>9}{'fp32 EM':>9}{'bf16-fp32':>11}{'bf16 s':>8}{'fp32 s':>8}"]
-    diffs_by_seed = []
+    paired: dict[str, list[np.ndarray]] = {d: [] for d in DTYPES}  # per seed, one score per (client, test item)
     for k, seed in enumerate(seeds):
         keys = sorted(cells["float32"][seed])
-        a = np.array([cells["bfloat16"][seed][key] for key in keys])
-        b = np.array([cells["float32"][seed][key] for key in keys])
-        diffs_by_seed.append(a - b)
+        for d in DTYPES:
+            paired[d].append(np.array([cells[d][seed][key] for key in keys]))
+        a, b = paired["bfloat16"][-1], paired["float32"][-1]
         lines.append(f"{seed:<6}{a.mean():>9.3f}{b.mean():>9.3f}{a.mean() - b.mean():>+11.3f}{wall['bfloat16'][k]:>8.0f}{wall['float32'][k]:>8.0f}")
-    means = [d.mean() for d in diffs_by_seed]
-    boot = [np.mean([rng.choice(d, size=len(d)).mean() for d in diffs_by_seed]) for _ in range(2000)]
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    bf = np.mean([np.mean(list(cells["bfloat16"][s].values())) for s in seeds])
-    fp = np.mean([np.mean(list(cells["float32"][s].values())) for s in seeds])
-    lines.append(f"{'mean':<6}{bf:>9.3f}{fp:>9.3f}{np.mean(means):>+11.3f}")
+    d = stats.difference(paired, "bfloat16", "float32")  # paired bootstrap over cells, combined over seeds
+    bf, fp = (float(np.mean([a.mean() for a in paired[x]])) for x in DTYPES)
+    lines.append(f"{'mean':<6}{bf:>9.3f}{fp:>9.3f}{d.mean:>+11.3f}")
     lines.append(
-        f"bf16 - fp32 over {len(seeds)} seeds x {len(diffs_by_seed[0])} (client, test item) cells: {np.mean(means):+.3f}, "
-        f"95% bootstrap interval [{lo:+.3f}, {hi:+.3f}]"
-        + ("; zero is inside: not distinguishable" if lo <= 0 <= hi else "; zero is outside: the dtype changes the score")
+        f"bf16 - fp32 over {len(seeds)} seeds x {len(paired['float32'][0])} (client, test item) cells: {d.mean:+.3f}, "
+        f"95% bootstrap interval [{d.lo:+.3f}, {d.hi:+.3f}]"
+        + ("; zero is outside: the dtype changes the score" if d.excludes(0.0) else "; zero is inside: not distinguishable")
     )
     print("\n".join(lines))
     (args.out / "precision_scores.txt").write_text("\n".join(lines) + "\n")

@@ -427,10 +427,10 @@ def run_seeds(
                 continue
         run_comparison(replace(cfg, seed=s), methods, run_dir=folder, progress=progress, figures=False, extend=extend)
     summary = summarize_seeds(root)
-    _, table = seed_table(summary)
+    rows, table = seed_table(summary)
     (root / "comparison_seeds.txt").write_text(table + "\n")
     if figures:
         from .plots import seed_figures, write_figures
 
-        write_figures(seed_figures(summary), root / "figures")
+        write_figures(seed_figures(summary, rows), root / "figures")
     return summary, table

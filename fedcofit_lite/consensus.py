@@ -54,7 +54,9 @@ from sklearn.utils.validation import check_is_fitted
 from fedcofit_lite.cluster import AgglomerativeThreshold, check_embeddings, make_clusterer
 from fedcofit_lite.evaluate import case_matters, normalize
 
-__all__ = ["RULES", "PromptConsensus", "SemanticConsensus", "cosine_similarity_matrix", "make_rule", "normalize_answer"]
+__all__ = [
+    "RULES", "PromptConsensus", "SemanticConsensus", "cosine_similarity_matrix", "make_rule", "normalize_answer", "rule_from_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,24 @@ def make_rule(rule: str, **params: Any) -> SemanticConsensus:
     if rule not in RULES:
         raise ValueError(f"unknown consensus rule {rule!r}; choose one of {list(RULES)} (consensus.rule).")
     return SemanticConsensus(**RULES[rule], **params)
+
+
+def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticConsensus:
+    """The estimator of ``rule`` (default ``consensus_cfg.rule``) with a ``ConsensusConfig``'s clusterer and filters.
+
+    The one place a configuration becomes a consensus estimator: the
+    federation's server and replay both build it here.
+    """
+    c = consensus_cfg
+    rule = rule or c.rule
+    return make_rule(
+        rule,
+        clusterer=make_clusterer(c.clusterer, **c.clusterer_params()),
+        min_agreement=c.min_agreement,
+        min_cohesion=c.min_cohesion,
+        min_confidence=c.min_confidence if rule == "confidence" else 0.0,
+        reliability_by=c.reliability_by,
+    )
 
 
 def normalize_answer(text: str) -> str:

@@ -41,10 +41,9 @@ import transformers
 
 from .client import Client, round_confidence
 from .adversary import apply_behaviours
-from .cluster import make_clusterer
 from .collect import GenerationRequest
 from .config import RunConfig
-from .consensus import make_rule
+from .consensus import rule_from_config
 from .data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
 from .embed import embed_texts
 from .evaluate import exact_match, last_epoch_loss, mean_over_clients, score_answers
@@ -121,16 +120,8 @@ class Federation:
 
     def _consensus_server(self, rule: str | None = None) -> ConsensusServer:
         """The consensus server under ``rule`` (default ``consensus.rule``) with the run's clusterer and filters."""
-        c = self.cfg.consensus
-        rule = rule or c.rule
-        consensus = make_rule(
-            rule,
-            clusterer=make_clusterer(c.clusterer, **c.clusterer_params()),
-            min_agreement=c.min_agreement,
-            min_cohesion=c.min_cohesion,
-            min_confidence=c.min_confidence if rule == "confidence" else 0.0,
-            reliability_by=c.reliability_by,
-        )
+        rule = rule or self.cfg.consensus.rule
+        consensus = rule_from_config(self.cfg.consensus, rule)
         families = {e.id: e.family for e in self.suite.public}
         return ConsensusServer(list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule)
 

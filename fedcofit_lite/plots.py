@@ -247,11 +247,11 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
     return fig
 
 
-def seed_figures(summary: Any) -> dict[str, go.Figure]:
-    """The figures of a multi-seed comparison (``compare --seeds``), by file stem."""
+def seed_figures(summary: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, go.Figure]:
+    """The figures of a multi-seed comparison (``compare --seeds``), by file stem; ``rows`` from ``compare.seed_table`` if already made."""
     from .compare import seed_table, stage_intervals
 
-    rows, _ = seed_table(summary)
+    rows = rows if rows is not None else seed_table(summary)[0]
     return {
         "seeds_score_by_round": fig_score_by_round_ci(stage_intervals(summary)),
         "seeds_score_vs_bytes": fig_frontier(rows),

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .config import load_config
-from .consensus import RULES, SemanticConsensus, make_rule, normalize_answer
+from .consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
 from .data import build_suite
 from .evaluate import exact_match
 
@@ -189,21 +189,6 @@ def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
     }
 
 
-def rule_estimator(cfg: Any, rule: str) -> SemanticConsensus:
-    """The estimator of ``rule`` with the run's clusterer and filter settings (``consensus.*`` of its config)."""
-    from .cluster import make_clusterer
-
-    c = cfg.consensus
-    return make_rule(
-        rule,
-        clusterer=make_clusterer(c.clusterer, **c.clusterer_params()),
-        min_agreement=c.min_agreement,
-        min_cohesion=c.min_cohesion,
-        min_confidence=c.min_confidence if rule == "confidence" else 0.0,
-        reliability_by=c.reliability_by,
-    )
-
-
 def replay(
     run_dir: str | Path, rules: Sequence[str] | None = None, rounds: Sequence[int] | None = None, overrides: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
@@ -227,7 +212,7 @@ def replay(
             if rule == "confidence" and ra.confidence is None:
                 out.append({"rule": rule, "round": r, "skipped": "no confidences saved in this run"})
                 continue
-            est = fit_rule(ra, rule_estimator(cfg, rule))
+            est = fit_rule(ra, rule_from_config(cfg.consensus, rule))
             out.append({"rule": rule, "round": r, **label_quality(ra, est)})
     return out
 
