@@ -1,9 +1,11 @@
-"""Regenerate the task suite in data/tasks/ (deterministic: same seed, same bytes).
+"""Regenerate the task suites in data/ (deterministic: same seed, same bytes).
 
 Usage (from the repository root)::
 
-    python data/generate.py              # seed 0 -> data/tasks/
+    python data/generate.py                   # seed 0, exact-answer families -> data/tasks/
+    python data/generate.py --suite freeform  # seed 0, free-form families -> data/freeform/
     python data/generate.py --seed 1 --out /tmp/tasks_seed1
+    python data/generate.py --suite freeform --dolly /tmp/freeform_dolly.jsonl  # also Dolly-style records
 
 Writes train.jsonl, public.jsonl (responses blanked), public_references.jsonl
 ({"id", "response"}, for the evaluator only) and test.jsonl. See DATA_CARD.md.
@@ -22,7 +24,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from fedcofit_lite.data import SUITE_FILES, write_jsonl  # noqa: E402
-from fedcofit_lite.tasks import FAMILIES, generate_suite  # noqa: E402
+from fedcofit_lite.tasks import FAMILIES, FREEFORM_FAMILIES, generate_suite  # noqa: E402
+
+SUITES = {"tasks": FAMILIES, "freeform": FREEFORM_FAMILIES}
 
 logger = logging.getLogger("generate")
 
@@ -48,20 +52,38 @@ def write_suite(
     return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}
 
 
+def write_dolly(path: Path, seed: int = 0, n: int = 20, families: tuple[str, ...] = FREEFORM_FAMILIES) -> int:
+    """Write ``n`` training records per family in the Dolly schema (instruction, context, response, category).
+
+    The records are the suite's own (category = family): a small file in the
+    format of databricks-dolly-15k, for running the instruction-data preset
+    offline and for its tests.
+    """
+    suite = generate_suite(seed, n_train=n, n_public=0, n_test=0, families=families)
+    rows = [{"instruction": e.instruction, "context": e.context, "response": e.response, "category": e.family} for e in suite["train"]]
+    write_jsonl(path, rows)
+    return len(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
-    parser.add_argument(
-        "--out", type=Path, default=HERE / "tasks", help="output folder (default data/tasks)"
-    )
+    parser.add_argument("--suite", choices=list(SUITES), default="tasks", help="which families (default tasks)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default data/<suite>)")
+    parser.add_argument("--dolly", type=Path, default=None, metavar="FILE.jsonl",
+                        help="also write 20 train records per family in the Dolly schema to this file")
     parser.add_argument("--n-train", type=int, default=200, help="train examples per family")
     parser.add_argument("--n-public", type=int, default=40, help="public prompts per family")
     parser.add_argument("--n-test", type=int, default=25, help="test examples per family")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    counts = write_suite(args.out, args.seed, args.n_train, args.n_public, args.n_test)
+    out = args.out or HERE / args.suite
+    counts = write_suite(out, args.seed, args.n_train, args.n_public, args.n_test, SUITES[args.suite])
     for name, n in counts.items():
-        logger.info("wrote %5d lines to %s", n, args.out / name)
+        logger.info("wrote %5d lines to %s", n, out / name)
+    if args.dolly:
+        n = write_dolly(args.dolly, args.seed, families=SUITES[args.suite])
+        logger.info("wrote %5d Dolly-style records to %s", n, args.dolly)
 
 
 if __name__ == "__main__":

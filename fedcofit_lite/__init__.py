@@ -4,6 +4,7 @@ The modules follow the protocol, one stage each::
 
     config      typed run configuration, YAML presets, validation
     tasks       the project's auto-checkable task families (data generator)
+    freeform    free-form families: sentence answers in many phrasings, content checkers
     data        example schema, loaders, partitioners
     models      model registry: embedded GGUF models, tiny-random, hub ids
     finetune    client-side LoRA fine-tuning (answer tokens only)
@@ -21,7 +22,9 @@ The modules follow the protocol, one stage each::
     compare     several methods on one partition, seed and budget
     costmodel   analytic bytes per round (no torch)
     accounting  measured bytes vs the analytic model
-    evaluate    exact match, ROUGE-L, embedding similarity
+    evaluate    exact match, content correctness, ROUGE-L, embedding similarity
+    replay      refit consensus rules on a run's saved answers (no model)
+    stats       paired bootstrap intervals over test items and seeds
     runlog      run folder: config, metrics, answers, summary
     explorer    one round up close: embeddings, clusters, threshold sweeps, widget
     plots, costplots   plotly figures (returned, never shown)
@@ -43,7 +46,8 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "accounting", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
     "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool", "report",
-    "robustness", "runlog", "server", "tasks", "widgets", "workshop", "adversary",
+    "robustness", "runlog", "server", "tasks", "widgets", "workshop", "adversary", "freeform", "replay", "stats", "precision",
+    "batched_lora",
 }
 
 

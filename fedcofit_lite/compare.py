@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig, load_config
-from .evaluate import exact_match, rouge_l
+from .evaluate import correct, exact_match, rouge_l
 from .federation import Federation
 from .methods import Method, make_method
 from .runlog import RunLog, format_table
@@ -235,7 +235,8 @@ def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
 # -- several seeds: paired intervals ------------------------------------------------------
 
 
-METRICS = ("exact_match", "rouge_l")
+METRICS = ("exact_match", "correct", "rouge_l")
+METRIC_LABELS = {"exact_match": "exact match", "correct": "correct", "rouge_l": "ROUGE-L"}
 
 
 @dataclass
@@ -272,10 +273,14 @@ def _predictions(seed_dir: Path, method: str, stage: str, tag: str = "") -> list
 
 def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
     """Test item id -> score averaged over the models that answered it."""
-    score = exact_match if metric == "exact_match" else rouge_l
+    scores = {
+        "exact_match": lambda r: exact_match(r["prediction"], r["reference"]),
+        "correct": lambda r: correct(r["prediction"], r["reference"], r.get("family")),
+        "rouge_l": lambda r: rouge_l(r["prediction"], r["reference"]),
+    }
     per_item: dict[str, list[float]] = {}
     for r in rows:
-        per_item.setdefault(r["id"], []).append(score(r["prediction"], r["reference"]))
+        per_item.setdefault(r["id"], []).append(scores[metric](r))
     return {i: float(np.mean(v)) for i, v in per_item.items()}
 
 
@@ -316,17 +321,32 @@ def summarize_seeds(root: str | Path) -> SeedSummary:
     return SeedSummary(Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps)
 
 
-def seed_table(summary: SeedSummary, n_boot: int = 2000) -> tuple[list[dict[str, Any]], str]:
-    """The multi-seed table: per entry, final score with interval, gap closed, bytes, steps; then paired differences."""
+def run_metric(root: str | Path) -> str:
+    """The ``compare.metric`` a comparison folder was run with (``exact_match`` for folders written before it existed)."""
+    path = seed_folders(root)[0] / "config.yaml"
+    return load_config(path).compare.metric if path.exists() else "exact_match"
+
+
+def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The multi-seed table: per entry, final score with interval, gap closed, bytes, steps; then paired differences.
+
+    ``metric`` is the score of the ``em`` column, the gap and the differences:
+    ``exact_match``, or ``correct`` (content-checked on free-form families,
+    equal to exact match elsewhere); by default the run's ``compare.metric``.
+    """
     from . import stats
 
+    metric = metric or run_metric(summary.root)
+    if metric not in ("exact_match", "correct"):
+        raise ValueError(f"seed_table: metric must be exact_match or correct, got {metric!r} (compare.metric).")
+    label = METRIC_LABELS[metric]
     final = summary.final_stage()
-    em, rouge = summary.scores["exact_match"][final], summary.scores["rouge_l"][final]
+    em, rouge = summary.scores[metric][final], summary.scores["rouge_l"][final]
     complete = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
     em = {e: em[e] for e in complete}
     rouge = {e: rouge[e] for e in complete}
     em_ci, rouge_ci = stats.score_intervals(em, n_boot), stats.score_intervals(rouge, n_boot)
-    local_em = summary.scores["exact_match"].get("local", {})
+    local_em = summary.scores[metric].get("local", {})
     has_gap = "local" in em and "centralized" in em
     rows = []
     for e in complete:
@@ -346,14 +366,14 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000) -> tuple[list[dict[str,
         f"{len(summary.seeds)} seed(s) x {n_items[0]} test items x clients; stage {final}; "
         f"mean with 95% paired bootstrap interval over test items ({n_boot} draws)"
     )
-    cols = f"{'method':<22}{'exact match':>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}"
+    cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}"
     lines = [head, "", cols, "-" * len(cols)]
     for r in rows:
         gap = r["gap"].format("{:.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
         lines.append(
             f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}{r['steps']:>12.0f}"
         )
-    lines += ["", "paired differences in exact match (row - column), 95% interval; * = zero outside the interval", ""]
+    lines += ["", f"paired differences in {label} (row - column), 95% interval; * = zero outside the interval", ""]
     ref = [m for m in ("consensus", "local", "fedavg") if m in em]
     lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in ref))
     for e in complete:
@@ -366,7 +386,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000) -> tuple[list[dict[str,
             cells.append(f"{d.format('{:+.3f}') + (' *' if d.excludes(0.0) else '  '):>26}")
         lines.append(f"{e:<22}" + "".join(cells))
     if has_gap:
-        lines += ["", "share of the local -> centralized gap closed, per task family (exact match)", ""]
+        lines += ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
         fams = sorted(set(summary.families["0"]))
         lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in fams))
         for e in complete:

@@ -22,7 +22,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 Partition = Literal["iid", "dirichlet", "by_family"]
 Clusterer = Literal["agglomerative", "dbscan", "hdbscan", "kmeans"]
-Rule = Literal["medoid", "vote", "hybrid", "confidence", "reliability"]
+Rule = Literal["medoid", "vote", "hybrid", "confidence", "reliability", "guarded"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 Attention = Literal["auto", "eager", "sdpa"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -119,6 +119,9 @@ class DataConfig:
     max_train_per_client: int = _f(64, "Cap on each client's private examples (0 = no cap).")
     n_public: int = _f(48, "Public unlabelled prompts answered per round (0 = all).")
     n_test_per_family: int = _f(8, "Held-out test examples per family (0 = all).")
+    source: str = _f("", "Instruction data instead of data.path: a Dolly/Alpaca-style .json/.jsonl file, or a hub dataset name (online), e.g. databricks/databricks-dolly-15k; families are its categories.")
+    source_limit: int = _f(0, "data.source: read only the first N records (0 = all).")
+    max_response_words: int = _f(0, "data.source: drop records whose response is longer than this many words (0 = keep all).")
 
 
 @dataclass
@@ -133,9 +136,10 @@ class ConsensusConfig:
     k_max: int = _f(4, "Largest k tried (kmeans, k chosen by silhouette).")
     min_silhouette: float = _f(0.2, "Below this best silhouette, kmeans keeps one cluster.")
     min_agreement: float = _f(0.5, "Drop prompts whose agreement (dominant-cluster share) is below this.")
-    rule: Rule = _f("medoid", "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone).")
+    rule: Rule = _f("medoid", "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone), guarded (medoid with guard=numbers).")
     min_cohesion: float = _f(0.0, "A group of answers whose mean pairwise cosine is below this is split into single answers (no large group of unrelated answers wins); 0 = off.")
     min_confidence: float = _f(0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident.")
+    guard: Literal["none", "numbers"] = _f("none", "numbers: answers whose numbers (in order) or capitals differ never share a semantic group, however close their embeddings (MiniLM puts 12/06/1963 next to 06/12/1963); none = the embedding alone decides.")
     reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
 
     def clusterer_params(self) -> dict[str, Any]:
@@ -172,6 +176,7 @@ class FederationConfig:
 class CompareConfig:
     methods: list[str] = _f(["consensus", "fedavg", "ffa", "local", "centralized"], "Methods run by the compare command, on one partition and seed; consensus@RULE runs consensus under another rule (e.g. consensus@vote).")
     n_test_per_family: int = _f(0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there).")
+    metric: Literal["exact_match", "correct"] = _f("exact_match", "Score of the multi-seed table: exact_match, or correct (content-checked on free-form families, equal to exact match elsewhere).")
 
 
 @dataclass

@@ -18,7 +18,16 @@ choices that :data:`RULES` names:
 ``min_cohesion``
     a group whose answers are not close to each other (mean pairwise cosine
     below it) is broken into single answers, so a large group of unrelated
-    answers never wins just because it is large.
+    answers never wins just because it is large;
+``guard``
+    what the embedding may not merge: with ``guard="numbers"`` two answers
+    whose numbers differ (in order: ``12/06/1963`` against ``06/12/1963``,
+    ``82 is larger than 47`` against ``47 is larger than 82``) or whose
+    capitals differ (``VELVET`` against ``velvet``) never share a group,
+    however close their embeddings are. A sentence embedder such as MiniLM
+    places each of those pairs almost on top of each other (notebook 09).
+    The price: right paraphrases that order their numbers differently
+    (``47 is smaller than 82``) stay apart too.
 
 The group with the most weight wins; its weighted medoid (or, for exact
 groups, its most weighted string) is the consensus, its share of the weight
@@ -32,6 +41,7 @@ rule            grouping  weighting   what it is
 ``hybrid``      hybrid    uniform     exact groups merged by meaning
 ``confidence``  semantic  confidence  clusters weighted by self-confidence
 ``reliability`` semantic  reliability clusters weighted by estimated client reliability
+``guarded``     semantic  uniform     the medoid rule with ``guard="numbers"``
 =============== ========= =========== ===================================
 
 This module imports numpy, scikit-learn, the standard library and the
@@ -41,6 +51,7 @@ evaluation's text normalisation only: no model code.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -55,7 +66,8 @@ from fedcofit_lite.cluster import AgglomerativeThreshold, check_embeddings, make
 from fedcofit_lite.evaluate import case_matters, normalize
 
 __all__ = [
-    "RULES", "PromptConsensus", "SemanticConsensus", "cosine_similarity_matrix", "make_rule", "normalize_answer", "rule_from_config",
+    "RULES", "PromptConsensus", "SemanticConsensus", "cosine_similarity_matrix", "guard_key", "make_rule", "normalize_answer",
+    "rule_from_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,6 +75,7 @@ logger = logging.getLogger(__name__)
 # Two cohesions or medoid scores closer than this are a tie (float noise).
 TIE_TOL = 1e-9
 GROUPINGS = ("semantic", "exact", "hybrid")
+GUARDS = ("none", "numbers")
 WEIGHTINGS = ("uniform", "confidence", "reliability")
 
 # rule name -> the SemanticConsensus parameters that make it (one home for every rule)
@@ -72,6 +85,7 @@ RULES: dict[str, dict[str, str]] = {
     "hybrid": {"grouping": "hybrid", "weighting": "uniform"},
     "confidence": {"grouping": "semantic", "weighting": "confidence"},
     "reliability": {"grouping": "semantic", "weighting": "reliability"},
+    "guarded": {"grouping": "semantic", "weighting": "uniform", "guard": "numbers"},
 }
 
 
@@ -79,7 +93,7 @@ def make_rule(rule: str, **params: Any) -> SemanticConsensus:
     """The estimator of a rule name from :data:`RULES`, with any other parameters (clusterer, thresholds)."""
     if rule not in RULES:
         raise ValueError(f"unknown consensus rule {rule!r}; choose one of {list(RULES)} (consensus.rule).")
-    return SemanticConsensus(**RULES[rule], **params)
+    return SemanticConsensus(**{**params, **RULES[rule]})  # the rule's own choices win
 
 
 def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticConsensus:
@@ -97,6 +111,7 @@ def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticCon
         min_cohesion=c.min_cohesion,
         min_confidence=c.min_confidence if rule == "confidence" else 0.0,
         reliability_by=c.reliability_by,
+        guard=c.guard,
     )
 
 
@@ -108,6 +123,23 @@ def normalize_answer(text: str) -> str:
     (:func:`fedcofit_lite.evaluate.normalize`).
     """
     return normalize(text, keep_case=case_matters(text))
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def guard_key(text: str) -> tuple[tuple[str, ...], bool]:
+    """What ``guard="numbers"`` keeps apart: the numbers of an answer in order (leading zeros dropped), and its capitals.
+
+    Examples
+    --------
+    >>> guard_key("12/06/1963") == guard_key("06/12/1963")
+    False
+    >>> guard_key("The capital is Lima.") == guard_key("Lima is the capital.")
+    True
+    """
+    numbers = tuple(x.lstrip("0") or "0" if "." not in x else x for x in _NUMBER.findall(text))
+    return numbers, case_matters(text)
 
 
 def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
@@ -197,6 +229,10 @@ class SemanticConsensus(BaseEstimator):
         client and task family (``families`` passed to ``fit``).
     n_iter : int, default=3
         Reliability re-estimation rounds.
+    guard : {"none", "numbers"}, default="none"
+        With ``"numbers"``, semantic and hybrid groups are split so that
+        answers with different :func:`guard_key` (numbers in order, capitals)
+        never share a group. Needs ``texts``.
 
     Attributes
     ----------
@@ -255,6 +291,7 @@ class SemanticConsensus(BaseEstimator):
         min_confidence: float = 0.0,
         reliability_by: str = "client",
         n_iter: int = 3,
+        guard: str = "none",
     ) -> None:
         self.clusterer = clusterer
         self.min_agreement = min_agreement
@@ -264,6 +301,7 @@ class SemanticConsensus(BaseEstimator):
         self.min_confidence = min_confidence
         self.reliability_by = reliability_by
         self.n_iter = n_iter
+        self.guard = guard
 
     def fit(
         self,
@@ -402,7 +440,7 @@ class SemanticConsensus(BaseEstimator):
     def _group(self, clusterer: BaseEstimator, Xp: NDArray[np.float64], texts: list[str] | None) -> NDArray[np.int64]:
         """Group labels of one prompt's rows (m,); -1 = a singleton (clusterer noise)."""
         if self.grouping == "semantic":
-            return _cluster_rows(clusterer, Xp)
+            return self._guarded(_cluster_rows(clusterer, Xp), texts)
         keys = [normalize_answer(t) for t in texts]
         exact = np.array([keys.index(k) for k in keys], dtype=np.int64)  # first row of each string
         exact = np.unique(exact, return_inverse=True)[1].astype(np.int64)  # 0..k-1
@@ -411,7 +449,16 @@ class SemanticConsensus(BaseEstimator):
         reps = np.array([int(np.flatnonzero(exact == g)[0]) for g in range(exact.max() + 1)])
         merged = _cluster_rows(clusterer, Xp[reps])  # (k,), -1 = its own group
         merged = np.where(merged < 0, merged.max() + 1 + np.arange(len(reps)), merged)
-        return merged[exact]
+        return self._guarded(merged[exact], texts)
+
+    def _guarded(self, labels: NDArray[np.int64], texts: list[str] | None) -> NDArray[np.int64]:
+        """Split every group whose members' :func:`guard_key` differ (``guard="numbers"``); -1 stays a singleton."""
+        if self.guard == "none":
+            return labels
+        keys = [guard_key(t) for t in texts]
+        pairs = {(int(lab), keys[i]) for i, lab in enumerate(labels) if lab >= 0}
+        code = {pair: k for k, pair in enumerate(sorted(pairs, key=lambda pr: (pr[0], str(pr[1]))))}
+        return np.array([code[(int(lab), keys[i])] if lab >= 0 else -1 for i, lab in enumerate(labels)], dtype=np.int64)
 
     def _reliability(
         self,
@@ -476,6 +523,8 @@ class SemanticConsensus(BaseEstimator):
                 raise ValueError("confidence must hold numbers in [0, 1], one per answer (e.g. exp of the mean token log-probability).")
         if self.grouping in ("exact", "hybrid") and texts is None:
             raise ValueError(f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit.")
+        if self.guard != "none" and texts is None:
+            raise ValueError(f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit.")
         if self.weighting == "confidence" and conf is None:
             raise ValueError("weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers).")
         if self.weighting == "reliability" and clients is None:
@@ -514,6 +563,8 @@ class SemanticConsensus(BaseEstimator):
             raise ValueError(f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}.")
         if not (isinstance(self.min_confidence, (int, float)) and 0.0 <= self.min_confidence <= 1.0):
             raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}.")
+        if self.guard not in GUARDS:
+            raise ValueError(f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}.")
         if self.reliability_by not in ("client", "family"):
             raise ValueError(f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.")
 

@@ -46,6 +46,7 @@ __all__ = [
     "partition_dirichlet",
     "partition_iid",
     "build_suite",
+    "instruction_suite",
     "resolve_data_path",
     "write_jsonl",
 ]
@@ -858,8 +859,79 @@ def resolve_data_path(path: str) -> Path:
     return repo_relative if repo_relative.exists() else p
 
 
+def instruction_suite(
+    examples: Sequence[Example],
+    families: Sequence[str] | None = None,
+    n_public: int = 48,
+    n_test_per_family: int = 8,
+    seed: int = 0,
+    max_response_words: int = 0,
+) -> TaskSuite:
+    """A task suite cut from instruction data (Dolly/Alpaca records): per family (category), test, public and train.
+
+    Records whose response is longer than ``max_response_words`` words are
+    dropped first (0 = keep all). Each family's records are shuffled with
+    ``seed``; its first ``n_test_per_family`` become test items, the next ones
+    its share of the ``n_public`` public prompts (spread evenly over the
+    families; their responses become the hidden references), the rest train.
+
+    Raises
+    ------
+    ValueError
+        On an unknown family (the message lists the categories present), or
+        when a family has too few records for its test and public share.
+    """
+    pool = [e for e in examples if not max_response_words or len(e.response.split()) <= max_response_words]
+    available = _families_of(pool)
+    if families:
+        unknown = [f for f in families if f not in available]
+        if unknown:
+            raise ValueError(
+                f"data.families {unknown} not in the instruction data (after max_response_words={max_response_words}); "
+                f"its categories are {', '.join(available)}"
+            )
+        pool = [e for e in pool if e.family in set(families)]
+    groups = _group_indices(pool)
+    if not groups:
+        raise ValueError("the instruction data holds no record to use; check data.source and data.max_response_words")
+    spare = {f: max(0, len(ix) - n_test_per_family - 1) for f, ix in groups.items()}  # after test and one train record
+    if n_public > sum(spare.values()):
+        raise ValueError(
+            f"n_public={n_public} public prompts, but the {len(pool)} usable records of families "
+            f"{', '.join(groups)} leave only {sum(spare.values())} after {n_test_per_family} test and one train record "
+            "per family; lower data.n_public / data.n_test_per_family or use more data (data.source_limit, data.max_response_words)"
+        )
+    quota = _round_robin_quota(spare, n_public)
+    rng = np.random.default_rng([seed, 2])
+    train, public, references, test = [], [], {}, []
+    for family, indices in groups.items():
+        order = [pool[i] for i in rng.permutation(indices)]
+        test += order[:n_test_per_family]
+        for e in order[n_test_per_family : n_test_per_family + quota[family]]:
+            public.append(Example(e.id, e.family, e.instruction, e.context, ""))
+            references[e.id] = e.response
+        train += order[n_test_per_family + quota[family] :]
+    return TaskSuite(train=train, public=public, public_references=references, test=test)
+
+
 def build_suite(cfg: Any) -> TaskSuite:
-    """The task suite a run configuration (``RunConfig``) selects: its path, families, public and test sizes, seed."""
+    """The task suite a run configuration (``RunConfig``) selects.
+
+    With ``data.source`` set, the suite is cut from that instruction data
+    (:func:`instruction_suite`); otherwise it is the project's suite in
+    ``data.path``, with its families, public and test sizes and seed.
+    """
+    d = cfg.data
+    if d.source:
+        source = resolve_data_path(d.source) if _looks_like_path(d.source) else d.source
+        return instruction_suite(
+            load_instruction_dataset(source, limit=d.source_limit or None),
+            families=d.families or None,
+            n_public=d.n_public or 48,
+            n_test_per_family=d.n_test_per_family or 8,
+            seed=cfg.seed,
+            max_response_words=d.max_response_words,
+        )
     return load_task_suite(
         resolve_data_path(cfg.data.path),
         families=cfg.data.families or None,

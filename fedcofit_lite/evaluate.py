@@ -1,4 +1,4 @@
-"""Scoring answers against references: exact match, ROUGE-L, embedding similarity.
+"""Scoring answers against references: exact match, content correctness, ROUGE-L, embedding similarity.
 
 Used on the held-out test set (per task family) and to measure how often the
 server's pseudo-labels are right (against references the server never sees).
@@ -40,6 +40,21 @@ def exact_match(prediction: str, reference: str) -> float:
     return float(normalize(prediction, keep) == normalize(reference, keep))
 
 
+def correct(prediction: str, reference: str, family: str | None = None) -> float:
+    """1.0 when the answer is right: by content for a free-form family, by normalised exact match otherwise.
+
+    The free-form families (:mod:`fedcofit_lite.freeform`) accept any wording
+    that states the reference's facts and nothing contradicting them; every
+    other family, the project's exact-answer ones and external data alike,
+    falls back to :func:`exact_match`.
+    """
+    from .freeform import FREEFORM  # stdlib only: no cycle, no model code
+
+    if family in FREEFORM:
+        return float(FREEFORM[family].check(prediction, reference))
+    return exact_match(prediction, reference)
+
+
 def rouge_l(prediction: str, reference: str) -> float:
     """ROUGE-L F-measure (longest common subsequence of tokens), in [0, 1]."""
     return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
@@ -56,8 +71,9 @@ def score_answers(
     Returns
     -------
     dict
-        ``{family: {"exact_match": .., "rouge_l": .., "embedding_sim": .., "n": ..}}``;
-        ``embedding_sim`` only when ``embed_fn`` is given.
+        ``{family: {"exact_match": .., "correct": .., "rouge_l": .., "embedding_sim": .., "n": ..}}``;
+        ``correct`` is :func:`correct` (equal to exact match outside the free-form
+        families); ``embedding_sim`` only when ``embed_fn`` is given.
     """
     if not (len(predictions) == len(references) == len(families)):
         raise ValueError(
@@ -66,6 +82,7 @@ def score_answers(
         )
     per_item: dict[str, list[float]] = {
         "exact_match": [exact_match(p, r) for p, r in zip(predictions, references)],
+        "correct": [correct(p, r, f) for p, r, f in zip(predictions, references, families)],
         "rouge_l": [rouge_l(p, r) for p, r in zip(predictions, references)],
     }
     if embed_fn is not None and predictions:

@@ -46,7 +46,7 @@ from .config import RunConfig
 from .consensus import rule_from_config
 from .data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
 from .embed import embed_texts
-from .evaluate import exact_match, last_epoch_loss, mean_over_clients, score_answers
+from .evaluate import correct, last_epoch_loss, mean_over_clients, score_answers
 from .finetune import TrainRecord
 from .messages import Wire
 from .methods import Method, make_method
@@ -302,9 +302,10 @@ class Federation:
                 prompt_ids=np.array(report.row_prompts),
             )
         refs = self.suite.public_references  # held by the evaluator only
+        family = {e.id: e.family for e in self.suite.public}
         records = report.records()
         for rec in records:
-            rec["correct"] = exact_match(rec["consensus"], refs[rec["prompt_id"]])
+            rec["correct"] = correct(rec["consensus"], refs[rec["prompt_id"]], family[rec["prompt_id"]])
         self.runlog.write_jsonl(f"pseudo_labels/round_{round_index}.jsonl", records)
         for c in active:
             c.receive(self.wire.send(pseudo, "down"), self.public)
@@ -312,7 +313,7 @@ class Federation:
             trained = self.train_clients(round_index, self.cfg.train.round_epochs, clients=active, pseudo_labels=True)
         kept = [r for r in records if r["kept"]]
         client_acc = {
-            m.client_id: float(np.mean([exact_match(a, refs[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
+            m.client_id: float(np.mean([correct(a, refs[p], family[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
         }
         return {
             "pseudo_label_accuracy": float(np.mean([r["correct"] for r in kept])) if kept else None,

@@ -22,7 +22,12 @@ METHOD_STYLE: dict[str, dict[str, Any]] = {
     "local": {"color": "#7f7f7f", "label": "local only"},
     "centralized": {"color": "#2ca02c", "label": "centralized (pooled data)"},
 }
-METRIC_LABEL = {"exact_match": "test exact match", "rouge_l": "test ROUGE-L", "embedding_sim": "test embedding similarity"}
+METRIC_LABEL = {
+    "exact_match": "test exact match",
+    "correct": "test correct (content-checked)",
+    "rouge_l": "test ROUGE-L",
+    "embedding_sim": "test embedding similarity",
+}
 
 
 RULE_COLOR = {"medoid": "#1f77b4", "vote": "#17becf", "hybrid": "#8c564b", "confidence": "#e377c2", "reliability": "#bcbd22"}
@@ -249,12 +254,13 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
 
 def seed_figures(summary: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, go.Figure]:
     """The figures of a multi-seed comparison (``compare --seeds``), by file stem; ``rows`` from ``compare.seed_table`` if already made."""
-    from .compare import seed_table, stage_intervals
+    from .compare import run_metric, seed_table, stage_intervals
 
-    rows = rows if rows is not None else seed_table(summary)[0]
+    metric = run_metric(summary.root)
+    rows = rows if rows is not None else seed_table(summary, metric=metric)[0]
     return {
-        "seeds_score_by_round": fig_score_by_round_ci(stage_intervals(summary)),
-        "seeds_score_vs_bytes": fig_frontier(rows),
+        "seeds_score_by_round": fig_score_by_round_ci(stage_intervals(summary, metric), metric),
+        "seeds_score_vs_bytes": fig_frontier(rows, METRIC_LABEL[metric]),
     }
 
 

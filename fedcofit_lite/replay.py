@@ -10,9 +10,10 @@ which it reads to score, never to decide:
 ``kept``
     prompts whose pseudo-label passed the rule's filters;
 ``precision``
-    share of the kept labels that are right (the evaluation's exact match);
+    share of the kept labels that are right (exact match; for a free-form
+    family, :func:`fedcofit_lite.evaluate.correct`'s content check);
 ``new correct / client``
-    kept labels that are right *and* differ from the client's own answer: what a
+    kept labels that are right where the client's own answer was wrong: what a
     client can learn, averaged over clients;
 ``harmful / client``
     kept labels that are wrong where the client's own answer was right;
@@ -36,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from .config import load_config
-from .consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
+from .consensus import RULES, SemanticConsensus, rule_from_config
 from .data import build_suite
-from .evaluate import exact_match
+from .evaluate import correct
 
 
 @dataclass
@@ -61,8 +62,8 @@ class RoundAnswers:
 
     @property
     def correct(self) -> np.ndarray:
-        """(n_answers,) bool: the answer matches its reference (normalised exact match)."""
-        return np.array([exact_match(t, r) == 1.0 for t, r in zip(self.texts, self.references)])
+        """(n_answers,) bool: the answer is right (exact match; by content for a free-form family)."""
+        return np.array([correct(t, r, f) == 1.0 for t, r, f in zip(self.texts, self.references, self.families)])
 
     @property
     def families(self) -> list[str]:
@@ -153,7 +154,6 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensu
 def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
     """What the fitted rule would send, scored against the hidden references (see the module docstring)."""
     correct_answer = ra.correct  # (n,)
-    keys = [normalize_answer(t) for t in ra.texts]
     clients = list(dict.fromkeys(ra.clients))
     row = {(c, p): i for i, (c, p) in enumerate(zip(ra.clients, ra.prompt_ids))}
     kept, right, new_correct, harmful = 0, 0, defaultdict(int), defaultdict(int)
@@ -161,7 +161,7 @@ def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
     for p, idx, keep in zip(est.groups_, est.consensus_index_, est.keep_):
         family = ra.families_of.get(p, str(p).split("-public-")[0])
         fam_total[family] += 1
-        label_ok = exact_match(ra.texts[idx], ra.references[idx]) == 1.0
+        label_ok = bool(correct_answer[idx])
         empty = not ra.texts[idx].strip()
         if not keep or empty:
             continue
@@ -172,7 +172,7 @@ def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
             own = row.get((c, p))
             if own is None:
                 continue
-            if label_ok and keys[own] != keys[idx]:
+            if label_ok and not correct_answer[own]:
                 new_correct[c] += 1
             if not label_ok and correct_answer[own]:
                 harmful[c] += 1

@@ -32,6 +32,7 @@ from .data import Example
 
 __all__ = [
     "FAMILIES",
+    "FREEFORM_FAMILIES",
     "SPLITS",
     "TaskFamily",
     "get_family",
@@ -59,6 +60,11 @@ class TaskFamily:
     capacity : int
         Number of distinct instructions the family can produce (an upper
         bound on ``n`` in :meth:`generate`).
+    check : callable, optional
+        ``check(prediction, reference) -> bool``, the content checker of a
+        free-form family (:mod:`fedcofit_lite.freeform`); None for the
+        exact-answer families, which :func:`fedcofit_lite.evaluate.exact_match`
+        scores.
 
     Examples
     --------
@@ -71,6 +77,7 @@ class TaskFamily:
     description: str
     sample: Sampler
     capacity: int
+    check: Callable[[str, str], bool] | None = None
 
     def generate(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
         """Draw ``n`` pairs with pairwise distinct instructions.
@@ -395,7 +402,14 @@ _REGISTRY: dict[str, TaskFamily] = {
     )
 }
 
-FAMILIES: tuple[str, ...] = tuple(_REGISTRY)
+FAMILIES: tuple[str, ...] = tuple(_REGISTRY)  # the exact-answer families of data/tasks/
+
+# The free-form families (data/freeform/) join the registry; they read CAPITALS above.
+from .freeform import FREEFORM  # noqa: E402
+
+for _f in FREEFORM.values():
+    _REGISTRY[_f.name] = TaskFamily(_f.name, _f.description, _f.sample, _f.capacity, check=_f.check)
+FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)
 
 
 def get_family(name: str) -> TaskFamily:
@@ -410,7 +424,7 @@ def get_family(name: str) -> TaskFamily:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(
-            f"unknown task family {name!r}; choose from {', '.join(FAMILIES)}"
+            f"unknown task family {name!r}; choose from {', '.join(_REGISTRY)}"
         ) from None
 
 
