@@ -27,6 +27,7 @@ package's analysis code only.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -124,11 +125,18 @@ def ensure_embedded(ra: RoundAnswers, embedder: str, device: str = "cpu") -> Rou
     """Embed the answers with ``embedder`` when the run folder did not hold the server's embeddings."""
     if ra.X is None:
         from .embed import embed_texts
-        from .models import load_embedder
 
-        model = load_embedder(embedder, device=device)
+        model = _embedder(embedder, device)
         ra.embed(lambda texts: embed_texts(model, texts, progress=False))
     return ra
+
+
+@functools.lru_cache(maxsize=2)
+def _embedder(name: str, device: str) -> Any:
+    """One load per embedder for a whole replay (every round of every seed)."""
+    from .models import load_embedder
+
+    return load_embedder(name, device=device)
 
 
 def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensus:
@@ -194,10 +202,17 @@ def replay(
 ) -> list[dict[str, Any]]:
     """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
 
-    ``overrides`` (``["consensus.min_agreement=0.5"]``) change the run's
-    consensus settings for the replay only.
+    ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``,
+    or a multi-seed compare folder (``compare --seeds``): then every
+    ``seed_S/consensus`` is replayed and each row carries its ``seed``
+    (:func:`mean_over_seeds` averages them). ``overrides``
+    (``["consensus.min_agreement=0.5"]``) change the run's consensus settings
+    for the replay only.
     """
     run = Path(run_dir)
+    seeds = sorted(run.glob("seed_*/consensus"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if not (run / "config.yaml").exists() and seeds:
+        return [{"seed": int(f.parent.name.split("_")[1]), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
     if not (run / "config.yaml").exists():
         raise FileNotFoundError(f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/).")
     cfg = load_config(run / "config.yaml", list(overrides))
@@ -217,16 +232,39 @@ def replay(
     return out
 
 
+def mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of several seeds (``seed`` key) averaged per (rule, round); ``n_seeds`` says over how many."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if "skipped" not in r:
+            groups[(r["rule"], r["round"])].append(r)
+    out = []
+    for (rule, rnd), rs in groups.items():
+        row: dict[str, Any] = {"rule": rule, "round": rnd, "n_seeds": len(rs)}
+        for key in ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client"):
+            row[key] = float(np.mean([r[key] for r in rs]))
+        scored = [r["precision"] for r in rs if r["kept"]]  # a seed that kept nothing has no precision
+        row["precision"] = float(np.mean(scored)) if scored else float("nan")
+        row["coverage"] = {f: float(np.mean([r["coverage"][f] for r in rs])) for f in rs[0]["coverage"]}
+        out.append(row)
+    return out
+
+
 def format_replay(rows: Sequence[dict[str, Any]]) -> str:
-    """The replay table, then label coverage per family."""
+    """The replay table, then label coverage per family; rows of several seeds are averaged first."""
+    lines = []
+    if len({r.get("seed") for r in rows}) > 1:
+        rows = mean_over_seeds(rows)
+        lines.append(f"mean over {rows[0]['n_seeds']} seeds (kept: mean count)")
     head = f"{'rule':<13}{'round':>6}{'kept':>9}{'precision':>11}{'new correct/client':>20}{'harmful/client':>16}"
-    lines = [head, "-" * len(head)]
+    lines += [head, "-" * len(head)]
     for r in rows:
         if "skipped" in r:
             lines.append(f"{r['rule']:<13}{r['round']:>6}   skipped: {r['skipped']}")
             continue
+        kept = f"{r['kept']:.3g}/{r['n_prompts']:g}"
         lines.append(
-            f"{r['rule']:<13}{r['round']:>6}{str(r['kept']) + '/' + str(r['n_prompts']):>9}{r['precision']:>11.2f}"
+            f"{r['rule']:<13}{r['round']:>6}{kept:>9}{r['precision']:>11.2f}"
             f"{r['new_correct_per_client']:>20.2f}{r['harmful_per_client']:>16.2f}"
         )
     scored = [r for r in rows if "coverage" in r]

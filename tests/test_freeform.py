@@ -205,3 +205,25 @@ def test_any_sentence_transformers_folder_is_an_embedder(embedder, tmp_path):
     other = load_embedder(str(folder), device="cpu")
     texts = ["82 is larger than 47.", "Lima is the capital of Peru."]
     np.testing.assert_allclose(embed_texts(other, texts, progress=False), embed_texts(embedder, texts, progress=False), atol=1e-6)
+
+
+def test_comparison_scores_by_content_and_replay_averages_seeds(tmp_path, capsys):
+    from fedcofit_lite.cli import main
+    from fedcofit_lite.compare import _item_scores, run_metric
+
+    rows = [{"id": "a", "family": "capital_sentence", "prediction": "Lima is the capital of Peru.", "reference": "The capital of Peru is Lima."}]
+    assert (_item_scores(rows, "correct"), _item_scores(rows, "exact_match")) == ({"a": 1.0}, {"a": 0.0})
+
+    folder = tmp_path / "ff"
+    args = ["compare", "--config", "ci", "--set", "data.path=data/freeform", "--set", "compare.metric=correct",
+            "--seeds", "0,1", "--methods", "consensus,local", "--quiet", "--no-figures", "--run-dir", str(folder)]  # fmt: skip
+    assert main(args) == 0
+    assert run_metric(folder) == "correct"
+    table = (folder / "comparison_seeds.txt").read_text()
+    assert "correct" in table.splitlines()[2] and "paired differences in correct" in table
+    capsys.readouterr()
+    assert main(["replay", str(folder), "--rule", "vote", "--rule", "guarded"]) == 0
+    out = capsys.readouterr().out
+    assert "mean over 2 seeds" in out and "guarded" in out
+    assert main(["replay", str(folder), "--rule", "medoid", "--json"]) == 0
+    assert {r["seed"] for r in json.loads(capsys.readouterr().out)} == {0, 1}
