@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +251,7 @@ class SeedSummary:
     families: dict[str, list[list[str]]]  # seed -> item families (aligned with the item arrays), keyed by seed index
     bytes_total: dict[str, float]  # entry -> mean over seeds of bytes up + down
     steps: dict[str, float]  # entry -> optimizer steps per model (client mean), local stage + rounds, mean over seeds
+    labels: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # consensus entry -> stage -> kept, precision (seed means)
 
     def final_stage(self) -> str:
         return self.stages[-1]
@@ -318,7 +319,18 @@ def summarize_seeds(root: str | Path) -> SeedSummary:
         steps[entry] = float(
             np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])
         )
-    return SeedSummary(Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps)
+    labels: dict[str, dict[str, dict[str, float]]] = {}
+    for method in methods:
+        for stage in stages:
+            got = [r for ms in per_seed_metrics for r in ms.get(method, []) if r["stage"] == stage and "kept" in r]
+            if got:
+                precision = [r["pseudo_label_accuracy"] for r in got if r.get("pseudo_label_accuracy") is not None]
+                labels.setdefault(method, {})[stage] = {
+                    "kept": float(np.mean([r["kept"] for r in got])),
+                    "n_prompts": float(np.mean([r["n_prompts"] for r in got])),
+                    "precision": float(np.mean(precision)) if precision else float("nan"),
+                }
+    return SeedSummary(Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps, labels)
 
 
 def run_metric(root: str | Path) -> str:
@@ -401,6 +413,11 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
                 cells.append(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}")
             lines.append(f"{e:<22}" + "".join(cells))
         lines.append("(* = the interval of the share excludes 0)")
+    if summary.labels:
+        lines += ["", f"pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision ({label})", ""]
+        for method, per_stage in summary.labels.items():
+            cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()]
+            lines.append(f"{method:<22}" + "    ".join(cells))
     return rows, "\n".join(lines)
 
 
