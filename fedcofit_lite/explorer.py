@@ -27,7 +27,6 @@ import plotly.graph_objects as go
 from .cluster import make_clusterer
 from .config import ConsensusConfig, load_config
 from .consensus import SemanticConsensus
-from .evaluate import exact_match
 from .replay import RoundAnswers, load_round  # noqa: F401 (one round's answers: defined with replay, used here)
 
 # The one knob per algorithm that the explorer's slider moves, with its range.
@@ -50,7 +49,7 @@ def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreem
 
 def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
     """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts."""
-    correct = np.array([exact_match(ra.texts[i], ra.references[i]) for i in est.consensus_index_])
+    correct = ra.correct[est.consensus_index_].astype(float)  # exact match; by content on free-form families
     kept = est.keep_
     return {
         "kept": int(kept.sum()),
@@ -81,17 +80,23 @@ def threshold_sweep(
 
 
 def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
-    """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods)."""
+    """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods).
+
+    When all rows are (nearly) one point, say every client answered ``''``,
+    there is nothing to project: every coordinate is 0.
+    """
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"projection {method!r}: choose 'pca' or 'tsne'.")
+    if len(X) == 0 or np.ptp(np.asarray(X), axis=0).max() < 1e-6:
+        return np.zeros((len(X), n_components))
     if method == "pca":
         from sklearn.decomposition import PCA
 
         return PCA(n_components=n_components, random_state=seed).fit_transform(X)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE
 
-        perplexity = float(min(30.0, max(2.0, (len(X) - 1) / 3)))  # t-SNE needs perplexity < n
-        return TSNE(n_components=n_components, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(X)
-    raise ValueError(f"projection {method!r}: choose 'pca' or 'tsne'.")
+    perplexity = float(min(30.0, max(2.0, (len(X) - 1) / 3)))  # t-SNE needs perplexity < n
+    return TSNE(n_components=n_components, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(X)
 
 
 ColorBy = Literal["client", "prompt", "family", "cluster", "correct"]
@@ -123,6 +128,11 @@ def fig_embedding(
             fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common))
         else:
             fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker={"size": 8, "opacity": 0.8}, **common))
+    if coords.size and np.ptp(coords, axis=0).max() < 1e-6:  # one point: fixed axes instead of ticks like -246.5n
+        n_distinct = len(set(ra.texts))
+        title = (title or f"answers of round {ra.round}") + f": all {len(ra.texts)} answers at one point ({n_distinct} distinct text(s))"
+        fig.update_xaxes(range=[-1, 1])
+        fig.update_yaxes(range=[-1, 1])
     fig.update_layout(
         title=title or f"answers of round {ra.round}, coloured by {color_by}",
         template="plotly_white",

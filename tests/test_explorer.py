@@ -148,3 +148,14 @@ def test_cost_explorer_rejects_unknown_model():
         flt.widgets.cost_explorer(model="gpt-5")
     with pytest.raises(ValueError, match="archs is empty"):
         flt.widgets.cost_explorer(archs={})
+
+
+def test_answers_at_one_point_get_fixed_axes_not_nano_ticks(ra):
+    # every client answered '' (the tiny model): nothing to project, and the plot says so
+    import dataclasses
+
+    same = dataclasses.replace(ra, texts=[""] * 8, X=np.tile(_unit([0.3]), (8, 1)) + 1e-9 * np.arange(8)[:, None])
+    coords = flt.explorer.project(same.X, "pca")
+    assert coords.shape == (8, 2) and not coords.any()
+    fig = flt.explorer.fig_embedding(same, coords, color_by="client")
+    assert tuple(fig.layout.xaxis.range) == (-1, 1) and "all 8 answers at one point (1 distinct text(s))" in fig.layout.title.text
