@@ -35,6 +35,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("method", "method", "{}"),
     ("local EM", "local_em", "{:.3f}"),
     ("final EM", "final_em", "{:.3f}"),
+    ("final correct", "final_correct", "{:.3f}"),
     ("global EM", "final_global_em", "{:.3f}"),
     ("final ROUGE-L", "final_rouge_l", "{:.3f}"),
     ("bytes up", "bytes_up", "{:,}"),
@@ -71,6 +72,7 @@ def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
                 "method": method,
                 "local_em": local["test"]["all"]["exact_match"] if local else None,
                 "final_em": final["test"]["all"]["exact_match"],
+                "final_correct": final["test"]["all"].get("correct", final["test"]["all"]["exact_match"]),
                 "final_rouge_l": final["test"]["all"]["rouge_l"],
                 "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
                 "final_stage": final["stage"],
@@ -92,7 +94,7 @@ def per_round_table(metrics: dict[str, list[dict[str, Any]]], metric: str = "exa
     """Test score per stage (columns) and method (rows)."""
     stages = list(dict.fromkeys(m["stage"] for ms in metrics.values() for m in ms))
     columns = [("method", "method", "{}")] + [(s, s, "{:.3f}") for s in stages]
-    rows = [{"method": method, **{m["stage"]: m["test"]["all"][metric] for m in ms}} for method, ms in metrics.items()]
+    rows = [{"method": method, **{m["stage"]: m["test"]["all"].get(metric, m["test"]["all"]["exact_match"]) for m in ms}} for method, ms in metrics.items()]
     return format_table(rows, columns)
 
 
@@ -212,7 +214,8 @@ def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: R
 
 def _write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
     rows = comparison_rows(metrics)
-    table = format_table(rows, TABLE_COLUMNS) + "\n\ntest exact match per stage\n" + per_round_table(metrics)
+    metric = run_metric(root.dir)
+    table = format_table(rows, TABLE_COLUMNS) + f"\n\ntest {METRIC_LABELS[metric]} per stage\n" + per_round_table(metrics, metric)
     root.write_json("comparison.json", {"rows": rows, "metrics": metrics})
     (root.dir / "comparison.txt").write_text(table + "\n")
     return rows, table
@@ -414,7 +417,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
             lines.append(f"{e:<22}" + "".join(cells))
         lines.append("(* = the interval of the share excludes 0)")
     if summary.labels:
-        lines += ["", f"pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision ({label})", ""]
+        lines += ["", "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)", ""]
         for method, per_stage in summary.labels.items():
             cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()]
             lines.append(f"{method:<22}" + "    ".join(cells))

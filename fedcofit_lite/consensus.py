@@ -22,8 +22,9 @@ choices that :data:`RULES` names:
 ``guard``
     what the embedding may not merge: with ``guard="numbers"`` two answers
     whose numbers differ (in order: ``12/06/1963`` against ``06/12/1963``,
-    ``82 is larger than 47`` against ``47 is larger than 82``) or whose
-    capitals differ (``VELVET`` against ``velvet``) never share a group,
+    ``82 is larger than 47`` against ``47 is larger than 82``) or of which
+    one is written in capitals and the other not (``VELVET`` against
+    ``velvet``) never share a group,
     however close their embeddings are. A sentence embedder such as MiniLM
     places each of those pairs almost on top of each other (notebook 09).
     The price: right paraphrases that order their numbers differently
@@ -93,7 +94,10 @@ def make_rule(rule: str, **params: Any) -> SemanticConsensus:
     """The estimator of a rule name from :data:`RULES`, with any other parameters (clusterer, thresholds)."""
     if rule not in RULES:
         raise ValueError(f"unknown consensus rule {rule!r}; choose one of {list(RULES)} (consensus.rule).")
-    return SemanticConsensus(**{**params, **RULES[rule]})  # the rule's own choices win
+    clash = {k: v for k, v in params.items() if k in RULES[rule] and v != RULES[rule][k]}
+    if clash:
+        raise ValueError(f"rule {rule!r} fixes {RULES[rule]}; {clash} contradicts it (use SemanticConsensus(...) for another mix).")
+    return SemanticConsensus(**{**params, **RULES[rule]})
 
 
 def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticConsensus:
@@ -111,7 +115,7 @@ def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticCon
         min_cohesion=c.min_cohesion,
         min_confidence=c.min_confidence if rule == "confidence" else 0.0,
         reliability_by=c.reliability_by,
-        guard=c.guard,
+        guard=RULES.get(rule, {}).get("guard", c.guard),  # the guarded rule fixes its own
     )
 
 
@@ -125,11 +129,12 @@ def normalize_answer(text: str) -> str:
     return normalize(text, keep_case=case_matters(text))
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<!\w)-?\d+(?:\.\d+)?")  # a minus sign only where it is not a separator (12-06-1963)
 
 
 def guard_key(text: str) -> tuple[tuple[str, ...], bool]:
-    """What ``guard="numbers"`` keeps apart: the numbers of an answer in order (leading zeros dropped), and its capitals.
+    """What ``guard="numbers"`` keeps apart: the answer's numbers in order (leading zeros dropped, signs kept),
+    and whether it is written in capitals (:func:`fedcofit_lite.evaluate.case_matters`: ``VELVET`` is not ``velvet``).
 
     Examples
     --------
@@ -138,8 +143,14 @@ def guard_key(text: str) -> tuple[tuple[str, ...], bool]:
     >>> guard_key("The capital is Lima.") == guard_key("Lima is the capital.")
     True
     """
-    numbers = tuple(x.lstrip("0") or "0" if "." not in x else x for x in _NUMBER.findall(text))
+    numbers = tuple(x if "." in x else _strip_zeros(x) for x in _NUMBER.findall(text))
     return numbers, case_matters(text)
+
+
+def _strip_zeros(integer: str) -> str:
+    """``06`` -> ``6``, ``-05`` -> ``-5``, ``0`` -> ``0``."""
+    sign, digits = ("-", integer[1:]) if integer.startswith("-") else ("", integer)
+    return sign + (digits.lstrip("0") or "0")
 
 
 def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:

@@ -894,6 +894,12 @@ def instruction_suite(
     groups = _group_indices(pool)
     if not groups:
         raise ValueError("the instruction data holds no record to use; check data.source and data.max_response_words")
+    small = {f: len(ix) for f, ix in groups.items() if len(ix) < n_test_per_family + 1}
+    if small:
+        raise ValueError(
+            f"families {small} have too few records for n_test_per_family={n_test_per_family} and one train record; "
+            "lower data.n_test_per_family or leave them out of data.families"
+        )
     spare = {f: max(0, len(ix) - n_test_per_family - 1) for f, ix in groups.items()}  # after test and one train record
     if n_public > sum(spare.values()):
         raise ValueError(
@@ -923,12 +929,17 @@ def build_suite(cfg: Any) -> TaskSuite:
     """
     d = cfg.data
     if d.source:
+        if not (d.n_public and d.n_test_per_family):
+            raise ValueError(
+                "data.source cuts public and test splits from the records: data.n_public and data.n_test_per_family "
+                f"must be numbers (0 = all means nothing there), got {d.n_public} and {d.n_test_per_family}"
+            )
         source = resolve_data_path(d.source) if _looks_like_path(d.source) else d.source
         return instruction_suite(
             load_instruction_dataset(source, limit=d.source_limit or None),
             families=d.families or None,
-            n_public=d.n_public or 48,
-            n_test_per_family=d.n_test_per_family or 8,
+            n_public=d.n_public,
+            n_test_per_family=d.n_test_per_family,
             seed=cfg.seed,
             max_response_words=d.max_response_words,
         )

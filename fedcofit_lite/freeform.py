@@ -146,12 +146,15 @@ def _cap_facts(text: str) -> Facts | None:
     return frozenset(cities), frozenset(countries)
 
 
+_NEGATION = re.compile(r"\bnot\b|n't\b", re.IGNORECASE)
+
+
 def _cap_check(prediction: str, reference: str) -> bool:
-    """The reference's city and no other capital; a country, if named, must be the reference's."""
+    """The reference's city and no other capital, no negation; a country, if named, must be the reference's."""
     want, got = _cap_facts(reference), _cap_facts(prediction)
     if want is None:
         raise _no_facts("capital_sentence", reference)
-    return got is not None and got[0] == want[0] and got[1] <= want[1]
+    return got is not None and got[0] == want[0] and got[1] <= want[1] and not _NEGATION.search(prediction)
 
 
 def _cap_perturb(facts: Facts, rng: random.Random) -> Facts:
@@ -174,16 +177,18 @@ _CMP_STYLES = (
     "{hi} is greater than {lo}.",
     "Between {lo} and {hi}, {hi} is the bigger one.",
 )
-_BIG = r"(?:larger|bigger|greater|higher)"
-_SMALL = r"(?:smaller|less|lower)"
+_BIG = r"(?:larger|bigger|greater|higher|more)"
+_SMALL = r"(?:smaller|less|lower|fewer)"
+_BIGGEST = r"(?:larger|bigger|greater|higher|largest|biggest|greatest|highest)"
+_SMALLEST = r"(?:smaller|lower|smallest|lowest)"
 _N = r"(-?\d+(?:\.\d+)?)"
 _CMP_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"{_N} is (?:a )?{_BIG} (?:number )?than {_N}", re.I), "big_first"),
     (re.compile(rf"{_N} is (?:a )?{_SMALL} (?:number )?than {_N}", re.I), "small_first"),
-    (re.compile(rf"{_BIG}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "big"),
-    (re.compile(rf"{_SMALL}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "small"),
-    (re.compile(rf"{_N} is (?:the )?{_BIG}(?! than)", re.I), "big"),
-    (re.compile(rf"{_N} is (?:the )?{_SMALL}(?! than)", re.I), "small"),
+    (re.compile(rf"{_BIGGEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "big"),
+    (re.compile(rf"{_SMALLEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "small"),
+    (re.compile(rf"{_N} is (?:the )?{_BIGGEST}(?! than)", re.I), "big"),
+    (re.compile(rf"{_N} is (?:the )?{_SMALLEST}(?! than)", re.I), "small"),
 )
 
 
@@ -198,44 +203,49 @@ def _cmp_instruction(facts: Facts, rng: random.Random) -> str:
     return rng.choice(_CMP_INSTRUCTIONS).format(a=a, b=b)
 
 
-def _cmp_facts(text: str) -> Facts | None:
+def _num(text: str) -> str:
+    """A number's canonical form: ``82``, ``82.0`` and ``082`` are one number."""
+    return format(float(text), "g")
+
+
+def _cmp_facts(text: str, fill: bool = True) -> Facts | None:
     """``(larger, smaller)`` as the sentence claims them, or None when it claims nothing.
 
-    A side it does not name is filled in when the sentence mentions exactly two
-    numbers (``The larger number is 82, not 47``), else left None;
-    contradicting claims give ``("clash",)``.
+    With ``fill``, a side it does not name is taken from the sentence when it
+    mentions exactly two numbers (``The larger number is 82, not 47``; how the
+    references are read), else left None. Contradicting claims give ``("clash",)``.
     """
     big: set[str] = set()
     small: set[str] = set()
     for pattern, kind in _CMP_PATTERNS:
         for m in pattern.finditer(text):
             if kind == "big_first":
-                big.add(m.group(1))
-                small.add(m.group(2))
+                big.add(_num(m.group(1)))
+                small.add(_num(m.group(2)))
             elif kind == "small_first":
-                small.add(m.group(1))
-                big.add(m.group(2))
+                small.add(_num(m.group(1)))
+                big.add(_num(m.group(2)))
             else:
-                (big if kind == "big" else small).add(m.group(1))
+                (big if kind == "big" else small).add(_num(m.group(1)))
     if not big and not small:
         return None
     if len(big) > 1 or len(small) > 1 or big & small:
         return ("clash",)
-    numbers = set(re.findall(r"-?\d+(?:\.\d+)?", text))
+    numbers = {_num(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)}
     others = numbers - (big | small)
-    if len(numbers) == 2 and len(others) == 1:
+    if fill and len(numbers) == 2 and len(others) == 1:
         (small if big else big).add(others.pop())
     return (next(iter(big), None), next(iter(small), None))
 
 
 def _cmp_check(prediction: str, reference: str) -> bool:
+    """Every side the prediction names (the larger, the smaller or both) is the reference's; no clash."""
     want = _cmp_facts(reference)
-    got = _cmp_facts(prediction)
+    got = _cmp_facts(prediction, fill=False)
     if want is None or None in want or want == ("clash",):
         raise _no_facts("compare_numbers", reference)
     if got is None or got == ("clash",):
         return False
-    # Every side the prediction names must be right, and it must name the larger or the smaller one.
     return all(g is None or g == w for g, w in zip(got, want))
 
 
@@ -268,10 +278,11 @@ _W_STYLES = (
     "The weather in {city} is {adj} at {t} degrees Celsius.",
     "In {city} right now: {noun} and {t} degrees.",
 )
-_COND_WORDS = {w: cond for cond, (adj, noun) in _CONDITIONS.items() for w in adj + noun}
+_COND_WORDS = {w: cond for cond, (adj, noun) in _CONDITIONS.items() for w in (cond, *adj, *noun)}  # the key too: "sun"
+_COND_WORDS |= {"raining": "rain", "snowing": "snow", "cloud": "clouds", "sunshine": "sun"}
 _COND_RE = _alternation(list(_COND_WORDS))
 _WCITY_RE = _alternation(list(_WEATHER_CITIES))
-_TEMP_RE = re.compile(r"(?<![\d.])(-?\d+)(?![\d.])")
+_TEMP_RE = re.compile(r"(?<![\d.])(-?\d+)(?!\d|\.\d)")  # "12." ends a sentence, "12.5" is not 12
 
 
 def _w_sample(rng: random.Random) -> Facts:
@@ -297,7 +308,7 @@ def _w_check(prediction: str, reference: str) -> bool:
     want = _w_facts(reference)
     if want is None or not all(want):
         raise _no_facts("weather_report", reference)
-    return _w_facts(prediction) == want
+    return _w_facts(prediction) == want and not _NEGATION.search(prediction)
 
 
 def _w_perturb(facts: Facts, rng: random.Random) -> Facts:
@@ -355,15 +366,18 @@ def check(family: str, prediction: str, reference: str) -> bool:
 
 def _reference_facts(f: FreeformFamily, reference: str) -> Facts:
     """The full facts of a reference written by this family (for re-rendering it in other words)."""
-    if f.name == "capital_sentence":
-        (city,) = f.facts_of(reference)[0]
-        country = next(c for c, v in _capitals().items() if v == city)
-        return country, city
-    if f.name == "compare_numbers":
-        hi, lo = _cmp_facts(reference)
-        return int(hi), int(lo)
-    (city,), (t,), (cond,) = f.facts_of(reference)
-    return city, t, cond
+    facts = f.facts_of(reference)
+    try:
+        if f.name == "capital_sentence":
+            (city,) = facts[0]
+            return next(c for c, v in _capitals().items() if v == city), city
+        if f.name == "compare_numbers":
+            hi, lo = facts
+            return int(hi), int(lo)
+        (city,), (t,), (cond,) = facts
+        return city, t, cond
+    except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
+        raise _no_facts(f.name, reference) from None
 
 
 def phrasings(family: str, reference: str) -> list[str]:

@@ -30,7 +30,7 @@ METRIC_LABEL = {
 }
 
 
-RULE_COLOR = {"medoid": "#1f77b4", "vote": "#17becf", "hybrid": "#8c564b", "confidence": "#e377c2", "reliability": "#bcbd22"}
+RULE_COLOR = {"medoid": "#1f77b4", "vote": "#17becf", "hybrid": "#8c564b", "confidence": "#e377c2", "reliability": "#bcbd22", "guarded": "#393b79"}
 
 
 def _style(method: str) -> dict[str, Any]:

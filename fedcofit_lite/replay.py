@@ -235,10 +235,13 @@ def replay(
 def mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of several seeds (``seed`` key) averaged per (rule, round); ``n_seeds`` says over how many."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        if "skipped" not in r:
-            groups[(r["rule"], r["round"])].append(r)
     out = []
+    for r in rows:
+        if "skipped" in r:
+            if not any(o.get("skipped") and o["rule"] == r["rule"] and o["round"] == r["round"] for o in out):
+                out.append({k: v for k, v in r.items() if k != "seed"})  # said once, not once per seed
+        else:
+            groups[(r["rule"], r["round"])].append(r)
     for (rule, rnd), rs in groups.items():
         row: dict[str, Any] = {"rule": rule, "round": rnd, "n_seeds": len(rs)}
         for key in ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client"):
@@ -255,7 +258,8 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
     lines = []
     if len({r.get("seed") for r in rows}) > 1:
         rows = mean_over_seeds(rows)
-        lines.append(f"mean over {rows[0]['n_seeds']} seeds (kept: mean count)")
+        n_seeds = sorted({r["n_seeds"] for r in rows if "n_seeds" in r})
+        lines.append(f"mean over {'/'.join(map(str, n_seeds)) or 'no'} seeds (kept: mean count)")
     head = f"{'rule':<13}{'round':>6}{'kept':>9}{'precision':>11}{'new correct/client':>20}{'harmful/client':>16}"
     lines += [head, "-" * len(head)]
     for r in rows:

@@ -76,6 +76,7 @@ SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
     # (header, key in summary row, format)
     ("stage", "stage", "{}"),
     ("test EM", "exact_match", "{:.3f}"),
+    ("correct", "correct", "{:.3f}"),
     ("ROUGE-L", "rouge_l", "{:.3f}"),
     ("emb sim", "embedding_sim", "{:.3f}"),
     ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
@@ -96,6 +97,7 @@ def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "stage": m["stage"],
                 "exact_match": overall["exact_match"],
+                "correct": overall.get("correct"),
                 "rouge_l": overall["rouge_l"],
                 "embedding_sim": overall.get("embedding_sim"),
                 "pseudo_label_accuracy": m.get("pseudo_label_accuracy"),

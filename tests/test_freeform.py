@@ -25,22 +25,23 @@ CASES = [
         "capital_sentence",
         "The capital of Peru is Lima.",
         ["Lima is the capital of Peru.", "Peru's capital city is Lima", "lima.", "It is Lima, the capital of Peru."],
-        ["The capital of Peru is Quito.", "Cusco is the capital of Peru.", "Lima is the capital of Chile.",
+        ["The capital of Peru is Quito.", "Cusco is the capital of Peru.", "Lima is the capital of Chile.", "Lima is not the capital of Peru.",
          "The capital of Peru is Lima, or maybe Quito.", "Peru", ""],
     ),
     (
         "compare_numbers",
         "82 is larger than 47.",
         ["47 is smaller than 82.", "The larger number is 82, not 47.", "82 is bigger.", "Of the two, 82 is greater than 47.",
-         "The smaller one is 47."],
+         "The smaller one is 47.", "82 is more than 47.", "82 is the largest.", "82.0 is larger than 47.", "82 is the larger of the 2."],
         ["47 is larger than 82.", "82 is smaller than 47.", "The larger number is 47.", "82 is larger than 47, and 47 is larger than 82.",
          "82 and 47", ""],
     ),
     (
         "weather_report",
         "It is 12 degrees and rainy in Oslo.",
-        ["Oslo: showers, 12 °C.", "In Oslo right now: rain and 12 degrees.", "The weather in Oslo is wet at 12 degrees Celsius."],
-        ["It is 12 degrees and sunny in Oslo.", "It is 21 degrees and rainy in Oslo.", "It is 12 degrees and rainy in Lima.",
+        ["Oslo: showers, 12 °C.", "In Oslo right now: rain and 12 degrees.", "The weather in Oslo is wet at 12 degrees Celsius.",
+         "It is raining in Oslo at 12."],
+        ["It is 12 degrees and sunny in Oslo.", "It is not raining in Oslo at 12 degrees.", "Oslo: sun, 12 °C.", "It is 21 degrees and rainy in Oslo.", "It is 12 degrees and rainy in Lima.",
          "Oslo: rain, 12 °C, later 14 °C.", "It is rainy and foggy in Oslo at 12 degrees.", "Oslo: rain.", ""],
     ),
 ]  # fmt: skip
@@ -106,7 +107,8 @@ def test_shipped_freeform_suite_is_up_to_date_and_varied():
 
 # --- what MiniLM cannot tell apart, and the guard ---------------------------------------------
 
-LOOKALIKES = [("12/06/1963", "06/12/1963"), ("82 is larger than 47.", "47 is larger than 82."), ("VELVET", "velvet"), ("3500 m", "350 m")]
+LOOKALIKES = [("12/06/1963", "06/12/1963"), ("82 is larger than 47.", "47 is larger than 82."), ("VELVET", "velvet"), ("3500 m", "350 m"),
+              ("It is -5 degrees in Oslo.", "It is 5 degrees in Oslo.")]
 
 
 def test_minilm_cannot_tell_apart_swapped_fields_numbers_and_case(embedder):
