@@ -61,6 +61,16 @@ def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, flo
     }
 
 
+def format_quality(q: dict[str, float]) -> str:
+    """:func:`consensus_quality` as a sentence a student can read (not a dict)."""
+    kept, n = q["kept"], q["n_prompts"]
+    right = f"{q['correct_kept']} right ({q['pseudo_label_accuracy']:.0%})" if kept else "none to score"
+    return (
+        f"kept {kept} of {n} prompts as pseudo-labels, {right}; over all {n} prompts the consensus is right "
+        f"on {q['consensus_accuracy_all']:.0%}; mean agreement {q['agreement_mean']:.2f}"
+    )
+
+
 def threshold_sweep(
     ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None, min_agreement: float = 0.5, **fixed: Any
 ) -> list[dict[str, float]]:

@@ -44,6 +44,9 @@ def test_consensus_quality_counts_kept_and_correct(ra):
     assert loose["consensus_accuracy_all"] == 0.5
     tight = consensus_quality(ra, fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.01))
     assert tight["kept"] == 1 and tight["pseudo_label_accuracy"] == 0.0  # only the confident-wrong prompt survives
+    assert flt.explorer.format_quality(loose).startswith("kept 2 of 2 prompts as pseudo-labels, 1 right (50%)")
+    none = consensus_quality(ra, fit_consensus(ra, "agglomerative", 1.0, distance_threshold=0.0001))
+    assert "kept 0 of 2 prompts as pseudo-labels, none to score" in flt.explorer.format_quality(none)
 
 
 def test_threshold_sweep_matches_single_fits(ra):
