@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fedcofit_lite import stats  # noqa: E402
 from fedcofit_lite.compare import run_seeds, seed_table, summarize_seeds  # noqa: E402
 from fedcofit_lite.config import load_config  # noqa: E402
 
@@ -40,9 +41,10 @@ def sweep(out: Path, seeds: list[int], config: str, methods: list[str]) -> None:
 def table(out: Path, methods: list[str]) -> str:
     lines = [
         "final test exact match, mean [95% paired bootstrap interval over test items and seeds]; "
+        "minus local = paired difference to local (* = zero outside the interval); "
         "gap = share of the local -> centralized gap closed; bytes = up + down per run",
         "",
-        f"{'setting':<14}{'seeds':>6}  {'method':<20}{'exact match':>24}{'gap closed':>26}{'bytes':>14}",
+        f"{'setting':<14}{'seeds':>6}  {'method':<20}{'exact match':>24}{'minus local':>28}{'gap closed':>26}{'bytes':>14}",
     ]
     lines.append("-" * len(lines[-1]))
     for partition, n in SETTINGS:
@@ -51,10 +53,15 @@ def table(out: Path, methods: list[str]) -> str:
             continue
         summary = summarize_seeds(folder)
         rows, _ = seed_table(summary, n_boot=2000)
-        for r in (r for r in rows if r["method"].split(" ")[0] in methods):
+        em = summary.scores["exact_match"][summary.final_stage()]
+        order = {m: i for i, m in enumerate(methods)}
+        for r in sorted((r for r in rows if r["method"].split(" ")[0] in order), key=lambda r: order[r["method"].split(" ")[0]]):
             gap = r["gap"].format("{:+.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
+            diff = stats.difference(em, r["method"], "local", 2000) if r["method"] != "local" else None
+            vs_local = (diff.format("{:+.3f}") + (" *" if diff.excludes(0.0) else "  ")) if diff else "-"
             lines.append(
-                f"{partition + '-' + str(n):<14}{len(summary.seeds):>6}  {r['method']:<20}{r['em'].format():>24}{gap:>26}{r['bytes']:>14,.0f}"
+                f"{partition + '-' + str(n):<14}{len(summary.seeds):>6}  {r['method']:<20}{r['em'].format():>24}{vs_local:>28}"
+                f"{gap:>26}{r['bytes']:>14,.0f}"
             )
         lines.append("")
     return "\n".join(lines)

@@ -290,7 +290,12 @@ def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
 
 def summarize_seeds(root: str | Path) -> SeedSummary:
     """Read every seed's predictions and metrics of a comparison folder into paired item scores."""
-    folders = seed_folders(root)
+    folders = [f for f in seed_folders(root) if (f / "comparison.json").exists()]
+    unfinished = [f.name for f in seed_folders(root) if f not in folders]
+    if unfinished:
+        log.warning("summary of %s leaves out %s: not finished (no comparison.json yet)", root, ", ".join(unfinished))
+    if not folders:
+        raise FileNotFoundError(f"{root} holds no finished comparison (no comparison.json); run `compare` into it first.")
     per_seed_metrics = [load_comparison(f) for f in folders]
     methods = list(per_seed_metrics[0])
     stages = [s for s in dict.fromkeys(m["stage"] for m in per_seed_metrics[0][methods[0]]) if s != "base"]
