@@ -16,12 +16,14 @@ anything else to sentence-transformers.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,9 +226,10 @@ def load_model(
         if name in TINY_SHAPES:
             model = tiny_random_model(tokenizer, seed, name).to(torch_dtype)
         else:
-            model = AutoModelForCausalLM.from_pretrained(
-                _resolve_source(name), dtype=torch_dtype, trust_remote_code=trust_remote_code
-            )
+            with _no_loading_bar():
+                model = AutoModelForCausalLM.from_pretrained(
+                    _resolve_source(name), dtype=torch_dtype, trust_remote_code=trust_remote_code
+                )
     except OSError as err:
         raise ModelNotFoundError(_not_found_message(name, err)) from err
     model.set_attn_implementation(pick_attention(attention, dev))
@@ -239,6 +242,20 @@ def load_model(
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.to(dev).eval(), tokenizer
+
+
+@contextlib.contextmanager
+def _no_loading_bar() -> Iterator[None]:
+    """No "Loading weights" bar from transformers for a load that takes a fraction of a second (restored after)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def cache_argument(module: torch.nn.Module) -> str:
@@ -289,6 +306,7 @@ def load_embedder(name: str = PACKAGED_EMBEDDER, device: str = "auto") -> Any:
         if spec is not None and spec.submodule_search_locations:
             source = str(Path(spec.submodule_search_locations[0]) / "model")
     try:
-        return SentenceTransformer(source, device=dev)
+        with _no_loading_bar():
+            return SentenceTransformer(source, device=dev)
     except OSError as err:
         raise ModelNotFoundError(_not_found_message(name, err)) from err

@@ -69,3 +69,12 @@ def test_packaged_embedder_puts_paraphrases_closer(embedder):
 def test_unknown_embedder_offline_is_a_clear_error():
     with pytest.raises(ModelNotFoundError, match="no-such/embedder"):
         load_embedder("no-such/embedder", device="cpu")
+
+
+def test_loading_the_embedder_draws_no_progress_bar(capfd):
+    # nobody asked for a bar: a sub-second load must not print one (issue #15), and the library's setting is restored
+    from transformers.utils import logging as hf_logging
+
+    load_embedder(device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()
