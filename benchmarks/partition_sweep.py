@@ -6,6 +6,7 @@ finished there is kept, so the sweep can be stopped and resumed, or extended wit
 
     python benchmarks/partition_sweep.py --seeds 0 --out runs/partitions            # about 55 min on 2 cores
     python benchmarks/partition_sweep.py --seeds 0,1 --out runs/partitions          # adds seed 1 to every setting
+    python benchmarks/partition_sweep.py --seeds 0,1 --settings iid-4,by_family-4   # ... or to some
     python benchmarks/partition_sweep.py --summarize runs/partitions                # the table from the folders
 
 The table: per setting, the final test exact match of each method with its 95% paired bootstrap
@@ -31,8 +32,10 @@ SETTINGS = [("iid", 4), ("dirichlet", 4), ("by_family", 4), ("iid", 8), ("dirich
 METHODS = ["local", "consensus@vote", "fedavg", "centralized"]
 
 
-def sweep(out: Path, seeds: list[int], config: str, methods: list[str]) -> None:
+def sweep(out: Path, seeds: list[int], config: str, methods: list[str], only: list[str] | None = None) -> None:
     for partition, n in SETTINGS:
+        if only and f"{partition}-{n}" not in only:
+            continue
         cfg = load_config(config, [f"data.partition={partition}", f"federation.n_clients={n}"])
         logging.info("setting %s-%d, seeds %s", partition, n, seeds)
         run_seeds(cfg, seeds, methods, run_dir=out / f"{partition}-{n}", progress=False, figures=False)
@@ -73,11 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds [0]")
     parser.add_argument("--config", default="cpu")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--settings", default=None, help="only these, e.g. iid-4,by_family-4 [all six]")
     parser.add_argument("--summarize", type=Path, default=None, metavar="DIR", help="only print the table of DIR")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.summarize is None:
-        sweep(args.out, [int(s) for s in args.seeds.split(",")], args.config, args.methods.split(","))
+        only = args.settings.split(",") if args.settings else None
+        known = [f"{p}-{n}" for p, n in SETTINGS]
+        if only and not set(only) <= set(known):
+            parser.error(f"--settings {sorted(set(only) - set(known))}: choose from {', '.join(known)}")
+        sweep(args.out, [int(s) for s in args.seeds.split(",")], args.config, args.methods.split(","), only)
     print(table(args.summarize or args.out, args.methods.split(",")))
     return 0
 
