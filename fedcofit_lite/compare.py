@@ -153,7 +153,7 @@ def run_comparison(
         (root.dir / "config.yaml").write_text(root_config)
         before = {r["stage"]: r["test"] for r in earlier_shared}
         for row in start.rows:
-            if row["stage"] in before and row["test"] != before[row["stage"]]:
+            if row["stage"] in before and not _same_scores(row["test"], before[row["stage"]]):
                 raise RuntimeError(
                     f"extending {root.dir}: the {row['stage']} stage scored {row['test']['all']} now and "
                     f"{before[row['stage']]['all']} before; the methods would not share a start. Run a new comparison."
@@ -210,6 +210,13 @@ def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: R
         metrics[method.name] = list(fed.metrics)
         _write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
     return metrics
+
+
+def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> bool:
+    """Equal scores on every family and every metric both rows have (a folder written before a metric existed lacks it)."""
+    return set(now) == set(before) and all(
+        now[f][m] == before[f][m] for f in now for m in set(now[f]) & set(before[f])
+    )
 
 
 def _write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:

@@ -200,3 +200,12 @@ def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tm
     assert main(["figures", str(comparison.run_dir), "--out", str(out)]) == 0
     assert {p.name: p.read_bytes() for p in out.glob("*.html")} == first  # same run, same bytes: figures diff cleanly
     assert main(["figures", str(tmp_path / "nowhere")]) == 2
+
+
+def test_extending_a_folder_written_before_a_metric_existed_compares_the_common_metrics():
+    from fedcofit_lite.compare import _same_scores
+
+    before = {"all": {"exact_match": 0.5, "rouge_l": 0.4, "n": 2}}
+    assert _same_scores({"all": {"exact_match": 0.5, "correct": 0.5, "rouge_l": 0.4, "n": 2}}, before)
+    assert not _same_scores({"all": {"exact_match": 0.6, "correct": 0.6, "rouge_l": 0.4, "n": 2}}, before)
+    assert not _same_scores({"all": before["all"], "capital": before["all"]}, before)
