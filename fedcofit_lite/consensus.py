@@ -466,10 +466,11 @@ class SemanticConsensus(BaseEstimator):
         """Split every group whose members' :func:`guard_key` differ (``guard="numbers"``); -1 stays a singleton."""
         if self.guard == "none":
             return labels
-        keys = [guard_key(t) for t in texts]
-        pairs = {(int(lab), keys[i]) for i, lab in enumerate(labels) if lab >= 0}
-        code = {pair: k for k, pair in enumerate(sorted(pairs, key=lambda pr: (pr[0], str(pr[1]))))}
-        return np.array([code[(int(lab), keys[i])] if lab >= 0 else -1 for i, lab in enumerate(labels)], dtype=np.int64)
+        code: dict[tuple[int, Hashable], int] = {}  # (group, key) -> new group, in order of first row
+        return np.array(
+            [code.setdefault((int(lab), guard_key(t)), len(code)) if lab >= 0 else -1 for lab, t in zip(labels, texts)],
+            dtype=np.int64,
+        )
 
     def _reliability(
         self,

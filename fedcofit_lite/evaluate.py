@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from rouge_score import rouge_scorer
 
+from .freeform import FREEFORM  # standard library only: no cycle, no model code
+
 _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
@@ -48,8 +50,6 @@ def correct(prediction: str, reference: str, family: str | None = None) -> float
     other family, the project's exact-answer ones and external data alike,
     falls back to :func:`exact_match`.
     """
-    from .freeform import FREEFORM  # stdlib only: no cycle, no model code
-
     if family in FREEFORM:
         return float(FREEFORM[family].check(prediction, reference))
     return exact_match(prediction, reference)

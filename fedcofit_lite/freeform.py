@@ -41,6 +41,7 @@ the subject of notebook 09.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -130,17 +131,18 @@ def _cap_instruction(facts: Facts, rng: random.Random) -> str:
     return rng.choice(_CAP_INSTRUCTIONS).format(c=facts[0])
 
 
-_CITY_RE: re.Pattern[str] | None = None
-_COUNTRY_RE: re.Pattern[str] | None = None
+@functools.lru_cache(maxsize=1)
+def _capital_readers() -> tuple[re.Pattern[str], dict[str, str], re.Pattern[str], dict[str, str]]:
+    """Patterns and canonical names of the capitals and countries, built once."""
+    table = _capitals()
+    cities, countries = {v.lower(): v for v in table.values()}, {k.lower(): k for k in table}
+    return _alternation(list(table.values())), cities, _alternation(list(table)), countries
 
 
 def _cap_facts(text: str) -> Facts | None:
-    global _CITY_RE, _COUNTRY_RE
-    table = _capitals()
-    if _CITY_RE is None:
-        _CITY_RE, _COUNTRY_RE = _alternation(list(table.values())), _alternation(list(table))
-    cities, rest = _mentions(_CITY_RE, text, {v.lower(): v for v in table.values()})
-    countries, _ = _mentions(_COUNTRY_RE, rest, {k.lower(): k for k in table})
+    city_re, city_names, country_re, country_names = _capital_readers()
+    cities, rest = _mentions(city_re, text, city_names)
+    countries, _ = _mentions(country_re, rest, country_names)
     if not cities:
         return None
     return frozenset(cities), frozenset(countries)

@@ -61,9 +61,9 @@ class RoundAnswers:
     confidence: list[float] | None = None  # each answer's confidence, when the run saved it
     X: np.ndarray | None = None  # (n_answers, d) unit-norm sentence embeddings
 
-    @property
+    @functools.cached_property
     def correct(self) -> np.ndarray:
-        """(n_answers,) bool: the answer is right (exact match; by content for a free-form family)."""
+        """(n_answers,) bool: the answer is right (exact match; by content for a free-form family); computed once."""
         return np.array([correct(t, r, f) == 1.0 for t, r, f in zip(self.texts, self.references, self.families)])
 
     @property

@@ -25,3 +25,15 @@ def tiny():
     from fedcofit_lite.models import load_model
 
     return load_model("tiny-random", device="cpu", seed=0)
+
+
+@pytest.fixture(scope="session")
+def generate_script():
+    """``data/generate.py`` as a module (it is a script, not part of the package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("generate", Path(__file__).resolve().parent.parent / "data" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

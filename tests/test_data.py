@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import sys
 from collections import Counter
 from pathlib import Path
@@ -104,11 +103,8 @@ def test_shipped_files_are_up_to_date():
     assert suite.families == FAMILIES
 
 
-def test_generate_script_is_byte_identical(tmp_path):
-    spec = importlib.util.spec_from_file_location("generate", ROOT / "data" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(["--out", str(tmp_path)])
+def test_generate_script_is_byte_identical(tmp_path, generate_script):
+    generate_script.main(["--out", str(tmp_path)])
     for name in SUITE_FILES.values():
         assert (tmp_path / name).read_bytes() == (DEFAULT_DATA_DIR / name).read_bytes(), name
 

@@ -150,14 +150,9 @@ def test_semantic_consensus_finds_paraphrases_a_vote_splits(embedder):
 # --- instruction data ---------------------------------------------------------------------------
 
 
-def test_instruction_suite_from_the_dolly_file_the_project_writes(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("generate", "data/generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_instruction_suite_from_the_dolly_file_the_project_writes(tmp_path, generate_script):
     path = tmp_path / "dolly.jsonl"
-    module.write_dolly(path, seed=0, n=20)
+    generate_script.write_dolly(path, seed=0, n=20)
     assert path.read_bytes() == open("data/samples/freeform_dolly.jsonl", "rb").read()  # the shipped sample is current
     first = json.loads(path.read_text().splitlines()[0])
     assert list(first) == ["instruction", "context", "response", "category"]
