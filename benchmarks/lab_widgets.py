@@ -10,11 +10,13 @@ What it does, step by step:
    idle, and fail on any error output;
 4. count the plotly figures the page drew (at least one per plotly output of
    the cells) and the ipywidgets it shows;
-5. drive the widgets with mouse and dropdowns: in the cluster explorer
-   (notebook 05) drag the ``min_agreement`` slider and pick another prompt; in
-   the cost explorer (07) pick another model and drag the LoRA-rank slider.
-   Each time, wait for the widget's text to change and report how long the
-   redraw took;
+5. move every widget with the mouse: in the cluster explorer (notebook 05)
+   drag the ``min_agreement`` slider (the kept count must change on the run's
+   real answers) and the threshold slider, pick another prompt and another
+   algorithm; in the cost explorer (07) pick another model, drag the rank,
+   prompts and answer-length sliders and tick the directions checkbox. Each
+   time, wait for the widget's text to change and report how long the redraw
+   took;
 6. save (the scratch copy) and shut the kernel down, then the next notebook.
 
 It prints those figures as JSON (``--out`` also writes them, after each
@@ -24,9 +26,9 @@ chromium-browser, google-chrome on PATH) and the ``lab`` and ``browser``
 extras (``make lab-check`` installs them). Not part of ``make test``: a clean
 CI machine has no browser.
 
-    make lab-check                                    # notebook 05, cpu preset
-    make lab-check ARGS="--notebook all --out lab.json"
-    .venv/bin/python benchmarks/lab_widgets.py --preset ci --notebook 07_communication_costs.ipynb --screenshots /tmp/shots
+    make lab-check                                    # notebook 05, preset $FEDCOFIT_PRESET (default cpu)
+    FEDCOFIT_PRESET=small make lab-check ARGS="--notebook all --out lab.json --screenshots shots"
+    .venv/bin/python benchmarks/lab_widgets.py --preset small --notebook 07_communication_costs.ipynb
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -78,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--notebook", action="append", default=None,
                    help="notebook in notebooks/ to open and run (repeatable; 'all' = every one, in order; default 05)")
-    p.add_argument("--preset", default="cpu", help="$FEDCOFIT_PRESET for the kernel (cpu, ci, ...)")
+    p.add_argument("--preset", default=os.environ.get("FEDCOFIT_PRESET") or "cpu",
+                   help="$FEDCOFIT_PRESET for the kernels (small, cpu, ...); default: $FEDCOFIT_PRESET, else cpu")
     p.add_argument("--chromium", default=None, help="Chromium/Chrome executable (default: found on PATH)")
     p.add_argument("--timeout", type=float, default=4 * 3600.0, help="seconds allowed for Run All Cells of one notebook")
     p.add_argument("--screenshots", type=Path, default=None, help="folder for before/after PNG screenshots")
@@ -217,21 +221,54 @@ def drag_slider(page, label: str, fraction: float) -> None:
     page.mouse.up()
 
 
+def kept_count(text: str) -> int:
+    """The kept count of the explorer's summary line ("... All prompts: 7/14 kept, ...")."""
+    m = re.search(r"All prompts: (\d+)/(\d+) kept", text)
+    if not m:
+        raise RuntimeError(f"the explorer's summary has no 'All prompts: k/n kept': {text!r}")
+    return int(m.group(1))
+
+
+def click_checkbox(page, label: str) -> None:
+    """Toggle the ipywidgets checkbox described ``label``, with the mouse."""
+    box = page.locator(".widget-checkbox", has_text=label).last.locator("input[type=checkbox]")
+    box.scroll_into_view_if_needed()
+    box.click()
+
+
 def check_cluster_explorer(page, shots: Path | None) -> dict:
-    """Notebook 05: move the explorer's controls like a student would; each move must redraw the summary."""
+    """Notebook 05: move every control of the explorer like a student would; each move must redraw it.
+
+    The ``min_agreement`` slider must change the kept count on the run's real answers: it is
+    dragged to 0 (every prompt kept) when some prompts are dropped, else to 1 (only unanimous ones).
+    """
     figures: dict = {}
-    before = summary_text(page)
+    read = lambda: summary_text(page)  # noqa: E731
+    before = read()
     if shots:
         page.locator(".widget-output", has_text="All prompts:").last.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "05_explorer_before.png"))
-    drag_slider(page, "min_agreement", 0.95)
-    after, seconds = wait_for_change(lambda: summary_text(page), before)
-    figures["min_agreement slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
+    n_prompts = int(re.search(r"All prompts: \d+/(\d+) kept", before).group(1))
+    target = 0.0 if kept_count(before) < n_prompts else 1.0
+    drag_slider(page, "min_agreement", target)
+    after, seconds = wait_for_change(read, before)
+    if kept_count(after) == kept_count(before):
+        raise RuntimeError(f"min_agreement -> {target}: the kept count stayed {kept_count(before)} ({after!r})")
+    figures["min_agreement slider"] = {"kept": f"{kept_count(before)} -> {kept_count(after)} of {n_prompts}",
+                                       "redraw_s": round(seconds, 2)}
+    before = after
+    drag_slider(page, "distance_threshold", 0.9)
+    after, seconds = wait_for_change(read, before)
+    figures["distance_threshold slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
     header = lambda: page.locator(".widget-output b").last.inner_text()  # noqa: E731  (the prompt id, in bold)
     before = header()
     pick_option(page, "prompt")
     after, seconds = wait_for_change(header, before)
     figures["prompt dropdown"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
+    before = read()
+    choice = pick_option(page, "algorithm")
+    after, seconds = wait_for_change(read, before)
+    figures["algorithm dropdown"] = {"chosen": choice, "after": after, "redraw_s": round(seconds, 2)}
     if shots:
         page.locator(".widget-output", has_text="All prompts:").last.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "05_explorer_after.png"))
@@ -239,18 +276,23 @@ def check_cluster_explorer(page, shots: Path | None) -> dict:
 
 
 def check_cost_explorer(page, shots: Path | None) -> dict:
-    """Notebook 07: another model in the dropdown, then the rank slider; each must redraw the table."""
+    """Notebook 07: every control of the cost explorer (model, three sliders, the checkbox); each must redraw the table."""
     figures: dict = {}
     read = lambda: cost_table_text(page)  # noqa: E731
+    lora = lambda text: next(line for line in text.splitlines() if line.startswith("LoRA FedAvg"))  # noqa: E731
     before = read()
     pick_option(page, "model")
     after, seconds = wait_for_change(read, before)
     figures["model dropdown"] = {"before": before.splitlines()[0], "after": after.splitlines()[0], "redraw_s": round(seconds, 2)}
+    for label in ("LoRA rank", "public prompts", "answer tokens"):
+        before = after
+        drag_slider(page, label, 0.95)
+        after, seconds = wait_for_change(read, before)
+        figures[f"{label} slider"] = {"before": lora(before), "after": lora(after), "redraw_s": round(seconds, 2)}
     before = after
-    drag_slider(page, "LoRA rank", 0.95)
+    click_checkbox(page, "count down as well as up")
     after, seconds = wait_for_change(read, before)
-    lora = lambda text: next(line for line in text.splitlines() if line.startswith("LoRA FedAvg"))  # noqa: E731
-    figures["LoRA rank slider"] = {"before": lora(before), "after": lora(after), "redraw_s": round(seconds, 2)}
+    figures["directions checkbox"] = {"before": lora(before), "after": lora(after), "redraw_s": round(seconds, 2)}
     if shots:
         page.locator(".widget-html", has_text="bytes per round").last.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "07_cost_explorer_after.png"))
@@ -281,6 +323,8 @@ def run_notebook(page, base: str, token: str, name: str, timeout: float, shots: 
     page.wait_for_timeout(2000)  # let the last outputs render
     report["plotly_figures"] = page.locator(".js-plotly-plot").count()
     report["widgets"] = page.locator(".widget-hslider, .widget-dropdown, .widget-checkbox").count()  # controls shown
+    if shots:
+        page.screenshot(path=str(shots / f"{Path(name).stem}_run.png"))  # the view after Run All (the last cells)
     for prefix, check in INTERACTIONS.items():
         if name.startswith(prefix):
             report["interaction"] = check(page, shots)

@@ -48,11 +48,17 @@ def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreem
 
 
 def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
-    """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts."""
+    """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts.
+
+    As at the server, a prompt whose consensus is an empty (or whitespace) answer is never a
+    pseudo-label: it is counted under ``dropped_empty``, not under ``kept``.
+    """
     correct = ra.correct[est.consensus_index_].astype(float)  # exact match; by content on free-form families
-    kept = est.keep_
+    empty = np.array([not ra.texts[i].strip() for i in est.consensus_index_], dtype=bool)
+    kept = est.keep_ & ~empty
     return {
         "kept": int(kept.sum()),
+        "dropped_empty": int((est.keep_ & empty).sum()),
         "n_prompts": int(len(kept)),
         "pseudo_label_accuracy": float(correct[kept].mean()) if kept.any() else float("nan"),
         "correct_kept": int(correct[kept].sum()),
@@ -65,8 +71,10 @@ def format_quality(q: dict[str, float]) -> str:
     """:func:`consensus_quality` as a sentence a student can read (not a dict)."""
     kept, n = q["kept"], q["n_prompts"]
     right = f"{q['correct_kept']} right ({q['pseudo_label_accuracy']:.0%})" if kept else "none to score"
+    dropped = q.get("dropped_empty", 0)
+    empty = f" ({dropped} more agreed on an empty answer and were dropped)" if dropped else ""
     return (
-        f"kept {kept} of {n} prompts as pseudo-labels, {right}; over all {n} prompts the consensus is right "
+        f"kept {kept} of {n} prompts as pseudo-labels{empty}, {right}; over all {n} prompts the consensus is right "
         f"on {q['consensus_accuracy_all']:.0%}; mean agreement {q['agreement_mean']:.2f}"
     )
 
@@ -266,7 +274,7 @@ class ClusterExplorer(W.VBox):
                          f"<code>{_esc(ra.references[ra.rows_of(prompt_id)[0]])}</code>"))
             display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
             display(HTML(
-                f"agreement {pc.agreement:.2f} ({'kept' if pc.kept else 'dropped'}), {pc.n_clusters} clusters. "
+                f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
                 f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
                 f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
             ))
@@ -319,6 +327,13 @@ def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agr
     >>> ex.quality["kept"], ex.n_draws  # doctest: +SKIP
     """
     return ClusterExplorer(ra, algorithm, min_agreement)
+
+
+def _verdict(kept: bool, consensus: str) -> str:
+    """What the server does with a prompt's consensus: kept, dropped, or dropped because it is empty."""
+    if kept and not consensus.strip():
+        return "dropped: the consensus is an empty answer"
+    return "kept" if kept else "dropped"
 
 
 def _knob_value(param: str, value: float) -> float | int:

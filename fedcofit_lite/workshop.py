@@ -5,18 +5,24 @@ Every notebook starts with::
     import fedcofit_lite as flt
     cfg = flt.workshop.notebook_config()          # FEDCOFIT_PRESET, default "cpu"
 
-CI sets ``FEDCOFIT_PRESET=ci`` so the whole series executes in minutes on the
-tiny random model; a workshop leaves it unset and gets the ``cpu`` preset
-(the embedded SmolLM2). Notebooks that analyse a finished round (embeddings,
-clustering) call :func:`ensure_run`, which reuses the run folder an earlier
-notebook wrote for the same preset and only runs the federation if there is
-none, so a student does not pay for the same training twice.
+CI sets ``FEDCOFIT_PRESET=small`` (the embedded SmolLM2 with a tiny budget:
+real answers, a minute per notebook); a workshop leaves it unset and gets the
+``cpu`` preset. Notebooks that analyse a finished round (embeddings,
+clustering) call :func:`ensure_run`, which takes, in this order: the run an
+earlier notebook wrote for the same preset, the *reference run* shipped with
+the notebooks for that preset (``notebooks/reference/<preset>/``, made by
+``notebooks/reference/build.py``), or a new run. So a workshop opens on real
+results at once, and a student pays for the same training at most once;
+``reference=False`` trains their own.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import RunConfig, load_config
@@ -26,8 +32,12 @@ log = logging.getLogger(__name__)
 PRESET_ENV = "FEDCOFIT_PRESET"
 DEFAULT_PRESET = "cpu"
 # the mixed-architecture notebook's preset for each main preset
-MIXED_OF = {"ci": "ci-mixed", "cpu": "mixed", "gpu": "mixed", "large": "mixed"}
+MIXED_OF = {"ci": "ci-mixed", "small": "small-mixed", "cpu": "mixed", "gpu": "mixed", "large": "mixed"}
 WORKSHOP_DIR = Path("runs") / "workshop"
+# Reference runs shipped with the notebooks: <REFERENCE_ROOT>/<preset>/{reference.json, quickstart/, seeds/}.
+REFERENCE_ROOT = Path(__file__).resolve().parent.parent / "notebooks" / "reference"
+REFERENCE_FORMAT = 1  # the layout below; bump it when a reader of run folders changes what it needs
+REFERENCE_MANIFEST = "reference.json"
 
 
 def preset_name(kind: str = "main") -> str:
@@ -39,6 +49,17 @@ def preset_name(kind: str = "main") -> str:
 def notebook_config(kind: str = "main", overrides: list[str] | None = None) -> RunConfig:
     """The notebook's configuration: the selected preset plus ``overrides`` (``["federation.rounds=1"]``)."""
     return load_config(preset_name(kind), overrides)
+
+
+# Notebook 06's comparison: the seeds per preset (default 0, 1, 2) and the consensus rules beside the medoid.
+PLAN_SEEDS = {"ci": [0, 1], "small": [0, 1]}
+PLAN_EXTRA_RULES = ["consensus@vote", "consensus@reliability"]
+
+
+def comparison_plan(cfg: RunConfig) -> tuple[list[int], list[str]]:
+    """The seeds and methods notebook 06 compares on ``cfg``'s preset (and its shipped reference holds)."""
+    methods = list(cfg.compare.methods) + [m for m in PLAN_EXTRA_RULES if m not in cfg.compare.methods]
+    return list(PLAN_SEEDS.get(cfg.name, [0, 1, 2])), methods
 
 
 def run_dir_for(cfg: RunConfig, tag: str = "quickstart") -> Path:
@@ -53,20 +74,26 @@ def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
     return (run_dir / "config.yaml").read_text() == cfg.to_yaml()
 
 
-def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True) -> Path:
-    """A finished consensus run of ``cfg``: reused when present with the same config, else run now.
+def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, reference: bool = True) -> Path:
+    """A finished consensus run of ``cfg``: yours when present, else the shipped reference, else run now.
 
-    The consensus folder of a finished comparison of the same config
-    (:func:`ensure_comparison`, notebook 06) counts as such a run.
+    Yours: the workshop folder of this preset and ``tag`` (or the consensus
+    folder of a finished :func:`ensure_comparison`) with the same config. The
+    reference: ``notebooks/reference/<preset>/quickstart`` when its config is
+    ``cfg`` (so any override trains), copied to ``runs/workshop/``.
+    ``reference=False`` skips it: the one call that retrains it yourself.
+    :func:`describe_run` says which one a folder is.
     """
     run_dir = run_dir_for(cfg, tag)
     for candidate in (run_dir, run_dir_for(cfg, "compare") / "consensus"):
         if is_complete(candidate, cfg):
             log.info("reusing %s", candidate)
             return candidate
+    if reference and tag == "quickstart":
+        shipped = reference_part(cfg, "quickstart")
+        if shipped is not None and is_complete(shipped, cfg):
+            return shipped
     if run_dir.exists():
-        import shutil
-
         shutil.rmtree(run_dir)  # stale or interrupted: its config differs or it never finished
     from .federation import run_federation
 
@@ -81,8 +108,6 @@ def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str
     summary, and ``comparison.txt`` is written. Anything else (an interrupted
     or outdated folder) is removed and run again.
     """
-    from dataclasses import replace
-
     names = list(methods or cfg.compare.methods)
     resolved = replace(
         cfg, compare=replace(cfg.compare, methods=names), data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
@@ -98,8 +123,6 @@ def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str
         log.info("reusing %s", run_dir)
         return run_dir
     if run_dir.exists():
-        import shutil
-
         shutil.rmtree(run_dir)
     from .compare import run_comparison
 
@@ -107,36 +130,140 @@ def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str
     return run_dir
 
 
+def seed_config(cfg: RunConfig, seed: int, methods: list[str]) -> RunConfig:
+    """The config a ``compare --seeds`` run of ``cfg`` writes into its ``seed_<seed>/`` folder."""
+    return replace(
+        cfg,
+        seed=seed,
+        compare=replace(cfg.compare, methods=list(methods)),
+        data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
+    )
+
+
+def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[str]) -> list[int]:
+    """The seeds of ``seeds`` whose folder under ``run_dir`` holds a finished comparison of ``cfg`` at that seed."""
+    done = []
+    for s in seeds:
+        folder = run_dir / f"seed_{s}"
+        current = (folder / "config.yaml").exists() and (folder / "config.yaml").read_text() == seed_config(cfg, s, methods).to_yaml()
+        if current and (folder / "comparison.json").exists():
+            done.append(s)
+    return done
+
+
 def ensure_seed_comparison(
-    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, tag: str = "seeds", progress: bool = True
+    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, tag: str = "seeds", progress: bool = True, reference: bool = True
 ) -> Path:
-    """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): seeds already done are kept, missing ones run.
+    """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
 
-    A seed folder whose config differs from ``cfg`` at that seed is removed and run again.
+    Yours is reused seed by seed: a seed folder whose config differs from
+    ``cfg`` at that seed is removed and run again, the missing seeds run. When
+    you have none of ``seeds`` yet and the shipped reference of this preset
+    holds exactly these seeds and methods, it is used instead (copied to
+    ``runs/workshop/``); ``reference=False`` runs your own.
     """
-    from dataclasses import replace
-
     from .compare import run_seeds
 
     names = list(methods or cfg.compare.methods)
     run_dir = run_dir_for(cfg, tag)
+    mine = _seeds_done(run_dir, cfg, seeds, names)
+    if reference and not mine:
+        shipped = reference_part(cfg, "seeds")
+        if shipped is not None and sorted(p.name for p in shipped.glob("seed_*")) == sorted(f"seed_{s}" for s in seeds) \
+                and _seeds_done(shipped, cfg, seeds, names) == list(seeds):
+            return shipped
     for s in seeds:
         folder = run_dir / f"seed_{s}"
-        resolved = replace(
-            cfg,
-            seed=s,
-            compare=replace(cfg.compare, methods=names),
-            data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
-        )
-        current = (folder / "config.yaml").exists() and (folder / "config.yaml").read_text() == resolved.to_yaml()
-        if folder.exists() and not (current and (folder / "comparison.json").exists()):
-            import shutil
-
+        if folder.exists() and s not in mine:
             shutil.rmtree(folder)
-    stale = [p for p in run_dir.glob("seed_*") if int(p.name.split("_")[1]) not in seeds]
-    for p in stale:
-        import shutil
-
-        shutil.rmtree(p)
+    for p in run_dir.glob("seed_*"):
+        if int(p.name.split("_")[1]) not in seeds:
+            shutil.rmtree(p)
     run_seeds(cfg, seeds, names, run_dir=run_dir, progress=progress)
     return run_dir
+
+
+# -- the reference runs shipped with the notebooks ------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The manifest of a shipped reference run (``notebooks/reference/<preset>/reference.json``)."""
+
+    root: Path
+    preset: str
+    format: int
+    package_version: str
+    seeds: list[int]
+    methods: list[str]
+    commands: list[str]
+    made: str  # date and machine it was made on
+
+    @classmethod
+    def read(cls, root: Path) -> Reference:
+        meta = json.loads((root / REFERENCE_MANIFEST).read_text())
+        return cls(root=root, **{k: meta[k] for k in ("preset", "format", "package_version", "seeds", "methods", "commands", "made")})
+
+
+def reference_for(preset: str) -> Reference | None:
+    """The shipped reference run of ``preset``, or None when none ships."""
+    root = REFERENCE_ROOT / preset
+    return Reference.read(root) if (root / REFERENCE_MANIFEST).exists() else None
+
+
+def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str]:
+    """Why ``ref`` cannot stand for ``cfg`` (default: its preset as configured now); empty when it can.
+
+    It can when it was written in this layout by this package version, and
+    each of its runs was made with exactly the configuration the preset
+    resolves to today (so a changed preset or a new config field shows here).
+    """
+    from . import __version__
+
+    cfg = cfg or load_config(ref.preset)
+    problems = []
+    if ref.format != REFERENCE_FORMAT:
+        problems.append(f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}")
+    if ref.package_version != __version__:
+        problems.append(f"made by fedcofit_lite {ref.package_version}, this is {__version__}")
+    quick = ref.root / "quickstart"
+    if not is_complete(quick, cfg):
+        problems.append(f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now")
+    missing = [s for s in ref.seeds if s not in _seeds_done(ref.root / "seeds", cfg, ref.seeds, ref.methods)]
+    if missing:
+        problems.append(f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now")
+    return problems
+
+
+def reference_part(cfg: RunConfig, part: str) -> Path | None:
+    """``quickstart`` or ``seeds`` of the shipped reference of ``cfg``'s preset, copied to the workshop folder; None if unusable.
+
+    The copy (``runs/workshop/<preset>-reference/``) keeps the shipped folder
+    clean of whatever a notebook writes next to a run (figures, caches).
+    """
+    ref = reference_for(cfg.name)
+    if ref is None:
+        return None
+    problems = reference_problems(ref, cfg)
+    if problems:
+        log.warning("not using the shipped reference run of %s: %s. Training instead; to refresh it: %s",
+                    cfg.name, "; ".join(problems), ref.commands[-1])
+        return None
+    target = WORKSHOP_DIR / f"{cfg.name}-reference"
+    if not (target / REFERENCE_MANIFEST).exists() or (target / REFERENCE_MANIFEST).read_text() != (ref.root / REFERENCE_MANIFEST).read_text():
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(ref.root, target)
+    return target / part
+
+
+def describe_run(run_dir: str | Path) -> str:
+    """One sentence: whose run ``run_dir`` is (the shipped reference, or a run made here) and how to retrain."""
+    run_dir = Path(run_dir)
+    manifest = run_dir.parent / REFERENCE_MANIFEST
+    if manifest.exists():
+        ref = Reference.read(run_dir.parent)
+        return (f"{run_dir}: the reference run shipped for preset {ref.preset} (made {ref.made}, fedcofit_lite "
+                f"{ref.package_version}, by `{ref.commands[0] if run_dir.name == 'quickstart' else ref.commands[-1]}`). "
+                "To train your own instead, pass reference=False.")
+    return f"{run_dir}: a run made on this machine."

@@ -49,6 +49,18 @@ def test_consensus_quality_counts_kept_and_correct(ra):
     assert "kept 0 of 2 prompts as pseudo-labels, none to score" in flt.explorer.format_quality(none)
 
 
+def test_an_empty_consensus_is_dropped_not_kept(ra):
+    """As at the server: four clients agreeing on '' (or whitespace) give no pseudo-label, and the sentence says so."""
+    ra.texts[4:] = ["", " ", "", "\n"]  # p2: all four agree, on nothing
+    q = consensus_quality(ra, fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.15))
+    assert q["kept"] == 1 and q["dropped_empty"] == 1 and q["pseudo_label_accuracy"] == 1.0
+    assert "(1 more agreed on an empty answer and were dropped)" in flt.explorer.format_quality(q)
+    ex = cluster_explorer(ra, min_agreement=0.75)
+    assert ex.quality["kept"] == 1 and ex.quality["dropped_empty"] == 1
+    assert flt.explorer._verdict(True, " ") == "dropped: the consensus is an empty answer"  # the explorer's line for p2
+    assert flt.explorer._verdict(True, "17") == "kept" and flt.explorer._verdict(False, "17") == "dropped"
+
+
 def test_threshold_sweep_matches_single_fits(ra):
     rows = flt.explorer.threshold_sweep(ra, "agglomerative", values=[0.01, 0.15], min_agreement=0.75)
     assert [r["distance_threshold"] for r in rows] == [0.01, 0.15]

@@ -94,7 +94,7 @@ def _notebook_conftest():
 
 @pytest.mark.parametrize(
     ("preset", "given", "expected"),
-    [("ci", 2000, 2000), ("cpu", 2000, 4 * 3600), ("cpu", "600", "600"), ("gpu", 2000, 4 * 3600)],
+    [("ci", 2000, 2000), ("small", 2000, 2000), ("cpu", 2000, 4 * 3600), ("cpu", "600", "600"), ("gpu", 2000, 4 * 3600)],
 )
 def test_real_model_presets_get_a_longer_cell_timeout(monkeypatch, preset, given, expected):
     """On `cpu` one cell trains a 30-min comparison: nbval's default 2000 s is raised, an explicit value kept."""
