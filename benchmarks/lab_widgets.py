@@ -49,6 +49,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT))
+from fedcofit_lite.explorer import KNOB  # noqa: E402
 
 # JavaScript run in the page; `app` is JupyterLab's application object
 # (exposed by --LabApp.expose_app_in_browser).
@@ -221,6 +223,10 @@ def drag_slider(page, label: str, fraction: float) -> None:
     page.mouse.up()
 
 
+# the explorer's knob slider is labelled with the parameter of the algorithm it shows
+KNOBS = tuple(param for param, *_ in KNOB.values())
+
+
 def kept_count(text: str) -> int:
     """The kept count of the explorer's summary line ("... All prompts: 7/14 kept, ...")."""
     m = re.search(r"All prompts: (\d+)/(\d+) kept", text)
@@ -257,9 +263,10 @@ def check_cluster_explorer(page, shots: Path | None) -> dict:
     figures["min_agreement slider"] = {"kept": f"{kept_count(before)} -> {kept_count(after)} of {n_prompts}",
                                        "redraw_s": round(seconds, 2)}
     before = after
-    drag_slider(page, "distance_threshold", 0.9)
+    knob = next(name for name in KNOBS if page.locator(".widget-slider .widget-label", has_text=name).count())
+    drag_slider(page, knob, 0.9)  # the notebook's last cell may have left the explorer on another algorithm
     after, seconds = wait_for_change(read, before)
-    figures["distance_threshold slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
+    figures[f"{knob} slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
     header = lambda: page.locator(".widget-output b").last.inner_text()  # noqa: E731  (the prompt id, in bold)
     before = header()
     pick_option(page, "prompt")

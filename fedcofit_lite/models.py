@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from .precision import resolve_dtype
+
+# transformers 5 warns on every training call that a name peft still uses is deprecated; it says
+# nothing to a user of this package (who cannot act on it) and reaches every notebook cell that trains.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
 
 log = logging.getLogger(__name__)
 
