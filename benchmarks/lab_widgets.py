@@ -50,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
-from fedcofit_lite.explorer import KNOB  # noqa: E402
+from fedcofit_lite.cluster import REGISTRY  # noqa: E402
 
 # JavaScript run in the page; `app` is JupyterLab's application object
 # (exposed by --LabApp.expose_app_in_browser).
@@ -224,7 +224,7 @@ def drag_slider(page, label: str, fraction: float) -> None:
 
 
 # the explorer's knob slider is labelled with the parameter of the algorithm it shows
-KNOBS = tuple(param for param, *_ in KNOB.values())
+KNOBS = tuple(spec.knob for spec in REGISTRY.values())
 
 
 def kept_count(text: str) -> int:

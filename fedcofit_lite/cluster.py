@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,8 @@ from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 __all__ = [
     "CLUSTERERS",
+    "REGISTRY",
+    "ClustererSpec",
     "AgglomerativeThreshold",
     "DBSCANCosine",
     "HDBSCANCosine",
@@ -430,12 +433,32 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
             return km.fit(Xn).labels_
 
 
-CLUSTERERS: dict[str, type[BaseEstimator]] = {
-    "agglomerative": AgglomerativeThreshold,
-    "dbscan": DBSCANCosine,
-    "hdbscan": HDBSCANCosine,
-    "kmeans": SilhouetteKMeans,
+@dataclass(frozen=True)
+class ClustererSpec:
+    """One registered clusterer: its class, the knob a sweep or a slider moves, and its config keys.
+
+    ``config_keys`` are the :class:`~fedcofit_lite.config.ConsensusConfig` fields
+    passed to the constructor under the same names; ``knob`` is one of them,
+    swept from ``low`` to ``high`` in steps of ``step``.
+    """
+
+    cls: type[BaseEstimator]
+    knob: str
+    low: float
+    high: float
+    step: float
+    config_keys: tuple[str, ...]
+
+
+# The one registry of clusterers: config, server, replay, explorer, robustness and benchmarks read it.
+# To add a clusterer: write the estimator above, register it here, add its fields to ConsensusConfig.
+REGISTRY: dict[str, ClustererSpec] = {
+    "agglomerative": ClustererSpec(AgglomerativeThreshold, "distance_threshold", 0.01, 0.6, 0.01, ("distance_threshold", "linkage")),
+    "dbscan": ClustererSpec(DBSCANCosine, "eps", 0.01, 0.6, 0.01, ("eps", "min_samples")),
+    "hdbscan": ClustererSpec(HDBSCANCosine, "min_cluster_size", 2, 6, 1, ("min_cluster_size",)),
+    "kmeans": ClustererSpec(SilhouetteKMeans, "min_silhouette", -0.2, 0.9, 0.05, ("k_max", "min_silhouette")),
 }
+CLUSTERERS: dict[str, type[BaseEstimator]] = {name: spec.cls for name, spec in REGISTRY.items()}
 
 
 def make_clusterer(name: str, **params: Any) -> BaseEstimator:

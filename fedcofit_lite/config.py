@@ -143,13 +143,10 @@ class ConsensusConfig:
     reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
 
     def clusterer_params(self) -> dict[str, Any]:
-        """Parameters of the selected clusterer, by its constructor names."""
-        return {
-            "agglomerative": {"distance_threshold": self.distance_threshold, "linkage": self.linkage},
-            "dbscan": {"eps": self.eps, "min_samples": self.min_samples},
-            "hdbscan": {"min_cluster_size": self.min_cluster_size},
-            "kmeans": {"k_max": self.k_max, "min_silhouette": self.min_silhouette},
-        }[self.clusterer]
+        """Parameters of the selected clusterer, by its constructor names (``cluster.REGISTRY``'s config keys)."""
+        from .cluster import REGISTRY  # scikit-learn loads only when a clusterer is built
+
+        return {key: getattr(self, key) for key in REGISTRY[self.clusterer].config_keys}
 
 
 @dataclass

@@ -24,74 +24,23 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
-from .cluster import make_clusterer
+from .cluster import REGISTRY
 from .config import ConsensusConfig, load_config
 from .consensus import SemanticConsensus
-from .replay import RoundAnswers, load_round  # noqa: F401 (one round's answers: defined with replay, used here)
+# The analysis itself (one round's answers, fitting a consensus, its quality, sweeps) lives in replay,
+# which imports no widget and no model; it is re-exported here for the notebooks (flt.explorer.fit_consensus).
+from .replay import (  # noqa: F401
+    RoundAnswers,
+    _knob_value,
+    consensus_quality,
+    fit_consensus,
+    format_quality,
+    load_round,
+    threshold_sweep,
+)
 
-# The one knob per algorithm that the explorer's slider moves, with its range.
-KNOB: dict[str, tuple[str, float, float, float]] = {
-    # algorithm: (parameter, min, max, step)
-    "agglomerative": ("distance_threshold", 0.01, 0.6, 0.01),
-    "dbscan": ("eps", 0.01, 0.6, 0.01),
-    "hdbscan": ("min_cluster_size", 2, 6, 1),
-    "kmeans": ("min_silhouette", -0.2, 0.9, 0.05),
-}
-
-
-def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.0, **params: Any) -> SemanticConsensus:
-    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit."""
-    if ra.X is None:
-        raise ValueError("embed the answers first: ra.embed(embed_fn).")
-    clusterer = make_clusterer(algorithm, **params)
-    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement).fit(ra.X, np.array(ra.prompt_ids, dtype=object))
-
-
-def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
-    """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts.
-
-    As at the server, a prompt whose consensus is an empty (or whitespace) answer is never a
-    pseudo-label: it is counted under ``dropped_empty``, not under ``kept``.
-    """
-    correct = ra.correct[est.consensus_index_].astype(float)  # exact match; by content on free-form families
-    empty = np.array([not ra.texts[i].strip() for i in est.consensus_index_], dtype=bool)
-    kept = est.keep_ & ~empty
-    return {
-        "kept": int(kept.sum()),
-        "dropped_empty": int((est.keep_ & empty).sum()),
-        "n_prompts": int(len(kept)),
-        "pseudo_label_accuracy": float(correct[kept].mean()) if kept.any() else float("nan"),
-        "correct_kept": int(correct[kept].sum()),
-        "consensus_accuracy_all": float(correct.mean()),
-        "agreement_mean": float(est.agreement_.mean()),
-    }
-
-
-def format_quality(q: dict[str, float]) -> str:
-    """:func:`consensus_quality` as a sentence a student can read (not a dict)."""
-    kept, n = q["kept"], q["n_prompts"]
-    right = f"{q['correct_kept']} right ({q['pseudo_label_accuracy']:.0%})" if kept else "none to score"
-    dropped = q.get("dropped_empty", 0)
-    empty = f" ({dropped} more agreed on an empty answer and were dropped)" if dropped else ""
-    return (
-        f"kept {kept} of {n} prompts as pseudo-labels{empty}, {right}; over all {n} prompts the consensus is right "
-        f"on {q['consensus_accuracy_all']:.0%}; mean agreement {q['agreement_mean']:.2f}"
-    )
-
-
-def threshold_sweep(
-    ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None, min_agreement: float = 0.5, **fixed: Any
-) -> list[dict[str, float]]:
-    """:func:`consensus_quality` for each value of the algorithm's knob (``KNOB``), other parameters ``fixed``."""
-    name, low, high, step = KNOB[algorithm]
-    if values is None:
-        values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
-    rows = []
-    for v in values:
-        v = _knob_value(name, v)
-        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
-        rows.append({name: v, **consensus_quality(ra, est)})
-    return rows
+# The one knob per algorithm that the explorer's slider moves, with its range (from cluster.REGISTRY).
+KNOB: dict[str, tuple[str, float, float, float]] = {name: (c.knob, c.low, c.high, c.step) for name, c in REGISTRY.items()}
 
 
 # -- projections and figures ---------------------------------------------------
@@ -334,11 +283,6 @@ def _verdict(kept: bool, consensus: str) -> str:
     if kept and not consensus.strip():
         return "dropped: the consensus is an empty answer"
     return "kept" if kept else "dropped"
-
-
-def _knob_value(param: str, value: float) -> float | int:
-    """A slider's value as the clusterer takes it (``min_cluster_size`` is a count)."""
-    return int(value) if param == "min_cluster_size" else float(value)
 
 
 def _html_table(rows: Sequence[dict[str, Any]]) -> str:

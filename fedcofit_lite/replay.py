@@ -20,9 +20,15 @@ which it reads to score, never to decide:
 ``coverage``
     kept labels per task family, over the family's public prompts.
 
+The same analysis for one round up close (the explorer of notebooks 04 and 05
+shows it): :func:`fit_consensus` with any registered clusterer,
+:func:`consensus_quality` of the fit, :func:`threshold_sweep` over the
+clusterer's knob (``cluster.REGISTRY``).
+
 A run written before embeddings were saved is embedded again with the run's
-embedder (the only model replay may load). This module imports numpy and the
-package's analysis code only.
+embedder (the only model replay may load). This module imports numpy,
+scikit-learn and the package's analysis code only: no widget library, no
+transformers (a test checks it).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .cluster import REGISTRY, make_clusterer
 from .config import load_config
 from .consensus import RULES, SemanticConsensus, rule_from_config
 from .data import build_suite
@@ -279,3 +286,67 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
         for r in scored:
             lines.append(f"{r['rule']:<13}{r['round']:>6}" + "".join(f"{r['coverage'][f]:>14.2f}" for f in families))
     return "\n".join(lines)
+
+
+# -- one round up close: a consensus fitted on it, its quality, sweeps (the explorer's analysis) --
+
+
+def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.0, **params: Any) -> SemanticConsensus:
+    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit."""
+    if ra.X is None:
+        raise ValueError("embed the answers first: ra.embed(embed_fn).")
+    clusterer = make_clusterer(algorithm, **params)
+    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement).fit(ra.X, np.array(ra.prompt_ids, dtype=object))
+
+
+def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
+    """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts.
+
+    As at the server, a prompt whose consensus is an empty (or whitespace) answer is never a
+    pseudo-label: it is counted under ``dropped_empty``, not under ``kept``.
+    """
+    right = ra.correct[est.consensus_index_].astype(float)  # exact match; by content on free-form families
+    empty = np.array([not ra.texts[i].strip() for i in est.consensus_index_], dtype=bool)
+    kept = est.keep_ & ~empty
+    return {
+        "kept": int(kept.sum()),
+        "dropped_empty": int((est.keep_ & empty).sum()),
+        "n_prompts": int(len(kept)),
+        "pseudo_label_accuracy": float(right[kept].mean()) if kept.any() else float("nan"),
+        "correct_kept": int(right[kept].sum()),
+        "consensus_accuracy_all": float(right.mean()),
+        "agreement_mean": float(est.agreement_.mean()),
+    }
+
+
+def format_quality(q: dict[str, float]) -> str:
+    """:func:`consensus_quality` as a sentence a student can read (not a dict)."""
+    kept, n = q["kept"], q["n_prompts"]
+    right = f"{q['correct_kept']} right ({q['pseudo_label_accuracy']:.0%})" if kept else "none to score"
+    dropped = q.get("dropped_empty", 0)
+    empty = f" ({dropped} more agreed on an empty answer and were dropped)" if dropped else ""
+    return (
+        f"kept {kept} of {n} prompts as pseudo-labels{empty}, {right}; over all {n} prompts the consensus is right "
+        f"on {q['consensus_accuracy_all']:.0%}; mean agreement {q['agreement_mean']:.2f}"
+    )
+
+
+def threshold_sweep(
+    ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None, min_agreement: float = 0.5, **fixed: Any
+) -> list[dict[str, float]]:
+    """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
+    spec = REGISTRY[algorithm]
+    name, low, high, step = spec.knob, spec.low, spec.high, spec.step
+    if values is None:
+        values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
+    rows = []
+    for v in values:
+        v = _knob_value(name, v)
+        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
+        rows.append({name: v, **consensus_quality(ra, est)})
+    return rows
+
+
+def _knob_value(param: str, value: float) -> float | int:
+    """A slider's or a sweep's value as the clusterer takes it (``min_cluster_size`` is a count)."""
+    return int(value) if param == "min_cluster_size" else float(value)

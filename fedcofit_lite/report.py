@@ -26,7 +26,8 @@ def _consensus_folder(run: Path) -> Path | None:
 
 def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, go.Figure]:
     """Every figure a run folder supports, by file stem."""
-    from . import accounting, compare, costmodel, costplots, explorer, plots
+    from . import accounting, compare, costmodel, costplots, explorer, plots, replay
+    from .cluster import REGISTRY
     from .config import load_config
 
     run = Path(run_dir)
@@ -54,19 +55,19 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         from .models import load_embedder
 
         cfg = load_config(folder / "config.yaml")
-        ra = explorer.load_round(folder, 1)
+        ra = replay.load_round(folder, 1)
         embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
         ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
         algorithm, params = cfg.consensus.clusterer, cfg.consensus.clusterer_params()
-        est = explorer.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, **params)
+        est = replay.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, **params)
         coords = explorer.project(ra.X, "pca", 2, seed=cfg.seed)
         title = "round 1 answers (PCA of MiniLM embeddings), by "
         figs["round1_embedding_correct"] = explorer.fig_embedding(ra, coords, "correct", title=title + "correctness")
         figs["round1_embedding_family"] = explorer.fig_embedding(ra, coords, "family", title=title + "task family")
         figs["round1_embedding_cluster"] = explorer.fig_embedding(ra, coords, "cluster", est=est, title=title + f"{algorithm} cluster")
-        knob = explorer.KNOB[algorithm][0]  # sweep the run's own clusterer over its knob, the other parameters as run
+        knob = REGISTRY[algorithm].knob  # sweep the run's own clusterer over its knob, the other parameters as run
         fixed = {k: v for k, v in params.items() if k != knob}
-        sweep = explorer.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
+        sweep = replay.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
         figs["round1_threshold_sweep"] = explorer.fig_threshold_sweep(sweep, current=params[knob])
     # 3. bytes on the wire against the analytic model
     rows = []

@@ -234,3 +234,28 @@ def test_sklearn_check_estimator(cls):
 
 def test_docstring_examples_run():
     assert doctest.testmod(cluster).failed == 0
+
+
+def test_one_registry_drives_config_explorer_and_sweeps():
+    """cluster.REGISTRY is the one place a clusterer's class, knob and config keys live."""
+    from fedcofit_lite import cluster, explorer, replay
+    from fedcofit_lite.config import ConsensusConfig
+
+    assert set(cluster.CLUSTERERS) == set(cluster.REGISTRY) == set(explorer.KNOB)
+    for name, spec in cluster.REGISTRY.items():
+        params = ConsensusConfig(clusterer=name).clusterer_params()
+        assert set(params) == set(spec.config_keys) and spec.knob in params
+        assert isinstance(cluster.make_clusterer(name, **params), spec.cls)
+        assert explorer.KNOB[name] == (spec.knob, spec.low, spec.high, spec.step)
+    assert replay.threshold_sweep is explorer.threshold_sweep and replay.fit_consensus is explorer.fit_consensus
+
+
+def test_the_analysis_layer_imports_no_widget_and_no_model_library():
+    """Loading a round, fitting a consensus, sweeps and replay work without ipywidgets or transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fedcofit_lite.replay; "
+            "print(sorted(m for m in ('ipywidgets', 'transformers', 'torch', 'plotly') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", f"fedcofit_lite.replay pulled in {out}"
