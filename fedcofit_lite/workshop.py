@@ -92,8 +92,8 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
             log.info("reusing %s", candidate)
             return candidate
     if reference and tag == "quickstart":
-        shipped = reference_part(cfg, "quickstart")
-        if shipped is not None and is_complete(shipped, cfg):
+        shipped = reference_part(cfg, "quickstart")  # checked against cfg there
+        if shipped is not None:
             return shipped
     if run_dir.exists():
         shutil.rmtree(run_dir)  # stale or interrupted: its config differs or it never finished
@@ -111,9 +111,7 @@ def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str
     or outdated folder) is removed and run again.
     """
     names = list(methods or cfg.compare.methods)
-    resolved = replace(
-        cfg, compare=replace(cfg.compare, methods=names), data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
-    )
+    resolved = seed_config(cfg, cfg.seed, names)
     run_dir = run_dir_for(cfg, tag)
     done = (
         (run_dir / "comparison.txt").exists()
@@ -169,10 +167,10 @@ def ensure_seed_comparison(
     names = list(methods or cfg.compare.methods)
     run_dir = run_dir_for(cfg, tag)
     mine = _seeds_done(run_dir, cfg, seeds, names)
-    if reference and not mine:
-        shipped = reference_part(cfg, "seeds")
-        if shipped is not None and sorted(p.name for p in shipped.glob("seed_*")) == sorted(f"seed_{s}" for s in seeds) \
-                and _seeds_done(shipped, cfg, seeds, names) == list(seeds):
+    ref = reference_for(cfg.name) if reference and not mine else None
+    if ref is not None and (ref.seeds, ref.methods) == (list(seeds), names):
+        shipped = reference_part(cfg, "seeds")  # its seeds checked against cfg there
+        if shipped is not None:
             return shipped
     for s in seeds:
         folder = run_dir / f"seed_{s}"
@@ -248,8 +246,8 @@ def reference_part(cfg: RunConfig, part: str) -> Path | None:
         return None
     problems = reference_problems(ref, cfg)
     if problems:
-        log.warning("not using the shipped reference run of %s: %s. Training instead; to refresh it: %s",
-                    cfg.name, "; ".join(problems), ref.commands[-1])
+        log.warning("not using the shipped reference run of %s (%s); training instead. With the preset unchanged this "
+                    "means the reference is stale: %s", cfg.name, "; ".join(problems), ref.commands[-1])
         return None
     target = WORKSHOP_DIR / f"{cfg.name}-reference"
     if not (target / REFERENCE_MANIFEST).exists() or (target / REFERENCE_MANIFEST).read_text() != (ref.root / REFERENCE_MANIFEST).read_text():

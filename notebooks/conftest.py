@@ -23,12 +23,12 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 # nbval's default cell timeout (2000 s) is plenty on `ci` and `small` (a stuck cell in CI fails
 # instead of hanging), but on `cpu` one cell of notebook 06 may train the whole comparison
 # (about 30 min on 2 cores, more on a slower laptop).
-QUICK_PRESETS = ("ci", "small")
 CPU_CELL_TIMEOUT_S = 4 * 3600
 
 
 def pytest_configure(config):
     """Resolve ``--nbval-sanitize-with`` from the root; give real-model presets a longer cell timeout."""
+    from fedcofit_lite.workshop import QUICK_PRESETS
     if os.environ["FEDCOFIT_PRESET"] not in QUICK_PRESETS and str(getattr(config.option, "nbval_cell_timeout", "")) == "2000":
         config.option.nbval_cell_timeout = CPU_CELL_TIMEOUT_S  # only when the caller kept nbval's default
     path = getattr(config.option, "nbval_sanitize_with", None)

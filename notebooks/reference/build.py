@@ -43,10 +43,8 @@ import fedcofit_lite as flt  # noqa: E402
 LEFT_OUT = ("checkpoint", "embeddings", "figures")
 
 
-def commands(preset: str, quick: Path, seeds_dir: Path) -> list[str]:
+def commands(preset: str, quick: Path, seeds_dir: Path, seeds: list[int], methods: list[str]) -> list[str]:
     """The two package commands that make the reference, as a user would type them."""
-    cfg = flt.config.load_config(preset)
-    seeds, methods = flt.workshop.comparison_plan(cfg)
     return [
         f"python -m fedcofit_lite run --config {preset} --run-dir {quick} --quiet",
         f"python -m fedcofit_lite compare --config {preset} --seeds {','.join(map(str, seeds))} "
@@ -79,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds, methods = flt.workshop.comparison_plan(cfg)
     scratch = Path(tempfile.mkdtemp(prefix="reference_"))
     quick, seeds_dir = args.quickstart_dir or scratch / "quickstart", args.seeds_dir or scratch / "seeds"
-    cmds = commands(args.preset, quick, seeds_dir)
+    cmds = commands(args.preset, quick, seeds_dir, seeds, methods)
     wall = {}
     if args.quickstart_dir is None:
         wall["quickstart_s"] = round(run(cmds[0]))
