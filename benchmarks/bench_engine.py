@@ -20,7 +20,7 @@ preset (same seed, partition, adapters) and runs:
     one epoch of local training on private data, so that the adapters answer
     like trained ones (short answers that end) rather than like the base;
 ``round``
-    ``Federation.consensus_round(1)`` (generate -> server -> train on private
+    ``Consensus().round(fed.ctx, 1)`` (generate -> server -> train on private
     data + pseudo-labels) and the evaluation of every client on the test set:
     the four phases of a round in ``metrics.jsonl``.
 
@@ -182,6 +182,7 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
 
     from fedcofit_lite.federation import Federation
     from fedcofit_lite.finetune import TrainStats
+    from fedcofit_lite.methods import Consensus
     from fedcofit_lite.collect import GenerationStats
     from fedcofit_lite.precision import compute_dtype_of
     from fedcofit_lite.runlog import RunLog
@@ -192,10 +193,12 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
             fed = Federation(cfg, runlog=RunLog(Path(tmp) / "run"), progress=False)
         pool = fed.pool
         with clock("warmup_train"):
-            fed.train_clients(0, 1)
+            fed.cohort.train(0, fed.cohort.ids, 1)
         warm = asdict(pool.train_stats)
         pool.train_stats, pool.generation_stats = TrainStats(), GenerationStats()
-        row = fed.consensus_round(ROUND)  # generate, server, train; timed inside
+        method = Consensus()
+        fed.prepare(method)
+        row = method.round(fed.ctx, ROUND)  # generate, server, train; timed inside
         gen_stats = asdict(pool.generation_stats)
         train_stats = asdict(pool.train_stats)
         pool.generation_stats = GenerationStats()
@@ -209,9 +212,9 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
             other = "per_adapter" if cfg.generation.adapter_batches == "mixed" else "mixed"
             times, answers = {}, {}  # the trained adapters answer the public prompts both ways, back to back
             for batching in (cfg.generation.adapter_batches, other):
-                fed.cfg = dataclasses.replace(fed.cfg, generation=dataclasses.replace(fed.cfg.generation, adapter_batches=batching))
+                fed.cohort.cfg = dataclasses.replace(fed.cfg, generation=dataclasses.replace(fed.cfg.generation, adapter_batches=batching))
                 start = time.perf_counter()
-                msgs = fed.collect_answers(ROUND + 1)
+                msgs = fed.cohort.answer(ROUND + 1, fed.cohort.ids, False).messages
                 times[batching] = time.perf_counter() - start
                 answers[batching] = [a for m in msgs for a in m.answers]
             variant = {

@@ -1,17 +1,28 @@
-"""Client side of the protocol: private data, pseudo-labels received, answers sent.
+"""Client side of the protocol: private data, pseudo-labels received, answers sent, and the model behind them.
 
-A client holds no model object: its model is a named adapter in a
-:class:`~fedcofit_lite.pool.ModelPool` (one shared base per architecture), so
-the federation loop can batch many clients' work together. What the client
-owns is its data and what it has received.
+A :class:`Client` owns its data, what it has received, and a model backend
+that trains and answers:
+
+:class:`PoolAdapter`
+    its LoRA adapter on a shared :class:`~fedcofit_lite.pool.ModelPool` (one
+    base per architecture). In-process, all clients share one pool so their
+    generation is batched together (:func:`answer_many`); on Flower each
+    client process holds a pool of its own.
+:class:`FrozenBase`
+    a black-box client answering with the frozen base model; it never trains.
+:class:`BlackBox`
+    any callable that maps prompts to answers (another model, an API, a rule);
+    it never trains and shares no tensors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from .config import ClientConfig
+from .collect import GenerationRequest
+from .config import ClientConfig, GenerationConfig, TrainConfig
 from .consensus import normalize_answer
 from .data import Example
 from .finetune import TrainRecord
@@ -35,6 +46,8 @@ class Client:
         newest per prompt with ``client.accumulate`` (see :meth:`receive`).
     own_answers : dict
         Prompt id -> the answer it sent last (to recognise its own answer coming back).
+    model : PoolAdapter, FrozenBase, BlackBox or None
+        What trains and answers for it (set by the engine).
     """
 
     client_id: str
@@ -44,6 +57,22 @@ class Client:
     own_answers: dict[str, str] = field(default_factory=dict)
     policy: ClientConfig = field(default_factory=ClientConfig)
     _labels: dict[str, TrainRecord] = field(default_factory=dict, repr=False)  # prompt id -> label
+    model: Any = field(default=None, repr=False)
+
+    @property
+    def trainable(self) -> bool:
+        """False for a black-box client: it answers and never trains."""
+        return self.model is not None and self.model.trainable
+
+    def train(
+        self, cfg: TrainConfig, epochs: int, seed: int, *, pseudo_labels: bool = False, prox_mu: float = 0.0,
+        accountant: Any = None, freeze_a: bool = False,
+    ) -> list[float]:
+        """Fine-tune on the private data (+ the pseudo-labels with ``pseudo_labels``); returns per-step losses."""
+        if not self.trainable:
+            raise ValueError(f"{self.client_id} is a black-box client: it answers and never trains.")
+        records = self.training_records() if pseudo_labels else self.private_records()
+        return self.model.train(records, cfg, epochs, seed, prox_mu=prox_mu, accountant=accountant, freeze_a=freeze_a)
 
     def private_records(self) -> list[TrainRecord]:
         """The private examples as training records."""
@@ -91,3 +120,106 @@ class Client:
 def round_confidence(c: float) -> float:
     """Confidences travel with 3 decimals: enough to weigh, fewer bytes."""
     return float(round(min(1.0, max(0.0, c)), 3))
+
+
+# -- what trains and answers for a client -------------------------------------------
+
+
+@dataclass
+class PoolAdapter:
+    """A client's LoRA adapter ``adapter_id`` on a shared model pool."""
+
+    pool: Any  # ModelPool
+    adapter_id: str
+    trainable = True
+
+    @property
+    def model_name(self) -> str:
+        return self.pool.client_models[self.adapter_id]
+
+    def request(self, e: Example) -> GenerationRequest:
+        return GenerationRequest(self.adapter_id, e.instruction, e.context)
+
+    def train(self, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, **kw: Any) -> list[float]:
+        return self.pool.train(self.adapter_id, records, cfg, epochs, seed, **kw)
+
+    def get_tensors(self) -> dict:
+        return self.pool.get_tensors(self.adapter_id)
+
+    def set_tensors(self, tensors: Mapping, partial: bool = False) -> None:
+        self.pool.set_tensors(self.adapter_id, tensors, partial=partial)
+
+
+@dataclass
+class FrozenBase:
+    """A black-box client that answers with the frozen base model ``model_name`` of a pool."""
+
+    pool: Any  # ModelPool
+    model_name: str
+    trainable = False
+
+    def request(self, e: Example) -> GenerationRequest:
+        return self.pool.base_request(self.model_name, e.instruction, e.context)
+
+    def get_tensors(self) -> dict:
+        raise ValueError("a black-box client has no adapter tensors.")
+
+    def set_tensors(self, tensors: Mapping, partial: bool = False) -> None:
+        raise ValueError("a black-box client has no adapter to load tensors into.")
+
+
+@dataclass
+class BlackBox:
+    """A black-box client: ``fn`` maps a list of prompts (instruction, then context) to a list of answers.
+
+    ``fn`` may also return ``(answer, confidence)`` pairs; plain answers get
+    confidence 0.5 (unknown). It never trains and shares no tensors.
+    """
+
+    fn: Callable[[list[str]], list[Any]]
+    model_name: str = "black-box"
+    trainable = False
+
+    def answer(self, examples: Sequence[Example]) -> tuple[list[str], list[float]]:
+        prompts = [e.instruction + (f"\n\n{e.context}" if e.context else "") for e in examples]
+        out = list(self.fn(prompts))
+        if len(out) != len(prompts):
+            raise ValueError(f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt.")
+        answers = [str(a[0] if isinstance(a, tuple) else a).strip() for a in out]
+        conf = [min(1.0, max(0.0, float(a[1]))) if isinstance(a, tuple) else 0.5 for a in out]
+        return answers, conf
+
+    def get_tensors(self) -> dict:
+        raise ValueError("a black-box client has no adapter tensors.")
+
+    def set_tensors(self, tensors: Mapping, partial: bool = False) -> None:
+        raise ValueError("a black-box client has no adapter to load tensors into.")
+
+
+def answer_many(
+    clients: Sequence[Client], examples: Sequence[Example], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
+) -> dict[str, tuple[list[str], list[float]]]:
+    """Every client answers every example; returns client id -> (answers, confidences).
+
+    Clients on the same pool are answered in one batched call (their
+    requests share batches), identical requests once (the frozen base of an
+    architecture answers a prompt once, whoever asked). Callables are called
+    once per client.
+    """
+    out: dict[str, tuple[list[str], list[float]]] = {}
+    pools: dict[int, tuple[Any, list[Client]]] = {}
+    for c in clients:
+        if isinstance(c.model, BlackBox):
+            out[c.client_id] = c.model.answer(examples)
+        else:
+            pools.setdefault(id(c.model.pool), (c.model.pool, []))[1].append(c)
+    for pool, members in pools.values():
+        requests = [c.model.request(e) for c in members for e in examples]
+        unique = list(dict.fromkeys(requests))
+        answers, conf = pool.answer(unique, cfg, seed=seed, desc=desc)
+        got = {r: (a, k) for r, a, k in zip(unique, answers, conf)}
+        n = len(examples)
+        for j, c in enumerate(members):
+            rows = [got[r] for r in requests[j * n : (j + 1) * n]]
+            out[c.client_id] = ([a for a, _ in rows], [k for _, k in rows])
+    return {c.client_id: out[c.client_id] for c in clients}

@@ -147,7 +147,7 @@ def run_comparison(
     root = fed.runlog
     plan: list[Method] = [make_method(n, prox_mu=cfg.train.prox_mu) for n in names]
     for method in plan:
-        method.prepare(fed)  # refusals (FedAvg across architectures) happen here, before any training
+        fed.prepare(method)  # refusals (FedAvg across architectures) happen here, before any training
     start = run_shared_stages(fed, plan)
     if earlier:  # the shared stages must have come out as before, or the methods would not start alike
         (root.dir / "config.yaml").write_text(root_config)
@@ -183,12 +183,12 @@ def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
     """Score the base, then run the local stage once for every method that starts from it."""
     fed.method_name = "shared"
     rows = [fed.run_base()]
-    initial = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
+    initial = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
     sharing = [m for m in plan if m.shares_local_stage]
     if not sharing:
         return SharedStart(rows, None, None, initial)
     rows.append(fed.run_local_stage(sharing[0]))
-    adapters = {c.client_id: fed.pool.get_tensors(c.client_id) for c in fed.clients}
+    adapters = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
     privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}
     return SharedStart(rows, adapters, privacy, initial)
 
@@ -200,10 +200,10 @@ def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: R
         log.info("compare: method %s", method.name)
         if method.shares_local_stage:
             fed.start_method(method, RunLog(root.dir / method.name), start.adapters, start.rows, start.privacy)
-            method.prepare(fed)  # e.g. reset the server's global adapter to the shared start
+            fed.prepare(method)  # e.g. reset the server's global adapter to the shared start
         else:
             fed.start_method(method, RunLog(root.dir / method.name), start.initial, start.rows[:1])
-            method.prepare(fed)  # e.g. reset the centralized adapter to its initial weights
+            fed.prepare(method)  # e.g. reset the centralized adapter to its initial weights
             fed.run_local_stage(method)
         fed.run_rounds(method)
         fed.finish()

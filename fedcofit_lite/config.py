@@ -167,6 +167,8 @@ class FederationConfig:
     min_clients: int = _f(1, "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).")
     behaviours: list[str] = _f([], "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.")
     dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
+    black_box_clients: list[int] = _f([], "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.")
+    timeout_s: float = _f(1800.0, "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.")
 
 
 @dataclass
@@ -207,6 +209,8 @@ class RunConfig:
             (self.federation.max_answer_chars >= 1, "federation.max_answer_chars", "must be >= 1"),
             (1 <= self.federation.min_clients <= self.federation.n_clients, "federation.min_clients", f"must be in [1, federation.n_clients = {self.federation.n_clients}]"),
             (0.0 <= self.federation.dropout < 1.0, "federation.dropout", "must be in [0, 1)"),
+            (all(0 <= i < self.federation.n_clients for i in self.federation.black_box_clients), "federation.black_box_clients", f"client indices must be in [0, federation.n_clients = {self.federation.n_clients})"),
+            (self.federation.timeout_s > 0, "federation.timeout_s", "must be > 0 seconds"),
             (self.lora.r >= 1, "lora.r", "LoRA rank must be >= 1"),
             (self.lora.alpha > 0, "lora.alpha", "must be > 0"),
             (0.0 <= self.lora.dropout < 1.0, "lora.dropout", "must be in [0, 1)"),

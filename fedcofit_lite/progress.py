@@ -12,6 +12,9 @@ variable for both kinds (``notebooks/conftest.py`` sets it for nbval runs).
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -27,3 +30,18 @@ def bar(iterable: Any = None, **kwargs: Any) -> tqdm:
     kwargs.setdefault("disable", bars_disabled())
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, **kwargs)
+
+
+class Timer:
+    """Accumulates wall seconds per phase: ``with timer("train"): ...``."""
+
+    def __init__(self, seconds: dict[str, float] | None = None) -> None:
+        self.seconds: dict[str, float] = dict(seconds or {})
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start

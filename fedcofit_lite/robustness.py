@@ -69,7 +69,7 @@ def robustness_sweep(
     fed = Federation(cfg, runlog=root, progress=progress)
     plan = [make_method(m, prox_mu=cfg.train.prox_mu) for m in methods]
     for method in plan:
-        method.prepare(fed)
+        fed.prepare(method)
     # Bad clients train honestly and only send something else, so the base and
     # local stages are the same for every fraction: run them once.
     start = run_shared_stages(fed, plan)

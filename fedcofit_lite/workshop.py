@@ -25,7 +25,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import RunConfig, load_config
+from .config import ConfigError, RunConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,24 @@ def run_dir_for(cfg: RunConfig, tag: str = "quickstart") -> Path:
 
 
 def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
-    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written)."""
-    if not (run_dir / "summary.json").exists() or not (run_dir / "config.yaml").exists():
+    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written).
+
+    The run's config.yaml is read as the package reads it today, so a field
+    added since it was written takes its default (defaults keep the earlier
+    behaviour) and any other difference makes it a different run.
+    """
+    return (run_dir / "summary.json").exists() and _same_config(run_dir / "config.yaml", cfg)
+
+
+def _same_config(path: Path, cfg: RunConfig) -> bool:
+    """``path`` (a run's config.yaml) resolves, as read today, to exactly ``cfg``."""
+    if not path.exists():
         return False
-    return (run_dir / "config.yaml").read_text() == cfg.to_yaml()
+    try:
+        saved = load_config(path)
+    except (ConfigError, OSError, ValueError):
+        return False
+    return saved.to_yaml() == cfg.to_yaml()
 
 
 def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, reference: bool = True) -> Path:
@@ -145,7 +159,7 @@ def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[s
     done = []
     for s in seeds:
         folder = run_dir / f"seed_{s}"
-        current = (folder / "config.yaml").exists() and (folder / "config.yaml").read_text() == seed_config(cfg, s, methods).to_yaml()
+        current = _same_config(folder / "config.yaml", seed_config(cfg, s, methods))
         if current and (folder / "comparison.json").exists():
             done.append(s)
     return done
