@@ -172,19 +172,24 @@ class LocalCohort(Cohort):
     ``federation.black_box_clients`` answer with their frozen base model.
     """
 
-    def __init__(self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None, only: Sequence[int] | None = None
+    ) -> None:
+        """``only`` (client indices) keeps just those clients and loads only their models: a Flower client node."""
         from .client import BlackBox, FrozenBase, PoolAdapter
         from .pool import ModelPool
 
         self.cfg = cfg
         self.suite = suite
         self.public = {e.id: e for e in suite.public}
-        self.clients = build_clients(cfg, suite)
+        everyone = build_clients(cfg, suite)
+        self.index = {c.client_id: i for i, c in enumerate(everyone)}
+        self.clients = everyone if only is None else [everyone[i] for i in only]
         answerers = dict(answerers or {})
-        unknown = set(answerers) - {c.client_id for c in self.clients}
+        unknown = set(answerers) - set(self.index)
         if unknown:
-            raise ValueError(f"answerers for unknown clients {sorted(unknown)}: the clients are client0..client{len(self.clients) - 1}.")
-        frozen = {self.clients[i].client_id for i in cfg.federation.black_box_clients}
+            raise ValueError(f"answerers for unknown clients {sorted(unknown)}: the clients are client0..client{len(everyone) - 1}.")
+        frozen = {everyone[i].client_id for i in cfg.federation.black_box_clients}
         on_pool = {c.client_id: c.model_name for c in self.clients if c.client_id not in answerers}
         self.pool = ModelPool(on_pool, cfg.model, cfg.lora, seed=cfg.seed)
         for c in self.clients:
@@ -195,10 +200,9 @@ class LocalCohort(Cohort):
                 c.model = FrozenBase(self.pool, c.model_name)
             else:
                 c.model = PoolAdapter(self.pool, c.client_id)
-        self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(self.clients)}
+        self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(everyone)}
         self.accountants: dict[str, Any] = {}  # adapter id -> privacy accountant (DP-SGD only)
-        self.info = {c.client_id: client_info(c, i) for i, c in enumerate(self.clients)}
-        self.index = {c.client_id: i for i, c in enumerate(self.clients)}
+        self.info = {c.client_id: client_info(c, self.index[c.client_id]) for c in self.clients}
         self.by_id = {c.client_id: c for c in self.clients}
 
     def accountant_of(self, adapter_id: str) -> Any:
@@ -224,7 +228,7 @@ class LocalCohort(Cohort):
         return {a: epsilon(acc, delta) for a, acc in self.accountants.items()}
 
     def set_behaviours(self, behaviours: list[str]) -> None:
-        self.behaviours = {c.client_id: (behaviours[i] if behaviours else "honest") for i, c in enumerate(self.clients)}
+        self.behaviours = {cid: (behaviours[i] if behaviours else "honest") for cid, i in self.index.items()}
 
     def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
         clients = [self.by_id[i] for i in ids]

@@ -1,0 +1,212 @@
+"""The clients as Flower nodes: the :class:`~fedcofit_lite.cohort.Cohort` a method talks to, over a Flower ``Grid``.
+
+Each request of a method (answer, train, upload, predict) becomes one Flower
+message per client, sent with ``grid.send_and_receive`` and bounded by
+``federation.timeout_s``. A client whose node is offline, whose ClientApp
+fails, or that does not reply in time is reported in ``failed`` (client id ->
+why): the method counts it as a dropout of that round under
+``federation.min_clients``, exactly like a simulated dropout in process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+
+from ..cohort import Answers, Cohort, ClientInfo, Failed, TrainResult
+from ..config import RunConfig
+from ..data import Example
+from ..messages import AdapterMessage, GlobalAdapterMessage, PseudoLabelsMessage
+from .records import (
+    adapter_from_records,
+    answers_from_record,
+    global_to_records,
+    info_from_record,
+    labels_to_record,
+    record_bytes,
+    tensors_from_record,
+)
+
+log = logging.getLogger(__name__)
+
+ERROR_NAMES = {0: "unknown error", 1: "the ClientApp could not be loaded", 2: "the ClientApp raised an exception",
+               3: "message unavailable", 4: "reply unavailable", 5: "node unavailable (no heartbeat)",
+               6: "a mod refused the message", 7: "invalid app bundle", 8: "the ClientApp crashed"}
+
+
+class NotEnoughNodesError(RuntimeError):
+    """Fewer SuperNodes came online than the run has clients."""
+
+
+class FlowerCohort(Cohort):
+    """The federation's clients as Flower SuperNodes, one client per node (its ``partition-id``).
+
+    On creation it waits (up to ``wait_s``) for ``federation.n_clients``
+    nodes, introduces the run to each (``query.hello``: the resolved config)
+    and learns who is who (:class:`ClientInfo`). ``record_bytes_by_round``
+    counts what Flower's own records carried per round and direction, beside
+    the package's wire bytes.
+    """
+
+    def __init__(self, grid: Any, cfg: RunConfig, wait_s: float = 300.0) -> None:
+        self.grid = grid
+        self.cfg = cfg
+        self.timeout = float(cfg.federation.timeout_s)
+        self.record_bytes_by_round: dict[int, dict[str, int]] = defaultdict(lambda: {"up": 0, "down": 0})
+        self.epsilon: dict[str, float] = {}
+        self.poll_s = 0.2  # the server's pull interval (a SuperNode polls the SuperLink every few seconds on its own)
+        nodes = self._wait_for_nodes(cfg.federation.n_clients, wait_s)
+        hello = RecordDict({"run": ConfigRecord({"config": cfg.to_yaml()})})
+        replies, failed = self._exchange({n: hello for n in nodes}, MessageType.QUERY + ".hello", round_index=None, timeout=max(self.timeout, wait_s))
+        if failed:
+            raise NotEnoughNodesError(f"SuperNodes {sorted(failed)} did not take part in the run: {failed}")
+        infos = {n: info_from_record(r["info"]) for n, r in replies.items()}
+        by_index: dict[int, int] = {}
+        for n, i in infos.items():
+            if i.index in by_index:
+                raise NotEnoughNodesError(f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition.")
+            by_index[i.index] = n
+        missing = sorted(set(range(cfg.federation.n_clients)) - set(by_index))
+        if missing:
+            raise NotEnoughNodesError(f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N').")
+        self.node = {infos[n].client_id: n for n in sorted(by_index.values(), key=lambda n: infos[n].index)}
+        self.info: dict[str, ClientInfo] = {infos[n].client_id: infos[n] for n in self.node.values()}
+        log.info("flower: %d clients on nodes %s", len(self.node), self.node)
+
+    # -- transport ------------------------------------------------------------
+
+    def _wait_for_nodes(self, n: int, wait_s: float) -> list[int]:
+        deadline = time.monotonic() + wait_s
+        while True:
+            nodes = sorted(self.grid.get_node_ids())
+            if len(nodes) >= n:
+                return nodes[:n] if len(nodes) == n else nodes
+            if time.monotonic() > deadline:
+                raise NotEnoughNodesError(
+                    f"{len(nodes)} SuperNode(s) online after {wait_s:.0f} s, the run has federation.n_clients = {n}: "
+                    f"start one SuperNode per client (see `python -m fedcofit_lite flower --help`)."
+                )
+            time.sleep(0.5)
+
+    def _exchange(
+        self, content: dict[int, RecordDict], message_type: str, round_index: int | None, timeout: float | None = None
+    ) -> tuple[dict[int, RecordDict], dict[int, str]]:
+        """Send one message per node and wait for the replies; returns (node -> reply content, node -> why it failed)."""
+        online = set(self.grid.get_node_ids())
+        failed = {n: "its node is offline" for n in content if n not in online}
+        messages = {n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online}
+        if round_index is not None:
+            for c in content.values():
+                self.record_bytes_by_round[round_index]["down"] += record_bytes(c)
+        by_id: dict[str, int] = {}
+        replies: list[Message] = []
+        if messages:
+            ids = list(self.grid.push_messages(list(messages.values())))
+            for n, mid in zip(list(messages), ids or [None] * len(messages)):
+                if mid is None:
+                    failed[n] = "the SuperLink refused the message (payload too large or malformed)"
+                else:
+                    by_id[mid] = n
+            replies = self._pull(set(by_id), timeout or self.timeout)
+        got: dict[int, RecordDict] = {}
+        for reply in replies:
+            n = by_id.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            if reply.has_error():
+                failed[n] = f"{ERROR_NAMES.get(reply.error.code, 'error')} (Flower error {reply.error.code}: {reply.error.reason})"
+            else:
+                got[n] = reply.content
+                if round_index is not None:
+                    self.record_bytes_by_round[round_index]["up"] += record_bytes(reply.content)
+        for n in by_id.values():
+            if n not in got and n not in failed:
+                failed[n] = f"no reply within federation.timeout_s = {timeout or self.timeout:.0f} s"
+        return got, failed
+
+    def _pull(self, ids: set[str], timeout: float) -> list[Message]:
+        """Replies to the messages ``ids``, as they arrive, until all are in or ``timeout`` seconds have passed."""
+        end = time.monotonic() + timeout
+        out: list[Message] = []
+        while ids:
+            got = list(self.grid.pull_messages(set(ids)))
+            out += got
+            ids -= {m.metadata.reply_to_message_id for m in got}
+            if not ids or time.monotonic() > end:
+                break
+            time.sleep(self.poll_s)
+        return out
+
+    def _ask(
+        self, ids: Sequence[str], message_type: str, round_index: int | None, config: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> tuple[dict[str, RecordDict], Failed]:
+        content = {self.node[c]: RecordDict({"config": ConfigRecord(config), **(extra or {})}) for c in ids}
+        got, failed = self._exchange(content, message_type, round_index)
+        client_of = {n: c for c, n in self.node.items()}
+        return {client_of[n]: r for n, r in got.items()}, {client_of[n]: why for n, why in failed.items()}
+
+    # -- the cohort -------------------------------------------------------------
+
+    def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
+        got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "with-confidence": with_confidence})
+        messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
+        return Answers(messages, {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}, failed)
+
+    def train(
+        self,
+        round_index: int,
+        ids: Sequence[str],
+        epochs: int,
+        *,
+        labels: PseudoLabelsMessage | None = None,
+        adapter: GlobalAdapterMessage | None = None,
+        partial: bool = False,
+        pseudo_labels: bool = False,
+        prox_mu: float = 0.0,
+        freeze_a: bool = False,
+    ) -> tuple[dict[str, TrainResult], Failed]:
+        extra: dict[str, Any] = {}
+        if labels is not None:
+            extra["labels"] = labels_to_record(labels)
+        if adapter is not None:
+            extra.update(global_to_records(adapter).items())
+        config = {"round": round_index, "epochs": epochs, "partial": partial, "pseudo-labels": pseudo_labels, "prox-mu": float(prox_mu), "freeze-a": freeze_a}
+        got, failed = self._ask(ids, MessageType.TRAIN, round_index, config, extra)
+        out = {}
+        for c, content in got.items():
+            metrics = content["result"]
+            if "epsilon" in metrics:
+                self.epsilon[c] = float(metrics["epsilon"])
+            if "steps" in metrics:
+                out[c] = TrainResult(float(metrics["loss"]), int(metrics["steps"]))
+        return {c: out[c] for c in ids if c in out}, failed
+
+    def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
+        self.require_trainable("ffa" if only_b else "fedavg")
+        got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b})
+        return [adapter_from_records(got[c]) for c in ids if c in got], failed
+
+    def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> tuple[dict[str, list[str]], Failed]:
+        unknown = [c for c in ids if c not in self.node]
+        if unknown:
+            raise ValueError(f"{unknown} are not clients: on Flower the server holds no model of its own to evaluate.")
+        got, failed = self._ask(ids, MessageType.EVALUATE, None, {"base": base, "stage": desc})
+        out = {c: list(r["predictions"]["answers"]) for c, r in got.items()}
+        for c, answers in out.items():
+            if len(answers) != len(examples):
+                failed[c] = f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"
+        return {c: a for c, a in out.items() if c not in failed}, failed
+
+    def start_adapter(self) -> dict[str, np.ndarray]:
+        first = self.ids[0]
+        got, failed = self._ask([first], MessageType.QUERY + ".start", None, {})
+        if failed:
+            raise RuntimeError(f"could not read the shared start adapter from {first}: {failed[first]}")
+        return tensors_from_record(got[first]["start"])
+
+    def privacy_spent(self, delta: float) -> dict[str, float]:
+        return dict(self.epsilon)
