@@ -47,7 +47,7 @@ _SUBMODULES = {
     "accounting", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
     "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool", "report",
     "robustness", "runlog", "server", "tasks", "widgets", "workshop", "adversary", "freeform", "replay", "stats", "precision",
-    "batched_lora",
+    "batched_lora", "flower", "cohort",
 }
 
 

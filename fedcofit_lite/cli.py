@@ -74,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     figs.add_argument("--out", default="figures", help="output folder [figures]")
     figs.add_argument("--png", action="store_true", help="also write PNG (needs kaleido and a Chrome/Chromium binary)")
 
+    flw = sub.add_parser("flower", help="run the federation on Flower: each client a process owning its model (simulation or a local deployment)")
+    flw.add_argument("mode", choices=["simulate", "deploy"],
+                     help="simulate: Flower's simulation engine (Ray) on this machine; deploy: a SuperLink and one SuperNode per "
+                          "client on localhost, then `flwr run` (insecure, localhost only: see the README for several machines)")
+    flw.add_argument("--config", default="ci", help="preset name or YAML path [ci]")
+    flw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    flw.add_argument("--method", default=None, choices=list(METHODS), help="default: federation.method of the config")
+    flw.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-flower-<time>")
+    flw.add_argument("--client-threads", type=int, default=1, help="torch threads per client process [1]")
+    flw.add_argument("--quiet", action="store_true")
+
     cost = sub.add_parser("cost", help="analytic bytes per round: full FedAvg, LoRA FedAvg, consensus (no model needed)")
     cost.add_argument("--models", default="all", help="comma-separated names from the shipped configs, or config.json paths [all]")
     cost.add_argument("--rank", type=int, default=32)
@@ -105,6 +116,35 @@ def _cost(args: argparse.Namespace) -> int:
         print(f"{row['name']:16s} {row['n_parameters'] / 1e9:9.2f}B {cm.format_bytes(row['full_fedavg']):>12s} "
               f"{cm.format_bytes(row['lora_fedavg']):>12s} {cm.format_bytes(row['consensus']):>10s} "
               f"{row['lora_over_consensus']:10,.1f} {row['full_over_consensus']:12,.0f}")
+    return 0
+
+
+def _flower(args: argparse.Namespace, cfg) -> int:
+    """``flower simulate`` / ``flower deploy``: the same run on Flower; prints the run folder and its table."""
+    import time
+    from pathlib import Path
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_dir = Path(args.run_dir or Path(cfg.output_dir) / f"{cfg.name}-flower-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    try:
+        if args.mode == "simulate":
+            from .flower.simulation import simulate
+
+            simulate(cfg, run_dir=run_dir, method=args.method, threads_per_client=args.client_threads)
+        else:
+            from .flower.deploy import LocalDeployment
+
+            with LocalDeployment(cfg.federation.n_clients, client_threads=args.client_threads) as deployment:
+                print(f"SuperLink on 127.0.0.1:{deployment.port}, {cfg.federation.n_clients} SuperNodes; logs in {deployment.log_dir}")
+                deployment.run(args.config, args.overrides, method=args.method, run_dir=run_dir, timeout=cfg.federation.timeout_s * 20)
+    except ImportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    print(f"\nrun folder: {run_dir}\n")
+    print((run_dir / "summary.txt").read_text())
     return 0
 
 
@@ -145,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(cfg.to_yaml(), end="")
         return 0
+    if args.command == "flower":
+        return _flower(args, cfg)
 
     quiet = args.quiet
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

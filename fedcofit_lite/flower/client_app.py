@@ -116,12 +116,23 @@ def _save(node: LocalCohort, state: RecordDict) -> None:
     state["memory"] = ConfigRecord({"json": json.dumps(memory, ensure_ascii=False)})
 
 
+def _trace(context: Context, what: str, msg: Message) -> None:
+    """With ``$FEDCOFIT_FLOWER_TRACE`` set (tests), mark ``<partition>-<what>-<round>`` there when a message arrives."""
+    folder = os.environ.get("FEDCOFIT_FLOWER_TRACE")
+    if folder:
+        cfg = msg.content["config"] if "config" in msg.content else {}
+        round_index = cfg.get("round", "-") if hasattr(cfg, "get") else "-"
+        with open(os.path.join(folder, f"{context.node_config.get('partition-id', 'x')}-{what}-{round_index}"), "w") as f:
+            f.write(str(os.getpid()))
+
+
 def _reply(msg: Message, records: dict[str, Any]) -> Message:
     return Message(RecordDict(records), reply_to=msg)
 
 
 @app.query("hello")
 def hello(msg: Message, context: Context) -> Message:
+    _trace(context, "hello", msg)
     node = node_for(context, str(msg.content["run"]["config"]))
     _save(node, context.state)
     return _reply(msg, {"info": info_to_record(node.info[node.clients[0].client_id])})
@@ -129,12 +140,14 @@ def hello(msg: Message, context: Context) -> Message:
 
 @app.query("start")
 def start(msg: Message, context: Context) -> Message:
+    _trace(context, "start", msg)
     node = node_for(context)
     return _reply(msg, {"start": tensors_to_record(node.start_adapter())})
 
 
 @app.query("answer")
 def answer(msg: Message, context: Context) -> Message:
+    _trace(context, "answer", msg)
     node = node_for(context)
     cfg = msg.content["config"]
     got = node.answer(int(cfg["round"]), [node.clients[0].client_id], bool(cfg["with-confidence"]))
@@ -144,6 +157,7 @@ def answer(msg: Message, context: Context) -> Message:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
+    _trace(context, "train", msg)
     node = node_for(context)
     cfg = msg.content["config"]
     cid = node.clients[0].client_id
@@ -165,6 +179,7 @@ def train(msg: Message, context: Context) -> Message:
 
 @app.query("upload")
 def upload(msg: Message, context: Context) -> Message:
+    _trace(context, "upload", msg)
     node = node_for(context)
     cfg = msg.content["config"]
     (sent,), _ = node.upload(int(cfg["round"]), [node.clients[0].client_id], only_b=bool(cfg["only-b"]))
@@ -173,6 +188,7 @@ def upload(msg: Message, context: Context) -> Message:
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
+    _trace(context, "evaluate", msg)
     node = node_for(context)
     cfg = msg.content["config"]
     cid = node.clients[0].client_id

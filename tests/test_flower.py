@@ -1,0 +1,125 @@
+"""Flower as the distributed engine: the same protocol in separate processes gives the same run.
+
+The deployment test starts a real SuperLink and three SuperNodes on localhost
+(``fedcofit_lite.flower.deploy.LocalDeployment``) and submits the Flower App
+with ``flwr run``:
+
+1. the ci preset on SmolLM2 (real, non-empty answers; the random ci model
+   answers only whitespace, which would make equal pseudo-labels trivial),
+   compared with the in-process engine: the same pseudo-labels, test
+   answers, scores and wire bytes. Exact equality needs the same arithmetic:
+   in-process generation batched per client (``generation.adapter_batches =
+   per_adapter``, as each Flower client batches its own prompts) and the same
+   number of torch threads (1) in every client;
+2. a SuperNode killed (SIGKILL) while it answers round 1: the SuperLink
+   reports the node unavailable, the round goes on with the other two under
+   ``federation.min_clients = 2``, and the run finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from fedcofit_lite.config import load_config
+from fedcofit_lite.federation import run_federation
+
+flwr = pytest.importorskip("flwr")
+
+EQUAL = ["model.name=smollm2-135m", "generation.adapter_batches=per_adapter", "federation.rounds=1"]
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(tmp_path):
+    from fedcofit_lite.cohort import BlackBoxClientError
+
+    cfg = load_config("ci", ["federation.black_box_clients=[2]", "federation.rounds=1"])
+    seen = []
+
+    def oracle(prompts):
+        seen.extend(prompts)
+        return [("42", 0.9) for _ in prompts]
+
+    result = run_federation(cfg, run_dir=tmp_path / "bb", progress=False, answerers={"client1": oracle})
+    answers = [json.loads(line) for line in (tmp_path / "bb" / "answers" / "round_1.jsonl").read_text().splitlines()]
+    assert {a["answer"] for a in answers if a["client"] == "client1"} == {"42"}  # the callable answered every public prompt
+    from fedcofit_lite.data import build_suite
+
+    suite = build_suite(cfg)
+    assert len(seen) == len(suite.public) + 3 * len(suite.test)  # the public prompts once, the test set at base, local, round 1
+    rows = _rows(tmp_path / "bb")
+    assert set(rows[1]["train_loss"]) == {"client0"}  # only the one trainable client trained
+    partition = json.loads((tmp_path / "bb" / "partition.json").read_text())
+    assert partition["client2"]["black_box"] and partition["client1"]["model"] == "black-box"
+    assert result.metrics[-1]["kept"] >= 0
+    with pytest.raises(BlackBoxClientError, match="client1, client2 only answer"):
+        run_federation(cfg, run_dir=tmp_path / "fa", progress=False, method="fedavg", answerers={"client1": oracle})
+
+
+@pytest.mark.slow
+def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tmp_path, monkeypatch):
+    import torch
+
+    from fedcofit_lite.flower.deploy import LocalDeployment
+    from fedcofit_lite.flower.server_app import read_flower_record
+
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    monkeypatch.setenv("FEDCOFIT_FLOWER_TRACE", str(trace))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_federation(load_config("ci", EQUAL), run_dir=tmp_path / "inproc", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+    with LocalDeployment(3, client_threads=1, home=tmp_path / "flwr") as deployment:
+        status = deployment.run("ci", EQUAL, run_dir=tmp_path / "flower", timeout=900)
+        assert status["status"] == "finished:completed"
+        flower_dir = tmp_path / "flower"
+        for f in ["pseudo_labels/round_1.jsonl", "predictions/base.jsonl", "predictions/local.jsonl", "predictions/round_1.jsonl"]:
+            assert (flower_dir / f).read_text() == (local.run_dir / f).read_text(), f"{f} differs between the engines"
+        kept = [json.loads(line) for line in (flower_dir / "pseudo_labels/round_1.jsonl").read_text().splitlines()]
+        assert sum(r["kept"] for r in kept) > 0 and len({r["consensus"] for r in kept}) > 3  # real, varied pseudo-labels
+        for a, b in zip(_rows(local.run_dir), _rows(flower_dir), strict=True):
+            for key in ("stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_steps"):
+                assert a.get(key) == b.get(key), f"{a['stage']}: {key} differs ({a.get(key)} in process, {b.get(key)} on Flower)"
+        record = read_flower_record(flower_dir)
+        assert set(record["nodes"]) == {"client0", "client1", "client2"}
+        assert record["wire_bytes_by_round"]["1"] == {"up": _rows(local.run_dir)[-1]["bytes_up"], "down": _rows(local.run_dir)[-1]["bytes_down"]}
+
+        # A client dies mid-round: kill its SuperNode (and its ClientApp) as soon as it starts answering round 1.
+        killed = {}
+
+        def kill_when_answering() -> None:
+            marker = trace / "2-answer-1"
+            end = time.monotonic() + 600
+            while not marker.exists() and time.monotonic() < end:
+                time.sleep(0.1)
+            if marker.exists():
+                deployment.kill_node(2)
+                killed["at"] = time.monotonic()
+
+        import threading
+
+        for f in trace.iterdir():  # the first run's marks
+            f.unlink()
+        watcher = threading.Thread(target=kill_when_answering, daemon=True)
+        watcher.start()
+        deployment.run("ci", ["federation.min_clients=2", "federation.rounds=1"], run_dir=tmp_path / "dropout", timeout=900)
+        watcher.join(timeout=5)
+        assert "at" in killed, "the SuperNode of client2 never started answering round 1"
+        rows = {r["stage"]: r for r in _rows(tmp_path / "dropout")}
+        assert "client2" in rows["round_1"]["dropped_clients"], rows["round_1"]["dropped_clients"]
+        assert "node" in rows["round_1"]["dropped_clients"]["client2"] or "offline" in rows["round_1"]["dropped_clients"]["client2"]
+        assert set(rows["round_1"]["client_answer_accuracy"]) == {"client0", "client1"}
+        assert set(rows["round_1"]["test_per_client"]) == {"client0", "client1"}  # it is not scored either
+        assert (tmp_path / "dropout" / "summary.json").exists()
+    assert not any(p.poll() is None for p in deployment.procs.values())
