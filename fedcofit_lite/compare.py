@@ -19,15 +19,17 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import RunConfig, load_config
 from .evaluate import correct, exact_match, rouge_l
-from .federation import Federation
-from .methods import Method, make_method
 from .runlog import RunLog, format_table
+
+if TYPE_CHECKING:  # the engine (torch, transformers) loads only to run a comparison, not to read one
+    from .federation import Federation
+    from .methods import Method
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,9 @@ def run_comparison(
         (Path(run_dir) / "metrics.jsonl").rename(Path(run_dir) / "metrics.before.jsonl")
         root_config = (Path(run_dir) / "config.yaml").read_text()
     runlog = RunLog(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare"))
+    from .federation import Federation
+    from .methods import make_method
+
     fed = Federation(cfg, runlog=runlog, progress=progress)
     root = fed.runlog
     plan: list[Method] = [make_method(n, prox_mu=cfg.train.prox_mu) for n in names]

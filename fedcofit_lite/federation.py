@@ -31,10 +31,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +49,7 @@ from .messages import Wire
 from .methods import Method, Round, RoundFailedError, make_method  # noqa: F401 (re-exported)
 from .models import load_embedder
 from .progress import Timer
-from .runlog import RunLog, format_table, summary_rows
+from .runlog import MetricsRow, RunLog, format_table, summary_rows
 from .server import ConsensusServer
 
 log = logging.getLogger(__name__)
@@ -97,7 +93,7 @@ class Federation:
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
         self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.wire = Wire()
-        self.metrics: list[dict[str, Any]] = []
+        self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method
         self.resumable = True
         self.ctx = self._round_context()
@@ -189,7 +185,7 @@ class Federation:
         use_base: bool = False,
         adapters: list[str] | None = None,
         global_adapter: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> MetricsRow:
         """Evaluate (the clients' models, and the server's global model when there is one), add bytes, write the row."""
         timer = Timer(row.pop("seconds", {}))
         global_scores = {}
@@ -202,7 +198,7 @@ class Federation:
         else:
             mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
         wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
-        full = {
+        full: MetricsRow = {
             "stage": stage,
             "round": round_index,
             "method": self.method_name,

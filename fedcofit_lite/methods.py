@@ -56,7 +56,7 @@ from .progress import Timer
 
 if TYPE_CHECKING:
     from .data import TaskSuite
-    from .runlog import RunLog
+    from .runlog import MetricsRow, RunLog
     from .server import ConsensusServer
 
 log = logging.getLogger(__name__)
@@ -126,12 +126,12 @@ class Method:
         """Id of the server's global model, scored beside the clients' (parameter methods, in-process only)."""
         return None
 
-    def local_stage(self, run: Round) -> dict[str, Any]:
+    def local_stage(self, run: Round) -> MetricsRow:
         """Round 0: every client fine-tunes on its private data."""
         results, failed = run.cohort.train(0, run.cohort.ids, run.cfg.train.epochs)
         return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
 
-    def round(self, run: Round, r: int) -> dict[str, Any]:
+    def round(self, run: Round, r: int) -> MetricsRow:
         """Exchange, then train; return this round's metrics row (without test scores)."""
         raise NotImplementedError
 
@@ -153,7 +153,7 @@ class Consensus(Method):
     def prepare(self, run: Round) -> None:
         self.server = run.consensus_server(self.rule)
 
-    def round(self, run: Round, r: int) -> dict[str, Any]:
+    def round(self, run: Round, r: int) -> MetricsRow:
         assert self.server is not None, "call prepare() first"
         timer = Timer()
         active, dropped = run.active(r)
@@ -227,7 +227,7 @@ class Local(Method):
 
     name = "local"
 
-    def round(self, run: Round, r: int) -> dict[str, Any]:
+    def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
             trained, failed = run.cohort.train(r, run.cohort.ids, run.cfg.train.round_epochs)
@@ -268,11 +268,11 @@ class FedAvg(Method):
     def global_adapter(self, run: Round) -> str | None:
         return GLOBAL if _pool_of(run) is not None else None
 
-    def local_stage(self, run: Round) -> dict[str, Any]:
+    def local_stage(self, run: Round) -> MetricsRow:
         results, failed = run.cohort.train(0, run.cohort.ids, run.cfg.train.epochs, freeze_a=self.ffa)
         return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
 
-    def round(self, run: Round, r: int) -> dict[str, Any]:
+    def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         active, dropped = run.active(r)
         with timer("exchange"):
@@ -346,10 +346,10 @@ class Centralized(Method):
         )
         return {"train_loss": {CENTRAL: last_epoch_loss(steps, epochs)}, "train_steps": {CENTRAL: len(steps)}}
 
-    def local_stage(self, run: Round) -> dict[str, Any]:
+    def local_stage(self, run: Round) -> MetricsRow:
         return self._train(run, 0, run.cfg.train.epochs)
 
-    def round(self, run: Round, r: int) -> dict[str, Any]:
+    def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
             trained = self._train(run, r, run.cfg.train.round_epochs)

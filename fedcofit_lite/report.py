@@ -26,7 +26,7 @@ def _consensus_folder(run: Path) -> Path | None:
 
 def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, go.Figure]:
     """Every figure a run folder supports, by file stem."""
-    from . import accounting, compare, costmodel, costplots, explorer, plots, replay
+    from . import accounting, compare, costmodel, costplots, plots, replay, roundplots
     from .cluster import REGISTRY
     from .config import load_config
 
@@ -51,24 +51,25 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     # 2. one consensus round up close: embedding space and the threshold sweep
     folder = _consensus_folder(run)
     if folder is not None:
-        from .embed import embed_texts
-        from .models import load_embedder
-
         cfg = load_config(folder / "config.yaml")
-        ra = replay.load_round(folder, 1)
-        embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
-        ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
+        ra = replay.load_round(folder, 1)  # with the server's saved embeddings when the run kept them
+        if ra.X is None:  # an older run folder: embed again (this needs the embedder, hence transformers)
+            from .embed import embed_texts
+            from .models import load_embedder
+
+            embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
+            ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
         algorithm, params = cfg.consensus.clusterer, cfg.consensus.clusterer_params()
         est = replay.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, **params)
-        coords = explorer.project(ra.X, "pca", 2, seed=cfg.seed)
+        coords = roundplots.project(ra.X, "pca", 2, seed=cfg.seed)
         title = "round 1 answers (PCA of MiniLM embeddings), by "
-        figs["round1_embedding_correct"] = explorer.fig_embedding(ra, coords, "correct", title=title + "correctness")
-        figs["round1_embedding_family"] = explorer.fig_embedding(ra, coords, "family", title=title + "task family")
-        figs["round1_embedding_cluster"] = explorer.fig_embedding(ra, coords, "cluster", est=est, title=title + f"{algorithm} cluster")
+        figs["round1_embedding_correct"] = roundplots.fig_embedding(ra, coords, "correct", title=title + "correctness")
+        figs["round1_embedding_family"] = roundplots.fig_embedding(ra, coords, "family", title=title + "task family")
+        figs["round1_embedding_cluster"] = roundplots.fig_embedding(ra, coords, "cluster", est=est, title=title + f"{algorithm} cluster")
         knob = REGISTRY[algorithm].knob  # sweep the run's own clusterer over its knob, the other parameters as run
         fixed = {k: v for k, v in params.items() if k != knob}
         sweep = replay.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
-        figs["round1_threshold_sweep"] = explorer.fig_threshold_sweep(sweep, current=params[knob])
+        figs["round1_threshold_sweep"] = roundplots.fig_threshold_sweep(sweep, current=params[knob])
     # 3. bytes on the wire against the analytic model
     rows = []
     for sub in [run, *(p for p in run.iterdir() if p.is_dir())]:

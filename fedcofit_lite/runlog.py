@@ -19,9 +19,70 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, TypedDict, Union
 
 from .config import RunConfig
+
+Scores = dict[str, dict[str, float]]  # family ("all" first) -> metric -> value
+
+
+class MetricsRow(TypedDict, total=False):
+    """One line of ``metrics.jsonl``: what every module that reads a run may rely on.
+
+    The loop writes ``stage`` .. ``seconds`` for every stage; a method adds
+    its own exchange's fields (consensus: the pseudo-label ones; FedAvg: the
+    weights). :func:`check_row` holds every row a run writes to this schema
+    (a test runs it), so a new field is added here first.
+    """
+
+    stage: str  # base, local, round_R
+    round: int  # -1 (base), 0 (local), R
+    method: str
+    test: Scores  # mean over the evaluated models
+    test_per_client: dict[str, dict[str, float]]  # model id -> the "all" scores
+    test_global: Scores  # the FedAvg server's own model (in process)
+    bytes_up: int  # wire bytes of this round, client -> server
+    bytes_down: int
+    seconds: dict[str, float]  # phase -> wall seconds
+    train_loss: dict[str, float]  # client -> last-epoch mean loss
+    train_steps: dict[str, int]
+    dropped_clients: dict[str, str]  # client -> why (simulated fault, node offline, no reply)
+    rejected_clients: dict[str, str]  # client -> why the server set its message aside
+    dp_epsilon: dict[str, float]  # client -> epsilon spent so far (DP-SGD)
+    dp_delta: float
+    # consensus
+    pseudo_label_accuracy: Optional[float]  # share of kept pseudo-labels that are right (references the server never sees)
+    consensus_accuracy_all_prompts: Optional[float]
+    client_answer_accuracy: dict[str, float]
+    agreement_mean: Optional[float]
+    kept: int
+    n_prompts: int
+    rule: str
+    confidence_sent: bool
+    # fedavg, fedprox, ffa
+    fedavg_weights: dict[str, float]
+
+
+_ROW_TYPES: dict[str, Any] = {}
+
+
+def check_row(row: dict[str, Any]) -> list[str]:
+    """Why ``row`` does not fit :class:`MetricsRow` (unknown fields, wrong top-level types); empty when it does."""
+    import typing
+
+    if not _ROW_TYPES:
+        _ROW_TYPES.update(typing.get_type_hints(MetricsRow))
+    problems = [f"unknown field {k!r}" for k in row if k not in _ROW_TYPES]
+    for k, v in row.items():
+        tp = _ROW_TYPES.get(k)
+        if tp is None:
+            continue
+        allowed = tuple(t for t in (typing.get_origin(a) or a for a in (typing.get_args(tp) if typing.get_origin(tp) is Union else (tp,))))
+        if tp is float:
+            allowed = (int, float)
+        if not isinstance(v, allowed) or (isinstance(v, bool) and bool not in allowed):
+            problems.append(f"{k!r} is {type(v).__name__}, expected {tp}")
+    return problems
 
 
 class RunLog:
@@ -54,7 +115,7 @@ class RunLog:
             for rec in records:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
-    def append_metrics(self, row: dict[str, Any]) -> None:
+    def append_metrics(self, row: MetricsRow | dict[str, Any]) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()

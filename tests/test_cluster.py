@@ -259,3 +259,28 @@ def test_the_analysis_layer_imports_no_widget_and_no_model_library():
             "print(sorted(m for m in ('ipywidgets', 'transformers', 'torch', 'plotly') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"fedcofit_lite.replay pulled in {out}"
+
+
+def test_the_figures_command_runs_without_widget_torch_or_model_libraries(tmp_path):
+    """`figures` on a finished run draws from its files alone: ipywidgets, torch and transformers cannot even be imported."""
+    import subprocess
+    import sys
+
+    from fedcofit_lite.config import load_config
+    from fedcofit_lite.federation import run_federation
+
+    run = run_federation(load_config("ci", ["federation.rounds=1"]), run_dir=tmp_path / "run", progress=False).run_dir
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('ipywidgets', 'transformers', 'torch', 'peft', 'sentence_transformers'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from fedcofit_lite.cli import main\n"
+        f"sys.exit(main(['figures', {str(run)!r}, '--out', {str(tmp_path / 'figs')!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = {p.stem for p in (tmp_path / "figs").glob("*.html")}
+    assert {"round1_embedding_cluster", "round1_threshold_sweep", "bytes_measured_vs_analytic"} <= written, written

@@ -102,3 +102,19 @@ def test_same_seed_same_run_through_the_cli(ci_run, tmp_path, capsys):
 def test_cli_rejects_a_bad_config_with_the_field_name(capsys):
     assert main(["run", "--config", "ci", "--set", "federation.n_clients=0"]) == 2
     assert "federation.n_clients" in capsys.readouterr().err
+
+
+def test_every_metrics_row_fits_the_typed_schema(tmp_path):
+    """metrics.jsonl rows of every method (with dropouts, DP off) have only the fields and types of runlog.MetricsRow."""
+    from fedcofit_lite.runlog import MetricsRow, RunLog, check_row
+
+    cfg = load_config("ci", ["federation.rounds=1", "federation.dropout=0.3", "federation.min_clients=1"])
+    seen: set[str] = set()
+    for method in ("consensus", "fedavg", "ffa", "local", "centralized"):
+        run_federation(cfg, run_dir=tmp_path / method, progress=False, method=method)
+        for row in RunLog(tmp_path / method).read_metrics():
+            assert not check_row(row), (method, row["stage"], check_row(row))
+            seen |= set(row)
+    assert {"pseudo_label_accuracy", "fedavg_weights", "test_global", "dropped_clients", "kept"} <= seen
+    assert check_row({"stage": "x", "kept": "three", "surprise": 1}) == ["unknown field 'surprise'", "'kept' is str, expected <class 'int'>"]
+    assert "kept" in MetricsRow.__annotations__

@@ -9,3 +9,15 @@
 
 Import needs ``flwr`` (``pip install "flwr[simulation]==1.42.0"``, part of ``make setup``).
 """
+
+import importlib
+from typing import Any
+
+_SUBMODULES = {"records", "client_app", "cohort", "server_app", "simulation", "deploy"}
+
+
+def __getattr__(name: str) -> Any:
+    """``flt.flower.simulation`` works without importing it first (and without Flower until it is touched)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
