@@ -123,3 +123,11 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
         assert set(rows["round_1"]["test_per_client"]) == {"client0", "client1"}  # it is not scored either
         assert (tmp_path / "dropout" / "summary.json").exists()
     assert not any(p.poll() is None for p in deployment.procs.values())
+
+
+def test_flower_refuses_simulated_colluders_before_touching_the_grid():
+    from fedcofit_lite.flower.cohort import FlowerCohort
+
+    cfg = load_config("ci", ["federation.behaviours=[honest,colluder,colluder]"])
+    with pytest.raises(ValueError, match="colluders agree on their wrong answers through the simulator"):
+        FlowerCohort(None, cfg)

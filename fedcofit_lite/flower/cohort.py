@@ -55,6 +55,11 @@ class FlowerCohort(Cohort):
     """
 
     def __init__(self, grid: Any, cfg: RunConfig, wait_s: float = 300.0) -> None:
+        if "colluder" in cfg.federation.behaviours:
+            raise ValueError(
+                "federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which "
+                "separate client processes do not share; run them in process (python -m fedcofit_lite run)."
+            )
         self.grid = grid
         self.cfg = cfg
         self.timeout = float(cfg.federation.timeout_s)
