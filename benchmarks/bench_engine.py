@@ -182,6 +182,7 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
 
     from fedcofit_lite.federation import Federation
     from fedcofit_lite.finetune import TrainStats
+    from fedcofit_lite.cohort import TrainPlan
     from fedcofit_lite.methods import Consensus
     from fedcofit_lite.collect import GenerationStats
     from fedcofit_lite.precision import compute_dtype_of
@@ -193,7 +194,7 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
             fed = Federation(cfg, runlog=RunLog(Path(tmp) / "run"), progress=False)
         pool = fed.pool
         with clock("warmup_train"):
-            fed.cohort.train(0, fed.cohort.ids, 1)
+            fed.cohort.train(0, fed.cohort.ids, TrainPlan(1))
         warm = asdict(pool.train_stats)
         pool.train_stats, pool.generation_stats = TrainStats(), GenerationStats()
         method = Consensus()

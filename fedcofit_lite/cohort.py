@@ -69,6 +69,32 @@ class TrainResult:
     steps: int
 
 
+@dataclass(frozen=True)
+class TrainPlan:
+    """What the server asks of a client in one training stage.
+
+    It first takes what the server sends (``labels``: pseudo-labels;
+    ``adapter``: a global adapter, only the tensors it carries with
+    ``partial``), then fine-tunes for ``epochs`` on its private data (+ its
+    pseudo-labels with ``pseudo_labels``; FedProx term ``prox_mu``; only the
+    B factors with ``freeze_a``). Black-box clients take the message and skip
+    the training.
+    """
+
+    epochs: int
+    labels: PseudoLabelsMessage | None = None
+    adapter: GlobalAdapterMessage | None = None
+    partial: bool = False
+    pseudo_labels: bool = False
+    prox_mu: float = 0.0
+    freeze_a: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """The plain fields (everything but the messages), e.g. for a Flower config record."""
+        return {"epochs": self.epochs, "partial": self.partial, "pseudo_labels": self.pseudo_labels,
+                "prox_mu": float(self.prox_mu), "freeze_a": self.freeze_a}
+
+
 @dataclass
 class Answers:
     """What :meth:`Cohort.answer` returns: the messages as sent, every answer's confidence, who failed."""
@@ -121,21 +147,8 @@ class Cohort(ABC):
         """Clients ``ids`` answer every public prompt; ``with_confidence``: their messages carry confidences."""
 
     @abstractmethod
-    def train(
-        self,
-        round_index: int,
-        ids: Sequence[str],
-        epochs: int,
-        *,
-        labels: PseudoLabelsMessage | None = None,
-        adapter: GlobalAdapterMessage | None = None,
-        partial: bool = False,
-        pseudo_labels: bool = False,
-        prox_mu: float = 0.0,
-        freeze_a: bool = False,
-    ) -> tuple[dict[str, TrainResult], Failed]:
-        """Deliver ``labels`` or ``adapter`` (loaded as the client's adapter; ``partial``: only the tensors it holds),
-        then fine-tune the trainable clients for ``epochs`` on private data (+ pseudo-labels with ``pseudo_labels``)."""
+    def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
+        """Clients ``ids`` take what ``plan`` carries, then train as it says (:class:`TrainPlan`)."""
 
     @abstractmethod
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
@@ -249,37 +262,24 @@ class LocalCohort(Cohort):
         ]
         return Answers(messages, conf)
 
-    def train(
-        self,
-        round_index: int,
-        ids: Sequence[str],
-        epochs: int,
-        *,
-        labels: PseudoLabelsMessage | None = None,
-        adapter: GlobalAdapterMessage | None = None,
-        partial: bool = False,
-        pseudo_labels: bool = False,
-        prox_mu: float = 0.0,
-        freeze_a: bool = False,
-    ) -> tuple[dict[str, TrainResult], Failed]:
+    def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         out: dict[str, TrainResult] = {}
         for cid in ids:
             c = self.by_id[cid]
-            if labels is not None:
-                c.receive(labels, self.public)
-            if adapter is not None:
-                c.model.set_tensors(adapter.tensors, partial=partial)
+            if plan.labels is not None:
+                c.receive(plan.labels, self.public)
+            if plan.adapter is not None:
+                c.model.set_tensors(plan.adapter.tensors, partial=plan.partial)
             if not c.trainable:
                 continue
             steps = c.train(
-                self.cfg.train, epochs, client_seed(self.cfg.seed, round_index, self.index[cid]), pseudo_labels=pseudo_labels,
-                prox_mu=prox_mu, accountant=self.accountant_of(cid), freeze_a=freeze_a,
+                self.cfg.train, plan.epochs, client_seed(self.cfg.seed, round_index, self.index[cid]), pseudo_labels=plan.pseudo_labels,
+                prox_mu=plan.prox_mu, accountant=self.accountant_of(cid), freeze_a=plan.freeze_a,
             )
-            out[cid] = TrainResult(last_epoch_loss(steps, epochs), len(steps))
+            out[cid] = TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
         return out, {}
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        self.require_trainable("fedavg" if not only_b else "ffa")
         sent = []
         for cid in ids:
             c = self.by_id[cid]

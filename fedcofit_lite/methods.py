@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cohort import GLOBAL, Cohort, LocalCohort, TrainResult, shared_tensors
+from .cohort import GLOBAL, Cohort, LocalCohort, TrainPlan, TrainResult, shared_tensors
 from .config import RunConfig
 from .evaluate import correct, last_epoch_loss
 from .fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility
@@ -128,7 +128,7 @@ class Method:
 
     def local_stage(self, run: Round) -> MetricsRow:
         """Round 0: every client fine-tunes on its private data."""
-        results, failed = run.cohort.train(0, run.cohort.ids, run.cfg.train.epochs)
+        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs))
         return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
 
     def round(self, run: Round, r: int) -> MetricsRow:
@@ -186,7 +186,8 @@ class Consensus(Method):
         for _ in answered:  # the same message to every client that took part
             down = run.wire.send(pseudo, "down")
         with timer("train"):
-            trained, failed = run.cohort.train(r, answered, run.cfg.train.round_epochs, labels=down, pseudo_labels=True) if answered else ({}, {})
+            plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
+            trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
         kept = [rec for rec in records if rec["kept"]]
         client_acc = {
             m.client_id: float(np.mean([correct(a, refs[p], family[p]) for p, a in zip(m.prompt_ids, m.answers)])) for m in received
@@ -230,7 +231,7 @@ class Local(Method):
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
-            trained, failed = run.cohort.train(r, run.cohort.ids, run.cfg.train.round_epochs)
+            trained, failed = run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs))
         return {**train_row(trained), **({"dropped_clients": failed} if failed else {}), "seconds": timer.seconds}
 
 
@@ -269,7 +270,7 @@ class FedAvg(Method):
         return GLOBAL if _pool_of(run) is not None else None
 
     def local_stage(self, run: Round) -> MetricsRow:
-        results, failed = run.cohort.train(0, run.cohort.ids, run.cfg.train.epochs, freeze_a=self.ffa)
+        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs, freeze_a=self.ffa))
         return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
 
     def round(self, run: Round, r: int) -> MetricsRow:
@@ -297,9 +298,8 @@ class FedAvg(Method):
             for _ in took_part:
                 down = run.wire.send(update, "down")
         with timer("train"):
-            trained, failed = run.cohort.train(
-                r, took_part, run.cfg.train.round_epochs, adapter=down, partial=self.ffa, prox_mu=self.prox_mu, freeze_a=self.ffa
-            )
+            plan = TrainPlan(run.cfg.train.round_epochs, adapter=down, partial=self.ffa, prox_mu=self.prox_mu, freeze_a=self.ffa)
+            trained, failed = run.cohort.train(r, took_part, plan)
         return {
             **train_row(trained),
             "rejected_clients": report.rejected,

@@ -33,7 +33,7 @@ from typing import Any
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ..cohort import LocalCohort
+from ..cohort import LocalCohort, TrainPlan
 from ..config import ConfigError, config_from_dict
 from ..finetune import TrainRecord
 from .records import (
@@ -161,12 +161,11 @@ def train(msg: Message, context: Context) -> Message:
     node = node_for(context)
     cfg = msg.content["config"]
     cid = node.clients[0].client_id
-    results, _ = node.train(
-        int(cfg["round"]), [cid], int(cfg["epochs"]),
+    results, _ = node.train(int(cfg["round"]), [cid], TrainPlan(
         labels=labels_from_record(msg.content["labels"]) if "labels" in msg.content else None,
         adapter=global_from_records(msg.content) if "global" in msg.content else None,
-        partial=bool(cfg["partial"]), pseudo_labels=bool(cfg["pseudo-labels"]), prox_mu=float(cfg["prox-mu"]), freeze_a=bool(cfg["freeze-a"]),
-    )
+        **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
+    ))
     _save(node, context.state)
     metrics: dict[str, Any] = {}
     if cid in results:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
-from ..cohort import Answers, Cohort, ClientInfo, Failed, TrainResult
+from ..cohort import Answers, ClientInfo, Cohort, Failed, TrainPlan, TrainResult
 from ..config import RunConfig
 from ..data import Example
-from ..messages import AdapterMessage, GlobalAdapterMessage, PseudoLabelsMessage
+from ..messages import AdapterMessage
 from .records import (
     adapter_from_records,
     answers_from_record,
@@ -91,7 +91,7 @@ class FlowerCohort(Cohort):
         while True:
             nodes = sorted(self.grid.get_node_ids())
             if len(nodes) >= n:
-                return nodes[:n] if len(nodes) == n else nodes
+                return nodes
             if time.monotonic() > deadline:
                 raise NotEnoughNodesError(
                     f"{len(nodes)} SuperNode(s) online after {wait_s:.0f} s, the run has federation.n_clients = {n}: "
@@ -161,25 +161,13 @@ class FlowerCohort(Cohort):
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
         return Answers(messages, {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}, failed)
 
-    def train(
-        self,
-        round_index: int,
-        ids: Sequence[str],
-        epochs: int,
-        *,
-        labels: PseudoLabelsMessage | None = None,
-        adapter: GlobalAdapterMessage | None = None,
-        partial: bool = False,
-        pseudo_labels: bool = False,
-        prox_mu: float = 0.0,
-        freeze_a: bool = False,
-    ) -> tuple[dict[str, TrainResult], Failed]:
+    def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         extra: dict[str, Any] = {}
-        if labels is not None:
-            extra["labels"] = labels_to_record(labels)
-        if adapter is not None:
-            extra.update(global_to_records(adapter).items())
-        config = {"round": round_index, "epochs": epochs, "partial": partial, "pseudo-labels": pseudo_labels, "prox-mu": float(prox_mu), "freeze-a": freeze_a}
+        if plan.labels is not None:
+            extra["labels"] = labels_to_record(plan.labels)
+        if plan.adapter is not None:
+            extra.update(global_to_records(plan.adapter).items())
+        config = {"round": round_index, **plan.options()}
         got, failed = self._ask(ids, MessageType.TRAIN, round_index, config, extra)
         out = {}
         for c, content in got.items():
@@ -191,7 +179,6 @@ class FlowerCohort(Cohort):
         return {c: out[c] for c in ids if c in out}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        self.require_trainable("ffa" if only_b else "fedavg")
         got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b})
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 

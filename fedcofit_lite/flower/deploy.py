@@ -81,7 +81,6 @@ class LocalDeployment:
         return env
 
     def start(self, timeout: float = 60.0) -> None:
-        self._own_home = self.home is None
         self.home = Path(self.home or tempfile.mkdtemp(prefix="fedcofit-flwr-"))
         self.log_dir = Path(self.log_dir or self.home / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -167,13 +166,13 @@ class LocalDeployment:
         raise DeploymentError(f"run {run_id} did not finish within {timeout:.0f} s")
 
     def stop(self) -> None:
-        """Stop every process this deployment started (and their children), then remove a temporary home."""
-        for name, proc in reversed(list(self.procs.items())):
+        """Stop every process this deployment started (and their children); the home folder and its logs stay."""
+        for proc in reversed(list(self.procs.values())):
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
