@@ -29,6 +29,9 @@ The modules follow the protocol, one stage each::
     explorer    one round up close: embeddings, clusters, threshold sweeps, widget
     plots, costplots   plotly figures (returned, never shown)
     adversary   simulated bad clients (answers and parameter faults)
+    privacy     DP-SGD for the clients' adapters (record-level)
+    private_vote  private consensus at the server: noisy vote, client-level accountant
+    audit       membership inference on what each method sends
     robustness  sweep of the bad-client fraction
     report      regenerate figures/ from a run folder
     workshop    notebook helpers: preset selection, reusable runs
@@ -47,7 +50,7 @@ _SUBMODULES = {
     "accounting", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
     "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool", "report",
     "robustness", "runlog", "server", "tasks", "widgets", "workshop", "adversary", "freeform", "replay", "stats", "precision",
-    "batched_lora", "flower", "cohort",
+    "batched_lora", "flower", "cohort", "audit", "private_vote",
 }
 
 

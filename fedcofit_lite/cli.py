@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     flw.add_argument("--client-threads", type=int, default=1, help="torch threads per client process [1]")
     flw.add_argument("--quiet", action="store_true")
 
+    aud = sub.add_parser("privacy-audit", help="membership inference on what each run's method sent (ROC-AUC, TPR at 1%% FPR, intervals)")
+    aud.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by `run` (one method each; they keep the adapters)")
+    aud.add_argument("--attacks", default=None, help="comma-separated, from loss,loss_ref,query,answers,pseudo_labels (default: all the method allows)")
+    aud.add_argument("--no-contrast", action="store_true", help="consensus runs: skip the attacks on the adapters they never send")
+    aud.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
+    aud.add_argument("--quiet", action="store_true")
+
     cost = sub.add_parser("cost", help="analytic bytes per round: full FedAvg, LoRA FedAvg, consensus (no model needed)")
     cost.add_argument("--models", default="all", help="comma-separated names from the shipped configs, or config.json paths [all]")
     cost.add_argument("--rank", type=int, default=32)
@@ -148,10 +155,33 @@ def _flower(args: argparse.Namespace, cfg) -> int:
     return 0
 
 
+def _privacy_audit(args: argparse.Namespace) -> int:
+    """``privacy-audit RUN_DIR ...``: attack each run, write its ``audit.json``, print one table."""
+    from .audit import AuditError, audit_run, audit_table
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+    attacks = [a.strip() for a in args.attacks.split(",") if a.strip()] if args.attacks else None
+    audits = []
+    for run_dir in args.run_dirs:
+        try:
+            audits.append(audit_run(run_dir, attacks, n_boot=args.boot, contrast=not args.no_contrast, progress=not args.quiet))
+        except (AuditError, ConfigError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            if audits:
+                print(audit_table(audits))  # what was already audited is not lost (each run also has its audit.json)
+            return 2
+    print(audit_table(audits))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cost":
         return _cost(args)
+    if args.command == "privacy-audit":
+        return _privacy_audit(args)
     if args.command == "figures":
         from .report import write_run_figures
 
