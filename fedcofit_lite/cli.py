@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="change the run's consensus settings for the replay, e.g. consensus.min_agreement=0.5")
     rep.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    rep.add_argument("--private-vote", default=None, metavar="SIGMA,SIGMA,...",
+                     help="instead: the private consensus trade-off at these noise levels (client-level epsilon, labels released, precision)")
+    rep.add_argument("--delta", type=float, default=1e-5, help="with --private-vote: delta of the threshold and of epsilon [1e-5]")
 
     figs = sub.add_parser("figures", help="regenerate figures (HTML, and PNG with --png where Chrome/Chromium exists) from a run folder")
     figs.add_argument("run_dir", help="a folder written by `run` or `compare`")
@@ -176,6 +179,26 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _private_vote_tradeoff(args: argparse.Namespace) -> int:
+    """``replay RUN_DIR --private-vote 0.5,1,2``: what a noisy vote would have released from the run's answers."""
+    from .private_vote import format_tradeoff, tradeoff_from_run
+
+    try:
+        sigmas = [float(x) for x in args.private_vote.split(",") if x.strip()]
+        rows = tradeoff_from_run(args.run_dir, sigmas, args.delta, args.rounds)
+    except (FileNotFoundError, ValueError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        import dataclasses
+
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    else:
+        print(f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n")
+        print(format_tradeoff(rows))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cost":
@@ -196,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "replay":
         from .replay import format_replay, replay
 
+        if args.private_vote:
+            return _private_vote_tradeoff(args)
         try:
             rows = replay(args.run_dir, args.rules, args.rounds, args.overrides)
         except (FileNotFoundError, ValueError, ConfigError) as err:

@@ -141,6 +141,8 @@ class ConsensusConfig:
     min_confidence: float = _f(0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident.")
     guard: Literal["none", "numbers"] = _f("none", "numbers: answers whose numbers (in order) or capitals differ never share a semantic group, however close their embeddings (MiniLM puts 12/06/1963 next to 06/12/1963); none = the embedding alone decides.")
     reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
+    dp_sigma: float = _f(0.0, "Private consensus (needs rule=vote): std of the Gaussian noise on each normalized answer's vote count; a label is released only when its noisy count passes a threshold set by dp_delta (replaces min_agreement). Client-level DP of the released labels; 0 = off.")
+    dp_delta: float = _f(1e-5, "Private consensus: delta of the release threshold and of the epsilon conversion (the reported total delta is twice this).")
 
     def clusterer_params(self) -> dict[str, Any]:
         """Parameters of the selected clusterer, by its constructor names (``cluster.REGISTRY``'s config keys)."""
@@ -250,6 +252,10 @@ class RunConfig:
             (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
             (0 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a mean cosine similarity in [0, 1] (0 = off)"),
             (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
+            (self.consensus.dp_sigma >= 0, "consensus.dp_sigma", "must be >= 0 (0 = no private consensus)"),
+            (0 < self.consensus.dp_delta < 1, "consensus.dp_delta", "must be in (0, 1), typically 1e-5"),
+            (self.consensus.dp_sigma == 0 or self.consensus.rule == "vote", "consensus.dp_sigma",
+             "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)"),
             (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
         ]
         for ok, name, fix in checks:

@@ -130,7 +130,13 @@ class Federation:
         rule = rule or self.cfg.consensus.rule
         consensus = rule_from_config(self.cfg.consensus, rule)
         families = {e.id: e.family for e in self.suite.public}
-        return ConsensusServer(list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule)
+        private = None
+        if self.cfg.consensus.dp_sigma > 0:  # the release threshold covers every prompt of every planned round
+            from .private_vote import NoisyVote, threshold_for
+
+            c = self.cfg.consensus
+            private = NoisyVote(c.dp_sigma, threshold_for(c.dp_sigma, len(self.public) * self.cfg.federation.rounds, c.dp_delta), self.cfg.seed)
+        return ConsensusServer(list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule, private)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return embed_texts(self.embedder, texts, progress=self.progress)

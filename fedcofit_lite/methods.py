@@ -203,9 +203,16 @@ class Consensus(Method):
             "dropped_clients": {**dropped, **failed},
             "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
+            **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
             **train_row(trained),
             "seconds": timer.seconds,
         }
+
+
+def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
+    """Client-level (epsilon, delta) of the labels released so far, under private consensus."""
+    spent = server.privacy_spent(r, delta)
+    return {"vote_dp_epsilon": spent[0], "vote_dp_delta": spent[1]} if spent else {}
 
 
 def _write_answers(runlog: RunLog, r: int, sent: list, confidence: dict[str, list[float]]) -> None:

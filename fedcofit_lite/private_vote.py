@@ -73,6 +73,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
@@ -341,3 +342,31 @@ def format_tradeoff(rows: Sequence[TradeoffRow]) -> str:
         released = f"{r.released}/{r.n_queries}"
         lines.append(f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}")
     return "\n".join(lines)
+
+
+def tradeoff_from_run(run_dir: str | Path, sigmas: Sequence[float], delta: float = 1e-5, rounds: Sequence[int] | None = None) -> list[TradeoffRow]:
+    """:func:`tradeoff` on the answers a consensus run recorded (no model): its clients' votes, its hidden references.
+
+    Each client's answer is keyed by :func:`fedcofit_lite.consensus.normalize_answer`; a released key is
+    correct when it passes the run's own check (:func:`fedcofit_lite.evaluate.correct`). Later rounds'
+    answers were given after the run's own (non-private) pseudo-labels: replay round 1 alone for a clean
+    first-round trade-off.
+    """
+    from .config import load_config
+    from .consensus import normalize_answer
+    from .evaluate import correct
+    from .replay import load_round, rounds_of
+
+    rounds = list(rounds or rounds_of(run_dir))
+    if not rounds:
+        raise FileNotFoundError(f"{run_dir} holds no answers/round_R.jsonl: give the folder of a consensus run.")
+    seed = load_config(Path(run_dir) / "config.yaml").seed
+    votes_by_round, truth = {}, {}
+    for r in rounds:
+        ra = load_round(run_dir, r)
+        prompts = list(dict.fromkeys(ra.prompt_ids))
+        keys = [(normalize_answer(t), p) for t, p in zip(ra.texts, ra.prompt_ids)]
+        votes_by_round[r] = [[k for k, p in keys if p == q and k] for q in prompts]  # an empty answer abstains, as at the server
+        refs = dict(zip(ra.prompt_ids, ra.references))
+        truth[r] = [(refs[q], ra.families_of.get(q)) for q in prompts]
+    return tradeoff(votes_by_round, lambda r, p, key: correct(key, *truth[r][p]) >= 1.0, sigmas, delta, seed)

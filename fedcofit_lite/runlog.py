@@ -59,6 +59,8 @@ class MetricsRow(TypedDict, total=False):
     n_prompts: int
     rule: str
     confidence_sent: bool
+    vote_dp_epsilon: float  # private consensus: client-level epsilon of the labels released so far
+    vote_dp_delta: float
     # fedavg, fedprox, ffa
     fedavg_weights: dict[str, float]
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .consensus import SemanticConsensus
+from .consensus import SemanticConsensus, normalize_answer
 from .messages import AnswersMessage, PseudoLabelsMessage
+
+if TYPE_CHECKING:
+    from .private_vote import NoisyVote
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,11 @@ class ConsensusServer:
         the reliability rule with ``reliability_by="family"``.
     rule : str
         Name of the rule ``consensus`` implements, recorded in the metrics.
+    private : NoisyVote, optional
+        Private consensus (:mod:`fedcofit_lite.private_vote`): each prompt's
+        label is the noisy majority of the normalized answers, released only
+        above the vote's threshold; the agreement sent with it is 1.0 (the
+        true vote share is not private). Needs the ``vote`` rule.
     """
 
     def __init__(
@@ -90,13 +99,20 @@ class ConsensusServer:
         max_answer_chars: int = 2000,
         families: Mapping[str, str] | None = None,
         rule: str = "custom",
+        private: NoisyVote | None = None,
     ) -> None:
+        if private is not None and (consensus.grouping != "exact" or consensus.weighting != "uniform"):
+            raise ValueError(
+                f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} "
+                "(semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote)."
+            )
         self.prompt_ids = list(prompt_ids)
         self.embed_fn = embed_fn
         self.consensus = consensus
         self.max_answer_chars = max_answer_chars
         self.families = dict(families or {})
         self.rule = rule  # the rule's name in consensus.RULES, for the record
+        self.private = private
         self._known = set(self.prompt_ids)
 
     @property
@@ -160,8 +176,14 @@ class ConsensusServer:
         )
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
+        keep = [bool(k) for k in est.keep_]
+        if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
+            votes = [[k for k in (normalize_answer(a) for a, _, _ in by_prompt[g]) if k] for g in est.groups_]  # an empty answer abstains
+            releases = self.private.release(votes, round_index)
+            consensus = [rel.key or "" for rel in releases]
+            keep = [rel.key is not None for rel in releases]
         empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
-        if any(empty) and any(k and e for k, e in zip(est.keep_, empty)):
+        if any(empty) and any(k and e for k, e in zip(keep, empty)):
             log.info("round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty))
         report = RoundReport(
             round=round_index,
@@ -171,7 +193,7 @@ class ConsensusServer:
             cohesion=[float(c) for c in est.cohesion_],
             n_clusters=[int(k) for k in est.n_clusters_],
             n_answers=n_answers,
-            kept=[bool(k) and not e for k, e in zip(est.keep_, empty)],
+            kept=[k and not e for k, e in zip(keep, empty)],
             empty=[bool(e) for e in empty],
             vectors=np.asarray(vectors),
             row_clients=[r[2] for r in rows],
@@ -184,9 +206,20 @@ class ConsensusServer:
             round=round_index,
             prompt_ids=[p for p, k in zip(report.prompt_ids, keep) if k],
             answers=[c for c, k in zip(consensus, keep) if k],
-            agreement=[round_float(a) for a, k in zip(report.agreement, keep) if k],
+            agreement=[1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k],
         )
         return message, report
+
+    def privacy_spent(self, rounds: int, delta: float) -> tuple[float, float] | None:
+        """Client-level (epsilon, total delta) of the labels released in ``rounds`` rounds (None without private consensus).
+
+        Every round queries every public prompt (one with no answers too), so the count needs no state.
+        """
+        if self.private is None:
+            return None
+        from .private_vote import client_epsilon
+
+        return client_epsilon(self.private.sigma, self.private.threshold, rounds * len(self.prompt_ids), delta)
 
     def _fresh_estimator(self) -> SemanticConsensus:
         from sklearn.base import clone

@@ -175,3 +175,45 @@ def test_format_tradeoff_has_one_line_per_row():
 def test_bad_inputs_name_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         call()
+
+
+# ---------------------------------------------------------------- in the federation
+
+
+def test_private_consensus_needs_the_vote_rule():
+    from fedcofit_lite.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="consensus.rule=vote"):
+        load_config("ci", ["consensus.dp_sigma=1.0"])
+    assert load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote"]).consensus.dp_sigma == 1.0
+
+
+def test_private_consensus_releases_noisy_majorities_and_reports_epsilon(tmp_path, capsys):
+    import json
+
+    from fedcofit_lite.cli import main
+    from fedcofit_lite.config import load_config
+    from fedcofit_lite.federation import run_federation
+
+    def answerer(name):  # the three clients agree on prompts of even length and each says its own thing on the rest
+        return lambda prompts: ["Lima." if len(p) % 2 == 0 else f"{name} thinks otherwise" for p in prompts]
+
+    cfg = load_config("ci", ["consensus.rule=vote", "consensus.dp_sigma=0.3", "federation.black_box_clients=[0,1,2]"])
+    run_federation(cfg, tmp_path / "private", progress=False, answerers={c: answerer(c) for c in ("client0", "client1", "client2")})
+    rows = [json.loads(x) for x in (tmp_path / "private" / "metrics.jsonl").read_text().splitlines()]
+    eps = [r["vote_dp_epsilon"] for r in rows if r["stage"].startswith("round_")]
+    q = 2 * cfg.data.n_public  # every public prompt of both rounds
+    assert len(eps) == 2 and 0 < eps[0] < eps[1]  # composition over rounds
+    assert eps[1] == pytest.approx(pv.client_epsilon(0.3, pv.threshold_for(0.3, q, 1e-5), q, 1e-5)[0])
+    assert pv.threshold_for(0.3, q, 1e-5) > 1 + 4 * 0.3  # one vote would need a 4-sigma draw: never here
+    answers = [json.loads(x) for x in (tmp_path / "private" / "answers" / "round_1.jsonl").read_text().splitlines()]
+    agreed = {a["prompt_id"] for a in answers if a["answer"] == "Lima."}
+    labels = [json.loads(x) for x in (tmp_path / "private" / "pseudo_labels" / "round_1.jsonl").read_text().splitlines()]
+    released = {lab["prompt_id"] for lab in labels if lab["kept"]}
+    assert released <= agreed and len(released) >= len(agreed) - 1  # three votes pass T up to noise; single votes never
+    assert {lab["consensus"] for lab in labels if lab["kept"]} == {"lima"}  # the normalized key, not one client's raw text
+    # the trade-off on the recorded answers, from the command line
+    assert main(["replay", str(tmp_path / "private"), "--private-vote", "0.3,1,4", "--round", "1"]) == 0
+    out = capsys.readouterr().out
+    table = [line.split() for line in out.splitlines() if f"/{cfg.data.n_public} " in line]
+    assert len(table) == 3 and int(table[0][4].split("/")[0]) >= len(agreed) - 1 and table[2][4].startswith("0/")
