@@ -19,8 +19,8 @@ Every attack gives each record a score, higher meaning "member":
   (Yeom et al., 2018). Needs the weights: only where adapters are sent.
 * ``loss_ref``: the loss under the public base model minus the loss under the
   adapter. The base is a reference model that calibrates away how hard the
-  record is (Watson et al., 2022; Carlini et al., 2022): the strongest attack
-  here.
+  record is (Watson et al., 2022; Carlini et al., 2022); it helps where
+  records differ in difficulty more than members differ from non-members.
 * ``query``: the attacker loads the adapter, asks the record's prompt and
   scores the cosine similarity of the answer to the record's response (text
   only, but it needs the model to query).
@@ -315,7 +315,10 @@ def audit_run(
         audit = Audit(str(run_dir), method, [], note)
         (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
         return audit
-    readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes else [])]
+    has_adapters = (run_dir / "checkpoint" / "adapters").is_dir()
+    if contrast and "adapter" not in exposes and not has_adapters:
+        log.warning("%s keeps no adapters (a compare folder?): the not-sent adapter attacks are skipped", run_dir)
+    readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes and has_adapters else [])]
     chosen = sorted((a for a in (attacks or ATTACKS) if ATTACKS[a] in readable), key=lambda a: ATTACKS[a] not in exposes)  # sent first
     if not chosen:
         raise AuditError(f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that.")

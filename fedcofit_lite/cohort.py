@@ -24,23 +24,26 @@ mid-round is a dropout the method handles under ``federation.min_clients``.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .adversary import PARAMETER_OF, apply_behaviours, corrupt_tensors
 from .client import Client, answer_many
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 from .data import Example, TaskSuite, cap_per_client, partition
 from .evaluate import last_epoch_loss
 from .messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, PseudoLabelsMessage
 
 Failed = dict[str, str]  # client id -> why it did not reply
 GLOBAL = "global"  # in process: the adapter id of the FedAvg server's global model
+
+log = logging.getLogger(__name__)
 
 
 class BlackBoxClientError(ValueError):
@@ -215,18 +218,40 @@ class LocalCohort(Cohort):
                 c.model = PoolAdapter(self.pool, c.client_id)
         self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(everyone)}
         self.accountants: dict[str, Any] = {}  # adapter id -> privacy accountant (DP-SGD only)
+        self._dp_train: dict[str, TrainConfig] = {}  # client -> its settings under train.dp_epsilon
         self.info = {c.client_id: client_info(c, self.index[c.client_id]) for c in self.clients}
         self.by_id = {c.client_id: c for c in self.clients}
 
     def accountant_of(self, adapter_id: str) -> Any:
         """The adapter's privacy accountant when DP-SGD is on (one per client, across rounds), else None."""
-        if self.cfg.train.dp_noise_multiplier <= 0:
+        if self.cfg.train.dp_noise_multiplier <= 0 and self.cfg.train.dp_epsilon <= 0:
             return None
         if adapter_id not in self.accountants:
             from .privacy import new_accountant
 
             self.accountants[adapter_id] = new_accountant()
         return self.accountants[adapter_id]
+
+    def train_config_of(self, client_id: str) -> TrainConfig:
+        """The client's training settings; with ``train.dp_epsilon``, its own noise multiplier for that target.
+
+        The target is met over the client's planned training: the local
+        epochs and every round's epochs over its private records (Poisson
+        rate batch_size / records). Pseudo-labels add records, which lowers
+        the rate and the real spend; the accountant reports what was spent.
+        """
+        t = self.cfg.train
+        if t.dp_epsilon <= 0:
+            return t
+        if client_id not in self._dp_train:
+            from .privacy import noise_for_epsilon
+
+            n = len(self.by_id[client_id].private)
+            epochs = t.epochs + self.cfg.federation.rounds * t.round_epochs
+            sigma = noise_for_epsilon(t.dp_epsilon, t.dp_delta, n, t.batch_size, epochs)
+            log.info("client %s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records", client_id, sigma, t.dp_epsilon, epochs, n)
+            self._dp_train[client_id] = replace(t, dp_noise_multiplier=sigma)
+        return self._dp_train[client_id]
 
     def start_adapter(self) -> dict[str, np.ndarray]:
         """The shared start, read from a fresh adapter (``GLOBAL``, which the in-process server then keeps as its model)."""
@@ -273,8 +298,9 @@ class LocalCohort(Cohort):
             if not c.trainable:
                 continue
             steps = c.train(
-                self.cfg.train, plan.epochs, client_seed(self.cfg.seed, round_index, self.index[cid]), pseudo_labels=plan.pseudo_labels,
-                prox_mu=plan.prox_mu, accountant=self.accountant_of(cid), freeze_a=plan.freeze_a,
+                self.train_config_of(cid), plan.epochs, client_seed(self.cfg.seed, round_index, self.index[cid]),
+                pseudo_labels=plan.pseudo_labels, prox_mu=plan.prox_mu, accountant=self.accountant_of(cid),
+                freeze_a=plan.freeze_a or self.cfg.train.only_b,
             )
             out[cid] = TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
         return out, {}

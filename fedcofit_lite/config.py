@@ -93,6 +93,8 @@ class TrainConfig:
     dp_noise_multiplier: float = _f(0.0, "DP-SGD noise multiplier sigma; 0 = no differential privacy.")
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
+    dp_epsilon: float = _f(0.0, "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.")
+    only_b: bool = _f(False, "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.")
     group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
     share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
     answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
@@ -227,9 +229,12 @@ class RunConfig:
             (self.train.dp_noise_multiplier >= 0, "train.dp_noise_multiplier", "must be >= 0 (0 disables DP-SGD)"),
             (self.train.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
             (0 < self.train.dp_delta < 1, "train.dp_delta", "must be in (0, 1), typically 1e-5"),
+            (self.train.dp_epsilon >= 0, "train.dp_epsilon", "must be >= 0 (0 = set train.dp_noise_multiplier instead)"),
+            (self.train.dp_epsilon == 0 or self.train.dp_noise_multiplier == 0, "train.dp_epsilon",
+             "and train.dp_noise_multiplier both set the noise: keep one (the other 0)"),
             (self.federation.method != "fedprox" or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
             ("fedprox" not in self.compare.methods or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 when compare.methods has fedprox"),
-            (self.train.dp_noise_multiplier == 0 or ("fedprox" not in self.compare.methods + [self.federation.method]),
+            (self.train.dp_noise_multiplier == 0 and self.train.dp_epsilon == 0 or ("fedprox" not in self.compare.methods + [self.federation.method]),
              "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
             (len(self.compare.methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
             (all(method_known(m) for m in self.compare.methods), "compare.methods",

@@ -323,3 +323,49 @@ def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smoo
         showlegend=len(fig.data) > 1,
     )
     return fig
+
+
+ATTACK_DASH = {"loss": "solid", "loss_ref": "dash", "query": "dot", "answers": "solid", "pseudo_labels": "dash"}
+
+
+def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
+    """ROC curves of the membership attacks (:mod:`fedcofit_lite.audit`), one line per method and attack, log-log.
+
+    The method's colour, the attack's dash; attacks on what a method never
+    sends (a consensus client's adapter) are drawn thin and faint. The
+    diagonal is chance; the low-FPR corner is where an attack is dangerous.
+    """
+    from .audit import roc_curve
+
+    fig = go.Figure()
+    floor = 1e-3
+    fig.add_trace(go.Scatter(x=[floor, 1], y=[floor, 1], mode="lines", line={"color": "#999", "dash": "dot"}, name="chance"))
+    for a in audits:
+        style = _style(a.method)
+        for r in a.results:
+            if sent_only and not r.sent:
+                continue
+            fpr, tpr = roc_curve(r.members, r.nonmembers)
+            fig.add_trace(go.Scatter(
+                x=[max(f, floor) for f in fpr], y=[max(t, floor) for t in tpr], mode="lines",
+                line={"color": style["color"], "dash": ATTACK_DASH.get(r.attack, "solid"), "width": 2 if r.sent else 1},
+                opacity=1.0 if r.sent else 0.45,
+                name=f"{style['label']}: {r.attack}{'' if r.sent else ' (not sent)'} (AUC {r.auc.mean:.2f})",
+            ))
+    fig.update_layout(
+        title="Membership inference on what each method sends", xaxis_title="false-positive rate", yaxis_title="true-positive rate",
+        xaxis_type="log", yaxis_type="log", template="plotly_white", legend={"font": {"size": 10}},
+    )
+    return fig
+
+
+def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
+    """Private consensus trade-off (:func:`fedcofit_lite.private_vote.tradeoff`): labels released and their precision against epsilon."""
+    eps = [r.epsilon for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=eps, y=[r.released / r.n_queries for r in rows], mode="lines+markers", name="share of prompts labelled",
+                             text=[f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows]))
+    fig.add_trace(go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels"))
+    fig.update_layout(title="Private consensus: client-level epsilon against labels released", xaxis_title="epsilon (client-level)",
+                      xaxis_type="log", yaxis_title="share", yaxis_range=[0, 1.05], template="plotly_white")
+    return fig

@@ -55,6 +55,20 @@ def epsilon(accountant, delta: float) -> float:
     return float(accountant.get_epsilon(delta)) if accountant.history else 0.0
 
 
+def noise_for_epsilon(target_epsilon: float, delta: float, n_records: int, batch_size: int, epochs: int) -> float:
+    """The noise multiplier with which ``epochs`` epochs of Poisson-sampled DP-SGD over ``n_records`` spend ``target_epsilon``.
+
+    Sampling rate ``batch_size / n_records``, ``epochs x ceil(n_records / batch_size)`` steps, RDP accounting (Opacus).
+    """
+    from opacus.accountants.utils import get_noise_multiplier
+
+    if target_epsilon <= 0 or n_records < 1 or epochs < 1:
+        raise ValueError(f"need target_epsilon > 0, n_records >= 1 and epochs >= 1; got {target_epsilon}, {n_records}, {epochs}.")
+    q = min(1.0, batch_size / n_records)
+    steps = epochs * math.ceil(n_records / batch_size)
+    return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=q, steps=steps, accountant="rdp"))
+
+
 def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(B,) mean next-token loss over each example's answer tokens; logits (B, T, V), labels (B, T)."""
     shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]

@@ -107,3 +107,29 @@ def test_dp_accounting_is_per_method_in_a_comparison(tmp_path):
     assert set(central) == {"central"}  # the pooled model has its own accountant, nothing carried over
     with pytest.raises(ConfigError, match="DP-SGD with fedprox"):
         load_config("ci", ["train.dp_noise_multiplier=1.0", "compare.methods=[consensus, fedprox]"])
+
+
+def test_dp_epsilon_target_sets_each_clients_noise_and_only_b_keeps_a(tmp_path):
+    import numpy as np
+
+    from fedcofit_lite.federation import Federation
+    from fedcofit_lite.privacy import noise_for_epsilon
+    from fedcofit_lite.runlog import RunLog
+
+    with pytest.raises(ConfigError, match="keep one"):
+        load_config("ci", ["train.dp_epsilon=3", "train.dp_noise_multiplier=1"])
+    cfg = load_config("ci", ["train.dp_epsilon=4", "train.only_b=true", "federation.rounds=1"])
+    fed = Federation(cfg, runlog=RunLog(tmp_path / "dp"), progress=False)
+    start = {k: v.copy() for k, v in fed.cohort.start_adapter().items()}
+    fed.run()
+    rows = [json.loads(x) for x in (tmp_path / "dp" / "metrics.jsonl").read_text().splitlines()]
+    spent = rows[-1]["dp_epsilon"]
+    assert set(spent) == {c.client_id for c in fed.clients}
+    for c in fed.clients:
+        n = len(c.private)
+        sigma = fed.cohort.train_config_of(c.client_id).dp_noise_multiplier
+        assert sigma == pytest.approx(noise_for_epsilon(4, cfg.train.dp_delta, n, cfg.train.batch_size, 2))
+        assert 2.0 < spent[c.client_id] <= 4.0 * 1.02  # pseudo-labels in round 1 only lower the spend below the plan
+        after = fed.pool.get_tensors(c.client_id)
+        assert all(np.array_equal(after[k], start[k]) for k in start if "lora_A" in k)  # only B trained
+        assert any(not np.array_equal(after[k], start[k]) for k in start if "lora_B" in k)
