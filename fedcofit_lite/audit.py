@@ -29,7 +29,9 @@ Every attack gives each record a score, higher meaning "member":
   record's response. The server sees exactly these texts.
 * ``pseudo_labels``: the same over the kept pseudo-labels every client gets.
 
-Consensus runs also get the adapter attacks, marked *not sent*: the client
+The adapter attacked is each client's at the end of the run (``checkpoint/``):
+under FedAvg, what it would upload next round, one local epoch past its last
+upload. Consensus runs also get the adapter attacks, marked *not sent*: the client
 trained its adapter just as hard, so they show the leak its private model
 holds and the protocol does not send.
 
@@ -58,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from .data import Example
+from .progress import bar, bars_disabled
 from .stats import Interval, interval
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,8 @@ def roc_curve(members: np.ndarray, nonmembers: np.ndarray) -> tuple[np.ndarray, 
 
 def attack_intervals(members: np.ndarray, nonmembers: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[Interval, Interval]:
     """AUC and TPR at 1% FPR with 95% bootstrap intervals (members and non-members resampled separately)."""
+    if n_boot < 1:
+        raise AuditError(f"n_boot must be >= 1 bootstrap draws, got {n_boot}.")
     members, nonmembers = np.asarray(members, float), np.asarray(nonmembers, float)
     if len(members) < 2 or len(nonmembers) < 2:
         raise AuditError(f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}.")
@@ -139,6 +144,12 @@ def membership_sets(
     """
     by_id = {ex.id: ex for ex in train}
     used = {i for ids in partition.values() for i in ids}
+    unknown = sorted(used - set(by_id))
+    if unknown:
+        raise AuditError(
+            f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; "
+            "audit it with the data it was trained on."
+        )
     unused: dict[str, list[Example]] = {}
     for ex in [*train, *pool]:
         if ex.id not in used and ex.response:
@@ -146,7 +157,7 @@ def membership_sets(
     rng = np.random.default_rng([seed, 17])
     sets = {}
     for client, ids in partition.items():
-        members = [by_id[i] for i in ids if i in by_id]
+        members = [by_id[i] for i in ids]
         nonmembers: list[Example] = []
         for family in dict.fromkeys(ex.family for ex in members):
             want = sum(ex.family == family for ex in members)
@@ -294,6 +305,8 @@ def audit_run(
         Bootstrap draws of the intervals.
     contrast : bool
         Also attack the adapters a consensus run never sends (marked not sent).
+    progress : bool
+        A bar over (attack, client) pairs.
     """
     from .config import load_config
     from .data import build_suite
@@ -324,18 +337,32 @@ def audit_run(
         raise AuditError(f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that.")
     partition = json.loads((run_dir / "partition.json").read_text())
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
+    if not clients:
+        raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
+    for exposure, folder in (("answers", "answers"), ("pseudo_labels", "pseudo_labels")):
+        if any(ATTACKS[a] == exposure for a in chosen) and not list((run_dir / folder).glob("round_*.jsonl")):
+            raise AuditError(
+                f"{run_dir / folder} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
+                "or the root of a compare folder: audit a method's subfolder, written by `run`)."
+            )
     suite = build_suite(cfg)
     sets = membership_sets(suite.train, {c: p["example_ids"] for c, p in clients.items()}, seed=cfg.seed, pool=suite.test)
-    scorer = _Scorer(run_dir, cfg, clients, suite, need_model=any(ATTACKS[a] == "adapter" for a in chosen), progress=progress)
+    scorer = _Scorer(run_dir, cfg, clients, suite, need_model=any(ATTACKS[a] == "adapter" for a in chosen))
     results = []
+    steps = bar(total=len(chosen) * len(clients), desc=f"audit {method}", unit="attack", disable=not progress or bars_disabled())
     for attack in chosen:
-        per_client = {c: scorer.scores(attack, c, *sets[c]) for c in clients}
+        per_client = {}
+        for c in clients:
+            steps.set_postfix(attack=attack, client=c)
+            per_client[c] = scorer.scores(attack, c, *sets[c])
+            steps.update(1)
         members = np.concatenate([m for m, _ in per_client.values()])
         nonmembers = np.concatenate([n for _, n in per_client.values()])
         auc, tpr = attack_intervals(members, nonmembers, n_boot, seed=cfg.seed)
         by_client = {c: roc_auc(m, n) for c, (m, n) in per_client.items() if len(m) and len(n)}
         results.append(AttackResult(attack, ATTACKS[attack], ATTACKS[attack] in exposes, auc, tpr, members, nonmembers, by_client))
         log.info("%s %s: AUC %s, TPR@1%%FPR %s", method, attack, auc.format(), tpr.format())
+    steps.close()
     audit = Audit(str(run_dir), method, results)
     (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
     return audit
@@ -344,11 +371,11 @@ def audit_run(
 class _Scorer:
     """The attacker's tools for one run: a copy of the base with the client adapters it saw, the embedder, the texts."""
 
-    def __init__(self, run_dir: Path, cfg: Any, clients: Mapping[str, Mapping[str, Any]], suite: Any, need_model: bool, progress: bool):
+    def __init__(self, run_dir: Path, cfg: Any, clients: Mapping[str, Mapping[str, Any]], suite: Any, need_model: bool):
         from .embed import embed_texts
         from .models import load_embedder
 
-        self.run_dir, self.cfg, self.progress = run_dir, cfg, progress
+        self.run_dir, self.cfg = run_dir, cfg
         self.family = {ex.id: ex.family for ex in suite.public}
         embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.embed = lambda texts: embed_texts(embedder, texts, progress=False)

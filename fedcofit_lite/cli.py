@@ -170,7 +170,7 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     for run_dir in args.run_dirs:
         try:
             audits.append(audit_run(run_dir, attacks, n_boot=args.boot, contrast=not args.no_contrast, progress=not args.quiet))
-        except (AuditError, ConfigError, FileNotFoundError) as err:
+        except (AuditError, ConfigError, FileNotFoundError) as err:  # AuditError: a bad folder, attack name or --boot
             print(f"error: {err}", file=sys.stderr)
             if audits:
                 print(audit_table(audits))  # what was already audited is not lost (each run also has its audit.json)

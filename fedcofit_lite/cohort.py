@@ -233,24 +233,9 @@ class LocalCohort(Cohort):
         return self.accountants[adapter_id]
 
     def train_config_of(self, client_id: str) -> TrainConfig:
-        """The client's training settings; with ``train.dp_epsilon``, its own noise multiplier for that target.
-
-        The target is met over the client's planned training: the local
-        epochs and every round's epochs over its private records (Poisson
-        rate batch_size / records). Pseudo-labels add records, which lowers
-        the rate and the real spend; the accountant reports what was spent.
-        """
-        t = self.cfg.train
-        if t.dp_epsilon <= 0:
-            return t
+        """The client's training settings; with ``train.dp_epsilon``, its own noise multiplier (:func:`dp_train_config`)."""
         if client_id not in self._dp_train:
-            from .privacy import noise_for_epsilon
-
-            n = len(self.by_id[client_id].private)
-            epochs = t.epochs + self.cfg.federation.rounds * t.round_epochs
-            sigma = noise_for_epsilon(t.dp_epsilon, t.dp_delta, n, t.batch_size, epochs)
-            log.info("client %s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records", client_id, sigma, t.dp_epsilon, epochs, n)
-            self._dp_train[client_id] = replace(t, dp_noise_multiplier=sigma)
+            self._dp_train[client_id] = dp_train_config(self.cfg, len(self.by_id[client_id].private), client_id)
         return self._dp_train[client_id]
 
     def start_adapter(self) -> dict[str, np.ndarray]:
@@ -329,6 +314,25 @@ class LocalCohort(Cohort):
                 clients.append(Client(cid, self.pool.client_models[cid], [], model=PoolAdapter(self.pool, cid)))
         answered = answer_many(clients, list(examples), self.cfg.generation, seed=0, desc=desc)
         return {cid: a for cid, (a, _) in answered.items()}, {}
+
+
+def dp_train_config(cfg: RunConfig, n_records: int, who: str = "") -> TrainConfig:
+    """``cfg.train``, with the noise multiplier that meets ``train.dp_epsilon`` over ``n_records`` (unchanged without a target).
+
+    The target is met over the planned training: the local epochs and every
+    round's epochs over the private records (Poisson rate batch_size /
+    records). Pseudo-labels add records, which lowers the rate and the real
+    spend; the accountant reports what was spent.
+    """
+    t = cfg.train
+    if t.dp_epsilon <= 0:
+        return t
+    from .privacy import noise_for_epsilon
+
+    epochs = t.epochs + cfg.federation.rounds * t.round_epochs
+    sigma = noise_for_epsilon(t.dp_epsilon, t.dp_delta, n_records, t.batch_size, epochs)
+    log.info("%s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records", who or "model", sigma, t.dp_epsilon, epochs, n_records)
+    return replace(t, dp_noise_multiplier=sigma)
 
 
 def shared_tensors(tensors: dict[str, np.ndarray], only_b: bool) -> dict[str, np.ndarray]:

@@ -145,6 +145,7 @@ class ConsensusConfig:
     reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
     dp_sigma: float = _f(0.0, "Private consensus (needs rule=vote): std of the Gaussian noise on each normalized answer's vote count; a label is released only when its noisy count passes a threshold set by dp_delta (replaces min_agreement). Client-level DP of the released labels; 0 = off.")
     dp_delta: float = _f(1e-5, "Private consensus: delta of the release threshold and of the epsilon conversion (the reported total delta is twice this).")
+    dp_seed: int = _f(-1, "Private consensus: seed of the vote's noise; -1 = a secret one from the OS (the guarantee needs the clients not to know it, and on Flower every client receives the config), not reproducible; >= 0 = a reproducible experiment.")
 
     def clusterer_params(self) -> dict[str, Any]:
         """Parameters of the selected clusterer, by its constructor names (``cluster.REGISTRY``'s config keys)."""
@@ -261,6 +262,9 @@ class RunConfig:
             (0 < self.consensus.dp_delta < 1, "consensus.dp_delta", "must be in (0, 1), typically 1e-5"),
             (self.consensus.dp_sigma == 0 or self.consensus.rule == "vote", "consensus.dp_sigma",
              "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)"),
+            (self.consensus.dp_sigma == 0 or all(m.partition("@")[2] in ("", "vote") for m in self.compare.methods), "consensus.dp_sigma",
+             "private consensus needs the vote rule, but compare.methods names another consensus@RULE: drop it or use consensus@vote"),
+            (self.consensus.dp_seed >= -1, "consensus.dp_seed", "must be -1 (a secret seed from the OS) or >= 0"),
             (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
         ]
         for ok, name, fix in checks:

@@ -96,6 +96,7 @@ class Federation:
         self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method
         self.resumable = True
+        self.vote_seed: int | None = None  # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
         self.ctx = self._round_context()
 
     # -- pieces -----------------------------------------------------------
@@ -135,7 +136,14 @@ class Federation:
             from .private_vote import NoisyVote, threshold_for
 
             c = self.cfg.consensus
-            private = NoisyVote(c.dp_sigma, threshold_for(c.dp_sigma, len(self.public) * self.cfg.federation.rounds, c.dp_delta), self.cfg.seed)
+            if self.vote_seed is None:  # drawn once per run; the checkpoint keeps it, so a resumed round votes with the same noise
+                import secrets
+
+                if c.dp_seed < 0:
+                    log.info("private consensus: a secret noise seed from the OS (set consensus.dp_seed for a reproducible experiment)")
+                self.vote_seed = c.dp_seed if c.dp_seed >= 0 else secrets.randbits(63)
+            threshold = threshold_for(c.dp_sigma, len(self.public) * self.cfg.federation.rounds, c.dp_delta)
+            private = NoisyVote(c.dp_sigma, threshold, self.vote_seed)
         return ConsensusServer(list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule, private)
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -276,6 +284,7 @@ class Federation:
             "bytes_by_round": {str(k): v for k, v in self.wire.bytes_by_round.items()},
             "messages_by_round": {str(k): v for k, v in self.wire.messages_by_round.items()},
             "accountants": {a: [list(h) for h in acc.history] for a, acc in self.accountants.items()},
+            "vote_seed": self.vote_seed,  # server side: never sent to a client
         }
         (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
         old = self.runlog.dir / ".checkpoint.old"
@@ -347,6 +356,9 @@ class Federation:
         """
         method = self._method(None)
         self.method_name = method.name
+        state = self.runlog.dir / "checkpoint" / "state.json"
+        if state.exists():  # the private vote's seed, before prepare() builds the server
+            self.vote_seed = json.loads(state.read_text()).get("vote_seed")
         self.prepare(method)
         done = self.load_checkpoint()
         if done < 0:  # interrupted before the local stage finished: start over

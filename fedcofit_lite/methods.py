@@ -343,13 +343,13 @@ class Centralized(Method):
         return [CENTRAL]
 
     def _train(self, run: Round, r: int, epochs: int) -> dict[str, Any]:
-        from .cohort import client_seed
+        from .cohort import client_seed, dp_train_config
 
         cohort: LocalCohort = run.cohort  # type: ignore[assignment]
         pooled = [TrainRecord(e.instruction, e.context, e.response) for c in cohort.clients for e in c.private]
         steps = cohort.pool.train(
-            CENTRAL, pooled, run.cfg.train, epochs, seed=client_seed(run.cfg.seed, r, len(cohort.clients)),
-            accountant=cohort.accountant_of(CENTRAL),
+            CENTRAL, pooled, dp_train_config(run.cfg, len(pooled), CENTRAL), epochs, seed=client_seed(run.cfg.seed, r, len(cohort.clients)),
+            accountant=cohort.accountant_of(CENTRAL), freeze_a=run.cfg.train.only_b,
         )
         return {"train_loss": {CENTRAL: last_epoch_loss(steps, epochs)}, "train_steps": {CENTRAL: len(steps)}}
 

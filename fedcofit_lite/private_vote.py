@@ -40,9 +40,9 @@ client: the run with it withholds its own keys with probability >= 1 - delta_sel
 which shifts the Gaussian part's hockey-stick divergence from e^epsilon to
 e^epsilon (1 - delta_sel) and costs at most -ln(1 - delta_sel) / 2 <= delta_sel
 when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2) (the median privacy loss).
-The RDP conversion gives epsilon >= Q / (2 sigma^2) + (ln(1/delta_rdp) - 1) / 62,
-so this holds for delta_rdp <= 1e-3 and delta_sel <= 0.04; :func:`client_epsilon`
-checks it and warns otherwise.
+That condition holds in the usual range (small delta_rdp and delta_sel, and an
+optimal order alpha inside Opacus' grid) but not always at the grid's edge
+(very large sigma); :func:`client_epsilon` checks it and warns where it fails.
 
 What it does not cover
 ----------------------
@@ -53,8 +53,15 @@ What it does not cover
   for. They are for evaluation at the server; only ``key`` (and ``noisy_top``
   when ``key`` is set) may leave it.
 * The seed: the noise is reproducible from (seed, round, prompt) for
-  experiments; anyone who knows the seed can subtract it, so a deployment must
-  keep the seed secret (or draw it from the OS).
+  experiments; anyone who knows the seed can subtract it. The federation draws
+  a secret seed from the OS unless ``consensus.dp_seed`` names one (a
+  reproducible experiment, whose config every Flower client receives).
+* A round re-run after a crash (``run --resume``) votes again with the same
+  noise; in process its answers are the same (same seed, same checkpoint), so
+  it releases the same labels, but an engine whose answers differ on a re-run
+  releases a second, uncounted time.
+* The server itself: it receives every client's raw answers. The guarantee is
+  towards whoever sees the released labels (the other clients, the public).
 * Anything else the client sends (FedAvg updates, its answers when the server
   keeps them, its test answers): each composes separately. Record-level
   privacy is implied (a record belongs to one client's dataset) but nothing

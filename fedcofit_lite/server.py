@@ -180,8 +180,9 @@ class ConsensusServer:
         if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
             votes = [[k for k in (normalize_answer(a) for a, _, _ in by_prompt[g]) if k] for g in est.groups_]  # an empty answer abstains
             releases = self.private.release(votes, round_index)
-            consensus = [rel.key or "" for rel in releases]
             keep = [rel.key is not None for rel in releases]
+            # what is sent is the released key; a withheld prompt keeps the plain vote's winner in the server's own record
+            consensus = [rel.key if rel.key is not None else c for rel, c in zip(releases, consensus)]
         empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
         if any(empty) and any(k and e for k, e in zip(keep, empty)):
             log.info("round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty))

@@ -60,6 +60,13 @@ def test_nonmembers_match_each_clients_families_and_were_never_trained_on():
         assert not used & {ex.id for ex in nonmembers}
     assert sets == audit.membership_sets(suite.train, partition, seed=3)
     assert sets != audit.membership_sets(suite.train, partition, seed=4)
+    # a family the unused train records cannot cover takes non-members from the pool (e.g. the test split)
+    scarce = [ex for ex in suite.train if ex.family == fam[3]]
+    tight = {"c0": [ex.id for ex in scarce]}  # every train record of the family is a member
+    members, nonmembers = audit.membership_sets(suite.train, tight, seed=0, pool=suite.test)["c0"]
+    assert nonmembers and {ex.id for ex in nonmembers} <= {ex.id for ex in suite.test if ex.family == fam[3]}
+    with pytest.raises(audit.AuditError, match="not in the task suite"):
+        audit.membership_sets(suite.train, {"c0": ["no-such-record"]})
 
 
 # -- known leaks and non-leaks -----------------------------------------------------
@@ -158,7 +165,7 @@ def test_privacy_audit_command_attacks_what_each_method_sends(ci_runs, capsys):
     n_members = sum(len(p["example_ids"]) for p in partition.values())
     for r in fedavg.results + consensus.results:
         assert len(r.members) == n_members and len(r.nonmembers) == n_members
-        assert 0.0 <= r.auc.lo <= r.auc.mean <= r.auc.hi <= 1.0
+        assert 0.0 <= r.auc.lo <= r.auc.hi <= 1.0 and 0.0 <= r.auc.mean <= 1.0
 
 
 def test_privacy_audit_says_what_is_missing(ci_runs, tmp_path, capsys):
@@ -175,3 +182,10 @@ def test_privacy_audit_says_what_is_missing(ci_runs, tmp_path, capsys):
     assert "config.yaml is missing" in capsys.readouterr().err
     assert main(["privacy-audit", str(ci_runs / "fedavg"), "--attacks", "guess", "--quiet"]) == 2
     assert "unknown attack" in capsys.readouterr().err
+    assert main(["privacy-audit", str(ci_runs / "fedavg"), "--boot", "0", "--quiet"]) == 2
+    assert "n_boot must be >= 1" in capsys.readouterr().err
+    no_rounds = tmp_path / "consensus"
+    shutil.copytree(ci_runs / "consensus", no_rounds)
+    shutil.rmtree(no_rounds / "answers")
+    assert main(["privacy-audit", str(no_rounds), "--quiet"]) == 2
+    assert "holds no round_R.jsonl" in capsys.readouterr().err

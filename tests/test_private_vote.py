@@ -185,6 +185,8 @@ def test_private_consensus_needs_the_vote_rule():
 
     with pytest.raises(ConfigError, match="consensus.rule=vote"):
         load_config("ci", ["consensus.dp_sigma=1.0"])
+    with pytest.raises(ConfigError, match="consensus@vote"):
+        load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote", "compare.methods=[consensus,consensus@medoid]"])
     assert load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote"]).consensus.dp_sigma == 1.0
 
 
@@ -198,9 +200,10 @@ def test_private_consensus_releases_noisy_majorities_and_reports_epsilon(tmp_pat
     def answerer(name):  # the three clients agree on prompts of even length and each says its own thing on the rest
         return lambda prompts: ["Lima." if len(p) % 2 == 0 else f"{name} thinks otherwise" for p in prompts]
 
-    cfg = load_config("ci", ["consensus.rule=vote", "consensus.dp_sigma=0.3", "federation.black_box_clients=[0,1,2]"])
+    cfg = load_config("ci", ["consensus.rule=vote", "consensus.dp_sigma=0.3", "consensus.dp_seed=0", "federation.black_box_clients=[0,1,2]"])
     run_federation(cfg, tmp_path / "private", progress=False, answerers={c: answerer(c) for c in ("client0", "client1", "client2")})
     rows = [json.loads(x) for x in (tmp_path / "private" / "metrics.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "private" / "checkpoint" / "state.json").read_text())["vote_seed"] == 0  # resume votes with it
     eps = [r["vote_dp_epsilon"] for r in rows if r["stage"].startswith("round_")]
     q = 2 * cfg.data.n_public  # every public prompt of both rounds
     assert len(eps) == 2 and 0 < eps[0] < eps[1]  # composition over rounds

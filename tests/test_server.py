@@ -82,3 +82,21 @@ def test_partial_answers_count_per_prompt():
 def test_no_acceptable_message_fails_clearly():
     with pytest.raises(RuntimeError, match="no acceptable answers"):
         make_server().aggregate(1, [msg("a", ["Paris", "42"], round_index=5)])
+
+
+def test_private_vote_sends_only_released_keys_with_no_agreement():
+    from fedcofit_lite.consensus import make_rule
+    from fedcofit_lite.private_vote import NoisyVote
+
+    private = NoisyVote(sigma=1e-6, threshold=2.5, seed=0)  # noise too small to matter: release = at least 3 votes
+    def embed(texts):  # the vote groups by normalized string: the vectors do not matter here
+        return np.ones((len(texts), 3), dtype=np.float32) / np.sqrt(3)
+
+    server = ConsensusServer(["q1", "q2"], embed, make_rule("vote"), rule="vote", private=private)
+    answers = [msg("a", ["Paris.", "42"]), msg("b", ["paris", "41"]), msg("c", ["Paris", "42"]), msg("d", ["Lyon", ""])]
+    pseudo, report = server.aggregate(1, answers)
+    assert pseudo.prompt_ids == ["q1"] and pseudo.answers == ["paris"]  # the normalized key, not a client's raw text
+    assert pseudo.agreement == [1.0]  # the true vote share (3/4) is not private: not sent
+    assert report.kept == [True, False] and report.consensus[1] == "42"  # withheld; the server's own record keeps the plain winner
+    with pytest.raises(ValueError, match="needs rule 'vote'"):
+        ConsensusServer(["q1"], embed, make_rule("medoid"), rule="medoid", private=private)
