@@ -270,15 +270,17 @@ class Audit:
 
 
 def audit_table(audits: Sequence[Audit]) -> str:
-    """A plain-text table: method, attack, what it reads, sent?, records, AUC and TPR at 1% FPR with 95% intervals."""
-    header = f"{'method':<14} {'attack':<14} {'reads':<14} {'sent':<5} {'members/non':>11}  {'ROC-AUC [95% CI]':<22} TPR@1%FPR [95% CI]"
+    """A plain-text table: run folder, method, attack, what it reads, sent?, records, AUC and TPR at 1% FPR with 95% intervals."""
+    width = max([len(Path(a.run_dir).name) for a in audits] + [3])
+    header = f"{'run':<{width}} {'method':<12} {'attack':<14} {'reads':<14} {'sent':<5} {'members/non':>11}  {'ROC-AUC [95% CI]':<22} TPR@1%FPR [95% CI]"
     lines = [header, "-" * len(header)]
     for a in audits:
+        run = Path(a.run_dir).name
         if not a.results:
-            lines.append(f"{a.method:<14} {'-':<14} {a.note}")
+            lines.append(f"{run:<{width}} {a.method:<12} {'-':<14} {a.note}")
         for r in a.results:
             lines.append(
-                f"{a.method:<14} {r.attack:<14} {r.exposure:<14} {'yes' if r.sent else 'no':<5} "
+                f"{run:<{width}} {a.method:<12} {r.attack:<14} {r.exposure:<14} {'yes' if r.sent else 'no':<5} "
                 f"{f'{len(r.members)}/{len(r.nonmembers)}':>11}  {r.auc.format():<22} {r.tpr.format()}"
             )
     return "\n".join(lines)
