@@ -12,7 +12,6 @@ without DP. One seed; ``federation.rounds=0``, so the score is DP-SGD on private
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fedcofit_lite.compare import _item_scores
+from fedcofit_lite.data import load_jsonl
 from fedcofit_lite.stats import difference, score_intervals
 
 SETUPS = {  # name -> the --set overrides of the cpu preset
@@ -54,12 +54,12 @@ def table(root: Path) -> str:
             dirs = {eps: folder(root, setup, eps) for eps in epsilons if (folder(root, setup, eps) / "predictions" / "local.jsonl").exists()}
             if 0 not in dirs:
                 continue
-            preds = {eps: [json.loads(x) for x in (d / "predictions" / "local.jsonl").read_text().splitlines() if x.strip()] for eps, d in dirs.items()}
+            preds = {eps: load_jsonl(d / "predictions" / "local.jsonl") for eps, d in dirs.items()}
             ids = sorted(_item_scores(preds[0], metric))
             scores = {str(eps): [np.array([_item_scores(p, metric)[i] for i in ids])] for eps, p in preds.items()}
             iv = score_intervals(scores)
             for eps, d in dirs.items():
-                rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+                rows = load_jsonl(d / "metrics.jsonl")
                 spent = next((r["dp_epsilon"] for r in rows if r["stage"] == "local" and r.get("dp_epsilon")), None)
                 what = f"epsilon {max(spent.values()):.2f}" if spent else "no DP"
                 diff = "" if eps == 0 else f"  diff {difference(scores, str(eps), '0').format()}"

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Example
+from .data import Example, load_jsonl
 from .progress import bar, bars_disabled
 from .stats import Interval, interval
 
@@ -382,6 +382,7 @@ class _Scorer:
         embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.embed = lambda texts: embed_texts(embedder, texts, progress=False)
         self.pool = self._attacker_pool(clients) if need_model else None
+        self._loss_cache: dict[tuple[str, str | None], np.ndarray] = {}  # the records of a client are the same for every attack
 
     def _attacker_pool(self, clients: Mapping[str, Mapping[str, Any]]) -> Any:
         import safetensors.numpy
@@ -407,8 +408,12 @@ class _Scorer:
         return s[: len(members)], s[len(members) :]
 
     def _losses(self, client: str, records: list[Example], adapter: str | None) -> np.ndarray:
-        bb = self.pool.backbone_of(client)
-        return record_losses(bb.model, bb.tokenizer, records, adapter, self.cfg.train.max_length)
+        """Each record's loss under ``adapter`` (None: the base), computed once per client (``loss`` and ``loss_ref`` share it)."""
+        key = (client, adapter)
+        if key not in self._loss_cache:
+            bb = self.pool.backbone_of(client)
+            self._loss_cache[key] = record_losses(bb.model, bb.tokenizer, records, adapter, self.cfg.train.max_length)
+        return self._loss_cache[key]
 
     def _loss(self, client: str, records: list[Example]) -> np.ndarray:
         return -self._losses(client, records, client)
@@ -424,20 +429,18 @@ class _Scorer:
         a, y = self.embed(answers), self.embed([ex.response for ex in records])
         return np.sum(a * y, axis=1)
 
-    def _answers(self, client: str, records: list[Example]) -> np.ndarray:
+    def _exposed(self, folder: str, text: str, keep: Callable[[dict[str, Any]], bool]) -> dict[str, list[str]]:
+        """Family -> the texts (field ``text``) of ``folder/round_*.jsonl`` rows that ``keep`` selects, all rounds."""
         exposed: dict[str, list[str]] = {}
-        for path in sorted((self.run_dir / "answers").glob("round_*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                if row["client"] == client and row["answer"].strip():
-                    exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row["answer"])
+        for path in sorted((self.run_dir / folder).glob("round_*.jsonl")):
+            for row in load_jsonl(path):
+                if keep(row):
+                    exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row[text])
+        return exposed
+
+    def _answers(self, client: str, records: list[Example]) -> np.ndarray:
+        exposed = self._exposed("answers", "answer", lambda row: row["client"] == client and bool(row["answer"].strip()))
         return text_attack(records, exposed, self.embed)
 
     def _pseudo_labels(self, client: str, records: list[Example]) -> np.ndarray:
-        exposed: dict[str, list[str]] = {}
-        for path in sorted((self.run_dir / "pseudo_labels").glob("round_*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                if row["kept"]:
-                    exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row["consensus"])
-        return text_attack(records, exposed, self.embed)
+        return text_attack(records, self._exposed("pseudo_labels", "consensus", lambda row: row["kept"]), self.embed)

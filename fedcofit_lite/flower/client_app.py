@@ -126,6 +126,12 @@ def _trace(context: Context, what: str, msg: Message) -> None:
             f.write(str(os.getpid()))
 
 
+def _receive(context: Context, what: str, msg: Message) -> tuple[Any, Any]:
+    """What every round handler starts with: the trace mark, this node's cohort, the message's config record."""
+    _trace(context, what, msg)
+    return node_for(context), msg.content["config"]
+
+
 def _reply(msg: Message, records: dict[str, Any]) -> Message:
     return Message(RecordDict(records), reply_to=msg)
 
@@ -147,9 +153,7 @@ def start(msg: Message, context: Context) -> Message:
 
 @app.query("answer")
 def answer(msg: Message, context: Context) -> Message:
-    _trace(context, "answer", msg)
-    node = node_for(context)
-    cfg = msg.content["config"]
+    node, cfg = _receive(context, "answer", msg)
     got = node.answer(int(cfg["round"]), [node.clients[0].client_id], bool(cfg["with-confidence"]))
     _save(node, context.state)
     return _reply(msg, {"answers": answers_to_record(got.messages[0])})
@@ -157,9 +161,7 @@ def answer(msg: Message, context: Context) -> Message:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    _trace(context, "train", msg)
-    node = node_for(context)
-    cfg = msg.content["config"]
+    node, cfg = _receive(context, "train", msg)
     cid = node.clients[0].client_id
     results, _ = node.train(int(cfg["round"]), [cid], TrainPlan(
         labels=labels_from_record(msg.content["labels"]) if "labels" in msg.content else None,
@@ -178,18 +180,14 @@ def train(msg: Message, context: Context) -> Message:
 
 @app.query("upload")
 def upload(msg: Message, context: Context) -> Message:
-    _trace(context, "upload", msg)
-    node = node_for(context)
-    cfg = msg.content["config"]
+    node, cfg = _receive(context, "upload", msg)
     (sent,), _ = node.upload(int(cfg["round"]), [node.clients[0].client_id], only_b=bool(cfg["only-b"]))
     return _reply(msg, dict(adapter_to_records(sent).items()))
 
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
-    _trace(context, "evaluate", msg)
-    node = node_for(context)
-    cfg = msg.content["config"]
+    node, cfg = _receive(context, "evaluate", msg)
     cid = node.clients[0].client_id
     answers, _ = node.predict([cid], node.suite.test, base=bool(cfg["base"]), desc=f"eval {cfg['stage']}")
     return _reply(msg, {"predictions": ConfigRecord({"answers": list(answers[cid])})})
