@@ -45,13 +45,20 @@ figures: setup
 bench: setup
 	$(PY) benchmarks/bench_engine.py $(ARGS)
 
-lab: setup
+# The extras install once (a stamp each, like setup's), so `make lab` works offline from then on.
+$(VENV)/.lab: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[lab]"
+	touch $@
+
+$(VENV)/.browser: $(VENV)/.lab
+	$(PY) -m pip install --quiet -e ".[lab,browser]"
+	touch $@
+
+lab: $(VENV)/.lab
 	$(VENV)/bin/jupyter lab notebooks/
 
 # Run a notebook in a real JupyterLab in headless Chromium and move the explorer's widgets (needs a Chromium).
-lab-check: setup
-	$(PY) -m pip install --quiet -e ".[lab,browser]"
+lab-check: $(VENV)/.browser
 	$(PY) benchmarks/lab_widgets.py $(ARGS)
 
 clean:

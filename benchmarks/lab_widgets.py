@@ -28,7 +28,7 @@ CI machine has no browser.
 
     make lab-check                                    # notebook 05, preset $FEDCOFIT_PRESET (default cpu)
     FEDCOFIT_PRESET=small make lab-check ARGS="--notebook all --out lab.json --screenshots shots"
-    .venv/bin/python benchmarks/lab_widgets.py --preset small --notebook 07_communication_costs.ipynb
+    .venv/bin/python benchmarks/lab_widgets.py --preset small --notebook 07
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ JS_RUN_STATE = """() => {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--notebook", action="append", default=None,
-                   help="notebook in notebooks/ to open and run (repeatable; 'all' = every one, in order; default 05)")
+                   help="notebook in notebooks/ to open and run: its number (05), its name, or 'all' (repeatable; default 05)")
     p.add_argument("--preset", default=os.environ.get("FEDCOFIT_PRESET") or "cpu",
                    help="$FEDCOFIT_PRESET for the kernels (small, cpu, ...); default: $FEDCOFIT_PRESET, else cpu")
     p.add_argument("--chromium", default=None, help="Chromium/Chrome executable (default: found on PATH)")
@@ -339,6 +339,20 @@ def run_notebook(page, base: str, token: str, name: str, timeout: float, shots: 
     return report
 
 
+def resolve_notebooks(asked: list[str], folder: Path = NOTEBOOKS) -> list[str]:
+    """File names of the notebooks asked for: ``all``, a full name, a stem, or its number (``05``)."""
+    every = sorted(nb.name for nb in folder.glob("*.ipynb"))
+    if "all" in asked:
+        return every
+    names = []
+    for a in asked:
+        found = [n for n in every if n == a or n == f"{a}.ipynb" or n.split("_", 1)[0] == a.zfill(2)]
+        if len(found) != 1:
+            raise ValueError(f"no notebook {a!r} in {folder}; give its number (05), its name, or all: {every}")
+        names.append(found[0])
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -346,12 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         sys.exit("lab_widgets: playwright is missing; `make lab-check` installs it (pip install -e '.[lab,browser]').")
     chromium = find_chromium(args.chromium)
-    names = args.notebook or ["05_per_prompt_clustering.ipynb"]
-    if "all" in names:
-        names = sorted(nb.name for nb in NOTEBOOKS.glob("*.ipynb"))
-    missing = [n for n in names if not (NOTEBOOKS / n).exists()]
-    if missing:
-        sys.exit(f"lab_widgets: no notebook {missing} in {NOTEBOOKS}; choose from {sorted(nb.name for nb in NOTEBOOKS.glob('*.ipynb'))}")
+    try:
+        names = resolve_notebooks(args.notebook or ["05"])
+    except ValueError as err:
+        sys.exit(f"lab_widgets: {err}")
     if args.screenshots:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_hex(16)

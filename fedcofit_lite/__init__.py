@@ -42,16 +42,13 @@ pulls in no torch until a model module is touched.
 """
 
 import importlib
+import pkgutil
 from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    "accounting", "client", "cluster", "collect", "compare", "config", "consensus", "costmodel", "costplots",
-    "data", "embed", "evaluate", "explorer", "fedavg", "federation", "finetune", "messages", "methods", "models", "plots", "pool", "report",
-    "robustness", "runlog", "server", "tasks", "widgets", "workshop", "adversary", "freeform", "replay", "stats", "precision",
-    "batched_lora", "flower", "cohort", "audit", "private_vote",
-}
+# Every module and subpackage of the package, found on disk: a new module is reachable as flt.<name> at once.
+_SUBMODULES = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def __getattr__(name: str) -> Any:
@@ -59,3 +56,7 @@ def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULES])

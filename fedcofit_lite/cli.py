@@ -250,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # heavy imports only when running
     from .fedavg import IncompatibleAdaptersError
     from .federation import RoundFailedError, resume_federation, run_federation
+    from .models import ModelNotFoundError
 
     try:
         if args.command == "compare":
@@ -302,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = resume_federation(args.resume, progress=not quiet, overrides=args.overrides)
         else:
             result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet, method=args.method)
-    except IncompatibleAdaptersError as err:
+    except (IncompatibleAdaptersError, ModelNotFoundError) as err:  # a user's choice, not a bug: the message alone
         print(f"error: {err}", file=sys.stderr)
         return 2
     except ValueError as err:  # e.g. an unknown behaviour

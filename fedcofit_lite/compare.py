@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,10 +273,15 @@ class SeedSummary:
         return self.stages[-1]
 
 
-def seed_folders(root: str | Path) -> list[Path]:
-    """``seed_*`` folders of a multi-seed comparison, or the folder itself when it is a single comparison."""
+def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[Path]:
+    """``seed_*`` folders of a multi-seed comparison (only ``seeds`` when given), or the folder itself when it is a single comparison."""
     root = Path(root)
     found = sorted((p for p in root.glob("seed_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+    if seeds is not None:
+        found = [p for p in found if int(p.name.split("_")[1]) in set(seeds)]
+        missing = sorted(set(seeds) - {int(p.name.split("_")[1]) for p in found})
+        if missing:
+            raise FileNotFoundError(f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first.")
     return found or [root]
 
 
@@ -300,10 +306,11 @@ def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
     return {i: float(np.mean(v)) for i, v in per_item.items()}
 
 
-def summarize_seeds(root: str | Path) -> SeedSummary:
-    """Read every seed's predictions and metrics of a comparison folder into paired item scores."""
-    folders = [f for f in seed_folders(root) if (f / "comparison.json").exists()]
-    unfinished = [f.name for f in seed_folders(root) if f not in folders]
+def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> SeedSummary:
+    """Read the predictions and metrics of every seed (or of ``seeds`` only) of a comparison folder into paired item scores."""
+    every = seed_folders(root, seeds)
+    folders = [f for f in every if (f / "comparison.json").exists()]
+    unfinished = [f.name for f in every if f not in folders]
     if unfinished:
         log.warning("summary of %s leaves out %s: not finished (no comparison.json yet)", root, ", ".join(unfinished))
     if not folders:
@@ -483,7 +490,7 @@ def run_seeds(
                 log.info("compare: seed %d already in %s, kept", s, folder)
                 continue
         run_comparison(replace(cfg, seed=s), methods, run_dir=folder, progress=progress, figures=False, extend=extend)
-    summary = summarize_seeds(root)
+    summary = summarize_seeds(root, seeds)
     rows, table = seed_table(summary)
     (root / "comparison_seeds.txt").write_text(table + "\n")
     if figures:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from .cluster import REGISTRY, make_clusterer
-from .config import load_config
+from .config import ConsensusConfig, load_config
 from .consensus import RULES, SemanticConsensus, rule_from_config
 from .data import build_suite
 from .evaluate import correct
@@ -291,12 +291,20 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
 # -- one round up close: a consensus fitted on it, its quality, sweeps (the explorer's analysis) --
 
 
-def fit_consensus(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.0, **params: Any) -> SemanticConsensus:
-    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit."""
+def fit_consensus(
+    ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.0, min_cohesion: float | None = None, **params: Any
+) -> SemanticConsensus:
+    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit.
+
+    ``min_cohesion`` defaults to the configuration's (``consensus.min_cohesion``); 0 shows the clusterer's raw groups.
+    """
     if ra.X is None:
         raise ValueError("embed the answers first: ra.embed(embed_fn).")
     clusterer = make_clusterer(algorithm, **params)
-    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement).fit(ra.X, np.array(ra.prompt_ids, dtype=object))
+    floor = ConsensusConfig().min_cohesion if min_cohesion is None else min_cohesion
+    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement, min_cohesion=floor).fit(
+        ra.X, np.array(ra.prompt_ids, dtype=object)
+    )
 
 
 def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:

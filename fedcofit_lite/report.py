@@ -60,7 +60,7 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
             embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
             ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
         algorithm, params = cfg.consensus.clusterer, cfg.consensus.clusterer_params()
-        est = replay.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, **params)
+        est = replay.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, cfg.consensus.min_cohesion, **params)
         coords = roundplots.project(ra.X, "pca", 2, seed=cfg.seed)
         title = "round 1 answers (PCA of MiniLM embeddings), by "
         figs["round1_embedding_correct"] = roundplots.fig_embedding(ra, coords, "correct", title=title + "correctness")

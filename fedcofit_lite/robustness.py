@@ -40,7 +40,7 @@ def server_view(consensus_dir: Path, cfg: RunConfig, algorithms: Sequence[str], 
     out = {}
     for algo in algorithms:
         params = replace(cfg.consensus, clusterer=algo).clusterer_params()
-        out[algo] = consensus_quality(ra, fit_consensus(ra, algo, cfg.consensus.min_agreement, **params))
+        out[algo] = consensus_quality(ra, fit_consensus(ra, algo, cfg.consensus.min_agreement, cfg.consensus.min_cohesion, **params))
     return out
 
 
@@ -137,7 +137,7 @@ def server_only_sweep(
         ).embed(lambda t: embed_texts(embedder, t, progress=False))
         row: dict[str, Any] = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{len(clients)}", "fraction": n_bad / len(clients)}
         for algo in algorithms:
-            q = consensus_quality(ra, fit_consensus(ra, algo, cfg.consensus.min_agreement, **replace(cfg.consensus, clusterer=algo).clusterer_params()))
+            q = consensus_quality(ra, fit_consensus(ra, algo, cfg.consensus.min_agreement, cfg.consensus.min_cohesion, **replace(cfg.consensus, clusterer=algo).clusterer_params()))
             row[f"pl_acc_{algo}"], row[f"kept_{algo}"] = q["pseudo_label_accuracy"], q["kept"]
         rows.append(row)
     return rows, _table(rows, [], algorithms)

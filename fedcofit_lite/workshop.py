@@ -170,11 +170,14 @@ def ensure_seed_comparison(
 ) -> Path:
     """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
 
-    Yours is reused seed by seed: a seed folder whose config differs from
-    ``cfg`` at that seed is removed and run again, the missing seeds run. When
-    you have none of ``seeds`` yet and the shipped reference of this preset
-    holds exactly these seeds and methods, it is used instead (copied to
-    ``runs/workshop/``); ``reference=False`` runs your own.
+    Yours is reused seed by seed: a requested seed whose folder differs from
+    ``cfg`` at that seed (or never finished) is run again, the missing seeds
+    run, and the seeds you did not ask for stay as they are. When you have
+    none of ``seeds`` yet and the shipped reference of this preset holds them
+    (with exactly these methods), it is used instead (copied to
+    ``runs/workshop/``); ``reference=False`` runs your own. The folder may
+    hold more seeds than you asked for: read it with
+    ``flt.compare.summarize_seeds(folder, seeds)``.
     """
     from .compare import run_seeds
 
@@ -182,19 +185,34 @@ def ensure_seed_comparison(
     run_dir = run_dir_for(cfg, tag)
     mine = _seeds_done(run_dir, cfg, seeds, names)
     ref = reference_for(cfg.name) if reference and not mine else None
-    if ref is not None and (ref.seeds, ref.methods) == (list(seeds), names):
+    if ref is not None and set(seeds) <= set(ref.seeds) and ref.methods == names:
         shipped = reference_part(cfg, "seeds")  # its seeds checked against cfg there
         if shipped is not None:
             return shipped
     for s in seeds:
         folder = run_dir / f"seed_{s}"
         if folder.exists() and s not in mine:
-            shutil.rmtree(folder)
-    for p in run_dir.glob("seed_*"):
-        if int(p.name.split("_")[1]) not in seeds:
-            shutil.rmtree(p)
+            shutil.rmtree(folder)  # stale (another config) or interrupted: it runs again
     run_seeds(cfg, seeds, names, run_dir=run_dir, progress=progress)
     return run_dir
+
+
+def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: str = "seeds") -> Path | None:
+    """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if neither has it.
+
+    It never trains: notebooks that only look at a finished run (bytes on the
+    wire, say) read what notebook 06 made. ``seed`` defaults to the preset's
+    first seed of :func:`comparison_plan`.
+    """
+    seeds, _ = comparison_plan(cfg)
+    seed = seeds[0] if seed is None else seed
+    candidates = [run_dir_for(cfg, tag) / f"seed_{seed}" / method]
+    ref = reference_for(cfg.name)
+    if ref is not None and seed in ref.seeds and method in ref.methods:
+        shipped = reference_part(cfg, "seeds")
+        if shipped is not None:
+            candidates.append(shipped / f"seed_{seed}" / method)
+    return next((c for c in candidates if (c / "summary.json").exists()), None)
 
 
 # -- the reference runs shipped with the notebooks ------------------------------

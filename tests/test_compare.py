@@ -13,6 +13,7 @@ from fedcofit_lite.config import load_config
 from fedcofit_lite.fedavg import IncompatibleAdaptersError
 from fedcofit_lite.federation import run_federation
 from fedcofit_lite.messages import safetensors_overhead
+from fedcofit_lite.runlog import compare_runs
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +47,11 @@ def test_methods_start_from_the_same_local_stage(comparison):
 
 def test_consensus_in_a_comparison_equals_a_standalone_run(comparison, tmp_path):
     alone = run_federation(load_config("ci"), run_dir=tmp_path / "alone", progress=False)
-    for a, b in zip(alone.metrics, comparison.metrics["consensus"]):
-        assert (a["stage"], a["test"], a["bytes_up"], a["bytes_down"]) == (b["stage"], b["test"], b["bytes_up"], b["bytes_down"])
-    for r in (1, 2):
-        assert (alone.run_dir / f"answers/round_{r}.jsonl").read_text() == (
-            comparison.run_dir / f"consensus/answers/round_{r}.jsonl"
-        ).read_text()
+    inside = comparison.run_dir / "consensus"
+    same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "pseudo_label_accuracy"]
+    assert compare_runs(alone.run_dir, inside, ["metrics.jsonl"], fields=same) == []
+    files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels", "predictions") for r in (1, 2)]
+    assert compare_runs(alone.run_dir, inside, files) == []
 
 
 def test_bytes_per_method(comparison):

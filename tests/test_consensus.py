@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from fedcofit_lite import consensus
-from fedcofit_lite.cluster import CLUSTERERS, DBSCANCosine, SilhouetteKMeans
+from fedcofit_lite.cluster import CLUSTERERS, REGISTRY, DBSCANCosine, SilhouetteKMeans
 from fedcofit_lite.consensus import PromptConsensus, SemanticConsensus, cosine_similarity_matrix
 
 
@@ -251,3 +251,24 @@ def test_cosine_similarity_matrix():
 
 def test_docstring_examples_run():
     assert doctest.testmod(consensus).failed == 0
+
+
+@pytest.mark.parametrize("clusterer", sorted(REGISTRY))
+@pytest.mark.parametrize("preset", ["cpu", "small", "freeform"])
+def test_the_measured_cohesion_floor_keeps_every_clusterer_from_letting_unrelated_answers_win(preset, clusterer):
+    from fedcofit_lite.config import load_config
+    from fedcofit_lite.consensus import rule_from_config
+
+    # 6 answers, pairwise cosine 0.5: far apart for MiniLM (right paraphrases measured >= 0.75), and
+    # one loose group for a clusterer that lumps (k-means finds no split worth its silhouette)
+    n = 6
+    X = np.hstack([np.eye(n), np.ones((n, 1))])  # cos(i, j) = 1 / 2 for i != j
+    loose = {"agglomerative": ["consensus.distance_threshold=0.6"], "dbscan": ["consensus.eps=0.6"]}.get(clusterer, [])
+    floor = "consensus.min_cohesion=0.7"  # benchmarks/min_cohesion.py
+    cfg = load_config(preset, [f"consensus.clusterer={clusterer}", "consensus.min_agreement=0.5", floor, *loose])
+    est = rule_from_config(cfg.consensus).fit(X, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
+    assert est.agreement_[0] == pytest.approx(1 / n) and not est.keep_[0]
+    # the same answers, close together (cosine 0.95), stay one group and win
+    close = np.hstack([0.3 * np.eye(n), np.ones((n, 1))])
+    est = rule_from_config(cfg.consensus).fit(close, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
+    assert est.agreement_[0] == pytest.approx(1.0) and est.keep_[0]

@@ -13,6 +13,7 @@ import pytest
 
 from fedcofit_lite.config import ConfigError, load_config
 from fedcofit_lite.federation import RoundFailedError, resume_federation, run_federation
+from fedcofit_lite.runlog import compare_runs
 
 
 def read_jsonl(path):
@@ -51,10 +52,6 @@ def test_min_clients_is_validated():
         load_config("ci", ["federation.dropout=1.0"])
 
 
-def _comparable(metrics):
-    return [(m["stage"], m["test"], m["bytes_up"], m["bytes_down"], m.get("pseudo_label_accuracy")) for m in metrics]
-
-
 def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     overrides = ["federation.rounds=4"]
     whole = run_federation(load_config("ci", overrides), run_dir=tmp_path / "whole", progress=False)
@@ -77,11 +74,11 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     done_before = json.loads(state.read_text())["round"]
     assert 1 <= done_before < 4 and not (d / "summary.json").exists()
 
-    resumed = resume_federation(d, progress=False)
-    assert _comparable(resumed.metrics) == _comparable(whole.metrics)
-    for r in range(1, 5):
-        assert (d / f"answers/round_{r}.jsonl").read_text() == (whole.run_dir / f"answers/round_{r}.jsonl").read_text()
-    assert json.loads((d / "summary.json").read_text())["bytes_total"] == json.loads((whole.run_dir / "summary.json").read_text())["bytes_total"]
+    resume_federation(d, progress=False)
+    # the killed process ran on 1 thread, this one on torch's default: text and integers agree exactly, floats to 1e-6
+    assert compare_runs(d, whole.run_dir) == []
+    assert [f"round_{r}.jsonl" for r in range(1, 5)] == sorted(p.name for p in (d / "answers").iterdir())
+    assert compare_runs(d, whole.run_dir, ["summary.json"], fields=["bytes_total"]) == []
 
 
 def test_resume_of_a_folder_without_config_says_so(tmp_path):

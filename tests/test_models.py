@@ -78,3 +78,16 @@ def test_loading_the_embedder_draws_no_progress_bar(capfd):
     load_embedder(device="cpu")
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()
+
+
+def test_the_command_line_prints_the_message_of_an_unknown_model_without_a_traceback(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", "ci", "--quiet", "--run-dir", str(tmp_path / "r"),
+           "--set", "model.name=org/does-not-exist"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "org/does-not-exist" in done.stderr and "Fix:" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[:2000]

@@ -17,19 +17,23 @@ import fedcofit_lite as flt
 from fedcofit_lite import workshop
 
 REF = workshop.reference_for("cpu")
+SHIPPED = ["cpu"]  # the workshop's preset
 
 
-def test_the_cpu_reference_ships_and_stands_for_the_preset_as_configured_now():
-    assert REF is not None, "notebooks/reference/cpu/reference.json is missing: python notebooks/reference/build.py --preset cpu"
-    problems = workshop.reference_problems(REF)
-    assert not problems, f"the shipped reference is stale ({'; '.join(problems)}); rebuild it: {REF.commands[-1]}"
-    cfg = flt.config.load_config("cpu")
-    assert (REF.seeds, REF.methods) == workshop.comparison_plan(cfg)  # what notebook 06 asks for
-    assert REF.package_version == flt.__version__ and REF.format == workshop.REFERENCE_FORMAT
+@pytest.mark.parametrize("preset", SHIPPED)
+def test_the_reference_ships_and_stands_for_the_preset_as_configured_now(preset):
+    ref = workshop.reference_for(preset)
+    assert ref is not None, f"notebooks/reference/{preset}/reference.json is missing: python notebooks/reference/build.py --preset {preset}"
+    problems = workshop.reference_problems(ref)
+    assert not problems, f"the shipped reference is stale ({'; '.join(problems)}); rebuild it: {ref.commands[-1]}"
+    cfg = flt.config.load_config(preset)
+    assert (ref.seeds, ref.methods) == workshop.comparison_plan(cfg)  # what notebook 06 asks for
+    assert ref.package_version == flt.__version__ and ref.format == workshop.REFERENCE_FORMAT
 
 
-def test_the_reference_is_small_and_holds_no_weights():
-    files = [f for f in REF.root.rglob("*") if f.is_file()]
+@pytest.mark.parametrize("preset", SHIPPED)
+def test_the_reference_is_small_and_holds_no_weights(preset):
+    files = [f for f in (workshop.REFERENCE_ROOT / preset).rglob("*") if f.is_file()]
     assert sum(f.stat().st_size for f in files) < 12e6
     assert not [f for f in files if f.suffix in {".safetensors", ".bin", ".pt", ".npz", ".html"}]
 
@@ -100,3 +104,26 @@ def test_a_stale_reference_is_refused_with_the_reason(tmp_path):
 
 def test_describe_run_names_a_run_made_here(tmp_path):
     assert workshop.describe_run(tmp_path / "x") == f"{Path(tmp_path / 'x')}: a run made on this machine."
+
+
+def test_fewer_seeds_than_the_reference_read_the_reference_and_keep_your_other_seeds(workshop_dir, monkeypatch):
+    cfg = flt.config.load_config("cpu")
+    _, methods = workshop.comparison_plan(cfg)
+    one = workshop.ensure_seed_comparison(cfg, [0], methods)  # the reference holds seed 0: no 12-minute retraining
+    assert one == workshop.WORKSHOP_DIR / "cpu-reference" / "seeds"
+    assert flt.compare.summarize_seeds(one, [0]).seeds == ["seed_0"]
+    mine = workshop.run_dir_for(cfg, "seeds")  # now the student has all three seeds of their own
+    for s in (0, 1, 2):
+        shutil.copytree(REF.root / "seeds" / f"seed_{s}", mine / f"seed_{s}")
+    monkeypatch.setattr(flt.compare, "run_seeds", lambda cfg, seeds, names, run_dir, progress: None)  # seed 0 is done: no training
+    assert workshop.ensure_seed_comparison(cfg, [0], methods) == mine
+    assert sorted(p.name for p in mine.glob("seed_*")) == ["seed_0", "seed_1", "seed_2"]  # nothing of theirs deleted
+
+
+def test_the_fedavg_run_of_notebook_7_is_found_in_the_comparison_of_notebook_6(workshop_dir):
+    cfg = flt.config.load_config("cpu")
+    fedavg = workshop.comparison_run(cfg, "fedavg")
+    assert fedavg is not None and flt.accounting.measured_vs_analytic(fedavg)[0]["method"] == "fedavg"
+    assert workshop.comparison_run(cfg, "no-such-method") is None
+    source = (Path(__file__).parents[1] / "notebooks" / "07_communication_costs.ipynb").read_text()
+    assert 'comparison_run(cfg, \\"fedavg\\")' in source  # the notebook asks for it the same way
