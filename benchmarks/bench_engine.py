@@ -13,7 +13,7 @@ of the same preset, each in a fresh subprocess (so its peak RSS is its own):
     SDPA attention, random batches, logits at every position, transformers'
     ``generate()`` (the engine before issue #11).
 
-Each subprocess builds a :class:`~fedcofit_lite.federation.Federation` of the
+Each subprocess builds a :class:`~fedcofit_lite.federation.loop.Federation` of the
 preset (same seed, partition, adapters) and runs:
 
 ``warm-up`` (not part of the round)
@@ -79,11 +79,21 @@ FIGURES: dict[str, tuple[str, int]] = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config", default="cpu", help="preset name (ci, cpu, gpu, large) or YAML path [cpu]")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both engines, repeatable")
-    p.add_argument("--repeat", type=int, default=1, help="run both engines this many times (order alternated), report medians [1]")
-    p.add_argument("--rss-clients", default="1,8", help="extra client counts run with the new engine for peak RSS [1,8]; '' for none")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both engines, repeatable"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="run both engines this many times (order alternated), report medians [1]"
+    )
+    p.add_argument(
+        "--rss-clients",
+        default="1,8",
+        help="extra client counts run with the new engine for peak RSS [1,8]; '' for none",
+    )
     p.add_argument("--no-old", action="store_true", help="skip the old engine (no ratios; quick look at the new one)")
     p.add_argument("--out", type=Path, help="write every figure as JSON here")
     p.add_argument("--progress", action="store_true", help="show the package's progress bars in the subprocesses")
@@ -157,7 +167,10 @@ def model_shape(pool: Any) -> dict[str, int]:
     )
     lora = sum(p.numel() for n, p in bb.model.named_parameters() if f".{bb.adapters[0]}." in n)
     cfg = base.config
-    heads, head_dim = cfg.num_attention_heads, getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    heads, head_dim = (
+        cfg.num_attention_heads,
+        getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads,
+    )
     return {
         "frozen_linear": frozen,
         "lora": lora,
@@ -180,12 +193,12 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
     """One round of ``cfg`` in this process; returns its figures."""
     import torch
 
-    from fedcofit_lite.federation import Federation
-    from fedcofit_lite.finetune import TrainStats
-    from fedcofit_lite.cohort import TrainPlan
-    from fedcofit_lite.methods import Consensus
-    from fedcofit_lite.collect import GenerationStats
-    from fedcofit_lite.precision import compute_dtype_of
+    from fedcofit_lite.engine.collect import GenerationStats
+    from fedcofit_lite.engine.finetune import TrainStats
+    from fedcofit_lite.engine.precision import compute_dtype_of
+    from fedcofit_lite.federation.cohort import TrainPlan
+    from fedcofit_lite.federation.loop import Federation
+    from fedcofit_lite.federation.methods import Consensus
     from fedcofit_lite.runlog import RunLog
 
     clock = PhaseClock()
@@ -213,7 +226,9 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
             other = "per_adapter" if cfg.generation.adapter_batches == "mixed" else "mixed"
             times, answers = {}, {}  # the trained adapters answer the public prompts both ways, back to back
             for batching in (cfg.generation.adapter_batches, other):
-                fed.cohort.cfg = dataclasses.replace(fed.cfg, generation=dataclasses.replace(fed.cfg.generation, adapter_batches=batching))
+                fed.cohort.cfg = dataclasses.replace(
+                    fed.cfg, generation=dataclasses.replace(fed.cfg.generation, adapter_batches=batching)
+                )
                 start = time.perf_counter()
                 msgs = fed.cohort.answer(ROUND + 1, fed.cohort.ids, False).messages
                 times[batching] = time.perf_counter() - start
@@ -264,7 +279,16 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
 
 def spawn(args: argparse.Namespace, engine: str, clients: int | None, tmp: Path) -> dict[str, Any]:
     result = tmp / f"{engine}-{clients}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--config", str(args.config), "--engine", engine, "--result", str(result)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--config",
+        str(args.config),
+        "--engine",
+        engine,
+        "--result",
+        str(result),
+    ]
     for s in args.set:
         cmd += ["--set", s]
     if clients:
@@ -295,7 +319,9 @@ def add_peak_share(res: dict[str, Any], peaks: dict[str, float]) -> None:
     res["train_share_of_peak"] = res["train_gflops_per_s"] / peak
 
 
-def format_report(cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict], peaks: dict[str, float], rss: dict[int, float]) -> str:
+def format_report(
+    cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict], peaks: dict[str, float], rss: dict[int, float]
+) -> str:
     new, old = med["new"], med.get("old")
     t, g = new["train_stats"], new["generation_stats"]
     lines = [
@@ -317,7 +343,9 @@ def format_report(cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict]
         if old:
             ratio = new[key] / old[key] if old[key] else float("nan")
             gain = ratio if direction > 0 else 1 / ratio
-            line += (f"{old[key]:>11.3g}" if key == "train_share_of_peak" else f"{old[key]:>11.2f}") + f"{ratio:>10.2f}{gain:>8.2f}x"
+            line += (
+                f"{old[key]:>11.3g}" if key == "train_share_of_peak" else f"{old[key]:>11.2f}"
+            ) + f"{ratio:>10.2f}{gain:>8.2f}x"
         lines.append(line)
     lines.append("-" * (71 if old else 41))
     lines.append("'better' orients new/old so that > 1 favours the new engine.")
@@ -334,7 +362,8 @@ def format_report(cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict]
             f"eval {e['generated_tokens']} new tokens, {e['decode_positions']} positions",
             f"{name}: round 1 kept {res['kept']} pseudo-labels at accuracy "
             + (f"{res['pseudo_label_accuracy']:.2f}" if res["pseudo_label_accuracy"] is not None else "-")
-            + "; cores busy " + ", ".join(f"{k} {v:.2f}" for k, v in res["cores_busy"].items()),
+            + "; cores busy "
+            + ", ".join(f"{k} {v:.2f}" for k, v in res["cores_busy"].items()),
         ]
     v = new["adapter_batching"]
     if v:
@@ -349,8 +378,10 @@ def format_report(cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict]
             "peak RSS of the new engine by clients: "
             + ", ".join(f"{n}: {mib:.0f} MiB ({mib / base:.2f}x)" for n, mib in sorted(rss.items()))
         )
-    lines.append(f"torch threads {new['torch_threads']}; FLOPs per training token: 4 x frozen linear + 6 x LoRA weights, "
-                 f"+ 12 x layers x attention width x length^2 per record, + 4 x hidden x vocab per answer token")
+    lines.append(
+        f"torch threads {new['torch_threads']}; FLOPs per training token: 4 x frozen linear + 6 x LoRA weights, "
+        f"+ 12 x layers x attention width x length^2 per record, + 4 x hidden x vocab per answer token"
+    )
     return "\n".join(lines)
 
 
@@ -363,7 +394,12 @@ def environment() -> dict[str, Any]:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(), **versions}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        **versions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

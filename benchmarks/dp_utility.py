@@ -2,7 +2,7 @@
 
 Runs (``--run``) or reads the run folders of each (setup, epsilon) pair under ``ROOT`` and prints
 exact match and ROUGE-L of the local stage with 95% paired bootstrap intervals over the test items
-(:mod:`fedcofit_lite.stats`), the epsilon each client spent, and the difference to the same setup
+(:mod:`fedcofit_lite.analysis.stats`), the epsilon each client spent, and the difference to the same setup
 without DP. One seed; ``federation.rounds=0``, so the score is DP-SGD on private data alone.
 
     python benchmarks/dp_utility.py --root runs/dp --run       # about 45 min on 2 cores
@@ -18,16 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-from fedcofit_lite.compare import _item_scores
-from fedcofit_lite.data import load_jsonl
-from fedcofit_lite.stats import difference, score_intervals
+from fedcofit_lite.analysis.compare import _item_scores
+from fedcofit_lite.analysis.stats import difference, score_intervals
+from fedcofit_lite.tasks.data import load_jsonl
 
 SETUPS = {  # name -> the --set overrides of the cpu preset
     "default": [],  # LoRA r16 on q,k,v,o (1.84 M trainable), 48 records, batch 8, 3 epochs
-    "small": ["train.only_b=true", "lora.r=4", "lora.target_modules=[q_proj,v_proj]", "data.max_train_per_client=128",
-              "train.batch_size=32", "train.epochs=4", "train.lr=0.003"],  # 92 k trainable (B only)
-    "more_records": ["train.only_b=true", "lora.r=4", "lora.target_modules=[q_proj,v_proj]", "data.max_train_per_client=256",
-                     "train.batch_size=64", "train.epochs=4", "train.lr=0.003"],  # the same adapter, twice the records and batch
+    "small": [
+        "train.only_b=true",
+        "lora.r=4",
+        "lora.target_modules=[q_proj,v_proj]",
+        "data.max_train_per_client=128",
+        "train.batch_size=32",
+        "train.epochs=4",
+        "train.lr=0.003",
+    ],  # 92 k trainable (B only)
+    "more_records": [
+        "train.only_b=true",
+        "lora.r=4",
+        "lora.target_modules=[q_proj,v_proj]",
+        "data.max_train_per_client=256",
+        "train.batch_size=64",
+        "train.epochs=4",
+        "train.lr=0.003",
+    ],  # the same adapter, twice the records and batch
 }
 EPSILONS = {"default": [0, 8], "small": [0, 8, 3, 1], "more_records": [0, 8, 3, 1]}
 
@@ -42,7 +56,17 @@ def run(root: Path) -> None:
             if (folder(root, setup, eps) / "summary.json").exists():
                 continue  # finished earlier
             sets = [*SETUPS[setup], "federation.rounds=0", *([f"train.dp_epsilon={eps}"] if eps else [])]
-            cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", "cpu", "--quiet", "--run-dir", str(folder(root, setup, eps))]
+            cmd = [
+                sys.executable,
+                "-m",
+                "fedcofit_lite",
+                "run",
+                "--config",
+                "cpu",
+                "--quiet",
+                "--run-dir",
+                str(folder(root, setup, eps)),
+            ]
             subprocess.run([*cmd, *[x for s in sets for x in ("--set", s)]], check=True)
 
 
@@ -51,7 +75,11 @@ def table(root: Path) -> str:
     for metric in ("exact_match", "rouge_l"):
         lines.append(f"\n{metric} of the local stage [95% CI]; difference to the same setup without DP")
         for setup, epsilons in EPSILONS.items():
-            dirs = {eps: folder(root, setup, eps) for eps in epsilons if (folder(root, setup, eps) / "predictions" / "local.jsonl").exists()}
+            dirs = {
+                eps: folder(root, setup, eps)
+                for eps in epsilons
+                if (folder(root, setup, eps) / "predictions" / "local.jsonl").exists()
+            }
             if 0 not in dirs:
                 continue
             preds = {eps: load_jsonl(d / "predictions" / "local.jsonl") for eps, d in dirs.items()}

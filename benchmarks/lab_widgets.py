@@ -50,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
-from fedcofit_lite.cluster import REGISTRY  # noqa: E402
+from fedcofit_lite.protocol.cluster import REGISTRY  # noqa: E402
 
 # JavaScript run in the page; `app` is JupyterLab's application object
 # (exposed by --LabApp.expose_app_in_browser).
@@ -81,12 +81,21 @@ JS_RUN_STATE = """() => {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--notebook", action="append", default=None,
-                   help="notebook in notebooks/ to open and run: its number (05), its name, or 'all' (repeatable; default 05)")
-    p.add_argument("--preset", default=os.environ.get("FEDCOFIT_PRESET") or "cpu",
-                   help="$FEDCOFIT_PRESET for the kernels (small, cpu, ...); default: $FEDCOFIT_PRESET, else cpu")
+    p.add_argument(
+        "--notebook",
+        action="append",
+        default=None,
+        help="notebook in notebooks/ to open and run: its number (05), its name, or 'all' (repeatable; default 05)",
+    )
+    p.add_argument(
+        "--preset",
+        default=os.environ.get("FEDCOFIT_PRESET") or "cpu",
+        help="$FEDCOFIT_PRESET for the kernels (small, cpu, ...); default: $FEDCOFIT_PRESET, else cpu",
+    )
     p.add_argument("--chromium", default=None, help="Chromium/Chrome executable (default: found on PATH)")
-    p.add_argument("--timeout", type=float, default=4 * 3600.0, help="seconds allowed for Run All Cells of one notebook")
+    p.add_argument(
+        "--timeout", type=float, default=4 * 3600.0, help="seconds allowed for Run All Cells of one notebook"
+    )
     p.add_argument("--screenshots", type=Path, default=None, help="folder for before/after PNG screenshots")
     p.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     return p.parse_args(argv)
@@ -123,8 +132,14 @@ def start_lab(workdir: Path, port: int, token: str, preset: str, log_path: Path)
     """``jupyter lab`` on ``workdir``; returns once its REST API answers."""
     env = {**os.environ, "FEDCOFIT_PRESET": preset}
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-        f"--ServerApp.root_dir={workdir}", f"--IdentityProvider.token={token}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={workdir}",
+        f"--IdentityProvider.token={token}",
         "--LabApp.expose_app_in_browser=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -156,7 +171,9 @@ def run_all(page, timeout: float) -> dict:
         if state["errors"] or (state["idle"] and state["executed"] == state["n_code"]):
             break
         if time.perf_counter() > deadline:
-            raise TimeoutError(f"Run All Cells did not finish in {timeout:.0f} s ({state['executed']}/{state['n_code']} cells ran)")
+            raise TimeoutError(
+                f"Run All Cells did not finish in {timeout:.0f} s ({state['executed']}/{state['n_code']} cells ran)"
+            )
         time.sleep(0.5)
     state["seconds"] = time.perf_counter() - t0
     return state
@@ -260,8 +277,10 @@ def check_cluster_explorer(page, shots: Path | None) -> dict:
     after, seconds = wait_for_change(read, before)
     if kept_count(after) == kept_count(before):
         raise RuntimeError(f"min_agreement -> {target}: the kept count stayed {kept_count(before)} ({after!r})")
-    figures["min_agreement slider"] = {"kept": f"{kept_count(before)} -> {kept_count(after)} of {n_prompts}",
-                                       "redraw_s": round(seconds, 2)}
+    figures["min_agreement slider"] = {
+        "kept": f"{kept_count(before)} -> {kept_count(after)} of {n_prompts}",
+        "redraw_s": round(seconds, 2),
+    }
     before = after
     knob = next(name for name in KNOBS if page.locator(".widget-slider .widget-label", has_text=name).count())
     drag_slider(page, knob, 0.9)  # the notebook's last cell may have left the explorer on another algorithm
@@ -290,7 +309,11 @@ def check_cost_explorer(page, shots: Path | None) -> dict:
     before = read()
     pick_option(page, "model")
     after, seconds = wait_for_change(read, before)
-    figures["model dropdown"] = {"before": before.splitlines()[0], "after": after.splitlines()[0], "redraw_s": round(seconds, 2)}
+    figures["model dropdown"] = {
+        "before": before.splitlines()[0],
+        "after": after.splitlines()[0],
+        "redraw_s": round(seconds, 2),
+    }
     for label in ("LoRA rank", "public prompts", "answer tokens"):
         before = after
         drag_slider(page, label, 0.95)
@@ -382,8 +405,10 @@ def main(argv: list[str] | None = None) -> int:
                     try:
                         nb = run_notebook(page, f"http://127.0.0.1:{port}", token, name, args.timeout, args.screenshots)
                         if nb["plotly_figures"] < nb["plotly_outputs"]:
-                            raise RuntimeError(f"{name}: {nb['plotly_outputs']} plotly outputs but {nb['plotly_figures']} drawn "
-                                               "(is the jupyterlab-plotly extension installed?)")
+                            raise RuntimeError(
+                                f"{name}: {nb['plotly_outputs']} plotly outputs but {nb['plotly_figures']} drawn "
+                                "(is the jupyterlab-plotly extension installed?)"
+                            )
                     except Exception as err:  # report it and go on with the next notebook
                         nb, failed = {"error": f"{type(err).__name__}: {err}"}, True
                         if args.screenshots:

@@ -36,15 +36,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedcofit_lite import replay  # noqa: E402
-from fedcofit_lite.cluster import REGISTRY  # noqa: E402
+from fedcofit_lite.analysis import replay  # noqa: E402
 from fedcofit_lite.config import load_config  # noqa: E402
-from fedcofit_lite.consensus import SemanticConsensus, normalize_answer  # noqa: E402
+from fedcofit_lite.protocol.cluster import REGISTRY  # noqa: E402
+from fedcofit_lite.protocol.consensus import SemanticConsensus, normalize_answer  # noqa: E402
 
 
 def default_runs() -> list[Path]:
     ref = ROOT / "notebooks" / "reference" / "cpu"
-    return [ref / "quickstart", *sorted(p for p in (ref / "seeds").glob("seed_*/consensus*") if (p / "answers").exists())]
+    return [
+        ref / "quickstart",
+        *sorted(p for p in (ref / "seeds").glob("seed_*/consensus*") if (p / "answers").exists()),
+    ]
 
 
 def whole_prompt_cohesion(ra: replay.RoundAnswers) -> list[tuple[int, int, float]]:
@@ -70,10 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = args.runs or default_runs()
     floors = [float(x) for x in args.floors.split(",")]
-    rounds = [(run, replay.ensure_embedded(replay.load_round(run, r), load_config(run / "config.yaml").consensus.embedder))
-              for run in runs for r in replay.rounds_of(run)]
-    print(f"{len(runs)} run folders, {len(rounds)} rounds, {sum(len(ra.texts) for _, ra in rounds)} answers "
-          f"({platform.processor() or platform.machine()})\n")
+    rounds = [
+        (run, replay.ensure_embedded(replay.load_round(run, r), load_config(run / "config.yaml").consensus.embedder))
+        for run in runs
+        for r in replay.rounds_of(run)
+    ]
+    print(
+        f"{len(runs)} run folders, {len(rounds)} rounds, {sum(len(ra.texts) for _, ra in rounds)} answers "
+        f"({platform.processor() or platform.machine()})\n"
+    )
 
     # 1. cohesion of the all-answers group, by how many different things the answers say
     by_distinct: dict[str, list[float]] = {}
@@ -92,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  floor {floor:.2f}: splits {np.mean(unrelated < floor):.0%} of all-distinct groups")
 
     # 2. groups of right answers in other words (free-form): a floor must keep these whole
-    from fedcofit_lite.data import load_task_suite
-    from fedcofit_lite.freeform import phrasings
-    from fedcofit_lite.models import load_embedder
+    from fedcofit_lite.engine.models import load_embedder
+    from fedcofit_lite.tasks.data import load_task_suite
+    from fedcofit_lite.tasks.freeform import phrasings
 
     suite = load_task_suite(ROOT / "data" / "freeform")
     embedder = load_embedder(load_config("freeform").consensus.embedder)
@@ -106,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         m = len(texts)
         paraphrase.append(float((S.sum() - np.trace(S)) / (m * (m - 1))))
     q = np.percentile(paraphrase, [0, 5, 25, 50])
-    print(f"\nright phrasings of one free-form reference ({len(paraphrase)} references): "
-          f"min {q[0]:.3f}, p5 {q[1]:.3f}, p25 {q[2]:.3f}, median {q[3]:.3f}")
+    print(
+        f"\nright phrasings of one free-form reference ({len(paraphrase)} references): "
+        f"min {q[0]:.3f}, p5 {q[1]:.3f}, p25 {q[2]:.3f}, median {q[3]:.3f}"
+    )
     for floor in floors[1:]:
         print(f"  floor {floor:.2f}: splits {np.mean(np.array(paraphrase) < floor):.0%} of them")
 

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fedcofit_lite import stats  # noqa: E402
-from fedcofit_lite.compare import run_seeds, seed_table, summarize_seeds  # noqa: E402
+from fedcofit_lite.analysis import stats  # noqa: E402
+from fedcofit_lite.analysis.compare import run_seeds, seed_table, summarize_seeds  # noqa: E402
 from fedcofit_lite.config import load_config  # noqa: E402
 
 SETTINGS = [("iid", 4), ("dirichlet", 4), ("by_family", 4), ("iid", 8), ("dirichlet", 8), ("by_family", 8)]
@@ -38,7 +38,7 @@ def sweep(out: Path, seeds: list[int], config: str, methods: list[str], only: li
             continue
         cfg = load_config(config, [f"data.partition={partition}", f"federation.n_clients={n}"])
         logging.info("setting %s-%d, seeds %s", partition, n, seeds)
-        run_seeds(cfg, seeds, methods, run_dir=out / f"{partition}-{n}", progress=False, figures=False)
+        run_seeds(cfg, seeds, methods, run_dir=out / f"{partition}-{n}", progress=False)
 
 
 def table(out: Path, methods: list[str]) -> str:
@@ -58,8 +58,14 @@ def table(out: Path, methods: list[str]) -> str:
         rows, _ = seed_table(summary, n_boot=2000)
         em = summary.scores["exact_match"][summary.final_stage()]
         order = {m: i for i, m in enumerate(methods)}
-        for r in sorted((r for r in rows if r["method"].split(" ")[0] in order), key=lambda r: order[r["method"].split(" ")[0]]):
-            gap = r["gap"].format("{:+.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
+        for r in sorted(
+            (r for r in rows if r["method"].split(" ")[0] in order), key=lambda r: order[r["method"].split(" ")[0]]
+        ):
+            gap = (
+                r["gap"].format("{:+.2f}")
+                if r["gap"] is not None and r["method"] not in ("local", "centralized")
+                else "-"
+            )
             diff = stats.difference(em, r["method"], "local", 2000) if r["method"] != "local" else None
             vs_local = (diff.format("{:+.3f}") + (" *" if diff.excludes(0.0) else "  ")) if diff else "-"
             lines.append(

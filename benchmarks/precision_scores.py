@@ -5,7 +5,7 @@ Runs ``python -m fedcofit_lite run`` of a preset once per (seed, dtype), one
 after another, and compares the test exact match of the final stage. The
 difference bf16 - fp32 is paired: the same seed gives both runs the same
 partition, adapter start and test items, so each (seed, client, test item)
-cell is scored under both dtypes. The interval is :mod:`fedcofit_lite.stats`'
+cell is scored under both dtypes. The interval is :mod:`fedcofit_lite.analysis.stats`'
 paired bootstrap over those cells (resampled within each seed, 2,000 draws).
 
 Example::
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fedcofit_lite import stats
-from fedcofit_lite.evaluate import exact_match
+from fedcofit_lite.analysis import stats
+from fedcofit_lite.tasks.evaluate import exact_match
 
 DTYPES = ("bfloat16", "float32")
 
@@ -75,14 +75,20 @@ def main(argv: list[str] | None = None) -> int:
         for d in DTYPES:
             paired[d].append(np.array([cells[d][seed][key] for key in keys]))
         a, b = paired["bfloat16"][-1], paired["float32"][-1]
-        lines.append(f"{seed:<6}{a.mean():>9.3f}{b.mean():>9.3f}{a.mean() - b.mean():>+11.3f}{wall['bfloat16'][k]:>8.0f}{wall['float32'][k]:>8.0f}")
+        lines.append(
+            f"{seed:<6}{a.mean():>9.3f}{b.mean():>9.3f}{a.mean() - b.mean():>+11.3f}{wall['bfloat16'][k]:>8.0f}{wall['float32'][k]:>8.0f}"
+        )
     d = stats.difference(paired, "bfloat16", "float32")  # paired bootstrap over cells, combined over seeds
     bf, fp = (float(np.mean([a.mean() for a in paired[x]])) for x in DTYPES)
     lines.append(f"{'mean':<6}{bf:>9.3f}{fp:>9.3f}{d.mean:>+11.3f}")
     lines.append(
         f"bf16 - fp32 over {len(seeds)} seeds x {len(paired['float32'][0])} (client, test item) cells: {d.mean:+.3f}, "
         f"95% bootstrap interval [{d.lo:+.3f}, {d.hi:+.3f}]"
-        + ("; zero is outside: the dtype changes the score" if d.excludes(0.0) else "; zero is inside: not distinguishable")
+        + (
+            "; zero is outside: the dtype changes the score"
+            if d.excludes(0.0)
+            else "; zero is inside: not distinguishable"
+        )
     )
     print("\n".join(lines))
     (args.out / "precision_scores.txt").write_text("\n".join(lines) + "\n")

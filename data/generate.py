@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from fedcofit_lite.data import SUITE_FILES, write_jsonl  # noqa: E402
+
 from fedcofit_lite.tasks import FAMILIES, FREEFORM_FAMILIES, generate_suite  # noqa: E402
 
 SUITES = {"tasks": FAMILIES, "freeform": FREEFORM_FAMILIES}
@@ -60,7 +61,10 @@ def write_dolly(path: Path, seed: int = 0, n: int = 20, families: tuple[str, ...
     offline and for its tests.
     """
     suite = generate_suite(seed, n_train=n, n_public=0, n_test=0, families=families)
-    rows = [{"instruction": e.instruction, "context": e.context, "response": e.response, "category": e.family} for e in suite["train"]]
+    rows = [
+        {"instruction": e.instruction, "context": e.context, "response": e.response, "category": e.family}
+        for e in suite["train"]
+    ]
     write_jsonl(path, rows)
     return len(rows)
 
@@ -70,8 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     parser.add_argument("--suite", choices=list(SUITES), default="tasks", help="which families (default tasks)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default data/<suite>)")
-    parser.add_argument("--dolly", type=Path, default=None, metavar="FILE.jsonl",
-                        help="also write 20 train records per family in the Dolly schema to this file")
+    parser.add_argument(
+        "--dolly",
+        type=Path,
+        default=None,
+        metavar="FILE.jsonl",
+        help="also write 20 train records per family in the Dolly schema to this file",
+    )
     parser.add_argument("--n-train", type=int, default=200, help="train examples per family")
     parser.add_argument("--n-public", type=int, default=40, help="public prompts per family")
     parser.add_argument("--n-test", type=int, default=25, help="test examples per family")

@@ -27,6 +27,7 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 Attention = Literal["auto", "eager", "sdpa"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Method = Literal["consensus", "fedavg", "fedprox", "ffa", "local", "centralized"]
+Behaviour = Literal["honest", "random_text", "constant", "echo", "colluder"]  # federation.adversary implements each
 METHODS: tuple[str, ...] = typing.get_args(Method)
 
 
@@ -66,9 +67,14 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 @dataclass
 class ModelConfig:
     name: str = _f("smollm2-135m", "Registry name (smollm2-135m, gemma3-270m, tiny-random), hub id or local path.")
-    dtype: DType = _f("auto", "Compute dtype of the frozen base (its weights are stored in it; LoRA weights and optimizer state stay float32); auto = bfloat16 where the hardware has it natively (a bf16 GPU, a CPU with AVX-512 BF16 or AMX), float32 otherwise.")
+    dtype: DType = _f(
+        "auto",
+        "Compute dtype of the frozen base (its weights are stored in it; LoRA weights and optimizer state stay float32); auto = bfloat16 where the hardware has it natively (a bf16 GPU, a CPU with AVX-512 BF16 or AMX), float32 otherwise.",
+    )
     device: Device = _f("auto", "Where the model runs; auto = cuda if available, else cpu.")
-    attention: Attention = _f("auto", "Attention kernel: auto = eager on CPU (faster for these short sequences), sdpa on GPU.")
+    attention: Attention = _f(
+        "auto", "Attention kernel: auto = eager on CPU (faster for these short sequences), sdpa on GPU."
+    )
     trust_remote_code: bool = _f(False, "Allow code from the model repository to run. Off unless you trust it.")
 
 
@@ -93,11 +99,25 @@ class TrainConfig:
     dp_noise_multiplier: float = _f(0.0, "DP-SGD noise multiplier sigma; 0 = no differential privacy.")
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
-    dp_epsilon: float = _f(0.0, "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.")
-    only_b: bool = _f(False, "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.")
-    group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
-    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
-    answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
+    dp_epsilon: float = _f(
+        0.0,
+        "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.",
+    )
+    only_b: bool = _f(
+        False,
+        "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.",
+    )
+    group_by_length: bool = _f(
+        True, "Batch records of similar length together (within random windows of 4 batches): less padding."
+    )
+    share_prefix: bool = _f(
+        True,
+        "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).",
+    )
+    answer_logits_only: bool = _f(
+        True,
+        "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.",
+    )
 
 
 @dataclass
@@ -107,9 +127,18 @@ class GenerationConfig:
     temperature: float = _f(0.7, "Sampling temperature (only with do_sample).")
     top_p: float = _f(0.9, "Nucleus sampling mass (only with do_sample).")
     batch_size: int = _f(32, "Sequences per batch (prompts grouped by length).")
-    decoder: Literal["fast", "generate"] = _f("fast", "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.")
-    share_prefix: bool = _f(True, "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
-    adapter_batches: Literal["mixed", "per_adapter"] = _f("mixed", "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.")
+    decoder: Literal["fast", "generate"] = _f(
+        "fast",
+        "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.",
+    )
+    share_prefix: bool = _f(
+        True,
+        "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.",
+    )
+    adapter_batches: Literal["mixed", "per_adapter"] = _f(
+        "mixed",
+        "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.",
+    )
 
 
 @dataclass
@@ -121,14 +150,21 @@ class DataConfig:
     max_train_per_client: int = _f(64, "Cap on each client's private examples (0 = no cap).")
     n_public: int = _f(48, "Public unlabelled prompts answered per round (0 = all).")
     n_test_per_family: int = _f(8, "Held-out test examples per family (0 = all).")
-    source: str = _f("", "Instruction data instead of data.path: a Dolly/Alpaca-style .json/.jsonl file, or a hub dataset name (online), e.g. databricks/databricks-dolly-15k; families are its categories.")
+    source: str = _f(
+        "",
+        "Instruction data instead of data.path: a Dolly/Alpaca-style .json/.jsonl file, or a hub dataset name (online), e.g. databricks/databricks-dolly-15k; families are its categories.",
+    )
     source_limit: int = _f(0, "data.source: read only the first N records (0 = all).")
-    max_response_words: int = _f(0, "data.source: drop records whose response is longer than this many words (0 = keep all).")
+    max_response_words: int = _f(
+        0, "data.source: drop records whose response is longer than this many words (0 = keep all)."
+    )
 
 
 @dataclass
 class ConsensusConfig:
-    embedder: str = _f("all-MiniLM-L6-v2", "Sentence embedder: the packaged all-MiniLM-L6-v2, a sentence-transformers id or a path.")
+    embedder: str = _f(
+        "all-MiniLM-L6-v2", "Sentence embedder: the packaged all-MiniLM-L6-v2, a sentence-transformers id or a path."
+    )
     clusterer: Clusterer = _f("agglomerative", "Per-prompt clustering algorithm.")
     distance_threshold: float = _f(0.15, "Cosine distance threshold (agglomerative).")
     linkage: Literal["average", "complete", "single"] = _f("average", "Agglomerative linkage.")
@@ -138,52 +174,97 @@ class ConsensusConfig:
     k_max: int = _f(4, "Largest k tried (kmeans, k chosen by silhouette).")
     min_silhouette: float = _f(0.2, "Below this best silhouette, kmeans keeps one cluster.")
     min_agreement: float = _f(0.5, "Drop prompts whose agreement (dominant-cluster share) is below this.")
-    rule: Rule = _f("medoid", "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone), guarded (medoid with guard=numbers).")
+    rule: Rule = _f(
+        "medoid",
+        "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone), guarded (medoid with guard=numbers).",
+    )
     # benchmarks/min_cohesion.py measures a floor of 0.7 as safe (every group of right phrasings of one free-form
     # reference >= 0.755 under MiniLM; 72% of groups of all-different answers of the cpu reference below 0.7). It is
     # not the default yet: changing it makes the shipped reference runs stale until they are rebuilt.
-    min_cohesion: float = _f(0.0, "A group of answers whose mean pairwise cosine is below this is split into single answers, so no large group of unrelated answers (k-means' one-cluster fallback, a DBSCAN/HDBSCAN chain) wins a prompt; 0.7 is the measured safe floor; 0 = off.")
-    min_confidence: float = _f(0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident.")
-    guard: Literal["none", "numbers"] = _f("none", "numbers: answers whose numbers (in order) or capitals differ never share a semantic group, however close their embeddings (MiniLM puts 12/06/1963 next to 06/12/1963); none = the embedding alone decides.")
-    reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
-    dp_sigma: float = _f(0.0, "Private consensus (needs rule=vote): std of the Gaussian noise on each normalized answer's vote count; a label is released only when its noisy count passes a threshold set by dp_delta (replaces min_agreement). Client-level DP of the released labels; 0 = off.")
-    dp_delta: float = _f(1e-5, "Private consensus: delta of the release threshold and of the epsilon conversion (the reported total delta is twice this).")
-    dp_seed: int = _f(-1, "Private consensus: seed of the vote's noise; -1 = a secret one from the OS (the guarantee needs the clients not to know it, and on Flower every client receives the config), not reproducible; >= 0 = a reproducible experiment.")
-
-    def clusterer_params(self) -> dict[str, Any]:
-        """Parameters of the selected clusterer, by its constructor names (``cluster.REGISTRY``'s config keys)."""
-        from .cluster import REGISTRY  # scikit-learn loads only when a clusterer is built
-
-        return {key: getattr(self, key) for key in REGISTRY[self.clusterer].config_keys}
+    min_cohesion: float = _f(
+        0.0,
+        "A group of answers whose mean pairwise cosine is below this is split into single answers, so no large group of unrelated answers (k-means' one-cluster fallback, a DBSCAN/HDBSCAN chain) wins a prompt; 0.7 is the measured safe floor; 0 = off.",
+    )
+    min_confidence: float = _f(
+        0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident."
+    )
+    guard: Literal["none", "numbers"] = _f(
+        "none",
+        "numbers: answers whose numbers (in order) or capitals differ never share a semantic group, however close their embeddings (MiniLM puts 12/06/1963 next to 06/12/1963); none = the embedding alone decides.",
+    )
+    reliability_by: Literal["client", "family"] = _f(
+        "client", "rule=reliability: one weight per client, or per client and task family."
+    )
+    dp_sigma: float = _f(
+        0.0,
+        "Private consensus (needs rule=vote): std of the Gaussian noise on each normalized answer's vote count; a label is released only when its noisy count passes a threshold set by dp_delta (replaces min_agreement). Client-level DP of the released labels; 0 = off.",
+    )
+    dp_delta: float = _f(
+        1e-5,
+        "Private consensus: delta of the release threshold and of the epsilon conversion (the reported total delta is twice this).",
+    )
+    dp_seed: int = _f(
+        -1,
+        "Private consensus: seed of the vote's noise; -1 = a secret one from the OS (the guarantee needs the clients not to know it, and on Flower every client receives the config), not reproducible; >= 0 = a reproducible experiment.",
+    )
 
 
 @dataclass
 class ClientConfig:
-    accumulate: bool = _f(False, "Keep pseudo-labels across rounds (the newest per prompt) instead of replacing them every round.")
+    accumulate: bool = _f(
+        False, "Keep pseudo-labels across rounds (the newest per prompt) instead of replacing them every round."
+    )
     weight_by_score: bool = _f(False, "Weight each pseudo-label's loss by the agreement score the server sent with it.")
     skip_own: bool = _f(False, "Skip pseudo-labels equal to the client's own answer (they teach it nothing new).")
-    pseudo_repeats: int = _f(1, "Times each pseudo-label appears per epoch: the mix of public and private records per step.")
+    pseudo_repeats: int = _f(
+        1, "Times each pseudo-label appears per epoch: the mix of public and private records per step."
+    )
 
 
 @dataclass
 class FederationConfig:
-    method: Method = _f("consensus", "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), ffa (FFA-LoRA: only the B factors, A frozen at the shared start), local (nothing), centralized (one model on the pooled data).")
+    method: Method = _f(
+        "consensus",
+        "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), ffa (FFA-LoRA: only the B factors, A frozen at the shared start), local (nothing), centralized (one model on the pooled data).",
+    )
     n_clients: int = _f(4, "Number of clients.")
     rounds: int = _f(2, "Communication rounds after the local round.")
     client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
     max_answer_chars: int = _f(2000, "Server rejects answers longer than this.")
-    min_clients: int = _f(1, "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).")
-    behaviours: list[str] = _f([], "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.")
-    dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
-    black_box_clients: list[int] = _f([], "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.")
-    timeout_s: float = _f(1800.0, "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.")
+    min_clients: int = _f(
+        1,
+        "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).",
+    )
+    behaviours: list[Behaviour] = _f(
+        [],
+        "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.",
+    )
+    dropout: float = _f(
+        0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox)."
+    )
+    black_box_clients: list[int] = _f(
+        [],
+        "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.",
+    )
+    timeout_s: float = _f(
+        1800.0,
+        "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.",
+    )
 
 
 @dataclass
 class CompareConfig:
-    methods: list[str] = _f(["consensus", "fedavg", "ffa", "local", "centralized"], "Methods run by the compare command, on one partition and seed; consensus@RULE runs consensus under another rule (e.g. consensus@vote).")
-    n_test_per_family: int = _f(0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there).")
-    metric: Literal["exact_match", "correct"] = _f("exact_match", "Score of the multi-seed table: exact_match, or correct (content-checked on free-form families, equal to exact match elsewhere).")
+    methods: list[str] = _f(
+        ["consensus", "fedavg", "ffa", "local", "centralized"],
+        "Methods run by the compare command, on one partition and seed; consensus@RULE runs consensus under another rule (e.g. consensus@vote).",
+    )
+    n_test_per_family: int = _f(
+        0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there)."
+    )
+    metric: Literal["exact_match", "correct"] = _f(
+        "exact_match",
+        "Score of the multi-seed table: exact_match, or correct (content-checked on free-form families, equal to exact match elsewhere).",
+    )
 
 
 @dataclass
@@ -215,14 +296,26 @@ class RunConfig:
             (self.federation.n_clients >= 1, "federation.n_clients", "must be >= 1"),
             (self.federation.rounds >= 0, "federation.rounds", "must be >= 0 (0 = local training only)"),
             (self.federation.max_answer_chars >= 1, "federation.max_answer_chars", "must be >= 1"),
-            (1 <= self.federation.min_clients <= self.federation.n_clients, "federation.min_clients", f"must be in [1, federation.n_clients = {self.federation.n_clients}]"),
+            (
+                1 <= self.federation.min_clients <= self.federation.n_clients,
+                "federation.min_clients",
+                f"must be in [1, federation.n_clients = {self.federation.n_clients}]",
+            ),
             (0.0 <= self.federation.dropout < 1.0, "federation.dropout", "must be in [0, 1)"),
-            (all(0 <= i < self.federation.n_clients for i in self.federation.black_box_clients), "federation.black_box_clients", f"client indices must be in [0, federation.n_clients = {self.federation.n_clients})"),
+            (
+                all(0 <= i < self.federation.n_clients for i in self.federation.black_box_clients),
+                "federation.black_box_clients",
+                f"client indices must be in [0, federation.n_clients = {self.federation.n_clients})",
+            ),
             (self.federation.timeout_s > 0, "federation.timeout_s", "must be > 0 seconds"),
             (self.lora.r >= 1, "lora.r", "LoRA rank must be >= 1"),
             (self.lora.alpha > 0, "lora.alpha", "must be > 0"),
             (0.0 <= self.lora.dropout < 1.0, "lora.dropout", "must be in [0, 1)"),
-            (len(self.lora.target_modules) > 0, "lora.target_modules", "name at least one module, e.g. [q_proj, v_proj]"),
+            (
+                len(self.lora.target_modules) > 0,
+                "lora.target_modules",
+                "name at least one module, e.g. [q_proj, v_proj]",
+            ),
             (self.train.lr > 0, "train.lr", "must be > 0"),
             (self.train.epochs >= 0, "train.epochs", "must be >= 0"),
             (self.train.round_epochs >= 0, "train.round_epochs", "must be >= 0"),
@@ -233,17 +326,44 @@ class RunConfig:
             (self.train.dp_noise_multiplier >= 0, "train.dp_noise_multiplier", "must be >= 0 (0 disables DP-SGD)"),
             (self.train.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
             (0 < self.train.dp_delta < 1, "train.dp_delta", "must be in (0, 1), typically 1e-5"),
-            (self.train.dp_epsilon >= 0, "train.dp_epsilon", "must be >= 0 (0 = set train.dp_noise_multiplier instead)"),
-            (self.train.dp_epsilon == 0 or self.train.dp_noise_multiplier == 0, "train.dp_epsilon",
-             "and train.dp_noise_multiplier both set the noise: keep one (the other 0)"),
-            (self.federation.method != "fedprox" or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
-            ("fedprox" not in self.compare.methods or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 when compare.methods has fedprox"),
-            (self.train.dp_noise_multiplier == 0 and self.train.dp_epsilon == 0 or ("fedprox" not in self.compare.methods + [self.federation.method]),
-             "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
+            (
+                self.train.dp_epsilon >= 0,
+                "train.dp_epsilon",
+                "must be >= 0 (0 = set train.dp_noise_multiplier instead)",
+            ),
+            (
+                self.train.dp_epsilon == 0 or self.train.dp_noise_multiplier == 0,
+                "train.dp_epsilon",
+                "and train.dp_noise_multiplier both set the noise: keep one (the other 0)",
+            ),
+            (
+                self.federation.method != "fedprox" or self.train.prox_mu > 0,
+                "train.prox_mu",
+                "must be > 0 with method fedprox (0 is plain fedavg)",
+            ),
+            (
+                "fedprox" not in self.compare.methods or self.train.prox_mu > 0,
+                "train.prox_mu",
+                "must be > 0 when compare.methods has fedprox",
+            ),
+            (
+                self.train.dp_noise_multiplier == 0
+                and self.train.dp_epsilon == 0
+                or ("fedprox" not in self.compare.methods + [self.federation.method]),
+                "train.dp_noise_multiplier",
+                "DP-SGD with fedprox is not supported: drop fedprox or set it to 0",
+            ),
             (len(self.compare.methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
-            (all(method_known(m) for m in self.compare.methods), "compare.methods",
-             f"choose from {list(METHODS)}, or consensus@RULE with RULE one of {list(typing.get_args(Rule))}"),
-            (len(set(self.compare.methods)) == len(self.compare.methods), "compare.methods", "each method may appear once"),
+            (
+                all(method_known(m) for m in self.compare.methods),
+                "compare.methods",
+                f"choose from {list(METHODS)}, or consensus@RULE with RULE one of {list(typing.get_args(Rule))}",
+            ),
+            (
+                len(set(self.compare.methods)) == len(self.compare.methods),
+                "compare.methods",
+                "each method may appear once",
+            ),
             (self.generation.max_new_tokens >= 1, "generation.max_new_tokens", "must be >= 1"),
             (self.generation.batch_size >= 1, "generation.batch_size", "must be >= 1"),
             (self.generation.temperature > 0, "generation.temperature", "must be > 0"),
@@ -254,30 +374,39 @@ class RunConfig:
             (self.data.n_test_per_family >= 0, "data.n_test_per_family", "must be >= 0 (0 = all)"),
             (self.compare.n_test_per_family >= 0, "compare.n_test_per_family", "must be >= 0 (0 = all)"),
             (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
-            (0 < self.consensus.distance_threshold <= 2, "consensus.distance_threshold", "cosine distance lies in (0, 2]"),
+            (
+                0 < self.consensus.distance_threshold <= 2,
+                "consensus.distance_threshold",
+                "cosine distance lies in (0, 2]",
+            ),
             (0 < self.consensus.eps <= 2, "consensus.eps", "cosine distance lies in (0, 2]"),
             (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
             (self.consensus.min_cluster_size >= 2, "consensus.min_cluster_size", "must be >= 2"),
             (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
-            (0 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a mean cosine similarity in [0, 1] (0 = off)"),
+            (
+                0 <= self.consensus.min_cohesion <= 1,
+                "consensus.min_cohesion",
+                "is a mean cosine similarity in [0, 1] (0 = off)",
+            ),
             (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
             (self.consensus.dp_sigma >= 0, "consensus.dp_sigma", "must be >= 0 (0 = no private consensus)"),
             (0 < self.consensus.dp_delta < 1, "consensus.dp_delta", "must be in (0, 1), typically 1e-5"),
-            (self.consensus.dp_sigma == 0 or self.consensus.rule == "vote", "consensus.dp_sigma",
-             "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)"),
-            (self.consensus.dp_sigma == 0 or all(m.partition("@")[2] in ("", "vote") for m in self.compare.methods), "consensus.dp_sigma",
-             "private consensus needs the vote rule, but compare.methods names another consensus@RULE: drop it or use consensus@vote"),
+            (
+                self.consensus.dp_sigma == 0 or self.consensus.rule == "vote",
+                "consensus.dp_sigma",
+                "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)",
+            ),
+            (
+                self.consensus.dp_sigma == 0 or all(m.partition("@")[2] in ("", "vote") for m in self.compare.methods),
+                "consensus.dp_sigma",
+                "private consensus needs the vote rule, but compare.methods names another consensus@RULE: drop it or use consensus@vote",
+            ),
             (self.consensus.dp_seed >= -1, "consensus.dp_seed", "must be -1 (a secret seed from the OS) or >= 0"),
             (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
         ]
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{name} = {_get(self, name)!r}: {fix}.")
-        from .adversary import ANSWER_BEHAVIOURS
-
-        unknown = [b for b in self.federation.behaviours if b not in ANSWER_BEHAVIOURS]
-        if unknown:
-            raise ConfigError(f"federation.behaviours has unknown {unknown}: choose from {list(ANSWER_BEHAVIOURS)}.")
         n_beh = len(self.federation.behaviours)
         if n_beh and n_beh != self.federation.n_clients:
             raise ConfigError(

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Optional, TypedDict, Union
+from typing import Any, TypedDict, Union
 
 from .config import RunConfig
 
@@ -52,10 +52,10 @@ class MetricsRow(TypedDict, total=False):
     dp_epsilon: dict[str, float]  # client -> epsilon spent so far (DP-SGD)
     dp_delta: float
     # consensus
-    pseudo_label_accuracy: Optional[float]  # share of kept pseudo-labels that are right (references the server never sees)
-    consensus_accuracy_all_prompts: Optional[float]
+    pseudo_label_accuracy: float | None  # share of kept pseudo-labels that are right (references the server never sees)
+    consensus_accuracy_all_prompts: float | None
     client_answer_accuracy: dict[str, float]
-    agreement_mean: Optional[float]
+    agreement_mean: float | None
     kept: int
     n_prompts: int
     rule: str
@@ -80,7 +80,12 @@ def check_row(row: dict[str, Any]) -> list[str]:
         tp = _ROW_TYPES.get(k)
         if tp is None:
             continue
-        allowed = tuple(t for t in (typing.get_origin(a) or a for a in (typing.get_args(tp) if typing.get_origin(tp) is Union else (tp,))))
+        allowed = tuple(
+            t
+            for t in (
+                typing.get_origin(a) or a for a in (typing.get_args(tp) if typing.get_origin(tp) is Union else (tp,))
+            )
+        )
         if tp is float:
             allowed = (int, float)
         if not isinstance(v, allowed) or (isinstance(v, bool) and bool not in allowed):
@@ -201,7 +206,13 @@ ROUNDING_STEP = {"answers": 1e-3, "pseudo_labels": 1e-4}
 
 
 def differences(
-    a: Any, b: Any, *, rtol: float = FLOAT_RTOL, atol: float = 0.0, ignore: Iterable[str] = VOLATILE_FIELDS, where: str = ""
+    a: Any,
+    b: Any,
+    *,
+    rtol: float = FLOAT_RTOL,
+    atol: float = 0.0,
+    ignore: Iterable[str] = VOLATILE_FIELDS,
+    where: str = "",
 ) -> list[str]:
     """Where two JSON values differ: structure, text, integers and booleans exactly, floats within a tolerance.
 
@@ -233,7 +244,12 @@ def differences(
     def walk(x: Any, y: Any, path: str) -> None:
         here = path or "(top)"
         if isinstance(x, float) or isinstance(y, float):
-            if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, (int, float)) or not isinstance(y, (int, float)):
+            if (
+                isinstance(x, bool)
+                or isinstance(y, bool)
+                or not isinstance(x, (int, float))
+                or not isinstance(y, (int, float))
+            ):
                 out.append(f"{here}: {x!r} != {y!r}")
             elif not (math.isnan(x) and math.isnan(y)) and not abs(x - y) <= atol + rtol * max(abs(x), abs(y)):
                 out.append(f"{here}: {x!r} != {y!r}")
@@ -307,7 +323,11 @@ def compare_runs(
     for name in files:
         a, b = first / name, second / name
         if not (a.exists() and b.exists()):
-            out.append(f"{name}: only in {first if a.exists() else second}" if a.exists() or b.exists() else f"{name}: in neither")
+            out.append(
+                f"{name}: only in {first if a.exists() else second}"
+                if a.exists() or b.exists()
+                else f"{name}: in neither"
+            )
             continue
         ra, rb = read_records(a), read_records(b)
         if fields is not None:
@@ -317,7 +337,9 @@ def compare_runs(
     return out
 
 
-def _only(records: list[dict[str, Any]] | dict[str, Any], fields: Sequence[str]) -> list[dict[str, Any]] | dict[str, Any]:
+def _only(
+    records: list[dict[str, Any]] | dict[str, Any], fields: Sequence[str]
+) -> list[dict[str, Any]] | dict[str, Any]:
     """``records`` with only ``fields`` in each row (or in the one object)."""
     if isinstance(records, dict):
         return {k: records[k] for k in fields if k in records}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("FEDCOFIT_PRESET", "small")  # notebooks read it through flt.workshop.notebook_config()
+os.environ.setdefault("FEDCOFIT_PRESET", "small")  # notebooks read it through flt.ui.workshop.notebook_config()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an uncached hub id fails at once instead of retrying for a minute
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # Silences the package's bars (flt.progress.bar honours it in kernels too): thousands of widget
@@ -28,8 +28,12 @@ CPU_CELL_TIMEOUT_S = 4 * 3600
 
 def pytest_configure(config):
     """Resolve ``--nbval-sanitize-with`` from the root; give real-model presets a longer cell timeout."""
-    from fedcofit_lite.workshop import QUICK_PRESETS
-    if os.environ["FEDCOFIT_PRESET"] not in QUICK_PRESETS and str(getattr(config.option, "nbval_cell_timeout", "")) == "2000":
+    from fedcofit_lite.ui.workshop import QUICK_PRESETS
+
+    if (
+        os.environ["FEDCOFIT_PRESET"] not in QUICK_PRESETS
+        and str(getattr(config.option, "nbval_cell_timeout", "")) == "2000"
+    ):
         config.option.nbval_cell_timeout = CPU_CELL_TIMEOUT_S  # only when the caller kept nbval's default
     path = getattr(config.option, "nbval_sanitize_with", None)
     if path and not Path(path).is_absolute() and not Path(path).exists():

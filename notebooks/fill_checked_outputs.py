@@ -35,8 +35,13 @@ def fill(path: Path, timeout: int = 900) -> None:
     os.environ.setdefault("FEDCOFIT_PRESET", "ci")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     last = max((i for i, c in enumerate(nb.cells) if is_checked(c)), default=-1)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells[: last + 1]):
             if cell.cell_type == "code":

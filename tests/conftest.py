@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def embedder():
-    from fedcofit_lite.models import load_embedder
+    from fedcofit_lite.engine.models import load_embedder
 
     return load_embedder(device="cpu")
 
@@ -22,7 +22,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def tiny():
     """(model, tokenizer) of the tiny-random Llama."""
-    from fedcofit_lite.models import load_model
+    from fedcofit_lite.engine.models import load_model
 
     return load_model("tiny-random", device="cpu", seed=0)
 
@@ -33,7 +33,9 @@ def generate_script():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("generate", Path(__file__).resolve().parent.parent / "data" / "generate.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate", Path(__file__).resolve().parent.parent / "data" / "generate.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -7,16 +7,20 @@ import json
 import numpy as np
 import pytest
 
-from fedcofit_lite.adversary import apply_behaviours, corrupt_tensors
+from fedcofit_lite.analysis.robustness import behaviours_for, server_only_sweep
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import ConfigError, load_config
-from fedcofit_lite.fedavg import FedAvgServer
-from fedcofit_lite.federation import run_federation
-from fedcofit_lite.messages import AdapterMessage
-from fedcofit_lite.robustness import behaviours_for, server_only_sweep
+from fedcofit_lite.federation.adversary import apply_behaviours, corrupt_tensors
+from fedcofit_lite.federation.loop import run_federation
+from fedcofit_lite.protocol.fedavg import FedAvgServer
+from fedcofit_lite.protocol.messages import AdapterMessage
 
 IDS = ["date_rewrite-public-0001", "date_rewrite-public-0003", "capital-public-0002", "capital-public-0007"]
-HONEST = {"c0": ["01/02/2003", "04/05/2006", "Paris", "Rome"], "c1": ["01/02/2003", "04/05/2006", "Paris", "Rome"], "c2": ["x", "y", "z", "w"]}
+HONEST = {
+    "c0": ["01/02/2003", "04/05/2006", "Paris", "Rome"],
+    "c1": ["01/02/2003", "04/05/2006", "Paris", "Rome"],
+    "c2": ["x", "y", "z", "w"],
+}
 INSTR = {p: f"instruction of {p}" for p in IDS}
 
 
@@ -45,12 +49,14 @@ def test_parameter_faults():
     c0, c1 = corrupt_tensors("colluder", t, 0, 1, "c0"), corrupt_tensors("colluder", t, 0, 1, "c1")
     assert all(np.array_equal(c0[k], c1[k]) for k in t)
     # FedAvg takes them (finite, not absurd): parameter averaging has no notion of agreement to filter by
-    update, report = FedAvgServer().aggregate(1, [AdapterMessage(1, "h", 10, t), AdapterMessage(1, "bad", 10, corrupt_tensors("scaled", t, 0, 1, "bad"))])
+    update, report = FedAvgServer().aggregate(
+        1, [AdapterMessage(1, "h", 10, t), AdapterMessage(1, "bad", 10, corrupt_tensors("scaled", t, 0, 1, "bad"))]
+    )
     assert report.rejected == {} and np.allclose(update.tensors["b"], (t["b"] - 10 * t["b"]) / 2)
 
 
 def test_behaviours_are_validated():
-    with pytest.raises(ConfigError, match="federation.behaviours has unknown"):
+    with pytest.raises(ConfigError, match=r"federation.behaviours\[1\] = 'liar': choose one of"):
         load_config("ci", ["federation.behaviours=[honest, liar, honest]"])
     with pytest.raises(ConfigError, match="one behaviour per client"):
         load_config("ci", ["federation.behaviours=[honest]"])
@@ -60,9 +66,11 @@ def test_behaviours_are_validated():
 @pytest.fixture(scope="module")
 def honest_run(tmp_path_factory):
     """A ci run whose round-1 answers are replaced by the right ones: honest and competent clients."""
-    result = run_federation(load_config("ci", ["federation.rounds=1"]), run_dir=tmp_path_factory.mktemp("h") / "run", progress=False)
+    result = run_federation(
+        load_config("ci", ["federation.rounds=1"]), run_dir=tmp_path_factory.mktemp("h") / "run", progress=False
+    )
     path = result.run_dir / "answers/round_1.jsonl"
-    from fedcofit_lite.federation import build_suite
+    from fedcofit_lite.federation.loop import build_suite
 
     refs = build_suite(load_config(result.run_dir / "config.yaml")).public_references
     rows = [json.loads(x) for x in path.read_text().splitlines()]
@@ -71,7 +79,9 @@ def honest_run(tmp_path_factory):
 
 
 def test_server_only_sweep_shows_where_consensus_breaks(honest_run):
-    rows, table = server_only_sweep(honest_run, "colluder", fractions=(0.0, 0.34, 0.67), algorithms=("agglomerative", "kmeans"))
+    rows, table = server_only_sweep(
+        honest_run, "colluder", fractions=(0.0, 0.34, 0.67), algorithms=("agglomerative", "kmeans")
+    )
     by_bad = {r["bad_clients"]: r for r in rows}
     assert by_bad["0/3"]["pl_acc_agglomerative"] == 1.0  # competent honest clients: every pseudo-label right
     assert by_bad["1/3"]["pl_acc_agglomerative"] == 1.0  # one colluder is outvoted
@@ -80,32 +90,63 @@ def test_server_only_sweep_shows_where_consensus_breaks(honest_run):
 
 
 def test_cli_robustness_server_only(honest_run, capsys):
-    assert main(["robustness", "--server-only", str(honest_run), "--behaviour", "random_text", "--fractions", "0,0.34", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "robustness",
+                "--server-only",
+                str(honest_run),
+                "--behaviour",
+                "random_text",
+                "--fractions",
+                "0,0.34",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "random_text" in capsys.readouterr().out
     assert main(["robustness", "--server-only", str(honest_run), "--behaviour", "nonsense", "--quiet"]) == 2
 
 
 def test_full_sweep_on_ci_runs_every_fraction(tmp_path):
-    from fedcofit_lite.robustness import robustness_sweep
+    from fedcofit_lite.analysis.robustness import robustness_sweep
 
-    rows, table = robustness_sweep(load_config("ci", ["federation.rounds=1"]), "constant", (0.0, 0.67), ["consensus", "fedavg"],
-                                   algorithms=("agglomerative",), run_dir=tmp_path / "rob", progress=False)
+    rows, table = robustness_sweep(
+        load_config("ci", ["federation.rounds=1"]),
+        "constant",
+        (0.0, 0.67),
+        ["consensus", "fedavg"],
+        algorithms=("agglomerative",),
+        run_dir=tmp_path / "rob",
+        progress=False,
+    )
     assert [r["bad_clients"] for r in rows] == ["0/3", "2/3"]
     assert {"consensus_final_em", "fedavg_final_em", "pl_acc_agglomerative"} <= set(rows[0])
-    sent = [json.loads(x) for x in (tmp_path / "rob/bad_2_of_3/consensus/answers/round_1.jsonl").read_text().splitlines()]
+    sent = [
+        json.loads(x) for x in (tmp_path / "rob/bad_2_of_3/consensus/answers/round_1.jsonl").read_text().splitlines()
+    ]
     assert {a["answer"] for a in sent if a["client"] in ("client1", "client2")} == {"I don't know."}
     assert (tmp_path / "rob/robustness.txt").exists()
 
 
 def test_sweep_shares_the_local_stage_without_changing_results(tmp_path):
     """A fraction run after another, from the shared local stage, equals a comparison of its own with those clients."""
-    from fedcofit_lite.compare import load_comparison, run_comparison
-    from fedcofit_lite.robustness import robustness_sweep
+    from fedcofit_lite.analysis.compare import load_comparison, run_comparison
+    from fedcofit_lite.analysis.robustness import robustness_sweep
 
     cfg = load_config("ci", ["federation.rounds=1"])
-    robustness_sweep(cfg, "colluder", (0.0, 0.67), ["consensus", "fedavg"], algorithms=("agglomerative",), run_dir=tmp_path / "rob", progress=False)
+    robustness_sweep(
+        cfg,
+        "colluder",
+        (0.0, 0.67),
+        ["consensus", "fedavg"],
+        algorithms=("agglomerative",),
+        run_dir=tmp_path / "rob",
+        progress=False,
+    )
     bad = load_config("ci", ["federation.rounds=1", "federation.behaviours=[honest,colluder,colluder]"])
-    alone = run_comparison(bad, ["consensus", "fedavg"], run_dir=tmp_path / "alone", progress=False, figures=False)
+    alone = run_comparison(bad, ["consensus", "fedavg"], run_dir=tmp_path / "alone", progress=False)
     swept = load_comparison(tmp_path / "rob/bad_2_of_3")
 
     def strip(rows):

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from fedcofit_lite import audit
-from fedcofit_lite.data import Example, load_task_suite
-
+from fedcofit_lite.analysis import audit
+from fedcofit_lite.tasks.data import Example, load_task_suite
 
 # -- metrics --------------------------------------------------------------------
 
@@ -75,14 +74,19 @@ def test_nonmembers_match_each_clients_families_and_were_never_trained_on():
 def _records(family: str, n: int, offset: int = 0) -> list[Example]:
     words = ["amber", "cobalt", "saffron", "teal", "umber", "violet", "ochre", "indigo", "scarlet", "jade"]
     return [
-        Example(f"{family}-{i}", family, f"Name the colour for code {i * 7 + 3}.", response=f"{words[i % 10]} {words[(i * 3 + 1) % 10]} {i}")
+        Example(
+            f"{family}-{i}",
+            family,
+            f"Name the colour for code {i * 7 + 3}.",
+            response=f"{words[i % 10]} {words[(i * 3 + 1) % 10]} {i}",
+        )
         for i in range(offset, offset + n)
     ]
 
 
 def _tiny_pool():
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.pool import ModelPool
+    from fedcofit_lite.engine.pool import ModelPool
 
     cfg = load_config("ci")
     return ModelPool({"c0": "tiny-random"}, cfg.model, cfg.lora, seed=0), cfg
@@ -91,7 +95,7 @@ def _tiny_pool():
 def test_loss_attacks_find_a_memorised_client_and_not_an_untrained_one():
     from dataclasses import replace
 
-    from fedcofit_lite.finetune import TrainRecord
+    from fedcofit_lite.engine.batching import TrainRecord
 
     pool, cfg = _tiny_pool()
     members, nonmembers = _records("colour", 8), _records("colour", 40, offset=8)
@@ -109,7 +113,9 @@ def test_loss_attacks_find_a_memorised_client_and_not_an_untrained_one():
         assert auc.lo < 0.5 < auc.hi or auc.mean == 0.5, (name, auc)
 
     train_cfg = replace(cfg.train, lr=2e-2)  # 80 epochs on 8 records: memorised
-    pool.train("c0", [TrainRecord(ex.instruction, ex.context, ex.response) for ex in members], train_cfg, epochs=80, seed=0)
+    pool.train(
+        "c0", [TrainRecord(ex.instruction, ex.context, ex.response) for ex in members], train_cfg, epochs=80, seed=0
+    )
     memorised = scores("c0")
     for name, s in memorised.items():
         auc, tpr = audit.attack_intervals(s[:8], s[8:], n_boot=500)
@@ -118,14 +124,16 @@ def test_loss_attacks_find_a_memorised_client_and_not_an_untrained_one():
 
 
 def test_text_attack_finds_echoed_responses_and_not_unrelated_answers(embedder):
-    from fedcofit_lite.embed import embed_texts
+    from fedcofit_lite.engine.embed import embed_texts
 
     def embed(texts):
         return embed_texts(embedder, texts, progress=False)
 
     records = _records("colour", 40)
     members, nonmembers = records[0::2], records[1::2]  # interleaved: the same distribution of codes
-    echoed = {"colour": [ex.response for ex in members[:15]] + ["grey"]}  # a client whose shared answers repeat 15 of its records
+    echoed = {
+        "colour": [ex.response for ex in members[:15]] + ["grey"]
+    }  # a client whose shared answers repeat 15 of its records
     s = audit.text_attack(members + nonmembers, echoed, embed)
     assert audit.roc_auc(s[:20], s[20:]) > 0.8
     assert audit.tpr_at_fpr(s[:20], s[20:]) >= 0.7
@@ -142,7 +150,7 @@ def test_text_attack_finds_echoed_responses_and_not_unrelated_answers(embedder):
 @pytest.fixture(scope="module")
 def ci_runs(tmp_path_factory):
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.federation import run_federation
+    from fedcofit_lite.federation.loop import run_federation
 
     root = tmp_path_factory.mktemp("audit")
     for method in ("fedavg", "consensus", "local"):
@@ -153,7 +161,20 @@ def ci_runs(tmp_path_factory):
 def test_privacy_audit_command_attacks_what_each_method_sends(ci_runs, capsys):
     from fedcofit_lite.cli import main
 
-    assert main(["privacy-audit", str(ci_runs / "fedavg"), str(ci_runs / "consensus"), str(ci_runs / "local"), "--boot", "200", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "privacy-audit",
+                str(ci_runs / "fedavg"),
+                str(ci_runs / "consensus"),
+                str(ci_runs / "local"),
+                "--boot",
+                "200",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "loss_ref" in out and "pseudo_labels" in out and "nothing leaves a client" in out
     fedavg = audit.Audit.load(ci_runs / "fedavg")

@@ -1,4 +1,4 @@
-"""Tests for fedcofit_lite.cluster: the scikit-learn contract on tiny per-prompt inputs."""
+"""Tests for fedcofit_lite.protocol.cluster: the scikit-learn contract on tiny per-prompt inputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_estimator
 
-from fedcofit_lite import cluster
-from fedcofit_lite.cluster import (
-    CLUSTERERS,
+from fedcofit_lite.protocol import cluster
+from fedcofit_lite.protocol.cluster import (
+    REGISTRY,
     AgglomerativeThreshold,
     DBSCANCosine,
     HDBSCANCosine,
@@ -200,10 +200,10 @@ def test_silhouette_kmeans_finds_three_groups():
 
 
 def test_make_clusterer():
-    assert set(CLUSTERERS) == {"agglomerative", "dbscan", "hdbscan", "kmeans"}
+    assert set(REGISTRY) == {"agglomerative", "dbscan", "hdbscan", "kmeans"}
     est = make_clusterer("agglomerative", distance_threshold=0.5)
     assert isinstance(est, AgglomerativeThreshold) and est.distance_threshold == 0.5
-    for name, cls in CLUSTERERS.items():
+    for name, cls in ((n, s.cls) for n, s in REGISTRY.items()):
         assert type(make_clusterer(name)) is cls
 
 
@@ -238,16 +238,16 @@ def test_docstring_examples_run():
 
 def test_one_registry_drives_config_explorer_and_sweeps():
     """cluster.REGISTRY is the one place a clusterer's class, knob and config keys live."""
-    from fedcofit_lite import cluster, explorer, replay
     from fedcofit_lite.config import ConsensusConfig
+    from fedcofit_lite.protocol import cluster
+    from fedcofit_lite.ui import explorer
 
-    assert set(cluster.CLUSTERERS) == set(cluster.REGISTRY) == set(explorer.KNOB)
+    assert set(cluster.REGISTRY) == set(explorer.KNOB)
     for name, spec in cluster.REGISTRY.items():
-        params = ConsensusConfig(clusterer=name).clusterer_params()
+        params = cluster.clusterer_params(ConsensusConfig(clusterer=name))
         assert set(params) == set(spec.config_keys) and spec.knob in params
         assert isinstance(cluster.make_clusterer(name, **params), spec.cls)
         assert explorer.KNOB[name] == (spec.knob, spec.low, spec.high, spec.step)
-    assert replay.threshold_sweep is explorer.threshold_sweep and replay.fit_consensus is explorer.fit_consensus
 
 
 def test_the_analysis_layer_imports_no_widget_and_no_model_library():
@@ -255,10 +255,12 @@ def test_the_analysis_layer_imports_no_widget_and_no_model_library():
     import subprocess
     import sys
 
-    code = ("import sys, fedcofit_lite.replay; "
-            "print(sorted(m for m in ('ipywidgets', 'transformers', 'torch', 'plotly') if m in sys.modules))")
+    code = (
+        "import sys, fedcofit_lite.analysis.replay; "
+        "print(sorted(m for m in ('ipywidgets', 'transformers', 'torch', 'plotly') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]", f"fedcofit_lite.replay pulled in {out}"
+    assert out == "[]", f"fedcofit_lite.analysis.replay pulled in {out}"
 
 
 def test_the_figures_command_runs_without_widget_torch_or_model_libraries(tmp_path):
@@ -267,7 +269,7 @@ def test_the_figures_command_runs_without_widget_torch_or_model_libraries(tmp_pa
     import sys
 
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.federation import run_federation
+    from fedcofit_lite.federation.loop import run_federation
 
     run = run_federation(load_config("ci", ["federation.rounds=1"]), run_dir=tmp_path / "run", progress=False).run_dir
     code = (

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from fedcofit_lite.accounting import measured_vs_analytic
+from fedcofit_lite.analysis.accounting import measured_vs_analytic
+from fedcofit_lite.analysis.compare import load_comparison, run_comparison
 from fedcofit_lite.cli import main
-from fedcofit_lite.compare import load_comparison, run_comparison
 from fedcofit_lite.config import load_config
-from fedcofit_lite.fedavg import IncompatibleAdaptersError
-from fedcofit_lite.federation import run_federation
-from fedcofit_lite.messages import safetensors_overhead
+from fedcofit_lite.federation.loop import run_federation
+from fedcofit_lite.protocol.fedavg import IncompatibleAdaptersError
+from fedcofit_lite.protocol.messages import safetensors_overhead
 from fedcofit_lite.runlog import compare_runs
 
 
@@ -22,16 +22,22 @@ def comparison(tmp_path_factory):
 
 
 def test_every_method_has_rows_table_and_figures(comparison):
+    from fedcofit_lite.ui.plots import comparison_figures, write_figures
+
     cfg = load_config("ci")
     assert list(comparison.metrics) == cfg.compare.methods == ["consensus", "fedavg", "ffa", "local", "centralized"]
     for method, rows in comparison.metrics.items():
         assert [r["stage"] for r in rows] == ["base", "local", "round_1", "round_2"], method
         assert all(r["method"] == method for r in rows)
     d = comparison.run_dir
+    figures = write_figures(comparison_figures(comparison.metrics), d / "figures")
     for name in ["comparison.json", "comparison.txt", "models.json", "figures/plotly.min.js"]:
         assert (d / name).is_file(), name
-    assert sorted(p.name for p in comparison.figures) == [
-        "cumulative_bytes.html", "score_by_round.html", "score_vs_bytes.html", "wall_time.html"
+    assert sorted(p.name for p in figures) == [
+        "cumulative_bytes.html",
+        "score_by_round.html",
+        "score_vs_bytes.html",
+        "wall_time.html",
     ]
     assert load_comparison(d).keys() == comparison.metrics.keys()
     assert "x consensus" in (d / "comparison.txt").read_text()
@@ -40,7 +46,9 @@ def test_every_method_has_rows_table_and_figures(comparison):
 def test_methods_start_from_the_same_local_stage(comparison):
     local_rows = [rows[1] for m, rows in comparison.metrics.items() if m not in ("centralized", "ffa")]
     assert all(r["test"] == local_rows[0]["test"] for r in local_rows)
-    assert comparison.metrics["ffa"][1]["train_steps"] == local_rows[0]["train_steps"]  # its own local stage, same budget
+    assert (
+        comparison.metrics["ffa"][1]["train_steps"] == local_rows[0]["train_steps"]
+    )  # its own local stage, same budget
     central = comparison.metrics["centralized"]
     assert list(central[1]["test_per_client"]) == ["central"]  # its own model, trained on the pooled data
 
@@ -59,7 +67,9 @@ def test_bytes_per_method(comparison):
     assert rows["local"]["bytes_total"] == rows["centralized"]["bytes_total"] == 0
     assert rows["consensus"]["bytes_total"] > 0
     assert rows["fedavg"]["bytes_total"] > rows["consensus"]["bytes_total"]
-    assert rows["fedavg"]["bytes_vs_consensus"] == pytest.approx(rows["fedavg"]["bytes_total"] / rows["consensus"]["bytes_total"])
+    assert rows["fedavg"]["bytes_vs_consensus"] == pytest.approx(
+        rows["fedavg"]["bytes_total"] / rows["consensus"]["bytes_total"]
+    )
     weights = comparison.metrics["fedavg"][2]["fedavg_weights"]
     assert sorted(weights) == ["client0", "client1", "client2"] and sum(weights.values()) == pytest.approx(1.0)
 
@@ -67,20 +77,28 @@ def test_bytes_per_method(comparison):
 def test_measured_consensus_bytes_equal_the_analytic_model_plus_json_framing(comparison):
     rows = measured_vs_analytic(comparison.run_dir / "consensus")
     sent = {  # a round sends pseudo-labels down only when one was kept (an empty consensus never is)
-        r for r in (1, 2)
-        if any(json.loads(x)["kept"] for x in (comparison.run_dir / f"consensus/pseudo_labels/round_{r}.jsonl").read_text().splitlines())
+        r
+        for r in (1, 2)
+        if any(
+            json.loads(x)["kept"]
+            for x in (comparison.run_dir / f"consensus/pseudo_labels/round_{r}.jsonl").read_text().splitlines()
+        )
     }
     assert {(r["round"], r["direction"]) for r in rows} == {(1, "up"), (2, "up")} | {(r, "down") for r in sent}
     # the only difference the framing formula leaves out is JSON escaping of answer text
-    answers = [json.loads(x)["answer"] for r in (1, 2) for x in (comparison.run_dir / f"consensus/answers/round_{r}.jsonl").read_text().splitlines()]
+    answers = [
+        json.loads(x)["answer"]
+        for r in (1, 2)
+        for x in (comparison.run_dir / f"consensus/answers/round_{r}.jsonl").read_text().splitlines()
+    ]
     escapes = sum(json.dumps(a, ensure_ascii=False).count("\\") for a in answers)
     for r in rows:
         assert 0 <= r["overhead"] + 1e-6 and r["overhead"] <= escapes + 1e-6, r
 
 
 def test_measured_fedavg_bytes_are_analytic_plus_safetensors_headers(comparison):
-    from fedcofit_lite.messages import AdapterMessage, GlobalAdapterMessage, encode
-    from fedcofit_lite.pool import ModelPool
+    from fedcofit_lite.engine.pool import ModelPool
+    from fedcofit_lite.protocol.messages import AdapterMessage, GlobalAdapterMessage, encode
 
     rows = measured_vs_analytic(comparison.run_dir / "fedavg")
     assert len(rows) == 4
@@ -93,13 +111,14 @@ def test_measured_fedavg_bytes_are_analytic_plus_safetensors_headers(comparison)
     n = cfg.federation.n_clients
     for r in rows:
         header = up_header if r["direction"] == "up" else down_header
-        messages = 2 * n if (r["round"], r["direction"]) == (1, "down") else n  # round 1 also broadcasts the shared start
+        messages = (
+            2 * n if (r["round"], r["direction"]) == (1, "down") else n
+        )  # round 1 also broadcasts the shared start
         # client ids and example counts of one digit/two digits keep the header length fixed here
         assert r["overhead"] == pytest.approx(messages * header, abs=messages * 2), r
 
 
 def test_ffa_sends_only_b_keeps_a_at_the_shared_start_and_its_global_model_is_scored(comparison):
-    import safetensors.numpy
 
     rows = {r["method"]: r for r in comparison.rows}
     assert 0.3 < rows["ffa"]["bytes_total"] / rows["fedavg"]["bytes_total"] < 0.7  # B only: about half
@@ -119,7 +138,7 @@ def test_every_client_starts_from_one_adapter_and_ffa_never_moves_a(tmp_path):
     import numpy as np
     import safetensors.numpy
 
-    from fedcofit_lite.pool import ModelPool
+    from fedcofit_lite.engine.pool import ModelPool
 
     cfg = load_config("ci")
     pool = ModelPool({f"client{i}": "tiny-random" for i in range(3)}, cfg.model, cfg.lora, seed=cfg.seed)
@@ -128,7 +147,10 @@ def test_every_client_starts_from_one_adapter_and_ffa_never_moves_a(tmp_path):
         assert all(np.array_equal(t[k], start[0][k]) for k in t)
     assert any(np.abs(v).sum() > 0 for k, v in start[0].items() if "lora_A" in k)  # A is random, B is zero
     run = run_federation(load_config("ci", ["federation.method=ffa"]), run_dir=tmp_path / "ffa", progress=False)
-    final = {p.stem: safetensors.numpy.load_file(str(p)) for p in (run.run_dir / "checkpoint" / "adapters").glob("*.safetensors")}
+    final = {
+        p.stem: safetensors.numpy.load_file(str(p))
+        for p in (run.run_dir / "checkpoint" / "adapters").glob("*.safetensors")
+    }
     clients = [final[f"client{i}"] for i in range(3)]
     a_keys = [k for k in clients[0] if "lora_A" in k]
     b_keys = [k for k in clients[0] if "lora_B" in k]
@@ -139,7 +161,9 @@ def test_every_client_starts_from_one_adapter_and_ffa_never_moves_a(tmp_path):
     k_a, k_b = a_keys[0], a_keys[0].replace("lora_A", "lora_B")
     w = np.full(3, 1 / 3)
     avg_update = sum(wi * c[k_b] @ c[k_a] for wi, c in zip(w, clients))
-    np.testing.assert_allclose(sum(wi * c[k_b] for wi, c in zip(w, clients)) @ clients[0][k_a], avg_update, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        sum(wi * c[k_b] for wi, c in zip(w, clients)) @ clients[0][k_a], avg_update, rtol=1e-5, atol=1e-7
+    )
 
 
 def test_several_seeds_give_a_paired_table_with_intervals(tmp_path, capsys):
@@ -151,27 +175,49 @@ def test_several_seeds_give_a_paired_table_with_intervals(tmp_path, capsys):
     for name in ("consensus", "fedavg", "fedavg (global)", "local", "centralized", "gap closed", "paired differences"):
         assert name in table, name
     assert "2 seed(s) x 14 test items" in table  # compare.n_test_per_family = 2 in ci: 7 families x 2
-    assert {p.name for p in (folder / "figures").glob("*.html")} == {"seeds_score_by_round.html", "seeds_score_vs_bytes.html"}
+    assert {p.name for p in (folder / "figures").glob("*.html")} == {
+        "seeds_score_by_round.html",
+        "seeds_score_vs_bytes.html",
+    }
     capsys.readouterr()
-    assert main(["compare", "--config", "ci", "--summarize", str(folder)]) == 0  # the table again, from the folder alone
+    assert (
+        main(["compare", "--config", "ci", "--summarize", str(folder)]) == 0
+    )  # the table again, from the folder alone
     assert capsys.readouterr().out.strip() == table.strip()
 
 
 def test_mixed_architectures_run_consensus_and_fedavg_refuses(tmp_path):
     cfg = load_config("ci-mixed")
-    comp = run_comparison(cfg, ["consensus", "local"], run_dir=tmp_path / "mixed", progress=False, figures=False)
+    comp = run_comparison(cfg, ["consensus", "local"], run_dir=tmp_path / "mixed", progress=False)
     rows = comp.metrics["consensus"]
     assert rows[-1]["stage"] == "round_1" and rows[-1]["bytes_up"] > 0
     models = json.loads((comp.run_dir / "models.json").read_text())
     assert sorted(models) == ["tiny-random", "tiny-random-b"]
-    with pytest.raises(IncompatibleAdaptersError, match=r"client0 \(tiny-random\).*client2 \(tiny-random-b\)|client2 \(tiny-random-b\)"):
-        run_comparison(cfg, ["consensus", "fedavg"], run_dir=tmp_path / "refused", progress=False, figures=False)
+    with pytest.raises(
+        IncompatibleAdaptersError, match=r"client0 \(tiny-random\).*client2 \(tiny-random-b\)|client2 \(tiny-random-b\)"
+    ):
+        run_comparison(cfg, ["consensus", "fedavg"], run_dir=tmp_path / "refused", progress=False)
     # refused before any training: nothing but the set-up files was written
     assert not (tmp_path / "refused" / "metrics.jsonl").exists()
 
 
 def test_cli_compare_and_fedavg_refusal(tmp_path, capsys):
-    assert main(["compare", "--config", "ci-mixed", "--methods", "consensus", "--no-figures", "--quiet", "--run-dir", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--config",
+                "ci-mixed",
+                "--methods",
+                "consensus",
+                "--no-figures",
+                "--quiet",
+                "--run-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     assert "consensus" in (tmp_path / "c" / "comparison.txt").read_text()
     assert main(["run", "--config", "ci-mixed", "--method", "fedavg", "--quiet", "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -193,8 +239,15 @@ def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tm
     out = tmp_path / "figs"
     assert main(["figures", str(comparison.run_dir), "--out", str(out)]) == 0
     names = {p.name for p in out.glob("*.html")}
-    assert {"compare_score_by_round.html", "compare_score_vs_bytes.html", "round1_embedding_correct.html", "round1_embedding_cluster.html",
-            "round1_threshold_sweep.html", "bytes_measured_vs_analytic.html", "cost_bytes_vs_model_size.html"} <= names
+    assert {
+        "compare_score_by_round.html",
+        "compare_score_vs_bytes.html",
+        "round1_embedding_correct.html",
+        "round1_embedding_cluster.html",
+        "round1_threshold_sweep.html",
+        "bytes_measured_vs_analytic.html",
+        "cost_bytes_vs_model_size.html",
+    } <= names
     assert (out / "plotly.min.js").exists()  # one copy of plotly.js for all pages: offline and small
     first = {p.name: p.read_bytes() for p in out.glob("*.html")}
     assert main(["figures", str(comparison.run_dir), "--out", str(out)]) == 0
@@ -203,7 +256,7 @@ def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tm
 
 
 def test_extending_a_folder_written_before_a_metric_existed_compares_the_common_metrics():
-    from fedcofit_lite.compare import _same_scores
+    from fedcofit_lite.analysis.compare import _same_scores
 
     before = {"all": {"exact_match": 0.5, "rouge_l": 0.4, "n": 2}}
     assert _same_scores({"all": {"exact_match": 0.5, "correct": 0.5, "rouge_l": 0.4, "n": 2}}, before)

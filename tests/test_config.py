@@ -70,7 +70,9 @@ def test_wrong_type_and_bad_choice():
         load_config("ci", ["lora.r=two"])
     with pytest.raises(ConfigError, match=r"federation\.rounds .*expected int, got bool"):
         load_config("ci", ["federation.rounds=true"])
-    with pytest.raises(ConfigError, match=r"data\.partition = 'random'.*choose one of \['iid', 'dirichlet', 'by_family'\]"):
+    with pytest.raises(
+        ConfigError, match=r"data\.partition = 'random'.*choose one of \['iid', 'dirichlet', 'by_family'\]"
+    ):
         load_config("ci", ["data.partition=random"])
 
 
@@ -91,4 +93,6 @@ def test_bad_override_syntax():
 
 def test_config_is_plain_dataclasses():
     cfg = RunConfig()
-    assert all(dataclasses.is_dataclass(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name in ("model", "lora"))
+    assert all(
+        dataclasses.is_dataclass(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name in ("model", "lora")
+    )

@@ -1,4 +1,4 @@
-"""Tests for fedcofit_lite.consensus on hand-made embeddings whose answer is known."""
+"""Tests for fedcofit_lite.protocol.consensus on hand-made embeddings whose answer is known."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from fedcofit_lite import consensus
-from fedcofit_lite.cluster import CLUSTERERS, REGISTRY, DBSCANCosine, SilhouetteKMeans
-from fedcofit_lite.consensus import PromptConsensus, SemanticConsensus, cosine_similarity_matrix
+from fedcofit_lite.protocol import consensus
+from fedcofit_lite.protocol.cluster import REGISTRY, DBSCANCosine, SilhouetteKMeans
+from fedcofit_lite.protocol.consensus import PromptConsensus, SemanticConsensus, cosine_similarity_matrix
 
 
 def rot(deg: float) -> list[float]:
@@ -35,12 +35,10 @@ FIVE = np.array(
     ]
 )  # (5, 3)
 A_ANGLES = np.arctan([0.2, 0.0, -0.1])  # rows 1, 3, 4
-A_COHESION = np.mean(
-    [np.cos(A_ANGLES[i] - A_ANGLES[j]) for i, j in [(0, 1), (0, 2), (1, 2)]]
-)
+A_COHESION = np.mean([np.cos(A_ANGLES[i] - A_ANGLES[j]) for i, j in [(0, 1), (0, 2), (1, 2)]])
 
 
-@pytest.mark.parametrize("name", sorted(CLUSTERERS))
+@pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_three_versus_two_medoid_and_agreement(name):
     sc = SemanticConsensus(clusterer=name).fit(FIVE, ["p"] * 5)
     np.testing.assert_array_equal(sc.consensus_index_, [3])
@@ -80,9 +78,7 @@ def test_several_interleaved_prompts_with_different_counts():
     assert sc.cohesion_[2] == 1.0  # singleton
     assert sc.cohesion_[0] == pytest.approx(A_COHESION, rel=1e-12)
     assert sc.cohesion_[1] == pytest.approx(1 / np.sqrt(1 + 0.05**2), rel=1e-12)
-    np.testing.assert_array_equal(
-        np.flatnonzero(sc.in_dominant_), [1, 2, 3, 6, 7, 8, 9, 10, 11, 12]
-    )
+    np.testing.assert_array_equal(np.flatnonzero(sc.in_dominant_), [1, 2, 3, 6, 7, 8, 9, 10, 11, 12])
 
     q = sc.consensus_for("q")
     assert q == PromptConsensus("q", 1, 2 / 3, q.cohesion, 3, 2, True)
@@ -91,15 +87,25 @@ def test_several_interleaved_prompts_with_different_counts():
 
 @pytest.mark.parametrize(
     ("min_agreement", "kept"),
-    [(0.0, [True, True, True]), (0.5, [True, True, False]), (0.6, [True, False, False]),
-     (1.0, [True, False, False])],
+    [(0.0, [True, True, True]), (0.5, [True, True, False]), (0.6, [True, False, False]), (1.0, [True, False, False])],
 )
 def test_min_agreement_filter(min_agreement, kept):
     # agreements: prompt 0 = 1.0 (3 same), 1 = 0.5 (2 v 1 v 1 with DBSCAN noise), 2 = 1/3
     X = np.array(
-        [[1, 0, 0], [1, 0.01, 0], [1, 0, 0.01],
-         [0, 1, 0], [0, 1, 0.01], [1, 0, 0], [0, 0, 1],
-         [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)  # (10, 3)
+        [
+            [1, 0, 0],
+            [1, 0.01, 0],
+            [1, 0, 0.01],
+            [0, 1, 0],
+            [0, 1, 0.01],
+            [1, 0, 0],
+            [0, 0, 1],
+            [1, 0, 0],
+            [0, 1, 0],
+            [0, 0, 1],
+        ],
+        dtype=float,
+    )  # (10, 3)
     groups = [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
     sc = SemanticConsensus(clusterer=DBSCANCosine(), min_agreement=min_agreement).fit(X, groups)
     np.testing.assert_allclose(sc.agreement_, [1.0, 0.5, 1 / 3])
@@ -142,15 +148,14 @@ def test_all_noise_prompt_picks_smallest_row():
 def test_medoid_tie_goes_to_smallest_row():
     # rows 1..3 sit symmetrically on a cone around e3: every pair has the same cosine
     a = np.radians(20)
-    cone = [[np.sin(a) * np.cos(t), np.sin(a) * np.sin(t), np.cos(a)]
-            for t in np.radians([0, 120, 240])]
+    cone = [[np.sin(a) * np.cos(t), np.sin(a) * np.sin(t), np.cos(a)] for t in np.radians([0, 120, 240])]
     X = np.array([[1.0, 0.0, -1.0], *cone])  # (4, 3)
     sc = SemanticConsensus().fit(X, ["x"] * 4)
     np.testing.assert_array_equal(sc.consensus_index_, [1])
     np.testing.assert_allclose(sc.agreement_, [0.75])
 
 
-@pytest.mark.parametrize("name", sorted(CLUSTERERS))
+@pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_row_permutation_gives_same_consensus_vectors(name):
     rng = np.random.default_rng(0)
     centres = np.eye(8)[:3]  # (3, 8)
@@ -188,8 +193,13 @@ def test_numpy_int_prompt_ids_and_json_records():
     records = sc.to_records()
     assert json.loads(json.dumps(records)) == records
     assert records[0] == {
-        "prompt_id": 10, "index": 0, "agreement": 1.0, "cohesion": pytest.approx(1 / np.sqrt(1.01)),
-        "n_answers": 2, "n_clusters": 1, "kept": True,
+        "prompt_id": 10,
+        "index": 0,
+        "agreement": 1.0,
+        "cohesion": pytest.approx(1 / np.sqrt(1.01)),
+        "n_answers": 2,
+        "n_clusters": 1,
+        "kept": True,
     }
     with pytest.raises(KeyError, match="30"):
         sc.consensus_for(30)
@@ -257,7 +267,7 @@ def test_docstring_examples_run():
 @pytest.mark.parametrize("preset", ["cpu", "small", "freeform"])
 def test_the_measured_cohesion_floor_keeps_every_clusterer_from_letting_unrelated_answers_win(preset, clusterer):
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.consensus import rule_from_config
+    from fedcofit_lite.protocol.consensus import rule_from_config
 
     # 6 answers, pairwise cosine 0.5: far apart for MiniLM (right paraphrases measured >= 0.75), and
     # one loose group for a clusterer that lumps (k-means finds no split worth its silhouette)

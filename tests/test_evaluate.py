@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedcofit_lite.evaluate import exact_match, mean_over_clients, normalize, rouge_l, score_answers
+from fedcofit_lite.tasks.evaluate import exact_match, mean_over_clients, normalize, rouge_l, score_answers
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ import plotly.graph_objects as go
 import pytest
 
 import fedcofit_lite as flt
-from fedcofit_lite.explorer import ClusterExplorer, RoundAnswers, cluster_explorer, consensus_quality, fit_consensus
+from fedcofit_lite.analysis.replay import RoundAnswers, consensus_quality, fit_consensus
+from fedcofit_lite.ui.explorer import ClusterExplorer, cluster_explorer
 
 
 def _unit(angles: list[float]) -> np.ndarray:
@@ -34,7 +35,9 @@ def ra() -> RoundAnswers:
     references = ["42"] * 4 + ["5"] * 4
     X = np.vstack([_unit([0.0, 0.1, 0.2, 1.5]), _unit([2.0, 2.05, 2.1, 2.12])])
     prompts = {"fam_a-public-0001": "What is six times seven?", "fam_b-public-0002": "What is two plus <b>three</b>?"}
-    return RoundAnswers(round=1, clients=clients, prompt_ids=prompt_ids, texts=texts, references=references, prompts=prompts, X=X)
+    return RoundAnswers(
+        round=1, clients=clients, prompt_ids=prompt_ids, texts=texts, references=references, prompts=prompts, X=X
+    )
 
 
 def test_consensus_quality_counts_kept_and_correct(ra):
@@ -44,9 +47,9 @@ def test_consensus_quality_counts_kept_and_correct(ra):
     assert loose["consensus_accuracy_all"] == 0.5
     tight = consensus_quality(ra, fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.01))
     assert tight["kept"] == 1 and tight["pseudo_label_accuracy"] == 0.0  # only the confident-wrong prompt survives
-    assert flt.explorer.format_quality(loose).startswith("kept 2 of 2 prompts as pseudo-labels, 1 right (50%)")
+    assert flt.analysis.replay.format_quality(loose).startswith("kept 2 of 2 prompts as pseudo-labels, 1 right (50%)")
     none = consensus_quality(ra, fit_consensus(ra, "agglomerative", 1.0, distance_threshold=0.0001))
-    assert "kept 0 of 2 prompts as pseudo-labels, none to score" in flt.explorer.format_quality(none)
+    assert "kept 0 of 2 prompts as pseudo-labels, none to score" in flt.analysis.replay.format_quality(none)
 
 
 def test_an_empty_consensus_is_dropped_not_kept(ra):
@@ -54,18 +57,20 @@ def test_an_empty_consensus_is_dropped_not_kept(ra):
     ra.texts[4:] = ["", " ", "", "\n"]  # p2: all four agree, on nothing
     q = consensus_quality(ra, fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.15))
     assert q["kept"] == 1 and q["dropped_empty"] == 1 and q["pseudo_label_accuracy"] == 1.0
-    assert "(1 more agreed on an empty answer and were dropped)" in flt.explorer.format_quality(q)
+    assert "(1 more agreed on an empty answer and were dropped)" in flt.analysis.replay.format_quality(q)
     ex = cluster_explorer(ra, min_agreement=0.75)
     assert ex.quality["kept"] == 1 and ex.quality["dropped_empty"] == 1
-    assert flt.explorer._verdict(True, " ") == "dropped: the consensus is an empty answer"  # the explorer's line for p2
-    assert flt.explorer._verdict(True, "17") == "kept" and flt.explorer._verdict(False, "17") == "dropped"
+    assert (
+        flt.ui.explorer._verdict(True, " ") == "dropped: the consensus is an empty answer"
+    )  # the explorer's line for p2
+    assert flt.ui.explorer._verdict(True, "17") == "kept" and flt.ui.explorer._verdict(False, "17") == "dropped"
 
 
 def test_threshold_sweep_matches_single_fits(ra):
-    rows = flt.explorer.threshold_sweep(ra, "agglomerative", values=[0.01, 0.15], min_agreement=0.75)
+    rows = flt.analysis.replay.threshold_sweep(ra, "agglomerative", values=[0.01, 0.15], min_agreement=0.75)
     assert [r["distance_threshold"] for r in rows] == [0.01, 0.15]
     assert [r["kept"] for r in rows] == [1, 2]
-    fig = flt.explorer.fig_threshold_sweep(rows, current=0.15)
+    fig = flt.ui.roundplots.fig_threshold_sweep(rows, current=0.15)
     assert list(fig.data[1].y) == [0.5, 1.0]  # share of prompts kept
 
 
@@ -111,46 +116,46 @@ def test_cluster_explorer_rejects_bad_input(ra):
 
 
 def test_fig_embedding_groups_and_3d(ra):
-    coords = flt.explorer.project(ra.X, "pca", 2, seed=0)
+    coords = flt.ui.roundplots.project(ra.X, "pca", 2, seed=0)
     assert coords.shape == (8, 2)
-    by_client = flt.explorer.fig_embedding(ra, coords, color_by="client")
+    by_client = flt.ui.roundplots.fig_embedding(ra, coords, color_by="client")
     assert [t.name for t in by_client.data] == ["client0", "client1", "client2", "client3"]
-    by_prompt = flt.explorer.fig_embedding(ra, coords, color_by="prompt")
+    by_prompt = flt.ui.roundplots.fig_embedding(ra, coords, color_by="prompt")
     assert [len(t.x) for t in by_prompt.data] == [4, 4]
-    by_correct = flt.explorer.fig_embedding(ra, coords, color_by="correct")
+    by_correct = flt.ui.roundplots.fig_embedding(ra, coords, color_by="correct")
     assert {t.name: len(t.x) for t in by_correct.data} == {"correct": 3, "wrong": 5}
     with pytest.raises(ValueError, match="needs est="):
-        flt.explorer.fig_embedding(ra, coords, color_by="cluster")
+        flt.ui.roundplots.fig_embedding(ra, coords, color_by="cluster")
     est = fit_consensus(ra, "agglomerative", 0.75, distance_threshold=0.15)
-    by_cluster = flt.explorer.fig_embedding(ra, coords, color_by="cluster", est=est)
+    by_cluster = flt.ui.roundplots.fig_embedding(ra, coords, color_by="cluster", est=est)
     assert {t.name: len(t.x) for t in by_cluster.data} == {"dominant cluster": 7, "other cluster": 1}
-    coords3 = flt.explorer.project(ra.X, "pca", 2, seed=0)
-    assert isinstance(flt.explorer.fig_embedding(ra, np.hstack([coords3, coords3[:, :1]])).data[0], go.Scatter3d)
+    coords3 = flt.ui.roundplots.project(ra.X, "pca", 2, seed=0)
+    assert isinstance(flt.ui.roundplots.fig_embedding(ra, np.hstack([coords3, coords3[:, :1]])).data[0], go.Scatter3d)
 
 
 def test_tsne_projection_is_seeded(ra):
-    a = flt.explorer.project(ra.X, "tsne", 2, seed=3)
-    b = flt.explorer.project(ra.X, "tsne", 2, seed=3)
+    a = flt.ui.roundplots.project(ra.X, "tsne", 2, seed=3)
+    b = flt.ui.roundplots.project(ra.X, "tsne", 2, seed=3)
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="choose 'pca' or 'tsne'"):
-        flt.explorer.project(ra.X, "umap")
+        flt.ui.roundplots.project(ra.X, "umap")
 
 
 def test_load_round_names_what_the_folder_has(tmp_path):
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "round_1.jsonl").write_text("")
     with pytest.raises(FileNotFoundError, match=r"round_2.jsonl does not exist; this run folder has rounds \[1\]"):
-        flt.explorer.load_round(tmp_path, 2)
+        flt.analysis.replay.load_round(tmp_path, 2)
 
 
 def test_cost_explorer_follows_its_controls():
-    ex = flt.widgets.cost_explorer()
+    ex = flt.ui.cost_explorer.cost_explorer()
     assert ex.model.value == "llama-3.1-405b" and ex.protocol().rank == 32
     before = ex.summary.value
-    ratio_32 = flt.costmodel.ratios(ex.arch, ex.protocol())["lora_over_consensus"]
+    ratio_32 = flt.analysis.costmodel.ratios(ex.arch, ex.protocol())["lora_over_consensus"]
     ex.rank.value = 64  # LoRA bytes double, consensus bytes stay: the ratio doubles
     assert ex.summary.value != before
-    assert flt.costmodel.ratios(ex.arch, ex.protocol())["lora_over_consensus"] == pytest.approx(2 * ratio_32)
+    assert flt.analysis.costmodel.ratios(ex.arch, ex.protocol())["lora_over_consensus"] == pytest.approx(2 * ratio_32)
     ex.model.value = "smollm2-135m"
     assert "smollm2-135m" in ex.summary.value
     ex.both_directions.value = True
@@ -160,9 +165,9 @@ def test_cost_explorer_follows_its_controls():
 
 def test_cost_explorer_rejects_unknown_model():
     with pytest.raises(ValueError, match="is not among archs: use one of"):
-        flt.widgets.cost_explorer(model="gpt-5")
+        flt.ui.cost_explorer.cost_explorer(model="gpt-5")
     with pytest.raises(ValueError, match="archs is empty"):
-        flt.widgets.cost_explorer(archs={})
+        flt.ui.cost_explorer.cost_explorer(archs={})
 
 
 def test_answers_at_one_point_get_fixed_axes_not_nano_ticks(ra):
@@ -170,7 +175,10 @@ def test_answers_at_one_point_get_fixed_axes_not_nano_ticks(ra):
     import dataclasses
 
     same = dataclasses.replace(ra, texts=[""] * 8, X=np.tile(_unit([0.3]), (8, 1)) + 1e-9 * np.arange(8)[:, None])
-    coords = flt.explorer.project(same.X, "pca")
+    coords = flt.ui.roundplots.project(same.X, "pca")
     assert coords.shape == (8, 2) and not coords.any()
-    fig = flt.explorer.fig_embedding(same, coords, color_by="client")
-    assert tuple(fig.layout.xaxis.range) == (-1, 1) and "all 8 answers at one point (1 distinct text(s))" in fig.layout.title.text
+    fig = flt.ui.roundplots.fig_embedding(same, coords, color_by="client")
+    assert (
+        tuple(fig.layout.xaxis.range) == (-1, 1)
+        and "all 8 answers at one point (1 distinct text(s))" in fig.layout.title.text
+    )

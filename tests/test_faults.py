@@ -12,7 +12,7 @@ import time
 import pytest
 
 from fedcofit_lite.config import ConfigError, load_config
-from fedcofit_lite.federation import RoundFailedError, resume_federation, run_federation
+from fedcofit_lite.federation.loop import RoundFailedError, resume_federation, run_federation
 from fedcofit_lite.runlog import compare_runs
 
 
@@ -90,7 +90,23 @@ def test_resume_continues_the_method_that_ran(tmp_path):
     from fedcofit_lite.cli import main
 
     d = tmp_path / "fedavg"
-    assert main(["run", "--config", "ci", "--method", "fedavg", "--quiet", "--run-dir", str(d), "--set", "federation.rounds=1"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                "ci",
+                "--method",
+                "fedavg",
+                "--quiet",
+                "--run-dir",
+                str(d),
+                "--set",
+                "federation.rounds=1",
+            ]
+        )
+        == 0
+    )
     assert load_config(d / "config.yaml").federation.method == "fedavg"  # so --resume knows what to continue
     with pytest.raises(FileExistsError, match="--resume"):
         run_federation(load_config("ci"), run_dir=d, progress=False)  # a folder with results is never appended to

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedcofit_lite import costmodel
+from fedcofit_lite.analysis import costmodel
 from fedcofit_lite.config import load_config
-from fedcofit_lite.fedavg import FedAvgServer, incompatibility, shapes_of, weighted_average
-from fedcofit_lite.finetune import TrainRecord
-from fedcofit_lite.messages import (
+from fedcofit_lite.engine.batching import TrainRecord
+from fedcofit_lite.protocol.fedavg import FedAvgServer, incompatibility, shapes_of, weighted_average
+from fedcofit_lite.protocol.messages import (
     AdapterMessage,
     AnswersMessage,
     GlobalAdapterMessage,
@@ -22,7 +22,10 @@ from fedcofit_lite.messages import (
 
 
 def adapter(value: float, shape=(2, 3)) -> dict[str, np.ndarray]:
-    return {"layer.lora_A.weight": np.full(shape, value, np.float32), "layer.lora_B.weight": np.full((3, 2), -value, np.float32)}
+    return {
+        "layer.lora_A.weight": np.full(shape, value, np.float32),
+        "layer.lora_B.weight": np.full((3, 2), -value, np.float32),
+    }
 
 
 def test_weighted_average_matches_hand_arithmetic():
@@ -93,14 +96,16 @@ def test_fedavg_server_weights_by_examples_and_sets_bad_messages_aside():
 
 
 def test_incompatibility_names_both_models_and_the_fix():
-    why = incompatibility({"c0": shapes_of(adapter(1.0)), "c1": shapes_of(adapter(1.0, shape=(5, 3)))}, {"c0": "m-small", "c1": "m-big"})
+    why = incompatibility(
+        {"c0": shapes_of(adapter(1.0)), "c1": shapes_of(adapter(1.0, shape=(5, 3)))}, {"c0": "m-small", "c1": "m-big"}
+    )
     assert "c0 (m-small)" in why and "c1 (m-big)" in why and "consensus" in why
     assert incompatibility({"c0": shapes_of(adapter(1.0)), "c1": shapes_of(adapter(2.0))}) is None
 
 
 @pytest.fixture(scope="module")
 def pool():
-    from fedcofit_lite.pool import ModelPool
+    from fedcofit_lite.engine.pool import ModelPool
 
     cfg = load_config("ci")
     return ModelPool({"client0": "tiny-random", "client1": "tiny-random"}, cfg.model, cfg.lora, seed=0)

@@ -9,11 +9,11 @@ import pytest
 
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
-from fedcofit_lite.data import load_task_suite
-from fedcofit_lite.evaluate import exact_match
-from fedcofit_lite.federation import resolve_data_path, run_federation
-from fedcofit_lite.messages import AnswersMessage, PseudoLabelsMessage, encode
+from fedcofit_lite.federation.loop import resolve_data_path, run_federation
+from fedcofit_lite.protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
 from fedcofit_lite.runlog import compare_runs
+from fedcofit_lite.tasks.data import load_task_suite
+from fedcofit_lite.tasks.evaluate import exact_match
 
 
 def read_jsonl(path):
@@ -114,5 +114,8 @@ def test_every_metrics_row_fits_the_typed_schema(tmp_path):
             assert not check_row(row), (method, row["stage"], check_row(row))
             seen |= set(row)
     assert {"pseudo_label_accuracy", "fedavg_weights", "test_global", "dropped_clients", "kept"} <= seen
-    assert check_row({"stage": "x", "kept": "three", "surprise": 1}) == ["unknown field 'surprise'", "'kept' is str, expected <class 'int'>"]
+    assert check_row({"stage": "x", "kept": "three", "surprise": 1}) == [
+        "unknown field 'surprise'",
+        "'kept' is str, expected <class 'int'>",
+    ]
     assert "kept" in MetricsRow.__annotations__

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fedcofit_lite.collect import BASE_ADAPTER, GenerationRequest, generate_answers
 from fedcofit_lite.config import GenerationConfig, LoraConfig, TrainConfig
-from fedcofit_lite.finetune import IGNORE_INDEX, TrainRecord, attach_adapters, tokenize_records, train_adapter
-from fedcofit_lite.models import load_model
+from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, tokenize_records
+from fedcofit_lite.engine.collect import BASE_ADAPTER, GenerationRequest, generate_answers
+from fedcofit_lite.engine.finetune import attach_adapters, train_adapter
+from fedcofit_lite.engine.models import load_model
 
 RECORDS = [TrainRecord(f"Rewrite the date 2021-0{m}-1{m} as DD/MM/YYYY.", "", f"1{m}/0{m}/2021") for m in range(1, 5)]
 
@@ -17,20 +18,22 @@ RECORDS = [TrainRecord(f"Rewrite the date 2021-0{m}-1{m} as DD/MM/YYYY.", "", f"
 def two_clients():
     """A fresh tiny model with adapters 'a' and 'b' (get_peft_model mutates the base)."""
     model, tok = load_model("tiny-random", device="cpu", seed=0)
-    return attach_adapters(model, ["alice", "bob"], LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])), tok
+    return attach_adapters(
+        model, ["alice", "bob"], LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
+    ), tok
 
 
 def test_loss_is_on_answer_tokens_only(tiny):
     _, tok = tiny
-    (ids, labels), = tokenize_records(tok, RECORDS[:1], max_length=128)
+    ((ids, labels),) = tokenize_records(tok, RECORDS[:1], max_length=128)
     answer = tok("11/01/2021" + tok.eos_token, add_special_tokens=False)["input_ids"]
-    assert labels[-len(answer):] == answer == ids[-len(answer):]
+    assert labels[-len(answer) :] == answer == ids[-len(answer) :]
     assert all(label == IGNORE_INDEX for label in labels[: -len(answer)])
 
 
 def test_truncation_keeps_the_answer(tiny):
     _, tok = tiny
-    (ids, labels), = tokenize_records(tok, RECORDS[:1], max_length=16)
+    ((ids, labels),) = tokenize_records(tok, RECORDS[:1], max_length=16)
     assert len(ids) == 16 and labels[-1] == ids[-1] != IGNORE_INDEX
 
 
@@ -62,7 +65,9 @@ def test_mixed_adapter_batch_equals_one_prompt_at_a_time(two_clients):
     model, tok = two_clients
     train_adapter(model, "alice", tok, RECORDS, TrainConfig(lr=5e-3, batch_size=4), epochs=10, seed=0)
     cfg = GenerationConfig(max_new_tokens=6, batch_size=8)
-    requests = [GenerationRequest(adapter, r.instruction) for r in RECORDS[:3] for adapter in ("alice", "bob", BASE_ADAPTER)]
+    requests = [
+        GenerationRequest(adapter, r.instruction) for r in RECORDS[:3] for adapter in ("alice", "bob", BASE_ADAPTER)
+    ]
     batched = generate_answers(model, tok, requests, cfg)
     single = [generate_answers(model, tok, [r], GenerationConfig(max_new_tokens=6, batch_size=1))[0] for r in requests]
     assert batched == single

@@ -22,19 +22,23 @@ with ``flwr run``:
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from fedcofit_lite.config import load_config
-from fedcofit_lite.federation import run_federation
+from fedcofit_lite.federation.loop import run_federation
 from fedcofit_lite.runlog import compare_runs
 
 flwr = pytest.importorskip("flwr")
 
-EQUAL = ["model.name=smollm2-135m", "generation.adapter_batches=per_adapter", "federation.rounds=1", "federation.n_clients=2"]
+EQUAL = [
+    "model.name=smollm2-135m",
+    "generation.adapter_batches=per_adapter",
+    "federation.rounds=1",
+    "federation.n_clients=2",
+]
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -42,7 +46,7 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(tmp_path):
-    from fedcofit_lite.cohort import BlackBoxClientError
+    from fedcofit_lite.federation.cohort import BlackBoxClientError
 
     cfg = load_config("ci", ["federation.black_box_clients=[2]", "federation.rounds=1"])
     seen = []
@@ -53,11 +57,15 @@ def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(t
 
     result = run_federation(cfg, run_dir=tmp_path / "bb", progress=False, answerers={"client1": oracle})
     answers = [json.loads(line) for line in (tmp_path / "bb" / "answers" / "round_1.jsonl").read_text().splitlines()]
-    assert {a["answer"] for a in answers if a["client"] == "client1"} == {"42"}  # the callable answered every public prompt
-    from fedcofit_lite.data import build_suite
+    assert {a["answer"] for a in answers if a["client"] == "client1"} == {
+        "42"
+    }  # the callable answered every public prompt
+    from fedcofit_lite.tasks.data import build_suite
 
     suite = build_suite(cfg)
-    assert len(seen) == len(suite.public) + 3 * len(suite.test)  # the public prompts once, the test set at base, local, round 1
+    assert len(seen) == len(suite.public) + 3 * len(
+        suite.test
+    )  # the public prompts once, the test set at base, local, round 1
     rows = _rows(tmp_path / "bb")
     assert set(rows[1]["train_loss"]) == {"client0"}  # only the one trainable client trained
     partition = json.loads((tmp_path / "bb" / "partition.json").read_text())
@@ -78,7 +86,9 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each client: another thread count flips near-tied greedy tokens (seen: 1 answer of 36)
+    torch.set_num_threads(
+        1
+    )  # as each client: another thread count flips near-tied greedy tokens (seen: 1 answer of 36)
     try:
         local = run_federation(load_config("ci", EQUAL), run_dir=tmp_path / "inproc", progress=False)
     finally:
@@ -88,15 +98,25 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
         status = deployment.run("ci", EQUAL, run_dir=tmp_path / "flower", timeout=900)
         assert status["status"] == "finished:completed"
         flower_dir = tmp_path / "flower"
-        files = ["pseudo_labels/round_1.jsonl", "predictions/base.jsonl", "predictions/local.jsonl", "predictions/round_1.jsonl"]
+        files = [
+            "pseudo_labels/round_1.jsonl",
+            "predictions/base.jsonl",
+            "predictions/local.jsonl",
+            "predictions/round_1.jsonl",
+        ]
         assert compare_runs(local.run_dir, flower_dir, files) == [], "the engines disagree"
         kept = [json.loads(line) for line in (flower_dir / "pseudo_labels/round_1.jsonl").read_text().splitlines()]
-        assert sum(r["kept"] for r in kept) > 0 and len({r["consensus"] for r in kept}) > 3  # real, varied pseudo-labels
+        assert (
+            sum(r["kept"] for r in kept) > 0 and len({r["consensus"] for r in kept}) > 3
+        )  # real, varied pseudo-labels
         same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_steps"]
         assert compare_runs(local.run_dir, flower_dir, ["metrics.jsonl"], fields=same) == []
         record = read_flower_record(flower_dir)
         assert set(record["nodes"]) == {"client0", "client1"}
-        assert record["wire_bytes_by_round"]["1"] == {"up": _rows(local.run_dir)[-1]["bytes_up"], "down": _rows(local.run_dir)[-1]["bytes_down"]}
+        assert record["wire_bytes_by_round"]["1"] == {
+            "up": _rows(local.run_dir)[-1]["bytes_up"],
+            "down": _rows(local.run_dir)[-1]["bytes_down"],
+        }
 
         # A client dies mid-round: kill its SuperNode (and its ClientApp) as soon as it starts answering round 1.
         killed = {}

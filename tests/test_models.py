@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedcofit_lite.models import ModelNotFoundError, format_prompt, load_embedder, load_model
+from fedcofit_lite.engine.models import ModelNotFoundError, format_prompt, load_embedder, load_model
 
 
 def test_tiny_random_is_small_and_pads_left(tiny):
@@ -58,9 +58,11 @@ def test_prompt_uses_chat_template_when_present_plain_otherwise(tiny):
 
 
 def test_packaged_embedder_puts_paraphrases_closer(embedder):
-    from fedcofit_lite.embed import embed_texts
+    from fedcofit_lite.engine.embed import embed_texts
 
-    x = embed_texts(embedder, ["The capital of France is Paris.", "Paris is France's capital.", "Seven plus five is twelve."])
+    x = embed_texts(
+        embedder, ["The capital of France is Paris.", "Paris is France's capital.", "Seven plus five is twelve."]
+    )
     assert x.shape == (3, 384)
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
     assert x[0] @ x[1] > x[0] @ x[2] + 0.3
@@ -85,8 +87,19 @@ def test_the_command_line_prints_the_message_of_an_unknown_model_without_a_trace
     import sys
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", "ci", "--quiet", "--run-dir", str(tmp_path / "r"),
-           "--set", "model.name=org/does-not-exist"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fedcofit_lite",
+        "run",
+        "--config",
+        "ci",
+        "--quiet",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--set",
+        "model.name=org/does-not-exist",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "org/does-not-exist" in done.stderr and "Fix:" in done.stderr

@@ -4,7 +4,7 @@ Clean: no widget state, and no outputs or execution counts except in cells
 marked ``# NBVAL_CHECK_OUTPUT``. Those keep their printed output and an
 execution count: it is what ``pytest --nbval-lax`` compares against, and nbval
 silently skips the comparison of a cell stored without them. Conventions: one import alias, the preset read through
-``flt.workshop``, a "What you will learn" cell and an exercise at the end.
+``flt.ui.workshop``, a "What you will learn" cell and an exercise at the end.
 These checks read JSON only; executing the notebooks is nbval's job.
 """
 
@@ -66,18 +66,24 @@ def test_committed_without_outputs_or_widget_state(path):
             assert not outputs, f"{where}: clear its outputs (only {CHECK} cells keep theirs)"
             assert cell.get("execution_count") is None, f"{where}: execution_count must be null (clear it)"
         for o in outputs:
-            assert "execution_count" not in o or o["execution_count"] is None, f"{where}: clear the output's execution_count"
+            assert "execution_count" not in o or o["execution_count"] is None, (
+                f"{where}: clear the output's execution_count"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_follows_the_series_conventions(path):
     code, text = _code(path), _markdown(path)
     assert "import fedcofit_lite as flt" in code, f"{path.name}: import the package as `import fedcofit_lite as flt`"
-    assert "flt.workshop.notebook_config(" in code, f"{path.name}: read the preset with flt.workshop.notebook_config()"
+    assert "flt.ui.workshop.notebook_config(" in code, (
+        f"{path.name}: read the preset with flt.ui.workshop.notebook_config()"
+    )
     assert "what you will learn" in text.lower(), f"{path.name}: state what the reader will learn at the top"
     last = next(_source(c) for c in reversed(_cells(path)) if c["cell_type"] == "markdown")
     assert "exercise" in last.lower(), f"{path.name}: end with an Exercises cell"
-    assert not re.search(r"^\s*(import|from)\s+fedcofit_lite\.", code, re.M), f"{path.name}: use flt.<module>, not a submodule import"
+    assert not re.search(r"^\s*(import|from)\s+fedcofit_lite\.", code, re.M), (
+        f"{path.name}: use flt.<module>, not a submodule import"
+    )
     assert ".show()" not in code, f"{path.name}: leave a figure as a cell's last expression instead of .show()"
 
 
@@ -94,7 +100,13 @@ def _notebook_conftest():
 
 @pytest.mark.parametrize(
     ("preset", "given", "expected"),
-    [("ci", 2000, 2000), ("small", 2000, 2000), ("cpu", 2000, 4 * 3600), ("cpu", "600", "600"), ("gpu", 2000, 4 * 3600)],
+    [
+        ("ci", 2000, 2000),
+        ("small", 2000, 2000),
+        ("cpu", 2000, 4 * 3600),
+        ("cpu", "600", "600"),
+        ("gpu", 2000, 4 * 3600),
+    ],
 )
 def test_real_model_presets_get_a_longer_cell_timeout(monkeypatch, preset, given, expected):
     """On `cpu` one cell trains a 30-min comparison: nbval's default 2000 s is raised, an explicit value kept."""

@@ -9,13 +9,20 @@ import sys
 import fedcofit_lite as flt
 
 
-def test_every_module_is_an_attribute_of_the_package_in_a_fresh_interpreter():
-    names = sorted(m.name for m in pkgutil.iter_modules(flt.__path__) if not m.name.startswith("_"))
-    assert {"progress", "roundplots", "runlog", "flower"} <= set(names)
+def test_every_module_is_an_attribute_path_of_the_package_in_a_fresh_interpreter():
+    names = sorted(
+        m.name.removeprefix("fedcofit_lite.")
+        for m in pkgutil.walk_packages(flt.__path__, "fedcofit_lite.")
+        if not any(part.startswith("_") for part in m.name.split("."))
+    )
+    assert {"progress", "ui.roundplots", "runlog", "flower.client_app", "protocol.cluster", "engine.models"} <= set(
+        names
+    )
     code = "import fedcofit_lite as flt\n" + "".join(f"flt.{n}\n" for n in names) + "flt.progress.bar\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert set(names) <= set(dir(flt))
+    assert {n for n in names if "." not in n} <= set(dir(flt))
+    assert {"cluster", "consensus", "server"} <= set(dir(flt.protocol))
 
 
 def test_an_unknown_attribute_says_so():

@@ -8,15 +8,16 @@ import pytest
 import torch
 
 from fedcofit_lite.config import ConfigError, load_config
-from fedcofit_lite.federation import run_federation
-from fedcofit_lite.finetune import TrainRecord, attach_adapters, collate, tokenize_records
-from fedcofit_lite.privacy import epsilon, new_accountant, per_example_loss
+from fedcofit_lite.engine.batching import TrainRecord, collate, tokenize_records
+from fedcofit_lite.engine.finetune import attach_adapters
+from fedcofit_lite.engine.privacy import epsilon, new_accountant, per_example_loss
+from fedcofit_lite.federation.loop import run_federation
 
 
 def test_opacus_per_example_gradients_equal_one_backward_per_example():
     from opacus import GradSampleModule
 
-    from fedcofit_lite.models import load_model
+    from fedcofit_lite.engine.models import load_model
 
     # float32: exactness is the point here (a bf16 base rounds batch and single rows differently)
     model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
@@ -32,14 +33,20 @@ def test_opacus_per_example_gradients_equal_one_backward_per_example():
     for m in peft_model.modules():  # no dropout: the two computations must see the same network
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-    records = [TrainRecord("Say hi", "", "hi"), TrainRecord("Add 2 and 3", "", "5"), TrainRecord("Capital of France?", "", "Paris")]
+    records = [
+        TrainRecord("Say hi", "", "hi"),
+        TrainRecord("Add 2 and 3", "", "5"),
+        TrainRecord("Capital of France?", "", "Paris"),
+    ]
     batch = collate(tokenize_records(tok, records, 64), tok.pad_token_id)
     params = [p for p in peft_model.parameters() if p.requires_grad]
 
     expected = []
     for i in range(3):
         peft_model.zero_grad()
-        logits = peft_model(input_ids=batch["input_ids"][i : i + 1], attention_mask=batch["attention_mask"][i : i + 1]).logits
+        logits = peft_model(
+            input_ids=batch["input_ids"][i : i + 1], attention_mask=batch["attention_mask"][i : i + 1]
+        ).logits
         per_example_loss(logits, batch["labels"][i : i + 1]).mean().backward()
         expected.append([p.grad.clone() for p in params])
 
@@ -68,13 +75,17 @@ def test_accountant_epsilon_falls_with_noise_and_grows_with_steps():
 def dp_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("dp")
     return {
-        sigma: run_federation(load_config("ci", [f"train.dp_noise_multiplier={sigma}", "federation.rounds=2"]), run_dir=root / str(sigma), progress=False)
+        sigma: run_federation(
+            load_config("ci", [f"train.dp_noise_multiplier={sigma}", "federation.rounds=2"]),
+            run_dir=root / str(sigma),
+            progress=False,
+        )
         for sigma in (0.8, 2.0)
     }
 
 
 def test_dp_run_reports_epsilon_per_client_after_every_round(dp_runs):
-    for sigma, result in dp_runs.items():
+    for result in dp_runs.values():
         rows = [m for m in result.metrics if m["round"] >= 0]
         assert all(set(m["dp_epsilon"]) == {"client0", "client1", "client2"} for m in rows)
         assert all(m["dp_delta"] == 1e-5 for m in rows)
@@ -98,10 +109,10 @@ def test_dp_options_are_validated():
 
 
 def test_dp_accounting_is_per_method_in_a_comparison(tmp_path):
-    from fedcofit_lite.compare import run_comparison
+    from fedcofit_lite.analysis.compare import run_comparison
 
     cfg = load_config("ci", ["train.dp_noise_multiplier=1.0", "federation.rounds=1"])
-    comp = run_comparison(cfg, ["fedavg", "local", "centralized"], run_dir=tmp_path / "c", progress=False, figures=False)
+    comp = run_comparison(cfg, ["fedavg", "local", "centralized"], run_dir=tmp_path / "c", progress=False)
     fedavg, local, central = (comp.metrics[m][-1]["dp_epsilon"] for m in ("fedavg", "local", "centralized"))
     assert fedavg == local  # same steps on the same private data from the same shared start, no leak between methods
     assert set(central) == {"central"}  # the pooled model has its own accountant, nothing carried over
@@ -112,8 +123,8 @@ def test_dp_accounting_is_per_method_in_a_comparison(tmp_path):
 def test_dp_epsilon_target_sets_each_clients_noise_and_only_b_keeps_a(tmp_path):
     import numpy as np
 
-    from fedcofit_lite.federation import Federation
-    from fedcofit_lite.privacy import noise_for_epsilon
+    from fedcofit_lite.engine.privacy import noise_for_epsilon
+    from fedcofit_lite.federation.loop import Federation
     from fedcofit_lite.runlog import RunLog
 
     with pytest.raises(ConfigError, match="keep one"):

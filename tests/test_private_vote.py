@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from fedcofit_lite import private_vote as pv
+from fedcofit_lite.protocol import private_vote as pv
 
 
 def test_tiny_noise_releases_the_exact_majority_only_from_three_votes():
@@ -186,7 +186,9 @@ def test_private_consensus_needs_the_vote_rule():
     with pytest.raises(ConfigError, match="consensus.rule=vote"):
         load_config("ci", ["consensus.dp_sigma=1.0"])
     with pytest.raises(ConfigError, match="consensus@vote"):
-        load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote", "compare.methods=[consensus,consensus@medoid]"])
+        load_config(
+            "ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote", "compare.methods=[consensus,consensus@medoid]"]
+        )
     assert load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote"]).consensus.dp_sigma == 1.0
 
 
@@ -195,15 +197,27 @@ def test_private_consensus_releases_noisy_majorities_and_reports_epsilon(tmp_pat
 
     from fedcofit_lite.cli import main
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.federation import run_federation
+    from fedcofit_lite.federation.loop import run_federation
 
     def answerer(name):  # the three clients agree on prompts of even length and each says its own thing on the rest
         return lambda prompts: ["Lima." if len(p) % 2 == 0 else f"{name} thinks otherwise" for p in prompts]
 
-    cfg = load_config("ci", ["consensus.rule=vote", "consensus.dp_sigma=0.3", "consensus.dp_seed=0", "federation.black_box_clients=[0,1,2]"])
-    run_federation(cfg, tmp_path / "private", progress=False, answerers={c: answerer(c) for c in ("client0", "client1", "client2")})
+    cfg = load_config(
+        "ci",
+        [
+            "consensus.rule=vote",
+            "consensus.dp_sigma=0.3",
+            "consensus.dp_seed=0",
+            "federation.black_box_clients=[0,1,2]",
+        ],
+    )
+    run_federation(
+        cfg, tmp_path / "private", progress=False, answerers={c: answerer(c) for c in ("client0", "client1", "client2")}
+    )
     rows = [json.loads(x) for x in (tmp_path / "private" / "metrics.jsonl").read_text().splitlines()]
-    assert json.loads((tmp_path / "private" / "checkpoint" / "state.json").read_text())["vote_seed"] == 0  # resume votes with it
+    assert (
+        json.loads((tmp_path / "private" / "checkpoint" / "state.json").read_text())["vote_seed"] == 0
+    )  # resume votes with it
     eps = [r["vote_dp_epsilon"] for r in rows if r["stage"].startswith("round_")]
     q = 2 * cfg.data.n_public  # every public prompt of both rounds
     assert len(eps) == 2 and 0 < eps[0] < eps[1]  # composition over rounds
@@ -211,10 +225,14 @@ def test_private_consensus_releases_noisy_majorities_and_reports_epsilon(tmp_pat
     assert pv.threshold_for(0.3, q, 1e-5) > 1 + 4 * 0.3  # one vote would need a 4-sigma draw: never here
     answers = [json.loads(x) for x in (tmp_path / "private" / "answers" / "round_1.jsonl").read_text().splitlines()]
     agreed = {a["prompt_id"] for a in answers if a["answer"] == "Lima."}
-    labels = [json.loads(x) for x in (tmp_path / "private" / "pseudo_labels" / "round_1.jsonl").read_text().splitlines()]
+    labels = [
+        json.loads(x) for x in (tmp_path / "private" / "pseudo_labels" / "round_1.jsonl").read_text().splitlines()
+    ]
     released = {lab["prompt_id"] for lab in labels if lab["kept"]}
     assert released <= agreed and len(released) >= len(agreed) - 1  # three votes pass T up to noise; single votes never
-    assert {lab["consensus"] for lab in labels if lab["kept"]} == {"lima"}  # the normalized key, not one client's raw text
+    assert {lab["consensus"] for lab in labels if lab["kept"]} == {
+        "lima"
+    }  # the normalized key, not one client's raw text
     # the trade-off on the recorded answers, from the command line
     assert main(["replay", str(tmp_path / "private"), "--private-vote", "0.3,1,4", "--round", "1"]) == 0
     out = capsys.readouterr().out

@@ -25,11 +25,23 @@ def test_a_cell_with_thousands_of_bar_updates_passes_nbval(tmp_path):
     """Widget bars ignore TQDM_DISABLE; ours do not, so this cell sends no widget messages and nbval sees its end."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("from fedcofit_lite.progress import bar\nfor _ in bar(range(5000), mininterval=0):\n    pass\nprint('done')"),
+        nbformat.v4.new_code_cell(
+            "from fedcofit_lite.progress import bar\nfor _ in bar(range(5000), mininterval=0):\n    pass\nprint('done')"
+        ),
         nbformat.v4.new_code_cell("print('next cell')"),
     ]
     nbformat.write(nb, tmp_path / "flood.ipynb")
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env", "flood.ipynb"]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "flood.ipynb",
+    ]
     done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:]

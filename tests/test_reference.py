@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import fedcofit_lite as flt
-from fedcofit_lite import workshop
+from fedcofit_lite.ui import workshop
 
 REF = workshop.reference_for("cpu")
 SHIPPED = ["cpu"]  # the workshop's preset
@@ -23,7 +23,9 @@ SHIPPED = ["cpu"]  # the workshop's preset
 @pytest.mark.parametrize("preset", SHIPPED)
 def test_the_reference_ships_and_stands_for_the_preset_as_configured_now(preset):
     ref = workshop.reference_for(preset)
-    assert ref is not None, f"notebooks/reference/{preset}/reference.json is missing: python notebooks/reference/build.py --preset {preset}"
+    assert ref is not None, (
+        f"notebooks/reference/{preset}/reference.json is missing: python notebooks/reference/build.py --preset {preset}"
+    )
     problems = workshop.reference_problems(ref)
     assert not problems, f"the shipped reference is stale ({'; '.join(problems)}); rebuild it: {ref.commands[-1]}"
     cfg = flt.config.load_config(preset)
@@ -42,15 +44,15 @@ def test_the_package_reads_every_part_of_it_and_the_answers_are_real():
     quick = REF.root / "quickstart"
     rows = flt.runlog.RunLog(quick).read_metrics()
     assert [r["stage"] for r in rows] == ["base", "local", "round_1", "round_2"]
-    for r in flt.replay.rounds_of(quick):
-        ra = flt.replay.load_round(quick, r)
+    for r in flt.analysis.replay.rounds_of(quick):
+        ra = flt.analysis.replay.load_round(quick, r)
         assert len(ra.texts) == 4 * 48
         assert sum(bool(t.strip()) for t in ra.texts) / len(ra.texts) > 0.95  # a real model answers
         assert len(set(ra.texts)) > 40
-    labels = flt.data.load_jsonl(quick / "pseudo_labels" / "round_1.jsonl")
+    labels = flt.tasks.data.load_jsonl(quick / "pseudo_labels" / "round_1.jsonl")
     assert any(x["kept"] for x in labels) and not any(x["kept"] and not x["consensus"].strip() for x in labels)
-    summary = flt.compare.summarize_seeds(REF.root / "seeds")
-    table_rows, table = flt.compare.seed_table(summary, n_boot=200)
+    summary = flt.analysis.compare.summarize_seeds(REF.root / "seeds")
+    table_rows, table = flt.analysis.compare.seed_table(summary, n_boot=200)
     assert {r["method"] for r in table_rows} >= set(REF.methods)
     centralized = next(r for r in table_rows if r["method"] == "centralized")
     local = next(r for r in table_rows if r["method"] == "local")
@@ -66,8 +68,8 @@ def workshop_dir(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained although the reference could stand in")
 
-    monkeypatch.setattr(flt.federation, "run_federation", no_training)
-    monkeypatch.setattr(flt.compare, "run_seeds", no_training)
+    monkeypatch.setattr(flt.federation.loop, "run_federation", no_training)
+    monkeypatch.setattr(flt.analysis.compare, "run_seeds", no_training)
     return tmp_path
 
 
@@ -84,7 +86,9 @@ def test_notebooks_open_on_the_reference_when_the_student_has_no_run(workshop_di
 
 def test_an_override_or_reference_false_trains_instead(workshop_dir, monkeypatch):
     calls = []
-    monkeypatch.setattr(flt.federation, "run_federation", lambda cfg, run_dir, progress: calls.append(cfg.train.lr))
+    monkeypatch.setattr(
+        flt.federation.loop, "run_federation", lambda cfg, run_dir, progress: calls.append(cfg.train.lr)
+    )
     workshop.ensure_run(flt.config.load_config("cpu", ["train.lr=0.002"]))
     workshop.ensure_run(flt.config.load_config("cpu"), reference=False)
     assert calls == [0.002, 0.001]
@@ -111,11 +115,13 @@ def test_fewer_seeds_than_the_reference_read_the_reference_and_keep_your_other_s
     _, methods = workshop.comparison_plan(cfg)
     one = workshop.ensure_seed_comparison(cfg, [0], methods)  # the reference holds seed 0: no 12-minute retraining
     assert one == workshop.WORKSHOP_DIR / "cpu-reference" / "seeds"
-    assert flt.compare.summarize_seeds(one, [0]).seeds == ["seed_0"]
+    assert flt.analysis.compare.summarize_seeds(one, [0]).seeds == ["seed_0"]
     mine = workshop.run_dir_for(cfg, "seeds")  # now the student has all three seeds of their own
     for s in (0, 1, 2):
         shutil.copytree(REF.root / "seeds" / f"seed_{s}", mine / f"seed_{s}")
-    monkeypatch.setattr(flt.compare, "run_seeds", lambda cfg, seeds, names, run_dir, progress: None)  # seed 0 is done: no training
+    monkeypatch.setattr(
+        flt.analysis.compare, "run_seeds", lambda cfg, seeds, names, run_dir, progress: None
+    )  # seed 0 is done: no training
     assert workshop.ensure_seed_comparison(cfg, [0], methods) == mine
     assert sorted(p.name for p in mine.glob("seed_*")) == ["seed_0", "seed_1", "seed_2"]  # nothing of theirs deleted
 
@@ -123,7 +129,7 @@ def test_fewer_seeds_than_the_reference_read_the_reference_and_keep_your_other_s
 def test_the_fedavg_run_of_notebook_7_is_found_in_the_comparison_of_notebook_6(workshop_dir):
     cfg = flt.config.load_config("cpu")
     fedavg = workshop.comparison_run(cfg, "fedavg")
-    assert fedavg is not None and flt.accounting.measured_vs_analytic(fedavg)[0]["method"] == "fedavg"
+    assert fedavg is not None and flt.analysis.accounting.measured_vs_analytic(fedavg)[0]["method"] == "fedavg"
     assert workshop.comparison_run(cfg, "no-such-method") is None
     source = (Path(__file__).parents[1] / "notebooks" / "07_communication_costs.ipynb").read_text()
     assert 'comparison_run(cfg, \\"fedavg\\")' in source  # the notebook asks for it the same way

@@ -10,14 +10,14 @@ import pytest
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 
+from fedcofit_lite.analysis.replay import format_replay, load_round, replay
 from fedcofit_lite.cli import main
-from fedcofit_lite.client import Client
 from fedcofit_lite.config import ClientConfig, Rule, load_config
-from fedcofit_lite.consensus import RULES, SemanticConsensus, make_rule, normalize_answer
-from fedcofit_lite.data import Example
-from fedcofit_lite.federation import run_federation
-from fedcofit_lite.messages import AnswersMessage, MessageError, PseudoLabelsMessage, decode, encode
-from fedcofit_lite.replay import format_replay, load_round, replay
+from fedcofit_lite.federation.client import Client
+from fedcofit_lite.federation.loop import run_federation
+from fedcofit_lite.protocol.consensus import RULES, make_rule, normalize_answer
+from fedcofit_lite.protocol.messages import AnswersMessage, MessageError, PseudoLabelsMessage, decode, encode
+from fedcofit_lite.tasks.data import Example
 
 
 def unit(angle_deg: float) -> list[float]:
@@ -65,7 +65,9 @@ def test_a_large_group_of_unrelated_answers_loses_to_a_cohesive_pair():
         extra = {"confidence": [0.5] * 5} if rule == "confidence" else {}
         texts = ["cat", "dog", "emu", "owl", "owl"]
         naive = make_rule(rule, clusterer=lumped).fit(X, ["p"] * 5, texts=texts, clients=list("abcde"), **extra)
-        guarded = make_rule(rule, clusterer=lumped, min_cohesion=0.5).fit(X, ["p"] * 5, texts=texts, clients=list("abcde"), **extra)
+        guarded = make_rule(rule, clusterer=lumped, min_cohesion=0.5).fit(
+            X, ["p"] * 5, texts=texts, clients=list("abcde"), **extra
+        )
         assert guarded.consensus_index_[0] in (3, 4), rule
         assert guarded.agreement_[0] == pytest.approx(2 / 5), rule
         if rule in ("medoid", "confidence", "reliability"):  # semantic grouping: without the floor, the lump wins
@@ -80,9 +82,13 @@ def test_vote_counts_strings_and_hybrid_merges_paraphrases():
     hybrid = make_rule("hybrid").fit(X, ["p"] * 4, texts=texts)  # the paraphrase joins the 'Paris' group by meaning
     assert hybrid.consensus_index_[0] == 0 and hybrid.agreement_[0] == pytest.approx(0.75)
     # what embeddings cannot tell apart, exact grouping keeps apart
-    dates = make_rule("vote").fit([unit(0), unit(0.5), unit(0.2)], ["q"] * 3, texts=["12/06/1963", "06/12/1963", "12/06/1963"])
+    dates = make_rule("vote").fit(
+        [unit(0), unit(0.5), unit(0.2)], ["q"] * 3, texts=["12/06/1963", "06/12/1963", "12/06/1963"]
+    )
     assert dates.n_clusters_[0] == 2 and dates.agreement_[0] == pytest.approx(2 / 3)
-    assert normalize_answer(" Paris. ") == normalize_answer("'paris'") and normalize_answer("VELVET") != normalize_answer("velvet")
+    assert normalize_answer(" Paris. ") == normalize_answer("'paris'") and normalize_answer(
+        "VELVET"
+    ) != normalize_answer("velvet")
 
 
 def test_reliability_learns_who_to_trust_from_the_answers_alone():
@@ -120,7 +126,7 @@ def test_confidence_travels_in_the_message_and_is_checked():
 
 
 def test_server_refuses_answers_without_confidence_under_the_confidence_rule():
-    from fedcofit_lite.server import ConsensusServer
+    from fedcofit_lite.protocol.server import ConsensusServer
 
     server = ConsensusServer(["p1"], lambda t: np.eye(len(t), 3), make_rule("confidence"), rule="confidence")
     assert "carries none" in server.check(AnswersMessage(1, "c0", ["p1"], ["a"]), 1)
@@ -131,7 +137,12 @@ PUBLIC = {p: Example(p, "fam", f"question {p}", "", "") for p in ("p1", "p2", "p
 
 
 def test_clients_accumulate_skip_their_own_answers_and_weigh_labels():
-    c = Client("c0", "tiny-random", [], policy=ClientConfig(accumulate=True, skip_own=True, weight_by_score=True, pseudo_repeats=2))
+    c = Client(
+        "c0",
+        "tiny-random",
+        [],
+        policy=ClientConfig(accumulate=True, skip_own=True, weight_by_score=True, pseudo_repeats=2),
+    )
     c.answers_message(1, ["p1", "p2", "p3"], ["A", "b", "x"])
     c.receive(PseudoLabelsMessage(1, ["p1", "p2"], ["a", "Bee"], [0.75, 1.0]), PUBLIC)
     assert [r.response for r in c.pseudo_labels] == ["Bee"]  # 'a' is its own answer 'A' coming back
@@ -151,14 +162,19 @@ def test_clients_accumulate_skip_their_own_answers_and_weigh_labels():
 
 
 def test_weighted_loss():
-    from fedcofit_lite.finetune import TrainRecord, answer_loss, attach_adapters, collate, tokenize_records
     from fedcofit_lite.config import LoraConfig
-    from fedcofit_lite.models import load_model
+    from fedcofit_lite.engine.batching import TrainRecord, collate, tokenize_records
+    from fedcofit_lite.engine.finetune import answer_loss, attach_adapters
+    from fedcofit_lite.engine.models import load_model
 
     model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
     model = attach_adapters(model, ["a"], LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj"]))
     model.set_adapter("a")
-    recs = [TrainRecord("Say hi", "", "hi"), TrainRecord("Add 2 and 3", "", "5"), TrainRecord("Capital of France?", "", "Paris")]
+    recs = [
+        TrainRecord("Say hi", "", "hi"),
+        TrainRecord("Add 2 and 3", "", "5"),
+        TrainRecord("Capital of France?", "", "Paris"),
+    ]
     batch = collate(tokenize_records(tok, recs, 64), tok.pad_token_id)
     with torch.no_grad():
         plain = answer_loss(model, batch)
@@ -192,7 +208,15 @@ def test_replay_scores_every_rule_and_prints_a_table(ci_run, capsys):
     for r in rows:
         assert 0 <= r["kept"] <= r["n_prompts"]
         assert r["new_correct_per_client"] <= r["kept"] and r["harmful_per_client"] <= r["kept"]
-        assert set(r["coverage"]) <= {"date_rewrite", "unit_conversion", "number_to_words", "word_transform", "arithmetic", "capital", "list_sort"}
+        assert set(r["coverage"]) <= {
+            "date_rewrite",
+            "unit_conversion",
+            "number_to_words",
+            "word_transform",
+            "arithmetic",
+            "capital",
+            "list_sort",
+        }
     # the medoid replay of round 1 is what the run's own server... would have done under medoid; the reliability replay is what it did
     sent = [json.loads(x) for x in (ci_run.run_dir / "pseudo_labels" / "round_1.jsonl").read_text().splitlines()]
     rel = next(r for r in rows if r["rule"] == "reliability" and r["round"] == 1)
@@ -206,9 +230,11 @@ def test_replay_scores_every_rule_and_prints_a_table(ci_run, capsys):
 
 
 def test_rules_side_by_side_in_one_comparison(tmp_path):
-    from fedcofit_lite.compare import run_comparison
+    from fedcofit_lite.analysis.compare import run_comparison
 
-    comp = run_comparison(load_config("ci"), ["consensus", "consensus@vote", "local"], run_dir=tmp_path / "c", progress=False, figures=False)
+    comp = run_comparison(
+        load_config("ci"), ["consensus", "consensus@vote", "local"], run_dir=tmp_path / "c", progress=False
+    )
     assert list(comp.metrics) == ["consensus", "consensus@vote", "local"]
     assert comp.metrics["consensus@vote"][2]["rule"] == "vote" and comp.metrics["consensus"][2]["rule"] == "medoid"
     with pytest.raises(Exception, match="consensus@RULE"):
@@ -216,12 +242,12 @@ def test_rules_side_by_side_in_one_comparison(tmp_path):
 
 
 def test_a_finished_comparison_can_be_extended_with_more_rules(tmp_path):
-    from fedcofit_lite.compare import load_comparison, run_comparison
+    from fedcofit_lite.analysis.compare import load_comparison, run_comparison
 
     folder = tmp_path / "ext"
-    run_comparison(load_config("ci"), ["consensus", "local"], run_dir=folder, progress=False, figures=False)
+    run_comparison(load_config("ci"), ["consensus", "local"], run_dir=folder, progress=False)
     before = (folder / "local" / "metrics.jsonl").read_text()
-    comp = run_comparison(load_config("ci"), ["consensus@vote"], run_dir=folder, progress=False, figures=False, extend=True)
+    comp = run_comparison(load_config("ci"), ["consensus@vote"], run_dir=folder, progress=False, extend=True)
     assert list(comp.metrics) == ["consensus", "local", "consensus@vote"]
     assert (folder / "local" / "metrics.jsonl").read_text() == before  # kept, not rerun
     assert list(load_comparison(folder)) == ["consensus", "local", "consensus@vote"]

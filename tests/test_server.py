@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedcofit_lite.cluster import AgglomerativeThreshold
-from fedcofit_lite.consensus import SemanticConsensus
-from fedcofit_lite.messages import AnswersMessage
-from fedcofit_lite.server import ConsensusServer
+from fedcofit_lite.protocol.cluster import AgglomerativeThreshold
+from fedcofit_lite.protocol.consensus import SemanticConsensus
+from fedcofit_lite.protocol.messages import AnswersMessage
+from fedcofit_lite.protocol.server import ConsensusServer
 
 # A toy "embedder": each known answer maps to a fixed direction.
 VECTORS = {
@@ -37,7 +37,9 @@ def msg(client, answers, round_index=1, prompt_ids=("q1", "q2")):
 
 def test_majority_meaning_wins_and_agreement_is_its_share():
     server = make_server()
-    pseudo, report = server.aggregate(1, [msg("a", ["Paris", "42"]), msg("b", ["paris", "41"]), msg("c", ["Lyon", "forty-two"])])
+    pseudo, report = server.aggregate(
+        1, [msg("a", ["Paris", "42"]), msg("b", ["paris", "41"]), msg("c", ["Lyon", "forty-two"])]
+    )
     assert report.prompt_ids == ["q1", "q2"]
     assert report.consensus[0] in ("Paris", "paris")
     assert report.consensus[1] in ("42", "forty-two")
@@ -47,7 +49,9 @@ def test_majority_meaning_wins_and_agreement_is_its_share():
 
 def test_agreement_filter_drops_split_prompts():
     server = make_server(min_agreement=0.6)
-    pseudo, report = server.aggregate(1, [msg("a", ["Paris", "42"]), msg("b", ["Lyon", "forty-two"]), msg("c", ["paris", "41"])])
+    pseudo, report = server.aggregate(
+        1, [msg("a", ["Paris", "42"]), msg("b", ["Lyon", "forty-two"]), msg("c", ["paris", "41"])]
+    )
     # q1: Paris/paris agree (2/3 kept); q2: 42/forty-two agree (2/3 kept)
     assert report.kept == [True, True]
     pseudo, report = server.aggregate(1, [msg("a", ["Paris", "42"]), msg("b", ["Lyon", "41"])])
@@ -85,10 +89,11 @@ def test_no_acceptable_message_fails_clearly():
 
 
 def test_private_vote_sends_only_released_keys_with_no_agreement():
-    from fedcofit_lite.consensus import make_rule
-    from fedcofit_lite.private_vote import NoisyVote
+    from fedcofit_lite.protocol.consensus import make_rule
+    from fedcofit_lite.protocol.private_vote import NoisyVote
 
     private = NoisyVote(sigma=1e-6, threshold=2.5, seed=0)  # noise too small to matter: release = at least 3 votes
+
     def embed(texts):  # the vote groups by normalized string: the vectors do not matter here
         return np.ones((len(texts), 3), dtype=np.float32) / np.sqrt(3)
 
@@ -97,6 +102,8 @@ def test_private_vote_sends_only_released_keys_with_no_agreement():
     pseudo, report = server.aggregate(1, answers)
     assert pseudo.prompt_ids == ["q1"] and pseudo.answers == ["paris"]  # the normalized key, not a client's raw text
     assert pseudo.agreement == [1.0]  # the true vote share (3/4) is not private: not sent
-    assert report.kept == [True, False] and report.consensus[1] == "42"  # withheld; the server's own record keeps the plain winner
+    assert (
+        report.kept == [True, False] and report.consensus[1] == "42"
+    )  # withheld; the server's own record keeps the plain winner
     with pytest.raises(ValueError, match="needs rule 'vote'"):
         ConsensusServer(["q1"], embed, make_rule("medoid"), rule="medoid", private=private)

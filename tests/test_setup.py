@@ -30,10 +30,14 @@ def test_make_lab_installs_its_extras_once(tmp_path):
     for name in stamps:  # a set-up venv: every stamp newer than the Makefile and pyproject.toml
         (venv / name).touch()
     for target in ("lab", "lab-check"):
-        plan = subprocess.run(["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"], capture_output=True, text=True, check=True).stdout
+        plan = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"], capture_output=True, text=True, check=True
+        ).stdout
         assert "pip install" not in plan, f"make {target} reinstalls (needs the network) on every call:\n{plan}"
     (venv / ".lab").unlink()
-    plan = subprocess.run(["make", "-n", "-C", str(ROOT), "lab", f"VENV={venv}"], capture_output=True, text=True, check=True).stdout
+    plan = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "lab", f"VENV={venv}"], capture_output=True, text=True, check=True
+    ).stdout
     assert "[lab]" in plan  # the first call does install
 
 
@@ -42,7 +46,10 @@ def test_the_lab_check_takes_a_notebook_by_its_number():
     lab = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lab)
     assert lab.resolve_notebooks(["05"]) == ["05_per_prompt_clustering.ipynb"]
-    assert lab.resolve_notebooks(["5", "07_communication_costs"]) == ["05_per_prompt_clustering.ipynb", "07_communication_costs.ipynb"]
+    assert lab.resolve_notebooks(["5", "07_communication_costs"]) == [
+        "05_per_prompt_clustering.ipynb",
+        "07_communication_costs.ipynb",
+    ]
     assert lab.resolve_notebooks(["all"])[0] == "01_quickstart.ipynb"
     with pytest.raises(ValueError, match="give its number"):
         lab.resolve_notebooks(["99"])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fedcofit_lite.config import load_config
-from fedcofit_lite.federation import run_federation
+from fedcofit_lite.federation.loop import run_federation
 
 pytestmark = pytest.mark.slow
 

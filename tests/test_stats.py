@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from fedcofit_lite import stats
+from fedcofit_lite.analysis import stats
 
 
 def test_one_seed_interval_matches_scipy_percentile_bootstrap():
     rng = np.random.default_rng(3)
     scores = rng.binomial(1, 0.3, size=175).astype(float)  # exact match of 175 test items
     ours = stats.score_intervals({"m": [scores]}, n_boot=20_000, seed=1)["m"]
-    ref = scipy_stats.bootstrap((scores,), np.mean, n_resamples=20_000, method="percentile", random_state=1).confidence_interval
+    ref = scipy_stats.bootstrap(
+        (scores,), np.mean, n_resamples=20_000, method="percentile", random_state=1
+    ).confidence_interval
     assert ours.mean == pytest.approx(scores.mean())
     assert ours.lo == pytest.approx(ref.low, abs=0.006)
     assert ours.hi == pytest.approx(ref.high, abs=0.006)

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from fedcofit_lite.tasks import CAPITALS, FAMILIES, generate_suite, get_family, number_to_words
+from fedcofit_lite.tasks.families import CAPITALS, FAMILIES, generate_suite, get_family, number_to_words
 
 SMALL = dict(n_train=20, n_public=5, n_test=5)
 

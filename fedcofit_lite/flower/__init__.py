@@ -10,14 +10,7 @@
 Import needs ``flwr`` (``pip install "flwr[simulation]==1.42.0"``, part of ``make setup``).
 """
 
-import importlib
-from typing import Any
+from .._lazy import lazy_submodules
 
-_SUBMODULES = {"records", "client_app", "cohort", "server_app", "simulation", "deploy"}
-
-
-def __getattr__(name: str) -> Any:
-    """``flt.flower.simulation`` works without importing it first (and without Flower until it is touched)."""
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``flt.flower.simulation`` works without importing it first (and without Flower until it is touched).
+__getattr__, __dir__ = lazy_submodules(__name__, __path__)

@@ -4,13 +4,13 @@ Each SuperNode is one client, named by its ``partition-id`` (node config;
 Flower's simulation sets it). The node builds the same task suite and
 partition as every other engine from the run's config (sent by the server in
 its first message) and keeps only its own part and its own model: a
-:class:`~fedcofit_lite.cohort.LocalCohort` of one client. The handlers turn
+:class:`~fedcofit_lite.federation.cohort.LocalCohort` of one client. The handlers turn
 Flower messages into that cohort's calls:
 
 =====================  ==========================================================
 message type           what the client does
 =====================  ==========================================================
-``query.hello``        describe itself (:class:`~fedcofit_lite.cohort.ClientInfo`)
+``query.hello``        describe itself (:class:`~fedcofit_lite.federation.cohort.ClientInfo`)
 ``query.start``        send the adapter it starts from (FedAvg's initial model)
 ``query.answer``       answer the public prompts (an ``AnswersMessage``)
 ``train``              take pseudo-labels or a global adapter, then fine-tune
@@ -33,9 +33,9 @@ from typing import Any
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ..cohort import LocalCohort, TrainPlan
 from ..config import ConfigError, config_from_dict
-from ..finetune import TrainRecord
+from ..engine.batching import TrainRecord
+from ..federation.cohort import LocalCohort, TrainPlan
 from .records import (
     adapter_to_records,
     answers_to_record,
@@ -48,14 +48,18 @@ from .records import (
 
 app = ClientApp()
 
-_NODES: dict[tuple[str, int], tuple[LocalCohort, dict]] = {}  # (config, partition) -> node, its initial adapter (simulation reuses it)
+_NODES: dict[
+    tuple[str, int], tuple[LocalCohort, dict]
+] = {}  # (config, partition) -> node, its initial adapter (simulation reuses it)
 
 
 def partition_of(context: Context) -> int:
     """This node's client index, from ``--node-config 'partition-id=N'`` (set by Flower's simulation)."""
     pid = context.node_config.get("partition-id")
     if pid is None:
-        raise ConfigError("this SuperNode has no partition id: start it with --node-config 'partition-id=N num-partitions=M'.")
+        raise ConfigError(
+            "this SuperNode has no partition id: start it with --node-config 'partition-id=N num-partitions=M'."
+        )
     return int(pid)
 
 
@@ -73,16 +77,20 @@ def node_for(context: Context, config_yaml: str | None = None) -> LocalCohort:
     if key not in _NODES:
         import torch
 
-        from ..data import build_suite
+        from ..tasks.data import build_suite
 
         if os.environ.get("FEDCOFIT_CLIENT_THREADS"):
             torch.set_num_threads(int(os.environ["FEDCOFIT_CLIENT_THREADS"]))
         cfg = config_from_dict(yaml.safe_load(config_yaml))
         n = context.node_config.get("num-partitions")
         if n is not None and int(n) != cfg.federation.n_clients:
-            raise ConfigError(f"num-partitions = {n} on this SuperNode but federation.n_clients = {cfg.federation.n_clients}.")
+            raise ConfigError(
+                f"num-partitions = {n} on this SuperNode but federation.n_clients = {cfg.federation.n_clients}."
+            )
         if not 0 <= pid < cfg.federation.n_clients:
-            raise ConfigError(f"partition-id = {pid}: must be in [0, federation.n_clients = {cfg.federation.n_clients}).")
+            raise ConfigError(
+                f"partition-id = {pid}: must be in [0, federation.n_clients = {cfg.federation.n_clients})."
+            )
         node = LocalCohort(cfg, build_suite(cfg), only=[pid])
         client = node.clients[0]
         _NODES[key] = (node, client.model.get_tensors() if client.trainable else {})
@@ -122,7 +130,9 @@ def _trace(context: Context, what: str, msg: Message) -> None:
     if folder:
         cfg = msg.content["config"] if "config" in msg.content else {}
         round_index = cfg.get("round", "-") if hasattr(cfg, "get") else "-"
-        with open(os.path.join(folder, f"{context.node_config.get('partition-id', 'x')}-{what}-{round_index}"), "w") as f:
+        with open(
+            os.path.join(folder, f"{context.node_config.get('partition-id', 'x')}-{what}-{round_index}"), "w"
+        ) as f:
             f.write(str(os.getpid()))
 
 
@@ -163,11 +173,15 @@ def answer(msg: Message, context: Context) -> Message:
 def train(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "train", msg)
     cid = node.clients[0].client_id
-    results, _ = node.train(int(cfg["round"]), [cid], TrainPlan(
-        labels=labels_from_record(msg.content["labels"]) if "labels" in msg.content else None,
-        adapter=global_from_records(msg.content) if "global" in msg.content else None,
-        **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
-    ))
+    results, _ = node.train(
+        int(cfg["round"]),
+        [cid],
+        TrainPlan(
+            labels=labels_from_record(msg.content["labels"]) if "labels" in msg.content else None,
+            adapter=global_from_records(msg.content) if "global" in msg.content else None,
+            **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
+        ),
+    )
     _save(node, context.state)
     metrics: dict[str, Any] = {}
     if cid in results:

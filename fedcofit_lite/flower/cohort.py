@@ -1,4 +1,4 @@
-"""The clients as Flower nodes: the :class:`~fedcofit_lite.cohort.Cohort` a method talks to, over a Flower ``Grid``.
+"""The clients as Flower nodes: the :class:`~fedcofit_lite.federation.cohort.Cohort` a method talks to, over a Flower ``Grid``.
 
 Each request of a method (answer, train, upload, predict) becomes one Flower
 message per client, sent with ``grid.send_and_receive`` and bounded by
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
-from ..cohort import Answers, ClientInfo, Cohort, Failed, TrainPlan, TrainResult
 from ..config import RunConfig
-from ..data import Example
-from ..messages import AdapterMessage
+from ..federation.cohort import Answers, ClientInfo, Cohort, Failed, TrainPlan, TrainResult
+from ..protocol.messages import AdapterMessage
+from ..tasks.data import Example
 from .records import (
     adapter_from_records,
     answers_from_record,
@@ -35,9 +35,17 @@ from .records import (
 
 log = logging.getLogger(__name__)
 
-ERROR_NAMES = {0: "unknown error", 1: "the ClientApp could not be loaded", 2: "the ClientApp raised an exception",
-               3: "message unavailable", 4: "reply unavailable", 5: "node unavailable (no heartbeat)",
-               6: "a mod refused the message", 7: "invalid app bundle", 8: "the ClientApp crashed"}
+ERROR_NAMES = {
+    0: "unknown error",
+    1: "the ClientApp could not be loaded",
+    2: "the ClientApp raised an exception",
+    3: "message unavailable",
+    4: "reply unavailable",
+    5: "node unavailable (no heartbeat)",
+    6: "a mod refused the message",
+    7: "invalid app bundle",
+    8: "the ClientApp crashed",
+}
 
 
 class NotEnoughNodesError(RuntimeError):
@@ -68,18 +76,24 @@ class FlowerCohort(Cohort):
         self.poll_s = 0.2  # the server's pull interval (a SuperNode polls the SuperLink every few seconds on its own)
         nodes = self._wait_for_nodes(cfg.federation.n_clients, wait_s)
         hello = RecordDict({"run": ConfigRecord({"config": cfg.to_yaml()})})
-        replies, failed = self._exchange({n: hello for n in nodes}, MessageType.QUERY + ".hello", round_index=None, timeout=max(self.timeout, wait_s))
+        replies, failed = self._exchange(
+            {n: hello for n in nodes}, MessageType.QUERY + ".hello", round_index=None, timeout=max(self.timeout, wait_s)
+        )
         if failed:
             raise NotEnoughNodesError(f"SuperNodes {sorted(failed)} did not take part in the run: {failed}")
         infos = {n: info_from_record(r["info"]) for n, r in replies.items()}
         by_index: dict[int, int] = {}
         for n, i in infos.items():
             if i.index in by_index:
-                raise NotEnoughNodesError(f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition.")
+                raise NotEnoughNodesError(
+                    f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition."
+                )
             by_index[i.index] = n
         missing = sorted(set(range(cfg.federation.n_clients)) - set(by_index))
         if missing:
-            raise NotEnoughNodesError(f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N').")
+            raise NotEnoughNodesError(
+                f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N')."
+            )
         self.node = {infos[n].client_id: n for n in sorted(by_index.values(), key=lambda n: infos[n].index)}
         self.info: dict[str, ClientInfo] = {infos[n].client_id: infos[n] for n in self.node.values()}
         log.info("flower: %d clients on nodes %s", len(self.node), self.node)
@@ -105,7 +119,9 @@ class FlowerCohort(Cohort):
         """Send one message per node and wait for the replies; returns (node -> reply content, node -> why it failed)."""
         online = set(self.grid.get_node_ids())
         failed = {n: "its node is offline" for n in content if n not in online}
-        messages = {n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online}
+        messages = {
+            n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online
+        }
         if round_index is not None:
             for c in content.values():
                 self.record_bytes_by_round[round_index]["down"] += record_bytes(c)
@@ -123,7 +139,9 @@ class FlowerCohort(Cohort):
         for reply in replies:
             n = by_id.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             if reply.has_error():
-                failed[n] = f"{ERROR_NAMES.get(reply.error.code, 'error')} (Flower error {reply.error.code}: {reply.error.reason})"
+                failed[n] = (
+                    f"{ERROR_NAMES.get(reply.error.code, 'error')} (Flower error {reply.error.code}: {reply.error.reason})"
+                )
             else:
                 got[n] = reply.content
                 if round_index is not None:
@@ -147,7 +165,12 @@ class FlowerCohort(Cohort):
         return out
 
     def _ask(
-        self, ids: Sequence[str], message_type: str, round_index: int | None, config: dict[str, Any], extra: dict[str, Any] | None = None
+        self,
+        ids: Sequence[str],
+        message_type: str,
+        round_index: int | None,
+        config: dict[str, Any],
+        extra: dict[str, Any] | None = None,
     ) -> tuple[dict[str, RecordDict], Failed]:
         content = {self.node[c]: RecordDict({"config": ConfigRecord(config), **(extra or {})}) for c in ids}
         got, failed = self._exchange(content, message_type, round_index)
@@ -157,9 +180,13 @@ class FlowerCohort(Cohort):
     # -- the cohort -------------------------------------------------------------
 
     def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
-        got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "with-confidence": with_confidence})
+        got, failed = self._ask(
+            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "with-confidence": with_confidence}
+        )
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
-        return Answers(messages, {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}, failed)
+        return Answers(
+            messages, {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}, failed
+        )
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         extra: dict[str, Any] = {}
@@ -179,10 +206,14 @@ class FlowerCohort(Cohort):
         return {c: out[c] for c in ids if c in out}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b})
+        got, failed = self._ask(
+            ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b}
+        )
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 
-    def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> tuple[dict[str, list[str]], Failed]:
+    def predict(
+        self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str
+    ) -> tuple[dict[str, list[str]], Failed]:
         unknown = [c for c in ids if c not in self.node]
         if unknown:
             raise ValueError(f"{unknown} are not clients: on Flower the server holds no model of its own to evaluate.")
@@ -190,7 +221,9 @@ class FlowerCohort(Cohort):
         out = {c: list(r["predictions"]["answers"]) for c, r in got.items()}
         for c, answers in out.items():
             if len(answers) != len(examples):
-                failed[c] = f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"
+                failed[c] = (
+                    f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"
+                )
         return {c: a for c, a in out.items() if c not in failed}, failed
 
     def start_adapter(self) -> dict[str, np.ndarray]:

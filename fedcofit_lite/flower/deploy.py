@@ -44,7 +44,9 @@ def _bin(name: str) -> str:
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise DeploymentError(f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0').")
+        raise DeploymentError(
+            f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0')."
+        )
     return found
 
 
@@ -74,8 +76,14 @@ class LocalDeployment:
     @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"FLWR_HOME": str(self.home), "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1",
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+        env.update(
+            {
+                "FLWR_HOME": str(self.home),
+                "FLWR_TELEMETRY_ENABLED": "0",
+                "FLWR_DISABLE_UPDATE_CHECK": "1",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            }
+        )
         if self.client_threads:
             env["FEDCOFIT_CLIENT_THREADS"] = str(self.client_threads)
         return env
@@ -85,8 +93,18 @@ class LocalDeployment:
         self.log_dir = Path(self.log_dir or self.home / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        self._spawn("superlink", [_bin("flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(self.port),
-                                  "--disable-runtime-dependency-installation"])
+        self._spawn(
+            "superlink",
+            [
+                _bin("flower-superlink"),
+                "--insecure",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--disable-runtime-dependency-installation",
+            ],
+        )
         self._wait_port(self.port, timeout, "superlink")
         self._write_connection()
         for i in range(self.n_nodes):
@@ -94,14 +112,27 @@ class LocalDeployment:
 
     def start_node(self, i: int) -> None:
         """Start the SuperNode of client ``i`` (again, e.g. after :meth:`kill_node`: it rejoins under a new node id)."""
-        self._spawn(f"supernode{i}", [
-            _bin("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.port}", "--host", "127.0.0.1",
-            "--port", str(free_port()), "--node-config", f"partition-id={i} num-partitions={self.n_nodes}",
-        ])
+        self._spawn(
+            f"supernode{i}",
+            [
+                _bin("flower-supernode"),
+                "--insecure",
+                "--superlink",
+                f"127.0.0.1:{self.port}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(free_port()),
+                "--node-config",
+                f"partition-id={i} num-partitions={self.n_nodes}",
+            ],
+        )
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def _wait_port(self, port: int, timeout: float, name: str) -> None:
         end = time.monotonic() + timeout
@@ -115,7 +146,9 @@ class LocalDeployment:
         raise DeploymentError(f"the {name} did not listen on port {port} within {timeout:.0f} s: see {self.log_dir}")
 
     def _write_connection(self) -> None:
-        subprocess.run([_bin("flwr"), "config", "list"], env=self.env, capture_output=True, check=False)  # creates config.toml
+        subprocess.run(
+            [_bin("flwr"), "config", "list"], env=self.env, capture_output=True, check=False
+        )  # creates config.toml
         path = self.home / "config.toml"
         text = path.read_text() if path.exists() else '[superlink]\ndefault = "local"\n'
         text += f'\n[superlink.{CONNECTION}]\naddress = "127.0.0.1:{self.port}"\ninsecure = true\n'
@@ -130,34 +163,57 @@ class LocalDeployment:
             pass
         proc.wait(timeout=30)
 
-    def run(self, preset: str = "ci", overrides: list[str] | None = None, method: str | None = None,
-            run_dir: str | Path | None = None, timeout: float = 1800.0, wait_s: float = 300.0) -> dict[str, Any]:
+    def run(
+        self,
+        preset: str = "ci",
+        overrides: list[str] | None = None,
+        method: str | None = None,
+        run_dir: str | Path | None = None,
+        timeout: float = 1800.0,
+        wait_s: float = 300.0,
+    ) -> dict[str, Any]:
         """Submit a run of the Flower App and wait for it; returns Flower's record of the run (raises if it failed)."""
+
         def q(v: str) -> str:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-        run_config = [f"preset={q(preset)}", f"overrides={q(';'.join(overrides or []))}", f"method={q(method or '')}",
-                      f"run-dir={q(str(Path(run_dir).resolve()) if run_dir else '')}", f"wait-s={float(wait_s)}"]
+        run_config = [
+            f"preset={q(preset)}",
+            f"overrides={q(';'.join(overrides or []))}",
+            f"method={q(method or '')}",
+            f"run-dir={q(str(Path(run_dir).resolve()) if run_dir else '')}",
+            f"wait-s={float(wait_s)}",
+        ]
         cmd = [_bin("flwr"), "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config)]
         done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, cwd=self.home)
         try:
-            run_id = json.loads(done.stdout[done.stdout.index("{"):])["run-id"]
+            run_id = json.loads(done.stdout[done.stdout.index("{") :])["run-id"]
         except (ValueError, KeyError):
-            raise DeploymentError(f"flwr run did not start a run (exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}") from None
+            raise DeploymentError(
+                f"flwr run did not start a run (exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
+            ) from None
         status = self.wait(run_id, timeout)
         if status.get("status") != "finished:completed":
-            logs = subprocess.run([_bin("flwr"), "log", str(run_id), CONNECTION, "--show"], env=self.env, capture_output=True, text=True)
-            raise DeploymentError(f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs.stdout[-4000:]}")
+            logs = subprocess.run(
+                [_bin("flwr"), "log", str(run_id), CONNECTION, "--show"], env=self.env, capture_output=True, text=True
+            )
+            raise DeploymentError(
+                f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs.stdout[-4000:]}"
+            )
         return status
 
     def wait(self, run_id: str | int, timeout: float) -> dict[str, Any]:
         """Poll ``flwr list`` until run ``run_id`` has finished; returns its record."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            out = subprocess.run([_bin("flwr"), "list", CONNECTION, "--run-id", str(run_id), "--format", "json"],
-                                 env=self.env, capture_output=True, text=True)
+            out = subprocess.run(
+                [_bin("flwr"), "list", CONNECTION, "--run-id", str(run_id), "--format", "json"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+            )
             try:
-                runs = json.loads(out.stdout[out.stdout.index("{"):]).get("runs", [])
+                runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
             except ValueError:
                 runs = []
             if runs and str(runs[0].get("status", "")).startswith("finished"):

@@ -3,8 +3,8 @@
 Text travels in :class:`flwr.app.ConfigRecord` s (answers, pseudo-labels,
 confidences, client descriptions), tensors in :class:`flwr.app.ArrayRecord` s
 (adapters). The receiver rebuilds the same typed message
-(:mod:`fedcofit_lite.messages`), which checks its fields, and the server
-counts its bytes with the same :class:`~fedcofit_lite.messages.Wire` as the
+(:mod:`fedcofit_lite.protocol.messages`), which checks its fields, and the server
+counts its bytes with the same :class:`~fedcofit_lite.protocol.messages.Wire` as the
 in-process engine, so both engines report the same numbers.
 :func:`record_bytes` gives what Flower's own records hold, for comparison.
 """
@@ -18,12 +18,17 @@ from typing import Any
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 
-from ..cohort import ClientInfo
-from ..messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, MessageError, PseudoLabelsMessage
+from ..federation.cohort import ClientInfo
+from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, MessageError, PseudoLabelsMessage
 
 
 def answers_to_record(m: AnswersMessage) -> ConfigRecord:
-    rec: dict[str, Any] = {"round": m.round, "client_id": m.client_id, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers)}
+    rec: dict[str, Any] = {
+        "round": m.round,
+        "client_id": m.client_id,
+        "prompt_ids": list(m.prompt_ids),
+        "answers": list(m.answers),
+    }
     if m.confidence is not None:
         rec["confidence"] = [float(c) for c in m.confidence]
     return ConfigRecord(rec)
@@ -32,18 +37,31 @@ def answers_to_record(m: AnswersMessage) -> ConfigRecord:
 def answers_from_record(rec: ConfigRecord) -> AnswersMessage:
     conf = rec.get("confidence")
     return AnswersMessage(
-        round=int(rec["round"]), client_id=str(rec["client_id"]), prompt_ids=list(rec["prompt_ids"]), answers=list(rec["answers"]),
+        round=int(rec["round"]),
+        client_id=str(rec["client_id"]),
+        prompt_ids=list(rec["prompt_ids"]),
+        answers=list(rec["answers"]),
         confidence=[float(c) for c in conf] if conf is not None else None,
     )
 
 
 def labels_to_record(m: PseudoLabelsMessage) -> ConfigRecord:
-    return ConfigRecord({"round": m.round, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers), "agreement": [float(a) for a in m.agreement]})
+    return ConfigRecord(
+        {
+            "round": m.round,
+            "prompt_ids": list(m.prompt_ids),
+            "answers": list(m.answers),
+            "agreement": [float(a) for a in m.agreement],
+        }
+    )
 
 
 def labels_from_record(rec: ConfigRecord) -> PseudoLabelsMessage:
     return PseudoLabelsMessage(
-        round=int(rec["round"]), prompt_ids=list(rec["prompt_ids"]), answers=list(rec["answers"]), agreement=[float(a) for a in rec["agreement"]]
+        round=int(rec["round"]),
+        prompt_ids=list(rec["prompt_ids"]),
+        answers=list(rec["answers"]),
+        agreement=[float(a) for a in rec["agreement"]],
     )
 
 
@@ -56,12 +74,19 @@ def tensors_from_record(rec: ArrayRecord) -> dict[str, np.ndarray]:
 
 
 def adapter_to_records(m: AdapterMessage) -> RecordDict:
-    return RecordDict({"adapter": tensors_to_record(m.tensors), "adapter-meta": ConfigRecord({"round": m.round, "client_id": m.client_id, "n_examples": m.n_examples})})
+    return RecordDict(
+        {
+            "adapter": tensors_to_record(m.tensors),
+            "adapter-meta": ConfigRecord({"round": m.round, "client_id": m.client_id, "n_examples": m.n_examples}),
+        }
+    )
 
 
 def adapter_from_records(content: RecordDict) -> AdapterMessage:
     meta = content["adapter-meta"]
-    return AdapterMessage(int(meta["round"]), str(meta["client_id"]), int(meta["n_examples"]), tensors_from_record(content["adapter"]))
+    return AdapterMessage(
+        int(meta["round"]), str(meta["client_id"]), int(meta["n_examples"]), tensors_from_record(content["adapter"])
+    )
 
 
 def global_to_records(m: GlobalAdapterMessage) -> RecordDict:

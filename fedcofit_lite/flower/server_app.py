@@ -30,7 +30,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from ..config import RunConfig, load_config
-from ..federation import Federation, RunResult
+from ..federation.loop import Federation, RunResult
 from ..runlog import RunLog
 from .cohort import FlowerCohort
 
@@ -49,13 +49,23 @@ def config_from_run_config(run_config: dict[str, Any]) -> RunConfig:
 def main(grid: Grid, context: Context) -> None:
     rc = dict(context.run_config)
     cfg = config_from_run_config(rc)
-    result = run_on_grid(grid, cfg, run_dir=str(rc.get("run-dir", "")) or None, method=str(rc.get("method", "")) or None,
-                         wait_s=float(rc.get("wait-s", 300.0)))
+    result = run_on_grid(
+        grid,
+        cfg,
+        run_dir=str(rc.get("run-dir", "")) or None,
+        method=str(rc.get("method", "")) or None,
+        wait_s=float(rc.get("wait-s", 300.0)),
+    )
     print(f"fedcofit_lite on Flower: run folder {result.run_dir}\n{result.table}", flush=True)
 
 
 def run_on_grid(
-    grid: Any, cfg: RunConfig, run_dir: str | Path | None = None, method: str | None = None, wait_s: float = 300.0, progress: bool = False
+    grid: Any,
+    cfg: RunConfig,
+    run_dir: str | Path | None = None,
+    method: str | None = None,
+    wait_s: float = 300.0,
+    progress: bool = False,
 ) -> RunResult:
     """Run one method of ``cfg`` end to end with the clients behind ``grid``; returns the run like :func:`run_federation`."""
     start = time.perf_counter()
@@ -63,13 +73,16 @@ def run_on_grid(
     runlog = RunLog(run_dir) if run_dir is not None else None
     fed = Federation(cfg, runlog=runlog, progress=progress, cohort=cohort)
     result = fed.run(method)
-    fed.runlog.write_json("flower.json", {
-        "engine": "flower",
-        "nodes": {c: int(n) for c, n in cohort.node.items()},
-        "record_bytes_by_round": {str(k): v for k, v in sorted(cohort.record_bytes_by_round.items())},
-        "wire_bytes_by_round": {str(k): v for k, v in sorted(fed.wire.bytes_by_round.items())},
-        "wall_s": time.perf_counter() - start,
-    })
+    fed.runlog.write_json(
+        "flower.json",
+        {
+            "engine": "flower",
+            "nodes": {c: int(n) for c, n in cohort.node.items()},
+            "record_bytes_by_round": {str(k): v for k, v in sorted(cohort.record_bytes_by_round.items())},
+            "wire_bytes_by_round": {str(k): v for k, v in sorted(fed.wire.bytes_by_round.items())},
+            "wall_s": time.perf_counter() - start,
+        },
+    )
     return result
 
 

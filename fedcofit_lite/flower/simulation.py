@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RunConfig
-from ..federation import RunResult
+from ..federation.loop import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def simulate(
         from flwr.serverapp import ServerApp
         from flwr.simulation import run_simulation
     except ImportError as err:  # the simulation extra is missing
-        raise ImportError(f"Flower's simulation engine is not installed ({err}): pip install 'flwr[simulation]==1.42.0'.") from None
+        raise ImportError(
+            f"Flower's simulation engine is not installed ({err}): pip install 'flwr[simulation]==1.42.0'."
+        ) from None
     from .client_app import app as client_app
     from .server_app import run_on_grid
 
@@ -53,7 +55,9 @@ def simulate(
     def _main(grid: Any, context: Any) -> None:  # runs in a thread of this process
         out["result"] = run_on_grid(grid, cfg, run_dir=run_dir, method=method, wait_s=120.0, progress=progress)
 
-    os.environ.setdefault("FEDCOFIT_CLIENT_THREADS", str(threads_per_client))  # read by each ClientApp (Ray workers inherit it)
+    os.environ.setdefault(
+        "FEDCOFIT_CLIENT_THREADS", str(threads_per_client)
+    )  # read by each ClientApp (Ray workers inherit it)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     cpus = os.cpu_count() or 1
     with warnings.catch_warnings():

@@ -1,12 +1,12 @@
 """Build the reference run shipped with the notebooks, with the package's own commands.
 
-A workshop opens notebooks 03-06 on finished, real results (``flt.workshop.ensure_run`` and
+A workshop opens notebooks 03-06 on finished, real results (``flt.ui.workshop.ensure_run`` and
 ``ensure_seed_comparison`` pick this run up when the student has none of their own). This
 script makes it for one preset, in two commands of the package:
 
 1. ``python -m fedcofit_lite run --config PRESET`` (the quickstart run of notebooks 01 and 03-05);
 2. ``python -m fedcofit_lite compare --config PRESET --seeds ... --methods ...`` (notebook 06's
-   comparison: the seeds and methods of ``flt.workshop.comparison_plan``);
+   comparison: the seeds and methods of ``flt.ui.workshop.comparison_plan``);
 
 then copies what the notebooks read into ``notebooks/reference/PRESET/`` (answers, pseudo-labels,
 metrics, predictions, summaries, configs; not the adapters' checkpoint, not the server's
@@ -68,13 +68,17 @@ def copy_pruned(src: Path, dst: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="cpu")
-    p.add_argument("--quickstart-dir", type=Path, default=None, help="a finished `run` of the preset (default: run it now)")
-    p.add_argument("--seeds-dir", type=Path, default=None, help="a finished `compare --seeds` of the preset (default: run it now)")
+    p.add_argument(
+        "--quickstart-dir", type=Path, default=None, help="a finished `run` of the preset (default: run it now)"
+    )
+    p.add_argument(
+        "--seeds-dir", type=Path, default=None, help="a finished `compare --seeds` of the preset (default: run it now)"
+    )
     p.add_argument("--out", type=Path, default=None, help="default notebooks/reference/PRESET")
     args = p.parse_args(argv)
-    out = args.out or flt.workshop.REFERENCE_ROOT / args.preset
+    out = args.out or flt.ui.workshop.REFERENCE_ROOT / args.preset
     cfg = flt.config.load_config(args.preset)
-    seeds, methods = flt.workshop.comparison_plan(cfg)
+    seeds, methods = flt.ui.workshop.comparison_plan(cfg)
     scratch = Path(tempfile.mkdtemp(prefix="reference_"))
     quick, seeds_dir = args.quickstart_dir or scratch / "quickstart", args.seeds_dir or scratch / "seeds"
     cmds = commands(args.preset, quick, seeds_dir, seeds, methods)
@@ -94,18 +98,17 @@ def main(argv: list[str] | None = None) -> int:
 
     manifest = {
         "preset": args.preset,
-        "format": flt.workshop.REFERENCE_FORMAT,
+        "format": flt.ui.workshop.REFERENCE_FORMAT,
         "package_version": flt.__version__,
         "seeds": seeds,
         "methods": methods,
-        "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds] + [
-            f"python notebooks/reference/build.py --preset {args.preset}"
-        ],
+        "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds]
+        + [f"python notebooks/reference/build.py --preset {args.preset}"],
         "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__}",
         **({"wall_s": wall} if wall else {}),
     }
-    (staging / flt.workshop.REFERENCE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    problems = flt.workshop.reference_problems(flt.workshop.Reference.read(staging), cfg)
+    (staging / flt.ui.workshop.REFERENCE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    problems = flt.ui.workshop.reference_problems(flt.ui.workshop.Reference.read(staging), cfg)
     if problems:
         sys.exit("build.py: these runs cannot stand for preset " + args.preset + ": " + "; ".join(problems))
     if out.exists():

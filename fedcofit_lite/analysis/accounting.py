@@ -1,0 +1,160 @@
+"""Measured bytes against the analytic model, for a run folder the package wrote.
+
+The analytic model (:mod:`fedcofit_lite.analysis.costmodel`) counts payload: answer
+bytes for consensus, ``4 x LoRA parameters`` for FedAvg. What crosses our wire
+(:class:`~fedcofit_lite.protocol.messages.Wire`) adds framing, which this module states
+exactly so the two can be checked against each other:
+
+* consensus messages are canonical JSON. An answer costs its UTF-8 bytes plus
+  ``len(prompt_id) + 6`` (two quoted strings and two commas), a pseudo-label
+  also its agreement number and a comma; a message costs the bytes of its
+  empty form (keys, client id, round). JSON escaping (quotes, backslashes,
+  newlines and control characters in answers) is the only remaining
+  difference: one extra byte per escaped character, five for ``\\u00XX``.
+* adapter messages are safetensors: the tensors' raw bytes plus an 8-byte
+  length and a JSON header naming each tensor's dtype, shape and offsets
+  (:func:`~fedcofit_lite.protocol.messages.safetensors_overhead`); under 1% for the
+  embedded models' adapters, larger for toy ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
+from . import costmodel
+
+ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
+
+
+def json_framing_answers(client_id: str, round_index: int, prompt_ids: Sequence[str]) -> tuple[float, float]:
+    """(bytes per message, mean bytes per answer) of an answers message's JSON framing."""
+    empty = len(encode(AnswersMessage(round_index, client_id, [], [])))
+    per_answer = sum(len(p.encode()) + ANSWER_FRAMING for p in prompt_ids) / max(1, len(prompt_ids))
+    # the last element of each list has no comma after it: 2 bytes less per non-empty message
+    return float(empty - (2 if prompt_ids else 0)), per_answer
+
+
+def json_framing_pseudo_labels(
+    round_index: int, prompt_ids: Sequence[str], agreement: Sequence[float]
+) -> tuple[float, float]:
+    """(bytes per message, mean bytes per label) of a pseudo-labels message's JSON framing."""
+    empty = len(encode(PseudoLabelsMessage(round_index, [], [], [])))
+    numbers = sum(len(json.dumps(a)) + 1 for a in agreement)  # each agreement and its comma
+    per_label = (sum(len(p.encode()) + ANSWER_FRAMING for p in prompt_ids) + numbers) / max(1, len(prompt_ids))
+    return float(empty - (3 if prompt_ids else 0)), per_label
+
+
+def _mean_bytes(texts: Sequence[str]) -> float:
+    return sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts))
+
+
+def _consensus_rows(
+    run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus"
+) -> list[dict[str, Any]]:
+    arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
+    rows = []
+    for m in (m for m in metrics if m["round"] >= 1):
+        r = m["round"]
+        answers = [json.loads(x) for x in (run / "answers" / f"round_{r}.jsonl").read_text().splitlines()]
+        labels = [json.loads(x) for x in (run / "pseudo_labels" / f"round_{r}.jsonl").read_text().splitlines()]
+        clients = list(dict.fromkeys(a["client"] for a in answers))
+        prompts = list(dict.fromkeys(a["prompt_id"] for a in answers))
+        per_msg, per_answer = json_framing_answers(clients[0], r, prompts)
+        # client ids may differ in length: correct the per-message framing by the mean id length
+        per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
+        if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
+            per_msg += sum(
+                len(',"confidence":')
+                + len(json.dumps([a["confidence"] for a in answers if a["client"] == c], separators=(",", ":")))
+                for c in clients
+            ) / len(clients)
+        up = costmodel.Protocol(
+            n_prompts=len(prompts),
+            answer_tokens=max(_mean_bytes([a["answer"] for a in answers]), 1e-9),
+            bytes_per_token=1,
+            overhead_per_answer=per_answer,
+            overhead_per_message=per_msg,
+            n_clients=len(clients),
+            directions=("up",),
+        )
+        rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
+        kept = [x for x in labels if x["kept"]]
+        if kept:
+            agreement = [round(float(x["agreement"]), 4) for x in kept]
+            per_msg_d, per_label = json_framing_pseudo_labels(r, [x["prompt_id"] for x in kept], agreement)
+            down = replace(
+                up,
+                n_prompts=len(kept),
+                answer_tokens=max(_mean_bytes([x["consensus"] for x in kept]), 1e-9),
+                overhead_per_answer=per_label,
+                overhead_per_message=per_msg_d,
+                directions=("down",),
+            )
+            rows.append(_row(method, r, "down", m["bytes_down"], costmodel.round_bytes(arch, down)["consensus"]))
+    return rows
+
+
+def _fedavg_rows(
+    models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str
+) -> list[dict[str, Any]]:
+    models = json.loads(models_json.read_text())
+    (name, hf_config), *others = models.items()
+    if others:
+        raise ValueError(f"{models_json}: FedAvg with several architectures {list(models)} cannot have run.")
+    arch = costmodel.Architecture.from_hf_config(hf_config, name=name)
+    rank, targets = cfg["lora"]["r"], tuple(cfg["lora"]["target_modules"])
+    params = costmodel.lora_parameters(arch, rank, targets, factors="B" if method == "ffa" else "AB")
+    n_clients = cfg["federation"]["n_clients"]
+    rows = []
+    for m in (m for m in metrics if m["round"] >= 1):
+        taking_part = n_clients - len(m.get("dropped_clients") or {})  # dropped clients send nothing
+        for direction in ("up", "down"):
+            messages = taking_part + (
+                n_clients if direction == "down" and m["round"] == 1 else 0
+            )  # + the start's broadcast
+            analytic = messages * (params * 4 + costmodel.Protocol().overhead_per_message)
+            rows.append(_row(method, m["round"], direction, m[f"bytes_{direction}"], analytic))
+    return rows
+
+
+def _row(method: str, r: int, direction: str, measured: int, analytic: float) -> dict[str, Any]:
+    return {
+        "method": method,
+        "round": r,
+        "direction": direction,
+        "measured": int(measured),
+        "analytic": float(analytic),
+        "overhead": int(measured) - analytic,
+        "relative": (int(measured) - analytic) / analytic if analytic else float("nan"),
+    }
+
+
+def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Per round and direction: bytes counted on the wire vs the analytic model for the run's settings.
+
+    Works on a ``run`` folder or one method folder of a ``compare`` folder
+    (consensus, fedavg, fedprox or ffa; local and centralized send nothing).
+    Round 1 of a parameter method also carries the broadcast of the clients'
+    shared starting adapter.
+    ``overhead`` is measured minus analytic: JSON escaping for consensus,
+    safetensors headers for FedAvg.
+    """
+    run = Path(run_dir)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    methods = {m.get("method") for m in metrics if m["round"] >= 1}
+    method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
+    if method.startswith("consensus"):
+        return _consensus_rows(run, cfg, metrics, method)
+    if method in ("fedavg", "fedprox", "ffa"):
+        # a compare folder keeps models.json at its top, beside the method folders
+        models_json = run / "models.json" if (run / "models.json").exists() else run.parent / "models.json"
+        return _fedavg_rows(models_json, cfg, metrics, method)
+    return []

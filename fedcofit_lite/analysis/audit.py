@@ -1,0 +1,501 @@
+"""Membership inference: what each method's messages tell an attacker about a client's private records.
+
+An attacker sees what a method sends and tries to tell a client's private
+training records (*members*) from records of the same task families that no
+client trained on (*non-members*). The better it separates them, the more the
+messages leak. What each method exposes, and the attacks run on it
+(:data:`EXPOSES`, :data:`ATTACKS`)::
+
+    method              what leaves a client                       attacks
+    fedavg/fedprox/ffa  its adapter tensors (the server gets them)   loss, loss_ref, query
+    consensus           its answers to the public prompts (server);  answers
+                        the pseudo-labels (every client)             pseudo_labels
+    local               nothing                                      -
+    centralized         the records themselves                       -
+
+Every attack gives each record a score, higher meaning "member":
+
+* ``loss``: minus the record's mean answer-token loss under the adapter
+  (Yeom et al., 2018). Needs the weights: only where adapters are sent.
+* ``loss_ref``: the loss under the public base model minus the loss under the
+  adapter. The base is a reference model that calibrates away how hard the
+  record is (Watson et al., 2022; Carlini et al., 2022); it helps where
+  records differ in difficulty more than members differ from non-members.
+* ``query``: the attacker loads the adapter, asks the record's prompt and
+  scores the cosine similarity of the answer to the record's response (text
+  only, but it needs the model to query).
+* ``answers``: the client's answers to the public prompts of the record's
+  family (all rounds); the largest cosine similarity of any of them to the
+  record's response. The server sees exactly these texts.
+* ``pseudo_labels``: the same over the kept pseudo-labels every client gets.
+
+The adapter attacked is each client's at the end of the run (``checkpoint/``):
+under FedAvg, what it would upload next round, one local epoch past its last
+upload. Consensus runs also get the adapter attacks, marked *not sent*: the client
+trained its adapter just as hard, so they show the leak its private model
+holds and the protocol does not send.
+
+Non-members are drawn per client to match its family counts (a client holds
+a skewed family mix; without matching, an attack would detect the mix, not
+membership). Results: ROC-AUC and the true-positive rate at 1% false
+positives, with 95% intervals from a bootstrap over records (members and
+non-members resampled separately), pooled over clients. AUC 0.5 is chance.
+
+Run it on a folder written by ``run`` (it holds the last round's adapters in
+``checkpoint/``)::
+
+    python -m fedcofit_lite run --config cpu --method fedavg --run-dir runs/fedavg
+    python -m fedcofit_lite privacy-audit runs/fedavg
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..progress import bar, bars_disabled
+from ..tasks.data import Example, load_jsonl
+from .stats import Interval, interval
+
+log = logging.getLogger(__name__)
+
+ATTACKS: dict[str, str] = {  # attack -> the exposure it reads
+    "loss": "adapter",
+    "loss_ref": "adapter",
+    "query": "adapter",
+    "answers": "answers",
+    "pseudo_labels": "pseudo_labels",
+}
+EXPOSES: dict[str, tuple[str, ...]] = {  # method -> what it sends that an attacker can read
+    "consensus": ("answers", "pseudo_labels"),
+    "fedavg": ("adapter",),
+    "fedprox": ("adapter",),
+    "ffa": ("adapter",),
+    "local": (),
+    "centralized": (),
+}
+FPR = 0.01  # the false-positive rate at which the true-positive rate is reported
+
+
+class AuditError(ValueError):
+    """A run folder the audit cannot read (the message says what is missing and how to get it)."""
+
+
+# -- the metrics --------------------------------------------------------------
+
+
+def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
+    """P(score of a random member > score of a random non-member), ties counting half (Mann-Whitney U)."""
+    from scipy.stats import rankdata
+
+    m, n = len(members), len(nonmembers)
+    ranks = rankdata(np.concatenate([members, nonmembers]))  # average ranks: ties half
+    return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
+
+
+def tpr_at_fpr(members: np.ndarray, nonmembers: np.ndarray, fpr: float = FPR) -> float:
+    """Share of members scored above a threshold that at most ``fpr`` of the non-members pass."""
+    k = int(np.floor(fpr * len(nonmembers)))  # non-members allowed above the threshold
+    threshold = np.sort(nonmembers)[::-1][k]  # the (k+1)-th highest non-member score
+    return float(np.mean(members > threshold))
+
+
+def roc_curve(members: np.ndarray, nonmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rates, true-positive rates) over every threshold, from (0, 0) to (1, 1)."""
+    thresholds = np.unique(np.concatenate([members, nonmembers]))[::-1]
+    fpr = np.array([0.0] + [np.mean(nonmembers >= t) for t in thresholds])
+    tpr = np.array([0.0] + [np.mean(members >= t) for t in thresholds])
+    return fpr, tpr
+
+
+def attack_intervals(
+    members: np.ndarray, nonmembers: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> tuple[Interval, Interval]:
+    """AUC and TPR at 1% FPR with 95% bootstrap intervals (members and non-members resampled separately)."""
+    if n_boot < 1:
+        raise AuditError(f"n_boot must be >= 1 bootstrap draws, got {n_boot}.")
+    members, nonmembers = np.asarray(members, float), np.asarray(nonmembers, float)
+    if len(members) < 2 or len(nonmembers) < 2:
+        raise AuditError(
+            f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}."
+        )
+    rng = np.random.default_rng(seed)
+    aucs, tprs = np.empty(n_boot), np.empty(n_boot)
+    for b in range(n_boot):
+        mb = members[rng.integers(0, len(members), len(members))]
+        nb = nonmembers[rng.integers(0, len(nonmembers), len(nonmembers))]
+        aucs[b], tprs[b] = roc_auc(mb, nb), tpr_at_fpr(mb, nb)
+    return interval(roc_auc(members, nonmembers), aucs), interval(tpr_at_fpr(members, nonmembers), tprs)
+
+
+# -- who is a member ------------------------------------------------------------
+
+
+def membership_sets(
+    train: Sequence[Example], partition: Mapping[str, Sequence[str]], seed: int = 0, pool: Sequence[Example] = ()
+) -> dict[str, tuple[list[Example], list[Example]]]:
+    """Client -> (members, non-members): its records, and as many unused records of each of its families.
+
+    Non-members come from ``train`` records no client holds (then ``pool``,
+    e.g. the test split, where a family runs short). A family without enough
+    unused records gets fewer non-members than members; it is logged.
+    """
+    by_id = {ex.id: ex for ex in train}
+    used = {i for ids in partition.values() for i in ids}
+    unknown = sorted(used - set(by_id))
+    if unknown:
+        raise AuditError(
+            f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; "
+            "audit it with the data it was trained on."
+        )
+    unused: dict[str, list[Example]] = {}
+    for ex in [*train, *pool]:
+        if ex.id not in used and ex.response:
+            unused.setdefault(ex.family, []).append(ex)
+    rng = np.random.default_rng([seed, 17])
+    sets = {}
+    for client, ids in partition.items():
+        members = [by_id[i] for i in ids]
+        nonmembers: list[Example] = []
+        for family in dict.fromkeys(ex.family for ex in members):
+            want = sum(ex.family == family for ex in members)
+            have = unused.get(family, [])
+            if len(have) < want:
+                log.warning(
+                    "client %s: family %s has %d members but only %d unused records", client, family, want, len(have)
+                )
+            picks = rng.choice(len(have), size=min(want, len(have)), replace=False) if have else []
+            nonmembers += [have[i] for i in sorted(picks)]
+        sets[client] = (members, nonmembers)
+    return sets
+
+
+# -- the attacks' scores --------------------------------------------------------
+
+
+def record_losses(
+    model: Any, tokenizer: Any, examples: Sequence[Example], adapter: str | None, max_length: int, batch_size: int = 16
+) -> np.ndarray:
+    """(n,) each record's mean loss over its answer tokens, under ``adapter`` (None: the base model alone)."""
+    import contextlib
+
+    import torch
+
+    from ..engine.batching import TrainRecord, collate, tokenize_records
+    from ..engine.privacy import per_example_loss
+
+    data = tokenize_records(
+        tokenizer, [TrainRecord(ex.instruction, ex.context, ex.response) for ex in examples], max_length
+    )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    if adapter is not None:
+        model.set_adapter(adapter)
+    out = []
+    with torch.inference_mode(), model.disable_adapter() if adapter is None else contextlib.nullcontext():
+        for i in range(0, len(data), batch_size):
+            batch = {k: v.to(device) for k, v in collate(data[i : i + batch_size], pad).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
+            out.append(per_example_loss(logits, batch["labels"]).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def best_match(responses: np.ndarray, exposed: np.ndarray) -> np.ndarray:
+    """(n,) the largest cosine similarity of each response (n, d) to any exposed text (k, d); -1 when none was exposed."""
+    if exposed.shape[0] == 0:
+        return np.full(responses.shape[0], -1.0)
+    return (responses @ exposed.T).max(axis=1)
+
+
+def text_attack(
+    examples: Sequence[Example], exposed: Mapping[str, Sequence[str]], embed: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """(n,) the ``answers`` / ``pseudo_labels`` score: each record's best match among the texts exposed for its family."""
+    scores = np.empty(len(examples))
+    vectors = embed([ex.response for ex in examples])  # (n, d), unit length
+    for family in dict.fromkeys(ex.family for ex in examples):
+        rows = [i for i, ex in enumerate(examples) if ex.family == family]
+        texts = list(exposed.get(family, []))
+        scores[rows] = best_match(vectors[rows], embed(texts) if texts else np.zeros((0, vectors.shape[1])))
+    return scores
+
+
+# -- one run folder -------------------------------------------------------------
+
+
+@dataclass
+class AttackResult:
+    """One attack on one run, pooled over clients."""
+
+    attack: str
+    exposure: str
+    sent: bool  # does the method send this exposure (False: the consensus adapter, shown for contrast)
+    auc: Interval
+    tpr: Interval  # true-positive rate at 1% false positives
+    members: np.ndarray  # every member's score (all clients)
+    nonmembers: np.ndarray
+    auc_per_client: dict[str, float] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """JSON-ready, scores included (the ROC curves are drawn from them)."""
+        return {
+            "attack": self.attack,
+            "exposure": self.exposure,
+            "sent": self.sent,
+            "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
+            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi],
+            "n_members": len(self.members),
+            "n_nonmembers": len(self.nonmembers),
+            "auc_per_client": self.auc_per_client,
+            "members": [round(float(s), 5) for s in self.members],
+            "nonmembers": [round(float(s), 5) for s in self.nonmembers],
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AttackResult:
+        return cls(
+            row["attack"],
+            row["exposure"],
+            row["sent"],
+            Interval(*row["auc"]),
+            Interval(*row["tpr_at_1pct_fpr"]),
+            np.asarray(row["members"]),
+            np.asarray(row["nonmembers"]),
+            dict(row.get("auc_per_client", {})),
+        )
+
+
+@dataclass
+class Audit:
+    """The audit of one run folder (``audit.json`` in it)."""
+
+    run_dir: str
+    method: str
+    results: list[AttackResult]
+    note: str = ""  # why nothing was attacked (local, centralized)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": self.run_dir,
+            "method": self.method,
+            "note": self.note,
+            "results": [r.row() for r in self.results],
+        }
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Audit:
+        """Read ``audit.json`` of an audited run folder."""
+        path = Path(run_dir) / "audit.json"
+        if not path.is_file():
+            raise AuditError(f"{path} does not exist: run `python -m fedcofit_lite privacy-audit {run_dir}` first.")
+        d = json.loads(path.read_text())
+        return cls(d["run_dir"], d["method"], [AttackResult.from_row(r) for r in d["results"]], d.get("note", ""))
+
+
+def audit_table(audits: Sequence[Audit]) -> str:
+    """A plain-text table: run folder, method, attack, what it reads, sent?, records, AUC and TPR at 1% FPR with 95% intervals."""
+    width = max([len(Path(a.run_dir).name) for a in audits] + [3])
+    header = f"{'run':<{width}} {'method':<12} {'attack':<14} {'reads':<14} {'sent':<5} {'members/non':>11}  {'ROC-AUC [95% CI]':<22} TPR@1%FPR [95% CI]"
+    lines = [header, "-" * len(header)]
+    for a in audits:
+        run = Path(a.run_dir).name
+        if not a.results:
+            lines.append(f"{run:<{width}} {a.method:<12} {'-':<14} {a.note}")
+        for r in a.results:
+            lines.append(
+                f"{run:<{width}} {a.method:<12} {r.attack:<14} {r.exposure:<14} {'yes' if r.sent else 'no':<5} "
+                f"{f'{len(r.members)}/{len(r.nonmembers)}':>11}  {r.auc.format():<22} {r.tpr.format()}"
+            )
+    return "\n".join(lines)
+
+
+def _base_method(name: str) -> str:
+    return name.split("@", 1)[0]
+
+
+def audit_run(
+    run_dir: str | Path,
+    attacks: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    contrast: bool = True,
+    progress: bool = True,
+) -> Audit:
+    """Attack what the run's method exposed; write and return ``audit.json``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A folder written by ``run`` (its config, partition, answers,
+        pseudo-labels and ``checkpoint/`` adapters).
+    attacks : sequence of str, optional
+        Names from :data:`ATTACKS` (default: every attack the method's
+        exposure allows).
+    n_boot : int
+        Bootstrap draws of the intervals.
+    contrast : bool
+        Also attack the adapters a consensus run never sends (marked not sent).
+    progress : bool
+        A bar over (attack, client) pairs.
+    """
+    from ..config import load_config
+    from ..tasks.data import build_suite
+
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "partition.json"):
+        if not (run_dir / name).is_file():
+            raise AuditError(
+                f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`."
+            )
+    unknown = [a for a in attacks or [] if a not in ATTACKS]
+    if unknown:
+        raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
+    cfg = load_config(run_dir / "config.yaml")
+    method = cfg.federation.method
+    exposes = EXPOSES.get(_base_method(method))
+    if exposes is None:
+        raise AuditError(f"{run_dir}: method {method!r} has no audit; known methods: {list(EXPOSES)}.")
+    if not exposes:
+        note = "the records themselves leave the clients" if method == "centralized" else "nothing leaves a client"
+        audit = Audit(str(run_dir), method, [], note)
+        (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
+        return audit
+    has_adapters = (run_dir / "checkpoint" / "adapters").is_dir()
+    if contrast and "adapter" not in exposes and not has_adapters:
+        log.warning("%s keeps no adapters (a compare folder?): the not-sent adapter attacks are skipped", run_dir)
+    readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes and has_adapters else [])]
+    chosen = sorted(
+        (a for a in (attacks or ATTACKS) if ATTACKS[a] in readable), key=lambda a: ATTACKS[a] not in exposes
+    )  # sent first
+    if not chosen:
+        raise AuditError(
+            f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
+        )
+    partition = json.loads((run_dir / "partition.json").read_text())
+    clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
+    if not clients:
+        raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
+    for exposure, folder in (("answers", "answers"), ("pseudo_labels", "pseudo_labels")):
+        if any(ATTACKS[a] == exposure for a in chosen) and not list((run_dir / folder).glob("round_*.jsonl")):
+            raise AuditError(
+                f"{run_dir / folder} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
+                "or the root of a compare folder: audit a method's subfolder, written by `run`)."
+            )
+    suite = build_suite(cfg)
+    sets = membership_sets(
+        suite.train, {c: p["example_ids"] for c, p in clients.items()}, seed=cfg.seed, pool=suite.test
+    )
+    scorer = _Scorer(run_dir, cfg, clients, suite, need_model=any(ATTACKS[a] == "adapter" for a in chosen))
+    results = []
+    steps = bar(
+        total=len(chosen) * len(clients), desc=f"audit {method}", unit="attack", disable=not progress or bars_disabled()
+    )
+    for attack in chosen:
+        per_client = {}
+        for c in clients:
+            steps.set_postfix(attack=attack, client=c)
+            per_client[c] = scorer.scores(attack, c, *sets[c])
+            steps.update(1)
+        members = np.concatenate([m for m, _ in per_client.values()])
+        nonmembers = np.concatenate([n for _, n in per_client.values()])
+        auc, tpr = attack_intervals(members, nonmembers, n_boot, seed=cfg.seed)
+        by_client = {c: roc_auc(m, n) for c, (m, n) in per_client.items() if len(m) and len(n)}
+        results.append(
+            AttackResult(attack, ATTACKS[attack], ATTACKS[attack] in exposes, auc, tpr, members, nonmembers, by_client)
+        )
+        log.info("%s %s: AUC %s, TPR@1%%FPR %s", method, attack, auc.format(), tpr.format())
+    steps.close()
+    audit = Audit(str(run_dir), method, results)
+    (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
+    return audit
+
+
+class _Scorer:
+    """The attacker's tools for one run: a copy of the base with the client adapters it saw, the embedder, the texts."""
+
+    def __init__(self, run_dir: Path, cfg: Any, clients: Mapping[str, Mapping[str, Any]], suite: Any, need_model: bool):
+        from ..engine.embed import embed_texts
+        from ..engine.models import load_embedder
+
+        self.run_dir, self.cfg = run_dir, cfg
+        self.family = {ex.id: ex.family for ex in suite.public}
+        embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+        self.embed = lambda texts: embed_texts(embedder, texts, progress=False)
+        self.pool = self._attacker_pool(clients) if need_model else None
+        self._loss_cache: dict[
+            tuple[str, str | None], np.ndarray
+        ] = {}  # the records of a client are the same for every attack
+
+    def _attacker_pool(self, clients: Mapping[str, Mapping[str, Any]]) -> Any:
+        import safetensors.numpy
+
+        from ..engine.pool import ModelPool
+
+        folder = self.run_dir / "checkpoint" / "adapters"
+        missing = [c for c in clients if not (folder / f"{c}.safetensors").is_file()]
+        if missing:
+            raise AuditError(
+                f"{folder} has no adapter for {missing}: the adapter attacks need a folder written by `python -m fedcofit_lite run` "
+                "(compare folders keep no adapters), or pass --attacks answers,pseudo_labels for a consensus run."
+            )
+        pool = ModelPool({c: p["model"] for c, p in clients.items()}, self.cfg.model, self.cfg.lora, seed=self.cfg.seed)
+        for c in clients:
+            pool.set_tensors(c, safetensors.numpy.load_file(str(folder / f"{c}.safetensors")))
+        return pool
+
+    def scores(
+        self, attack: str, client: str, members: list[Example], nonmembers: list[Example]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(member scores, non-member scores) of ``attack`` against ``client``."""
+        records = [*members, *nonmembers]
+        s = getattr(self, f"_{attack}")(client, records)
+        return s[: len(members)], s[len(members) :]
+
+    def _losses(self, client: str, records: list[Example], adapter: str | None) -> np.ndarray:
+        """Each record's loss under ``adapter`` (None: the base), computed once per client (``loss`` and ``loss_ref`` share it)."""
+        key = (client, adapter)
+        if key not in self._loss_cache:
+            bb = self.pool.backbone_of(client)
+            self._loss_cache[key] = record_losses(bb.model, bb.tokenizer, records, adapter, self.cfg.train.max_length)
+        return self._loss_cache[key]
+
+    def _loss(self, client: str, records: list[Example]) -> np.ndarray:
+        return -self._losses(client, records, client)
+
+    def _loss_ref(self, client: str, records: list[Example]) -> np.ndarray:
+        return self._losses(client, records, None) - self._losses(client, records, client)
+
+    def _query(self, client: str, records: list[Example]) -> np.ndarray:
+        from ..engine.collect import GenerationRequest
+
+        answers = self.pool.generate(
+            [GenerationRequest(client, ex.instruction, ex.context) for ex in records],
+            self.cfg.generation,
+            seed=self.cfg.seed,
+            desc=f"audit: query {client}",
+        )
+        a, y = self.embed(answers), self.embed([ex.response for ex in records])
+        return np.sum(a * y, axis=1)
+
+    def _exposed(self, folder: str, text: str, keep: Callable[[dict[str, Any]], bool]) -> dict[str, list[str]]:
+        """Family -> the texts (field ``text``) of ``folder/round_*.jsonl`` rows that ``keep`` selects, all rounds."""
+        exposed: dict[str, list[str]] = {}
+        for path in sorted((self.run_dir / folder).glob("round_*.jsonl")):
+            for row in load_jsonl(path):
+                if keep(row):
+                    exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row[text])
+        return exposed
+
+    def _answers(self, client: str, records: list[Example]) -> np.ndarray:
+        exposed = self._exposed(
+            "answers", "answer", lambda row: row["client"] == client and bool(row["answer"].strip())
+        )
+        return text_attack(records, exposed, self.embed)
+
+    def _pseudo_labels(self, client: str, records: list[Example]) -> np.ndarray:
+        return text_attack(records, self._exposed("pseudo_labels", "consensus", lambda row: row["kept"]), self.embed)

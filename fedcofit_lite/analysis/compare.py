@@ -1,0 +1,522 @@
+"""The comparison the method exists for: several methods, one partition, one seed, one budget.
+
+:func:`run_comparison` loads the models once, scores the base, runs the local
+stage once for every method that starts from it (consensus, FedAvg, FedProx,
+local), snapshots the clients' adapters, and then runs each method's rounds
+from that same snapshot with a fresh wire. The centralized baseline trains its
+own adapter on the pooled data. Layout of the run folder::
+
+    <run_dir>/
+        config.yaml, partition.json, metrics.jsonl   shared stages (base, local)
+        <method>/metrics.jsonl, summary.txt, ...     one folder per method, written as it goes
+        comparison.json, comparison.txt              the final table (rewritten after each method)
+        figures/*.html                               plotly figures (+ plotly.min.js, offline)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import RunConfig, load_config
+from ..runlog import RunLog, format_table
+from ..tasks.evaluate import correct, exact_match, rouge_l
+
+if TYPE_CHECKING:  # the engine (torch, transformers) loads only to run a comparison, not to read one
+    from ..federation.loop import Federation
+    from ..federation.methods import Method
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS: list[tuple[str, str, str]] = [
+    ("method", "method", "{}"),
+    ("local EM", "local_em", "{:.3f}"),
+    ("final EM", "final_em", "{:.3f}"),
+    ("final correct", "final_correct", "{:.3f}"),
+    ("global EM", "final_global_em", "{:.3f}"),
+    ("final ROUGE-L", "final_rouge_l", "{:.3f}"),
+    ("bytes up", "bytes_up", "{:,}"),
+    ("bytes down", "bytes_down", "{:,}"),
+    ("bytes total", "bytes_total", "{:,}"),
+    ("x consensus", "bytes_vs_consensus", "{:,.0f}"),
+    ("rounds s", "seconds_rounds", "{:.0f}"),
+    ("total s", "seconds_total", "{:.0f}"),
+]
+
+
+@dataclass
+class Comparison:
+    """What :func:`run_comparison` returns; everything is also in ``run_dir``."""
+
+    run_dir: Path
+    metrics: dict[str, list[dict[str, Any]]]  # method -> metrics rows (base, local, round_1..R)
+    rows: list[dict[str, Any]]
+    table: str
+
+
+def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One summary row per method: scores at the local stage and at the end, bytes, seconds."""
+    rows = []
+    for method, ms in metrics.items():
+        local = next((m for m in ms if m["stage"] == "local"), None)
+        final = ms[-1]
+        up = sum(m.get("bytes_up", 0) for m in ms)
+        down = sum(m.get("bytes_down", 0) for m in ms)
+        seconds = [sum(m.get("seconds", {}).values()) for m in ms]
+        rows.append(
+            {
+                "method": method,
+                "local_em": local["test"]["all"]["exact_match"] if local else None,
+                "final_em": final["test"]["all"]["exact_match"],
+                "final_correct": final["test"]["all"].get("correct", final["test"]["all"]["exact_match"]),
+                "final_rouge_l": final["test"]["all"]["rouge_l"],
+                "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
+                "final_stage": final["stage"],
+                "bytes_up": up,
+                "bytes_down": down,
+                "bytes_total": up + down,
+                "seconds_rounds": sum(s for m, s in zip(ms, seconds) if m["round"] >= 1),
+                "seconds_total": sum(seconds),  # a shared stage counts for every method that used it
+            }
+        )
+    consensus = next((r for r in rows if r["method"] == "consensus"), None)
+    for r in rows:
+        if consensus and consensus["bytes_total"] and r["bytes_total"]:
+            r["bytes_vs_consensus"] = r["bytes_total"] / consensus["bytes_total"]
+    return rows
+
+
+def per_round_table(metrics: dict[str, list[dict[str, Any]]], metric: str = "exact_match") -> str:
+    """Test score per stage (columns) and method (rows)."""
+    stages = list(dict.fromkeys(m["stage"] for ms in metrics.values() for m in ms))
+    columns = [("method", "method", "{}")] + [(s, s, "{:.3f}") for s in stages]
+    rows = [
+        {"method": method, **{m["stage"]: m["test"]["all"].get(metric, m["test"]["all"]["exact_match"]) for m in ms}}
+        for method, ms in metrics.items()
+    ]
+    return format_table(rows, columns)
+
+
+def run_comparison(
+    cfg: RunConfig,
+    methods: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    extend: bool = False,
+) -> Comparison:
+    """Run several methods on the same partition, seed and budget; write the table (``ui.plots`` draws the figures).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        One configuration for all methods (``compare.methods`` names them
+        unless ``methods`` is given).
+    methods : list of str, optional
+        Method names, e.g. ``["consensus", "fedavg", "local", "centralized"]``.
+    run_dir : path, optional
+        Folder to write; default ``<output_dir>/<name>-compare-<time>``.
+    extend : bool
+        Add methods to a finished comparison in ``run_dir``: the methods it
+        holds are kept, the shared stages run again (same seed, same result;
+        checked) and only the missing methods run. Their folders record their
+        own config (e.g. another ``client`` policy).
+
+    Raises
+    ------
+    IncompatibleAdaptersError
+        Before any training, when FedAvg/FedProx is asked for clients whose
+        adapters cannot be averaged (mixed architectures).
+    """
+    names = list(methods or cfg.compare.methods)
+    cfg = replace(
+        cfg,
+        compare=replace(cfg.compare, methods=names),
+        data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
+    ).validate()
+    earlier: dict[str, list[dict[str, Any]]] = {}
+    if run_dir is not None and (Path(run_dir) / "metrics.jsonl").exists():
+        if not extend:
+            raise FileExistsError(
+                f"{run_dir} already holds a comparison; load it with load_comparison(), extend it, or choose a new run_dir."
+            )
+        earlier = load_comparison(run_dir)
+        earlier_shared = RunLog(run_dir).read_metrics()
+        names = [n for n in names if n not in earlier]
+        (Path(run_dir) / "metrics.jsonl").rename(Path(run_dir) / "metrics.before.jsonl")
+        root_config = (Path(run_dir) / "config.yaml").read_text()
+    runlog = RunLog(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare"))
+    from ..federation.loop import Federation
+    from ..federation.methods import make_method
+
+    fed = Federation(cfg, runlog=runlog, progress=progress)
+    root = fed.runlog
+    plan: list[Method] = [make_method(n, prox_mu=cfg.train.prox_mu) for n in names]
+    for method in plan:
+        fed.prepare(method)  # refusals (FedAvg across architectures) happen here, before any training
+    start = run_shared_stages(fed, plan)
+    if earlier:  # the shared stages must have come out as before, or the methods would not start alike
+        (root.dir / "config.yaml").write_text(root_config)
+        before = {r["stage"]: r["test"] for r in earlier_shared}
+        for row in start.rows:
+            if row["stage"] in before and not _same_scores(row["test"], before[row["stage"]]):
+                raise RuntimeError(
+                    f"extending {root.dir}: the {row['stage']} stage scored {row['test']['all']} now and "
+                    f"{before[row['stage']]['all']} before; the methods would not share a start. Run a new comparison."
+                )
+        (root.dir / "metrics.before.jsonl").unlink()
+    metrics = {**earlier, **run_methods(fed, plan, start, root)}
+    rows, table = _write_tables(root, metrics)
+    return Comparison(root.dir, metrics, rows, table)
+
+
+@dataclass
+class SharedStart:
+    """Where every method of a comparison starts: the shared metrics rows and the clients' adapters after the local stage."""
+
+    rows: list[dict[str, Any]]  # base (and local, when a method shares the local stage)
+    adapters: dict[str, dict] | None  # client id -> adapter tensors after the local stage
+    privacy: dict[str, list] | None  # adapter id -> DP accountant history spent by the local stage
+    initial: dict[str, dict]  # client id -> adapter tensors before any training (the shared start)
+
+
+def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
+    """Score the base, then run the local stage once for every method that starts from it."""
+    fed.method_name = "shared"
+    rows = [fed.run_base()]
+    initial = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
+    sharing = [m for m in plan if m.shares_local_stage]
+    if not sharing:
+        return SharedStart(rows, None, None, initial)
+    rows.append(fed.run_local_stage(sharing[0]))
+    adapters = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
+    privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}
+    return SharedStart(rows, adapters, privacy, initial)
+
+
+def run_methods(
+    fed: Federation, plan: list[Method], start: SharedStart, root: RunLog
+) -> dict[str, list[dict[str, Any]]]:
+    """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for method in plan:
+        log.info("compare: method %s", method.name)
+        if method.shares_local_stage:
+            fed.start_method(method, RunLog(root.dir / method.name), start.adapters, start.rows, start.privacy)
+            fed.prepare(method)  # e.g. reset the server's global adapter to the shared start
+        else:
+            fed.start_method(method, RunLog(root.dir / method.name), start.initial, start.rows[:1])
+            fed.prepare(method)  # e.g. reset the centralized adapter to its initial weights
+            fed.run_local_stage(method)
+        fed.run_rounds(method)
+        fed.finish()
+        metrics[method.name] = list(fed.metrics)
+        _write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
+    return metrics
+
+
+def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> bool:
+    """Equal scores on every family and every metric both rows have (a folder written before a metric existed lacks it)."""
+    return set(now) == set(before) and all(now[f][m] == before[f][m] for f in now for m in set(now[f]) & set(before[f]))
+
+
+def _write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
+    rows = comparison_rows(metrics)
+    metric = run_metric(root.dir)
+    table = (
+        format_table(rows, TABLE_COLUMNS)
+        + f"\n\ntest {METRIC_LABELS[metric]} per stage\n"
+        + per_round_table(metrics, metric)
+    )
+    root.write_json("comparison.json", {"rows": rows, "metrics": metrics})
+    (root.dir / "comparison.txt").write_text(table + "\n")
+    return rows, table
+
+
+def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Per-method metrics of a finished (or interrupted) comparison folder."""
+    root = Path(run_dir)
+    out = {}
+    # the order the comparison ran them in (its config), then any other method folder
+    order = load_config(root / "config.yaml").compare.methods if (root / "config.yaml").exists() else []
+    subs = sorted(
+        (p for p in root.iterdir() if (p / "metrics.jsonl").exists()),
+        key=lambda p: (p.name not in order, order.index(p.name) if p.name in order else 0, p.name),
+    )
+    for sub in subs:
+        out[sub.name] = RunLog(sub).read_metrics()
+    if not out:
+        raise FileNotFoundError(f"{root} holds no method folders with metrics.jsonl; is it a compare run folder?")
+    return out
+
+
+# -- several seeds: paired intervals ------------------------------------------------------
+
+
+METRICS = ("exact_match", "correct", "rouge_l")
+METRIC_LABELS = {"exact_match": "exact match", "correct": "correct", "rouge_l": "ROUGE-L"}
+
+
+@dataclass
+class SeedSummary:
+    """What :func:`summarize_seeds` finds in a comparison folder of one or several seeds."""
+
+    root: Path
+    seeds: list[str]  # seed folder names
+    entries: list[str]  # "consensus", "fedavg", "fedavg (global)", ...
+    stages: list[str]  # local, round_1, ..., round_R
+    scores: dict[str, dict[str, dict[str, list]]]  # metric -> stage -> entry -> per seed, item scores (np arrays)
+    families: dict[str, list[list[str]]]  # seed -> item families (aligned with the item arrays), keyed by seed index
+    bytes_total: dict[str, float]  # entry -> mean over seeds of bytes up + down
+    steps: dict[str, float]  # entry -> optimizer steps per model (client mean), local stage + rounds, mean over seeds
+    labels: dict[str, dict[str, dict[str, float]]] = field(
+        default_factory=dict
+    )  # consensus entry -> stage -> kept, precision (seed means)
+
+    def final_stage(self) -> str:
+        return self.stages[-1]
+
+
+def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[Path]:
+    """``seed_*`` folders of a multi-seed comparison (only ``seeds`` when given), or the folder itself when it is a single comparison."""
+    root = Path(root)
+    found = sorted((p for p in root.glob("seed_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+    if seeds is not None:
+        found = [p for p in found if int(p.name.split("_")[1]) in set(seeds)]
+        missing = sorted(set(seeds) - {int(p.name.split("_")[1]) for p in found})
+        if missing:
+            raise FileNotFoundError(
+                f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first."
+            )
+    return found or [root]
+
+
+def _predictions(seed_dir: Path, method: str, stage: str, tag: str = "") -> list[dict[str, Any]] | None:
+    """A method's predictions of one stage; shared stages live at the top of the seed folder."""
+    for path in (
+        seed_dir / method / "predictions" / f"{stage}{tag}.jsonl",
+        seed_dir / "predictions" / f"{stage}{tag}.jsonl",
+    ):
+        if path.exists():
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return None
+
+
+def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
+    """Test item id -> score averaged over the models that answered it."""
+    scores = {
+        "exact_match": lambda r: exact_match(r["prediction"], r["reference"]),
+        "correct": lambda r: correct(r["prediction"], r["reference"], r.get("family")),
+        "rouge_l": lambda r: rouge_l(r["prediction"], r["reference"]),
+    }
+    per_item: dict[str, list[float]] = {}
+    for r in rows:
+        per_item.setdefault(r["id"], []).append(scores[metric](r))
+    return {i: float(np.mean(v)) for i, v in per_item.items()}
+
+
+def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> SeedSummary:
+    """Read the predictions and metrics of every seed (or of ``seeds`` only) of a comparison folder into paired item scores."""
+    every = seed_folders(root, seeds)
+    folders = [f for f in every if (f / "comparison.json").exists()]
+    unfinished = [f.name for f in every if f not in folders]
+    if unfinished:
+        log.warning("summary of %s leaves out %s: not finished (no comparison.json yet)", root, ", ".join(unfinished))
+    if not folders:
+        raise FileNotFoundError(
+            f"{root} holds no finished comparison (no comparison.json); run `compare` into it first."
+        )
+    per_seed_metrics = [load_comparison(f) for f in folders]
+    methods = list(per_seed_metrics[0])
+    stages = [s for s in dict.fromkeys(m["stage"] for m in per_seed_metrics[0][methods[0]]) if s != "base"]
+    entries: list[str] = []
+    scores: dict[str, dict[str, dict[str, list]]] = {m: {s: {} for s in stages} for m in METRICS}
+    families: dict[str, list[list[str]]] = {}
+    for k, folder in enumerate(folders):
+        ids = None
+        for method in methods:
+            for tag, entry in (("", method), ("_global", f"{method} (global)")):
+                for stage in stages:
+                    rows = _predictions(folder, method, stage, tag)
+                    if rows is None:
+                        continue
+                    if entry not in entries:
+                        entries.append(entry)
+                    if ids is None:
+                        ids = sorted({r["id"] for r in rows})
+                        fam = {r["id"]: r["family"] for r in rows}
+                        families[str(k)] = [fam[i] for i in ids]
+                    for metric in METRICS:
+                        item = _item_scores(rows, metric)
+                        scores[metric][stage].setdefault(entry, []).append(np.array([item[i] for i in ids]))
+    bytes_total, steps = {}, {}
+    for entry in entries:
+        method = entry.split(" ")[0]
+        rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
+        bytes_total[entry] = float(
+            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
+        )
+        steps[entry] = float(
+            np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])
+        )
+    labels: dict[str, dict[str, dict[str, float]]] = {}
+    for method in methods:
+        for stage in stages:
+            got = [r for ms in per_seed_metrics for r in ms.get(method, []) if r["stage"] == stage and "kept" in r]
+            if got:
+                precision = [r["pseudo_label_accuracy"] for r in got if r.get("pseudo_label_accuracy") is not None]
+                labels.setdefault(method, {})[stage] = {
+                    "kept": float(np.mean([r["kept"] for r in got])),
+                    "n_prompts": float(np.mean([r["n_prompts"] for r in got])),
+                    "precision": float(np.mean(precision)) if precision else float("nan"),
+                }
+    return SeedSummary(
+        Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps, labels
+    )
+
+
+def run_metric(root: str | Path) -> str:
+    """The ``compare.metric`` a comparison folder was run with (``exact_match`` for folders written before it existed)."""
+    path = seed_folders(root)[0] / "config.yaml"
+    return load_config(path).compare.metric if path.exists() else "exact_match"
+
+
+def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The multi-seed table: per entry, final score with interval, gap closed, bytes, steps; then paired differences.
+
+    ``metric`` is the score of the ``em`` column, the gap and the differences:
+    ``exact_match``, or ``correct`` (content-checked on free-form families,
+    equal to exact match elsewhere); by default the run's ``compare.metric``.
+    """
+    from . import stats
+
+    metric = metric or run_metric(summary.root)
+    if metric not in ("exact_match", "correct"):
+        raise ValueError(f"seed_table: metric must be exact_match or correct, got {metric!r} (compare.metric).")
+    label = METRIC_LABELS[metric]
+    final = summary.final_stage()
+    em, rouge = summary.scores[metric][final], summary.scores["rouge_l"][final]
+    complete = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
+    em = {e: em[e] for e in complete}
+    rouge = {e: rouge[e] for e in complete}
+    em_ci, rouge_ci = stats.score_intervals(em, n_boot), stats.score_intervals(rouge, n_boot)
+    local_em = summary.scores[metric].get("local", {})
+    has_gap = "local" in em and "centralized" in em
+    rows = []
+    for e in complete:
+        row = {
+            "method": e,
+            "em": em_ci[e],
+            "rouge_l": rouge_ci[e],
+            "gap": stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None,
+            "bytes": summary.bytes_total.get(e, 0.0),
+            "steps": summary.steps.get(e, 0.0),
+        }
+        if e in local_em and e != "centralized":
+            row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
+        rows.append(row)
+    n_items = [len(a) for a in next(iter(em.values()))]
+    head = (
+        f"{len(summary.seeds)} seed(s) x {n_items[0]} test items x clients; stage {final}; "
+        f"mean with 95% paired bootstrap interval over test items ({n_boot} draws)"
+    )
+    cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}"
+    lines = [head, "", cols, "-" * len(cols)]
+    for r in rows:
+        gap = r["gap"].format("{:.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
+        lines.append(
+            f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}{r['steps']:>12.0f}"
+        )
+    lines += ["", f"paired differences in {label} (row - column), 95% interval; * = zero outside the interval", ""]
+    ref = [m for m in ("consensus", "local", "fedavg") if m in em]
+    lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in ref))
+    for e in complete:
+        cells = []
+        for r in ref:
+            if r == e:
+                cells.append(f"{'':>26}")
+                continue
+            d = stats.difference(em, e, r, n_boot)
+            cells.append(f"{d.format('{:+.3f}') + (' *' if d.excludes(0.0) else '  '):>26}")
+        lines.append(f"{e:<22}" + "".join(cells))
+    if has_gap:
+        lines += ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
+        fams = sorted(set(summary.families["0"]))
+        lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in fams))
+        for e in complete:
+            if e in ("local", "centralized"):
+                continue
+            cells = []
+            for f in fams:
+                sub = {
+                    m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])]
+                    for m in (e, "local", "centralized")
+                }
+                g = stats.gap_closed(sub, e, n_boot=n_boot)
+                cells.append(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}")
+            lines.append(f"{e:<22}" + "".join(cells))
+        lines.append("(* = the interval of the share excludes 0)")
+    if summary.labels:
+        lines += [
+            "",
+            "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
+            "",
+        ]
+        for method, per_stage in summary.labels.items():
+            cells = [
+                f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()
+            ]
+            lines.append(f"{method:<22}" + "    ".join(cells))
+    return rows, "\n".join(lines)
+
+
+def stage_intervals(summary: SeedSummary, metric: str = "exact_match", n_boot: int = 2000) -> dict[str, dict[str, Any]]:
+    """Entry -> stage -> Interval, for the per-round figure."""
+    from . import stats
+
+    out: dict[str, dict[str, Any]] = {}
+    for stage in summary.stages:
+        per = {e: v for e, v in summary.scores[metric][stage].items() if len(v) == len(summary.seeds)}
+        if not per:
+            continue
+        for e, ci in stats.score_intervals(per, n_boot).items():
+            out.setdefault(e, {})[stage] = ci
+    return out
+
+
+def run_seeds(
+    cfg: RunConfig,
+    seeds: list[int],
+    methods: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    extend: bool = False,
+) -> tuple[SeedSummary, str]:
+    """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/``, then the paired multi-seed table.
+
+    Each seed moves the partition, the shared adapter start and the sampling;
+    the test split is ``compare.n_test_per_family`` items per family. A seed
+    already finished is kept; with ``extend`` the methods it lacks are added
+    to it (see :func:`run_comparison`).
+    """
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed, e.g. 0,1,2.")
+    root = Path(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare")).dir
+    root.mkdir(parents=True, exist_ok=True)
+    for s in seeds:
+        folder = root / f"seed_{s}"
+        if (folder / "comparison.json").exists():
+            missing = [m for m in (methods or cfg.compare.methods) if not (folder / m / "summary.json").exists()]
+            if not (extend and missing):
+                log.info("compare: seed %d already in %s, kept", s, folder)
+                continue
+        run_comparison(replace(cfg, seed=s), methods, run_dir=folder, progress=progress, extend=extend)
+    summary = summarize_seeds(root, seeds)
+    rows, table = seed_table(summary)
+    (root / "comparison_seeds.txt").write_text(table + "\n")
+    return summary, table

@@ -1,0 +1,405 @@
+"""Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
+
+A consensus run writes every answer the clients sent (``answers/round_R.jsonl``,
+with each answer's confidence) and the server's sentence embeddings of them
+(``embeddings/round_R.npz``). Replay reads those, fits any rule of
+:data:`~fedcofit_lite.protocol.consensus.RULES` on them as the server would, and scores
+what the rule would have sent against the public prompts' hidden references,
+which it reads to score, never to decide:
+
+``kept``
+    prompts whose pseudo-label passed the rule's filters;
+``precision``
+    share of the kept labels that are right (exact match; for a free-form
+    family, :func:`fedcofit_lite.tasks.evaluate.correct`'s content check);
+``new correct / client``
+    kept labels that are right where the client's own answer was wrong: what a
+    client can learn, averaged over clients;
+``harmful / client``
+    kept labels that are wrong where the client's own answer was right;
+``coverage``
+    kept labels per task family, over the family's public prompts.
+
+The same analysis for one round up close (the explorer of notebooks 04 and 05
+shows it): :func:`fit_consensus` with any registered clusterer,
+:func:`consensus_quality` of the fit, :func:`threshold_sweep` over the
+clusterer's knob (``cluster.REGISTRY``).
+
+A run written before embeddings were saved is embedded again with the run's
+embedder (the only model replay may load). This module imports numpy,
+scikit-learn and the package's analysis code only: no widget library, no
+transformers (a test checks it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import ConsensusConfig, load_config
+from ..protocol.cluster import REGISTRY, make_clusterer
+from ..protocol.consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
+from ..protocol.private_vote import TradeoffRow, tradeoff
+from ..tasks.data import build_suite
+from ..tasks.evaluate import correct
+
+
+@dataclass
+class RoundAnswers:
+    """Every answer of one round, one entry per (client, prompt), with what the teacher knows.
+
+    ``X`` rows follow the same order once embedded (:func:`load_round` fills it
+    from the run folder when the server saved its embeddings).
+    """
+
+    round: int
+    clients: list[str]
+    prompt_ids: list[str]
+    texts: list[str]
+    references: list[str]  # hidden reference of each answer's prompt (never sent to the server)
+    prompts: dict[str, str]  # prompt id -> instruction (+ context) text
+    families_of: dict[str, str] = field(default_factory=dict)  # prompt id -> task family
+    confidence: list[float] | None = None  # each answer's confidence, when the run saved it
+    X: np.ndarray | None = None  # (n_answers, d) unit-norm sentence embeddings
+
+    @functools.cached_property
+    def correct(self) -> np.ndarray:
+        """(n_answers,) bool: the answer is right (exact match; by content for a free-form family); computed once."""
+        return np.array([correct(t, r, f) == 1.0 for t, r, f in zip(self.texts, self.references, self.families)])
+
+    @property
+    def families(self) -> list[str]:
+        return [self.families_of.get(p, p.split("-public-")[0]) for p in self.prompt_ids]
+
+    def embed(self, embed_fn: Callable[[list[str]], np.ndarray]) -> RoundAnswers:
+        """Fill ``X`` with ``embed_fn(texts)`` (e.g. ``lambda t: flt.engine.embed.embed_texts(embedder, t)``)."""
+        self.X = np.asarray(embed_fn(self.texts))
+        return self
+
+    def rows_of(self, prompt_id: str) -> np.ndarray:
+        return np.array([i for i, p in enumerate(self.prompt_ids) if p == prompt_id])
+
+
+def rounds_of(run_dir: str | Path) -> list[int]:
+    """The rounds whose answers a run folder holds."""
+    folder = Path(run_dir) / "answers"
+    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("round_*.jsonl")) if folder.exists() else []
+
+
+def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
+    """Read ``answers/round_R.jsonl`` of a run folder, with the prompts and hidden references of its task suite.
+
+    The server's embeddings (``embeddings/round_R.npz``) fill ``X`` when the run saved them.
+    """
+    run = Path(run_dir)
+    path = run / "answers" / f"round_{round_index}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; this run folder has rounds {rounds_of(run) or 'none'} (is it a consensus run?)."
+        )
+    cfg = load_config(run / "config.yaml")
+    suite = build_suite(cfg)
+    prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
+    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    ra = RoundAnswers(
+        round=round_index,
+        clients=[r["client"] for r in records],
+        prompt_ids=[r["prompt_id"] for r in records],
+        texts=[r["answer"] for r in records],
+        references=[suite.public_references[r["prompt_id"]] for r in records],
+        prompts={p: prompts[p] for p in dict.fromkeys(r["prompt_id"] for r in records)},
+        families_of={e.id: e.family for e in suite.public},
+        confidence=[float(r["confidence"]) for r in records] if all("confidence" in r for r in records) else None,
+    )
+    saved = run / "embeddings" / f"round_{round_index}.npz"
+    if saved.exists():
+        with np.load(saved, allow_pickle=False) as z:
+            row_of = {(c, p): i for i, (c, p) in enumerate(zip(z["clients"].tolist(), z["prompt_ids"].tolist()))}
+            vectors = z["vectors"].astype(np.float64)
+        order = [row_of.get((c, p)) for c, p in zip(ra.clients, ra.prompt_ids)]
+        if all(i is not None for i in order):  # a rejected client's answers were never embedded
+            ra.X = vectors[order]
+    return ra
+
+
+def ensure_embedded(ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:
+    """Embed the answers with ``embedder`` when the run folder did not hold the server's embeddings."""
+    if ra.X is None:
+        from ..engine.embed import embed_texts
+
+        model = _embedder(embedder, device)
+        ra.embed(lambda texts: embed_texts(model, texts, progress=False))
+    return ra
+
+
+@functools.lru_cache(maxsize=2)
+def _embedder(name: str, device: str) -> Any:
+    """One load per embedder for a whole replay (every round of every seed)."""
+    from ..engine.models import load_embedder
+
+    return load_embedder(name, device=device)
+
+
+def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensus:
+    """Fit a consensus estimator on a round's answers, with everything a server would know."""
+    if ra.X is None:
+        raise ValueError("embed the answers first (ensure_embedded or RoundAnswers.embed).")
+    needs_confidence = estimator.weighting == "confidence" or estimator.min_confidence > 0
+    if needs_confidence and ra.confidence is None:
+        raise ValueError(
+            "this run saved no answer confidences (runs before the confidence rule existed): "
+            "the confidence rule cannot be replayed on it; run it again to record them."
+        )
+    return estimator.fit(
+        ra.X,
+        np.array(ra.prompt_ids, dtype=object),
+        texts=ra.texts,
+        clients=ra.clients,
+        confidence=ra.confidence if needs_confidence else None,
+        families=ra.families,
+    )
+
+
+def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
+    """What the fitted rule would send, scored against the hidden references (see the module docstring)."""
+    correct_answer = ra.correct  # (n,)
+    clients = list(dict.fromkeys(ra.clients))
+    row = {(c, p): i for i, (c, p) in enumerate(zip(ra.clients, ra.prompt_ids))}
+    kept, right, new_correct, harmful = 0, 0, defaultdict(int), defaultdict(int)
+    fam_kept, fam_total = defaultdict(int), defaultdict(int)
+    for p, idx, keep in zip(est.groups_, est.consensus_index_, est.keep_):
+        family = ra.families_of.get(p, str(p).split("-public-")[0])
+        fam_total[family] += 1
+        label_ok = bool(correct_answer[idx])
+        empty = not ra.texts[idx].strip()
+        if not keep or empty:
+            continue
+        kept += 1
+        right += label_ok
+        fam_kept[family] += 1
+        for c in clients:
+            own = row.get((c, p))
+            if own is None:
+                continue
+            if label_ok and not correct_answer[own]:
+                new_correct[c] += 1
+            if not label_ok and correct_answer[own]:
+                harmful[c] += 1
+    n_clients = max(1, len(clients))
+    return {
+        "kept": kept,
+        "n_prompts": len(est.groups_),
+        "precision": right / kept if kept else float("nan"),
+        "new_correct_per_client": sum(new_correct.values()) / n_clients,
+        "harmful_per_client": sum(harmful.values()) / n_clients,
+        "new_correct": {c: new_correct[c] for c in clients},
+        "harmful": {c: harmful[c] for c in clients},
+        "coverage": {f: fam_kept[f] / fam_total[f] for f in sorted(fam_total)},
+    }
+
+
+def replay(
+    run_dir: str | Path,
+    rules: Sequence[str] | None = None,
+    rounds: Sequence[int] | None = None,
+    overrides: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
+
+    ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``,
+    or a multi-seed compare folder (``compare --seeds``): then every
+    ``seed_S/consensus`` is replayed and each row carries its ``seed``
+    (:func:`mean_over_seeds` averages them). ``overrides``
+    (``["consensus.min_agreement=0.5"]``) change the run's consensus settings
+    for the replay only.
+    """
+    run = Path(run_dir)
+    seeds = sorted(run.glob("seed_*/consensus"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if not (run / "config.yaml").exists() and seeds:
+        return [
+            {"seed": int(f.parent.name.split("_")[1]), **row}
+            for f in seeds
+            for row in replay(f, rules, rounds, overrides)
+        ]
+    if not (run / "config.yaml").exists():
+        raise FileNotFoundError(
+            f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
+        )
+    cfg = load_config(run / "config.yaml", list(overrides))
+    rules = list(rules or RULES)
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise ValueError(f"unknown rule(s) {unknown}; choose from {list(RULES)}.")
+    out = []
+    for r in rounds or rounds_of(run):
+        ra = ensure_embedded(load_round(run, r), cfg.consensus.embedder)
+        for rule in rules:
+            if rule == "confidence" and ra.confidence is None:
+                out.append({"rule": rule, "round": r, "skipped": "no confidences saved in this run"})
+                continue
+            est = fit_rule(ra, rule_from_config(cfg.consensus, rule))
+            out.append({"rule": rule, "round": r, **label_quality(ra, est)})
+    return out
+
+
+def mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of several seeds (``seed`` key) averaged per (rule, round); ``n_seeds`` says over how many."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    out = []
+    for r in rows:
+        if "skipped" in r:
+            if not any(o.get("skipped") and o["rule"] == r["rule"] and o["round"] == r["round"] for o in out):
+                out.append({k: v for k, v in r.items() if k != "seed"})  # said once, not once per seed
+        else:
+            groups[(r["rule"], r["round"])].append(r)
+    for (rule, rnd), rs in groups.items():
+        row: dict[str, Any] = {"rule": rule, "round": rnd, "n_seeds": len(rs)}
+        for key in ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client"):
+            row[key] = float(np.mean([r[key] for r in rs]))
+        scored = [r["precision"] for r in rs if r["kept"]]  # a seed that kept nothing has no precision
+        row["precision"] = float(np.mean(scored)) if scored else float("nan")
+        row["coverage"] = {f: float(np.mean([r["coverage"][f] for r in rs])) for f in rs[0]["coverage"]}
+        out.append(row)
+    return out
+
+
+def format_replay(rows: Sequence[dict[str, Any]]) -> str:
+    """The replay table, then label coverage per family; rows of several seeds are averaged first."""
+    lines = []
+    if len({r.get("seed") for r in rows}) > 1:
+        rows = mean_over_seeds(rows)
+        n_seeds = sorted({r["n_seeds"] for r in rows if "n_seeds" in r})
+        lines.append(f"mean over {'/'.join(map(str, n_seeds)) or 'no'} seeds (kept: mean count)")
+    head = f"{'rule':<13}{'round':>6}{'kept':>9}{'precision':>11}{'new correct/client':>20}{'harmful/client':>16}"
+    lines += [head, "-" * len(head)]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['rule']:<13}{r['round']:>6}   skipped: {r['skipped']}")
+            continue
+        kept = f"{r['kept']:.3g}/{r['n_prompts']:g}"
+        lines.append(
+            f"{r['rule']:<13}{r['round']:>6}{kept:>9}{r['precision']:>11.2f}"
+            f"{r['new_correct_per_client']:>20.2f}{r['harmful_per_client']:>16.2f}"
+        )
+    scored = [r for r in rows if "coverage" in r]
+    if scored:
+        families = list(scored[0]["coverage"])
+        lines += ["", "coverage: kept labels / public prompts, per family", ""]
+        lines.append(f"{'rule':<13}{'round':>6}" + "".join(f"{f[:12]:>14}" for f in families))
+        for r in scored:
+            lines.append(f"{r['rule']:<13}{r['round']:>6}" + "".join(f"{r['coverage'][f]:>14.2f}" for f in families))
+    return "\n".join(lines)
+
+
+# -- one round up close: a consensus fitted on it, its quality, sweeps (the explorer's analysis) --
+
+
+def fit_consensus(
+    ra: RoundAnswers,
+    algorithm: str = "agglomerative",
+    min_agreement: float = 0.0,
+    min_cohesion: float | None = None,
+    **params: Any,
+) -> SemanticConsensus:
+    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit.
+
+    ``min_cohesion`` defaults to the configuration's (``consensus.min_cohesion``); 0 shows the clusterer's raw groups.
+    """
+    if ra.X is None:
+        raise ValueError("embed the answers first: ra.embed(embed_fn).")
+    clusterer = make_clusterer(algorithm, **params)
+    floor = ConsensusConfig().min_cohesion if min_cohesion is None else min_cohesion
+    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement, min_cohesion=floor).fit(
+        ra.X, np.array(ra.prompt_ids, dtype=object)
+    )
+
+
+def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
+    """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts.
+
+    As at the server, a prompt whose consensus is an empty (or whitespace) answer is never a
+    pseudo-label: it is counted under ``dropped_empty``, not under ``kept``.
+    """
+    right = ra.correct[est.consensus_index_].astype(float)  # exact match; by content on free-form families
+    empty = np.array([not ra.texts[i].strip() for i in est.consensus_index_], dtype=bool)
+    kept = est.keep_ & ~empty
+    return {
+        "kept": int(kept.sum()),
+        "dropped_empty": int((est.keep_ & empty).sum()),
+        "n_prompts": int(len(kept)),
+        "pseudo_label_accuracy": float(right[kept].mean()) if kept.any() else float("nan"),
+        "correct_kept": int(right[kept].sum()),
+        "consensus_accuracy_all": float(right.mean()),
+        "agreement_mean": float(est.agreement_.mean()),
+    }
+
+
+def format_quality(q: dict[str, float]) -> str:
+    """:func:`consensus_quality` as a sentence a student can read (not a dict)."""
+    kept, n = q["kept"], q["n_prompts"]
+    right = f"{q['correct_kept']} right ({q['pseudo_label_accuracy']:.0%})" if kept else "none to score"
+    dropped = q.get("dropped_empty", 0)
+    empty = f" ({dropped} more agreed on an empty answer and were dropped)" if dropped else ""
+    return (
+        f"kept {kept} of {n} prompts as pseudo-labels{empty}, {right}; over all {n} prompts the consensus is right "
+        f"on {q['consensus_accuracy_all']:.0%}; mean agreement {q['agreement_mean']:.2f}"
+    )
+
+
+def threshold_sweep(
+    ra: RoundAnswers,
+    algorithm: str = "agglomerative",
+    values: Sequence[float] | None = None,
+    min_agreement: float = 0.5,
+    **fixed: Any,
+) -> list[dict[str, float]]:
+    """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
+    spec = REGISTRY[algorithm]
+    name, low, high, step = spec.knob, spec.low, spec.high, spec.step
+    if values is None:
+        values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
+    rows = []
+    for v in values:
+        v = _knob_value(name, v)
+        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
+        rows.append({name: v, **consensus_quality(ra, est)})
+    return rows
+
+
+def _knob_value(param: str, value: float) -> float | int:
+    """A slider's or a sweep's value as the clusterer takes it (``min_cluster_size`` is a count)."""
+    return int(value) if param == "min_cluster_size" else float(value)
+
+
+def tradeoff_from_run(
+    run_dir: str | Path, sigmas: Sequence[float], delta: float = 1e-5, rounds: Sequence[int] | None = None
+) -> list[TradeoffRow]:
+    """Private consensus (:func:`~fedcofit_lite.protocol.private_vote.tradeoff`) replayed on the answers a consensus run recorded (no model): its clients' votes, its hidden references.
+
+    Each client's answer is keyed by :func:`fedcofit_lite.protocol.consensus.normalize_answer`; a released key is
+    correct when it passes the run's own check (:func:`fedcofit_lite.tasks.evaluate.correct`). Later rounds'
+    answers were given after the run's own (non-private) pseudo-labels: replay round 1 alone for a clean
+    first-round trade-off.
+    """
+    rounds = list(rounds or rounds_of(run_dir))
+    if not rounds:
+        raise FileNotFoundError(f"{run_dir} holds no answers/round_R.jsonl: give the folder of a consensus run.")
+    seed = load_config(Path(run_dir) / "config.yaml").seed
+    votes_by_round, truth = {}, {}
+    for r in rounds:
+        ra = load_round(run_dir, r)
+        prompts = list(dict.fromkeys(ra.prompt_ids))
+        keys = [(normalize_answer(t), p) for t, p in zip(ra.texts, ra.prompt_ids)]
+        votes_by_round[r] = [
+            [k for k, p in keys if p == q and k] for q in prompts
+        ]  # an empty answer abstains, as at the server
+        refs = dict(zip(ra.prompt_ids, ra.references))
+        truth[r] = [(refs[q], ra.families_of.get(q)) for q in prompts]
+    return tradeoff(votes_by_round, lambda r, p, key: correct(key, *truth[r][p]) >= 1.0, sigmas, delta, seed)

@@ -1,0 +1,271 @@
+"""Client-side LoRA fine-tuning on one shared frozen base model.
+
+Every client of an architecture is a named peft adapter on the SAME base
+model (``peft`` multi-adapter), so memory grows by one adapter per client,
+not by one model copy. :func:`train_adapter` activates one adapter, trains
+only its parameters, and computes the loss on answer tokens only.
+
+Where the time goes, and what this module does about it (figures in
+``benchmarks/README.md``):
+
+* the forward runs in the base's compute dtype (:mod:`fedcofit_lite.engine.precision`:
+  bf16 where the hardware has it), the adapter and AdamW stay float32;
+* batches are grouped by length (``train.group_by_length``), so little of a
+  batch is padding;
+* the prompt prefix every record shares (the chat template's system turn, a
+  third of a SmolLM2 record) runs once per batch, not once per row
+  (``train.share_prefix``);
+* the output head (vocabulary x hidden, the largest matmul of a small model)
+  runs only at the positions that predict an answer token
+  (``train.answer_logits_only``): the prompt's logits would be thrown away by
+  the loss anyway, so the loss is exactly the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import peft
+import torch
+from transformers import DynamicCache, PreTrainedTokenizerBase
+
+from ..config import LoraConfig, TrainConfig
+from ..progress import bar as progress_bar
+from .batching import IGNORE_INDEX, TrainRecord, batch_order, collate, tokenize_records
+from .models import cache_argument
+from .precision import autocast
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainStats:
+    """What training fed the model; :func:`train_adapter` adds to it when one is passed."""
+
+    steps: int = 0
+    tokens: int = 0  # non-pad tokens (prompt + answer)
+    positions: int = 0  # batch x width summed over steps: tokens + padding
+    answer_tokens: int = 0  # tokens the loss is computed on
+    sum_len_sq: int = 0  # sum of squared record lengths (attention FLOPs)
+
+    def add(self, other: TrainStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of the computed positions that were padding."""
+        return 1 - self.tokens / self.positions if self.positions else 0.0
+
+
+def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
+    return peft.LoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def attach_adapters(
+    model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
+) -> peft.PeftModel:
+    """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
+
+    Every adapter is initialised under seed ``seed * 100_003``: the shared
+    start of federated LoRA (the server's initial global adapter), so that
+    averaging adapters averages their updates (averaging the A and B factors
+    of independently drawn starts mostly cancels them) and every method of a
+    comparison starts from one point.
+    """
+    lora = peft_lora_config(cfg)
+    missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        raise ValueError(
+            f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}."
+        )
+    peft_model = None
+    for name in adapter_names:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed * 100_003)
+            if peft_model is None:
+                peft_model = peft.get_peft_model(model, lora, adapter_name=name)
+            else:
+                peft_model.add_adapter(name, lora)
+    assert peft_model is not None, "attach_adapters needs at least one adapter name"
+    return peft_model
+
+
+def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens at the start that every row of a right-padded batch shares, and that carry no label.
+
+    A shared prefix is the chat template's system turn; one token before each
+    row's first answer token is kept out of it (its hidden state predicts that
+    answer token).
+    """
+    ids, labels = batch["input_ids"], batch["labels"]
+    same = (ids == ids[:1]).all(dim=0)  # (T,)
+    prefix = int(same.long().cumprod(0).sum())
+    first_label = (labels != IGNORE_INDEX).long().argmax(dim=1)  # (B,) position of each row's first answer token
+    return max(0, min(prefix, int(first_label.min()) - 1))
+
+
+def answer_loss(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    share_prefix: bool = True,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
+
+    1. With ``share_prefix``, the P tokens every row starts with (the chat
+       template's system turn) run through the decoder once, as a batch of
+       one, and their KV cache is repeated for the B rows; gradients flow
+       back through the repeat. The rest of each row runs on top of it.
+    2. The output head runs only at the N positions whose next token is an
+       answer token: (N, hidden) -> (N, vocab) instead of (B, T, vocab).
+
+    Equal, up to float rounding, to the model's own loss over the full logits
+    (``model(**batch).loss``); the tests check it. (With LoRA dropout, the
+    shared prefix draws one dropout mask instead of B.) ``weights`` (B,)
+    weigh each row's answer tokens: the weighted mean over tokens.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder()
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    shared = shared_prefix_length(batch) if share_prefix else 0
+    if shared > 0:
+        cache = DynamicCache(config=base.config)
+        kv = {cache_argument(decoder): cache, "use_cache": True}
+        decoder(input_ids=ids[:1, :shared], **kv)  # (1, P): the shared prefix, once
+        cache.batch_repeat_interleave(ids.shape[0])  # (B, heads, P, head_dim) per layer
+        positions = torch.arange(shared, ids.shape[1], device=ids.device).expand(ids.shape[0], -1)  # (B, T - P)
+        hidden = decoder(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, **kv).last_hidden_state
+    else:
+        hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
+    targets = labels[:, shared + 1 :]  # the hidden state at position t predicts token t+1
+    wanted = targets != IGNORE_INDEX  # (B, T - P - 1)
+    logits = base.get_output_embeddings()(hidden[:, :-1][wanted])  # (N, vocab)
+    softcap = getattr(base.config, "final_logit_softcapping", None)
+    if softcap:  # e.g. Gemma 2: the model's forward caps its logits, so must we
+        logits = torch.tanh(logits / softcap) * softcap
+    if weights is None:
+        return torch.nn.functional.cross_entropy(logits.float(), targets[wanted])
+    per_token = torch.nn.functional.cross_entropy(logits.float(), targets[wanted], reduction="none")  # (N,)
+    w = weights.to(per_token.device)[wanted.nonzero()[:, 0]]  # (N,): each token weighs as its row
+    return (per_token * w).sum() / w.sum().clamp(min=1e-12)
+
+
+def train_adapter(
+    model: peft.PeftModel,
+    adapter: str,
+    tokenizer: PreTrainedTokenizerBase,
+    records: Sequence[TrainRecord],
+    cfg: TrainConfig,
+    epochs: int,
+    seed: int,
+    desc: str | None = None,
+    prox_mu: float = 0.0,
+    accountant=None,
+    stats: TrainStats | None = None,
+    freeze_a: bool = False,
+) -> list[float]:
+    """Train one adapter of ``model`` on ``records``; return the loss of every step.
+
+    Only ``adapter``'s LoRA parameters receive gradients; the base and the
+    other clients' adapters are untouched. A fresh AdamW is made per call
+    (clients keep adapters between rounds, not optimizer state).
+
+    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2``
+    over the adapter's parameters, where ``w_start`` is the adapter at the
+    start of the call (the global adapter the client just received). The
+    returned losses are the task loss alone, comparable across methods.
+
+    ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
+    (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`); ``accountant`` then
+    records the privacy spent. ``stats`` adds up what was computed.
+
+    ``freeze_a`` trains only the B factors and leaves every A at its value
+    (FFA-LoRA: with A frozen at the clients' shared start, averaging B
+    averages the update exactly).
+    """
+    if epochs == 0 or not records:
+        return []
+    device = next(model.parameters()).device
+    model.set_adapter(adapter)  # makes exactly this adapter trainable
+    if freeze_a:
+        for n, p in model.named_parameters():
+            if f"lora_A.{adapter}." in n:
+                p.requires_grad_(False)
+    params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
+    data = tokenize_records(tokenizer, records, cfg.max_length)
+    if cfg.dp_noise_multiplier > 0:
+        if accountant is None:
+            raise ValueError(
+                "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
+            )
+        if prox_mu > 0:
+            raise ValueError(
+                "train.dp_noise_multiplier with FedProx is not supported: use method fedavg or consensus with DP."
+            )
+        from .privacy import train_adapter_dp
+
+        return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
+    gen = torch.Generator().manual_seed(seed)
+    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    lengths = [len(ids) for ids, _ in data]
+    record_weights = torch.tensor([r.weight for r in records], dtype=torch.float32)
+    weighted = bool((record_weights != 1.0).any())
+    losses: list[float] = []
+    model.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)  # LoRA dropout
+        bar = progress_bar(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
+        for _ in range(epochs):
+            for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length):
+                batch = collate([data[i] for i in rows], tokenizer.pad_token_id)
+                if stats is not None:
+                    stats.steps += 1
+                    stats.tokens += int(batch["attention_mask"].sum())
+                    stats.positions += batch["attention_mask"].numel()
+                    stats.answer_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
+                    stats.sum_len_sq += sum(lengths[i] ** 2 for i in rows)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast(model):
+                    if cfg.answer_logits_only:
+                        loss = answer_loss(model, batch, cfg.share_prefix, record_weights[rows] if weighted else None)
+                    else:  # the model's own loss (legacy engine): unweighted
+                        loss = model(**batch).loss
+                objective = (
+                    loss + prox_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(params, anchor)) if anchor else loss
+                )
+                optimizer.zero_grad(set_to_none=True)
+                objective.backward()
+                if cfg.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.close()
+    for p in params:  # the gradients are spent: do not keep one adapter-sized buffer per client alive
+        p.grad = None
+    model.eval()
+    return losses
+
+
+def adapter_state(model: peft.PeftModel, adapter: str) -> dict[str, torch.Tensor]:
+    """The adapter's LoRA tensors, keyed without the adapter name (what FedAvg would send)."""
+    return peft.get_peft_model_state_dict(model, adapter_name=adapter)
+
+
+def count_adapter_parameters(model: peft.PeftModel, adapter: str) -> int:
+    return sum(t.numel() for t in adapter_state(model, adapter).values())

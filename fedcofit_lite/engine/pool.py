@@ -1,0 +1,212 @@
+"""The clients' models: one frozen base per architecture, one LoRA adapter per client.
+
+``ModelPool`` is the simulation's compute backend. Clients of the same
+architecture share one base model in memory (peft multi-adapter), so ten
+clients cost ten adapters, not ten models; their generation requests are
+batched together across clients (peft mixed-adapter batches).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import peft
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from ..config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
+from .batching import TrainRecord
+from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_with_confidence
+from .finetune import (
+    TrainStats,
+    adapter_state,
+    attach_adapters,
+    count_adapter_parameters,
+    peft_lora_config,
+    train_adapter,
+)
+from .models import load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backbone:
+    """One architecture: its shared base (wrapped by peft) and tokenizer."""
+
+    name: str
+    model: peft.PeftModel
+    tokenizer: PreTrainedTokenizerBase
+    adapters: list[str]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+class ModelPool:
+    """Load each architecture once and give every client an adapter on it.
+
+    Parameters
+    ----------
+    client_models : mapping of str to str
+        Client id -> model name (registry name, path or hub id).
+    model_cfg, lora_cfg : ModelConfig, LoraConfig
+        Device/dtype and adapter shape, common to all clients.
+    seed : int
+        Seed of adapter initialisation (and of tiny-random weights).
+    """
+
+    def __init__(self, client_models: Mapping[str, str], model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int = 0):
+        self.client_models = dict(client_models)
+        self.lora_cfg = lora_cfg
+        self.seed = seed
+        self.backbones: dict[str, Backbone] = {}
+        self.train_stats = TrainStats()  # everything trained so far (benchmarks read it)
+        self.generation_stats = GenerationStats()  # everything generated so far
+        for name in dict.fromkeys(self.client_models.values()):  # first-seen order
+            clients = [c for c, m in self.client_models.items() if m == name]
+            model, tokenizer = load_model(
+                name,
+                device=model_cfg.device,
+                dtype=model_cfg.dtype,
+                trust_remote_code=model_cfg.trust_remote_code,
+                seed=seed,
+                attention=model_cfg.attention,
+            )
+            for p in model.parameters():
+                p.requires_grad_(False)  # the base stays frozen; only adapters learn
+            peft_model = attach_adapters(model, clients, lora_cfg, seed=seed)
+            peft_model.eval()
+            self.backbones[name] = Backbone(name, peft_model, tokenizer, clients)
+            log.info("model %s: %d clients as adapters on one base", name, len(clients))
+
+    def architectures(self) -> dict[str, dict]:
+        """Model name -> its Hugging Face config as a dict (what the analytic cost model reads)."""
+        return {
+            name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()
+        }
+
+    def backbone_of(self, client_id: str) -> Backbone:
+        return self.backbones[self.client_models[client_id]]
+
+    def train(
+        self,
+        client_id: str,
+        records: Sequence[TrainRecord],
+        cfg: TrainConfig,
+        epochs: int,
+        seed: int,
+        prox_mu: float = 0.0,
+        accountant=None,
+        freeze_a: bool = False,
+    ) -> list[float]:
+        """Train ``client_id``'s adapter (DP-SGD when ``cfg.dp_noise_multiplier > 0``; only B with ``freeze_a``); returns per-step losses."""
+        bb = self.backbone_of(client_id)
+        return train_adapter(
+            bb.model,
+            client_id,
+            bb.tokenizer,
+            records,
+            cfg,
+            epochs,
+            seed,
+            desc=f"train {client_id}",
+            prox_mu=prox_mu,
+            accountant=accountant,
+            stats=self.train_stats,
+            freeze_a=freeze_a,
+        )
+
+    def add_adapter(self, adapter_id: str, model_name: str) -> None:
+        """A fresh adapter on ``model_name``'s base, at the clients' shared start (e.g. the centralized baseline's model)."""
+        bb = self.backbones[model_name]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 100_003)
+            bb.model.add_adapter(adapter_id, peft_lora_config(self.lora_cfg))
+        self.client_models[adapter_id] = model_name
+        bb.adapters.append(adapter_id)
+
+    def get_tensors(self, client_id: str) -> dict[str, np.ndarray]:
+        """The adapter's LoRA tensors as float32 numpy arrays (what FedAvg sends)."""
+        state = adapter_state(self.backbone_of(client_id).model, client_id)
+        return {k: v.detach().to("cpu", torch.float32).numpy().copy() for k, v in state.items()}
+
+    def set_tensors(self, client_id: str, tensors: Mapping[str, np.ndarray], partial: bool = False) -> None:
+        """Load tensors (as given by :meth:`get_tensors`, e.g. the FedAvg average) into the adapter.
+
+        ``partial`` loads a subset (FFA-LoRA's B factors) and keeps the rest.
+        """
+        bb = self.backbone_of(client_id)
+        expected = adapter_state(bb.model, client_id)
+        unknown = set(tensors) - set(expected)
+        if unknown or (not partial and set(expected) != set(tensors)):
+            raise ValueError(
+                f"adapter {client_id}: tensor names do not match its LoRA modules ({len(tensors)} given, {len(expected)} expected)."
+            )
+        state = {
+            k: torch.from_numpy(np.asarray(tensors[k])).to(v.device, v.dtype) if k in tensors else v
+            for k, v in expected.items()
+        }
+        result = peft.set_peft_model_state_dict(bb.model, state, adapter_name=client_id)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise ValueError(f"adapter {client_id}: unexpected keys when loading tensors, e.g. {unexpected[:2]}.")
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        cfg: GenerationConfig,
+        seed: int = 0,
+        desc: str = "generate",
+    ) -> list[str]:
+        """Answer requests of any clients (adapter = client id, or BASE_ADAPTER with ``base_model``).
+
+        Requests are grouped by architecture; within one, clients share
+        batches (``generation.adapter_batches``). What it cost is added to
+        ``self.generation_stats``.
+        """
+        return self.answer(requests, cfg, seed, desc)[0]
+
+    def answer(
+        self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
+    ) -> tuple[list[str], list[float]]:
+        """Like :meth:`generate`, and each answer's confidence (exp of its mean token log-probability)."""
+        answers: list[str] = [""] * len(requests)
+        confidence: list[float] = [0.0] * len(requests)
+        for name, bb in self.backbones.items():
+            idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]
+            if not idx:
+                continue
+            batch = [_for_peft(requests[i]) for i in idx]
+            texts, conf = generate_with_confidence(
+                bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}", stats=self.generation_stats
+            )
+            for i, text, c in zip(idx, texts, conf):
+                answers[i], confidence[i] = text, c
+        return answers, confidence
+
+    def _arch_of(self, request: GenerationRequest) -> str:
+        if request.adapter.startswith(BASE_ADAPTER):
+            # "__base__" alone means the first architecture; "__base__@name" names one
+            _, _, name = request.adapter.partition("@")
+            return name or next(iter(self.backbones))
+        return self.client_models[request.adapter]
+
+    def base_request(self, name: str, instruction: str, context: str = "") -> GenerationRequest:
+        """A request answered by the frozen base of architecture ``name``."""
+        return GenerationRequest(f"{BASE_ADAPTER}@{name}", instruction, context)
+
+    def adapter_parameters(self, client_id: str) -> int:
+        return count_adapter_parameters(self.backbone_of(client_id).model, client_id)
+
+
+def _for_peft(request: GenerationRequest) -> GenerationRequest:
+    """peft knows the base as plain ``__base__``; drop our ``@architecture`` suffix."""
+    if request.adapter.startswith(BASE_ADAPTER):
+        return replace(request, adapter=BASE_ADAPTER)
+    return request

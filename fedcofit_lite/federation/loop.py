@@ -1,0 +1,503 @@
+"""The in-process federated loop: wires clients, the wire and the servers together.
+
+A run has these stages, each evaluated on the held-out test set:
+
+``base``
+    the frozen base model(s), no training;
+``local``
+    round 0: every client fine-tunes its adapter on its private data;
+``round_R`` (R = 1..rounds)
+    the method's exchange, then training. For semantic consensus
+    (``federation.method = consensus``, the default):
+
+    1. clients answer the public prompts (batched across clients);
+    2. answers go up the wire as :class:`AnswersMessage` s;
+    3. the server clusters them per prompt and sends the consensus down as a
+       :class:`PseudoLabelsMessage`;
+    4. clients train on private data + pseudo-labels.
+
+    The baselines (FedAvg/FedProx over LoRA, local, centralized) are in
+    :mod:`fedcofit_lite.federation.methods`.
+
+The loop only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`:
+:class:`~fedcofit_lite.federation.cohort.LocalCohort` in this process by default, or
+:class:`~fedcofit_lite.flower.cohort.FlowerCohort` across processes), the wire
+and the run folder, and evaluates; each method owns its exchange
+(:mod:`fedcofit_lite.federation.methods`). The same loop runs on both engines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import transformers
+
+from ..config import RunConfig
+from ..engine.batching import TrainRecord
+from ..engine.embed import embed_texts
+from ..engine.models import load_embedder
+from ..progress import Timer
+from ..protocol.consensus import rule_from_config
+from ..protocol.messages import Wire
+from ..protocol.server import ConsensusServer
+from ..runlog import MetricsRow, RunLog, format_table, summary_rows
+from ..tasks.data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
+from ..tasks.evaluate import mean_over_clients, score_answers
+from .cohort import Cohort, LocalCohort, build_clients, client_seed  # noqa: F401 (re-exported)
+from .methods import Method, Round, RoundFailedError, make_method  # noqa: F401 (re-exported)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_federation` returns; everything is also in ``run_dir``."""
+
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    table: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Federation:
+    """One run's state: the clients (a cohort), the wire, the run folder, and the loop over stages.
+
+    Build it with a config, then call :meth:`run` (or the stages one by one, as
+    the notebooks do). The compare command reuses one federation (one model
+    load) for several methods through :meth:`start_method`. ``cohort`` picks
+    the engine (default: :class:`LocalCohort`, every client in this process);
+    ``answerers`` (client id -> callable) makes those in-process clients
+    black-box answerers.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        runlog: RunLog | None = None,
+        progress: bool = True,
+        cohort: Cohort | None = None,
+        answerers: dict[str, Any] | None = None,
+    ) -> None:
+        self.cfg = cfg.validate()
+        self.progress = progress
+        transformers.set_seed(cfg.seed)
+        self.runlog = runlog or RunLog.create(cfg)
+        self.runlog.write_config(cfg)
+        self.suite = build_suite(cfg)
+        self.cohort = cohort if cohort is not None else LocalCohort(cfg, self.suite, answerers)
+        self.runlog.write_json("partition.json", self._partition_record())
+        self.public = {e.id: e for e in self.suite.public}
+        if isinstance(self.cohort, LocalCohort):
+            self.runlog.write_json("models.json", self.cohort.pool.architectures())
+        self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+        self.wire = Wire()
+        self.metrics: list[MetricsRow] = []
+        self.method_name = cfg.federation.method
+        self.resumable = True
+        self.vote_seed: int | None = (
+            None  # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
+        )
+        self.ctx = self._round_context()
+
+    # -- pieces -----------------------------------------------------------
+
+    @property
+    def clients(self) -> list:
+        """The in-process clients (their data, labels and models)."""
+        return self._local().clients
+
+    @property
+    def pool(self):
+        """The in-process model pool."""
+        return self._local().pool
+
+    def _local(self) -> LocalCohort:
+        if not isinstance(self.cohort, LocalCohort):
+            raise AttributeError(
+                "this federation runs on another engine: its clients and models live in their own processes."
+            )
+        return self.cohort
+
+    def _round_context(self) -> Round:
+        if self.resumable:
+            hint = (
+                f"Every earlier round is saved in {self.runlog.dir}; fix the cause (or lower federation.min_clients / "
+                f"federation.dropout with --set) and continue with `python -m fedcofit_lite run --resume {self.runlog.dir}`."
+            )
+        else:
+            hint = "This comparison cannot be resumed: fix the cause and run it again into a new --run-dir."
+        old = getattr(self, "ctx", None)
+        return Round(
+            self.cfg,
+            self.cohort,
+            self.wire,
+            self.runlog,
+            self.suite,
+            self._consensus_server,
+            hint,
+            global_start=old.global_start if old is not None else None,
+        )
+
+    def _consensus_server(self, rule: str | None = None) -> ConsensusServer:
+        """The consensus server under ``rule`` (default ``consensus.rule``) with the run's clusterer and filters."""
+        rule = rule or self.cfg.consensus.rule
+        consensus = rule_from_config(self.cfg.consensus, rule)
+        families = {e.id: e.family for e in self.suite.public}
+        private = None
+        if self.cfg.consensus.dp_sigma > 0:  # the release threshold covers every prompt of every planned round
+            from ..protocol.private_vote import NoisyVote, threshold_for
+
+            c = self.cfg.consensus
+            if (
+                self.vote_seed is None
+            ):  # drawn once per run; the checkpoint keeps it, so a resumed round votes with the same noise
+                import secrets
+
+                if c.dp_seed < 0:
+                    log.info(
+                        "private consensus: a secret noise seed from the OS (set consensus.dp_seed for a reproducible experiment)"
+                    )
+                self.vote_seed = c.dp_seed if c.dp_seed >= 0 else secrets.randbits(63)
+            threshold = threshold_for(c.dp_sigma, len(self.public) * self.cfg.federation.rounds, c.dp_delta)
+            private = NoisyVote(c.dp_sigma, threshold, self.vote_seed)
+        return ConsensusServer(
+            list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule, private
+        )
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return embed_texts(self.embedder, texts, progress=self.progress)
+
+    @property
+    def accountants(self) -> dict[str, Any]:
+        return getattr(self.cohort, "accountants", {})
+
+    def privacy_spent(self) -> dict[str, float]:
+        """(epsilon at train.dp_delta) per adapter so far; empty without DP."""
+        return self.cohort.privacy_spent(self.cfg.train.dp_delta)
+
+    def _partition_record(self) -> dict[str, Any]:
+        return {
+            i.client_id: {
+                "model": i.model_name,
+                "n_examples": i.n_examples,
+                "families": i.families,
+                "example_ids": i.example_ids,
+                **({} if i.trainable else {"black_box": True}),
+            }
+            for i in self.cohort.info.values()
+        }
+
+    def evaluate(
+        self, stage: str, use_base: bool = False, adapters: list[str] | None = None, tag: str = ""
+    ) -> tuple[dict, dict]:
+        """Answer the test set with each model (default: every client's) or the base; return (mean, per-model) scores.
+
+        The answers go to ``predictions/<stage><tag>.jsonl`` (``tag="_global"``: the server's global model).
+        A client that does not reply (another engine) is left out of the mean.
+        """
+        test = self.suite.test
+        adapters = adapters or self.cohort.ids
+        answers, _failed = self.cohort.predict(adapters, test, base=use_base, desc=f"eval {stage}")
+        embed_fn = self.embed if self.cfg.eval.embedding_similarity else None
+        per_adapter, records = {}, []
+        for a in adapters:
+            if a not in answers:
+                continue
+            preds = answers[a]
+            per_adapter[a] = score_answers(preds, [e.response for e in test], [e.family for e in test], embed_fn)
+            records += [
+                {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
+                for e, p in zip(test, preds)
+            ]
+        self.runlog.write_jsonl(f"predictions/{stage}{tag}.jsonl", records)
+        if not per_adapter:
+            raise RoundFailedError(f"evaluation of {stage}: no client answered the test set ({_failed}).")
+        return mean_over_clients(list(per_adapter.values())), per_adapter
+
+    def record(
+        self,
+        stage: str,
+        round_index: int,
+        row: dict[str, Any],
+        use_base: bool = False,
+        adapters: list[str] | None = None,
+        global_adapter: str | None = None,
+    ) -> MetricsRow:
+        """Evaluate (the clients' models, and the server's global model when there is one), add bytes, write the row."""
+        timer = Timer(row.pop("seconds", {}))
+        global_scores = {}
+        if self.cfg.eval.every_round or stage in ("base", "local") or round_index == self.cfg.federation.rounds:
+            with timer("eval"):
+                mean, per_adapter = self.evaluate(stage, use_base=use_base, adapters=adapters)
+                if global_adapter is not None:
+                    global_scores["test_global"] = self.evaluate(stage, adapters=[global_adapter], tag="_global")[0]
+            per_adapter = {c: s["all"] for c, s in per_adapter.items()}
+        else:
+            mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
+        wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
+        full: MetricsRow = {
+            "stage": stage,
+            "round": round_index,
+            "method": self.method_name,
+            "test": mean,
+            "test_per_client": per_adapter,
+            **global_scores,
+            "bytes_up": wire_bytes["up"],
+            "bytes_down": wire_bytes["down"],
+            **({"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}),
+            **row,
+            "seconds": timer.seconds,
+        }
+        self.metrics.append(full)
+        self.runlog.append_metrics(full)
+        log.info("%s %s: test exact match %.3f", full["method"], stage, mean["all"]["exact_match"])
+        return full
+
+    # -- the whole protocol -----------------------------------------------
+
+    def run_base(self) -> dict[str, Any]:
+        """Score the untrained base model(s) (stage ``base``)."""
+        return self.record("base", -1, {}, use_base=True)
+
+    def run_local_stage(self, method: Method) -> dict[str, Any]:
+        """Round 0 of ``method`` (stage ``local``)."""
+        timer = Timer()
+        with timer("train"):
+            row = method.local_stage(self.ctx)
+        return self.record("local", 0, {**row, "seconds": timer.seconds}, adapters=method.evaluated(self.ctx))
+
+    def run_rounds(self, method: Method, start: int = 1, checkpoint: bool = False) -> None:
+        """Rounds ``start``..R of ``method`` (stages ``round_R``), with a checkpoint after each if asked."""
+        for r in range(start, self.cfg.federation.rounds + 1):
+            log.info("%s round %d/%d", method.name, r, self.cfg.federation.rounds)
+            row = method.round(self.ctx, r)
+            self.record(
+                f"round_{r}",
+                r,
+                row,
+                adapters=method.evaluated(self.ctx),
+                global_adapter=method.global_adapter(self.ctx),
+            )
+            if checkpoint:
+                self.save_checkpoint(r)
+
+    def prepare(self, method: Method) -> None:
+        """Let ``method`` check it can run here (refusals come before any training) and set up its server."""
+        method.prepare(self.ctx)
+
+    # -- checkpoints: resume an interrupted run -------------------------------
+
+    def save_checkpoint(self, round_index: int) -> None:
+        """Write what round ``round_index`` left behind (adapters, pseudo-labels, byte counts), atomically.
+
+        Adapters are safetensors and the state is JSON: nothing in a run
+        folder is ever unpickled. Only the latest checkpoint is kept. (In
+        process only: on Flower each client keeps its own state.)
+        """
+        import shutil
+
+        import safetensors.numpy
+
+        if not isinstance(self.cohort, LocalCohort):
+            return
+        final = self.runlog.dir / "checkpoint"
+        tmp = self.runlog.dir / ".checkpoint.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "adapters").mkdir(parents=True)
+        for adapter_id in self.pool.client_models:
+            safetensors.numpy.save_file(
+                self.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors")
+            )
+        state = {
+            "round": round_index,
+            "method": self.method_name,
+            "pseudo_labels": {
+                c.client_id: {p: dataclasses.asdict(r) for p, r in c._labels.items()} for c in self.clients
+            },
+            "bytes_by_round": {str(k): v for k, v in self.wire.bytes_by_round.items()},
+            "messages_by_round": {str(k): v for k, v in self.wire.messages_by_round.items()},
+            "accountants": {a: [list(h) for h in acc.history] for a, acc in self.accountants.items()},
+            "vote_seed": self.vote_seed,  # server side: never sent to a client
+        }
+        (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
+        old = self.runlog.dir / ".checkpoint.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)  # a crash leaves either the old or the new checkpoint, never half of one
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_checkpoint(self) -> int:
+        """Restore the latest checkpoint of this run folder; return its round (-1 when there is none)."""
+        import safetensors.numpy
+
+        folder = self.runlog.dir / "checkpoint"
+        if not (folder / "state.json").exists():
+            return -1
+        state = json.loads((folder / "state.json").read_text())
+        if state.get("method", self.method_name) != self.method_name:
+            raise ValueError(
+                f"{folder} is a checkpoint of method {state['method']!r} but the run's config says "
+                f"{self.method_name!r}: set federation.method={state['method']} in {self.runlog.dir / 'config.yaml'}."
+            )
+        for path in sorted((folder / "adapters").glob("*.safetensors")):
+            if path.stem in self.pool.client_models:
+                self.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
+        for c in self.clients:
+            saved = state["pseudo_labels"].get(c.client_id, [])
+            if isinstance(saved, dict):  # prompt id -> label
+                c.restore_labels([TrainRecord(**r) for r in saved.values()], list(saved))
+            else:  # checkpoints written before labels were keyed by prompt
+                c.restore_labels([TrainRecord(**r) for r in saved])
+        for k, v in state["bytes_by_round"].items():
+            self.wire.bytes_by_round[int(k)] = dict(v)
+        for k, v in state["messages_by_round"].items():
+            self.wire.messages_by_round[int(k)] = dict(v)
+        for a, history in state.get("accountants", {}).items():
+            self.cohort.accountant_of(a).history = [tuple(h) for h in history]
+        return int(state["round"])
+
+    def run(self, method: str | Method | None = None) -> RunResult:
+        """Run one method end to end (default ``federation.method``): base, local stage, rounds.
+
+        A checkpoint after the local stage and after every round lets
+        :meth:`resume` continue an interrupted run.
+        """
+        method = self._method(method)
+        self.method_name = method.name
+        if method.name != self.cfg.federation.method:  # the folder's config must say what ran, for --resume
+            self.cfg = dataclasses.replace(
+                self.cfg, federation=dataclasses.replace(self.cfg.federation, method=method.name)
+            )
+            self.runlog.write_config(self.cfg)
+            self.ctx = self._round_context()
+        if self.runlog.read_metrics():
+            raise FileExistsError(
+                f"{self.runlog.dir} already holds results (metrics.jsonl); continue it with "
+                f"`run --resume {self.runlog.dir}` or choose a new --run-dir."
+            )
+        self.prepare(method)  # refuse early (e.g. FedAvg across architectures), before any training
+        self.run_base()
+        self.run_local_stage(method)
+        self.save_checkpoint(0)
+        self.run_rounds(method, checkpoint=True)
+        return self.finish()
+
+    def resume(self) -> RunResult:
+        """Continue this run folder from its last checkpoint; ends as the uninterrupted run would.
+
+        Metrics rows after the checkpoint (a round that was evaluated but not
+        yet checkpointed) are dropped and that round is run again.
+        """
+        method = self._method(None)
+        self.method_name = method.name
+        state = self.runlog.dir / "checkpoint" / "state.json"
+        if state.exists():  # the private vote's seed, before prepare() builds the server
+            self.vote_seed = json.loads(state.read_text()).get("vote_seed")
+        self.prepare(method)
+        done = self.load_checkpoint()
+        if done < 0:  # interrupted before the local stage finished: start over
+            log.info("no checkpoint in %s: running from the start", self.runlog.dir)
+            (self.runlog.dir / "metrics.jsonl").unlink(missing_ok=True)
+            return self.run(method)
+        rows = [m for m in self.runlog.read_metrics() if m["round"] <= done]
+        self.runlog.rewrite_metrics(rows)
+        self.metrics = rows
+        log.info("resuming %s after round %d", self.runlog.dir, done)
+        self.run_rounds(method, start=done + 1, checkpoint=True)
+        return self.finish()
+
+    def _method(self, method: str | Method | None) -> Method:
+        if isinstance(method, Method):
+            return method
+        return make_method(method or self.cfg.federation.method, prox_mu=self.cfg.train.prox_mu)
+
+    def set_behaviours(self, behaviours: list[str]) -> None:
+        """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""
+        fed_cfg = dataclasses.replace(self.cfg.federation, behaviours=list(behaviours))
+        self.cfg = dataclasses.replace(self.cfg, federation=fed_cfg).validate()
+        self._local().set_behaviours(list(behaviours))
+        self.ctx = self._round_context()
+
+    def start_method(
+        self,
+        method: Method,
+        runlog: RunLog,
+        adapters: dict[str, dict] | None,
+        shared: list[dict],
+        privacy: dict[str, list] | None = None,
+    ) -> None:
+        """Reset the per-method state for a comparison: wire, pseudo-labels, adapters, accountants, folder.
+
+        ``adapters`` (client id -> tensors) restores every client's adapter, e.g.
+        to the shared local stage; ``privacy`` (adapter id -> accountant
+        history) restores the DP accountants to the same point (None: empty);
+        ``shared`` are metrics rows (base, local) copied into this method's metrics.
+        """
+        local = self._local()
+        self.method_name = method.name
+        self.resumable = False  # a comparison is rerun, not resumed
+        local.accountants = {}
+        for a, history in (privacy or {}).items():
+            local.accountant_of(a).history = [tuple(h) for h in history]
+        self.wire = Wire()
+        self.runlog = runlog
+        self.runlog.write_config(self.cfg)
+        for c in self.clients:
+            c.restore_labels([])
+            if adapters is not None and c.trainable:
+                c.model.set_tensors(adapters[c.client_id])
+        self.ctx = self._round_context()
+        self.metrics = []
+        for row in shared:
+            row = {**row, "method": method.name}
+            self.metrics.append(row)
+            self.runlog.append_metrics(row)
+
+    def finish(self) -> RunResult:
+        rows = summary_rows(self.metrics)
+        table = format_table(rows)
+        self.runlog.write_json("summary.json", {"rows": rows, "bytes_total": self.wire.totals()})
+        (self.runlog.dir / "summary.txt").write_text(table + "\n")
+        return RunResult(self.runlog.dir, self.metrics, table)
+
+
+def resume_federation(run_dir: str | Path, progress: bool = True, overrides: list[str] | None = None) -> RunResult:
+    """Continue an interrupted run from its folder (config, partition and checkpoint are read from it).
+
+    ``overrides`` (``["federation.min_clients=2"]``) change the saved config,
+    e.g. to get past a round that failed for lack of clients; the folder's
+    config.yaml is rewritten with them.
+    """
+    from ..config import load_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise FileNotFoundError(f"{run_dir} has no config.yaml: not a run folder written by `run`.")
+    cfg = load_config(run_dir / "config.yaml", overrides)
+    return Federation(cfg, runlog=RunLog(run_dir), progress=progress).resume()
+
+
+def run_federation(
+    cfg: RunConfig,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    method: str | None = None,
+    answerers: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run one method (default ``cfg.federation.method``) end to end and write the run folder.
+
+    Examples
+    --------
+    >>> from fedcofit_lite.config import load_config
+    >>> result = run_federation(load_config("ci"))  # doctest: +SKIP
+    >>> print(result.table)  # doctest: +SKIP
+    """
+    runlog = RunLog(run_dir) if run_dir is not None else None
+    return Federation(cfg, runlog=runlog, progress=progress, answerers=answerers).run(method)

@@ -1,0 +1,417 @@
+"""What clients exchange each round: the method under study and its baselines.
+
+Every method runs the same schedule on the same clients, partition and seed:
+a local stage (round 0: each client fine-tunes on its private data for
+``train.epochs``), then ``federation.rounds`` rounds of *exchange, then train
+``train.round_epochs``*, then evaluation of the models the clients hold. The
+methods differ only in what is exchanged before training:
+
+``consensus``
+    answers to the public prompts up, consensus pseudo-labels down
+    (:class:`~fedcofit_lite.protocol.server.ConsensusServer`); clients then train on
+    private data + pseudo-labels.
+``fedavg`` / ``fedprox``
+    LoRA adapter tensors up, their example-weighted average down
+    (:class:`~fedcofit_lite.protocol.fedavg.FedAvgServer`); clients load the average
+    and train on private data (fedprox adds the proximal term ``train.prox_mu``).
+    Every client starts from the same adapter (the server's initial global
+    model, broadcast once; counted in round 1's bytes down), as in FedIT.
+``ffa``
+    FFA-LoRA (Sun et al., 2024): the A factors stay frozen at the shared start
+    and only the B factors are trained, sent and averaged, so the average of
+    the clients' updates is exactly the update of the averaged adapter, at
+    about half FedAvg-LoRA's bytes. It trains only B from round 0, so its local
+    stage is its own.
+``local``
+    nothing: each client trains alone (the lower reference).
+``centralized``
+    one adapter trained on the union of all private data, with the same
+    epochs (the upper reference; it needs the data itself to move).
+
+Each method owns its exchange: :meth:`Method.round` asks the clients
+(:class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower) to
+answer, upload or train, passes every message through the run's
+:class:`~fedcofit_lite.protocol.messages.Wire` (where bytes are counted) and its own
+server, and returns the round's metrics. It never calls back into the
+federation loop, which only wires the cohort, the wire and the run folder
+(:class:`Round`) and evaluates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import RunConfig
+from ..engine.batching import TrainRecord
+from ..progress import Timer
+from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility
+from ..protocol.messages import GlobalAdapterMessage, Wire
+from ..tasks.evaluate import correct, last_epoch_loss
+from .cohort import GLOBAL, Cohort, LocalCohort, TrainPlan, TrainResult, shared_tensors
+
+if TYPE_CHECKING:
+    from ..protocol.server import ConsensusServer
+    from ..runlog import MetricsRow, RunLog
+    from ..tasks.data import TaskSuite
+
+log = logging.getLogger(__name__)
+
+CENTRAL = "central"  # adapter id of the centralized baseline's model
+
+
+class RoundFailedError(RuntimeError):
+    """Too few clients took part in a round; the run folder keeps every finished round (resume later)."""
+
+
+@dataclass
+class Round:
+    """What a method's exchange may use: the run's config, clients, wire, folder and server-side pieces.
+
+    ``resume_hint`` is what a failed round tells the user to do next.
+    """
+
+    cfg: RunConfig
+    cohort: Cohort
+    wire: Wire
+    runlog: RunLog
+    suite: TaskSuite
+    consensus_server: Callable[[str | None], ConsensusServer]  # rule -> a fresh consensus server
+    resume_hint: str = ""
+    global_start: dict[str, np.ndarray] | None = field(default=None)  # the parameter methods' shared start
+
+    def active(self, round_index: int) -> tuple[list[str], dict[str, str]]:
+        """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
+        ids = self.cohort.ids
+        p = self.cfg.federation.dropout
+        if p <= 0:
+            return ids, {}
+        rng = np.random.default_rng([self.cfg.seed, round_index, 0xD50])  # same drops for the same seed and round
+        drop = rng.random(len(ids)) < p
+        return [c for c, d in zip(ids, drop) if not d], {
+            c: "dropped out (simulated fault)" for c, d in zip(ids, drop) if d
+        }
+
+    def require(self, round_index: int, accepted: Sequence[str], left_out: dict[str, str]) -> None:
+        """Fail the round cleanly when fewer than ``federation.min_clients`` took part."""
+        need = self.cfg.federation.min_clients
+        if len(accepted) < need:
+            raise RoundFailedError(
+                f"round {round_index}: only {len(accepted)} client(s) took part ({list(accepted)}); "
+                f"federation.min_clients = {need}. Left out: {left_out}. {self.resume_hint}"
+            )
+
+
+def train_row(results: dict[str, TrainResult]) -> dict[str, Any]:
+    return {
+        "train_loss": {c: r.loss for c, r in results.items()},
+        "train_steps": {c: r.steps for c, r in results.items()},
+    }
+
+
+class Method:
+    """Base class: the local stage and evaluation shared by the client-based methods."""
+
+    name = "method"
+    shares_local_stage = True  # the compare command runs the local stage once for these
+    in_process_only = False  # needs the clients' data or models in the server's process
+
+    def prepare(self, run: Round) -> None:
+        """Check the method can run on these clients (before any training); may set up its server."""
+
+    def evaluated(self, run: Round) -> list[str]:
+        """Model ids whose test answers are scored (default: every client's)."""
+        return run.cohort.ids
+
+    def global_adapter(self, run: Round) -> str | None:
+        """Id of the server's global model, scored beside the clients' (parameter methods, in-process only)."""
+        return None
+
+    def local_stage(self, run: Round) -> MetricsRow:
+        """Round 0: every client fine-tunes on its private data."""
+        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs))
+        return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
+
+    def round(self, run: Round, r: int) -> MetricsRow:
+        """Exchange, then train; return this round's metrics row (without test scores)."""
+        raise NotImplementedError
+
+
+class Consensus(Method):
+    """Semantic consensus under ``consensus.rule``, or under ``rule`` (method name ``consensus@RULE``).
+
+    A round: the active clients answer the public prompts; the answers go up
+    the wire; the server clusters them per prompt and sends the kept
+    consensus answers down as pseudo-labels; the clients train on private
+    data + pseudo-labels.
+    """
+
+    def __init__(self, rule: str | None = None) -> None:
+        self.rule = rule
+        self.name = f"consensus@{rule}" if rule else "consensus"
+        self.server: ConsensusServer | None = None
+
+    def prepare(self, run: Round) -> None:
+        self.server = run.consensus_server(self.rule)
+
+    def round(self, run: Round, r: int) -> MetricsRow:
+        assert self.server is not None, "call prepare() first"
+        timer = Timer()
+        active, dropped = run.active(r)
+        with timer("generate"):
+            answers = run.cohort.answer(r, active, self.server.needs_confidence) if active else None
+            sent = answers.messages if answers else []
+            dropped = {**dropped, **(answers.failed if answers else {})}
+        _write_answers(run.runlog, r, sent, answers.confidence if answers else {})
+        received = [run.wire.send(m, "up") for m in sent]
+        with timer("server"):
+            accepted = [m.client_id for m in received if self.server.check(m, r) is None]
+            run.require(
+                r, accepted, {**dropped, **{m.client_id: "rejected" for m in received if m.client_id not in accepted}}
+            )
+            pseudo, report = self.server.aggregate(r, received)
+        if report.vectors is not None:  # the server's embeddings, so replay needs no model
+            (run.runlog.dir / "embeddings").mkdir(exist_ok=True)
+            np.savez_compressed(
+                run.runlog.dir / "embeddings" / f"round_{r}.npz",
+                vectors=report.vectors.astype(np.float16),
+                clients=np.array(report.row_clients),
+                prompt_ids=np.array(report.row_prompts),
+            )
+        refs = run.suite.public_references  # held by the evaluator only
+        family = {e.id: e.family for e in run.suite.public}
+        records = report.records()
+        for rec in records:
+            rec["correct"] = correct(rec["consensus"], refs[rec["prompt_id"]], family[rec["prompt_id"]])
+        run.runlog.write_jsonl(f"pseudo_labels/round_{r}.jsonl", records)
+        answered = [m.client_id for m in sent]
+        down = None
+        for _ in answered:  # the same message to every client that took part
+            down = run.wire.send(pseudo, "down")
+        with timer("train"):
+            plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
+            trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
+        kept = [rec for rec in records if rec["kept"]]
+        client_acc = {
+            m.client_id: float(np.mean([correct(a, refs[p], family[p]) for p, a in zip(m.prompt_ids, m.answers)]))
+            for m in received
+        }
+        return {
+            "pseudo_label_accuracy": float(np.mean([rec["correct"] for rec in kept])) if kept else None,
+            "consensus_accuracy_all_prompts": float(np.mean([rec["correct"] for rec in records])) if records else None,
+            "client_answer_accuracy": client_acc,
+            "agreement_mean": float(np.mean(report.agreement)) if report.agreement else None,
+            "kept": len(kept),
+            "n_prompts": len(records),
+            "rejected_clients": report.rejected,
+            "dropped_clients": {**dropped, **failed},
+            "rule": self.server.rule,
+            "confidence_sent": self.server.needs_confidence,
+            **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
+            **train_row(trained),
+            "seconds": timer.seconds,
+        }
+
+
+def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
+    """Client-level (epsilon, delta) of the labels released so far, under private consensus."""
+    spent = server.privacy_spent(r, delta)
+    return {"vote_dp_epsilon": spent[0], "vote_dp_delta": spent[1]} if spent else {}
+
+
+def _write_answers(runlog: RunLog, r: int, sent: list, confidence: dict[str, list[float]]) -> None:
+    """The run's record of every answer (confidences kept even when not sent, where known, for replay)."""
+    from .client import round_confidence
+
+    runlog.write_jsonl(
+        f"answers/round_{r}.jsonl",
+        [
+            {
+                "round": r,
+                "client": m.client_id,
+                "prompt_id": p,
+                "answer": a,
+                "confidence": round_confidence(k) if k is not None else None,
+            }
+            for m in sent
+            for p, a, k in zip(
+                m.prompt_ids, m.answers, confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
+            )
+        ],
+    )
+
+
+class Local(Method):
+    """Nothing is exchanged: each client trains alone (the lower reference)."""
+
+    name = "local"
+
+    def round(self, run: Round, r: int) -> MetricsRow:
+        timer = Timer()
+        with timer("train"):
+            trained, failed = run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs))
+        return {**train_row(trained), **({"dropped_clients": failed} if failed else {}), "seconds": timer.seconds}
+
+
+class FedAvg(Method):
+    """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA.
+
+    A round: the active clients upload their adapters (or only the B
+    factors); the server averages them weighted by example counts and sends
+    the average down; the clients load it and train on private data. In
+    process, the server also keeps its global model as an adapter
+    (``GLOBAL``), scored on the test set beside the clients' personalized
+    models (the average plus one more epoch of local training).
+    """
+
+    def __init__(self, prox_mu: float = 0.0, ffa: bool = False, name: str | None = None) -> None:
+        self.prox_mu = prox_mu
+        self.ffa = ffa
+        self.name = name or ("ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg")
+        self.shares_local_stage = not ffa  # FFA-LoRA trains only B from the start
+        self.server = FedAvgServer()
+
+    def prepare(self, run: Round) -> None:
+        run.cohort.require_trainable(self.name)
+        info = run.cohort.info
+        why = incompatibility(
+            {c: {k: tuple(v) for k, v in i.shapes.items()} for c, i in info.items()},
+            {c: i.model_name for c, i in info.items()},
+        )
+        if why:
+            raise IncompatibleAdaptersError(why)
+        if run.global_start is None:  # the shared start every client's adapter begins from (the server's initial model)
+            run.global_start = run.cohort.start_adapter()
+        pool = _pool_of(run)
+        if pool is not None:  # in process the server scores its global model too
+            pool.set_tensors(GLOBAL, run.global_start)
+        self.server = FedAvgServer()  # a fresh server per run (its reference shapes)
+
+    def global_adapter(self, run: Round) -> str | None:
+        return GLOBAL if _pool_of(run) is not None else None
+
+    def local_stage(self, run: Round) -> MetricsRow:
+        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs, freeze_a=self.ffa))
+        return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
+
+    def round(self, run: Round, r: int) -> MetricsRow:
+        timer = Timer()
+        active, dropped = run.active(r)
+        with timer("exchange"):
+            if r == 1:  # the shared start every client began from, broadcast once (counted here, in round 1)
+                start = GlobalAdapterMessage(r, shared_tensors(run.global_start, self.ffa))
+                for _ in run.cohort.ids:
+                    run.wire.send(start, "down")
+            uploaded, failed = run.cohort.upload(r, active, only_b=self.ffa) if active else ([], {})
+            dropped = {**dropped, **failed}
+            received = [run.wire.send(m, "up") for m in uploaded]
+            try:
+                update, report = self.server.aggregate(r, received)
+            except RuntimeError:  # every adapter rejected
+                run.require(r, [], dropped)
+                raise
+            run.require(r, report.clients, {**dropped, **report.rejected})
+            pool = _pool_of(run)
+            if pool is not None:
+                pool.set_tensors(GLOBAL, update.tensors, partial=self.ffa)
+            took_part = [m.client_id for m in uploaded]
+            down = None
+            for _ in took_part:
+                down = run.wire.send(update, "down")
+        with timer("train"):
+            plan = TrainPlan(
+                run.cfg.train.round_epochs, adapter=down, partial=self.ffa, prox_mu=self.prox_mu, freeze_a=self.ffa
+            )
+            trained, failed = run.cohort.train(r, took_part, plan)
+        return {
+            **train_row(trained),
+            "rejected_clients": report.rejected,
+            "dropped_clients": {**dropped, **failed},
+            "fedavg_weights": report.weights,
+            "seconds": timer.seconds,
+        }
+
+
+def _pool_of(run: Round) -> Any:
+    """The in-process model pool (None on an engine where the server holds no model)."""
+    return run.cohort.pool if isinstance(run.cohort, LocalCohort) else None
+
+
+class Centralized(Method):
+    """One adapter on the pooled private data of all clients (data leaves the clients; in process only)."""
+
+    name = "centralized"
+    shares_local_stage = False
+    in_process_only = True
+
+    def prepare(self, run: Round) -> None:
+        """Add the pooled-data adapter once; later calls reset it to its initial weights."""
+        pool = _pool_of(run)
+        if pool is None:
+            raise ValueError(
+                "centralized pools every client's private data in one place: it runs on the in-process engine only."
+            )
+        if CENTRAL not in pool.client_models:
+            pool.add_adapter(CENTRAL, run.cohort.clients[0].model_name)
+            self.initial = pool.get_tensors(CENTRAL)
+        elif getattr(self, "initial", None) is not None:
+            pool.set_tensors(CENTRAL, self.initial)
+
+    def evaluated(self, run: Round) -> list[str]:
+        return [CENTRAL]
+
+    def _train(self, run: Round, r: int, epochs: int) -> dict[str, Any]:
+        from .cohort import client_seed, dp_train_config
+
+        cohort: LocalCohort = run.cohort  # type: ignore[assignment]
+        pooled = [TrainRecord(e.instruction, e.context, e.response) for c in cohort.clients for e in c.private]
+        steps = cohort.pool.train(
+            CENTRAL,
+            pooled,
+            dp_train_config(run.cfg, len(pooled), CENTRAL),
+            epochs,
+            seed=client_seed(run.cfg.seed, r, len(cohort.clients)),
+            accountant=cohort.accountant_of(CENTRAL),
+            freeze_a=run.cfg.train.only_b,
+        )
+        return {"train_loss": {CENTRAL: last_epoch_loss(steps, epochs)}, "train_steps": {CENTRAL: len(steps)}}
+
+    def local_stage(self, run: Round) -> MetricsRow:
+        return self._train(run, 0, run.cfg.train.epochs)
+
+    def round(self, run: Round, r: int) -> MetricsRow:
+        timer = Timer()
+        with timer("train"):
+            trained = self._train(run, r, run.cfg.train.round_epochs)
+        return {**trained, "seconds": timer.seconds}
+
+
+def make_method(name: str, prox_mu: float = 0.0) -> Method:
+    """A method by its config name (``federation.method`` / ``compare.methods``)."""
+    if name == "consensus":
+        return Consensus()
+    if name.startswith("consensus@"):
+        from ..protocol.consensus import RULES
+
+        rule = name.partition("@")[2]
+        if rule not in RULES:
+            raise ValueError(f"unknown consensus rule {rule!r} in method {name!r}: choose from {list(RULES)}.")
+        return Consensus(rule)
+    if name == "fedavg":
+        return FedAvg()
+    if name == "fedprox":
+        return FedAvg(prox_mu=prox_mu, name="fedprox")
+    if name == "ffa":
+        return FedAvg(ffa=True)
+    if name == "local":
+        return Local()
+    if name == "centralized":
+        return Centralized()
+    raise ValueError(
+        f"unknown method {name!r} (federation.method, compare.methods or --method): "
+        f"choose one of consensus, fedavg, fedprox, ffa, local, centralized, or consensus@RULE."
+    )

@@ -1,0 +1,502 @@
+"""Per-prompt clusterers: group one prompt's answers by cosine in embedding space.
+
+Each estimator here clusters the embeddings of the answers that the clients
+gave to ONE public prompt, so ``n`` is tiny (2 to ~20 clients). They follow
+the scikit-learn contract: ``__init__`` only stores parameters, ``fit(X)``
+validates ``X`` and sets ``labels_`` (n,) and ``n_clusters_``, and returns
+``self``. Answers are compared by cosine; rows need not be normalised, but a
+zero row has no direction and is rejected.
+
+Labels are renumbered in order of first appearance (the cluster holding the
+first non-noise row is 0, the next new one is 1, ...), so the same grouping
+always gives the same labels whatever algorithm produced it. ``-1`` marks
+noise (DBSCAN, HDBSCAN); ``n_clusters_`` counts non-noise clusters only.
+
+This module imports numpy, scikit-learn (and threadpoolctl, a scikit-learn
+dependency) and the standard library only.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import silhouette_score
+from sklearn.metrics.pairwise import cosine_distances
+from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_array
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+__all__ = [
+    "clusterer_params",
+    "REGISTRY",
+    "ClustererSpec",
+    "AgglomerativeThreshold",
+    "DBSCANCosine",
+    "HDBSCANCosine",
+    "SilhouetteKMeans",
+    "check_embeddings",
+    "make_clusterer",
+]
+
+logger = logging.getLogger(__name__)
+
+_LINKAGES = ("average", "complete", "single")
+
+
+def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
+    """Validate answer embeddings for cosine clustering and return them as float64.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_answers, d)
+        One embedding per row. Rows need not be normalised.
+    name : str, default="X"
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (n_answers, d), dtype float64
+        A validated array (a copy only when a conversion was needed).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not 2-D, has no rows or no columns, holds NaN or inf, or
+        has an all-zero row (a zero vector has no cosine direction).
+
+    Examples
+    --------
+    >>> check_embeddings([[1, 0], [0, 2]]).shape
+    (2, 2)
+    >>> check_embeddings([[1, 0], [0, 0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: X has all-zero row(s) at index [1]: a zero vector has no cosine direction; drop those answers or re-embed them.
+    """
+    if np.ndim(X) != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows."
+        )
+    # check_array rejects sparse input, NaN/inf, 0 rows and 0 columns with messages
+    # that name the problem; dtype float64 keeps the cosine sums reproducible.
+    X = check_array(X, dtype=np.float64, input_name=name)  # (n, d)
+    zero = np.flatnonzero(~np.any(X != 0.0, axis=1))
+    if zero.size:
+        raise ValueError(
+            f"{name} has all-zero row(s) at index {zero.tolist()}: a zero vector has "
+            "no cosine direction; drop those answers or re-embed them."
+        )
+    return X
+
+
+def _relabel(labels: ArrayLike) -> NDArray[np.int64]:
+    """Renumber cluster labels 0, 1, ... in order of first appearance; keep -1 (noise)."""
+    labels = np.asarray(labels, dtype=np.int64)  # (n,)
+    out = np.full_like(labels, -1)
+    mapping: dict[int, int] = {}
+    for i, lab in enumerate(labels.tolist()):
+        if lab == -1:
+            continue
+        out[i] = mapping.setdefault(lab, len(mapping))
+    return out
+
+
+def _n_clusters(labels: NDArray[np.int64]) -> int:
+    """Count non-noise clusters."""
+    return int(np.unique(labels[labels >= 0]).size)
+
+
+def _check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float,
+    high: float = np.inf,
+    low_inclusive: bool = True,
+    integer: bool = False,
+) -> None:
+    """Raise ValueError unless ``value`` is a real (or integer) number in range."""
+    types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    ok = isinstance(value, types) and not isinstance(value, (bool, np.bool_))
+    if ok:  # NaN fails both comparisons
+        ok = (value >= low if low_inclusive else value > low) and value <= high
+    if not ok:
+        what = "an integer" if integer else "a number"
+        bracket = "[" if low_inclusive else "("
+        raise ValueError(f"{name} must be {what} in {bracket}{low}, {high}], got {value!r}.")
+
+
+class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
+    """Agglomerative clustering cut at a cosine-distance threshold.
+
+    Clusters merge while their linkage distance (cosine distance
+    ``1 - cos``) is below ``distance_threshold``, so the number of clusters is
+    not fixed in advance. A single answer is one cluster.
+
+    Parameters
+    ----------
+    distance_threshold : float, default=0.3
+        Cosine distance in [0, 2] at and above which clusters are not merged.
+    linkage : {"average", "complete", "single"}, default="average"
+        Linkage criterion. "ward" is not accepted: it needs Euclidean distances.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_answers,), dtype int64
+        Cluster of each answer, numbered in order of first appearance.
+    n_clusters_ : int
+        Number of clusters found.
+    n_features_in_ : int
+        Embedding dimension seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> AgglomerativeThreshold(distance_threshold=0.3).fit(X).labels_
+    array([0, 0, 1])
+    """
+
+    def __init__(self, distance_threshold: float = 0.3, linkage: str = "average") -> None:
+        self.distance_threshold = distance_threshold
+        self.linkage = linkage
+
+    def fit(self, X: ArrayLike, y: None = None) -> AgglomerativeThreshold:
+        """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
+        _check_number(self.distance_threshold, "distance_threshold", low=0.0, high=2.0)
+        if self.linkage == "ward":
+            raise ValueError(
+                "linkage='ward' needs Euclidean distances but answers are compared by "
+                f"cosine; use one of {list(_LINKAGES)}."
+            )
+        if self.linkage not in _LINKAGES:
+            raise ValueError(f"linkage must be one of {list(_LINKAGES)}, got {self.linkage!r}.")
+        X = check_embeddings(X)
+        self.n_features_in_ = X.shape[1]
+        if X.shape[0] == 1:  # sklearn needs >= 2 samples; one answer is one cluster
+            labels = np.zeros(1, dtype=np.int64)
+        else:
+            model = AgglomerativeClustering(
+                n_clusters=None,
+                metric="cosine",
+                linkage=self.linkage,
+                distance_threshold=float(self.distance_threshold),
+            )
+            labels = model.fit(X).labels_
+        self.labels_ = _relabel(labels)
+        self.n_clusters_ = _n_clusters(self.labels_)
+        return self
+
+
+class DBSCANCosine(ClusterMixin, BaseEstimator):
+    """DBSCAN with cosine distance; answers in no dense region are noise (-1).
+
+    Parameters
+    ----------
+    eps : float, default=0.3
+        Cosine distance within which two answers are neighbours (> 0).
+    min_samples : int, default=2
+        Neighbours (the answer itself included) an answer needs to be a core
+        point. With the default, one answer alone, or two answers farther
+        apart than ``eps``, are all noise.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_answers,), dtype int64
+        Cluster of each answer in order of first appearance; -1 is noise.
+    n_clusters_ : int
+        Number of clusters found, noise not counted.
+    n_features_in_ : int
+        Embedding dimension seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> DBSCANCosine(eps=0.3, min_samples=2).fit(X).labels_
+    array([ 0,  0, -1])
+    """
+
+    def __init__(self, eps: float = 0.3, min_samples: int = 2) -> None:
+        self.eps = eps
+        self.min_samples = min_samples
+
+    def fit(self, X: ArrayLike, y: None = None) -> DBSCANCosine:
+        """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
+        _check_number(self.eps, "eps", low=0.0, low_inclusive=False)
+        _check_number(self.min_samples, "min_samples", low=1, integer=True)
+        X = check_embeddings(X)
+        self.n_features_in_ = X.shape[1]
+        model = DBSCAN(eps=float(self.eps), min_samples=int(self.min_samples), metric="cosine")
+        self.labels_ = _relabel(model.fit(X).labels_)
+        self.n_clusters_ = _n_clusters(self.labels_)
+        return self
+
+
+class HDBSCANCosine(ClusterMixin, BaseEstimator):
+    """HDBSCAN on a precomputed cosine-distance matrix.
+
+    HDBSCAN has no absolute distance scale: it finds clusters that are dense
+    *relative to the other answers*, which makes it erratic on a handful of
+    points. With ``allow_single_cluster=True`` (the default, so that "every
+    client agrees" is one cluster rather than all noise) answers that are all
+    far apart can come back as one cluster (the consensus step's ``cohesion_``
+    shows it), and a tight group of near-identical answers can be split into
+    micro-clusters plus noise. With fewer than ~20 answers per prompt prefer
+    :class:`AgglomerativeThreshold`, which has an absolute threshold.
+    (``cluster_selection_epsilon`` would add a scale but is not exposed: it
+    raises a TypeError with NumPy 2 in current scikit-learn,
+    scikit-learn/scikit-learn#33219.)
+
+    Parameters
+    ----------
+    min_cluster_size : int, default=2
+        Smallest group of answers that counts as a cluster (>= 2). When a prompt
+        has fewer answers than this, every answer is noise (-1): no cluster of a
+        legal size can exist.
+    min_samples : int or None, default=None
+        Neighbourhood size for the core distance; None means
+        ``min_cluster_size``. Clipped to the number of answers.
+    allow_single_cluster : bool, default=True
+        Let HDBSCAN return one cluster holding all non-noise answers.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_answers,), dtype int64
+        Cluster of each answer in order of first appearance; -1 is noise.
+    n_clusters_ : int
+        Number of clusters found, noise not counted.
+    n_features_in_ : int
+        Embedding dimension seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.98, 0.12], [0.0, 1.0], [0.1, 0.99]])
+    >>> HDBSCANCosine(min_cluster_size=2).fit(X).labels_
+    array([0, 0, 0, 1, 1])
+    """
+
+    def __init__(
+        self,
+        min_cluster_size: int = 2,
+        min_samples: int | None = None,
+        allow_single_cluster: bool = True,
+    ) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.allow_single_cluster = allow_single_cluster
+
+    def fit(self, X: ArrayLike, y: None = None) -> HDBSCANCosine:
+        """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
+        _check_number(self.min_cluster_size, "min_cluster_size", low=2, integer=True)
+        if self.min_samples is not None:
+            _check_number(self.min_samples, "min_samples", low=1, integer=True)
+        X = check_embeddings(X)
+        self.n_features_in_ = X.shape[1]
+        n = X.shape[0]
+        if n < self.min_cluster_size:
+            logger.debug("HDBSCANCosine: %d answers < min_cluster_size=%d, all noise", n, self.min_cluster_size)
+            labels = np.full(n, -1, dtype=np.int64)
+        else:
+            min_samples = self.min_cluster_size if self.min_samples is None else self.min_samples
+            model = HDBSCAN(
+                min_cluster_size=int(self.min_cluster_size),
+                min_samples=min(int(min_samples), n),
+                metric="precomputed",  # sklearn's HDBSCAN trees do not support cosine
+                allow_single_cluster=bool(self.allow_single_cluster),
+                copy=False,  # the distance matrix is ours to overwrite
+            )
+            labels = model.fit(cosine_distances(X)).labels_  # fit on (n, n)
+        self.labels_ = _relabel(labels)
+        self.n_clusters_ = _n_clusters(self.labels_)
+        return self
+
+
+class SilhouetteKMeans(ClusterMixin, BaseEstimator):
+    """K-means on L2-normalised rows, k chosen by the best cosine silhouette.
+
+    Tries k = 2 .. min(k_max, n - 1) and keeps the k with the highest cosine
+    silhouette (ties: the smaller k). Returns one cluster when n < 3, when all
+    rows are (nearly) the same direction (every pairwise cosine distance
+    <= ``identical_tol``), or when the best silhouette is below
+    ``min_silhouette``.
+
+    The silhouette has no absolute scale: answers that differ only slightly
+    (paraphrases) can still score a high silhouette and be split. Raise
+    ``identical_tol`` (e.g. to 0.05) to treat such prompts as one cluster.
+
+    Parameters
+    ----------
+    k_max : int, default=4
+        Largest number of clusters tried (>= 2).
+    min_silhouette : float, default=0.2
+        Best silhouette (in [-1, 1]) needed to split at all.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the k-means initialisation.
+    n_init : int or "auto", default=10
+        Number of k-means restarts per k.
+    identical_tol : float, default=1e-6
+        Largest pairwise cosine distance at which all rows count as one answer;
+        the default only absorbs float noise (float32 embeddings of one text
+        differ by ~1e-7).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_answers,), dtype int64
+        Cluster of each answer, numbered in order of first appearance.
+    n_clusters_ : int
+        Number of clusters chosen.
+    silhouette_ : float
+        Best cosine silhouette over the k tried (also when it was below
+        ``min_silhouette`` and one cluster was returned); NaN when no k was
+        tried (n < 3 or identical rows).
+    n_features_in_ : int
+        Embedding dimension seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> SilhouetteKMeans().fit(X).labels_
+    array([0, 0, 1, 1])
+    """
+
+    def __init__(
+        self,
+        k_max: int = 4,
+        min_silhouette: float = 0.2,
+        random_state: int | np.random.RandomState | None = 0,
+        n_init: int | str = 10,
+        identical_tol: float = 1e-6,
+    ) -> None:
+        self.k_max = k_max
+        self.min_silhouette = min_silhouette
+        self.random_state = random_state
+        self.n_init = n_init
+        self.identical_tol = identical_tol
+
+    def fit(self, X: ArrayLike, y: None = None) -> SilhouetteKMeans:
+        """Cluster the rows of ``X`` (n_answers, d); see the class docstring."""
+        _check_number(self.k_max, "k_max", low=2, integer=True)
+        _check_number(self.min_silhouette, "min_silhouette", low=-1.0, high=1.0)
+        if self.n_init != "auto":
+            _check_number(self.n_init, "n_init", low=1, integer=True)
+        _check_number(self.identical_tol, "identical_tol", low=0.0, high=2.0)
+        X = check_embeddings(X)
+        self.n_features_in_ = X.shape[1]
+        n = X.shape[0]
+        Xn = normalize(X)  # (n, d), unit rows: Euclidean k-means ~ cosine
+        self.silhouette_ = float("nan")
+        labels = np.zeros(n, dtype=np.int64)
+        if n >= 3 and cosine_distances(Xn).max() > self.identical_tol:
+            best_k, best_labels = self._search_k(Xn)
+            if best_k and self.silhouette_ >= self.min_silhouette:
+                labels = best_labels
+            logger.debug("SilhouetteKMeans: best k=%s silhouette=%.3f", best_k, self.silhouette_)
+        self.labels_ = _relabel(labels)
+        self.n_clusters_ = _n_clusters(self.labels_)
+        return self
+
+    def _search_k(self, Xn: NDArray[np.float64]) -> tuple[int, NDArray[np.int64]]:
+        """Return the k with the best silhouette and its labels; set ``silhouette_``."""
+        n = Xn.shape[0]
+        best_k, best_labels = 0, np.zeros(n, dtype=np.int64)
+        # One thread: on ~20 rows OpenMP start-up and spin-waits cost 20x the work.
+        with threadpool_limits(limits=1):
+            for k in range(2, min(int(self.k_max), n - 1) + 1):
+                labels = self._kmeans_labels(Xn, k)
+                if np.unique(labels).size < 2:
+                    continue
+                score = float(silhouette_score(Xn, labels, metric="cosine"))
+                if best_k == 0 or score > self.silhouette_:
+                    best_k, best_labels, self.silhouette_ = k, labels, score
+        return best_k, best_labels
+
+    def _kmeans_labels(self, Xn: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+        """Return the k-means labels (n,) of the unit rows ``Xn`` for ``k`` clusters."""
+        with warnings.catch_warnings():
+            # fewer distinct rows than k: k-means warns and returns < k clusters
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
+            return km.fit(Xn).labels_
+
+
+@dataclass(frozen=True)
+class ClustererSpec:
+    """One registered clusterer: its class, the knob a sweep or a slider moves, and its config keys.
+
+    ``config_keys`` are the :class:`~fedcofit_lite.config.ConsensusConfig` fields
+    passed to the constructor under the same names; ``knob`` is one of them,
+    swept from ``low`` to ``high`` in steps of ``step``.
+    """
+
+    cls: type[BaseEstimator]
+    knob: str
+    low: float
+    high: float
+    step: float
+    config_keys: tuple[str, ...]
+
+
+# The one registry of clusterers: config, server, replay, explorer, robustness and benchmarks read it.
+# To add a clusterer: write the estimator above, register it here, add its fields to ConsensusConfig.
+REGISTRY: dict[str, ClustererSpec] = {
+    "agglomerative": ClustererSpec(
+        AgglomerativeThreshold, "distance_threshold", 0.01, 0.6, 0.01, ("distance_threshold", "linkage")
+    ),
+    "dbscan": ClustererSpec(DBSCANCosine, "eps", 0.01, 0.6, 0.01, ("eps", "min_samples")),
+    "hdbscan": ClustererSpec(HDBSCANCosine, "min_cluster_size", 2, 6, 1, ("min_cluster_size",)),
+    "kmeans": ClustererSpec(SilhouetteKMeans, "min_silhouette", -0.2, 0.9, 0.05, ("k_max", "min_silhouette")),
+}
+
+
+def clusterer_params(consensus: Any, name: str | None = None) -> dict[str, Any]:
+    """The constructor parameters of clusterer ``name`` (default: the configured one) from a ``ConsensusConfig``."""
+    return {key: getattr(consensus, key) for key in REGISTRY[name or consensus.clusterer].config_keys}
+
+
+def make_clusterer(name: str, **params: Any) -> BaseEstimator:
+    """Build a registered clusterer by name.
+
+    Parameters
+    ----------
+    name : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
+        Key in :data:`REGISTRY`.
+    **params
+        Constructor parameters of that clusterer; the others keep their defaults.
+
+    Returns
+    -------
+    estimator
+        An unfitted clusterer.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered, or a parameter is not one of the
+        clusterer's (the message lists the valid ones).
+
+    Examples
+    --------
+    >>> make_clusterer("dbscan", eps=0.2)
+    DBSCANCosine(eps=0.2)
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown clusterer {name!r}; choose one of {sorted(REGISTRY)}.")
+    cls = REGISTRY[name].cls
+    valid = sorted(cls().get_params())
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}."
+        )
+    return cls(**params)

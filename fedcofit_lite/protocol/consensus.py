@@ -1,0 +1,714 @@
+"""Consensus rules: one pseudo-label per public prompt from the clients' answers.
+
+Every rule is the one estimator, :class:`SemanticConsensus`, with three
+choices that :data:`RULES` names:
+
+``grouping``
+    how a prompt's answers form groups: ``semantic`` (cluster the answer
+    embeddings, :mod:`fedcofit_lite.protocol.cluster`), ``exact`` (identical answers
+    after normalisation) or ``hybrid`` (identical answers first, then groups
+    merged when their embeddings are close);
+``weighting``
+    what one answer counts: ``uniform`` (one client, one vote), ``confidence``
+    (the client's own confidence in its answer, sent with it) or
+    ``reliability`` (a weight per client, or per client and task family,
+    estimated from the answers alone: how often the client agrees with the
+    consensus of the *other* clients, iterated a few times in the spirit of
+    Dawid and Skene);
+``min_cohesion``
+    a group whose answers are not close to each other (mean pairwise cosine
+    below it) is broken into single answers, so a large group of unrelated
+    answers never wins just because it is large;
+``guard``
+    what the embedding may not merge: with ``guard="numbers"`` two answers
+    whose numbers differ (in order: ``12/06/1963`` against ``06/12/1963``,
+    ``82 is larger than 47`` against ``47 is larger than 82``) or of which
+    one is written in capitals and the other not (``VELVET`` against
+    ``velvet``) never share a group,
+    however close their embeddings are. A sentence embedder such as MiniLM
+    places each of those pairs almost on top of each other (notebook 09).
+    The price: right paraphrases that order their numbers differently
+    (``47 is smaller than 82``) stay apart too.
+
+The group with the most weight wins; its weighted medoid (or, for exact
+groups, its most weighted string) is the consensus, its share of the weight
+is the agreement, and prompts below ``min_agreement`` are filtered out.
+
+=============== ========= =========== ===================================
+rule            grouping  weighting   what it is
+=============== ========= =========== ===================================
+``medoid``      semantic  uniform     the dominant cluster's medoid (FedCoFiT)
+``vote``        exact     uniform     majority vote (Federated Co-Training)
+``hybrid``      hybrid    uniform     exact groups merged by meaning
+``confidence``  semantic  confidence  clusters weighted by self-confidence
+``reliability`` semantic  reliability clusters weighted by estimated client reliability
+``guarded``     semantic  uniform     the medoid rule with ``guard="numbers"``
+=============== ========= =========== ===================================
+
+This module imports numpy, scikit-learn, the standard library and the
+evaluation's text normalisation only: no model code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics.pairwise import cosine_similarity
+from sklearn.utils.validation import check_is_fitted
+
+from ..tasks.evaluate import case_matters, normalize
+from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_params, make_clusterer
+
+__all__ = [
+    "RULES",
+    "PromptConsensus",
+    "SemanticConsensus",
+    "cosine_similarity_matrix",
+    "guard_key",
+    "make_rule",
+    "normalize_answer",
+    "rule_from_config",
+]
+
+logger = logging.getLogger(__name__)
+
+# Two cohesions or medoid scores closer than this are a tie (float noise).
+TIE_TOL = 1e-9
+GROUPINGS = ("semantic", "exact", "hybrid")
+GUARDS = ("none", "numbers")
+WEIGHTINGS = ("uniform", "confidence", "reliability")
+
+# rule name -> the SemanticConsensus parameters that make it (one home for every rule)
+RULES: dict[str, dict[str, str]] = {
+    "medoid": {"grouping": "semantic", "weighting": "uniform"},
+    "vote": {"grouping": "exact", "weighting": "uniform"},
+    "hybrid": {"grouping": "hybrid", "weighting": "uniform"},
+    "confidence": {"grouping": "semantic", "weighting": "confidence"},
+    "reliability": {"grouping": "semantic", "weighting": "reliability"},
+    "guarded": {"grouping": "semantic", "weighting": "uniform", "guard": "numbers"},
+}
+
+
+def make_rule(rule: str, **params: Any) -> SemanticConsensus:
+    """The estimator of a rule name from :data:`RULES`, with any other parameters (clusterer, thresholds)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown consensus rule {rule!r}; choose one of {list(RULES)} (consensus.rule).")
+    clash = {k: v for k, v in params.items() if k in RULES[rule] and v != RULES[rule][k]}
+    if clash:
+        raise ValueError(
+            f"rule {rule!r} fixes {RULES[rule]}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
+        )
+    return SemanticConsensus(**{**params, **RULES[rule]})
+
+
+def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticConsensus:
+    """The estimator of ``rule`` (default ``consensus_cfg.rule``) with a ``ConsensusConfig``'s clusterer and filters.
+
+    The one place a configuration becomes a consensus estimator: the
+    federation's server and replay both build it here.
+    """
+    c = consensus_cfg
+    rule = rule or c.rule
+    return make_rule(
+        rule,
+        clusterer=make_clusterer(c.clusterer, **clusterer_params(c)),
+        min_agreement=c.min_agreement,
+        min_cohesion=c.min_cohesion,
+        min_confidence=c.min_confidence if rule == "confidence" else 0.0,
+        reliability_by=c.reliability_by,
+        guard=RULES.get(rule, {}).get("guard", c.guard),  # the guarded rule fixes its own
+    )
+
+
+def normalize_answer(text: str) -> str:
+    """The key under which two answers count as the same string: the evaluation's exact-match rule.
+
+    Strip, collapse whitespace, drop wrapping quotes and a trailing period, and
+    ignore case unless the answer is written in capitals
+    (:func:`fedcofit_lite.tasks.evaluate.normalize`).
+    """
+    return normalize(text, keep_case=case_matters(text))
+
+
+_NUMBER = re.compile(r"(?<!\w)-?\d+(?:\.\d+)?")  # a minus sign only where it is not a separator (12-06-1963)
+
+
+def guard_key(text: str) -> tuple[tuple[str, ...], bool]:
+    """What ``guard="numbers"`` keeps apart: the answer's numbers in order (leading zeros dropped, signs kept),
+    and whether it is written in capitals (:func:`fedcofit_lite.tasks.evaluate.case_matters`: ``VELVET`` is not ``velvet``).
+
+    Examples
+    --------
+    >>> guard_key("12/06/1963") == guard_key("06/12/1963")
+    False
+    >>> guard_key("The capital is Lima.") == guard_key("Lima is the capital.")
+    True
+    """
+    numbers = tuple(x if "." in x else _strip_zeros(x) for x in _NUMBER.findall(text))
+    return numbers, case_matters(text)
+
+
+def _strip_zeros(integer: str) -> str:
+    """``06`` -> ``6``, ``-05`` -> ``-5``, ``0`` -> ``0``."""
+    sign, digits = ("-", integer[1:]) if integer.startswith("-") else ("", integer)
+    return sign + (digits.lstrip("0") or "0")
+
+
+def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
+    """Return the (n, n) cosine similarities of the rows of validated ``X`` (n, d).
+
+    Examples
+    --------
+    >>> cosine_similarity_matrix([[1.0, 0.0], [1.0, 1.0]]).round(3)
+    array([[1.   , 0.707],
+           [0.707, 1.   ]])
+    """
+    return cosine_similarity(check_embeddings(X))
+
+
+@dataclass(frozen=True)
+class PromptConsensus:
+    """Consensus of one prompt, as stored in ``SemanticConsensus.results_``.
+
+    Attributes: ``prompt_id`` (the group id), ``index`` (row of X holding the
+    consensus answer), ``agreement`` (dominant cluster size / ``n_answers``),
+    ``cohesion`` (mean pairwise cosine inside the dominant cluster),
+    ``n_answers``, ``n_clusters`` (noise points counted as singletons) and
+    ``kept`` (``agreement >= min_agreement``). All fields are plain Python
+    values, so ``dataclasses.asdict`` is JSON-serialisable.
+    """
+
+    prompt_id: Hashable
+    index: int
+    agreement: float
+    cohesion: float
+    n_answers: int
+    n_clusters: int
+    kept: bool
+
+
+class SemanticConsensus(BaseEstimator):
+    """Per-prompt consensus answer, agreement score and pseudo-label filter, under any rule of :data:`RULES`.
+
+    The rules below define the method:
+
+    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form
+       groups, prompt by prompt: ``grouping="semantic"`` clusters them with
+       ``sklearn.base.clone(clusterer)`` (noise points, label -1, count as
+       singletons; a prompt with one answer is one group); ``"exact"`` groups
+       answers that are equal after :func:`normalize_answer`; ``"hybrid"``
+       makes the exact groups, then clusters one representative per group and
+       merges the groups whose representatives fall in one cluster.
+    2. A group of two or more answers whose cohesion (mean pairwise cosine
+       similarity of its members) is below ``min_cohesion`` is broken into
+       single answers.
+    3. Every answer has a weight (``weighting``): 1 (``uniform``), the
+       client's ``confidence`` in it, or its client's reliability (see
+       :meth:`_reliability`).
+    4. The dominant group has the largest total weight. Ties go to the higher
+       cohesion (1.0 for a singleton); if cohesions are also tied (within
+       1e-9), to the group holding the smallest row index.
+    5. The consensus answer: for semantic groups the weighted medoid (the
+       member with the highest weighted sum of cosine similarities to the
+       other members); for exact and hybrid groups the most weighted answer
+       string (first row holding it). Ties go to the smallest row index.
+    6. Agreement = the dominant group's weight / the prompt's total weight.
+    7. A prompt is kept as a pseudo-label when ``agreement >= min_agreement``
+       and, with ``min_confidence > 0``, when the dominant group's most
+       confident answer reaches ``min_confidence``.
+
+    With the defaults (semantic, uniform, no cohesion floor) this is the
+    medoid of the largest cluster, the rule of FedCoFiT.
+
+    Parameters
+    ----------
+    clusterer : estimator, str or None, default=None
+        Unfitted per-prompt clusterer with a scikit-learn ``fit(X)`` that sets
+        ``labels_``; a name from :data:`fedcofit_lite.protocol.cluster.REGISTRY`
+        builds that clusterer with its defaults; None means
+        ``AgglomerativeThreshold()``. Unused with ``grouping="exact"``.
+    min_agreement : float, default=0.0
+        Agreement in [0, 1] a prompt needs for ``keep_``.
+    grouping : {"semantic", "exact", "hybrid"}, default="semantic"
+    weighting : {"uniform", "confidence", "reliability"}, default="uniform"
+    min_cohesion : float, default=0.0
+        Groups less cohesive than this (mean pairwise cosine) are split.
+    min_confidence : float, default=0.0
+        With ``weighting="confidence"``: a kept prompt needs an answer of the
+        dominant group at least this confident.
+    reliability_by : {"client", "family"}, default="client"
+        With ``weighting="reliability"``: one weight per client, or one per
+        client and task family (``families`` passed to ``fit``).
+    n_iter : int, default=3
+        Reliability re-estimation rounds.
+    guard : {"none", "numbers"}, default="none"
+        With ``"numbers"``, semantic and hybrid groups are split so that
+        answers with different :func:`guard_key` (numbers in order, capitals)
+        never share a group. Needs ``texts``.
+
+    Attributes
+    ----------
+    groups_ : ndarray of shape (n_prompts,), dtype object
+        Unique prompt ids in order of first appearance (numpy scalars are
+        converted to Python values).
+    labels_ : ndarray of shape (n_answers,), dtype int64
+        Group of each row within its prompt (after the cohesion split; the
+        clusterer's noise stays -1 when nothing split it).
+    n_clusters_ : ndarray of shape (n_prompts,), dtype int64
+        Groups per prompt, each noise point counted as one.
+    n_answers_ : ndarray of shape (n_prompts,), dtype int64
+        Answers per prompt.
+    consensus_index_ : ndarray of shape (n_prompts,), dtype int64
+        Row of ``X`` holding each prompt's consensus answer.
+    agreement_ : ndarray of shape (n_prompts,), dtype float64
+        Share of the prompt's answer weight in the dominant group.
+    cohesion_ : ndarray of shape (n_prompts,), dtype float64
+        Mean pairwise cosine similarity inside the dominant group.
+    keep_ : ndarray of shape (n_prompts,), dtype bool
+        The pseudo-label filter.
+    in_dominant_ : ndarray of shape (n_answers,), dtype bool
+        Whether each row belongs to its prompt's dominant group (which
+        clients agreed with the consensus).
+    weights_ : ndarray of shape (n_answers,), dtype float64
+        The weight each answer had.
+    client_weights_ : dict
+        With ``weighting="reliability"``: client (or (client, family)) -> weight.
+    results_ : list of PromptConsensus
+        One record per prompt, in the order of ``groups_``.
+    n_features_in_ : int
+        Embedding dimension seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0],   # prompt "a"
+    ...               [0.0, 1.0], [0.1, 1.0]])              # prompt "b"
+    >>> sc = SemanticConsensus(min_agreement=0.75).fit(X, ["a", "a", "a", "b", "b"])
+    >>> sc.consensus_index_, sc.agreement_.round(3), sc.keep_
+    (array([0, 3]), array([0.667, 1.   ]), array([False,  True]))
+    >>> sc.consensus_for("b").index
+    3
+    >>> vote = make_rule("vote").fit(X, ["a", "a", "a", "b", "b"], texts=["x", "y", "x", "z", "z"])
+    >>> vote.consensus_index_, vote.agreement_.round(3)
+    (array([0, 3]), array([0.667, 1.   ]))
+    """
+
+    def __init__(
+        self,
+        clusterer: BaseEstimator | str | None = None,
+        min_agreement: float = 0.0,
+        grouping: str = "semantic",
+        weighting: str = "uniform",
+        min_cohesion: float = 0.0,
+        min_confidence: float = 0.0,
+        reliability_by: str = "client",
+        n_iter: int = 3,
+        guard: str = "none",
+    ) -> None:
+        self.clusterer = clusterer
+        self.min_agreement = min_agreement
+        self.grouping = grouping
+        self.weighting = weighting
+        self.min_cohesion = min_cohesion
+        self.min_confidence = min_confidence
+        self.reliability_by = reliability_by
+        self.n_iter = n_iter
+        self.guard = guard
+
+    def fit(
+        self,
+        X: ArrayLike,
+        groups: ArrayLike,
+        *,
+        texts: Sequence[str] | None = None,
+        clients: Sequence[Hashable] | None = None,
+        confidence: ArrayLike | None = None,
+        families: Sequence[Hashable] | None = None,
+    ) -> SemanticConsensus:
+        """Find the consensus answer of every prompt.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_answers, d)
+            Embeddings of all answers of a round; rows need not be normalised.
+        groups : array-like of shape (n_answers,)
+            Prompt id (hashable, e.g. str or int) of each row. Prompts may have
+            different numbers of answers.
+        texts : sequence of str, optional
+            The answers themselves; needed by exact and hybrid grouping.
+        clients : sequence, optional
+            Who sent each answer; needed by reliability weighting.
+        confidence : array-like of shape (n_answers,), optional
+            Each answer's confidence in (0, 1]; needed by confidence weighting.
+        families : sequence, optional
+            Task family of each row's prompt; with ``reliability_by="family"``.
+
+        Returns
+        -------
+        self : SemanticConsensus
+        """
+        # 1. validate parameters and inputs
+        clusterer = self._resolve_clusterer()
+        self._check_params()
+        X = check_embeddings(X)  # (n, d)
+        n = X.shape[0]
+        codes, prompt_ids = _encode_groups(groups, n_rows=n)  # (n,), (p,)
+        texts, clients, conf, families = self._check_side_inputs(n, texts, clients, confidence, families)
+        self.n_features_in_ = X.shape[1]
+
+        # 2. group each prompt's answers, then split groups that are not cohesive
+        n_prompts = len(prompt_ids)
+        rows_of = [np.flatnonzero(codes == p) for p in range(n_prompts)]  # ascending row indices
+        labels = np.full(n, -1, dtype=np.int64)  # (n,)
+        parts: list[list[NDArray[np.int64]]] = []  # per prompt: groups as local indices
+        sims: list[NDArray[np.float64]] = []  # per prompt: (m, m) cosine similarities
+        for rows in rows_of:
+            S = cosine_similarity(X[rows])  # (m, m)
+            lab = self._group(clusterer, X[rows], [texts[i] for i in rows] if texts is not None else None)
+            part = _split_incohesive(_groups_of(lab), S, self.min_cohesion)
+            labels[rows] = _labels_of(part, lab, len(rows))
+            parts.append(part)
+            sims.append(S)
+
+        # 3. weight every answer
+        if self.weighting == "confidence":
+            weights = conf
+        elif self.weighting == "reliability":
+            weights, self.client_weights_ = self._reliability(rows_of, parts, sims, clients, families)
+        else:
+            weights = np.ones(n)
+        self.weights_ = weights
+
+        # 4. per prompt: dominant group, consensus answer, agreement, filter
+        index = np.empty(n_prompts, dtype=np.int64)
+        agreement = np.empty(n_prompts, dtype=np.float64)
+        cohesion = np.empty(n_prompts, dtype=np.float64)
+        n_clusters = np.array([len(part) for part in parts], dtype=np.int64)
+        n_answers = np.array([len(rows) for rows in rows_of], dtype=np.int64)
+        keep = np.empty(n_prompts, dtype=bool)
+        in_dominant = np.zeros(n, dtype=bool)
+        for p, rows in enumerate(rows_of):
+            w = weights[rows]
+            members, cohesion[p] = _dominant(parts[p], sims[p], w)
+            in_dominant[rows[members]] = True
+            if self.grouping == "semantic":
+                index[p] = rows[_weighted_medoid(sims[p], members, w)]
+            else:
+                index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
+            total = w.sum()
+            agreement[p] = w[members].sum() / total if total > 0 else 0.0
+            keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
+            if self.min_confidence > 0 and conf is not None:
+                keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
+
+        # 5. store the learned attributes
+        self.groups_ = np.empty(n_prompts, dtype=object)
+        self.groups_[:] = prompt_ids
+        self.labels_ = labels
+        self.in_dominant_ = in_dominant
+        self.n_clusters_ = n_clusters
+        self.n_answers_ = n_answers
+        self.consensus_index_ = index
+        self.agreement_ = agreement
+        self.cohesion_ = cohesion
+        self.keep_ = keep
+        self.results_ = [
+            PromptConsensus(
+                prompt_id=pid,
+                index=int(index[p]),
+                agreement=float(agreement[p]),
+                cohesion=float(cohesion[p]),
+                n_answers=int(n_answers[p]),
+                n_clusters=int(n_clusters[p]),
+                kept=bool(keep[p]),
+            )
+            for p, pid in enumerate(prompt_ids)
+        ]
+        self._position = {pid: p for p, pid in enumerate(prompt_ids)}
+        logger.debug(
+            "consensus (%s/%s) over %d prompts: mean agreement %.3f, %d kept (min_agreement=%s)",
+            self.grouping,
+            self.weighting,
+            n_prompts,
+            agreement.mean(),
+            int(keep.sum()),
+            self.min_agreement,
+        )
+        return self
+
+    def consensus_for(self, prompt_id: Hashable) -> PromptConsensus:
+        """Return the :class:`PromptConsensus` of one prompt id."""
+        check_is_fitted(self, "results_")
+        try:
+            return self.results_[self._position[_native(prompt_id)]]
+        except KeyError:
+            raise KeyError(
+                f"prompt id {prompt_id!r} was not in the groups passed to fit "
+                f"({len(self.results_)} prompts, e.g. {list(self._position)[:3]})."
+            ) from None
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Return one JSON-serialisable dict per prompt, in the order of ``groups_``."""
+        check_is_fitted(self, "results_")
+        return [asdict(r) for r in self.results_]
+
+    # -- the steps ------------------------------------------------------------------
+
+    def _group(self, clusterer: BaseEstimator, Xp: NDArray[np.float64], texts: list[str] | None) -> NDArray[np.int64]:
+        """Group labels of one prompt's rows (m,); -1 = a singleton (clusterer noise)."""
+        if self.grouping == "semantic":
+            return self._guarded(_cluster_rows(clusterer, Xp), texts)
+        keys = [normalize_answer(t) for t in texts]
+        exact = np.array([keys.index(k) for k in keys], dtype=np.int64)  # first row of each string
+        exact = np.unique(exact, return_inverse=True)[1].astype(np.int64)  # 0..k-1
+        if self.grouping == "exact" or exact.max() == 0:
+            return exact
+        reps = np.array([int(np.flatnonzero(exact == g)[0]) for g in range(exact.max() + 1)])
+        merged = _cluster_rows(clusterer, Xp[reps])  # (k,), -1 = its own group
+        merged = np.where(merged < 0, merged.max() + 1 + np.arange(len(reps)), merged)
+        return self._guarded(merged[exact], texts)
+
+    def _guarded(self, labels: NDArray[np.int64], texts: list[str] | None) -> NDArray[np.int64]:
+        """Split every group whose members' :func:`guard_key` differ (``guard="numbers"``); -1 stays a singleton."""
+        if self.guard == "none":
+            return labels
+        code: dict[tuple[int, Hashable], int] = {}  # (group, key) -> new group, in order of first row
+        return np.array(
+            [code.setdefault((int(lab), guard_key(t)), len(code)) if lab >= 0 else -1 for lab, t in zip(labels, texts)],
+            dtype=np.int64,
+        )
+
+    def _reliability(
+        self,
+        rows_of: list[NDArray[np.int64]],
+        parts: list[list[NDArray[np.int64]]],
+        sims: list[NDArray[np.float64]],
+        clients: list[Hashable],
+        families: list[Hashable] | None,
+    ) -> tuple[NDArray[np.float64], dict]:
+        """Answer weights from client reliability, estimated from the answers alone.
+
+        A client's reliability is how often its answer falls in the group the
+        *other* clients' weighted vote picks (leave-one-out, so a client cannot
+        vouch for itself), smoothed as ``(agree + 1) / (answered + 2)``; its
+        weight is the log-odds of that rate, at least 0.05. Starting from
+        equal weights, the estimate is repeated ``n_iter`` times with the
+        latest weights, in the spirit of Dawid and Skene (1979).
+        """
+
+        def key(i: int) -> Hashable:
+            return (clients[i], families[i]) if self.reliability_by == "family" and families is not None else clients[i]
+
+        n = sum(len(r) for r in rows_of)
+        keys = sorted({key(i) for i in range(n)}, key=str)
+        weight_of = {k: 1.0 for k in keys}
+        for _ in range(max(1, self.n_iter)):
+            agree = {k: 0 for k in keys}
+            seen = {k: 0 for k in keys}
+            for rows, part, S in zip(rows_of, parts, sims):
+                if len(rows) < 2:
+                    continue
+                w = np.array([weight_of[key(i)] for i in rows])
+                group_of = np.empty(len(rows), dtype=np.int64)
+                for g, members in enumerate(part):
+                    group_of[members] = g
+                for j, i in enumerate(rows):
+                    others = w.copy()
+                    others[j] = 0.0  # leave this answer out of the vote it is judged by
+                    members, _ = _dominant(part, S, others)
+                    seen[key(i)] += 1
+                    agree[key(i)] += int(group_of[j] == group_of[members[0]])
+            for k in keys:
+                rate = (agree[k] + 1) / (seen[k] + 2)
+                weight_of[k] = max(0.05, float(np.log(rate / (1 - rate))))
+        return np.array([weight_of[key(i)] for i in range(n)]), {str(k): v for k, v in weight_of.items()}
+
+    # -- validation -----------------------------------------------------------------
+
+    def _check_side_inputs(self, n: int, texts, clients, confidence, families):
+        def column(values, name):
+            if values is None:
+                return None
+            values = list(values)
+            if len(values) != n:
+                raise ValueError(f"{name} has {len(values)} entries but X has {n} rows; pass one per answer.")
+            return values
+
+        texts, clients, families = column(texts, "texts"), column(clients, "clients"), column(families, "families")
+        conf = None
+        if confidence is not None:
+            conf = np.asarray(column(confidence, "confidence"), dtype=np.float64)
+            if not np.all(np.isfinite(conf)) or conf.min(initial=1.0) < 0 or conf.max(initial=0.0) > 1:
+                raise ValueError(
+                    "confidence must hold numbers in [0, 1], one per answer (e.g. exp of the mean token log-probability)."
+                )
+        if self.grouping in ("exact", "hybrid") and texts is None:
+            raise ValueError(f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit.")
+        if self.guard != "none" and texts is None:
+            raise ValueError(f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit.")
+        if self.weighting == "confidence" and conf is None:
+            raise ValueError(
+                "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers)."
+            )
+        if self.weighting == "reliability" and clients is None:
+            raise ValueError("weighting='reliability' estimates a weight per client: pass clients= to fit.")
+        if self.min_confidence > 0 and conf is None:
+            raise ValueError("min_confidence > 0 needs each answer's confidence: pass confidence= to fit.")
+        return texts, clients, conf, families
+
+    def _resolve_clusterer(self) -> BaseEstimator:
+        """Return an unfitted clusterer from the ``clusterer`` parameter."""
+        if self.clusterer is None:
+            return AgglomerativeThreshold()
+        if isinstance(self.clusterer, str):
+            return make_clusterer(self.clusterer)
+        if not (hasattr(self.clusterer, "fit") and hasattr(self.clusterer, "get_params")):
+            raise TypeError(
+                "clusterer must be a scikit-learn clusterer (with fit and get_params), "
+                f"a name from cluster.REGISTRY or None; got {type(self.clusterer).__name__}."
+            )
+        return self.clusterer
+
+    def _check_params(self) -> None:
+        """Raise ValueError naming the parameter and its valid values."""
+        m = self.min_agreement
+        ok = isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool)
+        if not (ok and 0.0 <= m <= 1.0):
+            raise ValueError(
+                f"min_agreement must be a number in [0, 1] (share of a prompt's answers "
+                f"in the dominant cluster), got {m!r}."
+            )
+        if self.grouping not in GROUPINGS:
+            raise ValueError(f"grouping must be one of {GROUPINGS}, got {self.grouping!r}.")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}.")
+        if not (isinstance(self.min_cohesion, (int, float)) and 0.0 <= self.min_cohesion <= 1.0):
+            raise ValueError(
+                f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."
+            )
+        if not (isinstance(self.min_confidence, (int, float)) and 0.0 <= self.min_confidence <= 1.0):
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}.")
+        if self.guard not in GUARDS:
+            raise ValueError(f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}.")
+        if self.reliability_by not in ("client", "family"):
+            raise ValueError(f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.")
+
+
+def _native(value: Any) -> Any:
+    """Convert a numpy scalar to the equal Python value (for JSON and dict keys)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _encode_groups(groups: ArrayLike, *, n_rows: int) -> tuple[NDArray[np.int64], list[Hashable]]:
+    """Map prompt ids to codes 0..p-1 in order of first appearance."""
+    if isinstance(groups, np.ndarray) and groups.ndim != 1:
+        raise ValueError(f"groups must be 1-D (one prompt id per row of X), got shape {groups.shape}.")
+    if isinstance(groups, (str, bytes)) or not hasattr(groups, "__iter__"):
+        raise ValueError(f"groups must be a sequence of prompt ids, one per row of X; got {type(groups).__name__}.")
+    values = [_native(g) for g in groups]
+    if len(values) != n_rows:
+        raise ValueError(
+            f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding."
+        )
+    position: dict[Hashable, int] = {}
+    codes = np.empty(n_rows, dtype=np.int64)
+    for i, g in enumerate(values):
+        try:
+            codes[i] = position.setdefault(g, len(position))
+        except TypeError:
+            raise ValueError(f"groups[{i}] = {g!r} is not hashable; use str or int prompt ids.") from None
+    return codes, list(position)
+
+
+def _cluster_rows(clusterer: BaseEstimator, Xp: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Cluster one prompt's rows (m, d) with a fresh clone; one row is one cluster."""
+    if Xp.shape[0] == 1:
+        return np.zeros(1, dtype=np.int64)
+    labels = np.asarray(clone(clusterer).fit(Xp).labels_, dtype=np.int64)
+    if labels.shape != (Xp.shape[0],):
+        raise ValueError(
+            f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for "
+            f"{Xp.shape[0]} answers; a clusterer must label every row."
+        )
+    return labels
+
+
+def _groups_of(labels: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+    """Groups as arrays of local indices; each noise point (-1) is its own group."""
+    groups = [np.flatnonzero(labels == lab) for lab in np.unique(labels[labels >= 0])]
+    return groups + [np.array([i]) for i in np.flatnonzero(labels < 0)]
+
+
+def _split_incohesive(
+    groups: list[NDArray[np.int64]], S: NDArray[np.float64], min_cohesion: float
+) -> list[NDArray[np.int64]]:
+    """Break every group of 2+ whose cohesion is below ``min_cohesion`` into singletons."""
+    if min_cohesion <= 0.0:  # 0 = off
+        return groups
+    out = []
+    for g in groups:
+        if g.size > 1 and _cohesion(S[np.ix_(g, g)]) < min_cohesion - TIE_TOL:
+            out += [np.array([i]) for i in g]
+        else:
+            out.append(g)
+    return out
+
+
+def _labels_of(groups: list[NDArray[np.int64]], before: NDArray[np.int64], m: int) -> NDArray[np.int64]:
+    """Labels 0..k-1 for groups of 2+ (in order of first row), -1 for singletons that were noise or split."""
+    labels = np.full(m, -1, dtype=np.int64)
+    multi = sorted((g for g in groups if g.size > 1 or before[g[0]] >= 0), key=lambda g: int(g.min()))
+    for k, g in enumerate(multi):
+        labels[g] = k
+    return labels
+
+
+def _dominant(
+    groups: list[NDArray[np.int64]], S: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], float]:
+    """(local member indices, cohesion) of the group with the most weight; ties: cohesion, then smallest row."""
+    weight = [float(w[g].sum()) for g in groups]
+    cohesions = [_cohesion(S[np.ix_(g, g)]) for g in groups]
+    heaviest = max(weight)
+    best = max(h for wt, h in zip(weight, cohesions) if wt >= heaviest - TIE_TOL)
+    tied = [
+        (int(g.min()), g, h)
+        for g, wt, h in zip(groups, weight, cohesions)
+        if wt >= heaviest - TIE_TOL and h >= best - TIE_TOL
+    ]
+    _, members, cohesion = min(tied, key=lambda t: t[0])
+    return members, float(cohesion)
+
+
+def _cohesion(S_c: NDArray[np.float64]) -> float:
+    """Mean off-diagonal entry of a cluster's (k, k) similarity block; 1.0 if k == 1."""
+    k = S_c.shape[0]
+    if k == 1:
+        return 1.0
+    return float((S_c.sum() - np.trace(S_c)) / (k * (k - 1)))
+
+
+def _weighted_medoid(S: NDArray[np.float64], members: NDArray[np.int64], w: NDArray[np.float64]) -> int:
+    """Local index of the member with the highest weighted similarity to the other members (ties: smallest)."""
+    block = S[np.ix_(members, members)]  # (k, k)
+    scores = (block - np.diag(np.diag(block))) @ w[members]  # (k,)
+    if members.size > 1 and np.allclose(w[members], w[members][0]):
+        scores = block.sum(axis=1) - np.diag(block)  # equal weights: the plain medoid, exactly as before
+    return int(members[np.flatnonzero(scores >= scores.max() - TIE_TOL)[0]])
+
+
+def _most_weighted_string(members: NDArray[np.int64], texts: list[str], w: NDArray[np.float64]) -> int:
+    """Local index of the first member whose normalised answer carries the most weight in the group."""
+    totals: dict[str, float] = {}
+    for i in members:
+        k = normalize_answer(texts[i])
+        totals[k] = totals.get(k, 0.0) + float(w[i])
+    best = max(totals.values())
+    return int(next(i for i in members if totals[normalize_answer(texts[i])] >= best - TIE_TOL))

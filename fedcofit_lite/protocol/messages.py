@@ -1,0 +1,258 @@
+"""What crosses the wire: typed messages, one serialization, bytes counted there.
+
+Two message types carry the whole protocol:
+
+* :class:`AnswersMessage` (client -> server): a client's answers to the public
+  prompts of a round. Prompts are public and known to everyone beforehand,
+  so only their ids travel, never their text. Under the ``confidence`` rule
+  each answer also carries the client's confidence in it (3 decimals).
+* :class:`PseudoLabelsMessage` (server -> client): the consensus answers kept
+  after the agreement filter, with their agreement scores.
+
+Both are encoded as canonical UTF-8 JSON (sorted keys, no spaces, non-ASCII
+kept as UTF-8): no pickle, so a message from an untrusted client is data and
+never code.
+
+The parameter-aggregation baselines (FedAvg, FedProx over LoRA adapters) send
+tensors instead:
+
+* :class:`AdapterMessage` (client -> server): a client's LoRA tensors and its
+  example count (the FedAvg weight);
+* :class:`GlobalAdapterMessage` (server -> client): the averaged tensors.
+
+These are encoded as safetensors (a JSON header + raw little-endian arrays;
+the scalar fields ride in the header's ``__metadata__``), again no pickle.
+Their byte count is the tensors' bytes plus the header (tensor names, dtypes,
+shapes, offsets): under 1% for real adapters, see :func:`safetensors_overhead`.
+
+:class:`Wire` is the only place messages are encoded, and it counts the bytes
+of every message per direction per round as it does so.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import safetensors.numpy
+
+Direction = Literal["up", "down"]  # up = client -> server, down = server -> client
+
+
+class MessageError(ValueError):
+    """A message is malformed: wrong type, missing field, inconsistent lengths."""
+
+
+@dataclass(frozen=True)
+class AnswersMessage:
+    """A client's answers to the public prompts of one round (client -> server)."""
+
+    kind: ClassVar[str] = "answers"
+    round: int
+    client_id: str
+    prompt_ids: list[str]
+    answers: list[str]
+    confidence: list[float] | None = None  # per answer, in [0, 1]; only when the server's rule uses it
+
+    def __post_init__(self) -> None:
+        if len(self.prompt_ids) != len(self.answers):
+            raise MessageError(
+                f"answers message from {self.client_id!r}: {len(self.prompt_ids)} prompt_ids but "
+                f"{len(self.answers)} answers; send one answer per prompt id."
+            )
+        if self.confidence is not None:
+            if len(self.confidence) != len(self.answers):
+                raise MessageError(
+                    f"answers message from {self.client_id!r}: {len(self.confidence)} confidences for "
+                    f"{len(self.answers)} answers; send one per answer."
+                )
+            if not all(0.0 <= c <= 1.0 for c in self.confidence):
+                raise MessageError(f"answers message from {self.client_id!r}: confidences must lie in [0, 1].")
+
+
+@dataclass(frozen=True)
+class PseudoLabelsMessage:
+    """Consensus answers kept after the agreement filter (server -> client)."""
+
+    kind: ClassVar[str] = "pseudo_labels"
+    round: int
+    prompt_ids: list[str]
+    answers: list[str]
+    agreement: list[float]
+
+    def __post_init__(self) -> None:
+        if not (len(self.prompt_ids) == len(self.answers) == len(self.agreement)):
+            raise MessageError(
+                f"pseudo-labels message: prompt_ids ({len(self.prompt_ids)}), answers ({len(self.answers)}) "
+                f"and agreement ({len(self.agreement)}) must have the same length."
+            )
+
+
+Tensors = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterMessage:
+    """A client's LoRA adapter tensors after local training (client -> server)."""
+
+    kind: ClassVar[str] = "adapter"
+    round: int
+    client_id: str
+    n_examples: int  # FedAvg weight: how many private examples the client trained on
+    tensors: Tensors
+
+    def __post_init__(self) -> None:
+        _check_tensors(self.kind, self.tensors)
+        if self.n_examples < 0:
+            raise MessageError(
+                f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}."
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalAdapterMessage:
+    """The server's averaged adapter tensors (server -> client)."""
+
+    kind: ClassVar[str] = "global_adapter"
+    round: int
+    tensors: Tensors
+
+    def __post_init__(self) -> None:
+        _check_tensors(self.kind, self.tensors)
+
+
+Message = AnswersMessage | PseudoLabelsMessage | AdapterMessage | GlobalAdapterMessage
+MESSAGE_TYPES: dict[str, type] = {cls.kind: cls for cls in (AnswersMessage, PseudoLabelsMessage)}
+TENSOR_MESSAGE_TYPES: dict[str, type] = {cls.kind: cls for cls in (AdapterMessage, GlobalAdapterMessage)}
+
+
+def _check_tensors(kind: str, tensors: Any) -> None:
+    if not isinstance(tensors, dict) or not tensors:
+        raise MessageError(f"{kind} message: 'tensors' must be a non-empty dict of name -> numpy array.")
+    bad = [k for k, v in tensors.items() if not isinstance(k, str) or not isinstance(v, np.ndarray)]
+    if bad:
+        raise MessageError(f"{kind} message: tensors {bad[:3]} are not numpy arrays keyed by str.")
+
+
+def encode(msg: Message) -> bytes:
+    """Bytes of a message: canonical JSON, or safetensors for tensor messages (same bytes everywhere)."""
+    if isinstance(msg, (AdapterMessage, GlobalAdapterMessage)):
+        fields_ = {"type": msg.kind, **{f.name: getattr(msg, f.name) for f in fields(msg) if f.name != "tensors"}}
+        # One metadata key holding canonical JSON: safetensors stores metadata in a
+        # hash map, so several keys would come out in a different order each run.
+        meta = {"message": json.dumps(fields_, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
+        tensors = {k: np.ascontiguousarray(msg.tensors[k]) for k in sorted(msg.tensors)}  # C order for safetensors
+        return safetensors.numpy.save(tensors, metadata=meta)
+    payload = {
+        "type": msg.kind,
+        **{k: v for k, v in asdict(msg).items() if v is not None},
+    }  # an unset optional field is absent
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def safetensors_overhead(data: bytes) -> int:
+    """Bytes of a safetensors message that are not tensor data (length prefix + JSON header)."""
+    (header_len,) = struct.unpack("<Q", data[:8])
+    return 8 + header_len
+
+
+def _is_safetensors(data: bytes) -> bool:
+    """safetensors = 8-byte little-endian header length, then a JSON header at byte 8.
+
+    Our JSON messages never have '{' at byte 8 (their first key is a plain word).
+    """
+    if len(data) < 10 or data[8:9] != b"{":
+        return False
+    (header_len,) = struct.unpack("<Q", data[:8])
+    return 8 + header_len <= len(data)
+
+
+def _decode_tensor_message(data: bytes) -> Message:
+    try:
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
+        tensors = safetensors.numpy.load(data)
+    except Exception as err:  # noqa: BLE001 - any parse failure is a malformed message
+        raise MessageError(f"message is neither JSON nor valid safetensors: {err}") from None
+    try:
+        meta = json.loads((header.get("__metadata__") or {}).get("message", "null"))
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("type") not in TENSOR_MESSAGE_TYPES:
+        raise MessageError(f"tensor message metadata 'message.type' must be one of {sorted(TENSOR_MESSAGE_TYPES)}.")
+    cls = TENSOR_MESSAGE_TYPES[meta.pop("type")]
+    expected = {f.name: f.type for f in fields(cls) if f.name != "tensors"}
+    if set(meta) != set(expected):
+        raise MessageError(f"{cls.kind} message: metadata fields {sorted(meta)}, expected {sorted(expected)}.")
+    for name, value in meta.items():
+        _check_field(cls.kind, name, value, expected[name])
+    return cls(tensors=tensors, **meta)
+
+
+def decode(data: bytes) -> Message:
+    """Parse and type-check a message; raise :class:`MessageError` naming the problem."""
+    if _is_safetensors(data):
+        return _decode_tensor_message(data)
+    try:
+        payload = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MessageError(f"message is not UTF-8 JSON: {err}") from None
+    if not isinstance(payload, dict) or payload.get("type") not in MESSAGE_TYPES:
+        raise MessageError(f"message 'type' must be one of {sorted(MESSAGE_TYPES)}.")
+    cls = MESSAGE_TYPES[payload.pop("type")]
+    expected = {f.name: f.type for f in fields(cls)}
+    optional = {f.name for f in fields(cls) if str(f.type).endswith("| None")}
+    missing, unknown = set(expected) - set(payload) - optional, set(payload) - set(expected)
+    if missing or unknown:
+        raise MessageError(f"{cls.kind} message: missing fields {sorted(missing)}, unknown fields {sorted(unknown)}.")
+    for name, value in payload.items():
+        _check_field(cls.kind, name, value, expected[name])
+    return cls(**payload)
+
+
+_FIELD_CHECKS: dict[str, tuple[type, type | None]] = {
+    "int": (int, None),
+    "str": (str, None),
+    "list[str]": (list, str),
+    "list[float]": (list, (int, float)),  # type: ignore[dict-item]
+}
+
+
+def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
+    annotation = str(annotation).removesuffix(" | None")
+    outer, inner = _FIELD_CHECKS[annotation]
+    ok = isinstance(value, outer) and not isinstance(value, bool)
+    if ok and inner is not None:
+        ok = all(isinstance(v, inner) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise MessageError(f"{kind} message: field {name!r} must be {annotation}, got {type(value).__name__}.")
+
+
+def _zero_counts() -> dict[str, int]:
+    return {"up": 0, "down": 0}
+
+
+@dataclass
+class Wire:
+    """The in-process channel: encodes, counts and decodes every message.
+
+    A real transport (gRPC, Flower, HTTP) would replace :meth:`send` with a
+    network hop; the messages and their bytes stay the same.
+    """
+
+    bytes_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
+    messages_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
+
+    def send(self, msg: Message, direction: Direction) -> Message:
+        """Serialize ``msg``, count its bytes, and return what the receiver decodes."""
+        data = encode(msg)
+        self.bytes_by_round[msg.round][direction] += len(data)
+        self.messages_by_round[msg.round][direction] += 1
+        return decode(data)
+
+    def totals(self) -> dict[str, int]:
+        return {d: sum(r[d] for r in self.bytes_by_round.values()) for d in ("up", "down")}

@@ -1,0 +1,245 @@
+"""Server side of the protocol: validate answers, embed, find consensus, emit pseudo-labels.
+
+The server never sees a model or a reference answer. It is given the public
+prompt ids, an ``embed_fn`` (texts -> unit vectors) and a consensus estimator,
+so a real deployment can run it as is behind any transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .consensus import SemanticConsensus, normalize_answer
+from .messages import AnswersMessage, PseudoLabelsMessage
+
+if TYPE_CHECKING:
+    from .private_vote import NoisyVote
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class RoundReport:
+    """What the server decided in one round, one entry per public prompt answered."""
+
+    round: int
+    prompt_ids: list[str]
+    consensus: list[str]
+    agreement: list[float]
+    cohesion: list[float]
+    n_clusters: list[int]
+    n_answers: list[int]
+    kept: list[bool]
+    clients: list[str]
+    empty: list[bool] = field(default_factory=list)  # the consensus was an empty answer (never sent)
+    vectors: np.ndarray | None = None  # (n_answers, d) the embeddings the rule saw, rows as row_clients/row_prompts
+    row_clients: list[str] = field(default_factory=list)
+    row_prompts: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # client id -> why
+
+    def records(self) -> list[dict]:
+        """One JSON-ready dict per prompt, for ``pseudo_labels/round_R.jsonl``."""
+        return [
+            {
+                "round": self.round,
+                "prompt_id": p,
+                "consensus": c,
+                "agreement": a,
+                "cohesion": h,
+                "n_clusters": k,
+                "n_answers": n,
+                "kept": kept,
+                "empty": empty,
+            }
+            for p, c, a, h, k, n, kept, empty in zip(
+                self.prompt_ids,
+                self.consensus,
+                self.agreement,
+                self.cohesion,
+                self.n_clusters,
+                self.n_answers,
+                self.kept,
+                self.empty or [False] * len(self.prompt_ids),
+            )
+        ]
+
+
+class ConsensusServer:
+    """Aggregates a round's :class:`AnswersMessage` s into a :class:`PseudoLabelsMessage`.
+
+    Parameters
+    ----------
+    prompt_ids : sequence of str
+        The public prompts of the federation (known to all clients).
+    embed_fn : callable
+        ``list[str] -> ndarray (n, d)``; the sentence embedder.
+    consensus : SemanticConsensus
+        Unfitted estimator (a rule of :data:`~fedcofit_lite.protocol.consensus.RULES`
+        with its clusterer and filters); cloned each round.
+    max_answer_chars : int
+        Answers longer than this are rejected (a client cannot flood the server).
+    families : mapping of str to str, optional
+        Task family of each public prompt (public, like the prompts); used by
+        the reliability rule with ``reliability_by="family"``.
+    rule : str
+        Name of the rule ``consensus`` implements, recorded in the metrics.
+    private : NoisyVote, optional
+        Private consensus (:mod:`fedcofit_lite.protocol.private_vote`): each prompt's
+        label is the noisy majority of the normalized answers, released only
+        above the vote's threshold; the agreement sent with it is 1.0 (the
+        true vote share is not private). Needs the ``vote`` rule.
+    """
+
+    def __init__(
+        self,
+        prompt_ids: Sequence[str],
+        embed_fn: EmbedFn,
+        consensus: SemanticConsensus,
+        max_answer_chars: int = 2000,
+        families: Mapping[str, str] | None = None,
+        rule: str = "custom",
+        private: NoisyVote | None = None,
+    ) -> None:
+        if private is not None and (consensus.grouping != "exact" or consensus.weighting != "uniform"):
+            raise ValueError(
+                f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} "
+                "(semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote)."
+            )
+        self.prompt_ids = list(prompt_ids)
+        self.embed_fn = embed_fn
+        self.consensus = consensus
+        self.max_answer_chars = max_answer_chars
+        self.families = dict(families or {})
+        self.rule = rule  # the rule's name in consensus.RULES, for the record
+        self.private = private
+        self._known = set(self.prompt_ids)
+
+    @property
+    def needs_confidence(self) -> bool:
+        """True when the rule weighs or filters answers by the clients' confidence."""
+        return self.consensus.weighting == "confidence" or self.consensus.min_confidence > 0
+
+    def check(self, msg: AnswersMessage, round_index: int) -> str | None:
+        """Why ``msg`` must be rejected, or None when it is acceptable."""
+        if msg.round != round_index:
+            return f"message is for round {msg.round}, server is in round {round_index}"
+        unknown = [p for p in msg.prompt_ids if p not in self._known]
+        if unknown:
+            return f"unknown prompt ids {unknown[:3]}{'...' if len(unknown) > 3 else ''}"
+        if len(set(msg.prompt_ids)) != len(msg.prompt_ids):
+            return "duplicate prompt ids"
+        too_long = [p for p, a in zip(msg.prompt_ids, msg.answers) if len(a) > self.max_answer_chars]
+        if too_long:
+            return f"{len(too_long)} answers longer than max_answer_chars={self.max_answer_chars}"
+        if self.needs_confidence and msg.confidence is None:
+            return "the consensus rule weighs answers by confidence, but the message carries none"
+        return None
+
+    def aggregate(
+        self, round_index: int, messages: Sequence[AnswersMessage]
+    ) -> tuple[PseudoLabelsMessage, RoundReport]:
+        """Find each prompt's consensus among the accepted messages.
+
+        Steps: 1. validate every message, set aside the bad ones;
+        2. embed all accepted answers in one batch; 3. cluster per prompt and
+        pick the dominant cluster's medoid; 4. keep prompts whose agreement
+        passes the filter.
+        """
+        # 1. validate
+        accepted, rejected = [], {}
+        for msg in messages:
+            why = self.check(msg, round_index)
+            if why is None:
+                accepted.append(msg)
+            else:
+                rejected[msg.client_id] = why
+                log.warning("round %d: rejected answers of client %s: %s", round_index, msg.client_id, why)
+        if not accepted:
+            raise RuntimeError(f"round {round_index}: no acceptable answers ({rejected}); cannot form a consensus.")
+        # 2. embed, in prompt order so groups are contiguous
+        by_prompt: dict[str, list[tuple[str, str, float | None]]] = {p: [] for p in self.prompt_ids}
+        for msg in accepted:
+            conf = msg.confidence if msg.confidence is not None else [None] * len(msg.answers)
+            for p, answer, c in zip(msg.prompt_ids, msg.answers, conf):
+                by_prompt[p].append((answer, msg.client_id, c))
+        rows = [(p, *entry) for p in self.prompt_ids for entry in by_prompt[p]]
+        texts = [r[1] for r in rows]
+        groups = np.array([r[0] for r in rows], dtype=object)
+        vectors = self.embed_fn(texts)  # (n_answers, d)
+        # 3-4. group per prompt under the rule, consensus of the dominant group, filters
+        est = self._fresh_estimator().fit(
+            vectors,
+            groups,
+            texts=texts,
+            clients=[r[2] for r in rows],
+            confidence=[r[3] for r in rows] if self.needs_confidence else None,
+            families=[self.families.get(r[0], "") for r in rows],
+        )
+        consensus = [texts[i] for i in est.consensus_index_]
+        n_answers = [len(by_prompt[g]) for g in est.groups_]
+        keep = [bool(k) for k in est.keep_]
+        if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
+            votes = [
+                [k for k in (normalize_answer(a) for a, _, _ in by_prompt[g]) if k] for g in est.groups_
+            ]  # an empty answer abstains
+            releases = self.private.release(votes, round_index)
+            keep = [rel.key is not None for rel in releases]
+            # what is sent is the released key; a withheld prompt keeps the plain vote's winner in the server's own record
+            consensus = [rel.key if rel.key is not None else c for rel, c in zip(releases, consensus)]
+        empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
+        if any(empty) and any(k and e for k, e in zip(keep, empty)):
+            log.info(
+                "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
+            )
+        report = RoundReport(
+            round=round_index,
+            prompt_ids=[str(g) for g in est.groups_],
+            consensus=consensus,
+            agreement=[float(a) for a in est.agreement_],
+            cohesion=[float(c) for c in est.cohesion_],
+            n_clusters=[int(k) for k in est.n_clusters_],
+            n_answers=n_answers,
+            kept=[k and not e for k, e in zip(keep, empty)],
+            empty=[bool(e) for e in empty],
+            vectors=np.asarray(vectors),
+            row_clients=[r[2] for r in rows],
+            row_prompts=[r[0] for r in rows],
+            clients=[m.client_id for m in accepted],
+            rejected=rejected,
+        )
+        keep = report.kept
+        message = PseudoLabelsMessage(
+            round=round_index,
+            prompt_ids=[p for p, k in zip(report.prompt_ids, keep) if k],
+            answers=[c for c, k in zip(consensus, keep) if k],
+            agreement=[1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k],
+        )
+        return message, report
+
+    def privacy_spent(self, rounds: int, delta: float) -> tuple[float, float] | None:
+        """Client-level (epsilon, total delta) of the labels released in ``rounds`` rounds (None without private consensus).
+
+        Every round queries every public prompt (one with no answers too), so the count needs no state.
+        """
+        if self.private is None:
+            return None
+        from .private_vote import client_epsilon
+
+        return client_epsilon(self.private.sigma, self.private.threshold, rounds * len(self.prompt_ids), delta)
+
+    def _fresh_estimator(self) -> SemanticConsensus:
+        from sklearn.base import clone
+
+        return clone(self.consensus)
+
+
+def round_float(x: float, digits: int = 4) -> float:
+    """Agreement scores travel with 4 decimals: enough to rank, fewer bytes."""
+    return float(round(x, digits))

@@ -1,0 +1,115 @@
+"""Scoring answers against references: exact match, content correctness, ROUGE-L, embedding similarity.
+
+Used on the held-out test set (per task family) and to measure how often the
+server's pseudo-labels are right (against references the server never sees).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rouge_score import rouge_scorer
+
+from .freeform import FREEFORM  # standard library only: no cycle, no model code
+
+_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def normalize(text: str, keep_case: bool = False) -> str:
+    """Strip, collapse whitespace, drop wrapping quotes and a trailing period; lower-case unless ``keep_case``."""
+    text = re.sub(r"\s+", " ", text.strip())
+    text = text if keep_case else text.lower()
+    text = text.strip("\"'`")
+    return text.rstrip(".").strip()
+
+
+def case_matters(reference: str) -> bool:
+    """True when the reference is written in capitals (two or more letters, none lower-case).
+
+    Then the case is what the task asked for (``word_transform``'s uppercase
+    operation: ``VELVET``, not ``velvet``) and exact match compares it.
+    """
+    letters = [c for c in reference if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the normalised strings are equal (case compared only where :func:`case_matters`)."""
+    keep = case_matters(reference)
+    return float(normalize(prediction, keep) == normalize(reference, keep))
+
+
+def correct(prediction: str, reference: str, family: str | None = None) -> float:
+    """1.0 when the answer is right: by content for a free-form family, by normalised exact match otherwise.
+
+    The free-form families (:mod:`fedcofit_lite.tasks.freeform`) accept any wording
+    that states the reference's facts and nothing contradicting them; every
+    other family, the project's exact-answer ones and external data alike,
+    falls back to :func:`exact_match`.
+    """
+    if family in FREEFORM:
+        return float(FREEFORM[family].check(prediction, reference))
+    return exact_match(prediction, reference)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure (longest common subsequence of tokens), in [0, 1]."""
+    return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
+
+
+def score_answers(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    families: Sequence[str],
+    embed_fn: Callable[[list[str]], np.ndarray] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Mean metrics per family and over all (key ``"all"``).
+
+    Returns
+    -------
+    dict
+        ``{family: {"exact_match": .., "correct": .., "rouge_l": .., "embedding_sim": .., "n": ..}}``;
+        ``correct`` is :func:`correct` (equal to exact match outside the free-form
+        families); ``embedding_sim`` only when ``embed_fn`` is given.
+    """
+    if not (len(predictions) == len(references) == len(families)):
+        raise ValueError(
+            f"score_answers: {len(predictions)} predictions, {len(references)} references, "
+            f"{len(families)} families; they must align one to one."
+        )
+    per_item: dict[str, list[float]] = {
+        "exact_match": [exact_match(p, r) for p, r in zip(predictions, references)],
+        "correct": [correct(p, r, f) for p, r, f in zip(predictions, references, families)],
+        "rouge_l": [rouge_l(p, r) for p, r in zip(predictions, references)],
+    }
+    if embed_fn is not None and predictions:
+        a, b = embed_fn(list(predictions)), embed_fn(list(references))  # unit rows, (n, d) each
+        per_item["embedding_sim"] = np.sum(a * b, axis=1).tolist()
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, fam in enumerate(families):
+        groups[fam].append(i)
+    groups["all"] = list(range(len(families)))
+    return {
+        fam: {m: float(np.mean([v[i] for i in idx])) if idx else 0.0 for m, v in per_item.items()} | {"n": len(idx)}
+        for fam, idx in sorted(groups.items())
+    }
+
+
+def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Average per-client score tables (same families and metrics) into one."""
+    out: dict[str, dict[str, float]] = {}
+    for fam in scores[0]:
+        out[fam] = {m: float(np.mean([s[fam][m] for s in scores])) for m in scores[0][fam] if m != "n"}
+        out[fam]["n"] = scores[0][fam]["n"]
+    return out
+
+
+def last_epoch_loss(step_losses: Sequence[float], epochs: int) -> float:
+    """Mean training loss over the last epoch's steps (nan when nothing was trained)."""
+    if not step_losses:
+        return float("nan")
+    per_epoch = max(1, len(step_losses) // max(epochs, 1))
+    return float(np.mean(step_losses[-per_epoch:]))

@@ -1,0 +1,449 @@
+"""The project's own task families: short answers, checkable by exact match.
+
+Each family turns a ``random.Random`` into ``(instruction, response)`` pairs
+whose response is short (a dozen tokens at most) and has exactly one correct
+form, so that a generated answer can be scored by *normalised exact match*
+(lower-case, strip, collapse whitespace, strip a trailing period). That is
+what lets the federation measure how often a consensus pseudo-label is right.
+
+Families (names are part of the API; other modules refer to them by name)::
+
+    date_rewrite      2021-03-04                      -> 04/03/2021
+    unit_conversion   3.5 kilometres to metres        -> 3500 m
+    number_to_words   47                              -> forty-seven
+    word_transform    uppercase / first or last three letters of a word
+    arithmetic        23 + 58                         -> 81
+    capital           capital of Peru                 -> Lima
+    list_sort         7, 3, 9, 1 ascending            -> 1, 3, 7, 9
+
+``generate_suite`` builds the train / public / test splits that
+``data/generate.py`` writes to ``data/tasks/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .capitals import CAPITALS
+from .data import Example
+
+__all__ = [
+    "FAMILIES",
+    "FREEFORM_FAMILIES",
+    "SPLITS",
+    "TaskFamily",
+    "get_family",
+    "generate_suite",
+]
+
+Sampler = Callable[[random.Random], tuple[str, str]]
+
+SPLITS: tuple[str, ...] = ("train", "public", "test")
+
+
+@dataclass(frozen=True)
+class TaskFamily:
+    """A family of auto-checkable instructions.
+
+    Parameters
+    ----------
+    name : str
+        Stable identifier, used as ``Example.family``.
+    description : str
+        One line for reports and the data card.
+    sample : callable
+        ``sample(rng) -> (instruction, response)``; draws one pair using only
+        ``rng``, so generation is deterministic given the seed.
+    capacity : int
+        Number of distinct instructions the family can produce (an upper
+        bound on ``n`` in :meth:`generate`).
+    check : callable, optional
+        ``check(prediction, reference) -> bool``, the content checker of a
+        free-form family (:mod:`fedcofit_lite.tasks.freeform`); None for the
+        exact-answer families, which :func:`fedcofit_lite.tasks.evaluate.exact_match`
+        scores.
+
+    Examples
+    --------
+    >>> import random
+    >>> get_family("arithmetic").generate(random.Random(0), 2)  # doctest: +SKIP
+    [('What is 59 + 17?', '76'), ('Compute 88 - 21.', '67')]
+    """
+
+    name: str
+    description: str
+    sample: Sampler
+    capacity: int
+    check: Callable[[str, str], bool] | None = None
+
+    def generate(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
+        """Draw ``n`` pairs with pairwise distinct instructions.
+
+        Parameters
+        ----------
+        rng : random.Random
+            Source of randomness; the only one used.
+        n : int
+            Number of pairs, ``0 <= n <= capacity``.
+
+        Returns
+        -------
+        list of (str, str)
+            ``(instruction, response)`` pairs in draw order.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is negative or larger than the family's capacity.
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if n > self.capacity:
+            raise ValueError(
+                f"family {self.name!r} has only {self.capacity} distinct "
+                f"instructions, cannot draw n={n}; lower the split sizes"
+            )
+        pairs: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        # Rejection sampling; even at 2/3 of capacity this needs only ~2n draws.
+        max_draws = 100 * n + 1000
+        for _ in range(max_draws):
+            if len(pairs) == n:
+                break
+            instruction, response = self.sample(rng)
+            if instruction not in seen:
+                seen.add(instruction)
+                pairs.append((instruction, response))
+        if len(pairs) < n:
+            raise RuntimeError(
+                f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries"
+            )
+        return pairs
+
+
+# --- date_rewrite ----------------------------------------------------------
+
+_DATE_TEMPLATES = (
+    "Rewrite the date {iso} in day/month/year format.",
+    "Convert the ISO date {iso} to DD/MM/YYYY.",
+    "Write the date {iso} as DD/MM/YYYY.",
+    "Express {iso} in day/month/year format.",
+)
+_DATE_FIRST = dt.date(1950, 1, 1)
+_DATE_DAYS = (dt.date(2049, 12, 31) - _DATE_FIRST).days + 1
+
+
+def _sample_date(rng: random.Random) -> tuple[str, str]:
+    day = _DATE_FIRST + dt.timedelta(days=rng.randrange(_DATE_DAYS))
+    template = rng.choice(_DATE_TEMPLATES)
+    return template.format(iso=day.isoformat()), day.strftime("%d/%m/%Y")
+
+
+# --- unit_conversion -------------------------------------------------------
+
+# (singular, plural, target plural, target symbol, factor)
+_UNITS = (
+    ("kilometre", "kilometres", "metres", "m", 1000),
+    ("metre", "metres", "centimetres", "cm", 100),
+    ("centimetre", "centimetres", "millimetres", "mm", 10),
+    ("kilogram", "kilograms", "grams", "g", 1000),
+    ("litre", "litres", "millilitres", "mL", 1000),
+    ("hour", "hours", "minutes", "min", 60),
+    ("minute", "minutes", "seconds", "s", 60),
+)
+_UNIT_TEMPLATES = (
+    "Convert {value} {unit} to {target}.",
+    "How many {target} are in {value} {unit}?",
+    "Express {value} {unit} in {target}.",
+)
+# Whole values 1..20 and one-decimal values 0.1..9.9 (not whole).
+_UNIT_VALUES = tuple(Decimal(v) for v in range(1, 21)) + tuple(Decimal(v) / 10 for v in range(1, 100) if v % 10)
+
+
+def _format_number(value: Decimal) -> str:
+    """Canonical decimal: no exponent, no trailing zeros, no separators."""
+    return format(value.normalize(), "f")
+
+
+def _sample_unit(rng: random.Random) -> tuple[str, str]:
+    singular, plural, target, symbol, factor = rng.choice(_UNITS)
+    value = rng.choice(_UNIT_VALUES)
+    unit = singular if value == 1 else plural
+    template = rng.choice(_UNIT_TEMPLATES)
+    instruction = template.format(value=_format_number(value), unit=unit, target=target)
+    return instruction, f"{_format_number(value * factor)} {symbol}"
+
+
+# --- number_to_words -------------------------------------------------------
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve "
+    "thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_WORDS_TEMPLATES = (
+    "Write the number {n} in English words.",
+    "Spell out the number {n} in words.",
+    "How is {n} written in English words?",
+    "Write {n} in words.",
+)
+
+
+def number_to_words(n: int) -> str:
+    """English words for ``0 <= n <= 99``, hyphenated (``47 -> 'forty-seven'``)."""
+    if not 0 <= n <= 99:
+        raise ValueError(f"n must be in 0..99, got {n}")
+    if n < 20:
+        return _ONES[n]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] if ones == 0 else f"{_TENS[tens]}-{_ONES[ones]}"
+
+
+def _sample_words(rng: random.Random) -> tuple[str, str]:
+    n = rng.randrange(100)
+    return rng.choice(_WORDS_TEMPLATES).format(n=n), number_to_words(n)
+
+
+# --- word_transform --------------------------------------------------------
+
+_WORDS = (
+    "apple bread chair dance earth field garden happy island jacket kitchen "
+    "letter market night ocean paper queen river stone table umbrella valley "
+    "window yellow zebra animal basket candle doctor engine forest guitar "
+    "hammer insect jungle kettle lemon mirror number orange pencil rabbit "
+    "silver ticket violin winter bottle cotton desert finger planet rocket "
+    "summer thunder travel castle bridge butter camera circle cloud coffee "
+    "flower friend golden honey horse house lamp light magic metal money "
+    "monkey mountain music orbit piano pocket power puzzle quiet radio robot "
+    "salad school season shadow simple smile spring square station story "
+    "street sugar sunset teacher tiger tomato tower train village water "
+    "whale wonder garlic harbor meadow pepper saddle tunnel velvet wallet"
+).split()
+_WORD_OPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
+    (
+        (
+            "Write the word '{w}' in uppercase letters.",
+            "Convert '{w}' to all capital letters.",
+        ),
+        str.upper,
+    ),
+    (
+        (
+            "What are the first three letters of the word '{w}'?",
+            "Give the first three letters of '{w}'.",
+        ),
+        lambda w: w[:3],
+    ),
+    (
+        (
+            "What are the last three letters of the word '{w}'?",
+            "Give the last three letters of '{w}'.",
+        ),
+        lambda w: w[-3:],
+    ),
+)
+
+
+def _sample_word(rng: random.Random) -> tuple[str, str]:
+    word = rng.choice(_WORDS)
+    templates, op = rng.choice(_WORD_OPS)
+    return rng.choice(templates).format(w=word), op(word)
+
+
+# --- arithmetic ------------------------------------------------------------
+
+_ARITH_TEMPLATES = (
+    "What is {a} {op} {b}?",
+    "Compute {a} {op} {b}.",
+    "Calculate {a} {op} {b}. Answer with the number only.",
+)
+
+
+def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    if rng.random() < 0.5:
+        op, result = "+", a + b
+    else:
+        a, b = max(a, b), min(a, b)  # keep results non-negative
+        op, result = "-", a - b
+    return rng.choice(_ARITH_TEMPLATES).format(a=a, op=op, b=b), str(result)
+
+
+# --- capital ---------------------------------------------------------------
+
+_COUNTRIES = tuple(CAPITALS)
+_CAPITAL_TEMPLATES = (
+    "What is the capital of {c}?",
+    "Name the capital city of {c}.",
+    "Which city is the capital of {c}?",
+    "What city is the capital of {c}? Give the city name only.",
+)
+
+
+def _sample_capital(rng: random.Random) -> tuple[str, str]:
+    country = rng.choice(_COUNTRIES)
+    return rng.choice(_CAPITAL_TEMPLATES).format(c=country), CAPITALS[country]
+
+
+# --- list_sort -------------------------------------------------------------
+
+_SORT_TEMPLATES = (
+    ("Sort {xs} in ascending order.", False),
+    ("Order these numbers from smallest to largest: {xs}.", False),
+    ("Sort {xs} in descending order.", True),
+    ("Order these numbers from largest to smallest: {xs}.", True),
+)
+
+
+def _sample_sort(rng: random.Random) -> tuple[str, str]:
+    # Four distinct numbers keep the answer near a dozen tokens.
+    xs = rng.sample(range(1, 60), 4)
+    template, descending = rng.choice(_SORT_TEMPLATES)
+    answer = sorted(xs, reverse=descending)
+    instruction = template.format(xs=", ".join(map(str, xs)))
+    return instruction, ", ".join(map(str, answer))
+
+
+# --- registry --------------------------------------------------------------
+
+_REGISTRY: dict[str, TaskFamily] = {
+    f.name: f
+    for f in (
+        TaskFamily(
+            "date_rewrite",
+            "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.",
+            _sample_date,
+            _DATE_DAYS * len(_DATE_TEMPLATES),
+        ),
+        TaskFamily(
+            "unit_conversion",
+            "Metric length/mass/volume and time conversions; answer 'number symbol'.",
+            _sample_unit,
+            # Singular/plural wording depends on the value only, so every
+            # (unit, value, template) triple gives a distinct instruction.
+            len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES),
+        ),
+        TaskFamily(
+            "number_to_words",
+            "Integer 0..99 spelled out in English words, hyphenated.",
+            _sample_words,
+            100 * len(_WORDS_TEMPLATES),
+        ),
+        TaskFamily(
+            "word_transform",
+            "Common English word: uppercase, first three or last three letters.",
+            _sample_word,
+            len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS),
+        ),
+        TaskFamily(
+            "arithmetic",
+            "Addition or non-negative subtraction of two two-digit numbers.",
+            _sample_arithmetic,
+            # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs.
+            (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES),
+        ),
+        TaskFamily(
+            "capital",
+            f"Capital city of one of {len(CAPITALS)} well-known countries.",
+            _sample_capital,
+            len(CAPITALS) * len(_CAPITAL_TEMPLATES),
+        ),
+        TaskFamily(
+            "list_sort",
+            "Four distinct numbers 1..59 sorted ascending or descending.",
+            _sample_sort,
+            # Ordered 4-tuples of distinct values times the templates.
+            59 * 58 * 57 * 56 * len(_SORT_TEMPLATES),
+        ),
+    )
+}
+
+FAMILIES: tuple[str, ...] = tuple(_REGISTRY)  # the exact-answer families of data/tasks/
+
+# The free-form families (data/freeform/) join the registry.
+from .freeform import FREEFORM  # noqa: E402
+
+for _f in FREEFORM.values():
+    _REGISTRY[_f.name] = TaskFamily(_f.name, _f.description, _f.sample, _f.capacity, check=_f.check)
+FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)
+
+
+def get_family(name: str) -> TaskFamily:
+    """Return the task family called ``name``.
+
+    Raises
+    ------
+    ValueError
+        If there is no such family; the message lists the existing names.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown task family {name!r}; choose from {', '.join(_REGISTRY)}") from None
+
+
+def generate_suite(
+    seed: int = 0,
+    n_train: int = 200,
+    n_public: int = 40,
+    n_test: int = 25,
+    families: Sequence[str] = FAMILIES,
+) -> dict[str, list[Example]]:
+    """Generate the train / public / test splits of the task suite.
+
+    Each family gets its own generator seeded from ``(seed, family)``, so a
+    family's examples do not depend on which other families are requested.
+    The family draws ``n_train + n_public + n_test`` distinct instructions,
+    which are cut in that order into the three splits: no instruction text
+    appears in two splits.
+
+    Parameters
+    ----------
+    seed : int
+        Generation seed.
+    n_train, n_public, n_test : int
+        Examples per family in each split.
+    families : sequence of str
+        Families to include, in output order.
+
+    Returns
+    -------
+    dict of str to list of Example
+        Keys ``"train"``, ``"public"``, ``"test"``. Ids look like
+        ``"date_rewrite-public-0007"``. Public examples keep their reference
+        response; callers must strip it before showing them to clients.
+
+    Examples
+    --------
+    >>> suite = generate_suite(seed=0, n_train=2, n_public=1, n_test=1)
+    >>> [len(suite[s]) for s in ("train", "public", "test")]
+    [14, 7, 7]
+    """
+    sizes = {"train": n_train, "public": n_public, "test": n_test}
+    for split, size in sizes.items():
+        if size < 0:
+            raise ValueError(f"n_{split} must be >= 0, got {size}")
+    if len(set(families)) != len(families):
+        raise ValueError(f"families contains duplicates: {list(families)}")
+    suite: dict[str, list[Example]] = {split: [] for split in SPLITS}
+    for name in families:
+        family = get_family(name)
+        # str seeds are hashed with SHA-512 by random.seed: stable across runs.
+        pairs = family.generate(random.Random(f"{seed}-{name}"), sum(sizes.values()))
+        start = 0
+        for split in SPLITS:
+            for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
+                suite[split].append(
+                    Example(
+                        id=f"{name}-{split}-{i:04d}",
+                        family=name,
+                        instruction=instruction,
+                        response=response,
+                    )
+                )
+            start += sizes[split]
+    return suite

@@ -1,0 +1,396 @@
+"""Free-form task families: sentence answers with many right phrasings, checked by their content.
+
+The exact-answer families of :mod:`fedcofit_lite.tasks.families` have one correct
+string, so a majority vote over strings is already the best possible rule and
+the embedding can only merge near-identical strings. Open-ended generation is
+where *semantic* consensus is supposed to earn its name: two clients can both
+be right in different words. These families make that measurable.
+
+Each family is a small fact model:
+
+``sample_facts(rng)``
+    draws the facts of one item (a country and its capital; two numbers; a
+    weather reading);
+``instruction(facts, rng)``
+    asks for them in one of several wordings;
+``render(facts, style)``
+    writes a correct answer in one of several *styles* (phrasings). The
+    training references draw their style at random, so clients trained on
+    different records learn to answer right in different words;
+``facts_of(text)``
+    reads the facts a sentence states (``None`` where it states none);
+``check(prediction, reference)``
+    the content checker: right when the prediction states the reference's
+    facts and nothing that contradicts them, whatever the wording.
+
+=================== ==================================================== =======================================
+family              instruction                                          some right answers
+=================== ==================================================== =======================================
+``capital_sentence`` In one sentence, what is the capital of Peru?       The capital of Peru is Lima. /
+                                                                         Lima is Peru's capital city.
+``compare_numbers``  Which is larger, 47 or 82? Answer in one sentence.  82 is larger than 47. /
+                                                                         47 is smaller than 82.
+``weather_report``   Report this reading in one sentence: Oslo; 12 C;    It is 12 degrees and rainy in Oslo. /
+                     rain.                                               Oslo: showers, 12 °C.
+=================== ==================================================== =======================================
+
+What a sentence embedder sees in these answers, and what it misses (``82 is
+larger than 47`` and ``47 is larger than 82`` are near-identical vectors), is
+the subject of notebook 09.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .capitals import CAPITALS
+
+__all__ = ["FREEFORM", "FreeformFamily", "check", "phrasings", "contradiction"]
+
+Facts = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class FreeformFamily:
+    """A free-form family: facts, instructions, phrasings and a content checker (see the module docstring)."""
+
+    name: str
+    description: str
+    sample_facts: Callable[[random.Random], Facts]
+    instruction: Callable[[Facts, random.Random], str]
+    styles: tuple[str, ...]  # str.format templates over the named facts
+    fact_names: tuple[str, ...]
+    facts_of: Callable[[str], Facts | None]
+    perturb: Callable[[Facts, random.Random], Facts]  # facts that contradict these (a wrong answer)
+    checker: Callable[[str, str], bool]  # (prediction, reference) -> right by content
+    capacity: int
+
+    def render(self, facts: Facts, style: int) -> str:
+        """The answer stating ``facts`` in phrasing number ``style``."""
+        return self.styles[style % len(self.styles)].format(
+            **dict(zip(self.fact_names, facts)), **_extras(self.name, facts)
+        )
+
+    def sample(self, rng: random.Random) -> tuple[str, str]:
+        """One ``(instruction, response)`` pair; the response's phrasing is drawn at random."""
+        facts = self.sample_facts(rng)
+        instruction = self.instruction(facts, rng)
+        return instruction, self.render(facts, rng.randrange(len(self.styles)))
+
+    def check(self, prediction: str, reference: str) -> bool:
+        """True when ``prediction`` states the facts of ``reference`` and nothing that contradicts them."""
+        return self.checker(prediction, reference)
+
+
+def _no_facts(family: str, reference: str) -> ValueError:
+    return ValueError(
+        f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?"
+    )
+
+
+# --- shared readers -----------------------------------------------------------------
+
+
+def _alternation(words: list[str]) -> re.Pattern[str]:
+    """A case-insensitive whole-word pattern over ``words``, longest first (``Mexico City`` before ``Mexico``)."""
+    body = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z])({body})(?![A-Za-z])", re.IGNORECASE)
+
+
+def _mentions(pattern: re.Pattern[str], text: str, canonical: dict[str, str]) -> tuple[set[str], str]:
+    """The canonical names ``pattern`` finds in ``text``, and the text with those mentions blanked."""
+    found = {canonical[m.group(1).lower()] for m in pattern.finditer(text)}
+    return found, pattern.sub(" ", text)
+
+
+# --- capital_sentence -----------------------------------------------------------------
+
+_CAP_INSTRUCTIONS = (
+    "In one sentence, what is the capital of {c}?",
+    "Tell me in a full sentence which city is the capital of {c}.",
+    "Write one sentence that names the capital of {c}.",
+)
+_CAP_STYLES = (
+    "The capital of {country} is {city}.",
+    "{city} is the capital of {country}.",
+    "{country}'s capital city is {city}.",
+    "{city} is {country}'s capital.",
+)
+
+
+def _cap_sample(rng: random.Random) -> Facts:
+    country = rng.choice(sorted(CAPITALS))
+    return country, CAPITALS[country]
+
+
+def _cap_instruction(facts: Facts, rng: random.Random) -> str:
+    return rng.choice(_CAP_INSTRUCTIONS).format(c=facts[0])
+
+
+@functools.lru_cache(maxsize=1)
+def _capital_readers() -> tuple[re.Pattern[str], dict[str, str], re.Pattern[str], dict[str, str]]:
+    """Patterns and canonical names of the capitals and countries, built once."""
+    table = CAPITALS
+    cities, countries = {v.lower(): v for v in table.values()}, {k.lower(): k for k in table}
+    return _alternation(list(table.values())), cities, _alternation(list(table)), countries
+
+
+def _cap_facts(text: str) -> Facts | None:
+    city_re, city_names, country_re, country_names = _capital_readers()
+    cities, rest = _mentions(city_re, text, city_names)
+    countries, _ = _mentions(country_re, rest, country_names)
+    if not cities:
+        return None
+    return frozenset(cities), frozenset(countries)
+
+
+_NEGATION = re.compile(r"\bnot\b|n't\b", re.IGNORECASE)
+
+
+def _cap_check(prediction: str, reference: str) -> bool:
+    """The reference's city and no other capital, no negation; a country, if named, must be the reference's."""
+    want, got = _cap_facts(reference), _cap_facts(prediction)
+    if want is None:
+        raise _no_facts("capital_sentence", reference)
+    return got is not None and got[0] == want[0] and got[1] <= want[1] and not _NEGATION.search(prediction)
+
+
+def _cap_perturb(facts: Facts, rng: random.Random) -> Facts:
+    table = CAPITALS
+    other = rng.choice(sorted(c for c in table if c != facts[0]))
+    return facts[0], table[other]  # the right country with a wrong city
+
+
+# --- compare_numbers ---------------------------------------------------------------------
+
+_CMP_INSTRUCTIONS = (
+    "Which is larger, {a} or {b}? Answer in one sentence.",
+    "Compare {a} and {b}: which one is bigger? Reply with a sentence.",
+    "Of {a} and {b}, which number is greater? Say it in one sentence.",
+)
+_CMP_STYLES = (
+    "{hi} is larger than {lo}.",
+    "{lo} is smaller than {hi}.",
+    "The larger number is {hi}, not {lo}.",
+    "{hi} is greater than {lo}.",
+    "Between {lo} and {hi}, {hi} is the bigger one.",
+)
+_BIG = r"(?:larger|bigger|greater|higher|more)"
+_SMALL = r"(?:smaller|less|lower|fewer)"
+_BIGGEST = r"(?:larger|bigger|greater|higher|largest|biggest|greatest|highest)"
+_SMALLEST = r"(?:smaller|lower|smallest|lowest)"
+_N = r"(-?\d+(?:\.\d+)?)"
+_CMP_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"{_N} is (?:a )?{_BIG} (?:number )?than {_N}", re.I), "big_first"),
+    (re.compile(rf"{_N} is (?:a )?{_SMALL} (?:number )?than {_N}", re.I), "small_first"),
+    (re.compile(rf"{_BIGGEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "big"),
+    (re.compile(rf"{_SMALLEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "small"),
+    (re.compile(rf"{_N} is (?:the )?{_BIGGEST}(?! than)", re.I), "big"),
+    (re.compile(rf"{_N} is (?:the )?{_SMALLEST}(?! than)", re.I), "small"),
+)
+
+
+def _cmp_sample(rng: random.Random) -> Facts:
+    a, b = rng.sample(range(10, 100), 2)
+    return max(a, b), min(a, b)
+
+
+def _cmp_instruction(facts: Facts, rng: random.Random) -> str:
+    hi, lo = facts
+    a, b = (hi, lo) if rng.random() < 0.5 else (lo, hi)  # the question names them in either order
+    return rng.choice(_CMP_INSTRUCTIONS).format(a=a, b=b)
+
+
+def _num(text: str) -> str:
+    """A number's canonical form: ``82``, ``82.0`` and ``082`` are one number."""
+    return format(float(text), "g")
+
+
+def _cmp_facts(text: str, fill: bool = True) -> Facts | None:
+    """``(larger, smaller)`` as the sentence claims them, or None when it claims nothing.
+
+    With ``fill``, a side it does not name is taken from the sentence when it
+    mentions exactly two numbers (``The larger number is 82, not 47``; how the
+    references are read), else left None. Contradicting claims give ``("clash",)``.
+    """
+    big: set[str] = set()
+    small: set[str] = set()
+    for pattern, kind in _CMP_PATTERNS:
+        for m in pattern.finditer(text):
+            if kind == "big_first":
+                big.add(_num(m.group(1)))
+                small.add(_num(m.group(2)))
+            elif kind == "small_first":
+                small.add(_num(m.group(1)))
+                big.add(_num(m.group(2)))
+            else:
+                (big if kind == "big" else small).add(_num(m.group(1)))
+    if not big and not small:
+        return None
+    if len(big) > 1 or len(small) > 1 or big & small:
+        return ("clash",)
+    numbers = {_num(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)}
+    others = numbers - (big | small)
+    if fill and len(numbers) == 2 and len(others) == 1:
+        (small if big else big).add(others.pop())
+    return (next(iter(big), None), next(iter(small), None))
+
+
+def _cmp_check(prediction: str, reference: str) -> bool:
+    """Every side the prediction names (the larger, the smaller or both) is the reference's; no clash."""
+    want = _cmp_facts(reference)
+    got = _cmp_facts(prediction, fill=False)
+    if want is None or None in want or want == ("clash",):
+        raise _no_facts("compare_numbers", reference)
+    if got is None or got == ("clash",):
+        return False
+    return all(g is None or g == w for g, w in zip(got, want))
+
+
+def _cmp_perturb(facts: Facts, rng: random.Random) -> Facts:
+    return facts[1], facts[0]  # the same numbers, the larger and the smaller swapped
+
+
+# --- weather_report ------------------------------------------------------------------------
+
+# condition -> (adjective forms, noun forms); the instruction names the condition by its key.
+_CONDITIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "rain": (("rainy", "wet"), ("rain", "showers")),
+    "sun": (("sunny", "clear"), ("sunshine", "clear skies")),
+    "clouds": (("cloudy", "overcast"), ("clouds", "grey skies")),
+    "snow": (("snowy",), ("snow", "snowfall")),
+    "fog": (("foggy", "misty"), ("fog", "mist")),
+}
+_WEATHER_CITIES = (
+    "Oslo", "Lima", "Cairo", "Tokyo", "Madrid", "Nairobi", "Dublin", "Hanoi", "Quito", "Vienna",
+    "Lisbon", "Seoul", "Accra", "Riga", "Dakar", "Manila", "Athens", "Prague", "Kabul", "Doha",
+)  # fmt: skip
+_W_INSTRUCTIONS = (
+    "Report this weather reading in one sentence: {city}; {t} C; {cond}.",
+    "Write one sentence describing the weather: city {city}, {t} degrees Celsius, {cond}.",
+    "Turn this reading into a sentence: {city} / {t} C / {cond}.",
+)
+_W_STYLES = (
+    "It is {t} degrees and {adj} in {city}.",
+    "{city}: {noun}, {t} °C.",
+    "The weather in {city} is {adj} at {t} degrees Celsius.",
+    "In {city} right now: {noun} and {t} degrees.",
+)
+_COND_WORDS = {w: cond for cond, (adj, noun) in _CONDITIONS.items() for w in (cond, *adj, *noun)}  # the key too: "sun"
+_COND_WORDS |= {"raining": "rain", "snowing": "snow", "cloud": "clouds", "sunshine": "sun"}
+_COND_RE = _alternation(list(_COND_WORDS))
+_WCITY_RE = _alternation(list(_WEATHER_CITIES))
+_TEMP_RE = re.compile(r"(?<![\d.])(-?\d+)(?!\d|\.\d)")  # "12." ends a sentence, "12.5" is not 12
+
+
+def _w_sample(rng: random.Random) -> Facts:
+    return rng.choice(_WEATHER_CITIES), rng.randrange(-10, 36), rng.choice(sorted(_CONDITIONS))
+
+
+def _w_instruction(facts: Facts, rng: random.Random) -> str:
+    city, t, cond = facts
+    return rng.choice(_W_INSTRUCTIONS).format(city=city, t=t, cond=cond)
+
+
+def _w_facts(text: str) -> Facts | None:
+    cities, rest = _mentions(_WCITY_RE, text, {c.lower(): c for c in _WEATHER_CITIES})
+    conds = {_COND_WORDS[m.group(1).lower()] for m in _COND_RE.finditer(rest)}
+    temps = {int(x) for x in _TEMP_RE.findall(_COND_RE.sub(" ", rest))}
+    if not (cities or conds or temps):
+        return None
+    return frozenset(cities), frozenset(temps), frozenset(conds)
+
+
+def _w_check(prediction: str, reference: str) -> bool:
+    """The same city, temperature and condition (in any synonym), and no other."""
+    want = _w_facts(reference)
+    if want is None or not all(want):
+        raise _no_facts("weather_report", reference)
+    return _w_facts(prediction) == want and not _NEGATION.search(prediction)
+
+
+def _w_perturb(facts: Facts, rng: random.Random) -> Facts:
+    city, t, cond = facts
+    return city, t, rng.choice(sorted(c for c in _CONDITIONS if c != cond))  # the wrong condition
+
+
+def _extras(name: str, facts: Facts) -> dict[str, Any]:
+    """Derived template fields: a weather condition's adjective and noun."""
+    if name == "weather_report":
+        adj, noun = _CONDITIONS[facts[2]]
+        pick = sum(map(ord, facts[0])) + facts[1]  # a stable synonym per item, not per call
+        return {"adj": adj[pick % len(adj)], "noun": noun[pick % len(noun)]}
+    return {}
+
+
+# --- registry ----------------------------------------------------------------------------
+
+FREEFORM: dict[str, FreeformFamily] = {
+    f.name: f
+    for f in (
+        FreeformFamily(
+            "capital_sentence",
+            "The capital of a country, stated in one sentence (several phrasings).",
+            _cap_sample, _cap_instruction, _CAP_STYLES, ("country", "city"),
+            _cap_facts, _cap_perturb, _cap_check, capacity=102 * len(_CAP_INSTRUCTIONS),
+        ),
+        FreeformFamily(
+            "compare_numbers",
+            "Which of two numbers 10..99 is larger, in one sentence (either side may be named).",
+            _cmp_sample, _cmp_instruction, _CMP_STYLES, ("hi", "lo"),
+            _cmp_facts, _cmp_perturb, _cmp_check, capacity=90 * 89 * len(_CMP_INSTRUCTIONS),
+        ),
+        FreeformFamily(
+            "weather_report",
+            "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.",
+            _w_sample, _w_instruction, _W_STYLES, ("city", "t", "cond"),
+            _w_facts, _w_perturb, _w_check, capacity=len(_WEATHER_CITIES) * 46 * len(_CONDITIONS) * len(_W_INSTRUCTIONS),
+        ),
+    )
+}  # fmt: skip
+
+
+def _family(name: str) -> FreeformFamily:
+    try:
+        return FREEFORM[name]
+    except KeyError:
+        raise ValueError(f"{name!r} is not a free-form family; choose from {', '.join(FREEFORM)}") from None
+
+
+def check(family: str, prediction: str, reference: str) -> bool:
+    """The content checker of a free-form family (see :meth:`FreeformFamily.check`)."""
+    return _family(family).check(prediction, reference)
+
+
+def _reference_facts(f: FreeformFamily, reference: str) -> Facts:
+    """The full facts of a reference written by this family (for re-rendering it in other words)."""
+    facts = f.facts_of(reference)
+    try:
+        if f.name == "capital_sentence":
+            (city,) = facts[0]
+            return next(c for c, v in CAPITALS.items() if v == city), city
+        if f.name == "compare_numbers":
+            hi, lo = facts
+            return int(hi), int(lo)
+        (city,), (t,), (cond,) = facts
+        return city, t, cond
+    except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
+        raise _no_facts(f.name, reference) from None
+
+
+def phrasings(family: str, reference: str) -> list[str]:
+    """Every phrasing the family has of the facts in ``reference``: all right, none equal as strings."""
+    f = _family(family)
+    facts = _reference_facts(f, reference)
+    return list(dict.fromkeys(f.render(facts, s) for s in range(len(f.styles))))
+
+
+def contradiction(family: str, reference: str, style: int = 0, seed: int = 0) -> str:
+    """A wrong answer worded like a right one: another capital, the numbers swapped, another condition."""
+    f = _family(family)
+    return f.render(f.perturb(_reference_facts(f, reference), random.Random(seed)), style)

@@ -1,0 +1,169 @@
+"""Interactive controls for the notebooks (ipywidgets); the numbers come from :mod:`fedcofit_lite.analysis.costmodel`.
+
+A widget only wires sliders to package functions: the byte counts are
+:func:`~fedcofit_lite.analysis.costmodel.round_bytes` and the figure is
+:func:`~fedcofit_lite.ui.costplots.fig_ratio_sweep`. Building one needs no
+browser, so CI executes the notebooks that show them.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import ipywidgets as W
+from IPython.display import display
+
+from ..analysis import costmodel
+from ..analysis.costmodel import Architecture, Protocol, format_bytes, ratios, round_bytes
+from .costplots import LABELS, fig_ratio_sweep
+
+__all__ = ["CostExplorer", "cost_explorer"]
+
+RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+PROMPTS = (10, 30, 100, 300, 1000, 3000, 10000)
+ANSWER_TOKENS = (8, 16, 32, 64, 128, 201, 256, 512, 1024)
+
+
+def _options(defaults: Sequence[int | float], own: int | float) -> list[int | float]:
+    """The slider's stops: the defaults plus the protocol's own value, sorted."""
+    return sorted({*defaults, own})
+
+
+class CostExplorer(W.VBox):
+    """Model dropdown, rank / prompts / answer-length sliders, a directions checkbox, a table and a figure.
+
+    Every control change recomputes the protocol (:meth:`protocol`) and
+    redraws the table of bytes per round (``summary``) and the ratio-vs-rank
+    figure (``figure``, shown in the ``plot`` output area).
+    Controls are attributes (``explorer.rank.value = 64``), so a notebook
+    cell or a test can drive the widget without a browser.
+    """
+
+    def __init__(self, archs: Mapping[str, Architecture], protocol: Protocol, model: str | None = None) -> None:
+        self.archs = dict(archs)
+        self.base_protocol = protocol
+        style = {"description_width": "9em"}
+        layout = W.Layout(width="32em")
+        self.model = W.Dropdown(
+            options=list(self.archs),
+            value=model or next(iter(self.archs)),
+            description="model",
+            style=style,
+            layout=layout,
+        )
+        self.rank = W.SelectionSlider(
+            options=_options(RANKS, protocol.rank),
+            value=protocol.rank,
+            description="LoRA rank",
+            style=style,
+            layout=layout,
+        )
+        self.prompts = W.SelectionSlider(
+            options=_options(PROMPTS, protocol.n_prompts),
+            value=protocol.n_prompts,
+            description="public prompts",
+            style=style,
+            layout=layout,
+        )
+        self.answer_tokens = W.SelectionSlider(
+            options=_options(ANSWER_TOKENS, protocol.answer_tokens),
+            value=protocol.answer_tokens,
+            description="answer tokens",
+            style=style,
+            layout=layout,
+        )
+        self.both_directions = W.Checkbox(
+            value="down" in protocol.directions, description="count down as well as up", indent=False
+        )
+        self.summary = W.HTML()
+        self.plot = W.Output()
+        for control in (self.model, self.rank, self.prompts, self.answer_tokens, self.both_directions):
+            control.observe(self._update, names="value")
+        controls = W.VBox([self.model, self.rank, self.prompts, self.answer_tokens, self.both_directions])
+        super().__init__([W.HBox([controls, self.summary]), self.plot])
+        self._update()
+
+    @property
+    def arch(self) -> Architecture:
+        return self.archs[self.model.value]
+
+    def protocol(self) -> Protocol:
+        """The protocol the controls describe (the other fields as given at construction)."""
+        return replace(
+            self.base_protocol,
+            rank=int(self.rank.value),
+            n_prompts=int(self.prompts.value),
+            answer_tokens=float(self.answer_tokens.value),
+            directions=("up", "down") if self.both_directions.value else ("up",),
+        )
+
+    def table_html(self) -> str:
+        """Bytes per round of the three protocols and how many times consensus each one is."""
+        arch, protocol = self.arch, self.protocol()
+        b, r = round_bytes(arch, protocol), ratios(arch, protocol)
+        times = {"full_fedavg": r["full_over_consensus"], "lora_fedavg": r["lora_over_consensus"], "consensus": 1.0}
+        cells = "".join(
+            f"<tr><td>{LABELS[k]}</td><td style='text-align:right'>{format_bytes(b[k])}</td>"
+            f"<td style='text-align:right'>{times[k]:,.1f} x</td></tr>"
+            for k in costmodel.PROTOCOLS
+        )
+        return (
+            f"<b>{html.escape(arch.name)}</b>, {arch.n_parameters() / 1e6:,.1f} M parameters<br>"
+            "<table><tr><th>protocol</th><th>bytes per round</th><th>vs consensus</th></tr>" + cells + "</table>"
+        )
+
+    def _update(self, change: object = None) -> None:
+        self.summary.value = self.table_html()
+        self.figure = fig_ratio_sweep(self.arch, self.protocol(), "rank", list(self.rank.options))
+        self.plot.clear_output(wait=True)
+        with self.plot:
+            display(self.figure)
+
+
+def cost_explorer(
+    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None,
+    protocol: Protocol | None = None,
+    model: str | None = None,
+) -> CostExplorer:
+    """An interactive view of the analytic byte counts of one round.
+
+    Parameters
+    ----------
+    archs : sequence or mapping of Architecture, optional
+        Models offered in the dropdown (default: every shipped one,
+        :data:`fedcofit_lite.analysis.costmodel.ARCHITECTURES`).
+    protocol : Protocol, optional
+        Starting settings (default: the paper setting,
+        :func:`fedcofit_lite.analysis.costmodel.paper_setting`); the sliders change
+        its rank, prompts and answer length, the checkbox its directions.
+    model : str, optional
+        The dropdown's first choice: a key of ``archs`` (default: the paper
+        setting's Llama-3.1-405B when offered, else the first of ``archs``).
+
+    Returns
+    -------
+    CostExplorer
+        An ``ipywidgets.VBox``; leave it as the last expression of a cell to
+        show it.
+
+    Examples
+    --------
+    >>> explorer = cost_explorer()  # doctest: +SKIP
+    >>> explorer.rank.value = 8  # doctest: +SKIP
+    >>> explorer.protocol().rank  # doctest: +SKIP
+    8
+    """
+    if archs is None:
+        archs = costmodel.ARCHITECTURES
+    if not isinstance(archs, Mapping):
+        archs = {a.name: a for a in archs}
+    if not archs:
+        raise ValueError("archs is empty: pass at least one Architecture (default: costmodel.ARCHITECTURES)")
+    paper_arch, paper_protocol = costmodel.paper_setting()
+    if model is None:
+        model = paper_arch.name if paper_arch.name in archs else next(iter(archs))
+    if model not in archs:
+        raise ValueError(f"model={model!r} is not among archs: use one of {', '.join(archs)}")
+    return CostExplorer(archs, protocol or paper_protocol, model)

@@ -1,0 +1,190 @@
+"""Plots of the analytic communication model (:mod:`fedcofit_lite.analysis.costmodel`).
+
+Every function returns a plotly ``go.Figure`` and never shows it, so notebooks,
+widgets and the report can compose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ..analysis.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
+from .plots import METHOD_STYLE
+
+__all__ = ["fig_bytes_vs_model_size", "fig_measured_vs_analytic", "fig_ratio_sweep", "SWEEPABLE"]
+
+LABELS = {
+    "full_fedavg": "full-parameter FedAvg",
+    "lora_fedavg": "LoRA FedAvg",
+    "consensus": "semantic consensus",
+    "full_over_consensus": "full FedAvg / consensus",
+    "lora_over_consensus": "LoRA FedAvg / consensus",
+}
+_FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods plots.METHOD_STYLE does not know
+# Numeric Protocol fields a ratio sweep may vary.
+SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
+
+
+def _lighter(color: str, amount: float = 0.55) -> str:
+    """``color`` (#rrggbb) mixed with ``amount`` of white."""
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
+
+
+def _method_color(method: str, direction: str, k: int) -> str:
+    """The method's colour in every run figure (plots.METHOD_STYLE): as is for up, lighter for down."""
+    base = METHOD_STYLE.get(method, {}).get("color") or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
+    return base if direction == "up" else _lighter(base)
+
+
+def _describe(protocol: Protocol) -> str:
+    return (
+        f"r={protocol.rank} on {'+'.join(protocol.target_modules)}, {protocol.bytes_per_param:g} B/param; "
+        f"{protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x {protocol.bytes_per_token:g} B"
+    )
+
+
+def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -> go.Figure:
+    """Bytes per round against model size, one line per protocol (log-log).
+
+    Parameters
+    ----------
+    archs : sequence of Architecture
+        Plotted in order of parameter count.
+    protocol : Protocol
+
+    Returns
+    -------
+    go.Figure
+        Three traces (full FedAvg, LoRA FedAvg, consensus); hovering a point
+        shows the model name and its bytes in decimal units.
+    """
+    archs = sorted(archs, key=lambda a: a.n_parameters())
+    x = [a.n_parameters() for a in archs]
+    per_arch = [round_bytes(a, protocol) for a in archs]
+    fig = go.Figure()
+    for key in PROTOCOLS:
+        y = [b[key] for b in per_arch]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines+markers",
+                name=LABELS[key],
+                customdata=[[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)],
+                hovertemplate="%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>"
+                + LABELS[key]
+                + "</extra>",
+            )
+        )
+    fig.update_xaxes(type="log", title="parameters")
+    fig.update_yaxes(type="log", title="bytes per round")
+    fig.update_layout(title=f"Bytes per round ({_describe(protocol)})", hovermode="closest")
+    return fig
+
+
+def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: Sequence[float]) -> go.Figure:
+    """How the FedAvg/consensus byte ratios move as one Protocol field varies.
+
+    Parameters
+    ----------
+    arch : Architecture
+    protocol : Protocol
+        The other fields stay as they are here; a dotted vertical line marks
+        this protocol's own value of ``param``.
+    param : str
+        A numeric Protocol field, e.g. ``"rank"``, ``"n_prompts"``,
+        ``"answer_tokens"`` (see :data:`SWEEPABLE`).
+    values : sequence of number
+        Values of ``param`` to plot; each must be valid for the field.
+
+    Returns
+    -------
+    go.Figure
+        Two traces, ``lora_over_consensus`` and ``full_over_consensus``, on a
+        log y axis (the x axis is log too when the values are positive and
+        span a factor of 10 or more).
+    """
+    if param not in SWEEPABLE:
+        raise ValueError(f"param={param!r} cannot be swept: use one of {', '.join(SWEEPABLE)}")
+    values = list(values)
+    if not values:
+        raise ValueError("values is empty: give at least one value of the swept field")
+    rows = [ratios(arch, replace(protocol, **{param: v})) for v in values]
+    fig = go.Figure()
+    for key in ("lora_over_consensus", "full_over_consensus"):
+        fig.add_trace(
+            go.Scatter(
+                x=values,
+                y=[r[key] for r in rows],
+                mode="lines+markers",
+                name=LABELS[key],
+                hovertemplate=f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>",
+            )
+        )
+    log_x = min(values) > 0 and max(values) / min(values) >= 10
+    fig.update_xaxes(type="log" if log_x else "linear", title=param)
+    fig.update_yaxes(type="log", title="bytes ratio (x more than consensus)")
+    fig.add_vline(x=getattr(protocol, param), line_dash="dot", line_color="grey")
+    fig.update_layout(title=f"{arch.name}: byte ratios vs {param} ({_describe(protocol)})")
+    return fig
+
+
+def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Bytes counted on the wire (points) next to the analytic model (dashed lines), per round.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        What :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` returns
+        (keys ``method``, ``round``, ``direction``, ``measured``,
+        ``analytic``, ``relative``), possibly for several run folders
+        concatenated.
+
+    Returns
+    -------
+    go.Figure
+        Each method in its colour of the run figures (:data:`fedcofit_lite.ui.plots.METHOD_STYLE`),
+        lighter for the down direction; the y axis is log so FedAvg and
+        consensus fit on one plot. Hovering a point shows the relative
+        overhead of the wire format (JSON framing, safetensors header).
+    """
+    if not rows:
+        raise ValueError("rows is empty: pass measured_vs_analytic(run_dir) of a consensus or FedAvg run folder")
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["direction"]), []).append(r)
+    fig = go.Figure()
+    for k, ((method, direction), rs) in enumerate(groups.items()):
+        rs = sorted(rs, key=lambda r: r["round"])
+        color = _method_color(method, direction, k)
+        name = f"{METHOD_STYLE.get(method, {}).get('label', method)}, {direction}"
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in rs],
+                y=[r["analytic"] for r in rs],
+                mode="lines",
+                line={"color": color, "dash": "dash"},
+                name=f"{name}: analytic",
+                hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in rs],
+                y=[r["measured"] for r in rs],
+                mode="markers",
+                marker={"color": color, "size": 10},
+                name=f"{name}: measured",
+                customdata=[[f"{r['relative']:+.2%}"] for r in rs],
+                hovertemplate="round %{x}: %{y:,} bytes (%{customdata[0]} vs analytic)<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(type="log", title="bytes per round, all clients")
+    fig.update_layout(title="Measured bytes on the wire vs the analytic model", hovermode="closest")
+    return fig

@@ -1,0 +1,184 @@
+"""Looking inside one round of consensus: embeddings, clusters, and how the threshold changes them.
+
+Server-side analysis of a finished round, from the run folder alone (no
+model is loaded): the answers every client sent, their sentence embeddings,
+2-D/3-D projections, per-prompt clusters and the pseudo-label accuracy the
+clustering would reach for a range of thresholds. The hidden references are
+read here only to *score* consensus, as a teacher would; the server never
+sees them.
+
+Backs notebooks 04 (embedding visualisation) and 05 (per-prompt clustering).
+Figure functions return plotly figures; :func:`cluster_explorer` returns an
+ipywidgets box whose controls recompute everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as W
+
+from ..analysis.replay import RoundAnswers, _knob_value, consensus_quality, fit_consensus, threshold_sweep
+from ..config import ConsensusConfig
+from ..protocol.cluster import REGISTRY, clusterer_params
+from .roundplots import fig_prompt_similarity, fig_threshold_sweep, prompt_table
+
+# The one knob per algorithm that the explorer's slider moves, with its range (from cluster.REGISTRY).
+KNOB: dict[str, tuple[str, float, float, float]] = {
+    name: (c.knob, c.low, c.high, c.step) for name, c in REGISTRY.items()
+}
+
+
+class ClusterExplorer(W.VBox):
+    """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy.
+
+    Every change of a control refits the consensus on *all* prompts of the
+    round, so the summary line and the sweep's marker show how pseudo-label
+    accuracy over the whole round moves with the knob. What the last redraw
+    computed stays readable: ``estimator`` (the fitted
+    :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`), ``quality``
+    (:func:`consensus_quality` of it) and ``n_draws`` (redraws so far), so a
+    notebook cell or a test can drive the controls and check the result
+    without a browser. It is an ipywidgets ``VBox``: a notebook shows it when it
+    is the last expression of a cell.
+    """
+
+    def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> None:
+        if algorithm not in KNOB:
+            raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(KNOB)}.")
+        if ra.X is None:
+            raise ValueError("embed the answers first: ra.embed(embed_fn).")
+        self.ra = ra
+        prompts = list(ra.prompts)
+        wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
+        self.controls = {
+            "prompt": W.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide),
+            "algorithm": W.Dropdown(options=list(KNOB), value=algorithm, description="algorithm", style=wide),
+            "knob": W.FloatSlider(
+                description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f", style=wide
+            ),
+            "min_agreement": W.FloatSlider(
+                value=min_agreement,
+                min=0.0,
+                max=1.0,
+                step=0.05,
+                description="min_agreement",
+                continuous_update=False,
+                style=wide,
+            ),
+        }
+        self.output = W.Output()
+        self.n_draws = 0
+        self._sweeps: dict[tuple[str, float], list[dict[str, float]]] = {}  # (algorithm, min_agreement) -> sweep
+        c = self.controls
+        self._set_knob_range(algorithm)
+        c["algorithm"].observe(self._on_algorithm, "value")
+        for name in ("prompt", "knob", "min_agreement"):
+            c[name].observe(self.refresh, "value")
+        super().__init__([W.HBox([c["prompt"], c["algorithm"]]), W.HBox([c["knob"], c["min_agreement"]]), self.output])
+        self.refresh()
+
+    def params(self) -> dict[str, float | int]:
+        """The clusterer's parameters the controls describe, e.g. ``{"distance_threshold": 0.15}``."""
+        param = KNOB[self.controls["algorithm"].value][0]
+        return {param: _knob_value(param, self.controls["knob"].value)}
+
+    def refresh(self, *_: Any) -> None:
+        """Refit the consensus with the controls' values and redraw the output area."""
+        from IPython.display import HTML, display
+
+        ra, c = self.ra, self.controls
+        algorithm, agree, prompt_id = c["algorithm"].value, c["min_agreement"].value, c["prompt"].value
+        self.estimator = fit_consensus(ra, algorithm, agree, **self.params())
+        self.quality = q = consensus_quality(ra, self.estimator)
+        pc = self.estimator.consensus_for(prompt_id)
+        key = (algorithm, round(agree, 6))
+        if key not in self._sweeps:  # the sweep depends on neither the prompt nor the knob's value
+            self._sweeps[key] = threshold_sweep(ra, algorithm, min_agreement=agree)
+        self.output.clear_output(wait=True)
+        with self.output:
+            display(
+                HTML(
+                    f"<b>{prompt_id}</b>: {_esc(ra.prompts[prompt_id])}<br>reference (hidden from the server): "
+                    f"<code>{_esc(ra.references[ra.rows_of(prompt_id)[0]])}</code>"
+                )
+            )
+            display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
+            display(
+                HTML(
+                    f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
+                    f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
+                    f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
+                )
+            )
+            display(fig_prompt_similarity(ra, prompt_id, self.estimator))
+            display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
+        self.n_draws += 1
+
+    def _set_knob_range(self, algorithm: str) -> None:
+        param, low, high, step = KNOB[algorithm]
+        knob = self.controls["knob"]
+        knob.description, knob.step = param, step
+        # ipywidgets rejects min > max at every assignment: widen towards the new range first.
+        if low > knob.max:
+            knob.max, knob.min = high, low
+        else:
+            knob.min, knob.max = low, high
+        knob.value = clusterer_params(ConsensusConfig(), algorithm)[param]  # the config's default
+
+    def _on_algorithm(self, change: dict) -> None:
+        knob = self.controls["knob"]
+        knob.unobserve(self.refresh, "value")  # one redraw for the new algorithm, not one per range change
+        self._set_knob_range(change["new"])
+        knob.observe(self.refresh, "value")
+        self.refresh()
+
+
+def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> ClusterExplorer:
+    """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
+
+    Parameters
+    ----------
+    ra : RoundAnswers
+        One round's answers, embedded (:meth:`RoundAnswers.embed`).
+    algorithm : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
+        The clusterer selected first; its knob (``KNOB``) starts at the
+        default of :class:`~fedcofit_lite.config.ConsensusConfig`.
+    min_agreement : float
+        The agreement filter's starting value.
+
+    Returns
+    -------
+    ClusterExplorer
+        Leave it as the last expression of a cell to show it; its
+        ``controls`` can be set from code.
+
+    Examples
+    --------
+    >>> ex = cluster_explorer(ra, "agglomerative", 0.75)  # doctest: +SKIP
+    >>> ex.controls["knob"].value = 0.3  # doctest: +SKIP
+    >>> ex.quality["kept"], ex.n_draws  # doctest: +SKIP
+    """
+    return ClusterExplorer(ra, algorithm, min_agreement)
+
+
+def _verdict(kept: bool, consensus: str) -> str:
+    """What the server does with a prompt's consensus: kept, dropped, or dropped because it is empty."""
+    if kept and not consensus.strip():
+        return "dropped: the consensus is an empty answer"
+    return "kept" if kept else "dropped"
+
+
+def _html_table(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return "<i>no answers</i>"
+    head = "".join(f"<th>{k}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _esc(v: Any) -> str:
+    import html
+
+    return html.escape(str(v))

@@ -1,0 +1,422 @@
+"""Figures of runs and comparisons. Every function returns a plotly ``go.Figure`` and never shows it.
+
+The cost-model figures live in :mod:`fedcofit_lite.ui.costplots`; this module
+plots what runs measured (``metrics.jsonl`` rows, grouped by method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
+
+METHOD_STYLE: dict[str, dict[str, Any]] = {
+    "consensus": {"color": "#1f77b4", "label": "semantic consensus (medoid)"},
+    "fedavg": {"color": "#d62728", "label": "FedAvg-LoRA"},
+    "fedprox": {"color": "#ff7f0e", "label": "FedProx-LoRA"},
+    "ffa": {"color": "#9467bd", "label": "FFA-LoRA"},
+    "local": {"color": "#7f7f7f", "label": "local only"},
+    "centralized": {"color": "#2ca02c", "label": "centralized (pooled data)"},
+}
+METRIC_LABEL = {
+    "exact_match": "test exact match",
+    "correct": "test correct (content-checked)",
+    "rouge_l": "test ROUGE-L",
+    "embedding_sim": "test embedding similarity",
+}
+
+
+RULE_COLOR = {
+    "medoid": "#1f77b4",
+    "vote": "#17becf",
+    "hybrid": "#8c564b",
+    "confidence": "#e377c2",
+    "reliability": "#bcbd22",
+    "guarded": "#393b79",
+}
+
+
+def _style(method: str) -> dict[str, Any]:
+    """Colour and label of a method; ``"fedavg (global)"`` is the global model of FedAvg, in its colour, dashed;
+    ``consensus@vote`` is consensus under another rule, in that rule's colour."""
+    name, _, rest = method.partition(" ")
+    base, _, rule = name.partition("@")
+    style = dict(METHOD_STYLE.get(name, {"color": None, "label": name}))
+    if rule:
+        style = {"color": RULE_COLOR.get(rule), "label": f"consensus ({rule})"}
+    if rest:
+        style["label"] = f"{style['label']} {rest}"
+        style["dash"] = "dash"
+    return style
+
+
+def _trained(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in rows if r["round"] >= 0]  # drop the untrained base
+
+
+def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figure:
+    """Test score after each round (0 = local stage), one line per method; the base as a dotted line."""
+    fig = go.Figure()
+    base = None
+    for method, rows in metrics.items():
+        base = next((r["test"]["all"][metric] for r in rows if r["round"] < 0), base)
+        trained = _trained(rows)
+        st = _style(method)
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in trained],
+                y=[r["test"]["all"][metric] for r in trained],
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"]},
+                hovertemplate="%{y:.3f} after round %{x}<extra>" + st["label"] + "</extra>",
+            )
+        )
+    if base is not None:
+        fig.add_hline(y=base, line_dash="dot", annotation_text="base model", annotation_position="bottom right")
+    fig.update_layout(
+        title=f"{METRIC_LABEL.get(metric, metric)} per round",
+        xaxis={"title": "round (0 = local fine-tuning only)", "dtick": 1},
+        yaxis={"title": METRIC_LABEL.get(metric, metric)},
+        template="plotly_white",
+    )
+    return fig
+
+
+def cumulative_bytes(rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Bytes up + down summed over rounds, after each trained stage."""
+    total, out = 0, []
+    for r in _trained(rows):
+        total += r.get("bytes_up", 0) + r.get("bytes_down", 0)
+        out.append(total)
+    return out
+
+
+def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
+    """Cumulative bytes on the wire per method (log scale); methods that send nothing are listed in the title."""
+    fig = go.Figure()
+    silent = []
+    for method, rows in metrics.items():
+        cum = cumulative_bytes(rows)
+        if not cum or cum[-1] == 0:
+            silent.append(_style(method)["label"])
+            continue
+        trained = _trained(rows)
+        st = _style(method)
+        points = [(r["round"], b) for r, b in zip(trained, cum) if b > 0]  # log axis: zeros cannot be drawn
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"]},
+                hovertemplate="%{y:,} bytes after round %{x}<extra>" + st["label"] + "</extra>",
+            )
+        )
+    note = f" ({', '.join(silent)}: 0 bytes)" if silent else ""
+    fig.update_layout(
+        title="cumulative bytes exchanged, up + down" + note,
+        xaxis={"title": "round", "dtick": 1},
+        yaxis={"title": "bytes (log)", "type": "log"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figure:
+    """Score against cumulative bytes (log x): the trade-off. Silent methods are horizontal reference lines."""
+    fig = go.Figure()
+    for method, rows in metrics.items():
+        cum, trained, st = cumulative_bytes(rows), _trained(rows), _style(method)
+        if not cum or cum[-1] == 0:
+            fig.add_hline(
+                y=trained[-1]["test"]["all"][metric],
+                line_dash="dash",
+                line_color=st["color"],
+                annotation_text=f"{st['label']} (0 bytes)",
+                annotation_position="top left",
+            )
+            continue
+        pts = [(b, r) for b, r in zip(cum, trained) if b > 0]
+        fig.add_trace(
+            go.Scatter(
+                x=[b for b, _ in pts],
+                y=[r["test"]["all"][metric] for _, r in pts],
+                text=[r["stage"] for _, r in pts],
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"]},
+                hovertemplate="%{text}: %{y:.3f} at %{x:,} bytes<extra>" + st["label"] + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"{METRIC_LABEL.get(metric, metric)} against bytes exchanged",
+        xaxis={"title": "cumulative bytes, up + down (log)", "type": "log"},
+        yaxis={"title": METRIC_LABEL.get(metric, metric)},
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_wall_time(metrics: Metrics) -> go.Figure:
+    """Wall seconds per method, stacked by phase (train, generate, server, exchange, eval)."""
+    phases: dict[str, dict[str, float]] = {}
+    for method, rows in metrics.items():
+        for r in _trained(rows):
+            for phase, s in r.get("seconds", {}).items():
+                phases.setdefault(phase, {}).setdefault(method, 0.0)
+                phases[phase][method] += s
+    methods = list(metrics)
+    labels = [_style(m)["label"] for m in methods]
+    fig = go.Figure(
+        [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
+    )
+    fig.update_layout(
+        barmode="stack",
+        title="wall time per method (local stage + rounds, evaluation included)",
+        yaxis={"title": "seconds"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
+    """The figures the compare command writes, by file stem."""
+    return {
+        "score_by_round": fig_score_by_round(metrics),
+        "cumulative_bytes": fig_cumulative_bytes(metrics),
+        "score_vs_bytes": fig_score_vs_bytes(metrics),
+        "wall_time": fig_wall_time(metrics),
+    }
+
+
+def fig_score_by_round_ci(intervals: Mapping[str, Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
+    """Score per stage with 95% error bars (several seeds), one line per method; ``intervals`` from ``compare.stage_intervals``."""
+    fig = go.Figure()
+    for entry, per_stage in intervals.items():
+        st = _style(entry)
+        stages = list(per_stage)
+        ci = [per_stage[s] for s in stages]
+        fig.add_trace(
+            go.Scatter(
+                x=stages,
+                y=[c.mean for c in ci],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [c.hi - c.mean for c in ci],
+                    "arrayminus": [c.mean - c.lo for c in ci],
+                },
+                mode="lines+markers",
+                name=st["label"],
+                line={"color": st["color"], "dash": st.get("dash", "solid")},
+                hovertemplate="%{x}: %{y:.3f}<extra>" + st["label"] + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"{METRIC_LABEL.get(metric, metric)} per stage, mean over seeds with 95% intervals",
+        xaxis={"title": "stage"},
+        yaxis={"title": METRIC_LABEL.get(metric, metric)},
+        template="plotly_white",
+    )
+    return fig
+
+
+def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test exact match") -> go.Figure:
+    """Final score against total bytes, one point per method with its 95% interval: the accuracy / traffic frontier.
+
+    Methods that send nothing (local, centralized) sit at the left edge, labelled.
+    """
+    fig = go.Figure()
+    sent = [r["bytes"] for r in rows if r["bytes"] > 0]
+    floor = min(sent) / 10 if sent else 1.0
+    for r in rows:
+        st, ci = _style(r["method"]), r["em"]
+        x = r["bytes"] if r["bytes"] > 0 else floor
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[ci.mean],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [ci.hi - ci.mean],
+                    "arrayminus": [ci.mean - ci.lo],
+                },
+                mode="markers",
+                marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
+                name=st["label"] + ("" if r["bytes"] > 0 else " (no bytes)"),
+                hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
+            )
+        )
+    import math
+
+    xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
+    span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 0.3]
+    fig.update_layout(
+        title=f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)",
+        xaxis={
+            "title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)",
+            "type": "log",
+            "range": span,
+        },
+        yaxis={"title": metric_label},
+        template="plotly_white",
+    )
+    return fig
+
+
+def seed_figures(summary: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, go.Figure]:
+    """The figures of a multi-seed comparison (``compare --seeds``), by file stem; ``rows`` from ``compare.seed_table`` if already made."""
+    from ..analysis.compare import run_metric, seed_table, stage_intervals
+
+    metric = run_metric(summary.root)
+    rows = rows if rows is not None else seed_table(summary, metric=metric)[0]
+    return {
+        "seeds_score_by_round": fig_score_by_round_ci(stage_intervals(summary, metric), metric),
+        "seeds_score_vs_bytes": fig_frontier(rows, METRIC_LABEL[metric]),
+    }
+
+
+def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: bool = False) -> list[Path]:
+    """Write each figure as HTML (plotly.js once, beside them: works offline); PNG too if asked and possible.
+
+    PNG needs kaleido and a Chrome/Chromium binary; when either is missing
+    the PNG is skipped with a warning, the HTML is always written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, fig in figures.items():
+        path = folder / f"{stem}.html"
+        # div_id fixed to the file name: the same figure gives the same bytes (plotly would draw a random uuid)
+        fig.write_html(path, include_plotlyjs="directory", full_html=True, div_id=stem)
+        paths.append(path)
+        if png:
+            try:
+                fig.write_image(folder / f"{stem}.png", width=900, height=500, scale=1)
+                paths.append(folder / f"{stem}.png")
+            except Exception as err:  # noqa: BLE001 - kaleido raises several types when Chrome is missing
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "PNG of %s skipped (%s); the HTML is written", stem, str(err).splitlines()[0]
+                )
+    return paths
+
+
+def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smooth: int = 1) -> go.Figure:
+    """Training loss per optimizer step, one line per adapter.
+
+    Parameters
+    ----------
+    losses : sequence of float, or mapping of str to sequence of float
+        What :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns (the loss of
+        every step), or several such lists by name (e.g. client id).
+    smooth : int, default 1
+        Width of a trailing moving average drawn over each line (1: none).
+
+    Returns
+    -------
+    go.Figure
+        Steps on the x axis (starting at 1), loss on the y axis.
+    """
+    if smooth < 1:
+        raise ValueError(f"smooth={smooth} must be >= 1 (1 draws the raw losses)")
+    curves = {"loss": list(losses)} if not isinstance(losses, Mapping) else {k: list(v) for k, v in losses.items()}
+    fig = go.Figure()
+    for name, ys in curves.items():
+        steps = list(range(1, len(ys) + 1))
+        fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=name, opacity=0.5 if smooth > 1 else 1.0))
+        if smooth > 1:
+            avg = [sum(ys[max(0, i - smooth + 1) : i + 1]) / (i + 1 - max(0, i - smooth + 1)) for i in range(len(ys))]
+            fig.add_trace(go.Scatter(x=steps, y=avg, mode="lines", name=f"{name} (mean of {smooth})"))
+    fig.update_layout(
+        title="training loss per step (answer tokens only)",
+        xaxis={"title": "optimizer step"},
+        yaxis={"title": "cross-entropy loss"},
+        template="plotly_white",
+        showlegend=len(fig.data) > 1,
+    )
+    return fig
+
+
+ATTACK_DASH = {"loss": "solid", "loss_ref": "dash", "query": "dot", "answers": "solid", "pseudo_labels": "dash"}
+
+
+def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
+    """ROC curves of the membership attacks (:mod:`fedcofit_lite.analysis.audit`), one line per method and attack, log-log.
+
+    The method's colour, the attack's dash; attacks on what a method never
+    sends (a consensus client's adapter) are drawn thin and faint. The
+    diagonal is chance; the low-FPR corner is where an attack is dangerous.
+    """
+    from ..analysis.audit import roc_curve
+
+    fig = go.Figure()
+    floor = 1e-3
+    fig.add_trace(
+        go.Scatter(x=[floor, 1], y=[floor, 1], mode="lines", line={"color": "#999", "dash": "dot"}, name="chance")
+    )
+    for a in audits:
+        style = _style(a.method)
+        for r in a.results:
+            if sent_only and not r.sent:
+                continue
+            fpr, tpr = roc_curve(r.members, r.nonmembers)
+            fig.add_trace(
+                go.Scatter(
+                    x=[max(f, floor) for f in fpr],
+                    y=[max(t, floor) for t in tpr],
+                    mode="lines",
+                    line={
+                        "color": style["color"],
+                        "dash": ATTACK_DASH.get(r.attack, "solid"),
+                        "width": 2 if r.sent else 1,
+                    },
+                    opacity=1.0 if r.sent else 0.45,
+                    name=f"{style['label']}: {r.attack}{'' if r.sent else ' (not sent)'} (AUC {r.auc.mean:.2f})",
+                )
+            )
+    fig.update_layout(
+        title="Membership inference on what each method sends",
+        xaxis_title="false-positive rate",
+        yaxis_title="true-positive rate",
+        xaxis_type="log",
+        yaxis_type="log",
+        template="plotly_white",
+        legend={"font": {"size": 10}},
+    )
+    return fig
+
+
+def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
+    """Private consensus trade-off (:func:`fedcofit_lite.protocol.private_vote.tradeoff`): labels released and their precision against epsilon."""
+    eps = [r.epsilon for r in rows]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=eps,
+            y=[r.released / r.n_queries for r in rows],
+            mode="lines+markers",
+            name="share of prompts labelled",
+            text=[f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows],
+        )
+    )
+    fig.add_trace(
+        go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels")
+    )
+    fig.update_layout(
+        title="Private consensus: client-level epsilon against labels released",
+        xaxis_title="epsilon (client-level)",
+        xaxis_type="log",
+        yaxis_title="share",
+        yaxis_range=[0, 1.05],
+        template="plotly_white",
+    )
+    return fig

@@ -1,0 +1,105 @@
+"""Regenerate ``figures/`` from a run: the comparison, one round up close, and the cost model.
+
+``python -m fedcofit_lite figures RUN_DIR --out figures --png`` writes
+self-contained HTML (plotly.js once, beside the pages: works offline) and,
+where kaleido finds a Chrome or Chromium, PNG files for the README. Every
+figure comes from the run folder's files, never from numbers typed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+log = logging.getLogger(__name__)
+
+
+def _consensus_folder(run: Path) -> Path | None:
+    """The folder holding a consensus run's answers: the run itself or its ``consensus/`` method folder."""
+    for candidate in (run, run / "consensus"):
+        if (candidate / "answers" / "round_1.jsonl").exists():
+            return candidate
+    return None
+
+
+def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, go.Figure]:
+    """Every figure a run folder supports, by file stem."""
+    from ..analysis import accounting, compare, costmodel, replay
+    from ..config import load_config
+    from ..protocol.cluster import REGISTRY, clusterer_params
+    from . import costplots, plots, roundplots
+
+    run = Path(run_dir)
+    figs: dict[str, go.Figure] = {}
+    seeds = sorted(run.glob("seed_*/config.yaml"))
+    if seeds:  # a multi-seed comparison: its interval figures, then seed 0's folder for the rest
+        figs.update(plots.seed_figures(compare.summarize_seeds(run)))
+        run = seeds[0].parent
+    if not (run / "config.yaml").exists():
+        raise FileNotFoundError(f"{run} has no config.yaml: give a folder written by `run` or `compare`.")
+    # 1. methods side by side (a compare folder), or the one run's curve
+    try:
+        metrics = compare.load_comparison(run)
+    except FileNotFoundError:
+        from ..runlog import RunLog
+
+        rows = RunLog(run).read_metrics()
+        metrics = {rows[-1].get("method", "consensus"): rows} if rows else {}
+    if metrics:
+        figs.update({f"compare_{k}": v for k, v in plots.comparison_figures(metrics).items()})
+    # 2. one consensus round up close: embedding space and the threshold sweep
+    folder = _consensus_folder(run)
+    if folder is not None:
+        cfg = load_config(folder / "config.yaml")
+        ra = replay.load_round(folder, 1)  # with the server's saved embeddings when the run kept them
+        if ra.X is None:  # an older run folder: embed again (this needs the embedder, hence transformers)
+            from ..engine.embed import embed_texts
+            from ..engine.models import load_embedder
+
+            embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
+            ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
+        algorithm, params = cfg.consensus.clusterer, clusterer_params(cfg.consensus)
+        est = replay.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, cfg.consensus.min_cohesion, **params)
+        coords = roundplots.project(ra.X, "pca", 2, seed=cfg.seed)
+        title = "round 1 answers (PCA of MiniLM embeddings), by "
+        figs["round1_embedding_correct"] = roundplots.fig_embedding(ra, coords, "correct", title=title + "correctness")
+        figs["round1_embedding_family"] = roundplots.fig_embedding(ra, coords, "family", title=title + "task family")
+        figs["round1_embedding_cluster"] = roundplots.fig_embedding(
+            ra, coords, "cluster", est=est, title=title + f"{algorithm} cluster"
+        )
+        knob = REGISTRY[algorithm].knob  # sweep the run's own clusterer over its knob, the other parameters as run
+        fixed = {k: v for k, v in params.items() if k != knob}
+        sweep = replay.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
+        figs["round1_threshold_sweep"] = roundplots.fig_threshold_sweep(sweep, current=params[knob])
+    # 3. bytes on the wire against the analytic model
+    rows = []
+    for sub in [run, *(p for p in run.iterdir() if p.is_dir())]:
+        if (sub / "metrics.jsonl").exists() and (sub / "config.yaml").exists():
+            try:
+                rows += accounting.measured_vs_analytic(sub)
+            except (FileNotFoundError, KeyError, ValueError) as err:  # e.g. an interrupted method folder
+                log.warning("no measured-vs-analytic rows for %s: %s", sub, err)
+    if rows:
+        figs["bytes_measured_vs_analytic"] = costplots.fig_measured_vs_analytic(rows)
+    # 4. the analytic model across model sizes and its knobs (no run needed)
+    arch, protocol = costmodel.paper_setting()
+    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(
+        list(costmodel.ARCHITECTURES.values()), protocol
+    )
+    figs["cost_ratio_vs_rank"] = costplots.fig_ratio_sweep(arch, protocol, "rank", [4, 8, 16, 32, 64, 128, 256])
+    figs["cost_ratio_vs_prompts"] = costplots.fig_ratio_sweep(
+        arch, protocol, "n_prompts", [100, 300, 1000, 3000, 10000, 30000]
+    )
+    figs["cost_ratio_vs_answer_tokens"] = costplots.fig_ratio_sweep(
+        arch, protocol, "answer_tokens", [8, 32, 64, 128, 201, 512, 1024]
+    )
+    return figs
+
+
+def write_run_figures(run_dir: str | Path, out: str | Path = "figures", png: bool = False) -> list[Path]:
+    """Write :func:`run_figures` of ``run_dir`` into ``out``; returns the written paths."""
+    from .plots import write_figures
+
+    return write_figures(run_figures(run_dir), out, png=png)

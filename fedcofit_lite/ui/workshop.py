@@ -1,0 +1,323 @@
+"""Helpers the notebooks share: which preset to run, and a run folder to reuse.
+
+Every notebook starts with::
+
+    import fedcofit_lite as flt
+    cfg = flt.ui.workshop.notebook_config()          # FEDCOFIT_PRESET, default "cpu"
+
+CI sets ``FEDCOFIT_PRESET=small`` (the embedded SmolLM2 with a tiny budget:
+real answers, a minute per notebook); a workshop leaves it unset and gets the
+``cpu`` preset. Notebooks that analyse a finished round (embeddings,
+clustering) call :func:`ensure_run`, which takes, in this order: the run an
+earlier notebook wrote for the same preset, the *reference run* shipped with
+the notebooks for that preset (``notebooks/reference/<preset>/``, made by
+``notebooks/reference/build.py``), or a new run. So a workshop opens on real
+results at once, and a student pays for the same training at most once;
+``reference=False`` trains their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import ConfigError, RunConfig, load_config
+
+log = logging.getLogger(__name__)
+
+PRESET_ENV = "FEDCOFIT_PRESET"
+DEFAULT_PRESET = "cpu"
+# the mixed-architecture notebook's preset for each main preset
+MIXED_OF = {"ci": "ci-mixed", "small": "small-mixed", "cpu": "mixed", "gpu": "mixed", "large": "mixed"}
+WORKSHOP_DIR = Path("runs") / "workshop"
+# Reference runs shipped with the notebooks: <REFERENCE_ROOT>/<preset>/{reference.json, quickstart/, seeds/}.
+REFERENCE_ROOT = Path(__file__).resolve().parents[2] / "notebooks" / "reference"
+REFERENCE_FORMAT = 1  # the layout below; bump it when a reader of run folders changes what it needs
+REFERENCE_MANIFEST = "reference.json"
+
+
+def preset_name(kind: str = "main") -> str:
+    """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin."""
+    name = os.environ.get(PRESET_ENV, DEFAULT_PRESET).strip() or DEFAULT_PRESET
+    return MIXED_OF.get(name, name) if kind == "mixed" else name
+
+
+def notebook_config(kind: str = "main", overrides: list[str] | None = None) -> RunConfig:
+    """The notebook's configuration: the selected preset plus ``overrides`` (``["federation.rounds=1"]``)."""
+    return load_config(preset_name(kind), overrides)
+
+
+# Notebook 06's comparison: the seeds per preset (default 0, 1, 2) and the consensus rules beside the medoid
+# (none on the quick presets, whose 14 public prompts could not tell rules apart anyway).
+PLAN_SEEDS = {"ci": [0, 1], "small": [0, 1]}
+PLAN_EXTRA_RULES = ["consensus@vote", "consensus@reliability"]
+QUICK_PRESETS = ("ci", "small")
+
+
+def comparison_plan(cfg: RunConfig) -> tuple[list[int], list[str]]:
+    """The seeds and methods notebook 06 compares on ``cfg``'s preset (and its shipped reference holds)."""
+    extra = [] if cfg.name in QUICK_PRESETS else [m for m in PLAN_EXTRA_RULES if m not in cfg.compare.methods]
+    return list(PLAN_SEEDS.get(cfg.name, [0, 1, 2])), list(cfg.compare.methods) + extra
+
+
+def run_dir_for(cfg: RunConfig, tag: str = "quickstart") -> Path:
+    """Where the workshop keeps the run of ``cfg`` (one folder per preset name and tag)."""
+    return WORKSHOP_DIR / f"{cfg.name}-{tag}"
+
+
+def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
+    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written).
+
+    The run's config.yaml is read as the package reads it today, so a field
+    added since it was written takes its default (defaults keep the earlier
+    behaviour) and any other difference makes it a different run.
+    """
+    return (run_dir / "summary.json").exists() and _same_config(run_dir / "config.yaml", cfg)
+
+
+def _same_config(path: Path, cfg: RunConfig) -> bool:
+    """``path`` (a run's config.yaml) resolves, as read today, to exactly ``cfg``."""
+    if not path.exists():
+        return False
+    try:
+        saved = load_config(path)
+    except (ConfigError, OSError, ValueError):
+        return False
+    return saved.to_yaml() == cfg.to_yaml()
+
+
+def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, reference: bool = True) -> Path:
+    """A finished consensus run of ``cfg``: yours when present, else the shipped reference, else run now.
+
+    Yours: the workshop folder of this preset and ``tag`` (or the consensus
+    folder of a finished :func:`ensure_comparison`) with the same config. The
+    reference: ``notebooks/reference/<preset>/quickstart`` when its config is
+    ``cfg`` (so any override trains), copied to ``runs/workshop/``.
+    ``reference=False`` skips it: the one call that retrains it yourself.
+    :func:`describe_run` says which one a folder is.
+    """
+    run_dir = run_dir_for(cfg, tag)
+    for candidate in (run_dir, run_dir_for(cfg, "compare") / "consensus"):
+        if is_complete(candidate, cfg):
+            log.info("reusing %s", candidate)
+            return candidate
+    if reference and tag == "quickstart":
+        shipped = reference_part(cfg, "quickstart")  # checked against cfg there
+        if shipped is not None:
+            return shipped
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # stale or interrupted: its config differs or it never finished
+    from ..federation.loop import run_federation
+
+    run_federation(cfg, run_dir=run_dir, progress=progress)
+    return run_dir
+
+
+def ensure_comparison(
+    cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True
+) -> Path:
+    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete, else run now.
+
+    Complete means: the same resolved config, every method folder has its
+    summary, and ``comparison.txt`` is written. Anything else (an interrupted
+    or outdated folder) is removed and run again.
+    """
+    names = list(methods or cfg.compare.methods)
+    resolved = seed_config(cfg, cfg.seed, names)
+    run_dir = run_dir_for(cfg, tag)
+    done = (
+        (run_dir / "comparison.txt").exists()
+        and (run_dir / "config.yaml").exists()
+        and (run_dir / "config.yaml").read_text() == resolved.to_yaml()
+        and all((run_dir / m / "summary.json").exists() for m in names)
+    )
+    if done:
+        log.info("reusing %s", run_dir)
+        return run_dir
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    from ..analysis.compare import run_comparison
+
+    run_comparison(cfg, names, run_dir=run_dir, progress=progress)
+    return run_dir
+
+
+def seed_config(cfg: RunConfig, seed: int, methods: list[str]) -> RunConfig:
+    """The config a ``compare --seeds`` run of ``cfg`` writes into its ``seed_<seed>/`` folder."""
+    return replace(
+        cfg,
+        seed=seed,
+        compare=replace(cfg.compare, methods=list(methods)),
+        data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
+    )
+
+
+def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[str]) -> list[int]:
+    """The seeds of ``seeds`` whose folder under ``run_dir`` holds a finished comparison of ``cfg`` at that seed."""
+    done = []
+    for s in seeds:
+        folder = run_dir / f"seed_{s}"
+        current = _same_config(folder / "config.yaml", seed_config(cfg, s, methods))
+        if current and (folder / "comparison.json").exists():
+            done.append(s)
+    return done
+
+
+def ensure_seed_comparison(
+    cfg: RunConfig,
+    seeds: list[int],
+    methods: list[str] | None = None,
+    tag: str = "seeds",
+    progress: bool = True,
+    reference: bool = True,
+) -> Path:
+    """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
+
+    Yours is reused seed by seed: a requested seed whose folder differs from
+    ``cfg`` at that seed (or never finished) is run again, the missing seeds
+    run, and the seeds you did not ask for stay as they are. When you have
+    none of ``seeds`` yet and the shipped reference of this preset holds them
+    (with exactly these methods), it is used instead (copied to
+    ``runs/workshop/``); ``reference=False`` runs your own. The folder may
+    hold more seeds than you asked for: read it with
+    ``flt.analysis.compare.summarize_seeds(folder, seeds)``.
+    """
+    from ..analysis.compare import run_seeds
+
+    names = list(methods or cfg.compare.methods)
+    run_dir = run_dir_for(cfg, tag)
+    mine = _seeds_done(run_dir, cfg, seeds, names)
+    ref = reference_for(cfg.name) if reference and not mine else None
+    if ref is not None and set(seeds) <= set(ref.seeds) and ref.methods == names:
+        shipped = reference_part(cfg, "seeds")  # its seeds checked against cfg there
+        if shipped is not None:
+            return shipped
+    for s in seeds:
+        folder = run_dir / f"seed_{s}"
+        if folder.exists() and s not in mine:
+            shutil.rmtree(folder)  # stale (another config) or interrupted: it runs again
+    run_seeds(cfg, seeds, names, run_dir=run_dir, progress=progress)
+    return run_dir
+
+
+def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: str = "seeds") -> Path | None:
+    """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if neither has it.
+
+    It never trains: notebooks that only look at a finished run (bytes on the
+    wire, say) read what notebook 06 made. ``seed`` defaults to the preset's
+    first seed of :func:`comparison_plan`.
+    """
+    seeds, _ = comparison_plan(cfg)
+    seed = seeds[0] if seed is None else seed
+    candidates = [run_dir_for(cfg, tag) / f"seed_{seed}" / method]
+    ref = reference_for(cfg.name)
+    if ref is not None and seed in ref.seeds and method in ref.methods:
+        shipped = reference_part(cfg, "seeds")
+        if shipped is not None:
+            candidates.append(shipped / f"seed_{seed}" / method)
+    return next((c for c in candidates if (c / "summary.json").exists()), None)
+
+
+# -- the reference runs shipped with the notebooks ------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The manifest of a shipped reference run (``notebooks/reference/<preset>/reference.json``)."""
+
+    root: Path
+    preset: str
+    format: int
+    package_version: str
+    seeds: list[int]
+    methods: list[str]
+    commands: list[str]
+    made: str  # date and machine it was made on
+
+    @classmethod
+    def read(cls, root: Path) -> Reference:
+        meta = json.loads((root / REFERENCE_MANIFEST).read_text())
+        return cls(
+            root=root,
+            **{k: meta[k] for k in ("preset", "format", "package_version", "seeds", "methods", "commands", "made")},
+        )
+
+
+def reference_for(preset: str) -> Reference | None:
+    """The shipped reference run of ``preset``, or None when none ships."""
+    root = REFERENCE_ROOT / preset
+    return Reference.read(root) if (root / REFERENCE_MANIFEST).exists() else None
+
+
+def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str]:
+    """Why ``ref`` cannot stand for ``cfg`` (default: its preset as configured now); empty when it can.
+
+    It can when it was written in this layout by this package version, and
+    each of its runs was made with exactly the configuration the preset
+    resolves to today (so a changed preset or a new config field shows here).
+    """
+    from .. import __version__
+
+    cfg = cfg or load_config(ref.preset)
+    problems = []
+    if ref.format != REFERENCE_FORMAT:
+        problems.append(f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}")
+    if ref.package_version != __version__:
+        problems.append(f"made by fedcofit_lite {ref.package_version}, this is {__version__}")
+    quick = ref.root / "quickstart"
+    if not is_complete(quick, cfg):
+        problems.append(f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now")
+    missing = [s for s in ref.seeds if s not in _seeds_done(ref.root / "seeds", cfg, ref.seeds, ref.methods)]
+    if missing:
+        problems.append(
+            f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now"
+        )
+    return problems
+
+
+def reference_part(cfg: RunConfig, part: str) -> Path | None:
+    """``quickstart`` or ``seeds`` of the shipped reference of ``cfg``'s preset, copied to the workshop folder; None if unusable.
+
+    The copy (``runs/workshop/<preset>-reference/``) keeps the shipped folder
+    clean of whatever a notebook writes next to a run (figures, caches).
+    """
+    ref = reference_for(cfg.name)
+    if ref is None:
+        return None
+    problems = reference_problems(ref, cfg)
+    if problems:
+        log.warning(
+            "not using the shipped reference run of %s (%s); training instead. With the preset unchanged this "
+            "means the reference is stale: %s",
+            cfg.name,
+            "; ".join(problems),
+            ref.commands[-1],
+        )
+        return None
+    target = WORKSHOP_DIR / f"{cfg.name}-reference"
+    if (
+        not (target / REFERENCE_MANIFEST).exists()
+        or (target / REFERENCE_MANIFEST).read_text() != (ref.root / REFERENCE_MANIFEST).read_text()
+    ):
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(ref.root, target)
+    return target / part
+
+
+def describe_run(run_dir: str | Path) -> str:
+    """One sentence: whose run ``run_dir`` is (the shipped reference, or a run made here) and how to retrain."""
+    run_dir = Path(run_dir)
+    manifest = run_dir.parent / REFERENCE_MANIFEST
+    if manifest.exists():
+        ref = Reference.read(run_dir.parent)
+        return (
+            f"{run_dir}: the reference run shipped for preset {ref.preset} (made {ref.made}, fedcofit_lite "
+            f"{ref.package_version}, by `{ref.commands[0] if run_dir.name == 'quickstart' else ref.commands[-1]}`). "
+            "To train your own instead, pass reference=False."
+        )
+    return f"{run_dir}: a run made on this machine."
