@@ -20,7 +20,7 @@ PACKAGE = "fedcofit_lite"
 
 # The layer order, lowest first. A module belongs to the first layer whose prefix it starts with.
 LAYERS = [
-    ("shared", ["config", "runlog", "progress", "registry"]),
+    ("shared", ["_lazy", "config", "runlog", "progress"]),
     ("tasks", ["tasks"]),
     ("protocol", ["protocol"]),
     ("engine", ["engine"]),
