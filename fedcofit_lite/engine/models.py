@@ -95,7 +95,7 @@ TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelNotFoundError(FileNotFoundError):
     """A model name could not be resolved to weights on this machine."""
 
 
