@@ -291,31 +291,18 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Reject impossible values with the field name and the fix; return self."""
+        # fmt: off
         checks: list[tuple[bool, str, str]] = [
             (self.seed >= 0, "seed", "must be >= 0 (numpy generators reject negative seeds)"),
             (self.federation.n_clients >= 1, "federation.n_clients", "must be >= 1"),
             (self.federation.rounds >= 0, "federation.rounds", "must be >= 0 (0 = local training only)"),
             (self.federation.max_answer_chars >= 1, "federation.max_answer_chars", "must be >= 1"),
-            (
-                1 <= self.federation.min_clients <= self.federation.n_clients,
-                "federation.min_clients",
-                f"must be in [1, federation.n_clients = {self.federation.n_clients}]",
-            ),
             (0.0 <= self.federation.dropout < 1.0, "federation.dropout", "must be in [0, 1)"),
-            (
-                all(0 <= i < self.federation.n_clients for i in self.federation.black_box_clients),
-                "federation.black_box_clients",
-                f"client indices must be in [0, federation.n_clients = {self.federation.n_clients})",
-            ),
             (self.federation.timeout_s > 0, "federation.timeout_s", "must be > 0 seconds"),
             (self.lora.r >= 1, "lora.r", "LoRA rank must be >= 1"),
             (self.lora.alpha > 0, "lora.alpha", "must be > 0"),
             (0.0 <= self.lora.dropout < 1.0, "lora.dropout", "must be in [0, 1)"),
-            (
-                len(self.lora.target_modules) > 0,
-                "lora.target_modules",
-                "name at least one module, e.g. [q_proj, v_proj]",
-            ),
+            (len(self.lora.target_modules) > 0, "lora.target_modules", "name at least one module, e.g. [q_proj, v_proj]"),
             (self.train.lr > 0, "train.lr", "must be > 0"),
             (self.train.epochs >= 0, "train.epochs", "must be >= 0"),
             (self.train.round_epochs >= 0, "train.round_epochs", "must be >= 0"),
@@ -326,44 +313,7 @@ class RunConfig:
             (self.train.dp_noise_multiplier >= 0, "train.dp_noise_multiplier", "must be >= 0 (0 disables DP-SGD)"),
             (self.train.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
             (0 < self.train.dp_delta < 1, "train.dp_delta", "must be in (0, 1), typically 1e-5"),
-            (
-                self.train.dp_epsilon >= 0,
-                "train.dp_epsilon",
-                "must be >= 0 (0 = set train.dp_noise_multiplier instead)",
-            ),
-            (
-                self.train.dp_epsilon == 0 or self.train.dp_noise_multiplier == 0,
-                "train.dp_epsilon",
-                "and train.dp_noise_multiplier both set the noise: keep one (the other 0)",
-            ),
-            (
-                self.federation.method != "fedprox" or self.train.prox_mu > 0,
-                "train.prox_mu",
-                "must be > 0 with method fedprox (0 is plain fedavg)",
-            ),
-            (
-                "fedprox" not in self.compare.methods or self.train.prox_mu > 0,
-                "train.prox_mu",
-                "must be > 0 when compare.methods has fedprox",
-            ),
-            (
-                self.train.dp_noise_multiplier == 0
-                and self.train.dp_epsilon == 0
-                or ("fedprox" not in self.compare.methods + [self.federation.method]),
-                "train.dp_noise_multiplier",
-                "DP-SGD with fedprox is not supported: drop fedprox or set it to 0",
-            ),
-            (len(self.compare.methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
-            (
-                all(method_known(m) for m in self.compare.methods),
-                "compare.methods",
-                f"choose from {list(METHODS)}, or consensus@RULE with RULE one of {list(typing.get_args(Rule))}",
-            ),
-            (
-                len(set(self.compare.methods)) == len(self.compare.methods),
-                "compare.methods",
-                "each method may appear once",
-            ),
+            (self.train.dp_epsilon >= 0, "train.dp_epsilon", "must be >= 0 (0 = set train.dp_noise_multiplier instead)"),
             (self.generation.max_new_tokens >= 1, "generation.max_new_tokens", "must be >= 1"),
             (self.generation.batch_size >= 1, "generation.batch_size", "must be >= 1"),
             (self.generation.temperature > 0, "generation.temperature", "must be > 0"),
@@ -374,52 +324,52 @@ class RunConfig:
             (self.data.n_test_per_family >= 0, "data.n_test_per_family", "must be >= 0 (0 = all)"),
             (self.compare.n_test_per_family >= 0, "compare.n_test_per_family", "must be >= 0 (0 = all)"),
             (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
-            (
-                0 < self.consensus.distance_threshold <= 2,
-                "consensus.distance_threshold",
-                "cosine distance lies in (0, 2]",
-            ),
+            (0 < self.consensus.distance_threshold <= 2, "consensus.distance_threshold", "cosine distance lies in (0, 2]"),
             (0 < self.consensus.eps <= 2, "consensus.eps", "cosine distance lies in (0, 2]"),
             (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
             (self.consensus.min_cluster_size >= 2, "consensus.min_cluster_size", "must be >= 2"),
             (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
-            (
-                0 <= self.consensus.min_cohesion <= 1,
-                "consensus.min_cohesion",
-                "is a mean cosine similarity in [0, 1] (0 = off)",
-            ),
+            (0 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a mean cosine similarity in [0, 1] (0 = off)"),
             (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
             (self.consensus.dp_sigma >= 0, "consensus.dp_sigma", "must be >= 0 (0 = no private consensus)"),
             (0 < self.consensus.dp_delta < 1, "consensus.dp_delta", "must be in (0, 1), typically 1e-5"),
-            (
-                self.consensus.dp_sigma == 0 or self.consensus.rule == "vote",
-                "consensus.dp_sigma",
-                "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)",
-            ),
-            (
-                self.consensus.dp_sigma == 0 or all(m.partition("@")[2] in ("", "vote") for m in self.compare.methods),
-                "consensus.dp_sigma",
-                "private consensus needs the vote rule, but compare.methods names another consensus@RULE: drop it or use consensus@vote",
-            ),
             (self.consensus.dp_seed >= -1, "consensus.dp_seed", "must be -1 (a secret seed from the OS) or >= 0"),
             (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
-        ]
+        ] + self._cross_field_checks()
+        # fmt: on
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{name} = {_get(self, name)!r}: {fix}.")
-        n_beh = len(self.federation.behaviours)
-        if n_beh and n_beh != self.federation.n_clients:
-            raise ConfigError(
-                f"federation.behaviours has {n_beh} entries but federation.n_clients = {self.federation.n_clients}: "
-                f"give one behaviour per client, or an empty list for all honest."
-            )
-        n_models = len(self.federation.client_models)
-        if n_models and n_models != self.federation.n_clients:
-            raise ConfigError(
-                f"federation.client_models has {n_models} entries but federation.n_clients = "
-                f"{self.federation.n_clients}: give one model per client, or an empty list to use model.name for all."
-            )
         return self
+
+    def _cross_field_checks(self) -> list[tuple[bool, str, str]]:
+        """The checks of one field against another (the method, the rule, the client count)."""
+        n, methods, dp_sgd = self.federation.n_clients, self.compare.methods, self.train.dp_noise_multiplier > 0
+        rules = list(typing.get_args(Rule))
+        # fmt: off
+        return [
+            (len(self.federation.behaviours) in (0, n), "federation.behaviours",
+             f"give one behaviour per client (federation.n_clients = {n}), or an empty list for all honest"),
+            (len(self.federation.client_models) in (0, n), "federation.client_models",
+             f"give one model per client (federation.n_clients = {n}), or an empty list to use model.name for all"),
+            (1 <= self.federation.min_clients <= n, "federation.min_clients", f"must be in [1, federation.n_clients = {n}]"),
+            (all(0 <= i < n for i in self.federation.black_box_clients), "federation.black_box_clients",
+             f"client indices must be in [0, federation.n_clients = {n})"),
+            (self.train.dp_epsilon == 0 or not dp_sgd, "train.dp_epsilon",
+             "and train.dp_noise_multiplier both set the noise: keep one (the other 0)"),
+            (self.federation.method != "fedprox" or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
+            ("fedprox" not in methods or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 when compare.methods has fedprox"),
+            (not (dp_sgd or self.train.dp_epsilon > 0) or "fedprox" not in [*methods, self.federation.method],
+             "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
+            (len(methods) > 0, "compare.methods", f"name at least one of {list(METHODS)}"),
+            (all(method_known(m) for m in methods), "compare.methods", f"choose from {list(METHODS)}, or consensus@RULE with RULE one of {rules}"),
+            (len(set(methods)) == len(methods), "compare.methods", "each method may appear once"),
+            (self.consensus.dp_sigma == 0 or self.consensus.rule == "vote", "consensus.dp_sigma",
+             "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)"),
+            (self.consensus.dp_sigma == 0 or all(m.partition("@")[2] in ("", "vote") for m in methods), "consensus.dp_sigma",
+             "private consensus needs the vote rule, but compare.methods names another consensus@RULE: drop it or use consensus@vote"),
+        ]
+        # fmt: on
 
     def behaviour_of_client(self, i: int) -> str:
         """Simulated behaviour of client ``i`` (``honest`` unless ``federation.behaviours`` says otherwise)."""
