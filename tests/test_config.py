@@ -77,7 +77,10 @@ def test_wrong_type_and_bad_choice():
 
 
 def test_client_models_must_match_n_clients():
-    with pytest.raises(ConfigError, match=r"federation\.client_models = \[.*\]: give one model per client \(federation\.n_clients = 3\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"federation\.client_models = \[.*\]: give one model per client \(federation\.n_clients = 3\)",
+    ):
         load_config("ci", ["federation.client_models=[tiny-random, tiny-random]"])
 
 

@@ -63,6 +63,11 @@ class ClientInfo:
     example_ids: list[str] = field(default_factory=list)
     shapes: dict[str, list[int]] | None = None  # LoRA tensor shapes (None for a black-box client)
 
+    def record(self) -> dict[str, Any]:
+        """This client's entry of the run folder's ``partition.json``."""
+        row = {"model": self.model_name, "n_examples": self.n_examples, "families": self.families}
+        return {**row, "example_ids": self.example_ids, **({} if self.trainable else {"black_box": True})}
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -262,6 +267,16 @@ class LocalCohort(Cohort):
         from ..engine.privacy import epsilon
 
         return {a: epsilon(acc, delta) for a, acc in self.accountants.items()}
+
+    def restore(self, adapters: dict[str, dict] | None, privacy: dict[str, list] | None = None) -> None:
+        """Every client back to one start: no pseudo-labels, these adapters (None: as they are), these accountants."""
+        self.accountants = {}
+        for a, history in (privacy or {}).items():
+            self.accountant_of(a).history = [tuple(h) for h in history]
+        for c in self.clients:
+            c.restore_labels([])
+            if adapters is not None and c.trainable:
+                c.model.set_tensors(adapters[c.client_id])
 
     def set_behaviours(self, behaviours: list[str]) -> None:
         self.behaviours = {cid: (behaviours[i] if behaviours else "honest") for cid, i in self.index.items()}

@@ -29,7 +29,7 @@ and the run folder, and evaluates; each method owns its exchange
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,16 +39,15 @@ import numpy as np
 import transformers
 
 from ..config import RunConfig
-from ..engine.batching import TrainRecord
 from ..engine.embed import embed_texts
 from ..engine.models import load_embedder
 from ..progress import Timer
-from ..protocol.consensus import rule_from_config
 from ..protocol.messages import Wire
-from ..protocol.server import ConsensusServer
+from ..protocol.server import ConsensusServer, build_consensus_server, draw_vote_seed
 from ..runlog import MetricsRow, RunLog, format_table, summary_rows
 from ..tasks.data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
-from ..tasks.evaluate import mean_over_clients, score_answers
+from ..tasks.evaluate import mean_over_clients, score_predictions
+from . import checkpoint
 from .cohort import Cohort, LocalCohort, build_clients, client_seed  # noqa: F401 (re-exported)
 from .methods import Method, Round, RoundFailedError, make_method  # noqa: F401 (re-exported)
 
@@ -91,7 +90,7 @@ class Federation:
         self.runlog.write_config(cfg)
         self.suite = build_suite(cfg)
         self.cohort = cohort if cohort is not None else LocalCohort(cfg, self.suite, answerers)
-        self.runlog.write_json("partition.json", self._partition_record())
+        self.runlog.write_json("partition.json", {i.client_id: i.record() for i in self.cohort.info.values()})
         self.public = {e.id: e for e in self.suite.public}
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
@@ -100,9 +99,8 @@ class Federation:
         self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method
         self.resumable = True
-        self.vote_seed: int | None = (
-            None  # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
-        )
+        # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
+        self.vote_seed: int | None = None
         self.ctx = self._round_context()
 
     # -- pieces -----------------------------------------------------------
@@ -133,42 +131,15 @@ class Federation:
         else:
             hint = "This comparison cannot be resumed: fix the cause and run it again into a new --run-dir."
         old = getattr(self, "ctx", None)
-        return Round(
-            self.cfg,
-            self.cohort,
-            self.wire,
-            self.runlog,
-            self.suite,
-            self._consensus_server,
-            hint,
-            global_start=old.global_start if old is not None else None,
-        )
+        parts = (self.cfg, self.cohort, self.wire, self.runlog, self.suite, self._consensus_server, hint)
+        return Round(*parts, global_start=old.global_start if old is not None else None)
 
     def _consensus_server(self, rule: str | None = None) -> ConsensusServer:
-        """The consensus server under ``rule`` (default ``consensus.rule``) with the run's clusterer and filters."""
-        rule = rule or self.cfg.consensus.rule
-        consensus = rule_from_config(self.cfg.consensus, rule)
-        families = {e.id: e.family for e in self.suite.public}
-        private = None
-        if self.cfg.consensus.dp_sigma > 0:  # the release threshold covers every prompt of every planned round
-            from ..protocol.private_vote import NoisyVote, threshold_for
-
-            c = self.cfg.consensus
-            if (
-                self.vote_seed is None
-            ):  # drawn once per run; the checkpoint keeps it, so a resumed round votes with the same noise
-                import secrets
-
-                if c.dp_seed < 0:
-                    log.info(
-                        "private consensus: a secret noise seed from the OS (set consensus.dp_seed for a reproducible experiment)"
-                    )
-                self.vote_seed = c.dp_seed if c.dp_seed >= 0 else secrets.randbits(63)
-            threshold = threshold_for(c.dp_sigma, len(self.public) * self.cfg.federation.rounds, c.dp_delta)
-            private = NoisyVote(c.dp_sigma, threshold, self.vote_seed)
-        return ConsensusServer(
-            list(self.public), self.embed, consensus, self.cfg.federation.max_answer_chars, families, rule, private
-        )
+        """The consensus server under ``rule`` (default ``consensus.rule``), with the run's embedder."""
+        if self.cfg.consensus.dp_sigma > 0 and self.vote_seed is None:  # once per run; the checkpoint keeps it
+            self.vote_seed = draw_vote_seed(self.cfg.consensus)
+        embed = functools.partial(embed_texts, self.embedder, progress=self.progress)
+        return build_consensus_server(self.cfg, self.suite.public, embed, rule, self.vote_seed)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return embed_texts(self.embedder, texts, progress=self.progress)
@@ -181,18 +152,6 @@ class Federation:
         """(epsilon at train.dp_delta) per adapter so far; empty without DP."""
         return self.cohort.privacy_spent(self.cfg.train.dp_delta)
 
-    def _partition_record(self) -> dict[str, Any]:
-        return {
-            i.client_id: {
-                "model": i.model_name,
-                "n_examples": i.n_examples,
-                "families": i.families,
-                "example_ids": i.example_ids,
-                **({} if i.trainable else {"black_box": True}),
-            }
-            for i in self.cohort.info.values()
-        }
-
     def evaluate(
         self, stage: str, use_base: bool = False, adapters: list[str] | None = None, tag: str = ""
     ) -> tuple[dict, dict]:
@@ -201,34 +160,20 @@ class Federation:
         The answers go to ``predictions/<stage><tag>.jsonl`` (``tag="_global"``: the server's global model).
         A client that does not reply (another engine) is left out of the mean.
         """
-        test = self.suite.test
         adapters = adapters or self.cohort.ids
-        answers, _failed = self.cohort.predict(adapters, test, base=use_base, desc=f"eval {stage}")
+        answers, _failed = self.cohort.predict(adapters, self.suite.test, base=use_base, desc=f"eval {stage}")
         embed_fn = self.embed if self.cfg.eval.embedding_similarity else None
-        per_adapter, records = {}, []
-        for a in adapters:
-            if a not in answers:
-                continue
-            preds = answers[a]
-            per_adapter[a] = score_answers(preds, [e.response for e in test], [e.family for e in test], embed_fn)
-            records += [
-                {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
-                for e, p in zip(test, preds)
-            ]
+        answers = {a: answers[a] for a in adapters if a in answers}  # in the order asked
+        per_adapter, records = score_predictions(answers, self.suite.test, embed_fn)
         self.runlog.write_jsonl(f"predictions/{stage}{tag}.jsonl", records)
         if not per_adapter:
             raise RoundFailedError(f"evaluation of {stage}: no client answered the test set ({_failed}).")
         return mean_over_clients(list(per_adapter.values())), per_adapter
 
-    def record(
-        self,
-        stage: str,
-        round_index: int,
-        row: dict[str, Any],
-        use_base: bool = False,
-        adapters: list[str] | None = None,
-        global_adapter: str | None = None,
-    ) -> MetricsRow:
+    # fmt: off
+    def record(self, stage: str, round_index: int, row: dict[str, Any], use_base: bool = False,
+               adapters: list[str] | None = None, global_adapter: str | None = None) -> MetricsRow:
+        # fmt: on
         """Evaluate (the clients' models, and the server's global model when there is one), add bytes, write the row."""
         timer = Timer(row.pop("seconds", {}))
         global_scores = {}
@@ -241,19 +186,12 @@ class Federation:
         else:
             mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
         wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
+        dp = {"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}
         full: MetricsRow = {
-            "stage": stage,
-            "round": round_index,
-            "method": self.method_name,
-            "test": mean,
-            "test_per_client": per_adapter,
-            **global_scores,
-            "bytes_up": wire_bytes["up"],
-            "bytes_down": wire_bytes["down"],
-            **({"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}),
-            **row,
-            "seconds": timer.seconds,
-        }
+            "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
+            "test_per_client": per_adapter, **global_scores, "bytes_up": wire_bytes["up"],
+            "bytes_down": wire_bytes["down"], **dp, **row, "seconds": timer.seconds,
+        }  # fmt: skip
         self.metrics.append(full)
         self.runlog.append_metrics(full)
         log.info("%s %s: test exact match %.3f", full["method"], stage, mean["all"]["exact_match"])
@@ -272,96 +210,19 @@ class Federation:
             row = method.local_stage(self.ctx)
         return self.record("local", 0, {**row, "seconds": timer.seconds}, adapters=method.evaluated(self.ctx))
 
-    def run_rounds(self, method: Method, start: int = 1, checkpoint: bool = False) -> None:
-        """Rounds ``start``..R of ``method`` (stages ``round_R``), with a checkpoint after each if asked."""
+    def run_rounds(self, method: Method, start: int = 1, save: bool = False) -> None:
+        """Rounds ``start``..R of ``method`` (stages ``round_R``), with a checkpoint after each if ``save``."""
         for r in range(start, self.cfg.federation.rounds + 1):
             log.info("%s round %d/%d", method.name, r, self.cfg.federation.rounds)
             row = method.round(self.ctx, r)
-            self.record(
-                f"round_{r}",
-                r,
-                row,
-                adapters=method.evaluated(self.ctx),
-                global_adapter=method.global_adapter(self.ctx),
-            )
-            if checkpoint:
-                self.save_checkpoint(r)
+            evaluated, global_adapter = method.evaluated(self.ctx), method.global_adapter(self.ctx)
+            self.record(f"round_{r}", r, row, adapters=evaluated, global_adapter=global_adapter)
+            if save:
+                checkpoint.save(self, r)
 
     def prepare(self, method: Method) -> None:
         """Let ``method`` check it can run here (refusals come before any training) and set up its server."""
         method.prepare(self.ctx)
-
-    # -- checkpoints: resume an interrupted run -------------------------------
-
-    def save_checkpoint(self, round_index: int) -> None:
-        """Write what round ``round_index`` left behind (adapters, pseudo-labels, byte counts), atomically.
-
-        Adapters are safetensors and the state is JSON: nothing in a run
-        folder is ever unpickled. Only the latest checkpoint is kept. (In
-        process only: on Flower each client keeps its own state.)
-        """
-        import shutil
-
-        import safetensors.numpy
-
-        if not isinstance(self.cohort, LocalCohort):
-            return
-        final = self.runlog.dir / "checkpoint"
-        tmp = self.runlog.dir / ".checkpoint.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "adapters").mkdir(parents=True)
-        for adapter_id in self.pool.client_models:
-            safetensors.numpy.save_file(
-                self.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors")
-            )
-        state = {
-            "round": round_index,
-            "method": self.method_name,
-            "pseudo_labels": {
-                c.client_id: {p: dataclasses.asdict(r) for p, r in c._labels.items()} for c in self.clients
-            },
-            "bytes_by_round": {str(k): v for k, v in self.wire.bytes_by_round.items()},
-            "messages_by_round": {str(k): v for k, v in self.wire.messages_by_round.items()},
-            "accountants": {a: [list(h) for h in acc.history] for a, acc in self.accountants.items()},
-            "vote_seed": self.vote_seed,  # server side: never sent to a client
-        }
-        (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
-        old = self.runlog.dir / ".checkpoint.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)  # a crash leaves either the old or the new checkpoint, never half of one
-        shutil.rmtree(old, ignore_errors=True)
-
-    def load_checkpoint(self) -> int:
-        """Restore the latest checkpoint of this run folder; return its round (-1 when there is none)."""
-        import safetensors.numpy
-
-        folder = self.runlog.dir / "checkpoint"
-        if not (folder / "state.json").exists():
-            return -1
-        state = json.loads((folder / "state.json").read_text())
-        if state.get("method", self.method_name) != self.method_name:
-            raise ValueError(
-                f"{folder} is a checkpoint of method {state['method']!r} but the run's config says "
-                f"{self.method_name!r}: set federation.method={state['method']} in {self.runlog.dir / 'config.yaml'}."
-            )
-        for path in sorted((folder / "adapters").glob("*.safetensors")):
-            if path.stem in self.pool.client_models:
-                self.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
-        for c in self.clients:
-            saved = state["pseudo_labels"].get(c.client_id, [])
-            if isinstance(saved, dict):  # prompt id -> label
-                c.restore_labels([TrainRecord(**r) for r in saved.values()], list(saved))
-            else:  # checkpoints written before labels were keyed by prompt
-                c.restore_labels([TrainRecord(**r) for r in saved])
-        for k, v in state["bytes_by_round"].items():
-            self.wire.bytes_by_round[int(k)] = dict(v)
-        for k, v in state["messages_by_round"].items():
-            self.wire.messages_by_round[int(k)] = dict(v)
-        for a, history in state.get("accountants", {}).items():
-            self.cohort.accountant_of(a).history = [tuple(h) for h in history]
-        return int(state["round"])
 
     def run(self, method: str | Method | None = None) -> RunResult:
         """Run one method end to end (default ``federation.method``): base, local stage, rounds.
@@ -372,9 +233,8 @@ class Federation:
         method = self._method(method)
         self.method_name = method.name
         if method.name != self.cfg.federation.method:  # the folder's config must say what ran, for --resume
-            self.cfg = dataclasses.replace(
-                self.cfg, federation=dataclasses.replace(self.cfg.federation, method=method.name)
-            )
+            federation = dataclasses.replace(self.cfg.federation, method=method.name)
+            self.cfg = dataclasses.replace(self.cfg, federation=federation)
             self.runlog.write_config(self.cfg)
             self.ctx = self._round_context()
         if self.runlog.read_metrics():
@@ -385,8 +245,8 @@ class Federation:
         self.prepare(method)  # refuse early (e.g. FedAvg across architectures), before any training
         self.run_base()
         self.run_local_stage(method)
-        self.save_checkpoint(0)
-        self.run_rounds(method, checkpoint=True)
+        checkpoint.save(self, 0)
+        self.run_rounds(method, save=True)
         return self.finish()
 
     def resume(self) -> RunResult:
@@ -397,11 +257,9 @@ class Federation:
         """
         method = self._method(None)
         self.method_name = method.name
-        state = self.runlog.dir / "checkpoint" / "state.json"
-        if state.exists():  # the private vote's seed, before prepare() builds the server
-            self.vote_seed = json.loads(state.read_text()).get("vote_seed")
+        self.vote_seed = checkpoint.vote_seed(self.runlog.dir)  # before prepare() builds the server
         self.prepare(method)
-        done = self.load_checkpoint()
+        done = checkpoint.load(self)
         if done < 0:  # interrupted before the local stage finished: start over
             log.info("no checkpoint in %s: running from the start", self.runlog.dir)
             (self.runlog.dir / "metrics.jsonl").unlink(missing_ok=True)
@@ -410,7 +268,7 @@ class Federation:
         self.runlog.rewrite_metrics(rows)
         self.metrics = rows
         log.info("resuming %s after round %d", self.runlog.dir, done)
-        self.run_rounds(method, start=done + 1, checkpoint=True)
+        self.run_rounds(method, start=done + 1, save=True)
         return self.finish()
 
     def _method(self, method: str | Method | None) -> Method:
@@ -425,14 +283,10 @@ class Federation:
         self._local().set_behaviours(list(behaviours))
         self.ctx = self._round_context()
 
-    def start_method(
-        self,
-        method: Method,
-        runlog: RunLog,
-        adapters: dict[str, dict] | None,
-        shared: list[dict],
-        privacy: dict[str, list] | None = None,
-    ) -> None:
+    # fmt: off
+    def start_method(self, method: Method, runlog: RunLog, adapters: dict[str, dict] | None, shared: list[dict],
+                     privacy: dict[str, list] | None = None) -> None:
+        # fmt: on
         """Reset the per-method state for a comparison: wire, pseudo-labels, adapters, accountants, folder.
 
         ``adapters`` (client id -> tensors) restores every client's adapter, e.g.
@@ -440,19 +294,12 @@ class Federation:
         history) restores the DP accountants to the same point (None: empty);
         ``shared`` are metrics rows (base, local) copied into this method's metrics.
         """
-        local = self._local()
+        self._local().restore(adapters, privacy)
         self.method_name = method.name
         self.resumable = False  # a comparison is rerun, not resumed
-        local.accountants = {}
-        for a, history in (privacy or {}).items():
-            local.accountant_of(a).history = [tuple(h) for h in history]
         self.wire = Wire()
         self.runlog = runlog
         self.runlog.write_config(self.cfg)
-        for c in self.clients:
-            c.restore_labels([])
-            if adapters is not None and c.trainable:
-                c.model.set_tensors(adapters[c.client_id])
         self.ctx = self._round_context()
         self.metrics = []
         for row in shared:

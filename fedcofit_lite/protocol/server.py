@@ -8,13 +8,14 @@ so a real deployment can run it as is behind any transport.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .consensus import SemanticConsensus, normalize_answer
+from .consensus import SemanticConsensus, normalize_answer, rule_from_config
 from .messages import AnswersMessage, PseudoLabelsMessage
 
 if TYPE_CHECKING:
@@ -243,3 +244,35 @@ class ConsensusServer:
 def round_float(x: float, digits: int = 4) -> float:
     """Agreement scores travel with 4 decimals: enough to rank, fewer bytes."""
     return float(round(x, digits))
+
+
+def draw_vote_seed(consensus_cfg: Any) -> int:
+    """The private vote's noise seed: ``consensus.dp_seed``, or a secret one from the OS when it is -1."""
+    if consensus_cfg.dp_seed >= 0:
+        return consensus_cfg.dp_seed
+    log.info("private consensus: a secret noise seed from the OS (set consensus.dp_seed for a reproducible experiment)")
+    return secrets.randbits(63)
+
+
+def build_consensus_server(
+    cfg: Any, public: Sequence[Any], embed_fn: EmbedFn, rule: str | None = None, vote_seed: int | None = None
+) -> ConsensusServer:
+    """The consensus server of a ``RunConfig`` under ``rule`` (default ``consensus.rule``) for the ``public`` examples.
+
+    With ``consensus.dp_sigma > 0`` the server releases labels by a noisy vote whose threshold covers
+    every prompt of every planned round, with noise seeded by ``vote_seed``.
+    """
+    c = cfg.consensus
+    rule = rule or c.rule
+    private = None
+    if c.dp_sigma > 0:
+        from .private_vote import NoisyVote, threshold_for
+
+        if vote_seed is None:
+            raise ValueError("a private vote needs its noise seed: pass vote_seed (see draw_vote_seed).")
+        threshold = threshold_for(c.dp_sigma, len(public) * cfg.federation.rounds, c.dp_delta)
+        private = NoisyVote(c.dp_sigma, threshold, vote_seed)
+    families = {e.id: e.family for e in public}
+    consensus = rule_from_config(c, rule)
+    ids = [e.id for e in public]
+    return ConsensusServer(ids, embed_fn, consensus, cfg.federation.max_answer_chars, families, rule, private)

@@ -98,6 +98,20 @@ def score_answers(
     }
 
 
+def score_predictions(
+    answers: dict[str, list[str]], test: Sequence, embed_fn: Callable | None = None
+) -> tuple[dict[str, dict], list[dict]]:
+    """Score each model's answers to the ``test`` examples: (model -> score table, one prediction record per answer)."""
+    refs, families = [e.response for e in test], [e.family for e in test]
+    scores = {a: score_answers(preds, refs, families, embed_fn) for a, preds in answers.items()}
+    records = [
+        {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
+        for a, preds in answers.items()
+        for e, p in zip(test, preds)
+    ]
+    return scores, records
+
+
 def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Average per-client score tables (same families and metrics) into one."""
     out: dict[str, dict[str, float]] = {}
