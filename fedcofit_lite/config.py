@@ -66,28 +66,28 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 
 @dataclass
 class ModelConfig:
+    # fmt: off
     name: str = _f("smollm2-135m", "Registry name (smollm2-135m, gemma3-270m, tiny-random), hub id or local path.")
-    dtype: DType = _f(
-        "auto",
-        "Compute dtype of the frozen base (its weights are stored in it; LoRA weights and optimizer state stay float32); auto = bfloat16 where the hardware has it natively (a bf16 GPU, a CPU with AVX-512 BF16 or AMX), float32 otherwise.",
-    )
+    dtype: DType = _f("auto", "Compute dtype of the frozen base (its weights are stored in it; LoRA weights and optimizer state stay float32); auto = bfloat16 where the hardware has it natively (a bf16 GPU, a CPU with AVX-512 BF16 or AMX), float32 otherwise.")
     device: Device = _f("auto", "Where the model runs; auto = cuda if available, else cpu.")
-    attention: Attention = _f(
-        "auto", "Attention kernel: auto = eager on CPU (faster for these short sequences), sdpa on GPU."
-    )
+    attention: Attention = _f("auto", "Attention kernel: auto = eager on CPU (faster for these short sequences), sdpa on GPU.")
     trust_remote_code: bool = _f(False, "Allow code from the model repository to run. Off unless you trust it.")
+    # fmt: on
 
 
 @dataclass
 class LoraConfig:
+    # fmt: off
     r: int = _f(16, "LoRA rank.")
     alpha: int = _f(32, "LoRA scaling numerator (scale = alpha / r).")
     dropout: float = _f(0.05, "Dropout on the LoRA input.")
     target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj", "o_proj"], "Module names that get adapters.")
+    # fmt: on
 
 
 @dataclass
 class TrainConfig:
+    # fmt: off
     lr: float = _f(1e-3, "AdamW learning rate for the adapter.")
     epochs: int = _f(3, "Epochs over the private data in the first (local) round.")
     round_epochs: int = _f(1, "Epochs over private data + pseudo-labels in each consensus round.")
@@ -99,50 +99,31 @@ class TrainConfig:
     dp_noise_multiplier: float = _f(0.0, "DP-SGD noise multiplier sigma; 0 = no differential privacy.")
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
-    dp_epsilon: float = _f(
-        0.0,
-        "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.",
-    )
-    only_b: bool = _f(
-        False,
-        "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.",
-    )
-    group_by_length: bool = _f(
-        True, "Batch records of similar length together (within random windows of 4 batches): less padding."
-    )
-    share_prefix: bool = _f(
-        True,
-        "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).",
-    )
-    answer_logits_only: bool = _f(
-        True,
-        "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.",
-    )
+    dp_epsilon: float = _f(0.0, "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.")
+    only_b: bool = _f(False, "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.")
+    group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
+    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
+    answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
+    # fmt: on
 
 
 @dataclass
 class GenerationConfig:
+    # fmt: off
     max_new_tokens: int = _f(24, "Answer length limit in tokens.")
     do_sample: bool = _f(False, "Sample instead of greedy decoding.")
     temperature: float = _f(0.7, "Sampling temperature (only with do_sample).")
     top_p: float = _f(0.9, "Nucleus sampling mass (only with do_sample).")
     batch_size: int = _f(32, "Sequences per batch (prompts grouped by length).")
-    decoder: Literal["fast", "generate"] = _f(
-        "fast",
-        "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.",
-    )
-    share_prefix: bool = _f(
-        True,
-        "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.",
-    )
-    adapter_batches: Literal["mixed", "per_adapter"] = _f(
-        "mixed",
-        "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.",
-    )
+    decoder: Literal["fast", "generate"] = _f("fast", "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.")
+    share_prefix: bool = _f(True, "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
+    adapter_batches: Literal["mixed", "per_adapter"] = _f("mixed", "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.")
+    # fmt: on
 
 
 @dataclass
 class DataConfig:
+    # fmt: off
     path: str = _f("data/tasks", "Folder of the task suite (train/public/public_references/test JSONL).")
     families: list[str] = _f([], "Task families to use; empty = all.")
     partition: Partition = _f("dirichlet", "How the private training pool is split across clients.")
@@ -150,21 +131,16 @@ class DataConfig:
     max_train_per_client: int = _f(64, "Cap on each client's private examples (0 = no cap).")
     n_public: int = _f(48, "Public unlabelled prompts answered per round (0 = all).")
     n_test_per_family: int = _f(8, "Held-out test examples per family (0 = all).")
-    source: str = _f(
-        "",
-        "Instruction data instead of data.path: a Dolly/Alpaca-style .json/.jsonl file, or a hub dataset name (online), e.g. databricks/databricks-dolly-15k; families are its categories.",
-    )
+    source: str = _f("", "Instruction data instead of data.path: a Dolly/Alpaca-style .json/.jsonl file, or a hub dataset name (online), e.g. databricks/databricks-dolly-15k; families are its categories.")
     source_limit: int = _f(0, "data.source: read only the first N records (0 = all).")
-    max_response_words: int = _f(
-        0, "data.source: drop records whose response is longer than this many words (0 = keep all)."
-    )
+    max_response_words: int = _f(0, "data.source: drop records whose response is longer than this many words (0 = keep all).")
+    # fmt: on
 
 
 @dataclass
 class ConsensusConfig:
-    embedder: str = _f(
-        "all-MiniLM-L6-v2", "Sentence embedder: the packaged all-MiniLM-L6-v2, a sentence-transformers id or a path."
-    )
+    # fmt: off
+    embedder: str = _f("all-MiniLM-L6-v2", "Sentence embedder: the packaged all-MiniLM-L6-v2, a sentence-transformers id or a path.")
     clusterer: Clusterer = _f("agglomerative", "Per-prompt clustering algorithm.")
     distance_threshold: float = _f(0.15, "Cosine distance threshold (agglomerative).")
     linkage: Literal["average", "complete", "single"] = _f("average", "Agglomerative linkage.")
@@ -174,110 +150,69 @@ class ConsensusConfig:
     k_max: int = _f(4, "Largest k tried (kmeans, k chosen by silhouette).")
     min_silhouette: float = _f(0.2, "Below this best silhouette, kmeans keeps one cluster.")
     min_agreement: float = _f(0.5, "Drop prompts whose agreement (dominant-cluster share) is below this.")
-    rule: Rule = _f(
-        "medoid",
-        "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone), guarded (medoid with guard=numbers).",
-    )
-    # benchmarks/min_cohesion.py measures a floor of 0.7 as safe (every group of right phrasings of one free-form
-    # reference >= 0.755 under MiniLM; 72% of groups of all-different answers of the cpu reference below 0.7). It is
-    # not the default yet: changing it makes the shipped reference runs stale until they are rebuilt.
-    min_cohesion: float = _f(
-        0.0,
-        "A group of answers whose mean pairwise cosine is below this is split into single answers, so no large group of unrelated answers (k-means' one-cluster fallback, a DBSCAN/HDBSCAN chain) wins a prompt; 0.7 is the measured safe floor; 0 = off.",
-    )
-    min_confidence: float = _f(
-        0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident."
-    )
-    guard: Literal["none", "numbers"] = _f(
-        "none",
-        "numbers: answers whose numbers (in order) or capitals differ never share a semantic group, however close their embeddings (MiniLM puts 12/06/1963 next to 06/12/1963); none = the embedding alone decides.",
-    )
-    reliability_by: Literal["client", "family"] = _f(
-        "client", "rule=reliability: one weight per client, or per client and task family."
-    )
-    dp_sigma: float = _f(
-        0.0,
-        "Private consensus (needs rule=vote): std of the Gaussian noise on each normalized answer's vote count; a label is released only when its noisy count passes a threshold set by dp_delta (replaces min_agreement). Client-level DP of the released labels; 0 = off.",
-    )
-    dp_delta: float = _f(
-        1e-5,
-        "Private consensus: delta of the release threshold and of the epsilon conversion (the reported total delta is twice this).",
-    )
-    dp_seed: int = _f(
-        -1,
-        "Private consensus: seed of the vote's noise; -1 = a secret one from the OS (the guarantee needs the clients not to know it, and on Flower every client receives the config), not reproducible; >= 0 = a reproducible experiment.",
-    )
+    rule: Rule = _f("medoid", "Consensus rule: medoid (largest semantic cluster's medoid), vote (exact-string majority, the Federated Co-Training ancestor), hybrid (exact groups merged by meaning), confidence (clusters weighted by the clients' confidence, sent with the answers), reliability (clusters weighted by client reliability estimated from the answers alone), guarded (medoid with guard=numbers).")
+    # benchmarks/min_cohesion.py measures the floor: every group of right phrasings of one free-form reference is
+    # >= 0.755 under MiniLM, while 72% of the groups of all-different answers of the cpu reference are below 0.7.
+    min_cohesion: float = _f(0.7, "A group of answers whose mean pairwise cosine is below this is split into single answers, so no large group of unrelated answers (k-means' one-cluster fallback, a DBSCAN/HDBSCAN chain) wins a prompt; 0.7 is the measured safe floor; 0 = off.")
+    min_confidence: float = _f(0.0, "rule=confidence: keep a prompt only if an answer of its winning group is at least this confident.")
+    guard: Literal["none", "numbers"] = _f("none", "numbers: answers whose numbers (in order) or capitals differ never share a semantic group, however close their embeddings (MiniLM puts 12/06/1963 next to 06/12/1963); none = the embedding alone decides.")
+    reliability_by: Literal["client", "family"] = _f("client", "rule=reliability: one weight per client, or per client and task family.")
+    dp_sigma: float = _f(0.0, "Private consensus (needs rule=vote): std of the Gaussian noise on each normalized answer's vote count; a label is released only when its noisy count passes a threshold set by dp_delta (replaces min_agreement). Client-level DP of the released labels; 0 = off.")
+    dp_delta: float = _f(1e-5, "Private consensus: delta of the release threshold and of the epsilon conversion (the reported total delta is twice this).")
+    dp_seed: int = _f(-1, "Private consensus: seed of the vote's noise; -1 = a secret one from the OS (the guarantee needs the clients not to know it, and on Flower every client receives the config), not reproducible; >= 0 = a reproducible experiment.")
+    # fmt: on
 
 
 @dataclass
 class ClientConfig:
-    accumulate: bool = _f(
-        False, "Keep pseudo-labels across rounds (the newest per prompt) instead of replacing them every round."
-    )
+    # fmt: off
+    accumulate: bool = _f(False, "Keep pseudo-labels across rounds (the newest per prompt) instead of replacing them every round.")
     weight_by_score: bool = _f(False, "Weight each pseudo-label's loss by the agreement score the server sent with it.")
     skip_own: bool = _f(False, "Skip pseudo-labels equal to the client's own answer (they teach it nothing new).")
-    pseudo_repeats: int = _f(
-        1, "Times each pseudo-label appears per epoch: the mix of public and private records per step."
-    )
+    pseudo_repeats: int = _f(1, "Times each pseudo-label appears per epoch: the mix of public and private records per step.")
+    # fmt: on
 
 
 @dataclass
 class FederationConfig:
-    method: Method = _f(
-        "consensus",
-        "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), ffa (FFA-LoRA: only the B factors, A frozen at the shared start), local (nothing), centralized (one model on the pooled data).",
-    )
+    # fmt: off
+    method: Method = _f("consensus", "What clients exchange each round: consensus (answers), fedavg/fedprox (LoRA tensors), ffa (FFA-LoRA: only the B factors, A frozen at the shared start), local (nothing), centralized (one model on the pooled data).")
     n_clients: int = _f(4, "Number of clients.")
     rounds: int = _f(2, "Communication rounds after the local round.")
     client_models: list[str] = _f([], "Per-client model names (mixed architectures); empty = model.name for all.")
     max_answer_chars: int = _f(2000, "Server rejects answers longer than this.")
-    min_clients: int = _f(
-        1,
-        "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).",
-    )
-    behaviours: list[Behaviour] = _f(
-        [],
-        "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.",
-    )
-    dropout: float = _f(
-        0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox)."
-    )
-    black_box_clients: list[int] = _f(
-        [],
-        "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.",
-    )
-    timeout_s: float = _f(
-        1800.0,
-        "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.",
-    )
+    min_clients: int = _f(1, "A round needs at least this many clients' messages accepted; with fewer it fails cleanly (then run --resume).")
+    behaviours: list[Behaviour] = _f([], "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.")
+    dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
+    black_box_clients: list[int] = _f([], "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.")
+    timeout_s: float = _f(1800.0, "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.")
+    # fmt: on
 
 
 @dataclass
 class CompareConfig:
-    methods: list[str] = _f(
-        ["consensus", "fedavg", "ffa", "local", "centralized"],
-        "Methods run by the compare command, on one partition and seed; consensus@RULE runs consensus under another rule (e.g. consensus@vote).",
-    )
-    n_test_per_family: int = _f(
-        0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there)."
-    )
-    metric: Literal["exact_match", "correct"] = _f(
-        "exact_match",
-        "Score of the multi-seed table: exact_match, or correct (content-checked on free-form families, equal to exact match elsewhere).",
-    )
+    # fmt: off
+    methods: list[str] = _f(["consensus", "fedavg", "ffa", "local", "centralized"], "Methods run by the compare command, on one partition and seed; consensus@RULE runs consensus under another rule (e.g. consensus@vote).")
+    n_test_per_family: int = _f(0, "Test items per family scored in a comparison (0 = all 25; replaces data.n_test_per_family there).")
+    metric: Literal["exact_match", "correct"] = _f("exact_match", "Score of the multi-seed table: exact_match, or correct (content-checked on free-form families, equal to exact match elsewhere).")
+    # fmt: on
 
 
 @dataclass
 class EvalConfig:
+    # fmt: off
     embedding_similarity: bool = _f(True, "Also score answers by embedder cosine similarity to the reference.")
     every_round: bool = _f(True, "Evaluate after every round (else only base, local and last).")
+    # fmt: on
 
 
 @dataclass
 class RunConfig:
+    # fmt: off
     name: str = _f("run", "Run name; the run folder is <output_dir>/<name>-<timestamp>.")
     seed: int = _f(0, "Seed for partitioning, initialisation, dropout, sampling.")
     output_dir: str = _f("runs", "Where run folders are written.")
+    # fmt: on
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

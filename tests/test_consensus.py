@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -274,10 +275,16 @@ def test_the_measured_cohesion_floor_keeps_every_clusterer_from_letting_unrelate
     n = 6
     X = np.hstack([np.eye(n), np.ones((n, 1))])  # cos(i, j) = 1 / 2 for i != j
     loose = {"agglomerative": ["consensus.distance_threshold=0.6"], "dbscan": ["consensus.eps=0.6"]}.get(clusterer, [])
-    floor = "consensus.min_cohesion=0.7"  # benchmarks/min_cohesion.py
-    cfg = load_config(preset, [f"consensus.clusterer={clusterer}", "consensus.min_agreement=0.5", floor, *loose])
+    cfg = load_config(preset, [f"consensus.clusterer={clusterer}", "consensus.min_agreement=0.5", *loose])
+    assert cfg.consensus.min_cohesion == 0.7  # the default: benchmarks/min_cohesion.py measures it
     est = rule_from_config(cfg.consensus).fit(X, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
     assert est.agreement_[0] == pytest.approx(1 / n) and not est.keep_[0]
+    # without the floor, a clusterer that lumps lets the six unrelated answers win together
+    off = rule_from_config(replace(cfg.consensus, min_cohesion=0.0)).fit(
+        X, ["p"] * n, texts=[f"answer {i}" for i in range(n)]
+    )
+    if clusterer in ("kmeans", "agglomerative", "dbscan"):
+        assert off.agreement_[0] == pytest.approx(1.0) and off.keep_[0]
     # the same answers, close together (cosine 0.95), stay one group and win
     close = np.hstack([0.3 * np.eye(n), np.ones((n, 1))])
     est = rule_from_config(cfg.consensus).fit(close, ["p"] * n, texts=[f"answer {i}" for i in range(n)])

@@ -327,6 +327,7 @@ class Protocol:
     == p``.
     """
 
+    # fmt: off
     rank: int = _f(32, "LoRA rank r")
     target_modules: tuple[str, ...] = _f(("q_proj", "v_proj"), "LoRA-targeted modules, names from MODULE_NAMES")
     bytes_per_param: float = _f(4.0, "bytes per transmitted parameter (fp32: 4, bf16: 2), for full and LoRA FedAvg")
@@ -337,9 +338,8 @@ class Protocol:
     overhead_per_message: float = _f(0.0, "framing bytes per message (headers), for every protocol")
     n_clients: int = _f(1, "clients taking part in a round")
     rounds: int = _f(1, "federated rounds")
-    directions: tuple[Direction, ...] = _f(
-        ("up",), "directions counted: 'up' (client -> server), 'down' (server -> client)"
-    )
+    directions: tuple[Direction, ...] = _f(("up"), "directions counted: 'up' (client -> server), 'down' (server -> client)")
+    # fmt: on
 
     def __post_init__(self) -> None:
         # JSON/YAML give lists; a frozen dataclass needs object.__setattr__ to store tuples.

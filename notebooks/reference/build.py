@@ -61,6 +61,17 @@ def run(cmd: str) -> float:
     return time.perf_counter() - t0
 
 
+def cpu_name() -> str:
+    """The CPU model as lscpu names it (timings differ by CPU kind), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def copy_pruned(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*LEFT_OUT))
 
@@ -104,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "methods": methods,
         "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds]
         + [f"python notebooks/reference/build.py --preset {args.preset}"],
-        "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__}",
+        "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({cpu_name()}), torch {torch.__version__}",
         **({"wall_s": wall} if wall else {}),
     }
     (staging / flt.ui.workshop.REFERENCE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
