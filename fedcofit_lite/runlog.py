@@ -136,9 +136,19 @@ class RunLog:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.dir / "metrics.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_jsonl(path) if path.exists() else []
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run folder's ``.jsonl`` file (blank lines skipped): the one reader of the run folder."""
+    rows = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}, line {lineno}: not JSON ({e.msg}); is the run folder damaged?") from None
+    return rows
 
 
 SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
@@ -275,10 +285,7 @@ def differences(
 def read_records(path: str | Path) -> list[dict[str, Any]] | dict[str, Any]:
     """A run file as data: the rows of a ``.jsonl``, the object of a ``.json``."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else read_jsonl(path)
 
 
 def compare_runs(

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
+from ..runlog import read_jsonl
 from . import costmodel
 
 ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
@@ -62,8 +63,8 @@ def _consensus_rows(
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
         r = m["round"]
-        answers = [json.loads(x) for x in (run / "answers" / f"round_{r}.jsonl").read_text().splitlines()]
-        labels = [json.loads(x) for x in (run / "pseudo_labels" / f"round_{r}.jsonl").read_text().splitlines()]
+        answers = read_jsonl(run / "answers" / f"round_{r}.jsonl")
+        labels = read_jsonl(run / "pseudo_labels" / f"round_{r}.jsonl")
         clients = list(dict.fromkeys(a["client"] for a in answers))
         prompts = list(dict.fromkeys(a["prompt_id"] for a in answers))
         per_msg, per_answer = json_framing_answers(clients[0], r, prompts)
@@ -148,7 +149,7 @@ def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
     """
     run = Path(run_dir)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    metrics = read_jsonl(run / "metrics.jsonl")
     methods = {m.get("method") for m in metrics if m["round"] >= 1}
     method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
     if method.startswith("consensus"):

@@ -15,7 +15,6 @@ own adapter on the pooled data. Layout of the run folder::
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import RunConfig, load_config
-from ..runlog import RunLog, format_table
+from ..runlog import RunLog, format_table, read_jsonl
 from ..tasks.evaluate import correct, exact_match, rouge_l
 
 if TYPE_CHECKING:  # the engine (torch, transformers) loads only to run a comparison, not to read one
@@ -303,7 +302,7 @@ def _predictions(seed_dir: Path, method: str, stage: str, tag: str = "") -> list
         seed_dir / "predictions" / f"{stage}{tag}.jsonl",
     ):
         if path.exists():
-            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            return read_jsonl(path)
     return None
 
 

@@ -34,7 +34,6 @@ transformers (a test checks it).
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from ..config import ConsensusConfig, load_config
 from ..protocol.cluster import REGISTRY, make_clusterer
 from ..protocol.consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
 from ..protocol.private_vote import TradeoffRow, tradeoff
+from ..runlog import read_jsonl
 from ..tasks.data import build_suite
 from ..tasks.evaluate import correct
 
@@ -107,7 +107,7 @@ def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
     cfg = load_config(run / "config.yaml")
     suite = build_suite(cfg)
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
-    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    records = read_jsonl(path)
     ra = RoundAnswers(
         round=round_index,
         clients=[r["client"] for r in records],
