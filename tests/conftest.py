@@ -11,6 +11,20 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
+# FEDCOFIT_TEST_SET="model.dtype=float32" runs the tests with these overrides added to every config they
+# load (';'-separated), e.g. to check that an equivalence test holds with bf16 off. The package modules
+# import load_config after this file, so they see the wrapped one.
+_EXTRA = [s.strip() for s in os.environ.get("FEDCOFIT_TEST_SET", "").split(";") if s.strip()]
+if _EXTRA:
+    import fedcofit_lite.config as _config
+
+    _load_config = _config.load_config
+
+    def _load_with_extra(name_or_path="cpu", overrides=None):
+        return _load_config(name_or_path, [*_EXTRA, *(overrides or [])])
+
+    _config.load_config = _load_with_extra
+
 
 @pytest.fixture(scope="session")
 def embedder():
