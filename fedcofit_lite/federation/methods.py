@@ -169,11 +169,9 @@ class Consensus(Method):
         _write_answers(run.runlog, r, sent, answers.confidence if answers else {})
         received = [run.wire.send(m, "up") for m in sent]
         with timer("server"):
-            accepted = [m.client_id for m in received if self.server.check(m, r) is None]
-            run.require(
-                r, accepted, {**dropped, **{m.client_id: "rejected" for m in received if m.client_id not in accepted}}
-            )
-            pseudo, report = self.server.aggregate(r, received)
+            accepted, rejected = self.server.screen(r, received)  # each message is checked once, here
+            run.require(r, [m.client_id for m in accepted], {**dropped, **{c: "rejected" for c in rejected}})
+            pseudo, report = self.server.aggregate(r, accepted, rejected)
         if report.vectors is not None:  # the server's embeddings, so replay needs no model
             (run.runlog.dir / "embeddings").mkdir(exist_ok=True)
             np.savez_compressed(

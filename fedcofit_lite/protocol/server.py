@@ -143,17 +143,10 @@ class ConsensusServer:
             return "the consensus rule weighs answers by confidence, but the message carries none"
         return None
 
-    def aggregate(
+    def screen(
         self, round_index: int, messages: Sequence[AnswersMessage]
-    ) -> tuple[PseudoLabelsMessage, RoundReport]:
-        """Find each prompt's consensus among the accepted messages.
-
-        Steps: 1. validate every message, set aside the bad ones;
-        2. embed all accepted answers in one batch; 3. cluster per prompt and
-        pick the dominant cluster's medoid; 4. keep prompts whose agreement
-        passes the filter.
-        """
-        # 1. validate
+    ) -> tuple[list[AnswersMessage], dict[str, str]]:
+        """Check every message once: (the acceptable ones, client id -> why the others were rejected)."""
         accepted, rejected = [], {}
         for msg in messages:
             why = self.check(msg, round_index)
@@ -162,6 +155,19 @@ class ConsensusServer:
             else:
                 rejected[msg.client_id] = why
                 log.warning("round %d: rejected answers of client %s: %s", round_index, msg.client_id, why)
+        return accepted, rejected
+
+    def aggregate(
+        self, round_index: int, messages: Sequence[AnswersMessage], rejected: dict[str, str] | None = None
+    ) -> tuple[PseudoLabelsMessage, RoundReport]:
+        """Find each prompt's consensus among the accepted messages.
+
+        Steps: 1. screen the messages (unless ``rejected`` says they were: then ``messages`` are the
+        accepted ones); 2. embed all accepted answers in one batch; 3. cluster per prompt and pick the
+        dominant cluster's medoid; 4. keep prompts whose agreement passes the filter.
+        """
+        # 1. validate
+        accepted, rejected = self.screen(round_index, messages) if rejected is None else (list(messages), rejected)
         if not accepted:
             raise RuntimeError(f"round {round_index}: no acceptable answers ({rejected}); cannot form a consensus.")
         # 2. embed, in prompt order so groups are contiguous
