@@ -385,6 +385,49 @@ def run_metric(root: str | Path) -> str:
     return load_config(path).compare.metric if path.exists() else "exact_match"
 
 
+def _difference_lines(em: dict[str, list], entries: list[str], label: str, n_boot: int) -> list[str]:
+    """The paired differences of ``entries`` against consensus, local and FedAvg (a part of :func:`seed_table`)."""
+    from . import stats
+
+    lines = ["", f"paired differences in {label} (row - column), 95% interval; * = zero outside the interval", ""]
+    ref = [m for m in ("consensus", "local", "fedavg") if m in em]
+    lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in ref))
+    for e in entries:
+        cells = []
+        for r in ref:
+            if r == e:
+                cells.append(f"{'':>26}")
+                continue
+            d = stats.difference(em, e, r, n_boot)
+            cells.append(f"{d.format('{:+.3f}') + (' *' if d.excludes(0.0) else '  '):>26}")
+        lines.append(f"{e:<22}" + "".join(cells))
+    return lines
+
+
+def _family_gap_lines(
+    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
+) -> list[str]:
+    """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
+    from . import stats
+
+    lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
+    fams = sorted(set(summary.families["0"]))
+    lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in fams))
+    for e in entries:
+        if e in ("local", "centralized"):
+            continue
+        cells = []
+        for f in fams:
+            pick = {
+                m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])]
+                for m in (e, "local", "centralized")
+            }
+            g = stats.gap_closed(pick, e, n_boot=n_boot)
+            cells.append(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}")
+        lines.append(f"{e:<22}" + "".join(cells))
+    return [*lines, "(* = the interval of the share excludes 0)"]
+
+
 def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
     """The multi-seed table: per entry, final score with interval, gap closed, bytes, steps; then paired differences.
 
@@ -431,35 +474,9 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
         lines.append(
             f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}{r['steps']:>12.0f}"
         )
-    lines += ["", f"paired differences in {label} (row - column), 95% interval; * = zero outside the interval", ""]
-    ref = [m for m in ("consensus", "local", "fedavg") if m in em]
-    lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in ref))
-    for e in complete:
-        cells = []
-        for r in ref:
-            if r == e:
-                cells.append(f"{'':>26}")
-                continue
-            d = stats.difference(em, e, r, n_boot)
-            cells.append(f"{d.format('{:+.3f}') + (' *' if d.excludes(0.0) else '  '):>26}")
-        lines.append(f"{e:<22}" + "".join(cells))
+    lines += _difference_lines(em, complete, label, n_boot)
     if has_gap:
-        lines += ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
-        fams = sorted(set(summary.families["0"]))
-        lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in fams))
-        for e in complete:
-            if e in ("local", "centralized"):
-                continue
-            cells = []
-            for f in fams:
-                sub = {
-                    m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])]
-                    for m in (e, "local", "centralized")
-                }
-                g = stats.gap_closed(sub, e, n_boot=n_boot)
-                cells.append(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}")
-            lines.append(f"{e:<22}" + "".join(cells))
-        lines.append("(* = the interval of the share excludes 0)")
+        lines += _family_gap_lines(summary, em, complete, label, n_boot)
     if summary.labels:
         lines += [
             "",
