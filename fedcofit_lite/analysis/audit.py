@@ -319,6 +319,34 @@ def _base_method(name: str) -> str:
     return name.split("@", 1)[0]
 
 
+def _plan(
+    run_dir: Path, method: str, exposes: tuple[str, ...], attacks: Sequence[str] | None, contrast: bool
+) -> tuple[list[str], dict[str, dict]]:
+    """The attacks to run (those on what is sent first) and the clients to attack, or an AuditError saying why none."""
+    has_adapters = (run_dir / "checkpoint" / "adapters").is_dir()
+    if contrast and "adapter" not in exposes and not has_adapters:
+        log.warning("%s keeps no adapters (a compare folder?): the not-sent adapter attacks are skipped", run_dir)
+    readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes and has_adapters else [])]
+    chosen = sorted(
+        (a for a in (attacks or ATTACKS) if ATTACKS[a] in readable), key=lambda a: ATTACKS[a] not in exposes
+    )  # sent first
+    if not chosen:
+        raise AuditError(
+            f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
+        )
+    partition = json.loads((run_dir / "partition.json").read_text())
+    clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
+    if not clients:
+        raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
+    for exposure, folder in (("answers", "answers"), ("pseudo_labels", "pseudo_labels")):
+        if any(ATTACKS[a] == exposure for a in chosen) and not list((run_dir / folder).glob("round_*.jsonl")):
+            raise AuditError(
+                f"{run_dir / folder} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
+                "or the root of a compare folder: audit a method's subfolder, written by `run`)."
+            )
+    return chosen, clients
+
+
 def audit_run(
     run_dir: str | Path,
     attacks: Sequence[str] | None = None,
@@ -365,27 +393,7 @@ def audit_run(
         audit = Audit(str(run_dir), method, [], note)
         (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
         return audit
-    has_adapters = (run_dir / "checkpoint" / "adapters").is_dir()
-    if contrast and "adapter" not in exposes and not has_adapters:
-        log.warning("%s keeps no adapters (a compare folder?): the not-sent adapter attacks are skipped", run_dir)
-    readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes and has_adapters else [])]
-    chosen = sorted(
-        (a for a in (attacks or ATTACKS) if ATTACKS[a] in readable), key=lambda a: ATTACKS[a] not in exposes
-    )  # sent first
-    if not chosen:
-        raise AuditError(
-            f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
-        )
-    partition = json.loads((run_dir / "partition.json").read_text())
-    clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
-    if not clients:
-        raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
-    for exposure, folder in (("answers", "answers"), ("pseudo_labels", "pseudo_labels")):
-        if any(ATTACKS[a] == exposure for a in chosen) and not list((run_dir / folder).glob("round_*.jsonl")):
-            raise AuditError(
-                f"{run_dir / folder} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
-                "or the root of a compare folder: audit a method's subfolder, written by `run`)."
-            )
+    chosen, clients = _plan(run_dir, method, exposes, attacks, contrast)
     suite = build_suite(cfg)
     sets = membership_sets(
         suite.train, {c: p["example_ids"] for c, p in clients.items()}, seed=cfg.seed, pool=suite.test
