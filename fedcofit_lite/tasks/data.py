@@ -318,6 +318,36 @@ def _stratified_sample(
     return [examples[i] for i in sorted(keep)]
 
 
+def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], list[Example], dict[str, str]]:
+    """The four files of a task suite folder, checked: (train, public, test, public references)."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"task suite folder {directory} does not exist; {_REGENERATE_HINT}")
+    files = {key: directory / name for key, name in SUITE_FILES.items()}
+    for file in files.values():
+        if not file.is_file():
+            raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
+
+    train = load_examples(files["train"])
+    public = load_examples(files["public"])
+    test = load_examples(files["test"])
+    labelled = [ex.id for ex in public if ex.response]
+    if labelled:
+        raise DataFormatError(
+            f"{files['public']}: public prompts must be unlabelled, but {len(labelled)} "
+            f"have a response (first: {labelled[0]!r}); {_REGENERATE_HINT}"
+        )
+    references = _load_references(files["public_references"])
+    missing = [ex.id for ex in public if ex.id not in references]
+    if missing or len(references) != len(public):
+        raise DataFormatError(
+            f"{files['public_references']} does not match {files['public']}: "
+            f"{len(references)} references for {len(public)} prompts, "
+            f"{len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
+        )
+
+    return train, public, test, references
+
+
 def load_task_suite(
     path: str | Path = DEFAULT_DATA_DIR,
     families: Sequence[str] | None = None,
@@ -360,31 +390,7 @@ def load_task_suite(
         subsample size out of range.
     """
     directory = Path(path)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"task suite folder {directory} does not exist; {_REGENERATE_HINT}")
-    files = {key: directory / name for key, name in SUITE_FILES.items()}
-    for file in files.values():
-        if not file.is_file():
-            raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
-
-    train = load_examples(files["train"])
-    public = load_examples(files["public"])
-    test = load_examples(files["test"])
-    labelled = [ex.id for ex in public if ex.response]
-    if labelled:
-        raise DataFormatError(
-            f"{files['public']}: public prompts must be unlabelled, but {len(labelled)} "
-            f"have a response (first: {labelled[0]!r}); {_REGENERATE_HINT}"
-        )
-    references = _load_references(files["public_references"])
-    missing = [ex.id for ex in public if ex.id not in references]
-    if missing or len(references) != len(public):
-        raise DataFormatError(
-            f"{files['public_references']} does not match {files['public']}: "
-            f"{len(references)} references for {len(public)} prompts, "
-            f"{len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
-        )
-
+    train, public, test, references = _read_suite_files(directory)
     available = _families_of(train, public, test)
     if families is not None:
         unknown = [f for f in families if f not in available]
