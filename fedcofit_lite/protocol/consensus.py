@@ -366,16 +366,7 @@ class SemanticConsensus(BaseEstimator):
         # 2. group each prompt's answers, then split groups that are not cohesive
         n_prompts = len(prompt_ids)
         rows_of = [np.flatnonzero(codes == p) for p in range(n_prompts)]  # ascending row indices
-        labels = np.full(n, -1, dtype=np.int64)  # (n,)
-        parts: list[list[NDArray[np.int64]]] = []  # per prompt: groups as local indices
-        sims: list[NDArray[np.float64]] = []  # per prompt: (m, m) cosine similarities
-        for rows in rows_of:
-            S = cosine_similarity(X[rows])  # (m, m)
-            lab = self._group(clusterer, X[rows], [texts[i] for i in rows] if texts is not None else None)
-            part = _split_incohesive(_groups_of(lab), S, self.min_cohesion)
-            labels[rows] = _labels_of(part, lab, len(rows))
-            parts.append(part)
-            sims.append(S)
+        labels, parts, sims = self._group_prompts(clusterer, X, texts, rows_of)
 
         # 3. weight every answer
         if self.weighting == "confidence":
@@ -387,26 +378,9 @@ class SemanticConsensus(BaseEstimator):
         self.weights_ = weights
 
         # 4. per prompt: dominant group, consensus answer, agreement, filter
-        index = np.empty(n_prompts, dtype=np.int64)
-        agreement = np.empty(n_prompts, dtype=np.float64)
-        cohesion = np.empty(n_prompts, dtype=np.float64)
+        index, agreement, cohesion, keep, in_dominant = self._decide(rows_of, parts, sims, weights, texts, conf)
         n_clusters = np.array([len(part) for part in parts], dtype=np.int64)
         n_answers = np.array([len(rows) for rows in rows_of], dtype=np.int64)
-        keep = np.empty(n_prompts, dtype=bool)
-        in_dominant = np.zeros(n, dtype=bool)
-        for p, rows in enumerate(rows_of):
-            w = weights[rows]
-            members, cohesion[p] = _dominant(parts[p], sims[p], w)
-            in_dominant[rows[members]] = True
-            if self.grouping == "semantic":
-                index[p] = rows[_weighted_medoid(sims[p], members, w)]
-            else:
-                index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
-            total = w.sum()
-            agreement[p] = w[members].sum() / total if total > 0 else 0.0
-            keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
-            if self.min_confidence > 0 and conf is not None:
-                keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
 
         # 5. store the learned attributes
         self.groups_ = np.empty(n_prompts, dtype=object)
@@ -434,14 +408,48 @@ class SemanticConsensus(BaseEstimator):
         self._position = {pid: p for p, pid in enumerate(prompt_ids)}
         logger.debug(
             "consensus (%s/%s) over %d prompts: mean agreement %.3f, %d kept (min_agreement=%s)",
-            self.grouping,
-            self.weighting,
-            n_prompts,
-            agreement.mean(),
-            int(keep.sum()),
-            self.min_agreement,
-        )
+            self.grouping, self.weighting, n_prompts, agreement.mean(), int(keep.sum()), self.min_agreement,
+        )  # fmt: skip
         return self
+
+    def _group_prompts(
+        self, clusterer: Any, X: NDArray, texts: Sequence[str] | None, rows_of: list[NDArray[np.int64]]
+    ) -> tuple[NDArray[np.int64], list[list[NDArray[np.int64]]], list[NDArray[np.float64]]]:
+        """Step 2 of :meth:`fit`: each prompt's groups (split where not cohesive), row labels, similarities."""
+        labels = np.full(X.shape[0], -1, dtype=np.int64)  # (n,)
+        parts: list[list[NDArray[np.int64]]] = []  # per prompt: groups as local indices
+        sims: list[NDArray[np.float64]] = []  # per prompt: (m, m) cosine similarities
+        for rows in rows_of:
+            S = cosine_similarity(X[rows])  # (m, m)
+            lab = self._group(clusterer, X[rows], [texts[i] for i in rows] if texts is not None else None)
+            part = _split_incohesive(_groups_of(lab), S, self.min_cohesion)
+            labels[rows] = _labels_of(part, lab, len(rows))
+            parts.append(part)
+            sims.append(S)
+        return labels, parts, sims
+
+    def _decide(self, rows_of, parts, sims, weights, texts, conf) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
+        """Step 4 of :meth:`fit`: per prompt the consensus row, agreement, cohesion, kept; rows in a dominant group."""
+        n_prompts, n = len(rows_of), len(weights)
+        index = np.empty(n_prompts, dtype=np.int64)
+        agreement = np.empty(n_prompts, dtype=np.float64)
+        cohesion = np.empty(n_prompts, dtype=np.float64)
+        keep = np.empty(n_prompts, dtype=bool)
+        in_dominant = np.zeros(n, dtype=bool)
+        for p, rows in enumerate(rows_of):
+            w = weights[rows]
+            members, cohesion[p] = _dominant(parts[p], sims[p], w)
+            in_dominant[rows[members]] = True
+            if self.grouping == "semantic":
+                index[p] = rows[_weighted_medoid(sims[p], members, w)]
+            else:
+                index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
+            total = w.sum()
+            agreement[p] = w[members].sum() / total if total > 0 else 0.0
+            keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
+            if self.min_confidence > 0 and conf is not None:
+                keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
+        return index, agreement, cohesion, keep, in_dominant
 
     def consensus_for(self, prompt_id: Hashable) -> PromptConsensus:
         """Return the :class:`PromptConsensus` of one prompt id."""
