@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -71,3 +72,25 @@ def test_ruff_check_and_format_pass_on_the_whole_repository():
     assert lint.returncode == 0, lint.stdout[-3000:]
     fmt = _run(_tool("ruff"), "format", "--check", ".")
     assert fmt.returncode == 0, fmt.stdout[-3000:]
+
+
+def _definitions():
+    for path in sorted((ROOT / "fedcofit_lite").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                yield path.relative_to(ROOT), node, node.end_lineno - node.lineno + 1
+
+
+def test_no_function_is_longer_than_80_lines():
+    """A function a newcomer reads in one screen or two; longer ones split into named steps."""
+    long = [
+        f"{path}:{node.lineno} {node.name} ({n} lines)"
+        for path, node, n in _definitions()
+        if n > 80 and not isinstance(node, ast.ClassDef)
+    ]
+    assert long == []
+
+
+def test_the_federation_loop_stays_under_250_lines():
+    (n,) = [n for path, node, n in _definitions() if node.name == "Federation" and path.name == "loop.py"]
+    assert n < 250, f"Federation is {n} lines: move a stage into its own module (checkpoint.py shows how)"

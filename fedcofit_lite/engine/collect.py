@@ -61,6 +61,16 @@ class GenerationStats:
     generated_tokens: int = 0  # new tokens per answer, up to and including its end token
     decode_positions: int = 0  # new-token positions computed, including rows that had already ended
 
+    def prefilled(self, mask: torch.Tensor, prefix_tokens: int) -> None:
+        """Add a prefill of the prompts' own tokens (``mask``, (B, S)) on top of ``prefix_tokens`` shared ones."""
+        self.prompt_tokens += int(mask.sum()) + prefix_tokens
+        self.prompt_positions += mask.numel() + prefix_tokens
+
+    def decoded(self, n_rows: int) -> None:
+        """Add one decoding step of ``n_rows`` rows (one new token each)."""
+        self.decode_positions += n_rows
+        self.generated_tokens += n_rows
+
     def add(self, other: GenerationStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -160,6 +170,14 @@ def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
+def _prefill_prefix(forward, cache, prefix: list[int], names: list[str] | None, n_rows: int, device) -> None:
+    """The KV cache of the ``prefix`` every prompt shares: computed once per adapter (U), copied to its rows (B)."""
+    owners = list(dict.fromkeys(names)) if names is not None else [None]
+    forward(owners if names is not None else None, input_ids=torch.tensor([prefix] * len(owners), device=device))
+    rows_of_owner = [owners.index(n) for n in names] if names else [0] * n_rows  # (B,)
+    cache.batch_select_indices(torch.tensor(rows_of_owner, device=device))
+
+
 def decode(
     model: torch.nn.Module,
     prompts: Sequence[list[int]],
@@ -203,23 +221,14 @@ def decode(
     shared = common_prefix_length(prompts) if cfg.share_prefix else 0
     shared = min(shared, min(len(p) for p in prompts) - 1)  # every row keeps a token of its own to prefill
     if shared > 0:
-        owners = list(dict.fromkeys(names)) if names is not None else [None]
-        prefix = torch.tensor([prompts[0][:shared]] * len(owners), device=device)  # (U, P)
-        forward(owners if names is not None else None, input_ids=prefix)
-        cache.batch_select_indices(
-            torch.tensor([owners.index(n) for n in names] if names else [0] * len(prompts), device=device)
-        )
+        _prefill_prefix(forward, cache, prompts[0][:shared], names, len(prompts), device)
     batch = _left_pad([p[shared:] for p in prompts], pad_id, device)  # (B, S) each
-    mask = torch.cat(
-        [batch["attention_mask"].new_ones((len(prompts), shared)), batch["attention_mask"]], dim=1
-    )  # (B, P + S)
-    positions = shared + (batch["attention_mask"].cumsum(-1) - 1).clamp(
-        min=0
-    )  # (B, S): left padding shifts each row's start
+    own = batch["attention_mask"]  # (B, S)
+    mask = torch.cat([own.new_ones((len(prompts), shared)), own], dim=1)  # (B, P + S)
+    positions = shared + (own.cumsum(-1) - 1).clamp(min=0)  # (B, S): left padding shifts each row's start
     logits = forward(names, input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
     if stats is not None:
-        stats.prompt_tokens += int(batch["attention_mask"].sum()) + shared * (len(set(names)) if names else 1)
-        stats.prompt_positions += batch["attention_mask"].numel() + shared * (len(set(names)) if names else 1)
+        stats.prefilled(own, shared * (len(set(names)) if names else 1))
 
     # 2. decode
     alive = torch.arange(len(prompts))  # original row of each row still in the batch
@@ -234,19 +243,17 @@ def decode(
             new[row].append(t)
             logprob[row] += lp
         if stats is not None:
-            stats.decode_positions += len(token)
-            stats.generated_tokens += len(token)
+            stats.decoded(len(token))
         if step + 1 == cfg.max_new_tokens:
             break
         ended = torch.isin(token, eos)
-        if ended.any():
+        if ended.all():
+            break
+        if ended.any():  # the rows that ended leave the batch, and their cache with them
             keep = torch.nonzero(~ended).flatten()
-            if keep.numel() == 0:
-                break
             cache.batch_select_indices(keep)
             mask, last, token, alive = mask[keep], last[keep], token[keep], alive[keep.cpu()]
-            if names is not None:
-                names = [names[k] for k in keep.tolist()]
+            names = [names[k] for k in keep.tolist()] if names is not None else None
         mask = torch.cat([mask, mask.new_ones((len(token), 1))], dim=1)
         last = last + 1
         logits = forward(names, input_ids=token[:, None], attention_mask=mask, position_ids=last)

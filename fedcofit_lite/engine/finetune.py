@@ -51,6 +51,14 @@ class TrainStats:
     answer_tokens: int = 0  # tokens the loss is computed on
     sum_len_sq: int = 0  # sum of squared record lengths (attention FLOPs)
 
+    def count(self, batch: dict[str, torch.Tensor], lengths: list[int]) -> None:
+        """Add one training step on ``batch`` (records of ``lengths`` tokens)."""
+        self.steps += 1
+        self.tokens += int(batch["attention_mask"].sum())
+        self.positions += batch["attention_mask"].numel()
+        self.answer_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
+        self.sum_len_sq += sum(n**2 for n in lengths)
+
     def add(self, other: TrainStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -162,6 +170,37 @@ def answer_loss(
     return (per_token * w).sum() / w.sum().clamp(min=1e-12)
 
 
+def trainable_parameters(model: peft.PeftModel, adapter: str, freeze_a: bool = False) -> list[torch.Tensor]:
+    """Make exactly ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters."""
+    model.set_adapter(adapter)
+    if freeze_a:
+        for n, p in model.named_parameters():
+            if f"lora_A.{adapter}." in n:
+                p.requires_grad_(False)
+    return [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
+
+
+def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.Tensor:
+    """``||w - w_start||^2`` over the adapter's parameters (FedProx's proximal term, without mu / 2)."""
+    return sum((p - a).pow(2).sum() for p, a in zip(params, anchor))
+
+
+def _step(model, batch, weights, cfg: TrainConfig, optimizer, params, prox_mu: float, anchor) -> float:
+    """One optimizer step on ``batch``; the task loss (without FedProx's proximal term)."""
+    with autocast(model):
+        if cfg.answer_logits_only:
+            loss = answer_loss(model, batch, cfg.share_prefix, weights)
+        else:  # the model's own loss (legacy engine): unweighted
+            loss = model(**batch).loss
+    objective = loss + prox_mu / 2 * _distance2(params, anchor) if anchor else loss
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    if cfg.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+    optimizer.step()
+    return loss.item()
+
+
 def train_adapter(
     model: peft.PeftModel,
     adapter: str,
@@ -198,26 +237,17 @@ def train_adapter(
     if epochs == 0 or not records:
         return []
     device = next(model.parameters()).device
-    model.set_adapter(adapter)  # makes exactly this adapter trainable
-    if freeze_a:
-        for n, p in model.named_parameters():
-            if f"lora_A.{adapter}." in n:
-                p.requires_grad_(False)
-    params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
+    params = trainable_parameters(model, adapter, freeze_a)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
     data = tokenize_records(tokenizer, records, cfg.max_length)
     if cfg.dp_noise_multiplier > 0:
-        if accountant is None:
-            raise ValueError(
-                "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
-            )
-        if prox_mu > 0:
-            raise ValueError(
-                "train.dp_noise_multiplier with FedProx is not supported: use method fedavg or consensus with DP."
-            )
         from .privacy import train_adapter_dp
 
+        if prox_mu > 0:
+            raise ValueError(
+                "train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP."
+            )
         return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
@@ -233,26 +263,10 @@ def train_adapter(
             for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length):
                 batch = collate([data[i] for i in rows], tokenizer.pad_token_id)
                 if stats is not None:
-                    stats.steps += 1
-                    stats.tokens += int(batch["attention_mask"].sum())
-                    stats.positions += batch["attention_mask"].numel()
-                    stats.answer_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
-                    stats.sum_len_sq += sum(lengths[i] ** 2 for i in rows)
+                    stats.count(batch, [lengths[i] for i in rows])
                 batch = {k: v.to(device) for k, v in batch.items()}
-                with autocast(model):
-                    if cfg.answer_logits_only:
-                        loss = answer_loss(model, batch, cfg.share_prefix, record_weights[rows] if weighted else None)
-                    else:  # the model's own loss (legacy engine): unweighted
-                        loss = model(**batch).loss
-                objective = (
-                    loss + prox_mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(params, anchor)) if anchor else loss
-                )
-                optimizer.zero_grad(set_to_none=True)
-                objective.backward()
-                if cfg.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                optimizer.step()
-                losses.append(loss.item())
+                weights = record_weights[rows] if weighted else None
+                losses.append(_step(model, batch, weights, cfg, optimizer, params, prox_mu, anchor))
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.close()

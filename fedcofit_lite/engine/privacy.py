@@ -108,6 +108,10 @@ def train_adapter_dp(
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
+    if accountant is None:
+        raise ValueError(
+            "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
+        )
     device = next(model.parameters()).device
     params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
     n = len(data)

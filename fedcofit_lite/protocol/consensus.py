@@ -383,6 +383,16 @@ class SemanticConsensus(BaseEstimator):
         n_answers = np.array([len(rows) for rows in rows_of], dtype=np.int64)
 
         # 5. store the learned attributes
+        self._store(prompt_ids, labels, in_dominant, n_clusters, n_answers, index, agreement, cohesion, keep)
+        logger.debug(
+            "consensus (%s/%s) over %d prompts: mean agreement %.3f, %d kept (min_agreement=%s)",
+            self.grouping, self.weighting, n_prompts, agreement.mean(), int(keep.sum()), self.min_agreement,
+        )  # fmt: skip
+        return self
+
+    def _store(self, prompt_ids, labels, in_dominant, n_clusters, n_answers, index, agreement, cohesion, keep) -> None:
+        """Step 5 of :meth:`fit`: the learned attributes (``*_``) and the per-prompt results."""
+        n_prompts = len(prompt_ids)
         self.groups_ = np.empty(n_prompts, dtype=object)
         self.groups_[:] = prompt_ids
         self.labels_ = labels
@@ -406,11 +416,6 @@ class SemanticConsensus(BaseEstimator):
             for p, pid in enumerate(prompt_ids)
         ]
         self._position = {pid: p for p, pid in enumerate(prompt_ids)}
-        logger.debug(
-            "consensus (%s/%s) over %d prompts: mean agreement %.3f, %d kept (min_agreement=%s)",
-            self.grouping, self.weighting, n_prompts, agreement.mean(), int(keep.sum()), self.min_agreement,
-        )  # fmt: skip
-        return self
 
     def _group_prompts(
         self, clusterer: Any, X: NDArray, texts: Sequence[str] | None, rows_of: list[NDArray[np.int64]]
