@@ -17,7 +17,7 @@ import fedcofit_lite as flt
 from fedcofit_lite.ui import workshop
 
 REF = workshop.reference_for("cpu")
-SHIPPED = ["cpu"]  # the workshop's preset
+SHIPPED = ["cpu", "small"]  # the workshop's preset
 
 
 @pytest.mark.parametrize("preset", SHIPPED)

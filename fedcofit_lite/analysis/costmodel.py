@@ -338,7 +338,7 @@ class Protocol:
     overhead_per_message: float = _f(0.0, "framing bytes per message (headers), for every protocol")
     n_clients: int = _f(1, "clients taking part in a round")
     rounds: int = _f(1, "federated rounds")
-    directions: tuple[Direction, ...] = _f(("up"), "directions counted: 'up' (client -> server), 'down' (server -> client)")
+    directions: tuple[Direction, ...] = _f(("up",), "directions counted: 'up' (client -> server), 'down' (server -> client)")
     # fmt: on
 
     def __post_init__(self) -> None:
