@@ -23,9 +23,8 @@ HERE = Path(__file__).resolve().parent
 # Run as a script, the repository root is not on sys.path unless installed.
 sys.path.insert(0, str(HERE.parent))
 
-from fedcofit_lite.data import SUITE_FILES, write_jsonl  # noqa: E402
-
-from fedcofit_lite.tasks import FAMILIES, FREEFORM_FAMILIES, generate_suite  # noqa: E402
+from fedcofit_lite.tasks.data import SUITE_FILES, write_jsonl  # noqa: E402
+from fedcofit_lite.tasks.families import FAMILIES, FREEFORM_FAMILIES, generate_suite  # noqa: E402
 
 SUITES = {"tasks": FAMILIES, "freeform": FREEFORM_FAMILIES}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypedDict, Union
@@ -80,12 +81,8 @@ def check_row(row: dict[str, Any]) -> list[str]:
         tp = _ROW_TYPES.get(k)
         if tp is None:
             continue
-        allowed = tuple(
-            t
-            for t in (
-                typing.get_origin(a) or a for a in (typing.get_args(tp) if typing.get_origin(tp) is Union else (tp,))
-            )
-        )
+        union = typing.get_origin(tp) in (Union, types.UnionType)  # Optional[X] and X | None alike
+        allowed = tuple(typing.get_origin(a) or a for a in (typing.get_args(tp) if union else (tp,)))
         if tp is float:
             allowed = (int, float)
         if not isinstance(v, allowed) or (isinstance(v, bool) and bool not in allowed):
