@@ -53,3 +53,9 @@ def generate_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def extra_overrides() -> list[str]:
+    """FEDCOFIT_TEST_SET's overrides, for a test that starts the package in another process (it passes them with --set)."""
+    return list(_EXTRA)

@@ -52,13 +52,13 @@ def test_min_clients_is_validated():
         load_config("ci", ["federation.dropout=1.0"])
 
 
-def test_a_killed_run_resumes_to_the_same_result(tmp_path):
+def test_a_killed_run_resumes_to_the_same_result(tmp_path, extra_overrides):
     overrides = ["federation.rounds=4"]
     whole = run_federation(load_config("ci", overrides), run_dir=tmp_path / "whole", progress=False)
 
     d = tmp_path / "killed"
     cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", "ci", "--quiet", "--run-dir", str(d)]
-    for o in overrides:
+    for o in [*extra_overrides, *overrides]:  # the process does not see conftest's FEDCOFIT_TEST_SET wrapper
         cmd += ["--set", o]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

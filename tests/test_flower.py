@@ -76,7 +76,7 @@ def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(t
 
 
 @pytest.mark.slow
-def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tmp_path, monkeypatch):
+def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tmp_path, monkeypatch, extra_overrides):
     from fedcofit_lite.flower.deploy import LocalDeployment
     from fedcofit_lite.flower.server_app import read_flower_record
 
@@ -95,7 +95,8 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
         torch.set_num_threads(threads)
 
     with LocalDeployment(2, client_threads=1, home=tmp_path / "flwr") as deployment:
-        status = deployment.run("ci", EQUAL, run_dir=tmp_path / "flower", timeout=900)
+        # the ServerApp and ClientApps are other processes: they get FEDCOFIT_TEST_SET's overrides with --set
+        status = deployment.run("ci", [*extra_overrides, *EQUAL], run_dir=tmp_path / "flower", timeout=900)
         assert status["status"] == "finished:completed"
         flower_dir = tmp_path / "flower"
         files = [
