@@ -2,7 +2,8 @@
 
 Every ``import``/``from ... import`` of a module of the package counts, at module level or inside a
 function (a lazy import is still a dependency). Levels are the longest import chain after the
-cycles are collapsed; an upward import is one from a layer to a layer later in ``LAYERS``.
+cycles are collapsed; an upward import is one into a higher layer of the import-linter contract in
+``pyproject.toml`` (the one declaration of the layers).
 
     python tools/import_graph.py                 # the package beside this folder
     python tools/import_graph.py --edges         # and every edge
@@ -18,18 +19,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "fedcofit_lite"
 
-# The layer order, lowest first. A module belongs to the first layer whose prefix it starts with.
-LAYERS = [
-    ("shared", ["_lazy", "config", "runlog", "progress"]),
-    ("tasks", ["tasks"]),
-    ("protocol", ["protocol"]),
-    ("engine", ["engine"]),
-    ("federation", ["federation"]),
-    ("flower", ["flower"]),
-    ("analysis", ["analysis"]),
-    ("ui", ["ui"]),
-    ("entry", ["cli", "__main__", "__init__"]),
-]
+
+def layers(pyproject: Path = ROOT / "pyproject.toml") -> list[list[str]]:
+    """The layer order of the import-linter contract in ``pyproject.toml``, lowest first (``a | b``: one layer)."""
+    import tomllib
+
+    contracts = tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]
+    (order,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    return [[m.strip().removeprefix(PACKAGE + ".") for m in layer.split("|")] for layer in reversed(order)]
+
+
+LAYERS = layers()
 
 
 def module_name(path: Path, pkg_dir: Path) -> str:
@@ -76,10 +76,11 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
 
 
 def layer_of(module: str) -> int:
-    for i, (_, prefixes) in enumerate(LAYERS):
+    """Index of ``module``'s layer in :data:`LAYERS` (-1: outside every layer)."""
+    for i, prefixes in enumerate(LAYERS):
         if any(module == p or module.startswith(p + ".") for p in prefixes):
             return i
-    return -1  # a flat module outside the layer map
+    return -1
 
 
 def graph(pkg_dir: Path) -> dict[str, set[str]]:

@@ -60,7 +60,8 @@ from typing import Any
 import numpy as np
 
 from ..progress import bar, bars_disabled
-from ..tasks.data import Example, load_jsonl
+from ..runlog import read_jsonl
+from ..tasks.data import Example
 from .stats import Interval, interval
 
 log = logging.getLogger(__name__)
@@ -494,7 +495,7 @@ class _Scorer:
         """Family -> the texts (field ``text``) of ``folder/round_*.jsonl`` rows that ``keep`` selects, all rounds."""
         exposed: dict[str, list[str]] = {}
         for path in sorted((self.run_dir / folder).glob("round_*.jsonl")):
-            for row in load_jsonl(path):
+            for row in read_jsonl(path):
                 if keep(row):
                     exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row[text])
         return exposed

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import transformers
 
 from ..config import RunConfig
@@ -95,6 +94,8 @@ class Federation:
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
         self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+        # texts -> unit vectors: what the server embeds with, and the evaluation's embedding similarity
+        self.embed = functools.partial(embed_texts, self.embedder, progress=progress)
         self.wire = Wire()
         self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method
@@ -138,11 +139,7 @@ class Federation:
         """The consensus server under ``rule`` (default ``consensus.rule``), with the run's embedder."""
         if self.cfg.consensus.dp_sigma > 0 and self.vote_seed is None:  # once per run; the checkpoint keeps it
             self.vote_seed = draw_vote_seed(self.cfg.consensus)
-        embed = functools.partial(embed_texts, self.embedder, progress=self.progress)
-        return build_consensus_server(self.cfg, self.suite.public, embed, rule, self.vote_seed)
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        return embed_texts(self.embedder, texts, progress=self.progress)
+        return build_consensus_server(self.cfg, self.suite.public, self.embed, rule, self.vote_seed)
 
     @property
     def accountants(self) -> dict[str, Any]:
