@@ -20,7 +20,7 @@ from fedcofit_lite.engine.collect import (
     _generate,
     common_prefix_length,
     decode,
-    generate_answers,
+    generate_with_confidence,
 )
 from fedcofit_lite.engine.finetune import TrainStats, answer_loss, attach_adapters, shared_prefix_length, train_adapter
 from fedcofit_lite.engine.models import format_prompt, load_model
@@ -135,11 +135,11 @@ REQUESTS = [
 )
 def test_fast_decoder_gives_the_answers_of_transformers_generate(fast):
     model, tok = fp32_clients()
-    reference = generate_answers(
+    reference = generate_with_confidence(
         model, tok, REQUESTS, GenerationConfig(max_new_tokens=10, batch_size=1, decoder="generate")
-    )
+    )[0]
     assert len(set(reference)) > 4  # the adapters really answer differently
-    assert generate_answers(model, tok, REQUESTS, fast) == reference
+    assert generate_with_confidence(model, tok, REQUESTS, fast)[0] == reference
 
 
 def test_finished_rows_stop_costing_decode_steps():

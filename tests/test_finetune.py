@@ -7,7 +7,7 @@ import torch
 
 from fedcofit_lite.config import GenerationConfig, LoraConfig, TrainConfig
 from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, tokenize_records
-from fedcofit_lite.engine.collect import BASE_ADAPTER, GenerationRequest, generate_answers
+from fedcofit_lite.engine.collect import BASE_ADAPTER, GenerationRequest, generate_with_confidence
 from fedcofit_lite.engine.finetune import attach_adapters, train_adapter
 from fedcofit_lite.engine.models import load_model
 
@@ -68,8 +68,11 @@ def test_mixed_adapter_batch_equals_one_prompt_at_a_time(two_clients):
     requests = [
         GenerationRequest(adapter, r.instruction) for r in RECORDS[:3] for adapter in ("alice", "bob", BASE_ADAPTER)
     ]
-    batched = generate_answers(model, tok, requests, cfg)
-    single = [generate_answers(model, tok, [r], GenerationConfig(max_new_tokens=6, batch_size=1))[0] for r in requests]
+    batched = generate_with_confidence(model, tok, requests, cfg)[0]
+    single = [
+        generate_with_confidence(model, tok, [r], GenerationConfig(max_new_tokens=6, batch_size=1))[0][0]
+        for r in requests
+    ]
     assert batched == single
     # alice was trained, bob and the base were not: bob answers like the base
     assert batched[1::3] == batched[2::3]

@@ -53,7 +53,7 @@ class GenerationRequest:
 
 @dataclass
 class GenerationStats:
-    """What generation cost; :func:`generate_answers` adds to it when one is passed."""
+    """What generation cost; :func:`generate_with_confidence` adds to it when one is passed."""
 
     batches: int = 0
     prompt_tokens: int = 0  # non-pad prompt tokens prefilled
@@ -74,19 +74,6 @@ class GenerationStats:
     def add(self, other: GenerationStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-def generate_answers(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    requests: Sequence[GenerationRequest],
-    cfg: GenerationConfig,
-    seed: int = 0,
-    desc: str = "generate",
-    stats: GenerationStats | None = None,
-) -> list[str]:
-    """Answer every request; returns the decoded new text per request, in order (see :func:`generate_with_confidence`)."""
-    return generate_with_confidence(model, tokenizer, requests, cfg, seed, desc, stats)[0]
 
 
 def generate_with_confidence(
