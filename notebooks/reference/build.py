@@ -72,6 +72,16 @@ def cpu_name() -> str:
     return platform.machine()
 
 
+def git_commit() -> str:
+    """The commit whose code makes the runs (``-dirty`` when the work tree has changes), or ``unknown``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
 def copy_pruned(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*LEFT_OUT))
 
@@ -111,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "preset": args.preset,
         "format": flt.ui.workshop.REFERENCE_FORMAT,
         "package_version": flt.__version__,
+        "commit": git_commit(),
         "seeds": seeds,
         "methods": methods,
         "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds]

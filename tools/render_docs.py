@@ -1,0 +1,52 @@
+"""Write the documentation's rendered pages and the README's rendered blocks from the shipped run folders.
+
+python tools/render_docs.py           # write docs/_generated/*.md and README.md's blocks
+python tools/render_docs.py --check   # exit 1 and name the files that differ (what tests/test_docs.py runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rendered() -> dict[Path, str]:
+    """Path (relative to the repository) -> the text it should hold."""
+    from fedcofit_lite.ui import docpages
+
+    out = docpages.render_pages()
+    readme = (ROOT / "README.md").read_text()
+    out[Path("README.md")] = docpages.render_readme(readme)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a committed file differs")
+    args = p.parse_args(argv)
+    stale = []
+    for rel, text in rendered().items():
+        path = ROOT / rel
+        old = path.read_text() if path.exists() else ""
+        if old == text:
+            continue
+        stale.append(rel)
+        if args.check:
+            diff = difflib.unified_diff(old.splitlines(), text.splitlines(), str(rel), "rendered", lineterm="", n=1)
+            print("\n".join(list(diff)[:40]))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {rel}")
+    if args.check and stale:
+        print(f"stale: {', '.join(map(str, stale))}; run `python tools/render_docs.py`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
