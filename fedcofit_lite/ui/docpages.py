@@ -164,7 +164,46 @@ def _timings_page() -> str:
     )
 
 
+def _reproduce_page() -> str:
+    rows = []
+    for preset, part, shows, where in (
+        ("cpu", "seeds", "exact-answer comparison, findings, bytes", "results.md#exact-answer-tasks"),
+        ("cpu", "quickstart", "one run, stage by stage", "results.md#one-run-stage-by-stage"),
+        ("small", "seeds", "the notebooks' comparison", "results.md#the-notebooks-preset"),
+        ("small", "quickstart", "the notebooks' run", "notebooks.md"),
+    ):
+        ref = workshop.reference_for(preset)
+        p = render.Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, part)
+        rows.append(
+            [
+                f"[{shows}]({where})",
+                f"`{p.command}`",
+                render.format_minutes(p.wall_s),
+                p.machine,
+                f"`notebooks/reference/{preset}/{part}/`",
+            ]
+        )
+    for part, shows in (("seeds", "open-ended comparison"), ("replay", "open-ended replay")):
+        p = render.Provenance.from_manifest(FREEFORM / "provenance.json", part)
+        wall = render.format_minutes(p.wall_s) if p.wall_s else "seconds"
+        rows.append(
+            [
+                f"[{shows}](results.md#open-ended-answers)",
+                f"`{p.command}`",
+                wall,
+                p.machine,
+                "`notebooks/reference/freeform/`",
+            ]
+        )
+    rows.append(
+        ["[cost model](results.md#bytes-on-the-wire)", "`python -m fedcofit_lite cost`", "seconds", "any", "stdout"]
+    )
+    head = ["what it shows", "command", "wall time", "machine", "artefact"]
+    return f"{NOTE}\n\n{render.md_table(head, rows, 'lllll')}\n"
+
+
 PAGES: dict[str, Callable[[], str]] = {
+    "reproduce.md": _reproduce_page,
     "cpu_quickstart.md": lambda: _quickstart_page("cpu"),
     "cpu_seeds.md": lambda: _seeds_page("cpu"),
     "small_quickstart.md": lambda: _quickstart_page("small"),
