@@ -404,13 +404,16 @@ def label_precision(root: str | Path, method: str = "consensus", round_index: in
     return stats.score_intervals({method: per_seed}, n_boot)[method]
 
 
-def findings(cpu_seeds: str | Path, freeform_table: str, n_boot: int = 2000) -> list[Finding]:
-    """The headline findings, each one number with its interval, from the shipped reference runs."""
-    root = Path(cpu_seeds)
-    from .compare import summarize_seeds
+def findings(
+    summary: SeedSummary, freeform_table: str, rows: list[dict[str, Any]] | None = None, n_boot: int = 2000
+) -> list[Finding]:
+    """The headline findings, each one number with its interval, from a multi-seed comparison and a free-form table.
 
-    summary = summarize_seeds(root)
-    rows, _ = seed_table(summary, n_boot)
+    ``summary`` is ``compare.summarize_seeds`` of the exact-answer comparison (``rows`` its
+    ``seed_table`` rows, when already made); ``freeform_table`` the text of the free-form one.
+    """
+    root = summary.root
+    rows = rows if rows is not None else seed_table(summary, n_boot)[0]
     by = {r["method"]: r for r in rows}
     refs, diffs = _differences(summary, "exact_match", n_boot)
     n = len(summary.seeds)

@@ -10,6 +10,7 @@ committed page differs.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -70,10 +71,16 @@ def _quickstart_page(preset: str) -> str:
     return _block(render.Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, "quickstart"), body)
 
 
+@functools.cache
+def _seeds(preset: str) -> tuple[compare.SeedSummary, list[dict[str, Any]]]:
+    """The reference comparison of ``preset`` and its table rows, read once per process."""
+    summary = compare.summarize_seeds(workshop.reference_for(preset).root / "seeds")
+    return summary, compare.seed_table(summary)[0]
+
+
 def _seeds_page(preset: str) -> str:
     ref = workshop.reference_for(preset)
-    summary = compare.summarize_seeds(ref.root / "seeds")
-    rows, _ = compare.seed_table(summary)
+    summary, rows = _seeds(preset)
     figs = plots.seed_figures(summary, rows)
     body = "\n\n".join(
         [
@@ -132,9 +139,10 @@ def _presets_page() -> str:
     return f"{NOTE}\n\n{render.presets_markdown(configs)}\n"
 
 
-def _findings() -> list[render.Finding]:
-    ref = workshop.reference_for("cpu")
-    return render.findings(ref.root / "seeds", (FREEFORM / "comparison_seeds.txt").read_text())
+@functools.cache
+def _findings() -> tuple[render.Finding, ...]:
+    summary, rows = _seeds("cpu")
+    return tuple(render.findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
 
 
 def timings() -> list[dict[str, Any]]:
@@ -158,6 +166,7 @@ def _timings_page() -> str:
     rows = [
         [t["what"], f"`{t['command']}`", render.format_minutes(t["seconds"]), t["machine"], t["date"]]
         for t in timings()
+        if "notebook" not in t
     ]
     return (
         f"{NOTE}\n\n" + render.md_table(["what", "command", "wall time", "machine", "measured"], rows, "lllll") + "\n"
@@ -202,7 +211,55 @@ def _reproduce_page() -> str:
     return f"{NOTE}\n\n{render.md_table(head, rows, 'lllll')}\n"
 
 
+NOTEBOOK_COLUMNS = {
+    "small-nbval": "`small`, under nbval (CI)",
+    "small-fresh": "`small`, from nothing",
+    "cpu-reference": "`cpu`, on the reference",
+    "cpu-fresh": "`cpu`, from nothing",
+}
+
+
+def _notebook_times_page() -> str:
+    """Each notebook's wall time per preset and condition (``docs/_data/timings.json``), '-' where not measured."""
+    got = {(t["notebook"], t["condition"]): t for t in timings() if "notebook" in t}
+    notebooks = sorted({nb for nb, _ in got})
+    rows = [
+        [nb, *[render.format_minutes(got[(nb, c)]["seconds"]) if (nb, c) in got else "-" for c in NOTEBOOK_COLUMNS]]
+        for nb in notebooks
+    ]
+    when = sorted({f"{t['date']} on {t['machine']}" for t in got.values()})
+    return (
+        f"{NOTE}\n\n"
+        + render.md_table(["notebook", *NOTEBOOK_COLUMNS.values()], rows)
+        + f"\n\nMeasured {'; '.join(when)}. *From nothing*: no workshop runs on disk, so the notebook trains what "
+        "it needs; *on the reference*: it opens the shipped reference run. '-': not measured.\n"
+    )
+
+
+def _exercises_page() -> str:
+    """Each exercise, what its solution does, and what the optional run it invites costs (from the reference runs)."""
+    data = json.loads((ROOT / "docs" / "_data" / "exercises.json").read_text())["exercises"]
+
+    def further(key: str) -> str:
+        if key == "none":
+            return "-"
+        if key == "mixed":
+            return "a `small-mixed` comparison (notebook 08's own run)"
+        small = reference_time("small", key)
+        cpu = reference_time("cpu", key)
+        return f"one `{key}` run: {small.split(' (')[0]} on `small`, {cpu.split(' (')[0]} on `cpu`"
+
+    rows = [[f"{e['notebook']}.{e['n']}", e["task"], e["solution"], further(e["further"])] for e in data]
+    return (
+        f"{NOTE}\n\n"
+        + render.md_table(["exercise", "question", "the solution cell (seconds)", "to run it yourself"], rows, "llll")
+        + "\n\nRun times of the reference runs: [reproducing](reproducing.md).\n"
+    )
+
+
 PAGES: dict[str, Callable[[], str]] = {
+    "notebook_times.md": _notebook_times_page,
+    "exercises.md": _exercises_page,
     "reproduce.md": _reproduce_page,
     "cpu_quickstart.md": lambda: _quickstart_page("cpu"),
     "cpu_seeds.md": lambda: _seeds_page("cpu"),
