@@ -1,7 +1,7 @@
 """Sphinx configuration: the documentation site (MyST Markdown pages, the notebooks, the API from the docstrings).
 
-    make docs        build it with the notebooks executed on the small preset (cached in docs/_build/.jupyter_cache)
-    make docs-fast   build it without executing anything (what make test checks, warnings as errors)
+make docs        build it with the notebooks executed on the small preset (cached in docs/_build/.jupyter_cache)
+make docs-fast   build it without executing anything (what make test checks, warnings as errors)
 """
 
 from __future__ import annotations
@@ -69,7 +69,16 @@ autodoc_default_options = {
 }
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_mock_imports = ["torch", "transformers", "peft", "sentence_transformers", "opacus", "flwr", "safetensors", "gguf"]
+autodoc_mock_imports = [
+    "torch",
+    "transformers",
+    "peft",
+    "sentence_transformers",
+    "opacus",
+    "flwr",
+    "safetensors",
+    "gguf",
+]
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_ivar = True  # a dataclass's "Attributes" section, not a second description of each field
