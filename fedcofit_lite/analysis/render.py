@@ -91,6 +91,12 @@ def verdict(diff: stats.Interval) -> str:
     return "above" if diff.mean > 0 else "below"
 
 
+def versus(diff: stats.Interval, other: str) -> str:
+    """``"above local"``, ``"below local"`` or ``"not distinguishable from local"``, as the interval says."""
+    word = verdict(diff)
+    return f"{word} from {other}" if word == "not distinguishable" else f"{word} {other}"
+
+
 # -- a multi-seed comparison -------------------------------------------------------------------
 
 
