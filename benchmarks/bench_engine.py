@@ -8,10 +8,13 @@ of the same preset, each in a fresh subprocess (so its peak RSS is its own):
     the package as configured (``model.dtype=auto``: bf16 where the CPU or GPU
     has it; eager attention on CPU; batches grouped by length; the output head
     only at answer positions; the KV-cache decoder that drops finished rows);
+``alone``
+    the package with ``train.together=false``: every client trains in its
+    own steps, one after the other (the engine before joint training);
 ``old``
     the same preset with :data:`fedcofit_lite.config.LEGACY_ENGINE` set: float32,
     SDPA attention, random batches, logits at every position, transformers'
-    ``generate()`` (the engine before issue #11).
+    ``generate()``, Opacus for DP-SGD (the engine before the speed work).
 
 Each subprocess builds a :class:`~fedcofit_lite.federation.loop.Federation` of the
 preset (same seed, partition, adapters) and runs:
@@ -26,7 +29,12 @@ preset (same seed, partition, adapters) and runs:
 
 The new engine also answers the public prompts a second time with the other
 ``generation.adapter_batches`` setting (mixed-adapter batches against
-per-adapter batches), and runs with 1 and 8 clients for peak RSS.
+per-adapter batches), times one epoch of DP-SGD on every client's private
+records with both ``train.dp_engine`` settings (the same records, noise and
+accounting), and runs with 1 and 8 clients for peak RSS.
+
+The report names the machine: the CPU model, its bf16 instructions (AMX,
+AVX-512 BF16 or none) and the torch thread count.
 
 The parent measures the machine's matmul peak (fp32 and bf16) in the same run
 and prints achieved training FLOP/s as a share of the peak of the dtype each
@@ -59,7 +67,8 @@ from typing import Any
 
 from fedcofit_lite.config import LEGACY_ENGINE, RunConfig, load_config
 
-ENGINES = ("new", "old")
+ENGINES = ("new", "alone", "old")
+ENGINE_OVERRIDES = {"new": (), "alone": ("train.together=false",), "old": LEGACY_ENGINE}
 ROUND = 1
 
 # figure -> (unit, direction): +1 higher is better, -1 lower is better
@@ -94,7 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="1,8",
         help="extra client counts run with the new engine for peak RSS [1,8]; '' for none",
     )
-    p.add_argument("--no-old", action="store_true", help="skip the old engine (no ratios; quick look at the new one)")
+    p.add_argument("--no-old", action="store_true", help="only the new engine (no ratios; quick look at the new one)")
+    p.add_argument("--no-dp", action="store_true", help="skip the DP-SGD timing")
     p.add_argument("--out", type=Path, help="write every figure as JSON here")
     p.add_argument("--progress", action="store_true", help="show the package's progress bars in the subprocesses")
     # internal: one engine in this process
@@ -105,7 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def engine_config(args: argparse.Namespace, engine: str, clients: int | None = None) -> RunConfig:
-    overrides = [*args.set, *(LEGACY_ENGINE if engine == "old" else ())]
+    overrides = [*args.set, *ENGINE_OVERRIDES[engine]]
     if clients:
         overrides.append(f"federation.n_clients={clients}")
     return load_config(args.config, overrides)
@@ -189,7 +199,33 @@ def train_flops(stats: dict[str, int], shape: dict[str, int]) -> float:
     return per_token * stats["tokens"] + attention + head
 
 
-def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> dict[str, Any]:
+def dp_timing(fed: Any) -> dict[str, Any]:
+    """One epoch of DP-SGD on every client's private records, with each ``train.dp_engine``: seconds, steps, epsilon."""
+    import dataclasses
+
+    from fedcofit_lite.engine.privacy import epsilon, new_accountant
+
+    out: dict[str, Any] = {}
+    start_tensors = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
+    for engine in ("fast", "opacus"):
+        cfg = dataclasses.replace(fed.cfg.train, dp_noise_multiplier=1.0, dp_engine=engine)
+        seconds, steps, eps = 0.0, 0, []
+        for c in fed.clients:
+            if not c.trainable:
+                continue
+            c.model.set_tensors(start_tensors[c.client_id])  # both engines start from the same adapters
+            accountant = new_accountant()
+            start = time.perf_counter()
+            losses = c.model.train(c.private_records(), cfg, 1, seed=1, accountant=accountant)
+            seconds += time.perf_counter() - start
+            steps += sum(h[2] for h in accountant.history)
+            eps.append(epsilon(accountant, fed.cfg.train.dp_delta))
+            del losses
+        out[engine] = {"seconds": seconds, "steps": steps, "s_per_step": seconds / max(steps, 1), "epsilon": eps}
+    return out
+
+
+def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool, with_dp: bool = False) -> dict[str, Any]:
     """One round of ``cfg`` in this process; returns its figures."""
     import torch
 
@@ -239,6 +275,7 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
                 "same_answers": sum(x == y for x, y in zip(*answers.values())),
                 "answers": len(next(iter(answers.values()))),
             }
+        dp = dp_timing(fed) if with_dp else {}
         shape = model_shape(pool)
         dtype = str(compute_dtype_of(next(iter(pool.backbones.values())).model)).replace("torch.", "")
     s = row["seconds"]
@@ -269,6 +306,7 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool) -> di
         "kept": row["kept"],
         "pseudo_label_accuracy": row["pseudo_label_accuracy"],
         "adapter_batching": variant,
+        "dp": dp,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch_threads": torch.get_num_threads(),
     }
@@ -291,6 +329,8 @@ def spawn(args: argparse.Namespace, engine: str, clients: int | None, tmp: Path)
     ]
     for s in args.set:
         cmd += ["--set", s]
+    if args.no_dp:
+        cmd.append("--no-dp")
     if clients:
         cmd += ["--clients", str(clients)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -319,37 +359,64 @@ def add_peak_share(res: dict[str, Any], peaks: dict[str, float]) -> None:
     res["train_share_of_peak"] = res["train_gflops_per_s"] / peak
 
 
+def machine() -> dict[str, Any]:
+    """The CPU model, its bf16 matrix instructions and the torch threads: what every figure depends on."""
+    import torch
+
+    flags, model = set(), platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:  # not Linux: the model from platform, the instructions unknown
+        pass
+    bf16 = (
+        "AMX" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags else "none" if flags else "unknown"
+    )
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": model, "bf16_instructions": bf16, "torch_threads": torch.get_num_threads(), "gpu": gpu}
+
+
+def _cell(key: str, value: float) -> str:
+    return f"{value:>11.3g}" if key == "train_share_of_peak" else f"{value:>11.2f}"
+
+
 def format_report(
     cfg: RunConfig, args: argparse.Namespace, med: dict[str, dict], peaks: dict[str, float], rss: dict[int, float]
 ) -> str:
-    new, old = med["new"], med.get("old")
-    t, g = new["train_stats"], new["generation_stats"]
+    new = med["new"]
+    refs = [e for e in med if e != "new"]
+    m = machine()
     lines = [
         "",
+        f"machine: {m['cpu']}, bf16 instructions: {m['bf16_instructions']}, torch threads {m['torch_threads']}"
+        + (f", GPU {m['gpu']}" if m["gpu"] else ""),
         f"One consensus round, preset {args.config!r} ({cfg.model.name}), {new['clients']} clients, "
         f"{cfg.data.n_public} public prompts, {len(cfg.data.families) or 'all'} families"
         + (f"; median of {args.repeat} repeats (order alternated)" if args.repeat > 1 else ""),
         f"matmul peak on this machine (same run): fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s",
-        f"engines: new = {new['compute_dtype']}, {new['attention']} attention, decoder {cfg.generation.decoder}, "
-        f"adapter batches {cfg.generation.adapter_batches}"
-        + (f"; old = {old['compute_dtype']}, {old['attention']} attention, transformers generate()" if old else ""),
+        f"engines: new = {new['compute_dtype']}, {new['attention']} attention, clients trained together, decoder "
+        f"{cfg.generation.decoder}, adapter batches {cfg.generation.adapter_batches}"
+        + ("; alone = new, each client trained in its own steps" if "alone" in med else "")
+        + (
+            f"; old = {med['old']['compute_dtype']}, {med['old']['attention']} attention, transformers generate()"
+            if "old" in med
+            else ""
+        ),
         "",
-        f"{'figure':<30}{'new':>11}" + (f"{'old':>11}{'new/old':>10}{'  better':>9}" if old else ""),
-        "-" * (71 if old else 41),
+        f"{'figure':<30}" + "".join(f"{e:>11}" for e in med) + "".join(f"{'new/' + e:>11}" for e in refs),
+        "-" * (30 + 11 * (len(med) + len(refs))),
     ]
     for key, (unit, direction) in FIGURES.items():
-        label = key + (f" ({unit})" if unit else "")
-        line = f"{label:<30}{new[key]:>11.3g}" if key == "train_share_of_peak" else f"{label:<30}{new[key]:>11.2f}"
-        if old:
-            ratio = new[key] / old[key] if old[key] else float("nan")
-            gain = ratio if direction > 0 else 1 / ratio
-            line += (
-                f"{old[key]:>11.3g}" if key == "train_share_of_peak" else f"{old[key]:>11.2f}"
-            ) + f"{ratio:>10.2f}{gain:>8.2f}x"
+        line = f"{key + (f' ({unit})' if unit else ''):<30}" + "".join(_cell(key, med[e][key]) for e in med)
+        for e in refs:
+            ratio = med["new"][key] / med[e][key] if med[e][key] else float("nan")
+            line += f"{(ratio if direction > 0 else 1 / ratio):>10.2f}x"
         lines.append(line)
-    lines.append("-" * (71 if old else 41))
-    lines.append("'better' orients new/old so that > 1 favours the new engine.")
-    lines.append("")
+    lines += ["-" * (30 + 11 * (len(med) + len(refs))), "new/x: how many times better new is (> 1 favours new).", ""]
     for name, res in med.items():
         t, g, e = res["train_stats"], res["generation_stats"], res["eval_generation_stats"]
         lines += [
@@ -372,6 +439,15 @@ def format_report(
             f"adapter batching (new engine, trained adapters, the same prompts): {a} {ts[a]:.2f} s, {b} {ts[b]:.2f} s; "
             f"identical answers {v['same_answers']}/{v['answers']}"
         )
+    dp = new.get("dp")
+    if dp:
+        fast, ref = dp["fast"], dp["opacus"]
+        lines.append(
+            f"DP-SGD, one epoch of every client's private records (sigma 1): fast {fast['seconds']:.1f} s "
+            f"({fast['s_per_step']:.3f} s/step), opacus {ref['seconds']:.1f} s ({ref['s_per_step']:.3f} s/step): "
+            f"{ref['seconds'] / fast['seconds']:.2f}x faster; {fast['steps']} and {ref['steps']} steps, epsilon "
+            f"{max(fast['epsilon']):.3f} and {max(ref['epsilon']):.3f}"
+        )
     if rss:
         base = rss[min(rss)]
         lines.append(
@@ -379,8 +455,8 @@ def format_report(
             + ", ".join(f"{n}: {mib:.0f} MiB ({mib / base:.2f}x)" for n, mib in sorted(rss.items()))
         )
     lines.append(
-        f"torch threads {new['torch_threads']}; FLOPs per training token: 4 x frozen linear + 6 x LoRA weights, "
-        f"+ 12 x layers x attention width x length^2 per record, + 4 x hidden x vocab per answer token"
+        "FLOPs per training token: 4 x frozen linear + 6 x LoRA weights, "
+        "+ 12 x layers x attention width x length^2 per record, + 4 x hidden x vocab per answer token"
     )
     return "\n".join(lines)
 
@@ -406,13 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.engine:  # child
         cfg = engine_config(args, args.engine, args.clients)
-        result = run_engine(args.engine, cfg, with_generation_variant=args.engine == "new" and not args.clients)
+        main_run = args.engine == "new" and not args.clients
+        result = run_engine(args.engine, cfg, with_generation_variant=main_run, with_dp=main_run and not args.no_dp)
         args.result.write_text(json.dumps(result))
         return 0
     if args.repeat < 1:
         raise SystemExit(f"--repeat = {args.repeat}: must be >= 1.")
     cfg = engine_config(args, "new")
-    import torch
 
     peaks = {"float32": matmul_peak("float32"), "bfloat16": matmul_peak("bfloat16")}
     engines = ("new",) if args.no_old else ENGINES
@@ -435,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             "config": args.config,
             "overrides": args.set,
             "legacy_engine": list(LEGACY_ENGINE),
-            "environment": {**environment(), "torch_threads": torch.get_num_threads()},
+            "environment": {**environment(), **machine()},
             "matmul_peak_gflops": peaks,
             "median": med,
             "runs": runs,

@@ -41,6 +41,8 @@ LEGACY_ENGINE: tuple[str, ...] = (
     "train.group_by_length=false",
     "train.answer_logits_only=false",
     "train.share_prefix=false",
+    "train.together=false",
+    "train.dp_engine=opacus",
     "generation.decoder=generate",
     "generation.share_prefix=false",
     "generation.adapter_batches=mixed",
@@ -100,10 +102,12 @@ class TrainConfig:
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
     dp_epsilon: float = _f(0.0, "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.")
+    dp_engine: Literal["fast", "opacus"] = _f("fast", "DP-SGD's per-example gradients: fast = hooks on the adapter's LoRA layers, the output head at answer positions only, the base's compute dtype; opacus = Opacus' GradSampleModule over logits at every position (the reference). The same mechanism and accounting.")
     only_b: bool = _f(False, "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.")
     group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
     share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
     answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
+    together: bool = _f(True, "Train the clients of one architecture together: one forward and backward per step over every client's batch, each row through its own adapter, each client with its own optimizer (needs answer_logits_only; DP-SGD trains each client alone). Same updates as one client at a time, up to float rounding and LoRA dropout draws.")
     # fmt: on
 
 

@@ -22,7 +22,8 @@ from fedcofit_lite.engine.collect import (
     decode,
     generate_with_confidence,
 )
-from fedcofit_lite.engine.finetune import TrainStats, answer_loss, attach_adapters, shared_prefix_length, train_adapter
+from fedcofit_lite.engine.finetune import TrainStats, attach_adapters, train_adapter
+from fedcofit_lite.engine.loss import answer_loss, shared_prefix_length
 from fedcofit_lite.engine.models import format_prompt, load_model
 from fedcofit_lite.engine.precision import compute_dtype_of, cpu_has_native_bf16, resolve_dtype
 

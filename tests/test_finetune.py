@@ -82,3 +82,48 @@ def test_missing_target_module_lists_the_real_ones():
     model, _ = load_model("tiny-random", device="cpu")
     with pytest.raises(ValueError, match=r"\['query'\] do not exist.*q_proj"):
         attach_adapters(model, ["alice"], LoraConfig(target_modules=["query"]))
+
+
+def _fresh(adapters, dtype="float32"):
+    model, tok = load_model("tiny-random", device="cpu", seed=0, dtype=dtype)
+    lora = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    return attach_adapters(model, adapters, lora), tok
+
+
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_clients_trained_together_get_the_updates_they_get_alone(share_prefix):
+    """Joint steps (every client's batch in one forward and backward) equal one client at a time, to float rounding."""
+    from fedcofit_lite.engine.finetune import TrainJob, adapter_state, train_adapters
+
+    records = [*RECORDS, TrainRecord("Say the longest word you know, please, in capitals.", "", "ANTIDISESTABLISHMENT")]
+    weighted = [TrainRecord(r.instruction, r.context, r.response, weight=0.5 + i / 4) for i, r in enumerate(records)]
+    jobs = [
+        TrainJob("alice", records, epochs=3, seed=1),  # 3 steps per epoch: the longest job
+        TrainJob("bob", weighted[:3], epochs=2, seed=2, prox_mu=0.5),  # leaves the joint batch early
+        TrainJob("carol", records[1:], epochs=1, seed=3, freeze_a=True),  # FFA-LoRA: only B learns
+        TrainJob("dave", records, epochs=0, seed=4),  # trains nothing
+    ]
+    cfg = TrainConfig(lr=1e-2, batch_size=2, max_length=96, max_grad_norm=0.5, share_prefix=share_prefix)
+    alone, tok = _fresh([j.adapter for j in jobs])
+    start = {j.adapter: adapter_state(alone, j.adapter) for j in jobs}
+    start = {a: {k: v.clone() for k, v in s.items()} for a, s in start.items()}
+    expected = {
+        j.adapter: train_adapter(
+            alone, j.adapter, tok, j.records, cfg, j.epochs, j.seed, prox_mu=j.prox_mu, freeze_a=j.freeze_a
+        )
+        for j in jobs
+    }
+    together, tok = _fresh([j.adapter for j in jobs])
+    got = train_adapters(together, jobs, tok, cfg)
+
+    assert {a: len(v) for a, v in got.items()} == {"alice": 9, "bob": 4, "carol": 2, "dave": 0}
+    for a in expected:
+        assert got[a] == pytest.approx(expected[a], rel=1e-4, abs=1e-5), a
+        want, have = adapter_state(alone, a), adapter_state(together, a)
+        for k in want:
+            torch.testing.assert_close(have[k], want[k], rtol=1e-4, atol=1e-6, msg=f"{a} {k}")
+    assert all(
+        torch.equal(adapter_state(together, "carol")[k], start["carol"][k]) for k in start["carol"] if "lora_A" in k
+    )
+    assert all(torch.equal(adapter_state(together, "dave")[k], start["dave"][k]) for k in start["dave"])
+    assert not any(p.requires_grad and p.grad is not None for p in together.parameters())  # no gradients kept

@@ -60,6 +60,74 @@ def test_opacus_per_example_gradients_equal_one_backward_per_example():
     gsm._close()
 
 
+def test_fast_per_example_gradients_equal_one_backward_per_example_and_clip_like_opacus():
+    from fedcofit_lite.engine.loss import answer_loss
+    from fedcofit_lite.engine.models import load_model
+    from fedcofit_lite.engine.privacy import PerExampleGrads, clip_and_noise
+
+    model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
+    peft_model = attach_adapters(model, ["c0", "c1"], load_config("ci").lora, seed=0)
+    for n, p in peft_model.named_parameters():
+        p.requires_grad_(".c0." in n and "lora_" in n)
+    with torch.no_grad():  # B starts at zero; make the adapter non-trivial so every gradient is
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1)
+    peft_model.set_adapter("c0")
+    peft_model.eval()  # no dropout: the two computations must see the same network
+    records = [
+        TrainRecord("Say hi", "", "hi"),
+        TrainRecord("Add 2 and 3", "", "5"),
+        TrainRecord("Capital of France?", "", "Paris"),
+    ]
+    batch = collate(tokenize_records(tok, records, 64), tok.pad_token_id)
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+
+    expected = []
+    for i in range(3):
+        peft_model.zero_grad()
+        one = {k: v[i : i + 1] for k, v in batch.items()}
+        answer_loss(peft_model, one, share_prefix=False).backward()
+        expected.append([p.grad.clone() for p in params])
+
+    recorder = PerExampleGrads(peft_model, "c0")
+    peft_model.zero_grad()
+    answer_loss(peft_model, batch, False, groups=torch.arange(3), n_groups=3).sum().backward()
+    recorder.close()
+    samples = [recorder.samples[p] for p in params]
+    assert len(samples) == len(params) > 0  # every trainable LoRA weight of c0, none of c1
+    for k in range(len(params)):
+        for i in range(3):
+            torch.testing.assert_close(samples[k][i], expected[i][k], rtol=1e-4, atol=1e-6)
+
+    # clip each example's whole gradient to C, sum; with zero noise, divided by the expected batch
+    norms = torch.stack([torch.cat([g.flatten() for g in e]).norm() for e in expected])
+    C = float(norms.min()) / 2  # every example is clipped
+    update = clip_and_noise(samples, C, 0.0, torch.Generator().manual_seed(0), divisor=2.0)
+    for k in range(len(params)):
+        want = sum(expected[i][k] * C / (norms[i] + 1e-6) for i in range(3)) / 2.0
+        torch.testing.assert_close(update[k], want, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("engine", ["fast", "opacus"])
+def test_both_dp_engines_spend_the_same_privacy_and_move_only_the_adapter(engine):
+    from fedcofit_lite.engine.finetune import adapter_state, train_adapter
+    from fedcofit_lite.engine.models import load_model
+
+    model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
+    peft_model = attach_adapters(model, ["c0", "c1"], load_config("ci").lora, seed=0)
+    before = {a: {k: v.clone() for k, v in adapter_state(peft_model, a).items()} for a in ("c0", "c1")}
+    cfg = load_config("ci", [f"train.dp_engine={engine}", "train.dp_noise_multiplier=1.0", "train.batch_size=2"]).train
+    records = [TrainRecord(f"Add {i} and 3", "", str(i + 3)) for i in range(6)]
+    accountant = new_accountant()
+    train_adapter(peft_model, "c0", tok, records, cfg, epochs=2, seed=5, accountant=accountant)
+    assert len(accountant.history) == 1 and accountant.history[0] == (1.0, 2 / 6, 6)  # (sigma, q, steps)
+    assert epsilon(accountant, 1e-5) > 0
+    after = adapter_state(peft_model, "c0")
+    assert any(not torch.equal(after[k], before["c0"][k]) for k in after)
+    assert all(torch.equal(adapter_state(peft_model, "c1")[k], v) for k, v in before["c1"].items())
+
+
 def test_accountant_epsilon_falls_with_noise_and_grows_with_steps():
     eps = {}
     for sigma in (0.7, 1.0, 2.0):

@@ -164,7 +164,8 @@ def test_clients_accumulate_skip_their_own_answers_and_weigh_labels():
 def test_weighted_loss():
     from fedcofit_lite.config import LoraConfig
     from fedcofit_lite.engine.batching import TrainRecord, collate, tokenize_records
-    from fedcofit_lite.engine.finetune import answer_loss, attach_adapters
+    from fedcofit_lite.engine.finetune import attach_adapters
+    from fedcofit_lite.engine.loss import answer_loss
     from fedcofit_lite.engine.models import load_model
 
     model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")

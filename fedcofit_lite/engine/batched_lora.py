@@ -19,8 +19,12 @@ adapter's ``r`` columns and zeros elsewhere. A row thus gets exactly
 by zero. Two matmuls per layer whatever the number of clients; the extra
 arithmetic (n times the rank) is small next to the frozen layer.
 
-Inference only (no dropout, no gradients); plain LoRA adapters only (DoRA
-and other peft variants keep peft's own mixed-batch path).
+With ``train=True`` the same routing trains: the factors are stacked from the
+live parameters at every forward (``torch.cat`` is differentiable), LoRA
+dropout applies to the input, and a row's loss reaches only its own adapter's
+columns (the others are multiplied by zero), so one forward and backward
+trains every client at once (:func:`fedcofit_lite.engine.finetune.train_adapters`).
+Plain LoRA adapters only (DoRA and other peft variants keep peft's own paths).
 """
 
 from __future__ import annotations
@@ -52,8 +56,9 @@ class RowAdapters:
     ...     out = model(input_ids=ids, attention_mask=mask)
     """
 
-    def __init__(self, model: torch.nn.Module, adapters: Sequence[str]) -> None:
+    def __init__(self, model: torch.nn.Module, adapters: Sequence[str], train: bool = False) -> None:
         self.model = model
+        self.train = train
         self.adapters = list(dict.fromkeys(a for a in adapters if a != BASE))
         self.dtype = compute_dtype_of(model)
         self._layers: list[tuple[LoraLayer, bool]] = []  # (layer, was it disabled before)
@@ -81,17 +86,13 @@ class RowAdapters:
             module._disable_adapters = True  # the layer returns the frozen output; the hook adds the update
             if not self.adapters:  # every row asks for the base
                 continue
-            a_cat = torch.cat([module.lora_A[a].weight.t() for a in self.adapters], dim=1).to(self.dtype)  # (d_in, n*r)
-            b_cat = torch.cat([module.lora_B[a].weight.t() for a in self.adapters], dim=0).to(
-                self.dtype
-            )  # (n*r, d_out)
             if not self._columns:
                 for a in self.adapters:
                     width = module.lora_A[a].weight.shape[0]
                     self._columns[a] = slice(start, start + width)
                     self._scaling[a] = float(module.scaling[a])
                     start += width
-            self._hooks.append(module.register_forward_hook(self._hook(a_cat, b_cat)))
+            self._hooks.append(module.register_forward_hook(self._train_hook() if self.train else self._hook(module)))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -111,9 +112,25 @@ class RowAdapters:
                 mask[row, 0, self._columns[name]] = self._scaling[name]
         self._mask = mask
 
-    def _hook(self, a_cat: torch.Tensor, b_cat: torch.Tensor):
+    def _stacked(self, module: LoraLayer) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's factors side by side: A_cat (d_in, n*r) and B_cat (n*r, d_out)."""
+        a_cat = torch.cat([module.lora_A[a].weight for a in self.adapters], dim=0).t()
+        b_cat = torch.cat([module.lora_B[a].weight for a in self.adapters], dim=1).t()
+        return a_cat, b_cat
+
+    def _hook(self, module: LoraLayer):
+        a_cat, b_cat = (w.detach().to(self.dtype) for w in self._stacked(module))  # stacked once: inference
+
         def add_update(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
             x = args[0].to(self.dtype)  # (b, t, d_in)
             return output + ((x @ a_cat) * self._mask) @ b_cat  # (b, t, n*r) -> (b, t, d_out)
+
+        return add_update
+
+    def _train_hook(self):
+        def add_update(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+            a_cat, b_cat = self._stacked(module)  # from the live parameters: gradients reach each adapter
+            x = module.lora_dropout[self.adapters[0]](args[0])  # every adapter has the same dropout rate
+            return output + ((x @ a_cat.to(x.dtype)) * self._mask.to(x.dtype)) @ b_cat.to(x.dtype)
 
         return add_update

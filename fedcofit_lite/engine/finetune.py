@@ -30,12 +30,12 @@ from dataclasses import dataclass
 
 import peft
 import torch
-from transformers import DynamicCache, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from ..config import LoraConfig, TrainConfig
 from ..progress import bar as progress_bar
 from .batching import IGNORE_INDEX, TrainRecord, batch_order, collate, tokenize_records
-from .models import cache_argument
+from .loss import answer_loss
 from .precision import autocast
 
 log = logging.getLogger(__name__)
@@ -110,73 +110,19 @@ def attach_adapters(
     return peft_model
 
 
-def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
-    """Tokens at the start that every row of a right-padded batch shares, and that carry no label.
+def trainable_parameters(
+    model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False
+) -> list[torch.Tensor]:
+    """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters.
 
-    A shared prefix is the chat template's system turn; one token before each
-    row's first answer token is kept out of it (its hidden state predicts that
-    answer token).
+    ``keep_others`` leaves other adapters as they are (several train together);
+    otherwise ``adapter`` becomes the only active, trainable one.
     """
-    ids, labels = batch["input_ids"], batch["labels"]
-    same = (ids == ids[:1]).all(dim=0)  # (T,)
-    prefix = int(same.long().cumprod(0).sum())
-    first_label = (labels != IGNORE_INDEX).long().argmax(dim=1)  # (B,) position of each row's first answer token
-    return max(0, min(prefix, int(first_label.min()) - 1))
-
-
-def answer_loss(
-    model: torch.nn.Module,
-    batch: dict[str, torch.Tensor],
-    share_prefix: bool = True,
-    weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
-
-    1. With ``share_prefix``, the P tokens every row starts with (the chat
-       template's system turn) run through the decoder once, as a batch of
-       one, and their KV cache is repeated for the B rows; gradients flow
-       back through the repeat. The rest of each row runs on top of it.
-    2. The output head runs only at the N positions whose next token is an
-       answer token: (N, hidden) -> (N, vocab) instead of (B, T, vocab).
-
-    Equal, up to float rounding, to the model's own loss over the full logits
-    (``model(**batch).loss``); the tests check it. (With LoRA dropout, the
-    shared prefix draws one dropout mask instead of B.) ``weights`` (B,)
-    weigh each row's answer tokens: the weighted mean over tokens.
-    """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = base.get_decoder()
-    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
-    shared = shared_prefix_length(batch) if share_prefix else 0
-    if shared > 0:
-        cache = DynamicCache(config=base.config)
-        kv = {cache_argument(decoder): cache, "use_cache": True}
-        decoder(input_ids=ids[:1, :shared], **kv)  # (1, P): the shared prefix, once
-        cache.batch_repeat_interleave(ids.shape[0])  # (B, heads, P, head_dim) per layer
-        positions = torch.arange(shared, ids.shape[1], device=ids.device).expand(ids.shape[0], -1)  # (B, T - P)
-        hidden = decoder(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, **kv).last_hidden_state
-    else:
-        hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
-    targets = labels[:, shared + 1 :]  # the hidden state at position t predicts token t+1
-    wanted = targets != IGNORE_INDEX  # (B, T - P - 1)
-    logits = base.get_output_embeddings()(hidden[:, :-1][wanted])  # (N, vocab)
-    softcap = getattr(base.config, "final_logit_softcapping", None)
-    if softcap:  # e.g. Gemma 2: the model's forward caps its logits, so must we
-        logits = torch.tanh(logits / softcap) * softcap
-    if weights is None:
-        return torch.nn.functional.cross_entropy(logits.float(), targets[wanted])
-    per_token = torch.nn.functional.cross_entropy(logits.float(), targets[wanted], reduction="none")  # (N,)
-    w = weights.to(per_token.device)[wanted.nonzero()[:, 0]]  # (N,): each token weighs as its row
-    return (per_token * w).sum() / w.sum().clamp(min=1e-12)
-
-
-def trainable_parameters(model: peft.PeftModel, adapter: str, freeze_a: bool = False) -> list[torch.Tensor]:
-    """Make exactly ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters."""
-    model.set_adapter(adapter)
-    if freeze_a:
-        for n, p in model.named_parameters():
-            if f"lora_A.{adapter}." in n:
-                p.requires_grad_(False)
+    if not keep_others:
+        model.set_adapter(adapter)
+    for n, p in model.named_parameters():
+        if f".{adapter}." in n:
+            p.requires_grad_(not (freeze_a and f"lora_A.{adapter}." in n))
     return [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
 
 
@@ -248,7 +194,10 @@ def train_adapter(
             raise ValueError(
                 "train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP."
             )
-        return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
+        from .privacy import train_adapter_dp_fast
+
+        dp = train_adapter_dp_fast if cfg.dp_engine == "fast" else train_adapter_dp
+        return dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     lengths = [len(ids) for ids, _ in data]
@@ -272,6 +221,109 @@ def train_adapter(
         bar.close()
     for p in params:  # the gradients are spent: do not keep one adapter-sized buffer per client alive
         p.grad = None
+    model.eval()
+    return losses
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One client's share of a joint training call: its adapter, records, epochs and seed."""
+
+    adapter: str
+    records: Sequence[TrainRecord]
+    epochs: int
+    seed: int
+    prox_mu: float = 0.0
+    freeze_a: bool = False
+
+
+def train_adapters(
+    model: peft.PeftModel,
+    jobs: Sequence[TrainJob],
+    tokenizer: PreTrainedTokenizerBase,
+    cfg: TrainConfig,
+    desc: str = "train",
+    stats: TrainStats | None = None,
+) -> dict[str, list[float]]:
+    """Train several adapters of one base together: one forward and backward per step for all of them.
+
+    Each job keeps what :func:`train_adapter` would give it: its own batches
+    (the same order from its seed), its own AdamW, its own gradient clipping
+    and FedProx anchor. Step ``s`` stacks every job's ``s``-th batch into one
+    taller batch; :class:`~fedcofit_lite.engine.batched_lora.RowAdapters`
+    routes each row through its own adapter, the loss is the sum of the jobs'
+    mean losses, so a job's gradient is exactly its own loss's gradient. A job
+    with fewer steps leaves the batch when its batches run out. Returns each
+    adapter's per-step losses. Not for DP-SGD (per-example clipping) or the
+    legacy loss; LoRA dropout draws from one generator seeded by the first job.
+    """
+    from .batched_lora import RowAdapters
+
+    losses: dict[str, list[float]] = {j.adapter: [] for j in jobs}
+    jobs = [j for j in jobs if j.epochs > 0 and j.records]
+    if not jobs:
+        return losses
+    device = next(model.parameters()).device
+    names = [j.adapter for j in jobs]
+    params = {j.adapter: trainable_parameters(model, j.adapter, j.freeze_a, keep_others=True) for j in jobs}
+    optimizers = {a: torch.optim.AdamW(p, lr=cfg.lr, weight_decay=cfg.weight_decay) for a, p in params.items()}
+    anchors = {j.adapter: [p.detach().clone() for p in params[j.adapter]] for j in jobs if j.prox_mu > 0}
+    data = [tokenize_records(tokenizer, j.records, cfg.max_length) for j in jobs]
+    lengths = [[len(ids) for ids, _ in d] for d in data]
+    schedules = []  # per job: every step's record indices, epochs after epochs, as train_adapter draws them
+    for j, n in zip(jobs, lengths):
+        gen = torch.Generator().manual_seed(j.seed)
+        schedules.append(
+            [rows for _ in range(j.epochs) for rows in batch_order(n, cfg.batch_size, gen, cfg.group_by_length)]
+        )
+    weights = [torch.tensor([r.weight for r in j.records], dtype=torch.float32) for j in jobs]
+    model.train()
+    with (
+        torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        RowAdapters(model, names, train=True) as rows,
+    ):
+        torch.manual_seed(jobs[0].seed)  # LoRA dropout
+        n_steps = max(len(s) for s in schedules)
+        bar = progress_bar(total=n_steps, desc=f"{desc} ({len(jobs)} together)", leave=False, unit="step")
+        for step in range(n_steps):
+            active = [k for k, s in enumerate(schedules) if step < len(s)]
+            picked = [(k, i) for k in active for i in schedules[k][step]]
+            batch = collate([data[k][i] for k, i in picked], tokenizer.pad_token_id)
+            if stats is not None:
+                stats.count(batch, [lengths[k][i] for k, i in picked])
+            batch = {key: v.to(device) for key, v in batch.items()}
+            groups = torch.tensor([k for k, _ in picked], device=device)
+            row_weights = torch.stack([weights[k][i] for k, i in picked])
+            with autocast(model):
+                loss = answer_loss(
+                    model,
+                    batch,
+                    cfg.share_prefix,
+                    row_weights,
+                    groups,
+                    len(jobs),
+                    select=lambda g: rows.select([names[k] for k in g.tolist()]),
+                )  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
+            objective = loss[active].sum()
+            for k in active:
+                if jobs[k].prox_mu > 0:
+                    a = names[k]
+                    objective = objective + jobs[k].prox_mu / 2 * _distance2(params[a], anchors[a])
+            for opt in optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            objective.backward()
+            values = loss.detach().tolist()
+            for k in active:
+                a = names[k]
+                if cfg.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params[a], cfg.max_grad_norm)
+                optimizers[a].step()
+                losses[a].append(values[k])
+            bar.update(1)
+        bar.close()
+    for ps in params.values():
+        for p in ps:
+            p.grad = None
     model.eval()
     return losses
 

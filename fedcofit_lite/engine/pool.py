@@ -22,12 +22,14 @@ from ..config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
 from .batching import TrainRecord
 from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_with_confidence
 from .finetune import (
+    TrainJob,
     TrainStats,
     adapter_state,
     attach_adapters,
     count_adapter_parameters,
     peft_lora_config,
     train_adapter,
+    train_adapters,
 )
 from .models import load_model
 
@@ -121,6 +123,17 @@ class ModelPool:
             stats=self.train_stats,
             freeze_a=freeze_a,
         )
+
+    def train_together(self, jobs: Sequence[TrainJob], cfg: TrainConfig) -> dict[str, list[float]]:
+        """Train several clients' adapters, those of one architecture in the same steps (:func:`train_adapters`)."""
+        losses: dict[str, list[float]] = {}
+        for name, bb in self.backbones.items():
+            mine = [j for j in jobs if self.client_models[j.adapter] == name]
+            if mine:
+                losses |= train_adapters(
+                    bb.model, mine, bb.tokenizer, cfg, desc=f"train {name}", stats=self.train_stats
+                )
+        return losses
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:
         """A fresh adapter on ``model_name``'s base, at the clients' shared start (e.g. the centralized baseline's model)."""

@@ -10,6 +10,21 @@ per-example gradients (``GradSampleModule``; LoRA's ``lora_A``/``lora_B`` are
 plain ``nn.Linear`` layers) and its RDP accountant turns (noise, q, steps) into
 (epsilon, delta), tracked per client across all rounds.
 
+Two engines compute the same mechanism (``train.dp_engine``):
+
+``fast``
+    hooks on the adapter's own LoRA layers record each example's weight
+    gradient (``einsum`` of the layer's input and output gradient: the
+    gradient of a linear layer is a sum over positions of outer products, one
+    sum per example), the loss runs the output head only at answer positions
+    and the forward in the base's compute dtype (bf16 where the hardware has
+    it). The prompt prefix is not shared: a prefix computed once for the
+    batch gets one gradient summed over the examples, and per-example clipping
+    needs each example's own;
+``opacus``
+    Opacus' ``GradSampleModule`` on the whole model, logits at every position
+    (the engine before the speed work; the benchmark's reference).
+
 What the guarantee covers, and what it does not:
 
 * It protects each **private training record** of a client: anything computed
@@ -39,9 +54,9 @@ import torch
 
 from ..config import TrainConfig
 from ..progress import bar as progress_bar
-from .batching import collate
-
-IGNORE_INDEX = -100
+from .batching import IGNORE_INDEX, collate
+from .loss import answer_loss
+from .precision import autocast
 
 
 def new_accountant():
@@ -154,5 +169,121 @@ def train_adapter_dp(
         gsm._close()  # remove Opacus hooks: the shared base serves the other clients untouched
         for p in params:
             p.grad_sample = None
+        model.eval()
+    return losses
+
+
+class PerExampleGrads:
+    """Record, for each LoRA weight of ``adapter`` that trains, the gradient of every example of a batch.
+
+    A linear layer's weight gradient is ``sum_t g_t^T a_t`` over the positions
+    ``t`` of a row (``a``: its input, ``g``: the gradient of its output), so
+    each example's share is one ``einsum``: (B, T, out) x (B, T, in) -> (B, out, in).
+    ``samples[p]`` holds them after a backward of the sum of the examples' losses.
+    """
+
+    def __init__(self, model: torch.nn.Module, adapter: str) -> None:
+        self.samples: dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._hooks = []
+        for name, module in model.named_modules():
+            is_lora = name.endswith(f"lora_A.{adapter}") or name.endswith(f"lora_B.{adapter}")
+            if is_lora and isinstance(module, torch.nn.Linear) and module.weight.requires_grad:
+                self._hooks.append(module.register_forward_hook(self._record))
+
+    def _record(self, module: torch.nn.Linear, args: tuple, output: torch.Tensor) -> None:
+        a = args[0].detach()  # (B, T, in)
+
+        def on_grad(g: torch.Tensor) -> None:  # g: (B, T, out)
+            gs = torch.einsum("bto,bti->boi", g.float(), a.float())
+            w = module.weight
+            self.samples[w] = self.samples[w] + gs if w in self.samples else gs
+
+        output.register_hook(on_grad)
+
+    def close(self) -> None:
+        for h in self._hooks:
+            h.remove()
+
+
+def clip_and_noise(
+    samples: Sequence[torch.Tensor], max_norm: float, noise_std: float, generator: torch.Generator, divisor: float
+) -> list[torch.Tensor]:
+    """DP-SGD's update from per-example gradients: clip each example to ``max_norm``, sum, add noise, divide.
+
+    ``samples`` are (B, *shape) per parameter; the clip factor is that of
+    Opacus (``max_norm / (norm + 1e-6)``, at most 1) over all of them together.
+    """
+    norms = torch.stack([g.reshape(len(g), -1).norm(dim=1) for g in samples], dim=1).norm(dim=1)  # (B,)
+    factor = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    out = []
+    for g in samples:
+        summed = torch.einsum("b,b...->...", factor, g)
+        noise = torch.normal(0.0, noise_std, size=summed.shape, generator=generator, device=summed.device)
+        out.append((summed + noise) / divisor)
+    return out
+
+
+def train_adapter_dp_fast(
+    model: torch.nn.Module,
+    adapter: str,
+    data: Sequence[tuple[list[int], list[int]]],
+    pad_id: int,
+    cfg: TrainConfig,
+    epochs: int,
+    seed: int,
+    accountant,
+    desc: str | None = None,
+) -> list[float]:
+    """DP-SGD like :func:`train_adapter_dp`, with per-example gradients from :class:`PerExampleGrads`.
+
+    The same Poisson sampling, clipping, noise scale, division by the
+    expected batch size and accounting; the loss of each example is its mean
+    over its answer tokens (:func:`~fedcofit_lite.engine.loss.answer_loss`).
+    """
+    if accountant is None:
+        raise ValueError(
+            "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
+        )
+    device = next(model.parameters()).device
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
+    params = [p for _, p in named]
+    n = len(data)
+    q = min(1.0, cfg.batch_size / n)  # Poisson sampling rate
+    steps = epochs * math.ceil(n / cfg.batch_size)
+    expected = max(1, round(q * n))
+    gen = torch.Generator().manual_seed(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    recorder = PerExampleGrads(model, adapter)
+    losses: list[float] = []
+    model.train()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)  # LoRA dropout
+            for _ in progress_bar(range(steps), desc=desc or f"DP train {adapter}", leave=False, unit="step"):
+                chosen = torch.nonzero(torch.rand(n, generator=gen) < q).flatten().tolist()
+                optimizer.zero_grad(set_to_none=True)
+                recorder.samples = {}
+                if chosen:
+                    batch = {k: v.to(device) for k, v in collate([data[i] for i in chosen], pad_id).items()}
+                    rows = torch.arange(len(chosen), device=device)
+                    with autocast(model):
+                        per_example = answer_loss(model, batch, False, groups=rows, n_groups=len(chosen))  # (B,)
+                    per_example.sum().backward()  # each example's gradient is that of its own loss
+                    losses.append(float(per_example.detach().mean()))
+                    samples = [recorder.samples[p] for p in params]
+                else:  # an empty Poisson batch still releases a noisy (pure-noise) update
+                    samples = [torch.zeros((1, *p.shape), device=device) for p in params]
+                update = clip_and_noise(
+                    samples, cfg.dp_max_grad_norm, cfg.dp_noise_multiplier * cfg.dp_max_grad_norm, noise_gen, expected
+                )
+                for p, g in zip(params, update):
+                    p.grad = g.to(p.dtype)
+                optimizer.step()
+                accountant.step(noise_multiplier=cfg.dp_noise_multiplier, sample_rate=q)
+    finally:
+        recorder.close()
+        for p in params:
+            p.grad = None
         model.eval()
     return losses

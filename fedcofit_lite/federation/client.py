@@ -78,8 +78,12 @@ class Client:
         """Fine-tune on the private data (+ the pseudo-labels with ``pseudo_labels``); returns per-step losses."""
         if not self.trainable:
             raise ValueError(f"{self.client_id} is a black-box client: it answers and never trains.")
-        records = self.training_records() if pseudo_labels else self.private_records()
+        records = self.records(pseudo_labels)
         return self.model.train(records, cfg, epochs, seed, prox_mu=prox_mu, accountant=accountant, freeze_a=freeze_a)
+
+    def records(self, pseudo_labels: bool) -> list[TrainRecord]:
+        """What it trains on: the private examples, plus the pseudo-labels with ``pseudo_labels``."""
+        return self.training_records() if pseudo_labels else self.private_records()
 
     def private_records(self) -> list[TrainRecord]:
         """The private examples as training records."""

@@ -307,7 +307,12 @@ class LocalCohort(Cohort):
         return Answers(messages, conf)
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
-        out: dict[str, TrainResult] = {}
+        """Clients take what ``plan`` carries, then train: those that can, together (``train.together``)."""
+        from ..engine.finetune import TrainJob
+        from .client import PoolAdapter
+
+        losses: dict[str, list[float]] = {}
+        together: list[TrainJob] = []
         for cid in ids:
             c = self.by_id[cid]
             if plan.labels is not None:
@@ -316,17 +321,25 @@ class LocalCohort(Cohort):
                 c.model.set_tensors(plan.adapter.tensors, partial=plan.partial)
             if not c.trainable:
                 continue
-            steps = c.train(
-                self.train_config_of(cid),
+            cfg = self.train_config_of(cid)
+            seed = client_seed(self.cfg.seed, round_index, self.index[cid])
+            freeze_a = plan.freeze_a or self.cfg.train.only_b
+            joint = cfg.together and cfg.answer_logits_only and cfg.dp_noise_multiplier <= 0
+            if joint and isinstance(c.model, PoolAdapter):
+                together.append(TrainJob(cid, c.records(plan.pseudo_labels), plan.epochs, seed, plan.prox_mu, freeze_a))
+                continue
+            losses[cid] = c.train(
+                cfg,
                 plan.epochs,
-                client_seed(self.cfg.seed, round_index, self.index[cid]),
+                seed,
                 pseudo_labels=plan.pseudo_labels,
                 prox_mu=plan.prox_mu,
                 accountant=self.accountant_of(cid),
-                freeze_a=plan.freeze_a or self.cfg.train.only_b,
+                freeze_a=freeze_a,
             )
-            out[cid] = TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
-        return out, {}
+        if together:
+            losses |= self.pool.train_together(together, self.cfg.train)
+        return {c: TrainResult(last_epoch_loss(losses[c], plan.epochs), len(losses[c])) for c in ids if c in losses}, {}
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
         sent = []
