@@ -1,0 +1,82 @@
+"""The notebooks' helpers (flt.ui.lesson) and the documentation's renderer (flt.analysis.render), on shipped runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fedcofit_lite as flt
+from fedcofit_lite.analysis import render, stats
+from fedcofit_lite.ui import lesson, workshop
+
+SMALL = workshop.REFERENCE_ROOT / "small"
+
+
+def test_a_difference_reads_as_its_interval_says():
+    assert render.versus(stats.Interval(0.02, -0.01, 0.05), "local") == "not distinguishable from local"
+    assert render.versus(stats.Interval(0.04, 0.01, 0.07), "local") == "above local"
+    assert render.versus(stats.Interval(-0.04, -0.07, -0.01), "local") == "below local"
+
+
+def test_wall_times_read_as_a_person_says_them():
+    assert [render.format_minutes(s) for s in (48, 479, 6299)] == ["48 s", "8 min", "1 h 45 min"]
+
+
+def test_a_markdown_table_has_one_row_per_record():
+    table = render.md_table(["a", "b"], [[1, 2], [3, 4]])
+    assert table.splitlines() == ["| a | b |", "|---|--:|", "| 1 | 2 |", "| 3 | 4 |"]
+
+
+def test_the_seed_table_text_reads_back_into_the_numbers_it_printed():
+    text = (workshop.REFERENCE_ROOT / "small" / "seeds" / "comparison_seeds.txt").read_text()
+    summary = flt.analysis.compare.summarize_seeds(SMALL / "seeds")
+    rows, _ = flt.analysis.compare.seed_table(summary)
+    parsed = render.parse_seed_table(text)
+    for r in rows:
+        assert parsed["scores"][r["method"]].mean == pytest.approx(r["em"].mean, abs=5e-4)
+    em = summary.scores["exact_match"][summary.final_stage()]
+    d = stats.difference(em, "fedavg", "local")
+    assert parsed["differences"][("fedavg", "local")].mean == pytest.approx(d.mean, abs=5e-4)
+
+
+def test_a_manifest_says_where_its_numbers_came_from():
+    p = render.Provenance.from_manifest(SMALL / "reference.json", "seeds")
+    assert p.command.startswith("python -m fedcofit_lite compare --config small")
+    assert p.wall_s and p.date[:4].isdigit() and "CPU" in p.machine
+    assert p.command in p.markdown() and p.commit in p.markdown()
+
+
+def test_the_lesson_helpers_read_a_run_folder():
+    run = SMALL / "quickstart"
+    files = lesson.run_folder(run)
+    assert "metrics.jsonl" in files.index and files.loc["metrics.jsonl", "holds"]
+    table = lesson.stages(flt.runlog.RunLog(run).read_metrics())
+    assert list(table.index[:2]) == ["base", "local"]
+    decisions = lesson.decisions(run, 1)
+    assert {"consensus", "agreement", "kept", "right", "answers"} <= set(decisions.columns)
+    diff, reads = lesson.last_round_against_local(run)
+    assert diff.lo <= diff.mean <= diff.hi and "the local stage" in reads
+    shown = lesson.what_this_showed("one", "two")._repr_markdown_()
+    assert shown.startswith("**What this showed**") and shown.count("\n- ") == 2
+
+
+def test_a_notebook_states_its_measured_time():
+    assert "measured" in lesson.notebook_time("01", "small").text
+    assert "not measured" in lesson.notebook_time("01", "no-such-preset").text
+
+
+@pytest.mark.slow
+def test_the_cluster_explorer_recomputes_when_a_control_moves():
+    """Moving a control from code does what the mouse does (notebook 05's explorer, on the small reference)."""
+    cfg = flt.config.load_config("small")
+    ra = flt.analysis.replay.load_round(SMALL / "quickstart", 1)
+    embedder = flt.engine.models.load_embedder(cfg.consensus.embedder, device="cpu")
+    ra.embed(lambda texts: flt.engine.embed.embed_texts(embedder, texts, progress=False))
+    explorer = flt.ui.explorer.cluster_explorer(ra, algorithm="agglomerative", min_agreement=cfg.consensus.min_agreement)
+    draws, kept = explorer.n_draws, explorer.quality["kept"]
+    explorer.controls["knob"].value = 0.3
+    assert explorer.n_draws > draws
+    explorer.controls["min_agreement"].value = 0.0
+    assert explorer.quality["kept"] >= kept
+    explorer.controls["algorithm"].value = "dbscan"
+    assert "eps" in explorer.params() and np.isfinite(explorer.quality["n_prompts"])
