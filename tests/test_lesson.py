@@ -72,7 +72,9 @@ def test_the_cluster_explorer_recomputes_when_a_control_moves():
     ra = flt.analysis.replay.load_round(SMALL / "quickstart", 1)
     embedder = flt.engine.models.load_embedder(cfg.consensus.embedder, device="cpu")
     ra.embed(lambda texts: flt.engine.embed.embed_texts(embedder, texts, progress=False))
-    explorer = flt.ui.explorer.cluster_explorer(ra, algorithm="agglomerative", min_agreement=cfg.consensus.min_agreement)
+    explorer = flt.ui.explorer.cluster_explorer(
+        ra, algorithm="agglomerative", min_agreement=cfg.consensus.min_agreement
+    )
     draws, kept = explorer.n_draws, explorer.quality["kept"]
     explorer.controls["knob"].value = 0.3
     assert explorer.n_draws > draws

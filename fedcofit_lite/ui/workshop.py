@@ -222,6 +222,17 @@ def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: st
     return next((c for c in candidates if (c / "summary.json").exists()), None)
 
 
+def ensure_flower_run(cfg: RunConfig, tag: str = "engine-flower", threads_per_client: int = 1) -> Path:
+    """A finished run of ``cfg`` on Flower's simulation engine (Ray) under the workshop folder: reused, else run now."""
+    from ..flower.simulation import simulate
+
+    run_dir = run_dir_for(cfg, tag).resolve()
+    if not is_complete(run_dir, cfg):
+        shutil.rmtree(run_dir, ignore_errors=True)  # stale (another config) or interrupted: it runs again
+        simulate(cfg, run_dir=run_dir, threads_per_client=threads_per_client)
+    return run_dir
+
+
 # -- the reference runs shipped with the notebooks ------------------------------
 
 
