@@ -4,7 +4,9 @@ Clean: no widget state, and no outputs or execution counts except in cells
 marked ``# NBVAL_CHECK_OUTPUT``. Those keep their printed output and an
 execution count: it is what ``pytest --nbval-lax`` compares against, and nbval
 silently skips the comparison of a cell stored without them. Conventions: one import alias, the preset read through
-``flt.ui.workshop``, a "What you will learn" cell and an exercise at the end.
+``flt.ui.workshop``, a "What you will learn" cell with prerequisites and the measured time at the
+top, exercises with hints and executed solutions, and a closing "What this showed" rendered from the
+notebook's own numbers.
 These checks read JSON only; executing the notebooks is nbval's job.
 """
 
@@ -79,8 +81,17 @@ def test_follows_the_series_conventions(path):
         f"{path.name}: read the preset with flt.ui.workshop.notebook_config()"
     )
     assert "what you will learn" in text.lower(), f"{path.name}: state what the reader will learn at the top"
-    last = next(_source(c) for c in reversed(_cells(path)) if c["cell_type"] == "markdown")
-    assert "exercise" in last.lower(), f"{path.name}: end with an Exercises cell"
+    assert "## exercises" in text.lower(), f"{path.name}: have an Exercises section"
+    assert "<summary>hint</summary>" in text.lower(), f"{path.name}: give the exercises hints"
+    assert re.search(r"^# Solution \d", code, re.M), f"{path.name}: give the exercises executed solutions"
+    assert "**prerequisites**" in _source(_cells(path)[0]).lower(), f"{path.name}: state the prerequisites at the top"
+    assert "flt.ui.lesson.notebook_time(" in code, f"{path.name}: state the measured time at the top"
+    last_md = next(_source(c) for c in reversed(_cells(path)) if c["cell_type"] == "markdown")
+    assert last_md.rstrip().endswith("## What this showed"), f"{path.name}: end with a 'What this showed' section"
+    last = _source(_cells(path)[-1])
+    assert "flt.ui.lesson.what_this_showed(" in last, (
+        f"{path.name}: the last cell renders 'What this showed' from the notebook's numbers"
+    )
     assert not re.search(r"^\s*(import|from)\s+fedcofit_lite\.", code, re.M), (
         f"{path.name}: use flt.<module>, not a submodule import"
     )
