@@ -151,15 +151,15 @@ def timings() -> list[dict[str, Any]]:
 
 
 def timing(key: str) -> str:
-    """One measured wall time as a reader says it, with the machine: ``"8 min (2 cores, Intel Xeon)"``."""
+    """One measured wall time as a reader says it, with the machine and date: ``"22 min on 2 CPU cores, ..., 2026-12-02"``."""
     t = next(t for t in timings() if t["key"] == key)
-    return f"{render.format_minutes(t['seconds'])} ({t['machine']}, {t['date']})"
+    return f"{render.format_minutes(t['seconds'])} on {t['machine']}, {t['date']}"
 
 
 def reference_time(preset: str, part: str) -> str:
     """The wall time of a reference run's command, with its machine: what ``make run`` costs on ``cpu``."""
     p = render.Provenance.from_manifest(workshop.reference_for(preset).root / workshop.REFERENCE_MANIFEST, part)
-    return f"{render.format_minutes(p.wall_s)} ({p.machine}, {p.date})"
+    return f"{render.format_minutes(p.wall_s)} on {p.machine}, {p.date}"
 
 
 def _timings_page() -> str:
@@ -247,7 +247,7 @@ def _exercises_page() -> str:
             return "a `small-mixed` comparison (notebook 08's own run)"
         small = reference_time("small", key)
         cpu = reference_time("cpu", key)
-        return f"one `{key}` run: {small.split(' (')[0]} on `small`, {cpu.split(' (')[0]} on `cpu`"
+        return f"one `{key}` run: {small.split(' on ')[0]} on `small`, {cpu.split(' on ')[0]} on `cpu`"
 
     rows = [[f"{e['notebook']}.{e['n']}", e["task"], e["solution"], further(e["further"])] for e in data]
     return (
