@@ -210,7 +210,7 @@ def clip_and_noise(
 ) -> list[torch.Tensor]:
     """DP-SGD's update from per-example gradients: clip each example to ``max_norm``, sum, add noise, divide.
 
-    ``samples`` are (B, *shape) per parameter; the clip factor is that of
+    ``samples`` are ``(B, *shape)`` per parameter; the clip factor is that of
     Opacus (``max_norm / (norm + 1e-6)``, at most 1) over all of them together.
     """
     norms = torch.stack([g.reshape(len(g), -1).norm(dim=1) for g in samples], dim=1).norm(dim=1)  # (B,)
