@@ -10,7 +10,9 @@ with ``flwr run``:
    pseudo-labels, test answers and wire bytes exactly, the same scores to
    ``runlog.FLOAT_RTOL``. The in-process run batches generation per client
    (``generation.adapter_batches = per_adapter``, as each Flower client
-   batches its own prompts) and every process runs one torch thread: with
+   batches its own prompts), trains each client in its own steps
+   (``train.together = false``, as each Flower client trains alone) and every
+   process runs one torch thread: with
    another thread count a near-tied greedy token flipped one test answer of
    36 on an Intel Xeon. Floats of separate processes may still differ in
    their last digits;
@@ -36,6 +38,7 @@ flwr = pytest.importorskip("flwr")
 EQUAL = [
     "model.name=smollm2-135m",
     "generation.adapter_batches=per_adapter",
+    "train.together=false",
     "federation.rounds=1",
     "federation.n_clients=2",
 ]

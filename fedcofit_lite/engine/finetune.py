@@ -270,12 +270,7 @@ def train_adapters(
     anchors = {j.adapter: [p.detach().clone() for p in params[j.adapter]] for j in jobs if j.prox_mu > 0}
     data = [tokenize_records(tokenizer, j.records, cfg.max_length) for j in jobs]
     lengths = [[len(ids) for ids, _ in d] for d in data]
-    schedules = []  # per job: every step's record indices, epochs after epochs, as train_adapter draws them
-    for j, n in zip(jobs, lengths):
-        gen = torch.Generator().manual_seed(j.seed)
-        schedules.append(
-            [rows for _ in range(j.epochs) for rows in batch_order(n, cfg.batch_size, gen, cfg.group_by_length)]
-        )
+    schedules = [_schedule(n, j, cfg) for n, j in zip(lengths, jobs)]
     weights = [torch.tensor([r.weight for r in j.records], dtype=torch.float32) for j in jobs]
     model.train()
     with (
@@ -304,21 +299,11 @@ def train_adapters(
                     len(jobs),
                     select=lambda g: rows.select([names[k] for k in g.tolist()]),
                 )  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
-            objective = loss[active].sum()
-            for k in active:
-                if jobs[k].prox_mu > 0:
-                    a = names[k]
-                    objective = objective + jobs[k].prox_mu / 2 * _distance2(params[a], anchors[a])
-            for opt in optimizers.values():
-                opt.zero_grad(set_to_none=True)
-            objective.backward()
-            values = loss.detach().tolist()
-            for k in active:
-                a = names[k]
-                if cfg.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(params[a], cfg.max_grad_norm)
-                optimizers[a].step()
-                losses[a].append(values[k])
+            values = _joint_update(
+                loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg
+            )
+            for k, v in zip(active, values):
+                losses[names[k]].append(v)
             bar.update(1)
         bar.close()
     for ps in params.values():
@@ -326,6 +311,29 @@ def train_adapters(
             p.grad = None
     model.eval()
     return losses
+
+
+def _schedule(lengths: list[int], job: TrainJob, cfg: TrainConfig) -> list[list[int]]:
+    """Every step's record indices of ``job``, epoch after epoch, in the order :func:`train_adapter` draws them."""
+    gen = torch.Generator().manual_seed(job.seed)
+    return [rows for _ in range(job.epochs) for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length)]
+
+
+def _joint_update(loss, jobs, index, params, anchors, optimizers, cfg: TrainConfig) -> list[float]:
+    """Backward the sum of the stepping jobs' losses (+ FedProx terms), then clip and step each one's optimizer."""
+    objective = loss[index].sum()
+    for j in jobs:
+        if j.prox_mu > 0:
+            objective = objective + j.prox_mu / 2 * _distance2(params[j.adapter], anchors[j.adapter])
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    objective.backward()
+    values = loss.detach().tolist()
+    for j in jobs:
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params[j.adapter], cfg.max_grad_norm)
+        optimizers[j.adapter].step()
+    return [values[k] for k in index]
 
 
 def adapter_state(model: peft.PeftModel, adapter: str) -> dict[str, torch.Tensor]:
