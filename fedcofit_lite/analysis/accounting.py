@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ..federation.methods import method_spec
 from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
 from ..runlog import read_jsonl
 from . import costmodel
@@ -103,7 +104,7 @@ def _consensus_rows(
 
 
 def _fedavg_rows(
-    models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str
+    models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str, factors: str
 ) -> list[dict[str, Any]]:
     models = json.loads(models_json.read_text())
     (name, hf_config), *others = models.items()
@@ -111,7 +112,7 @@ def _fedavg_rows(
         raise ValueError(f"{models_json}: FedAvg with several architectures {list(models)} cannot have run.")
     arch = costmodel.Architecture.from_hf_config(hf_config, name=name)
     rank, targets = cfg["lora"]["r"], tuple(cfg["lora"]["target_modules"])
-    params = costmodel.lora_parameters(arch, rank, targets, factors="B" if method == "ffa" else "AB")
+    params = costmodel.lora_parameters(arch, rank, targets, factors=factors)
     n_clients = cfg["federation"]["n_clients"]
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
@@ -152,10 +153,11 @@ def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
     metrics = read_jsonl(run / "metrics.jsonl")
     methods = {m.get("method") for m in metrics if m["round"] >= 1}
     method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
-    if method.startswith("consensus"):
+    sends = getattr(method_spec(method), "sends", "nothing")
+    if sends == "answers":
         return _consensus_rows(run, cfg, metrics, method)
-    if method in ("fedavg", "fedprox", "ffa"):
+    if sends in ("adapter", "adapter_b"):
         # a compare folder keeps models.json at its top, beside the method folders
         models_json = run / "models.json" if (run / "models.json").exists() else run.parent / "models.json"
-        return _fedavg_rows(models_json, cfg, metrics, method)
+        return _fedavg_rows(models_json, cfg, metrics, method, "B" if sends == "adapter_b" else "AB")
     return []

@@ -4,7 +4,7 @@ An attacker sees what a method sends and tries to tell a client's private
 training records (*members*) from records of the same task families that no
 client trained on (*non-members*). The better it separates them, the more the
 messages leak. What each method exposes, and the attacks run on it
-(:data:`EXPOSES`, :data:`ATTACKS`)::
+(:data:`EXPOSES`, keyed by what the method's registry entry says it sends, and :data:`ATTACKS`)::
 
     method              what leaves a client                       attacks
     fedavg/fedprox/ffa  its adapter tensors (the server gets them)   loss, loss_ref, query
@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
 from ..runlog import read_jsonl
 from ..tasks.data import Example
@@ -73,13 +74,10 @@ ATTACKS: dict[str, str] = {  # attack -> the exposure it reads
     "answers": "answers",
     "pseudo_labels": "pseudo_labels",
 }
-EXPOSES: dict[str, tuple[str, ...]] = {  # method -> what it sends that an attacker can read
-    "consensus": ("answers", "pseudo_labels"),
-    "fedavg": ("adapter",),
-    "fedprox": ("adapter",),
-    "ffa": ("adapter",),
-    "local": (),
-    "centralized": (),
+EXPOSES: dict[str, tuple[str, ...]] = {  # what a method sends (MethodSpec.sends) -> what an attacker can read
+    "answers": ("answers", "pseudo_labels"),
+    "adapter": ("adapter",),
+    "adapter_b": ("adapter",),
 }
 FPR = 0.01  # the false-positive rate at which the true-positive rate is reported
 
@@ -316,10 +314,6 @@ def audit_table(audits: Sequence[Audit]) -> str:
     return "\n".join(lines)
 
 
-def _base_method(name: str) -> str:
-    return name.split("@", 1)[0]
-
-
 def _plan(
     run_dir: Path, method: str, exposes: tuple[str, ...], attacks: Sequence[str] | None, contrast: bool
 ) -> tuple[list[str], dict[str, dict]]:
@@ -386,11 +380,12 @@ def audit_run(
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
     cfg = load_config(run_dir / "config.yaml")
     method = cfg.federation.method
-    exposes = EXPOSES.get(_base_method(method))
-    if exposes is None:
-        raise AuditError(f"{run_dir}: method {method!r} has no audit; known methods: {list(EXPOSES)}.")
+    spec = method_spec(method)
+    if spec is None:
+        raise AuditError(f"{run_dir}: method {method!r} is not registered; known methods: {list(METHODS)}.")
+    exposes = EXPOSES.get(spec.sends, ())
     if not exposes:
-        note = "the records themselves leave the clients" if method == "centralized" else "nothing leaves a client"
+        note = "the records themselves leave the clients" if spec.sends == "records" else "nothing leaves a client"
         audit = Audit(str(run_dir), method, [], note)
         (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
         return audit
@@ -480,14 +475,8 @@ class _Scorer:
         return self._losses(client, records, None) - self._losses(client, records, client)
 
     def _query(self, client: str, records: list[Example]) -> np.ndarray:
-        from ..engine.collect import GenerationRequest
-
-        answers = self.pool.generate(
-            [GenerationRequest(client, ex.instruction, ex.context) for ex in records],
-            self.cfg.generation,
-            seed=self.cfg.seed,
-            desc=f"audit: query {client}",
-        )
+        requests = [self.pool.request(client, ex.instruction, ex.context) for ex in records]
+        answers = self.pool.answer(requests, self.cfg.generation, seed=self.cfg.seed, desc=f"audit: query {client}")[0]
         a, y = self.embed(answers), self.embed([ex.response for ex in records])
         return np.sum(a * y, axis=1)
 

@@ -155,7 +155,7 @@ def run_comparison(
 
     fed = Federation(cfg, runlog=runlog, progress=progress)
     root = fed.runlog
-    plan: list[Method] = [make_method(n, prox_mu=cfg.train.prox_mu) for n in names]
+    plan: list[Method] = [make_method(n, cfg) for n in names]
     for method in plan:
         fed.prepare(method)  # refusals (FedAvg across architectures) happen here, before any training
     start = run_shared_stages(fed, plan)
@@ -194,7 +194,7 @@ def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
         return SharedStart(rows, None, None, initial)
     rows.append(fed.run_local_stage(sharing[0]))
     adapters = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
-    privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}
+    privacy = fed.cohort.privacy_state()
     return SharedStart(rows, adapters, privacy, initial)
 
 

@@ -362,20 +362,14 @@ def threshold_sweep(
 ) -> list[dict[str, float]]:
     """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
     spec = REGISTRY[algorithm]
-    name, low, high, step = spec.knob, spec.low, spec.high, spec.step
-    if values is None:
-        values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
+    if values is None:  # every 5th step of a continuous knob, every step of a count
+        stride = spec.step * (1 if isinstance(spec.step, int) else 5)
+        values = np.round(np.arange(spec.low, spec.high + spec.step / 2, stride), 4).tolist()
     rows = []
-    for v in values:
-        v = _knob_value(name, v)
-        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
-        rows.append({name: v, **consensus_quality(ra, est)})
+    for v in map(spec.value, values):
+        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, spec.knob: v})
+        rows.append({spec.knob: v, **consensus_quality(ra, est)})
     return rows
-
-
-def _knob_value(param: str, value: float) -> float | int:
-    """A slider's or a sweep's value as the clusterer takes it (``min_cluster_size`` is a count)."""
-    return int(value) if param == "min_cluster_size" else float(value)
 
 
 def tradeoff_from_run(

@@ -77,7 +77,7 @@ def robustness_sweep(
         else RunLog.create(replace(cfg, name=f"{cfg.name}-robustness-{behaviour}"))
     )
     fed = Federation(cfg, runlog=root, progress=progress)
-    plan = [make_method(m, prox_mu=cfg.train.prox_mu) for m in methods]
+    plan = [make_method(m, cfg) for m in methods]
     for method in plan:
         fed.prepare(method)
     # Bad clients train honestly and only send something else, so the base and

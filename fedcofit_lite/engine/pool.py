@@ -157,25 +157,15 @@ class ModelPool:
         if unexpected:
             raise ValueError(f"adapter {client_id}: unexpected keys when loading tensors, e.g. {unexpected[:2]}.")
 
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        cfg: GenerationConfig,
-        seed: int = 0,
-        desc: str = "generate",
-    ) -> list[str]:
-        """Answer requests of any clients (adapter = client id, or BASE_ADAPTER with ``base_model``).
-
-        Requests are grouped by architecture; within one, clients share
-        batches (``generation.adapter_batches``). What it cost is added to
-        ``self.generation_stats``.
-        """
-        return self.answer(requests, cfg, seed, desc)[0]
-
     def answer(
         self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
     ) -> tuple[list[str], list[float]]:
-        """Like :meth:`generate`, and each answer's confidence (exp of its mean token log-probability)."""
+        """Answer requests of any clients (adapter = client id, or BASE_ADAPTER); (answers, confidences).
+
+        Requests are grouped by architecture; within one, clients share batches
+        (``generation.adapter_batches``). A confidence is the exp of the answer's mean token
+        log-probability; what it cost is added to ``self.generation_stats``.
+        """
         answers: list[str] = [""] * len(requests)
         confidence: list[float] = [0.0] * len(requests)
         for name, bb in self.backbones.items():
@@ -196,6 +186,10 @@ class ModelPool:
             _, _, name = request.adapter.partition("@")
             return name or next(iter(self.backbones))
         return self.client_models[request.adapter]
+
+    def request(self, adapter_id: str, instruction: str, context: str = "") -> GenerationRequest:
+        """A request answered by the adapter ``adapter_id``."""
+        return GenerationRequest(adapter_id, instruction, context)
 
     def base_request(self, name: str, instruction: str, context: str = "") -> GenerationRequest:
         """A request answered by the frozen base of architecture ``name``."""

@@ -44,11 +44,12 @@ from ..progress import Timer
 from ..protocol.messages import Wire
 from ..protocol.server import ConsensusServer, build_consensus_server, draw_vote_seed
 from ..runlog import MetricsRow, RunLog, format_table, summary_rows
-from ..tasks.data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
+from ..tasks.data import build_suite
 from ..tasks.evaluate import mean_over_clients, score_predictions
 from . import checkpoint
-from .cohort import Cohort, LocalCohort, build_clients, client_seed  # noqa: F401 (re-exported)
-from .methods import Method, Round, RoundFailedError, make_method  # noqa: F401 (re-exported)
+from .cohort import Cohort, LocalCohort
+from .methods import Method, Round, RoundFailedError, make_method
+from .registries import check_names
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Federation:
         cohort: Cohort | None = None,
         answerers: dict[str, Any] | None = None,
     ) -> None:
-        self.cfg = cfg.validate()
+        self.cfg = check_names(cfg.validate())
         self.progress = progress
         transformers.set_seed(cfg.seed)
         self.runlog = runlog or RunLog.create(cfg)
@@ -141,10 +142,6 @@ class Federation:
             self.vote_seed = draw_vote_seed(self.cfg.consensus)
         return build_consensus_server(self.cfg, self.suite.public, self.embed, rule, self.vote_seed)
 
-    @property
-    def accountants(self) -> dict[str, Any]:
-        return getattr(self.cohort, "accountants", {})
-
     def privacy_spent(self) -> dict[str, float]:
         """(epsilon at train.dp_delta) per adapter so far; empty without DP."""
         return self.cohort.privacy_spent(self.cfg.train.dp_delta)
@@ -183,7 +180,8 @@ class Federation:
         else:
             mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
         wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
-        dp = {"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}
+        spent = self.privacy_spent()
+        dp = {"dp_epsilon": spent, "dp_delta": self.cfg.train.dp_delta} if spent else {}
         full: MetricsRow = {
             "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
             "test_per_client": per_adapter, **global_scores, "bytes_up": wire_bytes["up"],
@@ -271,7 +269,7 @@ class Federation:
     def _method(self, method: str | Method | None) -> Method:
         if isinstance(method, Method):
             return method
-        return make_method(method or self.cfg.federation.method, prox_mu=self.cfg.train.prox_mu)
+        return make_method(method or self.cfg.federation.method, self.cfg)
 
     def set_behaviours(self, behaviours: list[str]) -> None:
         """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""

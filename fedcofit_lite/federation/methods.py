@@ -40,19 +40,20 @@ federation loop, which only wires the cohort, the wire and the run folder
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..config import RunConfig
-from ..engine.batching import TrainRecord
+from ..config import ConfigError, RunConfig
 from ..progress import Timer
-from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility
+from ..protocol.consensus import RULES
+from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
 from ..protocol.messages import GlobalAdapterMessage, Wire
-from ..tasks.evaluate import correct, last_epoch_loss
-from .cohort import GLOBAL, Cohort, LocalCohort, TrainPlan, TrainResult, shared_tensors
+from ..tasks.evaluate import correct
+from .client import TrainPlan, TrainResult
+from .cohort import GLOBAL, Cohort, Failed, LocalCohort, client_seed
 
 if TYPE_CHECKING:
     from ..protocol.server import ConsensusServer
@@ -106,11 +107,13 @@ class Round:
             )
 
 
-def train_row(results: dict[str, TrainResult]) -> dict[str, Any]:
-    return {
+def train_row(results: dict[str, TrainResult], failed: Failed | None = None) -> dict[str, Any]:
+    """The metrics of a training stage: each model's loss and steps, and who did not reply."""
+    row = {
         "train_loss": {c: r.loss for c, r in results.items()},
         "train_steps": {c: r.steps for c, r in results.items()},
     }
+    return {**row, **({"dropped_clients": failed} if failed else {})}
 
 
 class Method:
@@ -118,7 +121,6 @@ class Method:
 
     name = "method"
     shares_local_stage = True  # the compare command runs the local stage once for these
-    in_process_only = False  # needs the clients' data or models in the server's process
 
     def prepare(self, run: Round) -> None:
         """Check the method can run on these clients (before any training); may set up its server."""
@@ -133,8 +135,7 @@ class Method:
 
     def local_stage(self, run: Round) -> MetricsRow:
         """Round 0: every client fine-tunes on its private data."""
-        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs))
-        return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
+        return train_row(*run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs)))
 
     def round(self, run: Round, r: int) -> MetricsRow:
         """Exchange, then train; return this round's metrics row (without test scores)."""
@@ -251,8 +252,8 @@ class Local(Method):
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
-            trained, failed = run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs))
-        return {**train_row(trained), **({"dropped_clients": failed} if failed else {}), "seconds": timer.seconds}
+            row = train_row(*run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs)))
+        return {**row, "seconds": timer.seconds}
 
 
 class FedAvg(Method):
@@ -266,10 +267,10 @@ class FedAvg(Method):
     models (the average plus one more epoch of local training).
     """
 
-    def __init__(self, prox_mu: float = 0.0, ffa: bool = False, name: str | None = None) -> None:
+    def __init__(self, prox_mu: float = 0.0, ffa: bool = False) -> None:
         self.prox_mu = prox_mu
         self.ffa = ffa
-        self.name = name or ("ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg")
+        self.name = "ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg"
         self.shares_local_stage = not ffa  # FFA-LoRA trains only B from the start
         self.server = FedAvgServer()
 
@@ -284,17 +285,16 @@ class FedAvg(Method):
             raise IncompatibleAdaptersError(why)
         if run.global_start is None:  # the shared start every client's adapter begins from (the server's initial model)
             run.global_start = run.cohort.start_adapter()
-        pool = _pool_of(run)
-        if pool is not None:  # in process the server scores its global model too
-            pool.set_tensors(GLOBAL, run.global_start)
+        model = run.cohort.server_model(GLOBAL)
+        if model is not None:  # in process the server scores its global model too
+            model.model.set_tensors(run.global_start)
         self.server = FedAvgServer()  # a fresh server per run (its reference shapes)
 
     def global_adapter(self, run: Round) -> str | None:
-        return GLOBAL if _pool_of(run) is not None else None
+        return GLOBAL if run.cohort.server_model(GLOBAL) is not None else None
 
     def local_stage(self, run: Round) -> MetricsRow:
-        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs, freeze_a=self.ffa))
-        return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
+        return train_row(*run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs, freeze_a=self.ffa)))
 
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
@@ -313,9 +313,9 @@ class FedAvg(Method):
                 run.require(r, [], dropped)
                 raise
             run.require(r, report.clients, {**dropped, **report.rejected})
-            pool = _pool_of(run)
-            if pool is not None:
-                pool.set_tensors(GLOBAL, update.tensors, partial=self.ffa)
+            model = run.cohort.server_model(GLOBAL)
+            if model is not None:
+                model.model.set_tensors(update.tensors, partial=self.ffa)
             took_part = [m.client_id for m in uploaded]
             down = None
             for _ in took_part:
@@ -334,49 +334,39 @@ class FedAvg(Method):
         }
 
 
-def _pool_of(run: Round) -> Any:
-    """The in-process model pool (None on an engine where the server holds no model)."""
-    return run.cohort.pool if isinstance(run.cohort, LocalCohort) else None
-
-
 class Centralized(Method):
-    """One adapter on the pooled private data of all clients (data leaves the clients; in process only)."""
+    """One adapter on the pooled private data of all clients (data leaves the clients; in process only).
+
+    The pooled model is a client of its own on the in-process pool
+    (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`): it trains, answers and
+    spends privacy as every client does.
+    """
 
     name = "centralized"
     shares_local_stage = False
-    in_process_only = True
+
+    def __init__(self) -> None:
+        self.initial: dict[str, np.ndarray] | None = None
 
     def prepare(self, run: Round) -> None:
-        """Add the pooled-data adapter once; later calls reset it to its initial weights."""
-        pool = _pool_of(run)
-        if pool is None:
+        """Add the pooled-data model once; later calls reset it to its initial weights."""
+        if not isinstance(run.cohort, LocalCohort):
             raise ValueError(
                 "centralized pools every client's private data in one place: it runs on the in-process engine only."
             )
-        if CENTRAL not in pool.client_models:
-            pool.add_adapter(CENTRAL, run.cohort.clients[0].model_name)
-            self.initial = pool.get_tensors(CENTRAL)
-        elif getattr(self, "initial", None) is not None:
-            pool.set_tensors(CENTRAL, self.initial)
+        central = run.cohort.server_model(CENTRAL)
+        if central is None:
+            central = run.cohort.server_client(CENTRAL, [e for c in run.cohort.clients for e in c.private])
+            self.initial = central.model.get_tensors()
+        elif self.initial is not None:
+            central.model.set_tensors(self.initial)
 
     def evaluated(self, run: Round) -> list[str]:
         return [CENTRAL]
 
-    def _train(self, run: Round, r: int, epochs: int) -> dict[str, Any]:
-        from .cohort import client_seed, dp_train_config
-
-        cohort: LocalCohort = run.cohort  # type: ignore[assignment]
-        pooled = [TrainRecord(e.instruction, e.context, e.response) for c in cohort.clients for e in c.private]
-        steps = cohort.pool.train(
-            CENTRAL,
-            pooled,
-            dp_train_config(run.cfg, len(pooled), CENTRAL),
-            epochs,
-            seed=client_seed(run.cfg.seed, r, len(cohort.clients)),
-            accountant=cohort.accountant_of(CENTRAL),
-            freeze_a=run.cfg.train.only_b,
-        )
-        return {"train_loss": {CENTRAL: last_epoch_loss(steps, epochs)}, "train_steps": {CENTRAL: len(steps)}}
+    def _train(self, run: Round, r: int, epochs: int) -> MetricsRow:
+        central = run.cohort.server_model(CENTRAL)
+        return train_row({CENTRAL: central.fit(TrainPlan(epochs), client_seed(run.cfg.seed, r, central.index))})
 
     def local_stage(self, run: Round) -> MetricsRow:
         return self._train(run, 0, run.cfg.train.epochs)
@@ -388,28 +378,58 @@ class Centralized(Method):
         return {**trained, "seconds": timer.seconds}
 
 
-def make_method(name: str, prox_mu: float = 0.0) -> Method:
-    """A method by its config name (``federation.method`` / ``compare.methods``)."""
-    if name == "consensus":
-        return Consensus()
-    if name.startswith("consensus@"):
-        from ..protocol.consensus import RULES
+@dataclass(frozen=True)
+class MethodSpec:
+    """One registered method: how the loop builds it, and what the analysis and the figures say of it.
 
-        rule = name.partition("@")[2]
-        if rule not in RULES:
-            raise ValueError(f"unknown consensus rule {rule!r} in method {name!r}: choose from {list(RULES)}.")
-        return Consensus(rule)
-    if name == "fedavg":
-        return FedAvg()
-    if name == "fedprox":
-        return FedAvg(prox_mu=prox_mu, name="fedprox")
-    if name == "ffa":
-        return FedAvg(ffa=True)
-    if name == "local":
-        return Local()
-    if name == "centralized":
-        return Centralized()
-    raise ValueError(
-        f"unknown method {name!r} (federation.method, compare.methods or --method): "
-        f"choose one of consensus, fedavg, fedprox, ffa, local, centralized, or consensus@RULE."
-    )
+    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name
+    after ``@`` (the rule of ``consensus@vote``) or None, and ``variants`` the names allowed there.
+    ``sends`` is what leaves a client in a round (``answers``; ``adapter``: LoRA tensors;
+    ``adapter_b``: only the B factors; ``records``: the data itself; ``nothing``): the privacy
+    audit and the byte accounting read it. ``label`` and ``color`` are its legend and colour in
+    every figure.
+    """
+
+    build: Callable[[RunConfig, str | None], Method]
+    label: str
+    color: str | None = None
+    sends: Literal["answers", "adapter", "adapter_b", "records", "nothing"] = "nothing"
+    variants: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The one registry of methods: the config, the CLI, compare, the audit, the accounting and the figures read it.
+METHODS: dict[str, MethodSpec] = {
+    "consensus": MethodSpec(
+        lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES
+    ),
+    "fedavg": MethodSpec(lambda cfg, _: FedAvg(), "FedAvg-LoRA", "#d62728", "adapter"),
+    "fedprox": MethodSpec(lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter"),
+    "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b"),
+    "local": MethodSpec(lambda cfg, _: Local(), "local only", "#7f7f7f"),
+    "centralized": MethodSpec(lambda cfg, _: Centralized(), "centralized (pooled data)", "#2ca02c", "records"),
+}
+
+
+def method_spec(name: str) -> MethodSpec | None:
+    """The registry entry of a method name (``consensus@vote`` is ``consensus``'s); None when unknown."""
+    base, at, variant = name.partition("@")
+    spec = METHODS.get(base)
+    return spec if spec is not None and (not at or variant in spec.variants) else None
+
+
+def method_choices() -> str:
+    """What a method name may be, for error messages."""
+    at = [f", or {n}@X with X one of {list(s.variants)}" for n, s in METHODS.items() if s.variants]
+    return f"choose one of {list(METHODS)}{''.join(at)}"
+
+
+def make_method(name: str, cfg: RunConfig) -> Method:
+    """A fresh method by its config name (``federation.method`` / ``compare.methods``), e.g. ``consensus@vote``."""
+    spec = method_spec(name)
+    if spec is None:
+        raise ConfigError(
+            f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}."
+        )
+    method = spec.build(cfg, name.partition("@")[2] or None)
+    method.name = name
+    return method

@@ -446,9 +446,13 @@ class ClustererSpec:
     step: float
     config_keys: tuple[str, ...]
 
+    def value(self, v: float) -> float | int:
+        """A slider's or a sweep's value as the clusterer takes it (a knob with an integer step is a count)."""
+        return int(v) if isinstance(self.step, int) else float(v)
 
-# The one registry of clusterers: config, server, replay, explorer, robustness and benchmarks read it.
-# To add a clusterer: write the estimator above, register it here, add its fields to ConsensusConfig.
+
+# The one registry of clusterers: config checks, the server, replay, the explorer, robustness and benchmarks read it.
+# To add a clusterer: REGISTRY[name] = ClustererSpec(...) (its parameters from ConsensusConfig fields of the same name).
 REGISTRY: dict[str, ClustererSpec] = {
     "agglomerative": ClustererSpec(
         AgglomerativeThreshold, "distance_threshold", 0.01, 0.6, 0.01, ("distance_threshold", "linkage")

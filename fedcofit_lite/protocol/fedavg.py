@@ -34,6 +34,11 @@ class IncompatibleAdaptersError(ValueError):
     """Clients' adapters cannot be averaged (different architectures or LoRA settings)."""
 
 
+def shared_tensors(tensors: Mapping[str, np.ndarray], only_b: bool) -> Tensors:
+    """What a parameter method sends: every LoRA tensor, or only the B factors (FFA-LoRA)."""
+    return {k: v for k, v in tensors.items() if "lora_B" in k or not only_b}
+
+
 def shapes_of(tensors: Mapping[str, np.ndarray]) -> Shapes:
     return {k: tuple(v.shape) for k, v in tensors.items()}
 

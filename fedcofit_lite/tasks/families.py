@@ -30,10 +30,12 @@ from decimal import Decimal
 
 from .capitals import CAPITALS
 from .data import Example
+from .freeform import FREEFORM
 
 __all__ = [
     "FAMILIES",
     "FREEFORM_FAMILIES",
+    "REGISTRY",
     "SPLITS",
     "TaskFamily",
     "get_family",
@@ -310,7 +312,9 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
 
 # --- registry --------------------------------------------------------------
 
-_REGISTRY: dict[str, TaskFamily] = {
+# The one registry of task families: generation, scoring (tasks.evaluate.correct) and config checks read it.
+# To add a family: REGISTRY[f.name] = TaskFamily(...), with a ``check`` when right answers differ in wording.
+REGISTRY: dict[str, TaskFamily] = {
     f.name: f
     for f in (
         TaskFamily(
@@ -362,14 +366,11 @@ _REGISTRY: dict[str, TaskFamily] = {
     )
 }
 
-FAMILIES: tuple[str, ...] = tuple(_REGISTRY)  # the exact-answer families of data/tasks/
-
-# The free-form families (data/freeform/) join the registry.
-from .freeform import FREEFORM  # noqa: E402
-
-for _f in FREEFORM.values():
-    _REGISTRY[_f.name] = TaskFamily(_f.name, _f.description, _f.sample, _f.capacity, check=_f.check)
-FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)
+FAMILIES: tuple[str, ...] = tuple(REGISTRY)  # the exact-answer families of data/tasks/
+FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)  # the free-form families of data/freeform/
+REGISTRY.update(
+    {f.name: TaskFamily(f.name, f.description, f.sample, f.capacity, check=f.check) for f in FREEFORM.values()}
+)
 
 
 def get_family(name: str) -> TaskFamily:
@@ -381,9 +382,9 @@ def get_family(name: str) -> TaskFamily:
         If there is no such family; the message lists the existing names.
     """
     try:
-        return _REGISTRY[name]
+        return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown task family {name!r}; choose from {', '.join(_REGISTRY)}") from None
+        raise ValueError(f"unknown task family {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
 def generate_suite(

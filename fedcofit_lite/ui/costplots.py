@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..analysis.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
-from .plots import METHOD_STYLE
+from .plots import method_style
 
 __all__ = ["fig_bytes_vs_model_size", "fig_measured_vs_analytic", "fig_ratio_sweep", "SWEEPABLE"]
 
@@ -24,7 +24,7 @@ LABELS = {
     "full_over_consensus": "full FedAvg / consensus",
     "lora_over_consensus": "LoRA FedAvg / consensus",
 }
-_FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods plots.METHOD_STYLE does not know
+_FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods without a colour of their own
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
 
@@ -36,8 +36,8 @@ def _lighter(color: str, amount: float = 0.55) -> str:
 
 
 def _method_color(method: str, direction: str, k: int) -> str:
-    """The method's colour in every run figure (plots.METHOD_STYLE): as is for up, lighter for down."""
-    base = METHOD_STYLE.get(method, {}).get("color") or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
+    """The method's colour in every run figure (federation.methods.METHODS): as is for up, lighter for down."""
+    base = method_style(method)["color"] or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
     return base if direction == "up" else _lighter(base)
 
 
@@ -148,7 +148,7 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     Returns
     -------
     go.Figure
-        Each method in its colour of the run figures (:data:`fedcofit_lite.ui.plots.METHOD_STYLE`),
+        Each method in its colour of the run figures (:data:`fedcofit_lite.federation.methods.METHODS`),
         lighter for the down direction; the y axis is log so FedAvg and
         consensus fit on one plot. Hovering a point shows the relative
         overhead of the wire format (JSON framing, safetensors header).
@@ -162,7 +162,7 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     for k, ((method, direction), rs) in enumerate(groups.items()):
         rs = sorted(rs, key=lambda r: r["round"])
         color = _method_color(method, direction, k)
-        name = f"{METHOD_STYLE.get(method, {}).get('label', method)}, {direction}"
+        name = f"{method_style(method)['label']}, {direction}"
         fig.add_trace(
             go.Scatter(
                 x=[r["round"] for r in rs],

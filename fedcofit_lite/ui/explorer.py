@@ -19,15 +19,10 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..analysis.replay import RoundAnswers, _knob_value, consensus_quality, fit_consensus, threshold_sweep
+from ..analysis.replay import RoundAnswers, consensus_quality, fit_consensus, threshold_sweep
 from ..config import ConsensusConfig
 from ..protocol.cluster import REGISTRY, clusterer_params
 from .roundplots import fig_prompt_similarity, fig_threshold_sweep, prompt_table
-
-# The one knob per algorithm that the explorer's slider moves, with its range (from cluster.REGISTRY).
-KNOB: dict[str, tuple[str, float, float, float]] = {
-    name: (c.knob, c.low, c.high, c.step) for name, c in REGISTRY.items()
-}
 
 
 class ClusterExplorer(W.VBox):
@@ -45,8 +40,8 @@ class ClusterExplorer(W.VBox):
     """
 
     def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> None:
-        if algorithm not in KNOB:
-            raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(KNOB)}.")
+        if algorithm not in REGISTRY:
+            raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(REGISTRY)}.")
         if ra.X is None:
             raise ValueError("embed the answers first: ra.embed(embed_fn).")
         self.ra = ra
@@ -54,9 +49,9 @@ class ClusterExplorer(W.VBox):
         wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
         self.controls = {
             "prompt": W.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide),
-            "algorithm": W.Dropdown(options=list(KNOB), value=algorithm, description="algorithm", style=wide),
+            "algorithm": W.Dropdown(options=list(REGISTRY), value=algorithm, description="algorithm", style=wide),
             "knob": W.FloatSlider(
-                description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f", style=wide
+                description=REGISTRY[algorithm].knob, continuous_update=False, readout_format=".2f", style=wide
             ),
             "min_agreement": W.FloatSlider(
                 value=min_agreement,
@@ -81,8 +76,8 @@ class ClusterExplorer(W.VBox):
 
     def params(self) -> dict[str, float | int]:
         """The clusterer's parameters the controls describe, e.g. ``{"distance_threshold": 0.15}``."""
-        param = KNOB[self.controls["algorithm"].value][0]
-        return {param: _knob_value(param, self.controls["knob"].value)}
+        spec = REGISTRY[self.controls["algorithm"].value]
+        return {spec.knob: spec.value(self.controls["knob"].value)}
 
     def refresh(self, *_: Any) -> None:
         """Refit the consensus with the controls' values and redraw the output area."""
@@ -117,7 +112,8 @@ class ClusterExplorer(W.VBox):
         self.n_draws += 1
 
     def _set_knob_range(self, algorithm: str) -> None:
-        param, low, high, step = KNOB[algorithm]
+        spec = REGISTRY[algorithm]
+        param, low, high, step = spec.knob, spec.low, spec.high, spec.step
         knob = self.controls["knob"]
         knob.description, knob.step = param, step
         # ipywidgets rejects min > max at every assignment: widen towards the new range first.
@@ -142,9 +138,9 @@ def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agr
     ----------
     ra : RoundAnswers
         One round's answers, embedded (:meth:`RoundAnswers.embed`).
-    algorithm : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
-        The clusterer selected first; its knob (``KNOB``) starts at the
-        default of :class:`~fedcofit_lite.config.ConsensusConfig`.
+    algorithm : str
+        The clusterer selected first (a name of ``protocol.cluster.REGISTRY``); its knob starts at
+        the default of :class:`~fedcofit_lite.config.ConsensusConfig`.
     min_agreement : float
         The agreement filter's starting value.
 

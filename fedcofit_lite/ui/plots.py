@@ -12,16 +12,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..federation.methods import METHODS
+
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
-METHOD_STYLE: dict[str, dict[str, Any]] = {
-    "consensus": {"color": "#1f77b4", "label": "semantic consensus (medoid)"},
-    "fedavg": {"color": "#d62728", "label": "FedAvg-LoRA"},
-    "fedprox": {"color": "#ff7f0e", "label": "FedProx-LoRA"},
-    "ffa": {"color": "#9467bd", "label": "FFA-LoRA"},
-    "local": {"color": "#7f7f7f", "label": "local only"},
-    "centralized": {"color": "#2ca02c", "label": "centralized (pooled data)"},
-}
 METRIC_LABEL = {
     "exact_match": "test exact match",
     "correct": "test correct (content-checked)",
@@ -40,12 +34,13 @@ RULE_COLOR = {
 }
 
 
-def _style(method: str) -> dict[str, Any]:
-    """Colour and label of a method; ``"fedavg (global)"`` is the global model of FedAvg, in its colour, dashed;
-    ``consensus@vote`` is consensus under another rule, in that rule's colour."""
+def method_style(method: str) -> dict[str, Any]:
+    """Colour and label of a method (from ``federation.methods.METHODS``); ``"fedavg (global)"`` is the global
+    model of FedAvg, in its colour, dashed; ``consensus@vote`` is consensus under another rule, in that rule's colour."""
     name, _, rest = method.partition(" ")
-    base, _, rule = name.partition("@")
-    style = dict(METHOD_STYLE.get(name, {"color": None, "label": name}))
+    spec = METHODS.get(name)
+    style = {"color": spec.color, "label": spec.label} if spec else {"color": None, "label": name}
+    rule = name.partition("@")[2]
     if rule:
         style = {"color": RULE_COLOR.get(rule), "label": f"consensus ({rule})"}
     if rest:
@@ -65,7 +60,7 @@ def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figu
     for method, rows in metrics.items():
         base = next((r["test"]["all"][metric] for r in rows if r["round"] < 0), base)
         trained = _trained(rows)
-        st = _style(method)
+        st = method_style(method)
         fig.add_trace(
             go.Scatter(
                 x=[r["round"] for r in trained],
@@ -103,10 +98,10 @@ def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
     for method, rows in metrics.items():
         cum = cumulative_bytes(rows)
         if not cum or cum[-1] == 0:
-            silent.append(_style(method)["label"])
+            silent.append(method_style(method)["label"])
             continue
         trained = _trained(rows)
-        st = _style(method)
+        st = method_style(method)
         points = [(r["round"], b) for r, b in zip(trained, cum) if b > 0]  # log axis: zeros cannot be drawn
         fig.add_trace(
             go.Scatter(
@@ -132,7 +127,7 @@ def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figu
     """Score against cumulative bytes (log x): the trade-off. Silent methods are horizontal reference lines."""
     fig = go.Figure()
     for method, rows in metrics.items():
-        cum, trained, st = cumulative_bytes(rows), _trained(rows), _style(method)
+        cum, trained, st = cumulative_bytes(rows), _trained(rows), method_style(method)
         if not cum or cum[-1] == 0:
             fig.add_hline(
                 y=trained[-1]["test"]["all"][metric],
@@ -172,7 +167,7 @@ def fig_wall_time(metrics: Metrics) -> go.Figure:
                 phases.setdefault(phase, {}).setdefault(method, 0.0)
                 phases[phase][method] += s
     methods = list(metrics)
-    labels = [_style(m)["label"] for m in methods]
+    labels = [method_style(m)["label"] for m in methods]
     fig = go.Figure(
         [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
     )
@@ -199,7 +194,7 @@ def fig_score_by_round_ci(intervals: Mapping[str, Mapping[str, Any]], metric: st
     """Score per stage with 95% error bars (several seeds), one line per method; ``intervals`` from ``compare.stage_intervals``."""
     fig = go.Figure()
     for entry, per_stage in intervals.items():
-        st = _style(entry)
+        st = method_style(entry)
         stages = list(per_stage)
         ci = [per_stage[s] for s in stages]
         fig.add_trace(
@@ -236,7 +231,7 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
     sent = [r["bytes"] for r in rows if r["bytes"] > 0]
     floor = min(sent) / 10 if sent else 1.0
     for r in rows:
-        st, ci = _style(r["method"]), r["em"]
+        st, ci = method_style(r["method"]), r["em"]
         x = r["bytes"] if r["bytes"] > 0 else floor
         fig.add_trace(
             go.Scatter(
@@ -364,7 +359,7 @@ def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
         go.Scatter(x=[floor, 1], y=[floor, 1], mode="lines", line={"color": "#999", "dash": "dot"}, name="chance")
     )
     for a in audits:
-        style = _style(a.method)
+        style = method_style(a.method)
         for r in a.results:
             if sent_only and not r.sent:
                 continue
