@@ -29,7 +29,7 @@ import yaml
 
 from ..federation.methods import method_spec
 from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
-from ..runlog import read_jsonl
+from ..runlog import read_answers, read_jsonl, read_pseudo_labels
 from . import costmodel
 
 ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
@@ -64,22 +64,21 @@ def _consensus_rows(
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
         r = m["round"]
-        answers = read_jsonl(run / "answers" / f"round_{r}.jsonl")
-        labels = read_jsonl(run / "pseudo_labels" / f"round_{r}.jsonl")
-        clients = list(dict.fromkeys(a["client"] for a in answers))
-        prompts = list(dict.fromkeys(a["prompt_id"] for a in answers))
+        answers, labels = read_answers(run, r), read_pseudo_labels(run, r)
+        clients = list(dict.fromkeys(a.client for a in answers))
+        prompts = list(dict.fromkeys(a.prompt_id for a in answers))
         per_msg, per_answer = json_framing_answers(clients[0], r, prompts)
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
         if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
             per_msg += sum(
                 len(',"confidence":')
-                + len(json.dumps([a["confidence"] for a in answers if a["client"] == c], separators=(",", ":")))
+                + len(json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")))
                 for c in clients
             ) / len(clients)
         up = costmodel.Protocol(
             n_prompts=len(prompts),
-            answer_tokens=max(_mean_bytes([a["answer"] for a in answers]), 1e-9),
+            answer_tokens=max(_mean_bytes([a.answer for a in answers]), 1e-9),
             bytes_per_token=1,
             overhead_per_answer=per_answer,
             overhead_per_message=per_msg,
@@ -87,14 +86,14 @@ def _consensus_rows(
             directions=("up",),
         )
         rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
-        kept = [x for x in labels if x["kept"]]
+        kept = [x for x in labels if x.kept]
         if kept:
-            agreement = [round(float(x["agreement"]), 4) for x in kept]
-            per_msg_d, per_label = json_framing_pseudo_labels(r, [x["prompt_id"] for x in kept], agreement)
+            agreement = [round(float(x.agreement), 4) for x in kept]
+            per_msg_d, per_label = json_framing_pseudo_labels(r, [x.prompt_id for x in kept], agreement)
             down = replace(
                 up,
                 n_prompts=len(kept),
-                answer_tokens=max(_mean_bytes([x["consensus"] for x in kept]), 1e-9),
+                answer_tokens=max(_mean_bytes([x.consensus for x in kept]), 1e-9),
                 overhead_per_answer=per_label,
                 overhead_per_message=per_msg_d,
                 directions=("down",),

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ import numpy as np
 
 from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
-from ..runlog import read_jsonl
+from ..runlog import read_answers, read_pseudo_labels, rounds_of
 from ..tasks.data import Example
 from .stats import Interval, interval
 
@@ -333,10 +333,10 @@ def _plan(
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
     if not clients:
         raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
-    for exposure, folder in (("answers", "answers"), ("pseudo_labels", "pseudo_labels")):
-        if any(ATTACKS[a] == exposure for a in chosen) and not list((run_dir / folder).glob("round_*.jsonl")):
+    for exposure in ("answers", "pseudo_labels"):
+        if any(ATTACKS[a] == exposure for a in chosen) and not rounds_of(run_dir, exposure):
             raise AuditError(
-                f"{run_dir / folder} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
+                f"{run_dir / exposure} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
                 "or the root of a compare folder: audit a method's subfolder, written by `run`)."
             )
     return chosen, clients
@@ -480,20 +480,18 @@ class _Scorer:
         a, y = self.embed(answers), self.embed([ex.response for ex in records])
         return np.sum(a * y, axis=1)
 
-    def _exposed(self, folder: str, text: str, keep: Callable[[dict[str, Any]], bool]) -> dict[str, list[str]]:
-        """Family -> the texts (field ``text``) of ``folder/round_*.jsonl`` rows that ``keep`` selects, all rounds."""
+    def _exposed(self, texts: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+        """Family -> the exposed texts of (prompt id, text) pairs from the run folder, all rounds."""
         exposed: dict[str, list[str]] = {}
-        for path in sorted((self.run_dir / folder).glob("round_*.jsonl")):
-            for row in read_jsonl(path):
-                if keep(row):
-                    exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row[text])
+        for prompt_id, text in texts:
+            exposed.setdefault(self.family.get(prompt_id, ""), []).append(text)
         return exposed
 
     def _answers(self, client: str, records: list[Example]) -> np.ndarray:
-        exposed = self._exposed(
-            "answers", "answer", lambda row: row["client"] == client and bool(row["answer"].strip())
-        )
+        sent = (a for r in rounds_of(self.run_dir) for a in read_answers(self.run_dir, r))
+        exposed = self._exposed((a.prompt_id, a.answer) for a in sent if a.client == client and a.answer.strip())
         return text_attack(records, exposed, self.embed)
 
     def _pseudo_labels(self, client: str, records: list[Example]) -> np.ndarray:
-        return text_attack(records, self._exposed("pseudo_labels", "consensus", lambda row: row["kept"]), self.embed)
+        labels = (x for r in rounds_of(self.run_dir, "pseudo_labels") for x in read_pseudo_labels(self.run_dir, r))
+        return text_attack(records, self._exposed((x.prompt_id, x.consensus) for x in labels if x.kept), self.embed)

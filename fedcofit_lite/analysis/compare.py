@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import RunConfig, load_config
-from ..runlog import RunLog, format_table, read_jsonl
+from ..runlog import PredictionRow, RunLog, format_table, read_predictions
 from ..tasks.evaluate import correct, exact_match, rouge_l
 
 if TYPE_CHECKING:  # the engine (torch, transformers) loads only to run a comparison, not to read one
@@ -295,27 +295,21 @@ def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[P
     return found or [root]
 
 
-def _predictions(seed_dir: Path, method: str, stage: str, tag: str = "") -> list[dict[str, Any]] | None:
+def _predictions(seed_dir: Path, method: str, stage: str) -> list[PredictionRow] | None:
     """A method's predictions of one stage; shared stages live at the top of the seed folder."""
-    for path in (
-        seed_dir / method / "predictions" / f"{stage}{tag}.jsonl",
-        seed_dir / "predictions" / f"{stage}{tag}.jsonl",
-    ):
-        if path.exists():
-            return read_jsonl(path)
-    return None
+    return read_predictions(seed_dir / method, stage) or read_predictions(seed_dir, stage)
 
 
-def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
-    """Test item id -> score averaged over the models that answered it."""
+def item_scores(rows: Sequence[PredictionRow], metric: str) -> dict[str, float]:
+    """Test item id -> score (``exact_match``, ``correct`` or ``rouge_l``) averaged over the models that answered it."""
     scores = {
-        "exact_match": lambda r: exact_match(r["prediction"], r["reference"]),
-        "correct": lambda r: correct(r["prediction"], r["reference"], r.get("family")),
-        "rouge_l": lambda r: rouge_l(r["prediction"], r["reference"]),
+        "exact_match": lambda r: exact_match(r.prediction, r.reference),
+        "correct": lambda r: correct(r.prediction, r.reference, r.family),
+        "rouge_l": lambda r: rouge_l(r.prediction, r.reference),
     }
     per_item: dict[str, list[float]] = {}
     for r in rows:
-        per_item.setdefault(r["id"], []).append(scores[metric](r))
+        per_item.setdefault(r.id, []).append(scores[metric](r))
     return {i: float(np.mean(v)) for i, v in per_item.items()}
 
 
@@ -341,17 +335,17 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
         for method in methods:
             for tag, entry in (("", method), ("_global", f"{method} (global)")):
                 for stage in stages:
-                    rows = _predictions(folder, method, stage, tag)
+                    rows = _predictions(folder, method, stage + tag)
                     if rows is None:
                         continue
                     if entry not in entries:
                         entries.append(entry)
                     if ids is None:
-                        ids = sorted({r["id"] for r in rows})
-                        fam = {r["id"]: r["family"] for r in rows}
+                        ids = sorted({r.id for r in rows})
+                        fam = {r.id: r.family for r in rows}
                         families[str(k)] = [fam[i] for i in ids]
                     for metric in METRICS:
-                        item = _item_scores(rows, metric)
+                        item = item_scores(rows, metric)
                         scores[metric][stage].setdefault(entry, []).append(np.array([item[i] for i in ids]))
     bytes_total, steps = {}, {}
     for entry in entries:

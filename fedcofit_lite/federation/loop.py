@@ -159,7 +159,7 @@ class Federation:
         embed_fn = self.embed if self.cfg.eval.embedding_similarity else None
         answers = {a: answers[a] for a in adapters if a in answers}  # in the order asked
         per_adapter, records = score_predictions(answers, self.suite.test, embed_fn)
-        self.runlog.write_jsonl(f"predictions/{stage}{tag}.jsonl", records)
+        self.runlog.write_predictions(stage + tag, records)
         if not per_adapter:
             raise RoundFailedError(f"evaluation of {stage}: no client answered the test set ({_failed}).")
         return mean_over_clients(list(per_adapter.values())), per_adapter

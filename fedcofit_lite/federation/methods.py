@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -51,13 +51,13 @@ from ..progress import Timer
 from ..protocol.consensus import RULES
 from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
 from ..protocol.messages import GlobalAdapterMessage, Wire
+from ..runlog import AnswerRow, MetricsRow, RunLog, label_scores
 from ..tasks.evaluate import correct
-from .client import TrainPlan, TrainResult
-from .cohort import GLOBAL, Cohort, Failed, LocalCohort, client_seed
+from .client import TrainPlan, TrainResult, round_confidence
+from .cohort import GLOBAL, Answers, Cohort, Failed, LocalCohort, client_seed
 
 if TYPE_CHECKING:
     from ..protocol.server import ConsensusServer
-    from ..runlog import MetricsRow, RunLog
     from ..tasks.data import TaskSuite
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,11 @@ class Round:
     consensus_server: Callable[[str | None], ConsensusServer]  # rule -> a fresh consensus server
     resume_hint: str = ""
     global_start: dict[str, np.ndarray] | None = field(default=None)  # the parameter methods' shared start
+
+    def judge(self) -> Callable[[str, str], float]:
+        """(public prompt id, answer) -> 1.0 when right against the hidden reference, which only the evaluator holds."""
+        refs, family = self.suite.public_references, {e.id: e.family for e in self.suite.public}
+        return lambda p, text: correct(text, refs[p], family[p])
 
     def active(self, round_index: int) -> tuple[list[str], dict[str, str]]:
         """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
@@ -164,48 +169,29 @@ class Consensus(Method):
         timer = Timer()
         active, dropped = run.active(r)
         with timer("generate"):
-            answers = run.cohort.answer(r, active, self.server.needs_confidence) if active else None
-            sent = answers.messages if answers else []
-            dropped = {**dropped, **(answers.failed if answers else {})}
-        _write_answers(run.runlog, r, sent, answers.confidence if answers else {})
-        received = [run.wire.send(m, "up") for m in sent]
+            answers = run.cohort.answer(r, active, self.server.needs_confidence) if active else Answers([], {})
+            dropped = {**dropped, **answers.failed}
+        answer_rows = _answer_rows(r, answers)
+        run.runlog.write_answers(r, answer_rows)
+        received = [run.wire.send(m, "up") for m in answers.messages]
         with timer("server"):
             accepted, rejected = self.server.screen(r, received)  # each message is checked once, here
             run.require(r, [m.client_id for m in accepted], {**dropped, **{c: "rejected" for c in rejected}})
             pseudo, report = self.server.aggregate(r, accepted, rejected)
         if report.vectors is not None:  # the server's embeddings, so replay needs no model
-            (run.runlog.dir / "embeddings").mkdir(exist_ok=True)
-            np.savez_compressed(
-                run.runlog.dir / "embeddings" / f"round_{r}.npz",
-                vectors=report.vectors.astype(np.float16),
-                clients=np.array(report.row_clients),
-                prompt_ids=np.array(report.row_prompts),
-            )
-        refs = run.suite.public_references  # held by the evaluator only
-        family = {e.id: e.family for e in run.suite.public}
-        records = report.records()
-        for rec in records:
-            rec["correct"] = correct(rec["consensus"], refs[rec["prompt_id"]], family[rec["prompt_id"]])
-        run.runlog.write_jsonl(f"pseudo_labels/round_{r}.jsonl", records)
-        answered = [m.client_id for m in sent]
+            run.runlog.write_embeddings(r, report.vectors, report.row_clients, report.row_prompts)
+        right = run.judge()
+        labels = [replace(row, correct=right(row.prompt_id, row.consensus)) for row in report.records()]
+        run.runlog.write_pseudo_labels(r, labels)
+        answered = [m.client_id for m in answers.messages]
         down = None
         for _ in answered:  # the same message to every client that took part
             down = run.wire.send(pseudo, "down")
         with timer("train"):
             plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
             trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
-        kept = [rec for rec in records if rec["kept"]]
-        client_acc = {
-            m.client_id: float(np.mean([correct(a, refs[p], family[p]) for p, a in zip(m.prompt_ids, m.answers)]))
-            for m in received
-        }
         return {
-            "pseudo_label_accuracy": float(np.mean([rec["correct"] for rec in kept])) if kept else None,
-            "consensus_accuracy_all_prompts": float(np.mean([rec["correct"] for rec in records])) if records else None,
-            "client_answer_accuracy": client_acc,
-            "agreement_mean": float(np.mean(report.agreement)) if report.agreement else None,
-            "kept": len(kept),
-            "n_prompts": len(records),
+            **label_scores(labels, answer_rows, right),
             "rejected_clients": report.rejected,
             "dropped_clients": {**dropped, **failed},
             "rule": self.server.rule,
@@ -222,26 +208,15 @@ def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
     return {"vote_dp_epsilon": spent[0], "vote_dp_delta": spent[1]} if spent else {}
 
 
-def _write_answers(runlog: RunLog, r: int, sent: list, confidence: dict[str, list[float]]) -> None:
-    """The run's record of every answer (confidences kept even when not sent, where known, for replay)."""
-    from .client import round_confidence
-
-    runlog.write_jsonl(
-        f"answers/round_{r}.jsonl",
-        [
-            {
-                "round": r,
-                "client": m.client_id,
-                "prompt_id": p,
-                "answer": a,
-                "confidence": round_confidence(k) if k is not None else None,
-            }
-            for m in sent
-            for p, a, k in zip(
-                m.prompt_ids, m.answers, confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
-            )
-        ],
-    )
+def _answer_rows(r: int, answers: Answers) -> list[AnswerRow]:
+    """The run's record of every answer sent (confidences kept even when not sent, where known, for replay)."""
+    return [
+        AnswerRow(r, m.client_id, p, a, round_confidence(k) if k is not None else None)
+        for m in answers.messages
+        for p, a, k in zip(
+            m.prompt_ids, m.answers, answers.confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
+        )
+    ]
 
 
 class Local(Method):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..runlog import PseudoLabelRow
 from .consensus import SemanticConsensus, normalize_answer, rule_from_config
 from .messages import AnswersMessage, PseudoLabelsMessage
 
@@ -45,31 +46,11 @@ class RoundReport:
     row_prompts: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # client id -> why
 
-    def records(self) -> list[dict]:
-        """One JSON-ready dict per prompt, for ``pseudo_labels/round_R.jsonl``."""
-        return [
-            {
-                "round": self.round,
-                "prompt_id": p,
-                "consensus": c,
-                "agreement": a,
-                "cohesion": h,
-                "n_clusters": k,
-                "n_answers": n,
-                "kept": kept,
-                "empty": empty,
-            }
-            for p, c, a, h, k, n, kept, empty in zip(
-                self.prompt_ids,
-                self.consensus,
-                self.agreement,
-                self.cohesion,
-                self.n_clusters,
-                self.n_answers,
-                self.kept,
-                self.empty or [False] * len(self.prompt_ids),
-            )
-        ]
+    def records(self) -> list[PseudoLabelRow]:
+        """One row per prompt, for ``pseudo_labels/round_R.jsonl`` (``correct`` is the evaluator's to fill)."""
+        empty = self.empty or [False] * len(self.prompt_ids)
+        columns = (self.prompt_ids, self.consensus, self.agreement, self.cohesion, self.n_clusters, self.n_answers)
+        return [PseudoLabelRow(self.round, *row, kept, e) for *row, kept, e in zip(*columns, self.kept, empty)]
 
 
 class ConsensusServer:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from rouge_score import rouge_scorer
 
+from ..runlog import PredictionRow
 from .families import REGISTRY as FAMILIES
 
 _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
@@ -98,16 +99,14 @@ def score_answers(
 
 def score_predictions(
     answers: dict[str, list[str]], test: Sequence, embed_fn: Callable | None = None
-) -> tuple[dict[str, dict], list[dict]]:
-    """Score each model's answers to the ``test`` examples: (model -> score table, one prediction record per answer)."""
+) -> tuple[dict[str, dict], list[PredictionRow]]:
+    """Score each model's answers to the ``test`` examples: (model -> score table, one prediction row per answer)."""
     refs, families = [e.response for e in test], [e.family for e in test]
     scores = {a: score_answers(preds, refs, families, embed_fn) for a, preds in answers.items()}
-    records = [
-        {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
-        for a, preds in answers.items()
-        for e, p in zip(test, preds)
+    rows = [
+        PredictionRow(a, e.id, e.family, p, e.response) for a, preds in answers.items() for e, p in zip(test, preds)
     ]
-    return scores, records
+    return scores, rows
 
 
 def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
