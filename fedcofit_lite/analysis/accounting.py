@@ -29,7 +29,7 @@ import yaml
 
 from ..federation.methods import method_spec
 from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
-from ..runlog import read_answers, read_jsonl, read_pseudo_labels
+from ..runlog import read_answers, read_jsonl, read_pseudo_labels, rounds_of
 from . import costmodel
 
 ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
@@ -62,7 +62,8 @@ def _consensus_rows(
 ) -> list[dict[str, Any]]:
     arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
     rows = []
-    for m in (m for m in metrics if m["round"] >= 1):
+    exchanged = set(rounds_of(run))  # a method may exchange answers in some rounds only
+    for m in (m for m in metrics if m["round"] in exchanged):
         r = m["round"]
         answers, labels = read_answers(run, r), read_pseudo_labels(run, r)
         clients = list(dict.fromkeys(a.client for a in answers))

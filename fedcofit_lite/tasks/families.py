@@ -22,14 +22,16 @@ Families (names are part of the API; other modules refer to them by name)::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from .capitals import CAPITALS
-from .data import Example
+from .data import SUITE_FILES, Example, write_jsonl
 from .freeform import FREEFORM
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "TaskFamily",
     "get_family",
     "generate_suite",
+    "write_suite",
 ]
 
 Sampler = Callable[[random.Random], tuple[str, str]]
@@ -448,3 +451,27 @@ def generate_suite(
                 )
             start += sizes[split]
     return suite
+
+
+def write_suite(
+    out: str | Path,
+    seed: int = 0,
+    n_train: int = 200,
+    n_public: int = 40,
+    n_test: int = 25,
+    families: Sequence[str] = FAMILIES,
+) -> dict[str, int]:
+    """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``); lines per file.
+
+    The public prompts are written without their responses, which go to the hidden references.
+    """
+    suite = generate_suite(seed, n_train, n_public, n_test, families)
+    records = {
+        "train": suite["train"],
+        "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
+        "public_references": [{"id": ex.id, "response": ex.response} for ex in suite["public"]],
+        "test": suite["test"],
+    }
+    for key, rows in records.items():
+        write_jsonl(Path(out) / SUITE_FILES[key], rows)
+    return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}
