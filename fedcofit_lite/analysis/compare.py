@@ -170,7 +170,7 @@ def run_comparison(
                 )
         (root.dir / "metrics.before.jsonl").unlink()
     metrics = {**earlier, **run_methods(fed, plan, start, root)}
-    rows, table = _write_tables(root, metrics)
+    rows, table = write_tables(root, metrics)
     return Comparison(root.dir, metrics, rows, table)
 
 
@@ -215,7 +215,7 @@ def run_methods(
         fed.run_rounds(method)
         fed.finish()
         metrics[method.name] = list(fed.metrics)
-        _write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
+        write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
     return metrics
 
 
@@ -224,7 +224,7 @@ def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, f
     return set(now) == set(before) and all(now[f][m] == before[f][m] for f in now for m in set(now[f]) & set(before[f]))
 
 
-def _write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
+def write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
     rows = comparison_rows(metrics)
     metric = run_metric(root.dir)
     table = (

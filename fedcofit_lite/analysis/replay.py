@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConsensusConfig, load_config
-from ..protocol.cluster import REGISTRY, make_clusterer
+from ..protocol.cluster import REGISTRY, clusterer_params, make_clusterer
 from ..protocol.consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
 from ..protocol.private_vote import TradeoffRow, tradeoff
 from ..runlog import PseudoLabelRow, label_scores, read_answers, read_embeddings, rounds_of
@@ -322,6 +322,13 @@ def fit_consensus(
     return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement, min_cohesion=floor).fit(
         ra.X, np.array(ra.prompt_ids, dtype=object)
     )
+
+
+def fit_as_configured(ra: RoundAnswers, consensus: ConsensusConfig, algorithm: str | None = None) -> SemanticConsensus:
+    """:func:`fit_consensus` with a config's filters and clusterer parameters (``algorithm``: another clusterer)."""
+    algorithm = algorithm or consensus.clusterer
+    params = clusterer_params(consensus, algorithm)
+    return fit_consensus(ra, algorithm, consensus.min_agreement, consensus.min_cohesion, **params)
 
 
 def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:

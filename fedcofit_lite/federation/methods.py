@@ -1,40 +1,16 @@
-"""What clients exchange each round: the method under study and its baselines.
+"""What clients exchange each round: the method under study and its baselines, one entry each in :data:`METHODS`.
 
-Every method runs the same schedule on the same clients, partition and seed:
-a local stage (round 0: each client fine-tunes on its private data for
-``train.epochs``), then ``federation.rounds`` rounds of *exchange, then train
-``train.round_epochs``*, then evaluation of the models the clients hold. The
-methods differ only in what is exchanged before training:
+Every method runs the same schedule on the same clients, partition and seed: a local stage (round 0,
+``train.epochs`` on private data), then ``federation.rounds`` rounds of *exchange, then train
+``train.round_epochs``*, each evaluated on the test set. The methods differ only in what they exchange:
+answers up and pseudo-labels down (:class:`Consensus`), LoRA tensors (:class:`FedAvg`), nothing
+(:class:`Local`, the lower reference) or the data itself (:class:`Centralized`, the upper reference).
 
-``consensus``
-    answers to the public prompts up, consensus pseudo-labels down
-    (:class:`~fedcofit_lite.protocol.server.ConsensusServer`); clients then train on
-    private data + pseudo-labels.
-``fedavg`` / ``fedprox``
-    LoRA adapter tensors up, their example-weighted average down
-    (:class:`~fedcofit_lite.protocol.fedavg.FedAvgServer`); clients load the average
-    and train on private data (fedprox adds the proximal term ``train.prox_mu``).
-    Every client starts from the same adapter (the server's initial global
-    model, broadcast once; counted in round 1's bytes down), as in FedIT.
-``ffa``
-    FFA-LoRA (Sun et al., 2024): the A factors stay frozen at the shared start
-    and only the B factors are trained, sent and averaged, so the average of
-    the clients' updates is exactly the update of the averaged adapter, at
-    about half FedAvg-LoRA's bytes. It trains only B from round 0, so its local
-    stage is its own.
-``local``
-    nothing: each client trains alone (the lower reference).
-``centralized``
-    one adapter trained on the union of all private data, with the same
-    epochs (the upper reference; it needs the data itself to move).
-
-Each method owns its exchange: :meth:`Method.round` asks the clients
-(:class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower) to
-answer, upload or train, passes every message through the run's
-:class:`~fedcofit_lite.protocol.messages.Wire` (where bytes are counted) and its own
-server, and returns the round's metrics. It never calls back into the
-federation loop, which only wires the cohort, the wire and the run folder
-(:class:`Round`) and evaluates.
+Each method owns its exchange: :meth:`Method.round` asks the clients (a
+:class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower) to answer, upload or
+train, passes every message through the run's :class:`~fedcofit_lite.protocol.messages.Wire` (where
+bytes are counted) and its own server, and returns the round's metrics. It never calls back into the
+loop, which only wires the cohort, the wire and the run folder (:class:`Round`) and evaluates.
 """
 
 from __future__ import annotations
@@ -234,20 +210,21 @@ class Local(Method):
 class FedAvg(Method):
     """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA.
 
-    A round: the active clients upload their adapters (or only the B
-    factors); the server averages them weighted by example counts and sends
-    the average down; the clients load it and train on private data. In
-    process, the server also keeps its global model as an adapter
-    (``GLOBAL``), scored on the test set beside the clients' personalized
-    models (the average plus one more epoch of local training).
+    A round: the active clients upload their adapters; the server averages them weighted by example
+    counts and sends the average down; the clients load it and train on private data. Every client
+    starts from the same adapter (the server's initial model, broadcast once, counted in round 1). In
+    process the server also keeps its global model (``GLOBAL``), scored beside the clients' own.
+    FFA-LoRA (Sun et al., 2024) freezes the A factors at that start and trains, sends and averages
+    only B, so the average of the updates is the update of the average, at half the bytes; it trains
+    only B from round 0, so its local stage is its own.
     """
 
     def __init__(self, prox_mu: float = 0.0, ffa: bool = False) -> None:
         self.prox_mu = prox_mu
         self.ffa = ffa
         self.name = "ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg"
-        self.shares_local_stage = not ffa  # FFA-LoRA trains only B from the start
-        self.server = FedAvgServer()
+        self.shares_local_stage = not ffa
+        self.server = FedAvgServer()  # prepare() gives each run a fresh one
 
     def prepare(self, run: Round) -> None:
         run.cohort.require_trainable(self.name)

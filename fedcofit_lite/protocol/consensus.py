@@ -1,38 +1,16 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
-Every rule is the one estimator, :class:`SemanticConsensus`, with three
-choices that :data:`RULES` names:
-
-``grouping``
-    how a prompt's answers form groups: ``semantic`` (cluster the answer
-    embeddings, :mod:`fedcofit_lite.protocol.cluster`), ``exact`` (identical answers
-    after normalisation) or ``hybrid`` (identical answers first, then groups
-    merged when their embeddings are close);
-``weighting``
-    what one answer counts: ``uniform`` (one client, one vote), ``confidence``
-    (the client's own confidence in its answer, sent with it) or
-    ``reliability`` (a weight per client, or per client and task family,
-    estimated from the answers alone: how often the client agrees with the
-    consensus of the *other* clients, iterated a few times in the spirit of
-    Dawid and Skene);
-``min_cohesion``
-    a group whose answers are not close to each other (mean pairwise cosine
-    below it) is broken into single answers, so a large group of unrelated
-    answers never wins just because it is large;
-``guard``
-    what the embedding may not merge: with ``guard="numbers"`` two answers
-    whose numbers differ (in order: ``12/06/1963`` against ``06/12/1963``,
-    ``82 is larger than 47`` against ``47 is larger than 82``) or of which
-    one is written in capitals and the other not (``VELVET`` against
-    ``velvet``) never share a group,
-    however close their embeddings are. A sentence embedder such as MiniLM
-    places each of those pairs almost on top of each other (notebook 09).
-    The price: right paraphrases that order their numbers differently
-    (``47 is smaller than 82``) stay apart too.
-
-The group with the most weight wins; its weighted medoid (or, for exact
-groups, its most weighted string) is the consensus, its share of the weight
-is the agreement, and prompts below ``min_agreement`` are filtered out.
+Every rule is the one estimator, :class:`SemanticConsensus`, with the choices that a row of
+:data:`RULES` fixes: ``grouping`` (cluster the answer embeddings, group identical answers, or both),
+``weighting`` (one client one vote, the client's own confidence, or a reliability per client
+estimated from the answers alone, in the spirit of Dawid and Skene) and ``guard``. A group whose
+answers are not close (mean pairwise cosine below ``min_cohesion``) is broken into single answers,
+so a large group of unrelated answers never wins just because it is large. ``guard="numbers"``
+keeps apart answers whose numbers (in order) or capitals differ (``12/06/1963`` and ``06/12/1963``,
+``VELVET`` and ``velvet``), which a sentence embedder such as MiniLM places almost on top of each
+other (notebook 09); the price is that right paraphrases ordering their numbers differently stay
+apart too. The heaviest group wins; its weighted medoid (for exact groups, its most weighted
+string) is the consensus, its share of the weight the agreement, filtered by ``min_agreement``.
 
 =============== ========= =========== ===================================
 rule            grouping  weighting   what it is
@@ -45,8 +23,7 @@ rule            grouping  weighting   what it is
 ``guarded``     semantic  uniform     the medoid rule with ``guard="numbers"``
 =============== ========= =========== ===================================
 
-This module imports numpy, scikit-learn, the standard library and the
-evaluation's text normalisation only: no model code.
+Numpy, scikit-learn and the evaluation's text normalisation only: no model code.
 """
 
 from __future__ import annotations
@@ -175,14 +152,11 @@ def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class PromptConsensus:
-    """Consensus of one prompt, as stored in ``SemanticConsensus.results_``.
+    """Consensus of one prompt (:meth:`SemanticConsensus.consensus_for`): plain values, JSON-serialisable.
 
-    Attributes: ``prompt_id`` (the group id), ``index`` (row of X holding the
-    consensus answer), ``agreement`` (dominant cluster size / ``n_answers``),
-    ``cohesion`` (mean pairwise cosine inside the dominant cluster),
-    ``n_answers``, ``n_clusters`` (noise points counted as singletons) and
-    ``kept`` (``agreement >= min_agreement``). All fields are plain Python
-    values, so ``dataclasses.asdict`` is JSON-serialisable.
+    ``index`` is the row of X holding the consensus answer, ``agreement`` the dominant group's share of
+    the weight, ``cohesion`` its mean pairwise cosine, ``n_clusters`` the groups (noise points
+    singletons), ``kept`` the filter's verdict.
     """
 
     prompt_id: Hashable
@@ -332,27 +306,13 @@ class SemanticConsensus(BaseEstimator):
         confidence: ArrayLike | None = None,
         families: Sequence[Hashable] | None = None,
     ) -> SemanticConsensus:
-        """Find the consensus answer of every prompt.
+        """Find the consensus answer of every prompt; return ``self``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_answers, d)
-            Embeddings of all answers of a round; rows need not be normalised.
-        groups : array-like of shape (n_answers,)
-            Prompt id (hashable, e.g. str or int) of each row. Prompts may have
-            different numbers of answers.
-        texts : sequence of str, optional
-            The answers themselves; needed by exact and hybrid grouping.
-        clients : sequence, optional
-            Who sent each answer; needed by reliability weighting.
-        confidence : array-like of shape (n_answers,), optional
-            Each answer's confidence in (0, 1]; needed by confidence weighting.
-        families : sequence, optional
-            Task family of each row's prompt; with ``reliability_by="family"``.
-
-        Returns
-        -------
-        self : SemanticConsensus
+        ``X`` (n_answers, d) holds the embeddings of all answers of a round (rows need not be normalised)
+        and ``groups`` the prompt id of each row; prompts may have different numbers of answers. The side
+        inputs, one per row, are needed by some rules only: ``texts`` by exact and hybrid grouping and the
+        guard, ``clients`` by reliability weighting, ``confidence`` (in [0, 1]) by confidence weighting,
+        ``families`` (each row's task family) by ``reliability_by="family"``.
         """
         # 1. validate parameters and inputs
         clusterer = self._resolve_clusterer()
@@ -713,7 +673,7 @@ def _weighted_medoid(S: NDArray[np.float64], members: NDArray[np.int64], w: NDAr
     block = S[np.ix_(members, members)]  # (k, k)
     scores = (block - np.diag(np.diag(block))) @ w[members]  # (k,)
     if members.size > 1 and np.allclose(w[members], w[members][0]):
-        scores = block.sum(axis=1) - np.diag(block)  # equal weights: the plain medoid, exactly as before
+        scores = block.sum(axis=1) - np.diag(block)  # equal weights: the plain medoid, free of weight rounding
     return int(members[np.flatnonzero(scores >= scores.max() - TIE_TOL)[0]])
 
 
