@@ -1,48 +1,28 @@
 """Membership inference: what each method's messages tell an attacker about a client's private records.
 
-An attacker sees what a method sends and tries to tell a client's private
-training records (*members*) from records of the same task families that no
-client trained on (*non-members*). The better it separates them, the more the
-messages leak. What each method exposes, and the attacks run on it
-(:data:`EXPOSES`, keyed by what the method's registry entry says it sends, and :data:`ATTACKS`)::
+An attacker sees what a method sends and tries to tell a client's private training records
+(*members*) from records of the same task families that no client trained on (*non-members*); the
+better it separates them, the more the messages leak. What a method sends (its registry entry's
+``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks (:data:`ATTACKS`): adapter
+tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to the public
+prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
+``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack
+scores each record, higher meaning "member":
 
-    method              what leaves a client                       attacks
-    fedavg/fedprox/ffa  its adapter tensors (the server gets them)   loss, loss_ref, query
-    consensus           its answers to the public prompts (server);  answers
-                        the pseudo-labels (every client)             pseudo_labels
-    local               nothing                                      -
-    centralized         the records themselves                       -
+* ``loss``: minus the record's mean answer-token loss under the adapter (Yeom et al., 2018);
+* ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that
+  calibrates away how hard the record is (Watson et al., 2022; Carlini et al., 2022);
+* ``query``: the cosine similarity to the record's response of the adapter's answer to its prompt;
+* ``answers``: the largest cosine similarity to the record's response of the client's answers to its
+  family's public prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
 
-Every attack gives each record a score, higher meaning "member":
-
-* ``loss``: minus the record's mean answer-token loss under the adapter
-  (Yeom et al., 2018). Needs the weights: only where adapters are sent.
-* ``loss_ref``: the loss under the public base model minus the loss under the
-  adapter. The base is a reference model that calibrates away how hard the
-  record is (Watson et al., 2022; Carlini et al., 2022); it helps where
-  records differ in difficulty more than members differ from non-members.
-* ``query``: the attacker loads the adapter, asks the record's prompt and
-  scores the cosine similarity of the answer to the record's response (text
-  only, but it needs the model to query).
-* ``answers``: the client's answers to the public prompts of the record's
-  family (all rounds); the largest cosine similarity of any of them to the
-  record's response. The server sees exactly these texts.
-* ``pseudo_labels``: the same over the kept pseudo-labels every client gets.
-
-The adapter attacked is each client's at the end of the run (``checkpoint/``):
-under FedAvg, what it would upload next round, one local epoch past its last
-upload. Consensus runs also get the adapter attacks, marked *not sent*: the client
-trained its adapter just as hard, so they show the leak its private model
-holds and the protocol does not send.
-
-Non-members are drawn per client to match its family counts (a client holds
-a skewed family mix; without matching, an attack would detect the mix, not
-membership). Results: ROC-AUC and the true-positive rate at 1% false
-positives, with 95% intervals from a bootstrap over records (members and
-non-members resampled separately), pooled over clients. AUC 0.5 is chance.
-
-Run it on a folder written by ``run`` (it holds the last round's adapters in
-``checkpoint/``)::
+The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it
+would upload next round. Consensus runs also get the adapter attacks, marked *not sent*: they show the
+leak its private model holds and the protocol does not send. Non-members are drawn per client to
+match its family counts (else an attack would detect the skewed mix, not membership). Results:
+ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap intervals (members and
+non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder written
+by ``run``::
 
     python -m fedcofit_lite run --config cpu --method fedavg --run-dir runs/fedavg
     python -m fedcofit_lite privacy-audit runs/fedavg
@@ -349,22 +329,10 @@ def audit_run(
     contrast: bool = True,
     progress: bool = True,
 ) -> Audit:
-    """Attack what the run's method exposed; write and return ``audit.json``.
+    """Attack what the method of ``run_dir`` (a folder written by ``run``) exposed; write and return ``audit.json``.
 
-    Parameters
-    ----------
-    run_dir : str or Path
-        A folder written by ``run`` (its config, partition, answers,
-        pseudo-labels and ``checkpoint/`` adapters).
-    attacks : sequence of str, optional
-        Names from :data:`ATTACKS` (default: every attack the method's
-        exposure allows).
-    n_boot : int
-        Bootstrap draws of the intervals.
-    contrast : bool
-        Also attack the adapters a consensus run never sends (marked not sent).
-    progress : bool
-        A bar over (attack, client) pairs.
+    ``attacks`` are names of :data:`ATTACKS` (default: all its exposure allows); ``n_boot`` bootstrap
+    draws give the intervals; ``contrast`` also attacks the adapters a consensus run never sends.
     """
     from ..config import load_config
     from ..tasks.data import build_suite

@@ -111,26 +111,10 @@ def run_comparison(
 ) -> Comparison:
     """Run several methods on the same partition, seed and budget; write the table (``ui.plots`` draws the figures).
 
-    Parameters
-    ----------
-    cfg : RunConfig
-        One configuration for all methods (``compare.methods`` names them
-        unless ``methods`` is given).
-    methods : list of str, optional
-        Method names, e.g. ``["consensus", "fedavg", "local", "centralized"]``.
-    run_dir : path, optional
-        Folder to write; default ``<output_dir>/<name>-compare-<time>``.
-    extend : bool
-        Add methods to a finished comparison in ``run_dir``: the methods it
-        holds are kept, the shared stages run again (same seed, same result;
-        checked) and only the missing methods run. Their folders record their
-        own config (e.g. another ``client`` policy).
-
-    Raises
-    ------
-    IncompatibleAdaptersError
-        Before any training, when FedAvg/FedProx is asked for clients whose
-        adapters cannot be averaged (mixed architectures).
+    ``methods`` default to ``compare.methods``; ``run_dir`` to ``<output_dir>/<name>-compare-<time>``.
+    ``extend`` adds methods to a finished comparison in ``run_dir``: the methods it holds are kept, the
+    shared stages run again (same seed, same result; checked) and only the missing methods run. A method
+    that cannot run on these clients (FedAvg across architectures) is refused before any training.
     """
     names = list(methods or cfg.compare.methods)
     cfg = replace(

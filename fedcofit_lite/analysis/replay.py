@@ -1,34 +1,17 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run writes every answer the clients sent (``answers/round_R.jsonl``,
-with each answer's confidence) and the server's sentence embeddings of them
-(``embeddings/round_R.npz``). Replay reads those, fits any rule of
-:data:`~fedcofit_lite.protocol.consensus.RULES` on them as the server would, and scores
-what the rule would have sent against the public prompts' hidden references,
-which it reads to score, never to decide:
+A consensus run writes every answer the clients sent, with its confidence, and the server's sentence
+embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any rule of
+:data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows
+it would have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a
+run's own are) against the hidden references, which it reads to score, never to decide: ``kept``,
+``precision`` (the share of kept labels that are right), ``new correct / client`` (right labels where
+the client's own answer was wrong), ``harmful / client`` (the reverse) and ``coverage`` per family.
 
-``kept``
-    prompts whose pseudo-label passed the rule's filters;
-``precision``
-    share of the kept labels that are right (exact match; for a free-form
-    family, :func:`fedcofit_lite.tasks.evaluate.correct`'s content check);
-``new correct / client``
-    kept labels that are right where the client's own answer was wrong: what a
-    client can learn, averaged over clients;
-``harmful / client``
-    kept labels that are wrong where the client's own answer was right;
-``coverage``
-    kept labels per task family, over the family's public prompts.
-
-The same analysis for one round up close (the explorer of notebooks 04 and 05
-shows it): :func:`fit_consensus` with any registered clusterer,
-:func:`consensus_quality` of the fit, :func:`threshold_sweep` over the
-clusterer's knob (``cluster.REGISTRY``).
-
-A run written before embeddings were saved is embedded again with the run's
-embedder (the only model replay may load). This module imports numpy,
-scikit-learn and the package's analysis code only: no widget library, no
-transformers (a test checks it).
+One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered
+clusterer, :func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Answers the
+server did not embed are embedded again with the run's embedder (the only model replay may load).
+No widget library, no transformers (a test checks it).
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
-"""The project's own task families: short answers, checkable by exact match.
+"""Task families and their one registry: short answers checkable by exact match, and the free-form ones.
 
-Each family turns a ``random.Random`` into ``(instruction, response)`` pairs
-whose response is short (a dozen tokens at most) and has exactly one correct
-form, so that a generated answer can be scored by *normalised exact match*
-(lower-case, strip, collapse whitespace, strip a trailing period). That is
-what lets the federation measure how often a consensus pseudo-label is right.
-
-Families (names are part of the API; other modules refer to them by name)::
+Each family turns a ``random.Random`` into ``(instruction, response)`` pairs. The project's own
+families answer in a dozen tokens at most with exactly one correct form, so an answer is scored by
+*normalised exact match*: that is what lets the federation measure how often a pseudo-label is
+right. The free-form families (:mod:`fedcofit_lite.tasks.freeform`) join :data:`REGISTRY` with a
+content ``check``. Names are part of the API::
 
     date_rewrite      2021-03-04                      -> 04/03/2021
     unit_conversion   3.5 kilometres to metres        -> 3500 m
@@ -16,8 +14,8 @@ Families (names are part of the API; other modules refer to them by name)::
     capital           capital of Peru                 -> Lima
     list_sort         7, 3, 9, 1 ascending            -> 1, 3, 7, 9
 
-``generate_suite`` builds the train / public / test splits that
-``data/generate.py`` writes to ``data/tasks/``.
+:func:`generate_suite` builds the train / public / test splits; :func:`write_suite` writes them as a
+``data.path`` folder (``data/generate.py`` writes ``data/tasks/``).
 """
 
 from __future__ import annotations
@@ -52,25 +50,12 @@ SPLITS: tuple[str, ...] = ("train", "public", "test")
 
 @dataclass(frozen=True)
 class TaskFamily:
-    """A family of auto-checkable instructions.
+    """A family of auto-checkable instructions (an entry of :data:`REGISTRY`).
 
-    Parameters
-    ----------
-    name : str
-        Stable identifier, used as ``Example.family``.
-    description : str
-        One line for reports and the data card.
-    sample : callable
-        ``sample(rng) -> (instruction, response)``; draws one pair using only
-        ``rng``, so generation is deterministic given the seed.
-    capacity : int
-        Number of distinct instructions the family can produce (an upper
-        bound on ``n`` in :meth:`generate`).
-    check : callable, optional
-        ``check(prediction, reference) -> bool``, the content checker of a
-        free-form family (:mod:`fedcofit_lite.tasks.freeform`); None for the
-        exact-answer families, which :func:`fedcofit_lite.tasks.evaluate.exact_match`
-        scores.
+    ``sample(rng) -> (instruction, response)`` draws one pair using only ``rng`` (generation is
+    deterministic given the seed); ``capacity`` bounds the distinct instructions it can produce;
+    ``check(prediction, reference) -> bool``, when given, judges answers by content (the free-form
+    families); without one, :func:`fedcofit_lite.tasks.evaluate.exact_match` scores the family.
 
     Examples
     --------
@@ -86,25 +71,7 @@ class TaskFamily:
     check: Callable[[str, str], bool] | None = None
 
     def generate(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
-        """Draw ``n`` pairs with pairwise distinct instructions.
-
-        Parameters
-        ----------
-        rng : random.Random
-            Source of randomness; the only one used.
-        n : int
-            Number of pairs, ``0 <= n <= capacity``.
-
-        Returns
-        -------
-        list of (str, str)
-            ``(instruction, response)`` pairs in draw order.
-
-        Raises
-        ------
-        ValueError
-            If ``n`` is negative or larger than the family's capacity.
-        """
+        """Draw ``n`` (0 to ``capacity``) pairs with pairwise distinct instructions from ``rng``, in draw order."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if n > self.capacity:
@@ -397,29 +364,12 @@ def generate_suite(
     n_test: int = 25,
     families: Sequence[str] = FAMILIES,
 ) -> dict[str, list[Example]]:
-    """Generate the train / public / test splits of the task suite.
+    """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
-    Each family gets its own generator seeded from ``(seed, family)``, so a
-    family's examples do not depend on which other families are requested.
-    The family draws ``n_train + n_public + n_test`` distinct instructions,
-    which are cut in that order into the three splits: no instruction text
-    appears in two splits.
-
-    Parameters
-    ----------
-    seed : int
-        Generation seed.
-    n_train, n_public, n_test : int
-        Examples per family in each split.
-    families : sequence of str
-        Families to include, in output order.
-
-    Returns
-    -------
-    dict of str to list of Example
-        Keys ``"train"``, ``"public"``, ``"test"``. Ids look like
-        ``"date_rewrite-public-0007"``. Public examples keep their reference
-        response; callers must strip it before showing them to clients.
+    Each family draws from its own generator, seeded from ``(seed, family)``, so its examples do not
+    depend on the other families; it draws ``n_train + n_public + n_test`` distinct instructions, cut in
+    that order, so no instruction appears in two splits. Ids look like ``date_rewrite-public-0007``.
+    Public examples keep their reference: strip it before showing them to clients (:func:`write_suite`).
 
     Examples
     --------
