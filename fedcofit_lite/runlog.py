@@ -347,20 +347,9 @@ def differences(
 ) -> list[str]:
     """Where two JSON values differ: structure, text, integers and booleans exactly, floats within a tolerance.
 
-    Parameters
-    ----------
-    a, b : JSON-like values (dict, list, str, int, float, bool, None)
-    rtol, atol : float
-        Floats agree when ``|a - b| <= atol + rtol * max(|a|, |b|)``; NaN equals NaN.
-    ignore : iterable of str
-        Dict keys skipped at any depth (default: wall-clock fields).
-    where : str
-        Path prefix of the messages.
-
-    Returns
-    -------
-    list of str
-        One line per difference (``"round_1.test.all.embedding_sim: 0.4487 != 0.4488"``); empty when equal.
+    Floats agree when ``|a - b| <= atol + rtol * max(|a|, |b|)`` (NaN equals NaN); keys in ``ignore``
+    (default: wall-clock fields) are skipped at any depth; ``where`` prefixes the paths. One line per
+    difference (``round_1.test.all.embedding_sim: 0.4487 != 0.4488``); empty when equal.
 
     Examples
     --------
@@ -420,25 +409,10 @@ def compare_runs(
 ) -> list[str]:
     """Where two run folders disagree, file by file, in the sense of :func:`differences`.
 
-    Parameters
-    ----------
-    first, second : path
-        Run folders (or any two folders of JSON/JSONL files).
-    files : sequence of str, optional
-        Paths relative to the folders (``"metrics.jsonl"``, ``"answers/round_1.jsonl"``); default:
-        ``metrics.jsonl`` and every ``answers/``, ``pseudo_labels/`` and ``predictions/`` file of
-        either folder.
-    rtol : float
-        Relative tolerance of floats; files of :data:`ROUNDING_STEP` add their rounding step.
-    ignore : iterable of str
-        Keys never compared (default: wall-clock fields).
-    fields : sequence of str, optional
-        Compare only these top-level keys of each row (e.g. ``["stage", "test", "bytes_up"]``).
-
-    Returns
-    -------
-    list of str
-        ``"metrics.jsonl: [2].test.all.rouge_l: 0.31 != 0.32"``-style lines; empty when the runs agree.
+    ``files`` are paths relative to the folders (default: ``metrics.jsonl`` and every ``answers/``,
+    ``pseudo_labels/`` and ``predictions/`` file of either); files of :data:`ROUNDING_STEP` add their
+    rounding step to ``rtol``; ``fields`` keeps only those top-level keys of each row. Lines like
+    ``metrics.jsonl: [2].test.all.rouge_l: 0.31 != 0.32``; empty when the runs agree.
     """
     first, second = Path(first), Path(second)
     if files is None:

@@ -211,33 +211,13 @@ def load_model(
     seed: int = 0,
     attention: str = "auto",
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """Load a causal LM and its tokenizer by registry name, local path or hub id.
+    """Load a causal LM and its tokenizer by registry name, local path or hub id; the model in eval mode, the tokenizer padding left.
 
-    Parameters
-    ----------
-    name : str
-        ``smollm2-135m``, ``gemma3-270m``, ``tiny-random`` (or ``tiny-random-b``), a local folder, or a hub id.
-    device, dtype : str
-        ``auto`` picks CUDA when available, and bfloat16 weights where the
-        hardware computes bf16 natively (a bf16 GPU, or a CPU with AVX-512
-        BF16 / AMX), float32 otherwise (:mod:`fedcofit_lite.engine.precision`).
-    attention : str
-        ``auto`` (eager on CPU, sdpa on GPU), ``eager`` or ``sdpa``.
-    trust_remote_code : bool
-        Passed to ``from_pretrained``; off by default.
-    seed : int
-        Initialisation seed of ``tiny-random``.
-
-    Returns
-    -------
-    model, tokenizer
-        The model in eval mode on ``device``; the tokenizer pads on the left.
-
-    Raises
-    ------
-    ModelNotFoundError
-        The name is neither embedded, a folder, nor reachable on the hub (offline
-        and not cached); the message says how to provide it.
+    ``device`` and ``dtype`` ``auto`` pick CUDA when available, and bfloat16 weights where the hardware
+    computes bf16 natively (a bf16 GPU, a CPU with AVX-512 BF16 / AMX), float32 otherwise
+    (:mod:`fedcofit_lite.engine.precision`); ``attention`` ``auto`` is eager on CPU, sdpa on GPU;
+    ``seed`` initialises ``tiny-random``. A name that is neither embedded, a folder, nor reachable on
+    the hub is a :class:`ModelNotFoundError` that says how to provide it.
     """
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)

@@ -1,20 +1,12 @@
-"""Client side of the protocol: one client's data, what it received, and what it sends, on either engine.
+"""Client side of the protocol: one client's data, what it received and what it sends, on either engine.
 
 A :class:`Client` owns its private data, its pseudo-labels, its simulated behaviour, its DP-SGD
-accountant and a model backend that trains and answers. Both engines drive the same class: the
-in-process :class:`~fedcofit_lite.federation.cohort.LocalCohort` holds all of them (and batches
-their answers together, :func:`answer_many`); a Flower ClientApp holds one. The backends:
-
-:class:`PoolAdapter`
-    its LoRA adapter on a :class:`~fedcofit_lite.engine.pool.ModelPool` (one base per architecture);
-:class:`FrozenBase`
-    a black-box client answering with the frozen base model; it never trains;
-:class:`BlackBox`
-    any callable that maps prompts to answers (another model, an API, a rule); it never trains
-    and shares no tensors.
-
-This module loads no model library itself (the pool does, when it is built): the method registry
-above it is read by commands that run without torch.
+accountant and the model backend that trains and answers for it: :class:`PoolAdapter` (its LoRA
+adapter on a :class:`~fedcofit_lite.engine.pool.ModelPool`), :class:`FrozenBase` (a black-box
+client answering with the frozen base) or :class:`BlackBox` (any callable from prompts to answers);
+black-box clients never train. The in-process ``LocalCohort`` holds all clients and batches their
+answers (:func:`answer_many`); a Flower ClientApp holds one. No model library is imported here (the
+pool loads it): the method registry above is read by commands that run without torch.
 """
 
 from __future__ import annotations
@@ -77,33 +69,16 @@ class TrainResult:
 
 @dataclass
 class Client:
-    """One federation member.
+    """One federation member: ``client_id`` (also its adapter's name), the architecture ``model_name`` it
+    runs, and ``private`` examples that never leave it.
 
-    Attributes
-    ----------
-    client_id : str
-        Also the name of its adapter in the model pool.
-    model_name : str
-        Architecture it runs (clients may differ).
-    private : list of Example
-        Labelled private training data; never leaves the client.
-    policy : ClientConfig
-        How it keeps and weighs pseudo-labels (``client.*``).
-    index : int
-        Its position in the federation: its seeds, its Flower ``partition-id``.
-    behaviour : str
-        Its simulated behaviour (:mod:`fedcofit_lite.federation.adversary`), ``honest`` by default.
-    train_cfg : TrainConfig or None
-        Its training settings (with ``train.dp_epsilon``, its own noise multiplier); set with its model.
-    model : PoolAdapter, FrozenBase, BlackBox or None
-        What trains and answers for it (:func:`~fedcofit_lite.federation.cohort.equip` sets it).
-    pseudo_labels : list of TrainRecord
-        The pseudo-labels it trains on: the latest round's, or every round's newest per prompt
-        with ``client.accumulate`` (see :meth:`receive`).
-    own_answers : dict
-        Prompt id -> the answer it sent last (to recognise its own answer coming back).
-    accountant
-        Its DP-SGD accountant across rounds (None without DP).
+    ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its
+    seeds, its Flower ``partition-id``); ``behaviour`` its simulated behaviour
+    (:mod:`fedcofit_lite.federation.adversary`); ``train_cfg`` its training settings (with
+    ``train.dp_epsilon``, its own noise multiplier) and ``model`` its backend, both set by
+    :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains on
+    (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back),
+    ``accountant`` its DP-SGD accountant across rounds; :meth:`state` is all it remembers.
     """
 
     client_id: str

@@ -1,25 +1,13 @@
 """The clients as the server sees them: what a method may ask of them, on any engine.
 
-A method's exchange (:mod:`fedcofit_lite.federation.methods`) talks to the clients only
-through a :class:`Cohort`:
-
-``answer``
-    the clients answer the public prompts and send :class:`AnswersMessage` s;
-``train``
-    the clients receive what the server sends (pseudo-labels or a global
-    adapter), then fine-tune;
-``upload``
-    the clients send their adapter tensors (:class:`AdapterMessage`);
-``predict``
-    the clients answer the test set (evaluation, not part of the protocol).
-
-Two engines implement it, over the same :class:`~fedcofit_lite.federation.client.Client`.
-:class:`LocalCohort` (here) holds every client in this process on one shared
-:class:`~fedcofit_lite.engine.pool.ModelPool` and batches their generation together: the fast
-engine of notebooks and CI. :class:`fedcofit_lite.flower.cohort.FlowerCohort` sends the same
-requests as Flower messages to ClientApps that each hold one client. Every operation returns who
-did not reply (``failed``: client id -> why), so a client that dies mid-round is a dropout the
-method handles under ``federation.min_clients``.
+A method's exchange talks to the clients only through a :class:`Cohort`: ``answer`` (the public
+prompts, as :class:`AnswersMessage` s), ``train`` (take what the server sends, then fine-tune),
+``upload`` (adapter tensors) and ``predict`` (the test set: evaluation, not protocol). Two engines
+implement it over the same :class:`~fedcofit_lite.federation.client.Client`: :class:`LocalCohort`
+holds every client in this process on one shared model pool and batches their generation together
+(the fast engine of notebooks and CI); ``flower.cohort.FlowerCohort`` sends the same requests to
+ClientApps that hold one client each. Every operation returns who did not reply (``failed``: client
+id -> why), a dropout the method handles under ``federation.min_clients``.
 """
 
 from __future__ import annotations

@@ -1,29 +1,10 @@
-"""The in-process federated loop: wires clients, the wire and the servers together.
+"""The federated loop of both engines: the stages of a run, its evaluation, and resume.
 
-A run has these stages, each evaluated on the held-out test set:
-
-``base``
-    the frozen base model(s), no training;
-``local``
-    round 0: every client fine-tunes its adapter on its private data;
-``round_R`` (R = 1..rounds)
-    the method's exchange, then training. For semantic consensus
-    (``federation.method = consensus``, the default):
-
-    1. clients answer the public prompts (batched across clients);
-    2. answers go up the wire as :class:`AnswersMessage` s;
-    3. the server clusters them per prompt and sends the consensus down as a
-       :class:`PseudoLabelsMessage`;
-    4. clients train on private data + pseudo-labels.
-
-    The baselines (FedAvg/FedProx over LoRA, local, centralized) are in
-    :mod:`fedcofit_lite.federation.methods`.
-
-The loop only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`:
-:class:`~fedcofit_lite.federation.cohort.LocalCohort` in this process by default, or
-:class:`~fedcofit_lite.flower.cohort.FlowerCohort` across processes), the wire
-and the run folder, and evaluates; each method owns its exchange
-(:mod:`fedcofit_lite.federation.methods`). The same loop runs on both engines.
+A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0),
+then ``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop
+only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this
+process, or ``FlowerCohort`` across processes), the wire and the run folder; each method owns its
+exchange (:mod:`fedcofit_lite.federation.methods`).
 """
 
 from __future__ import annotations

@@ -1,26 +1,13 @@
-"""The Flower ClientApp: one client of the federation, owning its model, its adapter and its data partition.
+"""The Flower ClientApp: one client of the federation, its model, its adapter and its data partition.
 
-Each SuperNode is one client, named by its ``partition-id`` (node config;
-Flower's simulation sets it). The node builds the same task suite and
-partition as every other engine from the run's config (sent by the server in
-its first message) and keeps only its own part and its own model: one
-:class:`~fedcofit_lite.federation.client.Client`, the class the in-process engine holds
-too. The handlers turn Flower messages into that client's calls:
-
-=====================  ==========================================================
-message type           what the client does
-=====================  ==========================================================
-``query.hello``        describe itself (:class:`~fedcofit_lite.federation.cohort.ClientInfo`)
-``query.start``        send the adapter it starts from (FedAvg's initial model)
-``query.answer``       answer the public prompts (an ``AnswersMessage``)
-``train``              take pseudo-labels or a global adapter, then fine-tune
-``query.upload``       send its adapter (an ``AdapterMessage``)
-``evaluate``           answer the test set (scored by the server)
-=====================  ==========================================================
-
-In deployment every message runs in a fresh process, so what the client must
-remember between messages (its adapter, :meth:`~fedcofit_lite.federation.client.Client.state`,
-the run's config) lives in Flower's ``context.state``.
+Each SuperNode is one client, named by its ``partition-id`` (node config; Flower's simulation sets
+it). It builds the same suite and partition as every engine from the run's config (sent with the
+server's first message) and keeps its own part and model: one
+:class:`~fedcofit_lite.federation.client.Client`, the class the in-process engine holds. Its handlers
+(``query.hello``, ``query.start``, ``query.answer``, ``train``, ``query.upload``, ``evaluate``) call
+that client. In deployment every message runs in a fresh process, so what the client remembers
+(its adapter, :meth:`~fedcofit_lite.federation.client.Client.state`, the run's config) lives in
+Flower's ``context.state``.
 """
 
 from __future__ import annotations

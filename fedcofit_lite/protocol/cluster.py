@@ -96,13 +96,7 @@ def _n_clusters(labels: NDArray[np.int64]) -> int:
 
 
 def _check_number(
-    value: Any,
-    name: str,
-    *,
-    low: float,
-    high: float = np.inf,
-    low_inclusive: bool = True,
-    integer: bool = False,
+    value: Any, name: str, *, low: float, high: float = np.inf, low_inclusive: bool = True, integer: bool = False
 ) -> None:
     """Raise ValueError unless ``value`` is a real (or integer) number in range."""
     types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
@@ -231,10 +225,7 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
     """
 
     def __init__(
-        self,
-        min_cluster_size: int = 2,
-        min_samples: int | None = None,
-        allow_single_cluster: bool = True,
+        self, min_cluster_size: int = 2, min_samples: int | None = None, allow_single_cluster: bool = True
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples

@@ -366,10 +366,7 @@ def load_task_suite(
         test = _stratified_sample(test, quota, np.random.default_rng([seed, 1]))
 
     suite = TaskSuite(
-        train=train,
-        public=public,
-        public_references={ex.id: references[ex.id] for ex in public},
-        test=test,
+        train=train, public=public, public_references={ex.id: references[ex.id] for ex in public}, test=test
     )
     logger.info(
         "loaded task suite from %s: %d train, %d public, %d test, families %s",
@@ -495,11 +492,7 @@ def partition_by_family(examples: Sequence[Example], n_clients: int, seed: int =
 
 
 def partition(
-    examples: Sequence[Example],
-    scheme: Partition,
-    n_clients: int,
-    alpha: float = 0.5,
-    seed: int = 0,
+    examples: Sequence[Example], scheme: Partition, n_clients: int, alpha: float = 0.5, seed: int = 0
 ) -> list[list[Example]]:
     """Split examples among ``n_clients`` clients (1 to ``len(examples)``) with the named scheme.
 
@@ -651,10 +644,7 @@ def _local_records(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def load_instruction_dataset(
-    source: str | Path,
-    split: str = "train",
-    limit: int | None = None,
-    family_field: str | None = None,
+    source: str | Path, split: str = "train", limit: int | None = None, family_field: str | None = None
 ) -> list[Example]:
     """Load Dolly- or Alpaca-style instruction data as examples.
 

@@ -196,27 +196,12 @@ _WORDS = (
     "whale wonder garlic harbor meadow pepper saddle tunnel velvet wallet"
 ).split()
 _WORD_OPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
+    (("Write the word '{w}' in uppercase letters.", "Convert '{w}' to all capital letters."), str.upper),
     (
-        (
-            "Write the word '{w}' in uppercase letters.",
-            "Convert '{w}' to all capital letters.",
-        ),
-        str.upper,
-    ),
-    (
-        (
-            "What are the first three letters of the word '{w}'?",
-            "Give the first three letters of '{w}'.",
-        ),
+        ("What are the first three letters of the word '{w}'?", "Give the first three letters of '{w}'."),
         lambda w: w[:3],
     ),
-    (
-        (
-            "What are the last three letters of the word '{w}'?",
-            "Give the last three letters of '{w}'.",
-        ),
-        lambda w: w[-3:],
-    ),
+    (("What are the last three letters of the word '{w}'?", "Give the last three letters of '{w}'."), lambda w: w[-3:]),
 )
 
 
@@ -358,11 +343,7 @@ def get_family(name: str) -> TaskFamily:
 
 
 def generate_suite(
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: Sequence[str] = FAMILIES,
+    seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25, families: Sequence[str] = FAMILIES
 ) -> dict[str, list[Example]]:
     """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
@@ -392,12 +373,7 @@ def generate_suite(
         for split in SPLITS:
             for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
                 suite[split].append(
-                    Example(
-                        id=f"{name}-{split}-{i:04d}",
-                        family=name,
-                        instruction=instruction,
-                        response=response,
-                    )
+                    Example(id=f"{name}-{split}-{i:04d}", family=name, instruction=instruction, response=response)
                 )
             start += sizes[split]
     return suite

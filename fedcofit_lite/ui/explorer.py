@@ -1,15 +1,8 @@
-"""Looking inside one round of consensus: embeddings, clusters, and how the threshold changes them.
+"""Looking inside one round of consensus: clusters, and how a clusterer's knob changes them (notebooks 04 and 05).
 
-Server-side analysis of a finished round, from the run folder alone (no
-model is loaded): the answers every client sent, their sentence embeddings,
-2-D/3-D projections, per-prompt clusters and the pseudo-label accuracy the
-clustering would reach for a range of thresholds. The hidden references are
-read here only to *score* consensus, as a teacher would; the server never
-sees them.
-
-Backs notebooks 04 (embedding visualisation) and 05 (per-prompt clustering).
-Figure functions return plotly figures; :func:`cluster_explorer` returns an
-ipywidgets box whose controls recompute everything.
+Server-side analysis of a finished round from the run folder alone (no model is loaded). The hidden
+references are read only to *score* consensus, as a teacher would; the server never sees them.
+:func:`cluster_explorer` returns an ipywidgets box whose controls recompute everything.
 """
 
 from __future__ import annotations
@@ -134,21 +127,10 @@ class ClusterExplorer(W.VBox):
 def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> ClusterExplorer:
     """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
 
-    Parameters
-    ----------
-    ra : RoundAnswers
-        One round's answers, embedded (:meth:`RoundAnswers.embed`).
-    algorithm : str
-        The clusterer selected first (a name of ``protocol.cluster.REGISTRY``); its knob starts at
-        the default of :class:`~fedcofit_lite.config.ConsensusConfig`.
-    min_agreement : float
-        The agreement filter's starting value.
-
-    Returns
-    -------
-    ClusterExplorer
-        Leave it as the last expression of a cell to show it; its
-        ``controls`` can be set from code.
+    ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
+    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the
+    filter's starting value. Leave it as the last expression of a cell to show it; its ``controls`` can
+    be set from code.
 
     Examples
     --------

@@ -306,20 +306,10 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
 
 
 def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smooth: int = 1) -> go.Figure:
-    """Training loss per optimizer step, one line per adapter.
+    """Training loss per optimizer step (from 1), one line per adapter.
 
-    Parameters
-    ----------
-    losses : sequence of float, or mapping of str to sequence of float
-        What :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns (the loss of
-        every step), or several such lists by name (e.g. client id).
-    smooth : int, default 1
-        Width of a trailing moving average drawn over each line (1: none).
-
-    Returns
-    -------
-    go.Figure
-        Steps on the x axis (starting at 1), loss on the y axis.
+    ``losses`` are what :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns, or several such lists
+    by name; ``smooth`` is the width of a trailing moving average (1: none).
     """
     if smooth < 1:
         raise ValueError(f"smooth={smooth} must be >= 1 (1 draws the raw losses)")
