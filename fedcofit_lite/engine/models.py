@@ -76,20 +76,12 @@ TINY_RANDOM = "tiny-random"
 # A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
 # mixed-architecture federation that tests run in seconds.
 TINY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny-random": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-    },
-    "tiny-random-b": {
-        "hidden_size": 96,
-        "intermediate_size": 192,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 4,
-    },
+    "tiny-random": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
+    "tiny-random-b": dict(
+        hidden_size=96, intermediate_size=192, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4
+    ),
 }
 TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
@@ -105,26 +97,14 @@ def available_models() -> list[str]:
 
 def cache_dir() -> Path:
     """Folder for converted weights: ``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``."""
-    root = (
-        os.environ.get("FEDCOFIT_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fedcofit_lite"
-    )
-    return Path(root)
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return Path(os.environ.get("FEDCOFIT_CACHE") or xdg / "fedcofit_lite")
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device = 'cuda' but torch sees no CUDA GPU: set model.device=auto or cpu.")
-    return torch.device(device)
-
-
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """Weight dtype of the frozen base for ``model.dtype`` (see :mod:`fedcofit_lite.engine.precision`)."""
-    return resolve_dtype(dtype, device)
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
 
 
 def pick_attention(attention: str, device: torch.device) -> str:
@@ -220,7 +200,7 @@ def load_model(
     the hub is a :class:`ModelNotFoundError` that says how to provide it.
     """
     dev = pick_device(device)
-    torch_dtype = pick_dtype(dtype, dev)
+    torch_dtype = resolve_dtype(dtype, dev)  # the weight dtype of the frozen base (engine.precision)
     try:
         tokenizer = load_tokenizer(name)
         if name in TINY_SHAPES:

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import peft
@@ -70,14 +71,8 @@ class ModelPool:
         self.generation_stats = GenerationStats()  # everything generated so far
         for name in dict.fromkeys(self.client_models.values()):  # first-seen order
             clients = [c for c, m in self.client_models.items() if m == name]
-            model, tokenizer = load_model(
-                name,
-                device=model_cfg.device,
-                dtype=model_cfg.dtype,
-                trust_remote_code=model_cfg.trust_remote_code,
-                seed=seed,
-                attention=model_cfg.attention,
-            )
+            mc = model_cfg
+            model, tokenizer = load_model(name, mc.device, mc.dtype, mc.trust_remote_code, seed, mc.attention)
             for p in model.parameters():
                 p.requires_grad_(False)  # the base stays frozen; only adapters learn
             peft_model = attach_adapters(model, clients, lora_cfg, seed=seed)
@@ -95,31 +90,17 @@ class ModelPool:
         return self.backbones[self.client_models[client_id]]
 
     def train(
-        self,
-        client_id: str,
-        records: Sequence[TrainRecord],
-        cfg: TrainConfig,
-        epochs: int,
-        seed: int,
-        prox_mu: float = 0.0,
-        accountant=None,
-        freeze_a: bool = False,
+        self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, **kw: Any
     ) -> list[float]:
-        """Train ``client_id``'s adapter (DP-SGD when ``cfg.dp_noise_multiplier > 0``; only B with ``freeze_a``); returns per-step losses."""
+        """Train ``client_id``'s adapter; returns per-step losses.
+
+        ``kw`` go to :func:`~fedcofit_lite.engine.finetune.train_adapter`: ``prox_mu``, ``accountant``
+        (DP-SGD when ``cfg.dp_noise_multiplier > 0``), ``freeze_a`` (train only B).
+        """
         bb = self.backbone_of(client_id)
+        desc = f"train {client_id}"
         return train_adapter(
-            bb.model,
-            client_id,
-            bb.tokenizer,
-            records,
-            cfg,
-            epochs,
-            seed,
-            desc=f"train {client_id}",
-            prox_mu=prox_mu,
-            accountant=accountant,
-            stats=self.train_stats,
-            freeze_a=freeze_a,
+            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw
         )
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:

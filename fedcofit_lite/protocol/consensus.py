@@ -173,91 +173,42 @@ class SemanticConsensus(BaseEstimator):
 
     The rules below define the method:
 
-    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form
-       groups, prompt by prompt: ``grouping="semantic"`` clusters them with
-       ``sklearn.base.clone(clusterer)`` (noise points, label -1, count as
-       singletons; a prompt with one answer is one group); ``"exact"`` groups
-       answers that are equal after :func:`normalize_answer`; ``"hybrid"``
-       makes the exact groups, then clusters one representative per group and
-       merges the groups whose representatives fall in one cluster.
-    2. A group of two or more answers whose cohesion (mean pairwise cosine
-       similarity of its members) is below ``min_cohesion`` is broken into
-       single answers.
-    3. Every answer has a weight (``weighting``): 1 (``uniform``), the
-       client's ``confidence`` in it, or its client's reliability (see
-       :meth:`_reliability`).
-    4. The dominant group has the largest total weight. Ties go to the higher
-       cohesion (1.0 for a singleton); if cohesions are also tied (within
-       1e-9), to the group holding the smallest row index.
-    5. The consensus answer: for semantic groups the weighted medoid (the
-       member with the highest weighted sum of cosine similarities to the
-       other members); for exact and hybrid groups the most weighted answer
-       string (first row holding it). Ties go to the smallest row index.
+    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups:
+       ``grouping="semantic"`` clusters them with a clone of ``clusterer`` (noise points, label -1, are
+       singletons; one answer is one group); ``"exact"`` groups answers equal after
+       :func:`normalize_answer`; ``"hybrid"`` makes the exact groups, then merges those whose
+       representatives the clusterer puts in one cluster. ``guard="numbers"`` then splits semantic and
+       hybrid groups so that answers with different :func:`guard_key` never share one.
+    2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below
+       ``min_cohesion`` is broken into single answers.
+    3. Every answer has a weight (``weighting``): 1 (``uniform``), the client's ``confidence`` in it,
+       or its client's reliability (:meth:`_reliability`; per client and task family with
+       ``reliability_by="family"``, re-estimated ``n_iter`` times).
+    4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a
+       singleton), then to the group holding the smallest row index.
+    5. The consensus answer: for semantic groups the weighted medoid (the member with the highest
+       weighted sum of cosine similarities to the others); for exact and hybrid groups the most
+       weighted answer string (first row holding it). Ties go to the smallest row index.
     6. Agreement = the dominant group's weight / the prompt's total weight.
-    7. A prompt is kept as a pseudo-label when ``agreement >= min_agreement``
-       and, with ``min_confidence > 0``, when the dominant group's most
-       confident answer reaches ``min_confidence``.
+    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0``, when the
+       dominant group's most confident answer reaches it.
 
-    With the defaults (semantic, uniform, no cohesion floor) this is the
-    medoid of the largest cluster, the rule of FedCoFiT.
-
-    Parameters
-    ----------
-    clusterer : estimator, str or None, default=None
-        Unfitted per-prompt clusterer with a scikit-learn ``fit(X)`` that sets
-        ``labels_``; a name from :data:`fedcofit_lite.protocol.cluster.REGISTRY`
-        builds that clusterer with its defaults; None means
-        ``AgglomerativeThreshold()``. Unused with ``grouping="exact"``.
-    min_agreement : float, default=0.0
-        Agreement in [0, 1] a prompt needs for ``keep_``.
-    grouping : {"semantic", "exact", "hybrid"}, default="semantic"
-    weighting : {"uniform", "confidence", "reliability"}, default="uniform"
-    min_cohesion : float, default=0.0
-        Groups less cohesive than this (mean pairwise cosine) are split.
-    min_confidence : float, default=0.0
-        With ``weighting="confidence"``: a kept prompt needs an answer of the
-        dominant group at least this confident.
-    reliability_by : {"client", "family"}, default="client"
-        With ``weighting="reliability"``: one weight per client, or one per
-        client and task family (``families`` passed to ``fit``).
-    n_iter : int, default=3
-        Reliability re-estimation rounds.
-    guard : {"none", "numbers"}, default="none"
-        With ``"numbers"``, semantic and hybrid groups are split so that
-        answers with different :func:`guard_key` (numbers in order, capitals)
-        never share a group. Needs ``texts``.
+    With the defaults (semantic, uniform, no cohesion floor) this is the medoid of the largest cluster,
+    the rule of FedCoFiT. ``clusterer`` is an unfitted scikit-learn clusterer, a name of
+    :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
 
     Attributes
     ----------
-    groups_ : ndarray of shape (n_prompts,), dtype object
-        Unique prompt ids in order of first appearance (numpy scalars are
-        converted to Python values).
-    labels_ : ndarray of shape (n_answers,), dtype int64
-        Group of each row within its prompt (after the cohesion split; the
-        clusterer's noise stays -1 when nothing split it).
-    n_clusters_ : ndarray of shape (n_prompts,), dtype int64
-        Groups per prompt, each noise point counted as one.
-    n_answers_ : ndarray of shape (n_prompts,), dtype int64
-        Answers per prompt.
-    consensus_index_ : ndarray of shape (n_prompts,), dtype int64
-        Row of ``X`` holding each prompt's consensus answer.
-    agreement_ : ndarray of shape (n_prompts,), dtype float64
-        Share of the prompt's answer weight in the dominant group.
-    cohesion_ : ndarray of shape (n_prompts,), dtype float64
-        Mean pairwise cosine similarity inside the dominant group.
-    keep_ : ndarray of shape (n_prompts,), dtype bool
-        The pseudo-label filter.
-    in_dominant_ : ndarray of shape (n_answers,), dtype bool
-        Whether each row belongs to its prompt's dominant group (which
-        clients agreed with the consensus).
-    weights_ : ndarray of shape (n_answers,), dtype float64
-        The weight each answer had.
-    client_weights_ : dict
-        With ``weighting="reliability"``: client (or (client, family)) -> weight.
-    results_ : list of PromptConsensus
-        One record per prompt, in the order of ``groups_``.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
+    groups_ : ndarray (n_prompts,) of prompt ids, in order of first appearance (Python values)
+    labels_ : ndarray (n_answers,), each row's group within its prompt (-1: a singleton)
+    n_clusters_, n_answers_ : ndarray (n_prompts,), groups (noise points one each) and answers
+    consensus_index_ : ndarray (n_prompts,), the row of ``X`` holding each prompt's consensus
+    agreement_, cohesion_ : ndarray (n_prompts,), of the dominant group
+    keep_ : ndarray (n_prompts,) of bool, the pseudo-label filter
+    in_dominant_ : ndarray (n_answers,) of bool, which rows (clients) agreed with the consensus
+    weights_ : ndarray (n_answers,), each answer's weight
+    client_weights_ : dict, with ``weighting="reliability"``: client (or (client, family)) -> weight
+    results_ : list of PromptConsensus, one per prompt, in the order of ``groups_``
 
     Examples
     --------

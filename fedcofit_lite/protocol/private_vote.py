@@ -101,17 +101,9 @@ class Release:
 class NoisyVote:
     """Noisy exact-string majority vote with a release threshold (client-level DP).
 
-    Parameters
-    ----------
-    sigma : float
-        Standard deviation of the Gaussian noise added to every present key's
-        count, in votes; > 0.
-    threshold : float
-        T: the noisy winner is released only if its noisy count is >= T
-        (:func:`threshold_for` picks it from a target delta_sel).
-    seed : int
-        Noise seed; prompt ``p`` of round ``r`` draws from
-        ``np.random.default_rng([seed, r, p])``. Keep it secret in a deployment.
+    ``sigma`` is the noise's standard deviation, in votes; the noisy winner is released only if its
+    noisy count is at least ``threshold`` (:func:`threshold_for` picks it from a target delta_sel);
+    prompt ``p`` of round ``r`` draws from ``np.random.default_rng([seed, r, p])``: keep ``seed`` secret.
 
     Examples
     --------
