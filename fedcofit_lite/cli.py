@@ -164,12 +164,10 @@ def _numbers(text: str, kind: type, flag: str, example: str) -> list:
 
 def _cost(args: argparse.Namespace) -> int:
     from .analysis import costmodel as cm
+    from .runlog import format_table
 
-    archs = (
-        cm.ARCHITECTURES.values()
-        if args.models == "all"
-        else [cm.get_architecture(m.strip()) for m in args.models.split(",")]
-    )
+    names = [m.strip() for m in args.models.split(",")]
+    archs = cm.ARCHITECTURES.values() if args.models == "all" else [cm.get_architecture(m) for m in names]
     targets = tuple(t.strip() for t in args.targets.split(","))
     protocol = cm.Protocol(
         rank=args.rank, target_modules=targets, bytes_per_param=args.bytes_per_param, n_prompts=args.prompts,
@@ -180,15 +178,15 @@ def _cost(args: argparse.Namespace) -> int:
         f"{protocol.bytes_per_param:g} B/param; consensus {protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x "
         f"{protocol.bytes_per_token:g} B\n"
     )
-    print(
-        f"{'model':16s} {'params':>10s} {'full FedAvg':>12s} {'LoRA FedAvg':>12s} {'consensus':>10s} {'LoRA/cons':>10s} {'full/cons':>12s}"
-    )
-    for row in sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"]):
-        print(
-            f"{row['name']:16s} {row['n_parameters'] / 1e9:9.2f}B {cm.format_bytes(row['full_fedavg']):>12s} "
-            f"{cm.format_bytes(row['lora_fedavg']):>12s} {cm.format_bytes(row['consensus']):>10s} "
-            f"{row['lora_over_consensus']:10,.1f} {row['full_over_consensus']:12,.0f}"
-        )
+    rows = sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"])
+    rows = [
+        {**r, "params": f"{r['n_parameters'] / 1e9:.2f}B", **{k: cm.format_bytes(r[k]) for k in cm.PROTOCOLS}}
+        for r in rows
+    ]
+    heads = ("model", "params", "full FedAvg", "LoRA FedAvg", "consensus", "LoRA/cons", "full/cons")
+    keys = ("name", "params", *cm.PROTOCOLS, "lora_over_consensus", "full_over_consensus")
+    fmts = {"lora_over_consensus": "{:,.1f}", "full_over_consensus": "{:,.0f}"}
+    print(format_table(rows, [(h, k, fmts.get(k, "{}")) for h, k in zip(heads, keys)]))
     return 0
 
 

@@ -292,19 +292,17 @@ def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Flatten metrics rows into the summary table's rows (test scores over all families)."""
     rows = []
     for m in metrics:
-        overall = m["test"]["all"]
+        scores = {k: m["test"]["all"].get(k) for k in ("exact_match", "correct", "rouge_l", "embedding_sim")}
+        labels = {k: m.get(k) for k in ("pseudo_label_accuracy", "agreement_mean")}
+        kept = f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None
+        wire = {"bytes_up": m.get("bytes_up", 0), "bytes_down": m.get("bytes_down", 0)}
         rows.append(
             {
                 "stage": m["stage"],
-                "exact_match": overall["exact_match"],
-                "correct": overall.get("correct"),
-                "rouge_l": overall["rouge_l"],
-                "embedding_sim": overall.get("embedding_sim"),
-                "pseudo_label_accuracy": m.get("pseudo_label_accuracy"),
-                "agreement_mean": m.get("agreement_mean"),
-                "kept": f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None,
-                "bytes_up": m.get("bytes_up", 0),
-                "bytes_down": m.get("bytes_down", 0),
+                **scores,
+                **labels,
+                "kept": kept,
+                **wire,
                 "seconds_total": sum(m.get("seconds", {}).values()),
             }
         )

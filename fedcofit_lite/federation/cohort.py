@@ -297,12 +297,6 @@ def dp_train_config(cfg: RunConfig, n_records: int, who: str = "") -> TrainConfi
 
     epochs = t.epochs + cfg.federation.rounds * t.round_epochs
     sigma = noise_for_epsilon(t.dp_epsilon, t.dp_delta, n_records, t.batch_size, epochs)
-    log.info(
-        "%s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records",
-        who or "model",
-        sigma,
-        t.dp_epsilon,
-        epochs,
-        n_records,
-    )
+    msg = "%s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records"
+    log.info(msg, who or "model", sigma, t.dp_epsilon, epochs, n_records)
     return replace(t, dp_noise_multiplier=sigma)

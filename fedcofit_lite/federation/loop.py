@@ -81,7 +81,6 @@ class Federation:
         self.wire = Wire()
         self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method
-        self.resumable = True
         # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
         self.vote_seed: int | None = None
         self.ctx = self._round_context()
@@ -105,15 +104,14 @@ class Federation:
             )
         return self.cohort
 
-    def _round_context(self) -> Round:
-        if self.resumable:
-            hint = (
-                f"Every earlier round is saved in {self.runlog.dir}; fix the cause (or lower federation.min_clients / "
-                f"federation.dropout with --set) and continue with `python -m fedcofit_lite run --resume {self.runlog.dir}`."
-            )
-        else:
-            hint = "This comparison cannot be resumed: fix the cause and run it again into a new --run-dir."
+    def _round_context(self, hint: str | None = None) -> Round:
+        """The run context the methods see, rebuilt when a piece changes (its hint and shared start carry over)."""
         old = getattr(self, "ctx", None)
+        hint = hint or (old.resume_hint if old is not None else None)
+        hint = hint or (
+            f"Every earlier round is saved in {self.runlog.dir}; fix the cause (or lower federation.min_clients / "
+            f"federation.dropout with --set) and continue with `python -m fedcofit_lite run --resume {self.runlog.dir}`."
+        )
         parts = (self.cfg, self.cohort, self.wire, self.runlog, self.suite, self._consensus_server, hint)
         return Round(*parts, global_start=old.global_start if old is not None else None)
 
@@ -265,18 +263,15 @@ class Federation:
         # fmt: on
         """Reset the per-method state for a comparison: wire, pseudo-labels, adapters, accountants, folder.
 
-        ``adapters`` (client id -> tensors) restores every client's adapter, e.g.
-        to the shared local stage; ``privacy`` (adapter id -> accountant
-        history) restores the DP accountants to the same point (None: empty);
-        ``shared`` are metrics rows (base, local) copied into this method's metrics.
+        ``adapters`` (client id -> tensors; e.g. after the shared local stage) and ``privacy`` (model id ->
+        accountant history; None: empty) restore the clients; ``shared`` rows (base, local) start the metrics.
         """
         self._local().restore(adapters, privacy)
         self.method_name = method.name
-        self.resumable = False  # a comparison is rerun, not resumed
         self.wire = Wire()
         self.runlog = runlog
         self.runlog.write_config(self.cfg)
-        self.ctx = self._round_context()
+        self.ctx = self._round_context("This comparison cannot be resumed: fix the cause and run it again into a new --run-dir.")
         self.metrics = []
         for row in shared:
             row = {**row, "method": method.name}
@@ -294,9 +289,8 @@ class Federation:
 def resume_federation(run_dir: str | Path, progress: bool = True, overrides: list[str] | None = None) -> RunResult:
     """Continue an interrupted run from its folder (config, partition and checkpoint are read from it).
 
-    ``overrides`` (``["federation.min_clients=2"]``) change the saved config,
-    e.g. to get past a round that failed for lack of clients; the folder's
-    config.yaml is rewritten with them.
+    ``overrides`` (``["federation.min_clients=2"]``) change the saved config, e.g. to get past a round that
+    failed for lack of clients; the folder's config.yaml is rewritten with them.
     """
     from ..config import load_config
 

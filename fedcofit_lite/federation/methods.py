@@ -68,15 +68,12 @@ class Round:
 
     def active(self, round_index: int) -> tuple[list[str], dict[str, str]]:
         """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
-        ids = self.cohort.ids
-        p = self.cfg.federation.dropout
+        ids, p = self.cohort.ids, self.cfg.federation.dropout
         if p <= 0:
             return ids, {}
         rng = np.random.default_rng([self.cfg.seed, round_index, 0xD50])  # same drops for the same seed and round
-        drop = rng.random(len(ids)) < p
-        return [c for c, d in zip(ids, drop) if not d], {
-            c: "dropped out (simulated fault)" for c, d in zip(ids, drop) if d
-        }
+        drop = dict(zip(ids, rng.random(len(ids)) < p))
+        return [c for c in ids if not drop[c]], {c: "dropped out (simulated fault)" for c in ids if drop[c]}
 
     def require(self, round_index: int, accepted: Sequence[str], left_out: dict[str, str]) -> None:
         """Fail the round cleanly when fewer than ``federation.min_clients`` took part."""

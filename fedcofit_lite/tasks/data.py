@@ -1,17 +1,11 @@
 """Example schema, JSONL I/O, the task-suite loader and client partitioners.
 
-Everything that flows through the federation is an :class:`Example`. The
-project's task suite lives in four JSONL files (see ``data/DATA_CARD.md``)::
-
-    train.jsonl                  labelled, split among clients
-    public.jsonl                 unlabelled prompts every client answers
-    public_references.jsonl      {"id", "response"}: evaluator only
-    test.jsonl                   labelled, held out for evaluation
-
-Partitioners split a list of examples among clients (iid, Dirichlet label
-skew over families, or one family per client); all are deterministic given
-``seed`` and never lose or duplicate an example. External instruction data
-(Dolly- or Alpaca-style) is read by :func:`load_instruction_dataset`.
+Everything that flows through the federation is an :class:`Example`. A task suite is four JSONL files
+(``data/DATA_CARD.md``): ``train`` (labelled, split among clients), ``public`` (unlabelled prompts
+every client answers), ``public_references`` (the evaluator's only) and ``test`` (held out).
+Partitioners split examples among clients (iid, Dirichlet skew over families, one family per
+client), deterministically, never losing or duplicating one. External instruction data (Dolly- or
+Alpaca-style) is read by :func:`load_instruction_dataset`.
 """
 
 from __future__ import annotations

@@ -40,20 +40,13 @@ class ClusterExplorer(W.VBox):
         self.ra = ra
         prompts = list(ra.prompts)
         wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
+        slider = {"continuous_update": False, "style": wide}
         self.controls = {
             "prompt": W.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide),
             "algorithm": W.Dropdown(options=list(REGISTRY), value=algorithm, description="algorithm", style=wide),
-            "knob": W.FloatSlider(
-                description=REGISTRY[algorithm].knob, continuous_update=False, readout_format=".2f", style=wide
-            ),
+            "knob": W.FloatSlider(description=REGISTRY[algorithm].knob, readout_format=".2f", **slider),
             "min_agreement": W.FloatSlider(
-                value=min_agreement,
-                min=0.0,
-                max=1.0,
-                step=0.05,
-                description="min_agreement",
-                continuous_update=False,
-                style=wide,
+                value=min_agreement, min=0, max=1, step=0.05, description="min_agreement", **slider
             ),
         }
         self.output = W.Output()

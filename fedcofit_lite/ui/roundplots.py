@@ -114,26 +114,13 @@ def fig_threshold_sweep(rows: Sequence[dict[str, float]], current: float | None 
     """Pseudo-label accuracy and coverage (share of prompts kept) against the knob's value."""
     name = next(k for k in rows[0] if k in {c.knob for c in REGISTRY.values()})
     x = [r[name] for r in rows]
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=x,
-                y=[r["pseudo_label_accuracy"] for r in rows],
-                name="pseudo-label accuracy (kept)",
-                mode="lines+markers",
-            ),
-            go.Scatter(
-                x=x, y=[r["kept"] / r["n_prompts"] for r in rows], name="share of prompts kept", mode="lines+markers"
-            ),
-            go.Scatter(
-                x=x,
-                y=[r["consensus_accuracy_all"] for r in rows],
-                name="consensus accuracy (all prompts)",
-                mode="lines",
-                line={"dash": "dot"},
-            ),
-        ]
-    )
+    lines = [  # (y, name, drawn as)
+        ([r["pseudo_label_accuracy"] for r in rows], "pseudo-label accuracy (kept)", "lines+markers"),
+        ([r["kept"] / r["n_prompts"] for r in rows], "share of prompts kept", "lines+markers"),
+        ([r["consensus_accuracy_all"] for r in rows], "consensus accuracy (all prompts)", "lines"),
+    ]
+    fig = go.Figure([go.Scatter(x=x, y=y, name=label, mode=mode) for y, label, mode in lines])
+    fig.data[2].line.dash = "dot"
     if current is not None:
         fig.add_vline(x=current, line_dash="dash", line_color="grey")
     return laid_out(fig, f"consensus quality against {name}", name, {"title": "share", "range": [0, 1.02]})
