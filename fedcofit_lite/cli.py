@@ -147,7 +147,7 @@ def _quiet(args: argparse.Namespace) -> bool:
 
 def _load(args: argparse.Namespace) -> RunConfig:
     """The command's config: ``--config``, then ``--set`` (and ``--method``/``--methods``), checked against the registries."""
-    from .federation.registries import check_names
+    from .federation.methods import check_names
 
     extra = [f"federation.method={args.method}"] if getattr(args, "method", None) else []
     if getattr(args, "methods", None):
@@ -274,7 +274,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace) -> int:
-    from .federation.registries import choices
+    from .federation.methods import choices
 
     known = choices()
     for name, default, help_text in describe():

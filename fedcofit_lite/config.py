@@ -7,7 +7,7 @@ applied by :func:`apply_overrides`. Values are checked in :meth:`RunConfig.valid
 and raise :class:`ConfigError` with the dotted field name and the fix. A name that a
 registry declares (clusterer, rule, method, task family) is a plain string here, the
 lowest layer, and is checked against its registry by
-:func:`fedcofit_lite.federation.registries.check_names` before any training.
+:func:`fedcofit_lite.federation.methods.check_names` before any training.
 """
 
 from __future__ import annotations

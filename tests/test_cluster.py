@@ -239,7 +239,7 @@ def test_docstring_examples_run():
 def test_one_registry_drives_config_explorer_and_sweeps():
     """cluster.REGISTRY is the one place a clusterer's class, knob and config keys live."""
     from fedcofit_lite.config import ConsensusConfig
-    from fedcofit_lite.federation.registries import choices
+    from fedcofit_lite.federation.methods import choices
     from fedcofit_lite.protocol import cluster
 
     assert choices()["consensus.clusterer"] == list(cluster.REGISTRY)

@@ -14,8 +14,7 @@ from fedcofit_lite.analysis.replay import replay
 from fedcofit_lite.config import ConfigError, load_config
 from fedcofit_lite.federation.client import TrainPlan
 from fedcofit_lite.federation.loop import run_federation
-from fedcofit_lite.federation.methods import METHODS, Consensus, MethodSpec, train_row
-from fedcofit_lite.federation.registries import check_names
+from fedcofit_lite.federation.methods import METHODS, Consensus, MethodSpec, check_names, train_row
 from fedcofit_lite.protocol.cluster import REGISTRY as CLUSTERERS
 from fedcofit_lite.protocol.cluster import ClustererSpec
 from fedcofit_lite.protocol.consensus import RULES

@@ -36,7 +36,7 @@ class FixedLabels(ClusterMixin, BaseEstimator):
 
 
 def test_rule_names_are_one_list():
-    from fedcofit_lite.federation.registries import choices
+    from fedcofit_lite.federation.methods import choices
 
     assert choices()["consensus.rule"] == list(RULES)
     with pytest.raises(ValueError, match="unknown consensus rule 'mode'"):
@@ -238,7 +238,7 @@ def test_rules_side_by_side_in_one_comparison(tmp_path):
     )
     assert list(comp.metrics) == ["consensus", "consensus@vote", "local"]
     assert comp.metrics["consensus@vote"][2]["rule"] == "vote" and comp.metrics["consensus"][2]["rule"] == "medoid"
-    from fedcofit_lite.federation.registries import check_names
+    from fedcofit_lite.federation.methods import check_names
 
     with pytest.raises(Exception, match=r"'consensus@mode' is not registered; .*or consensus@X"):
         check_names(load_config("ci", ["compare.methods=[consensus@mode]"]))

@@ -27,7 +27,6 @@ from .adversary import PARAMETER_OF, corrupt_tensors
 if TYPE_CHECKING:
     from ..engine.batching import TrainRecord
     from ..engine.collect import GenerationRequest
-    from ..engine.pool import ModelPool
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ def round_confidence(c: float) -> float:
 class PoolAdapter:
     """A client's LoRA adapter ``adapter_id`` on a shared model pool."""
 
-    pool: ModelPool
+    pool: Any  # an engine.pool.ModelPool (not imported: the pool sits above this module's imports)
     adapter_id: str
     trainable = True
 
@@ -254,7 +253,7 @@ class _NoAdapter:
 class FrozenBase(_NoAdapter):
     """A black-box client that answers with the frozen base model ``model_name`` of a pool."""
 
-    pool: ModelPool
+    pool: Any  # an engine.pool.ModelPool
     model_name: str
 
     def request(self, e: Example) -> GenerationRequest:

@@ -29,8 +29,7 @@ from ..tasks.data import build_suite
 from ..tasks.evaluate import mean_over_clients, score_predictions
 from . import checkpoint
 from .cohort import Cohort, LocalCohort
-from .methods import Method, Round, RoundFailedError, make_method
-from .registries import check_names
+from .methods import Method, Round, RoundFailedError, check_names, make_method
 
 log = logging.getLogger(__name__)
 

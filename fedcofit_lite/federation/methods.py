@@ -16,6 +16,7 @@ loop, which only wires the cohort, the wire and the run folder (:class:`Round`) 
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,11 +25,13 @@ import numpy as np
 
 from ..config import ConfigError, RunConfig
 from ..progress import Timer
+from ..protocol.cluster import REGISTRY as CLUSTERERS
 from ..protocol.consensus import RULES
 from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
 from ..protocol.messages import GlobalAdapterMessage, Wire
 from ..runlog import AnswerRow, MetricsRow, RunLog, label_scores
 from ..tasks.evaluate import correct
+from ..tasks.families import REGISTRY as FAMILIES
 from .client import TrainPlan, TrainResult, round_confidence
 from .cohort import GLOBAL, Answers, Cohort, Failed, LocalCohort, client_seed
 
@@ -382,3 +385,42 @@ def make_method(name: str, cfg: RunConfig) -> Method:
     method = spec.build(cfg, name.partition("@")[2] or None)
     method.name = name
     return method
+
+
+# -- the names a configuration may use ------------------------------------------------------------
+# config is the lowest layer and imports no registry, so a clusterer, rule, method or task family is a
+# plain string there; check_names holds the strings to the registries as they are when it runs (when a
+# Federation is built, when the command line loads a config), before any training: a name registered
+# from outside the package is as good as a built-in one.
+
+# config field -> (the registry of its names, where a new name is registered)
+REGISTRIES = {
+    "consensus.clusterer": (CLUSTERERS, "fedcofit_lite.protocol.cluster.REGISTRY"),
+    "consensus.rule": (RULES, "fedcofit_lite.protocol.consensus.RULES"),
+    "federation.method": (METHODS, "fedcofit_lite.federation.methods.METHODS"),
+    "compare.methods": (METHODS, "fedcofit_lite.federation.methods.METHODS"),
+    "data.families": (FAMILIES, "fedcofit_lite.tasks.families.REGISTRY"),
+}
+
+
+def choices() -> dict[str, list[str]]:
+    """Config field -> the names its registry holds now (what ``python -m fedcofit_lite options`` lists)."""
+    return {name: list(registry) for name, (registry, _) in REGISTRIES.items()}
+
+
+def check_names(cfg: RunConfig) -> RunConfig:
+    """Refuse a name no registry holds, with the field, the value, the known names and the fix; return ``cfg``.
+
+    ``data.families`` is checked for the project's suites only: instruction data (``data.source``)
+    brings its own categories, which :func:`~fedcofit_lite.tasks.data.instruction_suite` checks.
+    """
+    for name, (registry, where) in REGISTRIES.items():
+        value = operator.attrgetter(name)(cfg)
+        known = method_spec if registry is METHODS else registry.__contains__
+        unknown = [v for v in (value if isinstance(value, list) else [value]) if not known(v)]
+        if unknown and not (name == "data.families" and cfg.data.source):
+            choose = method_choices() if registry is METHODS else f"choose one of {list(registry)}"
+            raise ConfigError(
+                f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
+            )
+    return cfg
