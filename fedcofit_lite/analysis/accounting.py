@@ -21,7 +21,7 @@ import yaml
 
 from ..federation.methods import method_spec
 from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
-from ..runlog import read_answers, read_jsonl, read_pseudo_labels, rounds_of
+from ..runlog import read_answers, read_jsonl, read_pseudo_labels, read_records, rounds_of
 from . import costmodel
 
 ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
@@ -98,7 +98,7 @@ def _consensus_rows(
 def _fedavg_rows(
     models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str, factors: str
 ) -> list[dict[str, Any]]:
-    models = json.loads(models_json.read_text())
+    models = read_records(models_json)
     (name, hf_config), *others = models.items()
     if others:
         raise ValueError(f"{models_json}: FedAvg with several architectures {list(models)} cannot have run.")

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
-from ..runlog import read_answers, read_pseudo_labels, rounds_of
+from ..runlog import read_answers, read_pseudo_labels, read_records, rounds_of
 from ..tasks.data import Example
 from .stats import Interval, interval
 
@@ -309,7 +309,7 @@ def _plan(
         raise AuditError(
             f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
         )
-    partition = json.loads((run_dir / "partition.json").read_text())
+    partition = read_records(run_dir / "partition.json")
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
     if not clients:
         raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
