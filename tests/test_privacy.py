@@ -206,7 +206,7 @@ def test_dp_epsilon_target_sets_each_clients_noise_and_only_b_keeps_a(tmp_path):
     assert set(spent) == {c.client_id for c in fed.clients}
     for c in fed.clients:
         n = len(c.private)
-        sigma = fed.cohort.train_config_of(c.client_id).dp_noise_multiplier
+        sigma = c.train_cfg.dp_noise_multiplier
         assert sigma == pytest.approx(noise_for_epsilon(4, cfg.train.dp_delta, n, cfg.train.batch_size, 2))
         assert 2.0 < spent[c.client_id] <= 4.0 * 1.02  # pseudo-labels in round 1 only lower the spend below the plan
         after = fed.pool.get_tensors(c.client_id)
