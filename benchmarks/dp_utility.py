@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fedcofit_lite.analysis.compare import _item_scores
+from fedcofit_lite.analysis.compare import item_scores
 from fedcofit_lite.analysis.stats import difference, score_intervals
-from fedcofit_lite.tasks.data import load_jsonl
+from fedcofit_lite.runlog import read_jsonl, read_predictions
 
 SETUPS = {  # name -> the --set overrides of the cpu preset
     "default": [],  # LoRA r16 on q,k,v,o (1.84 M trainable), 48 records, batch 8, 3 epochs
@@ -82,12 +82,12 @@ def table(root: Path) -> str:
             }
             if 0 not in dirs:
                 continue
-            preds = {eps: load_jsonl(d / "predictions" / "local.jsonl") for eps, d in dirs.items()}
-            ids = sorted(_item_scores(preds[0], metric))
-            scores = {str(eps): [np.array([_item_scores(p, metric)[i] for i in ids])] for eps, p in preds.items()}
+            preds = {eps: read_predictions(d, "local") for eps, d in dirs.items()}
+            ids = sorted(item_scores(preds[0], metric))
+            scores = {str(eps): [np.array([item_scores(p, metric)[i] for i in ids])] for eps, p in preds.items()}
             iv = score_intervals(scores)
             for eps, d in dirs.items():
-                rows = load_jsonl(d / "metrics.jsonl")
+                rows = read_jsonl(d / "metrics.jsonl")
                 spent = next((r["dp_epsilon"] for r in rows if r["stage"] == "local" and r.get("dp_epsilon")), None)
                 what = f"epsilon {max(spent.values()):.2f}" if spent else "no DP"
                 diff = "" if eps == 0 else f"  diff {difference(scores, str(eps), '0').format()}"

@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fedcofit_lite import runlog  # noqa: E402
 from fedcofit_lite.analysis import replay  # noqa: E402
 from fedcofit_lite.config import load_config  # noqa: E402
 from fedcofit_lite.protocol.cluster import REGISTRY  # noqa: E402
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [
         (run, replay.ensure_embedded(replay.load_round(run, r), load_config(run / "config.yaml").consensus.embedder))
         for run in runs
-        for r in replay.rounds_of(run)
+        for r in runlog.rounds_of(run)
     ]
     print(
         f"{len(runs)} run folders, {len(rounds)} rounds, {sum(len(ra.texts) for _, ra in rounds)} answers "

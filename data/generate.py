@@ -14,7 +14,6 @@ Writes train.jsonl, public.jsonl (responses blanked), public_references.jsonl
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -23,33 +22,12 @@ HERE = Path(__file__).resolve().parent
 # Run as a script, the repository root is not on sys.path unless installed.
 sys.path.insert(0, str(HERE.parent))
 
-from fedcofit_lite.tasks.data import SUITE_FILES, write_jsonl  # noqa: E402
-from fedcofit_lite.tasks.families import FAMILIES, FREEFORM_FAMILIES, generate_suite  # noqa: E402
+from fedcofit_lite.tasks.data import write_jsonl  # noqa: E402
+from fedcofit_lite.tasks.families import FAMILIES, FREEFORM_FAMILIES, generate_suite, write_suite  # noqa: E402
 
 SUITES = {"tasks": FAMILIES, "freeform": FREEFORM_FAMILIES}
 
 logger = logging.getLogger("generate")
-
-
-def write_suite(
-    out: Path,
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: tuple[str, ...] = FAMILIES,
-) -> dict[str, int]:
-    """Generate the suite and write its four files; return lines per file."""
-    suite = generate_suite(seed, n_train, n_public, n_test, families)
-    records = {
-        "train": suite["train"],
-        "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
-        "public_references": [{"id": ex.id, "response": ex.response} for ex in suite["public"]],
-        "test": suite["test"],
-    }
-    for key, rows in records.items():
-        write_jsonl(out / SUITE_FILES[key], rows)
-    return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}
 
 
 def write_dolly(path: Path, seed: int = 0, n: int = 20, families: tuple[str, ...] = FREEFORM_FAMILIES) -> int:

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import METHODS, ConfigError, describe, load_config, method_known
+from .config import ConfigError, RunConfig, describe, load_config
 
 USER_ERROR, RUN_FAILED = 2, 3  # exit codes: a mistake in the command or its inputs; a run that failed on the way
 
@@ -39,12 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", default=None, metavar="RUN_DIR",
         help="continue an interrupted run from its folder (its config.yaml, with --set applied; --config and --method are ignored)",
     )  # fmt: skip
-    run.add_argument("--method", default=None, choices=list(METHODS), help="default: federation.method of the config")
+    run.add_argument("--method", default=None, help="sets federation.method (a name of `options`), e.g. fedavg")
 
     cmp = sub.add_parser(
         "compare", parents=[common], help="several methods on one partition and seed: a table and figures"
     )
-    cmp.add_argument("--methods", default=None, help=f"comma-separated, from {','.join(METHODS)} or consensus@RULE")
+    cmp.add_argument("--methods", default=None, help="sets compare.methods, comma-separated, e.g. consensus,fedavg")
     cmp.add_argument(
         "--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-compare-<time>"
     )
@@ -104,7 +104,7 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
         "mode", choices=["simulate", "deploy"],
         help="simulate: Flower's simulation engine (Ray); deploy: a SuperLink and one SuperNode per client on localhost",
     )  # fmt: skip
-    flw.add_argument("--method", default=None, choices=list(METHODS), help="default: federation.method of the config")
+    flw.add_argument("--method", default=None, help="sets federation.method, e.g. fedavg")
     flw.add_argument(
         "--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-flower-<time>"
     )
@@ -145,6 +145,16 @@ def _quiet(args: argparse.Namespace) -> bool:
     return quiet
 
 
+def _load(args: argparse.Namespace) -> RunConfig:
+    """The command's config: ``--config``, then ``--set`` (and ``--method``/``--methods``), checked against the registries."""
+    from .federation.methods import check_names
+
+    extra = [f"federation.method={args.method}"] if getattr(args, "method", None) else []
+    if getattr(args, "methods", None):
+        extra.append(f"compare.methods=[{args.methods}]")
+    return check_names(load_config(args.config, [*args.overrides, *extra]))
+
+
 def _numbers(text: str, kind: type, flag: str, example: str) -> list:
     try:
         return [kind(x) for x in text.split(",") if x.strip()]
@@ -154,12 +164,10 @@ def _numbers(text: str, kind: type, flag: str, example: str) -> list:
 
 def _cost(args: argparse.Namespace) -> int:
     from .analysis import costmodel as cm
+    from .runlog import format_table
 
-    archs = (
-        cm.ARCHITECTURES.values()
-        if args.models == "all"
-        else [cm.get_architecture(m.strip()) for m in args.models.split(",")]
-    )
+    names = [m.strip() for m in args.models.split(",")]
+    archs = cm.ARCHITECTURES.values() if args.models == "all" else [cm.get_architecture(m) for m in names]
     targets = tuple(t.strip() for t in args.targets.split(","))
     protocol = cm.Protocol(
         rank=args.rank, target_modules=targets, bytes_per_param=args.bytes_per_param, n_prompts=args.prompts,
@@ -170,15 +178,15 @@ def _cost(args: argparse.Namespace) -> int:
         f"{protocol.bytes_per_param:g} B/param; consensus {protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x "
         f"{protocol.bytes_per_token:g} B\n"
     )
-    print(
-        f"{'model':16s} {'params':>10s} {'full FedAvg':>12s} {'LoRA FedAvg':>12s} {'consensus':>10s} {'LoRA/cons':>10s} {'full/cons':>12s}"
-    )
-    for row in sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"]):
-        print(
-            f"{row['name']:16s} {row['n_parameters'] / 1e9:9.2f}B {cm.format_bytes(row['full_fedavg']):>12s} "
-            f"{cm.format_bytes(row['lora_fedavg']):>12s} {cm.format_bytes(row['consensus']):>10s} "
-            f"{row['lora_over_consensus']:10,.1f} {row['full_over_consensus']:12,.0f}"
-        )
+    rows = sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"])
+    rows = [
+        {**r, "params": f"{r['n_parameters'] / 1e9:.2f}B", **{k: cm.format_bytes(r[k]) for k in cm.PROTOCOLS}}
+        for r in rows
+    ]
+    heads = ("model", "params", "full FedAvg", "LoRA FedAvg", "consensus", "LoRA/cons", "full/cons")
+    keys = ("name", "params", *cm.PROTOCOLS, "lora_over_consensus", "full_over_consensus")
+    fmts = {"lora_over_consensus": "{:,.1f}", "full_over_consensus": "{:,.0f}"}
+    print(format_table(rows, [(h, k, fmts.get(k, "{}")) for h, k in zip(heads, keys)]))
     return 0
 
 
@@ -187,14 +195,14 @@ def _flower(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = _load(args)
     _quiet(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or Path(cfg.output_dir) / f"{cfg.name}-flower-{args.mode}-{stamp}").resolve()
     if args.mode == "simulate":
         from .flower.simulation import simulate
 
-        simulate(cfg, run_dir=run_dir, method=args.method, threads_per_client=args.client_threads)
+        simulate(cfg, run_dir=run_dir, threads_per_client=args.client_threads)
     else:
         from .flower.deploy import LocalDeployment
 
@@ -266,13 +274,17 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace) -> int:
+    from .federation.methods import choices
+
+    known = choices()
     for name, default, help_text in describe():
-        print(f"{name:34s} {default:38s} {help_text}")
+        names = f" Registered: {', '.join(known[name])}." if name in known else ""
+        print(f"{name:34s} {default:38s} {help_text}{names}")
     return 0
 
 
 def _config(args: argparse.Namespace) -> int:
-    print(load_config(args.config, args.overrides).to_yaml(), end="")
+    print(_load(args).to_yaml(), end="")
     return 0
 
 
@@ -280,14 +292,11 @@ def _compare(args: argparse.Namespace) -> int:
     from .analysis.compare import run_comparison, run_seeds, seed_table, summarize_seeds
     from .ui import plots
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    unknown = [m for m in methods or [] if not method_known(m)]
-    if unknown:
-        raise ConfigError(f"--methods {unknown}: choose from {list(METHODS)}, or consensus@RULE.")
     if args.summarize:
         print(seed_table(summarize_seeds(args.summarize))[1])
         return 0
-    cfg, quiet = load_config(args.config, args.overrides), _quiet(args)
+    cfg, quiet = _load(args), _quiet(args)
+    methods = cfg.compare.methods if args.methods else None
     if args.seeds is not None:
         seeds = _numbers(args.seeds, int, "--seeds", "0,1,2")
         summary, table = run_seeds(cfg, seeds, methods, run_dir=args.run_dir, progress=not quiet, extend=args.extend)
@@ -312,9 +321,12 @@ def _robustness(args: argparse.Namespace) -> int:
     if args.server_only:
         print(server_only_sweep(args.server_only, args.behaviour, fractions)[1])
         return 0
-    cfg, quiet = load_config(args.config, args.overrides), _quiet(args)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    print(robustness_sweep(cfg, args.behaviour, fractions, methods, run_dir=args.run_dir, progress=not quiet)[1])
+    cfg, quiet = _load(args), _quiet(args)
+    print(
+        robustness_sweep(cfg, args.behaviour, fractions, cfg.compare.methods, run_dir=args.run_dir, progress=not quiet)[
+            1
+        ]
+    )
     return 0
 
 
@@ -325,8 +337,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume:
         result = resume_federation(args.resume, progress=not quiet, overrides=args.overrides)
     else:
-        cfg = load_config(args.config, args.overrides)
-        result = run_federation(cfg, run_dir=args.run_dir, progress=not quiet, method=args.method)
+        result = run_federation(_load(args), run_dir=args.run_dir, progress=not quiet)
     print(f"\nrun folder: {result.run_dir}\n\n{result.table}")
     return 0
 

@@ -1,27 +1,35 @@
-"""The run folder, written as the run goes so an interrupted run loses nothing finished.
+"""The run folder: one module writes and reads every file of it, as typed rows, as the run goes.
 
-Layout::
+Layout (each ``.jsonl`` line is one row of the type named)::
 
     <output_dir>/<name>-<YYYYmmdd-HHMMSS>/
-        config.yaml              resolved configuration
-        partition.json           client -> example ids and family counts
-        metrics.jsonl            one row per stage (base, local, round_1, ...)
-        answers/round_R.jsonl    every client's answer to every public prompt
-        pseudo_labels/round_R.jsonl  the server's decision per prompt
-        predictions/STAGE.jsonl  test-set answers per client
+        config.yaml                  resolved configuration
+        partition.json, models.json  client -> example ids and family counts; architecture -> its config
+        metrics.jsonl                MetricsRow: one per stage (base, local, round_1, ...)
+        answers/round_R.jsonl        AnswerRow: every client's answer to every public prompt
+        embeddings/round_R.npz       the server's embeddings of those answers (replay needs no model)
+        pseudo_labels/round_R.jsonl  PseudoLabelRow: the server's decision per prompt, and whether it is right
+        predictions/STAGE.jsonl      PredictionRow: test-set answers per model
         summary.json, summary.txt    the final table
-        checkpoint/              latest finished round: adapters (safetensors) + state.json (resume)
+        checkpoint/                  latest finished round: adapters (safetensors) + state.json (resume)
+
+Writing as it goes means an interrupted run loses nothing finished. Scores that follow from the folder
+alone are computed here, once (:func:`label_scores`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, Union
+from typing import Any, TypedDict, TypeVar, Union
+
+import numpy as np
 
 from .config import RunConfig
 
@@ -67,6 +75,45 @@ class MetricsRow(TypedDict, total=False):
     fedavg_weights: dict[str, float]
 
 
+@dataclass(frozen=True)
+class AnswerRow:
+    """One line of ``answers/round_R.jsonl``: a client's answer to a public prompt, as sent."""
+
+    round: int
+    client: str
+    prompt_id: str
+    answer: str
+    confidence: float | None = None  # recorded even when the rule does not send it (replay uses it)
+
+
+@dataclass(frozen=True)
+class PseudoLabelRow:
+    """One line of ``pseudo_labels/round_R.jsonl``: the server's decision on a public prompt."""
+
+    round: int
+    prompt_id: str
+    consensus: str
+    agreement: float
+    cohesion: float
+    n_clusters: int
+    n_answers: int
+    kept: bool  # sent as a pseudo-label
+    empty: bool  # the consensus was an empty answer (never sent)
+    correct: float | None = None  # against the hidden reference: the evaluator's record, never the server's
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One line of ``predictions/STAGE.jsonl``: a model's answer to a test item."""
+
+    client: str
+    id: str
+    family: str
+    prediction: str
+    reference: str
+
+
+Row = TypeVar("Row", AnswerRow, PseudoLabelRow, PredictionRow)
 _ROW_TYPES: dict[str, Any] = {}
 
 
@@ -113,12 +160,33 @@ class RunLog:
     def write_json(self, name: str, obj: Any) -> None:
         (self.dir / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
-    def write_jsonl(self, name: str, records: Iterable[dict[str, Any]]) -> None:
+    def write_jsonl(self, name: str, records: Iterable[dict[str, Any] | Row]) -> None:
+        """Write rows (typed rows in their field order) as JSON Lines."""
         path = self.dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as f:
             for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                row = dataclasses.asdict(rec) if dataclasses.is_dataclass(rec) else rec
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def write_answers(self, r: int, rows: Iterable[AnswerRow]) -> None:
+        self.write_jsonl(f"answers/round_{r}.jsonl", rows)
+
+    def write_pseudo_labels(self, r: int, rows: Iterable[PseudoLabelRow]) -> None:
+        self.write_jsonl(f"pseudo_labels/round_{r}.jsonl", rows)
+
+    def write_predictions(self, stage: str, rows: Iterable[PredictionRow]) -> None:
+        self.write_jsonl(f"predictions/{stage}.jsonl", rows)
+
+    def write_embeddings(self, r: int, vectors: np.ndarray, clients: Sequence[str], prompt_ids: Sequence[str]) -> None:
+        """The server's embeddings of round ``r``'s answers, row by row with who answered which prompt (float16)."""
+        (self.dir / "embeddings").mkdir(exist_ok=True)
+        np.savez_compressed(
+            self.dir / "embeddings" / f"round_{r}.npz",
+            vectors=vectors.astype(np.float16),
+            clients=np.array(clients),
+            prompt_ids=np.array(prompt_ids),
+        )
 
     def append_metrics(self, row: MetricsRow | dict[str, Any]) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
@@ -134,6 +202,62 @@ class RunLog:
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.dir / "metrics.jsonl"
         return read_jsonl(path) if path.exists() else []
+
+
+def read_rows(path: str | Path, row: type[Row]) -> list[Row]:
+    """The typed rows of a run-folder ``.jsonl`` file."""
+    return [row(**r) for r in read_jsonl(path)]
+
+
+def read_answers(run_dir: str | Path, r: int) -> list[AnswerRow]:
+    return read_rows(Path(run_dir) / "answers" / f"round_{r}.jsonl", AnswerRow)
+
+
+def read_pseudo_labels(run_dir: str | Path, r: int) -> list[PseudoLabelRow]:
+    return read_rows(Path(run_dir) / "pseudo_labels" / f"round_{r}.jsonl", PseudoLabelRow)
+
+
+def read_predictions(run_dir: str | Path, stage: str) -> list[PredictionRow] | None:
+    """A stage's predictions (``stage`` may carry a tag: ``round_2_global``); None when the folder has none."""
+    path = Path(run_dir) / "predictions" / f"{stage}.jsonl"
+    return read_rows(path, PredictionRow) if path.exists() else None
+
+
+def read_embeddings(run_dir: str | Path, r: int) -> tuple[np.ndarray, list[str], list[str]] | None:
+    """(vectors as float64, client of each row, prompt of each row) of round ``r``; None when not saved."""
+    path = Path(run_dir) / "embeddings" / f"round_{r}.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return z["vectors"].astype(np.float64), z["clients"].tolist(), z["prompt_ids"].tolist()
+
+
+def rounds_of(run_dir: str | Path, kind: str = "answers") -> list[int]:
+    """The rounds whose answers (or ``kind``: pseudo_labels) a run folder holds."""
+    folder = Path(run_dir) / kind
+    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("round_*.jsonl")) if folder.exists() else []
+
+
+def label_scores(
+    labels: Sequence[PseudoLabelRow],
+    answers: Sequence[AnswerRow] = (),
+    right: Callable[[str, str], float] | None = None,
+) -> dict[str, Any]:
+    """What a consensus round's rows say of it: the share of kept pseudo-labels that are right (and of all prompts'
+    consensus), the mean agreement, and with ``answers`` and ``right`` (prompt id, text -> 1.0 when right against the
+    hidden reference) each client's own accuracy. The metrics row of a round and replay both take them from here."""
+    kept = [r.correct for r in labels if r.kept]
+    by_client: dict[str, list[float]] = {}
+    for a in answers:
+        by_client.setdefault(a.client, []).append(right(a.prompt_id, a.answer))
+    return {
+        "pseudo_label_accuracy": float(np.mean(kept)) if kept else None,
+        "consensus_accuracy_all_prompts": float(np.mean([r.correct for r in labels])) if labels else None,
+        **({"client_answer_accuracy": {c: float(np.mean(v)) for c, v in by_client.items()}} if right else {}),
+        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None,
+        "kept": len(kept),
+        "n_prompts": len(labels),
+    }
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -168,19 +292,17 @@ def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Flatten metrics rows into the summary table's rows (test scores over all families)."""
     rows = []
     for m in metrics:
-        overall = m["test"]["all"]
+        scores = {k: m["test"]["all"].get(k) for k in ("exact_match", "correct", "rouge_l", "embedding_sim")}
+        labels = {k: m.get(k) for k in ("pseudo_label_accuracy", "agreement_mean")}
+        kept = f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None
+        wire = {"bytes_up": m.get("bytes_up", 0), "bytes_down": m.get("bytes_down", 0)}
         rows.append(
             {
                 "stage": m["stage"],
-                "exact_match": overall["exact_match"],
-                "correct": overall.get("correct"),
-                "rouge_l": overall["rouge_l"],
-                "embedding_sim": overall.get("embedding_sim"),
-                "pseudo_label_accuracy": m.get("pseudo_label_accuracy"),
-                "agreement_mean": m.get("agreement_mean"),
-                "kept": f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None,
-                "bytes_up": m.get("bytes_up", 0),
-                "bytes_down": m.get("bytes_down", 0),
+                **scores,
+                **labels,
+                "kept": kept,
+                **wire,
                 "seconds_total": sum(m.get("seconds", {}).values()),
             }
         )
@@ -223,20 +345,9 @@ def differences(
 ) -> list[str]:
     """Where two JSON values differ: structure, text, integers and booleans exactly, floats within a tolerance.
 
-    Parameters
-    ----------
-    a, b : JSON-like values (dict, list, str, int, float, bool, None)
-    rtol, atol : float
-        Floats agree when ``|a - b| <= atol + rtol * max(|a|, |b|)``; NaN equals NaN.
-    ignore : iterable of str
-        Dict keys skipped at any depth (default: wall-clock fields).
-    where : str
-        Path prefix of the messages.
-
-    Returns
-    -------
-    list of str
-        One line per difference (``"round_1.test.all.embedding_sim: 0.4487 != 0.4488"``); empty when equal.
+    Floats agree when ``|a - b| <= atol + rtol * max(|a|, |b|)`` (NaN equals NaN); keys in ``ignore``
+    (default: wall-clock fields) are skipped at any depth; ``where`` prefixes the paths. One line per
+    difference (``round_1.test.all.embedding_sim: 0.4487 != 0.4488``); empty when equal.
 
     Examples
     --------
@@ -296,25 +407,10 @@ def compare_runs(
 ) -> list[str]:
     """Where two run folders disagree, file by file, in the sense of :func:`differences`.
 
-    Parameters
-    ----------
-    first, second : path
-        Run folders (or any two folders of JSON/JSONL files).
-    files : sequence of str, optional
-        Paths relative to the folders (``"metrics.jsonl"``, ``"answers/round_1.jsonl"``); default:
-        ``metrics.jsonl`` and every ``answers/``, ``pseudo_labels/`` and ``predictions/`` file of
-        either folder.
-    rtol : float
-        Relative tolerance of floats; files of :data:`ROUNDING_STEP` add their rounding step.
-    ignore : iterable of str
-        Keys never compared (default: wall-clock fields).
-    fields : sequence of str, optional
-        Compare only these top-level keys of each row (e.g. ``["stage", "test", "bytes_up"]``).
-
-    Returns
-    -------
-    list of str
-        ``"metrics.jsonl: [2].test.all.rouge_l: 0.31 != 0.32"``-style lines; empty when the runs agree.
+    ``files`` are paths relative to the folders (default: ``metrics.jsonl`` and every ``answers/``,
+    ``pseudo_labels/`` and ``predictions/`` file of either); files of :data:`ROUNDING_STEP` add their
+    rounding step to ``rtol``; ``fields`` keeps only those top-level keys of each row. Lines like
+    ``metrics.jsonl: [2].test.all.rouge_l: 0.31 != 0.32``; empty when the runs agree.
     """
     first, second = Path(first), Path(second)
     if files is None:

@@ -70,7 +70,7 @@ def honest_run(tmp_path_factory):
         load_config("ci", ["federation.rounds=1"]), run_dir=tmp_path_factory.mktemp("h") / "run", progress=False
     )
     path = result.run_dir / "answers/round_1.jsonl"
-    from fedcofit_lite.federation.loop import build_suite
+    from fedcofit_lite.tasks.data import build_suite
 
     refs = build_suite(load_config(result.run_dir / "config.yaml")).public_references
     rows = [json.loads(x) for x in path.read_text().splitlines()]

@@ -239,15 +239,15 @@ def test_docstring_examples_run():
 def test_one_registry_drives_config_explorer_and_sweeps():
     """cluster.REGISTRY is the one place a clusterer's class, knob and config keys live."""
     from fedcofit_lite.config import ConsensusConfig
+    from fedcofit_lite.federation.methods import choices
     from fedcofit_lite.protocol import cluster
-    from fedcofit_lite.ui import explorer
 
-    assert set(cluster.REGISTRY) == set(explorer.KNOB)
+    assert choices()["consensus.clusterer"] == list(cluster.REGISTRY)
     for name, spec in cluster.REGISTRY.items():
         params = cluster.clusterer_params(ConsensusConfig(clusterer=name))
         assert set(params) == set(spec.config_keys) and spec.knob in params
         assert isinstance(cluster.make_clusterer(name, **params), spec.cls)
-        assert explorer.KNOB[name] == (spec.knob, spec.low, spec.high, spec.step)
+        assert type(spec.value(spec.low)) is (int if isinstance(spec.step, int) else float)  # a count stays a count
 
 
 def test_the_analysis_layer_imports_no_widget_and_no_model_library():

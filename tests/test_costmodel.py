@@ -300,8 +300,8 @@ def test_costmodel_imports_no_ml_library():
 
 
 def test_measured_vs_analytic_colours_match_the_run_figures_whatever_the_row_order():
+    from fedcofit_lite.federation.methods import METHODS
     from fedcofit_lite.ui.costplots import fig_measured_vs_analytic
-    from fedcofit_lite.ui.plots import METHOD_STYLE
 
     def row(method, direction, rnd):
         return {
@@ -322,10 +322,10 @@ def test_measured_vs_analytic_colours_match_the_run_figures_whatever_the_row_ord
     ]
     fig = fig_measured_vs_analytic(rows)
     colour = {t.name: (t.line.color if t.mode == "lines" else t.marker.color) for t in fig.data}
-    assert colour["FedAvg-LoRA, up: measured"] == colour["FedAvg-LoRA, up: analytic"] == METHOD_STYLE["fedavg"]["color"]
-    consensus = METHOD_STYLE["consensus"]["label"]
-    assert colour[f"{consensus}, up: measured"] == METHOD_STYLE["consensus"]["color"]
+    assert colour["FedAvg-LoRA, up: measured"] == colour["FedAvg-LoRA, up: analytic"] == METHODS["fedavg"].color
+    consensus = METHODS["consensus"].label
+    assert colour[f"{consensus}, up: measured"] == METHODS["consensus"].color
     down = colour[f"{consensus}, down: measured"]
     assert down not in {c for n, c in colour.items() if "down" not in n}  # distinguishable from every up trace
-    assert int(down[1:3], 16) > int(METHOD_STYLE["consensus"]["color"][1:3], 16)  # lighter (mixed with white)
-    assert colour["odd, up: measured"] not in {s["color"] for s in METHOD_STYLE.values()}
+    assert int(down[1:3], 16) > int(METHODS["consensus"].color[1:3], 16)  # lighter (mixed with white)
+    assert colour["odd, up: measured"] not in {s.color for s in METHODS.values()}

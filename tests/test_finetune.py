@@ -127,3 +127,28 @@ def test_clients_trained_together_get_the_updates_they_get_alone(share_prefix):
     )
     assert all(torch.equal(adapter_state(together, "dave")[k], start["dave"][k]) for k in start["dave"])
     assert not any(p.requires_grad and p.grad is not None for p in together.parameters())  # no gradients kept
+
+
+def test_joint_training_with_lora_dropout_is_deterministic_per_seed_and_drops_at_the_rate():
+    from fedcofit_lite.engine.batched_lora import RowAdapters
+    from fedcofit_lite.engine.finetune import TrainJob, adapter_state, train_adapters
+
+    runs = []
+    for _ in range(2):
+        model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
+        lora = LoraConfig(r=4, alpha=8, dropout=0.2, target_modules=["q_proj", "v_proj"])
+        model = attach_adapters(model, ["alice", "bob"], lora)
+        jobs = [TrainJob("alice", RECORDS, 2, seed=7), TrainJob("bob", RECORDS[:2], 2, seed=8)]
+        losses = train_adapters(model, jobs, tok, TrainConfig(lr=1e-2, batch_size=2))
+        runs.append((losses, {k: v.clone() for k, v in adapter_state(model, "bob").items()}))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+
+    torch.manual_seed(0)
+    rows = RowAdapters(model, ["alice"], train=True)
+    dropout = torch.nn.Dropout(0.2).train()
+    x = torch.ones(64, 32, 16)
+    y = rows._dropout(x, dropout)
+    assert abs(float((y == 0).float().mean()) - 0.2) < 0.01  # each element dropped with probability p
+    assert float(y.mean()) == pytest.approx(1.0, abs=0.02)  # the kept ones scaled by 1 / (1 - p)
+    assert torch.equal(rows._dropout(x, dropout.eval()), x)  # no dropout outside training

@@ -10,7 +10,9 @@ with ``flwr run``:
    pseudo-labels, test answers and wire bytes exactly, the same scores to
    ``runlog.FLOAT_RTOL``. The in-process run batches generation per client
    (``generation.adapter_batches = per_adapter``, as each Flower client
-   batches its own prompts) and every process runs one torch thread: with
+   batches its own prompts), trains each client in its own steps
+   (``train.together = false``, as each Flower client trains alone) and every
+   process runs one torch thread: with
    another thread count a near-tied greedy token flipped one test answer of
    36 on an Intel Xeon. Floats of separate processes may still differ in
    their last digits;
@@ -36,6 +38,7 @@ flwr = pytest.importorskip("flwr")
 EQUAL = [
     "model.name=smollm2-135m",
     "generation.adapter_batches=per_adapter",
+    "train.together=false",
     "federation.rounds=1",
     "federation.n_clients=2",
 ]
@@ -148,6 +151,45 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
         assert set(rows["round_1"]["test_per_client"]) == {"client0"}  # it is not scored either
         assert (tmp_path / "dropout" / "summary.json").exists()
     assert not any(p.poll() is None for p in deployment.procs.values())
+
+
+def test_the_client_app_holds_one_client_that_answers_trains_and_uploads_as_in_process():
+    """The ClientApp's handlers drive the same Client class as the in-process cohort, with the same results."""
+    import numpy as np
+    from flwr.app import ConfigRecord, Context, Message, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from fedcofit_lite.federation.client import Client, TrainPlan
+    from fedcofit_lite.federation.cohort import LocalCohort
+    from fedcofit_lite.flower import client_app
+    from fedcofit_lite.flower.records import adapter_from_records, answers_from_record, labels_to_record
+    from fedcofit_lite.protocol.messages import PseudoLabelsMessage
+    from fedcofit_lite.tasks.data import build_suite
+
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 0  # what a SuperNode's process sets
+    cfg = load_config("ci", ["federation.rounds=1"])
+    context = Context(1, 7, {"partition-id": 1, "num-partitions": 3}, RecordDict(), {})
+
+    def ask(kind: str, **content) -> RecordDict:
+        handler = getattr(client_app, kind.split(".")[-1])
+        return handler(Message(content=RecordDict(content), dst_node_id=7, message_type=kind), context).content
+
+    ask("query.hello", run=ConfigRecord({"config": cfg.to_yaml()}))
+    assert isinstance(client_app.node_for(context).client, Client)
+    local = LocalCohort(cfg, build_suite(cfg))
+    sent = answers_from_record(
+        ask("query.answer", config=ConfigRecord({"round": 1, "with-confidence": False}))["answers"]
+    )
+    assert sent == local.answer(1, ["client1"], False).messages[0]
+    labels = PseudoLabelsMessage(1, sent.prompt_ids[:3], sent.answers[:3], [1.0, 1.0, 0.5])
+    plan = TrainPlan(1, labels=labels, pseudo_labels=True)
+    got = ask("train", config=ConfigRecord({"round": 1, **plan.options()}), labels=labels_to_record(labels))["result"]
+    (mine,) = local.train(1, ["client1"], plan)[0].values()
+    assert (got["loss"], got["steps"]) == (mine.loss, mine.steps)
+    up = adapter_from_records(ask("query.upload", config=ConfigRecord({"round": 1, "only-b": False})))
+    (theirs,), _ = local.upload(1, ["client1"])
+    assert all(np.array_equal(up.tensors[k], theirs.tensors[k]) for k in theirs.tensors)
+    assert set(context.state) == {"run", "adapter", "memory"}  # what a fresh process restores the client from
 
 
 def test_flower_refuses_simulated_colluders_before_touching_the_grid():

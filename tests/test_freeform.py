@@ -222,18 +222,12 @@ def test_any_sentence_transformers_folder_is_an_embedder(embedder, tmp_path):
 
 
 def test_comparison_scores_by_content_and_replay_averages_seeds(tmp_path, capsys):
-    from fedcofit_lite.analysis.compare import _item_scores, run_metric
+    from fedcofit_lite.analysis.compare import item_scores, run_metric
     from fedcofit_lite.cli import main
+    from fedcofit_lite.runlog import PredictionRow
 
-    rows = [
-        {
-            "id": "a",
-            "family": "capital_sentence",
-            "prediction": "Lima is the capital of Peru.",
-            "reference": "The capital of Peru is Lima.",
-        }
-    ]
-    assert (_item_scores(rows, "correct"), _item_scores(rows, "exact_match")) == ({"a": 1.0}, {"a": 0.0})
+    rows = [PredictionRow("m", "a", "capital_sentence", "Lima is the capital of Peru.", "The capital of Peru is Lima.")]
+    assert (item_scores(rows, "correct"), item_scores(rows, "exact_match")) == ({"a": 1.0}, {"a": 0.0})
 
     folder = tmp_path / "ff"
     args = ["compare", "--config", "ci", "--set", "data.path=data/freeform", "--set", "compare.metric=correct",

@@ -106,7 +106,7 @@ def test_fast_per_example_gradients_equal_one_backward_per_example_and_clip_like
     update = clip_and_noise(samples, C, 0.0, torch.Generator().manual_seed(0), divisor=2.0)
     for k in range(len(params)):
         want = sum(expected[i][k] * C / (norms[i] + 1e-6) for i in range(3)) / 2.0
-        torch.testing.assert_close(update[k], want, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(update[k], want, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("engine", ["fast", "opacus"])
@@ -206,7 +206,7 @@ def test_dp_epsilon_target_sets_each_clients_noise_and_only_b_keeps_a(tmp_path):
     assert set(spent) == {c.client_id for c in fed.clients}
     for c in fed.clients:
         n = len(c.private)
-        sigma = fed.cohort.train_config_of(c.client_id).dp_noise_multiplier
+        sigma = c.train_cfg.dp_noise_multiplier
         assert sigma == pytest.approx(noise_for_epsilon(4, cfg.train.dp_delta, n, cfg.train.batch_size, 2))
         assert 2.0 < spent[c.client_id] <= 4.0 * 1.02  # pseudo-labels in round 1 only lower the spend below the plan
         after = fed.pool.get_tensors(c.client_id)

@@ -44,7 +44,7 @@ def test_the_package_reads_every_part_of_it_and_the_answers_are_real():
     quick = REF.root / "quickstart"
     rows = flt.runlog.RunLog(quick).read_metrics()
     assert [r["stage"] for r in rows] == ["base", "local", "round_1", "round_2"]
-    for r in flt.analysis.replay.rounds_of(quick):
+    for r in flt.runlog.rounds_of(quick):
         ra = flt.analysis.replay.load_round(quick, r)
         assert len(ra.texts) == 4 * 48
         assert sum(bool(t.strip()) for t in ra.texts) / len(ra.texts) > 0.95  # a real model answers

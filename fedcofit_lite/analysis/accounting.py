@@ -1,20 +1,12 @@
 """Measured bytes against the analytic model, for a run folder the package wrote.
 
-The analytic model (:mod:`fedcofit_lite.analysis.costmodel`) counts payload: answer
-bytes for consensus, ``4 x LoRA parameters`` for FedAvg. What crosses our wire
-(:class:`~fedcofit_lite.protocol.messages.Wire`) adds framing, which this module states
-exactly so the two can be checked against each other:
-
-* consensus messages are canonical JSON. An answer costs its UTF-8 bytes plus
-  ``len(prompt_id) + 6`` (two quoted strings and two commas), a pseudo-label
-  also its agreement number and a comma; a message costs the bytes of its
-  empty form (keys, client id, round). JSON escaping (quotes, backslashes,
-  newlines and control characters in answers) is the only remaining
-  difference: one extra byte per escaped character, five for ``\\u00XX``.
-* adapter messages are safetensors: the tensors' raw bytes plus an 8-byte
-  length and a JSON header naming each tensor's dtype, shape and offsets
-  (:func:`~fedcofit_lite.protocol.messages.safetensors_overhead`); under 1% for the
-  embedded models' adapters, larger for toy ones.
+The analytic model (:mod:`fedcofit_lite.analysis.costmodel`) counts payload; what crosses the
+:class:`~fedcofit_lite.protocol.messages.Wire` adds framing, stated here exactly so the two can be
+checked against each other. Consensus messages are canonical JSON: an answer costs its UTF-8 bytes
+plus ``len(prompt_id) + 6`` (two quoted strings, two commas), a pseudo-label also its agreement and a
+comma, a message the bytes of its empty form; JSON escaping of the answers is the only remaining
+difference. Adapter messages are safetensors: raw bytes plus an 8-byte length and a JSON header
+(:func:`~fedcofit_lite.protocol.messages.safetensors_overhead`), under 1% for real adapters.
 """
 
 from __future__ import annotations
@@ -27,8 +19,9 @@ from typing import Any
 
 import yaml
 
+from ..federation.methods import method_spec
 from ..protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
-from ..runlog import read_jsonl
+from ..runlog import read_answers, read_jsonl, read_pseudo_labels, read_records, rounds_of
 from . import costmodel
 
 ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
@@ -61,24 +54,24 @@ def _consensus_rows(
 ) -> list[dict[str, Any]]:
     arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
     rows = []
-    for m in (m for m in metrics if m["round"] >= 1):
+    exchanged = set(rounds_of(run))  # a method may exchange answers in some rounds only
+    for m in (m for m in metrics if m["round"] in exchanged):
         r = m["round"]
-        answers = read_jsonl(run / "answers" / f"round_{r}.jsonl")
-        labels = read_jsonl(run / "pseudo_labels" / f"round_{r}.jsonl")
-        clients = list(dict.fromkeys(a["client"] for a in answers))
-        prompts = list(dict.fromkeys(a["prompt_id"] for a in answers))
+        answers, labels = read_answers(run, r), read_pseudo_labels(run, r)
+        clients = list(dict.fromkeys(a.client for a in answers))
+        prompts = list(dict.fromkeys(a.prompt_id for a in answers))
         per_msg, per_answer = json_framing_answers(clients[0], r, prompts)
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
         if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
             per_msg += sum(
                 len(',"confidence":')
-                + len(json.dumps([a["confidence"] for a in answers if a["client"] == c], separators=(",", ":")))
+                + len(json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")))
                 for c in clients
             ) / len(clients)
         up = costmodel.Protocol(
             n_prompts=len(prompts),
-            answer_tokens=max(_mean_bytes([a["answer"] for a in answers]), 1e-9),
+            answer_tokens=max(_mean_bytes([a.answer for a in answers]), 1e-9),
             bytes_per_token=1,
             overhead_per_answer=per_answer,
             overhead_per_message=per_msg,
@@ -86,14 +79,14 @@ def _consensus_rows(
             directions=("up",),
         )
         rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
-        kept = [x for x in labels if x["kept"]]
+        kept = [x for x in labels if x.kept]
         if kept:
-            agreement = [round(float(x["agreement"]), 4) for x in kept]
-            per_msg_d, per_label = json_framing_pseudo_labels(r, [x["prompt_id"] for x in kept], agreement)
+            agreement = [round(float(x.agreement), 4) for x in kept]
+            per_msg_d, per_label = json_framing_pseudo_labels(r, [x.prompt_id for x in kept], agreement)
             down = replace(
                 up,
                 n_prompts=len(kept),
-                answer_tokens=max(_mean_bytes([x["consensus"] for x in kept]), 1e-9),
+                answer_tokens=max(_mean_bytes([x.consensus for x in kept]), 1e-9),
                 overhead_per_answer=per_label,
                 overhead_per_message=per_msg_d,
                 directions=("down",),
@@ -103,15 +96,15 @@ def _consensus_rows(
 
 
 def _fedavg_rows(
-    models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str
+    models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str, factors: str
 ) -> list[dict[str, Any]]:
-    models = json.loads(models_json.read_text())
+    models = read_records(models_json)
     (name, hf_config), *others = models.items()
     if others:
         raise ValueError(f"{models_json}: FedAvg with several architectures {list(models)} cannot have run.")
     arch = costmodel.Architecture.from_hf_config(hf_config, name=name)
     rank, targets = cfg["lora"]["r"], tuple(cfg["lora"]["target_modules"])
-    params = costmodel.lora_parameters(arch, rank, targets, factors="B" if method == "ffa" else "AB")
+    params = costmodel.lora_parameters(arch, rank, targets, factors=factors)
     n_clients = cfg["federation"]["n_clients"]
     rows = []
     for m in (m for m in metrics if m["round"] >= 1):
@@ -138,24 +131,21 @@ def _row(method: str, r: int, direction: str, measured: int, analytic: float) ->
 
 
 def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Per round and direction: bytes counted on the wire vs the analytic model for the run's settings.
+    """Per round and direction: bytes counted on the wire vs the analytic model, for a ``run`` folder or a compare method folder.
 
-    Works on a ``run`` folder or one method folder of a ``compare`` folder
-    (consensus, fedavg, fedprox or ffa; local and centralized send nothing).
-    Round 1 of a parameter method also carries the broadcast of the clients'
-    shared starting adapter.
-    ``overhead`` is measured minus analytic: JSON escaping for consensus,
-    safetensors headers for FedAvg.
+    What is counted follows what the method sends (``MethodSpec.sends``); round 1 of a parameter method
+    also carries the broadcast of the shared start. ``overhead`` is measured minus analytic.
     """
     run = Path(run_dir)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     metrics = read_jsonl(run / "metrics.jsonl")
     methods = {m.get("method") for m in metrics if m["round"] >= 1}
     method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
-    if method.startswith("consensus"):
+    sends = getattr(method_spec(method), "sends", "nothing")
+    if sends == "answers":
         return _consensus_rows(run, cfg, metrics, method)
-    if method in ("fedavg", "fedprox", "ffa"):
+    if sends in ("adapter", "adapter_b"):
         # a compare folder keeps models.json at its top, beside the method folders
         models_json = run / "models.json" if (run / "models.json").exists() else run.parent / "models.json"
-        return _fedavg_rows(models_json, cfg, metrics, method)
+        return _fedavg_rows(models_json, cfg, metrics, method, "B" if sends == "adapter_b" else "AB")
     return []

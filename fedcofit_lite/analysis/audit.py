@@ -1,48 +1,28 @@
 """Membership inference: what each method's messages tell an attacker about a client's private records.
 
-An attacker sees what a method sends and tries to tell a client's private
-training records (*members*) from records of the same task families that no
-client trained on (*non-members*). The better it separates them, the more the
-messages leak. What each method exposes, and the attacks run on it
-(:data:`EXPOSES`, :data:`ATTACKS`)::
+An attacker sees what a method sends and tries to tell a client's private training records
+(*members*) from records of the same task families that no client trained on (*non-members*); the
+better it separates them, the more the messages leak. What a method sends (its registry entry's
+``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks (:data:`ATTACKS`): adapter
+tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to the public
+prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
+``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack
+scores each record, higher meaning "member":
 
-    method              what leaves a client                       attacks
-    fedavg/fedprox/ffa  its adapter tensors (the server gets them)   loss, loss_ref, query
-    consensus           its answers to the public prompts (server);  answers
-                        the pseudo-labels (every client)             pseudo_labels
-    local               nothing                                      -
-    centralized         the records themselves                       -
+* ``loss``: minus the record's mean answer-token loss under the adapter (Yeom et al., 2018);
+* ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that
+  calibrates away how hard the record is (Watson et al., 2022; Carlini et al., 2022);
+* ``query``: the cosine similarity to the record's response of the adapter's answer to its prompt;
+* ``answers``: the largest cosine similarity to the record's response of the client's answers to its
+  family's public prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
 
-Every attack gives each record a score, higher meaning "member":
-
-* ``loss``: minus the record's mean answer-token loss under the adapter
-  (Yeom et al., 2018). Needs the weights: only where adapters are sent.
-* ``loss_ref``: the loss under the public base model minus the loss under the
-  adapter. The base is a reference model that calibrates away how hard the
-  record is (Watson et al., 2022; Carlini et al., 2022); it helps where
-  records differ in difficulty more than members differ from non-members.
-* ``query``: the attacker loads the adapter, asks the record's prompt and
-  scores the cosine similarity of the answer to the record's response (text
-  only, but it needs the model to query).
-* ``answers``: the client's answers to the public prompts of the record's
-  family (all rounds); the largest cosine similarity of any of them to the
-  record's response. The server sees exactly these texts.
-* ``pseudo_labels``: the same over the kept pseudo-labels every client gets.
-
-The adapter attacked is each client's at the end of the run (``checkpoint/``):
-under FedAvg, what it would upload next round, one local epoch past its last
-upload. Consensus runs also get the adapter attacks, marked *not sent*: the client
-trained its adapter just as hard, so they show the leak its private model
-holds and the protocol does not send.
-
-Non-members are drawn per client to match its family counts (a client holds
-a skewed family mix; without matching, an attack would detect the mix, not
-membership). Results: ROC-AUC and the true-positive rate at 1% false
-positives, with 95% intervals from a bootstrap over records (members and
-non-members resampled separately), pooled over clients. AUC 0.5 is chance.
-
-Run it on a folder written by ``run`` (it holds the last round's adapters in
-``checkpoint/``)::
+The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it
+would upload next round. Consensus runs also get the adapter attacks, marked *not sent*: they show the
+leak its private model holds and the protocol does not send. Non-members are drawn per client to
+match its family counts (else an attack would detect the skewed mix, not membership). Results:
+ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap intervals (members and
+non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder written
+by ``run``::
 
     python -m fedcofit_lite run --config cpu --method fedavg --run-dir runs/fedavg
     python -m fedcofit_lite privacy-audit runs/fedavg
@@ -52,15 +32,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
-from ..runlog import read_jsonl
+from ..runlog import read_answers, read_pseudo_labels, read_records, rounds_of
 from ..tasks.data import Example
 from .stats import Interval, interval
 
@@ -73,13 +54,10 @@ ATTACKS: dict[str, str] = {  # attack -> the exposure it reads
     "answers": "answers",
     "pseudo_labels": "pseudo_labels",
 }
-EXPOSES: dict[str, tuple[str, ...]] = {  # method -> what it sends that an attacker can read
-    "consensus": ("answers", "pseudo_labels"),
-    "fedavg": ("adapter",),
-    "fedprox": ("adapter",),
-    "ffa": ("adapter",),
-    "local": (),
-    "centralized": (),
+EXPOSES: dict[str, tuple[str, ...]] = {  # what a method sends (MethodSpec.sends) -> what an attacker can read
+    "answers": ("answers", "pseudo_labels"),
+    "adapter": ("adapter",),
+    "adapter_b": ("adapter",),
 }
 FPR = 0.01  # the false-positive rate at which the true-positive rate is reported
 
@@ -316,10 +294,6 @@ def audit_table(audits: Sequence[Audit]) -> str:
     return "\n".join(lines)
 
 
-def _base_method(name: str) -> str:
-    return name.split("@", 1)[0]
-
-
 def _plan(
     run_dir: Path, method: str, exposes: tuple[str, ...], attacks: Sequence[str] | None, contrast: bool
 ) -> tuple[list[str], dict[str, dict]]:
@@ -335,14 +309,14 @@ def _plan(
         raise AuditError(
             f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
         )
-    partition = json.loads((run_dir / "partition.json").read_text())
+    partition = read_records(run_dir / "partition.json")
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
     if not clients:
         raise AuditError(f"{run_dir}: every client is a black box (no training on private records): nothing to audit.")
-    for exposure, folder in (("answers", "answers"), ("pseudo_labels", "pseudo_labels")):
-        if any(ATTACKS[a] == exposure for a in chosen) and not list((run_dir / folder).glob("round_*.jsonl")):
+    for exposure in ("answers", "pseudo_labels"):
+        if any(ATTACKS[a] == exposure for a in chosen) and not rounds_of(run_dir, exposure):
             raise AuditError(
-                f"{run_dir / folder} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
+                f"{run_dir / exposure} holds no round_R.jsonl: the {exposure} attack has nothing to read (a run with rounds=0, "
                 "or the root of a compare folder: audit a method's subfolder, written by `run`)."
             )
     return chosen, clients
@@ -355,22 +329,10 @@ def audit_run(
     contrast: bool = True,
     progress: bool = True,
 ) -> Audit:
-    """Attack what the run's method exposed; write and return ``audit.json``.
+    """Attack what the method of ``run_dir`` (a folder written by ``run``) exposed; write and return ``audit.json``.
 
-    Parameters
-    ----------
-    run_dir : str or Path
-        A folder written by ``run`` (its config, partition, answers,
-        pseudo-labels and ``checkpoint/`` adapters).
-    attacks : sequence of str, optional
-        Names from :data:`ATTACKS` (default: every attack the method's
-        exposure allows).
-    n_boot : int
-        Bootstrap draws of the intervals.
-    contrast : bool
-        Also attack the adapters a consensus run never sends (marked not sent).
-    progress : bool
-        A bar over (attack, client) pairs.
+    ``attacks`` are names of :data:`ATTACKS` (default: all its exposure allows); ``n_boot`` bootstrap
+    draws give the intervals; ``contrast`` also attacks the adapters a consensus run never sends.
     """
     from ..config import load_config
     from ..tasks.data import build_suite
@@ -386,11 +348,12 @@ def audit_run(
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
     cfg = load_config(run_dir / "config.yaml")
     method = cfg.federation.method
-    exposes = EXPOSES.get(_base_method(method))
-    if exposes is None:
-        raise AuditError(f"{run_dir}: method {method!r} has no audit; known methods: {list(EXPOSES)}.")
+    spec = method_spec(method)
+    if spec is None:
+        raise AuditError(f"{run_dir}: method {method!r} is not registered; known methods: {list(METHODS)}.")
+    exposes = EXPOSES.get(spec.sends, ())
     if not exposes:
-        note = "the records themselves leave the clients" if method == "centralized" else "nothing leaves a client"
+        note = "the records themselves leave the clients" if spec.sends == "records" else "nothing leaves a client"
         audit = Audit(str(run_dir), method, [], note)
         (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
         return audit
@@ -480,31 +443,23 @@ class _Scorer:
         return self._losses(client, records, None) - self._losses(client, records, client)
 
     def _query(self, client: str, records: list[Example]) -> np.ndarray:
-        from ..engine.collect import GenerationRequest
-
-        answers = self.pool.generate(
-            [GenerationRequest(client, ex.instruction, ex.context) for ex in records],
-            self.cfg.generation,
-            seed=self.cfg.seed,
-            desc=f"audit: query {client}",
-        )
+        requests = [self.pool.request(client, ex.instruction, ex.context) for ex in records]
+        answers = self.pool.answer(requests, self.cfg.generation, seed=self.cfg.seed, desc=f"audit: query {client}")[0]
         a, y = self.embed(answers), self.embed([ex.response for ex in records])
         return np.sum(a * y, axis=1)
 
-    def _exposed(self, folder: str, text: str, keep: Callable[[dict[str, Any]], bool]) -> dict[str, list[str]]:
-        """Family -> the texts (field ``text``) of ``folder/round_*.jsonl`` rows that ``keep`` selects, all rounds."""
+    def _exposed(self, texts: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+        """Family -> the exposed texts of (prompt id, text) pairs from the run folder, all rounds."""
         exposed: dict[str, list[str]] = {}
-        for path in sorted((self.run_dir / folder).glob("round_*.jsonl")):
-            for row in read_jsonl(path):
-                if keep(row):
-                    exposed.setdefault(self.family.get(row["prompt_id"], ""), []).append(row[text])
+        for prompt_id, text in texts:
+            exposed.setdefault(self.family.get(prompt_id, ""), []).append(text)
         return exposed
 
     def _answers(self, client: str, records: list[Example]) -> np.ndarray:
-        exposed = self._exposed(
-            "answers", "answer", lambda row: row["client"] == client and bool(row["answer"].strip())
-        )
+        sent = (a for r in rounds_of(self.run_dir) for a in read_answers(self.run_dir, r))
+        exposed = self._exposed((a.prompt_id, a.answer) for a in sent if a.client == client and a.answer.strip())
         return text_attack(records, exposed, self.embed)
 
     def _pseudo_labels(self, client: str, records: list[Example]) -> np.ndarray:
-        return text_attack(records, self._exposed("pseudo_labels", "consensus", lambda row: row["kept"]), self.embed)
+        labels = (x for r in rounds_of(self.run_dir, "pseudo_labels") for x in read_pseudo_labels(self.run_dir, r))
+        return text_attack(records, self._exposed((x.prompt_id, x.consensus) for x in labels if x.kept), self.embed)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import RunConfig, load_config
-from ..runlog import RunLog, format_table, read_jsonl
+from ..runlog import PredictionRow, RunLog, format_table, read_predictions
 from ..tasks.evaluate import correct, exact_match, rouge_l
 
 if TYPE_CHECKING:  # the engine (torch, transformers) loads only to run a comparison, not to read one
@@ -111,26 +111,10 @@ def run_comparison(
 ) -> Comparison:
     """Run several methods on the same partition, seed and budget; write the table (``ui.plots`` draws the figures).
 
-    Parameters
-    ----------
-    cfg : RunConfig
-        One configuration for all methods (``compare.methods`` names them
-        unless ``methods`` is given).
-    methods : list of str, optional
-        Method names, e.g. ``["consensus", "fedavg", "local", "centralized"]``.
-    run_dir : path, optional
-        Folder to write; default ``<output_dir>/<name>-compare-<time>``.
-    extend : bool
-        Add methods to a finished comparison in ``run_dir``: the methods it
-        holds are kept, the shared stages run again (same seed, same result;
-        checked) and only the missing methods run. Their folders record their
-        own config (e.g. another ``client`` policy).
-
-    Raises
-    ------
-    IncompatibleAdaptersError
-        Before any training, when FedAvg/FedProx is asked for clients whose
-        adapters cannot be averaged (mixed architectures).
+    ``methods`` default to ``compare.methods``; ``run_dir`` to ``<output_dir>/<name>-compare-<time>``.
+    ``extend`` adds methods to a finished comparison in ``run_dir``: the methods it holds are kept, the
+    shared stages run again (same seed, same result; checked) and only the missing methods run. A method
+    that cannot run on these clients (FedAvg across architectures) is refused before any training.
     """
     names = list(methods or cfg.compare.methods)
     cfg = replace(
@@ -155,7 +139,7 @@ def run_comparison(
 
     fed = Federation(cfg, runlog=runlog, progress=progress)
     root = fed.runlog
-    plan: list[Method] = [make_method(n, prox_mu=cfg.train.prox_mu) for n in names]
+    plan: list[Method] = [make_method(n, cfg) for n in names]
     for method in plan:
         fed.prepare(method)  # refusals (FedAvg across architectures) happen here, before any training
     start = run_shared_stages(fed, plan)
@@ -170,7 +154,7 @@ def run_comparison(
                 )
         (root.dir / "metrics.before.jsonl").unlink()
     metrics = {**earlier, **run_methods(fed, plan, start, root)}
-    rows, table = _write_tables(root, metrics)
+    rows, table = write_tables(root, metrics)
     return Comparison(root.dir, metrics, rows, table)
 
 
@@ -194,7 +178,7 @@ def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
         return SharedStart(rows, None, None, initial)
     rows.append(fed.run_local_stage(sharing[0]))
     adapters = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
-    privacy = {a: list(acc.history) for a, acc in fed.accountants.items()}
+    privacy = fed.cohort.privacy_state()
     return SharedStart(rows, adapters, privacy, initial)
 
 
@@ -215,7 +199,7 @@ def run_methods(
         fed.run_rounds(method)
         fed.finish()
         metrics[method.name] = list(fed.metrics)
-        _write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
+        write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
     return metrics
 
 
@@ -224,7 +208,7 @@ def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, f
     return set(now) == set(before) and all(now[f][m] == before[f][m] for f in now for m in set(now[f]) & set(before[f]))
 
 
-def _write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
+def write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
     rows = comparison_rows(metrics)
     metric = run_metric(root.dir)
     table = (
@@ -295,27 +279,21 @@ def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[P
     return found or [root]
 
 
-def _predictions(seed_dir: Path, method: str, stage: str, tag: str = "") -> list[dict[str, Any]] | None:
+def _predictions(seed_dir: Path, method: str, stage: str) -> list[PredictionRow] | None:
     """A method's predictions of one stage; shared stages live at the top of the seed folder."""
-    for path in (
-        seed_dir / method / "predictions" / f"{stage}{tag}.jsonl",
-        seed_dir / "predictions" / f"{stage}{tag}.jsonl",
-    ):
-        if path.exists():
-            return read_jsonl(path)
-    return None
+    return read_predictions(seed_dir / method, stage) or read_predictions(seed_dir, stage)
 
 
-def _item_scores(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
-    """Test item id -> score averaged over the models that answered it."""
+def item_scores(rows: Sequence[PredictionRow], metric: str) -> dict[str, float]:
+    """Test item id -> score (``exact_match``, ``correct`` or ``rouge_l``) averaged over the models that answered it."""
     scores = {
-        "exact_match": lambda r: exact_match(r["prediction"], r["reference"]),
-        "correct": lambda r: correct(r["prediction"], r["reference"], r.get("family")),
-        "rouge_l": lambda r: rouge_l(r["prediction"], r["reference"]),
+        "exact_match": lambda r: exact_match(r.prediction, r.reference),
+        "correct": lambda r: correct(r.prediction, r.reference, r.family),
+        "rouge_l": lambda r: rouge_l(r.prediction, r.reference),
     }
     per_item: dict[str, list[float]] = {}
     for r in rows:
-        per_item.setdefault(r["id"], []).append(scores[metric](r))
+        per_item.setdefault(r.id, []).append(scores[metric](r))
     return {i: float(np.mean(v)) for i, v in per_item.items()}
 
 
@@ -341,17 +319,17 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
         for method in methods:
             for tag, entry in (("", method), ("_global", f"{method} (global)")):
                 for stage in stages:
-                    rows = _predictions(folder, method, stage, tag)
+                    rows = _predictions(folder, method, stage + tag)
                     if rows is None:
                         continue
                     if entry not in entries:
                         entries.append(entry)
                     if ids is None:
-                        ids = sorted({r["id"] for r in rows})
-                        fam = {r["id"]: r["family"] for r in rows}
+                        ids = sorted({r.id for r in rows})
+                        fam = {r.id: r.family for r in rows}
                         families[str(k)] = [fam[i] for i in ids]
                     for metric in METRICS:
-                        item = _item_scores(rows, metric)
+                        item = item_scores(rows, metric)
                         scores[metric][stage].setdefault(entry, []).append(np.array([item[i] for i in ids]))
     bytes_total, steps = {}, {}
     for entry in entries:

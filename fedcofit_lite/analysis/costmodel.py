@@ -1,21 +1,14 @@
-"""Analytic communication model: bytes per round of three federated protocols.
+"""Analytic communication model: bytes per round of three ways to federate the fine-tuning of one LM.
 
-Three ways to federate the fine-tuning of one decoder-only LM:
+* **full-parameter FedAvg**: each client sends all model parameters up, the average comes down;
+* **LoRA FedAvg**: each client sends its LoRA adapter (A and B of every targeted module in every
+  layer) up, the averaged adapter comes down;
+* **semantic consensus** (this project): each client sends its answers to the ``n_prompts``
+  public prompts up; the consensus answers (pseudo-labels) come down.
 
-* **full-parameter FedAvg**: each client sends all model parameters up and
-  receives the averaged model down;
-* **LoRA FedAvg**: each client sends its LoRA adapter (A and B of every
-  targeted module in every layer) up and receives the averaged adapter down;
-* **semantic consensus** (this project): each client sends its answers to
-  the ``n_prompts`` public prompts up; the server sends the consensus answers
-  (pseudo-labels) down.
-
-The counts are arithmetic on the architecture (:class:`Architecture`) and the
-protocol settings (:class:`Protocol`); nothing is measured here. The measured
-bytes of a run are counted by :class:`fedcofit_lite.protocol.messages.Wire`.
-
-This module is pure: standard library only, no torch, no numpy. Plots of
-these numbers live in :mod:`fedcofit_lite.ui.costplots`.
+The counts are arithmetic on the architecture (:class:`Architecture`) and the protocol settings
+(:class:`Protocol`); nothing is measured here (a run's bytes are counted by
+:class:`fedcofit_lite.protocol.messages.Wire`). Standard library only: no torch, no numpy.
 """
 
 from __future__ import annotations
@@ -74,27 +67,9 @@ def _positive_int(value: Any, where: str) -> int:
 class Architecture:
     """The shape numbers of a decoder-only transformer that set its byte counts.
 
-    Parameters
-    ----------
-    name : str
-        Short name, e.g. ``"llama-3.1-405b"``.
-    hidden_size : int
-        Model width d.
-    num_layers : int
-        Number of decoder layers.
-    num_heads : int
-        Query heads.
-    num_kv_heads : int
-        Key/value heads (grouped-query attention; equal to ``num_heads`` for
-        plain multi-head attention).
-    head_dim : int
-        Width of one head; not always ``hidden_size / num_heads`` (Gemma 3).
-    intermediate_size : int
-        Width of the gated MLP.
-    vocab_size : int
-        Rows of the embedding matrix.
-    tie_word_embeddings : bool
-        Whether the LM head reuses the embedding matrix.
+    ``num_kv_heads`` are the key/value heads (grouped-query attention; ``num_heads`` for plain
+    multi-head attention); ``head_dim`` is not always ``hidden_size / num_heads`` (Gemma 3);
+    ``tie_word_embeddings``: the LM head reuses the embedding matrix.
     """
 
     name: str
@@ -127,28 +102,11 @@ class Architecture:
     def from_hf_config(cls, config: Mapping[str, Any], name: str | None = None) -> Architecture:
         """Read the shape numbers from a Hugging Face ``config.json`` dict.
 
-        Parameters
-        ----------
-        config : Mapping
-            The parsed ``config.json``. Required keys: ``hidden_size``,
-            ``num_hidden_layers``, ``num_attention_heads``,
-            ``intermediate_size``, ``vocab_size``. Optional keys (missing or
-            null take the default): ``num_key_value_heads`` (= heads),
-            ``head_dim`` (= hidden_size / heads), ``tie_word_embeddings``
-            (False, the transformers default).
-        name : str, optional
-            Name of the architecture; defaults to the config's ``_source``,
-            ``_name_or_path`` or ``model_type``, in that order.
-
-        Returns
-        -------
-        Architecture
-
-        Raises
-        ------
-        ValueError
-            A required key is missing (the message names it), or a value is
-            not a positive integer.
+        Required keys: ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``intermediate_size``,
+        ``vocab_size``; missing or null optional keys take their defaults (``num_key_value_heads`` = heads,
+        ``head_dim`` = hidden_size / heads, ``tie_word_embeddings`` = False, as in transformers). ``name``
+        defaults to the config's ``_source``, ``_name_or_path`` or ``model_type``. A missing key or a value
+        that is not a positive integer is a ``ValueError`` naming it.
         """
         required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
         missing = [k for k in required if config.get(k) is None]
@@ -241,19 +199,9 @@ ARCHITECTURES: dict[str, Architecture] = _load_registry()
 
 
 def get_architecture(name_or_path: str | Path) -> Architecture:
-    """Look up a shipped architecture by name, or read a ``config.json`` path.
+    """A shipped architecture by name (case-insensitive), or read from a ``config.json`` path or its folder.
 
-    Parameters
-    ----------
-    name_or_path : str or Path
-        A key of :data:`ARCHITECTURES` (case-insensitive), a ``config.json``
-        file, or a folder holding one.
-
-    Raises
-    ------
-    UnknownArchitectureError
-        (a ``KeyError`` and a ``ValueError``) when it is neither; the message
-        lists the shipped names.
+    Neither is an :class:`UnknownArchitectureError` (a ``KeyError`` and a ``ValueError``) listing the shipped names.
     """
     key = str(name_or_path).strip().lower()
     if key in ARCHITECTURES:
@@ -268,24 +216,11 @@ def get_architecture(name_or_path: str | Path) -> Architecture:
 
 
 def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str], factors: str = "AB") -> int:
-    """Number of LoRA parameters: ``rank * (d_in + d_out)`` per module per layer.
+    """Number of LoRA parameters: ``rank * (d_in + d_out)`` per module per layer (A is r x d_in, B is d_out x r).
 
-    Parameters
-    ----------
-    arch : Architecture
-    rank : int
-        LoRA rank r (A is r x d_in, B is d_out x r).
-    target_modules : sequence of str
-        Names from :data:`MODULE_NAMES`, e.g. ``("q_proj", "v_proj")``.
-    factors : {"AB", "B"}
-        ``"B"`` counts only the B factors, ``rank * d_out``: what FFA-LoRA sends
-        (A stays frozen at the shared start).
-
-    Raises
-    ------
-    ValueError
-        Unknown or repeated module name (the message lists the valid ones),
-        non-positive rank, or no module at all.
+    ``target_modules`` are names of :data:`MODULE_NAMES`; ``factors="B"`` counts only the B factors,
+    ``rank * d_out``: what FFA-LoRA sends (A stays frozen at the shared start). An unknown or repeated
+    module, a rank below 1 or no module is a ``ValueError``.
     """
     _positive_int(rank, "rank")
     modules = _check_modules(target_modules, "target_modules")
@@ -373,28 +308,12 @@ def _is_real(value: Any) -> bool:
 
 
 def round_bytes(arch: Architecture, protocol: Protocol) -> dict[str, float]:
-    """Bytes of one round, summed over clients and the counted directions.
+    """Bytes of one round, summed over clients and the counted directions, by protocol.
 
-    Per client and direction:
-
-    * ``full_fedavg``: ``n_parameters * bytes_per_param + overhead_per_message``
-      (up: the client's model; down: the averaged model);
-    * ``lora_fedavg``: ``lora_parameters * bytes_per_param + overhead_per_message``
-      (up: the client's adapter; down: the averaged adapter);
-    * ``consensus``: ``n_prompts * (answer_tokens * bytes_per_token +
-      overhead_per_answer) + overhead_per_message`` (up: the client's answers;
-      down: the consensus answer of every prompt, the same size, an upper
-      bound since the agreement filter may drop some).
-
-    Parameters
-    ----------
-    arch : Architecture
-    protocol : Protocol
-
-    Returns
-    -------
-    dict
-        ``{"full_fedavg": ..., "lora_fedavg": ..., "consensus": ...}`` in bytes.
+    Per client and direction: ``full_fedavg`` sends ``n_parameters * bytes_per_param +
+    overhead_per_message``; ``lora_fedavg`` the same with the LoRA parameters; ``consensus`` sends
+    ``n_prompts * (answer_tokens * bytes_per_token + overhead_per_answer) + overhead_per_message`` (down:
+    the consensus of every prompt, an upper bound since the agreement filter may drop some).
 
     Examples
     --------
@@ -424,15 +343,7 @@ def total_bytes(arch: Architecture, protocol: Protocol) -> dict[str, float]:
 
 
 def ratios(arch: Architecture, protocol: Protocol) -> dict[str, float]:
-    """How many times more bytes parameter averaging sends than consensus.
-
-    Returns
-    -------
-    dict
-        ``full_over_consensus``, ``lora_over_consensus`` and
-        ``full_over_lora``. Rounds cancel; clients and directions cancel
-        too unless ``overhead_per_message`` is non-zero.
-    """
+    """How many times more bytes parameter averaging sends than consensus (rounds cancel; clients and directions too, without per-message overhead)."""
     b = round_bytes(arch, protocol)
     return {
         "full_over_consensus": b["full_fedavg"] / b["consensus"],
@@ -442,14 +353,7 @@ def ratios(arch: Architecture, protocol: Protocol) -> dict[str, float]:
 
 
 def cost_table(archs: Sequence[Architecture], protocol: Protocol) -> list[dict[str, Any]]:
-    """One row per architecture, for printing and plotting.
-
-    Returns
-    -------
-    list of dict
-        Keys: ``name``, ``n_parameters``, ``lora_parameters``, the
-        :func:`round_bytes` keys (bytes per round) and the :func:`ratios` keys.
-    """
+    """One row per architecture: ``name``, ``n_parameters``, ``lora_parameters``, :func:`round_bytes` and :func:`ratios`."""
     rows = []
     for arch in archs:
         rows.append(
@@ -489,26 +393,13 @@ def format_bytes(n: float) -> str:
 
 
 def paper_setting() -> tuple[Architecture, Protocol]:
-    """The setting behind the "factor ~1006" of the seed paper, as reconstructed here.
+    """The setting behind the "factor ~1006" of the seed paper, as reconstructed here (it publishes no exact one).
 
-    Assumptions (the seed paper does not publish its exact ones; these
-    reproduce its factor):
-
-    * model: Llama-3.1-405B (d=16384, 126 layers, 128 query heads and 8 KV
-      heads of width 128, so k/v project 16384 -> 1024);
-    * LoRA rank 32 on ``q_proj`` and ``v_proj`` only, A and B both sent, in
-      fp32 (4 bytes per parameter): 32 x 6,322,176 = 202,309,632 parameters,
-      809,238,528 bytes;
-    * consensus: 1000 public prompts, answers of 201 tokens, each token id
-      sent as 4 bytes (int32), no framing: 804,000 bytes;
-    * one client, one round, upload only (the ratio does not depend on
-      these without per-message framing).
-
-    Then ``ratios(*paper_setting())["lora_over_consensus"]`` is 1006.5.
-
-    Returns
-    -------
-    tuple of (Architecture, Protocol)
+    Llama-3.1-405B (d=16384, 126 layers, 128 query and 8 KV heads of width 128: k/v project 16384 ->
+    1024); LoRA rank 32 on ``q_proj`` and ``v_proj``, A and B sent in fp32: 32 x 6,322,176 parameters,
+    809,238,528 bytes; consensus: 1000 prompts, answers of 201 tokens sent as int32 ids, no framing:
+    804,000 bytes; one client, one round, upload only. Then
+    ``ratios(*paper_setting())["lora_over_consensus"]`` is 1006.5.
     """
     protocol = Protocol(
         rank=32,

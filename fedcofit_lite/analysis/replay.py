@@ -1,40 +1,23 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run writes every answer the clients sent (``answers/round_R.jsonl``,
-with each answer's confidence) and the server's sentence embeddings of them
-(``embeddings/round_R.npz``). Replay reads those, fits any rule of
-:data:`~fedcofit_lite.protocol.consensus.RULES` on them as the server would, and scores
-what the rule would have sent against the public prompts' hidden references,
-which it reads to score, never to decide:
+A consensus run writes every answer the clients sent, with its confidence, and the server's sentence
+embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any rule of
+:data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows
+it would have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a
+run's own are) against the hidden references, which it reads to score, never to decide: ``kept``,
+``precision`` (the share of kept labels that are right), ``new correct / client`` (right labels where
+the client's own answer was wrong), ``harmful / client`` (the reverse) and ``coverage`` per family.
 
-``kept``
-    prompts whose pseudo-label passed the rule's filters;
-``precision``
-    share of the kept labels that are right (exact match; for a free-form
-    family, :func:`fedcofit_lite.tasks.evaluate.correct`'s content check);
-``new correct / client``
-    kept labels that are right where the client's own answer was wrong: what a
-    client can learn, averaged over clients;
-``harmful / client``
-    kept labels that are wrong where the client's own answer was right;
-``coverage``
-    kept labels per task family, over the family's public prompts.
-
-The same analysis for one round up close (the explorer of notebooks 04 and 05
-shows it): :func:`fit_consensus` with any registered clusterer,
-:func:`consensus_quality` of the fit, :func:`threshold_sweep` over the
-clusterer's knob (``cluster.REGISTRY``).
-
-A run written before embeddings were saved is embedded again with the run's
-embedder (the only model replay may load). This module imports numpy,
-scikit-learn and the package's analysis code only: no widget library, no
-transformers (a test checks it).
+One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered
+clusterer, :func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Answers the
+server did not embed are embedded again with the run's embedder (the only model replay may load).
+No widget library, no transformers (a test checks it).
 """
 
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from ..config import ConsensusConfig, load_config
-from ..protocol.cluster import REGISTRY, make_clusterer
+from ..protocol.cluster import REGISTRY, clusterer_params, make_clusterer
 from ..protocol.consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
 from ..protocol.private_vote import TradeoffRow, tradeoff
-from ..runlog import read_jsonl
+from ..runlog import PseudoLabelRow, label_scores, read_answers, read_embeddings, rounds_of
 from ..tasks.data import build_suite
 from ..tasks.evaluate import correct
 
@@ -87,42 +70,34 @@ class RoundAnswers:
         return np.array([i for i, p in enumerate(self.prompt_ids) if p == prompt_id])
 
 
-def rounds_of(run_dir: str | Path) -> list[int]:
-    """The rounds whose answers a run folder holds."""
-    folder = Path(run_dir) / "answers"
-    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("round_*.jsonl")) if folder.exists() else []
-
-
 def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
     """Read ``answers/round_R.jsonl`` of a run folder, with the prompts and hidden references of its task suite.
 
     The server's embeddings (``embeddings/round_R.npz``) fill ``X`` when the run saved them.
     """
     run = Path(run_dir)
-    path = run / "answers" / f"round_{round_index}.jsonl"
-    if not path.exists():
+    if not (run / "answers" / f"round_{round_index}.jsonl").exists():
         raise FileNotFoundError(
-            f"{path} does not exist; this run folder has rounds {rounds_of(run) or 'none'} (is it a consensus run?)."
+            f"{run}/answers/round_{round_index}.jsonl does not exist; this run folder has rounds "
+            f"{rounds_of(run) or 'none'} (is it a consensus run?)."
         )
-    cfg = load_config(run / "config.yaml")
-    suite = build_suite(cfg)
+    suite = build_suite(load_config(run / "config.yaml"))
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
-    records = read_jsonl(path)
+    rows = read_answers(run, round_index)
     ra = RoundAnswers(
         round=round_index,
-        clients=[r["client"] for r in records],
-        prompt_ids=[r["prompt_id"] for r in records],
-        texts=[r["answer"] for r in records],
-        references=[suite.public_references[r["prompt_id"]] for r in records],
-        prompts={p: prompts[p] for p in dict.fromkeys(r["prompt_id"] for r in records)},
+        clients=[r.client for r in rows],
+        prompt_ids=[r.prompt_id for r in rows],
+        texts=[r.answer for r in rows],
+        references=[suite.public_references[r.prompt_id] for r in rows],
+        prompts={p: prompts[p] for p in dict.fromkeys(r.prompt_id for r in rows)},
         families_of={e.id: e.family for e in suite.public},
-        confidence=[float(r["confidence"]) for r in records] if all("confidence" in r for r in records) else None,
+        confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
     )
-    saved = run / "embeddings" / f"round_{round_index}.npz"
-    if saved.exists():
-        with np.load(saved, allow_pickle=False) as z:
-            row_of = {(c, p): i for i, (c, p) in enumerate(zip(z["clients"].tolist(), z["prompt_ids"].tolist()))}
-            vectors = z["vectors"].astype(np.float64)
+    saved = read_embeddings(run, round_index)
+    if saved is not None:
+        vectors, clients, prompt_ids = saved
+        row_of = {(c, p): i for i, (c, p) in enumerate(zip(clients, prompt_ids))}
         order = [row_of.get((c, p)) for c, p in zip(ra.clients, ra.prompt_ids)]
         if all(i is not None for i in order):  # a rejected client's answers were never embedded
             ra.X = vectors[order]
@@ -167,42 +142,53 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensu
     )
 
 
+def label_rows(ra: RoundAnswers, est: SemanticConsensus) -> list[PseudoLabelRow]:
+    """The ``pseudo_labels`` rows a server fitting ``est`` would have written for this round, each one scored.
+
+    As at the server, a prompt whose consensus is an empty (or whitespace) answer is never kept.
+    """
+    fitted = zip(est.groups_, est.consensus_index_, est.agreement_, est.cohesion_, est.n_clusters_, est.n_answers_)
+    rows = []
+    for (p, i, agreement, cohesion, k, n), keep in zip(fitted, est.keep_):
+        empty = not ra.texts[i].strip()
+        row = (ra.texts[i], float(agreement), float(cohesion), int(k), int(n), bool(keep) and not empty, empty)
+        rows.append(PseudoLabelRow(ra.round, str(p), *row, float(ra.correct[i])))
+    return rows
+
+
 def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
     """What the fitted rule would send, scored against the hidden references (see the module docstring)."""
-    correct_answer = ra.correct  # (n,)
+    rows = label_rows(ra, est)
+    scores = label_scores(rows)
     clients = list(dict.fromkeys(ra.clients))
-    row = {(c, p): i for i, (c, p) in enumerate(zip(ra.clients, ra.prompt_ids))}
-    kept, right, new_correct, harmful = 0, 0, defaultdict(int), defaultdict(int)
-    fam_kept, fam_total = defaultdict(int), defaultdict(int)
-    for p, idx, keep in zip(est.groups_, est.consensus_index_, est.keep_):
-        family = ra.families_of.get(p, str(p).split("-public-")[0])
-        fam_total[family] += 1
-        label_ok = bool(correct_answer[idx])
-        empty = not ra.texts[idx].strip()
-        if not keep or empty:
-            continue
-        kept += 1
-        right += label_ok
-        fam_kept[family] += 1
-        for c in clients:
-            own = row.get((c, p))
-            if own is None:
-                continue
-            if label_ok and not correct_answer[own]:
-                new_correct[c] += 1
-            if not label_ok and correct_answer[own]:
-                harmful[c] += 1
+    own = {
+        (c, p): bool(ok) for c, p, ok in zip(ra.clients, ra.prompt_ids, ra.correct)
+    }  # the client's own answer right?
+    family = dict(zip(ra.prompt_ids, ra.families))
+    new_correct, harmful, fam_kept, fam_total = Counter(), Counter(), Counter(), Counter()
+    for r in rows:
+        fam_total[family[r.prompt_id]] += 1
+        if r.kept:
+            fam_kept[family[r.prompt_id]] += 1
+            for c in clients:
+                if (c, r.prompt_id) in own:
+                    new_correct[c] += r.correct == 1 and not own[c, r.prompt_id]
+                    harmful[c] += r.correct != 1 and own[c, r.prompt_id]
     n_clients = max(1, len(clients))
     return {
-        "kept": kept,
-        "n_prompts": len(est.groups_),
-        "precision": right / kept if kept else float("nan"),
+        "kept": scores["kept"],
+        "n_prompts": scores["n_prompts"],
+        "precision": _nan(scores["pseudo_label_accuracy"]),
         "new_correct_per_client": sum(new_correct.values()) / n_clients,
         "harmful_per_client": sum(harmful.values()) / n_clients,
         "new_correct": {c: new_correct[c] for c in clients},
         "harmful": {c: harmful[c] for c in clients},
         "coverage": {f: fam_kept[f] / fam_total[f] for f in sorted(fam_total)},
     }
+
+
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else x
 
 
 def replay(
@@ -321,23 +307,29 @@ def fit_consensus(
     )
 
 
+def fit_as_configured(ra: RoundAnswers, consensus: ConsensusConfig, algorithm: str | None = None) -> SemanticConsensus:
+    """:func:`fit_consensus` with a config's filters and clusterer parameters (``algorithm``: another clusterer)."""
+    algorithm = algorithm or consensus.clusterer
+    params = clusterer_params(consensus, algorithm)
+    return fit_consensus(ra, algorithm, consensus.min_agreement, consensus.min_cohesion, **params)
+
+
 def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, float]:
     """Pseudo-label precision (kept prompts), coverage, and consensus accuracy over all prompts.
 
     As at the server, a prompt whose consensus is an empty (or whitespace) answer is never a
     pseudo-label: it is counted under ``dropped_empty``, not under ``kept``.
     """
-    right = ra.correct[est.consensus_index_].astype(float)  # exact match; by content on free-form families
-    empty = np.array([not ra.texts[i].strip() for i in est.consensus_index_], dtype=bool)
-    kept = est.keep_ & ~empty
+    rows = label_rows(ra, est)
+    scores = label_scores(rows)
     return {
-        "kept": int(kept.sum()),
-        "dropped_empty": int((est.keep_ & empty).sum()),
-        "n_prompts": int(len(kept)),
-        "pseudo_label_accuracy": float(right[kept].mean()) if kept.any() else float("nan"),
-        "correct_kept": int(right[kept].sum()),
-        "consensus_accuracy_all": float(right.mean()),
-        "agreement_mean": float(est.agreement_.mean()),
+        "kept": scores["kept"],
+        "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
+        "n_prompts": scores["n_prompts"],
+        "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
+        "correct_kept": int(sum(r.correct for r in rows if r.kept)),
+        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]),
+        "agreement_mean": _nan(scores["agreement_mean"]),
     }
 
 
@@ -362,20 +354,14 @@ def threshold_sweep(
 ) -> list[dict[str, float]]:
     """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
     spec = REGISTRY[algorithm]
-    name, low, high, step = spec.knob, spec.low, spec.high, spec.step
-    if values is None:
-        values = np.round(np.arange(low, high + step / 2, step * (5 if name != "min_cluster_size" else 1)), 4).tolist()
+    if values is None:  # every 5th step of a continuous knob, every step of a count
+        stride = spec.step * (1 if isinstance(spec.step, int) else 5)
+        values = np.round(np.arange(spec.low, spec.high + spec.step / 2, stride), 4).tolist()
     rows = []
-    for v in values:
-        v = _knob_value(name, v)
-        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, name: v})
-        rows.append({name: v, **consensus_quality(ra, est)})
+    for v in map(spec.value, values):
+        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, spec.knob: v})
+        rows.append({spec.knob: v, **consensus_quality(ra, est)})
     return rows
-
-
-def _knob_value(param: str, value: float) -> float | int:
-    """A slider's or a sweep's value as the clusterer takes it (``min_cluster_size`` is a count)."""
-    return int(value) if param == "min_cluster_size" else float(value)
 
 
 def tradeoff_from_run(

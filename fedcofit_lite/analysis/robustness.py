@@ -1,14 +1,10 @@
 """How much bad behaviour each method survives: a sweep over the fraction of bad clients.
 
-For each fraction, the first clients keep their honest behaviour and the last
-``round(fraction * n_clients)`` clients turn bad (one behaviour from
-:mod:`fedcofit_lite.federation.adversary`). Each setting runs the chosen methods on the
-same partition and seed, from one shared local stage (bad clients train
-honestly and only send something else, so that stage does not depend on the
-fraction); FedAvg's bad clients send the analogous parameter fault. Then, on the round-1
-answers the server actually received, every clustering algorithm is refitted
-to show the pseudo-label accuracy it would have reached, against the hidden
-references: the server-side view of where consensus breaks.
+For each fraction the last ``round(fraction * n_clients)`` clients turn bad (a behaviour of
+:mod:`fedcofit_lite.federation.adversary`; FedAvg's send the analogous parameter fault). Every setting
+runs the methods from one shared local stage (bad clients train honestly and only send something
+else); then every clusterer is refitted on the round-1 answers the server received: the server-side
+view of where consensus breaks.
 """
 
 from __future__ import annotations
@@ -19,9 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig
-from ..protocol.cluster import REGISTRY, clusterer_params
+from ..config import ConsensusConfig, RunConfig
+from ..protocol.cluster import REGISTRY
 from ..runlog import RunLog, format_table
+from .replay import RoundAnswers, consensus_quality, ensure_embedded, fit_as_configured, load_round
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +28,13 @@ def behaviours_for(n_clients: int, n_bad: int, behaviour: str) -> list[str]:
     return ["honest"] * (n_clients - n_bad) + [behaviour] * n_bad
 
 
-def server_view(
-    consensus_dir: Path, cfg: RunConfig, algorithms: Sequence[str], embed_fn
-) -> dict[str, dict[str, float]]:
-    """Pseudo-label quality of round 1 for each clustering algorithm, on the answers the server received."""
-    from .replay import consensus_quality, fit_consensus, load_round
-
-    ra = load_round(consensus_dir, 1).embed(embed_fn)
-    out = {}
+def quality_row(ra: RoundAnswers, consensus: ConsensusConfig, algorithms: Sequence[str]) -> dict[str, Any]:
+    """Pseudo-label accuracy and kept labels of one round under each clustering algorithm, as table columns."""
+    row: dict[str, Any] = {}
     for algo in algorithms:
-        params = clusterer_params(cfg.consensus, algo)
-        out[algo] = consensus_quality(
-            ra, fit_consensus(ra, algo, cfg.consensus.min_agreement, cfg.consensus.min_cohesion, **params)
-        )
-    return out
+        q = consensus_quality(ra, fit_as_configured(ra, consensus, algo))
+        row[f"pl_acc_{algo}"], row[f"kept_{algo}"] = q["pseudo_label_accuracy"], q["kept"]
+    return row
 
 
 def robustness_sweep(
@@ -61,7 +51,7 @@ def robustness_sweep(
     from ..federation.adversary import ANSWER_BEHAVIOURS
     from ..federation.loop import Federation
     from ..federation.methods import make_method
-    from .compare import _write_tables, run_methods, run_shared_stages
+    from .compare import run_methods, run_shared_stages, write_tables
 
     algorithms = list(algorithms or REGISTRY)
     if behaviour not in ANSWER_BEHAVIOURS or behaviour == "honest":
@@ -71,13 +61,9 @@ def robustness_sweep(
     cfg = replace(
         cfg, federation=replace(cfg.federation, behaviours=[]), compare=replace(cfg.compare, methods=list(methods))
     ).validate()
-    root = (
-        RunLog(run_dir)
-        if run_dir is not None
-        else RunLog.create(replace(cfg, name=f"{cfg.name}-robustness-{behaviour}"))
-    )
+    root = RunLog(run_dir) if run_dir else RunLog.create(replace(cfg, name=f"{cfg.name}-robustness-{behaviour}"))
     fed = Federation(cfg, runlog=root, progress=progress)
-    plan = [make_method(m, prox_mu=cfg.train.prox_mu) for m in methods]
+    plan = [make_method(m, cfg) for m in methods]
     for method in plan:
         fed.prepare(method)
     # Bad clients train honestly and only send something else, so the base and
@@ -91,17 +77,12 @@ def robustness_sweep(
         sub = RunLog(root.dir / f"bad_{n_bad}_of_{n}")
         sub.write_config(fed.cfg)
         metrics = run_methods(fed, plan, start, sub)
-        summary, _ = _write_tables(sub, metrics)
+        summary, _ = write_tables(sub, metrics)
         row: dict[str, Any] = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{n}", "fraction": n_bad / n}
-        for r in summary:
-            row[f"{r['method']}_final_em"] = r["final_em"]
-        if "consensus" in metrics:
-            view = server_view(
-                sub.dir / "consensus", cfg, algorithms, lambda t: embed_texts(fed.embedder, t, progress=False)
-            )
-            for algo, q in view.items():
-                row[f"pl_acc_{algo}"] = q["pseudo_label_accuracy"]
-                row[f"kept_{algo}"] = q["kept"]
+        row.update({f"{r['method']}_final_em": r["final_em"] for r in summary})
+        if "consensus" in metrics:  # the server's view: every clusterer refitted on the answers it received
+            ra = load_round(sub.dir / "consensus", 1).embed(lambda t: embed_texts(fed.embedder, t, progress=False))
+            row.update(quality_row(ra, cfg.consensus, algorithms))
         rows.append(row)
         table = _table(rows, methods, algorithms)
         root.write_json("robustness.json", rows)  # after every fraction: nothing finished is lost
@@ -124,51 +105,29 @@ def server_only_sweep(
     after the attack looks, not how training on it plays out over rounds.
     """
     from ..config import load_config
-    from ..engine.embed import embed_texts
-    from ..engine.models import load_embedder
     from ..federation.adversary import apply_behaviours
-    from .replay import RoundAnswers, consensus_quality, fit_consensus, load_round
 
-    algorithms = list(algorithms or REGISTRY)
     cfg = load_config(Path(run_dir) / "config.yaml")
     honest = load_round(run_dir, round_index)
-    clients = list(dict.fromkeys(honest.clients))
-    prompt_ids = list(honest.prompts)
-    by_client = {c: [honest.texts[i] for i in range(len(honest.texts)) if honest.clients[i] == c] for c in clients}
-    embedder = load_embedder(cfg.consensus.embedder, device="cpu")
+    clients, prompt_ids = list(dict.fromkeys(honest.clients)), list(honest.prompts)
+    by_client = {c: [t for t, cc in zip(honest.texts, honest.clients) if cc == c] for c in clients}
+    reference = dict(zip(honest.prompt_ids, honest.references))
     rows = []
     for n_bad in dict.fromkeys(round(f * len(clients)) for f in fractions):
         roles = dict(zip(clients, behaviours_for(len(clients), n_bad, behaviour)))
-        sent = apply_behaviours(
-            roles, by_client, prompt_ids, {p: honest.prompts[p] for p in prompt_ids}, cfg.seed, round_index
-        )
+        sent = apply_behaviours(roles, by_client, prompt_ids, honest.prompts, cfg.seed, round_index)
         ra = RoundAnswers(
             round=round_index,
             clients=[c for c in clients for _ in prompt_ids],
             prompt_ids=[p for _ in clients for p in prompt_ids],
             texts=[a for c in clients for a in sent[c]],
-            references=[honest.references[honest.prompt_ids.index(p)] for _ in clients for p in prompt_ids],
+            references=[reference[p] for _ in clients for p in prompt_ids],
             prompts=honest.prompts,
-        ).embed(lambda t: embed_texts(embedder, t, progress=False))
-        row: dict[str, Any] = {
-            "behaviour": behaviour,
-            "bad_clients": f"{n_bad}/{len(clients)}",
-            "fraction": n_bad / len(clients),
-        }
-        for algo in algorithms:
-            q = consensus_quality(
-                ra,
-                fit_consensus(
-                    ra,
-                    algo,
-                    cfg.consensus.min_agreement,
-                    cfg.consensus.min_cohesion,
-                    **clusterer_params(cfg.consensus, algo),
-                ),
-            )
-            row[f"pl_acc_{algo}"], row[f"kept_{algo}"] = q["pseudo_label_accuracy"], q["kept"]
-        rows.append(row)
-    return rows, _table(rows, [], algorithms)
+        )
+        ensure_embedded(ra, cfg.consensus.embedder)
+        row = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{len(clients)}", "fraction": n_bad / len(clients)}
+        rows.append({**row, **quality_row(ra, cfg.consensus, list(algorithms or REGISTRY))})
+    return rows, _table(rows, [], list(algorithms or REGISTRY))
 
 
 def _table(rows: list[dict[str, Any]], methods: Sequence[str], algorithms: Sequence[str]) -> str:

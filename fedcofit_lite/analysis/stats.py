@@ -59,16 +59,7 @@ def _check(scores: Scores) -> list[int]:
 def bootstrap_draws(
     scores: Scores, n_boot: int = 2000, seed: int = 0
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Point estimates and ``n_boot`` paired bootstrap draws of every method's score.
-
-    Returns
-    -------
-    point : dict
-        Method -> mean over seeds of its mean item score.
-    draws : dict
-        Method -> array (n_boot,) of resampled scores; draw ``b`` used the same
-        items for every method.
-    """
+    """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them (draw ``b`` used the same items for every method)."""
     sizes = _check(scores)
     rng = np.random.default_rng(seed)
     picks = [rng.integers(0, n, size=(n_boot, n)) for n in sizes]  # per seed: (n_boot, n) item indices

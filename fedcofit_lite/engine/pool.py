@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import peft
@@ -51,17 +52,7 @@ class Backbone:
 
 
 class ModelPool:
-    """Load each architecture once and give every client an adapter on it.
-
-    Parameters
-    ----------
-    client_models : mapping of str to str
-        Client id -> model name (registry name, path or hub id).
-    model_cfg, lora_cfg : ModelConfig, LoraConfig
-        Device/dtype and adapter shape, common to all clients.
-    seed : int
-        Seed of adapter initialisation (and of tiny-random weights).
-    """
+    """Load each architecture once (``client_models``: client id -> model name) and give every client an adapter on it; ``seed`` seeds the adapters (and tiny-random's weights)."""
 
     def __init__(self, client_models: Mapping[str, str], model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int = 0):
         self.client_models = dict(client_models)
@@ -72,14 +63,8 @@ class ModelPool:
         self.generation_stats = GenerationStats()  # everything generated so far
         for name in dict.fromkeys(self.client_models.values()):  # first-seen order
             clients = [c for c, m in self.client_models.items() if m == name]
-            model, tokenizer = load_model(
-                name,
-                device=model_cfg.device,
-                dtype=model_cfg.dtype,
-                trust_remote_code=model_cfg.trust_remote_code,
-                seed=seed,
-                attention=model_cfg.attention,
-            )
+            mc = model_cfg
+            model, tokenizer = load_model(name, mc.device, mc.dtype, mc.trust_remote_code, seed, mc.attention)
             for p in model.parameters():
                 p.requires_grad_(False)  # the base stays frozen; only adapters learn
             peft_model = attach_adapters(model, clients, lora_cfg, seed=seed)
@@ -97,31 +82,17 @@ class ModelPool:
         return self.backbones[self.client_models[client_id]]
 
     def train(
-        self,
-        client_id: str,
-        records: Sequence[TrainRecord],
-        cfg: TrainConfig,
-        epochs: int,
-        seed: int,
-        prox_mu: float = 0.0,
-        accountant=None,
-        freeze_a: bool = False,
+        self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, **kw: Any
     ) -> list[float]:
-        """Train ``client_id``'s adapter (DP-SGD when ``cfg.dp_noise_multiplier > 0``; only B with ``freeze_a``); returns per-step losses."""
+        """Train ``client_id``'s adapter; returns per-step losses.
+
+        ``kw`` go to :func:`~fedcofit_lite.engine.finetune.train_adapter`: ``prox_mu``, ``accountant``
+        (DP-SGD when ``cfg.dp_noise_multiplier > 0``), ``freeze_a`` (train only B).
+        """
         bb = self.backbone_of(client_id)
+        desc = f"train {client_id}"
         return train_adapter(
-            bb.model,
-            client_id,
-            bb.tokenizer,
-            records,
-            cfg,
-            epochs,
-            seed,
-            desc=f"train {client_id}",
-            prox_mu=prox_mu,
-            accountant=accountant,
-            stats=self.train_stats,
-            freeze_a=freeze_a,
+            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw
         )
 
     def train_together(self, jobs: Sequence[TrainJob], cfg: TrainConfig) -> dict[str, list[float]]:
@@ -170,25 +141,15 @@ class ModelPool:
         if unexpected:
             raise ValueError(f"adapter {client_id}: unexpected keys when loading tensors, e.g. {unexpected[:2]}.")
 
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        cfg: GenerationConfig,
-        seed: int = 0,
-        desc: str = "generate",
-    ) -> list[str]:
-        """Answer requests of any clients (adapter = client id, or BASE_ADAPTER with ``base_model``).
-
-        Requests are grouped by architecture; within one, clients share
-        batches (``generation.adapter_batches``). What it cost is added to
-        ``self.generation_stats``.
-        """
-        return self.answer(requests, cfg, seed, desc)[0]
-
     def answer(
         self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
     ) -> tuple[list[str], list[float]]:
-        """Like :meth:`generate`, and each answer's confidence (exp of its mean token log-probability)."""
+        """Answer requests of any clients (adapter = client id, or BASE_ADAPTER); (answers, confidences).
+
+        Requests are grouped by architecture; within one, clients share batches
+        (``generation.adapter_batches``). A confidence is the exp of the answer's mean token
+        log-probability; what it cost is added to ``self.generation_stats``.
+        """
         answers: list[str] = [""] * len(requests)
         confidence: list[float] = [0.0] * len(requests)
         for name, bb in self.backbones.items():
@@ -209,6 +170,10 @@ class ModelPool:
             _, _, name = request.adapter.partition("@")
             return name or next(iter(self.backbones))
         return self.client_models[request.adapter]
+
+    def request(self, adapter_id: str, instruction: str, context: str = "") -> GenerationRequest:
+        """A request answered by the adapter ``adapter_id``."""
+        return GenerationRequest(adapter_id, instruction, context)
 
     def base_request(self, name: str, instruction: str, context: str = "") -> GenerationRequest:
         """A request answered by the frozen base of architecture ``name``."""

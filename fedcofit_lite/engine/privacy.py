@@ -233,6 +233,7 @@ def train_adapter_dp_fast(
     seed: int,
     accountant,
     desc: str | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> list[float]:
     """DP-SGD like :func:`train_adapter_dp`, with per-example gradients from :class:`PerExampleGrads`.
 
@@ -253,7 +254,7 @@ def train_adapter_dp_fast(
     expected = max(1, round(q * n))
     gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = optimizer or torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     recorder = PerExampleGrads(model, adapter)
     losses: list[float] = []
     model.train()

@@ -1,23 +1,12 @@
 """Simulated bad clients: what a faulty or malicious participant sends instead of honest work.
 
-Answer behaviours (semantic consensus), applied to a client's answers before
-they go up the wire:
-
-``honest``       the model's own answers;
-``random_text``  random words, a different string for every prompt;
-``constant``     one fixed answer for every prompt;
-``echo``         the prompt's instruction sent back;
-``colluder``     a wrong answer per prompt that every colluder shares, so the group looks like agreement (the attack consensus is weakest to).
-
-Parameter faults (FedAvg/FedProx), applied to a client's adapter tensors:
-
-``honest``    the trained adapter;
-``noise``     Gaussian noise with the adapter's own scale, per tensor;
-``scaled``    the adapter multiplied by ``SCALE`` (a boosted, sign-flipped update);
-``colluder``  noise shared by every colluder (the same tensors from each).
-
-Every behaviour is deterministic in (seed, round, prompt or tensor name), so
-runs with faults are as reproducible as honest ones.
+Answer behaviours (consensus): ``honest``; ``random_text`` (random words, different per prompt);
+``constant`` (one answer for every prompt); ``echo`` (the instruction sent back); ``colluder`` (a
+wrong answer per prompt that every colluder shares, so the group looks like agreement: the attack
+consensus is weakest to). Parameter faults (FedAvg/FedProx): ``honest``; ``noise`` (Gaussian noise at
+the adapter's own scale); ``scaled`` (the adapter times ``SCALE``, a boosted sign-flipped update);
+``colluder`` (noise every colluder shares). Every behaviour is deterministic in (seed, round, prompt
+or tensor name), so runs with faults are as reproducible as honest ones.
 """
 
 from __future__ import annotations
@@ -42,22 +31,7 @@ PARAMETER_OF = {
 }
 CONSTANT_ANSWER = "I don't know."
 SCALE = -10.0
-_WORDS = (
-    "apple",
-    "river",
-    "seven",
-    "blue",
-    "quickly",
-    "table",
-    "north",
-    "paper",
-    "cloud",
-    "forty",
-    "green",
-    "march",
-    "stone",
-    "ninety",
-)
+_WORDS = tuple("apple river seven blue quickly table north paper cloud forty green march stone ninety".split())
 
 
 def _rng(*keys: object) -> np.random.Generator:

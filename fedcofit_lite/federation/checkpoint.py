@@ -6,7 +6,6 @@ latest checkpoint is kept, and it is swapped in atomically. (On Flower each clie
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 
 import safetensors.numpy
 
-from ..engine.batching import TrainRecord
 from .cohort import LocalCohort
 
 FOLDER = "checkpoint"  # in the run folder; `fed` below is a federation.loop.Federation (no import: no cycle)
@@ -34,10 +32,10 @@ def save(fed: Any, round_index: int) -> None:
     state = {
         "round": round_index,
         "method": fed.method_name,
-        "pseudo_labels": {c.client_id: {p: dataclasses.asdict(r) for p, r in c._labels.items()} for c in fed.clients},
+        "pseudo_labels": {c.client_id: c.state()["labels"] for c in fed.clients},
         "bytes_by_round": {str(k): v for k, v in fed.wire.bytes_by_round.items()},
         "messages_by_round": {str(k): v for k, v in fed.wire.messages_by_round.items()},
-        "accountants": {a: [list(h) for h in acc.history] for a, acc in fed.accountants.items()},
+        "accountants": fed.cohort.privacy_state(),
         "vote_seed": fed.vote_seed,  # server side: never sent to a client
     }
     (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
@@ -68,13 +66,12 @@ def load(fed: Any) -> int:
     for path in sorted((folder / "adapters").glob("*.safetensors")):
         if path.stem in fed.pool.client_models:
             fed.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
-    for c in fed.clients:
-        saved = state["pseudo_labels"].get(c.client_id, {})  # prompt id -> label
-        c.restore_labels([TrainRecord(**r) for r in saved.values()], list(saved))
+    for c in fed.cohort.members():
+        c.load_state(
+            {"labels": state["pseudo_labels"].get(c.client_id, {}), "privacy": state["accountants"].get(c.client_id)}
+        )
     for k, v in state["bytes_by_round"].items():
         fed.wire.bytes_by_round[int(k)] = dict(v)
     for k, v in state["messages_by_round"].items():
         fed.wire.messages_by_round[int(k)] = dict(v)
-    for a, history in state["accountants"].items():
-        fed.cohort.accountant_of(a).history = [tuple(h) for h in history]
     return int(state["round"])

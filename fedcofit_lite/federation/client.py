@@ -1,93 +1,101 @@
-"""Client side of the protocol: private data, pseudo-labels received, answers sent, and the model behind them.
+"""Client side of the protocol: one client's data, what it received and what it sends, on either engine.
 
-A :class:`Client` owns its data, what it has received, and a model backend
-that trains and answers:
-
-:class:`PoolAdapter`
-    its LoRA adapter on a shared :class:`~fedcofit_lite.engine.pool.ModelPool` (one
-    base per architecture). In-process, all clients share one pool so their
-    generation is batched together (:func:`answer_many`); on Flower each
-    client process holds a pool of its own.
-:class:`FrozenBase`
-    a black-box client answering with the frozen base model; it never trains.
-:class:`BlackBox`
-    any callable that maps prompts to answers (another model, an API, a rule);
-    it never trains and shares no tensors.
+A :class:`Client` owns its private data, its pseudo-labels, its simulated behaviour, its DP-SGD
+accountant and the model backend that trains and answers for it: :class:`PoolAdapter` (its LoRA
+adapter on a :class:`~fedcofit_lite.engine.pool.ModelPool`), :class:`FrozenBase` (a black-box
+client answering with the frozen base) or :class:`BlackBox` (any callable from prompts to answers);
+black-box clients never train. The in-process ``LocalCohort`` holds all clients and batches their
+answers (:func:`answer_many`); a Flower ClientApp holds one. No model library is imported here (the
+pool loads it): the method registry above is read by commands that run without torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import ClientConfig, GenerationConfig, TrainConfig
-from ..engine.batching import TrainRecord
-from ..engine.collect import GenerationRequest
 from ..protocol.consensus import normalize_answer
-from ..protocol.messages import AnswersMessage, PseudoLabelsMessage
+from ..protocol.fedavg import shared_tensors
+from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, PseudoLabelsMessage
 from ..tasks.data import Example
+from ..tasks.evaluate import last_epoch_loss
+from .adversary import PARAMETER_OF, corrupt_tensors
+
+if TYPE_CHECKING:
+    from ..engine.batching import TrainRecord
+    from ..engine.collect import GenerationRequest
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """What the server asks of a client in one training stage.
+
+    It first takes what the server sends (``labels``: pseudo-labels; ``adapter``: a global adapter,
+    only the tensors it carries with ``partial``), then fine-tunes for ``epochs`` on its private data
+    (+ its pseudo-labels with ``pseudo_labels``; FedProx term ``prox_mu``; only the B factors with
+    ``freeze_a``). Black-box clients take the message and skip the training.
+    """
+
+    epochs: int
+    labels: PseudoLabelsMessage | None = None
+    adapter: GlobalAdapterMessage | None = None
+    partial: bool = False
+    pseudo_labels: bool = False
+    prox_mu: float = 0.0
+    freeze_a: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """The plain fields (everything but the messages), e.g. for a Flower config record."""
+        plain = ("epochs", "partial", "pseudo_labels", "freeze_a")
+        return {**{k: getattr(self, k) for k in plain}, "prox_mu": float(self.prox_mu)}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One client's training in one stage: the last epoch's mean loss and the optimizer steps."""
+
+    loss: float
+    steps: int
 
 
 @dataclass
 class Client:
-    """One federation member.
+    """One federation member: ``client_id`` (also its adapter's name), the architecture ``model_name`` it
+    runs, and ``private`` examples that never leave it.
 
-    Attributes
-    ----------
-    client_id : str
-        Also the name of its adapter in the model pool.
-    model_name : str
-        Architecture it runs (clients may differ).
-    private : list of Example
-        Labelled private training data; never leaves the client.
-    pseudo_labels : list of TrainRecord
-        The pseudo-labels it trains on: the latest round's, or every round's
-        newest per prompt with ``client.accumulate`` (see :meth:`receive`).
-    own_answers : dict
-        Prompt id -> the answer it sent last (to recognise its own answer coming back).
-    model : PoolAdapter, FrozenBase, BlackBox or None
-        What trains and answers for it (set by the engine).
+    ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its
+    seeds, its Flower ``partition-id``); ``behaviour`` its simulated behaviour
+    (:mod:`fedcofit_lite.federation.adversary`); ``train_cfg`` its training settings (with
+    ``train.dp_epsilon``, its own noise multiplier) and ``model`` its backend, both set by
+    :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains on
+    (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back),
+    ``accountant`` its DP-SGD accountant across rounds; :meth:`state` is all it remembers.
     """
 
     client_id: str
     model_name: str
     private: list[Example]
-    pseudo_labels: list[TrainRecord] = field(default_factory=list)
-    own_answers: dict[str, str] = field(default_factory=dict)
     policy: ClientConfig = field(default_factory=ClientConfig)
+    index: int = 0
+    behaviour: str = "honest"
+    train_cfg: TrainConfig | None = field(default=None, repr=False)
+    model: PoolAdapter | FrozenBase | BlackBox | None = field(default=None, repr=False)
+    pseudo_labels: list[TrainRecord] = field(default_factory=list, repr=False)
+    own_answers: dict[str, str] = field(default_factory=dict, repr=False)
+    accountant: Any = field(default=None, repr=False)
     _labels: dict[str, TrainRecord] = field(default_factory=dict, repr=False)  # prompt id -> label
-    model: Any = field(default=None, repr=False)
 
     @property
     def trainable(self) -> bool:
         """False for a black-box client: it answers and never trains."""
         return self.model is not None and self.model.trainable
 
-    def train(
-        self,
-        cfg: TrainConfig,
-        epochs: int,
-        seed: int,
-        *,
-        pseudo_labels: bool = False,
-        prox_mu: float = 0.0,
-        accountant: Any = None,
-        freeze_a: bool = False,
-    ) -> list[float]:
-        """Fine-tune on the private data (+ the pseudo-labels with ``pseudo_labels``); returns per-step losses."""
-        if not self.trainable:
-            raise ValueError(f"{self.client_id} is a black-box client: it answers and never trains.")
-        records = self.records(pseudo_labels)
-        return self.model.train(records, cfg, epochs, seed, prox_mu=prox_mu, accountant=accountant, freeze_a=freeze_a)
-
-    def records(self, pseudo_labels: bool) -> list[TrainRecord]:
-        """What it trains on: the private examples, plus the pseudo-labels with ``pseudo_labels``."""
-        return self.training_records() if pseudo_labels else self.private_records()
-
     def private_records(self) -> list[TrainRecord]:
         """The private examples as training records."""
-        return [TrainRecord(e.instruction, e.context, e.response) for e in self.private]
+        return [_record(e.instruction, e.context, e.response) for e in self.private]
 
     def training_records(self) -> list[TrainRecord]:
         """Private examples plus the pseudo-labels, each repeated ``client.pseudo_repeats`` times."""
@@ -99,18 +107,15 @@ class Client:
         """The message carrying this round's answers (and confidences when the rule uses them)."""
         self.own_answers = dict(zip(prompt_ids, answers))
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
-        return AnswersMessage(
-            round=round, client_id=self.client_id, prompt_ids=list(prompt_ids), answers=list(answers), confidence=conf
-        )
+        return AnswersMessage(round, self.client_id, list(prompt_ids), list(answers), conf)
 
     def receive(self, msg: PseudoLabelsMessage, public: Mapping[str, Example]) -> None:
         """Turn received consensus answers into training records for the public prompts.
 
-        Under ``self.policy`` (:class:`~fedcofit_lite.config.ClientConfig`):
-        ``accumulate`` keeps earlier rounds' labels (the newest per prompt),
-        ``skip_own`` drops a label equal to this client's own answer (and any
-        older label of that prompt), ``weight_by_score`` weighs each label's
-        loss by the agreement the server sent with it.
+        Under ``self.policy`` (:class:`~fedcofit_lite.config.ClientConfig`): ``accumulate`` keeps
+        earlier rounds' labels (the newest per prompt), ``skip_own`` drops a label equal to this
+        client's own answer (and any older label of that prompt), ``weight_by_score`` weighs each
+        label's loss by the agreement the server sent with it.
         """
         labels = dict(self._labels) if self.policy.accumulate else {}
         for p, answer, score in zip(msg.prompt_ids, msg.answers, msg.agreement):
@@ -120,16 +125,103 @@ class Client:
                 labels.pop(p, None)
                 continue
             weight = float(score) if self.policy.weight_by_score else 1.0
-            labels[p] = TrainRecord(public[p].instruction, public[p].context, answer, weight)
+            labels[p] = _record(public[p].instruction, public[p].context, answer, weight)
+        self._set_labels(labels)
+
+    def take(self, plan: TrainPlan, public: Mapping[str, Example]) -> None:
+        """Take what the server sent with ``plan``: pseudo-labels, or a global adapter to load."""
+        if plan.labels is not None:
+            self.receive(plan.labels, public)
+        if plan.adapter is not None:
+            self.model.set_tensors(plan.adapter.tensors, partial=plan.partial)
+
+    def fit(self, plan: TrainPlan, seed: int) -> TrainResult | None:
+        """Fine-tune as ``plan`` says (after :meth:`take`); None for a black-box client, which never trains."""
+        if not self.trainable:
+            return None
+        cfg = self.train_cfg
+        if self.accountant is None and cfg.dp_noise_multiplier > 0:
+            self.accountant = _accountant([])
+        records = self.records(plan.pseudo_labels)
+        steps = self.model.train(
+            records,
+            cfg,
+            plan.epochs,
+            seed,
+            prox_mu=plan.prox_mu,
+            accountant=self.accountant,
+            freeze_a=plan.freeze_a or cfg.only_b,
+        )
+        return TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
+
+    def records(self, pseudo_labels: bool) -> list[TrainRecord]:
+        """What it trains on: the private examples, plus the pseudo-labels with ``pseudo_labels``."""
+        return self.training_records() if pseudo_labels else self.private_records()
+
+    def joint_job(self, plan: TrainPlan, seed: int) -> Any:
+        """Its share of a step it trains in together with other clients of its pool (``train.together``).
+
+        None when it trains alone: without an adapter on a pool, under DP-SGD (per-example clipping), or
+        with the legacy loss.
+        """
+        cfg = self.train_cfg
+        if not (self.trainable and isinstance(self.model, PoolAdapter) and cfg is not None):
+            return None
+        if not (cfg.together and cfg.answer_logits_only and cfg.dp_noise_multiplier <= 0):
+            return None
+        from ..engine.finetune import TrainJob
+
+        freeze_a = plan.freeze_a or cfg.only_b
+        return TrainJob(self.client_id, self.records(plan.pseudo_labels), plan.epochs, seed, plan.prox_mu, freeze_a)
+
+    def upload(self, round_index: int, only_b: bool, seed: int) -> AdapterMessage:
+        """Its adapter tensors (only the LoRA B factors with ``only_b``), or the fault its behaviour sends instead."""
+        tensors = shared_tensors(self.model.get_tensors(), only_b)
+        tensors = corrupt_tensors(PARAMETER_OF[self.behaviour], tensors, seed, round_index, self.client_id)
+        return AdapterMessage(round_index, self.client_id, len(self.private), tensors)
+
+    def epsilon(self, delta: float) -> float | None:
+        """DP-SGD's epsilon spent so far at ``delta`` (None without DP)."""
+        from ..engine.privacy import epsilon
+
+        return epsilon(self.accountant, delta) if self.accountant is not None else None
+
+    def frozen(self) -> Client:
+        """This client answering with its frozen base model (stage ``base``); itself when it has no adapter."""
+        if not isinstance(self.model, PoolAdapter):
+            return self
+        return Client(self.client_id, self.model_name, [], model=FrozenBase(self.model.pool, self.model_name))
+
+    def state(self) -> dict[str, Any]:
+        """What it remembers between rounds, as JSON: its labels by prompt, its last answers, its DP-SGD spend."""
+        history = [list(h) for h in self.accountant.history] if self.accountant is not None else None
+        labels = {p: dataclasses.asdict(r) for p, r in self._labels.items()}
+        return {"labels": labels, "own_answers": dict(self.own_answers), "privacy": history}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Back to a :meth:`state` (missing parts: none; ``{}`` is a fresh start)."""
+        self._set_labels({p: _record(**r) for p, r in state.get("labels", {}).items()})
+        self.own_answers = dict(state.get("own_answers", {}))
+        privacy = state.get("privacy")
+        self.accountant = _accountant(privacy) if privacy is not None else None
+
+    def _set_labels(self, labels: dict[str, TrainRecord]) -> None:
         self._labels = labels
         self.pseudo_labels = list(labels.values())
 
-    def restore_labels(self, records: Sequence[TrainRecord], prompt_ids: Sequence[str] | None = None) -> None:
-        """Set the pseudo-labels (e.g. from a checkpoint), keyed by prompt id when known."""
-        self.pseudo_labels = list(records)
-        self._labels = (
-            dict(zip(prompt_ids, records)) if prompt_ids is not None else {str(i): r for i, r in enumerate(records)}
-        )
+
+def _record(*args: Any, **kw: Any) -> TrainRecord:
+    from ..engine.batching import TrainRecord  # torch loads with the model, not with this module
+
+    return TrainRecord(*args, **kw)
+
+
+def _accountant(history: Sequence[Sequence[float]]) -> Any:
+    from ..engine.privacy import new_accountant
+
+    accountant = new_accountant()
+    accountant.history = [tuple(h) for h in history]
+    return accountant
 
 
 def round_confidence(c: float) -> float:
@@ -144,7 +236,7 @@ def round_confidence(c: float) -> float:
 class PoolAdapter:
     """A client's LoRA adapter ``adapter_id`` on a shared model pool."""
 
-    pool: Any  # ModelPool
+    pool: Any  # an engine.pool.ModelPool (not imported: the pool sits above this module's imports)
     adapter_id: str
     trainable = True
 
@@ -153,7 +245,7 @@ class PoolAdapter:
         return self.pool.client_models[self.adapter_id]
 
     def request(self, e: Example) -> GenerationRequest:
-        return GenerationRequest(self.adapter_id, e.instruction, e.context)
+        return self.pool.request(self.adapter_id, e.instruction, e.context)
 
     def train(self, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, **kw: Any) -> list[float]:
         return self.pool.train(self.adapter_id, records, cfg, epochs, seed, **kw)
@@ -165,16 +257,10 @@ class PoolAdapter:
         self.pool.set_tensors(self.adapter_id, tensors, partial=partial)
 
 
-@dataclass
-class FrozenBase:
-    """A black-box client that answers with the frozen base model ``model_name`` of a pool."""
+class _NoAdapter:
+    """A black-box client's refusal of what needs an adapter."""
 
-    pool: Any  # ModelPool
-    model_name: str
     trainable = False
-
-    def request(self, e: Example) -> GenerationRequest:
-        return self.pool.base_request(self.model_name, e.instruction, e.context)
 
     def get_tensors(self) -> dict:
         raise ValueError("a black-box client has no adapter tensors.")
@@ -184,16 +270,25 @@ class FrozenBase:
 
 
 @dataclass
-class BlackBox:
+class FrozenBase(_NoAdapter):
+    """A black-box client that answers with the frozen base model ``model_name`` of a pool."""
+
+    pool: Any  # an engine.pool.ModelPool
+    model_name: str
+
+    def request(self, e: Example) -> GenerationRequest:
+        return self.pool.base_request(self.model_name, e.instruction, e.context)
+
+
+@dataclass
+class BlackBox(_NoAdapter):
     """A black-box client: ``fn`` maps a list of prompts (instruction, then context) to a list of answers.
 
-    ``fn`` may also return ``(answer, confidence)`` pairs; plain answers get
-    confidence 0.5 (unknown). It never trains and shares no tensors.
+    ``fn`` may also return ``(answer, confidence)`` pairs; plain answers get confidence 0.5 (unknown).
     """
 
     fn: Callable[[list[str]], list[Any]]
     model_name: str = "black-box"
-    trainable = False
 
     def answer(self, examples: Sequence[Example]) -> tuple[list[str], list[float]]:
         prompts = [e.instruction + (f"\n\n{e.context}" if e.context else "") for e in examples]
@@ -206,22 +301,15 @@ class BlackBox:
         conf = [min(1.0, max(0.0, float(a[1]))) if isinstance(a, tuple) else 0.5 for a in out]
         return answers, conf
 
-    def get_tensors(self) -> dict:
-        raise ValueError("a black-box client has no adapter tensors.")
-
-    def set_tensors(self, tensors: Mapping, partial: bool = False) -> None:
-        raise ValueError("a black-box client has no adapter to load tensors into.")
-
 
 def answer_many(
     clients: Sequence[Client], examples: Sequence[Example], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"
 ) -> dict[str, tuple[list[str], list[float]]]:
     """Every client answers every example; returns client id -> (answers, confidences).
 
-    Clients on the same pool are answered in one batched call (their
-    requests share batches), identical requests once (the frozen base of an
-    architecture answers a prompt once, whoever asked). Callables are called
-    once per client.
+    Clients on the same pool are answered in one batched call (their requests share batches),
+    identical requests once (the frozen base of an architecture answers a prompt once, whoever
+    asked). Callables are called once per client.
     """
     out: dict[str, tuple[list[str], list[float]]] = {}
     pools: dict[int, tuple[Any, list[Client]]] = {}

@@ -1,25 +1,13 @@
 """The clients as the server sees them: what a method may ask of them, on any engine.
 
-A method's exchange (:mod:`fedcofit_lite.federation.methods`) talks to the clients only
-through a :class:`Cohort`:
-
-``answer``
-    the clients answer the public prompts and send :class:`AnswersMessage` s;
-``train``
-    the clients receive what the server sends (pseudo-labels or a global
-    adapter), then fine-tune;
-``upload``
-    the clients send their adapter tensors (:class:`AdapterMessage`);
-``predict``
-    the clients answer the test set (evaluation, not part of the protocol).
-
-Two engines implement it. :class:`LocalCohort` (here) runs every client in this
-process on one shared :class:`~fedcofit_lite.engine.pool.ModelPool` and batches their
-generation together: the fast engine of notebooks and CI.
-:class:`fedcofit_lite.flower.cohort.FlowerCohort` sends the same requests as
-Flower messages to ClientApps that each own their model. Every operation
-returns who did not reply (``failed``: client id -> why), so a client that dies
-mid-round is a dropout the method handles under ``federation.min_clients``.
+A method's exchange talks to the clients only through a :class:`Cohort`: ``answer`` (the public
+prompts, as :class:`AnswersMessage` s), ``train`` (take what the server sends, then fine-tune),
+``upload`` (adapter tensors) and ``predict`` (the test set: evaluation, not protocol). Two engines
+implement it over the same :class:`~fedcofit_lite.federation.client.Client`: :class:`LocalCohort`
+holds every client in this process on one shared model pool and batches their generation together
+(the fast engine of notebooks and CI); ``flower.cohort.FlowerCohort`` sends the same requests to
+ClientApps that hold one client each. Every operation returns who did not reply (``failed``: client
+id -> why), a dropout the method handles under ``federation.min_clients``.
 """
 
 from __future__ import annotations
@@ -29,16 +17,19 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import RunConfig, TrainConfig
-from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, PseudoLabelsMessage
+from ..protocol.messages import AdapterMessage, AnswersMessage
 from ..tasks.data import Example, TaskSuite, cap_per_client, partition
 from ..tasks.evaluate import last_epoch_loss
-from .adversary import PARAMETER_OF, apply_behaviours, corrupt_tensors
-from .client import Client, answer_many
+from .adversary import apply_behaviours
+from .client import BlackBox, Client, FrozenBase, PoolAdapter, TrainPlan, TrainResult, answer_many
+
+if TYPE_CHECKING:
+    from ..engine.pool import ModelPool
 
 Failed = dict[str, str]  # client id -> why it did not reply
 GLOBAL = "global"  # in process: the adapter id of the FedAvg server's global model
@@ -63,49 +54,17 @@ class ClientInfo:
     example_ids: list[str] = field(default_factory=list)
     shapes: dict[str, list[int]] | None = None  # LoRA tensor shapes (None for a black-box client)
 
+    @classmethod
+    def of(cls, c: Client) -> ClientInfo:
+        shapes = {k: list(v.shape) for k, v in c.model.get_tensors().items()} if c.trainable else None
+        families = dict(sorted(Counter(e.family for e in c.private).items()))
+        ids = [e.id for e in c.private]
+        return cls(c.client_id, c.index, c.model_name, len(c.private), c.trainable, families, ids, shapes)
+
     def record(self) -> dict[str, Any]:
         """This client's entry of the run folder's ``partition.json``."""
         row = {"model": self.model_name, "n_examples": self.n_examples, "families": self.families}
         return {**row, "example_ids": self.example_ids, **({} if self.trainable else {"black_box": True})}
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """One client's training in one stage: the last epoch's mean loss and the optimizer steps."""
-
-    loss: float
-    steps: int
-
-
-@dataclass(frozen=True)
-class TrainPlan:
-    """What the server asks of a client in one training stage.
-
-    It first takes what the server sends (``labels``: pseudo-labels;
-    ``adapter``: a global adapter, only the tensors it carries with
-    ``partial``), then fine-tunes for ``epochs`` on its private data (+ its
-    pseudo-labels with ``pseudo_labels``; FedProx term ``prox_mu``; only the
-    B factors with ``freeze_a``). Black-box clients take the message and skip
-    the training.
-    """
-
-    epochs: int
-    labels: PseudoLabelsMessage | None = None
-    adapter: GlobalAdapterMessage | None = None
-    partial: bool = False
-    pseudo_labels: bool = False
-    prox_mu: float = 0.0
-    freeze_a: bool = False
-
-    def options(self) -> dict[str, Any]:
-        """The plain fields (everything but the messages), e.g. for a Flower config record."""
-        return {
-            "epochs": self.epochs,
-            "partial": self.partial,
-            "pseudo_labels": self.pseudo_labels,
-            "prox_mu": float(self.prox_mu),
-            "freeze_a": self.freeze_a,
-        }
 
 
 @dataclass
@@ -123,26 +82,67 @@ def client_seed(seed: int, round_index: int, client_index: int) -> int:
 
 
 def build_clients(cfg: RunConfig, suite: TaskSuite) -> list[Client]:
-    """Partition the private pool and make one :class:`Client` per part (its data; no model yet)."""
+    """Partition the private pool and make one :class:`Client` per part (its data and behaviour; no model yet)."""
     n = cfg.federation.n_clients
     parts = partition(suite.train, cfg.data.partition, n, alpha=cfg.data.dirichlet_alpha, seed=cfg.seed)
     if cfg.data.max_train_per_client:
         parts = cap_per_client(parts, cfg.data.max_train_per_client, seed=cfg.seed)
-    return [Client(f"client{i}", cfg.model_of_client(i), list(part), policy=cfg.client) for i, part in enumerate(parts)]
+    return [
+        Client(f"client{i}", cfg.model_of_client(i), list(part), cfg.client, i, cfg.behaviour_of_client(i))
+        for i, part in enumerate(parts)
+    ]
 
 
-def client_info(client: Client, index: int) -> ClientInfo:
-    tensors = client.model.get_tensors() if client.model is not None and client.model.trainable else None
-    return ClientInfo(
-        client_id=client.client_id,
-        index=index,
-        model_name=client.model_name,
-        n_examples=len(client.private),
-        trainable=client.trainable,
-        families=dict(sorted(Counter(e.family for e in client.private).items())),
-        example_ids=[e.id for e in client.private],
-        shapes={k: list(v.shape) for k, v in tensors.items()} if tensors is not None else None,
+def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] | None = None) -> ModelPool:
+    """Give each client what answers and trains for it, on one new model pool (returned).
+
+    ``answerers`` (client id -> callable) make those clients :class:`~fedcofit_lite.federation.client.BlackBox`
+    answerers; ``federation.black_box_clients`` answer with their frozen base; every other client
+    gets its LoRA adapter and its training settings (:func:`dp_train_config`).
+    """
+    from ..engine.pool import ModelPool
+
+    answerers = dict(answerers or {})
+    unknown = set(answerers) - {c.client_id for c in clients}
+    if unknown:
+        raise ValueError(
+            f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}."
+        )
+    pool = ModelPool(
+        {c.client_id: c.model_name for c in clients if c.client_id not in answerers}, cfg.model, cfg.lora, seed=cfg.seed
     )
+    for c in clients:
+        if c.client_id in answerers:
+            c.model = BlackBox(answerers[c.client_id])
+            c.model_name = c.model.model_name
+        elif c.index in cfg.federation.black_box_clients:
+            c.model = FrozenBase(pool, c.model_name)
+        else:
+            c.model = PoolAdapter(pool, c.client_id)
+            c.train_cfg = dp_train_config(cfg, len(c.private), c.client_id)
+    return pool
+
+
+def answer_round(
+    clients: Sequence[Client], public: dict[str, Example], cfg: RunConfig, round_index: int, with_confidence: bool
+) -> Answers:
+    """The clients answer every public prompt (batched, :func:`answer_many`); bad clients send their behaviour's answers."""
+    prompt_ids = list(public)
+    answered = answer_many(
+        clients, list(public.values()), cfg.generation, seed=cfg.seed + round_index, desc=f"answer r{round_index}"
+    )
+    sent = {cid: a for cid, (a, _) in answered.items()}
+    conf = {cid: c for cid, (_, c) in answered.items()}
+    bad = {c.client_id: c.behaviour for c in clients if c.behaviour != "honest"}
+    if bad:  # simulated bad clients replace their answers and claim full confidence
+        instructions = {p: e.instruction for p, e in public.items()}
+        sent = apply_behaviours(bad, sent, prompt_ids, instructions, cfg.seed, round_index)
+        conf.update({cid: [1.0] * len(prompt_ids) for cid in bad})
+    messages = [
+        c.answers_message(round_index, prompt_ids, sent[c.client_id], conf[c.client_id] if with_confidence else None)
+        for c in clients
+    ]
+    return Answers(messages, conf)
 
 
 class Cohort(ABC):
@@ -178,8 +178,12 @@ class Cohort(ABC):
         """The adapter every client started from (the same seeded initialisation): the parameter methods' initial global model."""
 
     def privacy_spent(self, delta: float) -> dict[str, float]:
-        """Epsilon per client spent by DP-SGD so far (empty without DP)."""
+        """Epsilon per model spent by DP-SGD so far (empty without DP)."""
         return {}
+
+    def server_model(self, model_id: str) -> Client | None:
+        """A model the server keeps in this process (FedAvg's global model), or None where the server holds none."""
+        return None
 
     def require_trainable(self, method: str) -> None:
         """Refuse, by name, clients that only answer: ``method`` needs their adapters."""
@@ -194,177 +198,95 @@ class Cohort(ABC):
 class LocalCohort(Cohort):
     """Every client in this process: adapters on one shared model pool, generation batched across clients.
 
-    ``answerers`` (client id -> callable mapping a list of prompts to a list
-    of answers) makes those clients black-box: any model, API or rule that
-    answers, and never trains. Clients listed in
-    ``federation.black_box_clients`` answer with their frozen base model.
+    ``answerers`` (client id -> callable mapping a list of prompts to a list of answers) makes those
+    clients black-box: any model, API or rule that answers, and never trains. Clients listed in
+    ``federation.black_box_clients`` answer with their frozen base model. Models the server keeps
+    here (the centralized baseline's, FedAvg's global one) are clients of their own
+    (:meth:`server_client`), so they train, answer and spend privacy the same way.
     """
 
-    def __init__(
-        self,
-        cfg: RunConfig,
-        suite: TaskSuite,
-        answerers: dict[str, Any] | None = None,
-        only: Sequence[int] | None = None,
-    ) -> None:
-        """``only`` (client indices) keeps just those clients and loads only their models: a Flower client node."""
-        from ..engine.pool import ModelPool
-        from .client import BlackBox, FrozenBase, PoolAdapter
-
+    def __init__(self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
         self.suite = suite
         self.public = {e.id: e for e in suite.public}
-        everyone = build_clients(cfg, suite)
-        self.index = {c.client_id: i for i, c in enumerate(everyone)}
-        self.clients = everyone if only is None else [everyone[i] for i in only]
-        answerers = dict(answerers or {})
-        unknown = set(answerers) - set(self.index)
-        if unknown:
-            raise ValueError(
-                f"answerers for unknown clients {sorted(unknown)}: the clients are client0..client{len(everyone) - 1}."
-            )
-        frozen = {everyone[i].client_id for i in cfg.federation.black_box_clients}
-        on_pool = {c.client_id: c.model_name for c in self.clients if c.client_id not in answerers}
-        self.pool = ModelPool(on_pool, cfg.model, cfg.lora, seed=cfg.seed)
-        for c in self.clients:
-            if c.client_id in answerers:
-                c.model = BlackBox(answerers[c.client_id])
-                c.model_name = c.model.model_name
-            elif c.client_id in frozen:
-                c.model = FrozenBase(self.pool, c.model_name)
-            else:
-                c.model = PoolAdapter(self.pool, c.client_id)
-        self.behaviours = {c.client_id: cfg.behaviour_of_client(i) for i, c in enumerate(everyone)}
-        self.accountants: dict[str, Any] = {}  # adapter id -> privacy accountant (DP-SGD only)
-        self._dp_train: dict[str, TrainConfig] = {}  # client -> its settings under train.dp_epsilon
-        self.info = {c.client_id: client_info(c, self.index[c.client_id]) for c in self.clients}
+        self.clients = build_clients(cfg, suite)
+        self.pool = equip(self.clients, cfg, answerers)
         self.by_id = {c.client_id: c for c in self.clients}
+        self.info = {c.client_id: ClientInfo.of(c) for c in self.clients}
+        self.server_side: dict[str, Client] = {}
+        self._start: dict[str, np.ndarray] | None = None
 
-    def accountant_of(self, adapter_id: str) -> Any:
-        """The adapter's privacy accountant when DP-SGD is on (one per client, across rounds), else None."""
-        if self.cfg.train.dp_noise_multiplier <= 0 and self.cfg.train.dp_epsilon <= 0:
-            return None
-        if adapter_id not in self.accountants:
-            from ..engine.privacy import new_accountant
+    def members(self) -> list[Client]:
+        """The clients, then the models the server keeps in this process."""
+        return [*self.clients, *self.server_side.values()]
 
-            self.accountants[adapter_id] = new_accountant()
-        return self.accountants[adapter_id]
+    def server_client(self, model_id: str, private: Sequence[Example] = ()) -> Client:
+        """A model the server keeps in this process (a fresh adapter at the shared start), trained on ``private``."""
+        if model_id not in self.server_side:
+            model_name = self.clients[0].model_name
+            self.pool.add_adapter(model_id, model_name)
+            c = Client(model_id, model_name, list(private), self.cfg.client, len(self.clients))
+            c.model = PoolAdapter(self.pool, model_id)
+            c.train_cfg = dp_train_config(self.cfg, len(private), model_id) if private else None
+            self.server_side[model_id] = c
+        return self.server_side[model_id]
 
-    def train_config_of(self, client_id: str) -> TrainConfig:
-        """The client's training settings; with ``train.dp_epsilon``, its own noise multiplier (:func:`dp_train_config`)."""
-        if client_id not in self._dp_train:
-            self._dp_train[client_id] = dp_train_config(self.cfg, len(self.by_id[client_id].private), client_id)
-        return self._dp_train[client_id]
+    def server_model(self, model_id: str) -> Client | None:
+        return self.server_side.get(model_id)
 
     def start_adapter(self) -> dict[str, np.ndarray]:
         """The shared start, read from a fresh adapter (``GLOBAL``, which the in-process server then keeps as its model)."""
-        if GLOBAL not in self.pool.client_models:
-            self.pool.add_adapter(GLOBAL, self.clients[0].model_name)
-            self._start = self.pool.get_tensors(GLOBAL)
+        if self._start is None:
+            self._start = self.server_client(GLOBAL).model.get_tensors()
         return self._start
 
     def privacy_spent(self, delta: float) -> dict[str, float]:
-        from ..engine.privacy import epsilon
+        return {c.client_id: c.epsilon(delta) for c in self.members() if c.accountant is not None}
 
-        return {a: epsilon(acc, delta) for a, acc in self.accountants.items()}
+    def privacy_state(self) -> dict[str, list]:
+        """Model id -> its DP-SGD accountant's history, for every model that trained under DP so far."""
+        return {c.client_id: c.state()["privacy"] for c in self.members() if c.accountant is not None}
 
     def restore(self, adapters: dict[str, dict] | None, privacy: dict[str, list] | None = None) -> None:
-        """Every client back to one start: no pseudo-labels, these adapters (None: as they are), these accountants."""
-        self.accountants = {}
-        for a, history in (privacy or {}).items():
-            self.accountant_of(a).history = [tuple(h) for h in history]
-        for c in self.clients:
-            c.restore_labels([])
-            if adapters is not None and c.trainable:
+        """Every model back to one start: no pseudo-labels, these adapters (None: as they are), these accountants."""
+        for c in self.members():
+            c.load_state({"privacy": (privacy or {}).get(c.client_id)})
+            if adapters is not None and c.trainable and c.client_id in self.by_id:
                 c.model.set_tensors(adapters[c.client_id])
 
     def set_behaviours(self, behaviours: list[str]) -> None:
-        self.behaviours = {cid: (behaviours[i] if behaviours else "honest") for cid, i in self.index.items()}
+        for i, c in enumerate(self.clients):
+            c.behaviour = behaviours[i] if behaviours else "honest"
 
     def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
-        clients = [self.by_id[i] for i in ids]
-        prompts = list(self.public.values())
-        prompt_ids = list(self.public)
-        answered = answer_many(
-            clients, prompts, self.cfg.generation, seed=self.cfg.seed + round_index, desc=f"answer r{round_index}"
-        )
-        honest = {cid: a for cid, (a, _) in answered.items()}
-        conf = {cid: c for cid, (_, c) in answered.items()}
-        if any(
-            self.behaviours.get(c, "honest") != "honest" for c in ids
-        ):  # simulated bad clients replace their answers
-            instructions = {p: self.public[p].instruction for p in prompt_ids}
-            honest = apply_behaviours(self.behaviours, honest, prompt_ids, instructions, self.cfg.seed, round_index)
-            for cid in ids:
-                if self.behaviours.get(cid, "honest") != "honest":  # a bad client claims full confidence
-                    conf[cid] = [1.0] * len(prompt_ids)
-        messages = [
-            c.answers_message(
-                round_index, prompt_ids, honest[c.client_id], conf[c.client_id] if with_confidence else None
-            )
-            for c in clients
-        ]
-        return Answers(messages, conf)
+        return answer_round([self.by_id[i] for i in ids], self.public, self.cfg, round_index, with_confidence)
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
-        """Clients take what ``plan`` carries, then train: those that can, together (``train.together``)."""
-        from ..engine.finetune import TrainJob
-        from .client import PoolAdapter
-
-        losses: dict[str, list[float]] = {}
-        together: list[TrainJob] = []
+        """Clients take what ``plan`` carries, then train: those that can in the same steps (``train.together``)."""
+        out: dict[str, TrainResult] = {}
+        jobs = []
         for cid in ids:
             c = self.by_id[cid]
-            if plan.labels is not None:
-                c.receive(plan.labels, self.public)
-            if plan.adapter is not None:
-                c.model.set_tensors(plan.adapter.tensors, partial=plan.partial)
-            if not c.trainable:
-                continue
-            cfg = self.train_config_of(cid)
-            seed = client_seed(self.cfg.seed, round_index, self.index[cid])
-            freeze_a = plan.freeze_a or self.cfg.train.only_b
-            joint = cfg.together and cfg.answer_logits_only and cfg.dp_noise_multiplier <= 0
-            if joint and isinstance(c.model, PoolAdapter):
-                together.append(TrainJob(cid, c.records(plan.pseudo_labels), plan.epochs, seed, plan.prox_mu, freeze_a))
-                continue
-            losses[cid] = c.train(
-                cfg,
-                plan.epochs,
-                seed,
-                pseudo_labels=plan.pseudo_labels,
-                prox_mu=plan.prox_mu,
-                accountant=self.accountant_of(cid),
-                freeze_a=freeze_a,
-            )
-        if together:
-            losses |= self.pool.train_together(together, self.cfg.train)
-        return {c: TrainResult(last_epoch_loss(losses[c], plan.epochs), len(losses[c])) for c in ids if c in losses}, {}
+            c.take(plan, self.public)
+            seed = client_seed(self.cfg.seed, round_index, c.index)
+            job = c.joint_job(plan, seed)
+            if job is not None:
+                jobs.append(job)
+            elif (result := c.fit(plan, seed)) is not None:
+                out[cid] = result
+        if jobs:
+            for cid, steps in self.pool.train_together(jobs, self.cfg.train).items():
+                out[cid] = TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
+        return {cid: out[cid] for cid in ids if cid in out}, {}
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        sent = []
-        for cid in ids:
-            c = self.by_id[cid]
-            tensors = shared_tensors(c.model.get_tensors(), only_b)
-            fault = PARAMETER_OF[self.behaviours.get(cid, "honest")]  # a simulated bad client sends its fault instead
-            tensors = corrupt_tensors(fault, tensors, self.cfg.seed, round_index, cid)
-            sent.append(AdapterMessage(round_index, cid, len(c.private), tensors))
-        return sent, {}
+        return [self.by_id[cid].upload(round_index, only_b, self.cfg.seed) for cid in ids], {}
 
     def predict(
         self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str
     ) -> tuple[dict[str, list[str]], Failed]:
-        from .client import FrozenBase, PoolAdapter
-
-        clients = []
-        for cid in ids:
-            if cid in self.by_id:
-                c = self.by_id[cid]
-                if base and isinstance(c.model, PoolAdapter):  # the frozen base of its architecture
-                    c = Client(cid, c.model_name, [], model=FrozenBase(self.pool, c.model_name))
-                clients.append(c)
-            else:  # a server-side adapter of the pool (the centralized model, FedAvg's global model)
-                clients.append(Client(cid, self.pool.client_models[cid], [], model=PoolAdapter(self.pool, cid)))
+        members = {c.client_id: c for c in self.members()}
+        clients = [members[cid].frozen() if base else members[cid] for cid in ids]
         answered = answer_many(clients, list(examples), self.cfg.generation, seed=0, desc=desc)
         return {cid: a for cid, (a, _) in answered.items()}, {}
 
@@ -384,17 +306,6 @@ def dp_train_config(cfg: RunConfig, n_records: int, who: str = "") -> TrainConfi
 
     epochs = t.epochs + cfg.federation.rounds * t.round_epochs
     sigma = noise_for_epsilon(t.dp_epsilon, t.dp_delta, n_records, t.batch_size, epochs)
-    log.info(
-        "%s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records",
-        who or "model",
-        sigma,
-        t.dp_epsilon,
-        epochs,
-        n_records,
-    )
+    msg = "%s: DP-SGD noise multiplier %.3f for epsilon %g over %d epochs of %d records"
+    log.info(msg, who or "model", sigma, t.dp_epsilon, epochs, n_records)
     return replace(t, dp_noise_multiplier=sigma)
-
-
-def shared_tensors(tensors: dict[str, np.ndarray], only_b: bool) -> dict[str, np.ndarray]:
-    """What a parameter method sends: every LoRA tensor, or only the B factors (FFA-LoRA)."""
-    return {k: v for k, v in tensors.items() if "lora_B" in k} if only_b else tensors

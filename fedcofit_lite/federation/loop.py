@@ -1,29 +1,10 @@
-"""The in-process federated loop: wires clients, the wire and the servers together.
+"""The federated loop of both engines: the stages of a run, its evaluation, and resume.
 
-A run has these stages, each evaluated on the held-out test set:
-
-``base``
-    the frozen base model(s), no training;
-``local``
-    round 0: every client fine-tunes its adapter on its private data;
-``round_R`` (R = 1..rounds)
-    the method's exchange, then training. For semantic consensus
-    (``federation.method = consensus``, the default):
-
-    1. clients answer the public prompts (batched across clients);
-    2. answers go up the wire as :class:`AnswersMessage` s;
-    3. the server clusters them per prompt and sends the consensus down as a
-       :class:`PseudoLabelsMessage`;
-    4. clients train on private data + pseudo-labels.
-
-    The baselines (FedAvg/FedProx over LoRA, local, centralized) are in
-    :mod:`fedcofit_lite.federation.methods`.
-
-The loop only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`:
-:class:`~fedcofit_lite.federation.cohort.LocalCohort` in this process by default, or
-:class:`~fedcofit_lite.flower.cohort.FlowerCohort` across processes), the wire
-and the run folder, and evaluates; each method owns its exchange
-(:mod:`fedcofit_lite.federation.methods`). The same loop runs on both engines.
+A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0),
+then ``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop
+only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this
+process, or ``FlowerCohort`` across processes), the wire and the run folder; each method owns its
+exchange (:mod:`fedcofit_lite.federation.methods`).
 """
 
 from __future__ import annotations
@@ -44,11 +25,11 @@ from ..progress import Timer
 from ..protocol.messages import Wire
 from ..protocol.server import ConsensusServer, build_consensus_server, draw_vote_seed
 from ..runlog import MetricsRow, RunLog, format_table, summary_rows
-from ..tasks.data import TaskSuite, build_suite, cap_per_client, partition, resolve_data_path  # noqa: F401 (re-exported)
+from ..tasks.data import build_suite
 from ..tasks.evaluate import mean_over_clients, score_predictions
 from . import checkpoint
-from .cohort import Cohort, LocalCohort, build_clients, client_seed  # noqa: F401 (re-exported)
-from .methods import Method, Round, RoundFailedError, make_method  # noqa: F401 (re-exported)
+from .cohort import Cohort, LocalCohort
+from .methods import Method, Round, RoundFailedError, check_names, make_method
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +63,7 @@ class Federation:
         cohort: Cohort | None = None,
         answerers: dict[str, Any] | None = None,
     ) -> None:
-        self.cfg = cfg.validate()
+        self.cfg = check_names(cfg.validate())
         self.progress = progress
         transformers.set_seed(cfg.seed)
         self.runlog = runlog or RunLog.create(cfg)
@@ -99,7 +80,6 @@ class Federation:
         self.wire = Wire()
         self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method
-        self.resumable = True
         # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
         self.vote_seed: int | None = None
         self.ctx = self._round_context()
@@ -123,15 +103,14 @@ class Federation:
             )
         return self.cohort
 
-    def _round_context(self) -> Round:
-        if self.resumable:
-            hint = (
-                f"Every earlier round is saved in {self.runlog.dir}; fix the cause (or lower federation.min_clients / "
-                f"federation.dropout with --set) and continue with `python -m fedcofit_lite run --resume {self.runlog.dir}`."
-            )
-        else:
-            hint = "This comparison cannot be resumed: fix the cause and run it again into a new --run-dir."
+    def _round_context(self, hint: str | None = None) -> Round:
+        """The run context the methods see, rebuilt when a piece changes (its hint and shared start carry over)."""
         old = getattr(self, "ctx", None)
+        hint = hint or (old.resume_hint if old is not None else None)
+        hint = hint or (
+            f"Every earlier round is saved in {self.runlog.dir}; fix the cause (or lower federation.min_clients / "
+            f"federation.dropout with --set) and continue with `python -m fedcofit_lite run --resume {self.runlog.dir}`."
+        )
         parts = (self.cfg, self.cohort, self.wire, self.runlog, self.suite, self._consensus_server, hint)
         return Round(*parts, global_start=old.global_start if old is not None else None)
 
@@ -140,10 +119,6 @@ class Federation:
         if self.cfg.consensus.dp_sigma > 0 and self.vote_seed is None:  # once per run; the checkpoint keeps it
             self.vote_seed = draw_vote_seed(self.cfg.consensus)
         return build_consensus_server(self.cfg, self.suite.public, self.embed, rule, self.vote_seed)
-
-    @property
-    def accountants(self) -> dict[str, Any]:
-        return getattr(self.cohort, "accountants", {})
 
     def privacy_spent(self) -> dict[str, float]:
         """(epsilon at train.dp_delta) per adapter so far; empty without DP."""
@@ -162,7 +137,7 @@ class Federation:
         embed_fn = self.embed if self.cfg.eval.embedding_similarity else None
         answers = {a: answers[a] for a in adapters if a in answers}  # in the order asked
         per_adapter, records = score_predictions(answers, self.suite.test, embed_fn)
-        self.runlog.write_jsonl(f"predictions/{stage}{tag}.jsonl", records)
+        self.runlog.write_predictions(stage + tag, records)
         if not per_adapter:
             raise RoundFailedError(f"evaluation of {stage}: no client answered the test set ({_failed}).")
         return mean_over_clients(list(per_adapter.values())), per_adapter
@@ -183,7 +158,8 @@ class Federation:
         else:
             mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
         wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
-        dp = {"dp_epsilon": self.privacy_spent(), "dp_delta": self.cfg.train.dp_delta} if self.accountants else {}
+        spent = self.privacy_spent()
+        dp = {"dp_epsilon": spent, "dp_delta": self.cfg.train.dp_delta} if spent else {}
         full: MetricsRow = {
             "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
             "test_per_client": per_adapter, **global_scores, "bytes_up": wire_bytes["up"],
@@ -271,7 +247,7 @@ class Federation:
     def _method(self, method: str | Method | None) -> Method:
         if isinstance(method, Method):
             return method
-        return make_method(method or self.cfg.federation.method, prox_mu=self.cfg.train.prox_mu)
+        return make_method(method or self.cfg.federation.method, self.cfg)
 
     def set_behaviours(self, behaviours: list[str]) -> None:
         """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""
@@ -286,18 +262,15 @@ class Federation:
         # fmt: on
         """Reset the per-method state for a comparison: wire, pseudo-labels, adapters, accountants, folder.
 
-        ``adapters`` (client id -> tensors) restores every client's adapter, e.g.
-        to the shared local stage; ``privacy`` (adapter id -> accountant
-        history) restores the DP accountants to the same point (None: empty);
-        ``shared`` are metrics rows (base, local) copied into this method's metrics.
+        ``adapters`` (client id -> tensors; e.g. after the shared local stage) and ``privacy`` (model id ->
+        accountant history; None: empty) restore the clients; ``shared`` rows (base, local) start the metrics.
         """
         self._local().restore(adapters, privacy)
         self.method_name = method.name
-        self.resumable = False  # a comparison is rerun, not resumed
         self.wire = Wire()
         self.runlog = runlog
         self.runlog.write_config(self.cfg)
-        self.ctx = self._round_context()
+        self.ctx = self._round_context("This comparison cannot be resumed: fix the cause and run it again into a new --run-dir.")
         self.metrics = []
         for row in shared:
             row = {**row, "method": method.name}
@@ -315,9 +288,8 @@ class Federation:
 def resume_federation(run_dir: str | Path, progress: bool = True, overrides: list[str] | None = None) -> RunResult:
     """Continue an interrupted run from its folder (config, partition and checkpoint are read from it).
 
-    ``overrides`` (``["federation.min_clients=2"]``) change the saved config,
-    e.g. to get past a round that failed for lack of clients; the folder's
-    config.yaml is rewritten with them.
+    ``overrides`` (``["federation.min_clients=2"]``) change the saved config, e.g. to get past a round that
+    failed for lack of clients; the folder's config.yaml is rewritten with them.
     """
     from ..config import load_config
 

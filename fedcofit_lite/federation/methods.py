@@ -1,62 +1,42 @@
-"""What clients exchange each round: the method under study and its baselines.
+"""What clients exchange each round: the method under study and its baselines, one entry each in :data:`METHODS`.
 
-Every method runs the same schedule on the same clients, partition and seed:
-a local stage (round 0: each client fine-tunes on its private data for
-``train.epochs``), then ``federation.rounds`` rounds of *exchange, then train
-``train.round_epochs``*, then evaluation of the models the clients hold. The
-methods differ only in what is exchanged before training:
+Every method runs the same schedule on the same clients, partition and seed: a local stage (round 0,
+``train.epochs`` on private data), then ``federation.rounds`` rounds of *exchange, then train
+``train.round_epochs``*, each evaluated on the test set. The methods differ only in what they exchange:
+answers up and pseudo-labels down (:class:`Consensus`), LoRA tensors (:class:`FedAvg`), nothing
+(:class:`Local`, the lower reference) or the data itself (:class:`Centralized`, the upper reference).
 
-``consensus``
-    answers to the public prompts up, consensus pseudo-labels down
-    (:class:`~fedcofit_lite.protocol.server.ConsensusServer`); clients then train on
-    private data + pseudo-labels.
-``fedavg`` / ``fedprox``
-    LoRA adapter tensors up, their example-weighted average down
-    (:class:`~fedcofit_lite.protocol.fedavg.FedAvgServer`); clients load the average
-    and train on private data (fedprox adds the proximal term ``train.prox_mu``).
-    Every client starts from the same adapter (the server's initial global
-    model, broadcast once; counted in round 1's bytes down), as in FedIT.
-``ffa``
-    FFA-LoRA (Sun et al., 2024): the A factors stay frozen at the shared start
-    and only the B factors are trained, sent and averaged, so the average of
-    the clients' updates is exactly the update of the averaged adapter, at
-    about half FedAvg-LoRA's bytes. It trains only B from round 0, so its local
-    stage is its own.
-``local``
-    nothing: each client trains alone (the lower reference).
-``centralized``
-    one adapter trained on the union of all private data, with the same
-    epochs (the upper reference; it needs the data itself to move).
-
-Each method owns its exchange: :meth:`Method.round` asks the clients
-(:class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower) to
-answer, upload or train, passes every message through the run's
-:class:`~fedcofit_lite.protocol.messages.Wire` (where bytes are counted) and its own
-server, and returns the round's metrics. It never calls back into the
-federation loop, which only wires the cohort, the wire and the run folder
-(:class:`Round`) and evaluates.
+Each method owns its exchange: :meth:`Method.round` asks the clients (a
+:class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower) to answer, upload or
+train, passes every message through the run's :class:`~fedcofit_lite.protocol.messages.Wire` (where
+bytes are counted) and its own server, and returns the round's metrics. It never calls back into the
+loop, which only wires the cohort, the wire and the run folder (:class:`Round`) and evaluates.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..config import RunConfig
-from ..engine.batching import TrainRecord
+from ..config import ConfigError, RunConfig
 from ..progress import Timer
-from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility
+from ..protocol.cluster import REGISTRY as CLUSTERERS
+from ..protocol.consensus import RULES
+from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
 from ..protocol.messages import GlobalAdapterMessage, Wire
-from ..tasks.evaluate import correct, last_epoch_loss
-from .cohort import GLOBAL, Cohort, LocalCohort, TrainPlan, TrainResult, shared_tensors
+from ..runlog import AnswerRow, MetricsRow, RunLog, label_scores
+from ..tasks.evaluate import correct
+from ..tasks.families import REGISTRY as FAMILIES
+from .client import TrainPlan, TrainResult, round_confidence
+from .cohort import GLOBAL, Answers, Cohort, Failed, LocalCohort, client_seed
 
 if TYPE_CHECKING:
     from ..protocol.server import ConsensusServer
-    from ..runlog import MetricsRow, RunLog
     from ..tasks.data import TaskSuite
 
 log = logging.getLogger(__name__)
@@ -84,17 +64,19 @@ class Round:
     resume_hint: str = ""
     global_start: dict[str, np.ndarray] | None = field(default=None)  # the parameter methods' shared start
 
+    def judge(self) -> Callable[[str, str], float]:
+        """(public prompt id, answer) -> 1.0 when right against the hidden reference, which only the evaluator holds."""
+        refs, family = self.suite.public_references, {e.id: e.family for e in self.suite.public}
+        return lambda p, text: correct(text, refs[p], family[p])
+
     def active(self, round_index: int) -> tuple[list[str], dict[str, str]]:
         """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
-        ids = self.cohort.ids
-        p = self.cfg.federation.dropout
+        ids, p = self.cohort.ids, self.cfg.federation.dropout
         if p <= 0:
             return ids, {}
         rng = np.random.default_rng([self.cfg.seed, round_index, 0xD50])  # same drops for the same seed and round
-        drop = rng.random(len(ids)) < p
-        return [c for c, d in zip(ids, drop) if not d], {
-            c: "dropped out (simulated fault)" for c, d in zip(ids, drop) if d
-        }
+        drop = dict(zip(ids, rng.random(len(ids)) < p))
+        return [c for c in ids if not drop[c]], {c: "dropped out (simulated fault)" for c in ids if drop[c]}
 
     def require(self, round_index: int, accepted: Sequence[str], left_out: dict[str, str]) -> None:
         """Fail the round cleanly when fewer than ``federation.min_clients`` took part."""
@@ -106,11 +88,13 @@ class Round:
             )
 
 
-def train_row(results: dict[str, TrainResult]) -> dict[str, Any]:
-    return {
+def train_row(results: dict[str, TrainResult], failed: Failed | None = None) -> dict[str, Any]:
+    """The metrics of a training stage: each model's loss and steps, and who did not reply."""
+    row = {
         "train_loss": {c: r.loss for c, r in results.items()},
         "train_steps": {c: r.steps for c, r in results.items()},
     }
+    return {**row, **({"dropped_clients": failed} if failed else {})}
 
 
 class Method:
@@ -118,7 +102,6 @@ class Method:
 
     name = "method"
     shares_local_stage = True  # the compare command runs the local stage once for these
-    in_process_only = False  # needs the clients' data or models in the server's process
 
     def prepare(self, run: Round) -> None:
         """Check the method can run on these clients (before any training); may set up its server."""
@@ -133,8 +116,7 @@ class Method:
 
     def local_stage(self, run: Round) -> MetricsRow:
         """Round 0: every client fine-tunes on its private data."""
-        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs))
-        return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
+        return train_row(*run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs)))
 
     def round(self, run: Round, r: int) -> MetricsRow:
         """Exchange, then train; return this round's metrics row (without test scores)."""
@@ -163,48 +145,29 @@ class Consensus(Method):
         timer = Timer()
         active, dropped = run.active(r)
         with timer("generate"):
-            answers = run.cohort.answer(r, active, self.server.needs_confidence) if active else None
-            sent = answers.messages if answers else []
-            dropped = {**dropped, **(answers.failed if answers else {})}
-        _write_answers(run.runlog, r, sent, answers.confidence if answers else {})
-        received = [run.wire.send(m, "up") for m in sent]
+            answers = run.cohort.answer(r, active, self.server.needs_confidence) if active else Answers([], {})
+            dropped = {**dropped, **answers.failed}
+        answer_rows = _answer_rows(r, answers)
+        run.runlog.write_answers(r, answer_rows)
+        received = [run.wire.send(m, "up") for m in answers.messages]
         with timer("server"):
             accepted, rejected = self.server.screen(r, received)  # each message is checked once, here
             run.require(r, [m.client_id for m in accepted], {**dropped, **{c: "rejected" for c in rejected}})
             pseudo, report = self.server.aggregate(r, accepted, rejected)
         if report.vectors is not None:  # the server's embeddings, so replay needs no model
-            (run.runlog.dir / "embeddings").mkdir(exist_ok=True)
-            np.savez_compressed(
-                run.runlog.dir / "embeddings" / f"round_{r}.npz",
-                vectors=report.vectors.astype(np.float16),
-                clients=np.array(report.row_clients),
-                prompt_ids=np.array(report.row_prompts),
-            )
-        refs = run.suite.public_references  # held by the evaluator only
-        family = {e.id: e.family for e in run.suite.public}
-        records = report.records()
-        for rec in records:
-            rec["correct"] = correct(rec["consensus"], refs[rec["prompt_id"]], family[rec["prompt_id"]])
-        run.runlog.write_jsonl(f"pseudo_labels/round_{r}.jsonl", records)
-        answered = [m.client_id for m in sent]
+            run.runlog.write_embeddings(r, report.vectors, report.row_clients, report.row_prompts)
+        right = run.judge()
+        labels = [replace(row, correct=right(row.prompt_id, row.consensus)) for row in report.records()]
+        run.runlog.write_pseudo_labels(r, labels)
+        answered = [m.client_id for m in answers.messages]
         down = None
         for _ in answered:  # the same message to every client that took part
             down = run.wire.send(pseudo, "down")
         with timer("train"):
             plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
             trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
-        kept = [rec for rec in records if rec["kept"]]
-        client_acc = {
-            m.client_id: float(np.mean([correct(a, refs[p], family[p]) for p, a in zip(m.prompt_ids, m.answers)]))
-            for m in received
-        }
         return {
-            "pseudo_label_accuracy": float(np.mean([rec["correct"] for rec in kept])) if kept else None,
-            "consensus_accuracy_all_prompts": float(np.mean([rec["correct"] for rec in records])) if records else None,
-            "client_answer_accuracy": client_acc,
-            "agreement_mean": float(np.mean(report.agreement)) if report.agreement else None,
-            "kept": len(kept),
-            "n_prompts": len(records),
+            **label_scores(labels, answer_rows, right),
             "rejected_clients": report.rejected,
             "dropped_clients": {**dropped, **failed},
             "rule": self.server.rule,
@@ -221,26 +184,15 @@ def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
     return {"vote_dp_epsilon": spent[0], "vote_dp_delta": spent[1]} if spent else {}
 
 
-def _write_answers(runlog: RunLog, r: int, sent: list, confidence: dict[str, list[float]]) -> None:
-    """The run's record of every answer (confidences kept even when not sent, where known, for replay)."""
-    from .client import round_confidence
-
-    runlog.write_jsonl(
-        f"answers/round_{r}.jsonl",
-        [
-            {
-                "round": r,
-                "client": m.client_id,
-                "prompt_id": p,
-                "answer": a,
-                "confidence": round_confidence(k) if k is not None else None,
-            }
-            for m in sent
-            for p, a, k in zip(
-                m.prompt_ids, m.answers, confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
-            )
-        ],
-    )
+def _answer_rows(r: int, answers: Answers) -> list[AnswerRow]:
+    """The run's record of every answer sent (confidences kept even when not sent, where known, for replay)."""
+    return [
+        AnswerRow(r, m.client_id, p, a, round_confidence(k) if k is not None else None)
+        for m in answers.messages
+        for p, a, k in zip(
+            m.prompt_ids, m.answers, answers.confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
+        )
+    ]
 
 
 class Local(Method):
@@ -251,27 +203,28 @@ class Local(Method):
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
-            trained, failed = run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs))
-        return {**train_row(trained), **({"dropped_clients": failed} if failed else {}), "seconds": timer.seconds}
+            row = train_row(*run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs)))
+        return {**row, "seconds": timer.seconds}
 
 
 class FedAvg(Method):
     """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA.
 
-    A round: the active clients upload their adapters (or only the B
-    factors); the server averages them weighted by example counts and sends
-    the average down; the clients load it and train on private data. In
-    process, the server also keeps its global model as an adapter
-    (``GLOBAL``), scored on the test set beside the clients' personalized
-    models (the average plus one more epoch of local training).
+    A round: the active clients upload their adapters; the server averages them weighted by example
+    counts and sends the average down; the clients load it and train on private data. Every client
+    starts from the same adapter (the server's initial model, broadcast once, counted in round 1). In
+    process the server also keeps its global model (``GLOBAL``), scored beside the clients' own.
+    FFA-LoRA (Sun et al., 2024) freezes the A factors at that start and trains, sends and averages
+    only B, so the average of the updates is the update of the average, at half the bytes; it trains
+    only B from round 0, so its local stage is its own.
     """
 
-    def __init__(self, prox_mu: float = 0.0, ffa: bool = False, name: str | None = None) -> None:
+    def __init__(self, prox_mu: float = 0.0, ffa: bool = False) -> None:
         self.prox_mu = prox_mu
         self.ffa = ffa
-        self.name = name or ("ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg")
-        self.shares_local_stage = not ffa  # FFA-LoRA trains only B from the start
-        self.server = FedAvgServer()
+        self.name = "ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg"
+        self.shares_local_stage = not ffa
+        self.server = FedAvgServer()  # prepare() gives each run a fresh one
 
     def prepare(self, run: Round) -> None:
         run.cohort.require_trainable(self.name)
@@ -284,17 +237,16 @@ class FedAvg(Method):
             raise IncompatibleAdaptersError(why)
         if run.global_start is None:  # the shared start every client's adapter begins from (the server's initial model)
             run.global_start = run.cohort.start_adapter()
-        pool = _pool_of(run)
-        if pool is not None:  # in process the server scores its global model too
-            pool.set_tensors(GLOBAL, run.global_start)
+        model = run.cohort.server_model(GLOBAL)
+        if model is not None:  # in process the server scores its global model too
+            model.model.set_tensors(run.global_start)
         self.server = FedAvgServer()  # a fresh server per run (its reference shapes)
 
     def global_adapter(self, run: Round) -> str | None:
-        return GLOBAL if _pool_of(run) is not None else None
+        return GLOBAL if run.cohort.server_model(GLOBAL) is not None else None
 
     def local_stage(self, run: Round) -> MetricsRow:
-        results, failed = run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs, freeze_a=self.ffa))
-        return {**train_row(results), **({"dropped_clients": failed} if failed else {})}
+        return train_row(*run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs, freeze_a=self.ffa)))
 
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
@@ -313,9 +265,9 @@ class FedAvg(Method):
                 run.require(r, [], dropped)
                 raise
             run.require(r, report.clients, {**dropped, **report.rejected})
-            pool = _pool_of(run)
-            if pool is not None:
-                pool.set_tensors(GLOBAL, update.tensors, partial=self.ffa)
+            model = run.cohort.server_model(GLOBAL)
+            if model is not None:
+                model.model.set_tensors(update.tensors, partial=self.ffa)
             took_part = [m.client_id for m in uploaded]
             down = None
             for _ in took_part:
@@ -334,49 +286,39 @@ class FedAvg(Method):
         }
 
 
-def _pool_of(run: Round) -> Any:
-    """The in-process model pool (None on an engine where the server holds no model)."""
-    return run.cohort.pool if isinstance(run.cohort, LocalCohort) else None
-
-
 class Centralized(Method):
-    """One adapter on the pooled private data of all clients (data leaves the clients; in process only)."""
+    """One adapter on the pooled private data of all clients (data leaves the clients; in process only).
+
+    The pooled model is a client of its own on the in-process pool
+    (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`): it trains, answers and
+    spends privacy as every client does.
+    """
 
     name = "centralized"
     shares_local_stage = False
-    in_process_only = True
+
+    def __init__(self) -> None:
+        self.initial: dict[str, np.ndarray] | None = None
 
     def prepare(self, run: Round) -> None:
-        """Add the pooled-data adapter once; later calls reset it to its initial weights."""
-        pool = _pool_of(run)
-        if pool is None:
+        """Add the pooled-data model once; later calls reset it to its initial weights."""
+        if not isinstance(run.cohort, LocalCohort):
             raise ValueError(
                 "centralized pools every client's private data in one place: it runs on the in-process engine only."
             )
-        if CENTRAL not in pool.client_models:
-            pool.add_adapter(CENTRAL, run.cohort.clients[0].model_name)
-            self.initial = pool.get_tensors(CENTRAL)
-        elif getattr(self, "initial", None) is not None:
-            pool.set_tensors(CENTRAL, self.initial)
+        central = run.cohort.server_model(CENTRAL)
+        if central is None:
+            central = run.cohort.server_client(CENTRAL, [e for c in run.cohort.clients for e in c.private])
+            self.initial = central.model.get_tensors()
+        elif self.initial is not None:
+            central.model.set_tensors(self.initial)
 
     def evaluated(self, run: Round) -> list[str]:
         return [CENTRAL]
 
-    def _train(self, run: Round, r: int, epochs: int) -> dict[str, Any]:
-        from .cohort import client_seed, dp_train_config
-
-        cohort: LocalCohort = run.cohort  # type: ignore[assignment]
-        pooled = [TrainRecord(e.instruction, e.context, e.response) for c in cohort.clients for e in c.private]
-        steps = cohort.pool.train(
-            CENTRAL,
-            pooled,
-            dp_train_config(run.cfg, len(pooled), CENTRAL),
-            epochs,
-            seed=client_seed(run.cfg.seed, r, len(cohort.clients)),
-            accountant=cohort.accountant_of(CENTRAL),
-            freeze_a=run.cfg.train.only_b,
-        )
-        return {"train_loss": {CENTRAL: last_epoch_loss(steps, epochs)}, "train_steps": {CENTRAL: len(steps)}}
+    def _train(self, run: Round, r: int, epochs: int) -> MetricsRow:
+        central = run.cohort.server_model(CENTRAL)
+        return train_row({CENTRAL: central.fit(TrainPlan(epochs), client_seed(run.cfg.seed, r, central.index))})
 
     def local_stage(self, run: Round) -> MetricsRow:
         return self._train(run, 0, run.cfg.train.epochs)
@@ -388,28 +330,97 @@ class Centralized(Method):
         return {**trained, "seconds": timer.seconds}
 
 
-def make_method(name: str, prox_mu: float = 0.0) -> Method:
-    """A method by its config name (``federation.method`` / ``compare.methods``)."""
-    if name == "consensus":
-        return Consensus()
-    if name.startswith("consensus@"):
-        from ..protocol.consensus import RULES
+@dataclass(frozen=True)
+class MethodSpec:
+    """One registered method: how the loop builds it, and what the analysis and the figures say of it.
 
-        rule = name.partition("@")[2]
-        if rule not in RULES:
-            raise ValueError(f"unknown consensus rule {rule!r} in method {name!r}: choose from {list(RULES)}.")
-        return Consensus(rule)
-    if name == "fedavg":
-        return FedAvg()
-    if name == "fedprox":
-        return FedAvg(prox_mu=prox_mu, name="fedprox")
-    if name == "ffa":
-        return FedAvg(ffa=True)
-    if name == "local":
-        return Local()
-    if name == "centralized":
-        return Centralized()
-    raise ValueError(
-        f"unknown method {name!r} (federation.method, compare.methods or --method): "
-        f"choose one of consensus, fedavg, fedprox, ffa, local, centralized, or consensus@RULE."
-    )
+    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name
+    after ``@`` (the rule of ``consensus@vote``) or None, and ``variants`` the names allowed there.
+    ``sends`` is what leaves a client in a round (``answers``; ``adapter``: LoRA tensors;
+    ``adapter_b``: only the B factors; ``records``: the data itself; ``nothing``): the privacy
+    audit and the byte accounting read it. ``label`` and ``color`` are its legend and colour in
+    every figure.
+    """
+
+    build: Callable[[RunConfig, str | None], Method]
+    label: str
+    color: str | None = None
+    sends: Literal["answers", "adapter", "adapter_b", "records", "nothing"] = "nothing"
+    variants: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The one registry of methods: the config, the CLI, compare, the audit, the accounting and the figures read it.
+METHODS: dict[str, MethodSpec] = {
+    "consensus": MethodSpec(
+        lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES
+    ),
+    "fedavg": MethodSpec(lambda cfg, _: FedAvg(), "FedAvg-LoRA", "#d62728", "adapter"),
+    "fedprox": MethodSpec(lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter"),
+    "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b"),
+    "local": MethodSpec(lambda cfg, _: Local(), "local only", "#7f7f7f"),
+    "centralized": MethodSpec(lambda cfg, _: Centralized(), "centralized (pooled data)", "#2ca02c", "records"),
+}
+
+
+def method_spec(name: str) -> MethodSpec | None:
+    """The registry entry of a method name (``consensus@vote`` is ``consensus``'s); None when unknown."""
+    base, at, variant = name.partition("@")
+    spec = METHODS.get(base)
+    return spec if spec is not None and (not at or variant in spec.variants) else None
+
+
+def method_choices() -> str:
+    """What a method name may be, for error messages."""
+    at = [f", or {n}@X with X one of {list(s.variants)}" for n, s in METHODS.items() if s.variants]
+    return f"choose one of {list(METHODS)}{''.join(at)}"
+
+
+def make_method(name: str, cfg: RunConfig) -> Method:
+    """A fresh method by its config name (``federation.method`` / ``compare.methods``), e.g. ``consensus@vote``."""
+    spec = method_spec(name)
+    if spec is None:
+        raise ConfigError(
+            f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}."
+        )
+    method = spec.build(cfg, name.partition("@")[2] or None)
+    method.name = name
+    return method
+
+
+# -- the names a configuration may use ------------------------------------------------------------
+# config is the lowest layer and imports no registry, so a clusterer, rule, method or task family is a
+# plain string there; check_names holds the strings to the registries as they are when it runs (when a
+# Federation is built, when the command line loads a config), before any training: a name registered
+# from outside the package is as good as a built-in one.
+
+# config field -> (the registry of its names, where a new name is registered)
+REGISTRIES = {
+    "consensus.clusterer": (CLUSTERERS, "fedcofit_lite.protocol.cluster.REGISTRY"),
+    "consensus.rule": (RULES, "fedcofit_lite.protocol.consensus.RULES"),
+    "federation.method": (METHODS, "fedcofit_lite.federation.methods.METHODS"),
+    "compare.methods": (METHODS, "fedcofit_lite.federation.methods.METHODS"),
+    "data.families": (FAMILIES, "fedcofit_lite.tasks.families.REGISTRY"),
+}
+
+
+def choices() -> dict[str, list[str]]:
+    """Config field -> the names its registry holds now (what ``python -m fedcofit_lite options`` lists)."""
+    return {name: list(registry) for name, (registry, _) in REGISTRIES.items()}
+
+
+def check_names(cfg: RunConfig) -> RunConfig:
+    """Refuse a name no registry holds, with the field, the value, the known names and the fix; return ``cfg``.
+
+    ``data.families`` is checked for the project's suites only: instruction data (``data.source``)
+    brings its own categories, which :func:`~fedcofit_lite.tasks.data.instruction_suite` checks.
+    """
+    for name, (registry, where) in REGISTRIES.items():
+        value = operator.attrgetter(name)(cfg)
+        known = method_spec if registry is METHODS else registry.__contains__
+        unknown = [v for v in (value if isinstance(value, list) else [value]) if not known(v)]
+        if unknown and not (name == "data.families" and cfg.data.source):
+            choose = method_choices() if registry is METHODS else f"choose one of {list(registry)}"
+            raise ConfigError(
+                f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
+            )
+    return cfg

@@ -9,6 +9,7 @@ with TLS and node authentication (README, "Flower").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -75,36 +76,24 @@ class LocalDeployment:
 
     @property
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "FLWR_HOME": str(self.home),
-                "FLWR_TELEMETRY_ENABLED": "0",
-                "FLWR_DISABLE_UPDATE_CHECK": "1",
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            }
-        )
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "FLWR_HOME": str(self.home), "FLWR_TELEMETRY_ENABLED": "0", "PATH": path}
+        env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
         if self.client_threads:
             env["FEDCOFIT_CLIENT_THREADS"] = str(self.client_threads)
         return env
+
+    def _flwr(self, *args: str, **kw: Any) -> subprocess.CompletedProcess:
+        """A ``flwr`` command against this deployment (its home and connection), output as text."""
+        return subprocess.run([_bin("flwr"), *args], env=self.env, capture_output=True, text=True, **kw)
 
     def start(self, timeout: float = 60.0) -> None:
         self.home = Path(self.home or tempfile.mkdtemp(prefix="fedcofit-flwr-"))
         self.log_dir = Path(self.log_dir or self.home / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        self._spawn(
-            "superlink",
-            [
-                _bin("flower-superlink"),
-                "--insecure",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--disable-runtime-dependency-installation",
-            ],
-        )
+        flags = f"--insecure --host 127.0.0.1 --port {self.port} --disable-runtime-dependency-installation"
+        self._spawn("superlink", [_bin("flower-superlink"), *flags.split()])
         self._wait_port(self.port, timeout, "superlink")
         self._write_connection()
         for i in range(self.n_nodes):
@@ -112,21 +101,9 @@ class LocalDeployment:
 
     def start_node(self, i: int) -> None:
         """Start the SuperNode of client ``i`` (again, e.g. after :meth:`kill_node`: it rejoins under a new node id)."""
-        self._spawn(
-            f"supernode{i}",
-            [
-                _bin("flower-supernode"),
-                "--insecure",
-                "--superlink",
-                f"127.0.0.1:{self.port}",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(free_port()),
-                "--node-config",
-                f"partition-id={i} num-partitions={self.n_nodes}",
-            ],
-        )
+        flags = f"--insecure --superlink 127.0.0.1:{self.port} --host 127.0.0.1 --port {free_port()}".split()
+        config = ["--node-config", f"partition-id={i} num-partitions={self.n_nodes}"]
+        self._spawn(f"supernode{i}", [_bin("flower-supernode"), *flags, *config])
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -146,9 +123,7 @@ class LocalDeployment:
         raise DeploymentError(f"the {name} did not listen on port {port} within {timeout:.0f} s: see {self.log_dir}")
 
     def _write_connection(self) -> None:
-        subprocess.run(
-            [_bin("flwr"), "config", "list"], env=self.env, capture_output=True, check=False
-        )  # creates config.toml
+        self._flwr("config", "list")  # creates config.toml
         path = self.home / "config.toml"
         text = path.read_text() if path.exists() else '[superlink]\ndefault = "local"\n'
         text += f'\n[superlink.{CONNECTION}]\naddress = "127.0.0.1:{self.port}"\ninsecure = true\n'
@@ -157,10 +132,8 @@ class LocalDeployment:
     def kill_node(self, i: int, sig: int = signal.SIGKILL) -> None:
         """Kill the SuperNode of client ``i`` and what it started (its ClientApp), as a crash would."""
         proc = self.procs[f"supernode{i}"]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def run(
@@ -184,8 +157,9 @@ class LocalDeployment:
             f"run-dir={q(str(Path(run_dir).resolve()) if run_dir else '')}",
             f"wait-s={float(wait_s)}",
         ]
-        cmd = [_bin("flwr"), "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config)]
-        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, cwd=self.home)
+        done = self._flwr(
+            "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config), cwd=self.home
+        )
         try:
             run_id = json.loads(done.stdout[done.stdout.index("{") :])["run-id"]
         except (ValueError, KeyError):
@@ -194,9 +168,7 @@ class LocalDeployment:
             ) from None
         status = self.wait(run_id, timeout)
         if status.get("status") != "finished:completed":
-            logs = subprocess.run(
-                [_bin("flwr"), "log", str(run_id), CONNECTION, "--show"], env=self.env, capture_output=True, text=True
-            )
+            logs = self._flwr("log", str(run_id), CONNECTION, "--show")
             raise DeploymentError(
                 f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs.stdout[-4000:]}"
             )
@@ -206,12 +178,7 @@ class LocalDeployment:
         """Poll ``flwr list`` until run ``run_id`` has finished; returns its record."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            out = subprocess.run(
-                [_bin("flwr"), "list", CONNECTION, "--run-id", str(run_id), "--format", "json"],
-                env=self.env,
-                capture_output=True,
-                text=True,
-            )
+            out = self._flwr("list", CONNECTION, "--run-id", str(run_id), "--format", "json")
             try:
                 runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
             except ValueError:
@@ -224,16 +191,12 @@ class LocalDeployment:
     def stop(self) -> None:
         """Stop every process this deployment started (and their children); the home folder and its logs stay."""
         for proc in reversed(list(self.procs.values())):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         self.procs.clear()

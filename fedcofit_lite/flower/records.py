@@ -1,11 +1,8 @@
 """The package's typed messages in Flower records, and back.
 
-Text travels in :class:`flwr.app.ConfigRecord` s (answers, pseudo-labels,
-confidences, client descriptions), tensors in :class:`flwr.app.ArrayRecord` s
-(adapters). The receiver rebuilds the same typed message
-(:mod:`fedcofit_lite.protocol.messages`), which checks its fields, and the server
-counts its bytes with the same :class:`~fedcofit_lite.protocol.messages.Wire` as the
-in-process engine, so both engines report the same numbers.
+Text travels in ``ConfigRecord`` s, tensors in ``ArrayRecord`` s. The receiver rebuilds the same typed
+message (:mod:`fedcofit_lite.protocol.messages`), which checks its fields, and the server counts its
+bytes with the same ``Wire`` as in process, so both engines report the same numbers;
 :func:`record_bytes` gives what Flower's own records hold, for comparison.
 """
 

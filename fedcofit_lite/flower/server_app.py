@@ -1,21 +1,11 @@
 """The Flower ServerApp: the same federation loop and methods as in process, over a Flower ``Grid``.
 
-The server builds the task suite (public prompts, test set), the embedder and
-the method's server exactly as the in-process engine does; only the cohort
-differs (:class:`~fedcofit_lite.flower.cohort.FlowerCohort`: each client a
-SuperNode owning its model). What it writes is an ordinary run folder
-(``metrics.jsonl``, pseudo-labels, answers, predictions, ``summary.json``)
-plus ``flower.json``: the nodes, the bytes Flower's own records carried, and
-the wall time.
-
-Its run config (``flower-app/pyproject.toml``, overridable with
-``flwr run --run-config``):
-
-``preset``     a preset name or a YAML path (default ``ci``)
-``overrides``  ``key=value`` config overrides separated by ``;``
-``method``     the method to run (default: the config's ``federation.method``)
-``run-dir``    where the run folder goes (an absolute path; default: a new folder under the config's ``output_dir``)
-``wait-s``     how long to wait for the SuperNodes to come online
+The server builds the task suite, the embedder and the method's server as the in-process engine
+does; only the cohort differs (:class:`~fedcofit_lite.flower.cohort.FlowerCohort`). It writes an
+ordinary run folder plus ``flower.json`` (the nodes, the bytes Flower's own records carried, the wall
+time). Its run config (``flower-app/pyproject.toml``, or ``flwr run --run-config``): ``preset`` (a
+name or a YAML path, default ``ci``), ``overrides`` (``key=value`` separated by ``;``), ``method``,
+``run-dir`` (an absolute path) and ``wait-s`` (how long to wait for the SuperNodes).
 """
 
 from __future__ import annotations

@@ -1,19 +1,15 @@
 """Per-prompt clusterers: group one prompt's answers by cosine in embedding space.
 
-Each estimator here clusters the embeddings of the answers that the clients
-gave to ONE public prompt, so ``n`` is tiny (2 to ~20 clients). They follow
-the scikit-learn contract: ``__init__`` only stores parameters, ``fit(X)``
-validates ``X`` and sets ``labels_`` (n,) and ``n_clusters_``, and returns
-``self``. Answers are compared by cosine; rows need not be normalised, but a
-zero row has no direction and is rejected.
+Each estimator clusters the embeddings of the answers the clients gave to ONE public prompt, so
+``n`` is tiny (2 to ~20). They follow the scikit-learn contract: ``__init__`` only stores
+parameters; ``fit(X)`` validates ``X``, sets ``labels_`` (n,), ``n_clusters_`` and
+``n_features_in_``, and returns ``self``. Answers are compared by cosine; rows need not be
+normalised, but a zero row has no direction and is rejected.
 
-Labels are renumbered in order of first appearance (the cluster holding the
-first non-noise row is 0, the next new one is 1, ...), so the same grouping
-always gives the same labels whatever algorithm produced it. ``-1`` marks
-noise (DBSCAN, HDBSCAN); ``n_clusters_`` counts non-noise clusters only.
-
-This module imports numpy, scikit-learn (and threadpoolctl, a scikit-learn
-dependency) and the standard library only.
+Labels are renumbered in order of first appearance (the cluster of the first non-noise row is 0),
+so the same grouping gives the same labels whatever algorithm produced it. ``-1`` marks noise
+(DBSCAN, HDBSCAN); ``n_clusters_`` counts non-noise clusters only. The one registry of clusterers
+is :data:`REGISTRY`. Numpy and scikit-learn only.
 """
 
 from __future__ import annotations
@@ -52,25 +48,10 @@ _LINKAGES = ("average", "complete", "single")
 
 
 def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
-    """Validate answer embeddings for cosine clustering and return them as float64.
+    """Validate answer embeddings (n_answers, d) for cosine clustering; return them as float64.
 
-    Parameters
-    ----------
-    X : array-like of shape (n_answers, d)
-        One embedding per row. Rows need not be normalised.
-    name : str, default="X"
-        Name of the argument, used in error messages.
-
-    Returns
-    -------
-    ndarray of shape (n_answers, d), dtype float64
-        A validated array (a copy only when a conversion was needed).
-
-    Raises
-    ------
-    ValueError
-        If ``X`` is not 2-D, has no rows or no columns, holds NaN or inf, or
-        has an all-zero row (a zero vector has no cosine direction).
+    A ``ValueError`` names the problem: not 2-D, no rows or columns, NaN or inf, or an all-zero row (a
+    zero vector has no cosine direction). ``name`` is the argument's name in the messages.
 
     Examples
     --------
@@ -115,13 +96,7 @@ def _n_clusters(labels: NDArray[np.int64]) -> int:
 
 
 def _check_number(
-    value: Any,
-    name: str,
-    *,
-    low: float,
-    high: float = np.inf,
-    low_inclusive: bool = True,
-    integer: bool = False,
+    value: Any, name: str, *, low: float, high: float = np.inf, low_inclusive: bool = True, integer: bool = False
 ) -> None:
     """Raise ValueError unless ``value`` is a real (or integer) number in range."""
     types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
@@ -137,25 +112,15 @@ def _check_number(
 class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
     """Agglomerative clustering cut at a cosine-distance threshold.
 
-    Clusters merge while their linkage distance (cosine distance
-    ``1 - cos``) is below ``distance_threshold``, so the number of clusters is
-    not fixed in advance. A single answer is one cluster.
+    Clusters merge while their linkage distance (cosine distance ``1 - cos``) is below
+    ``distance_threshold``, so the number of clusters is not fixed in advance; one answer is one cluster.
 
     Parameters
     ----------
     distance_threshold : float, default=0.3
         Cosine distance in [0, 2] at and above which clusters are not merged.
     linkage : {"average", "complete", "single"}, default="average"
-        Linkage criterion. "ward" is not accepted: it needs Euclidean distances.
-
-    Attributes
-    ----------
-    labels_ : ndarray of shape (n_answers,), dtype int64
-        Cluster of each answer, numbered in order of first appearance.
-    n_clusters_ : int
-        Number of clusters found.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
+        Linkage criterion ("ward" needs Euclidean distances).
 
     Examples
     --------
@@ -204,18 +169,8 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
     eps : float, default=0.3
         Cosine distance within which two answers are neighbours (> 0).
     min_samples : int, default=2
-        Neighbours (the answer itself included) an answer needs to be a core
-        point. With the default, one answer alone, or two answers farther
-        apart than ``eps``, are all noise.
-
-    Attributes
-    ----------
-    labels_ : ndarray of shape (n_answers,), dtype int64
-        Cluster of each answer in order of first appearance; -1 is noise.
-    n_clusters_ : int
-        Number of clusters found, noise not counted.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
+        Neighbours (itself included) an answer needs to be a core point: with the default, one answer
+        alone, or two farther apart than ``eps``, are noise.
 
     Examples
     --------
@@ -244,38 +199,22 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
 class HDBSCANCosine(ClusterMixin, BaseEstimator):
     """HDBSCAN on a precomputed cosine-distance matrix.
 
-    HDBSCAN has no absolute distance scale: it finds clusters that are dense
-    *relative to the other answers*, which makes it erratic on a handful of
-    points. With ``allow_single_cluster=True`` (the default, so that "every
-    client agrees" is one cluster rather than all noise) answers that are all
-    far apart can come back as one cluster (the consensus step's ``cohesion_``
-    shows it), and a tight group of near-identical answers can be split into
-    micro-clusters plus noise. With fewer than ~20 answers per prompt prefer
-    :class:`AgglomerativeThreshold`, which has an absolute threshold.
-    (``cluster_selection_epsilon`` would add a scale but is not exposed: it
-    raises a TypeError with NumPy 2 in current scikit-learn,
-    scikit-learn/scikit-learn#33219.)
+    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*,
+    which makes it erratic on a handful of points. With ``allow_single_cluster=True`` (the default, so
+    that "every client agrees" is one cluster rather than all noise) answers all far apart can come
+    back as one cluster (the consensus step's ``cohesion_`` shows it), and a tight group can be split
+    into micro-clusters plus noise. With fewer than ~20 answers per prompt prefer
+    :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon`` would add a scale but raises a
+    TypeError with NumPy 2 in current scikit-learn, scikit-learn/scikit-learn#33219.)
 
     Parameters
     ----------
     min_cluster_size : int, default=2
-        Smallest group of answers that counts as a cluster (>= 2). When a prompt
-        has fewer answers than this, every answer is noise (-1): no cluster of a
-        legal size can exist.
+        Smallest group that counts as a cluster (>= 2); a prompt with fewer answers is all noise.
     min_samples : int or None, default=None
-        Neighbourhood size for the core distance; None means
-        ``min_cluster_size``. Clipped to the number of answers.
+        Neighbourhood size for the core distance (None: ``min_cluster_size``), clipped to the answers.
     allow_single_cluster : bool, default=True
         Let HDBSCAN return one cluster holding all non-noise answers.
-
-    Attributes
-    ----------
-    labels_ : ndarray of shape (n_answers,), dtype int64
-        Cluster of each answer in order of first appearance; -1 is noise.
-    n_clusters_ : int
-        Number of clusters found, noise not counted.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
 
     Examples
     --------
@@ -286,10 +225,7 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
     """
 
     def __init__(
-        self,
-        min_cluster_size: int = 2,
-        min_samples: int | None = None,
-        allow_single_cluster: bool = True,
+        self, min_cluster_size: int = 2, min_samples: int | None = None, allow_single_cluster: bool = True
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -324,15 +260,11 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
 class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     """K-means on L2-normalised rows, k chosen by the best cosine silhouette.
 
-    Tries k = 2 .. min(k_max, n - 1) and keeps the k with the highest cosine
-    silhouette (ties: the smaller k). Returns one cluster when n < 3, when all
-    rows are (nearly) the same direction (every pairwise cosine distance
-    <= ``identical_tol``), or when the best silhouette is below
-    ``min_silhouette``.
-
-    The silhouette has no absolute scale: answers that differ only slightly
-    (paraphrases) can still score a high silhouette and be split. Raise
-    ``identical_tol`` (e.g. to 0.05) to treat such prompts as one cluster.
+    Tries k = 2 .. min(k_max, n - 1) and keeps the k with the highest cosine silhouette (ties: the
+    smaller k), stored in ``silhouette_`` (NaN when no k was tried). Returns one cluster when n < 3,
+    when every pairwise cosine distance is <= ``identical_tol``, or when the best silhouette is below
+    ``min_silhouette``. The silhouette has no absolute scale: slight paraphrases can still score high
+    and be split; raise ``identical_tol`` (e.g. to 0.05) to keep such prompts whole.
 
     Parameters
     ----------
@@ -345,22 +277,8 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     n_init : int or "auto", default=10
         Number of k-means restarts per k.
     identical_tol : float, default=1e-6
-        Largest pairwise cosine distance at which all rows count as one answer;
-        the default only absorbs float noise (float32 embeddings of one text
-        differ by ~1e-7).
-
-    Attributes
-    ----------
-    labels_ : ndarray of shape (n_answers,), dtype int64
-        Cluster of each answer, numbered in order of first appearance.
-    n_clusters_ : int
-        Number of clusters chosen.
-    silhouette_ : float
-        Best cosine silhouette over the k tried (also when it was below
-        ``min_silhouette`` and one cluster was returned); NaN when no k was
-        tried (n < 3 or identical rows).
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
+        Largest pairwise cosine distance at which all rows count as one answer (the default absorbs
+        float noise: float32 embeddings of one text differ by ~1e-7).
 
     Examples
     --------
@@ -446,9 +364,13 @@ class ClustererSpec:
     step: float
     config_keys: tuple[str, ...]
 
+    def value(self, v: float) -> float | int:
+        """A slider's or a sweep's value as the clusterer takes it (a knob with an integer step is a count)."""
+        return int(v) if isinstance(self.step, int) else float(v)
 
-# The one registry of clusterers: config, server, replay, explorer, robustness and benchmarks read it.
-# To add a clusterer: write the estimator above, register it here, add its fields to ConsensusConfig.
+
+# The one registry of clusterers: config checks, the server, replay, the explorer, robustness and benchmarks read it.
+# To add a clusterer: REGISTRY[name] = ClustererSpec(...) (its parameters from ConsensusConfig fields of the same name).
 REGISTRY: dict[str, ClustererSpec] = {
     "agglomerative": ClustererSpec(
         AgglomerativeThreshold, "distance_threshold", 0.01, 0.6, 0.01, ("distance_threshold", "linkage")
@@ -465,25 +387,9 @@ def clusterer_params(consensus: Any, name: str | None = None) -> dict[str, Any]:
 
 
 def make_clusterer(name: str, **params: Any) -> BaseEstimator:
-    """Build a registered clusterer by name.
+    """An unfitted clusterer of :data:`REGISTRY` by name, with ``params`` for its constructor.
 
-    Parameters
-    ----------
-    name : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
-        Key in :data:`REGISTRY`.
-    **params
-        Constructor parameters of that clusterer; the others keep their defaults.
-
-    Returns
-    -------
-    estimator
-        An unfitted clusterer.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not registered, or a parameter is not one of the
-        clusterer's (the message lists the valid ones).
+    An unknown name or parameter is a ``ValueError`` that lists the valid ones.
 
     Examples
     --------

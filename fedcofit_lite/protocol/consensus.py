@@ -1,38 +1,16 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
-Every rule is the one estimator, :class:`SemanticConsensus`, with three
-choices that :data:`RULES` names:
-
-``grouping``
-    how a prompt's answers form groups: ``semantic`` (cluster the answer
-    embeddings, :mod:`fedcofit_lite.protocol.cluster`), ``exact`` (identical answers
-    after normalisation) or ``hybrid`` (identical answers first, then groups
-    merged when their embeddings are close);
-``weighting``
-    what one answer counts: ``uniform`` (one client, one vote), ``confidence``
-    (the client's own confidence in its answer, sent with it) or
-    ``reliability`` (a weight per client, or per client and task family,
-    estimated from the answers alone: how often the client agrees with the
-    consensus of the *other* clients, iterated a few times in the spirit of
-    Dawid and Skene);
-``min_cohesion``
-    a group whose answers are not close to each other (mean pairwise cosine
-    below it) is broken into single answers, so a large group of unrelated
-    answers never wins just because it is large;
-``guard``
-    what the embedding may not merge: with ``guard="numbers"`` two answers
-    whose numbers differ (in order: ``12/06/1963`` against ``06/12/1963``,
-    ``82 is larger than 47`` against ``47 is larger than 82``) or of which
-    one is written in capitals and the other not (``VELVET`` against
-    ``velvet``) never share a group,
-    however close their embeddings are. A sentence embedder such as MiniLM
-    places each of those pairs almost on top of each other (notebook 09).
-    The price: right paraphrases that order their numbers differently
-    (``47 is smaller than 82``) stay apart too.
-
-The group with the most weight wins; its weighted medoid (or, for exact
-groups, its most weighted string) is the consensus, its share of the weight
-is the agreement, and prompts below ``min_agreement`` are filtered out.
+Every rule is the one estimator, :class:`SemanticConsensus`, with the choices that a row of
+:data:`RULES` fixes: ``grouping`` (cluster the answer embeddings, group identical answers, or both),
+``weighting`` (one client one vote, the client's own confidence, or a reliability per client
+estimated from the answers alone, in the spirit of Dawid and Skene) and ``guard``. A group whose
+answers are not close (mean pairwise cosine below ``min_cohesion``) is broken into single answers,
+so a large group of unrelated answers never wins just because it is large. ``guard="numbers"``
+keeps apart answers whose numbers (in order) or capitals differ (``12/06/1963`` and ``06/12/1963``,
+``VELVET`` and ``velvet``), which a sentence embedder such as MiniLM places almost on top of each
+other (notebook 09); the price is that right paraphrases ordering their numbers differently stay
+apart too. The heaviest group wins; its weighted medoid (for exact groups, its most weighted
+string) is the consensus, its share of the weight the agreement, filtered by ``min_agreement``.
 
 =============== ========= =========== ===================================
 rule            grouping  weighting   what it is
@@ -45,8 +23,7 @@ rule            grouping  weighting   what it is
 ``guarded``     semantic  uniform     the medoid rule with ``guard="numbers"``
 =============== ========= =========== ===================================
 
-This module imports numpy, scikit-learn, the standard library and the
-evaluation's text normalisation only: no model code.
+Numpy, scikit-learn and the evaluation's text normalisation only: no model code.
 """
 
 from __future__ import annotations
@@ -175,14 +152,11 @@ def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class PromptConsensus:
-    """Consensus of one prompt, as stored in ``SemanticConsensus.results_``.
+    """Consensus of one prompt (:meth:`SemanticConsensus.consensus_for`): plain values, JSON-serialisable.
 
-    Attributes: ``prompt_id`` (the group id), ``index`` (row of X holding the
-    consensus answer), ``agreement`` (dominant cluster size / ``n_answers``),
-    ``cohesion`` (mean pairwise cosine inside the dominant cluster),
-    ``n_answers``, ``n_clusters`` (noise points counted as singletons) and
-    ``kept`` (``agreement >= min_agreement``). All fields are plain Python
-    values, so ``dataclasses.asdict`` is JSON-serialisable.
+    ``index`` is the row of X holding the consensus answer, ``agreement`` the dominant group's share of
+    the weight, ``cohesion`` its mean pairwise cosine, ``n_clusters`` the groups (noise points
+    singletons), ``kept`` the filter's verdict.
     """
 
     prompt_id: Hashable
@@ -199,91 +173,42 @@ class SemanticConsensus(BaseEstimator):
 
     The rules below define the method:
 
-    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form
-       groups, prompt by prompt: ``grouping="semantic"`` clusters them with
-       ``sklearn.base.clone(clusterer)`` (noise points, label -1, count as
-       singletons; a prompt with one answer is one group); ``"exact"`` groups
-       answers that are equal after :func:`normalize_answer`; ``"hybrid"``
-       makes the exact groups, then clusters one representative per group and
-       merges the groups whose representatives fall in one cluster.
-    2. A group of two or more answers whose cohesion (mean pairwise cosine
-       similarity of its members) is below ``min_cohesion`` is broken into
-       single answers.
-    3. Every answer has a weight (``weighting``): 1 (``uniform``), the
-       client's ``confidence`` in it, or its client's reliability (see
-       :meth:`_reliability`).
-    4. The dominant group has the largest total weight. Ties go to the higher
-       cohesion (1.0 for a singleton); if cohesions are also tied (within
-       1e-9), to the group holding the smallest row index.
-    5. The consensus answer: for semantic groups the weighted medoid (the
-       member with the highest weighted sum of cosine similarities to the
-       other members); for exact and hybrid groups the most weighted answer
-       string (first row holding it). Ties go to the smallest row index.
+    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups:
+       ``grouping="semantic"`` clusters them with a clone of ``clusterer`` (noise points, label -1, are
+       singletons; one answer is one group); ``"exact"`` groups answers equal after
+       :func:`normalize_answer`; ``"hybrid"`` makes the exact groups, then merges those whose
+       representatives the clusterer puts in one cluster. ``guard="numbers"`` then splits semantic and
+       hybrid groups so that answers with different :func:`guard_key` never share one.
+    2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below
+       ``min_cohesion`` is broken into single answers.
+    3. Every answer has a weight (``weighting``): 1 (``uniform``), the client's ``confidence`` in it,
+       or its client's reliability (:meth:`_reliability`; per client and task family with
+       ``reliability_by="family"``, re-estimated ``n_iter`` times).
+    4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a
+       singleton), then to the group holding the smallest row index.
+    5. The consensus answer: for semantic groups the weighted medoid (the member with the highest
+       weighted sum of cosine similarities to the others); for exact and hybrid groups the most
+       weighted answer string (first row holding it). Ties go to the smallest row index.
     6. Agreement = the dominant group's weight / the prompt's total weight.
-    7. A prompt is kept as a pseudo-label when ``agreement >= min_agreement``
-       and, with ``min_confidence > 0``, when the dominant group's most
-       confident answer reaches ``min_confidence``.
+    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0``, when the
+       dominant group's most confident answer reaches it.
 
-    With the defaults (semantic, uniform, no cohesion floor) this is the
-    medoid of the largest cluster, the rule of FedCoFiT.
-
-    Parameters
-    ----------
-    clusterer : estimator, str or None, default=None
-        Unfitted per-prompt clusterer with a scikit-learn ``fit(X)`` that sets
-        ``labels_``; a name from :data:`fedcofit_lite.protocol.cluster.REGISTRY`
-        builds that clusterer with its defaults; None means
-        ``AgglomerativeThreshold()``. Unused with ``grouping="exact"``.
-    min_agreement : float, default=0.0
-        Agreement in [0, 1] a prompt needs for ``keep_``.
-    grouping : {"semantic", "exact", "hybrid"}, default="semantic"
-    weighting : {"uniform", "confidence", "reliability"}, default="uniform"
-    min_cohesion : float, default=0.0
-        Groups less cohesive than this (mean pairwise cosine) are split.
-    min_confidence : float, default=0.0
-        With ``weighting="confidence"``: a kept prompt needs an answer of the
-        dominant group at least this confident.
-    reliability_by : {"client", "family"}, default="client"
-        With ``weighting="reliability"``: one weight per client, or one per
-        client and task family (``families`` passed to ``fit``).
-    n_iter : int, default=3
-        Reliability re-estimation rounds.
-    guard : {"none", "numbers"}, default="none"
-        With ``"numbers"``, semantic and hybrid groups are split so that
-        answers with different :func:`guard_key` (numbers in order, capitals)
-        never share a group. Needs ``texts``.
+    With the defaults (semantic, uniform, no cohesion floor) this is the medoid of the largest cluster,
+    the rule of FedCoFiT. ``clusterer`` is an unfitted scikit-learn clusterer, a name of
+    :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
 
     Attributes
     ----------
-    groups_ : ndarray of shape (n_prompts,), dtype object
-        Unique prompt ids in order of first appearance (numpy scalars are
-        converted to Python values).
-    labels_ : ndarray of shape (n_answers,), dtype int64
-        Group of each row within its prompt (after the cohesion split; the
-        clusterer's noise stays -1 when nothing split it).
-    n_clusters_ : ndarray of shape (n_prompts,), dtype int64
-        Groups per prompt, each noise point counted as one.
-    n_answers_ : ndarray of shape (n_prompts,), dtype int64
-        Answers per prompt.
-    consensus_index_ : ndarray of shape (n_prompts,), dtype int64
-        Row of ``X`` holding each prompt's consensus answer.
-    agreement_ : ndarray of shape (n_prompts,), dtype float64
-        Share of the prompt's answer weight in the dominant group.
-    cohesion_ : ndarray of shape (n_prompts,), dtype float64
-        Mean pairwise cosine similarity inside the dominant group.
-    keep_ : ndarray of shape (n_prompts,), dtype bool
-        The pseudo-label filter.
-    in_dominant_ : ndarray of shape (n_answers,), dtype bool
-        Whether each row belongs to its prompt's dominant group (which
-        clients agreed with the consensus).
-    weights_ : ndarray of shape (n_answers,), dtype float64
-        The weight each answer had.
-    client_weights_ : dict
-        With ``weighting="reliability"``: client (or (client, family)) -> weight.
-    results_ : list of PromptConsensus
-        One record per prompt, in the order of ``groups_``.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
+    groups_ : ndarray (n_prompts,) of prompt ids, in order of first appearance (Python values)
+    labels_ : ndarray (n_answers,), each row's group within its prompt (-1: a singleton)
+    n_clusters_, n_answers_ : ndarray (n_prompts,), groups (noise points one each) and answers
+    consensus_index_ : ndarray (n_prompts,), the row of ``X`` holding each prompt's consensus
+    agreement_, cohesion_ : ndarray (n_prompts,), of the dominant group
+    keep_ : ndarray (n_prompts,) of bool, the pseudo-label filter
+    in_dominant_ : ndarray (n_answers,) of bool, which rows (clients) agreed with the consensus
+    weights_ : ndarray (n_answers,), each answer's weight
+    client_weights_ : dict, with ``weighting="reliability"``: client (or (client, family)) -> weight
+    results_ : list of PromptConsensus, one per prompt, in the order of ``groups_``
 
     Examples
     --------
@@ -332,27 +257,13 @@ class SemanticConsensus(BaseEstimator):
         confidence: ArrayLike | None = None,
         families: Sequence[Hashable] | None = None,
     ) -> SemanticConsensus:
-        """Find the consensus answer of every prompt.
+        """Find the consensus answer of every prompt; return ``self``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_answers, d)
-            Embeddings of all answers of a round; rows need not be normalised.
-        groups : array-like of shape (n_answers,)
-            Prompt id (hashable, e.g. str or int) of each row. Prompts may have
-            different numbers of answers.
-        texts : sequence of str, optional
-            The answers themselves; needed by exact and hybrid grouping.
-        clients : sequence, optional
-            Who sent each answer; needed by reliability weighting.
-        confidence : array-like of shape (n_answers,), optional
-            Each answer's confidence in (0, 1]; needed by confidence weighting.
-        families : sequence, optional
-            Task family of each row's prompt; with ``reliability_by="family"``.
-
-        Returns
-        -------
-        self : SemanticConsensus
+        ``X`` (n_answers, d) holds the embeddings of all answers of a round (rows need not be normalised)
+        and ``groups`` the prompt id of each row; prompts may have different numbers of answers. The side
+        inputs, one per row, are needed by some rules only: ``texts`` by exact and hybrid grouping and the
+        guard, ``clients`` by reliability weighting, ``confidence`` (in [0, 1]) by confidence weighting,
+        ``families`` (each row's task family) by ``reliability_by="family"``.
         """
         # 1. validate parameters and inputs
         clusterer = self._resolve_clusterer()
@@ -713,7 +624,7 @@ def _weighted_medoid(S: NDArray[np.float64], members: NDArray[np.int64], w: NDAr
     block = S[np.ix_(members, members)]  # (k, k)
     scores = (block - np.diag(np.diag(block))) @ w[members]  # (k,)
     if members.size > 1 and np.allclose(w[members], w[members][0]):
-        scores = block.sum(axis=1) - np.diag(block)  # equal weights: the plain medoid, exactly as before
+        scores = block.sum(axis=1) - np.diag(block)  # equal weights: the plain medoid, free of weight rounding
     return int(members[np.flatnonzero(scores >= scores.max() - TIE_TOL)[0]])
 
 

@@ -1,18 +1,11 @@
 """Parameter aggregation, the baseline semantic consensus is measured against.
 
-:class:`FedAvgServer` is the FedAvg strategy (McMahan et al., 2017) applied to
-LoRA adapters: each round it receives every client's adapter tensors
-(:class:`~fedcofit_lite.protocol.messages.AdapterMessage`), averages them weighted by
-the clients' example counts, and sends the average back
-(:class:`~fedcofit_lite.protocol.messages.GlobalAdapterMessage`). FedProx (Li et al.,
-2020) uses the same server; only the clients' training adds a proximal term
-(``train.prox_mu``, see :func:`fedcofit_lite.engine.finetune.train_adapter`).
-
-Like the consensus server, it only aggregates: it never touches a model, works
-on numpy arrays, and validates every message, setting a bad one aside rather
-than letting it crash the round. Unlike consensus, averaging needs every
-client's tensors to have the same names and shapes, which is why it cannot
-federate clients of different architectures (:func:`incompatibility`).
+:class:`FedAvgServer` is the FedAvg strategy (McMahan et al., 2017) on LoRA adapters: it averages the
+clients' :class:`~fedcofit_lite.protocol.messages.AdapterMessage` tensors weighted by their example
+counts and sends the average back. FedProx (Li et al., 2020) uses the same server; only the clients'
+training adds a proximal term. Like the consensus server it never touches a model and sets a bad
+message aside rather than crashing the round; unlike consensus, it needs every client's tensors to
+have the same names and shapes, so it cannot federate different architectures (:func:`incompatibility`).
 """
 
 from __future__ import annotations
@@ -32,6 +25,11 @@ Shapes = dict[str, tuple[int, ...]]
 
 class IncompatibleAdaptersError(ValueError):
     """Clients' adapters cannot be averaged (different architectures or LoRA settings)."""
+
+
+def shared_tensors(tensors: Mapping[str, np.ndarray], only_b: bool) -> Tensors:
+    """What a parameter method sends: every LoRA tensor, or only the B factors (FFA-LoRA)."""
+    return {k: v for k, v in tensors.items() if "lora_B" in k or not only_b}
 
 
 def shapes_of(tensors: Mapping[str, np.ndarray]) -> Shapes:

@@ -1,32 +1,15 @@
 """What crosses the wire: typed messages, one serialization, bytes counted there.
 
-Two message types carry the whole protocol:
-
-* :class:`AnswersMessage` (client -> server): a client's answers to the public
-  prompts of a round. Prompts are public and known to everyone beforehand,
-  so only their ids travel, never their text. Under the ``confidence`` rule
-  each answer also carries the client's confidence in it (3 decimals).
-* :class:`PseudoLabelsMessage` (server -> client): the consensus answers kept
-  after the agreement filter, with their agreement scores.
-
-Both are encoded as canonical UTF-8 JSON (sorted keys, no spaces, non-ASCII
-kept as UTF-8): no pickle, so a message from an untrusted client is data and
-never code.
-
-The parameter-aggregation baselines (FedAvg, FedProx over LoRA adapters) send
-tensors instead:
-
-* :class:`AdapterMessage` (client -> server): a client's LoRA tensors and its
-  example count (the FedAvg weight);
-* :class:`GlobalAdapterMessage` (server -> client): the averaged tensors.
-
-These are encoded as safetensors (a JSON header + raw little-endian arrays;
-the scalar fields ride in the header's ``__metadata__``), again no pickle.
-Their byte count is the tensors' bytes plus the header (tensor names, dtypes,
-shapes, offsets): under 1% for real adapters, see :func:`safetensors_overhead`.
-
-:class:`Wire` is the only place messages are encoded, and it counts the bytes
-of every message per direction per round as it does so.
+Consensus sends :class:`AnswersMessage` (client -> server: a client's answers to the public prompts
+of a round, which travel by id only since everyone knows them; under the ``confidence`` rule each
+answer's confidence, 3 decimals) and :class:`PseudoLabelsMessage` (server -> client: the kept
+consensus answers with their agreement), both canonical UTF-8 JSON (sorted keys, no spaces). The
+parameter baselines send :class:`AdapterMessage` (a client's LoRA tensors and example count, the
+FedAvg weight) and :class:`GlobalAdapterMessage` (the average) as safetensors (a JSON header with
+the scalar fields in ``__metadata__``, then raw little-endian arrays; the header is under 1% for real
+adapters, :func:`safetensors_overhead`). No pickle anywhere: a message from an untrusted client is
+data, never code. :class:`Wire` is the one place messages are encoded, and counts every message's
+bytes per direction per round as it does.
 """
 
 from __future__ import annotations

@@ -1,75 +1,45 @@
 """Private consensus at the server: a client-level DP majority vote on normalized answers (PATE-style).
 
-In semantic consensus every client answers every public prompt and the server
-sends one consensus answer back as a pseudo-label. :class:`NoisyVote` is the
-differentially private version of the exact-string majority vote. For each
-prompt of a round (one *query*):
-
-1. count the votes per key (the caller's normalized answer, e.g.
-   :func:`fedcofit_lite.protocol.consensus.normalize_answer`); only keys with a vote exist;
-2. add independent Gaussian noise N(0, sigma^2) to every present key's count;
-3. the key with the largest noisy count wins; it is released only if its noisy
-   count is at least the threshold T, otherwise nothing is released for that prompt.
+:class:`NoisyVote` is the differentially private version of the exact-string majority vote. For each
+prompt of a round (one *query*): count the votes per key (the normalized answer, e.g.
+:func:`fedcofit_lite.protocol.consensus.normalize_answer`; only keys with a vote exist), add Gaussian
+noise N(0, sigma^2) to every present key's count, and release the key with the largest noisy count
+only if that count is at least the threshold T.
 
 Guarantee
 ---------
-The privacy unit is one client's whole dataset: neighbouring runs differ by
-adding or removing one client, who casts at most one vote per query, on a key
-that is a function of its own answer alone. After Q queries (prompts x rounds)
-the released keys are (epsilon, delta_rdp + delta_sel)-DP, where:
+The privacy unit is one client's whole dataset: neighbouring runs differ by one client, who casts at
+most one vote per query, on a key that is a function of its own answer alone. After Q queries
+(prompts x rounds) the released keys are (epsilon, delta_rdp + delta_sel)-DP, where:
 
-* the Gaussian part gives epsilon: on keys present in both neighbouring runs,
-  the Q count histograms stacked form one vector whose L2 sensitivity is
-  sqrt(Q) (one count moves by 1 per query), so its noisy release is
-  (alpha, Q alpha / (2 sigma^2))-RDP for every alpha > 1, converted to
-  (epsilon, delta_rdp) by Opacus' ``get_privacy_spent`` over
-  ``RDPAccountant.DEFAULT_ALPHAS``;
-* delta_sel = Q * Phi_bar((T - 1) / sigma) bounds the chance that a key voted
-  for only by the added client (count 1 with it, absent without it) is ever
-  released: that needs 1 + noise >= T, probability Phi_bar((T - 1) / sigma) per
-  query, union-bounded over the Q queries.
+* the Gaussian part gives epsilon: on keys present in both runs the Q count histograms stacked have
+  L2 sensitivity sqrt(Q), so their noisy release is (alpha, Q alpha / (2 sigma^2))-RDP, converted to
+  (epsilon, delta_rdp) as Opacus' ``get_privacy_spent`` does over its ``DEFAULT_ALPHAS``;
+* delta_sel = Q * Phi_bar((T - 1) / sigma) bounds the chance that a key voted for only by the added
+  client (count 1 with it, absent without it) is ever released (union bound over the Q queries).
 
-This is the Gaussian partition-selection ("Gaussian thresholding", Gaussian
-sparse histogram) argument. The argmax and the threshold test are
-post-processing of the histogram of noisy counts at or above T, so they cost
-nothing more; RDP composition and the union bound both hold when a round's
-answers depend on the labels released before it. Adding a client: on the event
-that none of its own keys passes T (probability >= 1 - delta_sel) the output is
-post-processing of the Gaussian part, hence delta_rdp + delta_sel. Removing a
-client: the run with it withholds its own keys with probability >= 1 - delta_sel,
-which shifts the Gaussian part's hockey-stick divergence from e^epsilon to
-e^epsilon (1 - delta_sel) and costs at most -ln(1 - delta_sel) / 2 <= delta_sel
-when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2) (the median privacy loss).
-That condition holds in the usual range (small delta_rdp and delta_sel, and an
-optimal order alpha inside Opacus' grid) but not always at the grid's edge
-(very large sigma); :func:`client_epsilon` checks it and warns where it fails.
+This is the Gaussian partition-selection ("Gaussian thresholding") argument; the argmax and the
+threshold test are post-processing, and RDP composition and the union bound both hold when a round's
+answers depend on earlier releases. Adding a client: on the event that none of its own keys passes T
+(probability >= 1 - delta_sel) the output is post-processing of the Gaussian part. Removing one: the
+run with it withholds its own keys with probability >= 1 - delta_sel, which costs at most
+-ln(1 - delta_sel) / 2 <= delta_sel when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2) (the median
+privacy loss); that holds in the usual range but not always at the edge of the order grid (very large
+sigma), so :func:`client_epsilon` checks it and warns.
 
 What it does not cover
 ----------------------
-* Which prompts exist, how many, and which rounds run: public.
-* The number of clients and who answered which prompt: ``Release.n_votes`` and
-  ``Release.top_count`` are exact counts, and ``Release.noisy_top`` of a prompt
-  with nothing released can be the noisy count of a key only one client voted
-  for. They are for evaluation at the server; only ``key`` (and ``noisy_top``
-  when ``key`` is set) may leave it.
-* The seed: the noise is reproducible from (seed, round, prompt) for
-  experiments; anyone who knows the seed can subtract it. The federation draws
-  a secret seed from the OS unless ``consensus.dp_seed`` names one (a
-  reproducible experiment, whose config every Flower client receives).
-* A round re-run after a crash (``run --resume``) votes again with the same
-  noise; in process its answers are the same (same seed, same checkpoint), so
-  it releases the same labels, but an engine whose answers differ on a re-run
-  releases a second, uncounted time.
-* The server itself: it receives every client's raw answers. The guarantee is
-  towards whoever sees the released labels (the other clients, the public).
-* Anything else the client sends (FedAvg updates, its answers when the server
-  keeps them, its test answers): each composes separately. Record-level
-  privacy is implied (a record belongs to one client's dataset) but nothing
-  tighter: see :mod:`fedcofit_lite.engine.privacy` for record-level DP-SGD.
-* Semantic clusters are not keys fixed by one answer alone: in agglomerative
-  clustering over embeddings one client's answer can bridge two clusters and
-  move many votes at once, so their counts have no sensitivity of 1. That is
-  why the private vote counts normalized strings.
+* Which prompts exist and which rounds run (public); the number of clients and who answered what:
+  ``Release.n_votes``, ``top_count`` and a withheld prompt's ``noisy_top`` are for evaluation at the
+  server, only ``key`` (and ``noisy_top`` when ``key`` is set) may leave it.
+* The seed: the noise is reproducible from (seed, round, prompt); whoever knows the seed can subtract
+  it. The federation draws a secret seed unless ``consensus.dp_seed`` names one.
+* A round re-run after a crash votes again with the same noise: in process its answers are the same,
+  so it releases the same labels; an engine whose answers differ on a re-run releases twice, uncounted.
+* The server itself, which receives the raw answers, and anything else a client sends (adapters, test
+  answers): each composes separately (record-level DP-SGD: :mod:`fedcofit_lite.engine.privacy`).
+* Semantic clusters: one answer can bridge two clusters and move many votes, so their counts have no
+  sensitivity of 1. That is why the private vote counts normalized strings.
 """
 
 from __future__ import annotations
@@ -131,17 +101,9 @@ class Release:
 class NoisyVote:
     """Noisy exact-string majority vote with a release threshold (client-level DP).
 
-    Parameters
-    ----------
-    sigma : float
-        Standard deviation of the Gaussian noise added to every present key's
-        count, in votes; > 0.
-    threshold : float
-        T: the noisy winner is released only if its noisy count is >= T
-        (:func:`threshold_for` picks it from a target delta_sel).
-    seed : int
-        Noise seed; prompt ``p`` of round ``r`` draws from
-        ``np.random.default_rng([seed, r, p])``. Keep it secret in a deployment.
+    ``sigma`` is the noise's standard deviation, in votes; the noisy winner is released only if its
+    noisy count is at least ``threshold`` (:func:`threshold_for` picks it from a target delta_sel);
+    prompt ``p`` of round ``r`` draws from ``np.random.default_rng([seed, r, p])``: keep ``seed`` secret.
 
     Examples
     --------
@@ -207,24 +169,10 @@ def _gaussian_epsilon(sigma: float, n_queries: int, delta: float) -> float:
 
 
 def client_epsilon(sigma: float, threshold: float, n_queries: int, delta: float) -> tuple[float, float]:
-    """Client-level (epsilon, total delta) of ``n_queries`` noisy votes.
+    """Client-level (epsilon, total delta) of ``n_queries`` noisy votes with noise ``sigma`` and threshold T.
 
-    Parameters
-    ----------
-    sigma, threshold : float
-        The vote's noise standard deviation and release threshold T (in votes).
-    n_queries : int
-        Q, the prompts voted on over all rounds.
-    delta : float
-        delta_rdp, at which the Gaussian part's RDP is converted to epsilon.
-
-    Returns
-    -------
-    epsilon : float
-        From the Gaussian part; 0.0 for no queries.
-    delta_total : float
-        ``delta + Q * norm.sf((T - 1) / sigma)`` (the selection part, see the
-        module docstring); 0.0 for no queries.
+    Epsilon comes from the Gaussian part at ``delta`` (delta_rdp); the total delta adds the selection
+    part ``Q * norm.sf((T - 1) / sigma)`` (see the module docstring). Both are 0.0 for no queries.
     """
     _check_sigma(sigma)
     _check_threshold(threshold)
@@ -305,27 +253,12 @@ def tradeoff(
     delta: float = 1e-5,
     seed: int = 0,
 ) -> list[TradeoffRow]:
-    """Released labels, their precision and the client-level (epsilon, delta) at each noise level.
+    """Released labels, their precision and the client-level (epsilon, delta) at each noise level of ``sigmas``.
 
-    Parameters
-    ----------
-    votes_by_round : Mapping[int, Sequence[Sequence[str]]]
-        Round index -> per prompt, the clients' keys (as for :meth:`NoisyVote.release`).
-    is_correct : Callable[[int, int, str], bool]
-        ``is_correct(round, prompt_position, key)``: whether a released label is right.
-    sigmas : Sequence[float]
-        Noise levels to try, one row each.
-    delta : float
-        Used twice: as delta_sel to pick T (:func:`threshold_for`) and as
-        delta_rdp for epsilon, so every row's total delta is ``2 * delta``.
-    seed : int
-        Noise seed; the same seed at every sigma scales the same standard
-        normal draws, so rows differ by the noise level alone.
-
-    Returns
-    -------
-    list of TradeoffRow
-        One per sigma, over Q = all prompts of all rounds.
+    ``votes_by_round`` maps a round to the clients' keys per prompt (as for :meth:`NoisyVote.release`);
+    ``is_correct(round, prompt_position, key)`` judges a released label. ``delta`` is used as delta_sel to
+    pick T (:func:`threshold_for`) and as delta_rdp, so every row's total delta is ``2 * delta``. The same
+    ``seed`` at every sigma scales the same standard normal draws: rows differ by the noise level alone.
     """
     _check_delta(delta)
     n_queries = sum(len(prompts) for prompts in votes_by_round.values())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..runlog import PseudoLabelRow
 from .consensus import SemanticConsensus, normalize_answer, rule_from_config
 from .messages import AnswersMessage, PseudoLabelsMessage
 
@@ -45,57 +46,23 @@ class RoundReport:
     row_prompts: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # client id -> why
 
-    def records(self) -> list[dict]:
-        """One JSON-ready dict per prompt, for ``pseudo_labels/round_R.jsonl``."""
-        return [
-            {
-                "round": self.round,
-                "prompt_id": p,
-                "consensus": c,
-                "agreement": a,
-                "cohesion": h,
-                "n_clusters": k,
-                "n_answers": n,
-                "kept": kept,
-                "empty": empty,
-            }
-            for p, c, a, h, k, n, kept, empty in zip(
-                self.prompt_ids,
-                self.consensus,
-                self.agreement,
-                self.cohesion,
-                self.n_clusters,
-                self.n_answers,
-                self.kept,
-                self.empty or [False] * len(self.prompt_ids),
-            )
-        ]
+    def records(self) -> list[PseudoLabelRow]:
+        """One row per prompt, for ``pseudo_labels/round_R.jsonl`` (``correct`` is the evaluator's to fill)."""
+        empty = self.empty or [False] * len(self.prompt_ids)
+        columns = (self.prompt_ids, self.consensus, self.agreement, self.cohesion, self.n_clusters, self.n_answers)
+        return [PseudoLabelRow(self.round, *row, kept, e) for *row, kept, e in zip(*columns, self.kept, empty)]
 
 
 class ConsensusServer:
     """Aggregates a round's :class:`AnswersMessage` s into a :class:`PseudoLabelsMessage`.
 
-    Parameters
-    ----------
-    prompt_ids : sequence of str
-        The public prompts of the federation (known to all clients).
-    embed_fn : callable
-        ``list[str] -> ndarray (n, d)``; the sentence embedder.
-    consensus : SemanticConsensus
-        Unfitted estimator (a rule of :data:`~fedcofit_lite.protocol.consensus.RULES`
-        with its clusterer and filters); cloned each round.
-    max_answer_chars : int
-        Answers longer than this are rejected (a client cannot flood the server).
-    families : mapping of str to str, optional
-        Task family of each public prompt (public, like the prompts); used by
-        the reliability rule with ``reliability_by="family"``.
-    rule : str
-        Name of the rule ``consensus`` implements, recorded in the metrics.
-    private : NoisyVote, optional
-        Private consensus (:mod:`fedcofit_lite.protocol.private_vote`): each prompt's
-        label is the noisy majority of the normalized answers, released only
-        above the vote's threshold; the agreement sent with it is 1.0 (the
-        true vote share is not private). Needs the ``vote`` rule.
+    ``embed_fn`` maps texts to unit vectors (n, d); ``consensus`` is the unfitted estimator of a rule of
+    :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics;
+    answers longer than ``max_answer_chars`` are rejected (a client cannot flood the server);
+    ``families`` (public, like the prompts) serve ``reliability_by="family"``. With ``private`` (a
+    :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy
+    majority of the normalized answers, released only above the vote's threshold, with agreement 1.0
+    (the true vote share is not private).
     """
 
     def __init__(

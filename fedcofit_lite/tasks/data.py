@@ -1,17 +1,11 @@
 """Example schema, JSONL I/O, the task-suite loader and client partitioners.
 
-Everything that flows through the federation is an :class:`Example`. The
-project's task suite lives in four JSONL files (see ``data/DATA_CARD.md``)::
-
-    train.jsonl                  labelled, split among clients
-    public.jsonl                 unlabelled prompts every client answers
-    public_references.jsonl      {"id", "response"}: evaluator only
-    test.jsonl                   labelled, held out for evaluation
-
-Partitioners split a list of examples among clients (iid, Dirichlet label
-skew over families, or one family per client); all are deterministic given
-``seed`` and never lose or duplicate an example. External instruction data
-(Dolly- or Alpaca-style) is read by :func:`load_instruction_dataset`.
+Everything that flows through the federation is an :class:`Example`. A task suite is four JSONL files
+(``data/DATA_CARD.md``): ``train`` (labelled, split among clients), ``public`` (unlabelled prompts
+every client answers), ``public_references`` (the evaluator's only) and ``test`` (held out).
+Partitioners split examples among clients (iid, Dirichlet skew over families, one family per
+client), deterministically, never losing or duplicating one. External instruction data (Dolly- or
+Alpaca-style) is read by :func:`load_instruction_dataset`.
 """
 
 from __future__ import annotations
@@ -21,12 +15,15 @@ import logging
 import math
 import numbers
 import os
+import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+
+from ..config import Partition, RunConfig
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -60,8 +57,7 @@ SUITE_FILES: dict[str, str] = {
     "public_references": "public_references.jsonl",
     "test": "test.jsonl",
 }
-Scheme = Literal["iid", "dirichlet", "by_family"]
-SCHEMES: tuple[str, ...] = ("iid", "dirichlet", "by_family")
+SCHEMES: tuple[str, ...] = typing.get_args(Partition)
 
 _REGENERATE_HINT = "run `python data/generate.py` from the repository root to create it"
 
@@ -75,20 +71,9 @@ class DataFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Example:
-    """One instruction example.
-
-    Parameters
-    ----------
-    id : str
-        Unique, stable identifier, e.g. ``"date_rewrite-train-0007"``.
-    family : str
-        Task family or category, e.g. ``"date_rewrite"`` or ``"open_qa"``.
-    instruction : str
-        What the model is asked to do.
-    context : str
-        Optional input the instruction refers to.
-    response : str
-        Reference answer; ``""`` for unlabelled public prompts.
+    """One instruction example: ``id`` (unique and stable, e.g. ``date_rewrite-train-0007``), ``family`` (a
+    task family or category), ``instruction``, optional ``context``, and the reference ``response`` (``""``
+    for an unlabelled public prompt).
 
     Examples
     --------
@@ -224,19 +209,11 @@ def _families_of(*groups: Iterable[Example]) -> tuple[str, ...]:
 
 @dataclass
 class TaskSuite:
-    """The task suite: what each party of the protocol may see.
+    """The task suite, as each party of the protocol may see it.
 
-    Parameters
-    ----------
-    train : list of Example
-        Labelled examples, to be partitioned among clients.
-    public : list of Example
-        Unlabelled prompts (``response == ""``) answered by every client.
-    public_references : dict of str to str
-        Public prompt id -> reference answer. Held by the evaluator only, to
-        measure pseudo-label accuracy; never give it to clients or the server.
-    test : list of Example
-        Labelled held-out examples.
+    ``train`` is split among clients; every client answers the unlabelled ``public`` prompts;
+    ``public_references`` (public prompt id -> reference) is the evaluator's alone, to measure
+    pseudo-label accuracy, never given to clients or the server; ``test`` is held out.
     """
 
     train: list[Example]
@@ -328,14 +305,8 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
             raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
 
     train = load_examples(files["train"])
-    public = load_examples(files["public"])
+    public = load_examples(files["public"])  # TaskSuite refuses a labelled one
     test = load_examples(files["test"])
-    labelled = [ex.id for ex in public if ex.response]
-    if labelled:
-        raise DataFormatError(
-            f"{files['public']}: public prompts must be unlabelled, but {len(labelled)} "
-            f"have a response (first: {labelled[0]!r}); {_REGENERATE_HINT}"
-        )
     references = _load_references(files["public_references"])
     missing = [ex.id for ex in public if ex.id not in references]
     if missing or len(references) != len(public):
@@ -355,39 +326,14 @@ def load_task_suite(
     n_test_per_family: int | None = None,
     seed: int = 0,
 ) -> TaskSuite:
-    """Load the task suite written by ``data/generate.py``.
+    """Load the task suite in ``path`` (the four files ``data/generate.py`` writes), subsampled.
 
-    Parameters
-    ----------
-    path : str or Path
-        Folder holding ``train.jsonl``, ``public.jsonl``,
-        ``public_references.jsonl`` and ``test.jsonl``.
-    families : sequence of str, optional
-        Keep only these families (all by default).
-    n_public : int, optional
-        Keep ``n_public`` public prompts in total, balanced across families
-        (the first families in file order get the remainder); all by default.
-    n_test_per_family : int, optional
-        Keep at most this many test examples per family; all by default.
-    seed : int
-        Seed of the subsampling (the files themselves are fixed).
-
-    Returns
-    -------
-    TaskSuite
-        Subsampled examples keep their file order; ``public_references``
-        covers exactly the kept public prompts.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the folder or a file is missing (the message says how to create it).
-    DataFormatError
-        If a file is malformed, a public prompt has a response, or the
-        references do not match the public prompts.
-    ValueError
-        On an unknown family (the message lists the available ones) or a
-        subsample size out of range.
+    ``families`` keeps only those; ``n_public`` keeps that many public prompts in total, balanced across
+    families (the first in file order get the remainder); ``n_test_per_family`` caps each family's test
+    items; ``seed`` seeds the subsampling. Kept examples keep their file order. A missing folder or file
+    is a ``FileNotFoundError`` saying how to create it; a malformed file, a labelled public prompt or
+    references that do not match the prompts a ``DataFormatError``; an unknown family (the message
+    lists the available ones) or a size out of range a ``ValueError``.
     """
     directory = Path(path)
     train, public, test, references = _read_suite_files(directory)
@@ -414,10 +360,7 @@ def load_task_suite(
         test = _stratified_sample(test, quota, np.random.default_rng([seed, 1]))
 
     suite = TaskSuite(
-        train=train,
-        public=public,
-        public_references={ex.id: references[ex.id] for ex in public},
-        test=test,
+        train=train, public=public, public_references={ex.id: references[ex.id] for ex in public}, test=test
     )
     logger.info(
         "loaded task suite from %s: %d train, %d public, %d test, families %s",
@@ -488,20 +431,10 @@ def partition_dirichlet(
 ) -> list[list[Example]]:
     """Split examples with Dirichlet label skew over families.
 
-    For each family, client proportions are drawn from
-    ``Dirichlet(alpha, ..., alpha)`` and the family's shuffled examples are
-    cut accordingly. Small ``alpha`` (0.1) gives each client a few dominant
-    families; large ``alpha`` (100) approaches iid.
-
-    Every client is guaranteed at least one example: a client left empty by
-    the draw receives one example from the currently largest client (taken
-    from that client's most frequent family). This is always possible since
-    ``n_clients <= len(examples)``, and moves one example per empty client.
-
-    Returns
-    -------
-    list of list of Example
-        One non-empty list per client, each in a seeded random order.
+    For each family, client proportions are drawn from ``Dirichlet(alpha, ..., alpha)`` and its
+    shuffled examples cut accordingly: small ``alpha`` (0.1) gives each client a few dominant families,
+    large ``alpha`` (100) approaches iid. A client left empty by the draw receives one example from the
+    currently largest client (from that client's most frequent family), so every client holds one.
     """
     _check_n_clients(examples, n_clients)
     _check_alpha(alpha)
@@ -526,22 +459,10 @@ def partition_dirichlet(
 
 
 def partition_by_family(examples: Sequence[Example], n_clients: int, seed: int = 0) -> list[list[Example]]:
-    """Give each client whole families (extreme label skew).
+    """Give each client whole families (extreme label skew), assigned round-robin in order of appearance.
 
-    Families are taken in order of first appearance and assigned round-robin:
-    client ``i`` gets families ``i, i + n_clients, ...``. With more clients
-    than families, client ``i`` gets family ``i % n_families`` and a family's
-    shuffled examples are split evenly among its clients.
-
-    Returns
-    -------
-    list of list of Example
-        One list per client, each in a seeded random order.
-
-    Raises
-    ------
-    ValueError
-        If a family has fewer examples than clients assigned to it.
+    With more clients than families, client ``i`` gets family ``i % n_families`` and that family's
+    shuffled examples are split evenly among its clients (a ``ValueError`` if it has too few).
     """
     _check_n_clients(examples, n_clients)
     rng = np.random.default_rng(seed)
@@ -565,33 +486,13 @@ def partition_by_family(examples: Sequence[Example], n_clients: int, seed: int =
 
 
 def partition(
-    examples: Sequence[Example],
-    scheme: Scheme,
-    n_clients: int,
-    alpha: float = 0.5,
-    seed: int = 0,
+    examples: Sequence[Example], scheme: Partition, n_clients: int, alpha: float = 0.5, seed: int = 0
 ) -> list[list[Example]]:
-    """Split examples among ``n_clients`` clients with the named scheme.
+    """Split examples among ``n_clients`` clients (1 to ``len(examples)``) with the named scheme.
 
-    Parameters
-    ----------
-    examples : sequence of Example
-        Examples to split; none is lost or duplicated.
-    scheme : {"iid", "dirichlet", "by_family"}
-        See :func:`partition_iid`, :func:`partition_dirichlet`,
-        :func:`partition_by_family`.
-    n_clients : int
-        Number of clients, ``1 <= n_clients <= len(examples)``.
-    alpha : float
-        Dirichlet concentration (``> 0``; used by ``"dirichlet"`` only, but
-        always validated).
-    seed : int
-        Seed; equal arguments give equal partitions.
-
-    Returns
-    -------
-    list of list of Example
-        One list per client.
+    The schemes are :func:`partition_iid`, :func:`partition_dirichlet` (concentration ``alpha``,
+    validated always) and :func:`partition_by_family`. None loses or duplicates an example; equal
+    arguments give equal partitions, each client's list in a seeded random order.
 
     Examples
     --------
@@ -629,21 +530,10 @@ def cap_per_client(parts: Sequence[Sequence[Example]], max_examples: int, seed: 
 
 
 def family_histogram(parts: Sequence[Sequence[Example]], families: Sequence[str] | None = None) -> list[dict[str, int]]:
-    """Count examples per family for each client.
+    """Examples per family for each client (``parts`` as :func:`partition` returns them), zeros included.
 
-    Parameters
-    ----------
-    parts : sequence of sequence of Example
-        One list per client, as returned by :func:`partition`.
-    families : sequence of str, optional
-        Key order (e.g. ``tasks.FAMILIES``); families present but not listed
-        are appended. Default: every family seen, sorted by name.
-
-    Returns
-    -------
-    list of dict of str to int
-        One dict per client, all with the same keys, zeros included; ready
-        for ``pandas.DataFrame`` or a plotly heatmap.
+    The keys follow ``families`` (families present but not listed are appended; default: every family
+    seen, sorted), the same in every dict: ready for ``pandas.DataFrame`` or a heatmap.
     """
     seen = sorted(_families_of(*parts))
     keys = list(dict.fromkeys([*(families or ()), *seen]))
@@ -748,49 +638,19 @@ def _local_records(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def load_instruction_dataset(
-    source: str | Path,
-    split: str = "train",
-    limit: int | None = None,
-    family_field: str | None = None,
+    source: str | Path, split: str = "train", limit: int | None = None, family_field: str | None = None
 ) -> list[Example]:
     """Load Dolly- or Alpaca-style instruction data as examples.
 
-    Each record's schema is detected on its own: Dolly (``instruction``,
-    ``context``, ``response``, ``category`` -> family) or Alpaca
-    (``instruction``, ``input``, ``output``; family ``"general"``).
+    Each record's schema is detected on its own: Dolly (``instruction``, ``context``, ``response``,
+    ``category`` -> family) or Alpaca (``instruction``, ``input``, ``output``; family ``general``), unless
+    ``family_field`` names the family's field. ``source`` is a local ``.json`` (a list) or ``.jsonl`` file,
+    or else a Hugging Face hub dataset name (``databricks/databricks-dolly-15k``, its ``split``) loaded
+    with ``datasets``; ``limit`` keeps the first records. Ids are ``{stem}-{index:05d}``.
 
-    Parameters
-    ----------
-    source : str or Path
-        A local ``.json`` file (a list of records) or ``.jsonl`` file; any
-        other string that is not an existing path is taken as a Hugging Face
-        hub dataset name (e.g. ``"databricks/databricks-dolly-15k"``) and
-        loaded with ``datasets.load_dataset``.
-    split : str
-        Hub split to load; ignored for local files.
-    limit : int, optional
-        Keep only the first ``limit`` records.
-    family_field : str, optional
-        Record field to use as the family instead of the default.
-
-    Returns
-    -------
-    list of Example
-        Ids ``f"{stem}-{index:05d}"`` with ``stem`` the file stem (or the
-        last part of the hub name) and ``index`` the 0-based record index.
-
-    Raises
-    ------
-    DataFormatError
-        If a record matches neither schema (names the file and line/record).
-    FileNotFoundError
-        If ``source`` looks like a file path (``.json``/``.jsonl``, or starts
-        with ``/`` or ``.``) but does not exist.
-    ImportError
-        If a hub dataset is requested and ``datasets`` is not installed.
-    RuntimeError
-        If the hub dataset cannot be loaded (e.g. offline); the message says
-        how to provide the data instead.
+    A record of neither schema is a ``DataFormatError`` naming the file and line; a missing file a
+    ``FileNotFoundError``; a hub dataset without ``datasets`` an ``ImportError``, and one that cannot be
+    loaded (offline) a ``RuntimeError`` that says how to provide the data instead.
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
@@ -841,17 +701,10 @@ def instruction_suite(
 ) -> TaskSuite:
     """A task suite cut from instruction data (Dolly/Alpaca records): per family (category), test, public and train.
 
-    Records whose response is longer than ``max_response_words`` words are
-    dropped first (0 = keep all). Each family's records are shuffled with
-    ``seed``; its first ``n_test_per_family`` become test items, the next ones
-    its share of the ``n_public`` public prompts (spread evenly over the
-    families; their responses become the hidden references), the rest train.
-
-    Raises
-    ------
-    ValueError
-        On an unknown family (the message lists the categories present), or
-        when a family has too few records for its test and public share.
+    Records whose response is longer than ``max_response_words`` words go first (0 = keep all). Each
+    family's records are shuffled with ``seed``: the first ``n_test_per_family`` are test items, the next
+    its share of the ``n_public`` public prompts (their responses the hidden references), the rest
+    train. An unknown family, or one with too few records, is a ``ValueError``.
     """
     pool = [e for e in examples if not max_response_words or len(e.response.split()) <= max_response_words]
     available = _families_of(pool)
@@ -892,7 +745,7 @@ def instruction_suite(
     return TaskSuite(train=train, public=public, public_references=references, test=test)
 
 
-def build_suite(cfg: Any) -> TaskSuite:
+def build_suite(cfg: RunConfig) -> TaskSuite:
     """The task suite a run configuration (``RunConfig``) selects.
 
     With ``data.source`` set, the suite is cut from that instruction data

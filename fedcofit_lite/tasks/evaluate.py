@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from rouge_score import rouge_scorer
 
-from .freeform import FREEFORM  # standard library only: no cycle, no model code
+from ..runlog import PredictionRow
+from .families import REGISTRY as FAMILIES
 
 _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
@@ -43,16 +44,14 @@ def exact_match(prediction: str, reference: str) -> float:
 
 
 def correct(prediction: str, reference: str, family: str | None = None) -> float:
-    """1.0 when the answer is right: by content for a free-form family, by normalised exact match otherwise.
+    """1.0 when the answer is right: by the family's own ``check`` where it has one, by normalised exact match otherwise.
 
-    The free-form families (:mod:`fedcofit_lite.tasks.freeform`) accept any wording
-    that states the reference's facts and nothing contradicting them; every
-    other family, the project's exact-answer ones and external data alike,
-    falls back to :func:`exact_match`.
+    The free-form families (:mod:`fedcofit_lite.tasks.freeform`) accept any wording that states the
+    reference's facts and nothing contradicting them; every other family, the project's exact-answer
+    ones and external data alike, falls back to :func:`exact_match`.
     """
-    if family in FREEFORM:
-        return float(FREEFORM[family].check(prediction, reference))
-    return exact_match(prediction, reference)
+    check = FAMILIES[family].check if family in FAMILIES else None
+    return float(check(prediction, reference)) if check is not None else exact_match(prediction, reference)
 
 
 def rouge_l(prediction: str, reference: str) -> float:
@@ -100,16 +99,14 @@ def score_answers(
 
 def score_predictions(
     answers: dict[str, list[str]], test: Sequence, embed_fn: Callable | None = None
-) -> tuple[dict[str, dict], list[dict]]:
-    """Score each model's answers to the ``test`` examples: (model -> score table, one prediction record per answer)."""
+) -> tuple[dict[str, dict], list[PredictionRow]]:
+    """Score each model's answers to the ``test`` examples: (model -> score table, one prediction row per answer)."""
     refs, families = [e.response for e in test], [e.family for e in test]
     scores = {a: score_answers(preds, refs, families, embed_fn) for a, preds in answers.items()}
-    records = [
-        {"client": a, "id": e.id, "family": e.family, "prediction": p, "reference": e.response}
-        for a, preds in answers.items()
-        for e, p in zip(test, preds)
+    rows = [
+        PredictionRow(a, e.id, e.family, p, e.response) for a, preds in answers.items() for e, p in zip(test, preds)
     ]
-    return scores, records
+    return scores, rows
 
 
 def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:

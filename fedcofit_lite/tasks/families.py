@@ -1,12 +1,10 @@
-"""The project's own task families: short answers, checkable by exact match.
+"""Task families and their one registry: short answers checkable by exact match, and the free-form ones.
 
-Each family turns a ``random.Random`` into ``(instruction, response)`` pairs
-whose response is short (a dozen tokens at most) and has exactly one correct
-form, so that a generated answer can be scored by *normalised exact match*
-(lower-case, strip, collapse whitespace, strip a trailing period). That is
-what lets the federation measure how often a consensus pseudo-label is right.
-
-Families (names are part of the API; other modules refer to them by name)::
+Each family turns a ``random.Random`` into ``(instruction, response)`` pairs. The project's own
+families answer in a dozen tokens at most with exactly one correct form, so an answer is scored by
+*normalised exact match*: that is what lets the federation measure how often a pseudo-label is
+right. The free-form families (:mod:`fedcofit_lite.tasks.freeform`) join :data:`REGISTRY` with a
+content ``check``. Names are part of the API::
 
     date_rewrite      2021-03-04                      -> 04/03/2021
     unit_conversion   3.5 kilometres to metres        -> 3500 m
@@ -16,28 +14,33 @@ Families (names are part of the API; other modules refer to them by name)::
     capital           capital of Peru                 -> Lima
     list_sort         7, 3, 9, 1 ascending            -> 1, 3, 7, 9
 
-``generate_suite`` builds the train / public / test splits that
-``data/generate.py`` writes to ``data/tasks/``.
+:func:`generate_suite` builds the train / public / test splits; :func:`write_suite` writes them as a
+``data.path`` folder (``data/generate.py`` writes ``data/tasks/``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from .capitals import CAPITALS
-from .data import Example
+from .data import SUITE_FILES, Example, write_jsonl
+from .freeform import FREEFORM
 
 __all__ = [
     "FAMILIES",
     "FREEFORM_FAMILIES",
+    "REGISTRY",
     "SPLITS",
     "TaskFamily",
     "get_family",
     "generate_suite",
+    "write_suite",
 ]
 
 Sampler = Callable[[random.Random], tuple[str, str]]
@@ -47,25 +50,12 @@ SPLITS: tuple[str, ...] = ("train", "public", "test")
 
 @dataclass(frozen=True)
 class TaskFamily:
-    """A family of auto-checkable instructions.
+    """A family of auto-checkable instructions (an entry of :data:`REGISTRY`).
 
-    Parameters
-    ----------
-    name : str
-        Stable identifier, used as ``Example.family``.
-    description : str
-        One line for reports and the data card.
-    sample : callable
-        ``sample(rng) -> (instruction, response)``; draws one pair using only
-        ``rng``, so generation is deterministic given the seed.
-    capacity : int
-        Number of distinct instructions the family can produce (an upper
-        bound on ``n`` in :meth:`generate`).
-    check : callable, optional
-        ``check(prediction, reference) -> bool``, the content checker of a
-        free-form family (:mod:`fedcofit_lite.tasks.freeform`); None for the
-        exact-answer families, which :func:`fedcofit_lite.tasks.evaluate.exact_match`
-        scores.
+    ``sample(rng) -> (instruction, response)`` draws one pair using only ``rng`` (generation is
+    deterministic given the seed); ``capacity`` bounds the distinct instructions it can produce;
+    ``check(prediction, reference) -> bool``, when given, judges answers by content (the free-form
+    families); without one, :func:`fedcofit_lite.tasks.evaluate.exact_match` scores the family.
 
     Examples
     --------
@@ -81,25 +71,7 @@ class TaskFamily:
     check: Callable[[str, str], bool] | None = None
 
     def generate(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
-        """Draw ``n`` pairs with pairwise distinct instructions.
-
-        Parameters
-        ----------
-        rng : random.Random
-            Source of randomness; the only one used.
-        n : int
-            Number of pairs, ``0 <= n <= capacity``.
-
-        Returns
-        -------
-        list of (str, str)
-            ``(instruction, response)`` pairs in draw order.
-
-        Raises
-        ------
-        ValueError
-            If ``n`` is negative or larger than the family's capacity.
-        """
+        """Draw ``n`` (0 to ``capacity``) pairs with pairwise distinct instructions from ``rng``, in draw order."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if n > self.capacity:
@@ -224,27 +196,12 @@ _WORDS = (
     "whale wonder garlic harbor meadow pepper saddle tunnel velvet wallet"
 ).split()
 _WORD_OPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
+    (("Write the word '{w}' in uppercase letters.", "Convert '{w}' to all capital letters."), str.upper),
     (
-        (
-            "Write the word '{w}' in uppercase letters.",
-            "Convert '{w}' to all capital letters.",
-        ),
-        str.upper,
-    ),
-    (
-        (
-            "What are the first three letters of the word '{w}'?",
-            "Give the first three letters of '{w}'.",
-        ),
+        ("What are the first three letters of the word '{w}'?", "Give the first three letters of '{w}'."),
         lambda w: w[:3],
     ),
-    (
-        (
-            "What are the last three letters of the word '{w}'?",
-            "Give the last three letters of '{w}'.",
-        ),
-        lambda w: w[-3:],
-    ),
+    (("What are the last three letters of the word '{w}'?", "Give the last three letters of '{w}'."), lambda w: w[-3:]),
 )
 
 
@@ -310,7 +267,9 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
 
 # --- registry --------------------------------------------------------------
 
-_REGISTRY: dict[str, TaskFamily] = {
+# The one registry of task families: generation, scoring (tasks.evaluate.correct) and config checks read it.
+# To add a family: REGISTRY[f.name] = TaskFamily(...), with a ``check`` when right answers differ in wording.
+REGISTRY: dict[str, TaskFamily] = {
     f.name: f
     for f in (
         TaskFamily(
@@ -362,14 +321,11 @@ _REGISTRY: dict[str, TaskFamily] = {
     )
 }
 
-FAMILIES: tuple[str, ...] = tuple(_REGISTRY)  # the exact-answer families of data/tasks/
-
-# The free-form families (data/freeform/) join the registry.
-from .freeform import FREEFORM  # noqa: E402
-
-for _f in FREEFORM.values():
-    _REGISTRY[_f.name] = TaskFamily(_f.name, _f.description, _f.sample, _f.capacity, check=_f.check)
-FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)
+FAMILIES: tuple[str, ...] = tuple(REGISTRY)  # the exact-answer families of data/tasks/
+FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)  # the free-form families of data/freeform/
+REGISTRY.update(
+    {f.name: TaskFamily(f.name, f.description, f.sample, f.capacity, check=f.check) for f in FREEFORM.values()}
+)
 
 
 def get_family(name: str) -> TaskFamily:
@@ -381,41 +337,20 @@ def get_family(name: str) -> TaskFamily:
         If there is no such family; the message lists the existing names.
     """
     try:
-        return _REGISTRY[name]
+        return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown task family {name!r}; choose from {', '.join(_REGISTRY)}") from None
+        raise ValueError(f"unknown task family {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
 def generate_suite(
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: Sequence[str] = FAMILIES,
+    seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25, families: Sequence[str] = FAMILIES
 ) -> dict[str, list[Example]]:
-    """Generate the train / public / test splits of the task suite.
+    """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
-    Each family gets its own generator seeded from ``(seed, family)``, so a
-    family's examples do not depend on which other families are requested.
-    The family draws ``n_train + n_public + n_test`` distinct instructions,
-    which are cut in that order into the three splits: no instruction text
-    appears in two splits.
-
-    Parameters
-    ----------
-    seed : int
-        Generation seed.
-    n_train, n_public, n_test : int
-        Examples per family in each split.
-    families : sequence of str
-        Families to include, in output order.
-
-    Returns
-    -------
-    dict of str to list of Example
-        Keys ``"train"``, ``"public"``, ``"test"``. Ids look like
-        ``"date_rewrite-public-0007"``. Public examples keep their reference
-        response; callers must strip it before showing them to clients.
+    Each family draws from its own generator, seeded from ``(seed, family)``, so its examples do not
+    depend on the other families; it draws ``n_train + n_public + n_test`` distinct instructions, cut in
+    that order, so no instruction appears in two splits. Ids look like ``date_rewrite-public-0007``.
+    Public examples keep their reference: strip it before showing them to clients (:func:`write_suite`).
 
     Examples
     --------
@@ -438,12 +373,31 @@ def generate_suite(
         for split in SPLITS:
             for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
                 suite[split].append(
-                    Example(
-                        id=f"{name}-{split}-{i:04d}",
-                        family=name,
-                        instruction=instruction,
-                        response=response,
-                    )
+                    Example(id=f"{name}-{split}-{i:04d}", family=name, instruction=instruction, response=response)
                 )
             start += sizes[split]
     return suite
+
+
+def write_suite(
+    out: str | Path,
+    seed: int = 0,
+    n_train: int = 200,
+    n_public: int = 40,
+    n_test: int = 25,
+    families: Sequence[str] = FAMILIES,
+) -> dict[str, int]:
+    """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``); lines per file.
+
+    The public prompts are written without their responses, which go to the hidden references.
+    """
+    suite = generate_suite(seed, n_train, n_public, n_test, families)
+    records = {
+        "train": suite["train"],
+        "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
+        "public_references": [{"id": ex.id, "response": ex.response} for ex in suite["public"]],
+        "test": suite["test"],
+    }
+    for key, rows in records.items():
+        write_jsonl(Path(out) / SUITE_FILES[key], rows)
+    return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}

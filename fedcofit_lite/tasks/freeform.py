@@ -1,27 +1,13 @@
 """Free-form task families: sentence answers with many right phrasings, checked by their content.
 
-The exact-answer families of :mod:`fedcofit_lite.tasks.families` have one correct
-string, so a majority vote over strings is already the best possible rule and
-the embedding can only merge near-identical strings. Open-ended generation is
-where *semantic* consensus is supposed to earn its name: two clients can both
-be right in different words. These families make that measurable.
-
-Each family is a small fact model:
-
-``sample_facts(rng)``
-    draws the facts of one item (a country and its capital; two numbers; a
-    weather reading);
-``instruction(facts, rng)``
-    asks for them in one of several wordings;
-``render(facts, style)``
-    writes a correct answer in one of several *styles* (phrasings). The
-    training references draw their style at random, so clients trained on
-    different records learn to answer right in different words;
-``facts_of(text)``
-    reads the facts a sentence states (``None`` where it states none);
-``check(prediction, reference)``
-    the content checker: right when the prediction states the reference's
-    facts and nothing that contradicts them, whatever the wording.
+An exact-answer family has one correct string, so a majority vote over strings is already the best
+rule. Open-ended generation is where *semantic* consensus is supposed to earn its name: two clients
+can both be right in different words. These families make that measurable. Each is a small fact
+model: ``sample_facts(rng)`` draws an item's facts, ``instruction(facts, rng)`` asks for them,
+``render(facts, style)`` writes a right answer in one of several *styles* (training references draw
+their style at random, so clients learn different wordings), ``facts_of(text)`` reads the facts a
+sentence states, and ``check(prediction, reference)`` is right when the prediction states the
+reference's facts and nothing contradicting them.
 
 ==================== ================================================== =====================================
 family               instruction                                        some right answers
@@ -34,9 +20,8 @@ family               instruction                                        some rig
                      rain.                                              Oslo: showers, 12 °C.
 ==================== ================================================== =====================================
 
-What a sentence embedder sees in these answers, and what it misses (``82 is
-larger than 47`` and ``47 is larger than 82`` are near-identical vectors), is
-the subject of notebook 09.
+What a sentence embedder misses here (``82 is larger than 47`` and ``47 is larger than 82`` are
+near-identical vectors) is the subject of notebook 09.
 """
 
 from __future__ import annotations

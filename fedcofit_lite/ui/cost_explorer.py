@@ -127,26 +127,12 @@ def cost_explorer(
     protocol: Protocol | None = None,
     model: str | None = None,
 ) -> CostExplorer:
-    """An interactive view of the analytic byte counts of one round.
+    """An interactive view (a :class:`CostExplorer` ``VBox``) of the analytic byte counts of one round.
 
-    Parameters
-    ----------
-    archs : sequence or mapping of Architecture, optional
-        Models offered in the dropdown (default: every shipped one,
-        :data:`fedcofit_lite.analysis.costmodel.ARCHITECTURES`).
-    protocol : Protocol, optional
-        Starting settings (default: the paper setting,
-        :func:`fedcofit_lite.analysis.costmodel.paper_setting`); the sliders change
-        its rank, prompts and answer length, the checkbox its directions.
-    model : str, optional
-        The dropdown's first choice: a key of ``archs`` (default: the paper
-        setting's Llama-3.1-405B when offered, else the first of ``archs``).
-
-    Returns
-    -------
-    CostExplorer
-        An ``ipywidgets.VBox``; leave it as the last expression of a cell to
-        show it.
+    ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings
+    (default: :func:`fedcofit_lite.analysis.costmodel.paper_setting`), whose rank, prompts, answer length
+    and directions the controls change; ``model`` the first choice (default: the paper's Llama-3.1-405B
+    when offered).
 
     Examples
     --------

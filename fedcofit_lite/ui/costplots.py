@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..analysis.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
-from .plots import METHOD_STYLE
+from .plots import method_style
 
 __all__ = ["fig_bytes_vs_model_size", "fig_measured_vs_analytic", "fig_ratio_sweep", "SWEEPABLE"]
 
@@ -24,7 +24,7 @@ LABELS = {
     "full_over_consensus": "full FedAvg / consensus",
     "lora_over_consensus": "LoRA FedAvg / consensus",
 }
-_FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods plots.METHOD_STYLE does not know
+_FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods without a colour of their own
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
 
@@ -36,8 +36,8 @@ def _lighter(color: str, amount: float = 0.55) -> str:
 
 
 def _method_color(method: str, direction: str, k: int) -> str:
-    """The method's colour in every run figure (plots.METHOD_STYLE): as is for up, lighter for down."""
-    base = METHOD_STYLE.get(method, {}).get("color") or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
+    """The method's colour in every run figure (federation.methods.METHODS): as is for up, lighter for down."""
+    base = method_style(method)["color"] or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
     return base if direction == "up" else _lighter(base)
 
 
@@ -49,20 +49,7 @@ def _describe(protocol: Protocol) -> str:
 
 
 def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -> go.Figure:
-    """Bytes per round against model size, one line per protocol (log-log).
-
-    Parameters
-    ----------
-    archs : sequence of Architecture
-        Plotted in order of parameter count.
-    protocol : Protocol
-
-    Returns
-    -------
-    go.Figure
-        Three traces (full FedAvg, LoRA FedAvg, consensus); hovering a point
-        shows the model name and its bytes in decimal units.
-    """
+    """Bytes per round against model size (``archs`` in order of parameters), one line per protocol, log-log."""
     archs = sorted(archs, key=lambda a: a.n_parameters())
     x = [a.n_parameters() for a in archs]
     per_arch = [round_bytes(a, protocol) for a in archs]
@@ -88,26 +75,10 @@ def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -
 
 
 def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: Sequence[float]) -> go.Figure:
-    """How the FedAvg/consensus byte ratios move as one Protocol field varies.
+    """How the FedAvg/consensus byte ratios move as one numeric :class:`Protocol` field (:data:`SWEEPABLE`) varies.
 
-    Parameters
-    ----------
-    arch : Architecture
-    protocol : Protocol
-        The other fields stay as they are here; a dotted vertical line marks
-        this protocol's own value of ``param``.
-    param : str
-        A numeric Protocol field, e.g. ``"rank"``, ``"n_prompts"``,
-        ``"answer_tokens"`` (see :data:`SWEEPABLE`).
-    values : sequence of number
-        Values of ``param`` to plot; each must be valid for the field.
-
-    Returns
-    -------
-    go.Figure
-        Two traces, ``lora_over_consensus`` and ``full_over_consensus``, on a
-        log y axis (the x axis is log too when the values are positive and
-        span a factor of 10 or more).
+    ``param`` takes ``values``; the other fields stay as in ``protocol``, whose own value a dotted line
+    marks. Log y axis (log x too when the values are positive and span a factor of 10 or more).
     """
     if param not in SWEEPABLE:
         raise ValueError(f"param={param!r} cannot be swept: use one of {', '.join(SWEEPABLE)}")
@@ -137,21 +108,10 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
 def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Bytes counted on the wire (points) next to the analytic model (dashed lines), per round.
 
-    Parameters
-    ----------
-    rows : sequence of dict
-        What :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` returns
-        (keys ``method``, ``round``, ``direction``, ``measured``,
-        ``analytic``, ``relative``), possibly for several run folders
-        concatenated.
-
-    Returns
-    -------
-    go.Figure
-        Each method in its colour of the run figures (:data:`fedcofit_lite.ui.plots.METHOD_STYLE`),
-        lighter for the down direction; the y axis is log so FedAvg and
-        consensus fit on one plot. Hovering a point shows the relative
-        overhead of the wire format (JSON framing, safetensors header).
+    ``rows`` are what :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` returns, for one
+    or several run folders. Each method in its colour (:data:`fedcofit_lite.federation.methods.METHODS`),
+    lighter going down; log y so FedAvg and consensus fit on one plot; the hover shows the wire format's
+    overhead (JSON framing, safetensors header).
     """
     if not rows:
         raise ValueError("rows is empty: pass measured_vs_analytic(run_dir) of a consensus or FedAvg run folder")
@@ -162,7 +122,7 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     for k, ((method, direction), rs) in enumerate(groups.items()):
         rs = sorted(rs, key=lambda r: r["round"])
         color = _method_color(method, direction, k)
-        name = f"{METHOD_STYLE.get(method, {}).get('label', method)}, {direction}"
+        name = f"{method_style(method)['label']}, {direction}"
         fig.add_trace(
             go.Scatter(
                 x=[r["round"] for r in rs],

@@ -1,15 +1,8 @@
-"""Looking inside one round of consensus: embeddings, clusters, and how the threshold changes them.
+"""Looking inside one round of consensus: clusters, and how a clusterer's knob changes them (notebooks 04 and 05).
 
-Server-side analysis of a finished round, from the run folder alone (no
-model is loaded): the answers every client sent, their sentence embeddings,
-2-D/3-D projections, per-prompt clusters and the pseudo-label accuracy the
-clustering would reach for a range of thresholds. The hidden references are
-read here only to *score* consensus, as a teacher would; the server never
-sees them.
-
-Backs notebooks 04 (embedding visualisation) and 05 (per-prompt clustering).
-Figure functions return plotly figures; :func:`cluster_explorer` returns an
-ipywidgets box whose controls recompute everything.
+Server-side analysis of a finished round from the run folder alone (no model is loaded). The hidden
+references are read only to *score* consensus, as a teacher would; the server never sees them.
+:func:`cluster_explorer` returns an ipywidgets box whose controls recompute everything.
 """
 
 from __future__ import annotations
@@ -19,15 +12,10 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..analysis.replay import RoundAnswers, _knob_value, consensus_quality, fit_consensus, threshold_sweep
+from ..analysis.replay import RoundAnswers, consensus_quality, fit_consensus, threshold_sweep
 from ..config import ConsensusConfig
 from ..protocol.cluster import REGISTRY, clusterer_params
 from .roundplots import fig_prompt_similarity, fig_threshold_sweep, prompt_table
-
-# The one knob per algorithm that the explorer's slider moves, with its range (from cluster.REGISTRY).
-KNOB: dict[str, tuple[str, float, float, float]] = {
-    name: (c.knob, c.low, c.high, c.step) for name, c in REGISTRY.items()
-}
 
 
 class ClusterExplorer(W.VBox):
@@ -45,27 +33,20 @@ class ClusterExplorer(W.VBox):
     """
 
     def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> None:
-        if algorithm not in KNOB:
-            raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(KNOB)}.")
+        if algorithm not in REGISTRY:
+            raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(REGISTRY)}.")
         if ra.X is None:
             raise ValueError("embed the answers first: ra.embed(embed_fn).")
         self.ra = ra
         prompts = list(ra.prompts)
         wide = {"description_width": "initial"}  # the default width cuts "min_agreement" to "min_agre..."
+        slider = {"continuous_update": False, "style": wide}
         self.controls = {
             "prompt": W.Dropdown(options=prompts, value=prompts[0], description="prompt", style=wide),
-            "algorithm": W.Dropdown(options=list(KNOB), value=algorithm, description="algorithm", style=wide),
-            "knob": W.FloatSlider(
-                description=KNOB[algorithm][0], continuous_update=False, readout_format=".2f", style=wide
-            ),
+            "algorithm": W.Dropdown(options=list(REGISTRY), value=algorithm, description="algorithm", style=wide),
+            "knob": W.FloatSlider(description=REGISTRY[algorithm].knob, readout_format=".2f", **slider),
             "min_agreement": W.FloatSlider(
-                value=min_agreement,
-                min=0.0,
-                max=1.0,
-                step=0.05,
-                description="min_agreement",
-                continuous_update=False,
-                style=wide,
+                value=min_agreement, min=0, max=1, step=0.05, description="min_agreement", **slider
             ),
         }
         self.output = W.Output()
@@ -81,8 +62,8 @@ class ClusterExplorer(W.VBox):
 
     def params(self) -> dict[str, float | int]:
         """The clusterer's parameters the controls describe, e.g. ``{"distance_threshold": 0.15}``."""
-        param = KNOB[self.controls["algorithm"].value][0]
-        return {param: _knob_value(param, self.controls["knob"].value)}
+        spec = REGISTRY[self.controls["algorithm"].value]
+        return {spec.knob: spec.value(self.controls["knob"].value)}
 
     def refresh(self, *_: Any) -> None:
         """Refit the consensus with the controls' values and redraw the output area."""
@@ -117,7 +98,8 @@ class ClusterExplorer(W.VBox):
         self.n_draws += 1
 
     def _set_knob_range(self, algorithm: str) -> None:
-        param, low, high, step = KNOB[algorithm]
+        spec = REGISTRY[algorithm]
+        param, low, high, step = spec.knob, spec.low, spec.high, spec.step
         knob = self.controls["knob"]
         knob.description, knob.step = param, step
         # ipywidgets rejects min > max at every assignment: widen towards the new range first.
@@ -138,21 +120,10 @@ class ClusterExplorer(W.VBox):
 def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> ClusterExplorer:
     """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
 
-    Parameters
-    ----------
-    ra : RoundAnswers
-        One round's answers, embedded (:meth:`RoundAnswers.embed`).
-    algorithm : {"agglomerative", "dbscan", "hdbscan", "kmeans"}
-        The clusterer selected first; its knob (``KNOB``) starts at the
-        default of :class:`~fedcofit_lite.config.ConsensusConfig`.
-    min_agreement : float
-        The agreement filter's starting value.
-
-    Returns
-    -------
-    ClusterExplorer
-        Leave it as the last expression of a cell to show it; its
-        ``controls`` can be set from code.
+    ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
+    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the
+    filter's starting value. Leave it as the last expression of a cell to show it; its ``controls`` can
+    be set from code.
 
     Examples
     --------

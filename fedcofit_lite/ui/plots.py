@@ -12,16 +12,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..federation.methods import METHODS
+
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
-METHOD_STYLE: dict[str, dict[str, Any]] = {
-    "consensus": {"color": "#1f77b4", "label": "semantic consensus (medoid)"},
-    "fedavg": {"color": "#d62728", "label": "FedAvg-LoRA"},
-    "fedprox": {"color": "#ff7f0e", "label": "FedProx-LoRA"},
-    "ffa": {"color": "#9467bd", "label": "FFA-LoRA"},
-    "local": {"color": "#7f7f7f", "label": "local only"},
-    "centralized": {"color": "#2ca02c", "label": "centralized (pooled data)"},
-}
 METRIC_LABEL = {
     "exact_match": "test exact match",
     "correct": "test correct (content-checked)",
@@ -40,18 +34,34 @@ RULE_COLOR = {
 }
 
 
-def _style(method: str) -> dict[str, Any]:
-    """Colour and label of a method; ``"fedavg (global)"`` is the global model of FedAvg, in its colour, dashed;
-    ``consensus@vote`` is consensus under another rule, in that rule's colour."""
+def method_style(method: str) -> dict[str, Any]:
+    """Colour and label of a method (from ``federation.methods.METHODS``); ``"fedavg (global)"`` is the global
+    model of FedAvg, in its colour, dashed; ``consensus@vote`` is consensus under another rule, in that rule's colour."""
     name, _, rest = method.partition(" ")
-    base, _, rule = name.partition("@")
-    style = dict(METHOD_STYLE.get(name, {"color": None, "label": name}))
+    spec = METHODS.get(name)
+    style = {"color": spec.color, "label": spec.label} if spec else {"color": None, "label": name}
+    rule = name.partition("@")[2]
     if rule:
         style = {"color": RULE_COLOR.get(rule), "label": f"consensus ({rule})"}
     if rest:
         style["label"] = f"{style['label']} {rest}"
         style["dash"] = "dash"
     return style
+
+
+def laid_out(
+    fig: go.Figure, title: str, x: str | dict | None = None, y: str | dict | None = None, **layout: Any
+) -> go.Figure:
+    """``fig`` with its title, axes (a title, or a dict of axis settings) and the white template of every figure."""
+    axes = {k: {"title": v} if isinstance(v, str) else v for k, v in (("xaxis", x), ("yaxis", y)) if v is not None}
+    fig.update_layout(title=title, template="plotly_white", **axes, **layout)
+    return fig
+
+
+def _error_bars(intervals: Sequence[Any]) -> dict[str, Any]:
+    """Asymmetric error bars of 95% intervals (``lo``, ``mean``, ``hi``)."""
+    up, down = [c.hi - c.mean for c in intervals], [c.mean - c.lo for c in intervals]
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down}
 
 
 def _trained(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -65,7 +75,7 @@ def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figu
     for method, rows in metrics.items():
         base = next((r["test"]["all"][metric] for r in rows if r["round"] < 0), base)
         trained = _trained(rows)
-        st = _style(method)
+        st = method_style(method)
         fig.add_trace(
             go.Scatter(
                 x=[r["round"] for r in trained],
@@ -78,13 +88,8 @@ def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figu
         )
     if base is not None:
         fig.add_hline(y=base, line_dash="dot", annotation_text="base model", annotation_position="bottom right")
-    fig.update_layout(
-        title=f"{METRIC_LABEL.get(metric, metric)} per round",
-        xaxis={"title": "round (0 = local fine-tuning only)", "dtick": 1},
-        yaxis={"title": METRIC_LABEL.get(metric, metric)},
-        template="plotly_white",
-    )
-    return fig
+    label = METRIC_LABEL.get(metric, metric)
+    return laid_out(fig, f"{label} per round", {"title": "round (0 = local fine-tuning only)", "dtick": 1}, label)
 
 
 def cumulative_bytes(rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -103,10 +108,10 @@ def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
     for method, rows in metrics.items():
         cum = cumulative_bytes(rows)
         if not cum or cum[-1] == 0:
-            silent.append(_style(method)["label"])
+            silent.append(method_style(method)["label"])
             continue
         trained = _trained(rows)
-        st = _style(method)
+        st = method_style(method)
         points = [(r["round"], b) for r, b in zip(trained, cum) if b > 0]  # log axis: zeros cannot be drawn
         fig.add_trace(
             go.Scatter(
@@ -119,20 +124,15 @@ def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
             )
         )
     note = f" ({', '.join(silent)}: 0 bytes)" if silent else ""
-    fig.update_layout(
-        title="cumulative bytes exchanged, up + down" + note,
-        xaxis={"title": "round", "dtick": 1},
-        yaxis={"title": "bytes (log)", "type": "log"},
-        template="plotly_white",
-    )
-    return fig
+    title = "cumulative bytes exchanged, up + down" + note
+    return laid_out(fig, title, {"title": "round", "dtick": 1}, {"title": "bytes (log)", "type": "log"})
 
 
 def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figure:
     """Score against cumulative bytes (log x): the trade-off. Silent methods are horizontal reference lines."""
     fig = go.Figure()
     for method, rows in metrics.items():
-        cum, trained, st = cumulative_bytes(rows), _trained(rows), _style(method)
+        cum, trained, st = cumulative_bytes(rows), _trained(rows), method_style(method)
         if not cum or cum[-1] == 0:
             fig.add_hline(
                 y=trained[-1]["test"]["all"][metric],
@@ -154,13 +154,10 @@ def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figu
                 hovertemplate="%{text}: %{y:.3f} at %{x:,} bytes<extra>" + st["label"] + "</extra>",
             )
         )
-    fig.update_layout(
-        title=f"{METRIC_LABEL.get(metric, metric)} against bytes exchanged",
-        xaxis={"title": "cumulative bytes, up + down (log)", "type": "log"},
-        yaxis={"title": METRIC_LABEL.get(metric, metric)},
-        template="plotly_white",
+    label = METRIC_LABEL.get(metric, metric)
+    return laid_out(
+        fig, f"{label} against bytes exchanged", {"title": "cumulative bytes, up + down (log)", "type": "log"}, label
     )
-    return fig
 
 
 def fig_wall_time(metrics: Metrics) -> go.Figure:
@@ -172,17 +169,13 @@ def fig_wall_time(metrics: Metrics) -> go.Figure:
                 phases.setdefault(phase, {}).setdefault(method, 0.0)
                 phases[phase][method] += s
     methods = list(metrics)
-    labels = [_style(m)["label"] for m in methods]
+    labels = [method_style(m)["label"] for m in methods]
     fig = go.Figure(
         [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
     )
-    fig.update_layout(
-        barmode="stack",
-        title="wall time per method (local stage + rounds, evaluation included)",
-        yaxis={"title": "seconds"},
-        template="plotly_white",
+    return laid_out(
+        fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack"
     )
-    return fig
 
 
 def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
@@ -199,32 +192,22 @@ def fig_score_by_round_ci(intervals: Mapping[str, Mapping[str, Any]], metric: st
     """Score per stage with 95% error bars (several seeds), one line per method; ``intervals`` from ``compare.stage_intervals``."""
     fig = go.Figure()
     for entry, per_stage in intervals.items():
-        st = _style(entry)
+        st = method_style(entry)
         stages = list(per_stage)
         ci = [per_stage[s] for s in stages]
         fig.add_trace(
             go.Scatter(
                 x=stages,
                 y=[c.mean for c in ci],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [c.hi - c.mean for c in ci],
-                    "arrayminus": [c.mean - c.lo for c in ci],
-                },
+                error_y=_error_bars(ci),
                 mode="lines+markers",
                 name=st["label"],
                 line={"color": st["color"], "dash": st.get("dash", "solid")},
                 hovertemplate="%{x}: %{y:.3f}<extra>" + st["label"] + "</extra>",
             )
         )
-    fig.update_layout(
-        title=f"{METRIC_LABEL.get(metric, metric)} per stage, mean over seeds with 95% intervals",
-        xaxis={"title": "stage"},
-        yaxis={"title": METRIC_LABEL.get(metric, metric)},
-        template="plotly_white",
-    )
-    return fig
+    label = METRIC_LABEL.get(metric, metric)
+    return laid_out(fig, f"{label} per stage, mean over seeds with 95% intervals", "stage", label)
 
 
 def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test exact match") -> go.Figure:
@@ -236,18 +219,13 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
     sent = [r["bytes"] for r in rows if r["bytes"] > 0]
     floor = min(sent) / 10 if sent else 1.0
     for r in rows:
-        st, ci = _style(r["method"]), r["em"]
+        st, ci = method_style(r["method"]), r["em"]
         x = r["bytes"] if r["bytes"] > 0 else floor
         fig.add_trace(
             go.Scatter(
                 x=[x],
                 y=[ci.mean],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [ci.hi - ci.mean],
-                    "arrayminus": [ci.mean - ci.lo],
-                },
+                error_y=_error_bars([ci]),
                 mode="markers",
                 marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
                 name=st["label"] + ("" if r["bytes"] > 0 else " (no bytes)"),
@@ -258,17 +236,9 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
 
     xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
     span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 0.3]
-    fig.update_layout(
-        title=f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)",
-        xaxis={
-            "title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)",
-            "type": "log",
-            "range": span,
-        },
-        yaxis={"title": metric_label},
-        template="plotly_white",
-    )
-    return fig
+    x = {"title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)"}
+    title = f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)"
+    return laid_out(fig, title, {**x, "type": "log", "range": span}, metric_label)
 
 
 def seed_figures(summary: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, go.Figure]:
@@ -311,20 +281,10 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
 
 
 def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smooth: int = 1) -> go.Figure:
-    """Training loss per optimizer step, one line per adapter.
+    """Training loss per optimizer step (from 1), one line per adapter.
 
-    Parameters
-    ----------
-    losses : sequence of float, or mapping of str to sequence of float
-        What :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns (the loss of
-        every step), or several such lists by name (e.g. client id).
-    smooth : int, default 1
-        Width of a trailing moving average drawn over each line (1: none).
-
-    Returns
-    -------
-    go.Figure
-        Steps on the x axis (starting at 1), loss on the y axis.
+    ``losses`` are what :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns, or several such lists
+    by name; ``smooth`` is the width of a trailing moving average (1: none).
     """
     if smooth < 1:
         raise ValueError(f"smooth={smooth} must be >= 1 (1 draws the raw losses)")
@@ -336,14 +296,8 @@ def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smoo
         if smooth > 1:
             avg = [sum(ys[max(0, i - smooth + 1) : i + 1]) / (i + 1 - max(0, i - smooth + 1)) for i in range(len(ys))]
             fig.add_trace(go.Scatter(x=steps, y=avg, mode="lines", name=f"{name} (mean of {smooth})"))
-    fig.update_layout(
-        title="training loss per step (answer tokens only)",
-        xaxis={"title": "optimizer step"},
-        yaxis={"title": "cross-entropy loss"},
-        template="plotly_white",
-        showlegend=len(fig.data) > 1,
-    )
-    return fig
+    title = "training loss per step (answer tokens only)"
+    return laid_out(fig, title, "optimizer step", "cross-entropy loss", showlegend=len(fig.data) > 1)
 
 
 ATTACK_DASH = {"loss": "solid", "loss_ref": "dash", "query": "dot", "answers": "solid", "pseudo_labels": "dash"}
@@ -364,7 +318,7 @@ def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
         go.Scatter(x=[floor, 1], y=[floor, 1], mode="lines", line={"color": "#999", "dash": "dot"}, name="chance")
     )
     for a in audits:
-        style = _style(a.method)
+        style = method_style(a.method)
         for r in a.results:
             if sent_only and not r.sent:
                 continue
@@ -383,16 +337,8 @@ def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
                     name=f"{style['label']}: {r.attack}{'' if r.sent else ' (not sent)'} (AUC {r.auc.mean:.2f})",
                 )
             )
-    fig.update_layout(
-        title="Membership inference on what each method sends",
-        xaxis_title="false-positive rate",
-        yaxis_title="true-positive rate",
-        xaxis_type="log",
-        yaxis_type="log",
-        template="plotly_white",
-        legend={"font": {"size": 10}},
-    )
-    return fig
+    x, y = {"title": "false-positive rate", "type": "log"}, {"title": "true-positive rate", "type": "log"}
+    return laid_out(fig, "Membership inference on what each method sends", x, y, legend={"font": {"size": 10}})
 
 
 def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
@@ -411,12 +357,5 @@ def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
     fig.add_trace(
         go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels")
     )
-    fig.update_layout(
-        title="Private consensus: client-level epsilon against labels released",
-        xaxis_title="epsilon (client-level)",
-        xaxis_type="log",
-        yaxis_title="share",
-        yaxis_range=[0, 1.05],
-        template="plotly_white",
-    )
-    return fig
+    x, y = {"title": "epsilon (client-level)", "type": "log"}, {"title": "share", "range": [0, 1.05]}
+    return laid_out(fig, "Private consensus: client-level epsilon against labels released", x, y)

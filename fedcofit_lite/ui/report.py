@@ -53,15 +53,10 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     folder = _consensus_folder(run)
     if folder is not None:
         cfg = load_config(folder / "config.yaml")
-        ra = replay.load_round(folder, 1)  # with the server's saved embeddings when the run kept them
-        if ra.X is None:  # an older run folder: embed again (this needs the embedder, hence transformers)
-            from ..engine.embed import embed_texts
-            from ..engine.models import load_embedder
-
-            embedder = load_embedder(cfg.consensus.embedder, device=embedder_device)
-            ra.embed(lambda texts: embed_texts(embedder, texts, progress=False))
+        # the server's saved embeddings; answers it never embedded need the embedder (hence transformers)
+        ra = replay.ensure_embedded(replay.load_round(folder, 1), cfg.consensus.embedder, embedder_device)
         algorithm, params = cfg.consensus.clusterer, clusterer_params(cfg.consensus)
-        est = replay.fit_consensus(ra, algorithm, cfg.consensus.min_agreement, cfg.consensus.min_cohesion, **params)
+        est = replay.fit_as_configured(ra, cfg.consensus)
         coords = roundplots.project(ra.X, "pca", 2, seed=cfg.seed)
         title = "round 1 answers (PCA of MiniLM embeddings), by "
         figs["round1_embedding_correct"] = roundplots.fig_embedding(ra, coords, "correct", title=title + "correctness")

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from ..analysis.replay import RoundAnswers
 from ..protocol.cluster import REGISTRY
 from ..protocol.consensus import SemanticConsensus
+from .plots import laid_out
 
 # -- projections and figures ---------------------------------------------------
 
@@ -90,13 +91,8 @@ def fig_embedding(
         ) + f": all {len(ra.texts)} answers at one point ({n_distinct} distinct text(s))"
         fig.update_xaxes(range=[-1, 1])
         fig.update_yaxes(range=[-1, 1])
-    fig.update_layout(
-        title=title or f"answers of round {ra.round}, coloured by {color_by}",
-        template="plotly_white",
-        showlegend=len(set(keys)) <= 20,  # a legend of 48 prompts is noise
-        legend={"title": color_by},
-    )
-    return fig
+    title = title or f"answers of round {ra.round}, coloured by {color_by}"
+    return laid_out(fig, title, showlegend=len(set(keys)) <= 20, legend={"title": color_by})  # 48 prompts: no legend
 
 
 def fig_prompt_similarity(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> go.Figure:
@@ -111,47 +107,23 @@ def fig_prompt_similarity(ra: RoundAnswers, prompt_id: str, est: SemanticConsens
             z=sim, x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues", hovertemplate="%{z:.3f}<extra></extra>"
         )
     )
-    fig.update_layout(
-        title=f"{prompt_id}: cosine similarity of the answers (* = consensus, [cK] = cluster)",
-        template="plotly_white",
-        height=420,
-    )
-    return fig
+    return laid_out(fig, f"{prompt_id}: cosine similarity of the answers (* = consensus, [cK] = cluster)", height=420)
 
 
 def fig_threshold_sweep(rows: Sequence[dict[str, float]], current: float | None = None) -> go.Figure:
     """Pseudo-label accuracy and coverage (share of prompts kept) against the knob's value."""
     name = next(k for k in rows[0] if k in {c.knob for c in REGISTRY.values()})
     x = [r[name] for r in rows]
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=x,
-                y=[r["pseudo_label_accuracy"] for r in rows],
-                name="pseudo-label accuracy (kept)",
-                mode="lines+markers",
-            ),
-            go.Scatter(
-                x=x, y=[r["kept"] / r["n_prompts"] for r in rows], name="share of prompts kept", mode="lines+markers"
-            ),
-            go.Scatter(
-                x=x,
-                y=[r["consensus_accuracy_all"] for r in rows],
-                name="consensus accuracy (all prompts)",
-                mode="lines",
-                line={"dash": "dot"},
-            ),
-        ]
-    )
+    lines = [  # (y, name, drawn as)
+        ([r["pseudo_label_accuracy"] for r in rows], "pseudo-label accuracy (kept)", "lines+markers"),
+        ([r["kept"] / r["n_prompts"] for r in rows], "share of prompts kept", "lines+markers"),
+        ([r["consensus_accuracy_all"] for r in rows], "consensus accuracy (all prompts)", "lines"),
+    ]
+    fig = go.Figure([go.Scatter(x=x, y=y, name=label, mode=mode) for y, label, mode in lines])
+    fig.data[2].line.dash = "dot"
     if current is not None:
         fig.add_vline(x=current, line_dash="dash", line_color="grey")
-    fig.update_layout(
-        title=f"consensus quality against {name}",
-        xaxis={"title": name},
-        yaxis={"title": "share", "range": [0, 1.02]},
-        template="plotly_white",
-    )
-    return fig
+    return laid_out(fig, f"consensus quality against {name}", name, {"title": "share", "range": [0, 1.02]})
 
 
 def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> list[dict[str, Any]]:

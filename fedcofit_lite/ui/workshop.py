@@ -1,19 +1,10 @@
 """Helpers the notebooks share: which preset to run, and a run folder to reuse.
 
-Every notebook starts with::
-
-    import fedcofit_lite as flt
-    cfg = flt.ui.workshop.notebook_config()          # FEDCOFIT_PRESET, default "cpu"
-
-CI sets ``FEDCOFIT_PRESET=small`` (the embedded SmolLM2 with a tiny budget:
-real answers, a minute per notebook); a workshop leaves it unset and gets the
-``cpu`` preset. Notebooks that analyse a finished round (embeddings,
-clustering) call :func:`ensure_run`, which takes, in this order: the run an
-earlier notebook wrote for the same preset, the *reference run* shipped with
-the notebooks for that preset (``notebooks/reference/<preset>/``, made by
-``notebooks/reference/build.py``), or a new run. So a workshop opens on real
-results at once, and a student pays for the same training at most once;
-``reference=False`` trains their own.
+Every notebook starts with ``cfg = flt.ui.workshop.notebook_config()`` (``$FEDCOFIT_PRESET``, default
+``cpu``; CI sets ``small``). A notebook that analyses a finished round calls :func:`ensure_run`, which
+takes the run an earlier notebook wrote for the same preset, else the *reference run* shipped for
+that preset (``notebooks/reference/<preset>/``), else trains one: a workshop opens on real results at
+once, and a student pays for the same training at most once (``reference=False`` trains their own).
 """
 
 from __future__ import annotations
@@ -93,12 +84,9 @@ def _same_config(path: Path, cfg: RunConfig) -> bool:
 def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, reference: bool = True) -> Path:
     """A finished consensus run of ``cfg``: yours when present, else the shipped reference, else run now.
 
-    Yours: the workshop folder of this preset and ``tag`` (or the consensus
-    folder of a finished :func:`ensure_comparison`) with the same config. The
-    reference: ``notebooks/reference/<preset>/quickstart`` when its config is
-    ``cfg`` (so any override trains), copied to ``runs/workshop/``.
-    ``reference=False`` skips it: the one call that retrains it yourself.
-    :func:`describe_run` says which one a folder is.
+    Yours: the workshop folder of this preset and ``tag`` (or the consensus folder of a finished
+    :func:`ensure_comparison`) with the same config. The reference counts when its config is ``cfg`` (any
+    override trains) and is copied to ``runs/workshop/``; :func:`describe_run` says which one a folder is.
     """
     run_dir = run_dir_for(cfg, tag)
     for candidate in (run_dir, run_dir_for(cfg, "compare") / "consensus"):
@@ -177,14 +165,9 @@ def ensure_seed_comparison(
 ) -> Path:
     """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
 
-    Yours is reused seed by seed: a requested seed whose folder differs from
-    ``cfg`` at that seed (or never finished) is run again, the missing seeds
-    run, and the seeds you did not ask for stay as they are. When you have
-    none of ``seeds`` yet and the shipped reference of this preset holds them
-    (with exactly these methods), it is used instead (copied to
-    ``runs/workshop/``); ``reference=False`` runs your own. The folder may
-    hold more seeds than you asked for: read it with
-    ``flt.analysis.compare.summarize_seeds(folder, seeds)``.
+    Yours is reused seed by seed (a seed whose folder differs from ``cfg`` or never finished runs again;
+    seeds you did not ask for stay). With none of ``seeds`` yet, the shipped reference is used when it
+    holds them with exactly these methods. Read the folder with ``compare.summarize_seeds(folder, seeds)``.
     """
     from ..analysis.compare import run_seeds
 
