@@ -231,13 +231,10 @@ def run_stages_markdown(run_dir: str | Path) -> str:
 
 def stage_difference(run_dir: str | Path, a: str, b: str, metric: str = "exact_match", n_boot: int = 2000) -> Any:
     """Paired difference of stage ``a`` minus stage ``b`` of one run, over its test items (one seed)."""
-    from .compare import _item_scores
+    from ..runlog import read_predictions
+    from .compare import item_scores
 
-    run = Path(run_dir)
-    per = {}
-    for stage in (a, b):
-        item = _item_scores(read_jsonl(run / "predictions" / f"{stage}.jsonl"), metric)
-        per[stage] = item
+    per = {stage: item_scores(read_predictions(run_dir, stage) or [], metric) for stage in (a, b)}
     ids = sorted(per[a])
     return stats.difference({s: [np.array([per[s][i] for i in ids])] for s in (a, b)}, a, b, n_boot)
 
