@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or HERE / args.suite
-    counts = write_suite(out, args.seed, args.n_train, args.n_public, args.n_test, SUITES[args.suite], args.extra_public)
+    counts = write_suite(
+        out, args.seed, args.n_train, args.n_public, args.n_test, SUITES[args.suite], args.extra_public
+    )
     for name, n in counts.items():
         logger.info("wrote %5d lines to %s", n, out / name)
     if args.dolly:

@@ -109,7 +109,9 @@ def test_generate_script_is_byte_identical(tmp_path, generate_script):
         assert (tmp_path / name).read_bytes() == (DEFAULT_DATA_DIR / name).read_bytes(), name
 
 
-@pytest.mark.parametrize(("suite", "argv", "per_family"), [("tasks", [], 160), ("freeform", ["--suite", "freeform"], 80)])
+@pytest.mark.parametrize(
+    ("suite", "argv", "per_family"), [("tasks", [], 160), ("freeform", ["--suite", "freeform"], 80)]
+)
 def test_the_public_pools_are_current_and_keep_the_suites_private_and_test_data(
     tmp_path, generate_script, suite, argv, per_family
 ):
