@@ -54,6 +54,10 @@ class MetricsRow(TypedDict, total=False):
     bytes_up: int  # wire bytes of this round, client -> server
     bytes_down: int
     seconds: dict[str, float]  # phase -> wall seconds
+    cpu_seconds: float  # this process's CPU seconds in the stage (every thread; energy.EnergyMeter)
+    energy_j: float  # the stage's energy: measured (RAPL, the whole CPU package) or estimated
+    energy_source: str  # rapl, or estimate (cpu_seconds x watts_per_core)
+    watts_per_core: float  # the estimate's stated power per busy core
     train_loss: dict[str, float]  # client -> last-epoch mean loss
     train_steps: dict[str, int]
     dropped_clients: dict[str, str]  # client -> why (simulated fault, node offline, no reply)

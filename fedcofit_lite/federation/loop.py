@@ -19,6 +19,7 @@ from typing import Any
 import transformers
 
 from ..config import RunConfig
+from ..energy import EnergyMeter
 from ..engine.embed import embed_texts
 from ..engine.models import load_embedder
 from ..progress import Timer
@@ -83,6 +84,7 @@ class Federation:
         # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
         self.vote_seed: int | None = None
         self.ctx = self._round_context()
+        self.meter = EnergyMeter(cfg.eval.energy, cfg.eval.watts_per_core)  # energy since the last metrics row
 
     # -- pieces -----------------------------------------------------------
 
@@ -163,7 +165,7 @@ class Federation:
         full: MetricsRow = {
             "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
             "test_per_client": per_adapter, **global_scores, "bytes_up": wire_bytes["up"],
-            "bytes_down": wire_bytes["down"], **dp, **row, "seconds": timer.seconds,
+            "bytes_down": wire_bytes["down"], **dp, **row, "seconds": timer.seconds, **self.meter.lap(),
         }  # fmt: skip
         self.metrics.append(full)
         self.runlog.append_metrics(full)
