@@ -195,7 +195,10 @@ def _flower(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from .flower.cohort import refuse_unsupported
+
     cfg = _load(args)
+    refuse_unsupported(cfg)  # before a SuperLink or a simulation starts
     _quiet(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or Path(cfg.output_dir) / f"{cfg.name}-flower-{args.mode}-{stamp}").resolve()

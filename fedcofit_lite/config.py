@@ -183,6 +183,7 @@ class FederationConfig:
     behaviours: list[Behaviour] = _f([], "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.")
     dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
     black_box_clients: list[int] = _f([], "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.")
+    send_changed: bool = _f(False, "Adaptive communication: from its second message on, a client sends only the answers (and confidences) that changed since the ones the server holds of it, and the server completes the message with those; the consensus is the one of full messages, the bytes up fewer (bytes_up_saved in the metrics row). In-process engine only (run, compare, sweep); Flower refuses it.")
     timeout_s: float = _f(1800.0, "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.")
     # fmt: on
 

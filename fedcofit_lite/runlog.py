@@ -53,6 +53,7 @@ class MetricsRow(TypedDict, total=False):
     test_global: Scores  # the FedAvg server's own model (in process)
     bytes_up: int  # wire bytes of this round, client -> server
     bytes_down: int
+    bytes_up_saved: int  # federation.send_changed: bytes up that whole answers messages would have taken more
     seconds: dict[str, float]  # phase -> wall seconds
     cpu_seconds: float  # this process's CPU seconds in the stage (every thread; energy.EnergyMeter)
     energy_j: float  # the stage's energy: measured (RAPL, the whole CPU package) or estimated
