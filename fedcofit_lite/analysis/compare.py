@@ -211,19 +211,24 @@ def run_methods(
     """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
     metrics: dict[str, list[dict[str, Any]]] = {}
     for method in plan:
-        log.info("compare: method %s", method.name)
-        if method.shares_local_stage:
-            fed.start_method(method, RunLog(root.dir / method.name), start.adapters, start.rows, start.privacy)
-            fed.prepare(method)  # e.g. reset the server's global adapter to the shared start
-        else:
-            fed.start_method(method, RunLog(root.dir / method.name), start.initial, start.rows[:1])
-            fed.prepare(method)  # e.g. reset the centralized adapter to its initial weights
-            fed.run_local_stage(method)
-        fed.run_rounds(method)
-        fed.finish()
-        metrics[method.name] = list(fed.metrics)
+        metrics[method.name] = run_method(fed, method, start, root.dir / method.name)
         write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
     return metrics
+
+
+def run_method(fed: Federation, method: Method, start: SharedStart, folder: Path) -> list[dict[str, Any]]:
+    """One method's rounds from ``start`` (its own local stage when it shares none), in ``folder``; its metrics rows."""
+    log.info("compare: method %s", method.name)
+    if method.shares_local_stage:
+        fed.start_method(method, RunLog(folder), start.adapters, start.rows, start.privacy)
+        fed.prepare(method)  # e.g. reset the server's global adapter to the shared start
+    else:
+        fed.start_method(method, RunLog(folder), start.initial, start.rows[:1])
+        fed.prepare(method)  # e.g. reset the centralized adapter to its initial weights
+        fed.run_local_stage(method)
+    fed.run_rounds(method)
+    fed.finish()
+    return list(fed.metrics)
 
 
 def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> bool:

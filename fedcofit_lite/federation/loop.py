@@ -251,6 +251,14 @@ class Federation:
             return method
         return make_method(method or self.cfg.federation.method, self.cfg)
 
+    def use_public(self, n_public: int) -> None:
+        """Answer ``n_public`` public prompts from now on (a sweep's budget; the same draw as ``data.n_public``)."""
+        self.cfg = dataclasses.replace(self.cfg, data=dataclasses.replace(self.cfg.data, n_public=n_public)).validate()
+        self.suite = build_suite(self.cfg)  # the same train and test: only the public sample moves
+        self.public = {e.id: e for e in self.suite.public}
+        self._local().use_public(self.suite)
+        self.ctx = self._round_context()
+
     def set_behaviours(self, behaviours: list[str]) -> None:
         """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""
         fed_cfg = dataclasses.replace(self.cfg.federation, behaviours=list(behaviours))
