@@ -333,7 +333,7 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
 # the 7th-8th significant digit of embedding similarities between 1 and 2 threads.
 FLOAT_RTOL = 1e-6
 # Fields that measure the machine, not the run: never compared.
-VOLATILE_FIELDS = frozenset({"seconds", "seconds_total", "wall_s", "wall_seconds"})
+VOLATILE_FIELDS = frozenset({"seconds", "seconds_total", "wall_s", "wall_seconds", "cpu_seconds", "energy_j"})
 # Files whose floats were rounded before writing (confidence to 3 decimals, agreement to 4): two
 # raw values a hair apart can round one step apart, so one step is tolerated there.
 ROUNDING_STEP = {"answers": 1e-3, "pseudo_labels": 1e-4}
