@@ -469,7 +469,8 @@ def _not_reached(
             else float("nan")
         )
         why = (
-            f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision {prec:.2f}: "
+            f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision "
+            f"{f'{prec:.2f}' if np.isfinite(prec) else '-'}: "
             f"{new:.1f} new-correct against {harm:.1f} harmful labels per client per round."
         )
     against = {ref: sc.interval((ref, None, f"round_{r}")) for ref in reference}
@@ -635,3 +636,18 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
         )
     out.append(verdict(res, sc).text)
     return out
+
+
+def describe_sweep(res: SweepResults) -> str:
+    """Whose sweep a folder is: its ``manifest.json`` (a shipped one: command, preset, machine, date), else its commands."""
+    manifest = res.root / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        wall = f", {m['wall_s'] / 60:.1f} min" if m.get("wall_s") else ""
+        note = f" {m['note']}" if m.get("note") else ""
+        return (
+            f"{res.root.name}: {m['what']}. Preset {m['preset']}, made {m['made']}{wall}, fedcofit_lite "
+            f"{m['package_version']}, by `{'`, then `'.join(m['commands'])}`.{note}"
+        )
+    runs = "; ".join(f"`{c['command']}` ({c['started']})" for c in res.commands)
+    return f"{res.root}: a sweep of preset {res.preset} made here by {runs or 'an unknown command'}."

@@ -268,16 +268,22 @@ def run_sweep(cfg: RunConfig, plan: SweepPlan, run_dir: str | Path, progress: bo
     check_budgets(cfg, plan.budgets)
     for n in plan.clients:  # 1. every group's configuration is valid (client_models per client, caps)
         check_names(group_config(cfg, plan, n, plan.seeds[0], plan.budgets[0]))
+    before = (root / "sweep.json").read_text() if (root / "sweep.json").exists() else None
     write_plan(root, cfg, plan, meta, command)
     todo = [c for c in cells(root, plan) if not c.done]
     log.info("sweep %s: %d cells to run, %d finished", root, len(todo), len(cells(root, plan)) - len(todo))
     with bar(total=len(todo), desc="sweep cells", **({} if progress else {"disable": True})) as pbar:
-        for n in plan.clients:
-            for s in plan.seeds:
-                group = [c for c in todo if (c.clients, c.seed) == (n, s)]
-                if group:
-                    budget = next((c.budget for c in group if c.budget), plan.budgets[0])
-                    _run_group(group_config(cfg, plan, n, s, budget), group, progress, pbar)
+        try:
+            for n in plan.clients:
+                for s in plan.seeds:
+                    group = [c for c in todo if (c.clients, c.seed) == (n, s)]
+                    if group:
+                        budget = next((c.budget for c in group if c.budget), plan.budgets[0])
+                        _run_group(group_config(cfg, plan, n, s, budget), group, progress, pbar)
+        except Exception:
+            if not any(c.done for c in todo):  # refused before any cell (FedAvg across architectures): plan unchanged
+                (root / "sweep.json").write_text(before) if before else (root / "sweep.json").unlink()
+            raise
     return root
 
 
