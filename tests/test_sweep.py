@@ -253,7 +253,7 @@ def test_the_verdict_names_the_smallest_budget_and_round_or_what_bounds_it(handm
         "consensus",
         ["fedavg", "fedavg (global)"],
     )
-    assert "at 20 public prompts after round 1" in v.text
+    assert "at 20 public prompts, after round 1" in v.text and v.text.startswith("Reached")
     small = dataclasses.replace(handmade, plan=dataclasses.replace(handmade.plan, budgets=[10]))
     v = frontier.verdict(small, sc)
     assert not v.reached and v.budget == 10 and "Not reached" in v.text
@@ -272,3 +272,40 @@ def test_links_parse_and_the_figures_draw_the_frontier(handmade):
     assert list(traces["FedAvg-LoRA"].x) == [20000]  # FedAvg at its bytes: 2 rounds x 5000 up + 5000 down
     assert list(traces["semantic consensus (medoid)"].x) == [2400, 2400]  # budgets 10 and 20
     assert list(traces["semantic consensus (medoid), whole answer messages"].x) == [2800, 2800]
+
+
+def test_the_shipped_sweep_is_small_labelled_current_and_complete():
+    """notebooks/reference/sweep (notebook 12's): no weights, a manifest, the preset as configured now, every cell."""
+    import fedcofit_lite as flt
+
+    root = flt.ui.workshop.REFERENCE_ROOT / "sweep"
+    files = [f for f in root.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) < 5e6
+    assert not [f for f in files if f.suffix in {".safetensors", ".bin", ".pt", ".npz", ".html"}]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert {"what", "preset", "commands", "made", "package_version"} <= set(manifest)
+    assert manifest["package_version"] == flt.__version__
+    argv = manifest["commands"][0].split()
+    overrides = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    overrides += ["federation.send_changed=true"] if "--send-changed" in argv else []
+    overrides += (
+        [f"eval.watts_per_core={argv[argv.index('--watts-per-core') + 1]}"] if "--watts-per-core" in argv else []
+    )
+    now = sweep.identity(load_config(manifest["preset"], overrides))
+    stale = sweep.config_differences(json.loads((root / "sweep.json").read_text())["config"], now)
+    assert stale == [], f"the shipped sweep is stale ({stale[:3]}): python notebooks/reference/build_sweep.py"
+    res = frontier.load_sweep(root)
+    assert all(res.seeds[n] == res.plan.seeds for n in res.plan.clients)  # every planned cell finished
+    assert (
+        frontier.findings(res, n_boot=100)[-1]
+        == frontier.verdict(res, frontier.sweep_scores(res, res.plan.clients[0], 100)).text
+    )
+
+
+def test_the_help_gives_every_axis_of_the_full_study_and_its_cpu_time(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    out = capsys.readouterr().out
+    for folder in ("sweep-budget", "sweep-freeform", "sweep-rounds", "sweep-clients", "sweep-mixed", "sweep-expert"):
+        assert f"--run-dir runs/{folder}" in out, folder
+    assert "--config cpu" in out and "--config freeform" in out and "--config mixed" in out and "CPU time" in out

@@ -431,9 +431,12 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
             against = {ref: sc.interval((ref, None, stage)) for ref in reference}
             best_seen = (budget, r, rule, best)
             if _meets(sc, (rule, budget, stage), stage, reference, criterion):
+                how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
                 text = (
-                    f"{rule} reaches {' and '.join(reference)} ({criterion}) at {budget} public prompts after round {r}: "
-                    f"{best.format()} against " + ", ".join(f"{k} {v.format()}" for k, v in against.items()) + "."
+                    f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
+                    f"{best.format()}) is {how} "
+                    + " and ".join(f"{k} ({v.format()})" for k, v in against.items())
+                    + "."
                 )
                 return Verdict(True, reference, budget, r, rule, best, against, text)
     return _not_reached(res, sc, reference, criterion, best_seen)
@@ -528,13 +531,18 @@ def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
     """:func:`time_to_accuracy` rows as text."""
     shown = []
     for r in rows:
-        span = f"[{'-' if r['rounds_lo'] is None else r['rounds_lo']}, {'not' if r['rounds_hi'] is None else r['rounds_hi']}]"
+        # an upper end past the last round: some draws never reach the target
+        span = (
+            ""
+            if r["rounds_lo"] is None
+            else f" [{r['rounds_lo']}, {r['rounds_hi'] if r['rounds_hi'] is not None else 'never'}]"
+        )
         row = {"method": r["method"], "budget": _budget(r["budget"]), "bytes": r["bytes"]}
-        row["rounds"] = f"{'not reached' if r['rounds'] is None else r['rounds']} {span}"
+        row["rounds"] = f"{'not reached' if r['rounds'] is None else r['rounds']}{span}"
         row["share"] = r["share_reached"]
         row.update({link.name: (r["seconds"] or {}).get(link.name) for link in links})
         shown.append(row)
-    columns = [("method", "method", "{}"), ("budget", "budget", "{}"), ("rounds [95%]", "rounds", "{}"),
+    columns = [("method", "method", "{}"), ("budget", "budget", "{}"), ("round [95%]", "rounds", "{}"),
                ("draws reaching", "share", "{:.0%}"), ("bytes", "bytes", "{:,.0f}")]  # fmt: skip
     return format_table(shown, columns + [(f"s, {link.name}", link.name, "{:,.0f}") for link in links])
 
@@ -615,26 +623,54 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
     out = [
         f"{len(sc.seeds)} seed(s) x {sc.n_items} test items, {clients} clients, budgets {res.plan.budgets}, {res.last_round} rounds."
     ]
-    rules = sorted({m for m, b in rows if b is not None}, key=order)
-    for rule in rules:
-        scores = [(b, rows[(rule, b)]["score"]) for b in sorted(res.plan.budgets) if (rule, b) in rows]
-        if len(scores) > 1:
-            (b0, s0), (b1, s1) = scores[0], scores[-1]
-            move = "rose" if s1.mean > s0.mean else "fell" if s1.mean < s0.mean else "stayed"
-            out.append(
-                f"{rule}: from {b0} to {b1} public prompts its score {move} from {s0.format()} to {s1.format()}."
-            )
+    out += _budget_findings(res, sc, rows, last)
     for ref in ("local", "fedavg", "fedavg (global)", "centralized"):
         if (ref, None) in rows:
-            out.append(f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes.")
-    sent = [(m, b, r["bytes"]) for (m, b), r in rows.items() if b is not None and r["bytes"]]
+            moved = " (its data moved to one place, outside the count)" if ref == "centralized" else ""
+            out.append(
+                f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}."
+            )
+    sent = [(m, b, r) for (m, b), r in rows.items() if b is not None and r["bytes"]]
     fedavg = rows.get(("fedavg", None))
     if sent and fedavg and fedavg["bytes"]:
-        m, b, most = max(sent, key=lambda x: x[2])
+        m, b, most = max(sent, key=lambda x: x[2]["bytes"])
         out.append(
-            f"FedAvg-LoRA sent {fedavg['bytes'] / most:,.0f} times the bytes of the largest consensus budget ({m}, {b} prompts)."
+            f"FedAvg-LoRA sent {fedavg['bytes'] / most['bytes']:,.0f} times the bytes of the largest consensus budget "
+            f"({m}, {b} prompts)."
         )
+        if most["bytes_whole"] > most["bytes"]:
+            share = 1 - most["bytes"] / most["bytes_whole"]
+            out.append(f"Sending only changed answers saved {share:.0%} of that budget's bytes, for the same labels.")
+    try:
+        target, tta = time_to_accuracy(res, sc)
+        got = [f"{r['method']}{_at(r['budget'])} (round {r['rounds']})" for r in tta if r["rounds"] is not None]
+        out.append(
+            f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}."
+        )
+    except ValueError:
+        pass
     out.append(verdict(res, sc).text)
+    return out
+
+
+def _at(budget: int | None) -> str:
+    return f" at {budget} prompts" if budget is not None else ""
+
+
+def _budget_findings(res: SweepResults, sc: SweepScores, rows: Mapping, stage: str) -> list[str]:
+    """Per consensus rule: its score at the smallest and the largest budget, and their paired difference."""
+    out = []
+    for rule in sorted({m for m, b in rows if b is not None}, key=order):
+        budgets = [b for b in sorted(res.plan.budgets) if (rule, b) in rows]
+        if len(budgets) < 2:
+            continue
+        lo, hi = (rule, budgets[0], stage), (rule, budgets[-1], stage)
+        diff = stats.interval(sc.point[hi] - sc.point[lo], sc.draws[hi] - sc.draws[lo])
+        tell = "distinguishable from zero" if diff.excludes(0.0) else "not distinguishable from zero"
+        out.append(
+            f"{rule}: {sc.interval(lo).format()} at {budgets[0]} public prompts, {sc.interval(hi).format()} at "
+            f"{budgets[-1]}: a change of {diff.format('{:+.3f}')}, {tell}."
+        )
     return out
 
 

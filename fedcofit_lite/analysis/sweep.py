@@ -59,9 +59,9 @@ log = logging.getLogger(__name__)
 
 SWEEP_FORMAT = 1
 ClientData = Literal["per_client", "total"]
-# the fields the axes set: the rest of the configuration is the sweep's identity
+# the fields the axes set (data.n_test_per_family: compare.n_test_per_family sets it): the rest is the sweep's identity
 AXIS_FIELDS = (("seed",), ("data", "n_public"), ("federation", "n_clients"), ("federation", "rounds"))
-AXIS_FIELDS += (("data", "max_train_per_client"), ("data", "n_test_per_family"), ("compare", "methods"), ("name",))
+AXIS_FIELDS += (("data", "n_test_per_family"), ("compare", "methods"), ("name",))
 POOLS = "--set data.path=data/tasks_pool (1,120 public prompts; data/freeform_pool for the free-form suite: 240)"
 
 
@@ -191,9 +191,10 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
     return out
 
 
-def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+def config_differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """Where the configuration dict ``b`` (given now) differs from ``a`` (a sweep folder's): ``field = new here, old in the folder``."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in dict.fromkeys([*a, *b]) for d in _differences(a.get(k), b.get(k), f"{where}{k}.")]
+        return [d for k in dict.fromkeys([*a, *b]) for d in config_differences(a.get(k), b.get(k), f"{where}{k}.")]
     return [] if a == b else [f"{where.rstrip('.')} = {b!r} here, {a!r} in the folder"]
 
 
@@ -219,7 +220,7 @@ def merge_plan(root: Path, cfg: RunConfig, plan: SweepPlan) -> tuple[SweepPlan, 
     meta: dict[str, Any] = {"format": SWEEP_FORMAT, "config": identity(cfg), "commands": []}
     if path.exists():
         meta = json.loads(path.read_text())
-        differ = _differences(meta["config"], identity(cfg))
+        differ = config_differences(meta["config"], identity(cfg))
         if differ:
             raise ValueError(
                 f"{root} is a sweep of another configuration ({'; '.join(differ[:4])}): run it with the same "
