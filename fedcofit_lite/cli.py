@@ -431,14 +431,14 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _sweep_run(args: argparse.Namespace) -> int:
     """``sweep``: run (or only read, with --summarize) a sweep folder; print and write its tables and figures."""
-    from .analysis import frontier
+    from .analysis import frontier, sweepreport
     from .analysis.sweep import SweepPlan, run_sweep
     from .ui import plots, sweepplots
 
     links = [frontier.parse_link(x) for x in args.links] if args.links else list(frontier.DEFAULT_LINKS)
     if args.summarize:
         res = frontier.load_sweep(args.summarize)
-        print(frontier.sweep_report(res, links, args.fraction, args.target, args.boot))
+        print(sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot))
         return 0
     extra = ["federation.send_changed=true"] if args.send_changed else []
     extra += [f"eval.watts_per_core={args.watts_per_core}"] if args.watts_per_core is not None else []
@@ -457,7 +457,7 @@ def _sweep_run(args: argparse.Namespace) -> int:
         cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]])
     )
     res = frontier.load_sweep(root)
-    report = frontier.sweep_report(res, links, args.fraction, args.target, args.boot)
+    report = sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot)
     (root / "sweep.txt").write_text(report + "\n")
     if not args.no_figures:
         plots.write_figures(sweepplots.sweep_figures(res, links, args.boot), root / "figures")

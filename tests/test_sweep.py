@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fedcofit_lite.analysis import frontier, sweep
+from fedcofit_lite.analysis import frontier, sweep, sweepreport
 from fedcofit_lite.analysis.sweep import SweepPlan
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
@@ -77,7 +77,7 @@ def test_the_folder_is_read_back_with_every_table(extended):
     root, *_ = extended
     res = frontier.load_sweep(root)
     assert res.seeds == {3: [0]} and res.last_round == 2
-    text = frontier.sweep_report(res, n_boot=50)
+    text = sweepreport.sweep_report(res, n_boot=50)
     for part in ("score against public budget", "time to accuracy", "new correct/client", "-- verdict --"):
         assert part in text
     sc = frontier.sweep_scores(res, 3, n_boot=50)
@@ -297,7 +297,7 @@ def test_the_shipped_sweep_is_small_labelled_current_and_complete():
     res = frontier.load_sweep(root)
     assert all(res.seeds[n] == res.plan.seeds for n in res.plan.clients)  # every planned cell finished
     assert (
-        frontier.findings(res, n_boot=100)[-1]
+        sweepreport.findings(res, n_boot=100)[-1]
         == frontier.verdict(res, frontier.sweep_scores(res, res.plan.clients[0], 100)).text
     )
 

@@ -30,7 +30,8 @@ so more clients hold more private data in all; ``"total"`` keeps the federation'
 clients x its cap, each client's cap ``cap x preset clients / N``. ``consensus.min_agreement`` is a share
 of the clients, so it scales with N.
 
-:mod:`fedcofit_lite.analysis.frontier` reads the folder: curves, intervals, time to accuracy.
+:mod:`fedcofit_lite.analysis.frontier` reads the folder (curves, intervals, time to accuracy, the verdict) and
+:mod:`fedcofit_lite.analysis.sweepreport` prints it.
 """
 
 from __future__ import annotations
