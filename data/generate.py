@@ -6,6 +6,14 @@ Usage (from the repository root)::
     python data/generate.py --suite freeform  # seed 0, free-form families -> data/freeform/
     python data/generate.py --seed 1 --out /tmp/tasks_seed1
     python data/generate.py --suite freeform --dolly /tmp/freeform_dolly.jsonl  # also Dolly-style records
+    python data/generate.py --extra-public 120 --out data/tasks_pool                 # the public-budget pools:
+    python data/generate.py --suite freeform --extra-public 40 --out data/freeform_pool  # same train and test
+
+The pools (``--extra-public N``: N more public prompts per family, drawn after the test split) keep
+the suite's train, test and first 40 public prompts per family, so a run on a pool differs from one
+on the suite only in the public prompts it may draw: 160 per family (1,120) in ``data/tasks_pool``,
+80 per family (240; ``capital_sentence`` has 306 distinct instructions) in ``data/freeform_pool``.
+They serve ``python -m fedcofit_lite sweep --budgets ...`` beyond the suite's 280 (120) prompts.
 
 Writes train.jsonl, public.jsonl (responses blanked), public_references.jsonl
 ({"id", "response"}, for the evaluator only) and test.jsonl. See DATA_CARD.md.
@@ -61,10 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-train", type=int, default=200, help="train examples per family")
     parser.add_argument("--n-public", type=int, default=40, help="public prompts per family")
     parser.add_argument("--n-test", type=int, default=25, help="test examples per family")
+    parser.add_argument(
+        "--extra-public", type=int, default=0, help="more public prompts per family, drawn after the test split"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or HERE / args.suite
-    counts = write_suite(out, args.seed, args.n_train, args.n_public, args.n_test, SUITES[args.suite])
+    counts = write_suite(
+        out, args.seed, args.n_train, args.n_public, args.n_test, SUITES[args.suite], args.extra_public
+    )
     for name, n in counts.items():
         logger.info("wrote %5d lines to %s", n, out / name)
     if args.dolly:

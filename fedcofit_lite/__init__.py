@@ -4,7 +4,7 @@ The folders are the layers, in the order of the protocol; each may import only t
 in this list (``tools/import_graph.py`` and the import-linter contracts in ``pyproject.toml``
 check it)::
 
-    config, runlog, progress   the shared core: typed configuration, the run folder, progress bars
+    config, runlog, progress, energy   the shared core: typed configuration, the run folder, bars, energy
     tasks/       examples, suites, partitions, task families, scoring        (stdlib + numpy)
     protocol/    messages, clusterers, consensus rules, servers, private vote (numpy + sklearn, no torch)
     engine/      models, embedder, training, decoding, adapters              (the only torch)

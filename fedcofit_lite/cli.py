@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import ConfigError, RunConfig, describe, load_config
 
@@ -60,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
 
+    _sweep_command(sub, common)
     sub.add_parser("config", parents=[_common(quiet=False)], help="print the resolved configuration of a preset")
     sub.add_parser("options", help="list every option with its default and help text")
 
@@ -75,6 +78,65 @@ def _parser() -> argparse.ArgumentParser:
 
     _reading_commands(sub, quiet)
     return parser
+
+
+def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``sweep`` command's arguments (its description is :func:`_sweep`'s docstring)."""
+    sw = sub.add_parser(
+        "sweep", parents=[common], help="public budget x rounds x clients: consensus against FedAvg, local, centralized",
+        description=_sweep.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    sw.add_argument("--budgets", default=None, metavar="B,B,...", help="public prompts per round [data.n_public]")
+    sw.add_argument("--seeds", default="0", metavar="S,S,...", help="seeds [0]")
+    sw.add_argument(
+        "--methods", default=None, help="comma-separated, e.g. consensus,consensus@vote,fedavg [compare.methods]"
+    )
+    sw.add_argument(
+        "--rounds",
+        default=None,
+        metavar="R,R,...",
+        help="report the scores after these rounds; cells run to the largest [federation.rounds]",
+    )
+    sw.add_argument("--clients", default=None, metavar="N,N,...", help="client counts [federation.n_clients]")
+    sw.add_argument(
+        "--client-data",
+        choices=["per-client", "total"],
+        default="per-client",
+        help="what stays fixed across client counts: each client's data.max_train_per_client, or the preset's total [per-client]",
+    )
+    sw.add_argument(
+        "--send-changed", action="store_true", help="federation.send_changed: clients send only changed answers"
+    )
+    sw.add_argument(
+        "--watts-per-core", type=float, default=None, help="eval.watts_per_core of the energy estimate [10]"
+    )
+    sw.add_argument(
+        "--run-dir",
+        default=None,
+        help="the sweep folder (run again to resume or extend it) [<output_dir>/<name>-sweep-<time>]",
+    )
+    sw.add_argument(
+        "--summarize", default=None, metavar="RUN_DIR", help="no training: print the tables of a sweep folder"
+    )
+    sw.add_argument(
+        "--link",
+        dest="links",
+        action="append",
+        default=None,
+        metavar="NAME=UP/DOWN",
+        help="a client link in Mbit/s for the simulated wall-clock, repeatable [home=1/10, 100 Mbit/s=100/100]",
+    )
+    sw.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="time to accuracy: this score [local + FRACTION x (centralized - local)]",
+    )
+    sw.add_argument(
+        "--fraction", type=float, default=0.5, help="time to accuracy: share of the local -> centralized gap [0.5]"
+    )
+    sw.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
+    sw.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")  # fmt: skip
 
 
 def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentParser) -> None:
@@ -192,10 +254,10 @@ def _cost(args: argparse.Namespace) -> int:
 
 def _flower(args: argparse.Namespace) -> int:
     """``flower simulate`` / ``flower deploy``: the same run on Flower; prints the run folder and its table."""
-    import time
-    from pathlib import Path
+    from .flower.cohort import refuse_unsupported
 
     cfg = _load(args)
+    refuse_unsupported(cfg)  # before a SuperLink or a simulation starts
     _quiet(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or Path(cfg.output_dir) / f"{cfg.name}-flower-{args.mode}-{stamp}").resolve()
@@ -314,6 +376,95 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    r"""How much public data, how many rounds, how many clients: where consensus meets parameter averaging.
+
+    Runs every cell of budgets x seeds x methods x client counts into one folder (layout in
+    fedcofit_lite/analysis/sweep.py), then prints and writes (sweep.txt, figures/) the score against
+    budget, bytes, round and simulated wall-clock with 95% paired intervals, time to accuracy, what
+    the pseudo-labels did at each budget, and the smallest budget at which the best consensus rule
+    is within the interval of FedAvg-LoRA (personalized and global). Shared stages run once per
+    group (client count, seed); FedAvg, FFA, local and centralized read no public prompt and run
+    once per group, beside every budget; one run to the last of --rounds gives every earlier round.
+    The same command resumes an interrupted sweep; with more values it adds only the new cells.
+
+    The full study (issue 27), on 2 CPU cores; run each command as is, and again to resume:
+
+      # budget axis: exact-answer suite, 3 seeds (the pool holds 1,120 public prompts)
+      python -m fedcofit_lite sweep --config cpu --set data.path=data/tasks_pool --send-changed \
+        --budgets 48,96,192,384,768 --seeds 0,1,2 --rounds 2 \
+        --methods local,centralized,fedavg,consensus,consensus@vote,consensus@reliability --run-dir runs/sweep-budget
+      # budget axis: free-form suite (the pool holds 240 public prompts)
+      python -m fedcofit_lite sweep --config freeform --set data.path=data/freeform_pool --send-changed \
+        --budgets 48,96,192,240 --seeds 0,1,2 --rounds 2 \
+        --methods local,centralized,fedavg,consensus,consensus@vote,consensus@guarded --run-dir runs/sweep-freeform
+      # rounds axis: one run to round 8 gives rounds 2 and 4 too
+      python -m fedcofit_lite sweep --config cpu --send-changed --budgets 48 --seeds 0,1,2 --rounds 2,4,8 \
+        --methods local,centralized,fedavg,consensus,consensus@vote --run-dir runs/sweep-rounds
+      # clients axis (each client keeps its 48 records; --client-data total keeps 4 x 48 in all)
+      python -m fedcofit_lite sweep --config cpu --send-changed --budgets 48 --seeds 0,1,2 --rounds 2 \
+        --clients 4,8,16 --methods local,centralized,fedavg,consensus,consensus@vote --run-dir runs/sweep-clients
+      # mixed architectures (SmolLM2 + Gemma): FedAvg cannot run; consensus against local training
+      python -m fedcofit_lite sweep --config mixed --set data.path=data/tasks_pool --send-changed \
+        --budgets 48,96,192,384 --seeds 0,1,2 --rounds 2 \
+        --methods local,centralized,consensus,consensus@vote --run-dir runs/sweep-mixed
+      # the expert clients: one task family each (configs/expert.yaml); replay re-scores any rule later:
+      #   python -m fedcofit_lite replay runs/sweep-expert/clients_4/seed_0/public_48/consensus@vote
+      python -m fedcofit_lite sweep --config expert --send-changed --budgets 48,96,192 --seeds 0,1,2 --rounds 2 \
+        --run-dir runs/sweep-expert
+      # tables and figures of a folder, no training:
+      python -m fedcofit_lite sweep --summarize runs/sweep-budget --link home=1/10 --link office=100/100
+
+    CPU time on 2 cores, estimated: a consensus round of the cpu preset costs about 92 s + 0.54 s per
+    public prompt (answering, then training on the kept labels; eval over 175 test items included),
+    a FedAvg or local round 110 or 90 s, a group's shared stages 250 s (the cpu reference's measured
+    stage seconds, notebooks/reference/cpu; the shipped small sweep, whose consensus round grew from
+    17 to 23 s between 14 and 28 prompts, bears out the linear growth). Per axis, 3 seeds:
+      budget 7 h (the 768 budget is 40% of it), free-form 4 h, rounds 3.5 h, clients 7.5 h (5 h with
+      --client-data total), mixed 3 h, expert 3.5 h: about 28 h in all. The shipped small sweep
+      (small preset, 2 budgets x 2 seeds x 5 methods x 2 rounds) took 23.5 min on a 2-core AMD EPYC
+      shared with other jobs; its second seed, under less load, took 5 min. Energy is estimated at eval.watts_per_core (10 W)
+      per busy core where the CPU's RAPL counters cannot be read (--watts-per-core).
+    """
+    return _sweep_run(args)
+
+
+def _sweep_run(args: argparse.Namespace) -> int:
+    """``sweep``: run (or only read, with --summarize) a sweep folder; print and write its tables and figures."""
+    from .analysis import frontier, sweepreport
+    from .analysis.sweep import SweepPlan, run_sweep
+    from .ui import plots, sweepplots
+
+    links = [frontier.parse_link(x) for x in args.links] if args.links else list(frontier.DEFAULT_LINKS)
+    if args.summarize:
+        res = frontier.load_sweep(args.summarize)
+        print(sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot))
+        return 0
+    extra = ["federation.send_changed=true"] if args.send_changed else []
+    extra += [f"eval.watts_per_core={args.watts_per_core}"] if args.watts_per_core is not None else []
+    args.overrides = [*args.overrides, *extra]
+    cfg, quiet = _load(args), _quiet(args)
+    plan = SweepPlan(
+        budgets=_numbers(args.budgets, int, "--budgets", "48,96,192") if args.budgets else [cfg.data.n_public],
+        seeds=_numbers(args.seeds, int, "--seeds", "0,1,2"),
+        methods=list(cfg.compare.methods),
+        clients=_numbers(args.clients, int, "--clients", "4,8,16") if args.clients else [cfg.federation.n_clients],
+        rounds=_numbers(args.rounds, int, "--rounds", "2,4,8") if args.rounds else [cfg.federation.rounds],
+        client_data=args.client_data.replace("-", "_"),
+    )
+    run_dir = args.run_dir or str(Path(cfg.output_dir) / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    root = run_sweep(
+        cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]])
+    )
+    res = frontier.load_sweep(root)
+    report = sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot)
+    (root / "sweep.txt").write_text(report + "\n")
+    if not args.no_figures:
+        plots.write_figures(sweepplots.sweep_figures(res, links, args.boot), root / "figures")
+    print(f"\nsweep folder: {root}\n\n{report}")
+    return 0
+
+
 def _robustness(args: argparse.Namespace) -> int:
     from .analysis.robustness import robustness_sweep, server_only_sweep
 
@@ -345,6 +496,7 @@ def _run(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": _run, "compare": _compare, "config": _config, "options": _options, "robustness": _robustness,
     "replay": _replay, "figures": _figures, "flower": _flower, "privacy-audit": _privacy_audit, "cost": _cost,
+    "sweep": _sweep,
 }  # fmt: skip
 
 

@@ -183,6 +183,7 @@ class FederationConfig:
     behaviours: list[Behaviour] = _f([], "Per-client simulated behaviour: honest, random_text, constant, echo, colluder (empty = all honest); under fedavg/fedprox the analogous parameter fault is sent.")
     dropout: float = _f(0.0, "Simulated faults: probability that a client drops out of a round (seeded, consensus/fedavg/fedprox).")
     black_box_clients: list[int] = _f([], "Clients (by index) that only answer, with their frozen base model, and never train: consensus runs with them, parameter methods refuse them.")
+    send_changed: bool = _f(False, "Adaptive communication: from its second message on, a client sends only the answers (and confidences) that changed since the ones the server holds of it, and the server completes the message with those; the consensus is the one of full messages, the bytes up fewer (bytes_up_saved in the metrics row). In-process engine only (run, compare, sweep); Flower refuses it.")
     timeout_s: float = _f(1800.0, "Flower engine: seconds the server waits for the clients' replies to one request; a client that has not replied by then is a dropout of that round.")
     # fmt: on
 
@@ -201,6 +202,8 @@ class EvalConfig:
     # fmt: off
     embedding_similarity: bool = _f(True, "Also score answers by embedder cosine similarity to the reference.")
     every_round: bool = _f(True, "Evaluate after every round (else only base, local and last).")
+    energy: Literal["auto", "rapl", "estimate"] = _f("auto", "Energy of each stage in its metrics row (energy_j, energy_source): auto = the CPU's RAPL counters where readable (the whole package: other processes count too; on Flower the server's machine only), else an estimate; rapl = the counters, or an error; estimate = this process's CPU seconds x eval.watts_per_core.")
+    watts_per_core: float = _f(10.0, "The estimate's power per busy core in watts (about a server CPU's rated power / its cores); stated in every estimated row.")
     # fmt: on
 
 
@@ -268,6 +271,7 @@ class RunConfig:
             (0 < self.consensus.dp_delta < 1, "consensus.dp_delta", "must be in (0, 1), typically 1e-5"),
             (self.consensus.dp_seed >= -1, "consensus.dp_seed", "must be -1 (a secret seed from the OS) or >= 0"),
             (self.client.pseudo_repeats >= 1, "client.pseudo_repeats", "must be >= 1"),
+            (self.eval.watts_per_core > 0, "eval.watts_per_core", "must be > 0 watts per busy core, e.g. 10"),
         ] + self._cross_field_checks()
         # fmt: on
         for ok, name, fix in checks:

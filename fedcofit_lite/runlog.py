@@ -53,7 +53,12 @@ class MetricsRow(TypedDict, total=False):
     test_global: Scores  # the FedAvg server's own model (in process)
     bytes_up: int  # wire bytes of this round, client -> server
     bytes_down: int
+    bytes_up_saved: int  # federation.send_changed: bytes up that whole answers messages would have taken more
     seconds: dict[str, float]  # phase -> wall seconds
+    cpu_seconds: float  # this process's CPU seconds in the stage (every thread; energy.EnergyMeter)
+    energy_j: float  # the stage's energy: measured (RAPL, the whole CPU package) or estimated
+    energy_source: str  # rapl, or estimate (cpu_seconds x watts_per_core)
+    watts_per_core: float  # the estimate's stated power per busy core
     train_loss: dict[str, float]  # client -> last-epoch mean loss
     train_steps: dict[str, int]
     dropped_clients: dict[str, str]  # client -> why (simulated fault, node offline, no reply)
@@ -328,7 +333,7 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
 # the 7th-8th significant digit of embedding similarities between 1 and 2 threads.
 FLOAT_RTOL = 1e-6
 # Fields that measure the machine, not the run: never compared.
-VOLATILE_FIELDS = frozenset({"seconds", "seconds_total", "wall_s", "wall_seconds"})
+VOLATILE_FIELDS = frozenset({"seconds", "seconds_total", "wall_s", "wall_seconds", "cpu_seconds", "energy_j"})
 # Files whose floats were rounded before writing (confidence to 3 decimals, agreement to 4): two
 # raw values a hair apart can round one step apart, so one step is tolerated there.
 ROUNDING_STEP = {"answers": 1e-3, "pseudo_labels": 1e-4}

@@ -134,6 +134,7 @@ def test_sweep_shares_the_local_stage_without_changing_results(tmp_path):
     """A fraction run after another, from the shared local stage, equals a comparison of its own with those clients."""
     from fedcofit_lite.analysis.compare import load_comparison, run_comparison
     from fedcofit_lite.analysis.robustness import robustness_sweep
+    from fedcofit_lite.runlog import VOLATILE_FIELDS
 
     cfg = load_config("ci", ["federation.rounds=1"])
     robustness_sweep(
@@ -150,7 +151,9 @@ def test_sweep_shares_the_local_stage_without_changing_results(tmp_path):
     swept = load_comparison(tmp_path / "rob/bad_2_of_3")
 
     def strip(rows):
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+        return [
+            {k: v for k, v in row.items() if k not in VOLATILE_FIELDS} for row in rows
+        ]  # the machine's, not the run's
 
     for method in ("consensus", "fedavg"):
         assert strip(swept[method]) == strip(alone.metrics[method])

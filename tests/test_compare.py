@@ -262,3 +262,14 @@ def test_extending_a_folder_written_before_a_metric_existed_compares_the_common_
     assert _same_scores({"all": {"exact_match": 0.5, "correct": 0.5, "rouge_l": 0.4, "n": 2}}, before)
     assert not _same_scores({"all": {"exact_match": 0.6, "correct": 0.6, "rouge_l": 0.4, "n": 2}}, before)
     assert not _same_scores({"all": before["all"], "capital": before["all"]}, before)
+
+
+def test_every_stage_of_every_method_records_its_cpu_seconds_and_energy(comparison):
+    from fedcofit_lite.runlog import check_row
+
+    for method, rows in comparison.metrics.items():
+        for r in rows:
+            assert r["energy_source"] in ("rapl", "estimate") and r["energy_j"] >= 0 and r["cpu_seconds"] >= 0, method
+            assert check_row(r) == []
+    assert all(r["energy_j"] > 0 for r in comparison.rows)
+    assert "energy J" in (comparison.run_dir / "comparison.txt").read_text()

@@ -109,6 +109,28 @@ def test_generate_script_is_byte_identical(tmp_path, generate_script):
         assert (tmp_path / name).read_bytes() == (DEFAULT_DATA_DIR / name).read_bytes(), name
 
 
+@pytest.mark.parametrize(
+    ("suite", "argv", "per_family"), [("tasks", [], 160), ("freeform", ["--suite", "freeform"], 80)]
+)
+def test_the_public_pools_are_current_and_keep_the_suites_private_and_test_data(
+    tmp_path, generate_script, suite, argv, per_family
+):
+    """data/<suite>_pool: the generator's bytes; the suite's train, test and public prompts, and more public ones."""
+    pool = DEFAULT_DATA_DIR.parent / f"{suite}_pool"
+    generate_script.main([*argv, "--extra-public", str(per_family - 40), "--out", str(tmp_path)])
+    for name in SUITE_FILES.values():
+        assert (tmp_path / name).read_bytes() == (pool / name).read_bytes(), name
+    for name in ("train.jsonl", "test.jsonl"):
+        assert (pool / name).read_bytes() == (DEFAULT_DATA_DIR.parent / suite / name).read_bytes(), name
+    shipped, bigger = load_task_suite(DEFAULT_DATA_DIR.parent / suite), load_task_suite(pool)
+    assert set(shipped.public_references.items()) < set(bigger.public_references.items())
+    counts = Counter(e.family for e in bigger.public)
+    assert set(counts.values()) == {per_family} and len(counts) == len(shipped.families)
+    assert len({e.instruction for e in [*bigger.public, *bigger.train, *bigger.test]}) == sum(
+        len(x) for x in (bigger.public, bigger.train, bigger.test)
+    )  # no instruction in two places
+
+
 def test_suite_restrict_and_subsample():
     suite = load_task_suite(families=["capital", "date_rewrite"], n_public=7, n_test_per_family=3)
     assert set(suite.families) == {"capital", "date_rewrite"}

@@ -4,6 +4,8 @@
 * :mod:`.stats` - paired bootstrap intervals over test items and seeds;
 * :mod:`.replay` - refit clusterers and rules on a run's saved answers (no model), private-vote trade-offs;
 * :mod:`.robustness` - sweeps of the share of bad clients;
+* :mod:`.sweep` - public budget x rounds x clients, run cell by cell; :mod:`.frontier` - what a sweep folder
+  says (curves with intervals, time to accuracy, the verdict); :mod:`.sweepreport` - the same as text;
 * :mod:`.costmodel` - analytic bytes per round (standard library only); :mod:`.accounting` - measured against it;
 * :mod:`.audit` - membership inference on what each method sends.
 

@@ -46,6 +46,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("x consensus", "bytes_vs_consensus", "{:,.0f}"),
     ("rounds s", "seconds_rounds", "{:.0f}"),
     ("total s", "seconds_total", "{:.0f}"),
+    ("energy J", "energy_j", "{:,.0f}"),
 ]
 
 
@@ -82,6 +83,7 @@ def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
                 "bytes_total": up + down,
                 "seconds_rounds": sum(s for m, s in zip(ms, seconds) if m["round"] >= 1),
                 "seconds_total": sum(seconds),  # a shared stage counts for every method that used it
+                **energy_total(ms),
             }
         )
     consensus = next((r for r in rows if r["method"] == "consensus"), None)
@@ -89,6 +91,27 @@ def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
         if consensus and consensus["bytes_total"] and r["bytes_total"]:
             r["bytes_vs_consensus"] = r["bytes_total"] / consensus["bytes_total"]
     return rows
+
+
+def energy_total(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``energy_j`` (all stages, shared ones included), and ``energy_source``: ``rapl``, or ``estimate at W W/core``; {} for runs without energy."""
+    measured = [r for r in rows if r.get("energy_j") is not None]
+    if not measured:
+        return {}
+    sources = {r["energy_source"] for r in measured}
+    watts = sorted({r["watts_per_core"] for r in measured if r.get("watts_per_core")})
+    source = "rapl" if sources == {"rapl"} else f"estimate at {'/'.join(f'{w:g}' for w in watts)} W/core"
+    return {"energy_j": sum(r["energy_j"] for r in measured), "energy_source": source}
+
+
+def energy_note(rows: Sequence[dict[str, Any]]) -> str:
+    """The line under a table that says where its energy column comes from ('' when it has none)."""
+    sources = sorted({r["energy_source"] for r in rows if r.get("energy_source")})
+    if not sources:
+        return ""
+    what = {"rapl": "measured by the CPU's RAPL counters (the whole package, other processes included)"}
+    said = [what.get(s, f"{s}: this process's CPU seconds x that power per busy core") for s in sources]
+    return "energy: " + "; ".join(said)
 
 
 def per_round_table(metrics: dict[str, list[dict[str, Any]]], metric: str = "exact_match") -> str:
@@ -188,19 +211,24 @@ def run_methods(
     """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
     metrics: dict[str, list[dict[str, Any]]] = {}
     for method in plan:
-        log.info("compare: method %s", method.name)
-        if method.shares_local_stage:
-            fed.start_method(method, RunLog(root.dir / method.name), start.adapters, start.rows, start.privacy)
-            fed.prepare(method)  # e.g. reset the server's global adapter to the shared start
-        else:
-            fed.start_method(method, RunLog(root.dir / method.name), start.initial, start.rows[:1])
-            fed.prepare(method)  # e.g. reset the centralized adapter to its initial weights
-            fed.run_local_stage(method)
-        fed.run_rounds(method)
-        fed.finish()
-        metrics[method.name] = list(fed.metrics)
+        metrics[method.name] = run_method(fed, method, start, root.dir / method.name)
         write_tables(root, metrics)  # after every method: an interrupted comparison keeps what finished
     return metrics
+
+
+def run_method(fed: Federation, method: Method, start: SharedStart, folder: Path) -> list[dict[str, Any]]:
+    """One method's rounds from ``start`` (its own local stage when it shares none), in ``folder``; its metrics rows."""
+    log.info("compare: method %s", method.name)
+    if method.shares_local_stage:
+        fed.start_method(method, RunLog(folder), start.adapters, start.rows, start.privacy)
+        fed.prepare(method)  # e.g. reset the server's global adapter to the shared start
+    else:
+        fed.start_method(method, RunLog(folder), start.initial, start.rows[:1])
+        fed.prepare(method)  # e.g. reset the centralized adapter to its initial weights
+        fed.run_local_stage(method)
+    fed.run_rounds(method)
+    fed.finish()
+    return list(fed.metrics)
 
 
 def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> bool:
@@ -211,8 +239,10 @@ def _same_scores(now: dict[str, dict[str, float]], before: dict[str, dict[str, f
 def write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
     rows = comparison_rows(metrics)
     metric = run_metric(root.dir)
+    note = energy_note(rows)
     table = (
         format_table(rows, TABLE_COLUMNS)
+        + (f"\n{note}" if note else "")
         + f"\n\ntest {METRIC_LABELS[metric]} per stage\n"
         + per_round_table(metrics, metric)
     )
@@ -260,6 +290,7 @@ class SeedSummary:
     labels: dict[str, dict[str, dict[str, float]]] = field(
         default_factory=dict
     )  # consensus entry -> stage -> kept, precision (seed means)
+    energy: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry -> energy_j (seed mean), energy_source
 
     def final_stage(self) -> str:
         return self.stages[-1]
@@ -331,16 +362,7 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
                     for metric in METRICS:
                         item = item_scores(rows, metric)
                         scores[metric][stage].setdefault(entry, []).append(np.array([item[i] for i in ids]))
-    bytes_total, steps = {}, {}
-    for entry in entries:
-        method = entry.split(" ")[0]
-        rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
-        bytes_total[entry] = float(
-            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
-        )
-        steps[entry] = float(
-            np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])
-        )
+    bytes_total, steps, energy = _costs(entries, per_seed_metrics)
     labels: dict[str, dict[str, dict[str, float]]] = {}
     for method in methods:
         for stage in stages:
@@ -353,8 +375,31 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
                     "precision": float(np.mean(precision)) if precision else float("nan"),
                 }
     return SeedSummary(
-        Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps, labels
+        Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps, labels, energy
     )
+
+
+def _costs(
+    entries: list[str], per_seed_metrics: list[dict[str, list[dict[str, Any]]]]
+) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, Any]]]:
+    """Per entry, means over seeds: bytes up + down, optimizer steps per model, energy (a part of :func:`summarize_seeds`)."""
+    bytes_total, steps, energy = {}, {}, {}
+    for entry in entries:
+        method = entry.split(" ")[0]
+        rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
+        bytes_total[entry] = float(
+            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
+        )
+        steps[entry] = float(
+            np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])
+        )
+        totals = [energy_total(ms) for ms in rows]
+        if all(totals):
+            energy[entry] = {
+                "energy_j": float(np.mean([t["energy_j"] for t in totals])),
+                "energy_source": totals[0]["energy_source"],
+            }
+    return bytes_total, steps, energy
 
 
 def run_metric(root: str | Path) -> str:
@@ -436,6 +481,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
             "gap": stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None,
             "bytes": summary.bytes_total.get(e, 0.0),
             "steps": summary.steps.get(e, 0.0),
+            **summary.energy.get(e, {}),
         }
         if e in local_em and e != "centralized":
             row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
@@ -445,13 +491,17 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
         f"{len(summary.seeds)} seed(s) x {n_items[0]} test items x clients; stage {final}; "
         f"mean with 95% paired bootstrap interval over test items ({n_boot} draws)"
     )
-    cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}"
+    cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}{'energy J':>12}"
     lines = [head, "", cols, "-" * len(cols)]
     for r in rows:
         gap = r["gap"].format("{:.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
+        joules = f"{r['energy_j']:,.0f}" if r.get("energy_j") is not None else "-"
         lines.append(
-            f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}{r['steps']:>12.0f}"
+            f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}"
+            f"{r['steps']:>12.0f}{joules:>12}"
         )
+    if energy_note(rows):
+        lines.append(energy_note(rows) + " (mean over seeds; shared stages count for every method)")
     lines += _difference_lines(em, complete, label, n_boot)
     if has_gap:
         lines += _family_gap_lines(summary, em, complete, label, n_boot)

@@ -29,7 +29,7 @@ from ..config import ConsensusConfig, load_config
 from ..protocol.cluster import REGISTRY, clusterer_params, make_clusterer
 from ..protocol.consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
 from ..protocol.private_vote import TradeoffRow, tradeoff
-from ..runlog import PseudoLabelRow, label_scores, read_answers, read_embeddings, rounds_of
+from ..runlog import PseudoLabelRow, label_scores, read_answers, read_embeddings, read_pseudo_labels, rounds_of
 from ..tasks.data import build_suite
 from ..tasks.evaluate import correct
 
@@ -70,10 +70,10 @@ class RoundAnswers:
         return np.array([i for i, p in enumerate(self.prompt_ids) if p == prompt_id])
 
 
-def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
+def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = True) -> RoundAnswers:
     """Read ``answers/round_R.jsonl`` of a run folder, with the prompts and hidden references of its task suite.
 
-    The server's embeddings (``embeddings/round_R.npz``) fill ``X`` when the run saved them.
+    The server's embeddings (``embeddings/round_R.npz``) fill ``X`` when the run saved them (and ``embeddings``).
     """
     run = Path(run_dir)
     if not (run / "answers" / f"round_{round_index}.jsonl").exists():
@@ -94,7 +94,7 @@ def load_round(run_dir: str | Path, round_index: int = 1) -> RoundAnswers:
         families_of={e.id: e.family for e in suite.public},
         confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
     )
-    saved = read_embeddings(run, round_index)
+    saved = read_embeddings(run, round_index) if embeddings else None
     if saved is not None:
         vectors, clients, prompt_ids = saved
         row_of = {(c, p): i for i, (c, p) in enumerate(zip(clients, prompt_ids))}
@@ -158,7 +158,16 @@ def label_rows(ra: RoundAnswers, est: SemanticConsensus) -> list[PseudoLabelRow]
 
 def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
     """What the fitted rule would send, scored against the hidden references (see the module docstring)."""
-    rows = label_rows(ra, est)
+    return _quality(ra, label_rows(ra, est))
+
+
+def recorded_quality(run_dir: str | Path, round_index: int) -> dict[str, Any]:
+    """:func:`label_quality` of what the run's server did send in a round (its ``pseudo_labels``), not of a refit."""
+    return _quality(load_round(run_dir, round_index, embeddings=False), read_pseudo_labels(run_dir, round_index))
+
+
+def _quality(ra: RoundAnswers, rows: Sequence[PseudoLabelRow]) -> dict[str, Any]:
+    """Kept labels, precision, new-correct and harmful labels per client, coverage per family of ``rows`` on ``ra``."""
     scores = label_scores(rows)
     clients = list(dict.fromkeys(ra.clients))
     own = {

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from ..config import ClientConfig, GenerationConfig, TrainConfig
 from ..protocol.consensus import normalize_answer
 from ..protocol.fedavg import shared_tensors
-from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, PseudoLabelsMessage
+from ..protocol.messages import (
+    AdapterMessage,
+    AnswersMessage,
+    GlobalAdapterMessage,
+    PseudoLabelsMessage,
+    changed_answers,
+)
 from ..tasks.data import Example
 from ..tasks.evaluate import last_epoch_loss
 from .adversary import PARAMETER_OF, corrupt_tensors
@@ -73,6 +79,8 @@ class Client:
     :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains on
     (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back),
     ``accountant`` its DP-SGD accountant across rounds; :meth:`state` is all it remembers.
+    ``server_holds`` is its last answers message the server accepted (``federation.send_changed``
+    sends what changed since): a new server, after a resume or in a comparison, holds nothing.
     """
 
     client_id: str
@@ -86,6 +94,7 @@ class Client:
     pseudo_labels: list[TrainRecord] = field(default_factory=list, repr=False)
     own_answers: dict[str, str] = field(default_factory=dict, repr=False)
     accountant: Any = field(default=None, repr=False)
+    server_holds: AnswersMessage | None = field(default=None, repr=False)
     _labels: dict[str, TrainRecord] = field(default_factory=dict, repr=False)  # prompt id -> label
 
     @property
@@ -108,6 +117,10 @@ class Client:
         self.own_answers = dict(zip(prompt_ids, answers))
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
         return AnswersMessage(round, self.client_id, list(prompt_ids), list(answers), conf)
+
+    def changed_only(self, full: AnswersMessage) -> AnswersMessage:
+        """What it sends of ``full`` under ``federation.send_changed``: what changed since :attr:`server_holds`."""
+        return changed_answers(full, self.server_holds)
 
     def receive(self, msg: PseudoLabelsMessage, public: Mapping[str, Example]) -> None:
         """Turn received consensus answers into training records for the public prompts.
@@ -204,6 +217,7 @@ class Client:
         self.own_answers = dict(state.get("own_answers", {}))
         privacy = state.get("privacy")
         self.accountant = _accountant(privacy) if privacy is not None else None
+        self.server_holds = None  # the server it talks to from here holds none of its answers
 
     def _set_labels(self, labels: dict[str, TrainRecord]) -> None:
         self._labels = labels

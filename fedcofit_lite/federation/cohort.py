@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import RunConfig, TrainConfig
+from ..config import ConfigError, RunConfig, TrainConfig
 from ..protocol.messages import AdapterMessage, AnswersMessage
 from ..tasks.data import Example, TaskSuite, cap_per_client, partition
 from ..tasks.evaluate import last_epoch_loss
@@ -181,6 +181,17 @@ class Cohort(ABC):
         """Epsilon per model spent by DP-SGD so far (empty without DP)."""
         return {}
 
+    def changed_only(self, messages: Sequence[AnswersMessage]) -> list[AnswersMessage]:
+        """``federation.send_changed``: each client's message cut to what changed since the server's copy of its answers."""
+        raise ConfigError(
+            "federation.send_changed = true needs each client to know which of its answers the server holds, which only "
+            "the in-process engine tracks: set federation.send_changed=false on this engine."
+        )
+
+    def acknowledge(self, accepted: Sequence[AnswersMessage]) -> None:
+        """The server accepted these (whole) messages: each client now knows what the server holds of it."""
+        return None  # an engine without send_changed keeps no such record
+
     def server_model(self, model_id: str) -> Client | None:
         """A model the server keeps in this process (FedAvg's global model), or None where the server holds none."""
         return None
@@ -260,6 +271,18 @@ class LocalCohort(Cohort):
 
     def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
         return answer_round([self.by_id[i] for i in ids], self.public, self.cfg, round_index, with_confidence)
+
+    def changed_only(self, messages: Sequence[AnswersMessage]) -> list[AnswersMessage]:
+        return [self.by_id[m.client_id].changed_only(m) for m in messages]
+
+    def acknowledge(self, accepted: Sequence[AnswersMessage]) -> None:
+        for m in accepted:
+            self.by_id[m.client_id].server_holds = m
+
+    def use_public(self, suite: TaskSuite) -> None:
+        """Answer and take labels for ``suite``'s public prompts from now on (a sweep's public budget)."""
+        self.suite = suite
+        self.public = {e.id: e for e in suite.public}
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         """Clients take what ``plan`` carries, then train: those that can in the same steps (``train.together``)."""

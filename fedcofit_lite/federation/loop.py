@@ -19,6 +19,7 @@ from typing import Any
 import transformers
 
 from ..config import RunConfig
+from ..energy import EnergyMeter
 from ..engine.embed import embed_texts
 from ..engine.models import load_embedder
 from ..progress import Timer
@@ -83,6 +84,7 @@ class Federation:
         # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
         self.vote_seed: int | None = None
         self.ctx = self._round_context()
+        self.meter = EnergyMeter(cfg.eval.energy, cfg.eval.watts_per_core)  # energy since the last metrics row
 
     # -- pieces -----------------------------------------------------------
 
@@ -163,7 +165,7 @@ class Federation:
         full: MetricsRow = {
             "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
             "test_per_client": per_adapter, **global_scores, "bytes_up": wire_bytes["up"],
-            "bytes_down": wire_bytes["down"], **dp, **row, "seconds": timer.seconds,
+            "bytes_down": wire_bytes["down"], **dp, **row, "seconds": timer.seconds, **self.meter.lap(),
         }  # fmt: skip
         self.metrics.append(full)
         self.runlog.append_metrics(full)
@@ -248,6 +250,14 @@ class Federation:
         if isinstance(method, Method):
             return method
         return make_method(method or self.cfg.federation.method, self.cfg)
+
+    def use_public(self, n_public: int) -> None:
+        """Answer ``n_public`` public prompts from now on (a sweep's budget; the same draw as ``data.n_public``)."""
+        self.cfg = dataclasses.replace(self.cfg, data=dataclasses.replace(self.cfg.data, n_public=n_public)).validate()
+        self.suite = build_suite(self.cfg)  # the same train and test: only the public sample moves
+        self.public = {e.id: e for e in self.suite.public}
+        self._local().use_public(self.suite)
+        self.ctx = self._round_context()
 
     def set_behaviours(self, behaviours: list[str]) -> None:
         """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""

@@ -149,9 +149,12 @@ class Consensus(Method):
             dropped = {**dropped, **answers.failed}
         answer_rows = _answer_rows(r, answers)
         run.runlog.write_answers(r, answer_rows)
-        received = [run.wire.send(m, "up") for m in answers.messages]
+        changed_only = run.cfg.federation.send_changed
+        sent = run.cohort.changed_only(answers.messages) if changed_only else answers.messages
+        received = [run.wire.send(m, "up", full=whole) for m, whole in zip(sent, answers.messages)]
         with timer("server"):
-            accepted, rejected = self.server.screen(r, received)  # each message is checked once, here
+            accepted, rejected = self.server.screen(r, received)  # each message is checked (and completed) once, here
+            run.cohort.acknowledge(accepted)
             run.require(r, [m.client_id for m in accepted], {**dropped, **{c: "rejected" for c in rejected}})
             pseudo, report = self.server.aggregate(r, accepted, rejected)
         if report.vectors is not None:  # the server's embeddings, so replay needs no model
@@ -173,6 +176,7 @@ class Consensus(Method):
             "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
             **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
+            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}),
             **train_row(trained),
             "seconds": timer.seconds,
         }

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ..federation.cohort import Answers, ClientInfo, Cohort, Failed, TrainPlan, TrainResult
 from ..protocol.messages import AdapterMessage
 from ..tasks.data import Example
@@ -48,6 +48,16 @@ ERROR_NAMES = {
 }
 
 
+def refuse_unsupported(cfg: RunConfig) -> None:
+    """Refuse, before any node starts, a configuration this engine does not run (a ``ConfigError`` naming the fix)."""
+    if cfg.federation.send_changed:
+        raise ConfigError(
+            "federation.send_changed = true: a client sends only its changed answers when it knows which ones the "
+            "server holds, which the in-process engine tracks and the Flower engine does not: set "
+            "federation.send_changed=false, or run it in process (python -m fedcofit_lite run / compare / sweep)."
+        )
+
+
 class NotEnoughNodesError(RuntimeError):
     """Fewer SuperNodes came online than the run has clients."""
 
@@ -63,6 +73,7 @@ class FlowerCohort(Cohort):
     """
 
     def __init__(self, grid: Any, cfg: RunConfig, wait_s: float = 300.0) -> None:
+        refuse_unsupported(cfg)
         if "colluder" in cfg.federation.behaviours:
             raise ValueError(
                 "federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which "

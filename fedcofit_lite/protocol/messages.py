@@ -2,7 +2,8 @@
 
 Consensus sends :class:`AnswersMessage` (client -> server: a client's answers to the public prompts
 of a round, which travel by id only since everyone knows them; under the ``confidence`` rule each
-answer's confidence, 3 decimals) and :class:`PseudoLabelsMessage` (server -> client: the kept
+answer's confidence, 3 decimals; with ``federation.send_changed`` only the answers that changed since
+the ones the server holds, :func:`changed_answers`, which the server completes, :func:`complete_answers`) and :class:`PseudoLabelsMessage` (server -> client: the kept
 consensus answers with their agreement), both canonical UTF-8 JSON (sorted keys, no spaces). The
 parameter baselines send :class:`AdapterMessage` (a client's LoRA tensors and example count, the
 FedAvg weight) and :class:`GlobalAdapterMessage` (the average) as safetensors (a JSON header with
@@ -40,6 +41,9 @@ class AnswersMessage:
     prompt_ids: list[str]
     answers: list[str]
     confidence: list[float] | None = None  # per answer, in [0, 1]; only when the server's rule uses it
+    # federation.send_changed: only the answers that changed since this client's answers of round base_round,
+    # which the server holds and completes this message with (changed_answers, complete_answers); None: all of them
+    base_round: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.prompt_ids) != len(self.answers):
@@ -215,6 +219,54 @@ def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
         raise MessageError(f"{kind} message: field {name!r} must be {annotation}, got {type(value).__name__}.")
 
 
+def _entries(msg: AnswersMessage) -> dict[str, tuple[str, float | None]]:
+    """Prompt id -> (answer, confidence as sent) of a message."""
+    conf = msg.confidence if msg.confidence is not None else [None] * len(msg.answers)
+    return {p: (a, c) for p, a, c in zip(msg.prompt_ids, msg.answers, conf)}
+
+
+def changed_answers(full: AnswersMessage, held: AnswersMessage | None) -> AnswersMessage:
+    """What a client sends under ``federation.send_changed``: the part of ``full`` the server does not hold.
+
+    ``held`` is the message the server holds of this client (its last accepted one). The answer of a
+    prompt is sent when its text or its confidence (as sent, 3 decimals) differs from ``held``'s; the
+    message says ``base_round=held.round``. ``full`` itself goes when the server holds nothing, when
+    ``held`` has a prompt ``full`` lacks, or when the changes would not be fewer bytes.
+    """
+    if held is None or full.base_round is not None:
+        return full
+    before, now = _entries(held), _entries(full)
+    if set(before) - set(now):
+        return full  # the server would complete the message with an answer the client no longer gives
+    changed = [p for p in full.prompt_ids if before.get(p) != now[p]]
+    delta = AnswersMessage(
+        full.round,
+        full.client_id,
+        changed,
+        [now[p][0] for p in changed],
+        [now[p][1] for p in changed] if full.confidence is not None else None,
+        base_round=held.round,
+    )
+    return delta if len(encode(delta)) < len(encode(full)) else full
+
+
+def complete_answers(msg: AnswersMessage, held: AnswersMessage) -> AnswersMessage:
+    """The server's side of ``federation.send_changed``: ``msg`` (the changes since ``held``) completed with ``held``'s
+    other answers, in ``held``'s prompt order (new prompts after): the client's whole message of this round."""
+    before, now = _entries(held), _entries(msg)
+    order = [*held.prompt_ids, *(p for p in msg.prompt_ids if p not in before)]
+    merged = [now.get(p, before.get(p)) for p in order]
+    confidence = None
+    if msg.confidence is not None:
+        confidence = [c for _, c in merged]
+        if any(c is None for c in confidence):
+            raise MessageError(
+                f"answers message from {msg.client_id!r}: confidences of changed answers only, but the server holds "
+                f"none from round {held.round}; send every answer with its confidence."
+            )
+    return AnswersMessage(msg.round, msg.client_id, order, [a for a, _ in merged], confidence)
+
+
 def _zero_counts() -> dict[str, int]:
     return {"up": 0, "down": 0}
 
@@ -229,12 +281,19 @@ class Wire:
 
     bytes_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
     messages_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
+    saved_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
 
-    def send(self, msg: Message, direction: Direction) -> Message:
-        """Serialize ``msg``, count its bytes, and return what the receiver decodes."""
+    def send(self, msg: Message, direction: Direction, full: Message | None = None) -> Message:
+        """Serialize ``msg``, count its bytes, and return what the receiver decodes.
+
+        ``full`` is the message ``msg`` stands for when it carries only a part of it
+        (``federation.send_changed``): the bytes not sent are counted in ``saved_by_round``.
+        """
         data = encode(msg)
         self.bytes_by_round[msg.round][direction] += len(data)
         self.messages_by_round[msg.round][direction] += 1
+        if full is not None and full is not msg:
+            self.saved_by_round[msg.round][direction] += len(encode(full)) - len(data)
         return decode(data)
 
     def totals(self) -> dict[str, int]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..runlog import PseudoLabelRow
 from .consensus import SemanticConsensus, normalize_answer, rule_from_config
-from .messages import AnswersMessage, PseudoLabelsMessage
+from .messages import AnswersMessage, MessageError, PseudoLabelsMessage, complete_answers
 
 if TYPE_CHECKING:
     from .private_vote import NoisyVote
@@ -88,6 +88,7 @@ class ConsensusServer:
         self.rule = rule  # the rule's name in consensus.RULES, for the record
         self.private = private
         self._known = set(self.prompt_ids)
+        self.held: dict[str, AnswersMessage] = {}  # client id -> its last accepted (whole) answers message
 
     @property
     def needs_confidence(self) -> bool:
@@ -113,16 +114,36 @@ class ConsensusServer:
     def screen(
         self, round_index: int, messages: Sequence[AnswersMessage]
     ) -> tuple[list[AnswersMessage], dict[str, str]]:
-        """Check every message once: (the acceptable ones, client id -> why the others were rejected)."""
+        """Check every message once: (the acceptable ones, client id -> why the others were rejected).
+
+        A message of changed answers only (``base_round``, ``federation.send_changed``) is completed
+        first with the answers the server holds of that client; the accepted messages are whole, and
+        the server holds each until that client's next accepted one.
+        """
         accepted, rejected = [], {}
-        for msg in messages:
-            why = self.check(msg, round_index)
+        for sent in messages:
+            msg, why = self._complete(sent)
+            why = why or self.check(msg, round_index)
             if why is None:
                 accepted.append(msg)
+                self.held[msg.client_id] = msg
             else:
                 rejected[msg.client_id] = why
                 log.warning("round %d: rejected answers of client %s: %s", round_index, msg.client_id, why)
         return accepted, rejected
+
+    def _complete(self, msg: AnswersMessage) -> tuple[AnswersMessage, str | None]:
+        """A message of changed answers completed with the held ones, or why it cannot be (a whole message as it is)."""
+        if msg.base_round is None:
+            return msg, None
+        held = self.held.get(msg.client_id)
+        if held is None or held.round != msg.base_round:
+            holds = "no answers" if held is None else f"the answers of round {held.round}"
+            return msg, f"changed answers since round {msg.base_round}, but the server holds {holds} of this client"
+        try:
+            return complete_answers(msg, held), None
+        except MessageError as err:
+            return msg, str(err)
 
     def aggregate(
         self, round_index: int, messages: Sequence[AnswersMessage], rejected: dict[str, str] | None = None

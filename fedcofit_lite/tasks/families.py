@@ -343,7 +343,12 @@ def get_family(name: str) -> TaskFamily:
 
 
 def generate_suite(
-    seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25, families: Sequence[str] = FAMILIES
+    seed: int = 0,
+    n_train: int = 200,
+    n_public: int = 40,
+    n_test: int = 25,
+    families: Sequence[str] = FAMILIES,
+    extra_public: int = 0,
 ) -> dict[str, list[Example]]:
     """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
@@ -351,6 +356,9 @@ def generate_suite(
     depend on the other families; it draws ``n_train + n_public + n_test`` distinct instructions, cut in
     that order, so no instruction appears in two splits. Ids look like ``date_rewrite-public-0007``.
     Public examples keep their reference: strip it before showing them to clients (:func:`write_suite`).
+    ``extra_public`` more public prompts per family are drawn after the test split and numbered on from
+    ``n_public``: train, test and the first ``n_public`` public prompts are those of the suite without
+    them, so a larger public pool (the public-budget sweep's) keeps the shipped suite's private and test data.
 
     Examples
     --------
@@ -359,7 +367,7 @@ def generate_suite(
     [14, 7, 7]
     """
     sizes = {"train": n_train, "public": n_public, "test": n_test}
-    for split, size in sizes.items():
+    for split, size in {**sizes, "extra_public": extra_public}.items():
         if size < 0:
             raise ValueError(f"n_{split} must be >= 0, got {size}")
     if len(set(families)) != len(families):
@@ -368,7 +376,7 @@ def generate_suite(
     for name in families:
         family = get_family(name)
         # str seeds are hashed with SHA-512 by random.seed: stable across runs.
-        pairs = family.generate(random.Random(f"{seed}-{name}"), sum(sizes.values()))
+        pairs = family.generate(random.Random(f"{seed}-{name}"), sum(sizes.values()) + extra_public)
         start = 0
         for split in SPLITS:
             for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
@@ -376,6 +384,8 @@ def generate_suite(
                     Example(id=f"{name}-{split}-{i:04d}", family=name, instruction=instruction, response=response)
                 )
             start += sizes[split]
+        for i, (instruction, response) in enumerate(pairs[start:], start=n_public):  # the extra public prompts
+            suite["public"].append(Example(f"{name}-public-{i:04d}", name, instruction, response=response))
     return suite
 
 
@@ -386,12 +396,13 @@ def write_suite(
     n_public: int = 40,
     n_test: int = 25,
     families: Sequence[str] = FAMILIES,
+    extra_public: int = 0,
 ) -> dict[str, int]:
     """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``); lines per file.
 
     The public prompts are written without their responses, which go to the hidden references.
     """
-    suite = generate_suite(seed, n_train, n_public, n_test, families)
+    suite = generate_suite(seed, n_train, n_public, n_test, families, extra_public)
     records = {
         "train": suite["train"],
         "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],

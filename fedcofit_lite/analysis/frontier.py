@@ -1,0 +1,489 @@
+"""What a sweep folder says: score against public budget, bytes, round, client count and simulated wall-clock.
+
+Reads only the folder :mod:`fedcofit_lite.analysis.sweep` writes (metrics rows, test predictions,
+answers and pseudo-labels). Every score carries the package's interval: 95% paired bootstrap over test
+items, means over seeds (:mod:`fedcofit_lite.analysis.stats`); one set of draws serves every entry,
+budget and stage of a client count, so differences and "first round at which" stay paired. Seeds count
+for a client count only where every planned cell of it has finished.
+
+- :func:`budget_rows` (the table and the frontier): per method and budget, the score after a round with
+  its interval, the gap to centralized closed, bytes (and what whole answer messages would have cost),
+  kept labels and their precision, energy.
+- :func:`round_rows`: the score after each reported round.
+- :func:`wall_clock_rows`: simulated time on stated :class:`Link` s: the compute seconds the metrics rows
+  measured (every phase but evaluation, all clients on this machine) plus each round's bytes per client
+  over the link (each client on its own link, in parallel; the server's link is not the bottleneck).
+- :func:`time_to_accuracy`: the rounds, bytes and seconds a method needs to reach a score (default:
+  local + half the local -> centralized gap, after the last round), with intervals.
+- :func:`label_rows`: what the pseudo-labels did at each budget: kept, precision, new-correct and harmful
+  labels per client per round (:func:`~fedcofit_lite.analysis.replay.recorded_quality`).
+- :func:`verdict`: the smallest budget (and round) at which the best consensus rule is within the
+  interval of FedAvg-LoRA, personalized and global; or that it is not reached, and what bounds it.
+
+:mod:`fedcofit_lite.analysis.sweepreport` lays these out as text; :mod:`fedcofit_lite.ui.sweepplots` draws them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..runlog import RunLog, read_predictions
+from . import stats
+from .compare import energy_total, item_scores
+from .sweep import Cell, SweepPlan, cells
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, int | None, str]  # (entry, budget or None, stage); entry: a method, or "fedavg (global)"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A client's network link: ``up_mbit`` and ``down_mbit`` megabits per second."""
+
+    name: str
+    up_mbit: float
+    down_mbit: float
+
+    def seconds(self, up_bytes: float, down_bytes: float) -> float:
+        """Seconds to send ``up_bytes`` and receive ``down_bytes`` over this link."""
+        return up_bytes * 8 / (self.up_mbit * 1e6) + down_bytes * 8 / (self.down_mbit * 1e6)
+
+
+DEFAULT_LINKS = (Link("home 1/10 Mbit/s", 1.0, 10.0), Link("100 Mbit/s", 100.0, 100.0))
+
+
+def parse_link(text: str) -> Link:
+    """``NAME=UP/DOWN`` in Mbit/s, e.g. ``home=1/10`` or ``fibre=100/100``."""
+    name, _, speeds = text.partition("=")
+    up, _, down = speeds.partition("/")
+    try:
+        link = Link(name.strip(), float(up), float(down))
+    except ValueError:
+        link = None
+    if link is None or not link.name or link.up_mbit <= 0 or link.down_mbit <= 0:
+        raise ValueError(f"--link {text!r}: give NAME=UP/DOWN in Mbit/s, both > 0, e.g. home=1/10.")
+    return link
+
+
+@dataclass
+class SweepResults:
+    """A sweep folder as read: its plan, finished cells and their metrics rows, and the complete seeds per client count."""
+
+    root: Path
+    plan: SweepPlan
+    preset: str
+    metric: str  # compare.metric of the sweep's configuration
+    metrics: dict[Cell, list[dict[str, Any]]]
+    seeds: dict[int, list[int]]  # client count -> seeds whose every planned cell has finished
+    commands: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def last_round(self) -> int:
+        return max(self.plan.rounds)
+
+    def stages(self) -> list[str]:
+        return ["local", *(f"round_{r}" for r in range(1, self.last_round + 1))]
+
+    def cells_of(self, clients: int) -> list[Cell]:
+        return [c for c in self.metrics if c.clients == clients and c.seed in self.seeds[clients]]
+
+    def entries(self, clients: int) -> list[tuple[str, int | None]]:
+        """(entry, budget) pairs of a client count, budget-free ones first; FedAvg's global model beside it."""
+        out: list[tuple[str, int | None]] = []
+        for c in self.cells_of(clients):
+            out.append((c.method, c.budget))
+            if c.method in ("fedavg", "fedprox", "ffa"):
+                out.append((f"{c.method} (global)", None))
+        return sorted(dict.fromkeys(out), key=lambda e: (e[1] is not None, e[1] or 0, order(e[0])))
+
+
+def order(entry: str) -> int:
+    """Where an entry sits in tables: the references, FedAvg, then the consensus rules."""
+    known = ["local", "centralized", "fedavg", "fedavg (global)", "ffa", "ffa (global)", "consensus"]
+    return known.index(entry) if entry in known else len(known)
+
+
+def load_sweep(root: str | Path) -> SweepResults:
+    """Read a sweep folder (``sweep.json`` and its finished cells)."""
+    root = Path(root)
+    if not (root / "sweep.json").exists():
+        raise FileNotFoundError(f"{root} has no sweep.json: not a folder written by `python -m fedcofit_lite sweep`.")
+    meta = json.loads((root / "sweep.json").read_text())
+    plan = SweepPlan(**meta["plan"])
+    planned = cells(root, plan)
+    metrics = {c: RunLog(c.path).read_metrics() for c in planned if c.done}
+    seeds = {
+        n: [s for s in plan.seeds if all(c.done for c in planned if (c.clients, c.seed) == (n, s))]
+        for n in plan.clients
+    }
+    missing = [
+        f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)
+    ]
+    if missing:
+        log.warning("%s: left out, not finished: %s", root, "; ".join(missing))
+    metric = meta["config"].get("compare", {}).get("metric", "exact_match")
+    return SweepResults(root, plan, meta.get("preset", "?"), metric, metrics, seeds, meta.get("commands", []))
+
+
+# -- scores, paired over test items --------------------------------------------------------------
+
+
+@dataclass
+class SweepScores:
+    """Point scores and paired bootstrap draws of every (entry, budget, stage) of one client count."""
+
+    clients: int
+    seeds: list[int]
+    point: dict[Key, float]
+    draws: dict[Key, np.ndarray]  # (n_boot,)
+    n_items: int
+
+    def interval(self, key: Key) -> stats.Interval:
+        return stats.interval(self.point[key], self.draws[key])
+
+    def has(self, key: Key) -> bool:
+        return key in self.point
+
+
+def _cell_items(cell: Cell, stage: str, tag: str, metric: str) -> dict[str, float] | None:
+    rows = read_predictions(cell.path, stage + tag) or (read_predictions(cell.group, stage) if not tag else None)
+    return item_scores(rows, metric) if rows else None
+
+
+def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: str | None = None) -> SweepScores:
+    """Paired bootstrap draws of every entry's score at every stage, for ``clients`` clients (complete seeds only)."""
+    metric = metric or res.metric
+    seeds = res.seeds[clients]
+    if not seeds:
+        raise FileNotFoundError(f"{res.root}: no seed has finished every cell of {clients} clients yet.")
+    per_key: dict[Key, list[np.ndarray]] = {}
+    for s in seeds:
+        group = [c for c in res.cells_of(clients) if c.seed == s]
+        ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
+        for cell in group:
+            tags = [("", cell.method)] + (
+                [("_global", f"{cell.method} (global)")] if cell.method in ("fedavg", "fedprox", "ffa") else []
+            )
+            for tag, entry in tags:
+                for stage in res.stages():
+                    items = _cell_items(cell, stage, tag, metric)
+                    if items is not None:
+                        per_key.setdefault((entry, cell.budget, stage), []).append(np.array([items[i] for i in ids]))
+    complete = {k: v for k, v in per_key.items() if len(v) == len(seeds)}
+    named = {"|".join(map(str, k)): v for k, v in complete.items()}
+    point, draws = stats.bootstrap_draws(named, n_boot)
+    back = {"|".join(map(str, k)): k for k in complete}
+    n_items = len(next(iter(complete.values()))[0])
+    return SweepScores(
+        clients, seeds, {back[k]: v for k, v in point.items()}, {back[k]: v for k, v in draws.items()}, n_items
+    )
+
+
+# -- what each stage cost -----------------------------------------------------------------------
+
+
+def _stage_costs(rows: Sequence[dict[str, Any]], n_clients: int, stages: list[str]) -> dict[str, dict[str, float]]:
+    """Cumulative bytes, compute seconds and energy of one cell, from its local stage to each stage."""
+    by_stage = {r["stage"]: r for r in rows}
+    out, total = {}, dict.fromkeys(("bytes_up", "bytes_down", "bytes_up_saved", "compute_s", "energy_j"), 0.0)
+    comm: list[tuple[float, float]] = []  # per stage: bytes up and down per client that took part
+    for stage in stages:
+        r = by_stage.get(stage)
+        if r is None:
+            break
+        for k in ("bytes_up", "bytes_down", "bytes_up_saved", "energy_j"):
+            total[k] += r.get(k) or 0
+        total["compute_s"] += sum(v for phase, v in r.get("seconds", {}).items() if phase != "eval")
+        took_part = len(r.get("train_steps") or {}) or n_clients
+        comm.append(((r.get("bytes_up") or 0) / took_part, (r.get("bytes_down") or 0) / took_part))
+        out[stage] = {**total, "comm": list(comm)}
+    return out
+
+
+def costs(res: SweepResults, clients: int) -> dict[tuple[str, int | None], dict[str, dict[str, Any]]]:
+    """(method, budget) -> stage -> means over the complete seeds of the cumulative costs (``comm``: per-round bytes per client)."""
+    out: dict[tuple[str, int | None], dict[str, dict[str, Any]]] = {}
+    groups: dict[tuple[str, int | None], list[dict[str, dict[str, Any]]]] = {}
+    for cell in res.cells_of(clients):
+        groups.setdefault((cell.method, cell.budget), []).append(_stage_costs(res.metrics[cell], clients, res.stages()))
+    for key, per_seed in groups.items():
+        out[key] = {}
+        for stage in res.stages():
+            got = [c[stage] for c in per_seed if stage in c]
+            if len(got) == len(per_seed):
+                mean = {k: float(np.mean([g[k] for g in got])) for k in got[0] if k != "comm"}
+                mean["comm"] = np.mean([g["comm"] for g in got], axis=0).tolist()
+                out[key][stage] = mean
+    for (method, budget), per_stage in list(out.items()):
+        if method in ("fedavg", "fedprox", "ffa"):
+            out[(f"{method} (global)", budget)] = per_stage  # the global model cost what its clients sent
+    return out
+
+
+def simulated_seconds(cost: Mapping[str, Any], link: Link) -> float:
+    """Compute seconds as measured plus every round's bytes per client over ``link``."""
+    return cost["compute_s"] + sum(link.seconds(up, down) for up, down in cost["comm"])
+
+
+def _round_stats(rows: Sequence[dict[str, Any]], stage: str) -> dict[str, float]:
+    r = next((x for x in rows if x["stage"] == stage), {})
+    if "kept" not in r:
+        return {}
+    acc = r.get("pseudo_label_accuracy")
+    return {"kept": float(r["kept"]), "n_prompts": float(r["n_prompts"]), "precision": np.nan if acc is None else acc}
+
+
+def budget_rows(res: SweepResults, sc: SweepScores, stage: str) -> list[dict[str, Any]]:
+    """One row per (entry, budget) at ``stage``: score, gap closed, bytes (and whole-message bytes), kept, precision, energy."""
+    cost = costs(res, sc.clients)
+    gap_ok = sc.has(("local", None, stage)) and sc.has(("centralized", None, stage))
+    rows = []
+    for entry, budget in res.entries(sc.clients):
+        key = (entry, budget, stage)
+        if not sc.has(key):
+            continue
+        c = cost.get((entry, budget), {}).get(stage, {})
+        row: dict[str, Any] = {"clients": sc.clients, "method": entry, "budget": budget, "stage": stage}
+        row["score"] = sc.interval(key)
+        if gap_ok and entry not in ("local", "centralized"):
+            row["gap"] = _gap(sc, key, stage)
+        row["bytes"] = c.get("bytes_up", 0) + c.get("bytes_down", 0)
+        row["bytes_whole"] = row["bytes"] + c.get("bytes_up_saved", 0)
+        row["energy_j"] = c.get("energy_j")
+        cells_here = [x for x in res.cells_of(sc.clients) if (x.method, x.budget) == (entry, budget)]
+        labels = [_round_stats(res.metrics[x], stage) for x in cells_here]
+        if labels and all(labels):
+            row["kept"] = float(np.mean([x["kept"] for x in labels]))
+            row["precision"] = (
+                float(np.nanmean([x["precision"] for x in labels]))
+                if any(np.isfinite(x["precision"]) for x in labels)
+                else np.nan
+            )
+        sources = {energy_total(res.metrics[x]).get("energy_source") for x in cells_here}
+        row["energy_source"] = sources.pop() if len(sources) == 1 else None
+        rows.append(row)
+    return rows
+
+
+def _gap(sc: SweepScores, key: Key, stage: str) -> stats.Interval:
+    low, high = sc.draws[("local", None, stage)], sc.draws[("centralized", None, stage)]
+    p_low, p_high = sc.point[("local", None, stage)], sc.point[("centralized", None, stage)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(high - low > 0, (sc.draws[key] - low) / np.where(high - low > 0, high - low, 1), np.nan)
+    point = (sc.point[key] - p_low) / (p_high - p_low) if p_high > p_low else float("nan")
+    return stats.interval(point, d[np.isfinite(d)] if np.isfinite(d).any() else d)
+
+
+def round_rows(res: SweepResults, sc: SweepScores) -> list[dict[str, Any]]:
+    """One row per (entry, budget): the score with its interval after the local stage and each reported round."""
+    rows = []
+    for entry, budget in res.entries(sc.clients):
+        stages = ["local", *(f"round_{r}" for r in res.plan.rounds)]
+        got = {s: sc.interval((entry, budget, s)) for s in stages if sc.has((entry, budget, s))}
+        if got:
+            rows.append({"clients": sc.clients, "method": entry, "budget": budget, "scores": got})
+    return rows
+
+
+def wall_clock_rows(res: SweepResults, sc: SweepScores, links: Sequence[Link] = DEFAULT_LINKS) -> list[dict[str, Any]]:
+    """One row per (entry, budget, stage): the score and the simulated seconds to reach that stage on each link."""
+    cost = costs(res, sc.clients)
+    rows = []
+    for entry, budget in res.entries(sc.clients):
+        for stage in res.stages():
+            c = cost.get((entry, budget), {}).get(stage)
+            if c is None or not sc.has((entry, budget, stage)):
+                continue
+            seconds = {link.name: simulated_seconds(c, link) for link in links}
+            row = {"method": entry, "budget": budget, "stage": stage, "score": sc.interval((entry, budget, stage))}
+            rows.append({**row, "compute_s": c["compute_s"], "seconds": seconds})
+    return rows
+
+
+# -- time to accuracy, and where consensus meets FedAvg -------------------------------------------
+
+
+def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[float, np.ndarray]:
+    """local + ``fraction`` x (centralized - local) after ``stage``: the point and its draws."""
+    lo, hi = ("local", None, stage), ("centralized", None, stage)
+    if not (sc.has(lo) and sc.has(hi)):
+        raise ValueError(
+            "time to accuracy measures against local + a share of the local -> centralized gap: add local and "
+            "centralized to the sweep's --methods, or state the score (--target)."
+        )
+    point = sc.point[lo] + fraction * (sc.point[hi] - sc.point[lo])
+    return point, sc.draws[lo] + fraction * (sc.draws[hi] - sc.draws[lo])
+
+
+def time_to_accuracy(
+    res: SweepResults,
+    sc: SweepScores,
+    links: Sequence[Link] = DEFAULT_LINKS,
+    fraction: float = 0.5,
+    target: float | None = None,
+) -> tuple[float, list[dict[str, Any]]]:
+    """The target score, and per (entry, budget) the first round whose score reaches it, with its interval.
+
+    Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches
+    the drawn target (the default target moves with its draws: local + ``fraction`` x the gap to
+    centralized after the last round); the interval is that round's 2.5 and 97.5 percentiles, ``None``
+    where a share of draws never reaches it. Bytes and seconds are those of the point estimate's round
+    (means over seeds), seconds on each link.
+    """
+    stages = res.stages()
+    if target is None:
+        point_t, draws_t = default_target(sc, stages[-1], fraction)
+    else:
+        point_t, draws_t = target, np.full(len(next(iter(sc.draws.values()))), target)
+    cost = costs(res, sc.clients)
+    rows = []
+    for entry, budget in res.entries(sc.clients):
+        here = [s for s in stages if sc.has((entry, budget, s))]  # FedAvg's global model starts at round 1
+        if here != stages[len(stages) - len(here) :] or not here:
+            continue
+        index = np.array([stages.index(s) for s in here])  # the round of each stage (local = 0)
+        curve = np.array([sc.point[(entry, budget, s)] for s in here])
+        drawn = np.stack([sc.draws[(entry, budget, s)] for s in here])  # (stages, n_boot)
+        first = np.where((drawn >= draws_t).any(axis=0), index[(drawn >= draws_t).argmax(axis=0)], np.inf)
+        reached = np.flatnonzero(curve >= point_t)
+        at = int(index[reached[0]]) if len(reached) else None
+        lo, hi = np.percentile(first, 2.5, method="lower"), np.percentile(first, 97.5, method="higher")
+        row = {"method": entry, "budget": budget, "target": point_t, "rounds": at}
+        row["rounds_lo"], row["rounds_hi"] = (int(x) if np.isfinite(x) else None for x in (lo, hi))
+        row["share_reached"] = float(np.isfinite(first).mean())
+        c = cost.get((entry, budget), {}).get(stages[at]) if at is not None else None
+        row["bytes"] = c["bytes_up"] + c["bytes_down"] if c else None
+        row["seconds"] = {link.name: simulated_seconds(c, link) for link in links} if c else None
+        rows.append(row)
+    return point_t, rows
+
+
+def label_rows(res: SweepResults, clients: int) -> list[dict[str, Any]]:
+    """Per consensus method, budget and round, means over the complete seeds of what its labels did.
+
+    ``kept`` labels of ``n_prompts``, their ``precision``; per client, ``new_correct`` (a kept right label
+    where the client's own answer was wrong) and ``harmful`` (a kept wrong label where it was right).
+    """
+    from .replay import recorded_quality
+
+    groups: dict[tuple[str, int | None, int], list[dict[str, Any]]] = {}
+    for cell in res.cells_of(clients):
+        if cell.budget is None:
+            continue
+        for r in range(1, res.last_round + 1):
+            if (cell.path / "pseudo_labels" / f"round_{r}.jsonl").exists():
+                groups.setdefault((cell.method, cell.budget, r), []).append(recorded_quality(cell.path, r))
+    rows = []
+    for (method, budget, r), got in sorted(groups.items(), key=lambda g: (g[0][1], order(g[0][0]), g[0][0], g[0][2])):
+        row = {"method": method, "budget": budget, "round": r, "seeds": len(got)}
+        for k in ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client"):
+            row[k] = float(np.mean([g[k] for g in got]))
+        precision = [g["precision"] for g in got if g["kept"]]
+        row["precision"] = float(np.mean(precision)) if precision else float("nan")
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Verdict:
+    """Where the best consensus rule first meets the reference (:func:`verdict`), or what bounds it."""
+
+    reached: bool
+    reference: list[str]  # the entries it is held against
+    budget: int | None = None
+    round: int | None = None
+    rule: str | None = None
+    best: stats.Interval | None = None
+    against: dict[str, stats.Interval] = field(default_factory=dict)
+    text: str = ""
+    bounds: list[dict[str, Any]] = field(default_factory=list)  # label_rows of every budget (when not reached)
+
+
+def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) -> Verdict:
+    """The smallest budget, then round, at which the best consensus rule meets the reference.
+
+    ``matches`` (the default when the sweep has FedAvg-LoRA): the best rule's mean score lies at or
+    above the lower end of the 95% interval of FedAvg-LoRA, personalized and its global model, after
+    the same round. ``beats`` (the default without FedAvg, as across architectures): the paired
+    difference between the best rule and local training is above zero, interval and all. The budgets
+    are tried from the smallest, each at every reported round.
+    """
+    last = f"round_{res.last_round}"
+    fedavg = [e for e in ("fedavg", "fedavg (global)") if sc.has((e, None, last))]
+    criterion = criterion or ("matches" if fedavg else "beats")
+    reference = fedavg if criterion == "matches" else ["local"]
+    rules = sorted({e for e, b in res.entries(sc.clients) if b is not None}, key=order)
+    best_seen: tuple[int, int, str, stats.Interval] | None = None
+    for budget in sorted(res.plan.budgets):
+        for r in sorted(res.plan.rounds):
+            stage = f"round_{r}"
+            here = [rule for rule in rules if sc.has((rule, budget, stage))]
+            if not here or not all(sc.has((ref, None, stage)) for ref in reference):
+                continue
+            rule = max(here, key=lambda x: sc.point[(x, budget, stage)])
+            best = sc.interval((rule, budget, stage))
+            against = {ref: sc.interval((ref, None, stage)) for ref in reference}
+            best_seen = (budget, r, rule, best)
+            if _meets(sc, (rule, budget, stage), stage, reference, criterion):
+                how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
+                text = (
+                    f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
+                    f"{best.format()}) is {how} "
+                    + " and ".join(f"{k} ({v.format()})" for k, v in against.items())
+                    + "."
+                )
+                return Verdict(True, reference, budget, r, rule, best, against, text)
+    return _not_reached(res, sc, reference, criterion, best_seen)
+
+
+def _meets(sc: SweepScores, key: Key, stage: str, reference: list[str], criterion: str) -> bool:
+    if criterion == "matches":
+        return all(sc.point[key] >= sc.interval((ref, None, stage)).lo for ref in reference)
+    diff = sc.draws[key] - sc.draws[(reference[0], None, stage)]
+    return stats.interval(sc.point[key] - sc.point[(reference[0], None, stage)], diff).lo > 0
+
+
+def _not_reached(
+    res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None
+) -> Verdict:
+    bounds = label_rows(res, sc.clients)
+    if best is None:
+        text = (
+            f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."
+        )
+        return Verdict(False, reference, text=text, bounds=bounds)
+    budget, r, rule, interval = best
+    last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]
+    why = ""
+    if last:
+        kept = np.mean([b["kept"] for b in last])
+        n = last[0]["n_prompts"]
+        new = np.mean([b["new_correct_per_client"] for b in last])
+        harm = np.mean([b["harmful_per_client"] for b in last])
+        prec = (
+            np.nanmean([b["precision"] for b in last])
+            if any(np.isfinite(b["precision"]) for b in last)
+            else float("nan")
+        )
+        why = (
+            f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision "
+            f"{f'{prec:.2f}' if np.isfinite(prec) else '-'}: "
+            f"{new:.1f} new-correct against {harm:.1f} harmful labels per client per round."
+        )
+    against = {ref: sc.interval((ref, None, f"round_{r}")) for ref in reference}
+    text = (
+        f"Not reached: up to {max(res.plan.budgets)} public prompts and round {max(res.plan.rounds)}, no consensus rule "
+        f"{'is within the interval of' if criterion == 'matches' else 'is distinguishably above'} {' and '.join(reference)}; "
+        f"the last tried ({rule}, {budget} prompts, round {r}) scores {interval.format()} against "
+        + ", ".join(f"{k} {v.format()}" for k, v in against.items())
+        + f".{why}"
+    )
+    return Verdict(False, reference, budget, r, rule, interval, against, text, bounds)

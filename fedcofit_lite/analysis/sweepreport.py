@@ -1,0 +1,227 @@
+"""A sweep folder as text: its tables, the report ``sweep --summarize`` prints, and what it showed.
+
+The numbers come from :mod:`fedcofit_lite.analysis.frontier`; this module only lays them out
+(fixed-width tables, sentences) for the command line, ``sweep.txt`` and notebook 12.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..runlog import format_table
+from . import stats
+from .compare import METRIC_LABELS, energy_note, energy_total
+from .frontier import (
+    DEFAULT_LINKS,
+    Link,
+    SweepResults,
+    SweepScores,
+    budget_rows,
+    label_rows,
+    order,
+    round_rows,
+    sweep_scores,
+    time_to_accuracy,
+    verdict,
+)
+
+
+def _budget(b: int | None) -> str:
+    return "-" if b is None else str(b)
+
+
+def _fmt_interval(ci: stats.Interval | None, fmt: str = "{:.3f}") -> str | None:
+    return None if ci is None or not np.isfinite(ci.mean) else ci.format(fmt)
+
+
+def budget_table(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`budget_rows` as text."""
+    shown = [
+        {**r, "budget": _budget(r["budget"]), "score": r["score"].format(), "gap": _fmt_interval(r.get("gap"), "{:.2f}"),
+         "precision": None if r.get("precision") is None or np.isnan(r["precision"]) else r["precision"]}
+        for r in rows
+    ]  # fmt: skip
+    saved = any(r["bytes_whole"] > r["bytes"] for r in rows)  # federation.send_changed: what whole messages cost
+    columns = [
+        ("method", "method", "{}"), ("budget", "budget", "{}"), ("score [95%]", "score", "{}"),
+        ("gap closed", "gap", "{}"), ("bytes", "bytes", "{:,.0f}"),
+        *([("if whole msgs", "bytes_whole", "{:,.0f}")] if saved else []),
+        ("kept", "kept", "{:.1f}"), ("precision", "precision", "{:.2f}"), ("energy J", "energy_j", "{:,.0f}"),
+    ]  # fmt: skip
+    return format_table(shown, columns)
+
+
+def round_table(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`round_rows` as text: one column per reported stage."""
+    stages = list(dict.fromkeys(s for r in rows for s in r["scores"]))
+    shown = [
+        {"method": r["method"], "budget": _budget(r["budget"]), **{s: r["scores"][s].format() for s in r["scores"]}}
+        for r in rows
+    ]
+    return format_table(
+        shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
+    )
+
+
+def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
+    """:func:`time_to_accuracy` rows as text."""
+    shown = []
+    for r in rows:
+        # an upper end past the last round: some draws never reach the target
+        span = (
+            ""
+            if r["rounds_lo"] is None
+            else f" [{r['rounds_lo']}, {r['rounds_hi'] if r['rounds_hi'] is not None else 'never'}]"
+        )
+        row = {"method": r["method"], "budget": _budget(r["budget"]), "bytes": r["bytes"]}
+        row["rounds"] = f"{'not reached' if r['rounds'] is None else r['rounds']}{span}"
+        row["share"] = r["share_reached"]
+        row.update({link.name: (r["seconds"] or {}).get(link.name) for link in links})
+        shown.append(row)
+    columns = [("method", "method", "{}"), ("budget", "budget", "{}"), ("round [95%]", "rounds", "{}"),
+               ("draws reaching", "share", "{:.0%}"), ("bytes", "bytes", "{:,.0f}")]  # fmt: skip
+    return format_table(shown, columns + [(f"s, {link.name}", link.name, "{:,.0f}") for link in links])
+
+
+def labels_table(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`label_rows` as text."""
+    columns = [
+        ("method", "method", "{}"), ("budget", "budget", "{}"), ("round", "round", "{}"), ("kept", "kept", "{:.1f}"),
+        ("of", "n_prompts", "{:.0f}"), ("precision", "precision", "{:.2f}"),
+        ("new correct/client", "new_correct_per_client", "{:.2f}"), ("harmful/client", "harmful_per_client", "{:.2f}"),
+    ]  # fmt: skip
+    return format_table(rows, columns)
+
+
+def sweep_report(
+    res: SweepResults,
+    links: Sequence[Link] = DEFAULT_LINKS,
+    fraction: float = 0.5,
+    target: float | None = None,
+    n_boot: int = 1000,
+) -> str:
+    """Every table of a sweep folder, per client count, and the verdict; what ``sweep --summarize`` prints."""
+    p = res.plan
+    lines = [
+        f"sweep {res.root}: preset {res.preset}, clients {p.clients} ({p.client_data.replace('_', '-')} data), "
+        f"seeds {p.seeds}, budgets {p.budgets}, rounds {res.last_round} (reported {p.rounds})",
+        f"score: test {METRIC_LABELS.get(res.metric, res.metric)}, mean over seeds with a 95% paired bootstrap interval "
+        f"over test items ({n_boot} draws); bytes, seconds and energy: means over seeds, from the local stage on",
+    ]
+    for n in p.clients:
+        if not res.seeds[n]:
+            lines += ["", f"== {n} clients: no seed has finished every cell yet =="]
+            continue
+        sc = sweep_scores(res, n, n_boot)
+        lines += ["", f"== {n} clients, seeds {sc.seeds}, {sc.n_items} test items per seed =="]
+        for r in p.rounds:
+            lines += [
+                "",
+                f"-- score against public budget, after round {r} --",
+                budget_table(budget_rows(res, sc, f"round_{r}")),
+            ]
+        note = energy_notes(res, n)
+        lines += [note] if note else []
+        lines += ["", "-- score after each reported round --", round_table(round_rows(res, sc))]
+        try:
+            point, rows = time_to_accuracy(res, sc, links, fraction, target)
+            what = (
+                f"{target:.3f} (given)"
+                if target is not None
+                else f"local + {fraction:g} x (centralized - local) = {point:.3f}"
+            )
+            lines += [
+                "",
+                f"-- time to accuracy: first round reaching {what}; seconds = compute + bytes over the link --",
+                tta_table(rows, links),
+            ]
+        except ValueError as err:
+            lines += ["", f"-- time to accuracy: {err} --"]
+        lines += ["", "-- pseudo-labels: per round, kept, precision, new-correct and harmful labels per client --"]
+        lines += [labels_table(label_rows(res, n))]
+        lines += ["", "-- verdict --", verdict(res, sc).text]
+    return "\n".join(lines)
+
+
+def energy_notes(res: SweepResults, clients: int) -> str:
+    """Where the energy column of a client count comes from."""
+    return energy_note([energy_total(rows) for c, rows in res.metrics.items() if c.clients == clients])
+
+
+def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) -> list[str]:
+    """Sentences that say what the sweep showed, computed from it (notebook 12's "What this showed")."""
+    clients = clients or res.plan.clients[0]
+    sc = sweep_scores(res, clients, n_boot)
+    last = f"round_{res.last_round}"
+    rows = {(r["method"], r["budget"]): r for r in budget_rows(res, sc, last)}
+    out = [
+        f"{len(sc.seeds)} seed(s) x {sc.n_items} test items, {clients} clients, budgets {res.plan.budgets}, {res.last_round} rounds."
+    ]
+    out += _budget_findings(res, sc, rows, last)
+    for ref in ("local", "fedavg", "fedavg (global)", "centralized"):
+        if (ref, None) in rows:
+            moved = " (its data moved to one place, outside the count)" if ref == "centralized" else ""
+            out.append(
+                f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}."
+            )
+    sent = [(m, b, r) for (m, b), r in rows.items() if b is not None and r["bytes"]]
+    fedavg = rows.get(("fedavg", None))
+    if sent and fedavg and fedavg["bytes"]:
+        m, b, most = max(sent, key=lambda x: x[2]["bytes"])
+        out.append(
+            f"FedAvg-LoRA sent {fedavg['bytes'] / most['bytes']:,.0f} times the bytes of the largest consensus budget "
+            f"({m}, {b} prompts)."
+        )
+        if most["bytes_whole"] > most["bytes"]:
+            share = 1 - most["bytes"] / most["bytes_whole"]
+            out.append(f"Sending only changed answers saved {share:.0%} of that budget's bytes, for the same labels.")
+    try:
+        target, tta = time_to_accuracy(res, sc)
+        got = [f"{r['method']}{_at(r['budget'])} (round {r['rounds']})" for r in tta if r["rounds"] is not None]
+        out.append(
+            f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}."
+        )
+    except ValueError:
+        pass
+    out.append(verdict(res, sc).text)
+    return out
+
+
+def _at(budget: int | None) -> str:
+    return f" at {budget} prompts" if budget is not None else ""
+
+
+def _budget_findings(res: SweepResults, sc: SweepScores, rows: Mapping, stage: str) -> list[str]:
+    """Per consensus rule: its score at the smallest and the largest budget, and their paired difference."""
+    out = []
+    for rule in sorted({m for m, b in rows if b is not None}, key=order):
+        budgets = [b for b in sorted(res.plan.budgets) if (rule, b) in rows]
+        if len(budgets) < 2:
+            continue
+        lo, hi = (rule, budgets[0], stage), (rule, budgets[-1], stage)
+        diff = stats.interval(sc.point[hi] - sc.point[lo], sc.draws[hi] - sc.draws[lo])
+        tell = "distinguishable from zero" if diff.excludes(0.0) else "not distinguishable from zero"
+        out.append(
+            f"{rule}: {sc.interval(lo).format()} at {budgets[0]} public prompts, {sc.interval(hi).format()} at "
+            f"{budgets[-1]}: a change of {diff.format('{:+.3f}')}, {tell}."
+        )
+    return out
+
+
+def describe_sweep(res: SweepResults) -> str:
+    """Whose sweep a folder is: its ``manifest.json`` (a shipped one: command, preset, machine, date), else its commands."""
+    manifest = res.root / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        wall = f", {m['wall_s'] / 60:.1f} min" if m.get("wall_s") else ""
+        note = f" {m['note']}" if m.get("note") else ""
+        return (
+            f"{res.root.name}: {m['what']}. Preset {m['preset']}, made {m['made']}{wall}, fedcofit_lite "
+            f"{m['package_version']}, by `{'`, then `'.join(m['commands'])}`.{note}"
+        )
+    runs = "; ".join(f"`{c['command']}` ({c['started']})" for c in res.commands)
+    return f"{res.root}: a sweep of preset {res.preset} made here by {runs or 'an unknown command'}."

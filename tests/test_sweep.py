@@ -1,0 +1,311 @@
+"""The sweep: cells run once and are extended, not rerun; what the folder says, on a hand-made one with known answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from fedcofit_lite.analysis import frontier, sweep, sweepreport
+from fedcofit_lite.analysis.sweep import SweepPlan
+from fedcofit_lite.cli import main
+from fedcofit_lite.config import load_config
+from fedcofit_lite.runlog import AnswerRow, PredictionRow, PseudoLabelRow, RunLog, compare_runs
+from fedcofit_lite.tasks.data import build_suite
+
+SWEEP = ["sweep", "--config", "ci", "--seeds", "0", "--rounds", "2", "--quiet", "--no-figures", "--boot", "100"]
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory):
+    """A ci sweep run by the command line, then extended with a budget and a rule; who ran, each time."""
+    root = tmp_path_factory.mktemp("sweep") / "run"
+    calls: dict[str, list] = {"shared": [], "cells": []}
+    with pytest.MonkeyPatch.context() as mp:
+        shared, method = sweep.run_shared_stages, sweep.run_method
+        mp.setattr(sweep, "run_shared_stages", lambda fed, plan: calls["shared"].append(1) or shared(fed, plan))
+        mp.setattr(
+            sweep,
+            "run_method",
+            lambda fed, m, start, folder: calls["cells"].append(folder) or method(fed, m, start, folder),
+        )
+        methods = "local,centralized,fedavg,consensus"
+        assert main([*SWEEP, "--budgets", "6", "--methods", methods, "--run-dir", str(root)]) == 0
+        first = {k: list(v) for k, v in calls.items()}
+        calls["shared"].clear(), calls["cells"].clear()
+        more = [*SWEEP, "--budgets", "6,12", "--methods", methods + ",consensus@vote", "--run-dir", str(root)]
+        assert main(more) == 0
+        second = {k: list(v) for k, v in calls.items()}
+        calls["shared"].clear(), calls["cells"].clear()
+        assert main(more) == 0  # everything finished: nothing runs
+        third = {k: list(v) for k, v in calls.items()}
+    return root, first, second, third
+
+
+def test_shared_stages_run_once_and_an_extension_runs_only_its_new_cells(extended):
+    root, first, second, third = extended
+    group = root / "clients_3" / "seed_0"
+    assert len(first["shared"]) == 1
+    assert [str(p.relative_to(group)) for p in first["cells"]] == [
+        "local", "centralized", "fedavg", "public_6/consensus",
+    ]  # fmt: skip
+    assert second["shared"] == []  # the local-stage adapters were read back from shared/
+    assert sorted(str(p.relative_to(group)) for p in second["cells"]) == [
+        "public_12/consensus", "public_12/consensus@vote", "public_6/consensus@vote",
+    ]  # fmt: skip
+    assert third == {"shared": [], "cells": []}
+    meta = json.loads((root / "sweep.json").read_text())
+    assert meta["plan"]["budgets"] == [6, 12] and len(meta["commands"]) == 3
+    assert meta["plan"]["methods"] == ["local", "centralized", "fedavg", "consensus", "consensus@vote"]
+
+
+def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path):
+    from fedcofit_lite.analysis.compare import run_comparison
+
+    root, *_ = extended
+    alone = run_comparison(load_config("ci", ["data.n_public=12"]), ["consensus"], tmp_path / "alone", progress=False)
+    cell = root / "clients_3" / "seed_0" / "public_12" / "consensus"
+    files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels", "predictions") for r in (1, 2)]
+    assert compare_runs(alone.run_dir / "consensus", cell, files) == []
+    same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_loss"]
+    assert compare_runs(alone.run_dir / "consensus", cell, ["metrics.jsonl"], fields=same) == []
+
+
+def test_the_folder_is_read_back_with_every_table(extended):
+    root, *_ = extended
+    res = frontier.load_sweep(root)
+    assert res.seeds == {3: [0]} and res.last_round == 2
+    text = sweepreport.sweep_report(res, n_boot=50)
+    for part in ("score against public budget", "time to accuracy", "new correct/client", "-- verdict --"):
+        assert part in text
+    sc = frontier.sweep_scores(res, 3, n_boot=50)
+    entries = {(r["method"], r["budget"]) for r in frontier.budget_rows(res, sc, "round_2")}
+    assert entries == {
+        ("local", None), ("centralized", None), ("fedavg", None), ("fedavg (global)", None),
+        ("consensus", 6), ("consensus", 12), ("consensus@vote", 6), ("consensus@vote", 12),
+    }  # fmt: skip
+
+
+def test_a_sweep_refuses_before_any_training(extended, tmp_path, capsys):
+    root, *_ = extended
+    cases = [
+        (["--budgets", "6", "--set", "train.lr=0.002", "--run-dir", str(root)], "train.lr = 0.002 here"),
+        (["--budgets", "6", "--rounds", "3", "--run-dir", str(root)], "ran its cells to round 2"),
+        (["--budgets", "300", "--run-dir", str(tmp_path / "a")], "data/tasks_pool"),
+        (["--budgets", "6", "--client-data", "total", "--set", "data.max_train_per_client=0", "--run-dir", str(tmp_path / "b")], "0 (no cap)"),
+        (["--budgets", "6,6", "--run-dir", str(tmp_path / "c")], "each value once"),
+        (["--budgets", "6", "--methods", "consensus@nope", "--run-dir", str(tmp_path / "d")], "not registered"),
+        (["--summarize", str(tmp_path), "--link", "home=1"], "NAME=UP/DOWN"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        flags = [a for a in SWEEP if a not in ("--rounds", "2")] if "--rounds" in argv else SWEEP
+        assert main([*flags, *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+    mixed = ["--config", "ci-mixed", "--budgets", "6", "--clients", "3,4", "--run-dir", str(tmp_path / "e")]
+    assert main(["sweep", *mixed, "--quiet"]) == 2 and "federation.client_models" in capsys.readouterr().err
+
+
+def test_the_client_axis_keeps_each_clients_data_or_the_total():
+    cfg = load_config("cpu")  # 4 clients, 48 records each
+    plan = SweepPlan([48], [0], ["consensus"], [4, 8, 16], [2])
+    assert [sweep.group_config(cfg, plan, n, 0, 48).data.max_train_per_client for n in (4, 8, 16)] == [48, 48, 48]
+    total = dataclasses.replace(plan, client_data="total")
+    assert [sweep.group_config(cfg, total, n, 0, 48).data.max_train_per_client for n in (4, 8, 16)] == [48, 24, 12]
+    assert sweep.group_config(cfg, plan, 16, 2, 96).federation.n_clients == 16
+
+
+# -- a hand-made sweep whose every number is known ------------------------------------------------
+
+N_ITEMS = 40
+STAGES = ["base", "local", "round_1", "round_2"]
+SCORES = {  # (method, budget) -> stage -> share of the 40 test items both clients get right
+    ("local", None): {"local": 0.25, "round_1": 0.25, "round_2": 0.25},
+    ("centralized", None): {"local": 0.5, "round_1": 0.5, "round_2": 0.75},
+    ("fedavg", None): {"local": 0.25, "round_1": 0.5, "round_2": 0.5},
+    ("fedavg (global)", None): {"round_1": 0.5, "round_2": 0.5},
+    ("consensus", 10): {"local": 0.25, "round_1": 0.25, "round_2": 0.25},
+    ("consensus", 20): {"local": 0.25, "round_1": 0.5, "round_2": 0.75},
+}
+
+
+def _predictions(folder: Path, stage: str, share: float, clients=("client0", "client1")) -> None:
+    right = int(share * N_ITEMS)
+    rows = [
+        PredictionRow(c, f"t{i:02d}", "capital", "Lima" if i < right else "Quito", "Lima")
+        for c in clients
+        for i in range(N_ITEMS)
+    ]
+    RunLog(folder).write_predictions(stage, rows)
+
+
+def _row(stage: str, method: str, budget: int | None) -> dict:
+    r = STAGES.index(stage) - 1
+    row = {"stage": stage, "round": r, "test": {"all": {"exact_match": 0.0}}, "seconds": {"train": 10.0, "eval": 5.0}}
+    row.update({"bytes_up": 0, "bytes_down": 0, "energy_j": 100.0, "energy_source": "estimate", "watts_per_core": 10.0})
+    row["train_steps"] = {"client0": 3, "client1": 3}
+    if method == "fedavg" and r >= 1:
+        row.update({"bytes_up": 5000, "bytes_down": 5000})
+    if budget is not None and r >= 1:  # consensus: answers up, labels down, kept 3 of 4 at precision 2/3
+        row.update({"bytes_up": 1000 if r == 1 else 600, "bytes_down": 400, "kept": 3, "n_prompts": budget})
+        row.update(
+            {"pseudo_label_accuracy": 2 / 3, "seconds": {"generate": 3.0, "server": 1.0, "train": 4.0, "eval": 5.0}}
+        )
+        row["bytes_up_saved"] = 0 if r == 1 else 400
+    return row
+
+
+def _labels(cell: Path, cfg, budget: int) -> None:
+    """Round 1's answers and pseudo-labels: client0 right on prompts 0-4, client1 on 0-1; kept 0-3, wrong on 3."""
+    suite = build_suite(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, n_public=budget)))
+    ids = [e.id for e in suite.public]
+    ref = suite.public_references
+    answers = [
+        AnswerRow(1, c, p, ref[p] if i < k else "zzz")
+        for c, k in (("client0", 5), ("client1", 2))
+        for i, p in enumerate(ids)
+    ]
+    labels = [
+        PseudoLabelRow(1, p, ref[p] if i != 3 else "zzz", 1.0, 1.0, 1, 2, i < 4, False, float(i != 3))
+        for i, p in enumerate(ids)
+    ]
+    RunLog(cell).write_answers(1, answers)
+    RunLog(cell).write_pseudo_labels(1, labels)
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    root = tmp_path_factory.mktemp("handmade")
+    cfg = load_config("ci")
+    plan = SweepPlan([10, 20], [0], ["local", "centralized", "fedavg", "consensus"], [2], [1, 2])
+    sweep.write_plan(root, cfg, plan, {"format": 1, "config": sweep.identity(cfg), "commands": []}, "by hand")
+    group = root / "clients_2" / "seed_0"
+    _predictions(group, "base", 0.0)
+    _predictions(group, "local", 0.25)
+    for (method, budget), per_stage in SCORES.items():
+        if method.endswith("(global)"):
+            continue
+        cell = group / (f"public_{budget}/{method}" if budget else method)
+        for stage in STAGES:
+            RunLog(cell).append_metrics({**_row(stage, method, budget), "method": method})
+        for stage, share in per_stage.items():
+            if stage != "local" or method == "centralized":
+                _predictions(cell, stage, share, ("central",) if method == "centralized" else ("client0", "client1"))
+        if method == "fedavg":
+            for stage, share in SCORES[("fedavg (global)", None)].items():
+                _predictions(cell, stage + "_global", share, ("global",))
+        if budget:
+            RunLog(cell).write_config(sweep.group_config(cfg, plan, 2, 0, budget))
+            _labels(cell, cfg, budget)
+        (cell / "summary.json").write_text("{}")
+    return frontier.load_sweep(root)
+
+
+def test_scores_gap_bytes_and_labels_of_the_handmade_sweep(handmade):
+    sc = frontier.sweep_scores(handmade, 2, n_boot=400)
+    rows = {(r["method"], r["budget"]): r for r in frontier.budget_rows(handmade, sc, "round_2")}
+    for key, per_stage in SCORES.items():
+        assert rows[key]["score"].mean == pytest.approx(per_stage["round_2"]), key
+    assert rows[("consensus", 20)]["gap"].mean == pytest.approx(1.0)  # (0.75 - 0.25) / (0.75 - 0.25)
+    assert rows[("fedavg", None)]["gap"].mean == pytest.approx(0.5)
+    c20 = rows[("consensus", 20)]
+    assert (c20["bytes"], c20["bytes_whole"]) == (2400, 2800)  # 1000 + 400 + 600 + 400, and 400 saved up
+    assert (c20["kept"], c20["precision"], c20["energy_j"], c20["energy_source"]) == (
+        3,
+        pytest.approx(2 / 3),
+        300.0,
+        "estimate at 10 W/core",
+    )
+    labels = [r for r in frontier.label_rows(handmade, 2) if r["budget"] == 10]
+    assert len(labels) == 1 and labels[0]["kept"] == 4 and labels[0]["precision"] == 0.75
+    # client1 learns prompt 2 (new correct), client0 is taught prompt 3 wrong (harmful): one each in two clients
+    assert labels[0]["new_correct_per_client"] == 0.5 and labels[0]["harmful_per_client"] == 0.5
+
+
+def test_time_to_accuracy_and_simulated_wall_clock_of_the_handmade_sweep(handmade):
+    sc = frontier.sweep_scores(handmade, 2, n_boot=400)
+    home = frontier.Link("home", 1.0, 10.0)
+    target, rows = frontier.time_to_accuracy(handmade, sc, [home])
+    assert target == pytest.approx(0.25 + 0.5 * (0.75 - 0.25))
+    got = {(r["method"], r["budget"]): r for r in rows}
+    assert got[("consensus", 20)]["rounds"] == 1 and got[("fedavg", None)]["rounds"] == 1
+    assert got[("centralized", None)]["rounds"] == 0 and got[("fedavg (global)", None)]["rounds"] == 1
+    assert got[("consensus", 10)]["rounds"] is None and got[("local", None)]["rounds"] is None
+    assert got[("consensus", 10)]["share_reached"] < 0.05
+    # local stage: 10 s of training; round 1: 3 + 1 + 4 s and 500 B up, 200 B down per client over 1/10 Mbit/s
+    assert got[("consensus", 20)]["seconds"]["home"] == pytest.approx(10 + 8 + 500 * 8 / 1e6 + 200 * 8 / 1e7)
+    assert got[("consensus", 20)]["bytes"] == 1400
+    clock = {(r["method"], r["budget"], r["stage"]): r for r in frontier.wall_clock_rows(handmade, sc, [home])}
+    per_round = 2500 * 8 / 1e6 + 2500 * 8 / 1e7  # 5000 B each way, 2 clients, per round
+    assert clock[("fedavg", None, "round_2")]["seconds"]["home"] == pytest.approx(30.0 + 2 * per_round)
+
+
+def test_the_verdict_names_the_smallest_budget_and_round_or_what_bounds_it(handmade):
+    sc = frontier.sweep_scores(handmade, 2, n_boot=400)
+    v = frontier.verdict(handmade, sc)
+    assert (v.reached, v.budget, v.round, v.rule, v.reference) == (
+        True,
+        20,
+        1,
+        "consensus",
+        ["fedavg", "fedavg (global)"],
+    )
+    assert "at 20 public prompts, after round 1" in v.text and v.text.startswith("Reached")
+    small = dataclasses.replace(handmade, plan=dataclasses.replace(handmade.plan, budgets=[10]))
+    v = frontier.verdict(small, sc)
+    assert not v.reached and v.budget == 10 and "Not reached" in v.text
+    assert "kept 4.0 of 10 labels a round at precision 0.75: 0.5 new-correct against 0.5 harmful" in v.text
+    beats = frontier.verdict(handmade, sc, criterion="beats")  # against local, as across architectures
+    assert (beats.reached, beats.budget, beats.round, beats.reference) == (True, 20, 1, ["local"])
+
+
+def test_links_parse_and_the_figures_draw_the_frontier(handmade):
+    from fedcofit_lite.ui.sweepplots import sweep_figures
+
+    assert frontier.parse_link("office=100/50") == frontier.Link("office", 100.0, 50.0)
+    figures = sweep_figures(handmade, [frontier.Link("home", 1, 10)], n_boot=100)
+    assert set(figures) == {"score_vs_budget", "score_vs_bytes", "score_by_round", "score_vs_time_0", "labels"}
+    traces = {t.name: t for t in figures["score_vs_bytes"].data}
+    assert list(traces["FedAvg-LoRA"].x) == [20000]  # FedAvg at its bytes: 2 rounds x 5000 up + 5000 down
+    assert list(traces["semantic consensus (medoid)"].x) == [2400, 2400]  # budgets 10 and 20
+    assert list(traces["semantic consensus (medoid), whole answer messages"].x) == [2800, 2800]
+
+
+def test_the_shipped_sweep_is_small_labelled_current_and_complete():
+    """notebooks/reference/sweep (notebook 12's): no weights, a manifest, the preset as configured now, every cell."""
+    import fedcofit_lite as flt
+
+    root = flt.ui.workshop.REFERENCE_ROOT / "sweep"
+    files = [f for f in root.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) < 5e6
+    assert not [f for f in files if f.suffix in {".safetensors", ".bin", ".pt", ".npz", ".html"}]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert {"what", "preset", "commands", "made", "package_version"} <= set(manifest)
+    assert manifest["package_version"] == flt.__version__
+    argv = manifest["commands"][0].split()
+    overrides = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    overrides += ["federation.send_changed=true"] if "--send-changed" in argv else []
+    overrides += (
+        [f"eval.watts_per_core={argv[argv.index('--watts-per-core') + 1]}"] if "--watts-per-core" in argv else []
+    )
+    now = sweep.identity(load_config(manifest["preset"], overrides))
+    stale = sweep.config_differences(json.loads((root / "sweep.json").read_text())["config"], now)
+    assert stale == [], f"the shipped sweep is stale ({stale[:3]}): python notebooks/reference/build_sweep.py"
+    res = frontier.load_sweep(root)
+    assert all(res.seeds[n] == res.plan.seeds for n in res.plan.clients)  # every planned cell finished
+    assert (
+        sweepreport.findings(res, n_boot=100)[-1]
+        == frontier.verdict(res, frontier.sweep_scores(res, res.plan.clients[0], 100)).text
+    )
+
+
+def test_the_help_gives_every_axis_of_the_full_study_and_its_cpu_time(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    out = capsys.readouterr().out
+    for folder in ("sweep-budget", "sweep-freeform", "sweep-rounds", "sweep-clients", "sweep-mixed", "sweep-expert"):
+        assert f"--run-dir runs/{folder}" in out, folder
+    assert "--config cpu" in out and "--config freeform" in out and "--config mixed" in out and "CPU time" in out
