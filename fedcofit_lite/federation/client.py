@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import ClientConfig, GenerationConfig, TrainConfig
-from ..protocol.consensus import normalize_answer
 from ..protocol.fedavg import shared_tensors
 from ..protocol.messages import (
     AdapterMessage,
@@ -27,7 +26,7 @@ from ..protocol.messages import (
     changed_answers,
 )
 from ..tasks.data import Example
-from ..tasks.evaluate import last_epoch_loss
+from ..tasks.evaluate import last_epoch_loss, normalize_answer
 from .adversary import PARAMETER_OF, corrupt_tensors
 
 if TYPE_CHECKING:

@@ -166,7 +166,7 @@ class LocalDeployment:
             raise DeploymentError(
                 f"flwr run did not start a run (exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
             ) from None
-        status = self.wait(run_id, timeout)
+        status = self.wait(run_id, timeout, Path(run_dir) / "flower.json" if run_dir else None)
         if status.get("status") != "finished:completed":
             logs = self._flwr("log", str(run_id), CONNECTION, "--show")
             raise DeploymentError(
@@ -174,18 +174,28 @@ class LocalDeployment:
             )
         return status
 
-    def wait(self, run_id: str | int, timeout: float) -> dict[str, Any]:
-        """Poll ``flwr list`` until run ``run_id`` has finished; returns its record."""
+    def wait(self, run_id: str | int, timeout: float, done_file: Path | None = None) -> dict[str, Any]:
+        """Poll ``flwr list`` until run ``run_id`` has finished; returns its record.
+
+        Each ``flwr list`` is a Python process of its own (about half a second of a core), so it is
+        asked every few seconds, and at once when ``done_file`` (the run folder's ``flower.json``,
+        written last) appears.
+        """
         end = time.monotonic() + timeout
+        interval, next_ask = 1.0, time.monotonic()
         while time.monotonic() < end:
-            out = self._flwr("list", CONNECTION, "--run-id", str(run_id), "--format", "json")
-            try:
-                runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
-            except ValueError:
-                runs = []
-            if runs and str(runs[0].get("status", "")).startswith("finished"):
-                return runs[0]
-            time.sleep(1.0)
+            finished = done_file is not None and done_file.exists()
+            if finished or time.monotonic() >= next_ask:
+                out = self._flwr("list", CONNECTION, "--run-id", str(run_id), "--format", "json")
+                try:
+                    runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
+                except ValueError:
+                    runs = []
+                if runs and str(runs[0].get("status", "")).startswith("finished"):
+                    return runs[0]
+                interval = 1.0 if finished else min(interval * 1.5, 8.0)
+                next_ask = time.monotonic() + interval
+            time.sleep(0.25)
         raise DeploymentError(f"run {run_id} did not finish within {timeout:.0f} s")
 
     def stop(self) -> None:

@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.utils.validation import check_is_fitted
 
-from ..tasks.evaluate import case_matters, normalize
+from ..tasks.evaluate import case_matters, normalize_answer
 from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_params, make_clusterer
 
 __all__ = [
@@ -102,16 +102,6 @@ def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticCon
         reliability_by=c.reliability_by,
         guard=RULES.get(rule, {}).get("guard", c.guard),  # the guarded rule fixes its own
     )
-
-
-def normalize_answer(text: str) -> str:
-    """The key under which two answers count as the same string: the evaluation's exact-match rule.
-
-    Strip, collapse whitespace, drop wrapping quotes and a trailing period, and
-    ignore case unless the answer is written in capitals
-    (:func:`fedcofit_lite.tasks.evaluate.normalize`).
-    """
-    return normalize(text, keep_case=case_matters(text))
 
 
 _NUMBER = re.compile(r"(?<!\w)-?\d+(?:\.\d+)?")  # a minus sign only where it is not a separator (12-06-1963)

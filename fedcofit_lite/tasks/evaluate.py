@@ -6,17 +6,23 @@ server's pseudo-labels are right (against references the server never sees).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from rouge_score import rouge_scorer
 
 from ..runlog import PredictionRow
 from .families import REGISTRY as FAMILIES
 
-_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+@functools.cache
+def _rouge():
+    """ROUGE-L's scorer, built on first use (rouge_score imports nltk: a second at start-up otherwise)."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
 def normalize(text: str, keep_case: bool = False) -> str:
@@ -35,6 +41,15 @@ def case_matters(reference: str) -> bool:
     """
     letters = [c for c in reference if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def normalize_answer(text: str) -> str:
+    """The key under which two answers count as the same string: the exact-match rule.
+
+    Strip, collapse whitespace, drop wrapping quotes and a trailing period, and
+    ignore case unless the answer is written in capitals (:func:`normalize`).
+    """
+    return normalize(text, keep_case=case_matters(text))
 
 
 def exact_match(prediction: str, reference: str) -> float:
@@ -56,7 +71,7 @@ def correct(prediction: str, reference: str, family: str | None = None) -> float
 
 def rouge_l(prediction: str, reference: str) -> float:
     """ROUGE-L F-measure (longest common subsequence of tokens), in [0, 1]."""
-    return float(_SCORER.score(reference, prediction)["rougeL"].fmeasure)
+    return float(_rouge().score(reference, prediction)["rougeL"].fmeasure)
 
 
 def score_answers(
