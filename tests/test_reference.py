@@ -17,7 +17,7 @@ import fedcofit_lite as flt
 from fedcofit_lite.ui import workshop
 
 REF = workshop.reference_for("cpu")
-SHIPPED = ["cpu", "small"]  # the workshop's preset
+SHIPPED = ["cpu", "small", "small-mixed"]  # the workshop's presets; small-mixed: notebook 08 in CI
 
 
 @pytest.mark.parametrize("preset", SHIPPED)
