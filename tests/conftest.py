@@ -68,11 +68,13 @@ SLOW_FIRST = (
     "tests/test_flower.py",  # two Flower deployments: mostly waiting on other processes
     "notebooks/11_privacy_audit.ipynb",
     "notebooks/10_flower_engine.ipynb",
-    "notebooks/08_mixed_architectures.ipynb",
     "notebooks/01_quickstart.ipynb",
-    "tests/test_smollm2.py",
-    "tests/test_docs.py",
     "tests/test_privacy.py",
+    "tests/test_docs.py",
+    "tests/test_compare.py",
+    "tests/test_smollm2.py",
+    "tests/test_audit.py",
+    "tests/test_faults.py",
 )
 
 

@@ -121,7 +121,9 @@ def test_clients_trained_together_get_the_updates_they_get_alone(share_prefix):
         assert got[a] == pytest.approx(expected[a], rel=1e-4, abs=1e-5), a
         want, have = adapter_state(alone, a), adapter_state(together, a)
         for k in want:
-            torch.testing.assert_close(have[k], want[k], rtol=1e-4, atol=1e-6, msg=f"{a} {k}")
+            torch.testing.assert_close(
+                have[k], want[k], rtol=1e-4, atol=1e-5 * float(want[k].abs().max()), msg=f"{a} {k}"
+            )
     assert all(
         torch.equal(adapter_state(together, "carol")[k], start["carol"][k]) for k in start["carol"] if "lora_A" in k
     )

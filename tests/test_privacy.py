@@ -14,6 +14,12 @@ from fedcofit_lite.engine.privacy import epsilon, new_accountant, per_example_lo
 from fedcofit_lite.federation.loop import run_federation
 
 
+def _close(got, want):
+    """Equal up to float32 summation order: 1e-4 relative, and 1e-4 of the tensor's largest entry absolute (an
+    entry near zero is the difference of larger terms, so its own relative error can be large)."""
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()) + 1e-12)
+
+
 def test_opacus_per_example_gradients_equal_one_backward_per_example():
     from opacus import GradSampleModule
 
@@ -56,7 +62,7 @@ def test_opacus_per_example_gradients_equal_one_backward_per_example():
     per_example_loss(logits, batch["labels"]).mean().backward()
     for k, p in enumerate(params):
         for i in range(3):
-            torch.testing.assert_close(p.grad_sample[i], expected[i][k], rtol=1e-4, atol=1e-6)
+            _close(p.grad_sample[i], expected[i][k])
     gsm._close()
 
 
@@ -98,7 +104,7 @@ def test_fast_per_example_gradients_equal_one_backward_per_example_and_clip_like
     assert len(samples) == len(params) > 0  # every trainable LoRA weight of c0, none of c1
     for k in range(len(params)):
         for i in range(3):
-            torch.testing.assert_close(samples[k][i], expected[i][k], rtol=1e-4, atol=1e-6)
+            _close(samples[k][i], expected[i][k])
 
     # clip each example's whole gradient to C, sum; with zero noise, divided by the expected batch
     norms = torch.stack([torch.cat([g.flatten() for g in e]).norm() for e in expected])
@@ -106,7 +112,7 @@ def test_fast_per_example_gradients_equal_one_backward_per_example_and_clip_like
     update = clip_and_noise(samples, C, 0.0, torch.Generator().manual_seed(0), divisor=2.0)
     for k in range(len(params)):
         want = sum(expected[i][k] * C / (norms[i] + 1e-6) for i in range(3)) / 2.0
-        torch.testing.assert_close(update[k], want, rtol=1e-4, atol=1e-6)
+        _close(update[k], want)
 
 
 @pytest.mark.parametrize("engine", ["fast", "opacus"])
