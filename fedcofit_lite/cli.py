@@ -388,7 +388,7 @@ def _sweep(args: argparse.Namespace) -> int:
     once per group, beside every budget; one run to the last of --rounds gives every earlier round.
     The same command resumes an interrupted sweep; with more values it adds only the new cells.
 
-    The full study (issue 27), on 2 CPU cores; run each command as is, and again to resume:
+    The full study, on 2 CPU cores; run each command as is, and again to resume:
 
       # budget axis: exact-answer suite, 3 seeds (the pool holds 1,120 public prompts)
       python -m fedcofit_lite sweep --config cpu --set data.path=data/tasks_pool --send-changed \

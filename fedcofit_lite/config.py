@@ -30,7 +30,7 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 Behaviour = Literal["honest", "random_text", "constant", "echo", "colluder"]  # federation.adversary implements each
 
 
-# The engine as it was before the speed work (issue #11): float32, SDPA attention,
+# The engine as it was before the speed work: float32, SDPA attention,
 # random batches, logits at every position, transformers' generate(). Benchmarks
 # run it beside the default engine so every speed figure is a ratio measured in
 # one run: `--set` these (or `benchmarks/bench_engine.py`, which does).

@@ -1,4 +1,4 @@
-"""The sweep of issue 27: how much public data, how many rounds, how many clients, where consensus meets FedAvg.
+"""The public-budget sweep: how much public data, how many rounds, how many clients, where consensus meets FedAvg.
 
 One sweep folder is the cartesian product of its axes, run cell by cell; a cell is one method of one
 group (a client count and a seed: one partition, one shared start), and for the methods that read the
