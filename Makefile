@@ -27,11 +27,12 @@ setup: $(STAMP)
 run: setup
 	$(PY) -m fedcofit_lite run --config $(CONFIG) $(ARGS)
 
-# Four test processes with one torch thread each on 2 cores (pytest-xdist): while one waits on other processes
-# (Flower's SuperLink and SuperNodes, a notebook's kernel) the others compute. --dist loadscope keeps a file
-# together (a notebook's cells run in order in one kernel, a module's fixtures are built once), and
-# --no-loadscope-reorder hands the files out in the order tests/conftest.py gives them: the slowest first.
-TEST_WORKERS ?= 4
+# Two test processes with one torch thread each (pytest-xdist): while one waits on other processes (Flower's
+# SuperLink and SuperNodes, a notebook's kernel) the other computes. --dist loadscope keeps a file together (a
+# notebook's cells run in order in one kernel, a module's fixtures are built once), and --no-loadscope-reorder
+# hands the files out in the order tests/conftest.py gives them: the slowest first. Three or four workers were
+# slower from a fresh clone (14 min against 12): on 2 cores they contend, and every process slows down.
+TEST_WORKERS ?= 2
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
