@@ -44,10 +44,10 @@ def notebook_config(kind: str = "main", overrides: list[str] | None = None) -> R
 
 # Notebook 06's comparison: the seeds per preset (default 0, 1, 2) and the consensus rules beside the medoid
 # (none on the quick presets, whose 14 public prompts could not tell rules apart anyway). On a mixed preset it is
-# notebook 08's one-seed comparison of its compare.methods (consensus and local: FedAvg cannot run there).
-PLAN_SEEDS = {"ci": [0, 1], "small": [0, 1], "ci-mixed": [0], "small-mixed": [0]}
+# notebook 08's one-seed comparison of its compare.methods, shipped for small-mixed (FedAvg cannot run there).
+PLAN_SEEDS = {"ci": [0, 1], "small": [0, 1], "small-mixed": [0]}
 PLAN_EXTRA_RULES = ["consensus@vote", "consensus@reliability"]
-QUICK_PRESETS = ("ci", "small", "ci-mixed", "small-mixed")
+QUICK_PRESETS = ("ci", "small", "small-mixed")
 
 
 def comparison_plan(cfg: RunConfig) -> tuple[list[int], list[str]]:
