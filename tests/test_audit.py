@@ -92,6 +92,32 @@ def _tiny_pool():
     return ModelPool({"c0": "tiny-random"}, cfg.model, cfg.lora, seed=0), cfg
 
 
+def test_record_losses_equal_each_records_own_full_logit_loss_in_the_given_order():
+    """Length-sorted batches and answer-only logits change nothing but the cost: each record's loss equals its
+    mean answer-token loss of the model's full forward, alone, in the order the records were given."""
+    import torch
+
+    from fedcofit_lite.engine.batching import TrainRecord, collate, tokenize_records
+    from fedcofit_lite.engine.privacy import per_example_loss
+
+    pool, cfg = _tiny_pool()
+    bb = pool.backbone_of("c0")
+    records = _records("colour", 5) + _records("capital", 6, offset=5) + _records("colour", 4, offset=20)
+    got = audit.record_losses(bb.model, bb.tokenizer, records, "c0", cfg.train.max_length, batch_size=4)
+    data = tokenize_records(
+        bb.tokenizer, [TrainRecord(r.instruction, r.context, r.response) for r in records], cfg.train.max_length
+    )
+    assert len({len(ids) for ids, _ in data}) > 1  # lengths differ, so sorting reorders the records
+    bb.model.set_adapter("c0")
+    with torch.inference_mode():
+        want = [
+            float(per_example_loss(bb.model(**{k: v for k, v in b.items() if k != "labels"}).logits, b["labels"])[0])
+            for b in (collate([d], bb.tokenizer.pad_token_id or 0) for d in data)
+        ]
+    scale = max(abs(w) for w in want)
+    assert np.allclose(got, want, rtol=1e-2, atol=1e-3 * scale), (got, want)  # bf16 matmuls of other batch shapes
+
+
 def test_loss_attacks_find_a_memorised_client_and_not_an_untrained_one():
     from dataclasses import replace
 

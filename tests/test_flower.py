@@ -16,9 +16,13 @@ with ``flwr run``:
    another thread count a near-tied greedy token flipped one test answer of
    36 on an Intel Xeon. Floats of separate processes may still differ in
    their last digits;
-2. a SuperNode killed (SIGKILL) while it answers round 1: the SuperLink
-   reports the node unavailable, the round goes on with the other client
-   under ``federation.min_clients = 1``, and the run finishes.
+2. in the same deployment run, a second round in which client1's SuperNode
+   is killed (SIGKILL) while it answers: the SuperLink reports the node
+   unavailable (after two missed heartbeats, about 60 s), the round goes on
+   with the other client under ``federation.min_clients = 1``, and the run
+   finishes. One run of two rounds instead of two runs: each Flower message
+   starts a fresh ClientApp process per node (about 5 s of imports), and a
+   one-round deployment run took about 100 s and 166 CPU-seconds on 2 cores.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ EQUAL = [
     "train.together=false",
     "federation.rounds=1",
     "federation.n_clients=2",
+    "federation.min_clients=1",  # the round after a client's death goes on with the other
 ]
 
 
@@ -80,8 +85,11 @@ def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(t
 
 @pytest.mark.slow
 def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tmp_path, monkeypatch, extra_overrides):
+    import threading
+
     from fedcofit_lite.flower.deploy import LocalDeployment
     from fedcofit_lite.flower.server_app import read_flower_record
+    from fedcofit_lite.runlog import differences
 
     trace = tmp_path / "trace"
     trace.mkdir()
@@ -97,60 +105,53 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
     finally:
         torch.set_num_threads(threads)
 
+    # One deployment run of two rounds: round 1 is compared with the in-process run; client1's SuperNode is
+    # killed (SIGKILL, with its ClientApp) as soon as it starts answering round 2, as a crash would.
+    killed = {}
+
+    def kill_when_answering(deployment: LocalDeployment) -> None:
+        marker = trace / "1-answer-2"
+        end = time.monotonic() + 600
+        while not marker.exists() and time.monotonic() < end:
+            time.sleep(0.1)
+        if marker.exists():
+            deployment.kill_node(1)
+            killed["at"] = time.monotonic()
+
+    flower_dir = tmp_path / "flower"
     with LocalDeployment(2, client_threads=1, home=tmp_path / "flwr") as deployment:
-        # the ServerApp and ClientApps are other processes: they get FEDCOFIT_TEST_SET's overrides with --set
-        status = deployment.run("ci", [*extra_overrides, *EQUAL], run_dir=tmp_path / "flower", timeout=900)
-        assert status["status"] == "finished:completed"
-        flower_dir = tmp_path / "flower"
-        files = [
-            "pseudo_labels/round_1.jsonl",
-            "predictions/base.jsonl",
-            "predictions/local.jsonl",
-            "predictions/round_1.jsonl",
-        ]
-        assert compare_runs(local.run_dir, flower_dir, files) == [], "the engines disagree"
-        kept = [json.loads(line) for line in (flower_dir / "pseudo_labels/round_1.jsonl").read_text().splitlines()]
-        assert (
-            sum(r["kept"] for r in kept) > 0 and len({r["consensus"] for r in kept}) > 3
-        )  # real, varied pseudo-labels
-        same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_steps"]
-        assert compare_runs(local.run_dir, flower_dir, ["metrics.jsonl"], fields=same) == []
-        record = read_flower_record(flower_dir)
-        assert set(record["nodes"]) == {"client0", "client1"}
-        assert record["wire_bytes_by_round"]["1"] == {
-            "up": _rows(local.run_dir)[-1]["bytes_up"],
-            "down": _rows(local.run_dir)[-1]["bytes_down"],
-        }
-
-        # A client dies mid-round: kill its SuperNode (and its ClientApp) as soon as it starts answering round 1.
-        killed = {}
-
-        def kill_when_answering() -> None:
-            marker = trace / "1-answer-1"
-            end = time.monotonic() + 600
-            while not marker.exists() and time.monotonic() < end:
-                time.sleep(0.1)
-            if marker.exists():
-                deployment.kill_node(1)
-                killed["at"] = time.monotonic()
-
-        import threading
-
-        for f in trace.iterdir():  # the first run's marks
-            f.unlink()
-        watcher = threading.Thread(target=kill_when_answering, daemon=True)
+        watcher = threading.Thread(target=kill_when_answering, args=(deployment,), daemon=True)
         watcher.start()
-        two = ["federation.n_clients=2", "federation.min_clients=1", "federation.rounds=1"]
-        deployment.run("ci", two, run_dir=tmp_path / "dropout", timeout=900)
+        # the ServerApp and ClientApps are other processes: they get FEDCOFIT_TEST_SET's overrides with --set
+        status = deployment.run(
+            "ci", [*extra_overrides, *EQUAL, "federation.rounds=2"], run_dir=flower_dir, timeout=900
+        )
         watcher.join(timeout=5)
-        assert "at" in killed, "the SuperNode of client1 never started answering round 1"
-        rows = {r["stage"]: r for r in _rows(tmp_path / "dropout")}
-        why = rows["round_1"]["dropped_clients"]
-        assert "client1" in why and ("node" in why["client1"] or "offline" in why["client1"]), why
-        assert set(rows["round_1"]["client_answer_accuracy"]) == {"client0"}
-        assert set(rows["round_1"]["test_per_client"]) == {"client0"}  # it is not scored either
-        assert (tmp_path / "dropout" / "summary.json").exists()
     assert not any(p.poll() is None for p in deployment.procs.values())
+    assert status["status"] == "finished:completed"
+
+    # round 1: the engines agree
+    files = ["pseudo_labels/round_1.jsonl", "predictions/base.jsonl", "predictions/local.jsonl"]
+    files.append("predictions/round_1.jsonl")
+    assert compare_runs(local.run_dir, flower_dir, files) == [], "the engines disagree"
+    kept = [json.loads(line) for line in (flower_dir / "pseudo_labels/round_1.jsonl").read_text().splitlines()]
+    assert sum(r["kept"] for r in kept) > 0 and len({r["consensus"] for r in kept}) > 3  # real, varied labels
+    same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_steps"]
+    rows, flower_rows = _rows(local.run_dir), _rows(flower_dir)
+    assert [r["stage"] for r in flower_rows] == ["base", "local", "round_1", "round_2"]
+    first = [{k: r[k] for k in same if k in r} for r in flower_rows[:3]]
+    assert differences([{k: r[k] for k in same if k in r} for r in rows], first) == []
+    record = read_flower_record(flower_dir)
+    assert set(record["nodes"]) == {"client0", "client1"}
+    assert record["wire_bytes_by_round"]["1"] == {"up": rows[-1]["bytes_up"], "down": rows[-1]["bytes_down"]}
+
+    # round 2: client1 is a dropout, named with Flower's reason; the round goes on with client0 and finishes
+    assert "at" in killed, "the SuperNode of client1 never started answering round 2"
+    why = flower_rows[3]["dropped_clients"]
+    assert "client1" in why and ("node" in why["client1"] or "offline" in why["client1"]), why
+    assert set(flower_rows[3]["client_answer_accuracy"]) == {"client0"}
+    assert set(flower_rows[3]["test_per_client"]) == {"client0"}  # it is not scored either
+    assert (flower_dir / "summary.json").exists()
 
 
 def test_the_client_app_holds_one_client_that_answers_trains_and_uploads_as_in_process():

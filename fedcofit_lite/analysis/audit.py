@@ -161,13 +161,17 @@ def membership_sets(
 def record_losses(
     model: Any, tokenizer: Any, examples: Sequence[Example], adapter: str | None, max_length: int, batch_size: int = 16
 ) -> np.ndarray:
-    """(n,) each record's mean loss over its answer tokens, under ``adapter`` (None: the base model alone)."""
+    """(n,) each record's mean loss over its answer tokens, under ``adapter`` (None: the base model alone).
+
+    Records run in batches of similar length (little padding), and the output head only at answer
+    positions (:func:`~fedcofit_lite.engine.loss.answer_loss`, one group per record).
+    """
     import contextlib
 
     import torch
 
     from ..engine.batching import TrainRecord, collate, tokenize_records
-    from ..engine.privacy import per_example_loss
+    from ..engine.loss import answer_loss
 
     data = tokenize_records(
         tokenizer, [TrainRecord(ex.instruction, ex.context, ex.response) for ex in examples], max_length
@@ -176,13 +180,15 @@ def record_losses(
     device = next(model.parameters()).device
     if adapter is not None:
         model.set_adapter(adapter)
-    out = []
+    order = sorted(range(len(data)), key=lambda i: len(data[i][0]))
+    out = np.zeros(len(data))
     with torch.inference_mode(), model.disable_adapter() if adapter is None else contextlib.nullcontext():
-        for i in range(0, len(data), batch_size):
-            batch = {k: v.to(device) for k, v in collate(data[i : i + batch_size], pad).items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
-            out.append(per_example_loss(logits, batch["labels"]).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+        for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
+            batch = {k: v.to(device) for k, v in collate([data[j] for j in rows], pad).items()}
+            groups = torch.arange(len(rows), device=device)
+            out[rows] = answer_loss(model, batch, False, groups=groups, n_groups=len(rows)).float().cpu().numpy()
+    return out
 
 
 def best_match(responses: np.ndarray, exposed: np.ndarray) -> np.ndarray:
