@@ -36,8 +36,8 @@ setup: $(STAMP)
 run: setup
 	$(PY) -m fedcofit_lite run --config $(CONFIG) $(ARGS)
 
-# Two test processes with one torch thread each (pytest-xdist): while one waits on other processes (Flower's
-# SuperLink and SuperNodes, a notebook's kernel) the other computes. --dist loadscope keeps a file together (a
+# Two test processes with one torch thread each (pytest-xdist), one per core: sampled over a whole run, both
+# cores are 96% busy (Flower's processes and the notebooks' kernels included). --dist loadscope keeps a file together (a
 # notebook's cells run in order in one kernel, a module's fixtures are built once), and --no-loadscope-reorder
 # hands the files out in the order tests/conftest.py gives them: the slowest first. Three or four workers were
 # slower from a fresh clone (14 min against 12): on 2 cores they contend, and every process slows down.

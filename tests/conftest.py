@@ -65,7 +65,7 @@ def extra_overrides() -> list[str]:
 # (`make test PYTEST_ARGS="--durations=0"`). `make test` runs with --no-loadscope-reorder, so the workers
 # take the scopes in this order: the slowest start at once instead of ending the run alone.
 SLOW_FIRST = (
-    "tests/test_flower.py",  # two Flower deployments: mostly waiting on other processes
+    "tests/test_flower.py",  # a Flower deployment: SuperLink, SuperNodes and a ClientApp process per message
     "notebooks/11_privacy_audit.ipynb",
     "notebooks/10_flower_engine.ipynb",
     "notebooks/01_quickstart.ipynb",
