@@ -131,16 +131,18 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
     assert status["status"] == "finished:completed"
 
     # round 1: the engines agree
-    files = ["pseudo_labels/round_1.jsonl", "predictions/base.jsonl", "predictions/local.jsonl"]
-    files.append("predictions/round_1.jsonl")
+    files = ["pseudo_labels/round_1.jsonl", *(f"predictions/{s}.jsonl" for s in ("base", "local", "round_1"))]
     assert compare_runs(local.run_dir, flower_dir, files) == [], "the engines disagree"
     kept = [json.loads(line) for line in (flower_dir / "pseudo_labels/round_1.jsonl").read_text().splitlines()]
     assert sum(r["kept"] for r in kept) > 0 and len({r["consensus"] for r in kept}) > 3  # real, varied labels
     same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_steps"]
     rows, flower_rows = _rows(local.run_dir), _rows(flower_dir)
     assert [r["stage"] for r in flower_rows] == ["base", "local", "round_1", "round_2"]
-    first = [{k: r[k] for k in same if k in r} for r in flower_rows[:3]]
-    assert differences([{k: r[k] for k in same if k in r} for r in rows], first) == []
+
+    def fields(some: list[dict]) -> list[dict]:
+        return [{k: r[k] for k in same if k in r} for r in some]
+
+    assert differences(fields(rows), fields(flower_rows[: len(rows)])) == []  # base, local, round 1
     record = read_flower_record(flower_dir)
     assert set(record["nodes"]) == {"client0", "client1"}
     assert record["wire_bytes_by_round"]["1"] == {"up": rows[-1]["bytes_up"], "down": rows[-1]["bytes_down"]}

@@ -187,7 +187,7 @@ def record_losses(
             rows = order[i : i + batch_size]
             batch = {k: v.to(device) for k, v in collate([data[j] for j in rows], pad).items()}
             groups = torch.arange(len(rows), device=device)
-            out[rows] = answer_loss(model, batch, False, groups=groups, n_groups=len(rows)).float().cpu().numpy()
+            out[rows] = answer_loss(model, batch, False, groups=groups, n_groups=len(rows)).cpu().numpy()
     return out
 
 
