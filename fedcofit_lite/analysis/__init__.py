@@ -1,7 +1,7 @@
 """The analysis: what can be learned from run folders, with no widget and no plotting library.
 
 * :mod:`.compare` - several methods on one partition and budget; several seeds and their paired table;
-* :mod:`.stats` - paired bootstrap intervals over test items and seeds;
+* :mod:`.stats` - two-level paired bootstrap intervals (seeds, then test items);
 * :mod:`.replay` - refit clusterers and rules on a run's saved answers (no model), private-vote trade-offs;
 * :mod:`.robustness` - sweeps of the share of bad clients;
 * :mod:`.sweep` - public budget x rounds x clients, run cell by cell; :mod:`.frontier` - what a sweep folder

@@ -489,7 +489,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     n_items = [len(a) for a in next(iter(em.values()))]
     head = (
         f"{len(summary.seeds)} seed(s) x {n_items[0]} test items x clients; stage {final}; "
-        f"mean with 95% paired bootstrap interval over test items ({n_boot} draws)"
+        f"mean with 95% paired bootstrap interval over seeds and test items ({n_boot} draws)"
     )
     cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}{'energy J':>12}"
     lines = [head, "", cols, "-" * len(cols)]

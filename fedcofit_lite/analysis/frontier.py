@@ -1,8 +1,8 @@
 """What a sweep folder says: score against public budget, bytes, round, client count and simulated wall-clock.
 
 Reads only the folder :mod:`fedcofit_lite.analysis.sweep` writes (metrics rows, test predictions,
-answers and pseudo-labels). Every score carries the package's interval: 95% paired bootstrap over test
-items, means over seeds (:mod:`fedcofit_lite.analysis.stats`); one set of draws serves every entry,
+answers and pseudo-labels). Every score carries the package's interval: 95% paired bootstrap over seeds
+and the test items within each, means over seeds (:mod:`fedcofit_lite.analysis.stats`); one set of draws serves every entry,
 budget and stage of a client count, so differences and "first round at which" stay paired. Seeds count
 for a client count only where every planned cell of it has finished.
 
@@ -133,7 +133,7 @@ def load_sweep(root: str | Path) -> SweepResults:
     return SweepResults(root, plan, meta.get("preset", "?"), metric, metrics, seeds, meta.get("commands", []))
 
 
-# -- scores, paired over test items --------------------------------------------------------------
+# -- scores, paired over seeds and test items --------------------------------------------------------------
 
 
 @dataclass

@@ -120,8 +120,8 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
     n_items = len(summary.scores[metric][summary.final_stage()][rows[0]["method"]][0])
     out = [
         f"{len(summary.seeds)} seeds; {n_items} test items per seed, each scored as the mean over the clients' models; "
-        f"stage `{summary.final_stage()}`; mean over seeds with a 95% paired bootstrap interval over test items "
-        f"({n_boot} draws). *Gap closed*: the share of the local -> centralized gap.",
+        f"stage `{summary.final_stage()}`; mean over seeds with a 95% paired bootstrap interval over seeds and "
+        f"the test items within each ({n_boot} draws). *Gap closed*: the share of the local -> centralized gap.",
         "",
         md_table(
             ["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"],
@@ -399,7 +399,7 @@ def _per_seed_byte_ratios(root: Path, a: str, b: str) -> list[float]:
 
 
 def label_precision(root: str | Path, method: str = "consensus", round_index: int = 1, n_boot: int = 2000) -> Any:
-    """Share of the kept pseudo-labels of ``round_index`` that are right, over seeds, with a bootstrap interval over labels."""
+    """Share of the kept pseudo-labels of ``round_index`` that are right, over seeds, with a bootstrap interval over seeds and labels."""
     per_seed = []
     for seed in sorted(Path(root).glob("seed_*")):
         rows = read_jsonl(seed / method / "pseudo_labels" / f"round_{round_index}.jsonl")
@@ -467,7 +467,8 @@ def findings(
     out.append(
         Finding(
             f"On open-ended answers the semantic medoid is {verdict(d)} the vote: medoid minus vote "
-            f"{d.format('{:+.3f}')} answers correct ({free['header'].split(' ')[0]} seeds).",
+            f"{d.format('{:+.3f}')} answers correct ({free['header'].split(' ')[0]} seeds; this interval resamples only "
+            "the test items of those runs, whose folders are not shipped).",
             "results.md#open-ended-answers",
         )
     )

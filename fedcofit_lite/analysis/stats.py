@@ -1,26 +1,40 @@
-"""Intervals for comparisons: paired bootstrap over test items, combined over seeds.
+"""Intervals for comparisons: a two-level paired bootstrap over seeds, then test items within each seed.
 
-A comparison scores every method on the same test items, under several seeds
-(each seed its own partition, adapter start and sampling). The uncertainty of
-a score comes from which test items happened to be drawn, so the interval
-resamples items: one bootstrap draw picks, within each seed, ``n`` of its
-``n`` items with replacement, the same items for every method (paired), and
-takes each method's score as the mean over seeds of its mean over the drawn
-items. The 2.5 and 97.5 percentiles of 2,000 draws give the 95% interval of
-a score, of a difference between two methods, or of the share of the
-local -> centralized gap a method closes. Numpy only: no torch, no model.
+A comparison scores every method on the same test items, under several seeds (each seed its own
+partition, adapter start, sampling and training noise). A score is uncertain for two reasons: which
+test items happened to be drawn, and which training runs the seeds happened to give. An interval
+that resamples only the items of fixed seeds speaks of those particular runs; a reader takes it for
+a statement about the method. So one bootstrap draw here resamples at both levels (a hierarchical
+bootstrap, the stratified-over-runs habit of ``rliable``, Agarwal et al., NeurIPS 2021): it picks
+``S`` of the ``S`` seeds with replacement, then within each picked seed ``n`` of its ``n`` items
+with replacement (afresh for a seed picked twice), the same seeds and items for every method
+(paired), and takes each method's score as the mean over the picked seeds of its mean over their
+picked items. The 2.5 and 97.5 percentiles of 2,000 draws give the 95% interval of a score, of a
+difference between two methods, or of the share of the local -> centralized gap a method closes.
+
+With one seed the seed level has nothing to resample and the interval is the item bootstrap of
+that run: it says nothing about another training run. With few seeds (3-5) the seed level is
+coarse and, like every bootstrap of few units, somewhat narrow; ``over="items"`` gives the
+item-only interval of earlier releases, for comparison. :func:`probability_of_improvement` is
+``rliable``'s P(X > Y) between two methods' runs. Numpy only: no torch, no model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 Scores = Mapping[
     str, Sequence[np.ndarray]
 ]  # method -> per seed, one score per test item (same item order for all methods)
+Over = Literal["seeds_and_items", "items"]  # what a bootstrap draw resamples
+COVERS = (
+    "a 95% interval resamples both the seeds (training runs) and the test items within each seed, "
+    "paired across methods, so it speaks of the method, not of particular training runs"
+)
 
 
 @dataclass(frozen=True)
@@ -56,19 +70,44 @@ def _check(scores: Scores) -> list[int]:
     return sizes
 
 
-def bootstrap_draws(
-    scores: Scores, n_boot: int = 2000, seed: int = 0
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them (draw ``b`` used the same items for every method)."""
-    sizes = _check(scores)
+def resample(sizes: Sequence[int], n_boot: int, seed: int = 0, over: Over = "seeds_and_items"):
+    """The draws of the two-level bootstrap, as ``(slot, seed, rows, items)``: the draws ``rows`` put ``seed`` in ``slot``.
+
+    A draw has one slot per seed. ``over="seeds_and_items"`` fills the slots with seeds picked with
+    replacement, ``over="items"`` with every seed once; ``items`` (len(rows), n) are the item indices
+    resampled for that seed in that slot (afresh per slot, so a seed picked twice is resampled twice).
+    """
+    if over not in ("seeds_and_items", "items"):
+        raise ValueError(f"over must be 'seeds_and_items' or 'items', got {over!r}.")
     rng = np.random.default_rng(seed)
-    picks = [rng.integers(0, n, size=(n_boot, n)) for n in sizes]  # per seed: (n_boot, n) item indices
-    point, draws = {}, {}
-    for m, per_seed in scores.items():
-        arrays = [np.asarray(a, dtype=float) for a in per_seed]
-        point[m] = float(np.mean([a.mean() for a in arrays]))
-        draws[m] = np.mean([a[idx].mean(axis=1) for a, idx in zip(arrays, picks)], axis=0)  # (n_boot,)
-    return point, draws
+    n_seeds = len(sizes)
+    if over == "items" or n_seeds == 1:
+        slots = np.broadcast_to(np.arange(n_seeds), (n_boot, n_seeds))
+    else:
+        slots = rng.integers(0, n_seeds, size=(n_boot, n_seeds))  # (n_boot, S): the seed in each slot
+    for j in range(n_seeds):
+        for k, n in enumerate(sizes):
+            rows = np.flatnonzero(slots[:, j] == k)
+            if rows.size:
+                yield j, k, rows, rng.integers(0, n, size=(rows.size, n))
+
+
+def bootstrap_draws(
+    scores: Scores, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them.
+
+    Draw ``b`` used the same seeds and items for every method (:func:`resample`); a draw's score is
+    the mean over its slots of the method's mean over the slot's items.
+    """
+    sizes = _check(scores)
+    arrays = {m: [np.asarray(a, dtype=float) for a in per_seed] for m, per_seed in scores.items()}
+    point = {m: float(np.mean([a.mean() for a in per])) for m, per in arrays.items()}
+    draws = {m: np.zeros(n_boot) for m in arrays}
+    for _, k, rows, idx in resample(sizes, n_boot, seed, over):
+        for m, per in arrays.items():
+            draws[m][rows] += per[k][idx].mean(axis=1)
+    return point, {m: d / len(sizes) for m, d in draws.items()}
 
 
 def interval(point: float, draws: np.ndarray, level: float = 0.95) -> Interval:
@@ -78,9 +117,11 @@ def interval(point: float, draws: np.ndarray, level: float = 0.95) -> Interval:
     return Interval(float(point), float(lo), float(hi))
 
 
-def score_intervals(scores: Scores, n_boot: int = 2000, seed: int = 0) -> dict[str, Interval]:
+def score_intervals(
+    scores: Scores, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
+) -> dict[str, Interval]:
     """Every method's score with its 95% interval."""
-    point, draws = bootstrap_draws(scores, n_boot, seed)
+    point, draws = bootstrap_draws(scores, n_boot, seed, over)
     return {m: interval(point[m], draws[m]) for m in scores}
 
 
@@ -89,20 +130,29 @@ def derived_intervals(
     fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray],
     n_boot: int = 2000,
     seed: int = 0,
+    over: Over = "seeds_and_items",
 ) -> Interval:
     """Interval of any function of the methods' scores (a difference, a gap share), computed draw by draw."""
-    point, draws = bootstrap_draws(scores, n_boot, seed)
+    point, draws = bootstrap_draws(scores, n_boot, seed, over)
     values = np.asarray(fn(draws), dtype=float)
     return interval(float(fn(point)), values[np.isfinite(values)] if np.isfinite(values).any() else values)
 
 
-def difference(scores: Scores, a: str, b: str, n_boot: int = 2000, seed: int = 0) -> Interval:
+def difference(
+    scores: Scores, a: str, b: str, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
+) -> Interval:
     """Score of ``a`` minus score of ``b``, paired."""
-    return derived_intervals(scores, lambda s: s[a] - s[b], n_boot, seed)
+    return derived_intervals(scores, lambda s: s[a] - s[b], n_boot, seed, over)
 
 
 def gap_closed(
-    scores: Scores, method: str, low: str = "local", high: str = "centralized", n_boot: int = 2000, seed: int = 0
+    scores: Scores,
+    method: str,
+    low: str = "local",
+    high: str = "centralized",
+    n_boot: int = 2000,
+    seed: int = 0,
+    over: Over = "seeds_and_items",
 ) -> Interval:
     """Share of the ``low`` -> ``high`` gap that ``method`` closes: (method - low) / (high - low).
 
@@ -116,4 +166,27 @@ def gap_closed(
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(gap > 0, (s[method] - s[low]) / np.where(gap > 0, gap, 1.0), np.nan)
 
-    return derived_intervals(scores, share, n_boot, seed)
+    return derived_intervals(scores, share, n_boot, seed, over)
+
+
+def probability_of_improvement(scores: Scores, a: str, b: str, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """P(X > Y) of ``rliable``: how likely a run of ``a`` scores above a run of ``b`` (ties count half).
+
+    X and Y are the two methods' per-seed scores (mean over the test items); the point estimate is the
+    Mann-Whitney share over all seed pairs, its interval the same statistic over the two-level draws
+    of :func:`resample` (paired). 0.5 means neither tends to beat the other.
+    """
+    sizes = _check({a: scores[a], b: scores[b]})
+    xa = [np.asarray(v, dtype=float) for v in scores[a]]
+    xb = [np.asarray(v, dtype=float) for v in scores[b]]
+    point = _mann_whitney(np.array([[v.mean() for v in xa]]), np.array([[v.mean() for v in xb]]))[0]
+    x, y = np.zeros((n_boot, len(sizes))), np.zeros((n_boot, len(sizes)))  # each draw's run scores, per slot
+    for j, k, rows, idx in resample(sizes, n_boot, seed):
+        x[rows, j], y[rows, j] = xa[k][idx].mean(axis=1), xb[k][idx].mean(axis=1)
+    return interval(float(point), _mann_whitney(x, y))
+
+
+def _mann_whitney(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row of (B, m) ``x`` and (B, n) ``y``: the share of pairs with x > y, ties counting half. (B,)"""
+    diff = x[:, :, None] - y[:, None, :]  # (B, m, n)
+    return ((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2))

@@ -110,7 +110,7 @@ def sweep_report(
         f"sweep {res.root}: preset {res.preset}, clients {p.clients} ({p.client_data.replace('_', '-')} data), "
         f"seeds {p.seeds}, budgets {p.budgets}, rounds {res.last_round} (reported {p.rounds})",
         f"score: test {METRIC_LABELS.get(res.metric, res.metric)}, mean over seeds with a 95% paired bootstrap interval "
-        f"over test items ({n_boot} draws); bytes, seconds and energy: means over seeds, from the local stage on",
+        f"over seeds and test items ({n_boot} draws); bytes, seconds and energy: means over seeds, from the local stage on",
     ]
     for n in p.clients:
         if not res.seeds[n]:
