@@ -162,6 +162,14 @@ class ConsensusConfig:
 
 
 @dataclass
+class CompetenceConfig:
+    # fmt: off
+    record: list[str] = _f(["closeness"], "Competence signals every client computes and the run records beside its answers (answers/round_R.jsonl), so replay and the rule benchmark can refit any rule on them; names of protocol.competence.SIGNALS. A signal is sent (and counted on the wire) only when the consensus rule reads it. In-process engine only; on Flower a client computes only what it sends.")
+    samples: int = _f(5, "consistency signal: sampled answers per public prompt (k), at generation.temperature and generation.top_p; costs k more generations per round, only under a rule that reads it.")
+    # fmt: on
+
+
+@dataclass
 class ClientConfig:
     # fmt: off
     accumulate: bool = _f(False, "Keep pseudo-labels across rounds (the newest per prompt) instead of replacing them every round.")
@@ -220,6 +228,7 @@ class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     data: DataConfig = field(default_factory=DataConfig)
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    competence: CompetenceConfig = field(default_factory=CompetenceConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -260,6 +269,7 @@ class RunConfig:
             (self.data.n_test_per_family >= 0, "data.n_test_per_family", "must be >= 0 (0 = all)"),
             (self.compare.n_test_per_family >= 0, "compare.n_test_per_family", "must be >= 0 (0 = all)"),
             (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
+            (self.competence.samples >= 2, "competence.samples", "must be >= 2 (semantic entropy needs several samples)"),
             (0 < self.consensus.distance_threshold <= 2, "consensus.distance_threshold", "cosine distance lies in (0, 2]"),
             (0 < self.consensus.eps <= 2, "consensus.eps", "cosine distance lies in (0, 2]"),
             (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
@@ -299,12 +309,6 @@ class RunConfig:
              "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
             (len(methods) > 0, "compare.methods", "name at least one method, e.g. [consensus, fedavg]"),
             (len(set(methods)) == len(methods), "compare.methods", "each method may appear once"),
-            (self.consensus.dp_sigma == 0 or self.federation.method.partition("@")[2] in ("", "vote"), "consensus.dp_sigma",
-             "private consensus needs the vote rule, but federation.method names another consensus@RULE: use consensus@vote"),
-            (self.consensus.dp_sigma == 0 or self.consensus.rule == "vote", "consensus.dp_sigma",
-             "private consensus counts one vote per client on its normalized answer: set consensus.rule=vote (semantic clusters can move many votes when one answer changes)"),
-            (self.consensus.dp_sigma == 0 or all(m.partition("@")[2] in ("", "vote") for m in methods), "consensus.dp_sigma",
-             "private consensus needs the vote rule, but compare.methods names another consensus@RULE: drop it or use consensus@vote"),
         ]
         # fmt: on
 

@@ -74,6 +74,7 @@ class MetricsRow(TypedDict, total=False):
     n_prompts: int
     rule: str
     confidence_sent: bool
+    signal_sent: str  # the competence signal the rule read, sent with every answer
     vote_dp_epsilon: float  # private consensus: client-level epsilon of the labels released so far
     vote_dp_delta: float
     # fedavg, fedprox, ffa
@@ -89,6 +90,7 @@ class AnswerRow:
     prompt_id: str
     answer: str
     confidence: float | None = None  # recorded even when the rule does not send it (replay uses it)
+    signals: dict[str, float] | None = None  # competence signal -> value, recorded even when not sent (replay)
 
 
 @dataclass(frozen=True)

@@ -268,7 +268,7 @@ def test_docstring_examples_run():
 @pytest.mark.parametrize("preset", ["cpu", "small", "freeform"])
 def test_the_measured_cohesion_floor_keeps_every_clusterer_from_letting_unrelated_answers_win(preset, clusterer):
     from fedcofit_lite.config import load_config
-    from fedcofit_lite.protocol.consensus import rule_from_config
+    from fedcofit_lite.protocol.consensus import build_consensus
 
     # 6 answers, pairwise cosine 0.5: far apart for MiniLM (right paraphrases measured >= 0.75), and
     # one loose group for a clusterer that lumps (k-means finds no split worth its silhouette)
@@ -277,15 +277,15 @@ def test_the_measured_cohesion_floor_keeps_every_clusterer_from_letting_unrelate
     loose = {"agglomerative": ["consensus.distance_threshold=0.6"], "dbscan": ["consensus.eps=0.6"]}.get(clusterer, [])
     cfg = load_config(preset, [f"consensus.clusterer={clusterer}", "consensus.min_agreement=0.5", *loose])
     assert cfg.consensus.min_cohesion >= 0.7  # the preset's own floor: benchmarks/min_cohesion.py measured 0.7 as safe
-    est = rule_from_config(cfg.consensus).fit(X, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
+    est = build_consensus(cfg.consensus).fit(X, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
     assert est.agreement_[0] == pytest.approx(1 / n) and not est.keep_[0]
     # without the floor, a clusterer that lumps lets the six unrelated answers win together
-    off = rule_from_config(replace(cfg.consensus, min_cohesion=0.0)).fit(
+    off = build_consensus(replace(cfg.consensus, min_cohesion=0.0)).fit(
         X, ["p"] * n, texts=[f"answer {i}" for i in range(n)]
     )
     if clusterer in ("kmeans", "agglomerative", "dbscan"):
         assert off.agreement_[0] == pytest.approx(1.0) and off.keep_[0]
     # the same answers, close together (cosine 0.95), stay one group and win
     close = np.hstack([0.3 * np.eye(n), np.ones((n, 1))])
-    est = rule_from_config(cfg.consensus).fit(close, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
+    est = build_consensus(cfg.consensus).fit(close, ["p"] * n, texts=[f"answer {i}" for i in range(n)])
     assert est.agreement_[0] == pytest.approx(1.0) and est.keep_[0]

@@ -17,7 +17,7 @@ from fedcofit_lite.federation.loop import run_federation
 from fedcofit_lite.federation.methods import METHODS, Consensus, MethodSpec, check_names, train_row
 from fedcofit_lite.protocol.cluster import REGISTRY as CLUSTERERS
 from fedcofit_lite.protocol.cluster import ClustererSpec
-from fedcofit_lite.protocol.consensus import RULES
+from fedcofit_lite.protocol.consensus import RULES, RoundInputs, RuleSpec
 from fedcofit_lite.runlog import read_jsonl, read_pseudo_labels, rounds_of
 from fedcofit_lite.tasks.evaluate import exact_match
 from fedcofit_lite.tasks.families import REGISTRY as FAMILIES
@@ -61,6 +61,11 @@ def heard(prompts: list[str]) -> list[str]:
     return [f"I heard: {next(w for w in WORDS if w in p)}" for p in prompts]
 
 
+def by_length(inputs: RoundInputs) -> np.ndarray:
+    """A weighting the package does not have: an answer weighs its length in characters (at least 1)."""
+    return np.array([max(1, len(t)) for t in inputs.texts], dtype=float)
+
+
 EXTENDED = [
     "data.families=[shout]",
     "data.n_public=0",
@@ -77,7 +82,7 @@ def registered(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setitem(FAMILIES, "shout", SHOUT)
     mp.setitem(CLUSTERERS, "one_cluster", ClustererSpec(OneCluster, "distance_threshold", 0.01, 0.6, 0.01, ("distance_threshold",)))  # fmt: skip
-    mp.setitem(RULES, "loud", {"grouping": "semantic", "weighting": "reliability", "guard": "numbers"})
+    mp.setitem(RULES, "loud", RuleSpec({"grouping": "semantic", "weighting": by_length}, "longest answers weigh most", "#654321"))  # fmt: skip
     mp.setitem(METHODS, "one_shot", MethodSpec(lambda cfg, rule: OneShot(rule), "one-shot consensus", "#123456", "answers", RULES))  # fmt: skip
     suite = tmp_path_factory.mktemp("extend") / "suite"
     write_suite(suite, seed=0, n_train=24, n_public=6, n_test=3, families=["shout"])

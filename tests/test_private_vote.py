@@ -182,14 +182,17 @@ def test_bad_inputs_name_the_argument(call, name):
 
 def test_private_consensus_needs_the_vote_rule():
     from fedcofit_lite.config import ConfigError, load_config
+    from fedcofit_lite.federation.methods import check_names
 
     with pytest.raises(ConfigError, match="consensus.rule=vote"):
-        load_config("ci", ["consensus.dp_sigma=1.0"])
+        check_names(load_config("ci", ["consensus.dp_sigma=1.0"]))
     with pytest.raises(ConfigError, match="consensus@vote"):
-        load_config(
-            "ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote", "compare.methods=[consensus,consensus@medoid]"]
+        check_names(
+            load_config(
+                "ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote", "compare.methods=[consensus,consensus@medoid]"]
+            )
         )
-    assert load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote"]).consensus.dp_sigma == 1.0
+    assert check_names(load_config("ci", ["consensus.dp_sigma=1.0", "consensus.rule=vote"])).consensus.dp_sigma == 1.0
 
 
 def test_private_consensus_releases_noisy_majorities_and_reports_epsilon(tmp_path, capsys):

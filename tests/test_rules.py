@@ -62,16 +62,21 @@ def test_a_large_group_of_unrelated_answers_loses_to_a_cohesive_pair():
     # rows 0-2 point in unrelated directions but the clusterer put them in one group; rows 3-4 agree
     X = [unit(0), unit(90), unit(180), unit(45), unit(46)]
     lumped = FixedLabels([0, 0, 0, 1, 1])
-    for rule in RULES:
-        extra = {"confidence": [0.5] * 5} if rule == "confidence" else {}
+    for rule, spec in RULES.items():
+        if spec.params.get("choose") == "most_competent":
+            continue  # the most competent answer's group, not the heaviest: tested below
+        extra = {"confidence": [0.5] * 5} if spec.needs_confidence else {}
+        extra |= {"competence": [0.8] * 5} if spec.signal else {}
         texts = ["cat", "dog", "emu", "owl", "owl"]
-        naive = make_rule(rule, clusterer=lumped).fit(X, ["p"] * 5, texts=texts, clients=list("abcde"), **extra)
+        naive = make_rule(rule, clusterer=lumped, min_cohesion=0.0).fit(
+            X, ["p"] * 5, texts=texts, clients=list("abcde"), **extra
+        )
         guarded = make_rule(rule, clusterer=lumped, min_cohesion=0.5).fit(
             X, ["p"] * 5, texts=texts, clients=list("abcde"), **extra
         )
         assert guarded.consensus_index_[0] in (3, 4), rule
         assert guarded.agreement_[0] == pytest.approx(2 / 5), rule
-        if rule in ("medoid", "confidence", "reliability"):  # semantic grouping: without the floor, the lump wins
+        if rule in ("medoid", "confidence", "reliability", "competence"):  # semantic: without the floor, the lump wins
             assert naive.consensus_index_[0] in (0, 1, 2), rule
 
 
@@ -208,6 +213,9 @@ def test_replay_scores_every_rule_and_prints_a_table(ci_run, capsys):
     rows = replay(ci_run.run_dir)
     assert {(r["rule"], r["round"]) for r in rows} == {(rule, r) for rule in RULES for r in (1, 2)}
     for r in rows:
+        if "skipped" in r:  # the ci run records closeness (derived or measured), not the sampled consistency
+            assert RULES[r["rule"]].signal == "consistency" and "consistency" in r["skipped"]
+            continue
         assert 0 <= r["kept"] <= r["n_prompts"]
         assert r["new_correct_per_client"] <= r["kept"] and r["harmful_per_client"] <= r["kept"]
         assert set(r["coverage"]) <= {

@@ -1,7 +1,7 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run writes every answer the clients sent, with its confidence, and the server's sentence
-embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any rule of
+A consensus run writes every answer the clients sent, with its confidence and the competence signals
+the clients measured, and the server's sentence embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any rule of
 :data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows
 it would have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a
 run's own are) against the hidden references, which it reads to score, never to decide: ``kept``,
@@ -9,9 +9,12 @@ run's own are) against the hidden references, which it reads to score, never to 
 the client's own answer was wrong), ``harmful / client`` (the reverse) and ``coverage`` per family.
 
 One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered
-clusterer, :func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Answers the
-server did not embed are embedded again with the run's embedder (the only model replay may load).
-No widget library, no transformers (a test checks it).
+clusterer, :func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Every
+estimator here is built by :func:`~fedcofit_lite.protocol.consensus.build_consensus`, as the server's
+is. Answers the server did not embed are embedded again with the run's embedder (the only model
+replay may load); a run recorded before the clients measured their closeness gets it computed here,
+from ``partition.json``, as each client would have (:func:`derive_closeness`). No widget library, no
+transformers (a test checks it).
 """
 
 from __future__ import annotations
@@ -27,9 +30,18 @@ import numpy as np
 
 from ..config import ConsensusConfig, load_config
 from ..protocol.cluster import REGISTRY, clusterer_params, make_clusterer
-from ..protocol.consensus import RULES, SemanticConsensus, normalize_answer, rule_from_config
+from ..protocol.competence import closeness
+from ..protocol.consensus import RULES, SemanticConsensus, build_consensus, normalize_answer
 from ..protocol.private_vote import TradeoffRow, tradeoff
-from ..runlog import PseudoLabelRow, label_scores, read_answers, read_embeddings, read_pseudo_labels, rounds_of
+from ..runlog import (
+    PseudoLabelRow,
+    label_scores,
+    read_answers,
+    read_embeddings,
+    read_pseudo_labels,
+    read_records,
+    rounds_of,
+)
 from ..tasks.data import build_suite
 from ..tasks.evaluate import correct
 
@@ -50,6 +62,7 @@ class RoundAnswers:
     prompts: dict[str, str]  # prompt id -> instruction (+ context) text
     families_of: dict[str, str] = field(default_factory=dict)  # prompt id -> task family
     confidence: list[float] | None = None  # each answer's confidence, when the run saved it
+    signals: dict[str, list[float]] = field(default_factory=dict)  # competence signal -> per answer, when saved
     X: np.ndarray | None = None  # (n_answers, d) unit-norm sentence embeddings
 
     @functools.cached_property
@@ -93,6 +106,7 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
         prompts={p: prompts[p] for p in dict.fromkeys(r.prompt_id for r in rows)},
         families_of={e.id: e.family for e in suite.public},
         confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
+        signals={n: [r.signals[n] for r in rows] for n in _recorded_signals(rows)},
     )
     saved = read_embeddings(run, round_index) if embeddings else None
     if saved is not None:
@@ -101,6 +115,42 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
         order = [row_of.get((c, p)) for c, p in zip(ra.clients, ra.prompt_ids)]
         if all(i is not None for i in order):  # a rejected client's answers were never embedded
             ra.X = vectors[order]
+    return ra
+
+
+def _recorded_signals(rows: Sequence[Any]) -> list[str]:
+    """The competence signals every answer row of a round carries."""
+    names = [set(r.signals or {}) for r in rows]
+    return sorted(set.intersection(*names)) if names else []
+
+
+def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:
+    """Fill ``ra.signals["closeness"]`` from the run's partition, for a run recorded before clients measured it.
+
+    Each client's closeness is computed as it would have computed it (its private prompts, from
+    ``partition.json``, against each public prompt, under the run's embedder): what the analysis may
+    know, since the run folder records the partition. A run that recorded it keeps its own.
+    """
+    if "closeness" in ra.signals:
+        return ra
+    from ..engine.embed import embed_texts
+    from ..federation.signals import prompt_text
+
+    run = Path(run_dir)
+    suite = build_suite(load_config(run / "config.yaml"))
+    train = {e.id: e for e in suite.train}
+    public = {e.id: e for e in suite.public}
+    model = _embedder(embedder, device)
+    embed = functools.partial(embed_texts, model, progress=False)
+    prompts = list(dict.fromkeys(ra.prompt_ids))
+    P = np.asarray(embed([prompt_text(public[p]) for p in prompts]))
+    row_of = {p: i for i, p in enumerate(prompts)}
+    per_client = {}
+    for client, part in read_records(run / "partition.json").items():
+        private = [prompt_text(train[i]) for i in part["example_ids"] if i in train]
+        values = closeness(P, np.asarray(embed(private)) if private else np.zeros((0, P.shape[1])))
+        per_client[client] = np.round(values, 3)
+    ra.signals["closeness"] = [float(per_client[c][row_of[p]]) for c, p in zip(ra.clients, ra.prompt_ids)]
     return ra
 
 
@@ -122,8 +172,11 @@ def _embedder(name: str, device: str) -> Any:
     return load_embedder(name, device=device)
 
 
-def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensus:
-    """Fit a consensus estimator on a round's answers, with everything a server would know."""
+def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None = None) -> SemanticConsensus:
+    """Fit a consensus estimator on a round's answers, with everything a server would know.
+
+    ``signal`` names the competence signal a competence rule reads (its :class:`RuleSpec`'s ``signal``).
+    """
     if ra.X is None:
         raise ValueError("embed the answers first (ensure_embedded or RoundAnswers.embed).")
     needs_confidence = estimator.weighting == "confidence" or estimator.min_confidence > 0
@@ -132,6 +185,12 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensu
             "this run saved no answer confidences (runs before the confidence rule existed): "
             "the confidence rule cannot be replayed on it; run it again to record them."
         )
+    needs_competence = estimator.weighting == "competence" or estimator.choose == "most_competent"
+    if needs_competence and signal not in ra.signals:
+        raise ValueError(
+            f"this estimator reads a competence signal, but the round holds {sorted(ra.signals) or 'none'} "
+            f"(asked: {signal!r}); pass signal= a recorded one, or derive_closeness for closeness."
+        )
     return estimator.fit(
         ra.X,
         np.array(ra.prompt_ids, dtype=object),
@@ -139,6 +198,7 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus) -> SemanticConsensu
         clients=ra.clients,
         confidence=ra.confidence if needs_confidence else None,
         families=ra.families,
+        competence=ra.signals[signal] if needs_competence else None,
     )
 
 
@@ -236,10 +296,16 @@ def replay(
     for r in rounds or rounds_of(run):
         ra = ensure_embedded(load_round(run, r), cfg.consensus.embedder)
         for rule in rules:
-            if rule == "confidence" and ra.confidence is None:
+            spec = RULES[rule]
+            if spec.needs_confidence and ra.confidence is None:
                 out.append({"rule": rule, "round": r, "skipped": "no confidences saved in this run"})
                 continue
-            est = fit_rule(ra, rule_from_config(cfg.consensus, rule))
+            if spec.signal == "closeness":
+                derive_closeness(run, ra, cfg.consensus.embedder)
+            if spec.signal and spec.signal not in ra.signals:
+                out.append({"rule": rule, "round": r, "skipped": f"no {spec.signal} signal saved in this run"})
+                continue
+            est = fit_rule(ra, build_consensus(cfg.consensus, rule), spec.signal)
             out.append({"rule": rule, "round": r, **label_quality(ra, est)})
     return out
 
@@ -299,21 +365,20 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
 def fit_consensus(
     ra: RoundAnswers,
     algorithm: str = "agglomerative",
-    min_agreement: float = 0.0,
+    min_agreement: float | None = None,
     min_cohesion: float | None = None,
     **params: Any,
 ) -> SemanticConsensus:
-    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit.
+    """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit (medoid rule).
 
-    ``min_cohesion`` defaults to the configuration's (``consensus.min_cohesion``); 0 shows the clusterer's raw groups.
+    ``min_agreement`` and ``min_cohesion`` default to the configuration's (``consensus.*``); ``min_cohesion=0``
+    shows the clusterer's raw groups.
     """
     if ra.X is None:
         raise ValueError("embed the answers first: ra.embed(embed_fn).")
-    clusterer = make_clusterer(algorithm, **params)
-    floor = ConsensusConfig().min_cohesion if min_cohesion is None else min_cohesion
-    return SemanticConsensus(clusterer=clusterer, min_agreement=min_agreement, min_cohesion=floor).fit(
-        ra.X, np.array(ra.prompt_ids, dtype=object)
-    )
+    given = {k: v for k, v in (("min_agreement", min_agreement), ("min_cohesion", min_cohesion)) if v is not None}
+    est = build_consensus(None, "medoid", clusterer=make_clusterer(algorithm, **params), **given)
+    return est.fit(ra.X, np.array(ra.prompt_ids, dtype=object))
 
 
 def fit_as_configured(ra: RoundAnswers, consensus: ConsensusConfig, algorithm: str | None = None) -> SemanticConsensus:
@@ -358,7 +423,7 @@ def threshold_sweep(
     ra: RoundAnswers,
     algorithm: str = "agglomerative",
     values: Sequence[float] | None = None,
-    min_agreement: float = 0.5,
+    min_agreement: float | None = None,
     **fixed: Any,
 ) -> list[dict[str, float]]:
     """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""

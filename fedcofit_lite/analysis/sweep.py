@@ -192,10 +192,27 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
     return out
 
 
-def config_differences(a: Any, b: Any, where: str = "") -> list[str]:
-    """Where the configuration dict ``b`` (given now) differs from ``a`` (a sweep folder's): ``field = new here, old in the folder``."""
+_MISSING = object()
+
+
+def config_differences(a: Any, b: Any, where: str = "", defaults: Any = None) -> list[str]:
+    """Where the configuration dict ``b`` (given now) differs from ``a`` (a sweep folder's): ``field = new here, old in the folder``.
+
+    A field the folder lacks (added to the package after the folder was made) is no difference when ``b``
+    holds its default there (``defaults``: the package's default configuration dict, by default
+    ``RunConfig()``'s): a new field's default keeps the behaviour the folder's cells ran with.
+    """
+    defaults = identity(RunConfig()) if defaults is None else defaults
+    if a is _MISSING:
+        return [] if b == defaults else [f"{where.rstrip('.')} = {b!r} here, not in the folder"]
     if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in dict.fromkeys([*a, *b]) for d in config_differences(a.get(k), b.get(k), f"{where}{k}.")]
+        keys = dict.fromkeys([*a, *b])
+        d = defaults if isinstance(defaults, dict) else {}
+        return [
+            diff
+            for k in keys
+            for diff in config_differences(a.get(k, _MISSING), b.get(k), f"{where}{k}.", d.get(k, _MISSING))
+        ]
     return [] if a == b else [f"{where.rstrip('.')} = {b!r} here, {a!r} in the folder"]
 
 

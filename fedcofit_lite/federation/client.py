@@ -94,6 +94,7 @@ class Client:
     own_answers: dict[str, str] = field(default_factory=dict, repr=False)
     accountant: Any = field(default=None, repr=False)
     server_holds: AnswersMessage | None = field(default=None, repr=False)
+    private_vectors: Any = field(default=None, repr=False)  # (n, d) its private prompts under the public embedder
     _labels: dict[str, TrainRecord] = field(default_factory=dict, repr=False)  # prompt id -> label
 
     @property
@@ -110,12 +111,18 @@ class Client:
         return self.private_records() + list(self.pseudo_labels) * self.policy.pseudo_repeats
 
     def answers_message(
-        self, round: int, prompt_ids: Sequence[str], answers: Sequence[str], confidence: Sequence[float] | None = None
+        self,
+        round: int,
+        prompt_ids: Sequence[str],
+        answers: Sequence[str],
+        confidence: Sequence[float] | None = None,
+        signals: Mapping[str, Sequence[float]] | None = None,
     ) -> AnswersMessage:
-        """The message carrying this round's answers (and confidences when the rule uses them)."""
+        """The message carrying this round's answers (and the confidences and competence signals the rule reads)."""
         self.own_answers = dict(zip(prompt_ids, answers))
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
-        return AnswersMessage(round, self.client_id, list(prompt_ids), list(answers), conf)
+        sig = {n: [round_confidence(v) for v in vs] for n, vs in signals.items()} if signals else None
+        return AnswersMessage(round, self.client_id, list(prompt_ids), list(answers), conf, sig)
 
     def changed_only(self, full: AnswersMessage) -> AnswersMessage:
         """What it sends of ``full`` under ``federation.send_changed``: what changed since :attr:`server_holds`."""

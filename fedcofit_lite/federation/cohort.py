@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from ..tasks.data import Example, TaskSuite, cap_per_client, partition
 from ..tasks.evaluate import last_epoch_loss
 from .adversary import apply_behaviours
 from .client import BlackBox, Client, FrozenBase, PoolAdapter, TrainPlan, TrainResult, answer_many
+from .signals import measure
 
 if TYPE_CHECKING:
     from ..engine.pool import ModelPool
@@ -69,11 +70,12 @@ class ClientInfo:
 
 @dataclass
 class Answers:
-    """What :meth:`Cohort.answer` returns: the messages as sent, every answer's confidence, who failed."""
+    """What :meth:`Cohort.answer` returns: the messages as sent, every answer's confidence and signals, who failed."""
 
     messages: list[AnswersMessage]
     confidence: dict[str, list[float]]  # client id -> per-prompt confidence (the run's record; sent only if asked)
     failed: Failed = field(default_factory=dict)
+    signals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # client -> signal -> values (record)
 
 
 def client_seed(seed: int, round_index: int, client_index: int) -> int:
@@ -124,9 +126,20 @@ def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] |
 
 
 def answer_round(
-    clients: Sequence[Client], public: dict[str, Example], cfg: RunConfig, round_index: int, with_confidence: bool
+    clients: Sequence[Client],
+    public: dict[str, Example],
+    cfg: RunConfig,
+    round_index: int,
+    asks: Sequence[str] = (),
+    record: Sequence[str] = (),
+    embed: Callable[[list[str]], np.ndarray] | None = None,
 ) -> Answers:
-    """The clients answer every public prompt (batched, :func:`answer_many`); bad clients send their behaviour's answers."""
+    """The clients answer every public prompt (batched, :func:`answer_many`); bad clients send their behaviour's answers.
+
+    ``asks`` is what the server's rule reads beside the answers (``confidence``, a competence signal):
+    that is sent. ``record`` names more competence signals the clients measure for the run's record
+    only (:mod:`fedcofit_lite.federation.signals`, with the public embedder ``embed``).
+    """
     prompt_ids = list(public)
     answered = answer_many(
         clients, list(public.values()), cfg.generation, seed=cfg.seed + round_index, desc=f"answer r{round_index}"
@@ -138,11 +151,19 @@ def answer_round(
         instructions = {p: e.instruction for p, e in public.items()}
         sent = apply_behaviours(bad, sent, prompt_ids, instructions, cfg.seed, round_index)
         conf.update({cid: [1.0] * len(prompt_ids) for cid in bad})
+    wanted = [n for n in dict.fromkeys([*asks, *record]) if n != "confidence"]
+    signals = measure(clients, list(public.values()), cfg, round_index, wanted, embed)
     messages = [
-        c.answers_message(round_index, prompt_ids, sent[c.client_id], conf[c.client_id] if with_confidence else None)
+        c.answers_message(
+            round_index,
+            prompt_ids,
+            sent[c.client_id],
+            conf[c.client_id] if "confidence" in asks else None,
+            {n: v for n, v in signals.get(c.client_id, {}).items() if n in asks},
+        )
         for c in clients
     ]
-    return Answers(messages, conf)
+    return Answers(messages, conf, signals=signals)
 
 
 class Cohort(ABC):
@@ -156,8 +177,8 @@ class Cohort(ABC):
         return list(self.info)
 
     @abstractmethod
-    def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
-        """Clients ``ids`` answer every public prompt; ``with_confidence``: their messages carry confidences."""
+    def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
+        """Clients ``ids`` answer every public prompt; their messages carry what ``asks`` names (``confidence``, signals)."""
 
     @abstractmethod
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
@@ -216,8 +237,15 @@ class LocalCohort(Cohort):
     (:meth:`server_client`), so they train, answer and spend privacy the same way.
     """
 
-    def __init__(self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        suite: TaskSuite,
+        answerers: dict[str, Any] | None = None,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.embed = embed  # the public sentence embedder, for the clients' competence signals
         self.suite = suite
         self.public = {e.id: e for e in suite.public}
         self.clients = build_clients(cfg, suite)
@@ -269,8 +297,10 @@ class LocalCohort(Cohort):
         for i, c in enumerate(self.clients):
             c.behaviour = behaviours[i] if behaviours else "honest"
 
-    def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
-        return answer_round([self.by_id[i] for i in ids], self.public, self.cfg, round_index, with_confidence)
+    def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
+        record = self.cfg.competence.record if self.embed is not None else ()
+        clients = [self.by_id[i] for i in ids]
+        return answer_round(clients, self.public, self.cfg, round_index, asks, record, self.embed)
 
     def changed_only(self, messages: Sequence[AnswersMessage]) -> list[AnswersMessage]:
         return [self.by_id[m.client_id].changed_only(m) for m in messages]

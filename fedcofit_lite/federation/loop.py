@@ -70,14 +70,15 @@ class Federation:
         self.runlog = runlog or RunLog.create(cfg)
         self.runlog.write_config(cfg)
         self.suite = build_suite(cfg)
-        self.cohort = cohort if cohort is not None else LocalCohort(cfg, self.suite, answerers)
+        self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
+        # texts -> unit vectors: what the server embeds with, the clients' competence signals (the same public
+        # embedder), and the evaluation's embedding similarity
+        self.embed = functools.partial(embed_texts, self.embedder, progress=progress)
+        self.cohort = cohort if cohort is not None else LocalCohort(cfg, self.suite, answerers, self.embed)
         self.runlog.write_json("partition.json", {i.client_id: i.record() for i in self.cohort.info.values()})
         self.public = {e.id: e for e in self.suite.public}
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
-        self.embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
-        # texts -> unit vectors: what the server embeds with, and the evaluation's embedding similarity
-        self.embed = functools.partial(embed_texts, self.embedder, progress=progress)
         self.wire = Wire()
         self.metrics: list[MetricsRow] = []
         self.method_name = cfg.federation.method

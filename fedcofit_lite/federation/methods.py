@@ -26,6 +26,7 @@ import numpy as np
 from ..config import ConfigError, RunConfig
 from ..progress import Timer
 from ..protocol.cluster import REGISTRY as CLUSTERERS
+from ..protocol.competence import SIGNALS
 from ..protocol.consensus import RULES
 from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
 from ..protocol.messages import GlobalAdapterMessage, Wire
@@ -145,7 +146,7 @@ class Consensus(Method):
         timer = Timer()
         active, dropped = run.active(r)
         with timer("generate"):
-            answers = run.cohort.answer(r, active, self.server.needs_confidence) if active else Answers([], {})
+            answers = run.cohort.answer(r, active, self.server.asks) if active else Answers([], {})
             dropped = {**dropped, **answers.failed}
         answer_rows = _answer_rows(r, answers)
         run.runlog.write_answers(r, answer_rows)
@@ -175,6 +176,7 @@ class Consensus(Method):
             "dropped_clients": {**dropped, **failed},
             "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
+            **({"signal_sent": self.server.signal} if self.server.signal else {}),
             **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
             **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}),
             **train_row(trained),
@@ -189,14 +191,15 @@ def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
 
 
 def _answer_rows(r: int, answers: Answers) -> list[AnswerRow]:
-    """The run's record of every answer sent (confidences kept even when not sent, where known, for replay)."""
-    return [
-        AnswerRow(r, m.client_id, p, a, round_confidence(k) if k is not None else None)
-        for m in answers.messages
-        for p, a, k in zip(
-            m.prompt_ids, m.answers, answers.confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
-        )
-    ]
+    """The run's record of every answer sent (confidences and competence signals kept even when not sent, for replay)."""
+    rows = []
+    for m in answers.messages:
+        conf = answers.confidence.get(m.client_id) or m.confidence or [None] * len(m.answers)
+        signals = {**answers.signals.get(m.client_id, {}), **(m.signals or {})}  # the prompts of the whole message
+        for i, (p, a, k) in enumerate(zip(m.prompt_ids, m.answers, conf)):
+            sig = {n: v[i] for n, v in sorted(signals.items())} or None
+            rows.append(AnswerRow(r, m.client_id, p, a, round_confidence(k) if k is not None else None, sig))
+    return rows
 
 
 class Local(Method):
@@ -404,6 +407,7 @@ REGISTRIES = {
     "federation.method": (METHODS, "fedcofit_lite.federation.methods.METHODS"),
     "compare.methods": (METHODS, "fedcofit_lite.federation.methods.METHODS"),
     "data.families": (FAMILIES, "fedcofit_lite.tasks.families.REGISTRY"),
+    "competence.record": (SIGNALS, "fedcofit_lite.protocol.competence.SIGNALS"),
 }
 
 
@@ -427,4 +431,25 @@ def check_names(cfg: RunConfig) -> RunConfig:
             raise ConfigError(
                 f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
             )
+    _check_private_vote(cfg)
     return cfg
+
+
+def _check_private_vote(cfg: RunConfig) -> None:
+    """Private consensus (``consensus.dp_sigma > 0``) releases only the labels of a rule its registry entry allows."""
+    if cfg.consensus.dp_sigma == 0:
+        return
+    allowed = [r for r, spec in RULES.items() if spec.private]
+    if not RULES[cfg.consensus.rule].private:
+        raise ConfigError(
+            f"consensus.dp_sigma > 0: private consensus counts one vote per client on its normalized answer, which "
+            f"rule {cfg.consensus.rule!r} does not (semantic clusters can move many votes when one answer changes); "
+            f"set consensus.rule to one of {allowed}, e.g. consensus.rule=vote."
+        )
+    for field_, names in (("federation.method", [cfg.federation.method]), ("compare.methods", cfg.compare.methods)):
+        bad = [m for m in names if m.partition("@")[2] and not RULES[m.partition("@")[2]].private]
+        if bad:
+            raise ConfigError(
+                f"consensus.dp_sigma > 0: {field_} names {bad[0]!r}, whose rule the private vote cannot release; "
+                f"drop it or use consensus@{allowed[0]}."
+            )

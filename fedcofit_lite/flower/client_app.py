@@ -50,6 +50,16 @@ class Node:
     def public(self) -> dict:
         return {e.id: e for e in self.suite.public}
 
+    def embed(self) -> Any:
+        """The run's public sentence embedder (texts -> unit vectors), loaded on first use: the competence signals'."""
+        if not hasattr(self, "_embed"):
+            from ..engine.embed import embed_texts
+            from ..engine.models import load_embedder
+
+            model = load_embedder(self.cfg.consensus.embedder, device=self.cfg.model.device)
+            self._embed = lambda texts: embed_texts(model, texts, progress=False)
+        return self._embed
+
 
 _NODES: dict[tuple[str, int], Node] = {}  # (config, partition) -> its node (simulation reuses it)
 
@@ -145,7 +155,9 @@ def start(msg: Message, context: Context) -> Message:
 @app.query("answer")
 def answer(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "answer", msg)
-    got = answer_round([node.client], node.public, node.cfg, int(cfg["round"]), bool(cfg["with-confidence"]))
+    asks = [str(a) for a in cfg["asks"]]
+    embed = node.embed() if any(a != "confidence" for a in asks) else None  # a competence signal: the public embedder
+    got = answer_round([node.client], node.public, node.cfg, int(cfg["round"]), asks, embed=embed)
     _save(node, context.state)
     return _reply(msg, {"answers": answers_to_record(got.messages[0])})
 

@@ -190,14 +190,13 @@ class FlowerCohort(Cohort):
 
     # -- the cohort -------------------------------------------------------------
 
-    def answer(self, round_index: int, ids: Sequence[str], with_confidence: bool) -> Answers:
+    def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
         got, failed = self._ask(
-            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "with-confidence": with_confidence}
+            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)}
         )
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
-        return Answers(
-            messages, {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}, failed
-        )
+        confidence = {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}
+        return Answers(messages, confidence, failed, {m.client_id: dict(m.signals) for m in messages if m.signals})
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         extra: dict[str, Any] = {}

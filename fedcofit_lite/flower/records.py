@@ -28,17 +28,24 @@ def answers_to_record(m: AnswersMessage) -> ConfigRecord:
     }
     if m.confidence is not None:
         rec["confidence"] = [float(c) for c in m.confidence]
+    for name, values in (m.signals or {}).items():
+        rec[SIGNAL + name] = [float(v) for v in values]
     return ConfigRecord(rec)
+
+
+SIGNAL = "signal:"  # a competence signal travels as its own list of floats, keyed by its name
 
 
 def answers_from_record(rec: ConfigRecord) -> AnswersMessage:
     conf = rec.get("confidence")
+    signals = {k.removeprefix(SIGNAL): [float(v) for v in rec[k]] for k in rec if k.startswith(SIGNAL)}
     return AnswersMessage(
         round=int(rec["round"]),
         client_id=str(rec["client_id"]),
         prompt_ids=list(rec["prompt_ids"]),
         answers=list(rec["answers"]),
         confidence=[float(c) for c in conf] if conf is not None else None,
+        signals=signals or None,
     )
 
 

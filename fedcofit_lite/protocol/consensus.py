@@ -1,9 +1,11 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
-Every rule is the one estimator, :class:`SemanticConsensus`, with the choices that a row of
-:data:`RULES` fixes: ``grouping`` (cluster the answer embeddings, group identical answers, or both),
-``weighting`` (one client one vote, the client's own confidence, or a reliability per client
-estimated from the answers alone, in the spirit of Dawid and Skene) and ``guard``. A group whose
+Every rule is the one estimator, :class:`SemanticConsensus`, with the choices that its entry of
+:data:`RULES` (a :class:`RuleSpec`) fixes: ``grouping`` (cluster the answer embeddings, group identical
+answers, or both), ``weighting`` (one client one vote, the client's own confidence, a reliability per
+client estimated from the answers alone in the spirit of Dawid and Skene, or a competence signal the
+clients send, :mod:`fedcofit_lite.protocol.competence`), ``choose`` (the heaviest group, or the answer
+of the most competent client) and ``guard``. A group whose
 answers are not close (mean pairwise cosine below ``min_cohesion``) is broken into single answers,
 so a large group of unrelated answers never wins just because it is large. ``guard="numbers"``
 keeps apart answers whose numbers (in order) or capitals differ (``12/06/1963`` and ``06/12/1963``,
@@ -12,16 +14,25 @@ other (notebook 09); the price is that right paraphrases ordering their numbers 
 apart too. The heaviest group wins; its weighted medoid (for exact groups, its most weighted
 string) is the consensus, its share of the weight the agreement, filtered by ``min_agreement``.
 
-=============== ========= =========== ===================================
-rule            grouping  weighting   what it is
-=============== ========= =========== ===================================
-``medoid``      semantic  uniform     the dominant cluster's medoid (FedCoFiT)
-``vote``        exact     uniform     majority vote (Federated Co-Training)
-``hybrid``      hybrid    uniform     exact groups merged by meaning
-``confidence``  semantic  confidence  clusters weighted by self-confidence
-``reliability`` semantic  reliability clusters weighted by estimated client reliability
-``guarded``     semantic  uniform     the medoid rule with ``guard="numbers"``
-=============== ========= =========== ===================================
+Agreement passes only what most clients already know. The competence rules pass what one client
+knows: ``closest`` keeps the answer of the client whose private prompts lie closest to the public
+prompt, when that client is confident in it, even against a wrong majority; ``competence`` weighs the
+clusters by closeness, so the clients that know a kind of prompt outweigh those that guess, and where
+every client knows it (a Dirichlet split) it is close to the medoid rule.
+
+================ ========= =========== ============================================
+rule             grouping  weighting   what it is
+================ ========= =========== ============================================
+``medoid``       semantic  uniform     the dominant cluster's medoid (FedCoFiT)
+``vote``         exact     uniform     majority vote (Federated Co-Training)
+``hybrid``       hybrid    uniform     exact groups merged by meaning
+``confidence``   semantic  confidence  clusters weighted by self-confidence
+``reliability``  semantic  reliability clusters weighted by estimated client reliability
+``guarded``      semantic  uniform     the medoid rule with ``guard="numbers"``
+``closest``      semantic  competence  the closest client's answer, if >= 0.9 confident
+``competence``   semantic  competence  clusters weighted by closeness (softmax, 0.05)
+``consistent``   semantic  competence  the most self-consistent client's answer, if >= 0.9 confident
+================ ========= =========== ============================================
 
 Numpy, scikit-learn and the evaluation's text normalisation only: no model code.
 """
@@ -30,8 +41,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,18 +51,21 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.utils.validation import check_is_fitted
 
+from ..config import ConsensusConfig
 from ..tasks.evaluate import case_matters, normalize_answer
 from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_params, make_clusterer
 
 __all__ = [
     "RULES",
     "PromptConsensus",
+    "RoundInputs",
+    "RuleSpec",
     "SemanticConsensus",
+    "build_consensus",
     "cosine_similarity_matrix",
     "guard_key",
     "make_rule",
     "normalize_answer",
-    "rule_from_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,48 +74,121 @@ logger = logging.getLogger(__name__)
 TIE_TOL = 1e-9
 GROUPINGS = ("semantic", "exact", "hybrid")
 GUARDS = ("none", "numbers")
-WEIGHTINGS = ("uniform", "confidence", "reliability")
+WEIGHTINGS = ("uniform", "confidence", "reliability", "competence")
+CHOICES = ("heaviest", "most_competent")
+DEFAULTS = ConsensusConfig()  # one default per threshold: the estimator's are the configuration's
 
-# rule name -> the SemanticConsensus parameters that make it (one home for every rule)
-RULES: dict[str, dict[str, str]] = {
-    "medoid": {"grouping": "semantic", "weighting": "uniform"},
-    "vote": {"grouping": "exact", "weighting": "uniform"},
-    "hybrid": {"grouping": "hybrid", "weighting": "uniform"},
-    "confidence": {"grouping": "semantic", "weighting": "confidence"},
-    "reliability": {"grouping": "semantic", "weighting": "reliability"},
-    "guarded": {"grouping": "semantic", "weighting": "uniform", "guard": "numbers"},
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One consensus rule: the estimator parameters it fixes, what the clients must send for it, how it is shown.
+
+    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the others come from the
+    configuration: the clusterer, ``min_agreement`` and ``min_cohesion`` for every rule, and the
+    ``ConsensusConfig`` fields named in ``reads`` (``min_confidence``, ``reliability_by``). ``signal``
+    is the competence signal the rule reads (:data:`~fedcofit_lite.protocol.competence.SIGNALS`),
+    which every client then sends with its answers. ``private`` says whether the private vote may
+    release its labels (it counts one vote per client on its normalized answer, so only an exact,
+    unweighted grouping). ``label`` and ``color`` are its legend and colour in every figure.
+    """
+
+    params: Mapping[str, Any]
+    label: str
+    color: str
+    reads: tuple[str, ...] = ()
+    signal: str | None = None
+    private: bool = False
+    description: str = field(default="", compare=False)
+
+    @property
+    def needs_confidence(self) -> bool:
+        """True when the rule weighs or filters answers by the clients' confidence (so they send it)."""
+        return (
+            self.params.get("weighting") == "confidence"
+            or "min_confidence" in self.reads
+            or self.params.get("min_confidence", 0) > 0
+        )
+
+    @property
+    def sends(self) -> tuple[str, ...]:
+        """What each client sends beside its answers under this rule: ``confidence`` and/or a signal name."""
+        return (*(("confidence",) if self.needs_confidence else ()), *((self.signal,) if self.signal else ()))
+
+
+# The one registry of rules: the server, replay, the explorer, the config's checks and the figures read it.
+RULES: dict[str, RuleSpec] = {
+    "medoid": RuleSpec({"grouping": "semantic", "weighting": "uniform"}, "semantic medoid", "#1f77b4"),
+    "vote": RuleSpec({"grouping": "exact", "weighting": "uniform"}, "exact-string vote", "#17becf", private=True),
+    "hybrid": RuleSpec({"grouping": "hybrid", "weighting": "uniform"}, "exact groups merged by meaning", "#8c564b"),
+    "confidence": RuleSpec(
+        {"grouping": "semantic", "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)
+    ),
+    "reliability": RuleSpec(
+        {"grouping": "semantic", "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)
+    ),
+    "guarded": RuleSpec(
+        {"grouping": "semantic", "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"
+    ),
+    "closest": RuleSpec(
+        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_confidence": 0.9},
+        "closest client's answer",
+        "#e6550d",
+        signal="closeness",
+    ),
+    "competence": RuleSpec(
+        {"grouping": "semantic", "weighting": "competence", "competence_temperature": 0.05},
+        "weighted by closeness",
+        "#31a354",
+        signal="closeness",
+    ),
+    "consistent": RuleSpec(
+        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_confidence": 0.9},
+        "most self-consistent answer",
+        "#756bb1",
+        signal="consistency",
+    ),
 }
 
 
-def make_rule(rule: str, **params: Any) -> SemanticConsensus:
-    """The estimator of a rule name from :data:`RULES`, with any other parameters (clusterer, thresholds)."""
+def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overrides: Any) -> SemanticConsensus:
+    """The one builder of a consensus estimator: ``rule`` (default ``consensus_cfg.rule``) under a ``ConsensusConfig``.
+
+    The server, replay, the explorer, the threshold sweep and the rule benchmark all build here. The
+    estimator takes the configuration's clusterer and thresholds, the fields the rule ``reads``, then
+    what the rule fixes; ``overrides`` (``clusterer=``, ``min_agreement=``, ...) replace configuration
+    values, never what the rule fixes. ``consensus_cfg`` None is the package's defaults.
+
+    Examples
+    --------
+    >>> build_consensus(None, "vote").grouping
+    'exact'
+    >>> build_consensus(None, "medoid", min_agreement=0.75).min_agreement
+    0.75
+    """
+    c = consensus_cfg if consensus_cfg is not None else DEFAULTS
+    rule = rule or c.rule
     if rule not in RULES:
         raise ValueError(f"unknown consensus rule {rule!r}; choose one of {list(RULES)} (consensus.rule).")
-    clash = {k: v for k, v in params.items() if k in RULES[rule] and v != RULES[rule][k]}
+    spec = RULES[rule]
+    clash = {k: v for k, v in overrides.items() if k in spec.params and v != spec.params[k]}
     if clash:
         raise ValueError(
-            f"rule {rule!r} fixes {RULES[rule]}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
+            f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
         )
-    return SemanticConsensus(**{**params, **RULES[rule]})
+    params: dict[str, Any] = {
+        "clusterer": make_clusterer(c.clusterer, **clusterer_params(c)),
+        "min_agreement": c.min_agreement,
+        "min_cohesion": c.min_cohesion,
+        **{k: getattr(c, k) for k in spec.reads},
+        **overrides,
+        **spec.params,
+    }
+    return SemanticConsensus(**params)
 
 
-def rule_from_config(consensus_cfg: Any, rule: str | None = None) -> SemanticConsensus:
-    """The estimator of ``rule`` (default ``consensus_cfg.rule``) with a ``ConsensusConfig``'s clusterer and filters.
-
-    The one place a configuration becomes a consensus estimator: the
-    federation's server and replay both build it here.
-    """
-    c = consensus_cfg
-    rule = rule or c.rule
-    return make_rule(
-        rule,
-        clusterer=make_clusterer(c.clusterer, **clusterer_params(c)),
-        min_agreement=c.min_agreement,
-        min_cohesion=c.min_cohesion,
-        min_confidence=c.min_confidence if rule == "confidence" else 0.0,
-        reliability_by=c.reliability_by,
-        guard=RULES.get(rule, {}).get("guard", c.guard),  # the guarded rule fixes its own
-    )
+def make_rule(rule: str, **params: Any) -> SemanticConsensus:
+    """The estimator of a rule name from :data:`RULES` under the package's defaults, with ``params`` replacing them."""
+    return build_consensus(None, rule, **params)
 
 
 _NUMBER = re.compile(r"(?<!\w)-?\d+(?:\.\d+)?")  # a minus sign only where it is not a separator (12-06-1963)
@@ -141,6 +228,25 @@ def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True)
+class RoundInputs:
+    """What a weighting function sees (``weighting=callable``): a round's answers and every side input given to fit.
+
+    ``rows_of[p]`` are the rows of prompt ``p``; ``parts[p]`` its groups (local indices into ``rows_of[p]``),
+    ``sims[p]`` their (m, m) cosine similarities. A weighting returns one weight >= 0 per row of ``X``.
+    """
+
+    X: NDArray[np.float64]
+    rows_of: list[NDArray[np.int64]]
+    parts: list[list[NDArray[np.int64]]]
+    sims: list[NDArray[np.float64]]
+    texts: list[str] | None
+    clients: list[Hashable] | None
+    confidence: NDArray[np.float64] | None
+    families: list[Hashable] | None
+    competence: NDArray[np.float64] | None
+
+
+@dataclass(frozen=True)
 class PromptConsensus:
     """Consensus of one prompt (:meth:`SemanticConsensus.consensus_for`): plain values, JSON-serialisable.
 
@@ -171,20 +277,27 @@ class SemanticConsensus(BaseEstimator):
        hybrid groups so that answers with different :func:`guard_key` never share one.
     2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below
        ``min_cohesion`` is broken into single answers.
-    3. Every answer has a weight (``weighting``): 1 (``uniform``), the client's ``confidence`` in it,
-       or its client's reliability (:meth:`_reliability`; per client and task family with
-       ``reliability_by="family"``, re-estimated ``n_iter`` times).
+    3. Every answer has a weight (``weighting``; a callable of :class:`RoundInputs` is a weighting of
+       one's own): 1 (``uniform``), the client's ``confidence`` in it,
+       its client's reliability (:meth:`_reliability`; per client and task family with
+       ``reliability_by="family"``, re-estimated ``n_iter`` times), or a softmax over the prompt's
+       answers of the ``competence`` the clients sent, ``exp((c - max c) / competence_temperature)``.
     4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a
-       singleton), then to the group holding the smallest row index.
+       singleton), then to the group holding the smallest row index. With ``choose="most_competent"``
+       it is instead the group of the most competent answer (ties: the smallest row), and that answer
+       itself is the consensus.
     5. The consensus answer: for semantic groups the weighted medoid (the member with the highest
        weighted sum of cosine similarities to the others); for exact and hybrid groups the most
        weighted answer string (first row holding it). Ties go to the smallest row index.
     6. Agreement = the dominant group's weight / the prompt's total weight.
     7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0``, when the
-       dominant group's most confident answer reaches it.
+       dominant group's most confident answer reaches it. With ``choose="most_competent"`` no
+       agreement is asked (one client's answer may stand against all others): it is kept when the
+       chosen answer's own confidence reaches ``min_confidence``.
 
-    With the defaults (semantic, uniform, no cohesion floor) this is the medoid of the largest cluster,
-    the rule of FedCoFiT. ``clusterer`` is an unfitted scikit-learn clusterer, a name of
+    With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of
+    FedCoFiT, with the package's safe filters: a prompt needs half the answers (``min_agreement``
+    0.5), and a group of unrelated answers never wins by size (``min_cohesion`` 0.7). ``clusterer`` is an unfitted scikit-learn clusterer, a name of
     :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
 
     Attributes
@@ -205,12 +318,12 @@ class SemanticConsensus(BaseEstimator):
     >>> import numpy as np
     >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0],   # prompt "a"
     ...               [0.0, 1.0], [0.1, 1.0]])              # prompt "b"
-    >>> sc = SemanticConsensus(min_agreement=0.75).fit(X, ["a", "a", "a", "b", "b"])
+    >>> sc = SemanticConsensus(min_agreement=0.75, min_cohesion=0.0).fit(X, ["a", "a", "a", "b", "b"])
     >>> sc.consensus_index_, sc.agreement_.round(3), sc.keep_
     (array([0, 3]), array([0.667, 1.   ]), array([False,  True]))
     >>> sc.consensus_for("b").index
     3
-    >>> vote = make_rule("vote").fit(X, ["a", "a", "a", "b", "b"], texts=["x", "y", "x", "z", "z"])
+    >>> vote = make_rule("vote", min_cohesion=0.0).fit(X, ["a", "a", "a", "b", "b"], texts=["x", "y", "x", "z", "z"])
     >>> vote.consensus_index_, vote.agreement_.round(3)
     (array([0, 3]), array([0.667, 1.   ]))
     """
@@ -218,14 +331,16 @@ class SemanticConsensus(BaseEstimator):
     def __init__(
         self,
         clusterer: BaseEstimator | str | None = None,
-        min_agreement: float = 0.0,
+        min_agreement: float = DEFAULTS.min_agreement,
         grouping: str = "semantic",
         weighting: str = "uniform",
-        min_cohesion: float = 0.0,
-        min_confidence: float = 0.0,
-        reliability_by: str = "client",
+        min_cohesion: float = DEFAULTS.min_cohesion,
+        min_confidence: float = DEFAULTS.min_confidence,
+        reliability_by: str = DEFAULTS.reliability_by,
         n_iter: int = 3,
         guard: str = "none",
+        choose: str = "heaviest",
+        competence_temperature: float = 0.05,
     ) -> None:
         self.clusterer = clusterer
         self.min_agreement = min_agreement
@@ -236,6 +351,8 @@ class SemanticConsensus(BaseEstimator):
         self.reliability_by = reliability_by
         self.n_iter = n_iter
         self.guard = guard
+        self.choose = choose
+        self.competence_temperature = competence_temperature
 
     def fit(
         self,
@@ -246,6 +363,7 @@ class SemanticConsensus(BaseEstimator):
         clients: Sequence[Hashable] | None = None,
         confidence: ArrayLike | None = None,
         families: Sequence[Hashable] | None = None,
+        competence: ArrayLike | None = None,
     ) -> SemanticConsensus:
         """Find the consensus answer of every prompt; return ``self``.
 
@@ -253,7 +371,8 @@ class SemanticConsensus(BaseEstimator):
         and ``groups`` the prompt id of each row; prompts may have different numbers of answers. The side
         inputs, one per row, are needed by some rules only: ``texts`` by exact and hybrid grouping and the
         guard, ``clients`` by reliability weighting, ``confidence`` (in [0, 1]) by confidence weighting,
-        ``families`` (each row's task family) by ``reliability_by="family"``.
+        ``families`` (each row's task family) by ``reliability_by="family"``, ``competence`` (in [0, 1],
+        the signal each client sent with its answer) by competence weighting and ``choose="most_competent"``.
         """
         # 1. validate parameters and inputs
         clusterer = self._resolve_clusterer()
@@ -261,7 +380,9 @@ class SemanticConsensus(BaseEstimator):
         X = check_embeddings(X)  # (n, d)
         n = X.shape[0]
         codes, prompt_ids = _encode_groups(groups, n_rows=n)  # (n,), (p,)
-        texts, clients, conf, families = self._check_side_inputs(n, texts, clients, confidence, families)
+        texts, clients, conf, families, comp = self._check_side_inputs(
+            n, texts, clients, confidence, families, competence
+        )
         self.n_features_in_ = X.shape[1]
 
         # 2. group each prompt's answers, then split groups that are not cohesive
@@ -274,12 +395,19 @@ class SemanticConsensus(BaseEstimator):
             weights = conf
         elif self.weighting == "reliability":
             weights, self.client_weights_ = self._reliability(rows_of, parts, sims, clients, families)
+        elif self.weighting == "competence":
+            weights = self._competence_weights(rows_of, comp)
+        elif callable(self.weighting):
+            inputs = RoundInputs(X, rows_of, parts, sims, texts, clients, conf, families, comp)
+            weights = np.asarray(self.weighting(inputs), dtype=np.float64)
+            if weights.shape != (n,) or not np.all(np.isfinite(weights)) or weights.min(initial=0.0) < 0:
+                raise ValueError(f"the weighting function must return {n} finite weights >= 0, one per answer.")
         else:
             weights = np.ones(n)
         self.weights_ = weights
 
         # 4. per prompt: dominant group, consensus answer, agreement, filter
-        index, agreement, cohesion, keep, in_dominant = self._decide(rows_of, parts, sims, weights, texts, conf)
+        index, agreement, cohesion, keep, in_dominant = self._decide(rows_of, parts, sims, weights, texts, conf, comp)
         n_clusters = np.array([len(part) for part in parts], dtype=np.int64)
         n_answers = np.array([len(rows) for rows in rows_of], dtype=np.int64)
 
@@ -334,7 +462,9 @@ class SemanticConsensus(BaseEstimator):
             sims.append(S)
         return labels, parts, sims
 
-    def _decide(self, rows_of, parts, sims, weights, texts, conf) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
+    def _decide(
+        self, rows_of, parts, sims, weights, texts, conf, comp
+    ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
         """Step 4 of :meth:`fit`: per prompt the consensus row, agreement, cohesion, kept; rows in a dominant group."""
         n_prompts, n = len(rows_of), len(weights)
         index = np.empty(n_prompts, dtype=np.int64)
@@ -344,6 +474,16 @@ class SemanticConsensus(BaseEstimator):
         in_dominant = np.zeros(n, dtype=bool)
         for p, rows in enumerate(rows_of):
             w = weights[rows]
+            if self.choose == "most_competent":  # the group of the most competent answer; that answer is the consensus
+                best = int(np.flatnonzero(comp[rows] >= comp[rows].max() - TIE_TOL)[0])
+                members = next(g for g in parts[p] if best in g)
+                cohesion[p] = _cohesion(sims[p][np.ix_(members, members)])
+                in_dominant[rows[members]] = True
+                index[p] = rows[best]
+                total = w.sum()
+                agreement[p] = w[members].sum() / total if total > 0 else 0.0
+                keep[p] = conf is None or self.min_confidence <= 0 or conf[rows[best]] >= self.min_confidence
+                continue
             members, cohesion[p] = _dominant(parts[p], sims[p], w)
             in_dominant[rows[members]] = True
             if self.grouping == "semantic":
@@ -399,6 +539,14 @@ class SemanticConsensus(BaseEstimator):
             dtype=np.int64,
         )
 
+    def _competence_weights(self, rows_of: list[NDArray[np.int64]], comp: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per prompt, a softmax of the answers' competence at ``competence_temperature``; the most competent weighs 1."""
+        weights = np.empty(len(comp))
+        for rows in rows_of:
+            c = comp[rows]
+            weights[rows] = np.exp((c - c.max()) / self.competence_temperature)
+        return weights
+
     def _reliability(
         self,
         rows_of: list[NDArray[np.int64]],
@@ -446,7 +594,7 @@ class SemanticConsensus(BaseEstimator):
 
     # -- validation -----------------------------------------------------------------
 
-    def _check_side_inputs(self, n: int, texts, clients, confidence, families):
+    def _check_side_inputs(self, n: int, texts, clients, confidence, families, competence=None):
         def column(values, name):
             if values is None:
                 return None
@@ -475,7 +623,17 @@ class SemanticConsensus(BaseEstimator):
             raise ValueError("weighting='reliability' estimates a weight per client: pass clients= to fit.")
         if self.min_confidence > 0 and conf is None:
             raise ValueError("min_confidence > 0 needs each answer's confidence: pass confidence= to fit.")
-        return texts, clients, conf, families
+        comp = None
+        if competence is not None:
+            comp = np.asarray(column(competence, "competence"), dtype=np.float64)
+            if not np.all(np.isfinite(comp)) or comp.min(initial=1.0) < 0 or comp.max(initial=0.0) > 1:
+                raise ValueError("competence must hold numbers in [0, 1], one per answer (a signal the clients sent).")
+        if (self.weighting == "competence" or self.choose == "most_competent") and comp is None:
+            raise ValueError(
+                "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
+                "competence= to fit (clients send it with their answers, e.g. closeness)."
+            )
+        return texts, clients, conf, families, comp
 
     def _resolve_clusterer(self) -> BaseEstimator:
         """Return an unfitted clusterer from the ``clusterer`` parameter."""
@@ -501,8 +659,10 @@ class SemanticConsensus(BaseEstimator):
             )
         if self.grouping not in GROUPINGS:
             raise ValueError(f"grouping must be one of {GROUPINGS}, got {self.grouping!r}.")
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}.")
+        if not callable(self.weighting) and self.weighting not in WEIGHTINGS:
+            raise ValueError(
+                f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."
+            )
         if not (isinstance(self.min_cohesion, (int, float)) and 0.0 <= self.min_cohesion <= 1.0):
             raise ValueError(
                 f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."
@@ -513,6 +673,10 @@ class SemanticConsensus(BaseEstimator):
             raise ValueError(f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}.")
         if self.reliability_by not in ("client", "family"):
             raise ValueError(f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.")
+        if self.choose not in CHOICES:
+            raise ValueError(f"choose must be one of {CHOICES}, got {self.choose!r}.")
+        if not (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0):
+            raise ValueError(f"competence_temperature must be > 0, got {self.competence_temperature!r}.")
 
 
 def _native(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Consensus sends :class:`AnswersMessage` (client -> server: a client's answers to the public prompts
 of a round, which travel by id only since everyone knows them; under the ``confidence`` rule each
-answer's confidence, 3 decimals; with ``federation.send_changed`` only the answers that changed since
+answer's confidence, 3 decimals; under a rule that reads competence, the signals it asks for, one number
+per answer each, 3 decimals (:mod:`fedcofit_lite.protocol.competence`); with ``federation.send_changed`` only the answers that changed since
 the ones the server holds, :func:`changed_answers`, which the server completes, :func:`complete_answers`) and :class:`PseudoLabelsMessage` (server -> client: the kept
 consensus answers with their agreement), both canonical UTF-8 JSON (sorted keys, no spaces). The
 parameter baselines send :class:`AdapterMessage` (a client's LoRA tensors and example count, the
@@ -41,6 +42,8 @@ class AnswersMessage:
     prompt_ids: list[str]
     answers: list[str]
     confidence: list[float] | None = None  # per answer, in [0, 1]; only when the server's rule uses it
+    # competence signal name -> one value per answer, in [0, 1]; only the signals the server's rule asks for
+    signals: dict[str, list[float]] | None = None
     # federation.send_changed: only the answers that changed since this client's answers of round base_round,
     # which the server holds and completes this message with (changed_answers, complete_answers); None: all of them
     base_round: int | None = None
@@ -59,6 +62,14 @@ class AnswersMessage:
                 )
             if not all(0.0 <= c <= 1.0 for c in self.confidence):
                 raise MessageError(f"answers message from {self.client_id!r}: confidences must lie in [0, 1].")
+        for name, values in (self.signals or {}).items():
+            if len(values) != len(self.answers):
+                raise MessageError(
+                    f"answers message from {self.client_id!r}: {len(values)} values of signal {name!r} for "
+                    f"{len(self.answers)} answers; send one per answer."
+                )
+            if not all(0.0 <= v <= 1.0 for v in values):
+                raise MessageError(f"answers message from {self.client_id!r}: signal {name!r} must lie in [0, 1].")
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,7 @@ _FIELD_CHECKS: dict[str, tuple[type, type | None]] = {
     "str": (str, None),
     "list[str]": (list, str),
     "list[float]": (list, (int, float)),  # type: ignore[dict-item]
+    "dict[str, list[float]]": (dict, list),
 }
 
 
@@ -213,27 +225,33 @@ def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
     annotation = str(annotation).removesuffix(" | None")
     outer, inner = _FIELD_CHECKS[annotation]
     ok = isinstance(value, outer) and not isinstance(value, bool)
-    if ok and inner is not None:
+    if ok and inner is not None and outer is list:
         ok = all(isinstance(v, inner) and not isinstance(v, bool) for v in value)
+    if ok and outer is dict:  # signal name -> list of numbers
+        ok = all(isinstance(k, str) for k in value) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for v in value.values() for x in v
+        )
     if not ok:
         raise MessageError(f"{kind} message: field {name!r} must be {annotation}, got {type(value).__name__}.")
 
 
-def _entries(msg: AnswersMessage) -> dict[str, tuple[str, float | None]]:
-    """Prompt id -> (answer, confidence as sent) of a message."""
+def _entries(msg: AnswersMessage) -> dict[str, tuple[str, float | None, tuple[float, ...]]]:
+    """Prompt id -> (answer, confidence as sent, its signals' values in name order) of a message."""
     conf = msg.confidence if msg.confidence is not None else [None] * len(msg.answers)
-    return {p: (a, c) for p, a, c in zip(msg.prompt_ids, msg.answers, conf)}
+    names = sorted(msg.signals or {})
+    sig = [tuple(msg.signals[n][i] for n in names) for i in range(len(msg.answers))] if names else [()] * len(conf)
+    return {p: (a, c, s) for p, a, c, s in zip(msg.prompt_ids, msg.answers, conf, sig)}
 
 
 def changed_answers(full: AnswersMessage, held: AnswersMessage | None) -> AnswersMessage:
     """What a client sends under ``federation.send_changed``: the part of ``full`` the server does not hold.
 
     ``held`` is the message the server holds of this client (its last accepted one). The answer of a
-    prompt is sent when its text or its confidence (as sent, 3 decimals) differs from ``held``'s; the
-    message says ``base_round=held.round``. ``full`` itself goes when the server holds nothing, when
-    ``held`` has a prompt ``full`` lacks, or when the changes would not be fewer bytes.
+    prompt is sent when its text, its confidence or a signal (as sent, 3 decimals) differs from ``held``'s;
+    the message says ``base_round=held.round``. ``full`` itself goes when the server holds nothing, when
+    ``held`` has a prompt ``full`` lacks or other signals, or when the changes would not be fewer bytes.
     """
-    if held is None or full.base_round is not None:
+    if held is None or full.base_round is not None or sorted(full.signals or {}) != sorted(held.signals or {}):
         return full
     before, now = _entries(held), _entries(full)
     if set(before) - set(now):
@@ -245,6 +263,7 @@ def changed_answers(full: AnswersMessage, held: AnswersMessage | None) -> Answer
         changed,
         [now[p][0] for p in changed],
         [now[p][1] for p in changed] if full.confidence is not None else None,
+        {n: [now[p][2][j] for p in changed] for j, n in enumerate(sorted(full.signals))} if full.signals else None,
         base_round=held.round,
     )
     return delta if len(encode(delta)) < len(encode(full)) else full
@@ -258,13 +277,22 @@ def complete_answers(msg: AnswersMessage, held: AnswersMessage) -> AnswersMessag
     merged = [now.get(p, before.get(p)) for p in order]
     confidence = None
     if msg.confidence is not None:
-        confidence = [c for _, c in merged]
+        confidence = [e[1] for e in merged]
         if any(c is None for c in confidence):
             raise MessageError(
                 f"answers message from {msg.client_id!r}: confidences of changed answers only, but the server holds "
                 f"none from round {held.round}; send every answer with its confidence."
             )
-    return AnswersMessage(msg.round, msg.client_id, order, [a for a, _ in merged], confidence)
+    signals = None
+    if msg.signals:
+        if sorted(msg.signals) != sorted(held.signals or {}):
+            raise MessageError(
+                f"answers message from {msg.client_id!r}: signals {sorted(msg.signals)} of changed answers only, but "
+                f"the server holds {sorted(held.signals or {})} from round {held.round}; send every answer."
+            )
+        names = sorted(msg.signals)
+        signals = {n: [e[2][names.index(n)] for e in merged] for n in names}
+    return AnswersMessage(msg.round, msg.client_id, order, [e[0] for e in merged], confidence, signals)
 
 
 def _zero_counts() -> dict[str, int]:

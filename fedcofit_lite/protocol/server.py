@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..runlog import PseudoLabelRow
-from .consensus import SemanticConsensus, normalize_answer, rule_from_config
+from .consensus import RULES, SemanticConsensus, build_consensus, normalize_answer
 from .messages import AnswersMessage, MessageError, PseudoLabelsMessage, complete_answers
 
 if TYPE_CHECKING:
@@ -59,7 +59,9 @@ class ConsensusServer:
     ``embed_fn`` maps texts to unit vectors (n, d); ``consensus`` is the unfitted estimator of a rule of
     :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics;
     answers longer than ``max_answer_chars`` are rejected (a client cannot flood the server);
-    ``families`` (public, like the prompts) serve ``reliability_by="family"``. With ``private`` (a
+    ``families`` (public, like the prompts) serve ``reliability_by="family"``; ``signal`` is the
+    competence signal the estimator reads (the rule's, :class:`~fedcofit_lite.protocol.consensus.RuleSpec`),
+    which every message must then carry. With ``private`` (a
     :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy
     majority of the normalized answers, released only above the vote's threshold, with agreement 1.0
     (the true vote share is not private).
@@ -74,8 +76,10 @@ class ConsensusServer:
         families: Mapping[str, str] | None = None,
         rule: str = "custom",
         private: NoisyVote | None = None,
+        signal: str | None = None,
     ) -> None:
-        if private is not None and (consensus.grouping != "exact" or consensus.weighting != "uniform"):
+        plain_vote = consensus.grouping == "exact" and consensus.weighting == "uniform"
+        if private is not None and not (RULES[rule].private if rule in RULES else plain_vote):
             raise ValueError(
                 f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} "
                 "(semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote)."
@@ -87,6 +91,7 @@ class ConsensusServer:
         self.families = dict(families or {})
         self.rule = rule  # the rule's name in consensus.RULES, for the record
         self.private = private
+        self.signal = signal if signal is not None else (RULES[rule].signal if rule in RULES else None)
         self._known = set(self.prompt_ids)
         self.held: dict[str, AnswersMessage] = {}  # client id -> its last accepted (whole) answers message
 
@@ -94,6 +99,11 @@ class ConsensusServer:
     def needs_confidence(self) -> bool:
         """True when the rule weighs or filters answers by the clients' confidence."""
         return self.consensus.weighting == "confidence" or self.consensus.min_confidence > 0
+
+    @property
+    def asks(self) -> tuple[str, ...]:
+        """What every client must send beside its answers: ``confidence`` and/or the rule's competence signal."""
+        return (*(("confidence",) if self.needs_confidence else ()), *((self.signal,) if self.signal else ()))
 
     def check(self, msg: AnswersMessage, round_index: int) -> str | None:
         """Why ``msg`` must be rejected, or None when it is acceptable."""
@@ -109,6 +119,8 @@ class ConsensusServer:
             return f"{len(too_long)} answers longer than max_answer_chars={self.max_answer_chars}"
         if self.needs_confidence and msg.confidence is None:
             return "the consensus rule weighs answers by confidence, but the message carries none"
+        if self.signal and self.signal not in (msg.signals or {}):
+            return f"the consensus rule reads the competence signal {self.signal!r}, but the message carries none"
         return None
 
     def screen(
@@ -159,11 +171,12 @@ class ConsensusServer:
         if not accepted:
             raise RuntimeError(f"round {round_index}: no acceptable answers ({rejected}); cannot form a consensus.")
         # 2. embed, in prompt order so groups are contiguous
-        by_prompt: dict[str, list[tuple[str, str, float | None]]] = {p: [] for p in self.prompt_ids}
+        by_prompt: dict[str, list[tuple[str, str, float | None, float | None]]] = {p: [] for p in self.prompt_ids}
         for msg in accepted:
             conf = msg.confidence if msg.confidence is not None else [None] * len(msg.answers)
-            for p, answer, c in zip(msg.prompt_ids, msg.answers, conf):
-                by_prompt[p].append((answer, msg.client_id, c))
+            comp = (msg.signals or {}).get(self.signal) if self.signal else None
+            for p, answer, c, k in zip(msg.prompt_ids, msg.answers, conf, comp or [None] * len(msg.answers)):
+                by_prompt[p].append((answer, msg.client_id, c, k))
         rows = [(p, *entry) for p in self.prompt_ids for entry in by_prompt[p]]
         texts = [r[1] for r in rows]
         groups = np.array([r[0] for r in rows], dtype=object)
@@ -176,13 +189,14 @@ class ConsensusServer:
             clients=[r[2] for r in rows],
             confidence=[r[3] for r in rows] if self.needs_confidence else None,
             families=[self.families.get(r[0], "") for r in rows],
+            competence=[r[4] for r in rows] if self.signal else None,
         )
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
         keep = [bool(k) for k in est.keep_]
         if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
             votes = [
-                [k for k in (normalize_answer(a) for a, _, _ in by_prompt[g]) if k] for g in est.groups_
+                [k for k in (normalize_answer(a) for a, *_ in by_prompt[g]) if k] for g in est.groups_
             ]  # an empty answer abstains
             releases = self.private.release(votes, round_index)
             keep = [rel.key is not None for rel in releases]
@@ -267,6 +281,6 @@ def build_consensus_server(
         threshold = threshold_for(c.dp_sigma, len(public) * cfg.federation.rounds, c.dp_delta)
         private = NoisyVote(c.dp_sigma, threshold, vote_seed)
     families = {e.id: e.family for e in public}
-    consensus = rule_from_config(c, rule)
+    consensus = build_consensus(c, rule)
     ids = [e.id for e in public]
     return ConsensusServer(ids, embed_fn, consensus, cfg.federation.max_answer_chars, families, rule, private)

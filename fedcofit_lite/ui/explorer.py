@@ -15,6 +15,7 @@ import ipywidgets as W
 from ..analysis.replay import RoundAnswers, consensus_quality, fit_consensus, threshold_sweep
 from ..config import ConsensusConfig
 from ..protocol.cluster import REGISTRY, clusterer_params
+from ..protocol.consensus import DEFAULTS
 from .roundplots import fig_prompt_similarity, fig_threshold_sweep, prompt_table
 
 
@@ -32,7 +33,8 @@ class ClusterExplorer(W.VBox):
     is the last expression of a cell.
     """
 
-    def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> None:
+    def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None) -> None:
+        min_agreement = DEFAULTS.min_agreement if min_agreement is None else min_agreement
         if algorithm not in REGISTRY:
             raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(REGISTRY)}.")
         if ra.X is None:
@@ -117,7 +119,9 @@ class ClusterExplorer(W.VBox):
         self.refresh()
 
 
-def cluster_explorer(ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float = 0.5) -> ClusterExplorer:
+def cluster_explorer(
+    ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None
+) -> ClusterExplorer:
     """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
 
     ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of

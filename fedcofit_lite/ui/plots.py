@@ -13,6 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..federation.methods import METHODS
+from ..protocol.consensus import RULES
 
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
@@ -24,25 +25,15 @@ METRIC_LABEL = {
 }
 
 
-RULE_COLOR = {
-    "medoid": "#1f77b4",
-    "vote": "#17becf",
-    "hybrid": "#8c564b",
-    "confidence": "#e377c2",
-    "reliability": "#bcbd22",
-    "guarded": "#393b79",
-}
-
-
 def method_style(method: str) -> dict[str, Any]:
     """Colour and label of a method (from ``federation.methods.METHODS``); ``"fedavg (global)"`` is the global
     model of FedAvg, in its colour, dashed; ``consensus@vote`` is consensus under another rule, in that rule's colour."""
     name, _, rest = method.partition(" ")
     spec = METHODS.get(name)
     style = {"color": spec.color, "label": spec.label} if spec else {"color": None, "label": name}
-    rule = name.partition("@")[2]
-    if rule:
-        style = {"color": RULE_COLOR.get(rule), "label": f"consensus ({rule})"}
+    rule = RULES.get(name.partition("@")[2])
+    if rule is not None:
+        style = {"color": rule.color, "label": f"consensus ({rule.label})"}
     if rest:
         style["label"] = f"{style['label']} {rest}"
         style["dash"] = "dash"

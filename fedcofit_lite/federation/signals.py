@@ -1,0 +1,104 @@
+"""The clients' side of the competence signals: each client measures, for each public prompt, how likely it is right.
+
+:mod:`fedcofit_lite.protocol.competence` holds the measures; this module gives them what a client has:
+its private prompts, its model (to sample its own answers again) and the public sentence embedder the
+server names in the run's configuration. In process the clients' work is batched (one embedding call,
+one generation call per sample for every client), as their answers are; each value depends only on
+that client's own data and model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from ..config import RunConfig
+from ..protocol import competence
+from ..protocol.cluster import clusterer_params, make_clusterer
+from ..tasks.data import Example
+from .client import Client, answer_many
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+Signals = dict[str, dict[str, list[float]]]  # client id -> signal name -> one value per public prompt
+
+
+def prompt_text(e: Example) -> str:
+    """The text of a prompt as a client embeds it: the instruction, then its context."""
+    return e.instruction + (f"\n\n{e.context}" if e.context else "")
+
+
+def measure(
+    clients: Sequence[Client],
+    public: Sequence[Example],
+    cfg: RunConfig,
+    round_index: int,
+    names: Sequence[str],
+    embed: EmbedFn | None,
+) -> Signals:
+    """Each client's signals ``names`` for every prompt of ``public`` (in order), rounded as sent (3 decimals)."""
+    names = [n for n in competence.check_signals(names) if clients]
+    if not names:
+        return {}
+    if embed is None:
+        raise ValueError(
+            f"competence signals {names} need the run's sentence embedder on the clients' side; this engine gave "
+            "none (in process, the Federation passes its embedder to the cohort)."
+        )
+    out: Signals = {c.client_id: {} for c in clients}
+    if "closeness" in names:
+        for c, values in zip(clients, closeness(clients, public, embed)):
+            out[c.client_id]["closeness"] = values
+    if "consistency" in names:
+        for c, values in zip(clients, consistency(clients, public, cfg, round_index, embed)):
+            out[c.client_id]["consistency"] = values
+    return out
+
+
+def closeness(clients: Sequence[Client], public: Sequence[Example], embed: EmbedFn) -> list[list[float]]:
+    """Per client, :func:`~fedcofit_lite.protocol.competence.closeness` of each public prompt to its private prompts."""
+    texts = [prompt_text(e) for e in public]
+    todo = [c for c in clients if c.private_vectors is None]
+    if todo:  # a client's private prompts never change: embedded once per run
+        private = [[prompt_text(e) for e in c.private] for c in todo]
+        vectors = np.asarray(embed([t for p in private for t in p] + texts))
+        start = 0
+        for c, p in zip(todo, private):
+            c.private_vectors = vectors[start : start + len(p)]
+            start += len(p)
+        public_vectors = vectors[start:]
+    else:
+        public_vectors = np.asarray(embed(texts))
+    return [_rounded(competence.closeness(public_vectors, c.private_vectors)) for c in clients]
+
+
+def consistency(
+    clients: Sequence[Client], public: Sequence[Example], cfg: RunConfig, round_index: int, embed: EmbedFn
+) -> list[list[float]]:
+    """Per client, :func:`~fedcofit_lite.protocol.competence.consistency` of its ``competence.samples`` sampled answers.
+
+    Sample ``s`` of a round is drawn with seed ``(seed, round, s)``, at ``generation.temperature`` and
+    ``generation.top_p``; the samples are clustered with the run's consensus clusterer.
+    """
+    k = cfg.competence.samples
+    sampling = replace(cfg.generation, do_sample=True)
+    samples = []  # per sample: client id -> answers (one per public prompt)
+    for s in range(k):
+        seed = cfg.seed * 1_000_003 + round_index * 1_009 + 7_919 * (s + 1)
+        got = answer_many(clients, list(public), sampling, seed=seed, desc=f"sample {s + 1}/{k} r{round_index}")
+        samples.append({cid: a for cid, (a, _) in got.items()})
+    texts = [t or " " for smp in samples for c in clients for t in smp[c.client_id]]  # an empty sample embeds as " "
+    vectors = np.asarray(embed(texts)).reshape(k, len(clients), len(public), -1)  # (k, clients, prompts, d)
+    clusterer = make_clusterer(cfg.consensus.clusterer, **clusterer_params(cfg.consensus))
+    return [
+        _rounded(competence.consistency(list(vectors[:, j].swapaxes(0, 1)), clusterer)) for j in range(len(clients))
+    ]
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    """Signals travel with 3 decimals, as confidences do."""
+    return [round(float(v), 3) for v in values]

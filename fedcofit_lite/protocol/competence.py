@@ -1,0 +1,104 @@
+"""Competence signals: what a client can say, in a few bytes per answer, about how likely its answer is right.
+
+Consensus by headcount passes only what most clients already know: the one client that was trained
+on a kind of prompt is outvoted by three that guess. A client knows more about its own answer than
+its vote: what it was trained on, and whether it answers the same way twice. Each signal below is
+one number per answer in [0, 1], higher meaning "more likely right", computed by the client and
+sent beside its answer only when the server's rule asks for it (:data:`SIGNALS`):
+
+``closeness``
+    How close the public prompt lies to the client's own private prompts: the largest cosine
+    similarity, under the server's (public) sentence embedder, between the prompt and any prompt the
+    client trained on. A client that never saw a prompt of this kind answers it from its base model.
+``consistency``
+    One minus the semantic entropy of the client's own ``k`` sampled answers to the prompt (Kuhn et
+    al., ICLR 2023; Farquhar et al., Nature 2024): the samples are embedded with the server's embedder
+    and clustered with the server's clusterer, and the entropy of the cluster sizes is divided by
+    ``log k``. A model that knows the answer says it the same way every time. It costs ``k`` more
+    generations of the public prompts per round.
+
+What a signal leaks: closeness tells the server which public prompts resemble the client's private
+prompts, so which kinds of prompt (task families, topics) the client holds. It says nothing of a
+private answer. ``docs/privacy.md`` measures it.
+
+Numpy and scikit-learn only: the client's engine generates and embeds, this module only measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, clone
+
+__all__ = ["SIGNALS", "SignalSpec", "closeness", "consistency", "check_signals"]
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One competence signal: what it measures, and whether computing it costs generations (``samples``)."""
+
+    description: str
+    samples: bool = False  # needs the client's k sampled answers (competence.samples)
+
+
+SIGNALS: dict[str, SignalSpec] = {
+    "closeness": SignalSpec("largest cosine similarity between the public prompt and the client's private prompts"),
+    "consistency": SignalSpec("1 - semantic entropy of the client's k sampled answers (clustered by meaning)", True),
+}
+
+
+def check_signals(names: Sequence[str], field: str = "competence.record") -> list[str]:
+    """``names`` when each is a registered signal; else a ValueError naming the field and the choices."""
+    unknown = [n for n in names if n not in SIGNALS]
+    if unknown:
+        raise ValueError(f"{field}: unknown competence signal(s) {unknown}; choose from {list(SIGNALS)}.")
+    return list(names)
+
+
+def closeness(public: NDArray[np.floating], private: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Per public prompt, the largest cosine similarity to any private prompt, clipped to [0, 1].
+
+    ``public`` (p, d) and ``private`` (n, d) are unit-norm sentence embeddings. No private prompt: 0.
+
+    Examples
+    --------
+    >>> closeness(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.6, 0.8]])).round(2)
+    array([0.6, 0.8])
+    """
+    public, private = np.asarray(public, dtype=np.float64), np.asarray(private, dtype=np.float64)
+    if private.shape[0] == 0:
+        return np.zeros(public.shape[0])
+    return np.clip((public @ private.T).max(axis=1), 0.0, 1.0)  # (p,)
+
+
+def consistency(samples: Sequence[NDArray[np.floating]], clusterer: BaseEstimator) -> NDArray[np.float64]:
+    """Per prompt, 1 - (entropy of the cluster sizes of its k sampled answers) / log k, in [0, 1].
+
+    ``samples[i]`` (k, d) holds the unit-norm embeddings of the client's k sampled answers to prompt
+    i; ``clusterer`` is an unfitted scikit-learn clusterer (noise points, label -1, are singletons).
+    All k samples in one cluster: 1; all apart: 0.
+
+    Examples
+    --------
+    >>> from fedcofit_lite.protocol.cluster import AgglomerativeThreshold
+    >>> same = np.array([[1.0, 0.0]] * 4)
+    >>> apart = np.eye(4)
+    >>> consistency([same, apart], AgglomerativeThreshold()).round(3)
+    array([1., 0.])
+    """
+    out = np.empty(len(samples))
+    for i, X in enumerate(samples):
+        X = np.asarray(X, dtype=np.float64)
+        k = X.shape[0]
+        if k < 2:
+            out[i] = 1.0
+            continue
+        labels = np.asarray(clone(clusterer).fit(X).labels_)
+        singletons = np.flatnonzero(labels < 0)
+        sizes = np.concatenate([np.bincount(labels[labels >= 0]), np.ones(singletons.size)])
+        p = sizes[sizes > 0] / k
+        out[i] = 1.0 - float(-(p * np.log(p)).sum() / np.log(k))
+    return np.clip(out, 0.0, 1.0)
