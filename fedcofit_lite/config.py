@@ -210,6 +210,7 @@ class EvalConfig:
     # fmt: off
     embedding_similarity: bool = _f(True, "Also score answers by embedder cosine similarity to the reference.")
     every_round: bool = _f(True, "Evaluate after every round (else only base, local and last).")
+    rounds: list[int] = _f([], "Evaluate after these rounds only (base, local and the last round always); empty = eval.every_round decides. A sweep sets it to the rounds it reports.")
     energy: Literal["auto", "rapl", "estimate"] = _f("auto", "Energy of each stage in its metrics row (energy_j, energy_source): auto = the CPU's RAPL counters where readable (the whole package: other processes count too; on Flower the server's machine only), else an estimate; rapl = the counters, or an error; estimate = this process's CPU seconds x eval.watts_per_core.")
     watts_per_core: float = _f(10.0, "The estimate's power per busy core in watts (about a server CPU's rated power / its cores); stated in every estimated row.")
     # fmt: on

@@ -65,9 +65,13 @@ def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path)
     from fedcofit_lite.analysis.compare import run_comparison
 
     root, *_ = extended
-    alone = run_comparison(load_config("ci", ["data.n_public=12"]), ["consensus"], tmp_path / "alone", progress=False)
+    # a sweep scores its cells after the rounds it reports only (here round 2): so does this comparison
+    alone = run_comparison(
+        load_config("ci", ["data.n_public=12", "eval.rounds=[2]"]), ["consensus"], tmp_path / "alone", progress=False
+    )
     cell = root / "clients_3" / "seed_0" / "public_12" / "consensus"
-    files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels", "predictions") for r in (1, 2)]
+    assert not (cell / "predictions" / "round_1.jsonl").exists() and (cell / "predictions" / "round_2.jsonl").exists()
+    files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels") for r in (1, 2)] + ["predictions/round_2.jsonl"]
     assert compare_runs(alone.run_dir / "consensus", cell, files) == []
     same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_loss"]
     assert compare_runs(alone.run_dir / "consensus", cell, ["metrics.jsonl"], fields=same) == []

@@ -18,12 +18,14 @@ of the group starts from that snapshot (FFA-LoRA and centralized from the shared
 ``compare``). The methods that do not read the public prompts (what they send is not ``answers`` in
 :data:`~fedcofit_lite.federation.methods.METHODS`) do not depend on the budget: they run once per group
 and stand beside every budget. The rounds axis needs no cells of its own: every cell runs to the
-largest of ``--rounds`` and the scores after each round are in its metrics (``round_2``, ``round_4``).
+largest of ``--rounds`` and is scored on the test set after each of ``--rounds`` only (``eval.rounds``),
+so ``--rounds 2,4,8`` costs one run to round 8 and three evaluations.
 
 **Resumable and extendable.** A finished cell (``summary.json``) is never run again; the same command
 resumes an interrupted sweep, and the same command with more budgets, seeds, client counts, methods or
-report rounds (up to the folder's last round) adds only their cells. The folder's configuration is
-fixed at its first run: another ``--config`` or ``--set`` is refused, as are more rounds than it ran.
+more (adds only their cells). The folder's configuration and its report rounds are fixed at its first
+run: another ``--config`` or ``--set`` is refused, as are other ``--rounds`` (the finished cells were
+scored at the folder's rounds only).
 
 **Clients axis.** ``client_data="per_client"`` (the default) keeps each client's ``data.max_train_per_client``,
 so more clients hold more private data in all; ``"total"`` keeps the federation's total of the preset's
@@ -62,7 +64,7 @@ SWEEP_FORMAT = 1
 ClientData = Literal["per_client", "total"]
 # the fields the axes set (data.n_test_per_family: compare.n_test_per_family sets it): the rest is the sweep's identity
 AXIS_FIELDS = (("seed",), ("data", "n_public"), ("federation", "n_clients"), ("federation", "rounds"))
-AXIS_FIELDS += (("data", "n_test_per_family"), ("compare", "methods"), ("name",))
+AXIS_FIELDS += (("data", "n_test_per_family"), ("compare", "methods"), ("name",), ("eval", "rounds"))
 POOLS = "--set data.path=data/tasks_pool (1,120 public prompts; data/freeform_pool for the free-form suite: 240)"
 
 
@@ -178,7 +180,8 @@ def group_config(cfg: RunConfig, plan: SweepPlan, n_clients: int, seed: int, bud
     )
     federation = replace(cfg.federation, n_clients=n_clients, rounds=max(plan.rounds))
     compare = replace(cfg.compare, methods=list(plan.methods))
-    return replace(cfg, seed=seed, data=data, federation=federation, compare=compare).validate()
+    evaluation = replace(cfg.eval, rounds=sorted(plan.rounds))  # only the rounds a curve reports are scored
+    return replace(cfg, seed=seed, data=data, federation=federation, compare=compare, eval=evaluation).validate()
 
 
 def identity(cfg: RunConfig) -> dict[str, Any]:
@@ -249,6 +252,12 @@ def merge_plan(root: Path, cfg: RunConfig, plan: SweepPlan) -> tuple[SweepPlan, 
             raise ValueError(
                 f"{root} ran its cells to round {max(before.rounds)}: give --rounds up to {max(before.rounds)} "
                 "(the scores after each round are read from the cells), or choose a new --run-dir for more rounds."
+            )
+        new = sorted(set(plan.rounds) - set(before.rounds))
+        if new:
+            raise ValueError(
+                f"{root} scores its cells after rounds {before.rounds} only (eval.rounds), not after {new}: give "
+                f"--rounds {','.join(map(str, before.rounds))}, or choose a new --run-dir to report other rounds."
             )
         plan = before.merged(plan)
     return plan, meta

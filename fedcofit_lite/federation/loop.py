@@ -152,7 +152,7 @@ class Federation:
         """Evaluate (the clients' models, and the server's global model when there is one), add bytes, write the row."""
         timer = Timer(row.pop("seconds", {}))
         global_scores = {}
-        if self.cfg.eval.every_round or stage in ("base", "local") or round_index == self.cfg.federation.rounds:
+        if self.evaluates(stage, round_index):
             with timer("eval"):
                 mean, per_adapter = self.evaluate(stage, use_base=use_base, adapters=adapters)
                 if global_adapter is not None:
@@ -172,6 +172,13 @@ class Federation:
         self.runlog.append_metrics(full)
         log.info("%s %s: test exact match %.3f", full["method"], stage, mean["all"]["exact_match"])
         return full
+
+    def evaluates(self, stage: str, round_index: int) -> bool:
+        """True when ``stage`` is scored on the test set (``eval.rounds``, ``eval.every_round``; base, local, last always)."""
+        e = self.cfg.eval
+        if stage in ("base", "local") or round_index == self.cfg.federation.rounds:
+            return True
+        return round_index in e.rounds if e.rounds else e.every_round
 
     # -- the whole protocol -----------------------------------------------
 
