@@ -151,6 +151,11 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     )  # fmt: skip
     rep.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     rep.add_argument(
+        "--signals", action="store_true",
+        help="instead: how well each per-answer signal (confidence, closeness, consistency, agreement) tells a right "
+        "answer from a wrong one (ROC AUC per family), over the rounds asked (default round 1) of every seed",
+    )  # fmt: skip
+    rep.add_argument(
         "--private-vote", default=None, metavar="SIGMA,SIGMA,...",
         help="instead: the private consensus trade-off at these noise levels (epsilon, labels released, precision)",
     )  # fmt: skip
@@ -328,8 +333,12 @@ def _figures(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     if args.private_vote:
         return _private_vote_tradeoff(args)
-    from .analysis.replay import format_replay, replay
+    from .analysis.replay import format_replay, format_signal_power, replay, signal_power_of
 
+    if args.signals:
+        rows = signal_power_of(args.run_dir, args.rounds or [1])
+        print(json.dumps(rows, indent=1) if args.json else format_signal_power(rows))
+        return 0
     rows = replay(args.run_dir, args.rules, args.rounds, args.overrides)
     print(json.dumps(rows, indent=1) if args.json else format_replay(rows))
     return 0

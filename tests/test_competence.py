@@ -187,3 +187,26 @@ def test_replay_derives_the_closeness_each_client_measured(closest_run):
     derived = derive_closeness(closest_run.run_dir, ra, "all-MiniLM-L6-v2").signals["closeness"]
     assert len(set(measured)) > 1  # the clients' closeness differs between prompts: something to compare
     np.testing.assert_allclose(derived, measured, atol=2e-3)  # from partition.json alone, 3 decimals as sent
+
+
+def test_signal_power_is_the_auc_of_right_against_wrong_answers():
+    from fedcofit_lite.analysis.replay import RoundAnswers, format_signal_power, signal_power
+
+    # two prompts of one family, three clients: the right answer is "5" and "7"
+    ra = RoundAnswers(
+        round=1,
+        clients=["a", "b", "c"] * 2,
+        prompt_ids=["arithmetic-public-0"] * 3 + ["arithmetic-public-1"] * 3,
+        texts=["5", "6", "6", "7", "7", "8"],
+        references=["5"] * 3 + ["7"] * 3,
+        prompts={},
+        confidence=[0.9, 0.4, 0.5, 0.8, 0.7, 0.3],  # every right answer above every wrong one
+        signals={"closeness": [0.5] * 6},  # no information
+    )
+    ra.X = np.array([unit(0), unit(40), unit(41), unit(80), unit(81), unit(170)])
+    rows = {r["signal"]: r for r in signal_power([(ra, None)])}
+    assert rows["confidence"]["auc"] == 1.0 and rows["closeness"]["auc"] == 0.5
+    # agreement: right answers hold 1/3, 2/3, 2/3 of their prompt's answers, wrong ones 2/3, 2/3, 1/3: no better than chance
+    assert rows["agreement"]["auc"] == pytest.approx(0.5)
+    assert rows["confidence"]["right"] == pytest.approx(0.5) and "arithmetic" in rows["confidence"]["by_family"]
+    assert "confidence" in format_signal_power(list(rows.values()))

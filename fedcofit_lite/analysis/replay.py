@@ -146,7 +146,13 @@ def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, devic
     P = np.asarray(embed([prompt_text(public[p]) for p in prompts]))
     row_of = {p: i for i, p in enumerate(prompts)}
     per_client = {}
-    for client, part in read_records(run / "partition.json").items():
+    # a compare or sweep cell keeps the partition in its group's folder, one or two levels up
+    found = next(
+        (d / "partition.json" for d in (run, run.parent, run.parent.parent) if (d / "partition.json").exists()), None
+    )
+    if found is None:
+        raise FileNotFoundError(f"{run}: no partition.json here or in its group's folder; closeness cannot be derived.")
+    for client, part in read_records(found).items():
         private = [prompt_text(train[i]) for i in part["example_ids"] if i in train]
         values = closeness(P, np.asarray(embed(private)) if private else np.zeros((0, P.shape[1])))
         per_client[client] = np.round(values, 3)
@@ -276,7 +282,7 @@ def replay(
     for the replay only.
     """
     run = Path(run_dir)
-    seeds = sorted(run.glob("seed_*/consensus"), key=lambda p: int(p.parent.name.split("_")[1]))
+    seeds = _seed_folders(run)
     if not (run / "config.yaml").exists() and seeds:
         return [
             {"seed": int(f.parent.name.split("_")[1]), **row}
@@ -308,6 +314,89 @@ def replay(
             est = fit_rule(ra, build_consensus(cfg.consensus, rule), spec.signal)
             out.append({"rule": rule, "round": r, **label_quality(ra, est)})
     return out
+
+
+def answer_signals(ra: RoundAnswers, consensus_cfg: ConsensusConfig | None = None) -> dict[str, np.ndarray]:
+    """Every per-answer number a rule could read, for :func:`signal_power`: (n_answers,) each, higher = more likely right.
+
+    ``confidence`` and the recorded competence signals as the clients measured them, and ``agreement``:
+    the share of the prompt's answers in the answer's own group under the medoid rule (what headcount sees).
+    """
+    out = {n: np.asarray(v, dtype=float) for n, v in ra.signals.items()}
+    if ra.confidence is not None:
+        out["confidence"] = np.asarray(ra.confidence, dtype=float)
+    if ra.X is not None:
+        est = fit_rule(ra, build_consensus(consensus_cfg, "medoid", min_agreement=0.0))
+        share = np.empty(len(ra.texts))
+        for rows in (ra.rows_of(p) for p in est.groups_):
+            labels = est.labels_[rows]
+            for j, i in enumerate(rows):
+                share[i] = (np.sum(labels == labels[j]) if labels[j] >= 0 else 1) / len(rows)
+        out["agreement"] = share
+    return out
+
+
+def signal_power(rounds: Sequence[tuple[RoundAnswers, ConsensusConfig | None]]) -> list[dict[str, Any]]:
+    """How well each signal tells a right answer from a wrong one: ROC AUC, overall and per family, per round given.
+
+    ``rounds`` are (round, its run's consensus settings) pairs, e.g. round 1 of several seeds; one row per
+    (round, signal) with ``auc`` (all answers), ``by_family`` and the share of right answers. AUC 0.5 is
+    chance; a family where every answer is right (or wrong) has no AUC (NaN).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    def auc(y: np.ndarray, s: np.ndarray) -> float:
+        return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+
+    out = []
+    for i, (ra, consensus_cfg) in enumerate(rounds):
+        y = ra.correct.astype(int)
+        fam = np.array(ra.families)
+        for name, values in answer_signals(ra, consensus_cfg).items():
+            by_family = {f: auc(y[fam == f], values[fam == f]) for f in sorted(set(fam))}
+            out.append(
+                {"source": i, "round": ra.round, "signal": name, "auc": auc(y, values), "by_family": by_family}
+                | {"right": float(y.mean()), "n": len(y)}
+            )
+    return out
+
+
+def signal_power_of(run_dir: str | Path, rounds: Sequence[int] = (1,)) -> list[dict[str, Any]]:
+    """:func:`signal_power` of a run folder's rounds, or of every seed of a multi-seed compare folder (``seed_*/consensus``)."""
+    run = Path(run_dir)
+    folders = [run] if (run / "config.yaml").exists() else _seed_folders(run)
+    if not folders:
+        raise FileNotFoundError(f"{run} has no config.yaml and no seed_*/consensus: give a consensus run folder.")
+    pairs = []
+    for folder in folders:
+        cfg = load_config(folder / "config.yaml")
+        for r in rounds:
+            ra = ensure_embedded(load_round(folder, r), cfg.consensus.embedder)
+            pairs.append((derive_closeness(folder, ra, cfg.consensus.embedder), cfg.consensus))
+    return signal_power(pairs)
+
+
+def _seed_folders(run: Path) -> list[Path]:
+    """The ``seed_S/consensus`` folders of a multi-seed compare folder, by seed."""
+    return sorted(run.glob("seed_*/consensus"), key=lambda p: int(p.parent.name.split("_")[1]))
+
+
+def format_signal_power(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`signal_power`'s rows as a table: per signal, the mean AUC over the rounds given (and its range), per family."""
+    by_signal: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_signal[r["signal"]].append(r)
+    families = sorted({f for r in rows for f in r["by_family"]})
+    n = len({r["source"] for r in rows})
+    head = f"{'signal':<13}{'AUC':>7}{'range':>14}" + "".join(f"{f[:12]:>14}" for f in families)
+    lines = [f"how well each signal tells a right answer from a wrong one (ROC AUC, mean over {n} round(s))", head]
+    lines.append("-" * len(head))
+    for name, rs in by_signal.items():
+        aucs = [r["auc"] for r in rs]
+        fams = [np.nanmean([r["by_family"].get(f, np.nan) for r in rs]) for f in families]
+        span = f"{np.nanmin(aucs):.2f}-{np.nanmax(aucs):.2f}"
+        lines.append(f"{name:<13}{np.nanmean(aucs):>7.2f}{span:>14}" + "".join(f"{a:>14.2f}" for a in fams))
+    return "\n".join(lines)
 
 
 def mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
