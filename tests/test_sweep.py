@@ -71,7 +71,9 @@ def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path)
     )
     cell = root / "clients_3" / "seed_0" / "public_12" / "consensus"
     assert not (cell / "predictions" / "round_1.jsonl").exists() and (cell / "predictions" / "round_2.jsonl").exists()
-    files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels") for r in (1, 2)] + ["predictions/round_2.jsonl"]
+    files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels") for r in (1, 2)] + [
+        "predictions/round_2.jsonl"
+    ]
     assert compare_runs(alone.run_dir / "consensus", cell, files) == []
     same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_loss"]
     assert compare_runs(alone.run_dir / "consensus", cell, ["metrics.jsonl"], fields=same) == []
@@ -313,3 +315,40 @@ def test_the_help_gives_every_axis_of_the_full_study_and_its_cpu_time(capsys):
     for folder in ("sweep-budget", "sweep-freeform", "sweep-rounds", "sweep-clients", "sweep-mixed", "sweep-expert"):
         assert f"--run-dir runs/{folder}" in out, folder
     assert "--config cpu" in out and "--config freeform" in out and "--config mixed" in out and "CPU time" in out
+
+
+def test_transfer_counts_what_each_client_learned_of_the_families_it_never_held(tmp_path):
+    # two clients, one family each (client0: capital, client1: arithmetic); 10 test items per family
+    cfg = load_config("ci")
+    plan = SweepPlan([4], [0, 1], ["local", "fedavg", "consensus"], [2], [1])
+    sweep.write_plan(tmp_path, cfg, plan, {"format": 1, "config": sweep.identity(cfg), "commands": []}, "by hand")
+    fam = {f"t{i:02d}": ("capital" if i < 10 else "arithmetic") for i in range(20)}
+
+    def rows(right, clients=("client0", "client1")):  # right(model, family) -> bool, for every item
+        return [PredictionRow(c, i, f, "Lima" if right(c, f) else "x", "Lima") for c in clients for i, f in fam.items()]
+
+    own = {"client0": "capital", "client1": "arithmetic"}
+    for seed in (0, 1):
+        group = tmp_path / "clients_2" / f"seed_{seed}"
+        group.mkdir(parents=True)
+        parts = {c: {"families": {f: 5}, "example_ids": []} for c, f in own.items()}
+        (group / "partition.json").write_text(json.dumps(parts))
+        cells = {
+            "local": rows(lambda c, f: f == own[c]),
+            "fedavg": rows(lambda c, f: f == own[c] or (c == "client1" and seed == 0)),
+            "public_4/consensus": rows(lambda c, f: True),
+        }
+        for name, preds in cells.items():
+            RunLog(group / name).write_predictions("round_1", preds)
+            RunLog(group / name).append_metrics({"stage": "round_1", "round": 1, "method": name})
+            (group / name / "summary.json").write_text("{}")
+        RunLog(group / "fedavg").write_predictions("round_1_global", rows(lambda c, f: f == "capital", ("global",)))
+    res = frontier.load_sweep(tmp_path)
+    got = {(r.entry, r.budget): r for r in frontier.transfer_rows(res, 2, n_boot=200)}
+    assert got[("local", None)].unknown.mean == 0.0 and got[("local", None)].known.mean == 1.0
+    assert got[("consensus", 4)].unknown.mean == 1.0 and got[("consensus", 4)].gain_over_local.mean == 1.0
+    # the global model knows only capitals: right for client1 (its unknown family), wrong for client0
+    assert got[("fedavg (global)", None)].unknown.mean == 0.5
+    # personalized FedAvg: client1 learned client0's family under seed 0 only -> 0.5 of one client's pairs in one seed
+    assert got[("fedavg", None)].unknown.mean == pytest.approx(0.25)
+    assert got[("fedavg", None)].unknown.lo < 0.25 < got[("fedavg", None)].unknown.hi  # the seeds disagree: it counts

@@ -487,3 +487,87 @@ def _not_reached(
         + f".{why}"
     )
     return Verdict(False, reference, budget, r, rule, interval, against, text, bounds)
+
+
+# -- what each client learned of what it never saw ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """One entry's scores on the test items of the families a client held no private record of, and of those it held."""
+
+    entry: str
+    budget: int | None
+    unknown: stats.Interval  # mean over clients of the score on its unknown families (the knowledge that moved)
+    known: stats.Interval  # on its own families (the knowledge it kept)
+    gain_over_local: stats.Interval | None  # unknown-family score minus local training's, paired
+
+
+def transfer_rows(
+    res: SweepResults, clients: int, stage: str | None = None, n_boot: int = 1000, metric: str | None = None
+) -> list[TransferRow]:
+    """How much of each client's unknown task families each entry learned, with two-level intervals (seeds, items).
+
+    A client's *unknown* families are those with no record in its private data (``partition.json``): with
+    one family per client (the expert clients) three of four. Each (client, test item) pair of an unknown
+    family is one scored item, paired across entries; the server's global model (FedAvg) is scored on the
+    same pairs. ``stage`` defaults to the last round.
+    """
+    metric = metric or res.metric
+    stage = stage or f"round_{res.last_round}"
+    seeds = res.seeds[clients]
+    if not seeds:
+        raise FileNotFoundError(f"{res.root}: no seed has finished every cell of {clients} clients yet.")
+    unknown: dict[tuple[str, int | None], list[np.ndarray]] = {}
+    known: dict[tuple[str, int | None], list[np.ndarray]] = {}
+    for s in seeds:
+        group = [c for c in res.cells_of(clients) if c.seed == s]
+        holds = {c: set(p["families"]) for c, p in json.loads((group[0].group / "partition.json").read_text()).items()}
+        for cell in group:
+            for tag, entry in [("", cell.method)] + (
+                [("_global", f"{cell.method} (global)")] if _has_global(cell) else []
+            ):
+                rows = read_predictions(cell.path, stage + tag)
+                if not rows:
+                    continue
+                values = _row_scores(rows, metric)
+                score = {(r.client, r.id): v for r, v in zip(rows, values)}
+                family = {r.id: r.family for r in rows}
+                # each client's own model where the cell scored the clients; else its one model (centralized, global)
+                own = set(holds) <= {r.client for r in rows}
+                single = {r.id: v for r, v in zip(rows, values)}
+                for out, wanted in ((unknown, False), (known, True)):
+                    pairs = [(c, i) for c in sorted(holds) for i in sorted(family) if (family[i] in holds[c]) == wanted]
+                    got = [score[c, i] if own else single[i] for c, i in pairs]
+                    out.setdefault((entry, cell.budget), []).append(np.array(got))
+    full = {k for k in unknown if len(unknown[k]) == len(seeds)}
+    named_u = {_name(k): unknown[k] for k in full}
+    named_k = {_name(k): known[k] for k in full}
+    point_u, draws_u = stats.bootstrap_draws(named_u, n_boot)
+    point_k, draws_k = stats.bootstrap_draws(named_k, n_boot)
+    out = []
+    for k in sorted(full, key=lambda e: (e[1] is not None, e[1] or 0, order(e[0]))):
+        n = _name(k)
+        base = _name(("local", None))
+        gain = None
+        if base in named_u and n != base:
+            gain = stats.interval(point_u[n] - point_u[base], draws_u[n] - draws_u[base])
+        out.append(
+            TransferRow(
+                k[0], k[1], stats.interval(point_u[n], draws_u[n]), stats.interval(point_k[n], draws_k[n]), gain
+            )
+        )
+    return out
+
+
+def _has_global(cell: Cell) -> bool:
+    return (cell.path / "predictions").exists() and any((cell.path / "predictions").glob("*_global.jsonl"))
+
+
+def _name(key: tuple[str, int | None]) -> str:
+    return f"{key[0]}|{key[1]}"
+
+
+def _row_scores(rows: Sequence[Any], metric: str) -> list[float]:
+    """Each prediction row's own score (not averaged over the models that answered the item)."""
+    return [item_scores([r], metric)[r.id] for r in rows]
