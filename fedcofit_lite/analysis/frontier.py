@@ -541,8 +541,15 @@ def transfer_rows(
                     got = [score[c, i] if own else single[i] for c, i in pairs]
                     out.setdefault((entry, cell.budget), []).append(np.array(got))
     full = {k for k in unknown if len(unknown[k]) == len(seeds)}
-    named_u = {_name(k): unknown[k] for k in full}
-    named_k = {_name(k): known[k] for k in full}
+    if not full:
+        return []
+    # a seed whose every client held every family has no unknown-family pair (a Dirichlet split can): left out
+    some_u = [j for j, a in enumerate(unknown[next(iter(full))]) if len(a)]
+    some_k = [j for j, a in enumerate(known[next(iter(full))]) if len(a)]
+    if not some_u or not some_k:
+        return []
+    named_u = {_name(k): [unknown[k][j] for j in some_u] for k in full}
+    named_k = {_name(k): [known[k][j] for j in some_k] for k in full}
     point_u, draws_u = stats.bootstrap_draws(named_u, n_boot)
     point_k, draws_k = stats.bootstrap_draws(named_k, n_boot)
     out = []

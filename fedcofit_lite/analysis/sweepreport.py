@@ -26,6 +26,7 @@ from .frontier import (
     round_rows,
     sweep_scores,
     time_to_accuracy,
+    transfer_rows,
     verdict,
 )
 
@@ -97,6 +98,25 @@ def labels_table(rows: Sequence[dict[str, Any]]) -> str:
     return format_table(rows, columns)
 
 
+def transfer_table(rows: Sequence[Any]) -> str:
+    """:func:`transfer_rows` as text: each entry's score on its clients' unknown families, its own, and the gain."""
+    out = [
+        {
+            "method": r.entry,
+            "budget": "-" if r.budget is None else r.budget,
+            "unknown": r.unknown.format(),
+            "known": r.known.format(),
+            "gain": r.gain_over_local.format("{:+.3f}") if r.gain_over_local else "-",
+        }
+        for r in rows
+    ]
+    columns = [
+        ("method", "method", "{}"), ("budget", "budget", "{}"), ("families it never held", "unknown", "{}"),
+        ("its own families", "known", "{}"), ("unknown: gain over local", "gain", "{}"),
+    ]  # fmt: skip
+    return format_table(out, columns)
+
+
 def sweep_report(
     res: SweepResults,
     links: Sequence[Link] = DEFAULT_LINKS,
@@ -141,6 +161,10 @@ def sweep_report(
             ]
         except ValueError as err:
             lines += ["", f"-- time to accuracy: {err} --"]
+        moved = transfer_rows(res, n, n_boot=n_boot)
+        if moved:
+            lines += ["", "-- what each client learned of the task families it held no record of (and kept of its own) --"]
+            lines += [transfer_table(moved)]
         lines += ["", "-- pseudo-labels: per round, kept, precision, new-correct and harmful labels per client --"]
         lines += [labels_table(label_rows(res, n))]
         lines += ["", "-- verdict --", verdict(res, sc).text]
