@@ -162,6 +162,8 @@ def test_the_client_app_holds_one_client_that_answers_trains_and_uploads_as_in_p
     from flwr.app import ConfigRecord, Context, Message, RecordDict
     from flwr.supercore.task_identity import TaskIdentity
 
+    from fedcofit_lite.engine.embed import embed_texts
+    from fedcofit_lite.engine.models import load_embedder
     from fedcofit_lite.federation.client import Client, TrainPlan
     from fedcofit_lite.federation.cohort import LocalCohort
     from fedcofit_lite.flower import client_app
@@ -179,11 +181,12 @@ def test_the_client_app_holds_one_client_that_answers_trains_and_uploads_as_in_p
 
     ask("query.hello", run=ConfigRecord({"config": cfg.to_yaml()}))
     assert isinstance(client_app.node_for(context).client, Client)
-    local = LocalCohort(cfg, build_suite(cfg))
-    sent = answers_from_record(
-        ask("query.answer", config=ConfigRecord({"round": 1, "with-confidence": False}))["answers"]
-    )
-    assert sent == local.answer(1, ["client1"], False).messages[0]
+    embedder = load_embedder(cfg.consensus.embedder, device="cpu")
+    local = LocalCohort(cfg, build_suite(cfg), embed=lambda texts: embed_texts(embedder, texts, progress=False))
+    asks = ["confidence", "closeness"]  # a competence rule's: the ClientApp measures closeness with its own embedder
+    sent = answers_from_record(ask("query.answer", config=ConfigRecord({"round": 1, "asks": asks}))["answers"])
+    assert set(sent.signals) == {"closeness"} and len(set(sent.signals["closeness"])) > 1 and sent.confidence
+    assert sent == local.answer(1, ["client1"], asks).messages[0]
     labels = PseudoLabelsMessage(1, sent.prompt_ids[:3], sent.answers[:3], [1.0, 1.0, 0.5])
     plan = TrainPlan(1, labels=labels, pseudo_labels=True)
     got = ask("train", config=ConfigRecord({"round": 1, **plan.options()}), labels=labels_to_record(labels))["result"]
