@@ -469,3 +469,45 @@ class _Scorer:
     def _pseudo_labels(self, client: str, records: list[Example]) -> np.ndarray:
         labels = (x for r in rounds_of(self.run_dir, "pseudo_labels") for x in read_pseudo_labels(self.run_dir, r))
         return text_attack(records, self._exposed((x.prompt_id, x.consensus) for x in labels if x.kept), self.embed)
+
+
+# -- what a competence signal says of a client's data --------------------------------------------
+
+
+def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", round_index: int = 1) -> dict[str, Any]:
+    """How well a competence signal tells the server which task families a client's private records hold.
+
+    An attribute inference, not a membership one: for each (client, family) the attacker's score is the
+    mean of the signal the client sent on that family's public prompts; the truth is whether the client
+    holds any record of the family (``partition.json``). Pooled over the run folders given (e.g. the seeds
+    of a sweep); AUC 0.5 is chance, 1 means the signal names every family a client holds. Runs recorded
+    before the clients measured the signal get it derived as each client would have
+    (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
+    """
+    from ..config import load_config
+    from .replay import derive_closeness, load_round
+
+    held, absent = [], []
+    for run in map(Path, run_dirs):
+        ra = load_round(run, round_index, embeddings=False)
+        if signal == "closeness":
+            derive_closeness(run, ra, load_config(run / "config.yaml").consensus.embedder)
+        if signal not in ra.signals:
+            raise AuditError(f"{run}: round {round_index} carries no {signal!r} signal; record it (competence.record).")
+        partition = next(
+            read_records(d / "partition.json")
+            for d in (run, run.parent, run.parent.parent)
+            if (d / "partition.json").exists()
+        )
+        values: dict[tuple[str, str], list[float]] = {}
+        for c, fam, v in zip(ra.clients, ra.families, ra.signals[signal]):
+            values.setdefault((c, fam), []).append(v)
+        for (c, fam), vs in values.items():
+            (held if partition[c]["families"].get(fam, 0) > 0 else absent).append(float(np.mean(vs)))
+    if len(held) < 2 or len(absent) < 2:
+        raise AuditError(
+            f"family inference needs client-family pairs both held and not held (got {len(held)} and {len(absent)}): "
+            "under a split where every client holds every family there is nothing to infer."
+        )
+    auc, tpr = attack_intervals(np.array(held), np.array(absent))
+    return {"signal": signal, "auc": auc, "tpr_at_1pct_fpr": tpr, "held": len(held), "not_held": len(absent)}
