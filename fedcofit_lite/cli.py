@@ -161,6 +161,21 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     )  # fmt: skip
     rep.add_argument("--delta", type=float, default=1e-5, help="with --private-vote: delta [1e-5]")
 
+    lb = sub.add_parser(
+        "leaderboard",
+        parents=[quiet],
+        help="rank every consensus rule on the shipped corpus of recorded answers (no model)",
+    )
+    lb.add_argument("--corpus", default=None, help="a corpus manifest [notebooks/reference/corpus.json]")
+    lb.add_argument(
+        "--plugin", dest="plugins", action="append", default=[], metavar="FILE.py:OBJECT",
+        help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)",
+    )  # fmt: skip
+    lb.add_argument("--rule", dest="rules", action="append", default=None, help="registered rule to score [all]")
+    lb.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="rounds to score [1]")
+    lb.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
+    lb.add_argument("--json", action="store_true", help="print the per-case rows as JSON instead of the board")
+
     figs = sub.add_parser("figures", help="regenerate figures (HTML; PNG with --png and Chrome) from a run folder")
     figs.add_argument("run_dir", help="a folder written by `run` or `compare`")
     figs.add_argument("--out", default="figures", help="output folder [figures]")
@@ -344,6 +359,16 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaderboard(args: argparse.Namespace) -> int:
+    from .analysis import leaderboard as lb
+
+    entrants = {k: v for p in args.plugins for k, v in lb.load_plugin(p).items()}
+    groups = lb.load_corpus(args.corpus or lb.CORPUS)
+    board = lb.leaderboard(groups, entrants, args.rules, args.rounds or [1], args.boot, progress=not _quiet(args))
+    print(json.dumps(board.cases, indent=1, default=str) if args.json else lb.format_board(board))
+    return 0
+
+
 def _options(args: argparse.Namespace) -> int:
     from .federation.methods import choices
 
@@ -505,7 +530,7 @@ def _run(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": _run, "compare": _compare, "config": _config, "options": _options, "robustness": _robustness,
     "replay": _replay, "figures": _figures, "flower": _flower, "privacy-audit": _privacy_audit, "cost": _cost,
-    "sweep": _sweep,
+    "sweep": _sweep, "leaderboard": _leaderboard,
 }  # fmt: skip
 
 

@@ -163,7 +163,10 @@ def sweep_report(
             lines += ["", f"-- time to accuracy: {err} --"]
         moved = transfer_rows(res, n, n_boot=n_boot)
         if moved:
-            lines += ["", "-- what each client learned of the task families it held no record of (and kept of its own) --"]
+            lines += [
+                "",
+                "-- what each client learned of the task families it held no record of (and kept of its own) --",
+            ]
             lines += [transfer_table(moved)]
         lines += ["", "-- pseudo-labels: per round, kept, precision, new-correct and harmful labels per client --"]
         lines += [labels_table(label_rows(res, n))]

@@ -1,0 +1,361 @@
+"""The rule leaderboard: every consensus rule scored on a shipped corpus of recorded answers, in seconds, with no model.
+
+Trying a new aggregation idea usually means training. Here it almost need not: every consensus run
+folder keeps each client's answers, their confidences and competence signals, and the hidden references
+that score a label. The corpus (``notebooks/reference/corpus.json``) lists recorded groups of clients
+(a compare seed folder, a sweep group), each with its setting and seed; a group's round-1 answers were
+given by the clients' local-stage models, the same whichever rule ran after, so every rule is scored
+on exactly the same answers. Per (rule, setting) the board reports, as replay does
+(:func:`~fedcofit_lite.analysis.replay.label_quality`): labels kept, precision, new-correct and harmful
+labels per client (a label is *new* when that client's own answer was wrong), coverage of the prompts,
+and how well agreement alone predicts a right answer (ROC AUC); means over the seeds with a bootstrap
+interval over seeds.
+
+**Validity.** Where the corpus also holds the *trained* outcome of a rule (a ``consensus@RULE`` cell of
+the same group), the board measures how well the replay score (net new correct labels per client,
+new minus harmful) predicts the trained gain over local training (final score of the rule's cell minus
+the local cell's, same seed): a Spearman rank correlation with a bootstrap interval over the (rule,
+setting, seed) cases, and the cases where they disagree most. If replay does not predict training,
+the board says so at its top.
+
+A rule, clusterer or whole estimator of one's own joins from outside: :func:`load_plugin` reads
+``path/to/file.py:object`` or ``module:object`` (a :class:`~fedcofit_lite.protocol.consensus.RuleSpec`,
+an unfitted estimator, or a dict of them by name). The answers' sentence embeddings are computed once
+and cached (``~/.cache/fedcofit_lite/corpus``, or ``$FEDCOFIT_CACHE``).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import load_config
+from ..protocol.consensus import RULES, RuleSpec, SemanticConsensus, build_consensus
+from . import stats
+from .replay import RoundAnswers, answer_signals, derive_closeness, fit_rule, label_quality, load_round
+
+CORPUS = Path(__file__).resolve().parents[2] / "notebooks" / "reference" / "corpus.json"
+
+
+@dataclass(frozen=True)
+class Group:
+    """One recorded group of clients: its folder, setting and seed, the cell whose answers are replayed, the trained cells."""
+
+    setting: str
+    seed: int
+    folder: Path
+    answers: Path  # a consensus cell: its round-R answers are every rule's input
+    trained: dict[str, Path] = field(default_factory=dict)  # rule -> its trained consensus cell
+    local: Path | None = None  # the local-training cell of the group (the trained gain's reference)
+
+
+def load_corpus(path: str | Path = CORPUS) -> list[Group]:
+    """The corpus manifest's groups, expanded: each entry names a setting and a glob of group folders.
+
+    An entry: ``{"setting": "expert (one family per client)", "groups": "study/expert/clients_4/seed_*",
+    "cells": "public_48"}``; ``cells`` is the sub-folder of a group holding its consensus cells (a sweep's
+    budget; omitted for compare folders). Paths are relative to the manifest's folder.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no corpus manifest (notebooks/reference/corpus.json lists the corpus).")
+    manifest = json.loads(path.read_text())
+    out = []
+    for entry in manifest["entries"]:
+        matches = map(Path, glob.glob(str(path.parent / entry["groups"])))  # an absolute pattern too
+        for folder in sorted(matches, key=_seed_of):
+            cells = folder / entry.get("cells", "")
+            consensus = sorted(c for c in cells.glob("consensus*") if (c / "summary.json").exists())
+            if not consensus:
+                continue  # a group whose consensus cells have not landed yet
+            trained = {_rule_of(c): c for c in consensus}
+            local = folder / "local" if (folder / "local" / "summary.json").exists() else None
+            out.append(Group(entry["setting"], _seed_of(folder), folder, consensus[0], trained, local))
+    if not out:
+        raise FileNotFoundError(f"{path}: no entry matched a finished group of consensus cells.")
+    return out
+
+
+def _seed_of(folder: Path) -> int:
+    return int(folder.name.rpartition("_")[2]) if folder.name.startswith("seed_") else 0
+
+
+def _rule_of(cell: Path) -> str:
+    """The rule a consensus cell ran under (its metrics rows say), else the part of its name after @."""
+    for line in (cell / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row.get("rule"):
+            return str(row["rule"])
+    return cell.name.partition("@")[2] or load_config(cell / "config.yaml").consensus.rule
+
+
+# -- the answers, embedded once ------------------------------------------------------------------
+
+
+def cached_round(group: Group, round_index: int = 1) -> tuple[RoundAnswers, Any]:
+    """A group's round of answers with their embeddings (cached on disk by content) and closeness; and its consensus config."""
+    cfg = load_config(group.answers / "config.yaml")
+    ra = load_round(group.answers, round_index)
+    if ra.X is None:
+        key = hashlib.sha256(json.dumps([cfg.consensus.embedder, ra.texts]).encode()).hexdigest()[:24]
+        cache = Path(os.environ.get("FEDCOFIT_CACHE", Path.home() / ".cache" / "fedcofit_lite")) / "corpus"
+        file = cache / f"{key}.npy"
+        if file.exists():
+            ra.X = np.load(file)
+        else:
+            from .replay import ensure_embedded
+
+            ensure_embedded(ra, cfg.consensus.embedder)
+            cache.mkdir(parents=True, exist_ok=True)
+            np.save(file, ra.X.astype(np.float32))
+    return derive_closeness(group.answers, ra, cfg.consensus.embedder), cfg.consensus
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+
+Entrant = RuleSpec | SemanticConsensus
+
+
+def score_rule(ra: RoundAnswers, consensus_cfg: Any, name: str, entrant: Entrant | None = None) -> dict[str, Any]:
+    """One rule (a registered name, or an entrant of one's own) refitted on one round: replay's label quality."""
+    entrant = entrant if entrant is not None else RULES[name]
+    if isinstance(entrant, RuleSpec):
+        spec = entrant
+        if name not in RULES or RULES[name] is not entrant:
+            est = SemanticConsensus(**{**_config_params(consensus_cfg, spec), **spec.params})
+        else:
+            est = build_consensus(consensus_cfg, name)
+    else:
+        spec, est = None, entrant
+    signal = spec.signal if spec is not None else _signal_of(est, ra)
+    if signal and signal not in ra.signals:
+        return {"skipped": f"no {signal} recorded"}
+    if (est.weighting == "confidence" or est.min_confidence > 0) and ra.confidence is None:
+        return {"skipped": "no confidences recorded"}
+    q = label_quality(ra, fit_rule(ra, est, signal))
+    q["net_per_client"] = q["new_correct_per_client"] - q["harmful_per_client"]
+    q["coverage"] = q["kept"] / q["n_prompts"] if q["n_prompts"] else float("nan")
+    return q
+
+
+def _config_params(consensus_cfg: Any, spec: RuleSpec) -> dict[str, Any]:
+    """What :func:`build_consensus` takes from the configuration, for a spec not in the registry."""
+    base = build_consensus(consensus_cfg, "medoid")
+    keep = ("clusterer", "min_agreement", "min_cohesion")
+    return {**{k: getattr(base, k) for k in keep}, **{k: getattr(consensus_cfg, k) for k in spec.reads}}
+
+
+def _signal_of(est: SemanticConsensus, ra: RoundAnswers) -> str | None:
+    """The signal an estimator of one's own reads: closeness, when it reads competence at all."""
+    needs = est.weighting == "competence" or getattr(est, "choose", "heaviest") == "most_competent"
+    return "closeness" if needs else None
+
+
+@dataclass
+class Board:
+    """The leaderboard: per (setting, rule) rows with intervals over seeds, the per-case rows, validity."""
+
+    rows: list[dict[str, Any]]
+    cases: list[dict[str, Any]]
+    validity: dict[str, Any]
+    auc: dict[str, stats.Interval]  # setting -> agreement's AUC as a predictor of a right answer
+    seconds: float = 0.0
+
+
+def leaderboard(
+    groups: Sequence[Group],
+    entrants: Mapping[str, Entrant] | None = None,
+    rules: Sequence[str] | None = None,
+    rounds: Sequence[int] = (1,),
+    n_boot: int = 1000,
+    progress: bool = True,
+) -> Board:
+    """Score every rule of the registry (or ``rules``) and every entrant on every group and round; rank them.
+
+    Steps: 1. per group and round, the answers (embedded once, cached) and their signals; 2. every rule
+    refitted on them (:func:`score_rule`); 3. per (setting, rule) the means over seeds with intervals;
+    4. validity: replay's net new correct labels against the trained gain, where a group trained the rule.
+    """
+    import time
+
+    from ..progress import bar
+
+    start = time.perf_counter()
+    names = {**{r: RULES[r] for r in (rules or RULES)}, **dict(entrants or {})}
+    cases = []
+    auc_cases: dict[str, list[float]] = {}
+    with bar(total=len(groups) * len(rounds), desc="corpus", disable=not progress) as pbar:
+        for g in groups:
+            for r in rounds:
+                ra, consensus_cfg = cached_round(g, r)
+                agreement = answer_signals(ra, consensus_cfg).get("agreement")
+                y = ra.correct.astype(int)
+                if agreement is not None and 0 < y.sum() < len(y):
+                    from sklearn.metrics import roc_auc_score
+
+                    auc_cases.setdefault(g.setting, []).append(float(roc_auc_score(y, agreement)))
+                for name, entrant in names.items():
+                    q = score_rule(ra, consensus_cfg, name, entrant)
+                    cases.append({"setting": g.setting, "seed": g.seed, "round": r, "rule": name, **q})
+                pbar.update(1)
+    rows = _rank(cases, n_boot)
+    validity = _validity(groups, cases, n_boot)
+    auc = {s: _mean_interval(v, n_boot) for s, v in auc_cases.items()}
+    return Board(rows, cases, validity, auc, time.perf_counter() - start)
+
+
+def _mean_interval(values: Sequence[float], n_boot: int) -> stats.Interval:
+    """Mean of per-seed values with a bootstrap interval over the seeds."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return stats.Interval(float("nan"), float("nan"), float("nan"))
+    draws = v[np.random.default_rng(0).integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    return stats.interval(float(v.mean()), draws)
+
+
+def _rank(cases: Sequence[dict[str, Any]], n_boot: int) -> list[dict[str, Any]]:
+    """Per (setting, rule): each metric's mean over seeds (rounds pooled) with an interval; ranked by net new correct."""
+    keys = sorted({(c["setting"], c["rule"]) for c in cases if "skipped" not in c})
+    out = []
+    for setting, rule in keys:
+        mine = [c for c in cases if (c["setting"], c["rule"]) == (setting, rule) and "skipped" not in c]
+        row: dict[str, Any] = {"setting": setting, "rule": rule, "n": len(mine)}
+        for m in ("kept", "precision", "new_correct_per_client", "harmful_per_client", "net_per_client", "coverage"):
+            row[m] = _mean_interval([c[m] for c in mine], n_boot)
+        out.append(row)
+    settings = list(dict.fromkeys(c["setting"] for c in cases))
+    return sorted(out, key=lambda r: (settings.index(r["setting"]), -r["net_per_client"].mean))
+
+
+def trained_gain(group: Group, rule: str, metric: str = "exact_match") -> float | None:
+    """The rule's trained cell's final score minus the local cell's (same group), or None when either is missing."""
+    cell = group.trained.get(rule)
+    if cell is None or group.local is None:
+        return None
+
+    def final(folder: Path) -> float:
+        rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        return float(rows[-1]["test"]["all"][metric])
+
+    return final(cell) - final(group.local)
+
+
+def _validity(groups: Sequence[Group], cases: Sequence[dict[str, Any]], n_boot: int) -> dict[str, Any]:
+    """Spearman correlation of replay's net new correct labels (round 1) with the trained gain over local."""
+    from scipy.stats import spearmanr
+
+    pairs = []
+    for g in groups:
+        metric = load_config(g.answers / "config.yaml").compare.metric
+        for rule in g.trained:
+            gain = trained_gain(g, rule, metric)
+            case = next(
+                (c for c in cases if (c["setting"], c["seed"], c["round"], c["rule"]) == (g.setting, g.seed, 1, rule)),
+                None,
+            )
+            if gain is not None and case is not None and "skipped" not in case:
+                pairs.append({"setting": g.setting, "seed": g.seed, "rule": rule, "replay": case["net_per_client"]})
+                pairs[-1]["trained"] = gain
+    if len(pairs) < 4:
+        return {"n": len(pairs), "rho": None, "pairs": pairs}
+    x = np.array([p["replay"] for p in pairs])
+    y = np.array([p["trained"] for p in pairs])
+    rho = float(spearmanr(x, y).statistic)
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(pairs), len(pairs))
+        if len(set(x[idx])) > 1 and len(set(y[idx])) > 1:
+            draws.append(spearmanr(x[idx], y[idx]).statistic)
+    ci = stats.interval(rho, np.array(draws))
+    # where they disagree most: the cases furthest apart in rank
+    rx, ry = _ranks(x), _ranks(y)
+    worst = sorted(range(len(pairs)), key=lambda i: -abs(rx[i] - ry[i]))[:5]
+    return {"n": len(pairs), "rho": ci, "pairs": pairs, "disagree": [pairs[i] for i in worst]}
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(v) / len(v)
+
+
+# -- entering from outside ------------------------------------------------------------------------
+
+
+def load_plugin(spec: str) -> dict[str, Entrant]:
+    """Entrants from ``path/to/file.py:object`` or ``package.module:object``.
+
+    ``object`` is a :class:`RuleSpec` (entered under its object name), an unfitted
+    :class:`SemanticConsensus` (any clusterer, thresholds, weighting function), or a dict of either by name.
+    """
+    where, _, attr = spec.rpartition(":")
+    if not where or not attr:
+        raise ValueError(f"--plugin {spec!r}: give path/to/file.py:object or package.module:object.")
+    if where.endswith(".py") or os.sep in where:
+        path = Path(where)
+        if not path.exists():
+            raise FileNotFoundError(f"--plugin {spec!r}: {path} does not exist.")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(where)
+    if not hasattr(module, attr):
+        raise ValueError(f"--plugin {spec!r}: {where} has no {attr!r}.")
+    obj = getattr(module, attr)
+    entrants = obj if isinstance(obj, Mapping) else {attr: obj}
+    bad = [k for k, v in entrants.items() if not isinstance(v, (RuleSpec, SemanticConsensus))]
+    if bad:
+        raise ValueError(
+            f"--plugin {spec!r}: {bad} are neither a RuleSpec nor an unfitted SemanticConsensus; enter one of those."
+        )
+    return dict(entrants)
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+
+def format_board(board: Board) -> str:
+    """The leaderboard as text: validity first, then per setting the rules ranked by net new correct labels."""
+    v = board.validity
+    lines = []
+    if v.get("rho") is None:
+        lines.append(
+            f"validity: only {v['n']} trained (rule, setting, seed) cases: too few to say whether replay predicts training."
+        )
+    else:
+        rho = v["rho"]
+        says = (
+            "replay's ranking predicts training's"
+            if rho.lo > 0
+            else "REPLAY DOES NOT RELIABLY PREDICT TRAINING here: read the ranking as label quality, not as accuracy"
+        )
+        lines.append(
+            f"validity: Spearman correlation of replay's net new correct labels per client (round 1) with the trained "
+            f"gain over local training, over {v['n']} (rule, setting, seed) cases: {rho.format('{:+.2f}')}: {says}."
+        )
+    metrics = [("kept", "{:.1f}"), ("precision", "{:.2f}"), ("new_correct_per_client", "{:.2f}")]
+    metrics += [("harmful_per_client", "{:.2f}"), ("net_per_client", "{:+.2f}")]
+    heads = ["kept", "precision", "new correct/client", "harmful/client", "net/client"]
+    cols = f"{'rule':<14}{'seeds':>6}" + "".join(f"{h:>23}" for h in heads)
+    for setting in dict.fromkeys(r["setting"] for r in board.rows):
+        auc = board.auc.get(setting)
+        told = f" (agreement predicts a right answer with AUC {auc.format('{:.2f}')})" if auc else ""
+        lines += ["", f"== {setting} =={told}", cols, "-" * len(cols)]
+        for r in (x for x in board.rows if x["setting"] == setting):
+            cells = "".join(f"{r[m].format(fmt):>23}" for m, fmt in metrics)
+            lines.append(f"{r['rule']:<14}{r['n']:>6}{cells}")
+    lines.append("")
+    lines.append(f"scored in {board.seconds:.1f} s")
+    return "\n".join(lines)
