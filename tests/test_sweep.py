@@ -335,7 +335,7 @@ def test_transfer_counts_what_each_client_learned_of_the_families_it_never_held(
         (group / "partition.json").write_text(json.dumps(parts))
         cells = {
             "local": rows(lambda c, f: f == own[c]),
-            "fedavg": rows(lambda c, f: f == own[c] or (c == "client1" and seed == 0)),
+            "fedavg": rows(lambda c, f, s=seed: f == own[c] or (c == "client1" and s == 0)),
             "public_4/consensus": rows(lambda c, f: True),
         }
         for name, preds in cells.items():
