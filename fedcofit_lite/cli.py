@@ -337,11 +337,15 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> int:
     from .federation.methods import choices
+    from .protocol.cluster import REGISTRY
 
     known = choices()
     for name, default, help_text in describe():
         names = f" Registered: {', '.join(known[name])}." if name in known else ""
         print(f"{name:34s} {default:38s} {help_text}{names}")
+    for clusterer, spec in REGISTRY.items():  # each clusterer's own parameters
+        for name, default, help_text in describe(spec.params, "consensus.clusterer_params."):
+            print(f"{name:34s} {default:38s} ({clusterer}) {help_text}")
     return 0
 
 

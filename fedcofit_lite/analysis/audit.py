@@ -352,7 +352,7 @@ def audit_run(
     unknown = [a for a in attacks or [] if a not in ATTACKS]
     if unknown:
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", recorded=True)
     method = cfg.federation.method
     spec = method_spec(method)
     if spec is None:

@@ -256,7 +256,7 @@ def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
     root = Path(run_dir)
     out = {}
     # the order the comparison ran them in (its config), then any other method folder
-    order = load_config(root / "config.yaml").compare.methods if (root / "config.yaml").exists() else []
+    order = load_config(root / "config.yaml", recorded=True).compare.methods if (root / "config.yaml").exists() else []
     subs = sorted(
         (p for p in root.iterdir() if (p / "metrics.jsonl").exists()),
         key=lambda p: (p.name not in order, order.index(p.name) if p.name in order else 0, p.name),
@@ -405,7 +405,7 @@ def _costs(
 def run_metric(root: str | Path) -> str:
     """The ``compare.metric`` a comparison folder was run with (``exact_match`` for folders written before it existed)."""
     path = seed_folders(root)[0] / "config.yaml"
-    return load_config(path).compare.metric if path.exists() else "exact_match"
+    return load_config(path, recorded=True).compare.metric if path.exists() else "exact_match"
 
 
 def _difference_lines(em: dict[str, list], entries: list[str], label: str, n_boot: int) -> list[str]:

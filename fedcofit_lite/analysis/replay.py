@@ -81,7 +81,7 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
             f"{run}/answers/round_{round_index}.jsonl does not exist; this run folder has rounds "
             f"{rounds_of(run) or 'none'} (is it a consensus run?)."
         )
-    suite = build_suite(load_config(run / "config.yaml"))
+    suite = build_suite(load_config(run / "config.yaml", recorded=True))
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
     rows = read_answers(run, round_index)
     ra = RoundAnswers(
@@ -227,7 +227,7 @@ def replay(
         raise FileNotFoundError(
             f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
         )
-    cfg = load_config(run / "config.yaml", list(overrides))
+    cfg = load_config(run / "config.yaml", list(overrides), recorded=True)
     rules = list(rules or RULES)
     unknown = [r for r in rules if r not in RULES]
     if unknown:
@@ -386,7 +386,7 @@ def tradeoff_from_run(
     rounds = list(rounds or rounds_of(run_dir))
     if not rounds:
         raise FileNotFoundError(f"{run_dir} holds no answers/round_R.jsonl: give the folder of a consensus run.")
-    seed = load_config(Path(run_dir) / "config.yaml").seed
+    seed = load_config(Path(run_dir) / "config.yaml", recorded=True).seed
     votes_by_round, truth = {}, {}
     for r in rounds:
         ra = load_round(run_dir, r)

@@ -107,7 +107,7 @@ def server_only_sweep(
     from ..config import load_config
     from ..federation.adversary import apply_behaviours
 
-    cfg = load_config(Path(run_dir) / "config.yaml")
+    cfg = load_config(Path(run_dir) / "config.yaml", recorded=True)
     honest = load_round(run_dir, round_index)
     clients, prompt_ids = list(dict.fromkeys(honest.clients)), list(honest.prompts)
     by_client = {c: [t for t, cc in zip(honest.texts, honest.clients) if cc == c] for c in clients}

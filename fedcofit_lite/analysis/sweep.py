@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..config import RunConfig
+from ..config import RunConfig, upgrade
 from ..progress import bar
 from ..runlog import RunLog
 from .compare import SharedStart, run_method, run_shared_stages
@@ -221,7 +221,7 @@ def merge_plan(root: Path, cfg: RunConfig, plan: SweepPlan) -> tuple[SweepPlan, 
     meta: dict[str, Any] = {"format": SWEEP_FORMAT, "config": identity(cfg), "commands": []}
     if path.exists():
         meta = json.loads(path.read_text())
-        differ = config_differences(meta["config"], identity(cfg))
+        differ = config_differences(upgrade(meta["config"]), identity(cfg))  # a folder of an earlier release too
         if differ:
             raise ValueError(
                 f"{root} is a sweep of another configuration ({'; '.join(differ[:4])}): run it with the same "

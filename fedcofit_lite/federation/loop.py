@@ -306,7 +306,7 @@ def resume_federation(run_dir: str | Path, progress: bool = True, overrides: lis
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} has no config.yaml: not a run folder written by `run`.")
-    cfg = load_config(run_dir / "config.yaml", overrides)
+    cfg = load_config(run_dir / "config.yaml", overrides, recorded=True)
     return Federation(cfg, runlog=RunLog(run_dir), progress=progress).resume()
 
 

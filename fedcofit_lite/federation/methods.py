@@ -26,6 +26,7 @@ import numpy as np
 from ..config import ConfigError, RunConfig
 from ..progress import Timer
 from ..protocol.cluster import REGISTRY as CLUSTERERS
+from ..protocol.cluster import clusterer_params
 from ..protocol.consensus import RULES
 from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
 from ..protocol.messages import GlobalAdapterMessage, Wire
@@ -427,4 +428,5 @@ def check_names(cfg: RunConfig) -> RunConfig:
             raise ConfigError(
                 f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
             )
+    clusterer_params(cfg.consensus)  # the clusterer's own parameters, checked by its spec
     return cfg

@@ -76,7 +76,7 @@ def _same_config(path: Path, cfg: RunConfig) -> bool:
     if not path.exists():
         return False
     try:
-        saved = load_config(path)
+        saved = load_config(path, recorded=True)
     except (ConfigError, OSError, ValueError):
         return False
     return saved.to_yaml() == cfg.to_yaml()
