@@ -292,7 +292,8 @@ def test_the_shipped_sweep_is_small_labelled_current_and_complete():
         [f"eval.watts_per_core={argv[argv.index('--watts-per-core') + 1]}"] if "--watts-per-core" in argv else []
     )
     now = sweep.identity(load_config(manifest["preset"], overrides))
-    stale = sweep.config_differences(json.loads((root / "sweep.json").read_text())["config"], now)
+    folder = flt.config.upgrade(json.loads((root / "sweep.json").read_text())["config"])  # as a resumed sweep reads it
+    stale = sweep.config_differences(folder, now)
     assert stale == [], f"the shipped sweep is stale ({stale[:3]}): python notebooks/reference/build_sweep.py"
     res = frontier.load_sweep(root)
     assert all(res.seeds[n] == res.plan.seeds for n in res.plan.clients)  # every planned cell finished
