@@ -16,7 +16,7 @@ prints
    agreement, "all distinct" is a group of unrelated answers;
 2. the cohesion of a group of answers that all say the same thing in other
    words: every right phrasing of each public reference of the free-form
-   suite (``freeform.phrasings``), the groups a floor must never split;
+   suite (``families.phrasings``), the groups a floor must never split;
 3. for every registered clusterer at the run's settings, the kept labels and
    their precision without a floor and with each candidate floor.
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. groups of right answers in other words (free-form): a floor must keep these whole
     from fedcofit_lite.engine.models import load_embedder
     from fedcofit_lite.tasks.data import load_task_suite
-    from fedcofit_lite.tasks.freeform import phrasings
+    from fedcofit_lite.tasks.families import phrasings
 
     suite = load_task_suite(ROOT / "data" / "freeform")
     embedder = load_embedder(load_config("freeform").consensus.embedder)
