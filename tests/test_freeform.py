@@ -105,8 +105,7 @@ def test_shipped_freeform_suite_is_up_to_date_and_varied():
     for family in FREEFORM_FAMILIES:
         refs = [e.response for e in suite.train if e.family == family]
         styles = {
-            next(s for s in range(len(get_family(family).facts.styles)) if phrasings(family, r)[s] == r)
-            for r in refs
+            next(s for s in range(len(get_family(family).facts.styles)) if phrasings(family, r)[s] == r) for r in refs
         }
         assert len(styles) == len(get_family(family).facts.styles), family  # every phrasing is taught somewhere
         assert all(get_family(family).check(r, r) for r in refs)
