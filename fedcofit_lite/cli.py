@@ -355,7 +355,8 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .analysis.compare import run_comparison, run_seeds, seed_table, summarize_seeds
+    from .analysis.compare import seed_table, summarize_seeds
+    from .experiments.compare import run_comparison, run_seeds
     from .ui import plots
 
     if args.summarize:
@@ -436,7 +437,8 @@ def _sweep(args: argparse.Namespace) -> int:
 def _sweep_run(args: argparse.Namespace) -> int:
     """``sweep``: run (or only read, with --summarize) a sweep folder; print and write its tables and figures."""
     from .analysis import frontier, sweepreport
-    from .analysis.sweep import SweepPlan, run_sweep
+    from .analysis.sweep import SweepPlan
+    from .experiments.sweep import run_sweep
     from .ui import plots, sweepplots
 
     links = [frontier.parse_link(x) for x in args.links] if args.links else list(frontier.DEFAULT_LINKS)
@@ -470,7 +472,8 @@ def _sweep_run(args: argparse.Namespace) -> int:
 
 
 def _robustness(args: argparse.Namespace) -> int:
-    from .analysis.robustness import robustness_sweep, server_only_sweep
+    from .analysis.robustness import server_only_sweep
+    from .experiments.robustness import robustness_sweep
 
     fractions = _numbers(args.fractions, float, "--fractions", "0,0.25,0.5")
     if args.server_only:

@@ -183,7 +183,7 @@ def test_dp_options_are_validated():
 
 
 def test_dp_accounting_is_per_method_in_a_comparison(tmp_path):
-    from fedcofit_lite.analysis.compare import run_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
 
     cfg = load_config("ci", ["train.dp_noise_multiplier=1.0", "federation.rounds=1"])
     comp = run_comparison(cfg, ["fedavg", "local", "centralized"], run_dir=tmp_path / "c", progress=False)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fedcofit_lite.analysis import frontier, sweep, sweepreport
+from fedcofit_lite.analysis import frontier, sweepreport
 from fedcofit_lite.analysis.sweep import SweepPlan
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
+from fedcofit_lite.experiments import sweep
 from fedcofit_lite.runlog import AnswerRow, PredictionRow, PseudoLabelRow, RunLog, compare_runs
 from fedcofit_lite.tasks.data import build_suite
 
@@ -62,7 +63,7 @@ def test_shared_stages_run_once_and_an_extension_runs_only_its_new_cells(extende
 
 
 def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path):
-    from fedcofit_lite.analysis.compare import run_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
 
     root, *_ = extended
     alone = run_comparison(load_config("ci", ["data.n_public=12"]), ["consensus"], tmp_path / "alone", progress=False)
