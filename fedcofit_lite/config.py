@@ -31,24 +31,6 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 Behaviour = Literal["honest", "random_text", "constant", "echo", "colluder"]  # federation.adversary implements each
 
 
-# The engine as it was before the speed work: float32, SDPA attention,
-# random batches, logits at every position, transformers' generate(). Benchmarks
-# run it beside the default engine so every speed figure is a ratio measured in
-# one run: `--set` these (or `benchmarks/bench_engine.py`, which does).
-LEGACY_ENGINE: tuple[str, ...] = (
-    "model.dtype=float32",
-    "model.attention=sdpa",
-    "train.group_by_length=false",
-    "train.answer_logits_only=false",
-    "train.share_prefix=false",
-    "train.together=false",
-    "train.dp_engine=opacus",
-    "generation.decoder=generate",
-    "generation.share_prefix=false",
-    "generation.adapter_batches=mixed",
-)
-
-
 class ConfigError(ValueError):
     """A configuration value is missing, unknown, mistyped or impossible."""
 
@@ -99,12 +81,10 @@ class TrainConfig:
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
     dp_epsilon: float = _f(0.0, "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.")
-    dp_engine: Literal["fast", "opacus"] = _f("fast", "DP-SGD's per-example gradients: fast = hooks on the adapter's LoRA layers, the output head at answer positions only, the base's compute dtype; opacus = Opacus' GradSampleModule over logits at every position (the reference). The same mechanism and accounting.")
     only_b: bool = _f(False, "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.")
     group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
-    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
-    answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
-    together: bool = _f(True, "Train the clients of one architecture together: one forward and backward per step over every client's batch, each row through its own adapter, each client with its own optimizer (needs answer_logits_only; DP-SGD trains each client alone). Same updates as one client at a time, up to float rounding and LoRA dropout draws.")
+    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows.")
+    together: bool = _f(True, "Train the clients of one architecture together: one forward and backward per step over every client's batch, each row through its own adapter, each client with its own optimizer (DP-SGD trains each client alone). Same updates as one client at a time, up to float rounding and LoRA dropout draws.")
     # fmt: on
 
 
@@ -116,8 +96,7 @@ class GenerationConfig:
     temperature: float = _f(0.7, "Sampling temperature (only with do_sample).")
     top_p: float = _f(0.9, "Nucleus sampling mass (only with do_sample).")
     batch_size: int = _f(32, "Sequences per batch (prompts grouped by length).")
-    decoder: Literal["fast", "generate"] = _f("fast", "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.")
-    share_prefix: bool = _f(True, "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
+    share_prefix: bool = _f(True, "Compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
     adapter_batches: Literal["mixed", "per_adapter"] = _f("mixed", "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.")
     # fmt: on
 
@@ -378,6 +357,8 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     unknown = sorted(set(data) - set(names))
     if unknown:
         prefix = f"{where}." if where else ""
+        if f"{where}.{unknown[0]}" in GONE:
+            raise ConfigError(f"{where}.{unknown[0]} is no longer a key: {GONE[f'{where}.{unknown[0]}']}; delete it.")
         if cls is ConsensusConfig and unknown[0] in RETIRED:
             key, clusterer = unknown[0], RETIRED[unknown[0]][0]
             raise ConfigError(
@@ -403,22 +384,32 @@ RETIRED: dict[str, tuple[str, Any]] = {
     "k_max": ("kmeans", 4),
     "min_silhouette": ("kmeans", 0.2),
 }
+# The engine's switches of earlier releases that chose the path before the speed work, gone with that path.
+GONE: dict[str, str] = {
+    "train.dp_engine": "DP-SGD has one engine (per-example gradients from hooks on the LoRA layers, the former fast)",
+    "train.answer_logits_only": "the loss runs the output head at the answer positions only (the former true)",
+    "generation.decoder": "generation has one decoder (the KV-cache loop, the former fast)",
+}
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """A configuration recorded by an earlier release (a run folder's config.yaml), as this release writes it.
 
     The retired clusterer keys move under ``consensus.clusterer_params``: those of the recorded clusterer that
-    differ from their default then (the defaults are its spec's now); the other clusterers' are dropped.
+    differ from their default then (the defaults are its spec's now); the other clusterers' are dropped, and so
+    are the switches of the engine before the speed work (:data:`GONE`).
     """
-    consensus = dict(data.get("consensus") or {})
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for dotted in GONE:
+        section, key = dotted.split(".")
+        data.get(section, {}).pop(key, None)
+    consensus = data.get("consensus") or {}
     old = {k: consensus.pop(k) for k in list(consensus) if k in RETIRED}
-    if not old:
-        return data
-    name = consensus.get("clusterer", "agglomerative")
-    moved = {k: v for k, v in old.items() if RETIRED[k][0] == name and v != RETIRED[k][1]}
-    consensus["clusterer_params"] = {**moved, **(consensus.get("clusterer_params") or {})}
-    return {**data, "consensus": consensus}
+    if old:
+        name = consensus.get("clusterer", "agglomerative")
+        moved = {k: v for k, v in old.items() if RETIRED[k][0] == name and v != RETIRED[k][1]}
+        consensus["clusterer_params"] = {**moved, **(consensus.get("clusterer_params") or {})}
+    return data
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
