@@ -132,10 +132,11 @@ def test_full_sweep_on_ci_runs_every_fraction(tmp_path):
 
 def test_sweep_shares_the_local_stage_without_changing_results(tmp_path):
     """A fraction run after another, from the shared local stage, equals a comparison of its own with those clients."""
+    from rundiff import VOLATILE_FIELDS
+
     from fedcofit_lite.analysis.compare import load_comparison
     from fedcofit_lite.experiments.compare import run_comparison
     from fedcofit_lite.experiments.robustness import robustness_sweep
-    from fedcofit_lite.runlog import VOLATILE_FIELDS
 
     cfg = load_config("ci", ["federation.rounds=1"])
     robustness_sweep(

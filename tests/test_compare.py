@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.analysis.accounting import measured_vs_analytic
 from fedcofit_lite.analysis.compare import load_comparison
@@ -14,7 +15,6 @@ from fedcofit_lite.experiments.compare import run_comparison
 from fedcofit_lite.federation.loop import run_federation
 from fedcofit_lite.protocol.fedavg import IncompatibleAdaptersError
 from fedcofit_lite.protocol.messages import safetensors_overhead
-from fedcofit_lite.runlog import compare_runs
 
 
 @pytest.fixture(scope="module")

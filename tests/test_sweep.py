@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.analysis import frontier, sweepreport
 from fedcofit_lite.analysis.sweep import SweepPlan
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
 from fedcofit_lite.experiments import sweep
-from fedcofit_lite.runlog import AnswerRow, PredictionRow, PseudoLabelRow, RunLog, compare_runs
+from fedcofit_lite.runlog import AnswerRow, PredictionRow, PseudoLabelRow, RunLog
 from fedcofit_lite.tasks.data import build_suite
 
 SWEEP = ["sweep", "--config", "ci", "--seeds", "0", "--rounds", "2", "--quiet", "--no-figures", "--boot", "100"]
@@ -304,10 +305,14 @@ def test_the_shipped_sweep_is_small_labelled_current_and_complete():
     )
 
 
-def test_the_help_gives_every_axis_of_the_full_study_and_its_cpu_time(capsys):
+def test_the_help_says_what_the_command_does_and_the_study_commands_are_in_reproducing(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     out = capsys.readouterr().out
+    assert "where consensus meets parameter averaging" in out and "docs/reproducing.md" in out
+    study = (Path(__file__).resolve().parents[1] / "docs" / "reproducing.md").read_text()
     for folder in ("sweep-budget", "sweep-freeform", "sweep-rounds", "sweep-clients", "sweep-mixed", "sweep-expert"):
-        assert f"--run-dir runs/{folder}" in out, folder
-    assert "--config cpu" in out and "--config freeform" in out and "--config mixed" in out and "CPU time" in out
+        assert f"--run-dir runs/{folder}" in study, folder
+    assert (
+        "--config cpu" in study and "--config freeform" in study and "--config mixed" in study and "CPU time" in study
+    )
