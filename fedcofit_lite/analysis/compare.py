@@ -294,27 +294,32 @@ def _difference_lines(em: dict[str, list], entries: list[str], label: str, n_boo
     return lines
 
 
-def _family_gap_lines(
-    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
-) -> list[str]:
-    """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
+def family_gaps(summary: SeedSummary, em: dict[str, list], entries: list[str], n_boot: int) -> dict[str, dict]:
+    """Entry -> task family -> the share of the local -> centralized gap closed (``em``: item scores per seed)."""
     from . import stats
 
-    lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
     fams = sorted(set(summary.families["0"]))
-    lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in fams))
-    for e in entries:
-        if e in ("local", "centralized"):
-            continue
-        cells = []
+    out: dict[str, dict] = {}
+    for e in (e for e in entries if e not in ("local", "centralized")):
         for f in fams:
             pick = {
                 m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])]
                 for m in (e, "local", "centralized")
             }
-            g = stats.gap_closed(pick, e, n_boot=n_boot)
-            cells.append(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}")
-        lines.append(f"{e:<22}" + "".join(cells))
+            out.setdefault(e, {})[f] = stats.gap_closed(pick, e, n_boot=n_boot)
+    return out
+
+
+def _family_gap_lines(
+    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
+) -> list[str]:
+    """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
+    lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
+    lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in sorted(set(summary.families["0"]))))
+    for e, gaps in family_gaps(summary, em, entries, n_boot).items():
+        lines.append(
+            f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values())
+        )
     return [*lines, "(* = the interval of the share excludes 0)"]
 
 

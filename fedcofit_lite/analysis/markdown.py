@@ -17,7 +17,7 @@ import numpy as np
 
 from ..runlog import read_predictions
 from . import stats
-from .compare import METRIC_LABELS, SeedSummary, item_scores, run_metric, seed_table
+from .compare import METRIC_LABELS, SeedSummary, family_gaps, item_scores, run_metric, seed_table
 
 
 def format_minutes(seconds: float) -> str:
@@ -142,19 +142,11 @@ def _bold_if(d: stats.Interval) -> str:
 def _family_gaps(summary: SeedSummary, metric: str, n_boot: int) -> str:
     em = summary.scores[metric][summary.final_stage()]
     fams = sorted(set(summary.families["0"]))
-    rows = []
-    for e in summary.entries:
-        if e in ("local", "centralized") or len(em.get(e, [])) != len(summary.seeds):
-            continue
-        cells = []
-        for f in fams:
-            pick = {
-                m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])]
-                for m in (e, "local", "centralized")
-            }
-            g = stats.gap_closed(pick, e, n_boot=n_boot)
-            cells.append(f"**{g.mean:+.2f}**" if g.excludes(0.0) else f"{g.mean:+.2f}")
-        rows.append([f"`{e}`", *cells])
+    complete = [e for e in summary.entries if len(em.get(e, [])) == len(summary.seeds)]
+    rows = [
+        [f"`{e}`", *(f"**{g.mean:+.2f}**" if g.excludes(0.0) else f"{g.mean:+.2f}" for g in gaps.values())]
+        for e, gaps in family_gaps(summary, em, complete, n_boot).items()
+    ]
     head = (
         f"Share of the local -> centralized gap closed, per task family ({METRIC_LABELS[metric]}); "
         "**bold**: its interval excludes 0."
