@@ -24,6 +24,7 @@ Where the time goes, and what this module does about it (figures in
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,6 +136,19 @@ def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.
     return sum((p - a).pow(2).sum() for p, a in zip(params, anchor))
 
 
+def _step(model, batch, weights, cfg: TrainConfig, optimizer, params, prox_mu: float, anchor) -> float:
+    """One optimizer step on ``batch``; the task loss (without FedProx's proximal term)."""
+    with autocast(model):
+        loss = answer_loss(model, batch, cfg.share_prefix, weights)
+    objective = loss + prox_mu / 2 * _distance2(params, anchor) if anchor else loss
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    if cfg.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+    optimizer.step()
+    return loss.item()
+
+
 def train_adapter(
     model: peft.PeftModel,
     adapter: str,
@@ -153,9 +167,7 @@ def train_adapter(
 
     Only ``adapter``'s LoRA parameters receive gradients; the base and the
     other clients' adapters are untouched. A fresh AdamW is made per call
-    (clients keep adapters between rounds, not optimizer state). Without
-    DP-SGD this is :func:`train_adapters` with one job: one trainer for a
-    client alone and for clients together.
+    (clients keep adapters between rounds, not optimizer state).
 
     ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2``
     over the adapter's parameters, where ``w_start`` is the adapter at the
@@ -172,18 +184,46 @@ def train_adapter(
     """
     if epochs == 0 or not records:
         return []
-    if cfg.dp_noise_multiplier <= 0:  # one client's share of a joint step, alone
-        job = TrainJob(adapter, records, epochs, seed, prox_mu, freeze_a)
-        return train_adapters(model, [job], tokenizer, cfg, desc or f"train {adapter}", stats)[adapter]
-    from .privacy import train_adapter_dp
-
-    if prox_mu > 0:
-        raise ValueError("train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP.")
-    optimizer = adamw(trainable_parameters(model, adapter, freeze_a), cfg)
+    device = next(model.parameters()).device
+    params = trainable_parameters(model, adapter, freeze_a)
+    optimizer = adamw(params, cfg)
+    anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
     data = tokenize_records(tokenizer, records, cfg.max_length)
-    return train_adapter_dp(
-        model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
-    )
+    if cfg.dp_noise_multiplier > 0:
+        from .privacy import train_adapter_dp
+
+        if prox_mu > 0:
+            raise ValueError(
+                "train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP."
+            )
+        return train_adapter_dp(
+            model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
+        )
+    gen = torch.Generator().manual_seed(seed)
+    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    lengths = [len(ids) for ids, _ in data]
+    record_weights = torch.tensor([r.weight for r in records], dtype=torch.float32)
+    weighted = bool((record_weights != 1.0).any())
+    losses: list[float] = []
+    model.train()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)  # LoRA dropout
+        bar = progress_bar(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
+        for _ in range(epochs):
+            for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length):
+                batch = collate([data[i] for i in rows], tokenizer.pad_token_id)
+                if stats is not None:
+                    stats.count(batch, [lengths[i] for i in rows])
+                batch = {k: v.to(device) for k, v in batch.items()}
+                weights = record_weights[rows] if weighted else None
+                losses.append(_step(model, batch, weights, cfg, optimizer, params, prox_mu, anchor))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.close()
+    for p in params:  # the gradients are spent: do not keep one adapter-sized buffer per client alive
+        p.grad = None
+    model.eval()
+    return losses
 
 
 @dataclass(frozen=True)
