@@ -12,9 +12,12 @@ of the same preset, each in a fresh subprocess (so its peak RSS is its own):
     the package with ``train.together=false``: every client trains in its
     own steps, one after the other (the engine before joint training);
 ``old``
-    the same preset with :data:`fedcofit_lite.config.LEGACY_ENGINE` set: float32,
-    SDPA attention, random batches, logits at every position, transformers'
-    ``generate()``, Opacus for DP-SGD (the engine before the speed work).
+    the engine before the speed work, which the package no longer carries: the
+    child runs from a pinned earlier release (``--old-release``, default
+    :data:`PINNED_RELEASE`, unpacked from this repository's history with
+    ``git archive``) with that release's ``LEGACY_ENGINE`` set: float32, SDPA
+    attention, random batches, logits at every position, transformers'
+    ``generate()``.
 
 Each subprocess builds a :class:`~fedcofit_lite.federation.loop.Federation` of the
 preset (same seed, partition, adapters) and runs:
@@ -30,8 +33,9 @@ preset (same seed, partition, adapters) and runs:
 The new engine also answers the public prompts a second time with the other
 ``generation.adapter_batches`` setting (mixed-adapter batches against
 per-adapter batches), times one epoch of DP-SGD on every client's private
-records with both ``train.dp_engine`` settings (the same records, noise and
-accounting), and runs with 1 and 8 clients for peak RSS.
+records against one plain epoch of the same records (the machine's bound: a
+DP step cannot be cheaper than a plain one), and runs with 1 and 8 clients for
+peak RSS.
 
 The report names the machine: the CPU model, its bf16 instructions (AMX,
 AVX-512 BF16 or none) and the torch thread count.
@@ -65,10 +69,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from fedcofit_lite.config import LEGACY_ENGINE, RunConfig, load_config
+from fedcofit_lite.config import RunConfig, load_config
 
 ENGINES = ("new", "alone", "old")
-ENGINE_OVERRIDES = {"new": (), "alone": ("train.together=false",), "old": LEGACY_ENGINE}
+ENGINE_OVERRIDES = {"new": (), "alone": ("train.together=false",)}  # old: the pinned release's LEGACY_ENGINE
+# The last commit whose package carries the engine before the speed work (config.LEGACY_ENGINE, the generate()
+# decoder, Opacus' DP-SGD path): the old engine runs from it.
+PINNED_RELEASE = "ac78af1"
+ROOT = Path(__file__).resolve().parents[1]
 ROUND = 1
 
 # figure -> (unit, direction): +1 higher is better, -1 lower is better
@@ -104,6 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra client counts run with the new engine for peak RSS [1,8]; '' for none",
     )
     p.add_argument("--no-old", action="store_true", help="only the new engine (no ratios; quick look at the new one)")
+    p.add_argument(
+        "--old-release", default=PINNED_RELEASE, help=f"git commit the old engine runs from [{PINNED_RELEASE}]"
+    )
     p.add_argument("--no-dp", action="store_true", help="skip the DP-SGD timing")
     p.add_argument("--out", type=Path, help="write every figure as JSON here")
     p.add_argument("--progress", action="store_true", help="show the package's progress bars in the subprocesses")
@@ -200,28 +211,27 @@ def train_flops(stats: dict[str, int], shape: dict[str, int]) -> float:
 
 
 def dp_timing(fed: Any) -> dict[str, Any]:
-    """One epoch of DP-SGD on every client's private records, with each ``train.dp_engine``: seconds, steps, epsilon."""
+    """One epoch of every client's private records with DP-SGD (sigma 1) and without (the bound): seconds, steps, epsilon."""
     import dataclasses
 
     from fedcofit_lite.engine.privacy import epsilon, new_accountant
 
     out: dict[str, Any] = {}
     start_tensors = {c.client_id: c.model.get_tensors() for c in fed.clients if c.trainable}
-    for engine in ("fast", "opacus"):
-        cfg = dataclasses.replace(fed.cfg.train, dp_noise_multiplier=1.0, dp_engine=engine)
+    for kind, sigma in (("dp", 1.0), ("plain", 0.0)):
+        cfg = dataclasses.replace(fed.cfg.train, dp_noise_multiplier=sigma)
         seconds, steps, eps = 0.0, 0, []
         for c in fed.clients:
             if not c.trainable:
                 continue
-            c.model.set_tensors(start_tensors[c.client_id])  # both engines start from the same adapters
-            accountant = new_accountant()
+            c.model.set_tensors(start_tensors[c.client_id])  # both start from the same adapters
+            accountant = new_accountant() if sigma else None
             start = time.perf_counter()
             losses = c.model.train(c.private_records(), cfg, 1, seed=1, accountant=accountant)
             seconds += time.perf_counter() - start
-            steps += sum(h[2] for h in accountant.history)
-            eps.append(epsilon(accountant, fed.cfg.train.dp_delta))
-            del losses
-        out[engine] = {"seconds": seconds, "steps": steps, "s_per_step": seconds / max(steps, 1), "epsilon": eps}
+            steps += sum(h[2] for h in accountant.history) if accountant else len(losses)
+            eps.append(epsilon(accountant, fed.cfg.train.dp_delta) if accountant else 0.0)
+        out[kind] = {"seconds": seconds, "steps": steps, "s_per_step": seconds / max(steps, 1), "epsilon": eps}
     return out
 
 
@@ -315,11 +325,22 @@ def run_engine(engine: str, cfg: RunConfig, with_generation_variant: bool, with_
 # -- the parent ------------------------------------------------------------------------
 
 
+def old_release(ref: str, tmp: Path) -> Path:
+    """The source tree of commit ``ref`` of this repository, unpacked under ``tmp`` (its package and this script)."""
+    tree = tmp / f"release-{ref}"
+    if not tree.exists():
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
 def spawn(args: argparse.Namespace, engine: str, clients: int | None, tmp: Path) -> dict[str, Any]:
     result = tmp / f"{engine}-{clients}.json"
+    tree = old_release(args.old_release, tmp) if engine == "old" else ROOT  # the old engine: the pinned release's
     cmd = [
         sys.executable,
-        str(Path(__file__).resolve()),
+        str(tree / "benchmarks" / "bench_engine.py"),
         "--config",
         str(args.config),
         "--engine",
@@ -334,6 +355,7 @@ def spawn(args: argparse.Namespace, engine: str, clients: int | None, tmp: Path)
     if clients:
         cmd += ["--clients", str(clients)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])
     if not args.progress:
         env["TQDM_DISABLE"] = "1"
     label = f"{engine} engine" + (f", {clients} clients" if clients else "")
@@ -398,11 +420,12 @@ def format_report(
         f"{cfg.data.n_public} public prompts, {len(cfg.data.families) or 'all'} families"
         + (f"; median of {args.repeat} repeats (order alternated)" if args.repeat > 1 else ""),
         f"matmul peak on this machine (same run): fp32 {peaks['float32']:.0f} GFLOP/s, bf16 {peaks['bfloat16']:.0f} GFLOP/s",
-        f"engines: new = {new['compute_dtype']}, {new['attention']} attention, clients trained together, decoder "
-        f"{cfg.generation.decoder}, adapter batches {cfg.generation.adapter_batches}"
+        f"engines: new = {new['compute_dtype']}, {new['attention']} attention, clients trained together, "
+        f"adapter batches {cfg.generation.adapter_batches}"
         + ("; alone = new, each client trained in its own steps" if "alone" in med else "")
         + (
-            f"; old = {med['old']['compute_dtype']}, {med['old']['attention']} attention, transformers generate()"
+            f"; old = release {args.old_release}'s LEGACY_ENGINE: {med['old']['compute_dtype']}, "
+            f"{med['old']['attention']} attention, transformers generate()"
             if "old" in med
             else ""
         ),
@@ -441,12 +464,12 @@ def format_report(
         )
     dp = new.get("dp")
     if dp:
-        fast, ref = dp["fast"], dp["opacus"]
+        priv, plain = dp["dp"], dp["plain"]
         lines.append(
-            f"DP-SGD, one epoch of every client's private records (sigma 1): fast {fast['seconds']:.1f} s "
-            f"({fast['s_per_step']:.3f} s/step), opacus {ref['seconds']:.1f} s ({ref['s_per_step']:.3f} s/step): "
-            f"{ref['seconds'] / fast['seconds']:.2f}x faster; {fast['steps']} and {ref['steps']} steps, epsilon "
-            f"{max(fast['epsilon']):.3f} and {max(ref['epsilon']):.3f}"
+            f"DP-SGD, one epoch of every client's private records (sigma 1): {priv['seconds']:.1f} s "
+            f"({priv['s_per_step']:.3f} s/step, {priv['steps']} steps, epsilon {max(priv['epsilon']):.3f}); the same "
+            f"records without DP (the bound: a DP step is never cheaper) {plain['seconds']:.1f} s "
+            f"({plain['s_per_step']:.3f} s/step): a DP step costs {priv['s_per_step'] / plain['s_per_step']:.2f}x the bound"
         )
     if rss:
         base = rss[min(rss)]
@@ -510,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python", *sys.argv]),
             "config": args.config,
             "overrides": args.set,
-            "legacy_engine": list(LEGACY_ENGINE),
+            "old_release": None if args.no_old else args.old_release,
             "environment": {**environment(), **machine()},
             "matmul_peak_gflops": peaks,
             "median": med,

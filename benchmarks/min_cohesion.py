@@ -16,7 +16,7 @@ prints
    agreement, "all distinct" is a group of unrelated answers;
 2. the cohesion of a group of answers that all say the same thing in other
    words: every right phrasing of each public reference of the free-form
-   suite (``freeform.phrasings``), the groups a floor must never split;
+   suite (``families.phrasings``), the groups a floor must never split;
 3. for every registered clusterer at the run's settings, the kept labels and
    their precision without a floor and with each candidate floor.
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from fedcofit_lite import runlog  # noqa: E402
 from fedcofit_lite.analysis import replay  # noqa: E402
 from fedcofit_lite.config import load_config  # noqa: E402
-from fedcofit_lite.protocol.cluster import REGISTRY  # noqa: E402
+from fedcofit_lite.protocol.cluster import REGISTRY, clusterer_from_config  # noqa: E402
 from fedcofit_lite.protocol.consensus import SemanticConsensus, normalize_answer  # noqa: E402
 
 
@@ -75,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or default_runs()
     floors = [float(x) for x in args.floors.split(",")]
     rounds = [
-        (run, replay.ensure_embedded(replay.load_round(run, r), load_config(run / "config.yaml").consensus.embedder))
+        (
+            run,
+            replay.ensure_embedded(
+                replay.load_round(run, r), load_config(run / "config.yaml", recorded=True).consensus.embedder
+            ),
+        )
         for run in runs
         for r in runlog.rounds_of(run)
     ]
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. groups of right answers in other words (free-form): a floor must keep these whole
     from fedcofit_lite.engine.models import load_embedder
     from fedcofit_lite.tasks.data import load_task_suite
-    from fedcofit_lite.tasks.freeform import phrasings
+    from fedcofit_lite.tasks.families import phrasings
 
     suite = load_task_suite(ROOT / "data" / "freeform")
     embedder = load_embedder(load_config("freeform").consensus.embedder)
@@ -125,14 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     # 3. kept labels and precision per clusterer and floor, on every round
     print("\nper clusterer at the runs' settings: kept labels (sum over rounds) and their precision")
     print(f"{'clusterer':>14s} " + " ".join(f"{'floor ' + format(f, '.2f'):>20s}" for f in floors))
-    for name, spec in REGISTRY.items():
+    for name in REGISTRY:
         cells = []
         for floor in floors:
             kept = right = 0
             for run, ra in rounds:
-                c = load_config(run / "config.yaml").consensus
-                params = {k: getattr(c, k) for k in spec.config_keys}
-                est = SemanticConsensus(spec.cls(**params), min_agreement=c.min_agreement, min_cohesion=floor)
+                c = load_config(run / "config.yaml", recorded=True).consensus
+                est = SemanticConsensus(
+                    clusterer_from_config(c, name), min_agreement=c.min_agreement, min_cohesion=floor
+                )
                 q = replay.label_quality(ra, replay.fit_rule(ra, est))
                 kept += q["kept"]
                 right += round(q["precision"] * q["kept"]) if q["kept"] else 0

@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fedcofit_lite.analysis import stats  # noqa: E402
-from fedcofit_lite.analysis.compare import run_seeds, seed_table, summarize_seeds  # noqa: E402
+from fedcofit_lite.analysis.compare import seed_table, summarize_seeds  # noqa: E402
 from fedcofit_lite.config import load_config  # noqa: E402
+from fedcofit_lite.experiments.compare import run_seeds  # noqa: E402
 
 SETTINGS = [("iid", 4), ("dirichlet", 4), ("by_family", 4), ("iid", 8), ("dirichlet", 8), ("by_family", 8)]
 METHODS = ["local", "consensus@vote", "fedavg", "centralized"]

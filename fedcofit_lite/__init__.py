@@ -10,7 +10,8 @@ check it)::
     engine/      models, embedder, training, decoding, adapters              (the only torch)
     federation/  clients, cohorts, methods, the round loop, adversaries
     flower/      the same protocol on Flower (simulation and deployment)
-    analysis/    reads run folders: comparisons, stats, replay, costs, audit (no plotting)
+    analysis/    reads run folders: comparisons, stats, replay, costs, audit (no plotting, no training)
+    experiments/ trains several runs into one folder: comparisons, sweeps, robustness
     ui/          plotly figures, widgets, notebook helpers
     cli          ``python -m fedcofit_lite``
 

@@ -371,11 +371,15 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> int:
     from .federation.methods import choices
+    from .protocol.cluster import REGISTRY
 
     known = choices()
     for name, default, help_text in describe():
         names = f" Registered: {', '.join(known[name])}." if name in known else ""
         print(f"{name:34s} {default:38s} {help_text}{names}")
+    for clusterer, spec in REGISTRY.items():  # each clusterer's own parameters
+        for name, default, help_text in describe(spec.params, "consensus.clusterer_params."):
+            print(f"{name:34s} {default:38s} ({clusterer}) {help_text}")
     return 0
 
 
@@ -385,7 +389,8 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .analysis.compare import run_comparison, run_seeds, seed_table, summarize_seeds
+    from .analysis.compare import seed_table, summarize_seeds
+    from .experiments.compare import run_comparison, run_seeds
     from .ui import plots
 
     if args.summarize:
@@ -411,54 +416,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    r"""How much public data, how many rounds, how many clients: where consensus meets parameter averaging.
+    """How much public data, how many rounds, how many clients: where consensus meets parameter averaging.
 
     Runs every cell of budgets x seeds x methods x client counts into one folder (layout in
     fedcofit_lite/analysis/sweep.py), then prints and writes (sweep.txt, figures/) the score against
     budget, bytes, round and simulated wall-clock with 95% paired intervals, time to accuracy, what
     the pseudo-labels did at each budget, and the smallest budget at which the best consensus rule
     is within the interval of FedAvg-LoRA (personalized and global). Shared stages run once per
-    group (client count, seed); FedAvg, FFA, local and centralized read no public prompt and run
-    once per group, beside every budget; one run to the last of --rounds gives every earlier round.
-    The same command resumes an interrupted sweep; with more values it adds only the new cells.
-
-    The full study, on 2 CPU cores; run each command as is, and again to resume:
-
-      # budget axis: exact-answer suite, 3 seeds (the pool holds 1,120 public prompts)
-      python -m fedcofit_lite sweep --config cpu --set data.path=data/tasks_pool --send-changed \
-        --budgets 48,96,192,384,768 --seeds 0,1,2 --rounds 2 \
-        --methods local,centralized,fedavg,consensus,consensus@vote,consensus@reliability --run-dir runs/sweep-budget
-      # budget axis: free-form suite (the pool holds 240 public prompts)
-      python -m fedcofit_lite sweep --config freeform --set data.path=data/freeform_pool --send-changed \
-        --budgets 48,96,192,240 --seeds 0,1,2 --rounds 2 \
-        --methods local,centralized,fedavg,consensus,consensus@vote,consensus@guarded --run-dir runs/sweep-freeform
-      # rounds axis: one run to round 8 gives rounds 2 and 4 too
-      python -m fedcofit_lite sweep --config cpu --send-changed --budgets 48 --seeds 0,1,2 --rounds 2,4,8 \
-        --methods local,centralized,fedavg,consensus,consensus@vote --run-dir runs/sweep-rounds
-      # clients axis (each client keeps its 48 records; --client-data total keeps 4 x 48 in all)
-      python -m fedcofit_lite sweep --config cpu --send-changed --budgets 48 --seeds 0,1,2 --rounds 2 \
-        --clients 4,8,16 --methods local,centralized,fedavg,consensus,consensus@vote --run-dir runs/sweep-clients
-      # mixed architectures (SmolLM2 + Gemma): FedAvg cannot run; consensus against local training
-      python -m fedcofit_lite sweep --config mixed --set data.path=data/tasks_pool --send-changed \
-        --budgets 48,96,192,384 --seeds 0,1,2 --rounds 2 \
-        --methods local,centralized,consensus,consensus@vote --run-dir runs/sweep-mixed
-      # the expert clients: one task family each (configs/expert.yaml); replay re-scores any rule later:
-      #   python -m fedcofit_lite replay runs/sweep-expert/clients_4/seed_0/public_48/consensus@vote
-      python -m fedcofit_lite sweep --config expert --send-changed --budgets 48,96,192 --seeds 0,1,2 --rounds 2 \
-        --run-dir runs/sweep-expert
-      # tables and figures of a folder, no training:
-      python -m fedcofit_lite sweep --summarize runs/sweep-budget --link home=1/10 --link office=100/100
-
-    CPU time on 2 cores, estimated: a consensus round of the cpu preset costs about 92 s + 0.54 s per
-    public prompt (answering, then training on the kept labels; eval over 175 test items included),
-    a FedAvg or local round 110 or 90 s, a group's shared stages 250 s (the cpu reference's measured
-    stage seconds, notebooks/reference/cpu; the shipped small sweep, whose consensus round grew from
-    17 to 23 s between 14 and 28 prompts, bears out the linear growth). Per axis, 3 seeds:
-      budget 7 h (the 768 budget is 40% of it), free-form 4 h, rounds 3.5 h, clients 7.5 h (5 h with
-      --client-data total), mixed 3 h, expert 3.5 h: about 28 h in all. The shipped small sweep
-      (small preset, 2 budgets x 2 seeds x 5 methods x 2 rounds) took 23.5 min on a 2-core AMD EPYC
-      shared with other jobs; its second seed, under less load, took 5 min. Energy is estimated at eval.watts_per_core (10 W)
-      per busy core where the CPU's RAPL counters cannot be read (--watts-per-core).
+    group (client count, seed); the methods that read no public prompt run once per group, beside
+    every budget; one run to the last of --rounds gives every earlier round. The same command
+    resumes an interrupted sweep; with more values it adds only the new cells. The study's commands
+    are in docs/reproducing.md.
     """
     return _sweep_run(args)
 
@@ -466,7 +434,8 @@ def _sweep(args: argparse.Namespace) -> int:
 def _sweep_run(args: argparse.Namespace) -> int:
     """``sweep``: run (or only read, with --summarize) a sweep folder; print and write its tables and figures."""
     from .analysis import frontier, sweepreport
-    from .analysis.sweep import SweepPlan, run_sweep
+    from .analysis.sweep import SweepPlan
+    from .experiments.sweep import run_sweep
     from .ui import plots, sweepplots
 
     links = [frontier.parse_link(x) for x in args.links] if args.links else list(frontier.DEFAULT_LINKS)
@@ -500,7 +469,8 @@ def _sweep_run(args: argparse.Namespace) -> int:
 
 
 def _robustness(args: argparse.Namespace) -> int:
-    from .analysis.robustness import robustness_sweep, server_only_sweep
+    from .analysis.robustness import server_only_sweep
+    from .experiments.robustness import robustness_sweep
 
     fractions = _numbers(args.fractions, float, "--fractions", "0,0.25,0.5")
     if args.server_only:

@@ -12,6 +12,7 @@ lowest layer, and is checked against its registry by
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -30,24 +31,6 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 Behaviour = Literal["honest", "random_text", "constant", "echo", "colluder"]  # federation.adversary implements each
 
 
-# The engine as it was before the speed work: float32, SDPA attention,
-# random batches, logits at every position, transformers' generate(). Benchmarks
-# run it beside the default engine so every speed figure is a ratio measured in
-# one run: `--set` these (or `benchmarks/bench_engine.py`, which does).
-LEGACY_ENGINE: tuple[str, ...] = (
-    "model.dtype=float32",
-    "model.attention=sdpa",
-    "train.group_by_length=false",
-    "train.answer_logits_only=false",
-    "train.share_prefix=false",
-    "train.together=false",
-    "train.dp_engine=opacus",
-    "generation.decoder=generate",
-    "generation.share_prefix=false",
-    "generation.adapter_batches=mixed",
-)
-
-
 class ConfigError(ValueError):
     """A configuration value is missing, unknown, mistyped or impossible."""
 
@@ -57,6 +40,9 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
     return field(default=default, metadata={"help": help}, **kw)
+
+
+option = _f  # a registry's own parameter dataclass (a clusterer's, say) declares its fields with it
 
 
 @dataclass
@@ -95,12 +81,10 @@ class TrainConfig:
     dp_max_grad_norm: float = _f(1.0, "DP-SGD per-example gradient clipping norm C (noise std = sigma x C).")
     dp_delta: float = _f(1e-5, "Delta of the reported (epsilon, delta); keep it below 1 / (records per client).")
     dp_epsilon: float = _f(0.0, "DP-SGD by target: each client's noise multiplier is set so that its planned training (epochs + rounds x round_epochs over its private records) spends this epsilon at dp_delta; 0 = use dp_noise_multiplier as given.")
-    dp_engine: Literal["fast", "opacus"] = _f("fast", "DP-SGD's per-example gradients: fast = hooks on the adapter's LoRA layers, the output head at answer positions only, the base's compute dtype; opacus = Opacus' GradSampleModule over logits at every position (the reference). The same mechanism and accounting.")
     only_b: bool = _f(False, "Train only the LoRA B factors (A stays at its seeded random start, as in FFA-LoRA): half the trainable parameters, so DP-SGD's noise spreads over half as many dimensions.")
     group_by_length: bool = _f(True, "Batch records of similar length together (within random windows of 4 batches): less padding.")
-    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows (needs answer_logits_only).")
-    answer_logits_only: bool = _f(True, "Run the output head only where the loss needs it (positions that predict answer tokens); false = logits at every position, the model's own loss. Same loss either way.")
-    together: bool = _f(True, "Train the clients of one architecture together: one forward and backward per step over every client's batch, each row through its own adapter, each client with its own optimizer (needs answer_logits_only; DP-SGD trains each client alone). Same updates as one client at a time, up to float rounding and LoRA dropout draws.")
+    share_prefix: bool = _f(True, "Run the prompt prefix that every record of a batch shares (the chat template's system turn) once per batch, its KV cache repeated for the rows.")
+    together: bool = _f(True, "Train the clients of one architecture together: one forward and backward per step over every client's batch, each row through its own adapter, each client with its own optimizer (DP-SGD trains each client alone). Same updates as one client at a time, up to float rounding and LoRA dropout draws.")
     # fmt: on
 
 
@@ -112,8 +96,7 @@ class GenerationConfig:
     temperature: float = _f(0.7, "Sampling temperature (only with do_sample).")
     top_p: float = _f(0.9, "Nucleus sampling mass (only with do_sample).")
     batch_size: int = _f(32, "Sequences per batch (prompts grouped by length).")
-    decoder: Literal["fast", "generate"] = _f("fast", "fast = the package's KV-cache decoding loop, which drops each row from the batch once it has ended; generate = transformers' generate(), which decodes every row until the whole batch has ended.")
-    share_prefix: bool = _f(True, "fast decoder: compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
+    share_prefix: bool = _f(True, "Compute the prompt prefix every prompt of a batch shares (the chat template's system turn) once per adapter, not once per prompt.")
     adapter_batches: Literal["mixed", "per_adapter"] = _f("mixed", "mixed = one batch may hold several clients' adapters (peft mixed-adapter batch); per_adapter = each batch holds one adapter's prompts.")
     # fmt: on
 
@@ -139,13 +122,7 @@ class ConsensusConfig:
     # fmt: off
     embedder: str = _f("all-MiniLM-L6-v2", "Sentence embedder: the packaged all-MiniLM-L6-v2, a sentence-transformers id or a path.")
     clusterer: str = _f("agglomerative", "Per-prompt clustering algorithm: a name of protocol.cluster.REGISTRY.")
-    distance_threshold: float = _f(0.15, "Cosine distance threshold (agglomerative).")
-    linkage: Literal["average", "complete", "single"] = _f("average", "Agglomerative linkage.")
-    eps: float = _f(0.15, "Neighbourhood radius in cosine distance (dbscan).")
-    min_samples: int = _f(2, "Core-point neighbourhood size (dbscan).")
-    min_cluster_size: int = _f(2, "Smallest cluster (hdbscan).")
-    k_max: int = _f(4, "Largest k tried (kmeans, k chosen by silhouette).")
-    min_silhouette: float = _f(0.2, "Below this best silhouette, kmeans keeps one cluster.")
+    clusterer_params: dict[str, Any] = _f({}, "The named clusterer's own parameters, checked by its spec (`options` lists each clusterer's), e.g. {distance_threshold: 0.2} for agglomerative; one left out takes the spec's default.")
     min_agreement: float = _f(0.5, "Drop prompts whose agreement (dominant-cluster share) is below this.")
     rule: str = _f("medoid", "Consensus rule: a name of protocol.consensus.RULES (medoid: the largest semantic cluster's medoid; vote: exact-string majority; guarded: medoid with guard=numbers; ...).")
     # benchmarks/min_cohesion.py measures a floor of 0.7 as safe: every group of right phrasings of one free-form
@@ -215,6 +192,12 @@ class EvalConfig:
     watts_per_core: float = _f(10.0, "The estimate's power per busy core in watts (about a server CPU's rated power / its cores); stated in every estimated row.")
     # fmt: on
 
+    def scores(self, round_index: int, last_round: int) -> bool:
+        """True when the stage of ``round_index`` is scored on the test set (base -1, local 0 and the last always)."""
+        if round_index <= 0 or round_index == last_round:
+            return True
+        return round_index in self.rounds if self.rounds else self.every_round
+
 
 @dataclass
 class RunConfig:
@@ -271,11 +254,6 @@ class RunConfig:
             (self.compare.n_test_per_family >= 0, "compare.n_test_per_family", "must be >= 0 (0 = all)"),
             (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
             (self.competence.samples >= 2, "competence.samples", "must be >= 2 (semantic entropy needs several samples)"),
-            (0 < self.consensus.distance_threshold <= 2, "consensus.distance_threshold", "cosine distance lies in (0, 2]"),
-            (0 < self.consensus.eps <= 2, "consensus.eps", "cosine distance lies in (0, 2]"),
-            (self.consensus.min_samples >= 1, "consensus.min_samples", "must be >= 1"),
-            (self.consensus.min_cluster_size >= 2, "consensus.min_cluster_size", "must be >= 2"),
-            (self.consensus.k_max >= 2, "consensus.k_max", "must be >= 2"),
             (0 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a mean cosine similarity in [0, 1] (0 = off)"),
             (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
             (self.consensus.dp_sigma >= 0, "consensus.dp_sigma", "must be >= 0 (0 = no private consensus)"),
@@ -350,6 +328,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where} = {value!r}: expected {_type_name(tp)}.")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} = {value!r}: expected a mapping, e.g. {{name: value}}.")
+        return dict(value)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -358,7 +340,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}.")
-        return _from_dict(tp, value, where)
+        return from_dict(tp, value, where)
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{where} = {value!r}: expected null.")
@@ -376,12 +358,25 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """An instance of the dataclass ``cls`` from a mapping, each value checked against its field's type.
+
+    An unknown key, or a value of the wrong type, is a :class:`ConfigError` that names ``where.key``.
+    """
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
         prefix = f"{where}." if where else ""
+        if f"{where}.{unknown[0]}" in GONE:
+            raise ConfigError(f"{where}.{unknown[0]} is no longer a key: {GONE[f'{where}.{unknown[0]}']}; delete it.")
+        if cls is ConsensusConfig and unknown[0] in RETIRED:
+            key, clusterer = unknown[0], RETIRED[unknown[0]][0]
+            raise ConfigError(
+                f"consensus.{key} is no longer a key: each clusterer's parameters sit under consensus.clusterer_params; "
+                f"write consensus.clusterer_params.{key} (a parameter of clusterer {clusterer}), "
+                f"e.g. --set consensus.clusterer_params.{key}={data[key]}."
+            )
         raise ConfigError(
             f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}."
         )
@@ -389,9 +384,48 @@ def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     return cls(**kwargs)
 
 
+# The clusterer keys of ConsensusConfig before each clusterer owned its parameters: key -> (its clusterer, its default
+# then). A configuration you write is told the new key; a run folder's recorded config.yaml is read by upgrade().
+RETIRED: dict[str, tuple[str, Any]] = {
+    "distance_threshold": ("agglomerative", 0.15),
+    "linkage": ("agglomerative", "average"),
+    "eps": ("dbscan", 0.15),
+    "min_samples": ("dbscan", 2),
+    "min_cluster_size": ("hdbscan", 2),
+    "k_max": ("kmeans", 4),
+    "min_silhouette": ("kmeans", 0.2),
+}
+# The engine's switches of earlier releases that chose the path before the speed work, gone with that path.
+GONE: dict[str, str] = {
+    "train.dp_engine": "DP-SGD has one engine (per-example gradients from hooks on the LoRA layers, the former fast)",
+    "train.answer_logits_only": "the loss runs the output head at the answer positions only (the former true)",
+    "generation.decoder": "generation has one decoder (the KV-cache loop, the former fast)",
+}
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A configuration recorded by an earlier release (a run folder's config.yaml), as this release writes it.
+
+    The retired clusterer keys move under ``consensus.clusterer_params``: those of the recorded clusterer that
+    differ from their default then (the defaults are its spec's now); the other clusterers' are dropped, and so
+    are the switches of the engine before the speed work (:data:`GONE`).
+    """
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for dotted in GONE:
+        section, key = dotted.split(".")
+        data.get(section, {}).pop(key, None)
+    consensus = data.get("consensus") or {}
+    old = {k: consensus.pop(k) for k in list(consensus) if k in RETIRED}
+    if old:
+        name = consensus.get("clusterer", "agglomerative")
+        moved = {k: v for k, v in old.items() if RETIRED[k][0] == name and v != RETIRED[k][1]}
+        consensus["clusterer_params"] = {**moved, **(consensus.get("clusterer_params") or {})}
+    return data
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Build and validate a :class:`RunConfig` from a nested dict (unknown keys are errors)."""
-    return _from_dict(RunConfig, data or {}).validate()
+    return from_dict(RunConfig, data or {}).validate()
 
 
 def _get(cfg: Any, dotted: str) -> Any:
@@ -422,7 +456,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of the nested dict with each ``a.b=value`` override set."""
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in (data or {}).items()}
+    data = copy.deepcopy(data or {})
     for text in overrides:
         key, value = parse_override(text)
         parts = key.split(".")
@@ -435,8 +469,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(name_or_path: str | Path = "cpu", overrides: list[str] | None = None) -> RunConfig:
+def load_config(
+    name_or_path: str | Path = "cpu", overrides: list[str] | None = None, *, recorded: bool = False
+) -> RunConfig:
     """Load a preset or YAML file, apply ``--set`` overrides, validate.
+
+    ``recorded``: the file is a run folder's config.yaml, written by this or an earlier release
+    (:func:`upgrade` reads the keys an earlier release wrote); a file you write must use today's keys.
 
     Examples
     --------
@@ -451,6 +490,8 @@ def load_config(name_or_path: str | Path = "cpu", overrides: list[str] | None = 
         raise ConfigError(f"{path}: not valid YAML ({err}).") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}.")
+    if recorded:
+        data = upgrade(data)
     try:
         return config_from_dict(apply_overrides(data, overrides or []))
     except ConfigError as err:

@@ -110,7 +110,7 @@ def test_cli_robustness_server_only(honest_run, capsys):
 
 
 def test_full_sweep_on_ci_runs_every_fraction(tmp_path):
-    from fedcofit_lite.analysis.robustness import robustness_sweep
+    from fedcofit_lite.experiments.robustness import robustness_sweep
 
     rows, table = robustness_sweep(
         load_config("ci", ["federation.rounds=1"]),
@@ -132,9 +132,11 @@ def test_full_sweep_on_ci_runs_every_fraction(tmp_path):
 
 def test_sweep_shares_the_local_stage_without_changing_results(tmp_path):
     """A fraction run after another, from the shared local stage, equals a comparison of its own with those clients."""
-    from fedcofit_lite.analysis.compare import load_comparison, run_comparison
-    from fedcofit_lite.analysis.robustness import robustness_sweep
-    from fedcofit_lite.runlog import VOLATILE_FIELDS
+    from rundiff import VOLATILE_FIELDS
+
+    from fedcofit_lite.analysis.compare import load_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
+    from fedcofit_lite.experiments.robustness import robustness_sweep
 
     cfg = load_config("ci", ["federation.rounds=1"])
     robustness_sweep(

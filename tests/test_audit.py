@@ -97,8 +97,14 @@ def test_record_losses_equal_each_records_own_full_logit_loss_in_the_given_order
     mean answer-token loss of the model's full forward, alone, in the order the records were given."""
     import torch
 
-    from fedcofit_lite.engine.batching import TrainRecord, collate, tokenize_records
-    from fedcofit_lite.engine.privacy import per_example_loss
+    from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, collate, tokenize_records
+
+    def per_example_loss(logits, labels):  # (B,) each example's mean next-token loss over its answer tokens
+        tok = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2).float(), labels[:, 1:], ignore_index=IGNORE_INDEX, reduction="none"
+        )  # (B, T-1)
+        mask = (labels[:, 1:] != IGNORE_INDEX).float()
+        return (tok * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
     pool, cfg = _tiny_pool()
     bb = pool.backbone_of("c0")

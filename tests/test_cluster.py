@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import inspect
 
@@ -237,7 +238,7 @@ def test_docstring_examples_run():
 
 
 def test_one_registry_drives_config_explorer_and_sweeps():
-    """cluster.REGISTRY is the one place a clusterer's class, knob and config keys live."""
+    """cluster.REGISTRY is the one place a clusterer's class, knob and parameters live."""
     from fedcofit_lite.config import ConsensusConfig
     from fedcofit_lite.federation.methods import choices
     from fedcofit_lite.protocol import cluster
@@ -245,7 +246,7 @@ def test_one_registry_drives_config_explorer_and_sweeps():
     assert choices()["consensus.clusterer"] == list(cluster.REGISTRY)
     for name, spec in cluster.REGISTRY.items():
         params = cluster.clusterer_params(ConsensusConfig(clusterer=name))
-        assert set(params) == set(spec.config_keys) and spec.knob in params
+        assert set(params) == {f.name for f in dataclasses.fields(spec.params)} and spec.knob in params
         assert isinstance(cluster.make_clusterer(name, **params), spec.cls)
         assert type(spec.value(spec.low)) is (int if isinstance(spec.step, int) else float)  # a count stays a count
 

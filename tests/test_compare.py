@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.analysis.accounting import measured_vs_analytic
-from fedcofit_lite.analysis.compare import load_comparison, run_comparison
+from fedcofit_lite.analysis.compare import load_comparison
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
+from fedcofit_lite.experiments.compare import run_comparison
 from fedcofit_lite.federation.loop import run_federation
 from fedcofit_lite.protocol.fedavg import IncompatibleAdaptersError
 from fedcofit_lite.protocol.messages import safetensors_overhead
-from fedcofit_lite.runlog import compare_runs
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +257,7 @@ def test_figures_command_regenerates_every_figure_from_the_folder(comparison, tm
 
 
 def test_extending_a_folder_written_before_a_metric_existed_compares_the_common_metrics():
-    from fedcofit_lite.analysis.compare import _same_scores
+    from fedcofit_lite.experiments.compare import _same_scores
 
     before = {"all": {"exact_match": 0.5, "rouge_l": 0.4, "n": 2}}
     assert _same_scores({"all": {"exact_match": 0.5, "correct": 0.5, "rouge_l": 0.4, "n": 2}}, before)

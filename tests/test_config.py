@@ -99,3 +99,36 @@ def test_config_is_plain_dataclasses():
     assert all(
         dataclasses.is_dataclass(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name in ("model", "lora")
     )
+
+
+def test_a_clusterer_parameter_sits_under_its_own_key_and_is_checked_by_its_spec():
+    from fedcofit_lite.federation.methods import check_names
+    from fedcofit_lite.protocol.cluster import clusterer_from_config
+
+    cfg = check_names(load_config("ci", ["consensus.clusterer=dbscan", "consensus.clusterer_params.eps=0.3"]))
+    assert clusterer_from_config(cfg.consensus).get_params() == {"eps": 0.3, "min_samples": 2}
+    with pytest.raises(ConfigError, match=r"consensus\.clusterer_params\.eps = 3\.0: cosine distance lies in \(0, 2\]"):
+        check_names(load_config("ci", ["consensus.clusterer=dbscan", "consensus.clusterer_params.eps=3"]))
+    with pytest.raises(ConfigError, match=r"unknown config key 'consensus\.clusterer_params\.distance_threshold'.*eps"):
+        check_names(
+            load_config("ci", ["consensus.clusterer=dbscan", "consensus.clusterer_params.distance_threshold=1"])
+        )
+
+
+def test_a_retired_flat_clusterer_key_names_its_new_key():
+    with pytest.raises(ConfigError, match=r"consensus\.clusterer_params\.distance_threshold=0\.2"):
+        load_config("ci", ["consensus.distance_threshold=0.2"])
+
+
+def test_a_run_folder_of_an_earlier_release_reads_its_clusterer_keys(tmp_path):
+    old = yaml.safe_load(load_config("cpu").to_yaml())
+    old["consensus"].pop("clusterer_params")
+    flat = {"distance_threshold": 0.15, "linkage": "average", "eps": 0.15, "min_samples": 2, "min_cluster_size": 2}
+    old["consensus"].update(flat, k_max=4, min_silhouette=0.2)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert load_config(tmp_path / "config.yaml", recorded=True) == load_config("cpu")
+    old["consensus"].update(distance_threshold=0.3, eps=0.4)  # the other clusterers' keys are dropped
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert load_config(tmp_path / "config.yaml", recorded=True).consensus.clusterer_params == {
+        "distance_threshold": 0.3
+    }

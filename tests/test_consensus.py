@@ -274,7 +274,10 @@ def test_the_measured_cohesion_floor_keeps_every_clusterer_from_letting_unrelate
     # one loose group for a clusterer that lumps (k-means finds no split worth its silhouette)
     n = 6
     X = np.hstack([np.eye(n), np.ones((n, 1))])  # cos(i, j) = 1 / 2 for i != j
-    loose = {"agglomerative": ["consensus.distance_threshold=0.6"], "dbscan": ["consensus.eps=0.6"]}.get(clusterer, [])
+    loose = {
+        "agglomerative": ["consensus.clusterer_params.distance_threshold=0.6"],
+        "dbscan": ["consensus.clusterer_params.eps=0.6"],
+    }.get(clusterer, [])
     cfg = load_config(preset, [f"consensus.clusterer={clusterer}", "consensus.min_agreement=0.5", *loose])
     assert cfg.consensus.min_cohesion >= 0.7  # the preset's own floor: benchmarks/min_cohesion.py measured 0.7 as safe
     est = build_consensus(cfg.consensus).fit(X, ["p"] * n, texts=[f"answer {i}" for i in range(n)])

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from fedcofit_lite.analysis.compare import TABLE_COLUMNS, comparison_rows, energy_total, write_tables
+from fedcofit_lite.analysis.compare import TABLE_COLUMNS, comparison_rows, energy_total
 from fedcofit_lite.energy import EnergyMeter, rapl_zones
+from fedcofit_lite.experiments.compare import write_tables
 from fedcofit_lite.runlog import RunLog, check_row
 
 

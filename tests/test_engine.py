@@ -7,22 +7,24 @@ promises (fp32 adapters and optimizer state, autocast on).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 import torch
 
-from fedcofit_lite.config import LEGACY_ENGINE, GenerationConfig, LoraConfig, TrainConfig, load_config
+from fedcofit_lite.config import ConfigError, GenerationConfig, LoraConfig, TrainConfig, load_config
 from fedcofit_lite.engine.batched_lora import RowAdapters
 from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, batch_order, collate, tokenize_records
 from fedcofit_lite.engine.collect import (
     BASE_ADAPTER,
     GenerationRequest,
     GenerationStats,
-    _generate,
+    _left_pad,
     common_prefix_length,
     decode,
     generate_with_confidence,
 )
-from fedcofit_lite.engine.finetune import TrainStats, attach_adapters, train_adapter
+from fedcofit_lite.engine.finetune import attach_adapters, train_adapter
 from fedcofit_lite.engine.loss import answer_loss, shared_prefix_length
 from fedcofit_lite.engine.models import format_prompt, load_model
 from fedcofit_lite.engine.precision import compute_dtype_of, cpu_has_native_bf16, resolve_dtype
@@ -103,20 +105,6 @@ def test_batches_grouped_by_length_cover_every_record_once_and_pad_less():
     assert grouped == batch_order(lengths, 8, torch.Generator().manual_seed(3), group_by_length=True)  # seeded
 
 
-def test_fast_and_legacy_training_reach_the_same_adapter_in_float32():
-    ends = []
-    for cfg in (
-        TrainConfig(lr=1e-2, batch_size=3, group_by_length=False),
-        TrainConfig(lr=1e-2, batch_size=3, group_by_length=False, answer_logits_only=False, share_prefix=False),
-    ):
-        model, tok = fp32_clients(["alice"])
-        stats = TrainStats()
-        train_adapter(model, "alice", tok, RECORDS, cfg, epochs=2, seed=0, stats=stats)
-        ends.append(torch.cat([p.detach().flatten() for n, p in model.named_parameters() if "lora_" in n]))
-        assert stats.steps == 4 and stats.tokens < stats.positions
-    torch.testing.assert_close(ends[0], ends[1], rtol=1e-4, atol=1e-6)
-
-
 # -- generation ----------------------------------------------------------------------
 
 
@@ -136,9 +124,15 @@ REQUESTS = [
 )
 def test_fast_decoder_gives_the_answers_of_transformers_generate(fast):
     model, tok = fp32_clients()
-    reference = generate_with_confidence(
-        model, tok, REQUESTS, GenerationConfig(max_new_tokens=10, batch_size=1, decoder="generate")
-    )[0]
+    prompts = [
+        tok(format_prompt(tok, r.instruction, r.context), add_special_tokens=False)["input_ids"] for r in REQUESTS
+    ]
+    with torch.inference_mode():  # one row per batch, each through its own adapter (peft's mixed batch)
+        rows = [
+            _generate(model, [p], [r.adapter], fast, tok.pad_token_id, [tok.eos_token_id], None)[0][0]
+            for p, r in zip(prompts, REQUESTS)
+        ]
+    reference = [a.strip() for a in tok.batch_decode(rows, skip_special_tokens=True)]
     assert len(set(reference)) > 4  # the adapters really answer differently
     assert generate_with_confidence(model, tok, REQUESTS, fast)[0] == reference
 
@@ -206,6 +200,62 @@ def test_auto_dtype_follows_the_hardware_and_keeps_lora_and_adam_in_float32():
     assert {p.dtype for n, p in peft_model.named_parameters() if "lora_" in n} == {torch.float32}
 
 
-def test_legacy_engine_overrides_are_valid_config():
-    cfg = load_config("ci", list(LEGACY_ENGINE))
-    assert cfg.model.dtype == "float32" and cfg.generation.decoder == "generate" and not cfg.train.share_prefix
+def test_the_switches_of_the_engine_before_the_speed_work_are_gone(tmp_path):
+    """A config that sets one is told to delete it; a run folder that recorded one still loads."""
+    for key in ("train.dp_engine=opacus", "generation.decoder=generate", "train.answer_logits_only=false"):
+        with pytest.raises(ConfigError, match=rf"{key.split('=')[0]} is no longer a key: .*; delete it"):
+            load_config("ci", [key])
+    recorded = load_config("ci").to_dict()
+    recorded["train"]["dp_engine"], recorded["generation"]["decoder"] = "fast", "fast"
+    (tmp_path / "config.yaml").write_text(__import__("yaml").safe_dump(recorded))
+    assert load_config(tmp_path / "config.yaml", recorded=True) == load_config("ci")
+
+
+def _generate(  # transformers' generate(), the reference the package's decoder is held to
+    model: torch.nn.Module,
+    prompts: Sequence[list[int]],
+    adapter_names: list[str] | None,
+    cfg: GenerationConfig,
+    pad_id: int,
+    eos_ids: Sequence[int],
+    stats: GenerationStats | None,
+) -> tuple[list[list[int]], list[float]]:
+    """transformers' generate() on one batch; new tokens per row up to and including the end token, and their mean log-probability."""
+    batch = _left_pad(prompts, pad_id, next(model.parameters()).device)
+    sampling = (
+        {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p}
+        if cfg.do_sample
+        else {"do_sample": False}
+    )
+    extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
+    out = model.generate(
+        **batch,
+        **extra,
+        **sampling,
+        max_new_tokens=cfg.max_new_tokens,
+        pad_token_id=pad_id,
+        eos_token_id=eos_ids[0],
+        top_k=None,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+    generated = out.sequences[:, batch["input_ids"].shape[1] :]  # (B, new), padded after each row's end
+    chosen = torch.stack(  # (B, new): log-probability of each generated token, one step at a time
+        [
+            torch.log_softmax(s.float(), dim=-1).gather(-1, generated[:, k, None]).squeeze(-1)
+            for k, s in enumerate(out.logits)
+        ],
+        dim=1,
+    ).tolist()
+    rows = generated.tolist()
+    new, logprobs = [], []
+    for row, lps in zip(rows, chosen):
+        stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
+        new.append(row if stop is None else row[: stop + 1])
+        logprobs.append(sum(lps[: len(new[-1])]) / max(1, len(new[-1])))
+    if stats is not None:
+        stats.generated_tokens += sum(len(r) for r in new)
+        stats.decode_positions += sum(len(r) for r in rows)
+        stats.prompt_tokens += int(batch["attention_mask"].sum())
+        stats.prompt_positions += batch["attention_mask"].numel()
+    return new, logprobs

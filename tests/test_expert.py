@@ -6,10 +6,11 @@ from collections import Counter
 
 from fedcofit_lite.analysis.frontier import load_sweep
 from fedcofit_lite.analysis.replay import replay
-from fedcofit_lite.analysis.sweep import SweepPlan, run_sweep
+from fedcofit_lite.analysis.sweep import SweepPlan
 from fedcofit_lite.analysis.sweepreport import sweep_report
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
+from fedcofit_lite.experiments.sweep import run_sweep
 from fedcofit_lite.tasks.data import build_suite, partition
 
 

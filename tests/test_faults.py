@@ -10,10 +10,10 @@ import sys
 import time
 
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.config import ConfigError, load_config
 from fedcofit_lite.federation.loop import RoundFailedError, resume_federation, run_federation
-from fedcofit_lite.runlog import compare_runs
 
 
 def read_jsonl(path):

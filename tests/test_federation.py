@@ -6,12 +6,12 @@ import json
 from collections import defaultdict
 
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
 from fedcofit_lite.federation.loop import run_federation
 from fedcofit_lite.protocol.messages import AnswersMessage, PseudoLabelsMessage, encode
-from fedcofit_lite.runlog import compare_runs
 from fedcofit_lite.tasks.data import load_task_suite, resolve_data_path
 from fedcofit_lite.tasks.evaluate import exact_match
 

@@ -8,7 +8,7 @@ with ``flwr run``:
    random ci model answers only whitespace, which would make equal
    pseudo-labels trivial), compared with the in-process engine: the same
    pseudo-labels, test answers and wire bytes exactly, the same scores to
-   ``runlog.FLOAT_RTOL``. The in-process run batches generation per client
+   ``rundiff.FLOAT_RTOL`` (tests/rundiff.py). The in-process run batches generation per client
    (``generation.adapter_batches = per_adapter``, as each Flower client
    batches its own prompts), trains each client in its own steps
    (``train.together = false``, as each Flower client trains alone) and every
@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.config import load_config
 from fedcofit_lite.federation.loop import run_federation
-from fedcofit_lite.runlog import compare_runs
 
 flwr = pytest.importorskip("flwr")
 
@@ -87,9 +87,10 @@ def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(t
 def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tmp_path, monkeypatch, extra_overrides):
     import threading
 
+    from rundiff import differences
+
     from fedcofit_lite.flower.deploy import LocalDeployment
     from fedcofit_lite.flower.server_app import read_flower_record
-    from fedcofit_lite.runlog import differences
 
     trace = tmp_path / "trace"
     trace.mkdir()

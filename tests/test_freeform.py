@@ -12,10 +12,9 @@ import pytest
 from fedcofit_lite.engine.embed import embed_texts
 from fedcofit_lite.protocol.cluster import AgglomerativeThreshold
 from fedcofit_lite.protocol.consensus import guard_key, make_rule
-from fedcofit_lite.tasks import freeform
 from fedcofit_lite.tasks.data import instruction_suite, load_instruction_dataset, load_task_suite
 from fedcofit_lite.tasks.evaluate import correct, exact_match, score_answers
-from fedcofit_lite.tasks.families import FREEFORM_FAMILIES, generate_suite, get_family
+from fedcofit_lite.tasks.families import FREEFORM_FAMILIES, contradiction, generate_suite, get_family, phrasings
 
 # --- the checkers, on hand-written answers -----------------------------------------------
 
@@ -49,34 +48,34 @@ CASES = [
 
 @pytest.mark.parametrize("family, reference, right, wrong", CASES, ids=[c[0] for c in CASES])
 def test_checker_judges_content_not_wording(family, reference, right, wrong):
-    assert freeform.check(family, reference, reference)
+    assert get_family(family).check(reference, reference)
     for answer in right:
-        assert freeform.check(family, answer, reference), answer
+        assert get_family(family).check(answer, reference), answer
         assert correct(answer, reference, family) == 1.0
     for answer in wrong:
-        assert not freeform.check(family, answer, reference), answer
+        assert not get_family(family).check(answer, reference), answer
     # exact match cannot see any of the paraphrases as right: the reason the checker exists
     assert not any(exact_match(a, reference) for a in right)
 
 
 @pytest.mark.parametrize("family", FREEFORM_FAMILIES)
 def test_every_phrasing_is_right_and_every_contradiction_wrong(family):
-    f = freeform.FREEFORM[family]
+    f = get_family(family)
     rng = random.Random(0)
     for _ in range(300):
         _, reference = f.sample(rng)
-        said = freeform.phrasings(family, reference)
-        assert len(said) == len(f.styles) >= 3 and len(set(said)) == len(said)
-        assert all(freeform.check(family, p, reference) for p in said)
-        for style in range(len(f.styles)):
-            assert not freeform.check(family, freeform.contradiction(family, reference, style, seed=style), reference)
+        said = phrasings(family, reference)
+        assert len(said) == len(f.facts.styles) >= 3 and len(set(said)) == len(said)
+        assert all(get_family(family).check(p, reference) for p in said)
+        for style in range(len(f.facts.styles)):
+            assert not get_family(family).check(contradiction(family, reference, style, seed=style), reference)
 
 
 def test_a_reference_the_family_cannot_read_is_an_error():
     with pytest.raises(ValueError, match="states no facts"):
-        freeform.check("capital_sentence", "Paris", "It is sunny.")
+        get_family("capital_sentence").check("Paris", "It is sunny.")
     with pytest.raises(ValueError, match="not a free-form family; choose from capital_sentence"):
-        freeform.check("capital", "Lima", "Lima")
+        phrasings("capital", "Lima")
     assert get_family("weather_report").check is not None and get_family("capital").check is None
 
 
@@ -106,11 +105,10 @@ def test_shipped_freeform_suite_is_up_to_date_and_varied():
     for family in FREEFORM_FAMILIES:
         refs = [e.response for e in suite.train if e.family == family]
         styles = {
-            next(s for s in range(len(freeform.FREEFORM[family].styles)) if freeform.phrasings(family, r)[s] == r)
-            for r in refs
+            next(s for s in range(len(get_family(family).facts.styles)) if phrasings(family, r)[s] == r) for r in refs
         }
-        assert len(styles) == len(freeform.FREEFORM[family].styles), family  # every phrasing is taught somewhere
-        assert all(freeform.check(family, r, r) for r in refs)
+        assert len(styles) == len(get_family(family).facts.styles), family  # every phrasing is taught somewhere
+        assert all(get_family(family).check(r, r) for r in refs)
 
 
 # --- what MiniLM cannot tell apart, and the guard ---------------------------------------------

@@ -50,10 +50,11 @@ def test_the_import_graph_has_no_cycle_and_no_upward_import():
 
 
 def test_a_contract_breach_is_caught(tmp_path):
-    """The checker is live: a protocol module that imports torch breaks the contract."""
+    """The checker is live: a protocol module that imports torch, and an analysis module that trains, break contracts."""
     pkg = tmp_path / "fedcofit_lite"
     shutil.copytree(ROOT / "fedcofit_lite", pkg, ignore=shutil.ignore_patterns("__pycache__"))
     (pkg / "protocol" / "leak.py").write_text("import torch\n")
+    (pkg / "analysis" / "trains.py").write_text("from ..federation.loop import run_federation\n")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     done = subprocess.run(
         [_tool("lint-imports"), "--no-cache"],
@@ -65,6 +66,8 @@ def test_a_contract_breach_is_caught(tmp_path):
     )
     assert done.returncode != 0
     assert "fedcofit_lite.protocol.leak -> torch" in done.stdout
+    assert "The analysis does not train" in done.stdout and "BROKEN" in done.stdout
+    assert "fedcofit_lite.analysis.trains -> fedcofit_lite.federation.loop" in done.stdout
 
 
 def test_ruff_check_and_format_pass_on_the_whole_repository():

@@ -1,4 +1,4 @@
-"""The notebooks' helpers (flt.ui.lesson) and the documentation's renderer (flt.analysis.render), on shipped runs."""
+"""The notebooks' helpers (flt.ui.lesson, flt.analysis.markdown) and the documentation's renderer (tools/docpages.py), on shipped runs."""
 
 from __future__ import annotations
 
@@ -6,24 +6,37 @@ import numpy as np
 import pytest
 
 import fedcofit_lite as flt
-from fedcofit_lite.analysis import render, stats
+from fedcofit_lite.analysis import markdown, stats
 from fedcofit_lite.ui import lesson, workshop
 
 SMALL = workshop.REFERENCE_ROOT / "small"
 
 
+def _docpages():
+    """tools/docpages.py, the documentation's own code (not part of the package)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        return importlib.import_module("docpages")
+    finally:
+        sys.path.pop(0)
+
+
 def test_a_difference_reads_as_its_interval_says():
-    assert render.versus(stats.Interval(0.02, -0.01, 0.05), "local") == "not distinguishable from local"
-    assert render.versus(stats.Interval(0.04, 0.01, 0.07), "local") == "above local"
-    assert render.versus(stats.Interval(-0.04, -0.07, -0.01), "local") == "below local"
+    assert markdown.versus(stats.Interval(0.02, -0.01, 0.05), "local") == "not distinguishable from local"
+    assert markdown.versus(stats.Interval(0.04, 0.01, 0.07), "local") == "above local"
+    assert markdown.versus(stats.Interval(-0.04, -0.07, -0.01), "local") == "below local"
 
 
 def test_wall_times_read_as_a_person_says_them():
-    assert [render.format_minutes(s) for s in (48, 479, 6299)] == ["48 s", "8 min", "1 h 45 min"]
+    assert [markdown.format_minutes(s) for s in (48, 479, 6299)] == ["48 s", "8 min", "1 h 45 min"]
 
 
 def test_a_markdown_table_has_one_row_per_record():
-    table = render.md_table(["a", "b"], [[1, 2], [3, 4]])
+    table = markdown.md_table(["a", "b"], [[1, 2], [3, 4]])
     assert table.splitlines() == ["| a | b |", "|---|--:|", "| 1 | 2 |", "| 3 | 4 |"]
 
 
@@ -31,7 +44,7 @@ def test_the_seed_table_text_reads_back_into_the_numbers_it_printed():
     text = (workshop.REFERENCE_ROOT / "small" / "seeds" / "comparison_seeds.txt").read_text()
     summary = flt.analysis.compare.summarize_seeds(SMALL / "seeds")
     rows, _ = flt.analysis.compare.seed_table(summary)
-    parsed = render.parse_seed_table(text)
+    parsed = markdown.parse_seed_table(text)
     for r in rows:
         assert parsed["scores"][r["method"]].mean == pytest.approx(r["em"].mean, abs=5e-4)
     em = summary.scores["exact_match"][summary.final_stage()]
@@ -40,7 +53,7 @@ def test_the_seed_table_text_reads_back_into_the_numbers_it_printed():
 
 
 def test_a_manifest_says_where_its_numbers_came_from():
-    p = render.Provenance.from_manifest(SMALL / "reference.json", "seeds")
+    p = _docpages().Provenance.from_manifest(SMALL / "reference.json", "seeds")
     assert p.command.startswith("python -m fedcofit_lite compare --config small")
     assert p.wall_s and p.date[:4].isdigit() and "CPU" in p.machine
     assert p.command in p.markdown() and p.commit in p.markdown()

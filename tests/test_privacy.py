@@ -10,7 +10,7 @@ import torch
 from fedcofit_lite.config import ConfigError, load_config
 from fedcofit_lite.engine.batching import TrainRecord, collate, tokenize_records
 from fedcofit_lite.engine.finetune import attach_adapters
-from fedcofit_lite.engine.privacy import epsilon, new_accountant, per_example_loss
+from fedcofit_lite.engine.privacy import epsilon, new_accountant
 from fedcofit_lite.federation.loop import run_federation
 
 
@@ -18,52 +18,6 @@ def _close(got, want):
     """Equal up to float32 summation order: 1e-4 relative, and 1e-4 of the tensor's largest entry absolute (an
     entry near zero is the difference of larger terms, so its own relative error can be large)."""
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()) + 1e-12)
-
-
-def test_opacus_per_example_gradients_equal_one_backward_per_example():
-    from opacus import GradSampleModule
-
-    from fedcofit_lite.engine.models import load_model
-
-    # float32: exactness is the point here (a bf16 base rounds batch and single rows differently)
-    model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
-    cfg = load_config("ci")
-    peft_model = attach_adapters(model, ["c0"], cfg.lora, seed=0)
-    for n, p in peft_model.named_parameters():
-        p.requires_grad_("lora_" in n)
-    with torch.no_grad():  # B starts at zero; make the adapter non-trivial so every gradient is
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.1)
-    peft_model.train()
-    for m in peft_model.modules():  # no dropout: the two computations must see the same network
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-    records = [
-        TrainRecord("Say hi", "", "hi"),
-        TrainRecord("Add 2 and 3", "", "5"),
-        TrainRecord("Capital of France?", "", "Paris"),
-    ]
-    batch = collate(tokenize_records(tok, records, 64), tok.pad_token_id)
-    params = [p for p in peft_model.parameters() if p.requires_grad]
-
-    expected = []
-    for i in range(3):
-        peft_model.zero_grad()
-        logits = peft_model(
-            input_ids=batch["input_ids"][i : i + 1], attention_mask=batch["attention_mask"][i : i + 1]
-        ).logits
-        per_example_loss(logits, batch["labels"][i : i + 1]).mean().backward()
-        expected.append([p.grad.clone() for p in params])
-
-    gsm = GradSampleModule(peft_model, batch_first=True, loss_reduction="mean", strict=False)
-    peft_model.zero_grad()
-    logits = gsm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    per_example_loss(logits, batch["labels"]).mean().backward()
-    for k, p in enumerate(params):
-        for i in range(3):
-            _close(p.grad_sample[i], expected[i][k])
-    gsm._close()
 
 
 def test_fast_per_example_gradients_equal_one_backward_per_example_and_clip_like_opacus():
@@ -115,15 +69,14 @@ def test_fast_per_example_gradients_equal_one_backward_per_example_and_clip_like
         _close(update[k], want)
 
 
-@pytest.mark.parametrize("engine", ["fast", "opacus"])
-def test_both_dp_engines_spend_the_same_privacy_and_move_only_the_adapter(engine):
+def test_dp_sgd_spends_privacy_and_moves_only_the_adapter():
     from fedcofit_lite.engine.finetune import adapter_state, train_adapter
     from fedcofit_lite.engine.models import load_model
 
     model, tok = load_model("tiny-random", device="cpu", seed=0, dtype="float32")
     peft_model = attach_adapters(model, ["c0", "c1"], load_config("ci").lora, seed=0)
     before = {a: {k: v.clone() for k, v in adapter_state(peft_model, a).items()} for a in ("c0", "c1")}
-    cfg = load_config("ci", [f"train.dp_engine={engine}", "train.dp_noise_multiplier=1.0", "train.batch_size=2"]).train
+    cfg = load_config("ci", ["train.dp_noise_multiplier=1.0", "train.batch_size=2"]).train
     records = [TrainRecord(f"Add {i} and 3", "", str(i + 3)) for i in range(6)]
     accountant = new_accountant()
     train_adapter(peft_model, "c0", tok, records, cfg, epochs=2, seed=5, accountant=accountant)
@@ -183,7 +136,7 @@ def test_dp_options_are_validated():
 
 
 def test_dp_accounting_is_per_method_in_a_comparison(tmp_path):
-    from fedcofit_lite.analysis.compare import run_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
 
     cfg = load_config("ci", ["train.dp_noise_multiplier=1.0", "federation.rounds=1"])
     comp = run_comparison(cfg, ["fedavg", "local", "centralized"], run_dir=tmp_path / "c", progress=False)

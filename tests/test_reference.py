@@ -69,7 +69,7 @@ def workshop_dir(tmp_path, monkeypatch):
         raise AssertionError("trained although the reference could stand in")
 
     monkeypatch.setattr(flt.federation.loop, "run_federation", no_training)
-    monkeypatch.setattr(flt.analysis.compare, "run_seeds", no_training)
+    monkeypatch.setattr(flt.experiments.compare, "run_seeds", no_training)
     return tmp_path
 
 
@@ -120,7 +120,7 @@ def test_fewer_seeds_than_the_reference_read_the_reference_and_keep_your_other_s
     for s in (0, 1, 2):
         shutil.copytree(REF.root / "seeds" / f"seed_{s}", mine / f"seed_{s}")
     monkeypatch.setattr(
-        flt.analysis.compare, "run_seeds", lambda cfg, seeds, names, run_dir, progress: None
+        flt.experiments.compare, "run_seeds", lambda cfg, seeds, names, run_dir, progress: None
     )  # seed 0 is done: no training
     assert workshop.ensure_seed_comparison(cfg, [0], methods) == mine
     assert sorted(p.name for p in mine.glob("seed_*")) == ["seed_0", "seed_1", "seed_2"]  # nothing of theirs deleted

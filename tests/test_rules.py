@@ -240,7 +240,7 @@ def test_replay_scores_every_rule_and_prints_a_table(ci_run, capsys):
 
 
 def test_rules_side_by_side_in_one_comparison(tmp_path):
-    from fedcofit_lite.analysis.compare import run_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
 
     comp = run_comparison(
         load_config("ci"), ["consensus", "consensus@vote", "local"], run_dir=tmp_path / "c", progress=False
@@ -254,7 +254,8 @@ def test_rules_side_by_side_in_one_comparison(tmp_path):
 
 
 def test_a_finished_comparison_can_be_extended_with_more_rules(tmp_path):
-    from fedcofit_lite.analysis.compare import load_comparison, run_comparison
+    from fedcofit_lite.analysis.compare import load_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
 
     folder = tmp_path / "ext"
     run_comparison(load_config("ci"), ["consensus", "local"], run_dir=folder, progress=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rundiff import compare_runs
 
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
@@ -11,7 +12,6 @@ from fedcofit_lite.protocol.cluster import AgglomerativeThreshold
 from fedcofit_lite.protocol.consensus import SemanticConsensus
 from fedcofit_lite.protocol.messages import AnswersMessage, Wire, changed_answers, complete_answers, encode
 from fedcofit_lite.protocol.server import ConsensusServer
-from fedcofit_lite.runlog import compare_runs
 
 PROMPTS = [f"capital-public-{i:04d}" for i in range(6)]
 WORDS = ["Paris", "paris", "Lyon", "Lima", "Quito", "Oslo", "Bern", "Rome"]

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from rundiff import compare_runs
 
-from fedcofit_lite.analysis import frontier, sweep, sweepreport
+from fedcofit_lite.analysis import frontier, sweepreport
 from fedcofit_lite.analysis.sweep import SweepPlan
 from fedcofit_lite.cli import main
 from fedcofit_lite.config import load_config
-from fedcofit_lite.runlog import AnswerRow, PredictionRow, PseudoLabelRow, RunLog, compare_runs
+from fedcofit_lite.experiments import sweep
+from fedcofit_lite.runlog import AnswerRow, PredictionRow, PseudoLabelRow, RunLog
 from fedcofit_lite.tasks.data import build_suite
 
 SWEEP = ["sweep", "--config", "ci", "--seeds", "0", "--rounds", "2", "--quiet", "--no-figures", "--boot", "100"]
@@ -62,7 +64,7 @@ def test_shared_stages_run_once_and_an_extension_runs_only_its_new_cells(extende
 
 
 def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path):
-    from fedcofit_lite.analysis.compare import run_comparison
+    from fedcofit_lite.experiments.compare import run_comparison
 
     root, *_ = extended
     # a sweep scores its cells after the rounds it reports only (here round 2): so does this comparison
@@ -298,7 +300,8 @@ def test_the_shipped_sweep_is_small_labelled_current_and_complete():
         [f"eval.watts_per_core={argv[argv.index('--watts-per-core') + 1]}"] if "--watts-per-core" in argv else []
     )
     now = sweep.identity(load_config(manifest["preset"], overrides))
-    stale = sweep.config_differences(json.loads((root / "sweep.json").read_text())["config"], now)
+    folder = flt.config.upgrade(json.loads((root / "sweep.json").read_text())["config"])  # as a resumed sweep reads it
+    stale = sweep.config_differences(folder, now)
     assert stale == [], f"the shipped sweep is stale ({stale[:3]}): python notebooks/reference/build_sweep.py"
     res = frontier.load_sweep(root)
     assert all(res.seeds[n] == res.plan.seeds for n in res.plan.clients)  # every planned cell finished
@@ -308,13 +311,17 @@ def test_the_shipped_sweep_is_small_labelled_current_and_complete():
     )
 
 
-def test_the_help_gives_every_axis_of_the_full_study_and_its_cpu_time(capsys):
+def test_the_help_says_what_the_command_does_and_the_study_commands_are_in_reproducing(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     out = capsys.readouterr().out
+    assert "where consensus meets parameter averaging" in out and "docs/reproducing.md" in out
+    study = (Path(__file__).resolve().parents[1] / "docs" / "reproducing.md").read_text()
     for folder in ("sweep-budget", "sweep-freeform", "sweep-rounds", "sweep-clients", "sweep-mixed", "sweep-expert"):
-        assert f"--run-dir runs/{folder}" in out, folder
-    assert "--config cpu" in out and "--config freeform" in out and "--config mixed" in out and "CPU time" in out
+        assert f"--run-dir runs/{folder}" in study, folder
+    assert (
+        "--config cpu" in study and "--config freeform" in study and "--config mixed" in study and "CPU time" in study
+    )
 
 
 def test_transfer_counts_what_each_client_learned_of_the_families_it_never_held(tmp_path):

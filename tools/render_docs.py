@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def rendered() -> dict[Path, str]:
     """Path (relative to the repository) -> the text it should hold."""
-    from fedcofit_lite.ui import docpages
+    sys.path.insert(0, str(ROOT / "tools"))  # docpages.py beside this file: the documentation's own code
+    import docpages
 
     out = docpages.render_pages()
     readme = (ROOT / "README.md").read_text()

@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
     }
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"{dst}: {len(cells)} finished cells, {manifest['wall_s'] / 3600:.2f} h wall, {manifest['cpu_s'] / 3600:.2f} h CPU")
+    print(
+        f"{dst}: {len(cells)} finished cells, {manifest['wall_s'] / 3600:.2f} h wall, {manifest['cpu_s'] / 3600:.2f} h CPU"
+    )
     return 0
 
 

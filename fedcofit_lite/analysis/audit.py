@@ -352,7 +352,7 @@ def audit_run(
     unknown = [a for a in attacks or [] if a not in ATTACKS]
     if unknown:
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", recorded=True)
     method = cfg.federation.method
     spec = method_spec(method)
     if spec is None:
@@ -491,7 +491,7 @@ def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", 
     for run in map(Path, run_dirs):
         ra = load_round(run, round_index, embeddings=False)
         if signal == "closeness":
-            derive_closeness(run, ra, load_config(run / "config.yaml").consensus.embedder)
+            derive_closeness(run, ra, load_config(run / "config.yaml", recorded=True).consensus.embedder)
         if signal not in ra.signals:
             raise AuditError(f"{run}: round {round_index} carries no {signal!r} signal; record it (competence.record).")
         partition = next(

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..federation.methods import METHODS, has_global_model, method_spec
 from ..runlog import RunLog, read_predictions
 from . import stats
 from .compare import energy_total, item_scores
@@ -100,15 +101,24 @@ class SweepResults:
         out: list[tuple[str, int | None]] = []
         for c in self.cells_of(clients):
             out.append((c.method, c.budget))
-            if c.method in ("fedavg", "fedprox", "ffa"):
+            if has_global_model(c.method):
                 out.append((f"{c.method} (global)", None))
         return sorted(dict.fromkeys(out), key=lambda e: (e[1] is not None, e[1] or 0, order(e[0])))
 
 
-def order(entry: str) -> int:
-    """Where an entry sits in tables: the references, FedAvg, then the consensus rules."""
-    known = ["local", "centralized", "fedavg", "fedavg (global)", "ffa", "ffa (global)", "consensus"]
-    return known.index(entry) if entry in known else len(known)
+SENDS_ORDER = ("nothing", "records", "adapter", "adapter_b", "answers")
+
+
+def order(entry: str) -> tuple[int, int, bool]:
+    """Where an entry sits in tables: the references, the parameter methods (each with its global model), the consensus rules.
+
+    By what the method sends (:data:`SENDS_ORDER`), then its place in the registry; an unknown name comes last.
+    """
+    name, glob = entry.removesuffix(" (global)"), entry.endswith(" (global)")
+    spec = method_spec(name)
+    if spec is None:
+        return len(SENDS_ORDER), 0, glob
+    return SENDS_ORDER.index(spec.sends), list(METHODS).index(name.partition("@")[0]), glob
 
 
 def load_sweep(root: str | Path) -> SweepResults:
@@ -170,7 +180,7 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
         ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
         for cell in group:
             tags = [("", cell.method)] + (
-                [("_global", f"{cell.method} (global)")] if cell.method in ("fedavg", "fedprox", "ffa") else []
+                [("_global", f"{cell.method} (global)")] if has_global_model(cell.method) else []
             )
             for tag, entry in tags:
                 for stage in res.stages():
@@ -223,7 +233,7 @@ def costs(res: SweepResults, clients: int) -> dict[tuple[str, int | None], dict[
                 mean["comm"] = np.mean([g["comm"] for g in got], axis=0).tolist()
                 out[key][stage] = mean
     for (method, budget), per_stage in list(out.items()):
-        if method in ("fedavg", "fedprox", "ffa"):
+        if has_global_model(method):
             out[(f"{method} (global)", budget)] = per_stage  # the global model cost what its clients sent
     return out
 

@@ -96,7 +96,7 @@ def _rule_of(cell: Path) -> str:
         row = json.loads(line)
         if row.get("rule"):
             return str(row["rule"])
-    return cell.name.partition("@")[2] or load_config(cell / "config.yaml").consensus.rule
+    return cell.name.partition("@")[2] or load_config(cell / "config.yaml", recorded=True).consensus.rule
 
 
 # -- the answers, embedded once ------------------------------------------------------------------
@@ -104,7 +104,7 @@ def _rule_of(cell: Path) -> str:
 
 def cached_round(group: Group, round_index: int = 1) -> tuple[RoundAnswers, Any]:
     """A group's round of answers with their embeddings (cached on disk by content) and closeness; and its consensus config."""
-    cfg = load_config(group.answers / "config.yaml")
+    cfg = load_config(group.answers / "config.yaml", recorded=True)
     ra = load_round(group.answers, round_index)
     if ra.X is None:
         key = hashlib.sha256(json.dumps([cfg.consensus.embedder, ra.texts]).encode()).hexdigest()[:24]
@@ -256,7 +256,7 @@ def _validity(groups: Sequence[Group], cases: Sequence[dict[str, Any]], n_boot: 
 
     pairs = []
     for g in groups:
-        metric = load_config(g.answers / "config.yaml").compare.metric
+        metric = load_config(g.answers / "config.yaml", recorded=True).compare.metric
         for rule in g.trained:
             gain = trained_gain(g, rule, metric)
             case = next(

@@ -94,7 +94,7 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
             f"{run}/answers/round_{round_index}.jsonl does not exist; this run folder has rounds "
             f"{rounds_of(run) or 'none'} (is it a consensus run?)."
         )
-    suite = build_suite(load_config(run / "config.yaml"))
+    suite = build_suite(load_config(run / "config.yaml", recorded=True))
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
     rows = read_answers(run, round_index)
     ra = RoundAnswers(
@@ -137,7 +137,7 @@ def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, devic
     from ..federation.signals import prompt_text
 
     run = Path(run_dir)
-    suite = build_suite(load_config(run / "config.yaml"))
+    suite = build_suite(load_config(run / "config.yaml", recorded=True))
     train = {e.id: e for e in suite.train}
     public = {e.id: e for e in suite.public}
     model = _embedder(embedder, device)
@@ -293,7 +293,7 @@ def replay(
         raise FileNotFoundError(
             f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
         )
-    cfg = load_config(run / "config.yaml", list(overrides))
+    cfg = load_config(run / "config.yaml", list(overrides), recorded=True)
     rules = list(rules or RULES)
     unknown = [r for r in rules if r not in RULES]
     if unknown:
@@ -369,7 +369,7 @@ def signal_power_of(run_dir: str | Path, rounds: Sequence[int] = (1,)) -> list[d
         raise FileNotFoundError(f"{run} has no config.yaml and no seed_*/consensus: give a consensus run folder.")
     pairs = []
     for folder in folders:
-        cfg = load_config(folder / "config.yaml")
+        cfg = load_config(folder / "config.yaml", recorded=True)
         for r in rounds:
             ra = ensure_embedded(load_round(folder, r), cfg.consensus.embedder)
             pairs.append((derive_closeness(folder, ra, cfg.consensus.embedder), cfg.consensus))
@@ -540,7 +540,7 @@ def tradeoff_from_run(
     rounds = list(rounds or rounds_of(run_dir))
     if not rounds:
         raise FileNotFoundError(f"{run_dir} holds no answers/round_R.jsonl: give the folder of a consensus run.")
-    seed = load_config(Path(run_dir) / "config.yaml").seed
+    seed = load_config(Path(run_dir) / "config.yaml", recorded=True).seed
     votes_by_round, truth = {}, {}
     for r in rounds:
         ra = load_round(run_dir, r)

@@ -1,26 +1,21 @@
-"""How much bad behaviour each method survives: a sweep over the fraction of bad clients.
+"""How much bad behaviour consensus survives, read from run folders: the server's view of a share of bad clients.
 
 For each fraction the last ``round(fraction * n_clients)`` clients turn bad (a behaviour of
-:mod:`fedcofit_lite.federation.adversary`; FedAvg's send the analogous parameter fault). Every setting
-runs the methods from one shared local stage (bad clients train honestly and only send something
-else); then every clusterer is refitted on the round-1 answers the server received: the server-side
-view of where consensus breaks.
+:mod:`fedcofit_lite.federation.adversary`); every clusterer is refitted on the round's answers the server
+received. :func:`server_only_sweep` corrupts the recorded answers of an honest run (no training);
+:mod:`fedcofit_lite.experiments.robustness` trains every method with the bad clients.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ConsensusConfig, RunConfig
+from ..config import ConsensusConfig
 from ..protocol.cluster import REGISTRY
-from ..runlog import RunLog, format_table
+from ..runlog import format_table
 from .replay import RoundAnswers, consensus_quality, ensure_embedded, fit_as_configured, load_round
-
-log = logging.getLogger(__name__)
 
 
 def behaviours_for(n_clients: int, n_bad: int, behaviour: str) -> list[str]:
@@ -35,59 +30,6 @@ def quality_row(ra: RoundAnswers, consensus: ConsensusConfig, algorithms: Sequen
         q = consensus_quality(ra, fit_as_configured(ra, consensus, algo))
         row[f"pl_acc_{algo}"], row[f"kept_{algo}"] = q["pseudo_label_accuracy"], q["kept"]
     return row
-
-
-def robustness_sweep(
-    cfg: RunConfig,
-    behaviour: str = "colluder",
-    fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
-    methods: Sequence[str] = ("consensus", "fedavg"),
-    algorithms: Sequence[str] | None = None,  # default: every clusterer of cluster.REGISTRY
-    run_dir: str | Path | None = None,
-    progress: bool = True,
-) -> tuple[list[dict[str, Any]], str]:
-    """Run the sweep; return one row per fraction and the printed table (also in ``run_dir``)."""
-    from ..engine.embed import embed_texts
-    from ..federation.adversary import ANSWER_BEHAVIOURS
-    from ..federation.loop import Federation
-    from ..federation.methods import make_method
-    from .compare import run_methods, run_shared_stages, write_tables
-
-    algorithms = list(algorithms or REGISTRY)
-    if behaviour not in ANSWER_BEHAVIOURS or behaviour == "honest":
-        raise ValueError(f"behaviour {behaviour!r}: choose one of {[b for b in ANSWER_BEHAVIOURS if b != 'honest']}.")
-    if cfg.federation.rounds < 1:
-        raise ValueError("federation.rounds must be >= 1: the sweep reads round 1's answers.")
-    cfg = replace(
-        cfg, federation=replace(cfg.federation, behaviours=[]), compare=replace(cfg.compare, methods=list(methods))
-    ).validate()
-    root = RunLog(run_dir) if run_dir else RunLog.create(replace(cfg, name=f"{cfg.name}-robustness-{behaviour}"))
-    fed = Federation(cfg, runlog=root, progress=progress)
-    plan = [make_method(m, cfg) for m in methods]
-    for method in plan:
-        fed.prepare(method)
-    # Bad clients train honestly and only send something else, so the base and
-    # local stages are the same for every fraction: run them once.
-    start = run_shared_stages(fed, plan)
-    n = cfg.federation.n_clients
-    rows: list[dict[str, Any]] = []
-    for n_bad in dict.fromkeys(round(f * n) for f in fractions):  # 0.5 and 0.75 of 3 clients are both 2
-        log.info("robustness: %d of %d clients %s", n_bad, n, behaviour)
-        fed.set_behaviours(behaviours_for(n, n_bad, behaviour))
-        sub = RunLog(root.dir / f"bad_{n_bad}_of_{n}")
-        sub.write_config(fed.cfg)
-        metrics = run_methods(fed, plan, start, sub)
-        summary, _ = write_tables(sub, metrics)
-        row: dict[str, Any] = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{n}", "fraction": n_bad / n}
-        row.update({f"{r['method']}_final_em": r["final_em"] for r in summary})
-        if "consensus" in metrics:  # the server's view: every clusterer refitted on the answers it received
-            ra = load_round(sub.dir / "consensus", 1).embed(lambda t: embed_texts(fed.embedder, t, progress=False))
-            row.update(quality_row(ra, cfg.consensus, algorithms))
-        rows.append(row)
-        table = _table(rows, methods, algorithms)
-        root.write_json("robustness.json", rows)  # after every fraction: nothing finished is lost
-        (root.dir / "robustness.txt").write_text(table + "\n")
-    return rows, table
 
 
 def server_only_sweep(
@@ -107,7 +49,7 @@ def server_only_sweep(
     from ..config import load_config
     from ..federation.adversary import apply_behaviours
 
-    cfg = load_config(Path(run_dir) / "config.yaml")
+    cfg = load_config(Path(run_dir) / "config.yaml", recorded=True)
     honest = load_round(run_dir, round_index)
     clients, prompt_ids = list(dict.fromkeys(honest.clients)), list(honest.prompts)
     by_client = {c: [t for t, cc in zip(honest.texts, honest.clients) if cc == c] for c in clients}
@@ -127,10 +69,11 @@ def server_only_sweep(
         ensure_embedded(ra, cfg.consensus.embedder)
         row = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{len(clients)}", "fraction": n_bad / len(clients)}
         rows.append({**row, **quality_row(ra, cfg.consensus, list(algorithms or REGISTRY))})
-    return rows, _table(rows, [], list(algorithms or REGISTRY))
+    return rows, robustness_table(rows, [], list(algorithms or REGISTRY))
 
 
-def _table(rows: list[dict[str, Any]], methods: Sequence[str], algorithms: Sequence[str]) -> str:
+def robustness_table(rows: list[dict[str, Any]], methods: Sequence[str], algorithms: Sequence[str]) -> str:
+    """One line per share of bad clients: each method's final exact match, each clusterer's labels."""
     columns = [("bad clients", "bad_clients", "{}")]
     columns += [(f"{m} EM", f"{m}_final_em", "{:.3f}") for m in methods]
     columns += [(f"PL acc {a[:6]}", f"pl_acc_{a}", "{:.2f}") for a in algorithms]

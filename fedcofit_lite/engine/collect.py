@@ -4,23 +4,15 @@ Clients of one architecture share a base model and differ only by adapter, so
 one left-padded batch can mix prompts of different clients: each row goes
 through its own adapter (:class:`~fedcofit_lite.engine.batched_lora.RowAdapters`:
 two matmuls per layer for all adapters; peft's ``adapter_names`` mixed batch
-with the ``generate`` decoder). ``generation.adapter_batches = per_adapter``
+where an adapter is not plain LoRA). ``generation.adapter_batches = per_adapter``
 instead gives each batch one adapter's prompts.
 
-Two decoders (``generation.decoder``):
-
-``fast`` (default)
-    :func:`decode`: prefill the batch once, then one token per step with a KV
-    cache; a row that has produced its end-of-answer token leaves the batch
-    (its cache rows are dropped), so finished answers stop costing decode
-    steps. The answers are short (3-10 tokens) next to ``max_new_tokens``,
-    so most rows end long before the slowest one.
-``generate``
-    transformers' ``generate()``, which decodes every row until the whole
-    batch has ended (the path before the speed work; kept for comparison).
-
-Both run under the model's compute precision (:mod:`fedcofit_lite.engine.precision`)
-and give the same greedy answers (a test checks it).
+:func:`decode` prefills the batch once, then decodes one token per step with a KV
+cache; a row that has produced its end-of-answer token leaves the batch (its cache
+rows are dropped), so finished answers stop costing decode steps. The answers are
+short (3-10 tokens) next to ``max_new_tokens``, so most rows end long before the
+slowest one. It runs under the model's compute precision
+(:mod:`fedcofit_lite.engine.precision`).
 """
 
 from __future__ import annotations
@@ -106,7 +98,7 @@ def generate_with_confidence(
     answers: list[str] = [""] * len(requests)
     confidence: list[float] = [0.0] * len(requests)
     adapters = [r.adapter for r in requests]
-    stacked = cfg.decoder == "fast" and mixed and RowAdapters.supported(model, adapters)
+    stacked = mixed and RowAdapters.supported(model, adapters)
     with (
         torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
         torch.inference_mode(),
@@ -117,12 +109,9 @@ def generate_with_confidence(
         for rows in progress_bar(batches_of(requests, encoded, cfg), desc=desc, leave=False, unit="batch"):
             prompts_ids = [encoded[i] for i in rows]
             names = [requests[i].adapter for i in rows] if mixed else None
-            if cfg.decoder == "fast":
-                new_tokens, logprobs = decode(
-                    model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
-                )
-            else:
-                new_tokens, logprobs = _generate(model, prompts_ids, names, cfg, tokenizer.pad_token_id, eos_ids, stats)
+            new_tokens, logprobs = decode(
+                model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
+            )
             if stats is not None:
                 stats.batches += 1
             for i, text, lp in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs):
@@ -257,56 +246,6 @@ def _next_token(logits: torch.Tensor, cfg: GenerationConfig) -> torch.Tensor:
     sorted_p = sorted_p.masked_fill(outside, 0.0)
     choice = torch.multinomial(sorted_p / sorted_p.sum(-1, keepdim=True), 1)  # (b, 1)
     return sorted_idx.gather(-1, choice).squeeze(-1)
-
-
-def _generate(
-    model: torch.nn.Module,
-    prompts: Sequence[list[int]],
-    adapter_names: list[str] | None,
-    cfg: GenerationConfig,
-    pad_id: int,
-    eos_ids: Sequence[int],
-    stats: GenerationStats | None,
-) -> tuple[list[list[int]], list[float]]:
-    """transformers' generate() on one batch; new tokens per row up to and including the end token, and their mean log-probability."""
-    batch = _left_pad(prompts, pad_id, next(model.parameters()).device)
-    sampling = (
-        {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p}
-        if cfg.do_sample
-        else {"do_sample": False}
-    )
-    extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
-    out = model.generate(
-        **batch,
-        **extra,
-        **sampling,
-        max_new_tokens=cfg.max_new_tokens,
-        pad_token_id=pad_id,
-        eos_token_id=eos_ids[0],
-        top_k=None,
-        output_logits=True,
-        return_dict_in_generate=True,
-    )
-    generated = out.sequences[:, batch["input_ids"].shape[1] :]  # (B, new), padded after each row's end
-    chosen = torch.stack(  # (B, new): log-probability of each generated token, one step at a time
-        [
-            torch.log_softmax(s.float(), dim=-1).gather(-1, generated[:, k, None]).squeeze(-1)
-            for k, s in enumerate(out.logits)
-        ],
-        dim=1,
-    ).tolist()
-    rows = generated.tolist()
-    new, logprobs = [], []
-    for row, lps in zip(rows, chosen):
-        stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
-        new.append(row if stop is None else row[: stop + 1])
-        logprobs.append(sum(lps[: len(new[-1])]) / max(1, len(new[-1])))
-    if stats is not None:
-        stats.generated_tokens += sum(len(r) for r in new)
-        stats.decode_positions += sum(len(r) for r in rows)
-        stats.prompt_tokens += int(batch["attention_mask"].sum())
-        stats.prompt_positions += batch["attention_mask"].numel()
-    return new, logprobs
 
 
 def _left_pad(seqs: Sequence[list[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:

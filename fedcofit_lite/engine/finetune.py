@@ -17,8 +17,8 @@ Where the time goes, and what this module does about it (figures in
   (``train.share_prefix``);
 * the output head (vocabulary x hidden, the largest matmul of a small model)
   runs only at the positions that predict an answer token
-  (``train.answer_logits_only``): the prompt's logits would be thrown away by
-  the loss anyway, so the loss is exactly the same.
+  (:func:`~fedcofit_lite.engine.loss.answer_loss`): the prompt's logits would
+  be thrown away by the loss anyway, so the loss is exactly the same.
 """
 
 from __future__ import annotations
@@ -139,10 +139,7 @@ def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.
 def _step(model, batch, weights, cfg: TrainConfig, optimizer, params, prox_mu: float, anchor) -> float:
     """One optimizer step on ``batch``; the task loss (without FedProx's proximal term)."""
     with autocast(model):
-        if cfg.answer_logits_only:
-            loss = answer_loss(model, batch, cfg.share_prefix, weights)
-        else:  # the model's own loss (legacy engine): unweighted
-            loss = model(**batch).loss
+        loss = answer_loss(model, batch, cfg.share_prefix, weights)
     objective = loss + prox_mu / 2 * _distance2(params, anchor) if anchor else loss
     optimizer.zero_grad(set_to_none=True)
     objective.backward()
@@ -199,13 +196,9 @@ def train_adapter(
             raise ValueError(
                 "train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP."
             )
-        from .privacy import train_adapter_dp_fast
-
-        if cfg.dp_engine == "fast":
-            return train_adapter_dp_fast(
-                model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
-            )
-        return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc)
+        return train_adapter_dp(
+            model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
+        )
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     lengths = [len(ids) for ids, _ in data]
@@ -262,8 +255,8 @@ def train_adapters(
     routes each row through its own adapter, the loss is the sum of the jobs'
     mean losses, so a job's gradient is exactly its own loss's gradient. A job
     with fewer steps leaves the batch when its batches run out. Returns each
-    adapter's per-step losses. Not for DP-SGD (per-example clipping) or the
-    legacy loss; LoRA dropout draws from one generator seeded by the first job.
+    adapter's per-step losses. Not for DP-SGD (per-example clipping); LoRA
+    dropout draws from one generator seeded by the first job.
     """
     from .batched_lora import RowAdapters
 

@@ -1,29 +1,22 @@
-"""Record-level differential privacy for the clients' LoRA training (DP-SGD with Opacus).
+"""Record-level differential privacy for the clients' LoRA training (DP-SGD, accounted by Opacus' RDP accountant).
 
 With ``train.dp_noise_multiplier > 0`` every client trains its adapter with
 DP-SGD (Abadi et al., 2016): each step samples its batch by Poisson sampling
 (every record independently with probability ``q = batch_size / n``), clips
 every example's gradient over the adapter's LoRA parameters to
 ``train.dp_max_grad_norm``, sums, adds Gaussian noise of standard deviation
-``noise_multiplier x max_grad_norm`` and averages. Opacus computes the
-per-example gradients (``GradSampleModule``; LoRA's ``lora_A``/``lora_B`` are
-plain ``nn.Linear`` layers) and its RDP accountant turns (noise, q, steps) into
-(epsilon, delta), tracked per client across all rounds.
+``noise_multiplier x max_grad_norm`` and averages. Opacus' RDP accountant
+turns (noise, q, steps) into (epsilon, delta), tracked per client across all rounds.
 
-Two engines compute the same mechanism (``train.dp_engine``):
-
-``fast``
-    hooks on the adapter's own LoRA layers record each example's weight
-    gradient (``einsum`` of the layer's input and output gradient: the
-    gradient of a linear layer is a sum over positions of outer products, one
-    sum per example), the loss runs the output head only at answer positions
-    and the forward in the base's compute dtype (bf16 where the hardware has
-    it). The prompt prefix is not shared: a prefix computed once for the
-    batch gets one gradient summed over the examples, and per-example clipping
-    needs each example's own;
-``opacus``
-    Opacus' ``GradSampleModule`` on the whole model, logits at every position
-    (the engine before the speed work; the benchmark's reference).
+The per-example gradients come from hooks on the adapter's own LoRA layers
+(:class:`PerExampleGrads`: LoRA's ``lora_A``/``lora_B`` are plain ``nn.Linear``
+layers, and a linear layer's weight gradient is a sum over positions of outer
+products, one sum per example); the loss runs the output head only at answer
+positions and the forward in the base's compute dtype (bf16 where the hardware
+has it). The prompt prefix is not shared: a prefix computed once for the batch
+gets one gradient summed over the examples, and per-example clipping needs each
+example's own. (Opacus' ``GradSampleModule`` over the whole model, the reference
+this was checked against, lives in the earlier release the benchmarks pin.)
 
 What the guarantee covers, and what it does not:
 
@@ -47,14 +40,13 @@ What the guarantee covers, and what it does not:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import torch
 
 from ..config import TrainConfig
 from ..progress import bar as progress_bar
-from .batching import IGNORE_INDEX, collate
+from .batching import collate
 from .loss import answer_loss
 from .precision import autocast
 
@@ -89,88 +81,6 @@ def noise_for_epsilon(target_epsilon: float, delta: float, n_records: int, batch
             target_epsilon=target_epsilon, target_delta=delta, sample_rate=q, steps=steps, accountant="rdp"
         )
     )
-
-
-def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(B,) mean next-token loss over each example's answer tokens; logits (B, T, V), labels (B, T)."""
-    shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
-    tok = torch.nn.functional.cross_entropy(
-        shift_logits.reshape(-1, shift_logits.size(-1)).float(),
-        shift_labels.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="none",
-    ).view(shift_labels.shape)  # (B, T-1)
-    mask = (shift_labels != IGNORE_INDEX).float()
-    return (tok * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-
-def train_adapter_dp(
-    model: torch.nn.Module,
-    adapter: str,
-    data: Sequence[tuple[list[int], list[int]]],
-    pad_id: int,
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    accountant,
-    desc: str | None = None,
-) -> list[float]:
-    """DP-SGD over one adapter's LoRA parameters; ``accountant`` records every step. Returns per-step losses.
-
-    ``data`` are tokenized (input_ids, labels) pairs; ``model`` already has
-    ``adapter`` active and trainable (see :func:`fedcofit_lite.engine.finetune.train_adapter`).
-    """
-    from opacus import GradSampleModule
-    from opacus.optimizers import DPOptimizer
-
-    if accountant is None:
-        raise ValueError(
-            "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
-        )
-    device = next(model.parameters()).device
-    params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
-    n = len(data)
-    q = min(1.0, cfg.batch_size / n)  # Poisson sampling rate
-    steps = epochs * math.ceil(n / cfg.batch_size)
-    gen = torch.Generator().manual_seed(seed)
-    gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean", strict=False)
-    optimizer = DPOptimizer(
-        torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        noise_multiplier=cfg.dp_noise_multiplier,
-        max_grad_norm=cfg.dp_max_grad_norm,
-        expected_batch_size=max(1, round(q * n)),
-        loss_reduction="mean",
-        generator=gen,
-    )
-    losses: list[float] = []
-    model.train()
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            for _ in progress_bar(range(steps), desc=desc or f"DP train {adapter}", leave=False, unit="step"):
-                chosen = torch.nonzero(torch.rand(n, generator=gen) < q).flatten().tolist()
-                optimizer.zero_grad(set_to_none=True)
-                if chosen:
-                    batch = {k: v.to(device) for k, v in collate([data[i] for i in chosen], pad_id).items()}
-                    logits = gsm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                    loss = per_example_loss(logits, batch["labels"]).mean()
-                    with warnings.catch_warnings():
-                        # The first LoRA layer's input (frozen embeddings) needs no gradient; Opacus
-                        # uses the gradient w.r.t. each layer's output, which is still exact.
-                        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                        loss.backward()
-                    losses.append(loss.item())
-                else:  # an empty Poisson batch still releases a noisy (pure-noise) update
-                    for p in params:
-                        p.grad_sample = torch.zeros((1, *p.shape), device=p.device, dtype=p.dtype)
-                optimizer.step()
-                accountant.step(noise_multiplier=cfg.dp_noise_multiplier, sample_rate=q)
-    finally:
-        gsm._close()  # remove Opacus hooks: the shared base serves the other clients untouched
-        for p in params:
-            p.grad_sample = None
-        model.eval()
-    return losses
 
 
 class PerExampleGrads:
@@ -223,7 +133,7 @@ def clip_and_noise(
     return out
 
 
-def train_adapter_dp_fast(
+def train_adapter_dp(
     model: torch.nn.Module,
     adapter: str,
     data: Sequence[tuple[list[int], list[int]]],
@@ -235,11 +145,12 @@ def train_adapter_dp_fast(
     desc: str | None = None,
     optimizer: torch.optim.Optimizer | None = None,
 ) -> list[float]:
-    """DP-SGD like :func:`train_adapter_dp`, with per-example gradients from :class:`PerExampleGrads`.
+    """Train ``adapter`` on ``data`` (token ids, labels) with DP-SGD; return each step's mean loss.
 
-    The same Poisson sampling, clipping, noise scale, division by the
-    expected batch size and accounting; the loss of each example is its mean
-    over its answer tokens (:func:`~fedcofit_lite.engine.loss.answer_loss`).
+    Every step samples its batch by Poisson sampling, clips each example's gradient (from
+    :class:`PerExampleGrads`), adds noise, divides by the expected batch size and tells the
+    ``accountant``; the loss of each example is its mean over its answer tokens
+    (:func:`~fedcofit_lite.engine.loss.answer_loss`).
     """
     if accountant is None:
         raise ValueError(

@@ -180,13 +180,12 @@ class Client:
     def joint_job(self, plan: TrainPlan, seed: int) -> Any:
         """Its share of a step it trains in together with other clients of its pool (``train.together``).
 
-        None when it trains alone: without an adapter on a pool, under DP-SGD (per-example clipping), or
-        with the legacy loss.
+        None when it trains alone: without an adapter on a pool, or under DP-SGD (per-example clipping).
         """
         cfg = self.train_cfg
         if not (self.trainable and isinstance(self.model, PoolAdapter) and cfg is not None):
             return None
-        if not (cfg.together and cfg.answer_logits_only and cfg.dp_noise_multiplier <= 0):
+        if not (cfg.together and cfg.dp_noise_multiplier <= 0):
             return None
         from ..engine.finetune import TrainJob
 

@@ -49,8 +49,8 @@ class Federation:
     """One run's state: the clients (a cohort), the wire, the run folder, and the loop over stages.
 
     Build it with a config, then call :meth:`run` (or the stages one by one, as
-    the notebooks do). The compare command reuses one federation (one model
-    load) for several methods through :meth:`start_method`. ``cohort`` picks
+    the notebooks do). A comparison or a sweep (:mod:`fedcofit_lite.experiments`) reuses one
+    federation (one model load) for several methods through :meth:`start_method` and :meth:`reconfigure`. ``cohort`` picks
     the engine (default: :class:`LocalCohort`, every client in this process);
     ``answerers`` (client id -> callable) makes those in-process clients
     black-box answerers.
@@ -152,7 +152,7 @@ class Federation:
         """Evaluate (the clients' models, and the server's global model when there is one), add bytes, write the row."""
         timer = Timer(row.pop("seconds", {}))
         global_scores = {}
-        if self.evaluates(stage, round_index):
+        if self.cfg.eval.scores(round_index, self.cfg.federation.rounds):
             with timer("eval"):
                 mean, per_adapter = self.evaluate(stage, use_base=use_base, adapters=adapters)
                 if global_adapter is not None:
@@ -172,13 +172,6 @@ class Federation:
         self.runlog.append_metrics(full)
         log.info("%s %s: test exact match %.3f", full["method"], stage, mean["all"]["exact_match"])
         return full
-
-    def evaluates(self, stage: str, round_index: int) -> bool:
-        """True when ``stage`` is scored on the test set (``eval.rounds``, ``eval.every_round``; base, local, last always)."""
-        e = self.cfg.eval
-        if stage in ("base", "local") or round_index == self.cfg.federation.rounds:
-            return True
-        return round_index in e.rounds if e.rounds else e.every_round
 
     # -- the whole protocol -----------------------------------------------
 
@@ -259,19 +252,14 @@ class Federation:
             return method
         return make_method(method or self.cfg.federation.method, self.cfg)
 
-    def use_public(self, n_public: int) -> None:
-        """Answer ``n_public`` public prompts from now on (a sweep's budget; the same draw as ``data.n_public``)."""
-        self.cfg = dataclasses.replace(self.cfg, data=dataclasses.replace(self.cfg.data, n_public=n_public)).validate()
+    def reconfigure(self, cfg: RunConfig) -> None:
+        """Go on under ``cfg``, between methods: another public budget (``data.n_public``, the same draw) or
+        other behaviours (``federation.behaviours``); the same clients, models, private and test data."""
+        self.cfg = cfg.validate()
         self.suite = build_suite(self.cfg)  # the same train and test: only the public sample moves
         self.public = {e.id: e for e in self.suite.public}
         self._local().use_public(self.suite)
-        self.ctx = self._round_context()
-
-    def set_behaviours(self, behaviours: list[str]) -> None:
-        """Change the clients' simulated behaviours (``federation.behaviours``) between methods, e.g. in a robustness sweep."""
-        fed_cfg = dataclasses.replace(self.cfg.federation, behaviours=list(behaviours))
-        self.cfg = dataclasses.replace(self.cfg, federation=fed_cfg).validate()
-        self._local().set_behaviours(list(behaviours))
+        self._local().set_behaviours(list(self.cfg.federation.behaviours))
         self.ctx = self._round_context()
 
     # fmt: off
@@ -314,7 +302,7 @@ def resume_federation(run_dir: str | Path, progress: bool = True, overrides: lis
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} has no config.yaml: not a run folder written by `run`.")
-    cfg = load_config(run_dir / "config.yaml", overrides)
+    cfg = load_config(run_dir / "config.yaml", overrides, recorded=True)
     return Federation(cfg, runlog=RunLog(run_dir), progress=progress).resume()
 
 

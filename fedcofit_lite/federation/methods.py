@@ -26,6 +26,7 @@ import numpy as np
 from ..config import ConfigError, RunConfig
 from ..progress import Timer
 from ..protocol.cluster import REGISTRY as CLUSTERERS
+from ..protocol.cluster import clusterer_params
 from ..protocol.competence import SIGNALS
 from ..protocol.consensus import RULES
 from ..protocol.fedavg import FedAvgServer, IncompatibleAdaptersError, incompatibility, shared_tensors
@@ -215,7 +216,7 @@ class Local(Method):
 
 
 class FedAvg(Method):
-    """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA.
+    """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA, ``server`` another aggregation.
 
     A round: the active clients upload their adapters; the server averages them weighted by example
     counts and sends the average down; the clients load it and train on private data. Every client
@@ -226,12 +227,15 @@ class FedAvg(Method):
     only B from round 0, so its local stage is its own.
     """
 
-    def __init__(self, prox_mu: float = 0.0, ffa: bool = False) -> None:
+    def __init__(
+        self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer
+    ) -> None:
         self.prox_mu = prox_mu
         self.ffa = ffa
         self.name = "ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg"
         self.shares_local_stage = not ffa
-        self.server = FedAvgServer()  # prepare() gives each run a fresh one
+        self.new_server = server  # another aggregation: a FedAvgServer subclass with its own combine()
+        self.server = server()  # prepare() gives each run a fresh one
 
     def prepare(self, run: Round) -> None:
         run.cohort.require_trainable(self.name)
@@ -247,7 +251,7 @@ class FedAvg(Method):
         model = run.cohort.server_model(GLOBAL)
         if model is not None:  # in process the server scores its global model too
             model.model.set_tensors(run.global_start)
-        self.server = FedAvgServer()  # a fresh server per run (its reference shapes)
+        self.server = self.new_server()  # a fresh server per run (its reference shapes)
 
     def global_adapter(self, run: Round) -> str | None:
         return GLOBAL if run.cohort.server_model(GLOBAL) is not None else None
@@ -345,8 +349,10 @@ class MethodSpec:
     after ``@`` (the rule of ``consensus@vote``) or None, and ``variants`` the names allowed there.
     ``sends`` is what leaves a client in a round (``answers``; ``adapter``: LoRA tensors;
     ``adapter_b``: only the B factors; ``records``: the data itself; ``nothing``): the privacy
-    audit and the byte accounting read it. ``label`` and ``color`` are its legend and colour in
-    every figure.
+    audit, the byte accounting and the sweep (a method that sends ``answers`` has a public budget)
+    read it. ``label`` and ``color`` are its legend and colour in every figure. ``has_global_model``:
+    its server keeps a model of its own (a parameter method's aggregate, whose server ``build``
+    names), scored beside the clients' as ``"<name> (global)"`` in comparisons and sweeps.
     """
 
     build: Callable[[RunConfig, str | None], Method]
@@ -354,6 +360,7 @@ class MethodSpec:
     color: str | None = None
     sends: Literal["answers", "adapter", "adapter_b", "records", "nothing"] = "nothing"
     variants: Mapping[str, Any] = field(default_factory=dict)
+    has_global_model: bool = False
 
 
 # The one registry of methods: the config, the CLI, compare, the audit, the accounting and the figures read it.
@@ -361,9 +368,11 @@ METHODS: dict[str, MethodSpec] = {
     "consensus": MethodSpec(
         lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES
     ),
-    "fedavg": MethodSpec(lambda cfg, _: FedAvg(), "FedAvg-LoRA", "#d62728", "adapter"),
-    "fedprox": MethodSpec(lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter"),
-    "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b"),
+    "fedavg": MethodSpec(lambda cfg, _: FedAvg(server=FedAvgServer), "FedAvg-LoRA", "#d62728", "adapter", {}, True),
+    "fedprox": MethodSpec(
+        lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True
+    ),
+    "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b", {}, True),
     "local": MethodSpec(lambda cfg, _: Local(), "local only", "#7f7f7f"),
     "centralized": MethodSpec(lambda cfg, _: Centralized(), "centralized (pooled data)", "#2ca02c", "records"),
 }
@@ -374,6 +383,12 @@ def method_spec(name: str) -> MethodSpec | None:
     base, at, variant = name.partition("@")
     spec = METHODS.get(base)
     return spec if spec is not None and (not at or variant in spec.variants) else None
+
+
+def has_global_model(entry: str) -> bool:
+    """True when the method ``entry`` names keeps a global model of its own (its spec says so)."""
+    spec = method_spec(entry)
+    return spec is not None and spec.has_global_model
 
 
 def method_choices() -> str:
@@ -431,6 +446,7 @@ def check_names(cfg: RunConfig) -> RunConfig:
             raise ConfigError(
                 f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
             )
+    clusterer_params(cfg.consensus)  # the clusterer's own parameters, checked by its spec
     _check_private_vote(cfg)
     return cfg
 

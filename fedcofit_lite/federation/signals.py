@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..protocol import competence
-from ..protocol.cluster import clusterer_params, make_clusterer
+from ..protocol.cluster import clusterer_from_config
 from ..tasks.data import Example
 from .client import Client, answer_many
 
@@ -93,7 +93,7 @@ def consistency(
         samples.append({cid: a for cid, (a, _) in got.items()})
     texts = [t or " " for smp in samples for c in clients for t in smp[c.client_id]]  # an empty sample embeds as " "
     vectors = np.asarray(embed(texts)).reshape(k, len(clients), len(public), -1)  # (k, clients, prompts, d)
-    clusterer = make_clusterer(cfg.consensus.clusterer, **clusterer_params(cfg.consensus))
+    clusterer = clusterer_from_config(cfg.consensus)
     return [
         _rounded(competence.consistency(list(vectors[:, j].swapaxes(0, 1)), clusterer)) for j in range(len(clients))
     ]

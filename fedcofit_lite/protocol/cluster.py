@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,7 +31,10 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
+from ..config import ConfigError, from_dict, option
+
 __all__ = [
+    "clusterer_from_config",
     "clusterer_params",
     "REGISTRY",
     "ClustererSpec",
@@ -348,42 +352,119 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
             return km.fit(Xn).labels_
 
 
+# -- the registry: each clusterer with its own typed parameters ----------------------------------------
+
+
+@dataclass(frozen=True)
+class AgglomerativeParams:
+    """The configured parameters of :class:`AgglomerativeThreshold`."""
+
+    distance_threshold: float = option(0.15, "Cosine distance at and above which two groups are not merged.")
+    linkage: Literal["average", "complete", "single"] = option("average", "Linkage criterion.")
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [(0 < self.distance_threshold <= 2, "distance_threshold", "cosine distance lies in (0, 2]")]
+
+
+@dataclass(frozen=True)
+class DBSCANParams:
+    """The configured parameters of :class:`DBSCANCosine`."""
+
+    eps: float = option(0.15, "Neighbourhood radius in cosine distance.")
+    min_samples: int = option(2, "Core-point neighbourhood size (itself included).")
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [
+            (0 < self.eps <= 2, "eps", "cosine distance lies in (0, 2]"),
+            (self.min_samples >= 1, "min_samples", "must be >= 1"),
+        ]
+
+
+@dataclass(frozen=True)
+class HDBSCANParams:
+    """The configured parameters of :class:`HDBSCANCosine`."""
+
+    min_cluster_size: int = option(2, "Smallest cluster.")
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [(self.min_cluster_size >= 2, "min_cluster_size", "must be >= 2")]
+
+
+@dataclass(frozen=True)
+class KMeansParams:
+    """The configured parameters of :class:`SilhouetteKMeans`."""
+
+    k_max: int = option(4, "Largest k tried (k is chosen by silhouette).")
+    min_silhouette: float = option(0.2, "Below this best silhouette, one cluster is kept.")
+
+    def checks(self) -> list[tuple[bool, str, str]]:
+        return [
+            (self.k_max >= 2, "k_max", "must be >= 2"),
+            (-1 <= self.min_silhouette <= 1, "min_silhouette", "a silhouette lies in [-1, 1]"),
+        ]
+
+
 @dataclass(frozen=True)
 class ClustererSpec:
-    """One registered clusterer: its class, the knob a sweep or a slider moves, and its config keys.
+    """One registered clusterer: its class, its own parameters, and the knob a sweep or a slider moves.
 
-    ``config_keys`` are the :class:`~fedcofit_lite.config.ConsensusConfig` fields
-    passed to the constructor under the same names; ``knob`` is one of them,
-    swept from ``low`` to ``high`` in steps of ``step``.
+    ``params`` is a dataclass of the parameters a configuration may set (``consensus.clusterer_params``),
+    with their defaults and help; an optional ``checks()`` method returns ``(ok, field, fix)`` triples.
+    ``knob`` is one of them, swept from ``low`` to ``high`` in steps of ``step``.
     """
 
     cls: type[BaseEstimator]
+    params: type
     knob: str
     low: float
     high: float
     step: float
-    config_keys: tuple[str, ...]
 
     def value(self, v: float) -> float | int:
         """A slider's or a sweep's value as the clusterer takes it (a knob with an integer step is a count)."""
         return int(v) if isinstance(self.step, int) else float(v)
 
+    def parse(self, given: Mapping[str, Any], where: str = "consensus.clusterer_params") -> dict[str, Any]:
+        """Every parameter, ``given`` over the defaults, typed and checked; a mistake is a ConfigError naming ``where``."""
+        params = from_dict(self.params, dict(given), where)
+        for ok, name, fix in getattr(params, "checks", list)():
+            if not ok:
+                raise ConfigError(f"{where}.{name} = {getattr(params, name)!r}: {fix}.")
+        return {f.name: getattr(params, f.name) for f in fields(params)}
+
 
 # The one registry of clusterers: config checks, the server, replay, the explorer, robustness and benchmarks read it.
-# To add a clusterer: REGISTRY[name] = ClustererSpec(...) (its parameters from ConsensusConfig fields of the same name).
+# To add a clusterer: REGISTRY[name] = ClustererSpec(cls, params, knob, low, high, step).
 REGISTRY: dict[str, ClustererSpec] = {
-    "agglomerative": ClustererSpec(
-        AgglomerativeThreshold, "distance_threshold", 0.01, 0.6, 0.01, ("distance_threshold", "linkage")
-    ),
-    "dbscan": ClustererSpec(DBSCANCosine, "eps", 0.01, 0.6, 0.01, ("eps", "min_samples")),
-    "hdbscan": ClustererSpec(HDBSCANCosine, "min_cluster_size", 2, 6, 1, ("min_cluster_size",)),
-    "kmeans": ClustererSpec(SilhouetteKMeans, "min_silhouette", -0.2, 0.9, 0.05, ("k_max", "min_silhouette")),
+    "agglomerative": ClustererSpec(AgglomerativeThreshold, AgglomerativeParams, "distance_threshold", 0.01, 0.6, 0.01),
+    "dbscan": ClustererSpec(DBSCANCosine, DBSCANParams, "eps", 0.01, 0.6, 0.01),
+    "hdbscan": ClustererSpec(HDBSCANCosine, HDBSCANParams, "min_cluster_size", 2, 6, 1),
+    "kmeans": ClustererSpec(SilhouetteKMeans, KMeansParams, "min_silhouette", -0.2, 0.9, 0.05),
 }
 
 
 def clusterer_params(consensus: Any, name: str | None = None) -> dict[str, Any]:
-    """The constructor parameters of clusterer ``name`` (default: the configured one) from a ``ConsensusConfig``."""
-    return {key: getattr(consensus, key) for key in REGISTRY[name or consensus.clusterer].config_keys}
+    """The constructor parameters of clusterer ``name`` (default: the configured one) under a ``ConsensusConfig``.
+
+    The configured clusterer takes ``consensus.clusterer_params`` over its spec's defaults; another takes its defaults.
+    """
+    name = name or consensus.clusterer
+    if name not in REGISTRY:
+        raise ConfigError(f"consensus.clusterer = {name!r} is not registered; choose one of {list(REGISTRY)}.")
+    return REGISTRY[name].parse(consensus.clusterer_params if name == consensus.clusterer else {})
+
+
+def clusterer_from_config(consensus: Any, name: str | None = None) -> BaseEstimator:
+    """The unfitted clusterer a ``ConsensusConfig`` names (or clusterer ``name``), with its parameters.
+
+    Examples
+    --------
+    >>> from fedcofit_lite.config import ConsensusConfig
+    >>> clusterer_from_config(ConsensusConfig(clusterer="dbscan", clusterer_params={"eps": 0.2}))
+    DBSCANCosine(eps=0.2)
+    """
+    name = name or consensus.clusterer
+    return make_clusterer(name, **clusterer_params(consensus, name))
 
 
 def make_clusterer(name: str, **params: Any) -> BaseEstimator:

@@ -53,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..config import ConsensusConfig
 from ..tasks.evaluate import case_matters, normalize_answer
-from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_params, make_clusterer
+from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_from_config, make_clusterer
 
 __all__ = [
     "RULES",
@@ -176,7 +176,7 @@ def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overri
             f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
         )
     params: dict[str, Any] = {
-        "clusterer": make_clusterer(c.clusterer, **clusterer_params(c)),
+        "clusterer": clusterer_from_config(c),
         "min_agreement": c.min_agreement,
         "min_cohesion": c.min_cohesion,
         **{k: getattr(c, k) for k in spec.reads},

@@ -90,6 +90,8 @@ class FedAvgReport:
 class FedAvgServer:
     """Average clients' adapters weighted by their example counts.
 
+    Another parameter aggregation is a subclass that overrides :meth:`combine` (the checks stay).
+
     Parameters
     ----------
     max_abs : float
@@ -137,7 +139,7 @@ class FedAvgServer:
             raise RuntimeError(f"round {round_index}: no acceptable adapters ({rejected}); cannot average.")
         self.reference = reference
         total = sum(m.n_examples for m in accepted)
-        avg = weighted_average([m.tensors for m in accepted], [m.n_examples for m in accepted])
+        avg = self.combine([m.tensors for m in accepted], [m.n_examples for m in accepted])
         report = FedAvgReport(
             round=round_index,
             clients=[m.client_id for m in accepted],
@@ -145,3 +147,7 @@ class FedAvgServer:
             rejected=rejected,
         )
         return GlobalAdapterMessage(round=round_index, tensors=avg), report
+
+    def combine(self, states: Sequence[Tensors], weights: Sequence[float]) -> Tensors:
+        """The global adapter from the accepted clients' tensors and their example counts: the weighted average."""
+        return weighted_average(states, weights)

@@ -3,8 +3,8 @@
 Each family turns a ``random.Random`` into ``(instruction, response)`` pairs. The project's own
 families answer in a dozen tokens at most with exactly one correct form, so an answer is scored by
 *normalised exact match*: that is what lets the federation measure how often a pseudo-label is
-right. The free-form families (:mod:`fedcofit_lite.tasks.freeform`) join :data:`REGISTRY` with a
-content ``check``. Names are part of the API::
+right. A free-form family (its facts in :mod:`fedcofit_lite.tasks.freeform`) is a family of the same
+type whose ``check`` judges content. Names are part of the API::
 
     date_rewrite      2021-03-04                      -> 04/03/2021
     unit_conversion   3.5 kilometres to metres        -> 3500 m
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .capitals import CAPITALS
 from .data import SUITE_FILES, Example, write_jsonl
-from .freeform import FREEFORM
+from .freeform import CAPITAL_SENTENCE, COMPARE_NUMBERS, WEATHER_REPORT, FactModel
 
 __all__ = [
     "FAMILIES",
@@ -38,7 +38,9 @@ __all__ = [
     "REGISTRY",
     "SPLITS",
     "TaskFamily",
+    "contradiction",
     "get_family",
+    "phrasings",
     "generate_suite",
     "write_suite",
 ]
@@ -56,6 +58,8 @@ class TaskFamily:
     deterministic given the seed); ``capacity`` bounds the distinct instructions it can produce;
     ``check(prediction, reference) -> bool``, when given, judges answers by content (the free-form
     families); without one, :func:`fedcofit_lite.tasks.evaluate.exact_match` scores the family.
+    ``facts`` (a free-form family's :class:`~fedcofit_lite.tasks.freeform.FactModel`) samples, checks
+    and rephrases for it: ``sample`` and ``check`` default to its own.
 
     Examples
     --------
@@ -66,9 +70,17 @@ class TaskFamily:
 
     name: str
     description: str
-    sample: Sampler
+    sample: Sampler | None
     capacity: int
     check: Callable[[str, str], bool] | None = None
+    facts: FactModel | None = None
+
+    def __post_init__(self) -> None:
+        if self.facts is not None:  # frozen: set through object.__setattr__
+            object.__setattr__(self, "sample", self.sample or self.facts.sample)
+            object.__setattr__(self, "check", self.check or self.facts.check)
+        if self.sample is None:
+            raise ValueError(f"family {self.name!r} needs sample(rng) -> (instruction, response), or facts.")
 
     def generate(self, rng: random.Random, n: int) -> list[tuple[str, str]]:
         """Draw ``n`` (0 to ``capacity``) pairs with pairwise distinct instructions from ``rng``, in draw order."""
@@ -322,10 +334,30 @@ REGISTRY: dict[str, TaskFamily] = {
 }
 
 FAMILIES: tuple[str, ...] = tuple(REGISTRY)  # the exact-answer families of data/tasks/
-FREEFORM_FAMILIES: tuple[str, ...] = tuple(FREEFORM)  # the free-form families of data/freeform/
-REGISTRY.update(
-    {f.name: TaskFamily(f.name, f.description, f.sample, f.capacity, check=f.check) for f in FREEFORM.values()}
-)
+FREEFORM_FAMILIES: tuple[str, ...] = ("capital_sentence", "compare_numbers", "weather_report")  # data/freeform/
+REGISTRY |= {
+    "capital_sentence": TaskFamily(
+        "capital_sentence",
+        "The capital of a country, stated in one sentence (several phrasings).",
+        None,
+        CAPITAL_SENTENCE.capacity,
+        facts=CAPITAL_SENTENCE,
+    ),
+    "compare_numbers": TaskFamily(
+        "compare_numbers",
+        "Which of two numbers 10..99 is larger, in one sentence (either side may be named).",
+        None,
+        COMPARE_NUMBERS.capacity,
+        facts=COMPARE_NUMBERS,
+    ),
+    "weather_report": TaskFamily(
+        "weather_report",
+        "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.",
+        None,
+        WEATHER_REPORT.capacity,
+        facts=WEATHER_REPORT,
+    ),
+}
 
 
 def get_family(name: str) -> TaskFamily:
@@ -340,6 +372,24 @@ def get_family(name: str) -> TaskFamily:
         return REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown task family {name!r}; choose from {', '.join(REGISTRY)}") from None
+
+
+def _facts(family: str) -> FactModel:
+    facts = get_family(family).facts
+    if facts is None:
+        free = [n for n, f in REGISTRY.items() if f.facts is not None]
+        raise ValueError(f"{family!r} is not a free-form family; choose from {', '.join(free)}")
+    return facts
+
+
+def phrasings(family: str, reference: str) -> list[str]:
+    """Every phrasing a free-form family has of the facts in ``reference``: all right, none equal as strings."""
+    return _facts(family).phrasings(reference)
+
+
+def contradiction(family: str, reference: str, style: int = 0, seed: int = 0) -> str:
+    """A wrong answer worded like a right one: another capital, the numbers swapped, another condition."""
+    return _facts(family).contradiction(reference, style, seed)
 
 
 def generate_suite(

@@ -2,8 +2,9 @@
 
 An exact-answer family has one correct string, so a majority vote over strings is already the best
 rule. Open-ended generation is where *semantic* consensus is supposed to earn its name: two clients
-can both be right in different words. These families make that measurable. Each is a small fact
-model: ``sample_facts(rng)`` draws an item's facts, ``instruction(facts, rng)`` asks for them,
+can both be right in different words. These families make that measurable. Each is a
+:class:`~fedcofit_lite.tasks.families.TaskFamily` built on a small fact model (:class:`FactModel`,
+its ``facts``): ``sample_facts(rng)`` draws an item's facts, ``instruction(facts, rng)`` asks for them,
 ``render(facts, style)`` writes a right answer in one of several *styles* (training references draw
 their style at random, so clients learn different wordings), ``facts_of(text)`` reads the facts a
 sentence states, and ``check(prediction, reference)`` is right when the prediction states the
@@ -35,17 +36,19 @@ from typing import Any
 
 from .capitals import CAPITALS
 
-__all__ = ["FREEFORM", "FreeformFamily", "check", "phrasings", "contradiction"]
+__all__ = ["CAPITAL_SENTENCE", "COMPARE_NUMBERS", "WEATHER_REPORT", "FactModel"]
 
 Facts = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
-class FreeformFamily:
-    """A free-form family: facts, instructions, phrasings and a content checker (see the module docstring)."""
+def _no_extras(facts: Facts) -> dict[str, Any]:
+    return {}
 
-    name: str
-    description: str
+
+@dataclass(frozen=True)
+class FactModel:
+    """A free-form family's facts: instructions, phrasings, a content checker, contradictions (see the module docstring)."""
+
     sample_facts: Callable[[random.Random], Facts]
     instruction: Callable[[Facts, random.Random], str]
     styles: tuple[str, ...]  # str.format templates over the named facts
@@ -53,13 +56,13 @@ class FreeformFamily:
     facts_of: Callable[[str], Facts | None]
     perturb: Callable[[Facts, random.Random], Facts]  # facts that contradict these (a wrong answer)
     checker: Callable[[str, str], bool]  # (prediction, reference) -> right by content
-    capacity: int
+    full_facts: Callable[[Facts], Facts]  # what facts_of reads of a reference -> the facts that render it again
+    capacity: int  # distinct instructions
+    extras: Callable[[Facts], dict[str, Any]] = _no_extras  # derived template fields
 
     def render(self, facts: Facts, style: int) -> str:
         """The answer stating ``facts`` in phrasing number ``style``."""
-        return self.styles[style % len(self.styles)].format(
-            **dict(zip(self.fact_names, facts)), **_extras(self.name, facts)
-        )
+        return self.styles[style % len(self.styles)].format(**dict(zip(self.fact_names, facts)), **self.extras(facts))
 
     def sample(self, rng: random.Random) -> tuple[str, str]:
         """One ``(instruction, response)`` pair; the response's phrasing is drawn at random."""
@@ -70,6 +73,24 @@ class FreeformFamily:
     def check(self, prediction: str, reference: str) -> bool:
         """True when ``prediction`` states the facts of ``reference`` and nothing that contradicts them."""
         return self.checker(prediction, reference)
+
+    def reference_facts(self, reference: str) -> Facts:
+        """The full facts of a reference of this family (for re-rendering it in other words)."""
+        try:
+            return self.full_facts(self.facts_of(reference))
+        except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
+            raise ValueError(
+                f"the reference {reference!r} states no facts this family can read; is it its family's?"
+            ) from None
+
+    def phrasings(self, reference: str) -> list[str]:
+        """Every phrasing the family has of the facts in ``reference``: all right, none equal as strings."""
+        facts = self.reference_facts(reference)
+        return list(dict.fromkeys(self.render(facts, s) for s in range(len(self.styles))))
+
+    def contradiction(self, reference: str, style: int = 0, seed: int = 0) -> str:
+        """A wrong answer worded like a right one (another capital, the numbers swapped, another condition)."""
+        return self.render(self.perturb(self.reference_facts(reference), random.Random(seed)), style)
 
 
 def _no_facts(family: str, reference: str) -> ValueError:
@@ -143,6 +164,11 @@ def _cap_check(prediction: str, reference: str) -> bool:
     if want is None:
         raise _no_facts("capital_sentence", reference)
     return got is not None and got[0] == want[0] and got[1] <= want[1] and not _NEGATION.search(prediction)
+
+
+def _cap_full(facts: Facts) -> Facts:
+    (city,) = facts[0]
+    return next(c for c, v in CAPITALS.items() if v == city), city
 
 
 def _cap_perturb(facts: Facts, rng: random.Random) -> Facts:
@@ -237,6 +263,11 @@ def _cmp_check(prediction: str, reference: str) -> bool:
     return all(g is None or g == w for g, w in zip(got, want))
 
 
+def _cmp_full(facts: Facts) -> Facts:
+    hi, lo = facts
+    return int(hi), int(lo)
+
+
 def _cmp_perturb(facts: Facts, rng: random.Random) -> Facts:
     return facts[1], facts[0]  # the same numbers, the larger and the smaller swapped
 
@@ -304,78 +335,29 @@ def _w_perturb(facts: Facts, rng: random.Random) -> Facts:
     return city, t, rng.choice(sorted(c for c in _CONDITIONS if c != cond))  # the wrong condition
 
 
-def _extras(name: str, facts: Facts) -> dict[str, Any]:
-    """Derived template fields: a weather condition's adjective and noun."""
-    if name == "weather_report":
-        adj, noun = _CONDITIONS[facts[2]]
-        pick = sum(map(ord, facts[0])) + facts[1]  # a stable synonym per item, not per call
-        return {"adj": adj[pick % len(adj)], "noun": noun[pick % len(noun)]}
-    return {}
+def _w_full(facts: Facts) -> Facts:
+    (city,), (t,), (cond,) = facts
+    return city, t, cond
 
 
-# --- registry ----------------------------------------------------------------------------
-
-FREEFORM: dict[str, FreeformFamily] = {
-    f.name: f
-    for f in (
-        FreeformFamily(
-            "capital_sentence",
-            "The capital of a country, stated in one sentence (several phrasings).",
-            _cap_sample, _cap_instruction, _CAP_STYLES, ("country", "city"),
-            _cap_facts, _cap_perturb, _cap_check, capacity=102 * len(_CAP_INSTRUCTIONS),
-        ),
-        FreeformFamily(
-            "compare_numbers",
-            "Which of two numbers 10..99 is larger, in one sentence (either side may be named).",
-            _cmp_sample, _cmp_instruction, _CMP_STYLES, ("hi", "lo"),
-            _cmp_facts, _cmp_perturb, _cmp_check, capacity=90 * 89 * len(_CMP_INSTRUCTIONS),
-        ),
-        FreeformFamily(
-            "weather_report",
-            "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.",
-            _w_sample, _w_instruction, _W_STYLES, ("city", "t", "cond"),
-            _w_facts, _w_perturb, _w_check, capacity=len(_WEATHER_CITIES) * 46 * len(_CONDITIONS) * len(_W_INSTRUCTIONS),
-        ),
-    )
-}  # fmt: skip
+def _w_extras(facts: Facts) -> dict[str, Any]:
+    """A weather condition's adjective and noun."""
+    adj, noun = _CONDITIONS[facts[2]]
+    pick = sum(map(ord, facts[0])) + facts[1]  # a stable synonym per item, not per call
+    return {"adj": adj[pick % len(adj)], "noun": noun[pick % len(noun)]}
 
 
-def _family(name: str) -> FreeformFamily:
-    try:
-        return FREEFORM[name]
-    except KeyError:
-        raise ValueError(f"{name!r} is not a free-form family; choose from {', '.join(FREEFORM)}") from None
+# --- the fact models of the three families (tasks.families.REGISTRY holds the families) ------------------
 
-
-def check(family: str, prediction: str, reference: str) -> bool:
-    """The content checker of a free-form family (see :meth:`FreeformFamily.check`)."""
-    return _family(family).check(prediction, reference)
-
-
-def _reference_facts(f: FreeformFamily, reference: str) -> Facts:
-    """The full facts of a reference written by this family (for re-rendering it in other words)."""
-    facts = f.facts_of(reference)
-    try:
-        if f.name == "capital_sentence":
-            (city,) = facts[0]
-            return next(c for c, v in CAPITALS.items() if v == city), city
-        if f.name == "compare_numbers":
-            hi, lo = facts
-            return int(hi), int(lo)
-        (city,), (t,), (cond,) = facts
-        return city, t, cond
-    except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
-        raise _no_facts(f.name, reference) from None
-
-
-def phrasings(family: str, reference: str) -> list[str]:
-    """Every phrasing the family has of the facts in ``reference``: all right, none equal as strings."""
-    f = _family(family)
-    facts = _reference_facts(f, reference)
-    return list(dict.fromkeys(f.render(facts, s) for s in range(len(f.styles))))
-
-
-def contradiction(family: str, reference: str, style: int = 0, seed: int = 0) -> str:
-    """A wrong answer worded like a right one: another capital, the numbers swapped, another condition."""
-    f = _family(family)
-    return f.render(f.perturb(_reference_facts(f, reference), random.Random(seed)), style)
+CAPITAL_SENTENCE = FactModel(
+    _cap_sample, _cap_instruction, _CAP_STYLES, ("country", "city"), _cap_facts, _cap_perturb, _cap_check, _cap_full,
+    capacity=102 * len(_CAP_INSTRUCTIONS),
+)  # fmt: skip
+COMPARE_NUMBERS = FactModel(
+    _cmp_sample, _cmp_instruction, _CMP_STYLES, ("hi", "lo"), _cmp_facts, _cmp_perturb, _cmp_check, _cmp_full,
+    capacity=90 * 89 * len(_CMP_INSTRUCTIONS),
+)  # fmt: skip
+WEATHER_REPORT = FactModel(
+    _w_sample, _w_instruction, _W_STYLES, ("city", "t", "cond"), _w_facts, _w_perturb, _w_check, _w_full,
+    capacity=len(_WEATHER_CITIES) * 46 * len(_CONDITIONS) * len(_W_INSTRUCTIONS), extras=_w_extras,
+)  # fmt: skip

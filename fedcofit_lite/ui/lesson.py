@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import render
+from ..analysis import markdown
 from . import workshop
 
 TIMINGS = Path(__file__).resolve().parents[2] / "docs" / "_data" / "timings.json"
@@ -61,7 +61,7 @@ def notebook_time(notebook: str, preset: str) -> Markdown:
     got = [t for t in records if t.get("notebook") == notebook and t["preset"] == preset]
     if not got:
         return Markdown(f"*Time on `{preset}`: not measured yet; the instructor's guide lists the other presets.*")
-    parts = ", ".join(f"{render.format_minutes(t['seconds'])} {CONDITIONS[t['condition']]}" for t in got)
+    parts = ", ".join(f"{markdown.format_minutes(t['seconds'])} {CONDITIONS[t['condition']]}" for t in got)
     when = "; ".join(sorted({f"{t['date']} on {t['machine']}" for t in got}))
     return Markdown(f"*Time on `{preset}`: {parts} (measured {when}).*")
 
@@ -125,8 +125,8 @@ def last_round_against_local(run_dir: str | Path) -> tuple[Any, str]:
     """The last round minus the local stage over the run's test items (one seed), and how it reads (``"below the local stage"``)."""
     stages_ = [p.stem for p in sorted((Path(run_dir) / "predictions").glob("round_*.jsonl")) if "_global" not in p.stem]
     last = max(stages_, key=lambda s: int(s.split("_")[1]))
-    diff = render.stage_difference(run_dir, last, "local")
-    return diff, render.versus(diff, "the local stage")
+    diff = markdown.stage_difference(run_dir, last, "local")
+    return diff, markdown.versus(diff, "the local stage")
 
 
 def what_this_showed(*points: str) -> Markdown:

@@ -52,7 +52,7 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     # 2. one consensus round up close: embedding space and the threshold sweep
     folder = _consensus_folder(run)
     if folder is not None:
-        cfg = load_config(folder / "config.yaml")
+        cfg = load_config(folder / "config.yaml", recorded=True)
         # the server's saved embeddings; answers it never embedded need the embedder (hence transformers)
         ra = replay.ensure_embedded(replay.load_round(folder, 1), cfg.consensus.embedder, embedder_device)
         algorithm, params = cfg.consensus.clusterer, clusterer_params(cfg.consensus)

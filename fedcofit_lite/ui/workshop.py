@@ -76,7 +76,7 @@ def _same_config(path: Path, cfg: RunConfig) -> bool:
     if not path.exists():
         return False
     try:
-        saved = load_config(path)
+        saved = load_config(path, recorded=True)
     except (ConfigError, OSError, ValueError):
         return False
     return saved.to_yaml() == cfg.to_yaml()
@@ -129,7 +129,7 @@ def ensure_comparison(
         return run_dir
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    from ..analysis.compare import run_comparison
+    from ..experiments.compare import run_comparison
 
     run_comparison(cfg, names, run_dir=run_dir, progress=progress)
     return run_dir
@@ -170,7 +170,7 @@ def ensure_seed_comparison(
     seeds you did not ask for stay). With none of ``seeds`` yet, the shipped reference is used when it
     holds them with exactly these methods. Read the folder with ``compare.summarize_seeds(folder, seeds)``.
     """
-    from ..analysis.compare import run_seeds
+    from ..experiments.compare import run_seeds
 
     names = list(methods or cfg.compare.methods)
     run_dir = run_dir_for(cfg, tag)

@@ -1,0 +1,230 @@
+"""Markdown of finished runs for a notebook to show: a comparison's table with its intervals, what a difference says.
+
+Text only (the figures are drawn in ``ui``): :func:`seed_summary_markdown` is a multi-seed comparison's
+table, :func:`versus` reads a paired difference as its interval says, :func:`parse_seed_table` reads the
+text table the package printed back into numbers, :func:`replay_markdown` is a replay of the consensus rules.
+The documentation's pages are written from the same functions (``tools/docpages.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..runlog import read_predictions
+from . import stats
+from .compare import METRIC_LABELS, SeedSummary, family_gaps, item_scores, run_metric, seed_table
+
+
+def format_minutes(seconds: float) -> str:
+    """``"48 s"``, ``"8 min"``, ``"1 h 45 min"``: a wall time as a reader says it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+# -- small Markdown pieces -----------------------------------------------------------------------
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A pipe table; ``align`` is one letter per column (``l`` or ``r``), default: first left, the rest right."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---" if a == "l" else "--:" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_interval(ci: stats.Interval, fmt: str = "{:.3f}") -> str:
+    """``0.196 [0.173, 0.220]``."""
+    return ci.format(fmt)
+
+
+def verdict(diff: stats.Interval) -> str:
+    """How a paired difference reads: above, below, or not distinguishable (zero inside the interval)."""
+    if not diff.excludes(0.0):
+        return "not distinguishable"
+    return "above" if diff.mean > 0 else "below"
+
+
+def versus(diff: stats.Interval, other: str) -> str:
+    """``"above local"``, ``"below local"`` or ``"not distinguishable from local"``, as the interval says."""
+    word = verdict(diff)
+    return f"{word} from {other}" if word == "not distinguishable" else f"{word} {other}"
+
+
+# -- a multi-seed comparison -------------------------------------------------------------------
+
+
+def _differences(summary: SeedSummary, metric: str, n_boot: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    em = summary.scores[metric][summary.final_stage()]
+    entries = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
+    em = {e: em[e] for e in entries}
+    refs = [m for m in ("consensus", "local", "fedavg") if m in em]
+    table = {e: {r: stats.difference(em, e, r, n_boot) for r in refs if r != e} for e in entries}
+    return refs, table
+
+
+def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boot: int = 2000) -> str:
+    """The multi-seed comparison as Markdown: scores, paired differences, gap per family, pseudo-labels.
+
+    The same numbers as ``compare.seed_table`` (the CLI's text), in tables a page can wrap.
+    """
+    metric = metric or run_metric(summary.root)
+    label = METRIC_LABELS[metric]
+    rows, _ = seed_table(summary, n_boot, metric)
+    n_items = len(summary.scores[metric][summary.final_stage()][rows[0]["method"]][0])
+    out = [
+        f"{len(summary.seeds)} seeds; {n_items} test items per seed, each scored as the mean over the clients' models; "
+        f"stage `{summary.final_stage()}`; mean over seeds with a 95% paired bootstrap interval over seeds and "
+        f"the test items within each ({n_boot} draws). *Gap closed*: the share of the local -> centralized gap.",
+        "",
+        md_table(
+            ["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"],
+            [
+                [
+                    f"`{r['method']}`",
+                    fmt_interval(r["em"]),
+                    fmt_interval(r["rouge_l"]),
+                    fmt_interval(r["gap"], "{:.2f}")
+                    if r["gap"] is not None and r["method"] not in ("local", "centralized")
+                    else "-",
+                    f"{r['bytes']:,.0f}",
+                    f"{r['steps']:.0f}",
+                ]
+                for r in rows
+            ],
+        ),
+    ]
+    refs, diffs = _differences(summary, metric, n_boot)
+    out += [
+        "",
+        f"Paired differences in {label} (row minus column), 95% interval; **bold**: zero lies outside the interval.",
+        "",
+        md_table(
+            ["method", *[f"minus `{r}`" for r in refs]],
+            [
+                [f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]]
+                for e, d in diffs.items()
+                if e not in refs or len(d) > 0
+            ],
+        ),
+    ]
+    out += ["", _family_gaps(summary, metric, n_boot)] if {"local", "centralized"} <= set(diffs) else []
+    if summary.labels:
+        out += ["", "Pseudo-labels sent, mean over seeds: kept of the public prompts, and their precision.", ""]
+        stages = list(next(iter(summary.labels.values())))
+        out.append(
+            md_table(
+                ["method", *stages],
+                [
+                    [
+                        f"`{m}`",
+                        *[f"{v[s]['kept']:.1f}/{v[s]['n_prompts']:.0f} at {v[s]['precision']:.2f}" for s in stages],
+                    ]
+                    for m, v in summary.labels.items()
+                ],
+            )
+        )
+    return "\n".join(out)
+
+
+def _bold_if(d: stats.Interval) -> str:
+    text = d.format("{:+.3f}")
+    return f"**{text}**" if d.excludes(0.0) else text
+
+
+def _family_gaps(summary: SeedSummary, metric: str, n_boot: int) -> str:
+    em = summary.scores[metric][summary.final_stage()]
+    fams = sorted(set(summary.families["0"]))
+    complete = [e for e in summary.entries if len(em.get(e, [])) == len(summary.seeds)]
+    rows = [
+        [f"`{e}`", *(f"**{g.mean:+.2f}**" if g.excludes(0.0) else f"{g.mean:+.2f}" for g in gaps.values())]
+        for e, gaps in family_gaps(summary, em, complete, n_boot).items()
+    ]
+    head = (
+        f"Share of the local -> centralized gap closed, per task family ({METRIC_LABELS[metric]}); "
+        "**bold**: its interval excludes 0."
+    )
+    return head + "\n\n" + md_table(["method", *[f.replace("_", " ") for f in fams]], rows)
+
+
+def stage_difference(run_dir: str | Path, a: str, b: str, metric: str = "exact_match", n_boot: int = 2000) -> Any:
+    """Paired difference of stage ``a`` minus stage ``b`` of one run, over its test items (one seed)."""
+    per = {stage: item_scores(read_predictions(run_dir, stage) or [], metric) for stage in (a, b)}
+    ids = sorted(per[a])
+    return stats.difference({s: [np.array([per[s][i] for i in ids])] for s in (a, b)}, a, b, n_boot)
+
+
+# -- the package's own text tables, read back -----------------------------------------------------
+
+_CI = r"([+-]?\d+\.\d+) \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]"
+
+
+def parse_seed_table(text: str) -> dict[str, Any]:
+    """Read back the text of ``compare.seed_table`` (``comparison_seeds.txt``): scores and paired differences.
+
+    For shipped results whose run folders are not shipped (only the table the
+    package wrote): ``{"header": str, "scores": {method: Interval},
+    "differences": {(row, column): Interval}}``.
+    """
+    lines = text.splitlines()
+    scores: dict[str, stats.Interval] = {}
+    diffs: dict[tuple[str, str], stats.Interval] = {}
+    cols: list[str] = []
+    section = "scores"
+    for line in lines[1:]:
+        if line.startswith("paired differences"):
+            section = "diff-head"
+            continue
+        if line.startswith("share of the") or line.startswith("pseudo-labels sent"):
+            section = "other"
+            continue
+        if section == "diff-head" and "- " in line:
+            cols = re.findall(r"- (\S+)", line)
+            section = "diffs"
+            continue
+        name = line[:22].strip()
+        found = re.findall(_CI, line)
+        if section == "scores" and found and name:
+            scores[name] = stats.Interval(*(float(x) for x in found[0]))
+        elif section == "diffs" and name:
+            cells = [line[22 + 26 * k : 22 + 26 * (k + 1)] for k in range(len(cols))]
+            for col, cell in zip(cols, cells):
+                m = re.search(_CI, cell)
+                if m:
+                    diffs[(name, col)] = stats.Interval(*(float(x) for x in m.groups()))
+    return {"header": lines[0] if lines else "", "scores": scores, "differences": diffs}
+
+
+def replay_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Replayed consensus rules (``replay.json`` of several seeds), averaged per rule and round."""
+    from .replay import mean_over_seeds
+
+    rows = mean_over_seeds(rows) if len({r.get("seed") for r in rows}) > 1 else list(rows)
+    body = [
+        [
+            f"`{r['rule']}`",
+            r["round"],
+            f"{r['kept']:.1f}/{r['n_prompts']:.0f}",
+            f"{r['precision']:.2f}",
+            f"{r['new_correct_per_client']:.2f}",
+            f"{r['harmful_per_client']:.2f}",
+        ]
+        for r in rows
+        if "skipped" not in r
+    ]
+    n = sorted({r.get("n_seeds", 1) for r in rows})
+    return (
+        f"Mean over {'/'.join(map(str, n))} seeds. *New correct*: right labels that differ from the client's own "
+        "answer; *harmful*: wrong labels where the client was right.\n\n"
+        + md_table(["rule", "round", "kept", "precision", "new correct / client", "harmful / client"], body)
+    )
+
+
+# -- bytes ---------------------------------------------------------------------------------------

@@ -1,0 +1,554 @@
+"""The documentation's result pages and the README's rendered blocks, written from the shipped run folders.
+
+:func:`render_pages` returns every generated file (``docs/_generated/*.md``)
+and :func:`render_readme` the README with its rendered blocks filled in; both
+read only finished runs (``notebooks/reference/``), the presets and the model
+configs, so they cost seconds and load no model. Every number comes from a
+function of the package or of this file (tables, findings and where each
+number came from), never typed by hand. ``tools/render_docs.py`` writes them;
+``tests/test_docs.py`` renders them again and fails when a committed page
+differs. (Not part of the package: the package draws and reads, this file
+writes the documentation.)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.io as pio
+
+from fedcofit_lite.analysis import accounting, compare, costmodel, stats
+from fedcofit_lite.analysis.compare import SeedSummary, load_comparison, seed_table
+from fedcofit_lite.analysis.markdown import (
+    _differences,
+    fmt_interval,
+    format_minutes,
+    md_table,
+    parse_seed_table,
+    replay_markdown,
+    seed_summary_markdown,
+    stage_difference,
+    verdict,
+)
+from fedcofit_lite.config import load_config
+from fedcofit_lite.runlog import read_jsonl
+from fedcofit_lite.ui import plots, workshop
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = Path("docs") / "_generated"
+TIMINGS = Path("docs") / "_data" / "timings.json"
+FREEFORM = workshop.REFERENCE_ROOT / "freeform"
+PRESETS = ("ci", "small", "cpu", "freeform", "dolly", "mixed", "small-mixed", "gpu", "large")
+NOTE = "<!-- Rendered by tools/render_docs.py from the run folders it names; edit the renderer, not this file. -->"
+
+
+# -- where a block of numbers came from ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What made a block of numbers: the command, the package and commit, the date, the machine, the wall time."""
+
+    command: str
+    version: str
+    commit: str
+    date: str
+    machine: str
+    wall_s: float | None = None
+
+    @classmethod
+    def from_manifest(cls, path: str | Path, part: str) -> Provenance:
+        """Read a manifest (``reference.json``); ``part`` is ``quickstart`` or ``seeds`` (or a key of ``commands``).
+
+        The manifest's ``made`` reads ``"<date> on <machine>"``; ``commit`` is
+        the commit whose code made the runs (``unknown`` when not recorded).
+        """
+        meta = json.loads(Path(path).read_text())
+        date, _, machine = meta["made"].partition(" on ")
+        commands = meta["commands"]
+        command = commands[part] if isinstance(commands, dict) else commands[0 if part == "quickstart" else 1]
+        wall = meta.get("wall_s", {}).get(f"{part}_s")
+        return cls(command, meta["package_version"], meta.get("commit", "unknown"), date, machine, wall)
+
+    def markdown(self) -> str:
+        """One line under a table: command, version and commit, date, machine, wall time."""
+        wall = f"; wall time {format_minutes(self.wall_s)}" if self.wall_s else ""
+        return (
+            f"*Made by* `{self.command}` *with fedcofit_lite {self.version} (commit `{self.commit}`), "
+            f"{self.date}, {self.machine}{wall}.*"
+        )
+
+
+def run_stages_markdown(run_dir: str | Path) -> str:
+    """A ``run`` folder's score per stage (its ``summary.json``), with pseudo-labels, bytes and wall time."""
+    rows = json.loads((Path(run_dir) / "summary.json").read_text())["rows"]
+
+    def num(v: Any, fmt: str) -> str:
+        return "-" if v is None else fmt.format(v)
+
+    return md_table(
+        ["stage", "exact match", "ROUGE-L", "pseudo-labels kept", "their precision", "bytes up", "bytes down", "s"],
+        [
+            [
+                r["stage"],
+                num(r["exact_match"], "{:.3f}"),
+                num(r["rouge_l"], "{:.3f}"),
+                r["kept"] or "-",
+                num(r["pseudo_label_accuracy"], "{:.2f}"),
+                f"{r['bytes_up']:,}",
+                f"{r['bytes_down']:,}",
+                f"{r['seconds_total']:.0f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def measured_vs_analytic_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """``accounting.measured_vs_analytic`` rows as a table."""
+    return md_table(
+        ["method", "round", "direction", "measured", "analytic", "difference"],
+        [
+            [
+                f"`{r['method']}`",
+                r["round"],
+                r["direction"],
+                f"{r['measured']:,}",
+                f"{r['analytic']:,.0f}",
+                f"{r['overhead']:+,.0f} ({100 * r['relative']:+.2f}%)",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def cost_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """``costmodel.cost_table`` rows: bytes per round of each protocol and the ratios."""
+    format_bytes = costmodel.format_bytes
+
+    return md_table(
+        ["model", "parameters", "full FedAvg", "LoRA FedAvg", "consensus", "LoRA / consensus", "full / consensus"],
+        [
+            [
+                f"`{r['name']}`",
+                f"{r['n_parameters'] / 1e9:.2f} B",
+                format_bytes(r["full_fedavg"]),
+                format_bytes(r["lora_fedavg"]),
+                format_bytes(r["consensus"]),
+                f"{r['lora_over_consensus']:,.1f}",
+                f"{r['full_over_consensus']:,.0f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
+# -- the presets -------------------------------------------------------------------------------
+
+
+def presets_markdown(configs: Mapping[str, Any]) -> str:
+    """One row per preset: model(s), clients, public prompts, private records, schedule, task suite (from the YAML)."""
+    from collections import Counter
+
+    body = []
+    for name, cfg in configs.items():
+        models = cfg.federation.client_models or [cfg.model.name] * cfg.federation.n_clients
+        counts = Counter(Path(str(m)).name for m in models)
+        model = " + ".join(f"{n} x `{m}`" if n > 1 else f"`{m}`" for m, n in counts.items())
+        fams = cfg.data.families
+        suite = f"`{cfg.data.source}`" if cfg.data.source else f"`{cfg.data.path}`"
+        body.append(
+            [
+                f"`{name}`",
+                model,
+                cfg.data.n_public or "all",
+                cfg.data.max_train_per_client or "all",
+                f"{cfg.train.epochs} + {cfg.federation.rounds} x {cfg.train.round_epochs}",
+                f"{len(fams) if fams else 'all'} families of {suite}",
+            ]
+        )
+    return md_table(
+        ["preset", "clients' models", "public prompts", "records / client", "epochs: local + rounds x", "tasks"],
+        body,
+        "llrrrl",
+    )
+
+
+# -- findings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One sentence with one number and its interval, and the page that shows the evidence."""
+
+    text: str
+    link: str
+
+
+def _per_seed_byte_ratios(root: Path, a: str, b: str) -> list[float]:
+    ratios = []
+    for seed in sorted(root.glob("seed_*")):
+        metrics = load_comparison(seed)
+        total = {m: sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in metrics[m]) for m in (a, b)}
+        ratios.append(total[a] / total[b])
+    return ratios
+
+
+def label_precision(root: str | Path, method: str = "consensus", round_index: int = 1, n_boot: int = 2000) -> Any:
+    """Share of the kept pseudo-labels of ``round_index`` that are right, over seeds, with a bootstrap interval over seeds and labels."""
+    per_seed = []
+    for seed in sorted(Path(root).glob("seed_*")):
+        rows = read_jsonl(seed / method / "pseudo_labels" / f"round_{round_index}.jsonl")
+        per_seed.append(np.array([float(r["correct"]) for r in rows if r.get("kept")]))
+    return stats.score_intervals({method: per_seed}, n_boot)[method]
+
+
+def findings(
+    summary: SeedSummary, freeform_table: str, rows: list[dict[str, Any]] | None = None, n_boot: int = 2000
+) -> list[Finding]:
+    """The headline findings, each one number with its interval, from a multi-seed comparison and a free-form table.
+
+    ``summary`` is ``compare.summarize_seeds`` of the exact-answer comparison (``rows`` its
+    ``seed_table`` rows, when already made); ``freeform_table`` the text of the free-form one.
+    """
+    root = summary.root
+    rows = rows if rows is not None else seed_table(summary, n_boot)[0]
+    by = {r["method"]: r for r in rows}
+    refs, diffs = _differences(summary, "exact_match", n_boot)
+    n = len(summary.seeds)
+    out = []
+    g = by["fedavg (global)"]["gap"]
+    out.append(
+        Finding(
+            f"FedAvg-LoRA is the strongest federated method: its global model closes {fmt_interval(g, '{:.2f}')} "
+            f"of the gap between local training and training on the pooled data ({n} seeds).",
+            "results.md#exact-answer-tasks",
+        )
+    )
+    d = diffs["consensus"]["local"]
+    out.append(
+        Finding(
+            f"Semantic consensus is {verdict(d)}{' from' if verdict(d) == 'not distinguishable' else ''} local "
+            f"training on exact-answer tasks: {d.format('{:+.3f}')} exact match ({n} seeds).",
+            "results.md#exact-answer-tasks",
+        )
+    )
+    ratios = _per_seed_byte_ratios(root, "fedavg", "consensus")
+    out.append(
+        Finding(
+            f"It moves {np.mean(ratios):,.0f}x fewer bytes than FedAvg-LoRA over a run "
+            f"(from {min(ratios):,.0f}x to {max(ratios):,.0f}x across the {n} seeds): answers, not adapters.",
+            "results.md#bytes-on-the-wire",
+        )
+    )
+    p = label_precision(root, "consensus", 1, n_boot)
+    out.append(
+        Finding(
+            f"Agreement is not correctness: {fmt_interval(p, '{:.2f}')} of the round-1 pseudo-labels the consensus "
+            f"keeps are right ({n} seeds).",
+            "results.md#exact-answer-tasks",
+        )
+    )
+    d = diffs["consensus@vote"]["consensus"]
+    out.append(
+        Finding(
+            f"On exact answers the exact-string vote of Federated Co-Training and the semantic medoid are "
+            f"{verdict(d)}: vote minus medoid {d.format('{:+.3f}')} ({n} seeds).",
+            "results.md#exact-answer-tasks",
+        )
+    )
+    free = parse_seed_table(freeform_table)
+    d = free["differences"][("consensus@vote", "consensus")]
+    d = stats.Interval(-d.mean, -d.hi, -d.lo)
+    out.append(
+        Finding(
+            f"On open-ended answers the semantic medoid is {verdict(d)} the vote: medoid minus vote "
+            f"{d.format('{:+.3f}')} answers correct ({free['header'].split(' ')[0]} seeds; this interval resamples only "
+            "the test items of those runs, whose folders are not shipped).",
+            "results.md#open-ended-answers",
+        )
+    )
+    return out
+
+
+def findings_markdown(items: Sequence[Finding], prefix: str = "") -> str:
+    """A bullet list; ``prefix`` rewrites each link relative to the page that shows it."""
+    return "\n".join(f"- {f.text} ([evidence]({prefix}{f.link}))" for f in items)
+
+
+# -- the pages ----------------------------------------------------------------------------------------
+
+
+def figure_html(fig: Any, div_id: str, digits: int = 4) -> str:
+    """A plotly figure as an HTML fragment for a page that loads plotly.js itself (no CDN, a fixed id).
+
+    Numbers are rounded to ``digits`` so the fragment is the same bytes on every machine.
+    """
+
+    def rounded(x: Any) -> Any:
+        if isinstance(x, float):
+            return round(x, digits)
+        if isinstance(x, dict):
+            return {k: rounded(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [rounded(v) for v in x]
+        if hasattr(x, "tolist"):
+            return rounded(x.tolist())
+        return x
+
+    spec = rounded(fig.to_plotly_json())
+    html = pio.to_html(spec, include_plotlyjs=False, full_html=False, div_id=div_id, default_height=460, validate=False)
+    return "```{raw} html\n" + html.strip() + "\n```"
+
+
+def _block(provenance: Provenance, body: str) -> str:
+    return f"{NOTE}\n\n{body}\n\n{provenance.markdown()}\n"
+
+
+def _quickstart_page(preset: str) -> str:
+    ref = workshop.reference_for(preset)
+    run = ref.root / "quickstart"
+    d = stage_difference(run, "round_2", "local")
+    last = "round_2"
+    sentence = (
+        f"The last round minus the local stage, paired over this run's test items (one seed): "
+        f"{d.format('{:+.3f}')} exact match, {verdict(d)}"
+        f"{' from' if verdict(d) == 'not distinguishable' else ''} the local stage."
+    )
+    body = run_stages_markdown(run) + "\n\n" + sentence.replace("round_2", last)
+    return _block(Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, "quickstart"), body)
+
+
+@functools.cache
+def _seeds(preset: str) -> tuple[compare.SeedSummary, list[dict[str, Any]]]:
+    """The reference comparison of ``preset`` and its table rows, read once per process."""
+    summary = compare.summarize_seeds(workshop.reference_for(preset).root / "seeds")
+    return summary, compare.seed_table(summary)[0]
+
+
+def _seeds_page(preset: str) -> str:
+    ref = workshop.reference_for(preset)
+    summary, rows = _seeds(preset)
+    figs = plots.seed_figures(summary, rows)
+    body = "\n\n".join(
+        [
+            seed_summary_markdown(summary),
+            figure_html(figs["seeds_score_by_round"], f"{preset}-seeds-by-round"),
+            figure_html(figs["seeds_score_vs_bytes"], f"{preset}-seeds-vs-bytes"),
+        ]
+    )
+    return _block(Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, "seeds"), body)
+
+
+def _freeform_page() -> str:
+    table = (FREEFORM / "comparison_seeds.txt").read_text()
+    replay = json.loads((FREEFORM / "replay.json").read_text())
+    manifest = FREEFORM / "provenance.json"
+    body = (
+        "The table `compare --seeds` wrote (`notebooks/reference/freeform/comparison_seeds.txt`; the run folders "
+        "are not shipped, so this block is the package's own text):\n\n```text\n"
+        + table.rstrip()
+        + "\n```\n\n"
+        + Provenance.from_manifest(manifest, "seeds").markdown()
+        + "\n\nThe rules replayed on the answers of the medoid runs, round 1 and 2 "
+        "(`notebooks/reference/freeform/replay.json`):\n\n" + replay_markdown(replay)
+    )
+    return _block(Provenance.from_manifest(manifest, "replay"), body)
+
+
+def _bytes_page() -> str:
+    ref = workshop.reference_for("cpu")
+    seed = ref.root / "seeds" / f"seed_{ref.seeds[0]}"
+    rows = [r for m in ("consensus", "fedavg", "ffa") for r in accounting.measured_vs_analytic(seed / m)]
+    body = (
+        f"Seed {ref.seeds[0]} of the `cpu` reference comparison, each method's wire bytes against the analytic model "
+        "fed the run's own settings (`flt.analysis.accounting.measured_vs_analytic`).\n\n"
+        + measured_vs_analytic_markdown(rows)
+    )
+    return _block(Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, "seeds"), body)
+
+
+def _costs_page() -> str:
+    arch, protocol = costmodel.paper_setting()
+    names = sorted(costmodel.ARCHITECTURES, key=lambda n: costmodel.ARCHITECTURES[n].n_parameters())
+    rows = costmodel.cost_table([costmodel.ARCHITECTURES[n] for n in names], protocol)
+    ratio = costmodel.ratios(arch, protocol)["lora_over_consensus"]
+    return (
+        f"{NOTE}\n\nBytes of one round under the paper setting (`costmodel.paper_setting()`: LoRA rank "
+        f"{protocol.rank} on {', '.join(protocol.target_modules)} in {protocol.bytes_per_param:g}-byte floats, "
+        f"against {protocol.n_prompts:,} prompts x {protocol.answer_tokens:g} tokens x {protocol.bytes_per_token:g} "
+        f"bytes; one client, upload only). For `{arch.name}` the ratio is **{ratio:,.1f}**. Arithmetic only: "
+        "`python -m fedcofit_lite cost`.\n\n" + cost_markdown(rows) + "\n"
+    )
+
+
+def _presets_page() -> str:
+    configs = {name: load_config(name) for name in PRESETS}
+    return f"{NOTE}\n\n{presets_markdown(configs)}\n"
+
+
+@functools.cache
+def _findings() -> tuple[Finding, ...]:
+    summary, rows = _seeds("cpu")
+    return tuple(findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
+
+
+def timings() -> list[dict[str, Any]]:
+    """The measured wall times of commands and notebooks (``docs/_data/timings.json``), one record each."""
+    return json.loads((ROOT / TIMINGS).read_text())["timings"]
+
+
+def timing(key: str) -> str:
+    """One measured wall time as a reader says it, with the machine and date: ``"22 min on 2 CPU cores, ..., 2026-12-02"``."""
+    t = next(t for t in timings() if t["key"] == key)
+    return f"{format_minutes(t['seconds'])} on {t['machine']}, {t['date']}"
+
+
+def reference_time(preset: str, part: str) -> str:
+    """The wall time of a reference run's command, with its machine: what ``make run`` costs on ``cpu``."""
+    p = Provenance.from_manifest(workshop.reference_for(preset).root / workshop.REFERENCE_MANIFEST, part)
+    return f"{format_minutes(p.wall_s)} on {p.machine}, {p.date}"
+
+
+def _timings_page() -> str:
+    rows = [
+        [t["what"], f"`{t['command']}`", format_minutes(t["seconds"]), t["machine"], t["date"]]
+        for t in timings()
+        if "notebook" not in t
+    ]
+    return f"{NOTE}\n\n" + md_table(["what", "command", "wall time", "machine", "measured"], rows, "lllll") + "\n"
+
+
+def _reproduce_page() -> str:
+    rows = []
+    for preset, part, shows, where in (
+        ("cpu", "seeds", "exact-answer comparison, findings, bytes", "results.md#exact-answer-tasks"),
+        ("cpu", "quickstart", "one run, stage by stage", "results.md#one-run-stage-by-stage"),
+        ("small", "seeds", "the notebooks' comparison", "results.md#the-notebooks-preset"),
+        ("small", "quickstart", "the notebooks' run", "notebooks.md"),
+    ):
+        ref = workshop.reference_for(preset)
+        p = Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, part)
+        rows.append(
+            [
+                f"[{shows}]({where})",
+                f"`{p.command}`",
+                format_minutes(p.wall_s),
+                p.machine,
+                f"`notebooks/reference/{preset}/{part}/`",
+            ]
+        )
+    for part, shows in (("seeds", "open-ended comparison"), ("replay", "open-ended replay")):
+        p = Provenance.from_manifest(FREEFORM / "provenance.json", part)
+        wall = format_minutes(p.wall_s) if p.wall_s else "seconds"
+        rows.append(
+            [
+                f"[{shows}](results.md#open-ended-answers)",
+                f"`{p.command}`",
+                wall,
+                p.machine,
+                "`notebooks/reference/freeform/`",
+            ]
+        )
+    rows.append(
+        ["[cost model](results.md#bytes-on-the-wire)", "`python -m fedcofit_lite cost`", "seconds", "any", "stdout"]
+    )
+    head = ["what it shows", "command", "wall time", "machine", "artefact"]
+    return f"{NOTE}\n\n{md_table(head, rows, 'lllll')}\n"
+
+
+NOTEBOOK_COLUMNS = {
+    "small-nbval": "`small`, under nbval (CI)",
+    "small-fresh": "`small`, from nothing",
+    "cpu-reference": "`cpu`, on the reference",
+    "cpu-fresh": "`cpu`, from nothing",
+}
+
+
+def _notebook_times_page() -> str:
+    """Each notebook's wall time per preset and condition (``docs/_data/timings.json``), '-' where not measured."""
+    got = {(t["notebook"], t["condition"]): t for t in timings() if "notebook" in t}
+    notebooks = sorted({nb for nb, _ in got})
+    rows = [
+        [nb, *[format_minutes(got[(nb, c)]["seconds"]) if (nb, c) in got else "-" for c in NOTEBOOK_COLUMNS]]
+        for nb in notebooks
+    ]
+    when = sorted({f"{t['date']} on {t['machine']}" for t in got.values()})
+    return (
+        f"{NOTE}\n\n"
+        + md_table(["notebook", *NOTEBOOK_COLUMNS.values()], rows)
+        + f"\n\nMeasured {'; '.join(when)}. *From nothing*: no workshop runs on disk, so the notebook trains what "
+        "it needs; *on the reference*: it opens the shipped reference run. '-': not measured.\n"
+    )
+
+
+def _exercises_page() -> str:
+    """Each exercise, what its solution does, and what the optional run it invites costs (from the reference runs)."""
+    data = json.loads((ROOT / "docs" / "_data" / "exercises.json").read_text())["exercises"]
+
+    def further(key: str) -> str:
+        if key == "none":
+            return "-"
+        if key == "mixed":
+            return "a `small-mixed` comparison (notebook 08's own run)"
+        small = reference_time("small", key)
+        cpu = reference_time("cpu", key)
+        return f"one `{key}` run: {small.split(' on ')[0]} on `small`, {cpu.split(' on ')[0]} on `cpu`"
+
+    rows = [[f"{e['notebook']}.{e['n']}", e["task"], e["solution"], further(e["further"])] for e in data]
+    return (
+        f"{NOTE}\n\n"
+        + md_table(["exercise", "question", "the solution cell (seconds)", "to run it yourself"], rows, "llll")
+        + "\n\nRun times of the reference runs: [reproducing](reproducing.md).\n"
+    )
+
+
+PAGES: dict[str, Callable[[], str]] = {
+    "notebook_times.md": _notebook_times_page,
+    "exercises.md": _exercises_page,
+    "reproduce.md": _reproduce_page,
+    "cpu_quickstart.md": lambda: _quickstart_page("cpu"),
+    "cpu_seeds.md": lambda: _seeds_page("cpu"),
+    "small_quickstart.md": lambda: _quickstart_page("small"),
+    "small_seeds.md": lambda: _seeds_page("small"),
+    "freeform.md": _freeform_page,
+    "bytes.md": _bytes_page,
+    "costs.md": _costs_page,
+    "presets.md": _presets_page,
+    "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
+    "timings.md": _timings_page,
+}
+
+
+def render_pages() -> dict[Path, str]:
+    """Every generated page of ``docs/_generated/``, by path relative to the repository root."""
+    return {GENERATED / name: make() for name, make in PAGES.items()}
+
+
+# -- the README's rendered blocks: <!-- rendered: NAME --> ... <!-- /rendered --> ------------------
+
+README_BLOCKS: dict[str, Callable[[], str]] = {
+    "findings": lambda: findings_markdown(_findings(), prefix="docs/"),
+    "presets": lambda: presets_markdown({n: load_config(n) for n in ("small", "cpu", "freeform", "mixed", "gpu")}),
+    "time-run": lambda: reference_time("cpu", "quickstart"),
+    "time-test": lambda: timing("make-test"),
+}
+_BLOCK = re.compile(r"(<!-- rendered: ([\w-]+) -->)(.*?)(<!-- /rendered -->)", re.S)
+
+
+def render_readme(text: str) -> str:
+    """``text`` with every rendered block filled in again (inline blocks stay inline)."""
+
+    def fill(m: re.Match[str]) -> str:
+        value = README_BLOCKS[m.group(2)]()
+        inline = "\n" not in m.group(3)
+        return m.group(1) + (value if inline else f"\n{value}\n") + m.group(4)
+
+    return _BLOCK.sub(fill, text)
