@@ -389,6 +389,24 @@ def _costs_page() -> str:
     )
 
 
+def _family_inference_page() -> str:
+    """What closeness tells the server of each client's families, on the `cpu` reference's seeds."""
+    from fedcofit_lite.analysis.audit import family_inference
+
+    ref = workshop.reference_for("cpu")
+    folders = [ref.root / "seeds" / f"seed_{s}" / "consensus" for s in ref.seeds]
+    leak = family_inference(folders)
+    body = (
+        "| signal | (client, family) pairs held / not held | ROC AUC | true positives at 1% false positives |\n"
+        "|---|--:|--:|--:|\n"
+        f"| `{leak['signal']}` | {leak['held']} / {leak['not_held']} | {leak['auc'].format('{:.2f}')} | "
+        f"{leak['tpr_at_1pct_fpr'].format('{:.2f}')} |\n\n"
+        f"`flt.analysis.audit.family_inference` over the {len(folders)} seeds of the `cpu` reference (round 1); "
+        "95% bootstrap intervals over the pairs; AUC 0.5 is chance."
+    )
+    return _block(Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, "seeds"), body)
+
+
 def _presets_page() -> str:
     configs = {name: load_config(name) for name in PRESETS}
     return f"{NOTE}\n\n{presets_markdown(configs)}\n"
@@ -522,6 +540,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "bytes.md": _bytes_page,
     "costs.md": _costs_page,
     "presets.md": _presets_page,
+    "family_inference.md": _family_inference_page,
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
