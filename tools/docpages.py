@@ -407,6 +407,23 @@ def _family_inference_page() -> str:
     return _block(Provenance.from_manifest(ref.root / workshop.REFERENCE_MANIFEST, "seeds"), body)
 
 
+def _leaderboard_page() -> str:
+    """Every rule ranked on the shipped corpus (`python -m fedcofit_lite leaderboard`), its validity, and the figure."""
+    from fedcofit_lite.analysis import leaderboard as lb
+    from fedcofit_lite.ui.leaderplots import fig_precision_vs_kept
+
+    board = lb.leaderboard(lb.load_corpus(), progress=False)
+    body = (
+        lb.board_markdown(board)
+        + "\n\n"
+        + figure_html(fig_precision_vs_kept(board.rows), "leaderboard-precision-vs-kept")
+        + f"\n\n*Made by* `python -m fedcofit_lite leaderboard` *over the corpus `notebooks/reference/corpus.json` "
+        f"({len({(g.setting, g.seed) for g in lb.load_corpus()})} recorded groups); each group's folder names its own "
+        "command, commit and machine (`reference.json`, `manifest.json`).*"
+    )
+    return f"{NOTE}\n\n{body}\n"
+
+
 def _presets_page() -> str:
     configs = {name: load_config(name) for name in PRESETS}
     return f"{NOTE}\n\n{presets_markdown(configs)}\n"
@@ -541,6 +558,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "costs.md": _costs_page,
     "presets.md": _presets_page,
     "family_inference.md": _family_inference_page,
+    "leaderboard.md": _leaderboard_page,
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }

@@ -103,22 +103,43 @@ def _rule_of(cell: Path) -> str:
 
 
 def cached_round(group: Group, round_index: int = 1) -> tuple[RoundAnswers, Any]:
-    """A group's round of answers with their embeddings (cached on disk by content) and closeness; and its consensus config."""
+    """A group's round of answers with their embeddings and closeness (each cached on disk by content), and its consensus config."""
     cfg = load_config(group.answers / "config.yaml", recorded=True)
     ra = load_round(group.answers, round_index)
     if ra.X is None:
-        key = hashlib.sha256(json.dumps([cfg.consensus.embedder, ra.texts]).encode()).hexdigest()[:24]
-        cache = Path(os.environ.get("FEDCOFIT_CACHE", Path.home() / ".cache" / "fedcofit_lite")) / "corpus"
-        file = cache / f"{key}.npy"
-        if file.exists():
-            ra.X = np.load(file)
-        else:
-            from .replay import ensure_embedded
+        ra.X = _cached(["answers", cfg.consensus.embedder, ra.texts], lambda: _embedded(ra, cfg))
+    if "closeness" not in ra.signals:  # a run recorded before the clients measured it: derived from its partition
+        parts = [p for p in (group.answers, group.folder) if (p / "partition.json").exists()]
+        key = [
+            "closeness",
+            cfg.consensus.embedder,
+            ra.clients,
+            ra.prompt_ids,
+            parts[0].joinpath("partition.json").read_text(),
+        ]
+        ra.signals["closeness"] = _cached(
+            key, lambda: np.asarray(derive_closeness(group.answers, ra, cfg.consensus.embedder).signals["closeness"])
+        ).tolist()
+    return ra, cfg.consensus
 
-            ensure_embedded(ra, cfg.consensus.embedder)
-            cache.mkdir(parents=True, exist_ok=True)
-            np.save(file, ra.X.astype(np.float32))
-    return derive_closeness(group.answers, ra, cfg.consensus.embedder), cfg.consensus
+
+def _embedded(ra: RoundAnswers, cfg: Any) -> np.ndarray:
+    from .replay import ensure_embedded
+
+    return ensure_embedded(ra, cfg.consensus.embedder).X
+
+
+def _cached(key: Any, compute: Any) -> np.ndarray:
+    """``compute()``'s array, stored once under a hash of ``key`` (``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``)."""
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
+    cache = Path(os.environ.get("FEDCOFIT_CACHE", Path.home() / ".cache" / "fedcofit_lite")) / "corpus"
+    file = cache / f"{digest}.npy"
+    if file.exists():
+        return np.load(file)
+    value = np.asarray(compute(), dtype=np.float32)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(file, value)
+    return value
 
 
 # -- scoring ---------------------------------------------------------------------------------------
@@ -359,3 +380,44 @@ def format_board(board: Board) -> str:
     lines.append("")
     lines.append(f"scored in {board.seconds:.1f} s")
     return "\n".join(lines)
+
+
+def board_markdown(board: Board) -> str:
+    """The leaderboard as Markdown (the docs page): validity, then per setting the ranked rules."""
+    v = board.validity
+    if v.get("rho") is None:
+        head = f"Too few trained cases ({v['n']}) to say whether replay predicts training."
+    else:
+        rho = v["rho"]
+        tell = (
+            "replay's ranking predicts training's"
+            if rho.lo > 0
+            else "**replay does not reliably predict training here**: read the ranking as label quality, not accuracy"
+        )
+        head = (
+            f"**Validity.** Over {v['n']} (rule, setting, seed) cases where the rule was also trained, the Spearman "
+            f"correlation of replay's net new correct labels per client (round 1) with the trained gain over local "
+            f"training is {rho.format('{:+.2f}')}: {tell}."
+        )
+        if v.get("disagree"):
+            worst = "; ".join(
+                f"{p['rule']} ({p['setting']}, seed {p['seed']}): replay {p['replay']:+.2f}, trained {p['trained']:+.3f}"
+                for p in v["disagree"][:3]
+            )
+            head += f" Where they disagree most: {worst}."
+    out = [head]
+    for setting in dict.fromkeys(r["setting"] for r in board.rows):
+        auc = board.auc.get(setting)
+        out += [
+            "",
+            f"**{setting}**" + (f" (agreement predicts a right answer with AUC {auc.format('{:.2f}')})" if auc else ""),
+            "",
+        ]
+        out += ["| rule | seeds | kept | precision | new correct / client | harmful / client | net / client |"]
+        out += ["|---|--:|--:|--:|--:|--:|--:|"]
+        for r in (x for x in board.rows if x["setting"] == setting):
+            cells = [r["kept"].format("{:.1f}"), r["precision"].format("{:.2f}")]
+            cells += [r[m].format("{:.2f}") for m in ("new_correct_per_client", "harmful_per_client")]
+            cells += [r["net_per_client"].format("{:+.2f}")]
+            out.append(f"| `{r['rule']}` | {r['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
