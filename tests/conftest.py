@@ -139,7 +139,9 @@ def _labels_kept_and_trained(run_dir: str | Path) -> dict[int, int]:
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
     assert not cfg.client.skip_own and cfg.train.dp_noise_multiplier == cfg.train.dp_epsilon == 0, "steps unknown"
-    n_private = {c: p["n_examples"] for c, p in json.loads((run_dir / "partition.json").read_text()).items()}
+    # a comparison's or a sweep's method folder shares the partition of the folder above it
+    partition = next(p / "partition.json" for p in (run_dir, *run_dir.parents) if (p / "partition.json").exists())
+    n_private = {c: p["n_examples"] for c, p in json.loads(partition.read_text()).items()}
     rows = {m["round"]: m for m in read_jsonl(run_dir / "metrics.jsonl")}
     held: dict[str, set[str]] = {c: set() for c in n_private}
     kept_by_round = {}
