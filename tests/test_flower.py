@@ -142,7 +142,7 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(
     assert not any(p.poll() is None for p in deployment.procs.values())
     assert status["status"] == "finished:completed"
 
-    # round 1: the engines agree, on runs whose clients trained on labels (round 2: client0 alone, on its own)
+    # round 1: the engines agree, on runs whose clients trained on labels (round 2: client0 on its own answers)
     assert set(labels_kept_and_trained(flower_dir)) == {1, 2}
     files = ["pseudo_labels/round_1.jsonl", *(f"predictions/{s}.jsonl" for s in ("base", "local", "round_1"))]
     assert compare_runs(local.run_dir, flower_dir, files) == [], "the engines disagree"
