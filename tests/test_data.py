@@ -305,6 +305,7 @@ def test_hub_dataset_offline_gives_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     import datasets  # installed by the set-up (the dev extra): missing, the test fails instead of skipping
+
     # The offline flags are read at import time; force them if imported earlier.
     import huggingface_hub.constants
 
