@@ -4,7 +4,8 @@ nbval (``--nbval-lax``) compares a checked cell only when the notebook stores
 its output and an execution count, so those cells keep their printed text;
 every other cell is committed clean (no outputs, no count, no widget state).
 Checked cells must print the same text on every preset (``ci``, ``small`` and ``cpu``):
-check arithmetic and hand-made examples, never model outputs.
+check arithmetic, hand-made examples or the shipped reference runs (fixed files), never the
+outputs of a model the notebook runs.
 
 Usage: ``FEDCOFIT_PRESET=ci python notebooks/fill_checked_outputs.py notebooks/*.ipynb``
 """

@@ -18,8 +18,9 @@ from fedcofit_lite.protocol.messages import safetensors_overhead
 
 
 @pytest.fixture(scope="module")
-def comparison(tmp_path_factory):
-    return run_comparison(load_config("ci"), run_dir=tmp_path_factory.mktemp("cmp") / "run", progress=False)
+def comparison(tmp_path_factory, answering):
+    """Every method on the ci preset, answering with the answering model (consensus keeps labels)."""
+    return run_comparison(load_config("ci", answering), run_dir=tmp_path_factory.mktemp("cmp") / "run", progress=False)
 
 
 def test_every_method_has_rows_table_and_figures(comparison):
@@ -54,10 +55,12 @@ def test_methods_start_from_the_same_local_stage(comparison):
     assert list(central[1]["test_per_client"]) == ["central"]  # its own model, trained on the pooled data
 
 
-def test_consensus_in_a_comparison_equals_a_standalone_run(comparison, tmp_path):
-    alone = run_federation(load_config("ci"), run_dir=tmp_path / "alone", progress=False)
+def test_consensus_in_a_comparison_equals_a_standalone_run(comparison, tmp_path, answering, labels_kept_and_trained):
+    alone = run_federation(load_config("ci", answering), run_dir=tmp_path / "alone", progress=False)
     inside = comparison.run_dir / "consensus"
+    assert labels_kept_and_trained(inside) == labels_kept_and_trained(alone.run_dir)
     same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "pseudo_label_accuracy"]
+    same += ["train_steps"]
     assert compare_runs(alone.run_dir, inside, ["metrics.jsonl"], fields=same) == []
     files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels", "predictions") for r in (1, 2)]
     assert compare_runs(alone.run_dir, inside, files) == []

@@ -168,7 +168,10 @@ def test_a_registered_task_family_is_scored_by_its_own_check(run):
     round_1 = run.metrics[2]
     assert round_1["pseudo_label_accuracy"] == 1.0  # right by the family's check, wrong by exact match
     assert round_1["client_answer_accuracy"]["client1"] == 1.0
-    assert run.metrics[-1]["test"]["shout"]["correct"] >= 0.0
+    last = run.metrics[-1]  # on the test set too the callables name the word in other words: right, never exact
+    assert [(last["test_per_client"][c]["correct"], last["test_per_client"][c]["exact_match"]) for c in ("client1", "client2")] == [(1.0, 0.0), (1.0, 0.0)]  # fmt: skip
+    per_client = [s["correct"] for s in last["test_per_client"].values()]
+    assert last["test"]["shout"]["correct"] == pytest.approx(sum(per_client) / 3) and len(per_client) == 3
 
 
 def test_a_registered_clusterers_own_parameter_is_checked_by_its_spec(registered):

@@ -52,9 +52,11 @@ def test_min_clients_is_validated():
         load_config("ci", ["federation.dropout=1.0"])
 
 
-def test_a_killed_run_resumes_to_the_same_result(tmp_path, extra_overrides):
-    overrides = ["federation.rounds=4"]
+def test_a_killed_run_resumes_to_the_same_result(tmp_path, extra_overrides, answering, labels_kept_and_trained):
+    # with accumulated labels, what each client holds is part of the state the checkpoint must bring back
+    overrides = [*answering, "federation.rounds=4", "client.accumulate=true"]
     whole = run_federation(load_config("ci", overrides), run_dir=tmp_path / "whole", progress=False)
+    assert set(labels_kept_and_trained(whole.run_dir)) == {1, 2, 3, 4}
 
     d = tmp_path / "killed"
     cmd = [sys.executable, "-m", "fedcofit_lite", "run", "--config", "ci", "--quiet", "--run-dir", str(d)]
@@ -75,6 +77,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, extra_overrides):
     assert 1 <= done_before < 4 and not (d / "summary.json").exists()
 
     resume_federation(d, progress=False)
+    labels_kept_and_trained(d)
     # the killed process ran on 1 thread, this one on torch's default: text and integers agree exactly, floats to 1e-6
     assert compare_runs(d, whole.run_dir) == []
     assert [f"round_{r}.jsonl" for r in range(1, 5)] == sorted(p.name for p in (d / "answers").iterdir())

@@ -37,8 +37,6 @@ from rundiff import compare_runs
 from fedcofit_lite.config import load_config
 from fedcofit_lite.federation.loop import run_federation
 
-flwr = pytest.importorskip("flwr")
-
 EQUAL = [
     "model.name=smollm2-135m",
     "generation.adapter_batches=per_adapter",
@@ -53,10 +51,14 @@ def _rows(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(tmp_path):
+def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(
+    tmp_path, answering, labels_kept_and_trained
+):
     from fedcofit_lite.federation.cohort import BlackBoxClientError
+    from fedcofit_lite.tasks.data import build_suite
 
-    cfg = load_config("ci", ["federation.black_box_clients=[2]", "federation.rounds=1"])
+    # client0 trains (answering model), client2 answers with its frozen base, client1 is a callable that says 42
+    cfg = load_config("ci", [*answering, "federation.black_box_clients=[2]", "federation.rounds=1"])
     seen = []
 
     def oracle(prompts):
@@ -65,11 +67,10 @@ def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(t
 
     result = run_federation(cfg, run_dir=tmp_path / "bb", progress=False, answerers={"client1": oracle})
     answers = [json.loads(line) for line in (tmp_path / "bb" / "answers" / "round_1.jsonl").read_text().splitlines()]
-    assert {a["answer"] for a in answers if a["client"] == "client1"} == {
-        "42"
-    }  # the callable answered every public prompt
-    from fedcofit_lite.tasks.data import build_suite
-
+    by_client = {
+        c: {a["prompt_id"]: a["answer"] for a in answers if a["client"] == c} for c in ("client0", "client1", "client2")
+    }
+    assert set(by_client["client1"].values()) == {"42"}  # the callable answered every public prompt
     suite = build_suite(cfg)
     assert len(seen) == len(suite.public) + 3 * len(
         suite.test
@@ -78,13 +79,23 @@ def test_black_box_clients_answer_in_consensus_and_fedavg_refuses_them_by_name(t
     assert set(rows[1]["train_loss"]) == {"client0"}  # only the one trainable client trained
     partition = json.loads((tmp_path / "bb" / "partition.json").read_text())
     assert partition["client2"]["black_box"] and partition["client1"]["model"] == "black-box"
-    assert result.metrics[-1]["kept"] >= 0
+    # where the trained client and the frozen base say the same, two agreeing clients outvote the callable
+    agreed = {p: a for p, a in by_client["client0"].items() if a.strip() and a == by_client["client2"][p]}
+    assert len(agreed) >= cfg.data.n_public // 2
+    labels = {
+        x["prompt_id"]: x
+        for x in map(json.loads, (tmp_path / "bb/pseudo_labels/round_1.jsonl").read_text().splitlines())
+    }
+    assert all(labels[p]["kept"] and labels[p]["consensus"] == a for p, a in agreed.items())
+    assert labels_kept_and_trained(tmp_path / "bb") == {1: result.metrics[-1]["kept"]}  # client0 trained on them
     with pytest.raises(BlackBoxClientError, match="client1, client2 only answer"):
         run_federation(cfg, run_dir=tmp_path / "fa", progress=False, method="fedavg", answerers={"client1": oracle})
 
 
 @pytest.mark.slow
-def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tmp_path, monkeypatch, extra_overrides):
+def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(
+    tmp_path, monkeypatch, extra_overrides, labels_kept_and_trained
+):
     import threading
 
     from rundiff import differences
@@ -105,6 +116,7 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
         local = run_federation(load_config("ci", EQUAL), run_dir=tmp_path / "inproc", progress=False)
     finally:
         torch.set_num_threads(threads)
+    assert set(labels_kept_and_trained(local.run_dir)) == {1}
 
     # One deployment run of two rounds: round 1 is compared with the in-process run; client1's SuperNode is
     # killed (SIGKILL, with its ClientApp) as soon as it starts answering round 2, as a crash would.
@@ -131,7 +143,8 @@ def test_flower_deployment_equals_in_process_and_a_killed_client_is_a_dropout(tm
     assert not any(p.poll() is None for p in deployment.procs.values())
     assert status["status"] == "finished:completed"
 
-    # round 1: the engines agree
+    # round 1: the engines agree, on runs whose clients trained on labels (round 2: client0 on its own answers)
+    assert set(labels_kept_and_trained(flower_dir)) == {1, 2}
     files = ["pseudo_labels/round_1.jsonl", *(f"predictions/{s}.jsonl" for s in ("base", "local", "round_1"))]
     assert compare_runs(local.run_dir, flower_dir, files) == [], "the engines disagree"
     kept = [json.loads(line) for line in (flower_dir / "pseudo_labels/round_1.jsonl").read_text().splitlines()]

@@ -108,16 +108,28 @@ def test_the_server_refuses_changes_against_answers_it_does_not_hold():
     assert accepted[0].answers == ["Lima", *WORDS[1:6]] and accepted[0].base_round is None
 
 
-def test_a_ci_run_with_changed_answers_only_sends_fewer_bytes_for_the_same_labels(tmp_path):
+def test_a_ci_run_with_changed_answers_only_sends_fewer_bytes_for_the_same_labels(
+    tmp_path, answering, labels_kept_and_trained
+):
     from fedcofit_lite.federation.loop import run_federation
 
-    whole = run_federation(load_config("ci"), run_dir=tmp_path / "whole", progress=False)
+    whole = run_federation(load_config("ci", answering), run_dir=tmp_path / "whole", progress=False)
     changed = run_federation(
-        load_config("ci", ["federation.send_changed=true"]), run_dir=tmp_path / "changed", progress=False
+        load_config("ci", [*answering, "federation.send_changed=true"]), run_dir=tmp_path / "changed", progress=False
     )
+    assert labels_kept_and_trained(whole.run_dir) == labels_kept_and_trained(changed.run_dir)
     files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels", "predictions") for r in (1, 2)]
     assert compare_runs(whole.run_dir, changed.run_dir, files) == []
-    same = ["stage", "test", "test_per_client", "bytes_down", "kept", "pseudo_label_accuracy", "train_loss"]
+    same = [
+        "stage",
+        "test",
+        "test_per_client",
+        "bytes_down",
+        "kept",
+        "pseudo_label_accuracy",
+        "train_loss",
+        "train_steps",
+    ]
     assert compare_runs(whole.run_dir, changed.run_dir, ["metrics.jsonl"], fields=same) == []
     rows = {r["stage"]: r for r in changed.metrics}
     full_rows = {r["stage"]: r for r in whole.metrics}

@@ -21,7 +21,13 @@ SWEEP = ["sweep", "--config", "ci", "--seeds", "0", "--rounds", "2", "--quiet", 
 
 
 @pytest.fixture(scope="module")
-def extended(tmp_path_factory):
+def sweep_args(answering) -> list[str]:
+    """The ci sweep's command line, answering with the answering model (its consensus cells keep labels)."""
+    return [*SWEEP, *(a for o in answering for a in ("--set", o))]
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory, sweep_args):
     """A ci sweep run by the command line, then extended with a budget and a rule; who ran, each time."""
     root = tmp_path_factory.mktemp("sweep") / "run"
     calls: dict[str, list] = {"shared": [], "cells": []}
@@ -34,10 +40,10 @@ def extended(tmp_path_factory):
             lambda fed, m, start, folder: calls["cells"].append(folder) or method(fed, m, start, folder),
         )
         methods = "local,centralized,fedavg,consensus"
-        assert main([*SWEEP, "--budgets", "6", "--methods", methods, "--run-dir", str(root)]) == 0
+        assert main([*sweep_args, "--budgets", "6", "--methods", methods, "--run-dir", str(root)]) == 0
         first = {k: list(v) for k, v in calls.items()}
         calls["shared"].clear(), calls["cells"].clear()
-        more = [*SWEEP, "--budgets", "6,12", "--methods", methods + ",consensus@vote", "--run-dir", str(root)]
+        more = [*sweep_args, "--budgets", "6,12", "--methods", methods + ",consensus@vote", "--run-dir", str(root)]
         assert main(more) == 0
         second = {k: list(v) for k, v in calls.items()}
         calls["shared"].clear(), calls["cells"].clear()
@@ -63,21 +69,21 @@ def test_shared_stages_run_once_and_an_extension_runs_only_its_new_cells(extende
     assert meta["plan"]["methods"] == ["local", "centralized", "fedavg", "consensus", "consensus@vote"]
 
 
-def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path):
+def test_a_cell_equals_a_comparison_run_alone_at_that_budget(extended, tmp_path, answering, labels_kept_and_trained):
     from fedcofit_lite.experiments.compare import run_comparison
 
     root, *_ = extended
     # a sweep scores its cells after the rounds it reports only (here round 2): so does this comparison
-    alone = run_comparison(
-        load_config("ci", ["data.n_public=12", "eval.rounds=[2]"]), ["consensus"], tmp_path / "alone", progress=False
-    )
+    cfg = load_config("ci", [*answering, "data.n_public=12", "eval.rounds=[2]"])
+    alone = run_comparison(cfg, ["consensus"], tmp_path / "alone", progress=False)
     cell = root / "clients_3" / "seed_0" / "public_12" / "consensus"
+    assert labels_kept_and_trained(cell) == labels_kept_and_trained(alone.run_dir / "consensus")
     assert not (cell / "predictions" / "round_1.jsonl").exists() and (cell / "predictions" / "round_2.jsonl").exists()
     files = [f"{d}/round_{r}.jsonl" for d in ("answers", "pseudo_labels") for r in (1, 2)] + [
         "predictions/round_2.jsonl"
     ]
     assert compare_runs(alone.run_dir / "consensus", cell, files) == []
-    same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_loss"]
+    same = ["stage", "test", "test_per_client", "bytes_up", "bytes_down", "kept", "train_loss", "train_steps"]
     assert compare_runs(alone.run_dir / "consensus", cell, ["metrics.jsonl"], fields=same) == []
 
 
@@ -96,7 +102,7 @@ def test_the_folder_is_read_back_with_every_table(extended):
     }  # fmt: skip
 
 
-def test_a_sweep_refuses_before_any_training(extended, tmp_path, capsys):
+def test_a_sweep_refuses_before_any_training(extended, sweep_args, tmp_path, capsys):
     root, *_ = extended
     cases = [
         (["--budgets", "6", "--set", "train.lr=0.002", "--run-dir", str(root)], "train.lr = 0.002 here"),
@@ -108,7 +114,7 @@ def test_a_sweep_refuses_before_any_training(extended, tmp_path, capsys):
         (["--summarize", str(tmp_path), "--link", "home=1"], "NAME=UP/DOWN"),
     ]  # fmt: skip
     for argv, message in cases:
-        flags = [a for a in SWEEP if a not in ("--rounds", "2")] if "--rounds" in argv else SWEEP
+        flags = [a for a in sweep_args if a not in ("--rounds", "2")] if "--rounds" in argv else sweep_args
         assert main([*flags, *argv]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
