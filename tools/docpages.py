@@ -27,6 +27,7 @@ import plotly.io as pio
 from fedcofit_lite.analysis import accounting, compare, costmodel, stats
 from fedcofit_lite.analysis.compare import SeedSummary, load_comparison, seed_table
 from fedcofit_lite.analysis.markdown import (
+    _bold_if,
     _differences,
     fmt_interval,
     format_minutes,
@@ -424,6 +425,165 @@ def _leaderboard_page() -> str:
     return f"{NOTE}\n\n{body}\n"
 
 
+STUDY = ROOT / "notebooks" / "reference" / "study"
+
+
+def _b(budget: Any) -> str:
+    return "-" if budget is None else str(budget)
+
+
+@functools.cache
+def _study(name: str) -> tuple[Any, Any, dict[str, Any]]:
+    """A shipped study folder read once: (SweepResults, SweepScores of its first client count, manifest)."""
+    from fedcofit_lite.analysis import frontier
+
+    res = frontier.load_sweep(STUDY / name)
+    sc = frontier.sweep_scores(res, res.plan.clients[0], n_boot=2000)
+    return res, sc, json.loads((STUDY / name / "manifest.json").read_text())
+
+
+def study_markdown(name: str) -> str:
+    """A study's tables: scores and bytes, paired differences, knowledge transfer, labels, signals, the verdict."""
+    from fedcofit_lite.analysis import frontier
+    from fedcofit_lite.analysis.replay import format_signal_power, load_round, signal_power
+
+    res, sc, manifest = _study(name)
+    last = f"round_{res.last_round}"
+    n = sc.clients
+    out = [
+        f"{len(sc.seeds)} seeds ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test items, {n} clients, stage `{last}`; "
+        "every interval is a 95% paired bootstrap over the seeds and the test items within each.",
+        "",
+    ]
+    rows = frontier.budget_rows(res, sc, last)
+    out.append(
+        md_table(
+            ["method", "public prompts", "exact match", "gap closed", "bytes", "kept / round", "precision"],
+            [
+                [
+                    f"`{r['method']}`",
+                    _b(r["budget"]),
+                    fmt_interval(r["score"]),
+                    fmt_interval(r["gap"], "{:.2f}") if r.get("gap") else "-",
+                    f"{r['bytes']:,.0f}",
+                    f"{r['kept']:.1f}" if "kept" in r else "-",
+                    f"{r['precision']:.2f}" if "kept" in r and np.isfinite(r["precision"]) else "-",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    diffs = frontier.difference_rows(res, sc, last)
+    refs = [k.removeprefix("minus ") for k in (diffs[0] if diffs else {}) if k.startswith("minus ")]
+    out += [
+        "",
+        "Paired differences (row minus column), and the probability that one run of the row's method scores above one of the column's (rliable's P(X > Y)); **bold**: the interval leaves out zero.",
+        "",
+    ]
+    out.append(
+        md_table(
+            ["method", "public prompts", *[f"minus `{r}`" for r in refs]],
+            [
+                [f"`{d['method']}`", _b(d["budget"])]
+                + [
+                    _bold_if(d[f"minus {r}"]) + (f"; P {d[f'beats {r}'].format('{:.2f}')}" if d[f"beats {r}"] else "")
+                    for r in refs
+                ]
+                for d in diffs
+            ],
+        )
+    )
+    moved = frontier.transfer_rows(res, n, n_boot=2000)
+    if moved:
+        out += [
+            "",
+            "What each client learned of the task families it held no record of, and kept of its own (score per (client, test item) pair; the gain is paired with local training):",
+            "",
+        ]
+        out.append(
+            md_table(
+                ["method", "public prompts", "families it never held", "its own families", "gain over local"],
+                [
+                    [
+                        f"`{t.entry}`",
+                        _b(t.budget),
+                        fmt_interval(t.unknown),
+                        fmt_interval(t.known),
+                        _bold_if(t.gain_over_local) if t.gain_over_local else "-",
+                    ]
+                    for t in moved
+                ],
+            )
+        )
+    labels = frontier.label_rows(res, n)
+    out += [
+        "",
+        "Pseudo-labels per round, mean over seeds: kept, their precision, and per client the new right labels (where its own answer was wrong) and harmful ones (where it was right):",
+        "",
+    ]
+    out.append(
+        md_table(
+            ["method", "public prompts", "round", "kept", "precision", "new correct / client", "harmful / client"],
+            [
+                [
+                    f"`{r['method']}`",
+                    _b(r["budget"]),
+                    r["round"],
+                    f"{r['kept']:.1f} / {r['n_prompts']:.0f}",
+                    f"{r['precision']:.2f}" if np.isfinite(r["precision"]) else "-",
+                    f"{r['new_correct_per_client']:.2f}",
+                    f"{r['harmful_per_client']:.2f}",
+                ]
+                for r in labels
+            ],
+        )
+    )
+    rounds = []
+    for s in sc.seeds:
+        cell = next((c for c in res.cells_of(n) if c.seed == s and c.budget is not None), None)
+        if cell is not None:
+            ra = load_round(cell.path, 1)
+            rounds.append((ra, load_config(cell.path / "config.yaml", recorded=True).consensus))
+    if rounds:
+        power = format_signal_power(signal_power(rounds))
+        out += [
+            "",
+            "How well each per-answer signal tells a right round-1 answer from a wrong one (`replay --signals`):",
+            "",
+            "```text",
+            power,
+            "```",
+        ]
+    out += ["", f"**Verdict.** {frontier.verdict(res, sc).text}"]
+    cpu_h, wall_h = manifest["cpu_s"] / 3600, manifest["wall_s"] / 3600
+    out += [
+        "",
+        f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
+        f"(commit `{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
+        f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows).*"
+        + (f" {manifest['note']}" if manifest.get("note") else ""),
+    ]
+    return "\n".join(out)
+
+
+def _study_page(name: str) -> str:
+    if not (STUDY / name / "sweep.json").exists():
+        return f"{NOTE}\n\nThis part of the study has not been shipped yet.\n"
+    from fedcofit_lite.analysis import frontier
+
+    res = frontier.load_sweep(STUDY / name)
+    if not any(res.seeds.values()):
+        planned = len(cells_of_plan(res))
+        return f"{NOTE}\n\nRunning: {len(res.metrics)} of {planned} cells shipped, no seed complete yet.\n"
+    return f"{NOTE}\n\n{study_markdown(name)}\n"
+
+
+def cells_of_plan(res: Any) -> list[Any]:
+    from fedcofit_lite.analysis.sweep import cells
+
+    return cells(res.root, res.plan)
+
+
 def _presets_page() -> str:
     configs = {name: load_config(name) for name in PRESETS}
     return f"{NOTE}\n\n{presets_markdown(configs)}\n"
@@ -559,6 +719,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "presets.md": _presets_page,
     "family_inference.md": _family_inference_page,
     "leaderboard.md": _leaderboard_page,
+    "study_expert.md": lambda: _study_page("expert"),
+    "study_cpu.md": lambda: _study_page("cpu"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
