@@ -279,6 +279,72 @@ def findings(
     return out
 
 
+HEADLINE_SEEDS = 5  # a headline claim rests on at least this many seeds
+
+
+def _says(d: stats.Interval, other: str) -> str:
+    """``above X``, ``below X`` or ``not distinguishable from X``, as the paired interval says."""
+    word = verdict(d)
+    return f"{word} {other}" if word != "not distinguishable" else f"not distinguishable from {other}"
+
+
+def expert_findings(n_boot: int = 2000) -> list[Finding]:
+    """What the expert part of the study shows, each claim with its interval over seeds and items."""
+    from fedcofit_lite.analysis import frontier
+
+    res, sc, manifest = _study("expert")
+    last = f"round_{res.last_round}"
+    budget = res.plan.budgets[0]
+    n = len(sc.seeds)
+    so_far = "" if n >= HEADLINE_SEEDS else f", so far: the study plans {len(res.plan.seeds)}"
+    link = "results.md#knowledge-transfer-one-task-family-per-client"
+    rules = [e for e, b in res.entries(sc.clients) if b == budget and sc.has((e, b, last))]
+    if not rules or not sc.has(("fedavg", None, last)):
+        return []
+    best = max(rules, key=lambda e: sc.point[(e, budget, last)])
+    key = (best, budget, last)
+    vs_fedavg = sc.difference(key, ("fedavg", None, last))
+    vs_global = sc.difference(key, ("fedavg (global)", None, last))
+    vs_medoid = sc.difference(key, ("consensus", budget, last)) if sc.has(("consensus", budget, last)) else None
+    cost = frontier.costs(res, sc.clients)
+    bytes_rule = cost[(best, budget)][last]["bytes_up"] + cost[(best, budget)][last]["bytes_down"]
+    bytes_fedavg = cost[("fedavg", None)][last]["bytes_up"] + cost[("fedavg", None)][last]["bytes_down"]
+    out = [
+        Finding(
+            f"When each client holds one task family, the best consensus rule is `{best.partition('@')[2] or 'medoid'}`: its "
+            f"clients score {sc.interval(key).format()} exact match, {_says(vs_fedavg, 'FedAvg-LoRA')}'s personalized "
+            f"clients ({vs_fedavg.format('{:+.3f}')}) and {_says(vs_global, 'its global model')} "
+            f"({vs_global.format('{:+.3f}')}), moving {bytes_fedavg / bytes_rule:,.0f}x fewer bytes ({n} seeds{so_far}).",
+            link,
+        )
+    ]
+    if vs_medoid is not None and best != "consensus":
+        labels = {(r["method"], r["round"]): r for r in frontier.label_rows(res, sc.clients) if r["budget"] == budget}
+        med, top = labels.get(("consensus", 1)), labels.get((best, 1))
+        if med and top:
+            out.append(
+                Finding(
+                    f"Agreement passes only what most clients already know: in round 1 the medoid rule gives each client "
+                    f"{med['new_correct_per_client']:.1f} new right labels, `{best.partition('@')[2]}` "
+                    f"{top['new_correct_per_client']:.1f} at precision {top['precision']:.2f}; trained, it is "
+                    f"{_says(vs_medoid, 'the medoid')} by {vs_medoid.format('{:+.3f}')} exact match ({n} seeds{so_far}).",
+                    link,
+                )
+            )
+    moved = {(t.entry, t.budget): t for t in frontier.transfer_rows(res, sc.clients, n_boot=n_boot)}
+    mine, theirs = moved.get((best, budget)), moved.get(("fedavg", None))
+    if mine and theirs and mine.gain_over_local and theirs.gain_over_local:
+        out.append(
+            Finding(
+                f"On the families a client never held, `{best.partition('@')[2] or 'medoid'}` adds "
+                f"{mine.gain_over_local.format('{:+.3f}')} exact match over local training, FedAvg-LoRA "
+                f"{theirs.gain_over_local.format('{:+.3f}')} ({n} seeds{so_far}).",
+                link,
+            )
+        )
+    return out
+
+
 def findings_markdown(items: Sequence[Finding], prefix: str = "") -> str:
     """A bullet list; ``prefix`` rewrites each link relative to the page that shows it."""
     return "\n".join(f"- {f.text} ([evidence]({prefix}{f.link}))" for f in items)
@@ -538,6 +604,14 @@ def study_markdown(name: str) -> str:
             ],
         )
     )
+    phases = _phase_seconds(res, n)
+    if phases:
+        out += [
+            "",
+            "What a round cost each rule, mean over rounds and seeds (wall seconds of the federation on this machine; the `consistent` rule's clients generate `competence.samples` more answers per prompt):",
+            "",
+        ]
+        out.append(md_table(["method", "public prompts", "generate s", "server s", "train s", "CPU s (evaluation included)"], phases))
     rounds = []
     for s in sc.seeds:
         cell = next((c for c in res.cells_of(n) if c.seed == s and c.budget is not None), None)
@@ -566,6 +640,20 @@ def study_markdown(name: str) -> str:
     return "\n".join(out)
 
 
+def _phase_seconds(res: Any, clients: int) -> list[list[str]]:
+    """Per consensus (rule, budget): mean seconds per round of generating, the server and training, and CPU seconds."""
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for cell, rows in res.metrics.items():
+        if cell.clients == clients and cell.seed in res.seeds[clients] and cell.budget is not None:
+            by.setdefault((cell.method, cell.budget), []).extend(r for r in rows if r.get("round", 0) >= 1)
+    out = []
+    for (method, budget), rows in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        mean = {p: np.mean([r.get("seconds", {}).get(p, 0.0) for r in rows]) for p in ("generate", "server", "train")}
+        cpu = np.mean([r.get("cpu_seconds", np.nan) for r in rows])
+        out.append([f"`{method}`", str(budget), *(f"{mean[p]:.1f}" for p in mean), f"{cpu:.0f}"])
+    return out
+
+
 def _study_page(name: str) -> str:
     if not (STUDY / name / "sweep.json").exists():
         return f"{NOTE}\n\nThis part of the study has not been shipped yet.\n"
@@ -592,7 +680,13 @@ def _presets_page() -> str:
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
     summary, rows = _seeds("cpu")
-    return tuple(findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
+    study = []
+    if (STUDY / "expert" / "manifest.json").exists():
+        from fedcofit_lite.analysis import frontier
+
+        if any(frontier.load_sweep(STUDY / "expert").seeds.values()):
+            study = expert_findings()
+    return tuple(study + findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
 
 
 def timings() -> list[dict[str, Any]]:
