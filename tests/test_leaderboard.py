@@ -54,6 +54,10 @@ def test_the_command_ranks_the_corpus_with_a_plugin_and_refuses_a_bad_one(tmp_pa
     manifest.write_text(json.dumps({"entries": [{"setting": "cpu", "groups": str(root / "cpu" / "seeds" / "seed_0")}]}))
     assert main(["leaderboard", "--corpus", str(manifest), "--plugin", PLUGIN, "--quiet", "--boot", "50"]) == 0
     out = capsys.readouterr().out
-    assert "== cpu ==" in out and "sure" in out and all(r in out for r in RULES if RULES[r].signal != "consistency")
+    assert (
+        "== cpu ==" in out
+        and "sure" in out
+        and all(r in out for r in RULES if not RULES[r].signal or RULES[r].signal == "closeness")
+    )
     assert main(["leaderboard", "--corpus", str(manifest), "--plugin", "nowhere.py:x", "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
