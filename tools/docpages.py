@@ -25,7 +25,7 @@ import numpy as np
 import plotly.io as pio
 
 from fedcofit_lite.analysis import accounting, compare, costmodel, stats
-from fedcofit_lite.analysis.compare import SeedSummary, load_comparison, seed_table
+from fedcofit_lite.analysis.compare import METRIC_LABELS, SeedSummary, load_comparison, seed_table
 from fedcofit_lite.analysis.markdown import (
     _bold_if,
     _differences,
@@ -598,7 +598,8 @@ def study_markdown(name: str) -> str:
     rows = frontier.budget_rows(res, sc, last)
     out.append(
         md_table(
-            ["method", "public prompts", "exact match", "gap closed", "bytes", "kept / round", "precision"],
+            ["method", "public prompts", METRIC_LABELS.get(res.metric, res.metric).removeprefix("test "), "gap closed"]
+            + ["bytes", "kept / round", "precision"],
             [
                 [
                     f"`{r['method']}`",
@@ -903,6 +904,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "leaderboard.md": _leaderboard_page,
     "study_expert.md": lambda: _study_page("expert"),
     "study_cpu.md": lambda: _study_page("cpu"),
+    "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
+    "study_freeform.md": lambda: _study_page("freeform"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
