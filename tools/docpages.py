@@ -591,7 +591,8 @@ def study_markdown(name: str) -> str:
     last = f"round_{res.last_round}"
     n = sc.clients
     out = [
-        f"{len(sc.seeds)} seeds ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test items, {n} clients, stage `{last}`; "
+        f"{len(sc.seeds)} seed{'s' if len(sc.seeds) > 1 else ''} ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test "
+        f"items, {n} clients, stage `{last}`; "
         "every interval is a 95% paired bootstrap over the seeds and the test items within each.",
         "",
     ]
@@ -599,7 +600,7 @@ def study_markdown(name: str) -> str:
     out.append(
         md_table(
             ["method", "public prompts", METRIC_LABELS.get(res.metric, res.metric).removeprefix("test "), "gap closed"]
-            + ["bytes", "kept / round", "precision"],
+            + ["bytes", f"kept in {last}", "precision"],
             [
                 [
                     f"`{r['method']}`",
