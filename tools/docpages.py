@@ -713,7 +713,8 @@ def study_markdown(name: str) -> str:
     out += [
         "",
         f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
-        f"(commit `{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
+        f"(the code of commits {', '.join(f'`{c}`' for c in _slice_commits(manifest)) or 'not recorded'}; shipped at "
+        f"`{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
         f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows).*"
         + (f" {manifest['note']}" if manifest.get("note") else ""),
     ]
@@ -734,6 +735,51 @@ def _phase_seconds(res: Any, clients: int) -> list[list[str]]:
     return out
 
 
+def _slice_commits(manifest: Mapping[str, Any]) -> list[str]:
+    """The commits whose code ran the study's slices, from the slices log the manifest carries."""
+    return list(
+        dict.fromkeys(
+            m.group(1) for line in manifest.get("slices", []) if (m := re.search(r" at ([0-9a-f]{7,})", line))
+        )
+    )
+
+
+def consistency_note(name: str = "expert") -> str:
+    """The self-consistency signal where the study ran it: one seed's `consistent` cell against `closest` beside it."""
+    from fedcofit_lite.analysis.replay import load_round, signal_power
+
+    cells = sorted((STUDY / name).glob("clients_*/seed_*/public_*/consensus@consistent/summary.json"))
+    if not cells:
+        return ""
+    cell = cells[0].parent
+    closest = cell.parent / "consensus@closest"
+    if not (closest / "summary.json").exists():
+        return ""
+    ra = load_round(cell, 1)
+    cfg = load_config(cell / "config.yaml", recorded=True)
+    auc = {r["signal"]: r["auc"] for r in signal_power([(ra, cfg.consensus)])}
+
+    def final(folder: Path) -> tuple[float, float]:
+        rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        cpu = np.mean([r.get("cpu_seconds", np.nan) for r in rows if r.get("round", 0) >= 1])
+        return rows[-1]["test"]["all"]["exact_match"], cpu
+
+    (score_c, cpu_c), (score_k, cpu_k) = final(cell), final(closest)
+    seed = cell.parents[1].name.removeprefix("seed_")
+    return (
+        f"**Self-consistency, one seed.** The `consistent` rule (each client's {cfg.competence.samples} sampled answers, "
+        f"clustered by meaning) ran on seed {seed} only: its signal tells a right round-1 answer from a wrong one with "
+        f"AUC {auc.get('consistency', float('nan')):.2f} (closeness {auc.get('closeness', float('nan')):.2f}, confidence "
+        f"{auc.get('confidence', float('nan')):.2f}); trained, its clients reach {score_c:.3f} exact match against "
+        f"{score_k:.3f} for `closest` on the same seed, at {cpu_c:,.0f} CPU seconds a round against {cpu_k:,.0f}."
+        + (
+            " It buys less than closeness and costs more, so the study's other seeds leave it out."
+            if score_c < score_k and cpu_c > cpu_k
+            else " The study's other seeds leave it out for its cost."
+        )
+    )
+
+
 def _study_page(name: str) -> str:
     if not (STUDY / name / "sweep.json").exists():
         return f"{NOTE}\n\nThis part of the study has not been shipped yet.\n"
@@ -743,7 +789,8 @@ def _study_page(name: str) -> str:
     if not any(res.seeds.values()):
         planned = len(cells_of_plan(res))
         return f"{NOTE}\n\nRunning: {len(res.metrics)} of {planned} cells shipped, no seed complete yet.\n"
-    return f"{NOTE}\n\n{study_markdown(name)}\n"
+    note = consistency_note(name)
+    return f"{NOTE}\n\n{study_markdown(name)}\n" + (f"\n{note}\n" if note else "")
 
 
 def cells_of_plan(res: Any) -> list[Any]:
