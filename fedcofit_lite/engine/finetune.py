@@ -2,8 +2,10 @@
 
 Every client of an architecture is a named peft adapter on the SAME base
 model (``peft`` multi-adapter), so memory grows by one adapter per client,
-not by one model copy. :func:`train_adapter` activates one adapter, trains
-only its parameters, and computes the loss on answer tokens only.
+not by one model copy. One trainer, :func:`train_adapters`, trains one
+client or several together (each row of a batch through its own adapter),
+only the adapters' parameters, with the loss on answer tokens only;
+:func:`train_adapter` is one client's call of it (or DP-SGD).
 
 Where the time goes, and what this module does about it (figures in
 ``benchmarks/README.md``):
@@ -24,7 +26,6 @@ Where the time goes, and what this module does about it (figures in
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainStats:
-    """What training fed the model; :func:`train_adapter` adds to it when one is passed."""
+    """What training fed the model; the trainers add to it when one is passed."""
 
     steps: int = 0
     tokens: int = 0  # non-pad tokens (prompt + answer)
@@ -62,11 +63,6 @@ class TrainStats:
     def add(self, other: TrainStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    @property
-    def padding_fraction(self) -> float:
-        """Share of the computed positions that were padding."""
-        return 1 - self.tokens / self.positions if self.positions else 0.0
 
 
 def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
@@ -136,19 +132,6 @@ def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.
     return sum((p - a).pow(2).sum() for p, a in zip(params, anchor))
 
 
-def _step(model, batch, weights, cfg: TrainConfig, optimizer, params, prox_mu: float, anchor) -> float:
-    """One optimizer step on ``batch``; the task loss (without FedProx's proximal term)."""
-    with autocast(model):
-        loss = answer_loss(model, batch, cfg.share_prefix, weights)
-    objective = loss + prox_mu / 2 * _distance2(params, anchor) if anchor else loss
-    optimizer.zero_grad(set_to_none=True)
-    objective.backward()
-    if cfg.max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-    optimizer.step()
-    return loss.item()
-
-
 def train_adapter(
     model: peft.PeftModel,
     adapter: str,
@@ -165,9 +148,10 @@ def train_adapter(
 ) -> list[float]:
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
-    Only ``adapter``'s LoRA parameters receive gradients; the base and the
-    other clients' adapters are untouched. A fresh AdamW is made per call
-    (clients keep adapters between rounds, not optimizer state).
+    Without DP-SGD this is :func:`train_adapters` with one job. Only
+    ``adapter``'s LoRA parameters receive gradients; the base and the other
+    clients' adapters are untouched. A fresh AdamW is made per call (clients
+    keep adapters between rounds, not optimizer state).
 
     ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2``
     over the adapter's parameters, where ``w_start`` is the adapter at the
@@ -184,51 +168,23 @@ def train_adapter(
     """
     if epochs == 0 or not records:
         return []
-    device = next(model.parameters()).device
-    params = trainable_parameters(model, adapter, freeze_a)
-    optimizer = adamw(params, cfg)
-    anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
-    data = tokenize_records(tokenizer, records, cfg.max_length)
-    if cfg.dp_noise_multiplier > 0:
-        from .privacy import train_adapter_dp
+    if cfg.dp_noise_multiplier <= 0:
+        job = TrainJob(adapter, records, epochs, seed, prox_mu, freeze_a)
+        return train_adapters(model, [job], tokenizer, cfg, desc or f"train {adapter}", stats)[adapter]
+    from .privacy import train_adapter_dp
 
-        if prox_mu > 0:
-            raise ValueError(
-                "train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP."
-            )
-        return train_adapter_dp(
-            model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
-        )
-    gen = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
-    lengths = [len(ids) for ids, _ in data]
-    record_weights = torch.tensor([r.weight for r in records], dtype=torch.float32)
-    weighted = bool((record_weights != 1.0).any())
-    losses: list[float] = []
-    model.train()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)  # LoRA dropout
-        bar = progress_bar(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
-        for _ in range(epochs):
-            for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length):
-                batch = collate([data[i] for i in rows], tokenizer.pad_token_id)
-                if stats is not None:
-                    stats.count(batch, [lengths[i] for i in rows])
-                batch = {k: v.to(device) for k, v in batch.items()}
-                weights = record_weights[rows] if weighted else None
-                losses.append(_step(model, batch, weights, cfg, optimizer, params, prox_mu, anchor))
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        bar.close()
-    for p in params:  # the gradients are spent: do not keep one adapter-sized buffer per client alive
-        p.grad = None
-    model.eval()
-    return losses
+    if prox_mu > 0:
+        raise ValueError("train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP.")
+    optimizer = adamw(trainable_parameters(model, adapter, freeze_a), cfg)
+    data = tokenize_records(tokenizer, records, cfg.max_length)
+    return train_adapter_dp(
+        model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
+    )
 
 
 @dataclass(frozen=True)
 class TrainJob:
-    """One client's share of a joint training call: its adapter, records, epochs and seed."""
+    """One client's share of a training call: its adapter, records, epochs and seed."""
 
     adapter: str
     records: Sequence[TrainRecord]
@@ -246,17 +202,18 @@ def train_adapters(
     desc: str = "train",
     stats: TrainStats | None = None,
 ) -> dict[str, list[float]]:
-    """Train several adapters of one base together: one forward and backward per step for all of them.
+    """Train one or several adapters of one base together: one forward and backward per step for all of them.
 
-    Each job keeps what :func:`train_adapter` would give it: its own batches
-    (the same order from its seed), its own AdamW, its own gradient clipping
-    and FedProx anchor. Step ``s`` stacks every job's ``s``-th batch into one
+    Each job keeps what it would get alone: its own batches (the same order
+    from its seed), its own AdamW, its own gradient clipping and FedProx
+    anchor. Step ``s`` stacks every job's ``s``-th batch into one
     taller batch; :class:`~fedcofit_lite.engine.batched_lora.RowAdapters`
     routes each row through its own adapter, the loss is the sum of the jobs'
     mean losses, so a job's gradient is exactly its own loss's gradient. A job
     with fewer steps leaves the batch when its batches run out. Returns each
     adapter's per-step losses. Not for DP-SGD (per-example clipping); LoRA
-    dropout draws from one generator seeded by the first job.
+    dropout draws from one generator seeded by the first job, so a job's
+    dropout masks depend on the jobs beside it.
     """
     from .batched_lora import RowAdapters
 
@@ -280,7 +237,9 @@ def train_adapters(
     ):
         torch.manual_seed(jobs[0].seed)  # LoRA dropout
         n_steps = max(len(s) for s in schedules)
-        bar = progress_bar(total=n_steps, desc=f"{desc} ({len(jobs)} together)", leave=False, unit="step")
+        bar = progress_bar(
+            total=n_steps, desc=desc if len(jobs) == 1 else f"{desc} ({len(jobs)} together)", leave=False, unit="step"
+        )
         for step in range(n_steps):
             active = [k for k, s in enumerate(schedules) if step < len(s)]
             picked = [(k, i) for k in active for i in schedules[k][step]]
@@ -315,7 +274,7 @@ def train_adapters(
 
 
 def _schedule(lengths: list[int], job: TrainJob, cfg: TrainConfig) -> list[list[int]]:
-    """Every step's record indices of ``job``, epoch after epoch, in the order :func:`train_adapter` draws them."""
+    """Every step's record indices of ``job``, epoch after epoch, in the order its seed draws them."""
     gen = torch.Generator().manual_seed(job.seed)
     return [rows for _ in range(job.epochs) for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length)]
 

@@ -100,12 +100,7 @@ class ModelPool:
         losses: dict[str, list[float]] = {}
         for name, bb in self.backbones.items():
             mine = [j for j in jobs if self.client_models[j.adapter] == name]
-            if len(mine) == 1:  # alone: peft's own path, the arithmetic of a client on its own machine
-                j = mine[0]
-                losses[j.adapter] = self.train(
-                    j.adapter, j.records, cfg, j.epochs, j.seed, prox_mu=j.prox_mu, freeze_a=j.freeze_a
-                )
-            elif mine:
+            if mine:
                 losses |= train_adapters(
                     bb.model, mine, bb.tokenizer, cfg, desc=f"train {name}", stats=self.train_stats
                 )
