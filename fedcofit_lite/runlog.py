@@ -330,3 +330,12 @@ def read_records(path: str | Path) -> list[dict[str, Any]] | dict[str, Any]:
     """A run file as data: the rows of a ``.jsonl``, the object of a ``.json``."""
     path = Path(path)
     return json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else read_jsonl(path)
+
+
+def read_partition(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``partition.json``; a compare or sweep cell keeps it in its group's folder, one or two levels up."""
+    run = Path(run_dir)
+    found = next((d / "partition.json" for d in (run, *run.parents[:2]) if (d / "partition.json").exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"{run}: no partition.json here or in its group's folder.")
+    return read_records(found)

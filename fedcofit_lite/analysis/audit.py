@@ -41,24 +41,15 @@ import numpy as np
 
 from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
-from ..runlog import read_answers, read_pseudo_labels, read_records, rounds_of
+from ..runlog import read_answers, read_partition, read_pseudo_labels, read_records, rounds_of
 from ..tasks.data import Example
 from .stats import Interval, interval
 
 log = logging.getLogger(__name__)
 
-ATTACKS: dict[str, str] = {  # attack -> the exposure it reads
-    "loss": "adapter",
-    "loss_ref": "adapter",
-    "query": "adapter",
-    "answers": "answers",
-    "pseudo_labels": "pseudo_labels",
-}
-EXPOSES: dict[str, tuple[str, ...]] = {  # what a method sends (MethodSpec.sends) -> what an attacker can read
-    "answers": ("answers", "pseudo_labels"),
-    "adapter": ("adapter",),
-    "adapter_b": ("adapter",),
-}
+# attack -> the exposure it reads; what a method sends (MethodSpec.sends) -> what an attacker can read
+ATTACKS = dict(loss="adapter", loss_ref="adapter", query="adapter", answers="answers", pseudo_labels="pseudo_labels")
+EXPOSES = {"answers": ("answers", "pseudo_labels"), "adapter": ("adapter",), "adapter_b": ("adapter",)}
 FPR = 0.01  # the false-positive rate at which the true-positive rate is reported
 
 
@@ -174,7 +165,7 @@ def record_losses(
     from ..engine.loss import answer_loss
 
     data = tokenize_records(
-        tokenizer, [TrainRecord(ex.instruction, ex.context, ex.response) for ex in examples], max_length
+        tokenizer, [TrainRecord(e.instruction, e.context, e.response) for e in examples], max_length
     )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
@@ -244,16 +235,9 @@ class AttackResult:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AttackResult:
-        return cls(
-            row["attack"],
-            row["exposure"],
-            row["sent"],
-            Interval(*row["auc"]),
-            Interval(*row["tpr_at_1pct_fpr"]),
-            np.asarray(row["members"]),
-            np.asarray(row["nonmembers"]),
-            dict(row.get("auc_per_client", {})),
-        )
+        auc, tpr = Interval(*row["auc"]), Interval(*row["tpr_at_1pct_fpr"])
+        scores = np.asarray(row["members"]), np.asarray(row["nonmembers"])
+        return cls(row["attack"], row["exposure"], row["sent"], auc, tpr, *scores, dict(row.get("auc_per_client", {})))
 
 
 @dataclass
@@ -308,9 +292,8 @@ def _plan(
     if contrast and "adapter" not in exposes and not has_adapters:
         log.warning("%s keeps no adapters (a compare folder?): the not-sent adapter attacks are skipped", run_dir)
     readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes and has_adapters else [])]
-    chosen = sorted(
-        (a for a in (attacks or ATTACKS) if ATTACKS[a] in readable), key=lambda a: ATTACKS[a] not in exposes
-    )  # sent first
+    chosen = [a for a in (attacks or ATTACKS) if ATTACKS[a] in readable]
+    chosen.sort(key=lambda a: ATTACKS[a] not in exposes)  # sent first
     if not chosen:
         raise AuditError(
             f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
@@ -365,14 +348,10 @@ def audit_run(
         return audit
     chosen, clients = _plan(run_dir, method, exposes, attacks, contrast)
     suite = build_suite(cfg)
-    sets = membership_sets(
-        suite.train, {c: p["example_ids"] for c, p in clients.items()}, seed=cfg.seed, pool=suite.test
-    )
+    sets = membership_sets(suite.train, {c: p["example_ids"] for c, p in clients.items()}, cfg.seed, suite.test)
     scorer = _Scorer(run_dir, cfg, clients, suite, need_model=any(ATTACKS[a] == "adapter" for a in chosen))
-    results = []
-    steps = bar(
-        total=len(chosen) * len(clients), desc=f"audit {method}", unit="attack", disable=not progress or bars_disabled()
-    )
+    results, quiet = [], not progress or bars_disabled()
+    steps = bar(total=len(chosen) * len(clients), desc=f"audit {method}", unit="attack", disable=quiet)
     for attack in chosen:
         per_client = {}
         for c in clients:
@@ -383,9 +362,8 @@ def audit_run(
         nonmembers = np.concatenate([n for _, n in per_client.values()])
         auc, tpr = attack_intervals(members, nonmembers, n_boot, seed=cfg.seed)
         by_client = {c: roc_auc(m, n) for c, (m, n) in per_client.items() if len(m) and len(n)}
-        results.append(
-            AttackResult(attack, ATTACKS[attack], ATTACKS[attack] in exposes, auc, tpr, members, nonmembers, by_client)
-        )
+        exposure = ATTACKS[attack]
+        results.append(AttackResult(attack, exposure, exposure in exposes, auc, tpr, members, nonmembers, by_client))
         log.info("%s %s: AUC %s, TPR@1%%FPR %s", method, attack, auc.format(), tpr.format())
     steps.close()
     audit = Audit(str(run_dir), method, results)
@@ -405,9 +383,7 @@ class _Scorer:
         embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.embed = lambda texts: embed_texts(embedder, texts, progress=False)
         self.pool = self._attacker_pool(clients) if need_model else None
-        self._loss_cache: dict[
-            tuple[str, str | None], np.ndarray
-        ] = {}  # the records of a client are the same for every attack
+        self._loss_cache: dict[tuple[str, str | None], np.ndarray] = {}  # a client's records: one set for every attack
 
     def _attacker_pool(self, clients: Mapping[str, Mapping[str, Any]]) -> Any:
         import safetensors.numpy
@@ -494,11 +470,7 @@ def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", 
             derive_closeness(run, ra, load_config(run / "config.yaml", recorded=True).consensus.embedder)
         if signal not in ra.signals:
             raise AuditError(f"{run}: round {round_index} carries no {signal!r} signal; record it (competence.record).")
-        partition = next(
-            read_records(d / "partition.json")
-            for d in (run, run.parent, run.parent.parent)
-            if (d / "partition.json").exists()
-        )
+        partition = read_partition(run)
         values: dict[tuple[str, str], list[float]] = {}
         for c, fam, v in zip(ra.clients, ra.families, ra.signals[signal]):
             values.setdefault((c, fam), []).append(v)

@@ -201,14 +201,8 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
     point, draws = stats.bootstrap_draws(named, n_boot)
     back = {"|".join(map(str, k)): k for k in complete}
     n_items = len(next(iter(complete.values()))[0])
-    return SweepScores(
-        clients,
-        seeds,
-        {back[k]: v for k, v in point.items()},
-        {back[k]: v for k, v in draws.items()},
-        n_items,
-        complete,
-    )
+    point, draws = {back[k]: v for k, v in point.items()}, {back[k]: v for k, v in draws.items()}
+    return SweepScores(clients, seeds, point, draws, n_items, complete)
 
 
 # -- what each stage cost -----------------------------------------------------------------------
@@ -286,15 +280,16 @@ def budget_rows(res: SweepResults, sc: SweepScores, stage: str) -> list[dict[str
         labels = [_round_stats(res.metrics[x], stage) for x in cells_here]
         if labels and all(labels):
             row["kept"] = float(np.mean([x["kept"] for x in labels]))
-            row["precision"] = (
-                float(np.nanmean([x["precision"] for x in labels]))
-                if any(np.isfinite(x["precision"]) for x in labels)
-                else np.nan
-            )
+            row["precision"] = _nanmean([x["precision"] for x in labels])
         sources = {energy_total(res.metrics[x]).get("energy_source") for x in cells_here}
         row["energy_source"] = sources.pop() if len(sources) == 1 else None
         rows.append(row)
     return rows
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the finite values; NaN when there is none (no warning)."""
+    return float(np.nanmean(values)) if any(np.isfinite(v) for v in values) else float("nan")
 
 
 def _gap(sc: SweepScores, key: Key, stage: str) -> stats.Interval:
@@ -488,15 +483,12 @@ def _not_reached(
     last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]
     why = ""
     if last:
-        kept = np.mean([b["kept"] for b in last])
-        n = last[0]["n_prompts"]
-        new = np.mean([b["new_correct_per_client"] for b in last])
-        harm = np.mean([b["harmful_per_client"] for b in last])
-        prec = (
-            np.nanmean([b["precision"] for b in last])
-            if any(np.isfinite(b["precision"]) for b in last)
-            else float("nan")
+        kept, n, prec = (
+            np.mean([b["kept"] for b in last]),
+            last[0]["n_prompts"],
+            _nanmean([b["precision"] for b in last]),
         )
+        new, harm = (np.mean([b[k] for b in last]) for k in ("new_correct_per_client", "harmful_per_client"))
         why = (
             f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision "
             f"{f'{prec:.2f}' if np.isfinite(prec) else '-'}: "
@@ -601,18 +593,14 @@ def transfer_rows(
     named_k = {_name(k): [known[k][j] for j in some_k] for k in full}
     point_u, draws_u = stats.bootstrap_draws(named_u, n_boot)
     point_k, draws_k = stats.bootstrap_draws(named_k, n_boot)
-    out = []
+    out, base = [], _name(("local", None))
     for k in sorted(full, key=lambda e: (e[1] is not None, e[1] or 0, order(e[0]))):
         n = _name(k)
-        base = _name(("local", None))
         gain = None
         if base in named_u and n != base:
             gain = stats.interval(point_u[n] - point_u[base], draws_u[n] - draws_u[base])
-        out.append(
-            TransferRow(
-                k[0], k[1], stats.interval(point_u[n], draws_u[n]), stats.interval(point_k[n], draws_k[n]), gain
-            )
-        )
+        unknown_k, known_k = stats.interval(point_u[n], draws_u[n]), stats.interval(point_k[n], draws_k[n])
+        out.append(TransferRow(k[0], k[1], unknown_k, known_k, gain))
     return out
 
 

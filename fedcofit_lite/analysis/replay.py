@@ -38,8 +38,8 @@ from ..runlog import (
     label_scores,
     read_answers,
     read_embeddings,
+    read_partition,
     read_pseudo_labels,
-    read_records,
     rounds_of,
 )
 from ..tasks.data import build_suite
@@ -97,17 +97,14 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
     suite = build_suite(load_config(run / "config.yaml", recorded=True))
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
     rows = read_answers(run, round_index)
+    ids = [r.prompt_id for r in rows]
     ra = RoundAnswers(
-        round=round_index,
-        clients=[r.client for r in rows],
-        prompt_ids=[r.prompt_id for r in rows],
-        texts=[r.answer for r in rows],
-        references=[suite.public_references[r.prompt_id] for r in rows],
-        prompts={p: prompts[p] for p in dict.fromkeys(r.prompt_id for r in rows)},
+        round_index, [r.client for r in rows], ids, [r.answer for r in rows],
+        references=[suite.public_references[p] for p in ids], prompts={p: prompts[p] for p in dict.fromkeys(ids)},
         families_of={e.id: e.family for e in suite.public},
         confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
         signals={n: [r.signals[n] for r in rows] for n in _recorded_signals(rows)},
-    )
+    )  # fmt: skip
     saved = read_embeddings(run, round_index) if embeddings else None
     if saved is not None:
         vectors, clients, prompt_ids = saved
@@ -146,13 +143,7 @@ def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, devic
     P = np.asarray(embed([prompt_text(public[p]) for p in prompts]))
     row_of = {p: i for i, p in enumerate(prompts)}
     per_client = {}
-    # a compare or sweep cell keeps the partition in its group's folder, one or two levels up
-    found = next(
-        (d / "partition.json" for d in (run, run.parent, run.parent.parent) if (d / "partition.json").exists()), None
-    )
-    if found is None:
-        raise FileNotFoundError(f"{run}: no partition.json here or in its group's folder; closeness cannot be derived.")
-    for client, part in read_records(found).items():
+    for client, part in read_partition(run).items():
         private = [prompt_text(train[i]) for i in part["example_ids"] if i in train]
         values = closeness(P, np.asarray(embed(private)) if private else np.zeros((0, P.shape[1])))
         per_client[client] = np.round(values, 3)
@@ -197,15 +188,10 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None 
             f"this estimator reads a competence signal, but the round holds {sorted(ra.signals) or 'none'} "
             f"(asked: {signal!r}); pass signal= a recorded one, or derive_closeness for closeness."
         )
-    return estimator.fit(
-        ra.X,
-        np.array(ra.prompt_ids, dtype=object),
-        texts=ra.texts,
-        clients=ra.clients,
-        confidence=ra.confidence if needs_confidence else None,
-        families=ra.families,
-        competence=ra.signals[signal] if signal else None,  # a weighting of one's own may read it too
-    )
+    confidence = ra.confidence if needs_confidence else None
+    competence = ra.signals[signal] if signal else None  # a weighting of one's own may read it too
+    kw = dict(texts=ra.texts, clients=ra.clients, confidence=confidence, families=ra.families, competence=competence)
+    return estimator.fit(ra.X, np.array(ra.prompt_ids, dtype=object), **kw)
 
 
 def label_rows(ra: RoundAnswers, est: SemanticConsensus) -> list[PseudoLabelRow]:
@@ -236,9 +222,7 @@ def _quality(ra: RoundAnswers, rows: Sequence[PseudoLabelRow]) -> dict[str, Any]
     """Kept labels, precision, new-correct and harmful labels per client, coverage per family of ``rows`` on ``ra``."""
     scores = label_scores(rows)
     clients = list(dict.fromkeys(ra.clients))
-    own = {
-        (c, p): bool(ok) for c, p, ok in zip(ra.clients, ra.prompt_ids, ra.correct)
-    }  # the client's own answer right?
+    own = {(c, p): bool(ok) for c, p, ok in zip(ra.clients, ra.prompt_ids, ra.correct)}  # its own answer right?
     family = dict(zip(ra.prompt_ids, ra.families))
     new_correct, harmful, fam_kept, fam_total = Counter(), Counter(), Counter(), Counter()
     for r in rows:
@@ -284,11 +268,7 @@ def replay(
     run = Path(run_dir)
     seeds = _seed_folders(run)
     if not (run / "config.yaml").exists() and seeds:
-        return [
-            {"seed": int(f.parent.name.split("_")[1]), **row}
-            for f in seeds
-            for row in replay(f, rules, rounds, overrides)
-        ]
+        return [{"seed": _seed_of(f), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
     if not (run / "config.yaml").exists():
         raise FileNotFoundError(
             f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
@@ -378,7 +358,11 @@ def signal_power_of(run_dir: str | Path, rounds: Sequence[int] = (1,)) -> list[d
 
 def _seed_folders(run: Path) -> list[Path]:
     """The ``seed_S/consensus`` folders of a multi-seed compare folder, by seed."""
-    return sorted(run.glob("seed_*/consensus"), key=lambda p: int(p.parent.name.split("_")[1]))
+    return sorted(run.glob("seed_*/consensus"), key=_seed_of)
+
+
+def _seed_of(folder: Path) -> int:
+    return int(folder.parent.name.split("_")[1])
 
 
 def format_signal_power(rows: Sequence[dict[str, Any]]) -> str:
@@ -433,11 +417,8 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
         if "skipped" in r:
             lines.append(f"{r['rule']:<13}{r['round']:>6}   skipped: {r['skipped']}")
             continue
-        kept = f"{r['kept']:.3g}/{r['n_prompts']:g}"
-        lines.append(
-            f"{r['rule']:<13}{r['round']:>6}{kept:>9}{r['precision']:>11.2f}"
-            f"{r['new_correct_per_client']:>20.2f}{r['harmful_per_client']:>16.2f}"
-        )
+        kept, new, harm = f"{r['kept']:.3g}/{r['n_prompts']:g}", r["new_correct_per_client"], r["harmful_per_client"]
+        lines.append(f"{r['rule']:<13}{r['round']:>6}{kept:>9}{r['precision']:>11.2f}{new:>20.2f}{harm:>16.2f}")
     scored = [r for r in rows if "coverage" in r]
     if scored:
         families = list(scored[0]["coverage"])
@@ -546,9 +527,7 @@ def tradeoff_from_run(
         ra = load_round(run_dir, r)
         prompts = list(dict.fromkeys(ra.prompt_ids))
         keys = [(normalize_answer(t), p) for t, p in zip(ra.texts, ra.prompt_ids)]
-        votes_by_round[r] = [
-            [k for k, p in keys if p == q and k] for q in prompts
-        ]  # an empty answer abstains, as at the server
+        votes_by_round[r] = [[k for k, p in keys if p == q and k] for q in prompts]  # an empty answer abstains
         refs = dict(zip(ra.prompt_ids, ra.references))
         truth[r] = [(refs[q], ra.families_of.get(q)) for q in prompts]
     return tradeoff(votes_by_round, lambda r, p, key: correct(key, *truth[r][p]) >= 1.0, sigmas, delta, seed)

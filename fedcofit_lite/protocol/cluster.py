@@ -33,19 +33,6 @@ from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from ..config import ConfigError, from_dict, option
 
-__all__ = [
-    "clusterer_from_config",
-    "clusterer_params",
-    "REGISTRY",
-    "ClustererSpec",
-    "AgglomerativeThreshold",
-    "DBSCANCosine",
-    "HDBSCANCosine",
-    "SilhouetteKMeans",
-    "check_embeddings",
-    "make_clusterer",
-]
-
 logger = logging.getLogger(__name__)
 
 _LINKAGES = ("average", "complete", "single")
@@ -82,21 +69,13 @@ def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
     return X
 
 
-def _relabel(labels: ArrayLike) -> NDArray[np.int64]:
-    """Renumber cluster labels 0, 1, ... in order of first appearance; keep -1 (noise)."""
-    labels = np.asarray(labels, dtype=np.int64)  # (n,)
-    out = np.full_like(labels, -1)
-    mapping: dict[int, int] = {}
-    for i, lab in enumerate(labels.tolist()):
-        if lab == -1:
-            continue
-        out[i] = mapping.setdefault(lab, len(mapping))
-    return out
-
-
-def _n_clusters(labels: NDArray[np.int64]) -> int:
-    """Count non-noise clusters."""
-    return int(np.unique(labels[labels >= 0]).size)
+def _labelled(est: BaseEstimator, labels: ArrayLike) -> BaseEstimator:
+    """Set ``labels_`` (renumbered 0, 1, ... in order of first appearance; -1, noise, kept) and ``n_clusters_``."""
+    raw = np.asarray(labels, dtype=np.int64).tolist()  # (n,)
+    code = {lab: k for k, lab in enumerate(dict.fromkeys(lab for lab in raw if lab != -1))}
+    est.labels_ = np.array([code.get(lab, -1) for lab in raw], dtype=np.int64)
+    est.n_clusters_ = len(code)
+    return est
 
 
 def _check_number(
@@ -135,8 +114,7 @@ class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, distance_threshold: float = 0.3, linkage: str = "average") -> None:
-        self.distance_threshold = distance_threshold
-        self.linkage = linkage
+        self.distance_threshold, self.linkage = distance_threshold, linkage
 
     def fit(self, X: ArrayLike, y: None = None) -> AgglomerativeThreshold:
         """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
@@ -153,16 +131,10 @@ class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
         if X.shape[0] == 1:  # sklearn needs >= 2 samples; one answer is one cluster
             labels = np.zeros(1, dtype=np.int64)
         else:
-            model = AgglomerativeClustering(
-                n_clusters=None,
-                metric="cosine",
-                linkage=self.linkage,
-                distance_threshold=float(self.distance_threshold),
-            )
+            threshold = float(self.distance_threshold)
+            model = AgglomerativeClustering(None, metric="cosine", linkage=self.linkage, distance_threshold=threshold)
             labels = model.fit(X).labels_
-        self.labels_ = _relabel(labels)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, labels)
 
 
 class DBSCANCosine(ClusterMixin, BaseEstimator):
@@ -185,8 +157,7 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, eps: float = 0.3, min_samples: int = 2) -> None:
-        self.eps = eps
-        self.min_samples = min_samples
+        self.eps, self.min_samples = eps, min_samples
 
     def fit(self, X: ArrayLike, y: None = None) -> DBSCANCosine:
         """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
@@ -195,9 +166,7 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
         X = check_embeddings(X)
         self.n_features_in_ = X.shape[1]
         model = DBSCAN(eps=float(self.eps), min_samples=int(self.min_samples), metric="cosine")
-        self.labels_ = _relabel(model.fit(X).labels_)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, model.fit(X).labels_)
 
 
 class HDBSCANCosine(ClusterMixin, BaseEstimator):
@@ -228,11 +197,8 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
     array([0, 0, 0, 1, 1])
     """
 
-    def __init__(
-        self, min_cluster_size: int = 2, min_samples: int | None = None, allow_single_cluster: bool = True
-    ) -> None:
-        self.min_cluster_size = min_cluster_size
-        self.min_samples = min_samples
+    def __init__(self, min_cluster_size: int = 2, min_samples: int | None = None, allow_single_cluster: bool = True):
+        self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
         self.allow_single_cluster = allow_single_cluster
 
     def fit(self, X: ArrayLike, y: None = None) -> HDBSCANCosine:
@@ -256,9 +222,7 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
                 copy=False,  # the distance matrix is ours to overwrite
             )
             labels = model.fit(cosine_distances(X)).labels_  # fit on (n, n)
-        self.labels_ = _relabel(labels)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, labels)
 
 
 class SilhouetteKMeans(ClusterMixin, BaseEstimator):
@@ -300,11 +264,8 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
         n_init: int | str = 10,
         identical_tol: float = 1e-6,
     ) -> None:
-        self.k_max = k_max
-        self.min_silhouette = min_silhouette
-        self.random_state = random_state
-        self.n_init = n_init
-        self.identical_tol = identical_tol
+        self.k_max, self.min_silhouette, self.random_state = k_max, min_silhouette, random_state
+        self.n_init, self.identical_tol = n_init, identical_tol
 
     def fit(self, X: ArrayLike, y: None = None) -> SilhouetteKMeans:
         """Cluster the rows of ``X`` (n_answers, d); see the class docstring."""
@@ -324,9 +285,7 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
             if best_k and self.silhouette_ >= self.min_silhouette:
                 labels = best_labels
             logger.debug("SilhouetteKMeans: best k=%s silhouette=%.3f", best_k, self.silhouette_)
-        self.labels_ = _relabel(labels)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, labels)
 
     def _search_k(self, Xn: NDArray[np.float64]) -> tuple[int, NDArray[np.int64]]:
         """Return the k with the best silhouette and its labels; set ``silhouette_``."""
@@ -444,10 +403,8 @@ REGISTRY: dict[str, ClustererSpec] = {
 
 
 def clusterer_params(consensus: Any, name: str | None = None) -> dict[str, Any]:
-    """The constructor parameters of clusterer ``name`` (default: the configured one) under a ``ConsensusConfig``.
-
-    The configured clusterer takes ``consensus.clusterer_params`` over its spec's defaults; another takes its defaults.
-    """
+    """The constructor parameters of clusterer ``name`` (default: the configured one) under a ``ConsensusConfig``:
+    the configured clusterer's ``consensus.clusterer_params`` over its spec's defaults, another's defaults."""
     name = name or consensus.clusterer
     if name not in REGISTRY:
         raise ConfigError(f"consensus.clusterer = {name!r} is not registered; choose one of {list(REGISTRY)}.")
@@ -468,9 +425,7 @@ def clusterer_from_config(consensus: Any, name: str | None = None) -> BaseEstima
 
 
 def make_clusterer(name: str, **params: Any) -> BaseEstimator:
-    """An unfitted clusterer of :data:`REGISTRY` by name, with ``params`` for its constructor.
-
-    An unknown name or parameter is a ``ValueError`` that lists the valid ones.
+    """An unfitted clusterer of :data:`REGISTRY` by name, with ``params`` for its constructor (a ``ValueError`` lists the valid ones).
 
     Examples
     --------

@@ -1,18 +1,13 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
-Every rule is the one estimator, :class:`SemanticConsensus`, with the choices that its entry of
-:data:`RULES` (a :class:`RuleSpec`) fixes: ``grouping`` (cluster the answer embeddings, group identical
-answers, or both), ``weighting`` (one client one vote, the client's own confidence, a reliability per
-client estimated from the answers alone in the spirit of Dawid and Skene, or a competence signal the
-clients send, :mod:`fedcofit_lite.protocol.competence`), ``choose`` (the heaviest group, or the answer
-of the most competent client) and ``guard``. A group whose
-answers are not close (mean pairwise cosine below ``min_cohesion``) is broken into single answers,
-so a large group of unrelated answers never wins just because it is large. ``guard="numbers"``
-keeps apart answers whose numbers (in order) or capitals differ (``12/06/1963`` and ``06/12/1963``,
-``VELVET`` and ``velvet``), which a sentence embedder such as MiniLM places almost on top of each
-other (notebook 09); the price is that right paraphrases ordering their numbers differently stay
-apart too. The heaviest group wins; its weighted medoid (for exact groups, its most weighted
-string) is the consensus, its share of the weight the agreement, filtered by ``min_agreement``.
+Every rule is the one estimator, :class:`SemanticConsensus` (its steps are in its docstring), with the
+choices that its entry of :data:`RULES` (a :class:`RuleSpec`) fixes: ``grouping``, ``weighting`` (one
+client one vote, the client's own confidence, a reliability per client estimated from the answers alone
+in the spirit of Dawid and Skene, or a competence signal the clients send,
+:mod:`fedcofit_lite.protocol.competence`), ``choose`` and ``guard``. ``guard="numbers"`` keeps apart
+answers whose numbers or capitals differ (``12/06/1963`` and ``06/12/1963``), which a sentence embedder
+such as MiniLM places almost on top of each other (notebook 09); the price is that right paraphrases
+ordering their numbers differently stay apart too.
 
 Agreement passes only what most clients already know. The competence rules pass what one client
 knows: ``closest`` keeps the answer of the client whose private prompts lie closest to the public
@@ -55,19 +50,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..config import ConsensusConfig
 from ..tasks.evaluate import case_matters, normalize_answer
 from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_from_config, make_clusterer
-
-__all__ = [
-    "RULES",
-    "PromptConsensus",
-    "RoundInputs",
-    "RuleSpec",
-    "SemanticConsensus",
-    "build_consensus",
-    "cosine_similarity_matrix",
-    "guard_key",
-    "make_rule",
-    "normalize_answer",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -182,15 +164,8 @@ def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overri
         raise ValueError(
             f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
         )
-    params: dict[str, Any] = {
-        "clusterer": clusterer_from_config(c),
-        "min_agreement": c.min_agreement,
-        "min_cohesion": c.min_cohesion,
-        **{k: getattr(c, k) for k in spec.reads},
-        **overrides,
-        **spec.params,
-    }
-    return SemanticConsensus(**params)
+    base = {"clusterer": clusterer_from_config(c), "min_agreement": c.min_agreement, "min_cohesion": c.min_cohesion}
+    return SemanticConsensus(**{**base, **{k: getattr(c, k) for k in spec.reads}, **overrides, **spec.params})
 
 
 def make_rule(rule: str, **params: Any) -> SemanticConsensus:
@@ -431,28 +406,13 @@ class SemanticConsensus(BaseEstimator):
 
     def _store(self, prompt_ids, labels, in_dominant, n_clusters, n_answers, index, agreement, cohesion, keep) -> None:
         """Step 5 of :meth:`fit`: the learned attributes (``*_``) and the per-prompt results."""
-        n_prompts = len(prompt_ids)
-        self.groups_ = np.empty(n_prompts, dtype=object)
+        self.groups_ = np.empty(len(prompt_ids), dtype=object)
         self.groups_[:] = prompt_ids
-        self.labels_ = labels
-        self.in_dominant_ = in_dominant
-        self.n_clusters_ = n_clusters
-        self.n_answers_ = n_answers
-        self.consensus_index_ = index
-        self.agreement_ = agreement
-        self.cohesion_ = cohesion
-        self.keep_ = keep
+        self.labels_, self.in_dominant_, self.n_clusters_, self.n_answers_ = labels, in_dominant, n_clusters, n_answers
+        self.consensus_index_, self.agreement_, self.cohesion_, self.keep_ = index, agreement, cohesion, keep
         self.results_ = [
-            PromptConsensus(
-                prompt_id=pid,
-                index=int(index[p]),
-                agreement=float(agreement[p]),
-                cohesion=float(cohesion[p]),
-                n_answers=int(n_answers[p]),
-                n_clusters=int(n_clusters[p]),
-                kept=bool(keep[p]),
-            )
-            for p, pid in enumerate(prompt_ids)
+            PromptConsensus(pid, int(i), float(a), float(c), int(m), int(k), bool(kept))
+            for pid, i, a, c, m, k, kept in zip(prompt_ids, index, agreement, cohesion, n_answers, n_clusters, keep)
         ]
         self._position = {pid: p for p, pid in enumerate(prompt_ids)}
 
@@ -487,22 +447,20 @@ class SemanticConsensus(BaseEstimator):
             if self.choose == "most_competent":  # the group of the most competent answer; that answer is the consensus
                 best = int(np.flatnonzero(comp[rows] >= comp[rows].max() - TIE_TOL)[0])
                 members = next(g for g in parts[p] if best in g)
-                cohesion[p] = _cohesion(sims[p][np.ix_(members, members)])
-                in_dominant[rows[members]] = True
-                index[p] = rows[best]
-                total = w.sum()
-                agreement[p] = w[members].sum() / total if total > 0 else 0.0
+                cohesion[p], index[p] = _cohesion(sims[p][np.ix_(members, members)]), rows[best]
+            else:
+                members, cohesion[p] = _dominant(parts[p], sims[p], w)
+                if self.grouping == "semantic":
+                    index[p] = rows[_weighted_medoid(sims[p], members, w)]
+                else:
+                    index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
+            in_dominant[rows[members]] = True
+            total = w.sum()
+            agreement[p] = w[members].sum() / total if total > 0 else 0.0
+            if self.choose == "most_competent":
                 keep[p] = conf is None or self.min_confidence <= 0 or conf[rows[best]] >= self.min_confidence
                 keep[p] &= bool(comp[rows[best]] >= self.min_competence - TIE_TOL)
                 continue
-            members, cohesion[p] = _dominant(parts[p], sims[p], w)
-            in_dominant[rows[members]] = True
-            if self.grouping == "semantic":
-                index[p] = rows[_weighted_medoid(sims[p], members, w)]
-            else:
-                index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
-            total = w.sum()
-            agreement[p] = w[members].sum() / total if total > 0 else 0.0
             keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
             if self.min_confidence > 0 and conf is not None:
                 keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
@@ -609,43 +567,36 @@ class SemanticConsensus(BaseEstimator):
 
     def _check_side_inputs(self, n: int, texts, clients, confidence, families, competence=None):
         def column(values, name):
-            if values is None:
-                return None
-            values = list(values)
-            if len(values) != n:
+            if values is not None and len(values := list(values)) != n:
                 raise ValueError(f"{name} has {len(values)} entries but X has {n} rows; pass one per answer.")
             return values
 
+        def unit(values, name, what):  # (n,) numbers in [0, 1], or None
+            if values is None:
+                return None
+            v = np.asarray(column(values, name), dtype=np.float64)
+            if not np.all(np.isfinite(v)) or v.min(initial=1.0) < 0 or v.max(initial=0.0) > 1:
+                raise ValueError(f"{name} must hold numbers in [0, 1], one per answer ({what}).")
+            return v
+
         texts, clients, families = column(texts, "texts"), column(clients, "clients"), column(families, "families")
-        conf = None
-        if confidence is not None:
-            conf = np.asarray(column(confidence, "confidence"), dtype=np.float64)
-            if not np.all(np.isfinite(conf)) or conf.min(initial=1.0) < 0 or conf.max(initial=0.0) > 1:
-                raise ValueError(
-                    "confidence must hold numbers in [0, 1], one per answer (e.g. exp of the mean token log-probability)."
-                )
-        if self.grouping in ("exact", "hybrid") and texts is None:
-            raise ValueError(f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit.")
-        if self.guard != "none" and texts is None:
-            raise ValueError(f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit.")
-        if self.weighting == "confidence" and conf is None:
-            raise ValueError(
-                "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers)."
-            )
-        if self.weighting == "reliability" and clients is None:
-            raise ValueError("weighting='reliability' estimates a weight per client: pass clients= to fit.")
-        if self.min_confidence > 0 and conf is None:
-            raise ValueError("min_confidence > 0 needs each answer's confidence: pass confidence= to fit.")
-        comp = None
-        if competence is not None:
-            comp = np.asarray(column(competence, "competence"), dtype=np.float64)
-            if not np.all(np.isfinite(comp)) or comp.min(initial=1.0) < 0 or comp.max(initial=0.0) > 1:
-                raise ValueError("competence must hold numbers in [0, 1], one per answer (a signal the clients sent).")
-        if (self.weighting == "competence" or self.choose == "most_competent") and comp is None:
-            raise ValueError(
-                "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
-                "competence= to fit (clients send it with their answers, e.g. closeness)."
-            )
+        conf = unit(confidence, "confidence", "e.g. exp of the mean token log-probability")
+        comp = unit(competence, "competence", "a signal the clients sent")
+        # fmt: off
+        missing = [
+            (self.grouping in ("exact", "hybrid") and texts is None, f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit."),
+            (self.guard != "none" and texts is None, f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit."),
+            (self.weighting == "confidence" and conf is None, "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers)."),
+            (self.weighting == "reliability" and clients is None, "weighting='reliability' estimates a weight per client: pass clients= to fit."),
+            (self.min_confidence > 0 and conf is None, "min_confidence > 0 needs each answer's confidence: pass confidence= to fit."),
+            ((self.weighting == "competence" or self.choose == "most_competent") and comp is None,
+             "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
+             "competence= to fit (clients send it with their answers, e.g. closeness)."),
+        ]
+        # fmt: on
+        for absent, message in missing:
+            if absent:
+                raise ValueError(message)
         return texts, clients, conf, families, comp
 
     def _resolve_clusterer(self) -> BaseEstimator:
@@ -664,34 +615,29 @@ class SemanticConsensus(BaseEstimator):
     def _check_params(self) -> None:
         """Raise ValueError naming the parameter and its valid values."""
         m = self.min_agreement
-        ok = isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool)
-        if not (ok and 0.0 <= m <= 1.0):
-            raise ValueError(
-                f"min_agreement must be a number in [0, 1] (share of a prompt's answers "
-                f"in the dominant cluster), got {m!r}."
-            )
-        if self.grouping not in GROUPINGS:
-            raise ValueError(f"grouping must be one of {GROUPINGS}, got {self.grouping!r}.")
-        if not callable(self.weighting) and self.weighting not in WEIGHTINGS:
-            raise ValueError(
-                f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."
-            )
-        if not (isinstance(self.min_cohesion, (int, float)) and 0.0 <= self.min_cohesion <= 1.0):
-            raise ValueError(
-                f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."
-            )
-        if not (isinstance(self.min_confidence, (int, float)) and 0.0 <= self.min_confidence <= 1.0):
-            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}.")
-        if self.guard not in GUARDS:
-            raise ValueError(f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}.")
-        if self.reliability_by not in ("client", "family"):
-            raise ValueError(f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.")
-        if self.choose not in CHOICES:
-            raise ValueError(f"choose must be one of {CHOICES}, got {self.choose!r}.")
-        if not (isinstance(self.min_competence, (int, float)) and 0.0 <= self.min_competence <= 1.0):
-            raise ValueError(f"min_competence must be in [0, 1], got {self.min_competence!r}.")
-        if not (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0):
-            raise ValueError(f"competence_temperature must be > 0, got {self.competence_temperature!r}.")
+        number = isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool)
+
+        def unit(v):
+            return isinstance(v, (int, float)) and 0.0 <= v <= 1.0
+
+        # fmt: off
+        checks = [
+            (number and 0.0 <= m <= 1.0, f"min_agreement must be a number in [0, 1] (share of a prompt's answers in the dominant cluster), got {m!r}."),
+            (self.grouping in GROUPINGS, f"grouping must be one of {GROUPINGS}, got {self.grouping!r}."),
+            (callable(self.weighting) or self.weighting in WEIGHTINGS, f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."),
+            (unit(self.min_cohesion), f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."),
+            (unit(self.min_confidence), f"min_confidence must be in [0, 1], got {self.min_confidence!r}."),
+            (self.guard in GUARDS, f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}."),
+            (self.reliability_by in ("client", "family"), f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}."),
+            (self.choose in CHOICES, f"choose must be one of {CHOICES}, got {self.choose!r}."),
+            (unit(self.min_competence), f"min_competence must be in [0, 1], got {self.min_competence!r}."),
+            (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0,
+             f"competence_temperature must be > 0, got {self.competence_temperature!r}."),
+        ]
+        # fmt: on
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 def _native(value: Any) -> Any:

@@ -132,7 +132,7 @@ class NoisyVote:
         """Count, add noise, take the argmax, test it against the threshold."""
         if isinstance(keys, str):
             raise TypeError(
-                f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one key per client)."
+                f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one per client)."
             )
         if not keys:
             return Release(None, math.nan, 0, 0)
@@ -162,9 +162,7 @@ def _gaussian_epsilon(sigma: float, n_queries: int, delta: float) -> float:
     eps = rdp - (math.log(delta) + np.log(a)) / (a - 1) + np.log((a - 1) / a)  # (A,)
     best = int(np.nanargmin(eps))
     if best in (0, len(a) - 1):  # the optimal order at the edge of the grid (large sigma): valid but loose
-        log.debug(
-            "RDP conversion at sigma=%g, Q=%d: optimal order %g at the edge of the grid", sigma, n_queries, a[best]
-        )
+        log.debug("RDP conversion at sigma=%g, Q=%d: optimal order %g at the grid's edge", sigma, n_queries, a[best])
     return max(0.0, float(eps[best]))
 
 
@@ -282,8 +280,7 @@ def format_tradeoff(rows: Sequence[TradeoffRow]) -> str:
     """Plain-text table: sigma, T, epsilon, delta, released (of Q), precision."""
     lines = [f"{'sigma':>8} {'T':>8} {'epsilon':>9} {'delta':>9} {'released':>11} {'precision':>9}"]
     for r in rows:
-        precision = "-" if r.precision is None else f"{r.precision:.3f}"
-        released = f"{r.released}/{r.n_queries}"
+        precision, released = "-" if r.precision is None else f"{r.precision:.3f}", f"{r.released}/{r.n_queries}"
         lines.append(
             f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}"
         )

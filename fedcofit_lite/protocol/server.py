@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.base import clone
 
 from ..runlog import PseudoLabelRow
 from .consensus import RULES, SemanticConsensus, build_consensus, normalize_answer
@@ -182,14 +183,17 @@ class ConsensusServer:
         groups = np.array([r[0] for r in rows], dtype=object)
         vectors = self.embed_fn(texts)  # (n_answers, d)
         # 3-4. group per prompt under the rule, consensus of the dominant group, filters
-        est = self._fresh_estimator().fit(
+        clients, families = [r[2] for r in rows], [self.families.get(r[0], "") for r in rows]
+        confidence = [r[3] for r in rows] if self.needs_confidence else None
+        competence = [r[4] for r in rows] if self.signal else None
+        est = clone(self.consensus).fit(
             vectors,
             groups,
             texts=texts,
-            clients=[r[2] for r in rows],
-            confidence=[r[3] for r in rows] if self.needs_confidence else None,
-            families=[self.families.get(r[0], "") for r in rows],
-            competence=[r[4] for r in rows] if self.signal else None,
+            clients=clients,
+            confidence=confidence,
+            families=families,
+            competence=competence,
         )
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
@@ -197,7 +201,7 @@ class ConsensusServer:
         if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
             votes = [
                 [k for k in (normalize_answer(a) for a, *_ in by_prompt[g]) if k] for g in est.groups_
-            ]  # an empty answer abstains
+            ]  # "" abstains
             releases = self.private.release(votes, round_index)
             keep = [rel.key is not None for rel in releases]
             # what is sent is the released key; a withheld prompt keeps the plain vote's winner in the server's own record
@@ -207,30 +211,19 @@ class ConsensusServer:
             log.info(
                 "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
             )
+        ids, keep = [str(g) for g in est.groups_], [k and not e for k, e in zip(keep, empty)]
+        fitted = (
+            [float(a) for a in est.agreement_],
+            [float(c) for c in est.cohesion_],
+            [int(k) for k in est.n_clusters_],
+        )
         report = RoundReport(
-            round=round_index,
-            prompt_ids=[str(g) for g in est.groups_],
-            consensus=consensus,
-            agreement=[float(a) for a in est.agreement_],
-            cohesion=[float(c) for c in est.cohesion_],
-            n_clusters=[int(k) for k in est.n_clusters_],
-            n_answers=n_answers,
-            kept=[k and not e for k, e in zip(keep, empty)],
-            empty=[bool(e) for e in empty],
-            vectors=np.asarray(vectors),
-            row_clients=[r[2] for r in rows],
-            row_prompts=[r[0] for r in rows],
-            clients=[m.client_id for m in accepted],
-            rejected=rejected,
-        )
-        keep = report.kept
-        message = PseudoLabelsMessage(
-            round=round_index,
-            prompt_ids=[p for p, k in zip(report.prompt_ids, keep) if k],
-            answers=[c for c, k in zip(consensus, keep) if k],
-            agreement=[1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k],
-        )
-        return message, report
+            round_index, ids, consensus, *fitted, n_answers, keep, [m.client_id for m in accepted], empty,
+            np.asarray(vectors), clients, [r[0] for r in rows], rejected,
+        )  # fmt: skip
+        agreement = [1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k]
+        sent = [p for p, k in zip(ids, keep) if k], [c for c, k in zip(consensus, keep) if k]
+        return PseudoLabelsMessage(round_index, *sent, agreement), report
 
     def privacy_spent(self, rounds: int, delta: float) -> tuple[float, float] | None:
         """Client-level (epsilon, total delta) of the labels released in ``rounds`` rounds (None without private consensus).
@@ -242,11 +235,6 @@ class ConsensusServer:
         from .private_vote import client_epsilon
 
         return client_epsilon(self.private.sigma, self.private.threshold, rounds * len(self.prompt_ids), delta)
-
-    def _fresh_estimator(self) -> SemanticConsensus:
-        from sklearn.base import clone
-
-        return clone(self.consensus)
 
 
 def round_float(x: float, digits: int = 4) -> float:
@@ -270,9 +258,7 @@ def build_consensus_server(
     With ``consensus.dp_sigma > 0`` the server releases labels by a noisy vote whose threshold covers
     every prompt of every planned round, with noise seeded by ``vote_seed``.
     """
-    c = cfg.consensus
-    rule = rule or c.rule
-    private = None
+    c, rule, private = cfg.consensus, rule or cfg.consensus.rule, None
     if c.dp_sigma > 0:
         from .private_vote import NoisyVote, threshold_for
 
@@ -280,7 +266,7 @@ def build_consensus_server(
             raise ValueError("a private vote needs its noise seed: pass vote_seed (see draw_vote_seed).")
         threshold = threshold_for(c.dp_sigma, len(public) * cfg.federation.rounds, c.dp_delta)
         private = NoisyVote(c.dp_sigma, threshold, vote_seed)
-    families = {e.id: e.family for e in public}
-    consensus = build_consensus(c, rule)
-    ids = [e.id for e in public]
-    return ConsensusServer(ids, embed_fn, consensus, cfg.federation.max_answer_chars, families, rule, private)
+    families, ids = {e.id: e.family for e in public}, [e.id for e in public]
+    return ConsensusServer(
+        ids, embed_fn, build_consensus(c, rule), cfg.federation.max_answer_chars, families, rule, private
+    )
