@@ -1,9 +1,7 @@
 """What a notebook shows a student besides its figures: its time, a run folder, a round's table, its closing summary.
 
-The notebooks call these instead of printing dicts and paths, so the teaching path
-reads as sentences and tables; the closing *What this showed* is written from the
-numbers the notebook computed, so it stays true when a student's run differs from
-the reference.
+The notebooks call these instead of printing dicts and paths; the closing *What this showed* is written from the
+numbers the notebook computed, so it stays true when a student's run differs from the reference.
 """
 
 from __future__ import annotations
@@ -80,21 +78,16 @@ def run_folder(run_dir: str | Path) -> pd.DataFrame:
 
 def stages(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per stage of a run: test exact match, pseudo-labels kept and their precision, bytes each way."""
-    rows = []
-    for m in metrics:
-        rows.append(
-            {
-                "stage": m["stage"],
-                "test exact match": round(m["test"]["all"]["exact_match"], 3),
-                "kept": f"{m['kept']}/{m['n_prompts']}" if "kept" in m else "",
-                "label precision": None
-                if m.get("pseudo_label_accuracy") is None
-                else round(m["pseudo_label_accuracy"], 2),
-                "bytes up": m.get("bytes_up", 0),
-                "bytes down": m.get("bytes_down", 0),
-            }
-        )
-    return pd.DataFrame(rows).set_index("stage")
+
+    def row(m: dict[str, Any]) -> dict[str, Any]:
+        precision = None if m.get("pseudo_label_accuracy") is None else round(m["pseudo_label_accuracy"], 2)
+        return {
+            "stage": m["stage"], "test exact match": round(m["test"]["all"]["exact_match"], 3),
+            "kept": f"{m['kept']}/{m['n_prompts']}" if "kept" in m else "", "label precision": precision,
+            "bytes up": m.get("bytes_up", 0), "bytes down": m.get("bytes_down", 0),
+        }  # fmt: skip
+
+    return pd.DataFrame([row(m) for m in metrics]).set_index("stage")
 
 
 def decisions(run_dir: str | Path, round_index: int = 1) -> pd.DataFrame:
@@ -108,16 +101,10 @@ def decisions(run_dir: str | Path, round_index: int = 1) -> pd.DataFrame:
     for a in answers:
         by_prompt.setdefault(a["prompt_id"], []).append(a["answer"])
     rows = [
-        {
-            "prompt": r["prompt_id"],
-            "consensus": r["consensus"],
-            "agreement": round(r["agreement"], 2),
-            "kept": bool(r["kept"]),
-            "right": bool(r["correct"]),
-            "answers": " | ".join(by_prompt.get(r["prompt_id"], [])),
-        }
+        {"prompt": r["prompt_id"], "consensus": r["consensus"], "agreement": round(r["agreement"], 2), "kept": bool(r["kept"]),
+         "right": bool(r["correct"]), "answers": " | ".join(by_prompt.get(r["prompt_id"], []))}
         for r in labels
-    ]
+    ]  # fmt: skip
     return pd.DataFrame(rows).set_index("prompt")
 
 

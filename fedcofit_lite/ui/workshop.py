@@ -62,12 +62,8 @@ def run_dir_for(cfg: RunConfig, tag: str = "quickstart") -> Path:
 
 
 def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
-    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written).
-
-    The run's config.yaml is read as the package reads it today, so a field
-    added since it was written takes its default (defaults keep the earlier
-    behaviour) and any other difference makes it a different run.
-    """
+    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written); its config.yaml
+    read as today (a field added since takes its default, which keeps the earlier behaviour)."""
     return (run_dir / "summary.json").exists() and _same_config(run_dir / "config.yaml", cfg)
 
 
@@ -109,19 +105,14 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
 def ensure_comparison(
     cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True
 ) -> Path:
-    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete, else run now.
-
-    Complete means: the same resolved config, every method folder has its
-    summary, and ``comparison.txt`` is written. Anything else (an interrupted
-    or outdated folder) is removed and run again.
-    """
-    names = list(methods or cfg.compare.methods)
-    resolved = seed_config(cfg, cfg.seed, names)
-    run_dir = run_dir_for(cfg, tag)
+    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete (the same
+    resolved config, every method's summary, ``comparison.txt``), else removed and run now."""
+    names, run_dir = list(methods or cfg.compare.methods), run_dir_for(cfg, tag)
+    config = run_dir / "config.yaml"
+    written = config.exists() and config.read_text() == seed_config(cfg, cfg.seed, names).to_yaml()
     done = (
-        (run_dir / "comparison.txt").exists()
-        and (run_dir / "config.yaml").exists()
-        and (run_dir / "config.yaml").read_text() == resolved.to_yaml()
+        written
+        and (run_dir / "comparison.txt").exists()
         and all((run_dir / m / "summary.json").exists() for m in names)
     )
     if done:
@@ -137,23 +128,19 @@ def ensure_comparison(
 
 def seed_config(cfg: RunConfig, seed: int, methods: list[str]) -> RunConfig:
     """The config a ``compare --seeds`` run of ``cfg`` writes into its ``seed_<seed>/`` folder."""
-    return replace(
-        cfg,
-        seed=seed,
-        compare=replace(cfg.compare, methods=list(methods)),
-        data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
-    )
+    data = replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
+    return replace(cfg, seed=seed, compare=replace(cfg.compare, methods=list(methods)), data=data)
 
 
 def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[str]) -> list[int]:
     """The seeds of ``seeds`` whose folder under ``run_dir`` holds a finished comparison of ``cfg`` at that seed."""
-    done = []
-    for s in seeds:
-        folder = run_dir / f"seed_{s}"
-        current = _same_config(folder / "config.yaml", seed_config(cfg, s, methods))
-        if current and (folder / "comparison.json").exists():
-            done.append(s)
-    return done
+
+    def done(folder: Path, s: int) -> bool:
+        return (
+            _same_config(folder / "config.yaml", seed_config(cfg, s, methods)) and (folder / "comparison.json").exists()
+        )
+
+    return [s for s in seeds if done(run_dir / f"seed_{s}", s)]
 
 
 def ensure_seed_comparison(
@@ -189,12 +176,8 @@ def ensure_seed_comparison(
 
 
 def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: str = "seeds") -> Path | None:
-    """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if neither has it.
-
-    It never trains: notebooks that only look at a finished run (bytes on the
-    wire, say) read what notebook 06 made. ``seed`` defaults to the preset's
-    first seed of :func:`comparison_plan`.
-    """
+    """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if
+    neither has it. It never trains; ``seed`` defaults to the preset's first seed of :func:`comparison_plan`."""
     seeds, _ = comparison_plan(cfg)
     seed = seeds[0] if seed is None else seed
     candidates = [run_dir_for(cfg, tag) / f"seed_{seed}" / method]
@@ -237,7 +220,7 @@ class Reference:
     def read(cls, root: Path) -> Reference:
         meta = json.loads((root / REFERENCE_MANIFEST).read_text())
         return cls(
-            root=root,
+            root,
             **{k: meta[k] for k in ("preset", "format", "package_version", "seeds", "methods", "commands", "made")},
         )
 
@@ -249,12 +232,8 @@ def reference_for(preset: str) -> Reference | None:
 
 
 def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str]:
-    """Why ``ref`` cannot stand for ``cfg`` (default: its preset as configured now); empty when it can.
-
-    It can when it was written in this layout by this package version, and
-    each of its runs was made with exactly the configuration the preset
-    resolves to today (so a changed preset or a new config field shows here).
-    """
+    """Why ``ref`` cannot stand for ``cfg`` (default: its preset as configured now); empty when it can: written in
+    this layout by this package version, each run made with exactly the configuration the preset resolves to today."""
     from .. import __version__
 
     cfg = cfg or load_config(ref.preset)
@@ -275,29 +254,19 @@ def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str
 
 
 def reference_part(cfg: RunConfig, part: str) -> Path | None:
-    """``quickstart`` or ``seeds`` of the shipped reference of ``cfg``'s preset, copied to the workshop folder; None if unusable.
-
-    The copy (``runs/workshop/<preset>-reference/``) keeps the shipped folder
-    clean of whatever a notebook writes next to a run (figures, caches).
-    """
+    """``quickstart`` or ``seeds`` of the shipped reference of ``cfg``'s preset, copied to the workshop folder (so the
+    shipped folder stays clean of what a notebook writes beside a run); None if unusable."""
     ref = reference_for(cfg.name)
     if ref is None:
         return None
     problems = reference_problems(ref, cfg)
     if problems:
-        log.warning(
-            "not using the shipped reference run of %s (%s); training instead. With the preset unchanged this "
-            "means the reference is stale: %s",
-            cfg.name,
-            "; ".join(problems),
-            ref.commands[-1],
-        )
+        msg = "not using the shipped reference run of %s (%s); training instead. With the preset unchanged this means the reference is stale: %s"
+        log.warning(msg, cfg.name, "; ".join(problems), ref.commands[-1])
         return None
     target = WORKSHOP_DIR / f"{cfg.name}-reference"
-    if (
-        not (target / REFERENCE_MANIFEST).exists()
-        or (target / REFERENCE_MANIFEST).read_text() != (ref.root / REFERENCE_MANIFEST).read_text()
-    ):
+    copied = target / REFERENCE_MANIFEST
+    if not copied.exists() or copied.read_text() != (ref.root / REFERENCE_MANIFEST).read_text():
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(ref.root, target)
