@@ -25,29 +25,6 @@ import numpy as np
 
 from ..config import Partition, RunConfig
 
-__all__ = [
-    "DEFAULT_DATA_DIR",
-    "SCHEMES",
-    "SUITE_FILES",
-    "DataFormatError",
-    "Example",
-    "TaskSuite",
-    "cap_per_client",
-    "family_histogram",
-    "load_examples",
-    "load_instruction_dataset",
-    "load_jsonl",
-    "load_task_suite",
-    "partition",
-    "partition_by_family",
-    "partition_dirichlet",
-    "partition_iid",
-    "build_suite",
-    "instruction_suite",
-    "resolve_data_path",
-    "write_jsonl",
-]
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
@@ -94,14 +71,7 @@ class Example:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Example:
-        """Build an example from a dict, validating it.
-
-        Raises
-        ------
-        DataFormatError
-            If ``d`` is not a mapping, misses ``id``, ``family`` or
-            ``instruction``, has unknown keys, or has a non-string value.
-        """
+        """Build an example from a dict: a :class:`DataFormatError` names an unknown, missing, non-string or empty field."""
         if not isinstance(d, Mapping):
             raise DataFormatError(f"expected a JSON object, got {type(d).__name__}")
         names = [f.name for f in fields(cls)]
@@ -110,15 +80,12 @@ class Example:
             raise DataFormatError(
                 f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}"
             )
-        for name in ("id", "family", "instruction"):
-            if name not in d:
-                raise DataFormatError(f"missing required field {name!r}")
-        for name, value in d.items():
-            if not isinstance(value, str):
-                raise DataFormatError(f"field {name!r} must be a string, got {type(value).__name__}")
-        for name in ("id", "family"):
-            if not d[name].strip():
-                raise DataFormatError(f"field {name!r} must not be empty")
+        wrong = [(n, type(v).__name__) for n, v in d.items() if not isinstance(v, str)]
+        problems = [f"missing required field {n!r}" for n in ("id", "family", "instruction") if n not in d]
+        problems += [f"field {n!r} must be a string, got {t}" for n, t in wrong]
+        problems = problems or [f"field {n!r} must not be empty" for n in ("id", "family") if not d[n].strip()]
+        if problems:
+            raise DataFormatError(problems[0])
         return cls(**d)
 
 
@@ -147,24 +114,14 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON Lines file: one JSON object per line, blank lines skipped.
-
-    Raises
-    ------
-    DataFormatError
-        On a line that is not valid JSON or not an object; the message names
-        the file and the 1-based line number.
-    """
+    """Read a JSON Lines file (blank lines skipped); a line that is not a JSON object is a :class:`DataFormatError`
+    naming the file and the line."""
     return [obj for _, obj in _iter_jsonl(Path(path))]
 
 
 def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any] | Example]) -> None:
-    """Write records as JSON Lines (UTF-8, ``ensure_ascii=False``, ``\\n``).
-
-    Keys keep each record's own order (``Example.to_dict`` order for
-    examples), so equal inputs give byte-identical files. Parent folders are
-    created.
-    """
+    """Write records as JSON Lines (UTF-8, ``ensure_ascii=False``, ``\\n``; keys in each record's own order, so equal
+    inputs give byte-identical files), creating the parent folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
@@ -174,14 +131,8 @@ def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any] | Example]
 
 
 def load_examples(path: str | Path) -> list[Example]:
-    """Read a JSONL file of :class:`Example` records.
-
-    Raises
-    ------
-    DataFormatError
-        Naming the file, line and field of the first invalid record, or the
-        line of a duplicate id.
-    """
+    """Read a JSONL file of :class:`Example` records; a :class:`DataFormatError` names the file, line and field of
+    the first invalid record, or the line of a duplicate id."""
     path = Path(path)
     examples: list[Example] = []
     first_line: dict[str, int] = {}
@@ -228,8 +179,7 @@ class TaskSuite:
                 f"public prompts must be unlabelled, but {len(labelled)} have a "
                 f"response (first: {labelled[0]!r}); put references in public_references"
             )
-        public_ids = {ex.id for ex in self.public}
-        stray = [i for i in self.public_references if i not in public_ids]
+        stray = [i for i in self.public_references if i not in {ex.id for ex in self.public}]
         if stray:
             raise DataFormatError(
                 f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})"
@@ -304,9 +254,8 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
         if not file.is_file():
             raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
 
-    train = load_examples(files["train"])
-    public = load_examples(files["public"])  # TaskSuite refuses a labelled one
-    test = load_examples(files["test"])
+    # TaskSuite refuses a labelled public prompt
+    train, public, test = (load_examples(files[k]) for k in ("train", "public", "test"))
     references = _load_references(files["public_references"])
     missing = [ex.id for ex in public if ex.id not in references]
     if missing or len(references) != len(public):
@@ -315,7 +264,6 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
             f"{len(references)} references for {len(public)} prompts, "
             f"{len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
         )
-
     return train, public, test, references
 
 
@@ -359,9 +307,7 @@ def load_task_suite(
         quota = {f: min(n, n_test_per_family) for f, n in _group_sizes(test).items()}
         test = _stratified_sample(test, quota, np.random.default_rng([seed, 1]))
 
-    suite = TaskSuite(
-        train=train, public=public, public_references={ex.id: references[ex.id] for ex in public}, test=test
-    )
+    suite = TaskSuite(train, public, {ex.id: references[ex.id] for ex in public}, test)
     logger.info(
         "loaded task suite from %s: %d train, %d public, %d test, families %s",
         directory, len(train), len(public), len(test), ", ".join(suite.families),
@@ -406,20 +352,13 @@ def _check_alpha(alpha: float) -> None:
 def _materialize(
     examples: Sequence[Example], buckets: list[list[int]], rng: np.random.Generator
 ) -> list[list[Example]]:
-    # Shuffle within each client so that a training loop that does not
-    # shuffle still sees the families mixed.
+    # Shuffle within each client so that a training loop that does not shuffle still sees the families mixed.
     return [[examples[i] for i in rng.permutation(np.asarray(b, dtype=int))] for b in buckets]
 
 
 def partition_iid(examples: Sequence[Example], n_clients: int, seed: int = 0) -> list[list[Example]]:
-    """Split examples uniformly at random into ``n_clients`` near-equal parts.
-
-    Returns
-    -------
-    list of list of Example
-        One list per client, sizes differing by at most one, each in a
-        seeded random order.
-    """
+    """Split examples uniformly at random into ``n_clients`` parts whose sizes differ by at most one, each in a
+    seeded random order."""
     _check_n_clients(examples, n_clients)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(examples))
@@ -537,13 +476,7 @@ def family_histogram(parts: Sequence[Sequence[Example]], families: Sequence[str]
     """
     seen = sorted(_families_of(*parts))
     keys = list(dict.fromkeys([*(families or ()), *seen]))
-    histogram = []
-    for part in parts:
-        counts = dict.fromkeys(keys, 0)
-        for ex in part:
-            counts[ex.family] += 1
-        histogram.append(counts)
-    return histogram
+    return [{k: sum(ex.family == k for ex in part) for k in keys} for part in parts]
 
 
 # --- external instruction datasets -----------------------------------------
@@ -659,10 +592,7 @@ def load_instruction_dataset(
         stem, origin = path.stem, str(path)
         located: Iterable[tuple[str, Any]] = _local_records(path)
     elif _looks_like_path(source):
-        raise FileNotFoundError(
-            f"instruction data file {path} does not exist; pass an existing "
-            ".json/.jsonl file or a Hugging Face hub dataset name"
-        )
+        raise FileNotFoundError(f"instruction data file {path} does not exist; pass an existing .json/.jsonl file or a Hugging Face hub dataset name")  # fmt: skip
     else:
         name = str(source)
         stem, origin = name.rstrip("/").rsplit("/", 1)[-1], f"hub dataset {name!r}"
@@ -746,12 +676,8 @@ def instruction_suite(
 
 
 def build_suite(cfg: RunConfig) -> TaskSuite:
-    """The task suite a run configuration (``RunConfig``) selects.
-
-    With ``data.source`` set, the suite is cut from that instruction data
-    (:func:`instruction_suite`); otherwise it is the project's suite in
-    ``data.path``, with its families, public and test sizes and seed.
-    """
+    """The task suite a ``RunConfig`` selects: cut from ``data.source`` (:func:`instruction_suite`) when set, else
+    the project's suite in ``data.path``, with its families, public and test sizes and seed."""
     d = cfg.data
     if d.source:
         if not (d.n_public and d.n_test_per_family):
@@ -760,18 +686,9 @@ def build_suite(cfg: RunConfig) -> TaskSuite:
                 f"must be numbers (0 = all means nothing there), got {d.n_public} and {d.n_test_per_family}"
             )
         source = resolve_data_path(d.source) if _looks_like_path(d.source) else d.source
+        records = load_instruction_dataset(source, limit=d.source_limit or None)
         return instruction_suite(
-            load_instruction_dataset(source, limit=d.source_limit or None),
-            families=d.families or None,
-            n_public=d.n_public,
-            n_test_per_family=d.n_test_per_family,
-            seed=cfg.seed,
-            max_response_words=d.max_response_words,
+            records, d.families or None, d.n_public, d.n_test_per_family, cfg.seed, d.max_response_words
         )
-    return load_task_suite(
-        resolve_data_path(cfg.data.path),
-        families=cfg.data.families or None,
-        n_public=cfg.data.n_public or None,
-        n_test_per_family=cfg.data.n_test_per_family or None,
-        seed=cfg.seed,
-    )
+    path, families = resolve_data_path(d.path), d.families or None
+    return load_task_suite(path, families, d.n_public or None, d.n_test_per_family or None, cfg.seed)

@@ -32,19 +32,6 @@ from .capitals import CAPITALS
 from .data import SUITE_FILES, Example, write_jsonl
 from .freeform import CAPITAL_SENTENCE, COMPARE_NUMBERS, WEATHER_REPORT, FactModel
 
-__all__ = [
-    "FAMILIES",
-    "FREEFORM_FAMILIES",
-    "REGISTRY",
-    "SPLITS",
-    "TaskFamily",
-    "contradiction",
-    "get_family",
-    "phrasings",
-    "generate_suite",
-    "write_suite",
-]
-
 Sampler = Callable[[random.Random], tuple[str, str]]
 
 SPLITS: tuple[str, ...] = ("train", "public", "test")
@@ -87,10 +74,7 @@ class TaskFamily:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if n > self.capacity:
-            raise ValueError(
-                f"family {self.name!r} has only {self.capacity} distinct "
-                f"instructions, cannot draw n={n}; lower the split sizes"
-            )
+            raise ValueError(f"family {self.name!r} has only {self.capacity} distinct instructions, cannot draw n={n}; lower the split sizes")  # fmt: skip
         pairs: list[tuple[str, str]] = []
         seen: set[str] = set()
         # Rejection sampling; even at 2/3 of capacity this needs only ~2n draws.
@@ -281,93 +265,41 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
 
 # The one registry of task families: generation, scoring (tasks.evaluate.correct) and config checks read it.
 # To add a family: REGISTRY[f.name] = TaskFamily(...), with a ``check`` when right answers differ in wording.
-REGISTRY: dict[str, TaskFamily] = {
-    f.name: f
-    for f in (
-        TaskFamily(
-            "date_rewrite",
-            "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.",
-            _sample_date,
-            _DATE_DAYS * len(_DATE_TEMPLATES),
-        ),
-        TaskFamily(
-            "unit_conversion",
-            "Metric length/mass/volume and time conversions; answer 'number symbol'.",
-            _sample_unit,
-            # Singular/plural wording depends on the value only, so every
-            # (unit, value, template) triple gives a distinct instruction.
-            len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES),
-        ),
-        TaskFamily(
-            "number_to_words",
-            "Integer 0..99 spelled out in English words, hyphenated.",
-            _sample_words,
-            100 * len(_WORDS_TEMPLATES),
-        ),
-        TaskFamily(
-            "word_transform",
-            "Common English word: uppercase, first three or last three letters.",
-            _sample_word,
-            len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS),
-        ),
-        TaskFamily(
-            "arithmetic",
-            "Addition or non-negative subtraction of two two-digit numbers.",
-            _sample_arithmetic,
-            # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs.
-            (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES),
-        ),
-        TaskFamily(
-            "capital",
-            f"Capital city of one of {len(CAPITALS)} well-known countries.",
-            _sample_capital,
-            len(CAPITALS) * len(_CAPITAL_TEMPLATES),
-        ),
-        TaskFamily(
-            "list_sort",
-            "Four distinct numbers 1..59 sorted ascending or descending.",
-            _sample_sort,
-            # Ordered 4-tuples of distinct values times the templates.
-            59 * 58 * 57 * 56 * len(_SORT_TEMPLATES),
-        ),
-    )
-}
+# fmt: off
+REGISTRY: dict[str, TaskFamily] = {f.name: f for f in (
+    TaskFamily("date_rewrite", "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.", _sample_date,
+               _DATE_DAYS * len(_DATE_TEMPLATES)),
+    # singular/plural wording depends on the value only: every (unit, value, template) is a distinct instruction
+    TaskFamily("unit_conversion", "Metric length/mass/volume and time conversions; answer 'number symbol'.",
+               _sample_unit, len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES)),
+    TaskFamily("number_to_words", "Integer 0..99 spelled out in English words, hyphenated.", _sample_words,
+               100 * len(_WORDS_TEMPLATES)),
+    TaskFamily("word_transform", "Common English word: uppercase, first three or last three letters.", _sample_word,
+               len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS)),
+    # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs
+    TaskFamily("arithmetic", "Addition or non-negative subtraction of two two-digit numbers.", _sample_arithmetic,
+               (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES)),
+    TaskFamily("capital", f"Capital city of one of {len(CAPITALS)} well-known countries.", _sample_capital,
+               len(CAPITALS) * len(_CAPITAL_TEMPLATES)),
+    # ordered 4-tuples of distinct values times the templates
+    TaskFamily("list_sort", "Four distinct numbers 1..59 sorted ascending or descending.", _sample_sort,
+               59 * 58 * 57 * 56 * len(_SORT_TEMPLATES)),
+)}
+# fmt: on
 
 FAMILIES: tuple[str, ...] = tuple(REGISTRY)  # the exact-answer families of data/tasks/
 FREEFORM_FAMILIES: tuple[str, ...] = ("capital_sentence", "compare_numbers", "weather_report")  # data/freeform/
 REGISTRY |= {
-    "capital_sentence": TaskFamily(
-        "capital_sentence",
-        "The capital of a country, stated in one sentence (several phrasings).",
-        None,
-        CAPITAL_SENTENCE.capacity,
-        facts=CAPITAL_SENTENCE,
-    ),
-    "compare_numbers": TaskFamily(
-        "compare_numbers",
-        "Which of two numbers 10..99 is larger, in one sentence (either side may be named).",
-        None,
-        COMPARE_NUMBERS.capacity,
-        facts=COMPARE_NUMBERS,
-    ),
-    "weather_report": TaskFamily(
-        "weather_report",
-        "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.",
-        None,
-        WEATHER_REPORT.capacity,
-        facts=WEATHER_REPORT,
-    ),
-}
+    name: TaskFamily(name, description, None, facts.capacity, facts=facts) for name, description, facts in (
+        ("capital_sentence", "The capital of a country, stated in one sentence (several phrasings).", CAPITAL_SENTENCE),
+        ("compare_numbers", "Which of two numbers 10..99 is larger, in one sentence (either side may be named).", COMPARE_NUMBERS),
+        ("weather_report", "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.", WEATHER_REPORT),
+    )
+}  # fmt: skip
 
 
 def get_family(name: str) -> TaskFamily:
-    """Return the task family called ``name``.
-
-    Raises
-    ------
-    ValueError
-        If there is no such family; the message lists the existing names.
-    """
+    """Return the task family called ``name`` (a ``ValueError`` lists the existing names)."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -393,13 +325,9 @@ def contradiction(family: str, reference: str, style: int = 0, seed: int = 0) ->
 
 
 def generate_suite(
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: Sequence[str] = FAMILIES,
+    seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25, families: Sequence[str] = FAMILIES,
     extra_public: int = 0,
-) -> dict[str, list[Example]]:
+) -> dict[str, list[Example]]:  # fmt: skip
     """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
     Each family draws from its own generator, seeded from ``(seed, family)``, so its examples do not
@@ -430,9 +358,7 @@ def generate_suite(
         start = 0
         for split in SPLITS:
             for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
-                suite[split].append(
-                    Example(id=f"{name}-{split}-{i:04d}", family=name, instruction=instruction, response=response)
-                )
+                suite[split].append(Example(f"{name}-{split}-{i:04d}", name, instruction, response=response))
             start += sizes[split]
         for i, (instruction, response) in enumerate(pairs[start:], start=n_public):  # the extra public prompts
             suite["public"].append(Example(f"{name}-public-{i:04d}", name, instruction, response=response))
@@ -440,18 +366,11 @@ def generate_suite(
 
 
 def write_suite(
-    out: str | Path,
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: Sequence[str] = FAMILIES,
-    extra_public: int = 0,
-) -> dict[str, int]:
-    """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``); lines per file.
-
-    The public prompts are written without their responses, which go to the hidden references.
-    """
+    out: str | Path, seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25,
+    families: Sequence[str] = FAMILIES, extra_public: int = 0,
+) -> dict[str, int]:  # fmt: skip
+    """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``), the public
+    prompts without their responses (those go to the hidden references); lines per file."""
     suite = generate_suite(seed, n_train, n_public, n_test, families, extra_public)
     records = {
         "train": suite["train"],

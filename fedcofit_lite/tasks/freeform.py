@@ -36,8 +36,6 @@ from typing import Any
 
 from .capitals import CAPITALS
 
-__all__ = ["CAPITAL_SENTENCE", "COMPARE_NUMBERS", "WEATHER_REPORT", "FactModel"]
-
 Facts = tuple[Any, ...]
 
 
@@ -150,9 +148,7 @@ def _cap_facts(text: str) -> Facts | None:
     city_re, city_names, country_re, country_names = _capital_readers()
     cities, rest = _mentions(city_re, text, city_names)
     countries, _ = _mentions(country_re, rest, country_names)
-    if not cities:
-        return None
-    return frozenset(cities), frozenset(countries)
+    return (frozenset(cities), frozenset(countries)) if cities else None
 
 
 _NEGATION = re.compile(r"\bnot\b|n't\b", re.IGNORECASE)
@@ -254,8 +250,7 @@ def _cmp_facts(text: str, fill: bool = True) -> Facts | None:
 
 def _cmp_check(prediction: str, reference: str) -> bool:
     """Every side the prediction names (the larger, the smaller or both) is the reference's; no clash."""
-    want = _cmp_facts(reference)
-    got = _cmp_facts(prediction, fill=False)
+    want, got = _cmp_facts(reference), _cmp_facts(prediction, fill=False)
     if want is None or None in want or want == ("clash",):
         raise _no_facts("compare_numbers", reference)
     if got is None or got == ("clash",):
