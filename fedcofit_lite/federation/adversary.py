@@ -50,22 +50,15 @@ def collusion_answers(lead_answers: Sequence[str], prompt_ids: Sequence[str]) ->
     out = []
     for i, f in enumerate(family):
         same = [j for j in range(len(prompt_ids)) if family[j] == f and j != i]
-        out.append(
-            lead_answers[same[0] if not [j for j in same if j > i] else min(j for j in same if j > i)] if same else "0"
-        )
+        after = [j for j in same if j > i]  # the next prompt of the family, else (the last) the first
+        out.append(lead_answers[after[0] if after else same[0]] if same else "0")
     return out
 
 
 def corrupt_answers(
-    behaviour: str,
-    answers: Sequence[str],
-    prompt_ids: Sequence[str],
-    instructions: Mapping[str, str],
-    seed: int,
-    round_index: int,
-    client_id: str,
-    agreed: Sequence[str] | None = None,
-) -> list[str]:
+    behaviour: str, answers: Sequence[str], prompt_ids: Sequence[str], instructions: Mapping[str, str], seed: int,
+    round_index: int, client_id: str, agreed: Sequence[str] | None = None,
+) -> list[str]:  # fmt: skip
     """What a client with ``behaviour`` sends instead of ``answers`` (one per prompt id).
 
     ``agreed`` are the colluding group's answers (:func:`collusion_answers`), needed for ``colluder``.
@@ -86,13 +79,9 @@ def corrupt_answers(
 
 
 def apply_behaviours(
-    behaviours: Mapping[str, str],
-    answers: Mapping[str, Sequence[str]],
-    prompt_ids: Sequence[str],
-    instructions: Mapping[str, str],
-    seed: int,
-    round_index: int,
-) -> dict[str, list[str]]:
+    behaviours: Mapping[str, str], answers: Mapping[str, Sequence[str]], prompt_ids: Sequence[str],
+    instructions: Mapping[str, str], seed: int, round_index: int,
+) -> dict[str, list[str]]:  # fmt: skip
     """Every client's sent answers, given each client's behaviour (missing = honest) and its honest ``answers``."""
     colluders = [c for c in answers if behaviours.get(c, "honest") == "colluder"]
     agreed = collusion_answers(answers[colluders[0]], prompt_ids) if colluders else None

@@ -70,8 +70,6 @@ def load(fed: Any) -> int:
         c.load_state(
             {"labels": state["pseudo_labels"].get(c.client_id, {}), "privacy": state["accountants"].get(c.client_id)}
         )
-    for k, v in state["bytes_by_round"].items():
-        fed.wire.bytes_by_round[int(k)] = dict(v)
-    for k, v in state["messages_by_round"].items():
-        fed.wire.messages_by_round[int(k)] = dict(v)
+    for counts in ("bytes_by_round", "messages_by_round"):
+        getattr(fed.wire, counts).update({int(k): dict(v) for k, v in state[counts].items()})
     return int(state["round"])

@@ -112,13 +112,9 @@ class Client:
         return self.private_records() + list(self.pseudo_labels) * self.policy.pseudo_repeats
 
     def answers_message(
-        self,
-        round: int,
-        prompt_ids: Sequence[str],
-        answers: Sequence[str],
-        confidence: Sequence[float] | None = None,
+        self, round: int, prompt_ids: Sequence[str], answers: Sequence[str], confidence: Sequence[float] | None = None,
         signals: Mapping[str, Sequence[float]] | None = None,
-    ) -> AnswersMessage:
+    ) -> AnswersMessage:  # fmt: skip
         """The message carrying this round's answers (and the confidences and competence signals the rule reads)."""
         self.own_answers = dict(zip(prompt_ids, answers))
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
@@ -162,16 +158,8 @@ class Client:
         cfg = self.train_cfg
         if self.accountant is None and cfg.dp_noise_multiplier > 0:
             self.accountant = _accountant([])
-        records = self.records(plan.pseudo_labels)
-        steps = self.model.train(
-            records,
-            cfg,
-            plan.epochs,
-            seed,
-            prox_mu=plan.prox_mu,
-            accountant=self.accountant,
-            freeze_a=plan.freeze_a or cfg.only_b,
-        )
+        kw = {"prox_mu": plan.prox_mu, "accountant": self.accountant, "freeze_a": plan.freeze_a or cfg.only_b}
+        steps = self.model.train(self.records(plan.pseudo_labels), cfg, plan.epochs, seed, **kw)
         return TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
 
     def records(self, pseudo_labels: bool) -> list[TrainRecord]:
@@ -179,14 +167,11 @@ class Client:
         return self.training_records() if pseudo_labels else self.private_records()
 
     def joint_job(self, plan: TrainPlan, seed: int) -> Any:
-        """Its share of a step it trains in together with other clients of its pool (``train.together``).
-
-        None when it trains alone: without an adapter on a pool, or under DP-SGD (per-example clipping).
-        """
+        """Its share of a step it trains in together with other clients of its pool (``train.together``); None when it
+        trains alone: without an adapter on a pool, or under DP-SGD (per-example clipping)."""
         cfg = self.train_cfg
-        if not (self.trainable and isinstance(self.model, PoolAdapter) and cfg is not None):
-            return None
-        if not (cfg.together and cfg.dp_noise_multiplier <= 0):
+        pooled = self.trainable and isinstance(self.model, PoolAdapter) and cfg is not None
+        if not (pooled and cfg.together and cfg.dp_noise_multiplier <= 0):
             return None
         from ..engine.finetune import TrainJob
 

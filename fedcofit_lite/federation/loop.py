@@ -48,22 +48,16 @@ class RunResult:
 class Federation:
     """One run's state: the clients (a cohort), the wire, the run folder, and the loop over stages.
 
-    Build it with a config, then call :meth:`run` (or the stages one by one, as
-    the notebooks do). A comparison or a sweep (:mod:`fedcofit_lite.experiments`) reuses one
-    federation (one model load) for several methods through :meth:`start_method` and :meth:`reconfigure`. ``cohort`` picks
-    the engine (default: :class:`LocalCohort`, every client in this process);
-    ``answerers`` (client id -> callable) makes those in-process clients
-    black-box answerers.
+    Build it with a config, then call :meth:`run` (or the stages one by one, as the notebooks do). A comparison or a
+    sweep (:mod:`fedcofit_lite.experiments`) reuses one federation (one model load) for several methods through
+    :meth:`start_method` and :meth:`reconfigure`. ``cohort`` picks the engine (default: :class:`LocalCohort`, every
+    client in this process); ``answerers`` (client id -> callable) makes those in-process clients black-box answerers.
     """
 
     def __init__(
-        self,
-        cfg: RunConfig,
-        runlog: RunLog | None = None,
-        progress: bool = True,
-        cohort: Cohort | None = None,
+        self, cfg: RunConfig, runlog: RunLog | None = None, progress: bool = True, cohort: Cohort | None = None,
         answerers: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.cfg = check_names(cfg.validate())
         self.progress = progress
         transformers.set_seed(cfg.seed)
@@ -201,11 +195,8 @@ class Federation:
         method.prepare(self.ctx)
 
     def run(self, method: str | Method | None = None) -> RunResult:
-        """Run one method end to end (default ``federation.method``): base, local stage, rounds.
-
-        A checkpoint after the local stage and after every round lets
-        :meth:`resume` continue an interrupted run.
-        """
+        """Run one method end to end (default ``federation.method``): base, local stage, rounds; a checkpoint after
+        the local stage and after every round lets :meth:`resume` continue an interrupted run."""
         method = self._method(method)
         self.method_name = method.name
         if method.name != self.cfg.federation.method:  # the folder's config must say what ran, for --resume
@@ -214,10 +205,8 @@ class Federation:
             self.runlog.write_config(self.cfg)
             self.ctx = self._round_context()
         if self.runlog.read_metrics():
-            raise FileExistsError(
-                f"{self.runlog.dir} already holds results (metrics.jsonl); continue it with "
-                f"`run --resume {self.runlog.dir}` or choose a new --run-dir."
-            )
+            d = self.runlog.dir
+            raise FileExistsError(f"{d} already holds results (metrics.jsonl); continue it with `run --resume {d}` or choose a new --run-dir.")
         self.prepare(method)  # refuse early (e.g. FedAvg across architectures), before any training
         self.run_base()
         self.run_local_stage(method)
@@ -226,11 +215,8 @@ class Federation:
         return self.finish()
 
     def resume(self) -> RunResult:
-        """Continue this run folder from its last checkpoint; ends as the uninterrupted run would.
-
-        Metrics rows after the checkpoint (a round that was evaluated but not
-        yet checkpointed) are dropped and that round is run again.
-        """
+        """Continue this run folder from its last checkpoint; ends as the uninterrupted run would (metrics rows after
+        the checkpoint, of a round evaluated but not yet checkpointed, are dropped and that round runs again)."""
         method = self._method(None)
         self.method_name = method.name
         self.vote_seed = checkpoint.vote_seed(self.runlog.dir)  # before prepare() builds the server
@@ -248,9 +234,7 @@ class Federation:
         return self.finish()
 
     def _method(self, method: str | Method | None) -> Method:
-        if isinstance(method, Method):
-            return method
-        return make_method(method or self.cfg.federation.method, self.cfg)
+        return method if isinstance(method, Method) else make_method(method or self.cfg.federation.method, self.cfg)
 
     def reconfigure(self, cfg: RunConfig) -> None:
         """Go on under ``cfg``, between methods: another public budget (``data.n_public``, the same draw) or
@@ -307,12 +291,9 @@ def resume_federation(run_dir: str | Path, progress: bool = True, overrides: lis
 
 
 def run_federation(
-    cfg: RunConfig,
-    run_dir: str | Path | None = None,
-    progress: bool = True,
-    method: str | None = None,
+    cfg: RunConfig, run_dir: str | Path | None = None, progress: bool = True, method: str | None = None,
     answerers: dict[str, Any] | None = None,
-) -> RunResult:
+) -> RunResult:  # fmt: skip
     """Run one method (default ``cfg.federation.method``) end to end and write the run folder.
 
     Examples

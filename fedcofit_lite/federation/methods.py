@@ -52,10 +52,8 @@ class RoundFailedError(RuntimeError):
 
 @dataclass
 class Round:
-    """What a method's exchange may use: the run's config, clients, wire, folder and server-side pieces.
-
-    ``resume_hint`` is what a failed round tells the user to do next.
-    """
+    """What a method's exchange may use: the run's config, clients, wire, folder and server-side pieces
+    (``resume_hint``: what a failed round tells the user to do next)."""
 
     cfg: RunConfig
     cohort: Cohort
@@ -128,10 +126,8 @@ class Method:
 class Consensus(Method):
     """Semantic consensus under ``consensus.rule``, or under ``rule`` (method name ``consensus@RULE``).
 
-    A round: the active clients answer the public prompts; the answers go up
-    the wire; the server clusters them per prompt and sends the kept
-    consensus answers down as pseudo-labels; the clients train on private
-    data + pseudo-labels.
+    A round: the active clients answer the public prompts; the answers go up the wire; the server clusters them per
+    prompt and sends the kept consensus answers down as pseudo-labels; the clients train on private data + those.
     """
 
     def __init__(self, rule: str | None = None) -> None:
@@ -227,11 +223,8 @@ class FedAvg(Method):
     only B from round 0, so its local stage is its own.
     """
 
-    def __init__(
-        self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer
-    ) -> None:
-        self.prox_mu = prox_mu
-        self.ffa = ffa
+    def __init__(self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer):
+        self.prox_mu, self.ffa = prox_mu, ffa
         self.name = "ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg"
         self.shares_local_stage = not ffa
         self.new_server = server  # another aggregation: a FedAvgServer subclass with its own combine()
@@ -240,11 +233,8 @@ class FedAvg(Method):
     def prepare(self, run: Round) -> None:
         run.cohort.require_trainable(self.name)
         info = run.cohort.info
-        why = incompatibility(
-            {c: {k: tuple(v) for k, v in i.shapes.items()} for c, i in info.items()},
-            {c: i.model_name for c, i in info.items()},
-        )
-        if why:
+        shapes = {c: {k: tuple(v) for k, v in i.shapes.items()} for c, i in info.items()}
+        if why := incompatibility(shapes, {c: i.model_name for c, i in info.items()}):
             raise IncompatibleAdaptersError(why)
         if run.global_start is None:  # the shared start every client's adapter begins from (the server's initial model)
             run.global_start = run.cohort.start_adapter()
@@ -284,26 +274,17 @@ class FedAvg(Method):
             for _ in took_part:
                 down = run.wire.send(update, "down")
         with timer("train"):
-            plan = TrainPlan(
-                run.cfg.train.round_epochs, adapter=down, partial=self.ffa, prox_mu=self.prox_mu, freeze_a=self.ffa
-            )
+            ffa, epochs = self.ffa, run.cfg.train.round_epochs
+            plan = TrainPlan(epochs, adapter=down, partial=ffa, prox_mu=self.prox_mu, freeze_a=ffa)
             trained, failed = run.cohort.train(r, took_part, plan)
-        return {
-            **train_row(trained),
-            "rejected_clients": report.rejected,
-            "dropped_clients": {**dropped, **failed},
-            "fedavg_weights": report.weights,
-            "seconds": timer.seconds,
-        }
+        dropped = {**dropped, **failed}
+        row = {"rejected_clients": report.rejected, "dropped_clients": dropped, "fedavg_weights": report.weights}
+        return {**train_row(trained), **row, "seconds": timer.seconds}
 
 
 class Centralized(Method):
-    """One adapter on the pooled private data of all clients (data leaves the clients; in process only).
-
-    The pooled model is a client of its own on the in-process pool
-    (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`): it trains, answers and
-    spends privacy as every client does.
-    """
+    """One adapter on the pooled private data of all clients (data leaves the clients; in process only): a client
+    of its own on the in-process pool (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`)."""
 
     name = "centralized"
     shares_local_stage = False
@@ -364,18 +345,16 @@ class MethodSpec:
 
 
 # The one registry of methods: the config, the CLI, compare, the audit, the accounting and the figures read it.
+# fmt: off
 METHODS: dict[str, MethodSpec] = {
-    "consensus": MethodSpec(
-        lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES
-    ),
+    "consensus": MethodSpec(lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES),
     "fedavg": MethodSpec(lambda cfg, _: FedAvg(server=FedAvgServer), "FedAvg-LoRA", "#d62728", "adapter", {}, True),
-    "fedprox": MethodSpec(
-        lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True
-    ),
+    "fedprox": MethodSpec(lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True),
     "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b", {}, True),
     "local": MethodSpec(lambda cfg, _: Local(), "local only", "#7f7f7f"),
     "centralized": MethodSpec(lambda cfg, _: Centralized(), "centralized (pooled data)", "#2ca02c", "records"),
 }
+# fmt: on
 
 
 def method_spec(name: str) -> MethodSpec | None:
