@@ -27,9 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-Scores = Mapping[
-    str, Sequence[np.ndarray]
-]  # method -> per seed, one score per test item (same item order for all methods)
+Scores = Mapping[str, Sequence[np.ndarray]]  # method -> per seed, one score per item (one item order for all methods)
 Over = Literal["seeds_and_items", "items"]  # what a bootstrap draw resamples
 COVERS = (
     "a 95% interval resamples both the seeds (training runs) and the test items within each seed, "
@@ -94,7 +92,7 @@ def resample(sizes: Sequence[int], n_boot: int, seed: int = 0, over: Over = "see
 
 def bootstrap_draws(
     scores: Scores, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
     """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them.
 
     Draw ``b`` used the same seeds and items for every method (:func:`resample`); a draw's score is
@@ -126,12 +124,9 @@ def score_intervals(
 
 
 def derived_intervals(
-    scores: Scores,
-    fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray],
-    n_boot: int = 2000,
-    seed: int = 0,
-    over: Over = "seeds_and_items",
-) -> Interval:
+    scores: Scores, fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray], n_boot: int = 2000,
+    seed: int = 0, over: Over = "seeds_and_items",
+) -> Interval:  # fmt: skip
     """Interval of any function of the methods' scores (a difference, a gap share), computed draw by draw."""
     point, draws = bootstrap_draws(scores, n_boot, seed, over)
     values = np.asarray(fn(draws), dtype=float)
@@ -146,14 +141,9 @@ def difference(
 
 
 def gap_closed(
-    scores: Scores,
-    method: str,
-    low: str = "local",
-    high: str = "centralized",
-    n_boot: int = 2000,
-    seed: int = 0,
+    scores: Scores, method: str, low: str = "local", high: str = "centralized", n_boot: int = 2000, seed: int = 0,
     over: Over = "seeds_and_items",
-) -> Interval:
+) -> Interval:  # fmt: skip
     """Share of the ``low`` -> ``high`` gap that ``method`` closes: (method - low) / (high - low).
 
     0 means no better than training alone, 1 means as good as training on the

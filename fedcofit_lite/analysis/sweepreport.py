@@ -60,10 +60,7 @@ def budget_table(rows: Sequence[dict[str, Any]]) -> str:
 def round_table(rows: Sequence[dict[str, Any]]) -> str:
     """:func:`round_rows` as text: one column per reported stage."""
     stages = list(dict.fromkeys(s for r in rows for s in r["scores"]))
-    shown = [
-        {"method": r["method"], "budget": _budget(r["budget"]), **{s: r["scores"][s].format() for s in r["scores"]}}
-        for r in rows
-    ]
+    shown = [{"method": r["method"], "budget": _budget(r["budget"]), **{s: c.format() for s, c in r["scores"].items()}} for r in rows]  # fmt: skip
     return format_table(
         shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
     )
@@ -74,11 +71,8 @@ def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
     shown = []
     for r in rows:
         # an upper end past the last round: some draws never reach the target
-        span = (
-            ""
-            if r["rounds_lo"] is None
-            else f" [{r['rounds_lo']}, {r['rounds_hi'] if r['rounds_hi'] is not None else 'never'}]"
-        )
+        hi = r["rounds_hi"] if r["rounds_hi"] is not None else "never"
+        span = "" if r["rounds_lo"] is None else f" [{r['rounds_lo']}, {hi}]"
         row = {"method": r["method"], "budget": _budget(r["budget"]), "bytes": r["bytes"]}
         row["rounds"] = f"{'not reached' if r['rounds'] is None else r['rounds']}{span}"
         row["share"] = r["share_reached"]
@@ -104,7 +98,7 @@ def difference_table(rows: Sequence[dict[str, Any]]) -> str:
     refs = [k.removeprefix("minus ") for k in (rows[0] if rows else {}) if k.startswith("minus ")]
     out = []
     for r in rows:
-        row = {"method": r["method"], "budget": "-" if r["budget"] is None else r["budget"]}
+        row = {"method": r["method"], "budget": _budget(r["budget"])}
         for ref in refs:
             beats = r[f"beats {ref}"]
             row[ref] = r[f"minus {ref}"].format("{:+.3f}") + (f", P {beats.mean:.2f}" if beats else "")
@@ -117,15 +111,10 @@ def difference_table(rows: Sequence[dict[str, Any]]) -> str:
 def transfer_table(rows: Sequence[Any]) -> str:
     """:func:`transfer_rows` as text: each entry's score on its clients' unknown families, its own, and the gain."""
     out = [
-        {
-            "method": r.entry,
-            "budget": "-" if r.budget is None else r.budget,
-            "unknown": r.unknown.format(),
-            "known": r.known.format(),
-            "gain": r.gain_over_local.format("{:+.3f}") if r.gain_over_local else "-",
-        }
+        {"method": r.entry, "budget": _budget(r.budget), "unknown": r.unknown.format(), "known": r.known.format(),
+         "gain": r.gain_over_local.format("{:+.3f}") if r.gain_over_local else "-"}
         for r in rows
-    ]
+    ]  # fmt: skip
     columns = [
         ("method", "method", "{}"), ("budget", "budget", "{}"), ("families it never held", "unknown", "{}"),
         ("its own families", "known", "{}"), ("unknown: gain over local", "gain", "{}"),
@@ -134,12 +123,9 @@ def transfer_table(rows: Sequence[Any]) -> str:
 
 
 def sweep_report(
-    res: SweepResults,
-    links: Sequence[Link] = DEFAULT_LINKS,
-    fraction: float = 0.5,
-    target: float | None = None,
+    res: SweepResults, links: Sequence[Link] = DEFAULT_LINKS, fraction: float = 0.5, target: float | None = None,
     n_boot: int = 1000,
-) -> str:
+) -> str:  # fmt: skip
     """Every table of a sweep folder, per client count, and the verdict; what ``sweep --summarize`` prints."""
     p = res.plan
     lines = [
@@ -176,8 +162,8 @@ def sweep_report(
             lines += [
                 "",
                 f"-- time to accuracy: first round reaching {what}; seconds = compute + bytes over the link --",
-                tta_table(rows, links),
             ]
+            lines += [tta_table(rows, links)]
         except ValueError as err:
             lines += ["", f"-- time to accuracy: {err} --"]
         moved = transfer_rows(res, n, n_boot=n_boot)
