@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -267,7 +268,7 @@ class RunConfig:
         # fmt: on
         for ok, name, fix in checks:
             if not ok:
-                raise ConfigError(f"{name} = {_get(self, name)!r}: {fix}.")
+                raise ConfigError(f"{name} = {operator.attrgetter(name)(self)!r}: {fix}.")
         return self
 
     def _cross_field_checks(self) -> list[tuple[bool, str, str]]:
@@ -428,12 +429,6 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Build and validate a :class:`RunConfig` from a nested dict (unknown keys are errors)."""
     return from_dict(RunConfig, data or {}).validate()
-
-
-def _get(cfg: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
 
 
 def preset_path(name_or_path: str | Path) -> Path:

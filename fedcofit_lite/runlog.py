@@ -38,10 +38,8 @@ Scores = dict[str, dict[str, float]]  # family ("all" first) -> metric -> value
 class MetricsRow(TypedDict, total=False):
     """One line of ``metrics.jsonl``: what every module that reads a run may rely on.
 
-    The loop writes ``stage`` .. ``seconds`` for every stage; a method adds
-    its own exchange's fields (consensus: the pseudo-label ones; FedAvg: the
-    weights). :func:`check_row` holds every row a run writes to this schema
-    (a test runs it), so a new field is added here first.
+    The loop writes ``stage`` .. ``seconds`` for every stage; a method adds its own exchange's fields. :func:`check_row`
+    holds every row a run writes to this schema (a test runs it), so a new field is added here first.
     """
 
     stage: str  # base, local, round_R
@@ -187,12 +185,8 @@ class RunLog:
     def write_embeddings(self, r: int, vectors: np.ndarray, clients: Sequence[str], prompt_ids: Sequence[str]) -> None:
         """The server's embeddings of round ``r``'s answers, row by row with who answered which prompt (float16)."""
         (self.dir / "embeddings").mkdir(exist_ok=True)
-        np.savez_compressed(
-            self.dir / "embeddings" / f"round_{r}.npz",
-            vectors=vectors.astype(np.float16),
-            clients=np.array(clients),
-            prompt_ids=np.array(prompt_ids),
-        )
+        path, clients, prompt_ids = self.dir / "embeddings" / f"round_{r}.npz", np.array(clients), np.array(prompt_ids)
+        np.savez_compressed(path, vectors=vectors.astype(np.float16), clients=clients, prompt_ids=prompt_ids)
 
     def append_metrics(self, row: MetricsRow | dict[str, Any]) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
@@ -278,20 +272,15 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+# (header, key in summary row, format)
+# fmt: off
 SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
-    # (header, key in summary row, format)
-    ("stage", "stage", "{}"),
-    ("test EM", "exact_match", "{:.3f}"),
-    ("correct", "correct", "{:.3f}"),
-    ("ROUGE-L", "rouge_l", "{:.3f}"),
-    ("emb sim", "embedding_sim", "{:.3f}"),
-    ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
-    ("agree", "agreement_mean", "{:.2f}"),
-    ("kept", "kept", "{}"),
-    ("bytes up", "bytes_up", "{:,}"),
-    ("bytes down", "bytes_down", "{:,}"),
-    ("time s", "seconds_total", "{:.0f}"),
+    ("stage", "stage", "{}"), ("test EM", "exact_match", "{:.3f}"), ("correct", "correct", "{:.3f}"),
+    ("ROUGE-L", "rouge_l", "{:.3f}"), ("emb sim", "embedding_sim", "{:.3f}"), ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
+    ("agree", "agreement_mean", "{:.2f}"), ("kept", "kept", "{}"), ("bytes up", "bytes_up", "{:,}"),
+    ("bytes down", "bytes_down", "{:,}"), ("time s", "seconds_total", "{:.0f}"),
 ]
+# fmt: on
 
 
 def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -302,16 +291,8 @@ def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         labels = {k: m.get(k) for k in ("pseudo_label_accuracy", "agreement_mean")}
         kept = f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None
         wire = {"bytes_up": m.get("bytes_up", 0), "bytes_down": m.get("bytes_down", 0)}
-        rows.append(
-            {
-                "stage": m["stage"],
-                **scores,
-                **labels,
-                "kept": kept,
-                **wire,
-                "seconds_total": sum(m.get("seconds", {}).values()),
-            }
-        )
+        seconds = sum(m.get("seconds", {}).values())
+        rows.append({"stage": m["stage"], **scores, **labels, "kept": kept, **wire, "seconds_total": seconds})
     return rows
 
 
