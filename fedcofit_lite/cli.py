@@ -381,14 +381,11 @@ def _sweep(args: argparse.Namespace) -> int:
     extra += [f"eval.watts_per_core={args.watts_per_core}"] if args.watts_per_core is not None else []
     args.overrides = [*args.overrides, *extra]
     cfg, quiet = _load(args), _quiet(args)
-    plan = SweepPlan(
-        budgets=_numbers(args.budgets, int, "--budgets", "48,96,192") if args.budgets else [cfg.data.n_public],
-        seeds=_numbers(args.seeds, int, "--seeds", "0,1,2"),
-        methods=list(cfg.compare.methods),
-        clients=_numbers(args.clients, int, "--clients", "4,8,16") if args.clients else [cfg.federation.n_clients],
-        rounds=_numbers(args.rounds, int, "--rounds", "2,4,8") if args.rounds else [cfg.federation.rounds],
-        client_data=args.client_data.replace("-", "_"),
-    )
+    budgets = _numbers(args.budgets, int, "--budgets", "48,96,192") if args.budgets else [cfg.data.n_public]
+    clients = _numbers(args.clients, int, "--clients", "4,8,16") if args.clients else [cfg.federation.n_clients]
+    rounds = _numbers(args.rounds, int, "--rounds", "2,4,8") if args.rounds else [cfg.federation.rounds]
+    seeds, client_data = _numbers(args.seeds, int, "--seeds", "0,1,2"), args.client_data.replace("-", "_")
+    plan = SweepPlan(budgets, seeds, list(cfg.compare.methods), clients, rounds, client_data)
     run_dir = args.run_dir or str(Path(cfg.output_dir) / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
     root = run_sweep(
         cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]])

@@ -390,14 +390,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
 # The clusterer keys of ConsensusConfig before each clusterer owned its parameters: key -> (its clusterer, its default
 # then). A configuration you write is told the new key; a run folder's recorded config.yaml is read by upgrade().
 RETIRED: dict[str, tuple[str, Any]] = {
-    "distance_threshold": ("agglomerative", 0.15),
-    "linkage": ("agglomerative", "average"),
-    "eps": ("dbscan", 0.15),
-    "min_samples": ("dbscan", 2),
-    "min_cluster_size": ("hdbscan", 2),
-    "k_max": ("kmeans", 4),
-    "min_silhouette": ("kmeans", 0.2),
-}
+    "distance_threshold": ("agglomerative", 0.15), "linkage": ("agglomerative", "average"), "eps": ("dbscan", 0.15),
+    "min_samples": ("dbscan", 2), "min_cluster_size": ("hdbscan", 2), "k_max": ("kmeans", 4), "min_silhouette": ("kmeans", 0.2),
+}  # fmt: skip
 # The engine's switches of earlier releases that chose the path before the speed work, gone with that path.
 GONE: dict[str, str] = {
     "train.dp_engine": "DP-SGD has one engine (per-example gradients from hooks on the LoRA layers, the former fast)",

@@ -239,10 +239,9 @@ def rounds_of(run_dir: str | Path, kind: str = "answers") -> list[int]:
 
 
 def label_scores(
-    labels: Sequence[PseudoLabelRow],
-    answers: Sequence[AnswerRow] = (),
+    labels: Sequence[PseudoLabelRow], answers: Sequence[AnswerRow] = (),
     right: Callable[[str, str], float] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """What a consensus round's rows say of it: the share of kept pseudo-labels that are right (and of all prompts'
     consensus), the mean agreement, and with ``answers`` and ``right`` (prompt id, text -> 1.0 when right against the
     hidden reference) each client's own accuracy. The metrics row of a round and replay both take them from here."""

@@ -120,14 +120,10 @@ def membership_sets(
     used = {i for ids in partition.values() for i in ids}
     unknown = sorted(used - set(by_id))
     if unknown:
-        raise AuditError(
-            f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; "
-            "audit it with the data it was trained on."
-        )
+        raise AuditError(f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; audit it with the data it was trained on.")  # fmt: skip
     unused: dict[str, list[Example]] = {}
-    for ex in [*train, *pool]:
-        if ex.id not in used and ex.response:
-            unused.setdefault(ex.family, []).append(ex)
+    for ex in (ex for ex in [*train, *pool] if ex.id not in used and ex.response):
+        unused.setdefault(ex.family, []).append(ex)
     rng = np.random.default_rng([seed, 17])
     sets = {}
     for client, ids in partition.items():
@@ -221,17 +217,11 @@ class AttackResult:
     def row(self) -> dict[str, Any]:
         """JSON-ready, scores included (the ROC curves are drawn from them)."""
         return {
-            "attack": self.attack,
-            "exposure": self.exposure,
-            "sent": self.sent,
-            "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
-            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi],
-            "n_members": len(self.members),
-            "n_nonmembers": len(self.nonmembers),
-            "auc_per_client": self.auc_per_client,
-            "members": [round(float(s), 5) for s in self.members],
-            "nonmembers": [round(float(s), 5) for s in self.nonmembers],
-        }
+            "attack": self.attack, "exposure": self.exposure, "sent": self.sent, "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
+            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi], "n_members": len(self.members),
+            "n_nonmembers": len(self.nonmembers), "auc_per_client": self.auc_per_client,
+            "members": [round(float(s), 5) for s in self.members], "nonmembers": [round(float(s), 5) for s in self.nonmembers],
+        }  # fmt: skip
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AttackResult:
@@ -312,12 +302,9 @@ def _plan(
 
 
 def audit_run(
-    run_dir: str | Path,
-    attacks: Sequence[str] | None = None,
-    n_boot: int = 1000,
-    contrast: bool = True,
+    run_dir: str | Path, attacks: Sequence[str] | None = None, n_boot: int = 1000, contrast: bool = True,
     progress: bool = True,
-) -> Audit:
+) -> Audit:  # fmt: skip
     """Attack what the method of ``run_dir`` (a folder written by ``run``) exposed; write and return ``audit.json``.
 
     ``attacks`` are names of :data:`ATTACKS` (default: all its exposure allows); ``n_boot`` bootstrap

@@ -6,19 +6,10 @@ and the test items within each, means over seeds (:mod:`fedcofit_lite.analysis.s
 budget and stage of a client count, so differences and "first round at which" stay paired. Seeds count
 for a client count only where every planned cell of it has finished.
 
-- :func:`budget_rows` (the table and the frontier): per method and budget, the score after a round with
-  its interval, the gap to centralized closed, bytes (and what whole answer messages would have cost),
-  kept labels and their precision, energy.
-- :func:`round_rows`: the score after each reported round.
-- :func:`wall_clock_rows`: simulated time on stated :class:`Link` s: the compute seconds the metrics rows
-  measured (every phase but evaluation, all clients on this machine) plus each round's bytes per client
-  over the link (each client on its own link, in parallel; the server's link is not the bottleneck).
-- :func:`time_to_accuracy`: the rounds, bytes and seconds a method needs to reach a score (default:
-  local + half the local -> centralized gap, after the last round), with intervals.
-- :func:`label_rows`: what the pseudo-labels did at each budget: kept, precision, new-correct and harmful
-  labels per client per round (:func:`~fedcofit_lite.analysis.replay.recorded_quality`).
-- :func:`verdict`: the smallest budget (and round) at which the best consensus rule is within the
-  interval of FedAvg-LoRA, personalized and global; or that it is not reached, and what bounds it.
+:func:`budget_rows` (the table and the frontier), :func:`round_rows`, :func:`wall_clock_rows` (simulated time on
+stated :class:`Link` s: the compute seconds measured, every phase but evaluation, plus each round's bytes per client
+over its own link), :func:`time_to_accuracy`, :func:`label_rows`, :func:`difference_rows`, :func:`transfer_rows` and
+:func:`verdict` (the smallest budget and round at which the best consensus rule meets FedAvg-LoRA).
 
 :mod:`fedcofit_lite.analysis.sweepreport` lays these out as text; :mod:`fedcofit_lite.ui.sweepplots` draws them.
 """
@@ -35,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..federation.methods import METHODS, has_global_model, method_spec
-from ..runlog import RunLog, read_predictions
+from ..runlog import RunLog, read_predictions, read_records
 from . import stats
 from .compare import energy_total, item_scores
 from .sweep import Cell, SweepPlan, cells
@@ -172,6 +163,11 @@ class SweepScores:
         return key in self.point
 
 
+def _tags(cell: Cell, global_model: bool) -> list[tuple[str, str]]:
+    """(prediction tag, entry) of a cell: its clients' models, and its server's global model when it has one."""
+    return [("", cell.method)] + ([("_global", f"{cell.method} (global)")] if global_model else [])
+
+
 def _cell_items(cell: Cell, stage: str, tag: str, metric: str) -> dict[str, float] | None:
     rows = read_predictions(cell.path, stage + tag) or (read_predictions(cell.group, stage) if not tag else None)
     return item_scores(rows, metric) if rows else None
@@ -188,21 +184,14 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
         group = [c for c in res.cells_of(clients) if c.seed == s]
         ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
         for cell in group:
-            tags = [("", cell.method)] + (
-                [("_global", f"{cell.method} (global)")] if has_global_model(cell.method) else []
-            )
-            for tag, entry in tags:
+            for tag, entry in _tags(cell, has_global_model(cell.method)):
                 for stage in res.stages():
                     items = _cell_items(cell, stage, tag, metric)
                     if items is not None:
                         per_key.setdefault((entry, cell.budget, stage), []).append(np.array([items[i] for i in ids]))
     complete = {k: v for k, v in per_key.items() if len(v) == len(seeds)}
-    named = {"|".join(map(str, k)): v for k, v in complete.items()}
-    point, draws = stats.bootstrap_draws(named, n_boot)
-    back = {"|".join(map(str, k)): k for k in complete}
-    n_items = len(next(iter(complete.values()))[0])
-    point, draws = {back[k]: v for k, v in point.items()}, {back[k]: v for k, v in draws.items()}
-    return SweepScores(clients, seeds, point, draws, n_items, complete)
+    point, draws = stats.bootstrap_draws(complete, n_boot)
+    return SweepScores(clients, seeds, point, draws, len(next(iter(complete.values()))[0]), complete)
 
 
 # -- what each stage cost -----------------------------------------------------------------------
@@ -343,12 +332,9 @@ def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[
 
 
 def time_to_accuracy(
-    res: SweepResults,
-    sc: SweepScores,
-    links: Sequence[Link] = DEFAULT_LINKS,
-    fraction: float = 0.5,
+    res: SweepResults, sc: SweepScores, links: Sequence[Link] = DEFAULT_LINKS, fraction: float = 0.5,
     target: float | None = None,
-) -> tuple[float, list[dict[str, Any]]]:
+) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
     """The target score, and per (entry, budget) the first round whose score reaches it, with its interval.
 
     Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches
@@ -563,11 +549,9 @@ def transfer_rows(
     known: dict[tuple[str, int | None], list[np.ndarray]] = {}
     for s in seeds:
         group = [c for c in res.cells_of(clients) if c.seed == s]
-        holds = {c: set(p["families"]) for c, p in json.loads((group[0].group / "partition.json").read_text()).items()}
+        holds = {c: set(p["families"]) for c, p in read_records(group[0].group / "partition.json").items()}
         for cell in group:
-            for tag, entry in [("", cell.method)] + (
-                [("_global", f"{cell.method} (global)")] if _has_global(cell) else []
-            ):
+            for tag, entry in _tags(cell, any((cell.path / "predictions").glob("*_global.jsonl"))):
                 rows = read_predictions(cell.path, stage + tag)
                 if not rows:
                     continue
@@ -589,27 +573,16 @@ def transfer_rows(
     some_k = [j for j, a in enumerate(known[next(iter(full))]) if len(a)]
     if not some_u or not some_k:
         return []
-    named_u = {_name(k): [unknown[k][j] for j in some_u] for k in full}
-    named_k = {_name(k): [known[k][j] for j in some_k] for k in full}
-    point_u, draws_u = stats.bootstrap_draws(named_u, n_boot)
-    point_k, draws_k = stats.bootstrap_draws(named_k, n_boot)
-    out, base = [], _name(("local", None))
+    point_u, draws_u = stats.bootstrap_draws({k: [unknown[k][j] for j in some_u] for k in full}, n_boot)
+    point_k, draws_k = stats.bootstrap_draws({k: [known[k][j] for j in some_k] for k in full}, n_boot)
+    out, base = [], ("local", None)
     for k in sorted(full, key=lambda e: (e[1] is not None, e[1] or 0, order(e[0]))):
-        n = _name(k)
         gain = None
-        if base in named_u and n != base:
-            gain = stats.interval(point_u[n] - point_u[base], draws_u[n] - draws_u[base])
-        unknown_k, known_k = stats.interval(point_u[n], draws_u[n]), stats.interval(point_k[n], draws_k[n])
+        if base in full and k != base:
+            gain = stats.interval(point_u[k] - point_u[base], draws_u[k] - draws_u[base])
+        unknown_k, known_k = stats.interval(point_u[k], draws_u[k]), stats.interval(point_k[k], draws_k[k])
         out.append(TransferRow(k[0], k[1], unknown_k, known_k, gain))
     return out
-
-
-def _has_global(cell: Cell) -> bool:
-    return (cell.path / "predictions").exists() and any((cell.path / "predictions").glob("*_global.jsonl"))
-
-
-def _name(key: tuple[str, int | None]) -> str:
-    return f"{key[0]}|{key[1]}"
 
 
 def _row_scores(rows: Sequence[Any], metric: str) -> list[float]:

@@ -235,15 +235,11 @@ def _quality(ra: RoundAnswers, rows: Sequence[PseudoLabelRow]) -> dict[str, Any]
                     harmful[c] += r.correct != 1 and own[c, r.prompt_id]
     n_clients = max(1, len(clients))
     return {
-        "kept": scores["kept"],
-        "n_prompts": scores["n_prompts"],
-        "precision": _nan(scores["pseudo_label_accuracy"]),
-        "new_correct_per_client": sum(new_correct.values()) / n_clients,
-        "harmful_per_client": sum(harmful.values()) / n_clients,
-        "new_correct": {c: new_correct[c] for c in clients},
-        "harmful": {c: harmful[c] for c in clients},
+        "kept": scores["kept"], "n_prompts": scores["n_prompts"], "precision": _nan(scores["pseudo_label_accuracy"]),
+        "new_correct_per_client": sum(new_correct.values()) / n_clients, "harmful_per_client": sum(harmful.values()) / n_clients,
+        "new_correct": {c: new_correct[c] for c in clients}, "harmful": {c: harmful[c] for c in clients},
         "coverage": {f: fam_kept[f] / fam_total[f] for f in sorted(fam_total)},
-    }
+    }  # fmt: skip
 
 
 def _nan(x: float | None) -> float:
@@ -251,11 +247,9 @@ def _nan(x: float | None) -> float:
 
 
 def replay(
-    run_dir: str | Path,
-    rules: Sequence[str] | None = None,
-    rounds: Sequence[int] | None = None,
+    run_dir: str | Path, rules: Sequence[str] | None = None, rounds: Sequence[int] | None = None,
     overrides: Sequence[str] = (),
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any]]:  # fmt: skip
     """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
 
     ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``,
@@ -433,12 +427,9 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def fit_consensus(
-    ra: RoundAnswers,
-    algorithm: str = "agglomerative",
-    min_agreement: float | None = None,
-    min_cohesion: float | None = None,
-    **params: Any,
-) -> SemanticConsensus:
+    ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None,
+    min_cohesion: float | None = None, **params: Any,
+) -> SemanticConsensus:  # fmt: skip
     """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit (medoid rule).
 
     ``min_agreement`` and ``min_cohesion`` default to the configuration's (``consensus.*``); ``min_cohesion=0``
@@ -467,14 +458,11 @@ def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, flo
     rows = label_rows(ra, est)
     scores = label_scores(rows)
     return {
-        "kept": scores["kept"],
-        "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
-        "n_prompts": scores["n_prompts"],
-        "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
+        "kept": scores["kept"], "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
+        "n_prompts": scores["n_prompts"], "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
         "correct_kept": int(sum(r.correct for r in rows if r.kept)),
-        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]),
-        "agreement_mean": _nan(scores["agreement_mean"]),
-    }
+        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]), "agreement_mean": _nan(scores["agreement_mean"]),
+    }  # fmt: skip
 
 
 def format_quality(q: dict[str, float]) -> str:
@@ -490,12 +478,9 @@ def format_quality(q: dict[str, float]) -> str:
 
 
 def threshold_sweep(
-    ra: RoundAnswers,
-    algorithm: str = "agglomerative",
-    values: Sequence[float] | None = None,
-    min_agreement: float | None = None,
-    **fixed: Any,
-) -> list[dict[str, float]]:
+    ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None,
+    min_agreement: float | None = None, **fixed: Any,
+) -> list[dict[str, float]]:  # fmt: skip
     """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
     spec = REGISTRY[algorithm]
     if values is None:  # every 5th step of a continuous knob, every step of a count

@@ -58,14 +58,9 @@ def server_only_sweep(
     for n_bad in dict.fromkeys(round(f * len(clients)) for f in fractions):
         roles = dict(zip(clients, behaviours_for(len(clients), n_bad, behaviour)))
         sent = apply_behaviours(roles, by_client, prompt_ids, honest.prompts, cfg.seed, round_index)
-        ra = RoundAnswers(
-            round=round_index,
-            clients=[c for c in clients for _ in prompt_ids],
-            prompt_ids=[p for _ in clients for p in prompt_ids],
-            texts=[a for c in clients for a in sent[c]],
-            references=[reference[p] for _ in clients for p in prompt_ids],
-            prompts=honest.prompts,
-        )
+        ids, texts = [p for _ in clients for p in prompt_ids], [a for c in clients for a in sent[c]]
+        who = [c for c in clients for _ in prompt_ids]
+        ra = RoundAnswers(round_index, who, ids, texts, [reference[p] for p in ids], honest.prompts)
         ensure_embedded(ra, cfg.consensus.embedder)
         row = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{len(clients)}", "fraction": n_bad / len(clients)}
         rows.append({**row, **quality_row(ra, cfg.consensus, list(algorithms or REGISTRY))})

@@ -1,12 +1,8 @@
 """Many clients' adapters in one batch: each row through its own LoRA update, two matmuls per layer.
 
-peft's mixed-adapter batch (``adapter_names=[...]``) loops over the adapters
-in every LoRA layer: select the rows of adapter ``a``, two small matmuls,
-scatter back. With 4 clients on SmolLM2 (30 layers x 4 target modules) one
-decode step then runs about 1,000 tiny matmuls and as many index operations,
-and on a CPU that overhead, not arithmetic, is what a step costs.
-
-:class:`RowAdapters` puts the adapters side by side instead. For every LoRA
+peft's mixed-adapter batch loops over the adapters in every LoRA layer (select a's rows, two small matmuls,
+scatter back): about 1,000 tiny matmuls per decode step with 4 clients on SmolLM2, an overhead that, on a CPU,
+is what a step costs. :class:`RowAdapters` puts the adapters side by side instead. For every LoRA
 layer it stacks the adapters' factors once::
 
     A_cat = [A_1 | A_2 | ... | A_n]        (d_in, n*r)

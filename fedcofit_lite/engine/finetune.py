@@ -7,20 +7,10 @@ client or several together (each row of a batch through its own adapter),
 only the adapters' parameters, with the loss on answer tokens only;
 :func:`train_adapter` is one client's call of it (or DP-SGD).
 
-Where the time goes, and what this module does about it (figures in
-``benchmarks/README.md``):
-
-* the forward runs in the base's compute dtype (:mod:`fedcofit_lite.engine.precision`:
-  bf16 where the hardware has it), the adapter and AdamW stay float32;
-* batches are grouped by length (``train.group_by_length``), so little of a
-  batch is padding;
-* the prompt prefix every record shares (the chat template's system turn, a
-  third of a SmolLM2 record) runs once per batch, not once per row
-  (``train.share_prefix``);
-* the output head (vocabulary x hidden, the largest matmul of a small model)
-  runs only at the positions that predict an answer token
-  (:func:`~fedcofit_lite.engine.loss.answer_loss`): the prompt's logits would
-  be thrown away by the loss anyway, so the loss is exactly the same.
+Where the time goes (figures in ``benchmarks/README.md``): the forward runs in the base's compute dtype
+(:mod:`.precision`), the adapter and AdamW stay float32; batches are grouped by length
+(``train.group_by_length``); the prompt prefix every record shares runs once per batch (``train.share_prefix``);
+the output head runs only at the positions that predict an answer token (:func:`~.loss.answer_loss`).
 """
 
 from __future__ import annotations
@@ -81,11 +71,9 @@ def attach_adapters(
 ) -> peft.PeftModel:
     """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
 
-    Every adapter is initialised under seed ``seed * 100_003``: the shared
-    start of federated LoRA (the server's initial global adapter), so that
-    averaging adapters averages their updates (averaging the A and B factors
-    of independently drawn starts mostly cancels them) and every method of a
-    comparison starts from one point.
+    Every adapter is initialised under seed ``seed * 100_003``: the shared start of federated LoRA (the server's
+    initial global adapter), so that averaging adapters averages their updates (averaging the A and B factors of
+    independently drawn starts mostly cancels them) and every method of a comparison starts from one point.
     """
     lora = peft_lora_config(cfg)
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
@@ -108,12 +96,9 @@ def attach_adapters(
 
 def trainable_parameters(
     model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False
-) -> list[torch.Tensor]:
-    """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters.
-
-    ``keep_others`` leaves other adapters as they are (several train together);
-    otherwise ``adapter`` becomes the only active, trainable one.
-    """
+) -> list:
+    """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters. ``keep_others`` leaves
+    other adapters as they are (several train together); otherwise ``adapter`` becomes the only active, trainable one."""
     if not keep_others:
         model.set_adapter(adapter)
     for n, p in model.named_parameters():
@@ -133,19 +118,10 @@ def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.
 
 
 def train_adapter(
-    model: peft.PeftModel,
-    adapter: str,
-    tokenizer: PreTrainedTokenizerBase,
-    records: Sequence[TrainRecord],
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    desc: str | None = None,
-    prox_mu: float = 0.0,
-    accountant=None,
-    stats: TrainStats | None = None,
-    freeze_a: bool = False,
-) -> list[float]:
+    model: peft.PeftModel, adapter: str, tokenizer: PreTrainedTokenizerBase, records: Sequence[TrainRecord],
+    cfg: TrainConfig, epochs: int, seed: int, desc: str | None = None, prox_mu: float = 0.0, accountant=None,
+    stats: TrainStats | None = None, freeze_a: bool = False,
+) -> list[float]:  # fmt: skip
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
     Without DP-SGD this is :func:`train_adapters` with one job. Only
@@ -195,13 +171,9 @@ class TrainJob:
 
 
 def train_adapters(
-    model: peft.PeftModel,
-    jobs: Sequence[TrainJob],
-    tokenizer: PreTrainedTokenizerBase,
-    cfg: TrainConfig,
-    desc: str = "train",
-    stats: TrainStats | None = None,
-) -> dict[str, list[float]]:
+    model: peft.PeftModel, jobs: Sequence[TrainJob], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig,
+    desc: str = "train", stats: TrainStats | None = None,
+) -> dict[str, list[float]]:  # fmt: skip
     """Train one or several adapters of one base together: one forward and backward per step for all of them.
 
     Each job keeps what it would get alone: its own batches (the same order
@@ -236,10 +208,13 @@ def train_adapters(
         RowAdapters(model, names, train=True) as rows,
     ):
         torch.manual_seed(jobs[0].seed)  # LoRA dropout
+
+        def route(groups: torch.Tensor) -> None:  # every row of a forward through its job's adapter
+            rows.select([names[k] for k in groups.tolist()])
+
         n_steps = max(len(s) for s in schedules)
-        bar = progress_bar(
-            total=n_steps, desc=desc if len(jobs) == 1 else f"{desc} ({len(jobs)} together)", leave=False, unit="step"
-        )
+        desc = desc if len(jobs) == 1 else f"{desc} ({len(jobs)} together)"
+        bar = progress_bar(total=n_steps, desc=desc, leave=False, unit="step")
         for step in range(n_steps):
             active = [k for k, s in enumerate(schedules) if step < len(s)]
             picked = [(k, i) for k in active for i in schedules[k][step]]
@@ -249,16 +224,8 @@ def train_adapters(
             batch = {key: v.to(device) for key, v in batch.items()}
             groups = torch.tensor([k for k, _ in picked], device=device)
             row_weights = torch.stack([weights[k][i] for k, i in picked])
-            with autocast(model):
-                loss = answer_loss(
-                    model,
-                    batch,
-                    cfg.share_prefix,
-                    row_weights,
-                    groups,
-                    len(jobs),
-                    select=lambda g: rows.select([names[k] for k in g.tolist()]),
-                )  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
+            with autocast(model):  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
+                loss = answer_loss(model, batch, cfg.share_prefix, row_weights, groups, len(jobs), select=route)
             values = _joint_update(
                 loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg
             )

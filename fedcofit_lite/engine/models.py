@@ -68,13 +68,10 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 TINY_RANDOM = "tiny-random"
 # A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
 # mixed-architecture federation that tests run in seconds.
+_SHAPE = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
 TINY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny-random": dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
-    ),
-    "tiny-random-b": dict(
-        hidden_size=96, intermediate_size=192, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4
-    ),
+    "tiny-random": dict(zip(_SHAPE, (64, 128, 2, 4, 2))),
+    "tiny-random-b": dict(zip(_SHAPE, (96, 192, 3, 4, 4))),
 }
 TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
@@ -162,13 +159,9 @@ def _resolve_source(name: str) -> str:
 
 
 def load_model(
-    name: str,
-    device: str = "auto",
-    dtype: str = "auto",
-    trust_remote_code: bool = False,
-    seed: int = 0,
+    name: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False, seed: int = 0,
     attention: str = "auto",
-) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:  # fmt: skip
     """Load a causal LM and its tokenizer by registry name, local path or hub id; the model in eval mode, the tokenizer padding left.
 
     ``device`` and ``dtype`` ``auto`` pick CUDA when available, and bfloat16 weights where the hardware

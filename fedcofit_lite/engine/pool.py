@@ -20,18 +20,10 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
+from . import finetune
 from .batching import TrainRecord
 from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_with_confidence
-from .finetune import (
-    TrainJob,
-    TrainStats,
-    adapter_state,
-    attach_adapters,
-    count_adapter_parameters,
-    peft_lora_config,
-    train_adapter,
-    train_adapters,
-)
+from .finetune import TrainJob, TrainStats, adapter_state, attach_adapters, peft_lora_config
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -91,9 +83,7 @@ class ModelPool:
         """
         bb = self.backbone_of(client_id)
         desc = f"train {client_id}"
-        return train_adapter(
-            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw
-        )
+        return finetune.train_adapter(bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw)  # fmt: skip
 
     def train_together(self, jobs: Sequence[TrainJob], cfg: TrainConfig) -> dict[str, list[float]]:
         """Train several clients' adapters, those of one architecture in the same steps (:func:`train_adapters`)."""
@@ -101,9 +91,7 @@ class ModelPool:
         for name, bb in self.backbones.items():
             mine = [j for j in jobs if self.client_models[j.adapter] == name]
             if mine:
-                losses |= train_adapters(
-                    bb.model, mine, bb.tokenizer, cfg, desc=f"train {name}", stats=self.train_stats
-                )
+                losses |= finetune.train_adapters(bb.model, mine, bb.tokenizer, cfg, f"train {name}", self.train_stats)
         return losses
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:
@@ -129,9 +117,8 @@ class ModelPool:
         expected = adapter_state(bb.model, client_id)
         unknown = set(tensors) - set(expected)
         if unknown or (not partial and set(expected) != set(tensors)):
-            raise ValueError(
-                f"adapter {client_id}: tensor names do not match its LoRA modules ({len(tensors)} given, {len(expected)} expected)."
-            )
+            n = f"{len(tensors)} given, {len(expected)} expected"
+            raise ValueError(f"adapter {client_id}: tensor names do not match its LoRA modules ({n}).")
         state = {
             k: torch.from_numpy(np.asarray(tensors[k])).to(v.device, v.dtype) if k in tensors else v
             for k, v in expected.items()
@@ -150,15 +137,14 @@ class ModelPool:
         (``generation.adapter_batches``). A confidence is the exp of the answer's mean token
         log-probability; what it cost is added to ``self.generation_stats``.
         """
-        answers: list[str] = [""] * len(requests)
-        confidence: list[float] = [0.0] * len(requests)
+        answers, confidence = [""] * len(requests), [0.0] * len(requests)
         for name, bb in self.backbones.items():
             idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]
             if not idx:
                 continue
             batch = [_for_peft(requests[i]) for i in idx]
             texts, conf = generate_with_confidence(
-                bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}", stats=self.generation_stats
+                bb.model, bb.tokenizer, batch, cfg, seed, f"{desc} {name}", self.generation_stats
             )
             for i, text, c in zip(idx, texts, conf):
                 answers[i], confidence[i] = text, c
@@ -180,11 +166,9 @@ class ModelPool:
         return GenerationRequest(f"{BASE_ADAPTER}@{name}", instruction, context)
 
     def adapter_parameters(self, client_id: str) -> int:
-        return count_adapter_parameters(self.backbone_of(client_id).model, client_id)
+        return finetune.count_adapter_parameters(self.backbone_of(client_id).model, client_id)
 
 
 def _for_peft(request: GenerationRequest) -> GenerationRequest:
     """peft knows the base as plain ``__base__``; drop our ``@architecture`` suffix."""
-    if request.adapter.startswith(BASE_ADAPTER):
-        return replace(request, adapter=BASE_ADAPTER)
-    return request
+    return replace(request, adapter=BASE_ADAPTER) if request.adapter.startswith(BASE_ADAPTER) else request

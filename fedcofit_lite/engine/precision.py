@@ -1,20 +1,10 @@
 """Compute precision: which dtype the frozen base runs in, and the autocast around it.
 
-The rule (``model.dtype``):
-
-``auto``
-    bfloat16 where the hardware computes it natively (a CUDA GPU that supports
-    it, or a CPU with AVX-512 BF16 / AMX), float32 everywhere else;
-``float32`` / ``bfloat16`` / ``float16``
-    that dtype, as asked.
-
-In a low-precision run the frozen base *weights* are stored in that dtype
-(half the memory, and no re-cast at every matmul), while each client's LoRA
-weights and its AdamW state stay float32 (peft upcasts adapters on a
-low-precision base). Every forward runs under :func:`autocast`, so the LoRA
-matmuls run in the low precision too, and the loss is computed in float32.
-Training code and generation ask :func:`compute_dtype_of` for the dtype of a
-loaded model, so the choice is made once, at load time.
+``model.dtype`` ``auto`` is bfloat16 where the hardware computes it natively (a CUDA GPU that supports it, or a CPU
+with AVX-512 BF16 / AMX), float32 everywhere else; another value is that dtype. In a low-precision run the frozen
+base *weights* are stored in that dtype, while each client's LoRA weights and its AdamW state stay float32 (peft
+upcasts adapters on a low-precision base). Every forward runs under :func:`autocast` and the loss in float32;
+training and generation ask :func:`compute_dtype_of`, so the choice is made once, at load time.
 """
 
 from __future__ import annotations

@@ -74,8 +74,7 @@ def noise_for_epsilon(target_epsilon: float, delta: float, n_records: int, batch
         raise ValueError(
             f"need target_epsilon > 0, n_records >= 1 and epochs >= 1; got {target_epsilon}, {n_records}, {epochs}."
         )
-    q = min(1.0, batch_size / n_records)
-    steps = epochs * math.ceil(n_records / batch_size)
+    q, steps = min(1.0, batch_size / n_records), epochs * math.ceil(n_records / batch_size)
     return float(
         get_noise_multiplier(
             target_epsilon=target_epsilon, target_delta=delta, sample_rate=q, steps=steps, accountant="rdp"
@@ -134,17 +133,9 @@ def clip_and_noise(
 
 
 def train_adapter_dp(
-    model: torch.nn.Module,
-    adapter: str,
-    data: Sequence[tuple[list[int], list[int]]],
-    pad_id: int,
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    accountant,
-    desc: str | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-) -> list[float]:
+    model: torch.nn.Module, adapter: str, data: Sequence[tuple[list[int], list[int]]], pad_id: int, cfg: TrainConfig,
+    epochs: int, seed: int, accountant, desc: str | None = None, optimizer: torch.optim.Optimizer | None = None,
+) -> list[float]:  # fmt: skip
     """Train ``adapter`` on ``data`` (token ids, labels) with DP-SGD; return each step's mean loss.
 
     Every step samples its batch by Poisson sampling, clips each example's gradient (from
@@ -186,9 +177,8 @@ def train_adapter_dp(
                     samples = [recorder.samples[p] for p in params]
                 else:  # an empty Poisson batch still releases a noisy (pure-noise) update
                     samples = [torch.zeros((1, *p.shape), device=device) for p in params]
-                update = clip_and_noise(
-                    samples, cfg.dp_max_grad_norm, cfg.dp_noise_multiplier * cfg.dp_max_grad_norm, noise_gen, expected
-                )
+                noise_std = cfg.dp_noise_multiplier * cfg.dp_max_grad_norm
+                update = clip_and_noise(samples, cfg.dp_max_grad_norm, noise_std, noise_gen, expected)
                 for p, g in zip(params, update):
                     p.grad = g.to(p.dtype)
                 optimizer.step()

@@ -30,14 +30,11 @@ def save(fed: Any, round_index: int) -> None:
             fed.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors")
         )
     state = {
-        "round": round_index,
-        "method": fed.method_name,
-        "pseudo_labels": {c.client_id: c.state()["labels"] for c in fed.clients},
+        "round": round_index, "method": fed.method_name, "pseudo_labels": {c.client_id: c.state()["labels"] for c in fed.clients},
         "bytes_by_round": {str(k): v for k, v in fed.wire.bytes_by_round.items()},
         "messages_by_round": {str(k): v for k, v in fed.wire.messages_by_round.items()},
-        "accountants": fed.cohort.privacy_state(),
-        "vote_seed": fed.vote_seed,  # server side: never sent to a client
-    }
+        "accountants": fed.cohort.privacy_state(), "vote_seed": fed.vote_seed,  # server side: never sent to a client
+    }  # fmt: skip
     (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():

@@ -165,11 +165,9 @@ def answer(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "train", msg)
-    plan = TrainPlan(
-        labels=labels_from_record(msg.content["labels"]) if "labels" in msg.content else None,
-        adapter=global_from_records(msg.content) if "global" in msg.content else None,
-        **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
-    )
+    labels = labels_from_record(msg.content["labels"]) if "labels" in msg.content else None
+    adapter = global_from_records(msg.content) if "global" in msg.content else None
+    plan = TrainPlan(labels=labels, adapter=adapter, **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")})  # fmt: skip
     client = node.client
     client.take(plan, node.public)
     result = client.fit(plan, client_seed(node.cfg.seed, int(cfg["round"]), client.index))

@@ -20,7 +20,7 @@ import numpy as np
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
 from ..config import ConfigError, RunConfig
-from ..federation.cohort import Answers, ClientInfo, Cohort, Failed, TrainPlan, TrainResult
+from ..federation.cohort import Answers, ClientInfo, Cohort, Failed, Predicted, TrainPlan, TrainResult
 from ..protocol.messages import AdapterMessage
 from ..tasks.data import Example
 from .records import (
@@ -35,17 +35,11 @@ from .records import (
 
 log = logging.getLogger(__name__)
 
-ERROR_NAMES = {
-    0: "unknown error",
-    1: "the ClientApp could not be loaded",
-    2: "the ClientApp raised an exception",
-    3: "message unavailable",
-    4: "reply unavailable",
-    5: "node unavailable (no heartbeat)",
-    6: "a mod refused the message",
-    7: "invalid app bundle",
-    8: "the ClientApp crashed",
-}
+ERROR_NAMES = dict(enumerate((
+    "unknown error", "the ClientApp could not be loaded", "the ClientApp raised an exception", "message unavailable",
+    "reply unavailable", "node unavailable (no heartbeat)", "a mod refused the message", "invalid app bundle",
+    "the ClientApp crashed",
+)))  # fmt: skip
 
 
 def refuse_unsupported(cfg: RunConfig) -> None:
@@ -65,11 +59,9 @@ class NotEnoughNodesError(RuntimeError):
 class FlowerCohort(Cohort):
     """The federation's clients as Flower SuperNodes, one client per node (its ``partition-id``).
 
-    On creation it waits (up to ``wait_s``) for ``federation.n_clients``
-    nodes, introduces the run to each (``query.hello``: the resolved config)
-    and learns who is who (:class:`ClientInfo`). ``record_bytes_by_round``
-    counts what Flower's own records carried per round and direction, beside
-    the package's wire bytes.
+    On creation it waits (up to ``wait_s``) for ``federation.n_clients`` nodes, introduces the run to each
+    (``query.hello``: the resolved config) and learns who is who (:class:`ClientInfo`). ``record_bytes_by_round``
+    counts what Flower's own records carried per round and direction, beside the package's wire bytes.
     """
 
     def __init__(self, grid: Any, cfg: RunConfig, wait_s: float = 300.0) -> None:
@@ -87,24 +79,19 @@ class FlowerCohort(Cohort):
         self.poll_s = 0.2  # the server's pull interval (a SuperNode polls the SuperLink every few seconds on its own)
         nodes = self._wait_for_nodes(cfg.federation.n_clients, wait_s)
         hello = RecordDict({"run": ConfigRecord({"config": cfg.to_yaml()})})
-        replies, failed = self._exchange(
-            {n: hello for n in nodes}, MessageType.QUERY + ".hello", round_index=None, timeout=max(self.timeout, wait_s)
-        )
+        timeout = max(self.timeout, wait_s)
+        replies, failed = self._exchange({n: hello for n in nodes}, MessageType.QUERY + ".hello", None, timeout)
         if failed:
             raise NotEnoughNodesError(f"SuperNodes {sorted(failed)} did not take part in the run: {failed}")
         infos = {n: info_from_record(r["info"]) for n, r in replies.items()}
         by_index: dict[int, int] = {}
         for n, i in infos.items():
             if i.index in by_index:
-                raise NotEnoughNodesError(
-                    f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition."
-                )
+                raise NotEnoughNodesError(f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition.")  # fmt: skip
             by_index[i.index] = n
         missing = sorted(set(range(cfg.federation.n_clients)) - set(by_index))
         if missing:
-            raise NotEnoughNodesError(
-                f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N')."
-            )
+            raise NotEnoughNodesError(f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N').")  # fmt: skip
         self.node = {infos[n].client_id: n for n in sorted(by_index.values(), key=lambda n: infos[n].index)}
         self.info: dict[str, ClientInfo] = {infos[n].client_id: infos[n] for n in self.node.values()}
         log.info("flower: %d clients on nodes %s", len(self.node), self.node)
@@ -150,9 +137,8 @@ class FlowerCohort(Cohort):
         for reply in replies:
             n = by_id.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             if reply.has_error():
-                failed[n] = (
-                    f"{ERROR_NAMES.get(reply.error.code, 'error')} (Flower error {reply.error.code}: {reply.error.reason})"
-                )
+                e = reply.error
+                failed[n] = f"{ERROR_NAMES.get(e.code, 'error')} (Flower error {e.code}: {e.reason})"
             else:
                 got[n] = reply.content
                 if round_index is not None:
@@ -176,13 +162,9 @@ class FlowerCohort(Cohort):
         return out
 
     def _ask(
-        self,
-        ids: Sequence[str],
-        message_type: str,
-        round_index: int | None,
-        config: dict[str, Any],
+        self, ids: Sequence[str], message_type: str, round_index: int | None, config: dict[str, Any],
         extra: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, RecordDict], Failed]:
+    ) -> tuple[dict[str, RecordDict], Failed]:  # fmt: skip
         content = {self.node[c]: RecordDict({"config": ConfigRecord(config), **(extra or {})}) for c in ids}
         got, failed = self._exchange(content, message_type, round_index)
         client_of = {n: c for c, n in self.node.items()}
@@ -221,9 +203,7 @@ class FlowerCohort(Cohort):
         )
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 
-    def predict(
-        self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str
-    ) -> tuple[dict[str, list[str]], Failed]:
+    def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:
         unknown = [c for c in ids if c not in self.node]
         if unknown:
             raise ValueError(f"{unknown} are not clients: on Flower the server holds no model of its own to evaluate.")

@@ -53,12 +53,8 @@ def _bin(name: str) -> str:
 
 @dataclass
 class LocalDeployment:
-    """A SuperLink and ``n_nodes`` SuperNodes (partition ids 0..n-1) on localhost.
-
-    ``client_threads`` sets torch's threads in every ClientApp
-    (``FEDCOFIT_CLIENT_THREADS``); ``home`` is Flower's home folder
-    (``FLWR_HOME``: its config.toml and installed apps), temporary by default.
-    """
+    """A SuperLink and ``n_nodes`` SuperNodes (partition ids 0..n-1) on localhost; ``client_threads`` sets torch's
+    threads in every ClientApp, ``home`` is Flower's home folder (``FLWR_HOME``), temporary by default."""
 
     n_nodes: int
     client_threads: int | None = None
@@ -137,50 +133,36 @@ class LocalDeployment:
         proc.wait(timeout=30)
 
     def run(
-        self,
-        preset: str = "ci",
-        overrides: list[str] | None = None,
-        method: str | None = None,
-        run_dir: str | Path | None = None,
-        timeout: float = 1800.0,
-        wait_s: float = 300.0,
-    ) -> dict[str, Any]:
+        self, preset: str = "ci", overrides: list[str] | None = None, method: str | None = None,
+        run_dir: str | Path | None = None, timeout: float = 1800.0, wait_s: float = 300.0,
+    ) -> dict[str, Any]:  # fmt: skip
         """Submit a run of the Flower App and wait for it; returns Flower's record of the run (raises if it failed)."""
 
         def q(v: str) -> str:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-        run_config = [
-            f"preset={q(preset)}",
-            f"overrides={q(';'.join(overrides or []))}",
-            f"method={q(method or '')}",
-            f"run-dir={q(str(Path(run_dir).resolve()) if run_dir else '')}",
-            f"wait-s={float(wait_s)}",
-        ]
+        folder = str(Path(run_dir).resolve()) if run_dir else ""
+        run_config = [f"preset={q(preset)}", f"overrides={q(';'.join(overrides or []))}", f"method={q(method or '')}",
+                      f"run-dir={q(folder)}", f"wait-s={float(wait_s)}"]  # fmt: skip
         done = self._flwr(
             "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config), cwd=self.home
         )
         try:
             run_id = json.loads(done.stdout[done.stdout.index("{") :])["run-id"]
         except (ValueError, KeyError):
-            raise DeploymentError(
-                f"flwr run did not start a run (exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
-            ) from None
+            why = f"exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
+            raise DeploymentError(f"flwr run did not start a run ({why}") from None
         status = self.wait(run_id, timeout, Path(run_dir) / "flower.json" if run_dir else None)
         if status.get("status") != "finished:completed":
-            logs = self._flwr("log", str(run_id), CONNECTION, "--show")
+            logs = self._flwr("log", str(run_id), CONNECTION, "--show").stdout[-4000:]
             raise DeploymentError(
-                f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs.stdout[-4000:]}"
+                f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs}"
             )
         return status
 
     def wait(self, run_id: str | int, timeout: float, done_file: Path | None = None) -> dict[str, Any]:
-        """Poll ``flwr list`` until run ``run_id`` has finished; returns its record.
-
-        Each ``flwr list`` is a Python process of its own (about half a second of a core), so it is
-        asked every few seconds, and at once when ``done_file`` (the run folder's ``flower.json``,
-        written last) appears.
-        """
+        """Poll ``flwr list`` (a Python process of its own: every few seconds, and at once when ``done_file``, the run
+        folder's ``flower.json`` written last, appears) until run ``run_id`` has finished; returns its record."""
         end = time.monotonic() + timeout
         interval, next_ask = 1.0, time.monotonic()
         while time.monotonic() < end:

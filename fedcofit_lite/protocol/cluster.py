@@ -257,13 +257,9 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     """
 
     def __init__(
-        self,
-        k_max: int = 4,
-        min_silhouette: float = 0.2,
-        random_state: int | np.random.RandomState | None = 0,
-        n_init: int | str = 10,
-        identical_tol: float = 1e-6,
-    ) -> None:
+        self, k_max: int = 4, min_silhouette: float = 0.2, random_state: int | np.random.RandomState | None = 0,
+        n_init: int | str = 10, identical_tol: float = 1e-6,
+    ) -> None:  # fmt: skip
         self.k_max, self.min_silhouette, self.random_state = k_max, min_silhouette, random_state
         self.n_init, self.identical_tol = n_init, identical_tol
 

@@ -99,44 +99,25 @@ class RuleSpec:
 
 
 # The one registry of rules: the server, replay, the explorer, the config's checks and the figures read it.
+_SEMANTIC, _COMPETENT = {"grouping": "semantic"}, {"grouping": "semantic", "weighting": "competence"}
+# fmt: off
 RULES: dict[str, RuleSpec] = {
     "medoid": RuleSpec({"grouping": "semantic", "weighting": "uniform"}, "semantic medoid", "#1f77b4"),
     "vote": RuleSpec({"grouping": "exact", "weighting": "uniform"}, "exact-string vote", "#17becf", private=True),
     "hybrid": RuleSpec({"grouping": "hybrid", "weighting": "uniform"}, "exact groups merged by meaning", "#8c564b"),
-    "confidence": RuleSpec(
-        {"grouping": "semantic", "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)
-    ),
-    "reliability": RuleSpec(
-        {"grouping": "semantic", "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)
-    ),
-    "guarded": RuleSpec(
-        {"grouping": "semantic", "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"
-    ),
-    "closest": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_confidence": 0.9},
-        "closest client's answer",
-        "#e6550d",
-        signal="closeness",
-    ),
-    "competence": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "competence_temperature": 0.05},
-        "weighted by closeness",
-        "#31a354",
-        signal="closeness",
-    ),
-    "consistent": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_confidence": 0.9},
-        "most self-consistent answer",
-        "#756bb1",
-        signal="consistency",
-    ),
-    "calibrated": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_competence": 0.5},
-        "most likely right, calibrated",
-        "#a55194",
-        signal="calibrated",
-    ),
+    "confidence": RuleSpec({**_SEMANTIC, "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)),
+    "reliability": RuleSpec({**_SEMANTIC, "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)),
+    "guarded": RuleSpec({**_SEMANTIC, "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"),
+    "closest": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9}, "closest client's answer",
+                        "#e6550d", signal="closeness"),
+    "competence": RuleSpec({**_COMPETENT, "competence_temperature": 0.05}, "weighted by closeness", "#31a354",
+                           signal="closeness"),
+    "consistent": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9}, "most self-consistent answer",
+                           "#756bb1", signal="consistency"),
+    "calibrated": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_competence": 0.5}, "most likely right, calibrated",
+                           "#a55194", signal="calibrated"),
 }
+# fmt: on
 
 
 def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overrides: Any) -> SemanticConsensus:
@@ -312,44 +293,26 @@ class SemanticConsensus(BaseEstimator):
     """
 
     def __init__(
-        self,
-        clusterer: BaseEstimator | str | None = None,
-        min_agreement: float = DEFAULTS.min_agreement,
-        grouping: str = "semantic",
-        weighting: str = "uniform",
-        min_cohesion: float = DEFAULTS.min_cohesion,
-        min_confidence: float = DEFAULTS.min_confidence,
-        reliability_by: str = DEFAULTS.reliability_by,
-        n_iter: int = 3,
-        guard: str = "none",
-        choose: str = "heaviest",
-        competence_temperature: float = 0.05,
-        min_competence: float = 0.0,
-    ) -> None:
-        self.clusterer = clusterer
-        self.min_agreement = min_agreement
-        self.grouping = grouping
-        self.weighting = weighting
-        self.min_cohesion = min_cohesion
-        self.min_confidence = min_confidence
-        self.reliability_by = reliability_by
-        self.n_iter = n_iter
-        self.guard = guard
-        self.choose = choose
-        self.competence_temperature = competence_temperature
-        self.min_competence = min_competence
+        self, clusterer: BaseEstimator | str | None = None, min_agreement: float = DEFAULTS.min_agreement,
+        grouping: str = "semantic", weighting: str = "uniform", min_cohesion: float = DEFAULTS.min_cohesion,
+        min_confidence: float = DEFAULTS.min_confidence, reliability_by: str = DEFAULTS.reliability_by, n_iter: int = 3,
+        guard: str = "none", choose: str = "heaviest", competence_temperature: float = 0.05, min_competence: float = 0.0,
+    ) -> None:  # fmt: skip
+        self.clusterer, self.min_agreement, self.grouping, self.weighting = (
+            clusterer,
+            min_agreement,
+            grouping,
+            weighting,
+        )
+        self.min_cohesion, self.min_confidence, self.reliability_by = min_cohesion, min_confidence, reliability_by
+        self.n_iter, self.guard, self.choose = n_iter, guard, choose
+        self.competence_temperature, self.min_competence = competence_temperature, min_competence
 
     def fit(
-        self,
-        X: ArrayLike,
-        groups: ArrayLike,
-        *,
-        texts: Sequence[str] | None = None,
-        clients: Sequence[Hashable] | None = None,
-        confidence: ArrayLike | None = None,
-        families: Sequence[Hashable] | None = None,
-        competence: ArrayLike | None = None,
-    ) -> SemanticConsensus:
+        self, X: ArrayLike, groups: ArrayLike, *, texts: Sequence[str] | None = None,
+        clients: Sequence[Hashable] | None = None, confidence: ArrayLike | None = None,
+        families: Sequence[Hashable] | None = None, competence: ArrayLike | None = None,
+    ) -> SemanticConsensus:  # fmt: skip
         """Find the consensus answer of every prompt; return ``self``.
 
         ``X`` (n_answers, d) holds the embeddings of all answers of a round (rows need not be normalised)
@@ -474,10 +437,8 @@ class SemanticConsensus(BaseEstimator):
         try:
             return self.results_[self._position[_native(prompt_id)]]
         except KeyError:
-            raise KeyError(
-                f"prompt id {prompt_id!r} was not in the groups passed to fit "
-                f"({len(self.results_)} prompts, e.g. {list(self._position)[:3]})."
-            ) from None
+            known = f"{len(self.results_)} prompts, e.g. {list(self._position)[:3]}"
+            raise KeyError(f"prompt id {prompt_id!r} was not in the groups passed to fit ({known}).") from None
 
     def to_records(self) -> list[dict[str, Any]]:
         """Return one JSON-serialisable dict per prompt, in the order of ``groups_``."""
@@ -519,13 +480,9 @@ class SemanticConsensus(BaseEstimator):
         return weights
 
     def _reliability(
-        self,
-        rows_of: list[NDArray[np.int64]],
-        parts: list[list[NDArray[np.int64]]],
-        sims: list[NDArray[np.float64]],
-        clients: list[Hashable],
-        families: list[Hashable] | None,
-    ) -> tuple[NDArray[np.float64], dict]:
+        self, rows_of: list[NDArray[np.int64]], parts: list[list[NDArray[np.int64]]], sims: list[NDArray[np.float64]],
+        clients: list[Hashable], families: list[Hashable] | None,
+    ) -> tuple[NDArray[np.float64], dict]:  # fmt: skip
         """Answer weights from client reliability, estimated from the answers alone.
 
         A client's reliability is how often its answer falls in the group the
@@ -606,10 +563,8 @@ class SemanticConsensus(BaseEstimator):
         if isinstance(self.clusterer, str):
             return make_clusterer(self.clusterer)
         if not (hasattr(self.clusterer, "fit") and hasattr(self.clusterer, "get_params")):
-            raise TypeError(
-                "clusterer must be a scikit-learn clusterer (with fit and get_params), "
-                f"a name from cluster.REGISTRY or None; got {type(self.clusterer).__name__}."
-            )
+            what = type(self.clusterer).__name__
+            raise TypeError(f"clusterer must be a scikit-learn clusterer (with fit and get_params), a name from cluster.REGISTRY or None; got {what}.")  # fmt: skip
         return self.clusterer
 
     def _check_params(self) -> None:
@@ -672,10 +627,7 @@ def _cluster_rows(clusterer: BaseEstimator, Xp: NDArray[np.float64]) -> NDArray[
         return np.zeros(1, dtype=np.int64)
     labels = np.asarray(clone(clusterer).fit(Xp).labels_, dtype=np.int64)
     if labels.shape != (Xp.shape[0],):
-        raise ValueError(
-            f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for "
-            f"{Xp.shape[0]} answers; a clusterer must label every row."
-        )
+        raise ValueError(f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for {Xp.shape[0]} answers; a clusterer must label every row.")  # fmt: skip
     return labels
 
 
@@ -729,9 +681,7 @@ def _dominant(
 def _cohesion(S_c: NDArray[np.float64]) -> float:
     """Mean off-diagonal entry of a cluster's (k, k) similarity block; 1.0 if k == 1."""
     k = S_c.shape[0]
-    if k == 1:
-        return 1.0
-    return float((S_c.sum() - np.trace(S_c)) / (k * (k - 1)))
+    return 1.0 if k == 1 else float((S_c.sum() - np.trace(S_c)) / (k * (k - 1)))
 
 
 def _weighted_medoid(S: NDArray[np.float64], members: NDArray[np.int64], w: NDArray[np.float64]) -> int:

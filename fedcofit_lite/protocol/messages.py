@@ -199,13 +199,10 @@ def decode(data: bytes) -> Message:
     return cls(**payload)
 
 
-_FIELD_CHECKS: dict[str, tuple[type, type | None]] = {
-    "int": (int, None),
-    "str": (str, None),
-    "list[str]": (list, str),
-    "list[float]": (list, (int, float)),  # type: ignore[dict-item]
+_FIELD_CHECKS: dict[str, tuple[type, Any]] = {
+    "int": (int, None), "str": (str, None), "list[str]": (list, str), "list[float]": (list, (int, float)),
     "dict[str, list[float]]": (dict, list),
-}
+}  # fmt: skip
 
 
 def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:

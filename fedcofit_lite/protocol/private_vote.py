@@ -245,12 +245,9 @@ class TradeoffRow:
 
 
 def tradeoff(
-    votes_by_round: Mapping[int, Sequence[Sequence[str]]],
-    is_correct: Callable[[int, int, str], bool],
-    sigmas: Sequence[float],
-    delta: float = 1e-5,
-    seed: int = 0,
-) -> list[TradeoffRow]:
+    votes_by_round: Mapping[int, Sequence[Sequence[str]]], is_correct: Callable[[int, int, str], bool],
+    sigmas: Sequence[float], delta: float = 1e-5, seed: int = 0,
+) -> list[TradeoffRow]:  # fmt: skip
     """Released labels, their precision and the client-level (epsilon, delta) at each noise level of ``sigmas``.
 
     ``votes_by_round`` maps a round to the clients' keys per prompt (as for :meth:`NoisyVote.release`);

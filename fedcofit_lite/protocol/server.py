@@ -69,16 +69,10 @@ class ConsensusServer:
     """
 
     def __init__(
-        self,
-        prompt_ids: Sequence[str],
-        embed_fn: EmbedFn,
-        consensus: SemanticConsensus,
-        max_answer_chars: int = 2000,
-        families: Mapping[str, str] | None = None,
-        rule: str = "custom",
-        private: NoisyVote | None = None,
-        signal: str | None = None,
-    ) -> None:
+        self, prompt_ids: Sequence[str], embed_fn: EmbedFn, consensus: SemanticConsensus,
+        max_answer_chars: int = 2000, families: Mapping[str, str] | None = None, rule: str = "custom",
+        private: NoisyVote | None = None, signal: str | None = None,
+    ) -> None:  # fmt: skip
         plain_vote = consensus.grouping == "exact" and consensus.weighting == "uniform"
         if private is not None and not (RULES[rule].private if rule in RULES else plain_vote):
             raise ValueError(

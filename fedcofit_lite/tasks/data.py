@@ -268,12 +268,9 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
 
 
 def load_task_suite(
-    path: str | Path = DEFAULT_DATA_DIR,
-    families: Sequence[str] | None = None,
-    n_public: int | None = None,
-    n_test_per_family: int | None = None,
-    seed: int = 0,
-) -> TaskSuite:
+    path: str | Path = DEFAULT_DATA_DIR, families: Sequence[str] | None = None, n_public: int | None = None,
+    n_test_per_family: int | None = None, seed: int = 0,
+) -> TaskSuite:  # fmt: skip
     """Load the task suite in ``path`` (the four files ``data/generate.py`` writes), subsampled.
 
     ``families`` keeps only those; ``n_public`` keeps that many public prompts in total, balanced across
@@ -622,13 +619,9 @@ def resolve_data_path(path: str) -> Path:
 
 
 def instruction_suite(
-    examples: Sequence[Example],
-    families: Sequence[str] | None = None,
-    n_public: int = 48,
-    n_test_per_family: int = 8,
-    seed: int = 0,
-    max_response_words: int = 0,
-) -> TaskSuite:
+    examples: Sequence[Example], families: Sequence[str] | None = None, n_public: int = 48,
+    n_test_per_family: int = 8, seed: int = 0, max_response_words: int = 0,
+) -> TaskSuite:  # fmt: skip
     """A task suite cut from instruction data (Dolly/Alpaca records): per family (category), test, public and train.
 
     Records whose response is longer than ``max_response_words`` words go first (0 = keep all). Each

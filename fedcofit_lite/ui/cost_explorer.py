@@ -95,10 +95,9 @@ class CostExplorer(W.VBox):
 
 
 def cost_explorer(
-    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None,
-    protocol: Protocol | None = None,
+    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None, protocol: Protocol | None = None,
     model: str | None = None,
-) -> CostExplorer:
+) -> CostExplorer:  # fmt: skip
     """An interactive view (a :class:`CostExplorer` ``VBox``) of the analytic byte counts of one round.
 
     ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings

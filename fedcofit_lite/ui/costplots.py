@@ -16,12 +16,9 @@ from ..analysis.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes
 from .plots import method_style
 
 LABELS = {
-    "full_fedavg": "full-parameter FedAvg",
-    "lora_fedavg": "LoRA FedAvg",
-    "consensus": "semantic consensus",
-    "full_over_consensus": "full FedAvg / consensus",
-    "lora_over_consensus": "LoRA FedAvg / consensus",
-}
+    "full_fedavg": "full-parameter FedAvg", "lora_fedavg": "LoRA FedAvg", "consensus": "semantic consensus",
+    "full_over_consensus": "full FedAvg / consensus", "lora_over_consensus": "LoRA FedAvg / consensus",
+}  # fmt: skip
 _FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods without a colour of their own
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))

@@ -17,24 +17,18 @@ from ..analysis import markdown
 from . import workshop
 
 TIMINGS = Path(__file__).resolve().parents[2] / "docs" / "_data" / "timings.json"
-CONDITIONS = {
-    "small-nbval": "under nbval (CI)",
-    "small-fresh": "from nothing",
-    "cpu-reference": "on the shipped reference",
-    "cpu-fresh": "from nothing",
-}
+# fmt: off
+CONDITIONS = {"small-nbval": "under nbval (CI)", "small-fresh": "from nothing", "cpu-reference": "on the shipped reference",
+              "cpu-fresh": "from nothing"}
 RUN_FILES = {
-    "config.yaml": "the resolved configuration",
-    "partition.json": "each client's private examples",
-    "models.json": "each architecture's config",
-    "metrics.jsonl": "one row per stage: scores, pseudo-labels, bytes, seconds",
+    "config.yaml": "the resolved configuration", "partition.json": "each client's private examples",
+    "models.json": "each architecture's config", "metrics.jsonl": "one row per stage: scores, pseudo-labels, bytes, seconds",
     "answers": "every client's answer to every public prompt, per round",
-    "pseudo_labels": "the server's decision per prompt, per round",
-    "predictions": "every client's test answers, per stage",
-    "checkpoint": "the last finished round, for --resume",
-    "summary.json": "the table per stage",
+    "pseudo_labels": "the server's decision per prompt, per round", "predictions": "every client's test answers, per stage",
+    "checkpoint": "the last finished round, for --resume", "summary.json": "the table per stage",
     "summary.txt": "the table per stage, as text",
 }
+# fmt: on
 
 
 class Markdown:

@@ -18,11 +18,9 @@ from ..protocol.consensus import RULES
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
 METRIC_LABEL = {
-    "exact_match": "test exact match",
-    "correct": "test correct (content-checked)",
-    "rouge_l": "test ROUGE-L",
+    "exact_match": "test exact match", "correct": "test correct (content-checked)", "rouge_l": "test ROUGE-L",
     "embedding_sim": "test embedding similarity",
-}
+}  # fmt: skip
 
 
 def method_style(method: str) -> dict[str, Any]:

@@ -45,12 +45,9 @@ ColorBy = Literal["client", "prompt", "family", "cluster", "correct"]
 
 
 def fig_embedding(
-    ra: RoundAnswers,
-    coords: np.ndarray,
-    color_by: ColorBy = "client",
-    est: SemanticConsensus | None = None,
+    ra: RoundAnswers, coords: np.ndarray, color_by: ColorBy = "client", est: SemanticConsensus | None = None,
     title: str | None = None,
-) -> go.Figure:
+) -> go.Figure:  # fmt: skip
     """Scatter of every answer in the projected embedding space; hover shows client, prompt and text.
 
     ``color_by="cluster"`` needs ``est`` (labels are per prompt, so a colour

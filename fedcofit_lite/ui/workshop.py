@@ -144,13 +144,9 @@ def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[s
 
 
 def ensure_seed_comparison(
-    cfg: RunConfig,
-    seeds: list[int],
-    methods: list[str] | None = None,
-    tag: str = "seeds",
-    progress: bool = True,
+    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, tag: str = "seeds", progress: bool = True,
     reference: bool = True,
-) -> Path:
+) -> Path:  # fmt: skip
     """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
 
     Yours is reused seed by seed (a seed whose folder differs from ``cfg`` or never finished runs again;
