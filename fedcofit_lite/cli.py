@@ -246,9 +246,7 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     audits = []
     for run_dir in args.run_dirs:
         try:
-            audits.append(
-                audit_run(run_dir, attacks, n_boot=args.boot, contrast=not args.no_contrast, progress=not args.quiet)
-            )
+            audits.append(audit_run(run_dir, attacks, n_boot=args.boot, contrast=not args.no_contrast, progress=not args.quiet))  # fmt: skip
         except (AuditError, ConfigError, FileNotFoundError) as err:  # AuditError: a bad folder, attack name or --boot
             if audits:
                 print(audit_table(audits))  # what was already audited is not lost (each run also has its audit.json)
@@ -269,9 +267,7 @@ def _private_vote_tradeoff(args: argparse.Namespace) -> int:
 
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     else:
-        print(
-            f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n"
-        )
+        print(f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n")  # fmt: skip
         print(format_tradeoff(rows))
     return 0
 
@@ -345,9 +341,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"\nrun folder: {summary.root}\n\n{table}")
         return 0
     comp = run_comparison(cfg, methods, run_dir=args.run_dir, progress=not quiet)
-    figures = (
-        [] if args.no_figures else plots.write_figures(plots.comparison_figures(comp.metrics), comp.run_dir / "figures")
-    )
+    figures = [] if args.no_figures else plots.write_figures(plots.comparison_figures(comp.metrics), comp.run_dir / "figures")  # fmt: skip
     print(f"\nrun folder: {comp.run_dir}\n\n{comp.table}")
     for path in figures:
         print(f"figure: {path}")
@@ -358,14 +352,13 @@ def _sweep(args: argparse.Namespace) -> int:
     """How much public data, how many rounds, how many clients: where consensus meets parameter averaging.
 
     Runs every cell of budgets x seeds x methods x client counts into one folder (layout in
-    fedcofit_lite/analysis/sweep.py), then prints and writes (sweep.txt, figures/) the score against
-    budget, bytes, round and simulated wall-clock with 95% paired intervals, time to accuracy, what
-    the pseudo-labels did at each budget, and the smallest budget at which the best consensus rule
-    is within the interval of FedAvg-LoRA (personalized and global). Shared stages run once per
-    group (client count, seed); the methods that read no public prompt run once per group, beside
-    every budget; one run to the last of --rounds gives every earlier round. The same command
-    resumes an interrupted sweep; with more values it adds only the new cells. The study's commands
-    are in docs/reproducing.md.
+    fedcofit_lite/analysis/sweep.py), then prints and writes (sweep.txt, figures/) the score against budget, bytes,
+    round and simulated wall-clock with 95% paired intervals, time to accuracy, what the pseudo-labels did at each
+    budget, and the smallest budget at which the best consensus rule is within the interval of FedAvg-LoRA
+    (personalized and global). Shared stages run once per group (client count, seed); the methods that read no public
+    prompt run once per group, beside every budget; one run to the last of --rounds gives every earlier round. The
+    same command resumes an interrupted sweep; with more values it adds only the new cells. The study's commands are
+    in docs/reproducing.md.
     """
     from .analysis import frontier, sweepreport
     from .analysis.sweep import SweepPlan
@@ -387,9 +380,7 @@ def _sweep(args: argparse.Namespace) -> int:
     seeds, client_data = _numbers(args.seeds, int, "--seeds", "0,1,2"), args.client_data.replace("-", "_")
     plan = SweepPlan(budgets, seeds, list(cfg.compare.methods), clients, rounds, client_data)
     run_dir = args.run_dir or str(Path(cfg.output_dir) / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
-    root = run_sweep(
-        cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]])
-    )
+    root = run_sweep(cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]]))  # fmt: skip
     res = frontier.load_sweep(root)
     report = sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot)
     (root / "sweep.txt").write_text(report + "\n")
@@ -408,9 +399,7 @@ def _robustness(args: argparse.Namespace) -> int:
         print(server_only_sweep(args.server_only, args.behaviour, fractions)[1])
         return 0
     cfg, quiet = _load(args), _quiet(args)
-    _, table = robustness_sweep(
-        cfg, args.behaviour, fractions, cfg.compare.methods, run_dir=args.run_dir, progress=not quiet
-    )
+    _, table = robustness_sweep(cfg, args.behaviour, fractions, cfg.compare.methods, run_dir=args.run_dir, progress=not quiet)  # fmt: skip
     print(table)
     return 0
 

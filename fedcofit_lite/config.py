@@ -1,12 +1,10 @@
 """Typed run configuration: dataclasses with help text, YAML presets, validation.
 
-Every option is a dataclass field whose ``metadata["help"]`` says what it does.
-Presets live in ``configs/*.yaml`` (``ci`` for tests, ``cpu`` the default, ...) and are
-loaded by :func:`load_config`; ``--set section.field=value`` overrides are
-applied by :func:`apply_overrides`. Values are checked in :meth:`RunConfig.validate`
-and raise :class:`ConfigError` with the dotted field name and the fix. A name that a
-registry declares (clusterer, rule, method, task family) is a plain string here, the
-lowest layer, and is checked against its registry by
+Every option is a dataclass field whose ``metadata["help"]`` says what it does. Presets live in ``configs/*.yaml``
+(``ci`` for tests, ``cpu`` the default, ...) and are loaded by :func:`load_config`; ``--set section.field=value``
+overrides are applied by :func:`apply_overrides`. Values are checked in :meth:`RunConfig.validate` and raise
+:class:`ConfigError` with the dotted field name and the fix. A name that a registry declares (clusterer, rule, method,
+task family) is a plain string here, the lowest layer, and is checked against its registry by
 :func:`fedcofit_lite.federation.methods.check_names` before any training.
 """
 
@@ -380,9 +378,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
                 f"write consensus.clusterer_params.{key} (a parameter of clusterer {clusterer}), "
                 f"e.g. --set consensus.clusterer_params.{key}={data[key]}."
             )
-        raise ConfigError(
-            f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}."
-        )
+        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}.")  # fmt: skip
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     return cls(**kwargs)
 

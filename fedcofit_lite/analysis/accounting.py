@@ -64,9 +64,7 @@ def _consensus_rows(
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
         if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
-            lists = [
-                json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")) for c in clients
-            ]
+            lists = [json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")) for c in clients]  # fmt: skip
             per_msg += sum(len(',"confidence":') + len(x) for x in lists) / len(clients)
         tokens = max(_mean_bytes([a.answer for a in answers]), 1e-9)
         up = costmodel.Protocol(

@@ -1,28 +1,26 @@
 """Membership inference: what each method's messages tell an attacker about a client's private records.
 
-An attacker sees what a method sends and tries to tell a client's private training records
-(*members*) from records of the same task families that no client trained on (*non-members*); the
-better it separates them, the more the messages leak. What a method sends (its registry entry's
-``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks (:data:`ATTACKS`): adapter
-tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to the public
-prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
-``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack
-scores each record, higher meaning "member":
+An attacker sees what a method sends and tries to tell a client's private training records (*members*) from records of
+the same task families that no client trained on (*non-members*); the better it separates them, the more the messages
+leak. What a method sends (its registry entry's ``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks
+(:data:`ATTACKS`): adapter tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to
+the public prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
+``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack scores each
+record, higher meaning "member":
 
 * ``loss``: minus the record's mean answer-token loss under the adapter (Yeom et al., 2018);
-* ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that
-  calibrates away how hard the record is (Watson et al., 2022; Carlini et al., 2022);
+* ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that calibrates away
+  how hard the record is (Watson et al., 2022; Carlini et al., 2022);
 * ``query``: the cosine similarity to the record's response of the adapter's answer to its prompt;
-* ``answers``: the largest cosine similarity to the record's response of the client's answers to its
-  family's public prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
+* ``answers``: the largest cosine similarity to the record's response of the client's answers to its family's public
+  prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
 
-The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it
-would upload next round. Consensus runs also get the adapter attacks, marked *not sent*: they show the
-leak its private model holds and the protocol does not send. Non-members are drawn per client to
-match its family counts (else an attack would detect the skewed mix, not membership). Results:
-ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap intervals (members and
-non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder written
-by ``run``::
+The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it would upload next
+round. Consensus runs also get the adapter attacks, marked *not sent*: they show the leak its private model holds and
+the protocol does not send. Non-members are drawn per client to match its family counts (else an attack would detect
+the skewed mix, not membership). Results: ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap
+intervals (members and non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder
+written by ``run``::
 
     python -m fedcofit_lite run --config cpu --method fedavg --run-dir runs/fedavg
     python -m fedcofit_lite privacy-audit runs/fedavg
@@ -92,9 +90,7 @@ def attack_intervals(
         raise AuditError(f"n_boot must be >= 1 bootstrap draws, got {n_boot}.")
     members, nonmembers = np.asarray(members, float), np.asarray(nonmembers, float)
     if len(members) < 2 or len(nonmembers) < 2:
-        raise AuditError(
-            f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}."
-        )
+        raise AuditError(f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}.")  # fmt: skip
     rng = np.random.default_rng(seed)
     aucs, tprs = np.empty(n_boot), np.empty(n_boot)
     for b in range(n_boot):
@@ -112,9 +108,8 @@ def membership_sets(
 ) -> dict[str, tuple[list[Example], list[Example]]]:
     """Client -> (members, non-members): its records, and as many unused records of each of its families.
 
-    Non-members come from ``train`` records no client holds (then ``pool``,
-    e.g. the test split, where a family runs short). A family without enough
-    unused records gets fewer non-members than members; it is logged.
+    Non-members come from ``train`` records no client holds (then ``pool``, e.g. the test split, where a family runs
+    short). A family without enough unused records gets fewer non-members than members; it is logged.
     """
     by_id = {ex.id: ex for ex in train}
     used = {i for ids in partition.values() for i in ids}
@@ -133,9 +128,7 @@ def membership_sets(
             want = sum(ex.family == family for ex in members)
             have = unused.get(family, [])
             if len(have) < want:
-                log.warning(
-                    "client %s: family %s has %d members but only %d unused records", client, family, want, len(have)
-                )
+                log.warning("client %s: family %s has %d members but only %d unused records", client, family, want, len(have))  # fmt: skip
             picks = rng.choice(len(have), size=min(want, len(have)), replace=False) if have else []
             nonmembers += [have[i] for i in sorted(picks)]
         sets[client] = (members, nonmembers)
@@ -160,9 +153,7 @@ def record_losses(
     from ..engine.batching import TrainRecord, collate, tokenize_records
     from ..engine.loss import answer_loss
 
-    data = tokenize_records(
-        tokenizer, [TrainRecord(e.instruction, e.context, e.response) for e in examples], max_length
-    )
+    data = tokenize_records(tokenizer, [TrainRecord(e.instruction, e.context, e.response) for e in examples], max_length)  # fmt: skip
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     if adapter is not None:
@@ -285,9 +276,7 @@ def _plan(
     chosen = [a for a in (attacks or ATTACKS) if ATTACKS[a] in readable]
     chosen.sort(key=lambda a: ATTACKS[a] not in exposes)  # sent first
     if not chosen:
-        raise AuditError(
-            f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
-        )
+        raise AuditError(f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that.")  # fmt: skip
     partition = read_records(run_dir / "partition.json")
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
     if not clients:
@@ -316,9 +305,7 @@ def audit_run(
     run_dir = Path(run_dir)
     for name in ("config.yaml", "partition.json"):
         if not (run_dir / name).is_file():
-            raise AuditError(
-                f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`."
-            )
+            raise AuditError(f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`.")  # fmt: skip
     unknown = [a for a in attacks or [] if a not in ATTACKS]
     if unknown:
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
@@ -440,12 +427,11 @@ class _Scorer:
 def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", round_index: int = 1) -> dict[str, Any]:
     """How well a competence signal tells the server which task families a client's private records hold.
 
-    An attribute inference, not a membership one: for each (client, family) the attacker's score is the
-    mean of the signal the client sent on that family's public prompts; the truth is whether the client
-    holds any record of the family (``partition.json``). Pooled over the run folders given (e.g. the seeds
-    of a sweep); AUC 0.5 is chance, 1 means the signal names every family a client holds. Runs recorded
-    before the clients measured the signal get it derived as each client would have
-    (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
+    An attribute inference, not a membership one: for each (client, family) the attacker's score is the mean of the
+    signal the client sent on that family's public prompts; the truth is whether the client holds any record of the
+    family (``partition.json``). Pooled over the run folders given (e.g. the seeds of a sweep); AUC 0.5 is chance, 1
+    means the signal names every family a client holds. Runs recorded before the clients measured the signal get it
+    derived as each client would have (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
     """
     from ..config import load_config
     from .replay import derive_closeness, load_round

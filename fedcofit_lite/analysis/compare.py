@@ -147,9 +147,7 @@ def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[P
         found = [p for p in found if int(p.name.split("_")[1]) in set(seeds)]
         missing = sorted(set(seeds) - {int(p.name.split("_")[1]) for p in found})
         if missing:
-            raise FileNotFoundError(
-                f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first."
-            )
+            raise FileNotFoundError(f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first.")  # fmt: skip
     return found or [root]
 
 
@@ -179,9 +177,7 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
     if unfinished:
         log.warning("summary of %s leaves out %s: not finished (no comparison.json yet)", root, ", ".join(unfinished))
     if not folders:
-        raise FileNotFoundError(
-            f"{root} holds no finished comparison (no comparison.json); run `compare` into it first."
-        )
+        raise FileNotFoundError(f"{root} holds no finished comparison (no comparison.json); run `compare` into it first.")  # fmt: skip
     per_seed_metrics = [load_comparison(f) for f in folders]
     methods = list(per_seed_metrics[0])
     stages = [s for s in dict.fromkeys(m["stage"] for m in per_seed_metrics[0][methods[0]]) if s != "base"]
@@ -224,9 +220,7 @@ def _costs(entries: list[str], per_seed_metrics: list[dict[str, list[dict[str, A
     for entry in entries:
         method = entry.split(" ")[0]
         rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
-        bytes_total[entry] = float(
-            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
-        )
+        bytes_total[entry] = float(np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows]))  # fmt: skip
         per_model = [sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows]
         steps[entry] = float(np.mean(per_model))
         totals = [energy_total(ms) for ms in rows]
@@ -286,9 +280,7 @@ def _family_gap_lines(
     lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
     lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in sorted(set(summary.families["0"]))))
     for e, gaps in family_gaps(summary, em, entries, n_boot).items():
-        lines.append(
-            f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values())
-        )
+        lines.append(f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values()))  # fmt: skip
     return [*lines, "(* = the interval of the share excludes 0)"]
 
 
@@ -349,9 +341,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
             "",
         ]
         for method, per_stage in summary.labels.items():
-            cells = [
-                f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()
-            ]
+            cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()]  # fmt: skip
             lines.append(f"{method:<22}" + "    ".join(cells))
     return rows, "\n".join(lines)
 

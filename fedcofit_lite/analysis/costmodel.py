@@ -136,13 +136,11 @@ class Architecture:
     def n_parameters(self) -> int:
         """Estimate of the dense parameter count.
 
-        Counts the embedding matrix (twice when the LM head is untied), the
-        seven attention and gated-MLP matrices of every layer, and the RMSNorm
-        weights (two per layer plus the final norm). Biases and extra norms
-        are not counted: exact for Llama and Mistral (SmolLM2-135M:
-        134,515,008; Llama-3.1-8B: 8,030,261,248); Gemma 3's q/k norms and its
-        two extra norms per layer (-0.01% for 270M) and Qwen2.5's q/k/v
-        biases (-0.006% for 0.5B) are left out.
+        Counts the embedding matrix (twice when the LM head is untied), the seven attention and gated-MLP matrices of
+        every layer, and the RMSNorm weights (two per layer plus the final norm). Biases and extra norms are not
+        counted: exact for Llama and Mistral (SmolLM2-135M: 134,515,008; Llama-3.1-8B: 8,030,261,248); Gemma 3's q/k
+        norms and its two extra norms per layer (-0.01% for 270M) and Qwen2.5's q/k/v biases (-0.006% for 0.5B) are
+        left out.
         """
         per_layer = sum(i * o for i, o in self.module_shapes().values()) + 2 * self.hidden_size
         embeddings = self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
@@ -348,10 +346,9 @@ def format_bytes(n: float) -> str:
 def paper_setting() -> tuple[Architecture, Protocol]:
     """The setting behind the "factor ~1006" of the seed paper, as reconstructed here (it publishes no exact one).
 
-    Llama-3.1-405B (d=16384, 126 layers, 128 query and 8 KV heads of width 128: k/v project 16384 ->
-    1024); LoRA rank 32 on ``q_proj`` and ``v_proj``, A and B sent in fp32: 32 x 6,322,176 parameters,
-    809,238,528 bytes; consensus: 1000 prompts, answers of 201 tokens sent as int32 ids, no framing:
-    804,000 bytes; one client, one round, upload only: :class:`Protocol`'s defaults. Then
-    ``ratios(*paper_setting())["lora_over_consensus"]`` is 1006.5.
+    Llama-3.1-405B (d=16384, 126 layers, 128 query and 8 KV heads of width 128: k/v project 16384 -> 1024); LoRA rank
+    32 on ``q_proj`` and ``v_proj``, A and B sent in fp32: 32 x 6,322,176 parameters, 809,238,528 bytes; consensus:
+    1000 prompts, answers of 201 tokens sent as int32 ids, no framing: 804,000 bytes; one client, one round, upload
+    only: :class:`Protocol`'s defaults. Then ``ratios(*paper_setting())["lora_over_consensus"]`` is 1006.5.
     """
     return ARCHITECTURES["llama-3.1-405b"], Protocol()

@@ -125,9 +125,7 @@ def load_sweep(root: str | Path) -> SweepResults:
         n: [s for s in plan.seeds if all(c.done for c in planned if (c.clients, c.seed) == (n, s))]
         for n in plan.clients
     }
-    missing = [
-        f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)
-    ]
+    missing = [f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)]  # fmt: skip
     if missing:
         log.warning("%s: left out, not finished: %s", root, "; ".join(missing))
     metric = meta["config"].get("compare", {}).get("metric", "exact_match")
@@ -337,11 +335,10 @@ def time_to_accuracy(
 ) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
     """The target score, and per (entry, budget) the first round whose score reaches it, with its interval.
 
-    Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches
-    the drawn target (the default target moves with its draws: local + ``fraction`` x the gap to
-    centralized after the last round); the interval is that round's 2.5 and 97.5 percentiles, ``None``
-    where a share of draws never reaches it. Bytes and seconds are those of the point estimate's round
-    (means over seeds), seconds on each link.
+    Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches the drawn target
+    (the default target moves with its draws: local + ``fraction`` x the gap to centralized after the last round); the
+    interval is that round's 2.5 and 97.5 percentiles, ``None`` where a share of draws never reaches it. Bytes and
+    seconds are those of the point estimate's round (means over seeds), seconds on each link.
     """
     stages = res.stages()
     if target is None:
@@ -415,11 +412,10 @@ class Verdict:
 def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) -> Verdict:
     """The smallest budget, then round, at which the best consensus rule meets the reference.
 
-    ``matches`` (the default when the sweep has FedAvg-LoRA): the best rule's mean score lies at or
-    above the lower end of the 95% interval of FedAvg-LoRA, personalized and its global model, after
-    the same round. ``beats`` (the default without FedAvg, as across architectures): the paired
-    difference between the best rule and local training is above zero, interval and all. The budgets
-    are tried from the smallest, each at every reported round.
+    ``matches`` (the default when the sweep has FedAvg-LoRA): the best rule's mean score lies at or above the lower
+    end of the 95% interval of FedAvg-LoRA, personalized and its global model, after the same round. ``beats`` (the
+    default without FedAvg, as across architectures): the paired difference between the best rule and local training
+    is above zero, interval and all. The budgets are tried from the smallest, each at every reported round.
     """
     last = f"round_{res.last_round}"
     fedavg = [e for e in ("fedavg", "fedavg (global)") if sc.has((e, None, last))]
@@ -461,9 +457,7 @@ def _not_reached(
 ) -> Verdict:
     bounds = label_rows(res, sc.clients)
     if best is None:
-        text = (
-            f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."
-        )
+        text = f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."  # fmt: skip
         return Verdict(False, reference, text=text, bounds=bounds)
     budget, r, rule, interval = best
     last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]

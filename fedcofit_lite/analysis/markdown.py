@@ -95,9 +95,7 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
         "", md_table(["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"], scores),
     ]  # fmt: skip
     refs, diffs = _differences(summary, metric, n_boot)
-    cells = [
-        [f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]] for e, d in diffs.items() if e not in refs or d
-    ]
+    cells = [[f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]] for e, d in diffs.items() if e not in refs or d]  # fmt: skip
     out += [
         "",
         f"Paired differences in {label} (row minus column), 95% interval; **bold**: zero lies outside the interval.",

@@ -1,20 +1,19 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run writes every answer the clients sent, with its confidence and the competence signals
-the clients measured, and the server's sentence embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any rule of
-:data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows
-it would have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a
-run's own are) against the hidden references, which it reads to score, never to decide: ``kept``,
-``precision`` (the share of kept labels that are right), ``new correct / client`` (right labels where
-the client's own answer was wrong), ``harmful / client`` (the reverse) and ``coverage`` per family.
+A consensus run writes every answer the clients sent, with its confidence and the competence signals the clients
+measured, and the server's sentence embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any
+rule of :data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows it would
+have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a run's own are) against the
+hidden references, which it reads to score, never to decide: ``kept``, ``precision`` (the share of kept labels that
+are right), ``new correct / client`` (right labels where the client's own answer was wrong), ``harmful / client`` (the
+reverse) and ``coverage`` per family.
 
-One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered
-clusterer, :func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Every
-estimator here is built by :func:`~fedcofit_lite.protocol.consensus.build_consensus`, as the server's
-is. Answers the server did not embed are embedded again with the run's embedder (the only model
-replay may load); a run recorded before the clients measured their closeness gets it computed here,
-from ``partition.json``, as each client would have (:func:`derive_closeness`). No widget library, no
-transformers (a test checks it).
+One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered clusterer,
+:func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Every estimator here is built by
+:func:`~fedcofit_lite.protocol.consensus.build_consensus`, as the server's is. Answers the server did not embed are
+embedded again with the run's embedder (the only model replay may load); a run recorded before the clients measured
+their closeness gets it computed here, from ``partition.json``, as each client would have (:func:`derive_closeness`).
+No widget library, no transformers (a test checks it).
 """
 
 from __future__ import annotations
@@ -252,21 +251,17 @@ def replay(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
 
-    ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``,
-    or a multi-seed compare folder (``compare --seeds``): then every
-    ``seed_S/consensus`` is replayed and each row carries its ``seed``
-    (:func:`mean_over_seeds` averages them). ``overrides``
-    (``["consensus.min_agreement=0.5"]``) change the run's consensus settings
-    for the replay only.
+    ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``, or a multi-seed compare folder
+    (``compare --seeds``): then every ``seed_S/consensus`` is replayed and each row carries its ``seed``
+    (:func:`mean_over_seeds` averages them). ``overrides`` (``["consensus.min_agreement=0.5"]``) change the run's
+    consensus settings for the replay only.
     """
     run = Path(run_dir)
     seeds = _seed_folders(run)
     if not (run / "config.yaml").exists() and seeds:
         return [{"seed": _seed_of(f), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
     if not (run / "config.yaml").exists():
-        raise FileNotFoundError(
-            f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
-        )
+        raise FileNotFoundError(f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/).")  # fmt: skip
     cfg = load_config(run / "config.yaml", list(overrides), recorded=True)
     rules = list(rules or RULES)
     unknown = [r for r in rules if r not in RULES]

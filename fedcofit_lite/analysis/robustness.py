@@ -41,10 +41,9 @@ def server_only_sweep(
 ) -> tuple[list[dict[str, Any]], str]:
     """The server's side only, in seconds: replace the answers of a recorded honest round and refit.
 
-    Takes the answers an honest run sent in ``round_index``, turns the last
-    clients bad (as :func:`robustness_sweep` does), and reports pseudo-label
-    accuracy per algorithm. No training: it shows how the *first* consensus
-    after the attack looks, not how training on it plays out over rounds.
+    Takes the answers an honest run sent in ``round_index``, turns the last clients bad (as :func:`robustness_sweep`
+    does), and reports pseudo-label accuracy per algorithm. No training: it shows how the *first* consensus after the
+    attack looks, not how training on it plays out over rounds.
     """
     from ..config import load_config
     from ..federation.adversary import apply_behaviours

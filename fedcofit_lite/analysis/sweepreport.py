@@ -61,9 +61,7 @@ def round_table(rows: Sequence[dict[str, Any]]) -> str:
     """:func:`round_rows` as text: one column per reported stage."""
     stages = list(dict.fromkeys(s for r in rows for s in r["scores"]))
     shown = [{"method": r["method"], "budget": _budget(r["budget"]), **{s: c.format() for s, c in r["scores"].items()}} for r in rows]  # fmt: skip
-    return format_table(
-        shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
-    )
+    return format_table(shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages])  # fmt: skip
 
 
 def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
@@ -197,9 +195,7 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
     for ref in ("local", "fedavg", "fedavg (global)", "centralized"):
         if (ref, None) in rows:
             moved = " (its data moved to one place, outside the count)" if ref == "centralized" else ""
-            out.append(
-                f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}."
-            )
+            out.append(f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}.")  # fmt: skip
     sent = [(m, b, r) for (m, b), r in rows.items() if b is not None and r["bytes"]]
     fedavg = rows.get(("fedavg", None))
     if sent and fedavg and fedavg["bytes"]:
@@ -214,9 +210,7 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
     try:
         target, tta = time_to_accuracy(res, sc)
         got = [f"{r['method']}{_at(r['budget'])} (round {r['rounds']})" for r in tta if r["rounds"] is not None]
-        out.append(
-            f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}."
-        )
+        out.append(f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}.")  # fmt: skip
     except ValueError:
         pass
     out.append(verdict(res, sc).text)

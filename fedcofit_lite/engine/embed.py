@@ -13,9 +13,8 @@ from ..progress import bars_disabled
 def embed_texts(embedder: Any, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """L2-normalised embeddings, shape (len(texts), dim), float32.
 
-    An empty answer is embedded as the empty string: it lands somewhere
-    specific in the space, which is exactly the kind of artefact consensus
-    must be robust to (and the notebooks show).
+    An empty answer is embedded as the empty string: it lands somewhere specific in the space, which is exactly the
+    kind of artefact consensus must be robust to (and the notebooks show).
     """
     if not texts:
         dim = embedder.get_sentence_embedding_dimension()

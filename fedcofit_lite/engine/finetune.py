@@ -1,16 +1,14 @@
 """Client-side LoRA fine-tuning on one shared frozen base model.
 
-Every client of an architecture is a named peft adapter on the SAME base
-model (``peft`` multi-adapter), so memory grows by one adapter per client,
-not by one model copy. One trainer, :func:`train_adapters`, trains one
-client or several together (each row of a batch through its own adapter),
-only the adapters' parameters, with the loss on answer tokens only;
-:func:`train_adapter` is one client's call of it (or DP-SGD).
+Every client of an architecture is a named peft adapter on the SAME base model (``peft`` multi-adapter), so memory
+grows by one adapter per client, not by one model copy. One trainer, :func:`train_adapters`, trains one client or
+several together (each row of a batch through its own adapter), only the adapters' parameters, with the loss on answer
+tokens only; :func:`train_adapter` is one client's call of it (or DP-SGD).
 
 Where the time goes (figures in ``benchmarks/README.md``): the forward runs in the base's compute dtype
-(:mod:`.precision`), the adapter and AdamW stay float32; batches are grouped by length
-(``train.group_by_length``); the prompt prefix every record shares runs once per batch (``train.share_prefix``);
-the output head runs only at the positions that predict an answer token (:func:`~.loss.answer_loss`).
+(:mod:`.precision`), the adapter and AdamW stay float32; batches are grouped by length (``train.group_by_length``);
+the prompt prefix every record shares runs once per batch (``train.share_prefix``); the output head runs only at the
+positions that predict an answer token (:func:`~.loss.answer_loss`).
 """
 
 from __future__ import annotations
@@ -79,9 +77,7 @@ def attach_adapters(
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
     if missing:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-        raise ValueError(
-            f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}."
-        )
+        raise ValueError(f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}.")  # fmt: skip
     peft_model = None
     for name in adapter_names:
         with torch.random.fork_rng(devices=[]):
@@ -124,23 +120,20 @@ def train_adapter(
 ) -> list[float]:  # fmt: skip
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
-    Without DP-SGD this is :func:`train_adapters` with one job. Only
-    ``adapter``'s LoRA parameters receive gradients; the base and the other
-    clients' adapters are untouched. A fresh AdamW is made per call (clients
-    keep adapters between rounds, not optimizer state).
+    Without DP-SGD this is :func:`train_adapters` with one job. Only ``adapter``'s LoRA parameters receive gradients;
+    the base and the other clients' adapters are untouched. A fresh AdamW is made per call (clients keep adapters
+    between rounds, not optimizer state).
 
-    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2``
-    over the adapter's parameters, where ``w_start`` is the adapter at the
-    start of the call (the global adapter the client just received). The
-    returned losses are the task loss alone, comparable across methods.
+    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2`` over the adapter's parameters, where
+    ``w_start`` is the adapter at the start of the call (the global adapter the client just received). The returned
+    losses are the task loss alone, comparable across methods.
 
     ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
-    (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`); ``accountant`` then
-    records the privacy spent. ``stats`` adds up what was computed.
+    (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`); ``accountant`` then records the privacy spent. ``stats``
+    adds up what was computed.
 
-    ``freeze_a`` trains only the B factors and leaves every A at its value
-    (FFA-LoRA: with A frozen at the clients' shared start, averaging B
-    averages the update exactly).
+    ``freeze_a`` trains only the B factors and leaves every A at its value (FFA-LoRA: with A frozen at the clients'
+    shared start, averaging B averages the update exactly).
     """
     if epochs == 0 or not records:
         return []
@@ -153,9 +146,7 @@ def train_adapter(
         raise ValueError("train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP.")
     optimizer = adamw(trainable_parameters(model, adapter, freeze_a), cfg)
     data = tokenize_records(tokenizer, records, cfg.max_length)
-    return train_adapter_dp(
-        model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
-    )
+    return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -176,16 +167,13 @@ def train_adapters(
 ) -> dict[str, list[float]]:  # fmt: skip
     """Train one or several adapters of one base together: one forward and backward per step for all of them.
 
-    Each job keeps what it would get alone: its own batches (the same order
-    from its seed), its own AdamW, its own gradient clipping and FedProx
-    anchor. Step ``s`` stacks every job's ``s``-th batch into one
-    taller batch; :class:`~fedcofit_lite.engine.batched_lora.RowAdapters`
-    routes each row through its own adapter, the loss is the sum of the jobs'
-    mean losses, so a job's gradient is exactly its own loss's gradient. A job
-    with fewer steps leaves the batch when its batches run out. Returns each
-    adapter's per-step losses. Not for DP-SGD (per-example clipping); LoRA
-    dropout draws from one generator seeded by the first job, so a job's
-    dropout masks depend on the jobs beside it.
+    Each job keeps what it would get alone: its own batches (the same order from its seed), its own AdamW, its own
+    gradient clipping and FedProx anchor. Step ``s`` stacks every job's ``s``-th batch into one taller batch;
+    :class:`~fedcofit_lite.engine.batched_lora.RowAdapters` routes each row through its own adapter, the loss is the
+    sum of the jobs' mean losses, so a job's gradient is exactly its own loss's gradient. A job with fewer steps
+    leaves the batch when its batches run out. Returns each adapter's per-step losses. Not for DP-SGD (per-example
+    clipping); LoRA dropout draws from one generator seeded by the first job, so a job's dropout masks depend on the
+    jobs beside it.
     """
     from .batched_lora import RowAdapters
 
@@ -226,9 +214,7 @@ def train_adapters(
             row_weights = torch.stack([weights[k][i] for k, i in picked])
             with autocast(model):  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
                 loss = answer_loss(model, batch, cfg.share_prefix, row_weights, groups, len(jobs), select=route)
-            values = _joint_update(
-                loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg
-            )
+            values = _joint_update(loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg)  # fmt: skip
             for k, v in zip(active, values):
                 losses[names[k]].append(v)
             bar.update(1)

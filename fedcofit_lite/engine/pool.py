@@ -1,9 +1,8 @@
 """The clients' models: one frozen base per architecture, one LoRA adapter per client.
 
-``ModelPool`` is the simulation's compute backend. Clients of the same
-architecture share one base model in memory (peft multi-adapter), so ten
-clients cost ten adapters, not ten models; their generation requests are
-batched together across clients (peft mixed-adapter batches).
+``ModelPool`` is the simulation's compute backend. Clients of the same architecture share one base model in memory
+(peft multi-adapter), so ten clients cost ten adapters, not ten models; their generation requests are batched together
+across clients (peft mixed-adapter batches).
 """
 
 from __future__ import annotations
@@ -66,9 +65,7 @@ class ModelPool:
 
     def architectures(self) -> dict[str, dict]:
         """Model name -> its Hugging Face config as a dict (what the analytic cost model reads)."""
-        return {
-            name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()
-        }
+        return {name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()}  # fmt: skip
 
     def backbone_of(self, client_id: str) -> Backbone:
         return self.backbones[self.client_models[client_id]]

@@ -1,12 +1,11 @@
 """Simulated bad clients: what a faulty or malicious participant sends instead of honest work.
 
-Answer behaviours (consensus): ``honest``; ``random_text`` (random words, different per prompt);
-``constant`` (one answer for every prompt); ``echo`` (the instruction sent back); ``colluder`` (a
-wrong answer per prompt that every colluder shares, so the group looks like agreement: the attack
-consensus is weakest to). Parameter faults (FedAvg/FedProx): ``honest``; ``noise`` (Gaussian noise at
-the adapter's own scale); ``scaled`` (the adapter times ``SCALE``, a boosted sign-flipped update);
-``colluder`` (noise every colluder shares). Every behaviour is deterministic in (seed, round, prompt
-or tensor name), so runs with faults are as reproducible as honest ones.
+Answer behaviours (consensus): ``honest``; ``random_text`` (random words, different per prompt); ``constant`` (one
+answer for every prompt); ``echo`` (the instruction sent back); ``colluder`` (a wrong answer per prompt that every
+colluder shares, so the group looks like agreement: the attack consensus is weakest to). Parameter faults
+(FedAvg/FedProx): ``honest``; ``noise`` (Gaussian noise at the adapter's own scale); ``scaled`` (the adapter times
+``SCALE``, a boosted sign-flipped update); ``colluder`` (noise every colluder shares). Every behaviour is
+deterministic in (seed, round, prompt or tensor name), so runs with faults are as reproducible as honest ones.
 """
 
 from __future__ import annotations

@@ -68,18 +68,17 @@ class TrainResult:
 
 @dataclass
 class Client:
-    """One federation member: ``client_id`` (also its adapter's name), the architecture ``model_name`` it
-    runs, and ``private`` examples that never leave it.
+    """One federation member: ``client_id`` (also its adapter's name), the architecture ``model_name`` it runs, and
+    ``private`` examples that never leave it.
 
-    ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its
-    seeds, its Flower ``partition-id``); ``behaviour`` its simulated behaviour
-    (:mod:`fedcofit_lite.federation.adversary`); ``train_cfg`` its training settings (with
-    ``train.dp_epsilon``, its own noise multiplier) and ``model`` its backend, both set by
-    :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains on
-    (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back),
-    ``accountant`` its DP-SGD accountant across rounds; :meth:`state` is all it remembers.
-    ``server_holds`` is its last answers message the server accepted (``federation.send_changed``
-    sends what changed since): a new server, after a resume or in a comparison, holds nothing.
+    ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its seeds, its
+    Flower ``partition-id``); ``behaviour`` its simulated behaviour (:mod:`fedcofit_lite.federation.adversary`);
+    ``train_cfg`` its training settings (with ``train.dp_epsilon``, its own noise multiplier) and ``model`` its
+    backend, both set by :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains
+    on (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back), ``accountant``
+    its DP-SGD accountant across rounds; :meth:`state` is all it remembers. ``server_holds`` is its last answers
+    message the server accepted (``federation.send_changed`` sends what changed since): a new server, after a resume
+    or in a comparison, holds nothing.
     """
 
     client_id: str
@@ -128,10 +127,9 @@ class Client:
     def receive(self, msg: PseudoLabelsMessage, public: Mapping[str, Example]) -> None:
         """Turn received consensus answers into training records for the public prompts.
 
-        Under ``self.policy`` (:class:`~fedcofit_lite.config.ClientConfig`): ``accumulate`` keeps
-        earlier rounds' labels (the newest per prompt), ``skip_own`` drops a label equal to this
-        client's own answer (and any older label of that prompt), ``weight_by_score`` weighs each
-        label's loss by the agreement the server sent with it.
+        Under ``self.policy`` (:class:`~fedcofit_lite.config.ClientConfig`): ``accumulate`` keeps earlier rounds'
+        labels (the newest per prompt), ``skip_own`` drops a label equal to this client's own answer (and any older
+        label of that prompt), ``weight_by_score`` weighs each label's loss by the agreement the server sent with it.
         """
         labels = dict(self._labels) if self.policy.accumulate else {}
         for p, answer, score in zip(msg.prompt_ids, msg.answers, msg.agreement):
@@ -299,9 +297,7 @@ class BlackBox(_NoAdapter):
         prompts = [e.instruction + (f"\n\n{e.context}" if e.context else "") for e in examples]
         out = list(self.fn(prompts))
         if len(out) != len(prompts):
-            raise ValueError(
-                f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt."
-            )
+            raise ValueError(f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt.")  # fmt: skip
         answers = [str(a[0] if isinstance(a, tuple) else a).strip() for a in out]
         conf = [min(1.0, max(0.0, float(a[1]))) if isinstance(a, tuple) else 0.5 for a in out]
         return answers, conf
@@ -312,9 +308,8 @@ def answer_many(
 ) -> dict[str, tuple[list[str], list[float]]]:
     """Every client answers every example; returns client id -> (answers, confidences).
 
-    Clients on the same pool are answered in one batched call (their requests share batches),
-    identical requests once (the frozen base of an architecture answers a prompt once, whoever
-    asked). Callables are called once per client.
+    Clients on the same pool are answered in one batched call (their requests share batches), identical requests once
+    (the frozen base of an architecture answers a prompt once, whoever asked). Callables are called once per client.
     """
     out: dict[str, tuple[list[str], list[float]]] = {}
     pools: dict[int, tuple[Any, list[Client]]] = {}

@@ -117,9 +117,7 @@ def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] |
 
     answerers = dict(answerers or {})
     if unknown := set(answerers) - {c.client_id for c in clients}:
-        raise ValueError(
-            f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}."
-        )
+        raise ValueError(f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}.")  # fmt: skip
     adapters = {c.client_id: c.model_name for c in clients if c.client_id not in answerers}
     pool = ModelPool(adapters, cfg.model, cfg.lora, seed=cfg.seed)
     for c in clients:

@@ -1,10 +1,9 @@
 """The federated loop of both engines: the stages of a run, its evaluation, and resume.
 
-A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0),
-then ``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop
-only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this
-process, or ``FlowerCohort`` across processes), the wire and the run folder; each method owns its
-exchange (:mod:`fedcofit_lite.federation.methods`).
+A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0), then
+``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop only wires the clients
+(a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this process, or ``FlowerCohort`` across
+processes), the wire and the run folder; each method owns its exchange (:mod:`fedcofit_lite.federation.methods`).
 """
 
 from __future__ import annotations
@@ -95,9 +94,7 @@ class Federation:
 
     def _local(self) -> LocalCohort:
         if not isinstance(self.cohort, LocalCohort):
-            raise AttributeError(
-                "this federation runs on another engine: its clients and models live in their own processes."
-            )
+            raise AttributeError("this federation runs on another engine: its clients and models live in their own processes.")  # fmt: skip
         return self.cohort
 
     def _round_context(self, hint: str | None = None) -> Round:

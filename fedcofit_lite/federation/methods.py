@@ -295,9 +295,7 @@ class Centralized(Method):
     def prepare(self, run: Round) -> None:
         """Add the pooled-data model once; later calls reset it to its initial weights."""
         if not isinstance(run.cohort, LocalCohort):
-            raise ValueError(
-                "centralized pools every client's private data in one place: it runs on the in-process engine only."
-            )
+            raise ValueError("centralized pools every client's private data in one place: it runs on the in-process engine only.")  # fmt: skip
         central = run.cohort.server_model(CENTRAL)
         if central is None:
             central = run.cohort.server_client(CENTRAL, [e for c in run.cohort.clients for e in c.private])
@@ -326,14 +324,13 @@ class Centralized(Method):
 class MethodSpec:
     """One registered method: how the loop builds it, and what the analysis and the figures say of it.
 
-    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name
-    after ``@`` (the rule of ``consensus@vote``) or None, and ``variants`` the names allowed there.
-    ``sends`` is what leaves a client in a round (``answers``; ``adapter``: LoRA tensors;
-    ``adapter_b``: only the B factors; ``records``: the data itself; ``nothing``): the privacy
-    audit, the byte accounting and the sweep (a method that sends ``answers`` has a public budget)
-    read it. ``label`` and ``color`` are its legend and colour in every figure. ``has_global_model``:
-    its server keeps a model of its own (a parameter method's aggregate, whose server ``build``
-    names), scored beside the clients' as ``"<name> (global)"`` in comparisons and sweeps.
+    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name after ``@`` (the rule
+    of ``consensus@vote``) or None, and ``variants`` the names allowed there. ``sends`` is what leaves a client in a
+    round (``answers``; ``adapter``: LoRA tensors; ``adapter_b``: only the B factors; ``records``: the data itself;
+    ``nothing``): the privacy audit, the byte accounting and the sweep (a method that sends ``answers`` has a public
+    budget) read it. ``label`` and ``color`` are its legend and colour in every figure. ``has_global_model``: its
+    server keeps a model of its own (a parameter method's aggregate, whose server ``build`` names), scored beside the
+    clients' as ``"<name> (global)"`` in comparisons and sweeps.
     """
 
     build: Callable[[RunConfig, str | None], Method]
@@ -380,9 +377,7 @@ def make_method(name: str, cfg: RunConfig) -> Method:
     """A fresh method by its config name (``federation.method`` / ``compare.methods``), e.g. ``consensus@vote``."""
     spec = method_spec(name)
     if spec is None:
-        raise ConfigError(
-            f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}."
-        )
+        raise ConfigError(f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}.")  # fmt: skip
     method = spec.build(cfg, name.partition("@")[2] or None)
     method.name = name
     return method
@@ -422,9 +417,7 @@ def check_names(cfg: RunConfig) -> RunConfig:
         unknown = [v for v in (value if isinstance(value, list) else [value]) if not known(v)]
         if unknown and not (name == "data.families" and cfg.data.source):
             choose = method_choices() if registry is METHODS else f"choose one of {list(registry)}"
-            raise ConfigError(
-                f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
-            )
+            raise ConfigError(f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}.")  # fmt: skip
     clusterer_params(cfg.consensus)  # the clusterer's own parameters, checked by its spec
     _check_private_vote(cfg)
     _check_signals(cfg)

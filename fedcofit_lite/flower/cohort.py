@@ -1,11 +1,10 @@
-"""The clients as Flower nodes: the :class:`~fedcofit_lite.federation.cohort.Cohort` a method talks to, over a Flower ``Grid``.
+"""The clients as Flower nodes: the :class:`~fedcofit_lite.federation.cohort.Cohort` a method talks to, over a Flower
+``Grid``.
 
-Each request of a method (answer, train, upload, predict) becomes one Flower
-message per client, sent with ``grid.send_and_receive`` and bounded by
-``federation.timeout_s``. A client whose node is offline, whose ClientApp
-fails, or that does not reply in time is reported in ``failed`` (client id ->
-why): the method counts it as a dropout of that round under
-``federation.min_clients``, exactly like a simulated dropout in process.
+Each request of a method (answer, train, upload, predict) becomes one Flower message per client, sent with
+``grid.send_and_receive`` and bounded by ``federation.timeout_s``. A client whose node is offline, whose ClientApp
+fails, or that does not reply in time is reported in ``failed`` (client id -> why): the method counts it as a dropout
+of that round under ``federation.min_clients``, exactly like a simulated dropout in process.
 """
 
 from __future__ import annotations
@@ -117,9 +116,7 @@ class FlowerCohort(Cohort):
         """Send one message per node and wait for the replies; returns (node -> reply content, node -> why it failed)."""
         online = set(self.grid.get_node_ids())
         failed = {n: "its node is offline" for n in content if n not in online}
-        messages = {
-            n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online
-        }
+        messages = {n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online}  # fmt: skip
         if round_index is not None:
             for c in content.values():
                 self.record_bytes_by_round[round_index]["down"] += record_bytes(c)
@@ -173,9 +170,7 @@ class FlowerCohort(Cohort):
     # -- the cohort -------------------------------------------------------------
 
     def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
-        got, failed = self._ask(
-            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)}
-        )
+        got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)})  # fmt: skip
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
         confidence = {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}
         return Answers(messages, confidence, failed, {m.client_id: dict(m.signals) for m in messages if m.signals})
@@ -198,9 +193,7 @@ class FlowerCohort(Cohort):
         return {c: out[c] for c in ids if c in out}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        got, failed = self._ask(
-            ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b}
-        )
+        got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b})  # fmt: skip
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 
     def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:
@@ -211,9 +204,7 @@ class FlowerCohort(Cohort):
         out = {c: list(r["predictions"]["answers"]) for c, r in got.items()}
         for c, answers in out.items():
             if len(answers) != len(examples):
-                failed[c] = (
-                    f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"
-                )
+                failed[c] = f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"  # fmt: skip
         return {c: a for c, a in out.items() if c not in failed}, failed
 
     def start_adapter(self) -> dict[str, np.ndarray]:

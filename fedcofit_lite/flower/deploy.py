@@ -1,10 +1,9 @@
 """A Flower deployment on this machine: one SuperLink, one SuperNode per client, ``flwr run``.
 
-:class:`LocalDeployment` starts the processes (insecure: localhost only),
-submits runs of the Flower App in ``flower-app/`` and stops everything when
-it leaves its ``with`` block, so a test or the ``flower deploy`` command
-leaves nothing behind. Across machines, start the same processes by hand
-with TLS and node authentication (README, "Flower").
+:class:`LocalDeployment` starts the processes (insecure: localhost only), submits runs of the Flower App in
+``flower-app/`` and stops everything when it leaves its ``with`` block, so a test or the ``flower deploy`` command
+leaves nothing behind. Across machines, start the same processes by hand with TLS and node authentication (README,
+"Flower").
 """
 
 from __future__ import annotations
@@ -45,9 +44,7 @@ def _bin(name: str) -> str:
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise DeploymentError(
-            f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0')."
-        )
+        raise DeploymentError(f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0').")  # fmt: skip
     return found
 
 
@@ -103,9 +100,7 @@ class LocalDeployment:
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(
-            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
     def _wait_port(self, port: int, timeout: float, name: str) -> None:
         end = time.monotonic() + timeout
@@ -155,9 +150,7 @@ class LocalDeployment:
         status = self.wait(run_id, timeout, Path(run_dir) / "flower.json" if run_dir else None)
         if status.get("status") != "finished:completed":
             logs = self._flwr("log", str(run_id), CONNECTION, "--show").stdout[-4000:]
-            raise DeploymentError(
-                f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs}"
-            )
+            raise DeploymentError(f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs}")  # fmt: skip
         return status
 
     def wait(self, run_id: str | int, timeout: float, done_file: Path | None = None) -> dict[str, Any]:

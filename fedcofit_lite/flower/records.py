@@ -46,9 +46,7 @@ def answers_from_record(rec: ConfigRecord) -> AnswersMessage:
 
 def labels_to_record(m: PseudoLabelsMessage) -> ConfigRecord:
     agreement = [float(a) for a in m.agreement]
-    return ConfigRecord(
-        {"round": m.round, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers), "agreement": agreement}
-    )
+    return ConfigRecord({"round": m.round, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers), "agreement": agreement})  # fmt: skip
 
 
 def labels_from_record(rec: ConfigRecord) -> PseudoLabelsMessage:

@@ -1,11 +1,10 @@
 """The Flower ServerApp: the same federation loop and methods as in process, over a Flower ``Grid``.
 
-The server builds the task suite, the embedder and the method's server as the in-process engine
-does; only the cohort differs (:class:`~fedcofit_lite.flower.cohort.FlowerCohort`). It writes an
-ordinary run folder plus ``flower.json`` (the nodes, the bytes Flower's own records carried, the wall
-time). Its run config (``flower-app/pyproject.toml``, or ``flwr run --run-config``): ``preset`` (a
-name or a YAML path, default ``ci``), ``overrides`` (``key=value`` separated by ``;``), ``method``,
-``run-dir`` (an absolute path) and ``wait-s`` (how long to wait for the SuperNodes).
+The server builds the task suite, the embedder and the method's server as the in-process engine does; only the cohort
+differs (:class:`~fedcofit_lite.flower.cohort.FlowerCohort`). It writes an ordinary run folder plus ``flower.json``
+(the nodes, the bytes Flower's own records carried, the wall time). Its run config (``flower-app/pyproject.toml``, or
+``flwr run --run-config``): ``preset`` (a name or a YAML path, default ``ci``), ``overrides`` (``key=value`` separated
+by ``;``), ``method``, ``run-dir`` (an absolute path) and ``wait-s`` (how long to wait for the SuperNodes).
 """
 
 from __future__ import annotations

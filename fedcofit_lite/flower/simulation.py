@@ -4,9 +4,8 @@
 >>> from fedcofit_lite.flower.simulation import simulate
 >>> result = simulate(load_config("ci"))  # doctest: +SKIP
 
-This uses ``flwr.simulation.run_simulation`` (Flower marks it deprecated in
-favour of ``flwr run`` against a simulation SuperLink, which
-:mod:`fedcofit_lite.flower.deploy` drives; both run the same apps).
+This uses ``flwr.simulation.run_simulation`` (Flower marks it deprecated in favour of ``flwr run`` against a
+simulation SuperLink, which :mod:`fedcofit_lite.flower.deploy` drives; both run the same apps).
 """
 
 from __future__ import annotations
@@ -36,9 +35,7 @@ def simulate(
         from flwr.serverapp import ServerApp
         from flwr.simulation import run_simulation
     except ImportError as err:  # the simulation extra is missing
-        raise ImportError(
-            f"Flower's simulation engine is not installed ({err}): pip install 'flwr[simulation]==1.42.0'."
-        ) from None
+        raise ImportError(f"Flower's simulation engine is not installed ({err}): pip install 'flwr[simulation]==1.42.0'.") from None  # fmt: skip
     from .client_app import app as client_app
     from .server_app import run_on_grid
 
@@ -56,9 +53,7 @@ def simulate(
     backend = {"client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0}, "init_args": init}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_simulation(
-            server_app=server, client_app=client_app, num_supernodes=cfg.federation.n_clients, backend_config=backend
-        )
+        run_simulation(server_app=server, client_app=client_app, num_supernodes=cfg.federation.n_clients, backend_config=backend)  # fmt: skip
     if "result" not in out:
         raise RuntimeError("the Flower simulation ended without a result: see the log above for the ServerApp's error.")
     return out["result"]

@@ -1,15 +1,13 @@
 """Per-prompt clusterers: group one prompt's answers by cosine in embedding space.
 
-Each estimator clusters the embeddings of the answers the clients gave to ONE public prompt, so
-``n`` is tiny (2 to ~20). They follow the scikit-learn contract: ``__init__`` only stores
-parameters; ``fit(X)`` validates ``X``, sets ``labels_`` (n,), ``n_clusters_`` and
-``n_features_in_``, and returns ``self``. Answers are compared by cosine; rows need not be
-normalised, but a zero row has no direction and is rejected.
+Each estimator clusters the embeddings of the answers the clients gave to ONE public prompt, so ``n`` is tiny (2 to
+~20). They follow the scikit-learn contract: ``__init__`` only stores parameters; ``fit(X)`` validates ``X``, sets
+``labels_`` (n,), ``n_clusters_`` and ``n_features_in_``, and returns ``self``. Answers are compared by cosine; rows
+need not be normalised, but a zero row has no direction and is rejected.
 
-Labels are renumbered in order of first appearance (the cluster of the first non-noise row is 0),
-so the same grouping gives the same labels whatever algorithm produced it. ``-1`` marks noise
-(DBSCAN, HDBSCAN); ``n_clusters_`` counts non-noise clusters only. The one registry of clusterers
-is :data:`REGISTRY`. Numpy and scikit-learn only.
+Labels are renumbered in order of first appearance (the cluster of the first non-noise row is 0), so the same grouping
+gives the same labels whatever algorithm produced it. ``-1`` marks noise (DBSCAN, HDBSCAN); ``n_clusters_`` counts
+non-noise clusters only. The one registry of clusterers is :data:`REGISTRY`. Numpy and scikit-learn only.
 """
 
 from __future__ import annotations
@@ -54,9 +52,7 @@ def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
     ValueError: X has all-zero row(s) at index [1]: a zero vector has no cosine direction; drop those answers or re-embed them.
     """
     if np.ndim(X) != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows."
-        )
+        raise ValueError(f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows.")  # fmt: skip
     # check_array rejects sparse input, NaN/inf, 0 rows and 0 columns with messages
     # that name the problem; dtype float64 keeps the cosine sums reproducible.
     X = check_array(X, dtype=np.float64, input_name=name)  # (n, d)
@@ -172,13 +168,12 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
 class HDBSCANCosine(ClusterMixin, BaseEstimator):
     """HDBSCAN on a precomputed cosine-distance matrix.
 
-    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*,
-    which makes it erratic on a handful of points. With ``allow_single_cluster=True`` (the default, so
-    that "every client agrees" is one cluster rather than all noise) answers all far apart can come
-    back as one cluster (the consensus step's ``cohesion_`` shows it), and a tight group can be split
-    into micro-clusters plus noise. With fewer than ~20 answers per prompt prefer
-    :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon`` would add a scale but raises a
-    TypeError with NumPy 2 in current scikit-learn, scikit-learn/scikit-learn#33219.)
+    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*, which makes it
+    erratic on a handful of points. With ``allow_single_cluster=True`` (the default, so that "every client agrees" is
+    one cluster rather than all noise) answers all far apart can come back as one cluster (the consensus step's
+    ``cohesion_`` shows it), and a tight group can be split into micro-clusters plus noise. With fewer than ~20
+    answers per prompt prefer :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon`` would add a scale but
+    raises a TypeError with NumPy 2 in current scikit-learn, scikit-learn/scikit-learn#33219.)
 
     Parameters
     ----------
@@ -434,7 +429,5 @@ def make_clusterer(name: str, **params: Any) -> BaseEstimator:
     valid = sorted(cls().get_params())
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(
-            f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}."
-        )
+        raise ValueError(f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}.")  # fmt: skip
     return cls(**params)

@@ -66,13 +66,12 @@ DEFAULTS = ConsensusConfig()  # one default per threshold: the estimator's are t
 class RuleSpec:
     """One consensus rule: the estimator parameters it fixes, what the clients must send for it, how it is shown.
 
-    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the others come from the
-    configuration: the clusterer, ``min_agreement`` and ``min_cohesion`` for every rule, and the
-    ``ConsensusConfig`` fields named in ``reads`` (``min_confidence``, ``reliability_by``). ``signal``
-    is the competence signal the rule reads (:data:`~fedcofit_lite.protocol.competence.SIGNALS`),
-    which every client then sends with its answers. ``private`` says whether the private vote may
-    release its labels (it counts one vote per client on its normalized answer, so only an exact,
-    unweighted grouping). ``label`` and ``color`` are its legend and colour in every figure.
+    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the others come from the configuration:
+    the clusterer, ``min_agreement`` and ``min_cohesion`` for every rule, and the ``ConsensusConfig`` fields named in
+    ``reads`` (``min_confidence``, ``reliability_by``). ``signal`` is the competence signal the rule reads
+    (:data:`~fedcofit_lite.protocol.competence.SIGNALS`), which every client then sends with its answers. ``private``
+    says whether the private vote may release its labels (it counts one vote per client on its normalized answer, so
+    only an exact, unweighted grouping). ``label`` and ``color`` are its legend and colour in every figure.
     """
 
     params: Mapping[str, Any]
@@ -142,9 +141,7 @@ def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overri
     spec = RULES[rule]
     clash = {k: v for k, v in overrides.items() if k in spec.params and v != spec.params[k]}
     if clash:
-        raise ValueError(
-            f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
-        )
+        raise ValueError(f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix).")  # fmt: skip
     base = {"clusterer": clusterer_from_config(c), "min_agreement": c.min_agreement, "min_cohesion": c.min_cohesion}
     return SemanticConsensus(**{**base, **{k: getattr(c, k) for k in spec.reads}, **overrides, **spec.params})
 
@@ -232,36 +229,32 @@ class SemanticConsensus(BaseEstimator):
 
     The rules below define the method:
 
-    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups:
-       ``grouping="semantic"`` clusters them with a clone of ``clusterer`` (noise points, label -1, are
-       singletons; one answer is one group); ``"exact"`` groups answers equal after
-       :func:`normalize_answer`; ``"hybrid"`` makes the exact groups, then merges those whose
-       representatives the clusterer puts in one cluster. ``guard="numbers"`` then splits semantic and
-       hybrid groups so that answers with different :func:`guard_key` never share one.
-    2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below
-       ``min_cohesion`` is broken into single answers.
-    3. Every answer has a weight (``weighting``; a callable of :class:`RoundInputs` is a weighting of
-       one's own): 1 (``uniform``), the client's ``confidence`` in it,
-       its client's reliability (:meth:`_reliability`; per client and task family with
-       ``reliability_by="family"``, re-estimated ``n_iter`` times), or a softmax over the prompt's
-       answers of the ``competence`` the clients sent, ``exp((c - max c) / competence_temperature)``.
-    4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a
-       singleton), then to the group holding the smallest row index. With ``choose="most_competent"``
-       it is instead the group of the most competent answer (ties: the smallest row), and that answer
-       itself is the consensus.
-    5. The consensus answer: for semantic groups the weighted medoid (the member with the highest
-       weighted sum of cosine similarities to the others); for exact and hybrid groups the most
-       weighted answer string (first row holding it). Ties go to the smallest row index.
+    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups: ``grouping="semantic"``
+       clusters them with a clone of ``clusterer`` (noise points, label -1, are singletons; one answer is one group);
+       ``"exact"`` groups answers equal after :func:`normalize_answer`; ``"hybrid"`` makes the exact groups, then
+       merges those whose representatives the clusterer puts in one cluster. ``guard="numbers"`` then splits semantic
+       and hybrid groups so that answers with different :func:`guard_key` never share one.
+    2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below ``min_cohesion`` is broken
+       into single answers.
+    3. Every answer has a weight (``weighting``; a callable of :class:`RoundInputs` is a weighting of one's own): 1
+       (``uniform``), the client's ``confidence`` in it, its client's reliability (:meth:`_reliability`; per client
+       and task family with ``reliability_by="family"``, re-estimated ``n_iter`` times), or a softmax over the
+       prompt's answers of the ``competence`` the clients sent, ``exp((c - max c) / competence_temperature)``.
+    4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a singleton), then to
+       the group holding the smallest row index. With ``choose="most_competent"`` it is instead the group of the most
+       competent answer (ties: the smallest row), and that answer itself is the consensus.
+    5. The consensus answer: for semantic groups the weighted medoid (the member with the highest weighted sum of
+       cosine similarities to the others); for exact and hybrid groups the most weighted answer string (first row
+       holding it). Ties go to the smallest row index.
     6. Agreement = the dominant group's weight / the prompt's total weight.
-    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0`` (or
-       ``min_competence > 0``), when the dominant group's most confident (most competent) answer reaches
-       it. With ``choose="most_competent"`` no agreement is asked (one client's answer may stand
-       against all others): it is kept when the chosen answer's own confidence and competence reach
-       ``min_confidence`` and ``min_competence``.
+    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0`` (or ``min_competence >
+       0``), when the dominant group's most confident (most competent) answer reaches it. With
+       ``choose="most_competent"`` no agreement is asked (one client's answer may stand against all others): it is
+       kept when the chosen answer's own confidence and competence reach ``min_confidence`` and ``min_competence``.
 
-    With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of
-    FedCoFiT, with the package's safe filters: a prompt needs half the answers (``min_agreement``
-    0.5), and a group of unrelated answers never wins by size (``min_cohesion`` 0.7). ``clusterer`` is an unfitted scikit-learn clusterer, a name of
+    With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of FedCoFiT, with the
+    package's safe filters: a prompt needs half the answers (``min_agreement`` 0.5), and a group of unrelated answers
+    never wins by size (``min_cohesion`` 0.7). ``clusterer`` is an unfitted scikit-learn clusterer, a name of
     :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
 
     Attributes
@@ -328,9 +321,7 @@ class SemanticConsensus(BaseEstimator):
         X = check_embeddings(X)  # (n, d)
         n = X.shape[0]
         codes, prompt_ids = _encode_groups(groups, n_rows=n)  # (n,), (p,)
-        texts, clients, conf, families, comp = self._check_side_inputs(
-            n, texts, clients, confidence, families, competence
-        )
+        texts, clients, conf, families, comp = self._check_side_inputs(n, texts, clients, confidence, families, competence)  # fmt: skip
         self.n_features_in_ = X.shape[1]
 
         # 2. group each prompt's answers, then split groups that are not cohesive
@@ -485,12 +476,10 @@ class SemanticConsensus(BaseEstimator):
     ) -> tuple[NDArray[np.float64], dict]:  # fmt: skip
         """Answer weights from client reliability, estimated from the answers alone.
 
-        A client's reliability is how often its answer falls in the group the
-        *other* clients' weighted vote picks (leave-one-out, so a client cannot
-        vouch for itself), smoothed as ``(agree + 1) / (answered + 2)``; its
-        weight is the log-odds of that rate, at least 0.05. Starting from
-        equal weights, the estimate is repeated ``n_iter`` times with the
-        latest weights, in the spirit of Dawid and Skene (1979).
+        A client's reliability is how often its answer falls in the group the *other* clients' weighted vote picks
+        (leave-one-out, so a client cannot vouch for itself), smoothed as ``(agree + 1) / (answered + 2)``; its weight
+        is the log-odds of that rate, at least 0.05. Starting from equal weights, the estimate is repeated ``n_iter``
+        times with the latest weights, in the spirit of Dawid and Skene (1979).
         """
 
         def key(i: int) -> Hashable:
@@ -608,9 +597,7 @@ def _encode_groups(groups: ArrayLike, *, n_rows: int) -> tuple[NDArray[np.int64]
         raise ValueError(f"groups must be a sequence of prompt ids, one per row of X; got {type(groups).__name__}.")
     values = [_native(g) for g in groups]
     if len(values) != n_rows:
-        raise ValueError(
-            f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding."
-        )
+        raise ValueError(f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding.")  # fmt: skip
     position: dict[Hashable, int] = {}
     codes = np.empty(n_rows, dtype=np.int64)
     for i, g in enumerate(values):

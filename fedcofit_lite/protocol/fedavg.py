@@ -72,9 +72,7 @@ def weighted_average(states: Sequence[Tensors], weights: Sequence[float]) -> Ten
         raise ValueError("weighted_average needs at least one state with positive weight.")
     w = w / w.sum()
     # accumulate in float64 so the average does not depend on client order beyond rounding
-    return {
-        k: sum(wi * s[k].astype(np.float64) for wi, s in zip(w, states)).astype(states[0][k].dtype) for k in states[0]
-    }
+    return {k: sum(wi * s[k].astype(np.float64) for wi, s in zip(w, states)).astype(states[0][k].dtype) for k in states[0]}  # fmt: skip
 
 
 @dataclass

@@ -99,9 +99,7 @@ class AdapterMessage:
     def __post_init__(self) -> None:
         _check_tensors(self.kind, self.tensors)
         if self.n_examples < 0:
-            raise MessageError(
-                f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}."
-            )
+            raise MessageError(f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}.")  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,45 +1,44 @@
 """Private consensus at the server: a client-level DP majority vote on normalized answers (PATE-style).
 
-:class:`NoisyVote` is the differentially private version of the exact-string majority vote. For each
-prompt of a round (one *query*): count the votes per key (the normalized answer, e.g.
-:func:`fedcofit_lite.protocol.consensus.normalize_answer`; only keys with a vote exist), add Gaussian
-noise N(0, sigma^2) to every present key's count, and release the key with the largest noisy count
-only if that count is at least the threshold T.
+:class:`NoisyVote` is the differentially private version of the exact-string majority vote. For each prompt of a round
+(one *query*): count the votes per key (the normalized answer, e.g.
+:func:`fedcofit_lite.protocol.consensus.normalize_answer`; only keys with a vote exist), add Gaussian noise N(0,
+sigma^2) to every present key's count, and release the key with the largest noisy count only if that count is at least
+the threshold T.
 
 Guarantee
 ---------
-The privacy unit is one client's whole dataset: neighbouring runs differ by one client, who casts at
-most one vote per query, on a key that is a function of its own answer alone. After Q queries
-(prompts x rounds) the released keys are (epsilon, delta_rdp + delta_sel)-DP, where:
+The privacy unit is one client's whole dataset: neighbouring runs differ by one client, who casts at most one vote per
+query, on a key that is a function of its own answer alone. After Q queries (prompts x rounds) the released keys are
+(epsilon, delta_rdp + delta_sel)-DP, where:
 
-* the Gaussian part gives epsilon: on keys present in both runs the Q count histograms stacked have
-  L2 sensitivity sqrt(Q), so their noisy release is (alpha, Q alpha / (2 sigma^2))-RDP, converted to
-  (epsilon, delta_rdp) as Opacus' ``get_privacy_spent`` does over its ``DEFAULT_ALPHAS``;
-* delta_sel = Q * Phi_bar((T - 1) / sigma) bounds the chance that a key voted for only by the added
-  client (count 1 with it, absent without it) is ever released (union bound over the Q queries).
+* the Gaussian part gives epsilon: on keys present in both runs the Q count histograms stacked have L2 sensitivity
+  sqrt(Q), so their noisy release is (alpha, Q alpha / (2 sigma^2))-RDP, converted to (epsilon, delta_rdp) as Opacus'
+  ``get_privacy_spent`` does over its ``DEFAULT_ALPHAS``;
+* delta_sel = Q * Phi_bar((T - 1) / sigma) bounds the chance that a key voted for only by the added client (count 1
+  with it, absent without it) is ever released (union bound over the Q queries).
 
-This is the Gaussian partition-selection ("Gaussian thresholding") argument; the argmax and the
-threshold test are post-processing, and RDP composition and the union bound both hold when a round's
-answers depend on earlier releases. Adding a client: on the event that none of its own keys passes T
-(probability >= 1 - delta_sel) the output is post-processing of the Gaussian part. Removing one: the
-run with it withholds its own keys with probability >= 1 - delta_sel, which costs at most
--ln(1 - delta_sel) / 2 <= delta_sel when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2) (the median
-privacy loss); that holds in the usual range but not always at the edge of the order grid (very large
+This is the Gaussian partition-selection ("Gaussian thresholding") argument; the argmax and the threshold test are
+post-processing, and RDP composition and the union bound both hold when a round's answers depend on earlier releases.
+Adding a client: on the event that none of its own keys passes T (probability >= 1 - delta_sel) the output is
+post-processing of the Gaussian part. Removing one: the run with it withholds its own keys with probability >= 1 -
+delta_sel, which costs at most -ln(1 - delta_sel) / 2 <= delta_sel when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2)
+(the median privacy loss); that holds in the usual range but not always at the edge of the order grid (very large
 sigma), so :func:`client_epsilon` checks it and warns.
 
 What it does not cover
 ----------------------
-* Which prompts exist and which rounds run (public); the number of clients and who answered what:
-  ``Release.n_votes``, ``top_count`` and a withheld prompt's ``noisy_top`` are for evaluation at the
-  server, only ``key`` (and ``noisy_top`` when ``key`` is set) may leave it.
-* The seed: the noise is reproducible from (seed, round, prompt); whoever knows the seed can subtract
-  it. The federation draws a secret seed unless ``consensus.dp_seed`` names one.
-* A round re-run after a crash votes again with the same noise: in process its answers are the same,
-  so it releases the same labels; an engine whose answers differ on a re-run releases twice, uncounted.
-* The server itself, which receives the raw answers, and anything else a client sends (adapters, test
-  answers): each composes separately (record-level DP-SGD: :mod:`fedcofit_lite.engine.privacy`).
-* Semantic clusters: one answer can bridge two clusters and move many votes, so their counts have no
-  sensitivity of 1. That is why the private vote counts normalized strings.
+* Which prompts exist and which rounds run (public); the number of clients and who answered what: ``Release.n_votes``,
+  ``top_count`` and a withheld prompt's ``noisy_top`` are for evaluation at the server, only ``key`` (and
+  ``noisy_top`` when ``key`` is set) may leave it.
+* The seed: the noise is reproducible from (seed, round, prompt); whoever knows the seed can subtract it. The
+  federation draws a secret seed unless ``consensus.dp_seed`` names one.
+* A round re-run after a crash votes again with the same noise: in process its answers are the same, so it releases
+  the same labels; an engine whose answers differ on a re-run releases twice, uncounted.
+* The server itself, which receives the raw answers, and anything else a client sends (adapters, test answers): each
+  composes separately (record-level DP-SGD: :mod:`fedcofit_lite.engine.privacy`).
+* Semantic clusters: one answer can bridge two clusters and move many votes, so their counts have no sensitivity of 1.
+  That is why the private vote counts normalized strings.
 """
 
 from __future__ import annotations
@@ -131,9 +130,7 @@ class NoisyVote:
     def _one(self, keys: Sequence[str], rng: np.random.Generator, position: int) -> Release:
         """Count, add noise, take the argmax, test it against the threshold."""
         if isinstance(keys, str):
-            raise TypeError(
-                f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one per client)."
-            )
+            raise TypeError(f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one per client).")  # fmt: skip
         if not keys:
             return Release(None, math.nan, 0, 0)
         counts = Counter(keys)  # key -> votes, in order of first vote
@@ -207,9 +204,8 @@ def threshold_for(sigma: float, n_queries: int, delta_sel: float) -> float:
 def sigma_for(target_epsilon: float, n_queries: int, delta: float) -> float:
     """Smallest sigma (to a relative 1e-3) whose Gaussian part reaches epsilon <= ``target_epsilon`` at ``delta``.
 
-    Epsilon falls as sigma grows, so bisection between a sigma that misses the
-    target and one that reaches it. The threshold's delta_sel is not included:
-    pick T with :func:`threshold_for` afterwards.
+    Epsilon falls as sigma grows, so bisection between a sigma that misses the target and one that reaches it. The
+    threshold's delta_sel is not included: pick T with :func:`threshold_for` afterwards.
     """
     if not target_epsilon > 0:
         raise ValueError(f"target_epsilon must be > 0, got {target_epsilon!r}.")
@@ -278,7 +274,5 @@ def format_tradeoff(rows: Sequence[TradeoffRow]) -> str:
     lines = [f"{'sigma':>8} {'T':>8} {'epsilon':>9} {'delta':>9} {'released':>11} {'precision':>9}"]
     for r in rows:
         precision, released = "-" if r.precision is None else f"{r.precision:.3f}", f"{r.released}/{r.n_queries}"
-        lines.append(
-            f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}"
-        )
+        lines.append(f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}")  # fmt: skip
     return "\n".join(lines)

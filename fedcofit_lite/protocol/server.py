@@ -1,8 +1,7 @@
 """Server side of the protocol: validate answers, embed, find consensus, emit pseudo-labels.
 
-The server never sees a model or a reference answer. It is given the public
-prompt ids, an ``embed_fn`` (texts -> unit vectors) and a consensus estimator,
-so a real deployment can run it as is behind any transport.
+The server never sees a model or a reference answer. It is given the public prompt ids, an ``embed_fn`` (texts -> unit
+vectors) and a consensus estimator, so a real deployment can run it as is behind any transport.
 """
 
 from __future__ import annotations
@@ -58,14 +57,13 @@ class ConsensusServer:
     """Aggregates a round's :class:`AnswersMessage` s into a :class:`PseudoLabelsMessage`.
 
     ``embed_fn`` maps texts to unit vectors (n, d); ``consensus`` is the unfitted estimator of a rule of
-    :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics;
-    answers longer than ``max_answer_chars`` are rejected (a client cannot flood the server);
-    ``families`` (public, like the prompts) serve ``reliability_by="family"``; ``signal`` is the
-    competence signal the estimator reads (the rule's, :class:`~fedcofit_lite.protocol.consensus.RuleSpec`),
-    which every message must then carry. With ``private`` (a
-    :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy
-    majority of the normalized answers, released only above the vote's threshold, with agreement 1.0
-    (the true vote share is not private).
+    :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics; answers longer
+    than ``max_answer_chars`` are rejected (a client cannot flood the server); ``families`` (public, like the prompts)
+    serve ``reliability_by="family"``; ``signal`` is the competence signal the estimator reads (the rule's,
+    :class:`~fedcofit_lite.protocol.consensus.RuleSpec`), which every message must then carry. With ``private`` (a
+    :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy majority of
+    the normalized answers, released only above the vote's threshold, with agreement 1.0 (the true vote share is not
+    private).
     """
 
     def __init__(
@@ -202,15 +200,9 @@ class ConsensusServer:
             consensus = [rel.key if rel.key is not None else c for rel, c in zip(releases, consensus)]
         empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
         if any(empty) and any(k and e for k, e in zip(keep, empty)):
-            log.info(
-                "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
-            )
+            log.info("round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty))  # fmt: skip
         ids, keep = [str(g) for g in est.groups_], [k and not e for k, e in zip(keep, empty)]
-        fitted = (
-            [float(a) for a in est.agreement_],
-            [float(c) for c in est.cohesion_],
-            [int(k) for k in est.n_clusters_],
-        )
+        fitted = est.agreement_.tolist(), est.cohesion_.tolist(), est.n_clusters_.tolist()  # float, float, int
         report = RoundReport(
             round_index, ids, consensus, *fitted, n_answers, keep, [m.client_id for m in accepted], empty,
             np.asarray(vectors), clients, [r[0] for r in rows], rejected,
@@ -261,6 +253,4 @@ def build_consensus_server(
         threshold = threshold_for(c.dp_sigma, len(public) * cfg.federation.rounds, c.dp_delta)
         private = NoisyVote(c.dp_sigma, threshold, vote_seed)
     families, ids = {e.id: e.family for e in public}, [e.id for e in public]
-    return ConsensusServer(
-        ids, embed_fn, build_consensus(c, rule), cfg.federation.max_answer_chars, families, rule, private
-    )
+    return ConsensusServer(ids, embed_fn, build_consensus(c, rule), cfg.federation.max_answer_chars, families, rule, private)  # fmt: skip

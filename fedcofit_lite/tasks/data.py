@@ -1,11 +1,10 @@
 """Example schema, JSONL I/O, the task-suite loader and client partitioners.
 
 Everything that flows through the federation is an :class:`Example`. A task suite is four JSONL files
-(``data/DATA_CARD.md``): ``train`` (labelled, split among clients), ``public`` (unlabelled prompts
-every client answers), ``public_references`` (the evaluator's only) and ``test`` (held out).
-Partitioners split examples among clients (iid, Dirichlet skew over families, one family per
-client), deterministically, never losing or duplicating one. External instruction data (Dolly- or
-Alpaca-style) is read by :func:`load_instruction_dataset`.
+(``data/DATA_CARD.md``): ``train`` (labelled, split among clients), ``public`` (unlabelled prompts every client
+answers), ``public_references`` (the evaluator's only) and ``test`` (held out). Partitioners split examples among
+clients (iid, Dirichlet skew over families, one family per client), deterministically, never losing or duplicating
+one. External instruction data (Dolly- or Alpaca-style) is read by :func:`load_instruction_dataset`.
 """
 
 from __future__ import annotations
@@ -77,9 +76,7 @@ class Example:
         names = [f.name for f in fields(cls)]
         unknown = [k for k in d if k not in names]
         if unknown:
-            raise DataFormatError(
-                f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}"
-            )
+            raise DataFormatError(f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}")  # fmt: skip
         wrong = [(n, type(v).__name__) for n, v in d.items() if not isinstance(v, str)]
         problems = [f"missing required field {n!r}" for n in ("id", "family", "instruction") if n not in d]
         problems += [f"field {n!r} must be a string, got {t}" for n, t in wrong]
@@ -103,9 +100,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise DataFormatError(
-                        f"{path}, line {lineno}: invalid JSON ({e.msg} at column {e.colno})"
-                    ) from None
+                    raise DataFormatError(f"{path}, line {lineno}: invalid JSON ({e.msg} at column {e.colno})") from None  # fmt: skip
                 if not isinstance(obj, dict):
                     raise DataFormatError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj
@@ -142,9 +137,7 @@ def load_examples(path: str | Path) -> list[Example]:
         except DataFormatError as e:
             raise DataFormatError(f"{path}, line {lineno}: {e}") from None
         if example.id in first_line:
-            raise DataFormatError(
-                f"{path}, line {lineno}: duplicate id {example.id!r} (first seen on line {first_line[example.id]})"
-            )
+            raise DataFormatError(f"{path}, line {lineno}: duplicate id {example.id!r} (first seen on line {first_line[example.id]})")  # fmt: skip
         first_line[example.id] = lineno
         examples.append(example)
     return examples
@@ -181,9 +174,7 @@ class TaskSuite:
             )
         stray = [i for i in self.public_references if i not in {ex.id for ex in self.public}]
         if stray:
-            raise DataFormatError(
-                f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})"
-            )
+            raise DataFormatError(f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})")  # fmt: skip
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -202,9 +193,7 @@ def _load_references(path: Path) -> dict[str, str]:
             )
         for name in ("id", "response"):
             if not isinstance(obj[name], str):
-                raise DataFormatError(
-                    f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}"
-                )
+                raise DataFormatError(f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}")  # fmt: skip
         if obj["id"] in references:
             raise DataFormatError(f"{path}, line {lineno}: duplicate id {obj['id']!r}")
         references[obj["id"]] = obj["response"]
@@ -293,9 +282,7 @@ def load_task_suite(
 
     if n_public is not None:
         if not 1 <= n_public <= len(public):
-            raise ValueError(
-                f"n_public must be between 1 and the {len(public)} public prompts available, got {n_public}"
-            )
+            raise ValueError(f"n_public must be between 1 and the {len(public)} public prompts available, got {n_public}")  # fmt: skip
         quota = _round_robin_quota(_group_sizes(public), n_public)
         public = _stratified_sample(public, quota, np.random.default_rng([seed, 0]))
     if n_test_per_family is not None:
@@ -333,9 +320,7 @@ def _check_n_clients(examples: Sequence[Example], n_clients: int) -> None:
         or not isinstance(n_clients, (int, np.integer))
         or not 1 <= n_clients <= len(examples)
     ):
-        raise ValueError(
-            f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}"
-        )
+        raise ValueError(f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}")  # fmt: skip
 
 
 def _check_alpha(alpha: float) -> None:
@@ -449,9 +434,8 @@ def partition(
 def cap_per_client(parts: Sequence[Sequence[Example]], max_examples: int, seed: int = 0) -> list[list[Example]]:
     """Subsample each client's examples to at most ``max_examples``.
 
-    Each family keeps a share proportional to its size (largest-remainder
-    rounding), so family proportions are kept up to rounding. Clients at or
-    under the cap are returned unchanged; kept examples keep their order.
+    Each family keeps a share proportional to its size (largest-remainder rounding), so family proportions are kept up
+    to rounding. Clients at or under the cap are returned unchanged; kept examples keep their order.
     """
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an integer >= 1, got {max_examples!r}")
@@ -680,8 +664,6 @@ def build_suite(cfg: RunConfig) -> TaskSuite:
             )
         source = resolve_data_path(d.source) if _looks_like_path(d.source) else d.source
         records = load_instruction_dataset(source, limit=d.source_limit or None)
-        return instruction_suite(
-            records, d.families or None, d.n_public, d.n_test_per_family, cfg.seed, d.max_response_words
-        )
+        return instruction_suite(records, d.families or None, d.n_public, d.n_test_per_family, cfg.seed, d.max_response_words)  # fmt: skip
     path, families = resolve_data_path(d.path), d.families or None
     return load_task_suite(path, families, d.n_public or None, d.n_test_per_family or None, cfg.seed)

@@ -87,9 +87,7 @@ class TaskFamily:
                 seen.add(instruction)
                 pairs.append((instruction, response))
         if len(pairs) < n:
-            raise RuntimeError(
-                f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries"
-            )
+            raise RuntimeError(f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries")  # fmt: skip
         return pairs
 
 

@@ -77,9 +77,7 @@ class FactModel:
         try:
             return self.full_facts(self.facts_of(reference))
         except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
-            raise ValueError(
-                f"the reference {reference!r} states no facts this family can read; is it its family's?"
-            ) from None
+            raise ValueError(f"the reference {reference!r} states no facts this family can read; is it its family's?") from None  # fmt: skip
 
     def phrasings(self, reference: str) -> list[str]:
         """Every phrasing the family has of the facts in ``reference``: all right, none equal as strings."""
@@ -92,9 +90,7 @@ class FactModel:
 
 
 def _no_facts(family: str, reference: str) -> ValueError:
-    return ValueError(
-        f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?"
-    )
+    return ValueError(f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?")  # fmt: skip
 
 
 # --- shared readers -----------------------------------------------------------------

@@ -45,9 +45,7 @@ class CostExplorer(W.VBox):
         def slider(stops: Sequence[int | float], value: int | float, description: str) -> W.SelectionSlider:
             return W.SelectionSlider(options=_options(stops, value), value=value, description=description, **look)
 
-        self.model = W.Dropdown(
-            options=list(self.archs), value=model or next(iter(self.archs)), description="model", **look
-        )
+        self.model = W.Dropdown(options=list(self.archs), value=model or next(iter(self.archs)), description="model", **look)  # fmt: skip
         self.rank = slider(RANKS, protocol.rank, "LoRA rank")
         self.prompts = slider(PROMPTS, protocol.n_prompts, "public prompts")
         self.answer_tokens = slider(ANSWER_TOKENS, protocol.answer_tokens, "answer tokens")
@@ -100,10 +98,9 @@ def cost_explorer(
 ) -> CostExplorer:  # fmt: skip
     """An interactive view (a :class:`CostExplorer` ``VBox``) of the analytic byte counts of one round.
 
-    ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings
-    (default: :func:`fedcofit_lite.analysis.costmodel.paper_setting`), whose rank, prompts, answer length
-    and directions the controls change; ``model`` the first choice (default: the paper's Llama-3.1-405B
-    when offered).
+    ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings (default:
+    :func:`fedcofit_lite.analysis.costmodel.paper_setting`), whose rank, prompts, answer length and directions the
+    controls change; ``model`` the first choice (default: the paper's Llama-3.1-405B when offered).
 
     Examples
     --------

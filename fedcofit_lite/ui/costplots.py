@@ -52,12 +52,8 @@ def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -
     for key in PROTOCOLS:
         y = [b[key] for b in per_arch]
         data = [[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)]
-        hover = (
-            "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>" + LABELS[key] + "</extra>"
-        )
-        fig.add_trace(
-            go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=hover)
-        )
+        hover = "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>" + LABELS[key] + "</extra>"  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=hover))  # fmt: skip
     fig.update_xaxes(type="log", title="parameters")
     fig.update_yaxes(type="log", title="bytes per round")
     fig.update_layout(title=f"Bytes per round ({_describe(protocol)})", hovermode="closest")

@@ -44,7 +44,7 @@ class ClusterExplorer(W.VBox):
             "knob": W.FloatSlider(description=REGISTRY[algorithm].knob, readout_format=".2f", **slider),
             "min_agreement": W.FloatSlider(
                 value=min_agreement, min=0, max=1, step=0.05, description="min_agreement", **slider
-            ),
+            ),  # fmt: skip
         }
         self.output = W.Output()
         self.n_draws = 0
@@ -114,9 +114,8 @@ def cluster_explorer(
     """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
 
     ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
-    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the
-    filter's starting value. Leave it as the last expression of a cell to show it; its ``controls`` can
-    be set from code.
+    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the filter's starting
+    value. Leave it as the last expression of a cell to show it; its ``controls`` can be set from code.
 
     Examples
     --------

@@ -58,9 +58,7 @@ def trace(
         kw["hovertemplate"] = hover + "<extra>" + style["label"] + "</extra>"
     if ci is not None:
         kw["error_y"] = _error_bars(ci)
-    return go.Scatter(
-        x=x, y=y, mode=kw.pop("mode", "lines+markers"), name=kw.pop("name", style["label"]), line=line, **kw
-    )
+    return go.Scatter(x=x, y=y, mode=kw.pop("mode", "lines+markers"), name=kw.pop("name", style["label"]), line=line, **kw)  # fmt: skip
 
 
 def _error_bars(intervals: Sequence[Any]) -> dict[str, Any]:
@@ -121,9 +119,7 @@ def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figu
         cum, trained, st = cumulative_bytes(rows), _trained(rows), method_style(method)
         if not cum or cum[-1] == 0:
             y, text = trained[-1]["test"]["all"][metric], f"{st['label']} (0 bytes)"
-            fig.add_hline(
-                y=y, line_dash="dash", line_color=st["color"], annotation_text=text, annotation_position="top left"
-            )
+            fig.add_hline(y=y, line_dash="dash", line_color=st["color"], annotation_text=text, annotation_position="top left")  # fmt: skip
             continue
         pts = [(b, r) for b, r in zip(cum, trained) if b > 0]
         x, y, text = [b for b, _ in pts], [r["test"]["all"][metric] for _, r in pts], [r["stage"] for _, r in pts]
@@ -143,12 +139,8 @@ def fig_wall_time(metrics: Metrics) -> go.Figure:
                 phases[phase][method] += s
     methods = list(metrics)
     labels = [method_style(m)["label"] for m in methods]
-    fig = go.Figure(
-        [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
-    )
-    return laid_out(
-        fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack"
-    )
+    fig = go.Figure([go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()])  # fmt: skip
+    return laid_out(fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack")  # fmt: skip
 
 
 def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
@@ -223,9 +215,7 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
             except Exception as err:  # noqa: BLE001 - kaleido raises several types when Chrome is missing
                 import logging
 
-                logging.getLogger(__name__).warning(
-                    "PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0]
-                )
+                logging.getLogger(__name__).warning("PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0])  # fmt: skip
     return paths
 
 
@@ -284,9 +274,7 @@ def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
     eps, text = [r.epsilon for r in rows], [f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows]
     shares = [r.released / r.n_queries for r in rows]
     shares = go.Scatter(x=eps, y=shares, mode="lines+markers", name="share of prompts labelled", text=text)
-    precision = go.Scatter(
-        x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels"
-    )
+    precision = go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels")  # fmt: skip
     fig = go.Figure([shares, precision])
     x, y = {"title": "epsilon (client-level)", "type": "log"}, {"title": "share", "range": [0, 1.05]}
     return laid_out(fig, "Private consensus: client-level epsilon against labels released", x, y)

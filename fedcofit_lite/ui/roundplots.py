@@ -72,9 +72,7 @@ def fig_embedding(
             "hovertemplate": "%{text}<extra></extra>",
         }
         if coords.shape[1] >= 3:
-            fig.add_trace(
-                go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common)
-            )
+            fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common))  # fmt: skip
         else:
             fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker={"size": 8, "opacity": 0.8}, **common))
     if coords.size and np.ptp(coords, axis=0).max() < 1e-6:  # one point: fixed axes instead of ticks like -246.5n

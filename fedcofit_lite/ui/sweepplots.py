@@ -1,9 +1,8 @@
 """Figures of a sweep folder (``python -m fedcofit_lite sweep``): the curves a reader of the budget question wants.
 
-Every function takes rows of :mod:`fedcofit_lite.analysis.frontier` and returns a plotly ``go.Figure``
-(never shown): score against public budget, against bytes (the frontier, FedAvg at its bytes),
-against round, against simulated wall-clock on a link, against client count, and what the labels did.
-Error bars and bands are the rows' 95% intervals.
+Every function takes rows of :mod:`fedcofit_lite.analysis.frontier` and returns a plotly ``go.Figure`` (never shown):
+score against public budget, against bytes (the frontier, FedAvg at its bytes), against round, against simulated
+wall-clock on a link, against client count, and what the labels did. Error bars and bands are the rows' 95% intervals.
 """
 
 from __future__ import annotations

@@ -136,9 +136,7 @@ def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[s
     """The seeds of ``seeds`` whose folder under ``run_dir`` holds a finished comparison of ``cfg`` at that seed."""
 
     def done(folder: Path, s: int) -> bool:
-        return (
-            _same_config(folder / "config.yaml", seed_config(cfg, s, methods)) and (folder / "comparison.json").exists()
-        )
+        return _same_config(folder / "config.yaml", seed_config(cfg, s, methods)) and (folder / "comparison.json").exists()  # fmt: skip
 
     return [s for s in seeds if done(run_dir / f"seed_{s}", s)]
 
