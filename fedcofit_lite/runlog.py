@@ -253,10 +253,9 @@ def label_scores(
         "pseudo_label_accuracy": float(np.mean(kept)) if kept else None,
         "consensus_accuracy_all_prompts": float(np.mean([r.correct for r in labels])) if labels else None,
         **({"client_answer_accuracy": {c: float(np.mean(v)) for c, v in by_client.items()}} if right else {}),
-        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None,
-        "kept": len(kept),
+        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None, "kept": len(kept),
         "n_prompts": len(labels),
-    }
+    }  # fmt: skip
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -232,11 +232,9 @@ class Audit:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run_dir": self.run_dir,
-            "method": self.method,
-            "note": self.note,
+            "run_dir": self.run_dir, "method": self.method, "note": self.note,
             "results": [r.row() for r in self.results],
-        }
+        }  # fmt: skip
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Audit:

@@ -307,12 +307,8 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     for e in complete:
         gap = stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None
         row = {
-            "method": e,
-            "em": em_ci[e],
-            "rouge_l": rouge_ci[e],
-            "gap": gap,
-            "bytes": summary.bytes_total.get(e, 0.0),
-        }
+            "method": e, "em": em_ci[e], "rouge_l": rouge_ci[e], "gap": gap, "bytes": summary.bytes_total.get(e, 0.0),
+        }  # fmt: skip
         row = {**row, "steps": summary.steps.get(e, 0.0), **summary.energy.get(e, {})}
         if e in local_em and e != "centralized":
             row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
@@ -336,10 +332,9 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
         lines += _family_gap_lines(summary, em, complete, label, n_boot)
     if summary.labels:
         lines += [
+            "", "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
             "",
-            "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
-            "",
-        ]
+        ]  # fmt: skip
         for method, per_stage in summary.labels.items():
             cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()]  # fmt: skip
             lines.append(f"{method:<22}" + "    ".join(cells))

@@ -106,13 +106,8 @@ class Architecture:
             name = config.get("_source") or config.get("_name_or_path") or config.get("model_type") or "unnamed"
         kv_heads, tied = heads if kv_heads is None else kv_heads, bool(config.get("tie_word_embeddings", False))
         sizes = (
-            config["num_hidden_layers"],
-            heads,
-            kv_heads,
-            head_dim,
-            config["intermediate_size"],
-            config["vocab_size"],
-        )
+            config["num_hidden_layers"], heads, kv_heads, head_dim, config["intermediate_size"], config["vocab_size"],
+        )  # fmt: skip
         return cls(name, hidden, *sizes, tied)
 
     @classmethod

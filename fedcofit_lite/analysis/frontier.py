@@ -166,11 +166,6 @@ def _tags(cell: Cell, global_model: bool) -> list[tuple[str, str]]:
     return [("", cell.method)] + ([("_global", f"{cell.method} (global)")] if global_model else [])
 
 
-def _cell_items(cell: Cell, stage: str, tag: str, metric: str) -> dict[str, float] | None:
-    rows = read_predictions(cell.path, stage + tag) or (read_predictions(cell.group, stage) if not tag else None)
-    return item_scores(rows, metric) if rows else None
-
-
 def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: str | None = None) -> SweepScores:
     """Paired bootstrap draws of every entry's score at every stage, for ``clients`` clients (complete seeds only)."""
     metric = metric or res.metric
@@ -184,8 +179,12 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
         for cell in group:
             for tag, entry in _tags(cell, has_global_model(cell.method)):
                 for stage in res.stages():
-                    items = _cell_items(cell, stage, tag, metric)
-                    if items is not None:
+                    # a shared stage's predictions live in the group's folder
+                    rows = read_predictions(cell.path, stage + tag) or (
+                        read_predictions(cell.group, stage) if not tag else None
+                    )
+                    if rows:
+                        items = item_scores(rows, metric)
                         per_key.setdefault((entry, cell.budget, stage), []).append(np.array([items[i] for i in ids]))
     complete = {k: v for k, v in per_key.items() if len(v) == len(seeds)}
     point, draws = stats.bootstrap_draws(complete, n_boot)
@@ -464,10 +463,8 @@ def _not_reached(
     why = ""
     if last:
         kept, n, prec = (
-            np.mean([b["kept"] for b in last]),
-            last[0]["n_prompts"],
-            _nanmean([b["precision"] for b in last]),
-        )
+            np.mean([b["kept"] for b in last]), last[0]["n_prompts"], _nanmean([b["precision"] for b in last]),
+        )  # fmt: skip
         new, harm = (np.mean([b[k] for b in last]) for k in ("new_correct_per_client", "harmful_per_client"))
         why = (
             f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision "
@@ -549,7 +546,7 @@ def transfer_rows(
                 rows = read_predictions(cell.path, stage + tag)
                 if not rows:
                     continue
-                values = _row_scores(rows, metric)
+                values = [item_scores([r], metric)[r.id] for r in rows]  # each row's own score, not a mean over models
                 score = {(r.client, r.id): v for r, v in zip(rows, values)}
                 family = {r.id: r.family for r in rows}
                 # each client's own model where the cell scored the clients; else its one model (centralized, global)
@@ -577,8 +574,3 @@ def transfer_rows(
         unknown_k, known_k = stats.interval(point_u[k], draws_u[k]), stats.interval(point_k[k], draws_k[k])
         out.append(TransferRow(k[0], k[1], unknown_k, known_k, gain))
     return out
-
-
-def _row_scores(rows: Sequence[Any], metric: str) -> list[float]:
-    """Each prediction row's own score (not averaged over the models that answered the item)."""
-    return [item_scores([r], metric)[r.id] for r in rows]

@@ -97,12 +97,13 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
     rows = read_answers(run, round_index)
     ids = [r.prompt_id for r in rows]
+    recorded = sorted(set.intersection(*[set(r.signals or {}) for r in rows])) if rows else []  # on every answer
     ra = RoundAnswers(
         round_index, [r.client for r in rows], ids, [r.answer for r in rows],
         references=[suite.public_references[p] for p in ids], prompts={p: prompts[p] for p in dict.fromkeys(ids)},
         families_of={e.id: e.family for e in suite.public},
         confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
-        signals={n: [r.signals[n] for r in rows] for n in _recorded_signals(rows)},
+        signals={n: [r.signals[n] for r in rows] for n in recorded},
     )  # fmt: skip
     saved = read_embeddings(run, round_index) if embeddings else None
     if saved is not None:
@@ -112,12 +113,6 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
         if all(i is not None for i in order):  # a rejected client's answers were never embedded
             ra.X = vectors[order]
     return ra
-
-
-def _recorded_signals(rows: Sequence[Any]) -> list[str]:
-    """The competence signals every answer row of a round carries."""
-    names = [set(r.signals or {}) for r in rows]
-    return sorted(set.intersection(*names)) if names else []
 
 
 def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:

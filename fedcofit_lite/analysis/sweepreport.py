@@ -140,10 +140,9 @@ def sweep_report(
         lines += ["", f"== {n} clients, seeds {sc.seeds}, {sc.n_items} test items per seed =="]
         for r in p.rounds:
             lines += [
-                "",
-                f"-- score against public budget, after round {r} --",
+                "", f"-- score against public budget, after round {r} --",
                 budget_table(budget_rows(res, sc, f"round_{r}")),
-            ]
+            ]  # fmt: skip
         note = energy_notes(res, n)
         lines += [note] if note else []
         last = f"round_{res.last_round}"
@@ -209,16 +208,13 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
             out.append(f"Sending only changed answers saved {share:.0%} of that budget's bytes, for the same labels.")
     try:
         target, tta = time_to_accuracy(res, sc)
-        got = [f"{r['method']}{_at(r['budget'])} (round {r['rounds']})" for r in tta if r["rounds"] is not None]
+        got = [(r["method"], r["budget"], r["rounds"]) for r in tta if r["rounds"] is not None]
+        got = [f"{m}{f' at {b} prompts' if b is not None else ''} (round {k})" for m, b, k in got]
         out.append(f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}.")  # fmt: skip
     except ValueError:
         pass
     out.append(verdict(res, sc).text)
     return out
-
-
-def _at(budget: int | None) -> str:
-    return f" at {budget} prompts" if budget is not None else ""
 
 
 def _budget_findings(res: SweepResults, sc: SweepScores, rows: Mapping, stage: str) -> list[str]:

@@ -55,13 +55,9 @@ class TrainStats:
 
 def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
     return peft.LoraConfig(
-        r=cfg.r,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=list(cfg.target_modules),
-        bias="none",
+        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules), bias="none",
         task_type="CAUSAL_LM",
-    )
+    )  # fmt: skip
 
 
 def attach_adapters(
@@ -106,11 +102,6 @@ def trainable_parameters(
 def adamw(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW over an adapter's parameters, fused: one kernel for all of them, not about ten calls per tensor."""
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-
-
-def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.Tensor:
-    """``||w - w_start||^2`` over the adapter's parameters (FedProx's proximal term, without mu / 2)."""
-    return sum((p - a).pow(2).sum() for p, a in zip(params, anchor))
 
 
 def train_adapter(
@@ -237,7 +228,9 @@ def _joint_update(loss, jobs, index, params, anchors, optimizers, cfg: TrainConf
     objective = loss[index].sum()
     for j in jobs:
         if j.prox_mu > 0:
-            objective = objective + j.prox_mu / 2 * _distance2(params[j.adapter], anchors[j.adapter])
+            # FedProx's proximal term: ||w - w_start||^2 over the adapter's parameters, times mu / 2
+            distance2 = sum((p - a).pow(2).sum() for p, a in zip(params[j.adapter], anchors[j.adapter]))
+            objective = objective + j.prox_mu / 2 * distance2
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
     objective.backward()

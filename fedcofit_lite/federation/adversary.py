@@ -22,12 +22,8 @@ ANSWER_BEHAVIOURS: tuple[str, ...] = typing.get_args(Behaviour)
 PARAMETER_BEHAVIOURS = ("honest", "noise", "scaled", "colluder")
 # A client configured with an answer behaviour sends this parameter fault under FedAvg.
 PARAMETER_OF = {
-    "honest": "honest",
-    "random_text": "noise",
-    "constant": "scaled",
-    "echo": "scaled",
-    "colluder": "colluder",
-}
+    "honest": "honest", "random_text": "noise", "constant": "scaled", "echo": "scaled", "colluder": "colluder",
+}  # fmt: skip
 CONSTANT_ANSWER = "I don't know."
 SCALE = -10.0
 _WORDS = tuple("apple river seven blue quickly table north paper cloud forty green march stone ninety".split())

@@ -168,17 +168,14 @@ class Consensus(Method):
             plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
             trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
         return {
-            **label_scores(labels, answer_rows, right),
-            "rejected_clients": report.rejected,
-            "dropped_clients": {**dropped, **failed},
-            "rule": self.server.rule,
+            **label_scores(labels, answer_rows, right), "rejected_clients": report.rejected,
+            "dropped_clients": {**dropped, **failed}, "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
             **({"signal_sent": self.server.signal} if self.server.signal else {}),
             **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
-            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}),
-            **train_row(trained),
+            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}), **train_row(trained),
             "seconds": timer.seconds,
-        }
+        }  # fmt: skip
 
 
 def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:

@@ -21,11 +21,8 @@ from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMes
 
 def answers_to_record(m: AnswersMessage) -> ConfigRecord:
     rec: dict[str, Any] = {
-        "round": m.round,
-        "client_id": m.client_id,
-        "prompt_ids": list(m.prompt_ids),
-        "answers": list(m.answers),
-    }
+        "round": m.round, "client_id": m.client_id, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers),
+    }  # fmt: skip
     if m.confidence is not None:
         rec["confidence"] = [float(c) for c in m.confidence]
     for name, values in (m.signals or {}).items():

@@ -38,10 +38,8 @@ def config_from_run_config(run_config: dict[str, Any]) -> RunConfig:
 def main(grid: Grid, context: Context) -> None:
     rc = dict(context.run_config)
     run_dir, method, wait_s = (
-        str(rc.get("run-dir", "")) or None,
-        str(rc.get("method", "")) or None,
-        float(rc.get("wait-s", 300.0)),
-    )
+        str(rc.get("run-dir", "")) or None, str(rc.get("method", "")) or None, float(rc.get("wait-s", 300.0)),
+    )  # fmt: skip
     result = run_on_grid(grid, config_from_run_config(rc), run_dir=run_dir, method=method, wait_s=wait_s)
     print(f"fedcofit_lite on Flower: run folder {result.run_dir}\n{result.table}", flush=True)
 

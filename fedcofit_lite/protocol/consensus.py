@@ -165,14 +165,12 @@ def guard_key(text: str) -> tuple[tuple[str, ...], bool]:
     >>> guard_key("The capital is Lima.") == guard_key("Lima is the capital.")
     True
     """
-    numbers = tuple(x if "." in x else _strip_zeros(x) for x in _NUMBER.findall(text))
+    # an integer's leading zeros dropped, its sign kept: 06 -> 6, -05 -> -5, 0 -> 0
+    numbers = tuple(
+        x if "." in x else ("-" if x[0] == "-" else "") + (x.lstrip("-").lstrip("0") or "0")
+        for x in _NUMBER.findall(text)
+    )
     return numbers, case_matters(text)
-
-
-def _strip_zeros(integer: str) -> str:
-    """``06`` -> ``6``, ``-05`` -> ``-5``, ``0`` -> ``0``."""
-    sign, digits = ("-", integer[1:]) if integer.startswith("-") else ("", integer)
-    return sign + (digits.lstrip("0") or "0")
 
 
 def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
@@ -292,11 +290,8 @@ class SemanticConsensus(BaseEstimator):
         guard: str = "none", choose: str = "heaviest", competence_temperature: float = 0.05, min_competence: float = 0.0,
     ) -> None:  # fmt: skip
         self.clusterer, self.min_agreement, self.grouping, self.weighting = (
-            clusterer,
-            min_agreement,
-            grouping,
-            weighting,
-        )
+            clusterer, min_agreement, grouping, weighting,
+        )  # fmt: skip
         self.min_cohesion, self.min_confidence, self.reliability_by = min_cohesion, min_confidence, reliability_by
         self.n_iter, self.guard, self.choose = n_iter, guard, choose
         self.competence_temperature, self.min_competence = competence_temperature, min_competence

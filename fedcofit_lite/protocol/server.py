@@ -179,14 +179,9 @@ class ConsensusServer:
         confidence = [r[3] for r in rows] if self.needs_confidence else None
         competence = [r[4] for r in rows] if self.signal else None
         est = clone(self.consensus).fit(
-            vectors,
-            groups,
-            texts=texts,
-            clients=clients,
-            confidence=confidence,
-            families=families,
+            vectors, groups, texts=texts, clients=clients, confidence=confidence, families=families,
             competence=competence,
-        )
+        )  # fmt: skip
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
         keep = [bool(k) for k in est.keep_]

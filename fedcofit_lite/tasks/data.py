@@ -28,11 +28,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
 SUITE_FILES: dict[str, str] = {
-    "train": "train.jsonl",
-    "public": "public.jsonl",
-    "public_references": "public_references.jsonl",
+    "train": "train.jsonl", "public": "public.jsonl", "public_references": "public_references.jsonl",
     "test": "test.jsonl",
-}
+}  # fmt: skip
 SCHEMES: tuple[str, ...] = typing.get_args(Partition)
 
 _REGENERATE_HINT = "run `python data/generate.py` from the repository root to create it"
@@ -479,10 +477,9 @@ def _record_to_example(record: Mapping[str, Any], example_id: str, family_field:
             f"{', '.join(_ALPACA_FIELDS)}); it has the fields {', '.join(map(repr, record))}"
         )
     values = {
-        "instruction": record["instruction"],
-        "context": record.get(context_key) or "",
+        "instruction": record["instruction"], "context": record.get(context_key) or "",
         "response": record[response_key],
-    }
+    }  # fmt: skip
     if family_field is not None:
         if family_field not in record:
             raise DataFormatError(f"family_field {family_field!r} is not a field of the record")
@@ -492,11 +489,6 @@ def _record_to_example(record: Mapping[str, Any], example_id: str, family_field:
         if not isinstance(value, str):
             raise DataFormatError(f"field {name!r} must be a string, got {type(value).__name__}")
     return Example(id=example_id, **values)
-
-
-def _is_offline() -> bool:
-    flags = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in flags)
 
 
 def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
@@ -512,11 +504,9 @@ def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
     try:
         return datasets.load_dataset(name, split=split)
     except Exception as e:
-        why = (
-            "Hugging Face offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
-            if _is_offline()
-            else "the hub could not be reached or has no such dataset/split"
-        )
+        flags = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+        offline = any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in flags)
+        why = "Hugging Face offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)" if offline else "the hub could not be reached or has no such dataset/split"  # fmt: skip
         detail = f"{type(e).__name__}: {e}"[:300]
         raise RuntimeError(
             f"could not load the Hugging Face dataset {name!r} (split {split!r}): "

@@ -24,16 +24,11 @@ _FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # me
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
 
 
-def _lighter(color: str, amount: float = 0.55) -> str:
-    """``color`` (#rrggbb) mixed with ``amount`` of white."""
-    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
-
-
 def _method_color(method: str, direction: str, k: int) -> str:
-    """The method's colour in every run figure (federation.methods.METHODS): as is for up, lighter for down."""
+    """The method's colour in every run figure (federation.methods.METHODS): as is for up, mixed with 55% white for down."""
     base = method_style(method)["color"] or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
-    return base if direction == "up" else _lighter(base)
+    rgb = [int(base[i : i + 2], 16) for i in (1, 3, 5)]  # #rrggbb
+    return base if direction == "up" else "#" + "".join(f"{round(c + (255 - c) * 0.55):02x}" for c in rgb)
 
 
 def _describe(p: Protocol) -> str:

@@ -14,11 +14,6 @@ import plotly.graph_objects as go
 log = logging.getLogger(__name__)
 
 
-def _consensus_folder(run: Path) -> Path | None:
-    """The folder holding a consensus run's answers: the run itself or its ``consensus/`` method folder."""
-    return next((c for c in (run, run / "consensus") if (c / "answers" / "round_1.jsonl").exists()), None)
-
-
 def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, go.Figure]:
     """Every figure a run folder supports, by file stem."""
     from ..analysis import accounting, compare, costmodel, replay
@@ -45,7 +40,8 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     if metrics:
         figs.update({f"compare_{k}": v for k, v in plots.comparison_figures(metrics).items()})
     # 2. one consensus round up close: embedding space and the threshold sweep
-    folder = _consensus_folder(run)
+    # the folder holding a consensus run's answers: the run itself or its consensus/ method folder
+    folder = next((c for c in (run, run / "consensus") if (c / "answers" / "round_1.jsonl").exists()), None)
     if folder is not None:
         cfg = load_config(folder / "config.yaml", recorded=True)
         # the server's saved embeddings; answers it never embedded need the embedder (hence transformers)

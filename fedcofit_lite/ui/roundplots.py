@@ -66,11 +66,9 @@ def fig_embedding(
     for key in dict.fromkeys(keys):
         idx = [i for i, k in enumerate(keys) if k == key]
         common = {
-            "name": str(key),
-            "mode": "markers",
-            "text": [hover[i] for i in idx],
+            "name": str(key), "mode": "markers", "text": [hover[i] for i in idx],
             "hovertemplate": "%{text}<extra></extra>",
-        }
+        }  # fmt: skip
         if coords.shape[1] >= 3:
             fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common))  # fmt: skip
         else:
