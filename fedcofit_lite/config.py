@@ -308,8 +308,6 @@ class RunConfig:
 
 
 # -- building from dicts -------------------------------------------------------
-
-
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
@@ -346,11 +344,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is not None:
             raise ConfigError(f"{where} = {value!r}: expected null.")
         return None
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        # YAML 1.1 reads "1e-4" (no dot) as a string; accept what float() accepts.
-        try:
+    if tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # an int; or YAML 1.1's "1e-4" (no dot), read as a string: what float() accepts
             return float(value)
         except ValueError:
             pass

@@ -151,11 +151,9 @@ class RunLog:
     @classmethod
     def create(cls, cfg: RunConfig) -> RunLog:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
-        suffix = 1
+        path, suffix = Path(cfg.output_dir) / f"{cfg.name}-{stamp}", 1
         while path.exists():  # two runs in the same second
-            path = Path(cfg.output_dir) / f"{cfg.name}-{stamp}-{suffix}"
-            suffix += 1
+            path, suffix = Path(cfg.output_dir) / f"{cfg.name}-{stamp}-{suffix}", suffix + 1
         return cls(path)
 
     def write_config(self, cfg: RunConfig) -> None:

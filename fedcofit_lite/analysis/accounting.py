@@ -49,9 +49,7 @@ def _mean_bytes(texts: Sequence[str]) -> float:
     return sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts))
 
 
-def _consensus_rows(
-    run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus"
-) -> list[dict]:
+def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus") -> list[dict]:  # fmt: skip
     arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
     rows = []
     exchanged = set(rounds_of(run))  # a method may exchange answers in some rounds only

@@ -56,8 +56,6 @@ class AuditError(ValueError):
 
 
 # -- the metrics --------------------------------------------------------------
-
-
 def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
     """P(score of a random member > score of a random non-member), ties counting half (Mann-Whitney U)."""
     from scipy.stats import rankdata
@@ -101,8 +99,6 @@ def attack_intervals(
 
 
 # -- who is a member ------------------------------------------------------------
-
-
 def membership_sets(
     train: Sequence[Example], partition: Mapping[str, Sequence[str]], seed: int = 0, pool: Sequence[Example] = ()
 ) -> dict[str, tuple[list[Example], list[Example]]]:
@@ -136,8 +132,6 @@ def membership_sets(
 
 
 # -- the attacks' scores --------------------------------------------------------
-
-
 def record_losses(
     model: Any, tokenizer: Any, examples: Sequence[Example], adapter: str | None, max_length: int, batch_size: int = 16
 ) -> np.ndarray:
@@ -171,9 +165,7 @@ def record_losses(
 
 def best_match(responses: np.ndarray, exposed: np.ndarray) -> np.ndarray:
     """(n,) the largest cosine similarity of each response (n, d) to any exposed text (k, d); -1 when none was exposed."""
-    if exposed.shape[0] == 0:
-        return np.full(responses.shape[0], -1.0)
-    return (responses @ exposed.T).max(axis=1)
+    return np.full(responses.shape[0], -1.0) if exposed.shape[0] == 0 else (responses @ exposed.T).max(axis=1)
 
 
 def text_attack(
@@ -190,8 +182,6 @@ def text_attack(
 
 
 # -- one run folder -------------------------------------------------------------
-
-
 @dataclass
 class AttackResult:
     """One attack on one run, pooled over clients."""
@@ -420,8 +410,6 @@ class _Scorer:
 
 
 # -- what a competence signal says of a client's data --------------------------------------------
-
-
 def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", round_index: int = 1) -> dict[str, Any]:
     """How well a competence signal tells the server which task families a client's private records hold.
 

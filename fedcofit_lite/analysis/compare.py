@@ -114,8 +114,6 @@ def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
 
 
 # -- several seeds: paired intervals ------------------------------------------------------
-
-
 METRICS = ("exact_match", "correct", "rouge_l")
 METRIC_LABELS = {"exact_match": "exact match", "correct": "correct", "rouge_l": "ROUGE-L"}
 
@@ -273,9 +271,7 @@ def family_gaps(summary: SeedSummary, em: dict[str, list], entries: list[str], n
     return out
 
 
-def _family_gap_lines(
-    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
-) -> list[str]:
+def _family_gap_lines(summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int) -> list[str]:  # fmt: skip
     """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
     lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
     lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in sorted(set(summary.families["0"]))))

@@ -38,8 +38,6 @@ class UnknownArchitectureError(KeyError, ValueError):
 
 
 # ---------------------------------------------------------------- architecture
-
-
 def _positive_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{where} must be a positive integer, got {value!r}")
@@ -202,8 +200,6 @@ def _check_modules(modules: Any, where: str) -> tuple[str, ...]:
 
 
 # -------------------------------------------------------------------- protocol
-
-
 def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
@@ -257,8 +253,6 @@ def _is_real(value: Any) -> bool:
 
 
 # ------------------------------------------------------------------ byte counts
-
-
 def round_bytes(arch: Architecture, protocol: Protocol) -> dict[str, float]:
     """Bytes of one round, summed over clients and the counted directions, by protocol.
 

@@ -133,8 +133,6 @@ def load_sweep(root: str | Path) -> SweepResults:
 
 
 # -- scores, paired over seeds and test items --------------------------------------------------------------
-
-
 @dataclass
 class SweepScores:
     """Point scores and paired bootstrap draws of every (entry, budget, stage) of one client count."""
@@ -192,8 +190,6 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
 
 
 # -- what each stage cost -----------------------------------------------------------------------
-
-
 def _stage_costs(rows: Sequence[dict[str, Any]], n_clients: int, stages: list[str]) -> dict[str, dict[str, float]]:
     """Cumulative bytes, compute seconds and energy of one cell, from its local stage to each stage."""
     by_stage = {r["stage"]: r for r in rows}
@@ -314,8 +310,6 @@ def wall_clock_rows(res: SweepResults, sc: SweepScores, links: Sequence[Link] = 
 
 
 # -- time to accuracy, and where consensus meets FedAvg -------------------------------------------
-
-
 def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[float, np.ndarray]:
     """local + ``fraction`` x (centralized - local) after ``stage``: the point and its draws."""
     lo, hi = ("local", None, stage), ("centralized", None, stage)
@@ -434,12 +428,9 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
             best_seen = (budget, r, rule, best)
             if _meets(sc, (rule, budget, stage), stage, reference, criterion):
                 how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
-                text = (
-                    f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
-                    f"{best.format()}) is {how} "
-                    + " and ".join(f"{k} ({v.format()})" for k, v in against.items())
-                    + "."
-                )
+                refs = " and ".join(f"{k} ({v.format()})" for k, v in against.items())
+                text = f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
+                text += f"{best.format()}) is {how} {refs}."
                 return Verdict(True, reference, budget, r, rule, best, against, text)
     return _not_reached(res, sc, reference, criterion, best_seen)
 
@@ -451,9 +442,7 @@ def _meets(sc: SweepScores, key: Key, stage: str, reference: list[str], criterio
     return stats.interval(sc.point[key] - sc.point[(reference[0], None, stage)], diff).lo > 0
 
 
-def _not_reached(
-    res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None
-) -> Verdict:
+def _not_reached(res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None) -> Verdict:  # fmt: skip
     bounds = label_rows(res, sc.clients)
     if best is None:
         text = f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."  # fmt: skip
@@ -462,9 +451,8 @@ def _not_reached(
     last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]
     why = ""
     if last:
-        kept, n, prec = (
-            np.mean([b["kept"] for b in last]), last[0]["n_prompts"], _nanmean([b["precision"] for b in last]),
-        )  # fmt: skip
+        kept, n = np.mean([b["kept"] for b in last]), last[0]["n_prompts"]
+        prec = _nanmean([b["precision"] for b in last])
         new, harm = (np.mean([b[k] for b in last]) for k in ("new_correct_per_client", "harmful_per_client"))
         why = (
             f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision "
@@ -483,7 +471,6 @@ def _not_reached(
 
 
 # -- every entry against the references --------------------------------------------------------------
-
 REFERENCES = ("local", "fedavg", "fedavg (global)")  # the study's question: above training alone, as good as FedAvg
 
 
@@ -508,8 +495,6 @@ def difference_rows(
 
 
 # -- what each client learned of what it never saw ----------------------------------------------
-
-
 @dataclass(frozen=True)
 class TransferRow:
     """One entry's scores on the test items of the families a client held no private record of, and of those it held."""

@@ -29,8 +29,6 @@ def format_minutes(seconds: float) -> str:
 
 
 # -- small Markdown pieces -----------------------------------------------------------------------
-
-
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
     """A pipe table; ``align`` is one letter per column (``l`` or ``r``), default: first left, the rest right."""
     align = align or "l" + "r" * (len(header) - 1)
@@ -47,9 +45,7 @@ def fmt_interval(ci: stats.Interval, fmt: str = "{:.3f}") -> str:
 
 def verdict(diff: stats.Interval) -> str:
     """How a paired difference reads: above, below, or not distinguishable (zero inside the interval)."""
-    if not diff.excludes(0.0):
-        return "not distinguishable"
-    return "above" if diff.mean > 0 else "below"
+    return "not distinguishable" if not diff.excludes(0.0) else "above" if diff.mean > 0 else "below"
 
 
 def versus(diff: stats.Interval, other: str) -> str:
@@ -59,8 +55,6 @@ def versus(diff: stats.Interval, other: str) -> str:
 
 
 # -- a multi-seed comparison -------------------------------------------------------------------
-
-
 def _differences(summary: SeedSummary, metric: str, n_boot: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
     em = summary.scores[metric][summary.final_stage()]
     entries = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
@@ -138,7 +132,6 @@ def stage_difference(run_dir: str | Path, a: str, b: str, metric: str = "exact_m
 
 
 # -- the package's own text tables, read back -----------------------------------------------------
-
 _CI = r"([+-]?\d+\.\d+) \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]"
 
 

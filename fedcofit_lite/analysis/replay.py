@@ -414,8 +414,6 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
 
 
 # -- one round up close: a consensus fitted on it, its quality, sweeps (the explorer's analysis) --
-
-
 def fit_consensus(
     ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None,
     min_cohesion: float | None = None, **params: Any,

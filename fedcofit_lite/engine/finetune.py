@@ -60,9 +60,7 @@ def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
     )  # fmt: skip
 
 
-def attach_adapters(
-    model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
-) -> peft.PeftModel:
+def attach_adapters(model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0) -> peft.PeftModel:  # fmt: skip
     """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
 
     Every adapter is initialised under seed ``seed * 100_003``: the shared start of federated LoRA (the server's
@@ -86,9 +84,7 @@ def attach_adapters(
     return peft_model
 
 
-def trainable_parameters(
-    model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False
-) -> list:
+def trainable_parameters(model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False) -> list:  # fmt: skip
     """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters. ``keep_others`` leaves
     other adapters as they are (several train together); otherwise ``adapter`` becomes the only active, trainable one."""
     if not keep_others:

@@ -19,13 +19,11 @@ def cpu_has_native_bf16() -> bool:
     """True when this CPU has bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
     cpu = getattr(torch, "cpu", None)
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        fn = getattr(cpu, probe, None)
-        if fn is not None:
-            try:
-                if fn():
-                    return True
-            except RuntimeError:  # pragma: no cover - exotic builds
-                continue
+        try:
+            if getattr(cpu, probe, lambda: False)():
+                return True
+        except RuntimeError:  # pragma: no cover - exotic builds
+            continue
     return False
 
 
@@ -35,9 +33,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         return getattr(torch, dtype)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
 
 
 def compute_dtype_of(model: torch.nn.Module) -> torch.dtype:

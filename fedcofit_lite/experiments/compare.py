@@ -109,9 +109,7 @@ def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
     return SharedStart(rows, adapters, privacy, initial)
 
 
-def run_methods(
-    fed: Federation, plan: list[Method], start: SharedStart, root: RunLog
-) -> dict[str, list[dict[str, Any]]]:
+def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: RunLog) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
     metrics: dict[str, list[dict[str, Any]]] = {}
     for method in plan:

@@ -233,8 +233,6 @@ def round_confidence(c: float) -> float:
 
 
 # -- what trains and answers for a client -------------------------------------------
-
-
 @dataclass
 class PoolAdapter:
     """A client's LoRA adapter ``adapter_id`` on a shared model pool."""

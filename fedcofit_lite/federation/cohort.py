@@ -235,10 +235,8 @@ class LocalCohort(Cohort):
         self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None,
         embed: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:  # fmt: skip
-        self.cfg = cfg
+        self.cfg, self.suite, self.public = cfg, suite, {e.id: e for e in suite.public}
         self.embed = embed  # the public sentence embedder, for the clients' competence signals
-        self.suite = suite
-        self.public = {e.id: e for e in suite.public}
         self.clients = build_clients(cfg, suite)
         self.pool = equip(self.clients, cfg, answerers)
         self.by_id = {c.client_id: c for c in self.clients}

@@ -72,16 +72,14 @@ class Federation:
         self.public = {e.id: e for e in self.suite.public}
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
-        self.wire = Wire()
-        self.metrics: list[MetricsRow] = []
-        self.method_name = cfg.federation.method
-        # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
-        self.vote_seed: int | None = None
+        self.wire, self.metrics, self.method_name = Wire(), [], cfg.federation.method
+        self.vote_seed: int | None = (
+            None  # private consensus: the server's noise seed (secret unless dp_seed names one)
+        )
         self.ctx = self._round_context()
         self.meter = EnergyMeter(cfg.eval.energy, cfg.eval.watts_per_core)  # energy since the last metrics row
 
     # -- pieces -----------------------------------------------------------
-
     @property
     def clients(self) -> list:
         """The in-process clients (their data, labels and models)."""
@@ -165,7 +163,6 @@ class Federation:
         return full
 
     # -- the whole protocol -----------------------------------------------
-
     def run_base(self) -> dict[str, Any]:
         """Score the untrained base model(s) (stage ``base``)."""
         return self.record("base", -1, {}, use_base=True)

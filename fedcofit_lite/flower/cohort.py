@@ -66,13 +66,9 @@ class FlowerCohort(Cohort):
     def __init__(self, grid: Any, cfg: RunConfig, wait_s: float = 300.0) -> None:
         refuse_unsupported(cfg)
         if "colluder" in cfg.federation.behaviours:
-            raise ValueError(
-                "federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which "
-                "separate client processes do not share; run them in process (python -m fedcofit_lite run)."
-            )
-        self.grid = grid
-        self.cfg = cfg
-        self.timeout = float(cfg.federation.timeout_s)
+            why = "separate client processes do not share; run them in process (python -m fedcofit_lite run)"
+            raise ValueError(f"federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which {why}.")  # fmt: skip
+        self.grid, self.cfg, self.timeout = grid, cfg, float(cfg.federation.timeout_s)
         self.record_bytes_by_round: dict[int, dict[str, int]] = defaultdict(lambda: {"up": 0, "down": 0})
         self.epsilon: dict[str, float] = {}
         self.poll_s = 0.2  # the server's pull interval (a SuperNode polls the SuperLink every few seconds on its own)
@@ -96,7 +92,6 @@ class FlowerCohort(Cohort):
         log.info("flower: %d clients on nodes %s", len(self.node), self.node)
 
     # -- transport ------------------------------------------------------------
-
     def _wait_for_nodes(self, n: int, wait_s: float) -> list[int]:
         deadline = time.monotonic() + wait_s
         while True:
@@ -168,7 +163,6 @@ class FlowerCohort(Cohort):
         return {client_of[n]: r for n, r in got.items()}, {client_of[n]: why for n, why in failed.items()}
 
     # -- the cohort -------------------------------------------------------------
-
     def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
         got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)})  # fmt: skip
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]

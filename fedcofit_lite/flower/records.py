@@ -105,6 +105,4 @@ def record_bytes(content: RecordDict) -> int:
 def _value_bytes(v: Any) -> int:
     if isinstance(v, str):
         return len(v.encode("utf-8"))
-    if isinstance(v, bytes):
-        return len(v)
-    return 1 if isinstance(v, bool) else 8
+    return len(v) if isinstance(v, bytes) else 1 if isinstance(v, bool) else 8

@@ -303,8 +303,6 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
 
 
 # -- the registry: each clusterer with its own typed parameters ----------------------------------------
-
-
 @dataclass(frozen=True)
 class AgglomerativeParams:
     """The configured parameters of :class:`AgglomerativeThreshold`."""

@@ -432,7 +432,6 @@ class SemanticConsensus(BaseEstimator):
         return [asdict(r) for r in self.results_]
 
     # -- the steps ------------------------------------------------------------------
-
     def _group(self, clusterer: BaseEstimator, Xp: NDArray[np.float64], texts: list[str] | None) -> NDArray[np.int64]:
         """Group labels of one prompt's rows (m,); -1 = a singleton (clusterer noise)."""
         if self.grouping == "semantic":
@@ -505,7 +504,6 @@ class SemanticConsensus(BaseEstimator):
         return np.array([weight_of[key(i)] for i in range(n)]), {str(k): v for k, v in weight_of.items()}
 
     # -- validation -----------------------------------------------------------------
-
     def _check_side_inputs(self, n: int, texts, clients, confidence, families, competence=None):
         def column(values, name):
             if values is not None and len(values := list(values)) != n:

@@ -116,9 +116,7 @@ class FedAvgServer:
                 return f"tensor {name} has non-finite values or values above {self.max_abs:g}"
         return None
 
-    def aggregate(
-        self, round_index: int, messages: Sequence[AdapterMessage]
-    ) -> tuple[GlobalAdapterMessage, FedAvgReport]:
+    def aggregate(self, round_index: int, messages: Sequence[AdapterMessage]) -> tuple[GlobalAdapterMessage, FedAvgReport]:  # fmt: skip
         """Validate, then average the accepted adapters weighted by ``n_examples``."""
         accepted, rejected = [], {}
         reference = self.reference

@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- validation
-
-
 def _check_sigma(sigma: float) -> None:
     if not sigma > 0:  # also rejects nan
         raise ValueError(f"sigma must be > 0 (the noise standard deviation, in votes), got {sigma!r}.")
@@ -80,8 +78,6 @@ def _check_queries(n_queries: int, least: int = 0) -> None:
 
 
 # -------------------------------------------------------------- the mechanism
-
-
 @dataclass(frozen=True)
 class Release:
     """What the vote on one prompt gives.
@@ -142,8 +138,6 @@ class NoisyVote:
 
 
 # ---------------------------------------------------------------- accounting
-
-
 # The RDP orders of opacus' RDPAccountant (DEFAULT_ALPHAS), so both accountants of the package agree.
 RDP_ORDERS = np.array([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)), dtype=float)  # (A,)
 
@@ -224,8 +218,6 @@ def sigma_for(target_epsilon: float, n_queries: int, delta: float) -> float:
 
 
 # ------------------------------------------------------------------ tradeoff
-
-
 @dataclass(frozen=True)
 class TradeoffRow:
     """Privacy and label quality of one noise level over a whole run."""

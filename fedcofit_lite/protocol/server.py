@@ -73,17 +73,11 @@ class ConsensusServer:
     ) -> None:  # fmt: skip
         plain_vote = consensus.grouping == "exact" and consensus.weighting == "uniform"
         if private is not None and not (RULES[rule].private if rule in RULES else plain_vote):
-            raise ValueError(
-                f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} "
-                "(semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote)."
-            )
-        self.prompt_ids = list(prompt_ids)
-        self.embed_fn = embed_fn
-        self.consensus = consensus
-        self.max_answer_chars = max_answer_chars
-        self.families = dict(families or {})
+            why = "semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote"
+            raise ValueError(f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} ({why}).")  # fmt: skip
+        self.prompt_ids, self.embed_fn, self.consensus = list(prompt_ids), embed_fn, consensus
+        self.max_answer_chars, self.families, self.private = max_answer_chars, dict(families or {}), private
         self.rule = rule  # the rule's name in consensus.RULES, for the record
-        self.private = private
         self.signal = signal if signal is not None else (RULES[rule].signal if rule in RULES else None)
         self._known = set(self.prompt_ids)
         self.held: dict[str, AnswersMessage] = {}  # client id -> its last accepted (whole) answers message
@@ -116,9 +110,7 @@ class ConsensusServer:
             return f"the consensus rule reads the competence signal {self.signal!r}, but the message carries none"
         return None
 
-    def screen(
-        self, round_index: int, messages: Sequence[AnswersMessage]
-    ) -> tuple[list[AnswersMessage], dict[str, str]]:
+    def screen(self, round_index: int, messages: Sequence[AnswersMessage]) -> tuple[list[AnswersMessage], dict[str, str]]:  # fmt: skip
         """Check every message once: (the acceptable ones, client id -> why the others were rejected).
 
         A message of changed answers only (``base_round``, ``federation.send_changed``) is completed

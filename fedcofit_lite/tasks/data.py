@@ -27,10 +27,7 @@ from ..config import Partition, RunConfig
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
-SUITE_FILES: dict[str, str] = {
-    "train": "train.jsonl", "public": "public.jsonl", "public_references": "public_references.jsonl",
-    "test": "test.jsonl",
-}  # fmt: skip
+SUITE_FILES: dict[str, str] = {k: f"{k}.jsonl" for k in ("train", "public", "public_references", "test")}
 SCHEMES: tuple[str, ...] = typing.get_args(Partition)
 
 _REGENERATE_HINT = "run `python data/generate.py` from the repository root to create it"
@@ -41,8 +38,6 @@ class DataFormatError(ValueError):
 
 
 # --- schema ----------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Example:
     """One instruction example: ``id`` (unique and stable, e.g. ``date_rewrite-train-0007``), ``family`` (a
@@ -85,8 +80,6 @@ class Example:
 
 
 # --- JSONL I/O -------------------------------------------------------------
-
-
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line (1-based)."""
     with open(path, encoding="utf-8") as f:
@@ -142,8 +135,6 @@ def load_examples(path: str | Path) -> list[Example]:
 
 
 # --- the task suite --------------------------------------------------------
-
-
 def _families_of(*groups: Iterable[Example]) -> tuple[str, ...]:
     """Families in order of first appearance."""
     return tuple(dict.fromkeys(ex.family for group in groups for ex in group))
@@ -220,9 +211,7 @@ def _proportional_quota(sizes: Mapping[str, int], total: int) -> dict[str, int]:
     return quota
 
 
-def _stratified_sample(
-    examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator
-) -> list[Example]:
+def _stratified_sample(examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator) -> list[Example]:  # fmt: skip
     """Draw ``quota[family]`` examples per family, keeping the input order."""
     groups = _group_indices(examples)
     keep: list[int] = []
@@ -298,8 +287,6 @@ def load_task_suite(
 
 
 # --- partitioners ----------------------------------------------------------
-
-
 def _group_indices(examples: Sequence[Example]) -> dict[str, list[int]]:
     """Family -> indices into ``examples``, families in order of first appearance."""
     groups: dict[str, list[int]] = {}
@@ -345,9 +332,7 @@ def partition_iid(examples: Sequence[Example], n_clients: int, seed: int = 0) ->
     return [[examples[i] for i in chunk] for chunk in np.array_split(order, n_clients)]
 
 
-def partition_dirichlet(
-    examples: Sequence[Example], n_clients: int, alpha: float, seed: int = 0
-) -> list[list[Example]]:
+def partition_dirichlet(examples: Sequence[Example], n_clients: int, alpha: float, seed: int = 0) -> list[list[Example]]:  # fmt: skip
     """Split examples with Dirichlet label skew over families.
 
     For each family, client proportions are drawn from ``Dirichlet(alpha, ..., alpha)`` and its
@@ -459,7 +444,6 @@ def family_histogram(parts: Sequence[Sequence[Example]], families: Sequence[str]
 
 
 # --- external instruction datasets -----------------------------------------
-
 _DOLLY_FIELDS = ("instruction", "context", "response", "category")
 _ALPACA_FIELDS = ("instruction", "input", "output")
 
@@ -476,10 +460,8 @@ def _record_to_example(record: Mapping[str, Any], example_id: str, family_field:
             f"{', '.join(_DOLLY_FIELDS)}) nor the Alpaca schema (fields "
             f"{', '.join(_ALPACA_FIELDS)}); it has the fields {', '.join(map(repr, record))}"
         )
-    values = {
-        "instruction": record["instruction"], "context": record.get(context_key) or "",
-        "response": record[response_key],
-    }  # fmt: skip
+    context, response = record.get(context_key) or "", record[response_key]
+    values = {"instruction": record["instruction"], "context": context, "response": response}
     if family_field is not None:
         if family_field not in record:
             raise DataFormatError(f"family_field {family_field!r} is not a field of the record")
@@ -529,8 +511,7 @@ def _local_records(path: Path) -> Iterator[tuple[str, Any]]:
             yield f"line {lineno}", obj
     elif suffix == ".json":
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise DataFormatError(f"{path}, line {e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(data, list):

@@ -92,13 +92,10 @@ class TaskFamily:
 
 
 # --- date_rewrite ----------------------------------------------------------
-
 _DATE_TEMPLATES = (
-    "Rewrite the date {iso} in day/month/year format.",
-    "Convert the ISO date {iso} to DD/MM/YYYY.",
-    "Write the date {iso} as DD/MM/YYYY.",
-    "Express {iso} in day/month/year format.",
-)
+    "Rewrite the date {iso} in day/month/year format.", "Convert the ISO date {iso} to DD/MM/YYYY.",
+    "Write the date {iso} as DD/MM/YYYY.", "Express {iso} in day/month/year format.",
+)  # fmt: skip
 _DATE_FIRST = dt.date(1950, 1, 1)
 _DATE_DAYS = (dt.date(2049, 12, 31) - _DATE_FIRST).days + 1
 
@@ -110,22 +107,17 @@ def _sample_date(rng: random.Random) -> tuple[str, str]:
 
 
 # --- unit_conversion -------------------------------------------------------
-
 # (singular, plural, target plural, target symbol, factor)
 _UNITS = (
-    ("kilometre", "kilometres", "metres", "m", 1000),
-    ("metre", "metres", "centimetres", "cm", 100),
-    ("centimetre", "centimetres", "millimetres", "mm", 10),
-    ("kilogram", "kilograms", "grams", "g", 1000),
-    ("litre", "litres", "millilitres", "mL", 1000),
-    ("hour", "hours", "minutes", "min", 60),
+    ("kilometre", "kilometres", "metres", "m", 1000), ("metre", "metres", "centimetres", "cm", 100),
+    ("centimetre", "centimetres", "millimetres", "mm", 10), ("kilogram", "kilograms", "grams", "g", 1000),
+    ("litre", "litres", "millilitres", "mL", 1000), ("hour", "hours", "minutes", "min", 60),
     ("minute", "minutes", "seconds", "s", 60),
-)
+)  # fmt: skip
 _UNIT_TEMPLATES = (
-    "Convert {value} {unit} to {target}.",
-    "How many {target} are in {value} {unit}?",
+    "Convert {value} {unit} to {target}.", "How many {target} are in {value} {unit}?",
     "Express {value} {unit} in {target}.",
-)
+)  # fmt: skip
 # Whole values 1..20 and one-decimal values 0.1..9.9 (not whole).
 _UNIT_VALUES = tuple(Decimal(v) for v in range(1, 21)) + tuple(Decimal(v) / 10 for v in range(1, 100) if v % 10)
 
@@ -145,18 +137,15 @@ def _sample_unit(rng: random.Random) -> tuple[str, str]:
 
 
 # --- number_to_words -------------------------------------------------------
-
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve "
     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _WORDS_TEMPLATES = (
-    "Write the number {n} in English words.",
-    "Spell out the number {n} in words.",
-    "How is {n} written in English words?",
-    "Write {n} in words.",
-)
+    "Write the number {n} in English words.", "Spell out the number {n} in words.",
+    "How is {n} written in English words?", "Write {n} in words.",
+)  # fmt: skip
 
 
 def number_to_words(n: int) -> str:
@@ -175,19 +164,15 @@ def _sample_words(rng: random.Random) -> tuple[str, str]:
 
 
 # --- word_transform --------------------------------------------------------
-
 _WORDS = (
-    "apple bread chair dance earth field garden happy island jacket kitchen "
-    "letter market night ocean paper queen river stone table umbrella valley "
-    "window yellow zebra animal basket candle doctor engine forest guitar "
-    "hammer insect jungle kettle lemon mirror number orange pencil rabbit "
-    "silver ticket violin winter bottle cotton desert finger planet rocket "
-    "summer thunder travel castle bridge butter camera circle cloud coffee "
-    "flower friend golden honey horse house lamp light magic metal money "
-    "monkey mountain music orbit piano pocket power puzzle quiet radio robot "
-    "salad school season shadow simple smile spring square station story "
-    "street sugar sunset teacher tiger tomato tower train village water "
-    "whale wonder garlic harbor meadow pepper saddle tunnel velvet wallet"
+    "apple bread chair dance earth field garden happy island jacket kitchen letter market night ocean paper "
+    "queen river stone table umbrella valley window yellow zebra animal basket candle doctor engine forest "
+    "guitar hammer insect jungle kettle lemon mirror number orange pencil rabbit silver ticket violin winter "
+    "bottle cotton desert finger planet rocket summer thunder travel castle bridge butter camera circle cloud "
+    "coffee flower friend golden honey horse house lamp light magic metal money monkey mountain music orbit "
+    "piano pocket power puzzle quiet radio robot salad school season shadow simple smile spring square "
+    "station story street sugar sunset teacher tiger tomato tower train village water whale wonder garlic "
+    "harbor meadow pepper saddle tunnel velvet wallet"
 ).split()
 _WORD_OPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
     (("Write the word '{w}' in uppercase letters.", "Convert '{w}' to all capital letters."), str.upper),
@@ -206,12 +191,9 @@ def _sample_word(rng: random.Random) -> tuple[str, str]:
 
 
 # --- arithmetic ------------------------------------------------------------
-
 _ARITH_TEMPLATES = (
-    "What is {a} {op} {b}?",
-    "Compute {a} {op} {b}.",
-    "Calculate {a} {op} {b}. Answer with the number only.",
-)
+    "What is {a} {op} {b}?", "Compute {a} {op} {b}.", "Calculate {a} {op} {b}. Answer with the number only.",
+)  # fmt: skip
 
 
 def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
@@ -225,14 +207,11 @@ def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
 
 
 # --- capital ---------------------------------------------------------------
-
 _COUNTRIES = tuple(CAPITALS)
 _CAPITAL_TEMPLATES = (
-    "What is the capital of {c}?",
-    "Name the capital city of {c}.",
-    "Which city is the capital of {c}?",
+    "What is the capital of {c}?", "Name the capital city of {c}.", "Which city is the capital of {c}?",
     "What city is the capital of {c}? Give the city name only.",
-)
+)  # fmt: skip
 
 
 def _sample_capital(rng: random.Random) -> tuple[str, str]:
@@ -241,13 +220,10 @@ def _sample_capital(rng: random.Random) -> tuple[str, str]:
 
 
 # --- list_sort -------------------------------------------------------------
-
 _SORT_TEMPLATES = (
-    ("Sort {xs} in ascending order.", False),
-    ("Order these numbers from smallest to largest: {xs}.", False),
-    ("Sort {xs} in descending order.", True),
-    ("Order these numbers from largest to smallest: {xs}.", True),
-)
+    ("Sort {xs} in ascending order.", False), ("Order these numbers from smallest to largest: {xs}.", False),
+    ("Sort {xs} in descending order.", True), ("Order these numbers from largest to smallest: {xs}.", True),
+)  # fmt: skip
 
 
 def _sample_sort(rng: random.Random) -> tuple[str, str]:
@@ -260,7 +236,6 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
 
 
 # --- registry --------------------------------------------------------------
-
 # The one registry of task families: generation, scoring (tasks.evaluate.correct) and config checks read it.
 # To add a family: REGISTRY[f.name] = TaskFamily(...), with a ``check`` when right answers differ in wording.
 # fmt: off
@@ -371,11 +346,10 @@ def write_suite(
     prompts without their responses (those go to the hidden references); lines per file."""
     suite = generate_suite(seed, n_train, n_public, n_test, families, extra_public)
     records = {
-        "train": suite["train"],
-        "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
+        "train": suite["train"], "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
         "public_references": [{"id": ex.id, "response": ex.response} for ex in suite["public"]],
         "test": suite["test"],
-    }
+    }  # fmt: skip
     for key, rows in records.items():
         write_jsonl(Path(out) / SUITE_FILES[key], rows)
     return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}

@@ -61,11 +61,12 @@ def notebook_time(notebook: str, preset: str) -> Markdown:
 def run_folder(run_dir: str | Path) -> pd.DataFrame:
     """The files of a run folder, what each holds and its size; and where the run came from."""
     run_dir = Path(run_dir)
-    rows = []
-    for p in sorted(run_dir.iterdir()):
+
+    def row(p: Path) -> dict[str, Any]:
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
-        rows.append({"file": p.name + ("/" if p.is_dir() else ""), "holds": RUN_FILES.get(p.name, ""), "bytes": size})
-    table = pd.DataFrame(rows).set_index("file")
+        return {"file": p.name + ("/" if p.is_dir() else ""), "holds": RUN_FILES.get(p.name, ""), "bytes": size}
+
+    table = pd.DataFrame([row(p) for p in sorted(run_dir.iterdir())]).set_index("file")
     table.attrs["source"] = workshop.describe_run(run_dir)
     return table
 

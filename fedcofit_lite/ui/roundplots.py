@@ -17,9 +17,8 @@ from ..protocol.cluster import REGISTRY
 from ..protocol.consensus import SemanticConsensus
 from .plots import laid_out
 
+
 # -- projections and figures ---------------------------------------------------
-
-
 def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
     """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods).
 

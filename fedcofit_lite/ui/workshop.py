@@ -102,9 +102,7 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
     return run_dir
 
 
-def ensure_comparison(
-    cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True
-) -> Path:
+def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True) -> Path:  # fmt: skip
     """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete (the same
     resolved config, every method's summary, ``comparison.txt``), else removed and run now."""
     names, run_dir = list(methods or cfg.compare.methods), run_dir_for(cfg, tag)
@@ -195,8 +193,6 @@ def ensure_flower_run(cfg: RunConfig, tag: str = "engine-flower", threads_per_cl
 
 
 # -- the reference runs shipped with the notebooks ------------------------------
-
-
 @dataclass(frozen=True)
 class Reference:
     """The manifest of a shipped reference run (``notebooks/reference/<preset>/reference.json``)."""
@@ -231,20 +227,16 @@ def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str
     from .. import __version__
 
     cfg = cfg or load_config(ref.preset)
-    problems = []
-    if ref.format != REFERENCE_FORMAT:
-        problems.append(f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}")
-    if ref.package_version != __version__:
-        problems.append(f"made by fedcofit_lite {ref.package_version}, this is {__version__}")
-    quick = ref.root / "quickstart"
-    if not is_complete(quick, cfg):
-        problems.append(f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now")
     missing = [s for s in ref.seeds if s not in _seeds_done(ref.root / "seeds", cfg, ref.seeds, ref.methods)]
-    if missing:
-        problems.append(
-            f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now"
-        )
-    return problems
+    # fmt: off
+    problems = [
+        (ref.format != REFERENCE_FORMAT, f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}"),
+        (ref.package_version != __version__, f"made by fedcofit_lite {ref.package_version}, this is {__version__}"),
+        (not is_complete(ref.root / "quickstart", cfg), f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now"),
+        (bool(missing), f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now"),
+    ]
+    # fmt: on
+    return [why for wrong, why in problems if wrong]
 
 
 def reference_part(cfg: RunConfig, part: str) -> Path | None:
