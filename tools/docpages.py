@@ -25,7 +25,7 @@ import numpy as np
 import plotly.io as pio
 
 from fedcofit_lite.analysis import accounting, compare, costmodel, stats
-from fedcofit_lite.analysis.compare import SeedSummary, load_comparison, seed_table
+from fedcofit_lite.analysis.compare import METRIC_LABELS, SeedSummary, load_comparison, seed_table
 from fedcofit_lite.analysis.markdown import (
     _bold_if,
     _differences,
@@ -345,6 +345,80 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
     return out
 
 
+def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
+    """The README's setting from the study's `cpu` part: the references, consensus, the competence rules, bytes, labels."""
+    from fedcofit_lite.analysis import frontier
+
+    res, sc, _ = _study("cpu")
+    last = f"round_{res.last_round}"
+    b = res.plan.budgets[0]
+    n = len(sc.seeds)
+    link = "results.md#the-dirichlet-split-with-every-rule"
+    rows = {(r["method"], r["budget"]): r for r in frontier.budget_rows(res, sc, last)}
+    out = []
+    if ("fedavg (global)", None) in rows and rows[("fedavg (global)", None)].get("gap"):
+        g = rows[("fedavg (global)", None)]["gap"]
+        out.append(
+            Finding(
+                f"FedAvg-LoRA is the strongest federated method on a Dirichlet split: its global model closes "
+                f"{fmt_interval(g, '{:.2f}')} of the gap between local training and training on the pooled data "
+                f"({n} seeds).",
+                link,
+            )
+        )
+    medoid = ("consensus", b, last)
+    if sc.has(medoid):
+        d = sc.difference(medoid, ("local", None, last))
+        out.append(
+            Finding(
+                f"Semantic consensus (the medoid rule) is {_says(d, 'local training')} there: "
+                f"{d.format('{:+.3f}')} exact match ({n} seeds).",
+                link,
+            )
+        )
+        for rule in ("consensus@closest", "consensus@competence"):
+            if sc.has((rule, b, last)):
+                d = sc.difference((rule, b, last), medoid)
+                out.append(
+                    Finding(
+                        f"Reading competence costs nothing where every client holds most families: "
+                        f"`{rule.partition('@')[2]}` minus the medoid rule {d.format('{:+.3f}')} exact match, "
+                        f"{verdict(d) if verdict(d) != 'not distinguishable' else 'not distinguishable'} ({n} seeds).",
+                        link,
+                    )
+                )
+                break
+        cost = frontier.costs(res, sc.clients)
+        if ("fedavg", None) in cost:
+            up = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
+            out.append(
+                Finding(
+                    f"Consensus moves {up(('fedavg', None)) / up(('consensus', b)):,.0f}x fewer bytes than FedAvg-LoRA "
+                    f"over a run, mean over {n} seeds: answers, not adapters.",
+                    link,
+                )
+            )
+        labels = {(r["method"], r["round"]): r for r in frontier.label_rows(res, sc.clients) if r["budget"] == b}
+        if ("consensus", 1) in labels:
+            out.append(
+                Finding(
+                    f"Agreement is not correctness: {labels[('consensus', 1)]['precision']:.2f} of the round-1 pseudo-labels "
+                    f"the medoid rule keeps are right, mean over {n} seeds.",
+                    link,
+                )
+            )
+        if sc.has(("consensus@vote", b, last)):
+            d = sc.difference(("consensus@vote", b, last), medoid)
+            out.append(
+                Finding(
+                    f"On exact answers the exact-string vote of Federated Co-Training and the semantic medoid are "
+                    f"{verdict(d)}: vote minus medoid {d.format('{:+.3f}')} ({n} seeds).",
+                    link,
+                )
+            )
+    return out
+
+
 def findings_markdown(items: Sequence[Finding], prefix: str = "") -> str:
     """A bullet list; ``prefix`` rewrites each link relative to the page that shows it."""
     return "\n".join(f"- {f.text} ([evidence]({prefix}{f.link}))" for f in items)
@@ -517,14 +591,16 @@ def study_markdown(name: str) -> str:
     last = f"round_{res.last_round}"
     n = sc.clients
     out = [
-        f"{len(sc.seeds)} seeds ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test items, {n} clients, stage `{last}`; "
+        f"{len(sc.seeds)} seed{'s' if len(sc.seeds) > 1 else ''} ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test "
+        f"items, {n} clients, stage `{last}`; "
         "every interval is a 95% paired bootstrap over the seeds and the test items within each.",
         "",
     ]
     rows = frontier.budget_rows(res, sc, last)
     out.append(
         md_table(
-            ["method", "public prompts", "exact match", "gap closed", "bytes", "kept / round", "precision"],
+            ["method", "public prompts", METRIC_LABELS.get(res.metric, res.metric).removeprefix("test "), "gap closed"]
+            + ["bytes", f"kept in {last}", "precision"],
             [
                 [
                     f"`{r['method']}`",
@@ -611,7 +687,11 @@ def study_markdown(name: str) -> str:
             "What a round cost each rule, mean over rounds and seeds (wall seconds of the federation on this machine; the `consistent` rule's clients generate `competence.samples` more answers per prompt):",
             "",
         ]
-        out.append(md_table(["method", "public prompts", "generate s", "server s", "train s", "CPU s (evaluation included)"], phases))
+        out.append(
+            md_table(
+                ["method", "public prompts", "generate s", "server s", "train s", "CPU s (evaluation included)"], phases
+            )
+        )
     rounds = []
     for s in sc.seeds:
         cell = next((c for c in res.cells_of(n) if c.seed == s and c.budget is not None), None)
@@ -678,15 +758,25 @@ def _presets_page() -> str:
 
 
 @functools.cache
-def _findings() -> tuple[Finding, ...]:
-    summary, rows = _seeds("cpu")
-    study = []
-    if (STUDY / "expert" / "manifest.json").exists():
-        from fedcofit_lite.analysis import frontier
+def _complete_seeds(name: str) -> int:
+    """How many seeds of a shipped study part have finished every planned cell (0 when it is not shipped)."""
+    if not (STUDY / name / "manifest.json").exists():
+        return 0
+    from fedcofit_lite.analysis import frontier
 
-        if any(frontier.load_sweep(STUDY / "expert").seeds.values()):
-            study = expert_findings()
-    return tuple(study + findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
+    return max((len(s) for s in frontier.load_sweep(STUDY / name).seeds.values()), default=0)
+
+
+@functools.cache
+def _findings() -> tuple[Finding, ...]:
+    """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
+    least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's), then the free-form table."""
+    summary, rows = _seeds("cpu")
+    study = expert_findings() if _complete_seeds("expert") else []
+    everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
+    if _complete_seeds("cpu") >= HEADLINE_SEEDS:
+        return tuple(study + dirichlet_findings() + everything[-1:])  # the free-form finding stays
+    return tuple(study + everything)
 
 
 def timings() -> list[dict[str, Any]]:
@@ -815,6 +905,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "leaderboard.md": _leaderboard_page,
     "study_expert.md": lambda: _study_page("expert"),
     "study_cpu.md": lambda: _study_page("cpu"),
+    "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
+    "study_freeform.md": lambda: _study_page("freeform"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
