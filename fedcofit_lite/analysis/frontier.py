@@ -541,7 +541,9 @@ def transfer_rows(
                     pairs = [(c, i) for c in sorted(holds) for i in sorted(family) if (family[i] in holds[c]) == wanted]
                     got = [score[c, i] if own else single[i] for c, i in pairs]
                     out.setdefault((entry, cell.budget), []).append(np.array(got))
-    full = {k for k in unknown if len(unknown[k]) == len(seeds)}
+    full = [
+        k for k in unknown if len(unknown[k]) == len(seeds)
+    ]  # in the cells' order: the sort below ties within a method
     if not full:
         return []
     # a seed whose every client held every family has no unknown-family pair (a Dirichlet split can): left out
