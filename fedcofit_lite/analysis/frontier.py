@@ -541,9 +541,8 @@ def transfer_rows(
                     pairs = [(c, i) for c in sorted(holds) for i in sorted(family) if (family[i] in holds[c]) == wanted]
                     got = [score[c, i] if own else single[i] for c, i in pairs]
                     out.setdefault((entry, cell.budget), []).append(np.array(got))
-    full = [
-        k for k in unknown if len(unknown[k]) == len(seeds)
-    ]  # in the cells' order: the sort below ties within a method
+    # in the cells' order (a list, not a set): the sort below ties the rules of one method
+    full = [k for k in unknown if len(unknown[k]) == len(seeds)]
     if not full:
         return []
     # a seed whose every client held every family has no unknown-family pair (a Dirichlet split can): left out
