@@ -1,8 +1,7 @@
 """fedcofit_lite: federated fine-tuning by semantic consensus (FedCoFiT).
 
-The folders are the layers, in the order of the protocol; each may import only those above it
-in this list (``tools/import_graph.py`` and the import-linter contracts in ``pyproject.toml``
-check it)::
+The folders are the layers, in the order of the protocol; each may import only those above it in this list
+(``tools/import_graph.py`` and the import-linter contracts in ``pyproject.toml`` check it)::
 
     config, runlog, progress, energy   the shared core: typed configuration, the run folder, bars, energy
     tasks/       examples, suites, partitions, task families, scoring        (stdlib + numpy)
@@ -15,10 +14,9 @@ check it)::
     ui/          plotly figures, widgets, notebook helpers
     cli          ``python -m fedcofit_lite``
 
-``docs/architecture.md`` draws the layers and names, for each extension, the one place to touch.
-Notebooks import the package as ``import fedcofit_lite as flt``; modules load on first use
-(``flt.protocol.cluster``, ``flt.analysis.costmodel``), so importing the package is cheap and
-pulls in no torch until a model module is touched.
+``docs/architecture.md`` draws the layers and names, for each extension, the one place to touch. Notebooks import the
+package as ``import fedcofit_lite as flt``; modules load on first use (``flt.protocol.cluster``,
+``flt.analysis.costmodel``), so importing the package is cheap and pulls in no torch until a model module is touched.
 """
 
 from ._lazy import lazy_submodules

@@ -1,12 +1,10 @@
 """Typed run configuration: dataclasses with help text, YAML presets, validation.
 
-Every option is a dataclass field whose ``metadata["help"]`` says what it does.
-Presets live in ``configs/*.yaml`` (``ci`` for tests, ``cpu`` the default, ...) and are
-loaded by :func:`load_config`; ``--set section.field=value`` overrides are
-applied by :func:`apply_overrides`. Values are checked in :meth:`RunConfig.validate`
-and raise :class:`ConfigError` with the dotted field name and the fix. A name that a
-registry declares (clusterer, rule, method, task family) is a plain string here, the
-lowest layer, and is checked against its registry by
+Every option is a dataclass field whose ``metadata["help"]`` says what it does. Presets live in ``configs/*.yaml``
+(``ci`` for tests, ``cpu`` the default, ...) and are loaded by :func:`load_config`; ``--set section.field=value``
+overrides are applied by :func:`apply_overrides`. Values are checked in :meth:`RunConfig.validate` and raise
+:class:`ConfigError` with the dotted field name and the fix. A name that a registry declares (clusterer, rule, method,
+task family) is a plain string here, the lowest layer, and is checked against its registry by
 :func:`fedcofit_lite.federation.methods.check_names` before any training.
 """
 
@@ -14,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -267,7 +266,7 @@ class RunConfig:
         # fmt: on
         for ok, name, fix in checks:
             if not ok:
-                raise ConfigError(f"{name} = {_get(self, name)!r}: {fix}.")
+                raise ConfigError(f"{name} = {operator.attrgetter(name)(self)!r}: {fix}.")
         return self
 
     def _cross_field_checks(self) -> list[tuple[bool, str, str]]:
@@ -309,8 +308,6 @@ class RunConfig:
 
 
 # -- building from dicts -------------------------------------------------------
-
-
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
@@ -347,11 +344,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is not None:
             raise ConfigError(f"{where} = {value!r}: expected null.")
         return None
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        # YAML 1.1 reads "1e-4" (no dot) as a string; accept what float() accepts.
-        try:
+    if tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # an int; or YAML 1.1's "1e-4" (no dot), read as a string: what float() accepts
             return float(value)
         except ValueError:
             pass
@@ -379,9 +373,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
                 f"write consensus.clusterer_params.{key} (a parameter of clusterer {clusterer}), "
                 f"e.g. --set consensus.clusterer_params.{key}={data[key]}."
             )
-        raise ConfigError(
-            f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}."
-        )
+        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}.")  # fmt: skip
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     return cls(**kwargs)
 
@@ -389,14 +381,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
 # The clusterer keys of ConsensusConfig before each clusterer owned its parameters: key -> (its clusterer, its default
 # then). A configuration you write is told the new key; a run folder's recorded config.yaml is read by upgrade().
 RETIRED: dict[str, tuple[str, Any]] = {
-    "distance_threshold": ("agglomerative", 0.15),
-    "linkage": ("agglomerative", "average"),
-    "eps": ("dbscan", 0.15),
-    "min_samples": ("dbscan", 2),
-    "min_cluster_size": ("hdbscan", 2),
-    "k_max": ("kmeans", 4),
-    "min_silhouette": ("kmeans", 0.2),
-}
+    "distance_threshold": ("agglomerative", 0.15), "linkage": ("agglomerative", "average"), "eps": ("dbscan", 0.15),
+    "min_samples": ("dbscan", 2), "min_cluster_size": ("hdbscan", 2), "k_max": ("kmeans", 4), "min_silhouette": ("kmeans", 0.2),
+}  # fmt: skip
 # The engine's switches of earlier releases that chose the path before the speed work, gone with that path.
 GONE: dict[str, str] = {
     "train.dp_engine": "DP-SGD has one engine (per-example gradients from hooks on the LoRA layers, the former fast)",
@@ -428,12 +415,6 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Build and validate a :class:`RunConfig` from a nested dict (unknown keys are errors)."""
     return from_dict(RunConfig, data or {}).validate()
-
-
-def _get(cfg: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
 
 
 def preset_path(name_or_path: str | Path) -> Path:

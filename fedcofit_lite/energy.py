@@ -38,10 +38,6 @@ def rapl_zones(root: str | Path = POWERCAP) -> list[Path]:
     return zones
 
 
-def _counter(zone: Path) -> int:
-    return int((zone / "energy_uj").read_text())
-
-
 def _wrap(zone: Path) -> int:
     """Microjoules at which ``zone``'s counter wraps to zero (0 when the kernel does not say)."""
     try:
@@ -65,9 +61,7 @@ class EnergyMeter:
     ('estimate', True)
     """
 
-    def __init__(
-        self, mode: str = "auto", watts_per_core: float = WATTS_PER_CORE, root: str | Path | None = None
-    ) -> None:
+    def __init__(self, mode: str = "auto", watts_per_core: float = WATTS_PER_CORE, root: str | Path | None = None):
         if watts_per_core <= 0:
             raise ValueError(f"eval.watts_per_core = {watts_per_core!r}: must be > 0 watts per busy core, e.g. 10.")
         root = POWERCAP if root is None else root
@@ -82,7 +76,7 @@ class EnergyMeter:
 
     def _now(self) -> tuple[float, list[int] | None]:
         try:
-            return time.process_time(), [_counter(z) for z in self.zones] if self.zones else None
+            return time.process_time(), [int((z / "energy_uj").read_text()) for z in self.zones] if self.zones else None
         except (OSError, ValueError):  # a counter that stopped being readable: estimate from here on
             log.warning("RAPL counters under %s became unreadable; estimating energy from CPU seconds", self.zones)
             self.zones = []

@@ -1,11 +1,9 @@
 """Progress bars: ``tqdm.auto`` everywhere, off when ``TQDM_DISABLE`` is set.
 
-tqdm's plain bars read ``TQDM_DISABLE``; its notebook (widget) bars do not. In
-a kernel every widget update is a message on the iopub channel, and a long
-cell under nbval (which reads that channel only after the cell ends) can
-overflow zmq's buffer: the kernel's final "idle" message is dropped and nbval
-fails the cell with "Timeout of 5 seconds exceeded waiting for output". So
-every bar of this package goes through :func:`bar`, which honours the
+tqdm's plain bars read ``TQDM_DISABLE``; its notebook (widget) bars do not. In a kernel every widget update is a
+message on the iopub channel, and a long cell under nbval (which reads that channel only after the cell ends) can
+overflow zmq's buffer: the kernel's final "idle" message is dropped and nbval fails the cell with "Timeout of 5
+seconds exceeded waiting for output". So every bar of this package goes through :func:`bar`, which honours the
 variable for both kinds (``notebooks/conftest.py`` sets it for nbval runs).
 """
 

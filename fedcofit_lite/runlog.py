@@ -38,10 +38,8 @@ Scores = dict[str, dict[str, float]]  # family ("all" first) -> metric -> value
 class MetricsRow(TypedDict, total=False):
     """One line of ``metrics.jsonl``: what every module that reads a run may rely on.
 
-    The loop writes ``stage`` .. ``seconds`` for every stage; a method adds
-    its own exchange's fields (consensus: the pseudo-label ones; FedAvg: the
-    weights). :func:`check_row` holds every row a run writes to this schema
-    (a test runs it), so a new field is added here first.
+    The loop writes ``stage`` .. ``seconds`` for every stage; a method adds its own exchange's fields. :func:`check_row`
+    holds every row a run writes to this schema (a test runs it), so a new field is added here first.
     """
 
     stage: str  # base, local, round_R
@@ -153,11 +151,9 @@ class RunLog:
     @classmethod
     def create(cls, cfg: RunConfig) -> RunLog:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
-        suffix = 1
+        path, suffix = Path(cfg.output_dir) / f"{cfg.name}-{stamp}", 1
         while path.exists():  # two runs in the same second
-            path = Path(cfg.output_dir) / f"{cfg.name}-{stamp}-{suffix}"
-            suffix += 1
+            path, suffix = Path(cfg.output_dir) / f"{cfg.name}-{stamp}-{suffix}", suffix + 1
         return cls(path)
 
     def write_config(self, cfg: RunConfig) -> None:
@@ -187,12 +183,8 @@ class RunLog:
     def write_embeddings(self, r: int, vectors: np.ndarray, clients: Sequence[str], prompt_ids: Sequence[str]) -> None:
         """The server's embeddings of round ``r``'s answers, row by row with who answered which prompt (float16)."""
         (self.dir / "embeddings").mkdir(exist_ok=True)
-        np.savez_compressed(
-            self.dir / "embeddings" / f"round_{r}.npz",
-            vectors=vectors.astype(np.float16),
-            clients=np.array(clients),
-            prompt_ids=np.array(prompt_ids),
-        )
+        path, clients, prompt_ids = self.dir / "embeddings" / f"round_{r}.npz", np.array(clients), np.array(prompt_ids)
+        np.savez_compressed(path, vectors=vectors.astype(np.float16), clients=clients, prompt_ids=prompt_ids)
 
     def append_metrics(self, row: MetricsRow | dict[str, Any]) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
@@ -245,10 +237,9 @@ def rounds_of(run_dir: str | Path, kind: str = "answers") -> list[int]:
 
 
 def label_scores(
-    labels: Sequence[PseudoLabelRow],
-    answers: Sequence[AnswerRow] = (),
+    labels: Sequence[PseudoLabelRow], answers: Sequence[AnswerRow] = (),
     right: Callable[[str, str], float] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """What a consensus round's rows say of it: the share of kept pseudo-labels that are right (and of all prompts'
     consensus), the mean agreement, and with ``answers`` and ``right`` (prompt id, text -> 1.0 when right against the
     hidden reference) each client's own accuracy. The metrics row of a round and replay both take them from here."""
@@ -260,10 +251,9 @@ def label_scores(
         "pseudo_label_accuracy": float(np.mean(kept)) if kept else None,
         "consensus_accuracy_all_prompts": float(np.mean([r.correct for r in labels])) if labels else None,
         **({"client_answer_accuracy": {c: float(np.mean(v)) for c, v in by_client.items()}} if right else {}),
-        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None,
-        "kept": len(kept),
+        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None, "kept": len(kept),
         "n_prompts": len(labels),
-    }
+    }  # fmt: skip
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -278,20 +268,15 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+# (header, key in summary row, format)
+# fmt: off
 SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
-    # (header, key in summary row, format)
-    ("stage", "stage", "{}"),
-    ("test EM", "exact_match", "{:.3f}"),
-    ("correct", "correct", "{:.3f}"),
-    ("ROUGE-L", "rouge_l", "{:.3f}"),
-    ("emb sim", "embedding_sim", "{:.3f}"),
-    ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
-    ("agree", "agreement_mean", "{:.2f}"),
-    ("kept", "kept", "{}"),
-    ("bytes up", "bytes_up", "{:,}"),
-    ("bytes down", "bytes_down", "{:,}"),
-    ("time s", "seconds_total", "{:.0f}"),
+    ("stage", "stage", "{}"), ("test EM", "exact_match", "{:.3f}"), ("correct", "correct", "{:.3f}"),
+    ("ROUGE-L", "rouge_l", "{:.3f}"), ("emb sim", "embedding_sim", "{:.3f}"), ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
+    ("agree", "agreement_mean", "{:.2f}"), ("kept", "kept", "{}"), ("bytes up", "bytes_up", "{:,}"),
+    ("bytes down", "bytes_down", "{:,}"), ("time s", "seconds_total", "{:.0f}"),
 ]
+# fmt: on
 
 
 def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -302,16 +287,8 @@ def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         labels = {k: m.get(k) for k in ("pseudo_label_accuracy", "agreement_mean")}
         kept = f"{m['kept']}/{m['n_prompts']}" if m.get("n_prompts") else None
         wire = {"bytes_up": m.get("bytes_up", 0), "bytes_down": m.get("bytes_down", 0)}
-        rows.append(
-            {
-                "stage": m["stage"],
-                **scores,
-                **labels,
-                "kept": kept,
-                **wire,
-                "seconds_total": sum(m.get("seconds", {}).values()),
-            }
-        )
+        seconds = sum(m.get("seconds", {}).values())
+        rows.append({"stage": m["stage"], **scores, **labels, "kept": kept, **wire, "seconds_total": seconds})
     return rows
 
 
@@ -330,3 +307,12 @@ def read_records(path: str | Path) -> list[dict[str, Any]] | dict[str, Any]:
     """A run file as data: the rows of a ``.jsonl``, the object of a ``.json``."""
     path = Path(path)
     return json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else read_jsonl(path)
+
+
+def read_partition(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``partition.json``; a compare or sweep cell keeps it in its group's folder, one or two levels up."""
+    run = Path(run_dir)
+    found = next((d / "partition.json" for d in (run, *run.parents[:2]) if (d / "partition.json").exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"{run}: no partition.json here or in its group's folder.")
+    return read_records(found)

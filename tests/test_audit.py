@@ -84,11 +84,11 @@ def _records(family: str, n: int, offset: int = 0) -> list[Example]:
     ]
 
 
-def _tiny_pool():
+def _tiny_pool(*overrides: str):
     from fedcofit_lite.config import load_config
     from fedcofit_lite.engine.pool import ModelPool
 
-    cfg = load_config("ci")
+    cfg = load_config("ci", list(overrides))
     return ModelPool({"c0": "tiny-random"}, cfg.model, cfg.lora, seed=0), cfg
 
 
@@ -129,8 +129,11 @@ def test_loss_attacks_find_a_memorised_client_and_not_an_untrained_one():
 
     from fedcofit_lite.engine.batching import TrainRecord
 
-    pool, cfg = _tiny_pool()
-    members, nonmembers = _records("colour", 8), _records("colour", 40, offset=8)
+    # Rank 16: a client that can memorise its 8 records (at rank 4 the random 2-layer model barely moves their loss,
+    # and the checks below then hold at some LoRA dropout draws only). 200 non-members: at 1% false positives two
+    # may pass the threshold (with 40, "1%" allowed none: the single highest non-member decided it, draw by draw).
+    pool, cfg = _tiny_pool("lora.r=16", "lora.alpha=32")
+    members, nonmembers = _records("colour", 8), _records("colour", 200, offset=8)
     bb = pool.backbone_of("c0")
 
     def scores(adapter):
@@ -144,7 +147,7 @@ def test_loss_attacks_find_a_memorised_client_and_not_an_untrained_one():
         auc, _ = audit.attack_intervals(s[:8], s[8:], n_boot=500)
         assert auc.lo < 0.5 < auc.hi or auc.mean == 0.5, (name, auc)
 
-    train_cfg = replace(cfg.train, lr=2e-2)  # 80 epochs on 8 records: memorised
+    train_cfg = replace(cfg.train, lr=5e-2)  # 80 epochs on 8 records: memorised
     pool.train(
         "c0", [TrainRecord(ex.instruction, ex.context, ex.response) for ex in members], train_cfg, epochs=80, seed=0
     )

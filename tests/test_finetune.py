@@ -90,9 +90,37 @@ def _fresh(adapters, dtype="float32"):
     return attach_adapters(model, adapters, lora), tok
 
 
+def _alone_on_peft(model, tok, job, cfg: TrainConfig) -> list[float]:
+    """One client trained by itself through peft's own LoRA forward (its active adapter): the trainer's reference."""
+    from fedcofit_lite.engine.batching import batch_order, collate
+    from fedcofit_lite.engine.finetune import adamw, trainable_parameters
+    from fedcofit_lite.engine.loss import answer_loss
+
+    params = trainable_parameters(model, job.adapter, job.freeze_a)  # set_adapter: peft routes every row
+    optimizer, anchor = adamw(params, cfg), [p.detach().clone() for p in params]
+    data = tokenize_records(tok, job.records, cfg.max_length)
+    weights = torch.tensor([r.weight for r in job.records])
+    gen, losses = torch.Generator().manual_seed(job.seed), []
+    model.train()
+    for _ in range(job.epochs):
+        for rows in batch_order([len(ids) for ids, _ in data], cfg.batch_size, gen, cfg.group_by_length):
+            loss = answer_loss(
+                model, collate([data[i] for i in rows], tok.pad_token_id), cfg.share_prefix, weights[rows]
+            )
+            prox = sum((p - a).pow(2).sum() for p, a in zip(params, anchor))
+            optimizer.zero_grad()
+            (loss + job.prox_mu / 2 * prox).backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            losses.append(loss.item())
+    model.eval()
+    return losses
+
+
 @pytest.mark.parametrize("share_prefix", [True, False])
 def test_clients_trained_together_get_the_updates_they_get_alone(share_prefix):
-    """Joint steps (every client's batch in one forward and backward) equal one client at a time, to float rounding."""
+    """Joint steps (every client's batch in one forward and backward, each row through its own adapter) equal,
+    to float rounding, each client trained by itself through peft's own LoRA forward; one job alone too."""
     from fedcofit_lite.engine.finetune import TrainJob, adapter_state, train_adapters
 
     records = [*RECORDS, TrainRecord("Say the longest word you know, please, in capitals.", "", "ANTIDISESTABLISHMENT")]
@@ -107,12 +135,11 @@ def test_clients_trained_together_get_the_updates_they_get_alone(share_prefix):
     alone, tok = _fresh([j.adapter for j in jobs])
     start = {j.adapter: adapter_state(alone, j.adapter) for j in jobs}
     start = {a: {k: v.clone() for k, v in s.items()} for a, s in start.items()}
-    expected = {
-        j.adapter: train_adapter(
-            alone, j.adapter, tok, j.records, cfg, j.epochs, j.seed, prox_mu=j.prox_mu, freeze_a=j.freeze_a
-        )
-        for j in jobs
-    }
+    expected = {j.adapter: _alone_on_peft(alone, tok, j, cfg) for j in jobs}
+    one, _ = _fresh(["bob"])
+    assert train_adapter(one, "bob", tok, weighted[:3], cfg, 2, seed=2, prox_mu=0.5) == pytest.approx(
+        expected["bob"], rel=1e-4, abs=1e-5
+    )  # the trainer with one job: the same
     together, tok = _fresh([j.adapter for j in jobs])
     got = train_adapters(together, jobs, tok, cfg)
 

@@ -49,9 +49,7 @@ def _mean_bytes(texts: Sequence[str]) -> float:
     return sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts))
 
 
-def _consensus_rows(
-    run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus"
-) -> list[dict[str, Any]]:
+def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus") -> list[dict]:  # fmt: skip
     arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
     rows = []
     exchanged = set(rounds_of(run))  # a method may exchange answers in some rounds only
@@ -64,40 +62,30 @@ def _consensus_rows(
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
         if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
-            per_msg += sum(
-                len(',"confidence":')
-                + len(json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")))
-                for c in clients
-            ) / len(clients)
+            lists = [json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")) for c in clients]  # fmt: skip
+            per_msg += sum(len(',"confidence":') + len(x) for x in lists) / len(clients)
+        tokens = max(_mean_bytes([a.answer for a in answers]), 1e-9)
         up = costmodel.Protocol(
-            n_prompts=len(prompts),
-            answer_tokens=max(_mean_bytes([a.answer for a in answers]), 1e-9),
-            bytes_per_token=1,
-            overhead_per_answer=per_answer,
-            overhead_per_message=per_msg,
-            n_clients=len(clients),
-            directions=("up",),
-        )
+            n_prompts=len(prompts), answer_tokens=tokens, bytes_per_token=1, overhead_per_answer=per_answer,
+            overhead_per_message=per_msg, n_clients=len(clients), directions=("up",),
+        )  # fmt: skip
         rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
         kept = [x for x in labels if x.kept]
         if kept:
             agreement = [round(float(x.agreement), 4) for x in kept]
             per_msg_d, per_label = json_framing_pseudo_labels(r, [x.prompt_id for x in kept], agreement)
+            tokens = max(_mean_bytes([x.consensus for x in kept]), 1e-9)
             down = replace(
-                up,
-                n_prompts=len(kept),
-                answer_tokens=max(_mean_bytes([x.consensus for x in kept]), 1e-9),
-                overhead_per_answer=per_label,
-                overhead_per_message=per_msg_d,
-                directions=("down",),
-            )
+                up, n_prompts=len(kept), answer_tokens=tokens, overhead_per_answer=per_label,
+                overhead_per_message=per_msg_d, directions=("down",),
+            )  # fmt: skip
             rows.append(_row(method, r, "down", m["bytes_down"], costmodel.round_bytes(arch, down)["consensus"]))
     return rows
 
 
 def _fedavg_rows(
     models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str, factors: str
-) -> list[dict[str, Any]]:
+) -> list[dict]:
     models = read_records(models_json)
     (name, hf_config), *others = models.items()
     if others:
@@ -119,15 +107,9 @@ def _fedavg_rows(
 
 
 def _row(method: str, r: int, direction: str, measured: int, analytic: float) -> dict[str, Any]:
-    return {
-        "method": method,
-        "round": r,
-        "direction": direction,
-        "measured": int(measured),
-        "analytic": float(analytic),
-        "overhead": int(measured) - analytic,
-        "relative": (int(measured) - analytic) / analytic if analytic else float("nan"),
-    }
+    overhead = int(measured) - analytic
+    row = {"method": method, "round": r, "direction": direction, "measured": int(measured), "analytic": float(analytic)}
+    return {**row, "overhead": overhead, "relative": overhead / analytic if analytic else float("nan")}
 
 
 def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:

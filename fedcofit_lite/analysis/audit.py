@@ -1,28 +1,26 @@
 """Membership inference: what each method's messages tell an attacker about a client's private records.
 
-An attacker sees what a method sends and tries to tell a client's private training records
-(*members*) from records of the same task families that no client trained on (*non-members*); the
-better it separates them, the more the messages leak. What a method sends (its registry entry's
-``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks (:data:`ATTACKS`): adapter
-tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to the public
-prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
-``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack
-scores each record, higher meaning "member":
+An attacker sees what a method sends and tries to tell a client's private training records (*members*) from records of
+the same task families that no client trained on (*non-members*); the better it separates them, the more the messages
+leak. What a method sends (its registry entry's ``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks
+(:data:`ATTACKS`): adapter tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to
+the public prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
+``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack scores each
+record, higher meaning "member":
 
 * ``loss``: minus the record's mean answer-token loss under the adapter (Yeom et al., 2018);
-* ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that
-  calibrates away how hard the record is (Watson et al., 2022; Carlini et al., 2022);
+* ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that calibrates away
+  how hard the record is (Watson et al., 2022; Carlini et al., 2022);
 * ``query``: the cosine similarity to the record's response of the adapter's answer to its prompt;
-* ``answers``: the largest cosine similarity to the record's response of the client's answers to its
-  family's public prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
+* ``answers``: the largest cosine similarity to the record's response of the client's answers to its family's public
+  prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
 
-The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it
-would upload next round. Consensus runs also get the adapter attacks, marked *not sent*: they show the
-leak its private model holds and the protocol does not send. Non-members are drawn per client to
-match its family counts (else an attack would detect the skewed mix, not membership). Results:
-ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap intervals (members and
-non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder written
-by ``run``::
+The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it would upload next
+round. Consensus runs also get the adapter attacks, marked *not sent*: they show the leak its private model holds and
+the protocol does not send. Non-members are drawn per client to match its family counts (else an attack would detect
+the skewed mix, not membership). Results: ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap
+intervals (members and non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder
+written by ``run``::
 
     python -m fedcofit_lite run --config cpu --method fedavg --run-dir runs/fedavg
     python -m fedcofit_lite privacy-audit runs/fedavg
@@ -41,24 +39,15 @@ import numpy as np
 
 from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
-from ..runlog import read_answers, read_pseudo_labels, read_records, rounds_of
+from ..runlog import read_answers, read_partition, read_pseudo_labels, read_records, rounds_of
 from ..tasks.data import Example
 from .stats import Interval, interval
 
 log = logging.getLogger(__name__)
 
-ATTACKS: dict[str, str] = {  # attack -> the exposure it reads
-    "loss": "adapter",
-    "loss_ref": "adapter",
-    "query": "adapter",
-    "answers": "answers",
-    "pseudo_labels": "pseudo_labels",
-}
-EXPOSES: dict[str, tuple[str, ...]] = {  # what a method sends (MethodSpec.sends) -> what an attacker can read
-    "answers": ("answers", "pseudo_labels"),
-    "adapter": ("adapter",),
-    "adapter_b": ("adapter",),
-}
+# attack -> the exposure it reads; what a method sends (MethodSpec.sends) -> what an attacker can read
+ATTACKS = dict(loss="adapter", loss_ref="adapter", query="adapter", answers="answers", pseudo_labels="pseudo_labels")
+EXPOSES = {"answers": ("answers", "pseudo_labels"), "adapter": ("adapter",), "adapter_b": ("adapter",)}
 FPR = 0.01  # the false-positive rate at which the true-positive rate is reported
 
 
@@ -67,8 +56,6 @@ class AuditError(ValueError):
 
 
 # -- the metrics --------------------------------------------------------------
-
-
 def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
     """P(score of a random member > score of a random non-member), ties counting half (Mann-Whitney U)."""
     from scipy.stats import rankdata
@@ -101,9 +88,7 @@ def attack_intervals(
         raise AuditError(f"n_boot must be >= 1 bootstrap draws, got {n_boot}.")
     members, nonmembers = np.asarray(members, float), np.asarray(nonmembers, float)
     if len(members) < 2 or len(nonmembers) < 2:
-        raise AuditError(
-            f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}."
-        )
+        raise AuditError(f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}.")  # fmt: skip
     rng = np.random.default_rng(seed)
     aucs, tprs = np.empty(n_boot), np.empty(n_boot)
     for b in range(n_boot):
@@ -114,29 +99,22 @@ def attack_intervals(
 
 
 # -- who is a member ------------------------------------------------------------
-
-
 def membership_sets(
     train: Sequence[Example], partition: Mapping[str, Sequence[str]], seed: int = 0, pool: Sequence[Example] = ()
 ) -> dict[str, tuple[list[Example], list[Example]]]:
     """Client -> (members, non-members): its records, and as many unused records of each of its families.
 
-    Non-members come from ``train`` records no client holds (then ``pool``,
-    e.g. the test split, where a family runs short). A family without enough
-    unused records gets fewer non-members than members; it is logged.
+    Non-members come from ``train`` records no client holds (then ``pool``, e.g. the test split, where a family runs
+    short). A family without enough unused records gets fewer non-members than members; it is logged.
     """
     by_id = {ex.id: ex for ex in train}
     used = {i for ids in partition.values() for i in ids}
     unknown = sorted(used - set(by_id))
     if unknown:
-        raise AuditError(
-            f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; "
-            "audit it with the data it was trained on."
-        )
+        raise AuditError(f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; audit it with the data it was trained on.")  # fmt: skip
     unused: dict[str, list[Example]] = {}
-    for ex in [*train, *pool]:
-        if ex.id not in used and ex.response:
-            unused.setdefault(ex.family, []).append(ex)
+    for ex in (ex for ex in [*train, *pool] if ex.id not in used and ex.response):
+        unused.setdefault(ex.family, []).append(ex)
     rng = np.random.default_rng([seed, 17])
     sets = {}
     for client, ids in partition.items():
@@ -146,9 +124,7 @@ def membership_sets(
             want = sum(ex.family == family for ex in members)
             have = unused.get(family, [])
             if len(have) < want:
-                log.warning(
-                    "client %s: family %s has %d members but only %d unused records", client, family, want, len(have)
-                )
+                log.warning("client %s: family %s has %d members but only %d unused records", client, family, want, len(have))  # fmt: skip
             picks = rng.choice(len(have), size=min(want, len(have)), replace=False) if have else []
             nonmembers += [have[i] for i in sorted(picks)]
         sets[client] = (members, nonmembers)
@@ -156,8 +132,6 @@ def membership_sets(
 
 
 # -- the attacks' scores --------------------------------------------------------
-
-
 def record_losses(
     model: Any, tokenizer: Any, examples: Sequence[Example], adapter: str | None, max_length: int, batch_size: int = 16
 ) -> np.ndarray:
@@ -173,9 +147,7 @@ def record_losses(
     from ..engine.batching import TrainRecord, collate, tokenize_records
     from ..engine.loss import answer_loss
 
-    data = tokenize_records(
-        tokenizer, [TrainRecord(ex.instruction, ex.context, ex.response) for ex in examples], max_length
-    )
+    data = tokenize_records(tokenizer, [TrainRecord(e.instruction, e.context, e.response) for e in examples], max_length)  # fmt: skip
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     if adapter is not None:
@@ -193,9 +165,7 @@ def record_losses(
 
 def best_match(responses: np.ndarray, exposed: np.ndarray) -> np.ndarray:
     """(n,) the largest cosine similarity of each response (n, d) to any exposed text (k, d); -1 when none was exposed."""
-    if exposed.shape[0] == 0:
-        return np.full(responses.shape[0], -1.0)
-    return (responses @ exposed.T).max(axis=1)
+    return np.full(responses.shape[0], -1.0) if exposed.shape[0] == 0 else (responses @ exposed.T).max(axis=1)
 
 
 def text_attack(
@@ -212,8 +182,6 @@ def text_attack(
 
 
 # -- one run folder -------------------------------------------------------------
-
-
 @dataclass
 class AttackResult:
     """One attack on one run, pooled over clients."""
@@ -230,30 +198,17 @@ class AttackResult:
     def row(self) -> dict[str, Any]:
         """JSON-ready, scores included (the ROC curves are drawn from them)."""
         return {
-            "attack": self.attack,
-            "exposure": self.exposure,
-            "sent": self.sent,
-            "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
-            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi],
-            "n_members": len(self.members),
-            "n_nonmembers": len(self.nonmembers),
-            "auc_per_client": self.auc_per_client,
-            "members": [round(float(s), 5) for s in self.members],
-            "nonmembers": [round(float(s), 5) for s in self.nonmembers],
-        }
+            "attack": self.attack, "exposure": self.exposure, "sent": self.sent, "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
+            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi], "n_members": len(self.members),
+            "n_nonmembers": len(self.nonmembers), "auc_per_client": self.auc_per_client,
+            "members": [round(float(s), 5) for s in self.members], "nonmembers": [round(float(s), 5) for s in self.nonmembers],
+        }  # fmt: skip
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AttackResult:
-        return cls(
-            row["attack"],
-            row["exposure"],
-            row["sent"],
-            Interval(*row["auc"]),
-            Interval(*row["tpr_at_1pct_fpr"]),
-            np.asarray(row["members"]),
-            np.asarray(row["nonmembers"]),
-            dict(row.get("auc_per_client", {})),
-        )
+        auc, tpr = Interval(*row["auc"]), Interval(*row["tpr_at_1pct_fpr"])
+        scores = np.asarray(row["members"]), np.asarray(row["nonmembers"])
+        return cls(row["attack"], row["exposure"], row["sent"], auc, tpr, *scores, dict(row.get("auc_per_client", {})))
 
 
 @dataclass
@@ -267,11 +222,9 @@ class Audit:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run_dir": self.run_dir,
-            "method": self.method,
-            "note": self.note,
+            "run_dir": self.run_dir, "method": self.method, "note": self.note,
             "results": [r.row() for r in self.results],
-        }
+        }  # fmt: skip
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Audit:
@@ -308,13 +261,10 @@ def _plan(
     if contrast and "adapter" not in exposes and not has_adapters:
         log.warning("%s keeps no adapters (a compare folder?): the not-sent adapter attacks are skipped", run_dir)
     readable = [*exposes, *(["adapter"] if contrast and "adapter" not in exposes and has_adapters else [])]
-    chosen = sorted(
-        (a for a in (attacks or ATTACKS) if ATTACKS[a] in readable), key=lambda a: ATTACKS[a] not in exposes
-    )  # sent first
+    chosen = [a for a in (attacks or ATTACKS) if ATTACKS[a] in readable]
+    chosen.sort(key=lambda a: ATTACKS[a] not in exposes)  # sent first
     if not chosen:
-        raise AuditError(
-            f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
-        )
+        raise AuditError(f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that.")  # fmt: skip
     partition = read_records(run_dir / "partition.json")
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
     if not clients:
@@ -329,12 +279,9 @@ def _plan(
 
 
 def audit_run(
-    run_dir: str | Path,
-    attacks: Sequence[str] | None = None,
-    n_boot: int = 1000,
-    contrast: bool = True,
+    run_dir: str | Path, attacks: Sequence[str] | None = None, n_boot: int = 1000, contrast: bool = True,
     progress: bool = True,
-) -> Audit:
+) -> Audit:  # fmt: skip
     """Attack what the method of ``run_dir`` (a folder written by ``run``) exposed; write and return ``audit.json``.
 
     ``attacks`` are names of :data:`ATTACKS` (default: all its exposure allows); ``n_boot`` bootstrap
@@ -346,9 +293,7 @@ def audit_run(
     run_dir = Path(run_dir)
     for name in ("config.yaml", "partition.json"):
         if not (run_dir / name).is_file():
-            raise AuditError(
-                f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`."
-            )
+            raise AuditError(f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`.")  # fmt: skip
     unknown = [a for a in attacks or [] if a not in ATTACKS]
     if unknown:
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")
@@ -365,14 +310,10 @@ def audit_run(
         return audit
     chosen, clients = _plan(run_dir, method, exposes, attacks, contrast)
     suite = build_suite(cfg)
-    sets = membership_sets(
-        suite.train, {c: p["example_ids"] for c, p in clients.items()}, seed=cfg.seed, pool=suite.test
-    )
+    sets = membership_sets(suite.train, {c: p["example_ids"] for c, p in clients.items()}, cfg.seed, suite.test)
     scorer = _Scorer(run_dir, cfg, clients, suite, need_model=any(ATTACKS[a] == "adapter" for a in chosen))
-    results = []
-    steps = bar(
-        total=len(chosen) * len(clients), desc=f"audit {method}", unit="attack", disable=not progress or bars_disabled()
-    )
+    results, quiet = [], not progress or bars_disabled()
+    steps = bar(total=len(chosen) * len(clients), desc=f"audit {method}", unit="attack", disable=quiet)
     for attack in chosen:
         per_client = {}
         for c in clients:
@@ -383,9 +324,8 @@ def audit_run(
         nonmembers = np.concatenate([n for _, n in per_client.values()])
         auc, tpr = attack_intervals(members, nonmembers, n_boot, seed=cfg.seed)
         by_client = {c: roc_auc(m, n) for c, (m, n) in per_client.items() if len(m) and len(n)}
-        results.append(
-            AttackResult(attack, ATTACKS[attack], ATTACKS[attack] in exposes, auc, tpr, members, nonmembers, by_client)
-        )
+        exposure = ATTACKS[attack]
+        results.append(AttackResult(attack, exposure, exposure in exposes, auc, tpr, members, nonmembers, by_client))
         log.info("%s %s: AUC %s, TPR@1%%FPR %s", method, attack, auc.format(), tpr.format())
     steps.close()
     audit = Audit(str(run_dir), method, results)
@@ -405,9 +345,7 @@ class _Scorer:
         embedder = load_embedder(cfg.consensus.embedder, device=cfg.model.device)
         self.embed = lambda texts: embed_texts(embedder, texts, progress=False)
         self.pool = self._attacker_pool(clients) if need_model else None
-        self._loss_cache: dict[
-            tuple[str, str | None], np.ndarray
-        ] = {}  # the records of a client are the same for every attack
+        self._loss_cache: dict[tuple[str, str | None], np.ndarray] = {}  # a client's records: one set for every attack
 
     def _attacker_pool(self, clients: Mapping[str, Mapping[str, Any]]) -> Any:
         import safetensors.numpy
@@ -472,17 +410,14 @@ class _Scorer:
 
 
 # -- what a competence signal says of a client's data --------------------------------------------
-
-
 def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", round_index: int = 1) -> dict[str, Any]:
     """How well a competence signal tells the server which task families a client's private records hold.
 
-    An attribute inference, not a membership one: for each (client, family) the attacker's score is the
-    mean of the signal the client sent on that family's public prompts; the truth is whether the client
-    holds any record of the family (``partition.json``). Pooled over the run folders given (e.g. the seeds
-    of a sweep); AUC 0.5 is chance, 1 means the signal names every family a client holds. Runs recorded
-    before the clients measured the signal get it derived as each client would have
-    (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
+    An attribute inference, not a membership one: for each (client, family) the attacker's score is the mean of the
+    signal the client sent on that family's public prompts; the truth is whether the client holds any record of the
+    family (``partition.json``). Pooled over the run folders given (e.g. the seeds of a sweep); AUC 0.5 is chance, 1
+    means the signal names every family a client holds. Runs recorded before the clients measured the signal get it
+    derived as each client would have (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
     """
     from ..config import load_config
     from .replay import derive_closeness, load_round
@@ -494,11 +429,7 @@ def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", 
             derive_closeness(run, ra, load_config(run / "config.yaml", recorded=True).consensus.embedder)
         if signal not in ra.signals:
             raise AuditError(f"{run}: round {round_index} carries no {signal!r} signal; record it (competence.record).")
-        partition = next(
-            read_records(d / "partition.json")
-            for d in (run, run.parent, run.parent.parent)
-            if (d / "partition.json").exists()
-        )
+        partition = read_partition(run)
         values: dict[tuple[str, str], list[float]] = {}
         for c, fam, v in zip(ra.clients, ra.families, ra.signals[signal]):
             values.setdefault((c, fam), []).append(v)

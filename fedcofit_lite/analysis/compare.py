@@ -22,21 +22,15 @@ from ..tasks.evaluate import correct, exact_match, rouge_l
 
 log = logging.getLogger(__name__)
 
+# fmt: off
 TABLE_COLUMNS: list[tuple[str, str, str]] = [
-    ("method", "method", "{}"),
-    ("local EM", "local_em", "{:.3f}"),
-    ("final EM", "final_em", "{:.3f}"),
-    ("final correct", "final_correct", "{:.3f}"),
-    ("global EM", "final_global_em", "{:.3f}"),
-    ("final ROUGE-L", "final_rouge_l", "{:.3f}"),
-    ("bytes up", "bytes_up", "{:,}"),
-    ("bytes down", "bytes_down", "{:,}"),
-    ("bytes total", "bytes_total", "{:,}"),
-    ("x consensus", "bytes_vs_consensus", "{:,.0f}"),
-    ("rounds s", "seconds_rounds", "{:.0f}"),
-    ("total s", "seconds_total", "{:.0f}"),
-    ("energy J", "energy_j", "{:,.0f}"),
+    ("method", "method", "{}"), ("local EM", "local_em", "{:.3f}"), ("final EM", "final_em", "{:.3f}"),
+    ("final correct", "final_correct", "{:.3f}"), ("global EM", "final_global_em", "{:.3f}"),
+    ("final ROUGE-L", "final_rouge_l", "{:.3f}"), ("bytes up", "bytes_up", "{:,}"), ("bytes down", "bytes_down", "{:,}"),
+    ("bytes total", "bytes_total", "{:,}"), ("x consensus", "bytes_vs_consensus", "{:,.0f}"),
+    ("rounds s", "seconds_rounds", "{:.0f}"), ("total s", "seconds_total", "{:.0f}"), ("energy J", "energy_j", "{:,.0f}"),
 ]
+# fmt: on
 
 
 def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -48,23 +42,17 @@ def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
         up = sum(m.get("bytes_up", 0) for m in ms)
         down = sum(m.get("bytes_down", 0) for m in ms)
         seconds = [sum(m.get("seconds", {}).values()) for m in ms]
-        rows.append(
-            {
-                "method": method,
-                "local_em": local["test"]["all"]["exact_match"] if local else None,
-                "final_em": final["test"]["all"]["exact_match"],
-                "final_correct": final["test"]["all"].get("correct", final["test"]["all"]["exact_match"]),
-                "final_rouge_l": final["test"]["all"]["rouge_l"],
-                "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
-                "final_stage": final["stage"],
-                "bytes_up": up,
-                "bytes_down": down,
-                "bytes_total": up + down,
-                "seconds_rounds": sum(s for m, s in zip(ms, seconds) if m["round"] >= 1),
-                "seconds_total": sum(seconds),  # a shared stage counts for every method that used it
-                **energy_total(ms),
-            }
-        )
+        test = final["test"]["all"]
+        rows.append({
+            "method": method, "local_em": local["test"]["all"]["exact_match"] if local else None,
+            "final_em": test["exact_match"], "final_correct": test.get("correct", test["exact_match"]),
+            "final_rouge_l": test["rouge_l"],
+            "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
+            "final_stage": final["stage"], "bytes_up": up, "bytes_down": down, "bytes_total": up + down,
+            "seconds_rounds": sum(s for m, s in zip(ms, seconds) if m["round"] >= 1),
+            "seconds_total": sum(seconds),  # a shared stage counts for every method that used it
+            **energy_total(ms),
+        })  # fmt: skip
     consensus = next((r for r in rows if r["method"] == "consensus"), None)
     for r in rows:
         if consensus and consensus["bytes_total"] and r["bytes_total"]:
@@ -106,38 +94,26 @@ def per_round_table(metrics: dict[str, list[dict[str, Any]]], metric: str = "exa
 
 def comparison_table(run_dir: Path, metrics: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str]:
     """The rows and the printed table of a comparison's methods (``comparison.txt``), in the folder's metric."""
-    rows = comparison_rows(metrics)
-    metric = run_metric(run_dir)
-    note = energy_note(rows)
-    table = (
-        format_table(rows, TABLE_COLUMNS)
-        + (f"\n{note}" if note else "")
-        + f"\n\ntest {METRIC_LABELS[metric]} per stage\n"
-        + per_round_table(metrics, metric)
-    )
-    return rows, table
+    rows, metric = comparison_rows(metrics), run_metric(run_dir)
+    note = f"\n{energy_note(rows)}" if energy_note(rows) else ""
+    per_stage = f"\n\ntest {METRIC_LABELS[metric]} per stage\n" + per_round_table(metrics, metric)
+    return rows, format_table(rows, TABLE_COLUMNS) + note + per_stage
 
 
 def load_comparison(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Per-method metrics of a finished (or interrupted) comparison folder."""
     root = Path(run_dir)
-    out = {}
     # the order the comparison ran them in (its config), then any other method folder
     order = load_config(root / "config.yaml", recorded=True).compare.methods if (root / "config.yaml").exists() else []
-    subs = sorted(
-        (p for p in root.iterdir() if (p / "metrics.jsonl").exists()),
-        key=lambda p: (p.name not in order, order.index(p.name) if p.name in order else 0, p.name),
-    )
-    for sub in subs:
-        out[sub.name] = RunLog(sub).read_metrics()
+    subs = [p for p in root.iterdir() if (p / "metrics.jsonl").exists()]
+    subs.sort(key=lambda p: (p.name not in order, order.index(p.name) if p.name in order else 0, p.name))
+    out = {sub.name: RunLog(sub).read_metrics() for sub in subs}
     if not out:
         raise FileNotFoundError(f"{root} holds no method folders with metrics.jsonl; is it a compare run folder?")
     return out
 
 
 # -- several seeds: paired intervals ------------------------------------------------------
-
-
 METRICS = ("exact_match", "correct", "rouge_l")
 METRIC_LABELS = {"exact_match": "exact match", "correct": "correct", "rouge_l": "ROUGE-L"}
 
@@ -154,9 +130,7 @@ class SeedSummary:
     families: dict[str, list[list[str]]]  # seed -> item families (aligned with the item arrays), keyed by seed index
     bytes_total: dict[str, float]  # entry -> mean over seeds of bytes up + down
     steps: dict[str, float]  # entry -> optimizer steps per model (client mean), local stage + rounds, mean over seeds
-    labels: dict[str, dict[str, dict[str, float]]] = field(
-        default_factory=dict
-    )  # consensus entry -> stage -> kept, precision (seed means)
+    labels: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # entry -> stage -> kept, precision
     energy: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry -> energy_j (seed mean), energy_source
 
     def final_stage(self) -> str:
@@ -171,9 +145,7 @@ def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[P
         found = [p for p in found if int(p.name.split("_")[1]) in set(seeds)]
         missing = sorted(set(seeds) - {int(p.name.split("_")[1]) for p in found})
         if missing:
-            raise FileNotFoundError(
-                f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first."
-            )
+            raise FileNotFoundError(f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first.")  # fmt: skip
     return found or [root]
 
 
@@ -203,9 +175,7 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
     if unfinished:
         log.warning("summary of %s leaves out %s: not finished (no comparison.json yet)", root, ", ".join(unfinished))
     if not folders:
-        raise FileNotFoundError(
-            f"{root} holds no finished comparison (no comparison.json); run `compare` into it first."
-        )
+        raise FileNotFoundError(f"{root} holds no finished comparison (no comparison.json); run `compare` into it first.")  # fmt: skip
     per_seed_metrics = [load_comparison(f) for f in folders]
     methods = list(per_seed_metrics[0])
     stages = [s for s in dict.fromkeys(m["stage"] for m in per_seed_metrics[0][methods[0]]) if s != "base"]
@@ -236,30 +206,21 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
             got = [r for ms in per_seed_metrics for r in ms.get(method, []) if r["stage"] == stage and "kept" in r]
             if got:
                 precision = [r["pseudo_label_accuracy"] for r in got if r.get("pseudo_label_accuracy") is not None]
-                labels.setdefault(method, {})[stage] = {
-                    "kept": float(np.mean([r["kept"] for r in got])),
-                    "n_prompts": float(np.mean([r["n_prompts"] for r in got])),
-                    "precision": float(np.mean(precision)) if precision else float("nan"),
-                }
-    return SeedSummary(
-        Path(root), [f.name for f in folders], entries, stages, scores, families, bytes_total, steps, labels, energy
-    )
+                means = {k: float(np.mean([r[k] for r in got])) for k in ("kept", "n_prompts")}
+                labels.setdefault(method, {})[stage] = {**means, "precision": float(np.mean(precision)) if precision else float("nan")}  # fmt: skip
+    names = [f.name for f in folders]
+    return SeedSummary(Path(root), names, entries, stages, scores, families, bytes_total, steps, labels, energy)
 
 
-def _costs(
-    entries: list[str], per_seed_metrics: list[dict[str, list[dict[str, Any]]]]
-) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, Any]]]:
+def _costs(entries: list[str], per_seed_metrics: list[dict[str, list[dict[str, Any]]]]) -> tuple[dict, dict, dict]:
     """Per entry, means over seeds: bytes up + down, optimizer steps per model, energy (a part of :func:`summarize_seeds`)."""
     bytes_total, steps, energy = {}, {}, {}
     for entry in entries:
         method = entry.split(" ")[0]
         rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
-        bytes_total[entry] = float(
-            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
-        )
-        steps[entry] = float(
-            np.mean([sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows])
-        )
+        bytes_total[entry] = float(np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows]))  # fmt: skip
+        per_model = [sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows]
+        steps[entry] = float(np.mean(per_model))
         totals = [energy_total(ms) for ms in rows]
         if all(totals):
             energy[entry] = {
@@ -310,25 +271,20 @@ def family_gaps(summary: SeedSummary, em: dict[str, list], entries: list[str], n
     return out
 
 
-def _family_gap_lines(
-    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
-) -> list[str]:
+def _family_gap_lines(summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int) -> list[str]:  # fmt: skip
     """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
     lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
     lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in sorted(set(summary.families["0"]))))
     for e, gaps in family_gaps(summary, em, entries, n_boot).items():
-        lines.append(
-            f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values())
-        )
+        lines.append(f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values()))  # fmt: skip
     return [*lines, "(* = the interval of the share excludes 0)"]
 
 
 def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
     """The multi-seed table: per entry, final score with interval, gap closed, bytes, steps; then paired differences.
 
-    ``metric`` is the score of the ``em`` column, the gap and the differences:
-    ``exact_match``, or ``correct`` (content-checked on free-form families,
-    equal to exact match elsewhere); by default the run's ``compare.metric``.
+    ``metric`` (``exact_match`` or ``correct``; default the run's ``compare.metric``) scores the ``em`` column, the
+    gap and the differences.
     """
     from . import stats
 
@@ -339,22 +295,17 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     final = summary.final_stage()
     em, rouge = summary.scores[metric][final], summary.scores["rouge_l"][final]
     complete = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
-    em = {e: em[e] for e in complete}
-    rouge = {e: rouge[e] for e in complete}
+    em, rouge = {e: em[e] for e in complete}, {e: rouge[e] for e in complete}
     em_ci, rouge_ci = stats.score_intervals(em, n_boot), stats.score_intervals(rouge, n_boot)
     local_em = summary.scores[metric].get("local", {})
     has_gap = "local" in em and "centralized" in em
     rows = []
     for e in complete:
+        gap = stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None
         row = {
-            "method": e,
-            "em": em_ci[e],
-            "rouge_l": rouge_ci[e],
-            "gap": stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None,
-            "bytes": summary.bytes_total.get(e, 0.0),
-            "steps": summary.steps.get(e, 0.0),
-            **summary.energy.get(e, {}),
-        }
+            "method": e, "em": em_ci[e], "rouge_l": rouge_ci[e], "gap": gap, "bytes": summary.bytes_total.get(e, 0.0),
+        }  # fmt: skip
+        row = {**row, "steps": summary.steps.get(e, 0.0), **summary.energy.get(e, {})}
         if e in local_em and e != "centralized":
             row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
         rows.append(row)
@@ -368,10 +319,8 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     for r in rows:
         gap = r["gap"].format("{:.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
         joules = f"{r['energy_j']:,.0f}" if r.get("energy_j") is not None else "-"
-        lines.append(
-            f"{r['method']:<22}{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}{r['bytes']:>14,.0f}"
-            f"{r['steps']:>12.0f}{joules:>12}"
-        )
+        scores = f"{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}"
+        lines.append(f"{r['method']:<22}{scores}{r['bytes']:>14,.0f}{r['steps']:>12.0f}{joules:>12}")
     if energy_note(rows):
         lines.append(energy_note(rows) + " (mean over seeds; shared stages count for every method)")
     lines += _difference_lines(em, complete, label, n_boot)
@@ -379,14 +328,11 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
         lines += _family_gap_lines(summary, em, complete, label, n_boot)
     if summary.labels:
         lines += [
+            "", "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
             "",
-            "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
-            "",
-        ]
+        ]  # fmt: skip
         for method, per_stage in summary.labels.items():
-            cells = [
-                f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()
-            ]
+            cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()]  # fmt: skip
             lines.append(f"{method:<22}" + "    ".join(cells))
     return rows, "\n".join(lines)
 

@@ -21,23 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = [
-    "ARCHITECTURES",
-    "MODULE_NAMES",
-    "PROTOCOLS",
-    "Architecture",
-    "Protocol",
-    "UnknownArchitectureError",
-    "cost_table",
-    "format_bytes",
-    "get_architecture",
-    "lora_parameters",
-    "paper_setting",
-    "ratios",
-    "round_bytes",
-    "total_bytes",
-]
-
 # The seven linear maps of a Llama/Gemma/Qwen/Mistral decoder layer.
 MODULE_NAMES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Keys of round_bytes / total_bytes, in the order tables and plots show them.
@@ -55,8 +38,6 @@ class UnknownArchitectureError(KeyError, ValueError):
 
 
 # ---------------------------------------------------------------- architecture
-
-
 def _positive_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{where} must be a positive integer, got {value!r}")
@@ -88,15 +69,9 @@ class Architecture:
         for f in fields(self)[1:-1]:
             _positive_int(getattr(self, f.name), f"Architecture.{f.name} ({self.name})")
         if not isinstance(self.tie_word_embeddings, bool):
-            raise ValueError(
-                f"Architecture.tie_word_embeddings ({self.name}) must be True or False, "
-                f"got {self.tie_word_embeddings!r}"
-            )
+            raise ValueError(f"Architecture.tie_word_embeddings ({self.name}) must be True or False, got {self.tie_word_embeddings!r}")  # fmt: skip
         if self.num_heads % self.num_kv_heads:
-            raise ValueError(
-                f"Architecture.num_heads ({self.name}) = {self.num_heads} is not a multiple of "
-                f"num_kv_heads = {self.num_kv_heads}: check the config"
-            )
+            raise ValueError(f"Architecture.num_heads ({self.name}) = {self.num_heads} is not a multiple of num_kv_heads = {self.num_kv_heads}: check the config")  # fmt: skip
 
     @classmethod
     def from_hf_config(cls, config: Mapping[str, Any], name: str | None = None) -> Architecture:
@@ -127,26 +102,16 @@ class Architecture:
         kv_heads = config.get("num_key_value_heads")
         if name is None:
             name = config.get("_source") or config.get("_name_or_path") or config.get("model_type") or "unnamed"
-        return cls(
-            name=name,
-            hidden_size=hidden,
-            num_layers=config["num_hidden_layers"],
-            num_heads=heads,
-            num_kv_heads=heads if kv_heads is None else kv_heads,
-            head_dim=head_dim,
-            intermediate_size=config["intermediate_size"],
-            vocab_size=config["vocab_size"],
-            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-        )
+        kv_heads, tied = heads if kv_heads is None else kv_heads, bool(config.get("tie_word_embeddings", False))
+        sizes = (
+            config["num_hidden_layers"], heads, kv_heads, head_dim, config["intermediate_size"], config["vocab_size"],
+        )  # fmt: skip
+        return cls(name, hidden, *sizes, tied)
 
     @classmethod
     def from_json(cls, path: str | Path) -> Architecture:
-        """Read a ``config.json`` file (or a folder holding one).
-
-        The name is the file's stem, or the folder's name when the file is
-        called ``config.json`` (``models/smollm2-135m/config.json`` gives
-        ``"smollm2-135m"``).
-        """
+        """Read a ``config.json`` file (or a folder holding one), named after the file's stem, or the folder's name
+        when the file is ``config.json`` (``models/smollm2-135m/config.json`` gives ``"smollm2-135m"``)."""
         path = Path(path).expanduser()
         if path.is_dir():
             path = path / "config.json"
@@ -158,26 +123,17 @@ class Architecture:
         """``(d_in, d_out)`` of each linear map of one layer (Llama/Gemma layout)."""
         d, ff = self.hidden_size, self.intermediate_size
         q, kv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim  # query / key-value widths
-        return {
-            "q_proj": (d, q),
-            "k_proj": (d, kv),
-            "v_proj": (d, kv),
-            "o_proj": (q, d),
-            "gate_proj": (d, ff),
-            "up_proj": (d, ff),
-            "down_proj": (ff, d),
-        }
+        shapes = (d, q), (d, kv), (d, kv), (q, d), (d, ff), (d, ff), (ff, d)
+        return dict(zip(MODULE_NAMES, shapes))
 
     def n_parameters(self) -> int:
         """Estimate of the dense parameter count.
 
-        Counts the embedding matrix (twice when the LM head is untied), the
-        seven attention and gated-MLP matrices of every layer, and the RMSNorm
-        weights (two per layer plus the final norm). Biases and extra norms
-        are not counted: exact for Llama and Mistral (SmolLM2-135M:
-        134,515,008; Llama-3.1-8B: 8,030,261,248); Gemma 3's q/k norms and its
-        two extra norms per layer (-0.01% for 270M) and Qwen2.5's q/k/v
-        biases (-0.006% for 0.5B) are left out.
+        Counts the embedding matrix (twice when the LM head is untied), the seven attention and gated-MLP matrices of
+        every layer, and the RMSNorm weights (two per layer plus the final norm). Biases and extra norms are not
+        counted: exact for Llama and Mistral (SmolLM2-135M: 134,515,008; Llama-3.1-8B: 8,030,261,248); Gemma 3's q/k
+        norms and its two extra norms per layer (-0.01% for 270M) and Qwen2.5's q/k/v biases (-0.006% for 0.5B) are
+        left out.
         """
         per_layer = sum(i * o for i, o in self.module_shapes().values()) + 2 * self.hidden_size
         embeddings = self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
@@ -209,10 +165,8 @@ def get_architecture(name_or_path: str | Path) -> Architecture:
     path = Path(name_or_path).expanduser()
     if path.is_file() or (path / "config.json").is_file():
         return Architecture.from_json(path)
-    raise UnknownArchitectureError(
-        f"unknown architecture {str(name_or_path)!r}: use one of {', '.join(ARCHITECTURES)} "
-        "or the path to a Hugging Face config.json"
-    )
+    known = ", ".join(ARCHITECTURES)
+    raise UnknownArchitectureError(f"unknown architecture {str(name_or_path)!r}: use one of {known} or the path to a Hugging Face config.json")  # fmt: skip
 
 
 def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str], factors: str = "AB") -> int:
@@ -246,21 +200,15 @@ def _check_modules(modules: Any, where: str) -> tuple[str, ...]:
 
 
 # -------------------------------------------------------------------- protocol
-
-
 def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """Settings that, with an :class:`Architecture`, fix the bytes of a round.
-
-    The defaults are the paper setting (see :func:`paper_setting`). Lists
-    given for ``target_modules`` or ``directions`` (e.g. from JSON or YAML)
-    are stored as tuples, so ``Protocol(**json.loads(json.dumps(asdict(p))))
-    == p``.
-    """
+    """Settings that, with an :class:`Architecture`, fix the bytes of a round; the defaults are the paper setting
+    (:func:`paper_setting`). Lists given for ``target_modules`` or ``directions`` (JSON, YAML) are stored as tuples,
+    so ``Protocol(**json.loads(json.dumps(asdict(p)))) == p``."""
 
     # fmt: off
     rank: int = _f(32, "LoRA rank r")
@@ -305,8 +253,6 @@ def _is_real(value: Any) -> bool:
 
 
 # ------------------------------------------------------------------ byte counts
-
-
 def round_bytes(arch: Architecture, protocol: Protocol) -> dict[str, float]:
     """Bytes of one round, summed over clients and the counted directions, by protocol.
 
@@ -354,18 +300,12 @@ def ratios(arch: Architecture, protocol: Protocol) -> dict[str, float]:
 
 def cost_table(archs: Sequence[Architecture], protocol: Protocol) -> list[dict[str, Any]]:
     """One row per architecture: ``name``, ``n_parameters``, ``lora_parameters``, :func:`round_bytes` and :func:`ratios`."""
-    rows = []
-    for arch in archs:
-        rows.append(
-            {
-                "name": arch.name,
-                "n_parameters": arch.n_parameters(),
-                "lora_parameters": lora_parameters(arch, protocol.rank, protocol.target_modules),
-                **round_bytes(arch, protocol),
-                **ratios(arch, protocol),
-            }
-        )
-    return rows
+
+    def row(arch: Architecture) -> dict[str, Any]:
+        lora = lora_parameters(arch, protocol.rank, protocol.target_modules)
+        return {"name": arch.name, "n_parameters": arch.n_parameters(), "lora_parameters": lora}
+
+    return [{**row(a), **round_bytes(a, protocol), **ratios(a, protocol)} for a in archs]
 
 
 _UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
@@ -395,23 +335,9 @@ def format_bytes(n: float) -> str:
 def paper_setting() -> tuple[Architecture, Protocol]:
     """The setting behind the "factor ~1006" of the seed paper, as reconstructed here (it publishes no exact one).
 
-    Llama-3.1-405B (d=16384, 126 layers, 128 query and 8 KV heads of width 128: k/v project 16384 ->
-    1024); LoRA rank 32 on ``q_proj`` and ``v_proj``, A and B sent in fp32: 32 x 6,322,176 parameters,
-    809,238,528 bytes; consensus: 1000 prompts, answers of 201 tokens sent as int32 ids, no framing:
-    804,000 bytes; one client, one round, upload only. Then
-    ``ratios(*paper_setting())["lora_over_consensus"]`` is 1006.5.
+    Llama-3.1-405B (d=16384, 126 layers, 128 query and 8 KV heads of width 128: k/v project 16384 -> 1024); LoRA rank
+    32 on ``q_proj`` and ``v_proj``, A and B sent in fp32: 32 x 6,322,176 parameters, 809,238,528 bytes; consensus:
+    1000 prompts, answers of 201 tokens sent as int32 ids, no framing: 804,000 bytes; one client, one round, upload
+    only: :class:`Protocol`'s defaults. Then ``ratios(*paper_setting())["lora_over_consensus"]`` is 1006.5.
     """
-    protocol = Protocol(
-        rank=32,
-        target_modules=("q_proj", "v_proj"),
-        bytes_per_param=4.0,
-        n_prompts=1000,
-        answer_tokens=201.0,
-        bytes_per_token=4.0,
-        overhead_per_answer=0.0,
-        overhead_per_message=0.0,
-        n_clients=1,
-        rounds=1,
-        directions=("up",),
-    )
-    return ARCHITECTURES["llama-3.1-405b"], protocol
+    return ARCHITECTURES["llama-3.1-405b"], Protocol()

@@ -6,19 +6,10 @@ and the test items within each, means over seeds (:mod:`fedcofit_lite.analysis.s
 budget and stage of a client count, so differences and "first round at which" stay paired. Seeds count
 for a client count only where every planned cell of it has finished.
 
-- :func:`budget_rows` (the table and the frontier): per method and budget, the score after a round with
-  its interval, the gap to centralized closed, bytes (and what whole answer messages would have cost),
-  kept labels and their precision, energy.
-- :func:`round_rows`: the score after each reported round.
-- :func:`wall_clock_rows`: simulated time on stated :class:`Link` s: the compute seconds the metrics rows
-  measured (every phase but evaluation, all clients on this machine) plus each round's bytes per client
-  over the link (each client on its own link, in parallel; the server's link is not the bottleneck).
-- :func:`time_to_accuracy`: the rounds, bytes and seconds a method needs to reach a score (default:
-  local + half the local -> centralized gap, after the last round), with intervals.
-- :func:`label_rows`: what the pseudo-labels did at each budget: kept, precision, new-correct and harmful
-  labels per client per round (:func:`~fedcofit_lite.analysis.replay.recorded_quality`).
-- :func:`verdict`: the smallest budget (and round) at which the best consensus rule is within the
-  interval of FedAvg-LoRA, personalized and global; or that it is not reached, and what bounds it.
+:func:`budget_rows` (the table and the frontier), :func:`round_rows`, :func:`wall_clock_rows` (simulated time on
+stated :class:`Link` s: the compute seconds measured, every phase but evaluation, plus each round's bytes per client
+over its own link), :func:`time_to_accuracy`, :func:`label_rows`, :func:`difference_rows`, :func:`transfer_rows` and
+:func:`verdict` (the smallest budget and round at which the best consensus rule meets FedAvg-LoRA).
 
 :mod:`fedcofit_lite.analysis.sweepreport` lays these out as text; :mod:`fedcofit_lite.ui.sweepplots` draws them.
 """
@@ -35,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..federation.methods import METHODS, has_global_model, method_spec
-from ..runlog import RunLog, read_predictions
+from ..runlog import RunLog, read_predictions, read_records
 from . import stats
 from .compare import energy_total, item_scores
 from .sweep import Cell, SweepPlan, cells
@@ -134,9 +125,7 @@ def load_sweep(root: str | Path) -> SweepResults:
         n: [s for s in plan.seeds if all(c.done for c in planned if (c.clients, c.seed) == (n, s))]
         for n in plan.clients
     }
-    missing = [
-        f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)
-    ]
+    missing = [f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)]  # fmt: skip
     if missing:
         log.warning("%s: left out, not finished: %s", root, "; ".join(missing))
     metric = meta["config"].get("compare", {}).get("metric", "exact_match")
@@ -144,8 +133,6 @@ def load_sweep(root: str | Path) -> SweepResults:
 
 
 # -- scores, paired over seeds and test items --------------------------------------------------------------
-
-
 @dataclass
 class SweepScores:
     """Point scores and paired bootstrap draws of every (entry, budget, stage) of one client count."""
@@ -172,9 +159,9 @@ class SweepScores:
         return key in self.point
 
 
-def _cell_items(cell: Cell, stage: str, tag: str, metric: str) -> dict[str, float] | None:
-    rows = read_predictions(cell.path, stage + tag) or (read_predictions(cell.group, stage) if not tag else None)
-    return item_scores(rows, metric) if rows else None
+def _tags(cell: Cell, global_model: bool) -> list[tuple[str, str]]:
+    """(prediction tag, entry) of a cell: its clients' models, and its server's global model when it has one."""
+    return [("", cell.method)] + ([("_global", f"{cell.method} (global)")] if global_model else [])
 
 
 def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: str | None = None) -> SweepScores:
@@ -188,32 +175,21 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
         group = [c for c in res.cells_of(clients) if c.seed == s]
         ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
         for cell in group:
-            tags = [("", cell.method)] + (
-                [("_global", f"{cell.method} (global)")] if has_global_model(cell.method) else []
-            )
-            for tag, entry in tags:
+            for tag, entry in _tags(cell, has_global_model(cell.method)):
                 for stage in res.stages():
-                    items = _cell_items(cell, stage, tag, metric)
-                    if items is not None:
+                    # a shared stage's predictions live in the group's folder
+                    rows = read_predictions(cell.path, stage + tag) or (
+                        read_predictions(cell.group, stage) if not tag else None
+                    )
+                    if rows:
+                        items = item_scores(rows, metric)
                         per_key.setdefault((entry, cell.budget, stage), []).append(np.array([items[i] for i in ids]))
     complete = {k: v for k, v in per_key.items() if len(v) == len(seeds)}
-    named = {"|".join(map(str, k)): v for k, v in complete.items()}
-    point, draws = stats.bootstrap_draws(named, n_boot)
-    back = {"|".join(map(str, k)): k for k in complete}
-    n_items = len(next(iter(complete.values()))[0])
-    return SweepScores(
-        clients,
-        seeds,
-        {back[k]: v for k, v in point.items()},
-        {back[k]: v for k, v in draws.items()},
-        n_items,
-        complete,
-    )
+    point, draws = stats.bootstrap_draws(complete, n_boot)
+    return SweepScores(clients, seeds, point, draws, len(next(iter(complete.values()))[0]), complete)
 
 
 # -- what each stage cost -----------------------------------------------------------------------
-
-
 def _stage_costs(rows: Sequence[dict[str, Any]], n_clients: int, stages: list[str]) -> dict[str, dict[str, float]]:
     """Cumulative bytes, compute seconds and energy of one cell, from its local stage to each stage."""
     by_stage = {r["stage"]: r for r in rows}
@@ -286,15 +262,16 @@ def budget_rows(res: SweepResults, sc: SweepScores, stage: str) -> list[dict[str
         labels = [_round_stats(res.metrics[x], stage) for x in cells_here]
         if labels and all(labels):
             row["kept"] = float(np.mean([x["kept"] for x in labels]))
-            row["precision"] = (
-                float(np.nanmean([x["precision"] for x in labels]))
-                if any(np.isfinite(x["precision"]) for x in labels)
-                else np.nan
-            )
+            row["precision"] = _nanmean([x["precision"] for x in labels])
         sources = {energy_total(res.metrics[x]).get("energy_source") for x in cells_here}
         row["energy_source"] = sources.pop() if len(sources) == 1 else None
         rows.append(row)
     return rows
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the finite values; NaN when there is none (no warning)."""
+    return float(np.nanmean(values)) if any(np.isfinite(v) for v in values) else float("nan")
 
 
 def _gap(sc: SweepScores, key: Key, stage: str) -> stats.Interval:
@@ -333,8 +310,6 @@ def wall_clock_rows(res: SweepResults, sc: SweepScores, links: Sequence[Link] = 
 
 
 # -- time to accuracy, and where consensus meets FedAvg -------------------------------------------
-
-
 def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[float, np.ndarray]:
     """local + ``fraction`` x (centralized - local) after ``stage``: the point and its draws."""
     lo, hi = ("local", None, stage), ("centralized", None, stage)
@@ -348,19 +323,15 @@ def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[
 
 
 def time_to_accuracy(
-    res: SweepResults,
-    sc: SweepScores,
-    links: Sequence[Link] = DEFAULT_LINKS,
-    fraction: float = 0.5,
+    res: SweepResults, sc: SweepScores, links: Sequence[Link] = DEFAULT_LINKS, fraction: float = 0.5,
     target: float | None = None,
-) -> tuple[float, list[dict[str, Any]]]:
+) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
     """The target score, and per (entry, budget) the first round whose score reaches it, with its interval.
 
-    Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches
-    the drawn target (the default target moves with its draws: local + ``fraction`` x the gap to
-    centralized after the last round); the interval is that round's 2.5 and 97.5 percentiles, ``None``
-    where a share of draws never reaches it. Bytes and seconds are those of the point estimate's round
-    (means over seeds), seconds on each link.
+    Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches the drawn target
+    (the default target moves with its draws: local + ``fraction`` x the gap to centralized after the last round); the
+    interval is that round's 2.5 and 97.5 percentiles, ``None`` where a share of draws never reaches it. Bytes and
+    seconds are those of the point estimate's round (means over seeds), seconds on each link.
     """
     stages = res.stages()
     if target is None:
@@ -434,11 +405,10 @@ class Verdict:
 def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) -> Verdict:
     """The smallest budget, then round, at which the best consensus rule meets the reference.
 
-    ``matches`` (the default when the sweep has FedAvg-LoRA): the best rule's mean score lies at or
-    above the lower end of the 95% interval of FedAvg-LoRA, personalized and its global model, after
-    the same round. ``beats`` (the default without FedAvg, as across architectures): the paired
-    difference between the best rule and local training is above zero, interval and all. The budgets
-    are tried from the smallest, each at every reported round.
+    ``matches`` (the default when the sweep has FedAvg-LoRA): the best rule's mean score lies at or above the lower
+    end of the 95% interval of FedAvg-LoRA, personalized and its global model, after the same round. ``beats`` (the
+    default without FedAvg, as across architectures): the paired difference between the best rule and local training
+    is above zero, interval and all. The budgets are tried from the smallest, each at every reported round.
     """
     last = f"round_{res.last_round}"
     fedavg = [e for e in ("fedavg", "fedavg (global)") if sc.has((e, None, last))]
@@ -458,12 +428,9 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
             best_seen = (budget, r, rule, best)
             if _meets(sc, (rule, budget, stage), stage, reference, criterion):
                 how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
-                text = (
-                    f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
-                    f"{best.format()}) is {how} "
-                    + " and ".join(f"{k} ({v.format()})" for k, v in against.items())
-                    + "."
-                )
+                refs = " and ".join(f"{k} ({v.format()})" for k, v in against.items())
+                text = f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
+                text += f"{best.format()}) is {how} {refs}."
                 return Verdict(True, reference, budget, r, rule, best, against, text)
     return _not_reached(res, sc, reference, criterion, best_seen)
 
@@ -475,28 +442,18 @@ def _meets(sc: SweepScores, key: Key, stage: str, reference: list[str], criterio
     return stats.interval(sc.point[key] - sc.point[(reference[0], None, stage)], diff).lo > 0
 
 
-def _not_reached(
-    res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None
-) -> Verdict:
+def _not_reached(res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None) -> Verdict:  # fmt: skip
     bounds = label_rows(res, sc.clients)
     if best is None:
-        text = (
-            f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."
-        )
+        text = f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."  # fmt: skip
         return Verdict(False, reference, text=text, bounds=bounds)
     budget, r, rule, interval = best
     last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]
     why = ""
     if last:
-        kept = np.mean([b["kept"] for b in last])
-        n = last[0]["n_prompts"]
-        new = np.mean([b["new_correct_per_client"] for b in last])
-        harm = np.mean([b["harmful_per_client"] for b in last])
-        prec = (
-            np.nanmean([b["precision"] for b in last])
-            if any(np.isfinite(b["precision"]) for b in last)
-            else float("nan")
-        )
+        kept, n = np.mean([b["kept"] for b in last]), last[0]["n_prompts"]
+        prec = _nanmean([b["precision"] for b in last])
+        new, harm = (np.mean([b[k] for b in last]) for k in ("new_correct_per_client", "harmful_per_client"))
         why = (
             f" At {budget} prompts {rule} kept {kept:.1f} of {n:.0f} labels a round at precision "
             f"{f'{prec:.2f}' if np.isfinite(prec) else '-'}: "
@@ -514,7 +471,6 @@ def _not_reached(
 
 
 # -- every entry against the references --------------------------------------------------------------
-
 REFERENCES = ("local", "fedavg", "fedavg (global)")  # the study's question: above training alone, as good as FedAvg
 
 
@@ -539,8 +495,6 @@ def difference_rows(
 
 
 # -- what each client learned of what it never saw ----------------------------------------------
-
-
 @dataclass(frozen=True)
 class TransferRow:
     """One entry's scores on the test items of the families a client held no private record of, and of those it held."""
@@ -571,15 +525,13 @@ def transfer_rows(
     known: dict[tuple[str, int | None], list[np.ndarray]] = {}
     for s in seeds:
         group = [c for c in res.cells_of(clients) if c.seed == s]
-        holds = {c: set(p["families"]) for c, p in json.loads((group[0].group / "partition.json").read_text()).items()}
+        holds = {c: set(p["families"]) for c, p in read_records(group[0].group / "partition.json").items()}
         for cell in group:
-            for tag, entry in [("", cell.method)] + (
-                [("_global", f"{cell.method} (global)")] if _has_global(cell) else []
-            ):
+            for tag, entry in _tags(cell, any((cell.path / "predictions").glob("*_global.jsonl"))):
                 rows = read_predictions(cell.path, stage + tag)
                 if not rows:
                     continue
-                values = _row_scores(rows, metric)
+                values = [item_scores([r], metric)[r.id] for r in rows]  # each row's own score, not a mean over models
                 score = {(r.client, r.id): v for r, v in zip(rows, values)}
                 family = {r.id: r.family for r in rows}
                 # each client's own model where the cell scored the clients; else its one model (centralized, global)
@@ -589,7 +541,8 @@ def transfer_rows(
                     pairs = [(c, i) for c in sorted(holds) for i in sorted(family) if (family[i] in holds[c]) == wanted]
                     got = [score[c, i] if own else single[i] for c, i in pairs]
                     out.setdefault((entry, cell.budget), []).append(np.array(got))
-    full = {k for k in unknown if len(unknown[k]) == len(seeds)}
+    # in the cells' order (a list, not a set): the sort below ties the rules of one method
+    full = [k for k in unknown if len(unknown[k]) == len(seeds)]
     if not full:
         return []
     # a seed whose every client held every family has no unknown-family pair (a Dirichlet split can): left out
@@ -597,33 +550,13 @@ def transfer_rows(
     some_k = [j for j, a in enumerate(known[next(iter(full))]) if len(a)]
     if not some_u or not some_k:
         return []
-    named_u = {_name(k): [unknown[k][j] for j in some_u] for k in full}
-    named_k = {_name(k): [known[k][j] for j in some_k] for k in full}
-    point_u, draws_u = stats.bootstrap_draws(named_u, n_boot)
-    point_k, draws_k = stats.bootstrap_draws(named_k, n_boot)
-    out = []
+    point_u, draws_u = stats.bootstrap_draws({k: [unknown[k][j] for j in some_u] for k in full}, n_boot)
+    point_k, draws_k = stats.bootstrap_draws({k: [known[k][j] for j in some_k] for k in full}, n_boot)
+    out, base = [], ("local", None)
     for k in sorted(full, key=lambda e: (e[1] is not None, e[1] or 0, order(e[0]))):
-        n = _name(k)
-        base = _name(("local", None))
         gain = None
-        if base in named_u and n != base:
-            gain = stats.interval(point_u[n] - point_u[base], draws_u[n] - draws_u[base])
-        out.append(
-            TransferRow(
-                k[0], k[1], stats.interval(point_u[n], draws_u[n]), stats.interval(point_k[n], draws_k[n]), gain
-            )
-        )
+        if base in full and k != base:
+            gain = stats.interval(point_u[k] - point_u[base], draws_u[k] - draws_u[base])
+        unknown_k, known_k = stats.interval(point_u[k], draws_u[k]), stats.interval(point_k[k], draws_k[k])
+        out.append(TransferRow(k[0], k[1], unknown_k, known_k, gain))
     return out
-
-
-def _has_global(cell: Cell) -> bool:
-    return (cell.path / "predictions").exists() and any((cell.path / "predictions").glob("*_global.jsonl"))
-
-
-def _name(key: tuple[str, int | None]) -> str:
-    return f"{key[0]}|{key[1]}"
-
-
-def _row_scores(rows: Sequence[Any], metric: str) -> list[float]:
-    """Each prediction row's own score (not averaged over the models that answered the item)."""
-    return [item_scores([r], metric)[r.id] for r in rows]

@@ -29,8 +29,6 @@ def format_minutes(seconds: float) -> str:
 
 
 # -- small Markdown pieces -----------------------------------------------------------------------
-
-
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
     """A pipe table; ``align`` is one letter per column (``l`` or ``r``), default: first left, the rest right."""
     align = align or "l" + "r" * (len(header) - 1)
@@ -47,9 +45,7 @@ def fmt_interval(ci: stats.Interval, fmt: str = "{:.3f}") -> str:
 
 def verdict(diff: stats.Interval) -> str:
     """How a paired difference reads: above, below, or not distinguishable (zero inside the interval)."""
-    if not diff.excludes(0.0):
-        return "not distinguishable"
-    return "above" if diff.mean > 0 else "below"
+    return "not distinguishable" if not diff.excludes(0.0) else "above" if diff.mean > 0 else "below"
 
 
 def versus(diff: stats.Interval, other: str) -> str:
@@ -59,8 +55,6 @@ def versus(diff: stats.Interval, other: str) -> str:
 
 
 # -- a multi-seed comparison -------------------------------------------------------------------
-
-
 def _differences(summary: SeedSummary, metric: str, n_boot: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
     em = summary.scores[metric][summary.final_stage()]
     entries = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
@@ -79,58 +73,37 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
     label = METRIC_LABELS[metric]
     rows, _ = seed_table(summary, n_boot, metric)
     n_items = len(summary.scores[metric][summary.final_stage()][rows[0]["method"]][0])
+
+    def gap(r: dict[str, Any]) -> str:
+        shown = r["gap"] is not None and r["method"] not in ("local", "centralized")
+        return fmt_interval(r["gap"], "{:.2f}") if shown else "-"
+
+    scores = [
+        [f"`{r['method']}`", fmt_interval(r["em"]), fmt_interval(r["rouge_l"]), gap(r), f"{r['bytes']:,.0f}", f"{r['steps']:.0f}"]
+        for r in rows
+    ]  # fmt: skip
     out = [
         f"{len(summary.seeds)} seeds; {n_items} test items per seed, each scored as the mean over the clients' models; "
         f"stage `{summary.final_stage()}`; mean over seeds with a 95% paired bootstrap interval over seeds and "
         f"the test items within each ({n_boot} draws). *Gap closed*: the share of the local -> centralized gap.",
-        "",
-        md_table(
-            ["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"],
-            [
-                [
-                    f"`{r['method']}`",
-                    fmt_interval(r["em"]),
-                    fmt_interval(r["rouge_l"]),
-                    fmt_interval(r["gap"], "{:.2f}")
-                    if r["gap"] is not None and r["method"] not in ("local", "centralized")
-                    else "-",
-                    f"{r['bytes']:,.0f}",
-                    f"{r['steps']:.0f}",
-                ]
-                for r in rows
-            ],
-        ),
-    ]
+        "", md_table(["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"], scores),
+    ]  # fmt: skip
     refs, diffs = _differences(summary, metric, n_boot)
+    cells = [[f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]] for e, d in diffs.items() if e not in refs or d]  # fmt: skip
     out += [
         "",
         f"Paired differences in {label} (row minus column), 95% interval; **bold**: zero lies outside the interval.",
-        "",
-        md_table(
-            ["method", *[f"minus `{r}`" for r in refs]],
-            [
-                [f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]]
-                for e, d in diffs.items()
-                if e not in refs or len(d) > 0
-            ],
-        ),
     ]
+    out += ["", md_table(["method", *[f"minus `{r}`" for r in refs]], cells)]
     out += ["", _family_gaps(summary, metric, n_boot)] if {"local", "centralized"} <= set(diffs) else []
     if summary.labels:
         out += ["", "Pseudo-labels sent, mean over seeds: kept of the public prompts, and their precision.", ""]
         stages = list(next(iter(summary.labels.values())))
-        out.append(
-            md_table(
-                ["method", *stages],
-                [
-                    [
-                        f"`{m}`",
-                        *[f"{v[s]['kept']:.1f}/{v[s]['n_prompts']:.0f} at {v[s]['precision']:.2f}" for s in stages],
-                    ]
-                    for m, v in summary.labels.items()
-                ],
-            )
-        )
+        labels = [
+            [f"`{m}`", *[f"{v[s]['kept']:.1f}/{v[s]['n_prompts']:.0f} at {v[s]['precision']:.2f}" for s in stages]]
+            for m, v in summary.labels.items()
+        ]
+        out.append(md_table(["method", *stages], labels))
     return "\n".join(out)
 
 
@@ -147,10 +120,7 @@ def _family_gaps(summary: SeedSummary, metric: str, n_boot: int) -> str:
         [f"`{e}`", *(f"**{g.mean:+.2f}**" if g.excludes(0.0) else f"{g.mean:+.2f}" for g in gaps.values())]
         for e, gaps in family_gaps(summary, em, complete, n_boot).items()
     ]
-    head = (
-        f"Share of the local -> centralized gap closed, per task family ({METRIC_LABELS[metric]}); "
-        "**bold**: its interval excludes 0."
-    )
+    head = f"Share of the local -> centralized gap closed, per task family ({METRIC_LABELS[metric]}); **bold**: its interval excludes 0."
     return head + "\n\n" + md_table(["method", *[f.replace("_", " ") for f in fams]], rows)
 
 
@@ -162,17 +132,12 @@ def stage_difference(run_dir: str | Path, a: str, b: str, metric: str = "exact_m
 
 
 # -- the package's own text tables, read back -----------------------------------------------------
-
 _CI = r"([+-]?\d+\.\d+) \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]"
 
 
 def parse_seed_table(text: str) -> dict[str, Any]:
-    """Read back the text of ``compare.seed_table`` (``comparison_seeds.txt``): scores and paired differences.
-
-    For shipped results whose run folders are not shipped (only the table the
-    package wrote): ``{"header": str, "scores": {method: Interval},
-    "differences": {(row, column): Interval}}``.
-    """
+    """Read back the text of ``compare.seed_table`` (``comparison_seeds.txt``; for shipped results whose run folders
+    are not shipped): ``{"header": str, "scores": {method: Interval}, "differences": {(row, column): Interval}}``."""
     lines = text.splitlines()
     scores: dict[str, stats.Interval] = {}
     diffs: dict[tuple[str, str], stats.Interval] = {}
@@ -182,7 +147,7 @@ def parse_seed_table(text: str) -> dict[str, Any]:
         if line.startswith("paired differences"):
             section = "diff-head"
             continue
-        if line.startswith("share of the") or line.startswith("pseudo-labels sent"):
+        if line.startswith(("share of the", "pseudo-labels sent")):
             section = "other"
             continue
         if section == "diff-head" and "- " in line:
@@ -208,17 +173,10 @@ def replay_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
     rows = mean_over_seeds(rows) if len({r.get("seed") for r in rows}) > 1 else list(rows)
     body = [
-        [
-            f"`{r['rule']}`",
-            r["round"],
-            f"{r['kept']:.1f}/{r['n_prompts']:.0f}",
-            f"{r['precision']:.2f}",
-            f"{r['new_correct_per_client']:.2f}",
-            f"{r['harmful_per_client']:.2f}",
-        ]
-        for r in rows
-        if "skipped" not in r
-    ]
+        [f"`{r['rule']}`", r["round"], f"{r['kept']:.1f}/{r['n_prompts']:.0f}", f"{r['precision']:.2f}",
+         f"{r['new_correct_per_client']:.2f}", f"{r['harmful_per_client']:.2f}"]
+        for r in rows if "skipped" not in r
+    ]  # fmt: skip
     n = sorted({r.get("n_seeds", 1) for r in rows})
     return (
         f"Mean over {'/'.join(map(str, n))} seeds. *New correct*: right labels that differ from the client's own "

@@ -1,20 +1,19 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run writes every answer the clients sent, with its confidence and the competence signals
-the clients measured, and the server's sentence embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any rule of
-:data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows
-it would have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a
-run's own are) against the hidden references, which it reads to score, never to decide: ``kept``,
-``precision`` (the share of kept labels that are right), ``new correct / client`` (right labels where
-the client's own answer was wrong), ``harmful / client`` (the reverse) and ``coverage`` per family.
+A consensus run writes every answer the clients sent, with its confidence and the competence signals the clients
+measured, and the server's sentence embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any
+rule of :data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows it would
+have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a run's own are) against the
+hidden references, which it reads to score, never to decide: ``kept``, ``precision`` (the share of kept labels that
+are right), ``new correct / client`` (right labels where the client's own answer was wrong), ``harmful / client`` (the
+reverse) and ``coverage`` per family.
 
-One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered
-clusterer, :func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Every
-estimator here is built by :func:`~fedcofit_lite.protocol.consensus.build_consensus`, as the server's
-is. Answers the server did not embed are embedded again with the run's embedder (the only model
-replay may load); a run recorded before the clients measured their closeness gets it computed here,
-from ``partition.json``, as each client would have (:func:`derive_closeness`). No widget library, no
-transformers (a test checks it).
+One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered clusterer,
+:func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Every estimator here is built by
+:func:`~fedcofit_lite.protocol.consensus.build_consensus`, as the server's is. Answers the server did not embed are
+embedded again with the run's embedder (the only model replay may load); a run recorded before the clients measured
+their closeness gets it computed here, from ``partition.json``, as each client would have (:func:`derive_closeness`).
+No widget library, no transformers (a test checks it).
 """
 
 from __future__ import annotations
@@ -38,8 +37,8 @@ from ..runlog import (
     label_scores,
     read_answers,
     read_embeddings,
+    read_partition,
     read_pseudo_labels,
-    read_records,
     rounds_of,
 )
 from ..tasks.data import build_suite
@@ -97,17 +96,15 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
     suite = build_suite(load_config(run / "config.yaml", recorded=True))
     prompts = {e.id: f"{e.instruction}\n{e.context}".strip() for e in suite.public}
     rows = read_answers(run, round_index)
+    ids = [r.prompt_id for r in rows]
+    recorded = sorted(set.intersection(*[set(r.signals or {}) for r in rows])) if rows else []  # on every answer
     ra = RoundAnswers(
-        round=round_index,
-        clients=[r.client for r in rows],
-        prompt_ids=[r.prompt_id for r in rows],
-        texts=[r.answer for r in rows],
-        references=[suite.public_references[r.prompt_id] for r in rows],
-        prompts={p: prompts[p] for p in dict.fromkeys(r.prompt_id for r in rows)},
+        round_index, [r.client for r in rows], ids, [r.answer for r in rows],
+        references=[suite.public_references[p] for p in ids], prompts={p: prompts[p] for p in dict.fromkeys(ids)},
         families_of={e.id: e.family for e in suite.public},
         confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
-        signals={n: [r.signals[n] for r in rows] for n in _recorded_signals(rows)},
-    )
+        signals={n: [r.signals[n] for r in rows] for n in recorded},
+    )  # fmt: skip
     saved = read_embeddings(run, round_index) if embeddings else None
     if saved is not None:
         vectors, clients, prompt_ids = saved
@@ -116,12 +113,6 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
         if all(i is not None for i in order):  # a rejected client's answers were never embedded
             ra.X = vectors[order]
     return ra
-
-
-def _recorded_signals(rows: Sequence[Any]) -> list[str]:
-    """The competence signals every answer row of a round carries."""
-    names = [set(r.signals or {}) for r in rows]
-    return sorted(set.intersection(*names)) if names else []
 
 
 def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:
@@ -146,13 +137,7 @@ def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, devic
     P = np.asarray(embed([prompt_text(public[p]) for p in prompts]))
     row_of = {p: i for i, p in enumerate(prompts)}
     per_client = {}
-    # a compare or sweep cell keeps the partition in its group's folder, one or two levels up
-    found = next(
-        (d / "partition.json" for d in (run, run.parent, run.parent.parent) if (d / "partition.json").exists()), None
-    )
-    if found is None:
-        raise FileNotFoundError(f"{run}: no partition.json here or in its group's folder; closeness cannot be derived.")
-    for client, part in read_records(found).items():
+    for client, part in read_partition(run).items():
         private = [prompt_text(train[i]) for i in part["example_ids"] if i in train]
         values = closeness(P, np.asarray(embed(private)) if private else np.zeros((0, P.shape[1])))
         per_client[client] = np.round(values, 3)
@@ -197,15 +182,10 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None 
             f"this estimator reads a competence signal, but the round holds {sorted(ra.signals) or 'none'} "
             f"(asked: {signal!r}); pass signal= a recorded one, or derive_closeness for closeness."
         )
-    return estimator.fit(
-        ra.X,
-        np.array(ra.prompt_ids, dtype=object),
-        texts=ra.texts,
-        clients=ra.clients,
-        confidence=ra.confidence if needs_confidence else None,
-        families=ra.families,
-        competence=ra.signals[signal] if signal else None,  # a weighting of one's own may read it too
-    )
+    confidence = ra.confidence if needs_confidence else None
+    competence = ra.signals[signal] if signal else None  # a weighting of one's own may read it too
+    kw = dict(texts=ra.texts, clients=ra.clients, confidence=confidence, families=ra.families, competence=competence)
+    return estimator.fit(ra.X, np.array(ra.prompt_ids, dtype=object), **kw)
 
 
 def label_rows(ra: RoundAnswers, est: SemanticConsensus) -> list[PseudoLabelRow]:
@@ -236,9 +216,7 @@ def _quality(ra: RoundAnswers, rows: Sequence[PseudoLabelRow]) -> dict[str, Any]
     """Kept labels, precision, new-correct and harmful labels per client, coverage per family of ``rows`` on ``ra``."""
     scores = label_scores(rows)
     clients = list(dict.fromkeys(ra.clients))
-    own = {
-        (c, p): bool(ok) for c, p, ok in zip(ra.clients, ra.prompt_ids, ra.correct)
-    }  # the client's own answer right?
+    own = {(c, p): bool(ok) for c, p, ok in zip(ra.clients, ra.prompt_ids, ra.correct)}  # its own answer right?
     family = dict(zip(ra.prompt_ids, ra.families))
     new_correct, harmful, fam_kept, fam_total = Counter(), Counter(), Counter(), Counter()
     for r in rows:
@@ -251,15 +229,11 @@ def _quality(ra: RoundAnswers, rows: Sequence[PseudoLabelRow]) -> dict[str, Any]
                     harmful[c] += r.correct != 1 and own[c, r.prompt_id]
     n_clients = max(1, len(clients))
     return {
-        "kept": scores["kept"],
-        "n_prompts": scores["n_prompts"],
-        "precision": _nan(scores["pseudo_label_accuracy"]),
-        "new_correct_per_client": sum(new_correct.values()) / n_clients,
-        "harmful_per_client": sum(harmful.values()) / n_clients,
-        "new_correct": {c: new_correct[c] for c in clients},
-        "harmful": {c: harmful[c] for c in clients},
+        "kept": scores["kept"], "n_prompts": scores["n_prompts"], "precision": _nan(scores["pseudo_label_accuracy"]),
+        "new_correct_per_client": sum(new_correct.values()) / n_clients, "harmful_per_client": sum(harmful.values()) / n_clients,
+        "new_correct": {c: new_correct[c] for c in clients}, "harmful": {c: harmful[c] for c in clients},
         "coverage": {f: fam_kept[f] / fam_total[f] for f in sorted(fam_total)},
-    }
+    }  # fmt: skip
 
 
 def _nan(x: float | None) -> float:
@@ -267,32 +241,22 @@ def _nan(x: float | None) -> float:
 
 
 def replay(
-    run_dir: str | Path,
-    rules: Sequence[str] | None = None,
-    rounds: Sequence[int] | None = None,
+    run_dir: str | Path, rules: Sequence[str] | None = None, rounds: Sequence[int] | None = None,
     overrides: Sequence[str] = (),
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any]]:  # fmt: skip
     """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
 
-    ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``,
-    or a multi-seed compare folder (``compare --seeds``): then every
-    ``seed_S/consensus`` is replayed and each row carries its ``seed``
-    (:func:`mean_over_seeds` averages them). ``overrides``
-    (``["consensus.min_agreement=0.5"]``) change the run's consensus settings
-    for the replay only.
+    ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``, or a multi-seed compare folder
+    (``compare --seeds``): then every ``seed_S/consensus`` is replayed and each row carries its ``seed``
+    (:func:`mean_over_seeds` averages them). ``overrides`` (``["consensus.min_agreement=0.5"]``) change the run's
+    consensus settings for the replay only.
     """
     run = Path(run_dir)
     seeds = _seed_folders(run)
     if not (run / "config.yaml").exists() and seeds:
-        return [
-            {"seed": int(f.parent.name.split("_")[1]), **row}
-            for f in seeds
-            for row in replay(f, rules, rounds, overrides)
-        ]
+        return [{"seed": _seed_of(f), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
     if not (run / "config.yaml").exists():
-        raise FileNotFoundError(
-            f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
-        )
+        raise FileNotFoundError(f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/).")  # fmt: skip
     cfg = load_config(run / "config.yaml", list(overrides), recorded=True)
     rules = list(rules or RULES)
     unknown = [r for r in rules if r not in RULES]
@@ -378,7 +342,11 @@ def signal_power_of(run_dir: str | Path, rounds: Sequence[int] = (1,)) -> list[d
 
 def _seed_folders(run: Path) -> list[Path]:
     """The ``seed_S/consensus`` folders of a multi-seed compare folder, by seed."""
-    return sorted(run.glob("seed_*/consensus"), key=lambda p: int(p.parent.name.split("_")[1]))
+    return sorted(run.glob("seed_*/consensus"), key=_seed_of)
+
+
+def _seed_of(folder: Path) -> int:
+    return int(folder.parent.name.split("_")[1])
 
 
 def format_signal_power(rows: Sequence[dict[str, Any]]) -> str:
@@ -433,11 +401,8 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
         if "skipped" in r:
             lines.append(f"{r['rule']:<13}{r['round']:>6}   skipped: {r['skipped']}")
             continue
-        kept = f"{r['kept']:.3g}/{r['n_prompts']:g}"
-        lines.append(
-            f"{r['rule']:<13}{r['round']:>6}{kept:>9}{r['precision']:>11.2f}"
-            f"{r['new_correct_per_client']:>20.2f}{r['harmful_per_client']:>16.2f}"
-        )
+        kept, new, harm = f"{r['kept']:.3g}/{r['n_prompts']:g}", r["new_correct_per_client"], r["harmful_per_client"]
+        lines.append(f"{r['rule']:<13}{r['round']:>6}{kept:>9}{r['precision']:>11.2f}{new:>20.2f}{harm:>16.2f}")
     scored = [r for r in rows if "coverage" in r]
     if scored:
         families = list(scored[0]["coverage"])
@@ -449,15 +414,10 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
 
 
 # -- one round up close: a consensus fitted on it, its quality, sweeps (the explorer's analysis) --
-
-
 def fit_consensus(
-    ra: RoundAnswers,
-    algorithm: str = "agglomerative",
-    min_agreement: float | None = None,
-    min_cohesion: float | None = None,
-    **params: Any,
-) -> SemanticConsensus:
+    ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None,
+    min_cohesion: float | None = None, **params: Any,
+) -> SemanticConsensus:  # fmt: skip
     """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit (medoid rule).
 
     ``min_agreement`` and ``min_cohesion`` default to the configuration's (``consensus.*``); ``min_cohesion=0``
@@ -486,14 +446,11 @@ def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, flo
     rows = label_rows(ra, est)
     scores = label_scores(rows)
     return {
-        "kept": scores["kept"],
-        "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
-        "n_prompts": scores["n_prompts"],
-        "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
+        "kept": scores["kept"], "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
+        "n_prompts": scores["n_prompts"], "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
         "correct_kept": int(sum(r.correct for r in rows if r.kept)),
-        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]),
-        "agreement_mean": _nan(scores["agreement_mean"]),
-    }
+        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]), "agreement_mean": _nan(scores["agreement_mean"]),
+    }  # fmt: skip
 
 
 def format_quality(q: dict[str, float]) -> str:
@@ -509,12 +466,9 @@ def format_quality(q: dict[str, float]) -> str:
 
 
 def threshold_sweep(
-    ra: RoundAnswers,
-    algorithm: str = "agglomerative",
-    values: Sequence[float] | None = None,
-    min_agreement: float | None = None,
-    **fixed: Any,
-) -> list[dict[str, float]]:
+    ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None,
+    min_agreement: float | None = None, **fixed: Any,
+) -> list[dict[str, float]]:  # fmt: skip
     """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
     spec = REGISTRY[algorithm]
     if values is None:  # every 5th step of a continuous knob, every step of a count
@@ -546,9 +500,7 @@ def tradeoff_from_run(
         ra = load_round(run_dir, r)
         prompts = list(dict.fromkeys(ra.prompt_ids))
         keys = [(normalize_answer(t), p) for t, p in zip(ra.texts, ra.prompt_ids)]
-        votes_by_round[r] = [
-            [k for k, p in keys if p == q and k] for q in prompts
-        ]  # an empty answer abstains, as at the server
+        votes_by_round[r] = [[k for k, p in keys if p == q and k] for q in prompts]  # an empty answer abstains
         refs = dict(zip(ra.prompt_ids, ra.references))
         truth[r] = [(refs[q], ra.families_of.get(q)) for q in prompts]
     return tradeoff(votes_by_round, lambda r, p, key: correct(key, *truth[r][p]) >= 1.0, sigmas, delta, seed)

@@ -41,10 +41,9 @@ def server_only_sweep(
 ) -> tuple[list[dict[str, Any]], str]:
     """The server's side only, in seconds: replace the answers of a recorded honest round and refit.
 
-    Takes the answers an honest run sent in ``round_index``, turns the last
-    clients bad (as :func:`robustness_sweep` does), and reports pseudo-label
-    accuracy per algorithm. No training: it shows how the *first* consensus
-    after the attack looks, not how training on it plays out over rounds.
+    Takes the answers an honest run sent in ``round_index``, turns the last clients bad (as :func:`robustness_sweep`
+    does), and reports pseudo-label accuracy per algorithm. No training: it shows how the *first* consensus after the
+    attack looks, not how training on it plays out over rounds.
     """
     from ..config import load_config
     from ..federation.adversary import apply_behaviours
@@ -58,14 +57,9 @@ def server_only_sweep(
     for n_bad in dict.fromkeys(round(f * len(clients)) for f in fractions):
         roles = dict(zip(clients, behaviours_for(len(clients), n_bad, behaviour)))
         sent = apply_behaviours(roles, by_client, prompt_ids, honest.prompts, cfg.seed, round_index)
-        ra = RoundAnswers(
-            round=round_index,
-            clients=[c for c in clients for _ in prompt_ids],
-            prompt_ids=[p for _ in clients for p in prompt_ids],
-            texts=[a for c in clients for a in sent[c]],
-            references=[reference[p] for _ in clients for p in prompt_ids],
-            prompts=honest.prompts,
-        )
+        ids, texts = [p for _ in clients for p in prompt_ids], [a for c in clients for a in sent[c]]
+        who = [c for c in clients for _ in prompt_ids]
+        ra = RoundAnswers(round_index, who, ids, texts, [reference[p] for p in ids], honest.prompts)
         ensure_embedded(ra, cfg.consensus.embedder)
         row = {"behaviour": behaviour, "bad_clients": f"{n_bad}/{len(clients)}", "fraction": n_bad / len(clients)}
         rows.append({**row, **quality_row(ra, cfg.consensus, list(algorithms or REGISTRY))})

@@ -1,22 +1,21 @@
 """Intervals for comparisons: a two-level paired bootstrap over seeds, then test items within each seed.
 
-A comparison scores every method on the same test items, under several seeds (each seed its own
-partition, adapter start, sampling and training noise). A score is uncertain for two reasons: which
-test items happened to be drawn, and which training runs the seeds happened to give. An interval
-that resamples only the items of fixed seeds speaks of those particular runs; a reader takes it for
-a statement about the method. So one bootstrap draw here resamples at both levels (a hierarchical
-bootstrap, the stratified-over-runs habit of ``rliable``, Agarwal et al., NeurIPS 2021): it picks
-``S`` of the ``S`` seeds with replacement, then within each picked seed ``n`` of its ``n`` items
-with replacement (afresh for a seed picked twice), the same seeds and items for every method
-(paired), and takes each method's score as the mean over the picked seeds of its mean over their
-picked items. The 2.5 and 97.5 percentiles of 2,000 draws give the 95% interval of a score, of a
-difference between two methods, or of the share of the local -> centralized gap a method closes.
+A comparison scores every method on the same test items, under several seeds (each seed its own partition, adapter
+start, sampling and training noise). A score is uncertain for two reasons: which test items happened to be drawn, and
+which training runs the seeds happened to give. An interval that resamples only the items of fixed seeds speaks of
+those particular runs; a reader takes it for a statement about the method. So one bootstrap draw here resamples at
+both levels (a hierarchical bootstrap, the stratified-over-runs habit of ``rliable``, Agarwal et al., NeurIPS 2021):
+it picks ``S`` of the ``S`` seeds with replacement, then within each picked seed ``n`` of its ``n`` items with
+replacement (afresh for a seed picked twice), the same seeds and items for every method (paired), and takes each
+method's score as the mean over the picked seeds of its mean over their picked items. The 2.5 and 97.5 percentiles of
+2,000 draws give the 95% interval of a score, of a difference between two methods, or of the share of the local ->
+centralized gap a method closes.
 
-With one seed the seed level has nothing to resample and the interval is the item bootstrap of
-that run: it says nothing about another training run. With few seeds (3-5) the seed level is
-coarse and, like every bootstrap of few units, somewhat narrow; ``over="items"`` gives the
-item-only interval of earlier releases, for comparison. :func:`probability_of_improvement` is
-``rliable``'s P(X > Y) between two methods' runs. Numpy only: no torch, no model.
+With one seed the seed level has nothing to resample and the interval is the item bootstrap of that run: it says
+nothing about another training run. With few seeds (3-5) the seed level is coarse and, like every bootstrap of few
+units, somewhat narrow; ``over="items"`` gives the item-only interval of earlier releases, for comparison.
+:func:`probability_of_improvement` is ``rliable``'s P(X > Y) between two methods' runs. Numpy only: no torch, no
+model.
 """
 
 from __future__ import annotations
@@ -27,9 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-Scores = Mapping[
-    str, Sequence[np.ndarray]
-]  # method -> per seed, one score per test item (same item order for all methods)
+Scores = Mapping[str, Sequence[np.ndarray]]  # method -> per seed, one score per item (one item order for all methods)
 Over = Literal["seeds_and_items", "items"]  # what a bootstrap draw resamples
 COVERS = (
     "a 95% interval resamples both the seeds (training runs) and the test items within each seed, "
@@ -94,7 +91,7 @@ def resample(sizes: Sequence[int], n_boot: int, seed: int = 0, over: Over = "see
 
 def bootstrap_draws(
     scores: Scores, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
     """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them.
 
     Draw ``b`` used the same seeds and items for every method (:func:`resample`); a draw's score is
@@ -126,12 +123,9 @@ def score_intervals(
 
 
 def derived_intervals(
-    scores: Scores,
-    fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray],
-    n_boot: int = 2000,
-    seed: int = 0,
-    over: Over = "seeds_and_items",
-) -> Interval:
+    scores: Scores, fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray], n_boot: int = 2000,
+    seed: int = 0, over: Over = "seeds_and_items",
+) -> Interval:  # fmt: skip
     """Interval of any function of the methods' scores (a difference, a gap share), computed draw by draw."""
     point, draws = bootstrap_draws(scores, n_boot, seed, over)
     values = np.asarray(fn(draws), dtype=float)
@@ -146,19 +140,13 @@ def difference(
 
 
 def gap_closed(
-    scores: Scores,
-    method: str,
-    low: str = "local",
-    high: str = "centralized",
-    n_boot: int = 2000,
-    seed: int = 0,
+    scores: Scores, method: str, low: str = "local", high: str = "centralized", n_boot: int = 2000, seed: int = 0,
     over: Over = "seeds_and_items",
-) -> Interval:
+) -> Interval:  # fmt: skip
     """Share of the ``low`` -> ``high`` gap that ``method`` closes: (method - low) / (high - low).
 
-    0 means no better than training alone, 1 means as good as training on the
-    pooled data. Draws where the gap is not positive are dropped (the share is
-    undefined there); a wide interval then says the gap itself is uncertain.
+    0 means no better than training alone, 1 means as good as training on the pooled data. Draws where the gap is not
+    positive are dropped (the share is undefined there); a wide interval then says the gap itself is uncertain.
     """
 
     def share(s):

@@ -60,13 +60,8 @@ def budget_table(rows: Sequence[dict[str, Any]]) -> str:
 def round_table(rows: Sequence[dict[str, Any]]) -> str:
     """:func:`round_rows` as text: one column per reported stage."""
     stages = list(dict.fromkeys(s for r in rows for s in r["scores"]))
-    shown = [
-        {"method": r["method"], "budget": _budget(r["budget"]), **{s: r["scores"][s].format() for s in r["scores"]}}
-        for r in rows
-    ]
-    return format_table(
-        shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
-    )
+    shown = [{"method": r["method"], "budget": _budget(r["budget"]), **{s: c.format() for s, c in r["scores"].items()}} for r in rows]  # fmt: skip
+    return format_table(shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages])  # fmt: skip
 
 
 def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
@@ -74,11 +69,8 @@ def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
     shown = []
     for r in rows:
         # an upper end past the last round: some draws never reach the target
-        span = (
-            ""
-            if r["rounds_lo"] is None
-            else f" [{r['rounds_lo']}, {r['rounds_hi'] if r['rounds_hi'] is not None else 'never'}]"
-        )
+        hi = r["rounds_hi"] if r["rounds_hi"] is not None else "never"
+        span = "" if r["rounds_lo"] is None else f" [{r['rounds_lo']}, {hi}]"
         row = {"method": r["method"], "budget": _budget(r["budget"]), "bytes": r["bytes"]}
         row["rounds"] = f"{'not reached' if r['rounds'] is None else r['rounds']}{span}"
         row["share"] = r["share_reached"]
@@ -104,7 +96,7 @@ def difference_table(rows: Sequence[dict[str, Any]]) -> str:
     refs = [k.removeprefix("minus ") for k in (rows[0] if rows else {}) if k.startswith("minus ")]
     out = []
     for r in rows:
-        row = {"method": r["method"], "budget": "-" if r["budget"] is None else r["budget"]}
+        row = {"method": r["method"], "budget": _budget(r["budget"])}
         for ref in refs:
             beats = r[f"beats {ref}"]
             row[ref] = r[f"minus {ref}"].format("{:+.3f}") + (f", P {beats.mean:.2f}" if beats else "")
@@ -117,15 +109,10 @@ def difference_table(rows: Sequence[dict[str, Any]]) -> str:
 def transfer_table(rows: Sequence[Any]) -> str:
     """:func:`transfer_rows` as text: each entry's score on its clients' unknown families, its own, and the gain."""
     out = [
-        {
-            "method": r.entry,
-            "budget": "-" if r.budget is None else r.budget,
-            "unknown": r.unknown.format(),
-            "known": r.known.format(),
-            "gain": r.gain_over_local.format("{:+.3f}") if r.gain_over_local else "-",
-        }
+        {"method": r.entry, "budget": _budget(r.budget), "unknown": r.unknown.format(), "known": r.known.format(),
+         "gain": r.gain_over_local.format("{:+.3f}") if r.gain_over_local else "-"}
         for r in rows
-    ]
+    ]  # fmt: skip
     columns = [
         ("method", "method", "{}"), ("budget", "budget", "{}"), ("families it never held", "unknown", "{}"),
         ("its own families", "known", "{}"), ("unknown: gain over local", "gain", "{}"),
@@ -134,12 +121,9 @@ def transfer_table(rows: Sequence[Any]) -> str:
 
 
 def sweep_report(
-    res: SweepResults,
-    links: Sequence[Link] = DEFAULT_LINKS,
-    fraction: float = 0.5,
-    target: float | None = None,
+    res: SweepResults, links: Sequence[Link] = DEFAULT_LINKS, fraction: float = 0.5, target: float | None = None,
     n_boot: int = 1000,
-) -> str:
+) -> str:  # fmt: skip
     """Every table of a sweep folder, per client count, and the verdict; what ``sweep --summarize`` prints."""
     p = res.plan
     lines = [
@@ -156,10 +140,9 @@ def sweep_report(
         lines += ["", f"== {n} clients, seeds {sc.seeds}, {sc.n_items} test items per seed =="]
         for r in p.rounds:
             lines += [
-                "",
-                f"-- score against public budget, after round {r} --",
+                "", f"-- score against public budget, after round {r} --",
                 budget_table(budget_rows(res, sc, f"round_{r}")),
-            ]
+            ]  # fmt: skip
         note = energy_notes(res, n)
         lines += [note] if note else []
         last = f"round_{res.last_round}"
@@ -176,8 +159,8 @@ def sweep_report(
             lines += [
                 "",
                 f"-- time to accuracy: first round reaching {what}; seconds = compute + bytes over the link --",
-                tta_table(rows, links),
             ]
+            lines += [tta_table(rows, links)]
         except ValueError as err:
             lines += ["", f"-- time to accuracy: {err} --"]
         moved = transfer_rows(res, n, n_boot=n_boot)
@@ -211,9 +194,7 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
     for ref in ("local", "fedavg", "fedavg (global)", "centralized"):
         if (ref, None) in rows:
             moved = " (its data moved to one place, outside the count)" if ref == "centralized" else ""
-            out.append(
-                f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}."
-            )
+            out.append(f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}.")  # fmt: skip
     sent = [(m, b, r) for (m, b), r in rows.items() if b is not None and r["bytes"]]
     fedavg = rows.get(("fedavg", None))
     if sent and fedavg and fedavg["bytes"]:
@@ -227,18 +208,13 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
             out.append(f"Sending only changed answers saved {share:.0%} of that budget's bytes, for the same labels.")
     try:
         target, tta = time_to_accuracy(res, sc)
-        got = [f"{r['method']}{_at(r['budget'])} (round {r['rounds']})" for r in tta if r["rounds"] is not None]
-        out.append(
-            f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}."
-        )
+        got = [(r["method"], r["budget"], r["rounds"]) for r in tta if r["rounds"] is not None]
+        got = [f"{m}{f' at {b} prompts' if b is not None else ''} (round {k})" for m, b, k in got]
+        out.append(f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}.")  # fmt: skip
     except ValueError:
         pass
     out.append(verdict(res, sc).text)
     return out
-
-
-def _at(budget: int | None) -> str:
-    return f" at {budget} prompts" if budget is not None else ""
 
 
 def _budget_findings(res: SweepResults, sc: SweepScores, rows: Mapping, stage: str) -> list[str]:

@@ -1,30 +1,23 @@
 """Many clients' adapters in one batch: each row through its own LoRA update, two matmuls per layer.
 
-peft's mixed-adapter batch (``adapter_names=[...]``) loops over the adapters
-in every LoRA layer: select the rows of adapter ``a``, two small matmuls,
-scatter back. With 4 clients on SmolLM2 (30 layers x 4 target modules) one
-decode step then runs about 1,000 tiny matmuls and as many index operations,
-and on a CPU that overhead, not arithmetic, is what a step costs.
-
-:class:`RowAdapters` puts the adapters side by side instead. For every LoRA
-layer it stacks the adapters' factors once::
+peft's mixed-adapter batch loops over the adapters in every LoRA layer (select a's rows, two small matmuls, scatter
+back): about 1,000 tiny matmuls per decode step with 4 clients on SmolLM2, an overhead that, on a CPU, is what a step
+costs. :class:`RowAdapters` puts the adapters side by side instead. For every LoRA layer it stacks the adapters'
+factors once::
 
     A_cat = [A_1 | A_2 | ... | A_n]        (d_in, n*r)
     B_cat = [B_1 ; B_2 ; ... ; B_n]        (n*r, d_out)
 
-and adds, to the frozen layer's output, ``((x @ A_cat) * mask) @ B_cat``,
-where row ``i`` of ``mask`` holds adapter ``a(i)``'s LoRA scaling in that
-adapter's ``r`` columns and zeros elsewhere. A row thus gets exactly
-``scaling_a * (x @ A_a) @ B_a``: the other adapters' columns are multiplied
-by zero. Two matmuls per layer whatever the number of clients; the extra
-arithmetic (n times the rank) is small next to the frozen layer.
+and adds, to the frozen layer's output, ``((x @ A_cat) * mask) @ B_cat``, where row ``i`` of ``mask`` holds adapter
+``a(i)``'s LoRA scaling in that adapter's ``r`` columns and zeros elsewhere. A row thus gets exactly ``scaling_a * (x
+@ A_a) @ B_a``: the other adapters' columns are multiplied by zero. Two matmuls per layer whatever the number of
+clients; the extra arithmetic (n times the rank) is small next to the frozen layer.
 
-With ``train=True`` the same routing trains: the factors are stacked from the
-live parameters at every forward (``torch.cat`` is differentiable), LoRA
-dropout applies to the input, and a row's loss reaches only its own adapter's
-columns (the others are multiplied by zero), so one forward and backward
-trains every client at once (:func:`fedcofit_lite.engine.finetune.train_adapters`).
-Plain LoRA adapters only (DoRA and other peft variants keep peft's own paths).
+With ``train=True`` the same routing trains: the factors are stacked from the live parameters at every forward
+(``torch.cat`` is differentiable), LoRA dropout applies to the input, and a row's loss reaches only its own adapter's
+columns (the others are multiplied by zero), so one forward and backward trains every client at once
+(:func:`fedcofit_lite.engine.finetune.train_adapters`). Plain LoRA adapters only (DoRA and other peft variants keep
+peft's own paths).
 """
 
 from __future__ import annotations

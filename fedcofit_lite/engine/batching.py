@@ -33,9 +33,7 @@ def tokenize_records(
     out = []
     stop = end_of_answer(tokenizer)
     for rec in records:
-        prompt_ids = tokenizer(format_prompt(tokenizer, rec.instruction, rec.context), add_special_tokens=False)[
-            "input_ids"
-        ]
+        prompt_ids = tokenizer(format_prompt(tokenizer, rec.instruction, rec.context), add_special_tokens=False)["input_ids"]  # fmt: skip
         answer_ids = tokenizer(rec.response + stop, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + answer_ids)[-max_length:]  # keep the answer, drop the prompt's start
         n_answer = min(len(answer_ids), len(ids))
@@ -62,12 +60,10 @@ def batch_order(
 ) -> list[list[int]]:
     """One epoch's batches of record indices.
 
-    Without grouping: a random permutation cut into batches. With grouping:
-    the permutation is cut into windows of ``window`` batches, each window is
-    sorted by length and cut into batches, and the batches are shuffled; so a
-    batch holds records of similar length (little padding) while each window
-    is still a random draw (a batch does not become one task family, as it
-    would if the whole epoch were sorted).
+    Without grouping: a random permutation cut into batches. With grouping: the permutation is cut into windows of
+    ``window`` batches, each window is sorted by length and cut into batches, and the batches are shuffled; so a batch
+    holds records of similar length (little padding) while each window is still a random draw (a batch does not become
+    one task family, as it would if the whole epoch were sorted).
     """
     order = torch.randperm(len(lengths), generator=generator).tolist()
     if not group_by_length:

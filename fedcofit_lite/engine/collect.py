@@ -1,18 +1,10 @@
 """Batched generation: many clients' answers to many prompts in few batches.
 
-Clients of one architecture share a base model and differ only by adapter, so
-one left-padded batch can mix prompts of different clients: each row goes
-through its own adapter (:class:`~fedcofit_lite.engine.batched_lora.RowAdapters`:
-two matmuls per layer for all adapters; peft's ``adapter_names`` mixed batch
-where an adapter is not plain LoRA). ``generation.adapter_batches = per_adapter``
-instead gives each batch one adapter's prompts.
-
-:func:`decode` prefills the batch once, then decodes one token per step with a KV
-cache; a row that has produced its end-of-answer token leaves the batch (its cache
-rows are dropped), so finished answers stop costing decode steps. The answers are
-short (3-10 tokens) next to ``max_new_tokens``, so most rows end long before the
-slowest one. It runs under the model's compute precision
-(:mod:`fedcofit_lite.engine.precision`).
+Clients of one architecture share a base model and differ only by adapter, so one left-padded batch can mix
+prompts of different clients: each row goes through its own adapter (:class:`~.batched_lora.RowAdapters`; peft's
+``adapter_names`` mixed batch where an adapter is not plain LoRA). ``generation.adapter_batches = per_adapter``
+instead gives each batch one adapter's prompts. :func:`decode` is the KV-cache loop, under the model's compute
+precision: the answers are short next to ``max_new_tokens``, so a row that has ended leaves the batch.
 """
 
 from __future__ import annotations
@@ -69,24 +61,17 @@ class GenerationStats:
 
 
 def generate_with_confidence(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    requests: Sequence[GenerationRequest],
-    cfg: GenerationConfig,
-    seed: int = 0,
-    desc: str = "generate",
-    stats: GenerationStats | None = None,
-) -> tuple[list[str], list[float]]:
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, requests: Sequence[GenerationRequest],
+    cfg: GenerationConfig, seed: int = 0, desc: str = "generate", stats: GenerationStats | None = None,
+) -> tuple[list[str], list[float]]:  # fmt: skip
     """Answer every request; returns the decoded new text per request and the model's confidence in it.
 
-    The confidence of an answer is ``exp`` of the mean log-probability the
-    model gave to the tokens it generated (end token included): what a client
-    knows about its own answer at no extra cost, in (0, 1].
+    The confidence of an answer is ``exp`` of the mean log-probability the model gave to the tokens it generated (end
+    token included): what a client knows about its own answer at no extra cost, in (0, 1].
 
-    Requests are grouped into batches (by prompt length, and by adapter when
-    ``cfg.adapter_batches == "per_adapter"``) so each batch carries little
-    padding, then answers are put back in the input order. With
-    ``do_sample`` the result depends on ``seed`` and on the batch composition.
+    Requests are grouped into batches (by prompt length, and by adapter when ``cfg.adapter_batches == "per_adapter"``)
+    so each batch carries little padding, then answers are put back in the input order. With ``do_sample`` the result
+    depends on ``seed`` and on the batch composition.
     """
     if not requests:
         return [], []
@@ -95,8 +80,7 @@ def generate_with_confidence(
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     mixed = hasattr(model, "peft_config")
     eos_ids = [tokenizer.eos_token_id]
-    answers: list[str] = [""] * len(requests)
-    confidence: list[float] = [0.0] * len(requests)
+    answers, confidence = [""] * len(requests), [0.0] * len(requests)
     adapters = [r.adapter for r in requests]
     stacked = mixed and RowAdapters.supported(model, adapters)
     with (
@@ -109,9 +93,7 @@ def generate_with_confidence(
         for rows in progress_bar(batches_of(requests, encoded, cfg), desc=desc, leave=False, unit="batch"):
             prompts_ids = [encoded[i] for i in rows]
             names = [requests[i].adapter for i in rows] if mixed else None
-            new_tokens, logprobs = decode(
-                model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
-            )
+            new_tokens, logprobs = decode(model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing)  # fmt: skip
             if stats is not None:
                 stats.batches += 1
             for i, text, lp in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs):
@@ -155,30 +137,21 @@ def _prefill_prefix(forward, cache, prefix: list[int], names: list[str] | None, 
 
 
 def decode(
-    model: torch.nn.Module,
-    prompts: Sequence[list[int]],
-    adapter_names: list[str] | None,
-    cfg: GenerationConfig,
-    eos_ids: Sequence[int],
-    pad_id: int,
-    stats: GenerationStats | None = None,
-    routing: RowAdapters | None = None,
-) -> tuple[list[list[int]], list[float]]:
+    model: torch.nn.Module, prompts: Sequence[list[int]], adapter_names: list[str] | None, cfg: GenerationConfig,
+    eos_ids: Sequence[int], pad_id: int, stats: GenerationStats | None = None, routing: RowAdapters | None = None,
+) -> tuple[list[list[int]], list[float]]:  # fmt: skip
     """KV-cache decoding of one batch of prompts; a row leaves the batch at its end token.
 
-    1. Prefill. With ``cfg.share_prefix`` the token prefix that every prompt
-       shares (the chat template's system turn, about 20 of SmolLM2's 35-50
-       prompt tokens) is computed once per adapter of the batch and its KV
-       cache copied to that adapter's rows; then the rest of each prompt,
-       left-padded, is prefilled on top of it.
-    2. Decode one token per step for the rows still running; a row that
-       produced an end token leaves the batch (its cache rows are dropped).
+    1. Prefill. With ``cfg.share_prefix`` the token prefix that every prompt shares (the chat template's system turn,
+       about 20 of SmolLM2's 35-50 prompt tokens) is computed once per adapter of the batch and its KV cache copied to
+       that adapter's rows; then the rest of each prompt, left-padded, is prefilled on top of it.
+    2. Decode one token per step for the rows still running; a row that produced an end token leaves the batch (its
+       cache rows are dropped).
 
-    ``adapter_names`` (one per row) go to ``routing``
-    (:class:`~fedcofit_lite.engine.batched_lora.RowAdapters`, entered by the caller)
-    when one is given, else to peft's mixed-adapter forward. Returns, per row,
-    its new tokens up to and including the end token (or ``cfg.max_new_tokens``
-    tokens when it never ends), and the mean log-probability of those tokens.
+    ``adapter_names`` (one per row) go to ``routing`` (:class:`~fedcofit_lite.engine.batched_lora.RowAdapters`,
+    entered by the caller) when one is given, else to peft's mixed-adapter forward. Returns, per row, its new tokens
+    up to and including the end token (or ``cfg.max_new_tokens`` tokens when it never ends), and the mean
+    log-probability of those tokens.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(model.parameters()).device

@@ -13,18 +13,12 @@ from ..progress import bars_disabled
 def embed_texts(embedder: Any, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """L2-normalised embeddings, shape (len(texts), dim), float32.
 
-    An empty answer is embedded as the empty string: it lands somewhere
-    specific in the space, which is exactly the kind of artefact consensus
-    must be robust to (and the notebooks show).
+    An empty answer is embedded as the empty string: it lands somewhere specific in the space, which is exactly the
+    kind of artefact consensus must be robust to (and the notebooks show).
     """
     if not texts:
         dim = embedder.get_sentence_embedding_dimension()
         return np.zeros((0, dim), dtype=np.float32)
-    vectors = embedder.encode(
-        list(texts),
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=progress and not bars_disabled() and len(texts) > batch_size,
-    )
+    bar = progress and not bars_disabled() and len(texts) > batch_size
+    vectors = embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=bar)  # fmt: skip
     return vectors.astype(np.float32, copy=False)

@@ -1,30 +1,19 @@
 """Client-side LoRA fine-tuning on one shared frozen base model.
 
-Every client of an architecture is a named peft adapter on the SAME base
-model (``peft`` multi-adapter), so memory grows by one adapter per client,
-not by one model copy. :func:`train_adapter` activates one adapter, trains
-only its parameters, and computes the loss on answer tokens only.
+Every client of an architecture is a named peft adapter on the SAME base model (``peft`` multi-adapter), so memory
+grows by one adapter per client, not by one model copy. One trainer, :func:`train_adapters`, trains one client or
+several together (each row of a batch through its own adapter), only the adapters' parameters, with the loss on answer
+tokens only; :func:`train_adapter` is one client's call of it (or DP-SGD).
 
-Where the time goes, and what this module does about it (figures in
-``benchmarks/README.md``):
-
-* the forward runs in the base's compute dtype (:mod:`fedcofit_lite.engine.precision`:
-  bf16 where the hardware has it), the adapter and AdamW stay float32;
-* batches are grouped by length (``train.group_by_length``), so little of a
-  batch is padding;
-* the prompt prefix every record shares (the chat template's system turn, a
-  third of a SmolLM2 record) runs once per batch, not once per row
-  (``train.share_prefix``);
-* the output head (vocabulary x hidden, the largest matmul of a small model)
-  runs only at the positions that predict an answer token
-  (:func:`~fedcofit_lite.engine.loss.answer_loss`): the prompt's logits would
-  be thrown away by the loss anyway, so the loss is exactly the same.
+Where the time goes (figures in ``benchmarks/README.md``): the forward runs in the base's compute dtype
+(:mod:`.precision`), the adapter and AdamW stay float32; batches are grouped by length (``train.group_by_length``);
+the prompt prefix every record shares runs once per batch (``train.share_prefix``); the output head runs only at the
+positions that predict an answer token (:func:`~.loss.answer_loss`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainStats:
-    """What training fed the model; :func:`train_adapter` adds to it when one is passed."""
+    """What training fed the model; the trainers add to it when one is passed."""
 
     steps: int = 0
     tokens: int = 0  # non-pad tokens (prompt + answer)
@@ -63,41 +52,26 @@ class TrainStats:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    @property
-    def padding_fraction(self) -> float:
-        """Share of the computed positions that were padding."""
-        return 1 - self.tokens / self.positions if self.positions else 0.0
-
 
 def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
     return peft.LoraConfig(
-        r=cfg.r,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=list(cfg.target_modules),
-        bias="none",
+        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules), bias="none",
         task_type="CAUSAL_LM",
-    )
+    )  # fmt: skip
 
 
-def attach_adapters(
-    model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
-) -> peft.PeftModel:
+def attach_adapters(model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0) -> peft.PeftModel:  # fmt: skip
     """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
 
-    Every adapter is initialised under seed ``seed * 100_003``: the shared
-    start of federated LoRA (the server's initial global adapter), so that
-    averaging adapters averages their updates (averaging the A and B factors
-    of independently drawn starts mostly cancels them) and every method of a
-    comparison starts from one point.
+    Every adapter is initialised under seed ``seed * 100_003``: the shared start of federated LoRA (the server's
+    initial global adapter), so that averaging adapters averages their updates (averaging the A and B factors of
+    independently drawn starts mostly cancels them) and every method of a comparison starts from one point.
     """
     lora = peft_lora_config(cfg)
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
     if missing:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-        raise ValueError(
-            f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}."
-        )
+        raise ValueError(f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}.")  # fmt: skip
     peft_model = None
     for name in adapter_names:
         with torch.random.fork_rng(devices=[]):
@@ -110,14 +84,9 @@ def attach_adapters(
     return peft_model
 
 
-def trainable_parameters(
-    model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False
-) -> list[torch.Tensor]:
-    """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters.
-
-    ``keep_others`` leaves other adapters as they are (several train together);
-    otherwise ``adapter`` becomes the only active, trainable one.
-    """
+def trainable_parameters(model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False) -> list:  # fmt: skip
+    """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters. ``keep_others`` leaves
+    other adapters as they are (several train together); otherwise ``adapter`` becomes the only active, trainable one."""
     if not keep_others:
         model.set_adapter(adapter)
     for n, p in model.named_parameters():
@@ -131,104 +100,45 @@ def adamw(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
-def _distance2(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.Tensor:
-    """``||w - w_start||^2`` over the adapter's parameters (FedProx's proximal term, without mu / 2)."""
-    return sum((p - a).pow(2).sum() for p, a in zip(params, anchor))
-
-
-def _step(model, batch, weights, cfg: TrainConfig, optimizer, params, prox_mu: float, anchor) -> float:
-    """One optimizer step on ``batch``; the task loss (without FedProx's proximal term)."""
-    with autocast(model):
-        loss = answer_loss(model, batch, cfg.share_prefix, weights)
-    objective = loss + prox_mu / 2 * _distance2(params, anchor) if anchor else loss
-    optimizer.zero_grad(set_to_none=True)
-    objective.backward()
-    if cfg.max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-    optimizer.step()
-    return loss.item()
-
-
 def train_adapter(
-    model: peft.PeftModel,
-    adapter: str,
-    tokenizer: PreTrainedTokenizerBase,
-    records: Sequence[TrainRecord],
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    desc: str | None = None,
-    prox_mu: float = 0.0,
-    accountant=None,
-    stats: TrainStats | None = None,
-    freeze_a: bool = False,
-) -> list[float]:
+    model: peft.PeftModel, adapter: str, tokenizer: PreTrainedTokenizerBase, records: Sequence[TrainRecord],
+    cfg: TrainConfig, epochs: int, seed: int, desc: str | None = None, prox_mu: float = 0.0, accountant=None,
+    stats: TrainStats | None = None, freeze_a: bool = False,
+) -> list[float]:  # fmt: skip
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
-    Only ``adapter``'s LoRA parameters receive gradients; the base and the
-    other clients' adapters are untouched. A fresh AdamW is made per call
-    (clients keep adapters between rounds, not optimizer state).
+    Without DP-SGD this is :func:`train_adapters` with one job. Only ``adapter``'s LoRA parameters receive gradients;
+    the base and the other clients' adapters are untouched. A fresh AdamW is made per call (clients keep adapters
+    between rounds, not optimizer state).
 
-    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2``
-    over the adapter's parameters, where ``w_start`` is the adapter at the
-    start of the call (the global adapter the client just received). The
-    returned losses are the task loss alone, comparable across methods.
+    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2`` over the adapter's parameters, where
+    ``w_start`` is the adapter at the start of the call (the global adapter the client just received). The returned
+    losses are the task loss alone, comparable across methods.
 
     ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
-    (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`); ``accountant`` then
-    records the privacy spent. ``stats`` adds up what was computed.
+    (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`); ``accountant`` then records the privacy spent. ``stats``
+    adds up what was computed.
 
-    ``freeze_a`` trains only the B factors and leaves every A at its value
-    (FFA-LoRA: with A frozen at the clients' shared start, averaging B
-    averages the update exactly).
+    ``freeze_a`` trains only the B factors and leaves every A at its value (FFA-LoRA: with A frozen at the clients'
+    shared start, averaging B averages the update exactly).
     """
     if epochs == 0 or not records:
         return []
-    device = next(model.parameters()).device
-    params = trainable_parameters(model, adapter, freeze_a)
-    optimizer = adamw(params, cfg)
-    anchor = [p.detach().clone() for p in params] if prox_mu > 0 else []
-    data = tokenize_records(tokenizer, records, cfg.max_length)
-    if cfg.dp_noise_multiplier > 0:
-        from .privacy import train_adapter_dp
+    if cfg.dp_noise_multiplier <= 0:
+        job = TrainJob(adapter, records, epochs, seed, prox_mu, freeze_a)
+        return train_adapters(model, [job], tokenizer, cfg, desc or f"train {adapter}", stats)[adapter]
+    from .privacy import train_adapter_dp
 
-        if prox_mu > 0:
-            raise ValueError(
-                "train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP."
-            )
-        return train_adapter_dp(
-            model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
-        )
-    gen = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
-    lengths = [len(ids) for ids, _ in data]
-    record_weights = torch.tensor([r.weight for r in records], dtype=torch.float32)
-    weighted = bool((record_weights != 1.0).any())
-    losses: list[float] = []
-    model.train()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)  # LoRA dropout
-        bar = progress_bar(total=epochs * steps_per_epoch, desc=desc or f"train {adapter}", leave=False, unit="step")
-        for _ in range(epochs):
-            for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length):
-                batch = collate([data[i] for i in rows], tokenizer.pad_token_id)
-                if stats is not None:
-                    stats.count(batch, [lengths[i] for i in rows])
-                batch = {k: v.to(device) for k, v in batch.items()}
-                weights = record_weights[rows] if weighted else None
-                losses.append(_step(model, batch, weights, cfg, optimizer, params, prox_mu, anchor))
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        bar.close()
-    for p in params:  # the gradients are spent: do not keep one adapter-sized buffer per client alive
-        p.grad = None
-    model.eval()
-    return losses
+    if prox_mu > 0:
+        raise ValueError("train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP.")
+    optimizer = adamw(trainable_parameters(model, adapter, freeze_a), cfg)
+    data = tokenize_records(tokenizer, records, cfg.max_length)
+    return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TrainJob:
-    """One client's share of a joint training call: its adapter, records, epochs and seed."""
+    """One client's share of a training call: its adapter, records, epochs and seed."""
 
     adapter: str
     records: Sequence[TrainRecord]
@@ -239,24 +149,18 @@ class TrainJob:
 
 
 def train_adapters(
-    model: peft.PeftModel,
-    jobs: Sequence[TrainJob],
-    tokenizer: PreTrainedTokenizerBase,
-    cfg: TrainConfig,
-    desc: str = "train",
-    stats: TrainStats | None = None,
-) -> dict[str, list[float]]:
-    """Train several adapters of one base together: one forward and backward per step for all of them.
+    model: peft.PeftModel, jobs: Sequence[TrainJob], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig,
+    desc: str = "train", stats: TrainStats | None = None,
+) -> dict[str, list[float]]:  # fmt: skip
+    """Train one or several adapters of one base together: one forward and backward per step for all of them.
 
-    Each job keeps what :func:`train_adapter` would give it: its own batches
-    (the same order from its seed), its own AdamW, its own gradient clipping
-    and FedProx anchor. Step ``s`` stacks every job's ``s``-th batch into one
-    taller batch; :class:`~fedcofit_lite.engine.batched_lora.RowAdapters`
-    routes each row through its own adapter, the loss is the sum of the jobs'
-    mean losses, so a job's gradient is exactly its own loss's gradient. A job
-    with fewer steps leaves the batch when its batches run out. Returns each
-    adapter's per-step losses. Not for DP-SGD (per-example clipping); LoRA
-    dropout draws from one generator seeded by the first job.
+    Each job keeps what it would get alone: its own batches (the same order from its seed), its own AdamW, its own
+    gradient clipping and FedProx anchor. Step ``s`` stacks every job's ``s``-th batch into one taller batch;
+    :class:`~fedcofit_lite.engine.batched_lora.RowAdapters` routes each row through its own adapter, the loss is the
+    sum of the jobs' mean losses, so a job's gradient is exactly its own loss's gradient. A job with fewer steps
+    leaves the batch when its batches run out. Returns each adapter's per-step losses. Not for DP-SGD (per-example
+    clipping); LoRA dropout draws from one generator seeded by the first job, so a job's dropout masks depend on the
+    jobs beside it.
     """
     from .batched_lora import RowAdapters
 
@@ -279,8 +183,13 @@ def train_adapters(
         RowAdapters(model, names, train=True) as rows,
     ):
         torch.manual_seed(jobs[0].seed)  # LoRA dropout
+
+        def route(groups: torch.Tensor) -> None:  # every row of a forward through its job's adapter
+            rows.select([names[k] for k in groups.tolist()])
+
         n_steps = max(len(s) for s in schedules)
-        bar = progress_bar(total=n_steps, desc=f"{desc} ({len(jobs)} together)", leave=False, unit="step")
+        desc = desc if len(jobs) == 1 else f"{desc} ({len(jobs)} together)"
+        bar = progress_bar(total=n_steps, desc=desc, leave=False, unit="step")
         for step in range(n_steps):
             active = [k for k, s in enumerate(schedules) if step < len(s)]
             picked = [(k, i) for k in active for i in schedules[k][step]]
@@ -290,19 +199,9 @@ def train_adapters(
             batch = {key: v.to(device) for key, v in batch.items()}
             groups = torch.tensor([k for k, _ in picked], device=device)
             row_weights = torch.stack([weights[k][i] for k, i in picked])
-            with autocast(model):
-                loss = answer_loss(
-                    model,
-                    batch,
-                    cfg.share_prefix,
-                    row_weights,
-                    groups,
-                    len(jobs),
-                    select=lambda g: rows.select([names[k] for k in g.tolist()]),
-                )  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
-            values = _joint_update(
-                loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg
-            )
+            with autocast(model):  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
+                loss = answer_loss(model, batch, cfg.share_prefix, row_weights, groups, len(jobs), select=route)
+            values = _joint_update(loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg)  # fmt: skip
             for k, v in zip(active, values):
                 losses[names[k]].append(v)
             bar.update(1)
@@ -315,7 +214,7 @@ def train_adapters(
 
 
 def _schedule(lengths: list[int], job: TrainJob, cfg: TrainConfig) -> list[list[int]]:
-    """Every step's record indices of ``job``, epoch after epoch, in the order :func:`train_adapter` draws them."""
+    """Every step's record indices of ``job``, epoch after epoch, in the order its seed draws them."""
     gen = torch.Generator().manual_seed(job.seed)
     return [rows for _ in range(job.epochs) for rows in batch_order(lengths, cfg.batch_size, gen, cfg.group_by_length)]
 
@@ -325,7 +224,9 @@ def _joint_update(loss, jobs, index, params, anchors, optimizers, cfg: TrainConf
     objective = loss[index].sum()
     for j in jobs:
         if j.prox_mu > 0:
-            objective = objective + j.prox_mu / 2 * _distance2(params[j.adapter], anchors[j.adapter])
+            # FedProx's proximal term: ||w - w_start||^2 over the adapter's parameters, times mu / 2
+            distance2 = sum((p - a).pow(2).sum() for p, a in zip(params[j.adapter], anchors[j.adapter]))
+            objective = objective + j.prox_mu / 2 * distance2
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
     objective.backward()

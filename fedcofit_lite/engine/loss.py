@@ -18,9 +18,8 @@ from .models import cache_argument
 def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
     """Tokens at the start that every row of a right-padded batch shares, and that carry no label.
 
-    A shared prefix is the chat template's system turn; one token before each
-    row's first answer token is kept out of it (its hidden state predicts that
-    answer token).
+    A shared prefix is the chat template's system turn; one token before each row's first answer token is kept out of
+    it (its hidden state predicts that answer token).
     """
     ids, labels = batch["input_ids"], batch["labels"]
     same = (ids == ids[:1]).all(dim=0)  # (T,)
@@ -30,31 +29,24 @@ def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
 
 
 def answer_loss(
-    model: torch.nn.Module,
-    batch: dict[str, torch.Tensor],
-    share_prefix: bool = True,
-    weights: torch.Tensor | None = None,
-    groups: torch.Tensor | None = None,
-    n_groups: int = 1,
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], share_prefix: bool = True,
+    weights: torch.Tensor | None = None, groups: torch.Tensor | None = None, n_groups: int = 1,
     select: Callable[[torch.Tensor], None] | None = None,
-) -> torch.Tensor:
+) -> torch.Tensor:  # fmt: skip
     """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
 
-    1. With ``share_prefix``, the P tokens every row starts with (the chat
-       template's system turn) run through the decoder once, as a batch of
-       one, and their KV cache is repeated for the B rows; gradients flow
-       back through the repeat. The rest of each row runs on top of it.
-    2. The output head runs only at the N positions whose next token is an
-       answer token: (N, hidden) -> (N, vocab) instead of (B, T, vocab).
+    1. With ``share_prefix``, the P tokens every row starts with (the chat template's system turn) run through the
+       decoder once, as a batch of one, and their KV cache is repeated for the B rows; gradients flow back through the
+       repeat. The rest of each row runs on top of it.
+    2. The output head runs only at the N positions whose next token is an answer token: (N, hidden) -> (N, vocab)
+       instead of (B, T, vocab).
 
-    Equal, up to float rounding, to the model's own loss over the full logits
-    (``model(**batch).loss``); the tests check it. (With LoRA dropout, the
-    shared prefix draws one dropout mask instead of B.) ``weights`` (B,)
-    weigh each row's answer tokens: the weighted mean over tokens.
+    Equal, up to float rounding, to the model's own loss over the full logits (``model(**batch).loss``); the tests
+    check it. (With LoRA dropout, the shared prefix draws one dropout mask instead of B.) ``weights`` (B,) weigh each
+    row's answer tokens: the weighted mean over tokens.
 
-    ``groups`` (B,) puts each row in one of ``n_groups`` groups (a client of a
-    joint batch) and returns the (n_groups,) mean loss of each group. The
-    shared prefix then runs once per group, and ``select`` (called with the
+    ``groups`` (B,) puts each row in one of ``n_groups`` groups (a client of a joint batch) and returns the
+    (n_groups,) mean loss of each group. The shared prefix then runs once per group, and ``select`` (called with the
     group of each row of a forward) routes the rows to their adapters.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -68,13 +68,10 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 TINY_RANDOM = "tiny-random"
 # A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
 # mixed-architecture federation that tests run in seconds.
+_SHAPE = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
 TINY_SHAPES: dict[str, dict[str, int]] = {
-    "tiny-random": dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
-    ),
-    "tiny-random-b": dict(
-        hidden_size=96, intermediate_size=192, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4
-    ),
+    "tiny-random": dict(zip(_SHAPE, (64, 128, 2, 4, 2))),
+    "tiny-random-b": dict(zip(_SHAPE, (96, 192, 3, 4, 4))),
 }
 TOKENIZER_OF_TINY = "smollm2-135m"  # tiny-random borrows this model's tokenizer (and chat template)
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
@@ -101,16 +98,9 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def pick_attention(attention: str, device: torch.device) -> str:
-    """Attention kernel for ``model.attention``: auto = eager on CPU, sdpa on GPUs.
-
-    On 2 CPU cores with the short sequences of this package (prompt + answer
-    under 128 tokens), eager attention trained 1.2-1.4x faster than PyTorch's
-    SDPA (whose CPU flash-attention backward is slow at this size) and
-    generated as fast; ``benchmarks/README.md`` has the figures.
-    """
-    if attention == "auto":
-        return "sdpa" if device.type == "cuda" else "eager"
-    return attention
+    """Attention kernel for ``model.attention``: auto = eager on CPU (SDPA's CPU backward is slow on these short
+    sequences, ``benchmarks/README.md``), sdpa on GPUs."""
+    return ("sdpa" if device.type == "cuda" else "eager") if attention == "auto" else attention
 
 
 def _convert_gguf(name: str, target: Path) -> None:
@@ -156,34 +146,22 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0, name: str = TINY_RANDOM) -> LlamaForCausalLM:
     """A toy Llama (``TINY_SHAPES[name]``; tiny-random: 2 layers, 64 wide, about 3M parameters) with the tokenizer's vocabulary."""
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        **TINY_SHAPES[name],
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    ids = {f"{k}_token_id": getattr(tokenizer, f"{k}_token_id") for k in ("pad", "bos", "eos")}
+    shape = dict(TINY_SHAPES[name], max_position_embeddings=512, tie_word_embeddings=True)
+    config = LlamaConfig(vocab_size=len(tokenizer), **shape, **ids)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return LlamaForCausalLM(config)
 
 
 def _resolve_source(name: str) -> str:
-    if name in EMBEDDED:
-        return str(embedded_model_dir(name))
-    return name
+    return str(embedded_model_dir(name)) if name in EMBEDDED else name
 
 
 def load_model(
-    name: str,
-    device: str = "auto",
-    dtype: str = "auto",
-    trust_remote_code: bool = False,
-    seed: int = 0,
+    name: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False, seed: int = 0,
     attention: str = "auto",
-) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:  # fmt: skip
     """Load a causal LM and its tokenizer by registry name, local path or hub id; the model in eval mode, the tokenizer padding left.
 
     ``device`` and ``dtype`` ``auto`` pick CUDA when available, and bfloat16 weights where the hardware
@@ -263,8 +241,6 @@ def format_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, context:
 
 def end_of_answer(tokenizer: PreTrainedTokenizerBase) -> str:
     """Text appended to a training answer so the model learns to stop."""
-    if getattr(tokenizer, "chat_template", None) and tokenizer.eos_token:
-        return tokenizer.eos_token
     return tokenizer.eos_token or "\n"
 
 

@@ -1,9 +1,8 @@
 """The clients' models: one frozen base per architecture, one LoRA adapter per client.
 
-``ModelPool`` is the simulation's compute backend. Clients of the same
-architecture share one base model in memory (peft multi-adapter), so ten
-clients cost ten adapters, not ten models; their generation requests are
-batched together across clients (peft mixed-adapter batches).
+``ModelPool`` is the simulation's compute backend. Clients of the same architecture share one base model in memory
+(peft multi-adapter), so ten clients cost ten adapters, not ten models; their generation requests are batched together
+across clients (peft mixed-adapter batches).
 """
 
 from __future__ import annotations
@@ -20,18 +19,10 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
+from . import finetune
 from .batching import TrainRecord
 from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_with_confidence
-from .finetune import (
-    TrainJob,
-    TrainStats,
-    adapter_state,
-    attach_adapters,
-    count_adapter_parameters,
-    peft_lora_config,
-    train_adapter,
-    train_adapters,
-)
+from .finetune import TrainJob, TrainStats, adapter_state, attach_adapters, peft_lora_config
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -74,9 +65,7 @@ class ModelPool:
 
     def architectures(self) -> dict[str, dict]:
         """Model name -> its Hugging Face config as a dict (what the analytic cost model reads)."""
-        return {
-            name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()
-        }
+        return {name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()}  # fmt: skip
 
     def backbone_of(self, client_id: str) -> Backbone:
         return self.backbones[self.client_models[client_id]]
@@ -91,24 +80,15 @@ class ModelPool:
         """
         bb = self.backbone_of(client_id)
         desc = f"train {client_id}"
-        return train_adapter(
-            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw
-        )
+        return finetune.train_adapter(bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw)  # fmt: skip
 
     def train_together(self, jobs: Sequence[TrainJob], cfg: TrainConfig) -> dict[str, list[float]]:
         """Train several clients' adapters, those of one architecture in the same steps (:func:`train_adapters`)."""
         losses: dict[str, list[float]] = {}
         for name, bb in self.backbones.items():
             mine = [j for j in jobs if self.client_models[j.adapter] == name]
-            if len(mine) == 1:  # alone: peft's own path, the arithmetic of a client on its own machine
-                j = mine[0]
-                losses[j.adapter] = self.train(
-                    j.adapter, j.records, cfg, j.epochs, j.seed, prox_mu=j.prox_mu, freeze_a=j.freeze_a
-                )
-            elif mine:
-                losses |= train_adapters(
-                    bb.model, mine, bb.tokenizer, cfg, desc=f"train {name}", stats=self.train_stats
-                )
+            if mine:
+                losses |= finetune.train_adapters(bb.model, mine, bb.tokenizer, cfg, f"train {name}", self.train_stats)
         return losses
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:
@@ -134,9 +114,8 @@ class ModelPool:
         expected = adapter_state(bb.model, client_id)
         unknown = set(tensors) - set(expected)
         if unknown or (not partial and set(expected) != set(tensors)):
-            raise ValueError(
-                f"adapter {client_id}: tensor names do not match its LoRA modules ({len(tensors)} given, {len(expected)} expected)."
-            )
+            n = f"{len(tensors)} given, {len(expected)} expected"
+            raise ValueError(f"adapter {client_id}: tensor names do not match its LoRA modules ({n}).")
         state = {
             k: torch.from_numpy(np.asarray(tensors[k])).to(v.device, v.dtype) if k in tensors else v
             for k, v in expected.items()
@@ -155,15 +134,14 @@ class ModelPool:
         (``generation.adapter_batches``). A confidence is the exp of the answer's mean token
         log-probability; what it cost is added to ``self.generation_stats``.
         """
-        answers: list[str] = [""] * len(requests)
-        confidence: list[float] = [0.0] * len(requests)
+        answers, confidence = [""] * len(requests), [0.0] * len(requests)
         for name, bb in self.backbones.items():
             idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]
             if not idx:
                 continue
             batch = [_for_peft(requests[i]) for i in idx]
             texts, conf = generate_with_confidence(
-                bb.model, bb.tokenizer, batch, cfg, seed, desc=f"{desc} {name}", stats=self.generation_stats
+                bb.model, bb.tokenizer, batch, cfg, seed, f"{desc} {name}", self.generation_stats
             )
             for i, text, c in zip(idx, texts, conf):
                 answers[i], confidence[i] = text, c
@@ -185,11 +163,9 @@ class ModelPool:
         return GenerationRequest(f"{BASE_ADAPTER}@{name}", instruction, context)
 
     def adapter_parameters(self, client_id: str) -> int:
-        return count_adapter_parameters(self.backbone_of(client_id).model, client_id)
+        return finetune.count_adapter_parameters(self.backbone_of(client_id).model, client_id)
 
 
 def _for_peft(request: GenerationRequest) -> GenerationRequest:
     """peft knows the base as plain ``__base__``; drop our ``@architecture`` suffix."""
-    if request.adapter.startswith(BASE_ADAPTER):
-        return replace(request, adapter=BASE_ADAPTER)
-    return request
+    return replace(request, adapter=BASE_ADAPTER) if request.adapter.startswith(BASE_ADAPTER) else request

@@ -1,20 +1,10 @@
 """Compute precision: which dtype the frozen base runs in, and the autocast around it.
 
-The rule (``model.dtype``):
-
-``auto``
-    bfloat16 where the hardware computes it natively (a CUDA GPU that supports
-    it, or a CPU with AVX-512 BF16 / AMX), float32 everywhere else;
-``float32`` / ``bfloat16`` / ``float16``
-    that dtype, as asked.
-
-In a low-precision run the frozen base *weights* are stored in that dtype
-(half the memory, and no re-cast at every matmul), while each client's LoRA
-weights and its AdamW state stay float32 (peft upcasts adapters on a
-low-precision base). Every forward runs under :func:`autocast`, so the LoRA
-matmuls run in the low precision too, and the loss is computed in float32.
-Training code and generation ask :func:`compute_dtype_of` for the dtype of a
-loaded model, so the choice is made once, at load time.
+``model.dtype`` ``auto`` is bfloat16 where the hardware computes it natively (a CUDA GPU that supports it, or a CPU
+with AVX-512 BF16 / AMX), float32 everywhere else; another value is that dtype. In a low-precision run the frozen
+base *weights* are stored in that dtype, while each client's LoRA weights and its AdamW state stay float32 (peft
+upcasts adapters on a low-precision base). Every forward runs under :func:`autocast` and the loss in float32;
+training and generation ask :func:`compute_dtype_of`, so the choice is made once, at load time.
 """
 
 from __future__ import annotations
@@ -29,13 +19,11 @@ def cpu_has_native_bf16() -> bool:
     """True when this CPU has bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
     cpu = getattr(torch, "cpu", None)
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        fn = getattr(cpu, probe, None)
-        if fn is not None:
-            try:
-                if fn():
-                    return True
-            except RuntimeError:  # pragma: no cover - exotic builds
-                continue
+        try:
+            if getattr(cpu, probe, lambda: False)():
+                return True
+        except RuntimeError:  # pragma: no cover - exotic builds
+            continue
     return False
 
 
@@ -45,9 +33,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         return getattr(torch, dtype)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
 
 
 def compute_dtype_of(model: torch.nn.Module) -> torch.dtype:

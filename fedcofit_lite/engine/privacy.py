@@ -1,40 +1,32 @@
 """Record-level differential privacy for the clients' LoRA training (DP-SGD, accounted by Opacus' RDP accountant).
 
-With ``train.dp_noise_multiplier > 0`` every client trains its adapter with
-DP-SGD (Abadi et al., 2016): each step samples its batch by Poisson sampling
-(every record independently with probability ``q = batch_size / n``), clips
-every example's gradient over the adapter's LoRA parameters to
-``train.dp_max_grad_norm``, sums, adds Gaussian noise of standard deviation
-``noise_multiplier x max_grad_norm`` and averages. Opacus' RDP accountant
-turns (noise, q, steps) into (epsilon, delta), tracked per client across all rounds.
+With ``train.dp_noise_multiplier > 0`` every client trains its adapter with DP-SGD (Abadi et al., 2016): each step
+samples its batch by Poisson sampling (every record independently with probability ``q = batch_size / n``), clips
+every example's gradient over the adapter's LoRA parameters to ``train.dp_max_grad_norm``, sums, adds Gaussian noise
+of standard deviation ``noise_multiplier x max_grad_norm`` and averages. Opacus' RDP accountant turns (noise, q,
+steps) into (epsilon, delta), tracked per client across all rounds.
 
-The per-example gradients come from hooks on the adapter's own LoRA layers
-(:class:`PerExampleGrads`: LoRA's ``lora_A``/``lora_B`` are plain ``nn.Linear``
-layers, and a linear layer's weight gradient is a sum over positions of outer
-products, one sum per example); the loss runs the output head only at answer
-positions and the forward in the base's compute dtype (bf16 where the hardware
-has it). The prompt prefix is not shared: a prefix computed once for the batch
-gets one gradient summed over the examples, and per-example clipping needs each
-example's own. (Opacus' ``GradSampleModule`` over the whole model, the reference
-this was checked against, lives in the earlier release the benchmarks pin.)
+The per-example gradients come from hooks on the adapter's own LoRA layers (:class:`PerExampleGrads`: LoRA's
+``lora_A``/``lora_B`` are plain ``nn.Linear`` layers, and a linear layer's weight gradient is a sum over positions of
+outer products, one sum per example); the loss runs the output head only at answer positions and the forward in the
+base's compute dtype (bf16 where the hardware has it). The prompt prefix is not shared: a prefix computed once for the
+batch gets one gradient summed over the examples, and per-example clipping needs each example's own. (Opacus'
+``GradSampleModule`` over the whole model, the reference this was checked against, lives in the earlier release the
+benchmarks pin.)
 
 What the guarantee covers, and what it does not:
 
-* It protects each **private training record** of a client: anything computed
-  from the DP-trained adapter (its answers to the public prompts, hence the
-  server's consensus and every other client's pseudo-labels, and its test
-  answers) is post-processing and inherits the same (epsilon, delta).
-* Epsilon composes over everything the client trains: the local stage and every
-  round, all counted by one accountant per client.
-* It does not cover: the number of private examples (FedAvg even sends it as the
-  averaging weight), which task families a client holds, the public prompts
-  (public by definition), hyper-parameters chosen by looking at private data,
-  or the base model's own pre-training data. Pseudo-labels a client trains on
-  are public-derived; they are clipped and noised like private records, which
-  costs utility, not privacy.
-* The (epsilon, delta) is that of Poisson-subsampled Gaussian mechanism under RDP
-  accounting, for one client's dataset; it says nothing about collusion between
-  the server and other clients beyond what post-processing implies.
+* It protects each **private training record** of a client: anything computed from the DP-trained adapter (its answers
+  to the public prompts, hence the server's consensus and every other client's pseudo-labels, and its test answers) is
+  post-processing and inherits the same (epsilon, delta).
+* Epsilon composes over everything the client trains: the local stage and every round, all counted by one accountant
+  per client.
+* It does not cover: the number of private examples (FedAvg even sends it as the averaging weight), which task
+  families a client holds, the public prompts (public by definition), hyper-parameters chosen by looking at private
+  data, or the base model's own pre-training data. Pseudo-labels a client trains on are public-derived; they are
+  clipped and noised like private records, which costs utility, not privacy.
+* The (epsilon, delta) is that of Poisson-subsampled Gaussian mechanism under RDP accounting, for one client's
+  dataset; it says nothing about collusion between the server and other clients beyond what post-processing implies.
 """
 
 from __future__ import annotations
@@ -71,25 +63,18 @@ def noise_for_epsilon(target_epsilon: float, delta: float, n_records: int, batch
     from opacus.accountants.utils import get_noise_multiplier
 
     if target_epsilon <= 0 or n_records < 1 or epochs < 1:
-        raise ValueError(
-            f"need target_epsilon > 0, n_records >= 1 and epochs >= 1; got {target_epsilon}, {n_records}, {epochs}."
-        )
-    q = min(1.0, batch_size / n_records)
-    steps = epochs * math.ceil(n_records / batch_size)
-    return float(
-        get_noise_multiplier(
-            target_epsilon=target_epsilon, target_delta=delta, sample_rate=q, steps=steps, accountant="rdp"
-        )
-    )
+        raise ValueError(f"need target_epsilon > 0, n_records >= 1 and epochs >= 1; got {target_epsilon}, {n_records}, {epochs}.")  # fmt: skip
+    q, steps = min(1.0, batch_size / n_records), epochs * math.ceil(n_records / batch_size)
+    kw = {"target_epsilon": target_epsilon, "target_delta": delta, "sample_rate": q, "steps": steps}
+    return float(get_noise_multiplier(**kw, accountant="rdp"))
 
 
 class PerExampleGrads:
     """Record, for each LoRA weight of ``adapter`` that trains, the gradient of every example of a batch.
 
-    A linear layer's weight gradient is ``sum_t g_t^T a_t`` over the positions
-    ``t`` of a row (``a``: its input, ``g``: the gradient of its output), so
-    each example's share is one ``einsum``: (B, T, out) x (B, T, in) -> (B, out, in).
-    ``samples[p]`` holds them after a backward of the sum of the examples' losses.
+    A linear layer's weight gradient is ``sum_t g_t^T a_t`` over the positions ``t`` of a row (``a``: its input,
+    ``g``: the gradient of its output), so each example's share is one ``einsum``: (B, T, out) x (B, T, in) -> (B,
+    out, in). ``samples[p]`` holds them after a backward of the sum of the examples' losses.
     """
 
     def __init__(self, model: torch.nn.Module, adapter: str) -> None:
@@ -134,28 +119,17 @@ def clip_and_noise(
 
 
 def train_adapter_dp(
-    model: torch.nn.Module,
-    adapter: str,
-    data: Sequence[tuple[list[int], list[int]]],
-    pad_id: int,
-    cfg: TrainConfig,
-    epochs: int,
-    seed: int,
-    accountant,
-    desc: str | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-) -> list[float]:
+    model: torch.nn.Module, adapter: str, data: Sequence[tuple[list[int], list[int]]], pad_id: int, cfg: TrainConfig,
+    epochs: int, seed: int, accountant, desc: str | None = None, optimizer: torch.optim.Optimizer | None = None,
+) -> list[float]:  # fmt: skip
     """Train ``adapter`` on ``data`` (token ids, labels) with DP-SGD; return each step's mean loss.
 
-    Every step samples its batch by Poisson sampling, clips each example's gradient (from
-    :class:`PerExampleGrads`), adds noise, divides by the expected batch size and tells the
-    ``accountant``; the loss of each example is its mean over its answer tokens
-    (:func:`~fedcofit_lite.engine.loss.answer_loss`).
+    Every step samples its batch by Poisson sampling, clips each example's gradient (from :class:`PerExampleGrads`),
+    adds noise, divides by the expected batch size and tells the ``accountant``; the loss of each example is its mean
+    over its answer tokens (:func:`~fedcofit_lite.engine.loss.answer_loss`).
     """
     if accountant is None:
-        raise ValueError(
-            "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
-        )
+        raise ValueError("DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds).")  # fmt: skip
     device = next(model.parameters()).device
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
     params = [p for _, p in named]
@@ -186,9 +160,8 @@ def train_adapter_dp(
                     samples = [recorder.samples[p] for p in params]
                 else:  # an empty Poisson batch still releases a noisy (pure-noise) update
                     samples = [torch.zeros((1, *p.shape), device=device) for p in params]
-                update = clip_and_noise(
-                    samples, cfg.dp_max_grad_norm, cfg.dp_noise_multiplier * cfg.dp_max_grad_norm, noise_gen, expected
-                )
+                noise_std = cfg.dp_noise_multiplier * cfg.dp_max_grad_norm
+                update = clip_and_noise(samples, cfg.dp_max_grad_norm, noise_std, noise_gen, expected)
                 for p, g in zip(params, update):
                     p.grad = g.to(p.dtype)
                 optimizer.step()

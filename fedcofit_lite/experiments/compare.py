@@ -1,10 +1,9 @@
 """Comparisons: several methods trained on one partition, one seed, one budget; and over several seeds.
 
-:func:`run_comparison` loads the models once, scores the base, runs the local
-stage once for every method that starts from it (consensus, FedAvg, FedProx,
-local), snapshots the clients' adapters, and then runs each method's rounds
-from that same snapshot with a fresh wire. The centralized baseline trains its
-own adapter on the pooled data. Layout of the run folder::
+:func:`run_comparison` loads the models once, scores the base, runs the local stage once for every method that
+starts from it (consensus, FedAvg, FedProx, local), snapshots the clients' adapters, and then runs each method's
+rounds from that same snapshot with a fresh wire. The centralized baseline trains its own adapter on the pooled
+data. Layout of the run folder::
 
     <run_dir>/
         config.yaml, partition.json, metrics.jsonl   shared stages (base, local)
@@ -42,12 +41,9 @@ class Comparison:
 
 
 def run_comparison(
-    cfg: RunConfig,
-    methods: list[str] | None = None,
-    run_dir: str | Path | None = None,
-    progress: bool = True,
+    cfg: RunConfig, methods: list[str] | None = None, run_dir: str | Path | None = None, progress: bool = True,
     extend: bool = False,
-) -> Comparison:
+) -> Comparison:  # fmt: skip
     """Run several methods on the same partition, seed and budget; write the table (``ui.plots`` draws the figures).
 
     ``methods`` default to ``compare.methods``; ``run_dir`` to ``<output_dir>/<name>-compare-<time>``.
@@ -56,17 +52,12 @@ def run_comparison(
     that cannot run on these clients (FedAvg across architectures) is refused before any training.
     """
     names = list(methods or cfg.compare.methods)
-    cfg = replace(
-        cfg,
-        compare=replace(cfg.compare, methods=names),
-        data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
-    ).validate()
+    data = replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
+    cfg = replace(cfg, compare=replace(cfg.compare, methods=names), data=data).validate()
     earlier: dict[str, list[dict[str, Any]]] = {}
     if run_dir is not None and (Path(run_dir) / "metrics.jsonl").exists():
         if not extend:
-            raise FileExistsError(
-                f"{run_dir} already holds a comparison; load it with load_comparison(), extend it, or choose a new run_dir."
-            )
+            raise FileExistsError(f"{run_dir} already holds a comparison; load it with load_comparison(), extend it, or choose a new run_dir.")  # fmt: skip
         earlier = load_comparison(run_dir)
         earlier_shared = RunLog(run_dir).read_metrics()
         names = [n for n in names if n not in earlier]
@@ -118,9 +109,7 @@ def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
     return SharedStart(rows, adapters, privacy, initial)
 
 
-def run_methods(
-    fed: Federation, plan: list[Method], start: SharedStart, root: RunLog
-) -> dict[str, list[dict[str, Any]]]:
+def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: RunLog) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
     metrics: dict[str, list[dict[str, Any]]] = {}
     for method in plan:
@@ -158,19 +147,14 @@ def write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tupl
 
 
 def run_seeds(
-    cfg: RunConfig,
-    seeds: list[int],
-    methods: list[str] | None = None,
-    run_dir: str | Path | None = None,
-    progress: bool = True,
-    extend: bool = False,
-) -> tuple[SeedSummary, str]:
+    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, run_dir: str | Path | None = None,
+    progress: bool = True, extend: bool = False,
+) -> tuple[SeedSummary, str]:  # fmt: skip
     """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/``, then the paired multi-seed table.
 
-    Each seed moves the partition, the shared adapter start and the sampling;
-    the test split is ``compare.n_test_per_family`` items per family. A seed
-    already finished is kept; with ``extend`` the methods it lacks are added
-    to it (see :func:`run_comparison`).
+    Each seed moves the partition, the shared adapter start and the sampling; the test split is
+    ``compare.n_test_per_family`` items per family. A seed already finished is kept; with ``extend`` the methods it
+    lacks are added to it (see :func:`run_comparison`).
     """
     if not seeds:
         raise ValueError("--seeds needs at least one seed, e.g. 0,1,2.")

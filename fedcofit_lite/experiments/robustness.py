@@ -30,23 +30,19 @@ log = logging.getLogger(__name__)
 
 
 def robustness_sweep(
-    cfg: RunConfig,
-    behaviour: str = "colluder",
-    fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
-    methods: Sequence[str] = ("consensus", "fedavg"),
-    algorithms: Sequence[str] | None = None,  # default: every clusterer of cluster.REGISTRY
-    run_dir: str | Path | None = None,
-    progress: bool = True,
-) -> tuple[list[dict[str, Any]], str]:
-    """Run the sweep; return one row per fraction and the printed table (also in ``run_dir``)."""
+    cfg: RunConfig, behaviour: str = "colluder", fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+    methods: Sequence[str] = ("consensus", "fedavg"), algorithms: Sequence[str] | None = None,
+    run_dir: str | Path | None = None, progress: bool = True,
+) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
+    """Run the sweep; return one row per fraction and the printed table (also in ``run_dir``). ``algorithms``: the
+    clusterers refitted (default: every one of ``cluster.REGISTRY``)."""
     algorithms = list(algorithms or REGISTRY)
     if behaviour not in ANSWER_BEHAVIOURS or behaviour == "honest":
         raise ValueError(f"behaviour {behaviour!r}: choose one of {[b for b in ANSWER_BEHAVIOURS if b != 'honest']}.")
     if cfg.federation.rounds < 1:
         raise ValueError("federation.rounds must be >= 1: the sweep reads round 1's answers.")
-    cfg = replace(
-        cfg, federation=replace(cfg.federation, behaviours=[]), compare=replace(cfg.compare, methods=list(methods))
-    ).validate()
+    honest = replace(cfg.federation, behaviours=[])
+    cfg = replace(cfg, federation=honest, compare=replace(cfg.compare, methods=list(methods))).validate()
     root = RunLog(run_dir) if run_dir else RunLog.create(replace(cfg, name=f"{cfg.name}-robustness-{behaviour}"))
     fed = Federation(cfg, runlog=root, progress=progress)
     plan = [make_method(m, cfg) for m in methods]

@@ -57,21 +57,14 @@ def client_cap(cfg: RunConfig, n_clients: int, client_data: ClientData) -> int:
     if client_data == "per_client":
         return cap
     if cap == 0:
-        raise ValueError(
-            "--client-data total divides the preset's data.max_train_per_client among the clients, but it is 0 "
-            "(no cap): set one, e.g. --set data.max_train_per_client=48."
-        )
+        raise ValueError("--client-data total divides the preset's data.max_train_per_client among the clients, but it is 0 (no cap): set one, e.g. --set data.max_train_per_client=48.")  # fmt: skip
     return max(1, round(cap * cfg.federation.n_clients / n_clients))
 
 
 def group_config(cfg: RunConfig, plan: SweepPlan, n_clients: int, seed: int, budget: int) -> RunConfig:
     """The configuration of one group of ``cfg``'s sweep: its seed, client count and cap, the last round, a budget."""
-    data = replace(
-        cfg.data,
-        n_public=budget,
-        max_train_per_client=client_cap(cfg, n_clients, plan.client_data),
-        n_test_per_family=cfg.compare.n_test_per_family,  # as compare scores: every test item of a family by default
-    )
+    cap = client_cap(cfg, n_clients, plan.client_data)  # test items as compare scores: every one of a family by default
+    data = replace(cfg.data, n_public=budget, max_train_per_client=cap, n_test_per_family=cfg.compare.n_test_per_family)
     federation = replace(cfg.federation, n_clients=n_clients, rounds=max(plan.rounds))
     compare = replace(cfg.compare, methods=list(plan.methods))
     evaluation = replace(cfg.eval, rounds=sorted(plan.rounds))  # only the rounds a curve reports are scored
@@ -93,12 +86,9 @@ _MISSING = object()
 
 
 def config_differences(a: Any, b: Any, where: str = "", defaults: Any = None) -> list[str]:
-    """Where the configuration dict ``b`` (given now) differs from ``a`` (a sweep folder's): ``field = new here, old in the folder``.
-
-    A field the folder lacks (added to the package after the folder was made) is no difference when ``b``
-    holds its default there (``defaults``: the package's default configuration dict, by default
-    ``RunConfig()``'s): a new field's default keeps the behaviour the folder's cells ran with.
-    """
+    """Where the configuration dict ``b`` (given now) differs from ``a`` (a sweep folder's): ``field = new here, old in
+    the folder``. A field the folder lacks is no difference when ``b`` holds its default (``defaults``, by default
+    ``RunConfig()``'s): a new field's default keeps the behaviour the folder's cells ran with."""
     defaults = identity(RunConfig()) if defaults is None else defaults
     if a is _MISSING:
         return [] if b == defaults else [f"{where.rstrip('.')} = {b!r} here, not in the folder"]
@@ -216,13 +206,8 @@ def _run_group(cfg: RunConfig, todo: list[Cell], progress: bool, pbar: Any) -> N
         fed.prepare(method)  # refusals (FedAvg across architectures) before any training
     start = shared_start(fed, folder, list(plan.values()), initial)
     for cell in todo:
-        log.info(
-            "sweep: %d clients, seed %d, %s%s",
-            cell.clients,
-            cell.seed,
-            cell.method,
-            f", {cell.budget} prompts" if cell.budget else "",
-        )
+        at = f", {cell.budget} prompts" if cell.budget else ""
+        log.info("sweep: %d clients, seed %d, %s%s", cell.clients, cell.seed, cell.method, at)
         if cell.budget is not None and cell.budget != fed.cfg.data.n_public:
             fed.reconfigure(replace(fed.cfg, data=replace(fed.cfg.data, n_public=cell.budget)))
         shutil.rmtree(cell.path, ignore_errors=True)  # an interrupted cell starts over

@@ -1,12 +1,11 @@
 """Simulated bad clients: what a faulty or malicious participant sends instead of honest work.
 
-Answer behaviours (consensus): ``honest``; ``random_text`` (random words, different per prompt);
-``constant`` (one answer for every prompt); ``echo`` (the instruction sent back); ``colluder`` (a
-wrong answer per prompt that every colluder shares, so the group looks like agreement: the attack
-consensus is weakest to). Parameter faults (FedAvg/FedProx): ``honest``; ``noise`` (Gaussian noise at
-the adapter's own scale); ``scaled`` (the adapter times ``SCALE``, a boosted sign-flipped update);
-``colluder`` (noise every colluder shares). Every behaviour is deterministic in (seed, round, prompt
-or tensor name), so runs with faults are as reproducible as honest ones.
+Answer behaviours (consensus): ``honest``; ``random_text`` (random words, different per prompt); ``constant`` (one
+answer for every prompt); ``echo`` (the instruction sent back); ``colluder`` (a wrong answer per prompt that every
+colluder shares, so the group looks like agreement: the attack consensus is weakest to). Parameter faults
+(FedAvg/FedProx): ``honest``; ``noise`` (Gaussian noise at the adapter's own scale); ``scaled`` (the adapter times
+``SCALE``, a boosted sign-flipped update); ``colluder`` (noise every colluder shares). Every behaviour is
+deterministic in (seed, round, prompt or tensor name), so runs with faults are as reproducible as honest ones.
 """
 
 from __future__ import annotations
@@ -23,12 +22,8 @@ ANSWER_BEHAVIOURS: tuple[str, ...] = typing.get_args(Behaviour)
 PARAMETER_BEHAVIOURS = ("honest", "noise", "scaled", "colluder")
 # A client configured with an answer behaviour sends this parameter fault under FedAvg.
 PARAMETER_OF = {
-    "honest": "honest",
-    "random_text": "noise",
-    "constant": "scaled",
-    "echo": "scaled",
-    "colluder": "colluder",
-}
+    "honest": "honest", "random_text": "noise", "constant": "scaled", "echo": "scaled", "colluder": "colluder",
+}  # fmt: skip
 CONSTANT_ANSWER = "I don't know."
 SCALE = -10.0
 _WORDS = tuple("apple river seven blue quickly table north paper cloud forty green march stone ninety".split())
@@ -50,22 +45,15 @@ def collusion_answers(lead_answers: Sequence[str], prompt_ids: Sequence[str]) ->
     out = []
     for i, f in enumerate(family):
         same = [j for j in range(len(prompt_ids)) if family[j] == f and j != i]
-        out.append(
-            lead_answers[same[0] if not [j for j in same if j > i] else min(j for j in same if j > i)] if same else "0"
-        )
+        after = [j for j in same if j > i]  # the next prompt of the family, else (the last) the first
+        out.append(lead_answers[after[0] if after else same[0]] if same else "0")
     return out
 
 
 def corrupt_answers(
-    behaviour: str,
-    answers: Sequence[str],
-    prompt_ids: Sequence[str],
-    instructions: Mapping[str, str],
-    seed: int,
-    round_index: int,
-    client_id: str,
-    agreed: Sequence[str] | None = None,
-) -> list[str]:
+    behaviour: str, answers: Sequence[str], prompt_ids: Sequence[str], instructions: Mapping[str, str], seed: int,
+    round_index: int, client_id: str, agreed: Sequence[str] | None = None,
+) -> list[str]:  # fmt: skip
     """What a client with ``behaviour`` sends instead of ``answers`` (one per prompt id).
 
     ``agreed`` are the colluding group's answers (:func:`collusion_answers`), needed for ``colluder``.
@@ -86,13 +74,9 @@ def corrupt_answers(
 
 
 def apply_behaviours(
-    behaviours: Mapping[str, str],
-    answers: Mapping[str, Sequence[str]],
-    prompt_ids: Sequence[str],
-    instructions: Mapping[str, str],
-    seed: int,
-    round_index: int,
-) -> dict[str, list[str]]:
+    behaviours: Mapping[str, str], answers: Mapping[str, Sequence[str]], prompt_ids: Sequence[str],
+    instructions: Mapping[str, str], seed: int, round_index: int,
+) -> dict[str, list[str]]:  # fmt: skip
     """Every client's sent answers, given each client's behaviour (missing = honest) and its honest ``answers``."""
     colluders = [c for c in answers if behaviours.get(c, "honest") == "colluder"]
     agreed = collusion_answers(answers[colluders[0]], prompt_ids) if colluders else None

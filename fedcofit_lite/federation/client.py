@@ -68,18 +68,17 @@ class TrainResult:
 
 @dataclass
 class Client:
-    """One federation member: ``client_id`` (also its adapter's name), the architecture ``model_name`` it
-    runs, and ``private`` examples that never leave it.
+    """One federation member: ``client_id`` (also its adapter's name), the architecture ``model_name`` it runs, and
+    ``private`` examples that never leave it.
 
-    ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its
-    seeds, its Flower ``partition-id``); ``behaviour`` its simulated behaviour
-    (:mod:`fedcofit_lite.federation.adversary`); ``train_cfg`` its training settings (with
-    ``train.dp_epsilon``, its own noise multiplier) and ``model`` its backend, both set by
-    :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains on
-    (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back),
-    ``accountant`` its DP-SGD accountant across rounds; :meth:`state` is all it remembers.
-    ``server_holds`` is its last answers message the server accepted (``federation.send_changed``
-    sends what changed since): a new server, after a resume or in a comparison, holds nothing.
+    ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its seeds, its
+    Flower ``partition-id``); ``behaviour`` its simulated behaviour (:mod:`fedcofit_lite.federation.adversary`);
+    ``train_cfg`` its training settings (with ``train.dp_epsilon``, its own noise multiplier) and ``model`` its
+    backend, both set by :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains
+    on (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back), ``accountant``
+    its DP-SGD accountant across rounds; :meth:`state` is all it remembers. ``server_holds`` is its last answers
+    message the server accepted (``federation.send_changed`` sends what changed since): a new server, after a resume
+    or in a comparison, holds nothing.
     """
 
     client_id: str
@@ -112,13 +111,9 @@ class Client:
         return self.private_records() + list(self.pseudo_labels) * self.policy.pseudo_repeats
 
     def answers_message(
-        self,
-        round: int,
-        prompt_ids: Sequence[str],
-        answers: Sequence[str],
-        confidence: Sequence[float] | None = None,
+        self, round: int, prompt_ids: Sequence[str], answers: Sequence[str], confidence: Sequence[float] | None = None,
         signals: Mapping[str, Sequence[float]] | None = None,
-    ) -> AnswersMessage:
+    ) -> AnswersMessage:  # fmt: skip
         """The message carrying this round's answers (and the confidences and competence signals the rule reads)."""
         self.own_answers = dict(zip(prompt_ids, answers))
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
@@ -132,10 +127,9 @@ class Client:
     def receive(self, msg: PseudoLabelsMessage, public: Mapping[str, Example]) -> None:
         """Turn received consensus answers into training records for the public prompts.
 
-        Under ``self.policy`` (:class:`~fedcofit_lite.config.ClientConfig`): ``accumulate`` keeps
-        earlier rounds' labels (the newest per prompt), ``skip_own`` drops a label equal to this
-        client's own answer (and any older label of that prompt), ``weight_by_score`` weighs each
-        label's loss by the agreement the server sent with it.
+        Under ``self.policy`` (:class:`~fedcofit_lite.config.ClientConfig`): ``accumulate`` keeps earlier rounds'
+        labels (the newest per prompt), ``skip_own`` drops a label equal to this client's own answer (and any older
+        label of that prompt), ``weight_by_score`` weighs each label's loss by the agreement the server sent with it.
         """
         labels = dict(self._labels) if self.policy.accumulate else {}
         for p, answer, score in zip(msg.prompt_ids, msg.answers, msg.agreement):
@@ -162,16 +156,8 @@ class Client:
         cfg = self.train_cfg
         if self.accountant is None and cfg.dp_noise_multiplier > 0:
             self.accountant = _accountant([])
-        records = self.records(plan.pseudo_labels)
-        steps = self.model.train(
-            records,
-            cfg,
-            plan.epochs,
-            seed,
-            prox_mu=plan.prox_mu,
-            accountant=self.accountant,
-            freeze_a=plan.freeze_a or cfg.only_b,
-        )
+        kw = {"prox_mu": plan.prox_mu, "accountant": self.accountant, "freeze_a": plan.freeze_a or cfg.only_b}
+        steps = self.model.train(self.records(plan.pseudo_labels), cfg, plan.epochs, seed, **kw)
         return TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
 
     def records(self, pseudo_labels: bool) -> list[TrainRecord]:
@@ -179,14 +165,11 @@ class Client:
         return self.training_records() if pseudo_labels else self.private_records()
 
     def joint_job(self, plan: TrainPlan, seed: int) -> Any:
-        """Its share of a step it trains in together with other clients of its pool (``train.together``).
-
-        None when it trains alone: without an adapter on a pool, or under DP-SGD (per-example clipping).
-        """
+        """Its share of a step it trains in together with other clients of its pool (``train.together``); None when it
+        trains alone: without an adapter on a pool, or under DP-SGD (per-example clipping)."""
         cfg = self.train_cfg
-        if not (self.trainable and isinstance(self.model, PoolAdapter) and cfg is not None):
-            return None
-        if not (cfg.together and cfg.dp_noise_multiplier <= 0):
+        pooled = self.trainable and isinstance(self.model, PoolAdapter) and cfg is not None
+        if not (pooled and cfg.together and cfg.dp_noise_multiplier <= 0):
             return None
         from ..engine.finetune import TrainJob
 
@@ -250,8 +233,6 @@ def round_confidence(c: float) -> float:
 
 
 # -- what trains and answers for a client -------------------------------------------
-
-
 @dataclass
 class PoolAdapter:
     """A client's LoRA adapter ``adapter_id`` on a shared model pool."""
@@ -314,9 +295,7 @@ class BlackBox(_NoAdapter):
         prompts = [e.instruction + (f"\n\n{e.context}" if e.context else "") for e in examples]
         out = list(self.fn(prompts))
         if len(out) != len(prompts):
-            raise ValueError(
-                f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt."
-            )
+            raise ValueError(f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt.")  # fmt: skip
         answers = [str(a[0] if isinstance(a, tuple) else a).strip() for a in out]
         conf = [min(1.0, max(0.0, float(a[1]))) if isinstance(a, tuple) else 0.5 for a in out]
         return answers, conf
@@ -327,9 +306,8 @@ def answer_many(
 ) -> dict[str, tuple[list[str], list[float]]]:
     """Every client answers every example; returns client id -> (answers, confidences).
 
-    Clients on the same pool are answered in one batched call (their requests share batches),
-    identical requests once (the frozen base of an architecture answers a prompt once, whoever
-    asked). Callables are called once per client.
+    Clients on the same pool are answered in one batched call (their requests share batches), identical requests once
+    (the frozen base of an architecture answers a prompt once, whoever asked). Callables are called once per client.
     """
     out: dict[str, tuple[list[str], list[float]]] = {}
     pools: dict[int, tuple[Any, list[Client]]] = {}

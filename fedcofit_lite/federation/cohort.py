@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..engine.pool import ModelPool
 
 Failed = dict[str, str]  # client id -> why it did not reply
+Predicted = tuple[dict[str, list[str]], Failed]  # client id -> its answers to the examples; who did not reply
 GLOBAL = "global"  # in process: the adapter id of the FedAvg server's global model
 
 log = logging.getLogger(__name__)
@@ -115,14 +116,10 @@ def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] |
     from ..engine.pool import ModelPool
 
     answerers = dict(answerers or {})
-    unknown = set(answerers) - {c.client_id for c in clients}
-    if unknown:
-        raise ValueError(
-            f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}."
-        )
-    pool = ModelPool(
-        {c.client_id: c.model_name for c in clients if c.client_id not in answerers}, cfg.model, cfg.lora, seed=cfg.seed
-    )
+    if unknown := set(answerers) - {c.client_id for c in clients}:
+        raise ValueError(f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}.")  # fmt: skip
+    adapters = {c.client_id: c.model_name for c in clients if c.client_id not in answerers}
+    pool = ModelPool(adapters, cfg.model, cfg.lora, seed=cfg.seed)
     for c in clients:
         if c.client_id in answerers:
             c.model = BlackBox(answerers[c.client_id])
@@ -136,24 +133,17 @@ def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] |
 
 
 def answer_round(
-    clients: Sequence[Client],
-    public: dict[str, Example],
-    cfg: RunConfig,
-    round_index: int,
-    asks: Sequence[str] = (),
-    record: Sequence[str] = (),
-    embed: Callable[[list[str]], np.ndarray] | None = None,
-) -> Answers:
+    clients: Sequence[Client], public: dict[str, Example], cfg: RunConfig, round_index: int, asks: Sequence[str] = (),
+    record: Sequence[str] = (), embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> Answers:  # fmt: skip
     """The clients answer every public prompt (batched, :func:`answer_many`); bad clients send their behaviour's answers.
 
     ``asks`` is what the server's rule reads beside the answers (``confidence``, a competence signal):
     that is sent. ``record`` names more competence signals the clients measure for the run's record
     only (:mod:`fedcofit_lite.federation.signals`, with the public embedder ``embed``).
     """
-    prompt_ids = list(public)
-    answered = answer_many(
-        clients, list(public.values()), cfg.generation, seed=cfg.seed + round_index, desc=f"answer r{round_index}"
-    )
+    prompt_ids, seed = list(public), cfg.seed + round_index
+    answered = answer_many(clients, list(public.values()), cfg.generation, seed=seed, desc=f"answer r{round_index}")
     sent = {cid: a for cid, (a, _) in answered.items()}
     conf = {cid: c for cid, (_, c) in answered.items()}
     bad = {c.client_id: c.behaviour for c in clients if c.behaviour != "honest"}
@@ -163,17 +153,13 @@ def answer_round(
         conf.update({cid: [1.0] * len(prompt_ids) for cid in bad})
     wanted = [n for n in dict.fromkeys([*asks, *record]) if n != "confidence"]
     signals = measure(clients, list(public.values()), cfg, round_index, wanted, embed, conf)
-    messages = [
-        c.answers_message(
-            round_index,
-            prompt_ids,
-            sent[c.client_id],
-            conf[c.client_id] if "confidence" in asks else None,
-            {n: v for n, v in signals.get(c.client_id, {}).items() if n in asks},
-        )
-        for c in clients
-    ]
-    return Answers(messages, conf, signals=signals)
+
+    def message(c: Client) -> AnswersMessage:
+        confidence = conf[c.client_id] if "confidence" in asks else None
+        sends = {n: v for n, v in signals.get(c.client_id, {}).items() if n in asks}
+        return c.answers_message(round_index, prompt_ids, sent[c.client_id], confidence, sends)
+
+    return Answers([message(c) for c in clients], conf, signals=signals)
 
 
 class Cohort(ABC):
@@ -199,9 +185,7 @@ class Cohort(ABC):
         """Clients send their adapter tensors (``only_b``: the LoRA B factors, FFA-LoRA)."""
 
     @abstractmethod
-    def predict(
-        self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str
-    ) -> tuple[dict[str, list[str]], Failed]:
+    def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:
         """Clients answer ``examples`` with their model (``base``: with their frozen base model)."""
 
     @abstractmethod
@@ -248,16 +232,11 @@ class LocalCohort(Cohort):
     """
 
     def __init__(
-        self,
-        cfg: RunConfig,
-        suite: TaskSuite,
-        answerers: dict[str, Any] | None = None,
+        self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None,
         embed: Callable[[list[str]], np.ndarray] | None = None,
-    ) -> None:
-        self.cfg = cfg
+    ) -> None:  # fmt: skip
+        self.cfg, self.suite, self.public = cfg, suite, {e.id: e for e in suite.public}
         self.embed = embed  # the public sentence embedder, for the clients' competence signals
-        self.suite = suite
-        self.public = {e.id: e for e in suite.public}
         self.clients = build_clients(cfg, suite)
         self.pool = equip(self.clients, cfg, answerers)
         self.by_id = {c.client_id: c for c in self.clients}
@@ -327,7 +306,7 @@ class LocalCohort(Cohort):
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         """Clients take what ``plan`` carries, then train: those that can in the same steps (``train.together``)."""
         out: dict[str, TrainResult] = {}
-        jobs = []
+        jobs = []  # the clients that train in the same steps
         for cid in ids:
             c = self.by_id[cid]
             c.take(plan, self.public)
@@ -345,9 +324,7 @@ class LocalCohort(Cohort):
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
         return [self.by_id[cid].upload(round_index, only_b, self.cfg.seed) for cid in ids], {}
 
-    def predict(
-        self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str
-    ) -> tuple[dict[str, list[str]], Failed]:
+    def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:
         members = {c.client_id: c for c in self.members()}
         clients = [members[cid].frozen() if base else members[cid] for cid in ids]
         answered = answer_many(clients, list(examples), self.cfg.generation, seed=0, desc=desc)
@@ -355,12 +332,9 @@ class LocalCohort(Cohort):
 
 
 def dp_train_config(cfg: RunConfig, n_records: int, who: str = "") -> TrainConfig:
-    """``cfg.train``, with the noise multiplier that meets ``train.dp_epsilon`` over ``n_records`` (unchanged without a target).
-
-    The target is met over the planned training: the local epochs and every
-    round's epochs over the private records (Poisson rate batch_size /
-    records). Pseudo-labels add records, which lowers the rate and the real
-    spend; the accountant reports what was spent.
+    """``cfg.train``, with the noise multiplier that meets ``train.dp_epsilon`` over ``n_records`` (unchanged without a
+    target) over the planned training: the local epochs and every round's epochs over the private records
+    (Poisson rate batch_size / records). Pseudo-labels add records, which lowers the real spend the accountant reports.
     """
     t = cfg.train
     if t.dp_epsilon <= 0:

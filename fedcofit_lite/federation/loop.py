@@ -1,10 +1,9 @@
 """The federated loop of both engines: the stages of a run, its evaluation, and resume.
 
-A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0),
-then ``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop
-only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this
-process, or ``FlowerCohort`` across processes), the wire and the run folder; each method owns its
-exchange (:mod:`fedcofit_lite.federation.methods`).
+A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0), then
+``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop only wires the clients
+(a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this process, or ``FlowerCohort`` across
+processes), the wire and the run folder; each method owns its exchange (:mod:`fedcofit_lite.federation.methods`).
 """
 
 from __future__ import annotations
@@ -48,22 +47,16 @@ class RunResult:
 class Federation:
     """One run's state: the clients (a cohort), the wire, the run folder, and the loop over stages.
 
-    Build it with a config, then call :meth:`run` (or the stages one by one, as
-    the notebooks do). A comparison or a sweep (:mod:`fedcofit_lite.experiments`) reuses one
-    federation (one model load) for several methods through :meth:`start_method` and :meth:`reconfigure`. ``cohort`` picks
-    the engine (default: :class:`LocalCohort`, every client in this process);
-    ``answerers`` (client id -> callable) makes those in-process clients
-    black-box answerers.
+    Build it with a config, then call :meth:`run` (or the stages one by one, as the notebooks do). A comparison or a
+    sweep (:mod:`fedcofit_lite.experiments`) reuses one federation (one model load) for several methods through
+    :meth:`start_method` and :meth:`reconfigure`. ``cohort`` picks the engine (default: :class:`LocalCohort`, every
+    client in this process); ``answerers`` (client id -> callable) makes those in-process clients black-box answerers.
     """
 
     def __init__(
-        self,
-        cfg: RunConfig,
-        runlog: RunLog | None = None,
-        progress: bool = True,
-        cohort: Cohort | None = None,
+        self, cfg: RunConfig, runlog: RunLog | None = None, progress: bool = True, cohort: Cohort | None = None,
         answerers: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.cfg = check_names(cfg.validate())
         self.progress = progress
         transformers.set_seed(cfg.seed)
@@ -79,16 +72,14 @@ class Federation:
         self.public = {e.id: e for e in self.suite.public}
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
-        self.wire = Wire()
-        self.metrics: list[MetricsRow] = []
-        self.method_name = cfg.federation.method
-        # private consensus: the server's noise seed (secret unless consensus.dp_seed names one)
-        self.vote_seed: int | None = None
+        self.wire, self.metrics, self.method_name = Wire(), [], cfg.federation.method
+        self.vote_seed: int | None = (
+            None  # private consensus: the server's noise seed (secret unless dp_seed names one)
+        )
         self.ctx = self._round_context()
         self.meter = EnergyMeter(cfg.eval.energy, cfg.eval.watts_per_core)  # energy since the last metrics row
 
     # -- pieces -----------------------------------------------------------
-
     @property
     def clients(self) -> list:
         """The in-process clients (their data, labels and models)."""
@@ -101,9 +92,7 @@ class Federation:
 
     def _local(self) -> LocalCohort:
         if not isinstance(self.cohort, LocalCohort):
-            raise AttributeError(
-                "this federation runs on another engine: its clients and models live in their own processes."
-            )
+            raise AttributeError("this federation runs on another engine: its clients and models live in their own processes.")  # fmt: skip
         return self.cohort
 
     def _round_context(self, hint: str | None = None) -> Round:
@@ -174,7 +163,6 @@ class Federation:
         return full
 
     # -- the whole protocol -----------------------------------------------
-
     def run_base(self) -> dict[str, Any]:
         """Score the untrained base model(s) (stage ``base``)."""
         return self.record("base", -1, {}, use_base=True)
@@ -201,11 +189,8 @@ class Federation:
         method.prepare(self.ctx)
 
     def run(self, method: str | Method | None = None) -> RunResult:
-        """Run one method end to end (default ``federation.method``): base, local stage, rounds.
-
-        A checkpoint after the local stage and after every round lets
-        :meth:`resume` continue an interrupted run.
-        """
+        """Run one method end to end (default ``federation.method``): base, local stage, rounds; a checkpoint after
+        the local stage and after every round lets :meth:`resume` continue an interrupted run."""
         method = self._method(method)
         self.method_name = method.name
         if method.name != self.cfg.federation.method:  # the folder's config must say what ran, for --resume
@@ -214,10 +199,8 @@ class Federation:
             self.runlog.write_config(self.cfg)
             self.ctx = self._round_context()
         if self.runlog.read_metrics():
-            raise FileExistsError(
-                f"{self.runlog.dir} already holds results (metrics.jsonl); continue it with "
-                f"`run --resume {self.runlog.dir}` or choose a new --run-dir."
-            )
+            d = self.runlog.dir
+            raise FileExistsError(f"{d} already holds results (metrics.jsonl); continue it with `run --resume {d}` or choose a new --run-dir.")
         self.prepare(method)  # refuse early (e.g. FedAvg across architectures), before any training
         self.run_base()
         self.run_local_stage(method)
@@ -226,11 +209,8 @@ class Federation:
         return self.finish()
 
     def resume(self) -> RunResult:
-        """Continue this run folder from its last checkpoint; ends as the uninterrupted run would.
-
-        Metrics rows after the checkpoint (a round that was evaluated but not
-        yet checkpointed) are dropped and that round is run again.
-        """
+        """Continue this run folder from its last checkpoint; ends as the uninterrupted run would (metrics rows after
+        the checkpoint, of a round evaluated but not yet checkpointed, are dropped and that round runs again)."""
         method = self._method(None)
         self.method_name = method.name
         self.vote_seed = checkpoint.vote_seed(self.runlog.dir)  # before prepare() builds the server
@@ -248,9 +228,7 @@ class Federation:
         return self.finish()
 
     def _method(self, method: str | Method | None) -> Method:
-        if isinstance(method, Method):
-            return method
-        return make_method(method or self.cfg.federation.method, self.cfg)
+        return method if isinstance(method, Method) else make_method(method or self.cfg.federation.method, self.cfg)
 
     def reconfigure(self, cfg: RunConfig) -> None:
         """Go on under ``cfg``, between methods: another public budget (``data.n_public``, the same draw) or
@@ -307,12 +285,9 @@ def resume_federation(run_dir: str | Path, progress: bool = True, overrides: lis
 
 
 def run_federation(
-    cfg: RunConfig,
-    run_dir: str | Path | None = None,
-    progress: bool = True,
-    method: str | None = None,
+    cfg: RunConfig, run_dir: str | Path | None = None, progress: bool = True, method: str | None = None,
     answerers: dict[str, Any] | None = None,
-) -> RunResult:
+) -> RunResult:  # fmt: skip
     """Run one method (default ``cfg.federation.method``) end to end and write the run folder.
 
     Examples

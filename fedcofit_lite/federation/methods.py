@@ -52,10 +52,8 @@ class RoundFailedError(RuntimeError):
 
 @dataclass
 class Round:
-    """What a method's exchange may use: the run's config, clients, wire, folder and server-side pieces.
-
-    ``resume_hint`` is what a failed round tells the user to do next.
-    """
+    """What a method's exchange may use: the run's config, clients, wire, folder and server-side pieces
+    (``resume_hint``: what a failed round tells the user to do next)."""
 
     cfg: RunConfig
     cohort: Cohort
@@ -128,10 +126,8 @@ class Method:
 class Consensus(Method):
     """Semantic consensus under ``consensus.rule``, or under ``rule`` (method name ``consensus@RULE``).
 
-    A round: the active clients answer the public prompts; the answers go up
-    the wire; the server clusters them per prompt and sends the kept
-    consensus answers down as pseudo-labels; the clients train on private
-    data + pseudo-labels.
+    A round: the active clients answer the public prompts; the answers go up the wire; the server clusters them per
+    prompt and sends the kept consensus answers down as pseudo-labels; the clients train on private data + those.
     """
 
     def __init__(self, rule: str | None = None) -> None:
@@ -172,17 +168,14 @@ class Consensus(Method):
             plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
             trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
         return {
-            **label_scores(labels, answer_rows, right),
-            "rejected_clients": report.rejected,
-            "dropped_clients": {**dropped, **failed},
-            "rule": self.server.rule,
+            **label_scores(labels, answer_rows, right), "rejected_clients": report.rejected,
+            "dropped_clients": {**dropped, **failed}, "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
             **({"signal_sent": self.server.signal} if self.server.signal else {}),
             **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
-            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}),
-            **train_row(trained),
+            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}), **train_row(trained),
             "seconds": timer.seconds,
-        }
+        }  # fmt: skip
 
 
 def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
@@ -227,11 +220,8 @@ class FedAvg(Method):
     only B from round 0, so its local stage is its own.
     """
 
-    def __init__(
-        self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer
-    ) -> None:
-        self.prox_mu = prox_mu
-        self.ffa = ffa
+    def __init__(self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer):
+        self.prox_mu, self.ffa = prox_mu, ffa
         self.name = "ffa" if ffa else "fedprox" if prox_mu > 0 else "fedavg"
         self.shares_local_stage = not ffa
         self.new_server = server  # another aggregation: a FedAvgServer subclass with its own combine()
@@ -240,11 +230,8 @@ class FedAvg(Method):
     def prepare(self, run: Round) -> None:
         run.cohort.require_trainable(self.name)
         info = run.cohort.info
-        why = incompatibility(
-            {c: {k: tuple(v) for k, v in i.shapes.items()} for c, i in info.items()},
-            {c: i.model_name for c, i in info.items()},
-        )
-        if why:
+        shapes = {c: {k: tuple(v) for k, v in i.shapes.items()} for c, i in info.items()}
+        if why := incompatibility(shapes, {c: i.model_name for c, i in info.items()}):
             raise IncompatibleAdaptersError(why)
         if run.global_start is None:  # the shared start every client's adapter begins from (the server's initial model)
             run.global_start = run.cohort.start_adapter()
@@ -284,26 +271,17 @@ class FedAvg(Method):
             for _ in took_part:
                 down = run.wire.send(update, "down")
         with timer("train"):
-            plan = TrainPlan(
-                run.cfg.train.round_epochs, adapter=down, partial=self.ffa, prox_mu=self.prox_mu, freeze_a=self.ffa
-            )
+            ffa, epochs = self.ffa, run.cfg.train.round_epochs
+            plan = TrainPlan(epochs, adapter=down, partial=ffa, prox_mu=self.prox_mu, freeze_a=ffa)
             trained, failed = run.cohort.train(r, took_part, plan)
-        return {
-            **train_row(trained),
-            "rejected_clients": report.rejected,
-            "dropped_clients": {**dropped, **failed},
-            "fedavg_weights": report.weights,
-            "seconds": timer.seconds,
-        }
+        dropped = {**dropped, **failed}
+        row = {"rejected_clients": report.rejected, "dropped_clients": dropped, "fedavg_weights": report.weights}
+        return {**train_row(trained), **row, "seconds": timer.seconds}
 
 
 class Centralized(Method):
-    """One adapter on the pooled private data of all clients (data leaves the clients; in process only).
-
-    The pooled model is a client of its own on the in-process pool
-    (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`): it trains, answers and
-    spends privacy as every client does.
-    """
+    """One adapter on the pooled private data of all clients (data leaves the clients; in process only): a client
+    of its own on the in-process pool (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`)."""
 
     name = "centralized"
     shares_local_stage = False
@@ -314,9 +292,7 @@ class Centralized(Method):
     def prepare(self, run: Round) -> None:
         """Add the pooled-data model once; later calls reset it to its initial weights."""
         if not isinstance(run.cohort, LocalCohort):
-            raise ValueError(
-                "centralized pools every client's private data in one place: it runs on the in-process engine only."
-            )
+            raise ValueError("centralized pools every client's private data in one place: it runs on the in-process engine only.")  # fmt: skip
         central = run.cohort.server_model(CENTRAL)
         if central is None:
             central = run.cohort.server_client(CENTRAL, [e for c in run.cohort.clients for e in c.private])
@@ -345,14 +321,13 @@ class Centralized(Method):
 class MethodSpec:
     """One registered method: how the loop builds it, and what the analysis and the figures say of it.
 
-    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name
-    after ``@`` (the rule of ``consensus@vote``) or None, and ``variants`` the names allowed there.
-    ``sends`` is what leaves a client in a round (``answers``; ``adapter``: LoRA tensors;
-    ``adapter_b``: only the B factors; ``records``: the data itself; ``nothing``): the privacy
-    audit, the byte accounting and the sweep (a method that sends ``answers`` has a public budget)
-    read it. ``label`` and ``color`` are its legend and colour in every figure. ``has_global_model``:
-    its server keeps a model of its own (a parameter method's aggregate, whose server ``build``
-    names), scored beside the clients' as ``"<name> (global)"`` in comparisons and sweeps.
+    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name after ``@`` (the rule
+    of ``consensus@vote``) or None, and ``variants`` the names allowed there. ``sends`` is what leaves a client in a
+    round (``answers``; ``adapter``: LoRA tensors; ``adapter_b``: only the B factors; ``records``: the data itself;
+    ``nothing``): the privacy audit, the byte accounting and the sweep (a method that sends ``answers`` has a public
+    budget) read it. ``label`` and ``color`` are its legend and colour in every figure. ``has_global_model``: its
+    server keeps a model of its own (a parameter method's aggregate, whose server ``build`` names), scored beside the
+    clients' as ``"<name> (global)"`` in comparisons and sweeps.
     """
 
     build: Callable[[RunConfig, str | None], Method]
@@ -364,18 +339,16 @@ class MethodSpec:
 
 
 # The one registry of methods: the config, the CLI, compare, the audit, the accounting and the figures read it.
+# fmt: off
 METHODS: dict[str, MethodSpec] = {
-    "consensus": MethodSpec(
-        lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES
-    ),
+    "consensus": MethodSpec(lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES),
     "fedavg": MethodSpec(lambda cfg, _: FedAvg(server=FedAvgServer), "FedAvg-LoRA", "#d62728", "adapter", {}, True),
-    "fedprox": MethodSpec(
-        lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True
-    ),
+    "fedprox": MethodSpec(lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True),
     "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b", {}, True),
     "local": MethodSpec(lambda cfg, _: Local(), "local only", "#7f7f7f"),
     "centralized": MethodSpec(lambda cfg, _: Centralized(), "centralized (pooled data)", "#2ca02c", "records"),
 }
+# fmt: on
 
 
 def method_spec(name: str) -> MethodSpec | None:
@@ -401,9 +374,7 @@ def make_method(name: str, cfg: RunConfig) -> Method:
     """A fresh method by its config name (``federation.method`` / ``compare.methods``), e.g. ``consensus@vote``."""
     spec = method_spec(name)
     if spec is None:
-        raise ConfigError(
-            f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}."
-        )
+        raise ConfigError(f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}.")  # fmt: skip
     method = spec.build(cfg, name.partition("@")[2] or None)
     method.name = name
     return method
@@ -443,9 +414,7 @@ def check_names(cfg: RunConfig) -> RunConfig:
         unknown = [v for v in (value if isinstance(value, list) else [value]) if not known(v)]
         if unknown and not (name == "data.families" and cfg.data.source):
             choose = method_choices() if registry is METHODS else f"choose one of {list(registry)}"
-            raise ConfigError(
-                f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
-            )
+            raise ConfigError(f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}.")  # fmt: skip
     clusterer_params(cfg.consensus)  # the clusterer's own parameters, checked by its spec
     _check_private_vote(cfg)
     _check_signals(cfg)

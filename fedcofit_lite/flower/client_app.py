@@ -1,13 +1,11 @@
 """The Flower ClientApp: one client of the federation, its model, its adapter and its data partition.
 
-Each SuperNode is one client, named by its ``partition-id`` (node config; Flower's simulation sets
-it). It builds the same suite and partition as every engine from the run's config (sent with the
-server's first message) and keeps its own part and model: one
-:class:`~fedcofit_lite.federation.client.Client`, the class the in-process engine holds. Its handlers
-(``query.hello``, ``query.start``, ``query.answer``, ``train``, ``query.upload``, ``evaluate``) call
-that client. In deployment every message runs in a fresh process, so what the client remembers
-(its adapter, :meth:`~fedcofit_lite.federation.client.Client.state`, the run's config) lives in
-Flower's ``context.state``.
+Each SuperNode is one client, named by its ``partition-id`` (node config; Flower's simulation sets it). It builds the
+same suite and partition as every engine from the run's config (sent with the server's first message) and keeps its
+own part and model: one :class:`~fedcofit_lite.federation.client.Client`, the class the in-process engine holds. Its
+handlers (``query.hello``, ``query.start``, ``query.answer``, ``train``, ``query.upload``, ``evaluate``) call that
+client. In deployment every message runs in a fresh process, so what the client remembers (its adapter,
+:meth:`~fedcofit_lite.federation.client.Client.state`, the run's config) lives in Flower's ``context.state``.
 """
 
 from __future__ import annotations
@@ -68,9 +66,7 @@ def partition_of(context: Context) -> int:
     """This node's client index, from ``--node-config 'partition-id=N'`` (set by Flower's simulation)."""
     pid = context.node_config.get("partition-id")
     if pid is None:
-        raise ConfigError(
-            "this SuperNode has no partition id: start it with --node-config 'partition-id=N num-partitions=M'."
-        )
+        raise ConfigError("this SuperNode has no partition id: start it with --node-config 'partition-id=N num-partitions=M'.")  # fmt: skip
     return int(pid)
 
 
@@ -165,11 +161,9 @@ def answer(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "train", msg)
-    plan = TrainPlan(
-        labels=labels_from_record(msg.content["labels"]) if "labels" in msg.content else None,
-        adapter=global_from_records(msg.content) if "global" in msg.content else None,
-        **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
-    )
+    labels = labels_from_record(msg.content["labels"]) if "labels" in msg.content else None
+    adapter = global_from_records(msg.content) if "global" in msg.content else None
+    plan = TrainPlan(labels=labels, adapter=adapter, **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")})  # fmt: skip
     client = node.client
     client.take(plan, node.public)
     result = client.fit(plan, client_seed(node.cfg.seed, int(cfg["round"]), client.index))

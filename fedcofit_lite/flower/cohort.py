@@ -1,11 +1,10 @@
-"""The clients as Flower nodes: the :class:`~fedcofit_lite.federation.cohort.Cohort` a method talks to, over a Flower ``Grid``.
+"""The clients as Flower nodes: the :class:`~fedcofit_lite.federation.cohort.Cohort` a method talks to, over a Flower
+``Grid``.
 
-Each request of a method (answer, train, upload, predict) becomes one Flower
-message per client, sent with ``grid.send_and_receive`` and bounded by
-``federation.timeout_s``. A client whose node is offline, whose ClientApp
-fails, or that does not reply in time is reported in ``failed`` (client id ->
-why): the method counts it as a dropout of that round under
-``federation.min_clients``, exactly like a simulated dropout in process.
+Each request of a method (answer, train, upload, predict) becomes one Flower message per client, sent with
+``grid.send_and_receive`` and bounded by ``federation.timeout_s``. A client whose node is offline, whose ClientApp
+fails, or that does not reply in time is reported in ``failed`` (client id -> why): the method counts it as a dropout
+of that round under ``federation.min_clients``, exactly like a simulated dropout in process.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import numpy as np
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
 from ..config import ConfigError, RunConfig
-from ..federation.cohort import Answers, ClientInfo, Cohort, Failed, TrainPlan, TrainResult
+from ..federation.cohort import Answers, ClientInfo, Cohort, Failed, Predicted, TrainPlan, TrainResult
 from ..protocol.messages import AdapterMessage
 from ..tasks.data import Example
 from .records import (
@@ -35,17 +34,11 @@ from .records import (
 
 log = logging.getLogger(__name__)
 
-ERROR_NAMES = {
-    0: "unknown error",
-    1: "the ClientApp could not be loaded",
-    2: "the ClientApp raised an exception",
-    3: "message unavailable",
-    4: "reply unavailable",
-    5: "node unavailable (no heartbeat)",
-    6: "a mod refused the message",
-    7: "invalid app bundle",
-    8: "the ClientApp crashed",
-}
+ERROR_NAMES = dict(enumerate((
+    "unknown error", "the ClientApp could not be loaded", "the ClientApp raised an exception", "message unavailable",
+    "reply unavailable", "node unavailable (no heartbeat)", "a mod refused the message", "invalid app bundle",
+    "the ClientApp crashed",
+)))  # fmt: skip
 
 
 def refuse_unsupported(cfg: RunConfig) -> None:
@@ -65,52 +58,40 @@ class NotEnoughNodesError(RuntimeError):
 class FlowerCohort(Cohort):
     """The federation's clients as Flower SuperNodes, one client per node (its ``partition-id``).
 
-    On creation it waits (up to ``wait_s``) for ``federation.n_clients``
-    nodes, introduces the run to each (``query.hello``: the resolved config)
-    and learns who is who (:class:`ClientInfo`). ``record_bytes_by_round``
-    counts what Flower's own records carried per round and direction, beside
-    the package's wire bytes.
+    On creation it waits (up to ``wait_s``) for ``federation.n_clients`` nodes, introduces the run to each
+    (``query.hello``: the resolved config) and learns who is who (:class:`ClientInfo`). ``record_bytes_by_round``
+    counts what Flower's own records carried per round and direction, beside the package's wire bytes.
     """
 
     def __init__(self, grid: Any, cfg: RunConfig, wait_s: float = 300.0) -> None:
         refuse_unsupported(cfg)
         if "colluder" in cfg.federation.behaviours:
-            raise ValueError(
-                "federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which "
-                "separate client processes do not share; run them in process (python -m fedcofit_lite run)."
-            )
-        self.grid = grid
-        self.cfg = cfg
-        self.timeout = float(cfg.federation.timeout_s)
+            why = "separate client processes do not share; run them in process (python -m fedcofit_lite run)"
+            raise ValueError(f"federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which {why}.")  # fmt: skip
+        self.grid, self.cfg, self.timeout = grid, cfg, float(cfg.federation.timeout_s)
         self.record_bytes_by_round: dict[int, dict[str, int]] = defaultdict(lambda: {"up": 0, "down": 0})
         self.epsilon: dict[str, float] = {}
         self.poll_s = 0.2  # the server's pull interval (a SuperNode polls the SuperLink every few seconds on its own)
         nodes = self._wait_for_nodes(cfg.federation.n_clients, wait_s)
         hello = RecordDict({"run": ConfigRecord({"config": cfg.to_yaml()})})
-        replies, failed = self._exchange(
-            {n: hello for n in nodes}, MessageType.QUERY + ".hello", round_index=None, timeout=max(self.timeout, wait_s)
-        )
+        timeout = max(self.timeout, wait_s)
+        replies, failed = self._exchange({n: hello for n in nodes}, MessageType.QUERY + ".hello", None, timeout)
         if failed:
             raise NotEnoughNodesError(f"SuperNodes {sorted(failed)} did not take part in the run: {failed}")
         infos = {n: info_from_record(r["info"]) for n, r in replies.items()}
         by_index: dict[int, int] = {}
         for n, i in infos.items():
             if i.index in by_index:
-                raise NotEnoughNodesError(
-                    f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition."
-                )
+                raise NotEnoughNodesError(f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition.")  # fmt: skip
             by_index[i.index] = n
         missing = sorted(set(range(cfg.federation.n_clients)) - set(by_index))
         if missing:
-            raise NotEnoughNodesError(
-                f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N')."
-            )
+            raise NotEnoughNodesError(f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N').")  # fmt: skip
         self.node = {infos[n].client_id: n for n in sorted(by_index.values(), key=lambda n: infos[n].index)}
         self.info: dict[str, ClientInfo] = {infos[n].client_id: infos[n] for n in self.node.values()}
         log.info("flower: %d clients on nodes %s", len(self.node), self.node)
 
     # -- transport ------------------------------------------------------------
-
     def _wait_for_nodes(self, n: int, wait_s: float) -> list[int]:
         deadline = time.monotonic() + wait_s
         while True:
@@ -130,9 +111,7 @@ class FlowerCohort(Cohort):
         """Send one message per node and wait for the replies; returns (node -> reply content, node -> why it failed)."""
         online = set(self.grid.get_node_ids())
         failed = {n: "its node is offline" for n in content if n not in online}
-        messages = {
-            n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online
-        }
+        messages = {n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online}  # fmt: skip
         if round_index is not None:
             for c in content.values():
                 self.record_bytes_by_round[round_index]["down"] += record_bytes(c)
@@ -150,9 +129,8 @@ class FlowerCohort(Cohort):
         for reply in replies:
             n = by_id.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             if reply.has_error():
-                failed[n] = (
-                    f"{ERROR_NAMES.get(reply.error.code, 'error')} (Flower error {reply.error.code}: {reply.error.reason})"
-                )
+                e = reply.error
+                failed[n] = f"{ERROR_NAMES.get(e.code, 'error')} (Flower error {e.code}: {e.reason})"
             else:
                 got[n] = reply.content
                 if round_index is not None:
@@ -176,24 +154,17 @@ class FlowerCohort(Cohort):
         return out
 
     def _ask(
-        self,
-        ids: Sequence[str],
-        message_type: str,
-        round_index: int | None,
-        config: dict[str, Any],
+        self, ids: Sequence[str], message_type: str, round_index: int | None, config: dict[str, Any],
         extra: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, RecordDict], Failed]:
+    ) -> tuple[dict[str, RecordDict], Failed]:  # fmt: skip
         content = {self.node[c]: RecordDict({"config": ConfigRecord(config), **(extra or {})}) for c in ids}
         got, failed = self._exchange(content, message_type, round_index)
         client_of = {n: c for c, n in self.node.items()}
         return {client_of[n]: r for n, r in got.items()}, {client_of[n]: why for n, why in failed.items()}
 
     # -- the cohort -------------------------------------------------------------
-
     def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
-        got, failed = self._ask(
-            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)}
-        )
+        got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)})  # fmt: skip
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
         confidence = {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}
         return Answers(messages, confidence, failed, {m.client_id: dict(m.signals) for m in messages if m.signals})
@@ -216,14 +187,10 @@ class FlowerCohort(Cohort):
         return {c: out[c] for c in ids if c in out}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        got, failed = self._ask(
-            ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b}
-        )
+        got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b})  # fmt: skip
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 
-    def predict(
-        self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str
-    ) -> tuple[dict[str, list[str]], Failed]:
+    def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:
         unknown = [c for c in ids if c not in self.node]
         if unknown:
             raise ValueError(f"{unknown} are not clients: on Flower the server holds no model of its own to evaluate.")
@@ -231,9 +198,7 @@ class FlowerCohort(Cohort):
         out = {c: list(r["predictions"]["answers"]) for c, r in got.items()}
         for c, answers in out.items():
             if len(answers) != len(examples):
-                failed[c] = (
-                    f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"
-                )
+                failed[c] = f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"  # fmt: skip
         return {c: a for c, a in out.items() if c not in failed}, failed
 
     def start_adapter(self) -> dict[str, np.ndarray]:

@@ -1,10 +1,9 @@
 """A Flower deployment on this machine: one SuperLink, one SuperNode per client, ``flwr run``.
 
-:class:`LocalDeployment` starts the processes (insecure: localhost only),
-submits runs of the Flower App in ``flower-app/`` and stops everything when
-it leaves its ``with`` block, so a test or the ``flower deploy`` command
-leaves nothing behind. Across machines, start the same processes by hand
-with TLS and node authentication (README, "Flower").
+:class:`LocalDeployment` starts the processes (insecure: localhost only), submits runs of the Flower App in
+``flower-app/`` and stops everything when it leaves its ``with`` block, so a test or the ``flower deploy`` command
+leaves nothing behind. Across machines, start the same processes by hand with TLS and node authentication (README,
+"Flower").
 """
 
 from __future__ import annotations
@@ -45,20 +44,14 @@ def _bin(name: str) -> str:
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise DeploymentError(
-            f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0')."
-        )
+        raise DeploymentError(f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0').")  # fmt: skip
     return found
 
 
 @dataclass
 class LocalDeployment:
-    """A SuperLink and ``n_nodes`` SuperNodes (partition ids 0..n-1) on localhost.
-
-    ``client_threads`` sets torch's threads in every ClientApp
-    (``FEDCOFIT_CLIENT_THREADS``); ``home`` is Flower's home folder
-    (``FLWR_HOME``: its config.toml and installed apps), temporary by default.
-    """
+    """A SuperLink and ``n_nodes`` SuperNodes (partition ids 0..n-1) on localhost; ``client_threads`` sets torch's
+    threads in every ClientApp, ``home`` is Flower's home folder (``FLWR_HOME``), temporary by default."""
 
     n_nodes: int
     client_threads: int | None = None
@@ -107,9 +100,7 @@ class LocalDeployment:
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(
-            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
     def _wait_port(self, port: int, timeout: float, name: str) -> None:
         end = time.monotonic() + timeout
@@ -137,50 +128,34 @@ class LocalDeployment:
         proc.wait(timeout=30)
 
     def run(
-        self,
-        preset: str = "ci",
-        overrides: list[str] | None = None,
-        method: str | None = None,
-        run_dir: str | Path | None = None,
-        timeout: float = 1800.0,
-        wait_s: float = 300.0,
-    ) -> dict[str, Any]:
+        self, preset: str = "ci", overrides: list[str] | None = None, method: str | None = None,
+        run_dir: str | Path | None = None, timeout: float = 1800.0, wait_s: float = 300.0,
+    ) -> dict[str, Any]:  # fmt: skip
         """Submit a run of the Flower App and wait for it; returns Flower's record of the run (raises if it failed)."""
 
         def q(v: str) -> str:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-        run_config = [
-            f"preset={q(preset)}",
-            f"overrides={q(';'.join(overrides or []))}",
-            f"method={q(method or '')}",
-            f"run-dir={q(str(Path(run_dir).resolve()) if run_dir else '')}",
-            f"wait-s={float(wait_s)}",
-        ]
+        folder = str(Path(run_dir).resolve()) if run_dir else ""
+        run_config = [f"preset={q(preset)}", f"overrides={q(';'.join(overrides or []))}", f"method={q(method or '')}",
+                      f"run-dir={q(folder)}", f"wait-s={float(wait_s)}"]  # fmt: skip
         done = self._flwr(
             "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config), cwd=self.home
         )
         try:
             run_id = json.loads(done.stdout[done.stdout.index("{") :])["run-id"]
         except (ValueError, KeyError):
-            raise DeploymentError(
-                f"flwr run did not start a run (exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
-            ) from None
+            why = f"exit {done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
+            raise DeploymentError(f"flwr run did not start a run ({why}") from None
         status = self.wait(run_id, timeout, Path(run_dir) / "flower.json" if run_dir else None)
         if status.get("status") != "finished:completed":
-            logs = self._flwr("log", str(run_id), CONNECTION, "--show")
-            raise DeploymentError(
-                f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs.stdout[-4000:]}"
-            )
+            logs = self._flwr("log", str(run_id), CONNECTION, "--show").stdout[-4000:]
+            raise DeploymentError(f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs}")  # fmt: skip
         return status
 
     def wait(self, run_id: str | int, timeout: float, done_file: Path | None = None) -> dict[str, Any]:
-        """Poll ``flwr list`` until run ``run_id`` has finished; returns its record.
-
-        Each ``flwr list`` is a Python process of its own (about half a second of a core), so it is
-        asked every few seconds, and at once when ``done_file`` (the run folder's ``flower.json``,
-        written last) appears.
-        """
+        """Poll ``flwr list`` (a Python process of its own: every few seconds, and at once when ``done_file``, the run
+        folder's ``flower.json`` written last, appears) until run ``run_id`` has finished; returns its record."""
         end = time.monotonic() + timeout
         interval, next_ask = 1.0, time.monotonic()
         while time.monotonic() < end:

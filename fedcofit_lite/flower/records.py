@@ -21,11 +21,8 @@ from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMes
 
 def answers_to_record(m: AnswersMessage) -> ConfigRecord:
     rec: dict[str, Any] = {
-        "round": m.round,
-        "client_id": m.client_id,
-        "prompt_ids": list(m.prompt_ids),
-        "answers": list(m.answers),
-    }
+        "round": m.round, "client_id": m.client_id, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers),
+    }  # fmt: skip
     if m.confidence is not None:
         rec["confidence"] = [float(c) for c in m.confidence]
     for name, values in (m.signals or {}).items():
@@ -39,34 +36,19 @@ SIGNAL = "signal:"  # a competence signal travels as its own list of floats, key
 def answers_from_record(rec: ConfigRecord) -> AnswersMessage:
     conf = rec.get("confidence")
     signals = {k.removeprefix(SIGNAL): [float(v) for v in rec[k]] for k in rec if k.startswith(SIGNAL)}
-    return AnswersMessage(
-        round=int(rec["round"]),
-        client_id=str(rec["client_id"]),
-        prompt_ids=list(rec["prompt_ids"]),
-        answers=list(rec["answers"]),
-        confidence=[float(c) for c in conf] if conf is not None else None,
-        signals=signals or None,
-    )
+    confidence = [float(c) for c in conf] if conf is not None else None
+    ids, answers = list(rec["prompt_ids"]), list(rec["answers"])
+    return AnswersMessage(int(rec["round"]), str(rec["client_id"]), ids, answers, confidence, signals or None)
 
 
 def labels_to_record(m: PseudoLabelsMessage) -> ConfigRecord:
-    return ConfigRecord(
-        {
-            "round": m.round,
-            "prompt_ids": list(m.prompt_ids),
-            "answers": list(m.answers),
-            "agreement": [float(a) for a in m.agreement],
-        }
-    )
+    agreement = [float(a) for a in m.agreement]
+    return ConfigRecord({"round": m.round, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers), "agreement": agreement})  # fmt: skip
 
 
 def labels_from_record(rec: ConfigRecord) -> PseudoLabelsMessage:
-    return PseudoLabelsMessage(
-        round=int(rec["round"]),
-        prompt_ids=list(rec["prompt_ids"]),
-        answers=list(rec["answers"]),
-        agreement=[float(a) for a in rec["agreement"]],
-    )
+    agreement = [float(a) for a in rec["agreement"]]
+    return PseudoLabelsMessage(int(rec["round"]), list(rec["prompt_ids"]), list(rec["answers"]), agreement)
 
 
 def tensors_to_record(tensors: dict[str, np.ndarray]) -> ArrayRecord:
@@ -78,19 +60,13 @@ def tensors_from_record(rec: ArrayRecord) -> dict[str, np.ndarray]:
 
 
 def adapter_to_records(m: AdapterMessage) -> RecordDict:
-    return RecordDict(
-        {
-            "adapter": tensors_to_record(m.tensors),
-            "adapter-meta": ConfigRecord({"round": m.round, "client_id": m.client_id, "n_examples": m.n_examples}),
-        }
-    )
+    meta = ConfigRecord({"round": m.round, "client_id": m.client_id, "n_examples": m.n_examples})
+    return RecordDict({"adapter": tensors_to_record(m.tensors), "adapter-meta": meta})
 
 
 def adapter_from_records(content: RecordDict) -> AdapterMessage:
-    meta = content["adapter-meta"]
-    return AdapterMessage(
-        int(meta["round"]), str(meta["client_id"]), int(meta["n_examples"]), tensors_from_record(content["adapter"])
-    )
+    meta, tensors = content["adapter-meta"], tensors_from_record(content["adapter"])
+    return AdapterMessage(int(meta["round"]), str(meta["client_id"]), int(meta["n_examples"]), tensors)
 
 
 def global_to_records(m: GlobalAdapterMessage) -> RecordDict:
@@ -113,12 +89,9 @@ def info_from_record(rec: ConfigRecord) -> ClientInfo:
 
 
 def record_bytes(content: RecordDict) -> int:
-    """Bytes of what Flower's records in ``content`` carry: keys and values, as ``count_bytes`` counts them.
-
-    (Flower 1.42's ``ConfigRecord.count_bytes`` fails on an empty list, so
-    config and metric records are counted here the same way: UTF-8 text,
-    raw bytes, 8 bytes per number, 1 per bool.)
-    """
+    """Bytes of what Flower's records in ``content`` carry: keys and values, as ``count_bytes`` counts them (Flower
+    1.42's ``ConfigRecord.count_bytes`` fails on an empty list, so config records are counted here the same way:
+    UTF-8 text, raw bytes, 8 bytes per number, 1 per bool)."""
     total = 0
     for rec in content.values():
         if isinstance(rec, ArrayRecord):
@@ -132,6 +105,4 @@ def record_bytes(content: RecordDict) -> int:
 def _value_bytes(v: Any) -> int:
     if isinstance(v, str):
         return len(v.encode("utf-8"))
-    if isinstance(v, bytes):
-        return len(v)
-    return 1 if isinstance(v, bool) else 8
+    return len(v) if isinstance(v, bytes) else 1 if isinstance(v, bool) else 8

@@ -1,11 +1,10 @@
 """The Flower ServerApp: the same federation loop and methods as in process, over a Flower ``Grid``.
 
-The server builds the task suite, the embedder and the method's server as the in-process engine
-does; only the cohort differs (:class:`~fedcofit_lite.flower.cohort.FlowerCohort`). It writes an
-ordinary run folder plus ``flower.json`` (the nodes, the bytes Flower's own records carried, the wall
-time). Its run config (``flower-app/pyproject.toml``, or ``flwr run --run-config``): ``preset`` (a
-name or a YAML path, default ``ci``), ``overrides`` (``key=value`` separated by ``;``), ``method``,
-``run-dir`` (an absolute path) and ``wait-s`` (how long to wait for the SuperNodes).
+The server builds the task suite, the embedder and the method's server as the in-process engine does; only the cohort
+differs (:class:`~fedcofit_lite.flower.cohort.FlowerCohort`). It writes an ordinary run folder plus ``flower.json``
+(the nodes, the bytes Flower's own records carried, the wall time). Its run config (``flower-app/pyproject.toml``, or
+``flwr run --run-config``): ``preset`` (a name or a YAML path, default ``ci``), ``overrides`` (``key=value`` separated
+by ``;``), ``method``, ``run-dir`` (an absolute path) and ``wait-s`` (how long to wait for the SuperNodes).
 """
 
 from __future__ import annotations
@@ -38,41 +37,28 @@ def config_from_run_config(run_config: dict[str, Any]) -> RunConfig:
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     rc = dict(context.run_config)
-    cfg = config_from_run_config(rc)
-    result = run_on_grid(
-        grid,
-        cfg,
-        run_dir=str(rc.get("run-dir", "")) or None,
-        method=str(rc.get("method", "")) or None,
-        wait_s=float(rc.get("wait-s", 300.0)),
-    )
+    run_dir, method, wait_s = (
+        str(rc.get("run-dir", "")) or None, str(rc.get("method", "")) or None, float(rc.get("wait-s", 300.0)),
+    )  # fmt: skip
+    result = run_on_grid(grid, config_from_run_config(rc), run_dir=run_dir, method=method, wait_s=wait_s)
     print(f"fedcofit_lite on Flower: run folder {result.run_dir}\n{result.table}", flush=True)
 
 
 def run_on_grid(
-    grid: Any,
-    cfg: RunConfig,
-    run_dir: str | Path | None = None,
-    method: str | None = None,
-    wait_s: float = 300.0,
+    grid: Any, cfg: RunConfig, run_dir: str | Path | None = None, method: str | None = None, wait_s: float = 300.0,
     progress: bool = False,
-) -> RunResult:
+) -> RunResult:  # fmt: skip
     """Run one method of ``cfg`` end to end with the clients behind ``grid``; returns the run like :func:`run_federation`."""
     start = time.perf_counter()
     cohort = FlowerCohort(grid, cfg, wait_s=wait_s)
     runlog = RunLog(run_dir) if run_dir is not None else None
     fed = Federation(cfg, runlog=runlog, progress=progress, cohort=cohort)
     result = fed.run(method)
-    fed.runlog.write_json(
-        "flower.json",
-        {
-            "engine": "flower",
-            "nodes": {c: int(n) for c, n in cohort.node.items()},
-            "record_bytes_by_round": {str(k): v for k, v in sorted(cohort.record_bytes_by_round.items())},
-            "wire_bytes_by_round": {str(k): v for k, v in sorted(fed.wire.bytes_by_round.items())},
-            "wall_s": time.perf_counter() - start,
-        },
-    )
+    record = {str(k): v for k, v in sorted(cohort.record_bytes_by_round.items())}
+    wire = {str(k): v for k, v in sorted(fed.wire.bytes_by_round.items())}
+    nodes = {c: int(n) for c, n in cohort.node.items()}
+    flower = {"engine": "flower", "nodes": nodes, "record_bytes_by_round": record, "wire_bytes_by_round": wire}
+    fed.runlog.write_json("flower.json", {**flower, "wall_s": time.perf_counter() - start})
     return result
 
 

@@ -1,15 +1,13 @@
 """Per-prompt clusterers: group one prompt's answers by cosine in embedding space.
 
-Each estimator clusters the embeddings of the answers the clients gave to ONE public prompt, so
-``n`` is tiny (2 to ~20). They follow the scikit-learn contract: ``__init__`` only stores
-parameters; ``fit(X)`` validates ``X``, sets ``labels_`` (n,), ``n_clusters_`` and
-``n_features_in_``, and returns ``self``. Answers are compared by cosine; rows need not be
-normalised, but a zero row has no direction and is rejected.
+Each estimator clusters the embeddings of the answers the clients gave to ONE public prompt, so ``n`` is tiny (2 to
+~20). They follow the scikit-learn contract: ``__init__`` only stores parameters; ``fit(X)`` validates ``X``, sets
+``labels_`` (n,), ``n_clusters_`` and ``n_features_in_``, and returns ``self``. Answers are compared by cosine; rows
+need not be normalised, but a zero row has no direction and is rejected.
 
-Labels are renumbered in order of first appearance (the cluster of the first non-noise row is 0),
-so the same grouping gives the same labels whatever algorithm produced it. ``-1`` marks noise
-(DBSCAN, HDBSCAN); ``n_clusters_`` counts non-noise clusters only. The one registry of clusterers
-is :data:`REGISTRY`. Numpy and scikit-learn only.
+Labels are renumbered in order of first appearance (the cluster of the first non-noise row is 0), so the same grouping
+gives the same labels whatever algorithm produced it. ``-1`` marks noise (DBSCAN, HDBSCAN); ``n_clusters_`` counts
+non-noise clusters only. The one registry of clusterers is :data:`REGISTRY`. Numpy and scikit-learn only.
 """
 
 from __future__ import annotations
@@ -33,19 +31,6 @@ from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from ..config import ConfigError, from_dict, option
 
-__all__ = [
-    "clusterer_from_config",
-    "clusterer_params",
-    "REGISTRY",
-    "ClustererSpec",
-    "AgglomerativeThreshold",
-    "DBSCANCosine",
-    "HDBSCANCosine",
-    "SilhouetteKMeans",
-    "check_embeddings",
-    "make_clusterer",
-]
-
 logger = logging.getLogger(__name__)
 
 _LINKAGES = ("average", "complete", "single")
@@ -67,9 +52,7 @@ def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
     ValueError: X has all-zero row(s) at index [1]: a zero vector has no cosine direction; drop those answers or re-embed them.
     """
     if np.ndim(X) != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows."
-        )
+        raise ValueError(f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows.")  # fmt: skip
     # check_array rejects sparse input, NaN/inf, 0 rows and 0 columns with messages
     # that name the problem; dtype float64 keeps the cosine sums reproducible.
     X = check_array(X, dtype=np.float64, input_name=name)  # (n, d)
@@ -82,21 +65,13 @@ def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
     return X
 
 
-def _relabel(labels: ArrayLike) -> NDArray[np.int64]:
-    """Renumber cluster labels 0, 1, ... in order of first appearance; keep -1 (noise)."""
-    labels = np.asarray(labels, dtype=np.int64)  # (n,)
-    out = np.full_like(labels, -1)
-    mapping: dict[int, int] = {}
-    for i, lab in enumerate(labels.tolist()):
-        if lab == -1:
-            continue
-        out[i] = mapping.setdefault(lab, len(mapping))
-    return out
-
-
-def _n_clusters(labels: NDArray[np.int64]) -> int:
-    """Count non-noise clusters."""
-    return int(np.unique(labels[labels >= 0]).size)
+def _labelled(est: BaseEstimator, labels: ArrayLike) -> BaseEstimator:
+    """Set ``labels_`` (renumbered 0, 1, ... in order of first appearance; -1, noise, kept) and ``n_clusters_``."""
+    raw = np.asarray(labels, dtype=np.int64).tolist()  # (n,)
+    code = {lab: k for k, lab in enumerate(dict.fromkeys(lab for lab in raw if lab != -1))}
+    est.labels_ = np.array([code.get(lab, -1) for lab in raw], dtype=np.int64)
+    est.n_clusters_ = len(code)
+    return est
 
 
 def _check_number(
@@ -135,8 +110,7 @@ class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, distance_threshold: float = 0.3, linkage: str = "average") -> None:
-        self.distance_threshold = distance_threshold
-        self.linkage = linkage
+        self.distance_threshold, self.linkage = distance_threshold, linkage
 
     def fit(self, X: ArrayLike, y: None = None) -> AgglomerativeThreshold:
         """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
@@ -153,16 +127,10 @@ class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
         if X.shape[0] == 1:  # sklearn needs >= 2 samples; one answer is one cluster
             labels = np.zeros(1, dtype=np.int64)
         else:
-            model = AgglomerativeClustering(
-                n_clusters=None,
-                metric="cosine",
-                linkage=self.linkage,
-                distance_threshold=float(self.distance_threshold),
-            )
+            threshold = float(self.distance_threshold)
+            model = AgglomerativeClustering(None, metric="cosine", linkage=self.linkage, distance_threshold=threshold)
             labels = model.fit(X).labels_
-        self.labels_ = _relabel(labels)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, labels)
 
 
 class DBSCANCosine(ClusterMixin, BaseEstimator):
@@ -185,8 +153,7 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, eps: float = 0.3, min_samples: int = 2) -> None:
-        self.eps = eps
-        self.min_samples = min_samples
+        self.eps, self.min_samples = eps, min_samples
 
     def fit(self, X: ArrayLike, y: None = None) -> DBSCANCosine:
         """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
@@ -195,21 +162,18 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
         X = check_embeddings(X)
         self.n_features_in_ = X.shape[1]
         model = DBSCAN(eps=float(self.eps), min_samples=int(self.min_samples), metric="cosine")
-        self.labels_ = _relabel(model.fit(X).labels_)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, model.fit(X).labels_)
 
 
 class HDBSCANCosine(ClusterMixin, BaseEstimator):
     """HDBSCAN on a precomputed cosine-distance matrix.
 
-    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*,
-    which makes it erratic on a handful of points. With ``allow_single_cluster=True`` (the default, so
-    that "every client agrees" is one cluster rather than all noise) answers all far apart can come
-    back as one cluster (the consensus step's ``cohesion_`` shows it), and a tight group can be split
-    into micro-clusters plus noise. With fewer than ~20 answers per prompt prefer
-    :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon`` would add a scale but raises a
-    TypeError with NumPy 2 in current scikit-learn, scikit-learn/scikit-learn#33219.)
+    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*, which makes it
+    erratic on a handful of points. With ``allow_single_cluster=True`` (the default, so that "every client agrees" is
+    one cluster rather than all noise) answers all far apart can come back as one cluster (the consensus step's
+    ``cohesion_`` shows it), and a tight group can be split into micro-clusters plus noise. With fewer than ~20
+    answers per prompt prefer :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon`` would add a scale but
+    raises a TypeError with NumPy 2 in current scikit-learn, scikit-learn/scikit-learn#33219.)
 
     Parameters
     ----------
@@ -228,11 +192,8 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
     array([0, 0, 0, 1, 1])
     """
 
-    def __init__(
-        self, min_cluster_size: int = 2, min_samples: int | None = None, allow_single_cluster: bool = True
-    ) -> None:
-        self.min_cluster_size = min_cluster_size
-        self.min_samples = min_samples
+    def __init__(self, min_cluster_size: int = 2, min_samples: int | None = None, allow_single_cluster: bool = True):
+        self.min_cluster_size, self.min_samples = min_cluster_size, min_samples
         self.allow_single_cluster = allow_single_cluster
 
     def fit(self, X: ArrayLike, y: None = None) -> HDBSCANCosine:
@@ -256,9 +217,7 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
                 copy=False,  # the distance matrix is ours to overwrite
             )
             labels = model.fit(cosine_distances(X)).labels_  # fit on (n, n)
-        self.labels_ = _relabel(labels)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, labels)
 
 
 class SilhouetteKMeans(ClusterMixin, BaseEstimator):
@@ -293,18 +252,11 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     """
 
     def __init__(
-        self,
-        k_max: int = 4,
-        min_silhouette: float = 0.2,
-        random_state: int | np.random.RandomState | None = 0,
-        n_init: int | str = 10,
-        identical_tol: float = 1e-6,
-    ) -> None:
-        self.k_max = k_max
-        self.min_silhouette = min_silhouette
-        self.random_state = random_state
-        self.n_init = n_init
-        self.identical_tol = identical_tol
+        self, k_max: int = 4, min_silhouette: float = 0.2, random_state: int | np.random.RandomState | None = 0,
+        n_init: int | str = 10, identical_tol: float = 1e-6,
+    ) -> None:  # fmt: skip
+        self.k_max, self.min_silhouette, self.random_state = k_max, min_silhouette, random_state
+        self.n_init, self.identical_tol = n_init, identical_tol
 
     def fit(self, X: ArrayLike, y: None = None) -> SilhouetteKMeans:
         """Cluster the rows of ``X`` (n_answers, d); see the class docstring."""
@@ -324,9 +276,7 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
             if best_k and self.silhouette_ >= self.min_silhouette:
                 labels = best_labels
             logger.debug("SilhouetteKMeans: best k=%s silhouette=%.3f", best_k, self.silhouette_)
-        self.labels_ = _relabel(labels)
-        self.n_clusters_ = _n_clusters(self.labels_)
-        return self
+        return _labelled(self, labels)
 
     def _search_k(self, Xn: NDArray[np.float64]) -> tuple[int, NDArray[np.int64]]:
         """Return the k with the best silhouette and its labels; set ``silhouette_``."""
@@ -353,8 +303,6 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
 
 
 # -- the registry: each clusterer with its own typed parameters ----------------------------------------
-
-
 @dataclass(frozen=True)
 class AgglomerativeParams:
     """The configured parameters of :class:`AgglomerativeThreshold`."""
@@ -444,10 +392,8 @@ REGISTRY: dict[str, ClustererSpec] = {
 
 
 def clusterer_params(consensus: Any, name: str | None = None) -> dict[str, Any]:
-    """The constructor parameters of clusterer ``name`` (default: the configured one) under a ``ConsensusConfig``.
-
-    The configured clusterer takes ``consensus.clusterer_params`` over its spec's defaults; another takes its defaults.
-    """
+    """The constructor parameters of clusterer ``name`` (default: the configured one) under a ``ConsensusConfig``:
+    the configured clusterer's ``consensus.clusterer_params`` over its spec's defaults, another's defaults."""
     name = name or consensus.clusterer
     if name not in REGISTRY:
         raise ConfigError(f"consensus.clusterer = {name!r} is not registered; choose one of {list(REGISTRY)}.")
@@ -468,9 +414,7 @@ def clusterer_from_config(consensus: Any, name: str | None = None) -> BaseEstima
 
 
 def make_clusterer(name: str, **params: Any) -> BaseEstimator:
-    """An unfitted clusterer of :data:`REGISTRY` by name, with ``params`` for its constructor.
-
-    An unknown name or parameter is a ``ValueError`` that lists the valid ones.
+    """An unfitted clusterer of :data:`REGISTRY` by name, with ``params`` for its constructor (a ``ValueError`` lists the valid ones).
 
     Examples
     --------
@@ -483,7 +427,5 @@ def make_clusterer(name: str, **params: Any) -> BaseEstimator:
     valid = sorted(cls().get_params())
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(
-            f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}."
-        )
+        raise ValueError(f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}.")  # fmt: skip
     return cls(**params)

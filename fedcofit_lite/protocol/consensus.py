@@ -1,18 +1,13 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
-Every rule is the one estimator, :class:`SemanticConsensus`, with the choices that its entry of
-:data:`RULES` (a :class:`RuleSpec`) fixes: ``grouping`` (cluster the answer embeddings, group identical
-answers, or both), ``weighting`` (one client one vote, the client's own confidence, a reliability per
-client estimated from the answers alone in the spirit of Dawid and Skene, or a competence signal the
-clients send, :mod:`fedcofit_lite.protocol.competence`), ``choose`` (the heaviest group, or the answer
-of the most competent client) and ``guard``. A group whose
-answers are not close (mean pairwise cosine below ``min_cohesion``) is broken into single answers,
-so a large group of unrelated answers never wins just because it is large. ``guard="numbers"``
-keeps apart answers whose numbers (in order) or capitals differ (``12/06/1963`` and ``06/12/1963``,
-``VELVET`` and ``velvet``), which a sentence embedder such as MiniLM places almost on top of each
-other (notebook 09); the price is that right paraphrases ordering their numbers differently stay
-apart too. The heaviest group wins; its weighted medoid (for exact groups, its most weighted
-string) is the consensus, its share of the weight the agreement, filtered by ``min_agreement``.
+Every rule is the one estimator, :class:`SemanticConsensus` (its steps are in its docstring), with the
+choices that its entry of :data:`RULES` (a :class:`RuleSpec`) fixes: ``grouping``, ``weighting`` (one
+client one vote, the client's own confidence, a reliability per client estimated from the answers alone
+in the spirit of Dawid and Skene, or a competence signal the clients send,
+:mod:`fedcofit_lite.protocol.competence`), ``choose`` and ``guard``. ``guard="numbers"`` keeps apart
+answers whose numbers or capitals differ (``12/06/1963`` and ``06/12/1963``), which a sentence embedder
+such as MiniLM places almost on top of each other (notebook 09); the price is that right paraphrases
+ordering their numbers differently stay apart too.
 
 Agreement passes only what most clients already know. The competence rules pass what one client
 knows: ``closest`` keeps the answer of the client whose private prompts lie closest to the public
@@ -56,19 +51,6 @@ from ..config import ConsensusConfig
 from ..tasks.evaluate import case_matters, normalize_answer
 from .cluster import AgglomerativeThreshold, check_embeddings, clusterer_from_config, make_clusterer
 
-__all__ = [
-    "RULES",
-    "PromptConsensus",
-    "RoundInputs",
-    "RuleSpec",
-    "SemanticConsensus",
-    "build_consensus",
-    "cosine_similarity_matrix",
-    "guard_key",
-    "make_rule",
-    "normalize_answer",
-]
-
 logger = logging.getLogger(__name__)
 
 # Two cohesions or medoid scores closer than this are a tie (float noise).
@@ -84,13 +66,12 @@ DEFAULTS = ConsensusConfig()  # one default per threshold: the estimator's are t
 class RuleSpec:
     """One consensus rule: the estimator parameters it fixes, what the clients must send for it, how it is shown.
 
-    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the others come from the
-    configuration: the clusterer, ``min_agreement`` and ``min_cohesion`` for every rule, and the
-    ``ConsensusConfig`` fields named in ``reads`` (``min_confidence``, ``reliability_by``). ``signal``
-    is the competence signal the rule reads (:data:`~fedcofit_lite.protocol.competence.SIGNALS`),
-    which every client then sends with its answers. ``private`` says whether the private vote may
-    release its labels (it counts one vote per client on its normalized answer, so only an exact,
-    unweighted grouping). ``label`` and ``color`` are its legend and colour in every figure.
+    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the others come from the configuration:
+    the clusterer, ``min_agreement`` and ``min_cohesion`` for every rule, and the ``ConsensusConfig`` fields named in
+    ``reads`` (``min_confidence``, ``reliability_by``). ``signal`` is the competence signal the rule reads
+    (:data:`~fedcofit_lite.protocol.competence.SIGNALS`), which every client then sends with its answers. ``private``
+    says whether the private vote may release its labels (it counts one vote per client on its normalized answer, so
+    only an exact, unweighted grouping). ``label`` and ``color`` are its legend and colour in every figure.
     """
 
     params: Mapping[str, Any]
@@ -117,44 +98,25 @@ class RuleSpec:
 
 
 # The one registry of rules: the server, replay, the explorer, the config's checks and the figures read it.
+_SEMANTIC, _COMPETENT = {"grouping": "semantic"}, {"grouping": "semantic", "weighting": "competence"}
+# fmt: off
 RULES: dict[str, RuleSpec] = {
     "medoid": RuleSpec({"grouping": "semantic", "weighting": "uniform"}, "semantic medoid", "#1f77b4"),
     "vote": RuleSpec({"grouping": "exact", "weighting": "uniform"}, "exact-string vote", "#17becf", private=True),
     "hybrid": RuleSpec({"grouping": "hybrid", "weighting": "uniform"}, "exact groups merged by meaning", "#8c564b"),
-    "confidence": RuleSpec(
-        {"grouping": "semantic", "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)
-    ),
-    "reliability": RuleSpec(
-        {"grouping": "semantic", "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)
-    ),
-    "guarded": RuleSpec(
-        {"grouping": "semantic", "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"
-    ),
-    "closest": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_confidence": 0.9},
-        "closest client's answer",
-        "#e6550d",
-        signal="closeness",
-    ),
-    "competence": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "competence_temperature": 0.05},
-        "weighted by closeness",
-        "#31a354",
-        signal="closeness",
-    ),
-    "consistent": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_confidence": 0.9},
-        "most self-consistent answer",
-        "#756bb1",
-        signal="consistency",
-    ),
-    "calibrated": RuleSpec(
-        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_competence": 0.5},
-        "most likely right, calibrated",
-        "#a55194",
-        signal="calibrated",
-    ),
+    "confidence": RuleSpec({**_SEMANTIC, "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)),
+    "reliability": RuleSpec({**_SEMANTIC, "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)),
+    "guarded": RuleSpec({**_SEMANTIC, "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"),
+    "closest": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9}, "closest client's answer",
+                        "#e6550d", signal="closeness"),
+    "competence": RuleSpec({**_COMPETENT, "competence_temperature": 0.05}, "weighted by closeness", "#31a354",
+                           signal="closeness"),
+    "consistent": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9}, "most self-consistent answer",
+                           "#756bb1", signal="consistency"),
+    "calibrated": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_competence": 0.5}, "most likely right, calibrated",
+                           "#a55194", signal="calibrated"),
 }
+# fmt: on
 
 
 def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overrides: Any) -> SemanticConsensus:
@@ -179,18 +141,9 @@ def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overri
     spec = RULES[rule]
     clash = {k: v for k, v in overrides.items() if k in spec.params and v != spec.params[k]}
     if clash:
-        raise ValueError(
-            f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
-        )
-    params: dict[str, Any] = {
-        "clusterer": clusterer_from_config(c),
-        "min_agreement": c.min_agreement,
-        "min_cohesion": c.min_cohesion,
-        **{k: getattr(c, k) for k in spec.reads},
-        **overrides,
-        **spec.params,
-    }
-    return SemanticConsensus(**params)
+        raise ValueError(f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix).")  # fmt: skip
+    base = {"clusterer": clusterer_from_config(c), "min_agreement": c.min_agreement, "min_cohesion": c.min_cohesion}
+    return SemanticConsensus(**{**base, **{k: getattr(c, k) for k in spec.reads}, **overrides, **spec.params})
 
 
 def make_rule(rule: str, **params: Any) -> SemanticConsensus:
@@ -212,14 +165,12 @@ def guard_key(text: str) -> tuple[tuple[str, ...], bool]:
     >>> guard_key("The capital is Lima.") == guard_key("Lima is the capital.")
     True
     """
-    numbers = tuple(x if "." in x else _strip_zeros(x) for x in _NUMBER.findall(text))
+    # an integer's leading zeros dropped, its sign kept: 06 -> 6, -05 -> -5, 0 -> 0
+    numbers = tuple(
+        x if "." in x else ("-" if x[0] == "-" else "") + (x.lstrip("-").lstrip("0") or "0")
+        for x in _NUMBER.findall(text)
+    )
     return numbers, case_matters(text)
-
-
-def _strip_zeros(integer: str) -> str:
-    """``06`` -> ``6``, ``-05`` -> ``-5``, ``0`` -> ``0``."""
-    sign, digits = ("-", integer[1:]) if integer.startswith("-") else ("", integer)
-    return sign + (digits.lstrip("0") or "0")
 
 
 def cosine_similarity_matrix(X: ArrayLike) -> NDArray[np.float64]:
@@ -276,36 +227,32 @@ class SemanticConsensus(BaseEstimator):
 
     The rules below define the method:
 
-    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups:
-       ``grouping="semantic"`` clusters them with a clone of ``clusterer`` (noise points, label -1, are
-       singletons; one answer is one group); ``"exact"`` groups answers equal after
-       :func:`normalize_answer`; ``"hybrid"`` makes the exact groups, then merges those whose
-       representatives the clusterer puts in one cluster. ``guard="numbers"`` then splits semantic and
-       hybrid groups so that answers with different :func:`guard_key` never share one.
-    2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below
-       ``min_cohesion`` is broken into single answers.
-    3. Every answer has a weight (``weighting``; a callable of :class:`RoundInputs` is a weighting of
-       one's own): 1 (``uniform``), the client's ``confidence`` in it,
-       its client's reliability (:meth:`_reliability`; per client and task family with
-       ``reliability_by="family"``, re-estimated ``n_iter`` times), or a softmax over the prompt's
-       answers of the ``competence`` the clients sent, ``exp((c - max c) / competence_temperature)``.
-    4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a
-       singleton), then to the group holding the smallest row index. With ``choose="most_competent"``
-       it is instead the group of the most competent answer (ties: the smallest row), and that answer
-       itself is the consensus.
-    5. The consensus answer: for semantic groups the weighted medoid (the member with the highest
-       weighted sum of cosine similarities to the others); for exact and hybrid groups the most
-       weighted answer string (first row holding it). Ties go to the smallest row index.
+    1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups: ``grouping="semantic"``
+       clusters them with a clone of ``clusterer`` (noise points, label -1, are singletons; one answer is one group);
+       ``"exact"`` groups answers equal after :func:`normalize_answer`; ``"hybrid"`` makes the exact groups, then
+       merges those whose representatives the clusterer puts in one cluster. ``guard="numbers"`` then splits semantic
+       and hybrid groups so that answers with different :func:`guard_key` never share one.
+    2. A group of two or more whose cohesion (mean pairwise cosine similarity) is below ``min_cohesion`` is broken
+       into single answers.
+    3. Every answer has a weight (``weighting``; a callable of :class:`RoundInputs` is a weighting of one's own): 1
+       (``uniform``), the client's ``confidence`` in it, its client's reliability (:meth:`_reliability`; per client
+       and task family with ``reliability_by="family"``, re-estimated ``n_iter`` times), or a softmax over the
+       prompt's answers of the ``competence`` the clients sent, ``exp((c - max c) / competence_temperature)``.
+    4. The dominant group has the largest total weight. Ties go to the higher cohesion (1.0 for a singleton), then to
+       the group holding the smallest row index. With ``choose="most_competent"`` it is instead the group of the most
+       competent answer (ties: the smallest row), and that answer itself is the consensus.
+    5. The consensus answer: for semantic groups the weighted medoid (the member with the highest weighted sum of
+       cosine similarities to the others); for exact and hybrid groups the most weighted answer string (first row
+       holding it). Ties go to the smallest row index.
     6. Agreement = the dominant group's weight / the prompt's total weight.
-    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0`` (or
-       ``min_competence > 0``), when the dominant group's most confident (most competent) answer reaches
-       it. With ``choose="most_competent"`` no agreement is asked (one client's answer may stand
-       against all others): it is kept when the chosen answer's own confidence and competence reach
-       ``min_confidence`` and ``min_competence``.
+    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0`` (or ``min_competence >
+       0``), when the dominant group's most confident (most competent) answer reaches it. With
+       ``choose="most_competent"`` no agreement is asked (one client's answer may stand against all others): it is
+       kept when the chosen answer's own confidence and competence reach ``min_confidence`` and ``min_competence``.
 
-    With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of
-    FedCoFiT, with the package's safe filters: a prompt needs half the answers (``min_agreement``
-    0.5), and a group of unrelated answers never wins by size (``min_cohesion`` 0.7). ``clusterer`` is an unfitted scikit-learn clusterer, a name of
+    With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of FedCoFiT, with the
+    package's safe filters: a prompt needs half the answers (``min_agreement`` 0.5), and a group of unrelated answers
+    never wins by size (``min_cohesion`` 0.7). ``clusterer`` is an unfitted scikit-learn clusterer, a name of
     :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
 
     Attributes
@@ -337,44 +284,23 @@ class SemanticConsensus(BaseEstimator):
     """
 
     def __init__(
-        self,
-        clusterer: BaseEstimator | str | None = None,
-        min_agreement: float = DEFAULTS.min_agreement,
-        grouping: str = "semantic",
-        weighting: str = "uniform",
-        min_cohesion: float = DEFAULTS.min_cohesion,
-        min_confidence: float = DEFAULTS.min_confidence,
-        reliability_by: str = DEFAULTS.reliability_by,
-        n_iter: int = 3,
-        guard: str = "none",
-        choose: str = "heaviest",
-        competence_temperature: float = 0.05,
-        min_competence: float = 0.0,
-    ) -> None:
-        self.clusterer = clusterer
-        self.min_agreement = min_agreement
-        self.grouping = grouping
-        self.weighting = weighting
-        self.min_cohesion = min_cohesion
-        self.min_confidence = min_confidence
-        self.reliability_by = reliability_by
-        self.n_iter = n_iter
-        self.guard = guard
-        self.choose = choose
-        self.competence_temperature = competence_temperature
-        self.min_competence = min_competence
+        self, clusterer: BaseEstimator | str | None = None, min_agreement: float = DEFAULTS.min_agreement,
+        grouping: str = "semantic", weighting: str = "uniform", min_cohesion: float = DEFAULTS.min_cohesion,
+        min_confidence: float = DEFAULTS.min_confidence, reliability_by: str = DEFAULTS.reliability_by, n_iter: int = 3,
+        guard: str = "none", choose: str = "heaviest", competence_temperature: float = 0.05, min_competence: float = 0.0,
+    ) -> None:  # fmt: skip
+        self.clusterer, self.min_agreement, self.grouping, self.weighting = (
+            clusterer, min_agreement, grouping, weighting,
+        )  # fmt: skip
+        self.min_cohesion, self.min_confidence, self.reliability_by = min_cohesion, min_confidence, reliability_by
+        self.n_iter, self.guard, self.choose = n_iter, guard, choose
+        self.competence_temperature, self.min_competence = competence_temperature, min_competence
 
     def fit(
-        self,
-        X: ArrayLike,
-        groups: ArrayLike,
-        *,
-        texts: Sequence[str] | None = None,
-        clients: Sequence[Hashable] | None = None,
-        confidence: ArrayLike | None = None,
-        families: Sequence[Hashable] | None = None,
-        competence: ArrayLike | None = None,
-    ) -> SemanticConsensus:
+        self, X: ArrayLike, groups: ArrayLike, *, texts: Sequence[str] | None = None,
+        clients: Sequence[Hashable] | None = None, confidence: ArrayLike | None = None,
+        families: Sequence[Hashable] | None = None, competence: ArrayLike | None = None,
+    ) -> SemanticConsensus:  # fmt: skip
         """Find the consensus answer of every prompt; return ``self``.
 
         ``X`` (n_answers, d) holds the embeddings of all answers of a round (rows need not be normalised)
@@ -390,9 +316,7 @@ class SemanticConsensus(BaseEstimator):
         X = check_embeddings(X)  # (n, d)
         n = X.shape[0]
         codes, prompt_ids = _encode_groups(groups, n_rows=n)  # (n,), (p,)
-        texts, clients, conf, families, comp = self._check_side_inputs(
-            n, texts, clients, confidence, families, competence
-        )
+        texts, clients, conf, families, comp = self._check_side_inputs(n, texts, clients, confidence, families, competence)  # fmt: skip
         self.n_features_in_ = X.shape[1]
 
         # 2. group each prompt's answers, then split groups that are not cohesive
@@ -431,28 +355,13 @@ class SemanticConsensus(BaseEstimator):
 
     def _store(self, prompt_ids, labels, in_dominant, n_clusters, n_answers, index, agreement, cohesion, keep) -> None:
         """Step 5 of :meth:`fit`: the learned attributes (``*_``) and the per-prompt results."""
-        n_prompts = len(prompt_ids)
-        self.groups_ = np.empty(n_prompts, dtype=object)
+        self.groups_ = np.empty(len(prompt_ids), dtype=object)
         self.groups_[:] = prompt_ids
-        self.labels_ = labels
-        self.in_dominant_ = in_dominant
-        self.n_clusters_ = n_clusters
-        self.n_answers_ = n_answers
-        self.consensus_index_ = index
-        self.agreement_ = agreement
-        self.cohesion_ = cohesion
-        self.keep_ = keep
+        self.labels_, self.in_dominant_, self.n_clusters_, self.n_answers_ = labels, in_dominant, n_clusters, n_answers
+        self.consensus_index_, self.agreement_, self.cohesion_, self.keep_ = index, agreement, cohesion, keep
         self.results_ = [
-            PromptConsensus(
-                prompt_id=pid,
-                index=int(index[p]),
-                agreement=float(agreement[p]),
-                cohesion=float(cohesion[p]),
-                n_answers=int(n_answers[p]),
-                n_clusters=int(n_clusters[p]),
-                kept=bool(keep[p]),
-            )
-            for p, pid in enumerate(prompt_ids)
+            PromptConsensus(pid, int(i), float(a), float(c), int(m), int(k), bool(kept))
+            for pid, i, a, c, m, k, kept in zip(prompt_ids, index, agreement, cohesion, n_answers, n_clusters, keep)
         ]
         self._position = {pid: p for p, pid in enumerate(prompt_ids)}
 
@@ -487,22 +396,20 @@ class SemanticConsensus(BaseEstimator):
             if self.choose == "most_competent":  # the group of the most competent answer; that answer is the consensus
                 best = int(np.flatnonzero(comp[rows] >= comp[rows].max() - TIE_TOL)[0])
                 members = next(g for g in parts[p] if best in g)
-                cohesion[p] = _cohesion(sims[p][np.ix_(members, members)])
-                in_dominant[rows[members]] = True
-                index[p] = rows[best]
-                total = w.sum()
-                agreement[p] = w[members].sum() / total if total > 0 else 0.0
+                cohesion[p], index[p] = _cohesion(sims[p][np.ix_(members, members)]), rows[best]
+            else:
+                members, cohesion[p] = _dominant(parts[p], sims[p], w)
+                if self.grouping == "semantic":
+                    index[p] = rows[_weighted_medoid(sims[p], members, w)]
+                else:
+                    index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
+            in_dominant[rows[members]] = True
+            total = w.sum()
+            agreement[p] = w[members].sum() / total if total > 0 else 0.0
+            if self.choose == "most_competent":
                 keep[p] = conf is None or self.min_confidence <= 0 or conf[rows[best]] >= self.min_confidence
                 keep[p] &= bool(comp[rows[best]] >= self.min_competence - TIE_TOL)
                 continue
-            members, cohesion[p] = _dominant(parts[p], sims[p], w)
-            in_dominant[rows[members]] = True
-            if self.grouping == "semantic":
-                index[p] = rows[_weighted_medoid(sims[p], members, w)]
-            else:
-                index[p] = rows[_most_weighted_string(members, [texts[i] for i in rows], w)]
-            total = w.sum()
-            agreement[p] = w[members].sum() / total if total > 0 else 0.0
             keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
             if self.min_confidence > 0 and conf is not None:
                 keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
@@ -516,10 +423,8 @@ class SemanticConsensus(BaseEstimator):
         try:
             return self.results_[self._position[_native(prompt_id)]]
         except KeyError:
-            raise KeyError(
-                f"prompt id {prompt_id!r} was not in the groups passed to fit "
-                f"({len(self.results_)} prompts, e.g. {list(self._position)[:3]})."
-            ) from None
+            known = f"{len(self.results_)} prompts, e.g. {list(self._position)[:3]}"
+            raise KeyError(f"prompt id {prompt_id!r} was not in the groups passed to fit ({known}).") from None
 
     def to_records(self) -> list[dict[str, Any]]:
         """Return one JSON-serialisable dict per prompt, in the order of ``groups_``."""
@@ -527,7 +432,6 @@ class SemanticConsensus(BaseEstimator):
         return [asdict(r) for r in self.results_]
 
     # -- the steps ------------------------------------------------------------------
-
     def _group(self, clusterer: BaseEstimator, Xp: NDArray[np.float64], texts: list[str] | None) -> NDArray[np.int64]:
         """Group labels of one prompt's rows (m,); -1 = a singleton (clusterer noise)."""
         if self.grouping == "semantic":
@@ -561,21 +465,15 @@ class SemanticConsensus(BaseEstimator):
         return weights
 
     def _reliability(
-        self,
-        rows_of: list[NDArray[np.int64]],
-        parts: list[list[NDArray[np.int64]]],
-        sims: list[NDArray[np.float64]],
-        clients: list[Hashable],
-        families: list[Hashable] | None,
-    ) -> tuple[NDArray[np.float64], dict]:
+        self, rows_of: list[NDArray[np.int64]], parts: list[list[NDArray[np.int64]]], sims: list[NDArray[np.float64]],
+        clients: list[Hashable], families: list[Hashable] | None,
+    ) -> tuple[NDArray[np.float64], dict]:  # fmt: skip
         """Answer weights from client reliability, estimated from the answers alone.
 
-        A client's reliability is how often its answer falls in the group the
-        *other* clients' weighted vote picks (leave-one-out, so a client cannot
-        vouch for itself), smoothed as ``(agree + 1) / (answered + 2)``; its
-        weight is the log-odds of that rate, at least 0.05. Starting from
-        equal weights, the estimate is repeated ``n_iter`` times with the
-        latest weights, in the spirit of Dawid and Skene (1979).
+        A client's reliability is how often its answer falls in the group the *other* clients' weighted vote picks
+        (leave-one-out, so a client cannot vouch for itself), smoothed as ``(agree + 1) / (answered + 2)``; its weight
+        is the log-odds of that rate, at least 0.05. Starting from equal weights, the estimate is repeated ``n_iter``
+        times with the latest weights, in the spirit of Dawid and Skene (1979).
         """
 
         def key(i: int) -> Hashable:
@@ -606,46 +504,38 @@ class SemanticConsensus(BaseEstimator):
         return np.array([weight_of[key(i)] for i in range(n)]), {str(k): v for k, v in weight_of.items()}
 
     # -- validation -----------------------------------------------------------------
-
     def _check_side_inputs(self, n: int, texts, clients, confidence, families, competence=None):
         def column(values, name):
-            if values is None:
-                return None
-            values = list(values)
-            if len(values) != n:
+            if values is not None and len(values := list(values)) != n:
                 raise ValueError(f"{name} has {len(values)} entries but X has {n} rows; pass one per answer.")
             return values
 
+        def unit(values, name, what):  # (n,) numbers in [0, 1], or None
+            if values is None:
+                return None
+            v = np.asarray(column(values, name), dtype=np.float64)
+            if not np.all(np.isfinite(v)) or v.min(initial=1.0) < 0 or v.max(initial=0.0) > 1:
+                raise ValueError(f"{name} must hold numbers in [0, 1], one per answer ({what}).")
+            return v
+
         texts, clients, families = column(texts, "texts"), column(clients, "clients"), column(families, "families")
-        conf = None
-        if confidence is not None:
-            conf = np.asarray(column(confidence, "confidence"), dtype=np.float64)
-            if not np.all(np.isfinite(conf)) or conf.min(initial=1.0) < 0 or conf.max(initial=0.0) > 1:
-                raise ValueError(
-                    "confidence must hold numbers in [0, 1], one per answer (e.g. exp of the mean token log-probability)."
-                )
-        if self.grouping in ("exact", "hybrid") and texts is None:
-            raise ValueError(f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit.")
-        if self.guard != "none" and texts is None:
-            raise ValueError(f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit.")
-        if self.weighting == "confidence" and conf is None:
-            raise ValueError(
-                "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers)."
-            )
-        if self.weighting == "reliability" and clients is None:
-            raise ValueError("weighting='reliability' estimates a weight per client: pass clients= to fit.")
-        if self.min_confidence > 0 and conf is None:
-            raise ValueError("min_confidence > 0 needs each answer's confidence: pass confidence= to fit.")
-        comp = None
-        if competence is not None:
-            comp = np.asarray(column(competence, "competence"), dtype=np.float64)
-            if not np.all(np.isfinite(comp)) or comp.min(initial=1.0) < 0 or comp.max(initial=0.0) > 1:
-                raise ValueError("competence must hold numbers in [0, 1], one per answer (a signal the clients sent).")
-        if (self.weighting == "competence" or self.choose == "most_competent") and comp is None:
-            raise ValueError(
-                "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
-                "competence= to fit (clients send it with their answers, e.g. closeness)."
-            )
+        conf = unit(confidence, "confidence", "e.g. exp of the mean token log-probability")
+        comp = unit(competence, "competence", "a signal the clients sent")
+        # fmt: off
+        missing = [
+            (self.grouping in ("exact", "hybrid") and texts is None, f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit."),
+            (self.guard != "none" and texts is None, f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit."),
+            (self.weighting == "confidence" and conf is None, "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers)."),
+            (self.weighting == "reliability" and clients is None, "weighting='reliability' estimates a weight per client: pass clients= to fit."),
+            (self.min_confidence > 0 and conf is None, "min_confidence > 0 needs each answer's confidence: pass confidence= to fit."),
+            ((self.weighting == "competence" or self.choose == "most_competent") and comp is None,
+             "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
+             "competence= to fit (clients send it with their answers, e.g. closeness)."),
+        ]
+        # fmt: on
+        for absent, message in missing:
+            if absent:
+                raise ValueError(message)
         return texts, clients, conf, families, comp
 
     def _resolve_clusterer(self) -> BaseEstimator:
@@ -655,43 +545,36 @@ class SemanticConsensus(BaseEstimator):
         if isinstance(self.clusterer, str):
             return make_clusterer(self.clusterer)
         if not (hasattr(self.clusterer, "fit") and hasattr(self.clusterer, "get_params")):
-            raise TypeError(
-                "clusterer must be a scikit-learn clusterer (with fit and get_params), "
-                f"a name from cluster.REGISTRY or None; got {type(self.clusterer).__name__}."
-            )
+            what = type(self.clusterer).__name__
+            raise TypeError(f"clusterer must be a scikit-learn clusterer (with fit and get_params), a name from cluster.REGISTRY or None; got {what}.")  # fmt: skip
         return self.clusterer
 
     def _check_params(self) -> None:
         """Raise ValueError naming the parameter and its valid values."""
         m = self.min_agreement
-        ok = isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool)
-        if not (ok and 0.0 <= m <= 1.0):
-            raise ValueError(
-                f"min_agreement must be a number in [0, 1] (share of a prompt's answers "
-                f"in the dominant cluster), got {m!r}."
-            )
-        if self.grouping not in GROUPINGS:
-            raise ValueError(f"grouping must be one of {GROUPINGS}, got {self.grouping!r}.")
-        if not callable(self.weighting) and self.weighting not in WEIGHTINGS:
-            raise ValueError(
-                f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."
-            )
-        if not (isinstance(self.min_cohesion, (int, float)) and 0.0 <= self.min_cohesion <= 1.0):
-            raise ValueError(
-                f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."
-            )
-        if not (isinstance(self.min_confidence, (int, float)) and 0.0 <= self.min_confidence <= 1.0):
-            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence!r}.")
-        if self.guard not in GUARDS:
-            raise ValueError(f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}.")
-        if self.reliability_by not in ("client", "family"):
-            raise ValueError(f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.")
-        if self.choose not in CHOICES:
-            raise ValueError(f"choose must be one of {CHOICES}, got {self.choose!r}.")
-        if not (isinstance(self.min_competence, (int, float)) and 0.0 <= self.min_competence <= 1.0):
-            raise ValueError(f"min_competence must be in [0, 1], got {self.min_competence!r}.")
-        if not (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0):
-            raise ValueError(f"competence_temperature must be > 0, got {self.competence_temperature!r}.")
+        number = isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool)
+
+        def unit(v):
+            return isinstance(v, (int, float)) and 0.0 <= v <= 1.0
+
+        # fmt: off
+        checks = [
+            (number and 0.0 <= m <= 1.0, f"min_agreement must be a number in [0, 1] (share of a prompt's answers in the dominant cluster), got {m!r}."),
+            (self.grouping in GROUPINGS, f"grouping must be one of {GROUPINGS}, got {self.grouping!r}."),
+            (callable(self.weighting) or self.weighting in WEIGHTINGS, f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."),
+            (unit(self.min_cohesion), f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."),
+            (unit(self.min_confidence), f"min_confidence must be in [0, 1], got {self.min_confidence!r}."),
+            (self.guard in GUARDS, f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}."),
+            (self.reliability_by in ("client", "family"), f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}."),
+            (self.choose in CHOICES, f"choose must be one of {CHOICES}, got {self.choose!r}."),
+            (unit(self.min_competence), f"min_competence must be in [0, 1], got {self.min_competence!r}."),
+            (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0,
+             f"competence_temperature must be > 0, got {self.competence_temperature!r}."),
+        ]
+        # fmt: on
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 def _native(value: Any) -> Any:
@@ -707,9 +590,7 @@ def _encode_groups(groups: ArrayLike, *, n_rows: int) -> tuple[NDArray[np.int64]
         raise ValueError(f"groups must be a sequence of prompt ids, one per row of X; got {type(groups).__name__}.")
     values = [_native(g) for g in groups]
     if len(values) != n_rows:
-        raise ValueError(
-            f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding."
-        )
+        raise ValueError(f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding.")  # fmt: skip
     position: dict[Hashable, int] = {}
     codes = np.empty(n_rows, dtype=np.int64)
     for i, g in enumerate(values):
@@ -726,10 +607,7 @@ def _cluster_rows(clusterer: BaseEstimator, Xp: NDArray[np.float64]) -> NDArray[
         return np.zeros(1, dtype=np.int64)
     labels = np.asarray(clone(clusterer).fit(Xp).labels_, dtype=np.int64)
     if labels.shape != (Xp.shape[0],):
-        raise ValueError(
-            f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for "
-            f"{Xp.shape[0]} answers; a clusterer must label every row."
-        )
+        raise ValueError(f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for {Xp.shape[0]} answers; a clusterer must label every row.")  # fmt: skip
     return labels
 
 
@@ -783,9 +661,7 @@ def _dominant(
 def _cohesion(S_c: NDArray[np.float64]) -> float:
     """Mean off-diagonal entry of a cluster's (k, k) similarity block; 1.0 if k == 1."""
     k = S_c.shape[0]
-    if k == 1:
-        return 1.0
-    return float((S_c.sum() - np.trace(S_c)) / (k * (k - 1)))
+    return 1.0 if k == 1 else float((S_c.sum() - np.trace(S_c)) / (k * (k - 1)))
 
 
 def _weighted_medoid(S: NDArray[np.float64], members: NDArray[np.int64], w: NDArray[np.float64]) -> int:

@@ -72,9 +72,7 @@ def weighted_average(states: Sequence[Tensors], weights: Sequence[float]) -> Ten
         raise ValueError("weighted_average needs at least one state with positive weight.")
     w = w / w.sum()
     # accumulate in float64 so the average does not depend on client order beyond rounding
-    return {
-        k: sum(wi * s[k].astype(np.float64) for wi, s in zip(w, states)).astype(states[0][k].dtype) for k in states[0]
-    }
+    return {k: sum(wi * s[k].astype(np.float64) for wi, s in zip(w, states)).astype(states[0][k].dtype) for k in states[0]}  # fmt: skip
 
 
 @dataclass
@@ -109,11 +107,8 @@ class FedAvgServer:
             return f"message is for round {msg.round}, server is in round {round_index}"
         if msg.n_examples <= 0:
             return "n_examples must be > 0 (it is the client's FedAvg weight)"
-        if reference is not None and shapes_of(msg.tensors) != reference:
-            return (
-                incompatibility({"expected": reference, msg.client_id: shapes_of(msg.tensors)})
-                or "tensor shapes differ"
-            )
+        if reference is not None and (shapes := shapes_of(msg.tensors)) != reference:
+            return incompatibility({"expected": reference, msg.client_id: shapes}) or "tensor shapes differ"
         for name, t in msg.tensors.items():
             if not np.issubdtype(t.dtype, np.floating):
                 return f"tensor {name} has dtype {t.dtype}, expected a float type"
@@ -121,9 +116,7 @@ class FedAvgServer:
                 return f"tensor {name} has non-finite values or values above {self.max_abs:g}"
         return None
 
-    def aggregate(
-        self, round_index: int, messages: Sequence[AdapterMessage]
-    ) -> tuple[GlobalAdapterMessage, FedAvgReport]:
+    def aggregate(self, round_index: int, messages: Sequence[AdapterMessage]) -> tuple[GlobalAdapterMessage, FedAvgReport]:  # fmt: skip
         """Validate, then average the accepted adapters weighted by ``n_examples``."""
         accepted, rejected = [], {}
         reference = self.reference
@@ -140,12 +133,8 @@ class FedAvgServer:
         self.reference = reference
         total = sum(m.n_examples for m in accepted)
         avg = self.combine([m.tensors for m in accepted], [m.n_examples for m in accepted])
-        report = FedAvgReport(
-            round=round_index,
-            clients=[m.client_id for m in accepted],
-            weights={m.client_id: m.n_examples / total for m in accepted},
-            rejected=rejected,
-        )
+        weights = {m.client_id: m.n_examples / total for m in accepted}
+        report = FedAvgReport(round_index, [m.client_id for m in accepted], weights, rejected)
         return GlobalAdapterMessage(round=round_index, tensors=avg), report
 
     def combine(self, states: Sequence[Tensors], weights: Sequence[float]) -> Tensors:

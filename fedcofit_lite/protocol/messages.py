@@ -54,22 +54,15 @@ class AnswersMessage:
                 f"answers message from {self.client_id!r}: {len(self.prompt_ids)} prompt_ids but "
                 f"{len(self.answers)} answers; send one answer per prompt id."
             )
-        if self.confidence is not None:
-            if len(self.confidence) != len(self.answers):
+        signals = {f"values of signal {n!r}": v for n, v in (self.signals or {}).items()}
+        for what, values in {"confidences": self.confidence, **signals}.items():
+            if values is not None and len(values) != len(self.answers):
                 raise MessageError(
-                    f"answers message from {self.client_id!r}: {len(self.confidence)} confidences for "
-                    f"{len(self.answers)} answers; send one per answer."
+                    f"answers message from {self.client_id!r}: {len(values)} {what} for {len(self.answers)} answers; "
+                    "send one per answer."
                 )
-            if not all(0.0 <= c <= 1.0 for c in self.confidence):
-                raise MessageError(f"answers message from {self.client_id!r}: confidences must lie in [0, 1].")
-        for name, values in (self.signals or {}).items():
-            if len(values) != len(self.answers):
-                raise MessageError(
-                    f"answers message from {self.client_id!r}: {len(values)} values of signal {name!r} for "
-                    f"{len(self.answers)} answers; send one per answer."
-                )
-            if not all(0.0 <= v <= 1.0 for v in values):
-                raise MessageError(f"answers message from {self.client_id!r}: signal {name!r} must lie in [0, 1].")
+            if values is not None and not all(0.0 <= v <= 1.0 for v in values):
+                raise MessageError(f"answers message from {self.client_id!r}: {what} must lie in [0, 1].")
 
 
 @dataclass(frozen=True)
@@ -106,9 +99,7 @@ class AdapterMessage:
     def __post_init__(self) -> None:
         _check_tensors(self.kind, self.tensors)
         if self.n_examples < 0:
-            raise MessageError(
-                f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}."
-            )
+            raise MessageError(f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}.")  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,10 +136,7 @@ def encode(msg: Message) -> bytes:
         meta = {"message": json.dumps(fields_, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
         tensors = {k: np.ascontiguousarray(msg.tensors[k]) for k in sorted(msg.tensors)}  # C order for safetensors
         return safetensors.numpy.save(tensors, metadata=meta)
-    payload = {
-        "type": msg.kind,
-        **{k: v for k, v in asdict(msg).items() if v is not None},
-    }  # an unset optional field is absent
+    payload = {"type": msg.kind, **{k: v for k, v in asdict(msg).items() if v is not None}}  # an unset field is absent
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -159,10 +147,7 @@ def safetensors_overhead(data: bytes) -> int:
 
 
 def _is_safetensors(data: bytes) -> bool:
-    """safetensors = 8-byte little-endian header length, then a JSON header at byte 8.
-
-    Our JSON messages never have '{' at byte 8 (their first key is a plain word).
-    """
+    """safetensors = 8-byte little-endian header length, then a JSON header at byte 8 (never '{' in our JSON messages)."""
     if len(data) < 10 or data[8:9] != b"{":
         return False
     (header_len,) = struct.unpack("<Q", data[:8])
@@ -212,13 +197,10 @@ def decode(data: bytes) -> Message:
     return cls(**payload)
 
 
-_FIELD_CHECKS: dict[str, tuple[type, type | None]] = {
-    "int": (int, None),
-    "str": (str, None),
-    "list[str]": (list, str),
-    "list[float]": (list, (int, float)),  # type: ignore[dict-item]
+_FIELD_CHECKS: dict[str, tuple[type, Any]] = {
+    "int": (int, None), "str": (str, None), "list[str]": (list, str), "list[float]": (list, (int, float)),
     "dict[str, list[float]]": (dict, list),
-}
+}  # fmt: skip
 
 
 def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
@@ -257,15 +239,10 @@ def changed_answers(full: AnswersMessage, held: AnswersMessage | None) -> Answer
     if set(before) - set(now):
         return full  # the server would complete the message with an answer the client no longer gives
     changed = [p for p in full.prompt_ids if before.get(p) != now[p]]
-    delta = AnswersMessage(
-        full.round,
-        full.client_id,
-        changed,
-        [now[p][0] for p in changed],
-        [now[p][1] for p in changed] if full.confidence is not None else None,
-        {n: [now[p][2][j] for p in changed] for j, n in enumerate(sorted(full.signals))} if full.signals else None,
-        base_round=held.round,
-    )
+    confidence = [now[p][1] for p in changed] if full.confidence is not None else None
+    signals = {n: [now[p][2][j] for p in changed] for j, n in enumerate(sorted(full.signals))} if full.signals else None
+    answers = [now[p][0] for p in changed]
+    delta = AnswersMessage(full.round, full.client_id, changed, answers, confidence, signals, base_round=held.round)
     return delta if len(encode(delta)) < len(encode(full)) else full
 
 
@@ -301,11 +278,8 @@ def _zero_counts() -> dict[str, int]:
 
 @dataclass
 class Wire:
-    """The in-process channel: encodes, counts and decodes every message.
-
-    A real transport (gRPC, Flower, HTTP) would replace :meth:`send` with a
-    network hop; the messages and their bytes stay the same.
-    """
+    """The in-process channel: encodes, counts and decodes every message (a real transport replaces :meth:`send`
+    with a network hop; the messages and their bytes stay the same)."""
 
     bytes_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
     messages_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))

@@ -1,45 +1,44 @@
 """Private consensus at the server: a client-level DP majority vote on normalized answers (PATE-style).
 
-:class:`NoisyVote` is the differentially private version of the exact-string majority vote. For each
-prompt of a round (one *query*): count the votes per key (the normalized answer, e.g.
-:func:`fedcofit_lite.protocol.consensus.normalize_answer`; only keys with a vote exist), add Gaussian
-noise N(0, sigma^2) to every present key's count, and release the key with the largest noisy count
-only if that count is at least the threshold T.
+:class:`NoisyVote` is the differentially private version of the exact-string majority vote. For each prompt of a round
+(one *query*): count the votes per key (the normalized answer, e.g.
+:func:`fedcofit_lite.protocol.consensus.normalize_answer`; only keys with a vote exist), add Gaussian noise N(0,
+sigma^2) to every present key's count, and release the key with the largest noisy count only if that count is at least
+the threshold T.
 
 Guarantee
 ---------
-The privacy unit is one client's whole dataset: neighbouring runs differ by one client, who casts at
-most one vote per query, on a key that is a function of its own answer alone. After Q queries
-(prompts x rounds) the released keys are (epsilon, delta_rdp + delta_sel)-DP, where:
+The privacy unit is one client's whole dataset: neighbouring runs differ by one client, who casts at most one vote per
+query, on a key that is a function of its own answer alone. After Q queries (prompts x rounds) the released keys are
+(epsilon, delta_rdp + delta_sel)-DP, where:
 
-* the Gaussian part gives epsilon: on keys present in both runs the Q count histograms stacked have
-  L2 sensitivity sqrt(Q), so their noisy release is (alpha, Q alpha / (2 sigma^2))-RDP, converted to
-  (epsilon, delta_rdp) as Opacus' ``get_privacy_spent`` does over its ``DEFAULT_ALPHAS``;
-* delta_sel = Q * Phi_bar((T - 1) / sigma) bounds the chance that a key voted for only by the added
-  client (count 1 with it, absent without it) is ever released (union bound over the Q queries).
+* the Gaussian part gives epsilon: on keys present in both runs the Q count histograms stacked have L2 sensitivity
+  sqrt(Q), so their noisy release is (alpha, Q alpha / (2 sigma^2))-RDP, converted to (epsilon, delta_rdp) as Opacus'
+  ``get_privacy_spent`` does over its ``DEFAULT_ALPHAS``;
+* delta_sel = Q * Phi_bar((T - 1) / sigma) bounds the chance that a key voted for only by the added client (count 1
+  with it, absent without it) is ever released (union bound over the Q queries).
 
-This is the Gaussian partition-selection ("Gaussian thresholding") argument; the argmax and the
-threshold test are post-processing, and RDP composition and the union bound both hold when a round's
-answers depend on earlier releases. Adding a client: on the event that none of its own keys passes T
-(probability >= 1 - delta_sel) the output is post-processing of the Gaussian part. Removing one: the
-run with it withholds its own keys with probability >= 1 - delta_sel, which costs at most
--ln(1 - delta_sel) / 2 <= delta_sel when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2) (the median
-privacy loss); that holds in the usual range but not always at the edge of the order grid (very large
+This is the Gaussian partition-selection ("Gaussian thresholding") argument; the argmax and the threshold test are
+post-processing, and RDP composition and the union bound both hold when a round's answers depend on earlier releases.
+Adding a client: on the event that none of its own keys passes T (probability >= 1 - delta_sel) the output is
+post-processing of the Gaussian part. Removing one: the run with it withholds its own keys with probability >= 1 -
+delta_sel, which costs at most -ln(1 - delta_sel) / 2 <= delta_sel when epsilon + ln(1 - delta_sel) >= Q / (2 sigma^2)
+(the median privacy loss); that holds in the usual range but not always at the edge of the order grid (very large
 sigma), so :func:`client_epsilon` checks it and warns.
 
 What it does not cover
 ----------------------
-* Which prompts exist and which rounds run (public); the number of clients and who answered what:
-  ``Release.n_votes``, ``top_count`` and a withheld prompt's ``noisy_top`` are for evaluation at the
-  server, only ``key`` (and ``noisy_top`` when ``key`` is set) may leave it.
-* The seed: the noise is reproducible from (seed, round, prompt); whoever knows the seed can subtract
-  it. The federation draws a secret seed unless ``consensus.dp_seed`` names one.
-* A round re-run after a crash votes again with the same noise: in process its answers are the same,
-  so it releases the same labels; an engine whose answers differ on a re-run releases twice, uncounted.
-* The server itself, which receives the raw answers, and anything else a client sends (adapters, test
-  answers): each composes separately (record-level DP-SGD: :mod:`fedcofit_lite.engine.privacy`).
-* Semantic clusters: one answer can bridge two clusters and move many votes, so their counts have no
-  sensitivity of 1. That is why the private vote counts normalized strings.
+* Which prompts exist and which rounds run (public); the number of clients and who answered what: ``Release.n_votes``,
+  ``top_count`` and a withheld prompt's ``noisy_top`` are for evaluation at the server, only ``key`` (and
+  ``noisy_top`` when ``key`` is set) may leave it.
+* The seed: the noise is reproducible from (seed, round, prompt); whoever knows the seed can subtract it. The
+  federation draws a secret seed unless ``consensus.dp_seed`` names one.
+* A round re-run after a crash votes again with the same noise: in process its answers are the same, so it releases
+  the same labels; an engine whose answers differ on a re-run releases twice, uncounted.
+* The server itself, which receives the raw answers, and anything else a client sends (adapters, test answers): each
+  composes separately (record-level DP-SGD: :mod:`fedcofit_lite.engine.privacy`).
+* Semantic clusters: one answer can bridge two clusters and move many votes, so their counts have no sensitivity of 1.
+  That is why the private vote counts normalized strings.
 """
 
 from __future__ import annotations
@@ -58,8 +57,6 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- validation
-
-
 def _check_sigma(sigma: float) -> None:
     if not sigma > 0:  # also rejects nan
         raise ValueError(f"sigma must be > 0 (the noise standard deviation, in votes), got {sigma!r}.")
@@ -81,8 +78,6 @@ def _check_queries(n_queries: int, least: int = 0) -> None:
 
 
 # -------------------------------------------------------------- the mechanism
-
-
 @dataclass(frozen=True)
 class Release:
     """What the vote on one prompt gives.
@@ -131,9 +126,7 @@ class NoisyVote:
     def _one(self, keys: Sequence[str], rng: np.random.Generator, position: int) -> Release:
         """Count, add noise, take the argmax, test it against the threshold."""
         if isinstance(keys, str):
-            raise TypeError(
-                f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one key per client)."
-            )
+            raise TypeError(f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one per client).")  # fmt: skip
         if not keys:
             return Release(None, math.nan, 0, 0)
         counts = Counter(keys)  # key -> votes, in order of first vote
@@ -145,8 +138,6 @@ class NoisyVote:
 
 
 # ---------------------------------------------------------------- accounting
-
-
 # The RDP orders of opacus' RDPAccountant (DEFAULT_ALPHAS), so both accountants of the package agree.
 RDP_ORDERS = np.array([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)), dtype=float)  # (A,)
 
@@ -162,9 +153,7 @@ def _gaussian_epsilon(sigma: float, n_queries: int, delta: float) -> float:
     eps = rdp - (math.log(delta) + np.log(a)) / (a - 1) + np.log((a - 1) / a)  # (A,)
     best = int(np.nanargmin(eps))
     if best in (0, len(a) - 1):  # the optimal order at the edge of the grid (large sigma): valid but loose
-        log.debug(
-            "RDP conversion at sigma=%g, Q=%d: optimal order %g at the edge of the grid", sigma, n_queries, a[best]
-        )
+        log.debug("RDP conversion at sigma=%g, Q=%d: optimal order %g at the grid's edge", sigma, n_queries, a[best])
     return max(0.0, float(eps[best]))
 
 
@@ -209,9 +198,8 @@ def threshold_for(sigma: float, n_queries: int, delta_sel: float) -> float:
 def sigma_for(target_epsilon: float, n_queries: int, delta: float) -> float:
     """Smallest sigma (to a relative 1e-3) whose Gaussian part reaches epsilon <= ``target_epsilon`` at ``delta``.
 
-    Epsilon falls as sigma grows, so bisection between a sigma that misses the
-    target and one that reaches it. The threshold's delta_sel is not included:
-    pick T with :func:`threshold_for` afterwards.
+    Epsilon falls as sigma grows, so bisection between a sigma that misses the target and one that reaches it. The
+    threshold's delta_sel is not included: pick T with :func:`threshold_for` afterwards.
     """
     if not target_epsilon > 0:
         raise ValueError(f"target_epsilon must be > 0, got {target_epsilon!r}.")
@@ -230,8 +218,6 @@ def sigma_for(target_epsilon: float, n_queries: int, delta: float) -> float:
 
 
 # ------------------------------------------------------------------ tradeoff
-
-
 @dataclass(frozen=True)
 class TradeoffRow:
     """Privacy and label quality of one noise level over a whole run."""
@@ -247,12 +233,9 @@ class TradeoffRow:
 
 
 def tradeoff(
-    votes_by_round: Mapping[int, Sequence[Sequence[str]]],
-    is_correct: Callable[[int, int, str], bool],
-    sigmas: Sequence[float],
-    delta: float = 1e-5,
-    seed: int = 0,
-) -> list[TradeoffRow]:
+    votes_by_round: Mapping[int, Sequence[Sequence[str]]], is_correct: Callable[[int, int, str], bool],
+    sigmas: Sequence[float], delta: float = 1e-5, seed: int = 0,
+) -> list[TradeoffRow]:  # fmt: skip
     """Released labels, their precision and the client-level (epsilon, delta) at each noise level of ``sigmas``.
 
     ``votes_by_round`` maps a round to the clients' keys per prompt (as for :meth:`NoisyVote.release`);
@@ -282,9 +265,6 @@ def format_tradeoff(rows: Sequence[TradeoffRow]) -> str:
     """Plain-text table: sigma, T, epsilon, delta, released (of Q), precision."""
     lines = [f"{'sigma':>8} {'T':>8} {'epsilon':>9} {'delta':>9} {'released':>11} {'precision':>9}"]
     for r in rows:
-        precision = "-" if r.precision is None else f"{r.precision:.3f}"
-        released = f"{r.released}/{r.n_queries}"
-        lines.append(
-            f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}"
-        )
+        precision, released = "-" if r.precision is None else f"{r.precision:.3f}", f"{r.released}/{r.n_queries}"
+        lines.append(f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}")  # fmt: skip
     return "\n".join(lines)

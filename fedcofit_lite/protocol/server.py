@@ -1,8 +1,7 @@
 """Server side of the protocol: validate answers, embed, find consensus, emit pseudo-labels.
 
-The server never sees a model or a reference answer. It is given the public
-prompt ids, an ``embed_fn`` (texts -> unit vectors) and a consensus estimator,
-so a real deployment can run it as is behind any transport.
+The server never sees a model or a reference answer. It is given the public prompt ids, an ``embed_fn`` (texts -> unit
+vectors) and a consensus estimator, so a real deployment can run it as is behind any transport.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.base import clone
 
 from ..runlog import PseudoLabelRow
 from .consensus import RULES, SemanticConsensus, build_consensus, normalize_answer
@@ -57,40 +57,27 @@ class ConsensusServer:
     """Aggregates a round's :class:`AnswersMessage` s into a :class:`PseudoLabelsMessage`.
 
     ``embed_fn`` maps texts to unit vectors (n, d); ``consensus`` is the unfitted estimator of a rule of
-    :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics;
-    answers longer than ``max_answer_chars`` are rejected (a client cannot flood the server);
-    ``families`` (public, like the prompts) serve ``reliability_by="family"``; ``signal`` is the
-    competence signal the estimator reads (the rule's, :class:`~fedcofit_lite.protocol.consensus.RuleSpec`),
-    which every message must then carry. With ``private`` (a
-    :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy
-    majority of the normalized answers, released only above the vote's threshold, with agreement 1.0
-    (the true vote share is not private).
+    :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics; answers longer
+    than ``max_answer_chars`` are rejected (a client cannot flood the server); ``families`` (public, like the prompts)
+    serve ``reliability_by="family"``; ``signal`` is the competence signal the estimator reads (the rule's,
+    :class:`~fedcofit_lite.protocol.consensus.RuleSpec`), which every message must then carry. With ``private`` (a
+    :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy majority of
+    the normalized answers, released only above the vote's threshold, with agreement 1.0 (the true vote share is not
+    private).
     """
 
     def __init__(
-        self,
-        prompt_ids: Sequence[str],
-        embed_fn: EmbedFn,
-        consensus: SemanticConsensus,
-        max_answer_chars: int = 2000,
-        families: Mapping[str, str] | None = None,
-        rule: str = "custom",
-        private: NoisyVote | None = None,
-        signal: str | None = None,
-    ) -> None:
+        self, prompt_ids: Sequence[str], embed_fn: EmbedFn, consensus: SemanticConsensus,
+        max_answer_chars: int = 2000, families: Mapping[str, str] | None = None, rule: str = "custom",
+        private: NoisyVote | None = None, signal: str | None = None,
+    ) -> None:  # fmt: skip
         plain_vote = consensus.grouping == "exact" and consensus.weighting == "uniform"
         if private is not None and not (RULES[rule].private if rule in RULES else plain_vote):
-            raise ValueError(
-                f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} "
-                "(semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote)."
-            )
-        self.prompt_ids = list(prompt_ids)
-        self.embed_fn = embed_fn
-        self.consensus = consensus
-        self.max_answer_chars = max_answer_chars
-        self.families = dict(families or {})
+            why = "semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote"
+            raise ValueError(f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} ({why}).")  # fmt: skip
+        self.prompt_ids, self.embed_fn, self.consensus = list(prompt_ids), embed_fn, consensus
+        self.max_answer_chars, self.families, self.private = max_answer_chars, dict(families or {}), private
         self.rule = rule  # the rule's name in consensus.RULES, for the record
-        self.private = private
         self.signal = signal if signal is not None else (RULES[rule].signal if rule in RULES else None)
         self._known = set(self.prompt_ids)
         self.held: dict[str, AnswersMessage] = {}  # client id -> its last accepted (whole) answers message
@@ -123,9 +110,7 @@ class ConsensusServer:
             return f"the consensus rule reads the competence signal {self.signal!r}, but the message carries none"
         return None
 
-    def screen(
-        self, round_index: int, messages: Sequence[AnswersMessage]
-    ) -> tuple[list[AnswersMessage], dict[str, str]]:
+    def screen(self, round_index: int, messages: Sequence[AnswersMessage]) -> tuple[list[AnswersMessage], dict[str, str]]:  # fmt: skip
         """Check every message once: (the acceptable ones, client id -> why the others were rejected).
 
         A message of changed answers only (``base_round``, ``federation.send_changed``) is completed
@@ -182,55 +167,36 @@ class ConsensusServer:
         groups = np.array([r[0] for r in rows], dtype=object)
         vectors = self.embed_fn(texts)  # (n_answers, d)
         # 3-4. group per prompt under the rule, consensus of the dominant group, filters
-        est = self._fresh_estimator().fit(
-            vectors,
-            groups,
-            texts=texts,
-            clients=[r[2] for r in rows],
-            confidence=[r[3] for r in rows] if self.needs_confidence else None,
-            families=[self.families.get(r[0], "") for r in rows],
-            competence=[r[4] for r in rows] if self.signal else None,
-        )
+        clients, families = [r[2] for r in rows], [self.families.get(r[0], "") for r in rows]
+        confidence = [r[3] for r in rows] if self.needs_confidence else None
+        competence = [r[4] for r in rows] if self.signal else None
+        est = clone(self.consensus).fit(
+            vectors, groups, texts=texts, clients=clients, confidence=confidence, families=families,
+            competence=competence,
+        )  # fmt: skip
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
         keep = [bool(k) for k in est.keep_]
         if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
             votes = [
                 [k for k in (normalize_answer(a) for a, *_ in by_prompt[g]) if k] for g in est.groups_
-            ]  # an empty answer abstains
+            ]  # "" abstains
             releases = self.private.release(votes, round_index)
             keep = [rel.key is not None for rel in releases]
             # what is sent is the released key; a withheld prompt keeps the plain vote's winner in the server's own record
             consensus = [rel.key if rel.key is not None else c for rel, c in zip(releases, consensus)]
         empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
         if any(empty) and any(k and e for k, e in zip(keep, empty)):
-            log.info(
-                "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
-            )
+            log.info("round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty))  # fmt: skip
+        ids, keep = [str(g) for g in est.groups_], [k and not e for k, e in zip(keep, empty)]
+        fitted = est.agreement_.tolist(), est.cohesion_.tolist(), est.n_clusters_.tolist()  # float, float, int
         report = RoundReport(
-            round=round_index,
-            prompt_ids=[str(g) for g in est.groups_],
-            consensus=consensus,
-            agreement=[float(a) for a in est.agreement_],
-            cohesion=[float(c) for c in est.cohesion_],
-            n_clusters=[int(k) for k in est.n_clusters_],
-            n_answers=n_answers,
-            kept=[k and not e for k, e in zip(keep, empty)],
-            empty=[bool(e) for e in empty],
-            vectors=np.asarray(vectors),
-            row_clients=[r[2] for r in rows],
-            row_prompts=[r[0] for r in rows],
-            clients=[m.client_id for m in accepted],
-            rejected=rejected,
-        )
-        keep = report.kept
-        message = PseudoLabelsMessage(
-            round=round_index,
-            prompt_ids=[p for p, k in zip(report.prompt_ids, keep) if k],
-            answers=[c for c, k in zip(consensus, keep) if k],
-            agreement=[1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k],
-        )
-        return message, report
+            round_index, ids, consensus, *fitted, n_answers, keep, [m.client_id for m in accepted], empty,
+            np.asarray(vectors), clients, [r[0] for r in rows], rejected,
+        )  # fmt: skip
+        agreement = [1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k]
+        sent = [p for p, k in zip(ids, keep) if k], [c for c, k in zip(consensus, keep) if k]
+        return PseudoLabelsMessage(round_index, *sent, agreement), report
 
     def privacy_spent(self, rounds: int, delta: float) -> tuple[float, float] | None:
         """Client-level (epsilon, total delta) of the labels released in ``rounds`` rounds (None without private consensus).
@@ -242,11 +208,6 @@ class ConsensusServer:
         from .private_vote import client_epsilon
 
         return client_epsilon(self.private.sigma, self.private.threshold, rounds * len(self.prompt_ids), delta)
-
-    def _fresh_estimator(self) -> SemanticConsensus:
-        from sklearn.base import clone
-
-        return clone(self.consensus)
 
 
 def round_float(x: float, digits: int = 4) -> float:
@@ -270,9 +231,7 @@ def build_consensus_server(
     With ``consensus.dp_sigma > 0`` the server releases labels by a noisy vote whose threshold covers
     every prompt of every planned round, with noise seeded by ``vote_seed``.
     """
-    c = cfg.consensus
-    rule = rule or c.rule
-    private = None
+    c, rule, private = cfg.consensus, rule or cfg.consensus.rule, None
     if c.dp_sigma > 0:
         from .private_vote import NoisyVote, threshold_for
 
@@ -280,7 +239,5 @@ def build_consensus_server(
             raise ValueError("a private vote needs its noise seed: pass vote_seed (see draw_vote_seed).")
         threshold = threshold_for(c.dp_sigma, len(public) * cfg.federation.rounds, c.dp_delta)
         private = NoisyVote(c.dp_sigma, threshold, vote_seed)
-    families = {e.id: e.family for e in public}
-    consensus = build_consensus(c, rule)
-    ids = [e.id for e in public]
-    return ConsensusServer(ids, embed_fn, consensus, cfg.federation.max_answer_chars, families, rule, private)
+    families, ids = {e.id: e.family for e in public}, [e.id for e in public]
+    return ConsensusServer(ids, embed_fn, build_consensus(c, rule), cfg.federation.max_answer_chars, families, rule, private)  # fmt: skip

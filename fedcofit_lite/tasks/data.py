@@ -1,11 +1,10 @@
 """Example schema, JSONL I/O, the task-suite loader and client partitioners.
 
 Everything that flows through the federation is an :class:`Example`. A task suite is four JSONL files
-(``data/DATA_CARD.md``): ``train`` (labelled, split among clients), ``public`` (unlabelled prompts
-every client answers), ``public_references`` (the evaluator's only) and ``test`` (held out).
-Partitioners split examples among clients (iid, Dirichlet skew over families, one family per
-client), deterministically, never losing or duplicating one. External instruction data (Dolly- or
-Alpaca-style) is read by :func:`load_instruction_dataset`.
+(``data/DATA_CARD.md``): ``train`` (labelled, split among clients), ``public`` (unlabelled prompts every client
+answers), ``public_references`` (the evaluator's only) and ``test`` (held out). Partitioners split examples among
+clients (iid, Dirichlet skew over families, one family per client), deterministically, never losing or duplicating
+one. External instruction data (Dolly- or Alpaca-style) is read by :func:`load_instruction_dataset`.
 """
 
 from __future__ import annotations
@@ -25,38 +24,10 @@ import numpy as np
 
 from ..config import Partition, RunConfig
 
-__all__ = [
-    "DEFAULT_DATA_DIR",
-    "SCHEMES",
-    "SUITE_FILES",
-    "DataFormatError",
-    "Example",
-    "TaskSuite",
-    "cap_per_client",
-    "family_histogram",
-    "load_examples",
-    "load_instruction_dataset",
-    "load_jsonl",
-    "load_task_suite",
-    "partition",
-    "partition_by_family",
-    "partition_dirichlet",
-    "partition_iid",
-    "build_suite",
-    "instruction_suite",
-    "resolve_data_path",
-    "write_jsonl",
-]
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
-SUITE_FILES: dict[str, str] = {
-    "train": "train.jsonl",
-    "public": "public.jsonl",
-    "public_references": "public_references.jsonl",
-    "test": "test.jsonl",
-}
+SUITE_FILES: dict[str, str] = {k: f"{k}.jsonl" for k in ("train", "public", "public_references", "test")}
 SCHEMES: tuple[str, ...] = typing.get_args(Partition)
 
 _REGENERATE_HINT = "run `python data/generate.py` from the repository root to create it"
@@ -67,8 +38,6 @@ class DataFormatError(ValueError):
 
 
 # --- schema ----------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Example:
     """One instruction example: ``id`` (unique and stable, e.g. ``date_rewrite-train-0007``), ``family`` (a
@@ -94,37 +63,23 @@ class Example:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Example:
-        """Build an example from a dict, validating it.
-
-        Raises
-        ------
-        DataFormatError
-            If ``d`` is not a mapping, misses ``id``, ``family`` or
-            ``instruction``, has unknown keys, or has a non-string value.
-        """
+        """Build an example from a dict: a :class:`DataFormatError` names an unknown, missing, non-string or empty field."""
         if not isinstance(d, Mapping):
             raise DataFormatError(f"expected a JSON object, got {type(d).__name__}")
         names = [f.name for f in fields(cls)]
         unknown = [k for k in d if k not in names]
         if unknown:
-            raise DataFormatError(
-                f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}"
-            )
-        for name in ("id", "family", "instruction"):
-            if name not in d:
-                raise DataFormatError(f"missing required field {name!r}")
-        for name, value in d.items():
-            if not isinstance(value, str):
-                raise DataFormatError(f"field {name!r} must be a string, got {type(value).__name__}")
-        for name in ("id", "family"):
-            if not d[name].strip():
-                raise DataFormatError(f"field {name!r} must not be empty")
+            raise DataFormatError(f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}")  # fmt: skip
+        wrong = [(n, type(v).__name__) for n, v in d.items() if not isinstance(v, str)]
+        problems = [f"missing required field {n!r}" for n in ("id", "family", "instruction") if n not in d]
+        problems += [f"field {n!r} must be a string, got {t}" for n, t in wrong]
+        problems = problems or [f"field {n!r} must not be empty" for n in ("id", "family") if not d[n].strip()]
+        if problems:
+            raise DataFormatError(problems[0])
         return cls(**d)
 
 
 # --- JSONL I/O -------------------------------------------------------------
-
-
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line (1-based)."""
     with open(path, encoding="utf-8") as f:
@@ -136,9 +91,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise DataFormatError(
-                        f"{path}, line {lineno}: invalid JSON ({e.msg} at column {e.colno})"
-                    ) from None
+                    raise DataFormatError(f"{path}, line {lineno}: invalid JSON ({e.msg} at column {e.colno})") from None  # fmt: skip
                 if not isinstance(obj, dict):
                     raise DataFormatError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj
@@ -147,24 +100,14 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON Lines file: one JSON object per line, blank lines skipped.
-
-    Raises
-    ------
-    DataFormatError
-        On a line that is not valid JSON or not an object; the message names
-        the file and the 1-based line number.
-    """
+    """Read a JSON Lines file (blank lines skipped); a line that is not a JSON object is a :class:`DataFormatError`
+    naming the file and the line."""
     return [obj for _, obj in _iter_jsonl(Path(path))]
 
 
 def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any] | Example]) -> None:
-    """Write records as JSON Lines (UTF-8, ``ensure_ascii=False``, ``\\n``).
-
-    Keys keep each record's own order (``Example.to_dict`` order for
-    examples), so equal inputs give byte-identical files. Parent folders are
-    created.
-    """
+    """Write records as JSON Lines (UTF-8, ``ensure_ascii=False``, ``\\n``; keys in each record's own order, so equal
+    inputs give byte-identical files), creating the parent folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
@@ -174,14 +117,8 @@ def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any] | Example]
 
 
 def load_examples(path: str | Path) -> list[Example]:
-    """Read a JSONL file of :class:`Example` records.
-
-    Raises
-    ------
-    DataFormatError
-        Naming the file, line and field of the first invalid record, or the
-        line of a duplicate id.
-    """
+    """Read a JSONL file of :class:`Example` records; a :class:`DataFormatError` names the file, line and field of
+    the first invalid record, or the line of a duplicate id."""
     path = Path(path)
     examples: list[Example] = []
     first_line: dict[str, int] = {}
@@ -191,17 +128,13 @@ def load_examples(path: str | Path) -> list[Example]:
         except DataFormatError as e:
             raise DataFormatError(f"{path}, line {lineno}: {e}") from None
         if example.id in first_line:
-            raise DataFormatError(
-                f"{path}, line {lineno}: duplicate id {example.id!r} (first seen on line {first_line[example.id]})"
-            )
+            raise DataFormatError(f"{path}, line {lineno}: duplicate id {example.id!r} (first seen on line {first_line[example.id]})")  # fmt: skip
         first_line[example.id] = lineno
         examples.append(example)
     return examples
 
 
 # --- the task suite --------------------------------------------------------
-
-
 def _families_of(*groups: Iterable[Example]) -> tuple[str, ...]:
     """Families in order of first appearance."""
     return tuple(dict.fromkeys(ex.family for group in groups for ex in group))
@@ -228,12 +161,9 @@ class TaskSuite:
                 f"public prompts must be unlabelled, but {len(labelled)} have a "
                 f"response (first: {labelled[0]!r}); put references in public_references"
             )
-        public_ids = {ex.id for ex in self.public}
-        stray = [i for i in self.public_references if i not in public_ids]
+        stray = [i for i in self.public_references if i not in {ex.id for ex in self.public}]
         if stray:
-            raise DataFormatError(
-                f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})"
-            )
+            raise DataFormatError(f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})")  # fmt: skip
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -252,9 +182,7 @@ def _load_references(path: Path) -> dict[str, str]:
             )
         for name in ("id", "response"):
             if not isinstance(obj[name], str):
-                raise DataFormatError(
-                    f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}"
-                )
+                raise DataFormatError(f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}")  # fmt: skip
         if obj["id"] in references:
             raise DataFormatError(f"{path}, line {lineno}: duplicate id {obj['id']!r}")
         references[obj["id"]] = obj["response"]
@@ -283,9 +211,7 @@ def _proportional_quota(sizes: Mapping[str, int], total: int) -> dict[str, int]:
     return quota
 
 
-def _stratified_sample(
-    examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator
-) -> list[Example]:
+def _stratified_sample(examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator) -> list[Example]:  # fmt: skip
     """Draw ``quota[family]`` examples per family, keeping the input order."""
     groups = _group_indices(examples)
     keep: list[int] = []
@@ -304,9 +230,8 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
         if not file.is_file():
             raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
 
-    train = load_examples(files["train"])
-    public = load_examples(files["public"])  # TaskSuite refuses a labelled one
-    test = load_examples(files["test"])
+    # TaskSuite refuses a labelled public prompt
+    train, public, test = (load_examples(files[k]) for k in ("train", "public", "test"))
     references = _load_references(files["public_references"])
     missing = [ex.id for ex in public if ex.id not in references]
     if missing or len(references) != len(public):
@@ -315,17 +240,13 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
             f"{len(references)} references for {len(public)} prompts, "
             f"{len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
         )
-
     return train, public, test, references
 
 
 def load_task_suite(
-    path: str | Path = DEFAULT_DATA_DIR,
-    families: Sequence[str] | None = None,
-    n_public: int | None = None,
-    n_test_per_family: int | None = None,
-    seed: int = 0,
-) -> TaskSuite:
+    path: str | Path = DEFAULT_DATA_DIR, families: Sequence[str] | None = None, n_public: int | None = None,
+    n_test_per_family: int | None = None, seed: int = 0,
+) -> TaskSuite:  # fmt: skip
     """Load the task suite in ``path`` (the four files ``data/generate.py`` writes), subsampled.
 
     ``families`` keeps only those; ``n_public`` keeps that many public prompts in total, balanced across
@@ -348,9 +269,7 @@ def load_task_suite(
 
     if n_public is not None:
         if not 1 <= n_public <= len(public):
-            raise ValueError(
-                f"n_public must be between 1 and the {len(public)} public prompts available, got {n_public}"
-            )
+            raise ValueError(f"n_public must be between 1 and the {len(public)} public prompts available, got {n_public}")  # fmt: skip
         quota = _round_robin_quota(_group_sizes(public), n_public)
         public = _stratified_sample(public, quota, np.random.default_rng([seed, 0]))
     if n_test_per_family is not None:
@@ -359,9 +278,7 @@ def load_task_suite(
         quota = {f: min(n, n_test_per_family) for f, n in _group_sizes(test).items()}
         test = _stratified_sample(test, quota, np.random.default_rng([seed, 1]))
 
-    suite = TaskSuite(
-        train=train, public=public, public_references={ex.id: references[ex.id] for ex in public}, test=test
-    )
+    suite = TaskSuite(train, public, {ex.id: references[ex.id] for ex in public}, test)
     logger.info(
         "loaded task suite from %s: %d train, %d public, %d test, families %s",
         directory, len(train), len(public), len(test), ", ".join(suite.families),
@@ -370,8 +287,6 @@ def load_task_suite(
 
 
 # --- partitioners ----------------------------------------------------------
-
-
 def _group_indices(examples: Sequence[Example]) -> dict[str, list[int]]:
     """Family -> indices into ``examples``, families in order of first appearance."""
     groups: dict[str, list[int]] = {}
@@ -390,9 +305,7 @@ def _check_n_clients(examples: Sequence[Example], n_clients: int) -> None:
         or not isinstance(n_clients, (int, np.integer))
         or not 1 <= n_clients <= len(examples)
     ):
-        raise ValueError(
-            f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}"
-        )
+        raise ValueError(f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}")  # fmt: skip
 
 
 def _check_alpha(alpha: float) -> None:
@@ -406,29 +319,20 @@ def _check_alpha(alpha: float) -> None:
 def _materialize(
     examples: Sequence[Example], buckets: list[list[int]], rng: np.random.Generator
 ) -> list[list[Example]]:
-    # Shuffle within each client so that a training loop that does not
-    # shuffle still sees the families mixed.
+    # Shuffle within each client so that a training loop that does not shuffle still sees the families mixed.
     return [[examples[i] for i in rng.permutation(np.asarray(b, dtype=int))] for b in buckets]
 
 
 def partition_iid(examples: Sequence[Example], n_clients: int, seed: int = 0) -> list[list[Example]]:
-    """Split examples uniformly at random into ``n_clients`` near-equal parts.
-
-    Returns
-    -------
-    list of list of Example
-        One list per client, sizes differing by at most one, each in a
-        seeded random order.
-    """
+    """Split examples uniformly at random into ``n_clients`` parts whose sizes differ by at most one, each in a
+    seeded random order."""
     _check_n_clients(examples, n_clients)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(examples))
     return [[examples[i] for i in chunk] for chunk in np.array_split(order, n_clients)]
 
 
-def partition_dirichlet(
-    examples: Sequence[Example], n_clients: int, alpha: float, seed: int = 0
-) -> list[list[Example]]:
+def partition_dirichlet(examples: Sequence[Example], n_clients: int, alpha: float, seed: int = 0) -> list[list[Example]]:  # fmt: skip
     """Split examples with Dirichlet label skew over families.
 
     For each family, client proportions are drawn from ``Dirichlet(alpha, ..., alpha)`` and its
@@ -513,9 +417,8 @@ def partition(
 def cap_per_client(parts: Sequence[Sequence[Example]], max_examples: int, seed: int = 0) -> list[list[Example]]:
     """Subsample each client's examples to at most ``max_examples``.
 
-    Each family keeps a share proportional to its size (largest-remainder
-    rounding), so family proportions are kept up to rounding. Clients at or
-    under the cap are returned unchanged; kept examples keep their order.
+    Each family keeps a share proportional to its size (largest-remainder rounding), so family proportions are kept up
+    to rounding. Clients at or under the cap are returned unchanged; kept examples keep their order.
     """
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an integer >= 1, got {max_examples!r}")
@@ -537,17 +440,10 @@ def family_histogram(parts: Sequence[Sequence[Example]], families: Sequence[str]
     """
     seen = sorted(_families_of(*parts))
     keys = list(dict.fromkeys([*(families or ()), *seen]))
-    histogram = []
-    for part in parts:
-        counts = dict.fromkeys(keys, 0)
-        for ex in part:
-            counts[ex.family] += 1
-        histogram.append(counts)
-    return histogram
+    return [{k: sum(ex.family == k for ex in part) for k in keys} for part in parts]
 
 
 # --- external instruction datasets -----------------------------------------
-
 _DOLLY_FIELDS = ("instruction", "context", "response", "category")
 _ALPACA_FIELDS = ("instruction", "input", "output")
 
@@ -564,11 +460,8 @@ def _record_to_example(record: Mapping[str, Any], example_id: str, family_field:
             f"{', '.join(_DOLLY_FIELDS)}) nor the Alpaca schema (fields "
             f"{', '.join(_ALPACA_FIELDS)}); it has the fields {', '.join(map(repr, record))}"
         )
-    values = {
-        "instruction": record["instruction"],
-        "context": record.get(context_key) or "",
-        "response": record[response_key],
-    }
+    context, response = record.get(context_key) or "", record[response_key]
+    values = {"instruction": record["instruction"], "context": context, "response": response}
     if family_field is not None:
         if family_field not in record:
             raise DataFormatError(f"family_field {family_field!r} is not a field of the record")
@@ -578,11 +471,6 @@ def _record_to_example(record: Mapping[str, Any], example_id: str, family_field:
         if not isinstance(value, str):
             raise DataFormatError(f"field {name!r} must be a string, got {type(value).__name__}")
     return Example(id=example_id, **values)
-
-
-def _is_offline() -> bool:
-    flags = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in flags)
 
 
 def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
@@ -598,11 +486,9 @@ def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
     try:
         return datasets.load_dataset(name, split=split)
     except Exception as e:
-        why = (
-            "Hugging Face offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
-            if _is_offline()
-            else "the hub could not be reached or has no such dataset/split"
-        )
+        flags = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+        offline = any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in flags)
+        why = "Hugging Face offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)" if offline else "the hub could not be reached or has no such dataset/split"  # fmt: skip
         detail = f"{type(e).__name__}: {e}"[:300]
         raise RuntimeError(
             f"could not load the Hugging Face dataset {name!r} (split {split!r}): "
@@ -625,8 +511,7 @@ def _local_records(path: Path) -> Iterator[tuple[str, Any]]:
             yield f"line {lineno}", obj
     elif suffix == ".json":
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise DataFormatError(f"{path}, line {e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(data, list):
@@ -659,10 +544,7 @@ def load_instruction_dataset(
         stem, origin = path.stem, str(path)
         located: Iterable[tuple[str, Any]] = _local_records(path)
     elif _looks_like_path(source):
-        raise FileNotFoundError(
-            f"instruction data file {path} does not exist; pass an existing "
-            ".json/.jsonl file or a Hugging Face hub dataset name"
-        )
+        raise FileNotFoundError(f"instruction data file {path} does not exist; pass an existing .json/.jsonl file or a Hugging Face hub dataset name")  # fmt: skip
     else:
         name = str(source)
         stem, origin = name.rstrip("/").rsplit("/", 1)[-1], f"hub dataset {name!r}"
@@ -692,13 +574,9 @@ def resolve_data_path(path: str) -> Path:
 
 
 def instruction_suite(
-    examples: Sequence[Example],
-    families: Sequence[str] | None = None,
-    n_public: int = 48,
-    n_test_per_family: int = 8,
-    seed: int = 0,
-    max_response_words: int = 0,
-) -> TaskSuite:
+    examples: Sequence[Example], families: Sequence[str] | None = None, n_public: int = 48,
+    n_test_per_family: int = 8, seed: int = 0, max_response_words: int = 0,
+) -> TaskSuite:  # fmt: skip
     """A task suite cut from instruction data (Dolly/Alpaca records): per family (category), test, public and train.
 
     Records whose response is longer than ``max_response_words`` words go first (0 = keep all). Each
@@ -746,12 +624,8 @@ def instruction_suite(
 
 
 def build_suite(cfg: RunConfig) -> TaskSuite:
-    """The task suite a run configuration (``RunConfig``) selects.
-
-    With ``data.source`` set, the suite is cut from that instruction data
-    (:func:`instruction_suite`); otherwise it is the project's suite in
-    ``data.path``, with its families, public and test sizes and seed.
-    """
+    """The task suite a ``RunConfig`` selects: cut from ``data.source`` (:func:`instruction_suite`) when set, else
+    the project's suite in ``data.path``, with its families, public and test sizes and seed."""
     d = cfg.data
     if d.source:
         if not (d.n_public and d.n_test_per_family):
@@ -760,18 +634,7 @@ def build_suite(cfg: RunConfig) -> TaskSuite:
                 f"must be numbers (0 = all means nothing there), got {d.n_public} and {d.n_test_per_family}"
             )
         source = resolve_data_path(d.source) if _looks_like_path(d.source) else d.source
-        return instruction_suite(
-            load_instruction_dataset(source, limit=d.source_limit or None),
-            families=d.families or None,
-            n_public=d.n_public,
-            n_test_per_family=d.n_test_per_family,
-            seed=cfg.seed,
-            max_response_words=d.max_response_words,
-        )
-    return load_task_suite(
-        resolve_data_path(cfg.data.path),
-        families=cfg.data.families or None,
-        n_public=cfg.data.n_public or None,
-        n_test_per_family=cfg.data.n_test_per_family or None,
-        seed=cfg.seed,
-    )
+        records = load_instruction_dataset(source, limit=d.source_limit or None)
+        return instruction_suite(records, d.families or None, d.n_public, d.n_test_per_family, cfg.seed, d.max_response_words)  # fmt: skip
+    path, families = resolve_data_path(d.path), d.families or None
+    return load_task_suite(path, families, d.n_public or None, d.n_test_per_family or None, cfg.seed)

@@ -34,21 +34,15 @@ def normalize(text: str, keep_case: bool = False) -> str:
 
 
 def case_matters(reference: str) -> bool:
-    """True when the reference is written in capitals (two or more letters, none lower-case).
-
-    Then the case is what the task asked for (``word_transform``'s uppercase
-    operation: ``VELVET``, not ``velvet``) and exact match compares it.
-    """
+    """True when the reference is written in capitals (two or more letters, none lower-case): then the case is what
+    the task asked for (``word_transform``'s uppercase: ``VELVET``, not ``velvet``) and exact match compares it."""
     letters = [c for c in reference if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
 
 def normalize_answer(text: str) -> str:
-    """The key under which two answers count as the same string: the exact-match rule.
-
-    Strip, collapse whitespace, drop wrapping quotes and a trailing period, and
-    ignore case unless the answer is written in capitals (:func:`normalize`).
-    """
+    """The key under which two answers count as the same string (the exact-match rule, :func:`normalize`): case
+    ignored unless the answer is written in capitals."""
     return normalize(text, keep_case=case_matters(text))
 
 
@@ -75,25 +69,14 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 
 def score_answers(
-    predictions: Sequence[str],
-    references: Sequence[str],
-    families: Sequence[str],
+    predictions: Sequence[str], references: Sequence[str], families: Sequence[str],
     embed_fn: Callable[[list[str]], np.ndarray] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Mean metrics per family and over all (key ``"all"``).
-
-    Returns
-    -------
-    dict
-        ``{family: {"exact_match": .., "correct": .., "rouge_l": .., "embedding_sim": .., "n": ..}}``;
-        ``correct`` is :func:`correct` (equal to exact match outside the free-form
-        families); ``embedding_sim`` only when ``embed_fn`` is given.
-    """
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Mean metrics per family and over all (key ``"all"``): ``{family: {"exact_match", "correct", "rouge_l",
+    "embedding_sim" (only with ``embed_fn``), "n"}}``; ``correct`` is :func:`correct`."""
     if not (len(predictions) == len(references) == len(families)):
-        raise ValueError(
-            f"score_answers: {len(predictions)} predictions, {len(references)} references, "
-            f"{len(families)} families; they must align one to one."
-        )
+        n = f"{len(predictions)} predictions, {len(references)} references, {len(families)} families"
+        raise ValueError(f"score_answers: {n}; they must align one to one.")
     per_item: dict[str, list[float]] = {
         "exact_match": [exact_match(p, r) for p, r in zip(predictions, references)],
         "correct": [correct(p, r, f) for p, r, f in zip(predictions, references, families)],
@@ -118,9 +101,7 @@ def score_predictions(
     """Score each model's answers to the ``test`` examples: (model -> score table, one prediction row per answer)."""
     refs, families = [e.response for e in test], [e.family for e in test]
     scores = {a: score_answers(preds, refs, families, embed_fn) for a, preds in answers.items()}
-    rows = [
-        PredictionRow(a, e.id, e.family, p, e.response) for a, preds in answers.items() for e, p in zip(test, preds)
-    ]
+    rows = [PredictionRow(a, e.id, e.family, p, e.response) for a, ps in answers.items() for e, p in zip(test, ps)]
     return scores, rows
 
 

@@ -32,19 +32,6 @@ from .capitals import CAPITALS
 from .data import SUITE_FILES, Example, write_jsonl
 from .freeform import CAPITAL_SENTENCE, COMPARE_NUMBERS, WEATHER_REPORT, FactModel
 
-__all__ = [
-    "FAMILIES",
-    "FREEFORM_FAMILIES",
-    "REGISTRY",
-    "SPLITS",
-    "TaskFamily",
-    "contradiction",
-    "get_family",
-    "phrasings",
-    "generate_suite",
-    "write_suite",
-]
-
 Sampler = Callable[[random.Random], tuple[str, str]]
 
 SPLITS: tuple[str, ...] = ("train", "public", "test")
@@ -87,10 +74,7 @@ class TaskFamily:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if n > self.capacity:
-            raise ValueError(
-                f"family {self.name!r} has only {self.capacity} distinct "
-                f"instructions, cannot draw n={n}; lower the split sizes"
-            )
+            raise ValueError(f"family {self.name!r} has only {self.capacity} distinct instructions, cannot draw n={n}; lower the split sizes")  # fmt: skip
         pairs: list[tuple[str, str]] = []
         seen: set[str] = set()
         # Rejection sampling; even at 2/3 of capacity this needs only ~2n draws.
@@ -103,20 +87,15 @@ class TaskFamily:
                 seen.add(instruction)
                 pairs.append((instruction, response))
         if len(pairs) < n:
-            raise RuntimeError(
-                f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries"
-            )
+            raise RuntimeError(f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries")  # fmt: skip
         return pairs
 
 
 # --- date_rewrite ----------------------------------------------------------
-
 _DATE_TEMPLATES = (
-    "Rewrite the date {iso} in day/month/year format.",
-    "Convert the ISO date {iso} to DD/MM/YYYY.",
-    "Write the date {iso} as DD/MM/YYYY.",
-    "Express {iso} in day/month/year format.",
-)
+    "Rewrite the date {iso} in day/month/year format.", "Convert the ISO date {iso} to DD/MM/YYYY.",
+    "Write the date {iso} as DD/MM/YYYY.", "Express {iso} in day/month/year format.",
+)  # fmt: skip
 _DATE_FIRST = dt.date(1950, 1, 1)
 _DATE_DAYS = (dt.date(2049, 12, 31) - _DATE_FIRST).days + 1
 
@@ -128,22 +107,17 @@ def _sample_date(rng: random.Random) -> tuple[str, str]:
 
 
 # --- unit_conversion -------------------------------------------------------
-
 # (singular, plural, target plural, target symbol, factor)
 _UNITS = (
-    ("kilometre", "kilometres", "metres", "m", 1000),
-    ("metre", "metres", "centimetres", "cm", 100),
-    ("centimetre", "centimetres", "millimetres", "mm", 10),
-    ("kilogram", "kilograms", "grams", "g", 1000),
-    ("litre", "litres", "millilitres", "mL", 1000),
-    ("hour", "hours", "minutes", "min", 60),
+    ("kilometre", "kilometres", "metres", "m", 1000), ("metre", "metres", "centimetres", "cm", 100),
+    ("centimetre", "centimetres", "millimetres", "mm", 10), ("kilogram", "kilograms", "grams", "g", 1000),
+    ("litre", "litres", "millilitres", "mL", 1000), ("hour", "hours", "minutes", "min", 60),
     ("minute", "minutes", "seconds", "s", 60),
-)
+)  # fmt: skip
 _UNIT_TEMPLATES = (
-    "Convert {value} {unit} to {target}.",
-    "How many {target} are in {value} {unit}?",
+    "Convert {value} {unit} to {target}.", "How many {target} are in {value} {unit}?",
     "Express {value} {unit} in {target}.",
-)
+)  # fmt: skip
 # Whole values 1..20 and one-decimal values 0.1..9.9 (not whole).
 _UNIT_VALUES = tuple(Decimal(v) for v in range(1, 21)) + tuple(Decimal(v) / 10 for v in range(1, 100) if v % 10)
 
@@ -163,18 +137,15 @@ def _sample_unit(rng: random.Random) -> tuple[str, str]:
 
 
 # --- number_to_words -------------------------------------------------------
-
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve "
     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _WORDS_TEMPLATES = (
-    "Write the number {n} in English words.",
-    "Spell out the number {n} in words.",
-    "How is {n} written in English words?",
-    "Write {n} in words.",
-)
+    "Write the number {n} in English words.", "Spell out the number {n} in words.",
+    "How is {n} written in English words?", "Write {n} in words.",
+)  # fmt: skip
 
 
 def number_to_words(n: int) -> str:
@@ -193,19 +164,15 @@ def _sample_words(rng: random.Random) -> tuple[str, str]:
 
 
 # --- word_transform --------------------------------------------------------
-
 _WORDS = (
-    "apple bread chair dance earth field garden happy island jacket kitchen "
-    "letter market night ocean paper queen river stone table umbrella valley "
-    "window yellow zebra animal basket candle doctor engine forest guitar "
-    "hammer insect jungle kettle lemon mirror number orange pencil rabbit "
-    "silver ticket violin winter bottle cotton desert finger planet rocket "
-    "summer thunder travel castle bridge butter camera circle cloud coffee "
-    "flower friend golden honey horse house lamp light magic metal money "
-    "monkey mountain music orbit piano pocket power puzzle quiet radio robot "
-    "salad school season shadow simple smile spring square station story "
-    "street sugar sunset teacher tiger tomato tower train village water "
-    "whale wonder garlic harbor meadow pepper saddle tunnel velvet wallet"
+    "apple bread chair dance earth field garden happy island jacket kitchen letter market night ocean paper "
+    "queen river stone table umbrella valley window yellow zebra animal basket candle doctor engine forest "
+    "guitar hammer insect jungle kettle lemon mirror number orange pencil rabbit silver ticket violin winter "
+    "bottle cotton desert finger planet rocket summer thunder travel castle bridge butter camera circle cloud "
+    "coffee flower friend golden honey horse house lamp light magic metal money monkey mountain music orbit "
+    "piano pocket power puzzle quiet radio robot salad school season shadow simple smile spring square "
+    "station story street sugar sunset teacher tiger tomato tower train village water whale wonder garlic "
+    "harbor meadow pepper saddle tunnel velvet wallet"
 ).split()
 _WORD_OPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
     (("Write the word '{w}' in uppercase letters.", "Convert '{w}' to all capital letters."), str.upper),
@@ -224,12 +191,9 @@ def _sample_word(rng: random.Random) -> tuple[str, str]:
 
 
 # --- arithmetic ------------------------------------------------------------
-
 _ARITH_TEMPLATES = (
-    "What is {a} {op} {b}?",
-    "Compute {a} {op} {b}.",
-    "Calculate {a} {op} {b}. Answer with the number only.",
-)
+    "What is {a} {op} {b}?", "Compute {a} {op} {b}.", "Calculate {a} {op} {b}. Answer with the number only.",
+)  # fmt: skip
 
 
 def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
@@ -243,14 +207,11 @@ def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
 
 
 # --- capital ---------------------------------------------------------------
-
 _COUNTRIES = tuple(CAPITALS)
 _CAPITAL_TEMPLATES = (
-    "What is the capital of {c}?",
-    "Name the capital city of {c}.",
-    "Which city is the capital of {c}?",
+    "What is the capital of {c}?", "Name the capital city of {c}.", "Which city is the capital of {c}?",
     "What city is the capital of {c}? Give the city name only.",
-)
+)  # fmt: skip
 
 
 def _sample_capital(rng: random.Random) -> tuple[str, str]:
@@ -259,13 +220,10 @@ def _sample_capital(rng: random.Random) -> tuple[str, str]:
 
 
 # --- list_sort -------------------------------------------------------------
-
 _SORT_TEMPLATES = (
-    ("Sort {xs} in ascending order.", False),
-    ("Order these numbers from smallest to largest: {xs}.", False),
-    ("Sort {xs} in descending order.", True),
-    ("Order these numbers from largest to smallest: {xs}.", True),
-)
+    ("Sort {xs} in ascending order.", False), ("Order these numbers from smallest to largest: {xs}.", False),
+    ("Sort {xs} in descending order.", True), ("Order these numbers from largest to smallest: {xs}.", True),
+)  # fmt: skip
 
 
 def _sample_sort(rng: random.Random) -> tuple[str, str]:
@@ -278,96 +236,43 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
 
 
 # --- registry --------------------------------------------------------------
-
 # The one registry of task families: generation, scoring (tasks.evaluate.correct) and config checks read it.
 # To add a family: REGISTRY[f.name] = TaskFamily(...), with a ``check`` when right answers differ in wording.
-REGISTRY: dict[str, TaskFamily] = {
-    f.name: f
-    for f in (
-        TaskFamily(
-            "date_rewrite",
-            "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.",
-            _sample_date,
-            _DATE_DAYS * len(_DATE_TEMPLATES),
-        ),
-        TaskFamily(
-            "unit_conversion",
-            "Metric length/mass/volume and time conversions; answer 'number symbol'.",
-            _sample_unit,
-            # Singular/plural wording depends on the value only, so every
-            # (unit, value, template) triple gives a distinct instruction.
-            len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES),
-        ),
-        TaskFamily(
-            "number_to_words",
-            "Integer 0..99 spelled out in English words, hyphenated.",
-            _sample_words,
-            100 * len(_WORDS_TEMPLATES),
-        ),
-        TaskFamily(
-            "word_transform",
-            "Common English word: uppercase, first three or last three letters.",
-            _sample_word,
-            len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS),
-        ),
-        TaskFamily(
-            "arithmetic",
-            "Addition or non-negative subtraction of two two-digit numbers.",
-            _sample_arithmetic,
-            # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs.
-            (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES),
-        ),
-        TaskFamily(
-            "capital",
-            f"Capital city of one of {len(CAPITALS)} well-known countries.",
-            _sample_capital,
-            len(CAPITALS) * len(_CAPITAL_TEMPLATES),
-        ),
-        TaskFamily(
-            "list_sort",
-            "Four distinct numbers 1..59 sorted ascending or descending.",
-            _sample_sort,
-            # Ordered 4-tuples of distinct values times the templates.
-            59 * 58 * 57 * 56 * len(_SORT_TEMPLATES),
-        ),
-    )
-}
+# fmt: off
+REGISTRY: dict[str, TaskFamily] = {f.name: f for f in (
+    TaskFamily("date_rewrite", "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.", _sample_date,
+               _DATE_DAYS * len(_DATE_TEMPLATES)),
+    # singular/plural wording depends on the value only: every (unit, value, template) is a distinct instruction
+    TaskFamily("unit_conversion", "Metric length/mass/volume and time conversions; answer 'number symbol'.",
+               _sample_unit, len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES)),
+    TaskFamily("number_to_words", "Integer 0..99 spelled out in English words, hyphenated.", _sample_words,
+               100 * len(_WORDS_TEMPLATES)),
+    TaskFamily("word_transform", "Common English word: uppercase, first three or last three letters.", _sample_word,
+               len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS)),
+    # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs
+    TaskFamily("arithmetic", "Addition or non-negative subtraction of two two-digit numbers.", _sample_arithmetic,
+               (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES)),
+    TaskFamily("capital", f"Capital city of one of {len(CAPITALS)} well-known countries.", _sample_capital,
+               len(CAPITALS) * len(_CAPITAL_TEMPLATES)),
+    # ordered 4-tuples of distinct values times the templates
+    TaskFamily("list_sort", "Four distinct numbers 1..59 sorted ascending or descending.", _sample_sort,
+               59 * 58 * 57 * 56 * len(_SORT_TEMPLATES)),
+)}
+# fmt: on
 
 FAMILIES: tuple[str, ...] = tuple(REGISTRY)  # the exact-answer families of data/tasks/
 FREEFORM_FAMILIES: tuple[str, ...] = ("capital_sentence", "compare_numbers", "weather_report")  # data/freeform/
 REGISTRY |= {
-    "capital_sentence": TaskFamily(
-        "capital_sentence",
-        "The capital of a country, stated in one sentence (several phrasings).",
-        None,
-        CAPITAL_SENTENCE.capacity,
-        facts=CAPITAL_SENTENCE,
-    ),
-    "compare_numbers": TaskFamily(
-        "compare_numbers",
-        "Which of two numbers 10..99 is larger, in one sentence (either side may be named).",
-        None,
-        COMPARE_NUMBERS.capacity,
-        facts=COMPARE_NUMBERS,
-    ),
-    "weather_report": TaskFamily(
-        "weather_report",
-        "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.",
-        None,
-        WEATHER_REPORT.capacity,
-        facts=WEATHER_REPORT,
-    ),
-}
+    name: TaskFamily(name, description, None, facts.capacity, facts=facts) for name, description, facts in (
+        ("capital_sentence", "The capital of a country, stated in one sentence (several phrasings).", CAPITAL_SENTENCE),
+        ("compare_numbers", "Which of two numbers 10..99 is larger, in one sentence (either side may be named).", COMPARE_NUMBERS),
+        ("weather_report", "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.", WEATHER_REPORT),
+    )
+}  # fmt: skip
 
 
 def get_family(name: str) -> TaskFamily:
-    """Return the task family called ``name``.
-
-    Raises
-    ------
-    ValueError
-        If there is no such family; the message lists the existing names.
-    """
+    """Return the task family called ``name`` (a ``ValueError`` lists the existing names)."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -393,13 +298,9 @@ def contradiction(family: str, reference: str, style: int = 0, seed: int = 0) ->
 
 
 def generate_suite(
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: Sequence[str] = FAMILIES,
+    seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25, families: Sequence[str] = FAMILIES,
     extra_public: int = 0,
-) -> dict[str, list[Example]]:
+) -> dict[str, list[Example]]:  # fmt: skip
     """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
     Each family draws from its own generator, seeded from ``(seed, family)``, so its examples do not
@@ -430,9 +331,7 @@ def generate_suite(
         start = 0
         for split in SPLITS:
             for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
-                suite[split].append(
-                    Example(id=f"{name}-{split}-{i:04d}", family=name, instruction=instruction, response=response)
-                )
+                suite[split].append(Example(f"{name}-{split}-{i:04d}", name, instruction, response=response))
             start += sizes[split]
         for i, (instruction, response) in enumerate(pairs[start:], start=n_public):  # the extra public prompts
             suite["public"].append(Example(f"{name}-public-{i:04d}", name, instruction, response=response))
@@ -440,25 +339,17 @@ def generate_suite(
 
 
 def write_suite(
-    out: str | Path,
-    seed: int = 0,
-    n_train: int = 200,
-    n_public: int = 40,
-    n_test: int = 25,
-    families: Sequence[str] = FAMILIES,
-    extra_public: int = 0,
-) -> dict[str, int]:
-    """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``); lines per file.
-
-    The public prompts are written without their responses, which go to the hidden references.
-    """
+    out: str | Path, seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25,
+    families: Sequence[str] = FAMILIES, extra_public: int = 0,
+) -> dict[str, int]:  # fmt: skip
+    """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``), the public
+    prompts without their responses (those go to the hidden references); lines per file."""
     suite = generate_suite(seed, n_train, n_public, n_test, families, extra_public)
     records = {
-        "train": suite["train"],
-        "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
+        "train": suite["train"], "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
         "public_references": [{"id": ex.id, "response": ex.response} for ex in suite["public"]],
         "test": suite["test"],
-    }
+    }  # fmt: skip
     for key, rows in records.items():
         write_jsonl(Path(out) / SUITE_FILES[key], rows)
     return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}

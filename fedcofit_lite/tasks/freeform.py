@@ -36,8 +36,6 @@ from typing import Any
 
 from .capitals import CAPITALS
 
-__all__ = ["CAPITAL_SENTENCE", "COMPARE_NUMBERS", "WEATHER_REPORT", "FactModel"]
-
 Facts = tuple[Any, ...]
 
 
@@ -79,9 +77,7 @@ class FactModel:
         try:
             return self.full_facts(self.facts_of(reference))
         except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
-            raise ValueError(
-                f"the reference {reference!r} states no facts this family can read; is it its family's?"
-            ) from None
+            raise ValueError(f"the reference {reference!r} states no facts this family can read; is it its family's?") from None  # fmt: skip
 
     def phrasings(self, reference: str) -> list[str]:
         """Every phrasing the family has of the facts in ``reference``: all right, none equal as strings."""
@@ -94,14 +90,10 @@ class FactModel:
 
 
 def _no_facts(family: str, reference: str) -> ValueError:
-    return ValueError(
-        f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?"
-    )
+    return ValueError(f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?")  # fmt: skip
 
 
 # --- shared readers -----------------------------------------------------------------
-
-
 def _alternation(words: list[str]) -> re.Pattern[str]:
     """A case-insensitive whole-word pattern over ``words``, longest first (``Mexico City`` before ``Mexico``)."""
     body = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
@@ -115,18 +107,14 @@ def _mentions(pattern: re.Pattern[str], text: str, canonical: dict[str, str]) ->
 
 
 # --- capital_sentence -----------------------------------------------------------------
-
 _CAP_INSTRUCTIONS = (
-    "In one sentence, what is the capital of {c}?",
-    "Tell me in a full sentence which city is the capital of {c}.",
+    "In one sentence, what is the capital of {c}?", "Tell me in a full sentence which city is the capital of {c}.",
     "Write one sentence that names the capital of {c}.",
-)
+)  # fmt: skip
 _CAP_STYLES = (
-    "The capital of {country} is {city}.",
-    "{city} is the capital of {country}.",
-    "{country}'s capital city is {city}.",
-    "{city} is {country}'s capital.",
-)
+    "The capital of {country} is {city}.", "{city} is the capital of {country}.",
+    "{country}'s capital city is {city}.", "{city} is {country}'s capital.",
+)  # fmt: skip
 
 
 def _cap_sample(rng: random.Random) -> Facts:
@@ -150,9 +138,7 @@ def _cap_facts(text: str) -> Facts | None:
     city_re, city_names, country_re, country_names = _capital_readers()
     cities, rest = _mentions(city_re, text, city_names)
     countries, _ = _mentions(country_re, rest, country_names)
-    if not cities:
-        return None
-    return frozenset(cities), frozenset(countries)
+    return (frozenset(cities), frozenset(countries)) if cities else None
 
 
 _NEGATION = re.compile(r"\bnot\b|n't\b", re.IGNORECASE)
@@ -178,19 +164,15 @@ def _cap_perturb(facts: Facts, rng: random.Random) -> Facts:
 
 
 # --- compare_numbers ---------------------------------------------------------------------
-
 _CMP_INSTRUCTIONS = (
     "Which is larger, {a} or {b}? Answer in one sentence.",
     "Compare {a} and {b}: which one is bigger? Reply with a sentence.",
     "Of {a} and {b}, which number is greater? Say it in one sentence.",
 )
 _CMP_STYLES = (
-    "{hi} is larger than {lo}.",
-    "{lo} is smaller than {hi}.",
-    "The larger number is {hi}, not {lo}.",
-    "{hi} is greater than {lo}.",
-    "Between {lo} and {hi}, {hi} is the bigger one.",
-)
+    "{hi} is larger than {lo}.", "{lo} is smaller than {hi}.", "The larger number is {hi}, not {lo}.",
+    "{hi} is greater than {lo}.", "Between {lo} and {hi}, {hi} is the bigger one.",
+)  # fmt: skip
 _BIG = r"(?:larger|bigger|greater|higher|more)"
 _SMALL = r"(?:smaller|less|lower|fewer)"
 _BIGGEST = r"(?:larger|bigger|greater|higher|largest|biggest|greatest|highest)"
@@ -254,8 +236,7 @@ def _cmp_facts(text: str, fill: bool = True) -> Facts | None:
 
 def _cmp_check(prediction: str, reference: str) -> bool:
     """Every side the prediction names (the larger, the smaller or both) is the reference's; no clash."""
-    want = _cmp_facts(reference)
-    got = _cmp_facts(prediction, fill=False)
+    want, got = _cmp_facts(reference), _cmp_facts(prediction, fill=False)
     if want is None or None in want or want == ("clash",):
         raise _no_facts("compare_numbers", reference)
     if got is None or got == ("clash",):
@@ -273,15 +254,12 @@ def _cmp_perturb(facts: Facts, rng: random.Random) -> Facts:
 
 
 # --- weather_report ------------------------------------------------------------------------
-
 # condition -> (adjective forms, noun forms); the instruction names the condition by its key.
 _CONDITIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "rain": (("rainy", "wet"), ("rain", "showers")),
-    "sun": (("sunny", "clear"), ("sunshine", "clear skies")),
-    "clouds": (("cloudy", "overcast"), ("clouds", "grey skies")),
-    "snow": (("snowy",), ("snow", "snowfall")),
+    "rain": (("rainy", "wet"), ("rain", "showers")), "sun": (("sunny", "clear"), ("sunshine", "clear skies")),
+    "clouds": (("cloudy", "overcast"), ("clouds", "grey skies")), "snow": (("snowy",), ("snow", "snowfall")),
     "fog": (("foggy", "misty"), ("fog", "mist")),
-}
+}  # fmt: skip
 _WEATHER_CITIES = (
     "Oslo", "Lima", "Cairo", "Tokyo", "Madrid", "Nairobi", "Dublin", "Hanoi", "Quito", "Vienna",
     "Lisbon", "Seoul", "Accra", "Riga", "Dakar", "Manila", "Athens", "Prague", "Kabul", "Doha",
@@ -292,11 +270,9 @@ _W_INSTRUCTIONS = (
     "Turn this reading into a sentence: {city} / {t} C / {cond}.",
 )
 _W_STYLES = (
-    "It is {t} degrees and {adj} in {city}.",
-    "{city}: {noun}, {t} °C.",
-    "The weather in {city} is {adj} at {t} degrees Celsius.",
-    "In {city} right now: {noun} and {t} degrees.",
-)
+    "It is {t} degrees and {adj} in {city}.", "{city}: {noun}, {t} °C.",
+    "The weather in {city} is {adj} at {t} degrees Celsius.", "In {city} right now: {noun} and {t} degrees.",
+)  # fmt: skip
 _COND_WORDS = {w: cond for cond, (adj, noun) in _CONDITIONS.items() for w in (cond, *adj, *noun)}  # the key too: "sun"
 _COND_WORDS |= {"raining": "rain", "snowing": "snow", "cloud": "clouds", "sunshine": "sun"}
 _COND_RE = _alternation(list(_COND_WORDS))
@@ -348,7 +324,6 @@ def _w_extras(facts: Facts) -> dict[str, Any]:
 
 
 # --- the fact models of the three families (tasks.families.REGISTRY holds the families) ------------------
-
 CAPITAL_SENTENCE = FactModel(
     _cap_sample, _cap_instruction, _CAP_STYLES, ("country", "city"), _cap_facts, _cap_perturb, _cap_check, _cap_full,
     capacity=102 * len(_CAP_INSTRUCTIONS),

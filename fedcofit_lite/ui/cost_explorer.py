@@ -19,8 +19,6 @@ from ..analysis import costmodel
 from ..analysis.costmodel import Architecture, Protocol, format_bytes, ratios, round_bytes
 from .costplots import LABELS, fig_ratio_sweep
 
-__all__ = ["CostExplorer", "cost_explorer"]
-
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 PROMPTS = (10, 30, 100, 300, 1000, 3000, 10000)
 ANSWER_TOKENS = (8, 16, 32, 64, 128, 201, 256, 512, 1024)
@@ -34,49 +32,25 @@ def _options(defaults: Sequence[int | float], own: int | float) -> list[int | fl
 class CostExplorer(W.VBox):
     """Model dropdown, rank / prompts / answer-length sliders, a directions checkbox, a table and a figure.
 
-    Every control change recomputes the protocol (:meth:`protocol`) and
-    redraws the table of bytes per round (``summary``) and the ratio-vs-rank
-    figure (``figure``, shown in the ``plot`` output area).
-    Controls are attributes (``explorer.rank.value = 64``), so a notebook
-    cell or a test can drive the widget without a browser.
+    Every control change recomputes the protocol (:meth:`protocol`) and redraws the table of bytes per round
+    (``summary``) and the ratio-vs-rank figure (``figure``, in ``plot``). Controls are attributes
+    (``explorer.rank.value = 64``), so a notebook cell or a test can drive the widget without a browser.
     """
 
     def __init__(self, archs: Mapping[str, Architecture], protocol: Protocol, model: str | None = None) -> None:
         self.archs = dict(archs)
         self.base_protocol = protocol
-        style = {"description_width": "9em"}
-        layout = W.Layout(width="32em")
-        self.model = W.Dropdown(
-            options=list(self.archs),
-            value=model or next(iter(self.archs)),
-            description="model",
-            style=style,
-            layout=layout,
-        )
-        self.rank = W.SelectionSlider(
-            options=_options(RANKS, protocol.rank),
-            value=protocol.rank,
-            description="LoRA rank",
-            style=style,
-            layout=layout,
-        )
-        self.prompts = W.SelectionSlider(
-            options=_options(PROMPTS, protocol.n_prompts),
-            value=protocol.n_prompts,
-            description="public prompts",
-            style=style,
-            layout=layout,
-        )
-        self.answer_tokens = W.SelectionSlider(
-            options=_options(ANSWER_TOKENS, protocol.answer_tokens),
-            value=protocol.answer_tokens,
-            description="answer tokens",
-            style=style,
-            layout=layout,
-        )
-        self.both_directions = W.Checkbox(
-            value="down" in protocol.directions, description="count down as well as up", indent=False
-        )
+        look = {"style": {"description_width": "9em"}, "layout": W.Layout(width="32em")}
+
+        def slider(stops: Sequence[int | float], value: int | float, description: str) -> W.SelectionSlider:
+            return W.SelectionSlider(options=_options(stops, value), value=value, description=description, **look)
+
+        self.model = W.Dropdown(options=list(self.archs), value=model or next(iter(self.archs)), description="model", **look)  # fmt: skip
+        self.rank = slider(RANKS, protocol.rank, "LoRA rank")
+        self.prompts = slider(PROMPTS, protocol.n_prompts, "public prompts")
+        self.answer_tokens = slider(ANSWER_TOKENS, protocol.answer_tokens, "answer tokens")
+        down = "down" in protocol.directions
+        self.both_directions = W.Checkbox(value=down, description="count down as well as up", indent=False)
         self.summary = W.HTML()
         self.plot = W.Output()
         for control in (self.model, self.rank, self.prompts, self.answer_tokens, self.both_directions):
@@ -91,13 +65,9 @@ class CostExplorer(W.VBox):
 
     def protocol(self) -> Protocol:
         """The protocol the controls describe (the other fields as given at construction)."""
-        return replace(
-            self.base_protocol,
-            rank=int(self.rank.value),
-            n_prompts=int(self.prompts.value),
-            answer_tokens=float(self.answer_tokens.value),
-            directions=("up", "down") if self.both_directions.value else ("up",),
-        )
+        directions = ("up", "down") if self.both_directions.value else ("up",)
+        rank, prompts, tokens = int(self.rank.value), int(self.prompts.value), float(self.answer_tokens.value)
+        return replace(self.base_protocol, rank=rank, n_prompts=prompts, answer_tokens=tokens, directions=directions)
 
     def table_html(self) -> str:
         """Bytes per round of the three protocols and how many times consensus each one is."""
@@ -123,16 +93,14 @@ class CostExplorer(W.VBox):
 
 
 def cost_explorer(
-    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None,
-    protocol: Protocol | None = None,
+    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None, protocol: Protocol | None = None,
     model: str | None = None,
-) -> CostExplorer:
+) -> CostExplorer:  # fmt: skip
     """An interactive view (a :class:`CostExplorer` ``VBox``) of the analytic byte counts of one round.
 
-    ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings
-    (default: :func:`fedcofit_lite.analysis.costmodel.paper_setting`), whose rank, prompts, answer length
-    and directions the controls change; ``model`` the first choice (default: the paper's Llama-3.1-405B
-    when offered).
+    ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings (default:
+    :func:`fedcofit_lite.analysis.costmodel.paper_setting`), whose rank, prompts, answer length and directions the
+    controls change; ``model`` the first choice (default: the paper's Llama-3.1-405B when offered).
 
     Examples
     --------
@@ -141,10 +109,8 @@ def cost_explorer(
     >>> explorer.protocol().rank  # doctest: +SKIP
     8
     """
-    if archs is None:
-        archs = costmodel.ARCHITECTURES
-    if not isinstance(archs, Mapping):
-        archs = {a.name: a for a in archs}
+    archs = costmodel.ARCHITECTURES if archs is None else archs
+    archs = archs if isinstance(archs, Mapping) else {a.name: a for a in archs}
     if not archs:
         raise ValueError("archs is empty: pass at least one Architecture (default: costmodel.ARCHITECTURES)")
     paper_arch, paper_protocol = costmodel.paper_setting()

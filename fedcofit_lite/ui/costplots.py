@@ -15,36 +15,26 @@ import plotly.graph_objects as go
 from ..analysis.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes, ratios, round_bytes
 from .plots import method_style
 
-__all__ = ["fig_bytes_vs_model_size", "fig_measured_vs_analytic", "fig_ratio_sweep", "SWEEPABLE"]
-
 LABELS = {
-    "full_fedavg": "full-parameter FedAvg",
-    "lora_fedavg": "LoRA FedAvg",
-    "consensus": "semantic consensus",
-    "full_over_consensus": "full FedAvg / consensus",
-    "lora_over_consensus": "LoRA FedAvg / consensus",
-}
+    "full_fedavg": "full-parameter FedAvg", "lora_fedavg": "LoRA FedAvg", "consensus": "semantic consensus",
+    "full_over_consensus": "full FedAvg / consensus", "lora_over_consensus": "LoRA FedAvg / consensus",
+}  # fmt: skip
 _FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods without a colour of their own
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
 
 
-def _lighter(color: str, amount: float = 0.55) -> str:
-    """``color`` (#rrggbb) mixed with ``amount`` of white."""
-    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
-
-
 def _method_color(method: str, direction: str, k: int) -> str:
-    """The method's colour in every run figure (federation.methods.METHODS): as is for up, lighter for down."""
+    """The method's colour in every run figure (federation.methods.METHODS): as is for up, mixed with 55% white for down."""
     base = method_style(method)["color"] or _FALLBACK_COLORS[k % len(_FALLBACK_COLORS)]
-    return base if direction == "up" else _lighter(base)
+    rgb = [int(base[i : i + 2], 16) for i in (1, 3, 5)]  # #rrggbb
+    return base if direction == "up" else "#" + "".join(f"{round(c + (255 - c) * 0.55):02x}" for c in rgb)
 
 
-def _describe(protocol: Protocol) -> str:
+def _describe(p: Protocol) -> str:
     return (
-        f"r={protocol.rank} on {'+'.join(protocol.target_modules)}, {protocol.bytes_per_param:g} B/param; "
-        f"{protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x {protocol.bytes_per_token:g} B"
+        f"r={p.rank} on {'+'.join(p.target_modules)}, {p.bytes_per_param:g} B/param; "
+        f"{p.n_prompts} prompts x {p.answer_tokens:g} tokens x {p.bytes_per_token:g} B"
     )
 
 
@@ -56,18 +46,9 @@ def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -
     fig = go.Figure()
     for key in PROTOCOLS:
         y = [b[key] for b in per_arch]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines+markers",
-                name=LABELS[key],
-                customdata=[[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)],
-                hovertemplate="%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>"
-                + LABELS[key]
-                + "</extra>",
-            )
-        )
+        data = [[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)]
+        hover = "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>" + LABELS[key] + "</extra>"  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=hover))  # fmt: skip
     fig.update_xaxes(type="log", title="parameters")
     fig.update_yaxes(type="log", title="bytes per round")
     fig.update_layout(title=f"Bytes per round ({_describe(protocol)})", hovermode="closest")
@@ -88,15 +69,8 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
     rows = [ratios(arch, replace(protocol, **{param: v})) for v in values]
     fig = go.Figure()
     for key in ("lora_over_consensus", "full_over_consensus"):
-        fig.add_trace(
-            go.Scatter(
-                x=values,
-                y=[r[key] for r in rows],
-                mode="lines+markers",
-                name=LABELS[key],
-                hovertemplate=f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>",
-            )
-        )
+        hover = f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>"
+        fig.add_trace(go.Scatter(x=values, y=[r[key] for r in rows], mode="lines+markers", name=LABELS[key], hovertemplate=hover))  # fmt: skip
     log_x = min(values) > 0 and max(values) / min(values) >= 10
     fig.update_xaxes(type="log" if log_x else "linear", title=param)
     fig.update_yaxes(type="log", title="bytes ratio (x more than consensus)")
@@ -122,28 +96,20 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     for k, ((method, direction), rs) in enumerate(groups.items()):
         rs = sorted(rs, key=lambda r: r["round"])
         color = _method_color(method, direction, k)
-        name = f"{method_style(method)['label']}, {direction}"
+        name, x = f"{method_style(method)['label']}, {direction}", [r["round"] for r in rs]
         fig.add_trace(
             go.Scatter(
-                x=[r["round"] for r in rs],
-                y=[r["analytic"] for r in rs],
-                mode="lines",
-                line={"color": color, "dash": "dash"},
-                name=f"{name}: analytic",
-                hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
+                x=x, y=[r["analytic"] for r in rs], mode="lines", line={"color": color, "dash": "dash"},
+                name=f"{name}: analytic", hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
             )
-        )
+        )  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=[r["round"] for r in rs],
-                y=[r["measured"] for r in rs],
-                mode="markers",
-                marker={"color": color, "size": 10},
-                name=f"{name}: measured",
-                customdata=[[f"{r['relative']:+.2%}"] for r in rs],
+                x=x, y=[r["measured"] for r in rs], mode="markers", marker={"color": color, "size": 10},
+                name=f"{name}: measured", customdata=[[f"{r['relative']:+.2%}"] for r in rs],
                 hovertemplate="round %{x}: %{y:,} bytes (%{customdata[0]} vs analytic)<extra>" + name + "</extra>",
             )
-        )
+        )  # fmt: skip
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(type="log", title="bytes per round, all clients")
     fig.update_layout(title="Measured bytes on the wire vs the analytic model", hovermode="closest")

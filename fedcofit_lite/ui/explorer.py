@@ -22,15 +22,10 @@ from .roundplots import fig_prompt_similarity, fig_threshold_sweep, prompt_table
 class ClusterExplorer(W.VBox):
     """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy.
 
-    Every change of a control refits the consensus on *all* prompts of the
-    round, so the summary line and the sweep's marker show how pseudo-label
-    accuracy over the whole round moves with the knob. What the last redraw
-    computed stays readable: ``estimator`` (the fitted
-    :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`), ``quality``
-    (:func:`consensus_quality` of it) and ``n_draws`` (redraws so far), so a
-    notebook cell or a test can drive the controls and check the result
-    without a browser. It is an ipywidgets ``VBox``: a notebook shows it when it
-    is the last expression of a cell.
+    Every change of a control refits the consensus on *all* prompts of the round, so the summary line and the
+    sweep's marker show how pseudo-label accuracy over the whole round moves with the knob. What the last redraw
+    computed stays readable (``estimator``, ``quality`` of :func:`consensus_quality`, ``n_draws``), so a notebook
+    cell or a test can drive the controls without a browser.
     """
 
     def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None) -> None:
@@ -49,7 +44,7 @@ class ClusterExplorer(W.VBox):
             "knob": W.FloatSlider(description=REGISTRY[algorithm].knob, readout_format=".2f", **slider),
             "min_agreement": W.FloatSlider(
                 value=min_agreement, min=0, max=1, step=0.05, description="min_agreement", **slider
-            ),
+            ),  # fmt: skip
         }
         self.output = W.Output()
         self.n_draws = 0
@@ -80,21 +75,15 @@ class ClusterExplorer(W.VBox):
         if key not in self._sweeps:  # the sweep depends on neither the prompt nor the knob's value
             self._sweeps[key] = threshold_sweep(ra, algorithm, min_agreement=agree)
         self.output.clear_output(wait=True)
+        reference = f"reference (hidden from the server): <code>{_esc(ra.references[ra.rows_of(prompt_id)[0]])}</code>"
         with self.output:
-            display(
-                HTML(
-                    f"<b>{prompt_id}</b>: {_esc(ra.prompts[prompt_id])}<br>reference (hidden from the server): "
-                    f"<code>{_esc(ra.references[ra.rows_of(prompt_id)[0]])}</code>"
-                )
-            )
+            display(HTML(f"<b>{prompt_id}</b>: {_esc(ra.prompts[prompt_id])}<br>{reference}"))
             display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
-            display(
-                HTML(
-                    f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
-                    f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
-                    f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
-                )
-            )
+            display(HTML(
+                f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
+                f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
+                f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
+            ))  # fmt: skip
             display(fig_prompt_similarity(ra, prompt_id, self.estimator))
             display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
         self.n_draws += 1
@@ -125,9 +114,8 @@ def cluster_explorer(
     """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
 
     ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
-    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the
-    filter's starting value. Leave it as the last expression of a cell to show it; its ``controls`` can
-    be set from code.
+    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the filter's starting
+    value. Leave it as the last expression of a cell to show it; its ``controls`` can be set from code.
 
     Examples
     --------

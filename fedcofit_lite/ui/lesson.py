@@ -1,9 +1,7 @@
 """What a notebook shows a student besides its figures: its time, a run folder, a round's table, its closing summary.
 
-The notebooks call these instead of printing dicts and paths, so the teaching path
-reads as sentences and tables; the closing *What this showed* is written from the
-numbers the notebook computed, so it stays true when a student's run differs from
-the reference.
+The notebooks call these instead of printing dicts and paths; the closing *What this showed* is written from the
+numbers the notebook computed, so it stays true when a student's run differs from the reference.
 """
 
 from __future__ import annotations
@@ -19,24 +17,18 @@ from ..analysis import markdown
 from . import workshop
 
 TIMINGS = Path(__file__).resolve().parents[2] / "docs" / "_data" / "timings.json"
-CONDITIONS = {
-    "small-nbval": "under nbval (CI)",
-    "small-fresh": "from nothing",
-    "cpu-reference": "on the shipped reference",
-    "cpu-fresh": "from nothing",
-}
+# fmt: off
+CONDITIONS = {"small-nbval": "under nbval (CI)", "small-fresh": "from nothing", "cpu-reference": "on the shipped reference",
+              "cpu-fresh": "from nothing"}
 RUN_FILES = {
-    "config.yaml": "the resolved configuration",
-    "partition.json": "each client's private examples",
-    "models.json": "each architecture's config",
-    "metrics.jsonl": "one row per stage: scores, pseudo-labels, bytes, seconds",
+    "config.yaml": "the resolved configuration", "partition.json": "each client's private examples",
+    "models.json": "each architecture's config", "metrics.jsonl": "one row per stage: scores, pseudo-labels, bytes, seconds",
     "answers": "every client's answer to every public prompt, per round",
-    "pseudo_labels": "the server's decision per prompt, per round",
-    "predictions": "every client's test answers, per stage",
-    "checkpoint": "the last finished round, for --resume",
-    "summary.json": "the table per stage",
+    "pseudo_labels": "the server's decision per prompt, per round", "predictions": "every client's test answers, per stage",
+    "checkpoint": "the last finished round, for --resume", "summary.json": "the table per stage",
     "summary.txt": "the table per stage, as text",
 }
+# fmt: on
 
 
 class Markdown:
@@ -69,32 +61,28 @@ def notebook_time(notebook: str, preset: str) -> Markdown:
 def run_folder(run_dir: str | Path) -> pd.DataFrame:
     """The files of a run folder, what each holds and its size; and where the run came from."""
     run_dir = Path(run_dir)
-    rows = []
-    for p in sorted(run_dir.iterdir()):
+
+    def row(p: Path) -> dict[str, Any]:
         size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
-        rows.append({"file": p.name + ("/" if p.is_dir() else ""), "holds": RUN_FILES.get(p.name, ""), "bytes": size})
-    table = pd.DataFrame(rows).set_index("file")
+        return {"file": p.name + ("/" if p.is_dir() else ""), "holds": RUN_FILES.get(p.name, ""), "bytes": size}
+
+    table = pd.DataFrame([row(p) for p in sorted(run_dir.iterdir())]).set_index("file")
     table.attrs["source"] = workshop.describe_run(run_dir)
     return table
 
 
 def stages(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per stage of a run: test exact match, pseudo-labels kept and their precision, bytes each way."""
-    rows = []
-    for m in metrics:
-        rows.append(
-            {
-                "stage": m["stage"],
-                "test exact match": round(m["test"]["all"]["exact_match"], 3),
-                "kept": f"{m['kept']}/{m['n_prompts']}" if "kept" in m else "",
-                "label precision": None
-                if m.get("pseudo_label_accuracy") is None
-                else round(m["pseudo_label_accuracy"], 2),
-                "bytes up": m.get("bytes_up", 0),
-                "bytes down": m.get("bytes_down", 0),
-            }
-        )
-    return pd.DataFrame(rows).set_index("stage")
+
+    def row(m: dict[str, Any]) -> dict[str, Any]:
+        precision = None if m.get("pseudo_label_accuracy") is None else round(m["pseudo_label_accuracy"], 2)
+        return {
+            "stage": m["stage"], "test exact match": round(m["test"]["all"]["exact_match"], 3),
+            "kept": f"{m['kept']}/{m['n_prompts']}" if "kept" in m else "", "label precision": precision,
+            "bytes up": m.get("bytes_up", 0), "bytes down": m.get("bytes_down", 0),
+        }  # fmt: skip
+
+    return pd.DataFrame([row(m) for m in metrics]).set_index("stage")
 
 
 def decisions(run_dir: str | Path, round_index: int = 1) -> pd.DataFrame:
@@ -108,16 +96,10 @@ def decisions(run_dir: str | Path, round_index: int = 1) -> pd.DataFrame:
     for a in answers:
         by_prompt.setdefault(a["prompt_id"], []).append(a["answer"])
     rows = [
-        {
-            "prompt": r["prompt_id"],
-            "consensus": r["consensus"],
-            "agreement": round(r["agreement"], 2),
-            "kept": bool(r["kept"]),
-            "right": bool(r["correct"]),
-            "answers": " | ".join(by_prompt.get(r["prompt_id"], [])),
-        }
+        {"prompt": r["prompt_id"], "consensus": r["consensus"], "agreement": round(r["agreement"], 2), "kept": bool(r["kept"]),
+         "right": bool(r["correct"]), "answers": " | ".join(by_prompt.get(r["prompt_id"], []))}
         for r in labels
-    ]
+    ]  # fmt: skip
     return pd.DataFrame(rows).set_index("prompt")
 
 

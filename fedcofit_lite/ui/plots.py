@@ -18,11 +18,9 @@ from ..protocol.consensus import RULES
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
 METRIC_LABEL = {
-    "exact_match": "test exact match",
-    "correct": "test correct (content-checked)",
-    "rouge_l": "test ROUGE-L",
+    "exact_match": "test exact match", "correct": "test correct (content-checked)", "rouge_l": "test ROUGE-L",
     "embedding_sim": "test embedding similarity",
-}
+}  # fmt: skip
 
 
 def method_style(method: str) -> dict[str, Any]:
@@ -49,6 +47,20 @@ def laid_out(
     return fig
 
 
+def trace(
+    x: Sequence[Any], y: Sequence[Any], style: Mapping[str, Any], hover: str | None = None, dash: str | None = None,
+    ci: Sequence[Any] | None = None, **kw: Any,
+) -> go.Scatter:  # fmt: skip
+    """A lines+markers trace in a method's style (:func:`method_style`): its label, its colour (and its dash, else
+    ``dash`` when given); ``hover`` the hover template (the label added), ``ci`` 95% intervals as error bars."""
+    line = {"color": style["color"], **({"dash": style.get("dash", dash)} if dash else {})}
+    if hover is not None:
+        kw["hovertemplate"] = hover + "<extra>" + style["label"] + "</extra>"
+    if ci is not None:
+        kw["error_y"] = _error_bars(ci)
+    return go.Scatter(x=x, y=y, mode=kw.pop("mode", "lines+markers"), name=kw.pop("name", style["label"]), line=line, **kw)  # fmt: skip
+
+
 def _error_bars(intervals: Sequence[Any]) -> dict[str, Any]:
     """Asymmetric error bars of 95% intervals (``lo``, ``mean``, ``hi``)."""
     up, down = [c.hi - c.mean for c in intervals], [c.mean - c.lo for c in intervals]
@@ -66,17 +78,8 @@ def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figu
     for method, rows in metrics.items():
         base = next((r["test"]["all"][metric] for r in rows if r["round"] < 0), base)
         trained = _trained(rows)
-        st = method_style(method)
-        fig.add_trace(
-            go.Scatter(
-                x=[r["round"] for r in trained],
-                y=[r["test"]["all"][metric] for r in trained],
-                mode="lines+markers",
-                name=st["label"],
-                line={"color": st["color"]},
-                hovertemplate="%{y:.3f} after round %{x}<extra>" + st["label"] + "</extra>",
-            )
-        )
+        y = [r["test"]["all"][metric] for r in trained]
+        fig.add_trace(trace([r["round"] for r in trained], y, method_style(method), "%{y:.3f} after round %{x}"))
     if base is not None:
         fig.add_hline(y=base, line_dash="dot", annotation_text="base model", annotation_position="bottom right")
     label = METRIC_LABEL.get(metric, metric)
@@ -101,19 +104,9 @@ def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
         if not cum or cum[-1] == 0:
             silent.append(method_style(method)["label"])
             continue
-        trained = _trained(rows)
-        st = method_style(method)
-        points = [(r["round"], b) for r, b in zip(trained, cum) if b > 0]  # log axis: zeros cannot be drawn
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in points],
-                y=[p[1] for p in points],
-                mode="lines+markers",
-                name=st["label"],
-                line={"color": st["color"]},
-                hovertemplate="%{y:,} bytes after round %{x}<extra>" + st["label"] + "</extra>",
-            )
-        )
+        points = [(r["round"], b) for r, b in zip(_trained(rows), cum) if b > 0]  # log axis: zeros cannot be drawn
+        x, y = [p[0] for p in points], [p[1] for p in points]
+        fig.add_trace(trace(x, y, method_style(method), "%{y:,} bytes after round %{x}"))
     note = f" ({', '.join(silent)}: 0 bytes)" if silent else ""
     title = "cumulative bytes exchanged, up + down" + note
     return laid_out(fig, title, {"title": "round", "dtick": 1}, {"title": "bytes (log)", "type": "log"})
@@ -125,30 +118,15 @@ def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figu
     for method, rows in metrics.items():
         cum, trained, st = cumulative_bytes(rows), _trained(rows), method_style(method)
         if not cum or cum[-1] == 0:
-            fig.add_hline(
-                y=trained[-1]["test"]["all"][metric],
-                line_dash="dash",
-                line_color=st["color"],
-                annotation_text=f"{st['label']} (0 bytes)",
-                annotation_position="top left",
-            )
+            y, text = trained[-1]["test"]["all"][metric], f"{st['label']} (0 bytes)"
+            fig.add_hline(y=y, line_dash="dash", line_color=st["color"], annotation_text=text, annotation_position="top left")  # fmt: skip
             continue
         pts = [(b, r) for b, r in zip(cum, trained) if b > 0]
-        fig.add_trace(
-            go.Scatter(
-                x=[b for b, _ in pts],
-                y=[r["test"]["all"][metric] for _, r in pts],
-                text=[r["stage"] for _, r in pts],
-                mode="lines+markers",
-                name=st["label"],
-                line={"color": st["color"]},
-                hovertemplate="%{text}: %{y:.3f} at %{x:,} bytes<extra>" + st["label"] + "</extra>",
-            )
-        )
+        x, y, text = [b for b, _ in pts], [r["test"]["all"][metric] for _, r in pts], [r["stage"] for _, r in pts]
+        fig.add_trace(trace(x, y, st, "%{text}: %{y:.3f} at %{x:,} bytes", text=text))
     label = METRIC_LABEL.get(metric, metric)
-    return laid_out(
-        fig, f"{label} against bytes exchanged", {"title": "cumulative bytes, up + down (log)", "type": "log"}, label
-    )
+    x = {"title": "cumulative bytes, up + down (log)", "type": "log"}
+    return laid_out(fig, f"{label} against bytes exchanged", x, label)
 
 
 def fig_wall_time(metrics: Metrics) -> go.Figure:
@@ -161,42 +139,22 @@ def fig_wall_time(metrics: Metrics) -> go.Figure:
                 phases[phase][method] += s
     methods = list(metrics)
     labels = [method_style(m)["label"] for m in methods]
-    fig = go.Figure(
-        [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
-    )
-    return laid_out(
-        fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack"
-    )
+    fig = go.Figure([go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()])  # fmt: skip
+    return laid_out(fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack")  # fmt: skip
 
 
 def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
     """The figures the compare command writes, by file stem."""
-    return {
-        "score_by_round": fig_score_by_round(metrics),
-        "cumulative_bytes": fig_cumulative_bytes(metrics),
-        "score_vs_bytes": fig_score_vs_bytes(metrics),
-        "wall_time": fig_wall_time(metrics),
-    }
+    figures = (fig_score_by_round, fig_cumulative_bytes, fig_score_vs_bytes, fig_wall_time)
+    return {f.__name__.removeprefix("fig_"): f(metrics) for f in figures}
 
 
 def fig_score_by_round_ci(intervals: Mapping[str, Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
     """Score per stage with 95% error bars (several seeds), one line per method; ``intervals`` from ``compare.stage_intervals``."""
     fig = go.Figure()
     for entry, per_stage in intervals.items():
-        st = method_style(entry)
-        stages = list(per_stage)
-        ci = [per_stage[s] for s in stages]
-        fig.add_trace(
-            go.Scatter(
-                x=stages,
-                y=[c.mean for c in ci],
-                error_y=_error_bars(ci),
-                mode="lines+markers",
-                name=st["label"],
-                line={"color": st["color"], "dash": st.get("dash", "solid")},
-                hovertemplate="%{x}: %{y:.3f}<extra>" + st["label"] + "</extra>",
-            )
-        )
+        ci = list(per_stage.values())
+        fig.add_trace(trace(list(per_stage), [c.mean for c in ci], method_style(entry), "%{x}: %{y:.3f}", "solid", ci))
     label = METRIC_LABEL.get(metric, metric)
     return laid_out(fig, f"{label} per stage, mean over seeds with 95% intervals", "stage", label)
 
@@ -214,15 +172,12 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
         x = r["bytes"] if r["bytes"] > 0 else floor
         fig.add_trace(
             go.Scatter(
-                x=[x],
-                y=[ci.mean],
-                error_y=_error_bars([ci]),
-                mode="markers",
+                x=[x], y=[ci.mean], error_y=_error_bars([ci]), mode="markers",
                 marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
                 name=st["label"] + ("" if r["bytes"] > 0 else " (no bytes)"),
                 hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
             )
-        )
+        )  # fmt: skip
     import math
 
     xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
@@ -238,18 +193,13 @@ def seed_figures(summary: Any, rows: Sequence[Mapping[str, Any]] | None = None) 
 
     metric = run_metric(summary.root)
     rows = rows if rows is not None else seed_table(summary, metric=metric)[0]
-    return {
-        "seeds_score_by_round": fig_score_by_round_ci(stage_intervals(summary, metric), metric),
-        "seeds_score_vs_bytes": fig_frontier(rows, METRIC_LABEL[metric]),
-    }
+    by_round = fig_score_by_round_ci(stage_intervals(summary, metric), metric)
+    return {"seeds_score_by_round": by_round, "seeds_score_vs_bytes": fig_frontier(rows, METRIC_LABEL[metric])}
 
 
 def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: bool = False) -> list[Path]:
-    """Write each figure as HTML (plotly.js once, beside them: works offline); PNG too if asked and possible.
-
-    PNG needs kaleido and a Chrome/Chromium binary; when either is missing
-    the PNG is skipped with a warning, the HTML is always written.
-    """
+    """Write each figure as HTML (plotly.js once, beside them: works offline); PNG too if asked and possible
+    (kaleido and a Chrome/Chromium binary; without either, the PNG is skipped with a warning)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -265,9 +215,7 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
             except Exception as err:  # noqa: BLE001 - kaleido raises several types when Chrome is missing
                 import logging
 
-                logging.getLogger(__name__).warning(
-                    "PNG of %s skipped (%s); the HTML is written", stem, str(err).splitlines()[0]
-                )
+                logging.getLogger(__name__).warning("PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0])  # fmt: skip
     return paths
 
 
@@ -303,9 +251,8 @@ def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
     """
     from ..analysis.audit import roc_curve
 
-    fig = go.Figure()
     floor = 1e-3
-    fig.add_trace(
+    fig = go.Figure(
         go.Scatter(x=[floor, 1], y=[floor, 1], mode="lines", line={"color": "#999", "dash": "dot"}, name="chance")
     )
     for a in audits:
@@ -314,39 +261,20 @@ def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
             if sent_only and not r.sent:
                 continue
             fpr, tpr = roc_curve(r.members, r.nonmembers)
-            fig.add_trace(
-                go.Scatter(
-                    x=[max(f, floor) for f in fpr],
-                    y=[max(t, floor) for t in tpr],
-                    mode="lines",
-                    line={
-                        "color": style["color"],
-                        "dash": ATTACK_DASH.get(r.attack, "solid"),
-                        "width": 2 if r.sent else 1,
-                    },
-                    opacity=1.0 if r.sent else 0.45,
-                    name=f"{style['label']}: {r.attack}{'' if r.sent else ' (not sent)'} (AUC {r.auc.mean:.2f})",
-                )
-            )
+            line = {"color": style["color"], "dash": ATTACK_DASH.get(r.attack, "solid"), "width": 2 if r.sent else 1}
+            name = f"{style['label']}: {r.attack}{'' if r.sent else ' (not sent)'} (AUC {r.auc.mean:.2f})"
+            x, y = [max(f, floor) for f in fpr], [max(t, floor) for t in tpr]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=line, opacity=1.0 if r.sent else 0.45, name=name))
     x, y = {"title": "false-positive rate", "type": "log"}, {"title": "true-positive rate", "type": "log"}
     return laid_out(fig, "Membership inference on what each method sends", x, y, legend={"font": {"size": 10}})
 
 
 def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
     """Private consensus trade-off (:func:`fedcofit_lite.protocol.private_vote.tradeoff`): labels released and their precision against epsilon."""
-    eps = [r.epsilon for r in rows]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=eps,
-            y=[r.released / r.n_queries for r in rows],
-            mode="lines+markers",
-            name="share of prompts labelled",
-            text=[f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows],
-        )
-    )
-    fig.add_trace(
-        go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels")
-    )
+    eps, text = [r.epsilon for r in rows], [f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows]
+    shares = [r.released / r.n_queries for r in rows]
+    shares = go.Scatter(x=eps, y=shares, mode="lines+markers", name="share of prompts labelled", text=text)
+    precision = go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels")  # fmt: skip
+    fig = go.Figure([shares, precision])
     x, y = {"title": "epsilon (client-level)", "type": "log"}, {"title": "share", "range": [0, 1.05]}
     return laid_out(fig, "Private consensus: client-level epsilon against labels released", x, y)

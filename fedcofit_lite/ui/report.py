@@ -1,9 +1,7 @@
 """Regenerate ``figures/`` from a run: the comparison, one round up close, and the cost model.
 
-``python -m fedcofit_lite figures RUN_DIR --out figures --png`` writes
-self-contained HTML (plotly.js once, beside the pages: works offline) and,
-where kaleido finds a Chrome or Chromium, PNG files for the README. Every
-figure comes from the run folder's files, never from numbers typed in.
+``python -m fedcofit_lite figures RUN_DIR --out figures --png`` writes self-contained HTML and, where kaleido finds
+a Chrome or Chromium, PNG files. Every figure comes from the run folder's files, never from numbers typed in.
 """
 
 from __future__ import annotations
@@ -14,14 +12,6 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 log = logging.getLogger(__name__)
-
-
-def _consensus_folder(run: Path) -> Path | None:
-    """The folder holding a consensus run's answers: the run itself or its ``consensus/`` method folder."""
-    for candidate in (run, run / "consensus"):
-        if (candidate / "answers" / "round_1.jsonl").exists():
-            return candidate
-    return None
 
 
 def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, go.Figure]:
@@ -50,7 +40,8 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     if metrics:
         figs.update({f"compare_{k}": v for k, v in plots.comparison_figures(metrics).items()})
     # 2. one consensus round up close: embedding space and the threshold sweep
-    folder = _consensus_folder(run)
+    # the folder holding a consensus run's answers: the run itself or its consensus/ method folder
+    folder = next((c for c in (run, run / "consensus") if (c / "answers" / "round_1.jsonl").exists()), None)
     if folder is not None:
         cfg = load_config(folder / "config.yaml", recorded=True)
         # the server's saved embeddings; answers it never embedded need the embedder (hence transformers)
@@ -61,9 +52,8 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         title = "round 1 answers (PCA of MiniLM embeddings), by "
         figs["round1_embedding_correct"] = roundplots.fig_embedding(ra, coords, "correct", title=title + "correctness")
         figs["round1_embedding_family"] = roundplots.fig_embedding(ra, coords, "family", title=title + "task family")
-        figs["round1_embedding_cluster"] = roundplots.fig_embedding(
-            ra, coords, "cluster", est=est, title=title + f"{algorithm} cluster"
-        )
+        cluster_title = title + f"{algorithm} cluster"
+        figs["round1_embedding_cluster"] = roundplots.fig_embedding(ra, coords, "cluster", est=est, title=cluster_title)
         knob = REGISTRY[algorithm].knob  # sweep the run's own clusterer over its knob, the other parameters as run
         fixed = {k: v for k, v in params.items() if k != knob}
         sweep = replay.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
@@ -80,16 +70,14 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         figs["bytes_measured_vs_analytic"] = costplots.fig_measured_vs_analytic(rows)
     # 4. the analytic model across model sizes and its knobs (no run needed)
     arch, protocol = costmodel.paper_setting()
-    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(
-        list(costmodel.ARCHITECTURES.values()), protocol
-    )
-    figs["cost_ratio_vs_rank"] = costplots.fig_ratio_sweep(arch, protocol, "rank", [4, 8, 16, 32, 64, 128, 256])
-    figs["cost_ratio_vs_prompts"] = costplots.fig_ratio_sweep(
-        arch, protocol, "n_prompts", [100, 300, 1000, 3000, 10000, 30000]
-    )
-    figs["cost_ratio_vs_answer_tokens"] = costplots.fig_ratio_sweep(
-        arch, protocol, "answer_tokens", [8, 32, 64, 128, 201, 512, 1024]
-    )
+    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(list(costmodel.ARCHITECTURES.values()), protocol)  # fmt: skip
+    sweeps = {
+        "rank": [4, 8, 16, 32, 64, 128, 256], "prompts": [100, 300, 1000, 3000, 10000, 30000],
+        "answer_tokens": [8, 32, 64, 128, 201, 512, 1024],
+    }  # fmt: skip
+    for stem, values in sweeps.items():
+        param = "n_prompts" if stem == "prompts" else stem
+        figs[f"cost_ratio_vs_{stem}"] = costplots.fig_ratio_sweep(arch, protocol, param, values)
     return figs
 
 

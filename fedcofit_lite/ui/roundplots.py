@@ -17,9 +17,8 @@ from ..protocol.cluster import REGISTRY
 from ..protocol.consensus import SemanticConsensus
 from .plots import laid_out
 
+
 # -- projections and figures ---------------------------------------------------
-
-
 def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
     """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods).
 
@@ -37,21 +36,17 @@ def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components:
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, max(2.0, (len(X) - 1) / 3)))  # t-SNE needs perplexity < n
-    return TSNE(
-        n_components=n_components, metric="cosine", init="pca", perplexity=perplexity, random_state=seed
-    ).fit_transform(X)
+    tsne = TSNE(n_components=n_components, metric="cosine", init="pca", perplexity=perplexity, random_state=seed)
+    return tsne.fit_transform(X)
 
 
 ColorBy = Literal["client", "prompt", "family", "cluster", "correct"]
 
 
 def fig_embedding(
-    ra: RoundAnswers,
-    coords: np.ndarray,
-    color_by: ColorBy = "client",
-    est: SemanticConsensus | None = None,
+    ra: RoundAnswers, coords: np.ndarray, color_by: ColorBy = "client", est: SemanticConsensus | None = None,
     title: str | None = None,
-) -> go.Figure:
+) -> go.Figure:  # fmt: skip
     """Scatter of every answer in the projected embedding space; hover shows client, prompt and text.
 
     ``color_by="cluster"`` needs ``est`` (labels are per prompt, so a colour
@@ -59,36 +54,27 @@ def fig_embedding(
     """
     if color_by == "cluster" and est is None:
         raise ValueError("color_by='cluster' needs est=fit_consensus(ra, ...).")
-    keys = {
-        "client": ra.clients,
-        "prompt": ra.prompt_ids,
-        "family": ra.families,
-        "correct": ["correct" if c else "wrong" for c in ra.correct],
-        "cluster": [
-            "dominant cluster" if d else "other cluster" for d in (est.in_dominant_ if est is not None else [])
-        ],
-    }[color_by]
+    if color_by == "cluster":
+        keys = ["dominant cluster" if d else "other cluster" for d in est.in_dominant_]
+    elif color_by == "correct":
+        keys = ["correct" if c else "wrong" for c in ra.correct]
+    else:
+        keys = {"client": ra.clients, "prompt": ra.prompt_ids, "family": ra.families}[color_by]
     hover = [f"{c} | {p}<br>{t[:80]}" for c, p, t in zip(ra.clients, ra.prompt_ids, ra.texts)]
     fig = go.Figure()
     for key in dict.fromkeys(keys):
         idx = [i for i, k in enumerate(keys) if k == key]
         common = {
-            "name": str(key),
-            "mode": "markers",
-            "text": [hover[i] for i in idx],
+            "name": str(key), "mode": "markers", "text": [hover[i] for i in idx],
             "hovertemplate": "%{text}<extra></extra>",
-        }
+        }  # fmt: skip
         if coords.shape[1] >= 3:
-            fig.add_trace(
-                go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common)
-            )
+            fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common))  # fmt: skip
         else:
             fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker={"size": 8, "opacity": 0.8}, **common))
     if coords.size and np.ptp(coords, axis=0).max() < 1e-6:  # one point: fixed axes instead of ticks like -246.5n
-        n_distinct = len(set(ra.texts))
-        title = (
-            title or f"answers of round {ra.round}"
-        ) + f": all {len(ra.texts)} answers at one point ({n_distinct} distinct text(s))"
+        where = f": all {len(ra.texts)} answers at one point ({len(set(ra.texts))} distinct text(s))"
+        title = (title or f"answers of round {ra.round}") + where
         fig.update_xaxes(range=[-1, 1])
         fig.update_yaxes(range=[-1, 1])
     title = title or f"answers of round {ra.round}, coloured by {color_by}"
@@ -102,11 +88,8 @@ def fig_prompt_similarity(ra: RoundAnswers, prompt_id: str, est: SemanticConsens
     sim = X @ X.T
     cons = int(est.consensus_for(prompt_id).index)
     labels = [f"{ra.clients[i]} [c{est.labels_[i]}]{' *' if i == cons else ''}: {ra.texts[i][:30]}" for i in rows]
-    fig = go.Figure(
-        go.Heatmap(
-            z=sim, x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues", hovertemplate="%{z:.3f}<extra></extra>"
-        )
-    )
+    hover = "%{z:.3f}<extra></extra>"
+    fig = go.Figure(go.Heatmap(z=sim, x=labels, y=labels, zmin=0, zmax=1, colorscale="Blues", hovertemplate=hover))
     return laid_out(fig, f"{prompt_id}: cosine similarity of the answers (* = consensus, [cK] = cluster)", height=420)
 
 
@@ -128,19 +111,12 @@ def fig_threshold_sweep(rows: Sequence[dict[str, float]], current: float | None 
 
 def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> list[dict[str, Any]]:
     """One row per answer of a prompt: client, text, cluster, in dominant cluster, consensus, correct."""
-    cons = int(est.consensus_for(prompt_id).index)
-    correct = ra.correct
+    cons, correct = int(est.consensus_for(prompt_id).index), ra.correct
     return [
-        {
-            "client": ra.clients[i],
-            "answer": ra.texts[i],
-            "cluster": int(est.labels_[i]),
-            "dominant": bool(est.in_dominant_[i]),
-            "consensus": bool(i == cons),
-            "correct": bool(correct[i]),
-        }
+        {"client": ra.clients[i], "answer": ra.texts[i], "cluster": int(est.labels_[i]),
+         "dominant": bool(est.in_dominant_[i]), "consensus": bool(i == cons), "correct": bool(correct[i])}
         for i in ra.rows_of(prompt_id)
-    ]
+    ]  # fmt: skip
 
 
 # -- the interactive explorer ---------------------------------------------------

@@ -1,9 +1,8 @@
 """Figures of a sweep folder (``python -m fedcofit_lite sweep``): the curves a reader of the budget question wants.
 
-Every function takes rows of :mod:`fedcofit_lite.analysis.frontier` and returns a plotly ``go.Figure``
-(never shown): score against public budget, against bytes (the frontier, FedAvg at its bytes),
-against round, against simulated wall-clock on a link, against client count, and what the labels did.
-Error bars and bands are the rows' 95% intervals.
+Every function takes rows of :mod:`fedcofit_lite.analysis.frontier` and returns a plotly ``go.Figure`` (never shown):
+score against public budget, against bytes (the frontier, FedAvg at its bytes), against round, against simulated
+wall-clock on a link, against client count, and what the labels did. Error bars and bands are the rows' 95% intervals.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .plots import METRIC_LABEL, _error_bars, laid_out, method_style
+from .plots import METRIC_LABEL, _error_bars, laid_out, method_style, trace
 
 
 def _references(fig: go.Figure, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -23,12 +22,8 @@ def _references(fig: go.Figure, rows: Sequence[Mapping[str, Any]]) -> None:
             continue
         st, ci = method_style(r["method"]), r["score"]
         fig.add_hrect(y0=ci.lo, y1=ci.hi, fillcolor=st["color"], opacity=0.08, line_width=0)
-        fig.add_hline(
-            y=ci.mean,
-            line={"color": st["color"], "dash": st.get("dash", "dot")},
-            annotation_text=f"{st['label']} {ci.mean:.3f}",
-            annotation_position="top left",
-        )
+        line, text = {"color": st["color"], "dash": st.get("dash", "dot")}, f"{st['label']} {ci.mean:.3f}"
+        fig.add_hline(y=ci.mean, line=line, annotation_text=text, annotation_position="top left")
 
 
 def _series(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -43,17 +38,8 @@ def fig_score_vs_budget(rows: Sequence[Mapping[str, Any]], metric: str = "exact_
     """Score after a round against public prompts per round, one line per consensus rule; references as bands."""
     fig = go.Figure()
     for method, rs in _series(rows).items():
-        st = method_style(method)
-        fig.add_trace(
-            go.Scatter(
-                x=[r["budget"] for r in rs],
-                y=[r["score"].mean for r in rs],
-                error_y=_error_bars([r["score"] for r in rs]),
-                mode="lines+markers",
-                name=st["label"],
-                line={"color": st["color"]},
-            )
-        )
+        ci = [r["score"] for r in rs]
+        fig.add_trace(trace([r["budget"] for r in rs], [c.mean for c in ci], method_style(method), ci=ci))
     _references(fig, rows)
     label = METRIC_LABEL.get(metric, metric)
     stage = rows[0]["stage"] if rows else ""
@@ -107,13 +93,8 @@ def fig_score_by_round(rows: Sequence[Mapping[str, Any]], metric: str = "exact_m
     for r in rows:
         st = method_style(r["method"])
         name = st["label"] + (f", {r['budget']} prompts" if r["budget"] is not None else "")
-        stages = list(r["scores"])
-        fig.add_trace(
-            go.Scatter(
-                x=stages, y=[r["scores"][s].mean for s in stages], error_y=_error_bars(list(r["scores"].values())),
-                mode="lines+markers", name=name, line={"color": st["color"], "dash": st.get("dash", "solid")},
-            )
-        )  # fmt: skip
+        ci = list(r["scores"].values())
+        fig.add_trace(trace(list(r["scores"]), [c.mean for c in ci], st, dash="solid", ci=ci, name=name))
     label = METRIC_LABEL.get(metric, metric)
     return laid_out(fig, f"{label} by round (95% intervals)", "stage", label)
 
@@ -125,16 +106,10 @@ def fig_score_vs_time(rows: Sequence[Mapping[str, Any]], link: str, metric: str 
     for r in rows:
         lines.setdefault((r["method"], r["budget"]), []).append(r)
     for (method, budget), rs in lines.items():
-        st = method_style(method)
-        fig.add_trace(
-            go.Scatter(
-                x=[r["seconds"][link] for r in rs], y=[r["score"].mean for r in rs],
-                error_y=_error_bars([r["score"] for r in rs]), mode="lines+markers",
-                name=st["label"] + (f", {budget} prompts" if budget is not None else ""),
-                line={"color": st["color"], "dash": st.get("dash", "solid")}, text=[r["stage"] for r in rs],
-                hovertemplate="%{text}: %{y:.3f} at %{x:,.0f} s<extra></extra>",
-            )
-        )  # fmt: skip
+        st, ci = method_style(method), [r["score"] for r in rs]
+        name, x = st["label"] + (f", {budget} prompts" if budget is not None else ""), [r["seconds"][link] for r in rs]
+        kw = {"text": [r["stage"] for r in rs], "hovertemplate": "%{text}: %{y:.3f} at %{x:,.0f} s<extra></extra>"}
+        fig.add_trace(trace(x, [c.mean for c in ci], st, dash="solid", ci=ci, name=name, **kw))
     label = METRIC_LABEL.get(metric, metric)
     x = {"title": f"simulated seconds on a {link} link: compute as measured + bytes per client over the link (log)"}
     return laid_out(fig, f"{label} against simulated wall-clock ({link})", {**x, "type": "log"}, label)
@@ -154,12 +129,7 @@ def fig_labels(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
             ("harmful_per_client", "dash", "harmful"),
         ):
             y = [sum(r[key] for r in per_budget[b]) / len(per_budget[b]) for b in budgets]
-            fig.add_trace(
-                go.Scatter(
-                    x=budgets, y=y, mode="lines+markers", name=f"{st['label']}: {what}",
-                    line={"color": st["color"], "dash": dash},
-                )
-            )  # fmt: skip
+            fig.add_trace(trace(budgets, y, {**st, "dash": dash}, dash=dash, name=f"{st['label']}: {what}"))
     x = {"title": "public prompts answered per round (log)", "type": "log"}
     return laid_out(fig, "what the labels taught: per client per round, mean over rounds and seeds", x, "labels")
 
@@ -171,15 +141,9 @@ def fig_score_vs_clients(rows: Sequence[Mapping[str, Any]], metric: str = "exact
     for r in sorted(rows, key=lambda r: r["clients"]):
         lines.setdefault((r["method"], r["budget"]), []).append(r)
     for (method, budget), rs in lines.items():
-        st = method_style(method)
-        fig.add_trace(
-            go.Scatter(
-                x=[r["clients"] for r in rs], y=[r["score"].mean for r in rs],
-                error_y=_error_bars([r["score"] for r in rs]), mode="lines+markers",
-                name=st["label"] + (f", {budget} prompts" if budget is not None else ""),
-                line={"color": st["color"], "dash": st.get("dash", "solid")},
-            )
-        )  # fmt: skip
+        st, ci = method_style(method), [r["score"] for r in rs]
+        name = st["label"] + (f", {budget} prompts" if budget is not None else "")
+        fig.add_trace(trace([r["clients"] for r in rs], [c.mean for c in ci], st, dash="solid", ci=ci, name=name))
     label = METRIC_LABEL.get(metric, metric)
     return laid_out(fig, f"{label} against the number of clients (95% intervals)", "clients", label)
 

@@ -62,12 +62,8 @@ def run_dir_for(cfg: RunConfig, tag: str = "quickstart") -> Path:
 
 
 def is_complete(run_dir: Path, cfg: RunConfig) -> bool:
-    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written).
-
-    The run's config.yaml is read as the package reads it today, so a field
-    added since it was written takes its default (defaults keep the earlier
-    behaviour) and any other difference makes it a different run.
-    """
+    """True when ``run_dir`` holds a finished run of ``cfg`` (same resolved config, summary written); its config.yaml
+    read as today (a field added since takes its default, which keeps the earlier behaviour)."""
     return (run_dir / "summary.json").exists() and _same_config(run_dir / "config.yaml", cfg)
 
 
@@ -106,22 +102,15 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
     return run_dir
 
 
-def ensure_comparison(
-    cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True
-) -> Path:
-    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete, else run now.
-
-    Complete means: the same resolved config, every method folder has its
-    summary, and ``comparison.txt`` is written. Anything else (an interrupted
-    or outdated folder) is removed and run again.
-    """
-    names = list(methods or cfg.compare.methods)
-    resolved = seed_config(cfg, cfg.seed, names)
-    run_dir = run_dir_for(cfg, tag)
+def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True) -> Path:  # fmt: skip
+    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete (the same
+    resolved config, every method's summary, ``comparison.txt``), else removed and run now."""
+    names, run_dir = list(methods or cfg.compare.methods), run_dir_for(cfg, tag)
+    config = run_dir / "config.yaml"
+    written = config.exists() and config.read_text() == seed_config(cfg, cfg.seed, names).to_yaml()
     done = (
-        (run_dir / "comparison.txt").exists()
-        and (run_dir / "config.yaml").exists()
-        and (run_dir / "config.yaml").read_text() == resolved.to_yaml()
+        written
+        and (run_dir / "comparison.txt").exists()
         and all((run_dir / m / "summary.json").exists() for m in names)
     )
     if done:
@@ -137,33 +126,23 @@ def ensure_comparison(
 
 def seed_config(cfg: RunConfig, seed: int, methods: list[str]) -> RunConfig:
     """The config a ``compare --seeds`` run of ``cfg`` writes into its ``seed_<seed>/`` folder."""
-    return replace(
-        cfg,
-        seed=seed,
-        compare=replace(cfg.compare, methods=list(methods)),
-        data=replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family),
-    )
+    data = replace(cfg.data, n_test_per_family=cfg.compare.n_test_per_family)
+    return replace(cfg, seed=seed, compare=replace(cfg.compare, methods=list(methods)), data=data)
 
 
 def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[str]) -> list[int]:
     """The seeds of ``seeds`` whose folder under ``run_dir`` holds a finished comparison of ``cfg`` at that seed."""
-    done = []
-    for s in seeds:
-        folder = run_dir / f"seed_{s}"
-        current = _same_config(folder / "config.yaml", seed_config(cfg, s, methods))
-        if current and (folder / "comparison.json").exists():
-            done.append(s)
-    return done
+
+    def done(folder: Path, s: int) -> bool:
+        return _same_config(folder / "config.yaml", seed_config(cfg, s, methods)) and (folder / "comparison.json").exists()  # fmt: skip
+
+    return [s for s in seeds if done(run_dir / f"seed_{s}", s)]
 
 
 def ensure_seed_comparison(
-    cfg: RunConfig,
-    seeds: list[int],
-    methods: list[str] | None = None,
-    tag: str = "seeds",
-    progress: bool = True,
+    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, tag: str = "seeds", progress: bool = True,
     reference: bool = True,
-) -> Path:
+) -> Path:  # fmt: skip
     """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
 
     Yours is reused seed by seed (a seed whose folder differs from ``cfg`` or never finished runs again;
@@ -189,12 +168,8 @@ def ensure_seed_comparison(
 
 
 def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: str = "seeds") -> Path | None:
-    """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if neither has it.
-
-    It never trains: notebooks that only look at a finished run (bytes on the
-    wire, say) read what notebook 06 made. ``seed`` defaults to the preset's
-    first seed of :func:`comparison_plan`.
-    """
+    """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if
+    neither has it. It never trains; ``seed`` defaults to the preset's first seed of :func:`comparison_plan`."""
     seeds, _ = comparison_plan(cfg)
     seed = seeds[0] if seed is None else seed
     candidates = [run_dir_for(cfg, tag) / f"seed_{seed}" / method]
@@ -218,8 +193,6 @@ def ensure_flower_run(cfg: RunConfig, tag: str = "engine-flower", threads_per_cl
 
 
 # -- the reference runs shipped with the notebooks ------------------------------
-
-
 @dataclass(frozen=True)
 class Reference:
     """The manifest of a shipped reference run (``notebooks/reference/<preset>/reference.json``)."""
@@ -237,7 +210,7 @@ class Reference:
     def read(cls, root: Path) -> Reference:
         meta = json.loads((root / REFERENCE_MANIFEST).read_text())
         return cls(
-            root=root,
+            root,
             **{k: meta[k] for k in ("preset", "format", "package_version", "seeds", "methods", "commands", "made")},
         )
 
@@ -249,55 +222,37 @@ def reference_for(preset: str) -> Reference | None:
 
 
 def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str]:
-    """Why ``ref`` cannot stand for ``cfg`` (default: its preset as configured now); empty when it can.
-
-    It can when it was written in this layout by this package version, and
-    each of its runs was made with exactly the configuration the preset
-    resolves to today (so a changed preset or a new config field shows here).
-    """
+    """Why ``ref`` cannot stand for ``cfg`` (default: its preset as configured now); empty when it can: written in
+    this layout by this package version, each run made with exactly the configuration the preset resolves to today."""
     from .. import __version__
 
     cfg = cfg or load_config(ref.preset)
-    problems = []
-    if ref.format != REFERENCE_FORMAT:
-        problems.append(f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}")
-    if ref.package_version != __version__:
-        problems.append(f"made by fedcofit_lite {ref.package_version}, this is {__version__}")
-    quick = ref.root / "quickstart"
-    if not is_complete(quick, cfg):
-        problems.append(f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now")
     missing = [s for s in ref.seeds if s not in _seeds_done(ref.root / "seeds", cfg, ref.seeds, ref.methods)]
-    if missing:
-        problems.append(
-            f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now"
-        )
-    return problems
+    # fmt: off
+    problems = [
+        (ref.format != REFERENCE_FORMAT, f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}"),
+        (ref.package_version != __version__, f"made by fedcofit_lite {ref.package_version}, this is {__version__}"),
+        (not is_complete(ref.root / "quickstart", cfg), f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now"),
+        (bool(missing), f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now"),
+    ]
+    # fmt: on
+    return [why for wrong, why in problems if wrong]
 
 
 def reference_part(cfg: RunConfig, part: str) -> Path | None:
-    """``quickstart`` or ``seeds`` of the shipped reference of ``cfg``'s preset, copied to the workshop folder; None if unusable.
-
-    The copy (``runs/workshop/<preset>-reference/``) keeps the shipped folder
-    clean of whatever a notebook writes next to a run (figures, caches).
-    """
+    """``quickstart`` or ``seeds`` of the shipped reference of ``cfg``'s preset, copied to the workshop folder (so the
+    shipped folder stays clean of what a notebook writes beside a run); None if unusable."""
     ref = reference_for(cfg.name)
     if ref is None:
         return None
     problems = reference_problems(ref, cfg)
     if problems:
-        log.warning(
-            "not using the shipped reference run of %s (%s); training instead. With the preset unchanged this "
-            "means the reference is stale: %s",
-            cfg.name,
-            "; ".join(problems),
-            ref.commands[-1],
-        )
+        msg = "not using the shipped reference run of %s (%s); training instead. With the preset unchanged this means the reference is stale: %s"
+        log.warning(msg, cfg.name, "; ".join(problems), ref.commands[-1])
         return None
     target = WORKSHOP_DIR / f"{cfg.name}-reference"
-    if (
-        not (target / REFERENCE_MANIFEST).exists()
-        or (target / REFERENCE_MANIFEST).read_text() != (ref.root / REFERENCE_MANIFEST).read_text()
-    ):
+    copied = target / REFERENCE_MANIFEST
+    if not copied.exists() or copied.read_text() != (ref.root / REFERENCE_MANIFEST).read_text():
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(ref.root, target)
