@@ -29,7 +29,6 @@ def _common(config_default: str = "cpu", quiet: bool = True) -> argparse.Argumen
     return p
 
 
-# fmt: off
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fedcofit_lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,17 +37,33 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="run the semantic-consensus protocol and write a run folder")
     run.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-<time>")
-    run.add_argument("--resume", default=None, metavar="RUN_DIR",
-                     help="continue an interrupted run from its folder (its config.yaml, with --set applied; --config and --method are ignored)")
+    run.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its folder (its config.yaml, with --set applied; --config and --method are ignored)",
+    )
     run.add_argument("--method", default=None, help="sets federation.method (a name of `options`), e.g. fedavg")
 
-    cmp = sub.add_parser("compare", parents=[common], help="several methods on one partition and seed: a table and figures")
+    cmp = sub.add_parser(
+        "compare", parents=[common], help="several methods on one partition and seed: a table and figures"
+    )
     cmp.add_argument("--methods", default=None, help="sets compare.methods, comma-separated, e.g. consensus,fedavg")
-    cmp.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-compare-<time>")
-    cmp.add_argument("--seeds", default=None, metavar="S,S,...",
-                     help="once per seed into RUN_DIR/seed_S/, then means with 95%% paired bootstrap intervals, e.g. 0,1,2")
-    cmp.add_argument("--extend", action="store_true", help="with --seeds and a finished --run-dir: add the methods it lacks")
-    cmp.add_argument("--summarize", default=None, metavar="RUN_DIR", help="print the multi-seed table of a finished folder")
+    cmp.add_argument(
+        "--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-compare-<time>"
+    )
+    cmp.add_argument(
+        "--seeds",
+        default=None,
+        metavar="S,S,...",
+        help="once per seed into RUN_DIR/seed_S/, then means with 95%% paired bootstrap intervals, e.g. 0,1,2",
+    )
+    cmp.add_argument(
+        "--extend", action="store_true", help="with --seeds and a finished --run-dir: add the methods it lacks"
+    )
+    cmp.add_argument(
+        "--summarize", default=None, metavar="RUN_DIR", help="print the multi-seed table of a finished folder"
+    )
     cmp.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
 
     _sweep_command(sub, common)
@@ -60,8 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     rob.add_argument("--fractions", default="0,0.25,0.5,0.75", help="fractions of bad clients [0,0.25,0.5,0.75]")
     rob.add_argument("--methods", default="consensus,fedavg")
     rob.add_argument("--run-dir", default=None)
-    rob.add_argument("--server-only", default=None, metavar="RUN_DIR",
-                     help="no training: corrupt the recorded round-1 answers of an honest consensus run and refit (seconds)")
+    rob.add_argument(
+        "--server-only",
+        default=None,
+        metavar="RUN_DIR",
+        help="no training: corrupt the recorded round-1 answers of an honest consensus run and refit (seconds)",
+    )
 
     _reading_commands(sub, quiet)
     return parser
@@ -69,26 +88,62 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """The ``sweep`` command's arguments (its description is :func:`_sweep`'s docstring)."""
-    sw = sub.add_parser("sweep", parents=[common], help="public budget x rounds x clients: consensus against FedAvg, local, centralized",
-                        description=_sweep.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sw = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="public budget x rounds x clients: consensus against FedAvg, local, centralized",
+        description=_sweep.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sw.add_argument("--budgets", default=None, metavar="B,B,...", help="public prompts per round [data.n_public]")
     sw.add_argument("--seeds", default="0", metavar="S,S,...", help="seeds [0]")
-    sw.add_argument("--methods", default=None, help="comma-separated, e.g. consensus,consensus@vote,fedavg [compare.methods]")
-    sw.add_argument("--rounds", default=None, metavar="R,R,...",
-                    help="report the scores after these rounds; cells run to the largest [federation.rounds]")
+    sw.add_argument(
+        "--methods", default=None, help="comma-separated, e.g. consensus,consensus@vote,fedavg [compare.methods]"
+    )
+    sw.add_argument(
+        "--rounds",
+        default=None,
+        metavar="R,R,...",
+        help="report the scores after these rounds; cells run to the largest [federation.rounds]",
+    )
     sw.add_argument("--clients", default=None, metavar="N,N,...", help="client counts [federation.n_clients]")
-    sw.add_argument("--client-data", choices=["per-client", "total"], default="per-client",
-                    help="what stays fixed across client counts: each client's data.max_train_per_client, or the preset's total [per-client]")
-    sw.add_argument("--send-changed", action="store_true", help="federation.send_changed: clients send only changed answers")
-    sw.add_argument("--watts-per-core", type=float, default=None, help="eval.watts_per_core of the energy estimate [10]")
-    sw.add_argument("--run-dir", default=None,
-                    help="the sweep folder (run again to resume or extend it) [<output_dir>/<name>-sweep-<time>]")
-    sw.add_argument("--summarize", default=None, metavar="RUN_DIR", help="no training: print the tables of a sweep folder")
-    sw.add_argument("--link", dest="links", action="append", default=None, metavar="NAME=UP/DOWN",
-                    help="a client link in Mbit/s for the simulated wall-clock, repeatable [home=1/10, 100 Mbit/s=100/100]")
-    sw.add_argument("--target", type=float, default=None,
-                    help="time to accuracy: this score [local + FRACTION x (centralized - local)]")
-    sw.add_argument("--fraction", type=float, default=0.5, help="time to accuracy: share of the local -> centralized gap [0.5]")
+    sw.add_argument(
+        "--client-data",
+        choices=["per-client", "total"],
+        default="per-client",
+        help="what stays fixed across client counts: each client's data.max_train_per_client, or the preset's total [per-client]",
+    )
+    sw.add_argument(
+        "--send-changed", action="store_true", help="federation.send_changed: clients send only changed answers"
+    )
+    sw.add_argument(
+        "--watts-per-core", type=float, default=None, help="eval.watts_per_core of the energy estimate [10]"
+    )
+    sw.add_argument(
+        "--run-dir",
+        default=None,
+        help="the sweep folder (run again to resume or extend it) [<output_dir>/<name>-sweep-<time>]",
+    )
+    sw.add_argument(
+        "--summarize", default=None, metavar="RUN_DIR", help="no training: print the tables of a sweep folder"
+    )
+    sw.add_argument(
+        "--link",
+        dest="links",
+        action="append",
+        default=None,
+        metavar="NAME=UP/DOWN",
+        help="a client link in Mbit/s for the simulated wall-clock, repeatable [home=1/10, 100 Mbit/s=100/100]",
+    )
+    sw.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="time to accuracy: this score [local + FRACTION x (centralized - local)]",
+    )
+    sw.add_argument(
+        "--fraction", type=float, default=0.5, help="time to accuracy: share of the local -> centralized gap [0.5]"
+    )
     sw.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
     sw.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
 
@@ -99,21 +154,43 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     rep.add_argument("run_dir", help="a consensus run folder, or a compare folder's consensus/ (or consensus@RULE/)")
     rep.add_argument("--rule", dest="rules", action="append", default=None, help="rule to refit, repeatable [all]")
     rep.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="repeatable [all]")
-    rep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="change the run's consensus settings for the replay, e.g. consensus.min_agreement=0.5")
+    rep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the run's consensus settings for the replay, e.g. consensus.min_agreement=0.5",
+    )
     rep.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
-    rep.add_argument("--signals", action="store_true",
-                     help="instead: how well each per-answer signal (confidence, closeness, consistency, agreement) tells a right "
-                     "answer from a wrong one (ROC AUC per family), over the rounds asked (default round 1) of every seed")
-    rep.add_argument("--private-vote", default=None, metavar="SIGMA,SIGMA,...",
-                     help="instead: the private consensus trade-off at these noise levels (epsilon, labels released, precision)")
+    rep.add_argument(
+        "--signals",
+        action="store_true",
+        help="instead: how well each per-answer signal (confidence, closeness, consistency, agreement) tells a right "
+        "answer from a wrong one (ROC AUC per family), over the rounds asked (default round 1) of every seed",
+    )
+    rep.add_argument(
+        "--private-vote",
+        default=None,
+        metavar="SIGMA,SIGMA,...",
+        help="instead: the private consensus trade-off at these noise levels (epsilon, labels released, precision)",
+    )
     rep.add_argument("--delta", type=float, default=1e-5, help="with --private-vote: delta [1e-5]")
 
-    lb = sub.add_parser("leaderboard", parents=[quiet],
-                        help="rank every consensus rule on the shipped corpus of recorded answers (no model)")
+    lb = sub.add_parser(
+        "leaderboard",
+        parents=[quiet],
+        help="rank every consensus rule on the shipped corpus of recorded answers (no model)",
+    )
     lb.add_argument("--corpus", default=None, help="a corpus manifest [notebooks/reference/corpus.json]")
-    lb.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE.py:OBJECT",
-                    help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)")
+    lb.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="FILE.py:OBJECT",
+        help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)",
+    )
     lb.add_argument("--rule", dest="rules", action="append", default=None, help="registered rule to score [all]")
     lb.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="rounds to score [1]")
     lb.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
@@ -125,10 +202,15 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     figs.add_argument("--png", action="store_true", help="also write PNG (needs kaleido and a Chrome/Chromium binary)")
 
     flw = sub.add_parser("flower", parents=[_common("ci")], help="the federation on Flower: one process per client")
-    flw.add_argument("mode", choices=["simulate", "deploy"],
-                     help="simulate: Flower's simulation engine (Ray); deploy: a SuperLink and one SuperNode per client on localhost")
+    flw.add_argument(
+        "mode",
+        choices=["simulate", "deploy"],
+        help="simulate: Flower's simulation engine (Ray); deploy: a SuperLink and one SuperNode per client on localhost",
+    )
     flw.add_argument("--method", default=None, help="sets federation.method, e.g. fedavg")
-    flw.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-flower-<time>")
+    flw.add_argument(
+        "--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-flower-<time>"
+    )
     flw.add_argument("--client-threads", type=int, default=1, help="torch threads per client process [1]")
 
     aud = sub.add_parser("privacy-audit", parents=[quiet], help="membership inference on what each run's method sent")
@@ -141,10 +223,13 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     cost.add_argument("--models", default="all", help="comma-separated shipped config names, or config.json paths")
     cost.add_argument("--rank", type=int, default=32)
     cost.add_argument("--targets", default="q_proj,v_proj", help="LoRA target modules [q_proj,v_proj]")
-    for flag, kind, value in (("--bytes-per-param", float, 4.0), ("--prompts", int, 1000), ("--answer-tokens", float, 201.0),
-                              ("--bytes-per-token", float, 4.0)):
+    for flag, kind, value in (
+        ("--bytes-per-param", float, 4.0),
+        ("--prompts", int, 1000),
+        ("--answer-tokens", float, 201.0),
+        ("--bytes-per-token", float, 4.0),
+    ):
         cost.add_argument(flag, type=kind, default=value)
-# fmt: on
 
 
 class UserError(Exception):
@@ -246,7 +331,9 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     audits = []
     for run_dir in args.run_dirs:
         try:
-            audits.append(audit_run(run_dir, attacks, n_boot=args.boot, contrast=not args.no_contrast, progress=not args.quiet))  # fmt: skip
+            audits.append(
+                audit_run(run_dir, attacks, n_boot=args.boot, contrast=not args.no_contrast, progress=not args.quiet)
+            )
         except (AuditError, ConfigError, FileNotFoundError) as err:  # AuditError: a bad folder, attack name or --boot
             if audits:
                 print(audit_table(audits))  # what was already audited is not lost (each run also has its audit.json)
@@ -267,7 +354,9 @@ def _private_vote_tradeoff(args: argparse.Namespace) -> int:
 
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     else:
-        print(f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n")  # fmt: skip
+        print(
+            f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n"
+        )
         print(format_tradeoff(rows))
     return 0
 
@@ -341,7 +430,9 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"\nrun folder: {summary.root}\n\n{table}")
         return 0
     comp = run_comparison(cfg, methods, run_dir=args.run_dir, progress=not quiet)
-    figures = [] if args.no_figures else plots.write_figures(plots.comparison_figures(comp.metrics), comp.run_dir / "figures")  # fmt: skip
+    figures = (
+        [] if args.no_figures else plots.write_figures(plots.comparison_figures(comp.metrics), comp.run_dir / "figures")
+    )
     print(f"\nrun folder: {comp.run_dir}\n\n{comp.table}")
     for path in figures:
         print(f"figure: {path}")
@@ -380,7 +471,9 @@ def _sweep(args: argparse.Namespace) -> int:
     seeds, client_data = _numbers(args.seeds, int, "--seeds", "0,1,2"), args.client_data.replace("-", "_")
     plan = SweepPlan(budgets, seeds, list(cfg.compare.methods), clients, rounds, client_data)
     run_dir = args.run_dir or str(Path(cfg.output_dir) / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
-    root = run_sweep(cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]]))  # fmt: skip
+    root = run_sweep(
+        cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]])
+    )
     res = frontier.load_sweep(root)
     report = sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot)
     (root / "sweep.txt").write_text(report + "\n")
@@ -399,7 +492,9 @@ def _robustness(args: argparse.Namespace) -> int:
         print(server_only_sweep(args.server_only, args.behaviour, fractions)[1])
         return 0
     cfg, quiet = _load(args), _quiet(args)
-    _, table = robustness_sweep(cfg, args.behaviour, fractions, cfg.compare.methods, run_dir=args.run_dir, progress=not quiet)  # fmt: skip
+    _, table = robustness_sweep(
+        cfg, args.behaviour, fractions, cfg.compare.methods, run_dir=args.run_dir, progress=not quiet
+    )
     print(table)
     return 0
 

@@ -373,7 +373,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
                 f"write consensus.clusterer_params.{key} (a parameter of clusterer {clusterer}), "
                 f"e.g. --set consensus.clusterer_params.{key}={data[key]}."
             )
-        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}.")  # fmt: skip
+        raise ConfigError(
+            f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}."
+        )
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     return cls(**kwargs)
 
@@ -381,9 +383,14 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
 # The clusterer keys of ConsensusConfig before each clusterer owned its parameters: key -> (its clusterer, its default
 # then). A configuration you write is told the new key; a run folder's recorded config.yaml is read by upgrade().
 RETIRED: dict[str, tuple[str, Any]] = {
-    "distance_threshold": ("agglomerative", 0.15), "linkage": ("agglomerative", "average"), "eps": ("dbscan", 0.15),
-    "min_samples": ("dbscan", 2), "min_cluster_size": ("hdbscan", 2), "k_max": ("kmeans", 4), "min_silhouette": ("kmeans", 0.2),
-}  # fmt: skip
+    "distance_threshold": ("agglomerative", 0.15),
+    "linkage": ("agglomerative", "average"),
+    "eps": ("dbscan", 0.15),
+    "min_samples": ("dbscan", 2),
+    "min_cluster_size": ("hdbscan", 2),
+    "k_max": ("kmeans", 4),
+    "min_silhouette": ("kmeans", 0.2),
+}
 # The engine's switches of earlier releases that chose the path before the speed work, gone with that path.
 GONE: dict[str, str] = {
     "train.dp_engine": "DP-SGD has one engine (per-example gradients from hooks on the LoRA layers, the former fast)",

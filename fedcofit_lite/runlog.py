@@ -237,9 +237,10 @@ def rounds_of(run_dir: str | Path, kind: str = "answers") -> list[int]:
 
 
 def label_scores(
-    labels: Sequence[PseudoLabelRow], answers: Sequence[AnswerRow] = (),
+    labels: Sequence[PseudoLabelRow],
+    answers: Sequence[AnswerRow] = (),
     right: Callable[[str, str], float] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What a consensus round's rows say of it: the share of kept pseudo-labels that are right (and of all prompts'
     consensus), the mean agreement, and with ``answers`` and ``right`` (prompt id, text -> 1.0 when right against the
     hidden reference) each client's own accuracy. The metrics row of a round and replay both take them from here."""
@@ -251,9 +252,10 @@ def label_scores(
         "pseudo_label_accuracy": float(np.mean(kept)) if kept else None,
         "consensus_accuracy_all_prompts": float(np.mean([r.correct for r in labels])) if labels else None,
         **({"client_answer_accuracy": {c: float(np.mean(v)) for c, v in by_client.items()}} if right else {}),
-        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None, "kept": len(kept),
+        "agreement_mean": float(np.mean([r.agreement for r in labels])) if labels else None,
+        "kept": len(kept),
         "n_prompts": len(labels),
-    }  # fmt: skip
+    }
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -269,14 +271,19 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 # (header, key in summary row, format)
-# fmt: off
 SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
-    ("stage", "stage", "{}"), ("test EM", "exact_match", "{:.3f}"), ("correct", "correct", "{:.3f}"),
-    ("ROUGE-L", "rouge_l", "{:.3f}"), ("emb sim", "embedding_sim", "{:.3f}"), ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
-    ("agree", "agreement_mean", "{:.2f}"), ("kept", "kept", "{}"), ("bytes up", "bytes_up", "{:,}"),
-    ("bytes down", "bytes_down", "{:,}"), ("time s", "seconds_total", "{:.0f}"),
+    ("stage", "stage", "{}"),
+    ("test EM", "exact_match", "{:.3f}"),
+    ("correct", "correct", "{:.3f}"),
+    ("ROUGE-L", "rouge_l", "{:.3f}"),
+    ("emb sim", "embedding_sim", "{:.3f}"),
+    ("PL acc", "pseudo_label_accuracy", "{:.3f}"),
+    ("agree", "agreement_mean", "{:.2f}"),
+    ("kept", "kept", "{}"),
+    ("bytes up", "bytes_up", "{:,}"),
+    ("bytes down", "bytes_down", "{:,}"),
+    ("time s", "seconds_total", "{:.0f}"),
 ]
-# fmt: on
 
 
 def summary_rows(metrics: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -35,7 +35,9 @@ def test_every_registered_rule_and_the_plugin_are_ranked_per_setting(board):
 
 def test_the_board_replays_what_each_trained_run_sent(board):
     # the medoid rule refitted on a cpu seed's round-1 answers keeps what that run's server kept
-    case = next(c for c in board.cases if c["setting"].startswith("cpu reference") and c["seed"] == 0 and c["rule"] == "medoid")
+    case = next(
+        c for c in board.cases if c["setting"].startswith("cpu reference") and c["seed"] == 0 and c["rule"] == "medoid"
+    )
     sent = lb.load_corpus()[[g.setting for g in lb.load_corpus()].index(case["setting"])].trained["medoid"]
     rows = [json.loads(x) for x in (sent / "pseudo_labels" / "round_1.jsonl").read_text().splitlines()]
     assert case["kept"] == sum(r["kept"] for r in rows) and case["kept"] > 0

@@ -49,7 +49,9 @@ def _mean_bytes(texts: Sequence[str]) -> float:
     return sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts))
 
 
-def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus") -> list[dict]:  # fmt: skip
+def _consensus_rows(
+    run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus"
+) -> list[dict]:
     arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
     rows = []
     exchanged = set(rounds_of(run))  # a method may exchange answers in some rounds only
@@ -62,13 +64,20 @@ def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
         if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
-            lists = [json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")) for c in clients]  # fmt: skip
+            lists = [
+                json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")) for c in clients
+            ]
             per_msg += sum(len(',"confidence":') + len(x) for x in lists) / len(clients)
         tokens = max(_mean_bytes([a.answer for a in answers]), 1e-9)
         up = costmodel.Protocol(
-            n_prompts=len(prompts), answer_tokens=tokens, bytes_per_token=1, overhead_per_answer=per_answer,
-            overhead_per_message=per_msg, n_clients=len(clients), directions=("up",),
-        )  # fmt: skip
+            n_prompts=len(prompts),
+            answer_tokens=tokens,
+            bytes_per_token=1,
+            overhead_per_answer=per_answer,
+            overhead_per_message=per_msg,
+            n_clients=len(clients),
+            directions=("up",),
+        )
         rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
         kept = [x for x in labels if x.kept]
         if kept:
@@ -76,9 +85,13 @@ def _consensus_rows(run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]
             per_msg_d, per_label = json_framing_pseudo_labels(r, [x.prompt_id for x in kept], agreement)
             tokens = max(_mean_bytes([x.consensus for x in kept]), 1e-9)
             down = replace(
-                up, n_prompts=len(kept), answer_tokens=tokens, overhead_per_answer=per_label,
-                overhead_per_message=per_msg_d, directions=("down",),
-            )  # fmt: skip
+                up,
+                n_prompts=len(kept),
+                answer_tokens=tokens,
+                overhead_per_answer=per_label,
+                overhead_per_message=per_msg_d,
+                directions=("down",),
+            )
             rows.append(_row(method, r, "down", m["bytes_down"], costmodel.round_bytes(arch, down)["consensus"]))
     return rows
 

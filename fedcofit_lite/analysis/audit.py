@@ -88,7 +88,9 @@ def attack_intervals(
         raise AuditError(f"n_boot must be >= 1 bootstrap draws, got {n_boot}.")
     members, nonmembers = np.asarray(members, float), np.asarray(nonmembers, float)
     if len(members) < 2 or len(nonmembers) < 2:
-        raise AuditError(f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}.")  # fmt: skip
+        raise AuditError(
+            f"an attack needs at least 2 members and 2 non-members, got {len(members)} and {len(nonmembers)}."
+        )
     rng = np.random.default_rng(seed)
     aucs, tprs = np.empty(n_boot), np.empty(n_boot)
     for b in range(n_boot):
@@ -111,7 +113,9 @@ def membership_sets(
     used = {i for ids in partition.values() for i in ids}
     unknown = sorted(used - set(by_id))
     if unknown:
-        raise AuditError(f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; audit it with the data it was trained on.")  # fmt: skip
+        raise AuditError(
+            f"{len(unknown)} partitioned record(s) are not in the task suite (first: {unknown[0]!r}): the data changed since the run; audit it with the data it was trained on."
+        )
     unused: dict[str, list[Example]] = {}
     for ex in (ex for ex in [*train, *pool] if ex.id not in used and ex.response):
         unused.setdefault(ex.family, []).append(ex)
@@ -124,7 +128,9 @@ def membership_sets(
             want = sum(ex.family == family for ex in members)
             have = unused.get(family, [])
             if len(have) < want:
-                log.warning("client %s: family %s has %d members but only %d unused records", client, family, want, len(have))  # fmt: skip
+                log.warning(
+                    "client %s: family %s has %d members but only %d unused records", client, family, want, len(have)
+                )
             picks = rng.choice(len(have), size=min(want, len(have)), replace=False) if have else []
             nonmembers += [have[i] for i in sorted(picks)]
         sets[client] = (members, nonmembers)
@@ -147,7 +153,9 @@ def record_losses(
     from ..engine.batching import TrainRecord, collate, tokenize_records
     from ..engine.loss import answer_loss
 
-    data = tokenize_records(tokenizer, [TrainRecord(e.instruction, e.context, e.response) for e in examples], max_length)  # fmt: skip
+    data = tokenize_records(
+        tokenizer, [TrainRecord(e.instruction, e.context, e.response) for e in examples], max_length
+    )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     if adapter is not None:
@@ -198,11 +206,17 @@ class AttackResult:
     def row(self) -> dict[str, Any]:
         """JSON-ready, scores included (the ROC curves are drawn from them)."""
         return {
-            "attack": self.attack, "exposure": self.exposure, "sent": self.sent, "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
-            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi], "n_members": len(self.members),
-            "n_nonmembers": len(self.nonmembers), "auc_per_client": self.auc_per_client,
-            "members": [round(float(s), 5) for s in self.members], "nonmembers": [round(float(s), 5) for s in self.nonmembers],
-        }  # fmt: skip
+            "attack": self.attack,
+            "exposure": self.exposure,
+            "sent": self.sent,
+            "auc": [self.auc.mean, self.auc.lo, self.auc.hi],
+            "tpr_at_1pct_fpr": [self.tpr.mean, self.tpr.lo, self.tpr.hi],
+            "n_members": len(self.members),
+            "n_nonmembers": len(self.nonmembers),
+            "auc_per_client": self.auc_per_client,
+            "members": [round(float(s), 5) for s in self.members],
+            "nonmembers": [round(float(s), 5) for s in self.nonmembers],
+        }
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AttackResult:
@@ -222,9 +236,11 @@ class Audit:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run_dir": self.run_dir, "method": self.method, "note": self.note,
+            "run_dir": self.run_dir,
+            "method": self.method,
+            "note": self.note,
             "results": [r.row() for r in self.results],
-        }  # fmt: skip
+        }
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Audit:
@@ -264,7 +280,9 @@ def _plan(
     chosen = [a for a in (attacks or ATTACKS) if ATTACKS[a] in readable]
     chosen.sort(key=lambda a: ATTACKS[a] not in exposes)  # sent first
     if not chosen:
-        raise AuditError(f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that.")  # fmt: skip
+        raise AuditError(
+            f"method {method!r} exposes {list(exposes)}; none of the attacks {list(attacks or [])} reads that."
+        )
     partition = read_records(run_dir / "partition.json")
     clients = {c: p for c, p in partition.items() if not p.get("black_box")}  # black-box clients hold no training
     if not clients:
@@ -279,9 +297,12 @@ def _plan(
 
 
 def audit_run(
-    run_dir: str | Path, attacks: Sequence[str] | None = None, n_boot: int = 1000, contrast: bool = True,
+    run_dir: str | Path,
+    attacks: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    contrast: bool = True,
     progress: bool = True,
-) -> Audit:  # fmt: skip
+) -> Audit:
     """Attack what the method of ``run_dir`` (a folder written by ``run``) exposed; write and return ``audit.json``.
 
     ``attacks`` are names of :data:`ATTACKS` (default: all its exposure allows); ``n_boot`` bootstrap
@@ -293,7 +314,9 @@ def audit_run(
     run_dir = Path(run_dir)
     for name in ("config.yaml", "partition.json"):
         if not (run_dir / name).is_file():
-            raise AuditError(f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`.")  # fmt: skip
+            raise AuditError(
+                f"{run_dir / name} is missing: give a run folder written by `python -m fedcofit_lite run`."
+            )
     unknown = [a for a in attacks or [] if a not in ATTACKS]
     if unknown:
         raise AuditError(f"unknown attack(s) {unknown}; choose from {list(ATTACKS)}.")

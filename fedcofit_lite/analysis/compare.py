@@ -22,15 +22,21 @@ from ..tasks.evaluate import correct, exact_match, rouge_l
 
 log = logging.getLogger(__name__)
 
-# fmt: off
 TABLE_COLUMNS: list[tuple[str, str, str]] = [
-    ("method", "method", "{}"), ("local EM", "local_em", "{:.3f}"), ("final EM", "final_em", "{:.3f}"),
-    ("final correct", "final_correct", "{:.3f}"), ("global EM", "final_global_em", "{:.3f}"),
-    ("final ROUGE-L", "final_rouge_l", "{:.3f}"), ("bytes up", "bytes_up", "{:,}"), ("bytes down", "bytes_down", "{:,}"),
-    ("bytes total", "bytes_total", "{:,}"), ("x consensus", "bytes_vs_consensus", "{:,.0f}"),
-    ("rounds s", "seconds_rounds", "{:.0f}"), ("total s", "seconds_total", "{:.0f}"), ("energy J", "energy_j", "{:,.0f}"),
+    ("method", "method", "{}"),
+    ("local EM", "local_em", "{:.3f}"),
+    ("final EM", "final_em", "{:.3f}"),
+    ("final correct", "final_correct", "{:.3f}"),
+    ("global EM", "final_global_em", "{:.3f}"),
+    ("final ROUGE-L", "final_rouge_l", "{:.3f}"),
+    ("bytes up", "bytes_up", "{:,}"),
+    ("bytes down", "bytes_down", "{:,}"),
+    ("bytes total", "bytes_total", "{:,}"),
+    ("x consensus", "bytes_vs_consensus", "{:,.0f}"),
+    ("rounds s", "seconds_rounds", "{:.0f}"),
+    ("total s", "seconds_total", "{:.0f}"),
+    ("energy J", "energy_j", "{:,.0f}"),
 ]
-# fmt: on
 
 
 def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -43,16 +49,23 @@ def comparison_rows(metrics: dict[str, list[dict[str, Any]]]) -> list[dict[str, 
         down = sum(m.get("bytes_down", 0) for m in ms)
         seconds = [sum(m.get("seconds", {}).values()) for m in ms]
         test = final["test"]["all"]
-        rows.append({
-            "method": method, "local_em": local["test"]["all"]["exact_match"] if local else None,
-            "final_em": test["exact_match"], "final_correct": test.get("correct", test["exact_match"]),
-            "final_rouge_l": test["rouge_l"],
-            "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
-            "final_stage": final["stage"], "bytes_up": up, "bytes_down": down, "bytes_total": up + down,
-            "seconds_rounds": sum(s for m, s in zip(ms, seconds) if m["round"] >= 1),
-            "seconds_total": sum(seconds),  # a shared stage counts for every method that used it
-            **energy_total(ms),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                "local_em": local["test"]["all"]["exact_match"] if local else None,
+                "final_em": test["exact_match"],
+                "final_correct": test.get("correct", test["exact_match"]),
+                "final_rouge_l": test["rouge_l"],
+                "final_global_em": final["test_global"]["all"]["exact_match"] if "test_global" in final else None,
+                "final_stage": final["stage"],
+                "bytes_up": up,
+                "bytes_down": down,
+                "bytes_total": up + down,
+                "seconds_rounds": sum(s for m, s in zip(ms, seconds) if m["round"] >= 1),
+                "seconds_total": sum(seconds),  # a shared stage counts for every method that used it
+                **energy_total(ms),
+            }
+        )
     consensus = next((r for r in rows if r["method"] == "consensus"), None)
     for r in rows:
         if consensus and consensus["bytes_total"] and r["bytes_total"]:
@@ -145,7 +158,9 @@ def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[P
         found = [p for p in found if int(p.name.split("_")[1]) in set(seeds)]
         missing = sorted(set(seeds) - {int(p.name.split("_")[1]) for p in found})
         if missing:
-            raise FileNotFoundError(f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first.")  # fmt: skip
+            raise FileNotFoundError(
+                f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first."
+            )
     return found or [root]
 
 
@@ -175,7 +190,9 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
     if unfinished:
         log.warning("summary of %s leaves out %s: not finished (no comparison.json yet)", root, ", ".join(unfinished))
     if not folders:
-        raise FileNotFoundError(f"{root} holds no finished comparison (no comparison.json); run `compare` into it first.")  # fmt: skip
+        raise FileNotFoundError(
+            f"{root} holds no finished comparison (no comparison.json); run `compare` into it first."
+        )
     per_seed_metrics = [load_comparison(f) for f in folders]
     methods = list(per_seed_metrics[0])
     stages = [s for s in dict.fromkeys(m["stage"] for m in per_seed_metrics[0][methods[0]]) if s != "base"]
@@ -207,7 +224,10 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
             if got:
                 precision = [r["pseudo_label_accuracy"] for r in got if r.get("pseudo_label_accuracy") is not None]
                 means = {k: float(np.mean([r[k] for r in got])) for k in ("kept", "n_prompts")}
-                labels.setdefault(method, {})[stage] = {**means, "precision": float(np.mean(precision)) if precision else float("nan")}  # fmt: skip
+                labels.setdefault(method, {})[stage] = {
+                    **means,
+                    "precision": float(np.mean(precision)) if precision else float("nan"),
+                }
     names = [f.name for f in folders]
     return SeedSummary(Path(root), names, entries, stages, scores, families, bytes_total, steps, labels, energy)
 
@@ -218,7 +238,9 @@ def _costs(entries: list[str], per_seed_metrics: list[dict[str, list[dict[str, A
     for entry in entries:
         method = entry.split(" ")[0]
         rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
-        bytes_total[entry] = float(np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows]))  # fmt: skip
+        bytes_total[entry] = float(
+            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
+        )
         per_model = [sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows]
         steps[entry] = float(np.mean(per_model))
         totals = [energy_total(ms) for ms in rows]
@@ -271,12 +293,16 @@ def family_gaps(summary: SeedSummary, em: dict[str, list], entries: list[str], n
     return out
 
 
-def _family_gap_lines(summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int) -> list[str]:  # fmt: skip
+def _family_gap_lines(
+    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
+) -> list[str]:
     """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
     lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
     lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in sorted(set(summary.families["0"]))))
     for e, gaps in family_gaps(summary, em, entries, n_boot).items():
-        lines.append(f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values()))  # fmt: skip
+        lines.append(
+            f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values())
+        )
     return [*lines, "(* = the interval of the share excludes 0)"]
 
 
@@ -303,8 +329,12 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     for e in complete:
         gap = stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None
         row = {
-            "method": e, "em": em_ci[e], "rouge_l": rouge_ci[e], "gap": gap, "bytes": summary.bytes_total.get(e, 0.0),
-        }  # fmt: skip
+            "method": e,
+            "em": em_ci[e],
+            "rouge_l": rouge_ci[e],
+            "gap": gap,
+            "bytes": summary.bytes_total.get(e, 0.0),
+        }
         row = {**row, "steps": summary.steps.get(e, 0.0), **summary.energy.get(e, {})}
         if e in local_em and e != "centralized":
             row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
@@ -328,11 +358,14 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
         lines += _family_gap_lines(summary, em, complete, label, n_boot)
     if summary.labels:
         lines += [
-            "", "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
             "",
-        ]  # fmt: skip
+            "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
+            "",
+        ]
         for method, per_stage in summary.labels.items():
-            cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()]  # fmt: skip
+            cells = [
+                f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()
+            ]
             lines.append(f"{method:<22}" + "    ".join(cells))
     return rows, "\n".join(lines)
 

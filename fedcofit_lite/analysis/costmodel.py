@@ -69,9 +69,13 @@ class Architecture:
         for f in fields(self)[1:-1]:
             _positive_int(getattr(self, f.name), f"Architecture.{f.name} ({self.name})")
         if not isinstance(self.tie_word_embeddings, bool):
-            raise ValueError(f"Architecture.tie_word_embeddings ({self.name}) must be True or False, got {self.tie_word_embeddings!r}")  # fmt: skip
+            raise ValueError(
+                f"Architecture.tie_word_embeddings ({self.name}) must be True or False, got {self.tie_word_embeddings!r}"
+            )
         if self.num_heads % self.num_kv_heads:
-            raise ValueError(f"Architecture.num_heads ({self.name}) = {self.num_heads} is not a multiple of num_kv_heads = {self.num_kv_heads}: check the config")  # fmt: skip
+            raise ValueError(
+                f"Architecture.num_heads ({self.name}) = {self.num_heads} is not a multiple of num_kv_heads = {self.num_kv_heads}: check the config"
+            )
 
     @classmethod
     def from_hf_config(cls, config: Mapping[str, Any], name: str | None = None) -> Architecture:
@@ -104,8 +108,13 @@ class Architecture:
             name = config.get("_source") or config.get("_name_or_path") or config.get("model_type") or "unnamed"
         kv_heads, tied = heads if kv_heads is None else kv_heads, bool(config.get("tie_word_embeddings", False))
         sizes = (
-            config["num_hidden_layers"], heads, kv_heads, head_dim, config["intermediate_size"], config["vocab_size"],
-        )  # fmt: skip
+            config["num_hidden_layers"],
+            heads,
+            kv_heads,
+            head_dim,
+            config["intermediate_size"],
+            config["vocab_size"],
+        )
         return cls(name, hidden, *sizes, tied)
 
     @classmethod
@@ -166,7 +175,9 @@ def get_architecture(name_or_path: str | Path) -> Architecture:
     if path.is_file() or (path / "config.json").is_file():
         return Architecture.from_json(path)
     known = ", ".join(ARCHITECTURES)
-    raise UnknownArchitectureError(f"unknown architecture {str(name_or_path)!r}: use one of {known} or the path to a Hugging Face config.json")  # fmt: skip
+    raise UnknownArchitectureError(
+        f"unknown architecture {str(name_or_path)!r}: use one of {known} or the path to a Hugging Face config.json"
+    )
 
 
 def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str], factors: str = "AB") -> int:

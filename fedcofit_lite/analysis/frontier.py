@@ -125,7 +125,9 @@ def load_sweep(root: str | Path) -> SweepResults:
         n: [s for s in plan.seeds if all(c.done for c in planned if (c.clients, c.seed) == (n, s))]
         for n in plan.clients
     }
-    missing = [f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)]  # fmt: skip
+    missing = [
+        f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)
+    ]
     if missing:
         log.warning("%s: left out, not finished: %s", root, "; ".join(missing))
     metric = meta["config"].get("compare", {}).get("metric", "exact_match")
@@ -323,9 +325,12 @@ def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[
 
 
 def time_to_accuracy(
-    res: SweepResults, sc: SweepScores, links: Sequence[Link] = DEFAULT_LINKS, fraction: float = 0.5,
+    res: SweepResults,
+    sc: SweepScores,
+    links: Sequence[Link] = DEFAULT_LINKS,
+    fraction: float = 0.5,
     target: float | None = None,
-) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
+) -> tuple[float, list[dict[str, Any]]]:
     """The target score, and per (entry, budget) the first round whose score reaches it, with its interval.
 
     Round 0 is the local stage. Per bootstrap draw the round is the first whose drawn score reaches the drawn target
@@ -442,10 +447,14 @@ def _meets(sc: SweepScores, key: Key, stage: str, reference: list[str], criterio
     return stats.interval(sc.point[key] - sc.point[(reference[0], None, stage)], diff).lo > 0
 
 
-def _not_reached(res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None) -> Verdict:  # fmt: skip
+def _not_reached(
+    res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None
+) -> Verdict:
     bounds = label_rows(res, sc.clients)
     if best is None:
-        text = f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."  # fmt: skip
+        text = (
+            f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."
+        )
         return Verdict(False, reference, text=text, bounds=bounds)
     budget, r, rule, interval = best
     last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]

@@ -79,17 +79,27 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
         return fmt_interval(r["gap"], "{:.2f}") if shown else "-"
 
     scores = [
-        [f"`{r['method']}`", fmt_interval(r["em"]), fmt_interval(r["rouge_l"]), gap(r), f"{r['bytes']:,.0f}", f"{r['steps']:.0f}"]
+        [
+            f"`{r['method']}`",
+            fmt_interval(r["em"]),
+            fmt_interval(r["rouge_l"]),
+            gap(r),
+            f"{r['bytes']:,.0f}",
+            f"{r['steps']:.0f}",
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     out = [
         f"{len(summary.seeds)} seeds; {n_items} test items per seed, each scored as the mean over the clients' models; "
         f"stage `{summary.final_stage()}`; mean over seeds with a 95% paired bootstrap interval over seeds and "
         f"the test items within each ({n_boot} draws). *Gap closed*: the share of the local -> centralized gap.",
-        "", md_table(["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"], scores),
-    ]  # fmt: skip
+        "",
+        md_table(["method", label, "ROUGE-L", "gap closed", "bytes", "steps/model"], scores),
+    ]
     refs, diffs = _differences(summary, metric, n_boot)
-    cells = [[f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]] for e, d in diffs.items() if e not in refs or d]  # fmt: skip
+    cells = [
+        [f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]] for e, d in diffs.items() if e not in refs or d
+    ]
     out += [
         "",
         f"Paired differences in {label} (row minus column), 95% interval; **bold**: zero lies outside the interval.",
@@ -173,10 +183,17 @@ def replay_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
     rows = mean_over_seeds(rows) if len({r.get("seed") for r in rows}) > 1 else list(rows)
     body = [
-        [f"`{r['rule']}`", r["round"], f"{r['kept']:.1f}/{r['n_prompts']:.0f}", f"{r['precision']:.2f}",
-         f"{r['new_correct_per_client']:.2f}", f"{r['harmful_per_client']:.2f}"]
-        for r in rows if "skipped" not in r
-    ]  # fmt: skip
+        [
+            f"`{r['rule']}`",
+            r["round"],
+            f"{r['kept']:.1f}/{r['n_prompts']:.0f}",
+            f"{r['precision']:.2f}",
+            f"{r['new_correct_per_client']:.2f}",
+            f"{r['harmful_per_client']:.2f}",
+        ]
+        for r in rows
+        if "skipped" not in r
+    ]
     n = sorted({r.get("n_seeds", 1) for r in rows})
     return (
         f"Mean over {'/'.join(map(str, n))} seeds. *New correct*: right labels that differ from the client's own "

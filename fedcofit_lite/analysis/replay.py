@@ -99,12 +99,16 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
     ids = [r.prompt_id for r in rows]
     recorded = sorted(set.intersection(*[set(r.signals or {}) for r in rows])) if rows else []  # on every answer
     ra = RoundAnswers(
-        round_index, [r.client for r in rows], ids, [r.answer for r in rows],
-        references=[suite.public_references[p] for p in ids], prompts={p: prompts[p] for p in dict.fromkeys(ids)},
+        round_index,
+        [r.client for r in rows],
+        ids,
+        [r.answer for r in rows],
+        references=[suite.public_references[p] for p in ids],
+        prompts={p: prompts[p] for p in dict.fromkeys(ids)},
         families_of={e.id: e.family for e in suite.public},
         confidence=[r.confidence for r in rows] if all(r.confidence is not None for r in rows) else None,
         signals={n: [r.signals[n] for r in rows] for n in recorded},
-    )  # fmt: skip
+    )
     saved = read_embeddings(run, round_index) if embeddings else None
     if saved is not None:
         vectors, clients, prompt_ids = saved
@@ -229,11 +233,15 @@ def _quality(ra: RoundAnswers, rows: Sequence[PseudoLabelRow]) -> dict[str, Any]
                     harmful[c] += r.correct != 1 and own[c, r.prompt_id]
     n_clients = max(1, len(clients))
     return {
-        "kept": scores["kept"], "n_prompts": scores["n_prompts"], "precision": _nan(scores["pseudo_label_accuracy"]),
-        "new_correct_per_client": sum(new_correct.values()) / n_clients, "harmful_per_client": sum(harmful.values()) / n_clients,
-        "new_correct": {c: new_correct[c] for c in clients}, "harmful": {c: harmful[c] for c in clients},
+        "kept": scores["kept"],
+        "n_prompts": scores["n_prompts"],
+        "precision": _nan(scores["pseudo_label_accuracy"]),
+        "new_correct_per_client": sum(new_correct.values()) / n_clients,
+        "harmful_per_client": sum(harmful.values()) / n_clients,
+        "new_correct": {c: new_correct[c] for c in clients},
+        "harmful": {c: harmful[c] for c in clients},
         "coverage": {f: fam_kept[f] / fam_total[f] for f in sorted(fam_total)},
-    }  # fmt: skip
+    }
 
 
 def _nan(x: float | None) -> float:
@@ -241,9 +249,11 @@ def _nan(x: float | None) -> float:
 
 
 def replay(
-    run_dir: str | Path, rules: Sequence[str] | None = None, rounds: Sequence[int] | None = None,
+    run_dir: str | Path,
+    rules: Sequence[str] | None = None,
+    rounds: Sequence[int] | None = None,
     overrides: Sequence[str] = (),
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """One row per (rule, round): the rule refitted on the run's saved answers, and what it would have sent.
 
     ``run_dir`` is a consensus run folder, a compare folder's ``consensus/``, or a multi-seed compare folder
@@ -256,7 +266,9 @@ def replay(
     if not (run / "config.yaml").exists() and seeds:
         return [{"seed": _seed_of(f), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
     if not (run / "config.yaml").exists():
-        raise FileNotFoundError(f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/).")  # fmt: skip
+        raise FileNotFoundError(
+            f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
+        )
     cfg = load_config(run / "config.yaml", list(overrides), recorded=True)
     rules = list(rules or RULES)
     unknown = [r for r in rules if r not in RULES]
@@ -415,9 +427,12 @@ def format_replay(rows: Sequence[dict[str, Any]]) -> str:
 
 # -- one round up close: a consensus fitted on it, its quality, sweeps (the explorer's analysis) --
 def fit_consensus(
-    ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None,
-    min_cohesion: float | None = None, **params: Any,
-) -> SemanticConsensus:  # fmt: skip
+    ra: RoundAnswers,
+    algorithm: str = "agglomerative",
+    min_agreement: float | None = None,
+    min_cohesion: float | None = None,
+    **params: Any,
+) -> SemanticConsensus:
     """Cluster every prompt's answers with ``algorithm(**params)``; the estimator the server would fit (medoid rule).
 
     ``min_agreement`` and ``min_cohesion`` default to the configuration's (``consensus.*``); ``min_cohesion=0``
@@ -446,11 +461,14 @@ def consensus_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, flo
     rows = label_rows(ra, est)
     scores = label_scores(rows)
     return {
-        "kept": scores["kept"], "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
-        "n_prompts": scores["n_prompts"], "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
+        "kept": scores["kept"],
+        "dropped_empty": sum(bool(keep) and r.empty for keep, r in zip(est.keep_, rows)),
+        "n_prompts": scores["n_prompts"],
+        "pseudo_label_accuracy": _nan(scores["pseudo_label_accuracy"]),
         "correct_kept": int(sum(r.correct for r in rows if r.kept)),
-        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]), "agreement_mean": _nan(scores["agreement_mean"]),
-    }  # fmt: skip
+        "consensus_accuracy_all": _nan(scores["consensus_accuracy_all_prompts"]),
+        "agreement_mean": _nan(scores["agreement_mean"]),
+    }
 
 
 def format_quality(q: dict[str, float]) -> str:
@@ -466,9 +484,12 @@ def format_quality(q: dict[str, float]) -> str:
 
 
 def threshold_sweep(
-    ra: RoundAnswers, algorithm: str = "agglomerative", values: Sequence[float] | None = None,
-    min_agreement: float | None = None, **fixed: Any,
-) -> list[dict[str, float]]:  # fmt: skip
+    ra: RoundAnswers,
+    algorithm: str = "agglomerative",
+    values: Sequence[float] | None = None,
+    min_agreement: float | None = None,
+    **fixed: Any,
+) -> list[dict[str, float]]:
     """:func:`consensus_quality` for each value of the algorithm's knob (``cluster.REGISTRY``), other parameters ``fixed``."""
     spec = REGISTRY[algorithm]
     if values is None:  # every 5th step of a continuous knob, every step of a count

@@ -91,7 +91,7 @@ def resample(sizes: Sequence[int], n_boot: int, seed: int = 0, over: Over = "see
 
 def bootstrap_draws(
     scores: Scores, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them.
 
     Draw ``b`` used the same seeds and items for every method (:func:`resample`); a draw's score is
@@ -123,9 +123,12 @@ def score_intervals(
 
 
 def derived_intervals(
-    scores: Scores, fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray], n_boot: int = 2000,
-    seed: int = 0, over: Over = "seeds_and_items",
-) -> Interval:  # fmt: skip
+    scores: Scores,
+    fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray],
+    n_boot: int = 2000,
+    seed: int = 0,
+    over: Over = "seeds_and_items",
+) -> Interval:
     """Interval of any function of the methods' scores (a difference, a gap share), computed draw by draw."""
     point, draws = bootstrap_draws(scores, n_boot, seed, over)
     values = np.asarray(fn(draws), dtype=float)
@@ -140,9 +143,14 @@ def difference(
 
 
 def gap_closed(
-    scores: Scores, method: str, low: str = "local", high: str = "centralized", n_boot: int = 2000, seed: int = 0,
+    scores: Scores,
+    method: str,
+    low: str = "local",
+    high: str = "centralized",
+    n_boot: int = 2000,
+    seed: int = 0,
     over: Over = "seeds_and_items",
-) -> Interval:  # fmt: skip
+) -> Interval:
     """Share of the ``low`` -> ``high`` gap that ``method`` closes: (method - low) / (high - low).
 
     0 means no better than training alone, 1 means as good as training on the pooled data. Draws where the gap is not

@@ -66,7 +66,9 @@ class SweepPlan:
         both = {k: list(dict.fromkeys([*getattr(self, k), *getattr(other, k)])) for k in ("budgets", "seeds")}
         more = {k: list(dict.fromkeys([*getattr(self, k), *getattr(other, k)])) for k in ("methods", "clients")}
         rounds = sorted({*self.rounds, *other.rounds})
-        return SweepPlan(sorted(both["budgets"]), sorted(both["seeds"]), **more, rounds=rounds, client_data=self.client_data)  # fmt: skip
+        return SweepPlan(
+            sorted(both["budgets"]), sorted(both["seeds"]), **more, rounds=rounds, client_data=self.client_data
+        )
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,13 @@ def budget_table(rows: Sequence[dict[str, Any]]) -> str:
 def round_table(rows: Sequence[dict[str, Any]]) -> str:
     """:func:`round_rows` as text: one column per reported stage."""
     stages = list(dict.fromkeys(s for r in rows for s in r["scores"]))
-    shown = [{"method": r["method"], "budget": _budget(r["budget"]), **{s: c.format() for s, c in r["scores"].items()}} for r in rows]  # fmt: skip
-    return format_table(shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages])  # fmt: skip
+    shown = [
+        {"method": r["method"], "budget": _budget(r["budget"]), **{s: c.format() for s, c in r["scores"].items()}}
+        for r in rows
+    ]
+    return format_table(
+        shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
+    )
 
 
 def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
@@ -121,9 +126,12 @@ def transfer_table(rows: Sequence[Any]) -> str:
 
 
 def sweep_report(
-    res: SweepResults, links: Sequence[Link] = DEFAULT_LINKS, fraction: float = 0.5, target: float | None = None,
+    res: SweepResults,
+    links: Sequence[Link] = DEFAULT_LINKS,
+    fraction: float = 0.5,
+    target: float | None = None,
     n_boot: int = 1000,
-) -> str:  # fmt: skip
+) -> str:
     """Every table of a sweep folder, per client count, and the verdict; what ``sweep --summarize`` prints."""
     p = res.plan
     lines = [
@@ -140,9 +148,10 @@ def sweep_report(
         lines += ["", f"== {n} clients, seeds {sc.seeds}, {sc.n_items} test items per seed =="]
         for r in p.rounds:
             lines += [
-                "", f"-- score against public budget, after round {r} --",
+                "",
+                f"-- score against public budget, after round {r} --",
                 budget_table(budget_rows(res, sc, f"round_{r}")),
-            ]  # fmt: skip
+            ]
         note = energy_notes(res, n)
         lines += [note] if note else []
         last = f"round_{res.last_round}"
@@ -194,7 +203,9 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
     for ref in ("local", "fedavg", "fedavg (global)", "centralized"):
         if (ref, None) in rows:
             moved = " (its data moved to one place, outside the count)" if ref == "centralized" else ""
-            out.append(f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}.")  # fmt: skip
+            out.append(
+                f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}."
+            )
     sent = [(m, b, r) for (m, b), r in rows.items() if b is not None and r["bytes"]]
     fedavg = rows.get(("fedavg", None))
     if sent and fedavg and fedavg["bytes"]:
@@ -210,7 +221,9 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
         target, tta = time_to_accuracy(res, sc)
         got = [(r["method"], r["budget"], r["rounds"]) for r in tta if r["rounds"] is not None]
         got = [f"{m}{f' at {b} prompts' if b is not None else ''} (round {k})" for m, b, k in got]
-        out.append(f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}.")  # fmt: skip
+        out.append(
+            f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}."
+        )
     except ValueError:
         pass
     out.append(verdict(res, sc).text)

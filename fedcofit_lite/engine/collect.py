@@ -61,9 +61,14 @@ class GenerationStats:
 
 
 def generate_with_confidence(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, requests: Sequence[GenerationRequest],
-    cfg: GenerationConfig, seed: int = 0, desc: str = "generate", stats: GenerationStats | None = None,
-) -> tuple[list[str], list[float]]:  # fmt: skip
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: Sequence[GenerationRequest],
+    cfg: GenerationConfig,
+    seed: int = 0,
+    desc: str = "generate",
+    stats: GenerationStats | None = None,
+) -> tuple[list[str], list[float]]:
     """Answer every request; returns the decoded new text per request and the model's confidence in it.
 
     The confidence of an answer is ``exp`` of the mean log-probability the model gave to the tokens it generated (end
@@ -93,7 +98,9 @@ def generate_with_confidence(
         for rows in progress_bar(batches_of(requests, encoded, cfg), desc=desc, leave=False, unit="batch"):
             prompts_ids = [encoded[i] for i in rows]
             names = [requests[i].adapter for i in rows] if mixed else None
-            new_tokens, logprobs = decode(model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing)  # fmt: skip
+            new_tokens, logprobs = decode(
+                model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
+            )
             if stats is not None:
                 stats.batches += 1
             for i, text, lp in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs):
@@ -137,9 +144,15 @@ def _prefill_prefix(forward, cache, prefix: list[int], names: list[str] | None, 
 
 
 def decode(
-    model: torch.nn.Module, prompts: Sequence[list[int]], adapter_names: list[str] | None, cfg: GenerationConfig,
-    eos_ids: Sequence[int], pad_id: int, stats: GenerationStats | None = None, routing: RowAdapters | None = None,
-) -> tuple[list[list[int]], list[float]]:  # fmt: skip
+    model: torch.nn.Module,
+    prompts: Sequence[list[int]],
+    adapter_names: list[str] | None,
+    cfg: GenerationConfig,
+    eos_ids: Sequence[int],
+    pad_id: int,
+    stats: GenerationStats | None = None,
+    routing: RowAdapters | None = None,
+) -> tuple[list[list[int]], list[float]]:
     """KV-cache decoding of one batch of prompts; a row leaves the batch at its end token.
 
     1. Prefill. With ``cfg.share_prefix`` the token prefix that every prompt shares (the chat template's system turn,

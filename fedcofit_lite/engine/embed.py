@@ -20,5 +20,7 @@ def embed_texts(embedder: Any, texts: Sequence[str], batch_size: int = 64, progr
         dim = embedder.get_sentence_embedding_dimension()
         return np.zeros((0, dim), dtype=np.float32)
     bar = progress and not bars_disabled() and len(texts) > batch_size
-    vectors = embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=bar)  # fmt: skip
+    vectors = embedder.encode(
+        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=bar
+    )
     return vectors.astype(np.float32, copy=False)

@@ -55,12 +55,18 @@ class TrainStats:
 
 def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
     return peft.LoraConfig(
-        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules), bias="none",
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        bias="none",
         task_type="CAUSAL_LM",
-    )  # fmt: skip
+    )
 
 
-def attach_adapters(model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0) -> peft.PeftModel:  # fmt: skip
+def attach_adapters(
+    model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
+) -> peft.PeftModel:
     """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
 
     Every adapter is initialised under seed ``seed * 100_003``: the shared start of federated LoRA (the server's
@@ -71,7 +77,9 @@ def attach_adapters(model: torch.nn.Module, adapter_names: Sequence[str], cfg: L
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
     if missing:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-        raise ValueError(f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}.")  # fmt: skip
+        raise ValueError(
+            f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}."
+        )
     peft_model = None
     for name in adapter_names:
         with torch.random.fork_rng(devices=[]):
@@ -84,7 +92,9 @@ def attach_adapters(model: torch.nn.Module, adapter_names: Sequence[str], cfg: L
     return peft_model
 
 
-def trainable_parameters(model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False) -> list:  # fmt: skip
+def trainable_parameters(
+    model: peft.PeftModel, adapter: str, freeze_a: bool = False, keep_others: bool = False
+) -> list:
     """Make ``adapter`` trainable (only its B factors with ``freeze_a``); return its parameters. ``keep_others`` leaves
     other adapters as they are (several train together); otherwise ``adapter`` becomes the only active, trainable one."""
     if not keep_others:
@@ -101,10 +111,19 @@ def adamw(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def train_adapter(
-    model: peft.PeftModel, adapter: str, tokenizer: PreTrainedTokenizerBase, records: Sequence[TrainRecord],
-    cfg: TrainConfig, epochs: int, seed: int, desc: str | None = None, prox_mu: float = 0.0, accountant=None,
-    stats: TrainStats | None = None, freeze_a: bool = False,
-) -> list[float]:  # fmt: skip
+    model: peft.PeftModel,
+    adapter: str,
+    tokenizer: PreTrainedTokenizerBase,
+    records: Sequence[TrainRecord],
+    cfg: TrainConfig,
+    epochs: int,
+    seed: int,
+    desc: str | None = None,
+    prox_mu: float = 0.0,
+    accountant=None,
+    stats: TrainStats | None = None,
+    freeze_a: bool = False,
+) -> list[float]:
     """Train one adapter of ``model`` on ``records``; return the loss of every step.
 
     Without DP-SGD this is :func:`train_adapters` with one job. Only ``adapter``'s LoRA parameters receive gradients;
@@ -133,7 +152,9 @@ def train_adapter(
         raise ValueError("train.dp_noise_multiplier with FedProx is not supported: use fedavg or consensus with DP.")
     optimizer = adamw(trainable_parameters(model, adapter, freeze_a), cfg)
     data = tokenize_records(tokenizer, records, cfg.max_length)
-    return train_adapter_dp(model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer)  # fmt: skip
+    return train_adapter_dp(
+        model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
+    )
 
 
 @dataclass(frozen=True)
@@ -149,9 +170,13 @@ class TrainJob:
 
 
 def train_adapters(
-    model: peft.PeftModel, jobs: Sequence[TrainJob], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig,
-    desc: str = "train", stats: TrainStats | None = None,
-) -> dict[str, list[float]]:  # fmt: skip
+    model: peft.PeftModel,
+    jobs: Sequence[TrainJob],
+    tokenizer: PreTrainedTokenizerBase,
+    cfg: TrainConfig,
+    desc: str = "train",
+    stats: TrainStats | None = None,
+) -> dict[str, list[float]]:
     """Train one or several adapters of one base together: one forward and backward per step for all of them.
 
     Each job keeps what it would get alone: its own batches (the same order from its seed), its own AdamW, its own
@@ -201,7 +226,9 @@ def train_adapters(
             row_weights = torch.stack([weights[k][i] for k, i in picked])
             with autocast(model):  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
                 loss = answer_loss(model, batch, cfg.share_prefix, row_weights, groups, len(jobs), select=route)
-            values = _joint_update(loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg)  # fmt: skip
+            values = _joint_update(
+                loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg
+            )
             for k, v in zip(active, values):
                 losses[names[k]].append(v)
             bar.update(1)

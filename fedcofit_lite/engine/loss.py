@@ -29,10 +29,14 @@ def shared_prefix_length(batch: dict[str, torch.Tensor]) -> int:
 
 
 def answer_loss(
-    model: torch.nn.Module, batch: dict[str, torch.Tensor], share_prefix: bool = True,
-    weights: torch.Tensor | None = None, groups: torch.Tensor | None = None, n_groups: int = 1,
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    share_prefix: bool = True,
+    weights: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
+    n_groups: int = 1,
     select: Callable[[torch.Tensor], None] | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
 
     1. With ``share_prefix``, the P tokens every row starts with (the chat template's system turn) run through the

@@ -159,9 +159,13 @@ def _resolve_source(name: str) -> str:
 
 
 def load_model(
-    name: str, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False, seed: int = 0,
+    name: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    seed: int = 0,
     attention: str = "auto",
-) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:  # fmt: skip
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer by registry name, local path or hub id; the model in eval mode, the tokenizer padding left.
 
     ``device`` and ``dtype`` ``auto`` pick CUDA when available, and bfloat16 weights where the hardware

@@ -65,7 +65,9 @@ class ModelPool:
 
     def architectures(self) -> dict[str, dict]:
         """Model name -> its Hugging Face config as a dict (what the analytic cost model reads)."""
-        return {name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()}  # fmt: skip
+        return {
+            name: json.loads(bb.model.get_base_model().config.to_json_string()) for name, bb in self.backbones.items()
+        }
 
     def backbone_of(self, client_id: str) -> Backbone:
         return self.backbones[self.client_models[client_id]]
@@ -80,7 +82,9 @@ class ModelPool:
         """
         bb = self.backbone_of(client_id)
         desc = f"train {client_id}"
-        return finetune.train_adapter(bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw)  # fmt: skip
+        return finetune.train_adapter(
+            bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw
+        )
 
     def train_together(self, jobs: Sequence[TrainJob], cfg: TrainConfig) -> dict[str, list[float]]:
         """Train several clients' adapters, those of one architecture in the same steps (:func:`train_adapters`)."""

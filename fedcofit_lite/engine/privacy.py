@@ -63,7 +63,9 @@ def noise_for_epsilon(target_epsilon: float, delta: float, n_records: int, batch
     from opacus.accountants.utils import get_noise_multiplier
 
     if target_epsilon <= 0 or n_records < 1 or epochs < 1:
-        raise ValueError(f"need target_epsilon > 0, n_records >= 1 and epochs >= 1; got {target_epsilon}, {n_records}, {epochs}.")  # fmt: skip
+        raise ValueError(
+            f"need target_epsilon > 0, n_records >= 1 and epochs >= 1; got {target_epsilon}, {n_records}, {epochs}."
+        )
     q, steps = min(1.0, batch_size / n_records), epochs * math.ceil(n_records / batch_size)
     kw = {"target_epsilon": target_epsilon, "target_delta": delta, "sample_rate": q, "steps": steps}
     return float(get_noise_multiplier(**kw, accountant="rdp"))
@@ -119,9 +121,17 @@ def clip_and_noise(
 
 
 def train_adapter_dp(
-    model: torch.nn.Module, adapter: str, data: Sequence[tuple[list[int], list[int]]], pad_id: int, cfg: TrainConfig,
-    epochs: int, seed: int, accountant, desc: str | None = None, optimizer: torch.optim.Optimizer | None = None,
-) -> list[float]:  # fmt: skip
+    model: torch.nn.Module,
+    adapter: str,
+    data: Sequence[tuple[list[int], list[int]]],
+    pad_id: int,
+    cfg: TrainConfig,
+    epochs: int,
+    seed: int,
+    accountant,
+    desc: str | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> list[float]:
     """Train ``adapter`` on ``data`` (token ids, labels) with DP-SGD; return each step's mean loss.
 
     Every step samples its batch by Poisson sampling, clips each example's gradient (from :class:`PerExampleGrads`),
@@ -129,7 +139,9 @@ def train_adapter_dp(
     over its answer tokens (:func:`~fedcofit_lite.engine.loss.answer_loss`).
     """
     if accountant is None:
-        raise ValueError("DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds).")  # fmt: skip
+        raise ValueError(
+            "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
+        )
     device = next(model.parameters()).device
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
     params = [p for _, p in named]

@@ -41,9 +41,12 @@ class Comparison:
 
 
 def run_comparison(
-    cfg: RunConfig, methods: list[str] | None = None, run_dir: str | Path | None = None, progress: bool = True,
+    cfg: RunConfig,
+    methods: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
     extend: bool = False,
-) -> Comparison:  # fmt: skip
+) -> Comparison:
     """Run several methods on the same partition, seed and budget; write the table (``ui.plots`` draws the figures).
 
     ``methods`` default to ``compare.methods``; ``run_dir`` to ``<output_dir>/<name>-compare-<time>``.
@@ -57,7 +60,9 @@ def run_comparison(
     earlier: dict[str, list[dict[str, Any]]] = {}
     if run_dir is not None and (Path(run_dir) / "metrics.jsonl").exists():
         if not extend:
-            raise FileExistsError(f"{run_dir} already holds a comparison; load it with load_comparison(), extend it, or choose a new run_dir.")  # fmt: skip
+            raise FileExistsError(
+                f"{run_dir} already holds a comparison; load it with load_comparison(), extend it, or choose a new run_dir."
+            )
         earlier = load_comparison(run_dir)
         earlier_shared = RunLog(run_dir).read_metrics()
         names = [n for n in names if n not in earlier]
@@ -109,7 +114,9 @@ def run_shared_stages(fed: Federation, plan: list[Method]) -> SharedStart:
     return SharedStart(rows, adapters, privacy, initial)
 
 
-def run_methods(fed: Federation, plan: list[Method], start: SharedStart, root: RunLog) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+def run_methods(
+    fed: Federation, plan: list[Method], start: SharedStart, root: RunLog
+) -> dict[str, list[dict[str, Any]]]:
     """Run each method's rounds from ``start``, with its own wire and folder under ``root``; return its metrics."""
     metrics: dict[str, list[dict[str, Any]]] = {}
     for method in plan:
@@ -147,9 +154,13 @@ def write_tables(root: RunLog, metrics: dict[str, list[dict[str, Any]]]) -> tupl
 
 
 def run_seeds(
-    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, run_dir: str | Path | None = None,
-    progress: bool = True, extend: bool = False,
-) -> tuple[SeedSummary, str]:  # fmt: skip
+    cfg: RunConfig,
+    seeds: list[int],
+    methods: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    extend: bool = False,
+) -> tuple[SeedSummary, str]:
     """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/``, then the paired multi-seed table.
 
     Each seed moves the partition, the shared adapter start and the sampling; the test split is

@@ -30,10 +30,14 @@ log = logging.getLogger(__name__)
 
 
 def robustness_sweep(
-    cfg: RunConfig, behaviour: str = "colluder", fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
-    methods: Sequence[str] = ("consensus", "fedavg"), algorithms: Sequence[str] | None = None,
-    run_dir: str | Path | None = None, progress: bool = True,
-) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
+    cfg: RunConfig,
+    behaviour: str = "colluder",
+    fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+    methods: Sequence[str] = ("consensus", "fedavg"),
+    algorithms: Sequence[str] | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], str]:
     """Run the sweep; return one row per fraction and the printed table (also in ``run_dir``). ``algorithms``: the
     clusterers refitted (default: every one of ``cluster.REGISTRY``)."""
     algorithms = list(algorithms or REGISTRY)

@@ -57,7 +57,9 @@ def client_cap(cfg: RunConfig, n_clients: int, client_data: ClientData) -> int:
     if client_data == "per_client":
         return cap
     if cap == 0:
-        raise ValueError("--client-data total divides the preset's data.max_train_per_client among the clients, but it is 0 (no cap): set one, e.g. --set data.max_train_per_client=48.")  # fmt: skip
+        raise ValueError(
+            "--client-data total divides the preset's data.max_train_per_client among the clients, but it is 0 (no cap): set one, e.g. --set data.max_train_per_client=48."
+        )
     return max(1, round(cap * cfg.federation.n_clients / n_clients))
 
 

@@ -22,8 +22,12 @@ ANSWER_BEHAVIOURS: tuple[str, ...] = typing.get_args(Behaviour)
 PARAMETER_BEHAVIOURS = ("honest", "noise", "scaled", "colluder")
 # A client configured with an answer behaviour sends this parameter fault under FedAvg.
 PARAMETER_OF = {
-    "honest": "honest", "random_text": "noise", "constant": "scaled", "echo": "scaled", "colluder": "colluder",
-}  # fmt: skip
+    "honest": "honest",
+    "random_text": "noise",
+    "constant": "scaled",
+    "echo": "scaled",
+    "colluder": "colluder",
+}
 CONSTANT_ANSWER = "I don't know."
 SCALE = -10.0
 _WORDS = tuple("apple river seven blue quickly table north paper cloud forty green march stone ninety".split())
@@ -51,9 +55,15 @@ def collusion_answers(lead_answers: Sequence[str], prompt_ids: Sequence[str]) ->
 
 
 def corrupt_answers(
-    behaviour: str, answers: Sequence[str], prompt_ids: Sequence[str], instructions: Mapping[str, str], seed: int,
-    round_index: int, client_id: str, agreed: Sequence[str] | None = None,
-) -> list[str]:  # fmt: skip
+    behaviour: str,
+    answers: Sequence[str],
+    prompt_ids: Sequence[str],
+    instructions: Mapping[str, str],
+    seed: int,
+    round_index: int,
+    client_id: str,
+    agreed: Sequence[str] | None = None,
+) -> list[str]:
     """What a client with ``behaviour`` sends instead of ``answers`` (one per prompt id).
 
     ``agreed`` are the colluding group's answers (:func:`collusion_answers`), needed for ``colluder``.
@@ -74,9 +84,13 @@ def corrupt_answers(
 
 
 def apply_behaviours(
-    behaviours: Mapping[str, str], answers: Mapping[str, Sequence[str]], prompt_ids: Sequence[str],
-    instructions: Mapping[str, str], seed: int, round_index: int,
-) -> dict[str, list[str]]:  # fmt: skip
+    behaviours: Mapping[str, str],
+    answers: Mapping[str, Sequence[str]],
+    prompt_ids: Sequence[str],
+    instructions: Mapping[str, str],
+    seed: int,
+    round_index: int,
+) -> dict[str, list[str]]:
     """Every client's sent answers, given each client's behaviour (missing = honest) and its honest ``answers``."""
     colluders = [c for c in answers if behaviours.get(c, "honest") == "colluder"]
     agreed = collusion_answers(answers[colluders[0]], prompt_ids) if colluders else None

@@ -26,13 +26,18 @@ def save(fed: Any, round_index: int) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "adapters").mkdir(parents=True)
     for adapter_id in fed.pool.client_models:
-        safetensors.numpy.save_file(fed.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors"))  # fmt: skip
+        safetensors.numpy.save_file(
+            fed.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors")
+        )
     state = {
-        "round": round_index, "method": fed.method_name, "pseudo_labels": {c.client_id: c.state()["labels"] for c in fed.clients},
+        "round": round_index,
+        "method": fed.method_name,
+        "pseudo_labels": {c.client_id: c.state()["labels"] for c in fed.clients},
         "bytes_by_round": {str(k): v for k, v in fed.wire.bytes_by_round.items()},
         "messages_by_round": {str(k): v for k, v in fed.wire.messages_by_round.items()},
-        "accountants": fed.cohort.privacy_state(), "vote_seed": fed.vote_seed,  # server side: never sent to a client
-    }  # fmt: skip
+        "accountants": fed.cohort.privacy_state(),
+        "vote_seed": fed.vote_seed,  # server side: never sent to a client
+    }
     (tmp / "state.json").write_text(json.dumps(state, ensure_ascii=False))
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -62,7 +67,9 @@ def load(fed: Any) -> int:
         if path.stem in fed.pool.client_models:
             fed.pool.set_tensors(path.stem, safetensors.numpy.load_file(str(path)))
     for c in fed.cohort.members():
-        c.load_state({"labels": state["pseudo_labels"].get(c.client_id, {}), "privacy": state["accountants"].get(c.client_id)})  # fmt: skip
+        c.load_state(
+            {"labels": state["pseudo_labels"].get(c.client_id, {}), "privacy": state["accountants"].get(c.client_id)}
+        )
     for counts in ("bytes_by_round", "messages_by_round"):
         getattr(fed.wire, counts).update({int(k): dict(v) for k, v in state[counts].items()})
     return int(state["round"])

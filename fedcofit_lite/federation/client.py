@@ -111,9 +111,13 @@ class Client:
         return self.private_records() + list(self.pseudo_labels) * self.policy.pseudo_repeats
 
     def answers_message(
-        self, round: int, prompt_ids: Sequence[str], answers: Sequence[str], confidence: Sequence[float] | None = None,
+        self,
+        round: int,
+        prompt_ids: Sequence[str],
+        answers: Sequence[str],
+        confidence: Sequence[float] | None = None,
         signals: Mapping[str, Sequence[float]] | None = None,
-    ) -> AnswersMessage:  # fmt: skip
+    ) -> AnswersMessage:
         """The message carrying this round's answers (and the confidences and competence signals the rule reads)."""
         self.own_answers = dict(zip(prompt_ids, answers))
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
@@ -295,7 +299,9 @@ class BlackBox(_NoAdapter):
         prompts = [e.instruction + (f"\n\n{e.context}" if e.context else "") for e in examples]
         out = list(self.fn(prompts))
         if len(out) != len(prompts):
-            raise ValueError(f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt.")  # fmt: skip
+            raise ValueError(
+                f"black-box answerer returned {len(out)} answers for {len(prompts)} prompts; return one per prompt."
+            )
         answers = [str(a[0] if isinstance(a, tuple) else a).strip() for a in out]
         conf = [min(1.0, max(0.0, float(a[1]))) if isinstance(a, tuple) else 0.5 for a in out]
         return answers, conf

@@ -117,7 +117,9 @@ def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] |
 
     answerers = dict(answerers or {})
     if unknown := set(answerers) - {c.client_id for c in clients}:
-        raise ValueError(f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}.")  # fmt: skip
+        raise ValueError(
+            f"answerers for unknown clients {sorted(unknown)}: the clients are {[c.client_id for c in clients]}."
+        )
     adapters = {c.client_id: c.model_name for c in clients if c.client_id not in answerers}
     pool = ModelPool(adapters, cfg.model, cfg.lora, seed=cfg.seed)
     for c in clients:
@@ -133,9 +135,14 @@ def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] |
 
 
 def answer_round(
-    clients: Sequence[Client], public: dict[str, Example], cfg: RunConfig, round_index: int, asks: Sequence[str] = (),
-    record: Sequence[str] = (), embed: Callable[[list[str]], np.ndarray] | None = None,
-) -> Answers:  # fmt: skip
+    clients: Sequence[Client],
+    public: dict[str, Example],
+    cfg: RunConfig,
+    round_index: int,
+    asks: Sequence[str] = (),
+    record: Sequence[str] = (),
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> Answers:
     """The clients answer every public prompt (batched, :func:`answer_many`); bad clients send their behaviour's answers.
 
     ``asks`` is what the server's rule reads beside the answers (``confidence``, a competence signal):
@@ -232,9 +239,12 @@ class LocalCohort(Cohort):
     """
 
     def __init__(
-        self, cfg: RunConfig, suite: TaskSuite, answerers: dict[str, Any] | None = None,
+        self,
+        cfg: RunConfig,
+        suite: TaskSuite,
+        answerers: dict[str, Any] | None = None,
         embed: Callable[[list[str]], np.ndarray] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.cfg, self.suite, self.public = cfg, suite, {e.id: e for e in suite.public}
         self.embed = embed  # the public sentence embedder, for the clients' competence signals
         self.clients = build_clients(cfg, suite)

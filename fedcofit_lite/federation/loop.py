@@ -54,9 +54,13 @@ class Federation:
     """
 
     def __init__(
-        self, cfg: RunConfig, runlog: RunLog | None = None, progress: bool = True, cohort: Cohort | None = None,
+        self,
+        cfg: RunConfig,
+        runlog: RunLog | None = None,
+        progress: bool = True,
+        cohort: Cohort | None = None,
         answerers: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.cfg = check_names(cfg.validate())
         self.progress = progress
         transformers.set_seed(cfg.seed)
@@ -92,7 +96,9 @@ class Federation:
 
     def _local(self) -> LocalCohort:
         if not isinstance(self.cohort, LocalCohort):
-            raise AttributeError("this federation runs on another engine: its clients and models live in their own processes.")  # fmt: skip
+            raise AttributeError(
+                "this federation runs on another engine: its clients and models live in their own processes."
+            )
         return self.cohort
 
     def _round_context(self, hint: str | None = None) -> Round:
@@ -285,9 +291,12 @@ def resume_federation(run_dir: str | Path, progress: bool = True, overrides: lis
 
 
 def run_federation(
-    cfg: RunConfig, run_dir: str | Path | None = None, progress: bool = True, method: str | None = None,
+    cfg: RunConfig,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    method: str | None = None,
     answerers: dict[str, Any] | None = None,
-) -> RunResult:  # fmt: skip
+) -> RunResult:
     """Run one method (default ``cfg.federation.method``) end to end and write the run folder.
 
     Examples

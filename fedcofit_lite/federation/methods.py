@@ -168,14 +168,17 @@ class Consensus(Method):
             plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
             trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
         return {
-            **label_scores(labels, answer_rows, right), "rejected_clients": report.rejected,
-            "dropped_clients": {**dropped, **failed}, "rule": self.server.rule,
+            **label_scores(labels, answer_rows, right),
+            "rejected_clients": report.rejected,
+            "dropped_clients": {**dropped, **failed},
+            "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
             **({"signal_sent": self.server.signal} if self.server.signal else {}),
             **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
-            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}), **train_row(trained),
+            **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}),
+            **train_row(trained),
             "seconds": timer.seconds,
-        }  # fmt: skip
+        }
 
 
 def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
@@ -292,7 +295,9 @@ class Centralized(Method):
     def prepare(self, run: Round) -> None:
         """Add the pooled-data model once; later calls reset it to its initial weights."""
         if not isinstance(run.cohort, LocalCohort):
-            raise ValueError("centralized pools every client's private data in one place: it runs on the in-process engine only.")  # fmt: skip
+            raise ValueError(
+                "centralized pools every client's private data in one place: it runs on the in-process engine only."
+            )
         central = run.cohort.server_model(CENTRAL)
         if central is None:
             central = run.cohort.server_client(CENTRAL, [e for c in run.cohort.clients for e in c.private])
@@ -339,16 +344,18 @@ class MethodSpec:
 
 
 # The one registry of methods: the config, the CLI, compare, the audit, the accounting and the figures read it.
-# fmt: off
 METHODS: dict[str, MethodSpec] = {
-    "consensus": MethodSpec(lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES),
+    "consensus": MethodSpec(
+        lambda cfg, rule: Consensus(rule), "semantic consensus (medoid)", "#1f77b4", "answers", RULES
+    ),
     "fedavg": MethodSpec(lambda cfg, _: FedAvg(server=FedAvgServer), "FedAvg-LoRA", "#d62728", "adapter", {}, True),
-    "fedprox": MethodSpec(lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True),
+    "fedprox": MethodSpec(
+        lambda cfg, _: FedAvg(prox_mu=cfg.train.prox_mu), "FedProx-LoRA", "#ff7f0e", "adapter", {}, True
+    ),
     "ffa": MethodSpec(lambda cfg, _: FedAvg(ffa=True), "FFA-LoRA", "#9467bd", "adapter_b", {}, True),
     "local": MethodSpec(lambda cfg, _: Local(), "local only", "#7f7f7f"),
     "centralized": MethodSpec(lambda cfg, _: Centralized(), "centralized (pooled data)", "#2ca02c", "records"),
 }
-# fmt: on
 
 
 def method_spec(name: str) -> MethodSpec | None:
@@ -374,7 +381,9 @@ def make_method(name: str, cfg: RunConfig) -> Method:
     """A fresh method by its config name (``federation.method`` / ``compare.methods``), e.g. ``consensus@vote``."""
     spec = method_spec(name)
     if spec is None:
-        raise ConfigError(f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}.")  # fmt: skip
+        raise ConfigError(
+            f"unknown method {name!r} (federation.method, compare.methods or --method): {method_choices()}."
+        )
     method = spec.build(cfg, name.partition("@")[2] or None)
     method.name = name
     return method
@@ -414,7 +423,9 @@ def check_names(cfg: RunConfig) -> RunConfig:
         unknown = [v for v in (value if isinstance(value, list) else [value]) if not known(v)]
         if unknown and not (name == "data.families" and cfg.data.source):
             choose = method_choices() if registry is METHODS else f"choose one of {list(registry)}"
-            raise ConfigError(f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}.")  # fmt: skip
+            raise ConfigError(
+                f"{name} = {value!r}: {unknown[0]!r} is not registered; {choose}, or register it in {where}."
+            )
     clusterer_params(cfg.consensus)  # the clusterer's own parameters, checked by its spec
     _check_private_vote(cfg)
     _check_signals(cfg)

@@ -66,7 +66,9 @@ def partition_of(context: Context) -> int:
     """This node's client index, from ``--node-config 'partition-id=N'`` (set by Flower's simulation)."""
     pid = context.node_config.get("partition-id")
     if pid is None:
-        raise ConfigError("this SuperNode has no partition id: start it with --node-config 'partition-id=N num-partitions=M'.")  # fmt: skip
+        raise ConfigError(
+            "this SuperNode has no partition id: start it with --node-config 'partition-id=N num-partitions=M'."
+        )
     return int(pid)
 
 
@@ -163,7 +165,11 @@ def train(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "train", msg)
     labels = labels_from_record(msg.content["labels"]) if "labels" in msg.content else None
     adapter = global_from_records(msg.content) if "global" in msg.content else None
-    plan = TrainPlan(labels=labels, adapter=adapter, **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")})  # fmt: skip
+    plan = TrainPlan(
+        labels=labels,
+        adapter=adapter,
+        **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
+    )
     client = node.client
     client.take(plan, node.public)
     result = client.fit(plan, client_seed(node.cfg.seed, int(cfg["round"]), client.index))

@@ -34,11 +34,21 @@ from .records import (
 
 log = logging.getLogger(__name__)
 
-ERROR_NAMES = dict(enumerate((
-    "unknown error", "the ClientApp could not be loaded", "the ClientApp raised an exception", "message unavailable",
-    "reply unavailable", "node unavailable (no heartbeat)", "a mod refused the message", "invalid app bundle",
-    "the ClientApp crashed",
-)))  # fmt: skip
+ERROR_NAMES = dict(
+    enumerate(
+        (
+            "unknown error",
+            "the ClientApp could not be loaded",
+            "the ClientApp raised an exception",
+            "message unavailable",
+            "reply unavailable",
+            "node unavailable (no heartbeat)",
+            "a mod refused the message",
+            "invalid app bundle",
+            "the ClientApp crashed",
+        )
+    )
+)
 
 
 def refuse_unsupported(cfg: RunConfig) -> None:
@@ -67,7 +77,9 @@ class FlowerCohort(Cohort):
         refuse_unsupported(cfg)
         if "colluder" in cfg.federation.behaviours:
             why = "separate client processes do not share; run them in process (python -m fedcofit_lite run)"
-            raise ValueError(f"federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which {why}.")  # fmt: skip
+            raise ValueError(
+                f"federation.behaviours: simulated colluders agree on their wrong answers through the simulator, which {why}."
+            )
         self.grid, self.cfg, self.timeout = grid, cfg, float(cfg.federation.timeout_s)
         self.record_bytes_by_round: dict[int, dict[str, int]] = defaultdict(lambda: {"up": 0, "down": 0})
         self.epsilon: dict[str, float] = {}
@@ -82,11 +94,15 @@ class FlowerCohort(Cohort):
         by_index: dict[int, int] = {}
         for n, i in infos.items():
             if i.index in by_index:
-                raise NotEnoughNodesError(f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition.")  # fmt: skip
+                raise NotEnoughNodesError(
+                    f"two SuperNodes ({by_index[i.index]}, {n}) say partition-id={i.index}: give each its own partition."
+                )
             by_index[i.index] = n
         missing = sorted(set(range(cfg.federation.n_clients)) - set(by_index))
         if missing:
-            raise NotEnoughNodesError(f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N').")  # fmt: skip
+            raise NotEnoughNodesError(
+                f"no SuperNode holds partition-id {missing}: start one per client (--node-config 'partition-id=N')."
+            )
         self.node = {infos[n].client_id: n for n in sorted(by_index.values(), key=lambda n: infos[n].index)}
         self.info: dict[str, ClientInfo] = {infos[n].client_id: infos[n] for n in self.node.values()}
         log.info("flower: %d clients on nodes %s", len(self.node), self.node)
@@ -111,7 +127,9 @@ class FlowerCohort(Cohort):
         """Send one message per node and wait for the replies; returns (node -> reply content, node -> why it failed)."""
         online = set(self.grid.get_node_ids())
         failed = {n: "its node is offline" for n in content if n not in online}
-        messages = {n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online}  # fmt: skip
+        messages = {
+            n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online
+        }
         if round_index is not None:
             for c in content.values():
                 self.record_bytes_by_round[round_index]["down"] += record_bytes(c)
@@ -154,9 +172,13 @@ class FlowerCohort(Cohort):
         return out
 
     def _ask(
-        self, ids: Sequence[str], message_type: str, round_index: int | None, config: dict[str, Any],
+        self,
+        ids: Sequence[str],
+        message_type: str,
+        round_index: int | None,
+        config: dict[str, Any],
         extra: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, RecordDict], Failed]:  # fmt: skip
+    ) -> tuple[dict[str, RecordDict], Failed]:
         content = {self.node[c]: RecordDict({"config": ConfigRecord(config), **(extra or {})}) for c in ids}
         got, failed = self._exchange(content, message_type, round_index)
         client_of = {n: c for c, n in self.node.items()}
@@ -164,7 +186,9 @@ class FlowerCohort(Cohort):
 
     # -- the cohort -------------------------------------------------------------
     def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
-        got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)})  # fmt: skip
+        got, failed = self._ask(
+            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)}
+        )
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
         confidence = {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}
         return Answers(messages, confidence, failed, {m.client_id: dict(m.signals) for m in messages if m.signals})
@@ -187,7 +211,9 @@ class FlowerCohort(Cohort):
         return {c: out[c] for c in ids if c in out}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b})  # fmt: skip
+        got, failed = self._ask(
+            ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b}
+        )
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 
     def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:
@@ -198,7 +224,9 @@ class FlowerCohort(Cohort):
         out = {c: list(r["predictions"]["answers"]) for c, r in got.items()}
         for c, answers in out.items():
             if len(answers) != len(examples):
-                failed[c] = f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"  # fmt: skip
+                failed[c] = (
+                    f"answered {len(answers)} test items of {len(examples)} (a different task suite on that node?)"
+                )
         return {c: a for c, a in out.items() if c not in failed}, failed
 
     def start_adapter(self) -> dict[str, np.ndarray]:

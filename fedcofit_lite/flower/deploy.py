@@ -44,7 +44,9 @@ def _bin(name: str) -> str:
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise DeploymentError(f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0').")  # fmt: skip
+        raise DeploymentError(
+            f"{name} not found: install Flower in this environment (pip install 'flwr[simulation]==1.42.0')."
+        )
     return found
 
 
@@ -100,7 +102,9 @@ class LocalDeployment:
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.procs[name] = subprocess.Popen(
+            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def _wait_port(self, port: int, timeout: float, name: str) -> None:
         end = time.monotonic() + timeout
@@ -128,17 +132,27 @@ class LocalDeployment:
         proc.wait(timeout=30)
 
     def run(
-        self, preset: str = "ci", overrides: list[str] | None = None, method: str | None = None,
-        run_dir: str | Path | None = None, timeout: float = 1800.0, wait_s: float = 300.0,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        preset: str = "ci",
+        overrides: list[str] | None = None,
+        method: str | None = None,
+        run_dir: str | Path | None = None,
+        timeout: float = 1800.0,
+        wait_s: float = 300.0,
+    ) -> dict[str, Any]:
         """Submit a run of the Flower App and wait for it; returns Flower's record of the run (raises if it failed)."""
 
         def q(v: str) -> str:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
         folder = str(Path(run_dir).resolve()) if run_dir else ""
-        run_config = [f"preset={q(preset)}", f"overrides={q(';'.join(overrides or []))}", f"method={q(method or '')}",
-                      f"run-dir={q(folder)}", f"wait-s={float(wait_s)}"]  # fmt: skip
+        run_config = [
+            f"preset={q(preset)}",
+            f"overrides={q(';'.join(overrides or []))}",
+            f"method={q(method or '')}",
+            f"run-dir={q(folder)}",
+            f"wait-s={float(wait_s)}",
+        ]
         done = self._flwr(
             "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config), cwd=self.home
         )
@@ -150,7 +164,9 @@ class LocalDeployment:
         status = self.wait(run_id, timeout, Path(run_dir) / "flower.json" if run_dir else None)
         if status.get("status") != "finished:completed":
             logs = self._flwr("log", str(run_id), CONNECTION, "--show").stdout[-4000:]
-            raise DeploymentError(f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs}")  # fmt: skip
+            raise DeploymentError(
+                f"run {run_id} ended {status.get('status')}: {status.get('status-details', '')}\n{logs}"
+            )
         return status
 
     def wait(self, run_id: str | int, timeout: float, done_file: Path | None = None) -> dict[str, Any]:

@@ -21,8 +21,11 @@ from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMes
 
 def answers_to_record(m: AnswersMessage) -> ConfigRecord:
     rec: dict[str, Any] = {
-        "round": m.round, "client_id": m.client_id, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers),
-    }  # fmt: skip
+        "round": m.round,
+        "client_id": m.client_id,
+        "prompt_ids": list(m.prompt_ids),
+        "answers": list(m.answers),
+    }
     if m.confidence is not None:
         rec["confidence"] = [float(c) for c in m.confidence]
     for name, values in (m.signals or {}).items():
@@ -43,7 +46,9 @@ def answers_from_record(rec: ConfigRecord) -> AnswersMessage:
 
 def labels_to_record(m: PseudoLabelsMessage) -> ConfigRecord:
     agreement = [float(a) for a in m.agreement]
-    return ConfigRecord({"round": m.round, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers), "agreement": agreement})  # fmt: skip
+    return ConfigRecord(
+        {"round": m.round, "prompt_ids": list(m.prompt_ids), "answers": list(m.answers), "agreement": agreement}
+    )
 
 
 def labels_from_record(rec: ConfigRecord) -> PseudoLabelsMessage:

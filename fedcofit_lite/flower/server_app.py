@@ -38,16 +38,22 @@ def config_from_run_config(run_config: dict[str, Any]) -> RunConfig:
 def main(grid: Grid, context: Context) -> None:
     rc = dict(context.run_config)
     run_dir, method, wait_s = (
-        str(rc.get("run-dir", "")) or None, str(rc.get("method", "")) or None, float(rc.get("wait-s", 300.0)),
-    )  # fmt: skip
+        str(rc.get("run-dir", "")) or None,
+        str(rc.get("method", "")) or None,
+        float(rc.get("wait-s", 300.0)),
+    )
     result = run_on_grid(grid, config_from_run_config(rc), run_dir=run_dir, method=method, wait_s=wait_s)
     print(f"fedcofit_lite on Flower: run folder {result.run_dir}\n{result.table}", flush=True)
 
 
 def run_on_grid(
-    grid: Any, cfg: RunConfig, run_dir: str | Path | None = None, method: str | None = None, wait_s: float = 300.0,
+    grid: Any,
+    cfg: RunConfig,
+    run_dir: str | Path | None = None,
+    method: str | None = None,
+    wait_s: float = 300.0,
     progress: bool = False,
-) -> RunResult:  # fmt: skip
+) -> RunResult:
     """Run one method of ``cfg`` end to end with the clients behind ``grid``; returns the run like :func:`run_federation`."""
     start = time.perf_counter()
     cohort = FlowerCohort(grid, cfg, wait_s=wait_s)

@@ -23,9 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def simulate(
-    cfg: RunConfig, run_dir: str | Path | None = None, method: str | None = None, cpus_per_client: int = 1,
-    threads_per_client: int = 1, progress: bool = False,
-) -> RunResult:  # fmt: skip
+    cfg: RunConfig,
+    run_dir: str | Path | None = None,
+    method: str | None = None,
+    cpus_per_client: int = 1,
+    threads_per_client: int = 1,
+    progress: bool = False,
+) -> RunResult:
     """Run one method of ``cfg`` on Flower's simulation engine; returns the run (its folder is like any other run's).
 
     Each client is a ClientApp in a Ray worker with its own model; ``cpus_per_client`` sets how many run at once
@@ -35,7 +39,9 @@ def simulate(
         from flwr.serverapp import ServerApp
         from flwr.simulation import run_simulation
     except ImportError as err:  # the simulation extra is missing
-        raise ImportError(f"Flower's simulation engine is not installed ({err}): pip install 'flwr[simulation]==1.42.0'.") from None  # fmt: skip
+        raise ImportError(
+            f"Flower's simulation engine is not installed ({err}): pip install 'flwr[simulation]==1.42.0'."
+        ) from None
     from .client_app import app as client_app
     from .server_app import run_on_grid
 
@@ -53,7 +59,9 @@ def simulate(
     backend = {"client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0}, "init_args": init}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_simulation(server_app=server, client_app=client_app, num_supernodes=cfg.federation.n_clients, backend_config=backend)  # fmt: skip
+        run_simulation(
+            server_app=server, client_app=client_app, num_supernodes=cfg.federation.n_clients, backend_config=backend
+        )
     if "result" not in out:
         raise RuntimeError("the Flower simulation ended without a result: see the log above for the ServerApp's error.")
     return out["result"]

@@ -52,7 +52,9 @@ def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
     ValueError: X has all-zero row(s) at index [1]: a zero vector has no cosine direction; drop those answers or re-embed them.
     """
     if np.ndim(X) != 2:
-        raise ValueError(f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows.")  # fmt: skip
+        raise ValueError(
+            f"{name} must be 2-D (n_answers, d), got shape {np.shape(X)}; stack one embedding per answer into rows."
+        )
     # check_array rejects sparse input, NaN/inf, 0 rows and 0 columns with messages
     # that name the problem; dtype float64 keeps the cosine sums reproducible.
     X = check_array(X, dtype=np.float64, input_name=name)  # (n, d)
@@ -252,9 +254,13 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     """
 
     def __init__(
-        self, k_max: int = 4, min_silhouette: float = 0.2, random_state: int | np.random.RandomState | None = 0,
-        n_init: int | str = 10, identical_tol: float = 1e-6,
-    ) -> None:  # fmt: skip
+        self,
+        k_max: int = 4,
+        min_silhouette: float = 0.2,
+        random_state: int | np.random.RandomState | None = 0,
+        n_init: int | str = 10,
+        identical_tol: float = 1e-6,
+    ) -> None:
         self.k_max, self.min_silhouette, self.random_state = k_max, min_silhouette, random_state
         self.n_init, self.identical_tol = n_init, identical_tol
 
@@ -427,5 +433,7 @@ def make_clusterer(name: str, **params: Any) -> BaseEstimator:
     valid = sorted(cls().get_params())
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}.")  # fmt: skip
+        raise ValueError(
+            f"clusterer {name!r} ({cls.__name__}) has no parameter(s) {unknown}; its parameters are {valid}."
+        )
     return cls(**params)

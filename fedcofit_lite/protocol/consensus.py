@@ -99,24 +99,41 @@ class RuleSpec:
 
 # The one registry of rules: the server, replay, the explorer, the config's checks and the figures read it.
 _SEMANTIC, _COMPETENT = {"grouping": "semantic"}, {"grouping": "semantic", "weighting": "competence"}
-# fmt: off
 RULES: dict[str, RuleSpec] = {
     "medoid": RuleSpec({"grouping": "semantic", "weighting": "uniform"}, "semantic medoid", "#1f77b4"),
     "vote": RuleSpec({"grouping": "exact", "weighting": "uniform"}, "exact-string vote", "#17becf", private=True),
     "hybrid": RuleSpec({"grouping": "hybrid", "weighting": "uniform"}, "exact groups merged by meaning", "#8c564b"),
-    "confidence": RuleSpec({**_SEMANTIC, "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)),
-    "reliability": RuleSpec({**_SEMANTIC, "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)),
-    "guarded": RuleSpec({**_SEMANTIC, "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"),
-    "closest": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9}, "closest client's answer",
-                        "#e6550d", signal="closeness"),
-    "competence": RuleSpec({**_COMPETENT, "competence_temperature": 0.05}, "weighted by closeness", "#31a354",
-                           signal="closeness"),
-    "consistent": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9}, "most self-consistent answer",
-                           "#756bb1", signal="consistency"),
-    "calibrated": RuleSpec({**_COMPETENT, "choose": "most_competent", "min_competence": 0.5}, "most likely right, calibrated",
-                           "#a55194", signal="calibrated"),
+    "confidence": RuleSpec(
+        {**_SEMANTIC, "weighting": "confidence"}, "weighted by confidence", "#e377c2", ("min_confidence",)
+    ),
+    "reliability": RuleSpec(
+        {**_SEMANTIC, "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)
+    ),
+    "guarded": RuleSpec(
+        {**_SEMANTIC, "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"
+    ),
+    "closest": RuleSpec(
+        {**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9},
+        "closest client's answer",
+        "#e6550d",
+        signal="closeness",
+    ),
+    "competence": RuleSpec(
+        {**_COMPETENT, "competence_temperature": 0.05}, "weighted by closeness", "#31a354", signal="closeness"
+    ),
+    "consistent": RuleSpec(
+        {**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9},
+        "most self-consistent answer",
+        "#756bb1",
+        signal="consistency",
+    ),
+    "calibrated": RuleSpec(
+        {**_COMPETENT, "choose": "most_competent", "min_competence": 0.5},
+        "most likely right, calibrated",
+        "#a55194",
+        signal="calibrated",
+    ),
 }
-# fmt: on
 
 
 def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overrides: Any) -> SemanticConsensus:
@@ -141,7 +158,9 @@ def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overri
     spec = RULES[rule]
     clash = {k: v for k, v in overrides.items() if k in spec.params and v != spec.params[k]}
     if clash:
-        raise ValueError(f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix).")  # fmt: skip
+        raise ValueError(
+            f"rule {rule!r} fixes {dict(spec.params)}; {clash} contradicts it (use SemanticConsensus(...) for another mix)."
+        )
     base = {"clusterer": clusterer_from_config(c), "min_agreement": c.min_agreement, "min_cohesion": c.min_cohesion}
     return SemanticConsensus(**{**base, **{k: getattr(c, k) for k in spec.reads}, **overrides, **spec.params})
 
@@ -284,11 +303,20 @@ class SemanticConsensus(BaseEstimator):
     """
 
     def __init__(
-        self, clusterer: BaseEstimator | str | None = None, min_agreement: float = DEFAULTS.min_agreement,
-        grouping: str = "semantic", weighting: str = "uniform", min_cohesion: float = DEFAULTS.min_cohesion,
-        min_confidence: float = DEFAULTS.min_confidence, reliability_by: str = DEFAULTS.reliability_by, n_iter: int = 3,
-        guard: str = "none", choose: str = "heaviest", competence_temperature: float = 0.05, min_competence: float = 0.0,
-    ) -> None:  # fmt: skip
+        self,
+        clusterer: BaseEstimator | str | None = None,
+        min_agreement: float = DEFAULTS.min_agreement,
+        grouping: str = "semantic",
+        weighting: str = "uniform",
+        min_cohesion: float = DEFAULTS.min_cohesion,
+        min_confidence: float = DEFAULTS.min_confidence,
+        reliability_by: str = DEFAULTS.reliability_by,
+        n_iter: int = 3,
+        guard: str = "none",
+        choose: str = "heaviest",
+        competence_temperature: float = 0.05,
+        min_competence: float = 0.0,
+    ) -> None:
         self.clusterer, self.min_agreement, self.grouping, self.weighting = (
             clusterer, min_agreement, grouping, weighting,
         )  # fmt: skip
@@ -297,10 +325,16 @@ class SemanticConsensus(BaseEstimator):
         self.competence_temperature, self.min_competence = competence_temperature, min_competence
 
     def fit(
-        self, X: ArrayLike, groups: ArrayLike, *, texts: Sequence[str] | None = None,
-        clients: Sequence[Hashable] | None = None, confidence: ArrayLike | None = None,
-        families: Sequence[Hashable] | None = None, competence: ArrayLike | None = None,
-    ) -> SemanticConsensus:  # fmt: skip
+        self,
+        X: ArrayLike,
+        groups: ArrayLike,
+        *,
+        texts: Sequence[str] | None = None,
+        clients: Sequence[Hashable] | None = None,
+        confidence: ArrayLike | None = None,
+        families: Sequence[Hashable] | None = None,
+        competence: ArrayLike | None = None,
+    ) -> SemanticConsensus:
         """Find the consensus answer of every prompt; return ``self``.
 
         ``X`` (n_answers, d) holds the embeddings of all answers of a round (rows need not be normalised)
@@ -316,7 +350,9 @@ class SemanticConsensus(BaseEstimator):
         X = check_embeddings(X)  # (n, d)
         n = X.shape[0]
         codes, prompt_ids = _encode_groups(groups, n_rows=n)  # (n,), (p,)
-        texts, clients, conf, families, comp = self._check_side_inputs(n, texts, clients, confidence, families, competence)  # fmt: skip
+        texts, clients, conf, families, comp = self._check_side_inputs(
+            n, texts, clients, confidence, families, competence
+        )
         self.n_features_in_ = X.shape[1]
 
         # 2. group each prompt's answers, then split groups that are not cohesive
@@ -465,9 +501,13 @@ class SemanticConsensus(BaseEstimator):
         return weights
 
     def _reliability(
-        self, rows_of: list[NDArray[np.int64]], parts: list[list[NDArray[np.int64]]], sims: list[NDArray[np.float64]],
-        clients: list[Hashable], families: list[Hashable] | None,
-    ) -> tuple[NDArray[np.float64], dict]:  # fmt: skip
+        self,
+        rows_of: list[NDArray[np.int64]],
+        parts: list[list[NDArray[np.int64]]],
+        sims: list[NDArray[np.float64]],
+        clients: list[Hashable],
+        families: list[Hashable] | None,
+    ) -> tuple[NDArray[np.float64], dict]:
         """Answer weights from client reliability, estimated from the answers alone.
 
         A client's reliability is how often its answer falls in the group the *other* clients' weighted vote picks
@@ -521,18 +561,33 @@ class SemanticConsensus(BaseEstimator):
         texts, clients, families = column(texts, "texts"), column(clients, "clients"), column(families, "families")
         conf = unit(confidence, "confidence", "e.g. exp of the mean token log-probability")
         comp = unit(competence, "competence", "a signal the clients sent")
-        # fmt: off
         missing = [
-            (self.grouping in ("exact", "hybrid") and texts is None, f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit."),
-            (self.guard != "none" and texts is None, f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit."),
-            (self.weighting == "confidence" and conf is None, "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers)."),
-            (self.weighting == "reliability" and clients is None, "weighting='reliability' estimates a weight per client: pass clients= to fit."),
-            (self.min_confidence > 0 and conf is None, "min_confidence > 0 needs each answer's confidence: pass confidence= to fit."),
-            ((self.weighting == "competence" or self.choose == "most_competent") and comp is None,
-             "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
-             "competence= to fit (clients send it with their answers, e.g. closeness)."),
+            (
+                self.grouping in ("exact", "hybrid") and texts is None,
+                f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit.",
+            ),
+            (
+                self.guard != "none" and texts is None,
+                f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit.",
+            ),
+            (
+                self.weighting == "confidence" and conf is None,
+                "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers).",
+            ),
+            (
+                self.weighting == "reliability" and clients is None,
+                "weighting='reliability' estimates a weight per client: pass clients= to fit.",
+            ),
+            (
+                self.min_confidence > 0 and conf is None,
+                "min_confidence > 0 needs each answer's confidence: pass confidence= to fit.",
+            ),
+            (
+                (self.weighting == "competence" or self.choose == "most_competent") and comp is None,
+                "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
+                "competence= to fit (clients send it with their answers, e.g. closeness).",
+            ),
         ]
-        # fmt: on
         for absent, message in missing:
             if absent:
                 raise ValueError(message)
@@ -546,7 +601,9 @@ class SemanticConsensus(BaseEstimator):
             return make_clusterer(self.clusterer)
         if not (hasattr(self.clusterer, "fit") and hasattr(self.clusterer, "get_params")):
             what = type(self.clusterer).__name__
-            raise TypeError(f"clusterer must be a scikit-learn clusterer (with fit and get_params), a name from cluster.REGISTRY or None; got {what}.")  # fmt: skip
+            raise TypeError(
+                f"clusterer must be a scikit-learn clusterer (with fit and get_params), a name from cluster.REGISTRY or None; got {what}."
+            )
         return self.clusterer
 
     def _check_params(self) -> None:
@@ -557,21 +614,33 @@ class SemanticConsensus(BaseEstimator):
         def unit(v):
             return isinstance(v, (int, float)) and 0.0 <= v <= 1.0
 
-        # fmt: off
         checks = [
-            (number and 0.0 <= m <= 1.0, f"min_agreement must be a number in [0, 1] (share of a prompt's answers in the dominant cluster), got {m!r}."),
+            (
+                number and 0.0 <= m <= 1.0,
+                f"min_agreement must be a number in [0, 1] (share of a prompt's answers in the dominant cluster), got {m!r}.",
+            ),
             (self.grouping in GROUPINGS, f"grouping must be one of {GROUPINGS}, got {self.grouping!r}."),
-            (callable(self.weighting) or self.weighting in WEIGHTINGS, f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."),
-            (unit(self.min_cohesion), f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}."),
+            (
+                callable(self.weighting) or self.weighting in WEIGHTINGS,
+                f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}.",
+            ),
+            (
+                unit(self.min_cohesion),
+                f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}.",
+            ),
             (unit(self.min_confidence), f"min_confidence must be in [0, 1], got {self.min_confidence!r}."),
             (self.guard in GUARDS, f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}."),
-            (self.reliability_by in ("client", "family"), f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}."),
+            (
+                self.reliability_by in ("client", "family"),
+                f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.",
+            ),
             (self.choose in CHOICES, f"choose must be one of {CHOICES}, got {self.choose!r}."),
             (unit(self.min_competence), f"min_competence must be in [0, 1], got {self.min_competence!r}."),
-            (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0,
-             f"competence_temperature must be > 0, got {self.competence_temperature!r}."),
+            (
+                isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0,
+                f"competence_temperature must be > 0, got {self.competence_temperature!r}.",
+            ),
         ]
-        # fmt: on
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -590,7 +659,9 @@ def _encode_groups(groups: ArrayLike, *, n_rows: int) -> tuple[NDArray[np.int64]
         raise ValueError(f"groups must be a sequence of prompt ids, one per row of X; got {type(groups).__name__}.")
     values = [_native(g) for g in groups]
     if len(values) != n_rows:
-        raise ValueError(f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding.")  # fmt: skip
+        raise ValueError(
+            f"groups has {len(values)} entries but X has {n_rows} rows; pass one prompt id per answer embedding."
+        )
     position: dict[Hashable, int] = {}
     codes = np.empty(n_rows, dtype=np.int64)
     for i, g in enumerate(values):
@@ -607,7 +678,9 @@ def _cluster_rows(clusterer: BaseEstimator, Xp: NDArray[np.float64]) -> NDArray[
         return np.zeros(1, dtype=np.int64)
     labels = np.asarray(clone(clusterer).fit(Xp).labels_, dtype=np.int64)
     if labels.shape != (Xp.shape[0],):
-        raise ValueError(f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for {Xp.shape[0]} answers; a clusterer must label every row.")  # fmt: skip
+        raise ValueError(
+            f"{type(clusterer).__name__} returned labels_ of shape {labels.shape} for {Xp.shape[0]} answers; a clusterer must label every row."
+        )
     return labels
 
 

@@ -72,7 +72,9 @@ def weighted_average(states: Sequence[Tensors], weights: Sequence[float]) -> Ten
         raise ValueError("weighted_average needs at least one state with positive weight.")
     w = w / w.sum()
     # accumulate in float64 so the average does not depend on client order beyond rounding
-    return {k: sum(wi * s[k].astype(np.float64) for wi, s in zip(w, states)).astype(states[0][k].dtype) for k in states[0]}  # fmt: skip
+    return {
+        k: sum(wi * s[k].astype(np.float64) for wi, s in zip(w, states)).astype(states[0][k].dtype) for k in states[0]
+    }
 
 
 @dataclass
@@ -116,7 +118,9 @@ class FedAvgServer:
                 return f"tensor {name} has non-finite values or values above {self.max_abs:g}"
         return None
 
-    def aggregate(self, round_index: int, messages: Sequence[AdapterMessage]) -> tuple[GlobalAdapterMessage, FedAvgReport]:  # fmt: skip
+    def aggregate(
+        self, round_index: int, messages: Sequence[AdapterMessage]
+    ) -> tuple[GlobalAdapterMessage, FedAvgReport]:
         """Validate, then average the accepted adapters weighted by ``n_examples``."""
         accepted, rejected = [], {}
         reference = self.reference

@@ -99,7 +99,9 @@ class AdapterMessage:
     def __post_init__(self) -> None:
         _check_tensors(self.kind, self.tensors)
         if self.n_examples < 0:
-            raise MessageError(f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}.")  # fmt: skip
+            raise MessageError(
+                f"adapter message from {self.client_id!r}: n_examples must be >= 0, got {self.n_examples}."
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,9 +200,12 @@ def decode(data: bytes) -> Message:
 
 
 _FIELD_CHECKS: dict[str, tuple[type, Any]] = {
-    "int": (int, None), "str": (str, None), "list[str]": (list, str), "list[float]": (list, (int, float)),
+    "int": (int, None),
+    "str": (str, None),
+    "list[str]": (list, str),
+    "list[float]": (list, (int, float)),
     "dict[str, list[float]]": (dict, list),
-}  # fmt: skip
+}
 
 
 def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:

@@ -126,7 +126,9 @@ class NoisyVote:
     def _one(self, keys: Sequence[str], rng: np.random.Generator, position: int) -> Release:
         """Count, add noise, take the argmax, test it against the threshold."""
         if isinstance(keys, str):
-            raise TypeError(f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one per client).")  # fmt: skip
+            raise TypeError(
+                f"votes[{position}] is the string {keys!r}: pass one list of keys per prompt (one per client)."
+            )
         if not keys:
             return Release(None, math.nan, 0, 0)
         counts = Counter(keys)  # key -> votes, in order of first vote
@@ -233,9 +235,12 @@ class TradeoffRow:
 
 
 def tradeoff(
-    votes_by_round: Mapping[int, Sequence[Sequence[str]]], is_correct: Callable[[int, int, str], bool],
-    sigmas: Sequence[float], delta: float = 1e-5, seed: int = 0,
-) -> list[TradeoffRow]:  # fmt: skip
+    votes_by_round: Mapping[int, Sequence[Sequence[str]]],
+    is_correct: Callable[[int, int, str], bool],
+    sigmas: Sequence[float],
+    delta: float = 1e-5,
+    seed: int = 0,
+) -> list[TradeoffRow]:
     """Released labels, their precision and the client-level (epsilon, delta) at each noise level of ``sigmas``.
 
     ``votes_by_round`` maps a round to the clients' keys per prompt (as for :meth:`NoisyVote.release`);
@@ -266,5 +271,7 @@ def format_tradeoff(rows: Sequence[TradeoffRow]) -> str:
     lines = [f"{'sigma':>8} {'T':>8} {'epsilon':>9} {'delta':>9} {'released':>11} {'precision':>9}"]
     for r in rows:
         precision, released = "-" if r.precision is None else f"{r.precision:.3f}", f"{r.released}/{r.n_queries}"
-        lines.append(f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}")  # fmt: skip
+        lines.append(
+            f"{r.sigma:>8.3g} {r.threshold:>8.2f} {r.epsilon:>9.3f} {r.delta:>9.1e} {released:>11} {precision:>9}"
+        )
     return "\n".join(lines)

@@ -67,14 +67,22 @@ class ConsensusServer:
     """
 
     def __init__(
-        self, prompt_ids: Sequence[str], embed_fn: EmbedFn, consensus: SemanticConsensus,
-        max_answer_chars: int = 2000, families: Mapping[str, str] | None = None, rule: str = "custom",
-        private: NoisyVote | None = None, signal: str | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        prompt_ids: Sequence[str],
+        embed_fn: EmbedFn,
+        consensus: SemanticConsensus,
+        max_answer_chars: int = 2000,
+        families: Mapping[str, str] | None = None,
+        rule: str = "custom",
+        private: NoisyVote | None = None,
+        signal: str | None = None,
+    ) -> None:
         plain_vote = consensus.grouping == "exact" and consensus.weighting == "uniform"
         if private is not None and not (RULES[rule].private if rule in RULES else plain_vote):
             why = "semantic clusters can move many votes when one client's answer changes; set consensus.rule=vote"
-            raise ValueError(f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} ({why}).")  # fmt: skip
+            raise ValueError(
+                f"private consensus counts one vote per client on its normalized answer: it needs rule 'vote', got {rule!r} ({why})."
+            )
         self.prompt_ids, self.embed_fn, self.consensus = list(prompt_ids), embed_fn, consensus
         self.max_answer_chars, self.families, self.private = max_answer_chars, dict(families or {}), private
         self.rule = rule  # the rule's name in consensus.RULES, for the record
@@ -110,7 +118,9 @@ class ConsensusServer:
             return f"the consensus rule reads the competence signal {self.signal!r}, but the message carries none"
         return None
 
-    def screen(self, round_index: int, messages: Sequence[AnswersMessage]) -> tuple[list[AnswersMessage], dict[str, str]]:  # fmt: skip
+    def screen(
+        self, round_index: int, messages: Sequence[AnswersMessage]
+    ) -> tuple[list[AnswersMessage], dict[str, str]]:
         """Check every message once: (the acceptable ones, client id -> why the others were rejected).
 
         A message of changed answers only (``base_round``, ``federation.send_changed``) is completed
@@ -171,9 +181,14 @@ class ConsensusServer:
         confidence = [r[3] for r in rows] if self.needs_confidence else None
         competence = [r[4] for r in rows] if self.signal else None
         est = clone(self.consensus).fit(
-            vectors, groups, texts=texts, clients=clients, confidence=confidence, families=families,
+            vectors,
+            groups,
+            texts=texts,
+            clients=clients,
+            confidence=confidence,
+            families=families,
             competence=competence,
-        )  # fmt: skip
+        )
         consensus = [texts[i] for i in est.consensus_index_]
         n_answers = [len(by_prompt[g]) for g in est.groups_]
         keep = [bool(k) for k in est.keep_]
@@ -187,13 +202,25 @@ class ConsensusServer:
             consensus = [rel.key if rel.key is not None else c for rel, c in zip(releases, consensus)]
         empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
         if any(empty) and any(k and e for k, e in zip(keep, empty)):
-            log.info("round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty))  # fmt: skip
+            log.info(
+                "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
+            )
         ids, keep = [str(g) for g in est.groups_], [k and not e for k, e in zip(keep, empty)]
         fitted = est.agreement_.tolist(), est.cohesion_.tolist(), est.n_clusters_.tolist()  # float, float, int
         report = RoundReport(
-            round_index, ids, consensus, *fitted, n_answers, keep, [m.client_id for m in accepted], empty,
-            np.asarray(vectors), clients, [r[0] for r in rows], rejected,
-        )  # fmt: skip
+            round_index,
+            ids,
+            consensus,
+            *fitted,
+            n_answers,
+            keep,
+            [m.client_id for m in accepted],
+            empty,
+            np.asarray(vectors),
+            clients,
+            [r[0] for r in rows],
+            rejected,
+        )
         agreement = [1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k]
         sent = [p for p, k in zip(ids, keep) if k], [c for c, k in zip(consensus, keep) if k]
         return PseudoLabelsMessage(round_index, *sent, agreement), report
@@ -240,4 +267,6 @@ def build_consensus_server(
         threshold = threshold_for(c.dp_sigma, len(public) * cfg.federation.rounds, c.dp_delta)
         private = NoisyVote(c.dp_sigma, threshold, vote_seed)
     families, ids = {e.id: e.family for e in public}, [e.id for e in public]
-    return ConsensusServer(ids, embed_fn, build_consensus(c, rule), cfg.federation.max_answer_chars, families, rule, private)  # fmt: skip
+    return ConsensusServer(
+        ids, embed_fn, build_consensus(c, rule), cfg.federation.max_answer_chars, families, rule, private
+    )

@@ -69,7 +69,9 @@ class Example:
         names = [f.name for f in fields(cls)]
         unknown = [k for k in d if k not in names]
         if unknown:
-            raise DataFormatError(f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}")  # fmt: skip
+            raise DataFormatError(
+                f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}"
+            )
         wrong = [(n, type(v).__name__) for n, v in d.items() if not isinstance(v, str)]
         problems = [f"missing required field {n!r}" for n in ("id", "family", "instruction") if n not in d]
         problems += [f"field {n!r} must be a string, got {t}" for n, t in wrong]
@@ -91,7 +93,9 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise DataFormatError(f"{path}, line {lineno}: invalid JSON ({e.msg} at column {e.colno})") from None  # fmt: skip
+                    raise DataFormatError(
+                        f"{path}, line {lineno}: invalid JSON ({e.msg} at column {e.colno})"
+                    ) from None
                 if not isinstance(obj, dict):
                     raise DataFormatError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj
@@ -128,7 +132,9 @@ def load_examples(path: str | Path) -> list[Example]:
         except DataFormatError as e:
             raise DataFormatError(f"{path}, line {lineno}: {e}") from None
         if example.id in first_line:
-            raise DataFormatError(f"{path}, line {lineno}: duplicate id {example.id!r} (first seen on line {first_line[example.id]})")  # fmt: skip
+            raise DataFormatError(
+                f"{path}, line {lineno}: duplicate id {example.id!r} (first seen on line {first_line[example.id]})"
+            )
         first_line[example.id] = lineno
         examples.append(example)
     return examples
@@ -163,7 +169,9 @@ class TaskSuite:
             )
         stray = [i for i in self.public_references if i not in {ex.id for ex in self.public}]
         if stray:
-            raise DataFormatError(f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})")  # fmt: skip
+            raise DataFormatError(
+                f"public_references has {len(stray)} id(s) that are not public prompts (first: {stray[0]!r})"
+            )
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -182,7 +190,9 @@ def _load_references(path: Path) -> dict[str, str]:
             )
         for name in ("id", "response"):
             if not isinstance(obj[name], str):
-                raise DataFormatError(f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}")  # fmt: skip
+                raise DataFormatError(
+                    f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}"
+                )
         if obj["id"] in references:
             raise DataFormatError(f"{path}, line {lineno}: duplicate id {obj['id']!r}")
         references[obj["id"]] = obj["response"]
@@ -211,7 +221,9 @@ def _proportional_quota(sizes: Mapping[str, int], total: int) -> dict[str, int]:
     return quota
 
 
-def _stratified_sample(examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator) -> list[Example]:  # fmt: skip
+def _stratified_sample(
+    examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator
+) -> list[Example]:
     """Draw ``quota[family]`` examples per family, keeping the input order."""
     groups = _group_indices(examples)
     keep: list[int] = []
@@ -244,9 +256,12 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
 
 
 def load_task_suite(
-    path: str | Path = DEFAULT_DATA_DIR, families: Sequence[str] | None = None, n_public: int | None = None,
-    n_test_per_family: int | None = None, seed: int = 0,
-) -> TaskSuite:  # fmt: skip
+    path: str | Path = DEFAULT_DATA_DIR,
+    families: Sequence[str] | None = None,
+    n_public: int | None = None,
+    n_test_per_family: int | None = None,
+    seed: int = 0,
+) -> TaskSuite:
     """Load the task suite in ``path`` (the four files ``data/generate.py`` writes), subsampled.
 
     ``families`` keeps only those; ``n_public`` keeps that many public prompts in total, balanced across
@@ -269,7 +284,9 @@ def load_task_suite(
 
     if n_public is not None:
         if not 1 <= n_public <= len(public):
-            raise ValueError(f"n_public must be between 1 and the {len(public)} public prompts available, got {n_public}")  # fmt: skip
+            raise ValueError(
+                f"n_public must be between 1 and the {len(public)} public prompts available, got {n_public}"
+            )
         quota = _round_robin_quota(_group_sizes(public), n_public)
         public = _stratified_sample(public, quota, np.random.default_rng([seed, 0]))
     if n_test_per_family is not None:
@@ -305,7 +322,9 @@ def _check_n_clients(examples: Sequence[Example], n_clients: int) -> None:
         or not isinstance(n_clients, (int, np.integer))
         or not 1 <= n_clients <= len(examples)
     ):
-        raise ValueError(f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}")  # fmt: skip
+        raise ValueError(
+            f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}"
+        )
 
 
 def _check_alpha(alpha: float) -> None:
@@ -332,7 +351,9 @@ def partition_iid(examples: Sequence[Example], n_clients: int, seed: int = 0) ->
     return [[examples[i] for i in chunk] for chunk in np.array_split(order, n_clients)]
 
 
-def partition_dirichlet(examples: Sequence[Example], n_clients: int, alpha: float, seed: int = 0) -> list[list[Example]]:  # fmt: skip
+def partition_dirichlet(
+    examples: Sequence[Example], n_clients: int, alpha: float, seed: int = 0
+) -> list[list[Example]]:
     """Split examples with Dirichlet label skew over families.
 
     For each family, client proportions are drawn from ``Dirichlet(alpha, ..., alpha)`` and its
@@ -488,7 +509,11 @@ def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
     except Exception as e:
         flags = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
         offline = any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in flags)
-        why = "Hugging Face offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)" if offline else "the hub could not be reached or has no such dataset/split"  # fmt: skip
+        why = (
+            "Hugging Face offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
+            if offline
+            else "the hub could not be reached or has no such dataset/split"
+        )
         detail = f"{type(e).__name__}: {e}"[:300]
         raise RuntimeError(
             f"could not load the Hugging Face dataset {name!r} (split {split!r}): "
@@ -544,7 +569,9 @@ def load_instruction_dataset(
         stem, origin = path.stem, str(path)
         located: Iterable[tuple[str, Any]] = _local_records(path)
     elif _looks_like_path(source):
-        raise FileNotFoundError(f"instruction data file {path} does not exist; pass an existing .json/.jsonl file or a Hugging Face hub dataset name")  # fmt: skip
+        raise FileNotFoundError(
+            f"instruction data file {path} does not exist; pass an existing .json/.jsonl file or a Hugging Face hub dataset name"
+        )
     else:
         name = str(source)
         stem, origin = name.rstrip("/").rsplit("/", 1)[-1], f"hub dataset {name!r}"
@@ -574,9 +601,13 @@ def resolve_data_path(path: str) -> Path:
 
 
 def instruction_suite(
-    examples: Sequence[Example], families: Sequence[str] | None = None, n_public: int = 48,
-    n_test_per_family: int = 8, seed: int = 0, max_response_words: int = 0,
-) -> TaskSuite:  # fmt: skip
+    examples: Sequence[Example],
+    families: Sequence[str] | None = None,
+    n_public: int = 48,
+    n_test_per_family: int = 8,
+    seed: int = 0,
+    max_response_words: int = 0,
+) -> TaskSuite:
     """A task suite cut from instruction data (Dolly/Alpaca records): per family (category), test, public and train.
 
     Records whose response is longer than ``max_response_words`` words go first (0 = keep all). Each
@@ -635,6 +666,8 @@ def build_suite(cfg: RunConfig) -> TaskSuite:
             )
         source = resolve_data_path(d.source) if _looks_like_path(d.source) else d.source
         records = load_instruction_dataset(source, limit=d.source_limit or None)
-        return instruction_suite(records, d.families or None, d.n_public, d.n_test_per_family, cfg.seed, d.max_response_words)  # fmt: skip
+        return instruction_suite(
+            records, d.families or None, d.n_public, d.n_test_per_family, cfg.seed, d.max_response_words
+        )
     path, families = resolve_data_path(d.path), d.families or None
     return load_task_suite(path, families, d.n_public or None, d.n_test_per_family or None, cfg.seed)

@@ -69,9 +69,11 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 
 def score_answers(
-    predictions: Sequence[str], references: Sequence[str], families: Sequence[str],
+    predictions: Sequence[str],
+    references: Sequence[str],
+    families: Sequence[str],
     embed_fn: Callable[[list[str]], np.ndarray] | None = None,
-) -> dict[str, dict[str, float]]:  # fmt: skip
+) -> dict[str, dict[str, float]]:
     """Mean metrics per family and over all (key ``"all"``): ``{family: {"exact_match", "correct", "rouge_l",
     "embedding_sim" (only with ``embed_fn``), "n"}}``; ``correct`` is :func:`correct`."""
     if not (len(predictions) == len(references) == len(families)):

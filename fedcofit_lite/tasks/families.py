@@ -74,7 +74,9 @@ class TaskFamily:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if n > self.capacity:
-            raise ValueError(f"family {self.name!r} has only {self.capacity} distinct instructions, cannot draw n={n}; lower the split sizes")  # fmt: skip
+            raise ValueError(
+                f"family {self.name!r} has only {self.capacity} distinct instructions, cannot draw n={n}; lower the split sizes"
+            )
         pairs: list[tuple[str, str]] = []
         seen: set[str] = set()
         # Rejection sampling; even at 2/3 of capacity this needs only ~2n draws.
@@ -87,15 +89,19 @@ class TaskFamily:
                 seen.add(instruction)
                 pairs.append((instruction, response))
         if len(pairs) < n:
-            raise RuntimeError(f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries")  # fmt: skip
+            raise RuntimeError(
+                f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries"
+            )
         return pairs
 
 
 # --- date_rewrite ----------------------------------------------------------
 _DATE_TEMPLATES = (
-    "Rewrite the date {iso} in day/month/year format.", "Convert the ISO date {iso} to DD/MM/YYYY.",
-    "Write the date {iso} as DD/MM/YYYY.", "Express {iso} in day/month/year format.",
-)  # fmt: skip
+    "Rewrite the date {iso} in day/month/year format.",
+    "Convert the ISO date {iso} to DD/MM/YYYY.",
+    "Write the date {iso} as DD/MM/YYYY.",
+    "Express {iso} in day/month/year format.",
+)
 _DATE_FIRST = dt.date(1950, 1, 1)
 _DATE_DAYS = (dt.date(2049, 12, 31) - _DATE_FIRST).days + 1
 
@@ -109,15 +115,19 @@ def _sample_date(rng: random.Random) -> tuple[str, str]:
 # --- unit_conversion -------------------------------------------------------
 # (singular, plural, target plural, target symbol, factor)
 _UNITS = (
-    ("kilometre", "kilometres", "metres", "m", 1000), ("metre", "metres", "centimetres", "cm", 100),
-    ("centimetre", "centimetres", "millimetres", "mm", 10), ("kilogram", "kilograms", "grams", "g", 1000),
-    ("litre", "litres", "millilitres", "mL", 1000), ("hour", "hours", "minutes", "min", 60),
+    ("kilometre", "kilometres", "metres", "m", 1000),
+    ("metre", "metres", "centimetres", "cm", 100),
+    ("centimetre", "centimetres", "millimetres", "mm", 10),
+    ("kilogram", "kilograms", "grams", "g", 1000),
+    ("litre", "litres", "millilitres", "mL", 1000),
+    ("hour", "hours", "minutes", "min", 60),
     ("minute", "minutes", "seconds", "s", 60),
-)  # fmt: skip
+)
 _UNIT_TEMPLATES = (
-    "Convert {value} {unit} to {target}.", "How many {target} are in {value} {unit}?",
+    "Convert {value} {unit} to {target}.",
+    "How many {target} are in {value} {unit}?",
     "Express {value} {unit} in {target}.",
-)  # fmt: skip
+)
 # Whole values 1..20 and one-decimal values 0.1..9.9 (not whole).
 _UNIT_VALUES = tuple(Decimal(v) for v in range(1, 21)) + tuple(Decimal(v) / 10 for v in range(1, 100) if v % 10)
 
@@ -143,9 +153,11 @@ _ONES = (
 ).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _WORDS_TEMPLATES = (
-    "Write the number {n} in English words.", "Spell out the number {n} in words.",
-    "How is {n} written in English words?", "Write {n} in words.",
-)  # fmt: skip
+    "Write the number {n} in English words.",
+    "Spell out the number {n} in words.",
+    "How is {n} written in English words?",
+    "Write {n} in words.",
+)
 
 
 def number_to_words(n: int) -> str:
@@ -192,8 +204,10 @@ def _sample_word(rng: random.Random) -> tuple[str, str]:
 
 # --- arithmetic ------------------------------------------------------------
 _ARITH_TEMPLATES = (
-    "What is {a} {op} {b}?", "Compute {a} {op} {b}.", "Calculate {a} {op} {b}. Answer with the number only.",
-)  # fmt: skip
+    "What is {a} {op} {b}?",
+    "Compute {a} {op} {b}.",
+    "Calculate {a} {op} {b}. Answer with the number only.",
+)
 
 
 def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
@@ -209,9 +223,11 @@ def _sample_arithmetic(rng: random.Random) -> tuple[str, str]:
 # --- capital ---------------------------------------------------------------
 _COUNTRIES = tuple(CAPITALS)
 _CAPITAL_TEMPLATES = (
-    "What is the capital of {c}?", "Name the capital city of {c}.", "Which city is the capital of {c}?",
+    "What is the capital of {c}?",
+    "Name the capital city of {c}.",
+    "Which city is the capital of {c}?",
     "What city is the capital of {c}? Give the city name only.",
-)  # fmt: skip
+)
 
 
 def _sample_capital(rng: random.Random) -> tuple[str, str]:
@@ -221,9 +237,11 @@ def _sample_capital(rng: random.Random) -> tuple[str, str]:
 
 # --- list_sort -------------------------------------------------------------
 _SORT_TEMPLATES = (
-    ("Sort {xs} in ascending order.", False), ("Order these numbers from smallest to largest: {xs}.", False),
-    ("Sort {xs} in descending order.", True), ("Order these numbers from largest to smallest: {xs}.", True),
-)  # fmt: skip
+    ("Sort {xs} in ascending order.", False),
+    ("Order these numbers from smallest to largest: {xs}.", False),
+    ("Sort {xs} in descending order.", True),
+    ("Order these numbers from largest to smallest: {xs}.", True),
+)
 
 
 def _sample_sort(rng: random.Random) -> tuple[str, str]:
@@ -238,37 +256,75 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
 # --- registry --------------------------------------------------------------
 # The one registry of task families: generation, scoring (tasks.evaluate.correct) and config checks read it.
 # To add a family: REGISTRY[f.name] = TaskFamily(...), with a ``check`` when right answers differ in wording.
-# fmt: off
-REGISTRY: dict[str, TaskFamily] = {f.name: f for f in (
-    TaskFamily("date_rewrite", "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.", _sample_date,
-               _DATE_DAYS * len(_DATE_TEMPLATES)),
-    # singular/plural wording depends on the value only: every (unit, value, template) is a distinct instruction
-    TaskFamily("unit_conversion", "Metric length/mass/volume and time conversions; answer 'number symbol'.",
-               _sample_unit, len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES)),
-    TaskFamily("number_to_words", "Integer 0..99 spelled out in English words, hyphenated.", _sample_words,
-               100 * len(_WORDS_TEMPLATES)),
-    TaskFamily("word_transform", "Common English word: uppercase, first three or last three letters.", _sample_word,
-               len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS)),
-    # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs
-    TaskFamily("arithmetic", "Addition or non-negative subtraction of two two-digit numbers.", _sample_arithmetic,
-               (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES)),
-    TaskFamily("capital", f"Capital city of one of {len(CAPITALS)} well-known countries.", _sample_capital,
-               len(CAPITALS) * len(_CAPITAL_TEMPLATES)),
-    # ordered 4-tuples of distinct values times the templates
-    TaskFamily("list_sort", "Four distinct numbers 1..59 sorted ascending or descending.", _sample_sort,
-               59 * 58 * 57 * 56 * len(_SORT_TEMPLATES)),
-)}
-# fmt: on
+REGISTRY: dict[str, TaskFamily] = {
+    f.name: f
+    for f in (
+        TaskFamily(
+            "date_rewrite",
+            "ISO date (YYYY-MM-DD, 1950-2049) rewritten as DD/MM/YYYY.",
+            _sample_date,
+            _DATE_DAYS * len(_DATE_TEMPLATES),
+        ),
+        # singular/plural wording depends on the value only: every (unit, value, template) is a distinct instruction
+        TaskFamily(
+            "unit_conversion",
+            "Metric length/mass/volume and time conversions; answer 'number symbol'.",
+            _sample_unit,
+            len(_UNITS) * len(_UNIT_VALUES) * len(_UNIT_TEMPLATES),
+        ),
+        TaskFamily(
+            "number_to_words",
+            "Integer 0..99 spelled out in English words, hyphenated.",
+            _sample_words,
+            100 * len(_WORDS_TEMPLATES),
+        ),
+        TaskFamily(
+            "word_transform",
+            "Common English word: uppercase, first three or last three letters.",
+            _sample_word,
+            len(_WORDS) * sum(len(t) for t, _ in _WORD_OPS),
+        ),
+        # a + b: 90*90 ordered pairs; a - b with a >= b: 90*91/2 pairs
+        TaskFamily(
+            "arithmetic",
+            "Addition or non-negative subtraction of two two-digit numbers.",
+            _sample_arithmetic,
+            (90 * 90 + 90 * 91 // 2) * len(_ARITH_TEMPLATES),
+        ),
+        TaskFamily(
+            "capital",
+            f"Capital city of one of {len(CAPITALS)} well-known countries.",
+            _sample_capital,
+            len(CAPITALS) * len(_CAPITAL_TEMPLATES),
+        ),
+        # ordered 4-tuples of distinct values times the templates
+        TaskFamily(
+            "list_sort",
+            "Four distinct numbers 1..59 sorted ascending or descending.",
+            _sample_sort,
+            59 * 58 * 57 * 56 * len(_SORT_TEMPLATES),
+        ),
+    )
+}
 
 FAMILIES: tuple[str, ...] = tuple(REGISTRY)  # the exact-answer families of data/tasks/
 FREEFORM_FAMILIES: tuple[str, ...] = ("capital_sentence", "compare_numbers", "weather_report")  # data/freeform/
 REGISTRY |= {
-    name: TaskFamily(name, description, None, facts.capacity, facts=facts) for name, description, facts in (
+    name: TaskFamily(name, description, None, facts.capacity, facts=facts)
+    for name, description, facts in (
         ("capital_sentence", "The capital of a country, stated in one sentence (several phrasings).", CAPITAL_SENTENCE),
-        ("compare_numbers", "Which of two numbers 10..99 is larger, in one sentence (either side may be named).", COMPARE_NUMBERS),
-        ("weather_report", "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.", WEATHER_REPORT),
+        (
+            "compare_numbers",
+            "Which of two numbers 10..99 is larger, in one sentence (either side may be named).",
+            COMPARE_NUMBERS,
+        ),
+        (
+            "weather_report",
+            "A weather reading (city, temperature, condition) as one sentence, conditions in synonyms.",
+            WEATHER_REPORT,
+        ),
     )
-}  # fmt: skip
+}
 
 
 def get_family(name: str) -> TaskFamily:
@@ -298,9 +354,13 @@ def contradiction(family: str, reference: str, style: int = 0, seed: int = 0) ->
 
 
 def generate_suite(
-    seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25, families: Sequence[str] = FAMILIES,
+    seed: int = 0,
+    n_train: int = 200,
+    n_public: int = 40,
+    n_test: int = 25,
+    families: Sequence[str] = FAMILIES,
     extra_public: int = 0,
-) -> dict[str, list[Example]]:  # fmt: skip
+) -> dict[str, list[Example]]:
     """Generate the train / public / test splits of the task suite (keys ``train``, ``public``, ``test``).
 
     Each family draws from its own generator, seeded from ``(seed, family)``, so its examples do not
@@ -339,17 +399,23 @@ def generate_suite(
 
 
 def write_suite(
-    out: str | Path, seed: int = 0, n_train: int = 200, n_public: int = 40, n_test: int = 25,
-    families: Sequence[str] = FAMILIES, extra_public: int = 0,
-) -> dict[str, int]:  # fmt: skip
+    out: str | Path,
+    seed: int = 0,
+    n_train: int = 200,
+    n_public: int = 40,
+    n_test: int = 25,
+    families: Sequence[str] = FAMILIES,
+    extra_public: int = 0,
+) -> dict[str, int]:
     """Generate a suite (:func:`generate_suite`) and write its four files into ``out`` (a ``data.path``), the public
     prompts without their responses (those go to the hidden references); lines per file."""
     suite = generate_suite(seed, n_train, n_public, n_test, families, extra_public)
     records = {
-        "train": suite["train"], "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
+        "train": suite["train"],
+        "public": [dataclasses.replace(ex, response="") for ex in suite["public"]],
         "public_references": [{"id": ex.id, "response": ex.response} for ex in suite["public"]],
         "test": suite["test"],
-    }  # fmt: skip
+    }
     for key, rows in records.items():
         write_jsonl(Path(out) / SUITE_FILES[key], rows)
     return {SUITE_FILES[key]: len(rows) for key, rows in records.items()}

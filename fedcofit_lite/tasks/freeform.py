@@ -77,7 +77,9 @@ class FactModel:
         try:
             return self.full_facts(self.facts_of(reference))
         except (TypeError, ValueError):  # None, a clash, two cities, a fraction: not one of this family's references
-            raise ValueError(f"the reference {reference!r} states no facts this family can read; is it its family's?") from None  # fmt: skip
+            raise ValueError(
+                f"the reference {reference!r} states no facts this family can read; is it its family's?"
+            ) from None
 
     def phrasings(self, reference: str) -> list[str]:
         """Every phrasing the family has of the facts in ``reference``: all right, none equal as strings."""
@@ -90,7 +92,9 @@ class FactModel:
 
 
 def _no_facts(family: str, reference: str) -> ValueError:
-    return ValueError(f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?")  # fmt: skip
+    return ValueError(
+        f"{family}: the reference {reference!r} states no facts this family can read; is it this family's?"
+    )
 
 
 # --- shared readers -----------------------------------------------------------------
@@ -256,10 +260,12 @@ def _cmp_perturb(facts: Facts, rng: random.Random) -> Facts:
 # --- weather_report ------------------------------------------------------------------------
 # condition -> (adjective forms, noun forms); the instruction names the condition by its key.
 _CONDITIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "rain": (("rainy", "wet"), ("rain", "showers")), "sun": (("sunny", "clear"), ("sunshine", "clear skies")),
-    "clouds": (("cloudy", "overcast"), ("clouds", "grey skies")), "snow": (("snowy",), ("snow", "snowfall")),
+    "rain": (("rainy", "wet"), ("rain", "showers")),
+    "sun": (("sunny", "clear"), ("sunshine", "clear skies")),
+    "clouds": (("cloudy", "overcast"), ("clouds", "grey skies")),
+    "snow": (("snowy",), ("snow", "snowfall")),
     "fog": (("foggy", "misty"), ("fog", "mist")),
-}  # fmt: skip
+}
 _WEATHER_CITIES = (
     "Oslo", "Lima", "Cairo", "Tokyo", "Madrid", "Nairobi", "Dublin", "Hanoi", "Quito", "Vienna",
     "Lisbon", "Seoul", "Accra", "Riga", "Dakar", "Manila", "Athens", "Prague", "Kabul", "Doha",

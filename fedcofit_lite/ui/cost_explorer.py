@@ -45,7 +45,9 @@ class CostExplorer(W.VBox):
         def slider(stops: Sequence[int | float], value: int | float, description: str) -> W.SelectionSlider:
             return W.SelectionSlider(options=_options(stops, value), value=value, description=description, **look)
 
-        self.model = W.Dropdown(options=list(self.archs), value=model or next(iter(self.archs)), description="model", **look)  # fmt: skip
+        self.model = W.Dropdown(
+            options=list(self.archs), value=model or next(iter(self.archs)), description="model", **look
+        )
         self.rank = slider(RANKS, protocol.rank, "LoRA rank")
         self.prompts = slider(PROMPTS, protocol.n_prompts, "public prompts")
         self.answer_tokens = slider(ANSWER_TOKENS, protocol.answer_tokens, "answer tokens")
@@ -93,9 +95,10 @@ class CostExplorer(W.VBox):
 
 
 def cost_explorer(
-    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None, protocol: Protocol | None = None,
+    archs: Sequence[Architecture] | Mapping[str, Architecture] | None = None,
+    protocol: Protocol | None = None,
     model: str | None = None,
-) -> CostExplorer:  # fmt: skip
+) -> CostExplorer:
     """An interactive view (a :class:`CostExplorer` ``VBox``) of the analytic byte counts of one round.
 
     ``archs`` are the models offered (default: every shipped one); ``protocol`` the starting settings (default:

@@ -16,9 +16,12 @@ from ..analysis.costmodel import PROTOCOLS, Architecture, Protocol, format_bytes
 from .plots import method_style
 
 LABELS = {
-    "full_fedavg": "full-parameter FedAvg", "lora_fedavg": "LoRA FedAvg", "consensus": "semantic consensus",
-    "full_over_consensus": "full FedAvg / consensus", "lora_over_consensus": "LoRA FedAvg / consensus",
-}  # fmt: skip
+    "full_fedavg": "full-parameter FedAvg",
+    "lora_fedavg": "LoRA FedAvg",
+    "consensus": "semantic consensus",
+    "full_over_consensus": "full FedAvg / consensus",
+    "lora_over_consensus": "LoRA FedAvg / consensus",
+}
 _FALLBACK_COLORS = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5")  # methods without a colour of their own
 # Numeric Protocol fields a ratio sweep may vary.
 SWEEPABLE: tuple[str, ...] = tuple(f.name for f in fields(Protocol) if f.type in ("int", "float"))
@@ -47,8 +50,12 @@ def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -
     for key in PROTOCOLS:
         y = [b[key] for b in per_arch]
         data = [[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)]
-        hover = "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>" + LABELS[key] + "</extra>"  # fmt: skip
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=hover))  # fmt: skip
+        hover = (
+            "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>" + LABELS[key] + "</extra>"
+        )
+        fig.add_trace(
+            go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=hover)
+        )
     fig.update_xaxes(type="log", title="parameters")
     fig.update_yaxes(type="log", title="bytes per round")
     fig.update_layout(title=f"Bytes per round ({_describe(protocol)})", hovermode="closest")
@@ -70,7 +77,9 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
     fig = go.Figure()
     for key in ("lora_over_consensus", "full_over_consensus"):
         hover = f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>"
-        fig.add_trace(go.Scatter(x=values, y=[r[key] for r in rows], mode="lines+markers", name=LABELS[key], hovertemplate=hover))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=values, y=[r[key] for r in rows], mode="lines+markers", name=LABELS[key], hovertemplate=hover)
+        )
     log_x = min(values) > 0 and max(values) / min(values) >= 10
     fig.update_xaxes(type="log" if log_x else "linear", title=param)
     fig.update_yaxes(type="log", title="bytes ratio (x more than consensus)")
@@ -99,17 +108,25 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         name, x = f"{method_style(method)['label']}, {direction}", [r["round"] for r in rs]
         fig.add_trace(
             go.Scatter(
-                x=x, y=[r["analytic"] for r in rs], mode="lines", line={"color": color, "dash": "dash"},
-                name=f"{name}: analytic", hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
+                x=x,
+                y=[r["analytic"] for r in rs],
+                mode="lines",
+                line={"color": color, "dash": "dash"},
+                name=f"{name}: analytic",
+                hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
             )
-        )  # fmt: skip
+        )
         fig.add_trace(
             go.Scatter(
-                x=x, y=[r["measured"] for r in rs], mode="markers", marker={"color": color, "size": 10},
-                name=f"{name}: measured", customdata=[[f"{r['relative']:+.2%}"] for r in rs],
+                x=x,
+                y=[r["measured"] for r in rs],
+                mode="markers",
+                marker={"color": color, "size": 10},
+                name=f"{name}: measured",
+                customdata=[[f"{r['relative']:+.2%}"] for r in rs],
                 hovertemplate="round %{x}: %{y:,} bytes (%{customdata[0]} vs analytic)<extra>" + name + "</extra>",
             )
-        )  # fmt: skip
+        )
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(type="log", title="bytes per round, all clients")
     fig.update_layout(title="Measured bytes on the wire vs the analytic model", hovermode="closest")

@@ -44,7 +44,7 @@ class ClusterExplorer(W.VBox):
             "knob": W.FloatSlider(description=REGISTRY[algorithm].knob, readout_format=".2f", **slider),
             "min_agreement": W.FloatSlider(
                 value=min_agreement, min=0, max=1, step=0.05, description="min_agreement", **slider
-            ),  # fmt: skip
+            ),
         }
         self.output = W.Output()
         self.n_draws = 0
@@ -79,11 +79,13 @@ class ClusterExplorer(W.VBox):
         with self.output:
             display(HTML(f"<b>{prompt_id}</b>: {_esc(ra.prompts[prompt_id])}<br>{reference}"))
             display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
-            display(HTML(
-                f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
-                f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
-                f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
-            ))  # fmt: skip
+            display(
+                HTML(
+                    f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
+                    f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
+                    f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
+                )
+            )
             display(fig_prompt_similarity(ra, prompt_id, self.estimator))
             display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
         self.n_draws += 1

@@ -17,18 +17,24 @@ from ..analysis import markdown
 from . import workshop
 
 TIMINGS = Path(__file__).resolve().parents[2] / "docs" / "_data" / "timings.json"
-# fmt: off
-CONDITIONS = {"small-nbval": "under nbval (CI)", "small-fresh": "from nothing", "cpu-reference": "on the shipped reference",
-              "cpu-fresh": "from nothing"}
+CONDITIONS = {
+    "small-nbval": "under nbval (CI)",
+    "small-fresh": "from nothing",
+    "cpu-reference": "on the shipped reference",
+    "cpu-fresh": "from nothing",
+}
 RUN_FILES = {
-    "config.yaml": "the resolved configuration", "partition.json": "each client's private examples",
-    "models.json": "each architecture's config", "metrics.jsonl": "one row per stage: scores, pseudo-labels, bytes, seconds",
+    "config.yaml": "the resolved configuration",
+    "partition.json": "each client's private examples",
+    "models.json": "each architecture's config",
+    "metrics.jsonl": "one row per stage: scores, pseudo-labels, bytes, seconds",
     "answers": "every client's answer to every public prompt, per round",
-    "pseudo_labels": "the server's decision per prompt, per round", "predictions": "every client's test answers, per stage",
-    "checkpoint": "the last finished round, for --resume", "summary.json": "the table per stage",
+    "pseudo_labels": "the server's decision per prompt, per round",
+    "predictions": "every client's test answers, per stage",
+    "checkpoint": "the last finished round, for --resume",
+    "summary.json": "the table per stage",
     "summary.txt": "the table per stage, as text",
 }
-# fmt: on
 
 
 class Markdown:
@@ -77,10 +83,13 @@ def stages(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
     def row(m: dict[str, Any]) -> dict[str, Any]:
         precision = None if m.get("pseudo_label_accuracy") is None else round(m["pseudo_label_accuracy"], 2)
         return {
-            "stage": m["stage"], "test exact match": round(m["test"]["all"]["exact_match"], 3),
-            "kept": f"{m['kept']}/{m['n_prompts']}" if "kept" in m else "", "label precision": precision,
-            "bytes up": m.get("bytes_up", 0), "bytes down": m.get("bytes_down", 0),
-        }  # fmt: skip
+            "stage": m["stage"],
+            "test exact match": round(m["test"]["all"]["exact_match"], 3),
+            "kept": f"{m['kept']}/{m['n_prompts']}" if "kept" in m else "",
+            "label precision": precision,
+            "bytes up": m.get("bytes_up", 0),
+            "bytes down": m.get("bytes_down", 0),
+        }
 
     return pd.DataFrame([row(m) for m in metrics]).set_index("stage")
 
@@ -96,10 +105,16 @@ def decisions(run_dir: str | Path, round_index: int = 1) -> pd.DataFrame:
     for a in answers:
         by_prompt.setdefault(a["prompt_id"], []).append(a["answer"])
     rows = [
-        {"prompt": r["prompt_id"], "consensus": r["consensus"], "agreement": round(r["agreement"], 2), "kept": bool(r["kept"]),
-         "right": bool(r["correct"]), "answers": " | ".join(by_prompt.get(r["prompt_id"], []))}
+        {
+            "prompt": r["prompt_id"],
+            "consensus": r["consensus"],
+            "agreement": round(r["agreement"], 2),
+            "kept": bool(r["kept"]),
+            "right": bool(r["correct"]),
+            "answers": " | ".join(by_prompt.get(r["prompt_id"], [])),
+        }
         for r in labels
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows).set_index("prompt")
 
 

@@ -18,9 +18,11 @@ from ..protocol.consensus import RULES
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
 METRIC_LABEL = {
-    "exact_match": "test exact match", "correct": "test correct (content-checked)", "rouge_l": "test ROUGE-L",
+    "exact_match": "test exact match",
+    "correct": "test correct (content-checked)",
+    "rouge_l": "test ROUGE-L",
     "embedding_sim": "test embedding similarity",
-}  # fmt: skip
+}
 
 
 def method_style(method: str) -> dict[str, Any]:
@@ -48,9 +50,14 @@ def laid_out(
 
 
 def trace(
-    x: Sequence[Any], y: Sequence[Any], style: Mapping[str, Any], hover: str | None = None, dash: str | None = None,
-    ci: Sequence[Any] | None = None, **kw: Any,
-) -> go.Scatter:  # fmt: skip
+    x: Sequence[Any],
+    y: Sequence[Any],
+    style: Mapping[str, Any],
+    hover: str | None = None,
+    dash: str | None = None,
+    ci: Sequence[Any] | None = None,
+    **kw: Any,
+) -> go.Scatter:
     """A lines+markers trace in a method's style (:func:`method_style`): its label, its colour (and its dash, else
     ``dash`` when given); ``hover`` the hover template (the label added), ``ci`` 95% intervals as error bars."""
     line = {"color": style["color"], **({"dash": style.get("dash", dash)} if dash else {})}
@@ -58,7 +65,9 @@ def trace(
         kw["hovertemplate"] = hover + "<extra>" + style["label"] + "</extra>"
     if ci is not None:
         kw["error_y"] = _error_bars(ci)
-    return go.Scatter(x=x, y=y, mode=kw.pop("mode", "lines+markers"), name=kw.pop("name", style["label"]), line=line, **kw)  # fmt: skip
+    return go.Scatter(
+        x=x, y=y, mode=kw.pop("mode", "lines+markers"), name=kw.pop("name", style["label"]), line=line, **kw
+    )
 
 
 def _error_bars(intervals: Sequence[Any]) -> dict[str, Any]:
@@ -119,7 +128,9 @@ def fig_score_vs_bytes(metrics: Metrics, metric: str = "exact_match") -> go.Figu
         cum, trained, st = cumulative_bytes(rows), _trained(rows), method_style(method)
         if not cum or cum[-1] == 0:
             y, text = trained[-1]["test"]["all"][metric], f"{st['label']} (0 bytes)"
-            fig.add_hline(y=y, line_dash="dash", line_color=st["color"], annotation_text=text, annotation_position="top left")  # fmt: skip
+            fig.add_hline(
+                y=y, line_dash="dash", line_color=st["color"], annotation_text=text, annotation_position="top left"
+            )
             continue
         pts = [(b, r) for b, r in zip(cum, trained) if b > 0]
         x, y, text = [b for b, _ in pts], [r["test"]["all"][metric] for _, r in pts], [r["stage"] for _, r in pts]
@@ -139,8 +150,12 @@ def fig_wall_time(metrics: Metrics) -> go.Figure:
                 phases[phase][method] += s
     methods = list(metrics)
     labels = [method_style(m)["label"] for m in methods]
-    fig = go.Figure([go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()])  # fmt: skip
-    return laid_out(fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack")  # fmt: skip
+    fig = go.Figure(
+        [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
+    )
+    return laid_out(
+        fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack"
+    )
 
 
 def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
@@ -172,12 +187,15 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
         x = r["bytes"] if r["bytes"] > 0 else floor
         fig.add_trace(
             go.Scatter(
-                x=[x], y=[ci.mean], error_y=_error_bars([ci]), mode="markers",
+                x=[x],
+                y=[ci.mean],
+                error_y=_error_bars([ci]),
+                mode="markers",
                 marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
                 name=st["label"] + ("" if r["bytes"] > 0 else " (no bytes)"),
                 hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
             )
-        )  # fmt: skip
+        )
     import math
 
     xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
@@ -215,7 +233,9 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
             except Exception as err:  # noqa: BLE001 - kaleido raises several types when Chrome is missing
                 import logging
 
-                logging.getLogger(__name__).warning("PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0])  # fmt: skip
+                logging.getLogger(__name__).warning(
+                    "PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0]
+                )
     return paths
 
 
@@ -274,7 +294,9 @@ def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
     eps, text = [r.epsilon for r in rows], [f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows]
     shares = [r.released / r.n_queries for r in rows]
     shares = go.Scatter(x=eps, y=shares, mode="lines+markers", name="share of prompts labelled", text=text)
-    precision = go.Scatter(x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels")  # fmt: skip
+    precision = go.Scatter(
+        x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels"
+    )
     fig = go.Figure([shares, precision])
     x, y = {"title": "epsilon (client-level)", "type": "log"}, {"title": "share", "range": [0, 1.05]}
     return laid_out(fig, "Private consensus: client-level epsilon against labels released", x, y)

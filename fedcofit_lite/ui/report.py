@@ -70,11 +70,14 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         figs["bytes_measured_vs_analytic"] = costplots.fig_measured_vs_analytic(rows)
     # 4. the analytic model across model sizes and its knobs (no run needed)
     arch, protocol = costmodel.paper_setting()
-    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(list(costmodel.ARCHITECTURES.values()), protocol)  # fmt: skip
+    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(
+        list(costmodel.ARCHITECTURES.values()), protocol
+    )
     sweeps = {
-        "rank": [4, 8, 16, 32, 64, 128, 256], "prompts": [100, 300, 1000, 3000, 10000, 30000],
+        "rank": [4, 8, 16, 32, 64, 128, 256],
+        "prompts": [100, 300, 1000, 3000, 10000, 30000],
         "answer_tokens": [8, 32, 64, 128, 201, 512, 1024],
-    }  # fmt: skip
+    }
     for stem, values in sweeps.items():
         param = "n_prompts" if stem == "prompts" else stem
         figs[f"cost_ratio_vs_{stem}"] = costplots.fig_ratio_sweep(arch, protocol, param, values)

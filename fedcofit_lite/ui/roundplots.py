@@ -44,9 +44,12 @@ ColorBy = Literal["client", "prompt", "family", "cluster", "correct"]
 
 
 def fig_embedding(
-    ra: RoundAnswers, coords: np.ndarray, color_by: ColorBy = "client", est: SemanticConsensus | None = None,
+    ra: RoundAnswers,
+    coords: np.ndarray,
+    color_by: ColorBy = "client",
+    est: SemanticConsensus | None = None,
     title: str | None = None,
-) -> go.Figure:  # fmt: skip
+) -> go.Figure:
     """Scatter of every answer in the projected embedding space; hover shows client, prompt and text.
 
     ``color_by="cluster"`` needs ``est`` (labels are per prompt, so a colour
@@ -65,11 +68,15 @@ def fig_embedding(
     for key in dict.fromkeys(keys):
         idx = [i for i, k in enumerate(keys) if k == key]
         common = {
-            "name": str(key), "mode": "markers", "text": [hover[i] for i in idx],
+            "name": str(key),
+            "mode": "markers",
+            "text": [hover[i] for i in idx],
             "hovertemplate": "%{text}<extra></extra>",
-        }  # fmt: skip
+        }
         if coords.shape[1] >= 3:
-            fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common))  # fmt: skip
+            fig.add_trace(
+                go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common)
+            )
         else:
             fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker={"size": 8, "opacity": 0.8}, **common))
     if coords.size and np.ptp(coords, axis=0).max() < 1e-6:  # one point: fixed axes instead of ticks like -246.5n
@@ -113,10 +120,16 @@ def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> li
     """One row per answer of a prompt: client, text, cluster, in dominant cluster, consensus, correct."""
     cons, correct = int(est.consensus_for(prompt_id).index), ra.correct
     return [
-        {"client": ra.clients[i], "answer": ra.texts[i], "cluster": int(est.labels_[i]),
-         "dominant": bool(est.in_dominant_[i]), "consensus": bool(i == cons), "correct": bool(correct[i])}
+        {
+            "client": ra.clients[i],
+            "answer": ra.texts[i],
+            "cluster": int(est.labels_[i]),
+            "dominant": bool(est.in_dominant_[i]),
+            "consensus": bool(i == cons),
+            "correct": bool(correct[i]),
+        }
         for i in ra.rows_of(prompt_id)
-    ]  # fmt: skip
+    ]
 
 
 # -- the interactive explorer ---------------------------------------------------

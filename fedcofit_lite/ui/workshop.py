@@ -102,7 +102,9 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
     return run_dir
 
 
-def ensure_comparison(cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True) -> Path:  # fmt: skip
+def ensure_comparison(
+    cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True
+) -> Path:
     """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete (the same
     resolved config, every method's summary, ``comparison.txt``), else removed and run now."""
     names, run_dir = list(methods or cfg.compare.methods), run_dir_for(cfg, tag)
@@ -134,15 +136,21 @@ def _seeds_done(run_dir: Path, cfg: RunConfig, seeds: list[int], methods: list[s
     """The seeds of ``seeds`` whose folder under ``run_dir`` holds a finished comparison of ``cfg`` at that seed."""
 
     def done(folder: Path, s: int) -> bool:
-        return _same_config(folder / "config.yaml", seed_config(cfg, s, methods)) and (folder / "comparison.json").exists()  # fmt: skip
+        return (
+            _same_config(folder / "config.yaml", seed_config(cfg, s, methods)) and (folder / "comparison.json").exists()
+        )
 
     return [s for s in seeds if done(run_dir / f"seed_{s}", s)]
 
 
 def ensure_seed_comparison(
-    cfg: RunConfig, seeds: list[int], methods: list[str] | None = None, tag: str = "seeds", progress: bool = True,
+    cfg: RunConfig,
+    seeds: list[int],
+    methods: list[str] | None = None,
+    tag: str = "seeds",
+    progress: bool = True,
     reference: bool = True,
-) -> Path:  # fmt: skip
+) -> Path:
     """A finished multi-seed comparison of ``cfg`` (``compare --seeds``): yours, else the shipped reference, else run now.
 
     Yours is reused seed by seed (a seed whose folder differs from ``cfg`` or never finished runs again;
@@ -228,14 +236,18 @@ def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str
 
     cfg = cfg or load_config(ref.preset)
     missing = [s for s in ref.seeds if s not in _seeds_done(ref.root / "seeds", cfg, ref.seeds, ref.methods)]
-    # fmt: off
     problems = [
         (ref.format != REFERENCE_FORMAT, f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}"),
         (ref.package_version != __version__, f"made by fedcofit_lite {ref.package_version}, this is {__version__}"),
-        (not is_complete(ref.root / "quickstart", cfg), f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now"),
-        (bool(missing), f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now"),
+        (
+            not is_complete(ref.root / "quickstart", cfg),
+            f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now",
+        ),
+        (
+            bool(missing),
+            f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now",
+        ),
     ]
-    # fmt: on
     return [why for wrong, why in problems if wrong]
 
 
