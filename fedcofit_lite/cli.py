@@ -177,24 +177,7 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     )
     rep.add_argument("--delta", type=float, default=1e-5, help="with --private-vote: delta [1e-5]")
 
-    lb = sub.add_parser(
-        "leaderboard",
-        parents=[quiet],
-        help="rank every consensus rule on the shipped corpus of recorded answers (no model)",
-    )
-    lb.add_argument("--corpus", default=None, help="a corpus manifest [notebooks/reference/corpus.json]")
-    lb.add_argument(
-        "--plugin",
-        dest="plugins",
-        action="append",
-        default=[],
-        metavar="FILE.py:OBJECT",
-        help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)",
-    )
-    lb.add_argument("--rule", dest="rules", action="append", default=None, help="registered rule to score [all]")
-    lb.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="rounds to score [1]")
-    lb.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
-    lb.add_argument("--json", action="store_true", help="print the per-case rows as JSON instead of the board")
+    _leaderboard_command(sub, quiet)
 
     figs = sub.add_parser("figures", help="regenerate figures (HTML; PNG with --png and Chrome) from a run folder")
     figs.add_argument("run_dir", help="a folder written by `run` or `compare`")
@@ -230,6 +213,28 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
         ("--bytes-per-token", float, 4.0),
     ):
         cost.add_argument(flag, type=kind, default=value)
+
+
+def _leaderboard_command(sub: argparse._SubParsersAction, quiet: argparse.ArgumentParser) -> None:
+    """`leaderboard`: every consensus rule scored on the shipped corpus of recorded answers."""
+    lb = sub.add_parser(
+        "leaderboard",
+        parents=[quiet],
+        help="rank every consensus rule on the shipped corpus of recorded answers (no model)",
+    )
+    lb.add_argument("--corpus", default=None, help="a corpus manifest [notebooks/reference/corpus.json]")
+    lb.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="FILE.py:OBJECT",
+        help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)",
+    )
+    lb.add_argument("--rule", dest="rules", action="append", default=None, help="registered rule to score [all]")
+    lb.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="rounds to score [1]")
+    lb.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
+    lb.add_argument("--json", action="store_true", help="print the per-case rows as JSON instead of the board")
 
 
 class UserError(Exception):
