@@ -143,6 +143,7 @@ class CompetenceConfig:
     # fmt: off
     record: list[str] = _f(["closeness"], "Competence signals every client computes and the run records beside its answers (answers/round_R.jsonl), so replay and the rule benchmark can refit any rule on them; names of protocol.competence.SIGNALS. A signal is sent (and counted on the wire) only when the consensus rule reads it. In-process engine only; on Flower a client computes only what it sends.")
     samples: int = _f(5, "consistency signal: sampled answers per public prompt (k), at generation.temperature and generation.top_p; costs k more generations per round, only under a rule that reads it.")
+    holdout: int = _f(0, "calibrated signal: each client holds this many of its private records out of training, answers them every round and maps its confidence to the chance of being right on them (Platt scaling); 0 = off (a rule that reads it asks for it).")
     # fmt: on
 
 
@@ -254,6 +255,7 @@ class RunConfig:
             (self.compare.n_test_per_family >= 0, "compare.n_test_per_family", "must be >= 0 (0 = all)"),
             (0 <= self.consensus.min_agreement <= 1, "consensus.min_agreement", "must be in [0, 1]"),
             (self.competence.samples >= 2, "competence.samples", "must be >= 2 (semantic entropy needs several samples)"),
+            (self.competence.holdout >= 0, "competence.holdout", "must be >= 0 records (0 = no calibration set)"),
             (0 <= self.consensus.min_cohesion <= 1, "consensus.min_cohesion", "is a mean cosine similarity in [0, 1] (0 = off)"),
             (0 <= self.consensus.min_confidence <= 1, "consensus.min_confidence", "must be in [0, 1]"),
             (self.consensus.dp_sigma >= 0, "consensus.dp_sigma", "must be >= 0 (0 = no private consensus)"),

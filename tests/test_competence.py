@@ -218,3 +218,36 @@ def test_closeness_tells_the_server_which_families_a_client_holds(closest_run):
     leak = family_inference([closest_run.run_dir])
     assert leak["held"] >= 2 and leak["not_held"] >= 2  # the ci split leaves some families out of each client
     assert leak["auc"].mean > 0.8  # measured 1.00 here: the signal names the families each client was trained on
+
+
+def test_calibration_maps_confidence_to_the_chance_of_being_right():
+    from fedcofit_lite.protocol.competence import calibrate
+
+    held = np.array([0.99, 0.98, 0.97, 0.7, 0.65, 0.6])
+    right = np.array([True, True, True, False, False, False])
+    got = calibrate(held, right, np.array([0.99, 0.8, 0.6]))
+    assert got[0] > got[1] > got[2] and got[0] > 0.5 > got[2]  # monotone, and it separates
+    all_right = calibrate(np.array([0.99] * 4), np.array([True] * 4), np.array([0.99, 0.5]))
+    # the prior keeps it finite and inside (0, 1); held-out confidences that do not vary give a flat curve
+    assert np.isfinite(all_right).all() and 0.5 < all_right.min() and all_right.max() < 1
+    assert abs(all_right[0] - all_right[1]) < 1e-3
+    np.testing.assert_allclose(calibrate(np.array([]), np.array([], dtype=bool), np.array([0.3])), [0.3])
+
+
+def test_a_run_with_held_out_records_sends_calibrated_confidence_and_trains_without_them(tmp_path):
+    from fedcofit_lite.federation.loop import run_federation
+
+    cfg = load_config(
+        "ci", ["federation.rounds=1", "federation.method=consensus@calibrated", "competence.holdout=4"]
+    )
+    run = run_federation(cfg, run_dir=tmp_path / "run", progress=False)
+    parts = json.loads((tmp_path / "run" / "partition.json").read_text())
+    assert all(p["n_examples"] == cfg.data.max_train_per_client - 4 for p in parts.values())  # 4 held out each
+    rows = [json.loads(x) for x in (tmp_path / "run" / "answers" / "round_1.jsonl").read_text().splitlines()]
+    assert all(0 <= r["signals"]["calibrated"] <= 1 for r in rows)
+    assert run.metrics[-1]["signal_sent"] == "calibrated"
+    from fedcofit_lite.config import ConfigError
+    from fedcofit_lite.federation.methods import check_names
+
+    with pytest.raises(ConfigError, match="set competence.holdout"):  # refused before any training
+        check_names(load_config("ci", ["federation.rounds=1", "federation.method=consensus@calibrated"]))

@@ -27,6 +27,7 @@ import plotly.io as pio
 from fedcofit_lite.analysis import accounting, compare, costmodel, stats
 from fedcofit_lite.analysis.compare import SeedSummary, load_comparison, seed_table
 from fedcofit_lite.analysis.markdown import (
+    _bold_if,
     _differences,
     fmt_interval,
     format_minutes,
@@ -278,6 +279,72 @@ def findings(
     return out
 
 
+HEADLINE_SEEDS = 5  # a headline claim rests on at least this many seeds
+
+
+def _says(d: stats.Interval, other: str) -> str:
+    """``above X``, ``below X`` or ``not distinguishable from X``, as the paired interval says."""
+    word = verdict(d)
+    return f"{word} {other}" if word != "not distinguishable" else f"not distinguishable from {other}"
+
+
+def expert_findings(n_boot: int = 2000) -> list[Finding]:
+    """What the expert part of the study shows, each claim with its interval over seeds and items."""
+    from fedcofit_lite.analysis import frontier
+
+    res, sc, manifest = _study("expert")
+    last = f"round_{res.last_round}"
+    budget = res.plan.budgets[0]
+    n = len(sc.seeds)
+    so_far = "" if n >= HEADLINE_SEEDS else f", so far: the study plans {len(res.plan.seeds)}"
+    link = "results.md#knowledge-transfer-one-task-family-per-client"
+    rules = [e for e, b in res.entries(sc.clients) if b == budget and sc.has((e, b, last))]
+    if not rules or not sc.has(("fedavg", None, last)):
+        return []
+    best = max(rules, key=lambda e: sc.point[(e, budget, last)])
+    key = (best, budget, last)
+    vs_fedavg = sc.difference(key, ("fedavg", None, last))
+    vs_global = sc.difference(key, ("fedavg (global)", None, last))
+    vs_medoid = sc.difference(key, ("consensus", budget, last)) if sc.has(("consensus", budget, last)) else None
+    cost = frontier.costs(res, sc.clients)
+    bytes_rule = cost[(best, budget)][last]["bytes_up"] + cost[(best, budget)][last]["bytes_down"]
+    bytes_fedavg = cost[("fedavg", None)][last]["bytes_up"] + cost[("fedavg", None)][last]["bytes_down"]
+    out = [
+        Finding(
+            f"When each client holds one task family, the best consensus rule is `{best.partition('@')[2] or 'medoid'}`: its "
+            f"clients score {sc.interval(key).format()} exact match, {_says(vs_fedavg, 'FedAvg-LoRA')}'s personalized "
+            f"clients ({vs_fedavg.format('{:+.3f}')}) and {_says(vs_global, 'its global model')} "
+            f"({vs_global.format('{:+.3f}')}), moving {bytes_fedavg / bytes_rule:,.0f}x fewer bytes ({n} seeds{so_far}).",
+            link,
+        )
+    ]
+    if vs_medoid is not None and best != "consensus":
+        labels = {(r["method"], r["round"]): r for r in frontier.label_rows(res, sc.clients) if r["budget"] == budget}
+        med, top = labels.get(("consensus", 1)), labels.get((best, 1))
+        if med and top:
+            out.append(
+                Finding(
+                    f"Agreement passes only what most clients already know: in round 1 the medoid rule gives each client "
+                    f"{med['new_correct_per_client']:.1f} new right labels, `{best.partition('@')[2]}` "
+                    f"{top['new_correct_per_client']:.1f} at precision {top['precision']:.2f}; trained, it is "
+                    f"{_says(vs_medoid, 'the medoid')} by {vs_medoid.format('{:+.3f}')} exact match ({n} seeds{so_far}).",
+                    link,
+                )
+            )
+    moved = {(t.entry, t.budget): t for t in frontier.transfer_rows(res, sc.clients, n_boot=n_boot)}
+    mine, theirs = moved.get((best, budget)), moved.get(("fedavg", None))
+    if mine and theirs and mine.gain_over_local and theirs.gain_over_local:
+        out.append(
+            Finding(
+                f"On the families a client never held, `{best.partition('@')[2] or 'medoid'}` adds "
+                f"{mine.gain_over_local.format('{:+.3f}')} exact match over local training, FedAvg-LoRA "
+                f"{theirs.gain_over_local.format('{:+.3f}')} ({n} seeds{so_far}).",
+                link,
+            )
+        )
+    return out
+
+
 def findings_markdown(items: Sequence[Finding], prefix: str = "") -> str:
     """A bullet list; ``prefix`` rewrites each link relative to the page that shows it."""
     return "\n".join(f"- {f.text} ([evidence]({prefix}{f.link}))" for f in items)
@@ -424,6 +491,187 @@ def _leaderboard_page() -> str:
     return f"{NOTE}\n\n{body}\n"
 
 
+STUDY = ROOT / "notebooks" / "reference" / "study"
+
+
+def _b(budget: Any) -> str:
+    return "-" if budget is None else str(budget)
+
+
+@functools.cache
+def _study(name: str) -> tuple[Any, Any, dict[str, Any]]:
+    """A shipped study folder read once: (SweepResults, SweepScores of its first client count, manifest)."""
+    from fedcofit_lite.analysis import frontier
+
+    res = frontier.load_sweep(STUDY / name)
+    sc = frontier.sweep_scores(res, res.plan.clients[0], n_boot=2000)
+    return res, sc, json.loads((STUDY / name / "manifest.json").read_text())
+
+
+def study_markdown(name: str) -> str:
+    """A study's tables: scores and bytes, paired differences, knowledge transfer, labels, signals, the verdict."""
+    from fedcofit_lite.analysis import frontier
+    from fedcofit_lite.analysis.replay import format_signal_power, load_round, signal_power
+
+    res, sc, manifest = _study(name)
+    last = f"round_{res.last_round}"
+    n = sc.clients
+    out = [
+        f"{len(sc.seeds)} seeds ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test items, {n} clients, stage `{last}`; "
+        "every interval is a 95% paired bootstrap over the seeds and the test items within each.",
+        "",
+    ]
+    rows = frontier.budget_rows(res, sc, last)
+    out.append(
+        md_table(
+            ["method", "public prompts", "exact match", "gap closed", "bytes", "kept / round", "precision"],
+            [
+                [
+                    f"`{r['method']}`",
+                    _b(r["budget"]),
+                    fmt_interval(r["score"]),
+                    fmt_interval(r["gap"], "{:.2f}") if r.get("gap") else "-",
+                    f"{r['bytes']:,.0f}",
+                    f"{r['kept']:.1f}" if "kept" in r else "-",
+                    f"{r['precision']:.2f}" if "kept" in r and np.isfinite(r["precision"]) else "-",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    diffs = frontier.difference_rows(res, sc, last)
+    refs = [k.removeprefix("minus ") for k in (diffs[0] if diffs else {}) if k.startswith("minus ")]
+    out += [
+        "",
+        "Paired differences (row minus column), and the probability that one run of the row's method scores above one of the column's (rliable's P(X > Y)); **bold**: the interval leaves out zero.",
+        "",
+    ]
+    out.append(
+        md_table(
+            ["method", "public prompts", *[f"minus `{r}`" for r in refs]],
+            [
+                [f"`{d['method']}`", _b(d["budget"])]
+                + [
+                    _bold_if(d[f"minus {r}"]) + (f"; P {d[f'beats {r}'].format('{:.2f}')}" if d[f"beats {r}"] else "")
+                    for r in refs
+                ]
+                for d in diffs
+            ],
+        )
+    )
+    moved = frontier.transfer_rows(res, n, n_boot=2000)
+    if moved:
+        out += [
+            "",
+            "What each client learned of the task families it held no record of, and kept of its own (score per (client, test item) pair; the gain is paired with local training):",
+            "",
+        ]
+        out.append(
+            md_table(
+                ["method", "public prompts", "families it never held", "its own families", "gain over local"],
+                [
+                    [
+                        f"`{t.entry}`",
+                        _b(t.budget),
+                        fmt_interval(t.unknown),
+                        fmt_interval(t.known),
+                        _bold_if(t.gain_over_local) if t.gain_over_local else "-",
+                    ]
+                    for t in moved
+                ],
+            )
+        )
+    labels = frontier.label_rows(res, n)
+    out += [
+        "",
+        "Pseudo-labels per round, mean over seeds: kept, their precision, and per client the new right labels (where its own answer was wrong) and harmful ones (where it was right):",
+        "",
+    ]
+    out.append(
+        md_table(
+            ["method", "public prompts", "round", "kept", "precision", "new correct / client", "harmful / client"],
+            [
+                [
+                    f"`{r['method']}`",
+                    _b(r["budget"]),
+                    r["round"],
+                    f"{r['kept']:.1f} / {r['n_prompts']:.0f}",
+                    f"{r['precision']:.2f}" if np.isfinite(r["precision"]) else "-",
+                    f"{r['new_correct_per_client']:.2f}",
+                    f"{r['harmful_per_client']:.2f}",
+                ]
+                for r in labels
+            ],
+        )
+    )
+    phases = _phase_seconds(res, n)
+    if phases:
+        out += [
+            "",
+            "What a round cost each rule, mean over rounds and seeds (wall seconds of the federation on this machine; the `consistent` rule's clients generate `competence.samples` more answers per prompt):",
+            "",
+        ]
+        out.append(md_table(["method", "public prompts", "generate s", "server s", "train s", "CPU s (evaluation included)"], phases))
+    rounds = []
+    for s in sc.seeds:
+        cell = next((c for c in res.cells_of(n) if c.seed == s and c.budget is not None), None)
+        if cell is not None:
+            ra = load_round(cell.path, 1)
+            rounds.append((ra, load_config(cell.path / "config.yaml", recorded=True).consensus))
+    if rounds:
+        power = format_signal_power(signal_power(rounds))
+        out += [
+            "",
+            "How well each per-answer signal tells a right round-1 answer from a wrong one (`replay --signals`):",
+            "",
+            "```text",
+            power,
+            "```",
+        ]
+    out += ["", f"**Verdict.** {frontier.verdict(res, sc).text}"]
+    cpu_h, wall_h = manifest["cpu_s"] / 3600, manifest["wall_s"] / 3600
+    out += [
+        "",
+        f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
+        f"(commit `{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
+        f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows).*"
+        + (f" {manifest['note']}" if manifest.get("note") else ""),
+    ]
+    return "\n".join(out)
+
+
+def _phase_seconds(res: Any, clients: int) -> list[list[str]]:
+    """Per consensus (rule, budget): mean seconds per round of generating, the server and training, and CPU seconds."""
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for cell, rows in res.metrics.items():
+        if cell.clients == clients and cell.seed in res.seeds[clients] and cell.budget is not None:
+            by.setdefault((cell.method, cell.budget), []).extend(r for r in rows if r.get("round", 0) >= 1)
+    out = []
+    for (method, budget), rows in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        mean = {p: np.mean([r.get("seconds", {}).get(p, 0.0) for r in rows]) for p in ("generate", "server", "train")}
+        cpu = np.mean([r.get("cpu_seconds", np.nan) for r in rows])
+        out.append([f"`{method}`", str(budget), *(f"{mean[p]:.1f}" for p in mean), f"{cpu:.0f}"])
+    return out
+
+
+def _study_page(name: str) -> str:
+    if not (STUDY / name / "sweep.json").exists():
+        return f"{NOTE}\n\nThis part of the study has not been shipped yet.\n"
+    from fedcofit_lite.analysis import frontier
+
+    res = frontier.load_sweep(STUDY / name)
+    if not any(res.seeds.values()):
+        planned = len(cells_of_plan(res))
+        return f"{NOTE}\n\nRunning: {len(res.metrics)} of {planned} cells shipped, no seed complete yet.\n"
+    return f"{NOTE}\n\n{study_markdown(name)}\n"
+
+
+def cells_of_plan(res: Any) -> list[Any]:
+    from fedcofit_lite.analysis.sweep import cells
+
+    return cells(res.root, res.plan)
+
+
 def _presets_page() -> str:
     configs = {name: load_config(name) for name in PRESETS}
     return f"{NOTE}\n\n{presets_markdown(configs)}\n"
@@ -432,7 +680,13 @@ def _presets_page() -> str:
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
     summary, rows = _seeds("cpu")
-    return tuple(findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
+    study = []
+    if (STUDY / "expert" / "manifest.json").exists():
+        from fedcofit_lite.analysis import frontier
+
+        if any(frontier.load_sweep(STUDY / "expert").seeds.values()):
+            study = expert_findings()
+    return tuple(study + findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
 
 
 def timings() -> list[dict[str, Any]]:
@@ -697,6 +951,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "presets.md": _presets_page,
     "family_inference.md": _family_inference_page,
     "leaderboard.md": _leaderboard_page,
+    "study_expert.md": lambda: _study_page("expert"),
+    "study_cpu.md": lambda: _study_page("cpu"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }

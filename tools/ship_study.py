@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in sorted({c.relative_to(src).parts[:2] for c in cells}):
         costs[str(Path(*group)) + " (shared stages)"] = cell_costs(src / Path(*group))
     from fedcofit_lite import __version__
-    from fedcofit_lite.analysis.sweep import cpu_name
+    from fedcofit_lite.experiments.sweep import cpu_name
 
     meta = json.loads((src / "sweep.json").read_text())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)

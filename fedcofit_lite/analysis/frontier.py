@@ -155,9 +155,18 @@ class SweepScores:
     point: dict[Key, float]
     draws: dict[Key, np.ndarray]  # (n_boot,)
     n_items: int
+    items: dict[Key, list[np.ndarray]] = field(default_factory=dict)  # per seed, each test item's score
 
     def interval(self, key: Key) -> stats.Interval:
         return stats.interval(self.point[key], self.draws[key])
+
+    def difference(self, a: Key, b: Key) -> stats.Interval:
+        """``a``'s score minus ``b``'s, paired draw by draw (seeds and items)."""
+        return stats.interval(self.point[a] - self.point[b], self.draws[a] - self.draws[b])
+
+    def beats(self, a: Key, b: Key, n_boot: int = 1000) -> stats.Interval:
+        """rliable's probability that a run of ``a`` scores above a run of ``b`` (:func:`stats.probability_of_improvement`)."""
+        return stats.probability_of_improvement({"a": self.items[a], "b": self.items[b]}, "a", "b", n_boot)
 
     def has(self, key: Key) -> bool:
         return key in self.point
@@ -193,7 +202,12 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
     back = {"|".join(map(str, k)): k for k in complete}
     n_items = len(next(iter(complete.values()))[0])
     return SweepScores(
-        clients, seeds, {back[k]: v for k, v in point.items()}, {back[k]: v for k, v in draws.items()}, n_items
+        clients,
+        seeds,
+        {back[k]: v for k, v in point.items()},
+        {back[k]: v for k, v in draws.items()},
+        n_items,
+        complete,
     )
 
 
@@ -497,6 +511,31 @@ def _not_reached(
         + f".{why}"
     )
     return Verdict(False, reference, budget, r, rule, interval, against, text, bounds)
+
+
+# -- every entry against the references --------------------------------------------------------------
+
+REFERENCES = ("local", "fedavg", "fedavg (global)")  # the study's question: above training alone, as good as FedAvg
+
+
+def difference_rows(
+    res: SweepResults, sc: SweepScores, stage: str, references: Sequence[str] = REFERENCES, n_boot: int = 1000
+) -> list[dict[str, Any]]:
+    """Per (entry, budget) at ``stage``: its score minus each reference's, paired over seeds and items, and the
+    probability that one of its runs beats one of the reference's (rliable's P(X > Y)); references missing from the
+    sweep are left out."""
+    refs = [r for r in references if sc.has((r, None, stage))]
+    rows = []
+    for entry, budget in res.entries(sc.clients):
+        key = (entry, budget, stage)
+        if not sc.has(key) or entry in refs:
+            continue
+        row: dict[str, Any] = {"method": entry, "budget": budget, "score": sc.interval(key)}
+        for ref in refs:
+            row[f"minus {ref}"] = sc.difference(key, (ref, None, stage))
+            row[f"beats {ref}"] = sc.beats(key, (ref, None, stage), n_boot) if key in sc.items else None
+        rows.append(row)
+    return rows
 
 
 # -- what each client learned of what it never saw ----------------------------------------------

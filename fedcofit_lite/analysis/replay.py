@@ -192,7 +192,7 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None 
             "the confidence rule cannot be replayed on it; run it again to record them."
         )
     needs_competence = estimator.weighting == "competence" or estimator.choose == "most_competent"
-    if needs_competence and signal not in ra.signals:
+    if (needs_competence or signal) and signal not in ra.signals:
         raise ValueError(
             f"this estimator reads a competence signal, but the round holds {sorted(ra.signals) or 'none'} "
             f"(asked: {signal!r}); pass signal= a recorded one, or derive_closeness for closeness."
@@ -204,7 +204,7 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None 
         clients=ra.clients,
         confidence=ra.confidence if needs_confidence else None,
         families=ra.families,
-        competence=ra.signals[signal] if needs_competence else None,
+        competence=ra.signals[signal] if signal else None,  # a weighting of one's own may read it too
     )
 
 

@@ -21,6 +21,7 @@ from .frontier import (
     SweepResults,
     SweepScores,
     budget_rows,
+    difference_rows,
     label_rows,
     order,
     round_rows,
@@ -98,6 +99,21 @@ def labels_table(rows: Sequence[dict[str, Any]]) -> str:
     return format_table(rows, columns)
 
 
+def difference_table(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`difference_rows` as text: each entry minus each reference, and P(a run of it beats one of the reference)."""
+    refs = [k.removeprefix("minus ") for k in (rows[0] if rows else {}) if k.startswith("minus ")]
+    out = []
+    for r in rows:
+        row = {"method": r["method"], "budget": "-" if r["budget"] is None else r["budget"]}
+        for ref in refs:
+            beats = r[f"beats {ref}"]
+            row[ref] = r[f"minus {ref}"].format("{:+.3f}") + (f", P {beats.mean:.2f}" if beats else "")
+        out.append(row)
+    columns = [("method", "method", "{}"), ("budget", "budget", "{}")]
+    columns += [(f"minus {ref}, P(a run beats it)", ref, "{}") for ref in refs]
+    return format_table(out, columns)
+
+
 def transfer_table(rows: Sequence[Any]) -> str:
     """:func:`transfer_rows` as text: each entry's score on its clients' unknown families, its own, and the gain."""
     out = [
@@ -146,6 +162,9 @@ def sweep_report(
             ]
         note = energy_notes(res, n)
         lines += [note] if note else []
+        last = f"round_{res.last_round}"
+        lines += ["", f"-- paired differences after {last}, over seeds and items --"]
+        lines += [difference_table(difference_rows(res, sc, last, n_boot=n_boot))]
         lines += ["", "-- score after each reported round --", round_table(round_rows(res, sc))]
         try:
             point, rows = time_to_accuracy(res, sc, links, fraction, target)

@@ -95,6 +95,7 @@ class Client:
     accountant: Any = field(default=None, repr=False)
     server_holds: AnswersMessage | None = field(default=None, repr=False)
     private_vectors: Any = field(default=None, repr=False)  # (n, d) its private prompts under the public embedder
+    calibration: list[Example] = field(default_factory=list, repr=False)  # private records held out of training
     _labels: dict[str, TrainRecord] = field(default_factory=dict, repr=False)  # prompt id -> label
 
     @property

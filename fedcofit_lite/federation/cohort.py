@@ -89,10 +89,20 @@ def build_clients(cfg: RunConfig, suite: TaskSuite) -> list[Client]:
     parts = partition(suite.train, cfg.data.partition, n, alpha=cfg.data.dirichlet_alpha, seed=cfg.seed)
     if cfg.data.max_train_per_client:
         parts = cap_per_client(parts, cfg.data.max_train_per_client, seed=cfg.seed)
+    h = cfg.competence.holdout  # the calibrated signal's held-out records: the last h of each part, never trained on
+    short = [i for i, part in enumerate(parts) if h and len(part) <= h]
+    if short:
+        raise ConfigError(
+            f"competence.holdout = {h}: client(s) {short} hold {min(len(parts[i]) for i in short)} records or fewer, "
+            "none would be left to train on; hold out fewer records (e.g. competence.holdout=8)."
+        )
     return [
-        Client(f"client{i}", cfg.model_of_client(i), list(part), cfg.client, i, cfg.behaviour_of_client(i))
+        Client(
+            f"client{i}", cfg.model_of_client(i), list(part[: len(part) - h]), cfg.client, i,
+            cfg.behaviour_of_client(i), calibration=list(part[len(part) - h :]) if h else [],
+        )
         for i, part in enumerate(parts)
-    ]
+    ]  # fmt: skip
 
 
 def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] | None = None) -> ModelPool:
@@ -152,7 +162,7 @@ def answer_round(
         sent = apply_behaviours(bad, sent, prompt_ids, instructions, cfg.seed, round_index)
         conf.update({cid: [1.0] * len(prompt_ids) for cid in bad})
     wanted = [n for n in dict.fromkeys([*asks, *record]) if n != "confidence"]
-    signals = measure(clients, list(public.values()), cfg, round_index, wanted, embed)
+    signals = measure(clients, list(public.values()), cfg, round_index, wanted, embed, conf)
     messages = [
         c.answers_message(
             round_index,

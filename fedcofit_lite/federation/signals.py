@@ -39,17 +39,27 @@ def measure(
     round_index: int,
     names: Sequence[str],
     embed: EmbedFn | None,
+    confidence: dict[str, list[float]] | None = None,
 ) -> Signals:
-    """Each client's signals ``names`` for every prompt of ``public`` (in order), rounded as sent (3 decimals)."""
+    """Each client's signals ``names`` for every prompt of ``public`` (in order), rounded as sent (3 decimals).
+
+    ``confidence`` (client id -> its answers' confidences) is what the calibrated signal maps.
+    """
     names = [n for n in competence.check_signals(names) if clients]
     if not names:
         return {}
+    out: Signals = {c.client_id: {} for c in clients}
+    if "calibrated" in names:
+        for c, values in zip(clients, calibrated(clients, cfg, round_index, confidence or {})):
+            out[c.client_id]["calibrated"] = values
+        names = [n for n in names if n != "calibrated"]
+        if not names:
+            return out
     if embed is None:
         raise ValueError(
             f"competence signals {names} need the run's sentence embedder on the clients' side; this engine gave "
             "none (in process, the Federation passes its embedder to the cohort)."
         )
-    out: Signals = {c.client_id: {} for c in clients}
     if "closeness" in names:
         for c, values in zip(clients, closeness(clients, public, embed)):
             out[c.client_id]["closeness"] = values
@@ -74,6 +84,29 @@ def closeness(clients: Sequence[Client], public: Sequence[Example], embed: Embed
     else:
         public_vectors = np.asarray(embed(texts))
     return [_rounded(competence.closeness(public_vectors, c.private_vectors)) for c in clients]
+
+
+def calibrated(
+    clients: Sequence[Client], cfg: RunConfig, round_index: int, confidence: dict[str, list[float]]
+) -> list[list[float]]:
+    """Per client, :func:`~fedcofit_lite.protocol.competence.calibrate` of its answers' confidences, fitted on its held-out records.
+
+    Each client answers its ``calibration`` records (held out of training, ``competence.holdout``) with its
+    current model and scores them against its own references, which it holds.
+    """
+    from ..tasks.evaluate import correct
+
+    if any(not c.calibration for c in clients):
+        raise ValueError(
+            "the calibrated signal needs private records held out of training: set competence.holdout (e.g. 8)."
+        )
+    out = []
+    for c in clients:
+        seed = cfg.seed + round_index
+        answers, conf = answer_many([c], c.calibration, cfg.generation, seed=seed, desc="calibrate")[c.client_id]
+        right = np.array([correct(a, e.response, e.family) >= 1.0 for a, e in zip(answers, c.calibration)])
+        out.append(_rounded(competence.calibrate(np.array(conf), right, np.array(confidence[c.client_id]))))
+    return out
 
 
 def consistency(

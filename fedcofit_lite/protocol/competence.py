@@ -10,6 +10,12 @@ sent beside its answer only when the server's rule asks for it (:data:`SIGNALS`)
     How close the public prompt lies to the client's own private prompts: the largest cosine
     similarity, under the server's (public) sentence embedder, between the prompt and any prompt the
     client trained on. A client that never saw a prompt of this kind answers it from its base model.
+``calibrated``
+    The client's confidence in its answer mapped to the chance of being right, fitted on private records
+    it held out of training (``competence.holdout``): a logistic curve of being right against the logit of
+    the confidence (Platt scaling), with one pseudo-observation each way so a few records that are all
+    right (or all wrong) give a finite curve. It costs answering the held-out records each round, and
+    those records are not trained on.
 ``consistency``
     One minus the semantic entropy of the client's own ``k`` sampled answers to the prompt (Kuhn et
     al., ICLR 2023; Farquhar et al., Nature 2024): the samples are embedded with the server's embedder
@@ -33,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 
-__all__ = ["SIGNALS", "SignalSpec", "closeness", "consistency", "check_signals"]
+__all__ = ["SIGNALS", "SignalSpec", "calibrate", "closeness", "consistency", "check_signals"]
 
 
 @dataclass(frozen=True)
@@ -42,11 +48,15 @@ class SignalSpec:
 
     description: str
     samples: bool = False  # needs the client's k sampled answers (competence.samples)
+    holdout: bool = False  # needs records held out of training (competence.holdout)
 
 
 SIGNALS: dict[str, SignalSpec] = {
     "closeness": SignalSpec("largest cosine similarity between the public prompt and the client's private prompts"),
     "consistency": SignalSpec("1 - semantic entropy of the client's k sampled answers (clustered by meaning)", True),
+    "calibrated": SignalSpec(
+        "confidence mapped to the chance of being right on held-out private records", holdout=True
+    ),
 }
 
 
@@ -72,6 +82,34 @@ def closeness(public: NDArray[np.floating], private: NDArray[np.floating]) -> ND
     if private.shape[0] == 0:
         return np.zeros(public.shape[0])
     return np.clip((public @ private.T).max(axis=1), 0.0, 1.0)  # (p,)
+
+
+def calibrate(
+    held_confidence: NDArray[np.floating], held_right: NDArray[np.bool_], confidence: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """The chance of being right at each of ``confidence``, from held-out answers' confidences and rightness.
+
+    Platt scaling: a logistic regression of ``held_right`` on logit(``held_confidence``), with one
+    pseudo-observation right and one wrong at the held-out mean (a weak prior, so that few records all
+    right or all wrong still give a finite, monotone curve). No held-out answer: the confidence itself.
+
+    Examples
+    --------
+    >>> got = calibrate(np.array([0.99, 0.98, 0.6, 0.55]), np.array([True, True, False, False]), np.array([0.99, 0.6]))
+    >>> bool(got[0] > 0.5 > got[1])
+    True
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    held = np.clip(np.asarray(held_confidence, dtype=np.float64), 1e-4, 1 - 1e-4)
+    conf = np.clip(np.asarray(confidence, dtype=np.float64), 1e-4, 1 - 1e-4)
+    if held.size == 0:
+        return conf
+    logit = np.log(held / (1 - held))
+    x = np.concatenate([logit, [logit.mean(), logit.mean()]])[:, None]
+    y = np.concatenate([np.asarray(held_right, dtype=int), [1, 0]])
+    model = LogisticRegression(C=1.0).fit(x, y)
+    return model.predict_proba(np.log(conf / (1 - conf))[:, None])[:, 1]
 
 
 def consistency(samples: Sequence[NDArray[np.floating]], clusterer: BaseEstimator) -> NDArray[np.float64]:

@@ -32,6 +32,7 @@ rule             grouping  weighting   what it is
 ``closest``      semantic  competence  the closest client's answer, if >= 0.9 confident
 ``competence``   semantic  competence  clusters weighted by closeness (softmax, 0.05)
 ``consistent``   semantic  competence  the most self-consistent client's answer, if >= 0.9 confident
+``calibrated``   semantic  competence  the answer most likely right (calibrated), if >= 0.5
 ================ ========= =========== ============================================
 
 Numpy, scikit-learn and the evaluation's text normalisation only: no model code.
@@ -146,6 +147,12 @@ RULES: dict[str, RuleSpec] = {
         "most self-consistent answer",
         "#756bb1",
         signal="consistency",
+    ),
+    "calibrated": RuleSpec(
+        {"grouping": "semantic", "weighting": "competence", "choose": "most_competent", "min_competence": 0.5},
+        "most likely right, calibrated",
+        "#a55194",
+        signal="calibrated",
     ),
 }
 
@@ -290,10 +297,11 @@ class SemanticConsensus(BaseEstimator):
        weighted sum of cosine similarities to the others); for exact and hybrid groups the most
        weighted answer string (first row holding it). Ties go to the smallest row index.
     6. Agreement = the dominant group's weight / the prompt's total weight.
-    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0``, when the
-       dominant group's most confident answer reaches it. With ``choose="most_competent"`` no
-       agreement is asked (one client's answer may stand against all others): it is kept when the
-       chosen answer's own confidence reaches ``min_confidence``.
+    7. A prompt is kept when ``agreement >= min_agreement`` and, with ``min_confidence > 0`` (or
+       ``min_competence > 0``), when the dominant group's most confident (most competent) answer reaches
+       it. With ``choose="most_competent"`` no agreement is asked (one client's answer may stand
+       against all others): it is kept when the chosen answer's own confidence and competence reach
+       ``min_confidence`` and ``min_competence``.
 
     With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of
     FedCoFiT, with the package's safe filters: a prompt needs half the answers (``min_agreement``
@@ -341,6 +349,7 @@ class SemanticConsensus(BaseEstimator):
         guard: str = "none",
         choose: str = "heaviest",
         competence_temperature: float = 0.05,
+        min_competence: float = 0.0,
     ) -> None:
         self.clusterer = clusterer
         self.min_agreement = min_agreement
@@ -353,6 +362,7 @@ class SemanticConsensus(BaseEstimator):
         self.guard = guard
         self.choose = choose
         self.competence_temperature = competence_temperature
+        self.min_competence = min_competence
 
     def fit(
         self,
@@ -483,6 +493,7 @@ class SemanticConsensus(BaseEstimator):
                 total = w.sum()
                 agreement[p] = w[members].sum() / total if total > 0 else 0.0
                 keep[p] = conf is None or self.min_confidence <= 0 or conf[rows[best]] >= self.min_confidence
+                keep[p] &= bool(comp[rows[best]] >= self.min_competence - TIE_TOL)
                 continue
             members, cohesion[p] = _dominant(parts[p], sims[p], w)
             in_dominant[rows[members]] = True
@@ -495,6 +506,8 @@ class SemanticConsensus(BaseEstimator):
             keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
             if self.min_confidence > 0 and conf is not None:
                 keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
+            if self.min_competence > 0 and comp is not None:
+                keep[p] &= bool(comp[rows[members]].max() >= self.min_competence - TIE_TOL)
         return index, agreement, cohesion, keep, in_dominant
 
     def consensus_for(self, prompt_id: Hashable) -> PromptConsensus:
@@ -675,6 +688,8 @@ class SemanticConsensus(BaseEstimator):
             raise ValueError(f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.")
         if self.choose not in CHOICES:
             raise ValueError(f"choose must be one of {CHOICES}, got {self.choose!r}.")
+        if not (isinstance(self.min_competence, (int, float)) and 0.0 <= self.min_competence <= 1.0):
+            raise ValueError(f"min_competence must be in [0, 1], got {self.min_competence!r}.")
         if not (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0):
             raise ValueError(f"competence_temperature must be > 0, got {self.competence_temperature!r}.")
 
