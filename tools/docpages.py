@@ -424,6 +424,7 @@ def _freeform_page() -> str:
         + table.rstrip()
         + "\n```\n\n"
         + Provenance.from_manifest(manifest, "seeds").markdown()
+        + f" *{json.loads(manifest.read_text()).get('note', '')}*"
         + "\n\nThe rules replayed on the answers of the medoid runs, round 1 and 2 "
         "(`notebooks/reference/freeform/replay.json`):\n\n" + replay_markdown(replay)
     )
@@ -611,7 +612,11 @@ def study_markdown(name: str) -> str:
             "What a round cost each rule, mean over rounds and seeds (wall seconds of the federation on this machine; the `consistent` rule's clients generate `competence.samples` more answers per prompt):",
             "",
         ]
-        out.append(md_table(["method", "public prompts", "generate s", "server s", "train s", "CPU s (evaluation included)"], phases))
+        out.append(
+            md_table(
+                ["method", "public prompts", "generate s", "server s", "train s", "CPU s (evaluation included)"], phases
+            )
+        )
     rounds = []
     for s in sc.seeds:
         cell = next((c for c in res.cells_of(n) if c.seed == s and c.budget is not None), None)
