@@ -43,6 +43,7 @@ extensions = [
 exclude_patterns = [
     "_build",
     "notebooks/README.md",
+    "notebooks/glossary.md",  # a link to glossary.md, so that JupyterLab (rooted in notebooks/) opens it too
     "notebooks/reference/**",
     "notebooks/runs/**",
     "notebooks/**/.ipynb_checkpoints",

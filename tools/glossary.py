@@ -1,4 +1,7 @@
-"""The glossary's words in the notebooks: each notebook links a word to ``notebooks/glossary.md`` where it first uses it.
+"""The glossary's words in the notebooks: each notebook links a word to ``glossary.md`` where it first uses it.
+
+``docs/glossary.md`` is the page; ``notebooks/glossary.md`` links to it, so that the link resolves both in
+JupyterLab (rooted in ``notebooks/``) and on the site (where the notebooks are ``docs/notebooks/``).
 
 python tools/glossary.py           # add the missing links (the first use of each word in each notebook)
 python tools/glossary.py --check   # exit 1 and name the first uses that are not links (tests/test_workshop.py)
@@ -16,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GLOSSARY = ROOT / "notebooks" / "glossary.md"
+GLOSSARY = ROOT / "docs" / "glossary.md"
 LINK_TARGET = "glossary.md#{anchor}"  # relative to the notebooks: JupyterLab's root and the site's notebooks/
 
 # anchor -> the words that use it (case-sensitive where an abbreviation is meant, as written in the notebooks)
