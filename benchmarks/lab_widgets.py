@@ -52,6 +52,16 @@ NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
 from fedcofit_lite.protocol.cluster import REGISTRY  # noqa: E402
 
+# A clean headless Chromium on a machine without outside network: no GPU, no QUIC, no background traffic (playwright
+# gives each launch a fresh profile and runs it without the sandbox).
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # JavaScript run in the page; `app` is JupyterLab's application object
 # (exposed by --LabApp.expose_app_in_browser).
 JS_NOTEBOOK_READY = """() => {
@@ -122,7 +132,7 @@ def free_port() -> int:
 
 def scratch_copy(workdir: Path) -> None:
     """The notebooks in ``workdir``, with ``runs/`` linked to the workshop's runs (reused, never copied)."""
-    for nb in NOTEBOOKS.glob("*.ipynb"):
+    for nb in [*NOTEBOOKS.glob("*.ipynb"), NOTEBOOKS / "glossary.md"]:  # the glossary the notebooks link to
         shutil.copy(nb, workdir / nb.name)
     (NOTEBOOKS / "runs").mkdir(exist_ok=True)
     (workdir / "runs").symlink_to(NOTEBOOKS / "runs", target_is_directory=True)
@@ -427,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         lab = start_lab(workdir, port, token, args.preset, workdir / "lab.log")
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, headless=True)
+                browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 for name in names:
                     print(f"lab_widgets: {name} ...", file=sys.stderr, flush=True)
