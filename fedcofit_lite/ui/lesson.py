@@ -226,18 +226,18 @@ def ratio_steps(seeds_dir: str | Path) -> pd.DataFrame:
     def row(change: str, model: str, p: costmodel.Protocol, answer: str, counted: str, ratio: float) -> dict[str, Any]:
         return {
             "what changes": change,
+            "LoRA FedAvg / consensus": round(ratio, 1),
             "model": model,
             "LoRA sent": modules(p),
-            "public prompts": p.n_prompts,
+            "prompts": p.n_prompts,
             "bytes per answer": answer,
             "counted": counted,
-            "LoRA FedAvg / consensus": round(ratio, 1),
         }
 
     one = "1 client, 1 round, up"
     run = f"{cfg.federation.n_clients} clients, {cfg.federation.rounds} rounds, up and down"
     ids = f"{paper.answer_tokens:g} token ids x {paper.bytes_per_token:g} B"
-    text = f"{sent.answer_tokens:.1f} (text + framing)"
+    text = f"{sent.answer_tokens:.1f} as sent"
     ratio = lambda a, p: costmodel.ratios(a, p)["lora_over_consensus"]  # noqa: E731
     measured = list(byte_ratios(seeds_dir).values())
     rows = [
