@@ -237,9 +237,7 @@ def test_calibration_maps_confidence_to_the_chance_of_being_right():
 def test_a_run_with_held_out_records_sends_calibrated_confidence_and_trains_without_them(tmp_path):
     from fedcofit_lite.federation.loop import run_federation
 
-    cfg = load_config(
-        "ci", ["federation.rounds=1", "federation.method=consensus@calibrated", "competence.holdout=4"]
-    )
+    cfg = load_config("ci", ["federation.rounds=1", "federation.method=consensus@calibrated", "competence.holdout=4"])
     run = run_federation(cfg, run_dir=tmp_path / "run", progress=False)
     parts = json.loads((tmp_path / "run" / "partition.json").read_text())
     assert all(p["n_examples"] == cfg.data.max_train_per_client - 4 for p in parts.values())  # 4 held out each

@@ -16,26 +16,26 @@ PLUGIN = str(Path(__file__).parent / "plugins" / "trust_first.py") + ":sure"
 
 @pytest.fixture(scope="module")
 def board():
-    groups = [g for g in lb.load_corpus() if g.setting.startswith(("cpu", "small:"))]
+    groups = [g for g in lb.load_corpus() if g.setting.startswith(("cpu reference", "small:"))]
     return lb.leaderboard(groups, lb.load_plugin(PLUGIN), n_boot=200, progress=False)
 
 
 def test_every_registered_rule_and_the_plugin_are_ranked_per_setting(board):
     settings = {r["setting"] for r in board.rows}
-    assert any(s.startswith("cpu") for s in settings)
+    assert any(s.startswith("cpu reference") for s in settings)
     for setting in settings:
         ranked = [r for r in board.rows if r["setting"] == setting]
         assert {r["rule"] for r in ranked} >= {"medoid", "vote", "closest", "sure"}
         nets = [r["net_per_client"].mean for r in ranked]
         assert nets == sorted(nets, reverse=True)  # ranked by net new correct labels per client
-    cpu = {r["rule"]: r for r in board.rows if r["setting"].startswith("cpu")}
+    cpu = {r["rule"]: r for r in board.rows if r["setting"].startswith("cpu reference")}
     assert cpu["medoid"]["n"] == 3 and 0 < cpu["medoid"]["kept"].mean <= 48
     assert cpu["sure"]["precision"].lo <= cpu["sure"]["precision"].mean <= cpu["sure"]["precision"].hi
 
 
 def test_the_board_replays_what_each_trained_run_sent(board):
     # the medoid rule refitted on a cpu seed's round-1 answers keeps what that run's server kept
-    case = next(c for c in board.cases if c["setting"].startswith("cpu") and c["seed"] == 0 and c["rule"] == "medoid")
+    case = next(c for c in board.cases if c["setting"].startswith("cpu reference") and c["seed"] == 0 and c["rule"] == "medoid")
     sent = lb.load_corpus()[[g.setting for g in lb.load_corpus()].index(case["setting"])].trained["medoid"]
     rows = [json.loads(x) for x in (sent / "pseudo_labels" / "round_1.jsonl").read_text().splitlines()]
     assert case["kept"] == sum(r["kept"] for r in rows) and case["kept"] > 0
@@ -54,6 +54,10 @@ def test_the_command_ranks_the_corpus_with_a_plugin_and_refuses_a_bad_one(tmp_pa
     manifest.write_text(json.dumps({"entries": [{"setting": "cpu", "groups": str(root / "cpu" / "seeds" / "seed_0")}]}))
     assert main(["leaderboard", "--corpus", str(manifest), "--plugin", PLUGIN, "--quiet", "--boot", "50"]) == 0
     out = capsys.readouterr().out
-    assert "== cpu ==" in out and "sure" in out and all(r in out for r in RULES if RULES[r].signal != "consistency")
+    assert (
+        "== cpu ==" in out
+        and "sure" in out
+        and all(r in out for r in RULES if not RULES[r].signal or RULES[r].signal == "closeness")
+    )
     assert main(["leaderboard", "--corpus", str(manifest), "--plugin", "nowhere.py:x", "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -323,8 +323,8 @@ def test_the_help_says_what_the_command_does_and_the_study_commands_are_in_repro
     out = capsys.readouterr().out
     assert "where consensus meets parameter averaging" in out and "docs/reproducing.md" in out
     study = (Path(__file__).resolve().parents[1] / "docs" / "reproducing.md").read_text()
-    for folder in ("sweep-budget", "sweep-freeform", "sweep-rounds", "sweep-clients", "sweep-mixed", "sweep-expert"):
-        assert f"--run-dir runs/{folder}" in study, folder
+    for folder in ("budget", "freeform", "rounds", "clients", "mixed", "expert", "cpu"):
+        assert f"--run-dir runs/study/{folder}" in study, folder
     assert (
         "--config cpu" in study and "--config freeform" in study and "--config mixed" in study and "CPU time" in study
     )

@@ -25,7 +25,7 @@ import numpy as np
 import plotly.io as pio
 
 from fedcofit_lite.analysis import accounting, compare, costmodel, stats
-from fedcofit_lite.analysis.compare import SeedSummary, load_comparison, seed_table
+from fedcofit_lite.analysis.compare import METRIC_LABELS, SeedSummary, load_comparison, seed_table
 from fedcofit_lite.analysis.markdown import (
     _bold_if,
     _differences,
@@ -345,6 +345,80 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
     return out
 
 
+def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
+    """The README's setting from the study's `cpu` part: the references, consensus, the competence rules, bytes, labels."""
+    from fedcofit_lite.analysis import frontier
+
+    res, sc, _ = _study("cpu")
+    last = f"round_{res.last_round}"
+    b = res.plan.budgets[0]
+    n = len(sc.seeds)
+    link = "results.md#the-dirichlet-split-with-every-rule"
+    rows = {(r["method"], r["budget"]): r for r in frontier.budget_rows(res, sc, last)}
+    out = []
+    if ("fedavg (global)", None) in rows and rows[("fedavg (global)", None)].get("gap"):
+        g = rows[("fedavg (global)", None)]["gap"]
+        out.append(
+            Finding(
+                f"FedAvg-LoRA is the strongest federated method on a Dirichlet split: its global model closes "
+                f"{fmt_interval(g, '{:.2f}')} of the gap between local training and training on the pooled data "
+                f"({n} seeds).",
+                link,
+            )
+        )
+    medoid = ("consensus", b, last)
+    if sc.has(medoid):
+        d = sc.difference(medoid, ("local", None, last))
+        out.append(
+            Finding(
+                f"Semantic consensus (the medoid rule) is {_says(d, 'local training')} there: "
+                f"{d.format('{:+.3f}')} exact match ({n} seeds).",
+                link,
+            )
+        )
+        for rule in ("consensus@closest", "consensus@competence"):
+            if sc.has((rule, b, last)):
+                d = sc.difference((rule, b, last), medoid)
+                out.append(
+                    Finding(
+                        f"Reading competence costs nothing where every client holds most families: "
+                        f"`{rule.partition('@')[2]}` minus the medoid rule {d.format('{:+.3f}')} exact match, "
+                        f"{verdict(d) if verdict(d) != 'not distinguishable' else 'not distinguishable'} ({n} seeds).",
+                        link,
+                    )
+                )
+                break
+        cost = frontier.costs(res, sc.clients)
+        if ("fedavg", None) in cost:
+            up = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
+            out.append(
+                Finding(
+                    f"Consensus moves {up(('fedavg', None)) / up(('consensus', b)):,.0f}x fewer bytes than FedAvg-LoRA "
+                    f"over a run, mean over {n} seeds: answers, not adapters.",
+                    link,
+                )
+            )
+        labels = {(r["method"], r["round"]): r for r in frontier.label_rows(res, sc.clients) if r["budget"] == b}
+        if ("consensus", 1) in labels:
+            out.append(
+                Finding(
+                    f"Agreement is not correctness: {labels[('consensus', 1)]['precision']:.2f} of the round-1 pseudo-labels "
+                    f"the medoid rule keeps are right, mean over {n} seeds.",
+                    link,
+                )
+            )
+        if sc.has(("consensus@vote", b, last)):
+            d = sc.difference(("consensus@vote", b, last), medoid)
+            out.append(
+                Finding(
+                    f"On exact answers the exact-string vote of Federated Co-Training and the semantic medoid are "
+                    f"{verdict(d)}: vote minus medoid {d.format('{:+.3f}')} ({n} seeds).",
+                    link,
+                )
+            )
+    return out
+
+
 def findings_markdown(items: Sequence[Finding], prefix: str = "") -> str:
     """A bullet list; ``prefix`` rewrites each link relative to the page that shows it."""
     return "\n".join(f"- {f.text} ([evidence]({prefix}{f.link}))" for f in items)
@@ -518,14 +592,16 @@ def study_markdown(name: str) -> str:
     last = f"round_{res.last_round}"
     n = sc.clients
     out = [
-        f"{len(sc.seeds)} seeds ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test items, {n} clients, stage `{last}`; "
+        f"{len(sc.seeds)} seed{'s' if len(sc.seeds) > 1 else ''} ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test "
+        f"items, {n} clients, stage `{last}`; "
         "every interval is a 95% paired bootstrap over the seeds and the test items within each.",
         "",
     ]
     rows = frontier.budget_rows(res, sc, last)
     out.append(
         md_table(
-            ["method", "public prompts", "exact match", "gap closed", "bytes", "kept / round", "precision"],
+            ["method", "public prompts", METRIC_LABELS.get(res.metric, res.metric).removeprefix("test "), "gap closed"]
+            + ["bytes", f"kept in {last}", "precision"],
             [
                 [
                     f"`{r['method']}`",
@@ -638,7 +714,8 @@ def study_markdown(name: str) -> str:
     out += [
         "",
         f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
-        f"(commit `{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
+        f"(the code of commits {', '.join(f'`{c}`' for c in _slice_commits(manifest)) or 'not recorded'}; shipped at "
+        f"`{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
         f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows).*"
         + (f" {manifest['note']}" if manifest.get("note") else ""),
     ]
@@ -659,6 +736,51 @@ def _phase_seconds(res: Any, clients: int) -> list[list[str]]:
     return out
 
 
+def _slice_commits(manifest: Mapping[str, Any]) -> list[str]:
+    """The commits whose code ran the study's slices, from the slices log the manifest carries."""
+    return list(
+        dict.fromkeys(
+            m.group(1) for line in manifest.get("slices", []) if (m := re.search(r" at ([0-9a-f]{7,})", line))
+        )
+    )
+
+
+def consistency_note(name: str = "expert") -> str:
+    """The self-consistency signal where the study ran it: one seed's `consistent` cell against `closest` beside it."""
+    from fedcofit_lite.analysis.replay import load_round, signal_power
+
+    cells = sorted((STUDY / name).glob("clients_*/seed_*/public_*/consensus@consistent/summary.json"))
+    if not cells:
+        return ""
+    cell = cells[0].parent
+    closest = cell.parent / "consensus@closest"
+    if not (closest / "summary.json").exists():
+        return ""
+    ra = load_round(cell, 1)
+    cfg = load_config(cell / "config.yaml", recorded=True)
+    auc = {r["signal"]: r["auc"] for r in signal_power([(ra, cfg.consensus)])}
+
+    def final(folder: Path) -> tuple[float, float]:
+        rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        cpu = np.mean([r.get("cpu_seconds", np.nan) for r in rows if r.get("round", 0) >= 1])
+        return rows[-1]["test"]["all"]["exact_match"], cpu
+
+    (score_c, cpu_c), (score_k, cpu_k) = final(cell), final(closest)
+    seed = cell.parents[1].name.removeprefix("seed_")
+    return (
+        f"**Self-consistency, one seed.** The `consistent` rule (each client's {cfg.competence.samples} sampled answers, "
+        f"clustered by meaning) ran on seed {seed} only: its signal tells a right round-1 answer from a wrong one with "
+        f"AUC {auc.get('consistency', float('nan')):.2f} (closeness {auc.get('closeness', float('nan')):.2f}, confidence "
+        f"{auc.get('confidence', float('nan')):.2f}); trained, its clients reach {score_c:.3f} exact match against "
+        f"{score_k:.3f} for `closest` on the same seed, at {cpu_c:,.0f} CPU seconds a round against {cpu_k:,.0f}."
+        + (
+            " It buys less than closeness and costs more, so the study's other seeds leave it out."
+            if score_c < score_k and cpu_c > cpu_k
+            else " The study's other seeds leave it out for its cost."
+        )
+    )
+
+
 def _study_page(name: str) -> str:
     if not (STUDY / name / "sweep.json").exists():
         return f"{NOTE}\n\nThis part of the study has not been shipped yet.\n"
@@ -668,7 +790,8 @@ def _study_page(name: str) -> str:
     if not any(res.seeds.values()):
         planned = len(cells_of_plan(res))
         return f"{NOTE}\n\nRunning: {len(res.metrics)} of {planned} cells shipped, no seed complete yet.\n"
-    return f"{NOTE}\n\n{study_markdown(name)}\n"
+    note = consistency_note(name)
+    return f"{NOTE}\n\n{study_markdown(name)}\n" + (f"\n{note}\n" if note else "")
 
 
 def cells_of_plan(res: Any) -> list[Any]:
@@ -683,15 +806,25 @@ def _presets_page() -> str:
 
 
 @functools.cache
-def _findings() -> tuple[Finding, ...]:
-    summary, rows = _seeds("cpu")
-    study = []
-    if (STUDY / "expert" / "manifest.json").exists():
-        from fedcofit_lite.analysis import frontier
+def _complete_seeds(name: str) -> int:
+    """How many seeds of a shipped study part have finished every planned cell (0 when it is not shipped)."""
+    if not (STUDY / name / "manifest.json").exists():
+        return 0
+    from fedcofit_lite.analysis import frontier
 
-        if any(frontier.load_sweep(STUDY / "expert").seeds.values()):
-            study = expert_findings()
-    return tuple(study + findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows))
+    return max((len(s) for s in frontier.load_sweep(STUDY / name).seeds.values()), default=0)
+
+
+@functools.cache
+def _findings() -> tuple[Finding, ...]:
+    """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
+    least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's), then the free-form table."""
+    summary, rows = _seeds("cpu")
+    study = expert_findings() if _complete_seeds("expert") else []
+    everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
+    if _complete_seeds("cpu") >= HEADLINE_SEEDS:
+        return tuple(study + dirichlet_findings() + everything[-1:])  # the free-form finding stays
+    return tuple(study + everything)
 
 
 def timings() -> list[dict[str, Any]]:
@@ -958,6 +1091,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "leaderboard.md": _leaderboard_page,
     "study_expert.md": lambda: _study_page("expert"),
     "study_cpu.md": lambda: _study_page("cpu"),
+    "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
+    "study_freeform.md": lambda: _study_page("freeform"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }

@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     from fedcofit_lite.experiments.sweep import cpu_name
 
     meta = json.loads((src / "sweep.json").read_text())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )  # shipped at
     manifest = {
         "what": args.what,
         "preset": meta.get("preset"),
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_s": round(sum(c["cpu_s"] for c in costs.values()), 1),
         "cost_per_cell": costs,
         "note": args.note,
+        # how the slices ran, and at which commit of the package (the study runs from its own worktree)
+        "slices": (src.parent / "slices.log").read_text().splitlines() if (src.parent / "slices.log").exists() else [],
     }
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(

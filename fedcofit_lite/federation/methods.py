@@ -456,11 +456,12 @@ def _check_signals(cfg: RunConfig) -> None:
     """A rule that reads a signal computed on held-out records needs them (``competence.holdout``), before any training."""
     methods = [cfg.federation.method, *cfg.compare.methods]
     rules = {m.partition("@")[2] or cfg.consensus.rule for m in methods if m.partition("@")[0] == "consensus"}
-    for rule in sorted(rules):
-        signal = RULES[rule].signal
+    wanted = [(f"rule {rule!r} reads", RULES[rule].signal) for rule in sorted(rules)]
+    wanted += [("competence.record names", name) for name in cfg.competence.record]
+    for who, signal in wanted:
         if signal and SIGNALS[signal].holdout and cfg.competence.holdout == 0:
             raise ConfigError(
-                f"rule {rule!r} reads the {signal!r} signal, which each client fits on private records it holds out "
+                f"{who} the {signal!r} signal, which each client fits on private records it holds out "
                 "of training: set competence.holdout (e.g. competence.holdout=8)."
             )
 
