@@ -944,7 +944,7 @@ def _notebook_times_page() -> str:
     titles = _notebook_titles()
     rows = []
     for nb in class_order():
-        cells = [format_minutes(got[(nb, p)]["seconds"]) if (nb, p) in got else "-" for p in presets]
+        cells = [_wall_and_cpu(got[(nb, p)]) if (nb, p) in got else "-" for p in presets]
         rows.append([nb, titles[nb], *cells])
     totals = []
     for p in presets:
@@ -958,8 +958,16 @@ def _notebook_times_page() -> str:
         + md_table(["notebook", "title", *[f"`{p}`" for p in presets]], rows, "ll" + "r" * len(presets))
         + f"\n\nIn all, {'; '.join(totals)}. Measured by `{lesson.MEASURE}` on {_measured_on(list(got.values()))}: "
         "each notebook in a fresh kernel, in this order, from a copy of the notebooks with no workshop runs, so a "
-        "notebook reuses what the ones before it made, as in class. '-': not measured.\n"
+        "notebook reuses what the ones before it made, as in class. In brackets, the CPU time it used (every core "
+        "the kernel and its children used): with nothing else running, the same machine would take between the "
+        "CPU time divided by its cores and the CPU time. "
+        "'-': not measured.\n"
     )
+
+
+def _wall_and_cpu(t: dict[str, Any]) -> str:
+    cpu = f" (CPU {format_minutes(t['cpu_seconds'])})" if t.get("cpu_seconds") else ""
+    return format_minutes(t["seconds"]) + cpu
 
 
 def _notebook_titles() -> dict[str, str]:
