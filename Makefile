@@ -1,7 +1,8 @@
 # The two commands of the README, plus helpers. Each target sets up what it needs.
 #   make run    set up .venv (first time) and run the default federated job (configs/cpu.yaml)
 #   make test   set up .venv (first time) and run the whole test suite
-#   make docs   the documentation site in docs/_build/html, notebooks executed on the small preset (cached)
+#   make docs   the documentation site in docs/_build/html, notebooks executed (cached)
+#   make times  how long each notebook and command takes on this machine, into the guide
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/cpu.yaml
 
-.PHONY: setup run test test-fast notebooks notebooks-checked figures bench lab lab-check docs docs-fast clean
+.PHONY: setup run test test-fast notebooks notebooks-checked times figures bench lab lab-check docs docs-fast clean
 
 # pip would byte-compile every module it installs (torch alone has thousands: about 65 s of a 110 s
 # set-up on 2 cores); --no-compile leaves that to Python, which compiles a module when it is first
@@ -55,6 +56,11 @@ notebooks: setup
 notebooks-checked: setup
 	FEDCOFIT_PRESET=ci $(PY) notebooks/fill_checked_outputs.py notebooks/*.ipynb
 
+# How long a class waits, on this machine: every notebook on cpu and small, each in a fresh kernel in the guide's order,
+# and the commands the guide names; writes docs/_data/timings.json (machine, load, CPU seconds) and renders the docs.
+times: setup
+	$(PY) tools/measure_times.py $(ARGS)
+
 figures: setup
 	$(PY) -m fedcofit_lite figures $(RUN) --out figures --png
 
@@ -77,7 +83,8 @@ lab: $(VENV)/.lab
 lab-check: $(VENV)/.browser
 	$(PY) benchmarks/lab_widgets.py $(ARGS)
 
-# The site, offline: the notebooks executed on the small preset and cached (docs/_build/.jupyter_cache).
+# The site, offline: the notebooks executed and cached (docs/_build/.jupyter_cache): on the cpu references, and on the
+# small preset where a notebook must train (FEDCOFIT_TRAINING_PRESET, docs/conf.py).
 docs: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VENV)/bin/sphinx-build -b html -W --keep-going docs docs/_build/html
 	@echo "open docs/_build/html/index.html"

@@ -15,8 +15,8 @@ What it does, step by step:
    real answers) and the threshold slider, pick another prompt and another
    algorithm; in the cost explorer (07) pick another model, drag the rank,
    prompts and answer-length sliders and tick the directions checkbox. Each
-   time, wait for the widget's text to change and report how long the redraw
-   took;
+   time, wait for what that move changes (a kept count, the knob's value, the
+   algorithm the summary names) and report how long the redraw took;
 6. save (the scratch copy) and shut the kernel down, then the next notebook.
 
 It prints those figures as JSON (``--out`` also writes them, after each
@@ -52,6 +52,16 @@ NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
 from fedcofit_lite.protocol.cluster import REGISTRY  # noqa: E402
 
+# A clean headless Chromium on a machine without outside network: no GPU, no QUIC, no background traffic (playwright
+# gives each launch a fresh profile and runs it without the sandbox).
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # JavaScript run in the page; `app` is JupyterLab's application object
 # (exposed by --LabApp.expose_app_in_browser).
 JS_NOTEBOOK_READY = """() => {
@@ -122,7 +132,7 @@ def free_port() -> int:
 
 def scratch_copy(workdir: Path) -> None:
     """The notebooks in ``workdir``, with ``runs/`` linked to the workshop's runs (reused, never copied)."""
-    for nb in NOTEBOOKS.glob("*.ipynb"):
+    for nb in [*NOTEBOOKS.glob("*.ipynb"), NOTEBOOKS / "glossary.md"]:  # the glossary the notebooks link to
         shutil.copy(nb, workdir / nb.name)
     (NOTEBOOKS / "runs").mkdir(exist_ok=True)
     (workdir / "runs").symlink_to(NOTEBOOKS / "runs", target_is_directory=True)
@@ -180,8 +190,16 @@ def run_all(page, timeout: float) -> dict:
 
 
 def summary_text(page) -> str:
-    """The cluster explorer's summary line ("agreement ... All prompts: k/n kept, ...")."""
+    """The cluster explorer's summary line ("kmeans, min_silhouette 0.1, min_agreement 0.00. All prompts: k/n kept, ...")."""
     return page.locator(".widget-output", has_text="All prompts:").last.locator("text=/All prompts:/").last.inner_text()
+
+
+def named_fit(text: str) -> tuple[str, str, float]:
+    """The algorithm, its knob and the knob's value the summary line names ("kmeans, min_silhouette 0.1, ...")."""
+    m = re.match(r"\s*(\w+), (\w+) ([-\d.e+]+), min_agreement", text)
+    if not m:
+        raise RuntimeError(f"the explorer's summary does not name its fit: {text!r}")
+    return m.group(1), m.group(2), float(m.group(3))
 
 
 def cost_table_text(page) -> str:
@@ -189,19 +207,36 @@ def cost_table_text(page) -> str:
     return page.locator(".widget-html", has_text="bytes per round").last.inner_text()
 
 
-def wait_for_change(read, before: str, timeout: float = 120.0) -> tuple[str, float]:
-    """Block until ``read()`` differs from ``before``; the settled new text and the seconds to the first change."""
+def wait_for(read, done, what: str, before: str, timeout: float = 120.0) -> tuple[str, float]:
+    """Block until ``done(read())`` holds; the settled text and the seconds it took.
+
+    ``done`` states what the move must change (the kept count, the algorithm named, ...), so a check
+    reads what the move changed and never waits on a part of the text the move cannot touch.
+    """
     t0 = time.perf_counter()
+    now = before
     while time.perf_counter() - t0 < timeout:
         try:
             now = read()
         except Exception:  # the output area is cleared while it redraws
             now = before
-        if now != before:
+        if now != before and _holds(done, now):
             seconds = time.perf_counter() - t0
             return settled(read, now), seconds
         time.sleep(0.05)
-    raise TimeoutError(f"the widget did not redraw within {timeout:.0f} s; it still shows {before!r}")
+    raise TimeoutError(f"{what}: not seen within {timeout:.0f} s; the widget shows {now!r}")
+
+
+def _holds(done, text: str) -> bool:
+    try:
+        return bool(done(text))
+    except RuntimeError:  # a half-drawn line that does not parse yet
+        return False
+
+
+def wait_for_change(read, before: str, timeout: float = 120.0) -> tuple[str, float]:
+    """Block until ``read()`` differs from ``before``; the settled new text and the seconds to the first change."""
+    return wait_for(read, lambda _: True, "a redraw", before, timeout)
 
 
 def settled(read, text: str, quiet: float = 1.0) -> str:
@@ -240,10 +275,6 @@ def drag_slider(page, label: str, fraction: float) -> None:
     page.mouse.up()
 
 
-# the explorer's knob slider is labelled with the parameter of the algorithm it shows
-KNOBS = tuple(spec.knob for spec in REGISTRY.values())
-
-
 def kept_count(text: str) -> int:
     """The kept count of the explorer's summary line ("... All prompts: 7/14 kept, ...")."""
     m = re.search(r"All prompts: (\d+)/(\d+) kept", text)
@@ -260,10 +291,13 @@ def click_checkbox(page, label: str) -> None:
 
 
 def check_cluster_explorer(page, shots: Path | None) -> dict:
-    """Notebook 05: move every control of the explorer like a student would; each move must redraw it.
+    """Notebook 05: move every control of the explorer like a student would; each move must show what it changed.
 
     The ``min_agreement`` slider must change the kept count on the run's real answers: it is
     dragged to 0 (every prompt kept) when some prompts are dropped, else to 1 (only unanimous ones).
+    The knob slider must change the knob's value the summary names, the prompt dropdown the prompt
+    shown, the algorithm dropdown the algorithm the summary names and the knob's label. What each
+    move leaves unchanged (the kept count after a switch of algorithm, say) is never waited for.
     """
     figures: dict = {}
     read = lambda: summary_text(page)  # noqa: E731
@@ -274,17 +308,17 @@ def check_cluster_explorer(page, shots: Path | None) -> dict:
     n_prompts = int(re.search(r"All prompts: \d+/(\d+) kept", before).group(1))
     target = 0.0 if kept_count(before) < n_prompts else 1.0
     drag_slider(page, "min_agreement", target)
-    after, seconds = wait_for_change(read, before)
-    if kept_count(after) == kept_count(before):
-        raise RuntimeError(f"min_agreement -> {target}: the kept count stayed {kept_count(before)} ({after!r})")
+    after, seconds = wait_for(
+        read, lambda t: kept_count(t) != kept_count(before), f"min_agreement -> {target}: a new kept count", before
+    )
     figures["min_agreement slider"] = {
         "kept": f"{kept_count(before)} -> {kept_count(after)} of {n_prompts}",
         "redraw_s": round(seconds, 2),
     }
     before = after
-    knob = next(name for name in KNOBS if page.locator(".widget-slider .widget-label", has_text=name).count())
-    drag_slider(page, knob, 0.9)  # the notebook's last cell may have left the explorer on another algorithm
-    after, seconds = wait_for_change(read, before)
+    algorithm, knob, value = named_fit(before)  # the notebook's last cell may have left another algorithm
+    drag_slider(page, knob, 0.9)
+    after, seconds = wait_for(read, lambda t: named_fit(t)[2] != value, f"{knob} slider: a new value", before)
     figures[f"{knob} slider"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
     header = lambda: page.locator(".widget-output b").last.inner_text()  # noqa: E731  (the prompt id, in bold)
     before = header()
@@ -293,7 +327,12 @@ def check_cluster_explorer(page, shots: Path | None) -> dict:
     figures["prompt dropdown"] = {"before": before, "after": after, "redraw_s": round(seconds, 2)}
     before = read()
     choice = pick_option(page, "algorithm")
-    after, seconds = wait_for_change(read, before)
+    after, seconds = wait_for(
+        read, lambda t: named_fit(t)[:2] == (choice, REGISTRY[choice].knob), f"algorithm -> {choice}", before
+    )
+    label = page.locator(".widget-slider .widget-label", has_text=REGISTRY[choice].knob)
+    if not label.count():
+        raise RuntimeError(f"algorithm -> {choice}: the knob slider is not labelled {REGISTRY[choice].knob}")
     figures["algorithm dropdown"] = {"chosen": choice, "after": after, "redraw_s": round(seconds, 2)}
     if shots:
         page.locator(".widget-output", has_text="All prompts:").last.scroll_into_view_if_needed()
@@ -398,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         lab = start_lab(workdir, port, token, args.preset, workdir / "lab.log")
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, headless=True)
+                browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 for name in names:
                     print(f"lab_widgets: {name} ...", file=sys.stderr, flush=True)

@@ -1,6 +1,6 @@
 """Sphinx configuration: the documentation site (MyST Markdown pages, the notebooks, the API from the docstrings).
 
-make docs        build it with the notebooks executed on the small preset (cached in docs/_build/.jupyter_cache)
+make docs        build it with the notebooks executed (cached in docs/_build/.jupyter_cache)
 make docs-fast   build it without executing anything (what make test checks, warnings as errors)
 """
 
@@ -14,9 +14,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 sys.path.insert(0, str(HERE.parent))
 
-# The notebooks run on the notebooks' CI preset, offline, without progress bars; plotly stores figures as
-# JSON, which the plotly_offline extension draws with the plotly.js of the installed package (no CDN).
-os.environ.setdefault("FEDCOFIT_PRESET", "small")
+# One story with the README: the notebooks that read finished runs execute on `cpu` and its shipped references
+# (the README's numbers); those that must train (01, 08, 10, 11: notebook_config(trains=True)) on `small`, and
+# say so at their top. Offline, without progress bars; plotly stores figures as JSON, which the plotly_offline
+# extension draws with the plotly.js of the installed package (no CDN).
+os.environ.setdefault("FEDCOFIT_PRESET", "cpu")
+os.environ.setdefault("FEDCOFIT_TRAINING_PRESET", "small")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -40,6 +43,7 @@ extensions = [
 exclude_patterns = [
     "_build",
     "notebooks/README.md",
+    "notebooks/glossary.md",  # a link to glossary.md, so that JupyterLab (rooted in notebooks/) opens it too
     "notebooks/reference/**",
     "notebooks/runs/**",
     "notebooks/**/.ipynb_checkpoints",

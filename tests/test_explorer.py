@@ -107,6 +107,15 @@ def test_cluster_explorer_recomputes_when_controls_move(ra):
     assert ex.n_draws == 7 and ex.quality == quality
 
 
+def test_the_explorer_summary_names_every_control_so_each_move_changes_it(ra):
+    """A move that keeps the same labels still changes the line a student (and the browser check) reads."""
+    ex = cluster_explorer(ra, "agglomerative", min_agreement=0.0)
+    before = ex.summary
+    assert before.startswith("agglomerative, distance_threshold 0.15, min_agreement 0.00.") and "All prompts:" in before
+    ex.controls["algorithm"].value = "kmeans"
+    assert ex.summary.startswith("kmeans, min_silhouette ") and ex.summary != before
+
+
 def test_cluster_explorer_rejects_bad_input(ra):
     with pytest.raises(ValueError, match="choose one of agglomerative"):
         cluster_explorer(ra, "spectral")

@@ -4,8 +4,10 @@
 
 Serves the folder on localhost, blocks every request that leaves it (the site must work offline),
 visits every page, checks that each local link and anchor resolves and that every plotly figure on a
-page was drawn (its SVG is there), and keeps screenshots of the index, the results page and the
-first notebook page that draws a figure. Needs the ``browser`` extra (playwright) and a Chromium.
+page was drawn (its SVG is there), and keeps screenshots of the pages a student reads first (the
+index, the notebooks, the guide, the glossary, notebooks 01, 02 and 07), the results page and the
+first notebook page that draws a figure; it prints how long each of those took to load and draw.
+Needs the ``browser`` extra (playwright) and a Chromium.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import http.server
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
@@ -24,8 +27,20 @@ ARGS = [
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
+    "--disable-quic",
+    "--disable-sync",
     "--no-first-run",
-]
+]  # playwright gives every launch a fresh, empty profile (user data dir)
+FIRST_READ = (
+    "index.html",
+    "notebooks.html",
+    "workshop.html",
+    "glossary.html",
+    "notebooks/01_quickstart.html",
+    "notebooks/02_local_finetuning.html",
+    "notebooks/07_communication_costs.html",
+    "results.html",
+)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -63,6 +78,7 @@ def check(site: Path, shots: Path | None, chromium: str) -> list[str]:
         page.on("pageerror", lambda e: errors.append(str(e)))
         for rel in pages:
             errors.clear()
+            t0 = time.perf_counter()
             response = page.goto(base + rel, wait_until="load")
             if response is None or response.status != 200:
                 problems.append(f"{rel}: status {response.status if response else 'none'}")
@@ -78,6 +94,7 @@ def check(site: Path, shots: Path | None, chromium: str) -> list[str]:
                     )
                 except Exception:
                     problems.append(f"{rel}: {n_fig} plotly figures, not all drawn")
+            seconds = time.perf_counter() - t0
             problems += [f"{rel}: script error {e}" for e in errors]
             ids = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
             for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
@@ -90,16 +107,17 @@ def check(site: Path, shots: Path | None, chromium: str) -> list[str]:
                 elif not (site / target).exists():
                     problems.append(f"{rel}: link to missing {target}")
             if shots is not None:
-                wanted = rel in ("index.html", "results.html")
+                wanted = rel in FIRST_READ
                 if drawn_notebook is None and rel.startswith("notebooks/") and n_fig:
                     drawn_notebook = rel
                     wanted = True
                 if wanted:
                     shots.mkdir(parents=True, exist_ok=True)
-                    if n_fig:
+                    if n_fig and rel not in FIRST_READ:  # a page read first is shown from its top
                         figures.first.scroll_into_view_if_needed()
                         page.wait_for_timeout(300)
                     page.screenshot(path=str(shots / (rel.replace("/", "_") + ".png")), full_page=False)
+                    print(f"{rel}: loaded with its {n_fig} figures drawn in {seconds:.1f} s")
         browser.close()
     server.shutdown()
     problems += [f"request leaving the site blocked: {u}" for u in sorted(blocked)]

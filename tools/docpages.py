@@ -40,7 +40,7 @@ from fedcofit_lite.analysis.markdown import (
 )
 from fedcofit_lite.config import load_config
 from fedcofit_lite.runlog import read_jsonl
-from fedcofit_lite.ui import plots, workshop
+from fedcofit_lite.ui import lesson, plots, workshop
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = Path("docs") / "_generated"
@@ -498,6 +498,7 @@ def _freeform_page() -> str:
         + table.rstrip()
         + "\n```\n\n"
         + Provenance.from_manifest(manifest, "seeds").markdown()
+        + f" *{json.loads(manifest.read_text()).get('note', '')}*"
         + "\n\nThe rules replayed on the answers of the medoid runs, round 1 and 2 "
         "(`notebooks/reference/freeform/replay.json`):\n\n" + replay_markdown(replay)
     )
@@ -827,14 +828,17 @@ def _findings() -> tuple[Finding, ...]:
 
 
 def timings() -> list[dict[str, Any]]:
-    """The measured wall times of commands and notebooks (``docs/_data/timings.json``), one record each."""
-    return json.loads((ROOT / TIMINGS).read_text())["timings"]
+    """The measured wall times of notebooks and commands (``docs/_data/timings.json``, written by tools/measure_times.py)."""
+    return lesson.timings(ROOT / TIMINGS)
+
+
+def timing_record(key: str) -> dict[str, Any] | None:
+    return next((t for t in timings() if t["key"] == key), None)
 
 
 def timing(key: str) -> str:
-    """One measured wall time as a reader says it, with the machine and date: ``"22 min on 2 CPU cores, ..., 2026-12-02"``."""
-    t = next(t for t in timings() if t["key"] == key)
-    return f"{format_minutes(t['seconds'])} on {t['machine']}, {t['date']}"
+    """One measured wall time as a reader says it, with the machine, its load and the date."""
+    return lesson.timing_words(timing_record(key))
 
 
 def reference_time(preset: str, part: str) -> str:
@@ -844,12 +848,28 @@ def reference_time(preset: str, part: str) -> str:
 
 
 def _timings_page() -> str:
+    """The commands' measured times (the notebooks' are in the guide): what, command, wall and CPU time, machine, when."""
     rows = [
-        [t["what"], f"`{t['command']}`", format_minutes(t["seconds"]), t["machine"], t["date"]]
+        [
+            t["what"],
+            f"`{t['command']}`",
+            format_minutes(t["seconds"]),
+            format_minutes(t["cpu_seconds"]) if "cpu_seconds" in t else "-",
+            lesson.machine_words(t["machine"]),
+            f"{t['load_1min']:.1f}" if "load_1min" in t else "-",
+            t["date"] + ("" if t.get("how") == "tools/measure_times.py" else " (by hand)"),
+        ]
         for t in timings()
         if "notebook" not in t
     ]
-    return f"{NOTE}\n\n" + md_table(["what", "command", "wall time", "machine", "measured"], rows, "lllll") + "\n"
+    head = ["what", "command", "wall time", "CPU time", "machine", "load at start", "measured"]
+    return (
+        f"{NOTE}\n\n"
+        + md_table(head, rows, "lllllrl")
+        + f"\n\n*CPU time*: seconds of every core the command and its children used (above the wall time when it ran "
+        "on several cores). *Load at start*: the machine's 1-minute load average when it started; above the number "
+        f"of cores, other work was slowing it down. `{lesson.MEASURE}` measures them again on your machine.\n"
+    )
 
 
 def _reproduce_page() -> str:
@@ -890,54 +910,181 @@ def _reproduce_page() -> str:
     return f"{NOTE}\n\n{md_table(head, rows, 'lllll')}\n"
 
 
-NOTEBOOK_COLUMNS = {
-    "small-nbval": "`small`, under nbval (CI)",
-    "small-fresh": "`small`, from nothing",
-    "cpu-reference": "`cpu`, on the reference",
-    "cpu-fresh": "`cpu`, from nothing",
-}
+AGENDA = Path("docs") / "_data" / "agenda.json"
+
+
+def agenda() -> dict[str, Any]:
+    """The instructor's plan (``docs/_data/agenda.json``): the core path's slots, then the take-home notebooks."""
+    return json.loads((ROOT / AGENDA).read_text())
+
+
+def class_order() -> list[str]:
+    """The notebooks in the order a class runs them: the core path, then the take-home ones."""
+    plan = agenda()
+    return [nb for slot in plan["core"] for nb in slot["notebooks"]] + [t["notebook"] for t in plan["take_home"]]
+
+
+def _notebook_times() -> dict[tuple[str, str], dict[str, Any]]:
+    return {(t["notebook"], t["preset"]): t for t in timings() if "notebook" in t}
+
+
+def _measured_on(records: Sequence[dict[str, Any]]) -> str:
+    """Where and when a set of records was measured, with the range of the load at their start."""
+    machines = sorted({lesson.machine_words(t["machine"]) for t in records})
+    dates = sorted({t["date"] for t in records})
+    loads = [t["load_1min"] for t in records if "load_1min" in t]
+    load = f"; load average {min(loads):.1f} to {max(loads):.1f} when they started" if loads else ""
+    return f"{'; '.join(machines)}, {dates[0] if len(dates) == 1 else dates[0] + ' to ' + dates[-1]}{load}"
 
 
 def _notebook_times_page() -> str:
-    """Each notebook's wall time per preset and condition (``docs/_data/timings.json``), '-' where not measured."""
-    got = {(t["notebook"], t["condition"]): t for t in timings() if "notebook" in t}
-    notebooks = sorted({nb for nb, _ in got})
-    rows = [
-        [nb, *[format_minutes(got[(nb, c)]["seconds"]) if (nb, c) in got else "-" for c in NOTEBOOK_COLUMNS]]
-        for nb in notebooks
-    ]
-    when = sorted({f"{t['date']} on {t['machine']}" for t in got.values()})
+    """Each notebook's measured wall time per preset, in the class's order; '-' where not measured."""
+    got = _notebook_times()
+    presets = [p for p in ("cpu", "small") if any(pr == p for _, pr in got)]
+    titles = _notebook_titles()
+    rows = []
+    for nb in class_order():
+        cells = [_wall_and_cpu(got[(nb, p)]) if (nb, p) in got else "-" for p in presets]
+        rows.append([nb, titles[nb], *cells])
+    totals = []
+    for p in presets:
+        core = [got[(nb, p)]["seconds"] for slot in agenda()["core"] for nb in slot["notebooks"] if (nb, p) in got]
+        every = [t["seconds"] for (nb, pr), t in got.items() if pr == p]
+        totals.append(
+            f"on `{p}`: the core path {format_minutes(sum(core))}, all notebooks {format_minutes(sum(every))}"
+        )
     return (
         f"{NOTE}\n\n"
-        + md_table(["notebook", *NOTEBOOK_COLUMNS.values()], rows)
-        + f"\n\nMeasured {'; '.join(when)}. *From nothing*: no workshop runs on disk, so the notebook trains what "
-        "it needs; *on the reference*: it opens the shipped reference run. '-': not measured.\n"
+        + md_table(["notebook", "title", *[f"`{p}`" for p in presets]], rows, "ll" + "r" * len(presets))
+        + f"\n\nIn all, {'; '.join(totals)}. Measured by `{lesson.MEASURE}` on {_measured_on(list(got.values()))}: "
+        "each notebook in a fresh kernel, in this order, from a copy of the notebooks with no workshop runs, so a "
+        "notebook reuses what the ones before it made, as in class. In brackets, the CPU time it used (every core "
+        "the kernel and its children used): with nothing else running, the same machine would take between the "
+        "CPU time divided by its cores and the CPU time. "
+        "'-': not measured.\n"
+    )
+
+
+def _wall_and_cpu(t: dict[str, Any]) -> str:
+    cpu = f" (CPU {format_minutes(t['cpu_seconds'])})" if t.get("cpu_seconds") else ""
+    return format_minutes(t["seconds"]) + cpu
+
+
+def _notebook_titles() -> dict[str, str]:
+    """Each notebook's title, from its first heading (``# 5. Per-prompt clustering: ...`` -> ``Per-prompt clustering``)."""
+    out = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        first = json.loads(path.read_text())["cells"][0]
+        line = "".join(first["source"]).splitlines()[0]
+        out[path.name[:2]] = re.sub(r"^#\s*\d+\.\s*", "", line)
+    return out
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def _agenda_page() -> str:
+    """The agenda: each slot's start (from the planned minutes), notebooks, talk, hands-on, and its measured compute."""
+    plan, got = agenda(), _notebook_times()
+    preset = plan["preset"]
+    rows, start, late = [], 0, []
+    for slot in plan["core"]:
+        nbs = slot["notebooks"]
+        measured = [got[(nb, preset)]["seconds"] for nb in nbs if (nb, preset) in got]
+        compute = format_minutes(sum(measured)) if measured and len(measured) == len(nbs) else "-"
+        if measured and sum(measured) > 60 * slot["hands_on"]:
+            late.append(", ".join(nbs))
+            compute += " (longer than its slot)"
+        rows.append(
+            [
+                _clock(start),
+                slot["what"],
+                ", ".join(nbs) or "-",
+                f"{slot['talk']} min" if slot["talk"] else "",
+                f"{slot['hands_on']} min" if slot["hands_on"] else "",
+                compute if nbs else "",
+            ]
+        )
+        start += slot["talk"] + slot["hands_on"]
+    rows.append([_clock(start), "end", "", "", "", ""])
+    head = ["start", "what", "notebook", "talk", "hands-on", f"compute on `{preset}`, measured"]
+    note = (
+        f"\n\n*Compute* is what the notebooks of a slot took on `{preset}` ([measured](#what-each-notebook-costs)); "
+        "the talk and hands-on minutes are the plan."
+    )
+    if late:
+        note += (
+            f" Notebook {' and '.join(late)} computes for longer than its hands-on slot on the machine measured: start "
+            "it before you talk (the first slot says when), or run it before class and share the run folder."
+        )
+    take = [
+        [
+            t["notebook"],
+            t["what"],
+            format_minutes(got[(t["notebook"], preset)]["seconds"]) if (t["notebook"], preset) in got else "-",
+        ]
+        for t in plan["take_home"]
+    ]
+    return (
+        f"{NOTE}\n\n"
+        + md_table(head, rows, "llllll")
+        + note
+        + "\n\nTake-home, after the core path (every prerequisite is on it):\n\n"
+        + md_table(["notebook", "what", f"compute on `{preset}`, measured"], take, "llr")
+        + "\n"
+    )
+
+
+def preset_time_line(preset: str) -> str:
+    """One line for a preset's YAML: what its notebooks (or notebook 08, for a mixed preset) took, measured."""
+    got = _notebook_times()
+    if preset in ("small-mixed", "mixed"):
+        main = {"small-mixed": "small", "mixed": "cpu"}[preset]
+        t = got.get(("08", main))
+        return f"notebook 08 (this preset) {lesson.timing_words(t)}" if t else "not measured yet"
+    records = [t for (nb, p), t in got.items() if p == preset]
+    if not records:
+        return "not measured yet"
+    longest = max(records, key=lambda t: t["seconds"])
+    return (
+        f"its {len(records)} notebooks in the guide's order {format_minutes(sum(t['seconds'] for t in records))} in all, "
+        f"the longest {longest['notebook']} ({format_minutes(longest['seconds'])}); {_measured_on(records)}"
     )
 
 
 def _exercises_page() -> str:
-    """Each exercise, what its solution does, and what the optional run it invites costs (from the reference runs)."""
+    """Each exercise, what its solution does, and what the optional run it invites costs (measured, or the references' own times)."""
     data = json.loads((ROOT / "docs" / "_data" / "exercises.json").read_text())["exercises"]
+    got = _notebook_times()
+
+    def like(nb: str) -> str:
+        times = [f"{format_minutes(got[(nb, p)]['seconds'])} on `{p}`" for p in ("small", "cpu") if (nb, p) in got]
+        return ", ".join(times) or "not measured yet"
 
     def further(key: str) -> str:
         if key == "none":
             return "-"
+        if key == "quickstart":
+            return f"one new run, as long as notebook 01 ({like('01')})"
         if key == "mixed":
-            return "a `small-mixed` comparison (notebook 08's own run)"
-        small = reference_time("small", key)
-        cpu = reference_time("cpu", key)
-        return f"one `{key}` run: {small.split(' on ')[0]} on `small`, {cpu.split(' on ')[0]} on `cpu`"
+            return f"one new mixed comparison, as long as notebook 08 ({like('08')})"
+        small, cpu = (reference_time(p, "seeds").split(" on ")[0] for p in ("small", "cpu"))
+        return f"a comparison over seeds: {small} on `small`, {cpu} on `cpu` (the reference's own)"
 
     rows = [[f"{e['notebook']}.{e['n']}", e["task"], e["solution"], further(e["further"])] for e in data]
     return (
         f"{NOTE}\n\n"
-        + md_table(["exercise", "question", "the solution cell (seconds)", "to run it yourself"], rows, "llll")
-        + "\n\nRun times of the reference runs: [reproducing](reproducing.md).\n"
+        + md_table(["exercise", "question", "the solution cell", "to run it yourself"], rows, "llll")
+        + "\n\nEvery solution cell reads what its notebook already has: its time is part of the notebook's. The "
+        "notebooks' times are [measured](#what-each-notebook-costs); the references' own, with their machines, are in "
+        "[reproducing](reproducing.md).\n"
     )
 
 
 PAGES: dict[str, Callable[[], str]] = {
     "notebook_times.md": _notebook_times_page,
+    "agenda.md": _agenda_page,
     "exercises.md": _exercises_page,
     "reproduce.md": _reproduce_page,
     "cpu_quickstart.md": lambda: _quickstart_page("cpu"),
@@ -964,23 +1111,71 @@ def render_pages() -> dict[Path, str]:
     return {GENERATED / name: make() for name, make in PAGES.items()}
 
 
-# -- the README's rendered blocks: <!-- rendered: NAME --> ... <!-- /rendered --> ------------------
+# -- rendered blocks in the README, the docs' pages and the presets: <!-- rendered: NAME --> ... <!-- /rendered -->
 
-README_BLOCKS: dict[str, Callable[[], str]] = {
+
+def _run_time() -> str:
+    """What ``make run`` costs: measured here by tools/measure_times.py when it was, else the cpu reference's own wall time."""
+    return timing("run-cpu") if timing_record("run-cpu") else reference_time("cpu", "quickstart")
+
+
+def _notebook_time(nb: str, preset: str) -> str:
+    t = _notebook_times().get((nb, preset))
+    return lesson.timing_words(t) if t else "not measured yet"
+
+
+def _round_costs() -> str:
+    """What one round of each method cost in the cpu reference's first seed, by phase (its metrics rows)."""
+    ref = workshop.reference_for("cpu")
+    seed = ref.root / "seeds" / f"seed_{ref.seeds[0]}"
+
+    def rows(method: str) -> dict[str, dict[str, Any]]:
+        return {r["stage"]: r for r in read_jsonl(seed / method / "metrics.jsonl")}
+
+    cons, fed, loc = rows("consensus"), rows("fedavg"), rows("local")
+    r1 = cons["round_1"]
+    shared = sum(cons["base"]["seconds"].values()) + sum(cons["local"]["seconds"].values())
+    return (
+        f"a consensus round {format_minutes(sum(r1['seconds'].values()))} (answering {r1['n_prompts']} public prompts "
+        f"{format_minutes(r1['seconds']['generate'])}, training {format_minutes(r1['seconds']['train'])}, scoring "
+        f"{format_minutes(r1['seconds']['eval'])}), a FedAvg-LoRA round {format_minutes(sum(fed['round_1']['seconds'].values()))}, "
+        f"a local round {format_minutes(sum(loc['round_1']['seconds'].values()))}, and a group's shared base and "
+        f"local stages {format_minutes(shared)} (round 1 of seed {ref.seeds[0]}; {ref.made})"
+    )
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
     "findings": lambda: findings_markdown(_findings(), prefix="docs/"),
     "presets": lambda: presets_markdown({n: load_config(n) for n in ("small", "cpu", "freeform", "mixed", "gpu")}),
-    "time-run": lambda: reference_time("cpu", "quickstart"),
+    "time-run": _run_time,
+    "time-nb01": lambda: _notebook_time("01", "cpu"),
     "time-test": lambda: timing("make-test"),
+    "time-small": lambda: preset_time_line("small"),
+    "time-cpu": lambda: preset_time_line("cpu"),
+    "time-mixed": lambda: preset_time_line("mixed"),
+    "time-small-mixed": lambda: preset_time_line("small-mixed"),
+    "time-notebooks-machine": lambda: _measured_on(list(_notebook_times().values())),
+    "round-costs": _round_costs,
 }
+README_BLOCKS = BLOCKS  # the README's blocks are among them
 _BLOCK = re.compile(r"(<!-- rendered: ([\w-]+) -->)(.*?)(<!-- /rendered -->)", re.S)
 
 
-def render_readme(text: str) -> str:
+def render_blocks(text: str) -> str:
     """``text`` with every rendered block filled in again (inline blocks stay inline)."""
 
     def fill(m: re.Match[str]) -> str:
-        value = README_BLOCKS[m.group(2)]()
+        value = BLOCKS[m.group(2)]()
         inline = "\n" not in m.group(3)
         return m.group(1) + (value if inline else f"\n{value}\n") + m.group(4)
 
     return _BLOCK.sub(fill, text)
+
+
+render_readme = render_blocks
+
+
+def files_with_blocks() -> list[Path]:
+    """The user-facing files that hold rendered blocks, relative to the repository: the README, docs pages, presets."""
+    candidates = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "configs").glob("*.yaml"))]
+    return [p.relative_to(ROOT) for p in candidates if not p.is_symlink() and _BLOCK.search(p.read_text())]

@@ -1,6 +1,6 @@
-"""Write the documentation's rendered pages and the README's rendered blocks from the shipped run folders.
+"""Write the documentation's rendered pages and the rendered blocks of the README, the docs and the presets from the shipped run folders and the measured times.
 
-python tools/render_docs.py           # write docs/_generated/*.md and README.md's blocks
+python tools/render_docs.py           # write docs/_generated/*.md and the <!-- rendered: NAME --> blocks
 python tools/render_docs.py --check   # exit 1 and name the files that differ (what tests/test_docs.py runs)
 """
 
@@ -20,8 +20,8 @@ def rendered() -> dict[Path, str]:
     import docpages
 
     out = docpages.render_pages()
-    readme = (ROOT / "README.md").read_text()
-    out[Path("README.md")] = docpages.render_readme(readme)
+    for rel in docpages.files_with_blocks():  # the README, docs pages and presets with <!-- rendered: NAME --> blocks
+        out[rel] = docpages.render_blocks((ROOT / rel).read_text())
     return out
 
 

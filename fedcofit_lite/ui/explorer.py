@@ -24,8 +24,11 @@ class ClusterExplorer(W.VBox):
 
     Every change of a control refits the consensus on *all* prompts of the round, so the summary line and the
     sweep's marker show how pseudo-label accuracy over the whole round moves with the knob. What the last redraw
-    computed stays readable (``estimator``, ``quality`` of :func:`consensus_quality`, ``n_draws``), so a notebook
-    cell or a test can drive the controls without a browser.
+    computed stays readable: ``estimator`` (the fitted :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`),
+    ``quality`` (:func:`consensus_quality` of it), ``summary`` (the line that names the algorithm, its knob, the
+    filter and what they kept) and ``n_draws`` (redraws so far), so a notebook cell or a test can drive the controls
+    and check the result without a browser. It is an ipywidgets ``VBox``: a notebook shows it when it is the last
+    expression of a cell.
     """
 
     def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None) -> None:
@@ -70,6 +73,13 @@ class ClusterExplorer(W.VBox):
         algorithm, agree, prompt_id = c["algorithm"].value, c["min_agreement"].value, c["prompt"].value
         self.estimator = fit_consensus(ra, algorithm, agree, **self.params())
         self.quality = q = consensus_quality(ra, self.estimator)
+        # The fit in words: what every control set, then what it gave over the round. A move of any control
+        # changes this line, even when the kept labels stay the same (a browser check reads it).
+        knob, value = next(iter(self.params().items()))
+        self.summary = (
+            f"{algorithm}, {knob} {value:g}, min_agreement {agree:.2f}. All prompts: {q['kept']}/{q['n_prompts']} kept, "
+            f"pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, consensus accuracy {q['consensus_accuracy_all']:.2f}."
+        )
         pc = self.estimator.consensus_for(prompt_id)
         key = (algorithm, round(agree, 6))
         if key not in self._sweeps:  # the sweep depends on neither the prompt nor the knob's value
@@ -81,11 +91,10 @@ class ClusterExplorer(W.VBox):
             display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
             display(
                 HTML(
-                    f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters. "
-                    f"All prompts: {q['kept']}/{q['n_prompts']} kept, pseudo-label accuracy {q['pseudo_label_accuracy']:.2f}, "
-                    f"consensus accuracy {q['consensus_accuracy_all']:.2f}."
+                    f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters."
                 )
             )
+            display(HTML(self.summary))
             display(fig_prompt_similarity(ra, prompt_id, self.estimator))
             display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
         self.n_draws += 1

@@ -16,13 +16,10 @@ import pandas as pd
 from ..analysis import markdown
 from . import workshop
 
+# Written by tools/measure_times.py (make times) on the machine that ran the notebooks; read at run time, so a
+# notebook's first cell prints the time measured on the instructor's machine once they have run it there.
 TIMINGS = Path(__file__).resolve().parents[2] / "docs" / "_data" / "timings.json"
-CONDITIONS = {
-    "small-nbval": "under nbval (CI)",
-    "small-fresh": "from nothing",
-    "cpu-reference": "on the shipped reference",
-    "cpu-fresh": "from nothing",
-}
+MEASURE = "python tools/measure_times.py"
 RUN_FILES = {
     "config.yaml": "the resolved configuration",
     "partition.json": "each client's private examples",
@@ -50,18 +47,57 @@ class Markdown:
         return self.text
 
 
-def notebook_time(notebook: str, preset: str) -> Markdown:
-    """How long ``notebook`` (``"01"``) took on ``preset``, as measured (``docs/_data/timings.json``)."""
+def timings(path: Path = TIMINGS) -> list[dict[str, Any]]:
+    """The measured wall times (``docs/_data/timings.json``), one record each; empty when the file is missing."""
     try:
-        records = json.loads(TIMINGS.read_text())["timings"]
+        return json.loads(path.read_text())["timings"]
     except OSError:
-        return Markdown(f"*Time on `{preset}`: not measured.*")
-    got = [t for t in records if t.get("notebook") == notebook and t["preset"] == preset]
-    if not got:
-        return Markdown(f"*Time on `{preset}`: not measured yet; the instructor's guide lists the other presets.*")
-    parts = ", ".join(f"{markdown.format_minutes(t['seconds'])} {CONDITIONS[t['condition']]}" for t in got)
-    when = "; ".join(sorted({f"{t['date']} on {t['machine']}" for t in got}))
-    return Markdown(f"*Time on `{preset}`: {parts} (measured {when}).*")
+        return []
+
+
+def machine_words(machine: str | dict[str, Any]) -> str:
+    """A timing record's machine as a reader says it: ``"2 CPU cores (AMD EPYC), bf16, torch 2.13.0+cpu"``."""
+    if isinstance(machine, str):  # a record measured by hand names its machine in words
+        return machine
+    precision = "bf16" if machine["bf16"] else "float32 (no native bf16)"
+    return f"{machine['cores']} CPU cores ({machine['cpu']}), {precision}, torch {machine['torch']}"
+
+
+def timing_words(record: dict[str, Any]) -> str:
+    """One measured time with where and when: ``"9 min on 2 CPU cores (...), bf16, torch ..., load 3.4, 2026-12-06"``."""
+    load = f", load average {record['load_1min']:.1f} when it started" if "load_1min" in record else ""
+    how = "" if record.get("how") == "tools/measure_times.py" else ", measured by hand"
+    return f"{markdown.format_minutes(record['seconds'])} on {machine_words(record['machine'])}{load}, {record['date']}{how}"
+
+
+def preset_caveat(preset: str) -> str:
+    """On a quick preset (``small``...): a sentence saying that its few test items show the mechanics, not evidence."""
+    if preset not in workshop.QUICK_PRESETS:
+        return ""
+    from ..config import load_config
+
+    data = load_config(preset).data
+    items = f"{data.n_test_per_family * len(data.families)} test items" if data.families else "few test items"
+    return (
+        f"On `{preset}` its {items} show the mechanics, not evidence: scores move by chance from run to run, and "
+        "no difference between two numbers here is a finding unless its interval says so. The `cpu` reference "
+        "runs are the evidence."
+    )
+
+
+def notebook_time(notebook: str, preset: str) -> Markdown:
+    """How long ``notebook`` (``"01"``) took on ``preset``, as ``tools/measure_times.py`` measured it; on a quick preset, what its scores can show."""
+    main = {v: k for k, v in workshop.MIXED_OF.items() if k in ("ci", "small", "cpu")}.get(preset, preset)
+    got = [t for t in timings() if t.get("notebook") == notebook and t.get("preset") in (preset, main)]
+    if got:
+        time = (
+            f"*Time on `{preset}`: {timing_words(got[0])}; in a fresh kernel, after the notebooks before it in the "
+            f"instructor's guide. `{MEASURE}` measures it on your machine.*"
+        )
+    else:
+        time = f"*Time on `{preset}`: not measured on this preset; `{MEASURE} --presets {preset}` measures it on your machine.*"
+    caveat = preset_caveat(preset)
+    return Markdown(time + (f"\n\n**{caveat}**" if caveat else ""))
 
 
 def run_folder(run_dir: str | Path) -> pd.DataFrame:
@@ -129,3 +165,85 @@ def last_round_against_local(run_dir: str | Path) -> tuple[Any, str]:
 def what_this_showed(*points: str) -> Markdown:
     """The notebook's closing summary: one bullet per point, each written from the notebook's own numbers."""
     return Markdown("**What this showed**\n\n" + "\n".join(f"- {p}" for p in points))
+
+
+def byte_ratios(seeds_dir: str | Path, a: str = "fedavg", b: str = "consensus") -> dict[int, float]:
+    """Per seed of a ``compare --seeds`` folder: the bytes ``a`` moved over a run (up and down) over those of ``b``.
+
+    The README's factor is the mean of these ratios (each seed is one run), not the ratio of the mean bytes.
+    """
+    from ..runlog import read_jsonl
+
+    out = {}
+    for folder in sorted(Path(seeds_dir).glob("seed_*"), key=lambda f: int(f.name.split("_")[1])):
+        run = {
+            m: sum(r["bytes_up"] + r["bytes_down"] for r in read_jsonl(folder / m / "metrics.jsonl")) for m in (a, b)
+        }
+        out[int(folder.name.split("_")[1])] = run[a] / run[b]
+    return out
+
+
+def ratio_steps(seeds_dir: str | Path) -> pd.DataFrame:
+    """From the paper's factor to the factor measured on the wire, one change at a time (LoRA FedAvg over consensus).
+
+    Each row changes one thing of the row above; the other columns hold. The first two rows are the paper's
+    protocol (``costmodel.paper_setting()``) on Llama-3.1-405B, then SmolLM2-135M; then the settings of the
+    comparison in ``seeds_dir`` (a ``compare --seeds`` folder of FedAvg-LoRA and consensus): its LoRA, its
+    public prompts, its answers as sent (UTF-8 text and JSON framing, measured in round 1), the whole run
+    as it ran (every client, round and direction: :func:`~fedcofit_lite.analysis.accounting.measured_vs_analytic`),
+    and last the bytes counted on the wire (:func:`byte_ratios`). Rows from the folder are means over its seeds.
+    """
+    from dataclasses import replace
+
+    import numpy as np
+
+    from ..analysis import accounting, costmodel
+    from ..config import load_config
+    from ..runlog import read_jsonl
+
+    seeds = sorted(Path(seeds_dir).glob("seed_*"))
+    cfg = load_config(seeds[0] / "config.yaml", recorded=True)
+    arch, paper = costmodel.paper_setting()
+    small = costmodel.get_architecture(cfg.model.name)
+    per_answer, analytic = [], []
+    for folder in seeds:
+        r1 = next(m for m in read_jsonl(folder / "consensus" / "metrics.jsonl") if m["stage"] == "round_1")
+        per_answer.append(r1["bytes_up"] / (cfg.federation.n_clients * r1["n_prompts"]))
+        total = {
+            m: sum(r["analytic"] for r in accounting.measured_vs_analytic(folder / m)) for m in ("fedavg", "consensus")
+        }
+        analytic.append(total["fedavg"] / total["consensus"])
+    lora = replace(paper, rank=cfg.lora.r, target_modules=tuple(cfg.lora.target_modules))
+    prompts = replace(lora, n_prompts=cfg.data.n_public)
+    sent = replace(prompts, answer_tokens=float(np.mean(per_answer)), bytes_per_token=1.0)
+
+    def modules(p: costmodel.Protocol) -> str:
+        return f"r={p.rank} on {', '.join(m.split('_')[0] for m in p.target_modules)}, fp32"
+
+    def row(change: str, model: str, p: costmodel.Protocol, answer: str, counted: str, ratio: float) -> dict[str, Any]:
+        return {
+            "what changes": change,
+            "LoRA FedAvg / consensus": round(ratio, 1),
+            "model": model,
+            "LoRA sent": modules(p),
+            "prompts": p.n_prompts,
+            "bytes per answer": answer,
+            "counted": counted,
+        }
+
+    one = "1 client, 1 round, up"
+    run = f"{cfg.federation.n_clients} clients, {cfg.federation.rounds} rounds, up and down"
+    ids = f"{paper.answer_tokens:g} token ids x {paper.bytes_per_token:g} B"
+    text = f"{sent.answer_tokens:.1f} as sent"
+    ratio = lambda a, p: costmodel.ratios(a, p)["lora_over_consensus"]  # noqa: E731
+    measured = list(byte_ratios(seeds_dir).values())
+    rows = [
+        row("the paper's setting", arch.name, paper, ids, one, ratio(arch, paper)),
+        row("the model", small.name, paper, ids, one, ratio(small, paper)),
+        row("the LoRA of the run", small.name, lora, ids, one, ratio(small, lora)),
+        row("the public prompts of the run", small.name, prompts, ids, one, ratio(small, prompts)),
+        row("answers as the run sent them", small.name, sent, text, one, ratio(small, sent)),
+        row("the whole run, analytic", small.name, sent, text, run, float(np.mean(analytic))),
+        row("the whole run, on the wire", small.name, sent, text, run, float(np.mean(measured))),
+    ]
+    return pd.DataFrame(rows).set_index("what changes")

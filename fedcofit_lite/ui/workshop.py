@@ -21,6 +21,9 @@ from ..config import ConfigError, RunConfig, load_config
 log = logging.getLogger(__name__)
 
 PRESET_ENV = "FEDCOFIT_PRESET"
+# A notebook that must train (01, 08, 10, 11) takes this preset instead when it is set: the documentation site
+# sets it to `small`, so those pages build in minutes while the pages that read shipped runs show the `cpu` ones.
+TRAINING_PRESET_ENV = "FEDCOFIT_TRAINING_PRESET"
 DEFAULT_PRESET = "cpu"
 # the mixed-architecture notebook's preset for each main preset
 MIXED_OF = {"ci": "ci-mixed", "small": "small-mixed", "cpu": "mixed", "gpu": "mixed", "large": "mixed"}
@@ -31,15 +34,25 @@ REFERENCE_FORMAT = 1  # the layout below; bump it when a reader of run folders c
 REFERENCE_MANIFEST = "reference.json"
 
 
-def preset_name(kind: str = "main") -> str:
-    """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin."""
+def preset_name(kind: str = "main", trains: bool = False) -> str:
+    """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin.
+
+    ``trains=True`` (a notebook that must train) takes ``$FEDCOFIT_TRAINING_PRESET`` instead, when it is set.
+    """
     name = os.environ.get(PRESET_ENV, DEFAULT_PRESET).strip() or DEFAULT_PRESET
+    if trains:
+        name = os.environ.get(TRAINING_PRESET_ENV, "").strip() or name
     return MIXED_OF.get(name, name) if kind == "mixed" else name
 
 
-def notebook_config(kind: str = "main", overrides: list[str] | None = None) -> RunConfig:
-    """The notebook's configuration: the selected preset plus ``overrides`` (``["federation.rounds=1"]``)."""
-    return load_config(preset_name(kind), overrides)
+def notebook_config(kind: str = "main", overrides: list[str] | None = None, trains: bool = False) -> RunConfig:
+    """The notebook's configuration: the selected preset plus ``overrides`` (``["federation.rounds=1"]``).
+
+    ``trains=True`` marks a notebook that must train to show anything: it takes
+    ``$FEDCOFIT_TRAINING_PRESET`` when that is set (the documentation site sets ``small``), else the
+    preset of every other notebook.
+    """
+    return load_config(preset_name(kind, trains), overrides)
 
 
 # Notebook 06's comparison: the seeds per preset (default 0, 1, 2) and the consensus rules beside the medoid

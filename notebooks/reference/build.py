@@ -15,7 +15,7 @@ embeddings, not the HTML figures: the notebooks draw those from the data) and wr
 what machine. ``tests/test_reference.py`` checks that the shipped run still matches the
 preset and the package that read it.
 
-    python notebooks/reference/build.py --preset cpu                    # about 40 min on 2 cores
+    python notebooks/reference/build.py --preset cpu                    # runs both commands; reference.json keeps their wall times
     python notebooks/reference/build.py --preset cpu --quickstart-dir Q --seeds-dir S   # package runs made by those commands
 
 Run it whenever a change of the package or of the preset makes ``tests/test_reference.py`` fail.
@@ -96,7 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds-dir", type=Path, default=None, help="a finished `compare --seeds` of the preset (default: run it now)"
     )
     p.add_argument("--out", type=Path, default=None, help="default notebooks/reference/PRESET")
+    p.add_argument(
+        "--commit",
+        default=None,
+        help="the commit whose code made the runs given by --quickstart-dir/--seeds-dir (default: not recorded)",
+    )
+    p.add_argument("--allow-dirty", action="store_true", help="run the commands from a work tree with changes")
     args = p.parse_args(argv)
+    given = args.quickstart_dir is not None or args.seeds_dir is not None
+    here = git_commit()
+    if not given and here.endswith("-dirty") and not args.allow_dirty:
+        sys.exit(
+            "build.py: the work tree has uncommitted changes, so no commit would name the code that makes the "
+            "runs; commit first (or pass --allow-dirty, and the manifest records the commit with -dirty)."
+        )
+    # The manifest's commit names the code that made the runs: this checkout's when build.py runs the commands
+    # now; for runs made earlier, the one --commit names (else "not recorded"), never the commit that ships them.
+    made_by = (args.commit or "not recorded") if given else here
     out = args.out or flt.ui.workshop.REFERENCE_ROOT / args.preset
     cfg = flt.config.load_config(args.preset)
     seeds, methods = flt.ui.workshop.comparison_plan(cfg)
@@ -121,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "preset": args.preset,
         "format": flt.ui.workshop.REFERENCE_FORMAT,
         "package_version": flt.__version__,
-        "commit": git_commit(),
+        "commit": made_by,
         "seeds": seeds,
         "methods": methods,
         "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds]
