@@ -95,3 +95,29 @@ def test_the_cluster_explorer_recomputes_when_a_control_moves():
     assert explorer.quality["kept"] >= kept
     explorer.controls["algorithm"].value = "dbscan"
     assert "eps" in explorer.params() and np.isfinite(explorer.quality["n_prompts"])
+
+
+def test_the_study_table_reads_the_shipped_cells_scores():
+    """Each row's point is the mean over finished seeds of the cell's own summary (its last round, test exact match)."""
+    import json
+
+    table, caption = lesson.study_case("expert")
+    root = workshop.REFERENCE_ROOT / "study" / "expert" / "clients_4"
+    n = int(caption.split(" of ")[0])
+    seeds = sorted(root.glob("seed_*"), key=lambda p: int(p.name.split("_")[1]))[:n]
+    assert n >= 1 and f"{n} of the " in caption
+
+    def last_score(cell):
+        rows = json.loads((cell / "summary.json").read_text())["rows"]
+        return [r for r in rows if r["stage"].startswith("round_")][-1]["exact_match"]
+
+    for label, sub in (
+        ("consensus (medoid)", "public_48/consensus"),
+        ("consensus, rule closest", "public_48/consensus@closest"),
+    ):
+        expected = np.mean([last_score(s / sub) for s in seeds])
+        assert float(table.loc[label, "exact match"].split()[0]) == pytest.approx(expected, abs=6e-4)
+    assert table.loc["local", "minus local"] == "-" and table.loc["fedavg", "minus FedAvg-LoRA"] == "-"
+    assert int(table.loc["fedavg", "bytes a run moved"].replace(",", "")) > 1000 * int(
+        table.loc["consensus, rule closest", "bytes a run moved"].replace(",", "")
+    )

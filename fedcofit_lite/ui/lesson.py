@@ -247,3 +247,64 @@ def ratio_steps(seeds_dir: str | Path) -> pd.DataFrame:
         row("the whole run, on the wire", small.name, sent, text, run, float(np.mean(measured))),
     ]
     return pd.DataFrame(rows).set_index("what changes")
+
+
+def study_case(
+    part: str = "expert", entries: Sequence[str] | None = None, n_boot: int = 2000
+) -> tuple[pd.DataFrame, str]:
+    """One part of the shipped study (``notebooks/reference/study/<part>``) as a table a student reads, and its caption.
+
+    One row per method at the last round: exact match, its difference from local training and from
+    FedAvg-LoRA's personalized clients, and the bytes a run moved. Every interval is the package's two-level
+    bootstrap (seeds, then test items within each, paired across methods), over the seeds whose every cell
+    has finished; the caption says how many. ``entries`` defaults to the references, FedAvg-LoRA and the
+    medoid, ``closest`` and ``competence`` rules that the study ran.
+    """
+    from ..analysis import frontier
+
+    res = frontier.load_sweep(workshop.REFERENCE_ROOT / "study" / part)
+    clients = res.plan.clients[0]
+    sc = frontier.sweep_scores(res, clients, n_boot=n_boot)
+    last, budget = f"round_{res.last_round}", res.plan.budgets[0]
+    wanted = entries or [
+        "local",
+        "centralized",
+        "fedavg",
+        "fedavg (global)",
+        "consensus",
+        "consensus@closest",
+        "consensus@competence",
+    ]
+    keys = {e: (e, budget if e.startswith("consensus") else None, last) for e in wanted}
+    keys = {e: k for e, k in keys.items() if sc.has(k)}
+    cost = frontier.costs(res, clients)
+
+    def minus(key: Any, other: str) -> str:
+        return sc.difference(key, keys[other]).format("{:+.3f}") if other in keys and keys[other] != key else "-"
+
+    rows = []
+    for entry, key in keys.items():
+        spent = cost.get((entry, key[1]), {}).get(last, {})
+        rows.append(
+            {
+                "method": "consensus (medoid)"
+                if entry == "consensus"
+                else entry.replace("consensus@", "consensus, rule "),
+                "exact match": sc.interval(key).format(),
+                "minus local": minus(key, "local"),
+                "minus FedAvg-LoRA": minus(key, "fedavg"),
+                "bytes a run moved": f"{spent['bytes_up'] + spent['bytes_down']:,.0f}" if spent else "-",
+            }
+        )
+    n, planned = len(sc.seeds), len(res.plan.seeds)
+    caption = (
+        f"{n} of the {planned} planned seeds ({', '.join(map(str, sc.seeds))}), {sc.n_items} test items each, "
+        f"{res.plan.budgets[0]} public prompts, {res.last_round} rounds, {clients} clients; 95% intervals over "
+        + (
+            "the seeds and the test items within each."
+            if n > 1
+            else "the test items of this one seed only: one seed says nothing about training's randomness."
+        )
+        + " 'minus FedAvg-LoRA' is against its personalized clients; its global model is a row of its own."
+    )
+    return pd.DataFrame(rows).set_index("method"), caption
