@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,8 +204,13 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def measure(steps: list[Step], scratch: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run every step; the records of those that finished, and a line per failure."""
+def measure(
+    steps: list[Step], scratch: Path, save: Callable[[list[dict[str, Any]]], None] = lambda records: None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run every step; the records of those that finished, and a line per failure.
+
+    ``save`` gets the records so far after each finished step, so a measurement stopped half-way keeps what it took.
+    """
     host, made_by, records, failed = machine(), commit(), [], []
     folders: dict[str, Path] = {}
     for step in steps:
@@ -249,6 +255,7 @@ def measure(steps: list[Step], scratch: Path) -> tuple[list[dict[str, Any]], lis
                 "how": "tools/measure_times.py",
             }
         )
+        save(records)
     return records, failed
 
 
@@ -294,16 +301,19 @@ def main(argv: list[str] | None = None) -> int:
         for s in steps:
             print(f"{s.key:16s} {s.command}")
         return 0
+
+    def save(records: list[dict[str, Any]]) -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(merge(args.out, records), indent=1) + "\n")
+
     scratch = Path(tempfile.mkdtemp(prefix="measure_times_"))
     try:
-        records, failed = measure(steps, scratch)
+        records, failed = measure(steps, scratch, save)
     finally:
         if args.keep:
             shutil.copytree(scratch, args.keep, dirs_exist_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
     if records:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(merge(args.out, records), indent=1) + "\n")
         print(f"wrote {len(records)} times to {args.out}", file=sys.stderr)
     if records and not args.no_render and args.out.resolve() == TIMINGS.resolve():
         sys.path.insert(0, str(ROOT / "tools"))
