@@ -73,8 +73,13 @@ COMMANDS: dict[str, dict[str, Any]] = {
         "command": "python -m fedcofit_lite run --config cpu",
         "cold_cache": False,
     },
+    "make-test": {  # what CI runs: a clone of this checkout's last commit, its own environment, the set-up included
+        "what": "`make test`: the test suite from a fresh clone of the last commit, set-up included (what CI runs)",
+        "command": "git clone . <scratch> && bash .ci/run",
+        "cold_cache": False,
+    },
 }
-GROUPS = {"warmup": ["warmup-smollm2", "warmup-gemma"], "run": ["run-cpu"]}
+GROUPS = {"warmup": ["warmup-smollm2", "warmup-gemma"], "run": ["run-cpu"], "test": ["make-test"]}
 
 
 # -- the machine ----------------------------------------------------------------------------------
@@ -226,6 +231,12 @@ def measure(
             target = folder / notebook_file(step.notebook).name
             argv = [sys.executable, "-c", EXECUTE, str(target), str(folder)]
             cwd = folder
+        elif step.key == "make-test":
+            cwd = scratch / step.key
+            subprocess.run(["git", "clone", "--quiet", str(ROOT), str(cwd)], check=True)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("FEDCOFIT_", "PYTHONPATH", "VIRTUAL_ENV"))}
+            env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if str(ROOT) not in p)
+            argv = ["bash", ".ci/run"]
         else:
             cwd = scratch / step.key
             cwd.mkdir(parents=True)
@@ -280,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--commands",
         default="warmup,run",
-        help="command groups to time: warmup (the two cache warm-ups), run (make run), none (default warmup,run)",
+        help="command groups to time: warmup (the two cache warm-ups), run (make run), test (make test from a fresh "
+        "clone, as CI runs it), none (default warmup,run)",
     )
     p.add_argument(
         "--out", type=Path, default=TIMINGS, help="the timings file to update (default docs/_data/timings.json)"
