@@ -68,8 +68,11 @@ bench: setup
 	$(PY) benchmarks/bench_engine.py $(ARGS)
 
 # The extras install once (a stamp each, like setup's), so `make lab` works offline from then on.
+# JupyterLab's news and update prompts off: a class works offline, and the prompt covers the notebook.
 $(VENV)/.lab: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[lab]"
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp tools/jupyterlab_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 $(VENV)/.browser: $(VENV)/.lab
