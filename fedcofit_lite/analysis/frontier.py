@@ -474,8 +474,12 @@ def _not_reached(
         f"{'is within the interval of' if criterion == 'matches' else 'is distinguishably above'} {' and '.join(reference)}; "
         f"the last tried ({rule}, {budget} prompts, round {r}) scores {interval.format()} against "
         + ", ".join(f"{k} {v.format()}" for k, v in against.items())
-        + f".{why}"
+        + "."
     )
+    met = [ref for ref in reference if _meets(sc, (rule, budget, f"round_{r}"), f"round_{r}", [ref], criterion)]
+    if met:  # say which reference it did meet, so "not within A and B" does not read as "below both"
+        text += f" It meets {' and '.join(met)}, not {' and '.join(x for x in reference if x not in met)}."
+    text += why
     return Verdict(False, reference, budget, r, rule, interval, against, text, bounds)
 
 
