@@ -85,25 +85,15 @@ GROUPS = {"warmup": ["warmup-smollm2", "warmup-gemma"], "run": ["run-cpu"], "tes
 # -- the machine ----------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    """The CPU model as /proc/cpuinfo names it, else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, Any]:
     """What a time depends on: CPU model, cores, native bf16 (else float32), torch and Python."""
     import torch
 
     from fedcofit_lite.engine.precision import cpu_has_native_bf16
+    from fedcofit_lite.experiments.sweep import cpu_name
 
     return {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "bf16": cpu_has_native_bf16(),
         "torch": torch.__version__,
