@@ -125,6 +125,12 @@ def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         help="the sweep folder (run again to resume or extend it) [<output_dir>/<name>-sweep-<time>]",
     )
     sw.add_argument(
+        "--reuse",
+        default=None,
+        metavar="SWEEP_DIR",
+        help="copy the finished cells of this sweep folder (same --config and --set) instead of running them",
+    )
+    sw.add_argument(
         "--summarize", default=None, metavar="RUN_DIR", help="no training: print the tables of a sweep folder"
     )
     sw.add_argument(
@@ -476,9 +482,8 @@ def _sweep(args: argparse.Namespace) -> int:
     seeds, client_data = _numbers(args.seeds, int, "--seeds", "0,1,2"), args.client_data.replace("-", "_")
     plan = SweepPlan(budgets, seeds, list(cfg.compare.methods), clients, rounds, client_data)
     run_dir = args.run_dir or str(Path(cfg.output_dir) / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
-    root = run_sweep(
-        cfg, plan, run_dir, progress=not quiet, command=" ".join(["python -m fedcofit_lite", *sys.argv[1:]])
-    )
+    command = " ".join(["python -m fedcofit_lite", *sys.argv[1:]])
+    root = run_sweep(cfg, plan, run_dir, progress=not quiet, command=command, reuse=args.reuse)
     res = frontier.load_sweep(root)
     report = sweepreport.sweep_report(res, links, args.fraction, args.target, args.boot)
     (root / "sweep.txt").write_text(report + "\n")

@@ -365,3 +365,57 @@ def test_transfer_counts_what_each_client_learned_of_the_families_it_never_held(
     # personalized FedAvg: client1 learned client0's family under seed 0 only -> 0.5 of one client's pairs in one seed
     assert got[("fedavg", None)].unknown.mean == pytest.approx(0.25)
     assert got[("fedavg", None)].unknown.lo < 0.25 < got[("fedavg", None)].unknown.hi  # the seeds disagree: it counts
+
+
+def test_reuse_copies_the_finished_cells_of_the_same_sweep_and_runs_only_the_rest(
+    extended, sweep_args, tmp_path, capsys
+):
+    import importlib.util
+
+    root, *_ = extended
+    new, ran = tmp_path / "more", []
+    with pytest.MonkeyPatch.context() as mp:
+        shared, method = sweep.run_shared_stages, sweep.run_method
+        mp.setattr(sweep, "run_shared_stages", lambda fed, plan: ran.append("shared") or shared(fed, plan))
+        mp.setattr(
+            sweep, "run_method", lambda fed, m, start, folder: ran.append(folder.name) or method(fed, m, start, folder)
+        )
+        argv = [*sweep_args, "--budgets", "6,18", "--methods", "local,fedavg,consensus", "--run-dir", str(new)]
+        assert main([*argv, "--reuse", str(root)]) == 0
+    assert ran == ["consensus"]  # public_18's: the shared stages and three cells were copied, not run
+    group, theirs = new / "clients_3" / "seed_0", root / "clients_3" / "seed_0"
+    assert (group / "public_18" / "consensus" / "summary.json").exists()
+    for cell in ("local", "fedavg", "public_6/consensus"):
+        assert (group / cell / "summary.json").read_bytes() == (theirs / cell / "summary.json").read_bytes()
+    assert not (group / "centralized").exists() and not (group / "public_12").exists()  # not in this plan
+    meta = json.loads((new / "sweep.json").read_text())
+    assert meta["reused"] == [
+        {
+            "from": str(root),
+            "cells": ["clients_3/seed_0/local", "clients_3/seed_0/fedavg", "clients_3/seed_0/public_6/consensus"],
+        }
+    ]
+    spec = importlib.util.spec_from_file_location("ship_study", Path(__file__).parents[1] / "tools" / "ship_study.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    assert ship.main([str(new), str(tmp_path / "shipped"), "--what", "reuse"]) == 0
+    manifest = json.loads((tmp_path / "shipped" / "manifest.json").read_text())
+    new_cost = manifest["cost_per_cell"]["clients_3/seed_0/public_18/consensus"]["cpu_s"]
+    assert manifest["cells"] == 4 and manifest["cpu_s"] == pytest.approx(
+        new_cost, abs=0.2
+    )  # the copies cost nothing here
+    capsys.readouterr()
+    other = [
+        *sweep_args,
+        "--budgets",
+        "6",
+        "--set",
+        "train.lr=0.002",
+        "--run-dir",
+        str(tmp_path / "x"),
+        "--reuse",
+        str(root),
+    ]
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "--reuse" in err and "train.lr = 0.002 here" in err and "Traceback" not in err

@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     )  # shipped at
+    reused = {cell for entry in meta.get("reused", []) for cell in entry["cells"]}
+    reused |= {str(Path(*Path(c).parts[:2])) + " (shared stages)" for c in reused}  # their groups' stages came too
     manifest = {
         "what": args.what,
         "preset": meta.get("preset"),
@@ -102,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         "package_version": __version__,
         "commit": commit.stdout.strip(),
         "cells": len(cells),
-        "wall_s": round(sum(c["wall_s"] for c in costs.values()), 1),
-        "cpu_s": round(sum(c["cpu_s"] for c in costs.values()), 1),
+        "wall_s": round(sum(c["wall_s"] for k, c in costs.items() if k not in reused), 1),
+        "cpu_s": round(sum(c["cpu_s"] for k, c in costs.items() if k not in reused), 1),
         "cost_per_cell": costs,
+        # cells copied from another study folder (sweep --reuse): their cost is that folder's, not counted here again
+        "reused": meta.get("reused", []),
         "note": args.note,
         # how the slices ran, and at which commit of the package (the study runs from its own worktree)
         "slices": (src.parent / "slices.log").read_text().splitlines() if (src.parent / "slices.log").exists() else [],

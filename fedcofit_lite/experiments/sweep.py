@@ -32,6 +32,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,53 @@ def merge_plan(root: Path, cfg: RunConfig, plan: SweepPlan) -> tuple[SweepPlan, 
     return plan, meta
 
 
+def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan, meta: dict[str, Any]) -> int:
+    """Copy into ``root`` the finished cells of ``plan`` that the sweep folder ``source`` holds, with their groups'
+    shared stages; return how many. ``source`` must be a sweep of the same configuration, client data and report
+    rounds, so a copied cell is the cell this sweep would have run; a group without its saved adapters (a shipped
+    folder) is not copied, since its next cells need them. A group ``root`` already started stays its own:
+    only cells of groups it does not hold yet (or copied from ``source`` before) are taken. Recorded in ``meta``."""
+    source = Path(source)
+    if not (source / "sweep.json").exists():
+        raise ValueError(f"--reuse {source}: not a sweep folder (no sweep.json); give the folder a sweep wrote.")
+    theirs = json.loads((source / "sweep.json").read_text())
+    differ = config_differences(upgrade(theirs["config"]), identity(cfg))
+    other = SweepPlan(**theirs["plan"])
+    if other.client_data != plan.client_data:
+        differ.append(f"client_data = {plan.client_data} here, {other.client_data} there")
+    if sorted(other.rounds) != sorted(plan.rounds):
+        differ.append(f"report rounds {plan.rounds} here, {other.rounds} there")
+    if differ:
+        raise ValueError(f"--reuse {source}: a sweep of another configuration ({'; '.join(differ[:4])}).")
+    copied: list[str] = []
+    for cell in (c for c in cells(root, plan) if not c.done):
+        rel = cell.path.relative_to(root)
+        theirs_cell, group = source / rel, cell.group.relative_to(root)
+        if not (theirs_cell / "summary.json").exists():
+            continue
+        if not (source / group / SHARED / "state.json").exists():  # a shipped folder keeps no adapters
+            log.warning("--reuse: %s has no saved adapters (shared/): its cells run here", source / group)
+            continue
+        mine, their_group = root / group, source / group
+        if (mine / "metrics.jsonl").exists():
+            if (mine / "metrics.jsonl").read_bytes() != (their_group / "metrics.jsonl").read_bytes():
+                continue  # this folder ran its own shared stages for the group
+        else:
+            shutil.copytree(their_group, mine, ignore=partial(_cells_in, their_group))
+        shutil.copytree(theirs_cell, cell.path, dirs_exist_ok=True)
+        copied.append(str(rel))
+    if copied:
+        meta.setdefault("reused", []).append({"from": str(source), "cells": copied})
+        log.info("sweep: %d finished cells copied from %s", len(copied), source)
+    return len(copied)
+
+
+def _cells_in(group: Path, folder: str, names: list[str]) -> list[str]:
+    """The method and budget folders among ``names`` when ``folder`` is ``group`` (the rest is its shared stages)."""
+    here = Path(folder)
+    return [n for n in names if here == group and (here / n).is_dir() and n not in (SHARED, "predictions")]
+
+
 def write_plan(root: Path, cfg: RunConfig, plan: SweepPlan, meta: dict[str, Any], command: str) -> None:
     """``sweep.json``: the configuration, the whole plan, and every command run into the folder, when and where."""
     made = f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPU cores ({cpu_name()})"
@@ -168,11 +216,19 @@ def cpu_name() -> str:
     return platform.machine()
 
 
-def run_sweep(cfg: RunConfig, plan: SweepPlan, run_dir: str | Path, progress: bool = True, command: str = "") -> Path:
+def run_sweep(
+    cfg: RunConfig,
+    plan: SweepPlan,
+    run_dir: str | Path,
+    progress: bool = True,
+    command: str = "",
+    reuse: str | Path | None = None,
+) -> Path:
     """Run every cell of ``plan`` that ``run_dir`` does not hold yet; return the folder (see the module docstring).
 
     Steps: 1. check the whole plan (configurations, budgets, method names) before any training;
-    2. per group, load the models once, run or load the shared stages; 3. run the missing cells.
+    2. per group, load the models once, run or load the shared stages; 3. run the missing cells. ``reuse``: a sweep
+    folder of the same configuration whose finished cells are copied, not run again (:func:`reuse_cells`).
     """
     root = Path(run_dir)
     plan, meta = merge_plan(root, check_names(cfg), plan)
@@ -180,6 +236,8 @@ def run_sweep(cfg: RunConfig, plan: SweepPlan, run_dir: str | Path, progress: bo
     for n in plan.clients:  # 1. every group's configuration is valid (client_models per client, caps)
         check_names(group_config(cfg, plan, n, plan.seeds[0], plan.budgets[0]))
     before = (root / "sweep.json").read_text() if (root / "sweep.json").exists() else None
+    if reuse:
+        reuse_cells(root, reuse, cfg, plan, meta)
     write_plan(root, cfg, plan, meta, command)
     todo = [c for c in cells(root, plan) if not c.done]
     log.info("sweep %s: %d cells to run, %d finished", root, len(todo), len(cells(root, plan)) - len(todo))
