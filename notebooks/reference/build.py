@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import fedcofit_lite as flt  # noqa: E402
+from fedcofit_lite.experiments import sweep  # noqa: E402
 
 # What the notebooks do not read; all of it can be regenerated from the rest.
 LEFT_OUT = ("checkpoint", "embeddings", "figures")
@@ -59,17 +59,6 @@ def run(cmd: str) -> float:
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
     return time.perf_counter() - t0
-
-
-def cpu_name() -> str:
-    """The CPU model as lscpu names it (timings differ by CPU kind), else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def git_commit() -> str:
@@ -142,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "methods": methods,
         "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds]
         + [f"python notebooks/reference/build.py --preset {args.preset}"],
-        "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({cpu_name()}), torch {torch.__version__}",
+        "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({sweep.cpu_name()}), torch {torch.__version__}",
         **({"wall_s": wall} if wall else {}),
     }
     (staging / flt.ui.workshop.REFERENCE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
