@@ -345,6 +345,26 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
     return out
 
 
+def budget_findings() -> list[Finding]:
+    """The expert clients' public-budget axis: the best rule at each budget, then the sweep's verdict."""
+    from fedcofit_lite.analysis import frontier
+
+    res, sc, _ = _study("expert-budget")
+    last, budgets = f"round_{res.last_round}", sorted(res.plan.budgets)
+    rules = {e for e, b in res.entries(sc.clients) if b == budgets[-1] and sc.has((e, b, last))}
+    if not rules:
+        return []
+    best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])
+    at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in budgets if sc.has((best, b, last))]
+    return [
+        Finding(
+            f"More public prompts on the expert clients: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
+            f"public prompts per round ({len(sc.seeds)} seeds). {frontier.verdict(res, sc).text}",
+            "results.md#the-expert-clients-public-budget",
+        )
+    ]
+
+
 def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
     """The README's setting from the study's `cpu` part: the references, consensus, the competence rules, bytes, labels."""
     from fedcofit_lite.analysis import frontier
@@ -821,6 +841,7 @@ def _findings() -> tuple[Finding, ...]:
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's), then the free-form table."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
+    study += budget_findings() if _complete_seeds("expert-budget") else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
         return tuple(study + dirichlet_findings() + everything[-1:])  # the free-form finding stays
@@ -1098,6 +1119,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "family_inference.md": _family_inference_page,
     "leaderboard.md": _leaderboard_page,
     "study_expert.md": lambda: _study_page("expert"),
+    "study_expert_budget.md": lambda: _study_page("expert-budget"),
     "study_cpu.md": lambda: _study_page("cpu"),
     "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
     "study_freeform.md": lambda: _study_page("freeform"),
