@@ -365,6 +365,32 @@ def budget_findings() -> list[Finding]:
     ]
 
 
+AGAINST_MEDOID = {  # study part -> where it asks whether reading competence loses anything against today's rule
+    "cpu": ("Where every client holds most families (the Dirichlet split)", "the-dirichlet-split-with-every-rule"),
+    "freeform": ("On open-ended answers", "open-ended-answers"),
+}
+
+
+def against_medoid(part: str) -> list[Finding]:
+    """The best competence rule of a study part minus the medoid rule (today's), with its interval over seeds and items."""
+    res, sc, _ = _study(part)
+    last, b = f"round_{res.last_round}", res.plan.budgets[0]
+    medoid = ("consensus", b, last)
+    rules = [r for r in ("consensus@closest", "consensus@competence") if sc.has((r, b, last))]
+    if not rules or not sc.has(medoid):
+        return []
+    d = sc.difference((rules[0], b, last), medoid)
+    where, anchor = AGAINST_MEDOID[part]
+    metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
+    return [
+        Finding(
+            f"{where}, `{rules[0].partition('@')[2]}` is {_says(d, 'the medoid rule')}: {d.format('{:+.3f}')} "
+            f"{metric} ({len(sc.seeds)} seeds, {b} public prompts).",
+            f"results.md#{anchor}",
+        )
+    ]
+
+
 def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
     """The README's setting from the study's `cpu` part: the references, consensus, the competence rules, bytes, labels."""
     from fedcofit_lite.analysis import frontier
@@ -396,18 +422,7 @@ def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
                 link,
             )
         )
-        for rule in ("consensus@closest", "consensus@competence"):
-            if sc.has((rule, b, last)):
-                d = sc.difference((rule, b, last), medoid)
-                out.append(
-                    Finding(
-                        f"Reading competence costs nothing where every client holds most families: "
-                        f"`{rule.partition('@')[2]}` minus the medoid rule {d.format('{:+.3f}')} exact match, "
-                        f"{verdict(d) if verdict(d) != 'not distinguishable' else 'not distinguishable'} ({n} seeds).",
-                        link,
-                    )
-                )
-                break
+        out += against_medoid("cpu")
         cost = frontier.costs(res, sc.clients)
         if ("fedavg", None) in cost:
             up = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
@@ -838,14 +853,17 @@ def _complete_seeds(name: str) -> int:
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
-    least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's), then the free-form table."""
+    least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
+    against the medoid there), then the free-form table, and the free-form part's competence rule from 3 seeds."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += budget_findings() if _complete_seeds("expert-budget") else []
+    freeform = against_medoid("freeform") if _complete_seeds("freeform") >= 3 else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
-        return tuple(study + dirichlet_findings() + everything[-1:])  # the free-form finding stays
-    return tuple(study + everything)
+        return tuple(study + dirichlet_findings() + everything[-1:] + freeform)  # the free-form finding stays
+    cpu = against_medoid("cpu") if _complete_seeds("cpu") >= 3 else []
+    return tuple(study + everything[:-1] + cpu + everything[-1:] + freeform)
 
 
 def timings() -> list[dict[str, Any]]:
