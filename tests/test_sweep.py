@@ -401,21 +401,15 @@ def test_reuse_copies_the_finished_cells_of_the_same_sweep_and_runs_only_the_res
     assert ship.main([str(new), str(tmp_path / "shipped"), "--what", "reuse"]) == 0
     manifest = json.loads((tmp_path / "shipped" / "manifest.json").read_text())
     new_cost = manifest["cost_per_cell"]["clients_3/seed_0/public_18/consensus"]["cpu_s"]
-    assert manifest["cells"] == 4 and manifest["cpu_s"] == pytest.approx(
-        new_cost, abs=0.2
-    )  # the copies cost nothing here
+    assert manifest["cells"] == 4  # the copies' cost is their own folder's, not counted again:
+    assert manifest["cpu_s"] == pytest.approx(new_cost, abs=0.2)
+    shipped = tmp_path / "shipped"  # a shipped folder keeps no adapters: its groups cannot start a missing cell
+    cfg = load_config("ci", [o for a, o in zip(sweep_args, sweep_args[1:]) if a == "--set"])
+    meta: dict = {}
+    assert sweep.reuse_cells(tmp_path / "none", shipped, cfg, SweepPlan([6], [0], ["local"], [3], [2]), meta) == 0
+    assert meta == {} and not (tmp_path / "none").exists()
     capsys.readouterr()
-    other = [
-        *sweep_args,
-        "--budgets",
-        "6",
-        "--set",
-        "train.lr=0.002",
-        "--run-dir",
-        str(tmp_path / "x"),
-        "--reuse",
-        str(root),
-    ]
-    assert main(other) == 2
+    other = ["--budgets", "6", "--set", "train.lr=0.002", "--run-dir", str(tmp_path / "x"), "--reuse", str(root)]
+    assert main([*sweep_args, *other]) == 2
     err = capsys.readouterr().err
     assert "--reuse" in err and "train.lr = 0.002 here" in err and "Traceback" not in err

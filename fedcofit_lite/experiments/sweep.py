@@ -168,13 +168,16 @@ def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan,
     if differ:
         raise ValueError(f"--reuse {source}: a sweep of another configuration ({'; '.join(differ[:4])}).")
     copied: list[str] = []
+    unsaved: set[Path] = set()
     for cell in (c for c in cells(root, plan) if not c.done):
         rel = cell.path.relative_to(root)
         theirs_cell, group = source / rel, cell.group.relative_to(root)
         if not (theirs_cell / "summary.json").exists():
             continue
         if not (source / group / SHARED / "state.json").exists():  # a shipped folder keeps no adapters
-            log.warning("--reuse: %s has no saved adapters (shared/): its cells run here", source / group)
+            if group not in unsaved:
+                log.warning("--reuse: %s has no saved adapters (shared/): its cells run here", source / group)
+            unsaved.add(group)
             continue
         mine, their_group = root / group, source / group
         if (mine / "metrics.jsonl").exists():
