@@ -751,10 +751,23 @@ def study_markdown(name: str) -> str:
         f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
         f"(the code of commits {', '.join(f'`{c}`' for c in _slice_commits(manifest)) or 'not recorded'}; shipped at "
         f"`{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
-        f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows).*"
+        f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows)"
+        + _reused_words(manifest)
+        + ".*"
         + (f" {manifest['note']}" if manifest.get("note") else ""),
     ]
     return "\n".join(out)
+
+
+def _reused_words(manifest: dict[str, Any]) -> str:
+    """``; N cells copied from FOLDER by --reuse...`` when a study part took cells from another one, else nothing."""
+    reused = manifest.get("reused", [])
+    if not reused:
+        return ""
+    folders = ", ".join(f"`{Path(r['from']).name}`" for r in reused)
+    return (
+        f"; {sum(len(r['cells']) for r in reused)} cells copied from {folders} by `--reuse`, their time counted there"
+    )
 
 
 def _phase_seconds(res: Any, clients: int) -> list[list[str]]:
