@@ -268,6 +268,9 @@ def test_the_verdict_names_the_smallest_budget_and_round_or_what_bounds_it(handm
         ["fedavg", "fedavg (global)"],
     )
     assert "at 20 public prompts, after round 1" in v.text and v.text.startswith("Reached")
+    d = sc.difference(("consensus", 20, "round_1"), ("fedavg (global)", None, "round_1"))  # the stronger claim, beside
+    assert "Paired over seeds and items, consensus minus fedavg " in v.text
+    assert f"minus fedavg (global) {d.format('{:+.3f}')}" in v.text
     small = dataclasses.replace(handmade, plan=dataclasses.replace(handmade.plan, budgets=[10]))
     v = frontier.verdict(small, sc)
     assert not v.reached and v.budget == 10 and "Not reached" in v.text

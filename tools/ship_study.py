@@ -54,12 +54,26 @@ def group_files(group: Path, dst_group: Path) -> None:
         copy_tree(group / "predictions", dst_group / "predictions")
 
 
-def cell_costs(cell: Path) -> dict[str, float]:
-    """Wall and CPU seconds of a cell, summed over its metrics rows from its local stage on."""
-    rows = [json.loads(line) for line in (cell / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("stage") != "base"]
+def cell_costs(cell: Path, shared: Path | None = None) -> dict[str, float]:
+    """Wall and CPU seconds of a cell, summed over its metrics rows; without the rows it took from ``shared`` (its
+    group's metrics: the base and local stages run once per group, counted once, in the group's own entry)."""
+    rows = read_rows(cell / "metrics.jsonl")
+    once = {(r["stage"], r.get("cpu_seconds")) for r in read_rows(shared)} if shared else set()
+    rows = [r for r in rows if (r["stage"], r.get("cpu_seconds")) not in once]
     wall = sum(sum(r.get("seconds", {}).values()) for r in rows)
     return {"wall_s": round(wall, 1), "cpu_s": round(sum(r.get("cpu_seconds", 0.0) for r in rows), 1)}
+
+
+def slices(src: Path) -> list[str]:
+    """How the slices ran: the folder's own ``slices.log``, else the study's (``runs/study/slices.log``)."""
+    for log in (src / "slices.log", src.parent / "slices.log"):
+        if log.exists():
+            return log.read_text().splitlines()
+    return []
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         group_files(group, dst / Path(*rel.parts[:2]))
         shutil.rmtree(dst / rel, ignore_errors=True)
         copy_tree(cell, dst / rel)
-        costs[str(rel)] = cell_costs(cell)
+        costs[str(rel)] = cell_costs(cell, group / "metrics.jsonl")
     for group in sorted({c.relative_to(src).parts[:2] for c in cells}):
-        costs[str(Path(*group)) + " (shared stages)"] = cell_costs(src / Path(*group))
+        costs[str(Path(*group)) + " (shared stages)"] = cell_costs(src / Path(*group))  # base and local, once
     from fedcofit_lite import __version__
     from fedcofit_lite.experiments.sweep import cpu_name
 
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "reused": meta.get("reused", []),
         "note": args.note,
         # how the slices ran, and at which commit of the package (the study runs from its own worktree)
-        "slices": (src.parent / "slices.log").read_text().splitlines() if (src.parent / "slices.log").exists() else [],
+        "slices": slices(src),
     }
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(

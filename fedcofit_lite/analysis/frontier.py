@@ -435,9 +435,20 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
                 how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
                 refs = " and ".join(f"{k} ({v.format()})" for k, v in against.items())
                 text = f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
-                text += f"{best.format()}) is {how} {refs}."
+                text += f"{best.format()}) is {how} {refs}.{_paired(sc, (rule, budget, stage), reference)}"
                 return Verdict(True, reference, budget, r, rule, best, against, text)
     return _not_reached(res, sc, reference, criterion, best_seen)
+
+
+def _paired(sc: SweepScores, key: Key, reference: list[str]) -> str:
+    """`` Paired over seeds and items, RULE minus REF: +d [lo, hi] (above / below / not distinguishable)``: the
+    interval of a reference holds its own spread over seeds, so lying inside it is a weaker claim than this one."""
+    parts = []
+    for ref in reference:
+        d = sc.difference(key, (ref, None, key[2]))
+        word = "not distinguishable" if not d.excludes(0.0) else "above" if d.mean > 0 else "below"
+        parts.append(f"minus {ref} {d.format('{:+.3f}')} ({word})")
+    return f" Paired over seeds and items, {key[0]} {', '.join(parts)}." if parts else ""
 
 
 def _meets(sc: SweepScores, key: Key, stage: str, reference: list[str], criterion: str) -> bool:
@@ -479,6 +490,7 @@ def _not_reached(
     met = [ref for ref in reference if _meets(sc, (rule, budget, f"round_{r}"), f"round_{r}", [ref], criterion)]
     if met:  # say which reference it did meet, so "not within A and B" does not read as "below both"
         text += f" It meets {' and '.join(met)}, not {' and '.join(x for x in reference if x not in met)}."
+    text += _paired(sc, (rule, budget, f"round_{r}"), reference) if criterion == "matches" else ""
     text += why
     return Verdict(False, reference, budget, r, rule, interval, against, text, bounds)
 
