@@ -406,6 +406,9 @@ def test_reuse_copies_the_finished_cells_of_the_same_sweep_and_runs_only_the_res
     new_cost = manifest["cost_per_cell"]["clients_3/seed_0/public_18/consensus"]["cpu_s"]
     assert manifest["cells"] == 4  # the copies' cost is their own folder's, not counted again:
     assert manifest["cpu_s"] == pytest.approx(new_cost, abs=0.2)
+    rows = [json.loads(x) for x in (group / "public_18" / "consensus" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows] == ["base", "local", "round_1", "round_2"]  # the group's stages, then its own
+    assert new_cost == pytest.approx(sum(r["cpu_seconds"] for r in rows[2:]), abs=0.1)  # the group's counted there
     shipped = tmp_path / "shipped"  # a shipped folder keeps no adapters: its groups cannot start a missing cell
     cfg = load_config("ci", [o for a, o in zip(sweep_args, sweep_args[1:]) if a == "--set"])
     meta: dict = {}
