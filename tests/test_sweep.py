@@ -252,6 +252,14 @@ def test_time_to_accuracy_and_simulated_wall_clock_of_the_handmade_sweep(handmad
     # local stage: 10 s of training; round 1: 3 + 1 + 4 s and 500 B up, 200 B down per client over 1/10 Mbit/s
     assert got[("consensus", 20)]["seconds"]["home"] == pytest.approx(10 + 8 + 500 * 8 / 1e6 + 200 * 8 / 1e7)
     assert got[("consensus", 20)]["bytes"] == 1400
+    # a folder extended from an older one: its new cells scored only the reported round 2, its old ones round 1 too
+    two = dataclasses.replace(handmade, plan=dataclasses.replace(handmade.plan, rounds=[2]))
+    sc2 = frontier.sweep_scores(two, 2, n_boot=400)
+    for key in [k for k in sc2.point if k[0] == "consensus" and k[2] == "round_1"]:
+        del sc2.point[key], sc2.draws[key]
+    late = {(r["method"], r["budget"]): r for r in frontier.time_to_accuracy(two, sc2, [home])[1]}
+    assert late[("consensus", 20)]["rounds"] == 2 and late[("consensus", 20)]["bytes"] == 2400
+    assert late[("fedavg", None)]["rounds"] == 2  # round 1 is not reported, so not read
     clock = {(r["method"], r["budget"], r["stage"]): r for r in frontier.wall_clock_rows(handmade, sc, [home])}
     per_round = 2500 * 8 / 1e6 + 2500 * 8 / 1e7  # 5000 B each way, 2 clients, per round
     assert clock[("fedavg", None, "round_2")]["seconds"]["home"] == pytest.approx(30.0 + 2 * per_round)

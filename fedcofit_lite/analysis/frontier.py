@@ -82,7 +82,12 @@ class SweepResults:
         return max(self.plan.rounds)
 
     def stages(self) -> list[str]:
+        """Every stage a cell ran (its costs are counted at each); the test set is scored after ``scored()`` only."""
         return ["local", *(f"round_{r}" for r in range(1, self.last_round + 1))]
+
+    def scored(self) -> list[str]:
+        """The local stage and the rounds the plan reports: a cell made since ``eval.rounds`` scores no other."""
+        return ["local", *(f"round_{r}" for r in sorted(self.plan.rounds))]
 
     def cells_of(self, clients: int) -> list[Cell]:
         return [c for c in self.metrics if c.clients == clients and c.seed in self.seeds[clients]]
@@ -338,7 +343,7 @@ def time_to_accuracy(
     interval is that round's 2.5 and 97.5 percentiles, ``None`` where a share of draws never reaches it. Bytes and
     seconds are those of the point estimate's round (means over seeds), seconds on each link.
     """
-    stages = res.stages()
+    stages = res.scored()  # a folder that extends an older one may hold other rounds' scores in some cells only
     if target is None:
         point_t, draws_t = default_target(sc, stages[-1], fraction)
     else:
@@ -349,7 +354,7 @@ def time_to_accuracy(
         here = [s for s in stages if sc.has((entry, budget, s))]  # FedAvg's global model starts at round 1
         if here != stages[len(stages) - len(here) :] or not here:
             continue
-        index = np.array([stages.index(s) for s in here])  # the round of each stage (local = 0)
+        index = np.array([0 if s == "local" else int(s.removeprefix("round_")) for s in here])  # local = round 0
         curve = np.array([sc.point[(entry, budget, s)] for s in here])
         drawn = np.stack([sc.draws[(entry, budget, s)] for s in here])  # (stages, n_boot)
         first = np.where((drawn >= draws_t).any(axis=0), index[(drawn >= draws_t).argmax(axis=0)], np.inf)
@@ -359,7 +364,7 @@ def time_to_accuracy(
         row = {"method": entry, "budget": budget, "target": point_t, "rounds": at}
         row["rounds_lo"], row["rounds_hi"] = (int(x) if np.isfinite(x) else None for x in (lo, hi))
         row["share_reached"] = float(np.isfinite(first).mean())
-        c = cost.get((entry, budget), {}).get(stages[at]) if at is not None else None
+        c = cost.get((entry, budget), {}).get(f"round_{at}" if at else "local") if at is not None else None
         row["bytes"] = c["bytes_up"] + c["bytes_down"] if c else None
         row["seconds"] = {link.name: simulated_seconds(c, link) for link in links} if c else None
         rows.append(row)
