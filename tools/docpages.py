@@ -356,10 +356,17 @@ def budget_findings() -> list[Finding]:
         return []
     best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])
     at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in budgets if sc.has((best, b, last))]
+    v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
+    sent = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
+    fewer = ""
+    if v.reached and ("fedavg", None) in cost:
+        fewer = (
+            f" There it moves {sent(('fedavg', None)) / sent((v.rule, v.budget)):,.0f}x fewer bytes than FedAvg-LoRA."
+        )
     return [
         Finding(
             f"More public prompts on the expert clients: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
-            f"public prompts per round ({len(sc.seeds)} seeds). {frontier.verdict(res, sc).text}",
+            f"public prompts per round ({len(sc.seeds)} seeds). {v.text}{fewer}",
             "results.md#the-expert-clients-public-budget",
         )
     ]
