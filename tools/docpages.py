@@ -413,9 +413,8 @@ def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
         g = rows[("fedavg (global)", None)]["gap"]
         out.append(
             Finding(
-                f"FedAvg-LoRA is the strongest federated method on a Dirichlet split: its global model closes "
-                f"{fmt_interval(g, '{:.2f}')} of the gap between local training and training on the pooled data "
-                f"({n} seeds).",
+                f"On a Dirichlet split FedAvg-LoRA's global model closes {fmt_interval(g, '{:.2f}')} of the gap "
+                f"between local training and training on the pooled data ({n} seeds).",
                 link,
             )
         )
@@ -430,6 +429,18 @@ def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
             )
         )
         out += against_medoid("cpu")
+        rules = [r for r in ("consensus@closest", "consensus@competence", "consensus") if sc.has((r, b, last))]
+        if sc.has(("fedavg (global)", None, last)):
+            key = (rules[0], b, last)
+            d1, d2 = (sc.difference(key, (ref, None, last)) for ref in ("fedavg", "fedavg (global)"))
+            out.append(
+                Finding(
+                    f"There `{rules[0].partition('@')[2] or 'medoid'}` is {_says(d1, 'FedAvg-LoRA')}'s personalized "
+                    f"clients ({d1.format('{:+.3f}')}) and {_says(d2, 'its global model')} ({d2.format('{:+.3f}')}), "
+                    f"{n} seeds at {b} public prompts.",
+                    link,
+                )
+            )
         cost = frontier.costs(res, sc.clients)
         if ("fedavg", None) in cost:
             up = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
