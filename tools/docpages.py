@@ -307,8 +307,7 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
     vs_global = sc.difference(key, ("fedavg (global)", None, last))
     vs_medoid = sc.difference(key, ("consensus", budget, last)) if sc.has(("consensus", budget, last)) else None
     cost = frontier.costs(res, sc.clients)
-    bytes_rule = cost[(best, budget)][last]["bytes_up"] + cost[(best, budget)][last]["bytes_down"]
-    bytes_fedavg = cost[("fedavg", None)][last]["bytes_up"] + cost[("fedavg", None)][last]["bytes_down"]
+    bytes_rule, bytes_fedavg = _sent(cost, (best, budget), last), _sent(cost, ("fedavg", None), last)
     out = [
         Finding(
             f"When each client holds one task family, the best consensus rule is `{best.partition('@')[2] or 'medoid'}`: its "
@@ -345,6 +344,11 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
     return out
 
 
+def _sent(cost: Mapping[Any, Any], key: tuple[str, int | None], stage: str) -> float:
+    """Bytes both ways of ``key`` up to ``stage``, from :func:`fedcofit_lite.analysis.frontier.costs`."""
+    return cost[key][stage]["bytes_up"] + cost[key][stage]["bytes_down"]
+
+
 def budget_findings() -> list[Finding]:
     """The expert clients' public-budget axis: the best rule at each budget, then the sweep's verdict."""
     from fedcofit_lite.analysis import frontier
@@ -357,12 +361,10 @@ def budget_findings() -> list[Finding]:
     best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])
     at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in budgets if sc.has((best, b, last))]
     v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
-    sent = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
     fewer = ""
     if v.reached and ("fedavg", None) in cost:
-        fewer = (
-            f" There it moves {sent(('fedavg', None)) / sent((v.rule, v.budget)):,.0f}x fewer bytes than FedAvg-LoRA."
-        )
+        ratio = _sent(cost, ("fedavg", None), last) / _sent(cost, (v.rule, v.budget), last)
+        fewer = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
     return [
         Finding(
             f"More public prompts on the expert clients: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
@@ -443,10 +445,10 @@ def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
             )
         cost = frontier.costs(res, sc.clients)
         if ("fedavg", None) in cost:
-            up = lambda key: cost[key][last]["bytes_up"] + cost[key][last]["bytes_down"]  # noqa: E731
+            ratio = _sent(cost, ("fedavg", None), last) / _sent(cost, ("consensus", b), last)
             out.append(
                 Finding(
-                    f"Consensus moves {up(('fedavg', None)) / up(('consensus', b)):,.0f}x fewer bytes than FedAvg-LoRA "
+                    f"Consensus moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA "
                     f"over a run, mean over {n} seeds: answers, not adapters.",
                     link,
                 )

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..federation.methods import METHODS, has_global_model, method_spec
 from ..runlog import RunLog, read_predictions, read_records
-from . import stats
+from . import markdown, stats
 from .compare import energy_total, item_scores
 from .sweep import Cell, SweepPlan, cells
 
@@ -451,8 +451,7 @@ def _paired(sc: SweepScores, key: Key, reference: list[str]) -> str:
     parts = []
     for ref in reference:
         d = sc.difference(key, (ref, None, key[2]))
-        word = "not distinguishable" if not d.excludes(0.0) else "above" if d.mean > 0 else "below"
-        parts.append(f"minus {ref} {d.format('{:+.3f}')} ({word})")
+        parts.append(f"minus {ref} {d.format('{:+.3f}')} ({markdown.verdict(d)})")
     return f" Paired over seeds and items, {key[0]} {', '.join(parts)}." if parts else ""
 
 

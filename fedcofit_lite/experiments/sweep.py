@@ -170,22 +170,21 @@ def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan,
     copied: list[str] = []
     unsaved: set[Path] = set()
     for cell in (c for c in cells(root, plan) if not c.done):
-        rel = cell.path.relative_to(root)
-        theirs_cell, group = source / rel, cell.group.relative_to(root)
-        if not (theirs_cell / "summary.json").exists():
+        rel, group = cell.path.relative_to(root), cell.group.relative_to(root)
+        mine, their_group = root / group, source / group
+        if not (source / rel / "summary.json").exists():
             continue
-        if not (source / group / SHARED / "state.json").exists():  # a shipped folder keeps no adapters
+        if not (their_group / SHARED / "state.json").exists():  # a shipped folder keeps no adapters
             if group not in unsaved:
-                log.warning("--reuse: %s has no saved adapters (shared/): its cells run here", source / group)
+                log.warning("--reuse: %s has no saved adapters (shared/): its cells run here", their_group)
             unsaved.add(group)
             continue
-        mine, their_group = root / group, source / group
         if (mine / "metrics.jsonl").exists():
             if (mine / "metrics.jsonl").read_bytes() != (their_group / "metrics.jsonl").read_bytes():
                 continue  # this folder ran its own shared stages for the group
         else:
             shutil.copytree(their_group, mine, ignore=partial(_cells_in, their_group))
-        shutil.copytree(theirs_cell, cell.path, dirs_exist_ok=True)
+        shutil.copytree(source / rel, cell.path, dirs_exist_ok=True)
         copied.append(str(rel))
     if copied:
         meta.setdefault("reused", []).append({"from": str(source), "cells": copied})
