@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 
-def lazy_submodules(package: str, path: Iterable[str], names: Iterable[str] = ()) -> tuple[Callable, Callable]:
-    """``__getattr__`` and ``__dir__`` for ``package``: every module found on ``path`` (plus ``names``) loads when first touched."""
-    found = frozenset(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_")) | set(names)
+def lazy_submodules(package: str, path: Iterable[str]) -> tuple[Callable, Callable]:
+    """``__getattr__`` and ``__dir__`` for ``package``: every module found on ``path`` loads when first touched."""
+    found = frozenset(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
 
     def __getattr__(name: str) -> Any:
         if name in found:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -36,34 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     quiet.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
     run = sub.add_parser("run", parents=[common], help="run the semantic-consensus protocol and write a run folder")
-    run.add_argument("--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-<time>")
+    run.add_argument("--run-dir", help="write into this folder instead of <output_dir>/<name>-<time>")
     run.add_argument(
         "--resume",
-        default=None,
         metavar="RUN_DIR",
         help="continue an interrupted run from its folder (its config.yaml, with --set applied; --config and --method are ignored)",
     )
-    run.add_argument("--method", default=None, help="sets federation.method (a name of `options`), e.g. fedavg")
+    run.add_argument("--method", help="sets federation.method (a name of `options`), e.g. fedavg")
 
     cmp = sub.add_parser(
         "compare", parents=[common], help="several methods on one partition and seed: a table and figures"
     )
-    cmp.add_argument("--methods", default=None, help="sets compare.methods, comma-separated, e.g. consensus,fedavg")
-    cmp.add_argument(
-        "--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-compare-<time>"
-    )
+    cmp.add_argument("--methods", help="sets compare.methods, comma-separated, e.g. consensus,fedavg")
+    cmp.add_argument("--run-dir", help="write into this folder instead of <output_dir>/<name>-compare-<time>")
     cmp.add_argument(
         "--seeds",
-        default=None,
         metavar="S,S,...",
         help="once per seed into RUN_DIR/seed_S/, then means with 95%% paired bootstrap intervals, e.g. 0,1,2",
     )
     cmp.add_argument(
         "--extend", action="store_true", help="with --seeds and a finished --run-dir: add the methods it lacks"
     )
-    cmp.add_argument(
-        "--summarize", default=None, metavar="RUN_DIR", help="print the multi-seed table of a finished folder"
-    )
+    cmp.add_argument("--summarize", metavar="RUN_DIR", help="print the multi-seed table of a finished folder")
     cmp.add_argument("--no-figures", action="store_true", help="skip the plotly HTML figures")
 
     _sweep_command(sub, common)
@@ -74,10 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     rob.add_argument("--behaviour", default="colluder", help="random_text, constant, echo or colluder [colluder]")
     rob.add_argument("--fractions", default="0,0.25,0.5,0.75", help="fractions of bad clients [0,0.25,0.5,0.75]")
     rob.add_argument("--methods", default="consensus,fedavg")
-    rob.add_argument("--run-dir", default=None)
+    rob.add_argument("--run-dir")
     rob.add_argument(
         "--server-only",
-        default=None,
         metavar="RUN_DIR",
         help="no training: corrupt the recorded round-1 answers of an honest consensus run and refit (seconds)",
     )
@@ -95,18 +89,15 @@ def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         description=_sweep.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sw.add_argument("--budgets", default=None, metavar="B,B,...", help="public prompts per round [data.n_public]")
+    sw.add_argument("--budgets", metavar="B,B,...", help="public prompts per round [data.n_public]")
     sw.add_argument("--seeds", default="0", metavar="S,S,...", help="seeds [0]")
-    sw.add_argument(
-        "--methods", default=None, help="comma-separated, e.g. consensus,consensus@vote,fedavg [compare.methods]"
-    )
+    sw.add_argument("--methods", help="comma-separated, e.g. consensus,consensus@vote,fedavg [compare.methods]")
     sw.add_argument(
         "--rounds",
-        default=None,
         metavar="R,R,...",
         help="report the scores after these rounds; cells run to the largest [federation.rounds]",
     )
-    sw.add_argument("--clients", default=None, metavar="N,N,...", help="client counts [federation.n_clients]")
+    sw.add_argument("--clients", metavar="N,N,...", help="client counts [federation.n_clients]")
     sw.add_argument(
         "--client-data",
         choices=["per-client", "total"],
@@ -116,36 +107,25 @@ def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     sw.add_argument(
         "--send-changed", action="store_true", help="federation.send_changed: clients send only changed answers"
     )
+    sw.add_argument("--watts-per-core", type=float, help="eval.watts_per_core of the energy estimate [10]")
     sw.add_argument(
-        "--watts-per-core", type=float, default=None, help="eval.watts_per_core of the energy estimate [10]"
-    )
-    sw.add_argument(
-        "--run-dir",
-        default=None,
-        help="the sweep folder (run again to resume or extend it) [<output_dir>/<name>-sweep-<time>]",
+        "--run-dir", help="the sweep folder (run again to resume or extend it) [<output_dir>/<name>-sweep-<time>]"
     )
     sw.add_argument(
         "--reuse",
-        default=None,
         metavar="SWEEP_DIR",
         help="copy the finished cells of this sweep folder (same --config and --set) instead of running them",
     )
-    sw.add_argument(
-        "--summarize", default=None, metavar="RUN_DIR", help="no training: print the tables of a sweep folder"
-    )
+    sw.add_argument("--summarize", metavar="RUN_DIR", help="no training: print the tables of a sweep folder")
     sw.add_argument(
         "--link",
         dest="links",
         action="append",
-        default=None,
         metavar="NAME=UP/DOWN",
         help="a client link in Mbit/s for the simulated wall-clock, repeatable [home=1/10, 100 Mbit/s=100/100]",
     )
     sw.add_argument(
-        "--target",
-        type=float,
-        default=None,
-        help="time to accuracy: this score [local + FRACTION x (centralized - local)]",
+        "--target", type=float, help="time to accuracy: this score [local + FRACTION x (centralized - local)]"
     )
     sw.add_argument(
         "--fraction", type=float, default=0.5, help="time to accuracy: share of the local -> centralized gap [0.5]"
@@ -155,11 +135,11 @@ def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
 
 def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentParser) -> None:
-    """The commands that read finished run folders (or nothing): replay, figures, privacy-audit, cost."""
+    """The commands that read finished run folders (or nothing): replay, leaderboard, figures, privacy-audit, cost."""
     rep = sub.add_parser("replay", help="refit consensus rules on a run's saved answers (no language model)")
     rep.add_argument("run_dir", help="a consensus run folder, or a compare folder's consensus/ (or consensus@RULE/)")
-    rep.add_argument("--rule", dest="rules", action="append", default=None, help="rule to refit, repeatable [all]")
-    rep.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="repeatable [all]")
+    rep.add_argument("--rule", dest="rules", action="append", help="rule to refit, repeatable [all]")
+    rep.add_argument("--round", dest="rounds", action="append", type=int, help="repeatable [all]")
     rep.add_argument(
         "--set",
         dest="overrides",
@@ -177,13 +157,29 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     )
     rep.add_argument(
         "--private-vote",
-        default=None,
         metavar="SIGMA,SIGMA,...",
         help="instead: the private consensus trade-off at these noise levels (epsilon, labels released, precision)",
     )
     rep.add_argument("--delta", type=float, default=1e-5, help="with --private-vote: delta [1e-5]")
 
-    _leaderboard_command(sub, quiet)
+    lb = sub.add_parser(
+        "leaderboard",
+        parents=[quiet],
+        help="rank every consensus rule on the shipped corpus of recorded answers (no model)",
+    )
+    lb.add_argument("--corpus", help="a corpus manifest [notebooks/reference/corpus.json]")
+    lb.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="FILE.py:OBJECT",
+        help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)",
+    )
+    lb.add_argument("--rule", dest="rules", action="append", help="registered rule to score [all]")
+    lb.add_argument("--round", dest="rounds", action="append", type=int, help="rounds to score [1]")
+    lb.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
+    lb.add_argument("--json", action="store_true", help="print the per-case rows as JSON instead of the board")
 
     figs = sub.add_parser("figures", help="regenerate figures (HTML; PNG with --png and Chrome) from a run folder")
     figs.add_argument("run_dir", help="a folder written by `run` or `compare`")
@@ -196,15 +192,13 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
         choices=["simulate", "deploy"],
         help="simulate: Flower's simulation engine (Ray); deploy: a SuperLink and one SuperNode per client on localhost",
     )
-    flw.add_argument("--method", default=None, help="sets federation.method, e.g. fedavg")
-    flw.add_argument(
-        "--run-dir", default=None, help="write into this folder instead of <output_dir>/<name>-flower-<time>"
-    )
+    flw.add_argument("--method", help="sets federation.method, e.g. fedavg")
+    flw.add_argument("--run-dir", help="write into this folder instead of <output_dir>/<name>-flower-<time>")
     flw.add_argument("--client-threads", type=int, default=1, help="torch threads per client process [1]")
 
     aud = sub.add_parser("privacy-audit", parents=[quiet], help="membership inference on what each run's method sent")
     aud.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by `run` (they keep the adapters)")
-    aud.add_argument("--attacks", default=None, help="comma-separated, from loss,loss_ref,query,answers,pseudo_labels")
+    aud.add_argument("--attacks", help="comma-separated, from loss,loss_ref,query,answers,pseudo_labels")
     aud.add_argument("--no-contrast", action="store_true", help="consensus runs: skip the attacks on unsent adapters")
     aud.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
 
@@ -219,28 +213,6 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
         ("--bytes-per-token", float, 4.0),
     ):
         cost.add_argument(flag, type=kind, default=value)
-
-
-def _leaderboard_command(sub: argparse._SubParsersAction, quiet: argparse.ArgumentParser) -> None:
-    """`leaderboard`: every consensus rule scored on the shipped corpus of recorded answers."""
-    lb = sub.add_parser(
-        "leaderboard",
-        parents=[quiet],
-        help="rank every consensus rule on the shipped corpus of recorded answers (no model)",
-    )
-    lb.add_argument("--corpus", default=None, help="a corpus manifest [notebooks/reference/corpus.json]")
-    lb.add_argument(
-        "--plugin",
-        dest="plugins",
-        action="append",
-        default=[],
-        metavar="FILE.py:OBJECT",
-        help="enter a rule of your own: a RuleSpec, an unfitted SemanticConsensus, or a dict of them (repeatable)",
-    )
-    lb.add_argument("--rule", dest="rules", action="append", default=None, help="registered rule to score [all]")
-    lb.add_argument("--round", dest="rounds", action="append", type=int, default=None, help="rounds to score [1]")
-    lb.add_argument("--boot", type=int, default=1000, help="bootstrap draws of the intervals [1000]")
-    lb.add_argument("--json", action="store_true", help="print the per-case rows as JSON instead of the board")
 
 
 class UserError(Exception):
@@ -295,10 +267,9 @@ def _cost(args: argparse.Namespace) -> int:
         f"{protocol.bytes_per_param:g} B/param; consensus {protocol.n_prompts} prompts x {protocol.answer_tokens:g} tokens x "
         f"{protocol.bytes_per_token:g} B\n"
     )
-    rows = sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"])
     rows = [
         {**r, "params": f"{r['n_parameters'] / 1e9:.2f}B", **{k: cm.format_bytes(r[k]) for k in cm.PROTOCOLS}}
-        for r in rows
+        for r in sorted(cm.cost_table(archs, protocol), key=lambda r: r["n_parameters"])
     ]
     heads = ("model", "params", "full FedAvg", "LoRA FedAvg", "consensus", "LoRA/cons", "full/cons")
     keys = ("name", "params", *cm.PROTOCOLS, "lora_over_consensus", "full_over_consensus")
@@ -361,8 +332,6 @@ def _private_vote_tradeoff(args: argparse.Namespace) -> int:
     sigmas = _numbers(args.private_vote, float, "--private-vote", "0.5,1,2")
     rows = tradeoff_from_run(args.run_dir, sigmas, args.delta, args.rounds)
     if args.json:
-        import dataclasses
-
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     else:
         print(
@@ -386,11 +355,10 @@ def _replay(args: argparse.Namespace) -> int:
     from .analysis.replay import format_replay, format_signal_power, replay, signal_power_of
 
     if args.signals:
-        rows = signal_power_of(args.run_dir, args.rounds or [1])
-        print(json.dumps(rows, indent=1) if args.json else format_signal_power(rows))
-        return 0
-    rows = replay(args.run_dir, args.rules, args.rounds, args.overrides)
-    print(json.dumps(rows, indent=1) if args.json else format_replay(rows))
+        rows, fmt = signal_power_of(args.run_dir, args.rounds or [1]), format_signal_power
+    else:
+        rows, fmt = replay(args.run_dir, args.rules, args.rounds, args.overrides), format_replay
+    print(json.dumps(rows, indent=1) if args.json else fmt(rows))
     return 0
 
 

@@ -340,10 +340,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}.")
         return from_dict(tp, value, where)
-    if tp is type(None):
-        if value is not None:
-            raise ConfigError(f"{where} = {value!r}: expected null.")
-        return None
     if tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:  # an int; or YAML 1.1's "1e-4" (no dot), read as a string: what float() accepts
             return float(value)
@@ -355,17 +351,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    """An instance of the dataclass ``cls`` from a mapping, each value checked against its field's type.
-
-    An unknown key, or a value of the wrong type, is a :class:`ConfigError` that names ``where.key``.
-    """
+    """An instance of the dataclass ``cls`` from a mapping, each value checked against its field's type; an unknown
+    key, or a value of the wrong type, is a :class:`ConfigError` that names ``where.key``."""
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
-        prefix = f"{where}." if where else ""
-        if f"{where}.{unknown[0]}" in GONE:
-            raise ConfigError(f"{where}.{unknown[0]} is no longer a key: {GONE[f'{where}.{unknown[0]}']}; delete it.")
+        dotted = f"{where}.{unknown[0]}" if where else unknown[0]
+        if dotted in GONE:
+            raise ConfigError(f"{dotted} is no longer a key: {GONE[dotted]}; delete it.")
         if cls is ConsensusConfig and unknown[0] in RETIRED:
             key, clusterer = unknown[0], RETIRED[unknown[0]][0]
             raise ConfigError(
@@ -373,9 +367,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
                 f"write consensus.clusterer_params.{key} (a parameter of clusterer {clusterer}), "
                 f"e.g. --set consensus.clusterer_params.{key}={data[key]}."
             )
-        raise ConfigError(
-            f"unknown config key {prefix + unknown[0]!r}; valid keys{' of ' + where if where else ''}: {names}."
-        )
+        raise ConfigError(f"unknown config key {dotted!r}; valid keys{' of ' + where if where else ''}: {names}.")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     return cls(**kwargs)
 
@@ -400,12 +392,9 @@ GONE: dict[str, str] = {
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
-    """A configuration recorded by an earlier release (a run folder's config.yaml), as this release writes it.
-
-    The retired clusterer keys move under ``consensus.clusterer_params``: those of the recorded clusterer that
-    differ from their default then (the defaults are its spec's now); the other clusterers' are dropped, and so
-    are the switches of the engine before the speed work (:data:`GONE`).
-    """
+    """A run folder's config.yaml of an earlier release, as this release writes it: the recorded clusterer's retired
+    keys that differ from their default then move under ``consensus.clusterer_params`` (the defaults are its spec's
+    now); the other clusterers' retired keys and the engine switches of :data:`GONE` are dropped."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for dotted in GONE:
         section, key = dotted.split(".")
@@ -436,26 +425,21 @@ def preset_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"no config file {str(name_or_path)!r}; give a YAML path or one of the presets {presets}.")
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``section.field=value`` (value read as YAML: ``1e-4``, ``[q_proj]``, ``true``)."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} is not of the form section.field=value, e.g. train.lr=1e-4.")
-    key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of the nested dict with each ``a.b=value`` override set."""
+    """Return a copy of the nested dict with each ``a.b=value`` override set (the value read as YAML: ``1e-4``)."""
     data = copy.deepcopy(data or {})
     for text in overrides:
-        key, value = parse_override(text)
+        if "=" not in text:
+            raise ConfigError(f"override {text!r} is not of the form section.field=value, e.g. train.lr=1e-4.")
+        key, raw = text.split("=", 1)
+        key = key.strip()
         parts = key.split(".")
         node = data
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {key!r}: {part!r} is a value, not a section.")
-        node[parts[-1]] = value
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
     return data
 
 

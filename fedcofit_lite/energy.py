@@ -1,13 +1,12 @@
 """Energy of a stage: the CPU's own energy counters where the machine exposes them, else a stated estimate.
 
 Linux exposes Intel's RAPL (running average power limit) counters, and AMD's since Linux 5.8, under
-``/sys/class/powercap/intel-rapl:N/energy_uj``: microjoules per CPU package since some point, wrapping
-at ``max_energy_range_uj``. They measure the whole package (every process on it, not this run alone),
-and are often absent in VMs and containers or readable by root only (since CVE-2020-8694). Where no
-counter can be read, the energy is estimated as this process's CPU seconds (every thread,
-``time.process_time``) times a stated power per busy core (``eval.watts_per_core``, 10 W by default:
-about a server CPU's rated power divided by its cores) and labelled ``estimate``. The metrics row of
-every stage carries ``cpu_seconds``, ``energy_j`` and ``energy_source`` (:class:`EnergyMeter.lap`).
+``/sys/class/powercap/intel-rapl:N/energy_uj``: microjoules per CPU package since some point, wrapping at
+``max_energy_range_uj``. They measure the whole package (every process on it, not this run alone), and are often absent
+in VMs and containers or readable by root only (since CVE-2020-8694). Where no counter can be read, the energy is this
+process's CPU seconds (every thread, ``time.process_time``) times a stated power per busy core (``eval.watts_per_core``,
+10 W by default: about a server CPU's rated power divided by its cores), labelled ``estimate``. The metrics row of every
+stage carries ``cpu_seconds``, ``energy_j`` and ``energy_source`` (:class:`EnergyMeter.lap`).
 """
 
 from __future__ import annotations
@@ -23,27 +22,19 @@ POWERCAP = Path("/sys/class/powercap")
 WATTS_PER_CORE = 10.0  # the default of eval.watts_per_core
 
 
+def _read_uj(path: Path) -> int | None:
+    """The microjoules in a powercap file; None when it is absent, root-only or not a number."""
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def rapl_zones(root: str | Path = POWERCAP) -> list[Path]:
     """The readable package-level RAPL zones under ``root`` (``intel-rapl:0``, ``intel-rapl:1``; not their subzones)."""
-    root = Path(root)
-    zones = []
-    for zone in sorted(root.glob("intel-rapl:*")) if root.is_dir() else []:
-        if zone.name.count(":") != 1:  # intel-rapl:0:0 (cores, uncore, dram) is inside its package: counted there
-            continue
-        try:
-            int((zone / "energy_uj").read_text())
-        except (OSError, ValueError):
-            continue  # absent or root-only: not this zone
-        zones.append(zone)
-    return zones
-
-
-def _wrap(zone: Path) -> int:
-    """Microjoules at which ``zone``'s counter wraps to zero (0 when the kernel does not say)."""
-    try:
-        return int((zone / "max_energy_range_uj").read_text())
-    except (OSError, ValueError):
-        return 0
+    zones = sorted(Path(root).glob("intel-rapl:*")) if Path(root).is_dir() else []
+    # intel-rapl:0:0 (cores, uncore, dram) is inside its package: counted there; an unreadable zone is skipped
+    return [z for z in zones if z.name.count(":") == 1 and _read_uj(z / "energy_uj") is not None]
 
 
 class EnergyMeter:
@@ -61,10 +52,9 @@ class EnergyMeter:
     ('estimate', True)
     """
 
-    def __init__(self, mode: str = "auto", watts_per_core: float = WATTS_PER_CORE, root: str | Path | None = None):
+    def __init__(self, mode: str = "auto", watts_per_core: float = WATTS_PER_CORE, root: str | Path = POWERCAP):
         if watts_per_core <= 0:
             raise ValueError(f"eval.watts_per_core = {watts_per_core!r}: must be > 0 watts per busy core, e.g. 10.")
-        root = POWERCAP if root is None else root
         self.zones = rapl_zones(root) if mode != "estimate" else []
         if mode == "rapl" and not self.zones:
             raise ValueError(
@@ -75,19 +65,19 @@ class EnergyMeter:
         self._cpu, self._uj = self._now()
 
     def _now(self) -> tuple[float, list[int] | None]:
-        try:
-            return time.process_time(), [int((z / "energy_uj").read_text()) for z in self.zones] if self.zones else None
-        except (OSError, ValueError):  # a counter that stopped being readable: estimate from here on
+        uj = [_read_uj(z / "energy_uj") for z in self.zones]
+        if None in uj:  # a counter that stopped being readable: estimate from here on
             log.warning("RAPL counters under %s became unreadable; estimating energy from CPU seconds", self.zones)
-            self.zones = []
-            return time.process_time(), None
+            self.zones, uj = [], []
+        return time.process_time(), uj or None
 
     def lap(self) -> dict[str, Any]:
         """``cpu_seconds``, ``energy_j`` and ``energy_source`` since the last lap (or since the meter was made)."""
         cpu, uj = self._now()
         cpu_seconds = cpu - self._cpu
         if uj is not None and self._uj is not None:
-            deltas = [b - a if b >= a else b - a + _wrap(z) for z, a, b in zip(self.zones, self._uj, uj)]
+            wrap = [_read_uj(z / "max_energy_range_uj") or 0 for z in self.zones]  # 0: the kernel does not say
+            deltas = [b - a if b >= a else b - a + w for w, a, b in zip(wrap, self._uj, uj)]
             row = {"energy_j": sum(deltas) / 1e6, "energy_source": "rapl"}
         else:
             row = {"energy_j": cpu_seconds * self.watts_per_core, "energy_source": "estimate"}

@@ -25,9 +25,7 @@ def bars_disabled() -> bool:
 
 def bar(iterable: Any = None, **kwargs: Any) -> tqdm:
     """A ``tqdm.auto`` bar that is off under ``TQDM_DISABLE`` and redraws at most twice a second."""
-    kwargs.setdefault("disable", bars_disabled())
-    kwargs.setdefault("mininterval", 0.5)
-    return tqdm(iterable, **kwargs)
+    return tqdm(iterable, **{"disable": bars_disabled(), "mininterval": 0.5, **kwargs})
 
 
 class Timer:

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import time
 import types
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,19 +119,14 @@ class PredictionRow:
 
 
 Row = TypeVar("Row", AnswerRow, PseudoLabelRow, PredictionRow)
-_ROW_TYPES: dict[str, Any] = {}
+_ROW_TYPES: dict[str, Any] = typing.get_type_hints(MetricsRow)
 
 
 def check_row(row: dict[str, Any]) -> list[str]:
     """Why ``row`` does not fit :class:`MetricsRow` (unknown fields, wrong top-level types); empty when it does."""
-    import typing
-
-    if not _ROW_TYPES:
-        _ROW_TYPES.update(typing.get_type_hints(MetricsRow))
     problems = [f"unknown field {k!r}" for k in row if k not in _ROW_TYPES]
     for k, v in row.items():
-        tp = _ROW_TYPES.get(k)
-        if tp is None:
+        if (tp := _ROW_TYPES.get(k)) is None:
             continue
         union = typing.get_origin(tp) in (Union, types.UnionType)  # Optional[X] and X | None alike
         allowed = tuple(typing.get_origin(a) or a for a in (typing.get_args(tp) if union else (tp,)))
@@ -189,7 +185,6 @@ class RunLog:
     def append_metrics(self, row: MetricsRow | dict[str, Any]) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
 
     def rewrite_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
         """Replace metrics.jsonl with ``rows`` (resume drops rows after the last checkpoint)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +44,21 @@ def json_framing_pseudo_labels(
     return float(empty - (3 if prompt_ids else 0)), per_label
 
 
-def _mean_bytes(texts: Sequence[str]) -> float:
-    return sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts))
+def _json_bytes(texts: Sequence[str], n_items: int, per_item: float, per_msg: float, n_clients: int) -> float:
+    """The analytic bytes of ``n_clients`` messages of ``n_items`` texts (of ``texts``' mean UTF-8 size) each."""
+    protocol = costmodel.Protocol(
+        n_prompts=n_items,
+        answer_tokens=max(sum(len(t.encode("utf-8")) for t in texts) / max(1, len(texts)), 1e-9),
+        bytes_per_token=1,
+        overhead_per_answer=per_item,
+        overhead_per_message=per_msg,
+        n_clients=n_clients,
+    )
+    any_arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
+    return costmodel.round_bytes(any_arch, protocol)["consensus"]
 
 
-def _consensus_rows(
-    run: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str = "consensus"
-) -> list[dict]:
-    arch = costmodel.Architecture("any", 1, 1, 1, 1, 1, 1, 1, True)  # consensus bytes do not depend on it
+def _consensus_rows(run: Path, metrics: list[dict[str, Any]], method: str) -> list[dict]:
     rows = []
     exchanged = set(rounds_of(run))  # a method may exchange answers in some rounds only
     for m in (m for m in metrics if m["round"] in exchanged):
@@ -68,31 +74,14 @@ def _consensus_rows(
                 json.dumps([a.confidence for a in answers if a.client == c], separators=(",", ":")) for c in clients
             ]
             per_msg += sum(len(',"confidence":') + len(x) for x in lists) / len(clients)
-        tokens = max(_mean_bytes([a.answer for a in answers]), 1e-9)
-        up = costmodel.Protocol(
-            n_prompts=len(prompts),
-            answer_tokens=tokens,
-            bytes_per_token=1,
-            overhead_per_answer=per_answer,
-            overhead_per_message=per_msg,
-            n_clients=len(clients),
-            directions=("up",),
-        )
-        rows.append(_row(method, r, "up", m["bytes_up"], costmodel.round_bytes(arch, up)["consensus"]))
+        up = _json_bytes([a.answer for a in answers], len(prompts), per_answer, per_msg, len(clients))
+        rows.append(_row(method, r, "up", m["bytes_up"], up))
         kept = [x for x in labels if x.kept]
         if kept:
             agreement = [round(float(x.agreement), 4) for x in kept]
             per_msg_d, per_label = json_framing_pseudo_labels(r, [x.prompt_id for x in kept], agreement)
-            tokens = max(_mean_bytes([x.consensus for x in kept]), 1e-9)
-            down = replace(
-                up,
-                n_prompts=len(kept),
-                answer_tokens=tokens,
-                overhead_per_answer=per_label,
-                overhead_per_message=per_msg_d,
-                directions=("down",),
-            )
-            rows.append(_row(method, r, "down", m["bytes_down"], costmodel.round_bytes(arch, down)["consensus"]))
+            down = _json_bytes([x.consensus for x in kept], len(kept), per_label, per_msg_d, len(clients))
+            rows.append(_row(method, r, "down", m["bytes_down"], down))
     return rows
 
 
@@ -111,9 +100,8 @@ def _fedavg_rows(
     for m in (m for m in metrics if m["round"] >= 1):
         taking_part = n_clients - len(m.get("dropped_clients") or {})  # dropped clients send nothing
         for direction in ("up", "down"):
-            messages = taking_part + (
-                n_clients if direction == "down" and m["round"] == 1 else 0
-            )  # + the start's broadcast
+            # round 1 also broadcasts the shared start down
+            messages = taking_part + (n_clients if direction == "down" and m["round"] == 1 else 0)
             analytic = messages * (params * 4 + costmodel.Protocol().overhead_per_message)
             rows.append(_row(method, m["round"], direction, m[f"bytes_{direction}"], analytic))
     return rows
@@ -138,7 +126,7 @@ def measured_vs_analytic(run_dir: str | Path) -> list[dict[str, Any]]:
     method = (methods - {None, "shared"} or {cfg["federation"]["method"]}).pop()
     sends = getattr(method_spec(method), "sends", "nothing")
     if sends == "answers":
-        return _consensus_rows(run, cfg, metrics, method)
+        return _consensus_rows(run, metrics, method)
     if sends in ("adapter", "adapter_b"):
         # a compare folder keeps models.json at its top, beside the method folders
         models_json = run / "models.json" if (run / "models.json").exists() else run.parent / "models.json"

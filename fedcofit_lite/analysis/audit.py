@@ -1,33 +1,28 @@
 """Membership inference: what each method's messages tell an attacker about a client's private records.
 
-An attacker sees what a method sends and tries to tell a client's private training records (*members*) from records of
-the same task families that no client trained on (*non-members*); the better it separates them, the more the messages
-leak. What a method sends (its registry entry's ``sends``) sets what can be read (:data:`EXPOSES`) and so the attacks
-(:data:`ATTACKS`): adapter tensors (FedAvg, FedProx, FFA) are read by ``loss``, ``loss_ref`` and ``query``; answers to
-the public prompts (consensus, seen by the server) by ``answers``, the pseudo-labels (every client) by
-``pseudo_labels``; a method that sends nothing, or the records themselves, has no audit. Every attack scores each
-record, higher meaning "member":
+An attacker sees what a method sends and tries to tell a client's private training records (*members*) from records
+of the same task families that no client trained on (*non-members*, drawn per client to match its family counts, else
+an attack would detect the skewed mix, not membership). What a method sends (its registry entry's ``sends``) sets
+what can be read (:data:`EXPOSES`) and so the attacks (:data:`ATTACKS`); a method that sends nothing, or the records
+themselves, has no audit. Every attack scores each record, higher meaning "member":
 
 * ``loss``: minus the record's mean answer-token loss under the adapter (Yeom et al., 2018);
 * ``loss_ref``: the loss under the public base model minus that under the adapter, a reference that calibrates away
   how hard the record is (Watson et al., 2022; Carlini et al., 2022);
 * ``query``: the cosine similarity to the record's response of the adapter's answer to its prompt;
 * ``answers``: the largest cosine similarity to the record's response of the client's answers to its family's public
-  prompts, all rounds; ``pseudo_labels``: the same over the kept pseudo-labels.
+  prompts, all rounds (seen by the server); ``pseudo_labels``: the same over the kept pseudo-labels (every client).
 
 The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it would upload next
-round. Consensus runs also get the adapter attacks, marked *not sent*: they show the leak its private model holds and
-the protocol does not send. Non-members are drawn per client to match its family counts (else an attack would detect
-the skewed mix, not membership). Results: ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap
+round. Consensus runs get the adapter attacks too, marked *not sent*: the leak its private model holds and the
+protocol does not send. Results: ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap
 intervals (members and non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder
-written by ``run``::
-
-    python -m fedcofit_lite run --config cpu --method fedavg --run-dir runs/fedavg
-    python -m fedcofit_lite privacy-audit runs/fedavg
+written by ``run``: ``python -m fedcofit_lite privacy-audit runs/fedavg``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import load_config
 from ..federation.methods import METHODS, method_spec
 from ..progress import bar, bars_disabled
 from ..runlog import read_answers, read_partition, read_pseudo_labels, read_records, rounds_of
-from ..tasks.data import Example
+from ..tasks.data import Example, build_suite
 from .stats import Interval, interval
 
 log = logging.getLogger(__name__)
@@ -104,11 +100,8 @@ def attack_intervals(
 def membership_sets(
     train: Sequence[Example], partition: Mapping[str, Sequence[str]], seed: int = 0, pool: Sequence[Example] = ()
 ) -> dict[str, tuple[list[Example], list[Example]]]:
-    """Client -> (members, non-members): its records, and as many unused records of each of its families.
-
-    Non-members come from ``train`` records no client holds (then ``pool``, e.g. the test split, where a family runs
-    short). A family without enough unused records gets fewer non-members than members; it is logged.
-    """
+    """Client -> (members, non-members): its records, and as many unused records of each of its families (``train``
+    records no client holds, then ``pool`` ones, e.g. the test split; too few is logged)."""
     by_id = {ex.id: ex for ex in train}
     used = {i for ids in partition.values() for i in ids}
     unknown = sorted(used - set(by_id))
@@ -146,8 +139,6 @@ def record_losses(
     Records run in batches of similar length (little padding), and the output head only at answer
     positions (:func:`~fedcofit_lite.engine.loss.answer_loss`, one group per record).
     """
-    import contextlib
-
     import torch
 
     from ..engine.batching import TrainRecord, collate, tokenize_records
@@ -171,11 +162,6 @@ def record_losses(
     return out
 
 
-def best_match(responses: np.ndarray, exposed: np.ndarray) -> np.ndarray:
-    """(n,) the largest cosine similarity of each response (n, d) to any exposed text (k, d); -1 when none was exposed."""
-    return np.full(responses.shape[0], -1.0) if exposed.shape[0] == 0 else (responses @ exposed.T).max(axis=1)
-
-
 def text_attack(
     examples: Sequence[Example], exposed: Mapping[str, Sequence[str]], embed: Callable[[list[str]], np.ndarray]
 ) -> np.ndarray:
@@ -184,8 +170,8 @@ def text_attack(
     vectors = embed([ex.response for ex in examples])  # (n, d), unit length
     for family in dict.fromkeys(ex.family for ex in examples):
         rows = [i for i, ex in enumerate(examples) if ex.family == family]
-        texts = list(exposed.get(family, []))
-        scores[rows] = best_match(vectors[rows], embed(texts) if texts else np.zeros((0, vectors.shape[1])))
+        texts = list(exposed.get(family, []))  # none exposed: -1, below every cosine similarity
+        scores[rows] = (vectors[rows] @ embed(texts).T).max(axis=1) if texts else -1.0
     return scores
 
 
@@ -234,13 +220,13 @@ class Audit:
     results: list[AttackResult]
     note: str = ""  # why nothing was attacked (local, centralized)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_dir": self.run_dir,
-            "method": self.method,
-            "note": self.note,
-            "results": [r.row() for r in self.results],
-        }
+    def save(self) -> Audit:
+        """Write ``audit.json`` into the run folder."""
+        d = {"run_dir": self.run_dir, "method": self.method, "note": self.note}
+        (Path(self.run_dir) / "audit.json").write_text(
+            json.dumps({**d, "results": [r.row() for r in self.results]}) + "\n"
+        )
+        return self
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Audit:
@@ -308,9 +294,6 @@ def audit_run(
     ``attacks`` are names of :data:`ATTACKS` (default: all its exposure allows); ``n_boot`` bootstrap
     draws give the intervals; ``contrast`` also attacks the adapters a consensus run never sends.
     """
-    from ..config import load_config
-    from ..tasks.data import build_suite
-
     run_dir = Path(run_dir)
     for name in ("config.yaml", "partition.json"):
         if not (run_dir / name).is_file():
@@ -328,9 +311,7 @@ def audit_run(
     exposes = EXPOSES.get(spec.sends, ())
     if not exposes:
         note = "the records themselves leave the clients" if spec.sends == "records" else "nothing leaves a client"
-        audit = Audit(str(run_dir), method, [], note)
-        (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
-        return audit
+        return Audit(str(run_dir), method, [], note).save()
     chosen, clients = _plan(run_dir, method, exposes, attacks, contrast)
     suite = build_suite(cfg)
     sets = membership_sets(suite.train, {c: p["example_ids"] for c, p in clients.items()}, cfg.seed, suite.test)
@@ -351,9 +332,7 @@ def audit_run(
         results.append(AttackResult(attack, exposure, exposure in exposes, auc, tpr, members, nonmembers, by_client))
         log.info("%s %s: AUC %s, TPR@1%%FPR %s", method, attack, auc.format(), tpr.format())
     steps.close()
-    audit = Audit(str(run_dir), method, results)
-    (run_dir / "audit.json").write_text(json.dumps(audit.to_json()) + "\n")
-    return audit
+    return Audit(str(run_dir), method, results).save()
 
 
 class _Scorer:
@@ -436,13 +415,11 @@ class _Scorer:
 def family_inference(run_dirs: Sequence[str | Path], signal: str = "closeness", round_index: int = 1) -> dict[str, Any]:
     """How well a competence signal tells the server which task families a client's private records hold.
 
-    An attribute inference, not a membership one: for each (client, family) the attacker's score is the mean of the
-    signal the client sent on that family's public prompts; the truth is whether the client holds any record of the
-    family (``partition.json``). Pooled over the run folders given (e.g. the seeds of a sweep); AUC 0.5 is chance, 1
-    means the signal names every family a client holds. Runs recorded before the clients measured the signal get it
-    derived as each client would have (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
+    An attribute inference: per (client, family) the attacker's score is the mean signal the client sent on that
+    family's public prompts, the truth whether it holds any record of the family (``partition.json``); pooled over the
+    run folders given (e.g. a sweep's seeds). AUC 0.5 is chance, 1 names every family a client holds. A run recorded
+    before the clients measured the signal gets it derived (:func:`~fedcofit_lite.analysis.replay.derive_closeness`).
     """
-    from ..config import load_config
     from .replay import derive_closeness, load_round
 
     held, absent = [], []

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import load_config
 from ..runlog import PredictionRow, RunLog, format_table, read_predictions
 from ..tasks.evaluate import correct, exact_match, rouge_l
+from . import stats
 
 log = logging.getLogger(__name__)
 
@@ -149,24 +150,29 @@ class SeedSummary:
     def final_stage(self) -> str:
         return self.stages[-1]
 
+    def complete(self, metric: str, stage: str | None = None) -> dict[str, list]:
+        """Entry -> per seed item scores at ``stage`` (default the last), for the entries every seed scored."""
+        per = self.scores[metric][stage or self.final_stage()]
+        return {e: v for e, v in per.items() if len(v) == len(self.seeds)}
+
+
+def seed_of(folder: Path) -> int:
+    """The seed of a ``seed_<S>`` folder; 0 for any other (a folder of one seed)."""
+    return int(folder.name.split("_")[1]) if folder.name.startswith("seed_") else 0
+
 
 def seed_folders(root: str | Path, seeds: Sequence[int] | None = None) -> list[Path]:
     """``seed_*`` folders of a multi-seed comparison (only ``seeds`` when given), or the folder itself when it is a single comparison."""
     root = Path(root)
-    found = sorted((p for p in root.glob("seed_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1]))
+    found = sorted((p for p in root.glob("seed_*") if p.is_dir()), key=seed_of)
     if seeds is not None:
-        found = [p for p in found if int(p.name.split("_")[1]) in set(seeds)]
-        missing = sorted(set(seeds) - {int(p.name.split("_")[1]) for p in found})
+        found = [p for p in found if seed_of(p) in set(seeds)]
+        missing = sorted(set(seeds) - {seed_of(p) for p in found})
         if missing:
             raise FileNotFoundError(
                 f"{root} holds no folder for seed(s) {missing}; run `compare --seeds` for them first."
             )
     return found or [root]
-
-
-def _predictions(seed_dir: Path, method: str, stage: str) -> list[PredictionRow] | None:
-    """A method's predictions of one stage; shared stages live at the top of the seed folder."""
-    return read_predictions(seed_dir / method, stage) or read_predictions(seed_dir, stage)
 
 
 def item_scores(rows: Sequence[PredictionRow], metric: str) -> dict[str, float]:
@@ -204,7 +210,8 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
         for method in methods:
             for tag, entry in (("", method), ("_global", f"{method} (global)")):
                 for stage in stages:
-                    rows = _predictions(folder, method, stage + tag)
+                    # a shared stage's predictions live at the top of the seed folder
+                    rows = read_predictions(folder / method, stage + tag) or read_predictions(folder, stage + tag)
                     if rows is None:
                         continue
                     if entry not in entries:
@@ -224,10 +231,7 @@ def summarize_seeds(root: str | Path, seeds: Sequence[int] | None = None) -> See
             if got:
                 precision = [r["pseudo_label_accuracy"] for r in got if r.get("pseudo_label_accuracy") is not None]
                 means = {k: float(np.mean([r[k] for r in got])) for k in ("kept", "n_prompts")}
-                labels.setdefault(method, {})[stage] = {
-                    **means,
-                    "precision": float(np.mean(precision)) if precision else float("nan"),
-                }
+                labels.setdefault(method, {})[stage] = {**means, "precision": stats.mean_or_nan(precision)}
     names = [f.name for f in folders]
     return SeedSummary(Path(root), names, entries, stages, scores, families, bytes_total, steps, labels, energy)
 
@@ -238,17 +242,13 @@ def _costs(entries: list[str], per_seed_metrics: list[dict[str, list[dict[str, A
     for entry in entries:
         method = entry.split(" ")[0]
         rows = [ms[method] for ms in per_seed_metrics if method in ms]  # a method still running in some seed
-        bytes_total[entry] = float(
-            np.mean([sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows])
-        )
+        spent = [sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in ms) for ms in rows]
+        bytes_total[entry] = float(np.mean(spent))
         per_model = [sum(np.mean(list(r["train_steps"].values())) for r in ms if r.get("train_steps")) for ms in rows]
         steps[entry] = float(np.mean(per_model))
         totals = [energy_total(ms) for ms in rows]
         if all(totals):
-            energy[entry] = {
-                "energy_j": float(np.mean([t["energy_j"] for t in totals])),
-                "energy_source": totals[0]["energy_source"],
-            }
+            energy[entry] = {**totals[0], "energy_j": float(np.mean([t["energy_j"] for t in totals]))}
     return bytes_total, steps, energy
 
 
@@ -258,32 +258,31 @@ def run_metric(root: str | Path) -> str:
     return load_config(path, recorded=True).compare.metric if path.exists() else "exact_match"
 
 
-def _difference_lines(em: dict[str, list], entries: list[str], label: str, n_boot: int) -> list[str]:
-    """The paired differences of ``entries`` against consensus, local and FedAvg (a part of :func:`seed_table`)."""
-    from . import stats
+def paired_differences(em: dict[str, list], n_boot: int) -> tuple[list[str], dict[str, dict[str, stats.Interval]]]:
+    """The references ``em`` holds (consensus, local, FedAvg), and every entry minus each other one of them, paired."""
+    refs = [m for m in ("consensus", "local", "fedavg") if m in em]
+    return refs, {e: {r: stats.difference(em, e, r, n_boot) for r in refs if r != e} for e in em}
 
+
+def _difference_lines(em: dict[str, list], label: str, n_boot: int) -> list[str]:
+    """The paired differences against consensus, local and FedAvg (a part of :func:`seed_table`)."""
+    refs, table = paired_differences(em, n_boot)
     lines = ["", f"paired differences in {label} (row - column), 95% interval; * = zero outside the interval", ""]
-    ref = [m for m in ("consensus", "local", "fedavg") if m in em]
-    lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in ref))
-    for e in entries:
-        cells = []
-        for r in ref:
-            if r == e:
-                cells.append(f"{'':>26}")
-                continue
-            d = stats.difference(em, e, r, n_boot)
-            cells.append(f"{d.format('{:+.3f}') + (' *' if d.excludes(0.0) else '  '):>26}")
+    lines.append(f"{'':<22}" + "".join(f"{'- ' + r:>26}" for r in refs))
+    for e, d in table.items():
+        cells = [
+            f"{d[r].format('{:+.3f}') + (' *' if d[r].excludes(0.0) else '  '):>26}" if r in d else " " * 26
+            for r in refs
+        ]
         lines.append(f"{e:<22}" + "".join(cells))
     return lines
 
 
-def family_gaps(summary: SeedSummary, em: dict[str, list], entries: list[str], n_boot: int) -> dict[str, dict]:
+def family_gaps(summary: SeedSummary, em: dict[str, list], n_boot: int) -> dict[str, dict]:
     """Entry -> task family -> the share of the local -> centralized gap closed (``em``: item scores per seed)."""
-    from . import stats
-
     fams = sorted(set(summary.families["0"]))
     out: dict[str, dict] = {}
-    for e in (e for e in entries if e not in ("local", "centralized")):
+    for e in (e for e in em if e not in ("local", "centralized")):
         for f in fams:
             pick = {
                 m: [a[np.array(summary.families[str(k)]) == f] for k, a in enumerate(em[m])]
@@ -293,13 +292,11 @@ def family_gaps(summary: SeedSummary, em: dict[str, list], entries: list[str], n
     return out
 
 
-def _family_gap_lines(
-    summary: SeedSummary, em: dict[str, list], entries: list[str], label: str, n_boot: int
-) -> list[str]:
+def _family_gap_lines(summary: SeedSummary, em: dict[str, list], label: str, n_boot: int) -> list[str]:
     """The share of the local -> centralized gap closed, per task family (a part of :func:`seed_table`)."""
     lines = ["", f"share of the local -> centralized gap closed, per task family ({label})", ""]
     lines.append(f"{'method':<22}" + "".join(f"{f[:14]:>16}" for f in sorted(set(summary.families["0"]))))
-    for e, gaps in family_gaps(summary, em, entries, n_boot).items():
+    for e, gaps in family_gaps(summary, em, n_boot).items():
         lines.append(
             f"{e:<22}" + "".join(f"{g.mean:>+8.2f}{'*' if g.excludes(0.0) else ' ':<8}" for g in gaps.values())
         )
@@ -312,36 +309,27 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     ``metric`` (``exact_match`` or ``correct``; default the run's ``compare.metric``) scores the ``em`` column, the
     gap and the differences.
     """
-    from . import stats
-
     metric = metric or run_metric(summary.root)
     if metric not in ("exact_match", "correct"):
         raise ValueError(f"seed_table: metric must be exact_match or correct, got {metric!r} (compare.metric).")
     label = METRIC_LABELS[metric]
     final = summary.final_stage()
-    em, rouge = summary.scores[metric][final], summary.scores["rouge_l"][final]
-    complete = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
-    em, rouge = {e: em[e] for e in complete}, {e: rouge[e] for e in complete}
+    em = summary.complete(metric)
+    rouge = {e: summary.scores["rouge_l"][final][e] for e in em}
     em_ci, rouge_ci = stats.score_intervals(em, n_boot), stats.score_intervals(rouge, n_boot)
     local_em = summary.scores[metric].get("local", {})
     has_gap = "local" in em and "centralized" in em
     rows = []
-    for e in complete:
+    for e in em:
         gap = stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None
-        row = {
-            "method": e,
-            "em": em_ci[e],
-            "rouge_l": rouge_ci[e],
-            "gap": gap,
-            "bytes": summary.bytes_total.get(e, 0.0),
-        }
-        row = {**row, "steps": summary.steps.get(e, 0.0), **summary.energy.get(e, {})}
+        row = {"method": e, "em": em_ci[e], "rouge_l": rouge_ci[e], "gap": gap, "bytes": summary.bytes_total[e]}
+        row = {**row, "steps": summary.steps[e], **summary.energy.get(e, {})}
         if e in local_em and e != "centralized":
             row["local_em"] = float(np.mean([a.mean() for a in local_em[e]]))
         rows.append(row)
-    n_items = [len(a) for a in next(iter(em.values()))]
+    n_items = len(next(iter(em.values()))[0])
     head = (
-        f"{len(summary.seeds)} seed(s) x {n_items[0]} test items x clients; stage {final}; "
+        f"{len(summary.seeds)} seed(s) x {n_items} test items x clients; stage {final}; "
         f"mean with 95% paired bootstrap interval over seeds and test items ({n_boot} draws)"
     )
     cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}{'energy J':>12}"
@@ -353,32 +341,23 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
         lines.append(f"{r['method']:<22}{scores}{r['bytes']:>14,.0f}{r['steps']:>12.0f}{joules:>12}")
     if energy_note(rows):
         lines.append(energy_note(rows) + " (mean over seeds; shared stages count for every method)")
-    lines += _difference_lines(em, complete, label, n_boot)
+    lines += _difference_lines(em, label, n_boot)
     if has_gap:
-        lines += _family_gap_lines(summary, em, complete, label, n_boot)
+        lines += _family_gap_lines(summary, em, label, n_boot)
     if summary.labels:
-        lines += [
-            "",
-            "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)",
-            "",
-        ]
-        for method, per_stage in summary.labels.items():
-            cells = [
-                f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per_stage.items()
-            ]
+        head = "pseudo-labels sent per round, mean over seeds: kept / public prompts, and their precision (correct)"
+        lines += ["", head, ""]
+        for method, per in summary.labels.items():
+            cells = [f"{st}: {v['kept']:.1f}/{v['n_prompts']:.0f} at {v['precision']:.2f}" for st, v in per.items()]
             lines.append(f"{method:<22}" + "    ".join(cells))
     return rows, "\n".join(lines)
 
 
 def stage_intervals(summary: SeedSummary, metric: str = "exact_match", n_boot: int = 2000) -> dict[str, dict[str, Any]]:
     """Entry -> stage -> Interval, for the per-round figure."""
-    from . import stats
-
     out: dict[str, dict[str, Any]] = {}
     for stage in summary.stages:
-        per = {e: v for e, v in summary.scores[metric][stage].items() if len(v) == len(summary.seeds)}
-        if not per:
-            continue
-        for e, ci in stats.score_intervals(per, n_boot).items():
+        per = summary.complete(metric, stage)
+        for e, ci in (stats.score_intervals(per, n_boot) if per else {}).items():
             out.setdefault(e, {})[stage] = ci
     return out

@@ -81,11 +81,9 @@ class Architecture:
     def from_hf_config(cls, config: Mapping[str, Any], name: str | None = None) -> Architecture:
         """Read the shape numbers from a Hugging Face ``config.json`` dict.
 
-        Required keys: ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``intermediate_size``,
-        ``vocab_size``; missing or null optional keys take their defaults (``num_key_value_heads`` = heads,
-        ``head_dim`` = hidden_size / heads, ``tie_word_embeddings`` = False, as in transformers). ``name``
-        defaults to the config's ``_source``, ``_name_or_path`` or ``model_type``. A missing key or a value
-        that is not a positive integer is a ``ValueError`` naming it.
+        Missing or null optional keys take transformers' defaults (``num_key_value_heads`` = heads, ``head_dim`` =
+        hidden_size / heads, ``tie_word_embeddings`` = False). ``name`` defaults to the config's ``_source``,
+        ``_name_or_path`` or ``model_type``. A missing or non-positive value is a ``ValueError`` naming it.
         """
         required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
         missing = [k for k in required if config.get(k) is None]
@@ -103,19 +101,11 @@ class Architecture:
                     f"num_attention_heads={heads!r}: add 'head_dim' to the config"
                 )
             head_dim = hidden // heads
-        kv_heads = config.get("num_key_value_heads")
         if name is None:
             name = config.get("_source") or config.get("_name_or_path") or config.get("model_type") or "unnamed"
-        kv_heads, tied = heads if kv_heads is None else kv_heads, bool(config.get("tie_word_embeddings", False))
-        sizes = (
-            config["num_hidden_layers"],
-            heads,
-            kv_heads,
-            head_dim,
-            config["intermediate_size"],
-            config["vocab_size"],
-        )
-        return cls(name, hidden, *sizes, tied)
+        kv_heads = heads if config.get("num_key_value_heads") is None else config["num_key_value_heads"]
+        layers, ff, vocab = config["num_hidden_layers"], config["intermediate_size"], config["vocab_size"]
+        return cls(name, hidden, layers, heads, kv_heads, head_dim, ff, vocab, bool(config.get("tie_word_embeddings")))
 
     @classmethod
     def from_json(cls, path: str | Path) -> Architecture:
@@ -136,14 +126,8 @@ class Architecture:
         return dict(zip(MODULE_NAMES, shapes))
 
     def n_parameters(self) -> int:
-        """Estimate of the dense parameter count.
-
-        Counts the embedding matrix (twice when the LM head is untied), the seven attention and gated-MLP matrices of
-        every layer, and the RMSNorm weights (two per layer plus the final norm). Biases and extra norms are not
-        counted: exact for Llama and Mistral (SmolLM2-135M: 134,515,008; Llama-3.1-8B: 8,030,261,248); Gemma 3's q/k
-        norms and its two extra norms per layer (-0.01% for 270M) and Qwen2.5's q/k/v biases (-0.006% for 0.5B) are
-        left out.
-        """
+        """The dense parameter count: embeddings (twice when untied), the seven matrices and two norms of every layer,
+        the final norm. Exact for Llama and Mistral; Gemma 3's extra norms and Qwen2.5's q/k/v biases are left out."""
         per_layer = sum(i * o for i, o in self.module_shapes().values()) + 2 * self.hidden_size
         embeddings = self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
         return embeddings + self.num_layers * per_layer + self.hidden_size
@@ -164,10 +148,7 @@ ARCHITECTURES: dict[str, Architecture] = _load_registry()
 
 
 def get_architecture(name_or_path: str | Path) -> Architecture:
-    """A shipped architecture by name (case-insensitive), or read from a ``config.json`` path or its folder.
-
-    Neither is an :class:`UnknownArchitectureError` (a ``KeyError`` and a ``ValueError``) listing the shipped names.
-    """
+    """A shipped architecture by name (case-insensitive), or read from a ``config.json`` path or its folder."""
     key = str(name_or_path).strip().lower()
     if key in ARCHITECTURES:
         return ARCHITECTURES[key]
@@ -181,20 +162,17 @@ def get_architecture(name_or_path: str | Path) -> Architecture:
 
 
 def lora_parameters(arch: Architecture, rank: int, target_modules: Sequence[str], factors: str = "AB") -> int:
-    """Number of LoRA parameters: ``rank * (d_in + d_out)`` per module per layer (A is r x d_in, B is d_out x r).
+    """Number of LoRA parameters of ``target_modules`` (names of :data:`MODULE_NAMES`) over every layer.
 
-    ``target_modules`` are names of :data:`MODULE_NAMES`; ``factors="B"`` counts only the B factors,
-    ``rank * d_out``: what FFA-LoRA sends (A stays frozen at the shared start). An unknown or repeated
-    module, a rank below 1 or no module is a ``ValueError``.
+    ``factors="B"`` counts only the B factors: what FFA-LoRA sends (A stays frozen at the shared start). An unknown
+    or repeated module, a rank below 1 or no module is a ``ValueError``.
     """
     _positive_int(rank, "rank")
     modules = _check_modules(target_modules, "target_modules")
     if factors not in ("AB", "B"):
         raise ValueError(f"factors must be 'AB' (both LoRA factors) or 'B' (FFA-LoRA), got {factors!r}")
-    shapes = arch.module_shapes()
-    if factors == "B":
-        return arch.num_layers * sum(rank * shapes[m][1] for m in modules)
-    return arch.num_layers * sum(rank * (shapes[m][0] + shapes[m][1]) for m in modules)
+    shapes = arch.module_shapes()  # (d_in, d_out): A is r x d_in, B is d_out x r
+    return arch.num_layers * rank * sum(shapes[m][1] + (shapes[m][0] if factors == "AB" else 0) for m in modules)
 
 
 def _check_modules(modules: Any, where: str) -> tuple[str, ...]:
@@ -267,10 +245,7 @@ def _is_real(value: Any) -> bool:
 def round_bytes(arch: Architecture, protocol: Protocol) -> dict[str, float]:
     """Bytes of one round, summed over clients and the counted directions, by protocol.
 
-    Per client and direction: ``full_fedavg`` sends ``n_parameters * bytes_per_param +
-    overhead_per_message``; ``lora_fedavg`` the same with the LoRA parameters; ``consensus`` sends
-    ``n_prompts * (answer_tokens * bytes_per_token + overhead_per_answer) + overhead_per_message`` (down:
-    the consensus of every prompt, an upper bound since the agreement filter may drop some).
+    Consensus down counts the consensus of every prompt: an upper bound, since the agreement filter may drop some.
 
     Examples
     --------

@@ -1,21 +1,17 @@
 """What a sweep folder says: score against public budget, bytes, round, client count and simulated wall-clock.
 
-Reads only the folder :mod:`fedcofit_lite.analysis.sweep` writes (metrics rows, test predictions,
-answers and pseudo-labels). Every score carries the package's interval: 95% paired bootstrap over seeds
-and the test items within each, means over seeds (:mod:`fedcofit_lite.analysis.stats`); one set of draws serves every entry,
-budget and stage of a client count, so differences and "first round at which" stay paired. Seeds count
-for a client count only where every planned cell of it has finished.
-
-:func:`budget_rows` (the table and the frontier), :func:`round_rows`, :func:`wall_clock_rows` (simulated time on
-stated :class:`Link` s: the compute seconds measured, every phase but evaluation, plus each round's bytes per client
-over its own link), :func:`time_to_accuracy`, :func:`label_rows`, :func:`difference_rows`, :func:`transfer_rows` and
-:func:`verdict` (the smallest budget and round at which the best consensus rule meets FedAvg-LoRA).
-
-:mod:`fedcofit_lite.analysis.sweepreport` lays these out as text; :mod:`fedcofit_lite.ui.sweepplots` draws them.
+Reads only the folder :mod:`fedcofit_lite.analysis.sweep` describes. Every score carries the package's interval: 95%
+paired bootstrap over seeds and the test items within each, means over seeds (:mod:`fedcofit_lite.analysis.stats`);
+one set of draws serves every entry, budget and stage of a client count, so differences and "first round at which"
+stay paired. Seeds count for a client count only where every planned cell of it has finished. Simulated time on a
+stated :class:`Link` is the compute seconds measured (every phase but evaluation) plus each round's bytes per client
+over the link. :mod:`fedcofit_lite.analysis.sweepreport` lays these out as text; :mod:`fedcofit_lite.ui.sweepplots`
+draws them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -56,13 +52,11 @@ def parse_link(text: str) -> Link:
     """``NAME=UP/DOWN`` in Mbit/s, e.g. ``home=1/10`` or ``fibre=100/100``."""
     name, _, speeds = text.partition("=")
     up, _, down = speeds.partition("/")
-    try:
+    with contextlib.suppress(ValueError):  # a speed that is no number
         link = Link(name.strip(), float(up), float(down))
-    except ValueError:
-        link = None
-    if link is None or not link.name or link.up_mbit <= 0 or link.down_mbit <= 0:
-        raise ValueError(f"--link {text!r}: give NAME=UP/DOWN in Mbit/s, both > 0, e.g. home=1/10.")
-    return link
+        if link.name and not (link.up_mbit <= 0 or link.down_mbit <= 0):
+            return link
+    raise ValueError(f"--link {text!r}: give NAME=UP/DOWN in Mbit/s, both > 0, e.g. home=1/10.")
 
 
 @dataclass
@@ -92,6 +86,12 @@ class SweepResults:
     def cells_of(self, clients: int) -> list[Cell]:
         return [c for c in self.metrics if c.clients == clients and c.seed in self.seeds[clients]]
 
+    def seed_groups(self, clients: int) -> list[list[Cell]]:
+        """The cells of each complete seed of ``clients`` clients; none finished is a FileNotFoundError."""
+        if not self.seeds[clients]:
+            raise FileNotFoundError(f"{self.root}: no seed has finished every cell of {clients} clients yet.")
+        return [[c for c in self.cells_of(clients) if c.seed == s] for s in self.seeds[clients]]
+
     def entries(self, clients: int) -> list[tuple[str, int | None]]:
         """(entry, budget) pairs of a client count, budget-free ones first; FedAvg's global model beside it."""
         out: list[tuple[str, int | None]] = []
@@ -106,10 +106,8 @@ SENDS_ORDER = ("nothing", "records", "adapter", "adapter_b", "answers")
 
 
 def order(entry: str) -> tuple[int, int, bool]:
-    """Where an entry sits in tables: the references, the parameter methods (each with its global model), the consensus rules.
-
-    By what the method sends (:data:`SENDS_ORDER`), then its place in the registry; an unknown name comes last.
-    """
+    """Where an entry sits in tables: by what the method sends (:data:`SENDS_ORDER`: the references, the parameter
+    methods each with its global model, the consensus rules), then its place in the registry; an unknown name last."""
     name, glob = entry.removesuffix(" (global)"), entry.endswith(" (global)")
     spec = method_spec(name)
     if spec is None:
@@ -126,10 +124,8 @@ def load_sweep(root: str | Path) -> SweepResults:
     plan = SweepPlan(**meta["plan"])
     planned = cells(root, plan)
     metrics = {c: RunLog(c.path).read_metrics() for c in planned if c.done}
-    seeds = {
-        n: [s for s in plan.seeds if all(c.done for c in planned if (c.clients, c.seed) == (n, s))]
-        for n in plan.clients
-    }
+    unfinished = {(c.clients, c.seed) for c in planned if not c.done}
+    seeds = {n: [s for s in plan.seeds if (n, s) not in unfinished] for n in plan.clients}
     missing = [
         f"{n} clients: seeds {sorted(set(plan.seeds) - set(s))}" for n, s in seeds.items() if set(s) != set(plan.seeds)
     ]
@@ -173,13 +169,9 @@ def _tags(cell: Cell, global_model: bool) -> list[tuple[str, str]]:
 
 def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: str | None = None) -> SweepScores:
     """Paired bootstrap draws of every entry's score at every stage, for ``clients`` clients (complete seeds only)."""
-    metric = metric or res.metric
-    seeds = res.seeds[clients]
-    if not seeds:
-        raise FileNotFoundError(f"{res.root}: no seed has finished every cell of {clients} clients yet.")
+    metric, groups = metric or res.metric, res.seed_groups(clients)
     per_key: dict[Key, list[np.ndarray]] = {}
-    for s in seeds:
-        group = [c for c in res.cells_of(clients) if c.seed == s]
+    for group in groups:
         ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
         for cell in group:
             for tag, entry in _tags(cell, has_global_model(cell.method)):
@@ -191,9 +183,9 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
                     if rows:
                         items = item_scores(rows, metric)
                         per_key.setdefault((entry, cell.budget, stage), []).append(np.array([items[i] for i in ids]))
-    complete = {k: v for k, v in per_key.items() if len(v) == len(seeds)}
+    complete = {k: v for k, v in per_key.items() if len(v) == len(groups)}
     point, draws = stats.bootstrap_draws(complete, n_boot)
-    return SweepScores(clients, seeds, point, draws, len(next(iter(complete.values()))[0]), complete)
+    return SweepScores(clients, res.seeds[clients], point, draws, len(next(iter(complete.values()))[0]), complete)
 
 
 # -- what each stage cost -----------------------------------------------------------------------
@@ -217,35 +209,27 @@ def _stage_costs(rows: Sequence[dict[str, Any]], n_clients: int, stages: list[st
 
 def costs(res: SweepResults, clients: int) -> dict[tuple[str, int | None], dict[str, dict[str, Any]]]:
     """(method, budget) -> stage -> means over the complete seeds of the cumulative costs (``comm``: per-round bytes per client)."""
-    out: dict[tuple[str, int | None], dict[str, dict[str, Any]]] = {}
     groups: dict[tuple[str, int | None], list[dict[str, dict[str, Any]]]] = {}
     for cell in res.cells_of(clients):
         groups.setdefault((cell.method, cell.budget), []).append(_stage_costs(res.metrics[cell], clients, res.stages()))
-    for key, per_seed in groups.items():
-        out[key] = {}
-        for stage in res.stages():
-            got = [c[stage] for c in per_seed if stage in c]
-            if len(got) == len(per_seed):
-                mean = {k: float(np.mean([g[k] for g in got])) for k in got[0] if k != "comm"}
-                mean["comm"] = np.mean([g["comm"] for g in got], axis=0).tolist()
-                out[key][stage] = mean
-    for (method, budget), per_stage in list(out.items()):
-        if has_global_model(method):
-            out[(f"{method} (global)", budget)] = per_stage  # the global model cost what its clients sent
+    out: dict[tuple[str, int | None], dict[str, dict[str, Any]]] = {}
+    for (method, budget), per_seed in groups.items():
+        reached = [s for s in res.stages() if all(s in c for c in per_seed)]
+        out[(method, budget)] = {s: _mean_costs([c[s] for c in per_seed]) for s in reached}
+        if has_global_model(method):  # the global model cost what its clients sent
+            out[(f"{method} (global)", budget)] = out[(method, budget)]
     return out
+
+
+def _mean_costs(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over seeds of one stage's costs, ``comm`` round by round."""
+    mean = {k: float(np.mean([c[k] for c in per_seed])) for k in per_seed[0] if k != "comm"}
+    return {**mean, "comm": np.mean([c["comm"] for c in per_seed], axis=0).tolist()}
 
 
 def simulated_seconds(cost: Mapping[str, Any], link: Link) -> float:
     """Compute seconds as measured plus every round's bytes per client over ``link``."""
     return cost["compute_s"] + sum(link.seconds(up, down) for up, down in cost["comm"])
-
-
-def _round_stats(rows: Sequence[dict[str, Any]], stage: str) -> dict[str, float]:
-    r = next((x for x in rows if x["stage"] == stage), {})
-    if "kept" not in r:
-        return {}
-    acc = r.get("pseudo_label_accuracy")
-    return {"kept": float(r["kept"]), "n_prompts": float(r["n_prompts"]), "precision": np.nan if acc is None else acc}
 
 
 def budget_rows(res: SweepResults, sc: SweepScores, stage: str) -> list[dict[str, Any]]:
@@ -266,28 +250,24 @@ def budget_rows(res: SweepResults, sc: SweepScores, stage: str) -> list[dict[str
         row["bytes_whole"] = row["bytes"] + c.get("bytes_up_saved", 0)
         row["energy_j"] = c.get("energy_j")
         cells_here = [x for x in res.cells_of(sc.clients) if (x.method, x.budget) == (entry, budget)]
-        labels = [_round_stats(res.metrics[x], stage) for x in cells_here]
-        if labels and all(labels):
-            row["kept"] = float(np.mean([x["kept"] for x in labels]))
-            row["precision"] = _nanmean([x["precision"] for x in labels])
+        at = [next((r for r in res.metrics[x] if r["stage"] == stage), {}) for x in cells_here]
+        if at and all("kept" in r for r in at):
+            row["kept"] = float(np.mean([r["kept"] for r in at]))
+            row["precision"] = _nanmean([r.get("pseudo_label_accuracy") for r in at])
         sources = {energy_total(res.metrics[x]).get("energy_source") for x in cells_here}
         row["energy_source"] = sources.pop() if len(sources) == 1 else None
         rows.append(row)
     return rows
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    """The mean of the finite values; NaN when there is none (no warning)."""
-    return float(np.nanmean(values)) if any(np.isfinite(v) for v in values) else float("nan")
+def _nanmean(values: Sequence[float | None]) -> float:
+    """The mean of the finite values (None is missing too); NaN when there is none (no warning)."""
+    return stats.mean_or_nan([v for v in values if v is not None and np.isfinite(v)])
 
 
 def _gap(sc: SweepScores, key: Key, stage: str) -> stats.Interval:
-    low, high = sc.draws[("local", None, stage)], sc.draws[("centralized", None, stage)]
-    p_low, p_high = sc.point[("local", None, stage)], sc.point[("centralized", None, stage)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(high - low > 0, (sc.draws[key] - low) / np.where(high - low > 0, high - low, 1), np.nan)
-    point = (sc.point[key] - p_low) / (p_high - p_low) if p_high > p_low else float("nan")
-    return stats.interval(point, d[np.isfinite(d)] if np.isfinite(d).any() else d)
+    low, high = ("local", None, stage), ("centralized", None, stage)
+    return stats.of_draws(lambda s: stats.gap_share(s[key], s[low], s[high]), sc.point, sc.draws)
 
 
 def round_rows(res: SweepResults, sc: SweepScores) -> list[dict[str, Any]]:
@@ -317,18 +297,6 @@ def wall_clock_rows(res: SweepResults, sc: SweepScores, links: Sequence[Link] = 
 
 
 # -- time to accuracy, and where consensus meets FedAvg -------------------------------------------
-def default_target(sc: SweepScores, stage: str, fraction: float = 0.5) -> tuple[float, np.ndarray]:
-    """local + ``fraction`` x (centralized - local) after ``stage``: the point and its draws."""
-    lo, hi = ("local", None, stage), ("centralized", None, stage)
-    if not (sc.has(lo) and sc.has(hi)):
-        raise ValueError(
-            "time to accuracy measures against local + a share of the local -> centralized gap: add local and "
-            "centralized to the sweep's --methods, or state the score (--target)."
-        )
-    point = sc.point[lo] + fraction * (sc.point[hi] - sc.point[lo])
-    return point, sc.draws[lo] + fraction * (sc.draws[hi] - sc.draws[lo])
-
-
 def time_to_accuracy(
     res: SweepResults,
     sc: SweepScores,
@@ -344,8 +312,14 @@ def time_to_accuracy(
     seconds are those of the point estimate's round (means over seeds), seconds on each link.
     """
     stages = res.scored()  # a folder that extends an older one may hold other rounds' scores in some cells only
-    if target is None:
-        point_t, draws_t = default_target(sc, stages[-1], fraction)
+    if target is None:  # local + fraction x (centralized - local) after the last scored round
+        lo, hi = ("local", None, stages[-1]), ("centralized", None, stages[-1])
+        if not (sc.has(lo) and sc.has(hi)):
+            raise ValueError(
+                "time to accuracy measures against local + a share of the local -> centralized gap: add local and "
+                "centralized to the sweep's --methods, or state the score (--target)."
+            )
+        point_t, draws_t = (s[lo] + fraction * (s[hi] - s[lo]) for s in (sc.point, sc.draws))
     else:
         point_t, draws_t = target, np.full(len(next(iter(sc.draws.values()))), target)
     cost = costs(res, sc.clients)
@@ -372,12 +346,9 @@ def time_to_accuracy(
 
 
 def label_rows(res: SweepResults, clients: int) -> list[dict[str, Any]]:
-    """Per consensus method, budget and round, means over the complete seeds of what its labels did.
-
-    ``kept`` labels of ``n_prompts``, their ``precision``; per client, ``new_correct`` (a kept right label
-    where the client's own answer was wrong) and ``harmful`` (a kept wrong label where it was right).
-    """
-    from .replay import recorded_quality
+    """Per consensus method, budget and round, what its labels did: the recorded rounds'
+    :func:`~fedcofit_lite.analysis.replay.label_quality`, :func:`~fedcofit_lite.analysis.replay.seed_mean` of them."""
+    from .replay import recorded_quality, seed_mean
 
     groups: dict[tuple[str, int | None, int], list[dict[str, Any]]] = {}
     for cell in res.cells_of(clients):
@@ -386,15 +357,8 @@ def label_rows(res: SweepResults, clients: int) -> list[dict[str, Any]]:
         for r in range(1, res.last_round + 1):
             if (cell.path / "pseudo_labels" / f"round_{r}.jsonl").exists():
                 groups.setdefault((cell.method, cell.budget, r), []).append(recorded_quality(cell.path, r))
-    rows = []
-    for (method, budget, r), got in sorted(groups.items(), key=lambda g: (g[0][1], order(g[0][0]), g[0][0], g[0][2])):
-        row = {"method": method, "budget": budget, "round": r, "seeds": len(got)}
-        for k in ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client"):
-            row[k] = float(np.mean([g[k] for g in got]))
-        precision = [g["precision"] for g in got if g["kept"]]
-        row["precision"] = float(np.mean(precision)) if precision else float("nan")
-        rows.append(row)
-    return rows
+    ordered = sorted(groups.items(), key=lambda g: (g[0][1], order(g[0][0]), g[0][0], g[0][2]))
+    return [{"method": m, "budget": b, "round": r, "seeds": len(got), **seed_mean(got)} for (m, b, r), got in ordered]
 
 
 @dataclass
@@ -436,7 +400,7 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
             best = sc.interval((rule, budget, stage))
             against = {ref: sc.interval((ref, None, stage)) for ref in reference}
             best_seen = (budget, r, rule, best)
-            if _meets(sc, (rule, budget, stage), stage, reference, criterion):
+            if _meets(sc, (rule, budget, stage), reference, criterion):
                 how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
                 refs = " and ".join(f"{k} ({v.format()})" for k, v in against.items())
                 text = f"Reached: at {budget} public prompts, after round {r}, the best consensus rule ({rule}, "
@@ -448,18 +412,15 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
 def _paired(sc: SweepScores, key: Key, reference: list[str]) -> str:
     """`` Paired over seeds and items, RULE minus REF: +d [lo, hi] (above / below / not distinguishable)``: the
     interval of a reference holds its own spread over seeds, so lying inside it is a weaker claim than this one."""
-    parts = []
-    for ref in reference:
-        d = sc.difference(key, (ref, None, key[2]))
-        parts.append(f"minus {ref} {d.format('{:+.3f}')} ({markdown.verdict(d)})")
+    diffs = {ref: sc.difference(key, (ref, None, key[2])) for ref in reference}
+    parts = [f"minus {ref} {d.format('{:+.3f}')} ({markdown.verdict(d)})" for ref, d in diffs.items()]
     return f" Paired over seeds and items, {key[0]} {', '.join(parts)}." if parts else ""
 
 
-def _meets(sc: SweepScores, key: Key, stage: str, reference: list[str], criterion: str) -> bool:
+def _meets(sc: SweepScores, key: Key, reference: list[str], criterion: str) -> bool:
     if criterion == "matches":
-        return all(sc.point[key] >= sc.interval((ref, None, stage)).lo for ref in reference)
-    diff = sc.draws[key] - sc.draws[(reference[0], None, stage)]
-    return stats.interval(sc.point[key] - sc.point[(reference[0], None, stage)], diff).lo > 0
+        return all(sc.point[key] >= sc.interval((ref, None, key[2])).lo for ref in reference)
+    return sc.difference(key, (reference[0], None, key[2])).lo > 0
 
 
 def _not_reached(
@@ -491,7 +452,7 @@ def _not_reached(
         + ", ".join(f"{k} {v.format()}" for k, v in against.items())
         + "."
     )
-    met = [ref for ref in reference if _meets(sc, (rule, budget, f"round_{r}"), f"round_{r}", [ref], criterion)]
+    met = [ref for ref in reference if _meets(sc, (rule, budget, f"round_{r}"), [ref], criterion)]
     if met:  # say which reference it did meet, so "not within A and B" does not read as "below both"
         text += f" It meets {' and '.join(met)}, not {' and '.join(x for x in reference if x not in met)}."
     text += _paired(sc, (rule, budget, f"round_{r}"), reference) if criterion == "matches" else ""
@@ -506,9 +467,8 @@ REFERENCES = ("local", "fedavg", "fedavg (global)")  # the study's question: abo
 def difference_rows(
     res: SweepResults, sc: SweepScores, stage: str, references: Sequence[str] = REFERENCES, n_boot: int = 1000
 ) -> list[dict[str, Any]]:
-    """Per (entry, budget) at ``stage``: its score minus each reference's, paired over seeds and items, and the
-    probability that one of its runs beats one of the reference's (rliable's P(X > Y)); references missing from the
-    sweep are left out."""
+    """Per (entry, budget) at ``stage``: its score minus each reference's in the sweep, paired over seeds and items,
+    and the probability that one of its runs beats one of the reference's (rliable's P(X > Y))."""
     refs = [r for r in references if sc.has((r, None, stage))]
     rows = []
     for entry, budget in res.entries(sc.clients):
@@ -538,22 +498,13 @@ class TransferRow:
 def transfer_rows(
     res: SweepResults, clients: int, stage: str | None = None, n_boot: int = 1000, metric: str | None = None
 ) -> list[TransferRow]:
-    """How much of each client's unknown task families each entry learned, with two-level intervals (seeds, items).
-
-    A client's *unknown* families are those with no record in its private data (``partition.json``): with
-    one family per client (the expert clients) three of four. Each (client, test item) pair of an unknown
-    family is one scored item, paired across entries; the server's global model (FedAvg) is scored on the
-    same pairs. ``stage`` defaults to the last round.
-    """
-    metric = metric or res.metric
+    """How much of the task families each client holds no private record of (``partition.json``) each entry learned, and
+    of its own; one scored item per (client, test item), paired across entries; ``stage``: default the last round."""
+    metric, groups = metric or res.metric, res.seed_groups(clients)
     stage = stage or f"round_{res.last_round}"
-    seeds = res.seeds[clients]
-    if not seeds:
-        raise FileNotFoundError(f"{res.root}: no seed has finished every cell of {clients} clients yet.")
     unknown: dict[tuple[str, int | None], list[np.ndarray]] = {}
     known: dict[tuple[str, int | None], list[np.ndarray]] = {}
-    for s in seeds:
-        group = [c for c in res.cells_of(clients) if c.seed == s]
+    for group in groups:
         holds = {c: set(p["families"]) for c, p in read_records(group[0].group / "partition.json").items()}
         for cell in group:
             for tag, entry in _tags(cell, any((cell.path / "predictions").glob("*_global.jsonl"))):
@@ -571,7 +522,7 @@ def transfer_rows(
                     got = [score[c, i] if own else single[i] for c, i in pairs]
                     out.setdefault((entry, cell.budget), []).append(np.array(got))
     # in the cells' order (a list, not a set): the sort below ties the rules of one method
-    full = [k for k in unknown if len(unknown[k]) == len(seeds)]
+    full = [k for k in unknown if len(unknown[k]) == len(groups)]
     if not full:
         return []
     # a seed whose every client held every family has no unknown-family pair (a Dirichlet split can): left out

@@ -1,27 +1,20 @@
 """The rule leaderboard: every consensus rule scored on a shipped corpus of recorded answers, in seconds, with no model.
 
-Trying a new aggregation idea usually means training. Here it almost need not: every consensus run
-folder keeps each client's answers, their confidences and competence signals, and the hidden references
-that score a label. The corpus (``notebooks/reference/corpus.json``) lists recorded groups of clients
-(a compare seed folder, a sweep group), each with its setting and seed; a group's round-1 answers were
-given by the clients' local-stage models, the same whichever rule ran after, so every rule is scored
-on exactly the same answers. Per (rule, setting) the board reports, as replay does
-(:func:`~fedcofit_lite.analysis.replay.label_quality`): labels kept, precision, new-correct and harmful
-labels per client (a label is *new* when that client's own answer was wrong), coverage of the prompts,
-and how well agreement alone predicts a right answer (ROC AUC); means over the seeds with a bootstrap
+The corpus (``notebooks/reference/corpus.json``) lists recorded groups of clients (a compare seed folder, a sweep
+group), each with its setting and seed. A group's round-1 answers were given by the clients' local-stage models,
+the same whichever rule ran after, so every rule is scored on exactly the same answers. Per (rule, setting) the
+board reports replay's label quality (:func:`~fedcofit_lite.analysis.replay.label_quality`), its coverage of the
+prompts, and how well agreement alone predicts a right answer (ROC AUC); means over the seeds with a bootstrap
 interval over seeds.
 
-**Validity.** Where the corpus also holds the *trained* outcome of a rule (a ``consensus@RULE`` cell of
-the same group), the board measures how well the replay score (net new correct labels per client,
-new minus harmful) predicts the trained gain over local training (final score of the rule's cell minus
-the local cell's, same seed): a Spearman rank correlation with a bootstrap interval over the (rule,
-setting, seed) cases, and the cases where they disagree most. If replay does not predict training,
+**Validity.** Where the corpus also holds the *trained* outcome of a rule (a ``consensus@RULE`` cell of the same
+group), the board measures how well the replay score (net new correct labels per client, new minus harmful)
+predicts the trained gain over local training (same seed): a Spearman rank correlation with a bootstrap interval
+over the (rule, setting, seed) cases, and the cases where they disagree most. If replay does not predict training,
 the board says so at its top.
 
-A rule, clusterer or whole estimator of one's own joins from outside: :func:`load_plugin` reads
-``path/to/file.py:object`` or ``module:object`` (a :class:`~fedcofit_lite.protocol.consensus.RuleSpec`,
-an unfitted estimator, or a dict of them by name). The answers' sentence embeddings are computed once
-and cached (``~/.cache/fedcofit_lite/corpus``, or ``$FEDCOFIT_CACHE``).
+A rule, clusterer or whole estimator of one's own joins from outside (:func:`load_plugin`). The answers' sentence
+embeddings are computed once and cached (``~/.cache/fedcofit_lite/corpus``, or ``$FEDCOFIT_CACHE``).
 """
 
 from __future__ import annotations
@@ -32,7 +25,8 @@ import importlib
 import importlib.util
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +34,13 @@ from typing import Any
 import numpy as np
 
 from ..config import load_config
+from ..progress import bar
 from ..protocol.consensus import RULES, RuleSpec, SemanticConsensus, build_consensus
+from ..runlog import read_jsonl
 from . import stats
-from .replay import RoundAnswers, answer_signals, derive_closeness, fit_rule, label_quality, load_round
+from .compare import seed_of
+from .markdown import md_table
+from .replay import RoundAnswers, derive_closeness, ensure_embedded, fit_rule, label_quality, load_round, signal_power
 
 CORPUS = Path(__file__).resolve().parents[2] / "notebooks" / "reference" / "corpus.json"
 
@@ -69,31 +67,25 @@ def load_corpus(path: str | Path = CORPUS) -> list[Group]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no corpus manifest (notebooks/reference/corpus.json lists the corpus).")
-    manifest = json.loads(path.read_text())
     out = []
-    for entry in manifest["entries"]:
+    for entry in json.loads(path.read_text())["entries"]:
         matches = map(Path, glob.glob(str(path.parent / entry["groups"])))  # an absolute pattern too
-        for folder in sorted(matches, key=_seed_of):
+        for folder in sorted(matches, key=seed_of):
             cells = folder / entry.get("cells", "")
             consensus = sorted(c for c in cells.glob("consensus*") if (c / "summary.json").exists())
             if not consensus:
                 continue  # a group whose consensus cells have not landed yet
             trained = {_rule_of(c): c for c in consensus}
             local = folder / "local" if (folder / "local" / "summary.json").exists() else None
-            out.append(Group(entry["setting"], _seed_of(folder), folder, consensus[0], trained, local))
+            out.append(Group(entry["setting"], seed_of(folder), folder, consensus[0], trained, local))
     if not out:
         raise FileNotFoundError(f"{path}: no entry matched a finished group of consensus cells.")
     return out
 
 
-def _seed_of(folder: Path) -> int:
-    return int(folder.name.rpartition("_")[2]) if folder.name.startswith("seed_") else 0
-
-
 def _rule_of(cell: Path) -> str:
     """The rule a consensus cell ran under (its metrics rows say), else the part of its name after @."""
-    for line in (cell / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(cell / "metrics.jsonl"):
         if row.get("rule"):
             return str(row["rule"])
     return cell.name.partition("@")[2] or load_config(cell / "config.yaml", recorded=True).consensus.rule
@@ -106,27 +98,16 @@ def cached_round(group: Group, round_index: int = 1) -> tuple[RoundAnswers, Any]
     """A group's round of answers with their embeddings and closeness (each cached on disk by content), and its consensus config."""
     cfg = load_config(group.answers / "config.yaml", recorded=True)
     ra = load_round(group.answers, round_index)
+    embedder = cfg.consensus.embedder
     if ra.X is None:
-        ra.X = _cached(["answers", cfg.consensus.embedder, ra.texts], lambda: _embedded(ra, cfg))
+        ra.X = _cached(["answers", embedder, ra.texts], lambda: ensure_embedded(ra, embedder).X)
     if "closeness" not in ra.signals:  # a run recorded before the clients measured it: derived from its partition
-        parts = [p for p in (group.answers, group.folder) if (p / "partition.json").exists()]
-        key = [
-            "closeness",
-            cfg.consensus.embedder,
-            ra.clients,
-            ra.prompt_ids,
-            parts[0].joinpath("partition.json").read_text(),
-        ]
+        part = next(p for p in (group.answers, group.folder) if (p / "partition.json").exists()) / "partition.json"
+        key = ["closeness", embedder, ra.clients, ra.prompt_ids, part.read_text()]
         ra.signals["closeness"] = _cached(
-            key, lambda: np.asarray(derive_closeness(group.answers, ra, cfg.consensus.embedder).signals["closeness"])
+            key, lambda: np.asarray(derive_closeness(group.answers, ra, embedder).signals["closeness"])
         ).tolist()
     return ra, cfg.consensus
-
-
-def _embedded(ra: RoundAnswers, cfg: Any) -> np.ndarray:
-    from .replay import ensure_embedded
-
-    return ensure_embedded(ra, cfg.consensus.embedder).X
 
 
 def _cached(key: Any, compute: Any) -> np.ndarray:
@@ -152,13 +133,18 @@ def score_rule(ra: RoundAnswers, consensus_cfg: Any, name: str, entrant: Entrant
     entrant = entrant if entrant is not None else RULES[name]
     if isinstance(entrant, RuleSpec):
         spec = entrant
-        if name not in RULES or RULES[name] is not entrant:
-            est = SemanticConsensus(**{**_config_params(consensus_cfg, spec), **spec.params})
+        if name not in RULES or RULES[name] is not entrant:  # what build_consensus takes from the configuration
+            base = build_consensus(consensus_cfg, "medoid")
+            given = {k: getattr(base, k) for k in ("clusterer", "min_agreement", "min_cohesion")}
+            given |= {k: getattr(consensus_cfg, k) for k in spec.reads}
+            est = SemanticConsensus(**{**given, **spec.params})
         else:
             est = build_consensus(consensus_cfg, name)
     else:
         spec, est = None, entrant
-    signal = spec.signal if spec is not None else _signal_of(est, ra)
+    # an estimator of one's own that reads competence reads closeness
+    competent = est.weighting == "competence" or getattr(est, "choose", "heaviest") == "most_competent"
+    signal = spec.signal if spec is not None else "closeness" if competent else None
     if signal and signal not in ra.signals:
         return {"skipped": f"no {signal} recorded"}
     if (est.weighting == "confidence" or est.min_confidence > 0) and ra.confidence is None:
@@ -167,19 +153,6 @@ def score_rule(ra: RoundAnswers, consensus_cfg: Any, name: str, entrant: Entrant
     q["net_per_client"] = q["new_correct_per_client"] - q["harmful_per_client"]
     q["coverage"] = q["kept"] / q["n_prompts"] if q["n_prompts"] else float("nan")
     return q
-
-
-def _config_params(consensus_cfg: Any, spec: RuleSpec) -> dict[str, Any]:
-    """What :func:`build_consensus` takes from the configuration, for a spec not in the registry."""
-    base = build_consensus(consensus_cfg, "medoid")
-    keep = ("clusterer", "min_agreement", "min_cohesion")
-    return {**{k: getattr(base, k) for k in keep}, **{k: getattr(consensus_cfg, k) for k in spec.reads}}
-
-
-def _signal_of(est: SemanticConsensus, ra: RoundAnswers) -> str | None:
-    """The signal an estimator of one's own reads: closeness, when it reads competence at all."""
-    needs = est.weighting == "competence" or getattr(est, "choose", "heaviest") == "most_competent"
-    return "closeness" if needs else None
 
 
 @dataclass
@@ -207,10 +180,6 @@ def leaderboard(
     refitted on them (:func:`score_rule`); 3. per (setting, rule) the means over seeds with intervals;
     4. validity: replay's net new correct labels against the trained gain, where a group trained the rule.
     """
-    import time
-
-    from ..progress import bar
-
     start = time.perf_counter()
     names = {**{r: RULES[r] for r in (rules or RULES)}, **dict(entrants or {})}
     cases = []
@@ -219,12 +188,9 @@ def leaderboard(
         for g in groups:
             for r in rounds:
                 ra, consensus_cfg = cached_round(g, r)
-                agreement = answer_signals(ra, consensus_cfg).get("agreement")
-                y = ra.correct.astype(int)
-                if agreement is not None and 0 < y.sum() < len(y):
-                    from sklearn.metrics import roc_auc_score
-
-                    auc_cases.setdefault(g.setting, []).append(float(roc_auc_score(y, agreement)))
+                for p in signal_power([(ra, consensus_cfg)]):
+                    if p["signal"] == "agreement" and np.isfinite(p["auc"]):  # does headcount predict a right answer?
+                        auc_cases.setdefault(g.setting, []).append(p["auc"])
                 for name, entrant in names.items():
                     q = score_rule(ra, consensus_cfg, name, entrant)
                     cases.append({"setting": g.setting, "seed": g.seed, "round": r, "rule": name, **q})
@@ -264,26 +230,21 @@ def trained_gain(group: Group, rule: str, metric: str = "exact_match") -> float 
     if cell is None or group.local is None:
         return None
 
-    def final(folder: Path) -> float:
-        rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        return float(rows[-1]["test"]["all"][metric])
-
-    return final(cell) - final(group.local)
+    trained, local = (float(read_jsonl(f / "metrics.jsonl")[-1]["test"]["all"][metric]) for f in (cell, group.local))
+    return trained - local
 
 
 def _validity(groups: Sequence[Group], cases: Sequence[dict[str, Any]], n_boot: int) -> dict[str, Any]:
     """Spearman correlation of replay's net new correct labels (round 1) with the trained gain over local."""
-    from scipy.stats import spearmanr
+    from scipy.stats import rankdata, spearmanr
 
+    by_case = {(c["setting"], c["seed"], c["round"], c["rule"]): c for c in reversed(cases)}  # the first of each
     pairs = []
     for g in groups:
         metric = load_config(g.answers / "config.yaml", recorded=True).compare.metric
         for rule in g.trained:
             gain = trained_gain(g, rule, metric)
-            case = next(
-                (c for c in cases if (c["setting"], c["seed"], c["round"], c["rule"]) == (g.setting, g.seed, 1, rule)),
-                None,
-            )
+            case = by_case.get((g.setting, g.seed, 1, rule))
             if gain is not None and case is not None and "skipped" not in case:
                 pairs.append({"setting": g.setting, "seed": g.seed, "rule": rule, "replay": case["net_per_client"]})
                 pairs[-1]["trained"] = gain
@@ -300,26 +261,17 @@ def _validity(groups: Sequence[Group], cases: Sequence[dict[str, Any]], n_boot: 
             draws.append(spearmanr(x[idx], y[idx]).statistic)
     ci = stats.interval(rho, np.array(draws))
     # where they disagree most: the cases furthest apart in rank
-    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rankdata(x), rankdata(y)
     worst = sorted(range(len(pairs)), key=lambda i: -abs(rx[i] - ry[i]))[:5]
     return {"n": len(pairs), "rho": ci, "pairs": pairs, "disagree": [pairs[i] for i in worst]}
-
-
-def _ranks(v: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(v) / len(v)
 
 
 # -- entering from outside ------------------------------------------------------------------------
 
 
 def load_plugin(spec: str) -> dict[str, Entrant]:
-    """Entrants from ``path/to/file.py:object`` or ``package.module:object``.
-
-    ``object`` is a :class:`RuleSpec` (entered under its object name), an unfitted
-    :class:`SemanticConsensus` (any clusterer, thresholds, weighting function), or a dict of either by name.
-    """
+    """Entrants from ``path/to/file.py:object`` or ``package.module:object``: a :class:`RuleSpec` (entered under its
+    object name), an unfitted :class:`SemanticConsensus` (any clusterer, thresholds, weighting), or a dict of them."""
     where, _, attr = spec.rpartition(":")
     if not where or not attr:
         raise ValueError(f"--plugin {spec!r}: give path/to/file.py:object or package.module:object.")
@@ -346,6 +298,17 @@ def load_plugin(spec: str) -> dict[str, Entrant]:
 
 # -- the table -------------------------------------------------------------------------------------
 
+METRICS = [("kept", "{:.1f}"), ("precision", "{:.2f}"), ("new_correct_per_client", "{:.2f}")]  # as the tables show them
+METRICS += [("harmful_per_client", "{:.2f}"), ("net_per_client", "{:+.2f}")]
+
+
+def _settings(board: Board) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
+    """Per setting: its name, what agreement's AUC says of it, and its ranked rows."""
+    for setting in dict.fromkeys(r["setting"] for r in board.rows):
+        auc = board.auc.get(setting)
+        told = f" (agreement predicts a right answer with AUC {auc.format('{:.2f}')})" if auc else ""
+        yield setting, told, [r for r in board.rows if r["setting"] == setting]
+
 
 def format_board(board: Board) -> str:
     """The leaderboard as text: validity first, then per setting the rules ranked by net new correct labels."""
@@ -357,28 +320,19 @@ def format_board(board: Board) -> str:
         )
     else:
         rho = v["rho"]
-        says = (
-            "replay's ranking predicts training's"
-            if rho.lo > 0
-            else "REPLAY DOES NOT RELIABLY PREDICT TRAINING here: read the ranking as label quality, not as accuracy"
-        )
+        says = "REPLAY DOES NOT RELIABLY PREDICT TRAINING here: read the ranking as label quality, not as accuracy"
+        if rho.lo > 0:
+            says = "replay's ranking predicts training's"
         lines.append(
             f"validity: Spearman correlation of replay's net new correct labels per client (round 1) with the trained "
             f"gain over local training, over {v['n']} (rule, setting, seed) cases: {rho.format('{:+.2f}')}: {says}."
         )
-    metrics = [("kept", "{:.1f}"), ("precision", "{:.2f}"), ("new_correct_per_client", "{:.2f}")]
-    metrics += [("harmful_per_client", "{:.2f}"), ("net_per_client", "{:+.2f}")]
     heads = ["kept", "precision", "new correct/client", "harmful/client", "net/client"]
     cols = f"{'rule':<14}{'seeds':>6}" + "".join(f"{h:>23}" for h in heads)
-    for setting in dict.fromkeys(r["setting"] for r in board.rows):
-        auc = board.auc.get(setting)
-        told = f" (agreement predicts a right answer with AUC {auc.format('{:.2f}')})" if auc else ""
+    for setting, told, rows in _settings(board):
         lines += ["", f"== {setting} =={told}", cols, "-" * len(cols)]
-        for r in (x for x in board.rows if x["setting"] == setting):
-            cells = "".join(f"{r[m].format(fmt):>23}" for m, fmt in metrics)
-            lines.append(f"{r['rule']:<14}{r['n']:>6}{cells}")
-    lines.append("")
-    lines.append(f"scored in {board.seconds:.1f} s")
+        lines += [f"{r['rule']:<14}{r['n']:>6}" + "".join(f"{r[m].format(f):>23}" for m, f in METRICS) for r in rows]
+    lines += ["", f"scored in {board.seconds:.1f} s"]
     return "\n".join(lines)
 
 
@@ -389,11 +343,9 @@ def board_markdown(board: Board) -> str:
         head = f"Too few trained cases ({v['n']}) to say whether replay predicts training."
     else:
         rho = v["rho"]
-        tell = (
-            "replay's ranking predicts training's"
-            if rho.lo > 0
-            else "**replay does not reliably predict training here**: read the ranking as label quality, not accuracy"
-        )
+        tell = "**replay does not reliably predict training here**: read the ranking as label quality, not accuracy"
+        if rho.lo > 0:
+            tell = "replay's ranking predicts training's"
         head = (
             f"**Validity.** Over {v['n']} (rule, setting, seed) cases where the rule was also trained, the Spearman "
             f"correlation of replay's net new correct labels per client (round 1) with the trained gain over local "
@@ -406,18 +358,8 @@ def board_markdown(board: Board) -> str:
             )
             head += f" Where they disagree most: {worst}."
     out = [head]
-    for setting in dict.fromkeys(r["setting"] for r in board.rows):
-        auc = board.auc.get(setting)
-        out += [
-            "",
-            f"**{setting}**" + (f" (agreement predicts a right answer with AUC {auc.format('{:.2f}')})" if auc else ""),
-            "",
-        ]
-        out += ["| rule | seeds | kept | precision | new correct / client | harmful / client | net / client |"]
-        out += ["|---|--:|--:|--:|--:|--:|--:|"]
-        for r in (x for x in board.rows if x["setting"] == setting):
-            cells = [r["kept"].format("{:.1f}"), r["precision"].format("{:.2f}")]
-            cells += [r[m].format("{:.2f}") for m in ("new_correct_per_client", "harmful_per_client")]
-            cells += [r["net_per_client"].format("{:+.2f}")]
-            out.append(f"| `{r['rule']}` | {r['n']} | " + " | ".join(cells) + " |")
+    columns = ["rule", "seeds", "kept", "precision", "new correct / client", "harmful / client", "net / client"]
+    for setting, told, rows in _settings(board):
+        body = [[f"`{r['rule']}`", r["n"], *(r[m].format(fmt) for m, fmt in METRICS)] for r in rows]
+        out += ["", f"**{setting}**{told}", "", md_table(columns, body)]
     return "\n".join(out)

@@ -1,9 +1,7 @@
 """Markdown of finished runs for a notebook to show: a comparison's table with its intervals, what a difference says.
 
-Text only (the figures are drawn in ``ui``): :func:`seed_summary_markdown` is a multi-seed comparison's
-table, :func:`versus` reads a paired difference as its interval says, :func:`parse_seed_table` reads the
-text table the package printed back into numbers, :func:`replay_markdown` is a replay of the consensus rules.
-The documentation's pages are written from the same functions (``tools/docpages.py``).
+Text only (the figures are drawn in ``ui``); the documentation's pages are written from the same functions
+(``tools/docpages.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import numpy as np
 
 from ..runlog import read_predictions
 from . import stats
-from .compare import METRIC_LABELS, SeedSummary, family_gaps, item_scores, run_metric, seed_table
+from .compare import METRIC_LABELS, SeedSummary, family_gaps, item_scores, paired_differences, run_metric, seed_table
 
 
 def format_minutes(seconds: float) -> str:
@@ -56,12 +54,7 @@ def versus(diff: stats.Interval, other: str) -> str:
 
 # -- a multi-seed comparison -------------------------------------------------------------------
 def _differences(summary: SeedSummary, metric: str, n_boot: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    em = summary.scores[metric][summary.final_stage()]
-    entries = [e for e in summary.entries if e in em and len(em[e]) == len(summary.seeds)]
-    em = {e: em[e] for e in entries}
-    refs = [m for m in ("consensus", "local", "fedavg") if m in em]
-    table = {e: {r: stats.difference(em, e, r, n_boot) for r in refs if r != e} for e in entries}
-    return refs, table
+    return paired_differences(summary.complete(metric), n_boot)
 
 
 def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boot: int = 2000) -> str:
@@ -76,17 +69,10 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
 
     def gap(r: dict[str, Any]) -> str:
         shown = r["gap"] is not None and r["method"] not in ("local", "centralized")
-        return fmt_interval(r["gap"], "{:.2f}") if shown else "-"
+        return r["gap"].format("{:.2f}") if shown else "-"
 
     scores = [
-        [
-            f"`{r['method']}`",
-            fmt_interval(r["em"]),
-            fmt_interval(r["rouge_l"]),
-            gap(r),
-            f"{r['bytes']:,.0f}",
-            f"{r['steps']:.0f}",
-        ]
+        [f"`{r['method']}`", r["em"].format(), r["rouge_l"].format(), gap(r), f"{r['bytes']:,.0f}", f"{r['steps']:.0f}"]
         for r in rows
     ]
     out = [
@@ -100,11 +86,8 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
     cells = [
         [f"`{e}`", *[_bold_if(d[r]) if r in d else "" for r in refs]] for e, d in diffs.items() if e not in refs or d
     ]
-    out += [
-        "",
-        f"Paired differences in {label} (row minus column), 95% interval; **bold**: zero lies outside the interval.",
-    ]
-    out += ["", md_table(["method", *[f"minus `{r}`" for r in refs]], cells)]
+    said = f"Paired differences in {label} (row minus column), 95% interval; **bold**: zero lies outside the interval."
+    out += ["", said, "", md_table(["method", *[f"minus `{r}`" for r in refs]], cells)]
     out += ["", _family_gaps(summary, metric, n_boot)] if {"local", "centralized"} <= set(diffs) else []
     if summary.labels:
         out += ["", "Pseudo-labels sent, mean over seeds: kept of the public prompts, and their precision.", ""]
@@ -123,12 +106,10 @@ def _bold_if(d: stats.Interval) -> str:
 
 
 def _family_gaps(summary: SeedSummary, metric: str, n_boot: int) -> str:
-    em = summary.scores[metric][summary.final_stage()]
     fams = sorted(set(summary.families["0"]))
-    complete = [e for e in summary.entries if len(em.get(e, [])) == len(summary.seeds)]
     rows = [
         [f"`{e}`", *(f"**{g.mean:+.2f}**" if g.excludes(0.0) else f"{g.mean:+.2f}" for g in gaps.values())]
-        for e, gaps in family_gaps(summary, em, complete, n_boot).items()
+        for e, gaps in family_gaps(summary, summary.complete(metric), n_boot).items()
     ]
     head = f"Share of the local -> centralized gap closed, per task family ({METRIC_LABELS[metric]}); **bold**: its interval excludes 0."
     return head + "\n\n" + md_table(["method", *[f.replace("_", " ") for f in fams]], rows)
@@ -183,14 +164,8 @@ def replay_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
     rows = mean_over_seeds(rows) if len({r.get("seed") for r in rows}) > 1 else list(rows)
     body = [
-        [
-            f"`{r['rule']}`",
-            r["round"],
-            f"{r['kept']:.1f}/{r['n_prompts']:.0f}",
-            f"{r['precision']:.2f}",
-            f"{r['new_correct_per_client']:.2f}",
-            f"{r['harmful_per_client']:.2f}",
-        ]
+        [f"`{r['rule']}`", r["round"], f"{r['kept']:.1f}/{r['n_prompts']:.0f}"]
+        + [f"{r[k]:.2f}" for k in ("precision", "new_correct_per_client", "harmful_per_client")]
         for r in rows
         if "skipped" not in r
     ]

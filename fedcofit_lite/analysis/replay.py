@@ -1,19 +1,14 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run writes every answer the clients sent, with its confidence and the competence signals the clients
-measured, and the server's sentence embeddings of them. Replay reads those (:mod:`fedcofit_lite.runlog`), fits any
-rule of :data:`~fedcofit_lite.protocol.consensus.RULES` as the server would, and scores the pseudo-label rows it would
-have written (:func:`label_rows`, scored by :func:`fedcofit_lite.runlog.label_scores` as a run's own are) against the
-hidden references, which it reads to score, never to decide: ``kept``, ``precision`` (the share of kept labels that
-are right), ``new correct / client`` (right labels where the client's own answer was wrong), ``harmful / client`` (the
-reverse) and ``coverage`` per family.
-
-One round up close (the explorer of notebooks 04 and 05): :func:`fit_consensus` with any registered clusterer,
-:func:`consensus_quality`, :func:`threshold_sweep` over the clusterer's knob. Every estimator here is built by
-:func:`~fedcofit_lite.protocol.consensus.build_consensus`, as the server's is. Answers the server did not embed are
-embedded again with the run's embedder (the only model replay may load); a run recorded before the clients measured
-their closeness gets it computed here, from ``partition.json``, as each client would have (:func:`derive_closeness`).
-No widget library, no transformers (a test checks it).
+A consensus run saves every answer the clients sent, with its confidence, the competence signals the clients
+measured and the server's sentence embeddings. Replay reads them (:mod:`fedcofit_lite.runlog`), fits any rule of
+:data:`~fedcofit_lite.protocol.consensus.RULES` as the server would (every estimator here is built by
+:func:`~fedcofit_lite.protocol.consensus.build_consensus`) and scores the pseudo-labels it would have sent against
+the hidden references, which it reads to score, never to decide (:func:`label_quality`). One round up close (the
+explorer of notebooks 04 and 05): :func:`fit_consensus`, :func:`consensus_quality`, :func:`threshold_sweep`. Answers
+the server did not embed are embedded again with the run's embedder (the only model replay may load); a run recorded
+before the clients measured their closeness gets it computed here (:func:`derive_closeness`). No widget library, no
+transformers (a test checks it).
 """
 
 from __future__ import annotations
@@ -43,15 +38,14 @@ from ..runlog import (
 )
 from ..tasks.data import build_suite
 from ..tasks.evaluate import correct
+from . import stats
+from .compare import seed_of
 
 
 @dataclass
 class RoundAnswers:
-    """Every answer of one round, one entry per (client, prompt), with what the teacher knows.
-
-    ``X`` rows follow the same order once embedded (:func:`load_round` fills it
-    from the run folder when the server saved its embeddings).
-    """
+    """Every answer of one round, one entry per (client, prompt), with what the teacher knows; ``X`` rows follow the
+    same order once embedded (:func:`load_round` fills it when the server saved its embeddings)."""
 
     round: int
     clients: list[str]
@@ -120,23 +114,17 @@ def load_round(run_dir: str | Path, round_index: int = 1, embeddings: bool = Tru
 
 
 def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:
-    """Fill ``ra.signals["closeness"]`` from the run's partition, for a run recorded before clients measured it.
-
-    Each client's closeness is computed as it would have computed it (its private prompts, from
-    ``partition.json``, against each public prompt, under the run's embedder): what the analysis may
-    know, since the run folder records the partition. A run that recorded it keeps its own.
-    """
+    """Fill ``ra.signals["closeness"]`` for a run recorded before clients measured it, as each client would have: its
+    private prompts (``partition.json``) against each public prompt, under the run's embedder; a recorded one stays."""
     if "closeness" in ra.signals:
         return ra
-    from ..engine.embed import embed_texts
     from ..federation.signals import prompt_text
 
     run = Path(run_dir)
     suite = build_suite(load_config(run / "config.yaml", recorded=True))
     train = {e.id: e for e in suite.train}
     public = {e.id: e for e in suite.public}
-    model = _embedder(embedder, device)
-    embed = functools.partial(embed_texts, model, progress=False)
+    embed = _embed_fn(embedder, device)
     prompts = list(dict.fromkeys(ra.prompt_ids))
     P = np.asarray(embed([prompt_text(public[p]) for p in prompts]))
     row_of = {p: i for i, p in enumerate(prompts)}
@@ -151,20 +139,16 @@ def derive_closeness(run_dir: str | Path, ra: RoundAnswers, embedder: str, devic
 
 def ensure_embedded(ra: RoundAnswers, embedder: str, device: str = "cpu") -> RoundAnswers:
     """Embed the answers with ``embedder`` when the run folder did not hold the server's embeddings."""
-    if ra.X is None:
-        from ..engine.embed import embed_texts
-
-        model = _embedder(embedder, device)
-        ra.embed(lambda texts: embed_texts(model, texts, progress=False))
-    return ra
+    return ra.embed(_embed_fn(embedder, device)) if ra.X is None else ra
 
 
 @functools.lru_cache(maxsize=2)
-def _embedder(name: str, device: str) -> Any:
-    """One load per embedder for a whole replay (every round of every seed)."""
+def _embed_fn(name: str, device: str) -> Callable[[list[str]], np.ndarray]:
+    """Texts -> unit vectors under the embedder ``name``, loaded once for a whole replay (every round of every seed)."""
+    from ..engine.embed import embed_texts
     from ..engine.models import load_embedder
 
-    return load_embedder(name, device=device)
+    return functools.partial(embed_texts, load_embedder(name, device=device), progress=False)
 
 
 def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None = None) -> SemanticConsensus:
@@ -193,10 +177,8 @@ def fit_rule(ra: RoundAnswers, estimator: SemanticConsensus, signal: str | None 
 
 
 def label_rows(ra: RoundAnswers, est: SemanticConsensus) -> list[PseudoLabelRow]:
-    """The ``pseudo_labels`` rows a server fitting ``est`` would have written for this round, each one scored.
-
-    As at the server, a prompt whose consensus is an empty (or whitespace) answer is never kept.
-    """
+    """The ``pseudo_labels`` rows a server fitting ``est`` would have written for this round, each one scored; as at
+    the server, a prompt whose consensus is an empty (or whitespace) answer is never kept."""
     fitted = zip(est.groups_, est.consensus_index_, est.agreement_, est.cohesion_, est.n_clusters_, est.n_answers_)
     rows = []
     for (p, i, agreement, cohesion, k, n), keep in zip(fitted, est.keep_):
@@ -207,7 +189,11 @@ def label_rows(ra: RoundAnswers, est: SemanticConsensus) -> list[PseudoLabelRow]
 
 
 def label_quality(ra: RoundAnswers, est: SemanticConsensus) -> dict[str, Any]:
-    """What the fitted rule would send, scored against the hidden references (see the module docstring)."""
+    """What the fitted rule would send, scored against the hidden references.
+
+    ``kept`` labels of ``n_prompts``, their ``precision`` (the share that is right), ``new_correct`` and ``harmful``
+    labels per client (right where the client's own answer was wrong, and the reverse), ``coverage`` per family.
+    """
     return _quality(ra, label_rows(ra, est))
 
 
@@ -262,10 +248,9 @@ def replay(
     consensus settings for the replay only.
     """
     run = Path(run_dir)
-    seeds = _seed_folders(run)
-    if not (run / "config.yaml").exists() and seeds:
-        return [{"seed": _seed_of(f), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
     if not (run / "config.yaml").exists():
+        if seeds := _seed_folders(run):
+            return [{"seed": seed_of(f.parent), **row} for f in seeds for row in replay(f, rules, rounds, overrides)]
         raise FileNotFoundError(
             f"{run} has no config.yaml: give a consensus run folder (or a compare folder's consensus/)."
         )
@@ -293,11 +278,8 @@ def replay(
 
 
 def answer_signals(ra: RoundAnswers, consensus_cfg: ConsensusConfig | None = None) -> dict[str, np.ndarray]:
-    """Every per-answer number a rule could read, for :func:`signal_power`: (n_answers,) each, higher = more likely right.
-
-    ``confidence`` and the recorded competence signals as the clients measured them, and ``agreement``:
-    the share of the prompt's answers in the answer's own group under the medoid rule (what headcount sees).
-    """
+    """Every per-answer number a rule could read, (n_answers,) each, higher = more likely right: the recorded ones, and
+    ``agreement``, the share of the prompt's answers in the answer's own medoid-rule group."""
     out = {n: np.asarray(v, dtype=float) for n, v in ra.signals.items()}
     if ra.confidence is not None:
         out["confidence"] = np.asarray(ra.confidence, dtype=float)
@@ -313,12 +295,8 @@ def answer_signals(ra: RoundAnswers, consensus_cfg: ConsensusConfig | None = Non
 
 
 def signal_power(rounds: Sequence[tuple[RoundAnswers, ConsensusConfig | None]]) -> list[dict[str, Any]]:
-    """How well each signal tells a right answer from a wrong one: ROC AUC, overall and per family, per round given.
-
-    ``rounds`` are (round, its run's consensus settings) pairs, e.g. round 1 of several seeds; one row per
-    (round, signal) with ``auc`` (all answers), ``by_family`` and the share of right answers. AUC 0.5 is
-    chance; a family where every answer is right (or wrong) has no AUC (NaN).
-    """
+    """ROC AUC of each signal telling a right answer from a wrong one, overall and per family (NaN where every answer is
+    right, or wrong), per (round, its run's consensus settings) given, e.g. round 1 of several seeds."""
     from sklearn.metrics import roc_auc_score
 
     def auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -354,11 +332,7 @@ def signal_power_of(run_dir: str | Path, rounds: Sequence[int] = (1,)) -> list[d
 
 def _seed_folders(run: Path) -> list[Path]:
     """The ``seed_S/consensus`` folders of a multi-seed compare folder, by seed."""
-    return sorted(run.glob("seed_*/consensus"), key=_seed_of)
-
-
-def _seed_of(folder: Path) -> int:
-    return int(folder.parent.name.split("_")[1])
+    return sorted(run.glob("seed_*/consensus"), key=lambda f: seed_of(f.parent))
 
 
 def format_signal_power(rows: Sequence[dict[str, Any]]) -> str:
@@ -379,6 +353,15 @@ def format_signal_power(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+COUNTS = ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client")  # of label_quality, per seed
+
+
+def seed_mean(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Means over seeds of :func:`label_quality`'s counts, and the precision over the seeds that kept a label."""
+    means = {k: float(np.mean([r[k] for r in rows])) for k in COUNTS}
+    return {**means, "precision": stats.mean_or_nan([r["precision"] for r in rows if r["kept"]])}
+
+
 def mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of several seeds (``seed`` key) averaged per (rule, round); ``n_seeds`` says over how many."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
@@ -390,11 +373,7 @@ def mean_over_seeds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             groups[(r["rule"], r["round"])].append(r)
     for (rule, rnd), rs in groups.items():
-        row: dict[str, Any] = {"rule": rule, "round": rnd, "n_seeds": len(rs)}
-        for key in ("kept", "n_prompts", "new_correct_per_client", "harmful_per_client"):
-            row[key] = float(np.mean([r[key] for r in rs]))
-        scored = [r["precision"] for r in rs if r["kept"]]  # a seed that kept nothing has no precision
-        row["precision"] = float(np.mean(scored)) if scored else float("nan")
+        row: dict[str, Any] = {"rule": rule, "round": rnd, "n_seeds": len(rs), **seed_mean(rs)}
         row["coverage"] = {f: float(np.mean([r["coverage"][f] for r in rs])) for f in rs[0]["coverage"]}
         out.append(row)
     return out
@@ -495,22 +474,20 @@ def threshold_sweep(
     if values is None:  # every 5th step of a continuous knob, every step of a count
         stride = spec.step * (1 if isinstance(spec.step, int) else 5)
         values = np.round(np.arange(spec.low, spec.high + spec.step / 2, stride), 4).tolist()
-    rows = []
-    for v in map(spec.value, values):
-        est = fit_consensus(ra, algorithm, min_agreement, **{**fixed, spec.knob: v})
-        rows.append({spec.knob: v, **consensus_quality(ra, est)})
-    return rows
+    return [
+        {spec.knob: v, **consensus_quality(ra, fit_consensus(ra, algorithm, min_agreement, **{**fixed, spec.knob: v}))}
+        for v in map(spec.value, values)
+    ]
 
 
 def tradeoff_from_run(
     run_dir: str | Path, sigmas: Sequence[float], delta: float = 1e-5, rounds: Sequence[int] | None = None
 ) -> list[TradeoffRow]:
-    """Private consensus (:func:`~fedcofit_lite.protocol.private_vote.tradeoff`) replayed on the answers a consensus run recorded (no model): its clients' votes, its hidden references.
+    """Private consensus (:func:`~fedcofit_lite.protocol.private_vote.tradeoff`) on a consensus run's recorded votes.
 
-    Each client's answer is keyed by :func:`fedcofit_lite.protocol.consensus.normalize_answer`; a released key is
-    correct when it passes the run's own check (:func:`fedcofit_lite.tasks.evaluate.correct`). Later rounds'
-    answers were given after the run's own (non-private) pseudo-labels: replay round 1 alone for a clean
-    first-round trade-off.
+    A vote is a client's answer keyed by :func:`~fedcofit_lite.protocol.consensus.normalize_answer`; a released key
+    is right when it passes the run's own check. Later rounds' answers came after the run's own (non-private)
+    pseudo-labels: replay round 1 alone for a clean first-round trade-off.
     """
     rounds = list(rounds or rounds_of(run_dir))
     if not rounds:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import ConsensusConfig
+from ..config import ConsensusConfig, load_config
 from ..protocol.cluster import REGISTRY
 from ..runlog import format_table
 from .replay import RoundAnswers, consensus_quality, ensure_embedded, fit_as_configured, load_round
@@ -39,13 +39,8 @@ def server_only_sweep(
     algorithms: Sequence[str] | None = None,  # default: every clusterer of cluster.REGISTRY
     round_index: int = 1,
 ) -> tuple[list[dict[str, Any]], str]:
-    """The server's side only, in seconds: replace the answers of a recorded honest round and refit.
-
-    Takes the answers an honest run sent in ``round_index``, turns the last clients bad (as :func:`robustness_sweep`
-    does), and reports pseudo-label accuracy per algorithm. No training: it shows how the *first* consensus after the
-    attack looks, not how training on it plays out over rounds.
-    """
-    from ..config import load_config
+    """The server's side only, in seconds: turn the last clients of an honest run's ``round_index`` bad and refit. No
+    training: it shows how the *first* consensus after the attack looks, not how training on it plays out."""
     from ..federation.adversary import apply_behaviours
 
     cfg = load_config(Path(run_dir) / "config.yaml", recorded=True)

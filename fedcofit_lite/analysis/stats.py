@@ -1,21 +1,17 @@
 """Intervals for comparisons: a two-level paired bootstrap over seeds, then test items within each seed.
 
-A comparison scores every method on the same test items, under several seeds (each seed its own partition, adapter
-start, sampling and training noise). A score is uncertain for two reasons: which test items happened to be drawn, and
-which training runs the seeds happened to give. An interval that resamples only the items of fixed seeds speaks of
-those particular runs; a reader takes it for a statement about the method. So one bootstrap draw here resamples at
-both levels (a hierarchical bootstrap, the stratified-over-runs habit of ``rliable``, Agarwal et al., NeurIPS 2021):
-it picks ``S`` of the ``S`` seeds with replacement, then within each picked seed ``n`` of its ``n`` items with
-replacement (afresh for a seed picked twice), the same seeds and items for every method (paired), and takes each
-method's score as the mean over the picked seeds of its mean over their picked items. The 2.5 and 97.5 percentiles of
-2,000 draws give the 95% interval of a score, of a difference between two methods, or of the share of the local ->
-centralized gap a method closes.
+A score is uncertain for two reasons: which test items were drawn, and which training runs the seeds gave (each seed
+its own partition, adapter start, sampling and training noise). An interval over the items of fixed seeds speaks of
+those runs only; a reader takes it for a statement about the method. So one draw here resamples at both levels (a
+hierarchical bootstrap, the stratified-over-runs habit of ``rliable``, Agarwal et al., NeurIPS 2021): ``S`` of the
+``S`` seeds with replacement, then within each picked seed ``n`` of its ``n`` items (afresh for a seed picked twice),
+the same for every method (paired); a method's score is the mean over the picked seeds of its mean over their items.
+The 2.5 and 97.5 percentiles of 2,000 draws give the 95% interval of a score, a difference, or a share of a gap.
 
-With one seed the seed level has nothing to resample and the interval is the item bootstrap of that run: it says
-nothing about another training run. With few seeds (3-5) the seed level is coarse and, like every bootstrap of few
-units, somewhat narrow; ``over="items"`` gives the item-only interval of earlier releases, for comparison.
-:func:`probability_of_improvement` is ``rliable``'s P(X > Y) between two methods' runs. Numpy only: no torch, no
-model.
+With one seed the interval is the item bootstrap of that run: it says nothing about another training run. With few
+seeds (3-5) the seed level is coarse and, like every bootstrap of few units, somewhat narrow; ``over="items"`` gives
+the item-only interval of earlier releases, for comparison. :func:`probability_of_improvement` is ``rliable``'s
+P(X > Y) between two methods' runs. Numpy only: no torch, no model.
 """
 
 from __future__ import annotations
@@ -28,10 +24,6 @@ import numpy as np
 
 Scores = Mapping[str, Sequence[np.ndarray]]  # method -> per seed, one score per item (one item order for all methods)
 Over = Literal["seeds_and_items", "items"]  # what a bootstrap draw resamples
-COVERS = (
-    "a 95% interval resamples both the seeds (training runs) and the test items within each seed, "
-    "paired across methods, so it speaks of the method, not of particular training runs"
-)
 
 
 @dataclass(frozen=True)
@@ -70,9 +62,8 @@ def _check(scores: Scores) -> list[int]:
 def resample(sizes: Sequence[int], n_boot: int, seed: int = 0, over: Over = "seeds_and_items"):
     """The draws of the two-level bootstrap, as ``(slot, seed, rows, items)``: the draws ``rows`` put ``seed`` in ``slot``.
 
-    A draw has one slot per seed. ``over="seeds_and_items"`` fills the slots with seeds picked with
-    replacement, ``over="items"`` with every seed once; ``items`` (len(rows), n) are the item indices
-    resampled for that seed in that slot (afresh per slot, so a seed picked twice is resampled twice).
+    A draw has one slot per seed, filled with seeds picked with replacement (``over="items"``: every seed once);
+    ``items`` (len(rows), n) are the seed's item indices, resampled afresh per slot (a seed picked twice, twice).
     """
     if over not in ("seeds_and_items", "items"):
         raise ValueError(f"over must be 'seeds_and_items' or 'items', got {over!r}.")
@@ -92,11 +83,8 @@ def resample(sizes: Sequence[int], n_boot: int, seed: int = 0, over: Over = "see
 def bootstrap_draws(
     scores: Scores, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them.
-
-    Draw ``b`` used the same seeds and items for every method (:func:`resample`); a draw's score is
-    the mean over its slots of the method's mean over the slot's items.
-    """
+    """Point estimates (method -> mean over seeds of its mean item score) and ``n_boot`` paired bootstrap draws of them,
+    each the mean over a draw's slots of the method's mean over the slot's items (:func:`resample`)."""
     sizes = _check(scores)
     arrays = {m: [np.asarray(a, dtype=float) for a in per_seed] for m, per_seed in scores.items()}
     point = {m: float(np.mean([a.mean() for a in per])) for m, per in arrays.items()}
@@ -130,7 +118,11 @@ def derived_intervals(
     over: Over = "seeds_and_items",
 ) -> Interval:
     """Interval of any function of the methods' scores (a difference, a gap share), computed draw by draw."""
-    point, draws = bootstrap_draws(scores, n_boot, seed, over)
+    return of_draws(fn, *bootstrap_draws(scores, n_boot, seed, over))
+
+
+def of_draws(fn: Callable[[Mapping], float | np.ndarray], point: Mapping, draws: Mapping) -> Interval:
+    """``fn`` of the point estimates, with the interval of ``fn`` draw by draw (non-finite draws left out)."""
     values = np.asarray(fn(draws), dtype=float)
     return interval(float(fn(point)), values[np.isfinite(values)] if np.isfinite(values).any() else values)
 
@@ -156,13 +148,19 @@ def gap_closed(
     0 means no better than training alone, 1 means as good as training on the pooled data. Draws where the gap is not
     positive are dropped (the share is undefined there); a wide interval then says the gap itself is uncertain.
     """
+    return derived_intervals(scores, lambda s: gap_share(s[method], s[low], s[high]), n_boot, seed, over)
 
-    def share(s):
-        gap = np.asarray(s[high] - s[low], dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(gap > 0, (s[method] - s[low]) / np.where(gap > 0, gap, 1.0), np.nan)
 
-    return derived_intervals(scores, share, n_boot, seed, over)
+def gap_share(x: float | np.ndarray, low: float | np.ndarray, high: float | np.ndarray) -> np.ndarray:
+    """(x - low) / (high - low), element-wise; NaN where the gap is not positive."""
+    gap = np.asarray(high - low, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap > 0, (x - low) / np.where(gap > 0, gap, 1.0), np.nan)
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    """The mean; NaN when there is no value (the precision of seeds that kept no label)."""
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def probability_of_improvement(scores: Scores, a: str, b: str, n_boot: int = 2000, seed: int = 0) -> Interval:

@@ -30,10 +30,7 @@ ClientData = Literal["per_client", "total"]
 @dataclass(frozen=True)
 class SweepPlan:
     """The axes of a sweep: public ``budgets`` (prompts per round), ``seeds``, ``methods``, client counts, report rounds.
-
-    Every cell runs to ``max(rounds)``; the scores after each of ``rounds`` are read from its metrics.
-    ``client_data`` says what stays fixed when the client count moves (see the module docstring).
-    """
+    ``client_data``: what stays fixed when the client count moves (:mod:`fedcofit_lite.experiments.sweep`)."""
 
     budgets: list[int]
     seeds: list[int]
@@ -63,12 +60,9 @@ class SweepPlan:
                 f"this sweep folder holds client_data={self.client_data}, not {other.client_data}: "
                 "keep --client-data as it was, or choose a new --run-dir."
             )
-        both = {k: list(dict.fromkeys([*getattr(self, k), *getattr(other, k)])) for k in ("budgets", "seeds")}
-        more = {k: list(dict.fromkeys([*getattr(self, k), *getattr(other, k)])) for k in ("methods", "clients")}
-        rounds = sorted({*self.rounds, *other.rounds})
-        return SweepPlan(
-            sorted(both["budgets"]), sorted(both["seeds"]), **more, rounds=rounds, client_data=self.client_data
-        )
+        axes = {k: list(dict.fromkeys([*getattr(self, k), *getattr(other, k)])) for k in ("methods", "clients")}
+        axes |= {k: sorted({*getattr(self, k), *getattr(other, k)}) for k in ("budgets", "seeds", "rounds")}
+        return SweepPlan(**axes, client_data=self.client_data)
 
 
 @dataclass(frozen=True)
@@ -95,22 +89,16 @@ def reads_public(method: str) -> bool:
     """True when ``method`` answers the public prompts (its cells have a budget): what it sends is ``answers``."""
     from ..federation.methods import method_spec
 
-    spec = method_spec(method)
-    return spec is not None and spec.sends == "answers"
+    return getattr(method_spec(method), "sends", None) == "answers"
 
 
 def cells(root: str | Path, plan: SweepPlan) -> list[Cell]:
     """Every cell of ``plan`` in the folder ``root``, in the order a sweep runs them (budget-free methods first)."""
-    root = Path(root)
+    root, public = Path(root), [m for m in plan.methods if reads_public(m)]
     out = []
     for n in plan.clients:
         for s in plan.seeds:
             group = root / f"clients_{n}" / f"seed_{s}"
-            out += [Cell(n, s, m, None, group / m) for m in plan.methods if not reads_public(m)]
-            out += [
-                Cell(n, s, m, b, group / f"public_{b}" / m)
-                for b in plan.budgets
-                for m in plan.methods
-                if reads_public(m)
-            ]
+            out += [Cell(n, s, m, None, group / m) for m in plan.methods if m not in public]
+            out += [Cell(n, s, m, b, group / f"public_{b}" / m) for b in plan.budgets for m in public]
     return out

@@ -6,6 +6,7 @@ The numbers come from :mod:`fedcofit_lite.analysis.frontier`; this module only l
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -147,11 +148,8 @@ def sweep_report(
         sc = sweep_scores(res, n, n_boot)
         lines += ["", f"== {n} clients, seeds {sc.seeds}, {sc.n_items} test items per seed =="]
         for r in p.rounds:
-            lines += [
-                "",
-                f"-- score against public budget, after round {r} --",
-                budget_table(budget_rows(res, sc, f"round_{r}")),
-            ]
+            table = budget_table(budget_rows(res, sc, f"round_{r}"))
+            lines += ["", f"-- score against public budget, after round {r} --", table]
         note = energy_notes(res, n)
         lines += [note] if note else []
         last = f"round_{res.last_round}"
@@ -160,25 +158,15 @@ def sweep_report(
         lines += ["", "-- score after each reported round --", round_table(round_rows(res, sc))]
         try:
             point, rows = time_to_accuracy(res, sc, links, fraction, target)
-            what = (
-                f"{target:.3f} (given)"
-                if target is not None
-                else f"local + {fraction:g} x (centralized - local) = {point:.3f}"
-            )
-            lines += [
-                "",
-                f"-- time to accuracy: first round reaching {what}; seconds = compute + bytes over the link --",
-            ]
-            lines += [tta_table(rows, links)]
+            gap = f"local + {fraction:g} x (centralized - local) = {point:.3f}"
+            what = f"{target:.3f} (given)" if target is not None else gap
+            head = f"-- time to accuracy: first round reaching {what}; seconds = compute + bytes over the link --"
+            lines += ["", head, tta_table(rows, links)]
         except ValueError as err:
             lines += ["", f"-- time to accuracy: {err} --"]
-        moved = transfer_rows(res, n, n_boot=n_boot)
-        if moved:
-            lines += [
-                "",
-                "-- what each client learned of the task families it held no record of (and kept of its own) --",
-            ]
-            lines += [transfer_table(moved)]
+        if moved := transfer_rows(res, n, n_boot=n_boot):
+            head = "-- what each client learned of the task families it held no record of (and kept of its own) --"
+            lines += ["", head, transfer_table(moved)]
         lines += ["", "-- pseudo-labels: per round, kept, precision, new-correct and harmful labels per client --"]
         lines += [labels_table(label_rows(res, n))]
         lines += ["", "-- verdict --", verdict(res, sc).text]
@@ -201,11 +189,9 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
     ]
     out += _budget_findings(res, sc, rows, last)
     for ref in ("local", "fedavg", "fedavg (global)", "centralized"):
-        if (ref, None) in rows:
+        if row := rows.get((ref, None)):
             moved = " (its data moved to one place, outside the count)" if ref == "centralized" else ""
-            out.append(
-                f"{ref}: {rows[(ref, None)]['score'].format()} at {rows[(ref, None)]['bytes']:,.0f} bytes{moved}."
-            )
+            out.append(f"{ref}: {row['score'].format()} at {row['bytes']:,.0f} bytes{moved}.")
     sent = [(m, b, r) for (m, b), r in rows.items() if b is not None and r["bytes"]]
     fedavg = rows.get(("fedavg", None))
     if sent and fedavg and fedavg["bytes"]:
@@ -217,15 +203,13 @@ def findings(res: SweepResults, clients: int | None = None, n_boot: int = 1000) 
         if most["bytes_whole"] > most["bytes"]:
             share = 1 - most["bytes"] / most["bytes_whole"]
             out.append(f"Sending only changed answers saved {share:.0%} of that budget's bytes, for the same labels.")
-    try:
+    with contextlib.suppress(ValueError):  # no local or centralized: no target
         target, tta = time_to_accuracy(res, sc)
         got = [(r["method"], r["budget"], r["rounds"]) for r in tta if r["rounds"] is not None]
         got = [f"{m}{f' at {b} prompts' if b is not None else ''} (round {k})" for m, b, k in got]
         out.append(
             f"Local + half the gap to centralized ({target:.3f}) was reached by {', '.join(got) or 'no method'}."
         )
-    except ValueError:
-        pass
     out.append(verdict(res, sc).text)
     return out
 
@@ -238,7 +222,7 @@ def _budget_findings(res: SweepResults, sc: SweepScores, rows: Mapping, stage: s
         if len(budgets) < 2:
             continue
         lo, hi = (rule, budgets[0], stage), (rule, budgets[-1], stage)
-        diff = stats.interval(sc.point[hi] - sc.point[lo], sc.draws[hi] - sc.draws[lo])
+        diff = sc.difference(hi, lo)
         tell = "distinguishable from zero" if diff.excludes(0.0) else "not distinguishable from zero"
         out.append(
             f"{rule}: {sc.interval(lo).format()} at {budgets[0]} public prompts, {sc.interval(hi).format()} at "

@@ -13,11 +13,9 @@ and adds, to the frozen layer's output, ``((x @ A_cat) * mask) @ B_cat``, where 
 @ A_a) @ B_a``: the other adapters' columns are multiplied by zero. Two matmuls per layer whatever the number of
 clients; the extra arithmetic (n times the rank) is small next to the frozen layer.
 
-With ``train=True`` the same routing trains: the factors are stacked from the live parameters at every forward
-(``torch.cat`` is differentiable), LoRA dropout applies to the input, and a row's loss reaches only its own adapter's
-columns (the others are multiplied by zero), so one forward and backward trains every client at once
-(:func:`fedcofit_lite.engine.finetune.train_adapters`). Plain LoRA adapters only (DoRA and other peft variants keep
-peft's own paths).
+With ``train=True`` the factors are stacked from the live parameters at every forward (``torch.cat`` is
+differentiable) and a row's loss reaches only its own adapter's columns, so one forward and backward trains every
+client (:func:`fedcofit_lite.engine.finetune.train_adapters`). Plain LoRA only (DoRA etc. keep peft's own paths).
 """
 
 from __future__ import annotations
@@ -66,11 +64,8 @@ class RowAdapters:
     def supported(model: torch.nn.Module, adapters: Sequence[str]) -> bool:
         """True when every LoRA layer holds these adapters as plain LoRA (no DoRA or other variant)."""
         names = [a for a in dict.fromkeys(adapters) if a != BASE]
-        for module in model.modules():
-            if isinstance(module, LoraLayer):
-                if any(a not in module.lora_A or a in getattr(module, "lora_variant", {}) for a in names):
-                    return False
-        return True
+        layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+        return not any(a not in m.lora_A or a in getattr(m, "lora_variant", {}) for m in layers for a in names)
 
     def __enter__(self) -> RowAdapters:
         start = 0
@@ -131,12 +126,8 @@ class RowAdapters:
         return add_update
 
     def _dropout(self, x: torch.Tensor, dropout: torch.nn.Module) -> torch.Tensor:
-        """LoRA dropout on the layer input, its mask drawn by numpy (PCG64), seeded from torch's generator.
-
-        torch's CPU Bernoulli sampler took a sixth of a training step's time in the profile
-        (``benchmarks/profile_train.py``): numpy draws the same-sized mask about 3 times faster.
-        Each element is kept with probability ``1 - p`` (``p`` rounded to 1/65536).
-        """
+        """LoRA dropout on the layer input, its mask drawn by numpy (PCG64, seeded from torch's generator): 3x faster
+        than torch's CPU Bernoulli (``benchmarks/profile_train.py``). Keeps each element with ``1 - p`` (p to 1/65536)."""
         p = getattr(dropout, "p", 0.0)
         if not dropout.training or p <= 0:
             return x

@@ -33,9 +33,8 @@ def tokenize_records(
     out = []
     stop = end_of_answer(tokenizer)
     for rec in records:
-        prompt_ids = tokenizer(format_prompt(tokenizer, rec.instruction, rec.context), add_special_tokens=False)[
-            "input_ids"
-        ]
+        prompt = format_prompt(tokenizer, rec.instruction, rec.context)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         answer_ids = tokenizer(rec.response + stop, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + answer_ids)[-max_length:]  # keep the answer, drop the prompt's start
         n_answer = min(len(answer_ids), len(ids))

@@ -37,27 +37,13 @@ class GenerationRequest:
 
 @dataclass
 class GenerationStats:
-    """What generation cost; :func:`generate_with_confidence` adds to it when one is passed."""
+    """What generation cost; :func:`decode` adds to it when one is passed."""
 
     batches: int = 0
     prompt_tokens: int = 0  # non-pad prompt tokens prefilled
     prompt_positions: int = 0  # prefilled positions, padding included
     generated_tokens: int = 0  # new tokens per answer, up to and including its end token
     decode_positions: int = 0  # new-token positions computed, including rows that had already ended
-
-    def prefilled(self, mask: torch.Tensor, prefix_tokens: int) -> None:
-        """Add a prefill of the prompts' own tokens (``mask``, (B, S)) on top of ``prefix_tokens`` shared ones."""
-        self.prompt_tokens += int(mask.sum()) + prefix_tokens
-        self.prompt_positions += mask.numel() + prefix_tokens
-
-    def decoded(self, n_rows: int) -> None:
-        """Add one decoding step of ``n_rows`` rows (one new token each)."""
-        self.decode_positions += n_rows
-        self.generated_tokens += n_rows
-
-    def add(self, other: GenerationStats) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def generate_with_confidence(
@@ -69,14 +55,11 @@ def generate_with_confidence(
     desc: str = "generate",
     stats: GenerationStats | None = None,
 ) -> tuple[list[str], list[float]]:
-    """Answer every request; returns the decoded new text per request and the model's confidence in it.
+    """Answer every request; returns the decoded new text per request and the model's confidence in it: ``exp`` of
+    the mean log-probability of its generated tokens (end token included), in (0, 1], known at no extra cost.
 
-    The confidence of an answer is ``exp`` of the mean log-probability the model gave to the tokens it generated (end
-    token included): what a client knows about its own answer at no extra cost, in (0, 1].
-
-    Requests are grouped into batches (by prompt length, and by adapter when ``cfg.adapter_batches == "per_adapter"``)
-    so each batch carries little padding, then answers are put back in the input order. With ``do_sample`` the result
-    depends on ``seed`` and on the batch composition.
+    Requests are batched by prompt length (and by adapter with ``cfg.adapter_batches == "per_adapter"``); answers come
+    back in input order. With ``do_sample`` they depend on ``seed`` and on the batch composition.
     """
     if not requests:
         return [], []
@@ -101,8 +84,6 @@ def generate_with_confidence(
             new_tokens, logprobs = decode(
                 model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
             )
-            if stats is not None:
-                stats.batches += 1
             for i, text, lp in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs):
                 answers[i] = text.strip()
                 confidence[i] = math.exp(lp)
@@ -113,12 +94,10 @@ def batches_of(
     requests: Sequence[GenerationRequest], encoded: Sequence[list[int]], cfg: GenerationConfig
 ) -> list[list[int]]:
     """Request indices per batch: sorted by prompt length (per adapter first with ``per_adapter``)."""
-    if cfg.adapter_batches == "per_adapter":
-        groups: dict[str, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault(r.adapter, []).append(i)
-    else:
-        groups = {"": list(range(len(requests)))}
+    per_adapter = cfg.adapter_batches == "per_adapter"
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(requests):  # one group, or one per adapter in order of appearance
+        groups.setdefault(r.adapter if per_adapter else "", []).append(i)
     out = []
     for idx in groups.values():
         idx = sorted(idx, key=lambda i: (len(encoded[i]), i))
@@ -129,10 +108,7 @@ def batches_of(
 def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
     """Length of the longest token prefix shared by every sequence."""
     first, n = seqs[0], min(len(s) for s in seqs)
-    for k in range(n):
-        if any(s[k] != first[k] for s in seqs):
-            return k
-    return n
+    return next((k for k in range(n) if any(s[k] != first[k] for s in seqs)), n)
 
 
 def _prefill_prefix(forward, cache, prefix: list[int], names: list[str] | None, n_rows: int, device) -> None:
@@ -153,18 +129,15 @@ def decode(
     stats: GenerationStats | None = None,
     routing: RowAdapters | None = None,
 ) -> tuple[list[list[int]], list[float]]:
-    """KV-cache decoding of one batch of prompts; a row leaves the batch at its end token.
+    """KV-cache decoding of one batch of prompts; returns each row's new tokens (up to its end token, at most
+    ``cfg.max_new_tokens``) and their mean log-probability.
 
-    1. Prefill. With ``cfg.share_prefix`` the token prefix that every prompt shares (the chat template's system turn,
-       about 20 of SmolLM2's 35-50 prompt tokens) is computed once per adapter of the batch and its KV cache copied to
-       that adapter's rows; then the rest of each prompt, left-padded, is prefilled on top of it.
-    2. Decode one token per step for the rows still running; a row that produced an end token leaves the batch (its
-       cache rows are dropped).
+    1. Prefill. With ``cfg.share_prefix`` the prefix every prompt shares (the chat template's system turn) is computed
+       once per adapter and its KV cache copied to that adapter's rows; each prompt's rest, left-padded, goes on top.
+    2. Decode one token per step; a row that produced an end token leaves the batch, its cache rows with it.
 
-    ``adapter_names`` (one per row) go to ``routing`` (:class:`~fedcofit_lite.engine.batched_lora.RowAdapters`,
-    entered by the caller) when one is given, else to peft's mixed-adapter forward. Returns, per row, its new tokens
-    up to and including the end token (or ``cfg.max_new_tokens`` tokens when it never ends), and the mean
-    log-probability of those tokens.
+    ``adapter_names`` (one per row) go to ``routing`` (a :class:`~.batched_lora.RowAdapters` the caller entered)
+    when given, else to peft's mixed-adapter forward.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(model.parameters()).device
@@ -189,8 +162,11 @@ def decode(
     mask = torch.cat([own.new_ones((len(prompts), shared)), own], dim=1)  # (B, P + S)
     positions = shared + (own.cumsum(-1) - 1).clamp(min=0)  # (B, S): left padding shifts each row's start
     logits = forward(names, input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions)
-    if stats is not None:
-        stats.prefilled(own, shared * (len(set(names)) if names else 1))
+    if stats is not None:  # one batch: the prompts' own tokens, on top of the shared prefix once per adapter
+        prefix = shared * (len(set(names)) if names else 1)
+        stats.batches += 1
+        stats.prompt_tokens += int(own.sum()) + prefix
+        stats.prompt_positions += own.numel() + prefix
 
     # 2. decode
     alive = torch.arange(len(prompts))  # original row of each row still in the batch
@@ -204,12 +180,11 @@ def decode(
         for row, t, lp in zip(alive.tolist(), token.tolist(), chosen.tolist()):
             new[row].append(t)
             logprob[row] += lp
-        if stats is not None:
-            stats.decoded(len(token))
-        if step + 1 == cfg.max_new_tokens:
-            break
+        if stats is not None:  # one new token per row still in the batch
+            stats.decode_positions += len(token)
+            stats.generated_tokens += len(token)
         ended = torch.isin(token, eos)
-        if ended.all():
+        if step + 1 == cfg.max_new_tokens or ended.all():
             break
         if ended.any():  # the rows that ended leave the batch, and their cache with them
             keep = torch.nonzero(~ended).flatten()

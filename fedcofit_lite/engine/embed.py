@@ -17,8 +17,7 @@ def embed_texts(embedder: Any, texts: Sequence[str], batch_size: int = 64, progr
     kind of artefact consensus must be robust to (and the notebooks show).
     """
     if not texts:
-        dim = embedder.get_sentence_embedding_dimension()
-        return np.zeros((0, dim), dtype=np.float32)
+        return np.zeros((0, embedder.get_sentence_embedding_dimension()), dtype=np.float32)
     bar = progress and not bars_disabled() and len(texts) > batch_size
     vectors = embedder.encode(
         list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=bar

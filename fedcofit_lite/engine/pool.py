@@ -1,8 +1,7 @@
 """The clients' models: one frozen base per architecture, one LoRA adapter per client.
 
-``ModelPool`` is the simulation's compute backend. Clients of the same architecture share one base model in memory
-(peft multi-adapter), so ten clients cost ten adapters, not ten models; their generation requests are batched together
-across clients (peft mixed-adapter batches).
+``ModelPool`` is the simulation's compute backend: clients of one architecture share its base in memory (ten clients
+cost ten adapters, not ten models), and their generation requests share batches.
 """
 
 from __future__ import annotations
@@ -37,10 +36,6 @@ class Backbone:
     tokenizer: PreTrainedTokenizerBase
     adapters: list[str]
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
 
 class ModelPool:
     """Load each architecture once (``client_models``: client id -> model name) and give every client an adapter on it; ``seed`` seeds the adapters (and tiny-random's weights)."""
@@ -56,8 +51,7 @@ class ModelPool:
             clients = [c for c, m in self.client_models.items() if m == name]
             mc = model_cfg
             model, tokenizer = load_model(name, mc.device, mc.dtype, mc.trust_remote_code, seed, mc.attention)
-            for p in model.parameters():
-                p.requires_grad_(False)  # the base stays frozen; only adapters learn
+            model.requires_grad_(False)  # the base stays frozen; only adapters learn
             peft_model = attach_adapters(model, clients, lora_cfg, seed=seed)
             peft_model.eval()
             self.backbones[name] = Backbone(name, peft_model, tokenizer, clients)
@@ -75,13 +69,9 @@ class ModelPool:
     def train(
         self, client_id: str, records: Sequence[TrainRecord], cfg: TrainConfig, epochs: int, seed: int, **kw: Any
     ) -> list[float]:
-        """Train ``client_id``'s adapter; returns per-step losses.
-
-        ``kw`` go to :func:`~fedcofit_lite.engine.finetune.train_adapter`: ``prox_mu``, ``accountant``
-        (DP-SGD when ``cfg.dp_noise_multiplier > 0``), ``freeze_a`` (train only B).
-        """
-        bb = self.backbone_of(client_id)
-        desc = f"train {client_id}"
+        """Train ``client_id``'s adapter (``kw``: :func:`~.finetune.train_adapter`'s ``prox_mu``, ``accountant``,
+        ``freeze_a``); returns per-step losses."""
+        bb, desc = self.backbone_of(client_id), f"train {client_id}"
         return finetune.train_adapter(
             bb.model, client_id, bb.tokenizer, records, cfg, epochs, seed, desc=desc, stats=self.train_stats, **kw
         )
@@ -110,10 +100,8 @@ class ModelPool:
         return {k: v.detach().to("cpu", torch.float32).numpy().copy() for k, v in state.items()}
 
     def set_tensors(self, client_id: str, tensors: Mapping[str, np.ndarray], partial: bool = False) -> None:
-        """Load tensors (as given by :meth:`get_tensors`, e.g. the FedAvg average) into the adapter.
-
-        ``partial`` loads a subset (FFA-LoRA's B factors) and keeps the rest.
-        """
+        """Load tensors (as :meth:`get_tensors` gives them, e.g. the FedAvg average) into the adapter; ``partial``
+        loads a subset (FFA-LoRA's B factors) and keeps the rest."""
         bb = self.backbone_of(client_id)
         expected = adapter_state(bb.model, client_id)
         unknown = set(tensors) - set(expected)
@@ -134,15 +122,12 @@ class ModelPool:
     ) -> tuple[list[str], list[float]]:
         """Answer requests of any clients (adapter = client id, or BASE_ADAPTER); (answers, confidences).
 
-        Requests are grouped by architecture; within one, clients share batches
-        (``generation.adapter_batches``). A confidence is the exp of the answer's mean token
-        log-probability; what it cost is added to ``self.generation_stats``.
+        Within one architecture clients share batches (``generation.adapter_batches``); what it cost is added to
+        ``self.generation_stats``.
         """
         answers, confidence = [""] * len(requests), [0.0] * len(requests)
         for name, bb in self.backbones.items():
-            idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]
-            if not idx:
-                continue
+            idx = [i for i, r in enumerate(requests) if self._arch_of(r) == name]  # none: returns at once
             batch = [_for_peft(requests[i]) for i in idx]
             texts, conf = generate_with_confidence(
                 bb.model, bb.tokenizer, batch, cfg, seed, f"{desc} {name}", self.generation_stats
@@ -167,7 +152,7 @@ class ModelPool:
         return GenerationRequest(f"{BASE_ADAPTER}@{name}", instruction, context)
 
     def adapter_parameters(self, client_id: str) -> int:
-        return finetune.count_adapter_parameters(self.backbone_of(client_id).model, client_id)
+        return sum(t.numel() for t in adapter_state(self.backbone_of(client_id).model, client_id).values())
 
 
 def _for_peft(request: GenerationRequest) -> GenerationRequest:

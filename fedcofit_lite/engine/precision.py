@@ -45,10 +45,6 @@ def compute_dtype_of(model: torch.nn.Module) -> torch.dtype:
 @contextlib.contextmanager
 def autocast(model: torch.nn.Module) -> Iterator[None]:
     """Run the block in ``model``'s compute dtype (no-op for float32 models)."""
-    dtype = compute_dtype_of(model)
-    if dtype == torch.float32:
-        yield
-        return
-    device = next(model.parameters()).device
-    with torch.autocast(device.type, dtype=dtype):
+    dtype, device = compute_dtype_of(model), next(model.parameters()).device
+    with torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext():
         yield

@@ -6,21 +6,15 @@ every example's gradient over the adapter's LoRA parameters to ``train.dp_max_gr
 of standard deviation ``noise_multiplier x max_grad_norm`` and averages. Opacus' RDP accountant turns (noise, q,
 steps) into (epsilon, delta), tracked per client across all rounds.
 
-The per-example gradients come from hooks on the adapter's own LoRA layers (:class:`PerExampleGrads`: LoRA's
-``lora_A``/``lora_B`` are plain ``nn.Linear`` layers, and a linear layer's weight gradient is a sum over positions of
-outer products, one sum per example); the loss runs the output head only at answer positions and the forward in the
-base's compute dtype (bf16 where the hardware has it). The prompt prefix is not shared: a prefix computed once for the
-batch gets one gradient summed over the examples, and per-example clipping needs each example's own. (Opacus'
-``GradSampleModule`` over the whole model, the reference this was checked against, lives in the earlier release the
-benchmarks pin.)
+The per-example gradients come from hooks on the adapter's LoRA layers (:class:`PerExampleGrads`). The prompt prefix
+is not shared: a prefix computed once for the batch gets one gradient summed over the examples, and per-example
+clipping needs each example's own.
 
 What the guarantee covers, and what it does not:
 
-* It protects each **private training record** of a client: anything computed from the DP-trained adapter (its answers
-  to the public prompts, hence the server's consensus and every other client's pseudo-labels, and its test answers) is
-  post-processing and inherits the same (epsilon, delta).
-* Epsilon composes over everything the client trains: the local stage and every round, all counted by one accountant
-  per client.
+* It protects each **private training record** of a client: anything computed from the DP-trained adapter (its
+  answers, hence the consensus and others' pseudo-labels) is post-processing and inherits the same (epsilon, delta),
+  which composes over the local stage and every round (one accountant per client).
 * It does not cover: the number of private examples (FedAvg even sends it as the averaging weight), which task
   families a client holds, the public prompts (public by definition), hyper-parameters chosen by looking at private
   data, or the base model's own pre-training data. Pseudo-labels a client trains on are public-derived; they are
@@ -56,10 +50,8 @@ def epsilon(accountant, delta: float) -> float:
 
 
 def noise_for_epsilon(target_epsilon: float, delta: float, n_records: int, batch_size: int, epochs: int) -> float:
-    """The noise multiplier with which ``epochs`` epochs of Poisson-sampled DP-SGD over ``n_records`` spend ``target_epsilon``.
-
-    Sampling rate ``batch_size / n_records``, ``epochs x ceil(n_records / batch_size)`` steps, RDP accounting (Opacus).
-    """
+    """The noise multiplier with which ``epochs`` epochs of Poisson-sampled DP-SGD over ``n_records`` spend ``target_epsilon``
+    (sampling rate ``batch_size / n_records``, RDP accounting)."""
     from opacus.accountants.utils import get_noise_multiplier
 
     if target_epsilon <= 0 or n_records < 1 or epochs < 1:
@@ -105,11 +97,9 @@ class PerExampleGrads:
 def clip_and_noise(
     samples: Sequence[torch.Tensor], max_norm: float, noise_std: float, generator: torch.Generator, divisor: float
 ) -> list[torch.Tensor]:
-    """DP-SGD's update from per-example gradients: clip each example to ``max_norm``, sum, add noise, divide.
-
-    ``samples`` are ``(B, *shape)`` per parameter; the clip factor is that of
-    Opacus (``max_norm / (norm + 1e-6)``, at most 1) over all of them together.
-    """
+    """DP-SGD's update from per-example gradients (``samples``: ``(B, *shape)`` per parameter): clip each example to
+    ``max_norm`` over all parameters together (Opacus' factor ``max_norm / (norm + 1e-6)``, at most 1), sum, add noise,
+    divide."""
     norms = torch.stack([g.reshape(len(g), -1).norm(dim=1) for g in samples], dim=1).norm(dim=1)  # (B,)
     factor = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     out = []
@@ -129,29 +119,23 @@ def train_adapter_dp(
     epochs: int,
     seed: int,
     accountant,
+    optimizer: torch.optim.Optimizer,
     desc: str | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
 ) -> list[float]:
-    """Train ``adapter`` on ``data`` (token ids, labels) with DP-SGD; return each step's mean loss.
-
-    Every step samples its batch by Poisson sampling, clips each example's gradient (from :class:`PerExampleGrads`),
-    adds noise, divides by the expected batch size and tells the ``accountant``; the loss of each example is its mean
-    over its answer tokens (:func:`~fedcofit_lite.engine.loss.answer_loss`).
-    """
+    """Train ``adapter`` on ``data`` (token ids, labels) with DP-SGD (the module docstring's steps); return each step's
+    mean loss. The ``accountant`` is told every step; an example's loss is its mean over its answer tokens."""
     if accountant is None:
         raise ValueError(
             "DP-SGD needs an accountant: pass privacy.new_accountant() (one per client, kept across rounds)."
         )
     device = next(model.parameters()).device
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
-    params = [p for _, p in named]
+    params = [p for n, p in model.named_parameters() if p.requires_grad and f".{adapter}." in n]
     n = len(data)
     q = min(1.0, cfg.batch_size / n)  # Poisson sampling rate
     steps = epochs * math.ceil(n / cfg.batch_size)
     expected = max(1, round(q * n))
     gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    optimizer = optimizer or torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     recorder = PerExampleGrads(model, adapter)
     losses: list[float] = []
     model.train()

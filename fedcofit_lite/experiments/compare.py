@@ -161,12 +161,8 @@ def run_seeds(
     progress: bool = True,
     extend: bool = False,
 ) -> tuple[SeedSummary, str]:
-    """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/``, then the paired multi-seed table.
-
-    Each seed moves the partition, the shared adapter start and the sampling; the test split is
-    ``compare.n_test_per_family`` items per family. A seed already finished is kept; with ``extend`` the methods it
-    lacks are added to it (see :func:`run_comparison`).
-    """
+    """:func:`run_comparison` once per seed into ``<run_dir>/seed_<s>/`` (the partition, adapter start and sampling move
+    with it), then the paired multi-seed table; a finished seed is kept, or with ``extend`` gets its missing methods."""
     if not seeds:
         raise ValueError("--seeds needs at least one seed, e.g. 0,1,2.")
     root = Path(run_dir) if run_dir is not None else RunLog.create(replace(cfg, name=f"{cfg.name}-compare")).dir

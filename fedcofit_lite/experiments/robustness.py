@@ -1,10 +1,8 @@
 """How much bad behaviour each method survives, trained: a sweep over the fraction of bad clients.
 
-For each fraction the last ``round(fraction * n_clients)`` clients turn bad (a behaviour of
-:mod:`fedcofit_lite.federation.adversary`; FedAvg's send the analogous parameter fault). Every setting
-runs the methods from one shared local stage (bad clients train honestly and only send something
-else); then every clusterer is refitted on the round-1 answers the server received: the server-side
-view of where consensus breaks (:mod:`fedcofit_lite.analysis.robustness`).
+The bad clients are chosen as in :mod:`fedcofit_lite.analysis.robustness` (FedAvg's send the analogous parameter
+fault). Every setting runs the methods from one shared local stage; then every clusterer is refitted on the round-1
+answers the server received: the server-side view of where consensus breaks.
 """
 
 from __future__ import annotations

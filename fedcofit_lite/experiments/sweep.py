@@ -2,28 +2,26 @@
 
 The folder's layout, its plan and its cells are :mod:`fedcofit_lite.analysis.sweep`'s.
 
-**Shared stages run once.** A group scores the base model and trains the local stage once; every method
-of the group starts from that snapshot (FFA-LoRA and centralized from the shared initial adapters, as in
-``compare``). The methods that do not read the public prompts do not depend on the budget: they run once
-per group and stand beside every budget. The rounds axis needs no cells of its own: every cell runs to the
-largest of ``--rounds`` and is scored on the test set after each of ``--rounds`` only (``eval.rounds``),
-so ``--rounds 2,4,8`` costs one run to round 8 and three evaluations.
+**Shared stages run once.** A group scores the base model and trains the local stage once; every method of the group
+starts from that snapshot (FFA-LoRA and centralized from the shared initial adapters, as in ``compare``). A method
+that reads no public prompt runs once per group and stands beside every budget. Every cell runs to the largest of
+``--rounds`` and is scored after each of ``--rounds`` only (``eval.rounds``): ``--rounds 2,4,8`` costs one run to
+round 8 and three evaluations.
 
-**Resumable and extendable.** A finished cell (``summary.json``) is never run again; the same command
-resumes an interrupted sweep, and the same command with more budgets, seeds, client counts or methods
-adds only their cells. The folder's configuration and its report rounds are fixed at its first run:
-another ``--config`` or ``--set`` is refused, as are other ``--rounds`` (the finished cells were scored
-at the folder's rounds only). A configuration field added to the package since the folder was made is no
-difference at its default (the default keeps the behaviour the folder's cells ran with).
+**Resumable and extendable.** A finished cell (``summary.json``) is never run again: the same command resumes an
+interrupted sweep, and with more budgets, seeds, client counts or methods adds only their cells. Another ``--config``,
+``--set`` or ``--rounds`` is refused (the finished cells ran and were scored under the folder's); a configuration
+field added to the package since the folder was made is no difference at its default.
 
-**Clients axis.** ``client_data="per_client"`` (the default) keeps each client's ``data.max_train_per_client``,
-so more clients hold more private data in all; ``"total"`` keeps the federation's total of the preset's
-clients x its cap, each client's cap ``cap x preset clients / N``. ``consensus.min_agreement`` is a share
-of the clients, so it scales with N.
+**Clients axis.** ``client_data="per_client"`` (the default) keeps each client's ``data.max_train_per_client``, so
+more clients hold more private data in all; ``"total"`` keeps the preset's total, each client's cap ``cap x preset
+clients / N``. ``consensus.min_agreement`` is a share of the clients, so it scales with N.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import os
@@ -42,6 +40,7 @@ from ..federation.loop import Federation
 from ..federation.methods import Method, check_names, make_method
 from ..progress import bar
 from ..runlog import RunLog
+from ..tasks.data import build_suite
 from .compare import SharedStart, run_method, run_shared_stages
 
 log = logging.getLogger(__name__)
@@ -109,8 +108,6 @@ def check_budgets(cfg: RunConfig, budgets: Sequence[int]) -> None:
     """Refuse, before any training, a budget larger than the public prompts of ``data.path`` (naming the pools)."""
     if cfg.data.source:
         return  # instruction data cuts its public split itself, and says so when it is too small
-    from ..tasks.data import build_suite
-
     available = len(build_suite(replace(cfg, data=replace(cfg.data, n_public=0))).public)
     over = [b for b in budgets if b > available]
     if over:
@@ -150,11 +147,9 @@ def merge_plan(root: Path, cfg: RunConfig, plan: SweepPlan) -> tuple[SweepPlan, 
 
 
 def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan, meta: dict[str, Any]) -> int:
-    """Copy into ``root`` the finished cells of ``plan`` that the sweep folder ``source`` holds, with their groups'
-    shared stages; return how many. ``source`` must be a sweep of the same configuration, client data and report
-    rounds, so a copied cell is the cell this sweep would have run; a group without its saved adapters (a shipped
-    folder) is not copied, since its next cells need them. A group ``root`` already started stays its own:
-    only cells of groups it does not hold yet (or copied from ``source`` before) are taken. Recorded in ``meta``."""
+    """Copy into ``root`` the finished cells of ``plan`` that the sweep folder ``source`` (same configuration, client
+    data and report rounds) holds, with their groups' shared stages; return how many, recorded in ``meta``. A group
+    without saved adapters (a shipped folder: its next cells need them), or one ``root`` ran itself, is not copied."""
     source = Path(source)
     if not (source / "sweep.json").exists():
         raise ValueError(f"--reuse {source}: not a sweep folder (no sweep.json); give the folder a sweep wrote.")
@@ -179,11 +174,10 @@ def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan,
                 log.warning("--reuse: %s has no saved adapters (shared/): its cells run here", their_group)
             unsaved.add(group)
             continue
-        if (mine / "metrics.jsonl").exists():
-            if (mine / "metrics.jsonl").read_bytes() != (their_group / "metrics.jsonl").read_bytes():
-                continue  # this folder ran its own shared stages for the group
-        else:
+        if not (mine / "metrics.jsonl").exists():
             shutil.copytree(their_group, mine, ignore=partial(_cells_in, their_group))
+        elif (mine / "metrics.jsonl").read_bytes() != (their_group / "metrics.jsonl").read_bytes():
+            continue  # this folder ran its own shared stages for the group
         shutil.copytree(source / rel, cell.path, dirs_exist_ok=True)
         copied.append(str(rel))
     if copied:
@@ -209,12 +203,10 @@ def write_plan(root: Path, cfg: RunConfig, plan: SweepPlan, meta: dict[str, Any]
 
 def cpu_name() -> str:
     """The CPU model (timings differ by CPU kind), else the architecture."""
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.machine()
 
 
@@ -228,9 +220,8 @@ def run_sweep(
 ) -> Path:
     """Run every cell of ``plan`` that ``run_dir`` does not hold yet; return the folder (see the module docstring).
 
-    Steps: 1. check the whole plan (configurations, budgets, method names) before any training;
-    2. per group, load the models once, run or load the shared stages; 3. run the missing cells. ``reuse``: a sweep
-    folder of the same configuration whose finished cells are copied, not run again (:func:`reuse_cells`).
+    Steps: 1. check the whole plan before any training; 2. per group, load the models once, run or load the shared
+    stages; 3. run the missing cells. ``reuse``: a sweep folder whose finished cells are copied (:func:`reuse_cells`).
     """
     root = Path(run_dir)
     plan, meta = merge_plan(root, check_names(cfg), plan)
@@ -245,12 +236,10 @@ def run_sweep(
     log.info("sweep %s: %d cells to run, %d finished", root, len(todo), len(cells(root, plan)) - len(todo))
     with bar(total=len(todo), desc="sweep cells", **({} if progress else {"disable": True})) as pbar:
         try:
-            for n in plan.clients:
-                for s in plan.seeds:
-                    group = [c for c in todo if (c.clients, c.seed) == (n, s)]
-                    if group:
-                        budget = next((c.budget for c in group if c.budget), plan.budgets[0])
-                        _run_group(group_config(cfg, plan, n, s, budget), group, progress, pbar)
+            for (n, s), cells_of_group in itertools.groupby(todo, key=lambda c: (c.clients, c.seed)):
+                group = list(cells_of_group)  # cells() lists a group's cells together
+                budget = next((c.budget for c in group if c.budget), plan.budgets[0])
+                _run_group(group_config(cfg, plan, n, s, budget), group, progress, pbar)
         except Exception:
             if not any(c.done for c in todo):  # refused before any cell (FedAvg across architectures): plan unchanged
                 (root / "sweep.json").write_text(before) if before else (root / "sweep.json").unlink()
@@ -286,13 +275,12 @@ def shared_start(fed: Federation, folder: Path, plan: list[Method], initial: dic
 
     rows = RunLog(folder).read_metrics()
     saved = folder / SHARED
-    needs_local = any(m.shares_local_stage for m in plan)
     if [r["stage"] for r in rows] == ["base", "local"] and (saved / "state.json").exists():
         state = json.loads((saved / "state.json").read_text())
         adapters = {c: safetensors.numpy.load_file(str(saved / f"{c}.safetensors")) for c in state["adapters"]}
         log.info("sweep: the shared stages of %s are read back, not run again", folder)
         return SharedStart(rows, adapters, state["privacy"], initial)
-    if rows[:1] and rows[0]["stage"] == "base" and not needs_local:
+    if rows[:1] and rows[0]["stage"] == "base" and not any(m.shares_local_stage for m in plan):
         return SharedStart(rows[:1], None, None, initial)
     (folder / "metrics.jsonl").unlink(missing_ok=True)
     start = run_shared_stages(fed, plan)

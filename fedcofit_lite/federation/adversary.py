@@ -64,10 +64,8 @@ def corrupt_answers(
     client_id: str,
     agreed: Sequence[str] | None = None,
 ) -> list[str]:
-    """What a client with ``behaviour`` sends instead of ``answers`` (one per prompt id).
-
-    ``agreed`` are the colluding group's answers (:func:`collusion_answers`), needed for ``colluder``.
-    """
+    """What a client with ``behaviour`` sends instead of ``answers`` (one per prompt id); ``colluder`` sends ``agreed``,
+    the colluding group's answers (:func:`collusion_answers`)."""
     if behaviour == "honest":
         return list(answers)
     if behaviour == "random_text":

@@ -26,9 +26,8 @@ def save(fed: Any, round_index: int) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "adapters").mkdir(parents=True)
     for adapter_id in fed.pool.client_models:
-        safetensors.numpy.save_file(
-            fed.pool.get_tensors(adapter_id), str(tmp / "adapters" / f"{adapter_id}.safetensors")
-        )
+        path = tmp / "adapters" / f"{adapter_id}.safetensors"
+        safetensors.numpy.save_file(fed.pool.get_tensors(adapter_id), str(path))
     state = {
         "round": round_index,
         "method": fed.method_name,

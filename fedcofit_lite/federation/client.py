@@ -18,13 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ClientConfig, GenerationConfig, TrainConfig
 from ..protocol.fedavg import shared_tensors
-from ..protocol.messages import (
-    AdapterMessage,
-    AnswersMessage,
-    GlobalAdapterMessage,
-    PseudoLabelsMessage,
-    changed_answers,
-)
+from ..protocol.messages import AdapterMessage, AnswersMessage, GlobalAdapterMessage, PseudoLabelsMessage
 from ..tasks.data import Example
 from ..tasks.evaluate import last_epoch_loss, normalize_answer
 from .adversary import PARAMETER_OF, corrupt_tensors
@@ -36,13 +30,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """What the server asks of a client in one training stage.
-
-    It first takes what the server sends (``labels``: pseudo-labels; ``adapter``: a global adapter,
-    only the tensors it carries with ``partial``), then fine-tunes for ``epochs`` on its private data
-    (+ its pseudo-labels with ``pseudo_labels``; FedProx term ``prox_mu``; only the B factors with
-    ``freeze_a``). Black-box clients take the message and skip the training.
-    """
+    """What the server asks of a client in one training stage: take what it sends (``labels``: pseudo-labels;
+    ``adapter``: a global adapter, only the tensors it carries with ``partial``), then fine-tune for ``epochs`` on the
+    private data (+ the pseudo-labels with ``pseudo_labels``; FedProx term ``prox_mu``; only B with ``freeze_a``).
+    Black-box clients take the message and skip the training."""
 
     epochs: int
     labels: PseudoLabelsMessage | None = None
@@ -72,13 +63,11 @@ class Client:
     ``private`` examples that never leave it.
 
     ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its seeds, its
-    Flower ``partition-id``); ``behaviour`` its simulated behaviour (:mod:`fedcofit_lite.federation.adversary`);
-    ``train_cfg`` its training settings (with ``train.dp_epsilon``, its own noise multiplier) and ``model`` its
-    backend, both set by :func:`~fedcofit_lite.federation.cohort.equip`. ``pseudo_labels`` are the records it trains
-    on (:meth:`receive`), ``own_answers`` what it sent last (to recognise its own answer coming back), ``accountant``
-    its DP-SGD accountant across rounds; :meth:`state` is all it remembers. ``server_holds`` is its last answers
-    message the server accepted (``federation.send_changed`` sends what changed since): a new server, after a resume
-    or in a comparison, holds nothing.
+    Flower ``partition-id``); ``train_cfg`` (with ``train.dp_epsilon``, its own noise multiplier) and ``model`` are
+    set by :func:`~fedcofit_lite.federation.cohort.equip`. ``own_answers`` is what it sent last (to recognise its own
+    answer coming back); :meth:`state` is all it remembers. ``server_holds`` is its last answers message the server
+    accepted (``federation.send_changed`` sends what changed since): a new server (after a resume, in a
+    comparison) holds nothing.
     """
 
     client_id: str
@@ -86,7 +75,7 @@ class Client:
     private: list[Example]
     policy: ClientConfig = field(default_factory=ClientConfig)
     index: int = 0
-    behaviour: str = "honest"
+    behaviour: str = "honest"  # simulated (federation.adversary)
     train_cfg: TrainConfig | None = field(default=None, repr=False)
     model: PoolAdapter | FrozenBase | BlackBox | None = field(default=None, repr=False)
     pseudo_labels: list[TrainRecord] = field(default_factory=list, repr=False)
@@ -106,9 +95,10 @@ class Client:
         """The private examples as training records."""
         return [_record(e.instruction, e.context, e.response) for e in self.private]
 
-    def training_records(self) -> list[TrainRecord]:
-        """Private examples plus the pseudo-labels, each repeated ``client.pseudo_repeats`` times."""
-        return self.private_records() + list(self.pseudo_labels) * self.policy.pseudo_repeats
+    def training_records(self, pseudo_labels: bool = True) -> list[TrainRecord]:
+        """Private examples plus (with ``pseudo_labels``) the pseudo-labels, each ``client.pseudo_repeats`` times."""
+        repeats = self.policy.pseudo_repeats if pseudo_labels else 0
+        return self.private_records() + list(self.pseudo_labels) * repeats
 
     def answers_message(
         self,
@@ -123,10 +113,6 @@ class Client:
         conf = [round_confidence(c) for c in confidence] if confidence is not None else None
         sig = {n: [round_confidence(v) for v in vs] for n, vs in signals.items()} if signals else None
         return AnswersMessage(round, self.client_id, list(prompt_ids), list(answers), conf, sig)
-
-    def changed_only(self, full: AnswersMessage) -> AnswersMessage:
-        """What it sends of ``full`` under ``federation.send_changed``: what changed since :attr:`server_holds`."""
-        return changed_answers(full, self.server_holds)
 
     def receive(self, msg: PseudoLabelsMessage, public: Mapping[str, Example]) -> None:
         """Turn received consensus answers into training records for the public prompts.
@@ -161,12 +147,8 @@ class Client:
         if self.accountant is None and cfg.dp_noise_multiplier > 0:
             self.accountant = _accountant([])
         kw = {"prox_mu": plan.prox_mu, "accountant": self.accountant, "freeze_a": plan.freeze_a or cfg.only_b}
-        steps = self.model.train(self.records(plan.pseudo_labels), cfg, plan.epochs, seed, **kw)
+        steps = self.model.train(self.training_records(plan.pseudo_labels), cfg, plan.epochs, seed, **kw)
         return TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
-
-    def records(self, pseudo_labels: bool) -> list[TrainRecord]:
-        """What it trains on: the private examples, plus the pseudo-labels with ``pseudo_labels``."""
-        return self.training_records() if pseudo_labels else self.private_records()
 
     def joint_job(self, plan: TrainPlan, seed: int) -> Any:
         """Its share of a step it trains in together with other clients of its pool (``train.together``); None when it
@@ -177,8 +159,8 @@ class Client:
             return None
         from ..engine.finetune import TrainJob
 
-        freeze_a = plan.freeze_a or cfg.only_b
-        return TrainJob(self.client_id, self.records(plan.pseudo_labels), plan.epochs, seed, plan.prox_mu, freeze_a)
+        records, freeze_a = self.training_records(plan.pseudo_labels), plan.freeze_a or cfg.only_b
+        return TrainJob(self.client_id, records, plan.epochs, seed, plan.prox_mu, freeze_a)
 
     def upload(self, round_index: int, only_b: bool, seed: int) -> AdapterMessage:
         """Its adapter tensors (only the LoRA B factors with ``only_b``), or the fault its behaviour sends instead."""
@@ -287,10 +269,8 @@ class FrozenBase(_NoAdapter):
 
 @dataclass
 class BlackBox(_NoAdapter):
-    """A black-box client: ``fn`` maps a list of prompts (instruction, then context) to a list of answers.
-
-    ``fn`` may also return ``(answer, confidence)`` pairs; plain answers get confidence 0.5 (unknown).
-    """
+    """A black-box client: ``fn`` maps a list of prompts (instruction, then context) to a list of answers, or of
+    ``(answer, confidence)`` pairs; plain answers get confidence 0.5 (unknown)."""
 
     fn: Callable[[list[str]], list[Any]]
     model_name: str = "black-box"

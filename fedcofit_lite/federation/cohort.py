@@ -1,13 +1,10 @@
-"""The clients as the server sees them: what a method may ask of them, on any engine.
+"""The clients as the server sees them: what a method may ask of them (a :class:`Cohort`), on any engine.
 
-A method's exchange talks to the clients only through a :class:`Cohort`: ``answer`` (the public
-prompts, as :class:`AnswersMessage` s), ``train`` (take what the server sends, then fine-tune),
-``upload`` (adapter tensors) and ``predict`` (the test set: evaluation, not protocol). Two engines
-implement it over the same :class:`~fedcofit_lite.federation.client.Client`: :class:`LocalCohort`
-holds every client in this process on one shared model pool and batches their generation together
-(the fast engine of notebooks and CI); ``flower.cohort.FlowerCohort`` sends the same requests to
-ClientApps that hold one client each. Every operation returns who did not reply (``failed``: client
-id -> why), a dropout the method handles under ``federation.min_clients``.
+Two engines implement it over the same :class:`~fedcofit_lite.federation.client.Client`: :class:`LocalCohort` holds
+every client in this process on one shared model pool and batches their generation together (the fast engine of
+notebooks and CI); ``flower.cohort.FlowerCohort`` sends the same requests to ClientApps that hold one client each.
+Every operation returns who did not reply (``failed``: client id -> why), a dropout the method handles under
+``federation.min_clients``.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import ConfigError, RunConfig, TrainConfig
-from ..protocol.messages import AdapterMessage, AnswersMessage
+from ..protocol.messages import AdapterMessage, AnswersMessage, changed_answers
 from ..tasks.data import Example, TaskSuite, cap_per_client, partition
 from ..tasks.evaluate import last_epoch_loss
 from .adversary import apply_behaviours
@@ -109,9 +106,9 @@ def build_clients(cfg: RunConfig, suite: TaskSuite) -> list[Client]:
 def equip(clients: Sequence[Client], cfg: RunConfig, answerers: dict[str, Any] | None = None) -> ModelPool:
     """Give each client what answers and trains for it, on one new model pool (returned).
 
-    ``answerers`` (client id -> callable) make those clients :class:`~fedcofit_lite.federation.client.BlackBox`
-    answerers; ``federation.black_box_clients`` answer with their frozen base; every other client
-    gets its LoRA adapter and its training settings (:func:`dp_train_config`).
+    ``answerers`` (client id -> callable from a list of prompts to a list of answers: any model, API or rule) make
+    those clients :class:`~fedcofit_lite.federation.client.BlackBox` answerers; ``federation.black_box_clients`` answer
+    with their frozen base; every other client gets its LoRA adapter and training settings (:func:`dp_train_config`).
     """
     from ..engine.pool import ModelPool
 
@@ -145,9 +142,8 @@ def answer_round(
 ) -> Answers:
     """The clients answer every public prompt (batched, :func:`answer_many`); bad clients send their behaviour's answers.
 
-    ``asks`` is what the server's rule reads beside the answers (``confidence``, a competence signal):
-    that is sent. ``record`` names more competence signals the clients measure for the run's record
-    only (:mod:`fedcofit_lite.federation.signals`, with the public embedder ``embed``).
+    What ``asks`` names (``confidence``, a competence signal) is sent beside the answers; ``record`` names more signals
+    measured for the run's record only (:mod:`fedcofit_lite.federation.signals`, with the public embedder ``embed``).
     """
     prompt_ids, seed = list(public), cfg.seed + round_index
     answered = answer_many(clients, list(public.values()), cfg.generation, seed=seed, desc=f"answer r{round_index}")
@@ -231,11 +227,9 @@ class Cohort(ABC):
 class LocalCohort(Cohort):
     """Every client in this process: adapters on one shared model pool, generation batched across clients.
 
-    ``answerers`` (client id -> callable mapping a list of prompts to a list of answers) makes those
-    clients black-box: any model, API or rule that answers, and never trains. Clients listed in
-    ``federation.black_box_clients`` answer with their frozen base model. Models the server keeps
-    here (the centralized baseline's, FedAvg's global one) are clients of their own
-    (:meth:`server_client`), so they train, answer and spend privacy the same way.
+    ``answerers`` and ``federation.black_box_clients`` make clients black-box (:func:`equip`). Models the server keeps
+    here (the centralized baseline's, FedAvg's global one) are clients of their own (:meth:`server_client`), so they
+    train, answer and spend privacy the same way.
     """
 
     def __init__(
@@ -302,7 +296,7 @@ class LocalCohort(Cohort):
         return answer_round(clients, self.public, self.cfg, round_index, asks, record, self.embed)
 
     def changed_only(self, messages: Sequence[AnswersMessage]) -> list[AnswersMessage]:
-        return [self.by_id[m.client_id].changed_only(m) for m in messages]
+        return [changed_answers(m, self.by_id[m.client_id].server_holds) for m in messages]
 
     def acknowledge(self, accepted: Sequence[AnswersMessage]) -> None:
         for m in accepted:
@@ -310,8 +304,7 @@ class LocalCohort(Cohort):
 
     def use_public(self, suite: TaskSuite) -> None:
         """Answer and take labels for ``suite``'s public prompts from now on (a sweep's public budget)."""
-        self.suite = suite
-        self.public = {e.id: e for e in suite.public}
+        self.suite, self.public = suite, {e.id: e for e in suite.public}
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         """Clients take what ``plan`` carries, then train: those that can in the same steps (``train.together``)."""
@@ -342,10 +335,9 @@ class LocalCohort(Cohort):
 
 
 def dp_train_config(cfg: RunConfig, n_records: int, who: str = "") -> TrainConfig:
-    """``cfg.train``, with the noise multiplier that meets ``train.dp_epsilon`` over ``n_records`` (unchanged without a
-    target) over the planned training: the local epochs and every round's epochs over the private records
-    (Poisson rate batch_size / records). Pseudo-labels add records, which lowers the real spend the accountant reports.
-    """
+    """``cfg.train`` with the noise multiplier that meets ``train.dp_epsilon`` (if set) over the planned epochs (local
+    and every round's) of ``n_records`` private records (Poisson rate batch_size / records); pseudo-labels add records,
+    which lowers the real spend the accountant reports."""
     t = cfg.train
     if t.dp_epsilon <= 0:
         return t

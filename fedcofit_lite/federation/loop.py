@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import transformers
 
-from ..config import RunConfig
+from ..config import RunConfig, load_config
 from ..energy import EnergyMeter
 from ..engine.embed import embed_texts
 from ..engine.models import load_embedder
@@ -41,7 +41,6 @@ class RunResult:
     run_dir: Path
     metrics: list[dict[str, Any]]
     table: str
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Federation:
@@ -62,7 +61,6 @@ class Federation:
         answerers: dict[str, Any] | None = None,
     ) -> None:
         self.cfg = check_names(cfg.validate())
-        self.progress = progress
         transformers.set_seed(cfg.seed)
         self.runlog = runlog or RunLog.create(cfg)
         self.runlog.write_config(cfg)
@@ -77,9 +75,8 @@ class Federation:
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
         self.wire, self.metrics, self.method_name = Wire(), [], cfg.federation.method
-        self.vote_seed: int | None = (
-            None  # private consensus: the server's noise seed (secret unless dp_seed names one)
-        )
+        # private consensus: the server's noise seed (secret unless dp_seed names one)
+        self.vote_seed: int | None = None
         self.ctx = self._round_context()
         self.meter = EnergyMeter(cfg.eval.energy, cfg.eval.watts_per_core)  # energy since the last metrics row
 
@@ -118,10 +115,6 @@ class Federation:
             self.vote_seed = draw_vote_seed(self.cfg.consensus)
         return build_consensus_server(self.cfg, self.suite.public, self.embed, rule, self.vote_seed)
 
-    def privacy_spent(self) -> dict[str, float]:
-        """(epsilon at train.dp_delta) per adapter so far; empty without DP."""
-        return self.cohort.privacy_spent(self.cfg.train.dp_delta)
-
     def evaluate(
         self, stage: str, use_base: bool = False, adapters: list[str] | None = None, tag: str = ""
     ) -> tuple[dict, dict]:
@@ -156,7 +149,7 @@ class Federation:
         else:
             mean, per_adapter = self.metrics[-1]["test"], self.metrics[-1]["test_per_client"]
         wire_bytes = self.wire.bytes_by_round.get(round_index, {"up": 0, "down": 0})
-        spent = self.privacy_spent()
+        spent = self.cohort.privacy_spent(self.cfg.train.dp_delta)  # DP-SGD's epsilon per model so far
         dp = {"dp_epsilon": spent, "dp_delta": self.cfg.train.dp_delta} if spent else {}
         full: MetricsRow = {
             "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
@@ -226,9 +219,8 @@ class Federation:
             log.info("no checkpoint in %s: running from the start", self.runlog.dir)
             (self.runlog.dir / "metrics.jsonl").unlink(missing_ok=True)
             return self.run(method)
-        rows = [m for m in self.runlog.read_metrics() if m["round"] <= done]
-        self.runlog.rewrite_metrics(rows)
-        self.metrics = rows
+        self.metrics = [m for m in self.runlog.read_metrics() if m["round"] <= done]
+        self.runlog.rewrite_metrics(self.metrics)
         log.info("resuming %s after round %d", self.runlog.dir, done)
         self.run_rounds(method, start=done + 1, save=True)
         return self.finish()
@@ -261,10 +253,8 @@ class Federation:
         self.runlog = runlog
         self.runlog.write_config(self.cfg)
         self.ctx = self._round_context("This comparison cannot be resumed: fix the cause and run it again into a new --run-dir.")
-        self.metrics = []
-        for row in shared:
-            row = {**row, "method": method.name}
-            self.metrics.append(row)
+        self.metrics = [{**row, "method": method.name} for row in shared]
+        for row in self.metrics:
             self.runlog.append_metrics(row)
 
     def finish(self) -> RunResult:
@@ -281,8 +271,6 @@ def resume_federation(run_dir: str | Path, progress: bool = True, overrides: lis
     ``overrides`` (``["federation.min_clients=2"]``) change the saved config, e.g. to get past a round that
     failed for lack of clients; the folder's config.yaml is rewritten with them.
     """
-    from ..config import load_config
-
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} has no config.yaml: not a run folder written by `run`.")

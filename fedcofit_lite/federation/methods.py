@@ -1,16 +1,13 @@
 """What clients exchange each round: the method under study and its baselines, one entry each in :data:`METHODS`.
 
-Every method runs the same schedule on the same clients, partition and seed: a local stage (round 0,
-``train.epochs`` on private data), then ``federation.rounds`` rounds of *exchange, then train
-``train.round_epochs``*, each evaluated on the test set. The methods differ only in what they exchange:
-answers up and pseudo-labels down (:class:`Consensus`), LoRA tensors (:class:`FedAvg`), nothing
+Every method runs the same schedule on the same clients, partition and seed: a local stage (round 0), then
+``federation.rounds`` rounds of *exchange, then train*, each evaluated on the test set. They differ only in what they
+exchange: answers up and pseudo-labels down (:class:`Consensus`), LoRA tensors (:class:`FedAvg`), nothing
 (:class:`Local`, the lower reference) or the data itself (:class:`Centralized`, the upper reference).
 
-Each method owns its exchange: :meth:`Method.round` asks the clients (a
-:class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower) to answer, upload or
-train, passes every message through the run's :class:`~fedcofit_lite.protocol.messages.Wire` (where
-bytes are counted) and its own server, and returns the round's metrics. It never calls back into the
-loop, which only wires the cohort, the wire and the run folder (:class:`Round`) and evaluates.
+:meth:`Method.round` asks the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`) to answer, upload or train,
+passes every message through the run's :class:`~fedcofit_lite.protocol.messages.Wire` (where bytes are counted) and
+its own server, and returns the round's metrics; it never calls back into the loop (:class:`Round` is all it sees).
 """
 
 from __future__ import annotations
@@ -72,8 +69,6 @@ class Round:
     def active(self, round_index: int) -> tuple[list[str], dict[str, str]]:
         """Clients taking part in a round, and the dropped ones with why (``federation.dropout`` simulates faults)."""
         ids, p = self.cohort.ids, self.cfg.federation.dropout
-        if p <= 0:
-            return ids, {}
         rng = np.random.default_rng([self.cfg.seed, round_index, 0xD50])  # same drops for the same seed and round
         drop = dict(zip(ids, rng.random(len(ids)) < p))
         return [c for c in ids if not drop[c]], {c: "dropped out (simulated fault)" for c in ids if drop[c]}
@@ -167,6 +162,7 @@ class Consensus(Method):
         with timer("train"):
             plan = TrainPlan(run.cfg.train.round_epochs, labels=down, pseudo_labels=True)
             trained, failed = run.cohort.train(r, answered, plan) if answered else ({}, {})
+        spent = self.server.privacy_spent(r, run.cfg.consensus.dp_delta)  # client-level (epsilon, delta) of the vote
         return {
             **label_scores(labels, answer_rows, right),
             "rejected_clients": report.rejected,
@@ -174,17 +170,11 @@ class Consensus(Method):
             "rule": self.server.rule,
             "confidence_sent": self.server.needs_confidence,
             **({"signal_sent": self.server.signal} if self.server.signal else {}),
-            **_vote_privacy(self.server, r, run.cfg.consensus.dp_delta),
+            **({"vote_dp_epsilon": spent[0], "vote_dp_delta": spent[1]} if spent else {}),
             **({"bytes_up_saved": run.wire.saved_by_round[r]["up"]} if changed_only else {}),
             **train_row(trained),
             "seconds": timer.seconds,
         }
-
-
-def _vote_privacy(server: ConsensusServer, r: int, delta: float) -> MetricsRow:
-    """Client-level (epsilon, delta) of the labels released so far, under private consensus."""
-    spent = server.privacy_spent(r, delta)
-    return {"vote_dp_epsilon": spent[0], "vote_dp_delta": spent[1]} if spent else {}
 
 
 def _answer_rows(r: int, answers: Answers) -> list[AnswerRow]:
@@ -204,23 +194,27 @@ class Local(Method):
 
     name = "local"
 
+    def _train(self, run: Round, r: int, epochs: int) -> MetricsRow:
+        return train_row(*run.cohort.train(r, run.cohort.ids, TrainPlan(epochs)))
+
+    def local_stage(self, run: Round) -> MetricsRow:
+        return self._train(run, 0, run.cfg.train.epochs)
+
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
-            row = train_row(*run.cohort.train(r, run.cohort.ids, TrainPlan(run.cfg.train.round_epochs)))
+            row = self._train(run, r, run.cfg.train.round_epochs)
         return {**row, "seconds": timer.seconds}
 
 
 class FedAvg(Method):
     """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA, ``server`` another aggregation.
 
-    A round: the active clients upload their adapters; the server averages them weighted by example
-    counts and sends the average down; the clients load it and train on private data. Every client
-    starts from the same adapter (the server's initial model, broadcast once, counted in round 1). In
-    process the server also keeps its global model (``GLOBAL``), scored beside the clients' own.
-    FFA-LoRA (Sun et al., 2024) freezes the A factors at that start and trains, sends and averages
-    only B, so the average of the updates is the update of the average, at half the bytes; it trains
-    only B from round 0, so its local stage is its own.
+    A round: the active clients upload their adapters; the server averages them weighted by example counts and sends
+    the average down; the clients load it and train on private data. Every client starts from the same adapter (the
+    server's initial model, broadcast once, counted in round 1); in process the server scores its global model too.
+    FFA-LoRA (Sun et al., 2024) freezes the A factors at that start and trains, sends and averages only B (from round
+    0: its local stage is its own), so the average of the updates is the update of the average, at half the bytes.
     """
 
     def __init__(self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer):
@@ -238,8 +232,7 @@ class FedAvg(Method):
             raise IncompatibleAdaptersError(why)
         if run.global_start is None:  # the shared start every client's adapter begins from (the server's initial model)
             run.global_start = run.cohort.start_adapter()
-        model = run.cohort.server_model(GLOBAL)
-        if model is not None:  # in process the server scores its global model too
+        if (model := run.cohort.server_model(GLOBAL)) is not None:  # in process the server scores its global model
             model.model.set_tensors(run.global_start)
         self.server = self.new_server()  # a fresh server per run (its reference shapes)
 
@@ -266,8 +259,7 @@ class FedAvg(Method):
                 run.require(r, [], dropped)
                 raise
             run.require(r, report.clients, {**dropped, **report.rejected})
-            model = run.cohort.server_model(GLOBAL)
-            if model is not None:
+            if (model := run.cohort.server_model(GLOBAL)) is not None:
                 model.model.set_tensors(update.tensors, partial=self.ffa)
             took_part = [m.client_id for m in uploaded]
             down = None
@@ -282,9 +274,10 @@ class FedAvg(Method):
         return {**train_row(trained), **row, "seconds": timer.seconds}
 
 
-class Centralized(Method):
+class Centralized(Local):
     """One adapter on the pooled private data of all clients (data leaves the clients; in process only): a client
-    of its own on the in-process pool (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`)."""
+    of its own on the in-process pool (:meth:`~fedcofit_lite.federation.cohort.LocalCohort.server_client`), trained
+    as :class:`Local` trains each client."""
 
     name = "centralized"
     shares_local_stage = False
@@ -312,27 +305,17 @@ class Centralized(Method):
         central = run.cohort.server_model(CENTRAL)
         return train_row({CENTRAL: central.fit(TrainPlan(epochs), client_seed(run.cfg.seed, r, central.index))})
 
-    def local_stage(self, run: Round) -> MetricsRow:
-        return self._train(run, 0, run.cfg.train.epochs)
-
-    def round(self, run: Round, r: int) -> MetricsRow:
-        timer = Timer()
-        with timer("train"):
-            trained = self._train(run, r, run.cfg.train.round_epochs)
-        return {**trained, "seconds": timer.seconds}
-
 
 @dataclass(frozen=True)
 class MethodSpec:
     """One registered method: how the loop builds it, and what the analysis and the figures say of it.
 
     ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name after ``@`` (the rule
-    of ``consensus@vote``) or None, and ``variants`` the names allowed there. ``sends`` is what leaves a client in a
-    round (``answers``; ``adapter``: LoRA tensors; ``adapter_b``: only the B factors; ``records``: the data itself;
-    ``nothing``): the privacy audit, the byte accounting and the sweep (a method that sends ``answers`` has a public
-    budget) read it. ``label`` and ``color`` are its legend and colour in every figure. ``has_global_model``: its
-    server keeps a model of its own (a parameter method's aggregate, whose server ``build`` names), scored beside the
-    clients' as ``"<name> (global)"`` in comparisons and sweeps.
+    of ``consensus@vote``) or None, and ``variants`` the names allowed there. ``label`` and ``color`` are its legend
+    and colour in every figure. ``sends`` is what leaves a client in a round (``adapter_b``: only the B factors;
+    ``records``: the data itself), read by the privacy audit, the byte accounting and the sweep (``answers``: a public
+    budget). ``has_global_model``: its server keeps a model of its own, scored beside the clients' as
+    ``"<name> (global)"`` in comparisons and sweeps.
     """
 
     build: Callable[[RunConfig, str | None], Method]
@@ -390,10 +373,8 @@ def make_method(name: str, cfg: RunConfig) -> Method:
 
 
 # -- the names a configuration may use ------------------------------------------------------------
-# config is the lowest layer and imports no registry, so a clusterer, rule, method or task family is a
-# plain string there; check_names holds the strings to the registries as they are when it runs (when a
-# Federation is built, when the command line loads a config), before any training: a name registered
-# from outside the package is as good as a built-in one.
+# config imports no registry, so a name there is a plain string; check_names holds it to the registries as they
+# are when it runs (a Federation is built, the CLI loads a config): a name registered from outside is as good.
 
 # config field -> (the registry of its names, where a new name is registered)
 REGISTRIES = {

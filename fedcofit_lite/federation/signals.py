@@ -1,15 +1,13 @@
 """The clients' side of the competence signals: each client measures, for each public prompt, how likely it is right.
 
-:mod:`fedcofit_lite.protocol.competence` holds the measures; this module gives them what a client has:
-its private prompts, its model (to sample its own answers again) and the public sentence embedder the
-server names in the run's configuration. In process the clients' work is batched (one embedding call,
-one generation call per sample for every client), as their answers are; each value depends only on
-that client's own data and model.
+:mod:`fedcofit_lite.protocol.competence` holds the measures; this module gives them what a client has: its private
+prompts, its model (to sample its own answers again) and the public sentence embedder the server names in the run's
+configuration. In process the clients' work is batched (one embedding call, one generation call per sample for every
+client), as their answers are; each value depends only on that client's own data and model.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -19,9 +17,8 @@ from ..config import RunConfig
 from ..protocol import competence
 from ..protocol.cluster import clusterer_from_config
 from ..tasks.data import Example
+from ..tasks.evaluate import correct
 from .client import Client, answer_many
-
-log = logging.getLogger(__name__)
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 Signals = dict[str, dict[str, list[float]]]  # client id -> signal name -> one value per public prompt
@@ -48,24 +45,21 @@ def measure(
     names = [n for n in competence.check_signals(names) if clients]
     if not names:
         return {}
-    out: Signals = {c.client_id: {} for c in clients}
-    if "calibrated" in names:
-        for c, values in zip(clients, calibrated(clients, cfg, round_index, confidence or {})):
-            out[c.client_id]["calibrated"] = values
-        names = [n for n in names if n != "calibrated"]
-        if not names:
-            return out
-    if embed is None:
+    embedded = [n for n in names if n != "calibrated"]
+    if embedded and embed is None:
         raise ValueError(
-            f"competence signals {names} need the run's sentence embedder on the clients' side; this engine gave "
+            f"competence signals {embedded} need the run's sentence embedder on the clients' side; this engine gave "
             "none (in process, the Federation passes its embedder to the cohort)."
         )
-    if "closeness" in names:
-        for c, values in zip(clients, closeness(clients, public, embed)):
-            out[c.client_id]["closeness"] = values
-    if "consistency" in names:
-        for c, values in zip(clients, consistency(clients, public, cfg, round_index, embed)):
-            out[c.client_id]["consistency"] = values
+    compute = {
+        "calibrated": lambda: calibrated(clients, cfg, round_index, confidence or {}),
+        "closeness": lambda: closeness(clients, public, embed),
+        "consistency": lambda: consistency(clients, public, cfg, round_index, embed),
+    }
+    out: Signals = {c.client_id: {} for c in clients}
+    for name in [n for n in compute if n in names]:  # in this order, whatever the order of names
+        for c, values in zip(clients, compute[name]()):
+            out[c.client_id][name] = values
     return out
 
 
@@ -76,11 +70,9 @@ def closeness(clients: Sequence[Client], public: Sequence[Example], embed: Embed
     if todo:  # a client's private prompts never change: embedded once per run
         private = [[prompt_text(e) for e in c.private] for c in todo]
         vectors = np.asarray(embed([t for p in private for t in p] + texts))
-        start = 0
-        for c, p in zip(todo, private):
-            c.private_vectors = vectors[start : start + len(p)]
-            start += len(p)
-        public_vectors = vectors[start:]
+        *parts, public_vectors = np.split(vectors, np.cumsum([len(p) for p in private]))
+        for c, part in zip(todo, parts):
+            c.private_vectors = part
     else:
         public_vectors = np.asarray(embed(texts))
     return [_rounded(competence.closeness(public_vectors, c.private_vectors)) for c in clients]
@@ -94,8 +86,6 @@ def calibrated(
     Each client answers its ``calibration`` records (held out of training, ``competence.holdout``) with its
     current model and scores them against its own references, which it holds.
     """
-    from ..tasks.evaluate import correct
-
     if any(not c.calibration for c in clients):
         raise ValueError(
             "the calibrated signal needs private records held out of training: set competence.holdout (e.g. 8)."

@@ -120,8 +120,7 @@ def _trace(context: Context, what: str, msg: Message) -> None:
     folder = os.environ.get("FEDCOFIT_FLOWER_TRACE")
     if folder:
         cfg = msg.content["config"] if "config" in msg.content else {}
-        round_index = cfg.get("round", "-") if hasattr(cfg, "get") else "-"
-        name = f"{context.node_config.get('partition-id', 'x')}-{what}-{round_index}"
+        name = f"{context.node_config.get('partition-id', 'x')}-{what}-{cfg.get('round', '-')}"
         with open(os.path.join(folder, name), "w") as f:
             f.write(str(os.getpid()))
 
@@ -165,11 +164,8 @@ def train(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "train", msg)
     labels = labels_from_record(msg.content["labels"]) if "labels" in msg.content else None
     adapter = global_from_records(msg.content) if "global" in msg.content else None
-    plan = TrainPlan(
-        labels=labels,
-        adapter=adapter,
-        **{k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")},
-    )
+    options = {k: cfg[k] for k in ("epochs", "partial", "pseudo_labels", "prox_mu", "freeze_a")}  # TrainPlan.options()
+    plan = TrainPlan(labels=labels, adapter=adapter, **options)
     client = node.client
     client.take(plan, node.public)
     result = client.fit(plan, client_seed(node.cfg.seed, int(cfg["round"]), client.index))

@@ -1,10 +1,9 @@
 """The clients as Flower nodes: the :class:`~fedcofit_lite.federation.cohort.Cohort` a method talks to, over a Flower
 ``Grid``.
 
-Each request of a method (answer, train, upload, predict) becomes one Flower message per client, sent with
-``grid.send_and_receive`` and bounded by ``federation.timeout_s``. A client whose node is offline, whose ClientApp
-fails, or that does not reply in time is reported in ``failed`` (client id -> why): the method counts it as a dropout
-of that round under ``federation.min_clients``, exactly like a simulated dropout in process.
+Each request of a method (answer, train, upload, predict) becomes one Flower message per client, its replies awaited
+up to ``federation.timeout_s``. A client whose node is offline, whose ClientApp fails, or that does not reply in time
+is reported in ``failed`` (client id -> why): the method counts it as a dropout, like a simulated one in process.
 """
 
 from __future__ import annotations
@@ -34,21 +33,17 @@ from .records import (
 
 log = logging.getLogger(__name__)
 
-ERROR_NAMES = dict(
-    enumerate(
-        (
-            "unknown error",
-            "the ClientApp could not be loaded",
-            "the ClientApp raised an exception",
-            "message unavailable",
-            "reply unavailable",
-            "node unavailable (no heartbeat)",
-            "a mod refused the message",
-            "invalid app bundle",
-            "the ClientApp crashed",
-        )
-    )
-)
+ERROR_NAMES = {  # Flower's error codes
+    0: "unknown error",
+    1: "the ClientApp could not be loaded",
+    2: "the ClientApp raised an exception",
+    3: "message unavailable",
+    4: "reply unavailable",
+    5: "node unavailable (no heartbeat)",
+    6: "a mod refused the message",
+    7: "invalid app bundle",
+    8: "the ClientApp crashed",
+}
 
 
 def refuse_unsupported(cfg: RunConfig) -> None:
@@ -131,8 +126,7 @@ class FlowerCohort(Cohort):
             n: Message(content=c, dst_node_id=n, message_type=message_type) for n, c in content.items() if n in online
         }
         if round_index is not None:
-            for c in content.values():
-                self.record_bytes_by_round[round_index]["down"] += record_bytes(c)
+            self.record_bytes_by_round[round_index]["down"] += sum(record_bytes(c) for c in content.values())
         by_id: dict[str, int] = {}
         replies: list[Message] = []
         if messages:
@@ -179,6 +173,8 @@ class FlowerCohort(Cohort):
         config: dict[str, Any],
         extra: dict[str, Any] | None = None,
     ) -> tuple[dict[str, RecordDict], Failed]:
+        """One message per client, its ``config`` led by the round (if any); (client -> reply, client -> why not)."""
+        config = config if round_index is None else {"round": round_index, **config}
         content = {self.node[c]: RecordDict({"config": ConfigRecord(config), **(extra or {})}) for c in ids}
         got, failed = self._exchange(content, message_type, round_index)
         client_of = {n: c for c, n in self.node.items()}
@@ -186,9 +182,7 @@ class FlowerCohort(Cohort):
 
     # -- the cohort -------------------------------------------------------------
     def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
-        got, failed = self._ask(
-            ids, MessageType.QUERY + ".answer", round_index, {"round": round_index, "asks": list(asks)}
-        )
+        got, failed = self._ask(ids, MessageType.QUERY + ".answer", round_index, {"asks": list(asks)})
         messages = [answers_from_record(got[c]["answers"]) for c in ids if c in got]
         confidence = {m.client_id: list(m.confidence) for m in messages if m.confidence is not None}
         return Answers(messages, confidence, failed, {m.client_id: dict(m.signals) for m in messages if m.signals})
@@ -199,8 +193,7 @@ class FlowerCohort(Cohort):
             extra["labels"] = labels_to_record(plan.labels)
         if plan.adapter is not None:
             extra.update(global_to_records(plan.adapter).items())
-        config = {"round": round_index, **plan.options()}
-        got, failed = self._ask(ids, MessageType.TRAIN, round_index, config, extra)
+        got, failed = self._ask(ids, MessageType.TRAIN, round_index, plan.options(), extra)
         out = {}
         for c, content in got.items():
             metrics = content["result"]
@@ -211,9 +204,7 @@ class FlowerCohort(Cohort):
         return {c: out[c] for c in ids if c in out}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
-        got, failed = self._ask(
-            ids, MessageType.QUERY + ".upload", round_index, {"round": round_index, "only-b": only_b}
-        )
+        got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"only-b": only_b})
         return [adapter_from_records(got[c]) for c in ids if c in got], failed
 
     def predict(self, ids: Sequence[str], examples: Sequence[Example], base: bool, desc: str) -> Predicted:

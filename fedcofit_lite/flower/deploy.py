@@ -141,17 +141,11 @@ class LocalDeployment:
         wait_s: float = 300.0,
     ) -> dict[str, Any]:
         """Submit a run of the Flower App and wait for it; returns Flower's record of the run (raises if it failed)."""
-
-        def q(v: str) -> str:
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
         folder = str(Path(run_dir).resolve()) if run_dir else ""
-        run_config = [
-            f"preset={q(preset)}",
-            f"overrides={q(';'.join(overrides or []))}",
-            f"method={q(method or '')}",
-            f"run-dir={q(folder)}",
-            f"wait-s={float(wait_s)}",
+        texts = {"preset": preset, "overrides": ";".join(overrides or []), "method": method or "", "run-dir": folder}
+        # TOML values: a JSON string is a TOML basic string (quotes and backslashes escaped)
+        run_config = [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in texts.items()] + [
+            f"wait-s={float(wait_s)}"
         ]
         done = self._flwr(
             "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config), cwd=self.home

@@ -28,21 +28,14 @@ log = logging.getLogger(__name__)
 app = ServerApp()
 
 
-def config_from_run_config(run_config: dict[str, Any]) -> RunConfig:
-    """The run's config from Flower's run config (``preset`` + ``overrides``)."""
-    overrides = [o.strip() for o in str(run_config.get("overrides", "")).split(";") if o.strip()]
-    return load_config(str(run_config.get("preset", "ci")), overrides)
-
-
 @app.main()
 def main(grid: Grid, context: Context) -> None:
+    """Run the method of the run config's ``preset`` + ``overrides`` (see the module docstring) on ``grid``."""
     rc = dict(context.run_config)
-    run_dir, method, wait_s = (
-        str(rc.get("run-dir", "")) or None,
-        str(rc.get("method", "")) or None,
-        float(rc.get("wait-s", 300.0)),
-    )
-    result = run_on_grid(grid, config_from_run_config(rc), run_dir=run_dir, method=method, wait_s=wait_s)
+    overrides = [o.strip() for o in str(rc.get("overrides", "")).split(";") if o.strip()]
+    cfg = load_config(str(rc.get("preset", "ci")), overrides)
+    run_dir, method = str(rc.get("run-dir", "")) or None, str(rc.get("method", "")) or None
+    result = run_on_grid(grid, cfg, run_dir=run_dir, method=method, wait_s=float(rc.get("wait-s", 300.0)))
     print(f"fedcofit_lite on Flower: run folder {result.run_dir}\n{result.table}", flush=True)
 
 
@@ -57,8 +50,7 @@ def run_on_grid(
     """Run one method of ``cfg`` end to end with the clients behind ``grid``; returns the run like :func:`run_federation`."""
     start = time.perf_counter()
     cohort = FlowerCohort(grid, cfg, wait_s=wait_s)
-    runlog = RunLog(run_dir) if run_dir is not None else None
-    fed = Federation(cfg, runlog=runlog, progress=progress, cohort=cohort)
+    fed = Federation(cfg, runlog=RunLog(run_dir) if run_dir is not None else None, progress=progress, cohort=cohort)
     result = fed.run(method)
     record = {str(k): v for k, v in sorted(cohort.record_bytes_by_round.items())}
     wire = {str(k): v for k, v in sorted(fed.wire.bytes_by_round.items())}

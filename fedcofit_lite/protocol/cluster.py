@@ -1,13 +1,10 @@
 """Per-prompt clusterers: group one prompt's answers by cosine in embedding space.
 
-Each estimator clusters the embeddings of the answers the clients gave to ONE public prompt, so ``n`` is tiny (2 to
-~20). They follow the scikit-learn contract: ``__init__`` only stores parameters; ``fit(X)`` validates ``X``, sets
-``labels_`` (n,), ``n_clusters_`` and ``n_features_in_``, and returns ``self``. Answers are compared by cosine; rows
-need not be normalised, but a zero row has no direction and is rejected.
-
-Labels are renumbered in order of first appearance (the cluster of the first non-noise row is 0), so the same grouping
-gives the same labels whatever algorithm produced it. ``-1`` marks noise (DBSCAN, HDBSCAN); ``n_clusters_`` counts
-non-noise clusters only. The one registry of clusterers is :data:`REGISTRY`. Numpy and scikit-learn only.
+Each estimator clusters the embeddings of the answers to ONE public prompt, so ``n`` is tiny (2 to ~20), by cosine
+(rows need not be normalised; a zero row is rejected). The scikit-learn contract: ``fit(X)`` sets ``labels_`` (n,),
+``n_clusters_`` (non-noise clusters) and ``n_features_in_``. Labels are renumbered in order of first appearance, so a
+grouping has the same labels whatever algorithm made it; ``-1`` is noise (DBSCAN, HDBSCAN). The one registry of
+clusterers is :data:`REGISTRY`. Numpy and scikit-learn only.
 """
 
 from __future__ import annotations
@@ -39,8 +36,7 @@ _LINKAGES = ("average", "complete", "single")
 def check_embeddings(X: ArrayLike, *, name: str = "X") -> NDArray[np.float64]:
     """Validate answer embeddings (n_answers, d) for cosine clustering; return them as float64.
 
-    A ``ValueError`` names the problem: not 2-D, no rows or columns, NaN or inf, or an all-zero row (a
-    zero vector has no cosine direction). ``name`` is the argument's name in the messages.
+    A ``ValueError`` naming ``name`` says what is wrong: not 2-D, empty, NaN or inf, or an all-zero row.
 
     Examples
     --------
@@ -170,12 +166,11 @@ class DBSCANCosine(ClusterMixin, BaseEstimator):
 class HDBSCANCosine(ClusterMixin, BaseEstimator):
     """HDBSCAN on a precomputed cosine-distance matrix.
 
-    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*, which makes it
-    erratic on a handful of points. With ``allow_single_cluster=True`` (the default, so that "every client agrees" is
-    one cluster rather than all noise) answers all far apart can come back as one cluster (the consensus step's
-    ``cohesion_`` shows it), and a tight group can be split into micro-clusters plus noise. With fewer than ~20
-    answers per prompt prefer :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon`` would add a scale but
-    raises a TypeError with NumPy 2 in current scikit-learn, scikit-learn/scikit-learn#33219.)
+    HDBSCAN has no absolute distance scale: it finds clusters dense *relative to the other answers*, erratic on a
+    handful of points: with ``allow_single_cluster=True`` (so that "every client agrees" is one cluster, not all noise)
+    answers all far apart can come back as one cluster, and a tight group can be split into micro-clusters plus noise.
+    With fewer than ~20 answers per prompt prefer :class:`AgglomerativeThreshold`. (``cluster_selection_epsilon``
+    would add a scale but raises a TypeError with NumPy 2, scikit-learn/scikit-learn#33219.)
 
     Parameters
     ----------
@@ -225,11 +220,10 @@ class HDBSCANCosine(ClusterMixin, BaseEstimator):
 class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     """K-means on L2-normalised rows, k chosen by the best cosine silhouette.
 
-    Tries k = 2 .. min(k_max, n - 1) and keeps the k with the highest cosine silhouette (ties: the
-    smaller k), stored in ``silhouette_`` (NaN when no k was tried). Returns one cluster when n < 3,
-    when every pairwise cosine distance is <= ``identical_tol``, or when the best silhouette is below
-    ``min_silhouette``. The silhouette has no absolute scale: slight paraphrases can still score high
-    and be split; raise ``identical_tol`` (e.g. to 0.05) to keep such prompts whole.
+    Tries k = 2 .. min(k_max, n - 1) and keeps the k with the highest cosine silhouette (ties: the smaller k),
+    stored in ``silhouette_`` (NaN when no k was tried). One cluster when n < 3, when every pairwise cosine distance is
+    <= ``identical_tol``, or when the best silhouette is below ``min_silhouette``. The silhouette has no absolute
+    scale: slight paraphrases can be split; raise ``identical_tol`` (e.g. to 0.05) to keep such prompts whole.
 
     Parameters
     ----------
@@ -242,8 +236,7 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
     n_init : int or "auto", default=10
         Number of k-means restarts per k.
     identical_tol : float, default=1e-6
-        Largest pairwise cosine distance at which all rows count as one answer (the default absorbs
-        float noise: float32 embeddings of one text differ by ~1e-7).
+        Largest pairwise cosine distance at which all rows are one answer (float32 embeddings of a text differ ~1e-7).
 
     Examples
     --------
@@ -291,21 +284,15 @@ class SilhouetteKMeans(ClusterMixin, BaseEstimator):
         # One thread: on ~20 rows OpenMP start-up and spin-waits cost 20x the work.
         with threadpool_limits(limits=1):
             for k in range(2, min(int(self.k_max), n - 1) + 1):
-                labels = self._kmeans_labels(Xn, k)
+                with warnings.catch_warnings():  # fewer distinct rows than k: k-means warns, returns < k clusters
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    labels = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Xn).labels_
                 if np.unique(labels).size < 2:
                     continue
                 score = float(silhouette_score(Xn, labels, metric="cosine"))
                 if best_k == 0 or score > self.silhouette_:
                     best_k, best_labels, self.silhouette_ = k, labels, score
         return best_k, best_labels
-
-    def _kmeans_labels(self, Xn: NDArray[np.float64], k: int) -> NDArray[np.int64]:
-        """Return the k-means labels (n,) of the unit rows ``Xn`` for ``k`` clusters."""
-        with warnings.catch_warnings():
-            # fewer distinct rows than k: k-means warns and returns < k clusters
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
-            return km.fit(Xn).labels_
 
 
 # -- the registry: each clusterer with its own typed parameters ----------------------------------------

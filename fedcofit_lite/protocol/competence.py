@@ -1,31 +1,15 @@
 """Competence signals: what a client can say, in a few bytes per answer, about how likely its answer is right.
 
-Consensus by headcount passes only what most clients already know: the one client that was trained
-on a kind of prompt is outvoted by three that guess. A client knows more about its own answer than
-its vote: what it was trained on, and whether it answers the same way twice. Each signal below is
-one number per answer in [0, 1], higher meaning "more likely right", computed by the client and
-sent beside its answer only when the server's rule asks for it (:data:`SIGNALS`):
+Consensus by headcount passes only what most clients already know: the one client that was trained on a kind of
+prompt is outvoted by three that guess. A client knows more about its own answer than its vote: what it was trained
+on, and whether it answers the same way twice. Each signal of :data:`SIGNALS` is one number per answer in [0, 1],
+higher meaning "more likely right", computed by the client and sent beside its answer only when the server's rule asks
+for it: ``closeness`` (:func:`closeness`: a client that never saw a prompt of this kind answers it from its base
+model), ``calibrated`` (:func:`calibrate`; it costs answering the records held out of training, ``competence.holdout``,
+each round) and ``consistency`` (:func:`consistency`; it costs ``k`` more generations of the public prompts per round).
 
-``closeness``
-    How close the public prompt lies to the client's own private prompts: the largest cosine
-    similarity, under the server's (public) sentence embedder, between the prompt and any prompt the
-    client trained on. A client that never saw a prompt of this kind answers it from its base model.
-``calibrated``
-    The client's confidence in its answer mapped to the chance of being right, fitted on private records
-    it held out of training (``competence.holdout``): a logistic curve of being right against the logit of
-    the confidence (Platt scaling), with one pseudo-observation each way so a few records that are all
-    right (or all wrong) give a finite curve. It costs answering the held-out records each round, and
-    those records are not trained on.
-``consistency``
-    One minus the semantic entropy of the client's own ``k`` sampled answers to the prompt (Kuhn et
-    al., ICLR 2023; Farquhar et al., Nature 2024): the samples are embedded with the server's embedder
-    and clustered with the server's clusterer, and the entropy of the cluster sizes is divided by
-    ``log k``. A model that knows the answer says it the same way every time. It costs ``k`` more
-    generations of the public prompts per round.
-
-What a signal leaks: closeness tells the server which public prompts resemble the client's private
-prompts, so which kinds of prompt (task families, topics) the client holds. It says nothing of a
-private answer. ``docs/privacy.md`` measures it.
+What a signal leaks: closeness tells the server which public prompts resemble the client's private prompts, so which
+kinds of prompt (task families, topics) the client holds; nothing of a private answer (``docs/privacy.md`` measures it).
 
 Numpy and scikit-learn only: the client's engine generates and embeds, this module only measures.
 """
@@ -71,7 +55,7 @@ def check_signals(names: Sequence[str], field: str = "competence.record") -> lis
 def closeness(public: NDArray[np.floating], private: NDArray[np.floating]) -> NDArray[np.float64]:
     """Per public prompt, the largest cosine similarity to any private prompt, clipped to [0, 1].
 
-    ``public`` (p, d) and ``private`` (n, d) are unit-norm sentence embeddings. No private prompt: 0.
+    ``public`` (p, d) and ``private`` (n, d): unit-norm embeddings by the server's sentence embedder. No private: 0.
 
     Examples
     --------
@@ -115,9 +99,10 @@ def calibrate(
 def consistency(samples: Sequence[NDArray[np.floating]], clusterer: BaseEstimator) -> NDArray[np.float64]:
     """Per prompt, 1 - (entropy of the cluster sizes of its k sampled answers) / log k, in [0, 1].
 
-    ``samples[i]`` (k, d) holds the unit-norm embeddings of the client's k sampled answers to prompt
-    i; ``clusterer`` is an unfitted scikit-learn clusterer (noise points, label -1, are singletons).
-    All k samples in one cluster: 1; all apart: 0.
+    This is semantic entropy (Kuhn et al., ICLR 2023; Farquhar et al., Nature 2024), with the server's embedder and
+    clusterer: a model that knows the answer says it the same way every time. ``samples[i]`` (k, d) holds the
+    unit-norm embeddings of the client's k sampled answers to prompt i; ``clusterer`` is an unfitted scikit-learn
+    clusterer (noise points, label -1, are singletons). All k samples in one cluster: 1; all apart: 0.
 
     Examples
     --------
@@ -135,8 +120,7 @@ def consistency(samples: Sequence[NDArray[np.floating]], clusterer: BaseEstimato
             out[i] = 1.0
             continue
         labels = np.asarray(clone(clusterer).fit(X).labels_)
-        singletons = np.flatnonzero(labels < 0)
-        sizes = np.concatenate([np.bincount(labels[labels >= 0]), np.ones(singletons.size)])
+        sizes = np.concatenate([np.bincount(labels[labels >= 0]), np.ones(np.sum(labels < 0))])  # noise: singletons
         p = sizes[sizes > 0] / k
         out[i] = 1.0 - float(-(p * np.log(p)).sum() / np.log(k))
     return np.clip(out, 0.0, 1.0)

@@ -1,19 +1,12 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
-Every rule is the one estimator, :class:`SemanticConsensus` (its steps are in its docstring), with the
-choices that its entry of :data:`RULES` (a :class:`RuleSpec`) fixes: ``grouping``, ``weighting`` (one
-client one vote, the client's own confidence, a reliability per client estimated from the answers alone
-in the spirit of Dawid and Skene, or a competence signal the clients send,
-:mod:`fedcofit_lite.protocol.competence`), ``choose`` and ``guard``. ``guard="numbers"`` keeps apart
-answers whose numbers or capitals differ (``12/06/1963`` and ``06/12/1963``), which a sentence embedder
-such as MiniLM places almost on top of each other (notebook 09); the price is that right paraphrases
-ordering their numbers differently stay apart too.
-
-Agreement passes only what most clients already know. The competence rules pass what one client
-knows: ``closest`` keeps the answer of the client whose private prompts lie closest to the public
-prompt, when that client is confident in it, even against a wrong majority; ``competence`` weighs the
-clusters by closeness, so the clients that know a kind of prompt outweigh those that guess, and where
-every client knows it (a Dirichlet split) it is close to the medoid rule.
+Every rule is the one estimator, :class:`SemanticConsensus` (its steps are in its docstring), with the choices that its
+entry of :data:`RULES` (a :class:`RuleSpec`) fixes. ``guard="numbers"`` keeps apart answers whose numbers or capitals
+differ (``12/06/1963`` and ``06/12/1963``), which a sentence embedder such as MiniLM places almost on top of each other
+(notebook 09); the price is that right paraphrases ordering their numbers differently stay apart too. Agreement passes
+only what most clients already know; the competence rules, which read a signal the clients send
+(:mod:`fedcofit_lite.protocol.competence`), pass what one client knows, even against a wrong majority; where every
+client knows a prompt (a Dirichlet split) ``competence`` is close to the medoid rule.
 
 ================ ========= =========== ============================================
 rule             grouping  weighting   what it is
@@ -38,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -66,12 +59,10 @@ DEFAULTS = ConsensusConfig()  # one default per threshold: the estimator's are t
 class RuleSpec:
     """One consensus rule: the estimator parameters it fixes, what the clients must send for it, how it is shown.
 
-    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the others come from the configuration:
-    the clusterer, ``min_agreement`` and ``min_cohesion`` for every rule, and the ``ConsensusConfig`` fields named in
-    ``reads`` (``min_confidence``, ``reliability_by``). ``signal`` is the competence signal the rule reads
-    (:data:`~fedcofit_lite.protocol.competence.SIGNALS`), which every client then sends with its answers. ``private``
-    says whether the private vote may release its labels (it counts one vote per client on its normalized answer, so
-    only an exact, unweighted grouping). ``label`` and ``color`` are its legend and colour in every figure.
+    ``params`` are the :class:`SemanticConsensus` parameters the rule fixes; the clusterer, ``min_agreement``,
+    ``min_cohesion`` and the ``ConsensusConfig`` fields named in ``reads`` come from the configuration. Every client
+    sends the competence ``signal`` the rule reads. ``private``: the private vote may release its labels (one vote per
+    client on its normalized answer: an exact, unweighted grouping only). ``label``, ``color``: its legend and colour.
     """
 
     params: Mapping[str, Any]
@@ -80,7 +71,6 @@ class RuleSpec:
     reads: tuple[str, ...] = ()
     signal: str | None = None
     private: bool = False
-    description: str = field(default="", compare=False)
 
     @property
     def needs_confidence(self) -> bool:
@@ -98,9 +88,11 @@ class RuleSpec:
 
 
 # The one registry of rules: the server, replay, the explorer, the config's checks and the figures read it.
-_SEMANTIC, _COMPETENT = {"grouping": "semantic"}, {"grouping": "semantic", "weighting": "competence"}
+_SEMANTIC = {"grouping": "semantic"}
+_MEDOID, _COMPETENT = {**_SEMANTIC, "weighting": "uniform"}, {**_SEMANTIC, "weighting": "competence"}
+_CHOOSER = {**_COMPETENT, "choose": "most_competent"}  # one client's answer, the most competent, is the consensus
 RULES: dict[str, RuleSpec] = {
-    "medoid": RuleSpec({"grouping": "semantic", "weighting": "uniform"}, "semantic medoid", "#1f77b4"),
+    "medoid": RuleSpec(_MEDOID, "semantic medoid", "#1f77b4"),
     "vote": RuleSpec({"grouping": "exact", "weighting": "uniform"}, "exact-string vote", "#17becf", private=True),
     "hybrid": RuleSpec({"grouping": "hybrid", "weighting": "uniform"}, "exact groups merged by meaning", "#8c564b"),
     "confidence": RuleSpec(
@@ -109,29 +101,16 @@ RULES: dict[str, RuleSpec] = {
     "reliability": RuleSpec(
         {**_SEMANTIC, "weighting": "reliability"}, "weighted by reliability", "#bcbd22", ("reliability_by",)
     ),
-    "guarded": RuleSpec(
-        {**_SEMANTIC, "weighting": "uniform", "guard": "numbers"}, "medoid, numbers guarded", "#393b79"
-    ),
-    "closest": RuleSpec(
-        {**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9},
-        "closest client's answer",
-        "#e6550d",
-        signal="closeness",
-    ),
+    "guarded": RuleSpec({**_MEDOID, "guard": "numbers"}, "medoid, numbers guarded", "#393b79"),
+    "closest": RuleSpec({**_CHOOSER, "min_confidence": 0.9}, "closest client's answer", "#e6550d", signal="closeness"),
     "competence": RuleSpec(
         {**_COMPETENT, "competence_temperature": 0.05}, "weighted by closeness", "#31a354", signal="closeness"
     ),
     "consistent": RuleSpec(
-        {**_COMPETENT, "choose": "most_competent", "min_confidence": 0.9},
-        "most self-consistent answer",
-        "#756bb1",
-        signal="consistency",
+        {**_CHOOSER, "min_confidence": 0.9}, "most self-consistent answer", "#756bb1", signal="consistency"
     ),
     "calibrated": RuleSpec(
-        {**_COMPETENT, "choose": "most_competent", "min_competence": 0.5},
-        "most likely right, calibrated",
-        "#a55194",
-        signal="calibrated",
+        {**_CHOOSER, "min_competence": 0.5}, "most likely right, calibrated", "#a55194", signal="calibrated"
     ),
 }
 
@@ -139,10 +118,8 @@ RULES: dict[str, RuleSpec] = {
 def build_consensus(consensus_cfg: Any = None, rule: str | None = None, **overrides: Any) -> SemanticConsensus:
     """The one builder of a consensus estimator: ``rule`` (default ``consensus_cfg.rule``) under a ``ConsensusConfig``.
 
-    The server, replay, the explorer, the threshold sweep and the rule benchmark all build here. The
-    estimator takes the configuration's clusterer and thresholds, the fields the rule ``reads``, then
-    what the rule fixes; ``overrides`` (``clusterer=``, ``min_agreement=``, ...) replace configuration
-    values, never what the rule fixes. ``consensus_cfg`` None is the package's defaults.
+    The configuration (None: the package's defaults) gives the clusterer, the thresholds and the fields the rule
+    ``reads``; ``overrides`` (``clusterer=``, ``min_agreement=``, ...) replace those, never what the rule fixes.
 
     Examples
     --------
@@ -225,12 +202,9 @@ class RoundInputs:
 
 @dataclass(frozen=True)
 class PromptConsensus:
-    """Consensus of one prompt (:meth:`SemanticConsensus.consensus_for`): plain values, JSON-serialisable.
-
-    ``index`` is the row of X holding the consensus answer, ``agreement`` the dominant group's share of
-    the weight, ``cohesion`` its mean pairwise cosine, ``n_clusters`` the groups (noise points
-    singletons), ``kept`` the filter's verdict.
-    """
+    """Consensus of one prompt (:meth:`SemanticConsensus.consensus_for`), JSON-serialisable: ``index`` the row of X
+    holding the consensus answer, ``agreement`` the dominant group's share of the weight, ``cohesion`` its mean
+    pairwise cosine, ``n_clusters`` the groups (noise points singletons), ``kept`` the filter's verdict."""
 
     prompt_id: Hashable
     index: int
@@ -243,8 +217,6 @@ class PromptConsensus:
 
 class SemanticConsensus(BaseEstimator):
     """Per-prompt consensus answer, agreement score and pseudo-label filter, under any rule of :data:`RULES`.
-
-    The rules below define the method:
 
     1. The rows of each prompt (rows of ``X`` sharing a ``groups`` value) form groups: ``grouping="semantic"``
        clusters them with a clone of ``clusterer`` (noise points, label -1, are singletons; one answer is one group);
@@ -269,10 +241,9 @@ class SemanticConsensus(BaseEstimator):
        ``choose="most_competent"`` no agreement is asked (one client's answer may stand against all others): it is
        kept when the chosen answer's own confidence and competence reach ``min_confidence`` and ``min_competence``.
 
-    With the defaults (semantic, uniform) this is the medoid of the largest cluster, the rule of FedCoFiT, with the
-    package's safe filters: a prompt needs half the answers (``min_agreement`` 0.5), and a group of unrelated answers
-    never wins by size (``min_cohesion`` 0.7). ``clusterer`` is an unfitted scikit-learn clusterer, a name of
-    :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
+    The defaults are the medoid of the largest cluster (FedCoFiT's rule) with the safe filters: a prompt needs half the
+    answers, and a group of unrelated answers never wins by size. ``clusterer`` is an unfitted scikit-learn clusterer,
+    a name of :data:`fedcofit_lite.protocol.cluster.REGISTRY`, or None (``AgglomerativeThreshold()``).
 
     Attributes
     ----------
@@ -365,8 +336,10 @@ class SemanticConsensus(BaseEstimator):
             weights = conf
         elif self.weighting == "reliability":
             weights, self.client_weights_ = self._reliability(rows_of, parts, sims, clients, families)
-        elif self.weighting == "competence":
-            weights = self._competence_weights(rows_of, comp)
+        elif self.weighting == "competence":  # per prompt a softmax of the competence; the most competent weighs 1
+            weights = np.empty(n)
+            for rows in rows_of:
+                weights[rows] = np.exp((comp[rows] - comp[rows].max()) / self.competence_temperature)
         elif callable(self.weighting):
             inputs = RoundInputs(X, rows_of, parts, sims, texts, clients, conf, families, comp)
             weights = np.asarray(self.weighting(inputs), dtype=np.float64)
@@ -382,15 +355,6 @@ class SemanticConsensus(BaseEstimator):
         n_answers = np.array([len(rows) for rows in rows_of], dtype=np.int64)
 
         # 5. store the learned attributes
-        self._store(prompt_ids, labels, in_dominant, n_clusters, n_answers, index, agreement, cohesion, keep)
-        logger.debug(
-            "consensus (%s/%s) over %d prompts: mean agreement %.3f, %d kept (min_agreement=%s)",
-            self.grouping, self.weighting, n_prompts, agreement.mean(), int(keep.sum()), self.min_agreement,
-        )  # fmt: skip
-        return self
-
-    def _store(self, prompt_ids, labels, in_dominant, n_clusters, n_answers, index, agreement, cohesion, keep) -> None:
-        """Step 5 of :meth:`fit`: the learned attributes (``*_``) and the per-prompt results."""
         self.groups_ = np.empty(len(prompt_ids), dtype=object)
         self.groups_[:] = prompt_ids
         self.labels_, self.in_dominant_, self.n_clusters_, self.n_answers_ = labels, in_dominant, n_clusters, n_answers
@@ -400,6 +364,11 @@ class SemanticConsensus(BaseEstimator):
             for pid, i, a, c, m, k, kept in zip(prompt_ids, index, agreement, cohesion, n_answers, n_clusters, keep)
         ]
         self._position = {pid: p for p, pid in enumerate(prompt_ids)}
+        logger.debug(
+            "consensus (%s/%s) over %d prompts: mean agreement %.3f, %d kept (min_agreement=%s)",
+            self.grouping, self.weighting, n_prompts, agreement.mean(), int(keep.sum()), self.min_agreement,
+        )  # fmt: skip
+        return self
 
     def _group_prompts(
         self, clusterer: Any, X: NDArray, texts: Sequence[str] | None, rows_of: list[NDArray[np.int64]]
@@ -422,10 +391,8 @@ class SemanticConsensus(BaseEstimator):
     ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
         """Step 4 of :meth:`fit`: per prompt the consensus row, agreement, cohesion, kept; rows in a dominant group."""
         n_prompts, n = len(rows_of), len(weights)
-        index = np.empty(n_prompts, dtype=np.int64)
-        agreement = np.empty(n_prompts, dtype=np.float64)
-        cohesion = np.empty(n_prompts, dtype=np.float64)
-        keep = np.empty(n_prompts, dtype=bool)
+        index, keep = np.empty(n_prompts, dtype=np.int64), np.empty(n_prompts, dtype=bool)
+        agreement, cohesion = np.empty(n_prompts), np.empty(n_prompts)
         in_dominant = np.zeros(n, dtype=bool)
         for p, rows in enumerate(rows_of):
             w = weights[rows]
@@ -472,12 +439,11 @@ class SemanticConsensus(BaseEstimator):
         """Group labels of one prompt's rows (m,); -1 = a singleton (clusterer noise)."""
         if self.grouping == "semantic":
             return self._guarded(_cluster_rows(clusterer, Xp), texts)
-        keys = [normalize_answer(t) for t in texts]
-        exact = np.array([keys.index(k) for k in keys], dtype=np.int64)  # first row of each string
-        exact = np.unique(exact, return_inverse=True)[1].astype(np.int64)  # 0..k-1
-        if self.grouping == "exact" or exact.max() == 0:
+        code: dict[str, int] = {}  # normalized answer -> group 0..k-1, in order of first row
+        exact = np.array([code.setdefault(normalize_answer(t), len(code)) for t in texts], dtype=np.int64)
+        if self.grouping == "exact" or len(code) == 1:
             return exact
-        reps = np.array([int(np.flatnonzero(exact == g)[0]) for g in range(exact.max() + 1)])
+        reps = np.array([int(np.flatnonzero(exact == g)[0]) for g in range(len(code))])  # each group's first row
         merged = _cluster_rows(clusterer, Xp[reps])  # (k,), -1 = its own group
         merged = np.where(merged < 0, merged.max() + 1 + np.arange(len(reps)), merged)
         return self._guarded(merged[exact], texts)
@@ -492,14 +458,6 @@ class SemanticConsensus(BaseEstimator):
             dtype=np.int64,
         )
 
-    def _competence_weights(self, rows_of: list[NDArray[np.int64]], comp: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Per prompt, a softmax of the answers' competence at ``competence_temperature``; the most competent weighs 1."""
-        weights = np.empty(len(comp))
-        for rows in rows_of:
-            c = comp[rows]
-            weights[rows] = np.exp((c - c.max()) / self.competence_temperature)
-        return weights
-
     def _reliability(
         self,
         rows_of: list[NDArray[np.int64]],
@@ -508,40 +466,29 @@ class SemanticConsensus(BaseEstimator):
         clients: list[Hashable],
         families: list[Hashable] | None,
     ) -> tuple[NDArray[np.float64], dict]:
-        """Answer weights from client reliability, estimated from the answers alone.
-
-        A client's reliability is how often its answer falls in the group the *other* clients' weighted vote picks
-        (leave-one-out, so a client cannot vouch for itself), smoothed as ``(agree + 1) / (answered + 2)``; its weight
-        is the log-odds of that rate, at least 0.05. Starting from equal weights, the estimate is repeated ``n_iter``
-        times with the latest weights, in the spirit of Dawid and Skene (1979).
-        """
-
-        def key(i: int) -> Hashable:
-            return (clients[i], families[i]) if self.reliability_by == "family" and families is not None else clients[i]
-
-        n = sum(len(r) for r in rows_of)
-        keys = sorted({key(i) for i in range(n)}, key=str)
-        weight_of = {k: 1.0 for k in keys}
+        """Answer weights: the log-odds (>= 0.05) of how often a client's answer falls in the group the *other*
+        clients' weighted vote picks, smoothed ``(agree + 1) / (answered + 2)``, re-estimated ``n_iter`` times from
+        equal weights (after Dawid and Skene, 1979); leave-one-out, so a client cannot vouch for itself."""
+        by_family = self.reliability_by == "family" and families is not None
+        key = [(c, families[i]) if by_family else c for i, c in enumerate(clients)]  # whose reliability each row is
+        keys = sorted(set(key), key=str)
+        weight_of = dict.fromkeys(keys, 1.0)
         for _ in range(max(1, self.n_iter)):
-            agree = {k: 0 for k in keys}
-            seen = {k: 0 for k in keys}
+            agree, seen = dict.fromkeys(keys, 0), dict.fromkeys(keys, 0)
             for rows, part, S in zip(rows_of, parts, sims):
                 if len(rows) < 2:
                     continue
-                w = np.array([weight_of[key(i)] for i in rows])
-                group_of = np.empty(len(rows), dtype=np.int64)
-                for g, members in enumerate(part):
-                    group_of[members] = g
+                w = np.array([weight_of[key[i]] for i in rows])
                 for j, i in enumerate(rows):
                     others = w.copy()
                     others[j] = 0.0  # leave this answer out of the vote it is judged by
                     members, _ = _dominant(part, S, others)
-                    seen[key(i)] += 1
-                    agree[key(i)] += int(group_of[j] == group_of[members[0]])
+                    seen[key[i]] += 1
+                    agree[key[i]] += int(j in members)  # the groups partition the rows
             for k in keys:
                 rate = (agree[k] + 1) / (seen[k] + 2)
                 weight_of[k] = max(0.05, float(np.log(rate / (1 - rate))))
-        return np.array([weight_of[key(i)] for i in range(n)]), {str(k): v for k, v in weight_of.items()}
+        return np.array([weight_of[k] for k in key]), {str(k): v for k, v in weight_of.items()}
 
     # -- validation -----------------------------------------------------------------
     def _check_side_inputs(self, n: int, texts, clients, confidence, families, competence=None):
@@ -563,24 +510,18 @@ class SemanticConsensus(BaseEstimator):
         comp = unit(competence, "competence", "a signal the clients sent")
         missing = [
             (
-                self.grouping in ("exact", "hybrid") and texts is None,
-                f"grouping={self.grouping!r} compares the answers' text: pass texts= to fit.",
+                (self.grouping in ("exact", "hybrid") or self.guard != "none") and texts is None,
+                f"exact and hybrid grouping and the guard read the answers' text (grouping={self.grouping!r}, "
+                f"guard={self.guard!r}): pass texts= to fit.",
             ),
             (
-                self.guard != "none" and texts is None,
-                f"guard={self.guard!r} reads the numbers in the answers: pass texts= to fit.",
-            ),
-            (
-                self.weighting == "confidence" and conf is None,
-                "weighting='confidence' needs each answer's confidence: pass confidence= to fit (clients send it with their answers).",
+                (self.weighting == "confidence" or self.min_confidence > 0) and conf is None,
+                "weighting='confidence' and min_confidence > 0 need each answer's confidence: pass confidence= to fit "
+                "(clients send it with their answers).",
             ),
             (
                 self.weighting == "reliability" and clients is None,
                 "weighting='reliability' estimates a weight per client: pass clients= to fit.",
-            ),
-            (
-                self.min_confidence > 0 and conf is None,
-                "min_confidence > 0 needs each answer's confidence: pass confidence= to fit.",
             ),
             (
                 (self.weighting == "competence" or self.choose == "most_competent") and comp is None,
@@ -600,50 +541,32 @@ class SemanticConsensus(BaseEstimator):
         if isinstance(self.clusterer, str):
             return make_clusterer(self.clusterer)
         if not (hasattr(self.clusterer, "fit") and hasattr(self.clusterer, "get_params")):
-            what = type(self.clusterer).__name__
             raise TypeError(
-                f"clusterer must be a scikit-learn clusterer (with fit and get_params), a name from cluster.REGISTRY or None; got {what}."
+                f"clusterer must be a scikit-learn clusterer (with fit and get_params), a name from cluster.REGISTRY or None; got {type(self.clusterer).__name__}."
             )
         return self.clusterer
 
     def _check_params(self) -> None:
         """Raise ValueError naming the parameter and its valid values."""
         m = self.min_agreement
-        number = isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool)
-
-        def unit(v):
-            return isinstance(v, (int, float)) and 0.0 <= v <= 1.0
-
-        checks = [
-            (
-                number and 0.0 <= m <= 1.0,
-                f"min_agreement must be a number in [0, 1] (share of a prompt's answers in the dominant cluster), got {m!r}.",
-            ),
-            (self.grouping in GROUPINGS, f"grouping must be one of {GROUPINGS}, got {self.grouping!r}."),
-            (
-                callable(self.weighting) or self.weighting in WEIGHTINGS,
-                f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}.",
-            ),
-            (
-                unit(self.min_cohesion),
-                f"min_cohesion is a mean cosine similarity in [0, 1] (0 = off), got {self.min_cohesion!r}.",
-            ),
-            (unit(self.min_confidence), f"min_confidence must be in [0, 1], got {self.min_confidence!r}."),
-            (self.guard in GUARDS, f"guard must be one of {GUARDS} (consensus.guard), got {self.guard!r}."),
-            (
-                self.reliability_by in ("client", "family"),
-                f"reliability_by must be 'client' or 'family', got {self.reliability_by!r}.",
-            ),
-            (self.choose in CHOICES, f"choose must be one of {CHOICES}, got {self.choose!r}."),
-            (unit(self.min_competence), f"min_competence must be in [0, 1], got {self.min_competence!r}."),
-            (
-                isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0,
-                f"competence_temperature must be > 0, got {self.competence_temperature!r}.",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        if not (isinstance(m, (int, float, np.integer, np.floating)) and not isinstance(m, bool) and 0.0 <= m <= 1.0):
+            raise ValueError(
+                f"min_agreement must be a number in [0, 1] (share of a prompt's answers in the dominant cluster), got {m!r}."
+            )
+        if not (callable(self.weighting) or self.weighting in WEIGHTINGS):
+            raise ValueError(
+                f"weighting must be one of {WEIGHTINGS} or a function of RoundInputs, got {self.weighting!r}."
+            )
+        choices = {"grouping": GROUPINGS, "guard": GUARDS, "reliability_by": ("client", "family"), "choose": CHOICES}
+        for name, valid in choices.items():
+            if (value := getattr(self, name)) not in valid:
+                raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
+        units = {"min_cohesion": "a mean cosine; 0 = off", "min_confidence": "0 = off", "min_competence": "0 = off"}
+        for name, what in units.items():
+            if not (isinstance(value := getattr(self, name), (int, float)) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be in [0, 1] ({what}), got {value!r}.")
+        if not (isinstance(self.competence_temperature, (int, float)) and self.competence_temperature > 0):
+            raise ValueError(f"competence_temperature must be > 0, got {self.competence_temperature!r}.")
 
 
 def _native(value: Any) -> Any:
@@ -721,14 +644,10 @@ def _dominant(
     weight = [float(w[g].sum()) for g in groups]
     cohesions = [_cohesion(S[np.ix_(g, g)]) for g in groups]
     heaviest = max(weight)
-    best = max(h for wt, h in zip(weight, cohesions) if wt >= heaviest - TIE_TOL)
-    tied = [
-        (int(g.min()), g, h)
-        for g, wt, h in zip(groups, weight, cohesions)
-        if wt >= heaviest - TIE_TOL and h >= best - TIE_TOL
-    ]
-    _, members, cohesion = min(tied, key=lambda t: t[0])
-    return members, float(cohesion)
+    heavy = [i for i, wt in enumerate(weight) if wt >= heaviest - TIE_TOL]
+    best = max(cohesions[i] for i in heavy)
+    i = min((i for i in heavy if cohesions[i] >= best - TIE_TOL), key=lambda i: int(groups[i].min()))
+    return groups[i], float(cohesions[i])
 
 
 def _cohesion(S_c: NDArray[np.float64]) -> float:

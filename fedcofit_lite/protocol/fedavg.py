@@ -39,30 +39,24 @@ def shapes_of(tensors: Mapping[str, np.ndarray]) -> Shapes:
 def incompatibility(shapes_by_client: Mapping[str, Shapes], models: Mapping[str, str] | None = None) -> str | None:
     """Why these clients' adapters cannot be averaged element-wise, or None if they can."""
     items = list(shapes_by_client.items())
-    if not items:
+    differing = [(cid, shapes) for cid, shapes in items[1:] if shapes != items[0][1]]
+    if not differing:
         return None
-    ref_id, ref = items[0]
-    for cid, shapes in items[1:]:
-        if shapes == ref:
-            continue
-
-        def who(c: str) -> str:
-            return f"{c} ({models[c]})" if models and c in models else c
-
-        missing, extra = sorted(set(ref) - set(shapes)), sorted(set(shapes) - set(ref))
-        differ = [k for k in ref if k in shapes and ref[k] != shapes[k]]
-        detail = (
-            f"{len(missing)} tensors of {who(ref_id)} do not exist in {who(cid)} (e.g. {missing[:1]}), "
-            f"{len(extra)} are new (e.g. {extra[:1]})"
-            if missing or extra
-            else f"{differ[0]} is {ref[differ[0]]} vs {shapes[differ[0]]}"
-        )
-        return (
-            f"FedAvg averages adapter tensors element-wise, so every client needs the same architecture and LoRA "
-            f"settings; the adapter of {who(cid)} differs from that of {who(ref_id)}: {detail}. "
-            f"Use method 'consensus' (or 'local') for mixed architectures, or give all clients one model."
-        )
-    return None
+    (ref_id, ref), (cid, shapes) = items[0], differing[0]
+    who = {c: f"{c} ({models[c]})" if models and c in models else c for c in (ref_id, cid)}
+    missing, extra = sorted(set(ref) - set(shapes)), sorted(set(shapes) - set(ref))
+    differ = [k for k in ref if k in shapes and ref[k] != shapes[k]]
+    detail = (
+        f"{len(missing)} tensors of {who[ref_id]} do not exist in {who[cid]} (e.g. {missing[:1]}), "
+        f"{len(extra)} are new (e.g. {extra[:1]})"
+        if missing or extra
+        else f"{differ[0]} is {ref[differ[0]]} vs {shapes[differ[0]]}"
+    )
+    return (
+        f"FedAvg averages adapter tensors element-wise, so every client needs the same architecture and LoRA "
+        f"settings; the adapter of {who[cid]} differs from that of {who[ref_id]}: {detail}. "
+        f"Use method 'consensus' (or 'local') for mixed architectures, or give all clients one model."
+    )
 
 
 def weighted_average(states: Sequence[Tensors], weights: Sequence[float]) -> Tensors:
@@ -95,8 +89,7 @@ class FedAvgServer:
     Parameters
     ----------
     max_abs : float
-        Tensors with a value above this magnitude (or non-finite) are rejected:
-        an adapter entry that large is a fault, not a learning signal.
+        Tensors with a value above this magnitude (or non-finite) are rejected: an entry that large is a fault.
     """
 
     def __init__(self, max_abs: float = 1e4) -> None:

@@ -1,17 +1,16 @@
 """What crosses the wire: typed messages, one serialization, bytes counted there.
 
-Consensus sends :class:`AnswersMessage` (client -> server: a client's answers to the public prompts
-of a round, which travel by id only since everyone knows them; under the ``confidence`` rule each
-answer's confidence, 3 decimals; under a rule that reads competence, the signals it asks for, one number
-per answer each, 3 decimals (:mod:`fedcofit_lite.protocol.competence`); with ``federation.send_changed`` only the answers that changed since
-the ones the server holds, :func:`changed_answers`, which the server completes, :func:`complete_answers`) and :class:`PseudoLabelsMessage` (server -> client: the kept
-consensus answers with their agreement), both canonical UTF-8 JSON (sorted keys, no spaces). The
-parameter baselines send :class:`AdapterMessage` (a client's LoRA tensors and example count, the
-FedAvg weight) and :class:`GlobalAdapterMessage` (the average) as safetensors (a JSON header with
-the scalar fields in ``__metadata__``, then raw little-endian arrays; the header is under 1% for real
-adapters, :func:`safetensors_overhead`). No pickle anywhere: a message from an untrusted client is
-data, never code. :class:`Wire` is the one place messages are encoded, and counts every message's
-bytes per direction per round as it does.
+Consensus sends :class:`AnswersMessage` (client -> server: a client's answers to the public prompts of a round, by
+prompt id since everyone knows the prompts, with one number per answer, 3 decimals, for the confidence or each
+competence signal the rule reads, :mod:`fedcofit_lite.protocol.competence`; with ``federation.send_changed`` only the
+answers that changed since the ones the server holds, :func:`changed_answers`, which the server completes,
+:func:`complete_answers`) and :class:`PseudoLabelsMessage` (server -> client: the kept consensus answers with their
+agreement), both canonical UTF-8 JSON (sorted keys, no spaces). The parameter baselines send :class:`AdapterMessage`
+(a client's LoRA tensors and example count, the FedAvg weight) and :class:`GlobalAdapterMessage` (the average) as
+safetensors (a JSON header with the scalar fields in ``__metadata__``, then raw little-endian arrays; the header is
+under 1% for real adapters, :func:`safetensors_overhead`). No pickle anywhere: a message from an untrusted client is
+data, never code. :class:`Wire` is the one place messages are encoded, and counts every message's bytes per direction
+per round as it does.
 """
 
 from __future__ import annotations
@@ -148,18 +147,9 @@ def safetensors_overhead(data: bytes) -> int:
     return 8 + header_len
 
 
-def _is_safetensors(data: bytes) -> bool:
-    """safetensors = 8-byte little-endian header length, then a JSON header at byte 8 (never '{' in our JSON messages)."""
-    if len(data) < 10 or data[8:9] != b"{":
-        return False
-    (header_len,) = struct.unpack("<Q", data[:8])
-    return 8 + header_len <= len(data)
-
-
 def _decode_tensor_message(data: bytes) -> Message:
     try:
-        (header_len,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
+        header = json.loads(data[8 : safetensors_overhead(data)].decode("utf-8"))
         tensors = safetensors.numpy.load(data)
     except Exception as err:  # noqa: BLE001 - any parse failure is a malformed message
         raise MessageError(f"message is neither JSON nor valid safetensors: {err}") from None
@@ -180,7 +170,8 @@ def _decode_tensor_message(data: bytes) -> Message:
 
 def decode(data: bytes) -> Message:
     """Parse and type-check a message; raise :class:`MessageError` naming the problem."""
-    if _is_safetensors(data):
+    # safetensors: an 8-byte little-endian header length, then a JSON header at byte 8 (never '{' in a JSON message)
+    if len(data) >= 10 and data[8:9] == b"{" and safetensors_overhead(data) <= len(data):
         return _decode_tensor_message(data)
     try:
         payload = json.loads(data.decode("utf-8"))
@@ -199,26 +190,20 @@ def decode(data: bytes) -> Message:
     return cls(**payload)
 
 
-_FIELD_CHECKS: dict[str, tuple[type, Any]] = {
-    "int": (int, None),
-    "str": (str, None),
-    "list[str]": (list, str),
-    "list[float]": (list, (int, float)),
-    "dict[str, list[float]]": (dict, list),
-}
+def _of_type(value: Any, annotation: str) -> bool:
+    """Whether a decoded JSON value is of the field type ``annotation`` (``list[float]``, ...); a bool is no number."""
+    outer, _, inner = annotation.removesuffix("]").partition("[")
+    if outer == "list":
+        return isinstance(value, list) and all(_of_type(v, inner) for v in value)
+    if outer == "dict":  # str -> inner: signal name -> list of numbers
+        inner = inner.removeprefix("str, ")
+        return isinstance(value, dict) and all(isinstance(k, str) and _of_type(v, inner) for k, v in value.items())
+    return isinstance(value, {"int": int, "str": str, "float": (int, float)}[outer]) and not isinstance(value, bool)
 
 
 def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
     annotation = str(annotation).removesuffix(" | None")
-    outer, inner = _FIELD_CHECKS[annotation]
-    ok = isinstance(value, outer) and not isinstance(value, bool)
-    if ok and inner is not None and outer is list:
-        ok = all(isinstance(v, inner) and not isinstance(v, bool) for v in value)
-    if ok and outer is dict:  # signal name -> list of numbers
-        ok = all(isinstance(k, str) for k in value) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for v in value.values() for x in v
-        )
-    if not ok:
+    if not _of_type(value, annotation):
         raise MessageError(f"{kind} message: field {name!r} must be {annotation}, got {type(value).__name__}.")
 
 
@@ -226,18 +211,14 @@ def _entries(msg: AnswersMessage) -> dict[str, tuple[str, float | None, tuple[fl
     """Prompt id -> (answer, confidence as sent, its signals' values in name order) of a message."""
     conf = msg.confidence if msg.confidence is not None else [None] * len(msg.answers)
     names = sorted(msg.signals or {})
-    sig = [tuple(msg.signals[n][i] for n in names) for i in range(len(msg.answers))] if names else [()] * len(conf)
+    sig = [tuple(msg.signals[n][i] for n in names) for i in range(len(msg.answers))]  # () without signals
     return {p: (a, c, s) for p, a, c, s in zip(msg.prompt_ids, msg.answers, conf, sig)}
 
 
 def changed_answers(full: AnswersMessage, held: AnswersMessage | None) -> AnswersMessage:
-    """What a client sends under ``federation.send_changed``: the part of ``full`` the server does not hold.
-
-    ``held`` is the message the server holds of this client (its last accepted one). The answer of a
-    prompt is sent when its text, its confidence or a signal (as sent, 3 decimals) differs from ``held``'s;
-    the message says ``base_round=held.round``. ``full`` itself goes when the server holds nothing, when
-    ``held`` has a prompt ``full`` lacks or other signals, or when the changes would not be fewer bytes.
-    """
+    """What a client sends under ``federation.send_changed``: the answers of ``full`` whose text, confidence or a
+    signal (as sent) differ from ``held`` (the server's copy), with ``base_round=held.round``; ``full`` itself when the
+    server holds nothing, ``held`` has a prompt or signals ``full`` lacks, or the changes would not be fewer bytes."""
     if held is None or full.base_round is not None or sorted(full.signals or {}) != sorted(held.signals or {}):
         return full
     before, now = _entries(held), _entries(full)
@@ -291,11 +272,8 @@ class Wire:
     saved_by_round: dict[int, dict[str, int]] = field(default_factory=lambda: defaultdict(_zero_counts))
 
     def send(self, msg: Message, direction: Direction, full: Message | None = None) -> Message:
-        """Serialize ``msg``, count its bytes, and return what the receiver decodes.
-
-        ``full`` is the message ``msg`` stands for when it carries only a part of it
-        (``federation.send_changed``): the bytes not sent are counted in ``saved_by_round``.
-        """
+        """Serialize ``msg``, count its bytes, and return what the receiver decodes; when ``msg`` is only a part of
+        ``full`` (``federation.send_changed``), the bytes not sent are counted in ``saved_by_round``."""
         data = encode(msg)
         self.bytes_by_round[msg.round][direction] += len(data)
         self.messages_by_round[msg.round][direction] += 1

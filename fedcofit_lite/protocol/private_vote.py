@@ -1,10 +1,8 @@
 """Private consensus at the server: a client-level DP majority vote on normalized answers (PATE-style).
 
-:class:`NoisyVote` is the differentially private version of the exact-string majority vote. For each prompt of a round
-(one *query*): count the votes per key (the normalized answer, e.g.
-:func:`fedcofit_lite.protocol.consensus.normalize_answer`; only keys with a vote exist), add Gaussian noise N(0,
-sigma^2) to every present key's count, and release the key with the largest noisy count only if that count is at least
-the threshold T.
+:class:`NoisyVote` is the differentially private exact-string majority vote. For each prompt of a round (one *query*)
+it adds Gaussian noise N(0, sigma^2) to the vote count of every key present (the normalized answer) and releases the
+key with the largest noisy count only if that count is at least the threshold T.
 
 Guarantee
 ---------
@@ -57,34 +55,23 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- validation
-def _check_sigma(sigma: float) -> None:
-    if not sigma > 0:  # also rejects nan
+def _check(sigma=None, threshold=None, n_queries=None, delta=None, *, least: int = 0, delta_name: str = "delta"):
+    """Raise a ValueError for the first argument given that is out of its range (nan fails every test)."""
+    if sigma is not None and not sigma > 0:
         raise ValueError(f"sigma must be > 0 (the noise standard deviation, in votes), got {sigma!r}.")
-
-
-def _check_threshold(threshold: float) -> None:
-    if not threshold >= 0:
+    if threshold is not None and not threshold >= 0:
         raise ValueError(f"threshold must be >= 0 (a noisy vote count; see threshold_for), got {threshold!r}.")
-
-
-def _check_delta(delta: float, name: str = "delta") -> None:
-    if not 0 < delta < 1:
-        raise ValueError(f"{name} must lie in (0, 1) (e.g. 1e-5), got {delta!r}.")
-
-
-def _check_queries(n_queries: int, least: int = 0) -> None:
-    if not n_queries >= least:
+    if n_queries is not None and not n_queries >= least:
         raise ValueError(f"n_queries must be >= {least} (prompts x rounds voted on), got {n_queries!r}.")
+    if delta is not None and not 0 < delta < 1:
+        raise ValueError(f"{delta_name} must lie in (0, 1) (e.g. 1e-5), got {delta!r}.")
 
 
 # -------------------------------------------------------------- the mechanism
 @dataclass(frozen=True)
 class Release:
-    """What the vote on one prompt gives.
-
-    Only ``key`` (and ``noisy_top`` when ``key`` is not None) is covered by the
-    privacy guarantee; ``top_count`` and ``n_votes`` are exact, for evaluation.
-    """
+    """What the vote on one prompt gives: only ``key`` (and ``noisy_top`` when ``key`` is not None) is covered by the
+    privacy guarantee; ``top_count`` and ``n_votes`` are exact, for evaluation."""
 
     key: str | None  # the released key; None when the noisy winner missed the threshold (or no votes)
     noisy_top: float  # noisy count of the noisy winner (nan when no votes)
@@ -112,8 +99,7 @@ class NoisyVote:
     seed: int = 0
 
     def __post_init__(self):
-        _check_sigma(self.sigma)
-        _check_threshold(self.threshold)
+        _check(self.sigma, self.threshold)
         if not self.seed >= 0:
             raise ValueError(f"seed must be >= 0 (numpy seeds are non-negative), got {self.seed!r}.")
 
@@ -145,11 +131,8 @@ RDP_ORDERS = np.array([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)
 
 
 def _gaussian_epsilon(sigma: float, n_queries: int, delta: float) -> float:
-    """Epsilon of the Gaussian part: Q queries of sensitivity 1, (alpha, Q alpha / (2 sigma^2))-RDP, at ``delta``.
-
-    The conversion to (epsilon, delta) is the one of opacus' ``get_privacy_spent`` (Balle et al. 2020,
-    Theorem 21), written in numpy so the protocol layer needs no torch.
-    """
+    """Epsilon of the Gaussian part at ``delta``: Q queries of sensitivity 1, (alpha, Q alpha / (2 sigma^2))-RDP,
+    converted as opacus' ``get_privacy_spent`` does (Balle et al. 2020, Theorem 21), in numpy (no torch)."""
     a = RDP_ORDERS
     rdp = a * n_queries / (2 * sigma**2)  # (A,)
     eps = rdp - (math.log(delta) + np.log(a)) / (a - 1) + np.log((a - 1) / a)  # (A,)
@@ -160,15 +143,9 @@ def _gaussian_epsilon(sigma: float, n_queries: int, delta: float) -> float:
 
 
 def client_epsilon(sigma: float, threshold: float, n_queries: int, delta: float) -> tuple[float, float]:
-    """Client-level (epsilon, total delta) of ``n_queries`` noisy votes with noise ``sigma`` and threshold T.
-
-    Epsilon comes from the Gaussian part at ``delta`` (delta_rdp); the total delta adds the selection
-    part ``Q * norm.sf((T - 1) / sigma)`` (see the module docstring). Both are 0.0 for no queries.
-    """
-    _check_sigma(sigma)
-    _check_threshold(threshold)
-    _check_queries(n_queries)
-    _check_delta(delta)
+    """Client-level (epsilon, total delta) of ``n_queries`` noisy votes with noise ``sigma`` and threshold T: epsilon
+    of the Gaussian part at ``delta``, plus ``Q * norm.sf((T - 1) / sigma)`` in the delta (0.0, 0.0 for no queries)."""
+    _check(sigma, threshold, n_queries, delta)
     if n_queries == 0:
         return 0.0, 0.0
     eps = _gaussian_epsilon(sigma, n_queries, delta)
@@ -186,9 +163,7 @@ def client_epsilon(sigma: float, threshold: float, n_queries: int, delta: float)
 
 def threshold_for(sigma: float, n_queries: int, delta_sel: float) -> float:
     """Smallest T >= 0 with ``n_queries * norm.sf((T - 1) / sigma) <= delta_sel`` (0.0 for no queries)."""
-    _check_sigma(sigma)
-    _check_queries(n_queries)
-    _check_delta(delta_sel, "delta_sel")
+    _check(sigma, n_queries=n_queries, delta=delta_sel, delta_name="delta_sel")
     if n_queries == 0:
         return 0.0
     t = max(0.0, 1.0 + sigma * float(norm.isf(delta_sel / n_queries)))
@@ -198,15 +173,11 @@ def threshold_for(sigma: float, n_queries: int, delta_sel: float) -> float:
 
 
 def sigma_for(target_epsilon: float, n_queries: int, delta: float) -> float:
-    """Smallest sigma (to a relative 1e-3) whose Gaussian part reaches epsilon <= ``target_epsilon`` at ``delta``.
-
-    Epsilon falls as sigma grows, so bisection between a sigma that misses the target and one that reaches it. The
-    threshold's delta_sel is not included: pick T with :func:`threshold_for` afterwards.
-    """
+    """Smallest sigma (to a relative 1e-3) whose Gaussian part reaches epsilon <= ``target_epsilon`` at ``delta``,
+    by bisection; the threshold's delta_sel is not included: pick T with :func:`threshold_for` afterwards."""
     if not target_epsilon > 0:
         raise ValueError(f"target_epsilon must be > 0, got {target_epsilon!r}.")
-    _check_queries(n_queries, least=1)
-    _check_delta(delta)
+    _check(n_queries=n_queries, delta=delta, least=1)
     hi = 1.0
     while _gaussian_epsilon(hi, n_queries, delta) > target_epsilon:  # 1. bracket: hi reaches the target ...
         hi *= 2
@@ -248,7 +219,7 @@ def tradeoff(
     pick T (:func:`threshold_for`) and as delta_rdp, so every row's total delta is ``2 * delta``. The same
     ``seed`` at every sigma scales the same standard normal draws: rows differ by the noise level alone.
     """
-    _check_delta(delta)
+    _check(delta=delta)
     n_queries = sum(len(prompts) for prompts in votes_by_round.values())
     rows = []
     for sigma in sigmas:

@@ -48,9 +48,8 @@ class RoundReport:
 
     def records(self) -> list[PseudoLabelRow]:
         """One row per prompt, for ``pseudo_labels/round_R.jsonl`` (``correct`` is the evaluator's to fill)."""
-        empty = self.empty or [False] * len(self.prompt_ids)
         columns = (self.prompt_ids, self.consensus, self.agreement, self.cohesion, self.n_clusters, self.n_answers)
-        return [PseudoLabelRow(self.round, *row, kept, e) for *row, kept, e in zip(*columns, self.kept, empty)]
+        return [PseudoLabelRow(self.round, *row, kept, e) for *row, kept, e in zip(*columns, self.kept, self.empty)]
 
 
 class ConsensusServer:
@@ -59,8 +58,8 @@ class ConsensusServer:
     ``embed_fn`` maps texts to unit vectors (n, d); ``consensus`` is the unfitted estimator of a rule of
     :data:`~fedcofit_lite.protocol.consensus.RULES`, cloned each round, named ``rule`` in the metrics; answers longer
     than ``max_answer_chars`` are rejected (a client cannot flood the server); ``families`` (public, like the prompts)
-    serve ``reliability_by="family"``; ``signal`` is the competence signal the estimator reads (the rule's,
-    :class:`~fedcofit_lite.protocol.consensus.RuleSpec`), which every message must then carry. With ``private`` (a
+    serve ``reliability_by="family"``; every message must carry the competence signal the rule reads
+    (:class:`~fedcofit_lite.protocol.consensus.RuleSpec`), the server's ``signal``. With ``private`` (a
     :class:`~fedcofit_lite.protocol.private_vote.NoisyVote`, the ``vote`` rule) each label is the noisy majority of
     the normalized answers, released only above the vote's threshold, with agreement 1.0 (the true vote share is not
     private).
@@ -75,7 +74,6 @@ class ConsensusServer:
         families: Mapping[str, str] | None = None,
         rule: str = "custom",
         private: NoisyVote | None = None,
-        signal: str | None = None,
     ) -> None:
         plain_vote = consensus.grouping == "exact" and consensus.weighting == "uniform"
         if private is not None and not (RULES[rule].private if rule in RULES else plain_vote):
@@ -86,7 +84,7 @@ class ConsensusServer:
         self.prompt_ids, self.embed_fn, self.consensus = list(prompt_ids), embed_fn, consensus
         self.max_answer_chars, self.families, self.private = max_answer_chars, dict(families or {}), private
         self.rule = rule  # the rule's name in consensus.RULES, for the record
-        self.signal = signal if signal is not None else (RULES[rule].signal if rule in RULES else None)
+        self.signal = RULES[rule].signal if rule in RULES else None
         self._known = set(self.prompt_ids)
         self.held: dict[str, AnswersMessage] = {}  # client id -> its last accepted (whole) answers message
 
@@ -123,9 +121,8 @@ class ConsensusServer:
     ) -> tuple[list[AnswersMessage], dict[str, str]]:
         """Check every message once: (the acceptable ones, client id -> why the others were rejected).
 
-        A message of changed answers only (``base_round``, ``federation.send_changed``) is completed
-        first with the answers the server holds of that client; the accepted messages are whole, and
-        the server holds each until that client's next accepted one.
+        A message of changed answers only (``base_round``, ``federation.send_changed``) is completed first with the
+        answers the server holds of that client; the server holds each accepted (whole) message until the next one.
         """
         accepted, rejected = [], {}
         for sent in messages:
@@ -155,12 +152,7 @@ class ConsensusServer:
     def aggregate(
         self, round_index: int, messages: Sequence[AnswersMessage], rejected: dict[str, str] | None = None
     ) -> tuple[PseudoLabelsMessage, RoundReport]:
-        """Find each prompt's consensus among the accepted messages.
-
-        Steps: 1. screen the messages (unless ``rejected`` says they were: then ``messages`` are the
-        accepted ones); 2. embed all accepted answers in one batch; 3. cluster per prompt and pick the
-        dominant cluster's medoid; 4. keep prompts whose agreement passes the filter.
-        """
+        """Find each prompt's consensus among the accepted messages (``messages`` already screened if ``rejected``)."""
         # 1. validate
         accepted, rejected = self.screen(round_index, messages) if rejected is None else (list(messages), rejected)
         if not accepted:
@@ -173,16 +165,15 @@ class ConsensusServer:
             for p, answer, c, k in zip(msg.prompt_ids, msg.answers, conf, comp or [None] * len(msg.answers)):
                 by_prompt[p].append((answer, msg.client_id, c, k))
         rows = [(p, *entry) for p in self.prompt_ids for entry in by_prompt[p]]
-        texts = [r[1] for r in rows]
-        groups = np.array([r[0] for r in rows], dtype=object)
-        vectors = self.embed_fn(texts)  # (n_answers, d)
+        prompts, texts = [r[0] for r in rows], [r[1] for r in rows]
+        vectors = np.asarray(self.embed_fn(texts))  # (n_answers, d)
         # 3-4. group per prompt under the rule, consensus of the dominant group, filters
         clients, families = [r[2] for r in rows], [self.families.get(r[0], "") for r in rows]
         confidence = [r[3] for r in rows] if self.needs_confidence else None
         competence = [r[4] for r in rows] if self.signal else None
         est = clone(self.consensus).fit(
             vectors,
-            groups,
+            np.array(prompts, dtype=object),
             texts=texts,
             clients=clients,
             confidence=confidence,
@@ -193,53 +184,37 @@ class ConsensusServer:
         n_answers = [len(by_prompt[g]) for g in est.groups_]
         keep = [bool(k) for k in est.keep_]
         if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
-            votes = [
-                [k for k in (normalize_answer(a) for a, *_ in by_prompt[g]) if k] for g in est.groups_
-            ]  # "" abstains
+            # one vote per answer, on its normalized key; "" abstains
+            votes = [[k for k in (normalize_answer(a) for a, *_ in by_prompt[g]) if k] for g in est.groups_]
             releases = self.private.release(votes, round_index)
             keep = [rel.key is not None for rel in releases]
             # what is sent is the released key; a withheld prompt keeps the plain vote's winner in the server's own record
             consensus = [rel.key if rel.key is not None else c for rel, c in zip(releases, consensus)]
         empty = [not c.strip() for c in consensus]  # an empty answer is never a pseudo-label
-        if any(empty) and any(k and e for k, e in zip(keep, empty)):
+        if any(k and e for k, e in zip(keep, empty)):
             log.info(
                 "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
             )
         ids, keep = [str(g) for g in est.groups_], [k and not e for k, e in zip(keep, empty)]
         fitted = est.agreement_.tolist(), est.cohesion_.tolist(), est.n_clusters_.tolist()  # float, float, int
+        senders = [m.client_id for m in accepted]
         report = RoundReport(
-            round_index,
-            ids,
-            consensus,
-            *fitted,
-            n_answers,
-            keep,
-            [m.client_id for m in accepted],
-            empty,
-            np.asarray(vectors),
-            clients,
-            [r[0] for r in rows],
-            rejected,
+            round_index, ids, consensus, *fitted, n_answers, keep, senders, empty, vectors, clients, prompts, rejected
         )
-        agreement = [1.0 if self.private else round_float(a) for a, k in zip(report.agreement, keep) if k]
+        # agreement scores travel with 4 decimals: enough to rank, fewer bytes
+        agreement = [1.0 if self.private else round(a, 4) for a, k in zip(report.agreement, keep) if k]
         sent = [p for p, k in zip(ids, keep) if k], [c for c, k in zip(consensus, keep) if k]
         return PseudoLabelsMessage(round_index, *sent, agreement), report
 
     def privacy_spent(self, rounds: int, delta: float) -> tuple[float, float] | None:
         """Client-level (epsilon, total delta) of the labels released in ``rounds`` rounds (None without private consensus).
 
-        Every round queries every public prompt (one with no answers too), so the count needs no state.
-        """
+        Every round queries every public prompt (one with no answers too), so the count needs no state."""
         if self.private is None:
             return None
         from .private_vote import client_epsilon
 
         return client_epsilon(self.private.sigma, self.private.threshold, rounds * len(self.prompt_ids), delta)
-
-
-def round_float(x: float, digits: int = 4) -> float:
-    """Agreement scores travel with 4 decimals: enough to rank, fewer bytes."""
-    return float(round(x, digits))
 
 
 def draw_vote_seed(consensus_cfg: Any) -> int:
@@ -253,11 +228,8 @@ def draw_vote_seed(consensus_cfg: Any) -> int:
 def build_consensus_server(
     cfg: Any, public: Sequence[Any], embed_fn: EmbedFn, rule: str | None = None, vote_seed: int | None = None
 ) -> ConsensusServer:
-    """The consensus server of a ``RunConfig`` under ``rule`` (default ``consensus.rule``) for the ``public`` examples.
-
-    With ``consensus.dp_sigma > 0`` the server releases labels by a noisy vote whose threshold covers
-    every prompt of every planned round, with noise seeded by ``vote_seed``.
-    """
+    """The consensus server of a ``RunConfig`` under ``rule`` (default ``consensus.rule``) for the ``public`` examples;
+    with ``consensus.dp_sigma > 0`` a noisy vote seeded by ``vote_seed``, its threshold covering every planned round."""
     c, rule, private = cfg.consensus, rule or cfg.consensus.rule, None
     if c.dp_sigma > 0:
         from .private_vote import NoisyVote, threshold_for

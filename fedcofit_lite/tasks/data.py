@@ -9,6 +9,7 @@ one. External instruction data (Dolly- or Alpaca-style) is read by :func:`load_i
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -188,11 +189,11 @@ def _load_references(path: Path) -> dict[str, str]:
                 f"{path}, line {lineno}: expected exactly the fields 'id' and "
                 f"'response', got {', '.join(map(repr, obj))}"
             )
-        for name in ("id", "response"):
-            if not isinstance(obj[name], str):
-                raise DataFormatError(
-                    f"{path}, line {lineno}: field {name!r} must be a string, got {type(obj[name]).__name__}"
-                )
+        wrong = next((n for n in ("id", "response") if not isinstance(obj[n], str)), None)
+        if wrong:
+            raise DataFormatError(
+                f"{path}, line {lineno}: field {wrong!r} must be a string, got {type(obj[wrong]).__name__}"
+            )
         if obj["id"] in references:
             raise DataFormatError(f"{path}, line {lineno}: duplicate id {obj['id']!r}")
         references[obj["id"]] = obj["response"]
@@ -225,9 +226,8 @@ def _stratified_sample(
     examples: Sequence[Example], quota: Mapping[str, int], rng: np.random.Generator
 ) -> list[Example]:
     """Draw ``quota[family]`` examples per family, keeping the input order."""
-    groups = _group_indices(examples)
     keep: list[int] = []
-    for family, indices in groups.items():
+    for family, indices in _group_indices(examples).items():
         chosen = rng.choice(len(indices), size=quota.get(family, 0), replace=False)
         keep.extend(indices[i] for i in chosen)
     return [examples[i] for i in sorted(keep)]
@@ -248,9 +248,8 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
     missing = [ex.id for ex in public if ex.id not in references]
     if missing or len(references) != len(public):
         raise DataFormatError(
-            f"{files['public_references']} does not match {files['public']}: "
-            f"{len(references)} references for {len(public)} prompts, "
-            f"{len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
+            f"{files['public_references']} does not match {files['public']}: {len(references)} references for "
+            f"{len(public)} prompts, {len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
         )
     return train, public, test, references
 
@@ -264,12 +263,10 @@ def load_task_suite(
 ) -> TaskSuite:
     """Load the task suite in ``path`` (the four files ``data/generate.py`` writes), subsampled.
 
-    ``families`` keeps only those; ``n_public`` keeps that many public prompts in total, balanced across
-    families (the first in file order get the remainder); ``n_test_per_family`` caps each family's test
-    items; ``seed`` seeds the subsampling. Kept examples keep their file order. A missing folder or file
-    is a ``FileNotFoundError`` saying how to create it; a malformed file, a labelled public prompt or
-    references that do not match the prompts a ``DataFormatError``; an unknown family (the message
-    lists the available ones) or a size out of range a ``ValueError``.
+    ``families`` keeps only those; ``n_public`` keeps that many public prompts, balanced across families (the first
+    in file order get the remainder); ``n_test_per_family`` caps each family's test items; ``seed`` seeds the
+    subsampling; kept examples keep their file order. Errors: ``FileNotFoundError`` (saying how to create the suite),
+    ``DataFormatError`` (a malformed file or public prompt), ``ValueError`` (an unknown family, a size out of range).
     """
     directory = Path(path)
     train, public, test, references = _read_suite_files(directory)
@@ -279,8 +276,7 @@ def load_task_suite(
         if unknown or not families:
             what = f"unknown family {', '.join(map(repr, unknown))}" if unknown else "no family"
             raise ValueError(f"{what} requested; available in {directory}: {', '.join(available)}")
-        keep = set(families)
-        train, public, test = ([ex for ex in split if ex.family in keep] for split in (train, public, test))
+        train, public, test = ([ex for ex in split if ex.family in families] for split in (train, public, test))
 
     if n_public is not None:
         if not 1 <= n_public <= len(public):
@@ -317,11 +313,8 @@ def _group_sizes(examples: Sequence[Example]) -> dict[str, int]:
 
 
 def _check_n_clients(examples: Sequence[Example], n_clients: int) -> None:
-    if (
-        isinstance(n_clients, bool)
-        or not isinstance(n_clients, (int, np.integer))
-        or not 1 <= n_clients <= len(examples)
-    ):
+    whole = isinstance(n_clients, numbers.Integral) and not isinstance(n_clients, bool)  # numpy integers too
+    if not (whole and 1 <= n_clients <= len(examples)):
         raise ValueError(
             f"n_clients must be an integer between 1 and the number of examples ({len(examples)}), got {n_clients!r}"
         )
@@ -346,8 +339,7 @@ def partition_iid(examples: Sequence[Example], n_clients: int, seed: int = 0) ->
     """Split examples uniformly at random into ``n_clients`` parts whose sizes differ by at most one, each in a
     seeded random order."""
     _check_n_clients(examples, n_clients)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(examples))
+    order = np.random.default_rng(seed).permutation(len(examples))
     return [[examples[i] for i in chunk] for chunk in np.array_split(order, n_clients)]
 
 
@@ -356,10 +348,9 @@ def partition_dirichlet(
 ) -> list[list[Example]]:
     """Split examples with Dirichlet label skew over families.
 
-    For each family, client proportions are drawn from ``Dirichlet(alpha, ..., alpha)`` and its
-    shuffled examples cut accordingly: small ``alpha`` (0.1) gives each client a few dominant families,
-    large ``alpha`` (100) approaches iid. A client left empty by the draw receives one example from the
-    currently largest client (from that client's most frequent family), so every client holds one.
+    Each family's shuffled examples are cut in proportions drawn from ``Dirichlet(alpha, ..., alpha)``: small
+    ``alpha`` (0.1) gives each client a few dominant families, large ``alpha`` (100) approaches iid. A client left
+    empty gets one example of the largest client's most frequent family.
     """
     _check_n_clients(examples, n_clients)
     _check_alpha(alpha)
@@ -373,9 +364,7 @@ def partition_dirichlet(
         for bucket, chunk in zip(buckets, pieces, strict=True):
             bucket.extend(int(i) for i in chunk)
 
-    for bucket in buckets:
-        if bucket:
-            continue
+    for bucket in [b for b in buckets if not b]:
         donor = max(buckets, key=len)  # first largest; has >= 2 by pigeonhole
         families = [examples[i].family for i in donor]
         top = max(dict.fromkeys(families), key=families.count)
@@ -384,11 +373,9 @@ def partition_dirichlet(
 
 
 def partition_by_family(examples: Sequence[Example], n_clients: int, seed: int = 0) -> list[list[Example]]:
-    """Give each client whole families (extreme label skew), assigned round-robin in order of appearance.
-
-    With more clients than families, client ``i`` gets family ``i % n_families`` and that family's
-    shuffled examples are split evenly among its clients (a ``ValueError`` if it has too few).
-    """
+    """Give each client whole families (extreme label skew), assigned round-robin in order of appearance; with more
+    clients than families, client ``i`` shares family ``i % n_families`` evenly with its other clients (a
+    ``ValueError`` if it has too few)."""
     _check_n_clients(examples, n_clients)
     rng = np.random.default_rng(seed)
     groups = list(_group_indices(examples).items())
@@ -415,9 +402,9 @@ def partition(
 ) -> list[list[Example]]:
     """Split examples among ``n_clients`` clients (1 to ``len(examples)``) with the named scheme.
 
-    The schemes are :func:`partition_iid`, :func:`partition_dirichlet` (concentration ``alpha``,
-    validated always) and :func:`partition_by_family`. None loses or duplicates an example; equal
-    arguments give equal partitions, each client's list in a seeded random order.
+    The schemes are :func:`partition_iid`, :func:`partition_dirichlet` (concentration ``alpha``, validated always) and
+    :func:`partition_by_family`. None loses or duplicates an example; equal arguments give equal partitions, each
+    client's list in a seeded random order.
 
     Examples
     --------
@@ -436,11 +423,8 @@ def partition(
 
 
 def cap_per_client(parts: Sequence[Sequence[Example]], max_examples: int, seed: int = 0) -> list[list[Example]]:
-    """Subsample each client's examples to at most ``max_examples``.
-
-    Each family keeps a share proportional to its size (largest-remainder rounding), so family proportions are kept up
-    to rounding. Clients at or under the cap are returned unchanged; kept examples keep their order.
-    """
+    """Subsample each client's examples to at most ``max_examples``, each family keeping a share proportional to its
+    size (largest remainder); clients under the cap are unchanged, kept examples keep their order."""
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ValueError(f"max_examples must be an integer >= 1, got {max_examples!r}")
     capped: list[list[Example]] = []
@@ -454,19 +438,13 @@ def cap_per_client(parts: Sequence[Sequence[Example]], max_examples: int, seed: 
 
 
 def family_histogram(parts: Sequence[Sequence[Example]], families: Sequence[str] | None = None) -> list[dict[str, int]]:
-    """Examples per family for each client (``parts`` as :func:`partition` returns them), zeros included.
-
-    The keys follow ``families`` (families present but not listed are appended; default: every family
-    seen, sorted), the same in every dict: ready for ``pandas.DataFrame`` or a heatmap.
-    """
-    seen = sorted(_families_of(*parts))
-    keys = list(dict.fromkeys([*(families or ()), *seen]))
+    """Examples per family for each client, zeros included: the same keys in every dict (``families``, then the
+    families present but not listed, sorted), ready for ``pandas.DataFrame`` or a heatmap."""
+    keys = list(dict.fromkeys([*(families or ()), *sorted(_families_of(*parts))]))
     return [{k: sum(ex.family == k for ex in part) for k in keys} for part in parts]
 
 
 # --- external instruction datasets -----------------------------------------
-_DOLLY_FIELDS = ("instruction", "context", "response", "category")
-_ALPACA_FIELDS = ("instruction", "input", "output")
 
 
 def _record_to_example(record: Mapping[str, Any], example_id: str, family_field: str | None) -> Example:
@@ -477,9 +455,8 @@ def _record_to_example(record: Mapping[str, Any], example_id: str, family_field:
         context_key, response_key, default_family = "input", "output", None
     else:
         raise DataFormatError(
-            "record matches neither the Dolly schema (fields "
-            f"{', '.join(_DOLLY_FIELDS)}) nor the Alpaca schema (fields "
-            f"{', '.join(_ALPACA_FIELDS)}); it has the fields {', '.join(map(repr, record))}"
+            "record matches neither the Dolly schema (fields instruction, context, response, category) nor the Alpaca "
+            f"schema (fields instruction, input, output); it has the fields {', '.join(map(repr, record))}"
         )
     context, response = record.get(context_key) or "", record[response_key]
     values = {"instruction": record["instruction"], "context": context, "response": response}
@@ -500,9 +477,8 @@ def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
         import datasets
     except ImportError as e:
         raise ImportError(
-            f"{name!r} is not a local file, so it is read from the Hugging Face hub, "
-            "which needs the `datasets` package: pip install datasets "
-            "(or pass the path of a local .json/.jsonl file instead)"
+            f"{name!r} is not a local file, so it is read from the Hugging Face hub, which needs the `datasets` "
+            "package: pip install datasets (or pass the path of a local .json/.jsonl file instead)"
         ) from e
     try:
         return datasets.load_dataset(name, split=split)
@@ -516,10 +492,9 @@ def _hub_records(name: str, split: str) -> Iterable[Mapping[str, Any]]:
         )
         detail = f"{type(e).__name__}: {e}"[:300]
         raise RuntimeError(
-            f"could not load the Hugging Face dataset {name!r} (split {split!r}): "
-            f"{why} [{detail}]. To use it, go online once so that `datasets` "
-            "caches it, or download it as a .json (list of records) or .jsonl "
-            "file and pass that file's path instead."
+            f"could not load the Hugging Face dataset {name!r} (split {split!r}): {why} [{detail}]. To use it, go "
+            "online once so that `datasets` caches it, or download it as a .json (list of records) or .jsonl file "
+            "and pass that file's path instead."
         ) from e
 
 
@@ -552,15 +527,12 @@ def load_instruction_dataset(
 ) -> list[Example]:
     """Load Dolly- or Alpaca-style instruction data as examples.
 
-    Each record's schema is detected on its own: Dolly (``instruction``, ``context``, ``response``,
-    ``category`` -> family) or Alpaca (``instruction``, ``input``, ``output``; family ``general``), unless
-    ``family_field`` names the family's field. ``source`` is a local ``.json`` (a list) or ``.jsonl`` file,
-    or else a Hugging Face hub dataset name (``databricks/databricks-dolly-15k``, its ``split``) loaded
-    with ``datasets``; ``limit`` keeps the first records. Ids are ``{stem}-{index:05d}``.
-
-    A record of neither schema is a ``DataFormatError`` naming the file and line; a missing file a
-    ``FileNotFoundError``; a hub dataset without ``datasets`` an ``ImportError``, and one that cannot be
-    loaded (offline) a ``RuntimeError`` that says how to provide the data instead.
+    Each record's schema is detected on its own: Dolly (``instruction``, ``context``, ``response``, ``category`` ->
+    family) or Alpaca (``instruction``, ``input``, ``output``; family ``general``), unless ``family_field`` names the
+    family's field. ``source`` is a local ``.json`` (a list) or ``.jsonl`` file, or else a Hugging Face hub dataset
+    name (``databricks/databricks-dolly-15k``, its ``split``); ``limit`` keeps the first records. Ids are
+    ``{stem}-{index:05d}``. Errors: ``DataFormatError`` (naming file and line), ``FileNotFoundError``, and for a hub
+    dataset ``ImportError`` (no ``datasets``) or ``RuntimeError`` (offline: how to provide the data instead).
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
@@ -578,9 +550,7 @@ def load_instruction_dataset(
         located = ((f"record {i}", r) for i, r in enumerate(_hub_records(name, split), start=1))
 
     examples: list[Example] = []
-    for index, (where, record) in enumerate(located):
-        if limit is not None and index >= limit:
-            break
+    for index, (where, record) in enumerate(itertools.islice(located, limit)):
         if not isinstance(record, Mapping):
             raise DataFormatError(f"{origin}, {where}: expected a JSON object, got {type(record).__name__}")
         try:
@@ -610,10 +580,10 @@ def instruction_suite(
 ) -> TaskSuite:
     """A task suite cut from instruction data (Dolly/Alpaca records): per family (category), test, public and train.
 
-    Records whose response is longer than ``max_response_words`` words go first (0 = keep all). Each
-    family's records are shuffled with ``seed``: the first ``n_test_per_family`` are test items, the next
-    its share of the ``n_public`` public prompts (their responses the hidden references), the rest
-    train. An unknown family, or one with too few records, is a ``ValueError``.
+    Records whose response is longer than ``max_response_words`` words go first (0 = keep all). Each family's records
+    are shuffled with ``seed``: the first ``n_test_per_family`` are test items, the next its share of the ``n_public``
+    public prompts (their responses the hidden references), the rest train. An unknown family, or one with too few
+    records, is a ``ValueError``.
     """
     pool = [e for e in examples if not max_response_words or len(e.response.split()) <= max_response_words]
     available = _families_of(pool)

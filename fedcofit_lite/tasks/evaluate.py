@@ -53,12 +53,8 @@ def exact_match(prediction: str, reference: str) -> float:
 
 
 def correct(prediction: str, reference: str, family: str | None = None) -> float:
-    """1.0 when the answer is right: by the family's own ``check`` where it has one, by normalised exact match otherwise.
-
-    The free-form families (:mod:`fedcofit_lite.tasks.freeform`) accept any wording that states the
-    reference's facts and nothing contradicting them; every other family, the project's exact-answer
-    ones and external data alike, falls back to :func:`exact_match`.
-    """
+    """1.0 when the answer is right: by the family's own ``check`` where it has one (the free-form families: any wording
+    stating the reference's facts), by :func:`exact_match` otherwise (exact-answer families, external data)."""
     check = FAMILIES[family].check if family in FAMILIES else None
     return float(check(prediction, reference)) if check is not None else exact_match(prediction, reference)
 

@@ -77,22 +77,18 @@ class TaskFamily:
             raise ValueError(
                 f"family {self.name!r} has only {self.capacity} distinct instructions, cannot draw n={n}; lower the split sizes"
             )
-        pairs: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        pairs: dict[str, str] = {}  # instruction -> its first response, in draw order
         # Rejection sampling; even at 2/3 of capacity this needs only ~2n draws.
         max_draws = 100 * n + 1000
         for _ in range(max_draws):
             if len(pairs) == n:
                 break
-            instruction, response = self.sample(rng)
-            if instruction not in seen:
-                seen.add(instruction)
-                pairs.append((instruction, response))
+            pairs.setdefault(*self.sample(rng))
         if len(pairs) < n:
             raise RuntimeError(
                 f"family {self.name!r}: drew only {len(pairs)} distinct instructions out of {n} in {max_draws} tries"
             )
-        return pairs
+        return list(pairs.items())
 
 
 # --- date_rewrite ----------------------------------------------------------
@@ -108,8 +104,7 @@ _DATE_DAYS = (dt.date(2049, 12, 31) - _DATE_FIRST).days + 1
 
 def _sample_date(rng: random.Random) -> tuple[str, str]:
     day = _DATE_FIRST + dt.timedelta(days=rng.randrange(_DATE_DAYS))
-    template = rng.choice(_DATE_TEMPLATES)
-    return template.format(iso=day.isoformat()), day.strftime("%d/%m/%Y")
+    return rng.choice(_DATE_TEMPLATES).format(iso=day.isoformat()), day.strftime("%d/%m/%Y")
 
 
 # --- unit_conversion -------------------------------------------------------
@@ -141,8 +136,7 @@ def _sample_unit(rng: random.Random) -> tuple[str, str]:
     singular, plural, target, symbol, factor = rng.choice(_UNITS)
     value = rng.choice(_UNIT_VALUES)
     unit = singular if value == 1 else plural
-    template = rng.choice(_UNIT_TEMPLATES)
-    instruction = template.format(value=_format_number(value), unit=unit, target=target)
+    instruction = rng.choice(_UNIT_TEMPLATES).format(value=_format_number(value), unit=unit, target=target)
     return instruction, f"{_format_number(value * factor)} {symbol}"
 
 
@@ -248,9 +242,7 @@ def _sample_sort(rng: random.Random) -> tuple[str, str]:
     # Four distinct numbers keep the answer near a dozen tokens.
     xs = rng.sample(range(1, 60), 4)
     template, descending = rng.choice(_SORT_TEMPLATES)
-    answer = sorted(xs, reverse=descending)
-    instruction = template.format(xs=", ".join(map(str, xs)))
-    return instruction, ", ".join(map(str, answer))
+    return template.format(xs=", ".join(map(str, xs))), ", ".join(map(str, sorted(xs, reverse=descending)))
 
 
 # --- registry --------------------------------------------------------------
@@ -384,17 +376,13 @@ def generate_suite(
     if len(set(families)) != len(families):
         raise ValueError(f"families contains duplicates: {list(families)}")
     suite: dict[str, list[Example]] = {split: [] for split in SPLITS}
+    # (split, index) of each pair a family draws, in draw order; the extra public prompts last
+    slots = [(s, i) for s in SPLITS for i in range(sizes[s])] + [("public", n_public + i) for i in range(extra_public)]
     for name in families:
-        family = get_family(name)
         # str seeds are hashed with SHA-512 by random.seed: stable across runs.
-        pairs = family.generate(random.Random(f"{seed}-{name}"), sum(sizes.values()) + extra_public)
-        start = 0
-        for split in SPLITS:
-            for i, (instruction, response) in enumerate(pairs[start : start + sizes[split]]):
-                suite[split].append(Example(f"{name}-{split}-{i:04d}", name, instruction, response=response))
-            start += sizes[split]
-        for i, (instruction, response) in enumerate(pairs[start:], start=n_public):  # the extra public prompts
-            suite["public"].append(Example(f"{name}-public-{i:04d}", name, instruction, response=response))
+        pairs = get_family(name).generate(random.Random(f"{seed}-{name}"), len(slots))
+        for (split, i), (instruction, response) in zip(slots, pairs, strict=True):
+            suite[split].append(Example(f"{name}-{split}-{i:04d}", name, instruction, response=response))
     return suite
 
 

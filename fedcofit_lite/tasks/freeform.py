@@ -1,14 +1,13 @@
 """Free-form task families: sentence answers with many right phrasings, checked by their content.
 
-An exact-answer family has one correct string, so a majority vote over strings is already the best
-rule. Open-ended generation is where *semantic* consensus is supposed to earn its name: two clients
-can both be right in different words. These families make that measurable. Each is a
-:class:`~fedcofit_lite.tasks.families.TaskFamily` built on a small fact model (:class:`FactModel`,
-its ``facts``): ``sample_facts(rng)`` draws an item's facts, ``instruction(facts, rng)`` asks for them,
-``render(facts, style)`` writes a right answer in one of several *styles* (training references draw
-their style at random, so clients learn different wordings), ``facts_of(text)`` reads the facts a
-sentence states, and ``check(prediction, reference)`` is right when the prediction states the
-reference's facts and nothing contradicting them.
+An exact-answer family has one correct string, so a majority vote over strings is already the best rule. Open-ended
+generation is where *semantic* consensus is supposed to earn its name: two clients can both be right in different words.
+These families make that measurable. Each is a :class:`~fedcofit_lite.tasks.families.TaskFamily` built on a small fact
+model (:class:`FactModel`, its ``facts``): ``sample_facts(rng)`` draws an item's facts, ``instruction(facts, rng)`` asks
+for them, ``render(facts, style)`` writes a right answer in one of several *styles* (training references draw their
+style at random, so clients learn different wordings), ``facts_of(text)`` reads the facts a sentence states, and
+``check(prediction, reference)`` is right when the prediction states the reference's facts and nothing contradicting
+them.
 
 ==================== ================================================== =====================================
 family               instruction                                        some right answers
@@ -21,8 +20,8 @@ family               instruction                                        some rig
                      rain.                                              Oslo: showers, 12 °C.
 ==================== ================================================== =====================================
 
-What a sentence embedder misses here (``82 is larger than 47`` and ``47 is larger than 82`` are
-near-identical vectors) is the subject of notebook 09.
+What a sentence embedder misses here (``82 is larger than 47`` and ``47 is larger than 82`` are near-identical vectors)
+is the subject of notebook 09.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ class FactModel:
     fact_names: tuple[str, ...]
     facts_of: Callable[[str], Facts | None]
     perturb: Callable[[Facts, random.Random], Facts]  # facts that contradict these (a wrong answer)
-    checker: Callable[[str, str], bool]  # (prediction, reference) -> right by content
+    check: Callable[[str, str], bool]  # (prediction, reference) -> right: states the facts and nothing contradicting
     full_facts: Callable[[Facts], Facts]  # what facts_of reads of a reference -> the facts that render it again
     capacity: int  # distinct instructions
     extras: Callable[[Facts], dict[str, Any]] = _no_extras  # derived template fields
@@ -64,13 +63,8 @@ class FactModel:
 
     def sample(self, rng: random.Random) -> tuple[str, str]:
         """One ``(instruction, response)`` pair; the response's phrasing is drawn at random."""
-        facts = self.sample_facts(rng)
-        instruction = self.instruction(facts, rng)
-        return instruction, self.render(facts, rng.randrange(len(self.styles)))
-
-    def check(self, prediction: str, reference: str) -> bool:
-        """True when ``prediction`` states the facts of ``reference`` and nothing that contradicts them."""
-        return self.checker(prediction, reference)
+        facts = self.sample_facts(rng)  # then the instruction, then the style: each draws from rng
+        return self.instruction(facts, rng), self.render(facts, rng.randrange(len(self.styles)))
 
     def reference_facts(self, reference: str) -> Facts:
         """The full facts of a reference of this family (for re-rendering it in other words)."""
@@ -133,9 +127,8 @@ def _cap_instruction(facts: Facts, rng: random.Random) -> str:
 @functools.lru_cache(maxsize=1)
 def _capital_readers() -> tuple[re.Pattern[str], dict[str, str], re.Pattern[str], dict[str, str]]:
     """Patterns and canonical names of the capitals and countries, built once."""
-    table = CAPITALS
-    cities, countries = {v.lower(): v for v in table.values()}, {k.lower(): k for k in table}
-    return _alternation(list(table.values())), cities, _alternation(list(table)), countries
+    cities, countries = {v.lower(): v for v in CAPITALS.values()}, {k.lower(): k for k in CAPITALS}
+    return _alternation(list(CAPITALS.values())), cities, _alternation(list(CAPITALS)), countries
 
 
 def _cap_facts(text: str) -> Facts | None:
@@ -162,9 +155,8 @@ def _cap_full(facts: Facts) -> Facts:
 
 
 def _cap_perturb(facts: Facts, rng: random.Random) -> Facts:
-    table = CAPITALS
-    other = rng.choice(sorted(c for c in table if c != facts[0]))
-    return facts[0], table[other]  # the right country with a wrong city
+    other = rng.choice(sorted(c for c in CAPITALS if c != facts[0]))
+    return facts[0], CAPITALS[other]  # the right country with a wrong city
 
 
 # --- compare_numbers ---------------------------------------------------------------------
@@ -182,13 +174,14 @@ _SMALL = r"(?:smaller|less|lower|fewer)"
 _BIGGEST = r"(?:larger|bigger|greater|higher|largest|biggest|greatest|highest)"
 _SMALLEST = r"(?:smaller|lower|smallest|lowest)"
 _N = r"(-?\d+(?:\.\d+)?)"
-_CMP_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"{_N} is (?:a )?{_BIG} (?:number )?than {_N}", re.I), "big_first"),
-    (re.compile(rf"{_N} is (?:a )?{_SMALL} (?:number )?than {_N}", re.I), "small_first"),
-    (re.compile(rf"{_BIGGEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "big"),
-    (re.compile(rf"{_SMALLEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), "small"),
-    (re.compile(rf"{_N} is (?:the )?{_BIGGEST}(?! than)", re.I), "big"),
-    (re.compile(rf"{_N} is (?:the )?{_SMALLEST}(?! than)", re.I), "small"),
+# (pattern, its group naming the larger number, its group naming the smaller; 0: not named)
+_CMP_PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
+    (re.compile(rf"{_N} is (?:a )?{_BIG} (?:number )?than {_N}", re.I), 1, 2),
+    (re.compile(rf"{_N} is (?:a )?{_SMALL} (?:number )?than {_N}", re.I), 2, 1),
+    (re.compile(rf"{_BIGGEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), 1, 0),
+    (re.compile(rf"{_SMALLEST}(?: number| one| value)?(?: of the two)? is {_N}", re.I), 0, 1),
+    (re.compile(rf"{_N} is (?:the )?{_BIGGEST}(?! than)", re.I), 1, 0),
+    (re.compile(rf"{_N} is (?:the )?{_SMALLEST}(?! than)", re.I), 0, 1),
 )
 
 
@@ -209,24 +202,16 @@ def _num(text: str) -> str:
 
 
 def _cmp_facts(text: str, fill: bool = True) -> Facts | None:
-    """``(larger, smaller)`` as the sentence claims them, or None when it claims nothing.
-
-    With ``fill``, a side it does not name is taken from the sentence when it
-    mentions exactly two numbers (``The larger number is 82, not 47``; how the
-    references are read), else left None. Contradicting claims give ``("clash",)``.
-    """
+    """``(larger, smaller)`` as the sentence claims them (a side unnamed: None), None if it claims nothing, ``("clash",)``
+    if its claims contradict; ``fill`` (how references are read) takes an unnamed side from a two-number sentence."""
     big: set[str] = set()
     small: set[str] = set()
-    for pattern, kind in _CMP_PATTERNS:
+    for pattern, hi, lo in _CMP_PATTERNS:
         for m in pattern.finditer(text):
-            if kind == "big_first":
-                big.add(_num(m.group(1)))
-                small.add(_num(m.group(2)))
-            elif kind == "small_first":
-                small.add(_num(m.group(1)))
-                big.add(_num(m.group(2)))
-            else:
-                (big if kind == "big" else small).add(_num(m.group(1)))
+            if hi:
+                big.add(_num(m.group(hi)))
+            if lo:
+                small.add(_num(m.group(lo)))
     if not big and not small:
         return None
     if len(big) > 1 or len(small) > 1 or big & small:
@@ -299,9 +284,7 @@ def _w_facts(text: str) -> Facts | None:
     cities, rest = _mentions(_WCITY_RE, text, {c.lower(): c for c in _WEATHER_CITIES})
     conds = {_COND_WORDS[m.group(1).lower()] for m in _COND_RE.finditer(rest)}
     temps = {int(x) for x in _TEMP_RE.findall(_COND_RE.sub(" ", rest))}
-    if not (cities or conds or temps):
-        return None
-    return frozenset(cities), frozenset(temps), frozenset(conds)
+    return (frozenset(cities), frozenset(temps), frozenset(conds)) if cities or conds or temps else None
 
 
 def _w_check(prediction: str, reference: str) -> bool:

@@ -1,9 +1,7 @@
 """Interactive controls for the notebooks (ipywidgets); the numbers come from :mod:`fedcofit_lite.analysis.costmodel`.
 
-A widget only wires sliders to package functions: the byte counts are
-:func:`~fedcofit_lite.analysis.costmodel.round_bytes` and the figure is
-:func:`~fedcofit_lite.ui.costplots.fig_ratio_sweep`. Building one needs no
-browser, so CI executes the notebooks that show them.
+A widget only wires sliders to :func:`~fedcofit_lite.analysis.costmodel.round_bytes` and
+:func:`~fedcofit_lite.ui.costplots.fig_ratio_sweep`. Building one needs no browser, so CI executes the notebooks.
 """
 
 from __future__ import annotations
@@ -24,11 +22,6 @@ PROMPTS = (10, 30, 100, 300, 1000, 3000, 10000)
 ANSWER_TOKENS = (8, 16, 32, 64, 128, 201, 256, 512, 1024)
 
 
-def _options(defaults: Sequence[int | float], own: int | float) -> list[int | float]:
-    """The slider's stops: the defaults plus the protocol's own value, sorted."""
-    return sorted({*defaults, own})
-
-
 class CostExplorer(W.VBox):
     """Model dropdown, rank / prompts / answer-length sliders, a directions checkbox, a table and a figure.
 
@@ -43,11 +36,11 @@ class CostExplorer(W.VBox):
         look = {"style": {"description_width": "9em"}, "layout": W.Layout(width="32em")}
 
         def slider(stops: Sequence[int | float], value: int | float, description: str) -> W.SelectionSlider:
-            return W.SelectionSlider(options=_options(stops, value), value=value, description=description, **look)
+            stops = sorted({*stops, value})  # the protocol's own value is a stop too
+            return W.SelectionSlider(options=stops, value=value, description=description, **look)
 
-        self.model = W.Dropdown(
-            options=list(self.archs), value=model or next(iter(self.archs)), description="model", **look
-        )
+        first = model or next(iter(self.archs))
+        self.model = W.Dropdown(options=list(self.archs), value=first, description="model", **look)
         self.rank = slider(RANKS, protocol.rank, "LoRA rank")
         self.prompts = slider(PROMPTS, protocol.n_prompts, "public prompts")
         self.answer_tokens = slider(ANSWER_TOKENS, protocol.answer_tokens, "answer tokens")
@@ -55,10 +48,10 @@ class CostExplorer(W.VBox):
         self.both_directions = W.Checkbox(value=down, description="count down as well as up", indent=False)
         self.summary = W.HTML()
         self.plot = W.Output()
-        for control in (self.model, self.rank, self.prompts, self.answer_tokens, self.both_directions):
+        controls = [self.model, self.rank, self.prompts, self.answer_tokens, self.both_directions]
+        for control in controls:
             control.observe(self._update, names="value")
-        controls = W.VBox([self.model, self.rank, self.prompts, self.answer_tokens, self.both_directions])
-        super().__init__([W.HBox([controls, self.summary]), self.plot])
+        super().__init__([W.HBox([W.VBox(controls), self.summary]), self.plot])
         self._update()
 
     @property

@@ -1,8 +1,4 @@
-"""Plots of the analytic communication model (:mod:`fedcofit_lite.analysis.costmodel`).
-
-Every function returns a plotly ``go.Figure`` and never shows it, so notebooks,
-widgets and the report can compose them.
-"""
+"""Plots of the analytic communication model (:mod:`fedcofit_lite.analysis.costmodel`): plotly figures, never shown."""
 
 from __future__ import annotations
 
@@ -47,15 +43,12 @@ def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -
     x = [a.n_parameters() for a in archs]
     per_arch = [round_bytes(a, protocol) for a in archs]
     fig = go.Figure()
+    hover = "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>"
     for key in PROTOCOLS:
         y = [b[key] for b in per_arch]
         data = [[a.name, format_bytes(v), f"{n / 1e9:.3g}B"] for a, v, n in zip(archs, y, x)]
-        hover = (
-            "%{customdata[0]} (%{customdata[2]} params)<br>%{customdata[1]} per round<extra>" + LABELS[key] + "</extra>"
-        )
-        fig.add_trace(
-            go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=hover)
-        )
+        h = hover + LABELS[key] + "</extra>"
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=LABELS[key], customdata=data, hovertemplate=h))
     fig.update_xaxes(type="log", title="parameters")
     fig.update_yaxes(type="log", title="bytes per round")
     fig.update_layout(title=f"Bytes per round ({_describe(protocol)})", hovermode="closest")
@@ -76,10 +69,8 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
     rows = [ratios(arch, replace(protocol, **{param: v})) for v in values]
     fig = go.Figure()
     for key in ("lora_over_consensus", "full_over_consensus"):
-        hover = f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>"
-        fig.add_trace(
-            go.Scatter(x=values, y=[r[key] for r in rows], mode="lines+markers", name=LABELS[key], hovertemplate=hover)
-        )
+        y, hover = [r[key] for r in rows], f"{param}=%{{x}}<br>ratio %{{y:,.1f}}<extra>{LABELS[key]}</extra>"
+        fig.add_trace(go.Scatter(x=values, y=y, mode="lines+markers", name=LABELS[key], hovertemplate=hover))
     log_x = min(values) > 0 and max(values) / min(values) >= 10
     fig.update_xaxes(type="log" if log_x else "linear", title=param)
     fig.update_yaxes(type="log", title="bytes ratio (x more than consensus)")
@@ -91,10 +82,9 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
 def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Bytes counted on the wire (points) next to the analytic model (dashed lines), per round.
 
-    ``rows`` are what :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` returns, for one
-    or several run folders. Each method in its colour (:data:`fedcofit_lite.federation.methods.METHODS`),
-    lighter going down; log y so FedAvg and consensus fit on one plot; the hover shows the wire format's
-    overhead (JSON framing, safetensors header).
+    ``rows`` are what :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` returns, for one or several run
+    folders. Each method in its colour (:data:`fedcofit_lite.federation.methods.METHODS`), lighter going down; log y so
+    FedAvg and consensus fit on one plot; the hover shows the wire format's overhead (JSON framing, safetensors header).
     """
     if not rows:
         raise ValueError("rows is empty: pass measured_vs_analytic(run_dir) of a consensus or FedAvg run folder")
@@ -106,27 +96,13 @@ def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         rs = sorted(rs, key=lambda r: r["round"])
         color = _method_color(method, direction, k)
         name, x = f"{method_style(method)['label']}, {direction}", [r["round"] for r in rs]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["analytic"] for r in rs],
-                mode="lines",
-                line={"color": color, "dash": "dash"},
-                name=f"{name}: analytic",
-                hovertemplate="round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["measured"] for r in rs],
-                mode="markers",
-                marker={"color": color, "size": 10},
-                name=f"{name}: measured",
-                customdata=[[f"{r['relative']:+.2%}"] for r in rs],
-                hovertemplate="round %{x}: %{y:,} bytes (%{customdata[0]} vs analytic)<extra>" + name + "</extra>",
-            )
-        )
+        analytic = {"mode": "lines", "line": {"color": color, "dash": "dash"}, "name": f"{name}: analytic"}
+        hover = "round %{x}: %{y:,.0f} bytes<extra>" + name + " (analytic)</extra>"
+        fig.add_trace(go.Scatter(x=x, y=[r["analytic"] for r in rs], hovertemplate=hover, **analytic))
+        measured = {"mode": "markers", "marker": {"color": color, "size": 10}, "name": f"{name}: measured"}
+        hover = "round %{x}: %{y:,} bytes (%{customdata[0]} vs analytic)<extra>" + name + "</extra>"
+        measured["customdata"] = [[f"{r['relative']:+.2%}"] for r in rs]  # the wire format's overhead
+        fig.add_trace(go.Scatter(x=x, y=[r["measured"] for r in rs], hovertemplate=hover, **measured))
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(type="log", title="bytes per round, all clients")
     fig.update_layout(title="Measured bytes on the wire vs the analytic model", hovermode="closest")

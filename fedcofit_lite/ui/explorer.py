@@ -2,11 +2,12 @@
 
 Server-side analysis of a finished round from the run folder alone (no model is loaded). The hidden
 references are read only to *score* consensus, as a teacher would; the server never sees them.
-:func:`cluster_explorer` returns an ipywidgets box whose controls recompute everything.
+:class:`ClusterExplorer` (``cluster_explorer``) is an ipywidgets box whose controls recompute everything.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,15 +21,22 @@ from .roundplots import fig_prompt_similarity, fig_threshold_sweep, prompt_table
 
 
 class ClusterExplorer(W.VBox):
-    """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy.
+    """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy (notebook 05).
 
-    Every change of a control refits the consensus on *all* prompts of the round, so the summary line and the
+    ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
+    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the filter's starting
+    value. Every change of a control refits the consensus on *all* prompts of the round, so the summary line and the
     sweep's marker show how pseudo-label accuracy over the whole round moves with the knob. What the last redraw
-    computed stays readable: ``estimator`` (the fitted :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`),
-    ``quality`` (:func:`consensus_quality` of it), ``summary`` (the line that names the algorithm, its knob, the
-    filter and what they kept) and ``n_draws`` (redraws so far), so a notebook cell or a test can drive the controls
-    and check the result without a browser. It is an ipywidgets ``VBox``: a notebook shows it when it is the last
-    expression of a cell.
+    computed stays readable (``estimator``, the fitted :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`;
+    ``quality``, its :func:`consensus_quality`; ``summary``, the line naming the algorithm, its knob, the filter and
+    what they kept; ``n_draws``), so a notebook cell or a test can drive the ``controls`` and check it without a
+    browser. Leave it as the last expression of a cell to show it.
+
+    Examples
+    --------
+    >>> ex = cluster_explorer(ra, "agglomerative", 0.75)  # doctest: +SKIP
+    >>> ex.controls["knob"].value = 0.3  # doctest: +SKIP
+    >>> ex.quality["kept"], ex.n_draws  # doctest: +SKIP
     """
 
     def __init__(self, ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None) -> None:
@@ -89,27 +97,22 @@ class ClusterExplorer(W.VBox):
         with self.output:
             display(HTML(f"<b>{prompt_id}</b>: {_esc(ra.prompts[prompt_id])}<br>{reference}"))
             display(HTML(_html_table(prompt_table(ra, prompt_id, self.estimator))))
-            display(
-                HTML(
-                    f"agreement {pc.agreement:.2f} ({_verdict(pc.kept, ra.texts[pc.index])}), {pc.n_clusters} clusters."
-                )
-            )
+            verdict = _verdict(pc.kept, ra.texts[pc.index])
+            display(HTML(f"agreement {pc.agreement:.2f} ({verdict}), {pc.n_clusters} clusters."))
             display(HTML(self.summary))
             display(fig_prompt_similarity(ra, prompt_id, self.estimator))
             display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
         self.n_draws += 1
 
     def _set_knob_range(self, algorithm: str) -> None:
-        spec = REGISTRY[algorithm]
-        param, low, high, step = spec.knob, spec.low, spec.high, spec.step
-        knob = self.controls["knob"]
-        knob.description, knob.step = param, step
+        spec, knob = REGISTRY[algorithm], self.controls["knob"]
+        knob.description, knob.step = spec.knob, spec.step
         # ipywidgets rejects min > max at every assignment: widen towards the new range first.
-        if low > knob.max:
-            knob.max, knob.min = high, low
+        if spec.low > knob.max:
+            knob.max, knob.min = spec.high, spec.low
         else:
-            knob.min, knob.max = low, high
-        knob.value = clusterer_params(ConsensusConfig(), algorithm)[param]  # the config's default
+            knob.min, knob.max = spec.low, spec.high
+        knob.value = clusterer_params(ConsensusConfig(), algorithm)[spec.knob]  # the config's default
 
     def _on_algorithm(self, change: dict) -> None:
         knob = self.controls["knob"]
@@ -119,22 +122,7 @@ class ClusterExplorer(W.VBox):
         self.refresh()
 
 
-def cluster_explorer(
-    ra: RoundAnswers, algorithm: str = "agglomerative", min_agreement: float | None = None
-) -> ClusterExplorer:
-    """The interactive per-prompt clustering explorer of notebook 05 (:class:`ClusterExplorer`).
-
-    ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
-    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the filter's starting
-    value. Leave it as the last expression of a cell to show it; its ``controls`` can be set from code.
-
-    Examples
-    --------
-    >>> ex = cluster_explorer(ra, "agglomerative", 0.75)  # doctest: +SKIP
-    >>> ex.controls["knob"].value = 0.3  # doctest: +SKIP
-    >>> ex.quality["kept"], ex.n_draws  # doctest: +SKIP
-    """
-    return ClusterExplorer(ra, algorithm, min_agreement)
+cluster_explorer = ClusterExplorer  # the name notebook 05 calls
 
 
 def _verdict(kept: bool, consensus: str) -> str:
@@ -153,6 +141,4 @@ def _html_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _esc(v: Any) -> str:
-    import html
-
     return html.escape(str(v))

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..protocol.consensus import RULES
-from .plots import laid_out
+from .plots import _error_bars, laid_out
 
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star")
 
@@ -24,36 +24,19 @@ def fig_precision_vs_kept(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     for r in rows:
         spec = RULES.get(r["rule"])
         kept, prec = r["kept"], r["precision"]
+        symbol = SYMBOLS[settings.index(r["setting"]) % len(SYMBOLS)]  # one per setting
         fig.add_trace(
             go.Scatter(
                 x=[kept.mean],
                 y=[prec.mean],
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [kept.hi - kept.mean],
-                    "arrayminus": [kept.mean - kept.lo],
-                },
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [prec.hi - prec.mean],
-                    "arrayminus": [prec.mean - prec.lo],
-                },
+                error_x=_error_bars([kept]),
+                error_y=_error_bars([prec]),
                 mode="markers",
-                marker={
-                    "color": spec.color if spec else "#000000",
-                    "size": 11,
-                    "symbol": SYMBOLS[settings.index(r["setting"]) % len(SYMBOLS)],
-                },
+                marker={"color": spec.color if spec else "#000000", "size": 11, "symbol": symbol},
                 name=f"{r['rule']}, {r['setting']}",
                 legendgroup=r["setting"],
                 hovertemplate=f"{r['rule']} ({r['setting']}): %{{y:.2f}} precision, %{{x:.1f}} kept<extra></extra>",
             )
         )
-    return laid_out(
-        fig,
-        "pseudo-label precision against labels kept per round, mean over seeds with 95% intervals",
-        x="labels kept per round",
-        y="precision of the kept labels",
-    )
+    title = "pseudo-label precision against labels kept per round, mean over seeds with 95% intervals"
+    return laid_out(fig, title, "labels kept per round", "precision of the kept labels")

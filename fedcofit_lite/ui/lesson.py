@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..analysis import markdown
+from ..config import load_config
+from ..runlog import read_jsonl
 from . import workshop
 
 # Written by tools/measure_times.py (make times) on the machine that ran the notebooks; read at run time, so a
 # notebook's first cell prints the time measured on the instructor's machine once they have run it there.
 TIMINGS = Path(__file__).resolve().parents[2] / "docs" / "_data" / "timings.json"
 MEASURE = "python tools/measure_times.py"
+# the rows of study_case: the references and FedAvg-LoRA, then the consensus rules the study ran
+_STUDY_REFERENCES = ("local", "centralized", "fedavg", "fedavg (global)")
+STUDY_ENTRIES = (*_STUDY_REFERENCES, "consensus", "consensus@closest", "consensus@competence")
 RUN_FILES = {
     "config.yaml": "the resolved configuration",
     "partition.json": "each client's private examples",
@@ -74,8 +81,6 @@ def preset_caveat(preset: str) -> str:
     """On a quick preset (``small``...): a sentence saying that its few test items show the mechanics, not evidence."""
     if preset not in workshop.QUICK_PRESETS:
         return ""
-    from ..config import load_config
-
     data = load_config(preset).data
     items = f"{data.n_test_per_family * len(data.families)} test items" if data.families else "few test items"
     return (
@@ -132,8 +137,6 @@ def stages(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def decisions(run_dir: str | Path, round_index: int = 1) -> pd.DataFrame:
     """The server's decision per public prompt of one round, with the clients' answers beside it."""
-    from ..runlog import read_jsonl
-
     run_dir = Path(run_dir)
     labels = read_jsonl(run_dir / "pseudo_labels" / f"round_{round_index}.jsonl")
     answers = read_jsonl(run_dir / "answers" / f"round_{round_index}.jsonl")
@@ -172,8 +175,6 @@ def byte_ratios(seeds_dir: str | Path, a: str = "fedavg", b: str = "consensus") 
 
     The README's factor is the mean of these ratios (each seed is one run), not the ratio of the mean bytes.
     """
-    from ..runlog import read_jsonl
-
     out = {}
     for folder in sorted(Path(seeds_dir).glob("seed_*"), key=lambda f: int(f.name.split("_")[1])):
         run = {
@@ -193,13 +194,7 @@ def ratio_steps(seeds_dir: str | Path) -> pd.DataFrame:
     as it ran (every client, round and direction: :func:`~fedcofit_lite.analysis.accounting.measured_vs_analytic`),
     and last the bytes counted on the wire (:func:`byte_ratios`). Rows from the folder are means over its seeds.
     """
-    from dataclasses import replace
-
-    import numpy as np
-
-    from ..analysis import accounting, costmodel
-    from ..config import load_config
-    from ..runlog import read_jsonl
+    from ..analysis import accounting, costmodel  # they load the method registry: only when asked
 
     seeds = sorted(Path(seeds_dir).glob("seed_*"))
     cfg = load_config(seeds[0] / "config.yaml", recorded=True)
@@ -217,19 +212,9 @@ def ratio_steps(seeds_dir: str | Path) -> pd.DataFrame:
     prompts = replace(lora, n_prompts=cfg.data.n_public)
     sent = replace(prompts, answer_tokens=float(np.mean(per_answer)), bytes_per_token=1.0)
 
-    def modules(p: costmodel.Protocol) -> str:
-        return f"r={p.rank} on {', '.join(m.split('_')[0] for m in p.target_modules)}, fp32"
-
-    def row(change: str, model: str, p: costmodel.Protocol, answer: str, counted: str, ratio: float) -> dict[str, Any]:
-        return {
-            "what changes": change,
-            "LoRA FedAvg / consensus": round(ratio, 1),
-            "model": model,
-            "LoRA sent": modules(p),
-            "prompts": p.n_prompts,
-            "bytes per answer": answer,
-            "counted": counted,
-        }
+    def row(change: str, model: str, p: costmodel.Protocol, answer: str, counted: str, ratio: float) -> list[Any]:
+        modules = f"r={p.rank} on {', '.join(m.split('_')[0] for m in p.target_modules)}, fp32"
+        return [change, round(ratio, 1), model, modules, p.n_prompts, answer, counted]
 
     one = "1 client, 1 round, up"
     run = f"{cfg.federation.n_clients} clients, {cfg.federation.rounds} rounds, up and down"
@@ -246,7 +231,8 @@ def ratio_steps(seeds_dir: str | Path) -> pd.DataFrame:
         row("the whole run, analytic", small.name, sent, text, run, float(np.mean(analytic))),
         row("the whole run, on the wire", small.name, sent, text, run, float(np.mean(measured))),
     ]
-    return pd.DataFrame(rows).set_index("what changes")
+    cols = ["what changes", "LoRA FedAvg / consensus", "model", "LoRA sent", "prompts", "bytes per answer", "counted"]
+    return pd.DataFrame(rows, columns=cols).set_index("what changes")
 
 
 def study_case(
@@ -266,16 +252,7 @@ def study_case(
     clients = res.plan.clients[0]
     sc = frontier.sweep_scores(res, clients, n_boot=n_boot)
     last, budget = f"round_{res.last_round}", res.plan.budgets[0]
-    wanted = entries or [
-        "local",
-        "centralized",
-        "fedavg",
-        "fedavg (global)",
-        "consensus",
-        "consensus@closest",
-        "consensus@competence",
-    ]
-    keys = {e: (e, budget if e.startswith("consensus") else None, last) for e in wanted}
+    keys = {e: (e, budget if e.startswith("consensus") else None, last) for e in entries or STUDY_ENTRIES}
     keys = {e: k for e, k in keys.items() if sc.has(k)}
     cost = frontier.costs(res, clients)
 
@@ -285,11 +262,10 @@ def study_case(
     rows = []
     for entry, key in keys.items():
         spent = cost.get((entry, key[1]), {}).get(last, {})
+        method = "consensus (medoid)" if entry == "consensus" else entry.replace("consensus@", "consensus, rule ")
         rows.append(
             {
-                "method": "consensus (medoid)"
-                if entry == "consensus"
-                else entry.replace("consensus@", "consensus, rule "),
+                "method": method,
                 "exact match": sc.interval(key).format(),
                 "minus local": minus(key, "local"),
                 "minus FedAvg-LoRA": minus(key, "fedavg"),
@@ -297,14 +273,11 @@ def study_case(
             }
         )
     n, planned = len(sc.seeds), len(res.plan.seeds)
+    one_seed = "the test items of this one seed only: one seed says nothing about training's randomness."
+    over = "the seeds and the test items within each." if n > 1 else one_seed
     caption = (
         f"{n} of the {planned} planned seeds ({', '.join(map(str, sc.seeds))}), {sc.n_items} test items each, "
-        f"{res.plan.budgets[0]} public prompts, {res.last_round} rounds, {clients} clients; 95% intervals over "
-        + (
-            "the seeds and the test items within each."
-            if n > 1
-            else "the test items of this one seed only: one seed says nothing about training's randomness."
-        )
-        + " 'minus FedAvg-LoRA' is against its personalized clients; its global model is a row of its own."
+        f"{res.plan.budgets[0]} public prompts, {res.last_round} rounds, {clients} clients; 95% intervals over {over}"
+        " 'minus FedAvg-LoRA' is against its personalized clients; its global model is a row of its own."
     )
     return pd.DataFrame(rows).set_index("method"), caption

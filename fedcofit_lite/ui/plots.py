@@ -1,11 +1,13 @@
-"""Figures of runs and comparisons. Every function returns a plotly ``go.Figure`` and never shows it.
+"""Figures of what runs measured (``metrics.jsonl`` rows, grouped by method): plotly figures, returned, never shown.
 
-The cost-model figures live in :mod:`fedcofit_lite.ui.costplots`; this module
-plots what runs measured (``metrics.jsonl`` rows, grouped by method).
+The cost-model figures live in :mod:`fedcofit_lite.ui.costplots`.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import plotly.graph_objects as go
 from ..federation.methods import METHODS
 from ..protocol.consensus import RULES
 
+log = logging.getLogger(__name__)
 Metrics = Mapping[str, Sequence[Mapping[str, Any]]]  # method -> metrics rows
 
 METRIC_LABEL = {
@@ -60,14 +63,13 @@ def trace(
 ) -> go.Scatter:
     """A lines+markers trace in a method's style (:func:`method_style`): its label, its colour (and its dash, else
     ``dash`` when given); ``hover`` the hover template (the label added), ``ci`` 95% intervals as error bars."""
-    line = {"color": style["color"], **({"dash": style.get("dash", dash)} if dash else {})}
+    kw = {"mode": "lines+markers", "name": style["label"], **kw}
     if hover is not None:
         kw["hovertemplate"] = hover + "<extra>" + style["label"] + "</extra>"
     if ci is not None:
         kw["error_y"] = _error_bars(ci)
-    return go.Scatter(
-        x=x, y=y, mode=kw.pop("mode", "lines+markers"), name=kw.pop("name", style["label"]), line=line, **kw
-    )
+    line = {"color": style["color"], **({"dash": style.get("dash", dash)} if dash else {})}
+    return go.Scatter(x=x, y=y, line=line, **kw)
 
 
 def _error_bars(intervals: Sequence[Any]) -> dict[str, Any]:
@@ -97,11 +99,7 @@ def fig_score_by_round(metrics: Metrics, metric: str = "exact_match") -> go.Figu
 
 def cumulative_bytes(rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Bytes up + down summed over rounds, after each trained stage."""
-    total, out = 0, []
-    for r in _trained(rows):
-        total += r.get("bytes_up", 0) + r.get("bytes_down", 0)
-        out.append(total)
-    return out
+    return list(itertools.accumulate(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in _trained(rows)))
 
 
 def fig_cumulative_bytes(metrics: Metrics) -> go.Figure:
@@ -150,12 +148,9 @@ def fig_wall_time(metrics: Metrics) -> go.Figure:
                 phases[phase][method] += s
     methods = list(metrics)
     labels = [method_style(m)["label"] for m in methods]
-    fig = go.Figure(
-        [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
-    )
-    return laid_out(
-        fig, "wall time per method (local stage + rounds, evaluation included)", y="seconds", barmode="stack"
-    )
+    bars = [go.Bar(name=phase, x=labels, y=[per.get(m, 0.0) for m in methods]) for phase, per in phases.items()]
+    title = "wall time per method (local stage + rounds, evaluation included)"
+    return laid_out(go.Figure(bars), title, y="seconds", barmode="stack")
 
 
 def comparison_figures(metrics: Metrics) -> dict[str, go.Figure]:
@@ -185,19 +180,11 @@ def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test ex
     for r in rows:
         st, ci = method_style(r["method"]), r["em"]
         x = r["bytes"] if r["bytes"] > 0 else floor
-        fig.add_trace(
-            go.Scatter(
-                x=[x],
-                y=[ci.mean],
-                error_y=_error_bars([ci]),
-                mode="markers",
-                marker={"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"},
-                name=st["label"] + ("" if r["bytes"] > 0 else " (no bytes)"),
-                hovertemplate=f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>",
-            )
-        )
-    import math
-
+        marker = {"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"}
+        name = st["label"] + ("" if r["bytes"] > 0 else " (no bytes)")
+        hover = f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>"
+        kw = {"mode": "markers", "marker": marker, "name": name, "hovertemplate": hover}
+        fig.add_trace(go.Scatter(x=[x], y=[ci.mean], error_y=_error_bars([ci]), **kw))
     xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
     span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 0.3]
     x = {"title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)"}
@@ -231,19 +218,15 @@ def write_figures(figures: Mapping[str, go.Figure], folder: str | Path, png: boo
                 fig.write_image(folder / f"{stem}.png", width=900, height=500, scale=1)
                 paths.append(folder / f"{stem}.png")
             except Exception as err:  # noqa: BLE001 - kaleido raises several types when Chrome is missing
-                import logging
-
-                logging.getLogger(__name__).warning(
-                    "PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0]
-                )
+                log.warning("PNG of %s skipped (%s); HTML written", stem, str(err).splitlines()[0])
     return paths
 
 
 def fig_loss_curve(losses: Sequence[float] | Mapping[str, Sequence[float]], smooth: int = 1) -> go.Figure:
     """Training loss per optimizer step (from 1), one line per adapter.
 
-    ``losses`` are what :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns, or several such lists
-    by name; ``smooth`` is the width of a trailing moving average (1: none).
+    ``losses`` are what :meth:`fedcofit_lite.engine.pool.ModelPool.train` returns, or several such lists by name;
+    ``smooth`` is the width of a trailing moving average (1: none).
     """
     if smooth < 1:
         raise ValueError(f"smooth={smooth} must be >= 1 (1 draws the raw losses)")
@@ -265,9 +248,8 @@ ATTACK_DASH = {"loss": "solid", "loss_ref": "dash", "query": "dot", "answers": "
 def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
     """ROC curves of the membership attacks (:mod:`fedcofit_lite.analysis.audit`), one line per method and attack, log-log.
 
-    The method's colour, the attack's dash; attacks on what a method never
-    sends (a consensus client's adapter) are drawn thin and faint. The
-    diagonal is chance; the low-FPR corner is where an attack is dangerous.
+    The method's colour, the attack's dash; attacks on what a method never sends (a consensus client's adapter) are
+    drawn thin and faint. The diagonal is chance; the low-FPR corner is where an attack is dangerous.
     """
     from ..analysis.audit import roc_curve
 
@@ -292,11 +274,9 @@ def fig_audit_roc(audits: Sequence[Any], sent_only: bool = False) -> go.Figure:
 def fig_private_vote(rows: Sequence[Any]) -> go.Figure:
     """Private consensus trade-off (:func:`fedcofit_lite.protocol.private_vote.tradeoff`): labels released and their precision against epsilon."""
     eps, text = [r.epsilon for r in rows], [f"sigma {r.sigma:g}, T {r.threshold:.2f}" for r in rows]
-    shares = [r.released / r.n_queries for r in rows]
-    shares = go.Scatter(x=eps, y=shares, mode="lines+markers", name="share of prompts labelled", text=text)
-    precision = go.Scatter(
-        x=eps, y=[r.precision for r in rows], mode="lines+markers", name="precision of released labels"
-    )
+    kw = {"x": eps, "mode": "lines+markers"}
+    shares = go.Scatter(y=[r.released / r.n_queries for r in rows], name="share of prompts labelled", text=text, **kw)
+    precision = go.Scatter(y=[r.precision for r in rows], name="precision of released labels", **kw)
     fig = go.Figure([shares, precision])
     x, y = {"title": "epsilon (client-level)", "type": "log"}, {"title": "share", "range": [0, 1.05]}
     return laid_out(fig, "Private consensus: client-level epsilon against labels released", x, y)

@@ -19,6 +19,7 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     from ..analysis import accounting, compare, costmodel, replay
     from ..config import load_config
     from ..protocol.cluster import REGISTRY, clusterer_params
+    from ..runlog import RunLog
     from . import costplots, plots, roundplots
 
     run = Path(run_dir)
@@ -33,8 +34,6 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
     try:
         metrics = compare.load_comparison(run)
     except FileNotFoundError:
-        from ..runlog import RunLog
-
         rows = RunLog(run).read_metrics()
         metrics = {rows[-1].get("method", "consensus"): rows} if rows else {}
     if metrics:
@@ -50,10 +49,8 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         est = replay.fit_as_configured(ra, cfg.consensus)
         coords = roundplots.project(ra.X, "pca", 2, seed=cfg.seed)
         title = "round 1 answers (PCA of MiniLM embeddings), by "
-        figs["round1_embedding_correct"] = roundplots.fig_embedding(ra, coords, "correct", title=title + "correctness")
-        figs["round1_embedding_family"] = roundplots.fig_embedding(ra, coords, "family", title=title + "task family")
-        cluster_title = title + f"{algorithm} cluster"
-        figs["round1_embedding_cluster"] = roundplots.fig_embedding(ra, coords, "cluster", est=est, title=cluster_title)
+        for by, what in (("correct", "correctness"), ("family", "task family"), ("cluster", f"{algorithm} cluster")):
+            figs[f"round1_embedding_{by}"] = roundplots.fig_embedding(ra, coords, by, est=est, title=title + what)
         knob = REGISTRY[algorithm].knob  # sweep the run's own clusterer over its knob, the other parameters as run
         fixed = {k: v for k, v in params.items() if k != knob}
         sweep = replay.threshold_sweep(ra, algorithm, min_agreement=cfg.consensus.min_agreement, **fixed)
@@ -70,9 +67,8 @@ def run_figures(run_dir: str | Path, embedder_device: str = "cpu") -> dict[str, 
         figs["bytes_measured_vs_analytic"] = costplots.fig_measured_vs_analytic(rows)
     # 4. the analytic model across model sizes and its knobs (no run needed)
     arch, protocol = costmodel.paper_setting()
-    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(
-        list(costmodel.ARCHITECTURES.values()), protocol
-    )
+    archs = list(costmodel.ARCHITECTURES.values())
+    figs["cost_bytes_vs_model_size"] = costplots.fig_bytes_vs_model_size(archs, protocol)
     sweeps = {
         "rank": [4, 8, 16, 32, 64, 128, 256],
         "prompts": [100, 300, 1000, 3000, 10000, 30000],

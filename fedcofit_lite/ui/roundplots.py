@@ -1,7 +1,6 @@
 """Figures of one consensus round: projections of the answers' embeddings, similarity, threshold sweeps.
 
-Plotly only (no widget, no model library): the ``figures`` command and the
-explorer widget (:mod:`fedcofit_lite.ui.explorer`) both draw with these.
+Plotly only (no widget, no model library): the ``figures`` command and :mod:`fedcofit_lite.ui.explorer` draw with these.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from ..protocol.consensus import SemanticConsensus
 from .plots import laid_out
 
 
-# -- projections and figures ---------------------------------------------------
 def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
     """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods).
 
@@ -67,12 +65,8 @@ def fig_embedding(
     fig = go.Figure()
     for key in dict.fromkeys(keys):
         idx = [i for i, k in enumerate(keys) if k == key]
-        common = {
-            "name": str(key),
-            "mode": "markers",
-            "text": [hover[i] for i in idx],
-            "hovertemplate": "%{text}<extra></extra>",
-        }
+        text = [hover[i] for i in idx]
+        common = {"name": str(key), "mode": "markers", "text": text, "hovertemplate": "%{text}<extra></extra>"}
         if coords.shape[1] >= 3:
             fig.add_trace(
                 go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2], marker={"size": 4}, **common)
@@ -130,6 +124,3 @@ def prompt_table(ra: RoundAnswers, prompt_id: str, est: SemanticConsensus) -> li
         }
         for i in ra.rows_of(prompt_id)
     ]
-
-
-# -- the interactive explorer ---------------------------------------------------

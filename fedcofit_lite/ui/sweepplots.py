@@ -7,15 +7,17 @@ wall-clock on a link, against client count, and what the labels did. Error bars 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
 from .plots import METRIC_LABEL, _error_bars, laid_out, method_style, trace
 
+Row = Mapping[str, Any]  # a row of analysis.frontier
 
-def _references(fig: go.Figure, rows: Sequence[Mapping[str, Any]]) -> None:
+
+def _references(fig: go.Figure, rows: Sequence[Row]) -> None:
     """The methods without a budget as horizontal lines with their interval as a band."""
     for r in rows:
         if r["budget"] is not None:
@@ -26,15 +28,15 @@ def _references(fig: go.Figure, rows: Sequence[Mapping[str, Any]]) -> None:
         fig.add_hline(y=ci.mean, line=line, annotation_text=text, annotation_position="top left")
 
 
-def _series(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+def _series(rows: Sequence[Row]) -> dict[str, list[Row]]:
     """The rows with a budget, by method, in budget order."""
-    out: dict[str, list[Mapping[str, Any]]] = {}
+    out: dict[str, list[Row]] = {}
     for r in sorted((r for r in rows if r["budget"] is not None), key=lambda r: r["budget"]):
         out.setdefault(r["method"], []).append(r)
     return out
 
 
-def fig_score_vs_budget(rows: Sequence[Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
+def fig_score_vs_budget(rows: Sequence[Row], metric: str = "exact_match") -> go.Figure:
     """Score after a round against public prompts per round, one line per consensus rule; references as bands."""
     fig = go.Figure()
     for method, rs in _series(rows).items():
@@ -47,7 +49,7 @@ def fig_score_vs_budget(rows: Sequence[Mapping[str, Any]], metric: str = "exact_
     return laid_out(fig, f"{label} after {stage} against the public budget (95% intervals)", x, label)
 
 
-def fig_score_vs_bytes(rows: Sequence[Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
+def fig_score_vs_bytes(rows: Sequence[Row], metric: str = "exact_match") -> go.Figure:
     """The frontier: score against bytes over the run; consensus at each budget, FedAvg at its bytes.
 
     With ``federation.send_changed`` each consensus budget also shows, hollow, what whole answer messages
@@ -87,7 +89,7 @@ def fig_score_vs_bytes(rows: Sequence[Mapping[str, Any]], metric: str = "exact_m
     return laid_out(fig, f"{label} against bytes exchanged: the frontier (95% intervals)", x, label)
 
 
-def fig_score_by_round(rows: Sequence[Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
+def fig_score_by_round(rows: Sequence[Row], metric: str = "exact_match") -> go.Figure:
     """Score after the local stage and each reported round, one line per method and budget."""
     fig = go.Figure()
     for r in rows:
@@ -99,26 +101,31 @@ def fig_score_by_round(rows: Sequence[Mapping[str, Any]], metric: str = "exact_m
     return laid_out(fig, f"{label} by round (95% intervals)", "stage", label)
 
 
-def fig_score_vs_time(rows: Sequence[Mapping[str, Any]], link: str, metric: str = "exact_match") -> go.Figure:
-    """Score against simulated wall-clock on ``link`` (compute as measured + bytes over the link), stage by stage."""
-    fig = go.Figure()
-    lines: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
+def _score_lines(rows: Sequence[Row], x: Callable[[Row], Any], hover: str = "") -> go.Figure:
+    """One line per method and budget (rows in their order): the score against ``x(row)``, with 95% error bars."""
+    fig, lines = go.Figure(), {}
     for r in rows:
         lines.setdefault((r["method"], r["budget"]), []).append(r)
     for (method, budget), rs in lines.items():
         st, ci = method_style(method), [r["score"] for r in rs]
-        name, x = st["label"] + (f", {budget} prompts" if budget is not None else ""), [r["seconds"][link] for r in rs]
-        kw = {"text": [r["stage"] for r in rs], "hovertemplate": "%{text}: %{y:.3f} at %{x:,.0f} s<extra></extra>"}
-        fig.add_trace(trace(x, [c.mean for c in ci], st, dash="solid", ci=ci, name=name, **kw))
+        name = st["label"] + (f", {budget} prompts" if budget is not None else "")
+        kw = {"text": [r["stage"] for r in rs], "hovertemplate": hover} if hover else {}
+        fig.add_trace(trace([x(r) for r in rs], [c.mean for c in ci], st, dash="solid", ci=ci, name=name, **kw))
+    return fig
+
+
+def fig_score_vs_time(rows: Sequence[Row], link: str, metric: str = "exact_match") -> go.Figure:
+    """Score against simulated wall-clock on ``link`` (compute as measured + bytes over the link), stage by stage."""
+    fig = _score_lines(rows, lambda r: r["seconds"][link], "%{text}: %{y:.3f} at %{x:,.0f} s<extra></extra>")
     label = METRIC_LABEL.get(metric, metric)
     x = {"title": f"simulated seconds on a {link} link: compute as measured + bytes per client over the link (log)"}
     return laid_out(fig, f"{label} against simulated wall-clock ({link})", {**x, "type": "log"}, label)
 
 
-def fig_labels(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+def fig_labels(rows: Sequence[Row]) -> go.Figure:
     """New-correct and harmful labels per client per round (means over rounds) against the budget, per rule."""
     fig = go.Figure()
-    by: dict[str, dict[int, list[Mapping[str, Any]]]] = {}
+    by: dict[str, dict[int, list[Row]]] = {}
     for r in rows:
         by.setdefault(r["method"], {}).setdefault(r["budget"], []).append(r)
     for method, per_budget in by.items():
@@ -134,16 +141,9 @@ def fig_labels(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     return laid_out(fig, "what the labels taught: per client per round, mean over rounds and seeds", x, "labels")
 
 
-def fig_score_vs_clients(rows: Sequence[Mapping[str, Any]], metric: str = "exact_match") -> go.Figure:
+def fig_score_vs_clients(rows: Sequence[Row], metric: str = "exact_match") -> go.Figure:
     """Score against the number of clients, one line per method (and budget)."""
-    fig = go.Figure()
-    lines: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
-    for r in sorted(rows, key=lambda r: r["clients"]):
-        lines.setdefault((r["method"], r["budget"]), []).append(r)
-    for (method, budget), rs in lines.items():
-        st, ci = method_style(method), [r["score"] for r in rs]
-        name = st["label"] + (f", {budget} prompts" if budget is not None else "")
-        fig.add_trace(trace([r["clients"] for r in rs], [c.mean for c in ci], st, dash="solid", ci=ci, name=name))
+    fig = _score_lines(sorted(rows, key=lambda r: r["clients"]), lambda r: r["clients"])
     label = METRIC_LABEL.get(metric, metric)
     return laid_out(fig, f"{label} against the number of clients (95% intervals)", "clients", label)
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from ..config import ConfigError, RunConfig, load_config
@@ -46,12 +46,8 @@ def preset_name(kind: str = "main", trains: bool = False) -> str:
 
 
 def notebook_config(kind: str = "main", overrides: list[str] | None = None, trains: bool = False) -> RunConfig:
-    """The notebook's configuration: the selected preset plus ``overrides`` (``["federation.rounds=1"]``).
-
-    ``trains=True`` marks a notebook that must train to show anything: it takes
-    ``$FEDCOFIT_TRAINING_PRESET`` when that is set (the documentation site sets ``small``), else the
-    preset of every other notebook.
-    """
+    """The notebook's configuration: the preset :func:`preset_name` selects plus ``overrides``
+    (``["federation.rounds=1"]``); ``trains=True`` marks a notebook that must train to show anything."""
     return load_config(preset_name(kind, trains), overrides)
 
 
@@ -94,48 +90,22 @@ def _same_config(path: Path, cfg: RunConfig) -> bool:
 def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, reference: bool = True) -> Path:
     """A finished consensus run of ``cfg``: yours when present, else the shipped reference, else run now.
 
-    Yours: the workshop folder of this preset and ``tag`` (or the consensus folder of a finished
-    :func:`ensure_comparison`) with the same config. The reference counts when its config is ``cfg`` (any
-    override trains) and is copied to ``runs/workshop/``; :func:`describe_run` says which one a folder is.
+    Yours: the workshop folder of this preset and ``tag`` (or the consensus folder of a finished comparison tagged
+    ``compare``) with the same config. The reference counts when its config is ``cfg`` (any override trains) and is
+    copied to ``runs/workshop/``; :func:`describe_run` says which one a folder is.
     """
     run_dir = run_dir_for(cfg, tag)
     for candidate in (run_dir, run_dir_for(cfg, "compare") / "consensus"):
         if is_complete(candidate, cfg):
             log.info("reusing %s", candidate)
             return candidate
-    if reference and tag == "quickstart":
-        shipped = reference_part(cfg, "quickstart")  # checked against cfg there
-        if shipped is not None:
-            return shipped
+    if reference and tag == "quickstart" and (shipped := reference_part(cfg, "quickstart")):  # checked against cfg
+        return shipped
     if run_dir.exists():
         shutil.rmtree(run_dir)  # stale or interrupted: its config differs or it never finished
     from ..federation.loop import run_federation
 
     run_federation(cfg, run_dir=run_dir, progress=progress)
-    return run_dir
-
-
-def ensure_comparison(
-    cfg: RunConfig, methods: list[str] | None = None, tag: str = "compare", progress: bool = True
-) -> Path:
-    """A finished comparison of ``cfg`` (``methods`` default ``compare.methods``): reused when complete (the same
-    resolved config, every method's summary, ``comparison.txt``), else removed and run now."""
-    names, run_dir = list(methods or cfg.compare.methods), run_dir_for(cfg, tag)
-    config = run_dir / "config.yaml"
-    written = config.exists() and config.read_text() == seed_config(cfg, cfg.seed, names).to_yaml()
-    done = (
-        written
-        and (run_dir / "comparison.txt").exists()
-        and all((run_dir / m / "summary.json").exists() for m in names)
-    )
-    if done:
-        log.info("reusing %s", run_dir)
-        return run_dir
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    from ..experiments.compare import run_comparison
-
-    run_comparison(cfg, names, run_dir=run_dir, progress=progress)
     return run_dir
 
 
@@ -176,10 +146,9 @@ def ensure_seed_comparison(
     run_dir = run_dir_for(cfg, tag)
     mine = _seeds_done(run_dir, cfg, seeds, names)
     ref = reference_for(cfg.name) if reference and not mine else None
-    if ref is not None and set(seeds) <= set(ref.seeds) and ref.methods == names:
-        shipped = reference_part(cfg, "seeds")  # its seeds checked against cfg there
-        if shipped is not None:
-            return shipped
+    fits = ref is not None and set(seeds) <= set(ref.seeds) and ref.methods == names
+    if fits and (shipped := reference_part(cfg, "seeds")):  # its seeds checked against cfg there
+        return shipped
     for s in seeds:
         folder = run_dir / f"seed_{s}"
         if folder.exists() and s not in mine:
@@ -195,10 +164,8 @@ def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: st
     seed = seeds[0] if seed is None else seed
     candidates = [run_dir_for(cfg, tag) / f"seed_{seed}" / method]
     ref = reference_for(cfg.name)
-    if ref is not None and seed in ref.seeds and method in ref.methods:
-        shipped = reference_part(cfg, "seeds")
-        if shipped is not None:
-            candidates.append(shipped / f"seed_{seed}" / method)
+    if ref is not None and seed in ref.seeds and method in ref.methods and (shipped := reference_part(cfg, "seeds")):
+        candidates.append(shipped / f"seed_{seed}" / method)
     return next((c for c in candidates if (c / "summary.json").exists()), None)
 
 
@@ -230,10 +197,7 @@ class Reference:
     @classmethod
     def read(cls, root: Path) -> Reference:
         meta = json.loads((root / REFERENCE_MANIFEST).read_text())
-        return cls(
-            root,
-            **{k: meta[k] for k in ("preset", "format", "package_version", "seeds", "methods", "commands", "made")},
-        )
+        return cls(root, **{f.name: meta[f.name] for f in fields(cls) if f.name != "root"})
 
 
 def reference_for(preset: str) -> Reference | None:
@@ -249,17 +213,12 @@ def reference_problems(ref: Reference, cfg: RunConfig | None = None) -> list[str
 
     cfg = cfg or load_config(ref.preset)
     missing = [s for s in ref.seeds if s not in _seeds_done(ref.root / "seeds", cfg, ref.seeds, ref.methods)]
+    now = f"preset {cfg.name} as configured now"
     problems = [
         (ref.format != REFERENCE_FORMAT, f"layout version {ref.format}, this package reads {REFERENCE_FORMAT}"),
         (ref.package_version != __version__, f"made by fedcofit_lite {ref.package_version}, this is {__version__}"),
-        (
-            not is_complete(ref.root / "quickstart", cfg),
-            f"{ref.root.name}/quickstart is not a finished run of preset {cfg.name} as configured now",
-        ),
-        (
-            bool(missing),
-            f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of preset {cfg.name} as configured now",
-        ),
+        (not is_complete(ref.root / "quickstart", cfg), f"{ref.root.name}/quickstart is not a finished run of {now}"),
+        (bool(missing), f"seeds {missing} of {ref.root.name}/seeds are not finished comparisons of {now}"),
     ]
     return [why for wrong, why in problems if wrong]
 
