@@ -21,13 +21,14 @@ def _common(config_default: str = "cpu", quiet: bool = True) -> argparse.Argumen
     """--config, --set (and --quiet): shared by every command that reads a preset."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--config", default=config_default, help=f"preset name or a YAML path [{config_default}]")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one option, e.g. --set federation.rounds=3 (repeatable)",
-    )  # fmt: skip
+    _set_flag(p, "override one option, e.g. --set federation.rounds=3 (repeatable)")
     if quiet:
         p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
+
+
+def _set_flag(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,14 +141,7 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     rep.add_argument("run_dir", help="a consensus run folder, or a compare folder's consensus/ (or consensus@RULE/)")
     rep.add_argument("--rule", dest="rules", action="append", help="rule to refit, repeatable [all]")
     rep.add_argument("--round", dest="rounds", action="append", type=int, help="repeatable [all]")
-    rep.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change the run's consensus settings for the replay, e.g. consensus.min_agreement=0.5",
-    )
+    _set_flag(rep, "change the run's consensus settings for the replay, e.g. consensus.min_agreement=0.5")
     rep.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     rep.add_argument(
         "--signals",
@@ -206,13 +200,10 @@ def _reading_commands(sub: argparse._SubParsersAction, quiet: argparse.ArgumentP
     cost.add_argument("--models", default="all", help="comma-separated shipped config names, or config.json paths")
     cost.add_argument("--rank", type=int, default=32)
     cost.add_argument("--targets", default="q_proj,v_proj", help="LoRA target modules [q_proj,v_proj]")
-    for flag, kind, value in (
-        ("--bytes-per-param", float, 4.0),
-        ("--prompts", int, 1000),
-        ("--answer-tokens", float, 201.0),
-        ("--bytes-per-token", float, 4.0),
-    ):
-        cost.add_argument(flag, type=kind, default=value)
+    cost.add_argument("--bytes-per-param", type=float, default=4.0)
+    cost.add_argument("--prompts", type=int, default=1000)
+    cost.add_argument("--answer-tokens", type=float, default=201.0)
+    cost.add_argument("--bytes-per-token", type=float, default=4.0)
 
 
 class UserError(Exception):
@@ -324,23 +315,6 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _private_vote_tradeoff(args: argparse.Namespace) -> int:
-    """``replay RUN_DIR --private-vote 0.5,1,2``: what a noisy vote would have released from the run's answers."""
-    from .analysis.replay import tradeoff_from_run
-    from .protocol.private_vote import format_tradeoff
-
-    sigmas = _numbers(args.private_vote, float, "--private-vote", "0.5,1,2")
-    rows = tradeoff_from_run(args.run_dir, sigmas, args.delta, args.rounds)
-    if args.json:
-        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
-    else:
-        print(
-            f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n"
-        )
-        print(format_tradeoff(rows))
-    return 0
-
-
 def _figures(args: argparse.Namespace) -> int:
     from .ui.report import write_run_figures
 
@@ -350,15 +324,21 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    if args.private_vote:
-        return _private_vote_tradeoff(args)
-    from .analysis.replay import format_replay, format_signal_power, replay, signal_power_of
+    from .analysis.replay import format_replay, format_signal_power, replay, signal_power_of, tradeoff_from_run
+    from .protocol.private_vote import format_tradeoff
 
-    if args.signals:
+    if args.private_vote:  # what a noisy vote would have released from the run's answers
+        sigmas = _numbers(args.private_vote, float, "--private-vote", "0.5,1,2")
+        rows, fmt = tradeoff_from_run(args.run_dir, sigmas, args.delta, args.rounds), format_tradeoff
+        if not args.json:
+            print(
+                f"private consensus on the recorded answers of {args.run_dir} (client-level DP; delta = 2 x {args.delta:g})\n"
+            )
+    elif args.signals:
         rows, fmt = signal_power_of(args.run_dir, args.rounds or [1]), format_signal_power
     else:
         rows, fmt = replay(args.run_dir, args.rules, args.rounds, args.overrides), format_replay
-    print(json.dumps(rows, indent=1) if args.json else fmt(rows))
+    print(json.dumps(rows, indent=1, default=dataclasses.asdict) if args.json else fmt(rows))
     return 0
 
 

@@ -34,11 +34,11 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown, mistyped or impossible."""
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
+def _f(default: Any, help: str) -> Any:
     """Dataclass field with help text (mutable defaults are copied)."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 option = _f  # a registry's own parameter dataclass (a clusterer's, say) declares its fields with it
@@ -272,6 +272,7 @@ class RunConfig:
     def _cross_field_checks(self) -> list[tuple[bool, str, str]]:
         """The checks of one field against another (the method, the rule, the client count)."""
         n, methods, dp_sgd = self.federation.n_clients, self.compare.methods, self.train.dp_noise_multiplier > 0
+        fedprox = "fedprox" in [*methods, self.federation.method]  # the run's method, or one it compares
         # fmt: off
         return [
             (len(self.federation.behaviours) in (0, n), "federation.behaviours",
@@ -283,10 +284,8 @@ class RunConfig:
              f"client indices must be in [0, federation.n_clients = {n})"),
             (self.train.dp_epsilon == 0 or not dp_sgd, "train.dp_epsilon",
              "and train.dp_noise_multiplier both set the noise: keep one (the other 0)"),
-            (self.federation.method != "fedprox" or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
-            ("fedprox" not in methods or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 when compare.methods has fedprox"),
-            (not (dp_sgd or self.train.dp_epsilon > 0) or "fedprox" not in [*methods, self.federation.method],
-             "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
+            (not fedprox or self.train.prox_mu > 0, "train.prox_mu", "must be > 0 with method fedprox (0 is plain fedavg)"),
+            (not fedprox or not (dp_sgd or self.train.dp_epsilon > 0), "train.dp_noise_multiplier", "DP-SGD with fedprox is not supported: drop fedprox or set it to 0"),
             (len(methods) > 0, "compare.methods", "name at least one method, e.g. [consensus, fedavg]"),
             (len(set(methods)) == len(methods), "compare.methods", "each method may appear once"),
         ]
@@ -327,19 +326,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where} = {value!r}: expected {_type_name(tp)}.")
-    if origin is dict:
+    if origin is dict or dataclasses.is_dataclass(tp):  # a mapping: free-form, or a section's fields
         if not isinstance(value, dict):
             raise ConfigError(f"{where} = {value!r}: expected a mapping, e.g. {{name: value}}.")
-        return dict(value)
+        return dict(value) if origin is dict else from_dict(tp, value, where)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
             raise ConfigError(f"{where} = {value!r}: expected a list, e.g. [a, b].")
         return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}.")
-        return from_dict(tp, value, where)
     if tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:  # an int; or YAML 1.1's "1e-4" (no dot), read as a string: what float() accepts
             return float(value)
@@ -368,8 +363,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
                 f"e.g. --set consensus.clusterer_params.{key}={data[key]}."
             )
         raise ConfigError(f"unknown config key {dotted!r}; valid keys{' of ' + where if where else ''}: {names}.")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()})
 
 
 # The clusterer keys of ConsensusConfig before each clusterer owned its parameters: key -> (its clusterer, its default
@@ -415,12 +409,9 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
 
 def preset_path(name_or_path: str | Path) -> Path:
     """Resolve a preset name (``cpu``) or a YAML path to an existing file."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return path
-    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
-    if candidate.exists():
-        return candidate
+    for path in (Path(name_or_path), CONFIG_DIR / f"{name_or_path}.yaml"):
+        if path.suffix in (".yaml", ".yml") and path.exists():
+            return path
     presets = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
     raise ConfigError(f"no config file {str(name_or_path)!r}; give a YAML path or one of the presets {presets}.")
 

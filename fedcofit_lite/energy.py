@@ -3,10 +3,8 @@
 Linux exposes Intel's RAPL (running average power limit) counters, and AMD's since Linux 5.8, under
 ``/sys/class/powercap/intel-rapl:N/energy_uj``: microjoules per CPU package since some point, wrapping at
 ``max_energy_range_uj``. They measure the whole package (every process on it, not this run alone), and are often absent
-in VMs and containers or readable by root only (since CVE-2020-8694). Where no counter can be read, the energy is this
-process's CPU seconds (every thread, ``time.process_time``) times a stated power per busy core (``eval.watts_per_core``,
-10 W by default: about a server CPU's rated power divided by its cores), labelled ``estimate``. The metrics row of every
-stage carries ``cpu_seconds``, ``energy_j`` and ``energy_source`` (:class:`EnergyMeter.lap`).
+in VMs and containers or readable by root only (since CVE-2020-8694). Elsewhere the energy is this process's CPU
+seconds (every thread, ``time.process_time``) times ``eval.watts_per_core``, labelled ``estimate``.
 """
 
 from __future__ import annotations

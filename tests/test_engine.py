@@ -14,12 +14,11 @@ import torch
 
 from fedcofit_lite.config import ConfigError, GenerationConfig, LoraConfig, TrainConfig, load_config
 from fedcofit_lite.engine.batched_lora import RowAdapters
-from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, batch_order, collate, tokenize_records
+from fedcofit_lite.engine.batching import IGNORE_INDEX, TrainRecord, batch_order, collate, pad, tokenize_records
 from fedcofit_lite.engine.collect import (
     BASE_ADAPTER,
     GenerationRequest,
     GenerationStats,
-    _left_pad,
     common_prefix_length,
     decode,
     generate_with_confidence,
@@ -221,7 +220,7 @@ def _generate(  # transformers' generate(), the reference the package's decoder 
     stats: GenerationStats | None,
 ) -> tuple[list[list[int]], list[float]]:
     """transformers' generate() on one batch; new tokens per row up to and including the end token, and their mean log-probability."""
-    batch = _left_pad(prompts, pad_id, next(model.parameters()).device)
+    batch = pad(prompts, pad_id, left=True, device=next(model.parameters()).device)
     sampling = (
         {"do_sample": True, "temperature": cfg.temperature, "top_p": cfg.top_p}
         if cfg.do_sample

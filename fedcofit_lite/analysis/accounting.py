@@ -26,22 +26,11 @@ from . import costmodel
 ANSWER_FRAMING = 6  # '"id"' + ',' in prompt_ids and '"..."' + ',' in answers, beyond the id and answer bytes
 
 
-def json_framing_answers(client_id: str, round_index: int, prompt_ids: Sequence[str]) -> tuple[float, float]:
-    """(bytes per message, mean bytes per answer) of an answers message's JSON framing."""
-    empty = len(encode(AnswersMessage(round_index, client_id, [], [])))
-    per_answer = sum(len(p.encode()) + ANSWER_FRAMING for p in prompt_ids) / max(1, len(prompt_ids))
-    # the last element of each list has no comma after it: 2 bytes less per non-empty message
-    return float(empty - (2 if prompt_ids else 0)), per_answer
-
-
-def json_framing_pseudo_labels(
-    round_index: int, prompt_ids: Sequence[str], agreement: Sequence[float]
-) -> tuple[float, float]:
-    """(bytes per message, mean bytes per label) of a pseudo-labels message's JSON framing."""
-    empty = len(encode(PseudoLabelsMessage(round_index, [], [], [])))
-    numbers = sum(len(json.dumps(a)) + 1 for a in agreement)  # each agreement and its comma
-    per_label = (sum(len(p.encode()) + ANSWER_FRAMING for p in prompt_ids) + numbers) / max(1, len(prompt_ids))
-    return float(empty - (3 if prompt_ids else 0)), per_label
+def _json_framing(empty: Any, prompt_ids: Sequence[str], lists: int, numbers: float = 0.0) -> tuple[float, float]:
+    """(bytes per message, mean bytes per item) of the JSON framing of a message (``empty``: its empty form) carrying
+    ``prompt_ids`` and ``numbers`` bytes of other items; the last element of each of its ``lists`` has no comma."""
+    per_item = (sum(len(p.encode()) + ANSWER_FRAMING for p in prompt_ids) + numbers) / max(1, len(prompt_ids))
+    return float(len(encode(empty)) - (lists if prompt_ids else 0)), per_item
 
 
 def _json_bytes(texts: Sequence[str], n_items: int, per_item: float, per_msg: float, n_clients: int) -> float:
@@ -66,7 +55,7 @@ def _consensus_rows(run: Path, metrics: list[dict[str, Any]], method: str) -> li
         answers, labels = read_answers(run, r), read_pseudo_labels(run, r)
         clients = list(dict.fromkeys(a.client for a in answers))
         prompts = list(dict.fromkeys(a.prompt_id for a in answers))
-        per_msg, per_answer = json_framing_answers(clients[0], r, prompts)
+        per_msg, per_answer = _json_framing(AnswersMessage(r, clients[0], [], []), prompts, lists=2)
         # client ids may differ in length: correct the per-message framing by the mean id length
         per_msg += sum(len(c) for c in clients) / len(clients) - len(clients[0])
         if m.get("confidence_sent"):  # the confidence rule: each message also carries its list of confidences
@@ -78,8 +67,9 @@ def _consensus_rows(run: Path, metrics: list[dict[str, Any]], method: str) -> li
         rows.append(_row(method, r, "up", m["bytes_up"], up))
         kept = [x for x in labels if x.kept]
         if kept:
-            agreement = [round(float(x.agreement), 4) for x in kept]
-            per_msg_d, per_label = json_framing_pseudo_labels(r, [x.prompt_id for x in kept], agreement)
+            numbers = sum(len(json.dumps(round(float(x.agreement), 4))) + 1 for x in kept)  # each agreement, a comma
+            empty = PseudoLabelsMessage(r, [], [], [])
+            per_msg_d, per_label = _json_framing(empty, [x.prompt_id for x in kept], lists=3, numbers=numbers)
             down = _json_bytes([x.consensus for x in kept], len(kept), per_label, per_msg_d, len(clients))
             rows.append(_row(method, r, "down", m["bytes_down"], down))
     return rows
@@ -88,10 +78,7 @@ def _consensus_rows(run: Path, metrics: list[dict[str, Any]], method: str) -> li
 def _fedavg_rows(
     models_json: Path, cfg: dict[str, Any], metrics: list[dict[str, Any]], method: str, factors: str
 ) -> list[dict]:
-    models = read_records(models_json)
-    (name, hf_config), *others = models.items()
-    if others:
-        raise ValueError(f"{models_json}: FedAvg with several architectures {list(models)} cannot have run.")
+    ((name, hf_config),) = read_records(models_json).items()  # one architecture: FedAvg refuses several
     arch = costmodel.Architecture.from_hf_config(hf_config, name=name)
     rank, targets = cfg["lora"]["r"], tuple(cfg["lora"]["target_modules"])
     params = costmodel.lora_parameters(arch, rank, targets, factors=factors)

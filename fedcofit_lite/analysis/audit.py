@@ -15,9 +15,8 @@ themselves, has no audit. Every attack scores each record, higher meaning "membe
 
 The adapter attacked is each client's at the end of the run (``checkpoint/``): under FedAvg, what it would upload next
 round. Consensus runs get the adapter attacks too, marked *not sent*: the leak its private model holds and the
-protocol does not send. Results: ROC-AUC and the true-positive rate at 1% false positives, with 95% bootstrap
-intervals (members and non-members resampled separately), pooled over clients; AUC 0.5 is chance. Run it on a folder
-written by ``run``: ``python -m fedcofit_lite privacy-audit runs/fedavg``.
+protocol does not send. The results (ROC-AUC and the true-positive rate at 1% false positives, pooled over clients;
+AUC 0.5 is chance) and the command: docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +117,7 @@ def membership_sets(
     for client, ids in partition.items():
         members = [by_id[i] for i in ids]
         nonmembers: list[Example] = []
-        for family in dict.fromkeys(ex.family for ex in members):
-            want = sum(ex.family == family for ex in members)
+        for family, want in Counter(ex.family for ex in members).items():
             have = unused.get(family, [])
             if len(have) < want:
                 log.warning(
@@ -134,11 +133,8 @@ def membership_sets(
 def record_losses(
     model: Any, tokenizer: Any, examples: Sequence[Example], adapter: str | None, max_length: int, batch_size: int = 16
 ) -> np.ndarray:
-    """(n,) each record's mean loss over its answer tokens, under ``adapter`` (None: the base model alone).
-
-    Records run in batches of similar length (little padding), and the output head only at answer
-    positions (:func:`~fedcofit_lite.engine.loss.answer_loss`, one group per record).
-    """
+    """(n,) each record's mean loss over its answer tokens (:func:`~fedcofit_lite.engine.loss.answer_loss`, one group
+    per record) under ``adapter`` (None: the base model alone), in batches of similar length (little padding)."""
     import torch
 
     from ..engine.batching import TrainRecord, collate, tokenize_records

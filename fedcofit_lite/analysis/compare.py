@@ -1,9 +1,8 @@
 """Reading comparison folders: one seed's table, and several seeds' paired intervals.
 
-A comparison folder (written by :mod:`fedcofit_lite.experiments.compare`, ``python -m fedcofit_lite compare``)
-holds the shared stages at its top and one folder per method; ``compare --seeds`` writes one such folder per
-seed (``seed_<S>/``). :func:`load_comparison` reads one, :func:`summarize_seeds` pairs the seeds' item scores,
-and :func:`seed_table` prints means with paired bootstrap intervals.
+The folders are written by :mod:`fedcofit_lite.experiments.compare` (``compare --seeds``: one per ``seed_<S>/``; their
+layout in docs/cli.md): :func:`load_comparison` reads one, :func:`summarize_seeds` pairs the seeds' item scores, and
+:func:`seed_table` prints means with paired bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -321,7 +320,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     has_gap = "local" in em and "centralized" in em
     rows = []
     for e in em:
-        gap = stats.gap_closed(em, e, n_boot=n_boot) if has_gap else None
+        gap = stats.gap_closed(em, e, n_boot=n_boot) if has_gap and e not in ("local", "centralized") else None
         row = {"method": e, "em": em_ci[e], "rouge_l": rouge_ci[e], "gap": gap, "bytes": summary.bytes_total[e]}
         row = {**row, "steps": summary.steps[e], **summary.energy.get(e, {})}
         if e in local_em and e != "centralized":
@@ -335,7 +334,7 @@ def seed_table(summary: SeedSummary, n_boot: int = 2000, metric: str | None = No
     cols = f"{'method':<22}{label:>24}{'ROUGE-L':>24}{'gap closed':>26}{'bytes':>14}{'steps/model':>12}{'energy J':>12}"
     lines = [head, "", cols, "-" * len(cols)]
     for r in rows:
-        gap = r["gap"].format("{:.2f}") if r["gap"] is not None and r["method"] not in ("local", "centralized") else "-"
+        gap = r["gap"].format("{:.2f}") if r["gap"] else "-"
         joules = f"{r['energy_j']:,.0f}" if r.get("energy_j") is not None else "-"
         scores = f"{r['em'].format():>24}{r['rouge_l'].format():>24}{gap:>26}"
         lines.append(f"{r['method']:<22}{scores}{r['bytes']:>14,.0f}{r['steps']:>12.0f}{joules:>12}")

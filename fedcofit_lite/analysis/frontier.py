@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..federation.methods import METHODS, has_global_model, method_spec
-from ..runlog import RunLog, read_predictions, read_records
+from ..runlog import RunLog, read_predictions, read_records, rounds_of
 from . import markdown, stats
 from .compare import energy_total, item_scores
 from .sweep import Cell, SweepPlan, cells
@@ -272,13 +272,9 @@ def _gap(sc: SweepScores, key: Key, stage: str) -> stats.Interval:
 
 def round_rows(res: SweepResults, sc: SweepScores) -> list[dict[str, Any]]:
     """One row per (entry, budget): the score with its interval after the local stage and each reported round."""
-    rows = []
-    for entry, budget in res.entries(sc.clients):
-        stages = ["local", *(f"round_{r}" for r in res.plan.rounds)]
-        got = {s: sc.interval((entry, budget, s)) for s in stages if sc.has((entry, budget, s))}
-        if got:
-            rows.append({"clients": sc.clients, "method": entry, "budget": budget, "scores": got})
-    return rows
+    stages = ["local", *(f"round_{r}" for r in res.plan.rounds)]
+    got = {(e, b): {s: sc.interval((e, b, s)) for s in stages if sc.has((e, b, s))} for e, b in res.entries(sc.clients)}
+    return [{"clients": sc.clients, "method": e, "budget": b, "scores": g} for (e, b), g in got.items() if g]
 
 
 def wall_clock_rows(res: SweepResults, sc: SweepScores, links: Sequence[Link] = DEFAULT_LINKS) -> list[dict[str, Any]]:
@@ -312,6 +308,7 @@ def time_to_accuracy(
     seconds are those of the point estimate's round (means over seeds), seconds on each link.
     """
     stages = res.scored()  # a folder that extends an older one may hold other rounds' scores in some cells only
+    point_t = draws_t = target
     if target is None:  # local + fraction x (centralized - local) after the last scored round
         lo, hi = ("local", None, stages[-1]), ("centralized", None, stages[-1])
         if not (sc.has(lo) and sc.has(hi)):
@@ -320,8 +317,6 @@ def time_to_accuracy(
                 "centralized to the sweep's --methods, or state the score (--target)."
             )
         point_t, draws_t = (s[lo] + fraction * (s[hi] - s[lo]) for s in (sc.point, sc.draws))
-    else:
-        point_t, draws_t = target, np.full(len(next(iter(sc.draws.values()))), target)
     cost = costs(res, sc.clients)
     rows = []
     for entry, budget in res.entries(sc.clients):
@@ -351,12 +346,9 @@ def label_rows(res: SweepResults, clients: int) -> list[dict[str, Any]]:
     from .replay import recorded_quality, seed_mean
 
     groups: dict[tuple[str, int | None, int], list[dict[str, Any]]] = {}
-    for cell in res.cells_of(clients):
-        if cell.budget is None:
-            continue
-        for r in range(1, res.last_round + 1):
-            if (cell.path / "pseudo_labels" / f"round_{r}.jsonl").exists():
-                groups.setdefault((cell.method, cell.budget, r), []).append(recorded_quality(cell.path, r))
+    for cell in (c for c in res.cells_of(clients) if c.budget is not None):
+        for r in rounds_of(cell.path, "pseudo_labels"):
+            groups.setdefault((cell.method, cell.budget, r), []).append(recorded_quality(cell.path, r))
     ordered = sorted(groups.items(), key=lambda g: (g[0][1], order(g[0][0]), g[0][0], g[0][2]))
     return [{"method": m, "budget": b, "round": r, "seeds": len(got), **seed_mean(got)} for (m, b, r), got in ordered]
 
@@ -389,7 +381,7 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
     criterion = criterion or ("matches" if fedavg else "beats")
     reference = fedavg if criterion == "matches" else ["local"]
     rules = sorted({e for e, b in res.entries(sc.clients) if b is not None}, key=order)
-    best_seen: tuple[int, int, str, stats.Interval] | None = None
+    best_seen: tuple[int, int, str, stats.Interval, dict[str, stats.Interval]] | None = None
     for budget in sorted(res.plan.budgets):
         for r in sorted(res.plan.rounds):
             stage = f"round_{r}"
@@ -399,7 +391,7 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
             rule = max(here, key=lambda x: sc.point[(x, budget, stage)])
             best = sc.interval((rule, budget, stage))
             against = {ref: sc.interval((ref, None, stage)) for ref in reference}
-            best_seen = (budget, r, rule, best)
+            best_seen = (budget, r, rule, best, against)
             if _meets(sc, (rule, budget, stage), reference, criterion):
                 how = "within (or above) the 95% interval of" if criterion == "matches" else "distinguishably above"
                 refs = " and ".join(f"{k} ({v.format()})" for k, v in against.items())
@@ -432,7 +424,7 @@ def _not_reached(
             f"nothing to compare: the sweep has no consensus rule and {' and '.join(reference)} after the same round."
         )
         return Verdict(False, reference, text=text, bounds=bounds)
-    budget, r, rule, interval = best
+    budget, r, rule, interval, against = best
     last = [b for b in bounds if b["budget"] == budget and b["method"] == rule]
     why = ""
     if last:
@@ -444,7 +436,6 @@ def _not_reached(
             f"{f'{prec:.2f}' if np.isfinite(prec) else '-'}: "
             f"{new:.1f} new-correct against {harm:.1f} harmful labels per client per round."
         )
-    against = {ref: sc.interval((ref, None, f"round_{r}")) for ref in reference}
     text = (
         f"Not reached: up to {max(res.plan.budgets)} public prompts and round {max(res.plan.rounds)}, no consensus rule "
         f"{'is within the interval of' if criterion == 'matches' else 'is distinguishably above'} {' and '.join(reference)}; "

@@ -66,14 +66,10 @@ def seed_summary_markdown(summary: SeedSummary, metric: str | None = None, n_boo
     label = METRIC_LABELS[metric]
     rows, _ = seed_table(summary, n_boot, metric)
     n_items = len(summary.scores[metric][summary.final_stage()][rows[0]["method"]][0])
-
-    def gap(r: dict[str, Any]) -> str:
-        shown = r["gap"] is not None and r["method"] not in ("local", "centralized")
-        return r["gap"].format("{:.2f}") if shown else "-"
-
+    gaps = [r["gap"].format("{:.2f}") if r["gap"] else "-" for r in rows]
     scores = [
-        [f"`{r['method']}`", r["em"].format(), r["rouge_l"].format(), gap(r), f"{r['bytes']:,.0f}", f"{r['steps']:.0f}"]
-        for r in rows
+        [f"`{r['method']}`", r["em"].format(), r["rouge_l"].format(), gap, f"{r['bytes']:,.0f}", f"{r['steps']:.0f}"]
+        for r, gap in zip(rows, gaps)
     ]
     out = [
         f"{len(summary.seeds)} seeds; {n_items} test items per seed, each scored as the mean over the clients' models; "
@@ -129,33 +125,20 @@ _CI = r"([+-]?\d+\.\d+) \[([+-]?\d+\.\d+), ([+-]?\d+\.\d+)\]"
 def parse_seed_table(text: str) -> dict[str, Any]:
     """Read back the text of ``compare.seed_table`` (``comparison_seeds.txt``; for shipped results whose run folders
     are not shipped): ``{"header": str, "scores": {method: Interval}, "differences": {(row, column): Interval}}``."""
-    lines = text.splitlines()
+    head, _, rest = text.partition("\npaired differences")
     scores: dict[str, stats.Interval] = {}
+    for line in head.splitlines()[1:]:
+        if (found := re.findall(_CI, line)) and line[:22].strip():
+            scores[line[:22].strip()] = stats.Interval(*(float(x) for x in found[0]))
+    blocks = rest.split("\n\n")  # the section's title; its column header and one line per entry; later sections
+    header, *rows = blocks[1].splitlines() if len(blocks) > 1 else [""]
+    cols = re.findall(r"- (\S+)", header)
     diffs: dict[tuple[str, str], stats.Interval] = {}
-    cols: list[str] = []
-    section = "scores"
-    for line in lines[1:]:
-        if line.startswith("paired differences"):
-            section = "diff-head"
-            continue
-        if line.startswith(("share of the", "pseudo-labels sent")):
-            section = "other"
-            continue
-        if section == "diff-head" and "- " in line:
-            cols = re.findall(r"- (\S+)", line)
-            section = "diffs"
-            continue
-        name = line[:22].strip()
-        found = re.findall(_CI, line)
-        if section == "scores" and found and name:
-            scores[name] = stats.Interval(*(float(x) for x in found[0]))
-        elif section == "diffs" and name:
-            cells = [line[22 + 26 * k : 22 + 26 * (k + 1)] for k in range(len(cols))]
-            for col, cell in zip(cols, cells):
-                m = re.search(_CI, cell)
-                if m:
-                    diffs[(name, col)] = stats.Interval(*(float(x) for x in m.groups()))
-    return {"header": lines[0] if lines else "", "scores": scores, "differences": diffs}
+    for line in rows:
+        for k, col in enumerate(cols):  # cells of 26 characters after a name of 22
+            if m := re.search(_CI, line[22 + 26 * k : 48 + 26 * k]):
+                diffs[(line[:22].strip(), col)] = stats.Interval(*(float(x) for x in m.groups()))
+    return {"header": (text.splitlines() or [""])[0], "scores": scores, "differences": diffs}
 
 
 def replay_markdown(rows: Sequence[dict[str, Any]]) -> str:
@@ -175,6 +158,3 @@ def replay_markdown(rows: Sequence[dict[str, Any]]) -> str:
         "answer; *harmful*: wrong labels where the client was right.\n\n"
         + md_table(["rule", "round", "kept", "precision", "new correct / client", "harmful / client"], body)
     )
-
-
-# -- bytes ---------------------------------------------------------------------------------------

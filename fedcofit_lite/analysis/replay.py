@@ -1,14 +1,10 @@
 """Replay: refit consensus rules on a run's saved answers, in seconds, with no language model.
 
-A consensus run saves every answer the clients sent, with its confidence, the competence signals the clients
-measured and the server's sentence embeddings. Replay reads them (:mod:`fedcofit_lite.runlog`), fits any rule of
-:data:`~fedcofit_lite.protocol.consensus.RULES` as the server would (every estimator here is built by
-:func:`~fedcofit_lite.protocol.consensus.build_consensus`) and scores the pseudo-labels it would have sent against
-the hidden references, which it reads to score, never to decide (:func:`label_quality`). One round up close (the
-explorer of notebooks 04 and 05): :func:`fit_consensus`, :func:`consensus_quality`, :func:`threshold_sweep`. Answers
-the server did not embed are embedded again with the run's embedder (the only model replay may load); a run recorded
-before the clients measured their closeness gets it computed here (:func:`derive_closeness`). No widget library, no
-transformers (a test checks it).
+A consensus run saves every answer the clients sent, with its confidence, the competence signals the clients measured
+and the server's sentence embeddings. Replay fits any rule of :data:`~fedcofit_lite.protocol.consensus.RULES` on them as
+the server would (:func:`~fedcofit_lite.protocol.consensus.build_consensus`) and scores the pseudo-labels it would have
+sent against the hidden references, which it reads to score, never to decide. The run's embedder is the only model it
+may load (for answers the server did not embed); no widget library, no transformers (a test checks it).
 """
 
 from __future__ import annotations

@@ -43,18 +43,17 @@ class Interval:
 
 
 def _check(scores: Scores) -> list[int]:
-    methods = list(scores)
-    if not methods:
+    if not scores:
         raise ValueError("no methods to compare.")
-    n_seeds = len(scores[methods[0]])
-    sizes = [len(a) for a in scores[methods[0]]]
-    for m in methods:
-        if len(scores[m]) != n_seeds or [len(a) for a in scores[m]] != sizes:
+    first = next(iter(scores))
+    sizes = [len(a) for a in scores[first]]
+    for m, per_seed in scores.items():
+        if [len(a) for a in per_seed] != sizes:
             raise ValueError(
-                f"method {m!r} has {[len(a) for a in scores[m]]} items per seed, {methods[0]!r} has {sizes}: "
+                f"method {m!r} has {[len(a) for a in per_seed]} items per seed, {first!r} has {sizes}: "
                 "paired intervals need every method scored on the same items under the same seeds."
             )
-    if not n_seeds or min(sizes) == 0:
+    if not sizes or min(sizes) == 0:
         raise ValueError("every seed needs at least one test item.")
     return sizes
 
@@ -110,17 +109,6 @@ def score_intervals(
     return {m: interval(point[m], draws[m]) for m in scores}
 
 
-def derived_intervals(
-    scores: Scores,
-    fn: Callable[[Mapping[str, float | np.ndarray]], float | np.ndarray],
-    n_boot: int = 2000,
-    seed: int = 0,
-    over: Over = "seeds_and_items",
-) -> Interval:
-    """Interval of any function of the methods' scores (a difference, a gap share), computed draw by draw."""
-    return of_draws(fn, *bootstrap_draws(scores, n_boot, seed, over))
-
-
 def of_draws(fn: Callable[[Mapping], float | np.ndarray], point: Mapping, draws: Mapping) -> Interval:
     """``fn`` of the point estimates, with the interval of ``fn`` draw by draw (non-finite draws left out)."""
     values = np.asarray(fn(draws), dtype=float)
@@ -131,24 +119,16 @@ def difference(
     scores: Scores, a: str, b: str, n_boot: int = 2000, seed: int = 0, over: Over = "seeds_and_items"
 ) -> Interval:
     """Score of ``a`` minus score of ``b``, paired."""
-    return derived_intervals(scores, lambda s: s[a] - s[b], n_boot, seed, over)
+    return of_draws(lambda s: s[a] - s[b], *bootstrap_draws(scores, n_boot, seed, over))
 
 
-def gap_closed(
-    scores: Scores,
-    method: str,
-    low: str = "local",
-    high: str = "centralized",
-    n_boot: int = 2000,
-    seed: int = 0,
-    over: Over = "seeds_and_items",
-) -> Interval:
-    """Share of the ``low`` -> ``high`` gap that ``method`` closes: (method - low) / (high - low).
+def gap_closed(scores: Scores, method: str, n_boot: int = 2000) -> Interval:
+    """Share of the local -> centralized gap that ``method`` closes: (method - local) / (centralized - local).
 
     0 means no better than training alone, 1 means as good as training on the pooled data. Draws where the gap is not
     positive are dropped (the share is undefined there); a wide interval then says the gap itself is uncertain.
     """
-    return derived_intervals(scores, lambda s: gap_share(s[method], s[low], s[high]), n_boot, seed, over)
+    return of_draws(lambda s: gap_share(s[method], s["local"], s["centralized"]), *bootstrap_draws(scores, n_boot))
 
 
 def gap_share(x: float | np.ndarray, low: float | np.ndarray, high: float | np.ndarray) -> np.ndarray:

@@ -85,16 +85,12 @@ class Cell:
         return (self.path / "summary.json").exists()
 
 
-def reads_public(method: str) -> bool:
-    """True when ``method`` answers the public prompts (its cells have a budget): what it sends is ``answers``."""
-    from ..federation.methods import method_spec
-
-    return getattr(method_spec(method), "sends", None) == "answers"
-
-
 def cells(root: str | Path, plan: SweepPlan) -> list[Cell]:
     """Every cell of ``plan`` in the folder ``root``, in the order a sweep runs them (budget-free methods first)."""
-    root, public = Path(root), [m for m in plan.methods if reads_public(m)]
+    from ..federation.methods import method_spec
+
+    root = Path(root)
+    public = [m for m in plan.methods if getattr(method_spec(m), "sends", None) == "answers"]  # they have a budget
     out = []
     for n in plan.clients:
         for s in plan.seeds:

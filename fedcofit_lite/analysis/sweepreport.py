@@ -65,9 +65,8 @@ def round_table(rows: Sequence[dict[str, Any]]) -> str:
         {"method": r["method"], "budget": _budget(r["budget"]), **{s: c.format() for s, c in r["scores"].items()}}
         for r in rows
     ]
-    return format_table(
-        shown, [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
-    )
+    columns = [("method", "method", "{}"), ("budget", "budget", "{}")] + [(s, s, "{}") for s in stages]
+    return format_table(shown, columns)
 
 
 def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
@@ -77,11 +76,9 @@ def tta_table(rows: Sequence[dict[str, Any]], links: Sequence[Link]) -> str:
         # an upper end past the last round: some draws never reach the target
         hi = r["rounds_hi"] if r["rounds_hi"] is not None else "never"
         span = "" if r["rounds_lo"] is None else f" [{r['rounds_lo']}, {hi}]"
-        row = {"method": r["method"], "budget": _budget(r["budget"]), "bytes": r["bytes"]}
-        row["rounds"] = f"{'not reached' if r['rounds'] is None else r['rounds']}{span}"
-        row["share"] = r["share_reached"]
-        row.update({link.name: (r["seconds"] or {}).get(link.name) for link in links})
-        shown.append(row)
+        rounds = f"{'not reached' if r['rounds'] is None else r['rounds']}{span}"
+        row = {"method": r["method"], "budget": _budget(r["budget"]), "rounds": rounds, "share": r["share_reached"]}
+        shown.append({**row, "bytes": r["bytes"], **{link.name: (r["seconds"] or {}).get(link.name) for link in links}})
     columns = [("method", "method", "{}"), ("budget", "budget", "{}"), ("round [95%]", "rounds", "{}"),
                ("draws reaching", "share", "{:.0%}"), ("bytes", "bytes", "{:,.0f}")]  # fmt: skip
     return format_table(shown, columns + [(f"s, {link.name}", link.name, "{:,.0f}") for link in links])

@@ -43,17 +43,25 @@ def tokenize_records(
     return out
 
 
+def pad(
+    seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False, device: torch.device | None = None
+) -> dict[str, torch.Tensor]:
+    """Pad token lists to one width, on the right (training) or the left (generation): input_ids, attention_mask,
+    each (B, T), on ``device``."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        span = slice(width - len(s), width) if left else slice(0, len(s))
+        ids[row, span] = torch.tensor(s, dtype=torch.long)
+        mask[row, span] = 1
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+
+
 def collate(batch: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a batch: input_ids, attention_mask, labels, each (B, T)."""
-    width = max(len(ids) for ids, _ in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (ids, lab) in enumerate(batch):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        labels[row, : len(lab)] = torch.tensor(lab)
-        mask[row, : len(ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+    ids, labels = zip(*batch)
+    return {**pad(ids, pad_id), "labels": pad(labels, IGNORE_INDEX)["input_ids"]}
 
 
 def batch_order(

@@ -20,6 +20,7 @@ from transformers import DynamicCache, PreTrainedTokenizerBase
 from ..config import GenerationConfig
 from ..progress import bar as progress_bar
 from .batched_lora import RowAdapters
+from .batching import pad
 from .models import cache_argument, format_prompt
 from .precision import autocast
 
@@ -79,14 +80,12 @@ def generate_with_confidence(
     ):
         torch.manual_seed(seed)
         for rows in progress_bar(batches_of(requests, encoded, cfg), desc=desc, leave=False, unit="batch"):
-            prompts_ids = [encoded[i] for i in rows]
-            names = [requests[i].adapter for i in rows] if mixed else None
+            names = [adapters[i] for i in rows] if mixed else None
             new_tokens, logprobs = decode(
-                model, prompts_ids, names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
+                model, [encoded[i] for i in rows], names, cfg, eos_ids, tokenizer.pad_token_id, stats, routing
             )
             for i, text, lp in zip(rows, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), logprobs):
-                answers[i] = text.strip()
-                confidence[i] = math.exp(lp)
+                answers[i], confidence[i] = text.strip(), math.exp(lp)
     return answers, confidence
 
 
@@ -157,7 +156,7 @@ def decode(
     shared = min(shared, min(len(p) for p in prompts) - 1)  # every row keeps a token of its own to prefill
     if shared > 0:
         _prefill_prefix(forward, cache, prompts[0][:shared], names, len(prompts), device)
-    batch = _left_pad([p[shared:] for p in prompts], pad_id, device)  # (B, S) each
+    batch = pad([p[shared:] for p in prompts], pad_id, left=True, device=device)  # (B, S) each
     own = batch["attention_mask"]  # (B, S)
     mask = torch.cat([own.new_ones((len(prompts), shared)), own], dim=1)  # (B, P + S)
     positions = shared + (own.cumsum(-1) - 1).clamp(min=0)  # (B, S): left padding shifts each row's start
@@ -207,13 +206,3 @@ def _next_token(logits: torch.Tensor, cfg: GenerationConfig) -> torch.Tensor:
     sorted_p = sorted_p.masked_fill(outside, 0.0)
     choice = torch.multinomial(sorted_p / sorted_p.sum(-1, keepdim=True), 1)  # (b, 1)
     return sorted_idx.gather(-1, choice).squeeze(-1)
-
-
-def _left_pad(seqs: Sequence[list[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        ids[row, width - len(s) :] = torch.tensor(s)
-        mask[row, width - len(s) :] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}

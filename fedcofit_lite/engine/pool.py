@@ -21,7 +21,7 @@ from ..config import GenerationConfig, LoraConfig, ModelConfig, TrainConfig
 from . import finetune
 from .batching import TrainRecord
 from .collect import BASE_ADAPTER, GenerationRequest, GenerationStats, generate_with_confidence
-from .finetune import TrainJob, TrainStats, adapter_state, attach_adapters, peft_lora_config
+from .finetune import TrainJob, TrainStats, adapter_state, attach_adapters
 from .models import load_model
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,7 @@ class ModelPool:
             mc = model_cfg
             model, tokenizer = load_model(name, mc.device, mc.dtype, mc.trust_remote_code, seed, mc.attention)
             model.requires_grad_(False)  # the base stays frozen; only adapters learn
-            peft_model = attach_adapters(model, clients, lora_cfg, seed=seed)
-            peft_model.eval()
+            peft_model = attach_adapters(model, clients, lora_cfg, seed=seed).eval()
             self.backbones[name] = Backbone(name, peft_model, tokenizer, clients)
             log.info("model %s: %d clients as adapters on one base", name, len(clients))
 
@@ -80,17 +79,14 @@ class ModelPool:
         """Train several clients' adapters, those of one architecture in the same steps (:func:`train_adapters`)."""
         losses: dict[str, list[float]] = {}
         for name, bb in self.backbones.items():
-            mine = [j for j in jobs if self.client_models[j.adapter] == name]
-            if mine:
-                losses |= finetune.train_adapters(bb.model, mine, bb.tokenizer, cfg, f"train {name}", self.train_stats)
+            mine = [j for j in jobs if self.client_models[j.adapter] == name]  # none: returns at once
+            losses |= finetune.train_adapters(bb.model, mine, bb.tokenizer, cfg, f"train {name}", self.train_stats)
         return losses
 
     def add_adapter(self, adapter_id: str, model_name: str) -> None:
         """A fresh adapter on ``model_name``'s base, at the clients' shared start (e.g. the centralized baseline's model)."""
         bb = self.backbones[model_name]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 100_003)
-            bb.model.add_adapter(adapter_id, peft_lora_config(self.lora_cfg))
+        attach_adapters(bb.model, [adapter_id], self.lora_cfg, self.seed)
         self.client_models[adapter_id] = model_name
         bb.adapters.append(adapter_id)
 
@@ -112,10 +108,7 @@ class ModelPool:
             k: torch.from_numpy(np.asarray(tensors[k])).to(v.device, v.dtype) if k in tensors else v
             for k, v in expected.items()
         }
-        result = peft.set_peft_model_state_dict(bb.model, state, adapter_name=client_id)
-        unexpected = getattr(result, "unexpected_keys", [])
-        if unexpected:
-            raise ValueError(f"adapter {client_id}: unexpected keys when loading tensors, e.g. {unexpected[:2]}.")
+        peft.set_peft_model_state_dict(bb.model, state, adapter_name=client_id)  # state's keys are peft's own
 
     def answer(
         self, requests: Sequence[GenerationRequest], cfg: GenerationConfig, seed: int = 0, desc: str = "generate"

@@ -17,13 +17,10 @@ import torch
 
 def cpu_has_native_bf16() -> bool:
     """True when this CPU has bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
-    cpu = getattr(torch, "cpu", None)
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        try:
-            if getattr(cpu, probe, lambda: False)():
+        with contextlib.suppress(RuntimeError):  # an exotic build may raise instead of answering
+            if getattr(torch.cpu, probe, lambda: False)():
                 return True
-        except RuntimeError:  # pragma: no cover - exotic builds
-            continue
     return False
 
 

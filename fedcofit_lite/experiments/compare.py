@@ -3,15 +3,8 @@
 :func:`run_comparison` loads the models once, scores the base, runs the local stage once for every method that
 starts from it (consensus, FedAvg, FedProx, local), snapshots the clients' adapters, and then runs each method's
 rounds from that same snapshot with a fresh wire. The centralized baseline trains its own adapter on the pooled
-data. Layout of the run folder::
-
-    <run_dir>/
-        config.yaml, partition.json, metrics.jsonl   shared stages (base, local)
-        <method>/metrics.jsonl, summary.txt, ...     one folder per method, written as it goes
-        comparison.json, comparison.txt              the final table (rewritten after each method)
-        figures/*.html                               plotly figures (+ plotly.min.js, offline)
-
-:mod:`fedcofit_lite.analysis.compare` reads such a folder (tables, several seeds' paired intervals).
+data. The folder (the shared stages at its top, one folder per method, the table rewritten after each method; its
+layout in docs/cli.md) is read by :mod:`fedcofit_lite.analysis.compare`.
 """
 
 from __future__ import annotations

@@ -50,8 +50,7 @@ def robustness_sweep(
     plan = [make_method(m, cfg) for m in methods]
     for method in plan:
         fed.prepare(method)
-    # Bad clients train honestly and only send something else, so the base and
-    # local stages are the same for every fraction: run them once.
+    # bad clients train honestly and only send something else: the shared stages are the same for every fraction
     start = run_shared_stages(fed, plan)
     n = cfg.federation.n_clients
     rows: list[dict[str, Any]] = []

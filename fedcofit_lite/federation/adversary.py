@@ -1,11 +1,7 @@
-"""Simulated bad clients: what a faulty or malicious participant sends instead of honest work.
-
-Answer behaviours (consensus): ``honest``; ``random_text`` (random words, different per prompt); ``constant`` (one
-answer for every prompt); ``echo`` (the instruction sent back); ``colluder`` (a wrong answer per prompt that every
-colluder shares, so the group looks like agreement: the attack consensus is weakest to). Parameter faults
-(FedAvg/FedProx): ``honest``; ``noise`` (Gaussian noise at the adapter's own scale); ``scaled`` (the adapter times
-``SCALE``, a boosted sign-flipped update); ``colluder`` (noise every colluder shares). Every behaviour is
-deterministic in (seed, round, prompt or tensor name), so runs with faults are as reproducible as honest ones.
+"""Simulated bad clients (``federation.behaviours``, ``docs/robustness.md``): what a faulty or malicious participant
+sends instead of honest work: answers under consensus (:func:`corrupt_answers`), the parameter fault each maps to
+(:data:`PARAMETER_OF`) under FedAvg/FedProx (:func:`corrupt_tensors`). Every behaviour is deterministic in (seed,
+round, prompt or tensor name), so runs with faults are as reproducible as honest ones.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ PARAMETER_OF = {
     "colluder": "colluder",
 }
 CONSTANT_ANSWER = "I don't know."
-SCALE = -10.0
+SCALE = -10.0  # "scaled": a boosted, sign-flipped update
 _WORDS = tuple("apple river seven blue quickly table north paper cloud forty green march stone ninety".split())
 
 
@@ -42,9 +38,7 @@ def _rng(*keys: object) -> np.random.Generator:
 def collusion_answers(lead_answers: Sequence[str], prompt_ids: Sequence[str]) -> list[str]:
     """The wrong answers a colluding group agrees on: its lead's answer to the *next* prompt of the same family.
 
-    Plausible (right format, right family) and wrong (for another prompt), and
-    identical for every colluder, so in embedding space the group is one tight cluster.
-    """
+    Plausible and wrong, and identical for every colluder: in embedding space the group is one tight cluster."""
     family = [p.rsplit("-", 1)[0] for p in prompt_ids]
     out = []
     for i, f in enumerate(family):
@@ -101,16 +95,14 @@ def apply_behaviours(
 def corrupt_tensors(
     behaviour: str, tensors: Mapping[str, np.ndarray], seed: int, round_index: int, client_id: str
 ) -> dict[str, np.ndarray]:
-    """What a client with parameter fault ``behaviour`` uploads instead of its adapter ``tensors``."""
+    """What a client with parameter fault ``behaviour`` uploads instead of its adapter ``tensors`` (``noise``: Gaussian
+    noise at three times each tensor's own spread, 0.02 for one still all zero)."""
     if behaviour == "honest":
         return dict(tensors)
     if behaviour == "scaled":
         return {k: (v * SCALE).astype(v.dtype) for k, v in tensors.items()}
     if behaviour in ("noise", "colluder"):
         who = "colluders" if behaviour == "colluder" else client_id  # colluders draw the same noise
-        out = {}
-        for k, v in tensors.items():
-            scale = float(v.std()) or 0.02
-            out[k] = (_rng("noise", seed, round_index, who, k).standard_normal(v.shape) * scale * 3).astype(v.dtype)
-        return out
+        draw = {k: _rng("noise", seed, round_index, who, k).standard_normal(v.shape) for k, v in tensors.items()}
+        return {k: (draw[k] * (float(v.std()) or 0.02) * 3).astype(v.dtype) for k, v in tensors.items()}
     raise ValueError(f"unknown parameter behaviour {behaviour!r}; choose one of {PARAMETER_BEHAVIOURS}.")

@@ -1,12 +1,9 @@
 """Client side of the protocol: one client's data, what it received and what it sends, on either engine.
 
-A :class:`Client` owns its private data, its pseudo-labels, its simulated behaviour, its DP-SGD
-accountant and the model backend that trains and answers for it: :class:`PoolAdapter` (its LoRA
-adapter on a :class:`~fedcofit_lite.engine.pool.ModelPool`), :class:`FrozenBase` (a black-box
-client answering with the frozen base) or :class:`BlackBox` (any callable from prompts to answers);
-black-box clients never train. The in-process ``LocalCohort`` holds all clients and batches their
-answers (:func:`answer_many`); a Flower ClientApp holds one. No model library is imported here (the
-pool loads it): the method registry above is read by commands that run without torch.
+A :class:`Client` owns its private data, pseudo-labels, simulated behaviour, DP-SGD accountant and the model that
+trains and answers for it: :class:`PoolAdapter` (its LoRA adapter on a shared pool), or, never training,
+:class:`FrozenBase` or :class:`BlackBox`. ``LocalCohort`` holds all clients (:func:`answer_many` batches them); a
+Flower ClientApp holds one. No model library is imported here: the method registry above runs without torch.
 """
 
 from __future__ import annotations
@@ -63,11 +60,9 @@ class Client:
     ``private`` examples that never leave it.
 
     ``policy`` (``client.*``) says how it keeps and weighs pseudo-labels; ``index`` is its position (its seeds, its
-    Flower ``partition-id``); ``train_cfg`` (with ``train.dp_epsilon``, its own noise multiplier) and ``model`` are
-    set by :func:`~fedcofit_lite.federation.cohort.equip`. ``own_answers`` is what it sent last (to recognise its own
-    answer coming back); :meth:`state` is all it remembers. ``server_holds`` is its last answers message the server
-    accepted (``federation.send_changed`` sends what changed since): a new server (after a resume, in a
-    comparison) holds nothing.
+    Flower ``partition-id``); :func:`~fedcofit_lite.federation.cohort.equip` sets ``train_cfg`` and ``model``.
+    ``own_answers`` is what it sent last (to recognise its own answer coming back); ``server_holds`` its last answers
+    message the server accepted (``federation.send_changed`` sends what changed since); :meth:`state` is all it keeps.
     """
 
     client_id: str
@@ -303,12 +298,10 @@ def answer_many(
         else:
             pools.setdefault(id(c.model.pool), (c.model.pool, []))[1].append(c)
     for pool, members in pools.values():
-        requests = [c.model.request(e) for c in members for e in examples]
-        unique = list(dict.fromkeys(requests))
+        requests = {c.client_id: [c.model.request(e) for e in examples] for c in members}
+        unique = list(dict.fromkeys(r for rs in requests.values() for r in rs))
         answers, conf = pool.answer(unique, cfg, seed=seed, desc=desc)
         got = {r: (a, k) for r, a, k in zip(unique, answers, conf)}
-        n = len(examples)
-        for j, c in enumerate(members):
-            rows = [got[r] for r in requests[j * n : (j + 1) * n]]
-            out[c.client_id] = ([a for a, _ in rows], [k for _, k in rows])
+        for cid, rs in requests.items():
+            out[cid] = ([got[r][0] for r in rs], [got[r][1] for r in rs])
     return {c.client_id: out[c.client_id] for c in clients}

@@ -1,10 +1,8 @@
 """The clients as the server sees them: what a method may ask of them (a :class:`Cohort`), on any engine.
 
-Two engines implement it over the same :class:`~fedcofit_lite.federation.client.Client`: :class:`LocalCohort` holds
-every client in this process on one shared model pool and batches their generation together (the fast engine of
-notebooks and CI); ``flower.cohort.FlowerCohort`` sends the same requests to ClientApps that hold one client each.
-Every operation returns who did not reply (``failed``: client id -> why), a dropout the method handles under
-``federation.min_clients``.
+:class:`LocalCohort` holds every client in this process on one shared model pool and batches their generation (the
+fast engine of notebooks and CI); ``flower.cohort.FlowerCohort`` asks ClientApps that hold one client each. Every
+operation returns who did not reply (``failed``: client id -> why), a dropout the method handles.
 """
 
 from __future__ import annotations
@@ -286,10 +284,6 @@ class LocalCohort(Cohort):
             if adapters is not None and c.trainable and c.client_id in self.by_id:
                 c.model.set_tensors(adapters[c.client_id])
 
-    def set_behaviours(self, behaviours: list[str]) -> None:
-        for i, c in enumerate(self.clients):
-            c.behaviour = behaviours[i] if behaviours else "honest"
-
     def answer(self, round_index: int, ids: Sequence[str], asks: Sequence[str] = ()) -> Answers:
         record = self.cfg.competence.record if self.embed is not None else ()
         clients = [self.by_id[i] for i in ids]
@@ -302,9 +296,11 @@ class LocalCohort(Cohort):
         for m in accepted:
             self.by_id[m.client_id].server_holds = m
 
-    def use_public(self, suite: TaskSuite) -> None:
-        """Answer and take labels for ``suite``'s public prompts from now on (a sweep's public budget)."""
+    def reconfigure(self, suite: TaskSuite, behaviours: Sequence[str]) -> None:
+        """From now on: ``suite``'s public prompts (a sweep's public budget) and these behaviours (none: all honest)."""
         self.suite, self.public = suite, {e.id: e for e in suite.public}
+        for i, c in enumerate(self.clients):
+            c.behaviour = behaviours[i] if behaviours else "honest"
 
     def train(self, round_index: int, ids: Sequence[str], plan: TrainPlan) -> tuple[dict[str, TrainResult], Failed]:
         """Clients take what ``plan`` carries, then train: those that can in the same steps (``train.together``)."""
@@ -319,9 +315,8 @@ class LocalCohort(Cohort):
                 jobs.append(job)
             elif (result := c.fit(plan, seed)) is not None:
                 out[cid] = result
-        if jobs:
-            for cid, steps in self.pool.train_together(jobs, self.cfg.train).items():
-                out[cid] = TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
+        for cid, steps in self.pool.train_together(jobs, self.cfg.train).items():
+            out[cid] = TrainResult(last_epoch_loss(steps, plan.epochs), len(steps))
         return {cid: out[cid] for cid in ids if cid in out}, {}
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:

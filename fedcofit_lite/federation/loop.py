@@ -1,9 +1,7 @@
-"""The federated loop of both engines: the stages of a run, its evaluation, and resume.
+"""The federated loop of both engines: the stages of a run (``base``, ``local``, ``round_R``), evaluation and resume.
 
-A run scores the frozen base (stage ``base``), then the method's local stage (``local``, round 0), then
-``federation.rounds`` rounds (``round_R``), each evaluated on the held-out test set. The loop only wires the clients
-(a :class:`~fedcofit_lite.federation.cohort.Cohort`: ``LocalCohort`` in this process, or ``FlowerCohort`` across
-processes), the wire and the run folder; each method owns its exchange (:mod:`fedcofit_lite.federation.methods`).
+The loop only wires the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`, in this process or on Flower),
+the wire and the run folder; each method owns its exchange (:mod:`fedcofit_lite.federation.methods`).
 """
 
 from __future__ import annotations
@@ -234,8 +232,7 @@ class Federation:
         self.cfg = cfg.validate()
         self.suite = build_suite(self.cfg)  # the same train and test: only the public sample moves
         self.public = {e.id: e for e in self.suite.public}
-        self._local().use_public(self.suite)
-        self._local().set_behaviours(list(self.cfg.federation.behaviours))
+        self._local().reconfigure(self.suite, self.cfg.federation.behaviours)
         self.ctx = self._round_context()
 
     # fmt: off

@@ -1,13 +1,9 @@
 """What clients exchange each round: the method under study and its baselines, one entry each in :data:`METHODS`.
 
-Every method runs the same schedule on the same clients, partition and seed: a local stage (round 0), then
-``federation.rounds`` rounds of *exchange, then train*, each evaluated on the test set. They differ only in what they
-exchange: answers up and pseudo-labels down (:class:`Consensus`), LoRA tensors (:class:`FedAvg`), nothing
-(:class:`Local`, the lower reference) or the data itself (:class:`Centralized`, the upper reference).
-
-:meth:`Method.round` asks the clients (a :class:`~fedcofit_lite.federation.cohort.Cohort`) to answer, upload or train,
-passes every message through the run's :class:`~fedcofit_lite.protocol.messages.Wire` (where bytes are counted) and
-its own server, and returns the round's metrics; it never calls back into the loop (:class:`Round` is all it sees).
+The schedule they share is in ``docs/methods.md`` (*A fair comparison*). :meth:`Method.round` asks the clients (a
+:class:`~fedcofit_lite.federation.cohort.Cohort`) to answer, upload or train, passes every message through the run's
+:class:`~fedcofit_lite.protocol.messages.Wire` (where bytes are counted) and its own server, and returns the round's
+metrics; it never calls back into the loop (:class:`Round` is all it sees).
 """
 
 from __future__ import annotations
@@ -111,7 +107,10 @@ class Method:
 
     def local_stage(self, run: Round) -> MetricsRow:
         """Round 0: every client fine-tunes on its private data."""
-        return train_row(*run.cohort.train(0, run.cohort.ids, TrainPlan(run.cfg.train.epochs)))
+        return self._train(run, 0, run.cfg.train.epochs)
+
+    def _train(self, run: Round, r: int, epochs: int) -> MetricsRow:
+        return train_row(*run.cohort.train(r, run.cohort.ids, TrainPlan(epochs)))
 
     def round(self, run: Round, r: int) -> MetricsRow:
         """Exchange, then train; return this round's metrics row (without test scores)."""
@@ -119,11 +118,8 @@ class Method:
 
 
 class Consensus(Method):
-    """Semantic consensus under ``consensus.rule``, or under ``rule`` (method name ``consensus@RULE``).
-
-    A round: the active clients answer the public prompts; the answers go up the wire; the server clusters them per
-    prompt and sends the kept consensus answers down as pseudo-labels; the clients train on private data + those.
-    """
+    """Semantic consensus under ``consensus.rule``, or under ``rule`` (method name ``consensus@RULE``): answers to the
+    public prompts up, the kept consensus answers down as pseudo-labels, then training on private data + those."""
 
     def __init__(self, rule: str | None = None) -> None:
         self.rule = rule
@@ -194,12 +190,6 @@ class Local(Method):
 
     name = "local"
 
-    def _train(self, run: Round, r: int, epochs: int) -> MetricsRow:
-        return train_row(*run.cohort.train(r, run.cohort.ids, TrainPlan(epochs)))
-
-    def local_stage(self, run: Round) -> MetricsRow:
-        return self._train(run, 0, run.cfg.train.epochs)
-
     def round(self, run: Round, r: int) -> MetricsRow:
         timer = Timer()
         with timer("train"):
@@ -210,11 +200,10 @@ class Local(Method):
 class FedAvg(Method):
     """FedAvg over LoRA adapters (FedIT); ``prox_mu > 0`` makes it FedProx, ``ffa`` FFA-LoRA, ``server`` another aggregation.
 
-    A round: the active clients upload their adapters; the server averages them weighted by example counts and sends
-    the average down; the clients load it and train on private data. Every client starts from the same adapter (the
-    server's initial model, broadcast once, counted in round 1); in process the server scores its global model too.
-    FFA-LoRA (Sun et al., 2024) freezes the A factors at that start and trains, sends and averages only B (from round
-    0: its local stage is its own), so the average of the updates is the update of the average, at half the bytes.
+    The server averages the uploaded adapters weighted by example counts and sends the average down; every adapter
+    starts from the server's initial model (broadcast in round 1); in process the server scores its global model too.
+    FFA-LoRA (Sun et al., 2024) trains, sends and averages only B (from round 0), A frozen at that start, so the
+    average of the updates is the update of the average, at half the bytes.
     """
 
     def __init__(self, prox_mu: float = 0.0, ffa: bool = False, server: Callable[[], FedAvgServer] = FedAvgServer):
@@ -281,9 +270,7 @@ class Centralized(Local):
 
     name = "centralized"
     shares_local_stage = False
-
-    def __init__(self) -> None:
-        self.initial: dict[str, np.ndarray] | None = None
+    initial: dict[str, np.ndarray] | None = None  # its model's weights before any training
 
     def prepare(self, run: Round) -> None:
         """Add the pooled-data model once; later calls reset it to its initial weights."""
@@ -310,12 +297,11 @@ class Centralized(Local):
 class MethodSpec:
     """One registered method: how the loop builds it, and what the analysis and the figures say of it.
 
-    ``build(cfg, variant)`` returns a fresh :class:`Method`; ``variant`` is the part of the name after ``@`` (the rule
-    of ``consensus@vote``) or None, and ``variants`` the names allowed there. ``label`` and ``color`` are its legend
-    and colour in every figure. ``sends`` is what leaves a client in a round (``adapter_b``: only the B factors;
-    ``records``: the data itself), read by the privacy audit, the byte accounting and the sweep (``answers``: a public
-    budget). ``has_global_model``: its server keeps a model of its own, scored beside the clients' as
-    ``"<name> (global)"`` in comparisons and sweeps.
+    ``build(cfg, variant)`` returns a fresh :class:`Method` (``variant``: the part of the name after ``@``, one of
+    ``variants``, or None); ``label`` and ``color`` are its legend and colour in every figure; ``sends`` is what leaves
+    a client in a round (``adapter_b``: only the B factors; ``records``: the data; ``answers``: a public budget), read
+    by the privacy audit, the byte accounting and the sweep; ``has_global_model``: its server keeps a model of its
+    own, scored beside the clients' as ``"<name> (global)"``.
     """
 
     build: Callable[[RunConfig, str | None], Method]

@@ -10,6 +10,7 @@ client. In deployment every message runs in a fresh process, so what the client 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -48,15 +49,14 @@ class Node:
     def public(self) -> dict:
         return {e.id: e for e in self.suite.public}
 
+    @functools.cached_property
     def embed(self) -> Any:
         """The run's public sentence embedder (texts -> unit vectors), loaded on first use: the competence signals'."""
-        if not hasattr(self, "_embed"):
-            from ..engine.embed import embed_texts
-            from ..engine.models import load_embedder
+        from ..engine.embed import embed_texts
+        from ..engine.models import load_embedder
 
-            model = load_embedder(self.cfg.consensus.embedder, device=self.cfg.model.device)
-            self._embed = lambda texts: embed_texts(model, texts, progress=False)
-        return self._embed
+        model = load_embedder(self.cfg.consensus.embedder, device=self.cfg.model.device)
+        return lambda texts: embed_texts(model, texts, progress=False)
 
 
 _NODES: dict[tuple[str, int], Node] = {}  # (config, partition) -> its node (simulation reuses it)
@@ -153,7 +153,7 @@ def start(msg: Message, context: Context) -> Message:
 def answer(msg: Message, context: Context) -> Message:
     node, cfg = _receive(context, "answer", msg)
     asks = [str(a) for a in cfg["asks"]]
-    embed = node.embed() if any(a != "confidence" for a in asks) else None  # a competence signal: the public embedder
+    embed = node.embed if any(a != "confidence" for a in asks) else None  # a competence signal: the public embedder
     got = answer_round([node.client], node.public, node.cfg, int(cfg["round"]), asks, embed=embed)
     _save(node, context.state)
     return _reply(msg, {"answers": answers_to_record(got.messages[0])})

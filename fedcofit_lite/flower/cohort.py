@@ -194,14 +194,9 @@ class FlowerCohort(Cohort):
         if plan.adapter is not None:
             extra.update(global_to_records(plan.adapter).items())
         got, failed = self._ask(ids, MessageType.TRAIN, round_index, plan.options(), extra)
-        out = {}
-        for c, content in got.items():
-            metrics = content["result"]
-            if "epsilon" in metrics:
-                self.epsilon[c] = float(metrics["epsilon"])
-            if "steps" in metrics:
-                out[c] = TrainResult(float(metrics["loss"]), int(metrics["steps"]))
-        return {c: out[c] for c in ids if c in out}, failed
+        metrics = {c: got[c]["result"] for c in ids if c in got}
+        self.epsilon |= {c: float(m["epsilon"]) for c, m in metrics.items() if "epsilon" in m}
+        return {c: TrainResult(float(m["loss"]), int(m["steps"])) for c, m in metrics.items() if "steps" in m}, failed
 
     def upload(self, round_index: int, ids: Sequence[str], only_b: bool = False) -> tuple[list[AdapterMessage], Failed]:
         got, failed = self._ask(ids, MessageType.QUERY + ".upload", round_index, {"only-b": only_b})

@@ -142,13 +142,13 @@ class LocalDeployment:
     ) -> dict[str, Any]:
         """Submit a run of the Flower App and wait for it; returns Flower's record of the run (raises if it failed)."""
         folder = str(Path(run_dir).resolve()) if run_dir else ""
-        texts = {"preset": preset, "overrides": ";".join(overrides or []), "method": method or "", "run-dir": folder}
-        # TOML values: a JSON string is a TOML basic string (quotes and backslashes escaped)
-        run_config = [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in texts.items()] + [
-            f"wait-s={float(wait_s)}"
-        ]
+        values = {"preset": preset, "overrides": ";".join(overrides or []), "method": method or "", "run-dir": folder}
+        # TOML values: a JSON string is a TOML basic string (quotes and backslashes escaped), a JSON float a TOML float
+        run_config = " ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in {**values, "wait-s": float(wait_s)}.items()
+        )
         done = self._flwr(
-            "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", " ".join(run_config), cwd=self.home
+            "run", str(APP_DIR), CONNECTION, "--format", "json", "--run-config", run_config, cwd=self.home
         )
         try:
             run_id = json.loads(done.stdout[done.stdout.index("{") :])["run-id"]

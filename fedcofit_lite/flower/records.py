@@ -28,8 +28,7 @@ def answers_to_record(m: AnswersMessage) -> ConfigRecord:
     }
     if m.confidence is not None:
         rec["confidence"] = [float(c) for c in m.confidence]
-    for name, values in (m.signals or {}).items():
-        rec[SIGNAL + name] = [float(v) for v in values]
+    rec |= {SIGNAL + name: [float(v) for v in values] for name, values in (m.signals or {}).items()}
     return ConfigRecord(rec)
 
 

@@ -113,13 +113,9 @@ class AgglomerativeThreshold(ClusterMixin, BaseEstimator):
     def fit(self, X: ArrayLike, y: None = None) -> AgglomerativeThreshold:
         """Cluster the rows of ``X`` (n_answers, d) by cosine distance."""
         _check_number(self.distance_threshold, "distance_threshold", low=0.0, high=2.0)
-        if self.linkage == "ward":
-            raise ValueError(
-                "linkage='ward' needs Euclidean distances but answers are compared by "
-                f"cosine; use one of {list(_LINKAGES)}."
-            )
         if self.linkage not in _LINKAGES:
-            raise ValueError(f"linkage must be one of {list(_LINKAGES)}, got {self.linkage!r}.")
+            why = {"ward": " ('ward' needs Euclidean distances, answers are compared by cosine)"}.get(self.linkage, "")
+            raise ValueError(f"linkage must be one of {list(_LINKAGES)}, got {self.linkage!r}{why}.")
         X = check_embeddings(X)
         self.n_features_in_ = X.shape[1]
         if X.shape[0] == 1:  # sklearn needs >= 2 samples; one answer is one cluster

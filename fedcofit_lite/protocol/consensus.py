@@ -1,28 +1,7 @@
 """Consensus rules: one pseudo-label per public prompt from the clients' answers.
 
 Every rule is the one estimator, :class:`SemanticConsensus` (its steps are in its docstring), with the choices that its
-entry of :data:`RULES` (a :class:`RuleSpec`) fixes. ``guard="numbers"`` keeps apart answers whose numbers or capitals
-differ (``12/06/1963`` and ``06/12/1963``), which a sentence embedder such as MiniLM places almost on top of each other
-(notebook 09); the price is that right paraphrases ordering their numbers differently stay apart too. Agreement passes
-only what most clients already know; the competence rules, which read a signal the clients send
-(:mod:`fedcofit_lite.protocol.competence`), pass what one client knows, even against a wrong majority; where every
-client knows a prompt (a Dirichlet split) ``competence`` is close to the medoid rule.
-
-================ ========= =========== ============================================
-rule             grouping  weighting   what it is
-================ ========= =========== ============================================
-``medoid``       semantic  uniform     the dominant cluster's medoid (FedCoFiT)
-``vote``         exact     uniform     majority vote (Federated Co-Training)
-``hybrid``       hybrid    uniform     exact groups merged by meaning
-``confidence``   semantic  confidence  clusters weighted by self-confidence
-``reliability``  semantic  reliability clusters weighted by estimated client reliability
-``guarded``      semantic  uniform     the medoid rule with ``guard="numbers"``
-``closest``      semantic  competence  the closest client's answer, if >= 0.9 confident
-``competence``   semantic  competence  clusters weighted by closeness (softmax, 0.05)
-``consistent``   semantic  competence  the most self-consistent client's answer, if >= 0.9 confident
-``calibrated``   semantic  competence  the answer most likely right (calibrated), if >= 0.5
-================ ========= =========== ============================================
-
+entry of :data:`RULES` (a :class:`RuleSpec`) fixes; docs/methods.md says what each rule does and when it helps.
 Numpy, scikit-learn and the evaluation's text normalisation only: no model code.
 """
 
@@ -375,28 +354,25 @@ class SemanticConsensus(BaseEstimator):
     ) -> tuple[NDArray[np.int64], list[list[NDArray[np.int64]]], list[NDArray[np.float64]]]:
         """Step 2 of :meth:`fit`: each prompt's groups (split where not cohesive), row labels, similarities."""
         labels = np.full(X.shape[0], -1, dtype=np.int64)  # (n,)
+        sims = [cosine_similarity(X[rows]) for rows in rows_of]  # per prompt: (m, m) cosine similarities
         parts: list[list[NDArray[np.int64]]] = []  # per prompt: groups as local indices
-        sims: list[NDArray[np.float64]] = []  # per prompt: (m, m) cosine similarities
-        for rows in rows_of:
-            S = cosine_similarity(X[rows])  # (m, m)
+        for rows, S in zip(rows_of, sims):
             lab = self._group(clusterer, X[rows], [texts[i] for i in rows] if texts is not None else None)
             part = _split_incohesive(_groups_of(lab), S, self.min_cohesion)
             labels[rows] = _labels_of(part, lab, len(rows))
             parts.append(part)
-            sims.append(S)
         return labels, parts, sims
 
-    def _decide(
-        self, rows_of, parts, sims, weights, texts, conf, comp
-    ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
+    def _decide(self, rows_of, parts, sims, weights, texts, conf, comp) -> tuple[NDArray, ...]:
         """Step 4 of :meth:`fit`: per prompt the consensus row, agreement, cohesion, kept; rows in a dominant group."""
         n_prompts, n = len(rows_of), len(weights)
         index, keep = np.empty(n_prompts, dtype=np.int64), np.empty(n_prompts, dtype=bool)
         agreement, cohesion = np.empty(n_prompts), np.empty(n_prompts)
         in_dominant = np.zeros(n, dtype=bool)
+        chooser = self.choose == "most_competent"
         for p, rows in enumerate(rows_of):
             w = weights[rows]
-            if self.choose == "most_competent":  # the group of the most competent answer; that answer is the consensus
+            if chooser:  # the group of the most competent answer; that answer is the consensus
                 best = int(np.flatnonzero(comp[rows] >= comp[rows].max() - TIE_TOL)[0])
                 members = next(g for g in parts[p] if best in g)
                 cohesion[p], index[p] = _cohesion(sims[p][np.ix_(members, members)]), rows[best]
@@ -409,15 +385,12 @@ class SemanticConsensus(BaseEstimator):
             in_dominant[rows[members]] = True
             total = w.sum()
             agreement[p] = w[members].sum() / total if total > 0 else 0.0
-            if self.choose == "most_competent":
-                keep[p] = conf is None or self.min_confidence <= 0 or conf[rows[best]] >= self.min_confidence
-                keep[p] &= bool(comp[rows[best]] >= self.min_competence - TIE_TOL)
-                continue
-            keep[p] = agreement[p] >= self.min_agreement - TIE_TOL
+            judged = rows[[best]] if chooser else rows[members]  # the chosen answer, or the dominant group's best
+            keep[p] = chooser or agreement[p] >= self.min_agreement - TIE_TOL  # a chosen answer needs no agreement
             if self.min_confidence > 0 and conf is not None:
-                keep[p] &= bool(conf[rows[members]].max() >= self.min_confidence)
+                keep[p] &= bool(conf[judged].max() >= self.min_confidence)
             if self.min_competence > 0 and comp is not None:
-                keep[p] &= bool(comp[rows[members]].max() >= self.min_competence - TIE_TOL)
+                keep[p] &= bool(comp[judged].max() >= self.min_competence - TIE_TOL)
         return index, agreement, cohesion, keep, in_dominant
 
     def consensus_for(self, prompt_id: Hashable) -> PromptConsensus:
@@ -508,30 +481,23 @@ class SemanticConsensus(BaseEstimator):
         texts, clients, families = column(texts, "texts"), column(clients, "clients"), column(families, "families")
         conf = unit(confidence, "confidence", "e.g. exp of the mean token log-probability")
         comp = unit(competence, "competence", "a signal the clients sent")
-        missing = [
-            (
-                (self.grouping in ("exact", "hybrid") or self.guard != "none") and texts is None,
+        if (self.grouping in ("exact", "hybrid") or self.guard != "none") and texts is None:
+            raise ValueError(
                 f"exact and hybrid grouping and the guard read the answers' text (grouping={self.grouping!r}, "
-                f"guard={self.guard!r}): pass texts= to fit.",
-            ),
-            (
-                (self.weighting == "confidence" or self.min_confidence > 0) and conf is None,
+                f"guard={self.guard!r}): pass texts= to fit."
+            )
+        if (self.weighting == "confidence" or self.min_confidence > 0) and conf is None:
+            raise ValueError(
                 "weighting='confidence' and min_confidence > 0 need each answer's confidence: pass confidence= to fit "
-                "(clients send it with their answers).",
-            ),
-            (
-                self.weighting == "reliability" and clients is None,
-                "weighting='reliability' estimates a weight per client: pass clients= to fit.",
-            ),
-            (
-                (self.weighting == "competence" or self.choose == "most_competent") and comp is None,
+                "(clients send it with their answers)."
+            )
+        if self.weighting == "reliability" and clients is None:
+            raise ValueError("weighting='reliability' estimates a weight per client: pass clients= to fit.")
+        if (self.weighting == "competence" or self.choose == "most_competent") and comp is None:
+            raise ValueError(
                 "weighting='competence' and choose='most_competent' need each answer's competence signal: pass "
-                "competence= to fit (clients send it with their answers, e.g. closeness).",
-            ),
-        ]
-        for absent, message in missing:
-            if absent:
-                raise ValueError(message)
+                "competence= to fit (clients send it with their answers, e.g. closeness)."
+            )
         return texts, clients, conf, families, comp
 
     def _resolve_clusterer(self) -> BaseEstimator:
@@ -667,9 +633,7 @@ def _weighted_medoid(S: NDArray[np.float64], members: NDArray[np.int64], w: NDAr
 
 def _most_weighted_string(members: NDArray[np.int64], texts: list[str], w: NDArray[np.float64]) -> int:
     """Local index of the first member whose normalised answer carries the most weight in the group."""
-    totals: dict[str, float] = {}
-    for i in members:
-        k = normalize_answer(texts[i])
-        totals[k] = totals.get(k, 0.0) + float(w[i])
+    keys = [normalize_answer(texts[i]) for i in members]
+    totals = {k: sum(float(w[i]) for i, key in zip(members, keys) if key == k) for k in keys}
     best = max(totals.values())
-    return int(next(i for i in members if totals[normalize_answer(texts[i])] >= best - TIE_TOL))
+    return int(next(i for i, k in zip(members, keys) if totals[k] >= best - TIE_TOL))

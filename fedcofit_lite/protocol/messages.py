@@ -1,16 +1,12 @@
 """What crosses the wire: typed messages, one serialization, bytes counted there.
 
-Consensus sends :class:`AnswersMessage` (client -> server: a client's answers to the public prompts of a round, by
-prompt id since everyone knows the prompts, with one number per answer, 3 decimals, for the confidence or each
-competence signal the rule reads, :mod:`fedcofit_lite.protocol.competence`; with ``federation.send_changed`` only the
-answers that changed since the ones the server holds, :func:`changed_answers`, which the server completes,
-:func:`complete_answers`) and :class:`PseudoLabelsMessage` (server -> client: the kept consensus answers with their
-agreement), both canonical UTF-8 JSON (sorted keys, no spaces). The parameter baselines send :class:`AdapterMessage`
-(a client's LoRA tensors and example count, the FedAvg weight) and :class:`GlobalAdapterMessage` (the average) as
-safetensors (a JSON header with the scalar fields in ``__metadata__``, then raw little-endian arrays; the header is
-under 1% for real adapters, :func:`safetensors_overhead`). No pickle anywhere: a message from an untrusted client is
-data, never code. :class:`Wire` is the one place messages are encoded, and counts every message's bytes per direction
-per round as it does.
+Consensus sends :class:`AnswersMessage` up (the answers by prompt id, with one number per answer, 3 decimals, for the
+confidence or each competence signal the rule reads; with ``federation.send_changed`` only the changed ones,
+:func:`changed_answers`, which the server completes, :func:`complete_answers`) and :class:`PseudoLabelsMessage` down,
+both canonical UTF-8 JSON (sorted keys, no spaces). The parameter baselines send :class:`AdapterMessage` up and
+:class:`GlobalAdapterMessage` down as safetensors (the scalar fields as JSON in ``__metadata__``, then raw little-endian
+arrays; the header is under 1% for real adapters, :func:`safetensors_overhead`). No pickle anywhere: a message from an
+untrusted client is data, never code. :class:`Wire` is the one place messages are encoded, and counts their bytes.
 """
 
 from __future__ import annotations
@@ -159,13 +155,7 @@ def _decode_tensor_message(data: bytes) -> Message:
         meta = None
     if not isinstance(meta, dict) or meta.get("type") not in TENSOR_MESSAGE_TYPES:
         raise MessageError(f"tensor message metadata 'message.type' must be one of {sorted(TENSOR_MESSAGE_TYPES)}.")
-    cls = TENSOR_MESSAGE_TYPES[meta.pop("type")]
-    expected = {f.name: f.type for f in fields(cls) if f.name != "tensors"}
-    if set(meta) != set(expected):
-        raise MessageError(f"{cls.kind} message: metadata fields {sorted(meta)}, expected {sorted(expected)}.")
-    for name, value in meta.items():
-        _check_field(cls.kind, name, value, expected[name])
-    return cls(tensors=tensors, **meta)
+    return _typed(TENSOR_MESSAGE_TYPES[meta.pop("type")], meta, tensors=tensors)
 
 
 def decode(data: bytes) -> Message:
@@ -179,15 +169,7 @@ def decode(data: bytes) -> Message:
         raise MessageError(f"message is not UTF-8 JSON: {err}") from None
     if not isinstance(payload, dict) or payload.get("type") not in MESSAGE_TYPES:
         raise MessageError(f"message 'type' must be one of {sorted(MESSAGE_TYPES)}.")
-    cls = MESSAGE_TYPES[payload.pop("type")]
-    expected = {f.name: f.type for f in fields(cls)}
-    optional = {f.name for f in fields(cls) if str(f.type).endswith("| None")}
-    missing, unknown = set(expected) - set(payload) - optional, set(payload) - set(expected)
-    if missing or unknown:
-        raise MessageError(f"{cls.kind} message: missing fields {sorted(missing)}, unknown fields {sorted(unknown)}.")
-    for name, value in payload.items():
-        _check_field(cls.kind, name, value, expected[name])
-    return cls(**payload)
+    return _typed(MESSAGE_TYPES[payload.pop("type")], payload)
 
 
 def _of_type(value: Any, annotation: str) -> bool:
@@ -201,10 +183,17 @@ def _of_type(value: Any, annotation: str) -> bool:
     return isinstance(value, {"int": int, "str": str, "float": (int, float)}[outer]) and not isinstance(value, bool)
 
 
-def _check_field(kind: str, name: str, value: Any, annotation: Any) -> None:
-    annotation = str(annotation).removesuffix(" | None")
-    if not _of_type(value, annotation):
-        raise MessageError(f"{kind} message: field {name!r} must be {annotation}, got {type(value).__name__}.")
+def _typed(cls: type, values: dict[str, Any], **tensors: Any) -> Message:
+    """``cls`` from its decoded JSON fields, each type-checked (a ``X | None`` field may be absent)."""
+    expected = {f.name: str(f.type) for f in fields(cls) if f.name not in tensors}
+    optional = {name for name, annotation in expected.items() if annotation.endswith("| None")}
+    missing, unknown = set(expected) - set(values) - optional, set(values) - set(expected)
+    if missing or unknown:
+        raise MessageError(f"{cls.kind} message: missing fields {sorted(missing)}, unknown fields {sorted(unknown)}.")
+    for name, value in values.items():
+        if not _of_type(value, annotation := expected[name].removesuffix(" | None")):
+            raise MessageError(f"{cls.kind} message: field {name!r} must be {annotation}, got {type(value).__name__}.")
+    return cls(**values, **tensors)
 
 
 def _entries(msg: AnswersMessage) -> dict[str, tuple[str, float | None, tuple[float, ...]]]:

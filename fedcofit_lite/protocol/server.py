@@ -181,7 +181,6 @@ class ConsensusServer:
             competence=competence,
         )
         consensus = [texts[i] for i in est.consensus_index_]
-        n_answers = [len(by_prompt[g]) for g in est.groups_]
         keep = [bool(k) for k in est.keep_]
         if self.private is not None:  # the noisy vote decides what is released, and releases the normalized key
             # one vote per answer, on its normalized key; "" abstains
@@ -196,10 +195,10 @@ class ConsensusServer:
                 "round %d: %d prompts' consensus is an empty answer; not sent as pseudo-labels", round_index, sum(empty)
             )
         ids, keep = [str(g) for g in est.groups_], [k and not e for k, e in zip(keep, empty)]
-        fitted = est.agreement_.tolist(), est.cohesion_.tolist(), est.n_clusters_.tolist()  # float, float, int
+        fitted = est.agreement_.tolist(), est.cohesion_.tolist(), est.n_clusters_.tolist(), est.n_answers_.tolist()
         senders = [m.client_id for m in accepted]
         report = RoundReport(
-            round_index, ids, consensus, *fitted, n_answers, keep, senders, empty, vectors, clients, prompts, rejected
+            round_index, ids, consensus, *fitted, keep, senders, empty, vectors, clients, prompts, rejected
         )
         # agreement scores travel with 4 decimals: enough to rank, fewer bytes
         agreement = [1.0 if self.private else round(a, 4) for a, k in zip(report.agreement, keep) if k]

@@ -68,14 +68,12 @@ class Example:
         if not isinstance(d, Mapping):
             raise DataFormatError(f"expected a JSON object, got {type(d).__name__}")
         names = [f.name for f in fields(cls)]
-        unknown = [k for k in d if k not in names]
-        if unknown:
-            raise DataFormatError(
-                f"unknown field(s) {', '.join(map(repr, unknown))}; an Example has the fields {', '.join(names)}"
-            )
-        wrong = [(n, type(v).__name__) for n, v in d.items() if not isinstance(v, str)]
-        problems = [f"missing required field {n!r}" for n in ("id", "family", "instruction") if n not in d]
-        problems += [f"field {n!r} must be a string, got {t}" for n, t in wrong]
+        unknown = ", ".join(repr(k) for k in d if k not in names)
+        problems = [f"unknown field(s) {unknown}; an Example has the fields {', '.join(names)}"] if unknown else []
+        problems += [f"missing required field {n!r}" for n in ("id", "family", "instruction") if n not in d]
+        problems += [
+            f"field {n!r} must be a string, got {type(v).__name__}" for n, v in d.items() if not isinstance(v, str)
+        ]
         problems = problems or [f"field {n!r} must not be empty" for n in ("id", "family") if not d[n].strip()]
         if problems:
             raise DataFormatError(problems[0])
@@ -380,20 +378,18 @@ def partition_by_family(examples: Sequence[Example], n_clients: int, seed: int =
     rng = np.random.default_rng(seed)
     groups = list(_group_indices(examples).items())
     buckets: list[list[int]] = [[] for _ in range(n_clients)]
-    if n_clients <= len(groups):
-        for f, (_, indices) in enumerate(groups):
+    for f, (family, indices) in enumerate(groups):
+        if n_clients <= len(groups):
             buckets[f % n_clients].extend(indices)
-    else:
-        for f, (family, indices) in enumerate(groups):
-            clients = list(range(f, n_clients, len(groups)))
-            if len(indices) < len(clients):
-                raise ValueError(
-                    f"n_clients={n_clients}: family {family!r} has {len(indices)} "
-                    f"example(s) for {len(clients)} clients; use fewer clients"
-                )
-            shuffled = rng.permutation(indices)
-            for c, chunk in zip(clients, np.array_split(shuffled, len(clients)), strict=True):
-                buckets[c].extend(int(i) for i in chunk)
+            continue
+        clients = list(range(f, n_clients, len(groups)))
+        if len(indices) < len(clients):
+            raise ValueError(
+                f"n_clients={n_clients}: family {family!r} has {len(indices)} "
+                f"example(s) for {len(clients)} clients; use fewer clients"
+            )
+        for c, chunk in zip(clients, np.array_split(rng.permutation(indices), len(clients)), strict=True):
+            buckets[c].extend(int(i) for i in chunk)
     return _materialize(examples, buckets, rng)
 
 
@@ -507,8 +503,7 @@ def _local_records(path: Path) -> Iterator[tuple[str, Any]]:
     """Yield ``(location, record)`` from a local ``.json`` or ``.jsonl`` file."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        for lineno, obj in _iter_jsonl(path):
-            yield f"line {lineno}", obj
+        yield from ((f"line {lineno}", obj) for lineno, obj in _iter_jsonl(path))
     elif suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -516,8 +511,7 @@ def _local_records(path: Path) -> Iterator[tuple[str, Any]]:
             raise DataFormatError(f"{path}, line {e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(data, list):
             raise DataFormatError(f"{path}: a .json file must hold a list of records, got {type(data).__name__}")
-        for i, obj in enumerate(data, start=1):
-            yield f"record {i}", obj
+        yield from ((f"record {i}", obj) for i, obj in enumerate(data, start=1))
     else:
         raise DataFormatError(f"{path}: expected a .json (list of records) or .jsonl file")
 

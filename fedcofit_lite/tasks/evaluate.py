@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -83,9 +82,7 @@ def score_answers(
     if embed_fn is not None and predictions:
         a, b = embed_fn(list(predictions)), embed_fn(list(references))  # unit rows, (n, d) each
         per_item["embedding_sim"] = np.sum(a * b, axis=1).tolist()
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, fam in enumerate(families):
-        groups[fam].append(i)
+    groups = {f: [i for i, g in enumerate(families) if g == f] for f in set(families)}
     groups["all"] = list(range(len(families)))
     return {
         fam: {m: float(np.mean([v[i] for i in idx])) if idx else 0.0 for m, v in per_item.items()} | {"n": len(idx)}
@@ -105,11 +102,10 @@ def score_predictions(
 
 def mean_over_clients(scores: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Average per-client score tables (same families and metrics) into one."""
-    out: dict[str, dict[str, float]] = {}
-    for fam in scores[0]:
-        out[fam] = {m: float(np.mean([s[fam][m] for s in scores])) for m in scores[0][fam] if m != "n"}
-        out[fam]["n"] = scores[0][fam]["n"]
-    return out
+    return {
+        fam: {m: float(np.mean([s[fam][m] for s in scores])) for m in first if m != "n"} | {"n": first["n"]}
+        for fam, first in scores[0].items()
+    }
 
 
 def last_epoch_loss(step_losses: Sequence[float], epochs: int) -> float:

@@ -4,15 +4,8 @@ Each family turns a ``random.Random`` into ``(instruction, response)`` pairs. Th
 families answer in a dozen tokens at most with exactly one correct form, so an answer is scored by
 *normalised exact match*: that is what lets the federation measure how often a pseudo-label is
 right. A free-form family (its facts in :mod:`fedcofit_lite.tasks.freeform`) is a family of the same
-type whose ``check`` judges content. Names are part of the API::
-
-    date_rewrite      2021-03-04                      -> 04/03/2021
-    unit_conversion   3.5 kilometres to metres        -> 3500 m
-    number_to_words   47                              -> forty-seven
-    word_transform    uppercase / first or last three letters of a word
-    arithmetic        23 + 58                         -> 81
-    capital           capital of Peru                 -> Lima
-    list_sort         7, 3, 9, 1 ascending            -> 1, 3, 7, 9
+type whose ``check`` judges content. Names are part of the API; ``data/DATA_CARD.md`` tables every family, its
+answer form and examples.
 
 :func:`generate_suite` builds the train / public / test splits; :func:`write_suite` writes them as a
 ``data.path`` folder (``data/generate.py`` writes ``data/tasks/``).
@@ -33,8 +26,6 @@ from .data import SUITE_FILES, Example, write_jsonl
 from .freeform import CAPITAL_SENTENCE, COMPARE_NUMBERS, WEATHER_REPORT, FactModel
 
 Sampler = Callable[[random.Random], tuple[str, str]]
-
-SPLITS: tuple[str, ...] = ("train", "public", "test")
 
 
 @dataclass(frozen=True)
@@ -375,9 +366,9 @@ def generate_suite(
             raise ValueError(f"n_{split} must be >= 0, got {size}")
     if len(set(families)) != len(families):
         raise ValueError(f"families contains duplicates: {list(families)}")
-    suite: dict[str, list[Example]] = {split: [] for split in SPLITS}
+    suite: dict[str, list[Example]] = {split: [] for split in sizes}
     # (split, index) of each pair a family draws, in draw order; the extra public prompts last
-    slots = [(s, i) for s in SPLITS for i in range(sizes[s])] + [("public", n_public + i) for i in range(extra_public)]
+    slots = [(s, i) for s in sizes for i in range(sizes[s])] + [("public", n_public + i) for i in range(extra_public)]
     for name in families:
         # str seeds are hashed with SHA-512 by random.seed: stable across runs.
         pairs = get_family(name).generate(random.Random(f"{seed}-{name}"), len(slots))

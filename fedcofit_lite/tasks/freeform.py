@@ -7,18 +7,8 @@ model (:class:`FactModel`, its ``facts``): ``sample_facts(rng)`` draws an item's
 for them, ``render(facts, style)`` writes a right answer in one of several *styles* (training references draw their
 style at random, so clients learn different wordings), ``facts_of(text)`` reads the facts a sentence states, and
 ``check(prediction, reference)`` is right when the prediction states the reference's facts and nothing contradicting
-them.
-
-==================== ================================================== =====================================
-family               instruction                                        some right answers
-==================== ================================================== =====================================
-``capital_sentence`` In one sentence, what is the capital of Peru?      The capital of Peru is Lima. /
-                                                                        Lima is Peru's capital city.
-``compare_numbers``  Which is larger, 47 or 82? Answer in one sentence. 82 is larger than 47. /
-                                                                        47 is smaller than 82.
-``weather_report``   Report this reading in one sentence: Oslo; 12 C;   It is 12 degrees and rainy in Oslo. /
-                     rain.                                              Oslo: showers, 12 °C.
-==================== ================================================== =====================================
+them. The three families (``capital_sentence``, ``compare_numbers``, ``weather_report``), with an instruction and some
+right answers of each, are tabled in ``data/DATA_CARD.md``.
 
 What a sentence embedder misses here (``82 is larger than 47`` and ``47 is larger than 82`` are near-identical vectors)
 is the subject of notebook 09.
@@ -26,7 +16,6 @@ is the subject of notebook 09.
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 from collections.abc import Callable
@@ -36,10 +25,6 @@ from typing import Any
 from .capitals import CAPITALS
 
 Facts = tuple[Any, ...]
-
-
-def _no_extras(facts: Facts) -> dict[str, Any]:
-    return {}
 
 
 @dataclass(frozen=True)
@@ -55,7 +40,7 @@ class FactModel:
     check: Callable[[str, str], bool]  # (prediction, reference) -> right: states the facts and nothing contradicting
     full_facts: Callable[[Facts], Facts]  # what facts_of reads of a reference -> the facts that render it again
     capacity: int  # distinct instructions
-    extras: Callable[[Facts], dict[str, Any]] = _no_extras  # derived template fields
+    extras: Callable[[Facts], dict[str, Any]] = lambda facts: {}  # derived template fields
 
     def render(self, facts: Facts, style: int) -> str:
         """The answer stating ``facts`` in phrasing number ``style``."""
@@ -124,17 +109,13 @@ def _cap_instruction(facts: Facts, rng: random.Random) -> str:
     return rng.choice(_CAP_INSTRUCTIONS).format(c=facts[0])
 
 
-@functools.lru_cache(maxsize=1)
-def _capital_readers() -> tuple[re.Pattern[str], dict[str, str], re.Pattern[str], dict[str, str]]:
-    """Patterns and canonical names of the capitals and countries, built once."""
-    cities, countries = {v.lower(): v for v in CAPITALS.values()}, {k.lower(): k for k in CAPITALS}
-    return _alternation(list(CAPITALS.values())), cities, _alternation(list(CAPITALS)), countries
+_CITY_RE, _CITY_NAMES = _alternation(list(CAPITALS.values())), {v.lower(): v for v in CAPITALS.values()}
+_COUNTRY_RE, _COUNTRY_NAMES = _alternation(list(CAPITALS)), {k.lower(): k for k in CAPITALS}
 
 
 def _cap_facts(text: str) -> Facts | None:
-    city_re, city_names, country_re, country_names = _capital_readers()
-    cities, rest = _mentions(city_re, text, city_names)
-    countries, _ = _mentions(country_re, rest, country_names)
+    cities, rest = _mentions(_CITY_RE, text, _CITY_NAMES)
+    countries, _ = _mentions(_COUNTRY_RE, rest, _COUNTRY_NAMES)
     return (frozenset(cities), frozenset(countries)) if cities else None
 
 
@@ -204,14 +185,9 @@ def _num(text: str) -> str:
 def _cmp_facts(text: str, fill: bool = True) -> Facts | None:
     """``(larger, smaller)`` as the sentence claims them (a side unnamed: None), None if it claims nothing, ``("clash",)``
     if its claims contradict; ``fill`` (how references are read) takes an unnamed side from a two-number sentence."""
-    big: set[str] = set()
-    small: set[str] = set()
-    for pattern, hi, lo in _CMP_PATTERNS:
-        for m in pattern.finditer(text):
-            if hi:
-                big.add(_num(m.group(hi)))
-            if lo:
-                small.add(_num(m.group(lo)))
+    claims = [(m, hi, lo) for pattern, hi, lo in _CMP_PATTERNS for m in pattern.finditer(text)]
+    big = {_num(m.group(hi)) for m, hi, _ in claims if hi}
+    small = {_num(m.group(lo)) for m, _, lo in claims if lo}
     if not big and not small:
         return None
     if len(big) > 1 or len(small) > 1 or big & small:

@@ -25,9 +25,8 @@ ANSWER_TOKENS = (8, 16, 32, 64, 128, 201, 256, 512, 1024)
 class CostExplorer(W.VBox):
     """Model dropdown, rank / prompts / answer-length sliders, a directions checkbox, a table and a figure.
 
-    Every control change recomputes the protocol (:meth:`protocol`) and redraws the table of bytes per round
-    (``summary``) and the ratio-vs-rank figure (``figure``, in ``plot``). Controls are attributes
-    (``explorer.rank.value = 64``), so a notebook cell or a test can drive the widget without a browser.
+    Every control change redraws the table of bytes per round (``summary``) and the ratio-vs-rank figure (``figure``,
+    in ``plot``). Controls are attributes (``explorer.rank.value = 64``): a cell or a test drives it without a browser.
     """
 
     def __init__(self, archs: Mapping[str, Architecture], protocol: Protocol, model: str | None = None) -> None:

@@ -58,9 +58,7 @@ def fig_bytes_vs_model_size(archs: Sequence[Architecture], protocol: Protocol) -
 def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: Sequence[float]) -> go.Figure:
     """How the FedAvg/consensus byte ratios move as one numeric :class:`Protocol` field (:data:`SWEEPABLE`) varies.
 
-    ``param`` takes ``values``; the other fields stay as in ``protocol``, whose own value a dotted line
-    marks. Log y axis (log x too when the values are positive and span a factor of 10 or more).
-    """
+    ``param`` takes ``values``, the other fields as in ``protocol`` (whose own value a dotted line marks)."""
     if param not in SWEEPABLE:
         raise ValueError(f"param={param!r} cannot be swept: use one of {', '.join(SWEEPABLE)}")
     values = list(values)
@@ -80,11 +78,10 @@ def fig_ratio_sweep(arch: Architecture, protocol: Protocol, param: str, values: 
 
 
 def fig_measured_vs_analytic(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Bytes counted on the wire (points) next to the analytic model (dashed lines), per round.
+    """Bytes counted on the wire (points) next to the analytic model (dashed lines), per round; log y.
 
-    ``rows`` are what :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` returns, for one or several run
-    folders. Each method in its colour (:data:`fedcofit_lite.federation.methods.METHODS`), lighter going down; log y so
-    FedAvg and consensus fit on one plot; the hover shows the wire format's overhead (JSON framing, safetensors header).
+    ``rows``: :func:`fedcofit_lite.analysis.accounting.measured_vs_analytic` of one or several run folders. Each method
+    in its colour, lighter going down; the hover shows the wire format's overhead (JSON framing, safetensors header).
     """
     if not rows:
         raise ValueError("rows is empty: pass measured_vs_analytic(run_dir) of a consensus or FedAvg run folder")

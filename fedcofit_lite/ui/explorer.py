@@ -1,8 +1,7 @@
 """Looking inside one round of consensus: clusters, and how a clusterer's knob changes them (notebooks 04 and 05).
 
-Server-side analysis of a finished round from the run folder alone (no model is loaded). The hidden
-references are read only to *score* consensus, as a teacher would; the server never sees them.
-:class:`ClusterExplorer` (``cluster_explorer``) is an ipywidgets box whose controls recompute everything.
+A finished round from the run folder alone (no model is loaded). The hidden references are read only to *score*
+consensus, as a teacher would; the server never sees them.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as W
+from IPython.display import HTML, display
 
 from ..analysis.replay import RoundAnswers, consensus_quality, fit_consensus, threshold_sweep
 from ..config import ConsensusConfig
@@ -24,13 +24,11 @@ class ClusterExplorer(W.VBox):
     """Pick a prompt, an algorithm and its knob; see clusters, consensus, agreement and accuracy (notebook 05).
 
     ``ra`` is one round's answers, embedded; ``algorithm`` the clusterer selected first (a name of
-    ``protocol.cluster.REGISTRY``; its knob starts at the config's default); ``min_agreement`` the filter's starting
-    value. Every change of a control refits the consensus on *all* prompts of the round, so the summary line and the
-    sweep's marker show how pseudo-label accuracy over the whole round moves with the knob. What the last redraw
-    computed stays readable (``estimator``, the fitted :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`;
-    ``quality``, its :func:`consensus_quality`; ``summary``, the line naming the algorithm, its knob, the filter and
-    what they kept; ``n_draws``), so a notebook cell or a test can drive the ``controls`` and check it without a
-    browser. Leave it as the last expression of a cell to show it.
+    ``protocol.cluster.REGISTRY``, its knob at the config's default); ``min_agreement`` the filter's first value. Every
+    change refits the consensus on *all* prompts, so the summary line and the sweep's marker show how the round's
+    pseudo-label accuracy moves with the knob. The last redraw's ``estimator`` (the fitted
+    :class:`~fedcofit_lite.protocol.consensus.SemanticConsensus`), ``quality`` (:func:`consensus_quality`),
+    ``summary`` and ``n_draws`` stay readable, so a cell or a test can drive the ``controls`` without a browser.
 
     Examples
     --------
@@ -75,8 +73,6 @@ class ClusterExplorer(W.VBox):
 
     def refresh(self, *_: Any) -> None:
         """Refit the consensus with the controls' values and redraw the output area."""
-        from IPython.display import HTML, display
-
         ra, c = self.ra, self.controls
         algorithm, agree, prompt_id = c["algorithm"].value, c["min_agreement"].value, c["prompt"].value
         self.estimator = fit_consensus(ra, algorithm, agree, **self.params())
@@ -101,7 +97,7 @@ class ClusterExplorer(W.VBox):
             display(HTML(f"agreement {pc.agreement:.2f} ({verdict}), {pc.n_clusters} clusters."))
             display(HTML(self.summary))
             display(fig_prompt_similarity(ra, prompt_id, self.estimator))
-            display(fig_threshold_sweep(self._sweeps[key], current=next(iter(self.params().values()))))
+            display(fig_threshold_sweep(self._sweeps[key], current=value))
         self.n_draws += 1
 
     def _set_knob_range(self, algorithm: str) -> None:

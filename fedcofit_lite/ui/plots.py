@@ -1,7 +1,4 @@
-"""Figures of what runs measured (``metrics.jsonl`` rows, grouped by method): plotly figures, returned, never shown.
-
-The cost-model figures live in :mod:`fedcofit_lite.ui.costplots`.
-"""
+"""Figures of what runs measured (``metrics.jsonl`` rows, grouped by method): plotly figures, returned, never shown."""
 
 from __future__ import annotations
 
@@ -170,22 +167,19 @@ def fig_score_by_round_ci(intervals: Mapping[str, Mapping[str, Any]], metric: st
 
 
 def fig_frontier(rows: Sequence[Mapping[str, Any]], metric_label: str = "test exact match") -> go.Figure:
-    """Final score against total bytes, one point per method with its 95% interval: the accuracy / traffic frontier.
-
-    Methods that send nothing (local, centralized) sit at the left edge, labelled.
-    """
+    """Final score against total bytes, one point per method with its 95% interval: the accuracy / traffic frontier;
+    methods that send nothing (local, centralized) sit at the left edge, labelled."""
     fig = go.Figure()
     sent = [r["bytes"] for r in rows if r["bytes"] > 0]
     floor = min(sent) / 10 if sent else 1.0
-    for r in rows:
+    xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
+    for r, x in zip(rows, xs):
         st, ci = method_style(r["method"]), r["em"]
-        x = r["bytes"] if r["bytes"] > 0 else floor
         marker = {"color": st["color"], "size": 11, "symbol": "diamond" if st.get("dash") else "circle"}
         name = st["label"] + ("" if r["bytes"] > 0 else " (no bytes)")
         hover = f"{st['label']}: %{{y:.3f}} [{ci.lo:.3f}, {ci.hi:.3f}] at {r['bytes']:,.0f} bytes<extra></extra>"
         kw = {"mode": "markers", "marker": marker, "name": name, "hovertemplate": hover}
         fig.add_trace(go.Scatter(x=[x], y=[ci.mean], error_y=_error_bars([ci]), **kw))
-    xs = [r["bytes"] if r["bytes"] > 0 else floor for r in rows]
     span = [math.log10(min(xs)) - 0.3, math.log10(max(xs)) + 0.3]
     x = {"title": "bytes up + down over the run, mean over seeds (log; methods that send nothing at the left)"}
     title = f"{metric_label} against bytes exchanged (mean over seeds, 95% intervals)"

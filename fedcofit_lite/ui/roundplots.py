@@ -20,9 +20,7 @@ from .plots import laid_out
 def project(X: np.ndarray, method: Literal["pca", "tsne"] = "pca", n_components: int = 2, seed: int = 0) -> np.ndarray:
     """(n, n_components) coordinates of the embeddings: PCA (linear, fast) or t-SNE (local neighbourhoods).
 
-    When all rows are (nearly) one point, say every client answered ``''``,
-    there is nothing to project: every coordinate is 0.
-    """
+    All rows (nearly) one point, say every client answered ``''``: nothing to project, every coordinate is 0."""
     if method not in ("pca", "tsne"):
         raise ValueError(f"projection {method!r}: choose 'pca' or 'tsne'.")
     if len(X) == 0 or np.ptp(np.asarray(X), axis=0).max() < 1e-6:
@@ -50,9 +48,7 @@ def fig_embedding(
 ) -> go.Figure:
     """Scatter of every answer in the projected embedding space; hover shows client, prompt and text.
 
-    ``color_by="cluster"`` needs ``est`` (labels are per prompt, so a colour
-    is (prompt, cluster); here: in the dominant cluster or not).
-    """
+    ``color_by="cluster"`` needs ``est``: in the prompt's dominant cluster or not (labels are per prompt)."""
     if color_by == "cluster" and est is None:
         raise ValueError("color_by='cluster' needs est=fit_consensus(ra, ...).")
     if color_by == "cluster":
@@ -76,8 +72,7 @@ def fig_embedding(
     if coords.size and np.ptp(coords, axis=0).max() < 1e-6:  # one point: fixed axes instead of ticks like -246.5n
         where = f": all {len(ra.texts)} answers at one point ({len(set(ra.texts))} distinct text(s))"
         title = (title or f"answers of round {ra.round}") + where
-        fig.update_xaxes(range=[-1, 1])
-        fig.update_yaxes(range=[-1, 1])
+        fig.update_layout(xaxis_range=[-1, 1], yaxis_range=[-1, 1])
     title = title or f"answers of round {ra.round}, coloured by {color_by}"
     return laid_out(fig, title, showlegend=len(set(keys)) <= 20, legend={"title": color_by})  # 48 prompts: no legend
 

@@ -1,8 +1,7 @@
 """Figures of a sweep folder (``python -m fedcofit_lite sweep``): the curves a reader of the budget question wants.
 
-Every function takes rows of :mod:`fedcofit_lite.analysis.frontier` and returns a plotly ``go.Figure`` (never shown):
-score against public budget, against bytes (the frontier, FedAvg at its bytes), against round, against simulated
-wall-clock on a link, against client count, and what the labels did. Error bars and bands are the rows' 95% intervals.
+Every function takes rows of :mod:`fedcofit_lite.analysis.frontier` and returns a plotly ``go.Figure`` (never shown);
+error bars and bands are the rows' 95% intervals.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import plotly.graph_objects as go
 from .plots import METRIC_LABEL, _error_bars, laid_out, method_style, trace
 
 Row = Mapping[str, Any]  # a row of analysis.frontier
+_LABEL_LINES = (("new_correct_per_client", "solid", "new correct"), ("harmful_per_client", "dash", "harmful"))
 
 
 def _references(fig: go.Figure, rows: Sequence[Row]) -> None:
@@ -50,11 +50,8 @@ def fig_score_vs_budget(rows: Sequence[Row], metric: str = "exact_match") -> go.
 
 
 def fig_score_vs_bytes(rows: Sequence[Row], metric: str = "exact_match") -> go.Figure:
-    """The frontier: score against bytes over the run; consensus at each budget, FedAvg at its bytes.
-
-    With ``federation.send_changed`` each consensus budget also shows, hollow, what whole answer messages
-    would have cost for the same score.
-    """
+    """The frontier: score against bytes over the run; consensus at each budget, FedAvg at its bytes (with
+    ``federation.send_changed``, hollow: what whole answer messages would have cost for the same score)."""
     fig = go.Figure()
     for method, rs in _series(rows).items():
         st = method_style(method)
@@ -131,10 +128,7 @@ def fig_labels(rows: Sequence[Row]) -> go.Figure:
     for method, per_budget in by.items():
         st = method_style(method)
         budgets = sorted(per_budget)
-        for key, dash, what in (
-            ("new_correct_per_client", "solid", "new correct"),
-            ("harmful_per_client", "dash", "harmful"),
-        ):
+        for key, dash, what in _LABEL_LINES:
             y = [sum(r[key] for r in per_budget[b]) / len(per_budget[b]) for b in budgets]
             fig.add_trace(trace(budgets, y, {**st, "dash": dash}, dash=dash, name=f"{st['label']}: {what}"))
     x = {"title": "public prompts answered per round (log)", "type": "log"}
@@ -154,14 +148,13 @@ def sweep_figures(res: Any, links: Sequence[Any] | None = None, n_boot: int = 10
 
     links = links or frontier.DEFAULT_LINKS
     figures: dict[str, go.Figure] = {}
-    last = f"round_{res.last_round}"
     per_clients = []
     for n in res.plan.clients:
         if not res.seeds[n]:
             continue
         sc = frontier.sweep_scores(res, n, n_boot)
         tag = f"_{n}_clients" if len(res.plan.clients) > 1 else ""
-        rows = frontier.budget_rows(res, sc, last)
+        rows = frontier.budget_rows(res, sc, f"round_{res.last_round}")
         per_clients += rows
         figures[f"score_vs_budget{tag}"] = fig_score_vs_budget(rows, res.metric)
         figures[f"score_vs_bytes{tag}"] = fig_score_vs_bytes(rows, res.metric)

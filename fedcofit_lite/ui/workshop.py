@@ -1,10 +1,9 @@
 """Helpers the notebooks share: which preset to run, and a run folder to reuse.
 
-Every notebook starts with ``cfg = flt.ui.workshop.notebook_config()`` (``$FEDCOFIT_PRESET``, default
-``cpu``; CI sets ``small``). A notebook that analyses a finished round calls :func:`ensure_run`, which
-takes the run an earlier notebook wrote for the same preset, else the *reference run* shipped for
-that preset (``notebooks/reference/<preset>/``), else trains one: a workshop opens on real results at
-once, and a student pays for the same training at most once (``reference=False`` trains their own).
+Every notebook starts with ``cfg = flt.ui.workshop.notebook_config()`` (``$FEDCOFIT_PRESET``, default ``cpu``; CI
+sets ``small``). :func:`ensure_run` takes the run an earlier notebook wrote for the same preset, else the *reference
+run* shipped for it (``notebooks/reference/<preset>/``), else trains one: a workshop opens on real results at once,
+and a student pays for the same training at most once (``reference=False`` trains their own).
 """
 
 from __future__ import annotations
@@ -35,10 +34,8 @@ REFERENCE_MANIFEST = "reference.json"
 
 
 def preset_name(kind: str = "main", trains: bool = False) -> str:
-    """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin.
-
-    ``trains=True`` (a notebook that must train) takes ``$FEDCOFIT_TRAINING_PRESET`` instead, when it is set.
-    """
+    """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin;
+    ``trains=True`` (a notebook that must train) takes ``$FEDCOFIT_TRAINING_PRESET`` instead, when it is set."""
     name = os.environ.get(PRESET_ENV, DEFAULT_PRESET).strip() or DEFAULT_PRESET
     if trains:
         name = os.environ.get(TRAINING_PRESET_ENV, "").strip() or name
@@ -101,8 +98,7 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
             return candidate
     if reference and tag == "quickstart" and (shipped := reference_part(cfg, "quickstart")):  # checked against cfg
         return shipped
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # stale or interrupted: its config differs or it never finished
+    shutil.rmtree(run_dir, ignore_errors=True)  # stale or interrupted: its config differs or it never finished
     from ..federation.loop import run_federation
 
     run_federation(cfg, run_dir=run_dir, progress=progress)
@@ -149,10 +145,8 @@ def ensure_seed_comparison(
     fits = ref is not None and set(seeds) <= set(ref.seeds) and ref.methods == names
     if fits and (shipped := reference_part(cfg, "seeds")):  # its seeds checked against cfg there
         return shipped
-    for s in seeds:
-        folder = run_dir / f"seed_{s}"
-        if folder.exists() and s not in mine:
-            shutil.rmtree(folder)  # stale (another config) or interrupted: it runs again
+    for s in set(seeds) - set(mine):
+        shutil.rmtree(run_dir / f"seed_{s}", ignore_errors=True)  # stale (another config) or interrupted: it runs again
     run_seeds(cfg, seeds, names, run_dir=run_dir, progress=progress)
     return run_dir
 
@@ -160,8 +154,7 @@ def ensure_seed_comparison(
 def comparison_run(cfg: RunConfig, method: str, seed: int | None = None, tag: str = "seeds") -> Path | None:
     """The folder of ``method`` in notebook 06's comparison of ``cfg`` (yours, else the shipped reference); None if
     neither has it. It never trains; ``seed`` defaults to the preset's first seed of :func:`comparison_plan`."""
-    seeds, _ = comparison_plan(cfg)
-    seed = seeds[0] if seed is None else seed
+    seed = comparison_plan(cfg)[0][0] if seed is None else seed
     candidates = [run_dir_for(cfg, tag) / f"seed_{seed}" / method]
     ref = reference_for(cfg.name)
     if ref is not None and seed in ref.seeds and method in ref.methods and (shipped := reference_part(cfg, "seeds")):
@@ -237,8 +230,7 @@ def reference_part(cfg: RunConfig, part: str) -> Path | None:
     target = WORKSHOP_DIR / f"{cfg.name}-reference"
     copied = target / REFERENCE_MANIFEST
     if not copied.exists() or copied.read_text() != (ref.root / REFERENCE_MANIFEST).read_text():
-        if target.exists():
-            shutil.rmtree(target)
+        shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(ref.root, target)
     return target / part
 
@@ -246,8 +238,7 @@ def reference_part(cfg: RunConfig, part: str) -> Path | None:
 def describe_run(run_dir: str | Path) -> str:
     """One sentence: whose run ``run_dir`` is (the shipped reference, or a run made here) and how to retrain."""
     run_dir = Path(run_dir)
-    manifest = run_dir.parent / REFERENCE_MANIFEST
-    if manifest.exists():
+    if (run_dir.parent / REFERENCE_MANIFEST).exists():
         ref = Reference.read(run_dir.parent)
         return (
             f"{run_dir}: the reference run shipped for preset {ref.preset} (made {ref.made}, fedcofit_lite "
