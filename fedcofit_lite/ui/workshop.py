@@ -33,6 +33,12 @@ REFERENCE_FORMAT = 1  # the layout below; bump it when a reader of run folders c
 REFERENCE_MANIFEST = "reference.json"
 
 
+def _remove(path: Path) -> None:
+    """Delete a stale run folder if there is one; one that cannot be deleted raises rather than being reused."""
+    if path.exists():
+        shutil.rmtree(path)
+
+
 def preset_name(kind: str = "main", trains: bool = False) -> str:
     """The preset selected by ``$FEDCOFIT_PRESET`` (default ``cpu``); ``kind="mixed"`` maps it to its mixed twin;
     ``trains=True`` (a notebook that must train) takes ``$FEDCOFIT_TRAINING_PRESET`` instead, when it is set."""
@@ -98,7 +104,7 @@ def ensure_run(cfg: RunConfig, tag: str = "quickstart", progress: bool = True, r
             return candidate
     if reference and tag == "quickstart" and (shipped := reference_part(cfg, "quickstart")):  # checked against cfg
         return shipped
-    shutil.rmtree(run_dir, ignore_errors=True)  # stale or interrupted: its config differs or it never finished
+    _remove(run_dir)  # stale or interrupted: its config differs or it never finished
     from ..federation.loop import run_federation
 
     run_federation(cfg, run_dir=run_dir, progress=progress)
@@ -146,7 +152,7 @@ def ensure_seed_comparison(
     if fits and (shipped := reference_part(cfg, "seeds")):  # its seeds checked against cfg there
         return shipped
     for s in set(seeds) - set(mine):
-        shutil.rmtree(run_dir / f"seed_{s}", ignore_errors=True)  # stale (another config) or interrupted: it runs again
+        _remove(run_dir / f"seed_{s}")  # stale (another config) or interrupted: it runs again
     run_seeds(cfg, seeds, names, run_dir=run_dir, progress=progress)
     return run_dir
 
@@ -230,7 +236,7 @@ def reference_part(cfg: RunConfig, part: str) -> Path | None:
     target = WORKSHOP_DIR / f"{cfg.name}-reference"
     copied = target / REFERENCE_MANIFEST
     if not copied.exists() or copied.read_text() != (ref.root / REFERENCE_MANIFEST).read_text():
-        shutil.rmtree(target, ignore_errors=True)
+        _remove(target)
         shutil.copytree(ref.root, target)
     return target / part
 
