@@ -96,5 +96,6 @@ html_theme_options = {
     "use_download_button": True,
     "home_page_in_toc": True,
     "navigation_with_keys": False,
+    "navbar_persistent": [],  # the book theme puts its search field in the sidebar; without this a second one shows in the header
 }
 html_last_updated_fmt = None

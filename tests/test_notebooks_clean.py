@@ -47,6 +47,18 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 requires cell ids; a cell pasted in without one warns now and will fail to load later."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if (nb["nbformat"], nb["nbformat_minor"]) < (4, 5):
+        return
+    ids = [c.get("id") for c in nb["cells"]]
+    missing = [k for k, i in enumerate(ids) if not i]
+    assert not missing, f"{path.name}: cells {missing} have no id (add one, e.g. 'cell-NN')"
+    assert len(set(ids)) == len(ids), f"{path.name}: cell ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_outputs_or_widget_state(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     assert "widgets" not in nb.get("metadata", {}), f"{path.name}: strip metadata.widgets (saved widget state)"

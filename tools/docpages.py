@@ -349,11 +349,17 @@ def _sent(cost: Mapping[Any, Any], key: tuple[str, int | None], stage: str) -> f
     return cost[key][stage]["bytes_up"] + cost[key][stage]["bytes_down"]
 
 
-def budget_findings() -> list[Finding]:
-    """The expert clients' public-budget axis: the best rule at each budget, then the sweep's verdict."""
+BUDGET_PARTS = {  # study part with a public-budget axis -> (whose budget, its section of the results page)
+    "expert-budget": ("on the expert clients", "the-expert-clients-public-budget"),
+    "budget": ("on the Dirichlet split", "the-dirichlet-splits-public-budget"),
+}
+
+
+def budget_findings(part: str) -> list[Finding]:
+    """A public-budget axis (:data:`BUDGET_PARTS`): the best rule at each budget, then the sweep's verdict."""
     from fedcofit_lite.analysis import frontier
 
-    res, sc, _ = _study("expert-budget")
+    res, sc, _ = _study(part)
     last, budgets = f"round_{res.last_round}", sorted(res.plan.budgets)
     rules = {e for e, b in res.entries(sc.clients) if b == budgets[-1] and sc.has((e, b, last))}
     if not rules:
@@ -367,9 +373,9 @@ def budget_findings() -> list[Finding]:
         fewer = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
     return [
         Finding(
-            f"More public prompts on the expert clients: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
+            f"More public prompts {BUDGET_PARTS[part][0]}: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
             f"public prompts per round ({len(sc.seeds)} seeds). {v.text}{fewer}",
-            "results.md#the-expert-clients-public-budget",
+            f"results.md#{BUDGET_PARTS[part][1]}",
         )
     ]
 
@@ -890,7 +896,7 @@ def _findings() -> tuple[Finding, ...]:
     against the medoid there), then the free-form table, and the free-form part's competence rule from 3 seeds."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
-    study += budget_findings() if _complete_seeds("expert-budget") else []
+    study += [f for part in BUDGET_PARTS if _complete_seeds(part) >= 3 for f in budget_findings(part)]
     freeform = against_medoid("freeform") if _complete_seeds("freeform") >= 3 else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
@@ -1175,6 +1181,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_expert.md": lambda: _study_page("expert"),
     "study_expert_budget.md": lambda: _study_page("expert-budget"),
     "study_cpu.md": lambda: _study_page("cpu"),
+    "study_budget.md": lambda: _study_page("budget"),
     "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
     "study_freeform.md": lambda: _study_page("freeform"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
