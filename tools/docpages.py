@@ -380,26 +380,46 @@ def budget_findings(part: str) -> list[Finding]:
     ]
 
 
-AGAINST_MEDOID = {  # study part -> where it asks whether reading competence loses anything against today's rule
-    "cpu": ("Where every client holds most families (the Dirichlet split)", "the-dirichlet-split-with-every-rule"),
-    "freeform": ("On open-ended answers", "open-ended-answers"),
+AGAINST = {  # study part -> (where, its section, the rules asked about, the rule they are held against, its name)
+    "cpu": (
+        "Where every client holds most families (the Dirichlet split)",
+        "the-dirichlet-split-with-every-rule",
+        ("consensus@closest", "consensus@competence"),
+        "consensus",
+        "the medoid rule",
+    ),
+    "freeform": (
+        "On open-ended answers",
+        "open-ended-answers",
+        ("consensus@closest", "consensus@competence"),
+        "consensus",
+        "the medoid rule",
+    ),
+    "expert-calibrated": (
+        "On the expert clients, with private records held out to calibrate each client's confidence",
+        "the-calibrated-signal",
+        ("consensus@calibrated",),
+        "consensus@closest",
+        "`closest` on the same split",
+    ),
 }
 
 
-def against_medoid(part: str) -> list[Finding]:
-    """The best competence rule of a study part minus the medoid rule (today's), with its interval over seeds and items."""
+def against_reference(part: str) -> list[Finding]:
+    """The first rule of :data:`AGAINST` a study part ran, minus the rule it is held against, with its interval over
+    seeds and items (does reading competence, or calibrating it, lose anything against what was there)."""
     res, sc, _ = _study(part)
+    where, anchor, rules, reference, words = AGAINST[part]
     last, b = f"round_{res.last_round}", res.plan.budgets[0]
-    medoid = ("consensus", b, last)
-    rules = [r for r in ("consensus@closest", "consensus@competence") if sc.has((r, b, last))]
-    if not rules or not sc.has(medoid):
+    ref = (reference, b, last)
+    rules = [r for r in rules if sc.has((r, b, last))]
+    if not rules or not sc.has(ref):
         return []
-    d = sc.difference((rules[0], b, last), medoid)
-    where, anchor = AGAINST_MEDOID[part]
+    d = sc.difference((rules[0], b, last), ref)
     metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
     return [
         Finding(
-            f"{where}, `{rules[0].partition('@')[2]}` is {_says(d, 'the medoid rule')}: {d.format('{:+.3f}')} "
+            f"{where}, `{rules[0].partition('@')[2]}` is {_says(d, words)}: {d.format('{:+.3f}')} "
             f"{metric} ({len(sc.seeds)} seeds, {b} public prompts).",
             f"results.md#{anchor}",
         )
@@ -436,7 +456,7 @@ def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
                 link,
             )
         )
-        out += against_medoid("cpu")
+        out += against_reference("cpu")
         rules = [r for r in ("consensus@closest", "consensus@competence", "consensus") if sc.has((r, b, last))]
         if sc.has(("fedavg (global)", None, last)):
             key = (rules[0], b, last)
@@ -755,10 +775,10 @@ def study_markdown(name: str) -> str:
             )
         )
     rounds = []
-    for s in sc.seeds:
-        cell = next((c for c in res.cells_of(n) if c.seed == s and c.budget is not None), None)
-        if cell is not None:
-            ra = load_round(cell.path, 1)
+    for s in sc.seeds:  # per seed, the consensus cell whose answers carry the most signals (a rule records its own)
+        read = [(load_round(c.path, 1), c) for c in res.cells_of(n) if c.seed == s and c.budget is not None]
+        if read:
+            ra, cell = max(read, key=lambda rc: len(rc[0].signals))
             rounds.append((ra, load_config(cell.path / "config.yaml", recorded=True).consensus))
     if rounds:
         power = format_signal_power(signal_power(rounds))
@@ -893,19 +913,21 @@ def _complete_seeds(name: str) -> int:
 def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
-    against the medoid there), then the free-form table, and the free-form part's competence rule from 3 seeds."""
+    against the medoid there), then the free-form table, and from 3 seeds the free-form part's competence rule and
+    the calibrated signal against `closest`."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += [f for part in BUDGET_PARTS if _complete_seeds(part) >= 3 for f in budget_findings(part)]
-    freeform = against_medoid("freeform") if _complete_seeds("freeform") >= 3 else []
+    tail = against_reference("freeform") if _complete_seeds("freeform") >= 3 else []
+    tail += against_reference("expert-calibrated") if _complete_seeds("expert-calibrated") >= 3 else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
         dirichlet = dirichlet_findings()
         vote = [f for f in everything[:-1] if "exact-string vote" in f.text]  # the reference's, until the study runs it
         vote = [] if any("exact-string vote" in f.text for f in dirichlet) else vote
-        return tuple(study + dirichlet + vote + everything[-1:] + freeform)  # the free-form finding stays
-    cpu = against_medoid("cpu") if _complete_seeds("cpu") >= 3 else []
-    return tuple(study + everything[:-1] + cpu + everything[-1:] + freeform)
+        return tuple(study + dirichlet + vote + everything[-1:] + tail)  # the free-form finding stays
+    cpu = against_reference("cpu") if _complete_seeds("cpu") >= 3 else []
+    return tuple(study + everything[:-1] + cpu + everything[-1:] + tail)
 
 
 def timings() -> list[dict[str, Any]]:
