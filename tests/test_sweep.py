@@ -287,6 +287,21 @@ def test_the_verdict_names_the_smallest_budget_and_round_or_what_bounds_it(handm
     assert (beats.reached, beats.budget, beats.round, beats.reference) == (True, 20, 1, ["local"])
 
 
+def test_the_verdict_holds_the_rule_against_the_paired_difference_not_the_references_own_interval(handmade):
+    """A rule below the global model in every draw, paired, can still lie inside the global model's own interval
+    (which holds its spread over seeds): the default verdict asks the paired difference, ``matches`` the interval."""
+    sc = frontier.sweep_scores(handmade, 2, n_boot=400)
+    for stage in ("round_1", "round_2"):  # the global model: consensus at 20 prompts plus 0.01 in every draw
+        rule, ref = ("consensus", 20, stage), ("fedavg (global)", None, stage)
+        sc.point[ref], sc.draws[ref] = sc.point[rule] + 0.01, sc.draws[rule] + 0.01
+    rule, ref = ("consensus", 20, "round_1"), ("fedavg (global)", None, "round_1")
+    assert sc.interval(ref).lo <= sc.point[rule] and sc.difference(rule, ref).hi < 0  # inside it, below it paired
+    assert frontier.verdict(handmade, sc, criterion="matches").reached
+    paired = frontier.verdict(handmade, sc)
+    assert not paired.reached and "no consensus rule is above or not distinguishable from (paired" in paired.text
+    assert "minus fedavg (global) -0.010 [-0.010, -0.010] (below)" in paired.text
+
+
 def test_links_parse_and_the_figures_draw_the_frontier(handmade):
     from fedcofit_lite.ui.sweepplots import sweep_figures
 
