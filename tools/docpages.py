@@ -371,6 +371,10 @@ def budget_findings(part: str) -> list[Finding]:
     if v.reached and ("fedavg", None) in cost:
         ratio = _sent(cost, ("fedavg", None), last) / _sent(cost, (v.rule, v.budget), last)
         fewer = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
+    medoid, local = ("consensus", budgets[-1], last), ("local", None, last)
+    if best != "consensus" and sc.has(medoid) and sc.has(local):
+        d = sc.difference(medoid, local)
+        fewer += f" The medoid rule at {budgets[-1]} prompts is {_says(d, 'local training')} ({d.format('{:+.3f}')})."
     return [
         Finding(
             f"More public prompts {BUDGET_PARTS[part][0]}: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
@@ -917,7 +921,8 @@ def _findings() -> tuple[Finding, ...]:
     the calibrated signal against `closest`."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
-    study += [f for part in BUDGET_PARTS if _complete_seeds(part) >= 3 for f in budget_findings(part)]
+    study += budget_findings("expert-budget") if _complete_seeds("expert-budget") >= 3 else []
+    budget = budget_findings("budget") if _complete_seeds("budget") >= 3 else []  # after the Dirichlet findings
     tail = against_reference("freeform") if _complete_seeds("freeform") >= 3 else []
     tail += against_reference("expert-calibrated") if _complete_seeds("expert-calibrated") >= 3 else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
@@ -925,9 +930,9 @@ def _findings() -> tuple[Finding, ...]:
         dirichlet = dirichlet_findings()
         vote = [f for f in everything[:-1] if "exact-string vote" in f.text]  # the reference's, until the study runs it
         vote = [] if any("exact-string vote" in f.text for f in dirichlet) else vote
-        return tuple(study + dirichlet + vote + everything[-1:] + tail)  # the free-form finding stays
+        return tuple(study + dirichlet + budget + vote + everything[-1:] + tail)  # the free-form finding stays
     cpu = against_reference("cpu") if _complete_seeds("cpu") >= 3 else []
-    return tuple(study + everything[:-1] + cpu + everything[-1:] + tail)
+    return tuple(study + everything[:-1] + cpu + budget + everything[-1:] + tail)
 
 
 def timings() -> list[dict[str, Any]]:
