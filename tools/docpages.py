@@ -367,18 +367,18 @@ def budget_findings(part: str) -> list[Finding]:
     best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])
     at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in budgets if sc.has((best, b, last))]
     v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
-    fewer = ""
+    said = ""
     if v.reached and ("fedavg", None) in cost:
         ratio = _sent(cost, ("fedavg", None), last) / _sent(cost, (v.rule, v.budget), last)
-        fewer = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
+        said = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
     medoid, local = ("consensus", budgets[-1], last), ("local", None, last)
     if best != "consensus" and sc.has(medoid) and sc.has(local):
         d = sc.difference(medoid, local)
-        fewer += f" The medoid rule at {budgets[-1]} prompts is {_says(d, 'local training')} ({d.format('{:+.3f}')})."
+        said += f" The medoid rule at {budgets[-1]} prompts is {_says(d, 'local training')} ({d.format('{:+.3f}')})."
     return [
         Finding(
             f"More public prompts {BUDGET_PARTS[part][0]}: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
-            f"public prompts per round ({len(sc.seeds)} seeds). {v.text}{fewer}",
+            f"public prompts per round ({len(sc.seeds)} seeds). {v.text}{said}",
             f"results.md#{BUDGET_PARTS[part][1]}",
         )
     ]
