@@ -115,7 +115,7 @@ def _sweep_command(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     sw.add_argument(
         "--reuse",
         metavar="SWEEP_DIR",
-        help="copy the finished cells of this sweep folder (same --config and --set) instead of running them",
+        help="copy this sweep folder's finished cells (same --config and --set, or a public pool of its records)",
     )
     sw.add_argument("--summarize", metavar="RUN_DIR", help="no training: print the tables of a sweep folder")
     sw.add_argument(

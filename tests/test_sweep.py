@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -442,3 +443,44 @@ def test_reuse_copies_the_finished_cells_of_the_same_sweep_and_runs_only_the_res
     assert main([*sweep_args, *other]) == 2
     err = capsys.readouterr().err
     assert "--reuse" in err and "train.lr = 0.002 here" in err and "Traceback" not in err
+
+
+def test_reuse_from_another_public_pool_of_the_same_records_copies_only_the_cells_without_public_prompts(
+    extended, sweep_args, tmp_path, capsys
+):
+    root, *_ = extended
+    pool = tmp_path / "pool"  # the suite's private and test files, its public prompts in another order
+    shutil.copytree("data/tasks", pool)
+    for name in ("public.jsonl", "public_references.jsonl"):
+        lines = (pool / name).read_text().splitlines()
+        (pool / name).write_text("\n".join(reversed(lines)) + "\n")
+    new, ran = tmp_path / "pool-run", []
+    argv = [*sweep_args, "--budgets", "6", "--methods", "local,fedavg,consensus", "--set", f"data.path={pool}"]
+    with pytest.MonkeyPatch.context() as mp:
+        shared, method = sweep.run_shared_stages, sweep.run_method
+        mp.setattr(sweep, "run_shared_stages", lambda fed, plan: ran.append("shared") or shared(fed, plan))
+        mp.setattr(
+            sweep, "run_method", lambda fed, m, start, folder: ran.append(folder.name) or method(fed, m, start, folder)
+        )
+        assert main([*argv, "--run-dir", str(new), "--reuse", str(root)]) == 0
+    assert ran == ["consensus"]  # the shared stages, local and FedAvg-LoRA came from the folder; the consensus cell ran
+    group, theirs = new / "clients_3" / "seed_0", root / "clients_3" / "seed_0"
+    for cell in ("local", "fedavg"):
+        assert (group / cell / "summary.json").read_bytes() == (theirs / cell / "summary.json").read_bytes()
+    prompts = {
+        folder: {
+            json.loads(x)["prompt_id"]
+            for x in (g / "public_6" / "consensus" / "pseudo_labels" / "round_1.jsonl").open()
+        }
+        for folder, g in (("here", group), ("there", theirs))
+    }
+    assert prompts["here"] and prompts["here"] != prompts["there"]  # it answered the pool's public prompts
+    meta = json.loads((new / "sweep.json").read_text())
+    assert meta["reused"] == [
+        {"from": str(root), "cells": ["clients_3/seed_0/local", "clients_3/seed_0/fedavg"], "data.path": "data/tasks"}
+    ]
+    (pool / "test.jsonl").write_text((pool / "test.jsonl").read_text().split("\n", 1)[1])  # one test record fewer
+    capsys.readouterr()
+    assert main([*argv, "--run-dir", str(tmp_path / "other"), "--reuse", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "--reuse" in err and "data.path" in err and "Traceback" not in err

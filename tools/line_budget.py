@@ -46,7 +46,7 @@ ADDED = {
     "sweepreport": {"difference_table", "transfer_table"},
     "cli": {"_leaderboard"},
     "config": {"CompetenceConfig"},
-    "sweep": {"_cells_in", "reuse_cells"},
+    "sweep": {"_cells_in", "_pool_of_same_records", "reuse_cells"},
     "methods": {"_check_signals"},
     "server": {"ConsensusServer.asks"},
     "lesson": {"byte_ratios", "machine_words", "preset_caveat", "ratio_steps", "study_case", "timing_words"},

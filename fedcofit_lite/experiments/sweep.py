@@ -149,12 +149,19 @@ def merge_plan(root: Path, cfg: RunConfig, plan: SweepPlan) -> tuple[SweepPlan, 
 def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan, meta: dict[str, Any]) -> int:
     """Copy into ``root`` the finished cells of ``plan`` that the sweep folder ``source`` (same configuration, client
     data and report rounds) holds, with their groups' shared stages; return how many, recorded in ``meta``. A group
-    without saved adapters (a shipped folder: its next cells need them), or one ``root`` ran itself, is not copied."""
+    without saved adapters (a shipped folder: its next cells need them), or one ``root`` ran itself, is not copied.
+
+    A ``source`` of another ``data.path`` whose private and test records are the same files (a public pool of the
+    suite) gives only the cells that read no public prompt: local, pooled and FedAvg-LoRA run on the same records."""
     source = Path(source)
     if not (source / "sweep.json").exists():
         raise ValueError(f"--reuse {source}: not a sweep folder (no sweep.json); give the folder a sweep wrote.")
     theirs = json.loads((source / "sweep.json").read_text())
-    differ = config_differences(upgrade(theirs["config"]), identity(cfg))
+    their_config = upgrade(theirs["config"])
+    pool = _pool_of_same_records(their_config.get("data", {}), cfg)
+    if pool:  # only the public prompts differ: compare the rest
+        their_config = {**their_config, "data": {**their_config["data"], "path": cfg.data.path}}
+    differ = config_differences(their_config, identity(cfg))
     other = SweepPlan(**theirs["plan"])
     if other.client_data != plan.client_data:
         differ.append(f"client_data = {plan.client_data} here, {other.client_data} there")
@@ -167,7 +174,7 @@ def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan,
     for cell in (c for c in cells(root, plan) if not c.done):
         rel, group = cell.path.relative_to(root), cell.group.relative_to(root)
         mine, their_group = root / group, source / group
-        if not (source / rel / "summary.json").exists():
+        if not (source / rel / "summary.json").exists() or (pool and cell.budget is not None):
             continue
         if not (their_group / SHARED / "state.json").exists():  # a shipped folder keeps no adapters
             if group not in unsaved:
@@ -181,9 +188,29 @@ def reuse_cells(root: Path, source: str | Path, cfg: RunConfig, plan: SweepPlan,
         shutil.copytree(source / rel, cell.path, dirs_exist_ok=True)
         copied.append(str(rel))
     if copied:
-        meta.setdefault("reused", []).append({"from": str(source), "cells": copied})
+        meta.setdefault("reused", []).append(
+            {"from": str(source), "cells": copied, **({"data.path": pool} if pool else {})}
+        )
         log.info("sweep: %d finished cells copied from %s", len(copied), source)
+    if pool:
+        log.info(
+            "--reuse: %s ran on data.path=%s, whose private and test records are this suite's: only the cells that "
+            "read no public prompt were copied; the public prompts differ, so the consensus cells run here",
+            source, pool,
+        )  # fmt: skip
     return len(copied)
+
+
+def _pool_of_same_records(theirs: dict[str, Any], cfg: RunConfig) -> str:
+    """``data.path`` of a sweep folder's configuration ``theirs`` when it is not ``cfg``'s but holds the same private
+    and test records (``train.jsonl``, ``test.jsonl`` byte for byte: a public pool of the same suite), else ``""``.
+    Relative paths are read from the working directory, as the sweep reads ``data.path``."""
+    path = theirs.get("path")
+    if cfg.data.source or theirs.get("source") or not path or Path(path) == Path(cfg.data.path):
+        return ""
+    files = [(Path(path) / name, Path(cfg.data.path) / name) for name in ("train.jsonl", "test.jsonl")]
+    same = all(a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes() for a, b in files)
+    return path if same else ""
 
 
 def _cells_in(group: Path, folder: str, names: list[str]) -> list[str]:
