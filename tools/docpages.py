@@ -352,6 +352,7 @@ def _sent(cost: Mapping[Any, Any], key: tuple[str, int | None], stage: str) -> f
 BUDGET_PARTS = {  # study part with a public-budget axis -> (whose budget, its section of the results page)
     "expert-budget": ("on the expert clients", "the-expert-clients-public-budget"),
     "budget": ("on the Dirichlet split", "the-dirichlet-splits-public-budget"),
+    "budget-pool": ("on the Dirichlet split, from the pool of 1,120", "beyond-the-suites-280-public-prompts"),
 }
 
 
@@ -380,6 +381,35 @@ def budget_findings(part: str) -> list[Finding]:
             f"More public prompts {BUDGET_PARTS[part][0]}: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
             f"public prompts per round ({len(sc.seeds)} seeds). {v.text}{said}",
             f"results.md#{BUDGET_PARTS[part][1]}",
+        )
+    ]
+
+
+def rounds_findings(part: str = "rounds") -> list[Finding]:
+    """A rounds axis: the best rule at the last round minus FedAvg-LoRA after each reported round, and how both moved."""
+    res, sc, _ = _study(part)
+    b, rounds = res.plan.budgets[0], sorted(res.plan.rounds)
+    last = f"round_{rounds[-1]}"
+    rules = [e for e, budget in res.entries(sc.clients) if budget == b and sc.has((e, b, last))]
+    refs = [r for r in ("fedavg", "fedavg (global)") if sc.has((r, None, last))]
+    if not rules or not refs:
+        return []
+    best = max(rules, key=lambda e: sc.point[(e, b, last)])
+    name = f"`{best.partition('@')[2] or 'medoid'}`"
+    names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model"}
+    diffs = {ref: [sc.difference((best, b, f"round_{r}"), (ref, None, f"round_{r}")) for r in rounds] for ref in refs}
+    each = "; ".join(f"minus {names[ref]} {', '.join(d.format('{:+.3f}') for d in ds)}" for ref, ds in diffs.items())
+    after = " and ".join(_says(ds[-1], names[ref]) for ref, ds in diffs.items())
+    moved = ", ".join(
+        f"{label} from {sc.point[(key, budget, f'round_{rounds[0]}')]:.3f} to {sc.point[(key, budget, last)]:.3f}"
+        for label, key, budget in ((name, best, b), ("FedAvg-LoRA's global model", refs[-1], None))
+    )
+    return [
+        Finding(
+            f"More rounds at {b} public prompts on the Dirichlet split ({len(sc.seeds)} seeds): after rounds "
+            f"{', '.join(map(str, rounds))}, {name} {each}. After round {rounds[-1]} it is {after}; "
+            f"{moved} between rounds {rounds[0]} and {rounds[-1]}.",
+            "results.md#more-rounds",
         )
     ]
 
@@ -701,6 +731,7 @@ def study_markdown(name: str) -> str:
             ],
         )
     )
+    out += _rounds_markdown(res, sc)
     diffs = frontier.difference_rows(res, sc, last)
     refs = [k.removeprefix("minus ") for k in (diffs[0] if diffs else {}) if k.startswith("minus ")]
     out += [
@@ -807,6 +838,54 @@ def study_markdown(name: str) -> str:
         + (f" {manifest['note']}" if manifest.get("note") else ""),
     ]
     return "\n".join(out)
+
+
+def _rounds_markdown(res: Any, sc: Any) -> list[str]:
+    """A part that reports more than one round: each entry's score after the local stage and each reported round, and
+    the consensus rules' paired differences from local training and FedAvg-LoRA after each of them."""
+    from fedcofit_lite.analysis import frontier
+
+    if len(res.plan.rounds) < 2:
+        return []
+    stages = [f"round_{r}" for r in sorted(res.plan.rounds)]
+    scores = frontier.round_rows(res, sc)
+    out = ["", "Score after the local stage and after each reported round (one run to the last round):", ""]
+    out.append(
+        md_table(
+            ["method", "public prompts", "local stage", *(f"after round {s.removeprefix('round_')}" for s in stages)],
+            [
+                [
+                    f"`{r['method']}`",
+                    _b(r["budget"]),
+                    *(fmt_interval(r["scores"][s]) if s in r["scores"] else "-" for s in ["local", *stages]),
+                ]
+                for r in scores
+            ],
+        )
+    )
+    rows = [(s, d) for s in stages for d in frontier.difference_rows(res, sc, s) if d["budget"] is not None]
+    refs = [k.removeprefix("minus ") for k in (rows[0][1] if rows else {}) if k.startswith("minus ")]
+    if rows:
+        out += [
+            "",
+            "The consensus rules' paired differences after each reported round (row minus column; **bold**: the interval leaves out zero):",
+            "",
+        ]
+        out.append(
+            md_table(
+                ["method", "public prompts", "after round", *(f"minus `{r}`" for r in refs)],
+                [
+                    [
+                        f"`{d['method']}`",
+                        _b(d["budget"]),
+                        s.removeprefix("round_"),
+                        *(_bold_if(d[f"minus {r}"]) for r in refs),
+                    ]
+                    for s, d in rows
+                ],
+            )
+        )
+    return out
 
 
 def _reused_words(manifest: dict[str, Any]) -> str:
@@ -923,6 +1002,8 @@ def _findings() -> tuple[Finding, ...]:
     study = expert_findings() if _complete_seeds("expert") else []
     study += budget_findings("expert-budget") if _complete_seeds("expert-budget") >= 3 else []
     budget = budget_findings("budget") if _complete_seeds("budget") >= 3 else []  # after the Dirichlet findings
+    budget += budget_findings("budget-pool") if _complete_seeds("budget-pool") >= 3 else []
+    budget += rounds_findings() if _complete_seeds("rounds") >= 3 else []
     tail = against_reference("freeform") if _complete_seeds("freeform") >= 3 else []
     tail += against_reference("expert-calibrated") if _complete_seeds("expert-calibrated") >= 3 else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
@@ -1211,6 +1292,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_budget.md": lambda: _study_page("budget"),
     "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
     "study_freeform.md": lambda: _study_page("freeform"),
+    "study_budget_pool.md": lambda: _study_page("budget-pool"),
+    "study_rounds.md": lambda: _study_page("rounds"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
