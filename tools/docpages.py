@@ -357,7 +357,8 @@ BUDGET_PARTS = {  # study part with a public-budget axis -> (whose budget, its s
 
 
 def budget_findings(part: str) -> list[Finding]:
-    """A public-budget axis (:data:`BUDGET_PARTS`): the best rule at each budget, then the sweep's verdict."""
+    """A public-budget axis (:data:`BUDGET_PARTS`): the best rule at each budget and what its last step up in budget
+    changed (paired over the same seeds and items), then the sweep's verdict."""
     from fedcofit_lite.analysis import frontier
 
     res, sc, _ = _study(part)
@@ -366,7 +367,12 @@ def budget_findings(part: str) -> list[Finding]:
     if not rules:
         return []
     best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])
-    at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in budgets if sc.has((best, b, last))]
+    ran = [b for b in budgets if sc.has((best, b, last))]
+    at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in ran]
+    step = ""
+    if len(ran) > 1:
+        d = sc.difference((best, ran[-1], last), (best, ran[-2], last))
+        step = f" From {ran[-2]} to {ran[-1]} prompts it moves {d.format('{:+.3f}')} ({_says(d, 'zero')})."
     v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
     said = ""
     if v.reached and ("fedavg", None) in cost:
@@ -379,7 +385,7 @@ def budget_findings(part: str) -> list[Finding]:
     return [
         Finding(
             f"More public prompts {BUDGET_PARTS[part][0]}: `{best.partition('@')[2] or 'medoid'}` scores {', '.join(at)} "
-            f"public prompts per round ({len(sc.seeds)} seeds). {v.text}{said}",
+            f"public prompts per round ({len(sc.seeds)} seeds).{step} {v.text}{said}",
             f"results.md#{BUDGET_PARTS[part][1]}",
         )
     ]
