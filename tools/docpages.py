@@ -353,6 +353,7 @@ BUDGET_PARTS = {  # study part with a public-budget axis -> (whose budget, its s
     "expert-budget": ("on the expert clients", "the-expert-clients-public-budget"),
     "budget": ("on the Dirichlet split", "the-dirichlet-splits-public-budget"),
     "budget-pool": ("on the Dirichlet split, from the pool of 1,120", "beyond-the-suites-280-public-prompts"),
+    "freeform-budget": ("on open-ended answers", "the-open-ended-answers-public-budget"),
 }
 
 
@@ -1011,6 +1012,7 @@ def _findings() -> tuple[Finding, ...]:
     budget += budget_findings("budget-pool") if _complete_seeds("budget-pool") >= 3 else []
     budget += rounds_findings() if _complete_seeds("rounds") >= 3 else []
     tail = against_reference("freeform") if _complete_seeds("freeform") >= 3 else []
+    tail += budget_findings("freeform-budget") if _complete_seeds("freeform-budget") >= 3 else []
     tail += against_reference("expert-calibrated") if _complete_seeds("expert-calibrated") >= 3 else []
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
@@ -1300,6 +1302,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_freeform.md": lambda: _study_page("freeform"),
     "study_budget_pool.md": lambda: _study_page("budget-pool"),
     "study_rounds.md": lambda: _study_page("rounds"),
+    "study_freeform_budget.md": lambda: _study_page("freeform-budget"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
