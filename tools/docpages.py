@@ -1003,25 +1003,27 @@ def _complete_seeds(name: str) -> int:
 def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
-    against the medoid there), then the free-form table, and from 3 seeds the free-form part's competence rule and
-    the calibrated signal against `closest`."""
+    against the medoid there), then its budget, pool and rounds axes, then the free-form table; each other part
+    from 3 seeds (:func:`_once_run`)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
-    study += budget_findings("expert-budget") if _complete_seeds("expert-budget") >= 3 else []
-    budget = budget_findings("budget") if _complete_seeds("budget") >= 3 else []  # after the Dirichlet findings
-    budget += budget_findings("budget-pool") if _complete_seeds("budget-pool") >= 3 else []
-    budget += rounds_findings() if _complete_seeds("rounds") >= 3 else []
-    tail = against_reference("freeform") if _complete_seeds("freeform") >= 3 else []
-    tail += budget_findings("freeform-budget") if _complete_seeds("freeform-budget") >= 3 else []
-    tail += against_reference("expert-calibrated") if _complete_seeds("expert-calibrated") >= 3 else []
+    study += _once_run("expert-budget", budget_findings)
+    budget = _once_run("budget", budget_findings) + _once_run("budget-pool", budget_findings)  # after the Dirichlet
+    budget += _once_run("rounds", rounds_findings)
+    tail = _once_run("freeform", against_reference) + _once_run("freeform-budget", budget_findings)
+    tail += _once_run("expert-calibrated", against_reference)
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
         dirichlet = dirichlet_findings()
         vote = [f for f in everything[:-1] if "exact-string vote" in f.text]  # the reference's, until the study runs it
         vote = [] if any("exact-string vote" in f.text for f in dirichlet) else vote
         return tuple(study + dirichlet + budget + vote + everything[-1:] + tail)  # the free-form finding stays
-    cpu = against_reference("cpu") if _complete_seeds("cpu") >= 3 else []
-    return tuple(study + everything[:-1] + cpu + budget + everything[-1:] + tail)
+    return tuple(study + everything[:-1] + _once_run("cpu", against_reference) + budget + everything[-1:] + tail)
+
+
+def _once_run(part: str, make: Callable[[str], list[Finding]], seeds: int = 3) -> list[Finding]:
+    """``make(part)``'s findings once the study part has ``seeds`` complete seeds, else none."""
+    return make(part) if _complete_seeds(part) >= seeds else []
 
 
 def timings() -> list[dict[str, Any]]:
