@@ -421,6 +421,53 @@ def rounds_findings(part: str = "rounds") -> list[Finding]:
     ]
 
 
+def _and(items: Sequence[Any]) -> str:
+    """``a, b and c``."""
+    words = [str(x) for x in items]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+def clients_findings(part: str = "clients") -> list[Finding]:
+    """A clients axis: the best rule minus FedAvg-LoRA (personalized and global) and minus local training at each
+    client count, and how the rule and FedAvg-LoRA's clients moved from the fewest clients to the most."""
+    res = _loaded(part)
+    counts, last = sorted(n for n in res.plan.clients if res.seeds[n]), f"round_{res.last_round}"
+    b = res.plan.budgets[0]
+    first = _scores(part, counts[0])
+    rules = [e for e, budget in res.entries(counts[0]) if budget == b and first.has((e, b, last))]
+    refs = [r for r in ("fedavg", "fedavg (global)", "local") if first.has((r, None, last))]
+    if len(counts) < 2 or not rules or not refs:
+        return []
+    best = max(rules, key=lambda e: _scores(part, counts[-1]).point.get((e, b, last), -1.0))
+    name = f"`{best.partition('@')[2] or 'medoid'}`"
+    names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
+    each = "; ".join(
+        f"minus {names[ref]} "
+        + ", ".join(
+            f"{_scores(part, n).difference((best, b, last), (ref, None, last)).format('{:+.3f}')}" for n in counts
+        )
+        for ref in refs
+    )
+    steps = {r[0].strip("`"): r[-1] for r in _client_steps(part, counts)}
+    moved = "; ".join(
+        f"{label} {steps[key]}" for label, key in ((name, best), ("FedAvg-LoRA's clients", "fedavg")) if key in steps
+    ).replace("**", "")
+    cap = json.loads((STUDY / part / "sweep.json").read_text())["config"]["data"]["max_train_per_client"]
+    keeps = (
+        f"each client keeping its {cap} private records"
+        if res.plan.client_data == "per_client"
+        else "the same records in all"
+    )
+    seeds = sorted({len(res.seeds[n]) for n in counts})
+    return [
+        Finding(
+            f"More clients on the Dirichlet split ({keeps}; {b} public prompts, {'-'.join(map(str, seeds))} seeds): "
+            f"at {_and(counts)} clients in turn, {name} {each}. From {counts[0]} to {counts[-1]} clients: {moved}.",
+            "results.md#more-clients",
+        )
+    ]
+
+
 AGAINST = {  # study part -> (where, its section, the rules asked about, the rule they are held against, its name)
     "cpu": (
         "Where every client holds most families (the Dirichlet split)",
@@ -696,13 +743,25 @@ def _b(budget: Any) -> str:
 
 
 @functools.cache
-def _study(name: str) -> tuple[Any, Any, dict[str, Any]]:
-    """A shipped study folder read once: (SweepResults, SweepScores of its first client count, manifest)."""
+def _loaded(name: str) -> Any:
+    """A shipped study folder's SweepResults, read once."""
     from fedcofit_lite.analysis import frontier
 
-    res = frontier.load_sweep(STUDY / name)
-    sc = frontier.sweep_scores(res, res.plan.clients[0], n_boot=2000)
-    return res, sc, json.loads((STUDY / name / "manifest.json").read_text())
+    return frontier.load_sweep(STUDY / name)
+
+
+@functools.cache
+def _scores(name: str, clients: int) -> Any:
+    """The paired scores (complete seeds only) of one client count of a shipped study part, computed once."""
+    from fedcofit_lite.analysis import frontier
+
+    return frontier.sweep_scores(_loaded(name), clients, n_boot=2000)
+
+
+def _study(name: str) -> tuple[Any, Any, dict[str, Any]]:
+    """A shipped study part: (SweepResults, SweepScores of its first client count, manifest)."""
+    res = _loaded(name)
+    return res, _scores(name, res.plan.clients[0]), json.loads((STUDY / name / "manifest.json").read_text())
 
 
 def study_markdown(name: str) -> str:
@@ -715,7 +774,7 @@ def study_markdown(name: str) -> str:
     n = sc.clients
     out = [
         f"{len(sc.seeds)} seed{'s' if len(sc.seeds) > 1 else ''} ({', '.join(map(str, sc.seeds))}) x {sc.n_items} test "
-        f"items, {n} clients, stage `{last}`; "
+        f"items, {n} clients{' (the other client counts: below)' if len(res.plan.clients) > 1 else ''}, stage `{last}`; "
         "every interval is a 95% paired bootstrap over the seeds and the test items within each.",
         "",
     ]
@@ -739,6 +798,7 @@ def study_markdown(name: str) -> str:
         )
     )
     out += _rounds_markdown(res, sc)
+    out += _clients_markdown(name)
     diffs = frontier.difference_rows(res, sc, last)
     refs = [k.removeprefix("minus ") for k in (diffs[0] if diffs else {}) if k.startswith("minus ")]
     out += [
@@ -895,6 +955,88 @@ def _rounds_markdown(res: Any, sc: Any) -> list[str]:
     return out
 
 
+def _clients_markdown(name: str) -> list[str]:
+    """A part with a clients axis: per client count (its own complete seeds), every entry's score and bytes, and the
+    consensus rules' kept labels, precision and paired differences from local training and FedAvg-LoRA; then how each
+    entry moved from the fewest clients to each larger count, paired over the seeds both ran and the test items."""
+    from fedcofit_lite.analysis import frontier
+
+    res = _loaded(name)
+    if len(res.plan.clients) < 2:
+        return []
+    last, counts = f"round_{res.last_round}", [n for n in sorted(res.plan.clients) if res.seeds[n]]
+    score_rows, diff_rows = [], []
+    for n in counts:
+        sc = _scores(name, n)
+        for r in frontier.budget_rows(res, sc, last):
+            score_rows.append(
+                [str(n), ", ".join(map(str, sc.seeds)), f"`{r['method']}`", _b(r["budget"]), fmt_interval(r["score"])]
+                + [f"{r['bytes']:,.0f}", f"{r['kept']:.1f}" if "kept" in r else "-"]
+                + [f"{r['precision']:.2f}" if "kept" in r and np.isfinite(r["precision"]) else "-"]
+            )
+        for d in frontier.difference_rows(res, sc, last):
+            if d["budget"] is not None:
+                minus = (_bold_if(d[f"minus {ref}"]) if f"minus {ref}" in d else "-" for ref in frontier.REFERENCES)
+                diff_rows.append([str(n), f"`{d['method']}`", _b(d["budget"]), *minus])
+    waiting = [f"{n} clients (seeds {', '.join(map(str, sorted(set(res.plan.seeds) - set(res.seeds[n]))))})"
+               for n in sorted(res.plan.clients) if set(res.seeds[n]) != set(res.plan.seeds)]  # fmt: skip
+    out = [
+        "",
+        f"By client count, after round {res.last_round}, each count over its own finished seeds"
+        + (f"; still running: {', '.join(waiting)}" if waiting else "")
+        + ":",
+        "",
+        md_table(
+            [
+                "clients",
+                "seeds",
+                "method",
+                "public prompts",
+                METRIC_LABELS.get(res.metric, res.metric).removeprefix("test "),
+            ]
+            + ["bytes", f"kept in {last}", "precision"],
+            score_rows,
+        ),
+        "",
+        "The consensus rules' paired differences at each client count (row minus column; **bold**: the interval leaves out zero):",
+        "",
+        md_table(["clients", "method", "public prompts", *(f"minus `{r}`" for r in frontier.REFERENCES)], diff_rows),
+    ]
+    moved = _client_steps(name, counts)
+    if moved:
+        out += [
+            "",
+            f"How each entry moved from {counts[0]} clients to more, paired over the seeds both ran and the test items "
+            "(a seed's training differs with the client count; its test items do not):",
+            "",
+            md_table(["method", "public prompts", *(f"{n} minus {counts[0]} clients" for n in counts[1:])], moved),
+        ]
+    return out
+
+
+def _client_steps(name: str, counts: list[int]) -> list[list[str]]:
+    """Per entry at the last round: its score at each larger client count minus at the fewest, paired over the seeds
+    both counts finished and the test items (:func:`stats.difference` of the two counts' per-seed item scores)."""
+    res = _loaded(name)
+    last, base = f"round_{res.last_round}", _scores(name, counts[0])
+    rows = []
+    for entry, budget in res.entries(counts[0]):
+        key = (entry, budget, last)
+        cols = []
+        for n in counts[1:]:
+            sc = _scores(name, n)
+            both = [s for s in base.seeds if s in sc.seeds]
+            if key not in sc.items or key not in base.items or not both or sc.n_items != base.n_items:
+                cols.append("-")
+                continue
+            pick = {"more": [sc.items[key][sc.seeds.index(s)] for s in both]}
+            pick["fewer"] = [base.items[key][base.seeds.index(s)] for s in both]
+            cols.append(_bold_if(stats.difference(pick, "more", "fewer", n_boot=2000)))
+        if any(c != "-" for c in cols):
+            rows.append([f"`{entry}`", _b(budget), *cols])
+    return rows
+
+
 def _reused_words(manifest: dict[str, Any]) -> str:
     """``; N cells copied from FOLDER by --reuse...`` when a study part took cells from another one, else nothing."""
     reused = manifest.get("reused", [])
@@ -991,25 +1133,26 @@ def _presets_page() -> str:
 
 @functools.cache
 def _complete_seeds(name: str) -> int:
-    """How many seeds of a shipped study part have finished every planned cell (0 when it is not shipped)."""
+    """How many seeds of a shipped study part have finished every planned cell, at its client count with the fewest
+    (0 when it is not shipped)."""
     if not (STUDY / name / "manifest.json").exists():
         return 0
     from fedcofit_lite.analysis import frontier
 
-    return max((len(s) for s in frontier.load_sweep(STUDY / name).seeds.values()), default=0)
+    return min((len(s) for s in frontier.load_sweep(STUDY / name).seeds.values()), default=0)
 
 
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
-    against the medoid there), then its budget, pool and rounds axes, then the free-form table; each other part
+    against the medoid there), then its budget, pool, rounds and clients axes, then the free-form table; each other part
     from 3 seeds (:func:`_once_run`)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += _once_run("expert-budget", budget_findings)
     budget = _once_run("budget", budget_findings) + _once_run("budget-pool", budget_findings)  # after the Dirichlet
-    budget += _once_run("rounds", rounds_findings)
+    budget += _once_run("rounds", rounds_findings) + _once_run("clients", clients_findings)
     tail = _once_run("freeform", against_reference) + _once_run("freeform-budget", budget_findings)
     tail += _once_run("expert-calibrated", against_reference)
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
@@ -1305,6 +1448,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_budget_pool.md": lambda: _study_page("budget-pool"),
     "study_rounds.md": lambda: _study_page("rounds"),
     "study_freeform_budget.md": lambda: _study_page("freeform-budget"),
+    "study_clients.md": lambda: _study_page("clients"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
