@@ -299,7 +299,7 @@ def test_the_verdict_holds_the_rule_against_the_paired_difference_not_the_refere
     assert sc.interval(ref).lo <= sc.point[rule] and sc.difference(rule, ref).hi < 0  # inside it, below it paired
     assert frontier.verdict(handmade, sc, criterion="matches").reached
     paired = frontier.verdict(handmade, sc)
-    assert not paired.reached and "no consensus rule is above or not distinguishable from (paired" in paired.text
+    assert not paired.reached and "no consensus rule is above or not distinguishable from fedavg" in paired.text
     assert "minus fedavg (global) -0.010 [-0.010, -0.010] (below)" in paired.text
 
 
