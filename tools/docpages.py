@@ -354,6 +354,7 @@ BUDGET_PARTS = {  # study part with a public-budget axis -> (whose budget, its s
     "budget": ("on the Dirichlet split", "the-dirichlet-splits-public-budget"),
     "budget-pool": ("on the Dirichlet split, from the pool of 1,120", "beyond-the-suites-280-public-prompts"),
     "freeform-budget": ("on open-ended answers", "the-open-ended-answers-public-budget"),
+    "mixed": ("across architectures (SmolLM2 and Gemma clients)", "mixed-architectures"),
 }
 
 
@@ -1146,13 +1147,14 @@ def _complete_seeds(name: str) -> int:
 def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
-    against the medoid there), then its budget, pool, rounds and clients axes, then the free-form table; each other part
+    against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the free-form table; each other part
     from 3 seeds (:func:`_once_run`)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += _once_run("expert-budget", budget_findings)
     budget = _once_run("budget", budget_findings) + _once_run("budget-pool", budget_findings)  # after the Dirichlet
     budget += _once_run("rounds", rounds_findings) + _once_run("clients", clients_findings)
+    budget += _once_run("mixed", budget_findings)
     tail = _once_run("freeform", against_reference) + _once_run("freeform-budget", budget_findings)
     tail += _once_run("expert-calibrated", against_reference)
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
@@ -1449,6 +1451,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_rounds.md": lambda: _study_page("rounds"),
     "study_freeform_budget.md": lambda: _study_page("freeform-budget"),
     "study_clients.md": lambda: _study_page("clients"),
+    "study_mixed.md": lambda: _study_page("mixed"),
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
