@@ -393,6 +393,14 @@ def budget_findings(part: str) -> list[Finding]:
     ]
 
 
+SPLITS = {"cpu": "the Dirichlet split", "expert": "the expert clients", "freeform": "open-ended answers"}
+
+
+def _on(res: Any) -> str:
+    """``on the Dirichlet split``: what a study part's preset asks of the clients (:data:`SPLITS`)."""
+    return f"on {SPLITS.get(res.preset, f'the `{res.preset}` preset')}"
+
+
 def rounds_findings(part: str = "rounds") -> list[Finding]:
     """A rounds axis: the best rule at the last round minus FedAvg-LoRA after each reported round, and how both moved."""
     res, sc, _ = _study(part)
@@ -414,7 +422,7 @@ def rounds_findings(part: str = "rounds") -> list[Finding]:
     )
     return [
         Finding(
-            f"More rounds at {b} public prompts on the Dirichlet split ({len(sc.seeds)} seeds): after rounds "
+            f"More rounds at {b} public prompts {_on(res)} ({len(sc.seeds)} seeds): after rounds "
             f"{', '.join(map(str, rounds))}, {name} {each}. After round {rounds[-1]} it is {after}; "
             f"{moved} between rounds {rounds[0]} and {rounds[-1]}.",
             "results.md#more-rounds",
@@ -462,7 +470,7 @@ def clients_findings(part: str = "clients") -> list[Finding]:
     seeds = sorted({len(res.seeds[n]) for n in counts})
     return [
         Finding(
-            f"More clients on the Dirichlet split ({keeps}; {b} public prompts, {'-'.join(map(str, seeds))} seeds): "
+            f"More clients {_on(res)} ({keeps}; {b} public prompts, {'-'.join(map(str, seeds))} seeds): "
             f"at {_and(counts)} clients in turn, {name} {each}. From {counts[0]} to {counts[-1]} clients: {moved}.",
             "results.md#more-clients",
         )
