@@ -437,41 +437,46 @@ def _and(items: Sequence[Any]) -> str:
 
 
 def clients_findings(part: str = "clients") -> list[Finding]:
-    """A clients axis: the best rule minus FedAvg-LoRA (personalized and global) and minus local training at each
-    client count, and how the rule and FedAvg-LoRA's clients moved from the fewest clients to the most."""
+    """A clients axis: the best rule (at the most clients) minus FedAvg-LoRA (personalized and global) and minus local
+    training at each client count, and how the rule and FedAvg-LoRA's clients moved from the fewest clients to the
+    most."""
     res = _loaded(part)
     counts, last = sorted(n for n in res.plan.clients if res.seeds[n]), f"round_{res.last_round}"
-    b = res.plan.budgets[0]
-    first = _scores(part, counts[0])
-    rules = [e for e, budget in res.entries(counts[0]) if budget == b and first.has((e, b, last))]
-    refs = [r for r in ("fedavg", "fedavg (global)", "local") if first.has((r, None, last))]
-    if len(counts) < 2 or not rules or not refs:
+    if len(counts) < 2:
         return []
-    best = max(rules, key=lambda e: _scores(part, counts[-1]).point.get((e, b, last), -1.0))
+    b, scores = res.plan.budgets[0], {n: _scores(part, n) for n in counts}
+    rules = [
+        e for e, budget in res.entries(counts[0]) if budget == b and all(scores[n].has((e, b, last)) for n in counts)
+    ]
+    refs = [r for r in ("fedavg", "fedavg (global)", "local") if all(scores[n].has((r, None, last)) for n in counts)]
+    if not rules or not refs:
+        return []
+    best = max(rules, key=lambda e: scores[counts[-1]].point[(e, b, last)])
     name = f"`{best.partition('@')[2] or 'medoid'}`"
     names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
     each = "; ".join(
         f"minus {names[ref]} "
-        + ", ".join(
-            f"{_scores(part, n).difference((best, b, last), (ref, None, last)).format('{:+.3f}')}" for n in counts
-        )
+        + ", ".join(scores[n].difference((best, b, last), (ref, None, last)).format("{:+.3f}") for n in counts)
         for ref in refs
     )
-    steps = {r[0].strip("`"): r[-1] for r in _client_steps(part, counts)}
+    steps = _client_steps(part, counts)
     moved = "; ".join(
-        f"{label} {steps[key]}" for label, key in ((name, best), ("FedAvg-LoRA's clients", "fedavg")) if key in steps
-    ).replace("**", "")
+        f"{label} {steps[key][-1].format('{:+.3f}')}"
+        for label, key in ((name, (best, b)), ("FedAvg-LoRA's clients", ("fedavg", None)))
+        if key in steps and steps[key][-1] is not None
+    )
     cap = json.loads((STUDY / part / "sweep.json").read_text())["config"]["data"]["max_train_per_client"]
     keeps = (
-        f"each client keeping its {cap} private records"
+        f"each client keeping up to {cap} private records"
         if res.plan.client_data == "per_client"
-        else "the same records in all"
+        else f"the preset's {cap * load_config(res.preset).federation.n_clients} private records split among them"
     )
     seeds = sorted({len(res.seeds[n]) for n in counts})
+    said = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
     return [
         Finding(
-            f"More clients {_on(res)} ({keeps}; {b} public prompts, {'-'.join(map(str, seeds))} seeds): "
-            f"at {_and(counts)} clients in turn, {name} {each}. From {counts[0]} to {counts[-1]} clients: {moved}.",
+            f"More clients {_on(res)} ({keeps}; {b} public prompts, {said} seeds): at {_and(counts)} clients in "
+            f"turn, {name} {each}." + (f" From {counts[0]} to {counts[-1]} clients: {moved}." if moved else ""),
             "results.md#more-clients",
         )
     ]
@@ -768,9 +773,10 @@ def _scores(name: str, clients: int) -> Any:
 
 
 def _study(name: str) -> tuple[Any, Any, dict[str, Any]]:
-    """A shipped study part: (SweepResults, SweepScores of its first client count, manifest)."""
+    """A shipped study part: (SweepResults, SweepScores of its fewest clients with a finished seed, manifest)."""
     res = _loaded(name)
-    return res, _scores(name, res.plan.clients[0]), json.loads((STUDY / name / "manifest.json").read_text())
+    first = min((n for n in res.plan.clients if res.seeds[n]), default=res.plan.clients[0])  # fewest clients run
+    return res, _scores(name, first), json.loads((STUDY / name / "manifest.json").read_text())
 
 
 def study_markdown(name: str) -> str:
@@ -1011,7 +1017,10 @@ def _clients_markdown(name: str) -> list[str]:
         "",
         md_table(["clients", "method", "public prompts", *(f"minus `{r}`" for r in frontier.REFERENCES)], diff_rows),
     ]
-    moved = _client_steps(name, counts)
+    moved = [
+        [f"`{entry}`", _b(budget), *(_bold_if(d) if d is not None else "-" for d in steps)]
+        for (entry, budget), steps in _client_steps(name, counts).items()
+    ]
     if moved:
         out += [
             "",
@@ -1023,27 +1032,28 @@ def _clients_markdown(name: str) -> list[str]:
     return out
 
 
-def _client_steps(name: str, counts: list[int]) -> list[list[str]]:
-    """Per entry at the last round: its score at each larger client count minus at the fewest, paired over the seeds
-    both counts finished and the test items (:func:`stats.difference` of the two counts' per-seed item scores)."""
+def _client_steps(name: str, counts: list[int]) -> dict[tuple[str, int | None], list[Any]]:
+    """Per (entry, budget) at the last round: its score at each larger client count minus at the fewest (an interval,
+    or None where a count lacks it), paired over the seeds both counts finished and the test items
+    (:func:`stats.difference` of the two counts' per-seed item scores). A seed's test items depend on the seed and
+    the data, not on the client count; a count whose seeds hold another number of items is left out (None)."""
     res = _loaded(name)
     last, base = f"round_{res.last_round}", _scores(name, counts[0])
-    rows = []
+    out: dict[tuple[str, int | None], list[Any]] = {}
     for entry, budget in res.entries(counts[0]):
-        key = (entry, budget, last)
-        cols = []
+        key, steps = (entry, budget, last), []
         for n in counts[1:]:
             sc = _scores(name, n)
             both = [s for s in base.seeds if s in sc.seeds]
             if key not in sc.items or key not in base.items or not both or sc.n_items != base.n_items:
-                cols.append("-")
+                steps.append(None)
                 continue
             pick = {"more": [sc.items[key][sc.seeds.index(s)] for s in both]}
             pick["fewer"] = [base.items[key][base.seeds.index(s)] for s in both]
-            cols.append(_bold_if(stats.difference(pick, "more", "fewer", n_boot=2000)))
-        if any(c != "-" for c in cols):
-            rows.append([f"`{entry}`", _b(budget), *cols])
-    return rows
+            steps.append(stats.difference(pick, "more", "fewer", n_boot=2000))
+        if any(d is not None for d in steps):
+            out[(entry, budget)] = steps
+    return out
 
 
 def _reused_words(manifest: dict[str, Any]) -> str:
@@ -1142,8 +1152,8 @@ def _presets_page() -> str:
 
 @functools.cache
 def _complete_seeds(name: str) -> int:
-    """How many seeds of a shipped study part have finished every planned cell, at its client count with the fewest
-    (0 when it is not shipped)."""
+    """How many seeds of a shipped study part have finished every planned cell, at the client count that has finished
+    the fewest (0 when it is not shipped)."""
     if not (STUDY / name / "manifest.json").exists():
         return 0
     from fedcofit_lite.analysis import frontier

@@ -410,7 +410,7 @@ def _paired(sc: SweepScores, key: Key, reference: list[str]) -> str:
 
 
 HOW = {  # verdict criterion -> how the best rule stands to the references when it meets them
-    "paired": "above or not distinguishable from",  # _paired says how, in the next sentence
+    "paired": "above or not distinguishable from",  # _paired's sentence says how: paired over seeds and items
     "matches": "within (or above) the 95% interval of",
     "beats": "distinguishably above",
 }
