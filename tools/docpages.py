@@ -1036,7 +1036,7 @@ def _client_steps(name: str, counts: list[int]) -> dict[tuple[str, int | None], 
     """Per (entry, budget) at the last round: its score at each larger client count minus at the fewest (an interval,
     or None where a count lacks it), paired over the seeds both counts finished and the test items
     (:func:`stats.difference` of the two counts' per-seed item scores). A seed's test items depend on the seed and
-    the data, not on the client count; a count whose seeds hold another number of items is left out (None)."""
+    the data, not on the client count; a count whose seeds scored other items is left out (None)."""
     res = _loaded(name)
     last, base = f"round_{res.last_round}", _scores(name, counts[0])
     out: dict[tuple[str, int | None], list[Any]] = {}
@@ -1045,7 +1045,8 @@ def _client_steps(name: str, counts: list[int]) -> dict[tuple[str, int | None], 
         for n in counts[1:]:
             sc = _scores(name, n)
             both = [s for s in base.seeds if s in sc.seeds]
-            if key not in sc.items or key not in base.items or not both or sc.n_items != base.n_items:
+            same = all(sc.item_ids[sc.seeds.index(s)] == base.item_ids[base.seeds.index(s)] for s in both)
+            if key not in sc.items or key not in base.items or not both or not same:
                 steps.append(None)
                 continue
             pick = {"more": [sc.items[key][sc.seeds.index(s)] for s in both]}

@@ -146,6 +146,7 @@ class SweepScores:
     draws: dict[Key, np.ndarray]  # (n_boot,)
     n_items: int
     items: dict[Key, list[np.ndarray]] = field(default_factory=dict)  # per seed, each test item's score
+    item_ids: list[list[str]] = field(default_factory=list)  # per seed, the test items' ids, in the arrays' order
 
     def interval(self, key: Key) -> stats.Interval:
         return stats.interval(self.point[key], self.draws[key])
@@ -171,8 +172,8 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
     """Paired bootstrap draws of every entry's score at every stage, for ``clients`` clients (complete seeds only)."""
     metric, groups = metric or res.metric, res.seed_groups(clients)
     per_key: dict[Key, list[np.ndarray]] = {}
-    for group in groups:
-        ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
+    item_ids = [sorted({r.id for r in read_predictions(g[0].group, "base") or []}) for g in groups]
+    for group, ids in zip(groups, item_ids, strict=True):
         for cell in group:
             for tag, entry in _tags(cell, has_global_model(cell.method)):
                 for stage in res.stages():
@@ -185,7 +186,7 @@ def sweep_scores(res: SweepResults, clients: int, n_boot: int = 1000, metric: st
                         per_key.setdefault((entry, cell.budget, stage), []).append(np.array([items[i] for i in ids]))
     complete = {k: v for k, v in per_key.items() if len(v) == len(groups)}
     point, draws = stats.bootstrap_draws(complete, n_boot)
-    return SweepScores(clients, res.seeds[clients], point, draws, len(next(iter(complete.values()))[0]), complete)
+    return SweepScores(clients, res.seeds[clients], point, draws, len(item_ids[0]), complete, item_ids)
 
 
 # -- what each stage cost -----------------------------------------------------------------------
