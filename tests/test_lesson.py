@@ -126,3 +126,31 @@ def test_the_study_table_reads_the_shipped_cells_scores():
     assert int(table.loc["fedavg", "bytes a run moved"].replace(",", "")) > 1000 * int(
         table.loc["consensus, rule closest", "bytes a run moved"].replace(",", "")
     )
+
+
+def test_the_clients_table_pairs_each_count_with_the_fewest_over_the_seeds_both_ran():
+    """Each step of the shipped clients part is, at its point, the mean over the seeds both counts finished of the
+    difference of the cells' own summaries (last round, test exact match): the same seeds and items on both sides."""
+    import json
+
+    docpages = _docpages()
+    res = docpages._loaded("clients")
+    counts = [n for n in sorted(res.plan.clients) if res.seeds[n]]
+    assert len(counts) >= 2, "the clients part ships at least two client counts with a finished seed"
+
+    def last_score(n, seed, method):
+        rows = json.loads((res.root / f"clients_{n}" / f"seed_{seed}" / method / "summary.json").read_text())["rows"]
+        return [r for r in rows if r["stage"].startswith("round_")][-1]["exact_match"]
+
+    steps = docpages._client_steps("clients", counts)
+    assert ("local", None) in steps and ("consensus@closest", 48) in steps
+    for i, n in enumerate(counts[1:]):
+        both = [s for s in res.seeds[counts[0]] if s in res.seeds[n]]
+        for (method, budget), folder in (
+            (("local", None), "local"),
+            (("consensus@closest", 48), "public_48/consensus@closest"),
+        ):
+            expected = np.mean([last_score(n, s, folder) - last_score(counts[0], s, folder) for s in both])
+            d = steps[(method, budget)][i]
+            assert d.mean == pytest.approx(expected, abs=6e-4) and d.lo <= d.mean <= d.hi
+    assert "More clients on the Dirichlet split" in docpages.clients_findings()[0].text

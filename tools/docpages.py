@@ -813,7 +813,6 @@ def study_markdown(name: str) -> str:
         )
     )
     out += _rounds_markdown(res, sc)
-    out += _clients_markdown(name)
     diffs = frontier.difference_rows(res, sc, last)
     refs = [k.removeprefix("minus ") for k in (diffs[0] if diffs else {}) if k.startswith("minus ")]
     out += [
@@ -834,6 +833,7 @@ def study_markdown(name: str) -> str:
             ],
         )
     )
+    out += _clients_markdown(name)
     moved = frontier.transfer_rows(res, n, n_boot=2000)
     if moved:
         out += [
