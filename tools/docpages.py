@@ -456,12 +456,15 @@ def clients_findings(part: str = "clients") -> list[Finding]:
     names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
     each = "; ".join(
         f"minus {names[ref]} "
-        + ", ".join(scores[n].difference((best, b, last), (ref, None, last)).format("{:+.3f}") for n in counts)
+        + ", ".join(
+            f"{d.format('{:+.3f}')} ({verdict(d)})"
+            for d in (scores[n].difference((best, b, last), (ref, None, last)) for n in counts)
+        )
         for ref in refs
     )
     steps = _client_steps(part, counts)
     moved = "; ".join(
-        f"{label} {steps[key][-1].format('{:+.3f}')}"
+        f"{label} {steps[key][-1].format('{:+.3f}')} ({verdict(steps[key][-1])})"
         for label, key in ((name, (best, b)), ("FedAvg-LoRA's clients", ("fedavg", None)))
         if key in steps and steps[key][-1] is not None
     )
