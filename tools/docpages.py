@@ -837,6 +837,7 @@ def study_markdown(name: str) -> str:
         )
     )
     out += _clients_markdown(name)
+    out += _architecture_markdown(name)
     moved = frontier.transfer_rows(res, n, n_boot=2000)
     if moved:
         out += [
@@ -1033,6 +1034,55 @@ def _clients_markdown(name: str) -> list[str]:
             md_table(["method", "public prompts", *(f"{n} minus {counts[0]} clients" for n in counts[1:])], moved),
         ]
     return out
+
+
+def _architecture_markdown(name: str) -> list[str]:
+    """A federation of several architectures: each entry's score on each architecture's clients (their own models'
+    answers, mean over those clients), and its difference from local training on the same clients, paired over the
+    seeds and the test items. Entries scored on one model (pooled training) have no row."""
+    from fedcofit_lite.analysis.compare import item_scores
+    from fedcofit_lite.runlog import read_predictions
+
+    res, sc, _ = _study(name)
+    n, last = sc.clients, f"round_{res.last_round}"
+    per: dict[tuple[str, int | None, str], list[np.ndarray]] = {}
+    arch: dict[str, str] = {}
+    for group in res.seed_groups(n):
+        cfg = load_config(group[0].group / "config.yaml", recorded=True)
+        arch = {f"client{i}": cfg.model_of_client(i) for i in range(n)}
+        if len(set(arch.values())) < 2:
+            return []
+        ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
+        for cell in group:
+            rows = read_predictions(cell.path, last) or []
+            if not set(arch) <= {r.client for r in rows}:
+                continue
+            for model in sorted(set(arch.values())):
+                got = item_scores([r for r in rows if arch.get(r.client) == model], res.metric)
+                per.setdefault((cell.method, cell.budget, model), []).append(np.array([got[i] for i in ids]))
+    full = {k: v for k, v in per.items() if len(v) == len(sc.seeds)}
+    if not full:
+        return []
+    point, draws = stats.bootstrap_draws(full, 2000)
+    table = []
+    for method, budget, model in sorted(full, key=lambda k: (k[2], k[1] or 0, k[0] != "local", k[0])):
+        here, local = (method, budget, model), ("local", None, model)
+        gain = stats.interval(point[here] - point[local], draws[here] - draws[local]) if local in full else None
+        table.append(
+            [f"`{method}`", _b(budget), f"`{model}` ({sum(m == model for m in arch.values())} of {n} clients)"]
+            + [
+                fmt_interval(stats.interval(point[here], draws[here])),
+                _bold_if(gain) if method != "local" and gain else "-",
+            ]
+        )
+    metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
+    return [
+        "",
+        f"By architecture, after round {res.last_round}: each entry's {metric} on the clients of one model (their own "
+        "answers), and minus local training on the same clients, paired over the seeds and the test items:",
+        "",
+        md_table(["method", "public prompts", "clients", metric, "minus `local`, same clients"], table),
+    ]
 
 
 def _client_steps(name: str, counts: list[int]) -> dict[tuple[str, int | None], list[Any]]:

@@ -343,9 +343,10 @@ def format_signal_power(rows: Sequence[dict[str, Any]]) -> str:
     lines.append("-" * len(head))
     for name, rs in by_signal.items():
         aucs = [r["auc"] for r in rs]
-        fams = [np.nanmean([r["by_family"].get(f, np.nan) for r in rs]) for f in families]
-        span = f"{np.nanmin(aucs):.2f}-{np.nanmax(aucs):.2f}"
-        lines.append(f"{name:<13}{np.nanmean(aucs):>7.2f}{span:>14}" + "".join(f"{a:>14.2f}" for a in fams))
+        fams = [np.array([r["by_family"].get(f, np.nan) for r in rs], dtype=float) for f in families]
+        span = f"{np.nanmin(aucs):.2f}-{np.nanmax(aucs):.2f}"  # a family with no AUC (all right or all wrong): "-"
+        cells = (f"{np.nanmean(a):>14.2f}" if np.isfinite(a).any() else f"{'-':>14}" for a in fams)
+        lines.append(f"{name:<13}{np.nanmean(aucs):>7.2f}{span:>14}" + "".join(cells))
     return "\n".join(lines)
 
 
