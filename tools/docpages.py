@@ -380,6 +380,7 @@ def budget_findings(part: str) -> list[Finding]:
     if v.reached and ("fedavg", None) in cost:
         ratio = _sent(cost, ("fedavg", None), last) / _sent(cost, (v.rule, v.budget), last)
         said = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
+    said += architecture_words(part)
     medoid, local = ("consensus", budgets[-1], last), ("local", None, last)
     if best != "consensus" and sc.has(medoid) and sc.has(local):
         d = sc.difference(medoid, local)
@@ -1036,22 +1037,23 @@ def _clients_markdown(name: str) -> list[str]:
     return out
 
 
-def _architecture_markdown(name: str) -> list[str]:
-    """A federation of several architectures: each entry's score on each architecture's clients (their own models'
-    answers, mean over those clients), and its difference from local training on the same clients, paired over the
-    seeds and the test items. Entries scored on one model (pooled training) have no row."""
+@functools.cache
+def _by_architecture(name: str) -> dict[tuple[str, int | None, str], tuple[Any, Any]]:
+    """A federation of several architectures: per (entry, budget, model), the entry's score on that model's clients
+    (their own models' answers, mean over those clients) and its difference from local training on the same clients
+    (None for local), paired over the seeds and the test items; empty for one architecture. Entries scored on one
+    model (pooled training) have none."""
     from fedcofit_lite.analysis.compare import item_scores
     from fedcofit_lite.runlog import read_predictions
 
     res, sc, _ = _study(name)
     n, last = sc.clients, f"round_{res.last_round}"
     per: dict[tuple[str, int | None, str], list[np.ndarray]] = {}
-    arch: dict[str, str] = {}
     for group in res.seed_groups(n):
         cfg = load_config(group[0].group / "config.yaml", recorded=True)
         arch = {f"client{i}": cfg.model_of_client(i) for i in range(n)}
         if len(set(arch.values())) < 2:
-            return []
+            return {}
         ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
         for cell in group:
             rows = read_predictions(cell.path, last) or []
@@ -1062,19 +1064,31 @@ def _architecture_markdown(name: str) -> list[str]:
                 per.setdefault((cell.method, cell.budget, model), []).append(np.array([got[i] for i in ids]))
     full = {k: v for k, v in per.items() if len(v) == len(sc.seeds)}
     if not full:
-        return []
+        return {}
     point, draws = stats.bootstrap_draws(full, 2000)
-    table = []
+    out = {}
     for method, budget, model in sorted(full, key=lambda k: (k[2], k[1] or 0, k[0] != "local", k[0])):
         here, local = (method, budget, model), ("local", None, model)
-        gain = stats.interval(point[here] - point[local], draws[here] - draws[local]) if local in full else None
-        table.append(
-            [f"`{method}`", _b(budget), f"`{model}` ({sum(m == model for m in arch.values())} of {n} clients)"]
-            + [
-                fmt_interval(stats.interval(point[here], draws[here])),
-                _bold_if(gain) if method != "local" and gain else "-",
-            ]
-        )
+        gain = None
+        if method != "local" and local in full:
+            gain = stats.interval(point[here] - point[local], draws[here] - draws[local])
+        out[here] = (stats.interval(point[here], draws[here]), gain)
+    return out
+
+
+def _architecture_markdown(name: str) -> list[str]:
+    """:func:`_by_architecture` as a table (nothing for a federation of one architecture)."""
+    res, sc, _ = _study(name)
+    rows = _by_architecture(name)
+    if not rows:
+        return []
+    arch = load_config(res.cells_of(sc.clients)[0].group / "config.yaml", recorded=True)
+    count = {m: sum(arch.model_of_client(i) == m for i in range(sc.clients)) for m in {k[2] for k in rows}}
+    table = [
+        [f"`{method}`", _b(budget), f"`{model}` ({count[model]} of {sc.clients} clients)", fmt_interval(score)]
+        + [_bold_if(gain) if gain else "-"]
+        for (method, budget, model), (score, gain) in rows.items()
+    ]
     metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
     return [
         "",
@@ -1083,6 +1097,26 @@ def _architecture_markdown(name: str) -> list[str]:
         "",
         md_table(["method", "public prompts", "clients", metric, "minus `local`, same clients"], table),
     ]
+
+
+def architecture_words(name: str) -> str:
+    """`` By architecture at B prompts, RULE adds +d [lo, hi] over local training on the M clients, ...``: the best
+    rule's gain at its largest budget on each model's clients (:func:`_by_architecture`), or nothing."""
+    rows = _by_architecture(name)
+    gains = {k: g for k, (_, g) in rows.items() if g is not None}
+    if not gains:
+        return ""
+    budget = max(b for _, b, _ in gains)
+    best = max(
+        {m for m, b, _ in gains if b == budget},
+        key=lambda m: min(rows[k][0].mean for k in gains if k[:2] == (m, budget)),
+    )
+    said = ", ".join(
+        f"{gains[k].format('{:+.3f}')} on the `{k[2]}` clients ({verdict(gains[k])})"
+        for k in gains
+        if k[:2] == (best, budget)
+    )
+    return f" By architecture at {budget} prompts, `{best.partition('@')[2] or 'medoid'}` minus local training: {said}."
 
 
 def _client_steps(name: str, counts: list[int]) -> dict[tuple[str, int | None], list[Any]]:
