@@ -154,3 +154,36 @@ def test_the_clients_table_pairs_each_count_with_the_fewest_over_the_seeds_both_
             d = steps[(method, budget)][i]
             assert d.mean == pytest.approx(expected, abs=6e-4) and d.lo <= d.mean <= d.hi
     assert "More clients on the Dirichlet split" in docpages.clients_findings()[0].text
+
+
+def test_the_architecture_table_scores_each_models_clients_on_their_own_answers():
+    """On the shipped mixed-architecture part, an architecture's local score is the share of its clients' own test
+    answers that match, mean over the finished seeds; each rule's gain is its score minus that, on the same clients."""
+    import json
+
+    from fedcofit_lite.config import load_config
+    from fedcofit_lite.tasks.evaluate import exact_match
+
+    docpages = _docpages()
+    res, sc, _ = docpages._study("mixed")
+    rows = docpages._by_architecture("mixed")
+    models = {k[2] for k in rows}
+    assert models == {"smollm2-135m", "gemma3-270m"}
+    for model in models:
+        shares = []
+        for s in sc.seeds:
+            group = res.root / f"clients_{sc.clients}" / f"seed_{s}"
+            config = load_config(group / "config.yaml", recorded=True)
+            mine = {f"client{i}" for i in range(sc.clients) if config.model_of_client(i) == model}
+            answers = [
+                json.loads(x) for x in (group / "local" / "predictions" / f"round_{res.last_round}.jsonl").open()
+            ]
+            hits = [exact_match(a["prediction"], a["reference"]) for a in answers if a["client"] in mine]
+            assert hits
+            shares.append(np.mean(hits))
+        local, gain = rows[("local", None, model)]
+        assert gain is None and local.mean == pytest.approx(np.mean(shares), abs=1e-9)
+        rules = [(score, d) for (method, _, m), (score, d) in rows.items() if m == model and method != "local"]
+        assert rules, "a consensus rule is scored on every architecture's clients"
+        for score, d in rules:
+            assert d.mean == pytest.approx(score.mean - local.mean, abs=1e-9)
