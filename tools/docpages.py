@@ -1217,9 +1217,7 @@ def consistency_note(name: str = "expert") -> str:
 def _study_page(name: str) -> str:
     if not (STUDY / name / "sweep.json").exists():
         return f"{NOTE}\n\nThis part of the study has not been shipped yet.\n"
-    from fedcofit_lite.analysis import frontier
-
-    res = frontier.load_sweep(STUDY / name)
+    res = _loaded(name)
     if not any(res.seeds.values()):
         planned = len(cells_of_plan(res))
         return f"{NOTE}\n\nRunning: {len(res.metrics)} of {planned} cells shipped, no seed complete yet.\n"
@@ -1244,17 +1242,15 @@ def _complete_seeds(name: str) -> int:
     the fewest (0 when it is not shipped)."""
     if not (STUDY / name / "manifest.json").exists():
         return 0
-    from fedcofit_lite.analysis import frontier
-
-    return min((len(s) for s in frontier.load_sweep(STUDY / name).seeds.values()), default=0)
+    return min((len(s) for s in _loaded(name).seeds.values()), default=0)
 
 
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
-    against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the free-form table; each other part
-    from 3 seeds (:func:`_once_run`)."""
+    against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the
+    free-form table; each other part from 3 seeds (:func:`_once_run`)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += _once_run("expert-budget", budget_findings)
