@@ -158,15 +158,17 @@ def test_the_clients_table_pairs_each_count_with_the_fewest_over_the_seeds_both_
 
 def test_the_architecture_table_scores_each_models_clients_on_their_own_answers():
     """On the shipped mixed-architecture part, an architecture's local score is the share of its clients' own test
-    answers that match, mean over the finished seeds; each rule's gain is its score minus that, on the same clients."""
+    answers that match, mean over the finished seeds; each rule's gain is its score minus that, on the same clients;
+    the page's table and ``sweep --summarize`` show those rows."""
     import json
 
+    from fedcofit_lite.analysis import sweepreport
     from fedcofit_lite.config import load_config
     from fedcofit_lite.tasks.evaluate import exact_match
 
     docpages = _docpages()
     res, sc, _ = docpages._study("mixed")
-    rows = docpages._by_architecture("mixed")
+    rows = {(r.entry, r.budget, r.model): r for r in docpages._by_architecture("mixed")}
     models = {k[2] for k in rows}
     assert models == {"smollm2-135m", "gemma3-270m"}
     for model in models:
@@ -181,9 +183,12 @@ def test_the_architecture_table_scores_each_models_clients_on_their_own_answers(
             hits = [exact_match(a["prediction"], a["reference"]) for a in answers if a["client"] in mine]
             assert hits
             shares.append(np.mean(hits))
-        local, gain = rows[("local", None, model)]
-        assert gain is None and local.mean == pytest.approx(np.mean(shares), abs=1e-9)
-        rules = [(score, d) for (method, _, m), (score, d) in rows.items() if m == model and method != "local"]
+        local = rows[("local", None, model)]
+        assert local.gain_over_local is None and local.score.mean == pytest.approx(np.mean(shares), abs=1e-9)
+        assert local.clients == len(mine)
+        rules = [r for (method, _, m), r in rows.items() if m == model and method != "local"]
         assert rules, "a consensus rule is scored on every architecture's clients"
-        for score, d in rules:
-            assert d.mean == pytest.approx(score.mean - local.mean, abs=1e-9)
+        for r in rules:
+            assert r.gain_over_local.mean == pytest.approx(r.score.mean - local.score.mean, abs=1e-9)
+    assert "(1 clients)" not in (text := sweepreport.sweep_report(res, n_boot=200)) and "by architecture" in text
+    assert "gemma3-270m (1 client" in text

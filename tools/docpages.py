@@ -1038,57 +1038,24 @@ def _clients_markdown(name: str) -> list[str]:
 
 
 @functools.cache
-def _by_architecture(name: str) -> dict[tuple[str, int | None, str], tuple[Any, Any]]:
-    """A federation of several architectures: per (entry, budget, model), the entry's score on that model's clients
-    (their own models' answers, mean over those clients) and its difference from local training on the same clients
-    (None for local), paired over the seeds and the test items; empty for one architecture. Entries scored on one
-    model (pooled training) have none."""
-    from fedcofit_lite.analysis.compare import item_scores
-    from fedcofit_lite.runlog import read_predictions
+def _by_architecture(name: str) -> list[Any]:
+    """The study part's :func:`frontier.architecture_rows` (empty for a federation of one architecture)."""
+    from fedcofit_lite.analysis import frontier
 
     res, sc, _ = _study(name)
-    n, last = sc.clients, f"round_{res.last_round}"
-    per: dict[tuple[str, int | None, str], list[np.ndarray]] = {}
-    for group in res.seed_groups(n):
-        cfg = load_config(group[0].group / "config.yaml", recorded=True)
-        arch = {f"client{i}": cfg.model_of_client(i) for i in range(n)}
-        if len(set(arch.values())) < 2:
-            return {}
-        ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
-        for cell in group:
-            rows = read_predictions(cell.path, last) or []
-            if not set(arch) <= {r.client for r in rows}:
-                continue
-            for model in sorted(set(arch.values())):
-                got = item_scores([r for r in rows if arch.get(r.client) == model], res.metric)
-                per.setdefault((cell.method, cell.budget, model), []).append(np.array([got[i] for i in ids]))
-    full = {k: v for k, v in per.items() if len(v) == len(sc.seeds)}
-    if not full:
-        return {}
-    point, draws = stats.bootstrap_draws(full, 2000)
-    out = {}
-    for method, budget, model in sorted(full, key=lambda k: (k[2], k[1] or 0, k[0] != "local", k[0])):
-        here, local = (method, budget, model), ("local", None, model)
-        gain = None
-        if method != "local" and local in full:
-            gain = stats.interval(point[here] - point[local], draws[here] - draws[local])
-        out[here] = (stats.interval(point[here], draws[here]), gain)
-    return out
+    return frontier.architecture_rows(res, sc.clients, n_boot=2000)
 
 
 def _architecture_markdown(name: str) -> list[str]:
     """:func:`_by_architecture` as a table (nothing for a federation of one architecture)."""
     res, sc, _ = _study(name)
-    rows = _by_architecture(name)
-    if not rows:
-        return []
-    arch = load_config(res.cells_of(sc.clients)[0].group / "config.yaml", recorded=True)
-    count = {m: sum(arch.model_of_client(i) == m for i in range(sc.clients)) for m in {k[2] for k in rows}}
     table = [
-        [f"`{method}`", _b(budget), f"`{model}` ({count[model]} of {sc.clients} clients)", fmt_interval(score)]
-        + [_bold_if(gain) if gain else "-"]
-        for (method, budget, model), (score, gain) in rows.items()
+        [f"`{r.entry}`", _b(r.budget), f"`{r.model}` ({r.clients} of {sc.clients} clients)", fmt_interval(r.score)]
+        + [_bold_if(r.gain_over_local) if r.gain_over_local else "-"]
+        for r in _by_architecture(name)
     ]
+    if not table:
+        return []
     metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
     return [
         "",
@@ -1100,21 +1067,18 @@ def _architecture_markdown(name: str) -> list[str]:
 
 
 def architecture_words(name: str) -> str:
-    """`` By architecture at B prompts, RULE adds +d [lo, hi] over local training on the M clients, ...``: the best
+    """`` By architecture at B prompts, RULE minus local training: +d [lo, hi] on the M clients, ...``: the best
     rule's gain at its largest budget on each model's clients (:func:`_by_architecture`), or nothing."""
-    rows = _by_architecture(name)
-    gains = {k: g for k, (_, g) in rows.items() if g is not None}
-    if not gains:
+    rows = [r for r in _by_architecture(name) if r.gain_over_local is not None]
+    if not rows:
         return ""
-    budget = max(b for _, b, _ in gains)
-    best = max(
-        {m for m, b, _ in gains if b == budget},
-        key=lambda m: min(rows[k][0].mean for k in gains if k[:2] == (m, budget)),
-    )
+    budget = max(r.budget for r in rows)
+    at = [r for r in rows if r.budget == budget]
+    best = max({r.entry for r in at}, key=lambda e: min(r.score.mean for r in at if r.entry == e))
     said = ", ".join(
-        f"{gains[k].format('{:+.3f}')} on the `{k[2]}` clients ({verdict(gains[k])})"
-        for k in gains
-        if k[:2] == (best, budget)
+        f"{r.gain_over_local.format('{:+.3f}')} on the `{r.model}` clients ({verdict(r.gain_over_local)})"
+        for r in at
+        if r.entry == best
     )
     return f" By architecture at {budget} prompts, `{best.partition('@')[2] or 'medoid'}` minus local training: {said}."
 

@@ -26,7 +26,9 @@ ADDED = {
     "audit": {"family_inference"},
     "compare": {"family_gaps"},
     "frontier": {
+        "ArchitectureRow",
         "SweepScores.beats",
+        "architecture_rows",
         "TransferRow",
         "_nanmean",
         "_paired",
@@ -43,7 +45,7 @@ ADDED = {
         "signal_power_of",
     },
     "stats": {"_mann_whitney", "probability_of_improvement", "resample"},
-    "sweepreport": {"difference_table", "transfer_table"},
+    "sweepreport": {"architecture_table", "difference_table", "transfer_table"},
     "cli": {"_leaderboard"},
     "config": {"CompetenceConfig"},
     "sweep": {"_cells_in", "_pool_of_same_records", "reuse_cells"},

@@ -541,3 +541,56 @@ def transfer_rows(
         unknown_k, known_k = stats.interval(point_u[k], draws_u[k]), stats.interval(point_k[k], draws_k[k])
         out.append(TransferRow(k[0], k[1], unknown_k, known_k, gain))
     return out
+
+
+# -- a federation of several architectures: each model's clients on their own -------------------
+@dataclass(frozen=True)
+class ArchitectureRow:
+    """One entry's score on the clients of one model (their own models' answers) in a federation of several models."""
+
+    entry: str
+    budget: int | None
+    model: str
+    clients: int  # how many of the federation's clients run ``model``
+    score: stats.Interval  # mean over those clients
+    gain_over_local: stats.Interval | None  # minus local training on the same clients, paired
+
+
+def architecture_rows(
+    res: SweepResults, clients: int, stage: str | None = None, n_boot: int = 1000, metric: str | None = None
+) -> list[ArchitectureRow]:
+    """Per (entry, budget, model): the entry's score on that model's clients and its gain over local training on the
+    same clients, paired over the seeds and the test items; ``[]`` for one architecture. Entries scored on one model
+    only (pooled training) have no row; ``stage``: default the last round."""
+    from ..config import load_config
+
+    metric, groups = metric or res.metric, res.seed_groups(clients)
+    stage = stage or f"round_{res.last_round}"
+    per: dict[tuple[str, int | None, str], list[np.ndarray]] = {}
+    arch: dict[str, str] = {}
+    for group in groups:
+        cfg = load_config(group[0].group / "config.yaml", recorded=True)
+        arch = {f"client{i}": cfg.model_of_client(i) for i in range(clients)}
+        if len(set(arch.values())) < 2:
+            return []
+        ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})
+        for cell in group:
+            rows = read_predictions(cell.path, stage) or []
+            if not set(arch) <= {r.client for r in rows}:
+                continue  # scored on one model (pooled training): no client's own answers
+            for model in sorted(set(arch.values())):
+                got = item_scores([r for r in rows if arch.get(r.client) == model], metric)
+                per.setdefault((cell.method, cell.budget, model), []).append(np.array([got[i] for i in ids]))
+    full = {k: v for k, v in per.items() if len(v) == len(groups)}
+    if not full:
+        return []
+    point, draws = stats.bootstrap_draws(full, n_boot)
+    out = []
+    for k in sorted(full, key=lambda k: (k[2], k[1] or 0, order(k[0]))):
+        local = ("local", None, k[2])
+        gain = None
+        if k[0] != "local" and local in full:
+            gain = stats.interval(point[k] - point[local], draws[k] - draws[local])
+        n = sum(m == k[2] for m in arch.values())
+        out.append(ArchitectureRow(k[0], k[1], k[2], n, stats.interval(point[k], draws[k]), gain))
+    return out

@@ -21,6 +21,7 @@ from .frontier import (
     Link,
     SweepResults,
     SweepScores,
+    architecture_rows,
     budget_rows,
     difference_rows,
     label_rows,
@@ -123,6 +124,20 @@ def transfer_table(rows: Sequence[Any]) -> str:
     return format_table(out, columns)
 
 
+def architecture_table(rows: Sequence[Any]) -> str:
+    """:func:`architecture_rows` as text: each entry's score on the clients of each model, and its gain over local."""
+    out = [
+        {"method": r.entry, "budget": _budget(r.budget), "model": f"{r.model} ({r.clients} client{'s' * (r.clients > 1)})",
+         "score": r.score.format(), "gain": r.gain_over_local.format("{:+.3f}") if r.gain_over_local else "-"}
+        for r in rows
+    ]  # fmt: skip
+    columns = [
+        ("method", "method", "{}"), ("budget", "budget", "{}"), ("clients of", "model", "{}"),
+        ("score", "score", "{}"), ("minus local, same clients", "gain", "{}"),
+    ]  # fmt: skip
+    return format_table(out, columns)
+
+
 def sweep_report(
     res: SweepResults,
     links: Sequence[Link] = DEFAULT_LINKS,
@@ -164,6 +179,9 @@ def sweep_report(
         if moved := transfer_rows(res, n, n_boot=n_boot):
             head = "-- what each client learned of the task families it held no record of (and kept of its own) --"
             lines += ["", head, transfer_table(moved)]
+        if by_model := architecture_rows(res, n, n_boot=n_boot):
+            head = "-- by architecture: each model's clients, scored on their own answers --"
+            lines += ["", head, architecture_table(by_model)]
         lines += ["", "-- pseudo-labels: per round, kept, precision, new-correct and harmful labels per client --"]
         lines += [labels_table(label_rows(res, n))]
         lines += ["", "-- verdict --", verdict(res, sc).text]
