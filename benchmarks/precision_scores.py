@@ -6,7 +6,7 @@ after another, and compares the test exact match of the final stage. The
 difference bf16 - fp32 is paired: the same seed gives both runs the same
 partition, adapter start and test items, so each (seed, client, test item)
 cell is scored under both dtypes. The interval is :mod:`fedcofit_lite.analysis.stats`'
-paired bootstrap over those cells (resampled within each seed, 2,000 draws).
+paired bootstrap over the seeds and then those cells within each drawn seed (2,000 draws).
 
 Example::
 
