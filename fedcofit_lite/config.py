@@ -434,6 +434,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where PyYAML has it: 5-10x faster
+
+
 def load_config(
     name_or_path: str | Path = "cpu", overrides: list[str] | None = None, *, recorded: bool = False
 ) -> RunConfig:
@@ -450,7 +453,7 @@ def load_config(
     """
     path = preset_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_LOADER) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err}).") from err
     if not isinstance(data, dict):

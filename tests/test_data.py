@@ -167,6 +167,25 @@ def test_suite_errors(tmp_path):
         TaskSuite([], [Example("p", "f", "q", response="a")], {}, [])
 
 
+def test_a_suite_folder_is_read_once_until_a_file_changes(tmp_path, monkeypatch):
+    """Analysing a sweep builds every cell's suite: the files are parsed once, each caller gets lists of its own, and
+    a rewritten file is read again."""
+    from fedcofit_lite.tasks import data
+
+    for name in SUITE_FILES.values():
+        (tmp_path / name).write_bytes((DEFAULT_DATA_DIR / name).read_bytes())
+    parsed = []
+    n_train = len(load_task_suite().train)
+    monkeypatch.setattr(data, "load_examples", lambda path: parsed.append(path) or load_examples(path))
+    first = load_task_suite(tmp_path)
+    first.train.clear()
+    again = load_task_suite(tmp_path)
+    assert len(parsed) == 3 and len(again.train) == n_train > 0  # not parsed again, not emptied by the first caller
+    test = load_jsonl(tmp_path / "test.jsonl")
+    write_jsonl(tmp_path / "test.jsonl", test[:5])
+    assert len(load_task_suite(tmp_path).test) == 5 and len(parsed) == 6
+
+
 # --- partitioners ----------------------------------------------------------
 
 

@@ -231,6 +231,9 @@ def _stratified_sample(
     return [examples[i] for i in sorted(keep)]
 
 
+_READ: dict[tuple, tuple] = {}  # the suite folders read last, by their files' paths, modification times and sizes
+
+
 def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], list[Example], dict[str, str]]:
     """The four files of a task suite folder, checked: (train, public, test, public references)."""
     if not directory.is_dir():
@@ -240,16 +243,20 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
         if not file.is_file():
             raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
 
-    # TaskSuite refuses a labelled public prompt
-    train, public, test = (load_examples(files[k]) for k in ("train", "public", "test"))
-    references = _load_references(files["public_references"])
+    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files.values())
+    if key not in _READ:  # analysing a sweep builds every cell's suite: hundreds of reads of the same few folders
+        splits = [load_examples(files[k]) for k in ("train", "public", "test")]  # TaskSuite refuses a labelled prompt
+        _READ[key] = (*splits, _load_references(files["public_references"]))
+        while len(_READ) > 4:
+            _READ.pop(next(iter(_READ)))
+    train, public, test, references = _READ[key]
     missing = [ex.id for ex in public if ex.id not in references]
     if missing or len(references) != len(public):
         raise DataFormatError(
             f"{files['public_references']} does not match {files['public']}: {len(references)} references for "
             f"{len(public)} prompts, {len(missing)} prompt(s) without one; {_REGENERATE_HINT}"
         )
-    return train, public, test, references
+    return list(train), list(public), list(test), dict(references)  # copies: the callers cut them
 
 
 def load_task_suite(
