@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import plotly.io as pio
@@ -486,22 +486,32 @@ def clients_findings(part: str = "clients") -> list[Finding]:
     ]
 
 
-AGAINST = {  # study part -> (where, its section, the rules asked about, the rule they are held against, its name)
-    "cpu": (
+class Against(NamedTuple):
+    """A study part's rules held against another rule of the same part, for the README."""
+
+    where: str  # the setting, as the finding's sentence opens
+    anchor: str  # its section of the results page
+    rules: tuple[str, ...]  # the rules asked about: the first the part ran is the finding's
+    reference: str  # the rule they are held against
+    words: str  # its name in the sentence
+
+
+AGAINST = {
+    "cpu": Against(
         "Where every client holds most families (the Dirichlet split)",
         "the-dirichlet-split-with-every-rule",
         ("consensus@closest", "consensus@competence"),
         "consensus",
         "the medoid rule",
     ),
-    "freeform": (
+    "freeform": Against(
         "On open-ended answers",
         "open-ended-answers",
         ("consensus@closest", "consensus@competence"),
         "consensus",
         "the medoid rule",
     ),
-    "expert-calibrated": (
+    "expert-calibrated": Against(
         "On the expert clients, with private records held out to calibrate each client's confidence",
         "the-calibrated-signal",
         ("consensus@calibrated",),
@@ -515,19 +525,19 @@ def against_reference(part: str) -> list[Finding]:
     """The first rule of :data:`AGAINST` a study part ran, minus the rule it is held against, with its interval over
     seeds and items (does reading competence, or calibrating it, lose anything against what was there)."""
     res, sc, _ = _study(part)
-    where, anchor, rules, reference, words = AGAINST[part]
+    against = AGAINST[part]
     last, b = f"round_{res.last_round}", res.plan.budgets[0]
-    ref = (reference, b, last)
-    rules = [r for r in rules if sc.has((r, b, last))]
+    ref = (against.reference, b, last)
+    rules = [r for r in against.rules if sc.has((r, b, last))]
     if not rules or not sc.has(ref):
         return []
     d = sc.difference((rules[0], b, last), ref)
     metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
     return [
         Finding(
-            f"{where}, `{rules[0].partition('@')[2]}` is {_says(d, words)}: {d.format('{:+.3f}')} "
+            f"{against.where}, `{rules[0].partition('@')[2]}` is {_says(d, against.words)}: {d.format('{:+.3f}')} "
             f"{metric} ({len(sc.seeds)} seeds, {b} public prompts).",
-            f"results.md#{anchor}",
+            f"results.md#{against.anchor}",
         )
     ]
 
