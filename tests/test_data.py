@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -184,6 +185,13 @@ def test_a_suite_folder_is_read_once_until_a_file_changes(tmp_path, monkeypatch)
     test = load_jsonl(tmp_path / "test.jsonl")
     write_jsonl(tmp_path / "test.jsonl", test[:5])
     assert len(load_task_suite(tmp_path).test) == 5 and len(parsed) == 6
+    # the same size and modification time (as cp -p leaves them): read again all the same
+    file, before = tmp_path / "test.jsonl", (tmp_path / "test.jsonl").stat()
+    text = file.read_text()
+    file.write_text(text.replace(test[0]["response"], test[0]["response"][::-1], 1))
+    os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert file.stat().st_size == before.st_size and file.stat().st_mtime_ns == before.st_mtime_ns
+    assert load_task_suite(tmp_path).test[0].response == test[0]["response"][::-1] and len(parsed) == 9
 
 
 # --- partitioners ----------------------------------------------------------

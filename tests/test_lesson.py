@@ -171,24 +171,31 @@ def test_the_architecture_table_scores_each_models_clients_on_their_own_answers(
     rows = {(r.entry, r.budget, r.model): r for r in docpages._by_architecture("mixed")}
     models = {k[2] for k in rows}
     assert models == {"smollm2-135m", "gemma3-270m"}
-    for model in models:
+
+    def share(model: str, cell: str) -> float:
+        """The share of the model's clients' own test answers in ``cell`` that match, mean over the seeds."""
         shares = []
         for s in sc.seeds:
             group = res.root / f"clients_{sc.clients}" / f"seed_{s}"
             config = load_config(group / "config.yaml", recorded=True)
             mine = {f"client{i}" for i in range(sc.clients) if config.model_of_client(i) == model}
-            answers = [
-                json.loads(x) for x in (group / "local" / "predictions" / f"round_{res.last_round}.jsonl").open()
-            ]
+            answers = [json.loads(x) for x in (group / cell / "predictions" / f"round_{res.last_round}.jsonl").open()]
             hits = [exact_match(a["prediction"], a["reference"]) for a in answers if a["client"] in mine]
             assert hits
             shares.append(np.mean(hits))
+        return float(np.mean(shares))
+
+    for model in models:
         local = rows[("local", None, model)]
-        assert local.gain_over_local is None and local.score.mean == pytest.approx(np.mean(shares), abs=1e-9)
-        assert local.clients == len(mine)
+        assert local.gain_over_local is None and local.score.mean == pytest.approx(share(model, "local"), abs=1e-9)
+        assert 0 < local.clients < sc.clients
         rules = [r for (method, _, m), r in rows.items() if m == model and method != "local"]
         assert rules, "a consensus rule is scored on every architecture's clients"
         for r in rules:
-            assert r.gain_over_local.mean == pytest.approx(r.score.mean - local.score.mean, abs=1e-9)
-    assert "(1 clients)" not in (text := sweepreport.sweep_report(res, n_boot=200)) and "by architecture" in text
-    assert "gemma3-270m (1 client" in text
+            assert r.score.mean == pytest.approx(share(model, f"public_{r.budget}/{r.entry}"), abs=1e-9)
+            assert r.gain_over_local.lo <= r.score.mean - local.score.mean <= r.gain_over_local.hi
+    assert sum(rows[("local", None, m)].clients for m in models) == sc.clients
+    table = "\n".join(docpages._architecture_markdown("mixed"))
+    assert all(f"`{m}` ({rows[('local', None, m)].clients} of {sc.clients} clients)" in table for m in models)
+    text = sweepreport.sweep_report(res, n_boot=200)
+    assert "gemma3-270m (1 client)" in text and "smollm2-135m (3 clients)" in text

@@ -365,10 +365,10 @@ def budget_findings(part: str) -> list[Finding]:
 
     res, sc, _ = _study(part)
     last, budgets = f"round_{res.last_round}", sorted(res.plan.budgets)
-    rules = {e for e, b in res.entries(sc.clients) if b == budgets[-1] and sc.has((e, b, last))}
+    rules = [e for e, b in res.entries(sc.clients) if b == budgets[-1] and sc.has((e, b, last))]  # the tables' order
     if not rules:
         return []
-    best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])
+    best = max(rules, key=lambda e: sc.point[(e, budgets[-1], last)])  # a tie: the first in the tables
     ran = [b for b in budgets if sc.has((best, b, last))]
     at = [f"{sc.interval((best, b, last)).format()} at {b}" for b in ran]
     step = ""
@@ -1077,14 +1077,18 @@ def _architecture_markdown(name: str) -> list[str]:
 
 
 def architecture_words(name: str) -> str:
-    """`` By architecture at B prompts, RULE minus local training: +d [lo, hi] on the M clients, ...``: the best
-    rule's gain at its largest budget on each model's clients (:func:`_by_architecture`), or nothing."""
-    rows = [r for r in _by_architecture(name) if r.gain_over_local is not None]
+    """`` By architecture at B prompts, RULE minus local training: +d [lo, hi] on the M clients, ...``: at the largest
+    budget, the rule whose smallest gain over the models is largest, its gain on each model's clients
+    (:func:`_by_architecture`), or nothing."""
+    rows = [r for r in _by_architecture(name) if r.gain_over_local is not None and r.budget is not None]
     if not rows:
         return ""
     budget = max(r.budget for r in rows)
     at = [r for r in rows if r.budget == budget]
-    best = max({r.entry for r in at}, key=lambda e: min(r.score.mean for r in at if r.entry == e))
+    # the rule whose smallest gain over the models is largest; a tie: the first in the table
+    best = max(
+        dict.fromkeys(r.entry for r in at), key=lambda e: min(r.gain_over_local.mean for r in at if r.entry == e)
+    )
     said = ", ".join(
         f"{r.gain_over_local.format('{:+.3f}')} on the `{r.model}` clients ({verdict(r.gain_over_local)})"
         for r in at

@@ -570,7 +570,10 @@ def architecture_rows(
     arch: dict[str, str] = {}
     for group in groups:
         cfg = load_config(group[0].group / "config.yaml", recorded=True)
-        arch = {f"client{i}": cfg.model_of_client(i) for i in range(clients)}
+        models = {f"client{i}": cfg.model_of_client(i) for i in range(clients)}
+        if arch and models != arch:
+            raise ValueError(f"{group[0].group}: the clients' models differ from the other seeds' ({arch}).")
+        arch = models
         if len(set(arch.values())) < 2:
             return []
         ids = sorted({r.id for r in read_predictions(group[0].group, "base") or []})

@@ -231,7 +231,7 @@ def _stratified_sample(
     return [examples[i] for i in sorted(keep)]
 
 
-_READ: dict[tuple, tuple] = {}  # the suite folders read last, by their files' paths, modification times and sizes
+_READ: dict[tuple, tuple] = {}  # the suite folders read last, by their files' paths, inodes, sizes and times
 
 
 def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], list[Example], dict[str, str]]:
@@ -243,13 +243,15 @@ def _read_suite_files(directory: Path) -> tuple[list[Example], list[Example], li
         if not file.is_file():
             raise FileNotFoundError(f"task suite file {file} is missing; {_REGENERATE_HINT}")
 
-    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files.values())
-    if key not in _READ:  # analysing a sweep builds every cell's suite: hundreds of reads of the same few folders
+    stats = [(str(f.resolve()), os.stat(f)) for f in files.values()]
+    key = tuple((p, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for p, st in stats)  # ctime: cp -p too
+    read = _READ.get(key)
+    if read is None:  # analysing a sweep builds every cell's suite: hundreds of reads of the same few folders
         splits = [load_examples(files[k]) for k in ("train", "public", "test")]  # TaskSuite refuses a labelled prompt
-        _READ[key] = (*splits, _load_references(files["public_references"]))
+        read = _READ[key] = (*splits, _load_references(files["public_references"]))
         while len(_READ) > 4:
-            _READ.pop(next(iter(_READ)))
-    train, public, test, references = _READ[key]
+            _READ.pop(next(iter(_READ)), None)
+    train, public, test, references = read
     missing = [ex.id for ex in public if ex.id not in references]
     if missing or len(references) != len(public):
         raise DataFormatError(
