@@ -511,6 +511,13 @@ AGAINST = {
         "consensus",
         "the medoid rule",
     ),
+    "mixed": Against(
+        "Across architectures (SmolLM2 and Gemma clients)",
+        "mixed-architectures",
+        ("consensus@closest",),
+        "consensus",
+        "the medoid rule",
+    ),
     "expert-calibrated": Against(
         "On the expert clients, with private records held out to calibrate each client's confidence",
         "the-calibrated-signal",
@@ -522,15 +529,16 @@ AGAINST = {
 
 
 def against_reference(part: str) -> list[Finding]:
-    """The first rule of :data:`AGAINST` a study part ran, minus the rule it is held against, with its interval over
-    seeds and items (does reading competence, or calibrating it, lose anything against what was there)."""
+    """The first rule of :data:`AGAINST` a study part ran, minus the rule it is held against at the largest budget the
+    latter ran, with its interval over seeds and items (does reading competence, or calibrating it, lose anything
+    against what was there)."""
     res, sc, _ = _study(part)
-    against = AGAINST[part]
-    last, b = f"round_{res.last_round}", res.plan.budgets[0]
-    ref = (against.reference, b, last)
+    against, last = AGAINST[part], f"round_{res.last_round}"
+    b = max((b for b in res.plan.budgets if sc.has((against.reference, b, last))), default=None)
     rules = [r for r in against.rules if sc.has((r, b, last))]
-    if not rules or not sc.has(ref):
+    if not rules:
         return []
+    ref = (against.reference, b, last)
     d = sc.difference((rules[0], b, last), ref)
     metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
     return [
@@ -1234,7 +1242,7 @@ def _findings() -> tuple[Finding, ...]:
     study += _once_run("expert-budget", budget_findings)
     budget = _once_run("budget", budget_findings) + _once_run("budget-pool", budget_findings)  # after the Dirichlet
     budget += _once_run("rounds", rounds_findings) + _once_run("clients", clients_findings)
-    budget += _once_run("mixed", budget_findings)
+    budget += _once_run("mixed", budget_findings) + _once_run("mixed", against_reference)
     tail = _once_run("freeform", against_reference) + _once_run("freeform-budget", budget_findings)
     tail += _once_run("expert-calibrated", against_reference)
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)

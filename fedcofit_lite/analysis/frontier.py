@@ -589,7 +589,8 @@ def architecture_rows(
         return []
     point, draws = stats.bootstrap_draws(full, n_boot)
     out = []
-    for k in sorted(full, key=lambda k: (k[2], k[1] or 0, order(k[0]))):
+    plan = {m: i for i, m in enumerate(res.plan.methods)}  # the rules of one method in the plan's order
+    for k in sorted(full, key=lambda k: (k[2], k[1] or 0, order(k[0]), plan.get(k[0], 0))):
         local = ("local", None, k[2])
         gain = None
         if k[0] != "local" and local in full:
