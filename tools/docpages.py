@@ -394,6 +394,43 @@ def budget_findings(part: str) -> list[Finding]:
     ]
 
 
+def answer_markdown(prefix: str = "") -> str:
+    """The study's answer in one table: per public-budget part with 3 complete seeds (:data:`BUDGET_PARTS`), the
+    budgets run, where the best consensus rule first meets its reference (the sweep's verdict: FedAvg-LoRA's clients
+    and global model, or local training where FedAvg cannot run), the paired differences there, and the bytes it saves;
+    ``prefix`` rewrites the links relative to the page that shows it."""
+    from fedcofit_lite.analysis import frontier
+
+    names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
+    rows = []
+    for part, (whose, anchor) in BUDGET_PARTS.items():
+        if _complete_seeds(part) < 3:
+            continue
+        res, sc, _ = _study(part)
+        v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
+        held = " and ".join(names[r] for r in v.reference)
+        where, rule, diffs, saves = f"not up to {max(res.plan.budgets)} prompts", "-", "-", "-"
+        if v.reached:
+            stage = f"round_{v.round}"
+            where, rule = f"{v.budget} prompts, round {v.round}", f"`{v.rule.partition('@')[2] or 'medoid'}`"
+            diffs = "; ".join(_bold_if(sc.difference((v.rule, v.budget, stage), (r, None, stage))) for r in v.reference)
+            if ("fedavg", None) in cost:
+                saves = f"{_sent(cost, ('fedavg', None), stage) / _sent(cost, (v.rule, v.budget), stage):,.0f}x"
+        budgets = ", ".join(map(str, sorted(res.plan.budgets)))
+        setting = f"[{whose[0].upper()}{whose[1:]}]({prefix}results.md#{anchor})"
+        rows.append([setting, str(len(sc.seeds)), budgets, held, where, rule, diffs, saves])
+    if not rows:
+        return ""
+    lead = (
+        "Where the best consensus rule first meets what it is held against: the smallest public budget, then round, "
+        "at which it is above or not distinguishable from each of FedAvg-LoRA's clients and global model (above local "
+        "training where FedAvg-LoRA cannot run), paired over the seeds and the test items; **bold**: the interval "
+        "leaves out zero."
+    )
+    header = ["setting", "seeds", "public prompts run", "held against", "first met", "rule", "minus each, there"]
+    return lead + "\n\n" + md_table([*header, "fewer bytes than FedAvg-LoRA"], rows, "lrlllll" + "r")
+
+
 SPLITS = {"cpu": "the Dirichlet split", "expert": "the expert clients", "freeform": "open-ended answers"}
 
 
@@ -1540,6 +1577,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_freeform_budget.md": lambda: _study_page("freeform-budget"),
     "study_clients.md": lambda: _study_page("clients"),
     "study_mixed.md": lambda: _study_page("mixed"),
+    "study_answer.md": lambda: f"{NOTE}\n\n{answer_markdown()}\n",
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }
@@ -1585,6 +1623,7 @@ def _round_costs() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "findings": lambda: findings_markdown(_findings(), prefix="docs/"),
+    "answer": lambda: answer_markdown(prefix="docs/"),
     "presets": lambda: presets_markdown({n: load_config(n) for n in ("small", "cpu", "freeform", "mixed", "gpu")}),
     "time-run": _run_time,
     "time-nb01": lambda: _notebook_time("01", "cpu"),

@@ -381,7 +381,7 @@ def verdict(res: SweepResults, sc: SweepScores, criterion: str | None = None) ->
     fedavg = [e for e in ("fedavg", "fedavg (global)") if sc.has((e, None, last))]
     criterion = criterion or ("paired" if fedavg else "beats")
     reference = ["local"] if criterion == "beats" else fedavg
-    rules = sorted({e for e, b in res.entries(sc.clients) if b is not None}, key=order)
+    rules = sorted(dict.fromkeys(e for e, b in res.entries(sc.clients) if b is not None), key=order)  # not a set
     best_seen: tuple[int, int, str, stats.Interval, dict[str, stats.Interval]] | None = None
     for budget in sorted(res.plan.budgets):
         for r in sorted(res.plan.rounds):
