@@ -199,3 +199,37 @@ def test_the_architecture_table_scores_each_models_clients_on_their_own_answers(
     assert all(f"`{m}` ({rows[('local', None, m)].clients} of {sc.clients} clients)" in table for m in models)
     text = sweepreport.sweep_report(res, n_boot=200)
     assert "gemma3-270m (1 client)" in text and "smollm2-135m (3 clients)" in text
+
+
+def test_the_answer_is_the_first_budget_where_the_rule_is_not_below_either_fedavg_and_its_bytes_ratio():
+    """On the shipped expert budget part: the answer's budget is the smallest at which the best rule's paired
+    differences from FedAvg-LoRA's clients and global model both reach zero or above, every smaller budget has one
+    below; its byte ratio is FedAvg-LoRA's bytes over the rule's, summed from the cells' metrics and averaged over seeds."""
+    import json
+
+    from fedcofit_lite.analysis import frontier
+
+    res = frontier.load_sweep(workshop.REFERENCE_ROOT / "study" / "expert-budget")
+    sc = frontier.sweep_scores(res, res.plan.clients[0])
+    a = frontier.answer(res, sc)
+    v, last = a.verdict, f"round_{res.last_round}"
+    assert v.reached and set(a.minus) == {"fedavg", "fedavg (global)"} and v.budget in res.plan.budgets
+    for budget in sorted(res.plan.budgets):
+        rules = [e for e, b in res.entries(sc.clients) if b == budget and sc.has((e, b, last))]
+        best = max(rules, key=lambda e: sc.point[(e, budget, last)])
+        below = [sc.difference((best, budget, last), (r, None, last)).hi < 0 for r in ("fedavg", "fedavg (global)")]
+        assert any(below) == (budget < v.budget), budget
+        if budget == v.budget:
+            assert best == v.rule
+    for ref, d in a.minus.items():
+        assert d.mean == pytest.approx(sc.point[(v.rule, v.budget, last)] - sc.point[(ref, None, last)], abs=1e-9)
+
+    def sent(cell: str) -> float:
+        per_seed = []
+        for s in sc.seeds:
+            rows = (res.root / f"clients_{sc.clients}" / f"seed_{s}" / cell / "metrics.jsonl").read_text().splitlines()
+            per_seed.append(sum(r["bytes_up"] + r["bytes_down"] for r in map(json.loads, rows)))
+        return float(np.mean(per_seed))
+
+    assert sent(f"public_{v.budget}/{v.rule}") > 0  # answers did cross the wire
+    assert a.fewer_bytes == pytest.approx(sent("fedavg") / sent(f"public_{v.budget}/{v.rule}"), rel=1e-9)

@@ -396,29 +396,26 @@ def budget_findings(part: str) -> list[Finding]:
 
 def answer_markdown(prefix: str = "") -> str:
     """The study's answer in one table: per public-budget part with 3 complete seeds (:data:`BUDGET_PARTS`), the
-    budgets run, where the best consensus rule first meets its reference (the sweep's verdict: FedAvg-LoRA's clients
-    and global model, or local training where FedAvg cannot run), the paired differences there, and the bytes it saves;
-    ``prefix`` rewrites the links relative to the page that shows it."""
+    budgets run, where the best consensus rule first meets its reference, the paired differences there and the bytes
+    it saves (:func:`frontier.answer`); ``prefix`` rewrites the links relative to the page that shows it."""
     from fedcofit_lite.analysis import frontier
+    from fedcofit_lite.analysis.sweepreport import REFERENCE_NAMES
 
-    names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
     rows = []
     for part, (whose, anchor) in BUDGET_PARTS.items():
         if _complete_seeds(part) < 3:
             continue
         res, sc, _ = _study(part)
-        v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
-        held = " and ".join(names[r] for r in v.reference)
-        where, rule, diffs, saves = f"not up to {max(res.plan.budgets)} prompts", "-", "-", "-"
-        if v.reached:
-            stage = f"round_{v.round}"
-            where, rule = f"{v.budget} prompts, round {v.round}", f"`{v.rule.partition('@')[2] or 'medoid'}`"
-            diffs = "; ".join(_bold_if(sc.difference((v.rule, v.budget, stage), (r, None, stage))) for r in v.reference)
-            if ("fedavg", None) in cost:
-                saves = f"{_sent(cost, ('fedavg', None), stage) / _sent(cost, (v.rule, v.budget), stage):,.0f}x"
-        budgets = ", ".join(map(str, sorted(res.plan.budgets)))
-        setting = f"[{whose[0].upper()}{whose[1:]}]({prefix}results.md#{anchor})"
-        rows.append([setting, str(len(sc.seeds)), budgets, held, where, rule, diffs, saves])
+        a = frontier.answer(res, sc)
+        v = a.verdict
+        rows.append(
+            [f"[{whose[0].upper()}{whose[1:]}]({prefix}results.md#{anchor})", str(len(a.seeds))]
+            + [", ".join(map(str, a.budgets)), " and ".join(REFERENCE_NAMES[r] for r in v.reference)]
+            + [f"{v.budget} prompts, round {v.round}" if v.reached else f"not up to {a.budgets[-1]} prompts"]
+            + [f"`{v.rule.partition('@')[2] or 'medoid'}`" if v.reached else "-"]
+            + ["; ".join(_bold_if(d) for d in a.minus.values()) or "-"]
+            + [f"{a.fewer_bytes:,.0f}x" if a.fewer_bytes else "-"]
+        )
     if not rows:
         return ""
     lead = (

@@ -425,6 +425,33 @@ def _meets(sc: SweepScores, key: Key, reference: list[str], criterion: str) -> b
     return sc.difference(key, (reference[0], None, key[2])).lo > 0
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One sweep's answer to "with how much public data does consensus meet its reference": its :func:`verdict`, the
+    best rule minus each reference there (paired over seeds and items), and the bytes it saved there."""
+
+    seeds: list[int]
+    budgets: list[int]
+    verdict: Verdict
+    minus: dict[str, stats.Interval]  # reference -> the best rule minus it where the verdict is reached; else empty
+    fewer_bytes: float | None  # FedAvg-LoRA's bytes over the rule's, up to that round; None without FedAvg-LoRA
+
+
+def answer(res: SweepResults, sc: SweepScores) -> Answer:
+    """:class:`Answer` of a sweep with a public-budget axis (notebook 12's last table, the README's first)."""
+    v, minus, ratio = verdict(res, sc), {}, None
+    if v.reached:
+        stage, cost = f"round_{v.round}", costs(res, sc.clients)
+        minus = {ref: sc.difference((v.rule, v.budget, stage), (ref, None, stage)) for ref in v.reference}
+        if ("fedavg", None) in cost:
+            sent = {
+                k: cost[k][stage]["bytes_up"] + cost[k][stage]["bytes_down"]
+                for k in (("fedavg", None), (v.rule, v.budget))
+            }
+            ratio = sent[("fedavg", None)] / sent[(v.rule, v.budget)]
+    return Answer(list(sc.seeds), sorted(res.plan.budgets), v, minus, ratio)
+
+
 def _not_reached(
     res: SweepResults, sc: SweepScores, reference: list[str], criterion: str, best: tuple | None
 ) -> Verdict:

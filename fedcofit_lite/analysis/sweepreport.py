@@ -18,6 +18,7 @@ from . import stats
 from .compare import METRIC_LABELS, energy_note, energy_total
 from .frontier import (
     DEFAULT_LINKS,
+    Answer,
     Link,
     SweepResults,
     SweepScores,
@@ -136,6 +137,29 @@ def architecture_table(rows: Sequence[Any]) -> str:
         ("score", "score", "{}"), ("minus local, same clients", "gain", "{}"),
     ]  # fmt: skip
     return format_table(out, columns)
+
+
+REFERENCE_NAMES = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
+
+
+def answer_table(answers: Mapping[str, Answer]) -> str:
+    """:func:`answer` of several sweeps (setting -> answer) as text: where the best rule first meets its references."""
+    rows = []
+    for setting, a in answers.items():
+        v = a.verdict
+        rows.append(
+            {"setting": setting, "seeds": len(a.seeds), "budgets": ", ".join(map(str, a.budgets)),
+             "against": " and ".join(REFERENCE_NAMES.get(r, r) for r in v.reference),
+             "met": f"{v.budget} prompts, round {v.round}" if v.reached else f"not up to {a.budgets[-1]} prompts",
+             "rule": (v.rule.partition("@")[2] or "medoid") if v.reached else None,
+             "minus": "; ".join(d.format("{:+.3f}") for d in a.minus.values()) or None, "bytes": a.fewer_bytes}
+        )  # fmt: skip
+    columns = [
+        ("setting", "setting", "{}"), ("seeds", "seeds", "{}"), ("budgets", "budgets", "{}"),
+        ("held against", "against", "{}"), ("first met", "met", "{}"), ("rule", "rule", "{}"),
+        ("minus each there", "minus", "{}"), ("x fewer bytes", "bytes", "{:,.0f}"),
+    ]  # fmt: skip
+    return format_table(rows, columns)
 
 
 def sweep_report(
