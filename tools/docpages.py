@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import plotly.io as pio
 
-from fedcofit_lite.analysis import accounting, compare, costmodel, stats
+from fedcofit_lite.analysis import accounting, compare, costmodel, stats, sweepreport
 from fedcofit_lite.analysis.compare import METRIC_LABELS, SeedSummary, load_comparison, seed_table
 from fedcofit_lite.analysis.markdown import (
     _bold_if,
@@ -399,7 +399,6 @@ def answer_markdown(prefix: str = "") -> str:
     budgets run, where the best consensus rule first meets its reference, the paired differences there and the bytes
     it saves (:func:`frontier.answer`); ``prefix`` rewrites the links relative to the page that shows it."""
     from fedcofit_lite.analysis import frontier
-    from fedcofit_lite.analysis.sweepreport import REFERENCE_NAMES
 
     rows = []
     for part, (whose, anchor) in BUDGET_PARTS.items():
@@ -407,24 +406,23 @@ def answer_markdown(prefix: str = "") -> str:
             continue
         res, sc, _ = _study(part)
         a = frontier.answer(res, sc)
-        v = a.verdict
+        c = sweepreport.answer_cells(a)
         rows.append(
-            [f"[{whose[0].upper()}{whose[1:]}]({prefix}results.md#{anchor})", str(len(a.seeds))]
-            + [", ".join(map(str, a.budgets)), " and ".join(REFERENCE_NAMES[r] for r in v.reference)]
-            + [f"{v.budget} prompts, round {v.round}" if v.reached else f"not up to {a.budgets[-1]} prompts"]
-            + [f"`{v.rule.partition('@')[2] or 'medoid'}`" if v.reached else "-"]
+            [f"[{whose[0].upper()}{whose[1:]}]({prefix}results.md#{anchor})", str(c["seeds"]), c["budgets"]]
+            + [c["against"], c["met"], f"`{c['rule']}`" if c["rule"] else "-"]
             + ["; ".join(_bold_if(d) for d in a.minus.values()) or "-"]
-            + [f"{a.fewer_bytes:,.0f}x" if a.fewer_bytes else "-"]
+            + [f"{c['bytes']:,.0f}x" if c["bytes"] else "-"]
         )
     if not rows:
         return ""
     lead = (
-        "Where the best consensus rule first meets what it is held against: the smallest public budget, then round, "
-        "at which it is above or not distinguishable from each of FedAvg-LoRA's clients and global model (above local "
-        "training where FedAvg-LoRA cannot run), paired over the seeds and the test items; **bold**: the interval "
-        "leaves out zero."
+        "Where the best consensus rule first meets what it is held against: the smallest public budget each part ran "
+        "at which, after the last round it reports, the rule is above or not distinguishable from FedAvg-LoRA's clients "
+        "and from its global model (above local training where FedAvg-LoRA cannot run), paired over the seeds and the "
+        "test items; **bold**: the interval leaves out zero. *The smallest run*: the part's first budget already "
+        "sufficed, so less may do."
     )
-    header = ["setting", "seeds", "public prompts run", "held against", "first met", "rule", "minus each, there"]
+    header = ["setting", "seeds", "public prompts run", "held against", "first met at", "rule", "minus each, there"]
     return lead + "\n\n" + md_table([*header, "fewer bytes than FedAvg-LoRA"], rows, "lrlllll" + "r")
 
 
@@ -447,7 +445,7 @@ def rounds_findings(part: str = "rounds") -> list[Finding]:
         return []
     best = max(rules, key=lambda e: sc.point[(e, b, last)])
     name = f"`{best.partition('@')[2] or 'medoid'}`"
-    names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model"}
+    names = sweepreport.REFERENCE_NAMES
     diffs = {ref: [sc.difference((best, b, f"round_{r}"), (ref, None, f"round_{r}")) for r in rounds] for ref in refs}
     each = "; ".join(f"minus {names[ref]} {', '.join(d.format('{:+.3f}') for d in ds)}" for ref, ds in diffs.items())
     after = " and ".join(_says(ds[-1], names[ref]) for ref, ds in diffs.items())
@@ -491,9 +489,8 @@ def clients_findings(part: str = "clients", seeds: int = 3) -> list[Finding]:
         return []
     best = max(rules, key=lambda e: scores[counts[-1]].point[(e, b, last)])
     name = f"`{best.partition('@')[2] or 'medoid'}`"
-    names = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
     each = "; ".join(
-        f"minus {names[ref]} "
+        f"minus {sweepreport.REFERENCE_NAMES[ref]} "
         + ", ".join(
             f"{d.format('{:+.3f}')} ({verdict(d)})"
             for d in (scores[n].difference((best, b, last), (ref, None, last)) for n in counts)
@@ -1273,7 +1270,7 @@ def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
     against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the
-    free-form table; each other part from 3 seeds (:func:`_once_run`)."""
+    free-form table; each other part from 3 seeds (:func:`_once_run`; the clients axis over its counts with 3)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += _once_run("expert-budget", budget_findings)

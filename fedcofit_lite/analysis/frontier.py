@@ -432,6 +432,7 @@ class Answer:
 
     seeds: list[int]
     budgets: list[int]
+    rounds: list[int]  # the rounds the sweep reports
     verdict: Verdict
     minus: dict[str, stats.Interval]  # reference -> the best rule minus it where the verdict is reached; else empty
     fewer_bytes: float | None  # FedAvg-LoRA's bytes over the rule's, up to that round; None without FedAvg-LoRA
@@ -449,7 +450,7 @@ def answer(res: SweepResults, sc: SweepScores) -> Answer:
                 for k in (("fedavg", None), (v.rule, v.budget))
             }
             ratio = sent[("fedavg", None)] / sent[(v.rule, v.budget)]
-    return Answer(list(sc.seeds), sorted(res.plan.budgets), v, minus, ratio)
+    return Answer(list(sc.seeds), sorted(res.plan.budgets), sorted(res.plan.rounds), v, minus, ratio)
 
 
 def _not_reached(

@@ -142,21 +142,37 @@ def architecture_table(rows: Sequence[Any]) -> str:
 REFERENCE_NAMES = {"fedavg": "FedAvg-LoRA's clients", "fedavg (global)": "its global model", "local": "local training"}
 
 
+def answer_cells(a: Answer) -> dict[str, Any]:
+    """One :class:`Answer` as the cells of a table row (:func:`answer_table` and the docs' table share them):
+    where the rule first met its references, ``(the smallest run)`` where the sweep's first budget already did."""
+    v = a.verdict
+    met = f"not up to {a.budgets[-1]}" if a.budgets else "no budget"
+    if v.reached:
+        met = f"{v.budget}" + (" (the smallest run)" if v.budget == a.budgets[0] else "")
+        met += f", round {v.round}" if len(a.rounds) > 1 else ""
+    return {
+        "seeds": len(a.seeds),
+        "budgets": ", ".join(map(str, a.budgets)),
+        "against": " and ".join(REFERENCE_NAMES.get(r, r) for r in v.reference),
+        "met": met,
+        "rule": (v.rule.partition("@")[2] or "medoid") if v.reached else None,
+        "bytes": a.fewer_bytes,
+    }
+
+
 def answer_table(answers: Mapping[str, Answer]) -> str:
     """:func:`answer` of several sweeps (setting -> answer) as text: where the best rule first meets its references."""
-    rows = []
-    for setting, a in answers.items():
-        v = a.verdict
-        rows.append(
-            {"setting": setting, "seeds": len(a.seeds), "budgets": ", ".join(map(str, a.budgets)),
-             "against": " and ".join(REFERENCE_NAMES.get(r, r) for r in v.reference),
-             "met": f"{v.budget} prompts, round {v.round}" if v.reached else f"not up to {a.budgets[-1]} prompts",
-             "rule": (v.rule.partition("@")[2] or "medoid") if v.reached else None,
-             "minus": "; ".join(d.format("{:+.3f}") for d in a.minus.values()) or None, "bytes": a.fewer_bytes}
-        )  # fmt: skip
+    rows = [
+        {
+            "setting": setting,
+            **answer_cells(a),
+            "minus": "; ".join(d.format("{:+.3f}") for d in a.minus.values()) or None,
+        }
+        for setting, a in answers.items()
+    ]
     columns = [
         ("setting", "setting", "{}"), ("seeds", "seeds", "{}"), ("budgets", "budgets", "{}"),
-        ("held against", "against", "{}"), ("first met", "met", "{}"), ("rule", "rule", "{}"),
+        ("held against", "against", "{}"), ("first met at", "met", "{}"), ("rule", "rule", "{}"),
         ("minus each there", "minus", "{}"), ("x fewer bytes", "bytes", "{:,.0f}"),
     ]  # fmt: skip
     return format_table(rows, columns)
