@@ -404,8 +404,9 @@ def _sweep(args: argparse.Namespace) -> int:
     Runs every cell of budgets x seeds x methods x client counts into one folder (layout in
     fedcofit_lite/analysis/sweep.py), then prints and writes (sweep.txt, figures/) the score against budget, bytes,
     round and simulated wall-clock with 95% paired intervals, time to accuracy, what the pseudo-labels did at each
-    budget, and the smallest budget at which the best consensus rule is not below FedAvg-LoRA (personalized and
-    global), paired over seeds and items. Shared stages run once per group (client count, seed); the methods that read
+    budget, what each client learned of the families it held no record of, each model's clients in a federation of
+    several architectures, and the smallest budget at which the best consensus rule is not below FedAvg-LoRA
+    (personalized and global), paired over seeds and items. Shared stages run once per group (client count, seed); the methods that read
     no public prompt run once per group, beside every budget; one run to the last of --rounds gives every earlier
     round. The same command resumes an interrupted sweep; with more values it adds only the new cells. The study's
     commands are in docs/reproducing.md.
