@@ -1050,8 +1050,8 @@ def _clients_markdown(name: str) -> list[str]:
             if d["budget"] is not None:
                 minus = (_bold_if(d[f"minus {ref}"]) if f"minus {ref}" in d else "-" for ref in frontier.REFERENCES)
                 diff_rows.append([str(n), f"`{d['method']}`", _b(d["budget"]), *minus])
-    waiting = [f"{n} clients (seeds {', '.join(map(str, sorted(set(res.plan.seeds) - set(res.seeds[n]))))})"
-               for n in sorted(res.plan.clients) if set(res.seeds[n]) != set(res.plan.seeds)]  # fmt: skip
+    left = {n: sorted(set(res.plan.seeds) - set(res.seeds[n])) for n in sorted(res.plan.clients)}
+    waiting = [f"{n} clients (seed{'s' * (len(s) > 1)} {', '.join(map(str, s))})" for n, s in left.items() if s]
     out = [
         "",
         f"By client count, after round {res.last_round}, each count over its own finished seeds"
