@@ -375,11 +375,9 @@ def budget_findings(part: str) -> list[Finding]:
     if len(ran) > 1:
         d = sc.difference((best, ran[-1], last), (best, ran[-2], last))
         step = f" From {ran[-2]} to {ran[-1]} prompts it moves {d.format('{:+.3f}')} ({_says(d, 'zero')})."
-    v, cost = frontier.verdict(res, sc), frontier.costs(res, sc.clients)
-    said = ""
-    if v.reached and ("fedavg", None) in cost:
-        ratio = _sent(cost, ("fedavg", None), last) / _sent(cost, (v.rule, v.budget), last)
-        said = f" There it moves {ratio:,.0f}x fewer bytes than FedAvg-LoRA."
+    a = frontier.answer(res, sc)  # the verdict, and the bytes it saved there
+    v = a.verdict
+    said = f" There it moves {a.fewer_bytes:,.0f}x fewer bytes than FedAvg-LoRA." if a.fewer_bytes else ""
     said += architecture_words(part)
     medoid, local = ("consensus", budgets[-1], last), ("local", None, last)
     if best != "consensus" and sc.has(medoid) and sc.has(local):
