@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fedcofit_lite.analysis import leaderboard as lb
@@ -63,3 +64,23 @@ def test_the_command_ranks_the_corpus_with_a_plugin_and_refuses_a_bad_one(tmp_pa
     )
     assert main(["leaderboard", "--corpus", str(manifest), "--plugin", "nowhere.py:x", "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_board_reads_the_recorded_embeddings_and_ships_exactly_what_it_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(lb, "SHIPPED", tmp_path / "shipped")
+    monkeypatch.setattr(lb, "USED", set())
+    monkeypatch.setenv("FEDCOFIT_CACHE", str(tmp_path / "cache"))
+    here = lb._cached(["answers", "e", ["a", "b"]], lambda: np.eye(2))  # not shipped: computed on this machine
+    assert len(lb.unshipped()) == 1
+    (tmp_path / "shipped").mkdir()
+    np.save(tmp_path / "shipped" / "stale.npy", np.zeros(1))  # an array no group reads any more
+    added, removed = lb.ship_embeddings()
+    assert len(added) == 1 and removed == ["stale.npy"] and lb.unshipped() == []
+    assert sorted(p.name for p in (tmp_path / "shipped").iterdir()) == added
+
+    def recompute():
+        raise AssertionError("a shipped array is read, not computed again")
+
+    for f in (tmp_path / "cache").rglob("*.npy"):
+        f.unlink()  # only the shipped copy is left
+    np.testing.assert_array_equal(lb._cached(["answers", "e", ["a", "b"]], recompute), here)

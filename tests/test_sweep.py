@@ -349,12 +349,16 @@ def test_the_help_says_what_the_command_does_and_the_study_commands_are_in_repro
         main(["sweep", "--help"])
     out = capsys.readouterr().out
     assert "where consensus meets parameter averaging" in out and "docs/reproducing.md" in out
-    study = (Path(__file__).resolve().parents[1] / "docs" / "reproducing.md").read_text()
-    for folder in ("budget", "freeform", "rounds", "clients", "mixed", "expert", "cpu"):
-        assert f"--run-dir runs/study/{folder}" in study, folder
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    page = (docs / "reproducing.md").read_text()
+    assert "```{include} _generated/study_commands.md" in page  # the commands, rendered from the shipped manifests
+    study = (docs / "_generated" / "study_commands.md").read_text()
+    shipped = Path(__file__).resolve().parents[1] / "notebooks" / "reference" / "study"
+    for folder in (p.name for p in shipped.iterdir() if (p / "manifest.json").exists()):
+        assert f"--run-dir runs/study/{folder}\n" in study and f"# study/{folder}: " in study, folder
     assert "--config cpu" in study and "--config freeform" in study and "--config mixed" in study
     # what a stage costs, to plan the study's time: rendered from the cpu reference, not typed
-    assert "<!-- rendered: round-costs -->a consensus round " in study
+    assert "<!-- rendered: round-costs -->a consensus round " in page
 
 
 def test_transfer_counts_what_each_client_learned_of_the_families_it_never_held(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -550,6 +551,13 @@ AGAINST = {
         "consensus",
         "the medoid rule",
     ),
+    "freeform-vote": Against(
+        "On open-ended answers",
+        "the-vote-on-open-ended-answers",
+        ("consensus",),
+        "consensus@vote",
+        "the exact-string vote of Federated Co-Training",
+    ),
     "expert-calibrated": Against(
         "On the expert clients, with private records held out to calibrate each client's confidence",
         "the-calibrated-signal",
@@ -575,11 +583,16 @@ def against_reference(part: str) -> list[Finding]:
     metric = METRIC_LABELS.get(res.metric, res.metric).removeprefix("test ")
     return [
         Finding(
-            f"{against.where}, `{rules[0].partition('@')[2]}` is {_says(d, against.words)}: {d.format('{:+.3f}')} "
+            f"{against.where}, {_rule_words(rules[0])} is {_says(d, against.words)}: {d.format('{:+.3f}')} "
             f"{metric} ({len(sc.seeds)} seeds, {b} public prompts).",
             f"results.md#{against.anchor}",
         )
     ]
+
+
+def _rule_words(method: str) -> str:
+    """A consensus method as a finding names it: ``consensus@closest`` is `closest`, plain ``consensus`` the medoid rule."""
+    return f"`{method.partition('@')[2]}`" if "@" in method else "the semantic medoid"
 
 
 def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
@@ -968,7 +981,7 @@ def study_markdown(name: str) -> str:
         "",
         f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
         f"(the code of commits {', '.join(f'`{c}`' for c in _slice_commits(manifest)) or 'not recorded'}; shipped at "
-        f"`{manifest['commit']}`), {manifest['made']}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
+        f"`{manifest['commit']}`), {manifest['made']}{_ran_on(manifest)}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
         f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows)"
         + _reused_words(manifest)
         + ".*"
@@ -1196,6 +1209,13 @@ def _slice_commits(manifest: Mapping[str, Any]) -> list[str]:
     )
 
 
+def _ran_on(manifest: Mapping[str, Any]) -> str:
+    """Where the slices ran, when that was on more than one kind of CPU (each command's start records its machine):
+    greedy answers move with a CPU's arithmetic, so a reader should know which seeds differ in more than the seed."""
+    kinds = list(dict.fromkeys(m.group(1) for s in manifest.get("started", []) if (m := re.search(r"\((.+)\)$", s))))
+    return f"; its slices ran on {' and on '.join(kinds)} (the note says which seeds where)" if len(kinds) > 1 else ""
+
+
 def consistency_note(name: str = "expert") -> str:
     """The self-consistency signal where the study ran it: one seed's `consistent` cell against `closest` beside it."""
     from fedcofit_lite.analysis.replay import load_round, signal_power
@@ -1249,6 +1269,31 @@ def cells_of_plan(res: Any) -> list[Any]:
     return cells(res.root, res.plan)
 
 
+def _study_commands_page() -> str:
+    """Every shipped study part's commands in the order they ran, as its manifest recorded them (each resumes or
+    extends the folder), with the run folders as ``runs/study/NAME``: what to type, never typed by hand."""
+    parts = [
+        name.removeprefix("study_").removesuffix(".md").replace("_", "-") for name in PAGES if name.startswith("study_")
+    ]
+    blocks = []
+    for part in (p for p in parts if (STUDY / p / "manifest.json").exists()):
+        manifest = json.loads((STUDY / part / "manifest.json").read_text())
+        commands = dict.fromkeys(re.sub(r"\S*?runs/study/", "runs/study/", c) for c in manifest["commands"])
+        what = textwrap.fill(f"study/{part}: {manifest['what']}", 110, initial_indent="# ", subsequent_indent="# ")
+        blocks.append("\n".join([what, *map(_wrapped, commands)]))
+    return f"{NOTE}\n\n```sh\n" + "\n".join(blocks) + "\n```\n"
+
+
+def _wrapped(command: str, width: int = 110) -> str:
+    """A shell command over lines of at most ``width`` characters (an option stays with its value)."""
+    words, lines = re.findall(r"--?\S+(?: (?!-)\S+)?|\S+", command), [""]
+    for w in words:
+        if lines[-1] and len(lines[-1]) + len(w) + 3 > width:
+            lines.append("  ")
+        lines[-1] += ("" if lines[-1].strip() == "" else " ") + w
+    return " \\\n".join(lines)
+
+
 def _presets_page() -> str:
     configs = {name: load_config(name) for name in PRESETS}
     return f"{NOTE}\n\n{presets_markdown(configs)}\n"
@@ -1268,7 +1313,8 @@ def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
     against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the
-    free-form table; each other part from 3 seeds (:func:`_once_run`; the clients axis over its counts with 3)."""
+    medoid against the vote on open-ended answers (the study's part once it has ``HEADLINE_SEEDS``, until then the
+    free-form table's); each other part from 3 seeds (:func:`_once_run`; the clients axis over its counts with 3)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += _once_run("expert-budget", budget_findings)
@@ -1278,6 +1324,8 @@ def _findings() -> tuple[Finding, ...]:
     tail = _once_run("freeform", against_reference) + _once_run("freeform-budget", budget_findings)
     tail += _once_run("expert-calibrated", against_reference)
     everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
+    free_vote = _once_run("freeform-vote", against_reference, HEADLINE_SEEDS)  # the vote on open-ended answers, in
+    everything = everything[:-1] + free_vote if free_vote else everything  # place of the free-form table's (items only)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
         dirichlet = dirichlet_findings()
         vote = [f for f in everything[:-1] if "exact-string vote" in f.text]  # the reference's, until the study runs it
@@ -1570,9 +1618,11 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_budget_pool.md": lambda: _study_page("budget-pool"),
     "study_rounds.md": lambda: _study_page("rounds"),
     "study_freeform_budget.md": lambda: _study_page("freeform-budget"),
+    "study_freeform_vote.md": lambda: _study_page("freeform-vote"),
     "study_clients.md": lambda: _study_page("clients"),
     "study_mixed.md": lambda: _study_page("mixed"),
     "study_answer.md": lambda: f"{NOTE}\n\n{answer_markdown()}\n",
+    "study_commands.md": _study_commands_page,
     "findings.md": lambda: f"{NOTE}\n\n{findings_markdown(_findings())}\n",
     "timings.md": _timings_page,
 }

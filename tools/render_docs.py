@@ -43,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {rel}")
+    from fedcofit_lite.analysis import leaderboard  # the corpus's embeddings the leaderboard read: recorded, or here
+
+    if args.check and leaderboard.unshipped():
+        stale.append(leaderboard.SHIPPED.relative_to(ROOT))
+        print(f"the leaderboard embedded {len(leaderboard.unshipped())} rounds on this machine: ship them")
+    elif not args.check:
+        added, removed = leaderboard.ship_embeddings()
+        for name in added + removed:
+            print(f"{'wrote' if name in added else 'removed'} {leaderboard.SHIPPED.relative_to(ROOT) / name}")
     if args.check and stale:
         print(f"stale: {', '.join(map(str, stale))}; run `python tools/render_docs.py`", file=sys.stderr)
         return 1

@@ -14,7 +14,10 @@ over the (rule, setting, seed) cases, and the cases where they disagree most. If
 the board says so at its top.
 
 A rule, clusterer or whole estimator of one's own joins from outside (:func:`load_plugin`). The answers' sentence
-embeddings are computed once and cached (``~/.cache/fedcofit_lite/corpus``, or ``$FEDCOFIT_CACHE``).
+embeddings are computed once and cached (``~/.cache/fedcofit_lite/corpus``, or ``$FEDCOFIT_CACHE``). The shipped
+corpus's embeddings ship beside it (``notebooks/reference/corpus_embeddings/``, written by :func:`ship_embeddings`):
+another CPU's arithmetic moves embeddings in their last digits, enough to flip a label near a clustering threshold,
+so the board reads the recorded ones and is the same on every machine.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from .markdown import md_table
 from .replay import RoundAnswers, derive_closeness, ensure_embedded, fit_rule, label_quality, load_round, signal_power
 
 CORPUS = Path(__file__).resolve().parents[2] / "notebooks" / "reference" / "corpus.json"
+SHIPPED = CORPUS.parent / "corpus_embeddings"  # the shipped corpus's embeddings and closeness, by content hash
+USED: set[str] = set()  # the content hashes this process read or computed (what ship_embeddings keeps)
 
 
 @dataclass(frozen=True)
@@ -110,17 +115,43 @@ def cached_round(group: Group, round_index: int = 1) -> tuple[RoundAnswers, Any]
     return ra, cfg.consensus
 
 
+def _cache() -> Path:
+    return Path(os.environ.get("FEDCOFIT_CACHE", Path.home() / ".cache" / "fedcofit_lite")) / "corpus"
+
+
 def _cached(key: Any, compute: Any) -> np.ndarray:
-    """``compute()``'s array, stored once under a hash of ``key`` (``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``)."""
+    """``compute()``'s array under a hash of ``key``: the shipped one (:data:`SHIPPED`), else the one computed here once
+    and stored (``$FEDCOFIT_CACHE`` or ``~/.cache/fedcofit_lite``)."""
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
-    cache = Path(os.environ.get("FEDCOFIT_CACHE", Path.home() / ".cache" / "fedcofit_lite")) / "corpus"
-    file = cache / f"{digest}.npy"
-    if file.exists():
-        return np.load(file)
+    USED.add(digest)
+    for file in (SHIPPED / f"{digest}.npy", _cache() / f"{digest}.npy"):
+        if file.exists():
+            return np.load(file)
     value = np.asarray(compute(), dtype=np.float32)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(file, value)
+    _cache().mkdir(parents=True, exist_ok=True)
+    np.save(_cache() / f"{digest}.npy", value)
     return value
+
+
+def ship_embeddings(dst: Path | None = None) -> tuple[list[str], list[str]]:
+    """Keep in ``dst`` exactly the arrays this process used (:data:`USED`, after a board of the whole corpus): copy the
+    ones computed here, delete the ones no group reads any more. Returns (added, removed) file names."""
+    import shutil
+
+    dst = dst or SHIPPED
+    dst.mkdir(parents=True, exist_ok=True)
+    added = [f"{d}.npy" for d in sorted(USED) if not (dst / f"{d}.npy").exists()]
+    for name in added:
+        shutil.copyfile(_cache() / name, dst / name)
+    removed = sorted(p.name for p in dst.glob("*.npy") if p.stem not in USED)
+    for name in removed:
+        (dst / name).unlink()
+    return added, removed
+
+
+def unshipped() -> list[str]:
+    """The arrays this process used that are not shipped (their values are this machine's, not the recorded ones)."""
+    return sorted(d for d in USED if not (SHIPPED / f"{d}.npy").exists())
 
 
 # -- scoring ---------------------------------------------------------------------------------------
