@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a committed file differs")
     args = p.parse_args(argv)
     stale = []
+    from fedcofit_lite.analysis import leaderboard  # the corpus's embeddings the leaderboard reads: recorded, or here
+
+    leaderboard.USED.clear()  # what this rendering reads, not what earlier work in this process did
     for rel, text in rendered().items():
         path = ROOT / rel
         old = path.read_text() if path.exists() else ""
@@ -43,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {rel}")
-    from fedcofit_lite.analysis import leaderboard  # the corpus's embeddings the leaderboard read: recorded, or here
-
     if args.check and leaderboard.unshipped():
         stale.append(leaderboard.SHIPPED.relative_to(ROOT))
         print(f"the leaderboard embedded {len(leaderboard.unshipped())} rounds on this machine: ship them")

@@ -139,6 +139,8 @@ def ship_embeddings(dst: Path | None = None) -> tuple[list[str], list[str]]:
     import shutil
 
     dst = dst or SHIPPED
+    if not USED:  # nothing was boarded here: keep what is shipped
+        return [], []
     dst.mkdir(parents=True, exist_ok=True)
     added = [f"{d}.npy" for d in sorted(USED) if not (dst / f"{d}.npy").exists()]
     for name in added:
