@@ -135,3 +135,19 @@ def test_citation_and_licence():
     text = (ROOT / "CITATION.cff").read_text()
     assert "2605.11857" in text and "Little is Enough" in text, "cite the paper and Federated Co-Training"
     assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License"), "LICENSE holds the Apache-2.0 text"
+
+
+def test_the_study_commands_are_portable_and_wrapped_between_whole_options(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))  # as render_docs imports it
+    import docpages
+
+    recorded = "sweep --run-dir=/w/runs/study/cpu --reuse /home/u/runs/study/budget --out /d/myruns/study/z"
+    assert (
+        docpages._portable(recorded)
+        == "sweep --run-dir=runs/study/cpu --reuse runs/study/budget --out /d/myruns/study/z"
+    )
+    command = "python -m fedcofit_lite sweep " + " ".join(f"--option{i} value{i}" for i in range(12))
+    lines = docpages._wrapped(command, 60).split(" \\\n")
+    assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
+    assert " ".join(line.strip() for line in lines) == command  # nothing lost, nothing added
+    assert all(any(f"--option{i} value{i}" in line for line in lines) for i in range(12))  # an option keeps its value

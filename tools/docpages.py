@@ -591,7 +591,8 @@ def against_reference(part: str) -> list[Finding]:
 
 
 def _rule_words(method: str) -> str:
-    """A consensus method as a finding names it: ``consensus@closest`` is `closest`, plain ``consensus`` the medoid rule."""
+    """A consensus method as a finding names it: ``consensus@closest`` is `closest`, plain ``consensus`` the semantic
+    medoid (the default rule)."""
     return f"`{method.partition('@')[2]}`" if "@" in method else "the semantic medoid"
 
 
@@ -1213,7 +1214,8 @@ def _ran_on(manifest: Mapping[str, Any]) -> str:
     """Where the slices ran, when that was on more than one kind of CPU (each command's start records its machine):
     greedy answers move with a CPU's arithmetic, so a reader should know which seeds differ in more than the seed."""
     kinds = list(dict.fromkeys(m.group(1) for s in manifest.get("started", []) if (m := re.search(r"\((.+)\)$", s))))
-    return f"; its slices ran on {' and on '.join(kinds)} (the note says which seeds where)" if len(kinds) > 1 else ""
+    which = " (the note says which seeds where)" if manifest.get("note") else ""
+    return f"; its slices ran on {' and on '.join(kinds)}{which}" if len(kinds) > 1 else ""
 
 
 def consistency_note(name: str = "expert") -> str:
@@ -1278,10 +1280,21 @@ def _study_commands_page() -> str:
     blocks = []
     for part in (p for p in parts if (STUDY / p / "manifest.json").exists()):
         manifest = json.loads((STUDY / part / "manifest.json").read_text())
-        commands = dict.fromkeys(re.sub(r"\S*?runs/study/", "runs/study/", c) for c in manifest["commands"])
-        what = textwrap.fill(f"study/{part}: {manifest['what']}", 110, initial_indent="# ", subsequent_indent="# ")
+        commands = dict.fromkeys(map(_portable, manifest["commands"]))
+        what = textwrap.fill(
+            f"study/{part}: {manifest['what']}",
+            110,
+            initial_indent="# ",
+            subsequent_indent="# ",
+            break_on_hyphens=False,
+        )
         blocks.append("\n".join([what, *map(_wrapped, commands)]))
     return f"{NOTE}\n\n```sh\n" + "\n".join(blocks) + "\n```\n"
+
+
+def _portable(command: str) -> str:
+    """A recorded command with its study folders as ``runs/study/NAME``, wherever the slices ran them."""
+    return re.sub(r"(?<![^\s=])(?:[^\s=]*/)?runs/study/", "runs/study/", command)
 
 
 def _wrapped(command: str, width: int = 110) -> str:

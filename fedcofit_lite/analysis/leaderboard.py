@@ -133,12 +133,12 @@ def _cached(key: Any, compute: Any) -> np.ndarray:
     return value
 
 
-def ship_embeddings(dst: Path | None = None) -> tuple[list[str], list[str]]:
-    """Keep in ``dst`` exactly the arrays this process used (:data:`USED`, after a board of the whole corpus): copy the
-    ones computed here, delete the ones no group reads any more. Returns (added, removed) file names."""
+def ship_embeddings() -> tuple[list[str], list[str]]:
+    """Keep in :data:`SHIPPED` exactly the arrays this process used (:data:`USED`, after a board of the whole corpus):
+    copy the ones computed here, delete the ones no group reads any more. Returns (added, removed) file names."""
     import shutil
 
-    dst = dst or SHIPPED
+    dst = SHIPPED
     if not USED:  # nothing was boarded here: keep what is shipped
         return [], []
     dst.mkdir(parents=True, exist_ok=True)
