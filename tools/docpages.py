@@ -901,6 +901,8 @@ def study_markdown(name: str) -> str:
             ],
         )
     )
+    held = against_reference(name) if name in AGAINST else []  # the rule the README holds this part's rule against
+    out += ["", f"Held against {AGAINST[name].words}, paired over seeds and items: {held[0].text}"] if held else []
     out += _clients_markdown(name)
     out += _architecture_markdown(name)
     moved = frontier.transfer_rows(res, n, n_boot=2000)
