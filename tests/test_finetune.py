@@ -147,10 +147,12 @@ def test_clients_trained_together_get_the_updates_they_get_alone(share_prefix):
     for a in expected:
         assert got[a] == pytest.approx(expected[a], rel=1e-4, abs=1e-5), a
         want, have = adapter_state(alone, a), adapter_state(together, a)
+        # to float rounding, which Adam's steps carry on, measured against the tensor's norm: entry by entry, one small
+        # entry of 256 was 3.6e-4 off on an Intel Xeon (AMX), the whole tensor 4e-6; a row routed through another
+        # client's adapter moves a tensor by a large share of its norm
         for k in want:
-            torch.testing.assert_close(
-                have[k], want[k], rtol=1e-4, atol=1e-5 * float(want[k].abs().max()), msg=f"{a} {k}"
-            )
+            off = float((have[k] - want[k]).norm() / max(float(want[k].norm()), 1e-12))  # B of an untrained client: 0
+            assert off < 1e-4, f"{a} {k}: the joint steps moved it {off:.1e} of its norm away from training alone"
     assert all(
         torch.equal(adapter_state(together, "carol")[k], start["carol"][k]) for k in start["carol"] if "lora_A" in k
     )
