@@ -138,16 +138,15 @@ def ship_embeddings() -> tuple[list[str], list[str]]:
     copy the ones computed here, delete the ones no group reads any more. Returns (added, removed) file names."""
     import shutil
 
-    dst = SHIPPED
     if not USED:  # nothing was boarded here: keep what is shipped
         return [], []
-    dst.mkdir(parents=True, exist_ok=True)
-    added = [f"{d}.npy" for d in sorted(USED) if not (dst / f"{d}.npy").exists()]
+    SHIPPED.mkdir(parents=True, exist_ok=True)
+    added = [f"{d}.npy" for d in sorted(USED) if not (SHIPPED / f"{d}.npy").exists()]
     for name in added:
-        shutil.copyfile(_cache() / name, dst / name)
-    removed = sorted(p.name for p in dst.glob("*.npy") if p.stem not in USED)
+        shutil.copyfile(_cache() / name, SHIPPED / name)
+    removed = sorted(p.name for p in SHIPPED.glob("*.npy") if p.stem not in USED)
     for name in removed:
-        (dst / name).unlink()
+        (SHIPPED / name).unlink()
     return added, removed
 
 
