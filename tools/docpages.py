@@ -551,6 +551,13 @@ AGAINST = {
         "consensus",
         "the medoid rule",
     ),
+    "vote": Against(
+        "On exact answers (the Dirichlet split)",
+        "the-vote-on-exact-answers",
+        ("consensus",),
+        "consensus@vote",
+        "the exact-string vote of Federated Co-Training",
+    ),
     "freeform-vote": Against(
         "On open-ended answers",
         "the-vote-on-open-ended-answers",
@@ -980,9 +987,10 @@ def study_markdown(name: str) -> str:
         ]
     out += ["", f"**Verdict.** {frontier.verdict(res, sc).text}"]
     cpu_h, wall_h = manifest["cpu_s"] / 3600, manifest["wall_s"] / 3600
+    commands = dict.fromkeys(map(_portable, manifest["commands"]))  # as the reproducing page gives them
     out += [
         "",
-        f"*Made by* `{'`, then `'.join(manifest['commands'])}` *with fedcofit_lite {manifest['package_version']} "
+        f"*Made by* `{'`, then `'.join(commands)}` *with fedcofit_lite {manifest['package_version']} "
         f"(the code of commits {', '.join(f'`{c}`' for c in _slice_commits(manifest)) or 'not recorded'}; shipped at "
         f"`{manifest['commit']}`), {manifest['made']}{_ran_on(manifest)}; {manifest['cells']} cells, {wall_h:.1f} h of wall "
         f"time and {cpu_h:.1f} h of CPU time over the cells (each cell's, from its metrics rows)"
@@ -1328,8 +1336,9 @@ def _findings() -> tuple[Finding, ...]:
     """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
     least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
     against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the
-    medoid against the vote on open-ended answers (the study's part once it has ``HEADLINE_SEEDS``, until then the
-    free-form table's); each other part from 3 seeds (:func:`_once_run`; the clients axis over its counts with 3)."""
+    medoid against the vote on exact and on open-ended answers (each the study's part once it has
+    ``HEADLINE_SEEDS``, until then the `cpu` reference's and the free-form table's); each other part from 3 seeds
+    (:func:`_once_run`; the clients axis over its counts with 3)."""
     summary, rows = _seeds("cpu")
     study = expert_findings() if _complete_seeds("expert") else []
     study += _once_run("expert-budget", budget_findings)
@@ -1343,7 +1352,8 @@ def _findings() -> tuple[Finding, ...]:
     everything = everything[:-1] + free_vote if free_vote else everything  # place of the free-form table's (items only)
     if _complete_seeds("cpu") >= HEADLINE_SEEDS:
         dirichlet = dirichlet_findings()
-        vote = [f for f in everything[:-1] if "exact-string vote" in f.text]  # the reference's, until the study runs it
+        vote = _once_run("vote", against_reference, HEADLINE_SEEDS)  # the study's vote part, once it has the seeds;
+        vote = vote or [f for f in everything[:-1] if "exact-string vote" in f.text]  # until then the reference's
         vote = [] if any("exact-string vote" in f.text for f in dirichlet) else vote
         return tuple(study + dirichlet + budget + vote + everything[-1:] + tail)  # the free-form finding stays
     return tuple(study + everything[:-1] + _once_run("cpu", against_reference) + budget + everything[-1:] + tail)
