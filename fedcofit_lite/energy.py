@@ -9,7 +9,10 @@ seconds (every thread, ``time.process_time``) times ``eval.watts_per_core``, lab
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,16 @@ log = logging.getLogger(__name__)
 
 POWERCAP = Path("/sys/class/powercap")
 WATTS_PER_CORE = 10.0  # the default of eval.watts_per_core
+
+
+@functools.cache
+def cpu_name() -> str:
+    """The CPU model (timings differ by CPU kind, and greedy answers with its arithmetic), else the architecture."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def _read_uj(path: Path) -> int | None:

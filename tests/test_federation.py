@@ -120,6 +120,10 @@ def test_every_metrics_row_fits_the_typed_schema(tmp_path):
             assert not check_row(row), (method, row["stage"], check_row(row))
             seen |= set(row)
     assert {"pseudo_label_accuracy", "fedavg_weights", "test_global", "dropped_clients", "kept"} <= seen
+    from fedcofit_lite.energy import cpu_name
+
+    rows = RunLog(tmp_path / "consensus").read_metrics()  # every row says what the models computed on (a CPU here)
+    assert [r["hardware"] for r in rows] == [cpu_name()] * len(rows) and cpu_name()
     assert check_row({"stage": "x", "kept": "three", "surprise": 1}) == [
         "unknown field 'surprise'",
         "'kept' is str, expected <class 'int'>",

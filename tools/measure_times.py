@@ -89,8 +89,8 @@ def machine() -> dict[str, Any]:
     """What a time depends on: CPU model, cores, native bf16 (else float32), torch and Python."""
     import torch
 
+    from fedcofit_lite.energy import cpu_name
     from fedcofit_lite.engine.precision import cpu_has_native_bf16
-    from fedcofit_lite.experiments.sweep import cpu_name
 
     return {
         "cpu": cpu_name(),

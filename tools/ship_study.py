@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in sorted({c.relative_to(src).parts[:2] for c in cells}):
         costs[str(Path(*group)) + " (shared stages)"] = cell_costs(src / Path(*group))  # base and local, once
     from fedcofit_lite import __version__
-    from fedcofit_lite.experiments.sweep import cpu_name
+    from fedcofit_lite.energy import cpu_name
 
     meta = json.loads((src / "sweep.json").read_text())
     commit = subprocess.run(

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from ..energy import cpu_name
 from .precision import resolve_dtype
 
 # transformers 5 warns on every training call that a name peft still uses is deprecated; it says
@@ -88,6 +89,16 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device = 'cuda' but torch sees no CUDA GPU: set model.device=auto or cpu.")
     return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+
+
+def device_name(device: str = "auto") -> str:
+    """What a run's models compute on, as its metrics rows record it: the GPU's name (``cuda: NVIDIA H100 ...``),
+    else the CPU model. Greedy answers move with the hardware's arithmetic, so runs on two kinds differ in more than
+    their seeds."""
+    where = pick_device(device)
+    if where.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(where)}"
+    return cpu_name() if where.type == "cpu" else f"{where.type}: {cpu_name()}"
 
 
 def _convert_gguf(name: str, target: Path) -> None:

@@ -20,12 +20,10 @@ clients / N``. ``consensus.min_agreement`` is a share of the clients, so it scal
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
 import os
-import platform
 import shutil
 import time
 from collections.abc import Sequence
@@ -36,6 +34,7 @@ from typing import Any
 
 from ..analysis.sweep import SWEEP_FORMAT, Cell, ClientData, SweepPlan, cells
 from ..config import RunConfig, upgrade
+from ..energy import cpu_name
 from ..federation.loop import Federation
 from ..federation.methods import Method, check_names, make_method
 from ..progress import bar
@@ -226,15 +225,6 @@ def write_plan(root: Path, cfg: RunConfig, plan: SweepPlan, meta: dict[str, Any]
     meta["commands"] = [*meta["commands"], {"command": command, "started": made}]
     root.mkdir(parents=True, exist_ok=True)
     (root / "sweep.json").write_text(json.dumps(meta, indent=1) + "\n")
-
-
-def cpu_name() -> str:
-    """The CPU model (timings differ by CPU kind), else the architecture."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def run_sweep(

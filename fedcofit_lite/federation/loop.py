@@ -18,7 +18,7 @@ import transformers
 from ..config import RunConfig, load_config
 from ..energy import EnergyMeter
 from ..engine.embed import embed_texts
-from ..engine.models import load_embedder
+from ..engine.models import device_name, load_embedder
 from ..progress import Timer
 from ..protocol.messages import Wire
 from ..protocol.server import ConsensusServer, build_consensus_server, draw_vote_seed
@@ -70,8 +70,10 @@ class Federation:
         self.cohort = cohort if cohort is not None else LocalCohort(cfg, self.suite, answerers, self.embed)
         self.runlog.write_json("partition.json", {i.client_id: i.record() for i in self.cohort.info.values()})
         self.public = {e.id: e for e in self.suite.public}
+        self.hardware = {}  # what the models compute on, in every metrics row (unknown here for a remote cohort)
         if isinstance(self.cohort, LocalCohort):
             self.runlog.write_json("models.json", self.cohort.pool.architectures())
+            self.hardware = {"hardware": device_name(cfg.model.device)}
         self.wire, self.metrics, self.method_name = Wire(), [], cfg.federation.method
         # private consensus: the server's noise seed (secret unless dp_seed names one)
         self.vote_seed: int | None = None
@@ -153,6 +155,7 @@ class Federation:
             "stage": stage, "round": round_index, "method": self.method_name, "test": mean,
             "test_per_client": per_adapter, **global_scores, "bytes_up": wire_bytes["up"],
             "bytes_down": wire_bytes["down"], **dp, **row, "seconds": timer.seconds, **self.meter.lap(),
+            **self.hardware,
         }  # fmt: skip
         self.metrics.append(full)
         self.runlog.append_metrics(full)

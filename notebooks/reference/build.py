@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import fedcofit_lite as flt  # noqa: E402
-from fedcofit_lite.experiments import sweep  # noqa: E402
+from fedcofit_lite.energy import cpu_name  # noqa: E402
 
 # What the notebooks do not read; all of it can be regenerated from the rest.
 LEFT_OUT = ("checkpoint", "embeddings", "figures")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "methods": methods,
         "commands": [c.replace(str(quick), "Q").replace(str(seeds_dir), "S") for c in cmds]
         + [f"python notebooks/reference/build.py --preset {args.preset}"],
-        "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({sweep.cpu_name()}), torch {torch.__version__}",
+        "made": f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({cpu_name()}), torch {torch.__version__}",
         **({"wall_s": wall} if wall else {}),
     }
     (staging / flt.ui.workshop.REFERENCE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
