@@ -1637,6 +1637,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "study_expert.md": lambda: _study_page("expert"),
     "study_expert_budget.md": lambda: _study_page("expert-budget"),
     "study_cpu.md": lambda: _study_page("cpu"),
+    "study_vote.md": lambda: _study_page("vote"),
     "study_budget.md": lambda: _study_page("budget"),
     "study_expert_calibrated.md": lambda: _study_page("expert-calibrated"),
     "study_freeform.md": lambda: _study_page("freeform"),
