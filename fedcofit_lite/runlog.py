@@ -53,9 +53,7 @@ class MetricsRow(TypedDict, total=False):
     bytes_down: int
     bytes_up_saved: int  # federation.send_changed: bytes up that whole answers messages would have taken more
     seconds: dict[str, float]  # phase -> wall seconds
-    hardware: (
-        str  # what the models computed on, the GPU's name else the CPU model (in process; engine.models.device_name)
-    )
+    hardware: str  # what the models computed on: GPU name, else CPU model (engine.models.device_name)
     cpu_seconds: float  # this process's CPU seconds in the stage (every thread; energy.EnergyMeter)
     energy_j: float  # the stage's energy: measured (RAPL, the whole CPU package) or estimated
     energy_source: str  # rapl, or estimate (cpu_seconds x watts_per_core)

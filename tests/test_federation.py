@@ -110,6 +110,7 @@ def test_cli_rejects_a_bad_config_with_the_field_name(capsys):
 
 def test_every_metrics_row_fits_the_typed_schema(tmp_path):
     """metrics.jsonl rows of every method (with dropouts, DP off) have only the fields and types of runlog.MetricsRow."""
+    from fedcofit_lite.energy import cpu_name
     from fedcofit_lite.runlog import MetricsRow, RunLog, check_row
 
     cfg = load_config("ci", ["federation.rounds=1", "federation.dropout=0.3", "federation.min_clients=1"])
@@ -120,8 +121,6 @@ def test_every_metrics_row_fits_the_typed_schema(tmp_path):
             assert not check_row(row), (method, row["stage"], check_row(row))
             seen |= set(row)
     assert {"pseudo_label_accuracy", "fedavg_weights", "test_global", "dropped_clients", "kept"} <= seen
-    from fedcofit_lite.energy import cpu_name
-
     rows = RunLog(tmp_path / "consensus").read_metrics()  # every row says what the models computed on (a CPU here)
     assert [r["hardware"] for r in rows] == [cpu_name()] * len(rows) and cpu_name()
     assert check_row({"stage": "x", "kept": "three", "surprise": 1}) == [
