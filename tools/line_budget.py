@@ -52,6 +52,7 @@ ADDED = {
     "config": {"CompetenceConfig"},
     "sweep": {"_cells_in", "_pool_of_same_records", "reuse_cells"},
     "methods": {"_check_signals"},
+    "models": {"device_name"},
     "server": {"ConsensusServer.asks"},
     "lesson": {"byte_ratios", "machine_words", "preset_caveat", "ratio_steps", "study_case", "timing_words"},
 }
