@@ -151,3 +151,15 @@ def test_the_study_commands_are_portable_and_wrapped_between_whole_options(monke
     assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
     assert " ".join(line.strip() for line in lines) == command  # nothing lost, nothing added
     assert all(any(f"--option{i} value{i}" in line for line in lines) for i in range(12))  # an option keeps its value
+
+
+def test_the_findings_stop_at_a_study_part_with_fewer_seeds_than_a_headline_needs(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    import docpages
+
+    assert docpages.HEADLINE_SEEDS == 5 and "rounds" in docpages.FINDING_PARTS
+    complete = {p: docpages._complete_seeds(p) for p in docpages.FINDING_PARTS}
+    assert min(complete.values()) >= docpages.HEADLINE_SEEDS, complete  # what the README's findings read today
+    monkeypatch.setattr(docpages, "_complete_seeds", lambda part: 3 if part == "rounds" else complete[part])
+    with pytest.raises(SystemExit, match="rounds has 3: run its next slices"):
+        docpages._findings.__wrapped__()  # not the cached findings of the shipped folders

@@ -26,14 +26,12 @@ import numpy as np
 import plotly.io as pio
 
 from fedcofit_lite.analysis import accounting, compare, costmodel, stats, sweepreport
-from fedcofit_lite.analysis.compare import METRIC_LABELS, SeedSummary, load_comparison, seed_table
+from fedcofit_lite.analysis.compare import METRIC_LABELS
 from fedcofit_lite.analysis.markdown import (
     _bold_if,
-    _differences,
     fmt_interval,
     format_minutes,
     md_table,
-    parse_seed_table,
     replay_markdown,
     seed_summary_markdown,
     stage_difference,
@@ -192,92 +190,6 @@ class Finding:
 
     text: str
     link: str
-
-
-def _per_seed_byte_ratios(root: Path, a: str, b: str) -> list[float]:
-    ratios = []
-    for seed in sorted(root.glob("seed_*")):
-        metrics = load_comparison(seed)
-        total = {m: sum(r.get("bytes_up", 0) + r.get("bytes_down", 0) for r in metrics[m]) for m in (a, b)}
-        ratios.append(total[a] / total[b])
-    return ratios
-
-
-def label_precision(root: str | Path, method: str = "consensus", round_index: int = 1, n_boot: int = 2000) -> Any:
-    """Share of the kept pseudo-labels of ``round_index`` that are right, over seeds, with a bootstrap interval over seeds and labels."""
-    per_seed = []
-    for seed in sorted(Path(root).glob("seed_*")):
-        rows = read_jsonl(seed / method / "pseudo_labels" / f"round_{round_index}.jsonl")
-        per_seed.append(np.array([float(r["correct"]) for r in rows if r.get("kept")]))
-    return stats.score_intervals({method: per_seed}, n_boot)[method]
-
-
-def findings(
-    summary: SeedSummary, freeform_table: str, rows: list[dict[str, Any]] | None = None, n_boot: int = 2000
-) -> list[Finding]:
-    """The headline findings, each one number with its interval, from a multi-seed comparison and a free-form table.
-
-    ``summary`` is ``compare.summarize_seeds`` of the exact-answer comparison (``rows`` its
-    ``seed_table`` rows, when already made); ``freeform_table`` the text of the free-form one.
-    """
-    root = summary.root
-    rows = rows if rows is not None else seed_table(summary, n_boot)[0]
-    by = {r["method"]: r for r in rows}
-    refs, diffs = _differences(summary, "exact_match", n_boot)
-    n = len(summary.seeds)
-    out = []
-    g = by["fedavg (global)"]["gap"]
-    out.append(
-        Finding(
-            f"FedAvg-LoRA is the strongest federated method: its global model closes {fmt_interval(g, '{:.2f}')} "
-            f"of the gap between local training and training on the pooled data ({n} seeds).",
-            "results.md#exact-answer-tasks",
-        )
-    )
-    d = diffs["consensus"]["local"]
-    out.append(
-        Finding(
-            f"Semantic consensus is {verdict(d)}{' from' if verdict(d) == 'not distinguishable' else ''} local "
-            f"training on exact-answer tasks: {d.format('{:+.3f}')} exact match ({n} seeds).",
-            "results.md#exact-answer-tasks",
-        )
-    )
-    ratios = _per_seed_byte_ratios(root, "fedavg", "consensus")
-    out.append(
-        Finding(
-            f"It moves {np.mean(ratios):,.0f}x fewer bytes than FedAvg-LoRA over a run "
-            f"(from {min(ratios):,.0f}x to {max(ratios):,.0f}x across the {n} seeds): answers, not adapters.",
-            "results.md#bytes-on-the-wire",
-        )
-    )
-    p = label_precision(root, "consensus", 1, n_boot)
-    out.append(
-        Finding(
-            f"Agreement is not correctness: {fmt_interval(p, '{:.2f}')} of the round-1 pseudo-labels the consensus "
-            f"keeps are right ({n} seeds).",
-            "results.md#exact-answer-tasks",
-        )
-    )
-    d = diffs["consensus@vote"]["consensus"]
-    out.append(
-        Finding(
-            f"On exact answers the exact-string vote of Federated Co-Training and the semantic medoid are "
-            f"{verdict(d)}: vote minus medoid {d.format('{:+.3f}')} ({n} seeds).",
-            "results.md#exact-answer-tasks",
-        )
-    )
-    free = parse_seed_table(freeform_table)
-    d = free["differences"][("consensus@vote", "consensus")]
-    d = stats.Interval(-d.mean, -d.hi, -d.lo)
-    out.append(
-        Finding(
-            f"On open-ended answers the semantic medoid is {verdict(d)} the vote: medoid minus vote "
-            f"{d.format('{:+.3f}')} answers correct ({free['header'].split(' ')[0]} seeds; this interval resamples only "
-            "the test items of those runs, whose folders are not shipped).",
-            "results.md#open-ended-answers",
-        )
-    )
-    return out
 
 
 HEADLINE_SEEDS = 5  # a headline claim rests on at least this many seeds
@@ -1331,37 +1243,45 @@ def _complete_seeds(name: str) -> int:
     return min((len(s) for s in _loaded(name).seeds.values()), default=0)
 
 
+# The study parts the README's findings read, in the order they are listed.
+FINDING_PARTS = (
+    "expert", "expert-budget", "cpu", "budget", "budget-pool", "rounds", "clients", "mixed", "vote", "freeform-vote",
+    "freeform", "freeform-budget", "expert-calibrated",
+)  # fmt: skip
+
+
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
-    """The README's findings: the study's parts where they have finished seeds (the Dirichlet one once it has at
-    least ``HEADLINE_SEEDS``; until then the `cpu` reference comparison's, and from 3 seeds the competence rule
-    against the medoid there), then its budget, pool, rounds and clients axes and the mixed architectures, then the
-    medoid against the vote on exact and on open-ended answers (each the study's part once it has
-    ``HEADLINE_SEEDS``, until then the `cpu` reference's and the free-form table's); each other part from 3 seeds
-    (:func:`_once_run`; the clients axis over its counts with 3)."""
-    summary, rows = _seeds("cpu")
-    study = expert_findings() if _complete_seeds("expert") else []
-    study += _once_run("expert-budget", budget_findings)
-    budget = _once_run("budget", budget_findings) + _once_run("budget-pool", budget_findings)  # after the Dirichlet
-    budget += _once_run("rounds", rounds_findings) + clients_findings("clients")  # the counts with 3 seeds
-    budget += _once_run("mixed", budget_findings) + _once_run("mixed", against_reference)
-    tail = _once_run("freeform", against_reference) + _once_run("freeform-budget", budget_findings)
-    tail += _once_run("expert-calibrated", against_reference)
-    everything = findings(summary, (FREEFORM / "comparison_seeds.txt").read_text(), rows)
-    free_vote = _once_run("freeform-vote", against_reference, HEADLINE_SEEDS)  # the vote on open-ended answers, in
-    everything = everything[:-1] + free_vote if free_vote else everything  # place of the free-form table's (items only)
-    if _complete_seeds("cpu") >= HEADLINE_SEEDS:
-        dirichlet = dirichlet_findings()
-        vote = _once_run("vote", against_reference, HEADLINE_SEEDS)  # the study's vote part, once it has the seeds;
-        vote = vote or [f for f in everything[:-1] if "exact-string vote" in f.text]  # until then the reference's
-        vote = [] if any("exact-string vote" in f.text for f in dirichlet) else vote
-        return tuple(study + dirichlet + budget + vote + everything[-1:] + tail)  # the free-form finding stays
-    return tuple(study + everything[:-1] + _once_run("cpu", against_reference) + budget + everything[-1:] + tail)
-
-
-def _once_run(part: str, make: Callable[[str], list[Finding]], seeds: int = 3) -> list[Finding]:
-    """``make(part)``'s findings once the study part has ``seeds`` complete seeds, else none."""
-    return make(part) if _complete_seeds(part) >= seeds else []
+    """The README's findings, each read from the study part of :data:`FINDING_PARTS` it names: knowledge transfer on
+    the expert clients and their public budget; the Dirichlet split, its budget, pool, rounds and clients axes; the
+    mixed architectures; the medoid against the exact-string vote on exact and on open-ended answers; open-ended
+    answers; the calibrated signal. A headline claim rests on at least ``HEADLINE_SEEDS`` seeds, so a part with fewer
+    complete seeds stops the render instead of quietly leaving its findings out."""
+    short = {p: n for p in FINDING_PARTS if (n := _complete_seeds(p)) < HEADLINE_SEEDS}
+    if short:
+        raise SystemExit(
+            f"the README's findings need {HEADLINE_SEEDS} complete seeds in every study part they read; "
+            + ", ".join(f"{p} has {n}" for p, n in short.items())
+            + ": run its next slices (docs/reproducing.md) and ship it, or take it out of FINDING_PARTS"
+        )
+    dirichlet = dirichlet_findings()
+    vote = [] if any("exact-string vote" in f.text for f in dirichlet) else against_reference("vote")
+    return tuple(
+        expert_findings()
+        + budget_findings("expert-budget")
+        + dirichlet
+        + budget_findings("budget")
+        + budget_findings("budget-pool")
+        + rounds_findings("rounds")
+        + clients_findings("clients")
+        + budget_findings("mixed")
+        + against_reference("mixed")
+        + vote
+        + against_reference("freeform-vote")
+        + against_reference("freeform")
+        + budget_findings("freeform-budget")
+        + against_reference("expert-calibrated")
+    )
 
 
 def timings() -> list[dict[str, Any]]:
