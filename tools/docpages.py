@@ -1592,6 +1592,21 @@ def _notebook_time(nb: str, preset: str) -> str:
     return lesson.timing_words(t) if t else "not measured yet"
 
 
+def _rounds_budget() -> str:
+    """The rounds part's public budget, and what the Dirichlet budget axis's verdict says of it."""
+    from fedcofit_lite.analysis import frontier
+
+    b = _loaded("rounds").plan.budgets[0]
+    res, sc, _ = _study("budget")
+    v = frontier.verdict(res, sc)
+    if not v.reached:
+        return f"{b} public prompts (on the budget axis no rule met FedAvg-LoRA)"
+    rule = f"`{v.rule.split('@')[-1]}`" if "@" in v.rule else "the medoid rule"
+    if v.budget == b:
+        return f"{b} public prompts, where {rule} first met FedAvg-LoRA"
+    return f"{b} public prompts (on the budget axis {rule} first met FedAvg-LoRA at {v.budget})"
+
+
 def _round_costs() -> str:
     """What one round of each method cost in the cpu reference's first seed, by phase (its metrics rows)."""
     ref = workshop.reference_for("cpu")
@@ -1625,6 +1640,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "time-small-mixed": lambda: preset_time_line("small-mixed"),
     "time-notebooks-machine": lambda: _measured_on(list(_notebook_times().values())),
     "round-costs": _round_costs,
+    "rounds-budget": _rounds_budget,
 }
 README_BLOCKS = BLOCKS  # the README's blocks are among them
 _BLOCK = re.compile(r"(<!-- rendered: ([\w-]+) -->)(.*?)(<!-- /rendered -->)", re.S)
