@@ -14,8 +14,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 sys.path.insert(0, str(HERE.parent))
 
-# One story with the README: the notebooks that read finished runs execute on `cpu` and its shipped references
-# (the README's numbers); those that must train (01, 08, 10, 11: notebook_config(trains=True)) on `small`, and
+# The notebooks that read finished runs execute on `cpu`'s shipped reference runs and the study's folders (which
+# the README's findings read); those that must train (01, 08, 10, 11: notebook_config(trains=True)) on `small`, and
 # say so at their top. Offline, without progress bars; plotly stores figures as JSON, which the plotly_offline
 # extension draws with the plotly.js of the installed package (no CDN).
 os.environ.setdefault("FEDCOFIT_PRESET", "cpu")

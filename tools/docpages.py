@@ -201,15 +201,14 @@ def _says(d: stats.Interval, other: str) -> str:
     return f"{word} {other}" if word != "not distinguishable" else f"not distinguishable from {other}"
 
 
-def expert_findings(n_boot: int = 2000) -> list[Finding]:
+def expert_findings(part: str = "expert", n_boot: int = 2000) -> list[Finding]:
     """What the expert part of the study shows, each claim with its interval over seeds and items."""
     from fedcofit_lite.analysis import frontier
 
-    res, sc, manifest = _study("expert")
+    res, sc, manifest = _study(part)
     last = f"round_{res.last_round}"
     budget = res.plan.budgets[0]
     n = len(sc.seeds)
-    so_far = "" if n >= HEADLINE_SEEDS else f", so far: the study plans {len(res.plan.seeds)}"
     link = "results.md#knowledge-transfer-one-task-family-per-client"
     rules = [e for e, b in res.entries(sc.clients) if b == budget and sc.has((e, b, last))]
     if not rules or not sc.has(("fedavg", None, last)):
@@ -226,7 +225,7 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
             f"When each client holds one task family, the best consensus rule is `{best.partition('@')[2] or 'medoid'}`: its "
             f"clients score {sc.interval(key).format()} exact match, {_says(vs_fedavg, 'FedAvg-LoRA')}'s personalized "
             f"clients ({vs_fedavg.format('{:+.3f}')}) and {_says(vs_global, 'its global model')} "
-            f"({vs_global.format('{:+.3f}')}), moving {bytes_fedavg / bytes_rule:,.0f}x fewer bytes ({n} seeds{so_far}).",
+            f"({vs_global.format('{:+.3f}')}), moving {bytes_fedavg / bytes_rule:,.0f}x fewer bytes ({n} seeds).",
             link,
         )
     ]
@@ -239,7 +238,7 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
                     f"Agreement passes only what most clients already know: in round 1 the medoid rule gives each client "
                     f"{med['new_correct_per_client']:.1f} new right labels, `{best.partition('@')[2]}` "
                     f"{top['new_correct_per_client']:.1f} at precision {top['precision']:.2f}; trained, it is "
-                    f"{_says(vs_medoid, 'the medoid')} by {vs_medoid.format('{:+.3f}')} exact match ({n} seeds{so_far}).",
+                    f"{_says(vs_medoid, 'the medoid')} by {vs_medoid.format('{:+.3f}')} exact match ({n} seeds).",
                     link,
                 )
             )
@@ -250,7 +249,7 @@ def expert_findings(n_boot: int = 2000) -> list[Finding]:
             Finding(
                 f"On the families a client never held, `{best.partition('@')[2] or 'medoid'}` adds "
                 f"{mine.gain_over_local.format('{:+.3f}')} exact match over local training, FedAvg-LoRA "
-                f"{theirs.gain_over_local.format('{:+.3f}')} ({n} seeds{so_far}).",
+                f"{theirs.gain_over_local.format('{:+.3f}')} ({n} seeds).",
                 link,
             )
         )
@@ -515,11 +514,11 @@ def _rule_words(method: str) -> str:
     return f"`{method.partition('@')[2]}`" if "@" in method else "the semantic medoid"
 
 
-def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
+def dirichlet_findings(part: str = "cpu", n_boot: int = 2000) -> list[Finding]:
     """The README's setting from the study's `cpu` part: the references, consensus, the competence rules, bytes, labels."""
     from fedcofit_lite.analysis import frontier
 
-    res, sc, _ = _study("cpu")
+    res, sc, _ = _study(part)
     last = f"round_{res.last_round}"
     b = res.plan.budgets[0]
     n = len(sc.seeds)
@@ -574,15 +573,6 @@ def dirichlet_findings(n_boot: int = 2000) -> list[Finding]:
                 Finding(
                     f"Agreement is not correctness: {labels[('consensus', 1)]['precision']:.2f} of the round-1 pseudo-labels "
                     f"the medoid rule keeps are right, mean over {n} seeds.",
-                    link,
-                )
-            )
-        if sc.has(("consensus@vote", b, last)):
-            d = sc.difference(("consensus@vote", b, last), medoid)
-            out.append(
-                Finding(
-                    f"On exact answers the exact-string vote of Federated Co-Training and the semantic medoid are "
-                    f"{verdict(d)}: vote minus medoid {d.format('{:+.3f}')} ({n} seeds).",
                     link,
                 )
             )
@@ -1243,45 +1233,39 @@ def _complete_seeds(name: str) -> int:
     return min((len(s) for s in _loaded(name).seeds.values()), default=0)
 
 
-# The study parts the README's findings read, in the order they are listed.
-FINDING_PARTS = (
-    "expert", "expert-budget", "cpu", "budget", "budget-pool", "rounds", "clients", "mixed", "vote", "freeform-vote",
-    "freeform", "freeform-budget", "expert-calibrated",
-)  # fmt: skip
+# The README's findings, in the order they are listed: a study part and what is said of it.
+FINDINGS: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
+    ("expert", expert_findings),  # knowledge transfer on the expert clients
+    ("expert-budget", budget_findings),
+    ("cpu", dirichlet_findings),  # the README's Dirichlet split
+    ("budget", budget_findings),
+    ("budget-pool", budget_findings),
+    ("rounds", rounds_findings),
+    ("clients", clients_findings),
+    ("mixed", budget_findings),
+    ("mixed", against_reference),
+    ("vote", against_reference),  # the medoid against the exact-string vote, on exact answers
+    ("freeform-vote", against_reference),  # and on open-ended answers
+    ("freeform", against_reference),
+    ("freeform-budget", budget_findings),
+    ("expert-calibrated", against_reference),
+)
 
 
 @functools.cache
 def _findings() -> tuple[Finding, ...]:
-    """The README's findings, each read from the study part of :data:`FINDING_PARTS` it names: knowledge transfer on
-    the expert clients and their public budget; the Dirichlet split, its budget, pool, rounds and clients axes; the
-    mixed architectures; the medoid against the exact-string vote on exact and on open-ended answers; open-ended
-    answers; the calibrated signal. A headline claim rests on at least ``HEADLINE_SEEDS`` seeds, so a part with fewer
-    complete seeds stops the render instead of quietly leaving its findings out."""
-    short = {p: n for p in FINDING_PARTS if (n := _complete_seeds(p)) < HEADLINE_SEEDS}
+    """The README's findings, from the study parts of :data:`FINDINGS`. A headline claim rests on at least
+    ``HEADLINE_SEEDS`` seeds, so a part with fewer complete seeds stops the render instead of quietly leaving its
+    findings out or saying less."""
+    short = {part: n for part, _ in FINDINGS if (n := _complete_seeds(part)) < HEADLINE_SEEDS}
     if short:
         raise SystemExit(
             f"the README's findings need {HEADLINE_SEEDS} complete seeds in every study part they read; "
-            + ", ".join(f"{p} has {n}" for p, n in short.items())
-            + ": run its next slices (docs/reproducing.md) and ship it, or take it out of FINDING_PARTS"
+            + ", ".join(f"{part} has {n}" for part, n in short.items())
+            + ": run each one's next slices and ship it (docs/reproducing.md), or take its entries out of FINDINGS "
+            "in tools/docpages.py"
         )
-    dirichlet = dirichlet_findings()
-    vote = [] if any("exact-string vote" in f.text for f in dirichlet) else against_reference("vote")
-    return tuple(
-        expert_findings()
-        + budget_findings("expert-budget")
-        + dirichlet
-        + budget_findings("budget")
-        + budget_findings("budget-pool")
-        + rounds_findings("rounds")
-        + clients_findings("clients")
-        + budget_findings("mixed")
-        + against_reference("mixed")
-        + vote
-        + against_reference("freeform-vote")
-        + against_reference("freeform")
-        + budget_findings("freeform-budget")
-        + against_reference("expert-calibrated")
-    )
+    return tuple(finding for part, say in FINDINGS for finding in say(part))
 
 
 def timings() -> list[dict[str, Any]]:
@@ -1601,7 +1585,7 @@ def _rounds_budget() -> str:
     v = frontier.verdict(res, sc)
     if not v.reached:
         return f"{b} public prompts (on the budget axis no rule met FedAvg-LoRA)"
-    rule = f"`{v.rule.split('@')[-1]}`" if "@" in v.rule else "the medoid rule"
+    rule = _rule_words(v.rule or "")
     if v.budget == b:
         return f"{b} public prompts, where {rule} first met FedAvg-LoRA"
     return f"{b} public prompts (on the budget axis {rule} first met FedAvg-LoRA at {v.budget})"
