@@ -273,7 +273,6 @@ BUDGET_PARTS = {  # study part with a public-budget axis -> (whose budget, its s
 def budget_findings(part: str) -> list[Finding]:
     """A public-budget axis (:data:`BUDGET_PARTS`): the best rule at each budget and what its last step up in budget
     changed (paired over the same seeds and items), then the sweep's verdict."""
-    from fedcofit_lite.analysis import frontier
 
     res, sc, _ = _study(part)
     last, budgets = f"round_{res.last_round}", sorted(res.plan.budgets)
@@ -287,7 +286,7 @@ def budget_findings(part: str) -> list[Finding]:
     if len(ran) > 1:
         d = sc.difference((best, ran[-1], last), (best, ran[-2], last))
         step = f" From {ran[-2]} to {ran[-1]} prompts it moves {d.format('{:+.3f}')} ({_says(d, 'zero')})."
-    a = frontier.answer(res, sc)  # the verdict, and the bytes it saved there
+    a = _answer(part)  # the verdict, and the bytes it saved there
     v = a.verdict
     said = f" There it moves {a.fewer_bytes:,.0f}x fewer bytes than FedAvg-LoRA." if a.fewer_bytes else ""
     said += architecture_words(part)
@@ -305,17 +304,15 @@ def budget_findings(part: str) -> list[Finding]:
 
 
 def answer_markdown(prefix: str = "") -> str:
-    """The study's answer in one table: per public-budget part with 3 complete seeds (:data:`BUDGET_PARTS`), the
-    budgets run, where the best consensus rule first meets its reference, the paired differences there and the bytes
-    it saves (:func:`frontier.answer`); ``prefix`` rewrites the links relative to the page that shows it."""
-    from fedcofit_lite.analysis import frontier
-
+    """The study's answer in one table: per public-budget part with ``HEADLINE_SEEDS`` complete seeds
+    (:data:`BUDGET_PARTS`), the budgets run, where the best consensus rule first meets its reference, the paired
+    differences there and the bytes it saves (:func:`frontier.answer`); ``prefix`` rewrites the links relative to the
+    page that shows it."""
     rows = []
     for part, (whose, anchor) in BUDGET_PARTS.items():
-        if _complete_seeds(part) < 3:
+        if _complete_seeds(part) < HEADLINE_SEEDS:
             continue
-        res, sc, _ = _study(part)
-        a = frontier.answer(res, sc)
+        a = _answer(part)
         c = sweepreport.answer_cells(a)
         rows.append(
             [f"[{whose[0].upper()}{whose[1:]}]({prefix}results.md#{anchor})", str(c["seeds"]), c["budgets"]]
@@ -754,6 +751,16 @@ def _study(name: str) -> tuple[Any, Any, dict[str, Any]]:
     res = _loaded(name)
     first = min((n for n in res.plan.clients if res.seeds[n]), default=res.plan.clients[0])  # fewest clients run
     return res, _scores(name, first), json.loads((STUDY / name / "manifest.json").read_text())
+
+
+@functools.cache
+def _answer(name: str) -> Any:
+    """A shipped public-budget part's :func:`frontier.answer` (its verdict, and the bytes it saved there), computed
+    once for the findings, the answer table and the blocks that read it."""
+    from fedcofit_lite.analysis import frontier
+
+    res, sc, _ = _study(name)
+    return frontier.answer(res, sc)
 
 
 def study_markdown(name: str) -> str:
@@ -1578,11 +1585,8 @@ def _notebook_time(nb: str, preset: str) -> str:
 
 def _rounds_budget() -> str:
     """The rounds part's public budget, and what the Dirichlet budget axis's verdict says of it."""
-    from fedcofit_lite.analysis import frontier
-
     b = _loaded("rounds").plan.budgets[0]
-    res, sc, _ = _study("budget")
-    v = frontier.verdict(res, sc)
+    v = _answer("budget").verdict
     if not v.reached:
         return f"{b} public prompts (on the budget axis no rule met FedAvg-LoRA)"
     rule = _rule_words(v.rule or "")
